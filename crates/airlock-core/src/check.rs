@@ -1,0 +1,142 @@
+//! `check`: the brief's gates in workflow order, then the stop conditions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use airlock_sandbox::Echo;
+
+use crate::Airlock;
+use crate::brief::Brief;
+use crate::error::Result;
+use crate::run::{CheckRecord, State};
+use crate::stops::{self, StopResult};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateResult {
+    pub name: String,
+    pub command: String,
+    /// `passed`, `failed` or `skipped` (after an earlier failure).
+    pub status: String,
+    pub exit: Option<String>,
+    pub duration_ms: u64,
+    pub trace: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub round: u32,
+    pub passed: bool,
+    pub tree: String,
+    pub gates: Vec<GateResult>,
+    pub stops: Vec<StopResult>,
+}
+
+impl CheckReport {
+    /// The first thing that failed, in a few words.
+    pub fn first_failure(&self) -> Option<String> {
+        if let Some(g) = self.gates.iter().find(|g| g.status == "failed") {
+            return Some(format!(
+                "gate `{}` failed ({})",
+                g.name,
+                g.exit.clone().unwrap_or_default()
+            ));
+        }
+        self.stops
+            .iter()
+            .find(|s| !s.passed)
+            .map(|s| format!("stop condition `{}`: {}", s.name, s.findings.join("; ")))
+    }
+}
+
+pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> {
+    let mut run = al.store.get(run_id)?;
+    run.require("check", &[State::Staged, State::Checked])?;
+    let workflow = al.workflow_for(&run)?;
+    let brief = al.brief_of(&run, &workflow)?;
+
+    let mut gates = Vec::new();
+    let mut failed = false;
+    for gate in workflow
+        .gates
+        .iter()
+        .filter(|g| brief.checks.contains(&g.name))
+    {
+        if failed {
+            gates.push(GateResult {
+                name: gate.name.clone(),
+                command: gate.run.clone(),
+                status: "skipped".into(),
+                exit: None,
+                duration_ms: 0,
+                trace: None,
+            });
+            continue;
+        }
+        let argv = vec!["/bin/sh".into(), "-c".into(), gate.run.clone().into()];
+        let trace = crate::exec::run_traced(
+            al,
+            &run,
+            &format!("gate:{}", gate.name),
+            argv,
+            Some(gate.timeout),
+            echo,
+        )?;
+        al.store.add_trace(&run.id, &trace)?;
+        let passed = trace.exit.success();
+        failed |= !passed;
+        gates.push(GateResult {
+            name: gate.name.clone(),
+            command: gate.run.clone(),
+            status: if passed { "passed" } else { "failed" }.into(),
+            exit: Some(trace.exit.description.clone()),
+            duration_ms: trace.duration_ms,
+            trace: Some(trace.n),
+        });
+    }
+
+    let tree = al.layout.run_git(&run.id).snapshot()?;
+    let stops = if failed {
+        Vec::new()
+    } else {
+        stops::evaluate(al, &run, &brief, &workflow, &tree)?
+    };
+    let passed = !failed && stops.iter().all(|s| s.passed);
+    let report = CheckReport {
+        round: run.round,
+        passed,
+        tree: tree.clone(),
+        gates,
+        stops,
+    };
+    let from = run.state;
+    run.state = if passed {
+        State::Checked
+    } else {
+        State::Staged
+    };
+    run.check = Some(CheckRecord {
+        round: run.round,
+        tree,
+        report: report.clone(),
+    });
+    al.store.transition(
+        &run,
+        from,
+        "check",
+        json!({"passed": passed, "tree": report.tree, "failure": report.first_failure()}),
+    )?;
+    Ok(report)
+}
+
+/// Re-evaluates only the stop conditions against a tree (used by promotion
+/// when it re-checks a merged result).
+pub fn gates_for<'w>(
+    workflow: &'w crate::workflow::Workflow,
+    brief: &Brief,
+) -> Vec<&'w crate::workflow::Gate> {
+    workflow
+        .gates
+        .iter()
+        .filter(|g| brief.checks.contains(&g.name))
+        .collect()
+}

@@ -1,0 +1,135 @@
+//! The reviewer's decisions: approve, reject, redirect.
+
+use serde_json::json;
+
+use crate::Airlock;
+use crate::error::{Error, Result};
+use crate::run::{Approval, Run, State, now};
+
+/// Refuses when the caller looks like it runs inside a run's lane: an agent
+/// cannot approve its own run.
+pub(crate) fn refuse_from_lane(al: &Airlock, command: &str) -> Result<()> {
+    let inside_env = std::env::var_os("AIRLOCK_RUN").is_some();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let inside_dir = cwd.starts_with(al.layout.runs_dir());
+    if inside_env || inside_dir {
+        return Err(Error::refused(
+            format!("`airlock {command}` cannot be run from inside a run"),
+            vec![if inside_env {
+                "AIRLOCK_RUN is set: this process was started by `airlock exec` or a gate".into()
+            } else {
+                format!(
+                    "the current directory {} is inside a run's worktree",
+                    cwd.display()
+                )
+            }],
+            "a human decides at the boundary: run it from your own shell in the main checkout",
+        ));
+    }
+    Ok(())
+}
+
+fn require_reason(reason: Option<&str>, command: &str) -> Result<String> {
+    match reason.map(str::trim) {
+        Some(r) if !r.is_empty() => Ok(r.to_string()),
+        _ => Err(Error::Invalid(format!(
+            "`airlock {command}` needs a reason: add `--reason \"…\"` saying what the agent should know"
+        ))),
+    }
+}
+
+/// Approves exactly the proof that is current; with `expected_digest`, only
+/// if it is still the one the reviewer saw.
+pub fn approve(
+    al: &mut Airlock,
+    run_id: &str,
+    reason: Option<&str>,
+    expected_digest: Option<&str>,
+) -> Result<Run> {
+    refuse_from_lane(al, "approve")?;
+    let mut run = al.store.get(run_id)?;
+    run.require("approve", &[State::InReview])?;
+    let submission = run
+        .submission
+        .clone()
+        .ok_or_else(|| Error::Invalid("the run has no submission".into()))?;
+    if let Some(expected) = expected_digest
+        && !submission.digest.starts_with(expected)
+    {
+        return Err(Error::refused(
+            format!(
+                "run {} now has proof {}, not the {expected} you reviewed",
+                run.id,
+                short(&submission.digest)
+            ),
+            vec!["the proof changed after you looked at it".into()],
+            format!("review it again with `airlock show {}`", run.id),
+        ));
+    }
+    let report = crate::proof::verify_file(al, &submission.proof, None)?;
+    if !report.ok() {
+        return Err(Error::refused(
+            format!("the proof of run {} does not verify", run.id),
+            report
+                .checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect(),
+            format!(
+                "redirect the run (`airlock redirect {} --reason …`) so it is checked and submitted again",
+                run.id
+            ),
+        ));
+    }
+    crate::promote::require_worktree_unchanged(al, &run, &submission)?;
+    run.state = State::Approved;
+    run.approval = Some(Approval {
+        digest: submission.digest.clone(),
+        reason: reason.map(str::to_string),
+        at: now(),
+    });
+    al.store.transition(
+        &run,
+        State::InReview,
+        "approve",
+        json!({"digest": submission.digest, "reason": reason}),
+    )?;
+    Ok(run)
+}
+
+pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Run> {
+    refuse_from_lane(al, "reject")?;
+    let reason = require_reason(reason, "reject")?;
+    let mut run = al.store.get(run_id)?;
+    run.require("reject", &[State::InReview, State::Approved])?;
+    let from = run.state;
+    run.state = State::Rejected;
+    al.store
+        .transition(&run, from, "reject", json!({"reason": reason}))?;
+    Ok(run)
+}
+
+/// Back to the agent: a new round in the same worktree.
+pub fn redirect(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Run> {
+    refuse_from_lane(al, "redirect")?;
+    let reason = require_reason(reason, "redirect")?;
+    let mut run = al.store.get(run_id)?;
+    run.require("redirect", &[State::InReview, State::Approved])?;
+    let from = run.state;
+    run.state = State::Staged;
+    run.round += 1;
+    run.check = None;
+    run.approval = None;
+    al.store.transition(
+        &run,
+        from,
+        "redirect",
+        json!({"reason": reason, "round": run.round}),
+    )?;
+    Ok(run)
+}
+
+pub fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
+}

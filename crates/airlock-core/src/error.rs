@@ -1,0 +1,133 @@
+//! The one error type of the core. Every variant says what went wrong and why;
+//! [`Error::hint`] says what to do next.
+
+use std::path::PathBuf;
+
+use crate::diag::Diagnostic;
+use crate::run::State;
+
+/// How the CLI should classify an error (its exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// A rule said no: wrong state, stale approval, failed verification.
+    Refused,
+    /// The input is wrong: a bad brief, an unknown run, a missing file.
+    Invalid,
+    /// The environment failed: git missing, disk full, corrupt state.
+    Environment,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not inside a git repository ({0})")]
+    NotARepository(PathBuf),
+    #[error("{path} has {} problem{}", diagnostics.len(), if diagnostics.len() == 1 { "" } else { "s" })]
+    InvalidToml {
+        path: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no workflow at {0}")]
+    NoWorkflow(PathBuf),
+    #[error("no run named `{0}`")]
+    UnknownRun(String),
+    #[error("run {run} is {state}; `{command}` needs it to be {needed}")]
+    WrongState {
+        run: String,
+        state: State,
+        command: &'static str,
+        needed: String,
+        next: String,
+    },
+    #[error("git {args} failed: {message}")]
+    Git { args: String, message: String },
+    #[error("cannot run git: {0}")]
+    GitMissing(#[source] std::io::Error),
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Ledger(#[from] airlock_ledger::LedgerError),
+    #[error(transparent)]
+    Proof(#[from] airlock_proof::ProofError),
+    #[error(transparent)]
+    Sandbox(#[from] airlock_sandbox::SandboxError),
+    #[error("the airlock state database failed: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A rule refused an operation: what, why, and what would make it pass.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refusal {
+    pub what: String,
+    pub reasons: Vec<String>,
+    pub hint: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)?;
+        for reason in &self.reasons {
+            write!(f, "\n  - {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    pub fn refused(
+        what: impl Into<String>,
+        reasons: Vec<String>,
+        hint: impl Into<String>,
+    ) -> Error {
+        Error::Refused(Refusal {
+            what: what.into(),
+            reasons,
+            hint: hint.into(),
+        })
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Refused(_) | Error::WrongState { .. } | Error::Proof(_) => ErrorClass::Refused,
+            Error::NotARepository(_)
+            | Error::InvalidToml { .. }
+            | Error::NoWorkflow(_)
+            | Error::UnknownRun(_)
+            | Error::Invalid(_)
+            | Error::Read { .. } => ErrorClass::Invalid,
+            _ => ErrorClass::Environment,
+        }
+    }
+
+    /// What the user can do next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::NotARepository(_) => "run airlock inside a git repository (`git init` makes one)".into(),
+            Error::InvalidToml { .. } => "fix the problems above and run the command again".into(),
+            Error::NoWorkflow(_) => "run `airlock init` to write one".into(),
+            Error::UnknownRun(_) => "`airlock review` lists runs waiting for review; `airlock log` lists all events".into(),
+            Error::WrongState { next, .. } => next.clone(),
+            Error::Refused(r) => r.hint.clone(),
+            Error::GitMissing(_) => "install git (Debian: `apt-get install git`)".into(),
+            Error::Ledger(_) => "`airlock ledger verify` checks the ledger".into(),
+            Error::Proof(airlock_proof::ProofError::KeyMissing { .. }) => "run `airlock init` to create the signing key".into(),
+            Error::Proof(_) => "the bundle no longer matches what was signed; redirect the run so it is submitted again".into(),
+            _ => return None,
+        })
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,208 @@
+//! Traced commands inside a run's worktree.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use airlock_sandbox::{CommandSpec, Echo, Exit, StreamDigest};
+
+use crate::Airlock;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::run::{Run, State, now};
+
+/// The record of one command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trace {
+    pub n: u32,
+    pub round: u32,
+    /// `exec` or `gate:<name>`.
+    pub origin: String,
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub lane: String,
+    pub exit: ExitRecord,
+    pub duration_ms: u64,
+    pub stdout: StreamRecord,
+    pub stderr: StreamRecord,
+    pub files_changed: Vec<FileChange>,
+    pub started: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExitRecord {
+    /// What a shell would report: the code, 128+signal, or 124 for a time-out.
+    pub code: i32,
+    pub description: String,
+    pub timed_out: bool,
+}
+
+impl ExitRecord {
+    pub fn success(&self) -> bool {
+        self.code == 0 && !self.timed_out
+    }
+}
+
+impl From<&Exit> for ExitRecord {
+    fn from(exit: &Exit) -> Self {
+        ExitRecord {
+            code: exit.shell_code(),
+            description: exit.describe(),
+            timed_out: matches!(exit, Exit::TimedOut { .. }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamRecord {
+    pub sha256: String,
+    pub size: u64,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileChange {
+    pub status: char,
+    pub path: String,
+}
+
+pub struct ExecOptions {
+    pub argv: Vec<OsString>,
+    pub timeout: Option<Duration>,
+    pub echo: Echo,
+}
+
+/// Runs a command in the run's worktree and records its trace.
+pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> {
+    let run = al.store.get(run_id)?;
+    run.require("exec", &[State::Staged, State::Checked])?;
+    if opts.argv.is_empty() {
+        return Err(Error::Invalid(
+            "nothing to run: give the command after `--`, e.g. `airlock exec RUN -- cargo test`"
+                .into(),
+        ));
+    }
+    let trace = run_traced(al, &run, "exec", opts.argv, opts.timeout, opts.echo)?;
+    al.store.add_trace(&run.id, &trace)?;
+    Ok(trace)
+}
+
+/// Runs one command for a run (exec or gate), snapshotting the worktree
+/// before and after to record which files it changed.
+pub(crate) fn run_traced(
+    al: &mut Airlock,
+    run: &Run,
+    origin: &str,
+    argv: Vec<OsString>,
+    timeout: Option<Duration>,
+    echo: Echo,
+) -> Result<Trace> {
+    let layout = &al.layout;
+    let tree_git = layout.run_git(&run.id);
+    let before = tree_git.snapshot()?;
+    let n = al.store.next_trace_number(&run.id)?;
+    let logs = layout.logs_dir(&run.id);
+    std::fs::create_dir_all(&logs).map_err(|source| Error::Write {
+        path: logs.clone(),
+        source,
+    })?;
+    let tmp = layout.run_dir(&run.id).join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|source| Error::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    let spec = CommandSpec {
+        argv: argv.clone(),
+        cwd: run.worktree.clone(),
+        env: command_env(al, run, &tmp),
+        timeout,
+        stdout_path: logs.join(format!("{n}.stdout")),
+        stderr_path: logs.join(format!("{n}.stderr")),
+        echo,
+    };
+    let started = now();
+    let outcome = airlock_sandbox::run(&spec)?;
+    let after = tree_git.snapshot()?;
+    let files_changed = git::diff_tree(&tree_git, &before, &after)?
+        .into_iter()
+        .map(|c| FileChange {
+            status: c.status,
+            path: c.path,
+        })
+        .collect();
+    Ok(Trace {
+        n,
+        round: run.round,
+        origin: origin.to_string(),
+        argv: argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        cwd: run.worktree.display().to_string(),
+        lane: run.lane.clone(),
+        exit: ExitRecord::from(&outcome.exit),
+        duration_ms: outcome.duration_ms,
+        stdout: stream(&outcome.stdout, spec.stdout_path),
+        stderr: stream(&outcome.stderr, spec.stderr_path),
+        files_changed,
+        started,
+    })
+}
+
+fn stream(d: &StreamDigest, log: PathBuf) -> StreamRecord {
+    StreamRecord {
+        sha256: d.sha256.clone(),
+        size: d.size,
+        log,
+    }
+}
+
+/// The environment of a command in a run: a short fixed list, the names the
+/// workflow passes through, and airlock's own variables. Nothing else, so
+/// tokens in the caller's environment do not leak into the run.
+pub(crate) fn command_env(
+    al: &Airlock,
+    run: &Run,
+    tmp: &std::path::Path,
+) -> Vec<(OsString, OsString)> {
+    const BASE: &[&str] = &[
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LC_ALL",
+        "TERM",
+        "TZ",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+    ];
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    let pass = al
+        .workflow
+        .as_ref()
+        .map(|w| w.policy.pass_env.clone())
+        .unwrap_or_default();
+    for name in BASE.iter().copied().chain(pass.iter().map(String::as_str)) {
+        if let Some(value) = std::env::var_os(name)
+            && !env.iter().any(|(k, _)| k == name)
+        {
+            env.push((name.into(), value));
+        }
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    }
+    env.push(("TMPDIR".into(), tmp.into()));
+    env.push(("AIRLOCK_RUN".into(), run.id.clone().into()));
+    env.push(("AIRLOCK_WORKTREE".into(), run.worktree.clone().into()));
+    // If the agent deletes its own .git, git must not find the main repository above.
+    env.push((
+        "GIT_CEILING_DIRECTORIES".into(),
+        al.layout.run_dir(&run.id).into_os_string(),
+    ));
+    env
+}

@@ -1,0 +1,339 @@
+//! Runs git for airlock's own (trusted) operations.
+//!
+//! Every invocation ignores system and global config, disables hooks and
+//! fsmonitor, and never inherits `GIT_*` variables from the caller, so that
+//! nothing configured by an agent (or by the machine) is executed.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+
+pub const AIRLOCK_NAME: &str = "airlock";
+pub const AIRLOCK_EMAIL: &str = "airlock@localhost";
+
+#[derive(Debug, Clone)]
+pub struct Git {
+    git_dir: PathBuf,
+    work_tree: Option<PathBuf>,
+    index: Option<PathBuf>,
+}
+
+impl Git {
+    /// Git over a repository directory (`.git`), with no work tree.
+    pub fn new(git_dir: &Path) -> Git {
+        Git {
+            git_dir: git_dir.to_path_buf(),
+            work_tree: None,
+            index: None,
+        }
+    }
+
+    /// The same repository, looking at `work_tree` through a private index.
+    pub fn with_tree(&self, work_tree: &Path, index: &Path) -> Git {
+        Git {
+            git_dir: self.git_dir.clone(),
+            work_tree: Some(work_tree.to_path_buf()),
+            index: Some(index.to_path_buf()),
+        }
+    }
+
+    /// The same repository, with its own work tree and index (the main checkout).
+    pub fn with_checkout(&self, work_tree: &Path) -> Git {
+        Git {
+            git_dir: self.git_dir.clone(),
+            work_tree: Some(work_tree.to_path_buf()),
+            index: None,
+        }
+    }
+
+    pub fn git_dir(&self) -> &Path {
+        &self.git_dir
+    }
+
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = base_command();
+        cmd.env("GIT_DIR", &self.git_dir);
+        if let Some(tree) = &self.work_tree {
+            cmd.env("GIT_WORK_TREE", tree).current_dir(tree);
+        } else {
+            cmd.current_dir(&self.git_dir);
+        }
+        if let Some(index) = &self.index {
+            cmd.env("GIT_INDEX_FILE", index);
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    /// Runs git and returns stdout; a non-zero exit is an error carrying stderr.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Vec<u8>> {
+        self.run_with_input(args, None)
+    }
+
+    pub fn run_with_input<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
+        let (ok, stdout, stderr) = self.try_run(args, input)?;
+        if ok {
+            Ok(stdout)
+        } else {
+            Err(Error::Git {
+                args: describe_args(args),
+                message: String::from_utf8_lossy(&stderr).trim().to_string(),
+            })
+        }
+    }
+
+    /// Runs git, returning (success, stdout, stderr) without judging the exit.
+    pub fn try_run<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        input: Option<&[u8]>,
+    ) -> Result<(bool, Vec<u8>, Vec<u8>)> {
+        let mut cmd = self.command(args);
+        exec(&mut cmd, input)
+    }
+
+    /// stdout as trimmed text.
+    pub fn text<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<String> {
+        Ok(String::from_utf8_lossy(&self.run(args)?).trim().to_string())
+    }
+
+    pub fn rev_parse(&self, rev: &str) -> Result<Option<String>> {
+        let spec = format!("{rev}^{{commit}}");
+        let (ok, out, _) = self.try_run(
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ],
+            None,
+        )?;
+        Ok(ok.then(|| String::from_utf8_lossy(&out).trim().to_string()))
+    }
+
+    pub fn ref_value(&self, refname: &str) -> Result<Option<String>> {
+        let (ok, out, _) = self.try_run(&["rev-parse", "--verify", "--quiet", refname], None)?;
+        Ok(ok.then(|| String::from_utf8_lossy(&out).trim().to_string()))
+    }
+
+    pub fn tree_of(&self, commit: &str) -> Result<String> {
+        self.text(&["rev-parse", &format!("{commit}^{{tree}}")])
+    }
+
+    pub fn object_exists(&self, id: &str) -> Result<bool> {
+        Ok(self.try_run(&["cat-file", "-e", id], None)?.0)
+    }
+
+    /// Stages the whole work tree into the private index and writes its tree.
+    pub fn snapshot(&self) -> Result<String> {
+        self.run(&["add", "--all", "--", "."])?;
+        self.text(&["write-tree"])
+    }
+
+    /// Creates a commit with airlock as committer.
+    pub fn commit_tree(&self, tree: &str, parents: &[&str], message: &str) -> Result<String> {
+        let mut args = vec!["commit-tree".to_string(), tree.to_string()];
+        for p in parents {
+            args.push("-p".into());
+            args.push(p.to_string());
+        }
+        let out = self.run_with_input(&args, Some(message.as_bytes()))?;
+        Ok(String::from_utf8_lossy(&out).trim().to_string())
+    }
+}
+
+/// A git command with a clean, hermetic environment.
+pub fn base_command() -> Command {
+    let mut cmd = Command::new("git");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GIT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_AUTHOR_NAME", AIRLOCK_NAME)
+        .env("GIT_AUTHOR_EMAIL", AIRLOCK_EMAIL)
+        .env("GIT_COMMITTER_NAME", AIRLOCK_NAME)
+        .env("GIT_COMMITTER_EMAIL", AIRLOCK_EMAIL)
+        .env("LC_ALL", "C")
+        .args([
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.untrackedCache=false",
+            "-c",
+            "commit.gpgSign=false",
+            "-c",
+            "core.quotePath=false",
+        ]);
+    cmd
+}
+
+pub fn exec(cmd: &mut Command, input: Option<&[u8]>) -> Result<(bool, Vec<u8>, Vec<u8>)> {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(Error::GitMissing)?;
+    if let Some(data) = input {
+        let mut stdin = child.stdin.take().expect("stdin was piped");
+        let data = data.to_vec();
+        // Write on a thread so a large input cannot deadlock against stdout.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().map_err(Error::GitMissing)?;
+        let _ = writer.join();
+        return Ok((out.status.success(), out.stdout, out.stderr));
+    }
+    let out = child.wait_with_output().map_err(Error::GitMissing)?;
+    Ok((out.status.success(), out.stdout, out.stderr))
+}
+
+fn describe_args<S: AsRef<OsStr>>(args: &[S]) -> String {
+    args.iter()
+        .take(3)
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One entry of `git diff-tree --raw`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Change {
+    pub status: char,
+    pub old_mode: String,
+    pub new_mode: String,
+    pub old_id: String,
+    pub new_id: String,
+    pub path: String,
+}
+
+impl Change {
+    pub fn is_symlink(&self) -> bool {
+        self.new_mode == "120000"
+    }
+    pub fn is_gitlink(&self) -> bool {
+        self.new_mode == "160000"
+    }
+}
+
+/// The changes between two trees (or commits), without rename detection.
+pub fn diff_tree(git: &Git, from: &str, to: &str) -> Result<Vec<Change>> {
+    let out = git.run(&[
+        "diff-tree",
+        "-r",
+        "-z",
+        "--no-renames",
+        "--raw",
+        "--full-index",
+        from,
+        to,
+    ])?;
+    parse_raw(&out)
+}
+
+fn parse_raw(out: &[u8]) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    let mut fields = out.split(|b| *b == 0).filter(|f| !f.is_empty());
+    while let Some(meta) = fields.next() {
+        let meta = String::from_utf8_lossy(meta);
+        let meta = meta.trim_start_matches(':');
+        let parts: Vec<&str> = meta.split(' ').collect();
+        let path = fields
+            .next()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default();
+        if parts.len() < 5 {
+            return Err(Error::Git {
+                args: "diff-tree --raw".into(),
+                message: format!("unexpected output line `{meta}`"),
+            });
+        }
+        changes.push(Change {
+            old_mode: parts[0].into(),
+            new_mode: parts[1].into(),
+            old_id: parts[2].into(),
+            new_id: parts[3].into(),
+            status: parts[4].chars().next().unwrap_or('?'),
+            path,
+        });
+    }
+    Ok(changes)
+}
+
+/// Lines added and deleted in one path; `lines` is `None` for a binary file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineCount {
+    pub lines: Option<(u64, u64)>,
+    pub path: String,
+}
+
+/// Lines added and deleted per path.
+pub fn numstat(git: &Git, from: &str, to: &str) -> Result<Vec<LineCount>> {
+    let out = git.run(&[
+        "diff-tree",
+        "-r",
+        "-z",
+        "--no-renames",
+        "--numstat",
+        "--no-ext-diff",
+        "--no-textconv",
+        from,
+        to,
+    ])?;
+    let mut rows = Vec::new();
+    for record in out.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let record = String::from_utf8_lossy(record);
+        let mut it = record.splitn(3, '\t');
+        let (added, deleted, path) = (it.next(), it.next(), it.next());
+        let counts = match (
+            added.and_then(|a| a.parse().ok()),
+            deleted.and_then(|d| d.parse().ok()),
+        ) {
+            (Some(a), Some(d)) => Some((a, d)),
+            _ => None,
+        };
+        rows.push(LineCount {
+            lines: counts,
+            path: path.unwrap_or("").to_string(),
+        });
+    }
+    Ok(rows)
+}
+
+/// The full textual diff (for humans), with nothing external run.
+pub fn patch(git: &Git, from: &str, to: &str) -> Result<String> {
+    let out = git.run(&[
+        "diff-tree",
+        "-r",
+        "-p",
+        "--no-renames",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        from,
+        to,
+    ])?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}

@@ -1,0 +1,73 @@
+//! `init`: the workflow, the git-ignore for local state, the signing key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use airlock_proof::SigningKey;
+
+use crate::error::{Error, Result};
+use crate::layout::{Layout, write_atomic};
+use crate::workflow::{Workflow, template_for};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    pub root: PathBuf,
+    pub workflow: PathBuf,
+    pub workflow_written: bool,
+    pub detected: String,
+    pub gates: Vec<String>,
+    pub gitignore: PathBuf,
+    pub key_dir: PathBuf,
+    pub key_created: bool,
+    pub public_key: String,
+}
+
+pub fn init(cwd: &Path) -> Result<InitReport> {
+    let layout = Layout::discover(cwd)?;
+    let workflow_path = layout.workflow_path();
+    let (written, detected) = if workflow_path.exists() {
+        (false, "kept the existing workflow".to_string())
+    } else {
+        let (text, detected) = template_for(&layout.root);
+        write_atomic(&workflow_path, text.as_bytes())?;
+        (true, detected)
+    };
+    // Validate whatever is there now, so problems show at init.
+    let workflow = Workflow::load(&workflow_path)?;
+
+    let gitignore = layout.root.join(".airlock").join(".gitignore");
+    let wanted = "/local/";
+    let current = std::fs::read_to_string(&gitignore).unwrap_or_default();
+    if !current.lines().any(|l| l.trim() == wanted) {
+        let mut text = current;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("# airlock's local state: ledger, worktrees, logs, proofs\n/local/\n");
+        write_atomic(&gitignore, text.as_bytes())?;
+    }
+
+    let (key, created) = SigningKey::load_or_create(&layout.key_dir)?;
+    if layout.key_dir.starts_with(&layout.root) {
+        return Err(Error::refused(
+            format!(
+                "the signing key directory {} is inside the repository",
+                layout.key_dir.display()
+            ),
+            vec!["a key a run can read can sign its own proof".into()],
+            "set AIRLOCK_KEY_DIR to a directory outside every repository",
+        ));
+    }
+    Ok(InitReport {
+        root: layout.root.clone(),
+        workflow: workflow_path,
+        workflow_written: written,
+        detected,
+        gates: workflow.gates.iter().map(|g| g.name.clone()).collect(),
+        gitignore,
+        key_dir: layout.key_dir.clone(),
+        key_created: created,
+        public_key: key.public().to_openssh(),
+    })
+}

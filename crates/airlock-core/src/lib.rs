@@ -1,0 +1,109 @@
+//! airlock's engine: briefs, workflows, runs and their worktrees, traced
+//! commands, gates and stop conditions, proofs, review decisions, promotion,
+//! and recovery after a crash. It returns data; it never prints.
+
+pub mod brief;
+pub mod check;
+pub mod decide;
+pub mod diag;
+pub mod error;
+pub mod exec;
+pub mod git;
+pub mod globs;
+pub mod init;
+pub mod layout;
+pub mod promote;
+pub mod proof;
+pub mod recover;
+pub mod run;
+pub mod start;
+pub mod stops;
+pub mod store;
+pub mod submit;
+pub mod workflow;
+
+use std::path::Path;
+
+pub use airlock_ledger as ledger;
+pub use airlock_proof as proofs;
+pub use airlock_sandbox as sandbox;
+pub use error::{Error, ErrorClass, Result};
+
+use airlock_proof::SigningKey;
+use brief::Brief;
+use layout::{Layout, sha256_hex};
+use run::Run;
+use store::Store;
+use workflow::Workflow;
+
+/// An open repository: its layout, its state, and what recovery found.
+pub struct Airlock {
+    pub layout: Layout,
+    pub store: Store,
+    /// The workflow as it is now, when it parses.
+    pub workflow: Option<Workflow>,
+    /// What was repaired after an earlier process died, in sentences.
+    pub recovered: Vec<String>,
+}
+
+impl Airlock {
+    pub fn open(cwd: &Path) -> Result<Airlock> {
+        let layout = Layout::discover(cwd)?;
+        let store = Store::open(&layout)?;
+        let workflow = Workflow::load(&layout.workflow_path()).ok();
+        let mut al = Airlock {
+            layout,
+            store,
+            workflow,
+            recovered: Vec::new(),
+        };
+        al.recovered = recover::recover(&mut al)?;
+        Ok(al)
+    }
+
+    /// The workflow in the main checkout now (never the worktree's copy).
+    pub fn current_workflow(&self) -> Result<Workflow> {
+        Workflow::load(&self.layout.workflow_path())
+    }
+
+    /// The workflow a run is checked against: the current one.
+    pub fn workflow_for(&self, _run: &Run) -> Result<Workflow> {
+        self.current_workflow()
+    }
+
+    /// The brief a run was started with, from airlock's own copy, refusing
+    /// if that copy no longer matches the digest recorded at start.
+    pub fn brief_of(&self, run: &Run, workflow: &Workflow) -> Result<Brief> {
+        let path = self.layout.run_dir(&run.id).join("brief.toml");
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if sha256_hex(text.as_bytes()) != run.brief_digest {
+            return Err(Error::refused(
+                format!("the brief of run {} changed after the run started", run.id),
+                vec![format!(
+                    "{} no longer matches the digest recorded at start",
+                    path.display()
+                )],
+                "a run's brief is fixed; start a new run with the new brief",
+            ));
+        }
+        Brief::parse(&text, &path.display().to_string(), Some(workflow))
+    }
+
+    pub fn signing_key(&self) -> Result<SigningKey> {
+        Ok(SigningKey::load_or_create(&self.layout.key_dir)?.0)
+    }
+}
+
+/// Test hook: dies (SIGKILL, like `kill -9`) at the named point when
+/// `AIRLOCK_FAILPOINT` names it. Used by the crash-recovery tests.
+pub fn failpoint(name: &str) {
+    if std::env::var_os("AIRLOCK_FAILPOINT").is_some_and(|v| v == name) {
+        // SAFETY: raising a signal at ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! `promote`: verify everything again, then merge the run into its target.
+//!
+//! Promotion runs nothing the agent configured: objects are read from the
+//! main repository with airlock's hermetic git, the merge is computed with
+//! plumbing (`commit-tree`, `merge-tree`), and the target ref moves with a
+//! compare-and-swap. Promotions are serialised by a lock file.
+
+use std::ffi::OsString;
+use std::fs::File;
+
+use serde::Serialize;
+use serde_json::json;
+
+use airlock_sandbox::{CommandSpec, Echo};
+
+use crate::Airlock;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::run::{Promotion, Run, State, Submission, now};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PromoteReport {
+    pub run: String,
+    pub target: String,
+    pub previous: String,
+    pub merge: String,
+    /// How the merge was made, in a sentence.
+    pub strategy: String,
+    /// Gates re-run on the merged result (when the target had moved).
+    pub regated: Vec<String>,
+    pub checkout_updated: bool,
+}
+
+/// An exclusive lock held for the life of the value.
+pub struct FileLock(#[allow(dead_code)] File);
+
+impl FileLock {
+    pub fn acquire(path: &std::path::Path, wait: bool) -> Result<Option<FileLock>> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|source| Error::Write {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        use std::os::fd::AsRawFd;
+        let op = libc::LOCK_EX | if wait { 0 } else { libc::LOCK_NB };
+        // SAFETY: flock on a descriptor we own; released when the file closes.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        Ok((rc == 0).then_some(FileLock(file)))
+    }
+}
+
+pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submission) -> Result<()> {
+    let now_tree = al.layout.run_git(&run.id).snapshot()?;
+    if now_tree == submission.tree {
+        return Ok(());
+    }
+    let changes = git::diff_tree(&al.layout.git(), &submission.tree, &now_tree)?;
+    Err(Error::refused(
+        format!("the worktree of run {} changed after it was submitted", run.id),
+        changes
+            .iter()
+            .take(20)
+            .map(|c| format!("{} {}", c.status, c.path))
+            .chain(std::iter::once(
+                "the proof no longer describes the worktree, so it and any approval no longer apply".into(),
+            ))
+            .collect(),
+        format!(
+            "redirect the run (`airlock redirect {} --reason …`) so it is checked and submitted again, or reject it",
+            run.id
+        ),
+    ))
+}
+
+pub fn promote(al: &mut Airlock, run_id: &str) -> Result<PromoteReport> {
+    crate::decide::refuse_from_lane(al, "promote")?;
+    let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
+    let mut run = al.store.get(run_id)?;
+    run.require("promote", &[State::Approved])?;
+    let submission = run
+        .submission
+        .clone()
+        .ok_or_else(|| Error::Invalid("the run has no submission".into()))?;
+    let approval = run
+        .approval
+        .clone()
+        .ok_or_else(|| Error::Invalid("the run has no approval".into()))?;
+
+    let report = crate::proof::verify_file(al, &submission.proof, None)?;
+    if !report.ok() {
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: its proof does not verify",
+                run.id
+            ),
+            report
+                .checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect(),
+            format!(
+                "redirect the run (`airlock redirect {} --reason …`) to produce a fresh proof",
+                run.id
+            ),
+        ));
+    }
+    if approval.digest != report.digest || approval.digest != submission.digest {
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: the approval is for another proof",
+                run.id
+            ),
+            vec![format!(
+                "approved proof {}, current proof {}",
+                crate::decide::short(&approval.digest),
+                crate::decide::short(&report.digest)
+            )],
+            format!(
+                "review the current proof with `airlock show {}` and approve it again",
+                run.id
+            ),
+        ));
+    }
+    require_worktree_unchanged(al, &run, &submission)?;
+    let workflow = al.current_workflow()?;
+    if workflow.digest != run.workflow_digest {
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: the workflow changed after it was submitted",
+                run.id
+            ),
+            vec![format!(
+                "{} was {} at submit and is {} now",
+                crate::layout::WORKFLOW_FILE,
+                crate::decide::short(&run.workflow_digest),
+                crate::decide::short(&workflow.digest)
+            )],
+            format!(
+                "redirect the run so it is checked against the current workflow: `airlock redirect {} --reason …`",
+                run.id
+            ),
+        ));
+    }
+    let brief = al.brief_of(&run, &workflow)?;
+
+    let main = al.layout.git();
+    let branch_ref = format!("refs/heads/{}", run.branch);
+    if main.ref_value(&branch_ref)?.as_deref() != Some(submission.head.as_str()) {
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: its branch {} was moved",
+                run.id, run.branch
+            ),
+            vec![format!("the proof is for {}", submission.head)],
+            format!(
+                "redirect the run so airlock commits it again: `airlock redirect {} --reason …`",
+                run.id
+            ),
+        ));
+    }
+    let target_ref = format!("refs/heads/{}", run.target);
+    let tip = main.ref_value(&target_ref)?.ok_or_else(|| {
+        Error::refused(
+            format!(
+                "refusing to promote run {}: the target branch `{}` does not exist",
+                run.id, run.target
+            ),
+            vec![],
+            "create the branch, or set `policy.target` in the workflow",
+        )
+    })?;
+
+    let (tree, strategy, regated) = if tip == run.base {
+        (
+            submission.tree.clone(),
+            format!("merged into {} (the target had not moved)", run.target),
+            vec![],
+        )
+    } else {
+        merge_onto_moved_target(al, &run, &brief, &submission, &tip)?
+    };
+    let message = format!(
+        "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
+        run.id, run.target, submission.digest, approval.at
+    );
+    let merge = main.commit_tree(&tree, &[&tip, &submission.head], &message)?;
+
+    let checkout = main.with_checkout(&al.layout.root);
+    let (is_symbolic, head_ref, _) = checkout.try_run(&["symbolic-ref", "-q", "HEAD"], None)?;
+    let checked_out = is_symbolic && String::from_utf8_lossy(&head_ref).trim() == target_ref;
+    if checked_out {
+        let (ok, _, err) =
+            checkout.try_run(&["read-tree", "-m", "-u", "-n", &tip, &merge], None)?;
+        if !ok {
+            return Err(Error::refused(
+                format!(
+                    "refusing to promote run {}: it would overwrite uncommitted changes in {}",
+                    run.id,
+                    al.layout.root.display()
+                ),
+                String::from_utf8_lossy(&err)
+                    .lines()
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect(),
+                "commit or stash your changes in the main checkout, then promote again; nothing was changed",
+            ));
+        }
+    }
+
+    let (intent, _guard) = al.store.begin_intent(
+        "promote",
+        &run.id,
+        json!({"target": target_ref, "previous": tip, "merge": merge, "checked_out": checked_out}),
+    )?;
+    crate::failpoint("promote:before-ref");
+    let (ok, _, err) = main.try_run(&["update-ref", &target_ref, &merge, &tip], None)?;
+    if !ok {
+        al.store.end_intent(intent)?;
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: {} moved while promoting",
+                run.id, run.target
+            ),
+            vec![String::from_utf8_lossy(&err).trim().to_string()],
+            format!("run `airlock promote {}` again", run.id),
+        ));
+    }
+    crate::failpoint("promote:after-ref");
+    if checked_out {
+        update_checkout(al, &tip, &merge)?;
+    }
+    crate::failpoint("promote:after-checkout");
+    let promotion = Promotion {
+        target: run.target.clone(),
+        previous: tip.clone(),
+        merge: merge.clone(),
+        strategy: strategy.clone(),
+        regated: regated.clone(),
+        at: now(),
+    };
+    run.state = State::Promoted;
+    run.promotion = Some(promotion);
+    al.store.transition_clearing(
+        &run,
+        State::Approved,
+        "promote",
+        json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
+               "regated": regated, "digest": submission.digest,
+               "undo": format!("git revert -m 1 {merge}")}),
+        Some(intent),
+    )?;
+    Ok(PromoteReport {
+        run: run.id,
+        target: run.target,
+        previous: tip,
+        merge,
+        strategy,
+        regated,
+        checkout_updated: checked_out,
+    })
+}
+
+/// Brings the main checkout from `from` to `to` as `git merge` would.
+pub(crate) fn update_checkout(al: &Airlock, from: &str, to: &str) -> Result<()> {
+    al.layout
+        .git()
+        .with_checkout(&al.layout.root)
+        .run(&["read-tree", "-m", "-u", from, to])?;
+    Ok(())
+}
+
+/// The target moved since the run's base. If it touched none of the run's
+/// paths, merge the two and re-run the brief's gates on the result.
+fn merge_onto_moved_target(
+    al: &mut Airlock,
+    run: &Run,
+    brief: &crate::brief::Brief,
+    submission: &Submission,
+    tip: &str,
+) -> Result<(String, String, Vec<String>)> {
+    let main = al.layout.git();
+    let (is_ancestor, _, _) =
+        main.try_run(&["merge-base", "--is-ancestor", &run.base, tip], None)?;
+    if !is_ancestor {
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: {} was rewritten since the run started",
+                run.id, run.target
+            ),
+            vec![format!(
+                "the run's base {} is no longer in {}'s history",
+                &run.base[..12],
+                run.target
+            )],
+            "start a new run from the current target",
+        ));
+    }
+    let theirs: Vec<String> = git::diff_tree(&main, &run.base, tip)?
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+    let ours: Vec<String> = git::diff_tree(&main, &run.base, &submission.head)?
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+    let overlap: Vec<String> = ours
+        .iter()
+        .filter(|p| theirs.contains(p))
+        .cloned()
+        .collect();
+    if !overlap.is_empty() {
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: {} moved and touches the run's paths",
+                run.id, run.target
+            ),
+            overlap
+                .iter()
+                .map(|p| format!("{p} changed on both sides"))
+                .collect(),
+            format!(
+                "redirect the run (`airlock redirect {} --reason \"rebase onto {}\"`) so the agent resolves it and the gates run again",
+                run.id, run.target
+            ),
+        ));
+    }
+    let out = main.run(&[
+        "merge-tree",
+        "--write-tree",
+        "--no-messages",
+        tip,
+        &submission.head,
+    ])?;
+    let tree = String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let commits = main.text(&["rev-list", "--count", &format!("{}..{tip}", run.base)])?;
+
+    // Re-run the gates on the merged tree, in a scratch checkout of it.
+    let scratch = al.layout.run_dir(&run.id).join("promote-check");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(|source| Error::Write {
+        path: scratch.clone(),
+        source,
+    })?;
+    let index = al.layout.run_dir(&run.id).join("promote-check.index");
+    let _ = std::fs::remove_file(&index);
+    main.with_tree(&scratch, &index)
+        .run(&["read-tree", "--reset", "-u", &tree])?;
+    let workflow = al.current_workflow()?;
+    let mut regated = Vec::new();
+    let logs = al.layout.logs_dir(&run.id);
+    std::fs::create_dir_all(&logs).map_err(|source| Error::Write {
+        path: logs.clone(),
+        source,
+    })?;
+    let tmp = al.layout.run_dir(&run.id).join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|source| Error::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    for gate in crate::check::gates_for(&workflow, brief) {
+        let spec = CommandSpec {
+            argv: vec!["/bin/sh".into(), "-c".into(), OsString::from(&gate.run)],
+            cwd: scratch.clone(),
+            env: crate::exec::command_env(al, run, &tmp),
+            timeout: Some(gate.timeout),
+            stdout_path: logs.join(format!("promote-{}.stdout", gate.name)),
+            stderr_path: logs.join(format!("promote-{}.stderr", gate.name)),
+            echo: Echo::None,
+        };
+        let outcome = airlock_sandbox::run(&spec)?;
+        al.store.event(
+            Some(&run.id),
+            "promote-gate",
+            json!({"gate": gate.name, "tree": tree, "exit": outcome.exit.describe(),
+                   "stdout_sha256": outcome.stdout.sha256, "stderr_sha256": outcome.stderr.sha256}),
+        )?;
+        if !outcome.exit.success() {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(Error::refused(
+                format!(
+                    "refusing to promote run {}: gate `{}` fails on the run merged with {}'s {commits} new commit(s)",
+                    run.id, gate.name, run.target
+                ),
+                vec![
+                    format!("{} ({})", gate.run, outcome.exit.describe()),
+                    format!("log: {}", spec.stderr_path.display()),
+                ],
+                format!(
+                    "redirect the run so the agent works on top of the current {}",
+                    run.target
+                ),
+            ));
+        }
+        regated.push(gate.name.clone());
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_file(&index);
+    Ok((
+        tree,
+        format!(
+            "merged with {}'s {commits} new commit(s), which touch none of the run's paths; re-ran gates on the result: {}",
+            run.target,
+            if regated.is_empty() {
+                "none required".to_string()
+            } else {
+                regated.join(", ")
+            }
+        ),
+        regated,
+    ))
+}

@@ -1,0 +1,265 @@
+//! The proof bundle of a run: what it builds from and how it is checked
+//! against the repository.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use airlock_proof::{PublicKey, Statement, Subject, build_bundle, verify_bundle};
+
+use crate::Airlock;
+use crate::brief::Brief;
+use crate::check::CheckReport;
+use crate::error::{Error, Result};
+use crate::exec::Trace;
+use crate::layout::{sha256_hex, write_atomic};
+use crate::run::Run;
+
+pub const RUN_PREDICATE: &str = "https://airlock.dev/run/v1";
+pub const TRACES_PREDICATE: &str = "https://airlock.dev/traces/v1";
+pub const CHECKS_PREDICATE: &str = "https://airlock.dev/checks/v1";
+
+pub struct Evidence<'a> {
+    pub run: &'a Run,
+    pub brief: &'a Brief,
+    pub workflow_digest: &'a str,
+    pub head: &'a str,
+    pub tree: &'a str,
+    pub diff_digest: &'a str,
+    pub diff_stat: Value,
+    pub traces: &'a [Trace],
+    pub check: &'a CheckReport,
+}
+
+pub struct WrittenProof {
+    pub path: PathBuf,
+    pub signature: PathBuf,
+    pub digest: String,
+}
+
+/// The digest of what changed: sha256 of git's raw diff between two commits,
+/// which names every path with its modes and blob ids.
+pub fn diff_digest(al: &Airlock, base: &str, head: &str) -> Result<String> {
+    let raw = al.layout.git().run(&[
+        "diff-tree",
+        "-r",
+        "-z",
+        "--no-renames",
+        "--raw",
+        "--full-index",
+        base,
+        head,
+    ])?;
+    Ok(sha256_hex(&raw))
+}
+
+pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
+    let key = al.signing_key()?;
+    let run = ev.run;
+    let ledger_head = al.store.ledger.head()?;
+    let subjects = vec![
+        Subject {
+            name: format!("git+commit:refs/heads/{}", run.branch),
+            digest: [
+                ("gitCommit".to_string(), ev.head.to_string()),
+                ("gitTree".to_string(), ev.tree.to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        },
+        Subject {
+            name: "diff".into(),
+            digest: [("sha256".to_string(), ev.diff_digest.to_string())]
+                .into_iter()
+                .collect(),
+        },
+    ];
+    let brief = ev.brief;
+    let run_statement = Statement::new(
+        subjects.clone(),
+        RUN_PREDICATE,
+        json!({
+            "run": run.id, "round": run.round, "class": run.class, "lane": run.lane,
+            "brief": {"sha256": brief.digest, "title": brief.title, "objective": brief.objective,
+                      "non_goals": brief.non_goals, "touch": brief.touch, "checks": brief.checks,
+                      "rollback": brief.rollback, "assumptions": brief.assumptions,
+                      "forbid_read": brief.forbid_read},
+            "workflow": {"sha256": ev.workflow_digest},
+            "base": run.base, "head": ev.head, "tree": ev.tree, "target": run.target,
+            "diff": {"sha256": ev.diff_digest, "stat": ev.diff_stat},
+            "ledger_head": ledger_head.map(|(seq, hash)| json!({"seq": seq, "hash": hash})),
+            "created": crate::run::now(),
+            "confidence_limits": [
+                "commands ran with airlock's process-group runner; filesystem and network confinement are not enforced by this version",
+                "secret scanning is line-based and covers added text lines only",
+            ],
+        }),
+    );
+    let traces = Statement::new(
+        subjects.clone(),
+        TRACES_PREDICATE,
+        json!({"traces": ev.traces.iter().map(trace_evidence).collect::<Vec<_>>()}),
+    );
+    let checks = Statement::new(
+        subjects,
+        CHECKS_PREDICATE,
+        json!({"passed": ev.check.passed, "tree": ev.check.tree, "gates": ev.check.gates, "stop_conditions": ev.check.stops}),
+    );
+    let bundle = build_bundle(&key, &[run_statement, traces, checks])?;
+    let dir = al.layout.proofs_dir();
+    let path = dir.join(format!("{}-r{}.intoto.jsonl", run.id, run.round));
+    let signature = PathBuf::from(format!("{}.sig", path.display()));
+    write_atomic(&signature, bundle.ssh_signature.as_bytes())?;
+    write_atomic(&path, &bundle.jsonl)?;
+    Ok(WrittenProof {
+        path,
+        signature,
+        digest: bundle.digest,
+    })
+}
+
+fn trace_evidence(t: &Trace) -> Value {
+    json!({
+        "n": t.n, "round": t.round, "origin": t.origin, "argv": t.argv, "cwd": t.cwd, "lane": t.lane,
+        "exit": t.exit, "duration_ms": t.duration_ms,
+        "stdout": {"sha256": t.stdout.sha256, "size": t.stdout.size},
+        "stderr": {"sha256": t.stderr.sha256, "size": t.stderr.size},
+        "files_changed": t.files_changed, "started": t.started,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProofCheck {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProofReport {
+    pub path: PathBuf,
+    pub digest: String,
+    pub key_id: String,
+    pub run: Option<String>,
+    pub checks: Vec<ProofCheck>,
+}
+
+impl ProofReport {
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// Verifies a bundle file: signatures (DSSE and SSH), the envelope index, and
+/// every digest against the repository. Errors only when the bundle cannot be
+/// read or its signatures fail; repository mismatches are failed checks.
+pub fn verify_file(al: &Airlock, path: &Path, key: Option<&PublicKey>) -> Result<ProofReport> {
+    let jsonl = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let sig_path = PathBuf::from(format!("{}.sig", path.display()));
+    let ssh_sig = std::fs::read_to_string(&sig_path).map_err(|source| Error::Read {
+        path: sig_path.clone(),
+        source,
+    })?;
+    let key = match key {
+        Some(k) => k.clone(),
+        None => al.signing_key()?.public(),
+    };
+    let verified = verify_bundle(&key, &jsonl, Some(&ssh_sig))?;
+    let mut checks = vec![ProofCheck {
+        name: "signatures".into(),
+        ok: true,
+        detail: format!(
+            "{} envelopes and the SSH signature verify with {}",
+            verified.statements.len() + 1,
+            verified.key_id
+        ),
+    }];
+    let statement = verified
+        .statements
+        .iter()
+        .find(|s| s.predicate_type == RUN_PREDICATE)
+        .ok_or_else(|| {
+            Error::Invalid(format!("{} holds no airlock run statement", path.display()))
+        })?;
+    let p = &statement.predicate;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let run_id = text(&p["run"]);
+    let (base, head, tree) = (text(&p["base"]), text(&p["head"]), text(&p["tree"]));
+    let git = al.layout.git();
+
+    let head_ok = !head.is_empty() && git.object_exists(&format!("{head}^{{commit}}"))?;
+    checks.push(ProofCheck {
+        name: "head commit".into(),
+        ok: head_ok,
+        detail: if head_ok {
+            format!("{head} is in the repository")
+        } else {
+            format!("{head} is not in this repository")
+        },
+    });
+    if head_ok {
+        let actual_tree = git.tree_of(&head)?;
+        checks.push(ProofCheck {
+            name: "head tree".into(),
+            ok: actual_tree == tree,
+            detail: format!("commit's tree {actual_tree}, proof says {tree}"),
+        });
+        let subject_commit = statement
+            .subject
+            .iter()
+            .find_map(|s| s.digest.get("gitCommit"))
+            .cloned()
+            .unwrap_or_default();
+        checks.push(ProofCheck {
+            name: "subject".into(),
+            ok: subject_commit == head,
+            detail: format!("subject gitCommit {subject_commit}"),
+        });
+        let recorded = text(&p["diff"]["sha256"]);
+        let actual = diff_digest(al, &base, &head)?;
+        checks.push(ProofCheck {
+            name: "diff digest".into(),
+            ok: recorded == actual,
+            detail: if recorded == actual {
+                format!("sha256 {actual} matches {base:.12}..{head:.12}")
+            } else {
+                format!("recomputed {actual}, proof says {recorded}")
+            },
+        });
+    }
+    if let Ok(run) = al.store.get(&run_id) {
+        let brief_text =
+            std::fs::read(al.layout.run_dir(&run.id).join("brief.toml")).unwrap_or_default();
+        let actual = sha256_hex(&brief_text);
+        let recorded = text(&p["brief"]["sha256"]);
+        checks.push(ProofCheck {
+            name: "brief digest".into(),
+            ok: actual == recorded && recorded == run.brief_digest,
+            detail: format!("brief sha256 {recorded}"),
+        });
+        if let Some(head) = p["ledger_head"]["seq"].as_u64() {
+            let hash = text(&p["ledger_head"]["hash"]);
+            let ok = al.store.ledger.contains(head, &hash)?;
+            checks.push(ProofCheck {
+                name: "ledger anchor".into(),
+                ok,
+                detail: if ok {
+                    format!("ledger event {head} is in the ledger with the recorded hash")
+                } else {
+                    format!("ledger event {head} with hash {hash:.16} is missing: the ledger was cut or rewritten")
+                },
+            });
+        }
+    }
+    Ok(ProofReport {
+        path: path.to_path_buf(),
+        digest: verified.digest,
+        key_id: verified.key_id,
+        run: (!run_id.is_empty()).then_some(run_id),
+        checks,
+    })
+}

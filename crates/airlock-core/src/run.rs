@@ -1,0 +1,159 @@
+//! A run: one attempt at one brief, and the states it moves through.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::CheckReport;
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Drafted,
+    Staged,
+    Checked,
+    InReview,
+    Approved,
+    Promoted,
+    RolledBack,
+    Rejected,
+}
+
+impl State {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::Drafted => "drafted",
+            State::Staged => "staged",
+            State::Checked => "checked",
+            State::InReview => "in_review",
+            State::Approved => "approved",
+            State::Promoted => "promoted",
+            State::RolledBack => "rolled_back",
+            State::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        [
+            State::Drafted,
+            State::Staged,
+            State::Checked,
+            State::InReview,
+            State::Approved,
+            State::Promoted,
+            State::RolledBack,
+            State::Rejected,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// What moves a run on from this state.
+    pub fn next_step(&self, run: &str) -> String {
+        match self {
+            State::Drafted => "start it with `airlock start BRIEF.toml`".into(),
+            State::Staged => format!("run `airlock check {run}`"),
+            State::Checked => format!("run `airlock submit {run}`"),
+            State::InReview => {
+                format!("a reviewer runs `airlock approve {run}`, `reject` or `redirect`")
+            }
+            State::Approved => format!("run `airlock promote {run}`"),
+            State::Promoted => "nothing: the run is promoted".into(),
+            State::RolledBack => "nothing: the run was rolled back".into(),
+            State::Rejected => {
+                "nothing: the run was rejected; start a new run from a new brief".into()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Run {
+    pub id: String,
+    pub state: State,
+    pub round: u32,
+    pub label: String,
+    pub class: String,
+    pub lane: String,
+    /// Where the brief was read from (informational; the copy is in the run dir).
+    pub brief_path: String,
+    pub brief_digest: String,
+    pub workflow_digest: String,
+    pub base: String,
+    pub branch: String,
+    pub target: String,
+    pub worktree: PathBuf,
+    pub created: String,
+    pub check: Option<CheckRecord>,
+    pub submission: Option<Submission>,
+    pub approval: Option<Approval>,
+    pub promotion: Option<Promotion>,
+}
+
+/// The last `check`: what tree it saw and what it found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub round: u32,
+    pub tree: String,
+    pub report: CheckReport,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Submission {
+    pub round: u32,
+    pub tree: String,
+    pub head: String,
+    pub diff_digest: String,
+    pub proof: PathBuf,
+    pub digest: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Approval {
+    pub digest: String,
+    pub reason: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Promotion {
+    pub target: String,
+    pub previous: String,
+    pub merge: String,
+    pub strategy: String,
+    pub regated: Vec<String>,
+    pub at: String,
+}
+
+impl Run {
+    /// Refuses unless the run is in one of `allowed`.
+    pub fn require(&self, command: &'static str, allowed: &[State]) -> Result<(), Error> {
+        if allowed.contains(&self.state) {
+            return Ok(());
+        }
+        let needed = allowed
+            .iter()
+            .map(State::as_str)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Err(Error::WrongState {
+            run: self.id.clone(),
+            state: self.state,
+            command,
+            needed,
+            next: self.state.next_step(&self.id),
+        })
+    }
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,193 @@
+//! `start`: a run and its isolated worktree.
+//!
+//! The worktree is a repository of its own (a "lane repository") that borrows
+//! the main repository's objects through `objects/info/alternates`. The agent
+//! can commit, branch, configure and plant hooks there; none of it is the
+//! main repository's, and airlock never reads or runs any of it: airlock looks
+//! at the worktree through a private index of its own, in its state directory.
+
+use std::path::{Path, PathBuf};
+
+use rand_core::{OsRng, RngCore};
+use serde_json::json;
+
+use crate::Airlock;
+use crate::brief::Brief;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::run::{Run, State, now};
+
+pub struct StartOptions {
+    pub brief: PathBuf,
+    pub base: Option<String>,
+}
+
+pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
+    let workflow = al.current_workflow()?;
+    let (brief, text) = Brief::load(&opts.brief, Some(&workflow))?;
+    let main = al.layout.git();
+
+    let base_rev = opts.base.as_deref().unwrap_or("HEAD");
+    let base = main.rev_parse(base_rev)?.ok_or_else(|| {
+        Error::Invalid(if opts.base.is_some() {
+            format!("--base `{base_rev}` does not name a commit in this repository")
+        } else {
+            "the repository has no commits yet: commit something first, then start a run".into()
+        })
+    })?;
+    let target = match &workflow.policy.target {
+        Some(t) => t.clone(),
+        None => {
+            let (ok, out, _) = main
+                .with_checkout(&al.layout.root)
+                .try_run(&["symbolic-ref", "--short", "-q", "HEAD"], None)?;
+            if !ok {
+                return Err(Error::refused(
+                    "cannot tell which branch the run should be promoted into",
+                    vec!["HEAD is detached and the workflow sets no `policy.target`".into()],
+                    "check out a branch, or set `target = \"main\"` under [policy] in .airlock/workflow.toml",
+                ));
+            }
+            String::from_utf8_lossy(&out).trim().to_string()
+        }
+    };
+
+    let id = new_run_id(al, &brief)?;
+    let branch = format!("airlock/{id}");
+    let run_dir = al.layout.run_dir(&id);
+    let worktree = al.layout.worktree(&id);
+    let (intent, _guard) = al.store.begin_intent(
+        "start",
+        &id,
+        json!({"run_dir": run_dir, "branch": format!("refs/heads/{branch}"), "base": base}),
+    )?;
+    crate::failpoint("start:after-intent");
+
+    let made = (|| -> Result<()> {
+        std::fs::create_dir_all(&run_dir).map_err(|source| Error::Write {
+            path: run_dir.clone(),
+            source,
+        })?;
+        crate::layout::write_atomic(&run_dir.join("brief.toml"), text.as_bytes())?;
+        make_lane_repository(al, &worktree, &branch, &base)?;
+        crate::failpoint("start:after-worktree");
+        let (ok, _, err) = main.try_run(
+            &["update-ref", &format!("refs/heads/{branch}"), &base, ""],
+            None,
+        )?;
+        if !ok {
+            return Err(Error::Git {
+                args: "update-ref".into(),
+                message: String::from_utf8_lossy(&err).trim().to_string(),
+            });
+        }
+        crate::failpoint("start:after-branch");
+        Ok(())
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let _ = main.try_run(
+            &["update-ref", "-d", &format!("refs/heads/{branch}"), &base],
+            None,
+        );
+        let _ = al.store.end_intent(intent);
+        return Err(e);
+    }
+
+    let run = Run {
+        id: id.clone(),
+        state: State::Staged,
+        round: 1,
+        label: brief.label(),
+        class: brief.class.clone(),
+        lane: brief.lane.clone(),
+        brief_path: opts.brief.display().to_string(),
+        brief_digest: brief.digest.clone(),
+        workflow_digest: workflow.digest.clone(),
+        base: base.clone(),
+        branch: branch.clone(),
+        target: target.clone(),
+        worktree: worktree.clone(),
+        created: now(),
+        check: None,
+        submission: None,
+        approval: None,
+        promotion: None,
+    };
+    al.store.insert(
+        &run,
+        intent,
+        json!({
+            "from": State::Drafted.as_str(), "to": State::Staged.as_str(),
+            "brief": {"path": run.brief_path, "sha256": brief.digest, "objective": brief.objective,
+                      "class": brief.class, "lane": brief.lane, "touch": brief.touch, "checks": brief.checks},
+            "workflow_sha256": workflow.digest, "base": base, "branch": branch, "target": target,
+            "worktree": worktree,
+        }),
+    )?;
+    Ok(run)
+}
+
+fn make_lane_repository(al: &Airlock, worktree: &Path, branch: &str, base: &str) -> Result<()> {
+    let mut init = git::base_command();
+    init.arg("init").arg("-q").arg("--template=").arg(worktree);
+    let (ok, _, err) = git::exec(&mut init, None)?;
+    if !ok {
+        return Err(Error::Git {
+            args: "init".into(),
+            message: String::from_utf8_lossy(&err).trim().to_string(),
+        });
+    }
+    let lane_git_dir = worktree.join(".git");
+    let objects = al.layout.git_dir.join("objects");
+    let alternates = lane_git_dir.join("objects").join("info").join("alternates");
+    crate::layout::write_atomic(&alternates, format!("{}\n", objects.display()).as_bytes())?;
+    let lane = git::Git::new(&lane_git_dir);
+    lane.run(&["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
+    lane.run(&["update-ref", &format!("refs/heads/{branch}"), base])?;
+    // airlock's own view: main objects, private index, the new worktree.
+    let trusted = al.layout.run_git(run_id_of(worktree));
+    trusted.run(&["read-tree", "--reset", "-u", base])?;
+    // The lane starts with the same index, so `git status` there is clean.
+    std::fs::copy(
+        al.layout.run_index(run_id_of(worktree)),
+        lane_git_dir.join("index"),
+    )
+    .map_err(|source| Error::Write {
+        path: lane_git_dir.join("index"),
+        source,
+    })?;
+    Ok(())
+}
+
+fn run_id_of(worktree: &Path) -> &str {
+    worktree
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+}
+
+/// `<slug of the brief's label>-<4 hex>`: readable, typeable, unique.
+fn new_run_id(al: &Airlock, brief: &Brief) -> Result<String> {
+    let mut slug = String::new();
+    for c in brief.label().to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 24 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    let slug = if slug.is_empty() { "run" } else { slug };
+    for _ in 0..16 {
+        let id = format!("{slug}-{:04x}", OsRng.next_u32() & 0xffff);
+        if !al.store.exists(&id)? && !al.layout.run_dir(&id).exists() {
+            return Ok(id);
+        }
+    }
+    Err(Error::Invalid("could not pick a free run id".into()))
+}

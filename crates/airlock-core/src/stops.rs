@@ -1,0 +1,329 @@
+//! Built-in stop conditions, computed from the repository (the run's tree
+//! against its base), never from anything the agent claims.
+
+use std::path::{Component, Path};
+
+use serde::{Deserialize, Serialize};
+
+use airlock_secrets::{Allowlist, Scanner};
+
+use crate::Airlock;
+use crate::brief::Brief;
+use crate::error::{Error, Result};
+use crate::git::{self, Change, Git, LineCount};
+use crate::globs::{self, Globs};
+use crate::layout::SECRETS_ALLOW_FILE;
+use crate::run::Run;
+use crate::workflow::Workflow;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StopResult {
+    pub name: String,
+    pub passed: bool,
+    /// Why it failed, one line per offending item.
+    pub findings: Vec<String>,
+    /// Things a reviewer should see that do not fail the check.
+    pub notes: Vec<String>,
+}
+
+impl StopResult {
+    fn new(name: &str, findings: Vec<String>, notes: Vec<String>) -> StopResult {
+        StopResult {
+            name: name.into(),
+            passed: findings.is_empty(),
+            findings,
+            notes,
+        }
+    }
+}
+
+pub fn evaluate(
+    al: &Airlock,
+    run: &Run,
+    brief: &Brief,
+    workflow: &Workflow,
+    tree: &str,
+) -> Result<Vec<StopResult>> {
+    let git = al.layout.git();
+    let changes = git::diff_tree(&git, &run.base, tree)?;
+    let numstat = git::numstat(&git, &run.base, tree)?;
+    let allow_text =
+        std::fs::read_to_string(al.layout.root.join(SECRETS_ALLOW_FILE)).unwrap_or_default();
+    let allow = Allowlist::parse(&allow_text, SECRETS_ALLOW_FILE)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok(vec![
+        scope(brief, &changes),
+        protected(brief, workflow, &changes),
+        if workflow.policy.secrets {
+            secrets(&git, &run.base, tree, allow)?
+        } else {
+            StopResult::new(
+                "secrets",
+                vec![],
+                vec!["secret scanning is off in the workflow".into()],
+            )
+        },
+        blast_radius(brief, workflow, &changes, &numstat),
+        file_kinds(&git, &changes, &numstat)?,
+    ])
+}
+
+pub fn scope(brief: &Brief, changes: &[Change]) -> StopResult {
+    let touch = Globs::new(&brief.touch);
+    let findings = changes
+        .iter()
+        .filter(|c| !touch.is_match(&c.path))
+        .map(|c| {
+            format!(
+                "{} is outside the brief's touch list ({})",
+                c.path,
+                verb(c.status)
+            )
+        })
+        .collect();
+    StopResult::new("scope", findings, vec![])
+}
+
+/// A protected path passes only when the brief names it explicitly: the
+/// exact path or the exact protected glob, never a broader pattern.
+pub fn protected(brief: &Brief, workflow: &Workflow, changes: &[Change]) -> StopResult {
+    let protected = workflow.protected();
+    let globs = Globs::new(&protected);
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    for change in changes {
+        let matched = globs.matching(&change.path);
+        if matched.is_empty() {
+            continue;
+        }
+        let explicit = brief.touch.iter().any(|t| {
+            globs::normalize(t) == change.path
+                || matched
+                    .iter()
+                    .any(|m| globs::normalize(m) == globs::normalize(t))
+        });
+        if explicit {
+            notes.push(format!(
+                "{} is protected ({}); the brief lists it explicitly: review it closely",
+                change.path,
+                matched.join(", ")
+            ));
+        } else {
+            findings.push(format!(
+                "{} is protected ({}); a brief must list it explicitly in `touch`",
+                change.path,
+                matched.join(", ")
+            ));
+        }
+    }
+    StopResult::new("protected", findings, notes)
+}
+
+fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopResult> {
+    let scanner = Scanner::new(allow);
+    let out = git.run(&[
+        "diff-tree",
+        "-r",
+        "-p",
+        "-U0",
+        "--no-renames",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+        base,
+        tree,
+    ])?;
+    let text = String::from_utf8_lossy(&out);
+    let mut findings = Vec::new();
+    // Every file in the patch is scanned, whatever its (possibly quoted) name.
+    for (path, lines) in added_lines(&text) {
+        for f in scanner.scan_lines(&path, lines.iter().map(|(n, l)| (*n, l.as_str()))) {
+            findings.push(format!(
+                "{}:{}:{}: {} ({}, fingerprint {})",
+                f.path, f.line, f.column, f.rule, f.description, f.fingerprint
+            ));
+        }
+    }
+    let notes = if findings.is_empty() {
+        vec![]
+    } else {
+        vec![format!(
+            "a false positive can be allowed in {SECRETS_ALLOW_FILE} of the main checkout by its fingerprint, or with the inline marker `{}`",
+            airlock_secrets::INLINE_MARKER
+        )]
+    };
+    Ok(StopResult::new("secrets", findings, notes))
+}
+
+/// Added lines per file from a `-U0` patch: (path, [(new line number, text)]).
+fn added_lines(patch: &str) -> Vec<(String, Vec<(usize, String)>)> {
+    let mut files: Vec<(String, Vec<(usize, String)>)> = Vec::new();
+    let mut line_no = 0usize;
+    let mut in_hunk = false;
+    for line in patch.split('\n') {
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            in_hunk = false;
+            // "a/PATH b/PATH": the new path follows the last " b/".
+            let path = rest.rsplit_once(" b/").map(|(_, p)| p).unwrap_or(rest);
+            files.push((path.to_string(), Vec::new()));
+        } else if !in_hunk && let Some(rest) = line.strip_prefix("+++ ") {
+            if let (Some(p), Some(last)) = (rest.strip_prefix("b/"), files.last_mut()) {
+                last.0 = p.to_string();
+            }
+        } else if let Some(rest) = line.strip_prefix("@@ ") {
+            in_hunk = true;
+            line_no = rest
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix('+'))
+                .and_then(|p| p.split(',').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+        } else if in_hunk && let Some(added) = line.strip_prefix('+') {
+            if let Some(last) = files.last_mut() {
+                last.1.push((line_no, added.to_string()));
+            }
+            line_no += 1;
+        }
+    }
+    files
+}
+
+pub fn blast_radius(
+    brief: &Brief,
+    workflow: &Workflow,
+    changes: &[Change],
+    numstat: &[LineCount],
+) -> StopResult {
+    let files = changes.len() as u64;
+    let lines: u64 = numstat
+        .iter()
+        .filter_map(|c| c.lines.map(|(a, d)| a + d))
+        .sum();
+    let mut findings = Vec::new();
+    let mut limit = |what: &str, value: u64, max: Option<u64>, source: &str| {
+        if let Some(max) = max
+            && value > max
+        {
+            findings.push(format!(
+                "{value} {what} changed; {source} allows at most {max}"
+            ));
+        }
+    };
+    limit("files", files, brief.max_files, "the brief");
+    limit("lines", lines, brief.max_lines, "the brief");
+    limit(
+        "files",
+        files,
+        Some(workflow.policy.max_files),
+        "the workflow",
+    );
+    limit(
+        "lines",
+        lines,
+        Some(workflow.policy.max_lines),
+        "the workflow",
+    );
+    StopResult::new(
+        "blast-radius",
+        findings,
+        vec![format!("{files} files, {lines} lines changed")],
+    )
+}
+
+/// Binary files are noted; symlinks leaving the repository and nested
+/// repositories (gitlinks) fail.
+fn file_kinds(git: &Git, changes: &[Change], numstat: &[LineCount]) -> Result<StopResult> {
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    for change in changes.iter().filter(|c| c.status != 'D') {
+        if change.is_gitlink() {
+            findings.push(format!(
+                "{} is a nested git repository (gitlink); airlock promotes files, not repositories",
+                change.path
+            ));
+        } else if change.is_symlink() {
+            let target = git.run(&["cat-file", "blob", &change.new_id])?;
+            let target = String::from_utf8_lossy(&target).into_owned();
+            if escapes(&change.path, &target) {
+                findings.push(format!(
+                    "{} is a symlink to `{target}`, outside the repository",
+                    change.path
+                ));
+            } else {
+                notes.push(format!("{} is a symlink to `{target}`", change.path));
+            }
+        }
+    }
+    for count in numstat.iter().filter(|n| n.lines.is_none()) {
+        if changes
+            .iter()
+            .any(|c| c.path == count.path && c.status != 'D' && !c.is_gitlink())
+        {
+            notes.push(format!(
+                "{} is a binary file; its content is not shown in the diff",
+                count.path
+            ));
+        }
+    }
+    Ok(StopResult::new("file-kinds", findings, notes))
+}
+
+/// Whether a symlink at `link` pointing to `target` resolves outside the root.
+pub fn escapes(link: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return true;
+    }
+    let mut depth: i64 = Path::new(link).components().count() as i64 - 1;
+    for component in Path::new(target).components() {
+        match component {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            _ => return true,
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
+}
+
+fn verb(status: char) -> &'static str {
+    match status {
+        'A' => "added",
+        'D' => "deleted",
+        'T' => "type changed",
+        _ => "modified",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlink_escape_is_lexical_and_strict() {
+        assert!(escapes("a/link", "/etc/passwd"));
+        assert!(escapes("link", "../x"));
+        assert!(escapes("a/b/link", "../../../x"));
+        assert!(!escapes("a/b/link", "../c"));
+        assert!(!escapes("a/link", "./b/../c"));
+        assert!(escapes("a/link", "b/../../../c"));
+    }
+
+    #[test]
+    fn added_lines_follow_hunk_numbers() {
+        let patch =
+            "diff --git a/x.txt b/x.txt\n--- a/x.txt\n+++ b/x.txt\n@@ -1,0 +3,2 @@\n+one\n+two\n";
+        let files = added_lines(patch);
+        assert_eq!(
+            files,
+            vec![(
+                "x.txt".to_string(),
+                vec![(3, "one".into()), (4, "two".into())]
+            )]
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! airlock's local state: run records, traces and crash intents, kept in the
+//! same SQLite file as the ledger so that a state change and its ledger event
+//! commit together or not at all.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde_json::{Value, json};
+
+use airlock_ledger::{Event, Ledger, append_in};
+
+use crate::error::{Error, Result};
+use crate::exec::Trace;
+use crate::layout::Layout;
+use crate::promote::FileLock;
+use crate::run::{Run, State};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    created TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS traces (
+    run TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run, n)
+);
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    run TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+";
+
+pub struct Store {
+    pub layout: Layout,
+    pub ledger: Ledger,
+}
+
+/// Work that was begun and must be finished or undone if the process dies.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub id: i64,
+    pub kind: String,
+    pub run: String,
+    pub data: Value,
+}
+
+impl Store {
+    /// Opens (creating if needed) the state of the repository in `layout`.
+    pub fn open(layout: &Layout) -> Result<Store> {
+        std::fs::create_dir_all(&layout.state).map_err(|source| Error::Write {
+            path: layout.state.clone(),
+            source,
+        })?;
+        let ledger = Ledger::open(&layout.db_path())?;
+        ledger.connection().execute_batch(SCHEMA)?;
+        Ok(Store {
+            layout: layout.clone(),
+            ledger,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Result<Run> {
+        let data: Option<String> = self
+            .ledger
+            .connection()
+            .query_row("SELECT data FROM runs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        let data = data.ok_or_else(|| Error::UnknownRun(id.to_string()))?;
+        serde_json::from_str(&data)
+            .map_err(|e| Error::Invalid(format!("the record of run {id} is unreadable: {e}")))
+    }
+
+    pub fn exists(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .ledger
+            .connection()
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", [id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// All runs, oldest first.
+    pub fn list(&self) -> Result<Vec<Run>> {
+        let conn = self.ledger.connection();
+        let mut stmt = conn.prepare("SELECT id, data FROM runs ORDER BY created, id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            runs.push(serde_json::from_str(&data).map_err(|e| {
+                Error::Invalid(format!("the record of run {id} is unreadable: {e}"))
+            })?);
+        }
+        Ok(runs)
+    }
+
+    /// Records a new run and its `start` event, and clears the intent that
+    /// guarded its creation.
+    pub fn insert(&mut self, run: &Run, intent: i64, event: Value) -> Result<Event> {
+        let tx = self
+            .ledger
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO runs (id, state, created, data) VALUES (?1, ?2, ?3, ?4)",
+            params![run.id, run.state.as_str(), run.created, to_json(run)],
+        )?;
+        tx.execute("DELETE FROM intents WHERE id = ?1", [intent])?;
+        let event = append_in(&tx, Some(&run.id), "start", &event)?;
+        tx.commit()?;
+        Ok(event)
+    }
+
+    /// Moves a run from `from` to the state in `run`, with its ledger event,
+    /// atomically. Refuses if another process moved the run meanwhile.
+    pub fn transition(&mut self, run: &Run, from: State, kind: &str, data: Value) -> Result<Event> {
+        self.transition_clearing(run, from, kind, data, None)
+    }
+
+    pub fn transition_clearing(
+        &mut self,
+        run: &Run,
+        from: State,
+        kind: &str,
+        data: Value,
+        intent: Option<i64>,
+    ) -> Result<Event> {
+        let tx = self
+            .ledger
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE runs SET state = ?1, data = ?2 WHERE id = ?3 AND state = ?4",
+            params![run.state.as_str(), to_json(run), run.id, from.as_str()],
+        )?;
+        if changed == 0 {
+            return Err(Error::refused(
+                format!("run {} changed while this command ran", run.id),
+                vec![format!("it is no longer {from}")],
+                format!("see `airlock show {}` and try again", run.id),
+            ));
+        }
+        if let Some(id) = intent {
+            tx.execute("DELETE FROM intents WHERE id = ?1", [id])?;
+        }
+        let mut data = data;
+        if let Value::Object(map) = &mut data {
+            map.insert("from".into(), json!(from.as_str()));
+            map.insert("to".into(), json!(run.state.as_str()));
+        }
+        let event = append_in(&tx, Some(&run.id), kind, &data)?;
+        tx.commit()?;
+        Ok(event)
+    }
+
+    /// Records a trace and its ledger event.
+    pub fn add_trace(&mut self, run: &str, trace: &Trace) -> Result<Event> {
+        let tx = self
+            .ledger
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO traces (run, n, data) VALUES (?1, ?2, ?3)",
+            params![run, trace.n, to_json(trace)],
+        )?;
+        let event = append_in(
+            &tx,
+            Some(run),
+            "exec",
+            &serde_json::to_value(trace).unwrap_or(Value::Null),
+        )?;
+        tx.commit()?;
+        Ok(event)
+    }
+
+    pub fn next_trace_number(&self, run: &str) -> Result<u32> {
+        let n: Option<u32> = self.ledger.connection().query_row(
+            "SELECT MAX(n) FROM traces WHERE run = ?1",
+            [run],
+            |r| r.get(0),
+        )?;
+        Ok(n.unwrap_or(0) + 1)
+    }
+
+    pub fn traces(&self, run: &str) -> Result<Vec<Trace>> {
+        let conn = self.ledger.connection();
+        let mut stmt = conn.prepare("SELECT data FROM traces WHERE run = ?1 ORDER BY n")?;
+        let rows = stmt.query_map([run], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(
+                serde_json::from_str(&row?)
+                    .map_err(|e| Error::Invalid(format!("unreadable trace: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Records an event with no state change (e.g. a failed check).
+    pub fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event> {
+        Ok(self.ledger.append(run, kind, &data)?)
+    }
+
+    /// Records work about to begin. The returned lock is held while the work
+    /// runs; recovery treats an intent whose lock it can take as abandoned by
+    /// a process that died. The lock exists before the intent row does.
+    pub fn begin_intent(&mut self, kind: &str, run: &str, data: Value) -> Result<(i64, FileLock)> {
+        use rand_core::RngCore;
+        let token = format!("{:016x}", rand_core::OsRng.next_u64());
+        let lock = FileLock::acquire(&self.intent_lock(&token), false)?
+            .ok_or_else(|| Error::Invalid("could not take a fresh intent lock".into()))?;
+        let mut data = data;
+        if let Value::Object(map) = &mut data {
+            map.insert("token".into(), json!(token));
+        }
+        let conn = self.ledger.connection();
+        conn.execute(
+            "INSERT INTO intents (kind, run, data) VALUES (?1, ?2, ?3)",
+            params![kind, run, data.to_string()],
+        )?;
+        Ok((conn.last_insert_rowid(), lock))
+    }
+
+    pub fn intent_lock(&self, token: &str) -> std::path::PathBuf {
+        self.layout
+            .state
+            .join("locks")
+            .join(format!("{token}.lock"))
+    }
+
+    pub fn end_intent(&mut self, id: i64) -> Result<()> {
+        self.ledger
+            .connection()
+            .execute("DELETE FROM intents WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn intents(&self) -> Result<Vec<Intent>> {
+        let conn = self.ledger.connection();
+        let mut stmt = conn.prepare("SELECT id, kind, run, data FROM intents ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Intent {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                run: r.get(2)?,
+                data: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}

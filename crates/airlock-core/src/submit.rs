@@ -1,0 +1,126 @@
+//! `submit`: commit the checked worktree on the run branch, sign the proof,
+//! and put the run in the review queue.
+
+use serde_json::json;
+
+use crate::Airlock;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::proof::{self, Evidence};
+use crate::run::{State, Submission, now};
+
+pub fn submit(al: &mut Airlock, run_id: &str) -> Result<Submission> {
+    let mut run = al.store.get(run_id)?;
+    run.require("submit", &[State::Checked])?;
+    let check = run
+        .check
+        .clone()
+        .filter(|c| c.round == run.round && c.report.passed)
+        .ok_or_else(|| {
+            Error::refused(
+                format!("run {} has no passing check in round {}", run.id, run.round),
+                vec![],
+                format!("run `airlock check {}`", run.id),
+            )
+        })?;
+    let tree = al.layout.run_git(&run.id).snapshot()?;
+    if tree != check.tree {
+        let changed = git::diff_tree(&al.layout.git(), &check.tree, &tree)?;
+        return Err(Error::refused(
+            format!(
+                "the worktree of run {} changed after it was checked",
+                run.id
+            ),
+            changed
+                .iter()
+                .take(20)
+                .map(|c| format!("{} {}", c.status, c.path))
+                .collect(),
+            format!("run `airlock check {}` again, then submit", run.id),
+        ));
+    }
+    let workflow = al.workflow_for(&run)?;
+    let brief = al.brief_of(&run, &workflow)?;
+
+    let main = al.layout.git();
+    let parent = run
+        .submission
+        .as_ref()
+        .map(|s| s.head.clone())
+        .unwrap_or_else(|| run.base.clone());
+    let message = format!(
+        "{}\n\nairlock run {} round {}\n",
+        sanitize_subject(&run.label),
+        run.id,
+        run.round
+    );
+    let head = main.commit_tree(&tree, &[&parent], &message)?;
+    main.run(&["update-ref", &format!("refs/heads/{}", run.branch), &head])?;
+    crate::failpoint("submit:after-commit");
+
+    let diff_digest = proof::diff_digest(al, &run.base, &head)?;
+    let numstat = git::numstat(&main, &run.base, &head)?;
+    let traces: Vec<_> = al
+        .store
+        .traces(&run.id)?
+        .into_iter()
+        .filter(|t| t.round == run.round)
+        .collect();
+    let diff_stat = json!({
+        "files": numstat.len(),
+        "added": numstat.iter().filter_map(|c| c.lines.map(|(a, _)| a)).sum::<u64>(),
+        "deleted": numstat.iter().filter_map(|c| c.lines.map(|(_, d)| d)).sum::<u64>(),
+    });
+    let written = proof::build(
+        al,
+        &Evidence {
+            run: &run,
+            brief: &brief,
+            workflow_digest: &workflow.digest,
+            head: &head,
+            tree: &tree,
+            diff_digest: &diff_digest,
+            diff_stat,
+            traces: &traces,
+            check: &check.report,
+        },
+    )?;
+    crate::failpoint("submit:after-proof");
+
+    let submission = Submission {
+        round: run.round,
+        tree,
+        head,
+        diff_digest,
+        proof: written.path.clone(),
+        digest: written.digest.clone(),
+        at: now(),
+    };
+    run.state = State::InReview;
+    run.workflow_digest = workflow.digest.clone();
+    run.submission = Some(submission.clone());
+    run.approval = None;
+    al.store.transition(
+        &run,
+        State::Checked,
+        "submit",
+        json!({"round": run.round, "head": submission.head, "tree": submission.tree,
+               "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest}),
+    )?;
+    Ok(submission)
+}
+
+/// One line, printable, bounded: the brief's label is hostile input.
+fn sanitize_subject(label: &str) -> String {
+    let clean: String = label
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(72)
+        .collect();
+    let clean = clean.trim();
+    if clean.is_empty() {
+        "airlock run".into()
+    } else {
+        clean.to_string()
+    }
+}
