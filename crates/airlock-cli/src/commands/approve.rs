@@ -1,0 +1,44 @@
+use serde_json::json;
+
+use airlock_core::Result;
+use airlock_core::decide::approve;
+
+use super::Ctx;
+use crate::render::{Output, short};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run.
+    run: String,
+    /// Why it is approved (recorded in the ledger).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Approve only if the proof is still this one (a prefix of the digest `airlock show` printed).
+    #[arg(long, value_name = "SHA256")]
+    digest: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
+    let mut al = ctx.open()?;
+    let run = approve(
+        &mut al,
+        &args.run,
+        args.reason.as_deref(),
+        args.digest.as_deref(),
+    )?;
+    let digest = run
+        .approval
+        .as_ref()
+        .map(|a| a.digest.clone())
+        .unwrap_or_default();
+    let human = format!(
+        "approved run {} for proof sha256:{}\nnext: `airlock promote {}`",
+        run.id,
+        short(&digest),
+        run.id
+    );
+    Ok(Output::new(
+        json!({"run": run.id, "state": run.state, "digest": digest, "reason": args.reason}),
+        human,
+    ))
+}

@@ -1,0 +1,58 @@
+use std::ffi::OsString;
+
+use airlock_core::Result;
+use airlock_core::exec::{ExecOptions, exec};
+use airlock_core::sandbox::Echo;
+
+use super::Ctx;
+use crate::render::Output;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run.
+    run: String,
+    /// Kill the command (and everything it started) after this long, e.g. 90s or 10m.
+    #[arg(long, value_parser = humantime_parse)]
+    timeout: Option<std::time::Duration>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, num_args = 1..)]
+    command: Vec<OsString>,
+}
+
+fn humantime_parse(s: &str) -> std::result::Result<std::time::Duration, String> {
+    s.parse::<u64>()
+        .map(std::time::Duration::from_secs)
+        .or_else(|_| airlock_core::workflow::parse_duration(s))
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
+    let mut al = ctx.open()?;
+    let trace = exec(
+        &mut al,
+        &args.run,
+        ExecOptions {
+            argv: args.command,
+            timeout: args.timeout,
+            // With --json, the command's output goes to stderr so stdout stays one document.
+            echo: if ctx.json {
+                Echo::Stderr
+            } else {
+                Echo::Passthrough
+            },
+        },
+    )?;
+    let code = trace.exit.code.clamp(0, 255) as u8;
+    // The command's own output was shown live; a note only when something needs saying.
+    let human = if trace.exit.success() {
+        String::new()
+    } else {
+        format!(
+            "airlock: trace {} of run {}: {}",
+            trace.n, args.run, trace.exit.description
+        )
+    };
+    if !ctx.json && !human.is_empty() {
+        eprintln!("{human}");
+    }
+    Ok(Output::new(&trace, String::new()).code(code))
+}

@@ -1,0 +1,25 @@
+use serde_json::json;
+
+use airlock_core::Result;
+use airlock_core::layout::key_dir;
+use airlock_core::proofs::SigningKey;
+
+use super::Ctx;
+use crate::render::Output;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Print the public signing key, one line, OpenSSH format.
+    Public,
+}
+
+pub fn run(_ctx: &Ctx, cmd: Command) -> Result<Output> {
+    let Command::Public = cmd;
+    let dir = key_dir();
+    let key = SigningKey::load(&dir.join("signing_key"))?;
+    let public = key.public();
+    Ok(Output::new(
+        json!({"public_key": public.to_openssh(), "key_id": public.key_id(), "path": dir.join("signing_key.pub")}),
+        public.to_openssh(),
+    ))
+}

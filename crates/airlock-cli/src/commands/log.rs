@@ -1,0 +1,66 @@
+use serde_json::{Value, json};
+
+use airlock_core::Result;
+
+use super::Ctx;
+use crate::render::{Output, clean};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only this run's events.
+    run: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
+    let al = ctx.open()?;
+    if let Some(run) = &args.run {
+        al.store.get(run)?;
+    }
+    let events = al.store.ledger.events(args.run.as_deref())?;
+    let mut human = String::new();
+    if events.is_empty() {
+        human += "no events yet";
+    }
+    for e in &events {
+        human += &format!(
+            "{:>5} {} {:<28} {:<10} {}\n",
+            e.seq,
+            e.ts,
+            e.run.as_deref().unwrap_or("-"),
+            e.kind,
+            clean(&summary(&e.data))
+        );
+    }
+    Ok(Output::new(
+        json!({"events": events}),
+        human.trim_end().to_string(),
+    ))
+}
+
+fn summary(data: &Value) -> String {
+    let mut parts = Vec::new();
+    if let (Some(from), Some(to)) = (data["from"].as_str(), data["to"].as_str()) {
+        parts.push(format!("{from} -> {to}"));
+    }
+    if let Some(argv) = data["argv"].as_array() {
+        let argv: Vec<&str> = argv.iter().filter_map(Value::as_str).collect();
+        parts.push(format!(
+            "{} ({})",
+            argv.join(" "),
+            data["exit"]["description"].as_str().unwrap_or("")
+        ));
+    }
+    for key in ["passed", "reason", "digest", "merge", "failure"] {
+        if let Some(v) = data.get(key).filter(|v| !v.is_null()) {
+            let text = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            parts.push(format!(
+                "{key}={}",
+                text.chars().take(80).collect::<String>()
+            ));
+        }
+    }
+    parts.join("  ")
+}

@@ -1,0 +1,108 @@
+//! One file per command, as jj does. Each parses its own arguments, calls
+//! airlock-core, and returns an [`Output`] built from the data it got back.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use airlock_core::{Airlock, Result};
+
+use crate::render::{Output, warn};
+
+mod approve;
+mod brief;
+mod check;
+mod demo;
+mod exec;
+mod init;
+mod key;
+mod ledger;
+mod log;
+mod promote;
+mod proof;
+mod redirect;
+mod reject;
+mod review;
+mod show;
+mod start;
+mod submit;
+
+pub struct Ctx {
+    pub cwd: PathBuf,
+    pub json: bool,
+}
+
+impl Ctx {
+    /// Opens the repository, reporting anything recovery repaired.
+    pub fn open(&self) -> Result<Airlock> {
+        let al = Airlock::open(&self.cwd)?;
+        for note in &al.recovered {
+            warn(&format!("recovered: {note}"));
+        }
+        Ok(al)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write .airlock/workflow.toml, ignore local state, create the signing key.
+    Init(init::Args),
+    /// Validate briefs.
+    #[command(subcommand)]
+    Brief(brief::Command),
+    /// Create a run and its isolated worktree from a brief.
+    Start(start::Args),
+    /// Run a command in a run's worktree and record its trace.
+    Exec(exec::Args),
+    /// Run the brief's gates, then the stop conditions.
+    Check(check::Args),
+    /// Commit the checked worktree, sign the proof, queue the run for review.
+    Submit(submit::Args),
+    /// The runs waiting for a decision, oldest first.
+    Review(review::Args),
+    /// Everything about a run: brief, state, diff, gates, traces, proof.
+    Show(show::Args),
+    /// Approve the proof a run carries now.
+    Approve(approve::Args),
+    /// Reject a run.
+    Reject(reject::Args),
+    /// Send a run back to the agent for a new round.
+    Redirect(redirect::Args),
+    /// Verify everything again and merge an approved run into its target.
+    Promote(promote::Args),
+    /// Proof bundles.
+    #[command(subcommand)]
+    Proof(proof::Command),
+    /// The signing key.
+    #[command(subcommand)]
+    Key(key::Command),
+    /// Ledger events, all or one run's.
+    Log(log::Args),
+    /// The ledger itself.
+    #[command(subcommand)]
+    Ledger(ledger::Command),
+    /// The whole flow on a throwaway repository with a scripted agent.
+    Demo(demo::Args),
+}
+
+pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
+    match command {
+        Command::Init(args) => init::run(ctx, args),
+        Command::Brief(cmd) => brief::run(ctx, cmd),
+        Command::Start(args) => start::run(ctx, args),
+        Command::Exec(args) => exec::run(ctx, args),
+        Command::Check(args) => check::run(ctx, args),
+        Command::Submit(args) => submit::run(ctx, args),
+        Command::Review(args) => review::run(ctx, args),
+        Command::Show(args) => show::run(ctx, args),
+        Command::Approve(args) => approve::run(ctx, args),
+        Command::Reject(args) => reject::run(ctx, args),
+        Command::Redirect(args) => redirect::run(ctx, args),
+        Command::Promote(args) => promote::run(ctx, args),
+        Command::Proof(cmd) => proof::run(ctx, cmd),
+        Command::Key(cmd) => key::run(ctx, cmd),
+        Command::Log(args) => log::run(ctx, args),
+        Command::Ledger(cmd) => ledger::run(ctx, cmd),
+        Command::Demo(args) => demo::run(ctx, args),
+    }
+}

@@ -1,0 +1,59 @@
+use serde_json::json;
+
+use airlock_core::Result;
+use airlock_core::run::State;
+
+use super::Ctx;
+use crate::render::{Output, clean, short};
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
+    let al = ctx.open()?;
+    let mut queue: Vec<_> = al
+        .store
+        .list()?
+        .into_iter()
+        .filter(|r| r.state == State::InReview)
+        .collect();
+    queue.sort_by(|a, b| {
+        let at = |r: &airlock_core::run::Run| {
+            r.submission
+                .as_ref()
+                .map(|s| s.at.clone())
+                .unwrap_or_default()
+        };
+        at(a).cmp(&at(b))
+    });
+    let mut human = String::new();
+    if queue.is_empty() {
+        human += "no runs are waiting for review";
+    } else {
+        human += &format!(
+            "{} run(s) waiting for a decision, oldest first:\n",
+            queue.len()
+        );
+        for r in &queue {
+            let s = r.submission.as_ref();
+            human += &format!(
+                "  {:<32} round {}  submitted {}  proof {}  {}\n",
+                r.id,
+                r.round,
+                s.map(|s| s.at.as_str()).unwrap_or("?"),
+                s.map(|s| short(&s.digest)).unwrap_or("?"),
+                clean(&r.label)
+            );
+        }
+        human += "inspect one with `airlock show RUN`";
+    }
+    let items: Vec<_> = queue
+        .iter()
+        .map(|r| {
+            json!({"run": r.id, "round": r.round, "label": r.label, "class": r.class, "lane": r.lane,
+                   "submitted": r.submission.as_ref().map(|s| &s.at),
+                   "digest": r.submission.as_ref().map(|s| &s.digest)})
+        })
+        .collect();
+    Ok(Output::new(json!({"queue": items}), human))
+}
