@@ -257,7 +257,7 @@ fn rule_help(id: &str) -> String {
     let lower = id.to_ascii_lowercase().replace('_', "-");
     let best = RULES
         .iter()
-        .map(|r| (edit_distance(&lower, r.id), r.id))
+        .map(|r| (strsim::levenshtein(&lower, r.id), r.id))
         .min_by_key(|&(d, _)| d);
     match best {
         Some((d, suggestion)) if is_plausible_id(id) && d <= (suggestion.len() / 3).max(2) => {
@@ -270,30 +270,9 @@ fn rule_help(id: &str) -> String {
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn distance() {
-        assert_eq!(edit_distance("github-tokn", "github-token"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-    }
 
     #[test]
     fn tokenizer() {
