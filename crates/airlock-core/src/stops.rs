@@ -5,7 +5,7 @@ use std::path::{Component, Path};
 
 use serde::{Deserialize, Serialize};
 
-use airlock_secrets::{Allowlist, Scanner};
+use airlock_secrets::{Allowlist, Scanner, Suppression};
 
 use crate::Airlock;
 use crate::brief::Brief;
@@ -137,23 +137,34 @@ fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopRe
     ])?;
     let text = String::from_utf8_lossy(&out);
     let mut findings = Vec::new();
+    let mut notes = Vec::new();
     // Every file in the patch is scanned, whatever its (possibly quoted) name.
     for (path, lines) in added_lines(&text) {
-        for f in scanner.scan_lines(&path, lines.iter().map(|(n, l)| (*n, l.as_str()))) {
+        let report = scanner.scan_report(&path, lines.iter().map(|(n, l)| (*n, l.as_str())));
+        for f in report.findings {
             findings.push(format!(
                 "{}:{}:{}: {} ({}, fingerprint {})",
                 f.path, f.line, f.column, f.rule, f.description, f.fingerprint
             ));
         }
+        // The inline marker is written by the agent: a reviewer must see what it hid.
+        for s in report.suppressed {
+            let why = match s.reason {
+                Suppression::InlineMarker => "the inline marker in the change",
+                Suppression::Allowlist => SECRETS_ALLOW_FILE,
+            };
+            notes.push(format!(
+                "{}:{}: {} (fingerprint {}) allowed by {why}",
+                s.finding.path, s.finding.line, s.finding.rule, s.finding.fingerprint
+            ));
+        }
     }
-    let notes = if findings.is_empty() {
-        vec![]
-    } else {
-        vec![format!(
+    if !findings.is_empty() {
+        notes.push(format!(
             "a false positive can be allowed in {SECRETS_ALLOW_FILE} of the main checkout by its fingerprint, or with the inline marker `{}`",
             airlock_secrets::INLINE_MARKER
-        )]
-    };
+        ));
+    }
     Ok(StopResult::new("secrets", findings, notes))
 }
 
