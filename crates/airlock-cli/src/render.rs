@@ -124,3 +124,15 @@ pub fn clean(text: &str) -> String {
         })
         .collect()
 }
+
+/// Hostile text squeezed onto one bounded line: control characters removed,
+/// newlines shown as `⏎`, cut at `max` characters with `…`.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat: String = clean(text).replace('\n', "⏎").replace('\t', " ");
+    if flat.chars().count() > max {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use airlock_core::Result;
 
 use super::Ctx;
-use crate::render::{Output, clean};
+use crate::render::{Output, one_line};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             e.ts,
             e.run.as_deref().unwrap_or("-"),
             e.kind,
-            clean(&summary(&e.data))
+            one_line(&summary(&e.data), 120)
         );
     }
     Ok(Output::new(

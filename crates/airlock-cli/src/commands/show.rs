@@ -5,7 +5,7 @@ use airlock_core::git;
 use airlock_core::proof::verify_file;
 
 use super::Ctx;
-use crate::render::{Output, clean, short};
+use crate::render::{Output, clean, one_line, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -93,7 +93,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             t.n,
             t.round,
             t.origin,
-            clean(&shell_words(&t.argv)),
+            one_line(&shell_words(&t.argv), 80),
             t.exit.description,
             t.duration_ms,
             t.stdout.size,
