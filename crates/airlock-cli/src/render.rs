@@ -93,9 +93,15 @@ pub fn error(error: &Error, json: bool) -> ExitCode {
             }
         }
     }
+    // Causes already spelled out in the message above them are not repeated.
+    let mut shown = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        let _ = writeln!(err, "  caused by: {cause}");
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            let _ = writeln!(err, "  caused by: {text}");
+        }
+        shown = text;
         source = cause.source();
     }
     if let Some(hint) = hint {

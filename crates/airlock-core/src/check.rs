@@ -73,7 +73,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             continue;
         }
         let argv = vec!["/bin/sh".into(), "-c".into(), gate.run.clone().into()];
-        let trace = crate::exec::run_traced(
+        let mut trace = crate::exec::run_traced(
             al,
             &run,
             &format!("gate:{}", gate.name),
@@ -81,7 +81,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             Some(gate.timeout),
             echo,
         )?;
-        al.store.add_trace(&run.id, &trace)?;
+        al.store.add_trace(&run.id, &mut trace)?;
         let passed = trace.exit.success();
         failed |= !passed;
         gates.push(GateResult {
@@ -94,7 +94,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
         });
     }
 
-    let tree = al.layout.run_git(&run.id).snapshot()?;
+    let tree = al.layout.snapshot(&run.id)?;
     let stops = if failed {
         Vec::new()
     } else {

@@ -84,8 +84,8 @@ pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> 
                 .into(),
         ));
     }
-    let trace = run_traced(al, &run, "exec", opts.argv, opts.timeout, opts.echo)?;
-    al.store.add_trace(&run.id, &trace)?;
+    let mut trace = run_traced(al, &run, "exec", opts.argv, opts.timeout, opts.echo)?;
+    al.store.add_trace(&run.id, &mut trace)?;
     Ok(trace)
 }
 
@@ -100,9 +100,7 @@ pub(crate) fn run_traced(
     echo: Echo,
 ) -> Result<Trace> {
     let layout = &al.layout;
-    let tree_git = layout.run_git(&run.id);
-    let before = tree_git.snapshot()?;
-    let n = al.store.next_trace_number(&run.id)?;
+    let before = layout.snapshot(&run.id)?;
     let logs = layout.logs_dir(&run.id);
     std::fs::create_dir_all(&logs).map_err(|source| Error::Write {
         path: logs.clone(),
@@ -113,19 +111,26 @@ pub(crate) fn run_traced(
         path: tmp.clone(),
         source,
     })?;
+    // The trace number is assigned when the trace is stored; logs get a name
+    // of their own that parallel commands cannot share.
+    let log_name = format!(
+        "{}-{:08x}",
+        origin.replace(':', "-"),
+        rand_core::RngCore::next_u32(&mut rand_core::OsRng)
+    );
     let spec = CommandSpec {
         argv: argv.clone(),
         cwd: run.worktree.clone(),
         env: command_env(al, run, &tmp),
         timeout,
-        stdout_path: logs.join(format!("{n}.stdout")),
-        stderr_path: logs.join(format!("{n}.stderr")),
+        stdout_path: logs.join(format!("{log_name}.stdout")),
+        stderr_path: logs.join(format!("{log_name}.stderr")),
         echo,
     };
     let started = now();
     let outcome = airlock_sandbox::run(&spec)?;
-    let after = tree_git.snapshot()?;
-    let files_changed = git::diff_tree(&tree_git, &before, &after)?
+    let after = layout.snapshot(&run.id)?;
+    let files_changed = git::diff_tree(&layout.git(), &before, &after)?
         .into_iter()
         .map(|c| FileChange {
             status: c.status,
@@ -133,7 +138,7 @@ pub(crate) fn run_traced(
         })
         .collect();
     Ok(Trace {
-        n,
+        n: 0,
         round: run.round,
         origin: origin.to_string(),
         argv: argv

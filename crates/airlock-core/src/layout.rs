@@ -107,6 +107,18 @@ impl Layout {
         self.git()
             .with_tree(&self.worktree(id), &self.run_index(id))
     }
+
+    /// The tree of what is in a run's worktree now. Snapshots of one run are
+    /// serialised (an agent may run commands in parallel), and an index lock
+    /// left by a killed process is cleared, since under our lock none is live.
+    pub fn snapshot(&self, id: &str) -> Result<String> {
+        let _lock = crate::lock::FileLock::acquire(&self.run_dir(id).join("snapshot.lock"), true)?;
+        let stale = self.run_dir(id).join("index.lock");
+        if stale.exists() {
+            let _ = std::fs::remove_file(&stale);
+        }
+        self.run_git(id).snapshot()
+    }
 }
 
 /// `…/.airlock/local/runs/<id>/worktree` → the main checkout above it.

@@ -12,6 +12,7 @@ pub mod git;
 pub mod globs;
 pub mod init;
 pub mod layout;
+pub mod lock;
 pub mod promote;
 pub mod proof;
 pub mod recover;

@@ -6,7 +6,6 @@
 //! compare-and-swap. Promotions are serialised by a lock file.
 
 use std::ffi::OsString;
-use std::fs::File;
 
 use serde::Serialize;
 use serde_json::json;
@@ -16,6 +15,7 @@ use airlock_sandbox::{CommandSpec, Echo};
 use crate::Airlock;
 use crate::error::{Error, Result};
 use crate::git;
+use crate::lock::FileLock;
 use crate::run::{Promotion, Run, State, Submission, now};
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,36 +31,8 @@ pub struct PromoteReport {
     pub checkout_updated: bool,
 }
 
-/// An exclusive lock held for the life of the value.
-pub struct FileLock(#[allow(dead_code)] File);
-
-impl FileLock {
-    pub fn acquire(path: &std::path::Path, wait: bool) -> Result<Option<FileLock>> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|source| Error::Write {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        use std::os::fd::AsRawFd;
-        let op = libc::LOCK_EX | if wait { 0 } else { libc::LOCK_NB };
-        // SAFETY: flock on a descriptor we own; released when the file closes.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        Ok((rc == 0).then_some(FileLock(file)))
-    }
-}
-
 pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submission) -> Result<()> {
-    let now_tree = al.layout.run_git(&run.id).snapshot()?;
+    let now_tree = al.layout.snapshot(&run.id)?;
     if now_tree == submission.tree {
         return Ok(());
     }

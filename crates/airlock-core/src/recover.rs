@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::Airlock;
 use crate::error::Result;
-use crate::promote::FileLock;
+use crate::lock::FileLock;
 use crate::run::{Promotion, State, now};
 use crate::store::Intent;
 

@@ -10,7 +10,7 @@ use airlock_ledger::{Event, Ledger, append_in};
 use crate::error::{Error, Result};
 use crate::exec::Trace;
 use crate::layout::Layout;
-use crate::promote::FileLock;
+use crate::lock::FileLock;
 use crate::run::{Run, State};
 
 const SCHEMA: &str = "
@@ -157,33 +157,30 @@ impl Store {
         Ok(event)
     }
 
-    /// Records a trace and its ledger event.
-    pub fn add_trace(&mut self, run: &str, trace: &Trace) -> Result<Event> {
+    /// Records a trace and its ledger event, numbering it in the same
+    /// transaction so that parallel commands of one run never collide.
+    pub fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<Event> {
         let tx = self
             .ledger
             .connection_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: Option<u32> =
+            tx.query_row("SELECT MAX(n) FROM traces WHERE run = ?1", [run], |r| {
+                r.get(0)
+            })?;
+        trace.n = last.unwrap_or(0) + 1;
         tx.execute(
             "INSERT INTO traces (run, n, data) VALUES (?1, ?2, ?3)",
-            params![run, trace.n, to_json(trace)],
+            params![run, trace.n, to_json(&*trace)],
         )?;
         let event = append_in(
             &tx,
             Some(run),
             "exec",
-            &serde_json::to_value(trace).unwrap_or(Value::Null),
+            &serde_json::to_value(&*trace).unwrap_or(Value::Null),
         )?;
         tx.commit()?;
         Ok(event)
-    }
-
-    pub fn next_trace_number(&self, run: &str) -> Result<u32> {
-        let n: Option<u32> = self.ledger.connection().query_row(
-            "SELECT MAX(n) FROM traces WHERE run = ?1",
-            [run],
-            |r| r.get(0),
-        )?;
-        Ok(n.unwrap_or(0) + 1)
     }
 
     pub fn traces(&self, run: &str) -> Result<Vec<Trace>> {

@@ -23,7 +23,7 @@ pub fn submit(al: &mut Airlock, run_id: &str) -> Result<Submission> {
                 format!("run `airlock check {}`", run.id),
             )
         })?;
-    let tree = al.layout.run_git(&run.id).snapshot()?;
+    let tree = al.layout.snapshot(&run.id)?;
     if tree != check.tree {
         let changed = git::diff_tree(&al.layout.git(), &check.tree, &tree)?;
         return Err(Error::refused(

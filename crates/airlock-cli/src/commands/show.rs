@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let (head, head_label) = match &run.submission {
         Some(s) => (s.head.clone(), format!("commit {}", short(&s.head))),
         None => (
-            al.layout.run_git(&run.id).snapshot()?,
+            al.layout.snapshot(&run.id)?,
             "worktree (not submitted)".to_string(),
         ),
     };

@@ -1,0 +1,34 @@
+//! Exclusive advisory locks on files (flock), released when the process
+//! exits however it exits, which is what crash recovery relies on.
+
+use std::fs::File;
+
+use crate::error::{Error, Result};
+
+/// An exclusive lock held for the life of the value.
+pub struct FileLock(#[allow(dead_code)] File);
+
+impl FileLock {
+    pub fn acquire(path: &std::path::Path, wait: bool) -> Result<Option<FileLock>> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|source| Error::Write {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        use std::os::fd::AsRawFd;
+        let op = libc::LOCK_EX | if wait { 0 } else { libc::LOCK_NB };
+        // SAFETY: flock on a descriptor we own; released when the file closes.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        Ok((rc == 0).then_some(FileLock(file)))
+    }
+}
