@@ -6,7 +6,7 @@
 //! main repository's, and airlock never reads or runs any of it: airlock looks
 //! at the worktree through a private index of its own, in its state directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rand_core::{OsRng, RngCore};
 use serde_json::json;
@@ -69,7 +69,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
             source,
         })?;
         crate::layout::write_atomic(&run_dir.join("brief.toml"), text.as_bytes())?;
-        make_lane_repository(al, &worktree, &branch, &base)?;
+        make_lane_repository(al, &id, &branch, &base)?;
         crate::failpoint("start:after-worktree");
         let (ok, _, err) = main.try_run(
             &["update-ref", &format!("refs/heads/{branch}"), &base, ""],
@@ -128,9 +128,10 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
     Ok(run)
 }
 
-fn make_lane_repository(al: &Airlock, worktree: &Path, branch: &str, base: &str) -> Result<()> {
+fn make_lane_repository(al: &Airlock, id: &str, branch: &str, base: &str) -> Result<()> {
+    let worktree = al.layout.worktree(id);
     let mut init = git::base_command();
-    init.arg("init").arg("-q").arg("--template=").arg(worktree);
+    init.arg("init").arg("-q").arg("--template=").arg(&worktree);
     let (ok, _, err) = git::exec(&mut init, None)?;
     if !ok {
         return Err(Error::Git {
@@ -146,26 +147,16 @@ fn make_lane_repository(al: &Airlock, worktree: &Path, branch: &str, base: &str)
     lane.run(&["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
     lane.run(&["update-ref", &format!("refs/heads/{branch}"), base])?;
     // airlock's own view: main objects, private index, the new worktree.
-    let trusted = al.layout.run_git(run_id_of(worktree));
+    let trusted = al.layout.run_git(id);
     trusted.run(&["read-tree", "--reset", "-u", base])?;
     // The lane starts with the same index, so `git status` there is clean.
-    std::fs::copy(
-        al.layout.run_index(run_id_of(worktree)),
-        lane_git_dir.join("index"),
-    )
-    .map_err(|source| Error::Write {
-        path: lane_git_dir.join("index"),
-        source,
+    std::fs::copy(al.layout.run_index(id), lane_git_dir.join("index")).map_err(|source| {
+        Error::Write {
+            path: lane_git_dir.join("index"),
+            source,
+        }
     })?;
     Ok(())
-}
-
-fn run_id_of(worktree: &Path) -> &str {
-    worktree
-        .parent()
-        .and_then(|p| p.file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
 }
 
 /// `<slug of the brief's label>-<4 hex>`: readable, typeable, unique.

@@ -108,7 +108,19 @@ impl Workflow {
                     &mut diags,
                 );
                 let run = match diag::get(gate, "run") {
-                    Some(v) => diag::string(v, "run", &mut diags).unwrap_or_default(),
+                    Some(v) => {
+                        let run = diag::string(v, "run", &mut diags).unwrap_or_default();
+                        if run.trim().is_empty()
+                            && matches!(v.get_ref(), toml::de::DeValue::String(_))
+                        {
+                            diags.error(
+                                v.span(),
+                                format!("gate `{gate_name}` has an empty `run` command"),
+                                Some("write the shell command that decides this gate".into()),
+                            );
+                        }
+                        run
+                    }
                     None => {
                         diags.error(
                             key.span(),
@@ -359,4 +371,55 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
                 Ok(d)
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match Workflow::parse(text, "wf.toml") {
+            Err(Error::InvalidToml { diagnostics, .. }) => diagnostics
+                .iter()
+                .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+                .collect(),
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn gates_keep_the_order_of_the_file() {
+        let wf = Workflow::parse(
+            "[gates.zeta]\nrun = \"true\"\n[gates.alpha]\nrun = \"true\"\ntimeout = \"90s\"\n[gates.mid]\nrun = \"true\"\ntimeout = 5\n",
+            "wf.toml",
+        )
+        .unwrap();
+        assert_eq!(wf.gate_names(), vec!["zeta", "alpha", "mid"]);
+        assert_eq!(wf.gate("alpha").unwrap().timeout, Duration::from_secs(90));
+        assert_eq!(wf.gate("mid").unwrap().timeout, Duration::from_secs(5));
+        assert_eq!(wf.gate("zeta").unwrap().timeout, DEFAULT_GATE_TIMEOUT);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_position() {
+        let found = problems(
+            "[gates.build]\nrun = \"\"\n[gates.test]\ntimeout = 0\n[policy]\nmax_file = 3\nprotected = [\"../x\"]\n",
+        );
+        assert_eq!(
+            found,
+            vec![
+                "2:7: gate `build` has an empty `run` command",
+                "3:8: gate `test` has no `run` command",
+                "4:11: `timeout` must be a positive number of seconds or a duration",
+                "6:1: unknown key `max_file` in [policy]",
+                "7:14: invalid glob `../x`: `..` cannot appear in a glob: paths never leave the repository",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_workflow_itself_is_always_protected() {
+        let wf = Workflow::parse("[policy]\nprotected = [\"ci/**\"]\n", "wf.toml").unwrap();
+        assert_eq!(wf.protected(), vec![".airlock/**", "ci/**"]);
+    }
 }
