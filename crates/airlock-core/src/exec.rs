@@ -126,6 +126,8 @@ pub(crate) fn run_traced(
         stdout_path: logs.join(format!("{log_name}.stdout")),
         stderr_path: logs.join(format!("{log_name}.stderr")),
         echo,
+        confinement: None,
+        limits: airlock_sandbox::Limits::default(),
     };
     let started = now();
     let outcome = airlock_sandbox::run(&spec)?;

@@ -355,6 +355,8 @@ fn merge_onto_moved_target(
             stdout_path: logs.join(format!("promote-{}.stdout", gate.name)),
             stderr_path: logs.join(format!("promote-{}.stderr", gate.name)),
             echo: Echo::None,
+            confinement: None,
+            limits: airlock_sandbox::Limits::default(),
         };
         let outcome = airlock_sandbox::run(&spec)?;
         al.store.event(

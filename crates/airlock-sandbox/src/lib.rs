@@ -1,17 +1,25 @@
 //! Runs one command for a run and reports what happened.
 //!
-//! Today's backend confines a command to its own process group with a clean
-//! environment, a working directory, a wall-time limit that kills the whole
-//! group, and output captured to files with their digests. Kernel-enforced
-//! confinement (filesystem, network) plugs in behind [`run`] without changing
-//! its callers.
+//! Every command gets a clean environment, its own process group, a wall-time
+//! limit that kills everything it started, an output cap, and its output
+//! captured to files with their digests. With a [`Confinement`], the kernel
+//! confines it too (see [`confine`]): a read-only view of the system with
+//! secrets hidden, writes only to granted paths, no network but a private
+//! loopback, a pid namespace that dies with the command, no privileges.
+
+pub mod confine;
+pub mod doctor;
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,6 +39,41 @@ pub struct CommandSpec {
     pub stderr_path: PathBuf,
     /// Where to echo the child's output as it arrives, besides the log files.
     pub echo: Echo,
+    /// Kernel confinement; `None` runs the command unconfined.
+    pub confinement: Option<Confinement>,
+    pub limits: Limits,
+}
+
+/// How the kernel confines a command.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    /// The program that sets the sandbox up when started with
+    /// [`confine::INIT_ARG`] (the airlock binary itself).
+    pub init_program: PathBuf,
+    /// Paths the command may write: (path outside, path inside). Everything
+    /// else is read-only.
+    pub writable: Vec<(PathBuf, PathBuf)>,
+    /// Paths hidden from the command (secrets, other runs, the ledger).
+    pub hidden: Vec<PathBuf>,
+    /// Whether the host network is reachable. Without it the command has a
+    /// loopback of its own and nothing else.
+    pub network: bool,
+    /// An empty directory the sandbox's root is assembled on.
+    pub root: PathBuf,
+    /// Accept the protections that work without namespaces (Landlock,
+    /// seccomp, no_new_privs) when namespaces are unavailable.
+    pub weaker: bool,
+}
+
+/// Resource limits; `None` means no limit.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Bytes of stdout and stderr together; past it the command is killed.
+    pub output_bytes: Option<u64>,
+    /// Address space of each process (RLIMIT_AS).
+    pub memory_bytes: Option<u64>,
+    /// Processes of the command's user in the sandbox (RLIMIT_NPROC).
+    pub processes: Option<u64>,
 }
 
 /// Where a child's output is echoed while it is recorded.
@@ -97,6 +140,10 @@ pub struct Outcome {
     pub duration_ms: u64,
     pub stdout: StreamDigest,
     pub stderr: StreamDigest,
+    /// A limit that stopped the command, in words (`output limit of … bytes`).
+    pub limit_hit: Option<String>,
+    /// `confined`, `confined (weaker: …)` or `unconfined`.
+    pub confinement: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,30 +164,45 @@ pub enum SandboxError {
     },
     #[error("lost track of the command: {0}")]
     Wait(#[source] io::Error),
+    #[error("the sandbox could not be set up: {step} failed: {error}")]
+    Setup { step: String, error: String },
 }
 
 /// Runs the command to completion (or its time limit) and reports the outcome.
 pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
-    let (program, args) = spec.argv.split_first().ok_or(SandboxError::EmptyCommand)?;
+    if spec.argv.is_empty() {
+        return Err(SandboxError::EmptyCommand);
+    }
     let stdout_file = create_log(&spec.stdout_path)?;
     let stderr_file = create_log(&spec.stderr_path)?;
-
-    let mut command = Command::new(program);
+    let (mut command, report_pipe, confinement) = match &spec.confinement {
+        None => (unconfined_command(spec), None, "unconfined".to_string()),
+        Some(c) => {
+            let (cmd, pipe) = confined_command(spec, c)?;
+            let words = if c.weaker {
+                "confined (weaker: Landlock, seccomp, no privileges; no namespaces)"
+            } else {
+                "confined"
+            };
+            (cmd, Some(pipe), words.to_string())
+        }
+    };
     command
-        .args(args)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Own process group: the time limit kills everything the command started.
         .process_group(0);
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| SandboxError::Spawn {
-        program: program.to_string_lossy().into_owned(),
-        source,
-    })?;
+    let program = spec.argv[0].to_string_lossy().into_owned();
+    let spawned = command.spawn();
+    // The parent's copy of the report pipe's write end must close, or reading
+    // it would never end.
+    let report_reader = report_pipe.map(|(read, write)| {
+        drop(write);
+        read
+    });
+    let mut child = spawned.map_err(|source| SandboxError::Spawn { program, source })?;
     let pgid = child.id() as libc::pid_t;
 
     let out_pipe = child.stdout.take().expect("stdout was piped");
@@ -150,8 +212,26 @@ pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
         Echo::Passthrough => (Sink::Stdout, Sink::Stderr),
         Echo::Stderr => (Sink::Stderr, Sink::Stderr),
     };
-    let out_thread = spawn_copier(out_pipe, stdout_file, out_sink, spec.stdout_path.clone());
-    let err_thread = spawn_copier(err_pipe, stderr_file, err_sink, spec.stderr_path.clone());
+    let budget = Arc::new(OutputBudget {
+        used: AtomicU64::new(0),
+        cap: spec.limits.output_bytes,
+        exceeded: AtomicBool::new(false),
+        pgid,
+    });
+    let out_thread = spawn_copier(
+        out_pipe,
+        stdout_file,
+        out_sink,
+        spec.stdout_path.clone(),
+        budget.clone(),
+    );
+    let err_thread = spawn_copier(
+        err_pipe,
+        stderr_file,
+        err_sink,
+        spec.stderr_path.clone(),
+        budget.clone(),
+    );
 
     // Wait on a thread so the main thread can enforce the deadline.
     let (tx, rx) = mpsc::channel();
@@ -183,23 +263,134 @@ pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
     let stdout = join_copier(out_thread)?;
     let stderr = join_copier(err_thread)?;
 
+    let report = report_reader.and_then(read_report);
+    if let Some(confine::InitReport::SetupFailed { step, error }) = &report {
+        return Err(SandboxError::Setup {
+            step: step.clone(),
+            error: error.clone(),
+        });
+    }
     let exit = if timed_out {
         Exit::TimedOut {
             after_ms: duration_ms,
         }
-    } else if let Some(code) = status.code() {
-        Exit::Exited { code }
     } else {
-        Exit::Signaled {
-            signal: status.signal().unwrap_or(0),
+        match report {
+            Some(confine::InitReport::Exited { code }) => Exit::Exited { code },
+            Some(confine::InitReport::Signaled { signal }) => Exit::Signaled { signal },
+            _ => match (status.code(), status.signal()) {
+                (Some(code), _) => Exit::Exited { code },
+                (None, signal) => Exit::Signaled {
+                    signal: signal.unwrap_or(0),
+                },
+            },
         }
+    };
+    let limit_hit = if budget.exceeded.load(Ordering::SeqCst) {
+        Some(format!(
+            "output limit of {} bytes: the command was killed",
+            budget.cap.unwrap_or_default()
+        ))
+    } else if timed_out {
+        spec.timeout
+            .map(|t| format!("time limit of {}", fmt_ms(t.as_millis() as u64)))
+    } else {
+        None
     };
     Ok(Outcome {
         exit,
         duration_ms,
         stdout,
         stderr,
+        limit_hit,
+        confinement,
     })
+}
+
+fn unconfined_command(spec: &CommandSpec) -> Command {
+    let mut command = Command::new(&spec.argv[0]);
+    command
+        .args(&spec.argv[1..])
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    command
+}
+
+type ReportPipe = (File, OwnedFd);
+
+/// `<init program> __sandbox-init`, with the specification in its
+/// environment and a pipe on fd 3 for its report.
+fn confined_command(
+    spec: &CommandSpec,
+    c: &Confinement,
+) -> Result<(Command, ReportPipe), SandboxError> {
+    let init = confine::InitSpec {
+        argv: spec.argv.iter().map(|a| confine::bytes(a)).collect(),
+        cwd: confine::bytes(spec.cwd.as_os_str()),
+        env: spec
+            .env
+            .iter()
+            .map(|(k, v)| (confine::bytes(k), confine::bytes(v)))
+            .collect(),
+        binds: c
+            .writable
+            .iter()
+            .map(|(outside, inside)| {
+                (
+                    confine::bytes(outside.as_os_str()),
+                    confine::bytes(inside.as_os_str()),
+                )
+            })
+            .collect(),
+        hidden: c
+            .hidden
+            .iter()
+            .map(|h| confine::bytes(h.as_os_str()))
+            .collect(),
+        network: c.network,
+        root: confine::bytes(c.root.as_os_str()),
+        memory_bytes: spec.limits.memory_bytes,
+        processes: spec.limits.processes,
+        weaker: c.weaker,
+    };
+    let json = serde_json::to_vec(&init).map_err(|e| SandboxError::Setup {
+        step: "encoding the sandbox specification".into(),
+        error: e.to_string(),
+    })?;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(SandboxError::Wait(io::Error::last_os_error()));
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    let (read, write) = unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let write_fd = write.as_raw_fd();
+    let mut command = Command::new(&c.init_program);
+    command
+        .arg(confine::INIT_ARG)
+        .current_dir("/")
+        .env_clear()
+        .env(confine::SPEC_ENV, std::ffi::OsStr::from_bytes(&json));
+    // SAFETY: dup2 and fcntl are async-signal-safe. The init marks fd 3
+    // close-on-exec itself before anything untrusted runs.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(write_fd, confine::RESULT_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok((command, (read, write)))
+}
+
+fn read_report(mut reader: File) -> Option<confine::InitReport> {
+    let mut text = String::new();
+    let _ = reader.read_to_string(&mut text);
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .next()
 }
 
 fn create_log(path: &Path) -> Result<File, SandboxError> {
@@ -225,11 +416,20 @@ enum Sink {
 
 type Copier = thread::JoinHandle<Result<StreamDigest, SandboxError>>;
 
+/// Output counted across both streams; past the cap the group is killed.
+struct OutputBudget {
+    used: AtomicU64,
+    cap: Option<u64>,
+    exceeded: AtomicBool,
+    pgid: libc::pid_t,
+}
+
 fn spawn_copier(
     mut pipe: impl Read + Send + 'static,
     mut file: File,
     sink: Sink,
     path: PathBuf,
+    budget: Arc<OutputBudget>,
 ) -> Copier {
     thread::spawn(move || {
         let mut hasher = Sha256::new();
@@ -242,9 +442,22 @@ fn spawn_copier(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             };
-            let chunk = &buf[..n];
+            let mut chunk = &buf[..n];
+            if let Some(cap) = budget.cap {
+                let before = budget.used.fetch_add(n as u64, Ordering::SeqCst);
+                if before + n as u64 > cap {
+                    // Keep what fits, then stop the flood at its source.
+                    chunk = &chunk[..cap.saturating_sub(before).min(n as u64) as usize];
+                    if !budget.exceeded.swap(true, Ordering::SeqCst) {
+                        kill_group(budget.pgid);
+                    }
+                }
+            }
+            if chunk.is_empty() {
+                continue;
+            }
             hasher.update(chunk);
-            size += n as u64;
+            size += chunk.len() as u64;
             file.write_all(chunk).map_err(|source| SandboxError::Log {
                 path: path.clone(),
                 source,

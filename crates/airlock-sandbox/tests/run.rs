@@ -1,7 +1,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use airlock_sandbox::{CommandSpec, Echo, Exit, run};
+use airlock_sandbox::{CommandSpec, Echo, Exit, Limits, run};
 
 fn spec(dir: &std::path::Path, script: &str, timeout: Option<Duration>) -> CommandSpec {
     CommandSpec {
@@ -12,6 +12,8 @@ fn spec(dir: &std::path::Path, script: &str, timeout: Option<Duration>) -> Comma
         stdout_path: dir.join("out.log"),
         stderr_path: dir.join("err.log"),
         echo: Echo::None,
+        confinement: None,
+        limits: Limits::default(),
     }
 }
 
@@ -84,4 +86,22 @@ fn missing_program_is_a_clear_error() {
     s.argv = vec!["/nonexistent/tool".into()];
     let err = run(&s).unwrap_err().to_string();
     assert!(err.starts_with("cannot run `/nonexistent/tool`:"), "{err}");
+}
+
+#[test]
+fn an_output_flood_is_cut_at_the_limit_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path(), "yes airlock", None);
+    s.limits.output_bytes = Some(100_000);
+    let outcome = run(&s).unwrap();
+    assert_eq!(outcome.stdout.size, 100_000);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("out.log")).unwrap().len(),
+        100_000
+    );
+    assert!(!outcome.exit.success());
+    assert_eq!(
+        outcome.limit_hit.as_deref(),
+        Some("output limit of 100000 bytes: the command was killed")
+    );
 }

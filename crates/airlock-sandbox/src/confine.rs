@@ -1,0 +1,779 @@
+//! The Linux backend: a re-executed init process builds the sandbox, then
+//! runs the command in it.
+//!
+//! `run` starts `<init program> __sandbox-init` with the specification in an
+//! environment variable. That process is single-threaded and fresh, so it can
+//! safely unshare namespaces, fork and set up mounts:
+//!
+//! 1. unshare user, mount, pid, ipc, uts (and net, unless the network is
+//!    granted) namespaces; map the caller's uid and gid to themselves;
+//! 2. fork: the child is PID 1 of the new pid namespace. It bind-mounts `/`
+//!    read-only (recursively) into a new root, hides secret paths under empty
+//!    tmpfs or `/dev/null`, binds the writable paths back read-write, mounts
+//!    a fresh `/proc`, and pivots into the new root. Without the network it
+//!    brings up the namespace's own loopback;
+//! 3. PID 1 forks the command's process, which sets resource limits,
+//!    `no_new_privs`, drops every capability, enters a Landlock domain (write
+//!    only below the writable paths; no signals or abstract sockets outside)
+//!    and a seccomp filter (no mount, namespaces, keyrings, bpf, module or
+//!    kexec calls), then execs;
+//! 4. PID 1 reaps until the command exits, reports its status on fd 3 and
+//!    exits. The kernel then kills everything left in the namespace, so a
+//!    double fork or `setsid` does not outlive the command.
+//!
+//! Every setup step reports failure precisely ("mounting /proc: …") so that
+//! `sandbox doctor` and refusals can name the missing protection.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const INIT_ARG: &str = "__sandbox-init";
+pub(crate) const SPEC_ENV: &str = "AIRLOCK_SANDBOX_SPEC";
+pub(crate) const RESULT_FD: i32 = 3;
+
+/// What the init process is asked to build. Paths and strings travel as
+/// bytes so that non-UTF-8 names survive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InitSpec {
+    pub argv: Vec<Vec<u8>>,
+    pub cwd: Vec<u8>,
+    pub env: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (source, target) pairs bound read-write.
+    pub binds: Vec<(Vec<u8>, Vec<u8>)>,
+    pub hidden: Vec<Vec<u8>>,
+    pub network: bool,
+    /// An empty directory the new root is assembled on.
+    pub root: Vec<u8>,
+    pub memory_bytes: Option<u64>,
+    pub processes: Option<u64>,
+    /// Run with the protections that need no namespaces only.
+    pub weaker: bool,
+}
+
+/// What the init process reports on fd 3, one JSON line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(crate) enum InitReport {
+    Exited { code: i32 },
+    Signaled { signal: i32 },
+    SetupFailed { step: String, error: String },
+}
+
+pub(crate) fn bytes(s: &OsStr) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+fn os(b: &[u8]) -> OsString {
+    OsString::from_vec(b.to_vec())
+}
+
+#[derive(Debug)]
+struct SetupError {
+    step: String,
+    error: String,
+}
+
+fn fail(step: impl Into<String>, error: impl std::fmt::Display) -> SetupError {
+    SetupError {
+        step: step.into(),
+        error: error.to_string(),
+    }
+}
+
+fn errno(step: impl Into<String>) -> SetupError {
+    fail(step, std::io::Error::last_os_error())
+}
+
+fn check(rc: libc::c_int, step: impl Into<String>) -> Result<(), SetupError> {
+    if rc < 0 { Err(errno(step)) } else { Ok(()) }
+}
+
+fn cstr(b: &[u8]) -> Result<CString, SetupError> {
+    CString::new(b.to_vec()).map_err(|_| {
+        fail(
+            "encoding arguments",
+            "a NUL byte in an argument, path or variable",
+        )
+    })
+}
+
+fn report(r: &InitReport) {
+    // SAFETY: fd 3 was set up by the parent (or is closed, and the write fails harmlessly).
+    let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(RESULT_FD) };
+    if let Ok(mut line) = serde_json::to_vec(r) {
+        line.push(b'\n');
+        let _ = file.write_all(&line);
+    }
+    std::mem::forget(file);
+}
+
+/// Entry point of `<init program> __sandbox-init`. Never returns.
+pub fn init_main() -> ! {
+    let code = match init() {
+        Ok(code) => code,
+        Err(e) => {
+            report(&InitReport::SetupFailed {
+                step: e.step,
+                error: e.error,
+            });
+            125
+        }
+    };
+    std::process::exit(code)
+}
+
+fn init() -> Result<i32, SetupError> {
+    // The report pipe must not reach the command, or it could forge a report.
+    // SAFETY: fcntl on a descriptor number; harmless if it is not open.
+    unsafe { libc::fcntl(RESULT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let raw = std::env::var_os(SPEC_ENV)
+        .ok_or_else(|| fail("reading the specification", "it is missing"))?;
+    let spec: InitSpec =
+        serde_json::from_slice(raw.as_bytes()).map_err(|e| fail("reading the specification", e))?;
+    // SAFETY: the init process is single-threaded.
+    unsafe { std::env::remove_var(SPEC_ENV) };
+    // If airlock dies (interrupted), so does everything it started.
+    // SAFETY: plain prctl.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if spec.weaker {
+        confine_process(&spec, false)?;
+        return Err(exec(&spec));
+    }
+    enter_namespaces(&spec)?;
+    // SAFETY: single-threaded process; the child only calls async-signal-safe
+    // code or allocates in a fresh single-threaded copy.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(errno("forking PID 1 of the sandbox"));
+    }
+    if pid == 0 {
+        let code = match pid1(&spec) {
+            Ok(code) => code,
+            Err(e) => {
+                report(&InitReport::SetupFailed {
+                    step: e.step,
+                    error: e.error,
+                });
+                125
+            }
+        };
+        // SAFETY: leaving the forked child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let status = wait_for(pid);
+    Ok(status.unwrap_or(125))
+}
+
+fn wait_for(pid: libc::pid_t) -> Option<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            break;
+        }
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+    Some(shell_status(status))
+}
+
+fn shell_status(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}
+
+fn enter_namespaces(spec: &InitSpec) -> Result<(), SetupError> {
+    // SAFETY: plain system calls.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let mut flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
+    if !spec.network {
+        flags |= libc::CLONE_NEWNET;
+    }
+    // SAFETY: unshare in a single-threaded process.
+    check(
+        unsafe { libc::unshare(flags) },
+        "creating user, mount, pid and network namespaces",
+    )?;
+    std::fs::write("/proc/self/setgroups", "deny")
+        .map_err(|e| fail("denying setgroups in the user namespace", e))?;
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))
+        .map_err(|e| fail("mapping the user id", e))?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+        .map_err(|e| fail("mapping the group id", e))?;
+    Ok(())
+}
+
+/// PID 1 of the sandbox: build the filesystem view, start the command, reap.
+fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
+    // SAFETY: plain prctl; PID 1 dies with the init process.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    build_root(spec)?;
+    if !spec.network {
+        loopback_up()?;
+    }
+    // SAFETY: fork in the single-threaded PID 1.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(errno("forking the command"));
+    }
+    if child == 0 {
+        let error = match confine_process(spec, true) {
+            Ok(()) => exec(spec),
+            Err(e) => e,
+        };
+        report(&InitReport::SetupFailed {
+            step: error.step,
+            error: error.error,
+        });
+        // SAFETY: leave the forked child.
+        unsafe { libc::_exit(127) };
+    }
+    // Reap everything; the command's status is what counts.
+    let mut result = None;
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping children of PID 1.
+        let rc = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if rc < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        if rc == child {
+            result = Some(status);
+            break;
+        }
+    }
+    let status = result.ok_or_else(|| fail("waiting for the command", "it vanished"))?;
+    let r = if libc::WIFEXITED(status) {
+        InitReport::Exited {
+            code: libc::WEXITSTATUS(status),
+        }
+    } else {
+        InitReport::Signaled {
+            signal: libc::WTERMSIG(status),
+        }
+    };
+    report(&r);
+    Ok(shell_status(status))
+}
+
+fn mount(
+    src: Option<&[u8]>,
+    target: &[u8],
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+    step: &str,
+) -> Result<(), SetupError> {
+    let src = src.map(cstr).transpose()?;
+    let target_c = cstr(target)?;
+    let fstype = fstype.map(|f| CString::new(f).expect("static"));
+    let data = data.map(|d| CString::new(d).expect("static"));
+    // SAFETY: all pointers are valid NUL-terminated strings or null.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            target_c.as_ptr(),
+            fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            flags,
+            data.as_ref()
+                .map_or(std::ptr::null(), |s| s.as_ptr() as *const libc::c_void),
+        )
+    };
+    check(rc, format!("{step} ({})", String::from_utf8_lossy(target)))
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const AT_RECURSIVE: libc::c_int = 0x8000;
+
+fn set_read_only_recursive(target: &[u8]) -> Result<(), SetupError> {
+    let path = cstr(target)?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr with a valid path and attribute struct.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(rc as libc::c_int, "making the whole filesystem read-only")
+}
+
+fn join(root: &[u8], path: &[u8]) -> Vec<u8> {
+    let mut out = root.to_vec();
+    out.extend_from_slice(path);
+    out
+}
+
+fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
+    let root = &spec.root;
+    mount(
+        None,
+        b"/",
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+        "making mounts private",
+    )?;
+    mount(
+        Some(b"/"),
+        root,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+        "binding the filesystem into the sandbox",
+    )?;
+    set_read_only_recursive(root)?;
+
+    // Hidden and writable paths, parents before children, so that a later
+    // mount is never buried under an earlier one (a private /tmp bound over
+    // the host's must come before a worktree that lives below /tmp).
+    enum Op<'a> {
+        Hide(&'a [u8]),
+        Bind(&'a [u8], &'a [u8]),
+    }
+    let mut ops: Vec<Op> = spec.hidden.iter().map(|h| Op::Hide(h)).collect();
+    ops.extend(
+        spec.binds
+            .iter()
+            .map(|(source, target)| Op::Bind(source, target)),
+    );
+    let depth = |op: &Op| {
+        let target = match op {
+            Op::Hide(t) | Op::Bind(_, t) => t,
+        };
+        target
+            .split(|b| *b == b'/')
+            .filter(|c| !c.is_empty())
+            .count()
+    };
+    ops.sort_by_key(|op| depth(op));
+    let mut hidden_dirs = Vec::new();
+    for op in ops {
+        match op {
+            Op::Hide(path) => {
+                // Judged inside the new root: what is not visible needs no hiding.
+                let target = join(root, path);
+                let Ok(meta) = std::fs::symlink_metadata(Path::new(&os(&target))) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    mount(
+                        Some(b"tmpfs"),
+                        &target,
+                        Some("tmpfs"),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        Some("size=1m,mode=0755"),
+                        "hiding a directory",
+                    )?;
+                    hidden_dirs.push(target);
+                } else if meta.is_file() {
+                    mount(
+                        Some(b"/dev/null"),
+                        &target,
+                        None,
+                        libc::MS_BIND,
+                        None,
+                        "hiding a file",
+                    )?;
+                }
+            }
+            Op::Bind(source, target) => {
+                let inside = join(root, target);
+                let inside_path = PathBuf::from(os(&inside));
+                if !inside_path.exists() {
+                    std::fs::create_dir_all(&inside_path).map_err(|e| {
+                        fail(
+                            format!("making the mount point {}", inside_path.display()),
+                            e,
+                        )
+                    })?;
+                }
+                mount(
+                    Some(source),
+                    &inside,
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                    "binding a writable path",
+                )?;
+            }
+        }
+    }
+    for dir in &hidden_dirs {
+        mount(
+            None,
+            dir,
+            None,
+            libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            None,
+            "making a hidden directory read-only",
+        )?;
+    }
+    let proc_dir = join(root, b"/proc");
+    mount(
+        Some(b"proc"),
+        &proc_dir,
+        Some("proc"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        None,
+        "mounting /proc for the sandbox",
+    )?;
+    let shm = join(root, b"/dev/shm");
+    if Path::new(&os(&shm)).is_dir() {
+        mount(
+            Some(b"tmpfs"),
+            &shm,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("size=64m,mode=1777"),
+            "mounting /dev/shm",
+        )?;
+    }
+
+    let root_c = cstr(root)?;
+    // SAFETY: chdir and pivot_root(".", ".") with valid strings: the old root
+    // is stacked under the new one and detached right after.
+    unsafe {
+        check(libc::chdir(root_c.as_ptr()), "entering the new root")?;
+        let dot = CString::new(".").expect("static");
+        check(
+            libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) as libc::c_int,
+            "pivoting into the new root",
+        )?;
+        check(
+            libc::umount2(dot.as_ptr(), libc::MNT_DETACH),
+            "detaching the old root",
+        )?;
+        let slash = CString::new("/").expect("static");
+        check(libc::chdir(slash.as_ptr()), "entering the new root")?;
+    }
+    Ok(())
+}
+
+/// Brings up `lo` in the new network namespace: tests can serve on 127.0.0.1
+/// without reaching the host's loopback.
+fn loopback_up() -> Result<(), SetupError> {
+    // SAFETY: an ioctl on a socket we own, with a zeroed, filled-in ifreq.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return Err(errno("opening a socket to configure loopback"));
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let rc = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+        if rc < 0 {
+            libc::close(sock);
+            return Err(errno("reading loopback flags"));
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        let rc = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+        libc::close(sock);
+        check(rc, "bringing up the sandbox's loopback")
+    }
+}
+
+/// Limits, no_new_privs, capabilities, Landlock, seccomp: everything that
+/// applies to the command's own process.
+fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
+    // SAFETY: plain system calls on our own process.
+    unsafe {
+        if libc::setsid() < 0 && in_namespaces {
+            return Err(errno("starting a session"));
+        }
+        if let Some(n) = spec.processes {
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            check(
+                libc::setrlimit(libc::RLIMIT_NPROC, &lim),
+                "limiting the number of processes",
+            )?;
+        }
+        if let Some(bytes) = spec.memory_bytes {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            check(libc::setrlimit(libc::RLIMIT_AS, &lim), "limiting memory")?;
+        }
+        check(
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+            "setting no_new_privs",
+        )?;
+        if in_namespaces {
+            // Empty the bounding set so that exec grants no capability, even to uid 0.
+            for cap in 0..=63 {
+                if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0
+                    && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL)
+                {
+                    return Err(errno("dropping capabilities"));
+                }
+            }
+            let _ = libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            );
+        }
+    }
+    landlock(spec, in_namespaces)?;
+    seccomp()?;
+    Ok(())
+}
+
+fn landlock(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
+    use landlock::{
+        ABI, Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+        RulesetCreatedAttr, Scope,
+    };
+    let abi = ABI::V5;
+    let step = |e: &dyn std::fmt::Display| fail("entering the Landlock domain", e);
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))
+        .map_err(|e| step(&e))?;
+    ruleset = ruleset
+        .scope(Scope::from_all(ABI::V6))
+        .map_err(|e| step(&e))?;
+    let mut created = ruleset.create().map_err(|e| step(&e))?;
+    let read = AccessFs::from_read(abi);
+    created = created
+        .add_rule(PathBeneath::new(
+            PathFd::new("/").map_err(|e| step(&e))?,
+            read,
+        ))
+        .map_err(|e| step(&e))?;
+    let mut writable: Vec<Vec<u8>> = spec
+        .binds
+        .iter()
+        .map(|(source, target)| {
+            if in_namespaces {
+                target.clone()
+            } else {
+                source.clone()
+            }
+        })
+        .collect();
+    writable.push(b"/dev/shm".to_vec());
+    for path in &writable {
+        if let Ok(fd) = PathFd::new(os(path)) {
+            created = created
+                .add_rule(PathBeneath::new(fd, AccessFs::from_all(abi)))
+                .map_err(|e| step(&e))?;
+        }
+    }
+    // Devices a command legitimately writes to.
+    let device_rights = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
+    for dev in [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/tty",
+        "/dev/ptmx",
+        "/dev/pts",
+    ] {
+        if let Ok(fd) = PathFd::new(dev) {
+            let rights = if dev == "/dev/pts" {
+                device_rights | read
+            } else {
+                device_rights
+            };
+            created = created
+                .add_rule(PathBeneath::new(fd, rights))
+                .map_err(|e| step(&e))?;
+        }
+    }
+    created.restrict_self().map_err(|e| step(&e))?;
+    Ok(())
+}
+
+fn seccomp() -> Result<(), SetupError> {
+    use seccompiler::{
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule, TargetArch,
+    };
+    use std::collections::BTreeMap;
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| fail("building the seccomp filter", e))?;
+    let step = |e: &dyn std::fmt::Display| fail("building the seccomp filter", e);
+    let denied = [
+        libc::SYS_mount,
+        libc::SYS_umount2,
+        libc::SYS_pivot_root,
+        libc::SYS_unshare,
+        libc::SYS_setns,
+        libc::SYS_open_by_handle_at,
+        libc::SYS_keyctl,
+        libc::SYS_add_key,
+        libc::SYS_request_key,
+        libc::SYS_bpf,
+        libc::SYS_userfaultfd,
+        libc::SYS_kexec_load,
+        libc::SYS_kexec_file_load,
+        libc::SYS_init_module,
+        libc::SYS_finit_module,
+        libc::SYS_delete_module,
+        libc::SYS_reboot,
+        libc::SYS_swapon,
+        libc::SYS_swapoff,
+        libc::SYS_fsopen,
+        libc::SYS_fsmount,
+        libc::SYS_move_mount,
+        libc::SYS_open_tree,
+        libc::SYS_mount_setattr,
+    ];
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = denied.iter().map(|s| (*s, vec![])).collect();
+    // clone with any namespace flag: a new namespace could undo the sandbox's view.
+    let ns_flags = [
+        libc::CLONE_NEWUSER,
+        libc::CLONE_NEWNS,
+        libc::CLONE_NEWNET,
+        libc::CLONE_NEWPID,
+        libc::CLONE_NEWIPC,
+        libc::CLONE_NEWUTS,
+        libc::CLONE_NEWCGROUP,
+    ];
+    let mut clone_rules = Vec::new();
+    for flag in ns_flags {
+        let cond = SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(flag as u64),
+            flag as u64,
+        )
+        .map_err(|e| step(&e))?;
+        clone_rules.push(SeccompRule::new(vec![cond]).map_err(|e| step(&e))?);
+    }
+    rules.insert(libc::SYS_clone, clone_rules);
+    let deny: BpfProgram = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(|e| step(&e))?
+    .try_into()
+    .map_err(|e: seccompiler::BackendError| step(&e))?;
+    // clone3 passes its flags in memory, out of a filter's reach: answer
+    // ENOSYS, and the C library falls back to clone, which is checked above.
+    let clone3: BpfProgram = SeccompFilter::new(
+        [(libc::SYS_clone3, vec![])].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|e| step(&e))?
+    .try_into()
+    .map_err(|e: seccompiler::BackendError| step(&e))?;
+    seccompiler::apply_filter(&deny).map_err(|e| fail("installing the seccomp filter", e))?;
+    seccompiler::apply_filter(&clone3).map_err(|e| fail("installing the seccomp filter", e))?;
+    Ok(())
+}
+
+/// Replaces the process with the command; returns only on failure.
+fn exec(spec: &InitSpec) -> SetupError {
+    let run = || -> Result<std::convert::Infallible, SetupError> {
+        let cwd = cstr(&spec.cwd)?;
+        // SAFETY: chdir with a valid string.
+        check(
+            unsafe { libc::chdir(cwd.as_ptr()) },
+            format!("entering {}", String::from_utf8_lossy(&spec.cwd)),
+        )?;
+        let argv: Vec<CString> = spec
+            .argv
+            .iter()
+            .map(|a| cstr(a))
+            .collect::<Result<_, _>>()?;
+        let env: Vec<CString> = spec
+            .env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.clone();
+                kv.push(b'=');
+                kv.extend_from_slice(v);
+                cstr(&kv)
+            })
+            .collect::<Result<_, _>>()?;
+        let program = resolve(&spec.argv[0], &spec.env);
+        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+        env_ptrs.push(std::ptr::null());
+        let program = cstr(&program)?;
+        // SAFETY: NUL-terminated arrays of valid strings.
+        unsafe { libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
+        Err(errno(format!(
+            "starting `{}`",
+            String::from_utf8_lossy(&spec.argv[0])
+        )))
+    };
+    match run() {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
+
+/// Finds a program on the command's PATH, as a shell would.
+fn resolve(program: &[u8], env: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    if program.contains(&b'/') {
+        return program.to_vec();
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == b"PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| b"/usr/local/bin:/usr/bin:/bin".to_vec());
+    for dir in path.split(|b| *b == b':').filter(|d| !d.is_empty()) {
+        let mut candidate = dir.to_vec();
+        candidate.push(b'/');
+        candidate.extend_from_slice(program);
+        let p = PathBuf::from(os(&candidate));
+        if let Ok(meta) = std::fs::metadata(&p)
+            && meta.is_file()
+            && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
+        {
+            return candidate;
+        }
+    }
+    program.to_vec()
+}

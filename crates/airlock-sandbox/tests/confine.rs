@@ -1,0 +1,202 @@
+//! The kernel sandbox, attacked from the inside. Each test runs a real
+//! command in a real sandbox and checks both that the attempt failed and that
+//! its target is unchanged.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_sandbox::{CommandSpec, Confinement, Echo, Exit, Limits, Outcome, run};
+
+struct Lab {
+    _tmp: tempfile::TempDir,
+    work: PathBuf,
+    tmp: PathBuf,
+    secret: PathBuf,
+    outside: PathBuf,
+    root: PathBuf,
+    logs: PathBuf,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        // Not under /tmp: the sandbox replaces /tmp with a private one, which
+        // would hide the lab for the wrong reason.
+        let t = tempfile::Builder::new()
+            .prefix("confine-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let base = t.path().to_path_buf();
+        let lab = Lab {
+            work: base.join("work"),
+            tmp: base.join("private-tmp"),
+            secret: base.join("secret"),
+            outside: base.join("outside"),
+            root: base.join("root"),
+            logs: base.join("logs"),
+            _tmp: t,
+        };
+        for d in [
+            &lab.work,
+            &lab.tmp,
+            &lab.secret,
+            &lab.outside,
+            &lab.root,
+            &lab.logs,
+        ] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(lab.secret.join("id_ed25519"), "PRIVATE").unwrap();
+        std::fs::write(lab.outside.join("target.txt"), "original").unwrap();
+        lab
+    }
+
+    fn spec(&self, script: &str) -> CommandSpec {
+        CommandSpec {
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            cwd: self.work.clone(),
+            env: vec![
+                (
+                    OsString::from("PATH"),
+                    OsString::from("/usr/local/bin:/usr/bin:/bin"),
+                ),
+                (OsString::from("TMPDIR"), OsString::from("/tmp")),
+            ],
+            timeout: Some(Duration::from_secs(20)),
+            stdout_path: self.logs.join("out"),
+            stderr_path: self.logs.join("err"),
+            echo: Echo::None,
+            confinement: Some(Confinement {
+                init_program: PathBuf::from(env!("CARGO_BIN_EXE_airlock-sandbox-init")),
+                writable: vec![
+                    (self.work.clone(), self.work.clone()),
+                    (self.tmp.clone(), PathBuf::from("/tmp")),
+                ],
+                hidden: vec![self.secret.clone()],
+                network: false,
+                root: self.root.clone(),
+                weaker: false,
+            }),
+            limits: Limits::default(),
+        }
+    }
+
+    fn run(&self, script: &str) -> (Outcome, String, String) {
+        let outcome = run(&self.spec(script)).expect("sandbox set-up");
+        (
+            outcome,
+            read(&self.logs.join("out")),
+            read(&self.logs.join("err")),
+        )
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+#[test]
+fn writes_inside_the_worktree_and_private_tmp_work() {
+    let lab = Lab::new();
+    let (o, _, err) = lab.run("echo hi > made.txt && echo t > /tmp/t && cat /tmp/t");
+    assert!(o.exit.success(), "{err}");
+    assert_eq!(read(&lab.work.join("made.txt")), "hi\n");
+    assert_eq!(read(&lab.tmp.join("t")), "t\n");
+    assert_eq!(o.confinement, "confined");
+}
+
+#[test]
+fn writing_outside_by_absolute_path_fails_and_changes_nothing() {
+    let lab = Lab::new();
+    let target = lab.outside.join("target.txt");
+    let (o, _, err) = lab.run(&format!("echo pwned > {}", target.display()));
+    assert!(!o.exit.success());
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_eq!(read(&target), "original");
+}
+
+#[test]
+fn hidden_secrets_cannot_be_read() {
+    let lab = Lab::new();
+    let (o, out, _) = lab.run(&format!(
+        "cat {}/id_ed25519; ls -A {}",
+        lab.secret.display(),
+        lab.secret.display()
+    ));
+    assert!(!o.exit.success() || out.trim().is_empty());
+    assert!(!out.contains("PRIVATE"), "{out}");
+}
+
+#[test]
+fn the_host_loopback_is_unreachable_but_a_private_one_works() {
+    let lab = Lab::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let script = format!(
+        "python3 - <<'EOF'\nimport socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    print('host=reached')\nexcept OSError as e:\n    print('host=refused')\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\nc = socket.create_connection(s.getsockname(), timeout=2)\nprint('private=ok')\nEOF"
+    );
+    let (o, out, err) = lab.run(&script);
+    assert!(o.exit.success(), "{out}{err}");
+    assert!(out.contains("host=refused"), "{out}");
+    assert!(out.contains("private=ok"), "{out}");
+    assert!(
+        listener.accept().is_err(),
+        "the host listener saw a connection"
+    );
+}
+
+#[test]
+fn a_double_forked_setsid_child_dies_with_the_command() {
+    let lab = Lab::new();
+    let marker = lab.work.join("survivor");
+    let script = format!(
+        "setsid sh -c 'sleep 1; echo alive > {}' & exit 0",
+        marker.display()
+    );
+    let (o, _, _) = lab.run(&script);
+    assert!(o.exit.success());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!marker.exists(), "a setsid grandchild outlived the command");
+}
+
+#[test]
+fn the_time_limit_kills_a_setsid_escapee() {
+    let lab = Lab::new();
+    let marker = lab.work.join("late");
+    let mut spec = lab.spec(&format!(
+        "setsid sh -c 'sleep 2; echo alive > {}' & sleep 30",
+        marker.display()
+    ));
+    spec.timeout = Some(Duration::from_millis(500));
+    let o = run(&spec).unwrap();
+    assert!(matches!(o.exit, Exit::TimedOut { .. }));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn mounting_and_new_namespaces_are_refused() {
+    let lab = Lab::new();
+    let (_, out, _) = lab.run(&format!(
+        "mount -t tmpfs none {} 2>/dev/null && echo mounted; unshare -r true 2>/dev/null && echo unshared; echo done",
+        lab.secret.display()
+    ));
+    assert!(!out.contains("mounted"), "{out}");
+    assert!(!out.contains("unshared"), "{out}");
+    assert!(out.contains("done"));
+}
+
+#[test]
+fn a_failed_setup_is_an_error_naming_the_step() {
+    let lab = Lab::new();
+    let mut spec = lab.spec("true");
+    if let Some(c) = spec.confinement.as_mut() {
+        c.root = lab.work.join("does-not-exist");
+    }
+    let err = run(&spec).unwrap_err().to_string();
+    assert!(
+        err.starts_with("the sandbox could not be set up: binding the filesystem into the sandbox"),
+        "{err}"
+    );
+}
