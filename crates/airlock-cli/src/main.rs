@@ -29,6 +29,13 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // The sandbox re-executes this binary to build itself; see airlock-sandbox.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == airlock_core::sandbox::confine::INIT_ARG)
+    {
+        airlock_core::sandbox::confine::init_main();
+    }
     let cli = Cli::parse();
     let cwd = match cli.directory {
         Some(dir) => dir,

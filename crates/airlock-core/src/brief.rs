@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "assumptions",
     "data",
     "limits",
+    "network",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -39,6 +40,9 @@ pub struct Brief {
     pub forbid_read: Vec<String>,
     pub max_files: Option<u64>,
     pub max_lines: Option<u64>,
+    /// `network = "on"` grants the host network to the run's commands;
+    /// `"off"` denies it even where the lane grants it.
+    pub network: Option<bool>,
     /// sha256 of the brief's bytes.
     pub digest: String,
 }
@@ -74,6 +78,7 @@ impl Brief {
             forbid_read: vec![],
             max_files: None,
             max_lines: None,
+            network: None,
             digest: sha256_hex(text.as_bytes()),
         };
         for required in ["objective", "touch", "checks", "rollback"] {
@@ -188,6 +193,21 @@ impl Brief {
                         } else {
                             brief.checks.push(gate);
                         }
+                    }
+                }
+                "network" => {
+                    brief.network = match diag::string(value, key_name, &mut diags).as_deref() {
+                        Some("on") => Some(true),
+                        Some("off") => Some(false),
+                        Some(other) => {
+                            diags.error(
+                                value.span(),
+                                format!("`network` must be \"on\" or \"off\", found \"{other}\""),
+                                None,
+                            );
+                            None
+                        }
+                        None => None,
                     }
                 }
                 "data" => {

@@ -76,6 +76,8 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
         let mut trace = crate::exec::run_traced(
             al,
             &run,
+            &workflow,
+            &brief,
             &format!("gate:{}", gate.name),
             argv,
             Some(gate.timeout),

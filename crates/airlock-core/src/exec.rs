@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use airlock_sandbox::{CommandSpec, Echo, Exit, StreamDigest};
 
 use crate::Airlock;
+use crate::brief::Brief;
 use crate::error::{Error, Result};
 use crate::git;
 use crate::run::{Run, State, now};
+use crate::workflow::Workflow;
 
 /// The record of one command.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +31,17 @@ pub struct Trace {
     pub stderr: StreamRecord,
     pub files_changed: Vec<FileChange>,
     pub started: String,
+    /// How the command was confined (`confined`, `confined (weaker: …)`).
+    #[serde(default)]
+    pub confinement: String,
+    #[serde(default)]
+    pub network: bool,
+    /// A limit that stopped the command.
+    #[serde(default)]
+    pub limit_hit: Option<String>,
+    /// What the command reported the sandbox denied it.
+    #[serde(default)]
+    pub denials: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,16 +97,30 @@ pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> 
                 .into(),
         ));
     }
-    let mut trace = run_traced(al, &run, "exec", opts.argv, opts.timeout, opts.echo)?;
+    let workflow = al.workflow_for(&run)?;
+    let brief = al.brief_of(&run, &workflow)?;
+    let mut trace = run_traced(
+        al,
+        &run,
+        &workflow,
+        &brief,
+        "exec",
+        opts.argv,
+        opts.timeout,
+        opts.echo,
+    )?;
     al.store.add_trace(&run.id, &mut trace)?;
     Ok(trace)
 }
 
 /// Runs one command for a run (exec or gate), snapshotting the worktree
 /// before and after to record which files it changed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_traced(
     al: &mut Airlock,
     run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
     origin: &str,
     argv: Vec<OsString>,
     timeout: Option<Duration>,
@@ -118,19 +145,20 @@ pub(crate) fn run_traced(
         origin.replace(':', "-"),
         rand_core::RngCore::next_u32(&mut rand_core::OsRng)
     );
-    let spec = CommandSpec {
+    let plan = crate::confinement::plan(al, run, workflow, brief, &run.worktree)?;
+    let mut spec = CommandSpec {
         argv: argv.clone(),
         cwd: run.worktree.clone(),
-        env: command_env(al, run, &tmp),
+        env: plan.env,
         timeout,
         stdout_path: logs.join(format!("{log_name}.stdout")),
         stderr_path: logs.join(format!("{log_name}.stderr")),
         echo,
-        confinement: None,
-        limits: airlock_sandbox::Limits::default(),
+        confinement: Some(plan.confinement),
+        limits: plan.limits,
     };
     let started = now();
-    let outcome = airlock_sandbox::run(&spec)?;
+    let outcome = crate::confinement::run(workflow, &mut spec)?;
     let after = layout.snapshot(&run.id)?;
     let files_changed = git::diff_tree(&layout.git(), &before, &after)?
         .into_iter()
@@ -152,9 +180,13 @@ pub(crate) fn run_traced(
         exit: ExitRecord::from(&outcome.exit),
         duration_ms: outcome.duration_ms,
         stdout: stream(&outcome.stdout, spec.stdout_path),
-        stderr: stream(&outcome.stderr, spec.stderr_path),
+        stderr: stream(&outcome.stderr, spec.stderr_path.clone()),
         files_changed,
         started,
+        confinement: outcome.confinement.clone(),
+        network: plan.network.allowed,
+        limit_hit: outcome.limit_hit.clone(),
+        denials: crate::confinement::denials(&spec.stderr_path),
     })
 }
 
@@ -164,52 +196,4 @@ fn stream(d: &StreamDigest, log: PathBuf) -> StreamRecord {
         size: d.size,
         log,
     }
-}
-
-/// The environment of a command in a run: a short fixed list, the names the
-/// workflow passes through, and airlock's own variables. Nothing else, so
-/// tokens in the caller's environment do not leak into the run.
-pub(crate) fn command_env(
-    al: &Airlock,
-    run: &Run,
-    tmp: &std::path::Path,
-) -> Vec<(OsString, OsString)> {
-    const BASE: &[&str] = &[
-        "PATH",
-        "HOME",
-        "USER",
-        "LOGNAME",
-        "LANG",
-        "LC_ALL",
-        "TERM",
-        "TZ",
-        "CARGO_HOME",
-        "RUSTUP_HOME",
-        "RUSTUP_TOOLCHAIN",
-    ];
-    let mut env: Vec<(OsString, OsString)> = Vec::new();
-    let pass = al
-        .workflow
-        .as_ref()
-        .map(|w| w.policy.pass_env.clone())
-        .unwrap_or_default();
-    for name in BASE.iter().copied().chain(pass.iter().map(String::as_str)) {
-        if let Some(value) = std::env::var_os(name)
-            && !env.iter().any(|(k, _)| k == name)
-        {
-            env.push((name.into(), value));
-        }
-    }
-    if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
-    }
-    env.push(("TMPDIR".into(), tmp.into()));
-    env.push(("AIRLOCK_RUN".into(), run.id.clone().into()));
-    env.push(("AIRLOCK_WORKTREE".into(), run.worktree.clone().into()));
-    // If the agent deletes its own .git, git must not find the main repository above.
-    env.push((
-        "GIT_CEILING_DIRECTORIES".into(),
-        al.layout.run_dir(&run.id).into_os_string(),
-    ));
-    env
 }

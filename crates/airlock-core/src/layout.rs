@@ -17,6 +17,8 @@ pub struct Layout {
     pub root: PathBuf,
     /// The main repository's git directory.
     pub git_dir: PathBuf,
+    /// Where its objects are (differs from `git_dir/objects` in a linked worktree).
+    pub objects_dir: PathBuf,
     /// airlock's local state for this repository.
     pub state: PathBuf,
     /// Where the signing key lives (outside every repository).
@@ -28,15 +30,22 @@ impl Layout {
     /// (`AIRLOCK_HOME`, `AIRLOCK_KEY_DIR`, `XDG_CONFIG_HOME`, `HOME`).
     pub fn discover(cwd: &Path) -> Result<Layout> {
         let mut cmd = git::base_command();
-        cmd.current_dir(cwd)
-            .args(["rev-parse", "--show-toplevel", "--absolute-git-dir"]);
+        cmd.current_dir(cwd).args([
+            "rev-parse",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--absolute-git-dir",
+            "--git-common-dir",
+        ]);
         let (ok, out, _) = git::exec(&mut cmd, None)?;
         if !ok {
             return Err(Error::NotARepository(cwd.to_path_buf()));
         }
         let text = String::from_utf8_lossy(&out);
         let mut lines = text.lines();
-        let (Some(root), Some(git_dir)) = (lines.next(), lines.next()) else {
+        let (Some(root), Some(git_dir), Some(common_dir)) =
+            (lines.next(), lines.next(), lines.next())
+        else {
             return Err(Error::NotARepository(cwd.to_path_buf()));
         };
         let root = PathBuf::from(root);
@@ -67,6 +76,7 @@ impl Layout {
         Ok(Layout {
             root,
             git_dir: PathBuf::from(git_dir),
+            objects_dir: PathBuf::from(common_dir).join("objects"),
             state,
             key_dir: key_dir(),
         })

@@ -4,6 +4,7 @@
 
 pub mod brief;
 pub mod check;
+pub mod confinement;
 pub mod decide;
 pub mod diag;
 pub mod error;
@@ -45,6 +46,9 @@ pub struct Airlock {
     pub workflow: Option<Workflow>,
     /// What was repaired after an earlier process died, in sentences.
     pub recovered: Vec<String>,
+    /// The program that sets up the sandbox (`<it> __sandbox-init`): this
+    /// binary, unless the caller says otherwise.
+    pub init_program: std::path::PathBuf,
 }
 
 impl Airlock {
@@ -57,6 +61,7 @@ impl Airlock {
             store,
             workflow,
             recovered: Vec::new(),
+            init_program: std::env::current_exe().unwrap_or_else(|_| "airlock".into()),
         };
         al.recovered = recover::recover(&mut al)?;
         Ok(al)

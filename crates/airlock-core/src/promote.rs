@@ -347,18 +347,19 @@ fn merge_onto_moved_target(
         source,
     })?;
     for gate in crate::check::gates_for(&workflow, brief) {
-        let spec = CommandSpec {
+        let plan = crate::confinement::plan(al, run, &workflow, brief, &scratch)?;
+        let mut spec = CommandSpec {
             argv: vec!["/bin/sh".into(), "-c".into(), OsString::from(&gate.run)],
             cwd: scratch.clone(),
-            env: crate::exec::command_env(al, run, &tmp),
+            env: plan.env,
             timeout: Some(gate.timeout),
             stdout_path: logs.join(format!("promote-{}.stdout", gate.name)),
             stderr_path: logs.join(format!("promote-{}.stderr", gate.name)),
             echo: Echo::None,
-            confinement: None,
-            limits: airlock_sandbox::Limits::default(),
+            confinement: Some(plan.confinement),
+            limits: plan.limits,
         };
-        let outcome = airlock_sandbox::run(&spec)?;
+        let outcome = crate::confinement::run(&workflow, &mut spec)?;
         al.store.event(
             Some(&run.id),
             "promote-gate",

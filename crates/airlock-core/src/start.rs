@@ -140,7 +140,7 @@ fn make_lane_repository(al: &Airlock, id: &str, branch: &str, base: &str) -> Res
         });
     }
     let lane_git_dir = worktree.join(".git");
-    let objects = al.layout.git_dir.join("objects");
+    let objects = &al.layout.objects_dir;
     let alternates = lane_git_dir.join("objects").join("info").join("alternates");
     crate::layout::write_atomic(&alternates, format!("{}\n", objects.display()).as_bytes())?;
     let lane = git::Git::new(&lane_git_dir);

@@ -35,11 +35,39 @@ pub struct Policy {
     pub pass_env: Vec<String>,
 }
 
+/// How commands of a run are confined: `[sandbox]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sandbox {
+    /// Host network for every lane (`network = "on"`); off by default.
+    pub network: bool,
+    /// Extra writable paths (`~` is the home directory).
+    pub write: Vec<String>,
+    /// Extra paths hidden from commands, beside the built-in secret list.
+    pub hide: Vec<String>,
+    /// Run with the protections that need no namespaces when the kernel or
+    /// the machine does not allow namespaces.
+    pub accept_weaker: bool,
+    pub max_output: u64,
+    pub max_memory: Option<u64>,
+    pub max_processes: u64,
+}
+
+/// What one trust lane grants: `[lanes.NAME]`.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Lane {
+    pub name: String,
+    pub network: Option<bool>,
+    pub write: Vec<String>,
+    pub pass_env: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Workflow {
     /// Gates in the order the file declares them.
     pub gates: Vec<Gate>,
     pub policy: Policy,
+    pub sandbox: Sandbox,
+    pub lanes: Vec<Lane>,
     /// sha256 of the file's bytes.
     pub digest: String,
 }
@@ -82,7 +110,12 @@ impl Workflow {
         let mut diags = Diagnostics::new(text);
         let doc = diag::parse(text, &mut diags);
         let root = doc.get_ref();
-        diag::unknown_keys(root, &["gates", "policy"], "the workflow", &mut diags);
+        diag::unknown_keys(
+            root,
+            &["gates", "policy", "sandbox", "lanes"],
+            "the workflow",
+            &mut diags,
+        );
 
         let mut gates = Vec::new();
         if let Some(value) = diag::get(root, "gates")
@@ -207,6 +240,9 @@ impl Workflow {
             }
         }
 
+        let sandbox = parse_sandbox(root, &mut diags);
+        let lanes = parse_lanes(root, &mut diags);
+
         if !diags.is_empty() {
             return Err(Error::InvalidToml {
                 path: name.to_string(),
@@ -216,9 +252,207 @@ impl Workflow {
         Ok(Workflow {
             gates,
             policy,
+            sandbox,
+            lanes,
             digest: sha256_hex(text.as_bytes()),
         })
     }
+}
+
+pub const DEFAULT_MAX_OUTPUT: u64 = 64 << 20;
+pub const DEFAULT_MAX_PROCESSES: u64 = 4096;
+
+fn on_off(
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    key: &str,
+    diags: &mut Diagnostics<'_>,
+) -> Option<bool> {
+    match diag::string(value, key, diags)?.as_str() {
+        "on" => Some(true),
+        "off" => Some(false),
+        other => {
+            diags.error(
+                value.span(),
+                format!("`{key}` must be \"on\" or \"off\", found \"{other}\""),
+                None,
+            );
+            None
+        }
+    }
+}
+
+/// `64MiB`, `2GiB`, `500kB`, or a number of bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1000,
+        "KiB" | "K" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" | "M" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" | "G" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|v| *v > 0)
+}
+
+fn size(
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    key: &str,
+    diags: &mut Diagnostics<'_>,
+) -> Option<u64> {
+    use toml::de::DeValue;
+    let parsed = match value.get_ref() {
+        DeValue::Integer(i) => i
+            .as_str()
+            .replace('_', "")
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0),
+        DeValue::String(s) => parse_size(s),
+        _ => None,
+    };
+    if parsed.is_none() {
+        diags.error(
+            value.span(),
+            format!("`{key}` must be a size"),
+            Some(format!(
+                "write e.g. `{key} = \"64MiB\"` or a number of bytes"
+            )),
+        );
+    }
+    parsed
+}
+
+fn paths(
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    key: &str,
+    diags: &mut Diagnostics<'_>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (p, span) in diag::string_list(value, key, diags).unwrap_or_default() {
+        if !(p.starts_with('/') || p == "~" || p.starts_with("~/")) {
+            diags.error(
+                span,
+                format!("`{p}` in `{key}` must be an absolute path or start with `~/`"),
+                None,
+            );
+        } else if p.split('/').any(|c| c == "..") {
+            diags.error(
+                span,
+                format!("`{p}` in `{key}` must not contain `..`"),
+                None,
+            );
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Sandbox {
+    let mut sandbox = Sandbox {
+        network: false,
+        write: vec![],
+        hide: vec![],
+        accept_weaker: false,
+        max_output: DEFAULT_MAX_OUTPUT,
+        max_memory: None,
+        max_processes: DEFAULT_MAX_PROCESSES,
+    };
+    let Some(value) = diag::get(root, "sandbox") else {
+        return sandbox;
+    };
+    let Some(table) = diag::table(value, "sandbox", diags) else {
+        return sandbox;
+    };
+    diag::unknown_keys(
+        table,
+        &[
+            "network",
+            "write",
+            "hide",
+            "accept_weaker",
+            "max_output",
+            "max_memory",
+            "max_processes",
+        ],
+        "[sandbox]",
+        diags,
+    );
+    for (key, value) in table.iter() {
+        match key.get_ref().as_ref() {
+            "network" => sandbox.network = on_off(value, "network", diags).unwrap_or(false),
+            "write" => sandbox.write = paths(value, "write", diags),
+            "hide" => sandbox.hide = paths(value, "hide", diags),
+            "accept_weaker" => {
+                sandbox.accept_weaker =
+                    diag::boolean(value, "accept_weaker", diags).unwrap_or(false)
+            }
+            "max_output" => {
+                sandbox.max_output = size(value, "max_output", diags).unwrap_or(DEFAULT_MAX_OUTPUT)
+            }
+            "max_memory" => sandbox.max_memory = size(value, "max_memory", diags),
+            "max_processes" => {
+                sandbox.max_processes =
+                    diag::positive(value, "max_processes", diags).unwrap_or(DEFAULT_MAX_PROCESSES)
+            }
+            _ => {}
+        }
+    }
+    sandbox
+}
+
+fn parse_lanes(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec<Lane> {
+    let mut lanes = Vec::new();
+    let Some(value) = diag::get(root, "lanes") else {
+        return lanes;
+    };
+    let Some(table) = diag::table(value, "lanes", diags) else {
+        return lanes;
+    };
+    for (key, value) in table.iter() {
+        let name = key.get_ref().to_string();
+        if !crate::brief::LANES.contains(&name.as_str()) {
+            let help = diag::did_you_mean(&name, crate::brief::LANES.iter().copied())
+                .unwrap_or_else(|| format!("lanes are: {}", crate::brief::LANES.join(", ")));
+            diags.error(key.span(), format!("unknown lane `{name}`"), Some(help));
+            continue;
+        }
+        let Some(lane_table) = diag::table(value, &format!("lanes.{name}"), diags) else {
+            continue;
+        };
+        diag::unknown_keys(
+            lane_table,
+            &["network", "write", "pass_env"],
+            &format!("[lanes.{name}]"),
+            diags,
+        );
+        let mut lane = Lane {
+            name,
+            ..Lane::default()
+        };
+        for (k, v) in lane_table.iter() {
+            match k.get_ref().as_ref() {
+                "network" => lane.network = on_off(v, "network", diags),
+                "write" => lane.write = paths(v, "write", diags),
+                "pass_env" => {
+                    lane.pass_env = diag::string_list(v, "pass_env", diags)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(s, _)| s)
+                        .collect()
+                }
+                _ => {}
+            }
+        }
+        lanes.push(lane);
+    }
+    lanes
 }
 
 pub fn valid_name(name: &str) -> bool {

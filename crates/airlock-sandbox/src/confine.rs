@@ -44,6 +44,9 @@ pub(crate) struct InitSpec {
     pub env: Vec<(Vec<u8>, Vec<u8>)>,
     /// (source, target) pairs bound read-write.
     pub binds: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (source, target) pairs bound read-only (re-exposing parts of hidden paths).
+    #[serde(default)]
+    pub read_only: Vec<(Vec<u8>, Vec<u8>)>,
     pub hidden: Vec<Vec<u8>>,
     pub network: bool,
     /// An empty directory the new root is assembled on.
@@ -363,17 +366,14 @@ fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
     // the host's must come before a worktree that lives below /tmp).
     enum Op<'a> {
         Hide(&'a [u8]),
-        Bind(&'a [u8], &'a [u8]),
+        Bind(&'a [u8], &'a [u8], bool),
     }
     let mut ops: Vec<Op> = spec.hidden.iter().map(|h| Op::Hide(h)).collect();
-    ops.extend(
-        spec.binds
-            .iter()
-            .map(|(source, target)| Op::Bind(source, target)),
-    );
+    ops.extend(spec.binds.iter().map(|(s, t)| Op::Bind(s, t, true)));
+    ops.extend(spec.read_only.iter().map(|(s, t)| Op::Bind(s, t, false)));
     let depth = |op: &Op| {
         let target = match op {
-            Op::Hide(t) | Op::Bind(_, t) => t,
+            Op::Hide(t) | Op::Bind(_, t, _) => t,
         };
         target
             .split(|b| *b == b'/')
@@ -411,7 +411,7 @@ fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                     )?;
                 }
             }
-            Op::Bind(source, target) => {
+            Op::Bind(source, target, writable) => {
                 let inside = join(root, target);
                 let inside_path = PathBuf::from(os(&inside));
                 if !inside_path.exists() {
@@ -428,8 +428,11 @@ fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                     None,
                     libc::MS_BIND | libc::MS_REC,
                     None,
-                    "binding a writable path",
+                    "binding a path into the sandbox",
                 )?;
+                if !writable {
+                    set_read_only_recursive(&inside)?;
+                }
             }
         }
     }

@@ -65,6 +65,7 @@ pub fn diagnose(init_program: &Path, scratch: &Path) -> Doctor {
             confinement: Some(Confinement {
                 init_program: init_program.to_path_buf(),
                 writable: vec![(work.clone(), work.clone())],
+                read_only: vec![],
                 hidden: vec![secret.clone()],
                 network: false,
                 root: root.clone(),

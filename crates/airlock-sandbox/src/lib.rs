@@ -53,6 +53,8 @@ pub struct Confinement {
     /// Paths the command may write: (path outside, path inside). Everything
     /// else is read-only.
     pub writable: Vec<(PathBuf, PathBuf)>,
+    /// Paths visible read-only again below a hidden path: (outside, inside).
+    pub read_only: Vec<(PathBuf, PathBuf)>,
     /// Paths hidden from the command (secrets, other runs, the ledger).
     pub hidden: Vec<PathBuf>,
     /// Whether the host network is reachable. Without it the command has a
@@ -335,6 +337,16 @@ fn confined_command(
             .collect(),
         binds: c
             .writable
+            .iter()
+            .map(|(outside, inside)| {
+                (
+                    confine::bytes(outside.as_os_str()),
+                    confine::bytes(inside.as_os_str()),
+                )
+            })
+            .collect(),
+        read_only: c
+            .read_only
             .iter()
             .map(|(outside, inside)| {
                 (

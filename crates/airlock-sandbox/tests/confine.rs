@@ -72,6 +72,7 @@ impl Lab {
                     (self.work.clone(), self.work.clone()),
                     (self.tmp.clone(), PathBuf::from("/tmp")),
                 ],
+                read_only: vec![],
                 hidden: vec![self.secret.clone()],
                 network: false,
                 root: self.root.clone(),

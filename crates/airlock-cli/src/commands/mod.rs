@@ -23,6 +23,7 @@ mod proof;
 mod redirect;
 mod reject;
 mod review;
+mod sandbox;
 mod show;
 mod start;
 mod submit;
@@ -81,6 +82,9 @@ pub enum Command {
     /// The ledger itself.
     #[command(subcommand)]
     Ledger(ledger::Command),
+    /// The sandbox that confines a run's commands.
+    #[command(subcommand)]
+    Sandbox(sandbox::Command),
     /// The whole flow on a throwaway repository with a scripted agent.
     Demo(demo::Args),
 }
@@ -103,6 +107,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
         Command::Key(cmd) => key::run(ctx, cmd),
         Command::Log(args) => log::run(ctx, args),
         Command::Ledger(cmd) => ledger::run(ctx, cmd),
+        Command::Sandbox(cmd) => sandbox::run(ctx, cmd),
         Command::Demo(args) => demo::run(ctx, args),
     }
 }

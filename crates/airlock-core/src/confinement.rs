@@ -1,0 +1,286 @@
+//! How a run's commands are confined: what they may write, what is hidden
+//! from them, whether they reach the network, what environment they see.
+//! Every command airlock runs for a run (exec, gates, re-checks at promotion)
+//! gets its sandbox from [`plan`], so these decisions live in one place.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use airlock_sandbox::{CommandSpec, Confinement, Limits, Outcome, SandboxError};
+
+use crate::Airlock;
+use crate::brief::Brief;
+use crate::error::{Error, Result};
+use crate::globs::Globs;
+use crate::run::Run;
+use crate::workflow::Workflow;
+
+/// Secrets in the home directory that no command of a run may read.
+pub const HOME_SECRETS: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".config/gh",
+    ".netrc",
+    ".docker/config.json",
+    ".git-credentials",
+    ".config/gcloud",
+    ".azure",
+    ".kube",
+    ".npmrc",
+    ".pypirc",
+    ".cargo/credentials.toml",
+    ".cargo/credentials",
+];
+
+/// Whether a run's commands reach the host network, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NetworkDecision {
+    pub allowed: bool,
+    pub reason: String,
+}
+
+/// The one place the network is decided: a brief can deny it; the brief,
+/// the run's lane or the whole workflow can grant it; otherwise it is off.
+pub fn network(workflow: &Workflow, brief: &Brief, lane: &str) -> NetworkDecision {
+    let lane_grant = workflow
+        .lanes
+        .iter()
+        .find(|l| l.name == lane)
+        .and_then(|l| l.network);
+    let (allowed, reason) = match (brief.network, lane_grant, workflow.sandbox.network) {
+        (Some(false), _, _) => (false, "the brief sets network = \"off\"".to_string()),
+        (Some(true), _, _) => (true, "the brief sets network = \"on\"".to_string()),
+        (_, Some(true), _) => (true, format!("lane `{lane}` grants it")),
+        (_, Some(false), _) => (false, format!("lane `{lane}` denies it")),
+        (_, _, true) => (
+            true,
+            "[sandbox] network = \"on\" in the workflow".to_string(),
+        ),
+        _ => (false, "no lane, brief or workflow grants it".to_string()),
+    };
+    NetworkDecision { allowed, reason }
+}
+
+/// A command's sandbox and environment, ready to run.
+pub struct Plan {
+    pub confinement: Confinement,
+    pub limits: Limits,
+    pub env: Vec<(OsString, OsString)>,
+    pub network: NetworkDecision,
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+fn expand(path: &str) -> Option<PathBuf> {
+    match path.strip_prefix('~') {
+        Some(rest) => home().map(|h| h.join(rest.trim_start_matches('/'))),
+        None => Some(PathBuf::from(path)),
+    }
+}
+
+/// Plans the sandbox of a command of `run` working in `cwd` (its worktree,
+/// or a scratch checkout of it).
+pub fn plan(
+    al: &Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    cwd: &Path,
+) -> Result<Plan> {
+    let layout = &al.layout;
+    let tmp = layout.run_dir(&run.id).join("tmp");
+    let root = layout.state.join("sandbox-root");
+    for dir in [&tmp, &root] {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let lane = workflow.lanes.iter().find(|l| l.name == run.lane);
+
+    // Hidden: the main checkout (uncommitted work, .env files, its .git), the
+    // state (ledger, other runs, logs), the signing key, the home's secrets.
+    let mut hidden = vec![
+        layout.root.clone(),
+        layout.state.clone(),
+        layout.key_dir.clone(),
+    ];
+    if let Some(home) = home() {
+        hidden.extend(HOME_SECRETS.iter().map(|s| home.join(s)));
+    }
+    hidden.extend(workflow.sandbox.hide.iter().filter_map(|p| expand(p)));
+    hidden.extend(forbidden_in(cwd, &brief.forbid_read));
+
+    let mut writable = vec![
+        (cwd.to_path_buf(), cwd.to_path_buf()),
+        (tmp, PathBuf::from("/tmp")),
+    ];
+    for granted in workflow
+        .sandbox
+        .write
+        .iter()
+        .chain(lane.map(|l| l.write.iter()).into_iter().flatten())
+    {
+        if let Some(path) = expand(granted).filter(|p| p.exists()) {
+            writable.push((path.clone(), path));
+        }
+    }
+    // The lane repository borrows the main objects: readable, never writable.
+    let read_only = vec![(layout.objects_dir.clone(), layout.objects_dir.clone())];
+
+    let network = network(workflow, brief, &run.lane);
+    let mut pass: Vec<String> = workflow.policy.pass_env.clone();
+    if let Some(lane) = lane {
+        pass.extend(lane.pass_env.iter().cloned());
+    }
+    Ok(Plan {
+        confinement: Confinement {
+            init_program: al.init_program.clone(),
+            writable,
+            read_only,
+            hidden,
+            network: network.allowed,
+            root,
+            weaker: false,
+        },
+        limits: Limits {
+            output_bytes: Some(workflow.sandbox.max_output),
+            memory_bytes: workflow.sandbox.max_memory,
+            processes: Some(workflow.sandbox.max_processes),
+        },
+        env: environment(al, run, &pass),
+        network,
+    })
+}
+
+/// Paths in the worktree matching the brief's `data.forbid_read`.
+fn forbidden_in(cwd: &Path, patterns: &[String]) -> Vec<PathBuf> {
+    if patterns.is_empty() {
+        return Vec::new();
+    }
+    let globs = Globs::new(patterns);
+    let mut found = Vec::new();
+    let mut stack = vec![cwd.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(rel) = path.strip_prefix(cwd) else {
+                continue;
+            };
+            let rel_text = rel.to_string_lossy();
+            if rel_text == ".git" {
+                continue;
+            }
+            if globs.is_match(&rel_text) {
+                found.push(path);
+            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The environment of a command in a run: a short fixed list, the names the
+/// workflow and lane pass through, and airlock's own variables. Nothing else,
+/// so tokens in the caller's environment do not leak into the run.
+fn environment(al: &Airlock, run: &Run, pass: &[String]) -> Vec<(OsString, OsString)> {
+    const BASE: &[&str] = &[
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LC_ALL",
+        "TERM",
+        "TZ",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+    ];
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    for name in BASE.iter().copied().chain(pass.iter().map(String::as_str)) {
+        if let Some(value) = std::env::var_os(name)
+            && !env.iter().any(|(k, _)| k == name)
+        {
+            env.push((name.into(), value));
+        }
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    }
+    env.push(("TMPDIR".into(), "/tmp".into()));
+    env.push(("AIRLOCK_RUN".into(), run.id.clone().into()));
+    env.push(("AIRLOCK_WORKTREE".into(), run.worktree.clone().into()));
+    // If the agent deletes its own .git, git must not find the main repository above.
+    env.push((
+        "GIT_CEILING_DIRECTORIES".into(),
+        al.layout.run_dir(&run.id).into_os_string(),
+    ));
+    env
+}
+
+/// Runs a command in its sandbox. When the kernel or machine cannot build the
+/// full sandbox, refuses, naming what failed, unless the workflow accepts the
+/// weaker one.
+pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
+    match airlock_sandbox::run(spec) {
+        Err(SandboxError::Setup { step, error })
+            if spec.confinement.as_ref().is_some_and(|c| !c.weaker) =>
+        {
+            if workflow.sandbox.accept_weaker {
+                if let Some(c) = spec.confinement.as_mut() {
+                    c.weaker = true;
+                }
+                return Ok(airlock_sandbox::run(spec)?);
+            }
+            Err(Error::refused(
+                "refusing to run the command without its sandbox",
+                vec![
+                    format!("{step} failed: {error}"),
+                    "without namespaces these protections are missing: secrets hidden, no network, whole process tree killed".into(),
+                ],
+                "`airlock sandbox doctor` shows what this machine allows; to run with Landlock, seccomp and no privileges only, set `accept_weaker = true` under [sandbox] in .airlock/workflow.toml",
+            ))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Lines of a command's stderr that report a denied operation: the evidence
+/// of what the sandbox stopped, as precisely as the command itself said it.
+pub fn denials(stderr_log: &Path) -> Vec<String> {
+    const SIGNS: &[&str] = &[
+        "Read-only file system",
+        "Permission denied",
+        "Operation not permitted",
+        "Network is unreachable",
+        "Connection refused",
+        "Temporary failure in name resolution",
+        "Resource temporarily unavailable",
+    ];
+    let Ok(file) = std::fs::File::open(stderr_log) else {
+        return Vec::new();
+    };
+    use std::io::{BufRead, Read};
+    let reader = std::io::BufReader::new(file.take(1 << 20));
+    let mut out = Vec::new();
+    for line in reader.split(b'\n').map_while(|l| l.ok()) {
+        let line = String::from_utf8_lossy(&line);
+        if SIGNS.iter().any(|s| line.contains(s)) {
+            out.push(line.chars().take(300).collect());
+            if out.len() == 20 {
+                break;
+            }
+        }
+    }
+    out
+}
