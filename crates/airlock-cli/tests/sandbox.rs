@@ -1,0 +1,215 @@
+//! The sandbox as airlock uses it: doctor, refusing a weaker sandbox unless
+//! the workflow accepts it, interruption, and an unprivileged user.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn doctor_reports_every_protection_in_force_here() {
+    let env = Env::new();
+    let v = env.json(&["sandbox", "doctor"], 0);
+    assert_eq!(v["backend"], "namespaces");
+    for p in v["protections"].as_array().unwrap() {
+        assert_eq!(p["in_force"], true, "{p}");
+    }
+}
+
+/// Runs `airlock ARGS` inside a user namespace that may not create user
+/// namespaces: what a machine without unprivileged namespaces looks like.
+fn airlock_without_namespaces(env: &Env, args: &[&str]) -> Output {
+    let exe = assert_cmd::cargo::cargo_bin("airlock");
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec '{}' {}",
+        exe.display(),
+        quoted.join(" ")
+    );
+    let mut cmd = Command::new("unshare");
+    env.hermetic(&mut cmd);
+    let out = cmd
+        .args(["-Ur", "sh", "-c", &script])
+        .current_dir(&env.repo)
+        .output()
+        .unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn without_namespaces_a_command_is_refused_unless_the_workflow_accepts_less() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    let out = airlock_without_namespaces(
+        &env,
+        &["exec", &run, "--", "sh", "-c", "echo ran > ran.txt"],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: refusing to run the command without its sandbox"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("creating user, mount, pid and network namespaces failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("accept_weaker = true"),
+        "{}",
+        out.stderr
+    );
+    assert!(!wt.join("ran.txt").exists(), "the command ran anyway");
+    assert_eq!(
+        env.json(&["show", &run], 0)["traces"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // The workflow accepts the weaker sandbox: the command runs, writes
+    // outside the worktree still fail (Landlock), and the trace says how it ran.
+    let workflow = format!("{WORKFLOW}\n[sandbox]\naccept_weaker = true\n");
+    env.write(".airlock/workflow.toml", &workflow);
+    let outside = env.tmp.path().join("outside.txt");
+    std::fs::write(&outside, "original").unwrap();
+    let script = format!("echo ran > ran.txt; echo pwned > {}", outside.display());
+    let out = airlock_without_namespaces(&env, &["exec", &run, "--", "sh", "-c", &script]);
+    // sh reports the refused write and exits 2; airlock passes the status through.
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("outside.txt: Permission denied"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("ran.txt")).unwrap(),
+        "ran\n"
+    );
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "original");
+    let traces = env.json(&["show", &run], 0)["traces"].clone();
+    let confinement = traces[0]["confinement"].as_str().unwrap();
+    assert!(confinement.starts_with("confined (weaker"), "{confinement}");
+}
+
+#[test]
+fn interrupting_airlock_kills_the_command_and_everything_it_started() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    let marker = wt.join("survivor");
+    let script = format!(
+        "setsid sh -c 'sleep 1; echo alive > {m}' & (sleep 1; echo alive >> {m}) & sleep 30",
+        m = marker.display()
+    );
+    let mut child = env
+        .cmd(&["exec", &run, "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !marker.exists(),
+        "a process outlived the interrupted airlock"
+    );
+}
+
+#[test]
+fn an_unprivileged_user_gets_the_same_sandbox() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        // Already unprivileged: every other test here is the proof.
+        return;
+    }
+    let base = tempfile::Builder::new()
+        .prefix("unpriv-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let mut dir = base.path().to_path_buf();
+    // Every ancestor must be traversable by the unprivileged user.
+    while let Some(parent) = dir.parent() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o711)).unwrap();
+        dir = parent.to_path_buf();
+    }
+    let home = base.path().join("home");
+    let repo = base.path().join("repo");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_ed25519"), "UNPRIVILEGED-SECRET").unwrap();
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::write(repo.join("src/app.sh"), "echo hi\n").unwrap();
+    let outside = base.path().join("outside.txt");
+    std::fs::write(&outside, "original").unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(base.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+
+    let exe = assert_cmd::cargo::cargo_bin("airlock");
+    let script = format!(
+        r#"set -e
+git init -q -b main && git add -A && git commit -q -m init
+"{exe}" init >/dev/null
+printf 'objective = "x"\ntouch = ["src/**"]\nchecks = []\nrollback = "revert"\n' > ../brief.toml
+run=$("{exe}" --json start ../brief.toml | sed -n 's/.*"run": "\(.*\)".*/\1/p')
+"{exe}" exec "$run" -- sh -c 'id -u; echo made > src/made.txt; cat ~/.ssh/id_ed25519 || true; echo pwned > {outside} || true'
+"{exe}" --json show "$run" | grep -c '"confinement": "confined"'
+"#,
+        exe = exe.display(),
+        outside = outside.display()
+    );
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir(&repo)
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "u")
+        .env("GIT_AUTHOR_EMAIL", "u@example.invalid")
+        .env("GIT_COMMITTER_NAME", "u")
+        .env("GIT_COMMITTER_EMAIL", "u@example.invalid")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.starts_with("65534\n"), "{stdout}");
+    assert!(!stdout.contains("UNPRIVILEGED-SECRET"), "{stdout}");
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "original");
+    assert_eq!(stdout.lines().last(), Some("1"), "{stdout}");
+    let made = std::fs::read_dir(repo.join(".airlock/local/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("worktree/src/made.txt"))
+        .next()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(made).unwrap(), "made\n");
+}
