@@ -255,6 +255,43 @@ pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
     }
 }
 
+/// A memory or process limit the command ran into, recognised from what it
+/// printed (rlimits leave no other trace): `None` when nothing says so.
+pub fn limit_from_output(stderr_log: &Path, limits: &Limits, failed: bool) -> Option<String> {
+    if !failed {
+        return None;
+    }
+    let text = {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        let file = std::fs::File::open(stderr_log).ok()?;
+        file.take(1 << 20).read_to_end(&mut buf).ok()?;
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    if let Some(bytes) = limits.memory_bytes {
+        const SIGNS: &[&str] = &[
+            "MemoryError",
+            "Cannot allocate memory",
+            "memory allocation of",
+            "out of memory",
+            "std::bad_alloc",
+        ];
+        if SIGNS.iter().any(|s| text.contains(s)) {
+            return Some(format!(
+                "memory limit of {bytes} bytes (the command reported an allocation failure)"
+            ));
+        }
+    }
+    if let Some(n) = limits.processes
+        && (text.contains("fork: Resource temporarily unavailable")
+            || text.contains("Cannot fork")
+            || text.contains("can't fork"))
+    {
+        return Some(format!("process limit of {n} (the command could not fork)"));
+    }
+    None
+}
+
 /// Lines of a command's stderr that report a denied operation: the evidence
 /// of what the sandbox stopped, as precisely as the command itself said it.
 pub fn denials(stderr_log: &Path) -> Vec<String> {

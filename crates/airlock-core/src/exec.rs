@@ -185,7 +185,13 @@ pub(crate) fn run_traced(
         started,
         confinement: outcome.confinement.clone(),
         network: plan.network.allowed,
-        limit_hit: outcome.limit_hit.clone(),
+        limit_hit: outcome.limit_hit.clone().or_else(|| {
+            crate::confinement::limit_from_output(
+                &spec.stderr_path,
+                &spec.limits,
+                !outcome.exit.success(),
+            )
+        }),
         denials: crate::confinement::denials(&spec.stderr_path),
     })
 }
