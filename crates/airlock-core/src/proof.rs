@@ -90,10 +90,7 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
             "diff": {"sha256": ev.diff_digest, "stat": ev.diff_stat},
             "ledger_head": ledger_head.map(|(seq, hash)| json!({"seq": seq, "hash": hash})),
             "created": crate::run::now(),
-            "confidence_limits": [
-                "commands ran with airlock's process-group runner; filesystem and network confinement are not enforced by this version",
-                "secret scanning is line-based and covers added text lines only",
-            ],
+            "confidence_limits": confidence_limits(ev.traces),
         }),
     );
     let traces = Statement::new(
@@ -119,6 +116,37 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
     })
 }
 
+/// What the evidence cannot vouch for, in sentences a reviewer can weigh.
+fn confidence_limits(traces: &[Trace]) -> Vec<String> {
+    let mut limits =
+        vec!["secret scanning is line-based and covers added text lines only".to_string()];
+    let weaker: Vec<u32> = traces
+        .iter()
+        .filter(|t| t.confinement != "confined")
+        .map(|t| t.n)
+        .collect();
+    if weaker.is_empty() {
+        limits.push(
+            "every command ran in the namespace sandbox: read-only system, secrets hidden, writes only to the worktree and a private /tmp".into(),
+        );
+    } else {
+        limits.push(format!(
+            "commands {weaker:?} ran without the full sandbox (see each trace's confinement)"
+        ));
+    }
+    let networked: Vec<u32> = traces.iter().filter(|t| t.network).map(|t| t.n).collect();
+    if !networked.is_empty() {
+        limits.push(format!(
+            "commands {networked:?} had the network: what they fetched or sent is not in this evidence"
+        ));
+    }
+    limits.push(
+        "files an agent changed without airlock exec are attributed to the next traced command"
+            .into(),
+    );
+    limits
+}
+
 fn trace_evidence(t: &Trace) -> Value {
     json!({
         "n": t.n, "round": t.round, "origin": t.origin, "argv": t.argv, "cwd": t.cwd, "lane": t.lane,
@@ -126,6 +154,7 @@ fn trace_evidence(t: &Trace) -> Value {
         "stdout": {"sha256": t.stdout.sha256, "size": t.stdout.size},
         "stderr": {"sha256": t.stderr.sha256, "size": t.stderr.size},
         "files_changed": t.files_changed, "started": t.started,
+        "confinement": t.confinement, "network": t.network, "limit_hit": t.limit_hit, "denials": t.denials,
     })
 }
 

@@ -110,6 +110,18 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             );
         }
         h.push('\n');
+        if t.confinement != "confined" && !t.confinement.is_empty() {
+            h += &format!("         sandbox: {}\n", t.confinement);
+        }
+        if t.network {
+            h += "         network: granted\n";
+        }
+        if let Some(limit) = &t.limit_hit {
+            h += &format!("         LIMIT HIT: {limit}\n");
+        }
+        for denial in &t.denials {
+            h += &format!("         denied: {}\n", one_line(denial, 160));
+        }
     }
     h += "\nproof:\n";
     match &run.submission {
