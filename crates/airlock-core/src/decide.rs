@@ -53,6 +53,13 @@ pub fn approve(
         .submission
         .clone()
         .ok_or_else(|| Error::Invalid("the run has no submission".into()))?;
+    // An empty prefix would match every digest and bind the approval to nothing.
+    if expected_digest.is_some_and(|d| d.trim().is_empty()) {
+        return Err(Error::Invalid(format!(
+            "`--digest` is empty: give the proof digest you reviewed (`airlock show {}` prints it)",
+            run.id
+        )));
+    }
     if let Some(expected) = expected_digest
         && !submission.digest.starts_with(expected)
     {

@@ -20,6 +20,13 @@ pub fn recover(al: &mut Airlock) -> Result<Vec<String>> {
         let Some(lock) = FileLock::acquire(&lock_path, false)? else {
             continue; // still running in another process
         };
+        // The lock may be free because the work just finished: it ends its
+        // intent before releasing the lock, so look again under the lock.
+        if !al.store.intents()?.iter().any(|i| i.id == intent.id) {
+            drop(lock);
+            let _ = std::fs::remove_file(&lock_path);
+            continue;
+        }
         let note = match intent.kind.as_str() {
             "start" => recover_start(al, &intent)?,
             "promote" => recover_promote(al, &intent)?,

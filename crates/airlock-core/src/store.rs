@@ -205,11 +205,18 @@ impl Store {
     /// Records work about to begin. The returned lock is held while the work
     /// runs; recovery treats an intent whose lock it can take as abandoned by
     /// a process that died. The lock exists before the intent row does.
-    pub fn begin_intent(&mut self, kind: &str, run: &str, data: Value) -> Result<(i64, FileLock)> {
+    pub fn begin_intent(
+        &mut self,
+        kind: &str,
+        run: &str,
+        data: Value,
+    ) -> Result<(i64, IntentGuard)> {
         use rand_core::RngCore;
         let token = format!("{:016x}", rand_core::OsRng.next_u64());
-        let lock = FileLock::acquire(&self.intent_lock(&token), false)?
+        let path = self.intent_lock(&token);
+        let lock = FileLock::acquire(&path, false)?
             .ok_or_else(|| Error::Invalid("could not take a fresh intent lock".into()))?;
+        let lock = IntentGuard { _lock: lock, path };
         let mut data = data;
         if let Value::Object(map) = &mut data {
             map.insert("token".into(), json!(token));
@@ -248,6 +255,20 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The lock of a running intent. When the work ends normally, its lock file
+/// is removed (while still held) so that finished work leaves no files;
+/// after a crash the file stays and recovery removes it.
+pub struct IntentGuard {
+    _lock: FileLock,
+    path: std::path::PathBuf,
+}
+
+impl Drop for IntentGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

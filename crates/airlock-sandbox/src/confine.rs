@@ -135,10 +135,14 @@ fn init() -> Result<i32, SetupError> {
     unsafe { libc::fcntl(RESULT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let raw = std::env::var_os(SPEC_ENV)
         .ok_or_else(|| fail("reading the specification", "it is missing"))?;
-    let spec: InitSpec =
+    let mut spec: InitSpec =
         serde_json::from_slice(raw.as_bytes()).map_err(|e| fail("reading the specification", e))?;
     // SAFETY: the init process is single-threaded.
     unsafe { std::env::remove_var(SPEC_ENV) };
+    // Pathname sockets ignore network namespaces, mount flags and (before
+    // Landlock ABI 9) Landlock: hide the host's, or the command could talk to
+    // any daemon (docker.sock, agents, session buses) it can see.
+    spec.hidden.extend(host_sockets());
     // If airlock dies (interrupted), so does everything it started.
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -226,6 +230,17 @@ fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
     build_root(spec)?;
     if !spec.network {
         loopback_up()?;
+    }
+    if let Some(n) = spec.processes {
+        // RLIMIT_NPROC does not bind the host's root user (the kernel exempts
+        // it), so also cap the pid namespace: its own pid_max (Linux >= 6.14,
+        // at least 301) bounds the processes in it whatever the uid. Pid 0 is
+        // never used and PID 1 is ours. Older kernels refuse the write and
+        // keep RLIMIT_NPROC only.
+        let _ = std::fs::write(
+            "/proc/sys/kernel/pid_max",
+            n.saturating_add(2).max(301).to_string(),
+        );
     }
     // SAFETY: fork in the single-threaded PID 1.
     let child = unsafe { libc::fork() };
@@ -409,6 +424,16 @@ fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                         None,
                         "hiding a file",
                     )?;
+                } else if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+                    // connect() to /dev/null is refused.
+                    mount(
+                        Some(b"/dev/null"),
+                        &target,
+                        None,
+                        libc::MS_BIND,
+                        None,
+                        "hiding a socket",
+                    )?;
                 }
             }
             Op::Bind(source, target, writable) => {
@@ -485,6 +510,38 @@ fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
         check(libc::chdir(slash.as_ptr()), "entering the new root")?;
     }
     Ok(())
+}
+
+/// The host's bound pathname sockets, as canonical paths, from
+/// `/proc/net/unix` (read before leaving the host's network namespace).
+/// Sockets bound later are not covered; Landlock ABI 9 covers them all.
+fn host_sockets() -> Vec<Vec<u8>> {
+    let Ok(table) = std::fs::read("/proc/net/unix") else {
+        return Vec::new();
+    };
+    // Accepted connections repeat their listener's path: dedup before resolving.
+    let bound: std::collections::BTreeSet<&[u8]> = table
+        .split(|b| *b == b'\n')
+        .skip(1)
+        .filter_map(|line| {
+            // Num RefCount Protocol Flags Type St Inode (padded), one space, Path.
+            let mut rest = line;
+            for _ in 0..7 {
+                rest = rest.trim_ascii_start();
+                rest = &rest[rest.iter().position(|b| *b == b' ')?..];
+            }
+            rest.strip_prefix(b" ")
+        })
+        .filter(|p| p.starts_with(b"/"))
+        .collect();
+    let mut paths: Vec<Vec<u8>> = bound
+        .into_iter()
+        .filter_map(|p| std::fs::canonicalize(os(p)).ok())
+        .map(|p| p.into_os_string().into_vec())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 /// Brings up `lo` in the new network namespace: tests can serve on 127.0.0.1
@@ -569,7 +626,10 @@ fn landlock(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
         ABI, Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
         RulesetCreatedAttr, Scope,
     };
-    let abi = ABI::V5;
+    // V9 adds ResolveUnix: connecting to a pathname socket is then allowed
+    // only below the writable paths (best effort: older kernels drop it and
+    // rely on the sockets hidden in build_root).
+    let abi = ABI::V9;
     let step = |e: &dyn std::fmt::Display| fail("entering the Landlock domain", e);
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
