@@ -20,6 +20,9 @@ pub struct GateResult {
     pub exit: Option<String>,
     pub duration_ms: u64,
     pub trace: Option<u32>,
+    /// For a snapshot gate: golden digest, actual digest and the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<crate::snapshot::SnapshotResult>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +38,12 @@ impl CheckReport {
     /// The first thing that failed, in a few words.
     pub fn first_failure(&self) -> Option<String> {
         if let Some(g) = self.gates.iter().find(|g| g.status == "failed") {
+            if let Some(s) = g.snapshot.as_ref().filter(|s| s.decision != "matched") {
+                return Some(format!(
+                    "gate `{}`: snapshot `{}` is {} (`airlock snap diff {}`, then `airlock snap accept {}`)",
+                    g.name, s.name, s.decision, s.name, s.name
+                ));
+            }
             return Some(format!(
                 "gate `{}` failed ({})",
                 g.name,
@@ -69,8 +78,12 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
                 exit: None,
                 duration_ms: 0,
                 trace: None,
+                snapshot: None,
             });
             continue;
+        }
+        if let Some(name) = &gate.snapshot {
+            crate::snapshot::gate_preflight(al, name)?;
         }
         let argv = vec!["/bin/sh".into(), "-c".into(), gate.run.clone().into()];
         let mut trace = crate::exec::run_traced(
@@ -84,7 +97,17 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             echo,
         )?;
         al.store.add_trace(&run.id, &mut trace)?;
-        let passed = trace.exit.success();
+        let snapshot = match &gate.snapshot {
+            Some(name) => Some(crate::snapshot::gate_result(
+                al, &run, &workflow, gate, name, &trace,
+            )?),
+            None => None,
+        };
+        // A snapshot gate decides by its golden, which records the exit code.
+        let passed = match &snapshot {
+            Some(s) => s.decision == "matched" && !trace.exit.timed_out,
+            None => trace.exit.success(),
+        };
         failed |= !passed;
         gates.push(GateResult {
             name: gate.name.clone(),
@@ -93,6 +116,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             exit: Some(trace.exit.description.clone()),
             duration_ms: trace.duration_ms,
             trace: Some(trace.n),
+            snapshot,
         });
     }
 

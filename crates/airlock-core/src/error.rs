@@ -62,6 +62,8 @@ pub enum Error {
     Proof(#[from] airlock_proof::ProofError),
     #[error(transparent)]
     Sandbox(#[from] airlock_sandbox::SandboxError),
+    #[error(transparent)]
+    Snap(#[from] airlock_snap::SnapError),
     #[error("the airlock state database failed: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -108,6 +110,7 @@ impl Error {
             | Error::UnknownRun(_)
             | Error::Invalid(_)
             | Error::Read { .. } => ErrorClass::Invalid,
+            Error::Snap(e) if e.is_invalid_input() => ErrorClass::Invalid,
             _ => ErrorClass::Environment,
         }
     }
@@ -124,6 +127,7 @@ impl Error {
             Error::GitMissing(_) => "install git (Debian: `apt-get install git`)".into(),
             Error::Ledger(_) => "`airlock ledger verify` checks the ledger".into(),
             Error::Proof(airlock_proof::ProofError::KeyMissing { .. }) => "run `airlock init` to create the signing key".into(),
+            Error::Snap(e) => return e.hint(),
             Error::Proof(_) => "the bundle no longer matches what was signed; redirect the run so it is submitted again".into(),
             _ => return None,
         })

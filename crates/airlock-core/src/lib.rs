@@ -18,6 +18,7 @@ pub mod promote;
 pub mod proof;
 pub mod recover;
 pub mod run;
+pub mod snapshot;
 pub mod start;
 pub mod stops;
 pub mod store;
@@ -29,6 +30,7 @@ use std::path::Path;
 pub use airlock_ledger as ledger;
 pub use airlock_proof as proofs;
 pub use airlock_sandbox as sandbox;
+pub use airlock_snap as snap;
 pub use error::{Error, ErrorClass, Result};
 
 use airlock_proof::SigningKey;

@@ -22,6 +22,9 @@ pub struct Gate {
     pub run: String,
     #[serde(with = "humantime_serde_secs")]
     pub timeout: Duration,
+    /// A golden snapshot the gate's output must match (`snapshot = "NAME"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +71,7 @@ pub struct Workflow {
     pub policy: Policy,
     pub sandbox: Sandbox,
     pub lanes: Vec<Lane>,
+    pub snapshots: Snapshots,
     /// sha256 of the file's bytes.
     pub digest: String,
 }
@@ -112,7 +116,7 @@ impl Workflow {
         let root = doc.get_ref();
         diag::unknown_keys(
             root,
-            &["gates", "policy", "sandbox", "lanes"],
+            &["gates", "policy", "sandbox", "lanes", "snapshots"],
             "the workflow",
             &mut diags,
         );
@@ -136,7 +140,7 @@ impl Workflow {
                 };
                 diag::unknown_keys(
                     gate,
-                    &["run", "timeout"],
+                    &["run", "timeout", "snapshot"],
                     &format!("[gates.{gate_name}]"),
                     &mut diags,
                 );
@@ -170,10 +174,21 @@ impl Workflow {
                     Some(v) => parse_timeout(v, &mut diags).unwrap_or(DEFAULT_GATE_TIMEOUT),
                     None => DEFAULT_GATE_TIMEOUT,
                 };
+                let snapshot = diag::get(gate, "snapshot").and_then(|v| {
+                    let name = diag::string(v, "snapshot", &mut diags)?;
+                    match airlock_snap::validate_name(&name) {
+                        Ok(()) => Some(name),
+                        Err(e) => {
+                            diags.error(v.span(), e.to_string(), e.hint());
+                            None
+                        }
+                    }
+                });
                 gates.push(Gate {
                     name: gate_name,
                     run,
                     timeout,
+                    snapshot,
                 });
             }
         }
@@ -242,6 +257,7 @@ impl Workflow {
 
         let sandbox = parse_sandbox(root, &mut diags);
         let lanes = parse_lanes(root, &mut diags);
+        let snapshots = parse_snapshots(root, text, &mut diags);
 
         if !diags.is_empty() {
             return Err(Error::InvalidToml {
@@ -254,6 +270,7 @@ impl Workflow {
             policy,
             sandbox,
             lanes,
+            snapshots,
             digest: sha256_hex(text.as_bytes()),
         })
     }
@@ -453,6 +470,98 @@ fn parse_lanes(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec
         lanes.push(lane);
     }
     lanes
+}
+
+/// `[snapshots]`: the size cap and the workflow's own output filters.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshots {
+    /// Past this many bytes a stream is compared by digest, unnormalized.
+    pub max_bytes: u64,
+    /// `[[snapshots.filters]]`, applied after the built-in normalizers, in order.
+    pub filters: Vec<airlock_snap::Filter>,
+}
+
+fn parse_snapshots(
+    root: &toml::de::DeTable<'_>,
+    source: &str,
+    diags: &mut Diagnostics<'_>,
+) -> Snapshots {
+    use toml::de::DeValue;
+    let mut out = Snapshots {
+        max_bytes: airlock_snap::DEFAULT_MAX_BYTES,
+        filters: Vec::new(),
+    };
+    let Some(table) = diag::get(root, "snapshots").and_then(|v| diag::table(v, "snapshots", diags))
+    else {
+        return out;
+    };
+    diag::unknown_keys(table, &["max_bytes", "filters"], "[snapshots]", diags);
+    if let Some(v) = diag::get(table, "max_bytes") {
+        out.max_bytes = size(v, "max_bytes", diags).unwrap_or(out.max_bytes);
+    }
+    let Some(filters) = diag::get(table, "filters") else {
+        return out;
+    };
+    let DeValue::Array(items) = filters.get_ref() else {
+        diags.error(
+            filters.span(),
+            "`snapshots.filters` must be an array of tables",
+            Some(
+                "write `[[snapshots.filters]]` with `regex = \"…\"` and `placeholder = \"…\"`"
+                    .into(),
+            ),
+        );
+        return out;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let context = format!("[[snapshots.filters]] #{}", i + 1);
+        let Some(f) = diag::table(item, "snapshots.filters", diags) else {
+            continue;
+        };
+        diag::unknown_keys(f, &["regex", "placeholder"], &context, diags);
+        let mut field = |key: &str| match diag::get(f, key) {
+            Some(v) => diag::string(v, key, diags).map(|s| (s, v.span())),
+            None => {
+                diags.error(
+                    item.span(),
+                    format!("{context} has no `{key}`"),
+                    Some("a filter needs `regex = \"…\"` and `placeholder = \"…\"`".into()),
+                );
+                None
+            }
+        };
+        let (regex, placeholder) = (field("regex"), field("placeholder"));
+        let (Some((regex, span)), Some((placeholder, _))) = (regex, placeholder) else {
+            continue;
+        };
+        if let Err(airlock_snap::SnapError::Filter {
+            offset, message, ..
+        }) = airlock_snap::check_regex(&regex)
+        {
+            // Point into the regex when the TOML string holds it verbatim
+            // (a literal string, or a basic string without escapes).
+            let inner = source.get(span.start + 1..span.end.saturating_sub(1));
+            let at = match inner {
+                Some(raw) if raw == regex => {
+                    let byte = regex
+                        .char_indices()
+                        .nth(offset)
+                        .map_or(regex.len(), |(b, _)| b);
+                    span.start + 1 + byte
+                }
+                _ => span.start,
+            };
+            diags.error(
+                at..at,
+                format!("invalid regex in {context} at character {}: {message}", offset + 1),
+                Some("Rust `regex` syntax; in a TOML literal string 'like\\this' backslashes need no escaping".into()),
+            );
+            continue;
+        }
+        out.filters
+            .push(airlock_snap::Filter { regex, placeholder });
+    }
+    out
 }
 
 pub fn valid_name(name: &str) -> bool {

@@ -28,7 +28,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     } else {
         human += &format!(
             "\ncheck failed: {}\nfix it in the worktree and run `airlock check {}` again (gate logs: `airlock show {}`)",
-            report.first_failure().unwrap_or_default(),
+            // The failure can quote a path the agent named: no raw control characters.
+            crate::render::one_line(&report.first_failure().unwrap_or_default(), 300),
             args.run,
             args.run
         );
@@ -57,6 +58,19 @@ pub fn render(report: &CheckReport) -> String {
             out += &format!("  ({exit}, {} ms)", g.duration_ms);
         }
         out.push('\n');
+        if let Some(s) = &g.snapshot {
+            out += &format!("       snapshot `{}`: {}", s.name, s.decision);
+            if s.decision == "changed" {
+                out += &format!(" (+{} -{} lines)", s.added, s.removed);
+            }
+            if let Some(p) = &s.pending {
+                out += &format!("; pending result in {}", p.display());
+            }
+            out.push('\n');
+            for n in &s.notes {
+                out += &format!("       note: {}\n", crate::render::clean(n));
+            }
+        }
     }
     if !report.stops.is_empty() {
         out += "stop conditions:\n";

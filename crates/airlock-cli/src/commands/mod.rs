@@ -25,6 +25,7 @@ mod reject;
 mod review;
 mod sandbox;
 mod show;
+mod snap;
 mod start;
 mod submit;
 
@@ -82,6 +83,9 @@ pub enum Command {
     /// The ledger itself.
     #[command(subcommand)]
     Ledger(ledger::Command),
+    /// Output snapshots: golden files of a command's normalized output.
+    #[command(subcommand)]
+    Snap(snap::Command),
     /// The sandbox that confines a run's commands.
     #[command(subcommand)]
     Sandbox(sandbox::Command),
@@ -107,6 +111,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
         Command::Key(cmd) => key::run(ctx, cmd),
         Command::Log(args) => log::run(ctx, args),
         Command::Ledger(cmd) => ledger::run(ctx, cmd),
+        Command::Snap(cmd) => snap::run(ctx, cmd),
         Command::Sandbox(cmd) => sandbox::run(ctx, cmd),
         Command::Demo(args) => demo::run(ctx, args),
     }
