@@ -276,3 +276,405 @@ fn walk(path: &Path, base: &Path, map: &mut BTreeMap<String, String>, prefix: &s
         map.insert(rel, digest(&std::fs::read(path).unwrap()));
     }
 }
+
+// ---- Helpers for the lifecycle, refusal and promotion tests ----------------
+
+/// Everything a refused command must leave as it was: the main repository,
+/// every run's state, the number of ledger events and the run directories.
+#[derive(Debug, PartialEq)]
+pub struct World {
+    pub fingerprint: BTreeMap<String, String>,
+    pub runs: BTreeMap<String, String>,
+    pub events: i64,
+    pub run_dirs: Vec<String>,
+}
+
+impl Env {
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.repo.join(rel)).unwrap()
+    }
+
+    /// airlock's local state directory in the main checkout.
+    pub fn state_dir(&self) -> PathBuf {
+        self.repo.join(".airlock/local")
+    }
+
+    /// The names under `.airlock/local/runs` (empty when there is none).
+    pub fn run_dirs(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.state_dir().join("runs"))
+            .map(|rd| {
+                rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// `refs/heads/airlock/*` in the main repository, one per line.
+    pub fn airlock_branches(&self) -> String {
+        self.git(&["for-each-ref", "--format=%(refname)", "refs/heads/airlock/"])
+    }
+
+    pub fn rev(&self, rev: &str) -> String {
+        self.git(&["rev-parse", rev])
+    }
+
+    /// Writes a file in the main checkout and commits it on the current branch.
+    pub fn commit_file(&self, rel: &str, text: &str, message: &str) -> String {
+        self.write(rel, text);
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.rev("HEAD")
+    }
+
+    /// `airlock ARGS` from another directory, with extra environment.
+    pub fn airlock_in(&self, dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = self.cmd(args);
+        cmd.current_dir(dir);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `airlock ARGS` that must fail with `code`: checks the error shape
+    /// (`error: …` on stderr, nothing on stdout) and returns the output.
+    pub fn fails(&self, args: &[&str], code: i32) -> Output {
+        let out = self.airlock(args);
+        assert_eq!(
+            out.code, code,
+            "airlock {args:?}\nstdout:\n{}\nstderr:\n{}",
+            out.stdout, out.stderr
+        );
+        assert!(
+            out.stderr.starts_with("error: "),
+            "airlock {args:?}: stderr should start with `error: `:\n{}",
+            out.stderr
+        );
+        out
+    }
+
+    /// `airlock --json ARGS` that must fail with `code`; returns the `error` object.
+    pub fn json_error(&self, args: &[&str], code: i32) -> Value {
+        let v = self.json(args, code);
+        assert!(v["error"]["message"].is_string(), "{v}");
+        v["error"].clone()
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.state_dir().join("ledger.db")).unwrap()
+    }
+
+    pub fn world(&self) -> World {
+        let mut runs = BTreeMap::new();
+        let mut events = 0;
+        if self.state_dir().join("ledger.db").exists() {
+            let db = self.db();
+            let mut stmt = db.prepare("SELECT id, state FROM runs").unwrap();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .unwrap();
+            for row in rows {
+                let (id, state) = row.unwrap();
+                runs.insert(id, state);
+            }
+            events = db
+                .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+                .unwrap();
+        }
+        World {
+            fingerprint: self.main_fingerprint(),
+            runs,
+            events,
+            run_dirs: self.run_dirs(),
+        }
+    }
+
+    /// Nothing was lost or half-written since `before`, and the ledger verifies.
+    pub fn assert_unchanged(&self, before: &World) {
+        let now = self.world();
+        assert_eq!(
+            before.fingerprint, now.fingerprint,
+            "main repository changed"
+        );
+        assert_eq!(before.runs, now.runs, "run states changed");
+        assert_eq!(before.events, now.events, "ledger events were added");
+        assert_eq!(before.run_dirs, now.run_dirs, "run directories changed");
+        self.assert_ledger_ok();
+    }
+
+    /// The ledger's events as `log --json` shows them.
+    pub fn events(&self, run: Option<&str>) -> Vec<Value> {
+        let mut args = vec!["log"];
+        args.extend(run);
+        self.json(&args, 0)["events"].as_array().unwrap().clone()
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    digest(bytes)
+}
+
+/// Deterministic pseudo-random text over `alphabet`, so tests can build
+/// credential-shaped strings without a literal secret in the source.
+pub fn random_text(seed: &str, alphabet: &[u8], len: usize) -> String {
+    let mut out = String::new();
+    let mut block = Sha256::digest(seed.as_bytes()).to_vec();
+    while out.len() < len {
+        for b in &block {
+            if out.len() < len {
+                out.push(alphabet[*b as usize % alphabet.len()] as char);
+            }
+        }
+        block = Sha256::digest(&block).to_vec();
+    }
+    out
+}
+
+pub const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+pub const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// ---- Helpers for the sandbox escape corpus ---------------------------------
+
+/// The uid and gid an unprivileged caller runs as (`nobody`).
+pub const NOBODY: u32 = 65534;
+
+/// A PATH every user can traverse (root's own PATH may start in /root).
+pub const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Who runs airlock (and git) in a [`Jail`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// The user running the tests (root in CI).
+    Current,
+    /// uid/gid 65534 through `setpriv`, with the repository and HOME owned by
+    /// it. Only possible when the tests run as root; see [`Caller::available`].
+    Unprivileged,
+}
+
+impl Caller {
+    /// Whether this caller can be used here: `Unprivileged` needs root to
+    /// switch users (without root, `Current` already is unprivileged).
+    pub fn available(self) -> bool {
+        match self {
+            Caller::Current => true,
+            // SAFETY: getuid has no preconditions.
+            Caller::Unprivileged => (unsafe { libc::getuid() }) == 0,
+        }
+    }
+}
+
+/// An [`Env`] for attacking the sandbox: the repository and HOME live under
+/// a world-traversable directory in `CARGO_TARGET_TMPDIR` (not below /tmp,
+/// which the sandbox replaces with a private one, so that hiding is really
+/// tested), owned by the caller, and every airlock and git command runs as
+/// that caller. Derefs to the [`Env`] for fingerprints and paths.
+pub struct Jail {
+    pub env: Env,
+    pub caller: Caller,
+}
+
+impl std::ops::Deref for Jail {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `chown -R uid:gid path` without following symlinks.
+pub fn chown_tree(path: &Path, id: u32) {
+    std::os::unix::fs::lchown(path, Some(id), Some(id)).unwrap();
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), id);
+        }
+    }
+}
+
+impl Jail {
+    /// A repository like [`Env::new`]'s, with `workflow` as its workflow
+    /// (the harness's gates must stay in it), `packed-refs` present, and
+    /// `airlock init` done and committed by `caller`.
+    pub fn new(caller: Caller, workflow: &str) -> Jail {
+        assert!(
+            caller.available(),
+            "{caller:?} needs the tests to run as root"
+        );
+        let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let parent = target_tmp.join("jails");
+        std::fs::create_dir_all(&parent).unwrap();
+        // Every component down to the jail must be traversable by the caller:
+        // the target directory's own folders are opened up, anything above
+        // them must already be (chmod'ing the user's folders is not ours to do).
+        let target = target_tmp.parent().unwrap().to_path_buf();
+        let mut dir = parent.clone();
+        loop {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            if mode & 0o005 != 0o005 {
+                assert!(
+                    dir.starts_with(&target) || caller == Caller::Current,
+                    "{} must be world-traversable to run the corpus as uid {NOBODY}; \
+                     set CARGO_TARGET_DIR below a 0755 directory",
+                    dir.display()
+                );
+                if dir.starts_with(&target) {
+                    set_mode(&dir, mode | 0o005);
+                }
+            }
+            if !dir.pop() || dir.as_os_str() == "/" {
+                break;
+            }
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("jail")
+            .tempdir_in(&parent)
+            .unwrap();
+        set_mode(tmp.path(), 0o755);
+        let home = tmp.path().join("home");
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&repo).unwrap();
+        let jail = Jail {
+            env: Env { tmp, repo, home },
+            caller,
+        };
+        jail.env.write("src/app.sh", "#!/bin/sh\necho hello\n");
+        jail.env
+            .write("tests/run.sh", "#!/bin/sh\nsh src/app.sh | grep -q hello\n");
+        jail.env.write("docs/guide.md", "# Guide\n");
+        jail.env.write("ci/pipeline.yml", "steps: []\n");
+        jail.env.write(".airlock/workflow.toml", workflow);
+        jail.own(jail.tmp.path());
+        jail.git(&["init", "-q", "-b", "main"]);
+        jail.git(&["add", "-A"]);
+        jail.git(&["commit", "-q", "-m", "initial"]);
+        let out = jail.airlock(&["init"]);
+        assert_eq!(out.code, 0, "init failed: {}", out.stderr);
+        jail.git(&["add", "-A"]);
+        jail.git(&["commit", "-q", "-m", "airlock init"]);
+        jail.git(&["pack-refs", "--all"]);
+        jail
+    }
+
+    /// The uid commands of this jail run as.
+    pub fn uid(&self) -> u32 {
+        match self.caller {
+            // SAFETY: getuid has no preconditions.
+            Caller::Current => unsafe { libc::getuid() },
+            Caller::Unprivileged => NOBODY,
+        }
+    }
+
+    /// Gives `path` (recursively) to the caller.
+    pub fn own(&self, path: &Path) {
+        if self.caller == Caller::Unprivileged {
+            chown_tree(path, NOBODY);
+        }
+    }
+
+    /// Writes a file (and its missing parents) owned by the caller.
+    pub fn plant(&self, path: &Path, text: &str) {
+        let mut first_new = path.to_path_buf();
+        while !first_new.parent().unwrap().exists() {
+            first_new.pop();
+        }
+        write(path, text);
+        self.own(&first_new);
+    }
+
+    /// `program` as the caller, hermetic, in the repository.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = match self.caller {
+            Caller::Current => Command::new(program),
+            Caller::Unprivileged => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    format!("--reuid={NOBODY}"),
+                    format!("--regid={NOBODY}"),
+                    "--clear-groups".into(),
+                    "--".into(),
+                ])
+                .arg(program);
+                c
+            }
+        };
+        self.env.hermetic(&mut cmd);
+        cmd.env("PATH", SYSTEM_PATH).current_dir(&self.repo);
+        cmd
+    }
+
+    pub fn airlock(&self, args: &[&str]) -> Output {
+        self.airlock_env(args, &[])
+    }
+
+    pub fn airlock_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(&assert_cmd::cargo::cargo_bin("airlock"));
+        cmd.args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self, args: &[&str], code: i32) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.airlock(&full);
+        assert_eq!(
+            out.code, code,
+            "airlock {args:?}\nstdout:\n{}\nstderr:\n{}",
+            out.stdout, out.stderr
+        );
+        out.json()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = self.command(Path::new("git")).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Starts a run from `brief`; returns (run id, worktree).
+    pub fn start(&self, brief: &str) -> (String, PathBuf) {
+        let dir = self.tmp.path().join("briefs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile_in(&dir)
+            .unwrap()
+            .into_temp_path()
+            .keep()
+            .unwrap();
+        std::fs::write(&path, brief).unwrap();
+        set_mode(&path, 0o644);
+        self.own(&path);
+        let v = self.json(&["start", path.to_str().unwrap()], 0);
+        (
+            v["run"].as_str().unwrap().to_string(),
+            PathBuf::from(v["worktree"].as_str().unwrap()),
+        )
+    }
+}

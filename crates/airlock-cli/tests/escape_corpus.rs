@@ -1,0 +1,1714 @@
+//! The hostile-input corpus of issue 3: escape attempts against the kernel
+//! sandbox, each run the way an agent would run it, through
+//! `airlock exec RUN -- sh -c '…'` (or python3 where a shell cannot say it)
+//! in a real run's worktree.
+//!
+//! Every case asserts two things: that the attempt failed, from what the
+//! command printed or how it ended, and that its target is unchanged, seen
+//! from outside the sandbox (file contents, the main repository's
+//! fingerprint, a listener that accepted nothing, a process still alive, a
+//! marker that never appears).
+//!
+//! The repository and HOME live in `CARGO_TARGET_TMPDIR`, not below /tmp:
+//! the sandbox replaces /tmp with a private one, which would hide a
+//! repository there wholesale and make the hiding of secrets untestable.
+//!
+//! Cases in `both!` run twice: `::as_root` as the user running the tests,
+//! and `::as_unprivileged` as uid/gid 65534 through `setpriv`, with the
+//! repository and HOME owned by that user (skipped when the tests do not run
+//! as root, since the current user then is unprivileged already).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read};
+use std::net::{TcpListener, UdpSocket};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const PY: &str = "/usr/bin/python3";
+
+/// Error messages by which a command reports the sandbox said no.
+const DENIED: &[&str] = &[
+    "Read-only file system",
+    "Permission denied",
+    "Operation not permitted",
+    "No such file or directory",
+    "Directory nonexistent",
+    "Invalid cross-device link",
+    "not a git repository",
+    "Network is unreachable",
+    "Connection refused",
+    "No such process",
+];
+
+/// A plain brief; the lane is `governed`.
+const BRIEF: &str = r#"title = "Make greet polite"
+objective = "greet prints a polite greeting"
+touch = ["src/**", "tests/**"]
+checks = ["build", "test"]
+rollback = "revert the merge commit"
+"#;
+
+// ---- The attempt and what it left behind -----------------------------------
+
+/// One command run through `airlock --json exec`.
+struct Attempt {
+    /// airlock's exit code (the command's, as a shell reports it).
+    code: i32,
+    /// The trace airlock recorded (`null` if airlock refused to run it).
+    trace: Value,
+    /// Everything the command printed: airlock's echo and both logs.
+    text: String,
+}
+
+impl Attempt {
+    fn shows(&self, needle: &str) -> bool {
+        self.text.contains(needle)
+    }
+
+    /// The command ran (airlock did not refuse it) and said it was denied:
+    /// one of the usual error messages and none of the `ESCAPED` markers
+    /// the scripts print when a step succeeds.
+    fn assert_denied(&self) {
+        assert!(
+            self.trace.is_object(),
+            "airlock did not run it:\n{}",
+            self.text
+        );
+        assert!(
+            !self.shows("ESCAPED"),
+            "an escape step succeeded:\n{}",
+            self.text
+        );
+        assert!(
+            DENIED.iter().any(|d| self.shows(d)),
+            "no denial in the output:\n{}",
+            self.text
+        );
+    }
+
+    fn assert_not_shown(&self, needle: &str) {
+        assert!(
+            !self.shows(needle),
+            "`{needle}` leaked into the command's output:\n{}",
+            self.text
+        );
+    }
+}
+
+fn exec(j: &Jail, run: &str, timeout: &str, argv: &[&str], envs: &[(&str, &str)]) -> Attempt {
+    let mut args = vec!["--json", "exec", run, "--timeout", timeout, "--"];
+    args.extend_from_slice(argv);
+    let out = j.airlock_env(&args, envs);
+    let trace: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let mut text = out.stderr.clone();
+    for stream in ["stdout", "stderr"] {
+        if let Some(log) = trace[stream]["log"].as_str() {
+            text.push_str(&std::fs::read_to_string(log).unwrap_or_default());
+        }
+    }
+    Attempt {
+        code: out.code,
+        trace,
+        text,
+    }
+}
+
+/// `sh -c SCRIPT` in the run's worktree, as the agent would run it.
+fn sh(j: &Jail, run: &str, script: &str) -> Attempt {
+    exec(j, run, "20s", &["sh", "-c", script], &[])
+}
+
+fn py(j: &Jail, run: &str, code: &str) -> Attempt {
+    exec(j, run, "20s", &[PY, "-c", code], &[])
+}
+
+fn jail(caller: Caller) -> Jail {
+    Jail::new(caller, WORKFLOW)
+}
+
+/// A jail whose workflow has `extra` appended.
+fn jail_with(caller: Caller, extra: &str) -> Jail {
+    Jail::new(caller, &format!("{WORKFLOW}\n{extra}"))
+}
+
+/// A value nobody could guess, for secrets and markers.
+fn needle(j: &Jail, what: &str) -> String {
+    format!(
+        "{what}-{}",
+        random_text(&format!("{}{what}", j.tmp.path().display()), ALNUM, 24)
+    )
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn sha(path: &Path) -> String {
+    sha256_hex(&std::fs::read(path).unwrap())
+}
+
+/// path -> digest of everything below `dir` (symlinks as their target).
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    fn go(path: &Path, base: &Path, map: &mut BTreeMap<String, String>) {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        let rel = path.strip_prefix(base).unwrap().display().to_string();
+        if meta.file_type().is_symlink() {
+            map.insert(
+                rel,
+                format!("-> {}", std::fs::read_link(path).unwrap().display()),
+            );
+        } else if meta.is_dir() {
+            map.insert(rel, "dir".into());
+            for e in std::fs::read_dir(path).unwrap() {
+                go(&e.unwrap().path(), base, map);
+            }
+        } else if meta.is_file() {
+            map.insert(rel, sha(path));
+        } else {
+            map.insert(rel, "special".into());
+        }
+    }
+    let mut map = BTreeMap::new();
+    go(dir, dir, &mut map);
+    map
+}
+
+/// A file in HOME with known content, which attacks try to change.
+fn home_file(j: &Jail) -> (PathBuf, String) {
+    let path = j.home.join("notes.txt");
+    let text = needle(j, "notes");
+    j.plant(&path, &text);
+    (path, text)
+}
+
+fn assert_file(path: &Path, text: &str) {
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        text,
+        "{} changed",
+        path.display()
+    );
+}
+
+/// Waits up to two seconds for `cond`; for effects that are asynchronous
+/// by nature (reaping), never to make a timing assertion.
+fn eventually(cond: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+// ---- Host-side targets -------------------------------------------------------
+
+fn tcp_listener(addr: &str) -> TcpListener {
+    let l = TcpListener::bind(addr).unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
+/// Whether a connection is waiting (a connect that completed stays queued
+/// even after the client is gone, so checking once afterwards is enough).
+fn tcp_accepted(l: &TcpListener) -> bool {
+    match l.accept() {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+        Err(e) => panic!("accept: {e}"),
+    }
+}
+
+fn unix_accepted(l: &UnixListener) -> bool {
+    match l.accept() {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+        Err(e) => panic!("accept: {e}"),
+    }
+}
+
+/// A listening pathname socket anyone may connect to.
+fn unix_listener(path: &Path) -> UnixListener {
+    let l = UnixListener::bind(path).unwrap();
+    l.set_nonblocking(true).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    l
+}
+
+fn udp_received(sock: &UdpSocket) -> bool {
+    let mut buf = [0u8; 512];
+    match sock.recv_from(&mut buf) {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+        Err(e) => panic!("recv: {e}"),
+    }
+}
+
+/// A process outside the sandbox, killed when dropped.
+struct Victim {
+    child: Child,
+}
+
+impl Victim {
+    fn new(envs: &[(&str, &str)], cwd: &Path) -> Victim {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("120")
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Victim {
+            child: cmd.spawn().unwrap(),
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn tracer(&self) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("TracerPid:"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the dual-mode variants of a case taking a [`Caller`].
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use super::*;
+            #[test]
+            fn as_root() {
+                super::$case(Caller::Current);
+            }
+            #[test]
+            fn as_unprivileged() {
+                if !Caller::Unprivileged.available() {
+                    eprintln!("skipped: switching to uid 65534 needs root; the current user is unprivileged already");
+                    return;
+                }
+                super::$case(Caller::Unprivileged);
+            }
+        }
+    )*};
+}
+
+both!(
+    writing_outside_the_worktree_by_absolute_path,
+    deleting_outside_the_worktree_by_absolute_path,
+    writing_and_deleting_outside_through_dotdot,
+    writing_through_a_symlink_created_in_the_worktree,
+    hardlinking_a_file_outside_into_the_worktree,
+    writing_through_proc_self_root,
+    writing_main_refs,
+    writing_main_config,
+    writing_main_hooks,
+    git_dir_pointing_at_the_main_repository,
+    writing_another_runs_worktree,
+    reading_the_ssh_key,
+    tcp_to_a_host_loopback_listener,
+    unix_socket_in_home_outside_the_worktree,
+    environment_tokens_are_not_passed,
+    unshare_and_mount_cannot_gain_root,
+    killing_a_process_outside_the_sandbox,
+    max_processes_limits_forks,
+    network_on_reaches_the_host_listener_positive_control,
+);
+
+// ---- Writing and deleting outside the worktree ------------------------------
+
+fn writing_outside_the_worktree_by_absolute_path(c: Caller) {
+    let j = jail(c);
+    let (notes, text) = home_file(&j);
+    let (run, _) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    let repo = s(&j.repo);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "echo pwned > {repo}/docs/guide.md && echo ESCAPED-1; \
+             echo pwned > {repo}/planted.txt && echo ESCAPED-2; \
+             echo pwned > {n} && echo ESCAPED-3; \
+             echo pwned > {tmp}/planted.txt && echo ESCAPED-4; exit 1",
+            n = s(&notes),
+            tmp = s(j.tmp.path())
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(j.main_fingerprint(), before);
+    assert!(!j.repo.join("planted.txt").exists());
+    assert!(!j.tmp.path().join("planted.txt").exists());
+    assert_file(&notes, &text);
+}
+
+fn deleting_outside_the_worktree_by_absolute_path(c: Caller) {
+    let j = jail(c);
+    let (notes, text) = home_file(&j);
+    let (run, _) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "rm {repo}/src/app.sh && echo ESCAPED-1; rm -r {repo}/docs && echo ESCAPED-2; \
+             rm {n} && echo ESCAPED-3; mv {n} {n}.moved && echo ESCAPED-4; \
+             rm -rf {repo}; test -e {repo}/src && echo ESCAPED-5; exit 1",
+            repo = s(&j.repo),
+            n = s(&notes)
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(j.main_fingerprint(), before);
+    assert_file(&notes, &text);
+}
+
+fn writing_and_deleting_outside_through_dotdot(c: Caller) {
+    let j = jail(c);
+    let (notes, text) = home_file(&j);
+    let (run, _) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    // worktree = repo/.airlock/local/runs/ID/worktree: five levels up is the repo.
+    let a = sh(
+        &j,
+        &run,
+        "echo pwned > ../../../../../docs/guide.md && echo ESCAPED-1; \
+         echo pwned > ../../../../../../home/notes.txt && echo ESCAPED-2; \
+         rm ../../../../../src/app.sh && echo ESCAPED-3; \
+         echo pwned > ../../../../../planted.txt && echo ESCAPED-4; \
+         cd ../../../../.. && echo pwned > ci/pipeline.yml && echo ESCAPED-5; exit 1",
+    );
+    a.assert_denied();
+    assert_eq!(j.main_fingerprint(), before);
+    assert!(!j.repo.join("planted.txt").exists());
+    assert_file(&notes, &text);
+}
+
+fn writing_through_a_symlink_created_in_the_worktree(c: Caller) {
+    let j = jail(c);
+    let (notes, text) = home_file(&j);
+    let (run, wt) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "ln -s {repo}/docs/guide.md guide-link && echo pwned > guide-link && echo ESCAPED-1; \
+             ln -s {n} notes-link && echo pwned > notes-link && echo ESCAPED-2; \
+             ln -s {repo}/.git gitdir-link && echo x > gitdir-link/HEAD && echo ESCAPED-3; \
+             ln -s {repo} repo-link && rm repo-link/src/app.sh && echo ESCAPED-4; \
+             ln -s ../../../../../docs rel-link && echo pwned > rel-link/guide.md && echo ESCAPED-5; \
+             exit 1",
+            repo = s(&j.repo),
+            n = s(&notes)
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(j.main_fingerprint(), before);
+    assert_file(&notes, &text);
+    // The links were made (the worktree is writable): only their targets were out of reach.
+    assert!(std::fs::symlink_metadata(wt.join("guide-link")).is_ok());
+}
+
+fn hardlinking_a_file_outside_into_the_worktree(c: Caller) {
+    let j = jail(c);
+    let (notes, text) = home_file(&j);
+    let (run, wt) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "ln {n} notes-hard && echo pwned >> notes-hard && echo ESCAPED-1; \
+             ln {repo}/docs/guide.md guide-hard && echo pwned >> guide-hard && echo ESCAPED-2; \
+             ln {repo}/.git/config config-hard && echo pwned >> config-hard && echo ESCAPED-3; \
+             exit 1",
+            repo = s(&j.repo),
+            n = s(&notes)
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows("Invalid cross-device link") || a.shows("Operation not permitted"));
+    assert_eq!(j.main_fingerprint(), before);
+    assert_file(&notes, &text);
+    for name in ["notes-hard", "guide-hard", "config-hard"] {
+        assert!(!wt.join(name).exists(), "{name} was linked");
+    }
+}
+
+#[test]
+fn creating_a_hardlink_target_outside_from_a_worktree_file() {
+    // The other direction: link a worktree file to a name outside.
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "echo pwned > mine && ln mine {repo}/planted && echo ESCAPED-1; \
+             ln mine ../../../../../.git/hooks/pre-commit && echo ESCAPED-2; exit 1",
+            repo = s(&j.repo)
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(j.main_fingerprint(), before);
+    assert!(!j.repo.join("planted").exists());
+}
+
+// ---- /proc ------------------------------------------------------------------
+
+fn writing_through_proc_self_root(c: Caller) {
+    let j = jail(c);
+    let (notes, text) = home_file(&j);
+    let (run, _) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "echo pwned > /proc/self/root{repo}/docs/guide.md && echo ESCAPED-1; \
+             echo pwned > /proc/self/root{n} && echo ESCAPED-2; \
+             echo pwned > /proc/$$/root{repo}/.git/HEAD && echo ESCAPED-3; exit 1",
+            repo = s(&j.repo),
+            n = s(&notes)
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(j.main_fingerprint(), before);
+    assert_file(&notes, &text);
+}
+
+#[test]
+fn writing_through_proc_1_root() {
+    let j = jail(Caller::Current);
+    let (notes, text) = home_file(&j);
+    let (run, _) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "ls /proc/1/root/ >/dev/null; \
+             echo pwned > /proc/1/root{repo}/docs/guide.md && echo ESCAPED-1; \
+             echo pwned > /proc/1/root{n} && echo ESCAPED-2; \
+             echo pwned > /proc/1/root/etc/airlock-planted && echo ESCAPED-3; exit 1",
+            repo = s(&j.repo),
+            n = s(&notes)
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(j.main_fingerprint(), before);
+    assert_file(&notes, &text);
+    assert!(!Path::new("/etc/airlock-planted").exists());
+}
+
+#[test]
+fn writing_through_proc_star_cwd() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    // A process outside whose cwd is the main checkout.
+    let victim = Victim::new(&[], &j.repo);
+    let before = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "echo pwned > /proc/{pid}/cwd/docs/guide.md && echo ESCAPED-0; \
+             for d in /proc/[0-9]*/cwd; do \
+               echo pwned > $d/../../../../../docs/guide.md 2>/dev/null && echo ESCAPED-$d; \
+               touch $d/../../../../../planted 2>/dev/null && echo ESCAPED-t$d; \
+               echo pwned > $d/../../../../../.git/HEAD 2>/dev/null && echo ESCAPED-h$d; \
+             done; exit 1",
+            pid = victim.pid()
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows(&format!("/proc/{}/cwd", victim.pid())));
+    assert_eq!(j.main_fingerprint(), before);
+    assert!(!j.repo.join("planted").exists());
+}
+
+// ---- The main repository's git metadata --------------------------------------
+
+fn git_metadata_attack(c: Caller, script: impl Fn(&str) -> String) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let before = j.main_fingerprint();
+    assert!(
+        before.contains_key(".git/packed-refs") && before.contains_key(".git/index"),
+        "{before:?}"
+    );
+    let git = format!("{}/.git", j.repo.display());
+    let a = sh(&j, &run, &format!("{}; exit 1", script(&git)));
+    a.assert_denied();
+    assert_eq!(j.main_fingerprint(), before, "{}", a.text);
+}
+
+fn writing_main_refs(c: Caller) {
+    git_metadata_attack(c, |git| {
+        format!(
+            "echo 0000000000000000000000000000000000000000 > {git}/refs/heads/main && echo ESCAPED-1; \
+             mkdir -p {git}/refs/heads/evil && echo ESCAPED-2; \
+             cp .git/HEAD {git}/refs/heads/planted && echo ESCAPED-3; \
+             rm -r {git}/refs/heads/main && echo ESCAPED-4"
+        )
+    });
+}
+
+fn writing_main_config(c: Caller) {
+    git_metadata_attack(c, |git| {
+        format!(
+            "printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' >> {git}/config && echo ESCAPED-1; \
+             printf '[core]\\n\\thooksPath = /tmp\\n' > {git}/config && echo ESCAPED-2"
+        )
+    });
+}
+
+fn writing_main_hooks(c: Caller) {
+    git_metadata_attack(c, |git| {
+        format!(
+            "printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > {git}/hooks/pre-commit && echo ESCAPED-1; \
+             chmod +x {git}/hooks/pre-commit.sample && echo ESCAPED-2; \
+             ln -s /bin/true {git}/hooks/post-checkout && echo ESCAPED-3"
+        )
+    });
+}
+
+#[test]
+fn writing_main_index() {
+    git_metadata_attack(Caller::Current, |git| {
+        format!(
+            ": > {git}/index && echo ESCAPED-1; \
+             cp .git/index {git}/index && echo ESCAPED-2; \
+             GIT_INDEX_FILE={git}/index git add -A && echo ESCAPED-3"
+        )
+    });
+}
+
+#[test]
+fn writing_main_packed_refs() {
+    git_metadata_attack(Caller::Current, |git| {
+        format!(
+            "echo '0000000000000000000000000000000000000000 refs/heads/evil' >> {git}/packed-refs && echo ESCAPED-1; \
+             rm {git}/packed-refs && echo ESCAPED-2"
+        )
+    });
+}
+
+#[test]
+fn writing_main_head() {
+    git_metadata_attack(Caller::Current, |git| {
+        format!(
+            "echo 'ref: refs/heads/evil' > {git}/HEAD && echo ESCAPED-1; \
+             printf 'gitdir: /tmp\\n' > ../../../../../.git/HEAD && echo ESCAPED-2; \
+             echo x > {git}/info/exclude && echo ESCAPED-3"
+        )
+    });
+}
+
+fn git_dir_pointing_at_the_main_repository(c: Caller) {
+    git_metadata_attack(c, |git| {
+        format!(
+            "git --git-dir={git} branch evil && echo ESCAPED-1; \
+             git --git-dir={git} config core.hooksPath /tmp && echo ESCAPED-2; \
+             git --git-dir={git} update-ref refs/heads/main HEAD && echo ESCAPED-3; \
+             git --git-dir={git} --work-tree=. commit -q --allow-empty -m x && echo ESCAPED-4; \
+             GIT_DIR={git} git tag evil && echo ESCAPED-5; \
+             git -C ../../../../.. checkout -q -b evil && echo ESCAPED-6"
+        )
+    });
+}
+
+#[test]
+fn writing_the_main_object_store() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let objects = j.repo.join(".git/objects");
+    let before = tree(&objects);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "cat .git/objects/info/alternates; \
+             touch {o}/planted && echo ESCAPED-1; \
+             echo pwned | git --git-dir={o}/.. hash-object -w --stdin && echo ESCAPED-2; \
+             for f in $(find {o} -type f | head -3); do echo x >> $f && echo ESCAPED-3; done; \
+             echo pwned | git hash-object -w --stdin >/dev/null && echo lane-object-ok; exit 1",
+            o = s(&objects)
+        ),
+    );
+    a.assert_denied();
+    // The lane writes its own objects, never the borrowed ones.
+    assert!(a.shows("lane-object-ok"), "{}", a.text);
+    assert_eq!(tree(&objects), before);
+}
+
+// ---- Other runs --------------------------------------------------------------
+
+fn writing_another_runs_worktree(c: Caller) {
+    let j = jail(c);
+    let (run_a, _) = j.start(BRIEF);
+    let (_, wt_b) = j.start(BRIEF);
+    let before = tree(&wt_b);
+    let fp = j.main_fingerprint();
+    let b = s(&wt_b);
+    let a = sh(
+        &j,
+        &run_a,
+        &format!(
+            "echo pwned > {b}/src/app.sh && echo ESCAPED-1; rm -r {b}/tests && echo ESCAPED-2; \
+             touch {b}/planted && echo ESCAPED-3; echo x > {b}/.git/HEAD && echo ESCAPED-4; \
+             echo pwned > ../../$(basename $(dirname {b}))/worktree/src/app.sh && echo ESCAPED-5; \
+             exit 1"
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(tree(&wt_b), before);
+    assert_eq!(j.main_fingerprint(), fp);
+}
+
+#[test]
+fn reading_another_runs_worktree() {
+    let j = jail(Caller::Current);
+    let (run_a, _) = j.start(BRIEF);
+    let (_, wt_b) = j.start(BRIEF);
+    let secret = needle(&j, "run-b-work");
+    let file = wt_b.join("src/unsaved.txt");
+    j.plant(&file, &secret);
+    let a = sh(
+        &j,
+        &run_a,
+        &format!(
+            "cat {f}; ls {b}/src | sed 's/^/listed: /'; grep -r {secret} {b} && echo ESCAPED-1; \
+             cat ../../$(basename $(dirname {b}))/worktree/src/unsaved.txt; exit 1",
+            f = s(&file),
+            b = s(&wt_b)
+        ),
+    );
+    a.assert_denied();
+    a.assert_not_shown(&secret);
+    a.assert_not_shown("listed: unsaved.txt");
+    assert_file(&file, &secret);
+}
+
+// ---- Secrets -------------------------------------------------------------------
+
+/// Plants `rel` (below HOME) with a known secret and tries every way to read it.
+fn secret_in_home_is_hidden(c: Caller, rel: &str) {
+    let j = jail(c);
+    let path = j.home.join(rel);
+    let secret = needle(&j, "secret");
+    j.plant(&path, &format!("{secret}\n"));
+    let (run, _) = j.start(BRIEF);
+    let p = s(&path);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "cat {p}; cat $HOME/{rel}; cat /proc/self/root{p}; \
+             ln -s {p} link && cat link; cp {p} copy && cat copy; \
+             grep -r {secret} $HOME && echo ESCAPED-1; \
+             printf 'size=%s\\n' $(cat {p} 2>/dev/null | wc -c); exit 1"
+        ),
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    a.assert_not_shown(&secret);
+    assert!(!a.shows("ESCAPED"), "{}", a.text);
+    // Hidden files read as empty (/dev/null) or are not there at all.
+    assert!(a.shows("size=0") || a.shows("No such file"), "{}", a.text);
+    assert_file(&path, &format!("{secret}\n"));
+}
+
+fn reading_the_ssh_key(c: Caller) {
+    secret_in_home_is_hidden(c, ".ssh/id_ed25519");
+}
+
+#[test]
+fn reading_aws_credentials() {
+    secret_in_home_is_hidden(Caller::Current, ".aws/credentials");
+}
+
+#[test]
+fn reading_the_gnupg_directory() {
+    secret_in_home_is_hidden(
+        Caller::Current,
+        ".gnupg/private-keys-v1.d/0123456789ABCDEF.key",
+    );
+}
+
+#[test]
+fn reading_gh_hosts() {
+    secret_in_home_is_hidden(Caller::Current, ".config/gh/hosts.yml");
+}
+
+#[test]
+fn reading_netrc() {
+    secret_in_home_is_hidden(Caller::Current, ".netrc");
+}
+
+#[test]
+fn reading_docker_config() {
+    secret_in_home_is_hidden(Caller::Current, ".docker/config.json");
+}
+
+#[test]
+fn listing_the_gnupg_directory_shows_nothing() {
+    let j = jail(Caller::Current);
+    j.plant(&j.home.join(".gnupg/pubring.kbx"), "keyring");
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        "ls -a $HOME/.gnupg; echo pwned > $HOME/.gnupg/gpg.conf && echo ESCAPED-1; exit 1",
+    );
+    a.assert_denied();
+    a.assert_not_shown("pubring.kbx");
+    assert!(!j.home.join(".gnupg/gpg.conf").exists());
+}
+
+#[test]
+fn reading_airlocks_signing_key() {
+    let j = jail(Caller::Current);
+    let dir = j.home.join(".config/airlock");
+    let key = std::fs::read_to_string(dir.join("signing_key")).unwrap();
+    let key_digest = sha(&dir.join("signing_key"));
+    // The base64 lines carrying the private half (the public key is public).
+    let private: Vec<&str> = key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .skip(3)
+        .filter(|l| l.len() >= 20)
+        .collect();
+    assert!(!private.is_empty());
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "ls -a {d}; cat {d}/signing_key; cat $HOME/.config/airlock/signing_key; \
+             cat /proc/self/root{d}/signing_key; \
+             echo pwned > {d}/signing_key && echo ESCAPED-1; exit 1",
+            d = s(&dir)
+        ),
+    );
+    a.assert_denied();
+    for line in private {
+        a.assert_not_shown(line);
+    }
+    a.assert_not_shown("signing_key.pub");
+    assert_eq!(sha(&dir.join("signing_key")), key_digest);
+}
+
+#[test]
+fn reading_and_writing_the_ledger() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let state = s(&j.state_dir());
+    let a = exec(
+        &j,
+        &run,
+        "20s",
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "head -c 16 {state}/ledger.db; ls {state} {state}/runs | sed 's/^/listed: /'; \
+                 head -c 16 ../../../ledger.db; \
+                 echo junk >> {state}/ledger.db && echo ESCAPED-1; \
+                 {PY} -c \"import sqlite3; print(sqlite3.connect('file:{state}/ledger.db?mode=ro', uri=True).execute('select count(*) from events').fetchall())\"; \
+                 exit 1"
+            ),
+        ],
+        &[],
+    );
+    a.assert_denied();
+    a.assert_not_shown("SQLite format 3");
+    a.assert_not_shown("listed: ledger.db");
+    // Exactly the events this exec added, and a chain that verifies.
+    j.assert_ledger_ok();
+}
+
+#[test]
+fn reading_a_forbid_read_match_in_the_worktree() {
+    let j = jail(Caller::Current);
+    let secret = needle(&j, "prod-key");
+    j.plant(&j.repo.join("config/prod.key"), &secret);
+    j.git(&["add", "-A"]);
+    j.git(&["commit", "-q", "-m", "config"]);
+    let brief = format!("{BRIEF}\n[data]\nforbid_read = [\"config/*.key\"]\n");
+    let (run, wt) = j.start(&brief);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "cat config/prod.key; cat {wt}/config/prod.key; grep -r {secret} config && echo ESCAPED-1; \
+             cp config/prod.key /tmp/k && cat /tmp/k; \
+             printf 'size=%s\\n' $(cat config/prod.key | wc -c); exit 1",
+            wt = s(&wt)
+        ),
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    a.assert_not_shown(&secret);
+    assert!(!a.shows("ESCAPED"), "{}", a.text);
+    assert!(a.shows("size=0"), "{}", a.text);
+    assert_file(&wt.join("config/prod.key"), &secret);
+}
+
+#[test]
+#[ignore = "known gap: a committed file matching forbid_read is still readable from the borrowed git objects (`git show HEAD:path`); see the report of issue 3"]
+fn reading_a_forbid_read_match_through_git_objects() {
+    let j = jail(Caller::Current);
+    let secret = needle(&j, "prod-key");
+    j.plant(&j.repo.join("config/prod.key"), &secret);
+    j.git(&["add", "-A"]);
+    j.git(&["commit", "-q", "-m", "config"]);
+    let brief = format!("{BRIEF}\n[data]\nforbid_read = [\"config/*.key\"]\n");
+    let (run, _) = j.start(&brief);
+    let a = sh(
+        &j,
+        &run,
+        "git show HEAD:config/prod.key; git log -p | cat; exit 1",
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    a.assert_not_shown(&secret);
+}
+
+#[test]
+fn reading_a_dotenv_in_the_main_checkout() {
+    let j = jail(Caller::Current);
+    let secret = needle(&j, "dotenv");
+    let dotenv = j.repo.join(".env");
+    j.plant(&dotenv, &format!("API_KEY={secret}\n"));
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "cat {e}; cat ../../../../../.env; cat /proc/self/root{e}; ls -a {r}; \
+             grep -r {secret} {r} && echo ESCAPED-1; echo x >> {e} && echo ESCAPED-2; exit 1",
+            e = s(&dotenv),
+            r = s(&j.repo)
+        ),
+    );
+    a.assert_denied();
+    a.assert_not_shown(&secret);
+    assert_file(&dotenv, &format!("API_KEY={secret}\n"));
+}
+
+#[test]
+fn hidden_paths_from_the_workflow_are_hidden() {
+    let j = jail_with(Caller::Current, "[sandbox]\nhide = [\"~/private\"]\n");
+    let secret = needle(&j, "private");
+    let file = j.home.join("private/notes.txt");
+    j.plant(&file, &secret);
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        "cat $HOME/private/notes.txt; ls -a $HOME/private; \
+         echo x > $HOME/private/notes.txt && echo ESCAPED-1; exit 1",
+    );
+    a.assert_denied();
+    a.assert_not_shown(&secret);
+    assert_file(&file, &secret);
+}
+
+// ---- Network -----------------------------------------------------------------
+
+fn tcp_to_a_host_loopback_listener(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let l = tcp_listener("127.0.0.1:0");
+    let port = l.local_addr().unwrap().port();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "{PY} -c \"import socket; s=socket.create_connection(('127.0.0.1', {port}), 2); s.sendall(b'hi'); print('ESCAPED')\"; exit 1"
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows("Connection refused"), "{}", a.text);
+    assert!(!tcp_accepted(&l), "the host listener accepted a connection");
+}
+
+/// The host's own non-loopback IPv4 addresses.
+fn host_addresses() -> Vec<String> {
+    let out = Command::new("hostname").arg("-I").output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    text.split_whitespace()
+        .filter(|a| a.contains('.') && !a.starts_with("127."))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn tcp_to_the_hosts_non_loopback_address() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let l = tcp_listener("0.0.0.0:0");
+    let port = l.local_addr().unwrap().port();
+    let mut addrs = host_addresses();
+    if addrs.is_empty() {
+        eprintln!("this host has no non-loopback IPv4 address; trying 127.0.0.1 only");
+    }
+    addrs.push("127.0.0.1".into());
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import socket\nfor a in {addrs:?}:\n  try:\n    socket.create_connection((a, {port}), 2); print('ESCAPED', a)\n  except OSError as e:\n    print(a, e)\n"
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows("Network is unreachable") || a.shows("Connection refused"));
+    assert!(!tcp_accepted(&l), "the host listener accepted a connection");
+}
+
+#[test]
+fn udp_to_a_host_loopback_socket() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let host = UdpSocket::bind("127.0.0.1:0").unwrap();
+    host.set_nonblocking(true).unwrap();
+    let port = host.local_addr().unwrap().port();
+    // A connected socket learns from the ICMP answer whether anyone listened.
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(1)\n\
+             s.connect(('127.0.0.1', {port}))\nfor i in range(3):\n  try:\n    s.send(b'exfiltrated')\n    s.recv(10)\n    print('ESCAPED')\n  except OSError as e:\n    print(e)\n"
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows("Connection refused"), "{}", a.text);
+    assert!(
+        !udp_received(&host),
+        "the host UDP socket received a datagram"
+    );
+}
+
+#[test]
+fn dns_resolution_fails() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    // A fake resolver on the host's loopback: a query must never reach it.
+    let resolver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    resolver.set_nonblocking(true).unwrap();
+    let port = resolver.local_addr().unwrap().port();
+    let a = exec(
+        &j,
+        &run,
+        "20s",
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "getent hosts example.com && echo ESCAPED-1; \
+                 {PY} -c \"import socket; print('ESCAPED-2', socket.getaddrinfo('example.com', 443))\"; \
+                 {PY} -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); s.connect(('127.0.0.1', {port})); \
+                 s.send(bytes.fromhex('abcd01000001000000000000076578616d706c6503636f6d0000010001')); print('ESCAPED-3', s.recv(512))\"; \
+                 echo resolvers; exit 1"
+            ),
+        ],
+        &[],
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    assert!(!a.shows("ESCAPED"), "{}", a.text);
+    assert!(
+        a.shows("Temporary failure in name resolution")
+            || a.shows("Name or service not known")
+            || a.shows("No address associated"),
+        "{}",
+        a.text
+    );
+    assert!(
+        !udp_received(&resolver),
+        "the host resolver received a query"
+    );
+}
+
+fn unix_socket_in_home_outside_the_worktree(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let path = j.home.join("agent.sock");
+    let l = unix_listener(&path);
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect('{p}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
+            p = s(&path)
+        ),
+    );
+    a.assert_denied();
+    assert!(!unix_accepted(&l), "the host socket accepted a connection");
+}
+
+#[test]
+fn unix_socket_of_a_daemon_outside_home() {
+    // Like /run/docker.sock: a daemon's socket in a directory nothing hides.
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let dir = j.tmp.path().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("daemon.sock");
+    let l = unix_listener(&path);
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import socket\nfor t in (socket.SOCK_STREAM, socket.SOCK_DGRAM):\n  s=socket.socket(socket.AF_UNIX, t)\n  try:\n    s.connect('{p}'); s.send(b'x'); print('ESCAPED')\n  except OSError as e:\n    print(e)\n",
+            p = s(&path)
+        ),
+    );
+    a.assert_denied();
+    assert!(!unix_accepted(&l), "the host socket accepted a connection");
+}
+
+#[test]
+fn unix_socket_in_the_hosts_tmp() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let dir = tempfile::Builder::new()
+        .prefix("corpus-sock")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("agent.sock");
+    let l = unix_listener(&path);
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect('{p}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
+            p = s(&path)
+        ),
+    );
+    a.assert_denied();
+    assert!(!unix_accepted(&l), "the host socket accepted a connection");
+}
+
+fn abstract_socket_attempt(network_on: bool) {
+    use std::os::linux::net::SocketAddrExt;
+    let j = jail(Caller::Current);
+    let brief = if network_on {
+        format!("{BRIEF}network = \"on\"\n")
+    } else {
+        BRIEF.to_string()
+    };
+    let (run, _) = j.start(&brief);
+    let name = needle(&j, "abstract");
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let l = UnixListener::bind_addr(&addr).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect('\\0{name}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n"
+        ),
+    );
+    a.assert_denied();
+    assert!(
+        !unix_accepted(&l),
+        "the host's abstract socket accepted a connection"
+    );
+}
+
+#[test]
+fn abstract_unix_socket_of_the_host() {
+    abstract_socket_attempt(false);
+}
+
+#[test]
+fn abstract_unix_socket_of_the_host_with_network_granted() {
+    // The host's network namespace is shared here: Landlock's scope stops it.
+    abstract_socket_attempt(true);
+}
+
+fn network_on_reaches_the_host_listener_positive_control(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(&format!("{BRIEF}network = \"on\"\n"));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = l.accept().unwrap();
+        let mut got = String::new();
+        conn.read_to_string(&mut got).unwrap();
+        got
+    });
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import socket\ns=socket.create_connection(('127.0.0.1', {port}), 5)\ns.sendall(b'hello from the lane')\ns.close()\nprint('CONNECTED')\n"
+        ),
+    );
+    assert_eq!(a.code, 0, "{}", a.text);
+    assert!(a.shows("CONNECTED"), "{}", a.text);
+    assert_eq!(a.trace["network"], true);
+    assert_eq!(server.join().unwrap(), "hello from the lane");
+}
+
+// ---- The time limit and the process tree --------------------------------------
+
+/// A background loop, started by `launcher`, that would keep writing
+/// `marker` in the worktree after the command ended. After airlock returns
+/// the marker is removed; it must never come back.
+fn escapee_attempt(launcher: &str, timeout: &str, ends_at_once: bool) -> (Attempt, PathBuf) {
+    let j = jail(Caller::Current);
+    let (run, wt) = j.start(BRIEF);
+    let loop_ = "sleep 0.3; while :; do echo ESCAPEE-ALIVE; date > marker; sleep 0.05; done";
+    let script = launcher.replace("LOOP", &format!("'{loop_}'"));
+    let a = exec(&j, &run, timeout, &["sh", "-c", &script], &[]);
+    assert!(a.trace.is_object(), "{}", a.text);
+    let marker = wt.join("marker");
+    let _ = std::fs::remove_file(&marker);
+    // Longer than a few rounds of the loop; the loop never gets to run.
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        !marker.exists(),
+        "the background process outlived the command"
+    );
+    if ends_at_once {
+        // The loop starts after the command ended: it must never have run.
+        assert!(!a.shows("ESCAPEE-ALIVE"), "{}", a.text);
+    }
+    // j (and its run) must live until here.
+    drop(j);
+    (a, wt)
+}
+
+#[test]
+fn escaping_the_command_by_double_fork() {
+    let (a, _) = escapee_attempt("(sh -c LOOP &) & echo launched; exit 0", "20s", true);
+    assert!(a.shows("launched"));
+    assert_eq!(a.trace["exit"]["code"], 0);
+}
+
+#[test]
+fn escaping_the_command_by_setsid() {
+    let (a, _) = escapee_attempt("setsid sh -c LOOP & echo launched; exit 0", "20s", true);
+    assert!(a.shows("launched"));
+    assert_eq!(a.trace["exit"]["code"], 0);
+}
+
+#[test]
+fn escaping_the_command_by_nohup() {
+    let (a, _) = escapee_attempt(
+        "nohup sh -c LOOP >/dev/null 2>&1 & echo launched; exit 0",
+        "20s",
+        true,
+    );
+    assert!(a.shows("launched"));
+    assert_eq!(a.trace["exit"]["code"], 0);
+}
+
+#[test]
+fn escaping_the_time_limit_by_double_fork_and_setsid() {
+    // The command outlives its time limit and leaves detached children behind.
+    let (a, _) = escapee_attempt(
+        "(setsid sh -c LOOP &) & trap '' TERM HUP INT; while :; do sleep 1; done",
+        "1s",
+        false,
+    );
+    assert_eq!(a.trace["exit"]["timed_out"], true, "{}", a.trace);
+    assert!(
+        a.trace["limit_hit"]
+            .as_str()
+            .unwrap_or("")
+            .contains("time limit"),
+        "{}",
+        a.trace
+    );
+}
+
+/// Processes on the host whose command line contains `tag`.
+fn processes_with(tag: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(tag))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+#[test]
+fn fork_bomb() {
+    let j = jail_with(Caller::Current, "[sandbox]\nmax_processes = 400\n");
+    let (run, _) = j.start(BRIEF);
+    let tag = needle(&j, "bomb");
+    let a = exec(
+        &j,
+        &run,
+        "3s",
+        &[
+            "bash",
+            "-c",
+            &format!(":(){{ :|:& }};:; sleep 10 # {tag}"),
+            "bomb",
+        ],
+        &[],
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    assert_eq!(a.trace["exit"]["timed_out"], true, "{}", a.trace);
+    assert!(
+        a.trace["limit_hit"]
+            .as_str()
+            .unwrap_or("")
+            .contains("time limit"),
+        "{}",
+        a.trace
+    );
+    // Nothing of it is left, and the machine and the run still work.
+    assert!(
+        eventually(|| processes_with(&tag) == 0),
+        "bomb processes survived"
+    );
+    let after = sh(&j, &run, "echo alive");
+    assert_eq!(after.code, 0, "{}", after.text);
+    assert!(after.shows("alive"));
+}
+
+fn max_processes_limits_forks(c: Caller) {
+    let j = jail_with(c, "[sandbox]\nmax_processes = 400\n");
+    let (run, wt) = j.start(BRIEF);
+    let a = py(
+        &j,
+        &run,
+        "import os, time\nn = 0\nfor i in range(1000):\n  try:\n    pid = os.fork()\n  except OSError as e:\n    print('fork failed after', n, e); break\n  if pid == 0:\n    time.sleep(30); os._exit(0)\n  n += 1\nopen('forked', 'w').write(str(n))\n",
+    );
+    assert!(a.shows("fork failed after"), "{}", a.text);
+    let n: u32 = std::fs::read_to_string(wt.join("forked"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        n < 400,
+        "{n} processes were started under max_processes = 400"
+    );
+}
+
+#[test]
+fn output_flood_is_cut_at_max_output() {
+    let j = jail_with(Caller::Current, "[sandbox]\nmax_output = \"64KiB\"\n");
+    let (run, _) = j.start(BRIEF);
+    let a = exec(&j, &run, "20s", &["yes", "flood"], &[]);
+    let trace = &a.trace;
+    assert!(
+        trace["limit_hit"]
+            .as_str()
+            .unwrap_or("")
+            .contains("output limit"),
+        "{trace}"
+    );
+    assert_ne!(trace["exit"]["code"], 0, "{trace}");
+    assert_eq!(trace["stdout"]["size"], 65536, "{trace}");
+    let log = PathBuf::from(trace["stdout"]["log"].as_str().unwrap());
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 65536);
+    // The run still works.
+    assert!(sh(&j, &run, "echo alive").shows("alive"));
+}
+
+#[test]
+fn memory_hog_is_stopped_by_max_memory() {
+    let j = jail_with(Caller::Current, "[sandbox]\nmax_memory = \"256MiB\"\n");
+    let (run, wt) = j.start(BRIEF);
+    let a = py(
+        &j,
+        &run,
+        "b = bytearray(1 << 30)\nopen('allocated', 'w').write(str(len(b)))\nprint('ESCAPED')\n",
+    );
+    assert_ne!(a.code, 0, "{}", a.text);
+    assert!(a.shows("MemoryError"), "{}", a.text);
+    assert!(!a.shows("ESCAPED"));
+    assert!(!wt.join("allocated").exists());
+}
+
+// ---- Environment -----------------------------------------------------------------
+
+fn tokens(j: &Jail) -> Vec<(&'static str, String)> {
+    [
+        "AWS_SECRET_ACCESS_KEY",
+        "GITHUB_TOKEN",
+        "ANTHROPIC_API_KEY",
+        "SSH_AUTH_SOCK",
+    ]
+    .into_iter()
+    .map(|k| (k, needle(j, k)))
+    .collect()
+}
+
+fn environment_tokens_are_not_passed(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let toks = tokens(&j);
+    let envs: Vec<(&str, &str)> = toks.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = exec(
+        &j,
+        &run,
+        "20s",
+        &[
+            "sh",
+            "-c",
+            "env; tr '\\0' '\\n' < /proc/self/environ; tr '\\0' '\\n' < /proc/1/environ; \
+             tr '\\0' '\\n' < /proc/$PPID/environ; echo done",
+        ],
+        &envs,
+    );
+    assert!(a.shows("AIRLOCK_RUN="), "{}", a.text);
+    for (k, v) in &toks {
+        a.assert_not_shown(v);
+        a.assert_not_shown(&format!("{k}="));
+    }
+}
+
+#[test]
+fn pass_env_passes_only_the_named_token() {
+    let j = jail_with(
+        Caller::Current,
+        "[lanes.governed]\npass_env = [\"GITHUB_TOKEN\"]\n",
+    );
+    let (run, _) = j.start(BRIEF);
+    let toks = tokens(&j);
+    let envs: Vec<(&str, &str)> = toks.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = exec(&j, &run, "20s", &["env"], &envs);
+    assert_eq!(a.code, 0, "{}", a.text);
+    for (k, v) in &toks {
+        if *k == "GITHUB_TOKEN" {
+            assert!(a.shows(&format!("{k}={v}")), "{}", a.text);
+        } else {
+            a.assert_not_shown(v);
+        }
+    }
+}
+
+// ---- Privilege ---------------------------------------------------------------------
+
+fn system_files() -> BTreeMap<String, String> {
+    ["/etc/passwd", "/etc/shadow", "/etc/sudoers", "/etc/hosts"]
+        .iter()
+        .filter_map(|p| {
+            std::fs::read(p)
+                .ok()
+                .map(|b| (p.to_string(), sha256_hex(&b)))
+        })
+        .collect()
+}
+
+fn unshare_and_mount_cannot_gain_root(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let before = system_files();
+    let fp = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "echo uid=$(id -u); \
+             unshare -r id -u && echo ESCAPED-1; \
+             unshare -Urm sh -c 'mount -t tmpfs none {repo} && echo pwned >> /etc/passwd' && echo ESCAPED-2; \
+             mount -o remount,rw / && echo ESCAPED-3; \
+             mount --bind . {repo}/docs && echo ESCAPED-4; \
+             echo pwned >> /etc/passwd && echo ESCAPED-5; \
+             echo uid=$(id -u); exit 1",
+            repo = s(&j.repo)
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows("Operation not permitted"), "{}", a.text);
+    let uids: Vec<&str> = a.text.lines().filter(|l| l.starts_with("uid=")).collect();
+    assert!(!uids.is_empty(), "{}", a.text);
+    assert!(
+        uids.iter().all(|l| *l == format!("uid={}", j.uid())),
+        "{}",
+        a.text
+    );
+    assert_eq!(system_files(), before);
+    assert_eq!(j.main_fingerprint(), fp);
+}
+
+#[test]
+fn chroot_escape() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let before = system_files();
+    let fp = j.main_fingerprint();
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import os\ntry:\n  os.mkdir('jail')\n  fd = os.open('.', os.O_RDONLY)\n  os.chroot('jail')\n  os.fchdir(fd)\n  for i in range(64): os.chdir('..')\n  os.chroot('.')\n  open('{repo}/docs/guide.md', 'w').write('pwned')\n  print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
+            repo = s(&j.repo)
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows("Operation not permitted"), "{}", a.text);
+    assert_eq!(system_files(), before);
+    assert_eq!(j.main_fingerprint(), fp);
+}
+
+#[test]
+fn setuid_binaries_grant_nothing() {
+    // Escalation matters most from an unprivileged caller.
+    let caller = if Caller::Unprivileged.available() {
+        Caller::Unprivileged
+    } else {
+        Caller::Current
+    };
+    let j = jail(caller);
+    let (run, _) = j.start(BRIEF);
+    let before = system_files();
+    let a = sh(
+        &j,
+        &run,
+        "echo uid=$(id -u); \
+         su -c 'echo pwned >> /etc/passwd' root </dev/null && echo ESCAPED-1; \
+         if command -v sudo >/dev/null; then sudo -n sh -c 'echo pwned >> /etc/passwd' && echo ESCAPED-2; fi; \
+         cp /bin/sh ./rootsh && chmod 4755 ./rootsh && ./rootsh -p -c 'echo euid=$(id -u); echo pwned >> /etc/passwd' && echo ESCAPED-3; \
+         grep NoNewPrivs /proc/self/status; grep CapEff /proc/self/status; exit 1",
+    );
+    a.assert_denied();
+    assert!(a.shows("NoNewPrivs:\t1"), "{}", a.text);
+    assert!(a.shows("CapEff:\t0000000000000000"), "{}", a.text);
+    let uid = j.uid();
+    assert!(a.shows(&format!("uid={uid}")), "{}", a.text);
+    assert!(
+        !a.shows("euid=") || a.shows(&format!("euid={uid}")),
+        "{}",
+        a.text
+    );
+    assert_eq!(system_files(), before);
+}
+
+#[test]
+fn ptrace_of_a_process_outside() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let mut victim = Victim::new(&[], j.tmp.path());
+    let pid = victim.pid();
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+             for req in (16, 0x4206):\n  r = libc.ptrace(req, {pid}, 0, 0)\n  print('ptrace', req, r, os.strerror(ctypes.get_errno()))\n  if r == 0: print('ESCAPED')\n"
+        ),
+    );
+    a.assert_denied();
+    assert!(victim.alive());
+    assert_eq!(victim.tracer(), "0");
+}
+
+#[test]
+fn reading_proc_mem_and_environ_of_a_process_outside() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let secret = needle(&j, "victim-env");
+    let mut victim = Victim::new(&[("VICTIM_SECRET", &secret)], j.tmp.path());
+    let me = std::process::id();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "for p in {pid} {me}; do cat /proc/$p/environ; head -c 64 /proc/$p/mem; \
+             echo x > /proc/$p/mem && echo ESCAPED-$p; ls /proc/$p/fd; done; \
+             grep -l VICTIM_SECRET /proc/[0-9]*/environ; exit 1",
+            pid = victim.pid()
+        ),
+    );
+    a.assert_denied();
+    a.assert_not_shown(&secret);
+    assert!(victim.alive());
+}
+
+fn killing_a_process_outside_the_sandbox(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let mut victim = Victim::new(&[], j.tmp.path());
+    let pid = victim.pid();
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "kill -9 {pid} && echo ESCAPED-1; kill -STOP {pid} && echo ESCAPED-2; \
+             kill -9 -{pid} && echo ESCAPED-3; pkill -9 -x sleep; kill -9 -1; echo after; exit 1"
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows("No such process"), "{}", a.text);
+    assert!(victim.alive(), "the victim was killed");
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let state = state.rsplit(") ").next().unwrap().chars().next().unwrap();
+    assert_ne!(state, 'T', "the victim was stopped");
+}
+
+// ---- Devices and kernel settings ------------------------------------------------
+
+/// The first block device the host has, and a digest of its first 4 KiB.
+fn a_block_device() -> Option<(PathBuf, Option<String>)> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("loop") && !n.starts_with("ram"))
+        .collect();
+    names.sort();
+    let path = names
+        .into_iter()
+        .map(|n| PathBuf::from("/dev").join(n))
+        .find(|p| p.exists())?;
+    let head = std::fs::File::open(&path).ok().map(|f| {
+        let mut buf = Vec::new();
+        f.take(4096).read_to_end(&mut buf).unwrap();
+        sha256_hex(&buf)
+    });
+    Some((path, head))
+}
+
+#[test]
+fn writing_a_block_device() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let (dev, head) = a_block_device().unwrap_or((PathBuf::from("/dev/sda"), None));
+    // Opening for writing is the attack; nothing is written even if it opened.
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import os\nfor d in ('{d}', '/dev/sda', '/dev/mem', '/dev/kmsg'):\n  try:\n    fd = os.open(d, os.O_WRONLY); os.close(fd); print('ESCAPED', d)\n  except OSError as e:\n    print(d, e)\n",
+            d = s(&dev)
+        ),
+    );
+    a.assert_denied();
+    if let Some(head) = head {
+        let (_, now) = a_block_device().unwrap();
+        assert_eq!(now.unwrap(), head);
+    }
+}
+
+#[test]
+fn mknod_a_device() {
+    let j = jail(Caller::Current);
+    let (run, wt) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        "mknod disk b 8 0 && echo ESCAPED-1; mknod mem c 1 1 && echo ESCAPED-2; \
+         mknod /tmp/disk b 8 0 && echo ESCAPED-3; mknod /dev/disk2 b 8 0 && echo ESCAPED-4; exit 1",
+    );
+    a.assert_denied();
+    assert!(a.shows("Operation not permitted"), "{}", a.text);
+    assert!(std::fs::symlink_metadata(wt.join("disk")).is_err());
+    assert!(std::fs::symlink_metadata(wt.join("mem")).is_err());
+    assert!(!Path::new("/dev/disk2").exists());
+}
+
+#[test]
+fn writing_kernel_settings_in_proc_and_sys() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let files = [
+        "/proc/sys/kernel/sysrq",
+        "/proc/sys/kernel/hostname",
+        "/proc/sys/vm/overcommit_memory",
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+    ];
+    let read = || -> Vec<Option<String>> {
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).ok())
+            .collect()
+    };
+    let before = read();
+    let a = sh(
+        &j,
+        &run,
+        "echo 1 > /proc/sys/kernel/sysrq && echo ESCAPED-1; \
+         echo pwned > /proc/sys/kernel/hostname && echo ESCAPED-2; \
+         echo 2 > /proc/sys/vm/overcommit_memory && echo ESCAPED-3; \
+         echo never > /sys/kernel/mm/transparent_hugepage/enabled && echo ESCAPED-4; \
+         hostname pwned && echo ESCAPED-5; exit 1",
+    );
+    a.assert_denied();
+    assert_eq!(read(), before);
+}
+
+// ---- Gates run confined too ------------------------------------------------------------
+
+#[test]
+fn a_gate_cannot_write_outside_the_worktree() {
+    let j = jail_with(
+        Caller::Current,
+        "[gates.escape]\nrun = \"echo pwned > ../../../../../docs/guide.md; echo pwned > $HOME/notes.txt; touch ../../../../../.git/hooks/pre-commit\"\ntimeout = 30\n",
+    );
+    let (notes, text) = home_file(&j);
+    let brief = BRIEF.replace(
+        "checks = [\"build\", \"test\"]",
+        "checks = [\"build\", \"test\", \"escape\"]",
+    );
+    let (run, _) = j.start(&brief);
+    let before = j.main_fingerprint();
+    let out = j.airlock(&["--json", "check", &run]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(report["passed"], false, "{}\n{}", out.stdout, out.stderr);
+    let traces = j.json(&["show", &run, "--no-diff"], 0)["traces"].clone();
+    let gate = traces
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["origin"] == "gate:escape")
+        .unwrap_or_else(|| panic!("no trace of the gate: {traces}"))
+        .clone();
+    let stderr = std::fs::read_to_string(gate["stderr"]["log"].as_str().unwrap()).unwrap();
+    assert!(
+        stderr.contains("Read-only file system") || stderr.contains("Permission denied"),
+        "{stderr}"
+    );
+    assert_eq!(j.main_fingerprint(), before);
+    assert_file(&notes, &text);
+}
