@@ -1,0 +1,228 @@
+//! airlock-bench: airlock against its baselines, side by side in one run.
+//!
+//! Every benchmark interleaves the two sides (A, B, A, B, …) after one
+//! untimed round of each, and reports medians, p90s and the ratio of the
+//! medians. Targets live here, never in tests. See BENCHMARKS.md.
+
+mod bench_ledger;
+mod bench_lifecycle;
+mod bench_proof;
+mod bench_snap;
+mod bench_start;
+mod env;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use stats::Comparison;
+
+#[derive(Parser)]
+#[command(
+    name = "airlock-bench",
+    about = "Benchmarks of airlock against its baselines, interleaved in one run"
+)]
+struct Cli {
+    /// The airlock binary under test [default: `airlock` next to this binary].
+    #[arg(long, global = true, value_name = "PATH")]
+    airlock: Option<PathBuf>,
+    /// Print one JSON document instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Progress on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// `airlock start` vs `git worktree add --detach` on a generated repository.
+    Start {
+        /// Directories in the generated repository.
+        #[arg(long, default_value_t = bench_start::Opts::default().dirs)]
+        dirs: usize,
+        /// Files per directory.
+        #[arg(long, default_value_t = bench_start::Opts::default().files_per_dir)]
+        files_per_dir: usize,
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_start::Opts::default().pairs)]
+        pairs: usize,
+    },
+    /// Full lifecycle (start..promote) vs running the edit and gates directly.
+    Lifecycle {
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_lifecycle::Opts::default().pairs)]
+        pairs: usize,
+    },
+    /// `airlock submit` + `airlock proof verify` of a checked change vs `git add` + `git commit`.
+    Proof {
+        /// Files the change modifies.
+        #[arg(long, default_value_t = bench_proof::Opts::default().changed)]
+        changed: usize,
+        /// Timed rounds (after one untimed round).
+        #[arg(long, default_value_t = bench_proof::Opts::default().rounds)]
+        rounds: usize,
+    },
+    /// airlock-ledger append and verify vs raw rusqlite inserts and SHA-256 alone.
+    Ledger {
+        /// Events appended and verified.
+        #[arg(long, default_value_t = bench_ledger::Opts::default().events)]
+        events: usize,
+        /// Timed pairs of bulk appends (verify gets twice as many rounds).
+        #[arg(long, default_value_t = bench_ledger::Opts::default().pairs)]
+        pairs: usize,
+        /// Single-event appends, each in its own transaction.
+        #[arg(long, default_value_t = bench_ledger::Opts::default().single)]
+        single: usize,
+    },
+    /// airlock-snap compare, normalize and diff rendering vs plain `similar` and a copy.
+    Snap {
+        /// Megabytes of output to compare and to normalize.
+        #[arg(long, default_value_t = bench_snap::Opts::default().mb)]
+        mb: usize,
+        /// Lines of the rendered diff.
+        #[arg(long, default_value_t = bench_snap::Opts::default().lines)]
+        lines: usize,
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_snap::Opts::default().pairs)]
+        pairs: usize,
+    },
+    /// Everything, with the default sizes.
+    All,
+}
+
+fn default_airlock() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this binary's path")?;
+    Ok(exe
+        .parent()
+        .context("this binary has no parent directory")?
+        .join("airlock"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Temp directories are deleted only after everything is timed and printed.
+    let mut keep = Vec::new();
+    match run(&cli, &mut keep) {
+        Ok(results) => {
+            if cli.json {
+                let doc = serde_json::json!({
+                    "benchmarks": results.iter().map(Comparison::to_json).collect::<Vec<_>>(),
+                    "all_targets_met": results.iter().all(|c| c.met() != Some(false)),
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&doc).expect("JSON values serialise")
+                );
+            } else {
+                for c in &results {
+                    c.print();
+                }
+                let missed: Vec<&str> = results
+                    .iter()
+                    .filter(|c| c.met() == Some(false))
+                    .map(|c| c.id.as_str())
+                    .collect();
+                if results.iter().all(|c| c.met().is_none()) {
+                    println!("no targets in this benchmark: figures reported");
+                } else if missed.is_empty() {
+                    println!("all targets met");
+                } else {
+                    println!("targets missed: {}", missed.join(", "));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("airlock-bench: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> {
+    let airlock = match &cli.airlock {
+        Some(p) => p.clone(),
+        None => default_airlock()?,
+    };
+    let needs_airlock = !matches!(cli.command, Command::Ledger { .. } | Command::Snap { .. });
+    if needs_airlock && !airlock.is_file() {
+        anyhow::bail!(
+            "no airlock binary at {}; build it with `cargo build --release -p airlock-cli`, or pass --airlock PATH",
+            airlock.display()
+        );
+    }
+    let airlock = airlock.canonicalize().unwrap_or(airlock);
+    let v = cli.verbose;
+    Ok(match &cli.command {
+        Command::Start {
+            dirs,
+            files_per_dir,
+            pairs,
+        } => vec![bench_start::bench(
+            &airlock,
+            &bench_start::Opts {
+                dirs: *dirs,
+                files_per_dir: *files_per_dir,
+                pairs: *pairs,
+            },
+            v,
+            keep,
+        )?],
+        Command::Lifecycle { pairs } => vec![bench_lifecycle::bench(
+            &airlock,
+            &bench_lifecycle::Opts { pairs: *pairs },
+            v,
+            keep,
+        )?],
+        Command::Proof { changed, rounds } => vec![bench_proof::bench(
+            &airlock,
+            &bench_proof::Opts {
+                changed: *changed,
+                rounds: *rounds,
+            },
+            v,
+            keep,
+        )?],
+        Command::Ledger {
+            events,
+            pairs,
+            single,
+        } => bench_ledger::bench(
+            &bench_ledger::Opts {
+                events: *events,
+                pairs: *pairs,
+                single: *single,
+            },
+            v,
+            keep,
+        )?,
+        Command::Snap { mb, lines, pairs } => bench_snap::bench(
+            &bench_snap::Opts {
+                mb: *mb,
+                lines: *lines,
+                pairs: *pairs,
+            },
+            v,
+        )?,
+        Command::All => {
+            let mut out = vec![
+                bench_start::bench(&airlock, &bench_start::Opts::default(), v, keep)?,
+                bench_lifecycle::bench(&airlock, &bench_lifecycle::Opts::default(), v, keep)?,
+                bench_proof::bench(&airlock, &bench_proof::Opts::default(), v, keep)?,
+            ];
+            out.extend(bench_ledger::bench(
+                &bench_ledger::Opts::default(),
+                v,
+                keep,
+            )?);
+            out.extend(bench_snap::bench(&bench_snap::Opts::default(), v)?);
+            out
+        }
+    })
+}
