@@ -2,6 +2,7 @@
 //! commands, gates and stop conditions, proofs, review decisions, promotion,
 //! and recovery after a crash. It returns data; it never prints.
 
+pub mod action;
 pub mod brief;
 pub mod check;
 pub mod confinement;

@@ -29,6 +29,8 @@ pub struct PromoteReport {
     /// Gates re-run on the merged result (when the target had moved).
     pub regated: Vec<String>,
     pub checkout_updated: bool,
+    /// The approved actions, applied after the merge.
+    pub actions: crate::action::apply::ApplyReport,
 }
 
 pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submission) -> Result<()> {
@@ -54,10 +56,20 @@ pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submissi
     ))
 }
 
-pub fn promote(al: &mut Airlock, run_id: &str) -> Result<PromoteReport> {
+/// Verifies everything, merges, then applies the approved actions. With
+/// `actions_only`, a promoted run's remaining actions are applied.
+pub fn promote(
+    al: &mut Airlock,
+    run_id: &str,
+    effects: &dyn crate::action::apply::Effects,
+    actions_only: bool,
+) -> Result<PromoteReport> {
     crate::decide::refuse_from_lane(al, "promote")?;
     let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
     let mut run = al.store.get(run_id)?;
+    if actions_only {
+        return apply_remaining(al, &run, effects);
+    }
     run.require("promote", &[State::Approved])?;
     let submission = run
         .submission
@@ -68,42 +80,7 @@ pub fn promote(al: &mut Airlock, run_id: &str) -> Result<PromoteReport> {
         .clone()
         .ok_or_else(|| Error::Invalid("the run has no approval".into()))?;
 
-    let report = crate::proof::verify_file(al, &submission.proof, None)?;
-    if !report.ok() {
-        return Err(Error::refused(
-            format!(
-                "refusing to promote run {}: its proof does not verify",
-                run.id
-            ),
-            report
-                .checks
-                .iter()
-                .filter(|c| !c.ok)
-                .map(|c| format!("{}: {}", c.name, c.detail))
-                .collect(),
-            format!(
-                "redirect the run (`airlock redirect {} --reason …`) to produce a fresh proof",
-                run.id
-            ),
-        ));
-    }
-    if approval.digest != report.digest || approval.digest != submission.digest {
-        return Err(Error::refused(
-            format!(
-                "refusing to promote run {}: the approval is for another proof",
-                run.id
-            ),
-            vec![format!(
-                "approved proof {}, current proof {}",
-                crate::decide::short(&approval.digest),
-                crate::decide::short(&report.digest)
-            )],
-            format!(
-                "review the current proof with `airlock show {}` and approve it again",
-                run.id
-            ),
-        ));
-    }
+    verify_approved(al, &run, &submission, &approval)?;
     require_worktree_unchanged(al, &run, &submission)?;
     let workflow = al.current_workflow()?;
     if workflow.digest != run.workflow_digest {
@@ -233,6 +210,14 @@ pub fn promote(al: &mut Airlock, run_id: &str) -> Result<PromoteReport> {
                "undo": format!("git revert -m 1 {merge}")}),
         Some(intent),
     )?;
+    let actions = crate::action::apply::apply(
+        al,
+        &run,
+        crate::action::Role::Apply,
+        &merge,
+        submission.round,
+        effects,
+    )?;
     Ok(PromoteReport {
         run: run.id,
         target: run.target,
@@ -241,6 +226,92 @@ pub fn promote(al: &mut Airlock, run_id: &str) -> Result<PromoteReport> {
         strategy,
         regated,
         checkout_updated: checked_out,
+        actions,
+    })
+}
+
+/// The proof verifies (its action plan included) and is the one approved.
+fn verify_approved(
+    al: &Airlock,
+    run: &Run,
+    submission: &Submission,
+    approval: &crate::run::Approval,
+) -> Result<()> {
+    let report = crate::proof::verify_file(al, &submission.proof, None)?;
+    if !report.ok() {
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: its proof does not verify",
+                run.id
+            ),
+            report
+                .checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect(),
+            format!(
+                "redirect the run (`airlock redirect {} --reason …`) to produce a fresh proof",
+                run.id
+            ),
+        ));
+    }
+    if approval.digest != report.digest || approval.digest != submission.digest {
+        return Err(Error::refused(
+            format!(
+                "refusing to promote run {}: the approval is for another proof",
+                run.id
+            ),
+            vec![format!(
+                "approved proof {}, current proof {}",
+                crate::decide::short(&approval.digest),
+                crate::decide::short(&report.digest)
+            )],
+            format!(
+                "review the current proof with `airlock show {}` and approve it again",
+                run.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `promote --actions-only`: the run is merged; apply what remains of its
+/// approved plan.
+fn apply_remaining(
+    al: &mut Airlock,
+    run: &Run,
+    effects: &dyn crate::action::apply::Effects,
+) -> Result<PromoteReport> {
+    run.require("promote --actions-only", &[State::Promoted])?;
+    let (Some(submission), Some(approval), Some(promotion)) = (
+        run.submission.clone(),
+        run.approval.clone(),
+        run.promotion.clone(),
+    ) else {
+        return Err(Error::Invalid(format!(
+            "the record of run {} lacks its submission, approval or promotion",
+            run.id
+        )));
+    };
+    verify_approved(al, run, &submission, &approval)?;
+    let actions = crate::action::apply::apply(
+        al,
+        run,
+        crate::action::Role::Apply,
+        &promotion.merge,
+        submission.round,
+        effects,
+    )?;
+    Ok(PromoteReport {
+        run: run.id.clone(),
+        target: promotion.target,
+        previous: promotion.previous,
+        merge: promotion.merge,
+        strategy: "merged earlier; applied the remaining actions".into(),
+        regated: vec![],
+        checkout_updated: false,
+        actions,
     })
 }
 

@@ -19,6 +19,7 @@ use crate::run::Run;
 pub const RUN_PREDICATE: &str = "https://airlock.dev/run/v1";
 pub const TRACES_PREDICATE: &str = "https://airlock.dev/traces/v1";
 pub const CHECKS_PREDICATE: &str = "https://airlock.dev/checks/v1";
+pub const ACTIONS_PREDICATE: &str = "https://airlock.dev/actions/v1";
 
 pub struct Evidence<'a> {
     pub run: &'a Run,
@@ -30,6 +31,8 @@ pub struct Evidence<'a> {
     pub diff_stat: Value,
     pub traces: &'a [Trace],
     pub check: &'a CheckReport,
+    /// The plan of side effects (and compensations) the approval covers.
+    pub actions: &'a [crate::action::Action],
 }
 
 pub struct WrittenProof {
@@ -98,12 +101,17 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
         TRACES_PREDICATE,
         json!({"traces": ev.traces.iter().map(trace_evidence).collect::<Vec<_>>()}),
     );
+    let actions = Statement::new(
+        subjects.clone(),
+        ACTIONS_PREDICATE,
+        crate::action::plan::evidence(ev.actions, run.round),
+    );
     let checks = Statement::new(
         subjects,
         CHECKS_PREDICATE,
         json!({"passed": ev.check.passed, "tree": ev.check.tree, "gates": ev.check.gates, "stop_conditions": ev.check.stops}),
     );
-    let bundle = build_bundle(&key, &[run_statement, traces, checks])?;
+    let bundle = build_bundle(&key, &[run_statement, traces, checks, actions])?;
     let dir = al.layout.proofs_dir();
     let path = dir.join(format!("{}-r{}.intoto.jsonl", run.id, run.round));
     let signature = PathBuf::from(format!("{}.sig", path.display()));
@@ -269,6 +277,41 @@ pub fn verify_file(al: &Airlock, path: &Path, key: Option<&PublicKey>) -> Result
             name: "brief digest".into(),
             ok: actual == recorded && recorded == run.brief_digest,
             detail: format!("brief sha256 {recorded}"),
+        });
+        let planned = crate::action::plan::fingerprint(&crate::action::plan::list(al, &run.id)?);
+        let signed = verified
+            .statements
+            .iter()
+            .find(|s| s.predicate_type == ACTIONS_PREDICATE)
+            .map(|s| crate::action::plan::fingerprint_of_evidence(&s.predicate))
+            .unwrap_or_default();
+        let uncovered: Vec<String> = planned
+            .iter()
+            .filter(|a| !signed.contains(a))
+            .map(|(role, name, _)| format!("{role} `{name}`"))
+            .chain(
+                signed
+                    .iter()
+                    .filter(|a| !planned.contains(a))
+                    .map(|(role, name, _)| {
+                        format!("{role} `{name}` (in the proof, not in the plan)")
+                    }),
+            )
+            .collect();
+        checks.push(ProofCheck {
+            name: "action plan".into(),
+            ok: uncovered.is_empty(),
+            detail: if uncovered.is_empty() {
+                format!(
+                    "the plan's {} action(s) are exactly those signed",
+                    planned.len()
+                )
+            } else {
+                format!(
+                    "the plan differs from the signed one, so the approval does not cover: {}",
+                    uncovered.join(", ")
+                )
+            },
         });
         if let Some(head) = p["ledger_head"]["seq"].as_u64() {
             let hash = text(&p["ledger_head"]["hash"]);

@@ -29,7 +29,7 @@ pub fn recover(al: &mut Airlock) -> Result<Vec<String>> {
         }
         let note = match intent.kind.as_str() {
             "start" => recover_start(al, &intent)?,
-            "promote" => recover_promote(al, &intent)?,
+            "promote" | "rollback" => recover_promote(al, &intent)?,
             other => format!(
                 "dropped an unknown interrupted operation `{other}` of run {}",
                 intent.run
@@ -83,7 +83,11 @@ fn recover_start(al: &mut Airlock, intent: &Intent) -> Result<String> {
     ))
 }
 
+/// A promotion or a rollback moves the target ref with compare-and-swap
+/// from `previous` to `merge` (the revert, for a rollback); the ref says
+/// whether it happened.
 fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
+    let op = intent.kind.clone();
     let target = intent.data["target"]
         .as_str()
         .unwrap_or_default()
@@ -103,10 +107,10 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
         al.store.event(
             Some(&intent.run),
             "recover",
-            json!({"operation": "promote", "outcome": "not started"}),
+            json!({"operation": op, "outcome": "not started"}),
         )?;
         return Ok(format!(
-            "an interrupted `airlock promote {}` had not moved {target}; nothing changed. Run `airlock promote {}` again.",
+            "an interrupted `airlock {op} {}` had not moved {target}; nothing changed. Run `airlock {op} {}` again.",
             intent.run, intent.run
         ));
     }
@@ -114,10 +118,10 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
         al.store.event(
             Some(&intent.run),
             "recover",
-            json!({"operation": "promote", "outcome": "target moved since"}),
+            json!({"operation": op, "outcome": "target moved since"}),
         )?;
         return Ok(format!(
-            "an interrupted `airlock promote {}` found {target} at neither its old nor its new commit; left it alone. Check `git log {target}`.",
+            "an interrupted `airlock {op} {}` found {target} at neither its old nor its new commit; left it alone. Check `git log {target}`.",
             intent.run
         ));
     }
@@ -138,6 +142,23 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
         }
     }
     let mut run = al.store.get(&intent.run)?;
+    if op == "rollback" {
+        if run.state == State::Promoted {
+            run.state = State::RolledBack;
+            al.store.transition(
+                &run,
+                State::Promoted,
+                "rollback",
+                json!({"reason": intent.data["reason"], "class": run.class, "target": target,
+                       "previous": previous, "revert": merge, "recovered": true}),
+            )?;
+        }
+        return Ok(format!(
+            "an interrupted `airlock rollback {0}` had moved {target} to {1}; recorded the rollback{checkout_note}. Run `airlock rollback {0} --actions-only --reason …` to run its compensations.",
+            intent.run,
+            &merge[..12.min(merge.len())]
+        ));
+    }
     if run.state == State::Approved {
         run.state = State::Promoted;
         run.promotion = Some(Promotion {

@@ -59,8 +59,12 @@ impl State {
                 format!("a reviewer runs `airlock approve {run}`, `reject` or `redirect`")
             }
             State::Approved => format!("run `airlock promote {run}`"),
-            State::Promoted => "nothing: the run is promoted".into(),
-            State::RolledBack => "nothing: the run was rolled back".into(),
+            State::Promoted => format!(
+                "nothing to promote: `airlock plan {run}` shows its actions, `airlock promote {run} --actions-only` applies any that remain, `airlock rollback {run} --reason …` undoes it"
+            ),
+            State::RolledBack => format!(
+                "nothing: the run was rolled back (`airlock rollback {run} --actions-only --reason …` finishes its compensations)"
+            ),
             State::Rejected => {
                 "nothing: the run was rejected; start a new run from a new brief".into()
             }

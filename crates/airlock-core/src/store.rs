@@ -57,6 +57,9 @@ impl Store {
         })?;
         let ledger = Ledger::open(&layout.db_path())?;
         ledger.connection().execute_batch(SCHEMA)?;
+        ledger
+            .connection()
+            .execute_batch(crate::action::plan::SCHEMA)?;
         Ok(Store {
             layout: layout.clone(),
             ledger,

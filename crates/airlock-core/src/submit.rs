@@ -58,6 +58,9 @@ pub fn submit(al: &mut Airlock, run_id: &str) -> Result<Submission> {
     main.run(&["update-ref", &format!("refs/heads/{}", run.branch), &head])?;
     crate::failpoint("submit:after-commit");
 
+    // Previews and rehearsals against what is submitted: the proof shows
+    // what the actions will do with this commit.
+    let actions = crate::action::plan::refresh(al, &run, &workflow, &brief, &tree, &head)?;
     let diff_digest = proof::diff_digest(al, &run.base, &head)?;
     let numstat = git::numstat(&main, &run.base, &head)?;
     let traces: Vec<_> = al
@@ -83,6 +86,7 @@ pub fn submit(al: &mut Airlock, run_id: &str) -> Result<Submission> {
             diff_stat,
             traces: &traces,
             check: &check.report,
+            actions: &actions,
         },
     )?;
     crate::failpoint("submit:after-proof");

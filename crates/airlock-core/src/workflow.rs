@@ -62,6 +62,8 @@ pub struct Lane {
     pub network: Option<bool>,
     pub write: Vec<String>,
     pub pass_env: Vec<String>,
+    /// Action scopes this lane grants (`http:POST:hooks.example.com/*`).
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +74,8 @@ pub struct Workflow {
     pub sandbox: Sandbox,
     pub lanes: Vec<Lane>,
     pub snapshots: Snapshots,
+    /// `[actions]`: SMTP server, HTTP fixtures, protected refs.
+    pub actions: crate::action::settings::ActionSettings,
     /// sha256 of the file's bytes.
     pub digest: String,
 }
@@ -116,7 +120,14 @@ impl Workflow {
         let root = doc.get_ref();
         diag::unknown_keys(
             root,
-            &["gates", "policy", "sandbox", "lanes", "snapshots"],
+            &[
+                "gates",
+                "policy",
+                "sandbox",
+                "lanes",
+                "snapshots",
+                "actions",
+            ],
             "the workflow",
             &mut diags,
         );
@@ -258,6 +269,7 @@ impl Workflow {
         let sandbox = parse_sandbox(root, &mut diags);
         let lanes = parse_lanes(root, &mut diags);
         let snapshots = parse_snapshots(root, text, &mut diags);
+        let actions = crate::action::settings::parse(root, &mut diags);
 
         if !diags.is_empty() {
             return Err(Error::InvalidToml {
@@ -271,6 +283,7 @@ impl Workflow {
             sandbox,
             lanes,
             snapshots,
+            actions,
             digest: sha256_hex(text.as_bytes()),
         })
     }
@@ -445,7 +458,7 @@ fn parse_lanes(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec
         };
         diag::unknown_keys(
             lane_table,
-            &["network", "write", "pass_env"],
+            &["network", "write", "pass_env", "scopes"],
             &format!("[lanes.{name}]"),
             diags,
         );
@@ -463,6 +476,18 @@ fn parse_lanes(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec
                         .into_iter()
                         .map(|(s, _)| s)
                         .collect()
+                }
+                "scopes" => {
+                    for (scope, span) in diag::string_list(v, "scopes", diags).unwrap_or_default() {
+                        match crate::action::scope::check_pattern(&scope) {
+                            Ok(()) => lane.scopes.push(scope),
+                            Err(e) => diags.error(
+                                span,
+                                format!("invalid scope `{scope}`: {e}"),
+                                Some(crate::action::scope::FORMS.into()),
+                            ),
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -572,7 +597,7 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn parse_timeout(
+pub(crate) fn parse_timeout(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
     diags: &mut Diagnostics<'_>,
 ) -> Option<Duration> {

@@ -18,11 +18,15 @@ mod init;
 mod key;
 mod ledger;
 mod log;
+mod plan;
 mod promote;
 mod proof;
+mod propose;
 mod redirect;
 mod reject;
+mod resolve;
 mod review;
+mod rollback;
 mod sandbox;
 mod show;
 mod snap;
@@ -70,8 +74,16 @@ pub enum Command {
     Reject(reject::Args),
     /// Send a run back to the agent for a new round.
     Redirect(redirect::Args),
-    /// Verify everything again and merge an approved run into its target.
+    /// Verify everything again, merge an approved run, apply its approved actions.
     Promote(promote::Args),
+    /// Add a side effect (HTTP call, email, push, command) to a run's plan.
+    Propose(propose::Args),
+    /// A run's planned actions: previews, rehearsals, scopes, states.
+    Plan(plan::Args),
+    /// Say what happened to an action whose outcome airlock cannot know.
+    Resolve(resolve::Args),
+    /// Revert a promoted run and run the compensations of its actions.
+    Rollback(rollback::Args),
     /// Proof bundles.
     #[command(subcommand)]
     Proof(proof::Command),
@@ -107,6 +119,10 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
         Command::Reject(args) => reject::run(ctx, args),
         Command::Redirect(args) => redirect::run(ctx, args),
         Command::Promote(args) => promote::run(ctx, args),
+        Command::Propose(args) => propose::run(ctx, args),
+        Command::Plan(args) => plan::run(ctx, args),
+        Command::Resolve(args) => resolve::run(ctx, args),
+        Command::Rollback(args) => rollback::run(ctx, args),
         Command::Proof(cmd) => proof::run(ctx, cmd),
         Command::Key(cmd) => key::run(ctx, cmd),
         Command::Log(args) => log::run(ctx, args),

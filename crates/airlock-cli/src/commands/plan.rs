@@ -1,0 +1,78 @@
+use serde_json::json;
+
+use airlock_core::Result;
+use airlock_core::action::plan::list;
+use airlock_core::action::{Action, Role};
+
+use super::Ctx;
+use crate::render::{Output, clean};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run.
+    run: String,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
+    let al = ctx.open()?;
+    let run = al.store.get(&args.run)?;
+    let actions = list(&al, &run.id)?;
+    let mut human = format!("plan of run {} [{}]: ", run.id, run.state);
+    if actions.is_empty() {
+        human += "no actions\n  `airlock propose RUN ACTION.toml` adds one\n";
+    } else {
+        human += &format!("{} action(s)\n", actions.len());
+        for a in &actions {
+            human += &render_action(a);
+        }
+    }
+    Ok(Output::new(
+        json!({"run": run.id, "state": run.state, "actions": actions}),
+        human,
+    ))
+}
+
+/// One action: header, state, scopes, preview, rehearsal, attempts.
+pub fn render_action(a: &Action) -> String {
+    let mut h = format!(
+        "\n{}{} `{}` ({})  [{}]\n",
+        if a.role == Role::Undo { "  undo " } else { "" },
+        if a.role == Role::Undo { "for" } else { "#" }.to_string()
+            + &if a.role == Role::Undo {
+                String::new()
+            } else {
+                a.seq.to_string()
+            },
+        clean(&a.spec.name),
+        a.spec.body.kind(),
+        a.state.as_str()
+    );
+    if let Some(d) = &a.spec.description {
+        h += &format!("  {}\n", clean(d));
+    }
+    h += &format!(
+        "  digest {}  preview sha256 {}\n",
+        &a.digest[..16],
+        &a.preview_sha256[..16]
+    );
+    for line in a.preview.lines() {
+        h += &format!("  | {}\n", clean(line));
+    }
+    h += &format!(
+        "  rehearsal: {}: {}\n",
+        a.rehearsal.status,
+        clean(&a.rehearsal.summary)
+    );
+    for line in a.rehearsal.detail.lines().take(20) {
+        h += &format!("  > {}\n", clean(line));
+    }
+    for at in &a.attempts {
+        h += &format!(
+            "  {} {}: {}\n",
+            at.at,
+            at.state.as_str(),
+            clean(&at.summary)
+        );
+    }
+    h
+}

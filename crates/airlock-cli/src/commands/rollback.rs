@@ -1,0 +1,48 @@
+use airlock_core::Result;
+use airlock_core::action::rollback::rollback;
+
+use super::Ctx;
+use super::promote::render_actions;
+use crate::render::{Output, short};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run.
+    run: String,
+    /// Why the change is undone (recorded in the ledger).
+    #[arg(long)]
+    reason: Option<String>,
+    /// The revert is done: run the compensations that remain.
+    #[arg(long)]
+    actions_only: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
+    let mut al = ctx.open()?;
+    let report = rollback(
+        &mut al,
+        &args.run,
+        args.reason.as_deref(),
+        args.actions_only,
+        &airlock_effects::Live,
+    )?;
+    let mut human = match &report.revert {
+        Some(revert) if !args.actions_only => format!(
+            "rolled back run {} on {}: {} -> {} (a revert commit)\n",
+            report.run,
+            report.target,
+            short(&report.previous),
+            short(revert)
+        ),
+        _ => format!("run {} was rolled back earlier\n", report.run),
+    };
+    if report.checkout_updated {
+        human += &format!(
+            "  updated the main checkout ({} is checked out)\n",
+            report.target
+        );
+    }
+    human += &render_actions(&report.actions, "compensations");
+    let code = if report.actions.complete { 0 } else { 1 };
+    Ok(Output::new(&report, human).code(code))
+}

@@ -1,0 +1,681 @@
+//! Performing approved actions live, exactly once.
+//!
+//! Each live execution is bracketed by two ledger events, written in the
+//! same transaction as the action's state: `action-started` before anything
+//! leaves the machine and `action-finished` after. The caller holds the
+//! promotion lock, so an action found `started` was left by a process that
+//! died between the two, and what happens next depends on what the kind can
+//! prove:
+//!
+//! - `http` is sent again with the same `Idempotency-Key`;
+//! - `git-push` asks the remote: if the ref already holds the commit, the
+//!   push happened and is recorded as done; otherwise it is pushed;
+//! - `email` and `command` cannot be asked, so they become `outcome unknown`
+//!   and wait for a human (`airlock resolve`).
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use airlock_sandbox::{CommandSpec, Echo, Limits};
+
+use crate::Airlock;
+use crate::action::plan::{self, attachment_blob, role_str, save};
+use crate::action::settings::Smtp;
+use crate::action::{Action, ActionState, Attempt, Body, Role, parse, preview};
+use crate::error::{Error, Result};
+use crate::layout::sha256_hex;
+use crate::run::{Run, now};
+
+/// A request as it goes on the wire (environment references expanded).
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// A message ready for SMTP.
+#[derive(Debug, Clone)]
+pub struct OutgoingEmail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    /// Without angle brackets.
+    pub message_id: String,
+    pub attachments: Vec<(String, Vec<u8>)>,
+}
+
+/// Why a live attempt failed, and whether the effect may have happened.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub message: String,
+    /// The request or message may have reached the other side.
+    pub maybe_delivered: bool,
+}
+
+/// The network side of live actions, kept out of the core (HTTP and SMTP
+/// clients live in `airlock-effects`).
+pub trait Effects {
+    fn http(&self, request: &HttpRequest) -> std::result::Result<HttpResponse, Failure>;
+    /// Sends and returns the server's final reply.
+    fn email(
+        &self,
+        server: &Smtp,
+        credentials: Option<(String, String)>,
+        message: &OutgoingEmail,
+    ) -> std::result::Result<String, Failure>;
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionOutcome {
+    pub name: String,
+    pub role: Role,
+    pub kind: String,
+    pub state: ActionState,
+    pub summary: String,
+    /// This attempt followed one that was interrupted.
+    pub recovered: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ApplyReport {
+    pub actions: Vec<ActionOutcome>,
+    /// Every action of the role is done or skipped.
+    pub complete: bool,
+    /// Why applying stopped, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+/// Applies the run's actions of `role` in order (compensations in reverse).
+/// `commit` is what a push sends: the merge at promotion, the revert at
+/// rollback. `round` is the submitted round (it keys idempotency).
+pub fn apply(
+    al: &mut Airlock,
+    run: &Run,
+    role: Role,
+    commit: &str,
+    round: u32,
+    effects: &dyn Effects,
+) -> Result<ApplyReport> {
+    let all = plan::list(al, &run.id)?;
+    let mut mine: Vec<Action> = all.iter().filter(|a| a.role == role).cloned().collect();
+    if role == Role::Undo {
+        mine.reverse();
+    }
+    let mut report = ApplyReport::default();
+    for mut action in mine {
+        if role == Role::Undo {
+            let forward = all
+                .iter()
+                .find(|a| a.role == Role::Apply && a.spec.name == action.spec.name);
+            if !forward.is_some_and(|f| f.state == ActionState::Done)
+                && action.state == ActionState::Planned
+            {
+                let from = action.state;
+                action.state = ActionState::Skipped;
+                save(
+                    al,
+                    &action,
+                    Some(from),
+                    "action-skipped",
+                    json!({"name": action.spec.name, "role": "undo",
+                            "why": "the action it compensates never ran"}),
+                )?;
+                report.actions.push(outcome(
+                    &action,
+                    "skipped: the action it undoes never ran",
+                    false,
+                ));
+                continue;
+            }
+        }
+        let mut recovered = false;
+        match action.state {
+            ActionState::Done | ActionState::Skipped => {
+                report.actions.push(outcome(&action, "already done", false));
+                continue;
+            }
+            ActionState::Started => {
+                recovered = true;
+                match action.spec.body.clone() {
+                    Body::Http(_) => {}
+                    Body::GitPush(p) => {
+                        if remote_ref(al, &p.remote, &p.dst)?.as_deref() == Some(commit) {
+                            finish(
+                                al,
+                                &mut action,
+                                ActionState::Done,
+                                format!(
+                                    "{} already holds {} on {}: the interrupted push had happened",
+                                    p.dst,
+                                    &commit[..12.min(commit.len())],
+                                    p.remote
+                                ),
+                                Some(sha256_hex(commit.as_bytes())),
+                                true,
+                            )?;
+                            report.actions.push(outcome(
+                                &action,
+                                "the interrupted push had happened",
+                                true,
+                            ));
+                            continue;
+                        }
+                    }
+                    Body::Email(_) | Body::Command(_) => {
+                        finish(
+                            al,
+                            &mut action,
+                            ActionState::Unknown,
+                            "interrupted after it started: it may or may not have happened".into(),
+                            None,
+                            true,
+                        )?;
+                        report.actions.push(outcome(
+                            &action,
+                            "outcome unknown after an interruption",
+                            true,
+                        ));
+                        report.stopped = Some(resolve_hint(run, &action));
+                        return Ok(report);
+                    }
+                }
+            }
+            ActionState::Unknown => {
+                report
+                    .actions
+                    .push(outcome(&action, "outcome unknown", false));
+                report.stopped = Some(resolve_hint(run, &action));
+                return Ok(report);
+            }
+            ActionState::Failed => match &action.spec.body {
+                Body::Http(_) | Body::GitPush(_) => recovered = true,
+                _ => {
+                    report
+                        .actions
+                        .push(outcome(&action, "failed earlier", false));
+                    report.stopped = Some(resolve_hint(run, &action));
+                    return Ok(report);
+                }
+            },
+            ActionState::Planned => {}
+        }
+        let key = action.idempotency_key(round);
+        let from = action.state;
+        action.state = ActionState::Started;
+        let attempt = action.attempts.len() + 1;
+        save(
+            al,
+            &action,
+            Some(from),
+            "action-started",
+            json!({"name": action.spec.name, "role": role_str(role), "kind": action.spec.body.kind(),
+                    "idempotency_key": key, "attempt": attempt, "digest": action.digest}),
+        )?;
+        crate::failpoint("action:after-started");
+        let (state, summary, result) = perform(al, run, &action, commit, &key, effects);
+        crate::failpoint("action:after-live");
+        finish(al, &mut action, state, summary.clone(), result, false)?;
+        report.actions.push(outcome(&action, &summary, recovered));
+        if state != ActionState::Done {
+            report.stopped = Some(match state {
+                ActionState::Failed
+                    if matches!(action.spec.body, Body::Http(_) | Body::GitPush(_)) =>
+                {
+                    format!(
+                        "action `{}` failed: {summary}; fix the cause and run `airlock {} {} --actions-only` to try it again (same idempotency key)",
+                        action.spec.name,
+                        if role == Role::Apply {
+                            "promote"
+                        } else {
+                            "rollback"
+                        },
+                        run.id
+                    )
+                }
+                _ => resolve_hint(run, &action),
+            });
+            return Ok(report);
+        }
+    }
+    report.complete = true;
+    Ok(report)
+}
+
+fn resolve_hint(run: &Run, action: &Action) -> String {
+    format!(
+        "action `{name}` is {state}; check whether it happened, then `airlock resolve {run} {name}{undo} --done --reason …` or `--retry --reason …`",
+        name = action.spec.name,
+        state = action.state.as_str(),
+        run = run.id,
+        undo = if action.role == Role::Undo {
+            " --undo"
+        } else {
+            ""
+        },
+    )
+}
+
+fn outcome(action: &Action, summary: &str, recovered: bool) -> ActionOutcome {
+    ActionOutcome {
+        name: action.spec.name.clone(),
+        role: action.role,
+        kind: action.spec.body.kind().to_string(),
+        state: action.state,
+        summary: summary.to_string(),
+        recovered,
+    }
+}
+
+fn finish(
+    al: &mut Airlock,
+    action: &mut Action,
+    state: ActionState,
+    summary: String,
+    result: Option<String>,
+    recovered: bool,
+) -> Result<()> {
+    let from = action.state;
+    action.state = state;
+    action.attempts.push(Attempt {
+        at: now(),
+        state,
+        summary: summary.clone(),
+        result_sha256: result.clone(),
+    });
+    save(
+        al,
+        action,
+        Some(from),
+        "action-finished",
+        json!({"name": action.spec.name, "role": role_str(action.role), "state": state.as_str(),
+               "summary": summary, "result_sha256": result, "recovered": recovered}),
+    )
+}
+
+/// What the remote's `dst` points at now.
+fn remote_ref(al: &Airlock, remote: &str, dst: &str) -> Result<Option<String>> {
+    let out = preview::user_git(&al.layout)
+        .args(["ls-remote", "--", remote, dst])
+        .output()
+        .map_err(Error::GitMissing)?;
+    if !out.status.success() {
+        return Err(Error::refused(
+            format!("cannot ask remote `{remote}` where {dst} points"),
+            vec![String::from_utf8_lossy(&out.stderr).trim().to_string()],
+            "make the remote reachable, then run the command again; nothing was pushed twice",
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.ends_with(&format!("\t{dst}")))
+        .and_then(|l| l.split('\t').next())
+        .map(str::to_string))
+}
+
+/// Expands `${NAME}` from airlock's environment.
+fn expand(value: &str) -> std::result::Result<String, String> {
+    let mut out = value.to_string();
+    for name in parse::env_refs(value) {
+        let v = std::env::var(&name)
+            .map_err(|_| format!("environment variable `{name}` is not set"))?;
+        out = out.replace(&format!("${{{name}}}"), &v);
+    }
+    Ok(out)
+}
+
+/// One live attempt: the new state, a summary, and the result's digest.
+fn perform(
+    al: &mut Airlock,
+    run: &Run,
+    action: &Action,
+    commit: &str,
+    key: &str,
+    effects: &dyn Effects,
+) -> (ActionState, String, Option<String>) {
+    match &action.spec.body {
+        Body::Http(h) => {
+            let mut headers = Vec::new();
+            for (name, value) in &h.headers {
+                match expand(value) {
+                    Ok(v) => headers.push((name.clone(), v)),
+                    Err(e) => return (ActionState::Failed, format!("not sent: {e}"), None),
+                }
+            }
+            headers.push(("Idempotency-Key".into(), key.to_string()));
+            let request = HttpRequest {
+                method: h.method.clone(),
+                url: h.url.clone(),
+                headers,
+                body: h.body.as_ref().map(|b| b.as_bytes().to_vec()),
+                timeout: Duration::from_secs(30),
+            };
+            match effects.http(&request) {
+                Ok(resp) => {
+                    let digest = Some(sha256_hex(&resp.body));
+                    if (200..300).contains(&resp.status) {
+                        (ActionState::Done, format!("HTTP {}", resp.status), digest)
+                    } else {
+                        (ActionState::Failed, format!("HTTP {}", resp.status), digest)
+                    }
+                }
+                Err(f) => (ActionState::Failed, f.message, None),
+            }
+        }
+        Body::Email(e) => {
+            let workflow = match al.workflow_for(run) {
+                Ok(w) => w,
+                Err(err) => return (ActionState::Failed, format!("not sent: {err}"), None),
+            };
+            let Some(server) = workflow.actions.smtp.clone() else {
+                return (
+                    ActionState::Failed,
+                    "not sent: no [actions.smtp] server is configured in the workflow".into(),
+                    None,
+                );
+            };
+            let credentials = match (&server.username_env, &server.password_env) {
+                (Some(u), Some(p)) => match (std::env::var(u), std::env::var(p)) {
+                    (Ok(u), Ok(p)) => Some((u, p)),
+                    _ => {
+                        return (
+                            ActionState::Failed,
+                            format!(
+                                "not sent: the SMTP credentials `{u}`/`{p}` are not both set in the environment"
+                            ),
+                            None,
+                        );
+                    }
+                },
+                _ => None,
+            };
+            let mut attachments = Vec::new();
+            let tree = match al.layout.git().tree_of(commit) {
+                Ok(t) => t,
+                Err(err) => return (ActionState::Failed, format!("not sent: {err}"), None),
+            };
+            for a in &e.attachments {
+                match attachment_blob(al, &tree, &a.path) {
+                    Ok(bytes) if sha256_hex(&bytes) == a.sha256 => {
+                        let name = a.path.rsplit('/').next().unwrap_or(&a.path).to_string();
+                        attachments.push((name, bytes));
+                    }
+                    Ok(_) => {
+                        return (
+                            ActionState::Failed,
+                            format!(
+                                "not sent: attachment {} differs from the one approved",
+                                a.path
+                            ),
+                            None,
+                        );
+                    }
+                    Err(why) => {
+                        return (
+                            ActionState::Failed,
+                            format!("not sent: attachment {} {why}", a.path),
+                            None,
+                        );
+                    }
+                }
+            }
+            let message = OutgoingEmail {
+                from: e.from.clone(),
+                to: e.to.clone(),
+                cc: e.cc.clone(),
+                subject: e.subject.clone(),
+                body: e.body.clone(),
+                message_id: format!("{key}@airlock"),
+                attachments,
+            };
+            match effects.email(&server, credentials, &message) {
+                Ok(reply) => (
+                    ActionState::Done,
+                    format!(
+                        "accepted by {}:{}: {}",
+                        server.host,
+                        server.port,
+                        reply.trim()
+                    ),
+                    Some(sha256_hex(reply.as_bytes())),
+                ),
+                Err(f) if f.maybe_delivered => (ActionState::Unknown, f.message, None),
+                Err(f) => (ActionState::Failed, f.message, None),
+            }
+        }
+        Body::GitPush(p) => {
+            let out = preview::user_git(&al.layout)
+                .args([
+                    "push",
+                    "--porcelain",
+                    "--",
+                    &p.remote,
+                    &format!("{commit}:{}", p.dst),
+                ])
+                .output();
+            match out {
+                Ok(o) => {
+                    let text = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                    let digest = Some(sha256_hex(text.as_bytes()));
+                    if o.status.success() {
+                        (
+                            ActionState::Done,
+                            format!(
+                                "pushed {} to {} {}",
+                                &commit[..12.min(commit.len())],
+                                p.remote,
+                                p.dst
+                            ),
+                            digest,
+                        )
+                    } else {
+                        (
+                            ActionState::Failed,
+                            format!(
+                                "git push failed: {}",
+                                text.lines()
+                                    .filter(|l| !l.trim().is_empty())
+                                    .last()
+                                    .unwrap_or("")
+                                    .trim()
+                            ),
+                            digest,
+                        )
+                    }
+                }
+                Err(e) => (ActionState::Failed, format!("cannot run git: {e}"), None),
+            }
+        }
+        Body::Command(c) => run_command(al, run, action, c, commit),
+    }
+}
+
+/// Runs a command action in a clean checkout of `commit`, outside the
+/// sandbox (it was approved to have effects), with a time limit and only the
+/// environment it names.
+fn run_command(
+    al: &mut Airlock,
+    run: &Run,
+    action: &Action,
+    c: &crate::action::CommandAction,
+    commit: &str,
+) -> (ActionState, String, Option<String>) {
+    let slot = format!("{}-{}", role_str(action.role), action.spec.name);
+    let dir = al.layout.run_dir(&run.id).join("apply").join(&slot);
+    let index = al
+        .layout
+        .run_dir(&run.id)
+        .join("apply")
+        .join(format!("{slot}.index"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&index);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return (
+            ActionState::Failed,
+            format!("not run: cannot create {}: {e}", dir.display()),
+            None,
+        );
+    }
+    if let Err(e) =
+        al.layout
+            .git()
+            .with_tree(&dir, &index)
+            .run(&["read-tree", "--reset", "-u", commit])
+    {
+        return (
+            ActionState::Failed,
+            format!("not run: cannot check out {commit}: {e}"),
+            None,
+        );
+    }
+    let logs = al.layout.logs_dir(&run.id);
+    let _ = std::fs::create_dir_all(&logs);
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    for name in [
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(c.env.iter().cloned())
+    {
+        if let Some(v) = std::env::var_os(&name) {
+            env.push((name.into(), v));
+        }
+    }
+    env.push(("AIRLOCK_ACTION".into(), action.spec.name.clone().into()));
+    let spec = CommandSpec {
+        argv: c.argv.iter().map(OsString::from).collect(),
+        cwd: dir.join(&c.cwd),
+        env,
+        timeout: Some(Duration::from_secs(c.timeout_secs)),
+        stdout_path: logs.join(format!(
+            "action-{}-{}.stdout",
+            role_str(action.role),
+            action.spec.name
+        )),
+        stderr_path: logs.join(format!(
+            "action-{}-{}.stderr",
+            role_str(action.role),
+            action.spec.name
+        )),
+        echo: Echo::None,
+        confinement: None,
+        limits: Limits::default(),
+    };
+    let result = airlock_sandbox::run(&spec);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&index);
+    match result {
+        Ok(o) if o.exit.success() => (
+            ActionState::Done,
+            format!("exited 0 (log {})", spec.stdout_path.display()),
+            Some(o.stdout.sha256),
+        ),
+        Ok(o) => (
+            ActionState::Failed,
+            format!("{} (log {})", o.exit.describe(), spec.stderr_path.display()),
+            Some(o.stdout.sha256),
+        ),
+        Err(e) => (ActionState::Failed, format!("not run: {e}"), None),
+    }
+}
+
+/// `airlock resolve`: a human says what happened to an action whose outcome
+/// airlock cannot know (or that failed): done, or to be tried again.
+pub fn resolve(
+    al: &mut Airlock,
+    run_id: &str,
+    name: &str,
+    role: Role,
+    done: bool,
+    reason: Option<&str>,
+) -> Result<Action> {
+    crate::decide::refuse_from_lane(al, "resolve")?;
+    let reason = match reason.map(str::trim) {
+        Some(r) if !r.is_empty() => r.to_string(),
+        _ => {
+            return Err(Error::Invalid(
+                "`airlock resolve` needs a reason: add `--reason \"…\"` saying what you checked"
+                    .into(),
+            ));
+        }
+    };
+    let run = al.store.get(run_id)?;
+    let mut action = plan::list(al, &run.id)?
+        .into_iter()
+        .find(|a| a.spec.name == name && a.role == role)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "run {} has no {}action named `{}`; `airlock plan {}` lists them",
+                run.id,
+                if role == Role::Undo {
+                    "compensating "
+                } else {
+                    ""
+                },
+                name.escape_debug(),
+                run.id
+            ))
+        })?;
+    if !matches!(action.state, ActionState::Unknown | ActionState::Failed) {
+        return Err(Error::refused(
+            format!(
+                "action `{}` of run {} is {}; only a failed action or one whose outcome is unknown is resolved by hand",
+                name,
+                run.id,
+                action.state.as_str()
+            ),
+            vec![],
+            format!("`airlock plan {}` shows every action's state", run.id),
+        ));
+    }
+    let from = action.state;
+    action.state = if done {
+        ActionState::Done
+    } else {
+        ActionState::Planned
+    };
+    action.attempts.push(Attempt {
+        at: now(),
+        state: action.state,
+        summary: format!(
+            "resolved by hand as {}: {reason}",
+            if done { "done" } else { "to retry" }
+        ),
+        result_sha256: None,
+    });
+    save(
+        al,
+        &action,
+        Some(from),
+        "action-resolved",
+        json!({"name": name, "role": role_str(role), "as": if done { "done" } else { "retry" }, "reason": reason}),
+    )?;
+    Ok(action)
+}

@@ -1,0 +1,514 @@
+//! A run's plan of actions: proposing, withdrawing, listing, and refreshing
+//! previews and rehearsals when the run is submitted.
+
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde_json::{Value, json};
+
+use airlock_ledger::append_in;
+
+use crate::Airlock;
+use crate::action::{
+    Action, ActionSpec, ActionState, Body, Role, parse, preview, scope, spec_digest,
+};
+use crate::brief::Brief;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::layout::sha256_hex;
+use crate::run::{Run, State, now};
+use crate::workflow::Workflow;
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS actions (
+    run TEXT NOT NULL,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run, role, name)
+);
+";
+
+/// Action files are small; a larger one is refused before it is parsed.
+const MAX_ACTION_FILE: u64 = 1 << 20;
+
+pub fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Apply => "apply",
+        Role::Undo => "undo",
+    }
+}
+
+/// Every action of a run: those applied at promotion in plan order, then
+/// their compensations.
+pub fn list(al: &Airlock, run: &str) -> Result<Vec<Action>> {
+    let conn = al.store.ledger.connection();
+    let mut stmt =
+        conn.prepare("SELECT data FROM actions WHERE run = ?1 ORDER BY role = 'undo', seq")?;
+    let rows = stmt.query_map([run], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(
+            serde_json::from_str(&row?).map_err(|e| {
+                Error::Invalid(format!("an action of run {run} is unreadable: {e}"))
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+/// Stores an action's new state and data with its ledger event, atomically,
+/// only if it is still in `from` (so two processes cannot both move it).
+pub fn save(
+    al: &mut Airlock,
+    action: &Action,
+    from: Option<ActionState>,
+    kind: &str,
+    event: Value,
+) -> Result<()> {
+    let tx = al
+        .store
+        .ledger
+        .connection_mut()
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let data = serde_json::to_string(action).unwrap_or_default();
+    let role = role_str(action.role);
+    let changed = match from {
+        Some(from) => tx.execute(
+            "UPDATE actions SET state = ?1, data = ?2 WHERE run = ?3 AND role = ?4 AND name = ?5 AND state = ?6",
+            params![state_key(action.state), data, action.run, role, action.spec.name, state_key(from)],
+        )?,
+        None => tx.execute(
+            "INSERT OR REPLACE INTO actions (run, role, name, seq, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![action.run, role, action.spec.name, action.seq, state_key(action.state), data],
+        )?,
+    };
+    if changed == 0 {
+        return Err(Error::refused(
+            format!(
+                "action `{}` of run {} changed while this command ran",
+                action.spec.name, action.run
+            ),
+            vec![],
+            format!("see `airlock plan {}` and try again", action.run),
+        ));
+    }
+    append_in(&tx, Some(&action.run), kind, &event)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn state_key(s: ActionState) -> &'static str {
+    match s {
+        ActionState::Planned => "planned",
+        ActionState::Started => "started",
+        ActionState::Done => "done",
+        ActionState::Failed => "failed",
+        ActionState::Unknown => "unknown",
+        ActionState::Skipped => "skipped",
+    }
+}
+
+/// The environment variables an action reads, by name.
+fn env_names(spec: &ActionSpec) -> Vec<String> {
+    match &spec.body {
+        Body::Http(h) => h
+            .headers
+            .iter()
+            .flat_map(|(_, v)| parse::env_refs(v))
+            .collect(),
+        Body::Command(c) => c.env.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Everything about an action that depends on the workflow and the
+/// repository rather than the file alone.
+fn authorize(al: &Airlock, run: &Run, workflow: &Workflow, spec: &ActionSpec) -> Result<()> {
+    parse::check_against_workflow(spec, workflow)?;
+    scope::authorize(spec, workflow, &run.lane)?;
+    let lane = workflow.lanes.iter().find(|l| l.name == run.lane);
+    let passed: Vec<&String> = workflow
+        .policy
+        .pass_env
+        .iter()
+        .chain(lane.map(|l| l.pass_env.iter()).into_iter().flatten())
+        .collect();
+    let ungranted: Vec<String> = env_names(spec)
+        .into_iter()
+        .filter(|n| !passed.iter().any(|p| *p == n))
+        .collect();
+    if !ungranted.is_empty() {
+        return Err(Error::refused(
+            format!(
+                "action `{}` reads environment variables lane `{}` does not pass",
+                spec.name, run.lane
+            ),
+            ungranted.iter().map(|n| format!("`{n}`")).collect(),
+            format!(
+                "grant them by name in .airlock/workflow.toml: `[lanes.{}] pass_env = [{}]`",
+                run.lane,
+                ungranted
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if let Body::GitPush(p) = &spec.body
+        && remote_url(al, &p.remote)?.is_none()
+    {
+        return Err(Error::refused(
+            format!(
+                "action `{}` pushes to remote `{}`, which the repository does not have",
+                spec.name, p.remote
+            ),
+            vec![],
+            "add it yourself in the main checkout (`git remote add NAME URL`): an action names a remote, it never brings one",
+        ));
+    }
+    Ok(())
+}
+
+pub fn remote_url(al: &Airlock, remote: &str) -> Result<Option<String>> {
+    let (ok, out, _) = al
+        .layout
+        .git()
+        .try_run(&["config", "--get", &format!("remote.{remote}.url")], None)?;
+    Ok(ok.then(|| String::from_utf8_lossy(&out).trim().to_string()))
+}
+
+/// Pins each attachment to the blob in `tree`: its digest and size.
+fn pin_attachments(al: &Airlock, spec: &mut ActionSpec, tree: &str) -> Result<()> {
+    if let Body::Email(e) = &mut spec.body {
+        for a in &mut e.attachments {
+            let blob = attachment_blob(al, tree, &a.path).map_err(|why| {
+                Error::refused(
+                    format!("attachment `{}` of action `{}` {why}", a.path.escape_debug(), spec.name),
+                    vec![],
+                    "attach a regular file of the run's worktree (an attachment is sent from the promoted commit)",
+                )
+            })?;
+            a.sha256 = sha256_hex(&blob);
+            a.size = blob.len() as u64;
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of a regular file at `path` in `tree`.
+pub fn attachment_blob(
+    al: &Airlock,
+    tree: &str,
+    path: &str,
+) -> std::result::Result<Vec<u8>, String> {
+    let git = al.layout.git();
+    let entry = git
+        .text(&["ls-tree", "-z", "--full-tree", tree, "--", path])
+        .map_err(|e| e.to_string())?;
+    let mode = entry.split(' ').next().unwrap_or_default();
+    if entry.is_empty() {
+        return Err("is not in the run's tree".into());
+    }
+    if mode != "100644" && mode != "100755" {
+        return Err(format!("is not a regular file (mode {mode})"));
+    }
+    git.run(&["cat-file", "blob", &format!("{tree}:{path}")])
+        .map_err(|e| e.to_string())
+}
+
+/// The paths a run changes between `base` and `tree`.
+fn changed_files(al: &Airlock, base: &str, tree: &str) -> Result<Vec<String>> {
+    let base_tree = al.layout.git().tree_of(base)?;
+    Ok(git::diff_tree(&al.layout.git(), &base_tree, tree)?
+        .into_iter()
+        .map(|c| format!("{} {}", c.status, c.path))
+        .collect())
+}
+
+/// Builds the full record of an action: preview, rehearsal, digests.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    al: &mut Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    mut spec: ActionSpec,
+    role: Role,
+    seq: u32,
+    tree: &str,
+    commit: &str,
+) -> Result<Action> {
+    pin_attachments(al, &mut spec, tree)?;
+    let remote = match &spec.body {
+        Body::GitPush(p) => remote_url(al, &p.remote)?,
+        _ => None,
+    };
+    let files = match &spec.body {
+        Body::GitPush(_) => changed_files(al, &run.base, tree)?,
+        _ => Vec::new(),
+    };
+    let text = preview::render(&spec, workflow, remote.as_deref(), &files);
+    // A compensation is rehearsed when it is needed, not now: it undoes a
+    // promotion that has not happened.
+    let rehearsal = match role {
+        Role::Apply => preview::rehearse(al, run, workflow, brief, &spec, commit)?,
+        Role::Undo => crate::action::Rehearsal {
+            status: "unavailable".into(),
+            summary: format!("runs only on `airlock rollback {}`", run.id),
+            detail: String::new(),
+        },
+    };
+    Ok(Action {
+        run: run.id.clone(),
+        seq,
+        role,
+        undoes: (role == Role::Undo).then(|| spec.name.clone()),
+        digest: spec_digest(&spec),
+        preview_sha256: sha256_hex(text.as_bytes()),
+        preview: text,
+        rehearsal,
+        spec,
+        state: ActionState::Planned,
+        attempts: Vec::new(),
+        proposed: now(),
+    })
+}
+
+/// `airlock propose RUN FILE`: adds (or replaces, by name) an action in the
+/// plan of a run that has not been submitted.
+pub fn propose(al: &mut Airlock, run_id: &str, file: &Path) -> Result<Vec<Action>> {
+    let run = al.store.get(run_id)?;
+    run.require("propose", &[State::Staged, State::Checked])?;
+    let meta = std::fs::metadata(file).map_err(|source| Error::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > MAX_ACTION_FILE {
+        return Err(Error::Invalid(format!(
+            "{} is {} bytes; an action file is at most {MAX_ACTION_FILE}",
+            file.display(),
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parsed = parse::parse(&text, &file.display().to_string(), &stem)?;
+    let workflow = al.workflow_for(&run)?;
+    let brief = al.brief_of(&run, &workflow)?;
+    authorize(al, &run, &workflow, &parsed.action)?;
+    if let Some(undo) = &parsed.undo {
+        authorize(al, &run, &workflow, undo)?;
+    }
+    let existing = list(al, &run.id)?;
+    let seq = existing
+        .iter()
+        .find(|a| a.spec.name == parsed.action.name)
+        .map(|a| a.seq)
+        .unwrap_or_else(|| existing.iter().map(|a| a.seq).max().unwrap_or(0) + 1);
+    let tree = al.layout.snapshot(&run.id)?;
+    let commit = al.layout.git().commit_tree(
+        &tree,
+        &[&run.base],
+        &format!("airlock rehearsal of run {}\n", run.id),
+    )?;
+    let mut records = vec![record(
+        al,
+        &run,
+        &workflow,
+        &brief,
+        parsed.action.clone(),
+        Role::Apply,
+        seq,
+        &tree,
+        &commit,
+    )?];
+    if let Some(undo) = parsed.undo {
+        records.push(record(
+            al,
+            &run,
+            &workflow,
+            &brief,
+            undo,
+            Role::Undo,
+            seq,
+            &tree,
+            &commit,
+        )?);
+    }
+    // Replace atomically: the old action and its old compensation go.
+    let tx = al
+        .store
+        .ledger
+        .connection_mut()
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let state: Option<String> = tx
+        .query_row("SELECT state FROM runs WHERE id = ?1", [&run.id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if !matches!(state.as_deref(), Some("staged" | "checked")) {
+        return Err(Error::refused(
+            format!("run {} changed while this command ran", run.id),
+            vec![format!("it is no longer {}", run.state)],
+            format!("see `airlock show {}`", run.id),
+        ));
+    }
+    let replaced = tx.execute(
+        "DELETE FROM actions WHERE run = ?1 AND name = ?2",
+        params![run.id, parsed.action.name],
+    )? > 0;
+    for a in &records {
+        tx.execute(
+            "INSERT INTO actions (run, role, name, seq, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![a.run, role_str(a.role), a.spec.name, a.seq, state_key(a.state),
+                    serde_json::to_string(a).unwrap_or_default()],
+        )?;
+    }
+    let main = &records[0];
+    append_in(
+        &tx,
+        Some(&run.id),
+        "propose",
+        &json!({"name": main.spec.name, "kind": main.spec.body.kind(), "digest": main.digest,
+                "preview_sha256": main.preview_sha256, "scopes": main.spec.scopes,
+                "rehearsal": main.rehearsal.status, "replaced": replaced,
+                "undo": records.get(1).map(|u| json!({"kind": u.spec.body.kind(), "digest": u.digest}))}),
+    )?;
+    tx.commit()?;
+    Ok(records)
+}
+
+/// `airlock propose RUN --withdraw NAME`: drops an action (and its
+/// compensation) from a run that has not been submitted.
+pub fn withdraw(al: &mut Airlock, run_id: &str, name: &str) -> Result<()> {
+    let run = al.store.get(run_id)?;
+    run.require("withdraw an action from", &[State::Staged, State::Checked])?;
+    let tx = al
+        .store
+        .ledger
+        .connection_mut()
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let gone = tx.execute(
+        "DELETE FROM actions WHERE run = ?1 AND name = ?2",
+        params![run.id, name],
+    )?;
+    if gone == 0 {
+        return Err(Error::Invalid(format!(
+            "run {} has no action named `{}`; `airlock plan {}` lists them",
+            run.id,
+            name.escape_debug(),
+            run.id
+        )));
+    }
+    append_in(&tx, Some(&run.id), "withdraw", &json!({"name": name}))?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// At submit: re-checks every action against the current workflow and
+/// renders previews and rehearsals against the commit being submitted, so
+/// the proof shows what will happen, not what would have happened earlier.
+pub fn refresh(
+    al: &mut Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    tree: &str,
+    head: &str,
+) -> Result<Vec<Action>> {
+    let actions = list(al, &run.id)?;
+    let mut out = Vec::new();
+    for a in actions {
+        authorize(al, run, workflow, &a.spec).map_err(|e| match e {
+            Error::Refused(mut r) => {
+                r.hint = format!(
+                    "{}; or withdraw it: `airlock propose {} --withdraw {}`",
+                    r.hint, run.id, a.spec.name
+                );
+                Error::Refused(r)
+            }
+            other => other,
+        })?;
+        let fresh = record(
+            al,
+            run,
+            workflow,
+            brief,
+            a.spec.clone(),
+            a.role,
+            a.seq,
+            tree,
+            head,
+        )?;
+        save(
+            al,
+            &fresh,
+            Some(ActionState::Planned),
+            "rehearse",
+            json!({"name": fresh.spec.name, "role": role_str(fresh.role),
+                   "preview_sha256": fresh.preview_sha256, "rehearsal": fresh.rehearsal.status}),
+        )?;
+        out.push(fresh);
+    }
+    Ok(out)
+}
+
+/// The actions statement of a proof: what an approval covers.
+pub fn evidence(actions: &[Action], round: u32) -> Value {
+    json!({"actions": actions.iter().map(|a| json!({
+        "name": a.spec.name,
+        "role": role_str(a.role),
+        "seq": a.seq,
+        "kind": a.spec.body.kind(),
+        "digest": a.digest,
+        "idempotency_key": a.idempotency_key(round),
+        "scopes": a.spec.scopes,
+        "spec": preview::masked_spec(&a.spec),
+        "preview": a.preview,
+        "preview_sha256": a.preview_sha256,
+        "rehearsal": a.rehearsal,
+    })).collect::<Vec<_>>()})
+}
+
+/// `(role, name, digest)` of each action, sorted: compared between a proof
+/// and the plan to find anything added, changed or dropped.
+pub fn fingerprint(actions: &[Action]) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = actions
+        .iter()
+        .map(|a| {
+            (
+                role_str(a.role).to_string(),
+                a.spec.name.clone(),
+                a.digest.clone(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn fingerprint_of_evidence(predicate: &Value) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = predicate["actions"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+                    (s("role"), s("name"), s("digest"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

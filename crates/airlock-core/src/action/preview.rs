@@ -1,0 +1,416 @@
+//! What a reviewer reads before approving an action, and its rehearsal: the
+//! closest thing to performing it that has no effect.
+
+use std::ffi::OsString;
+
+use airlock_sandbox::Echo;
+
+use crate::Airlock;
+use crate::action::{ActionSpec, Body, Rehearsal, parse, scope};
+use crate::brief::Brief;
+use crate::error::Result;
+use crate::run::Run;
+use crate::workflow::Workflow;
+
+/// Headers whose literal values are credentials: shown masked.
+pub fn is_sensitive_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["authorization", "cookie", "proxy-authorization"].contains(&n.as_str())
+        || ["token", "secret", "key", "auth", "password", "session"]
+            .iter()
+            .any(|w| n.contains(w))
+}
+
+/// A sensitive header's value with everything but `${NAME}` references and
+/// a leading scheme word (`Bearer`) masked.
+pub fn mask(value: &str) -> String {
+    let refs = parse::env_refs(value);
+    let mut rest = value.to_string();
+    for r in &refs {
+        rest = rest.replace(&format!("${{{r}}}"), "");
+    }
+    let scheme = value
+        .split_once(' ')
+        .map(|(w, _)| w)
+        .filter(|w| w.chars().all(|c| c.is_ascii_alphabetic()) && !w.is_empty());
+    let literal = rest.trim();
+    let literal = scheme.map_or(literal, |s| {
+        literal.strip_prefix(s).unwrap_or(literal).trim()
+    });
+    if literal.is_empty() {
+        return value.to_string();
+    }
+    let mut out = String::new();
+    if let Some(s) = scheme {
+        out.push_str(s);
+        out.push(' ');
+    }
+    out.push_str(&format!("•••••• ({} bytes masked)", literal.len()));
+    for r in refs {
+        out.push_str(&format!(" ${{{r}}}"));
+    }
+    out
+}
+
+/// The spec as it may be shown or signed: sensitive header values masked.
+pub fn masked_spec(spec: &ActionSpec) -> ActionSpec {
+    let mut out = spec.clone();
+    if let Body::Http(h) = &mut out.body {
+        for (name, value) in &mut h.headers {
+            if is_sensitive_header(name) {
+                *value = mask(value);
+            }
+        }
+    }
+    out
+}
+
+/// Quotes an argument for display the way a POSIX shell would read it.
+pub fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// Control characters shown escaped: a preview is read on a terminal.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// The preview of an action. `remote_url` is the configured URL of a push's
+/// remote; `files` the paths the run changes (for a push).
+pub fn render(
+    spec: &ActionSpec,
+    workflow: &Workflow,
+    remote_url: Option<&str>,
+    files: &[String],
+) -> String {
+    let mut out = String::new();
+    match &spec.body {
+        Body::Http(h) => {
+            out.push_str(&format!("{} {}\n", h.method, visible(&h.url)));
+            for (name, value) in &h.headers {
+                let shown = if is_sensitive_header(name) {
+                    mask(value)
+                } else {
+                    value.clone()
+                };
+                out.push_str(&format!("{name}: {}\n", visible(&shown)));
+            }
+            out.push_str("Idempotency-Key: (set by airlock when applied)\n");
+            if let Some(body) = &h.body {
+                out.push('\n');
+                out.push_str(&visible(body));
+                if !body.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            let refs: Vec<String> = h
+                .headers
+                .iter()
+                .flat_map(|(_, v)| parse::env_refs(v))
+                .collect();
+            if !refs.is_empty() {
+                out.push_str(&format!(
+                    "\n(${{…}} values come from airlock's environment when applied: {})\n",
+                    refs.join(", ")
+                ));
+            }
+        }
+        Body::Email(e) => {
+            out.push_str(&format!("From: {}\n", visible(&e.from)));
+            if !e.to.is_empty() {
+                out.push_str(&format!("To: {}\n", visible(&e.to.join(", "))));
+            }
+            if !e.cc.is_empty() {
+                out.push_str(&format!("Cc: {}\n", visible(&e.cc.join(", "))));
+            }
+            out.push_str(&format!("Subject: {}\n", visible(&e.subject)));
+            out.push_str("Message-ID: (derived from the idempotency key when applied)\n");
+            for a in &e.attachments {
+                out.push_str(&format!(
+                    "Attachment: {} ({} bytes, sha256 {})\n",
+                    visible(&a.path),
+                    a.size,
+                    &a.sha256[..a.sha256.len().min(16)]
+                ));
+            }
+            out.push('\n');
+            out.push_str(&visible(&e.body));
+            if !e.body.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&match &workflow.actions.smtp {
+                Some(s) => format!(
+                    "\n(sent through {}:{} with {})\n",
+                    s.host,
+                    s.port,
+                    match s.tls {
+                        crate::action::settings::Tls::Starttls => "STARTTLS",
+                        crate::action::settings::Tls::Tls => "TLS",
+                        crate::action::settings::Tls::None => "no encryption (loopback)",
+                    }
+                ),
+                None => {
+                    "\n(no [actions.smtp] server is configured: it cannot be sent yet)\n".into()
+                }
+            });
+        }
+        Body::GitPush(p) => {
+            out.push_str(&format!(
+                "git push {} <promoted commit>:{}\n",
+                p.remote, p.dst
+            ));
+            out.push_str(&format!(
+                "remote {}: {}\n",
+                p.remote,
+                remote_url
+                    .map(visible)
+                    .unwrap_or_else(|| "(not configured)".into())
+            ));
+            out.push_str(
+                "pushes the target branch as promotion leaves it: its history plus this run's change\n",
+            );
+            out.push_str(&format!("files this run changes ({}):\n", files.len()));
+            for f in files.iter().take(50) {
+                out.push_str(&format!("  {}\n", visible(f)));
+            }
+            if files.len() > 50 {
+                out.push_str(&format!("  … and {} more\n", files.len() - 50));
+            }
+        }
+        Body::Command(c) => {
+            out.push_str(&format!(
+                "$ {}\n",
+                visible(
+                    &c.argv
+                        .iter()
+                        .map(|a| shell_quote(a))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            ));
+            out.push_str(&format!(
+                "in {} of a clean checkout of the promoted commit, not sandboxed\n",
+                visible(&c.cwd)
+            ));
+            out.push_str(&format!(
+                "environment: the base set{}\n",
+                if c.env.is_empty() {
+                    String::new()
+                } else {
+                    format!(" plus {}", c.env.join(", "))
+                }
+            ));
+            out.push_str(&format!("time limit: {} s\n", c.timeout_secs));
+        }
+    }
+    let needs = scope::derived(spec);
+    out.push_str(&format!(
+        "scopes: {}{}\n",
+        spec.scopes.join(", "),
+        if needs.is_empty() {
+            String::new()
+        } else {
+            format!(" (needed: {})", needs.join(", "))
+        }
+    ));
+    out
+}
+
+/// Rehearses an action. `commit` is what a push would send now (the
+/// submitted head, or a snapshot commit before submit).
+pub fn rehearse(
+    al: &mut Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    spec: &ActionSpec,
+    commit: &str,
+) -> Result<Rehearsal> {
+    Ok(match &spec.body {
+        Body::Http(h) => {
+            let fixture = workflow
+                .actions
+                .fixtures
+                .iter()
+                .find(|f| f.method == h.method && scope::matches(&f.url, &h.url));
+            match fixture {
+                Some(f) => {
+                    let mut detail = format!("HTTP {}\n", f.status);
+                    for (k, v) in &f.headers {
+                        detail.push_str(&format!("{k}: {v}\n"));
+                    }
+                    if !f.body.is_empty() {
+                        detail.push('\n');
+                        detail.push_str(&f.body);
+                    }
+                    Rehearsal {
+                        status: if (200..300).contains(&f.status) {
+                            "ok".into()
+                        } else {
+                            "failed".into()
+                        },
+                        summary: format!(
+                            "the recorded fixture for {} {} answers {}",
+                            f.method, f.url, f.status
+                        ),
+                        detail,
+                    }
+                }
+                None => Rehearsal {
+                    status: "unavailable".into(),
+                    summary: format!(
+                        "no recorded fixture matches {} {}; add one under [[actions.fixtures]] to see what would come back",
+                        h.method, h.url
+                    ),
+                    detail: String::new(),
+                },
+            }
+        }
+        Body::Email(e) => {
+            let mut problems = Vec::new();
+            let size = e.subject.len()
+                + e.body.len()
+                + e.attachments
+                    .iter()
+                    .map(|a| a.size as usize * 4 / 3)
+                    .sum::<usize>();
+            if size as u64 > workflow.actions.max_email_bytes {
+                problems.push(format!(
+                    "the message is about {size} bytes, over max_email_bytes ({})",
+                    workflow.actions.max_email_bytes
+                ));
+            }
+            if workflow.actions.smtp.is_none() {
+                problems.push("no [actions.smtp] server is configured".into());
+            }
+            let recipients = e.to.len() + e.cc.len();
+            if problems.is_empty() {
+                Rehearsal {
+                    status: "ok".into(),
+                    summary: format!(
+                        "{recipients} recipient(s), addresses well-formed, about {size} bytes"
+                    ),
+                    detail: String::new(),
+                }
+            } else {
+                Rehearsal {
+                    status: "failed".into(),
+                    summary: problems.join("; "),
+                    detail: String::new(),
+                }
+            }
+        }
+        Body::GitPush(p) => {
+            let refspec = format!("{commit}:{}", p.dst);
+            let out = user_git(&al.layout)
+                .args([
+                    "push",
+                    "--dry-run",
+                    "--porcelain",
+                    "--no-verify",
+                    &p.remote,
+                    &refspec,
+                ])
+                .output();
+            match out {
+                Ok(o) => {
+                    let text = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                    Rehearsal {
+                        status: if o.status.success() { "ok" } else { "failed" }.into(),
+                        summary: if o.status.success() {
+                            format!(
+                                "`git push --dry-run` to {} {} would be accepted",
+                                p.remote, p.dst
+                            )
+                        } else {
+                            format!("`git push --dry-run` to {} {} fails", p.remote, p.dst)
+                        },
+                        detail: visible(text.trim()),
+                    }
+                }
+                Err(e) => Rehearsal {
+                    status: "failed".into(),
+                    summary: format!("cannot run git: {e}"),
+                    detail: String::new(),
+                },
+            }
+        }
+        Body::Command(c) => match &c.rehearse {
+            None => Rehearsal {
+                status: "unavailable".into(),
+                summary: "no `rehearse` command declared".into(),
+                detail: String::new(),
+            },
+            Some(argv) => {
+                let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+                let mut trace = crate::exec::run_traced(
+                    al,
+                    run,
+                    workflow,
+                    brief,
+                    &format!("rehearse:{}", spec.name),
+                    argv,
+                    Some(std::time::Duration::from_secs(c.timeout_secs)),
+                    Echo::None,
+                )?;
+                al.store.add_trace(&run.id, &mut trace)?;
+                Rehearsal {
+                    status: if trace.exit.success() { "ok" } else { "failed" }.into(),
+                    summary: format!(
+                        "`{}` in the run's sandbox: {} (trace {})",
+                        c.rehearse
+                            .as_ref()
+                            .map(|a| a
+                                .iter()
+                                .map(|s| shell_quote(s))
+                                .collect::<Vec<_>>()
+                                .join(" "))
+                            .unwrap_or_default(),
+                        trace.exit.description,
+                        trace.n
+                    ),
+                    detail: String::new(),
+                }
+            }
+        },
+    })
+}
+
+/// git as the user runs it (their configuration and credentials, for a
+/// remote that needs them), on the main repository, without inherited
+/// `GIT_*` variables that could point it elsewhere.
+pub fn user_git(layout: &crate::layout::Layout) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("GIT_")
+            && !matches!(
+                k.as_ref(),
+                "GIT_CONFIG_GLOBAL" | "GIT_CONFIG_NOSYSTEM" | "GIT_SSH_COMMAND" | "GIT_ASKPASS"
+            )
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.arg("--git-dir").arg(&layout.git_dir);
+    cmd.stdin(std::process::Stdio::null());
+    cmd
+}

@@ -1,0 +1,219 @@
+//! `airlock rollback`: the undo path every promotion records. It reverts the
+//! merge on the target (a new commit; history is never rewritten), then runs
+//! the compensations declared with the actions that were performed, newest
+//! first, with the same exactly-once bookkeeping as promotion.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::Airlock;
+use crate::action::apply::{ApplyReport, Effects, apply};
+use crate::action::{ActionState, Role, plan};
+use crate::error::{Error, Result};
+use crate::lock::FileLock;
+use crate::run::{Run, State};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    pub run: String,
+    pub class: String,
+    pub target: String,
+    /// The target before the revert.
+    pub previous: String,
+    /// The revert commit (absent with `--actions-only` on a run rolled back earlier).
+    pub revert: Option<String>,
+    pub checkout_updated: bool,
+    pub actions: ApplyReport,
+}
+
+pub fn rollback(
+    al: &mut Airlock,
+    run_id: &str,
+    reason: Option<&str>,
+    actions_only: bool,
+    effects: &dyn Effects,
+) -> Result<RollbackReport> {
+    crate::decide::refuse_from_lane(al, "rollback")?;
+    let reason = match reason.map(str::trim) {
+        Some(r) if !r.is_empty() => r.to_string(),
+        _ => {
+            return Err(Error::Invalid(
+                "`airlock rollback` needs a reason: add `--reason \"…\"` saying why the change is undone".into(),
+            ));
+        }
+    };
+    let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
+    let mut run = al.store.get(run_id)?;
+    if actions_only {
+        run.require("rollback --actions-only", &[State::RolledBack])?;
+    } else {
+        run.require("rollback", &[State::Promoted])?;
+    }
+    let promotion = run
+        .promotion
+        .clone()
+        .ok_or_else(|| Error::Invalid("the run has no promotion record".into()))?;
+    let round = run
+        .submission
+        .as_ref()
+        .map(|s| s.round)
+        .unwrap_or(run.round);
+    let pending: Vec<String> = plan::list(al, &run.id)?
+        .into_iter()
+        .filter(|a| {
+            a.role == Role::Apply && matches!(a.state, ActionState::Started | ActionState::Unknown)
+        })
+        .map(|a| a.spec.name)
+        .collect();
+    if !pending.is_empty() {
+        return Err(Error::refused(
+            format!(
+                "refusing to roll back run {}: actions have an unknown outcome",
+                run.id
+            ),
+            pending.iter().map(|n| format!("action `{n}`")).collect(),
+            format!(
+                "say what happened first: `airlock resolve {} NAME --done|--retry --reason …`; a compensation must know whether there is anything to compensate",
+                run.id
+            ),
+        ));
+    }
+
+    let main = al.layout.git();
+    let target_ref = format!("refs/heads/{}", promotion.target);
+    let (previous, revert, checkout_updated) = if actions_only {
+        let revert = run_rollback_commit(al, &run)?;
+        (revert.clone(), Some(revert), false)
+    } else {
+        let tip = main.ref_value(&target_ref)?.ok_or_else(|| {
+            Error::refused(
+                format!(
+                    "refusing to roll back run {}: the target branch `{}` is gone",
+                    run.id, promotion.target
+                ),
+                vec![],
+                "recreate the branch, then roll back again",
+            )
+        })?;
+        let tree = if tip == promotion.merge {
+            main.tree_of(&promotion.previous)?
+        } else {
+            let (ok, out, _) = main.try_run(
+                &[
+                    "merge-tree",
+                    "--write-tree",
+                    "--name-only",
+                    "--no-messages",
+                    &format!("--merge-base={}", promotion.merge),
+                    &tip,
+                    &promotion.previous,
+                ],
+                None,
+            )?;
+            let text = String::from_utf8_lossy(&out).to_string();
+            if !ok {
+                return Err(Error::refused(
+                    format!(
+                        "refusing to roll back run {}: {} changed the run's paths since it was promoted",
+                        run.id, promotion.target
+                    ),
+                    text.lines()
+                        .skip(1)
+                        .filter(|l| !l.is_empty())
+                        .map(|p| format!("{p} conflicts"))
+                        .collect(),
+                    "revert it by hand (`git revert -m 1 MERGE`) and resolve the conflicts; nothing was changed",
+                ));
+            }
+            text.lines().next().unwrap_or_default().trim().to_string()
+        };
+        let message = format!(
+            "Revert airlock run {} on {}\n\nThis reverts the merge {}.\nReason: {}\n",
+            run.id,
+            promotion.target,
+            promotion.merge,
+            reason
+                .chars()
+                .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+                .collect::<String>()
+        );
+        let revert = main.commit_tree(&tree, &[&tip], &message)?;
+        let checkout = main.with_checkout(&al.layout.root);
+        let (sym, head, _) = checkout.try_run(&["symbolic-ref", "-q", "HEAD"], None)?;
+        let checked_out = sym && String::from_utf8_lossy(&head).trim() == target_ref;
+        if checked_out {
+            let (ok, _, err) =
+                checkout.try_run(&["read-tree", "-m", "-u", "-n", &tip, &revert], None)?;
+            if !ok {
+                return Err(Error::refused(
+                    format!(
+                        "refusing to roll back run {}: it would overwrite uncommitted changes in {}",
+                        run.id,
+                        al.layout.root.display()
+                    ),
+                    String::from_utf8_lossy(&err)
+                        .lines()
+                        .map(|l| l.trim().to_string())
+                        .filter(|l| !l.is_empty())
+                        .collect(),
+                    "commit or stash your changes in the main checkout, then roll back again; nothing was changed",
+                ));
+            }
+        }
+        let (intent, _guard) = al.store.begin_intent(
+            "rollback",
+            &run.id,
+            json!({"target": target_ref, "previous": tip, "merge": revert, "checked_out": checked_out,
+                   "reason": reason}),
+        )?;
+        crate::failpoint("rollback:before-ref");
+        let (ok, _, err) = main.try_run(&["update-ref", &target_ref, &revert, &tip], None)?;
+        if !ok {
+            al.store.end_intent(intent)?;
+            return Err(Error::refused(
+                format!(
+                    "refusing to roll back run {}: {} moved meanwhile",
+                    run.id, promotion.target
+                ),
+                vec![String::from_utf8_lossy(&err).trim().to_string()],
+                format!("run `airlock rollback {} --reason …` again", run.id),
+            ));
+        }
+        crate::failpoint("rollback:after-ref");
+        if checked_out {
+            crate::promote::update_checkout(al, &tip, &revert)?;
+        }
+        run.state = State::RolledBack;
+        al.store.transition_clearing(
+            &run,
+            State::Promoted,
+            "rollback",
+            json!({"reason": reason, "class": run.class, "target": promotion.target,
+                   "previous": tip, "revert": revert, "merge": promotion.merge}),
+            Some(intent),
+        )?;
+        (tip, Some(revert), checked_out)
+    };
+    let commit = revert.clone().unwrap_or_default();
+    let actions = apply(al, &run, Role::Undo, &commit, round, effects)?;
+    Ok(RollbackReport {
+        run: run.id,
+        class: run.class,
+        target: promotion.target,
+        previous,
+        revert,
+        checkout_updated,
+        actions,
+    })
+}
+
+/// The revert commit recorded by the run's `rollback` event.
+fn run_rollback_commit(al: &Airlock, run: &Run) -> Result<String> {
+    let events = al.store.ledger.events(Some(&run.id))?;
+    events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "rollback")
+        .and_then(|e| e.data["revert"].as_str().map(str::to_string))
+        .ok_or_else(|| Error::Invalid(format!("run {} has no recorded rollback", run.id)))
+}

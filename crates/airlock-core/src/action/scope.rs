@@ -1,0 +1,226 @@
+//! Scopes: what an action needs (`http:POST:hooks.example.com/deploy`) and
+//! what a lane grants (`http:POST:hooks.example.com/*`). No lane grants any
+//! scope unless the workflow says so.
+//!
+//! An action declares its scopes; airlock also derives the scopes its fields
+//! actually need, so a declaration cannot understate what the action does.
+
+use crate::action::{ActionSpec, Body};
+use crate::error::{Error, Result};
+use crate::workflow::Workflow;
+
+pub const FORMS: &str = "scopes are `http:METHOD:HOST/PATH`, `email:send:ADDRESS`, \
+`git:push:REMOTE:REF` or `command:NAME`; `*` matches any run of characters";
+
+/// Checks a scope or scope pattern has one of the known forms.
+pub fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
+    if pattern.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("spaces and control characters are not allowed".into());
+    }
+    let parts: Vec<&str> = pattern.splitn(4, ':').collect();
+    let ok = match parts.as_slice() {
+        ["http", method, rest] => !method.is_empty() && !rest.is_empty(),
+        ["http", method, host_port, rest] => {
+            // A port in the host (`http:POST:127.0.0.1:8080/x`).
+            !method.is_empty() && !host_port.is_empty() && !rest.is_empty()
+        }
+        ["email", "send", rest] => !rest.is_empty(),
+        ["email", "send", a, b] => !a.is_empty() && !b.is_empty(),
+        ["git", "push", remote, dst] => !remote.is_empty() && !dst.is_empty(),
+        ["command", name] => !name.is_empty(),
+        ["command", ..] => false,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("not a known scope form".into())
+    }
+}
+
+/// `*` matches any run of characters (including `/` and `:`); everything
+/// else matches itself.
+pub fn matches(pattern: &str, scope: &str) -> bool {
+    let pieces: Vec<&str> = pattern.split('*').collect();
+    if pieces.len() == 1 {
+        return pattern == scope;
+    }
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if !scope.starts_with(first) || scope.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &scope[first.len()..];
+    for piece in &pieces[1..pieces.len() - 1] {
+        match rest.find(piece) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// The scopes an action's fields need, derived by airlock. A command's are
+/// the ones it declares: what a program does is not in its argv.
+pub fn derived(spec: &ActionSpec) -> Vec<String> {
+    match &spec.body {
+        Body::Http(h) => match url::Url::parse(&h.url) {
+            Ok(u) => {
+                let host = match (u.host_str(), u.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_string(),
+                    _ => String::new(),
+                };
+                vec![format!("http:{}:{host}{}", h.method, u.path())]
+            }
+            Err(_) => Vec::new(),
+        },
+        Body::Email(e) => {
+            e.to.iter()
+                .chain(&e.cc)
+                .map(|a| format!("email:send:{}", bare_address(a)))
+                .collect()
+        }
+        Body::GitPush(g) => vec![format!("git:push:{}:{}", g.remote, g.dst)],
+        Body::Command(_) => spec
+            .scopes
+            .iter()
+            .filter(|s| s.starts_with("command:"))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// `Name <a@b>` → `a@b`.
+pub fn bare_address(addr: &str) -> &str {
+    match (addr.rfind('<'), addr.rfind('>')) {
+        (Some(l), Some(r)) if l < r => addr[l + 1..r].trim(),
+        _ => addr.trim(),
+    }
+}
+
+/// Refuses unless the declared scopes cover what the action does and the
+/// run's lane grants every declared scope.
+pub fn authorize(spec: &ActionSpec, workflow: &Workflow, lane: &str) -> Result<()> {
+    let understated: Vec<String> = derived(spec)
+        .into_iter()
+        .filter(|need| !spec.scopes.iter().any(|d| matches(d, need)))
+        .collect();
+    if !understated.is_empty() {
+        return Err(Error::refused(
+            format!("action `{}` does more than its scopes declare", spec.name),
+            understated
+                .iter()
+                .map(|s| format!("it needs `{s}`, which no declared scope covers"))
+                .collect(),
+            format!(
+                "declare it: `scopes = [{}]`",
+                understated
+                    .iter()
+                    .map(|s| format!("\"{s}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let grants = workflow
+        .lanes
+        .iter()
+        .find(|l| l.name == lane)
+        .map(|l| l.scopes.clone())
+        .unwrap_or_default();
+    let missing: Vec<&String> = spec
+        .scopes
+        .iter()
+        .filter(|s| !grants.iter().any(|g| matches(g, s)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let reasons = missing
+        .iter()
+        .map(|s| {
+            let granting: Vec<&str> = workflow
+                .lanes
+                .iter()
+                .filter(|l| l.scopes.iter().any(|g| matches(g, s)))
+                .map(|l| l.name.as_str())
+                .collect();
+            if granting.is_empty() {
+                format!("lane `{lane}` does not grant `{s}`, and no lane does")
+            } else {
+                format!(
+                    "lane `{lane}` does not grant `{s}`; lane{} {} would",
+                    if granting.len() == 1 { "" } else { "s" },
+                    granting
+                        .iter()
+                        .map(|l| format!("`{l}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        })
+        .collect();
+    Err(Error::refused(
+        format!(
+            "action `{}` needs scopes lane `{lane}` does not grant",
+            spec.name
+        ),
+        reasons,
+        format!(
+            "grant them in .airlock/workflow.toml (`[lanes.{lane}] scopes = [\"…\"]`), or run the brief in a lane that grants them"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(matches(
+            "http:POST:hooks.example.com/*",
+            "http:POST:hooks.example.com/a/b"
+        ));
+        assert!(!matches(
+            "http:POST:hooks.example.com/*",
+            "http:POST:hooks.example.org/a"
+        ));
+        assert!(!matches(
+            "http:POST:hooks.example.com/*",
+            "http:GET:hooks.example.com/a"
+        ));
+        assert!(matches(
+            "email:send:*@example.com",
+            "email:send:team@example.com"
+        ));
+        assert!(!matches(
+            "email:send:*@example.com",
+            "email:send:x@example.com.evil.org"
+        ));
+        assert!(matches("*", "command:publish"));
+        assert!(matches(
+            "git:push:origin:refs/heads/release/*",
+            "git:push:origin:refs/heads/release/1.2"
+        ));
+        assert!(!matches(
+            "git:push:origin:refs/heads/release/*",
+            "git:push:origin:refs/heads/main"
+        ));
+        assert!(matches("a*b*c", "aXbYc"));
+        assert!(!matches("a*b*c", "aXc"));
+        assert!(!matches("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn forms() {
+        assert!(check_pattern("http:POST:hooks.example.com/*").is_ok());
+        assert!(check_pattern("http:POST:127.0.0.1:8080/x").is_ok());
+        assert!(check_pattern("email:send:*@example.com").is_ok());
+        assert!(check_pattern("git:push:origin:refs/heads/*").is_ok());
+        assert!(check_pattern("command:publish").is_ok());
+        assert!(check_pattern("ftp:get:x").is_err());
+        assert!(check_pattern("command:").is_err());
+        assert!(check_pattern("http:POST: x").is_err());
+    }
+}
