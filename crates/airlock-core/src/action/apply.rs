@@ -258,9 +258,12 @@ pub fn apply(
 
 fn resolve_hint(run: &Run, action: &Action) -> String {
     format!(
-        "action `{name}` is {state}; check whether it happened, then `airlock resolve {run} {name}{undo} --done --reason …` or `--retry --reason …`",
+        "action `{name}` {state}; check whether it happened, then `airlock resolve {run} {name}{undo} --done --reason …` or `--retry --reason …`",
         name = action.spec.name,
-        state = action.state.as_str(),
+        state = match action.state {
+            ActionState::Failed => "failed",
+            _ => "has an unknown outcome",
+        },
         run = run.id,
         undo = if action.role == Role::Undo {
             " --undo"
@@ -492,8 +495,7 @@ fn perform(
                             format!(
                                 "git push failed: {}",
                                 text.lines()
-                                    .filter(|l| !l.trim().is_empty())
-                                    .last()
+                                    .rfind(|l| !l.trim().is_empty())
                                     .unwrap_or("")
                                     .trim()
                             ),

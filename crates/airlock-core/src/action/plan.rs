@@ -138,7 +138,7 @@ fn authorize(al: &Airlock, run: &Run, workflow: &Workflow, spec: &ActionSpec) ->
         .collect();
     let ungranted: Vec<String> = env_names(spec)
         .into_iter()
-        .filter(|n| !passed.iter().any(|p| *p == n))
+        .filter(|n| !passed.contains(&n))
         .collect();
     if !ungranted.is_empty() {
         return Err(Error::refused(

@@ -1,0 +1,1026 @@
+//! Staged side effects against real peers on 127.0.0.1: an HTTP server
+//! (tiny_http) in this process, an SMTP server (Python's aiosmtpd) in a child
+//! process, and a bare git repository as the remote. Nothing is mocked: the
+//! airlock binary's own HTTP and SMTP clients and git do the talking.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use serde_json::Value;
+
+// ---------------------------------------------------------------- peers
+
+#[derive(Debug, Clone)]
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP server answering with `statuses` in turn (the last one repeats)
+/// and recording every request.
+struct HttpPeer {
+    port: u16,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl HttpPeer {
+    fn start(statuses: &[u16]) -> HttpPeer {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let port = server.server_addr().to_ip().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let statuses = statuses.to_vec();
+        std::thread::spawn(move || {
+            for (i, mut rq) in server.incoming_requests().enumerate() {
+                let mut body = String::new();
+                let _ = rq.as_reader().read_to_string(&mut body);
+                seen.lock().unwrap().push(Request {
+                    method: rq.method().to_string(),
+                    path: rq.url().to_string(),
+                    headers: rq
+                        .headers()
+                        .iter()
+                        .map(|h| (h.field.to_string(), h.value.to_string()))
+                        .collect(),
+                    body,
+                });
+                let status = statuses[i.min(statuses.len() - 1)];
+                let _ = rq.respond(
+                    tiny_http::Response::from_string(format!("{{\"seen\":{}}}", i + 1))
+                        .with_status_code(status),
+                );
+            }
+        });
+        HttpPeer { port, requests }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// aiosmtpd delivering into a Maildir. `None` when it is not installed and
+/// `CI` is unset (CI installs it and requires it).
+struct SmtpPeer {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl SmtpPeer {
+    fn start(dir: &Path) -> Option<SmtpPeer> {
+        let has_it = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has_it {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "Python's aiosmtpd is required on CI: `python3 -m pip install aiosmtpd`"
+            );
+            eprintln!(
+                "skipping: Python's aiosmtpd is not installed (`python3 -m pip install aiosmtpd`)"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = dir.join("maildir");
+        let mut child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(SmtpPeer {
+                    child,
+                    port,
+                    maildir,
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not start listening on 127.0.0.1:{port}");
+    }
+
+    /// The delivered messages, as text.
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(rd) = std::fs::read_dir(self.maildir.join(sub)) {
+                for e in rd {
+                    out.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for SmtpPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- set-up
+
+const LANE: &str = r#"
+[lanes.governed]
+scopes = [
+  "http:POST:127.0.0.1:*",
+  "email:send:*@example.com",
+  "git:push:origin:refs/heads/release/*",
+  "command:notify",
+]
+pass_env = ["HOOK_TOKEN"]
+"#;
+
+/// A repository whose workflow grants the governed lane some scopes, with a
+/// bare repository as `origin`, plus `extra` workflow text.
+fn setup(extra: &str) -> Env {
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}{LANE}{extra}"),
+    );
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "workflow grants scopes"]);
+    let remote = env.tmp.path().join("remote.git");
+    env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    env.git(&["push", "-q", "origin", "main"]);
+    env
+}
+
+/// Writes an action file outside the repository; returns its path.
+fn action_file(env: &Env, name: &str, text: &str) -> String {
+    let path = env.tmp.path().join("actions").join(format!("{name}.toml"));
+    write(&path, text);
+    path.display().to_string()
+}
+
+/// Starts a run with an in-scope edit, ready to be checked.
+fn edited_run(env: &Env) -> (String, PathBuf) {
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    (run, wt)
+}
+
+fn check_submit_approve(env: &Env, run: &str) -> Value {
+    env.json(&["check", run], 0);
+    let submitted = env.json(&["submit", run], 0);
+    env.json(&["approve", run], 0);
+    submitted
+}
+
+fn http_action(port: u16) -> String {
+    format!(
+        r#"kind = "http"
+name = "notify"
+scopes = ["http:POST:127.0.0.1:{port}/*"]
+method = "POST"
+url = "http://127.0.0.1:{port}/hooks/deploy"
+body = '{{"ref": "main"}}'
+[headers]
+Content-Type = "application/json"
+Authorization = "Bearer ${{HOOK_TOKEN}}"
+X-Api-Key = "literal-secret-value-123"
+"#
+    )
+}
+
+fn kinds_of(env: &Env, run: &str) -> Vec<String> {
+    env.events(Some(run))
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn plan_of(env: &Env, run: &str) -> Vec<Value> {
+    env.json(&["plan", run], 0)["actions"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+// ---------------------------------------------------------------- http
+
+#[test]
+fn an_http_action_is_previewed_masked_rehearsed_then_sent_exactly_once_after_approval() {
+    let server = HttpPeer::start(&[202]);
+    let env = setup(&format!(
+        r#"
+[[actions.fixtures]]
+method = "POST"
+url = "http://127.0.0.1:{}/hooks/*"
+status = 202
+body = '{{"queued": true}}'
+"#,
+        server.port
+    ));
+    let (run, _) = edited_run(&env);
+    let file = action_file(&env, "notify", &http_action(server.port));
+    let out = env.airlock(&["propose", &run, &file]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The preview shows the request; the literal credential is masked,
+    // the environment reference is shown as a reference.
+    assert!(
+        out.stdout.contains(&format!(
+            "POST http://127.0.0.1:{}/hooks/deploy",
+            server.port
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Authorization: Bearer ${HOOK_TOKEN}"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("X-Api-Key: •••••• (24 bytes masked)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("literal-secret-value-123"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("rehearsal: ok: the recorded fixture"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("{\"queued\": true}"), "{}", out.stdout);
+    assert!(server.requests().is_empty(), "proposing sent something");
+
+    let submitted = check_submit_approve(&env, &run);
+    assert!(
+        server.requests().is_empty(),
+        "submit or approve sent something"
+    );
+    // The proof carries the action, masked, with its digests.
+    let bundle = std::fs::read_to_string(submitted["proof"].as_str().unwrap()).unwrap();
+    let statement = actions_statement(&bundle);
+    let listed = &statement["predicate"]["actions"][0];
+    assert_eq!(listed["name"], "notify");
+    assert_eq!(listed["kind"], "http");
+    assert_eq!(listed["digest"], plan_of(&env, &run)[0]["digest"]);
+    assert!(!statement.to_string().contains("literal-secret-value-123"));
+
+    let out = env.airlock_env(&["promote", &run], &[("HOOK_TOKEN", "tok-42")]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("notify (http): done: HTTP 202"),
+        "{}",
+        out.stdout
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let r = &requests[0];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/hooks/deploy")
+    );
+    assert_eq!(r.body, "{\"ref\": \"main\"}");
+    assert_eq!(r.header("Authorization"), Some("Bearer tok-42"));
+    assert_eq!(r.header("X-Api-Key"), Some("literal-secret-value-123"));
+    let key = r.header("Idempotency-Key").unwrap().to_string();
+    assert_eq!(key, listed["idempotency_key"].as_str().unwrap());
+
+    // Applying again sends nothing.
+    let again = env.json(&["promote", &run, "--actions-only"], 0);
+    assert_eq!(again["actions"]["actions"][0]["summary"], "already done");
+    assert_eq!(server.requests().len(), 1);
+    let kinds = kinds_of(&env, &run);
+    let started = kinds.iter().filter(|k| *k == "action-started").count();
+    let finished = kinds.iter().filter(|k| *k == "action-finished").count();
+    assert_eq!((started, finished), (1, 1), "{kinds:?}");
+    env.assert_ledger_ok();
+}
+
+fn actions_statement(bundle: &str) -> Value {
+    use base64::Engine;
+    for line in bundle.lines() {
+        let env: Value = serde_json::from_str(line).unwrap();
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(env["payload"].as_str().unwrap())
+            .unwrap();
+        let statement: Value = serde_json::from_slice(&payload).unwrap();
+        if statement["predicateType"] == "https://airlock.dev/actions/v1" {
+            return statement;
+        }
+    }
+    panic!("no actions statement in the bundle");
+}
+
+#[test]
+fn an_http_action_killed_after_sending_is_retried_with_the_same_idempotency_key() {
+    let server = HttpPeer::start(&[200]);
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    let file = action_file(&env, "notify", &http_action(server.port));
+    env.json(&["propose", &run, &file], 0);
+    check_submit_approve(&env, &run);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[
+            ("HOOK_TOKEN", "t"),
+            ("AIRLOCK_FAILPOINT", "action:after-live"),
+        ],
+    );
+    assert_eq!(
+        out.code, -1,
+        "the failpoint kills the process: {}",
+        out.stderr
+    );
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(plan_of(&env, &run)[0]["state"], "started");
+    // The merge itself was recorded before any action ran.
+    assert_eq!(env.state(&run), "promoted");
+
+    let out = env.airlock_env(&["promote", &run, "--actions-only"], &[("HOOK_TOKEN", "t")]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("(after an interrupted attempt)"),
+        "{}",
+        out.stdout
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("Idempotency-Key"),
+        requests[1].header("Idempotency-Key"),
+        "a retry must carry the same key so the server can drop the duplicate"
+    );
+    assert_eq!(plan_of(&env, &run)[0]["state"], "done");
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn a_failing_http_action_stops_promotion_and_is_retried_on_actions_only() {
+    let server = HttpPeer::start(&[503, 201]);
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    env.json(
+        &[
+            "propose",
+            &run,
+            &action_file(&env, "notify", &http_action(server.port)),
+        ],
+        0,
+    );
+    let second = action_file(
+        &env,
+        "second",
+        &http_action(server.port).replace("name = \"notify\"", "name = \"second\""),
+    );
+    env.json(&["propose", &run, &second], 0);
+    check_submit_approve(&env, &run);
+    let out = env.airlock_env(&["promote", &run], &[("HOOK_TOKEN", "t")]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("notify (http): failed: HTTP 503"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "run `airlock promote {run} --actions-only` to try it again"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the second action must wait for the first"
+    );
+    let out = env.airlock_env(&["promote", &run, "--actions-only"], &[("HOOK_TOKEN", "t")]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(
+        requests[0].header("Idempotency-Key"),
+        requests[1].header("Idempotency-Key")
+    );
+    assert_ne!(
+        requests[1].header("Idempotency-Key"),
+        requests[2].header("Idempotency-Key")
+    );
+}
+
+// ---------------------------------------------------------------- email
+
+fn email_setup(smtp: &SmtpPeer) -> Env {
+    setup(&format!(
+        r#"
+[actions.smtp]
+host = "127.0.0.1"
+port = {}
+tls = "none"
+"#,
+        smtp.port
+    ))
+}
+
+const EMAIL: &str = r#"kind = "email"
+name = "announce"
+scopes = ["email:send:*@example.com"]
+from = "airlock bot <bot@example.com>"
+to = ["team@example.com"]
+cc = "lead@example.com"
+subject = "greet is polite now"
+body = "The greeting says please.\n"
+attachments = ["src/app.sh"]
+"#;
+
+#[test]
+fn an_email_action_is_sent_once_through_a_real_smtp_server_with_its_attachment() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(smtp) = SmtpPeer::start(dir.path()) else {
+        return;
+    };
+    let env = email_setup(&smtp);
+    let (run, _) = edited_run(&env);
+    let out = env.airlock(&["propose", &run, &action_file(&env, "announce", EMAIL)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Subject: greet is polite now"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Attachment: src/app.sh (29 bytes"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "sent through 127.0.0.1:{} with no encryption",
+            smtp.port
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("rehearsal: ok: 2 recipient(s)"),
+        "{}",
+        out.stdout
+    );
+    check_submit_approve(&env, &run);
+    assert!(smtp.messages().is_empty());
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("announce (email): done: accepted by 127.0.0.1"),
+        "{}",
+        out.stdout
+    );
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert!(m.contains("Subject: greet is polite now"), "{m}");
+    assert!(m.contains("To: team@example.com"), "{m}");
+    assert!(m.contains("Cc: lead@example.com"), "{m}");
+    let key = plan_of(&env, &run)[0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!key.is_empty());
+    assert!(
+        m.contains("@airlock>"),
+        "Message-ID from the idempotency key: {m}"
+    );
+    // The attachment is the approved file (plain ASCII, so sent as 7bit).
+    assert!(
+        m.contains("Content-Disposition: attachment; filename=\"app.sh\""),
+        "{m}"
+    );
+    assert!(m.contains("#!/bin/sh\necho hello, please\n"), "{m}");
+}
+
+#[test]
+fn an_email_killed_after_sending_is_never_resent_without_a_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(smtp) = SmtpPeer::start(dir.path()) else {
+        return;
+    };
+    let env = email_setup(&smtp);
+    let (run, _) = edited_run(&env);
+    env.json(&["propose", &run, &action_file(&env, "announce", EMAIL)], 0);
+    check_submit_approve(&env, &run);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[("AIRLOCK_FAILPOINT", "action:after-live")],
+    );
+    assert_eq!(out.code, -1, "{}", out.stderr);
+    assert_eq!(smtp.messages().len(), 1);
+
+    let out = env.airlock(&["promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("announce (email): outcome unknown (after an interrupted attempt)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "`airlock resolve {run} announce --done --reason …`"
+        )),
+        "{}",
+        out.stdout
+    );
+    // Asking again changes nothing and sends nothing.
+    let out = env.airlock(&["promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(smtp.messages().len(), 1);
+    // Rollback refuses while an outcome is unknown.
+    let out = env.fails(&["rollback", &run, "--reason", "undo"], 1);
+    assert!(
+        out.stderr.contains("actions have an unknown outcome"),
+        "{}",
+        out.stderr
+    );
+    // A reason is required; then the human's word is recorded.
+    let out = env.fails(&["resolve", &run, "announce", "--done"], 2);
+    assert!(out.stderr.contains("needs a reason"), "{}", out.stderr);
+    env.json(
+        &[
+            "resolve",
+            &run,
+            "announce",
+            "--done",
+            "--reason",
+            "it is in the team inbox",
+        ],
+        0,
+    );
+    let again = env.json(&["promote", &run, "--actions-only"], 0);
+    assert_eq!(again["actions"]["complete"], true);
+    assert_eq!(smtp.messages().len(), 1, "never sent twice");
+    assert!(kinds_of(&env, &run).contains(&"action-resolved".to_string()));
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn an_email_killed_before_sending_is_sent_once_after_a_retry_is_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(smtp) = SmtpPeer::start(dir.path()) else {
+        return;
+    };
+    let env = email_setup(&smtp);
+    let (run, _) = edited_run(&env);
+    env.json(&["propose", &run, &action_file(&env, "announce", EMAIL)], 0);
+    check_submit_approve(&env, &run);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[("AIRLOCK_FAILPOINT", "action:after-started")],
+    );
+    assert_eq!(out.code, -1, "{}", out.stderr);
+    assert!(smtp.messages().is_empty());
+    let out = env.airlock(&["promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        smtp.messages().is_empty(),
+        "an unknown outcome is never retried silently"
+    );
+    env.json(
+        &[
+            "resolve",
+            &run,
+            "announce",
+            "--retry",
+            "--reason",
+            "not in the inbox",
+        ],
+        0,
+    );
+    env.json(&["promote", &run, "--actions-only"], 0);
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+// ---------------------------------------------------------------- git push, command, rollback
+
+const PUSH: &str = r#"kind = "git-push"
+name = "release"
+scopes = ["git:push:origin:refs/heads/release/*"]
+remote = "origin"
+ref = "refs/heads/release/1.0"
+[undo]
+kind = "command"
+scopes = ["command:notify"]
+argv = ["sh", "-c", "echo compensated > \"$MARK\""]
+env = []
+"#;
+
+#[test]
+fn a_push_is_rehearsed_then_pushes_the_promoted_commit_and_rollback_reverts_and_compensates() {
+    let env = setup("");
+    let remote = env.tmp.path().join("remote.git");
+    let mark = env.tmp.path().join("compensated");
+    let (run, _) = edited_run(&env);
+    let push = PUSH.replace("$MARK", &mark.display().to_string());
+    let out = env.airlock(&["propose", &run, &action_file(&env, "release", &push)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "rehearsal: ok: `git push --dry-run` to origin refs/heads/release/1.0 would be accepted"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("M src/app.sh"), "{}", out.stdout);
+    let remote_refs = || env.git_in(&remote, &["for-each-ref", "--format=%(refname)"]);
+    assert_eq!(remote_refs(), "refs/heads/main", "a dry run pushes nothing");
+    check_submit_approve(&env, &run);
+    let promoted = env.json(&["promote", &run], 0);
+    let merge = promoted["merge"].as_str().unwrap();
+    assert_eq!(
+        env.git_in(&remote, &["rev-parse", "refs/heads/release/1.0"]),
+        merge
+    );
+
+    let rolled = env.json(&["rollback", &run, "--reason", "greeting too polite"], 0);
+    let revert = rolled["revert"].as_str().unwrap();
+    assert_eq!(env.rev("main"), revert);
+    assert_eq!(
+        env.git(&["rev-parse", &format!("{revert}^")]),
+        merge,
+        "history is not rewritten"
+    );
+    assert_eq!(env.read("src/app.sh"), "#!/bin/sh\necho hello\n");
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "compensated\n");
+    assert_eq!(env.state(&run), "rolled_back");
+    let events = env.events(Some(&run));
+    let rollback = events.iter().find(|e| e["kind"] == "rollback").unwrap();
+    assert_eq!(rollback["data"]["class"], "default");
+    assert_eq!(rollback["data"]["reason"], "greeting too polite");
+    // Nothing is undone twice.
+    let out = env.fails(&["rollback", &run, "--reason", "again"], 1);
+    assert!(
+        out.stderr
+            .contains("is rolled_back; `rollback` needs it to be promoted"),
+        "{}",
+        out.stderr
+    );
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn a_push_killed_after_it_happened_is_recognised_on_the_remote_and_not_repeated() {
+    let env = setup("");
+    let remote = env.tmp.path().join("remote.git");
+    let (run, _) = edited_run(&env);
+    let push = PUSH.split("[undo]").next().unwrap().to_string();
+    env.json(&["propose", &run, &action_file(&env, "release", &push)], 0);
+    check_submit_approve(&env, &run);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[("AIRLOCK_FAILPOINT", "action:after-live")],
+    );
+    assert_eq!(out.code, -1, "{}", out.stderr);
+    let merge = env.rev("main");
+    assert_eq!(
+        env.git_in(&remote, &["rev-parse", "refs/heads/release/1.0"]),
+        merge
+    );
+    let out = env.airlock(&["promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("release (git-push): done (after an interrupted attempt): the interrupted push had happened"), "{}", out.stdout);
+    let plan = plan_of(&env, &run);
+    let attempts = plan[0]["attempts"].as_array().unwrap();
+    // The killed attempt left only its `started` event; the one attempt
+    // recorded is the recognition, not a second push.
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert!(
+        attempts[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("already holds")
+    );
+    let kinds = kinds_of(&env, &run);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "action-started").count(),
+        1,
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn a_failing_command_action_waits_for_a_human() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    let cmd = r#"kind = "command"
+name = "publish"
+scopes = ["command:notify"]
+argv = ["sh", "-c", "test -f src/app.sh && grep -q please src/app.sh && exit 3"]
+rehearse = ["sh", "-c", "grep -q please src/app.sh"]
+"#;
+    let out = env.airlock(&["propose", &run, &action_file(&env, "publish", cmd)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("rehearsal: ok: `sh -c 'grep -q please src/app.sh'` in the run's sandbox: exit 0 (trace 1)"), "{}", out.stdout);
+    check_submit_approve(&env, &run);
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("publish (command): failed: exit 3 (log"),
+        "{}",
+        out.stdout
+    );
+    let out = env.airlock(&["promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains(&format!(
+            "`airlock resolve {run} publish --done --reason …`"
+        )),
+        "{}",
+        out.stdout
+    );
+    let attempts = plan_of(&env, &run)[0]["attempts"].as_array().unwrap().len();
+    assert_eq!(
+        attempts, 1,
+        "a failed command is not re-run without a human"
+    );
+}
+
+// ---------------------------------------------------------------- approval covers exactly the plan
+
+#[test]
+fn an_action_added_after_approval_is_not_covered_and_promotion_refuses() {
+    let server = HttpPeer::start(&[200]);
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    check_submit_approve(&env, &run);
+    // Through the front door: refused by state.
+    let file = action_file(&env, "notify", &http_action(server.port));
+    let out = env.fails(&["propose", &run, &file], 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "run {run} is approved; `propose` needs it to be staged or checked"
+        )),
+        "{}",
+        out.stderr
+    );
+    // Through the back door: a row written into the database.
+    let (other, _) = edited_run(&env);
+    env.json(&["propose", &other, &file], 0);
+    let db = env.db();
+    db.execute(
+        "INSERT INTO actions (run, role, name, seq, state, data) SELECT ?1, role, name, seq, state, replace(data, ?2, ?1) FROM actions WHERE run = ?2",
+        [&run, &other],
+    )
+    .unwrap();
+    drop(db);
+    let before = env.main_fingerprint();
+    let out = env.fails(&["promote", &run], 1);
+    assert!(out.stderr.contains("action plan: the plan differs from the signed one, so the approval does not cover: apply `notify`"), "{}", out.stderr);
+    assert_eq!(env.main_fingerprint(), before, "nothing merged");
+    assert!(server.requests().is_empty(), "nothing sent");
+}
+
+// ---------------------------------------------------------------- refusals
+
+/// Proposes `text` for a fresh run and expects a refusal with `code`,
+/// nothing recorded, and `needle` in the message.
+fn refused(env: &Env, run: &str, name: &str, text: &str, code: i32, needles: &[&str]) {
+    let before = env.world();
+    let out = env.fails(&["propose", run, &action_file(env, name, text)], code);
+    for needle in needles {
+        assert!(
+            out.stderr.contains(needle),
+            "missing {needle:?} in:\n{}",
+            out.stderr
+        );
+    }
+    env.assert_unchanged(&before);
+    assert!(plan_of(env, run).is_empty());
+}
+
+#[test]
+fn bad_action_files_are_refused_with_every_problem_and_nothing_recorded() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    refused(
+        &env,
+        &run,
+        "syntax",
+        "kind = \"http\"\nmethod = \n",
+        2,
+        &["syntax.toml:2:"],
+    );
+    refused(
+        &env,
+        &run,
+        "kind",
+        "kind = \"htpp\"\nscopes = [\"http:GET:x/*\"]\n",
+        2,
+        &["unknown action kind `htpp`", "did you mean `http`?"],
+    );
+    refused(
+        &env,
+        &run,
+        "creds",
+        "kind = \"http\"\nscopes = [\"http:GET:127.0.0.1:*\"]\nmethod = \"GET\"\nurl = \"http://user:pw@127.0.0.1:9/x\"\nbogus = 1\n",
+        2,
+        &[
+            "creds.toml:4:7: `url` has credentials embedded in it",
+            "unknown key `bogus`",
+        ],
+    );
+    refused(
+        &env,
+        &run,
+        "inject",
+        "kind = \"email\"\nscopes = [\"email:send:*@example.com\"]\nfrom = \"bot@example.com\"\nto = [\"a@example.com\"]\nsubject = \"hi\\r\\nBcc: victim@evil.org\"\n",
+        2,
+        &["`subject` contains a line break or NUL: header injection is refused"],
+    );
+    refused(
+        &env,
+        &run,
+        "hdr",
+        "kind = \"http\"\nscopes = [\"http:GET:127.0.0.1:*\"]\nmethod = \"GET\"\nurl = \"http://127.0.0.1:9/x\"\n[headers]\nX-A = \"ok\\nHost: evil\"\nIdempotency-Key = \"mine\"\n",
+        2,
+        &[
+            "header injection is refused",
+            "header `Idempotency-Key` is set by airlock",
+        ],
+    );
+    refused(
+        &env,
+        &run,
+        "force",
+        "kind = \"git-push\"\nscopes = [\"git:push:origin:*\"]\nremote = \"origin\"\nref = \"+refs/heads/release/x\"\n",
+        2,
+        &["asks for a force push"],
+    );
+    refused(
+        &env,
+        &run,
+        "empty",
+        "",
+        2,
+        &["has no `kind`", "has no `scopes`"],
+    );
+}
+
+#[test]
+fn actions_the_lane_or_workflow_does_not_allow_are_refused_naming_the_rule() {
+    let env = setup(
+        r#"
+[lanes.production]
+scopes = ["http:DELETE:api.example.com/*"]
+"#,
+    );
+    let (run, _) = edited_run(&env);
+    refused(
+        &env,
+        &run,
+        "main",
+        "kind = \"git-push\"\nscopes = [\"git:push:origin:refs/heads/main\"]\nremote = \"origin\"\nref = \"refs/heads/main\"\n",
+        1,
+        &[
+            "action `main` pushes to a protected ref",
+            "refs/heads/main matches `refs/heads/main` in [actions] protected_refs",
+        ],
+    );
+    refused(
+        &env,
+        &run,
+        "delete",
+        "kind = \"http\"\nscopes = [\"http:DELETE:api.example.com/*\"]\nmethod = \"DELETE\"\nurl = \"https://api.example.com/v1/things/1\"\n",
+        1,
+        &[
+            "action `delete` needs scopes lane `governed` does not grant",
+            "lane `governed` does not grant `http:DELETE:api.example.com/*`; lane `production` would",
+            "[lanes.governed] scopes",
+        ],
+    );
+    refused(
+        &env,
+        &run,
+        "sneaky",
+        "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:9/allowed\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/elsewhere\"\n",
+        1,
+        &[
+            "action `sneaky` does more than its scopes declare",
+            "it needs `http:POST:127.0.0.1:9/elsewhere`",
+        ],
+    );
+    refused(
+        &env,
+        &run,
+        "env",
+        "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/x\"\n[headers]\nAuthorization = \"Bearer ${AWS_SECRET_ACCESS_KEY}\"\n",
+        1,
+        &[
+            "reads environment variables lane `governed` does not pass",
+            "`AWS_SECRET_ACCESS_KEY`",
+        ],
+    );
+    refused(
+        &env,
+        &run,
+        "nowhere",
+        "kind = \"git-push\"\nscopes = [\"git:push:upstream:refs/heads/release/*\"]\nremote = \"upstream\"\nref = \"refs/heads/release/1\"\n",
+        1,
+        &[
+            "lane `governed` does not grant `git:push:upstream:refs/heads/release/*`, and no lane does",
+        ],
+    );
+}
+
+#[test]
+fn proposing_for_a_run_in_the_wrong_state_or_an_unknown_run_is_refused() {
+    let server = HttpPeer::start(&[200]);
+    let env = setup("");
+    let file = action_file(&env, "notify", &http_action(server.port));
+    let out = env.fails(&["propose", "no-such-run", &file], 2);
+    assert!(
+        out.stderr.contains("no run named `no-such-run`"),
+        "{}",
+        out.stderr
+    );
+    let (run, _) = edited_run(&env);
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    let before = env.world();
+    let out = env.fails(&["propose", &run, &file], 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "run {run} is in_review; `propose` needs it to be staged or checked"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("hint: a reviewer runs `airlock approve {run}`")),
+        "{}",
+        out.stderr
+    );
+    env.assert_unchanged(&before);
+    let out = env.fails(&["propose", &run, "--withdraw", "notify"], 1);
+    assert!(out.stderr.contains("in_review"), "{}", out.stderr);
+}
+
+#[test]
+fn withdrawing_and_replacing_an_action_before_submit() {
+    let server = HttpPeer::start(&[200]);
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    let file = action_file(&env, "notify", &http_action(server.port));
+    env.json(&["propose", &run, &file], 0);
+    let first = plan_of(&env, &run)[0]["digest"].clone();
+    let changed = action_file(
+        &env,
+        "notify",
+        &http_action(server.port).replace("/hooks/deploy", "/hooks/deploy2"),
+    );
+    env.json(&["propose", &run, &changed], 0);
+    let plan = plan_of(&env, &run);
+    assert_eq!(plan.len(), 1, "same name replaces");
+    assert_ne!(plan[0]["digest"], first);
+    env.json(&["propose", &run, "--withdraw", "notify"], 0);
+    assert!(plan_of(&env, &run).is_empty());
+    let out = env.fails(&["propose", &run, "--withdraw", "notify"], 2);
+    assert!(
+        out.stderr.contains("has no action named `notify`"),
+        "{}",
+        out.stderr
+    );
+}
