@@ -18,6 +18,7 @@ pub mod lock;
 pub mod promote;
 pub mod proof;
 pub mod recover;
+pub mod release;
 pub mod run;
 pub mod snapshot;
 pub mod start;

@@ -94,6 +94,7 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
             "ledger_head": ledger_head.map(|(seq, hash)| json!({"seq": seq, "hash": hash})),
             "created": crate::run::now(),
             "confidence_limits": confidence_limits(ev.traces),
+            "release": run.release,
         }),
     );
     let traces = Statement::new(

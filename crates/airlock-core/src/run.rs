@@ -99,6 +99,9 @@ pub struct Run {
     pub submission: Option<Submission>,
     pub approval: Option<Approval>,
     pub promotion: Option<Promotion>,
+    /// For a release run: the runs it releases and its checklist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::release::ReleaseInfo>,
 }
 
 /// The last `check`: what tree it saw and what it found.

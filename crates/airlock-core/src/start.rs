@@ -113,6 +113,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
         submission: None,
         approval: None,
         promotion: None,
+        release: None,
     };
     al.store.insert(
         &run,

@@ -51,7 +51,7 @@ pub fn evaluate(
         std::fs::read_to_string(al.layout.root.join(SECRETS_ALLOW_FILE)).unwrap_or_default();
     let allow = Allowlist::parse(&allow_text, SECRETS_ALLOW_FILE)
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    Ok(vec![
+    let mut results = vec![
         scope(brief, &changes),
         protected(brief, workflow, &changes),
         if workflow.policy.secrets {
@@ -65,7 +65,11 @@ pub fn evaluate(
         },
         blast_radius(brief, workflow, &changes, &numstat),
         file_kinds(&git, &changes, &numstat)?,
-    ])
+    ];
+    if let Some(info) = &run.release {
+        results.push(crate::release::checklist(info, &changes));
+    }
+    Ok(results)
 }
 
 pub fn scope(brief: &Brief, changes: &[Change]) -> StopResult {

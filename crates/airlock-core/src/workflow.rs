@@ -76,6 +76,8 @@ pub struct Workflow {
     pub snapshots: Snapshots,
     /// `[actions]`: SMTP server, HTTP fixtures, protected refs.
     pub actions: crate::action::settings::ActionSettings,
+    /// `[release]`: how release runs are made.
+    pub release: Option<crate::release::ReleaseSettings>,
     /// sha256 of the file's bytes.
     pub digest: String,
 }
@@ -127,6 +129,7 @@ impl Workflow {
                 "lanes",
                 "snapshots",
                 "actions",
+                "release",
             ],
             "the workflow",
             &mut diags,
@@ -270,6 +273,11 @@ impl Workflow {
         let lanes = parse_lanes(root, &mut diags);
         let snapshots = parse_snapshots(root, text, &mut diags);
         let actions = crate::action::settings::parse(root, &mut diags);
+        let release = crate::release::parse(root, &mut diags);
+        if let Some(r) = &release {
+            let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
+            crate::release::check_gates(r, &names, &mut diags);
+        }
 
         if !diags.is_empty() {
             return Err(Error::InvalidToml {
@@ -284,6 +292,7 @@ impl Workflow {
             lanes,
             snapshots,
             actions,
+            release,
             digest: sha256_hex(text.as_bytes()),
         })
     }

@@ -24,6 +24,7 @@ mod proof;
 mod propose;
 mod redirect;
 mod reject;
+mod release;
 mod resolve;
 mod review;
 mod rollback;
@@ -84,6 +85,8 @@ pub enum Command {
     Resolve(resolve::Args),
     /// Revert a promoted run and run the compensations of its actions.
     Rollback(rollback::Args),
+    /// Start a release run: the runs promoted since the last release, the checklist, publish actions.
+    Release(release::Args),
     /// Proof bundles.
     #[command(subcommand)]
     Proof(proof::Command),
@@ -123,6 +126,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
         Command::Plan(args) => plan::run(ctx, args),
         Command::Resolve(args) => resolve::run(ctx, args),
         Command::Rollback(args) => rollback::run(ctx, args),
+        Command::Release(args) => release::run(ctx, args),
         Command::Proof(cmd) => proof::run(ctx, cmd),
         Command::Key(cmd) => key::run(ctx, cmd),
         Command::Log(args) => log::run(ctx, args),

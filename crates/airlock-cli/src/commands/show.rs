@@ -123,6 +123,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             h += &format!("         denied: {}\n", one_line(denial, 160));
         }
     }
+    let actions = airlock_core::action::plan::list(&al, &run.id)?;
+    h += "\nactions (side effects, performed only at promotion):\n";
+    if actions.is_empty() {
+        h += "  (none)\n";
+    }
+    for a in &actions {
+        h += &crate::commands::plan::render_action(a);
+    }
     h += "\nproof:\n";
     match &run.submission {
         None => h += "  none yet (made by `airlock submit`)\n",
@@ -168,6 +176,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         "stop_conditions": check.map(|c| json!(c.stops)).unwrap_or(json!([])),
         "check": check,
         "traces": traces,
+        "actions": actions,
         "proof": proof,
         "approval": run.approval,
         "promotion": run.promotion,
