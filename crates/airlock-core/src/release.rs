@@ -49,7 +49,7 @@ pub struct ChecklistItem {
 }
 
 /// What a release run carries besides its brief.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct ReleaseInfo {
     pub includes: Vec<Included>,
     pub checklist: Vec<ChecklistItem>,

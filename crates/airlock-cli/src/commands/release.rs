@@ -12,7 +12,7 @@ pub struct Args {}
 pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
     let run = start_release(&mut al)?;
-    let info = run.release.clone().unwrap_or_else(|| unreachable_release());
+    let info = run.release.clone().unwrap_or_default();
     let mut h = format!(
         "started release run {} from {} ({}) in lane {}\n  worktree {}\n\nreleases {} run(s):\n",
         run.id,
@@ -52,9 +52,3 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
     ))
 }
 
-fn unreachable_release() -> airlock_core::release::ReleaseInfo {
-    airlock_core::release::ReleaseInfo {
-        includes: vec![],
-        checklist: vec![],
-    }
-}
