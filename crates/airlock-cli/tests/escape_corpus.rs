@@ -1525,6 +1525,16 @@ fn memory_hog_is_stopped_by_max_memory() {
     assert!(a.shows("MemoryError"), "{}", a.text);
     assert!(!a.shows("ESCAPED"));
     assert!(!wt.join("allocated").exists());
+    // The trace records which limit stopped it, and `show` says so.
+    let limit = "memory limit of 268435456 bytes (the command reported an allocation failure)";
+    assert_eq!(a.trace["limit_hit"], limit, "{}", a.trace);
+    let shown = j.airlock(&["show", &run, "--no-diff"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains(&format!("LIMIT HIT: {limit}")),
+        "{}",
+        shown.stdout
+    );
 }
 
 // ---- Environment -----------------------------------------------------------------
