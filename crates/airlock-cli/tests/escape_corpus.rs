@@ -9,6 +9,10 @@
 //! fingerprint, a listener that accepted nothing, a process still alive, a
 //! marker that never appears).
 //!
+//! The grants section checks the other side: what `[lanes.NAME]` or
+//! `[sandbox]` grants (the network, a writable path) is reachable from the
+//! lane it is granted to, and nothing beside it.
+//!
 //! The repository and HOME live in `CARGO_TARGET_TMPDIR`, not below /tmp:
 //! the sandbox replaces /tmp with a private one, which would hide a
 //! repository there wholesale and make the hiding of secrets untestable.
@@ -344,6 +348,10 @@ both!(
     killing_a_process_outside_the_sandbox,
     max_processes_limits_forks,
     network_on_reaches_the_host_listener_positive_control,
+    network_granted_by_the_lane_reaches_the_host_listener,
+    network_granted_by_the_workflow_reaches_the_host_listener,
+    write_granted_by_the_workflow_is_writable_and_nothing_else,
+    write_granted_by_the_lane_is_writable_in_that_lane_only,
 );
 
 // ---- Writing and deleting outside the worktree ------------------------------
@@ -1185,6 +1193,156 @@ fn network_on_reaches_the_host_listener_positive_control(c: Caller) {
     assert_eq!(server.join().unwrap(), "hello from the lane");
 }
 
+// ---- Grants: what a lane or the workflow opens up, and only that ---------------
+
+/// A command of `run` connects to a fresh listener on the host's 127.0.0.1
+/// and sends `hello from RUN`. Returns the attempt and what the listener
+/// received (`None`: nothing connected). A completed connection stays queued
+/// after the client is gone, so the listener is asked once, afterwards.
+fn host_listener_reached(j: &Jail, run: &str) -> (Attempt, Option<String>) {
+    let l = tcp_listener("127.0.0.1:0");
+    let port = l.local_addr().unwrap().port();
+    let a = py(
+        j,
+        run,
+        &format!(
+            "import socket\ntry:\n  s=socket.create_connection(('127.0.0.1', {port}), 5)\n  s.sendall(b'hello from {run}')\n  s.close()\n  print('CONNECTED')\nexcept OSError as e:\n  print('no connection:', e)\n  raise SystemExit(1)\n"
+        ),
+    );
+    let got = match l.accept() {
+        Ok((mut conn, _)) => {
+            conn.set_nonblocking(false).unwrap();
+            let mut text = String::new();
+            conn.read_to_string(&mut text).unwrap();
+            Some(text)
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+        Err(e) => panic!("accept: {e}"),
+    };
+    (a, got)
+}
+
+fn assert_reached(run: &str, lane: &str, (a, got): (Attempt, Option<String>)) {
+    assert_eq!(a.code, 0, "{}", a.text);
+    assert!(a.shows("CONNECTED"), "{}", a.text);
+    assert_eq!(a.trace["lane"], lane);
+    assert_eq!(a.trace["network"], true);
+    assert_eq!(got.as_deref(), Some(format!("hello from {run}").as_str()));
+}
+
+fn assert_offline(lane: &str, (a, got): (Attempt, Option<String>)) {
+    assert_eq!(a.code, 1, "{}", a.text);
+    assert!(!a.shows("CONNECTED"), "{}", a.text);
+    assert!(a.shows("Connection refused"), "{}", a.text);
+    assert_eq!(a.trace["lane"], lane);
+    assert_eq!(a.trace["network"], false);
+    assert_eq!(got, None, "the host listener accepted a connection");
+}
+
+fn network_granted_by_the_lane_reaches_the_host_listener(c: Caller) {
+    let j = jail_with(c, "[lanes.governed]\nnetwork = \"on\"\n");
+    let (run, _) = j.start(BRIEF);
+    assert_reached(&run, "governed", host_listener_reached(&j, &run));
+    // The grant is the lane's: a run in another lane stays offline.
+    let (other, _) = j.start(&format!("{BRIEF}lane = \"staging\"\n"));
+    assert_offline("staging", host_listener_reached(&j, &other));
+}
+
+fn network_granted_by_the_workflow_reaches_the_host_listener(c: Caller) {
+    let j = jail_with(
+        c,
+        "[sandbox]\nnetwork = \"on\"\n\n[lanes.staging]\nnetwork = \"off\"\n",
+    );
+    let (run, _) = j.start(BRIEF);
+    assert_reached(&run, "governed", host_listener_reached(&j, &run));
+    // A lane that denies it, and a brief that denies it, win over the workflow.
+    let (lane_off, _) = j.start(&format!("{BRIEF}lane = \"staging\"\n"));
+    assert_offline("staging", host_listener_reached(&j, &lane_off));
+    let (brief_off, _) = j.start(&format!("{BRIEF}network = \"off\"\n"));
+    assert_offline("governed", host_listener_reached(&j, &brief_off));
+}
+
+/// `~/granted` (holding `kept.txt`), `~/other/file.txt` and `~/notes.txt`:
+/// the first is what a grant names, the others must stay read-only.
+struct WriteTargets {
+    granted: PathBuf,
+    other: (PathBuf, String),
+    notes: (PathBuf, String),
+}
+
+fn write_targets(j: &Jail) -> WriteTargets {
+    let granted = j.home.join("granted");
+    j.plant(&granted.join("kept.txt"), "kept\n");
+    let other = j.home.join("other/file.txt");
+    let other_text = needle(j, "other");
+    j.plant(&other, &other_text);
+    WriteTargets {
+        granted,
+        other: (other, other_text),
+        notes: home_file(j),
+    }
+}
+
+/// Writes `~/granted/NAME`, and tries `~/notes.txt`, `~/other/file.txt`,
+/// a sibling `~/granted-not` (a grant is a path, not a string prefix) and
+/// deleting `~/granted/kept.txt` only when `granted`.
+fn write_attempt(j: &Jail, run: &str, name: &str) -> Attempt {
+    sh(
+        j,
+        run,
+        &format!(
+            "printf '{name}' > \"$HOME/granted/{name}\" && echo WROTE-GRANTED; \
+             echo pwned > \"$HOME/notes.txt\" && echo ESCAPED-1; \
+             echo pwned > \"$HOME/other/file.txt\" && echo ESCAPED-2; \
+             mkdir \"$HOME/granted-not\" && echo ESCAPED-3; exit 0"
+        ),
+    )
+}
+
+fn assert_others_unchanged(j: &Jail, t: &WriteTargets, a: &Attempt) {
+    assert!(
+        !a.shows("ESCAPED"),
+        "an ungranted write succeeded:\n{}",
+        a.text
+    );
+    assert!(a.shows("Read-only file system"), "{}", a.text);
+    assert_file(&t.notes.0, &t.notes.1);
+    assert_file(&t.other.0, &t.other.1);
+    assert!(!j.home.join("granted-not").exists());
+    assert_file(&t.granted.join("kept.txt"), "kept\n");
+}
+
+fn write_granted_by_the_workflow_is_writable_and_nothing_else(c: Caller) {
+    let j = jail_with(c, "[sandbox]\nwrite = [\"~/granted\"]\n");
+    let t = write_targets(&j);
+    let (run, _) = j.start(BRIEF);
+    let a = write_attempt(&j, &run, "from-run.txt");
+    assert_eq!(a.code, 0, "{}", a.text);
+    assert!(a.shows("WROTE-GRANTED"), "{}", a.text);
+    assert_file(&t.granted.join("from-run.txt"), "from-run.txt");
+    assert_others_unchanged(&j, &t, &a);
+}
+
+fn write_granted_by_the_lane_is_writable_in_that_lane_only(c: Caller) {
+    let j = jail_with(c, "[lanes.governed]\nwrite = [\"~/granted\"]\n");
+    let t = write_targets(&j);
+    let (run, _) = j.start(BRIEF);
+    let a = write_attempt(&j, &run, "from-governed.txt");
+    assert_eq!(a.code, 0, "{}", a.text);
+    assert!(a.shows("WROTE-GRANTED"), "{}", a.text);
+    assert_eq!(a.trace["lane"], "governed");
+    assert_file(&t.granted.join("from-governed.txt"), "from-governed.txt");
+    assert_others_unchanged(&j, &t, &a);
+
+    // In another lane the same path is read-only.
+    let (other, _) = j.start(&format!("{BRIEF}lane = \"staging\"\n"));
+    let a = write_attempt(&j, &other, "from-staging.txt");
+    assert!(!a.shows("WROTE-GRANTED"), "{}", a.text);
+    assert_eq!(a.trace["lane"], "staging");
+    assert!(!t.granted.join("from-staging.txt").exists());
+    assert_others_unchanged(&j, &t, &a);
+}
+
 // ---- The time limit and the process tree --------------------------------------
 
 /// A background loop, started by `launcher`, that would keep writing
@@ -1367,6 +1525,16 @@ fn memory_hog_is_stopped_by_max_memory() {
     assert!(a.shows("MemoryError"), "{}", a.text);
     assert!(!a.shows("ESCAPED"));
     assert!(!wt.join("allocated").exists());
+    // The trace records which limit stopped it, and `show` says so.
+    let limit = "memory limit of 268435456 bytes (the command reported an allocation failure)";
+    assert_eq!(a.trace["limit_hit"], limit, "{}", a.trace);
+    let shown = j.airlock(&["show", &run, "--no-diff"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains(&format!("LIMIT HIT: {limit}")),
+        "{}",
+        shown.stdout
+    );
 }
 
 // ---- Environment -----------------------------------------------------------------

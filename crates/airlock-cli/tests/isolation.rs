@@ -800,11 +800,9 @@ fn hostile_paths_in_check_findings_are_printed_without_control_characters() {
     env.assert_ledger_ok();
 }
 
-/// Known bug, not fixed here: `render::error` (crates/airlock-cli/src/render.rs,
-/// being reworked elsewhere) prints a refusal's reasons as they are, and
-/// those reasons quote paths the agent chose. Un-ignore once it cleans them.
+/// A refusal's reasons quote paths the agent chose; `render::error` escapes
+/// them, so the terminal shows the escape sequence instead of obeying it.
 #[test]
-#[ignore = "render::error prints refusal reasons with raw control characters"]
 fn hostile_paths_in_refusal_reasons_are_printed_without_control_characters() {
     let env = Env::new();
     let (run, wt) = env.submitted();
@@ -822,6 +820,29 @@ fn hostile_paths_in_refusal_reasons_are_printed_without_control_characters() {
         "{}",
         out.stderr
     );
+    // The reason still names the path, with its control characters shown.
+    assert!(
+        out.stderr.contains(r"  - A src/late\x1b]0;owned\x07.txt"),
+        "{}",
+        out.stderr
+    );
+    // JSON carries the exact data; serde escapes it for the terminal.
+    let out = env.airlock(&["approve", run.as_str(), "--json"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_no_raw_controls(&["approve", "--json"], &out);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    let reasons = doc["error"]["reasons"].as_array().expect("reasons");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "A src/late\x1b]0;owned\x07.txt"),
+        "{reasons:?}"
+    );
+    // Nothing was lost: the run still waits for review with the late file.
     assert_eq!(env.state(&run), "in_review");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("src/late\x1b]0;owned\x07.txt")).unwrap(),
+        "late\n"
+    );
     env.assert_ledger_ok();
 }

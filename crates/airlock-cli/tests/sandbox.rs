@@ -13,9 +13,52 @@ use common::*;
 fn doctor_reports_every_protection_in_force_here() {
     let env = Env::new();
     let v = env.json(&["sandbox", "doctor"], 0);
-    assert_eq!(v["backend"], "namespaces");
-    for p in v["protections"].as_array().unwrap() {
-        assert_eq!(p["in_force"], true, "{p}");
+    assert_eq!(v["backend"], "namespaces", "{v}");
+    assert!(v["problem"].is_null(), "{v}");
+    let protections: Vec<(&str, bool)> = v["protections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["in_force"] == true))
+        .collect();
+    // With namespaces everything is in force; Landlock as far as the kernel
+    // offers it (the doctor reports its ABI).
+    let landlock = v["landlock_abi"].as_i64();
+    assert_eq!(
+        protections,
+        [
+            ("writes confined to the worktree", true),
+            ("secrets hidden", true),
+            ("no network", true),
+            ("whole process tree killed", true),
+            ("no privilege gain", true),
+            ("Landlock", landlock.is_some()),
+        ],
+        "{v}"
+    );
+    let detail = match landlock {
+        Some(abi) => format!("kernel ABI {abi}"),
+        None => "not offered by this kernel".into(),
+    };
+    assert_eq!(v["protections"][5]["detail"], detail.as_str(), "{v}");
+
+    // The text says the same, one protection per line.
+    let out = env.airlock(&["sandbox", "doctor"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("sandbox backend: namespaces"),
+        "{}",
+        out.stdout
+    );
+    for (name, in_force) in protections {
+        let mark = if in_force { "yes" } else { "NO " };
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{mark} {name}"))),
+            "no `{mark} {name}` in:\n{}",
+            out.stdout
+        );
     }
 }
 

@@ -245,28 +245,169 @@ fn on_ci_nothing_is_ever_written() {
 }
 
 #[test]
+fn accept_all_makes_every_pending_result_the_golden() {
+    let env = Env::bare();
+    for n in ["a", "b"] {
+        snap(&env, &["snap", "run", n, "--", "echo", n]);
+        snap(&env, &["snap", "accept", n]);
+    }
+    let b_golden = read(&snaps(&env).join("b.snap")).unwrap();
+    // `a` changes, `d` is new, `b` still matches.
+    assert_eq!(snap(&env, &["snap", "run", "a", "--", "echo", "A"]).code, 1);
+    assert_eq!(snap(&env, &["snap", "run", "d", "--", "echo", "d"]).code, 1);
+    assert_eq!(snap(&env, &["snap", "run", "b", "--", "echo", "b"]).code, 0);
+    let a_pending = read(&snaps(&env).join("a.snap.new")).unwrap();
+    let d_pending = read(&snaps(&env).join("d.snap.new")).unwrap();
+
+    let out = snap(&env, &["snap", "accept", "--all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "accepted `a`\naccepted `d`\n");
+    assert_eq!(
+        files(&snaps(&env)),
+        vec![
+            ("a.snap".to_string(), a_pending),
+            ("b.snap".to_string(), b_golden),
+            ("d.snap".to_string(), d_pending),
+        ]
+    );
+    for (n, text) in [("a", "A"), ("b", "b"), ("d", "d")] {
+        let out = snap(&env, &["snap", "run", n, "--", "echo", text]);
+        assert_eq!(out.code, 0, "{n}: {}", out.stdout);
+    }
+
+    // Nothing pending: accepted nothing, changed nothing.
+    let before = files(&snaps(&env));
+    let v = env.json(&["snap", "accept", "--all"], 0);
+    assert_eq!(v["action"], "accept");
+    assert_eq!(v["snapshots"], serde_json::json!([]));
+    assert_eq!(files(&snaps(&env)), before);
+}
+
+#[test]
+fn reject_all_drops_every_pending_result_and_keeps_the_goldens() {
+    let env = Env::bare();
+    for n in ["a", "b"] {
+        snap(&env, &["snap", "run", n, "--", "echo", n]);
+        snap(&env, &["snap", "accept", n]);
+    }
+    let goldens = files(&snaps(&env));
+    // `b` changes, `e` is new.
+    assert_eq!(snap(&env, &["snap", "run", "b", "--", "echo", "B"]).code, 1);
+    assert_eq!(snap(&env, &["snap", "run", "e", "--", "echo", "e"]).code, 1);
+
+    let v = env.json(&["snap", "reject", "--all"], 0);
+    assert_eq!(v["action"], "reject");
+    let names: Vec<&str> = v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b", "e"]);
+    assert_eq!(files(&snaps(&env)), goldens);
+    assert_eq!(snap(&env, &["snap", "run", "b", "--", "echo", "b"]).code, 0);
+
+    let out = snap(&env, &["snap", "reject", "--all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("nothing pending in "),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(files(&snaps(&env)), goldens);
+}
+
+#[test]
+fn a_golden_with_wildcards_matches_through_snap_run() {
+    let env = Env::bare();
+    let cmd = ["snap", "run", "w", "--", "cat", "out.txt"];
+    env.write("out.txt", "build 1 of widget\nstep a\nstep b\ndone\n");
+    snap(&env, &cmd);
+    snap(&env, &["snap", "accept", "w"]);
+    // The reviewer loosens the golden: `[..]` within a line, `...` for lines.
+    let golden_path = snaps(&env).join("w.snap");
+    let recorded = read(&golden_path).unwrap();
+    let exact = "==== stdout ====\nbuild 1 of widget\nstep a\nstep b\ndone\n==== end ====\n";
+    assert!(recorded.contains(exact), "{recorded}");
+    let golden = recorded.replace(
+        exact,
+        "==== stdout ====\nbuild [..] widget\n...\ndone\n==== end ====\n",
+    );
+    std::fs::write(&golden_path, &golden).unwrap();
+
+    for (output, why) in [
+        (
+            "build 7 of the widget\nstep x\nstep y\nstep z\ndone\n",
+            "other text, more lines",
+        ),
+        ("build  widget\ndone\n", "empty `[..]`, no lines for `...`"),
+    ] {
+        env.write("out.txt", output);
+        let out = snap(
+            &env,
+            &["--json", "snap", "run", "w", "--", "cat", "out.txt"],
+        );
+        assert_eq!(out.code, 0, "{why}: {}{}", out.stdout, out.stderr);
+        let v = out.json();
+        assert_eq!(v["decision"], "matched", "{why}: {v}");
+        assert_eq!(read(&golden_path).unwrap(), golden, "{why}");
+        assert!(!snaps(&env).join("w.snap.new").exists(), "{why}");
+    }
+
+    // Outside the wildcards the text must still match. The difference names
+    // the golden line that found no match (lines `...` took are shown as
+    // context).
+    for (output, diff) in [
+        ("build 2 of widget\nstep a\nfinished\n", "-done\n"),
+        ("rebuild 2 of widget\ndone\n", "-build [..] widget\n"),
+    ] {
+        env.write("out.txt", output);
+        let out = snap(&env, &cmd);
+        assert_eq!(out.code, 1, "{output:?}: {}", out.stdout);
+        assert!(out.stdout.contains(diff), "{output:?}: {}", out.stdout);
+        assert!(
+            out.stdout.contains("snapshot `w` changed"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(read(&golden_path).unwrap(), golden);
+        assert!(snaps(&env).join("w.snap.new").exists());
+    }
+}
+
+#[test]
 fn refusals_say_why_and_lose_nothing() {
     let env = Env::bare();
     snap(&env, &["snap", "run", "g", "--", "echo", "one"]);
     snap(&env, &["snap", "accept", "g"]);
+    // A pending result a stray accept or reject must not touch.
+    snap(&env, &["snap", "run", "p", "--", "echo", "pending"]);
     let before = files(&snaps(&env));
+    assert_eq!(before.len(), 2, "{before:?}");
 
-    for bad in ["../escape", "a/b", ".hidden", "x y"] {
+    let other = "it contains a character other than letters, digits, `-`, `_` and `.`";
+    for (bad, why) in [
+        ("../escape", "it contains a path separator"),
+        ("a/b", "it contains a path separator"),
+        (".hidden", "it starts with `.`"),
+        ("x y", other),
+    ] {
+        let message = format!("error: snapshot name `{bad}` is not allowed: {why}\n");
+        let hint = "  hint: use letters, digits, `-`, `_` and `.`, e.g. `cli-help`\n";
         let out = snap(&env, &["snap", "run", bad, "--", "touch", "ran"]);
         assert_eq!(out.code, 2, "{bad}");
-        assert!(out.stderr.contains("is not allowed"), "{}", out.stderr);
-        assert!(
-            out.stderr.contains("hint: use letters, digits"),
-            "{}",
-            out.stderr
-        );
+        assert_eq!(out.stderr, format!("{message}{hint}"), "run {bad}");
         assert!(!env.repo.join("ran").exists(), "the command must not run");
         for verb in ["accept", "reject", "diff"] {
             let out = snap(&env, &["snap", verb, bad]);
             assert_eq!(out.code, 2, "{verb} {bad}");
+            assert_eq!(out.stderr, format!("{message}{hint}"), "{verb} {bad}");
+            assert_eq!(out.stdout, "", "{verb} {bad}");
+            assert_eq!(files(&snaps(&env)), before, "{verb} {bad}");
         }
     }
     assert!(!env.tmp.path().join("escape.snap.new").exists());
+    assert!(!env.tmp.path().join("escape.snap").exists());
 
     let out = snap(&env, &["snap", "accept", "nope"]);
     assert_eq!(out.code, 2);
@@ -296,6 +437,7 @@ fn refusals_say_why_and_lose_nothing() {
         "{}",
         out.stderr
     );
+    assert_eq!(files(&snaps(&env)), before);
 
     // A golden edited into an invalid form: a position, and nothing runs.
     let golden = snaps(&env).join("g.snap");
@@ -313,7 +455,6 @@ fn refusals_say_why_and_lose_nothing() {
     assert!(!env.repo.join("ran").exists());
     assert_eq!(read(&golden).unwrap(), broken);
     assert!(!snaps(&env).join("g.snap.new").exists());
-    let _ = before;
 }
 
 #[test]
