@@ -25,13 +25,14 @@ const STEPS: &[&str] = &[
     "== 4. The agent works",
     "== 5. Check",
     "== 6. The agent puts README.md back",
-    "== 7. Submit",
-    "== 8. The proof verifies with standard tools too",
-    "== 9. A human approves",
-    "== 10. The agent sneaks in one more edit after approval",
-    "== 11. The reviewer redirects",
-    "== 12. Promote",
-    "== 13. The ledger",
+    "== 7. The agent proposes side effects",
+    "== 8. Submit",
+    "== 9. The proof verifies with standard tools too",
+    "== 10. A human approves",
+    "== 11. The agent sneaks in one more edit after approval",
+    "== 12. The reviewer redirects",
+    "== 13. Promote",
+    "== 14. The ledger",
 ];
 
 /// `airlock ARGS demo…` with TMPDIR in the test's own directory.
@@ -144,7 +145,24 @@ fn the_demo_narrates_every_step_and_leaves_a_promoted_verified_run() {
         events.iter().all(|e| e["run"] == run.as_str()),
         "{events:?}"
     );
-    assert_eq!(events.last().unwrap()["kind"], "promote");
+    // Promotion, then the approved push, bracketed by its two events.
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["promote", "action-started", "action-finished"],
+        "{kinds:?}"
+    );
+    assert_eq!(
+        env.git_in(
+            &repo,
+            &["ls-remote", "origin", "refs/heads/release/wordcount-fix"]
+        )
+        .split('\t')
+        .next()
+        .unwrap(),
+        env.git_in(&repo, &["rev-parse", "main"]),
+        "the approved push put main on the team's release branch"
+    );
     let shown = in_kept(&env, &repo, &["show", &run, "--no-diff"], 0);
     assert_eq!(shown["state"], "promoted");
     assert_eq!(shown["round"], 2);
@@ -234,6 +252,8 @@ fn the_demo_in_json_lists_every_step_with_its_exit_and_cleans_up() {
         ("airlock check RUN", 1),
         ("airlock exec RUN -- git checkout -- README.md", 0),
         ("airlock check RUN", 0),
+        ("airlock propose RUN ../push-main.toml", 1),
+        ("airlock propose RUN ../release-branch.toml", 0),
         ("airlock submit RUN", 0),
         ("airlock review", 0),
         ("airlock show RUN --no-diff", 0),

@@ -68,7 +68,7 @@ pub fn render(report: &CheckReport) -> String {
             }
             out.push('\n');
             for n in &s.notes {
-                out += &format!("       note: {}\n", crate::render::clean(n));
+                out += &format!("       note: {}\n", crate::render::escape(n));
             }
         }
     }
@@ -78,10 +78,10 @@ pub fn render(report: &CheckReport) -> String {
     for s in &report.stops {
         out += &format!("  {} {}\n", if s.passed { "ok  " } else { "FAIL" }, s.name);
         for f in &s.findings {
-            out += &format!("       - {}\n", crate::render::clean(f));
+            out += &format!("       - {}\n", crate::render::escape(f));
         }
         for n in &s.notes {
-            out += &format!("       note: {}\n", crate::render::clean(n));
+            out += &format!("       note: {}\n", crate::render::escape(n));
         }
     }
     out.trim_end().to_string()

@@ -73,6 +73,40 @@ class = "bugfix"
 assumptions = ["callers expect 0 for an empty string"]
 "#;
 
+const LANE_SCOPES: &str = r#"
+[lanes.governed]
+scopes = ["git:push:origin:refs/heads/release/*"]
+"#;
+
+const PUSH_MAIN: &str = r#"kind = "git-push"
+name = "push-main"
+scopes = ["git:push:origin:refs/heads/main"]
+remote = "origin"
+ref = "refs/heads/main"
+"#;
+
+const PUSH_RELEASE: &str = r#"kind = "git-push"
+name = "release-branch"
+description = "publish the fix on a release branch for the team"
+scopes = ["git:push:origin:refs/heads/release/*"]
+remote = "origin"
+ref = "refs/heads/release/wordcount-fix"
+"#;
+
+/// A git command's trimmed stdout, in `dir`, with the demo's environment.
+fn git_output(d: &Demo, args: &[&str], dir: &Path) -> Result<String> {
+    let mut cmd = Command::new("git");
+    cmd.args(args).current_dir(dir);
+    let (code, out, err) = d.spawn(cmd)?;
+    if code != 0 {
+        return Err(Error::Git {
+            args: args.join(" "),
+            message: err.trim().to_string(),
+        });
+    }
+    Ok(out.trim().to_string())
+}
+
 struct Demo {
     exe: PathBuf,
     repo: PathBuf,
@@ -272,8 +306,21 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
         println!("created {} (git, branch main, one commit)", repo.display());
     }
 
+    // The team's remote, a bare repository beside the checkout.
+    d.git(&["init", "-q", "--bare", "../team.git"])?;
+    d.git(&["remote", "add", "origin", "../team.git"])?;
+    d.git(&["push", "-q", "origin", "main"])?;
+
     d.say("1. airlock init: a workflow with gates detected from Cargo.toml, and a signing key");
     d.expect(&["init"], 0)?;
+    // The lane this brief runs in may push release branches, and nothing else.
+    let workflow = repo.join(".airlock/workflow.toml");
+    let mut text = std::fs::read_to_string(&workflow).map_err(|source| Error::Read {
+        path: workflow.clone(),
+        source,
+    })?;
+    text.push_str(LANE_SCOPES);
+    write(&workflow, &text)?;
     d.git(&["add", ".airlock"])?;
     d.git(&["commit", "-q", "-m", "airlock: workflow"])?;
 
@@ -315,13 +362,19 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     )?;
     d.expect(&["check", &id], 0)?;
 
-    d.say("7. Submit: commit on the run branch, sign the proof bundle, queue for review");
+    d.say("7. The agent proposes side effects: they are previewed and rehearsed, never performed by the agent. Pushing to main is refused outright; a release branch is staged");
+    write(&root.join("push-main.toml"), PUSH_MAIN)?;
+    write(&root.join("release-branch.toml"), PUSH_RELEASE)?;
+    d.expect(&["propose", &id, "../push-main.toml"], 1)?;
+    d.expect(&["propose", &id, "../release-branch.toml"], 0)?;
+
+    d.say("8. Submit: commit on the run branch, sign the proof bundle (actions included), queue for review");
     d.expect(&["submit", &id], 0)?;
     d.expect(&["review"], 0)?;
     d.expect(&["show", &id, "--no-diff"], 0)?;
 
     d.say(
-        "8. The proof verifies with standard tools too: ssh-keygen checks the detached signature",
+        "9. The proof verifies with standard tools too: ssh-keygen checks the detached signature",
     );
     let pubkey = d.expect(&["key", "public"], 0)?;
     let signers = root.join("allowed_signers");
@@ -359,13 +412,13 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
         Err(_) => {}
     }
 
-    d.say("9. A human approves exactly this proof");
+    d.say("10. A human approves exactly this proof");
     d.expect(
         &["approve", &id, "--reason", "fix is minimal and tested"],
         0,
     )?;
 
-    d.say("10. The agent sneaks in one more edit after approval: exec is refused, and a direct write voids the approval");
+    d.say("11. The agent sneaks in one more edit after approval: exec is refused, and a direct write voids the approval");
     d.expect(
         &[
             "exec",
@@ -389,7 +442,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     write(&lib, &text)?;
     d.expect(&["promote", &id], 1)?;
 
-    d.say("11. The reviewer redirects; the agent undoes it; check, submit, approve again");
+    d.say("12. The reviewer redirects; the agent undoes it; check, submit, approve again");
     d.expect(
         &[
             "redirect",
@@ -414,11 +467,28 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     d.expect(&["submit", &id], 0)?;
     d.expect(&["approve", &id, "--reason", "same fix as round 1"], 0)?;
 
-    d.say("12. Promote: everything is verified again, then merged into main (the checked-out branch is updated)");
+    d.say("13. Promote: everything is verified again, merged into main (the checked-out branch is updated), then the approved push is performed, exactly once");
     d.expect(&["promote", &id], 0)?;
+    let remote_tip = git_output(
+        d,
+        &["rev-parse", "refs/heads/release/wordcount-fix"],
+        &root.join("team.git"),
+    )?;
+    let main_tip = git_output(d, &["rev-parse", "main"], &repo)?;
+    if remote_tip != main_tip {
+        return Err(Error::Invalid(format!(
+            "the team remote's release/wordcount-fix is {remote_tip}, not main's {main_tip}"
+        )));
+    }
+    if !d.json {
+        println!(
+            "team.git refs/heads/release/wordcount-fix = {} (main)",
+            &main_tip[..12]
+        );
+    }
     d.expect(&["proof", "verify", &id], 0)?;
 
-    d.say("13. The ledger: every step, hash-chained");
+    d.say("14. The ledger: every step, hash-chained");
     d.expect(&["log", &id], 0)?;
     d.expect(&["ledger", "verify"], 0)?;
     let merged = std::fs::read_to_string(repo.join("src/lib.rs")).unwrap_or_default();

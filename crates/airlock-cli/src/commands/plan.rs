@@ -5,7 +5,7 @@ use airlock_core::action::plan::list;
 use airlock_core::action::{Action, Role};
 
 use super::Ctx;
-use crate::render::{Output, clean};
+use crate::render::{Output, clean, escape};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -48,7 +48,7 @@ pub fn render_action(a: &Action) -> String {
         a.state.as_str()
     );
     if let Some(d) = &a.spec.description {
-        h += &format!("  {}\n", clean(d));
+        h += &format!("  {}\n", escape(d));
     }
     h += &format!(
         "  digest {}  preview sha256 {}\n",
@@ -61,7 +61,7 @@ pub fn render_action(a: &Action) -> String {
     h += &format!(
         "  rehearsal: {}: {}\n",
         a.rehearsal.status,
-        clean(&a.rehearsal.summary)
+        escape(&a.rehearsal.summary)
     );
     for line in a.rehearsal.detail.lines().take(20) {
         h += &format!("  > {}\n", clean(line));

@@ -3,7 +3,7 @@ use airlock_core::action::apply::ApplyReport;
 use airlock_core::promote::promote;
 
 use super::Ctx;
-use crate::render::{Output, clean, short};
+use crate::render::{Output, escape, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,7 +59,7 @@ pub fn render_actions(report: &ApplyReport, what: &str) -> String {
     for a in &report.actions {
         h += &format!(
             "    {} ({}): {}{}: {}\n",
-            clean(&a.name),
+            escape(&a.name),
             a.kind,
             a.state.as_str(),
             if a.recovered {
@@ -67,11 +67,11 @@ pub fn render_actions(report: &ApplyReport, what: &str) -> String {
             } else {
                 ""
             },
-            clean(&a.summary)
+            escape(&a.summary)
         );
     }
     if let Some(stopped) = &report.stopped {
-        h += &format!("  stopped: {}\n", clean(stopped));
+        h += &format!("  stopped: {}\n", escape(stopped));
     }
     h
 }

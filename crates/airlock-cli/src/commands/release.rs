@@ -51,4 +51,3 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
         h,
     ))
 }
-

@@ -5,7 +5,7 @@ use airlock_core::git;
 use airlock_core::proof::verify_file;
 
 use super::Ctx;
-use crate::render::{Output, clean, one_line, short};
+use crate::render::{Output, clean, escape, one_line, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -67,8 +67,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     }
     for c in &stat {
         match c.lines {
-            Some((a, d)) => h += &format!("  {:>5} +{:<5} -{:<5} {}\n", "", a, d, clean(&c.path)),
-            None => h += &format!("  {:>5} binary        {}\n", "", clean(&c.path)),
+            Some((a, d)) => h += &format!("  {:>5} +{:<5} -{:<5} {}\n", "", a, d, escape(&c.path)),
+            None => h += &format!("  {:>5} binary        {}\n", "", escape(&c.path)),
         }
     }
     match check {
@@ -104,7 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
                 "; changed {}",
                 t.files_changed
                     .iter()
-                    .map(|f| format!("{} {}", f.status, clean(&f.path)))
+                    .map(|f| format!("{} {}", f.status, escape(&f.path)))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
