@@ -1024,3 +1024,119 @@ fn withdrawing_and_replacing_an_action_before_submit() {
         out.stderr
     );
 }
+
+// ---------------------------------------------------------------- rollback edges
+
+/// A promoted run whose one action pushed a release branch and whose
+/// compensation writes a marker file.
+fn promoted_with_push(env: &Env) -> (String, PathBuf) {
+    let mark = env.tmp.path().join("compensated");
+    let (run, _) = edited_run(env);
+    let push = PUSH.replace("$MARK", &mark.display().to_string());
+    env.json(&["propose", &run, &action_file(env, "release", &push)], 0);
+    check_submit_approve(env, &run);
+    env.json(&["promote", &run], 0);
+    (run, mark)
+}
+
+#[test]
+fn a_rollback_killed_after_moving_the_target_is_finished_by_recovery() {
+    let env = setup("");
+    let (run, mark) = promoted_with_push(&env);
+    let merge = env.rev("main");
+    let out = env.airlock_env(
+        &["rollback", &run, "--reason", "bad"],
+        &[("AIRLOCK_FAILPOINT", "rollback:after-ref")],
+    );
+    assert_eq!(out.code, -1, "{}", out.stderr);
+    assert_ne!(env.rev("main"), merge, "the ref moved before the kill");
+    // The next command finds the interrupted rollback and records it.
+    let out = env.airlock(&["plan", &run]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: recovered: an interrupted `airlock rollback {run}` had moved refs/heads/main"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--actions-only"), "{}", out.stderr);
+    assert_eq!(env.state(&run), "rolled_back");
+    assert_eq!(
+        env.read("src/app.sh"),
+        "#!/bin/sh\necho hello\n",
+        "checkout updated"
+    );
+    assert!(!mark.exists());
+    let out = env.fails(&["rollback", &run, "--reason", "again"], 1);
+    assert!(out.stderr.contains("--actions-only"), "{}", out.stderr);
+    env.json(
+        &["rollback", &run, "--actions-only", "--reason", "finish"],
+        0,
+    );
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "compensated\n");
+    // Once: a second pass finds the compensation done.
+    std::fs::remove_file(&mark).unwrap();
+    let again = env.json(
+        &["rollback", &run, "--actions-only", "--reason", "finish"],
+        0,
+    );
+    assert_eq!(again["actions"]["actions"][0]["summary"], "already done");
+    assert!(!mark.exists());
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn rollback_refuses_to_overwrite_uncommitted_work_and_reverts_onto_a_moved_target() {
+    let env = setup("");
+    let (run, _) = promoted_with_push(&env);
+    // Uncommitted work on the file the revert changes: refused, nothing moved.
+    env.write("src/app.sh", "#!/bin/sh\necho mine\n");
+    let before = env.world();
+    let out = env.fails(&["rollback", &run, "--reason", "bad"], 1);
+    assert!(
+        out.stderr
+            .contains("it would overwrite uncommitted changes"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    env.assert_unchanged(&before);
+    env.git(&["checkout", "--", "src/app.sh"]);
+    // The target moves on elsewhere; the revert applies on top of it.
+    let moved = env.commit_file("docs/guide.md", "# Guide\n\nMore.\n", "docs");
+    let rolled = env.json(&["rollback", &run, "--reason", "bad"], 0);
+    assert_eq!(env.git(&["rev-parse", "main^"]), moved);
+    assert_eq!(rolled["revert"].as_str().unwrap(), env.rev("main"));
+    assert_eq!(env.read("src/app.sh"), "#!/bin/sh\necho hello\n");
+    assert_eq!(env.read("docs/guide.md"), "# Guide\n\nMore.\n");
+}
+
+#[test]
+fn show_lists_the_actions_a_reviewer_approves() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    let push = PUSH.split("[undo]").next().unwrap().to_string();
+    env.json(&["propose", &run, &action_file(&env, "release", &push)], 0);
+    let out = env.airlock(&["show", &run, "--no-diff"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("actions (side effects, performed only at promotion):"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("#1 `release` (git-push)  [planned]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("| git push origin <promoted commit>:refs/heads/release/1.0"),
+        "{}",
+        out.stdout
+    );
+    let v = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(v["actions"][0]["spec"]["kind"], "git-push");
+}

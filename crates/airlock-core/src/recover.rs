@@ -177,8 +177,16 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
                    "undo": format!("git revert -m 1 {merge}")}),
         )?;
     }
+    let actions = if crate::action::plan::list(al, &intent.run)?.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Its actions were not applied: run `airlock promote {} --actions-only`.",
+            intent.run
+        )
+    };
     Ok(format!(
-        "an interrupted `airlock promote {}` had moved {target} to {}; recorded the promotion{checkout_note}.",
+        "an interrupted `airlock promote {}` had moved {target} to {}; recorded the promotion{checkout_note}.{actions}",
         intent.run,
         &merge[..12.min(merge.len())]
     ))
