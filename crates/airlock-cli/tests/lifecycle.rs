@@ -840,7 +840,12 @@ fn transcript_of_a_run_from_brief_to_promotion() {
         promoted.starts_with(&format!("promoted run {run} into main: ")),
         "{promoted}"
     );
-    assert!(promoted.contains("undo: git revert -m 1 "), "{promoted}");
+    assert!(
+        promoted.contains(&format!(
+            "undo: airlock rollback {run} --reason …  (reverts "
+        )),
+        "{promoted}"
+    );
     assert_eq!(env.read("src/app.sh"), "#!/bin/sh\necho hello, please\n");
     assert!(say(&["proof", "verify", &run]).ends_with("the proof verifies\n"));
     assert!(say(&["ledger", "verify"]).starts_with("ledger verifies: "));

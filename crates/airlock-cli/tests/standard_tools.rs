@@ -359,7 +359,10 @@ fn openssl_verifies_each_envelope_over_its_pae() {
         assert!(!bad.ok, "{}", bad.text);
         count += 1;
     }
-    assert_eq!(count, 4, "three statements and the index");
+    assert_eq!(
+        count, 5,
+        "four statements (run, traces, checks, actions) and the index"
+    );
 
     // The last line's index names every other line's sha256.
     let lines: Vec<&str> = text.lines().collect();
