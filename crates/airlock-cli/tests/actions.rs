@@ -668,6 +668,13 @@ fn a_push_is_rehearsed_then_pushes_the_promoted_commit_and_rollback_reverts_and_
     check_submit_approve(&env, &run);
     let promoted = env.json(&["promote", &run], 0);
     let merge = promoted["merge"].as_str().unwrap();
+    // The promotion records how to undo it, compensations included.
+    let events = env.events(Some(&run));
+    let promote = events.iter().find(|e| e["kind"] == "promote").unwrap();
+    assert_eq!(
+        promote["data"]["undo"]["compensations"],
+        serde_json::json!(["release"])
+    );
     assert_eq!(
         env.git_in(&remote, &["rev-parse", "refs/heads/release/1.0"]),
         merge

@@ -77,7 +77,15 @@ fn promote_merges_an_approved_run_into_the_checked_out_target() {
     assert_eq!(env.state(&run), "promoted");
     let last = env.events(Some(&run)).last().unwrap().clone();
     assert_eq!(last["kind"], "promote");
-    assert_eq!(last["data"]["undo"], format!("git revert -m 1 {merge}"));
+    assert_eq!(
+        last["data"]["undo"]["revert"],
+        format!("git revert -m 1 {merge}")
+    );
+    assert_eq!(
+        last["data"]["undo"]["command"],
+        format!("airlock rollback {run} --reason …")
+    );
+    assert_eq!(last["data"]["undo"]["compensations"], serde_json::json!([]));
     env.assert_ledger_ok();
     // A promoted run is not promoted twice.
     let out = env.fails(&["promote", &run], 1);

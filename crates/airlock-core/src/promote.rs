@@ -207,7 +207,7 @@ pub fn promote(
         "promote",
         json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
                "regated": regated, "digest": submission.digest,
-               "undo": format!("git revert -m 1 {merge}")}),
+               "undo": undo_record(al, &run.id, &merge)?}),
         Some(intent),
     )?;
     let actions = crate::action::apply::apply(
@@ -313,6 +313,22 @@ fn apply_remaining(
         checkout_updated: false,
         actions,
     })
+}
+
+/// How to undo a promotion: the revert of its merge and the compensations
+/// declared with its actions, in the order rollback runs them.
+pub(crate) fn undo_record(al: &Airlock, run: &str, merge: &str) -> Result<serde_json::Value> {
+    let mut compensations: Vec<String> = crate::action::plan::list(al, run)?
+        .into_iter()
+        .filter(|a| a.role == crate::action::Role::Undo)
+        .map(|a| a.spec.name)
+        .collect();
+    compensations.reverse();
+    Ok(
+        json!({"command": format!("airlock rollback {run} --reason …"),
+              "revert": format!("git revert -m 1 {merge}"),
+              "compensations": compensations}),
+    )
 }
 
 /// Brings the main checkout from `from` to `to` as `git merge` would.

@@ -174,7 +174,7 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
             State::Approved,
             "promote",
             json!({"target": run.target, "previous": previous, "merge": merge, "recovered": true,
-                   "undo": format!("git revert -m 1 {merge}")}),
+                   "undo": crate::promote::undo_record(al, &intent.run, &merge)?}),
         )?;
     }
     let actions = if crate::action::plan::list(al, &intent.run)?.is_empty() {
