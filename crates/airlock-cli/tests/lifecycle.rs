@@ -388,6 +388,36 @@ fn exec_kills_a_command_at_its_time_limit() {
     env.assert_ledger_ok();
 }
 
+#[test]
+fn exec_takes_its_default_time_limit_from_the_workflow() {
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[sandbox]\ntimeout = \"300ms\"\n"),
+    );
+    env.git(&["commit", "-q", "-am", "a default time limit"]);
+    let (run, _) = env.start(BRIEF);
+    let out = env.airlock(&["exec", &run, "--", "sleep", "60"]);
+    assert_eq!(out.code, 124, "{}", out.stderr);
+    let t = env.json(&["show", &run, "--no-diff"], 0)["traces"][0].clone();
+    assert_eq!(t["exit"]["timed_out"], true, "{t}");
+    // `--timeout` still decides when it is given.
+    let out = env.airlock(&["exec", &run, "--timeout", "30s", "--", "sleep", "1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A bad value is a workflow error, reported where it is.
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[sandbox]\ntimeout = \"soon\"\n"),
+    );
+    let out = env.fails(&["exec", &run, "--", "true"], 2);
+    assert!(
+        out.stderr
+            .contains("`timeout` must be a positive number of seconds or a duration"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// Processes whose command line is `cmdline`, waiting a little for killed
 /// ones to be reaped (no timing is asserted; the bound only ends the wait).
 fn still_running(cmdline: &str) -> Vec<String> {

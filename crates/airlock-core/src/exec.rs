@@ -150,7 +150,7 @@ pub(crate) fn run_traced(
         argv: argv.clone(),
         cwd: run.worktree.clone(),
         env: plan.env,
-        timeout,
+        timeout: timeout.or(workflow.sandbox.timeout),
         stdout_path: logs.join(format!("{log_name}.stdout")),
         stderr_path: logs.join(format!("{log_name}.stderr")),
         echo,

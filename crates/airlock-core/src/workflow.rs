@@ -53,6 +53,10 @@ pub struct Sandbox {
     pub max_output: u64,
     pub max_memory: Option<u64>,
     pub max_processes: u64,
+    /// Wall time of a command started by `exec`, `snap run --run` or a
+    /// rehearsal when the caller gives none (gates have their own).
+    #[serde(with = "humantime_serde_opt_secs")]
+    pub timeout: Option<Duration>,
 }
 
 /// What one trust lane grants: `[lanes.NAME]`.
@@ -402,6 +406,7 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
         max_output: DEFAULT_MAX_OUTPUT,
         max_memory: None,
         max_processes: DEFAULT_MAX_PROCESSES,
+        timeout: None,
     };
     let Some(value) = diag::get(root, "sandbox") else {
         return sandbox;
@@ -419,6 +424,7 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
             "max_output",
             "max_memory",
             "max_processes",
+            "timeout",
         ],
         "[sandbox]",
         diags,
@@ -436,6 +442,7 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
                 sandbox.max_output = size(value, "max_output", diags).unwrap_or(DEFAULT_MAX_OUTPUT)
             }
             "max_memory" => sandbox.max_memory = size(value, "max_memory", diags),
+            "timeout" => sandbox.timeout = parse_timeout(value, diags),
             "max_processes" => {
                 sandbox.max_processes =
                     diag::positive(value, "max_processes", diags).unwrap_or(DEFAULT_MAX_PROCESSES)
@@ -629,6 +636,18 @@ pub(crate) fn parse_timeout(
         );
     }
     parsed
+}
+
+mod humantime_serde_opt_secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &Option<std::time::Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 mod humantime_serde_secs {
