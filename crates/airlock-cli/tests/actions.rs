@@ -570,7 +570,7 @@ fn an_email_killed_after_sending_is_never_resent_without_a_human() {
     // Rollback refuses while an outcome is unknown.
     let out = env.fails(&["rollback", &run, "--reason", "undo"], 1);
     assert!(
-        out.stderr.contains("actions have an unknown outcome"),
+        out.stderr.contains("it is not known what some actions did"),
         "{}",
         out.stderr
     );
@@ -758,7 +758,7 @@ rehearse = ["sh", "-c", "grep -q please src/app.sh"]
 "#;
     let out = env.airlock(&["propose", &run, &action_file(&env, "publish", cmd)]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("rehearsal: ok: `sh -c 'grep -q please src/app.sh'` in the run's sandbox: exit 0 (trace 1)"), "{}", out.stdout);
+    assert!(out.stdout.contains("rehearsal: ok: `sh -c 'grep -q please src/app.sh'` in the run's sandbox, on a scratch checkout: exit 0 (trace 1)"), "{}", out.stdout);
     check_submit_approve(&env, &run);
     let out = env.airlock(&["promote", &run]);
     assert_eq!(out.code, 1, "{}", out.stdout);
@@ -1146,4 +1146,245 @@ fn show_lists_the_actions_a_reviewer_approves() {
     );
     let v = env.json(&["show", &run, "--no-diff"], 0);
     assert_eq!(v["actions"][0]["spec"]["kind"], "git-push");
+}
+
+// ---------------------------------------------------------------- attacks found in review
+
+#[test]
+fn urls_are_checked_as_sent_and_host_wildcards_stay_in_the_host() {
+    let env = setup(
+        r#"
+[lanes.staging]
+scopes = ["http:POST:*.example.com/*"]
+"#,
+    );
+    let (run, _) = edited_run(&env);
+    // Checked as /public/x, sent as /admin/%2e%2e/public/x: refused.
+    refused(
+        &env,
+        &run,
+        "dots",
+        "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/admin/%2e%2e/public/x\"\n",
+        2,
+        &[
+            "`url` is not in canonical form: it reads as `http://127.0.0.1:9/public/x`",
+            "write `url = \"http://127.0.0.1:9/public/x\"`",
+        ],
+    );
+    // `*.example.com` covers hosts, not a path that ends in `.example.com`.
+    refused(
+        &env,
+        &run,
+        "host",
+        "kind = \"http\"\nscopes = [\"http:POST:*.example.com/*\"]\nmethod = \"POST\"\nurl = \"https://evil.com/.example.com/x\"\n",
+        1,
+        &[
+            "does more than its scopes declare",
+            "it needs `http:POST:evil.com/.example.com/x`",
+        ],
+    );
+    // Credentials never travel in plain http beyond the loopback.
+    refused(
+        &env,
+        &run,
+        "plain",
+        "kind = \"http\"\nscopes = [\"http:POST:hooks.example.com/*\"]\nmethod = \"POST\"\nurl = \"http://hooks.example.com/x\"\n[headers]\nAuthorization = \"Bearer ${HOOK_TOKEN}\"\n",
+        2,
+        &["`url` is plain http but the request carries credentials"],
+    );
+    // What the mail and HTTP clients would refuse is refused before approval.
+    refused(
+        &env,
+        &run,
+        "comma",
+        "kind = \"email\"\nscopes = [\"email:send:*@example.com\"]\nfrom = \"Doe, John <bot@example.com>\"\nto = [\"team@example.com\"]\nsubject = \"hi\"\n",
+        1,
+        &[
+            "action `comma` could not be sent as written",
+            "the mail client refuses the address `Doe, John <bot@example.com>`",
+        ],
+    );
+    refused(
+        &env,
+        &run,
+        "ctl",
+        "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/x\"\n[headers]\nX-A = \"a\\u0001b\"\n",
+        2,
+        &["`headers.X-A` contains the control character '\\u{1}'"],
+    );
+}
+
+#[test]
+fn symlinks_that_leave_the_repository_only_when_chained_are_caught() {
+    let env = setup("");
+    let (run, wt) = edited_run(&env);
+    std::os::unix::fs::symlink(".", wt.join("src/d")).unwrap();
+    std::os::unix::fs::symlink("d/d/d/../../..", wt.join("src/out")).unwrap();
+    let check = env.json(&["check", &run], 1);
+    let kinds = check["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "file-kinds")
+        .unwrap()
+        .clone();
+    assert_eq!(kinds["passed"], false, "{kinds}");
+    assert!(
+        kinds["findings"]
+            .to_string()
+            .contains("src/out is a symlink to `d/d/d/../../..`, outside the repository"),
+        "{kinds}"
+    );
+}
+
+#[test]
+fn a_command_whose_cwd_is_missing_is_not_run() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    let mark = env.tmp.path().join("ran");
+    let cmd = format!(
+        "kind = \"command\"\nname = \"publish\"\nscopes = [\"command:notify\"]\ncwd = \"nowhere\"\nargv = [\"touch\", \"{}\"]\n",
+        mark.display()
+    );
+    env.json(&["propose", &run, &action_file(&env, "publish", &cmd)], 0);
+    check_submit_approve(&env, &run);
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("not run: `cwd = \"nowhere\"` is not a directory of the promoted commit"),
+        "{}",
+        out.stdout
+    );
+    assert!(!mark.exists());
+}
+
+#[test]
+fn a_rehearsal_never_changes_the_worktree_and_a_refused_proposal_runs_nothing() {
+    let env = setup("");
+    let (run, wt) = edited_run(&env);
+    // The undo's attachment is missing: refused before anything runs.
+    let bad = r#"kind = "command"
+name = "publish"
+scopes = ["command:notify"]
+argv = ["true"]
+rehearse = ["sh", "-c", "date >> src/rehearsed.txt"]
+[undo]
+kind = "email"
+scopes = ["email:send:*@example.com"]
+from = "bot@example.com"
+to = ["team@example.com"]
+subject = "undone"
+attachments = ["missing.txt"]
+"#;
+    let before = env.world();
+    let out = env.fails(&["propose", &run, &action_file(&env, "publish", bad)], 1);
+    assert!(
+        out.stderr
+            .contains("attachment `missing.txt` of action `publish` is not in the run's tree"),
+        "{}",
+        out.stderr
+    );
+    env.assert_unchanged(&before);
+    assert_eq!(
+        env.json(&["show", &run, "--no-diff"], 0)["traces"],
+        serde_json::json!([])
+    );
+    assert!(!wt.join("src/rehearsed.txt").exists());
+    // A rehearsal that writes runs on a scratch checkout, at propose and at
+    // submit, so the submitted worktree stays what was submitted.
+    let good = bad.split("[undo]").next().unwrap();
+    env.json(&["propose", &run, &action_file(&env, "publish", good)], 0);
+    assert!(!wt.join("src/rehearsed.txt").exists());
+    check_submit_approve(&env, &run);
+    assert!(!wt.join("src/rehearsed.txt").exists());
+    let traces = env.json(&["show", &run, "--no-diff"], 0)["traces"].clone();
+    let origins: Vec<&str> = traces
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        origins.iter().filter(|o| **o == "rehearse:publish").count(),
+        2,
+        "{origins:?}"
+    );
+}
+
+#[test]
+fn a_command_interrupted_after_it_started_blocks_rollback_until_a_human_rules() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    let mark = env.tmp.path().join("compensated");
+    let cmd = format!(
+        "kind = \"command\"\nname = \"publish\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\n[undo]\nkind = \"command\"\nscopes = [\"command:notify\"]\nargv = [\"touch\", \"{}\"]\n",
+        mark.display()
+    );
+    env.json(&["propose", &run, &action_file(&env, "publish", &cmd)], 0);
+    check_submit_approve(&env, &run);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[("AIRLOCK_FAILPOINT", "action:after-started")],
+    );
+    assert_eq!(out.code, -1, "{}", out.stderr);
+    let main_before = env.rev("main");
+    let out = env.fails(&["rollback", &run, "--reason", "bad"], 1);
+    assert!(
+        out.stderr.contains("action `publish` is outcome unknown"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("airlock resolve {run} NAME --done")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rev("main"), main_before, "nothing reverted");
+    // The hint leads somewhere: resolve accepts it, and the compensation runs.
+    env.json(
+        &["resolve", &run, "publish", "--done", "--reason", "it ran"],
+        0,
+    );
+    env.json(&["rollback", &run, "--reason", "bad"], 0);
+    assert!(mark.exists(), "the compensation of a performed action runs");
+}
+
+#[test]
+fn a_scope_revoked_after_approval_stops_the_remaining_actions() {
+    let server = HttpPeer::start(&[503, 200]);
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    env.json(
+        &[
+            "propose",
+            &run,
+            &action_file(&env, "notify", &http_action(server.port)),
+        ],
+        0,
+    );
+    check_submit_approve(&env, &run);
+    let out = env.airlock_env(&["promote", &run], &[("HOOK_TOKEN", "t")]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    // The owner revokes the scope before the retry.
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[lanes.governed]\nscopes = []\npass_env = [\"HOOK_TOKEN\"]\n"),
+    );
+    env.git(&["commit", "-q", "-am", "revoke"]);
+    let out = env.airlock_env(&["promote", &run, "--actions-only"], &[("HOOK_TOKEN", "t")]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("not allowed by the workflow as it is now"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("lane `governed` does not grant"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(server.requests().len(), 1, "no second request");
 }

@@ -824,16 +824,29 @@ fn reject_and_redirect_are_refused_in_the_wrong_state() {
     let env = Env::new();
     let (run, _) = env.start(BRIEF);
     let before = env.world();
-    for cmd in ["reject", "redirect"] {
-        let out = env.fails(&[cmd, &run, "--reason", "no"], 1);
-        assert_eq!(
-            out.stderr,
-            format!(
-                "error: run {run} is staged; `{cmd}` needs it to be in_review or approved\n  hint: run `airlock check {run}`\n"
-            )
-        );
-    }
+    let out = env.fails(&["redirect", &run, "--reason", "no"], 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: run {run} is staged; `redirect` needs it to be in_review or approved\n  hint: run `airlock check {run}`\n"
+        )
+    );
     env.assert_unchanged(&before);
+    // A run can be ended before it is submitted (a runaway agent)...
+    env.json(
+        &["reject", &run, "--reason", "the agent went off course"],
+        0,
+    );
+    assert_eq!(env.state(&run), "rejected");
+    // ...but not twice, and a rejected run goes nowhere.
+    let out = env.fails(&["reject", &run, "--reason", "again"], 1);
+    assert!(
+        out.stderr.contains(
+            "is rejected; `reject` needs it to be staged or checked or in_review or approved"
+        ),
+        "{}",
+        out.stderr
+    );
     let (rejected, _) = env.submitted();
     env.json(&["reject", &rejected, "--reason", "no"], 0);
     let out = env.fails(&["redirect", &rejected, "--reason", "try again"], 1);

@@ -179,3 +179,34 @@ fn release_needs_a_release_table_and_valid_settings() {
         out.stderr
     );
 }
+
+#[test]
+fn a_release_can_be_ended_before_review_and_a_rejected_one_releases_nothing() {
+    let env = setup();
+    let run = promoted_run(&env);
+    let first = env.json(&["release"], 0)["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // It cannot pass its checklist: end it while it is still staged.
+    env.json(&["reject", &first, "--reason", "not this week"], 0);
+    let second = env.json(&["release"], 0);
+    assert_eq!(second["includes"][0]["run"], run.as_str(), "{second}");
+    let id = second["run"].as_str().unwrap().to_string();
+    let wt = std::path::PathBuf::from(second["worktree"].as_str().unwrap());
+    write(&wt.join("VERSION"), "1.1.0\n");
+    write(&wt.join("CHANGELOG.md"), "# Changes\n\n## 1.1.0\n");
+    env.json(&["check", &id], 0);
+    env.json(&["submit", &id], 0);
+    env.json(&["reject", &id, "--reason", "changelog too thin"], 0);
+    // Its runs are still unreleased.
+    let third = env.json(&["release"], 0);
+    assert_eq!(third["includes"][0]["run"], run.as_str(), "{third}");
+    // The release list is recorded with the run from its first event.
+    let events = env.events(Some(third["run"].as_str().unwrap()));
+    assert_eq!(events[0]["kind"], "start");
+    assert_eq!(
+        events[0]["data"]["release"]["includes"][0]["run"],
+        run.as_str()
+    );
+}

@@ -109,7 +109,17 @@ pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Ru
     refuse_from_lane(al, "reject")?;
     let reason = require_reason(reason, "reject")?;
     let mut run = al.store.get(run_id)?;
-    run.require("reject", &[State::InReview, State::Approved])?;
+    // A run can be ended at any point before promotion: a runaway agent's
+    // run, or a release that cannot pass its checklist.
+    run.require(
+        "reject",
+        &[
+            State::Staged,
+            State::Checked,
+            State::InReview,
+            State::Approved,
+        ],
+    )?;
     let from = run.state;
     run.state = State::Rejected;
     al.store

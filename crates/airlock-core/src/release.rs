@@ -17,7 +17,6 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use toml::de::{DeTable, DeValue};
 
 use crate::Airlock;
@@ -174,8 +173,10 @@ pub(crate) fn check_gates(settings: &ReleaseSettings, gates: &[&str], diags: &mu
 /// The promoted runs not yet in a release, oldest first.
 pub fn unreleased(al: &Airlock, target: &str) -> Result<Vec<Included>> {
     let runs = al.store.list()?;
+    // A release that was rejected or rolled back released nothing.
     let released: Vec<String> = runs
         .iter()
+        .filter(|r| r.state == State::Promoted)
         .filter_map(|r| r.release.as_ref())
         .flat_map(|rel| rel.includes.iter().map(|i| i.run.clone()))
         .collect();
@@ -247,7 +248,7 @@ pub fn start_release(al: &mut Airlock) -> Result<Run> {
                 .iter()
                 .map(|r| format!("release run {r}"))
                 .collect(),
-            "finish it (promote) or end it (`airlock reject RUN --reason …`) first",
+            "finish it (promote it) or end it (`airlock reject RUN --reason …`) first",
         ));
     }
     let includes = unreleased(al, &target)?;
@@ -300,24 +301,16 @@ pub fn start_release(al: &mut Airlock) -> Result<Run> {
         crate::run::now().replace([':', '.'], "-")
     ));
     write_atomic(&path, brief.as_bytes())?;
-    let mut run = start(
+    let run = start(
         al,
         &StartOptions {
             brief: path,
             base: Some(format!("refs/heads/{target}")),
+            release: Some(ReleaseInfo {
+                includes,
+                checklist: settings.checklist.clone(),
+            }),
         },
-    )?;
-    let info = ReleaseInfo {
-        includes,
-        checklist: settings.checklist.clone(),
-    };
-    run.release = Some(info.clone());
-    al.store.transition(
-        &run,
-        State::Staged,
-        "release",
-        json!({"includes": info.includes.iter().map(|i| &i.run).collect::<Vec<_>>(),
-               "checklist": info.checklist}),
     )?;
     Ok(run)
 }

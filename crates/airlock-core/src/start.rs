@@ -20,6 +20,8 @@ use crate::run::{Run, State, now};
 pub struct StartOptions {
     pub brief: PathBuf,
     pub base: Option<String>,
+    /// For a release run: what it releases, recorded with the run itself.
+    pub release: Option<crate::release::ReleaseInfo>,
 }
 
 pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
@@ -113,7 +115,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
         submission: None,
         approval: None,
         promotion: None,
-        release: None,
+        release: opts.release.clone(),
     };
     al.store.insert(
         &run,
@@ -124,6 +126,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
                       "class": brief.class, "lane": brief.lane, "touch": brief.touch, "checks": brief.checks},
             "workflow_sha256": workflow.digest, "base": base, "branch": branch, "target": target,
             "worktree": worktree,
+            "release": run.release,
         }),
     )?;
     Ok(run)

@@ -64,7 +64,7 @@ pub fn evaluate(
             )
         },
         blast_radius(brief, workflow, &changes, &numstat),
-        file_kinds(&git, &changes, &numstat)?,
+        file_kinds(&git, tree, &changes, &numstat)?,
     ];
     if let Some(info) = &run.release {
         results.push(crate::release::checklist(info, &changes));
@@ -249,9 +249,21 @@ pub fn blast_radius(
 
 /// Binary files are noted; symlinks leaving the repository and nested
 /// repositories (gitlinks) fail.
-fn file_kinds(git: &Git, changes: &[Change], numstat: &[LineCount]) -> Result<StopResult> {
+fn file_kinds(
+    git: &Git,
+    tree: &str,
+    changes: &[Change],
+    numstat: &[LineCount],
+) -> Result<StopResult> {
     let mut findings = Vec::new();
     let mut notes = Vec::new();
+    // Links are resolved through each other: `d -> .` and `out -> d/d/../..`
+    // look harmless one at a time.
+    let links = if changes.iter().any(|c| c.status != 'D' && c.is_symlink()) {
+        tree_symlinks(git, tree)?
+    } else {
+        std::collections::HashMap::new()
+    };
     for change in changes.iter().filter(|c| c.status != 'D') {
         if change.is_gitlink() {
             findings.push(format!(
@@ -261,7 +273,7 @@ fn file_kinds(git: &Git, changes: &[Change], numstat: &[LineCount]) -> Result<St
         } else if change.is_symlink() {
             let target = git.run(&["cat-file", "blob", &change.new_id])?;
             let target = String::from_utf8_lossy(&target).into_owned();
-            if escapes(&change.path, &target) {
+            if escapes(&change.path, &target) || escapes_through(&change.path, &links) {
                 findings.push(format!(
                     "{} is a symlink to `{target}`, outside the repository",
                     change.path
@@ -305,6 +317,72 @@ pub fn escapes(link: &str, target: &str) -> bool {
     false
 }
 
+/// Every symbolic link in `tree`, path → target.
+fn tree_symlinks(git: &Git, tree: &str) -> Result<std::collections::HashMap<String, String>> {
+    let listing = git.run(&["ls-tree", "-r", "-z", "--full-tree", tree])?;
+    let mut ids = Vec::new();
+    for entry in listing.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+        let entry = String::from_utf8_lossy(entry);
+        let Some((meta, path)) = entry.split_once('\t') else {
+            continue;
+        };
+        let mut fields = meta.split(' ');
+        if fields.next() == Some("120000") {
+            fields.next();
+            if let Some(id) = fields.next() {
+                ids.push((path.to_string(), id.to_string()));
+            }
+        }
+    }
+    let mut links = std::collections::HashMap::new();
+    for (path, id) in ids {
+        let target = git.run(&["cat-file", "blob", &id])?;
+        links.insert(path, String::from_utf8_lossy(&target).into_owned());
+    }
+    Ok(links)
+}
+
+/// Whether the link at `link` resolves outside the repository once the
+/// other links of the tree are followed too. Too many hops (a loop) counts
+/// as escaping: nothing can vouch for where it ends.
+pub fn escapes_through(link: &str, links: &std::collections::HashMap<String, String>) -> bool {
+    let Some(target) = links.get(link) else {
+        return false;
+    };
+    let mut current: Vec<String> = link.split('/').map(str::to_string).collect();
+    current.pop();
+    let mut pending: std::collections::VecDeque<String> =
+        target.split('/').map(str::to_string).collect();
+    if target.starts_with('/') {
+        return true;
+    }
+    let mut hops = 1;
+    while let Some(part) = pending.pop_front() {
+        match part.as_str() {
+            "" | "." => {}
+            ".." => {
+                if current.pop().is_none() {
+                    return true;
+                }
+            }
+            name => {
+                current.push(name.to_string());
+                if let Some(next) = links.get(&current.join("/")) {
+                    hops += 1;
+                    if hops > 40 || next.starts_with('/') {
+                        return true;
+                    }
+                    current.pop();
+                    for p in next.split('/').rev() {
+                        pending.push_front(p.to_string());
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
 fn verb(status: char) -> &'static str {
     match status {
         'A' => "added",
@@ -326,6 +404,27 @@ mod tests {
         assert!(!escapes("a/b/link", "../c"));
         assert!(!escapes("a/link", "./b/../c"));
         assert!(escapes("a/link", "b/../../../c"));
+    }
+
+    #[test]
+    fn symlinks_are_resolved_through_each_other() {
+        let links: std::collections::HashMap<String, String> = [
+            ("src/d", "."),
+            ("src/out", "d/d/d/../../.."),
+            ("src/ok", "d/d/x"),
+            ("a/loop", "loop2"),
+            ("a/loop2", "loop"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        // Each looks harmless alone...
+        assert!(!escapes("src/out", "d/d/d/../../.."));
+        // ...but `d` is `.`, so the three `..` climb out of the repository.
+        assert!(escapes_through("src/out", &links));
+        assert!(!escapes_through("src/ok", &links));
+        assert!(!escapes_through("src/d", &links));
+        assert!(escapes_through("a/loop", &links));
     }
 
     #[test]

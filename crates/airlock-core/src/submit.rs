@@ -9,7 +9,11 @@ use crate::git;
 use crate::proof::{self, Evidence};
 use crate::run::{State, Submission, now};
 
-pub fn submit(al: &mut Airlock, run_id: &str) -> Result<Submission> {
+pub fn submit(
+    al: &mut Airlock,
+    run_id: &str,
+    effects: &dyn crate::action::apply::Effects,
+) -> Result<Submission> {
     let mut run = al.store.get(run_id)?;
     run.require("submit", &[State::Checked])?;
     let check = run
@@ -42,6 +46,8 @@ pub fn submit(al: &mut Airlock, run_id: &str) -> Result<Submission> {
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
 
+    crate::action::plan::recheck(al, &run, &workflow, effects)?;
+
     let main = al.layout.git();
     let parent = run
         .submission
@@ -60,7 +66,7 @@ pub fn submit(al: &mut Airlock, run_id: &str) -> Result<Submission> {
 
     // Previews and rehearsals against what is submitted: the proof shows
     // what the actions will do with this commit.
-    let actions = crate::action::plan::refresh(al, &run, &workflow, &brief, &tree, &head)?;
+    let actions = crate::action::plan::refresh(al, &run, &workflow, &brief, &tree, &head, effects)?;
     let diff_digest = proof::diff_digest(al, &run.base, &head)?;
     let numstat = git::numstat(&main, &run.base, &head)?;
     let traces: Vec<_> = al

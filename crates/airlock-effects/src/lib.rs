@@ -2,6 +2,7 @@
 
 use std::io::Read;
 
+use airlock_core::action::Body;
 use airlock_core::action::apply::{Effects, Failure, HttpRequest, HttpResponse, OutgoingEmail};
 use airlock_core::action::settings::{Smtp, Tls};
 
@@ -12,6 +13,39 @@ const MAX_RESPONSE: u64 = 16 << 20;
 pub struct Live;
 
 impl Effects for Live {
+    fn validate(&self, body: &Body) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        match body {
+            Body::Http(h) => {
+                let mut builder = ureq::http::Request::builder()
+                    .method(h.method.as_str())
+                    .uri(h.url.as_str());
+                for (name, value) in &h.headers {
+                    builder = builder.header(name.as_str(), value.as_str());
+                }
+                if let Err(e) = builder.body(()) {
+                    problems.push(format!("the HTTP client refuses the request: {e}"));
+                }
+            }
+            Body::Email(e) => {
+                for addr in std::iter::once(&e.from).chain(&e.to).chain(&e.cc) {
+                    if let Err(err) = addr.parse::<lettre::message::Mailbox>() {
+                        problems.push(format!(
+                            "the mail client refuses the address `{}`: {err}",
+                            addr.escape_debug()
+                        ));
+                    }
+                }
+            }
+            Body::GitPush(_) | Body::Command(_) => {}
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
     fn http(&self, request: &HttpRequest) -> Result<HttpResponse, Failure> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

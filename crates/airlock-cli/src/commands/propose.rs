@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     } else {
         ctx.cwd.join(file)
     };
-    let actions = propose(&mut al, &args.run, &file)?;
+    let actions = propose(&mut al, &args.run, &file, &airlock_effects::Live)?;
     let mut human = format!(
         "proposed action `{}` for run {}; it runs only after the run is approved and promoted\n",
         actions[0].spec.name, args.run

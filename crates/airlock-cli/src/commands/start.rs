@@ -24,6 +24,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         &StartOptions {
             brief: ctx.cwd.join(&args.brief),
             base: args.base,
+            release: None,
         },
     )?;
     let human = format!(

@@ -14,7 +14,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
-    let s = submit(&mut al, &args.run)?;
+    let s = submit(&mut al, &args.run, &airlock_effects::Live)?;
     let human = format!(
         "submitted run {} (round {})\n  commit: {}\n  proof:  {}\n  digest: sha256:{}\nthe run is in the review queue: `airlock show {}`, then `airlock approve {}`",
         args.run,

@@ -77,6 +77,11 @@ pub trait Effects {
         credentials: Option<(String, String)>,
         message: &OutgoingEmail,
     ) -> std::result::Result<String, Failure>;
+    /// What the live clients would refuse in an action, found when it is
+    /// proposed rather than after it was approved.
+    fn validate(&self, _body: &Body) -> std::result::Result<(), Vec<String>> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -203,7 +208,8 @@ pub fn apply(
                 return Ok(report);
             }
             ActionState::Failed => match &action.spec.body {
-                Body::Http(_) | Body::GitPush(_) => recovered = true,
+                // Retried: the key (http) or the push's atomicity makes it safe.
+                Body::Http(_) | Body::GitPush(_) => {}
                 _ => {
                     report
                         .actions
@@ -213,6 +219,24 @@ pub fn apply(
                 }
             },
             ActionState::Planned => {}
+        }
+        // The workflow decides now, not only when the plan was approved: a
+        // scope or variable revoked since then stops the action here.
+        if let Err(e) = al
+            .current_workflow()
+            .and_then(|w| plan::authorize(al, run, &w, &action.spec))
+        {
+            report.actions.push(outcome(
+                &action,
+                "not allowed by the workflow as it is now",
+                false,
+            ));
+            report.stopped = Some(format!(
+                "action `{}` was not performed: {e}{}",
+                action.spec.name,
+                e.hint().map(|h| format!("; {h}")).unwrap_or_default()
+            ));
+            return Ok(report);
         }
         let key = action.idempotency_key(round);
         let from = action.state;
@@ -548,6 +572,34 @@ fn run_command(
             None,
         );
     }
+    // The directory must exist in the checkout and stay inside it once
+    // symbolic links are followed: the tree is the agent's.
+    let cwd = match (dir.canonicalize(), dir.join(&c.cwd).canonicalize()) {
+        (Ok(root), Ok(cwd)) if cwd.starts_with(&root) && cwd.is_dir() => cwd,
+        (_, Ok(cwd)) if cwd.is_dir() => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return (
+                ActionState::Failed,
+                format!(
+                    "not run: `cwd = {:?}` leads outside the checkout (to {}) through a symbolic link",
+                    c.cwd,
+                    cwd.display()
+                ),
+                None,
+            );
+        }
+        _ => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return (
+                ActionState::Failed,
+                format!(
+                    "not run: `cwd = {:?}` is not a directory of the promoted commit",
+                    c.cwd
+                ),
+                None,
+            );
+        }
+    };
     let logs = al.layout.logs_dir(&run.id);
     let _ = std::fs::create_dir_all(&logs);
     let mut env: Vec<(OsString, OsString)> = Vec::new();
@@ -573,7 +625,7 @@ fn run_command(
     env.push(("AIRLOCK_ACTION".into(), action.spec.name.clone().into()));
     let spec = CommandSpec {
         argv: c.argv.iter().map(OsString::from).collect(),
-        cwd: dir.join(&c.cwd),
+        cwd,
         env,
         timeout: Some(Duration::from_secs(c.timeout_secs)),
         stdout_path: logs.join(format!(
@@ -628,6 +680,9 @@ pub fn resolve(
             ));
         }
     };
+    // The promotion lock: no live attempt is under way while a human rules,
+    // so an action found `started` now was left by a process that died.
+    let _lock = crate::lock::FileLock::acquire(&al.layout.promote_lock(), true)?;
     let run = al.store.get(run_id)?;
     let mut action = plan::list(al, &run.id)?
         .into_iter()
@@ -645,7 +700,10 @@ pub fn resolve(
                 run.id
             ))
         })?;
-    if !matches!(action.state, ActionState::Unknown | ActionState::Failed) {
+    if !matches!(
+        action.state,
+        ActionState::Unknown | ActionState::Failed | ActionState::Started
+    ) {
         return Err(Error::refused(
             format!(
                 "action `{}` of run {} is {}; only a failed action or one whose outcome is unknown is resolved by hand",

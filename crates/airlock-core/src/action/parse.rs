@@ -233,12 +233,22 @@ fn required(
 }
 
 /// No CR, LF or NUL: a value that becomes a header line must stay one line.
+/// Other control characters (tab aside) are refused too: no server or
+/// client accepts them, so they would only fail after approval.
 fn one_line(value: &str, key: &str, span: Range<usize>, diags: &mut Diagnostics<'_>) -> bool {
     if value.contains(['\r', '\n', '\0']) {
         diags.error(
             span,
             format!("`{key}` contains a line break or NUL: header injection is refused"),
             Some("a header value must be a single line".into()),
+        );
+        return false;
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control() && *c != '\t') {
+        diags.error(
+            span,
+            format!("`{key}` contains the control character {:?}", c),
+            Some("header values are printable text".into()),
         );
         return false;
     }
@@ -304,6 +314,24 @@ fn http(table: &DeTable<'_>, missing: &Missing<'_>, diags: &mut Diagnostics<'_>)
         }
     }
     let body = diag::get(table, "body").and_then(|v| diag::string(v, "body", diags));
+    if let Some(u) = url.as_deref().and_then(|u| url::Url::parse(u).ok())
+        && u.scheme() == "http"
+        && !crate::action::settings::is_loopback(u.host_str().unwrap_or_default())
+        && headers.iter().any(|(name, value)| {
+            crate::action::preview::is_sensitive_header(name) || !env_refs(value).is_empty()
+        })
+        && let Some(v) = diag::get(table, "url")
+    {
+        diags.error(
+            v.span(),
+            "`url` is plain http but the request carries credentials",
+            Some(
+                "use https; plain http is accepted for credentials only to a loopback server"
+                    .into(),
+            ),
+        );
+        ok = false;
+    }
     Some(Http {
         method: method?,
         url: url?,
@@ -341,6 +369,23 @@ fn check_url(text: &str, span: Range<usize>, diags: &mut Diagnostics<'_>) -> boo
     }
     if url.host_str().is_none_or(str::is_empty) {
         diags.error(span, "`url` has no host", None);
+        return false;
+    }
+    // Scopes are checked on the parsed URL and the request goes out as
+    // written: the two must be the same text, or `/admin/%2e%2e/public`
+    // would be checked as `/public` and sent as `/admin/..`.
+    if url.as_str() != text {
+        diags.error(
+            span,
+            format!(
+                "`url` is not in canonical form: it reads as `{}`",
+                url.as_str().escape_debug()
+            ),
+            Some(format!(
+                "write `url = \"{}\"`, exactly what is sent and checked against the scopes",
+                url.as_str().escape_debug()
+            )),
+        );
         return false;
     }
     true

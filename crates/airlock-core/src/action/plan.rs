@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use airlock_ledger::append_in;
 
 use crate::Airlock;
+use crate::action::apply::Effects;
 use crate::action::{
     Action, ActionSpec, ActionState, Body, Role, parse, preview, scope, spec_digest,
 };
@@ -126,7 +127,12 @@ fn env_names(spec: &ActionSpec) -> Vec<String> {
 
 /// Everything about an action that depends on the workflow and the
 /// repository rather than the file alone.
-fn authorize(al: &Airlock, run: &Run, workflow: &Workflow, spec: &ActionSpec) -> Result<()> {
+pub(crate) fn authorize(
+    al: &Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    spec: &ActionSpec,
+) -> Result<()> {
     parse::check_against_workflow(spec, workflow)?;
     scope::authorize(spec, workflow, &run.lane)?;
     let lane = workflow.lanes.iter().find(|l| l.name == run.lane);
@@ -229,18 +235,17 @@ fn changed_files(al: &Airlock, base: &str, tree: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Builds the full record of an action: preview, rehearsal, digests.
-#[allow(clippy::too_many_arguments)]
-fn record(
-    al: &mut Airlock,
+/// Builds the record of an action: attachments pinned, preview, digests.
+/// Nothing runs here, so a refusal leaves nothing behind; the rehearsal
+/// comes after, in [`rehearse`].
+fn prepare(
+    al: &Airlock,
     run: &Run,
     workflow: &Workflow,
-    brief: &Brief,
     mut spec: ActionSpec,
     role: Role,
     seq: u32,
     tree: &str,
-    commit: &str,
 ) -> Result<Action> {
     pin_attachments(al, &mut spec, tree)?;
     let remote = match &spec.body {
@@ -251,17 +256,7 @@ fn record(
         Body::GitPush(_) => changed_files(al, &run.base, tree)?,
         _ => Vec::new(),
     };
-    let text = preview::render(&spec, workflow, remote.as_deref(), &files);
-    // A compensation is rehearsed when it is needed, not now: it undoes a
-    // promotion that has not happened.
-    let rehearsal = match role {
-        Role::Apply => preview::rehearse(al, run, workflow, brief, &spec, commit)?,
-        Role::Undo => crate::action::Rehearsal {
-            status: "unavailable".into(),
-            summary: format!("runs only on `airlock rollback {}`", run.id),
-            detail: String::new(),
-        },
-    };
+    let text = preview::render(&spec, role, workflow, remote.as_deref(), &files);
     Ok(Action {
         run: run.id.clone(),
         seq,
@@ -270,7 +265,13 @@ fn record(
         digest: spec_digest(&spec),
         preview_sha256: sha256_hex(text.as_bytes()),
         preview: text,
-        rehearsal,
+        // A compensation is rehearsed when it is needed, not now: it undoes
+        // a promotion that has not happened.
+        rehearsal: crate::action::Rehearsal {
+            status: "unavailable".into(),
+            summary: format!("runs only on `airlock rollback {}`", run.id),
+            detail: String::new(),
+        },
         spec,
         state: ActionState::Planned,
         attempts: Vec::new(),
@@ -278,9 +279,40 @@ fn record(
     })
 }
 
+/// Rehearses an action that runs at promotion, against `commit`.
+fn rehearse(
+    al: &mut Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    action: &mut Action,
+    commit: &str,
+) -> Result<()> {
+    if action.role == Role::Apply {
+        action.rehearsal = preview::rehearse(al, run, workflow, brief, &action.spec, commit)?;
+    }
+    Ok(())
+}
+
+/// Refuses what the live clients would refuse when sending.
+fn validate(spec: &ActionSpec, effects: &dyn Effects) -> Result<()> {
+    effects.validate(&spec.body).map_err(|problems| {
+        Error::refused(
+            format!("action `{}` could not be sent as written", spec.name),
+            problems,
+            "fix the action file and propose it again; nothing was recorded",
+        )
+    })
+}
+
 /// `airlock propose RUN FILE`: adds (or replaces, by name) an action in the
 /// plan of a run that has not been submitted.
-pub fn propose(al: &mut Airlock, run_id: &str, file: &Path) -> Result<Vec<Action>> {
+pub fn propose(
+    al: &mut Airlock,
+    run_id: &str,
+    file: &Path,
+    effects: &dyn Effects,
+) -> Result<Vec<Action>> {
     let run = al.store.get(run_id)?;
     run.require("propose", &[State::Staged, State::Checked])?;
     let meta = std::fs::metadata(file).map_err(|source| Error::Read {
@@ -306,8 +338,10 @@ pub fn propose(al: &mut Airlock, run_id: &str, file: &Path) -> Result<Vec<Action
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
     authorize(al, &run, &workflow, &parsed.action)?;
+    validate(&parsed.action, effects)?;
     if let Some(undo) = &parsed.undo {
         authorize(al, &run, &workflow, undo)?;
+        validate(undo, effects)?;
     }
     let existing = list(al, &run.id)?;
     let seq = existing
@@ -316,35 +350,25 @@ pub fn propose(al: &mut Airlock, run_id: &str, file: &Path) -> Result<Vec<Action
         .map(|a| a.seq)
         .unwrap_or_else(|| existing.iter().map(|a| a.seq).max().unwrap_or(0) + 1);
     let tree = al.layout.snapshot(&run.id)?;
+    let mut records = vec![prepare(
+        al,
+        &run,
+        &workflow,
+        parsed.action.clone(),
+        Role::Apply,
+        seq,
+        &tree,
+    )?];
+    if let Some(undo) = parsed.undo {
+        records.push(prepare(al, &run, &workflow, undo, Role::Undo, seq, &tree)?);
+    }
+    // Everything is valid: only now does anything run.
     let commit = al.layout.git().commit_tree(
         &tree,
         &[&run.base],
         &format!("airlock rehearsal of run {}\n", run.id),
     )?;
-    let mut records = vec![record(
-        al,
-        &run,
-        &workflow,
-        &brief,
-        parsed.action.clone(),
-        Role::Apply,
-        seq,
-        &tree,
-        &commit,
-    )?];
-    if let Some(undo) = parsed.undo {
-        records.push(record(
-            al,
-            &run,
-            &workflow,
-            &brief,
-            undo,
-            Role::Undo,
-            seq,
-            &tree,
-            &commit,
-        )?);
-    }
+    rehearse(al, &run, &workflow, &brief, &mut records[0], &commit)?;
     // Replace atomically: the old action and its old compensation go.
     let tx = al
         .store
@@ -415,20 +439,10 @@ pub fn withdraw(al: &mut Airlock, run_id: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// At submit: re-checks every action against the current workflow and
-/// renders previews and rehearsals against the commit being submitted, so
-/// the proof shows what will happen, not what would have happened earlier.
-pub fn refresh(
-    al: &mut Airlock,
-    run: &Run,
-    workflow: &Workflow,
-    brief: &Brief,
-    tree: &str,
-    head: &str,
-) -> Result<Vec<Action>> {
-    let actions = list(al, &run.id)?;
-    let mut out = Vec::new();
-    for a in actions {
+/// At submit, before anything is committed: every action is still allowed
+/// by the current workflow and would be accepted by the live clients.
+pub fn recheck(al: &Airlock, run: &Run, workflow: &Workflow, effects: &dyn Effects) -> Result<()> {
+    for a in list(al, &run.id)? {
         authorize(al, run, workflow, &a.spec).map_err(|e| match e {
             Error::Refused(mut r) => {
                 r.hint = format!(
@@ -439,26 +453,58 @@ pub fn refresh(
             }
             other => other,
         })?;
-        let fresh = record(
+        validate(&a.spec, effects)?;
+    }
+    Ok(())
+}
+
+/// At submit: re-checks every action against the current workflow and
+/// renders previews and rehearsals against the commit being submitted, so
+/// the proof shows what will happen, not what would have happened earlier.
+pub fn refresh(
+    al: &mut Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    tree: &str,
+    head: &str,
+    effects: &dyn Effects,
+) -> Result<Vec<Action>> {
+    let mut fresh = Vec::new();
+    for a in list(al, &run.id)? {
+        authorize(al, run, workflow, &a.spec).map_err(|e| match e {
+            Error::Refused(mut r) => {
+                r.hint = format!(
+                    "{}; or withdraw it: `airlock propose {} --withdraw {}`",
+                    r.hint, run.id, a.spec.name
+                );
+                Error::Refused(r)
+            }
+            other => other,
+        })?;
+        validate(&a.spec, effects)?;
+        fresh.push(prepare(
             al,
             run,
             workflow,
-            brief,
             a.spec.clone(),
             a.role,
             a.seq,
             tree,
-            head,
-        )?;
+        )?);
+    }
+    let mut out = Vec::new();
+    for mut action in fresh {
+        rehearse(al, run, workflow, brief, &mut action, head)?;
         save(
             al,
-            &fresh,
+            &action,
             Some(ActionState::Planned),
             "rehearse",
-            json!({"name": fresh.spec.name, "role": role_str(fresh.role),
-                   "preview_sha256": fresh.preview_sha256, "rehearsal": fresh.rehearsal.status}),
+            json!({"name": action.spec.name, "role": role_str(action.role),
+                   "preview_sha256": action.preview_sha256, "rehearsal": action.rehearsal.status}),
         )?;
-        out.push(fresh);
+        out.push(action);
     }
     Ok(out)
 }

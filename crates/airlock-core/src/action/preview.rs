@@ -93,6 +93,7 @@ fn visible(text: &str) -> String {
 /// remote; `files` the paths the run changes (for a push).
 pub fn render(
     spec: &ActionSpec,
+    role: crate::action::Role,
     workflow: &Workflow,
     remote_url: Option<&str>,
     files: &[String],
@@ -180,9 +181,14 @@ pub fn render(
                     .map(visible)
                     .unwrap_or_else(|| "(not configured)".into())
             ));
-            out.push_str(
-                "pushes the target branch as promotion leaves it: its history plus this run's change\n",
-            );
+            out.push_str(match role {
+                crate::action::Role::Apply => {
+                    "pushes the target branch as promotion leaves it: its history plus this run's change\n"
+                }
+                crate::action::Role::Undo => {
+                    "pushes the target branch as rollback leaves it: the revert of this run, on top of whatever was promoted after it\n"
+                }
+            });
             out.push_str(&format!("files this run changes ({}):\n", files.len()));
             for f in files.iter().take(50) {
                 out.push_str(&format!("  {}\n", visible(f)));
@@ -360,30 +366,16 @@ pub fn rehearse(
                 detail: String::new(),
             },
             Some(argv) => {
-                let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
-                let mut trace = crate::exec::run_traced(
-                    al,
-                    run,
-                    workflow,
-                    brief,
-                    &format!("rehearse:{}", spec.name),
-                    argv,
-                    Some(std::time::Duration::from_secs(c.timeout_secs)),
-                    Echo::None,
-                )?;
-                al.store.add_trace(&run.id, &mut trace)?;
+                let trace =
+                    rehearse_command(al, run, workflow, brief, spec, argv, c.timeout_secs, commit)?;
                 Rehearsal {
                     status: if trace.exit.success() { "ok" } else { "failed" }.into(),
                     summary: format!(
-                        "`{}` in the run's sandbox: {} (trace {})",
-                        c.rehearse
-                            .as_ref()
-                            .map(|a| a
-                                .iter()
-                                .map(|s| shell_quote(s))
-                                .collect::<Vec<_>>()
-                                .join(" "))
-                            .unwrap_or_default(),
+                        "`{}` in the run's sandbox, on a scratch checkout: {} (trace {})",
+                        argv.iter()
+                            .map(|s| shell_quote(s))
+                            .collect::<Vec<_>>()
+                            .join(" "),
                         trace.exit.description,
                         trace.n
                     ),
@@ -413,4 +405,89 @@ pub fn user_git(layout: &crate::layout::Layout) -> std::process::Command {
     cmd.arg("--git-dir").arg(&layout.git_dir);
     cmd.stdin(std::process::Stdio::null());
     cmd
+}
+
+/// Runs a command's `rehearse` argv in the run's sandbox on a scratch
+/// checkout of `commit`, so that whatever it writes never reaches the
+/// worktree (a submitted worktree must stay as it was submitted). The
+/// command is traced like any other of the run.
+#[allow(clippy::too_many_arguments)]
+fn rehearse_command(
+    al: &mut Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    spec: &ActionSpec,
+    argv: &[String],
+    timeout_secs: u64,
+    commit: &str,
+) -> Result<crate::exec::Trace> {
+    use crate::error::Error;
+    use crate::exec::{ExitRecord, StreamRecord, Trace};
+    let base = al.layout.run_dir(&run.id).join("rehearse");
+    let scratch = base.join(&spec.name);
+    let index = base.join(format!("{}.index", spec.name));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_file(&index);
+    let logs = al.layout.logs_dir(&run.id);
+    for dir in [&scratch, &logs] {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    al.layout
+        .git()
+        .with_tree(&scratch, &index)
+        .run(&["read-tree", "--reset", "-u", commit])?;
+    let plan = crate::confinement::plan(al, run, workflow, brief, &scratch)?;
+    let log_name = format!(
+        "rehearse-{}-{:08x}",
+        spec.name,
+        rand_core::RngCore::next_u32(&mut rand_core::OsRng)
+    );
+    let mut command = airlock_sandbox::CommandSpec {
+        argv: argv.iter().map(OsString::from).collect(),
+        cwd: scratch.clone(),
+        env: plan.env,
+        timeout: Some(std::time::Duration::from_secs(timeout_secs)),
+        stdout_path: logs.join(format!("{log_name}.stdout")),
+        stderr_path: logs.join(format!("{log_name}.stderr")),
+        echo: Echo::None,
+        confinement: Some(plan.confinement),
+        limits: plan.limits,
+    };
+    let started = crate::run::now();
+    let outcome = crate::confinement::run(workflow, &mut command);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_file(&index);
+    let outcome = outcome?;
+    let mut trace = Trace {
+        n: 0,
+        round: run.round,
+        origin: format!("rehearse:{}", spec.name),
+        argv: argv.to_vec(),
+        cwd: scratch.display().to_string(),
+        lane: run.lane.clone(),
+        exit: ExitRecord::from(&outcome.exit),
+        duration_ms: outcome.duration_ms,
+        stdout: StreamRecord {
+            sha256: outcome.stdout.sha256.clone(),
+            size: outcome.stdout.size,
+            log: command.stdout_path.clone(),
+        },
+        stderr: StreamRecord {
+            sha256: outcome.stderr.sha256.clone(),
+            size: outcome.stderr.size,
+            log: command.stderr_path.clone(),
+        },
+        files_changed: Vec::new(),
+        started,
+        confinement: outcome.confinement.clone(),
+        network: plan.network.allowed,
+        limit_hit: outcome.limit_hit.clone(),
+        denials: crate::confinement::denials(&command.stderr_path),
+    };
+    al.store.add_trace(&run.id, &mut trace)?;
+    Ok(trace)
 }

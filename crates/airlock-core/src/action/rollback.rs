@@ -58,22 +58,49 @@ pub fn rollback(
         .as_ref()
         .map(|s| s.round)
         .unwrap_or(run.round);
-    let pending: Vec<String> = plan::list(al, &run.id)?
-        .into_iter()
-        .filter(|a| {
-            a.role == Role::Apply && matches!(a.state, ActionState::Started | ActionState::Unknown)
-        })
-        .map(|a| a.spec.name)
-        .collect();
+    // Under the lock, an action still `started` was left by a dead process:
+    // whether it happened is unknown. A failed one may have had part of its
+    // effect (a push is the exception: it is all or nothing). Either way a
+    // human says what happened before anything is compensated.
+    let mut pending = Vec::new();
+    for mut action in plan::list(al, &run.id)? {
+        if action.role != Role::Apply {
+            continue;
+        }
+        if action.state == ActionState::Started {
+            action.state = ActionState::Unknown;
+            plan::save(
+                al,
+                &action,
+                Some(ActionState::Started),
+                "action-finished",
+                json!({"name": action.spec.name, "role": "apply", "state": action.state.as_str(),
+                       "summary": "interrupted after it started: it may or may not have happened",
+                       "recovered": true}),
+            )?;
+        }
+        let unsettled = match action.state {
+            ActionState::Unknown => true,
+            ActionState::Failed => !matches!(action.spec.body, crate::action::Body::GitPush(_)),
+            _ => false,
+        };
+        if unsettled {
+            pending.push(format!(
+                "action `{}` is {}",
+                action.spec.name,
+                action.state.as_str()
+            ));
+        }
+    }
     if !pending.is_empty() {
         return Err(Error::refused(
             format!(
-                "refusing to roll back run {}: actions have an unknown outcome",
+                "refusing to roll back run {}: it is not known what some actions did",
                 run.id
             ),
-            pending.iter().map(|n| format!("action `{n}`")).collect(),
+            pending,
             format!(
-                "say what happened first: `airlock resolve {} NAME --done|--retry --reason …`; a compensation must know whether there is anything to compensate",
+                "check what happened, then `airlock resolve {} NAME --done --reason …` (its compensation will run) or `--retry --reason …` (it is treated as never performed); nothing was changed",
                 run.id
             ),
         ));

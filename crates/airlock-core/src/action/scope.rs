@@ -38,9 +38,34 @@ pub fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// `*` matches any run of characters (including `/` and `:`); everything
-/// else matches itself.
+/// Whether a granted or declared scope `pattern` covers `scope`. `*`
+/// matches any run of characters, except in the host of an `http` scope,
+/// where it stays within the host: `http:POST:*.example.com/*` does not
+/// cover `http:POST:evil.com/.example.com/x`.
 pub fn matches(pattern: &str, scope: &str) -> bool {
+    match (split_http(pattern), split_http(scope)) {
+        // A pattern without a path (`http:*`, `http:POST:*`) covers every path.
+        (Some((p_head, "")), Some((s_head, _))) => wildcard(p_head, s_head),
+        (Some((p_head, p_path)), Some((s_head, s_path))) => {
+            wildcard(p_head, s_head) && wildcard(p_path, s_path)
+        }
+        _ => wildcard(pattern, scope),
+    }
+}
+
+/// `http:METHOD:HOST/PATH` → (`http:METHOD:HOST`, `/PATH`).
+fn split_http(scope: &str) -> Option<(&str, &str)> {
+    if !scope.starts_with("http:") {
+        return None;
+    }
+    match scope.find('/') {
+        Some(i) => Some((&scope[..i], &scope[i..])),
+        None => Some((scope, "")),
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn wildcard(pattern: &str, scope: &str) -> bool {
     let pieces: Vec<&str> = pattern.split('*').collect();
     if pieces.len() == 1 {
         return pattern == scope;
@@ -199,6 +224,23 @@ mod tests {
             "email:send:x@example.com.evil.org"
         ));
         assert!(matches("*", "command:publish"));
+        assert!(matches(
+            "http:POST:*.example.com/*",
+            "http:POST:hooks.example.com/a"
+        ));
+        assert!(!matches(
+            "http:POST:*.example.com/*",
+            "http:POST:evil.com/.example.com/x"
+        ));
+        assert!(matches("http:*", "http:GET:example.com/x"));
+        assert!(!matches(
+            "http:POST:*.example.com",
+            "http:POST:evil.com/.example.com"
+        ));
+        assert!(!matches(
+            "http:POST:127.0.0.1:*/public/*",
+            "http:POST:127.0.0.1:80/admin/x/public/y"
+        ));
         assert!(matches(
             "git:push:origin:refs/heads/release/*",
             "git:push:origin:refs/heads/release/1.2"
