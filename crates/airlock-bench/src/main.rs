@@ -4,6 +4,7 @@
 //! untimed round of each, and reports medians, p90s and the ratio of the
 //! medians. Targets live here, never in tests. See BENCHMARKS.md.
 
+mod bench_exec;
 mod bench_ledger;
 mod bench_lifecycle;
 mod bench_proof;
@@ -91,6 +92,18 @@ enum Command {
         /// Timed pairs (after one untimed pair).
         #[arg(long, default_value_t = bench_snap::Opts::default().pairs)]
         pairs: usize,
+    },
+    /// `airlock exec RUN -- true` vs `true`, and one exec of a loop of N `true`s vs the loop.
+    Exec {
+        /// Timed pairs of single commands (after one untimed pair).
+        #[arg(long, default_value_t = bench_exec::Opts::default().pairs)]
+        pairs: usize,
+        /// Timed pairs of loops (after one untimed pair).
+        #[arg(long, default_value_t = bench_exec::Opts::default().loop_pairs)]
+        loop_pairs: usize,
+        /// Commands the loop spawns.
+        #[arg(long, default_value_t = bench_exec::Opts::default().commands)]
+        commands: usize,
     },
     /// Everything, with the default sizes.
     All,
@@ -210,12 +223,32 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             },
             v,
         )?,
+        Command::Exec {
+            pairs,
+            loop_pairs,
+            commands,
+        } => bench_exec::bench(
+            &airlock,
+            &bench_exec::Opts {
+                pairs: *pairs,
+                loop_pairs: *loop_pairs,
+                commands: *commands,
+            },
+            v,
+            keep,
+        )?,
         Command::All => {
             let mut out = vec![
                 bench_start::bench(&airlock, &bench_start::Opts::default(), v, keep)?,
                 bench_lifecycle::bench(&airlock, &bench_lifecycle::Opts::default(), v, keep)?,
                 bench_proof::bench(&airlock, &bench_proof::Opts::default(), v, keep)?,
             ];
+            out.extend(bench_exec::bench(
+                &airlock,
+                &bench_exec::Opts::default(),
+                v,
+                keep,
+            )?);
             out.extend(bench_ledger::bench(
                 &bench_ledger::Opts::default(),
                 v,

@@ -69,6 +69,9 @@ pub enum Target {
     MedianUnder(Duration),
     /// `items` / median(subject) over this many per second.
     RateOver { items: u64, per_second: f64 },
+    /// (median(subject) - median(baseline)) / `commands` under `limit`: what
+    /// airlock adds to each of the `commands` the subject runs.
+    AddedPerCommandUnder { commands: u64, limit: Duration },
     /// Reported, no target.
     None,
 }
@@ -102,11 +105,24 @@ impl Comparison {
         ms(self.subject.median()) - ms(self.baseline.median())
     }
 
+    /// [`Comparison::difference_ms`] spread over the subject's commands.
+    pub fn added_per_command_ms(&self) -> Option<f64> {
+        match self.target {
+            Target::AddedPerCommandUnder { commands, .. } => {
+                Some(self.difference_ms() / commands as f64)
+            }
+            _ => None,
+        }
+    }
+
     pub fn target_text(&self) -> String {
         match &self.target {
             Target::RatioAtMost(r) => format!("ratio <= {r:.2}x"),
             Target::MedianUnder(d) => format!("median < {}", fmt(*d)),
             Target::RateOver { per_second, .. } => format!("> {per_second:.0}/s"),
+            Target::AddedPerCommandUnder { limit, .. } => {
+                format!("< {} added per command", fmt(*limit))
+            }
             Target::None => "none (reported)".into(),
         }
     }
@@ -117,6 +133,9 @@ impl Comparison {
             Target::RatioAtMost(r) => Some(self.ratio() <= *r),
             Target::MedianUnder(d) => Some(self.subject.median() < *d),
             Target::RateOver { items, per_second } => Some(self.rate(*items) > *per_second),
+            Target::AddedPerCommandUnder { limit, .. } => {
+                Some(self.added_per_command_ms()? < ms(*limit))
+            }
             Target::None => None,
         }
     }
@@ -179,6 +198,11 @@ impl Comparison {
                 items as f64 / self.baseline.median().as_secs_f64()
             );
         }
+        if let (Some(added), Target::AddedPerCommandUnder { commands, .. }) =
+            (self.added_per_command_ms(), &self.target)
+        {
+            println!("  added per command: {added:.3} ms (difference / {commands})");
+        }
         for n in &self.notes {
             println!("  {n}");
         }
@@ -199,6 +223,7 @@ impl Comparison {
             "ratio": self.ratio(),
             "difference_ms": self.difference_ms(),
             "rate_per_s": rate,
+            "added_per_command_ms": self.added_per_command_ms(),
             "target": self.target_text(),
             "met": self.met(),
             "status": self.status(),
