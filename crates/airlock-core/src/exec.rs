@@ -160,13 +160,18 @@ pub(crate) fn run_traced(
     let started = now();
     let outcome = crate::confinement::run(workflow, &mut spec)?;
     let after = layout.snapshot(&run.id)?;
-    let files_changed = git::diff_tree(&layout.git(), &before, &after)?
-        .into_iter()
-        .map(|c| FileChange {
-            status: c.status,
-            path: c.path,
-        })
-        .collect();
+    // Equal trees changed nothing: no need to ask git (one process less).
+    let files_changed = if before == after {
+        Vec::new()
+    } else {
+        git::diff_tree(&layout.git(), &before, &after)?
+            .into_iter()
+            .map(|c| FileChange {
+                status: c.status,
+                path: c.path,
+            })
+            .collect()
+    };
     Ok(Trace {
         n: 0,
         round: run.round,
