@@ -131,7 +131,13 @@ pub fn plan(
         }
     }
     // The lane repository borrows the main objects: readable, never writable.
-    let read_only = vec![(layout.objects_dir.clone(), layout.objects_dir.clone())];
+    // A lane whose brief forbids reading paths has objects of its own
+    // without them (see `start`): the main object store stays hidden.
+    let read_only = if brief.forbid_read.is_empty() {
+        vec![(layout.objects_dir.clone(), layout.objects_dir.clone())]
+    } else {
+        Vec::new()
+    };
 
     let network = network(workflow, brief, &run.lane);
     let mut pass: Vec<String> = workflow.policy.pass_env.clone();

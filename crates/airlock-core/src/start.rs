@@ -71,7 +71,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
             source,
         })?;
         crate::layout::write_atomic(&run_dir.join("brief.toml"), text.as_bytes())?;
-        make_lane_repository(al, &id, &branch, &base)?;
+        make_lane_repository(al, &id, &branch, &base, &brief.forbid_read)?;
         crate::failpoint("start:after-worktree");
         let (ok, _, err) = main.try_run(
             &["update-ref", &format!("refs/heads/{branch}"), &base, ""],
@@ -132,7 +132,13 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
     Ok(run)
 }
 
-fn make_lane_repository(al: &Airlock, id: &str, branch: &str, base: &str) -> Result<()> {
+fn make_lane_repository(
+    al: &Airlock,
+    id: &str,
+    branch: &str,
+    base: &str,
+    forbid_read: &[String],
+) -> Result<()> {
     let worktree = al.layout.worktree(id);
     let mut init = git::base_command();
     init.arg("init").arg("-q").arg("--template=").arg(&worktree);
@@ -144,10 +150,14 @@ fn make_lane_repository(al: &Airlock, id: &str, branch: &str, base: &str) -> Res
         });
     }
     let lane_git_dir = worktree.join(".git");
-    let objects = &al.layout.objects_dir;
-    let alternates = lane_git_dir.join("objects").join("info").join("alternates");
-    crate::layout::write_atomic(&alternates, format!("{}\n", objects.display()).as_bytes())?;
     let lane = git::Git::new(&lane_git_dir);
+    if forbid_read.is_empty() {
+        let objects = &al.layout.objects_dir;
+        let alternates = lane_git_dir.join("objects").join("info").join("alternates");
+        crate::layout::write_atomic(&alternates, format!("{}\n", objects.display()).as_bytes())?;
+    } else {
+        own_objects_without(al, &lane, &lane_git_dir, base, forbid_read)?;
+    }
     lane.run(&["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
     lane.run(&["update-ref", &format!("refs/heads/{branch}"), base])?;
     // airlock's own view: main objects, private index, the new worktree.
@@ -160,6 +170,94 @@ fn make_lane_repository(al: &Airlock, id: &str, branch: &str, base: &str) -> Res
             source,
         }
     })?;
+    if !forbid_read.is_empty() {
+        // The sandbox hides these files and their blobs are not in the lane:
+        // git there must not look at them (it would try to fetch the blob).
+        let forbidden = crate::globs::Globs::new(forbid_read);
+        let listed = lane.run(&["ls-files", "-z"])?;
+        let mut paths = Vec::new();
+        for path in listed.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            if forbidden.is_match(&String::from_utf8_lossy(path)) {
+                paths.extend_from_slice(path);
+                paths.push(0);
+            }
+        }
+        if !paths.is_empty() {
+            git::Git::new(&lane_git_dir)
+                .with_checkout(&worktree)
+                .run_with_input(
+                    &["update-index", "--skip-worktree", "-z", "--stdin"],
+                    Some(&paths),
+                )?;
+        }
+    }
+    Ok(())
+}
+
+/// A lane whose brief forbids reading some paths cannot borrow the main
+/// object store: every version of those files is in it. It gets objects of
+/// its own instead: the base commit and its trees and blobs, less the blobs
+/// at forbidden paths, as a shallow partial clone whose missing blobs can
+/// never be fetched. The sandbox then hides the main object store.
+fn own_objects_without(
+    al: &Airlock,
+    lane: &git::Git,
+    lane_git_dir: &std::path::Path,
+    base: &str,
+    forbid_read: &[String],
+) -> Result<()> {
+    let main = al.layout.git();
+    let listing = main.run(&["rev-list", "--objects", "--no-walk", base])?;
+    let forbidden = crate::globs::Globs::new(forbid_read);
+    let mut keep = String::new();
+    for line in String::from_utf8_lossy(&listing).lines() {
+        let (oid, path) = line.split_once(' ').unwrap_or((line, ""));
+        if !path.is_empty() && forbidden.is_match(path) {
+            let kind = main.text(&["cat-file", "-t", oid])?;
+            if kind == "blob" {
+                continue;
+            }
+        }
+        keep.push_str(oid);
+        keep.push('\n');
+    }
+    let pack_base = lane_git_dir.join("objects").join("pack").join("pack");
+    std::fs::create_dir_all(pack_base.parent().unwrap_or(lane_git_dir)).map_err(|source| {
+        Error::Write {
+            path: pack_base.clone(),
+            source,
+        }
+    })?;
+    let out = main.run_with_input(
+        &[
+            "pack-objects".to_string(),
+            "-q".to_string(),
+            pack_base.display().to_string(),
+        ],
+        Some(keep.as_bytes()),
+    )?;
+    let hash = String::from_utf8_lossy(&out).trim().to_string();
+    let promisor = lane_git_dir
+        .join("objects")
+        .join("pack")
+        .join(format!("pack-{hash}.promisor"));
+    crate::layout::write_atomic(&promisor, b"")?;
+    crate::layout::write_atomic(
+        &lane_git_dir.join("shallow"),
+        format!("{base}\n").as_bytes(),
+    )?;
+    // Missing blobs are a promisor's to fetch, and this promisor is nowhere.
+    for (key, value) in [
+        ("core.repositoryformatversion", "1"),
+        ("extensions.partialClone", "airlock-forbidden"),
+        ("remote.airlock-forbidden.promisor", "true"),
+        (
+            "remote.airlock-forbidden.url",
+            "file:///nonexistent/airlock-forbid-read",
+        ),
+    ] {
+        lane.run(&["config", key, value])?;
+    }
     Ok(())
 }
 
