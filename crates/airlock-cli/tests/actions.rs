@@ -158,6 +158,7 @@ const LANE: &str = r#"
 scopes = [
   "http:POST:127.0.0.1:*",
   "email:send:*@example.com",
+  "email:from:bot@example.com",
   "git:push:origin:refs/heads/release/*",
   "command:notify",
 ]
@@ -456,7 +457,7 @@ tls = "none"
 
 const EMAIL: &str = r#"kind = "email"
 name = "announce"
-scopes = ["email:send:*@example.com"]
+scopes = ["email:send:*@example.com", "email:from:bot@example.com"]
 from = "airlock bot <bot@example.com>"
 to = ["team@example.com"]
 cc = "lead@example.com"
@@ -951,6 +952,25 @@ scopes = ["http:DELETE:api.example.com/*"]
     refused(
         &env,
         &run,
+        "ceo",
+        "kind = \"email\"\nscopes = [\"email:send:*@example.com\"]\nfrom = \"ceo@example.com\"\nto = [\"all@example.com\"]\nsubject = \"raise\"\n",
+        1,
+        &[
+            "does more than its scopes declare",
+            "it needs `email:from:ceo@example.com`",
+        ],
+    );
+    refused(
+        &env,
+        &run,
+        "ceo2",
+        "kind = \"email\"\nscopes = [\"email:send:*@example.com\", \"email:from:ceo@example.com\"]\nfrom = \"ceo@example.com\"\nto = [\"all@example.com\"]\nsubject = \"raise\"\n",
+        1,
+        &["lane `governed` does not grant `email:from:ceo@example.com`, and no lane does"],
+    );
+    refused(
+        &env,
+        &run,
         "env",
         "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/x\"\n[headers]\nAuthorization = \"Bearer ${AWS_SECRET_ACCESS_KEY}\"\n",
         1,
@@ -1197,7 +1217,7 @@ scopes = ["http:POST:*.example.com/*"]
         &env,
         &run,
         "comma",
-        "kind = \"email\"\nscopes = [\"email:send:*@example.com\"]\nfrom = \"Doe, John <bot@example.com>\"\nto = [\"team@example.com\"]\nsubject = \"hi\"\n",
+        "kind = \"email\"\nscopes = [\"email:send:*@example.com\", \"email:from:bot@example.com\"]\nfrom = \"Doe, John <bot@example.com>\"\nto = [\"team@example.com\"]\nsubject = \"hi\"\n",
         1,
         &[
             "action `comma` could not be sent as written",
@@ -1271,7 +1291,7 @@ argv = ["true"]
 rehearse = ["sh", "-c", "date >> src/rehearsed.txt"]
 [undo]
 kind = "email"
-scopes = ["email:send:*@example.com"]
+scopes = ["email:send:*@example.com", "email:from:bot@example.com"]
 from = "bot@example.com"
 to = ["team@example.com"]
 subject = "undone"

@@ -9,8 +9,8 @@ use crate::action::{ActionSpec, Body};
 use crate::error::{Error, Result};
 use crate::workflow::Workflow;
 
-pub const FORMS: &str = "scopes are `http:METHOD:HOST/PATH`, `email:send:ADDRESS`, \
-`git:push:REMOTE:REF` or `command:NAME`; `*` matches any run of characters";
+pub const FORMS: &str = "scopes are `http:METHOD:HOST/PATH`, `email:send:ADDRESS` (a recipient), \
+`email:from:ADDRESS` (the sender), `git:push:REMOTE:REF` or `command:NAME`; `*` matches any run of characters";
 
 /// Checks a scope or scope pattern has one of the known forms.
 pub fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
@@ -24,7 +24,7 @@ pub fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
             // A port in the host (`http:POST:127.0.0.1:8080/x`).
             !method.is_empty() && !host_port.is_empty() && !rest.is_empty()
         }
-        ["email", "send", rest] => !rest.is_empty(),
+        ["email", "send" | "from", rest] => !rest.is_empty(),
         ["email", "send", a, b] => !a.is_empty() && !b.is_empty(),
         ["git", "push", remote, dst] => !remote.is_empty() && !dst.is_empty(),
         ["command", name] => !name.is_empty(),
@@ -99,12 +99,14 @@ pub fn derived(spec: &ActionSpec) -> Vec<String> {
             }
             Err(_) => Vec::new(),
         },
-        Body::Email(e) => {
-            e.to.iter()
-                .chain(&e.cc)
-                .map(|a| format!("email:send:{}", bare_address(a)))
-                .collect()
-        }
+        // Who it goes to, and who it claims to be from.
+        Body::Email(e) => std::iter::once(format!("email:from:{}", bare_address(&e.from)))
+            .chain(
+                e.to.iter()
+                    .chain(&e.cc)
+                    .map(|a| format!("email:send:{}", bare_address(a))),
+            )
+            .collect(),
         Body::GitPush(g) => vec![format!("git:push:{}:{}", g.remote, g.dst)],
         Body::Command(_) => spec
             .scopes
@@ -259,6 +261,7 @@ mod tests {
         assert!(check_pattern("http:POST:hooks.example.com/*").is_ok());
         assert!(check_pattern("http:POST:127.0.0.1:8080/x").is_ok());
         assert!(check_pattern("email:send:*@example.com").is_ok());
+        assert!(check_pattern("email:from:bot@example.com").is_ok());
         assert!(check_pattern("git:push:origin:refs/heads/*").is_ok());
         assert!(check_pattern("command:publish").is_ok());
         assert!(check_pattern("ftp:get:x").is_err());
