@@ -50,7 +50,27 @@ fn summary(data: &Value) -> String {
             data["exit"]["description"].as_str().unwrap_or("")
         ));
     }
-    for key in ["passed", "reason", "digest", "merge", "failure"] {
+    // Action events: which action, its role when it is a compensation, and
+    // what became of it.
+    if let Some(name) = data["name"].as_str() {
+        let role = match data["role"].as_str() {
+            Some("undo") => "undo ",
+            _ => "",
+        };
+        parts.push(format!("{role}`{name}`"));
+    }
+    for key in [
+        "kind",
+        "state",
+        "summary",
+        "as",
+        "idempotency_key",
+        "passed",
+        "reason",
+        "digest",
+        "merge",
+        "failure",
+    ] {
         if let Some(v) = data.get(key).filter(|v| !v.is_null()) {
             let text = v
                 .as_str()
