@@ -514,7 +514,15 @@ impl Jail {
             "{caller:?} needs the tests to run as root"
         );
         let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let parent = target_tmp.join("jails");
+        // A checkout below /tmp (CI's, say) would put the jails inside what
+        // the sandbox replaces with a private /tmp: attacks would then fail
+        // for the wrong reason (the path is not there at all). /var/tmp is
+        // outside it and, like /tmp, open to every user.
+        let parent = if target_tmp.starts_with("/tmp") {
+            PathBuf::from("/var/tmp/airlock-test-jails")
+        } else {
+            target_tmp.join("jails")
+        };
         std::fs::create_dir_all(&parent).unwrap();
         // Every component down to the jail must be traversable by the caller:
         // the target directory's own folders are opened up, anything above
