@@ -637,10 +637,13 @@ fn decisions_are_refused_with_airlock_run_set() {
 #[test]
 fn an_agent_cannot_approve_its_own_run_through_exec() {
     let env = Env::new();
-    let (run, _wt) = env.start(BRIEF);
+    let (run, wt) = env.start(BRIEF);
     // A second run, in review, is the one the agent tries to approve from inside the first.
     let (other, _) = env.submitted();
-    let bin = assert_cmd::cargo::cargo_bin("airlock");
+    // The agent's copy of airlock, where its sandbox can see it (the build
+    // may live below /tmp, which the sandbox replaces with a private one).
+    let bin = wt.join(".agent-airlock");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("airlock"), &bin).unwrap();
     let bin = bin.to_str().unwrap();
     let repo = env.repo.to_str().unwrap();
 

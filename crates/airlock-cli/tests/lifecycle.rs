@@ -389,6 +389,29 @@ fn exec_kills_a_command_at_its_time_limit() {
 }
 
 #[test]
+fn exec_of_a_program_the_sandbox_cannot_find_says_so() {
+    let env = Env::new();
+    let (run, _) = env.start(BRIEF);
+    let before = env.world();
+    let out = env.fails(&["exec", &run, "--", "no-such-program-here"], 2);
+    assert!(
+        out.stderr.contains(
+            "error: starting `no-such-program-here` in the run's sandbox failed: No such file or directory"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("check the name and the path"),
+        "{}",
+        out.stderr
+    );
+    // Not mistaken for a machine without namespaces.
+    assert!(!out.stderr.contains("accept_weaker"), "{}", out.stderr);
+    env.assert_unchanged(&before);
+}
+
+#[test]
 fn exec_takes_its_default_time_limit_from_the_workflow() {
     let env = Env::new();
     env.write(

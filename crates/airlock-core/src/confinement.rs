@@ -239,6 +239,17 @@ fn environment(al: &Airlock, run: &Run, pass: &[String]) -> Vec<(OsString, OsStr
 /// weaker one.
 pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
     match airlock_sandbox::run(spec) {
+        // The sandbox was built; the command itself could not start in it
+        // (a typo, or a program in a place the sandbox does not show).
+        Err(SandboxError::Setup { step, error })
+            if step.starts_with("starting `") || step.starts_with("entering ") =>
+        {
+            Err(Error::Invalid(format!(
+                "{step} in the run's sandbox failed: {error}; \
+                 check the name and the path: the sandbox shows the system read-only, the worktree and a private /tmp, \
+                 so a program or directory under /tmp, /dev/shm, the main checkout or a hidden path is not there"
+            )))
+        }
         Err(SandboxError::Setup { step, error })
             if spec.confinement.as_ref().is_some_and(|c| !c.weaker) =>
         {
