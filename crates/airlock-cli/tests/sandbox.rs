@@ -181,9 +181,11 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
         // Already unprivileged: every other test here is the proof.
         return;
     }
+    let parent = outside_private_tmp("unprivileged");
+    std::fs::create_dir_all(&parent).unwrap();
     let base = tempfile::Builder::new()
         .prefix("unpriv-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .tempdir_in(&parent)
         .unwrap();
     let mut dir = base.path().to_path_buf();
     // Every ancestor must be traversable by the unprivileged user.

@@ -21,10 +21,18 @@ struct Lab {
 impl Lab {
     fn new() -> Lab {
         // Not under /tmp: the sandbox replaces /tmp with a private one, which
-        // would hide the lab for the wrong reason.
+        // would hide the lab for the wrong reason. A build below /tmp (a CI
+        // checkout, say) uses /var/tmp instead.
+        let target_tmp = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let parent = if target_tmp.starts_with("/tmp") {
+            std::path::PathBuf::from("/var/tmp/airlock-test-confine")
+        } else {
+            target_tmp
+        };
+        std::fs::create_dir_all(&parent).unwrap();
         let t = tempfile::Builder::new()
             .prefix("confine-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .tempdir_in(&parent)
             .unwrap();
         let base = t.path().to_path_buf();
         let lab = Lab {

@@ -243,6 +243,19 @@ impl Env {
     }
 }
 
+/// A directory for tests whose files must be seen by a sandboxed command as
+/// they are on the host: `CARGO_TARGET_TMPDIR/NAME`, unless the build lives
+/// below /tmp (a CI checkout, say), which the sandbox replaces with a private
+/// one; then `/var/tmp/airlock-test-NAME`, outside it and open to every user.
+pub fn outside_private_tmp(name: &str) -> PathBuf {
+    let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    if target_tmp.starts_with("/tmp") {
+        PathBuf::from(format!("/var/tmp/airlock-test-{name}"))
+    } else {
+        target_tmp.join(name)
+    }
+}
+
 pub fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -514,15 +527,7 @@ impl Jail {
             "{caller:?} needs the tests to run as root"
         );
         let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        // A checkout below /tmp (CI's, say) would put the jails inside what
-        // the sandbox replaces with a private /tmp: attacks would then fail
-        // for the wrong reason (the path is not there at all). /var/tmp is
-        // outside it and, like /tmp, open to every user.
-        let parent = if target_tmp.starts_with("/tmp") {
-            PathBuf::from("/var/tmp/airlock-test-jails")
-        } else {
-            target_tmp.join("jails")
-        };
+        let parent = outside_private_tmp("jails");
         std::fs::create_dir_all(&parent).unwrap();
         // Every component down to the jail must be traversable by the caller:
         // the target directory's own folders are opened up, anything above
