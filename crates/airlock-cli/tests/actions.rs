@@ -1408,3 +1408,120 @@ fn a_scope_revoked_after_approval_stops_the_remaining_actions() {
     );
     assert_eq!(server.requests().len(), 1, "no second request");
 }
+
+// ---------------------------------------------------------------- kill -9 at every point, every kind
+
+/// Every kind, killed at each point around its live execution, then
+/// recovered the way a user would (`promote --actions-only`, and `resolve`
+/// by looking at the world when airlock cannot know): the effect happens
+/// exactly once.
+#[test]
+fn every_kind_killed_at_every_point_takes_effect_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpPeer::start(dir.path());
+    for failpoint in ["action:after-started", "action:after-live"] {
+        for kind in ["http", "git-push", "command", "email"] {
+            if kind == "email" && smtp.is_none() {
+                continue;
+            }
+            let server = HttpPeer::start(&[200]);
+            let env = match (&smtp, kind) {
+                (Some(s), "email") => email_setup(s),
+                _ => setup(""),
+            };
+            let remote = env.tmp.path().join("remote.git");
+            env.git_in(&remote, &["config", "core.logAllRefUpdates", "always"]);
+            let counter = env.tmp.path().join("count");
+            let (run, _) = edited_run(&env);
+            let before_mail = smtp.as_ref().map_or(0, |s| s.messages().len());
+            let text = match kind {
+                "http" => http_action(server.port),
+                "git-push" => PUSH.split("[undo]").next().unwrap().to_string(),
+                "command" => format!(
+                    "kind = \"command\"\nname = \"count\"\nscopes = [\"command:notify\"]\nargv = [\"sh\", \"-c\", \"echo once >> {}\"]\n",
+                    counter.display()
+                ),
+                _ => EMAIL.to_string(),
+            };
+            env.json(&["propose", &run, &action_file(&env, "a", &text)], 0);
+            check_submit_approve(&env, &run);
+            // How many times the effect has happened, seen from the world.
+            let effects = || -> usize {
+                match kind {
+                    // A server honouring Idempotency-Key acts once per key.
+                    "http" => {
+                        let mut keys: Vec<String> = server
+                            .requests()
+                            .iter()
+                            .filter_map(|r| r.header("Idempotency-Key").map(str::to_string))
+                            .collect();
+                        keys.sort();
+                        keys.dedup();
+                        keys.len()
+                    }
+                    "git-push" => {
+                        let log = std::process::Command::new("git")
+                            .args([
+                                "--git-dir",
+                                remote.to_str().unwrap(),
+                                "reflog",
+                                "show",
+                                "refs/heads/release/1.0",
+                            ])
+                            .output()
+                            .unwrap();
+                        String::from_utf8_lossy(&log.stdout).lines().count()
+                    }
+                    "command" => std::fs::read_to_string(&counter)
+                        .map(|t| t.lines().count())
+                        .unwrap_or(0),
+                    _ => smtp.as_ref().unwrap().messages().len() - before_mail,
+                }
+            };
+            let out = env.airlock_env(
+                &["promote", &run],
+                &[("HOOK_TOKEN", "t"), ("AIRLOCK_FAILPOINT", failpoint)],
+            );
+            assert_eq!(out.code, -1, "{kind} {failpoint}: {}", out.stderr);
+            let mut rounds = 0;
+            loop {
+                rounds += 1;
+                assert!(rounds < 5, "{kind} {failpoint}: never settled");
+                let out =
+                    env.airlock_env(&["promote", &run, "--actions-only"], &[("HOOK_TOKEN", "t")]);
+                if out.code == 0 {
+                    break;
+                }
+                assert_eq!(
+                    out.code, 1,
+                    "{kind} {failpoint}: {}{}",
+                    out.stdout, out.stderr
+                );
+                let name = plan_of(&env, &run)[0]["spec"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                assert!(
+                    out.stdout
+                        .contains(&format!("airlock resolve {run} {name}")),
+                    "{kind} {failpoint}: {}",
+                    out.stdout
+                );
+                // A human looks at the world and says what happened.
+                let verdict = if effects() == 1 { "--done" } else { "--retry" };
+                env.json(&["resolve", &run, &name, verdict, "--reason", "checked"], 0);
+            }
+            assert_eq!(
+                effects(),
+                1,
+                "{kind} killed at {failpoint}: the effect must happen exactly once"
+            );
+            assert_eq!(
+                plan_of(&env, &run)[0]["state"],
+                "done",
+                "{kind} {failpoint}"
+            );
+            env.assert_ledger_ok();
+        }
+    }
+}
