@@ -34,16 +34,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
 
 /// One action: header, state, scopes, preview, rehearsal, attempts.
 pub fn render_action(a: &Action) -> String {
+    let title = match a.role {
+        Role::Apply => format!("#{} `{}`", a.seq, escape(&a.spec.name)),
+        Role::Undo => format!("  undo for `{}`", escape(&a.spec.name)),
+    };
     let mut h = format!(
-        "\n{}{} `{}` ({})  [{}]\n",
-        if a.role == Role::Undo { "  undo " } else { "" },
-        if a.role == Role::Undo { "for" } else { "#" }.to_string()
-            + &if a.role == Role::Undo {
-                String::new()
-            } else {
-                a.seq.to_string()
-            },
-        clean(&a.spec.name),
+        "\n{title} ({})  [{}]\n",
         a.spec.body.kind(),
         a.state.as_str()
     );
