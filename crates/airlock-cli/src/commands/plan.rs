@@ -67,7 +67,7 @@ pub fn render_action(a: &Action) -> String {
             "  {} {}: {}\n",
             at.at,
             at.state.as_str(),
-            clean(&at.summary)
+            escape(&at.summary)
         );
     }
     h
