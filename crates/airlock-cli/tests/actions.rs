@@ -1166,6 +1166,21 @@ fn show_lists_the_actions_a_reviewer_approves() {
     );
     let v = env.json(&["show", &run, "--no-diff"], 0);
     assert_eq!(v["actions"][0]["spec"]["kind"], "git-push");
+    // The review queue says which runs carry side effects.
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    let out = env.airlock(&["review"]);
+    assert!(
+        out.stdout
+            .contains("side effects on approval: git-push `release`"),
+        "{}",
+        out.stdout
+    );
+    let queue = env.json(&["review"], 0);
+    assert_eq!(
+        queue["queue"][0]["actions"],
+        serde_json::json!(["git-push `release`"])
+    );
 }
 
 // ---------------------------------------------------------------- attacks found in review

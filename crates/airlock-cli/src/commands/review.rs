@@ -26,6 +26,20 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
         };
         at(a).cmp(&at(b))
     });
+    // What each run would do beyond its diff, so nobody approves a push or
+    // an email without noticing it.
+    let kinds: Vec<Vec<String>> = queue
+        .iter()
+        .map(|r| {
+            airlock_core::action::plan::list(&al, &r.id).map(|actions| {
+                actions
+                    .iter()
+                    .filter(|a| a.role == airlock_core::action::Role::Apply)
+                    .map(|a| format!("{} `{}`", a.spec.body.kind(), clean(&a.spec.name)))
+                    .collect()
+            })
+        })
+        .collect::<Result<_>>()?;
     let mut human = String::new();
     if queue.is_empty() {
         human += "no runs are waiting for review";
@@ -34,7 +48,7 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
             "{} run(s) waiting for a decision, oldest first:\n",
             queue.len()
         );
-        for r in &queue {
+        for (r, actions) in queue.iter().zip(&kinds) {
             let s = r.submission.as_ref();
             human += &format!(
                 "  {:<32} round {}  submitted {}  proof {}  {}\n",
@@ -44,15 +58,24 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
                 s.map(|s| short(&s.digest)).unwrap_or("?"),
                 clean(&r.label)
             );
+            if !actions.is_empty() {
+                human += &format!(
+                    "  {:<32} side effects on approval: {}\n",
+                    "",
+                    actions.join(", ")
+                );
+            }
         }
         human += "inspect one with `airlock show RUN`";
     }
     let items: Vec<_> = queue
         .iter()
-        .map(|r| {
+        .zip(&kinds)
+        .map(|(r, actions)| {
             json!({"run": r.id, "round": r.round, "label": r.label, "class": r.class, "lane": r.lane,
                    "submitted": r.submission.as_ref().map(|s| &s.at),
-                   "digest": r.submission.as_ref().map(|s| &s.digest)})
+                   "digest": r.submission.as_ref().map(|s| &s.digest),
+                   "actions": actions})
         })
         .collect();
     Ok(Output::new(json!({"queue": items}), human))
