@@ -272,6 +272,33 @@ fn exec_passes_the_exit_status_through() {
 }
 
 #[test]
+fn exec_runs_nothing_when_the_snapshot_before_the_command_fails() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    // The run's private index as a directory: `git add` cannot write it, so
+    // the snapshot taken while the sandbox is built fails.
+    let index = env.state_dir().join("runs").join(&run).join("index");
+    let _ = std::fs::remove_file(&index);
+    std::fs::create_dir_all(index.join("blocker")).unwrap();
+    let out = env.airlock(&["exec", &run, "--", "sh", "-c", "echo ran > ran.txt"]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("git add --all"), "{}", out.stderr);
+    assert!(
+        !wt.join("ran.txt").exists(),
+        "the command ran before its snapshot"
+    );
+    // No trace either (`show` snapshots too: give it its index back).
+    std::fs::remove_dir_all(&index).unwrap();
+    assert_eq!(
+        env.json(&["show", &run, "--no-diff"], 0)["traces"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[test]
 fn exec_records_a_trace_of_the_command() {
     let env = Env::new();
     let (run, wt) = env.start(BRIEF);

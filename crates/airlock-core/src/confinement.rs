@@ -238,7 +238,22 @@ fn environment(al: &Airlock, run: &Run, pass: &[String]) -> Vec<(OsString, OsStr
 /// full sandbox, refuses, naming what failed, unless the workflow accepts the
 /// weaker one.
 pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
-    match airlock_sandbox::run(spec) {
+    run_gated(workflow, spec, None)
+}
+
+/// [`run`], with the command held back until `gate` lets it start (see
+/// [`airlock_sandbox::run_gated`]).
+pub fn run_gated(
+    workflow: &Workflow,
+    spec: &mut CommandSpec,
+    mut gate: Option<airlock_sandbox::Gate>,
+) -> Result<Outcome> {
+    // Reborrowed, so that a retry with the weaker sandbox can use it again.
+    let first: Option<airlock_sandbox::Gate> = match gate.as_mut() {
+        Some(g) => Some(&mut **g),
+        None => None,
+    };
+    match airlock_sandbox::run_gated(spec, first) {
         // The sandbox was built; the command itself could not start in it
         // (a typo, or a program in a place the sandbox does not show).
         Err(SandboxError::Setup { step, error })
@@ -257,7 +272,7 @@ pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
                 if let Some(c) = spec.confinement.as_mut() {
                     c.weaker = true;
                 }
-                return Ok(airlock_sandbox::run(spec)?);
+                return Ok(airlock_sandbox::run_gated(spec, gate)?);
             }
             Err(Error::refused(
                 "refusing to run the command without its sandbox",

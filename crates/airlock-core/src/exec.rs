@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use airlock_sandbox::{CommandSpec, Echo, Exit, StreamDigest};
+use airlock_sandbox::{CommandSpec, Echo, Exit, Outcome, StreamDigest};
 
 use crate::Airlock;
 use crate::brief::Brief;
@@ -126,8 +126,88 @@ pub(crate) fn run_traced(
     timeout: Option<Duration>,
     echo: Echo,
 ) -> Result<Trace> {
+    let al: &Airlock = al;
     let layout = &al.layout;
-    let before = layout.snapshot(&run.id)?;
+    // The snapshot before the command is taken on another thread while the
+    // sandbox is built; the command, confined, waits right before it starts
+    // until the snapshot is done, so nothing it does can precede it.
+    std::thread::scope(|scope| {
+        let snapshot = scope.spawn(|| layout.snapshot(&run.id));
+        let mut before = Before {
+            thread: Some(snapshot),
+            result: None,
+        };
+        let traced = run_gated(
+            al,
+            run,
+            workflow,
+            brief,
+            origin,
+            argv,
+            timeout,
+            echo,
+            &mut before,
+        );
+        // A failed snapshot is the error, whatever else went wrong after it.
+        let before = before.wait()?;
+        finish(layout, run, origin, &before, traced?)
+    })
+}
+
+/// The snapshot before a command, taken on another thread.
+struct Before<'scope> {
+    thread: Option<std::thread::ScopedJoinHandle<'scope, Result<String>>>,
+    result: Option<Result<String>>,
+}
+
+impl Before<'_> {
+    /// Waits for the snapshot (once), then lets the command start if it was
+    /// taken.
+    fn release(&mut self) -> std::result::Result<(), String> {
+        match self.settle() {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!(
+                "the snapshot of the worktree before it failed: {e}"
+            )),
+        }
+    }
+
+    fn settle(&mut self) -> &Result<String> {
+        if let Some(thread) = self.thread.take() {
+            self.result = Some(thread.join().unwrap_or_else(|_| {
+                Err(Error::Invalid(
+                    "the snapshot of the worktree before the command panicked".into(),
+                ))
+            }));
+        }
+        self.result
+            .as_ref()
+            .expect("the snapshot is either running or settled")
+    }
+
+    fn wait(mut self) -> Result<String> {
+        self.settle();
+        self.result
+            .take()
+            .expect("the snapshot is either running or settled")
+    }
+}
+
+/// Plans the sandbox and runs the command in it, held back until `before`
+/// is taken.
+#[allow(clippy::too_many_arguments)]
+fn run_gated(
+    al: &Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    origin: &str,
+    argv: Vec<OsString>,
+    timeout: Option<Duration>,
+    echo: Echo,
+    before: &mut Before,
+) -> Result<Ran> {
+    let layout = &al.layout;
     let logs = layout.logs_dir(&run.id);
     std::fs::create_dir_all(&logs).map_err(|source| Error::Write {
         path: logs.clone(),
@@ -147,7 +227,7 @@ pub(crate) fn run_traced(
     );
     let plan = crate::confinement::plan(al, run, workflow, brief, &run.worktree)?;
     let mut spec = CommandSpec {
-        argv: argv.clone(),
+        argv,
         cwd: run.worktree.clone(),
         env: plan.env,
         timeout: timeout.or(workflow.sandbox.timeout),
@@ -158,13 +238,44 @@ pub(crate) fn run_traced(
         limits: plan.limits,
     };
     let started = now();
-    let outcome = crate::confinement::run(workflow, &mut spec)?;
+    let mut release = || before.release();
+    let outcome = crate::confinement::run_gated(workflow, &mut spec, Some(&mut release))?;
+    Ok(Ran {
+        outcome,
+        spec,
+        started,
+        network: plan.network.allowed,
+    })
+}
+
+/// A command that ran.
+struct Ran {
+    outcome: Outcome,
+    spec: CommandSpec,
+    started: String,
+    network: bool,
+}
+
+/// The trace of a command that ran: the snapshot after it and what changed.
+fn finish(
+    layout: &crate::layout::Layout,
+    run: &Run,
+    origin: &str,
+    before: &str,
+    ran: Ran,
+) -> Result<Trace> {
+    let Ran {
+        outcome,
+        spec,
+        started,
+        network,
+    } = ran;
     let after = layout.snapshot(&run.id)?;
     // Equal trees changed nothing: no need to ask git (one process less).
     let files_changed = if before == after {
         Vec::new()
     } else {
-        git::diff_tree(&layout.git(), &before, &after)?
+        git::diff_tree(&layout.git(), before, &after)?
             .into_iter()
             .map(|c| FileChange {
                 status: c.status,
@@ -176,7 +287,8 @@ pub(crate) fn run_traced(
         n: 0,
         round: run.round,
         origin: origin.to_string(),
-        argv: argv
+        argv: spec
+            .argv
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
@@ -189,7 +301,7 @@ pub(crate) fn run_traced(
         files_changed,
         started,
         confinement: outcome.confinement.clone(),
-        network: plan.network.allowed,
+        network,
         limit_hit: outcome.limit_hit.clone().or_else(|| {
             crate::confinement::limit_from_output(
                 &spec.stderr_path,

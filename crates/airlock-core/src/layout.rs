@@ -29,26 +29,14 @@ impl Layout {
     /// Finds the repository containing `cwd` and the state and key locations
     /// (`AIRLOCK_HOME`, `AIRLOCK_KEY_DIR`, `XDG_CONFIG_HOME`, `HOME`).
     pub fn discover(cwd: &Path) -> Result<Layout> {
-        let mut cmd = git::base_command();
-        cmd.current_dir(cwd).args([
-            "rev-parse",
-            "--path-format=absolute",
-            "--show-toplevel",
-            "--absolute-git-dir",
-            "--git-common-dir",
-        ]);
-        let (ok, out, _) = git::exec(&mut cmd, None)?;
-        if !ok {
-            return Err(Error::NotARepository(cwd.to_path_buf()));
-        }
-        let text = String::from_utf8_lossy(&out);
-        let mut lines = text.lines();
-        let (Some(root), Some(git_dir), Some(common_dir)) =
-            (lines.next(), lines.next(), lines.next())
-        else {
-            return Err(Error::NotARepository(cwd.to_path_buf()));
+        let Found {
+            root,
+            git_dir,
+            common_dir,
+        } = match find_plain_repository(cwd) {
+            Some(found) => found,
+            None => ask_git(cwd)?.ok_or_else(|| Error::NotARepository(cwd.to_path_buf()))?,
         };
-        let root = PathBuf::from(root);
         if let Some(main) = enclosing_main_checkout(&root) {
             return Err(Error::refused(
                 format!(
@@ -75,8 +63,8 @@ impl Layout {
         };
         Ok(Layout {
             root,
-            git_dir: PathBuf::from(git_dir),
-            objects_dir: PathBuf::from(common_dir).join("objects"),
+            git_dir,
+            objects_dir: common_dir.join("objects"),
             state,
             key_dir: key_dir(),
         })
@@ -131,6 +119,139 @@ impl Layout {
     }
 }
 
+/// Where a repository is: what `git rev-parse --path-format=absolute
+/// --show-toplevel --absolute-git-dir --git-common-dir` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Found {
+    root: PathBuf,
+    git_dir: PathBuf,
+    common_dir: PathBuf,
+}
+
+/// Asks git where the repository containing `cwd` is; `None` when git says
+/// there is none.
+fn ask_git(cwd: &Path) -> Result<Option<Found>> {
+    let mut cmd = git::base_command();
+    cmd.current_dir(cwd).args([
+        "rev-parse",
+        "--path-format=absolute",
+        "--show-toplevel",
+        "--absolute-git-dir",
+        "--git-common-dir",
+    ]);
+    let (ok, out, _) = git::exec(&mut cmd, None)?;
+    if !ok {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out);
+    let mut lines = text.lines();
+    let (Some(root), Some(git_dir), Some(common_dir)) = (lines.next(), lines.next(), lines.next())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Found {
+        root: PathBuf::from(root),
+        git_dir: PathBuf::from(git_dir),
+        common_dir: PathBuf::from(common_dir),
+    }))
+}
+
+/// What [`ask_git`] would answer, without starting git, in the common case
+/// only: walking up from `cwd` (resolved, as git's getcwd is) on one
+/// filesystem, the first `.git` is a plain directory (not a gitfile, not a
+/// symlink, no `commondir`: not a linked worktree) that git would accept as
+/// a repository (`HEAD`, `objects`, `refs`), owned like its work tree by
+/// the current user, with nothing in its config that moves or changes the
+/// work tree (`core.worktree`, `core.bare`, includes, extensions, a format
+/// version above 1). Anything else, or any doubt, is `None`: ask git.
+fn find_plain_repository(cwd: &Path) -> Option<Found> {
+    use std::os::unix::fs::MetadataExt;
+    let start = std::fs::canonicalize(cwd).ok()?;
+    // git's output is read as UTF-8 lines: keep to paths it renders intact.
+    if start.to_str().is_none_or(|s| s.contains('\n')) {
+        return None;
+    }
+    let device = std::fs::metadata(&start).ok()?.dev();
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    for dir in start.ancestors() {
+        // Without GIT_DISCOVERY_ACROSS_FILESYSTEM git stops at a mount point.
+        if std::fs::metadata(dir).ok()?.dev() != device {
+            return None;
+        }
+        let dot_git = dir.join(".git");
+        match std::fs::symlink_metadata(&dot_git) {
+            Ok(meta) if meta.is_dir() => {
+                let owned = |m: &std::fs::Metadata| m.uid() == euid;
+                if !owned(&meta) || !owned(&std::fs::symlink_metadata(dir).ok()?) {
+                    return None;
+                }
+                return plain_git_dir(&dot_git).then(|| Found {
+                    root: dir.to_path_buf(),
+                    git_dir: dot_git.clone(),
+                    common_dir: dot_git,
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A directory that is itself a repository (bare, or inside
+                // a `.git`): git's answer differs; let it give it.
+                if std::fs::symlink_metadata(dir.join("HEAD")).is_ok() {
+                    return None;
+                }
+            }
+            // A gitfile (linked worktree, submodule), a symlink, an error.
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Whether git would take `dot_git` as the repository of the directory
+/// above it, as is.
+fn plain_git_dir(dot_git: &Path) -> bool {
+    let is_dir =
+        |name: &str| std::fs::symlink_metadata(dot_git.join(name)).is_ok_and(|m| m.is_dir());
+    if !is_dir("objects") || !is_dir("refs") {
+        return false;
+    }
+    match std::fs::symlink_metadata(dot_git.join("commondir")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        _ => return false,
+    }
+    if !std::fs::symlink_metadata(dot_git.join("HEAD")).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let Ok(head) = std::fs::read_to_string(dot_git.join("HEAD")) else {
+        return false;
+    };
+    let head = head.trim_end();
+    let detached = matches!(head.len(), 40 | 64) && head.bytes().all(|b| b.is_ascii_hexdigit());
+    if !detached && !head.starts_with("ref: refs/") {
+        return false;
+    }
+    let Ok(config) = std::fs::read_to_string(dot_git.join("config")) else {
+        return false;
+    };
+    let config = config.to_ascii_lowercase();
+    if ["worktree", "include", "[extensions"]
+        .iter()
+        .any(|word| config.contains(word))
+    {
+        return false;
+    }
+    // Only the spellings `git init` writes (a bare `bare` line means true).
+    config.lines().all(|line| {
+        let line: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+        if line.contains("bare") {
+            return line == "bare=false";
+        }
+        if line.contains("repositoryformatversion") {
+            return line == "repositoryformatversion=0" || line == "repositoryformatversion=1";
+        }
+        true
+    })
+}
+
 /// `…/.airlock/local/runs/<id>/worktree` → the main checkout above it.
 fn enclosing_main_checkout(root: &Path) -> Option<PathBuf> {
     let mut parts = root.ancestors();
@@ -183,4 +304,111 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let mut cmd = git::base_command();
+        let out = cmd.current_dir(dir).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+
+    fn repo(dir: &Path) {
+        std::fs::create_dir_all(dir.join("src/deep")).unwrap();
+        std::fs::write(dir.join("src/deep/a.txt"), "a").unwrap();
+        git(dir, &["init", "-q", "-b", "main"]);
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-q", "-m", "one"]);
+    }
+
+    /// The fast answer, when there is one, is git's answer.
+    fn same_as_git(cwd: &Path) -> Option<Found> {
+        let fast = find_plain_repository(cwd);
+        let slow = ask_git(cwd).unwrap();
+        if let Some(fast) = &fast {
+            assert_eq!(Some(fast), slow.as_ref(), "from {}", cwd.display());
+        }
+        fast
+    }
+
+    #[test]
+    fn a_plain_repository_is_found_as_git_finds_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(tmp.path()).unwrap();
+        let main = base.join("main");
+        repo(&main);
+        for cwd in [main.clone(), main.join("src"), main.join("src/deep")] {
+            let found = same_as_git(&cwd).expect("found without git");
+            assert_eq!(found.root, main);
+            assert_eq!(found.git_dir, main.join(".git"));
+        }
+        // Through a symlink: the resolved path, as git reports it.
+        std::os::unix::fs::symlink(main.join("src"), base.join("link")).unwrap();
+        std::os::unix::fs::symlink(&main, base.join("main-link")).unwrap();
+        for cwd in [base.join("link/deep"), base.join("main-link")] {
+            let found = same_as_git(&cwd).expect("found without git");
+            assert_eq!(found.root, main);
+        }
+        // A relative path, and a path with `..`.
+        assert_eq!(
+            same_as_git(&main.join("src/deep/../.."))
+                .expect("found")
+                .root,
+            main
+        );
+        // A repository inside another: the nearest one, as git does.
+        let inner = main.join("src/inner");
+        repo(&inner);
+        assert_eq!(same_as_git(&inner.join("src")).expect("found").root, inner);
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_git() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(tmp.path()).unwrap();
+        let main = base.join("main");
+        repo(&main);
+        // A linked worktree has a gitfile.
+        let linked = base.join("linked");
+        git(&main, &["worktree", "add", "-q", linked.to_str().unwrap()]);
+        assert_eq!(same_as_git(&linked.join("src")), None);
+        let layout = Layout::discover(&linked.join("src")).unwrap();
+        let git_says = ask_git(&linked).unwrap().unwrap();
+        assert_eq!(layout.root, git_says.root);
+        assert_eq!(layout.git_dir, git_says.git_dir);
+        assert_eq!(layout.objects_dir, main.join(".git/objects"));
+        // Inside the git directory, where the worktree has no top.
+        assert_eq!(same_as_git(&main.join(".git/refs")), None);
+        // A bare repository.
+        let bare = base.join("bare.git");
+        git(&base, &["init", "-q", "--bare", bare.to_str().unwrap()]);
+        assert_eq!(same_as_git(&bare), None);
+        // A configuration that moves the work tree.
+        let moved = base.join("moved");
+        repo(&moved);
+        git(&moved, &["config", "core.worktree", main.to_str().unwrap()]);
+        assert_eq!(same_as_git(&moved.join("src")), None);
+        // `bare` alone means true.
+        let odd = base.join("odd");
+        repo(&odd);
+        let config = odd.join(".git/config");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("bare = false", "bare")).unwrap();
+        assert_eq!(same_as_git(&odd), None);
+        // `.git` as a symlink to a directory.
+        let via_link = base.join("via-link");
+        std::fs::create_dir_all(&via_link).unwrap();
+        std::os::unix::fs::symlink(main.join(".git"), via_link.join(".git")).unwrap();
+        assert_eq!(same_as_git(&via_link), None);
+        // No repository at all (the temporary directory is not in one,
+        // unless the machine's /tmp is: then git and the walk agree anyway).
+        let none = base.join("none");
+        std::fs::create_dir_all(&none).unwrap();
+        let _ = same_as_git(&none);
+        // A missing directory (git cannot even start there).
+        assert_eq!(find_plain_repository(&base.join("missing")), None);
+    }
 }

@@ -34,6 +34,10 @@ use serde::{Deserialize, Serialize};
 pub const INIT_ARG: &str = "__sandbox-init";
 pub(crate) const SPEC_ENV: &str = "AIRLOCK_SANDBOX_SPEC";
 pub(crate) const RESULT_FD: i32 = 3;
+/// With [`InitSpec::gate`], the read end of a pipe the command's process
+/// waits on right before its `execve`: one byte lets it start, end of file
+/// (airlock gave up) stops it.
+pub(crate) const GATE_FD: i32 = 4;
 
 /// What the init process is asked to build. Paths and strings travel as
 /// bytes so that non-UTF-8 names survive.
@@ -55,6 +59,9 @@ pub(crate) struct InitSpec {
     pub processes: Option<u64>,
     /// Run with the protections that need no namespaces only.
     pub weaker: bool,
+    /// Wait for one byte on [`GATE_FD`] before starting the command.
+    #[serde(default)]
+    pub gate: bool,
 }
 
 /// What the init process reports on fd 3, one JSON line.
@@ -130,9 +137,13 @@ pub fn init_main() -> ! {
 }
 
 fn init() -> Result<i32, SetupError> {
-    // The report pipe must not reach the command, or it could forge a report.
-    // SAFETY: fcntl on a descriptor number; harmless if it is not open.
-    unsafe { libc::fcntl(RESULT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // The report pipe must not reach the command, or it could forge a report;
+    // nor the gate, which it has no use for.
+    // SAFETY: fcntl on descriptor numbers; harmless if they are not open.
+    unsafe {
+        libc::fcntl(RESULT_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+        libc::fcntl(GATE_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
     let raw = std::env::var_os(SPEC_ENV)
         .ok_or_else(|| fail("reading the specification", "it is missing"))?;
     let mut spec: InitSpec =
@@ -803,6 +814,9 @@ fn exec(spec: &InitSpec) -> SetupError {
         let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         env_ptrs.push(std::ptr::null());
         let program = cstr(&program)?;
+        if spec.gate {
+            wait_for_gate()?;
+        }
         // SAFETY: NUL-terminated arrays of valid strings.
         unsafe { libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
         Err(errno(format!(
@@ -814,6 +828,34 @@ fn exec(spec: &InitSpec) -> SetupError {
         Err(e) => e,
         Ok(never) => match never {},
     }
+}
+
+/// Blocks until airlock lets the command start (one byte on [`GATE_FD`]);
+/// end of file means it must not start. Called after every confinement
+/// step, so the sandbox is built while airlock finishes what must come
+/// before the command (its snapshot of the worktree).
+fn wait_for_gate() -> Result<(), SetupError> {
+    let step = "waiting for airlock to let the command start";
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reading one byte into a local buffer.
+        let n = unsafe { libc::read(GATE_FD, (&mut byte as *mut u8).cast(), 1) };
+        match n {
+            1 => break,
+            0 => {
+                return Err(fail(
+                    step,
+                    "airlock closed the gate: what had to happen before the command \
+                     (the snapshot of the worktree) failed, so the command was not run",
+                ));
+            }
+            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+            _ => return Err(errno(step)),
+        }
+    }
+    // SAFETY: closing our own descriptor (it is close-on-exec anyway).
+    unsafe { libc::close(GATE_FD) };
+    Ok(())
 }
 
 /// Finds a program on the command's PATH, as a shell would.

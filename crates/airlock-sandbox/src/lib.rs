@@ -168,19 +168,47 @@ pub enum SandboxError {
     Wait(#[source] io::Error),
     #[error("the sandbox could not be set up: {step} failed: {error}")]
     Setup { step: String, error: String },
+    /// The caller's gate (see [`run_gated`]) refused: the command did not run.
+    #[error("the command was not run: {reason}")]
+    NotStarted { reason: String },
 }
+
+/// What a confined command waits for right before it starts (see
+/// [`run_gated`]): `Ok` lets it start, `Err(reason)` stops it. May be called
+/// more than once (a retry with the weaker sandbox); it must answer the same.
+pub type Gate<'a> = &'a mut dyn FnMut() -> Result<(), String>;
 
 /// Runs the command to completion (or its time limit) and reports the outcome.
 pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
+    run_gated(spec, None)
+}
+
+/// [`run`], with the command held back until `gate` lets it start.
+///
+/// A confined command's sandbox is built while `gate` runs (on the caller's
+/// thread): the command's process waits on a pipe right before its `execve`,
+/// after every confinement step, for the byte written when `gate` returns
+/// `Ok`. When `gate` returns `Err`, the pipe closes without that byte, the
+/// command is never executed, and the result is [`SandboxError::NotStarted`].
+/// The time limit counts from the moment the gate opens. An unconfined
+/// command simply starts after `gate`.
+pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, SandboxError> {
     if spec.argv.is_empty() {
         return Err(SandboxError::EmptyCommand);
     }
+    if spec.confinement.is_none()
+        && let Some(gate) = gate.take()
+    {
+        gate().map_err(|reason| SandboxError::NotStarted { reason })?;
+    }
     let stdout_file = create_log(&spec.stdout_path)?;
     let stderr_file = create_log(&spec.stderr_path)?;
+    let mut gate_writer = None;
     let (mut command, report_pipe, confinement) = match &spec.confinement {
         None => (unconfined_command(spec), None, "unconfined".to_string()),
         Some(c) => {
-            let (cmd, pipe) = confined_command(spec, c)?;
+            let (cmd, pipe, writer) = confined_command(spec, c, gate.is_some())?;
+            gate_writer = writer;
             let words = if c.weaker {
                 "confined (weaker: Landlock, seccomp, no privileges; no namespaces)"
             } else {
@@ -195,7 +223,7 @@ pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
         .stderr(Stdio::piped())
         // Own process group: the time limit kills everything the command started.
         .process_group(0);
-    let started = Instant::now();
+    let mut started = Instant::now();
     let program = spec.argv[0].to_string_lossy().into_owned();
     let spawned = command.spawn();
     // The parent's copy of the report pipe's write end must close, or reading
@@ -203,6 +231,12 @@ pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
     let report_reader = report_pipe.map(|(read, write)| {
         drop(write);
         read
+    });
+    // Likewise the gate's read end: the command holds the only one, so a
+    // write after the sandbox died fails instead of filling a pipe.
+    let gate_writer = gate_writer.map(|(read, write)| {
+        drop(read);
+        write
     });
     let mut child = spawned.map_err(|source| SandboxError::Spawn { program, source })?;
     let pgid = child.id() as libc::pid_t;
@@ -242,6 +276,22 @@ pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
         let _ = tx.send(());
         status
     });
+    // The sandbox is being built meanwhile; the command starts when the gate
+    // opens, and its time limit starts with it.
+    let mut refused = None;
+    if let (Some(gate), Some(writer)) = (gate, gate_writer) {
+        match gate() {
+            Ok(()) => {
+                // A failed write (the sandbox died first) is reported by the
+                // init process; there is nothing to add here.
+                let _ = (&writer).write_all(b"\x01");
+                started = Instant::now();
+            }
+            Err(reason) => refused = Some(reason),
+        }
+        // Closing without the byte is what stops the command.
+        drop(writer);
+    }
     let mut timed_out = false;
     match spec.timeout {
         Some(limit) => {
@@ -266,6 +316,9 @@ pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
     let stderr = join_copier(err_thread)?;
 
     let report = report_reader.and_then(read_report);
+    if let Some(reason) = refused {
+        return Err(SandboxError::NotStarted { reason });
+    }
     if let Some(confine::InitReport::SetupFailed { step, error }) = &report {
         return Err(SandboxError::Setup {
             step: step.clone(),
@@ -320,13 +373,27 @@ fn unconfined_command(spec: &CommandSpec) -> Command {
 }
 
 type ReportPipe = (File, OwnedFd);
+/// The gate pipe: (read end, for the command; write end, kept by us).
+type GatePipe = (OwnedFd, File);
+
+fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(SandboxError::Wait(io::Error::last_os_error()));
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
 
 /// `<init program> __sandbox-init`, with the specification in its
-/// environment and a pipe on fd 3 for its report.
+/// environment, a pipe on fd 3 for its report and, when `gated`, a pipe on
+/// fd 4 it waits on before starting the command.
 fn confined_command(
     spec: &CommandSpec,
     c: &Confinement,
-) -> Result<(Command, ReportPipe), SandboxError> {
+    gated: bool,
+) -> Result<(Command, ReportPipe, Option<GatePipe>), SandboxError> {
     let init = confine::InitSpec {
         argv: spec.argv.iter().map(|a| confine::bytes(a)).collect(),
         cwd: confine::bytes(spec.cwd.as_os_str()),
@@ -365,36 +432,57 @@ fn confined_command(
         memory_bytes: spec.limits.memory_bytes,
         processes: spec.limits.processes,
         weaker: c.weaker,
+        gate: gated,
     };
     let json = serde_json::to_vec(&init).map_err(|e| SandboxError::Setup {
         step: "encoding the sandbox specification".into(),
         error: e.to_string(),
     })?;
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 fills two descriptors we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(SandboxError::Wait(io::Error::last_os_error()));
-    }
-    // SAFETY: fresh descriptors from pipe2.
-    let (read, write) = unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = pipe_cloexec()?;
+    let read = File::from(read);
     let write_fd = write.as_raw_fd();
+    let gate = if gated {
+        let (read, write) = pipe_cloexec()?;
+        Some((read, File::from(write)))
+    } else {
+        None
+    };
+    let gate_fd = gate.as_ref().map(|(read, _)| read.as_raw_fd());
     let mut command = Command::new(&c.init_program);
     command
         .arg(confine::INIT_ARG)
         .current_dir("/")
         .env_clear()
         .env(confine::SPEC_ENV, std::ffi::OsStr::from_bytes(&json));
-    // SAFETY: dup2 and fcntl are async-signal-safe. The init marks fd 3
-    // close-on-exec itself before anything untrusted runs.
+    // SAFETY: dup2 and fcntl are async-signal-safe. The init marks fds 3
+    // and 4 close-on-exec itself before anything untrusted runs.
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(write_fd, confine::RESULT_FD) < 0 {
+            // Copy both above the target numbers first: dup2 onto the same
+            // number would keep close-on-exec, and one target could be the
+            // other's source.
+            let high = |fd: libc::c_int| {
+                let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+                if copy < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(copy)
+                }
+            };
+            let report = high(write_fd)?;
+            let gate = gate_fd.map(high).transpose()?;
+            if libc::dup2(report, confine::RESULT_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(gate) = gate
+                && libc::dup2(gate, confine::GATE_FD) < 0
+            {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
         });
     }
-    Ok((command, (read, write)))
+    Ok((command, (read, write), gate))
 }
 
 fn read_report(mut reader: File) -> Option<confine::InitReport> {

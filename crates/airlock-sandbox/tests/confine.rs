@@ -6,7 +6,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use airlock_sandbox::{CommandSpec, Confinement, Echo, Exit, Limits, Outcome, run};
+use airlock_sandbox::{
+    CommandSpec, Confinement, Echo, Exit, Limits, Outcome, SandboxError, run, run_gated,
+};
 
 struct Lab {
     _tmp: tempfile::TempDir,
@@ -208,4 +210,85 @@ fn a_failed_setup_is_an_error_naming_the_step() {
         err.starts_with("the sandbox could not be set up: binding the filesystem into the sandbox"),
         "{err}"
     );
+}
+
+/// Runs `script` held back by a gate that first checks the command has not
+/// started (no `ran` file in the worktree), then answers `answer`.
+fn gated(
+    lab: &Lab,
+    weaker: bool,
+    script: &str,
+    answer: Result<(), String>,
+) -> Result<Outcome, SandboxError> {
+    let mut spec = lab.spec(script);
+    if let Some(c) = spec.confinement.as_mut() {
+        c.weaker = weaker;
+    }
+    let ran = lab.work.join("ran");
+    let mut calls = 0;
+    let mut gate = || {
+        calls += 1;
+        // Long enough for the sandbox to be built and the command to be
+        // waiting; it must not have run.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!ran.exists(), "the command started before the gate opened");
+        answer.clone()
+    };
+    let result = run_gated(&spec, Some(&mut gate));
+    assert_eq!(calls, 1);
+    result
+}
+
+/// Reports the command's descriptors 3 and 4 (the report pipe and the gate
+/// in the init process) if it has them, then leaves `ran`.
+const FDS_THEN_RAN: &str =
+    "for fd in 3 4; do [ -e /proc/$$/fd/$fd ] && echo \"fd $fd open\"; done; echo yes > ran";
+
+#[test]
+fn a_gated_command_starts_when_the_gate_opens_without_its_descriptors() {
+    for weaker in [false, true] {
+        let lab = Lab::new();
+        let o = gated(&lab, weaker, FDS_THEN_RAN, Ok(())).expect("sandbox set-up");
+        let out = read(&lab.logs.join("out"));
+        assert!(
+            o.exit.success(),
+            "weaker={weaker}: {out}{}",
+            read(&lab.logs.join("err"))
+        );
+        assert_eq!(read(&lab.work.join("ran")), "yes\n", "weaker={weaker}");
+        assert!(!out.contains("open"), "weaker={weaker}: {out}");
+    }
+}
+
+#[test]
+fn a_closed_gate_stops_the_command_and_says_why() {
+    for weaker in [false, true] {
+        let lab = Lab::new();
+        let err = gated(
+            &lab,
+            weaker,
+            FDS_THEN_RAN,
+            Err("the snapshot before it failed".into()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the command was not run: the snapshot before it failed",
+            "weaker={weaker}"
+        );
+        assert!(
+            !lab.work.join("ran").exists(),
+            "weaker={weaker}: the command ran"
+        );
+    }
+}
+
+#[test]
+fn an_ungated_command_does_not_wait() {
+    // Without a gate nothing is passed on fd 4 and nothing waits for it.
+    let lab = Lab::new();
+    let (o, out, err) = lab.run(FDS_THEN_RAN);
+    assert!(o.exit.success(), "{out}{err}");
+    assert!(!out.contains("open"), "{out}");
+    assert_eq!(read(&lab.work.join("ran")), "yes\n");
 }

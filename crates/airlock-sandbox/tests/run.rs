@@ -1,7 +1,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use airlock_sandbox::{CommandSpec, Echo, Exit, Limits, run};
+use airlock_sandbox::{CommandSpec, Echo, Exit, Limits, SandboxError, run, run_gated};
 
 fn spec(dir: &std::path::Path, script: &str, timeout: Option<Duration>) -> CommandSpec {
     CommandSpec {
@@ -104,4 +104,24 @@ fn an_output_flood_is_cut_at_the_limit_and_reported() {
         outcome.limit_hit.as_deref(),
         Some("output limit of 100000 bytes: the command was killed")
     );
+}
+
+#[test]
+fn an_unconfined_command_starts_after_its_gate_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let spec = spec(dir.path(), "echo yes > ran", None);
+    let mut refuse = || {
+        assert!(!ran.exists());
+        Err("not now".to_string())
+    };
+    let err = run_gated(&spec, Some(&mut refuse)).unwrap_err();
+    assert!(matches!(err, SandboxError::NotStarted { ref reason } if reason == "not now"));
+    assert!(!ran.exists());
+    let mut open = || {
+        assert!(!ran.exists());
+        Ok(())
+    };
+    assert!(run_gated(&spec, Some(&mut open)).unwrap().exit.success());
+    assert!(ran.exists());
 }
