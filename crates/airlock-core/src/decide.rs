@@ -29,11 +29,12 @@ pub(crate) fn refuse_from_lane(al: &Airlock, command: &str) -> Result<()> {
     Ok(())
 }
 
-fn require_reason(reason: Option<&str>, command: &str) -> Result<String> {
+/// The trimmed `--reason`, or a refusal saying what it should say (`what`).
+pub(crate) fn require_reason(reason: Option<&str>, command: &str, what: &str) -> Result<String> {
     match reason.map(str::trim) {
         Some(r) if !r.is_empty() => Ok(r.to_string()),
         _ => Err(Error::Invalid(format!(
-            "`airlock {command}` needs a reason: add `--reason \"…\"` saying what the agent should know"
+            "`airlock {command}` needs a reason: add `--reason \"…\"` saying {what}"
         ))),
     }
 }
@@ -107,7 +108,7 @@ pub fn approve(
 
 pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Run> {
     refuse_from_lane(al, "reject")?;
-    let reason = require_reason(reason, "reject")?;
+    let reason = require_reason(reason, "reject", "what the agent should know")?;
     let mut run = al.store.get(run_id)?;
     // A run can be ended at any point before promotion: a runaway agent's
     // run, or a release that cannot pass its checklist.
@@ -130,7 +131,7 @@ pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Ru
 /// Back to the agent: a new round in the same worktree.
 pub fn redirect(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Run> {
     refuse_from_lane(al, "redirect")?;
-    let reason = require_reason(reason, "redirect")?;
+    let reason = require_reason(reason, "redirect", "what the agent should know")?;
     let mut run = al.store.get(run_id)?;
     run.require("redirect", &[State::InReview, State::Approved])?;
     let from = run.state;

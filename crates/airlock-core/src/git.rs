@@ -142,6 +142,20 @@ impl Git {
         self.text(&["write-tree"])
     }
 
+    /// A fresh checkout of `rev` in `dir` (emptied first) through the
+    /// private index `index`: a scratch copy of a commit to run something in.
+    pub fn scratch_checkout(&self, dir: &Path, index: &Path, rev: &str) -> Result<()> {
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::remove_file(index);
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        self.with_tree(dir, index)
+            .run(&["read-tree", "--reset", "-u", rev])?;
+        Ok(())
+    }
+
     /// Creates a commit with airlock as committer.
     pub fn commit_tree(&self, tree: &str, parents: &[&str], message: &str) -> Result<String> {
         let mut args = vec!["commit-tree".to_string(), tree.to_string()];

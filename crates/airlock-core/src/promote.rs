@@ -145,28 +145,7 @@ pub fn promote(
     );
     let merge = main.commit_tree(&tree, &[&tip, &submission.head], &message)?;
 
-    let checkout = main.with_checkout(&al.layout.root);
-    let (is_symbolic, head_ref, _) = checkout.try_run(&["symbolic-ref", "-q", "HEAD"], None)?;
-    let checked_out = is_symbolic && String::from_utf8_lossy(&head_ref).trim() == target_ref;
-    if checked_out {
-        let (ok, _, err) =
-            checkout.try_run(&["read-tree", "-m", "-u", "-n", &tip, &merge], None)?;
-        if !ok {
-            return Err(Error::refused(
-                format!(
-                    "refusing to promote run {}: it would overwrite uncommitted changes in {}",
-                    run.id,
-                    al.layout.root.display()
-                ),
-                String::from_utf8_lossy(&err)
-                    .lines()
-                    .map(|l| l.trim().to_string())
-                    .filter(|l| !l.is_empty())
-                    .collect(),
-                "commit or stash your changes in the main checkout, then promote again; nothing was changed",
-            ));
-        }
-    }
+    let checked_out = checkout_can_move(al, &run.id, &target_ref, &tip, &merge, "promote")?;
 
     let (intent, _guard) = al.store.begin_intent(
         "promote",
@@ -331,6 +310,43 @@ pub(crate) fn undo_record(al: &Airlock, run: &str, merge: &str) -> Result<serde_
     )
 }
 
+/// Whether `target_ref` is checked out in the main checkout; when it is,
+/// refuses (touching nothing) unless moving the checkout from `from` to `to`
+/// keeps the user's uncommitted changes. `verb` names the command
+/// (`promote`, `roll back`).
+pub(crate) fn checkout_can_move(
+    al: &Airlock,
+    run: &str,
+    target_ref: &str,
+    from: &str,
+    to: &str,
+    verb: &str,
+) -> Result<bool> {
+    let checkout = al.layout.git().with_checkout(&al.layout.root);
+    let (is_symbolic, head_ref, _) = checkout.try_run(&["symbolic-ref", "-q", "HEAD"], None)?;
+    let checked_out = is_symbolic && String::from_utf8_lossy(&head_ref).trim() == target_ref;
+    if checked_out {
+        let (ok, _, err) = checkout.try_run(&["read-tree", "-m", "-u", "-n", from, to], None)?;
+        if !ok {
+            return Err(Error::refused(
+                format!(
+                    "refusing to {verb} run {run}: it would overwrite uncommitted changes in {}",
+                    al.layout.root.display()
+                ),
+                String::from_utf8_lossy(&err)
+                    .lines()
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect(),
+                format!(
+                    "commit or stash your changes in the main checkout, then {verb} again; nothing was changed"
+                ),
+            ));
+        }
+    }
+    Ok(checked_out)
+}
+
 /// Brings the main checkout from `from` to `to` as `git merge` would.
 pub(crate) fn update_checkout(al: &Airlock, from: &str, to: &str) -> Result<()> {
     al.layout
@@ -412,15 +428,8 @@ fn merge_onto_moved_target(
 
     // Re-run the gates on the merged tree, in a scratch checkout of it.
     let scratch = al.layout.run_dir(&run.id).join("promote-check");
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).map_err(|source| Error::Write {
-        path: scratch.clone(),
-        source,
-    })?;
     let index = al.layout.run_dir(&run.id).join("promote-check.index");
-    let _ = std::fs::remove_file(&index);
-    main.with_tree(&scratch, &index)
-        .run(&["read-tree", "--reset", "-u", &tree])?;
+    main.scratch_checkout(&scratch, &index, &tree)?;
     let workflow = al.current_workflow()?;
     let mut regated = Vec::new();
     let logs = al.layout.logs_dir(&run.id);

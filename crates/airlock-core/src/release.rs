@@ -210,24 +210,13 @@ pub fn start_release(al: &mut Airlock) -> Result<Run> {
             "add one to .airlock/workflow.toml, e.g.\n  [release]\n  touch = [\"CHANGELOG.md\"]\n  checks = [\"test\"]\n  [[release.checklist]]\n  item = \"changelog updated\"\n  changed = \"CHANGELOG.md\"",
         )
     })?;
-    let target = match &workflow.policy.target {
-        Some(t) => t.clone(),
-        None => {
-            let (ok, out, _) = al
-                .layout
-                .git()
-                .with_checkout(&al.layout.root)
-                .try_run(&["symbolic-ref", "--short", "-q", "HEAD"], None)?;
-            if !ok {
-                return Err(Error::refused(
-                    "cannot tell which branch to release",
-                    vec!["HEAD is detached and the workflow sets no `policy.target`".into()],
-                    "check out the branch, or set `target` under [policy]",
-                ));
-            }
-            String::from_utf8_lossy(&out).trim().to_string()
-        }
-    };
+    let target = crate::start::target_branch(al, &workflow)?.ok_or_else(|| {
+        Error::refused(
+            "cannot tell which branch to release",
+            vec!["HEAD is detached and the workflow sets no `policy.target`".into()],
+            "check out the branch, or set `target` under [policy]",
+        )
+    })?;
     let in_flight: Vec<String> = al
         .store
         .list()?

@@ -37,22 +37,13 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
             "the repository has no commits yet: commit something first, then start a run".into()
         })
     })?;
-    let target = match &workflow.policy.target {
-        Some(t) => t.clone(),
-        None => {
-            let (ok, out, _) = main
-                .with_checkout(&al.layout.root)
-                .try_run(&["symbolic-ref", "--short", "-q", "HEAD"], None)?;
-            if !ok {
-                return Err(Error::refused(
-                    "cannot tell which branch the run should be promoted into",
-                    vec!["HEAD is detached and the workflow sets no `policy.target`".into()],
-                    "check out a branch, or set `target = \"main\"` under [policy] in .airlock/workflow.toml",
-                ));
-            }
-            String::from_utf8_lossy(&out).trim().to_string()
-        }
-    };
+    let target = target_branch(al, &workflow)?.ok_or_else(|| {
+        Error::refused(
+            "cannot tell which branch the run should be promoted into",
+            vec!["HEAD is detached and the workflow sets no `policy.target`".into()],
+            "check out a branch, or set `target = \"main\"` under [policy] in .airlock/workflow.toml",
+        )
+    })?;
 
     let id = new_run_id(al, &brief)?;
     let branch = format!("airlock/{id}");
@@ -130,6 +121,23 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
         }),
     )?;
     Ok(run)
+}
+
+/// The branch runs are promoted into: the workflow's `policy.target`, or the
+/// branch checked out in the main checkout; `None` when HEAD is detached.
+pub(crate) fn target_branch(
+    al: &Airlock,
+    workflow: &crate::workflow::Workflow,
+) -> Result<Option<String>> {
+    if let Some(t) = &workflow.policy.target {
+        return Ok(Some(t.clone()));
+    }
+    let (ok, out, _) = al
+        .layout
+        .git()
+        .with_checkout(&al.layout.root)
+        .try_run(&["symbolic-ref", "--short", "-q", "HEAD"], None)?;
+    Ok(ok.then(|| String::from_utf8_lossy(&out).trim().to_string()))
 }
 
 fn make_lane_repository(

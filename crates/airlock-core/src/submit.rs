@@ -66,7 +66,7 @@ pub fn submit(
 
     // Previews and rehearsals against what is submitted: the proof shows
     // what the actions will do with this commit.
-    let actions = crate::action::plan::refresh(al, &run, &workflow, &brief, &tree, &head, effects)?;
+    let actions = crate::action::plan::refresh(al, &run, &workflow, &brief, &tree, &head)?;
     let diff_digest = proof::diff_digest(al, &run.base, &head)?;
     let numstat = git::numstat(&main, &run.base, &head)?;
     let traces: Vec<_> = al

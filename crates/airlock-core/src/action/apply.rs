@@ -551,21 +551,7 @@ fn run_command(
         .run_dir(&run.id)
         .join("apply")
         .join(format!("{slot}.index"));
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_file(&index);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        return (
-            ActionState::Failed,
-            format!("not run: cannot create {}: {e}", dir.display()),
-            None,
-        );
-    }
-    if let Err(e) =
-        al.layout
-            .git()
-            .with_tree(&dir, &index)
-            .run(&["read-tree", "--reset", "-u", commit])
-    {
+    if let Err(e) = al.layout.git().scratch_checkout(&dir, &index, commit) {
         return (
             ActionState::Failed,
             format!("not run: cannot check out {commit}: {e}"),
@@ -671,15 +657,7 @@ pub fn resolve(
     reason: Option<&str>,
 ) -> Result<Action> {
     crate::decide::refuse_from_lane(al, "resolve")?;
-    let reason = match reason.map(str::trim) {
-        Some(r) if !r.is_empty() => r.to_string(),
-        _ => {
-            return Err(Error::Invalid(
-                "`airlock resolve` needs a reason: add `--reason \"…\"` saying what you checked"
-                    .into(),
-            ));
-        }
-    };
+    let reason = crate::decide::require_reason(reason, "resolve", "what you checked")?;
     // The promotion lock: no live attempt is under way while a human rules,
     // so an action found `started` now was left by a process that died.
     let _lock = crate::lock::FileLock::acquire(&al.layout.promote_lock(), true)?;

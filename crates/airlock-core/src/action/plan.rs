@@ -458,9 +458,9 @@ pub fn recheck(al: &Airlock, run: &Run, workflow: &Workflow, effects: &dyn Effec
     Ok(())
 }
 
-/// At submit: re-checks every action against the current workflow and
-/// renders previews and rehearsals against the commit being submitted, so
-/// the proof shows what will happen, not what would have happened earlier.
+/// At submit, after [`recheck`]: renders previews and rehearsals against the
+/// commit being submitted, so the proof shows what will happen, not what
+/// would have happened earlier.
 pub fn refresh(
     al: &mut Airlock,
     run: &Run,
@@ -468,21 +468,9 @@ pub fn refresh(
     brief: &Brief,
     tree: &str,
     head: &str,
-    effects: &dyn Effects,
 ) -> Result<Vec<Action>> {
     let mut fresh = Vec::new();
     for a in list(al, &run.id)? {
-        authorize(al, run, workflow, &a.spec).map_err(|e| match e {
-            Error::Refused(mut r) => {
-                r.hint = format!(
-                    "{}; or withdraw it: `airlock propose {} --withdraw {}`",
-                    r.hint, run.id, a.spec.name
-                );
-                Error::Refused(r)
-            }
-            other => other,
-        })?;
-        validate(&a.spec, effects)?;
         fresh.push(prepare(
             al,
             run,

@@ -427,19 +427,12 @@ fn rehearse_command(
     let base = al.layout.run_dir(&run.id).join("rehearse");
     let scratch = base.join(&spec.name);
     let index = base.join(format!("{}.index", spec.name));
-    let _ = std::fs::remove_dir_all(&scratch);
-    let _ = std::fs::remove_file(&index);
     let logs = al.layout.logs_dir(&run.id);
-    for dir in [&scratch, &logs] {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    al.layout
-        .git()
-        .with_tree(&scratch, &index)
-        .run(&["read-tree", "--reset", "-u", commit])?;
+    std::fs::create_dir_all(&logs).map_err(|source| Error::Write {
+        path: logs.clone(),
+        source,
+    })?;
+    al.layout.git().scratch_checkout(&scratch, &index, commit)?;
     let plan = crate::confinement::plan(al, run, workflow, brief, &scratch)?;
     let log_name = format!(
         "rehearse-{}-{:08x}",

@@ -34,14 +34,7 @@ pub fn rollback(
     effects: &dyn Effects,
 ) -> Result<RollbackReport> {
     crate::decide::refuse_from_lane(al, "rollback")?;
-    let reason = match reason.map(str::trim) {
-        Some(r) if !r.is_empty() => r.to_string(),
-        _ => {
-            return Err(Error::Invalid(
-                "`airlock rollback` needs a reason: add `--reason \"…\"` saying why the change is undone".into(),
-            ));
-        }
-    };
+    let reason = crate::decide::require_reason(reason, "rollback", "why the change is undone")?;
     let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
     let mut run = al.store.get(run_id)?;
     if actions_only {
@@ -165,28 +158,14 @@ pub fn rollback(
                 .collect::<String>()
         );
         let revert = main.commit_tree(&tree, &[&tip], &message)?;
-        let checkout = main.with_checkout(&al.layout.root);
-        let (sym, head, _) = checkout.try_run(&["symbolic-ref", "-q", "HEAD"], None)?;
-        let checked_out = sym && String::from_utf8_lossy(&head).trim() == target_ref;
-        if checked_out {
-            let (ok, _, err) =
-                checkout.try_run(&["read-tree", "-m", "-u", "-n", &tip, &revert], None)?;
-            if !ok {
-                return Err(Error::refused(
-                    format!(
-                        "refusing to roll back run {}: it would overwrite uncommitted changes in {}",
-                        run.id,
-                        al.layout.root.display()
-                    ),
-                    String::from_utf8_lossy(&err)
-                        .lines()
-                        .map(|l| l.trim().to_string())
-                        .filter(|l| !l.is_empty())
-                        .collect(),
-                    "commit or stash your changes in the main checkout, then roll back again; nothing was changed",
-                ));
-            }
-        }
+        let checked_out = crate::promote::checkout_can_move(
+            al,
+            &run.id,
+            &target_ref,
+            &tip,
+            &revert,
+            "roll back",
+        )?;
         let (intent, _guard) = al.store.begin_intent(
             "rollback",
             &run.id,
