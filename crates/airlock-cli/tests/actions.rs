@@ -455,6 +455,15 @@ tls = "none"
     ))
 }
 
+/// A run whose one action is [`EMAIL`], approved and ready to promote.
+fn approved_email_run(smtp: &SmtpPeer) -> (Env, String) {
+    let env = email_setup(smtp);
+    let (run, _) = edited_run(&env);
+    env.json(&["propose", &run, &action_file(&env, "announce", EMAIL)], 0);
+    check_submit_approve(&env, &run);
+    (env, run)
+}
+
 const EMAIL: &str = r#"kind = "email"
 name = "announce"
 scopes = ["email:send:*@example.com", "email:from:bot@example.com"]
@@ -538,10 +547,7 @@ fn an_email_killed_after_sending_is_never_resent_without_a_human() {
     let Some(smtp) = SmtpPeer::start(dir.path()) else {
         return;
     };
-    let env = email_setup(&smtp);
-    let (run, _) = edited_run(&env);
-    env.json(&["propose", &run, &action_file(&env, "announce", EMAIL)], 0);
-    check_submit_approve(&env, &run);
+    let (env, run) = approved_email_run(&smtp);
     let out = env.airlock_env(
         &["promote", &run],
         &[("AIRLOCK_FAILPOINT", "action:after-live")],
@@ -602,10 +608,7 @@ fn an_email_killed_before_sending_is_sent_once_after_a_retry_is_decided() {
     let Some(smtp) = SmtpPeer::start(dir.path()) else {
         return;
     };
-    let env = email_setup(&smtp);
-    let (run, _) = edited_run(&env);
-    env.json(&["propose", &run, &action_file(&env, "announce", EMAIL)], 0);
-    check_submit_approve(&env, &run);
+    let (env, run) = approved_email_run(&smtp);
     let out = env.airlock_env(
         &["promote", &run],
         &[("AIRLOCK_FAILPOINT", "action:after-started")],

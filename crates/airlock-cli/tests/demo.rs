@@ -46,12 +46,7 @@ fn demo(env: &Env, args: &[&str]) -> Output {
         let value = std::env::var(name).unwrap_or_else(|_| format!("{real_home}/{default}"));
         cmd.env(name, value);
     }
-    let out = cmd.output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd.output().unwrap().into()
 }
 
 /// The `airlock-demo-*` directories left under the test's TMPDIR.

@@ -77,16 +77,11 @@ fn airlock_without_namespaces(env: &Env, args: &[&str]) -> Output {
     );
     let mut cmd = Command::new("unshare");
     env.hermetic(&mut cmd);
-    let out = cmd
-        .args(["-Ur", "sh", "-c", &script])
+    cmd.args(["-Ur", "sh", "-c", &script])
         .current_dir(&env.repo)
         .output()
-        .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .unwrap()
+        .into()
 }
 
 #[test]

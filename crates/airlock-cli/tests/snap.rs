@@ -17,12 +17,7 @@ fn snap_in(env: &Env, dir: &Path, args: &[&str], ci: bool) -> Output {
     } else {
         cmd.env_remove("CI");
     }
-    let out = cmd.output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd.output().unwrap().into()
 }
 
 fn snap(env: &Env, args: &[&str]) -> Output {

@@ -41,7 +41,28 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Output {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Output {
+    /// The one JSON document on stdout of `airlock --json ARGS`, after
+    /// asserting it exited with `code`.
+    pub fn expect_json(self, args: &[&str], code: i32) -> Value {
+        assert_eq!(
+            self.code, code,
+            "airlock {args:?}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.json()
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
@@ -122,25 +143,14 @@ impl Env {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd.output().unwrap().into()
     }
 
     /// `airlock --json ARGS`, asserting the exit code; returns the document.
     pub fn json(&self, args: &[&str], code: i32) -> Value {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
-        let out = self.airlock(&full);
-        assert_eq!(
-            out.code, code,
-            "airlock {args:?}\nstdout:\n{}\nstderr:\n{}",
-            out.stdout, out.stderr
-        );
-        out.json()
+        self.airlock(&full).expect_json(args, code)
     }
 
     pub fn git(&self, args: &[&str]) -> String {
@@ -348,12 +358,7 @@ impl Env {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd.output().unwrap().into()
     }
 
     /// `airlock ARGS` that must fail with `code`: checks the error shape
@@ -640,24 +645,13 @@ impl Jail {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd.output().unwrap().into()
     }
 
     pub fn json(&self, args: &[&str], code: i32) -> Value {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
-        let out = self.airlock(&full);
-        assert_eq!(
-            out.code, code,
-            "airlock {args:?}\nstdout:\n{}\nstderr:\n{}",
-            out.stdout, out.stderr
-        );
-        out.json()
+        self.airlock(&full).expect_json(args, code)
     }
 
     pub fn git(&self, args: &[&str]) -> String {
