@@ -272,23 +272,37 @@ fn exec_passes_the_exit_status_through() {
 }
 
 #[test]
-fn exec_runs_nothing_when_the_snapshot_before_the_command_fails() {
+fn exec_runs_nothing_when_the_scan_before_the_command_fails() {
     let env = Env::new();
     let (run, wt) = env.start(BRIEF);
-    // The run's private index as a directory: `git add` cannot write it, so
-    // the snapshot taken while the sandbox is built fails.
-    let index = env.state_dir().join("runs").join(&run).join("index");
-    let _ = std::fs::remove_file(&index);
-    std::fs::create_dir_all(index.join("blocker")).unwrap();
+    // The worktree swapped for a link to a copy: the scan refuses a root that
+    // is not a directory, while the sandbox would have followed the link.
+    let real = wt.with_file_name("worktree.real");
+    std::fs::rename(&wt, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &wt).unwrap();
     let out = env.airlock(&["exec", &run, "--", "sh", "-c", "echo ran > ran.txt"]);
-    assert_ne!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("git add --all"), "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(
-        !wt.join("ran.txt").exists(),
-        "the command ran before its snapshot"
+        out.stderr.contains(&format!(
+            "error: cannot read the work tree {}: it is not a directory",
+            wt.display()
+        )),
+        "{}",
+        out.stderr
     );
-    // No trace either (`show` snapshots too: give it its index back).
-    std::fs::remove_dir_all(&index).unwrap();
+    assert!(
+        out.stderr
+            .contains("hint: a run's worktree must be a directory"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !real.join("ran.txt").exists(),
+        "the command ran before its scan"
+    );
+    // No trace either.
+    std::fs::remove_file(&wt).unwrap();
+    std::fs::rename(&real, &wt).unwrap();
     assert_eq!(
         env.json(&["show", &run, "--no-diff"], 0)["traces"]
             .as_array()
@@ -331,19 +345,8 @@ fn exec_records_a_trace_of_the_command() {
         std::fs::read(t["stdout"]["log"].as_str().unwrap()).unwrap(),
         b"out put"
     );
-    let changed: Vec<(String, String)> = t["files_changed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap().to_string(),
-                c["path"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
     assert_eq!(
-        changed,
+        changed_files(&t),
         [
             ("D".to_string(), "docs/guide.md".to_string()),
             ("A".to_string(), "src/new.txt".to_string())
@@ -356,6 +359,54 @@ fn exec_records_a_trace_of_the_command() {
         "{events:?}"
     );
     env.assert_ledger_ok();
+}
+
+/// `(status, path)` of each file a trace says its command changed.
+fn changed_files(trace: &serde_json::Value) -> Vec<(String, String)> {
+    trace["files_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap().to_string(),
+                c["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn exec_sees_every_change_however_quickly_commands_follow_each_other() {
+    let env = Env::new();
+    let (run, _) = env.start(BRIEF);
+    // Same size, same second, back to back: timestamps alone could not tell
+    // these writes apart.
+    let steps: [(&str, &[(&str, &str)]); 6] = [
+        ("printf aa > src/quick.txt", &[("A", "src/quick.txt")]),
+        ("printf bb > src/quick.txt", &[("M", "src/quick.txt")]),
+        ("printf cc > src/quick.txt", &[("M", "src/quick.txt")]),
+        // Rewritten with the same bytes, or only touched: nothing changed.
+        ("printf cc > src/quick.txt; touch src/app.sh", &[]),
+        (
+            "chmod +x src/quick.txt; ln -s quick.txt src/link; printf x > notes.tmp",
+            &[("A", "src/link"), ("M", "src/quick.txt")],
+        ),
+        ("rm src/quick.txt", &[("D", "src/quick.txt")]),
+    ];
+    std::fs::write(env.repo.join(".git/info/exclude"), "*.tmp\n").unwrap();
+    for (script, _) in &steps {
+        let out = env.airlock(&["exec", &run, "--", "sh", "-c", script]);
+        assert_eq!(out.code, 0, "{script}: {}", out.stderr);
+    }
+    let traces = env.json(&["show", &run, "--no-diff"], 0)["traces"].clone();
+    for (i, (script, expected)) in steps.iter().enumerate() {
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(s, p)| (s.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(changed_files(&traces[i]), expected, "{script}");
+    }
 }
 
 #[test]

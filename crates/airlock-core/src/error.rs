@@ -64,6 +64,8 @@ pub enum Error {
     Sandbox(#[from] airlock_sandbox::SandboxError),
     #[error(transparent)]
     Snap(#[from] airlock_snap::SnapError),
+    #[error(transparent)]
+    Scan(#[from] airlock_scan::ScanError),
     #[error("the airlock state database failed: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -128,6 +130,7 @@ impl Error {
             Error::Ledger(_) => "`airlock ledger verify` checks the ledger".into(),
             Error::Proof(airlock_proof::ProofError::KeyMissing { .. }) => "run `airlock init` to create the signing key".into(),
             Error::Snap(e) => return e.hint(),
+            Error::Scan(_) => "a run's worktree must be a directory airlock can read; if it was moved or replaced, end the run with `airlock reject RUN --reason ...` and start a new one".into(),
             Error::Proof(_) => "the bundle no longer matches what was signed; redirect the run so it is submitted again".into(),
             _ => return None,
         })

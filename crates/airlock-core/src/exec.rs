@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use airlock_sandbox::{CommandSpec, Echo, Exit, Outcome, StreamDigest};
+use airlock_scan::Fingerprint;
 
 use crate::Airlock;
 use crate::brief::Brief;
 use crate::error::{Error, Result};
-use crate::git;
 use crate::run::{Run, State, now};
 use crate::workflow::Workflow;
 
@@ -128,13 +128,14 @@ pub(crate) fn run_traced(
 ) -> Result<Trace> {
     let al: &Airlock = al;
     let layout = &al.layout;
-    // The snapshot before the command is taken on another thread while the
-    // sandbox is built; the command, confined, waits right before it starts
-    // until the snapshot is done, so nothing it does can precede it.
+    // The worktree is fingerprinted before the command on another thread
+    // while the sandbox is built; the command, confined, waits right before
+    // it starts until the fingerprint is taken, so nothing it does can
+    // precede it.
     std::thread::scope(|scope| {
-        let snapshot = scope.spawn(|| layout.snapshot(&run.id));
+        let scan = scope.spawn(|| layout.scan(&run.id, None));
         let mut before = Before {
-            thread: Some(snapshot),
+            thread: Some(scan),
             result: None,
         };
         let traced = run_gated(
@@ -148,48 +149,48 @@ pub(crate) fn run_traced(
             echo,
             &mut before,
         );
-        // A failed snapshot is the error, whatever else went wrong after it.
+        // A failed scan is the error, whatever else went wrong after it.
         let before = before.wait()?;
         finish(layout, run, origin, &before, traced?)
     })
 }
 
-/// The snapshot before a command, taken on another thread.
+/// The fingerprint before a command, taken on another thread.
 struct Before<'scope> {
-    thread: Option<std::thread::ScopedJoinHandle<'scope, Result<String>>>,
-    result: Option<Result<String>>,
+    thread: Option<std::thread::ScopedJoinHandle<'scope, Result<Fingerprint>>>,
+    result: Option<Result<Fingerprint>>,
 }
 
 impl Before<'_> {
-    /// Waits for the snapshot (once), then lets the command start if it was
-    /// taken.
+    /// Waits for the fingerprint (once), then lets the command start if it
+    /// was taken.
     fn release(&mut self) -> std::result::Result<(), String> {
         match self.settle() {
             Ok(_) => Ok(()),
             Err(e) => Err(format!(
-                "the snapshot of the worktree before it failed: {e}"
+                "the fingerprint of the worktree before it failed: {e}"
             )),
         }
     }
 
-    fn settle(&mut self) -> &Result<String> {
+    fn settle(&mut self) -> &Result<Fingerprint> {
         if let Some(thread) = self.thread.take() {
             self.result = Some(thread.join().unwrap_or_else(|_| {
                 Err(Error::Invalid(
-                    "the snapshot of the worktree before the command panicked".into(),
+                    "the fingerprint of the worktree before the command panicked".into(),
                 ))
             }));
         }
         self.result
             .as_ref()
-            .expect("the snapshot is either running or settled")
+            .expect("the fingerprint is either being taken or settled")
     }
 
-    fn wait(mut self) -> Result<String> {
+    fn wait(mut self) -> Result<Fingerprint> {
         self.settle();
         self.result
             .take()
-            .expect("the snapshot is either running or settled")
+            .expect("the fingerprint is either being taken or settled")
     }
 }
 
@@ -261,7 +262,7 @@ fn finish(
     layout: &crate::layout::Layout,
     run: &Run,
     origin: &str,
-    before: &str,
+    before: &Fingerprint,
     ran: Ran,
 ) -> Result<Trace> {
     let Ran {
@@ -270,19 +271,16 @@ fn finish(
         started,
         network,
     } = ran;
-    let after = layout.snapshot(&run.id)?;
-    // Equal trees changed nothing: no need to ask git (one process less).
-    let files_changed = if before == after {
-        Vec::new()
-    } else {
-        git::diff_tree(&layout.git(), before, &after)?
-            .into_iter()
-            .map(|c| FileChange {
-                status: c.status,
-                path: c.path,
-            })
-            .collect()
-    };
+    let after = layout.scan(&run.id, Some(before))?;
+    let files_changed = before
+        .changes(&after)
+        .into_iter()
+        .map(|c| FileChange {
+            status: c.status,
+            path: c.path,
+        })
+        .collect();
+    layout.keep_scan(&run.id, &after)?;
     Ok(Trace {
         n: 0,
         round: run.round,

@@ -1,6 +1,7 @@
 //! Where things live: the main checkout, its git directory, airlock's local
 //! state (ledger, worktrees, logs, proofs) and the signing key.
 
+use airlock_scan::Fingerprint;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -104,6 +105,37 @@ impl Layout {
     pub fn run_git(&self, id: &str) -> git::Git {
         self.git()
             .with_tree(&self.worktree(id), &self.run_index(id))
+    }
+
+    /// A fingerprint of what is in a run's worktree now, in process: the
+    /// files git would see, with digests kept from the run's last scan where
+    /// their `lstat` data says they cannot have changed.
+    pub fn scan(&self, id: &str, cache: Option<&Fingerprint>) -> Result<Fingerprint> {
+        let loaded;
+        let cache = match cache {
+            Some(c) => Some(c),
+            None => {
+                loaded = Fingerprint::load(&self.scan_cache(id));
+                loaded.as_ref()
+            }
+        };
+        // The project's exclude file, as git reads it for the run's snapshots
+        // (a linked checkout keeps it in the common directory).
+        let mut excludes = vec![self.git_dir.join("info/exclude")];
+        if let Some(common) = self.objects_dir.parent().filter(|c| *c != self.git_dir) {
+            excludes.push(common.join("info/exclude"));
+        }
+        let options = airlock_scan::Options { excludes };
+        Ok(airlock_scan::scan(&self.worktree(id), cache, &options)?)
+    }
+
+    /// Keeps a fingerprint as the cache for the run's next scan.
+    pub fn keep_scan(&self, id: &str, fingerprint: &Fingerprint) -> Result<()> {
+        Ok(fingerprint.save(&self.scan_cache(id))?)
+    }
+
+    fn scan_cache(&self, id: &str) -> PathBuf {
+        self.run_dir(id).join("scan.cache")
     }
 
     /// The tree of what is in a run's worktree now. Snapshots of one run are

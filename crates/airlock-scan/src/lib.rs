@@ -1,0 +1,433 @@
+//! What is in a work tree, fingerprinted in process, and what changed
+//! between two fingerprints.
+//!
+//! A fingerprint lists every file git would see (the `.gitignore` files and
+//! the repository's exclude file apply; `.git` and nested repositories are
+//! skipped) with its `lstat` data and a SHA-256 of its content (of its target,
+//! for a symbolic link). Hashing is the slow part, so a scan takes an earlier
+//! fingerprint as a cache, as git's index does: a file whose `lstat` data is
+//! unchanged keeps its digest, unless it was written so close to the earlier
+//! scan that a later write could have kept the same timestamps ("racily
+//! clean", in git's words), in which case it is hashed again.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// Bumped whenever the cache's encoding changes; an older cache is ignored.
+const FORMAT: u32 = 1;
+
+/// A file written less than this long before a scan started is hashed
+/// again by the next one, whatever its timestamps say: file times come from
+/// a coarse clock, and a write in the same tick keeps them unchanged.
+const RACY_NS: i64 = 1_000_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("cannot read the work tree {path}: {source}")]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the scan cache {path}: {source}")]
+    Save {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where to look, beyond the work tree's own `.gitignore` files.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// More files in `.gitignore` syntax, relative to the work tree's root
+    /// (the repository's `info/exclude`). Missing files are skipped.
+    pub excludes: Vec<PathBuf>,
+}
+
+/// Every file of a work tree, as one scan saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fingerprint {
+    format: u32,
+    /// When the scan started, in nanoseconds since the epoch.
+    started_ns: i64,
+    files: BTreeMap<Vec<u8>, Entry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Entry {
+    stat: Stat,
+    content: Content,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+struct Stat {
+    kind: Kind,
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+    dev: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+enum Kind {
+    File,
+    Executable,
+    Symlink,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+enum Content {
+    Sha256([u8; 32]),
+    /// It could not be read (no permission, or it changed while being
+    /// read): only its `lstat` data tells whether it changed.
+    Unreadable,
+}
+
+/// A path that differs between two fingerprints, with git's status letter:
+/// `A` added, `D` deleted, `M` modified (content or executable bit), `T` a
+/// file became a symbolic link or the other way round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub status: char,
+    pub path: String,
+}
+
+impl Fingerprint {
+    /// How many files it lists.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The paths it lists, as bytes relative to the root, `/`-separated, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &[u8]> {
+        self.files.keys().map(Vec::as_slice)
+    }
+
+    /// A cache written by [`Fingerprint::save`]; `None` when there is none
+    /// or it cannot be used (damaged, another format), since a cache only
+    /// saves work.
+    pub fn load(path: &Path) -> Option<Fingerprint> {
+        let bytes = std::fs::read(path).ok()?;
+        let fingerprint: Fingerprint = postcard::from_bytes(&bytes).ok()?;
+        (fingerprint.format == FORMAT).then_some(fingerprint)
+    }
+
+    /// Writes it as a cache for later scans, whole or not at all.
+    pub fn save(&self, path: &Path) -> Result<(), ScanError> {
+        let error = |source| ScanError::Save {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = postcard::to_stdvec(self).map_err(|e| error(std::io::Error::other(e)))?;
+        // Parallel scans of one tree each write their own file; the last
+        // rename wins, and any of them is a valid cache.
+        static SAVES: AtomicU64 = AtomicU64::new(0);
+        let tmp = path.with_extension(format!(
+            "tmp.{}.{}",
+            std::process::id(),
+            SAVES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = File::create(&tmp)
+            .and_then(|mut f| f.write_all(&bytes))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(error(e));
+        }
+        Ok(())
+    }
+
+    /// What changed from `self` to `after`, sorted by path.
+    pub fn changes(&self, after: &Fingerprint) -> Vec<Change> {
+        let mut out = Vec::new();
+        let mut before = self.files.iter().peekable();
+        let mut now = after.files.iter().peekable();
+        let change = |status, path: &[u8]| Change {
+            status,
+            path: String::from_utf8_lossy(path).into_owned(),
+        };
+        loop {
+            match (before.peek(), now.peek()) {
+                (None, None) => break,
+                (Some((path, _)), None) => {
+                    out.push(change('D', path));
+                    before.next();
+                }
+                (None, Some((path, _))) => {
+                    out.push(change('A', path));
+                    now.next();
+                }
+                (Some((bp, b)), Some((ap, a))) => match bp.cmp(ap) {
+                    std::cmp::Ordering::Less => {
+                        out.push(change('D', bp));
+                        before.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        out.push(change('A', ap));
+                        now.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if let Some(status) = differs(b, a) {
+                            out.push(change(status, bp));
+                        }
+                        before.next();
+                        now.next();
+                    }
+                },
+            }
+        }
+        out
+    }
+}
+
+fn differs(before: &Entry, after: &Entry) -> Option<char> {
+    let link = |e: &Entry| e.stat.kind == Kind::Symlink;
+    if link(before) != link(after) {
+        return Some('T');
+    }
+    let changed = match (before.content, after.content) {
+        (Content::Sha256(b), Content::Sha256(a)) => b != a || before.stat.kind != after.stat.kind,
+        // Without a digest on both sides, any difference in lstat data counts.
+        _ => before.stat != after.stat,
+    };
+    changed.then_some('M')
+}
+
+/// Fingerprints the work tree at `root`, reusing digests from `cache` for
+/// files whose `lstat` data it already holds and can trust.
+pub fn scan(
+    root: &Path,
+    cache: Option<&Fingerprint>,
+    options: &Options,
+) -> Result<Fingerprint, ScanError> {
+    let started_ns = now_ns();
+    std::fs::symlink_metadata(root)
+        .and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("it is not a directory"))
+            }
+        })
+        .map_err(|source| ScanError::Root {
+            path: root.to_path_buf(),
+            source,
+        })?;
+    let mut walk = ignore::WalkBuilder::new(root);
+    walk.standard_filters(false)
+        .git_ignore(true)
+        // Only the tree's own `.gitignore` files, as git reads them: not the
+        // directories above it, not the user's global excludes (airlock runs
+        // git without them), not the `.git/info/exclude` inside the tree
+        // (that one belongs to the agent's repository, not the project's).
+        .parents(false)
+        .git_global(false)
+        .git_exclude(false)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|e| {
+            e.file_name() != ".git"
+                && !(e.depth() > 0
+                    && e.file_type().is_some_and(|t| t.is_dir())
+                    && std::fs::symlink_metadata(e.path().join(".git")).is_ok())
+        });
+    for exclude in &options.excludes {
+        if exclude.is_file() {
+            // A bad line is skipped, as git skips it.
+            let _ = walk.add_ignore(exclude);
+        }
+    }
+    let trusted_before = cache.map(|c| c.started_ns.saturating_sub(RACY_NS));
+    let mut files = BTreeMap::new();
+    for entry in walk.build() {
+        // An unreadable directory, or one removed while walking, has nothing
+        // to list.
+        let Ok(entry) = entry else { continue };
+        let Some(file_type) = entry.file_type() else {
+            continue;
+        };
+        if !(file_type.is_file() || file_type.is_symlink()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(relative) = path.strip_prefix(root) else {
+            continue;
+        };
+        // Removed since it was listed: not there.
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        let Some(stat) = stat_of(&meta) else { continue };
+        let key = relative.as_os_str().as_bytes().to_vec();
+        let cached = cache
+            .zip(trusted_before)
+            .and_then(|(c, limit)| c.files.get(&key).map(|e| (e, limit)))
+            .filter(|(e, limit)| {
+                e.stat == stat && e.stat.mtime_ns < *limit && e.stat.ctime_ns < *limit
+            })
+            .map(|(e, _)| e.content);
+        let content = match cached {
+            Some(content) => content,
+            None => digest(path, &stat),
+        };
+        files.insert(key, Entry { stat, content });
+    }
+    Ok(Fingerprint {
+        format: FORMAT,
+        started_ns,
+        files,
+    })
+}
+
+fn stat_of(meta: &std::fs::Metadata) -> Option<Stat> {
+    let kind = if meta.file_type().is_symlink() {
+        Kind::Symlink
+    } else if meta.file_type().is_file() {
+        if meta.mode() & 0o111 != 0 {
+            Kind::Executable
+        } else {
+            Kind::File
+        }
+    } else {
+        return None;
+    };
+    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+    Some(Stat {
+        kind,
+        size: meta.size(),
+        mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+        ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        ino: meta.ino(),
+        dev: meta.dev(),
+    })
+}
+
+fn digest(path: &Path, stat: &Stat) -> Content {
+    let mut hasher = Sha256::new();
+    if stat.kind == Kind::Symlink {
+        return match std::fs::read_link(path) {
+            Ok(target) => {
+                hasher.update(target.as_os_str().as_bytes());
+                Content::Sha256(hasher.finalize().into())
+            }
+            Err(_) => Content::Unreadable,
+        };
+    }
+    // Not through a link swapped in since the lstat, and not stuck on a
+    // FIFO swapped in either.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let Ok(mut file) = opened else {
+        return Content::Unreadable;
+    };
+    match file.metadata() {
+        Ok(m) if m.is_file() && m.ino() == stat.ino && m.dev() == stat.dev => {}
+        _ => return Content::Unreadable,
+    }
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Content::Unreadable,
+        }
+    }
+    Content::Sha256(hasher.finalize().into())
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn poison(fp: &mut Fingerprint, path: &str) {
+        fp.files.get_mut(path.as_bytes()).unwrap().content = Content::Sha256([7; 32]);
+    }
+
+    #[test]
+    fn an_old_unchanged_file_keeps_its_cached_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.txt", "a");
+        let mut cache = scan(dir.path(), None, &Options::default()).unwrap();
+        poison(&mut cache, "a.txt");
+        // As if the cache had been taken well after the file was written.
+        cache.started_ns += 10 * RACY_NS;
+        let again = scan(dir.path(), Some(&cache), &Options::default()).unwrap();
+        assert_eq!(
+            again.files[b"a.txt".as_slice()].content,
+            Content::Sha256([7; 32]),
+            "the digest came from the cache, not from the file"
+        );
+    }
+
+    #[test]
+    fn a_racily_clean_file_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.txt", "a");
+        let mut cache = scan(dir.path(), None, &Options::default()).unwrap();
+        let real = cache.files[b"a.txt".as_slice()].content;
+        poison(&mut cache, "a.txt");
+        // Written within a second of the cached scan: not trusted.
+        let again = scan(dir.path(), Some(&cache), &Options::default()).unwrap();
+        assert_eq!(again.files[b"a.txt".as_slice()].content, real);
+    }
+
+    #[test]
+    fn without_a_digest_any_stat_difference_is_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.txt", "a");
+        let fp = scan(dir.path(), None, &Options::default()).unwrap();
+        let mut unreadable = fp.files[b"a.txt".as_slice()].clone();
+        unreadable.content = Content::Unreadable;
+        assert_eq!(differs(&unreadable, &unreadable), None);
+        let mut touched = unreadable.clone();
+        touched.stat.mtime_ns += 1;
+        assert_eq!(differs(&unreadable, &touched), Some('M'));
+        // A digest on one side only cannot vouch for the other.
+        assert_eq!(differs(&fp.files[b"a.txt".as_slice()], &touched), Some('M'));
+    }
+
+    #[test]
+    fn a_changed_stat_is_hashed_again_even_when_old() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.txt", "a");
+        let mut cache = scan(dir.path(), None, &Options::default()).unwrap();
+        cache.started_ns += 10 * RACY_NS;
+        poison(&mut cache, "a.txt");
+        write(dir.path(), "a.txt", "bb");
+        let again = scan(dir.path(), Some(&cache), &Options::default()).unwrap();
+        let expected: [u8; 32] = Sha256::digest(b"bb").into();
+        assert_eq!(
+            again.files[b"a.txt".as_slice()].content,
+            Content::Sha256(expected)
+        );
+    }
+}

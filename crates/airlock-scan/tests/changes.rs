@@ -1,0 +1,134 @@
+//! Scans of real directories, and the changes between them.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use airlock_scan::{Change, Fingerprint, Options, scan};
+
+fn write(root: &Path, path: &str, text: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn take(root: &Path) -> Fingerprint {
+    scan(root, None, &Options::default()).unwrap()
+}
+
+fn changes(before: &Fingerprint, after: &Fingerprint) -> Vec<(char, String)> {
+    before
+        .changes(after)
+        .into_iter()
+        .map(|Change { status, path }| (status, path))
+        .collect()
+}
+
+fn paths(fp: &Fingerprint) -> Vec<String> {
+    fp.paths()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
+#[test]
+fn added_modified_deleted_and_retyped_files_are_listed_in_path_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "keep.txt", "same");
+    write(root, "edit.txt", "one");
+    write(root, "gone.txt", "bye");
+    write(root, "tool.sh", "echo");
+    write(root, "link", "a file for now");
+    let before = take(root);
+
+    write(root, "edit.txt", "two");
+    std::fs::remove_file(root.join("gone.txt")).unwrap();
+    write(root, "sub/new.txt", "hello");
+    std::fs::set_permissions(root.join("tool.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::remove_file(root.join("link")).unwrap();
+    std::os::unix::fs::symlink("keep.txt", root.join("link")).unwrap();
+    // Rewritten with the same bytes: not a change.
+    write(root, "keep.txt", "same");
+    let after = scan(root, Some(&before), &Options::default()).unwrap();
+
+    assert_eq!(
+        changes(&before, &after),
+        vec![
+            ('M', "edit.txt".to_string()),
+            ('D', "gone.txt".to_string()),
+            ('T', "link".to_string()),
+            ('A', "sub/new.txt".to_string()),
+            ('M', "tool.sh".to_string()),
+        ]
+    );
+    assert!(changes(&after, &after).is_empty());
+}
+
+#[test]
+fn ignored_files_git_metadata_and_nested_repositories_are_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, ".gitignore", "target/\n*.log\n");
+    write(root, "src/main.rs", "fn main() {}");
+    write(root, "src/.gitignore", "generated.rs\n");
+    write(root, "src/generated.rs", "// made");
+    write(root, "target/debug/app", "binary");
+    write(root, "run.log", "log");
+    write(root, ".git/config", "[core]");
+    write(root, "vendor/lib/.git/HEAD", "ref: refs/heads/main");
+    write(root, "vendor/lib/code.rs", "// theirs");
+    write(root, "secret.key", "k");
+    write(root, "exclude", "secret.key\n");
+    let options = Options {
+        excludes: vec![root.join("exclude"), root.join("missing-exclude")],
+    };
+    let fp = scan(root, None, &options).unwrap();
+    assert_eq!(
+        paths(&fp),
+        vec![".gitignore", "exclude", "src/.gitignore", "src/main.rs"]
+    );
+}
+
+#[test]
+fn a_cache_survives_a_round_trip_and_a_damaged_one_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    write(&root, "a.txt", "a");
+    let fp = take(&root);
+    let cache = dir.path().join("scan.cache");
+    fp.save(&cache).unwrap();
+    assert_eq!(Fingerprint::load(&cache), Some(fp));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+
+    std::fs::write(&cache, b"\xff\xff not a cache").unwrap();
+    assert_eq!(Fingerprint::load(&cache), None);
+    assert_eq!(Fingerprint::load(&dir.path().join("none")), None);
+}
+
+#[test]
+fn a_fifo_is_not_listed_and_does_not_hang_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "a.txt", "a");
+    // A FIFO is not a file git tracks; it must not hang the scan either.
+    let fifo = std::ffi::CString::new(root.join("pipe").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: plain mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let before = take(root);
+    assert_eq!(paths(&before), vec!["a.txt"]);
+}
+
+#[test]
+fn a_missing_root_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let err = scan(&missing, None, &Options::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot read the work tree {}", missing.display())),
+        "{err}"
+    );
+}
