@@ -30,11 +30,14 @@ struct Cli {
 
 fn main() -> ExitCode {
     // The sandbox re-executes this binary to build itself; see airlock-sandbox.
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|a| a == airlock_core::sandbox::confine::INIT_ARG)
-    {
-        airlock_core::sandbox::confine::init_main();
+    match std::env::args_os().nth(1) {
+        Some(a) if a == airlock_core::sandbox::confine::INIT_ARG => {
+            airlock_core::sandbox::confine::init_main()
+        }
+        Some(a) if a == airlock_core::sandbox::host::HOST_ARG => {
+            airlock_core::sandbox::host::host_main()
+        }
+        _ => {}
     }
     let cli = Cli::parse();
     let cwd = match cli.directory {

@@ -1121,6 +1121,114 @@ fn unix_socket_of_a_daemon_outside_home() {
 }
 
 #[test]
+fn unix_socket_bound_after_the_run_s_sandbox_was_built() {
+    // The sandbox is kept warm between commands: a daemon that starts (or
+    // restarts, binding a new socket file) after it was built must still be
+    // out of reach.
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let warm = sh(&j, &run, "echo warm");
+    assert_eq!(warm.code, 0, "{}", warm.text);
+    let dir = j.tmp.path().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("late.sock");
+    let l = unix_listener(&path);
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect('{p}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
+            p = s(&path)
+        ),
+    );
+    a.assert_denied();
+    assert!(!unix_accepted(&l), "the host socket accepted a connection");
+}
+
+#[test]
+fn secret_written_after_the_run_s_sandbox_was_built() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let warm = sh(&j, &run, "echo warm");
+    assert_eq!(warm.code, 0, "{}", warm.text);
+    let path = j.home.join(".netrc");
+    let secret = needle(&j, "late-secret");
+    j.plant(&path, &format!("{secret}\n"));
+    let p = s(&path);
+    let a = sh(
+        &j,
+        &run,
+        &format!("cat {p}; printf 'size=%s\\n' $(cat {p} 2>/dev/null | wc -c); exit 1"),
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    a.assert_not_shown(&secret);
+    assert!(a.shows("size=0") || a.shows("No such file"), "{}", a.text);
+    assert_file(&path, &format!("{secret}\n"));
+}
+
+#[test]
+fn no_command_reaches_a_warm_sandbox_s_socket() {
+    // A warm sandbox runs whatever its socket is sent, in its own run's view
+    // (which may grant the network): neither that run's commands nor
+    // another run's may reach it.
+    let j = jail(Caller::Current);
+    let (first, _) = j.start(BRIEF);
+    let (second, _) = j.start(BRIEF);
+    for run in [&first, &second] {
+        let warm = sh(&j, run, "echo warm");
+        assert_eq!(warm.code, 0, "{}", warm.text);
+    }
+    let dir = j.home.join(".config/airlock/sandboxes");
+    let sockets: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sock"))
+        .collect();
+    assert_eq!(sockets.len(), 2, "{sockets:?}");
+    for run in [&first, &second] {
+        for socket in &sockets {
+            let a = py(
+                &j,
+                run,
+                &format!(
+                    "import socket\ns=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)\ntry:\n  s.connect('{p}'); s.send(b'{{}}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
+                    p = s(socket)
+                ),
+            );
+            a.assert_denied();
+        }
+    }
+}
+
+#[test]
+fn a_command_cannot_see_or_signal_another_command_of_the_same_run() {
+    // Commands share the run's warm sandbox, but each has a pid namespace of
+    // its own: a process left running by one is invisible to the next.
+    let j = jail(Caller::Current);
+    let (run, wt) = j.start(BRIEF);
+    let marker = wt.join("neighbour.txt");
+    let mut first = j
+        .command(&assert_cmd::cargo::cargo_bin("airlock"))
+        .args(["exec", &run, "--timeout", "20s", "--", "sh", "-c"])
+        .arg(format!("sleep 3; echo alive > {}", s(&marker)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let a = sh(
+        &j,
+        &run,
+        "ls /proc | grep -c '^[0-9]'; pkill -f 'sleep 3' && echo ESCAPED-1; \
+         kill -9 -1 && echo ESCAPED-2; grep -l 'sleep' /proc/[0-9]*/cmdline; exit 1",
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    assert!(!a.shows("ESCAPED"), "{}", a.text);
+    assert!(first.wait().unwrap().success());
+    assert_file(&marker, "alive\n");
+}
+
+#[test]
 fn unix_socket_in_the_hosts_tmp() {
     let j = jail(Caller::Current);
     let (run, _) = j.start(BRIEF);

@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use airlock_sandbox::host::HostSettings;
 use airlock_sandbox::{CommandSpec, Confinement, Limits, Outcome, SandboxError};
 
 use crate::Airlock;
@@ -153,6 +154,12 @@ pub fn plan(
             network: network.allowed,
             root,
             weaker: false,
+            // Beside the signing key, hidden from every sandbox: no command
+            // can reach a host, whatever the repository or the moment.
+            host: (!workflow.sandbox.keep_warm.is_zero()).then(|| HostSettings {
+                dir: layout.key_dir.join("sandboxes"),
+                idle: workflow.sandbox.keep_warm,
+            }),
         },
         limits: Limits {
             output_bytes: Some(workflow.sandbox.max_output),

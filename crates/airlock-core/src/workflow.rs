@@ -57,6 +57,10 @@ pub struct Sandbox {
     /// rehearsal when the caller gives none (gates have their own).
     #[serde(with = "humantime_serde_opt_secs")]
     pub timeout: Option<Duration>,
+    /// How long a run's sandbox stays built after its last command, so the
+    /// next one starts without building it again; zero builds one per command.
+    #[serde(with = "humantime_serde_secs")]
+    pub keep_warm: Duration,
 }
 
 /// What one trust lane grants: `[lanes.NAME]`.
@@ -304,6 +308,9 @@ impl Workflow {
 
 pub const DEFAULT_MAX_OUTPUT: u64 = 64 << 20;
 pub const DEFAULT_MAX_PROCESSES: u64 = 4096;
+/// Agents think between commands: a sandbox kept for five minutes is there
+/// for the next one.
+pub const DEFAULT_KEEP_WARM: Duration = Duration::from_secs(300);
 
 fn on_off(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
@@ -407,6 +414,7 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
         max_memory: None,
         max_processes: DEFAULT_MAX_PROCESSES,
         timeout: None,
+        keep_warm: DEFAULT_KEEP_WARM,
     };
     let Some(value) = diag::get(root, "sandbox") else {
         return sandbox;
@@ -425,6 +433,7 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
             "max_memory",
             "max_processes",
             "timeout",
+            "keep_warm",
         ],
         "[sandbox]",
         diags,
@@ -443,6 +452,9 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
             }
             "max_memory" => sandbox.max_memory = size(value, "max_memory", diags),
             "timeout" => sandbox.timeout = parse_timeout(value, diags),
+            "keep_warm" => {
+                sandbox.keep_warm = parse_keep_warm(value, diags).unwrap_or(DEFAULT_KEEP_WARM)
+            }
             "max_processes" => {
                 sandbox.max_processes =
                     diag::positive(value, "max_processes", diags).unwrap_or(DEFAULT_MAX_PROCESSES)
@@ -611,6 +623,29 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `keep_warm`: seconds or a duration, zero (or `false`) for none.
+fn parse_keep_warm(
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    diags: &mut Diagnostics<'_>,
+) -> Option<Duration> {
+    use toml::de::DeValue;
+    let parsed = match value.get_ref() {
+        DeValue::Integer(i) => i.as_str().parse::<u64>().ok().map(Duration::from_secs),
+        DeValue::String(s) => humantime::parse_duration(s).ok(),
+        DeValue::Boolean(false) => Some(Duration::ZERO),
+        DeValue::Boolean(true) => Some(DEFAULT_KEEP_WARM),
+        _ => None,
+    };
+    if parsed.is_none() {
+        diags.error(
+            value.span(),
+            "`keep_warm` must be a number of seconds or a duration",
+            Some("write e.g. `keep_warm = \"5m\"`, or `keep_warm = 0` to build a sandbox per command".into()),
+        );
+    }
+    parsed
 }
 
 pub(crate) fn parse_timeout(

@@ -68,41 +68,50 @@ pub(crate) struct InitSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub(crate) enum InitReport {
-    Exited { code: i32 },
-    Signaled { signal: i32 },
-    SetupFailed { step: String, error: String },
+    Exited {
+        code: i32,
+    },
+    Signaled {
+        signal: i32,
+    },
+    SetupFailed {
+        step: String,
+        error: String,
+    },
+    /// A sandbox host is built and listening (see `host`).
+    Ready,
 }
 
 pub(crate) fn bytes(s: &OsStr) -> Vec<u8> {
     s.as_bytes().to_vec()
 }
 
-fn os(b: &[u8]) -> OsString {
+pub(crate) fn os(b: &[u8]) -> OsString {
     OsString::from_vec(b.to_vec())
 }
 
 #[derive(Debug)]
-struct SetupError {
-    step: String,
-    error: String,
+pub(crate) struct SetupError {
+    pub(crate) step: String,
+    pub(crate) error: String,
 }
 
-fn fail(step: impl Into<String>, error: impl std::fmt::Display) -> SetupError {
+pub(crate) fn fail(step: impl Into<String>, error: impl std::fmt::Display) -> SetupError {
     SetupError {
         step: step.into(),
         error: error.to_string(),
     }
 }
 
-fn errno(step: impl Into<String>) -> SetupError {
+pub(crate) fn errno(step: impl Into<String>) -> SetupError {
     fail(step, std::io::Error::last_os_error())
 }
 
-fn check(rc: libc::c_int, step: impl Into<String>) -> Result<(), SetupError> {
+pub(crate) fn check(rc: libc::c_int, step: impl Into<String>) -> Result<(), SetupError> {
     if rc < 0 { Err(errno(step)) } else { Ok(()) }
 }
 
-fn cstr(b: &[u8]) -> Result<CString, SetupError> {
+pub(crate) fn cstr(b: &[u8]) -> Result<CString, SetupError> {
     CString::new(b.to_vec()).map_err(|_| {
         fail(
             "encoding arguments",
@@ -112,8 +121,14 @@ fn cstr(b: &[u8]) -> Result<CString, SetupError> {
 }
 
 fn report(r: &InitReport) {
-    // SAFETY: fd 3 was set up by the parent (or is closed, and the write fails harmlessly).
-    let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(RESULT_FD) };
+    report_to(RESULT_FD, r)
+}
+
+/// Writes one report line to `fd`.
+pub(crate) fn report_to(fd: libc::c_int, r: &InitReport) {
+    // SAFETY: `fd` was set up by the parent (or is closed, and the write
+    // fails harmlessly); the File is forgotten, never closing it.
+    let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     if let Ok(mut line) = serde_json::to_vec(r) {
         line.push(b'\n');
         let _ = file.write_all(&line);
@@ -186,7 +201,7 @@ fn init() -> Result<i32, SetupError> {
     Ok(status.unwrap_or(125))
 }
 
-fn wait_for(pid: libc::pid_t) -> Option<i32> {
+pub(crate) fn wait_for(pid: libc::pid_t) -> Option<i32> {
     let mut status = 0;
     loop {
         // SAFETY: waiting for our own child.
@@ -201,7 +216,7 @@ fn wait_for(pid: libc::pid_t) -> Option<i32> {
     Some(shell_status(status))
 }
 
-fn shell_status(status: libc::c_int) -> i32 {
+pub(crate) fn shell_status(status: libc::c_int) -> i32 {
     if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
@@ -209,7 +224,7 @@ fn shell_status(status: libc::c_int) -> i32 {
     }
 }
 
-fn enter_namespaces(spec: &InitSpec) -> Result<(), SetupError> {
+pub(crate) fn enter_namespaces(spec: &InitSpec) -> Result<(), SetupError> {
     // SAFETY: plain system calls.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let mut flags = libc::CLONE_NEWUSER
@@ -243,15 +258,7 @@ fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
         loopback_up()?;
     }
     if let Some(n) = spec.processes {
-        // RLIMIT_NPROC does not bind the host's root user (the kernel exempts
-        // it), so also cap the pid namespace: its own pid_max (Linux >= 6.14,
-        // at least 301) bounds the processes in it whatever the uid. Pid 0 is
-        // never used and PID 1 is ours. Older kernels refuse the write and
-        // keep RLIMIT_NPROC only.
-        let _ = std::fs::write(
-            "/proc/sys/kernel/pid_max",
-            n.saturating_add(2).max(301).to_string(),
-        );
+        cap_pids(n);
     }
     // SAFETY: fork in the single-threaded PID 1.
     let child = unsafe { libc::fork() };
@@ -270,24 +277,7 @@ fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
         // SAFETY: leave the forked child.
         unsafe { libc::_exit(127) };
     }
-    // Reap everything; the command's status is what counts.
-    let mut result = None;
-    loop {
-        let mut status = 0;
-        // SAFETY: reaping children of PID 1.
-        let rc = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if rc < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
-        }
-        if rc == child {
-            result = Some(status);
-            break;
-        }
-    }
-    let status = result.ok_or_else(|| fail("waiting for the command", "it vanished"))?;
+    let status = reap_until(child)?;
     let r = if libc::WIFEXITED(status) {
         InitReport::Exited {
             code: libc::WEXITSTATUS(status),
@@ -299,6 +289,48 @@ fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
     };
     report(&r);
     Ok(shell_status(status))
+}
+
+/// Caps the processes of the current pid namespace. RLIMIT_NPROC does not
+/// bind the host's root user (the kernel exempts it), so the namespace's own
+/// pid_max (Linux >= 6.14, at least 301) bounds the processes in it whatever
+/// the uid. Pid 0 is never used and PID 1 is ours. Older kernels refuse the
+/// write and keep RLIMIT_NPROC only.
+pub(crate) fn cap_pids(n: u64) {
+    let _ = std::fs::write(
+        "/proc/sys/kernel/pid_max",
+        n.saturating_add(2).max(301).to_string(),
+    );
+}
+
+/// As PID 1: reaps every child until `child` exits; returns its wait status.
+pub(crate) fn reap_until(child: libc::pid_t) -> Result<libc::c_int, SetupError> {
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping children of PID 1.
+        let rc = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if rc < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(fail("waiting for the command", "it vanished"));
+        }
+        if rc == child {
+            return Ok(status);
+        }
+    }
+}
+
+/// Mounts a fresh proc (of the current pid namespace) on `target`.
+pub(crate) fn mount_proc(target: &[u8], step: &str) -> Result<(), SetupError> {
+    mount(
+        Some(b"proc"),
+        target,
+        Some("proc"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        None,
+        step,
+    )
 }
 
 fn mount(
@@ -367,7 +399,7 @@ fn join(root: &[u8], path: &[u8]) -> Vec<u8> {
     out
 }
 
-fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
+pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
     let root = &spec.root;
     mount(
         None,
@@ -482,15 +514,7 @@ fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
             "making a hidden directory read-only",
         )?;
     }
-    let proc_dir = join(root, b"/proc");
-    mount(
-        Some(b"proc"),
-        &proc_dir,
-        Some("proc"),
-        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        None,
-        "mounting /proc for the sandbox",
-    )?;
+    mount_proc(&join(root, b"/proc"), "mounting /proc for the sandbox")?;
     let shm = join(root, b"/dev/shm");
     if Path::new(&os(&shm)).is_dir() {
         mount(
@@ -526,7 +550,7 @@ fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
 /// The host's bound pathname sockets, as canonical paths, from
 /// `/proc/net/unix` (read before leaving the host's network namespace).
 /// Sockets bound later are not covered; Landlock ABI 9 covers them all.
-fn host_sockets() -> Vec<Vec<u8>> {
+pub(crate) fn host_sockets() -> Vec<Vec<u8>> {
     let Ok(table) = std::fs::read("/proc/net/unix") else {
         return Vec::new();
     };
@@ -557,7 +581,7 @@ fn host_sockets() -> Vec<Vec<u8>> {
 
 /// Brings up `lo` in the new network namespace: tests can serve on 127.0.0.1
 /// without reaching the host's loopback.
-fn loopback_up() -> Result<(), SetupError> {
+pub(crate) fn loopback_up() -> Result<(), SetupError> {
     // SAFETY: an ioctl on a socket we own, with a zeroed, filled-in ifreq.
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
@@ -582,7 +606,7 @@ fn loopback_up() -> Result<(), SetupError> {
 
 /// Limits, no_new_privs, capabilities, Landlock, seccomp: everything that
 /// applies to the command's own process.
-fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
+pub(crate) fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
     // SAFETY: plain system calls on our own process.
     unsafe {
         if libc::setsid() < 0 && in_namespaces {
@@ -785,7 +809,7 @@ fn seccomp() -> Result<(), SetupError> {
 }
 
 /// Replaces the process with the command; returns only on failure.
-fn exec(spec: &InitSpec) -> SetupError {
+pub(crate) fn exec(spec: &InitSpec) -> SetupError {
     let run = || -> Result<std::convert::Infallible, SetupError> {
         let cwd = cstr(&spec.cwd)?;
         // SAFETY: chdir with a valid string.

@@ -9,6 +9,7 @@
 
 pub mod confine;
 pub mod doctor;
+pub mod host;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -65,6 +66,9 @@ pub struct Confinement {
     /// Accept the protections that work without namespaces (Landlock,
     /// seccomp, no_new_privs) when namespaces are unavailable.
     pub weaker: bool,
+    /// Keep the sandbox warm between commands (see [`host`]); `None` builds
+    /// one per command.
+    pub host: Option<host::HostSettings>,
 }
 
 /// Resource limits; `None` means no limit.
@@ -201,6 +205,17 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     {
         gate().map_err(|reason| SandboxError::NotStarted { reason })?;
     }
+    if let Some(c) = &spec.confinement
+        && !c.weaker
+        && let Some(settings) = &c.host
+    {
+        let init = init_spec(spec, c, false);
+        let small = serde_json::to_vec(&(&init.argv, &init.env))
+            .is_ok_and(|b| b.len() + init.cwd.len() < host::MAX_REQUEST - 1024);
+        if small {
+            return run_hosted(spec, c, settings, &init, gate);
+        }
+    }
     let stdout_file = create_log(&spec.stdout_path)?;
     let stderr_file = create_log(&spec.stderr_path)?;
     let mut gate_writer = None;
@@ -243,16 +258,12 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
 
     let out_pipe = child.stdout.take().expect("stdout was piped");
     let err_pipe = child.stderr.take().expect("stderr was piped");
-    let (out_sink, err_sink) = match spec.echo {
-        Echo::None => (Sink::None, Sink::None),
-        Echo::Passthrough => (Sink::Stdout, Sink::Stderr),
-        Echo::Stderr => (Sink::Stderr, Sink::Stderr),
-    };
+    let (out_sink, err_sink) = sinks(spec.echo);
     let budget = Arc::new(OutputBudget {
         used: AtomicU64::new(0),
         cap: spec.limits.output_bytes,
         exceeded: AtomicBool::new(false),
-        pgid,
+        stop: Stop::Group(pgid),
     });
     let out_thread = spawn_copier(
         out_pipe,
@@ -319,47 +330,194 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     if let Some(reason) = refused {
         return Err(SandboxError::NotStarted { reason });
     }
-    if let Some(confine::InitReport::SetupFailed { step, error }) = &report {
-        return Err(SandboxError::Setup {
-            step: step.clone(),
-            error: error.clone(),
-        });
-    }
-    let exit = if timed_out {
-        Exit::TimedOut {
-            after_ms: duration_ms,
-        }
-    } else {
-        match report {
-            Some(confine::InitReport::Exited { code }) => Exit::Exited { code },
-            Some(confine::InitReport::Signaled { signal }) => Exit::Signaled { signal },
-            _ => match (status.code(), status.signal()) {
-                (Some(code), _) => Exit::Exited { code },
-                (None, signal) => Exit::Signaled {
-                    signal: signal.unwrap_or(0),
-                },
-            },
-        }
+    let fallback = match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Exited { code },
+        (None, signal) => Exit::Signaled {
+            signal: signal.unwrap_or(0),
+        },
     };
-    let limit_hit = if budget.exceeded.load(Ordering::SeqCst) {
-        Some(format!(
-            "output limit of {} bytes: the command was killed",
-            budget.cap.unwrap_or_default()
-        ))
-    } else if timed_out {
-        spec.timeout
-            .map(|t| format!("time limit of {}", fmt_ms(t.as_millis() as u64)))
-    } else {
-        None
-    };
-    Ok(Outcome {
-        exit,
+    let ended = Ended {
+        report,
+        fallback,
+        timed_out,
         duration_ms,
-        stdout,
-        stderr,
-        limit_hit,
-        confinement,
-    })
+        output_exceeded: budget.exceeded.load(Ordering::SeqCst),
+    };
+    ended.outcome(spec, stdout, stderr, confinement)
+}
+
+/// How a command ended, before it is told as an [`Outcome`].
+struct Ended {
+    /// What the sandbox reported, when it did.
+    report: Option<confine::InitReport>,
+    /// The status to go by when it did not.
+    fallback: Exit,
+    timed_out: bool,
+    duration_ms: u64,
+    output_exceeded: bool,
+}
+
+impl Ended {
+    fn outcome(
+        self,
+        spec: &CommandSpec,
+        stdout: StreamDigest,
+        stderr: StreamDigest,
+        confinement: String,
+    ) -> Result<Outcome, SandboxError> {
+        if let Some(confine::InitReport::SetupFailed { step, error }) = &self.report {
+            return Err(SandboxError::Setup {
+                step: step.clone(),
+                error: error.clone(),
+            });
+        }
+        let exit = if self.timed_out {
+            Exit::TimedOut {
+                after_ms: self.duration_ms,
+            }
+        } else {
+            match self.report {
+                Some(confine::InitReport::Exited { code }) => Exit::Exited { code },
+                Some(confine::InitReport::Signaled { signal }) => Exit::Signaled { signal },
+                _ => self.fallback,
+            }
+        };
+        let limit_hit = if self.output_exceeded {
+            Some(format!(
+                "output limit of {} bytes: the command was killed",
+                spec.limits.output_bytes.unwrap_or_default()
+            ))
+        } else if self.timed_out {
+            spec.timeout
+                .map(|t| format!("time limit of {}", fmt_ms(t.as_millis() as u64)))
+        } else {
+            None
+        };
+        Ok(Outcome {
+            exit,
+            duration_ms: self.duration_ms,
+            stdout,
+            stderr,
+            limit_hit,
+            confinement,
+        })
+    }
+}
+
+/// Runs a confined command in its run's sandbox host (see [`host`]).
+fn run_hosted(
+    spec: &CommandSpec,
+    confinement: &Confinement,
+    settings: &host::HostSettings,
+    init: &confine::InitSpec,
+    gate: Option<Gate>,
+) -> Result<Outcome, SandboxError> {
+    let stdout_file = create_log(&spec.stdout_path)?;
+    let stderr_file = create_log(&spec.stderr_path)?;
+    let sock = Arc::new(host::connect(confinement, settings, init)?);
+    let (out_read, out_write) = pipe_cloexec()?;
+    let (err_read, err_write) = pipe_cloexec()?;
+    let (out_sink, err_sink) = sinks(spec.echo);
+    let budget = Arc::new(OutputBudget {
+        used: AtomicU64::new(0),
+        cap: spec.limits.output_bytes,
+        exceeded: AtomicBool::new(false),
+        stop: Stop::HangUp(sock.clone()),
+    });
+    let out_thread = spawn_copier(
+        File::from(out_read),
+        stdout_file,
+        out_sink,
+        spec.stdout_path.clone(),
+        budget.clone(),
+    );
+    let err_thread = spawn_copier(
+        File::from(err_read),
+        stderr_file,
+        err_sink,
+        spec.stderr_path.clone(),
+        budget.clone(),
+    );
+    let request = host::Request {
+        argv: init.argv.clone(),
+        cwd: init.cwd.clone(),
+        env: init.env.clone(),
+        memory_bytes: init.memory_bytes,
+        processes: init.processes,
+    };
+    let sent = match gate.map(|g| g()).unwrap_or(Ok(())) {
+        Err(reason) => Err(SandboxError::NotStarted { reason }),
+        Ok(()) => host::send(
+            &sock,
+            &request,
+            out_write.as_raw_fd(),
+            err_write.as_raw_fd(),
+        )
+        .map_err(|e| SandboxError::Setup {
+            step: "handing the command to the sandbox".into(),
+            error: e.to_string(),
+        }),
+    };
+    // The command holds the only write ends now (or nobody does): the
+    // copiers end when it and everything it started are gone.
+    drop(out_write);
+    drop(err_write);
+    let started = Instant::now();
+    if let Err(e) = sent {
+        let _ = join_copier(out_thread);
+        let _ = join_copier(err_thread);
+        return Err(e);
+    }
+    let (tx, rx) = mpsc::channel();
+    let waiting = sock.clone();
+    let waiter = thread::spawn(move || {
+        let response = host::response(&waiting);
+        let _ = tx.send(());
+        response
+    });
+    let mut timed_out = false;
+    match spec.timeout {
+        Some(limit) => {
+            if rx.recv_timeout(limit).is_err() {
+                timed_out = true;
+                host::hang_up(sock.as_raw_fd());
+            }
+        }
+        None => {
+            let _ = rx.recv();
+        }
+    }
+    let response = waiter
+        .join()
+        .map_err(|_| SandboxError::Wait(io::Error::other("waiter thread panicked")))?
+        .map_err(SandboxError::Wait)?;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let stdout = join_copier(out_thread)?;
+    let stderr = join_copier(err_thread)?;
+    let report = response
+        .reports
+        .iter()
+        .find(|r| matches!(r, confine::InitReport::SetupFailed { .. }))
+        .or_else(|| response.reports.last())
+        .cloned();
+    let ended = Ended {
+        report,
+        fallback: Exit::Signaled {
+            signal: libc::SIGKILL,
+        },
+        timed_out,
+        duration_ms,
+        output_exceeded: budget.exceeded.load(Ordering::SeqCst),
+    };
+    ended.outcome(spec, stdout, stderr, "confined".to_string())
+}
+
+fn sinks(echo: Echo) -> (Sink, Sink) {
+    match echo {
+        Echo::None => (Sink::None, Sink::None),
+        Echo::Passthrough => (Sink::Stdout, Sink::Stderr),
+        Echo::Stderr => (Sink::Stderr, Sink::Stderr),
+    }
 }
 
 fn unconfined_command(spec: &CommandSpec) -> Command {
@@ -394,46 +552,7 @@ fn confined_command(
     c: &Confinement,
     gated: bool,
 ) -> Result<(Command, ReportPipe, Option<GatePipe>), SandboxError> {
-    let init = confine::InitSpec {
-        argv: spec.argv.iter().map(|a| confine::bytes(a)).collect(),
-        cwd: confine::bytes(spec.cwd.as_os_str()),
-        env: spec
-            .env
-            .iter()
-            .map(|(k, v)| (confine::bytes(k), confine::bytes(v)))
-            .collect(),
-        binds: c
-            .writable
-            .iter()
-            .map(|(outside, inside)| {
-                (
-                    confine::bytes(outside.as_os_str()),
-                    confine::bytes(inside.as_os_str()),
-                )
-            })
-            .collect(),
-        read_only: c
-            .read_only
-            .iter()
-            .map(|(outside, inside)| {
-                (
-                    confine::bytes(outside.as_os_str()),
-                    confine::bytes(inside.as_os_str()),
-                )
-            })
-            .collect(),
-        hidden: c
-            .hidden
-            .iter()
-            .map(|h| confine::bytes(h.as_os_str()))
-            .collect(),
-        network: c.network,
-        root: confine::bytes(c.root.as_os_str()),
-        memory_bytes: spec.limits.memory_bytes,
-        processes: spec.limits.processes,
-        weaker: c.weaker,
-        gate: gated,
-    };
+    let init = init_spec(spec, c, gated);
     let json = serde_json::to_vec(&init).map_err(|e| SandboxError::Setup {
         step: "encoding the sandbox specification".into(),
         error: e.to_string(),
@@ -485,6 +604,50 @@ fn confined_command(
     Ok((command, (read, write), gate))
 }
 
+/// What the sandbox's init (or host) is told to build and run.
+fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> confine::InitSpec {
+    confine::InitSpec {
+        argv: spec.argv.iter().map(|a| confine::bytes(a)).collect(),
+        cwd: confine::bytes(spec.cwd.as_os_str()),
+        env: spec
+            .env
+            .iter()
+            .map(|(k, v)| (confine::bytes(k), confine::bytes(v)))
+            .collect(),
+        binds: c
+            .writable
+            .iter()
+            .map(|(outside, inside)| {
+                (
+                    confine::bytes(outside.as_os_str()),
+                    confine::bytes(inside.as_os_str()),
+                )
+            })
+            .collect(),
+        read_only: c
+            .read_only
+            .iter()
+            .map(|(outside, inside)| {
+                (
+                    confine::bytes(outside.as_os_str()),
+                    confine::bytes(inside.as_os_str()),
+                )
+            })
+            .collect(),
+        hidden: c
+            .hidden
+            .iter()
+            .map(|h| confine::bytes(h.as_os_str()))
+            .collect(),
+        network: c.network,
+        root: confine::bytes(c.root.as_os_str()),
+        memory_bytes: spec.limits.memory_bytes,
+        processes: spec.limits.processes,
+        weaker: c.weaker,
+        gate: gated,
+    }
+}
+
 fn read_report(mut reader: File) -> Option<confine::InitReport> {
     let mut text = String::new();
     let _ = reader.read_to_string(&mut text);
@@ -521,7 +684,25 @@ struct OutputBudget {
     used: AtomicU64,
     cap: Option<u64>,
     exceeded: AtomicBool,
-    pgid: libc::pid_t,
+    stop: Stop,
+}
+
+/// How to kill a command and everything it started.
+enum Stop {
+    /// Its process group (and the sandbox's pid namespace dies with its init).
+    Group(libc::pid_t),
+    /// Hang up on the sandbox host's leader, which kills the command's pid
+    /// namespace.
+    HangUp(Arc<OwnedFd>),
+}
+
+impl Stop {
+    fn now(&self) {
+        match self {
+            Stop::Group(pgid) => kill_group(*pgid),
+            Stop::HangUp(sock) => host::hang_up(sock.as_raw_fd()),
+        }
+    }
 }
 
 fn spawn_copier(
@@ -549,7 +730,7 @@ fn spawn_copier(
                     // Keep what fits, then stop the flood at its source.
                     chunk = &chunk[..cap.saturating_sub(before).min(n as u64) as usize];
                     if !budget.exceeded.swap(true, Ordering::SeqCst) {
-                        kill_group(budget.pgid);
+                        budget.stop.now();
                     }
                 }
             }

@@ -6,11 +6,14 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_sandbox::host::HostSettings;
 use airlock_sandbox::{
     CommandSpec, Confinement, Echo, Exit, Limits, Outcome, SandboxError, run, run_gated,
 };
 
 struct Lab {
+    /// Where warm sandboxes (hosts) live; `None` builds one per command.
+    host: Option<HostSettings>,
     _tmp: tempfile::TempDir,
     work: PathBuf,
     tmp: PathBuf,
@@ -38,6 +41,7 @@ impl Lab {
             .unwrap();
         let base = t.path().to_path_buf();
         let lab = Lab {
+            host: None,
             work: base.join("work"),
             tmp: base.join("private-tmp"),
             secret: base.join("secret"),
@@ -59,6 +63,29 @@ impl Lab {
         std::fs::write(lab.secret.join("id_ed25519"), "PRIVATE").unwrap();
         std::fs::write(lab.outside.join("target.txt"), "original").unwrap();
         lab
+    }
+
+    /// A lab whose commands run in a sandbox kept warm between them.
+    fn warm() -> Lab {
+        let mut lab = Lab::new();
+        lab.host = Some(HostSettings {
+            dir: lab.logs.with_file_name("hosts"),
+            idle: Duration::from_secs(5),
+        });
+        lab
+    }
+
+    /// One lab of each kind: a sandbox per command, and a warm one.
+    fn both() -> [Lab; 2] {
+        [Lab::new(), Lab::warm()]
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.host.is_some() {
+            "warm"
+        } else {
+            "one-off"
+        }
     }
 
     fn spec(&self, script: &str) -> CommandSpec {
@@ -87,6 +114,7 @@ impl Lab {
                 network: false,
                 root: self.root.clone(),
                 weaker: false,
+                host: self.host.clone(),
             }),
             limits: Limits::default(),
         }
@@ -108,39 +136,51 @@ fn read(p: &Path) -> String {
 
 #[test]
 fn writes_inside_the_worktree_and_private_tmp_work() {
-    let lab = Lab::new();
-    let (o, _, err) = lab.run("echo hi > made.txt && echo t > /tmp/t && cat /tmp/t");
-    assert!(o.exit.success(), "{err}");
-    assert_eq!(read(&lab.work.join("made.txt")), "hi\n");
-    assert_eq!(read(&lab.tmp.join("t")), "t\n");
-    assert_eq!(o.confinement, "confined");
+    for lab in Lab::both() {
+        let (o, _, err) = lab.run("echo hi > made.txt && echo t > /tmp/t && cat /tmp/t");
+        assert!(o.exit.success(), "{}: {err}", lab.kind());
+        assert_eq!(read(&lab.work.join("made.txt")), "hi\n");
+        assert_eq!(read(&lab.tmp.join("t")), "t\n");
+        assert_eq!(o.confinement, "confined");
+    }
 }
 
 #[test]
 fn writing_outside_by_absolute_path_fails_and_changes_nothing() {
-    let lab = Lab::new();
-    let target = lab.outside.join("target.txt");
-    let (o, _, err) = lab.run(&format!("echo pwned > {}", target.display()));
-    assert!(!o.exit.success());
-    assert!(err.contains("Read-only file system"), "{err}");
-    assert_eq!(read(&target), "original");
+    for lab in Lab::both() {
+        let target = lab.outside.join("target.txt");
+        let (o, _, err) = lab.run(&format!("echo pwned > {}", target.display()));
+        assert!(!o.exit.success(), "{}", lab.kind());
+        assert!(
+            err.contains("Read-only file system"),
+            "{}: {err}",
+            lab.kind()
+        );
+        assert_eq!(read(&target), "original");
+    }
 }
 
 #[test]
 fn hidden_secrets_cannot_be_read() {
-    let lab = Lab::new();
-    let (o, out, _) = lab.run(&format!(
-        "cat {}/id_ed25519; ls -A {}",
-        lab.secret.display(),
-        lab.secret.display()
-    ));
-    assert!(!o.exit.success() || out.trim().is_empty());
-    assert!(!out.contains("PRIVATE"), "{out}");
+    for lab in Lab::both() {
+        let (o, out, _) = lab.run(&format!(
+            "cat {}/id_ed25519; ls -A {}",
+            lab.secret.display(),
+            lab.secret.display()
+        ));
+        assert!(!o.exit.success() || out.trim().is_empty(), "{}", lab.kind());
+        assert!(!out.contains("PRIVATE"), "{}: {out}", lab.kind());
+    }
 }
 
 #[test]
 fn the_host_loopback_is_unreachable_but_a_private_one_works() {
-    let lab = Lab::new();
+    for lab in Lab::both() {
+        loopback(&lab);
+    }
+}
+
+fn loopback(lab: &Lab) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
@@ -159,43 +199,57 @@ fn the_host_loopback_is_unreachable_but_a_private_one_works() {
 
 #[test]
 fn a_double_forked_setsid_child_dies_with_the_command() {
-    let lab = Lab::new();
-    let marker = lab.work.join("survivor");
-    let script = format!(
-        "setsid sh -c 'sleep 1; echo alive > {}' & exit 0",
-        marker.display()
-    );
-    let (o, _, _) = lab.run(&script);
-    assert!(o.exit.success());
+    let labs = Lab::both();
+    for lab in &labs {
+        let marker = lab.work.join("survivor");
+        let script = format!(
+            "setsid sh -c 'sleep 1; echo alive > {}' & exit 0",
+            marker.display()
+        );
+        let (o, _, _) = lab.run(&script);
+        assert!(o.exit.success(), "{}", lab.kind());
+    }
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(!marker.exists(), "a setsid grandchild outlived the command");
+    for lab in &labs {
+        assert!(
+            !lab.work.join("survivor").exists(),
+            "{}: a setsid grandchild outlived the command",
+            lab.kind()
+        );
+    }
 }
 
 #[test]
 fn the_time_limit_kills_a_setsid_escapee() {
-    let lab = Lab::new();
-    let marker = lab.work.join("late");
-    let mut spec = lab.spec(&format!(
-        "setsid sh -c 'sleep 2; echo alive > {}' & sleep 30",
-        marker.display()
-    ));
-    spec.timeout = Some(Duration::from_millis(500));
-    let o = run(&spec).unwrap();
-    assert!(matches!(o.exit, Exit::TimedOut { .. }));
+    let labs = Lab::both();
+    for lab in &labs {
+        let marker = lab.work.join("late");
+        let mut spec = lab.spec(&format!(
+            "setsid sh -c 'sleep 2; echo alive > {}' & sleep 30",
+            marker.display()
+        ));
+        spec.timeout = Some(Duration::from_millis(500));
+        let o = run(&spec).unwrap();
+        assert!(matches!(o.exit, Exit::TimedOut { .. }), "{}", lab.kind());
+        assert!(o.duration_ms < 5_000, "{}: {}", lab.kind(), o.duration_ms);
+    }
     std::thread::sleep(Duration::from_millis(2500));
-    assert!(!marker.exists());
+    for lab in &labs {
+        assert!(!lab.work.join("late").exists(), "{}", lab.kind());
+    }
 }
 
 #[test]
 fn mounting_and_new_namespaces_are_refused() {
-    let lab = Lab::new();
-    let (_, out, _) = lab.run(&format!(
-        "mount -t tmpfs none {} 2>/dev/null && echo mounted; unshare -r true 2>/dev/null && echo unshared; echo done",
-        lab.secret.display()
-    ));
-    assert!(!out.contains("mounted"), "{out}");
-    assert!(!out.contains("unshared"), "{out}");
-    assert!(out.contains("done"));
+    for lab in Lab::both() {
+        let (_, out, _) = lab.run(&format!(
+            "mount -t tmpfs none {} 2>/dev/null && echo mounted; unshare -r true 2>/dev/null && echo unshared; echo done",
+            lab.secret.display()
+        ));
+        assert!(!out.contains("mounted"), "{}: {out}", lab.kind());
+        assert!(!out.contains("unshared"), "{}: {out}", lab.kind());
+        assert!(out.contains("done"), "{}", lab.kind());
+    }
 }
 
 #[test]
@@ -246,8 +300,11 @@ const FDS_THEN_RAN: &str =
 
 #[test]
 fn a_gated_command_starts_when_the_gate_opens_without_its_descriptors() {
-    for weaker in [false, true] {
-        let lab = Lab::new();
+    for (weaker, lab) in [
+        (false, Lab::new()),
+        (true, Lab::new()),
+        (false, Lab::warm()),
+    ] {
         let o = gated(&lab, weaker, FDS_THEN_RAN, Ok(())).expect("sandbox set-up");
         let out = read(&lab.logs.join("out"));
         assert!(
@@ -262,8 +319,11 @@ fn a_gated_command_starts_when_the_gate_opens_without_its_descriptors() {
 
 #[test]
 fn a_closed_gate_stops_the_command_and_says_why() {
-    for weaker in [false, true] {
-        let lab = Lab::new();
+    for (weaker, lab) in [
+        (false, Lab::new()),
+        (true, Lab::new()),
+        (false, Lab::warm()),
+    ] {
         let err = gated(
             &lab,
             weaker,
@@ -286,9 +346,93 @@ fn a_closed_gate_stops_the_command_and_says_why() {
 #[test]
 fn an_ungated_command_does_not_wait() {
     // Without a gate nothing is passed on fd 4 and nothing waits for it.
-    let lab = Lab::new();
-    let (o, out, err) = lab.run(FDS_THEN_RAN);
-    assert!(o.exit.success(), "{out}{err}");
-    assert!(!out.contains("open"), "{out}");
-    assert_eq!(read(&lab.work.join("ran")), "yes\n");
+    for lab in Lab::both() {
+        let (o, out, err) = lab.run(FDS_THEN_RAN);
+        assert!(o.exit.success(), "{}: {out}{err}", lab.kind());
+        assert!(!out.contains("open"), "{}: {out}", lab.kind());
+        assert_eq!(read(&lab.work.join("ran")), "yes\n");
+    }
+}
+
+/// The warm sandboxes' sockets in `lab`.
+fn hosts(lab: &Lab) -> Vec<String> {
+    let dir = &lab.host.as_ref().expect("a warm lab").dir;
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_warm_sandbox_runs_command_after_command_each_in_a_namespace_of_its_own() {
+    let lab = Lab::warm();
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        // Each command is PID 2 of its own namespace (PID 1 reaps for it)
+        // and sees no process of an earlier one.
+        let (o, out, err) = lab.run(&format!(
+            "echo $$; ls /proc | grep -c '^[0-9]'; echo {i} >> /tmp/count; sleep 30 & exit {i}"
+        ));
+        assert_eq!(o.exit, Exit::Exited { code: i }, "{out}{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "2", "{out}");
+        assert!(lines[1].parse::<u32>().unwrap() <= 4, "{out}");
+        seen.push(hosts(&lab));
+    }
+    // One host served all three, and the private /tmp is the run's.
+    assert_eq!(seen[0].len(), 1, "{seen:?}");
+    assert!(seen.iter().all(|h| *h == seen[0]), "{seen:?}");
+    assert_eq!(read(&lab.tmp.join("count")), "0\n1\n2\n");
+}
+
+#[test]
+fn a_worktree_made_again_gets_a_sandbox_of_its_own() {
+    // A directory removed and created again is another directory: a warm
+    // sandbox bound to the old one must not serve the new.
+    let lab = Lab::warm();
+    let (o, out, _) = lab.run("ls");
+    assert!(o.exit.success());
+    assert_eq!(out, "");
+    let first = hosts(&lab);
+    std::fs::remove_dir_all(&lab.work).unwrap();
+    std::fs::create_dir_all(&lab.work).unwrap();
+    std::fs::write(lab.work.join("new.txt"), "new").unwrap();
+    let (o, out, err) = lab.run("ls; echo made > made.txt");
+    assert!(o.exit.success(), "{err}");
+    assert_eq!(out, "new.txt\n");
+    assert_eq!(read(&lab.work.join("made.txt")), "made\n");
+    assert_ne!(hosts(&lab), first);
+}
+
+#[test]
+fn an_idle_warm_sandbox_goes_away() {
+    let mut lab = Lab::warm();
+    if let Some(h) = lab.host.as_mut() {
+        h.idle = Duration::from_millis(300);
+    }
+    let (o, _, err) = lab.run("true");
+    assert!(o.exit.success(), "{err}");
+    let socket = lab.host.as_ref().unwrap().dir.join(&hosts(&lab)[0]);
+    // An idle host removes its socket as it goes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle host is still there"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(matches!(
+        std::os::unix::net::UnixStream::connect(&socket),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound
+    ));
+    // The next command gets a new host, on the same name.
+    let (o, _, err) = lab.run("echo again");
+    assert!(o.exit.success(), "{err}");
+    assert_eq!(read(&lab.logs.join("out")), "again\n");
 }

@@ -1,0 +1,857 @@
+//! A sandbox kept warm: built once, then every command forked inside it.
+//!
+//! Building a sandbox (a fresh process, namespaces, a dozen mounts, the
+//! loopback) costs milliseconds, and an agent runs many short commands. A
+//! host is that work done once per run and confinement: `<init program>
+//! __sandbox-host` builds the sandbox exactly as `__sandbox-init` does, then
+//! its PID 1 listens on a Unix socket in the run's directory (which the
+//! sandbox itself hides). For each command airlock connects and sends the
+//! argv, cwd, environment and limits with the command's stdout and stderr
+//! pipes; PID 1 forks a leader, and the leader gives the command a pid
+//! namespace of its own (with its own `/proc` and IPC): whatever the command
+//! starts dies with it, and commands cannot see each other. The command's
+//! process is confined as in `confine` (limits, no privileges, Landlock,
+//! seccomp) before it execs. The leader kills the command's namespace when
+//! airlock hangs up (time limit, output limit, airlock interrupted), and
+//! answers with the command's status.
+//!
+//! Whatever the host is told per command, the sandbox's view of the files,
+//! the network and the writable paths are the host's own: a command asking
+//! for another view gets a different host, because the socket's name is a
+//! digest of that view (and of the init program's identity).
+//!
+//! A host with nothing to do for its idle time exits. Clients connect only
+//! while holding a lock on the socket's lock file, and the host exits only
+//! while holding it with no connection pending, so a connection never lands
+//! on a host that is going away.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::confine::{self, InitReport, InitSpec, SetupError, check, errno, fail};
+use crate::{Confinement, SandboxError};
+
+pub const HOST_ARG: &str = "__sandbox-host";
+const LISTEN_FD: RawFd = 3;
+const READY_FD: RawFd = 4;
+const LOCK_FD: RawFd = 5;
+/// The hosts' directory, so that a host going away removes its socket.
+const DIR_FD: RawFd = 6;
+/// One lock for every host in a directory: connecting takes microseconds.
+const LOCK_FILE: &str = "hosts.lock";
+/// Requests larger than this (huge argv or environment) go through a
+/// one-off sandbox instead: a datagram has to fit the socket's buffer.
+pub(crate) const MAX_REQUEST: usize = 128 * 1024;
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// What a host is started with.
+#[derive(Debug, Serialize, Deserialize)]
+struct HostSpec {
+    init: InitSpec,
+    idle_ms: u64,
+    /// The socket's file name in the hosts' directory.
+    socket: String,
+}
+
+/// One command for a host.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Request {
+    pub argv: Vec<Vec<u8>>,
+    pub cwd: Vec<u8>,
+    pub env: Vec<(Vec<u8>, Vec<u8>)>,
+    pub memory_bytes: Option<u64>,
+    pub processes: Option<u64>,
+}
+
+/// What the host answers once the command is over.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Response {
+    pub reports: Vec<InitReport>,
+}
+
+// ---------------------------------------------------------------------------
+// The host process.
+
+/// Entry point of `<init program> __sandbox-host`. Never returns.
+pub fn host_main() -> ! {
+    let code = match start_host() {
+        Ok(()) => 0,
+        Err(e) => {
+            confine::report_to(
+                READY_FD,
+                &InitReport::SetupFailed {
+                    step: e.step,
+                    error: e.error,
+                },
+            );
+            125
+        }
+    };
+    std::process::exit(code)
+}
+
+fn start_host() -> Result<(), SetupError> {
+    // Nothing the commands run may inherit these.
+    // SAFETY: fcntl on descriptor numbers; harmless if they are not open.
+    unsafe {
+        for fd in [LISTEN_FD, READY_FD, LOCK_FD, DIR_FD] {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+    let raw = std::env::var_os(confine::SPEC_ENV)
+        .ok_or_else(|| fail("reading the specification", "it is missing"))?;
+    let spec: HostSpec =
+        serde_json::from_slice(raw.as_bytes()).map_err(|e| fail("reading the specification", e))?;
+    // SAFETY: this process is single-threaded.
+    unsafe { std::env::remove_var(confine::SPEC_ENV) };
+    confine::enter_namespaces(&spec.init)?;
+    // SAFETY: single-threaded process; the child is PID 1 of the new pid
+    // namespace and leaves through _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(errno("forking PID 1 of the sandbox host"));
+    }
+    if pid == 0 {
+        let code = match serve(&spec) {
+            Ok(()) => 0,
+            Err(e) => {
+                confine::report_to(
+                    READY_FD,
+                    &InitReport::SetupFailed {
+                        step: e.step,
+                        error: e.error,
+                    },
+                );
+                125
+            }
+        };
+        // SAFETY: leaving the forked child without the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    // PID 1 outlives this process (it is not airlock's to wait for); the
+    // readiness report comes from PID 1 itself.
+    Ok(())
+}
+
+/// PID 1 of a host: build the sandbox, then serve until idle.
+fn serve(spec: &HostSpec) -> Result<(), SetupError> {
+    confine::build_root(&spec.init)?;
+    if !spec.init.network {
+        confine::loopback_up()?;
+    }
+    confine::report_to(READY_FD, &InitReport::Ready);
+    // SAFETY: closing our own descriptor: the client reads to its end.
+    unsafe { libc::close(READY_FD) };
+
+    let idle = Duration::from_millis(spec.idle_ms);
+    let mut leaders = std::collections::BTreeSet::new();
+    let mut last = Instant::now();
+    loop {
+        loop {
+            let mut status = 0;
+            // SAFETY: reaping our children (leaders, and orphans reparented to us).
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                break;
+            }
+            if leaders.remove(&pid) {
+                last = Instant::now();
+            }
+        }
+        let wait = if leaders.is_empty() {
+            idle.saturating_sub(last.elapsed())
+        } else {
+            Duration::from_secs(1)
+        };
+        let timeout = wait.as_millis().clamp(1, 1000) as libc::c_int;
+        if poll_in(LISTEN_FD, timeout) {
+            // SAFETY: accept4 on our listening socket.
+            let conn = unsafe {
+                libc::accept4(
+                    LISTEN_FD,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_CLOEXEC,
+                )
+            };
+            if conn < 0 {
+                continue;
+            }
+            // SAFETY: fork in this single-threaded process; the child leads
+            // one command and leaves through _exit.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: the leader needs neither the listener, the lock
+                // nor the directory.
+                unsafe {
+                    libc::close(LISTEN_FD);
+                    libc::close(LOCK_FD);
+                    libc::close(DIR_FD);
+                }
+                let code = lead(spec, conn);
+                // SAFETY: leaving the forked child.
+                unsafe { libc::_exit(code) };
+            }
+            if pid > 0 {
+                leaders.insert(pid);
+            }
+            // SAFETY: the leader has its own copy.
+            unsafe { libc::close(conn) };
+            continue;
+        }
+        if leaders.is_empty() && last.elapsed() >= idle {
+            // SAFETY: flock on our own descriptor.
+            if unsafe { libc::flock(LOCK_FD, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                if !poll_in(LISTEN_FD, 0) {
+                    // Returning closes the listener; the namespace goes with
+                    // us. The socket's name goes first, under the lock.
+                    if let Ok(name) = CString::new(spec.socket.as_str()) {
+                        // SAFETY: unlinkat with a valid name below our directory.
+                        unsafe { libc::unlinkat(DIR_FD, name.as_ptr(), 0) };
+                    }
+                    return Ok(());
+                }
+                // SAFETY: as above.
+                unsafe { libc::flock(LOCK_FD, libc::LOCK_UN) };
+            }
+        }
+    }
+}
+
+fn poll_in(fd: RawFd, timeout_ms: libc::c_int) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    rc > 0 && pfd.revents != 0
+}
+
+/// Runs one command for the client on `conn`; returns the leader's exit code.
+fn lead(spec: &HostSpec, conn: RawFd) -> i32 {
+    // SAFETY: plain prctl: a leader dies with its host.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    let Ok((request, fds)) = receive(conn) else {
+        return 1;
+    };
+    let [stdout, stderr] = fds;
+    let mut init = spec.init.clone();
+    init.argv = request.argv;
+    init.cwd = request.cwd;
+    init.env = request.env;
+    init.memory_bytes = request.memory_bytes;
+    init.processes = request.processes;
+    init.gate = false;
+    let mut reports = Vec::new();
+    match start_command(&init, stdout, stderr) {
+        Err(e) => reports.push(InitReport::SetupFailed {
+            step: e.step,
+            error: e.error,
+        }),
+        Ok((pid, report_reader)) => {
+            reports = watch(conn, pid, report_reader);
+        }
+    }
+    let Ok(body) = serde_json::to_vec(&Response { reports }) else {
+        return 1;
+    };
+    // SAFETY: sending from a valid buffer on our connection.
+    unsafe { libc::send(conn, body.as_ptr().cast(), body.len(), libc::MSG_NOSIGNAL) };
+    0
+}
+
+/// Gives the command a pid (and mount, IPC) namespace of its own and starts
+/// its PID 1; returns that pid and the read end of the report pipe.
+fn start_command(
+    init: &InitSpec,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<(libc::pid_t, File), SetupError> {
+    let (reader, writer) = pipe()?;
+    check(
+        // SAFETY: unshare in this single-threaded leader.
+        unsafe { libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC) },
+        "giving the command a pid namespace of its own",
+    )?;
+    // SAFETY: fork in this single-threaded leader.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(errno("forking the command's PID 1"));
+    }
+    if pid == 0 {
+        drop(reader);
+        let code = match command_pid1(init, &stdout, &stderr, writer.as_raw_fd()) {
+            Ok(code) => code,
+            Err(e) => {
+                confine::report_to(
+                    writer.as_raw_fd(),
+                    &InitReport::SetupFailed {
+                        step: e.step,
+                        error: e.error,
+                    },
+                );
+                125
+            }
+        };
+        // SAFETY: leaving the forked child.
+        unsafe { libc::_exit(code) };
+    }
+    Ok((pid, File::from(reader)))
+}
+
+/// PID 1 of the command's namespace: mount its `/proc`, start the command,
+/// reap until it exits, report its status.
+fn command_pid1(
+    init: &InitSpec,
+    stdout: &OwnedFd,
+    stderr: &OwnedFd,
+    report: RawFd,
+) -> Result<i32, SetupError> {
+    // SAFETY: plain prctl: the command dies with its leader.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    confine::mount_proc(b"/proc", "mounting /proc for the command")?;
+    if let Some(n) = init.processes {
+        confine::cap_pids(n);
+    }
+    let null = CString::new("/dev/null").expect("static");
+    // SAFETY: fork in this single-threaded process; the child sets up its
+    // descriptors and confinement, then execs or leaves through _exit.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(errno("forking the command"));
+    }
+    if child == 0 {
+        // SAFETY: descriptor juggling in the fresh child: 0 from /dev/null,
+        // 1 and 2 onto the client's pipes (dup2 clears close-on-exec).
+        let wired = unsafe {
+            let input = libc::open(null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            input >= 0
+                && libc::dup2(input, 0) >= 0
+                && libc::dup2(stdout.as_raw_fd(), 1) >= 0
+                && libc::dup2(stderr.as_raw_fd(), 2) >= 0
+        };
+        let error = if !wired {
+            errno("connecting the command's input and output")
+        } else {
+            match confine::confine_process(init, true) {
+                Ok(()) => confine::exec(init),
+                Err(e) => e,
+            }
+        };
+        confine::report_to(
+            report,
+            &InitReport::SetupFailed {
+                step: error.step,
+                error: error.error,
+            },
+        );
+        // SAFETY: leaving the forked child.
+        unsafe { libc::_exit(127) };
+    }
+    let status = confine::reap_until(child)?;
+    let r = if libc::WIFEXITED(status) {
+        InitReport::Exited {
+            code: libc::WEXITSTATUS(status),
+        }
+    } else {
+        InitReport::Signaled {
+            signal: libc::WTERMSIG(status),
+        }
+    };
+    confine::report_to(report, &r);
+    Ok(confine::shell_status(status))
+}
+
+/// Waits for the command's PID 1 to end, killing it (and so its whole
+/// namespace) if the client hangs up first; returns its reports.
+fn watch(conn: RawFd, pid: libc::pid_t, mut reports: File) -> Vec<InitReport> {
+    let mut text = Vec::new();
+    let mut killed = false;
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: reports.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if killed { -1 } else { conn },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds (a negative fd is ignored).
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if rc < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        if fds[1].revents != 0 && !killed {
+            // The client hung up or asked to stop: everything in the
+            // command's namespace dies with its PID 1.
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        }
+        if fds[0].revents != 0 {
+            let mut buf = [0u8; 4096];
+            match reports.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    }
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    text.split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect()
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SetupError> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    check(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) },
+        "making a pipe",
+    )?;
+    // SAFETY: fresh descriptors from pipe2.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Receives one request with its two descriptors (stdout, stderr).
+fn receive(conn: RawFd) -> std::io::Result<(Request, [OwnedFd; 2])> {
+    let mut body = vec![0u8; MAX_REQUEST + 1];
+    let (n, fds) = recv_with_fds(conn, &mut body)?;
+    let mut fds = fds.into_iter();
+    let (Some(out), Some(err), None) = (fds.next(), fds.next(), fds.next()) else {
+        return Err(std::io::Error::other("a request carries two descriptors"));
+    };
+    let request = serde_json::from_slice(&body[..n]).map_err(std::io::Error::other)?;
+    Ok((request, [out, err]))
+}
+
+// ---------------------------------------------------------------------------
+// Descriptors over a Unix socket.
+
+const FD_SPACE: usize = 4;
+
+fn send_with_fds(sock: RawFd, body: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
+    let mut iov = libc::iovec {
+        iov_base: body.as_ptr() as *mut libc::c_void,
+        iov_len: body.len(),
+    };
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: a zeroed msghdr filled with valid pointers and lengths; the
+    // control buffer is sized by CMSG_SPACE for exactly these descriptors.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
+        std::ptr::copy_nonoverlapping(
+            fds.as_ptr().cast::<u8>(),
+            libc::CMSG_DATA(cmsg),
+            std::mem::size_of_val(fds),
+        );
+        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn recv_with_fds(sock: RawFd, body: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
+    let mut iov = libc::iovec {
+        iov_base: body.as_mut_ptr().cast(),
+        iov_len: body.len(),
+    };
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space =
+        unsafe { libc::CMSG_SPACE((FD_SPACE * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let mut control = vec![0u8; space];
+    let mut fds = Vec::new();
+    // SAFETY: a zeroed msghdr with valid buffers; descriptors are taken from
+    // SCM_RIGHTS headers only, each owned from then on.
+    let n = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg);
+                let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
+                for i in 0..len / std::mem::size_of::<RawFd>() {
+                    let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
+            return Err(std::io::Error::other("the message was cut short"));
+        }
+        n as usize
+    };
+    Ok((n, fds))
+}
+
+// ---------------------------------------------------------------------------
+// The client side.
+
+/// Where hosts live and how long one waits for work.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// A private directory for the sockets and locks (the run's); it must
+    /// be hidden from the sandbox.
+    pub dir: std::path::PathBuf,
+    /// How long a host with nothing to do stays.
+    pub idle: Duration,
+}
+
+/// Hands one command to the host's leader on `sock`, with the write ends
+/// of its stdout and stderr pipes.
+pub(crate) fn send(
+    sock: &OwnedFd,
+    request: &Request,
+    stdout: RawFd,
+    stderr: RawFd,
+) -> std::io::Result<()> {
+    let body = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    send_with_fds(sock.as_raw_fd(), &body, &[stdout, stderr])
+}
+
+/// Blocks until the leader answers; an error if the host went away instead.
+pub(crate) fn response(sock: &OwnedFd) -> std::io::Result<Response> {
+    let mut body = vec![0u8; MAX_RESPONSE];
+    loop {
+        // SAFETY: receiving into our buffer.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), body.as_mut_ptr().cast(), body.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(std::io::Error::other(
+                "the sandbox host ended before the command did",
+            ));
+        }
+        return serde_json::from_slice(&body[..n as usize]).map_err(std::io::Error::other);
+    }
+}
+
+/// Tells the leader to stop the command: it kills the command's namespace.
+pub(crate) fn hang_up(sock: RawFd) {
+    // SAFETY: shutdown on a descriptor we hold.
+    unsafe { libc::shutdown(sock, libc::SHUT_WR) };
+}
+
+/// Connects to the host for this confinement, starting it if there is none.
+pub(crate) fn connect(
+    confinement: &Confinement,
+    settings: &HostSettings,
+    init: &InitSpec,
+) -> Result<OwnedFd, SandboxError> {
+    let setup = |step: &str, error: &dyn std::fmt::Display| SandboxError::Setup {
+        step: step.to_string(),
+        error: error.to_string(),
+    };
+    // The host's pathname sockets as they are now: hidden in the sandbox,
+    // and part of its name, so that a socket bound since (a restarted
+    // daemon) gets a host that hides it too. Sockets below a hidden
+    // directory are hidden with it, and covered whenever they appear: hosts'
+    // own sockets are, so that one host starting does not rename the others.
+    let mut init = init.clone();
+    let dir = &settings.dir;
+    // The hosts' own directory is hidden, whatever the caller hides.
+    if !init
+        .hidden
+        .iter()
+        .any(|h| dir.starts_with(std::ffi::OsStr::from_bytes(h)))
+    {
+        init.hidden.push(dir.as_os_str().as_bytes().to_vec());
+    }
+    let sockets: Vec<Vec<u8>> = confine::host_sockets()
+        .into_iter()
+        .filter(|socket| {
+            !init.hidden.iter().any(|dir| {
+                Path::new(std::ffi::OsStr::from_bytes(socket))
+                    .starts_with(std::ffi::OsStr::from_bytes(dir))
+            })
+        })
+        .collect();
+    init.hidden.extend(sockets);
+    let init = &init;
+    std::fs::create_dir_all(dir).map_err(|e| setup("making the sandbox host directory", &e))?;
+    let key = host_key(confinement, settings, init);
+    let socket_name = format!("{key}.sock");
+    let lock_path = dir.join(LOCK_FILE);
+    let open_lock = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+    };
+    let lock = open_lock().map_err(|e| setup("opening the sandbox host lock", &e))?;
+    // SAFETY: flock on a file we hold; released when it is closed.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } < 0 {
+        return Err(setup(
+            "locking the sandbox host",
+            &std::io::Error::last_os_error(),
+        ));
+    }
+    // The socket's path through the directory's descriptor: the directory
+    // can be longer than a socket address allows.
+    let dir_fd = File::open(dir).map_err(|e| setup("opening the sandbox host directory", &e))?;
+    let socket_path = format!("/proc/self/fd/{}/{socket_name}", dir_fd.as_raw_fd());
+    if let Ok(sock) = connect_to(&socket_path) {
+        return Ok(sock);
+    }
+    let _ = std::fs::remove_file(dir.join(&socket_name));
+    let listener = listen_on(&socket_path).map_err(|e| setup("listening for the sandbox", &e))?;
+    let host_lock = open_lock().map_err(|e| setup("opening the sandbox host lock", &e))?;
+    let started = Started {
+        listener: &listener,
+        lock: &host_lock,
+        dir: &dir_fd,
+        socket: socket_name,
+    };
+    start(confinement, settings, init, started)?;
+    drop(listener);
+    connect_to(&socket_path).map_err(|e| setup("connecting to the sandbox", &e))
+}
+
+/// The host's name: a digest of everything that shapes its sandbox,
+/// including which file each path is now. A directory removed and made
+/// again (a scratch checkout), a secret file or a host socket that appeared
+/// since, all mean a different sandbox, so a different host.
+fn host_key(confinement: &Confinement, settings: &HostSettings, init: &InitSpec) -> String {
+    let identity = |path: &[u8]| {
+        std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path))
+            .map(|m| (m.dev(), m.ino()))
+            .ok()
+    };
+    let sources: Vec<_> = init
+        .binds
+        .iter()
+        .chain(&init.read_only)
+        .map(|(source, _)| identity(source))
+        .collect();
+    let hidden: Vec<_> = init.hidden.iter().map(|p| identity(p)).collect();
+    let view = (
+        &init.binds,
+        &init.read_only,
+        &init.hidden,
+        init.network,
+        &init.root,
+        settings.idle.as_millis() as u64,
+        sources,
+        hidden,
+    );
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&view).unwrap_or_default());
+    h.update(confinement.init_program.as_os_str().as_bytes());
+    // A rebuilt airlock gets a new host rather than talking to the old code.
+    if let Ok(meta) = std::fs::metadata(&confinement.init_program) {
+        h.update(meta.ino().to_le_bytes());
+        h.update(meta.mtime().to_le_bytes());
+        h.update(meta.mtime_nsec().to_le_bytes());
+        h.update(meta.size().to_le_bytes());
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
+fn unix_socket() -> std::io::Result<OwnedFd> {
+    // SAFETY: a fresh socket we then own.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: just created.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn address(path: &str) -> std::io::Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: an all-zero sockaddr_un is valid.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(std::io::Error::other("socket path too long"));
+    }
+    for (slot, b) in addr.sun_path.iter_mut().zip(bytes) {
+        *slot = *b as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    Ok((addr, len as libc::socklen_t))
+}
+
+fn connect_to(path: &str) -> std::io::Result<OwnedFd> {
+    let sock = unix_socket()?;
+    let (addr, len) = address(path)?;
+    // SAFETY: a valid address of the given length.
+    let rc = unsafe {
+        libc::connect(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(sock)
+}
+
+fn listen_on(path: &str) -> std::io::Result<OwnedFd> {
+    let sock = unix_socket()?;
+    let (addr, len) = address(path)?;
+    // SAFETY: a valid address of the given length; then listen.
+    unsafe {
+        if libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        ) < 0
+            || libc::listen(sock.as_raw_fd(), 128) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(sock)
+}
+
+/// What a new host is handed: its listening socket, its own descriptor of
+/// the lock file, the hosts' directory and its socket's name there.
+struct Started<'a> {
+    listener: &'a OwnedFd,
+    lock: &'a File,
+    dir: &'a File,
+    socket: String,
+}
+
+/// Starts `<init program> __sandbox-host` and waits until its sandbox is
+/// built (or its setup failed).
+fn start(
+    confinement: &Confinement,
+    settings: &HostSettings,
+    init: &InitSpec,
+    handed: Started,
+) -> Result<(), SandboxError> {
+    let spec = HostSpec {
+        init: init.clone(),
+        idle_ms: settings.idle.as_millis() as u64,
+        socket: handed.socket,
+    };
+    let json = serde_json::to_vec(&spec).map_err(|e| SandboxError::Setup {
+        step: "encoding the sandbox specification".into(),
+        error: e.to_string(),
+    })?;
+    let (ready_read, ready_write) = pipe().map_err(|e| SandboxError::Setup {
+        step: e.step,
+        error: e.error,
+    })?;
+    let sources = [
+        handed.listener.as_raw_fd(),
+        ready_write.as_raw_fd(),
+        handed.lock.as_raw_fd(),
+        handed.dir.as_raw_fd(),
+    ];
+    let mut command = Command::new(&confinement.init_program);
+    command
+        .arg(HOST_ARG)
+        .current_dir("/")
+        .env_clear()
+        .env(confine::SPEC_ENV, std::ffi::OsStr::from_bytes(&json))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: fcntl, dup2 and setsid are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            // Copy above the targets first: one target could be another's source.
+            let mut high = [0; 4];
+            for (slot, fd) in high.iter_mut().zip(sources) {
+                *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+                if *slot < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (fd, target) in high.into_iter().zip([LISTEN_FD, READY_FD, LOCK_FD, DIR_FD]) {
+                if libc::dup2(fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Nothing else airlock's own caller left open reaches a
+            // process that outlives it (a CI job's pipes, say).
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(
+                libc::SYS_close_range,
+                DIR_FD + 1,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            );
+            // Not in airlock's process group or session: the host outlives
+            // this command, and the group kill of a time limit.
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|source| SandboxError::Spawn {
+        program: confinement.init_program.display().to_string(),
+        source,
+    })?;
+    drop(ready_write);
+    let mut text = String::new();
+    let _ = File::from(ready_read).read_to_string(&mut text);
+    let _ = child.wait();
+    let report = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<InitReport>(l).ok())
+        .next();
+    match report {
+        Some(InitReport::Ready) => Ok(()),
+        Some(InitReport::SetupFailed { step, error }) => Err(SandboxError::Setup { step, error }),
+        _ => Err(SandboxError::Setup {
+            step: "starting the sandbox host".into(),
+            error: "it ended without saying whether its sandbox was built".into(),
+        }),
+    }
+}
