@@ -253,3 +253,54 @@ run=$("{exe}" --json start ../brief.toml | sed -n 's/.*"run": "\(.*\)".*/\1/p')
         .unwrap();
     assert_eq!(std::fs::read_to_string(made).unwrap(), "made\n");
 }
+
+/// The warm sandboxes' sockets under the test's home.
+fn warm_sandboxes(env: &Env) -> Vec<String> {
+    let dir = env.home.join(".config/airlock/sandboxes");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn commands_of_a_run_share_one_warm_sandbox_unless_the_workflow_says_otherwise() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    for i in 0..3 {
+        let out = env.airlock(&[
+            "exec",
+            &run,
+            "--",
+            "sh",
+            "-c",
+            &format!("echo {i} >> n.txt"),
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    assert_eq!(
+        std::fs::read_to_string(wt.join("n.txt")).unwrap(),
+        "0\n1\n2\n"
+    );
+    let warm = warm_sandboxes(&env);
+    assert_eq!(warm.len(), 1, "{warm:?}");
+
+    // `keep_warm = 0`: a sandbox per command, none left behind.
+    let other = Env::new();
+    let (run, wt) = other.start(BRIEF);
+    other.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[sandbox]\nkeep_warm = 0\n"),
+    );
+    let out = other.airlock(&["exec", &run, "--", "sh", "-c", "echo $$ > pid.txt"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(wt.join("pid.txt")).unwrap(), "2\n");
+    assert_eq!(warm_sandboxes(&other), Vec::<String>::new());
+    let trace = &other.json(&["show", &run, "--no-diff"], 0)["traces"][0];
+    assert_eq!(trace["confinement"], "confined");
+}

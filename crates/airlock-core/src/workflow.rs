@@ -849,6 +849,29 @@ mod tests {
     }
 
     #[test]
+    fn keep_warm_takes_seconds_durations_or_false() {
+        let warm = |v: &str| {
+            Workflow::parse(&format!("[sandbox]\nkeep_warm = {v}\n"), "wf.toml")
+                .unwrap()
+                .sandbox
+                .keep_warm
+        };
+        assert_eq!(warm("90"), Duration::from_secs(90));
+        assert_eq!(warm("\"2m\""), Duration::from_secs(120));
+        assert_eq!(warm("0"), Duration::ZERO);
+        assert_eq!(warm("false"), Duration::ZERO);
+        assert_eq!(warm("true"), DEFAULT_KEEP_WARM);
+        assert_eq!(
+            Workflow::parse("", "wf.toml").unwrap().sandbox.keep_warm,
+            DEFAULT_KEEP_WARM
+        );
+        assert_eq!(
+            problems("[sandbox]\nkeep_warm = \"a while\"\n"),
+            vec!["2:13: `keep_warm` must be a number of seconds or a duration"]
+        );
+    }
+
+    #[test]
     fn the_workflow_itself_is_always_protected() {
         let wf = Workflow::parse("[policy]\nprotected = [\"ci/**\"]\n", "wf.toml").unwrap();
         assert_eq!(wf.protected(), vec![".airlock/**", "ci/**"]);
