@@ -257,6 +257,33 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
+/// Frames the write-ahead log may hold when a connection closes before it
+/// is checkpointed and emptied (see `Drop`).
+const WAL_FRAMES: u64 = 64;
+
+impl Drop for Ledger {
+    /// The first connection of each process rebuilds the log's index by
+    /// reading the whole log, and a log is only restarted by a process that
+    /// writes twice: so a long one is checkpointed and emptied here, once
+    /// every few dozen commands, rather than on every close.
+    fn drop(&mut self) {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return;
+        };
+        let log = format!("{path}-wal");
+        let page: u64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap_or(4096);
+        let long = std::fs::metadata(&log).is_ok_and(|m| m.len() > WAL_FRAMES * (page + 24));
+        if long {
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
+}
+
 impl Ledger {
     /// Open (or create) the ledger at `path`. The parent directory must exist.
     ///

@@ -592,3 +592,32 @@ fn verify_throughput_100k() {
         n as f64 / verify.as_secs_f64()
     );
 }
+
+#[test]
+fn the_write_ahead_log_stays_short_across_processes_that_each_write_once() {
+    // airlock opens the ledger once per command and appends once: without
+    // care the log would only grow, and every open reads it whole.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let wal = dir.path().join("ledger.db-wal");
+    let mut largest = 0;
+    for i in 0..300u64 {
+        let mut ledger = Ledger::open(&path).unwrap();
+        ledger
+            .append(
+                Some("run"),
+                "exec",
+                &json!({ "i": i, "pad": "x".repeat(2000) }),
+            )
+            .unwrap();
+        drop(ledger);
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    // 64 frames and what the last command added.
+    assert!(
+        largest < 80 * (4096 + 24),
+        "the log reached {largest} bytes"
+    );
+    let report = Ledger::open(&path).unwrap().verify().unwrap();
+    assert_eq!(report.events, 300);
+}

@@ -604,9 +604,38 @@ pub(crate) fn loopback_up() -> Result<(), SetupError> {
     }
 }
 
+/// The Landlock ruleset and seccomp filters of a sandbox, built ahead of the
+/// command: a warm sandbox builds them once and every command applies them.
+pub(crate) struct Prepared {
+    ruleset: landlock::RulesetCreated,
+    deny: seccompiler::BpfProgram,
+    clone3: seccompiler::BpfProgram,
+}
+
+/// Builds what [`confine_process`] applies: in the sandbox's final view of
+/// the files (after `pivot_root`), since the ruleset holds its paths open.
+pub(crate) fn prepare(spec: &InitSpec, in_namespaces: bool) -> Result<Prepared, SetupError> {
+    let (deny, clone3) = seccomp_filters()?;
+    Ok(Prepared {
+        ruleset: landlock_ruleset(spec, in_namespaces)?,
+        deny,
+        clone3,
+    })
+}
+
 /// Limits, no_new_privs, capabilities, Landlock, seccomp: everything that
 /// applies to the command's own process.
 pub(crate) fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
+    let prepared = prepare(spec, in_namespaces)?;
+    confine_prepared(spec, in_namespaces, prepared)
+}
+
+/// [`confine_process`] with the ruleset and filters built beforehand.
+pub(crate) fn confine_prepared(
+    spec: &InitSpec,
+    in_namespaces: bool,
+    prepared: Prepared,
+) -> Result<(), SetupError> {
     // SAFETY: plain system calls on our own process.
     unsafe {
         if libc::setsid() < 0 && in_namespaces {
@@ -651,12 +680,21 @@ pub(crate) fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<()
             );
         }
     }
-    landlock(spec, in_namespaces)?;
-    seccomp()?;
+    prepared
+        .ruleset
+        .restrict_self()
+        .map_err(|e| fail("entering the Landlock domain", e))?;
+    seccompiler::apply_filter(&prepared.deny)
+        .map_err(|e| fail("installing the seccomp filter", e))?;
+    seccompiler::apply_filter(&prepared.clone3)
+        .map_err(|e| fail("installing the seccomp filter", e))?;
     Ok(())
 }
 
-fn landlock(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
+fn landlock_ruleset(
+    spec: &InitSpec,
+    in_namespaces: bool,
+) -> Result<landlock::RulesetCreated, SetupError> {
     use landlock::{
         ABI, Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
         RulesetCreatedAttr, Scope,
@@ -721,11 +759,10 @@ fn landlock(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
                 .map_err(|e| step(&e))?;
         }
     }
-    created.restrict_self().map_err(|e| step(&e))?;
-    Ok(())
+    Ok(created)
 }
 
-fn seccomp() -> Result<(), SetupError> {
+fn seccomp_filters() -> Result<(seccompiler::BpfProgram, seccompiler::BpfProgram), SetupError> {
     use seccompiler::{
         BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
         SeccompRule, TargetArch,
@@ -803,9 +840,7 @@ fn seccomp() -> Result<(), SetupError> {
     .map_err(|e| step(&e))?
     .try_into()
     .map_err(|e: seccompiler::BackendError| step(&e))?;
-    seccompiler::apply_filter(&deny).map_err(|e| fail("installing the seccomp filter", e))?;
-    seccompiler::apply_filter(&clone3).map_err(|e| fail("installing the seccomp filter", e))?;
-    Ok(())
+    Ok((deny, clone3))
 }
 
 /// Replaces the process with the command; returns only on failure.

@@ -150,6 +150,8 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     if !spec.init.network {
         confine::loopback_up()?;
     }
+    // Built once, applied by every command.
+    let prepared = confine::prepare(&spec.init, true)?;
     confine::report_to(READY_FD, &InitReport::Ready);
     // SAFETY: closing our own descriptor: the client reads to its end.
     unsafe { libc::close(READY_FD) };
@@ -199,7 +201,7 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
                     libc::close(LOCK_FD);
                     libc::close(DIR_FD);
                 }
-                let code = lead(spec, conn);
+                let code = lead(spec, conn, prepared);
                 // SAFETY: leaving the forked child.
                 unsafe { libc::_exit(code) };
             }
@@ -241,7 +243,7 @@ fn poll_in(fd: RawFd, timeout_ms: libc::c_int) -> bool {
 }
 
 /// Runs one command for the client on `conn`; returns the leader's exit code.
-fn lead(spec: &HostSpec, conn: RawFd) -> i32 {
+fn lead(spec: &HostSpec, conn: RawFd, prepared: confine::Prepared) -> i32 {
     // SAFETY: plain prctl: a leader dies with its host.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let Ok((request, fds)) = receive(conn) else {
@@ -256,7 +258,7 @@ fn lead(spec: &HostSpec, conn: RawFd) -> i32 {
     init.processes = request.processes;
     init.gate = false;
     let mut reports = Vec::new();
-    match start_command(&init, stdout, stderr) {
+    match start_command(&init, stdout, stderr, prepared) {
         Err(e) => reports.push(InitReport::SetupFailed {
             step: e.step,
             error: e.error,
@@ -279,6 +281,7 @@ fn start_command(
     init: &InitSpec,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    prepared: confine::Prepared,
 ) -> Result<(libc::pid_t, File), SetupError> {
     let (reader, writer) = pipe()?;
     check(
@@ -293,7 +296,7 @@ fn start_command(
     }
     if pid == 0 {
         drop(reader);
-        let code = match command_pid1(init, &stdout, &stderr, writer.as_raw_fd()) {
+        let code = match command_pid1(init, &stdout, &stderr, writer.as_raw_fd(), prepared) {
             Ok(code) => code,
             Err(e) => {
                 confine::report_to(
@@ -319,6 +322,7 @@ fn command_pid1(
     stdout: &OwnedFd,
     stderr: &OwnedFd,
     report: RawFd,
+    prepared: confine::Prepared,
 ) -> Result<i32, SetupError> {
     // SAFETY: plain prctl: the command dies with its leader.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -346,7 +350,7 @@ fn command_pid1(
         let error = if !wired {
             errno("connecting the command's input and output")
         } else {
-            match confine::confine_process(init, true) {
+            match confine::confine_prepared(init, true, prepared) {
                 Ok(()) => confine::exec(init),
                 Err(e) => e,
             }

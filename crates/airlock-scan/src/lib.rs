@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -53,12 +55,25 @@ pub struct Options {
 }
 
 /// Every file of a work tree, as one scan saw it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fingerprint {
     format: u32,
     /// When the scan started, in nanoseconds since the epoch.
     started_ns: i64,
     files: BTreeMap<Vec<u8>, Entry>,
+    /// How many files this scan hashed (the others' digests came from the cache).
+    #[serde(skip)]
+    hashed: usize,
+}
+
+/// Equal when they list the same files with the same data, taken at the
+/// same moment (however much hashing each took).
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Self) -> bool {
+        self.format == other.format
+            && self.started_ns == other.started_ns
+            && self.files == other.files
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -102,6 +117,12 @@ pub struct Change {
 }
 
 impl Fingerprint {
+    /// How many files the scan hashed rather than took from its cache: with
+    /// none, and no change, a cache saved now would say nothing new.
+    pub fn hashed(&self) -> usize {
+        self.hashed
+    }
+
     /// How many files it lists.
     pub fn len(&self) -> usize {
         self.files.len()
@@ -226,70 +247,155 @@ pub fn scan(
             path: root.to_path_buf(),
             source,
         })?;
-    let mut walk = ignore::WalkBuilder::new(root);
-    walk.standard_filters(false)
-        .git_ignore(true)
-        // Only the tree's own `.gitignore` files, as git reads them: not the
-        // directories above it, not the user's global excludes (airlock runs
-        // git without them), not the `.git/info/exclude` inside the tree
-        // (that one belongs to the agent's repository, not the project's).
-        .parents(false)
-        .git_global(false)
-        .git_exclude(false)
-        .require_git(false)
-        .follow_links(false)
-        .filter_entry(|e| {
-            e.file_name() != ".git"
-                && !(e.depth() > 0
-                    && e.file_type().is_some_and(|t| t.is_dir())
-                    && std::fs::symlink_metadata(e.path().join(".git")).is_ok())
-        });
+    // The repository's exclude files apply below the root, under every
+    // `.gitignore` (which take precedence, deepest first, as in git). Not the
+    // user's global excludes (airlock runs git without them), nor the
+    // `.git/info/exclude` inside the tree (the agent's repository's, not the
+    // project's). A bad line is skipped, as git skips it.
+    let mut excludes = GitignoreBuilder::new(root);
     for exclude in &options.excludes {
         if exclude.is_file() {
-            // A bad line is skipped, as git skips it.
-            let _ = walk.add_ignore(exclude);
+            let _ = excludes.add(exclude);
         }
     }
-    let trusted_before = cache.map(|c| c.started_ns.saturating_sub(RACY_NS));
-    let mut files = BTreeMap::new();
-    for entry in walk.build() {
-        // An unreadable directory, or one removed while walking, has nothing
-        // to list.
-        let Ok(entry) = entry else { continue };
-        let Some(file_type) = entry.file_type() else {
-            continue;
+    let mut walker = Walker {
+        cache: cache.map(|c| (c, c.started_ns.saturating_sub(RACY_NS))),
+        files: BTreeMap::new(),
+        hashed: 0,
+        rules: excludes
+            .build()
+            .map(|g| {
+                vec![Rules {
+                    depth: 0,
+                    ignore: g,
+                }]
+            })
+            .unwrap_or_default(),
+    };
+    walker.directory(root, &mut Vec::new());
+    Ok(Fingerprint {
+        format: FORMAT,
+        started_ns,
+        files: walker.files,
+        hashed: walker.hashed,
+    })
+}
+
+/// One directory's ignore rules, and the length of that directory's path
+/// (relative to the root, in bytes) that paths below it start with.
+struct Rules {
+    depth: usize,
+    ignore: Gitignore,
+}
+
+struct Walker<'a> {
+    /// The cache, and the time before which its entries can be trusted.
+    cache: Option<(&'a Fingerprint, i64)>,
+    files: BTreeMap<Vec<u8>, Entry>,
+    hashed: usize,
+    rules: Vec<Rules>,
+}
+
+impl Walker<'_> {
+    /// Lists `dir`, whose path relative to the root is `relative` (empty for
+    /// the root). Entries are examined through the directory's descriptor
+    /// (`fstatat`), not by walking their whole path again.
+    fn directory(&mut self, dir: &Path, relative: &mut Vec<u8>) {
+        // An unreadable directory, or one removed meanwhile, lists nothing.
+        let Ok(listing) = std::fs::read_dir(dir) else {
+            return;
         };
-        if !(file_type.is_file() || file_type.is_symlink()) {
-            continue;
+        let entries: Vec<std::fs::DirEntry> = listing.filter_map(Result::ok).collect();
+        // A repository inside the tree is its own business, as in git.
+        if !relative.is_empty() && entries.iter().any(|e| e.file_name() == ".git") {
+            return;
         }
-        let path = entry.path();
-        let Ok(relative) = path.strip_prefix(root) else {
-            continue;
+        let own_rules = entries.iter().any(|e| e.file_name() == ".gitignore") && {
+            let mut builder = GitignoreBuilder::new(dir);
+            let _ = builder.add(dir.join(".gitignore"));
+            match builder.build() {
+                Ok(ignore) => {
+                    self.rules.push(Rules {
+                        depth: relative.len(),
+                        ignore,
+                    });
+                    true
+                }
+                Err(_) => false,
+            }
         };
+        for entry in entries {
+            let name = entry.file_name();
+            if name == ".git" {
+                continue;
+            }
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let mark = relative.len();
+            if !relative.is_empty() {
+                relative.push(b'/');
+            }
+            relative.extend_from_slice(name.as_bytes());
+            let is_dir = file_type.is_dir();
+            if !self.ignored(relative, is_dir) {
+                if is_dir {
+                    self.directory(&entry.path(), relative);
+                } else if file_type.is_file() || file_type.is_symlink() {
+                    self.file(&entry, relative);
+                }
+            }
+            relative.truncate(mark);
+        }
+        if own_rules {
+            self.rules.pop();
+        }
+    }
+
+    /// Whether the rules exclude `relative`: the deepest rule that says
+    /// anything decides.
+    fn ignored(&self, relative: &[u8], is_dir: bool) -> bool {
+        for rules in self.rules.iter().rev() {
+            let below = if rules.depth == 0 {
+                relative
+            } else {
+                &relative[rules.depth + 1..]
+            };
+            match rules
+                .ignore
+                .matched(Path::new(std::ffi::OsStr::from_bytes(below)), is_dir)
+            {
+                Match::Ignore(_) => return true,
+                Match::Whitelist(_) => return false,
+                Match::None => {}
+            }
+        }
+        false
+    }
+
+    fn file(&mut self, entry: &std::fs::DirEntry, relative: &[u8]) {
         // Removed since it was listed: not there.
-        let Ok(meta) = std::fs::symlink_metadata(path) else {
-            continue;
+        let Ok(meta) = entry.metadata() else {
+            return;
         };
-        let Some(stat) = stat_of(&meta) else { continue };
-        let key = relative.as_os_str().as_bytes().to_vec();
-        let cached = cache
-            .zip(trusted_before)
-            .and_then(|(c, limit)| c.files.get(&key).map(|e| (e, limit)))
+        let Some(stat) = stat_of(&meta) else { return };
+        let cached = self
+            .cache
+            .and_then(|(c, limit)| c.files.get(relative).map(|e| (e, limit)))
             .filter(|(e, limit)| {
                 e.stat == stat && e.stat.mtime_ns < *limit && e.stat.ctime_ns < *limit
             })
             .map(|(e, _)| e.content);
         let content = match cached {
             Some(content) => content,
-            None => digest(path, &stat),
+            None => {
+                self.hashed += 1;
+                digest(&entry.path(), &stat)
+            }
         };
-        files.insert(key, Entry { stat, content });
+        self.files
+            .insert(relative.to_vec(), Entry { stat, content });
     }
-    Ok(Fingerprint {
-        format: FORMAT,
-        started_ns,
-        files,
-    })
 }
 
 fn stat_of(meta: &std::fs::Metadata) -> Option<Stat> {
@@ -377,10 +483,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.txt", "a");
         let mut cache = scan(dir.path(), None, &Options::default()).unwrap();
+        assert_eq!(cache.hashed(), 1);
         poison(&mut cache, "a.txt");
         // As if the cache had been taken well after the file was written.
         cache.started_ns += 10 * RACY_NS;
         let again = scan(dir.path(), Some(&cache), &Options::default()).unwrap();
+        assert_eq!(again.hashed(), 0);
         assert_eq!(
             again.files[b"a.txt".as_slice()].content,
             Content::Sha256([7; 32]),

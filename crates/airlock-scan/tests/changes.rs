@@ -132,3 +132,77 @@ fn a_missing_root_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+/// What `git add --all` would stage in `root` (a fresh repository made there).
+fn git_sees(root: &Path) -> Vec<String> {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("HOME", root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    git(&["init", "-q"]);
+    write(root, ".git/info/exclude", "*.tmp\n!kept.tmp\nscratch/\n");
+    git(&["add", "--all"]);
+    let listed = git(&["ls-files", "-z"]);
+    let mut paths: Vec<String> = listed
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+fn it_lists_exactly_what_git_would_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (path, text) in [
+        (".gitignore", "*.log\nbuild/\n/only-at-root.txt\n"),
+        ("app.log", "x"),
+        ("src/lib.rs", "x"),
+        ("src/.gitignore", "!keep.log\ngen/\n*.rs.bk\n"),
+        ("src/keep.log", "x"),
+        ("src/drop.log.bak", "x"),
+        ("src/gen/out.rs", "x"),
+        ("src/a.rs.bk", "x"),
+        ("src/only-at-root.txt", "x"),
+        ("only-at-root.txt", "x"),
+        ("build/app", "x"),
+        ("build/keep.log", "x"),
+        ("deep/er/build/x", "x"),
+        ("notes.tmp", "x"),
+        ("kept.tmp", "x"),
+        ("scratch/a", "x"),
+        ("src/scratch/b", "x"),
+        ("docs/#odd name!.md", "x"),
+        (".hidden/file", "x"),
+    ] {
+        write(root, path, text);
+    }
+    std::os::unix::fs::symlink("src/lib.rs", root.join("link")).unwrap();
+    let expected = git_sees(root);
+    let options = Options {
+        excludes: vec![root.join(".git/info/exclude")],
+    };
+    let fp = scan(root, None, &options).unwrap();
+    assert_eq!(paths(&fp), expected);
+    assert!(
+        expected.contains(&"src/keep.log".to_string()),
+        "{expected:?}"
+    );
+}
