@@ -298,6 +298,27 @@ fn exec_on_an_unknown_run_is_invalid_input() {
 }
 
 #[test]
+fn exec_on_a_run_named_like_a_path_touches_nothing_there() {
+    // The worktree is fingerprinted while the repository opens: a run id
+    // that is a path must not point that (or its cache) anywhere.
+    let env = Env::new();
+    let (_, wt) = env.start(BRIEF);
+    let before = env.world();
+    for id in ["../..", "../../.git", "/etc", ".", ""] {
+        let out = env.fails(&["exec", id, "--", "touch", "x"], 2);
+        assert!(
+            out.stderr
+                .starts_with(&format!("error: no run named `{id}`")),
+            "{id}: {}",
+            out.stderr
+        );
+    }
+    assert!(!env.repo.join("x").exists());
+    assert!(!wt.join("x").exists());
+    env.assert_unchanged(&before);
+}
+
+#[test]
 fn exec_after_submit_is_refused_naming_the_state() {
     let env = Env::new();
     let (run, wt) = env.submitted();
