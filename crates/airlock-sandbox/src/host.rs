@@ -586,15 +586,15 @@ pub(crate) fn hang_up(sock: RawFd) {
 }
 
 /// Connects to the host for this confinement, starting it if there is none.
+/// `None` when no host can be kept here (its directory cannot be written, a
+/// socket cannot be bound): the caller builds a sandbox for the command
+/// alone. An error when the host could not build its sandbox: a sandbox of
+/// one's own would fail the same way.
 pub(crate) fn connect(
     confinement: &Confinement,
     settings: &HostSettings,
     init: &InitSpec,
-) -> Result<OwnedFd, SandboxError> {
-    let setup = |step: &str, error: &dyn std::fmt::Display| SandboxError::Setup {
-        step: step.to_string(),
-        error: error.to_string(),
-    };
+) -> Result<Option<OwnedFd>, SandboxError> {
     // The host's pathname sockets as they are now: hidden in the sandbox,
     // and part of its name, so that a socket bound since (a restarted
     // daemon) gets a host that hides it too. Sockets below a hidden
@@ -621,7 +621,9 @@ pub(crate) fn connect(
         .collect();
     init.hidden.extend(sockets);
     let init = &init;
-    std::fs::create_dir_all(dir).map_err(|e| setup("making the sandbox host directory", &e))?;
+    if std::fs::create_dir_all(dir).is_err() {
+        return Ok(None);
+    }
     let key = host_key(confinement, settings, init);
     let socket_name = format!("{key}.sock");
     let lock_path = dir.join(LOCK_FILE);
@@ -633,24 +635,26 @@ pub(crate) fn connect(
             .write(true)
             .open(&lock_path)
     };
-    let lock = open_lock().map_err(|e| setup("opening the sandbox host lock", &e))?;
+    let Ok(lock) = open_lock() else {
+        return Ok(None);
+    };
     // SAFETY: flock on a file we hold; released when it is closed.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } < 0 {
-        return Err(setup(
-            "locking the sandbox host",
-            &std::io::Error::last_os_error(),
-        ));
+        return Ok(None);
     }
     // The socket's path through the directory's descriptor: the directory
     // can be longer than a socket address allows.
-    let dir_fd = File::open(dir).map_err(|e| setup("opening the sandbox host directory", &e))?;
+    let Ok(dir_fd) = File::open(dir) else {
+        return Ok(None);
+    };
     let socket_path = format!("/proc/self/fd/{}/{socket_name}", dir_fd.as_raw_fd());
     if let Ok(sock) = connect_to(&socket_path) {
-        return Ok(sock);
+        return Ok(Some(sock));
     }
     let _ = std::fs::remove_file(dir.join(&socket_name));
-    let listener = listen_on(&socket_path).map_err(|e| setup("listening for the sandbox", &e))?;
-    let host_lock = open_lock().map_err(|e| setup("opening the sandbox host lock", &e))?;
+    let (Ok(listener), Ok(host_lock)) = (listen_on(&socket_path), open_lock()) else {
+        return Ok(None);
+    };
     let started = Started {
         listener: &listener,
         lock: &host_lock,
@@ -659,7 +663,7 @@ pub(crate) fn connect(
     };
     start(confinement, settings, init, started)?;
     drop(listener);
-    connect_to(&socket_path).map_err(|e| setup("connecting to the sandbox", &e))
+    Ok(connect_to(&socket_path).ok())
 }
 
 /// The host's name: a digest of everything that shapes its sandbox,

@@ -212,8 +212,8 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         let init = init_spec(spec, c, false);
         let small = serde_json::to_vec(&(&init.argv, &init.env))
             .is_ok_and(|b| b.len() + init.cwd.len() < host::MAX_REQUEST - 1024);
-        if small {
-            return run_hosted(spec, c, settings, &init, gate);
+        if small && let Some(sock) = host::connect(c, settings, &init)? {
+            return run_hosted(spec, sock, &init, gate);
         }
     }
     let stdout_file = create_log(&spec.stdout_path)?;
@@ -407,14 +407,13 @@ impl Ended {
 /// Runs a confined command in its run's sandbox host (see [`host`]).
 fn run_hosted(
     spec: &CommandSpec,
-    confinement: &Confinement,
-    settings: &host::HostSettings,
+    sock: OwnedFd,
     init: &confine::InitSpec,
     gate: Option<Gate>,
 ) -> Result<Outcome, SandboxError> {
     let stdout_file = create_log(&spec.stdout_path)?;
     let stderr_file = create_log(&spec.stderr_path)?;
-    let sock = Arc::new(host::connect(confinement, settings, init)?);
+    let sock = Arc::new(sock);
     let (out_read, out_write) = pipe_cloexec()?;
     let (err_read, err_write) = pipe_cloexec()?;
     let (out_sink, err_sink) = sinks(spec.echo);

@@ -436,3 +436,22 @@ fn an_idle_warm_sandbox_goes_away() {
     assert!(o.exit.success(), "{err}");
     assert_eq!(read(&lab.logs.join("out")), "again\n");
 }
+
+#[test]
+fn without_a_place_for_a_warm_sandbox_each_command_gets_its_own() {
+    // The hosts' directory cannot exist (a file is in the way): the command
+    // still runs, confined, in a sandbox of its own.
+    let mut lab = Lab::warm();
+    let blocker = lab.logs.with_file_name("not-a-directory");
+    std::fs::write(&blocker, "").unwrap();
+    if let Some(h) = lab.host.as_mut() {
+        h.dir = blocker.join("hosts");
+    }
+    let target = lab.outside.join("target.txt");
+    let (o, out, err) = lab.run(&format!("echo ran; echo pwned > {}", target.display()));
+    assert!(!o.exit.success(), "{out}{err}");
+    assert_eq!(out, "ran\n");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_eq!(o.confinement, "confined");
+    assert_eq!(read(&target), "original");
+}
