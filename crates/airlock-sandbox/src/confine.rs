@@ -627,14 +627,14 @@ pub(crate) fn prepare(spec: &InitSpec, in_namespaces: bool) -> Result<Prepared, 
 /// applies to the command's own process.
 pub(crate) fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
     let prepared = prepare(spec, in_namespaces)?;
-    confine_prepared(spec, in_namespaces, prepared)
+    confine_prepared(spec, in_namespaces, &prepared)
 }
 
 /// [`confine_process`] with the ruleset and filters built beforehand.
 pub(crate) fn confine_prepared(
     spec: &InitSpec,
     in_namespaces: bool,
-    prepared: Prepared,
+    prepared: &Prepared,
 ) -> Result<(), SetupError> {
     // SAFETY: plain system calls on our own process.
     unsafe {
@@ -682,6 +682,8 @@ pub(crate) fn confine_prepared(
     }
     prepared
         .ruleset
+        .try_clone()
+        .map_err(|e| fail("entering the Landlock domain", e))?
         .restrict_self()
         .map_err(|e| fail("entering the Landlock domain", e))?;
     seccompiler::apply_filter(&prepared.deny)

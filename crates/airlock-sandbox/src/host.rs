@@ -159,6 +159,9 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     let idle = Duration::from_millis(spec.idle_ms);
     let mut leaders = std::collections::BTreeSet::new();
     let mut last = Instant::now();
+    // A leader forked ahead, its command's namespaces made: a command that
+    // arrives starts without waiting for them.
+    let mut ready = spare(spec, &prepared);
     loop {
         loop {
             let mut status = 0;
@@ -169,6 +172,9 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
             }
             if leaders.remove(&pid) {
                 last = Instant::now();
+            }
+            if ready.as_ref().is_some_and(|s| s.pid == pid) {
+                ready = None;
             }
         }
         let wait = if leaders.is_empty() {
@@ -190,26 +196,18 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
             if conn < 0 {
                 continue;
             }
-            // SAFETY: fork in this single-threaded process; the child leads
-            // one command and leaves through _exit.
-            let pid = unsafe { libc::fork() };
-            if pid == 0 {
-                // SAFETY: the leader needs neither the listener, the lock
-                // nor the directory.
-                unsafe {
-                    libc::close(LISTEN_FD);
-                    libc::close(LOCK_FD);
-                    libc::close(DIR_FD);
-                }
-                let code = lead(spec, conn, prepared);
-                // SAFETY: leaving the forked child.
-                unsafe { libc::_exit(code) };
-            }
-            if pid > 0 {
+            // The spare leader takes the connection; without one (it died,
+            // or could not be forked), a new one does.
+            let handed = ready
+                .take()
+                .and_then(|s| s.hand(conn))
+                .or_else(|| spare(spec, &prepared).and_then(|s| s.hand(conn)));
+            if let Some(pid) = handed {
                 leaders.insert(pid);
             }
             // SAFETY: the leader has its own copy.
             unsafe { libc::close(conn) };
+            ready = spare(spec, &prepared);
             continue;
         }
         if leaders.is_empty() && last.elapsed() >= idle {
@@ -242,31 +240,80 @@ fn poll_in(fd: RawFd, timeout_ms: libc::c_int) -> bool {
     rc > 0 && pfd.revents != 0
 }
 
-/// Runs one command for the client on `conn`; returns the leader's exit code.
-fn lead(spec: &HostSpec, conn: RawFd, prepared: confine::Prepared) -> i32 {
+/// A leader forked before its command arrives.
+struct Spare {
+    pid: libc::pid_t,
+    /// Where the host hands it the client's connection.
+    handoff: OwnedFd,
+}
+
+impl Spare {
+    /// Gives it the connection `conn`; its pid, if it took it.
+    fn hand(self, conn: RawFd) -> Option<libc::pid_t> {
+        send_with_fds(self.handoff.as_raw_fd(), b"c", &[conn])
+            .ok()
+            .map(|()| self.pid)
+    }
+}
+
+fn spare(spec: &HostSpec, prepared: &confine::Prepared) -> Option<Spare> {
+    let (ours, theirs) = socket_pair().ok()?;
+    // SAFETY: fork in this single-threaded PID 1; the child leads one
+    // command and leaves through _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return None;
+    }
+    if pid == 0 {
+        drop(ours);
+        // SAFETY: a leader needs neither the listener, the lock nor the
+        // directory.
+        unsafe {
+            libc::close(LISTEN_FD);
+            libc::close(LOCK_FD);
+            libc::close(DIR_FD);
+        }
+        let code = lead(spec, theirs, prepared);
+        // SAFETY: leaving the forked child.
+        unsafe { libc::_exit(code) };
+    }
+    drop(theirs);
+    Some(Spare { pid, handoff: ours })
+}
+
+/// A leader: makes its command's namespaces and PID 1 first, then waits for
+/// the connection the host hands it on `handoff`, runs the command it
+/// carries, and answers. Returns the leader's exit code.
+fn lead(spec: &HostSpec, handoff: OwnedFd, prepared: &confine::Prepared) -> i32 {
     // SAFETY: plain prctl: a leader dies with its host.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    let Ok((request, fds)) = receive(conn) else {
+    let made = make_namespace(spec, prepared);
+    let mut byte = [0u8; 1];
+    let Ok((_, conns)) = recv_with_fds(handoff.as_raw_fd(), &mut byte) else {
         return 1;
     };
-    let [stdout, stderr] = fds;
-    let mut init = spec.init.clone();
-    init.argv = request.argv;
-    init.cwd = request.cwd;
-    init.env = request.env;
-    init.memory_bytes = request.memory_bytes;
-    init.processes = request.processes;
-    init.gate = false;
-    let mut reports = Vec::new();
-    match start_command(&init, stdout, stderr, prepared) {
-        Err(e) => reports.push(InitReport::SetupFailed {
+    let Some(conn) = conns.into_iter().next() else {
+        return 1;
+    };
+    let conn = conn.as_raw_fd();
+    let reports = match made.and_then(|(pid, reports, to_command)| {
+        let (request, [stdout, stderr]) =
+            receive(conn).map_err(|e| fail("receiving the command", e))?;
+        let body = serde_json::to_vec(&request).map_err(|e| fail("passing the command on", e))?;
+        send_with_fds(
+            to_command.as_raw_fd(),
+            &body,
+            &[stdout.as_raw_fd(), stderr.as_raw_fd()],
+        )
+        .map_err(|e| fail("passing the command on", e))?;
+        Ok((pid, reports))
+    }) {
+        Err(e) => vec![InitReport::SetupFailed {
             step: e.step,
             error: e.error,
-        }),
-        Ok((pid, report_reader)) => {
-            reports = watch(conn, pid, report_reader);
-        }
-    }
+        }],
+        Ok((pid, reader)) => watch(conn, pid, reader),
+    };
     let Ok(body) = serde_json::to_vec(&Response { reports }) else {
         return 1;
     };
@@ -275,15 +322,16 @@ fn lead(spec: &HostSpec, conn: RawFd, prepared: confine::Prepared) -> i32 {
     0
 }
 
-/// Gives the command a pid (and mount, IPC) namespace of its own and starts
-/// its PID 1; returns that pid and the read end of the report pipe.
-fn start_command(
-    init: &InitSpec,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-    prepared: confine::Prepared,
-) -> Result<(libc::pid_t, File), SetupError> {
+/// Gives the coming command a pid (and mount, IPC) namespace of its own and
+/// starts its PID 1 there, waiting for the command; returns that pid, the
+/// read end of its report pipe, and where to send it the command.
+fn make_namespace(
+    spec: &HostSpec,
+    prepared: &confine::Prepared,
+) -> Result<(libc::pid_t, File, OwnedFd), SetupError> {
     let (reader, writer) = pipe()?;
+    let (to_command, from_leader) =
+        socket_pair().map_err(|e| fail("making the command's channel", e))?;
     check(
         // SAFETY: unshare in this single-threaded leader.
         unsafe { libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC) },
@@ -296,7 +344,8 @@ fn start_command(
     }
     if pid == 0 {
         drop(reader);
-        let code = match command_pid1(init, &stdout, &stderr, writer.as_raw_fd(), prepared) {
+        drop(to_command);
+        let code = match command_pid1(&spec.init, &from_leader, writer.as_raw_fd(), prepared) {
             Ok(code) => code,
             Err(e) => {
                 confine::report_to(
@@ -312,21 +361,29 @@ fn start_command(
         // SAFETY: leaving the forked child.
         unsafe { libc::_exit(code) };
     }
-    Ok((pid, File::from(reader)))
+    Ok((pid, File::from(reader), to_command))
 }
 
-/// PID 1 of the command's namespace: mount its `/proc`, start the command,
-/// reap until it exits, report its status.
+/// PID 1 of the command's namespace: mount its `/proc`, wait for the
+/// command, start it, reap until it exits, report its status.
 fn command_pid1(
-    init: &InitSpec,
-    stdout: &OwnedFd,
-    stderr: &OwnedFd,
+    base: &InitSpec,
+    from_leader: &OwnedFd,
     report: RawFd,
-    prepared: confine::Prepared,
+    prepared: &confine::Prepared,
 ) -> Result<i32, SetupError> {
     // SAFETY: plain prctl: the command dies with its leader.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     confine::mount_proc(b"/proc", "mounting /proc for the command")?;
+    let (request, [stdout, stderr]) =
+        receive(from_leader.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
+    let mut init = base.clone();
+    init.argv = request.argv;
+    init.cwd = request.cwd;
+    init.env = request.env;
+    init.memory_bytes = request.memory_bytes;
+    init.processes = request.processes;
+    init.gate = false;
     if let Some(n) = init.processes {
         confine::cap_pids(n);
     }
@@ -350,8 +407,8 @@ fn command_pid1(
         let error = if !wired {
             errno("connecting the command's input and output")
         } else {
-            match confine::confine_prepared(init, true, prepared) {
-                Ok(()) => confine::exec(init),
+            match confine::confine_prepared(&init, true, prepared) {
+                Ok(()) => confine::exec(&init),
                 Err(e) => e,
             }
         };
@@ -365,6 +422,8 @@ fn command_pid1(
         // SAFETY: leaving the forked child.
         unsafe { libc::_exit(127) };
     }
+    drop(stdout);
+    drop(stderr);
     let status = confine::reap_until(child)?;
     let r = if libc::WIFEXITED(status) {
         InitReport::Exited {
@@ -428,6 +487,24 @@ fn watch(conn: RawFd, pid: libc::pid_t, mut reports: File) -> Vec<InitReport> {
     text.split(|b| *b == b'\n')
         .filter_map(|line| serde_json::from_slice(line).ok())
         .collect()
+}
+
+fn socket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: socketpair fills two descriptors we then own.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } < 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from socketpair.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SetupError> {
