@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -272,7 +273,15 @@ pub fn scan(
             })
             .unwrap_or_default(),
     };
-    walker.directory(root, &mut Vec::new());
+    let top = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(root)
+        .map_err(|source| ScanError::Root {
+            path: root.to_path_buf(),
+            source,
+        })?;
+    walker.directory(&OwnedFd::from(top), &mut Vec::new(), 0);
     Ok(Fingerprint {
         format: FORMAT,
         started_ns,
@@ -297,33 +306,37 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    /// Lists `dir`, whose path relative to the root is `relative` (empty for
-    /// the root). Entries are examined through the directory's descriptor
-    /// (`fstatat`), not by walking their whole path again.
-    fn directory(&mut self, dir: &Path, relative: &mut Vec<u8>) {
+    /// Lists the directory open as `dir`, whose path relative to the root is
+    /// `relative` (empty for the root). Every directory is opened below its
+    /// parent's descriptor without following links, and listed through its
+    /// own descriptor, so a directory swapped for a link meanwhile leads
+    /// nowhere else; entries are examined through it too (`fstatat`).
+    fn directory(&mut self, dir: &OwnedFd, relative: &mut Vec<u8>, depth: usize) {
+        // Deeper than git itself goes in practice: not followed (the
+        // commands' traces say less; the tree airlock commits is git's).
+        if depth > MAX_DEPTH {
+            return;
+        }
         // An unreadable directory, or one removed meanwhile, lists nothing.
-        let Ok(listing) = std::fs::read_dir(dir) else {
+        let Ok(listing) = std::fs::read_dir(fd_path(dir)) else {
             return;
         };
         let entries: Vec<std::fs::DirEntry> = listing.filter_map(Result::ok).collect();
         // A repository inside the tree is its own business, as in git.
-        if !relative.is_empty() && entries.iter().any(|e| e.file_name() == ".git") {
+        if !relative.is_empty() && is_repository(dir, &entries) {
             return;
         }
-        let own_rules = entries.iter().any(|e| e.file_name() == ".gitignore") && {
-            let mut builder = GitignoreBuilder::new(dir);
-            let _ = builder.add(dir.join(".gitignore"));
-            match builder.build() {
-                Ok(ignore) => {
+        let own_rules = entries.iter().any(|e| e.file_name() == ".gitignore")
+            && match ignore_file(dir) {
+                Some(ignore) => {
                     self.rules.push(Rules {
                         depth: relative.len(),
                         ignore,
                     });
                     true
                 }
-                Err(_) => false,
-            }
-        };
+                None => false,
+            };
         for entry in entries {
             let name = entry.file_name();
             if name == ".git" {
@@ -340,7 +353,9 @@ impl Walker<'_> {
             let is_dir = file_type.is_dir();
             if !self.ignored(relative, is_dir) {
                 if is_dir {
-                    self.directory(&entry.path(), relative);
+                    if let Ok(sub) = open_below(dir, &name, libc::O_DIRECTORY) {
+                        self.directory(&sub, relative, depth + 1);
+                    }
                 } else if file_type.is_file() || file_type.is_symlink() {
                     self.file(&entry, relative);
                 }
@@ -396,6 +411,97 @@ impl Walker<'_> {
         self.files
             .insert(relative.to_vec(), Entry { stat, content });
     }
+}
+
+/// Directories deeper than this below the root are not listed.
+const MAX_DEPTH: usize = 256;
+/// A `.gitignore` larger than this is not read (git's own limit is 100 MB;
+/// a real one is a few kilobytes).
+const MAX_IGNORE_FILE: u64 = 1 << 20;
+
+/// The path that names an open descriptor, whatever happens to its name.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Opens `name` in the directory `dir`, never through a symbolic link, and
+/// never waiting on a FIFO.
+fn open_below(
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+    flags: libc::c_int,
+) -> std::io::Result<OwnedFd> {
+    let name = std::ffi::CString::new(name.as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: openat with a valid descriptor and a NUL-terminated name.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Up to `limit` bytes of the regular file `name` in `dir`; `None` if it is
+/// anything else (a link, a FIFO, a device) or larger.
+fn read_small(dir: &OwnedFd, name: &str, limit: u64) -> Option<Vec<u8>> {
+    let fd = open_below(dir, std::ffi::OsStr::new(name), 0).ok()?;
+    let mut file = File::from(fd);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > limit {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    Read::by_ref(&mut file)
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
+}
+
+/// Whether the directory holds a repository of its own, as git decides: a
+/// `.git` directory that is one (`HEAD`, `objects`, `refs`), or a `.git`
+/// file pointing to one.
+fn is_repository(dir: &OwnedFd, entries: &[std::fs::DirEntry]) -> bool {
+    let Some(git) = entries.iter().find(|e| e.file_name() == ".git") else {
+        return false;
+    };
+    match git.file_type() {
+        Ok(t) if t.is_dir() => {
+            let Ok(git) = open_below(dir, std::ffi::OsStr::new(".git"), libc::O_DIRECTORY) else {
+                return false;
+            };
+            let kind = |name: &str| {
+                open_below(&git, std::ffi::OsStr::new(name), libc::O_PATH)
+                    .and_then(|fd| File::from(fd).metadata())
+                    .map(|m| m.file_type())
+            };
+            kind("HEAD").is_ok_and(|t| t.is_file())
+                && kind("objects").is_ok_and(|t| t.is_dir())
+                && kind("refs").is_ok_and(|t| t.is_dir())
+        }
+        Ok(t) if t.is_file() => {
+            read_small(dir, ".git", 4096).is_some_and(|text| text.starts_with(b"gitdir: "))
+        }
+        _ => false,
+    }
+}
+
+/// The rules of the directory's `.gitignore`, read as git reads it: a
+/// regular file only, never through a link.
+fn ignore_file(dir: &OwnedFd) -> Option<Gitignore> {
+    let text = read_small(dir, ".gitignore", MAX_IGNORE_FILE)?;
+    let mut builder = GitignoreBuilder::new("/");
+    for line in String::from_utf8_lossy(&text).lines() {
+        // A bad line is skipped, as git skips it.
+        let _ = builder.add_line(None, line);
+    }
+    builder.build().ok()
 }
 
 fn stat_of(meta: &std::fs::Metadata) -> Option<Stat> {

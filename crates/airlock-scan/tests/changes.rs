@@ -75,6 +75,8 @@ fn ignored_files_git_metadata_and_nested_repositories_are_not_listed() {
     write(root, "run.log", "log");
     write(root, ".git/config", "[core]");
     write(root, "vendor/lib/.git/HEAD", "ref: refs/heads/main");
+    std::fs::create_dir_all(root.join("vendor/lib/.git/objects")).unwrap();
+    std::fs::create_dir_all(root.join("vendor/lib/.git/refs")).unwrap();
     write(root, "vendor/lib/code.rs", "// theirs");
     write(root, "secret.key", "k");
     write(root, "exclude", "secret.key\n");
@@ -191,6 +193,12 @@ fn it_lists_exactly_what_git_would_stage() {
         ("src/scratch/b", "x"),
         ("docs/#odd name!.md", "x"),
         (".hidden/file", "x"),
+        // Not a repository: an empty `.git` file does not hide its directory.
+        ("plain/.git", ""),
+        ("plain/payload", "x"),
+        // Not a repository either: a `.git` directory without one inside.
+        ("fake/.git/HEAD", "ref: refs/heads/main\n"),
+        ("fake/inner.txt", "x"),
     ] {
         write(root, path, text);
     }
@@ -205,4 +213,85 @@ fn it_lists_exactly_what_git_would_stage() {
         expected.contains(&"src/keep.log".to_string()),
         "{expected:?}"
     );
+}
+
+/// Runs `f` on a thread; fails the test if it has not returned within a
+/// minute (a hang is the bug these tests look for, not a speed).
+fn finishes<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the scan never finished")
+}
+
+#[test]
+fn a_gitignore_that_is_not_a_regular_file_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    let outside = dir.path().join("outside-rules");
+    write(&outside, "rules", "*.txt\n");
+    write(&root, "fifo/a.txt", "a");
+    write(&root, "zero/b.txt", "b");
+    write(&root, "linked/c.txt", "c");
+    let fifo = std::ffi::CString::new(root.join("fifo/.gitignore").as_os_str().as_encoded_bytes())
+        .unwrap();
+    // SAFETY: plain mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", root.join("zero/.gitignore")).unwrap();
+    // git does not follow a linked .gitignore either: c.txt stays listed.
+    std::os::unix::fs::symlink(outside.join("rules"), root.join("linked/.gitignore")).unwrap();
+    let fp = finishes(move || scan(&root, None, &Options::default()).unwrap());
+    assert_eq!(
+        paths(&fp),
+        vec![
+            "fifo/a.txt",
+            "linked/.gitignore",
+            "linked/c.txt",
+            "zero/.gitignore",
+            "zero/b.txt"
+        ]
+    );
+}
+
+#[test]
+fn a_directory_swapped_for_a_link_never_leads_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    let outside = dir.path().join("outside");
+    write(&outside, "outside-marker", "secret name");
+    write(&root, "keep.txt", "k");
+    let d = root.join("d");
+    std::fs::create_dir_all(&d).unwrap();
+    for i in 0..20 {
+        write(&d, &format!("f{i}"), "x");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, d, outside) = (stop.clone(), d.clone(), outside.clone());
+        let real = root.join("d.real");
+        let link = root.join("d.link");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        std::fs::rename(&d, &real).unwrap();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // d is a directory, then a link to the outside, and so on.
+                let _ = std::fs::rename(&real, &d);
+                let _ = std::fs::rename(&d, &real);
+                let _ = std::fs::rename(&link, &d);
+                let _ = std::fs::rename(&d, &link);
+            }
+        })
+    };
+    for _ in 0..300 {
+        let fp = scan(&root, None, &Options::default()).unwrap();
+        let listed = paths(&fp);
+        assert!(
+            !listed.iter().any(|p| p.contains("outside-marker")),
+            "{listed:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
 }
