@@ -247,6 +247,8 @@ fn now_rfc3339_millis() -> String {
 /// The ledger: an open SQLite connection with the ledger schema in place.
 pub struct Ledger {
     conn: Connection,
+    /// `open` accepted the file as a ledger.
+    opened: bool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -267,6 +269,10 @@ impl Drop for Ledger {
     /// writes twice: so a long one is checkpointed and emptied here, once
     /// every few dozen commands, rather than on every close.
     fn drop(&mut self) {
+        // Only a ledger: a file `open` refused is left as it was.
+        if !self.opened {
+            return;
+        }
         let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
             return;
         };
@@ -296,10 +302,14 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut ledger = Ledger { conn };
+        let mut ledger = Ledger {
+            conn,
+            opened: false,
+        };
         ledger
             .init(path)
             .map_err(|e| classify_open_error(path, e))?;
+        ledger.opened = true;
         Ok(ledger)
     }
 

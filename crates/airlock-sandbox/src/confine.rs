@@ -321,6 +321,21 @@ pub(crate) fn reap_until(child: libc::pid_t) -> Result<libc::c_int, SetupError> 
     }
 }
 
+/// Mounts an empty, private `/dev/shm` on `target`, if there is one.
+fn mount_shm(target: &[u8]) -> Result<(), SetupError> {
+    if !Path::new(&os(target)).is_dir() {
+        return Ok(());
+    }
+    mount(
+        Some(b"tmpfs"),
+        target,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("size=64m,mode=1777"),
+        "mounting /dev/shm",
+    )
+}
+
 /// Mounts a fresh proc (of the current pid namespace) on `target`.
 pub(crate) fn mount_proc(target: &[u8], step: &str) -> Result<(), SetupError> {
     mount(
@@ -515,17 +530,7 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
         )?;
     }
     mount_proc(&join(root, b"/proc"), "mounting /proc for the sandbox")?;
-    let shm = join(root, b"/dev/shm");
-    if Path::new(&os(&shm)).is_dir() {
-        mount(
-            Some(b"tmpfs"),
-            &shm,
-            Some("tmpfs"),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            Some("size=64m,mode=1777"),
-            "mounting /dev/shm",
-        )?;
-    }
+    mount_shm(&join(root, b"/dev/shm"))?;
 
     let root_c = cstr(root)?;
     // SAFETY: chdir and pivot_root(".", ".") with valid strings: the old root

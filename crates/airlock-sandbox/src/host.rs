@@ -62,6 +62,8 @@ struct HostSpec {
     idle_ms: u64,
     /// The socket's file name in the hosts' directory.
     socket: String,
+    /// Its inode: the name is removed at exit only if it is still this socket.
+    socket_ino: u64,
 }
 
 /// One command for a host.
@@ -72,6 +74,19 @@ pub(crate) struct Request {
     pub env: Vec<(Vec<u8>, Vec<u8>)>,
     pub memory_bytes: Option<u64>,
     pub processes: Option<u64>,
+}
+
+impl Request {
+    /// The per-command part of `init`.
+    pub(crate) fn of(init: &InitSpec) -> Request {
+        Request {
+            argv: init.argv.clone(),
+            cwd: init.cwd.clone(),
+            env: init.env.clone(),
+            memory_bytes: init.memory_bytes,
+            processes: init.processes,
+        }
+    }
 }
 
 /// What the host answers once the command is over.
@@ -150,6 +165,14 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     if !spec.init.network {
         confine::loopback_up()?;
     }
+    // What the sandbox covers now, checked again before every command.
+    let covered: Vec<Vec<u8>> = spec
+        .init
+        .hidden
+        .iter()
+        .filter(|p| is_mount_point(p) == Some(true))
+        .cloned()
+        .collect();
     // Built once, applied by every command.
     let prepared = confine::prepare(&spec.init, true)?;
     confine::report_to(READY_FD, &InitReport::Ready);
@@ -161,7 +184,7 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     let mut last = Instant::now();
     // A leader forked ahead, its command's namespaces made: a command that
     // arrives starts without waiting for them.
-    let mut ready = spare(spec, &prepared);
+    let mut ready = spare(spec, &prepared, &covered);
     loop {
         loop {
             let mut status = 0;
@@ -172,6 +195,11 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
             }
             if leaders.remove(&pid) {
                 last = Instant::now();
+                if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == STALE {
+                    // The view moved under this host: no command more here.
+                    remove_socket(spec);
+                    return Ok(());
+                }
             }
             if ready.as_ref().is_some_and(|s| s.pid == pid) {
                 ready = None;
@@ -201,13 +229,13 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
             let handed = ready
                 .take()
                 .and_then(|s| s.hand(conn))
-                .or_else(|| spare(spec, &prepared).and_then(|s| s.hand(conn)));
+                .or_else(|| spare(spec, &prepared, &covered).and_then(|s| s.hand(conn)));
             if let Some(pid) = handed {
                 leaders.insert(pid);
             }
             // SAFETY: the leader has its own copy.
             unsafe { libc::close(conn) };
-            ready = spare(spec, &prepared);
+            ready = spare(spec, &prepared, &covered);
             continue;
         }
         if leaders.is_empty() && last.elapsed() >= idle {
@@ -216,15 +244,30 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
                 if !poll_in(LISTEN_FD, 0) {
                     // Returning closes the listener; the namespace goes with
                     // us. The socket's name goes first, under the lock.
-                    if let Ok(name) = CString::new(spec.socket.as_str()) {
-                        // SAFETY: unlinkat with a valid name below our directory.
-                        unsafe { libc::unlinkat(DIR_FD, name.as_ptr(), 0) };
-                    }
+                    remove_socket(spec);
                     return Ok(());
                 }
                 // SAFETY: as above.
                 unsafe { libc::flock(LOCK_FD, libc::LOCK_UN) };
             }
+        }
+    }
+}
+
+/// Removes the host's socket from its directory, unless the name now
+/// belongs to another host's socket.
+fn remove_socket(spec: &HostSpec) {
+    let Ok(name) = CString::new(spec.socket.as_str()) else {
+        return;
+    };
+    // SAFETY: an all-zero stat is valid; fstatat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatat and unlinkat with a valid name below our directory.
+    unsafe {
+        if libc::fstatat(DIR_FD, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0
+            && st.st_ino == spec.socket_ino
+        {
+            libc::unlinkat(DIR_FD, name.as_ptr(), 0);
         }
     }
 }
@@ -256,7 +299,7 @@ impl Spare {
     }
 }
 
-fn spare(spec: &HostSpec, prepared: &confine::Prepared) -> Option<Spare> {
+fn spare(spec: &HostSpec, prepared: &confine::Prepared, covered: &[Vec<u8>]) -> Option<Spare> {
     let (ours, theirs) = socket_pair().ok()?;
     // SAFETY: fork in this single-threaded PID 1; the child leads one
     // command and leaves through _exit.
@@ -273,7 +316,7 @@ fn spare(spec: &HostSpec, prepared: &confine::Prepared) -> Option<Spare> {
             libc::close(LOCK_FD);
             libc::close(DIR_FD);
         }
-        let code = lead(spec, theirs, prepared);
+        let code = lead(spec, theirs, prepared, covered);
         // SAFETY: leaving the forked child.
         unsafe { libc::_exit(code) };
     }
@@ -284,7 +327,12 @@ fn spare(spec: &HostSpec, prepared: &confine::Prepared) -> Option<Spare> {
 /// A leader: makes its command's namespaces and PID 1 first, then waits for
 /// the connection the host hands it on `handoff`, runs the command it
 /// carries, and answers. Returns the leader's exit code.
-fn lead(spec: &HostSpec, handoff: OwnedFd, prepared: &confine::Prepared) -> i32 {
+fn lead(
+    spec: &HostSpec,
+    handoff: OwnedFd,
+    prepared: &confine::Prepared,
+    covered: &[Vec<u8>],
+) -> i32 {
     // SAFETY: plain prctl: a leader dies with its host.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let made = make_namespace(spec, prepared);
@@ -296,6 +344,21 @@ fn lead(spec: &HostSpec, handoff: OwnedFd, prepared: &confine::Prepared) -> i32 
         return 1;
     };
     let conn = conn.as_raw_fd();
+    // A path this sandbox hid that is no longer covered (the file behind it
+    // was replaced on the host) must not be shown: refuse, and end the host.
+    if let Some(path) = covered.iter().find(|p| is_mount_point(p) == Some(false)) {
+        respond(
+            conn,
+            vec![InitReport::SetupFailed {
+                step: "checking the warm sandbox".into(),
+                error: format!(
+                    "{} is no longer hidden in it (it was replaced since); run the command again",
+                    String::from_utf8_lossy(path)
+                ),
+            }],
+        );
+        return STALE;
+    }
     let reports = match made.and_then(|(pid, reports, to_command)| {
         let (request, [stdout, stderr]) =
             receive(conn).map_err(|e| fail("receiving the command", e))?;
@@ -314,12 +377,52 @@ fn lead(spec: &HostSpec, handoff: OwnedFd, prepared: &confine::Prepared) -> i32 
         }],
         Ok((pid, reader)) => watch(conn, pid, reader),
     };
+    respond(conn, reports);
+    0
+}
+
+/// A leader's exit code when the host's view is stale: the host ends.
+const STALE: i32 = 3;
+
+fn respond(conn: RawFd, reports: Vec<InitReport>) {
     let Ok(body) = serde_json::to_vec(&Response { reports }) else {
-        return 1;
+        return;
     };
     // SAFETY: sending from a valid buffer on our connection.
     unsafe { libc::send(conn, body.as_ptr().cast(), body.len(), libc::MSG_NOSIGNAL) };
-    0
+}
+
+/// Whether `path` is a mount point in this mount namespace (`None` when it
+/// cannot be told: gone, or a kernel without mount ids in `statx`).
+fn is_mount_point(path: &[u8]) -> Option<bool> {
+    let mount_id = |p: &[u8]| -> Option<u64> {
+        let c = CString::new(p).ok()?;
+        // SAFETY: an all-zero statx is valid; statx fills it.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: statx with a valid path and buffer.
+        let rc = unsafe {
+            libc::statx(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                libc::STATX_MNT_ID,
+                &mut st,
+            )
+        };
+        (rc == 0 && st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id)
+    };
+    let parent = Path::new(std::ffi::OsStr::from_bytes(path)).parent()?;
+    let here = match mount_id(path) {
+        Some(id) => id,
+        // Gone: whatever covered it went with it.
+        None if CString::new(path).is_ok()
+            && std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path)).is_err() =>
+        {
+            return Some(false);
+        }
+        None => return None,
+    };
+    Some(here != mount_id(parent.as_os_str().as_bytes())?)
 }
 
 /// Gives the coming command a pid (and mount, IPC) namespace of its own and
@@ -374,6 +477,8 @@ fn command_pid1(
 ) -> Result<i32, SetupError> {
     // SAFETY: plain prctl: the command dies with its leader.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // `/dev/shm`, like `/tmp`, is the run's: shared by its commands (the
+    // prebuilt Landlock ruleset grants writes to this one).
     confine::mount_proc(b"/proc", "mounting /proc for the command")?;
     let (request, [stdout, stderr]) =
         receive(from_leader.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
@@ -679,14 +784,15 @@ pub(crate) fn connect(
     // own sockets are, so that one host starting does not rename the others.
     let mut init = init.clone();
     let dir = &settings.dir;
-    // The hosts' own directory is hidden, whatever the caller hides.
-    if !init
-        .hidden
-        .iter()
-        .any(|h| dir.starts_with(std::ffi::OsStr::from_bytes(h)))
-    {
-        init.hidden.push(dir.as_os_str().as_bytes().to_vec());
+    if std::fs::create_dir_all(dir).is_err() {
+        return Ok(None);
     }
+    // The hosts' own directory is hidden, whatever the caller hides, and by
+    // its real path: a hidden path that is a link is not covered.
+    let Ok(real_dir) = std::fs::canonicalize(dir) else {
+        return Ok(None);
+    };
+    init.hidden.push(real_dir.as_os_str().as_bytes().to_vec());
     let sockets: Vec<Vec<u8>> = confine::host_sockets()
         .into_iter()
         .filter(|socket| {
@@ -698,9 +804,6 @@ pub(crate) fn connect(
         .collect();
     init.hidden.extend(sockets);
     let init = &init;
-    if std::fs::create_dir_all(dir).is_err() {
-        return Ok(None);
-    }
     let key = host_key(confinement, settings, init);
     let socket_name = format!("{key}.sock");
     let lock_path = dir.join(LOCK_FILE);
@@ -732,15 +835,61 @@ pub(crate) fn connect(
     let (Ok(listener), Ok(host_lock)) = (listen_on(&socket_path), open_lock()) else {
         return Ok(None);
     };
+    let socket_ino = std::fs::symlink_metadata(dir.join(&socket_name))
+        .map(|m| m.ino())
+        .unwrap_or(0);
     let started = Started {
         listener: &listener,
         lock: &host_lock,
         dir: &dir_fd,
         socket: socket_name,
+        socket_ino,
     };
-    start(confinement, settings, init, started)?;
+    // A host that cannot even be started (its specification too large for
+    // the environment, say): a sandbox of the command's own instead.
+    match start(confinement, settings, init, started) {
+        Ok(()) => {}
+        Err(SandboxError::Spawn { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    }
     drop(listener);
     Ok(connect_to(&socket_path).ok())
+}
+
+/// Which file `path` is now: device, inode and birth time (the change
+/// time where the filesystem keeps none). An inode number alone is reused
+/// as soon as it is freed: a secret deleted and written again could get the
+/// same one, and a stale host, whose cover over it went with the old file,
+/// would show it.
+fn identity(path: &[u8]) -> Option<(u32, u32, u64, i64, u32)> {
+    let path = CString::new(path).ok()?;
+    // SAFETY: an all-zero statx is valid; statx fills it.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx with a valid path and buffer.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_INO | libc::STATX_BTIME | libc::STATX_CTIME,
+            &mut st,
+        )
+    };
+    if rc < 0 {
+        return None;
+    }
+    let born = if st.stx_mask & libc::STATX_BTIME != 0 {
+        st.stx_btime
+    } else {
+        st.stx_ctime
+    };
+    Some((
+        st.stx_dev_major,
+        st.stx_dev_minor,
+        st.stx_ino,
+        born.tv_sec,
+        born.tv_nsec,
+    ))
 }
 
 /// The host's name: a digest of everything that shapes its sandbox,
@@ -748,11 +897,7 @@ pub(crate) fn connect(
 /// again (a scratch checkout), a secret file or a host socket that appeared
 /// since, all mean a different sandbox, so a different host.
 fn host_key(confinement: &Confinement, settings: &HostSettings, init: &InitSpec) -> String {
-    let identity = |path: &[u8]| {
-        std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path))
-            .map(|m| (m.dev(), m.ino()))
-            .ok()
-    };
+    let identity = |path: &[u8]| identity(path);
     let sources: Vec<_> = init
         .binds
         .iter()
@@ -850,6 +995,7 @@ struct Started<'a> {
     lock: &'a File,
     dir: &'a File,
     socket: String,
+    socket_ino: u64,
 }
 
 /// Starts `<init program> __sandbox-host` and waits until its sandbox is
@@ -860,10 +1006,17 @@ fn start(
     init: &InitSpec,
     handed: Started,
 ) -> Result<(), SandboxError> {
+    // Only the sandbox's view: each command brings its own argv and
+    // environment (the specification travels in an environment variable,
+    // which has a size limit).
+    let mut view = init.clone();
+    view.argv.clear();
+    view.env.clear();
     let spec = HostSpec {
-        init: init.clone(),
+        init: view,
         idle_ms: settings.idle.as_millis() as u64,
         socket: handed.socket,
+        socket_ino: handed.socket_ino,
     };
     let json = serde_json::to_vec(&spec).map_err(|e| SandboxError::Setup {
         step: "encoding the sandbox specification".into(),

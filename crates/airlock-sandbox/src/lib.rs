@@ -210,8 +210,8 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         && let Some(settings) = &c.host
     {
         let init = init_spec(spec, c, false);
-        let small = serde_json::to_vec(&(&init.argv, &init.env))
-            .is_ok_and(|b| b.len() + init.cwd.len() < host::MAX_REQUEST - 1024);
+        let small = serde_json::to_vec(&host::Request::of(&init))
+            .is_ok_and(|b| b.len() <= host::MAX_REQUEST);
         if small && let Some(sock) = host::connect(c, settings, &init)? {
             return run_hosted(spec, sock, &init, gate);
         }
@@ -437,13 +437,7 @@ fn run_hosted(
         spec.stderr_path.clone(),
         budget.clone(),
     );
-    let request = host::Request {
-        argv: init.argv.clone(),
-        cwd: init.cwd.clone(),
-        env: init.env.clone(),
-        memory_bytes: init.memory_bytes,
-        processes: init.processes,
-    };
+    let request = host::Request::of(init);
     let sent = match gate.map(|g| g()).unwrap_or(Ok(())) {
         Err(reason) => Err(SandboxError::NotStarted { reason }),
         Ok(()) => host::send(

@@ -455,3 +455,36 @@ fn without_a_place_for_a_warm_sandbox_each_command_gets_its_own() {
     assert_eq!(o.confinement, "confined");
     assert_eq!(read(&target), "original");
 }
+
+#[test]
+fn a_hidden_file_replaced_on_the_host_stays_hidden_in_a_warm_sandbox() {
+    // The file's inode number can come back when it is deleted and written
+    // again: a warm sandbox built over the old file must not show the new.
+    let lab = Lab::warm();
+    let cred = lab.outside.join("cred");
+    std::fs::write(&cred, "SECRET-1").unwrap();
+    let show = |lab: &Lab| {
+        let mut spec = lab.spec(&format!("cat {}; echo", cred.display()));
+        if let Some(c) = spec.confinement.as_mut() {
+            c.hidden.push(cred.clone());
+        }
+        // Either the command runs and sees nothing, or the sandbox refuses.
+        match run(&spec) {
+            Ok(_) => read(&lab.logs.join("out")),
+            Err(e) => format!("refused: {e}"),
+        }
+    };
+    assert_eq!(show(&lab), "\n");
+    for round in 2..8 {
+        if round % 2 == 0 {
+            std::fs::remove_file(&cred).unwrap();
+            std::fs::write(&cred, format!("SECRET-{round}")).unwrap();
+        } else {
+            let next = lab.outside.join("cred.new");
+            std::fs::write(&next, format!("SECRET-{round}")).unwrap();
+            std::fs::rename(&next, &cred).unwrap();
+        }
+        let seen = show(&lab);
+        assert!(!seen.contains("SECRET"), "round {round}: {seen}");
+    }
+}
