@@ -782,6 +782,30 @@ fn reading_gh_hosts() {
 }
 
 #[test]
+fn reading_a_secret_directory_that_is_a_link_into_dotfiles() {
+    // ~/.ssh as a link into a dotfiles checkout: hiding the link alone would
+    // leave the keys readable by their real path.
+    let j = jail(Caller::Current);
+    let real = j.tmp.path().join("dotfiles/ssh");
+    let secret = needle(&j, "linked-key");
+    j.plant(&real.join("id_ed25519"), &format!("{secret}\n"));
+    std::os::unix::fs::symlink(&real, j.home.join(".ssh")).unwrap();
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "cat $HOME/.ssh/id_ed25519; cat {r}/id_ed25519; ls -A {r}; exit 1",
+            r = s(&real)
+        ),
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    a.assert_not_shown(&secret);
+    a.assert_not_shown("id_ed25519\n");
+    assert_file(&real.join("id_ed25519"), &format!("{secret}\n"));
+}
+
+#[test]
 fn reading_netrc() {
     secret_in_home_is_hidden(Caller::Current, ".netrc");
 }

@@ -627,9 +627,16 @@ fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> confine::InitS
                 )
             })
             .collect(),
+        // A hidden path that is (or passes through) a link is hidden where
+        // the link leads too: a link cannot be mounted over, and what it
+        // points to would otherwise be readable by its real name.
         hidden: c
             .hidden
             .iter()
+            .flat_map(|h| {
+                let real = std::fs::canonicalize(h).ok().filter(|r| r != h);
+                std::iter::once(h.clone()).chain(real)
+            })
             .map(|h| confine::bytes(h.as_os_str()))
             .collect(),
         network: c.network,
