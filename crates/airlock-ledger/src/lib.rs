@@ -283,6 +283,9 @@ impl Drop for Ledger {
             .unwrap_or(4096);
         let long = std::fs::metadata(&log).is_ok_and(|m| m.len() > WAL_FRAMES * (page + 24));
         if long {
+            // Never wait for another process to finish reading: the next
+            // connection to close will do it instead.
+            let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
             let _ = self
                 .conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
