@@ -410,6 +410,24 @@ fn exec_sees_every_change_however_quickly_commands_follow_each_other() {
 }
 
 #[test]
+fn exec_takes_arguments_as_long_as_the_system_does() {
+    // One argument may be up to 128 KiB for execve: a script of 20 KB goes
+    // through the run's warm sandbox, one of 100 KB through a sandbox of its
+    // own; both run.
+    let env = Env::new();
+    let (run, _) = env.start(BRIEF);
+    for repeat in [4_000, 20_000] {
+        let script = format!("{}echo done {repeat}", "true;".repeat(repeat));
+        let out = env.airlock(&["exec", &run, "--", "sh", "-c", &script]);
+        assert_eq!(out.code, 0, "{repeat}: {}", out.stderr);
+        assert_eq!(out.stdout, format!("done {repeat}\n"));
+    }
+    let traces = env.json(&["show", &run, "--no-diff"], 0)["traces"].clone();
+    assert_eq!(traces.as_array().unwrap().len(), 2);
+    assert_eq!(traces[1]["confinement"], "confined");
+}
+
+#[test]
 fn exec_does_not_pass_the_callers_secrets_to_the_command() {
     let env = Env::new();
     let (run, _) = env.start(BRIEF);

@@ -32,7 +32,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub const INIT_ARG: &str = "__sandbox-init";
-pub(crate) const SPEC_ENV: &str = "AIRLOCK_SANDBOX_SPEC";
+/// The read end of a pipe carrying the specification (JSON) to the init
+/// process: an environment variable would cap a command's arguments far
+/// below what `execve` allows.
+pub(crate) const SPEC_FD: i32 = 5;
 pub(crate) const RESULT_FD: i32 = 3;
 /// With [`InitSpec::gate`], the read end of a pipe the command's process
 /// waits on right before its `execve`: one byte lets it start, end of file
@@ -124,6 +127,17 @@ fn report(r: &InitReport) {
     report_to(RESULT_FD, r)
 }
 
+/// Reads a specification from the pipe `fd` to its end, then closes it.
+pub(crate) fn read_spec<T: serde::de::DeserializeOwned>(fd: libc::c_int) -> Result<T, SetupError> {
+    use std::io::Read;
+    // SAFETY: `fd` was set up by the parent; this takes it over and closes it.
+    let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut raw = Vec::new();
+    file.read_to_end(&mut raw)
+        .map_err(|e| fail("reading the specification", e))?;
+    serde_json::from_slice(&raw).map_err(|e| fail("reading the specification", e))
+}
+
 /// Writes one report line to `fd`.
 pub(crate) fn report_to(fd: libc::c_int, r: &InitReport) {
     // SAFETY: `fd` was set up by the parent (or is closed, and the write
@@ -159,12 +173,7 @@ fn init() -> Result<i32, SetupError> {
         libc::fcntl(RESULT_FD, libc::F_SETFD, libc::FD_CLOEXEC);
         libc::fcntl(GATE_FD, libc::F_SETFD, libc::FD_CLOEXEC);
     }
-    let raw = std::env::var_os(SPEC_ENV)
-        .ok_or_else(|| fail("reading the specification", "it is missing"))?;
-    let mut spec: InitSpec =
-        serde_json::from_slice(raw.as_bytes()).map_err(|e| fail("reading the specification", e))?;
-    // SAFETY: the init process is single-threaded.
-    unsafe { std::env::remove_var(SPEC_ENV) };
+    let mut spec: InitSpec = read_spec(SPEC_FD)?;
     // Pathname sockets ignore network namespaces, mount flags and (before
     // Landlock ABI 9) Landlock: hide the host's, or the command could talk to
     // any daemon (docker.sock, agents, session buses) it can see.

@@ -27,7 +27,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -48,6 +48,8 @@ const READY_FD: RawFd = 4;
 const LOCK_FD: RawFd = 5;
 /// The hosts' directory, so that a host going away removes its socket.
 const DIR_FD: RawFd = 6;
+/// The read end of the pipe carrying the host's specification.
+const SPEC_FD: RawFd = 7;
 /// One lock for every host in a directory: connecting takes microseconds.
 const LOCK_FILE: &str = "hosts.lock";
 /// Requests larger than this (huge argv or environment) go through a
@@ -120,16 +122,11 @@ fn start_host() -> Result<(), SetupError> {
     // Nothing the commands run may inherit these.
     // SAFETY: fcntl on descriptor numbers; harmless if they are not open.
     unsafe {
-        for fd in [LISTEN_FD, READY_FD, LOCK_FD, DIR_FD] {
+        for fd in [LISTEN_FD, READY_FD, LOCK_FD, DIR_FD, SPEC_FD] {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
     }
-    let raw = std::env::var_os(confine::SPEC_ENV)
-        .ok_or_else(|| fail("reading the specification", "it is missing"))?;
-    let spec: HostSpec =
-        serde_json::from_slice(raw.as_bytes()).map_err(|e| fail("reading the specification", e))?;
-    // SAFETY: this process is single-threaded.
-    unsafe { std::env::remove_var(confine::SPEC_ENV) };
+    let spec: HostSpec = confine::read_spec(SPEC_FD)?;
     confine::enter_namespaces(&spec.init)?;
     // SAFETY: single-threaded process; the child is PID 1 of the new pid
     // namespace and leaves through _exit.
@@ -1026,18 +1023,22 @@ fn start(
         step: e.step,
         error: e.error,
     })?;
+    let (spec_read, spec_write) = pipe().map_err(|e| SandboxError::Setup {
+        step: e.step,
+        error: e.error,
+    })?;
     let sources = [
         handed.listener.as_raw_fd(),
         ready_write.as_raw_fd(),
         handed.lock.as_raw_fd(),
         handed.dir.as_raw_fd(),
+        spec_read.as_raw_fd(),
     ];
     let mut command = Command::new(&confinement.init_program);
     command
         .arg(HOST_ARG)
         .current_dir("/")
         .env_clear()
-        .env(confine::SPEC_ENV, std::ffi::OsStr::from_bytes(&json))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -1045,14 +1046,17 @@ fn start(
     unsafe {
         command.pre_exec(move || {
             // Copy above the targets first: one target could be another's source.
-            let mut high = [0; 4];
+            let mut high = [0; 5];
             for (slot, fd) in high.iter_mut().zip(sources) {
                 *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
                 if *slot < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            for (fd, target) in high.into_iter().zip([LISTEN_FD, READY_FD, LOCK_FD, DIR_FD]) {
+            for (fd, target) in high
+                .into_iter()
+                .zip([LISTEN_FD, READY_FD, LOCK_FD, DIR_FD, SPEC_FD])
+            {
                 if libc::dup2(fd, target) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -1062,7 +1066,7 @@ fn start(
             const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
             libc::syscall(
                 libc::SYS_close_range,
-                DIR_FD + 1,
+                SPEC_FD + 1,
                 libc::c_uint::MAX,
                 CLOSE_RANGE_CLOEXEC,
             );
@@ -1077,6 +1081,10 @@ fn start(
         source,
     })?;
     drop(ready_write);
+    drop(spec_read);
+    // The host reads it all first thing; a host that died first is
+    // reported below, through the ready pipe.
+    let _ = File::from(spec_write).write_all(&json);
     let mut text = String::new();
     let _ = File::from(ready_read).read_to_string(&mut text);
     let _ = child.wait();

@@ -15,7 +15,6 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -219,11 +218,13 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     let stdout_file = create_log(&spec.stdout_path)?;
     let stderr_file = create_log(&spec.stderr_path)?;
     let mut gate_writer = None;
+    let mut spec_pipe = None;
     let (mut command, report_pipe, confinement) = match &spec.confinement {
         None => (unconfined_command(spec), None, "unconfined".to_string()),
         Some(c) => {
-            let (cmd, pipe, writer) = confined_command(spec, c, gate.is_some())?;
+            let (cmd, pipe, writer, specification) = confined_command(spec, c, gate.is_some())?;
             gate_writer = writer;
+            spec_pipe = Some(specification);
             let words = if c.weaker {
                 "confined (weaker: Landlock, seccomp, no privileges; no namespaces)"
             } else {
@@ -241,6 +242,11 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     let mut started = Instant::now();
     let program = spec.argv[0].to_string_lossy().into_owned();
     let spawned = command.spawn();
+    if spawned.is_ok()
+        && let Some(specification) = spec_pipe
+    {
+        specification.send();
+    }
     // The parent's copy of the report pipe's write end must close, or reading
     // it would never end.
     let report_reader = report_pipe.map(|(read, write)| {
@@ -544,7 +550,7 @@ fn confined_command(
     spec: &CommandSpec,
     c: &Confinement,
     gated: bool,
-) -> Result<(Command, ReportPipe, Option<GatePipe>), SandboxError> {
+) -> Result<(Command, ReportPipe, Option<GatePipe>, SpecPipe), SandboxError> {
     let init = init_spec(spec, c, gated);
     let json = serde_json::to_vec(&init).map_err(|e| SandboxError::Setup {
         step: "encoding the sandbox specification".into(),
@@ -560,12 +566,10 @@ fn confined_command(
         None
     };
     let gate_fd = gate.as_ref().map(|(read, _)| read.as_raw_fd());
+    let (spec_read, spec_write) = pipe_cloexec()?;
+    let spec_fd = spec_read.as_raw_fd();
     let mut command = Command::new(&c.init_program);
-    command
-        .arg(confine::INIT_ARG)
-        .current_dir("/")
-        .env_clear()
-        .env(confine::SPEC_ENV, std::ffi::OsStr::from_bytes(&json));
+    command.arg(confine::INIT_ARG).current_dir("/").env_clear();
     // SAFETY: dup2 and fcntl are async-signal-safe. The init marks fds 3
     // and 4 close-on-exec itself before anything untrusted runs.
     unsafe {
@@ -583,7 +587,9 @@ fn confined_command(
             };
             let report = high(write_fd)?;
             let gate = gate_fd.map(high).transpose()?;
-            if libc::dup2(report, confine::RESULT_FD) < 0 {
+            let spec = high(spec_fd)?;
+            if libc::dup2(report, confine::RESULT_FD) < 0 || libc::dup2(spec, confine::SPEC_FD) < 0
+            {
                 return Err(io::Error::last_os_error());
             }
             if let Some(gate) = gate
@@ -594,7 +600,31 @@ fn confined_command(
             Ok(())
         });
     }
-    Ok((command, (read, write), gate))
+    let spec_pipe = SpecPipe {
+        read: spec_read,
+        write: File::from(spec_write),
+        json,
+    };
+    Ok((command, (read, write), gate, spec_pipe))
+}
+
+/// The specification on its way to the init process.
+struct SpecPipe {
+    /// The init's end, passed as [`confine::SPEC_FD`].
+    read: OwnedFd,
+    write: File,
+    json: Vec<u8>,
+}
+
+impl SpecPipe {
+    /// Once the init is started: our copy of its end closes, and the
+    /// specification goes down the pipe (the init reads it first thing; one
+    /// that died first is reported through its report pipe).
+    fn send(self) {
+        drop(self.read);
+        let mut write = self.write;
+        let _ = write.write_all(&self.json);
+    }
 }
 
 /// What the sandbox's init (or host) is told to build and run.
