@@ -1,8 +1,8 @@
 //! The Linux backend: a re-executed init process builds the sandbox, then
 //! runs the command in it.
 //!
-//! `run` starts `<init program> __sandbox-init` with the specification in an
-//! environment variable. That process is single-threaded and fresh, so it can
+//! `run` starts `<init program> __sandbox-init` with the specification on a
+//! pipe (fd 5). That process is single-threaded and fresh, so it can
 //! safely unshare namespaces, fork and set up mounts:
 //!
 //! 1. unshare user, mount, pid, ipc, uts (and net, unless the network is

@@ -1004,8 +1004,7 @@ fn start(
     handed: Started,
 ) -> Result<(), SandboxError> {
     // Only the sandbox's view: each command brings its own argv and
-    // environment (the specification travels in an environment variable,
-    // which has a size limit).
+    // environment.
     let mut view = init.clone();
     view.argv.clear();
     view.env.clear();

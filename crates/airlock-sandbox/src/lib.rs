@@ -543,9 +543,9 @@ fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// `<init program> __sandbox-init`, with the specification in its
-/// environment, a pipe on fd 3 for its report and, when `gated`, a pipe on
-/// fd 4 it waits on before starting the command.
+/// `<init program> __sandbox-init`, with a pipe on fd 3 for its report, the
+/// specification's pipe on fd 5 (see [`SpecPipe`]) and, when `gated`, a pipe
+/// on fd 4 it waits on before starting the command.
 fn confined_command(
     spec: &CommandSpec,
     c: &Confinement,
