@@ -1,29 +1,33 @@
 //! A sandbox kept warm: built once, then every command forked inside it.
 //!
 //! Building a sandbox (a fresh process, namespaces, a dozen mounts, the
-//! loopback) costs milliseconds, and an agent runs many short commands. A
-//! host is that work done once per run and confinement: `<init program>
-//! __sandbox-host` builds the sandbox exactly as `__sandbox-init` does, then
-//! its PID 1 listens on a Unix socket in the run's directory (which the
-//! sandbox itself hides). For each command airlock connects and sends the
-//! argv, cwd, environment and limits with the command's stdout and stderr
-//! pipes; PID 1 forks a leader, and the leader gives the command a pid
-//! namespace of its own (with its own `/proc` and IPC): whatever the command
-//! starts dies with it, and commands cannot see each other. The command's
-//! process is confined as in `confine` (limits, no privileges, Landlock,
-//! seccomp) before it execs. The leader kills the command's namespace when
-//! airlock hangs up (time limit, output limit, airlock interrupted), and
-//! answers with the command's status.
+//! loopback, the Landlock ruleset and seccomp filters) costs milliseconds,
+//! and an agent runs many short commands. A host is that work done once per
+//! run and view: `<init program> __sandbox-host` builds the sandbox exactly
+//! as `__sandbox-init` does, then its PID 1 listens on a Unix socket in the
+//! hosts' directory (which every sandbox hides). PID 1 keeps a leader forked
+//! ahead, which has already given the next command a pid, mount and IPC
+//! namespace of its own, with a PID 1 and a fresh `/proc` there. For each
+//! command airlock connects and sends the argv, cwd, environment and limits
+//! with the command's stdout and stderr pipes; PID 1 hands the connection to
+//! the waiting leader, the command is confined as in `confine` (limits, no
+//! privileges, Landlock, seccomp) and execs. Whatever it starts dies with
+//! its namespace, and commands cannot see each other. The leader kills the
+//! command's namespace when airlock hangs up (time limit, output limit,
+//! airlock interrupted), and answers with the command's status.
 //!
 //! Whatever the host is told per command, the sandbox's view of the files,
-//! the network and the writable paths are the host's own: a command asking
-//! for another view gets a different host, because the socket's name is a
-//! digest of that view (and of the init program's identity).
+//! the network and the writable paths are the host's own: a command needing
+//! another view gets another host, because the socket's name is a digest of
+//! that view, of which file each path is (device, inode, birth time), and of
+//! the init program's identity. Before each command the leader also checks
+//! that every path the host hid is still covered; if not, it refuses and the
+//! host ends.
 //!
 //! A host with nothing to do for its idle time exits. Clients connect only
-//! while holding a lock on the socket's lock file, and the host exits only
-//! while holding it with no connection pending, so a connection never lands
-//! on a host that is going away.
+//! while holding the hosts' lock file, and a host exits only while holding
+//! it with no connection pending, so a connection never lands on a host that
+//! is going away.
 
 use std::ffi::CString;
 use std::fs::File;
