@@ -251,6 +251,29 @@ fn unix_listener(path: &Path) -> UnixListener {
     l
 }
 
+/// Python in the sandbox connecting to the pathname socket `path` with each
+/// socket type in `types` (`SOCK_STREAM`, …) and sending a byte; it prints
+/// `ESCAPED` as soon as a connection is made.
+fn connect_unix(j: &Jail, run: &str, path: &Path, types: &[&str]) -> Attempt {
+    let types: Vec<String> = types.iter().map(|t| format!("socket.{t}")).collect();
+    py(
+        j,
+        run,
+        &format!(
+            "import socket\nfor t in ({},):\n  s=socket.socket(socket.AF_UNIX, t)\n  try:\n    s.connect('{p}'); print('ESCAPED'); s.send(b'x')\n  except OSError as e:\n    print(e)\n",
+            types.join(", "),
+            p = s(path)
+        ),
+    )
+}
+
+/// Runs a first command in the run, so that its sandbox is built and kept
+/// warm before the attempt.
+fn warm_up(j: &Jail, run: &str) {
+    let warm = sh(j, run, "echo warm");
+    assert_eq!(warm.code, 0, "{}", warm.text);
+}
+
 fn udp_received(sock: &UdpSocket) -> bool {
     let mut buf = [0u8; 512];
     match sock.recv_from(&mut buf) {
@@ -1111,14 +1134,7 @@ fn unix_socket_in_home_outside_the_worktree(c: Caller) {
     let (run, _) = j.start(BRIEF);
     let path = j.home.join("agent.sock");
     let l = unix_listener(&path);
-    let a = py(
-        &j,
-        &run,
-        &format!(
-            "import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect('{p}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
-            p = s(&path)
-        ),
-    );
+    let a = connect_unix(&j, &run, &path, &["SOCK_STREAM"]);
     a.assert_denied();
     assert!(!unix_accepted(&l), "the host socket accepted a connection");
 }
@@ -1132,14 +1148,7 @@ fn unix_socket_of_a_daemon_outside_home() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("daemon.sock");
     let l = unix_listener(&path);
-    let a = py(
-        &j,
-        &run,
-        &format!(
-            "import socket\nfor t in (socket.SOCK_STREAM, socket.SOCK_DGRAM):\n  s=socket.socket(socket.AF_UNIX, t)\n  try:\n    s.connect('{p}'); s.send(b'x'); print('ESCAPED')\n  except OSError as e:\n    print(e)\n",
-            p = s(&path)
-        ),
-    );
+    let a = connect_unix(&j, &run, &path, &["SOCK_STREAM", "SOCK_DGRAM"]);
     a.assert_denied();
     assert!(!unix_accepted(&l), "the host socket accepted a connection");
 }
@@ -1151,20 +1160,12 @@ fn unix_socket_bound_after_the_run_s_sandbox_was_built() {
     // out of reach.
     let j = jail(Caller::Current);
     let (run, _) = j.start(BRIEF);
-    let warm = sh(&j, &run, "echo warm");
-    assert_eq!(warm.code, 0, "{}", warm.text);
+    warm_up(&j, &run);
     let dir = j.tmp.path().join("run");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("late.sock");
     let l = unix_listener(&path);
-    let a = py(
-        &j,
-        &run,
-        &format!(
-            "import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect('{p}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
-            p = s(&path)
-        ),
-    );
+    let a = connect_unix(&j, &run, &path, &["SOCK_STREAM"]);
     a.assert_denied();
     assert!(!unix_accepted(&l), "the host socket accepted a connection");
 }
@@ -1173,8 +1174,7 @@ fn unix_socket_bound_after_the_run_s_sandbox_was_built() {
 fn secret_written_after_the_run_s_sandbox_was_built() {
     let j = jail(Caller::Current);
     let (run, _) = j.start(BRIEF);
-    let warm = sh(&j, &run, "echo warm");
-    assert_eq!(warm.code, 0, "{}", warm.text);
+    warm_up(&j, &run);
     let path = j.home.join(".netrc");
     let secret = needle(&j, "late-secret");
     j.plant(&path, &format!("{secret}\n"));
@@ -1199,8 +1199,7 @@ fn no_command_reaches_a_warm_sandbox_s_socket() {
     let (first, _) = j.start(BRIEF);
     let (second, _) = j.start(BRIEF);
     for run in [&first, &second] {
-        let warm = sh(&j, run, "echo warm");
-        assert_eq!(warm.code, 0, "{}", warm.text);
+        warm_up(&j, run);
     }
     let dir = j.home.join(".config/airlock/sandboxes");
     let sockets: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -1211,14 +1210,7 @@ fn no_command_reaches_a_warm_sandbox_s_socket() {
     assert_eq!(sockets.len(), 2, "{sockets:?}");
     for run in [&first, &second] {
         for socket in &sockets {
-            let a = py(
-                &j,
-                run,
-                &format!(
-                    "import socket\ns=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)\ntry:\n  s.connect('{p}'); s.send(b'{{}}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
-                    p = s(socket)
-                ),
-            );
+            let a = connect_unix(&j, run, socket, &["SOCK_SEQPACKET"]);
             a.assert_denied();
         }
     }
@@ -1262,14 +1254,7 @@ fn unix_socket_in_the_hosts_tmp() {
         .unwrap();
     let path = dir.path().join("agent.sock");
     let l = unix_listener(&path);
-    let a = py(
-        &j,
-        &run,
-        &format!(
-            "import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect('{p}'); print('ESCAPED')\nexcept OSError as e:\n  print(e)\n",
-            p = s(&path)
-        ),
-    );
+    let a = connect_unix(&j, &run, &path, &["SOCK_STREAM"]);
     a.assert_denied();
     assert!(!unix_accepted(&l), "the host socket accepted a connection");
 }
