@@ -123,10 +123,6 @@ pub(crate) fn cstr(b: &[u8]) -> Result<CString, SetupError> {
     })
 }
 
-fn report(r: &InitReport) {
-    report_to(RESULT_FD, r)
-}
-
 /// Reads a specification from the pipe `fd` to its end, then closes it.
 pub(crate) fn read_spec<T: serde::de::DeserializeOwned>(fd: libc::c_int) -> Result<T, SetupError> {
     use std::io::Read;
@@ -136,6 +132,67 @@ pub(crate) fn read_spec<T: serde::de::DeserializeOwned>(fd: libc::c_int) -> Resu
     file.read_to_end(&mut raw)
         .map_err(|e| fail("reading the specification", e))?;
     serde_json::from_slice(&raw).map_err(|e| fail("reading the specification", e))
+}
+
+impl From<SetupError> for InitReport {
+    fn from(e: SetupError) -> InitReport {
+        InitReport::SetupFailed {
+            step: e.step,
+            error: e.error,
+        }
+    }
+}
+
+impl From<SetupError> for crate::SandboxError {
+    fn from(e: SetupError) -> crate::SandboxError {
+        crate::SandboxError::Setup {
+            step: e.step,
+            error: e.error,
+        }
+    }
+}
+
+/// The exit code of a sandbox process that ran `result`: its own, or 125
+/// once the failed step is reported on `fd`.
+pub(crate) fn code_or_report(result: Result<i32, SetupError>, fd: libc::c_int) -> i32 {
+    result.unwrap_or_else(|e| {
+        report_to(fd, &e.into());
+        125
+    })
+}
+
+/// The command's own process: once `confined` (every confinement step
+/// taken), it becomes the command; a step that failed, or the `execve`, is
+/// reported on `fd` and the process exits 127.
+pub(crate) fn become_command(
+    spec: &InitSpec,
+    confined: Result<(), SetupError>,
+    fd: libc::c_int,
+) -> ! {
+    let error = match confined {
+        Ok(()) => exec(spec),
+        Err(e) => e,
+    };
+    report_to(fd, &error.into());
+    // SAFETY: leaving the forked child without the parent's destructors.
+    unsafe { libc::_exit(127) }
+}
+
+/// As PID 1 once the command's process is started: reaps until it exits,
+/// reports its status on `fd`, and returns the code a shell would give.
+pub(crate) fn reap_and_report(child: libc::pid_t, fd: libc::c_int) -> Result<i32, SetupError> {
+    let status = reap_until(child)?;
+    let r = if libc::WIFEXITED(status) {
+        InitReport::Exited {
+            code: libc::WEXITSTATUS(status),
+        }
+    } else {
+        InitReport::Signaled {
+            signal: libc::WTERMSIG(status),
+        }
+    };
+    report_to(fd, &r);
+    Ok(shell_status(status))
 }
 
 /// Writes one report line to `fd`.
@@ -152,16 +209,7 @@ pub(crate) fn report_to(fd: libc::c_int, r: &InitReport) {
 
 /// Entry point of `<init program> __sandbox-init`. Never returns.
 pub fn init_main() -> ! {
-    let code = match init() {
-        Ok(code) => code,
-        Err(e) => {
-            report(&InitReport::SetupFailed {
-                step: e.step,
-                error: e.error,
-            });
-            125
-        }
-    };
+    let code = code_or_report(init(), RESULT_FD);
     std::process::exit(code)
 }
 
@@ -193,16 +241,7 @@ fn init() -> Result<i32, SetupError> {
         return Err(errno("forking PID 1 of the sandbox"));
     }
     if pid == 0 {
-        let code = match pid1(&spec) {
-            Ok(code) => code,
-            Err(e) => {
-                report(&InitReport::SetupFailed {
-                    step: e.step,
-                    error: e.error,
-                });
-                125
-            }
-        };
+        let code = code_or_report(pid1(&spec), RESULT_FD);
         // SAFETY: leaving the forked child without running the parent's destructors.
         unsafe { libc::_exit(code) };
     }
@@ -275,29 +314,9 @@ fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
         return Err(errno("forking the command"));
     }
     if child == 0 {
-        let error = match confine_process(spec, true) {
-            Ok(()) => exec(spec),
-            Err(e) => e,
-        };
-        report(&InitReport::SetupFailed {
-            step: error.step,
-            error: error.error,
-        });
-        // SAFETY: leave the forked child.
-        unsafe { libc::_exit(127) };
+        become_command(spec, confine_process(spec, true), RESULT_FD);
     }
-    let status = reap_until(child)?;
-    let r = if libc::WIFEXITED(status) {
-        InitReport::Exited {
-            code: libc::WEXITSTATUS(status),
-        }
-    } else {
-        InitReport::Signaled {
-            signal: libc::WTERMSIG(status),
-        }
-    };
-    report(&r);
-    Ok(shell_status(status))
+    reap_and_report(child, RESULT_FD)
 }
 
 /// Caps the processes of the current pid namespace. RLIMIT_NPROC does not

@@ -106,20 +106,7 @@ pub(crate) struct Response {
 
 /// Entry point of `<init program> __sandbox-host`. Never returns.
 pub fn host_main() -> ! {
-    let code = match start_host() {
-        Ok(()) => 0,
-        Err(e) => {
-            confine::report_to(
-                READY_FD,
-                &InitReport::SetupFailed {
-                    step: e.step,
-                    error: e.error,
-                },
-            );
-            125
-        }
-    };
-    std::process::exit(code)
+    std::process::exit(confine::code_or_report(start_host().map(|()| 0), READY_FD))
 }
 
 fn start_host() -> Result<(), SetupError> {
@@ -139,19 +126,7 @@ fn start_host() -> Result<(), SetupError> {
         return Err(errno("forking PID 1 of the sandbox host"));
     }
     if pid == 0 {
-        let code = match serve(&spec) {
-            Ok(()) => 0,
-            Err(e) => {
-                confine::report_to(
-                    READY_FD,
-                    &InitReport::SetupFailed {
-                        step: e.step,
-                        error: e.error,
-                    },
-                );
-                125
-            }
-        };
+        let code = confine::code_or_report(serve(&spec).map(|()| 0), READY_FD);
         // SAFETY: leaving the forked child without the parent's destructors.
         unsafe { libc::_exit(code) };
     }
@@ -372,10 +347,7 @@ fn lead(
         .map_err(|e| fail("passing the command on", e))?;
         Ok((pid, reports))
     }) {
-        Err(e) => vec![InitReport::SetupFailed {
-            step: e.step,
-            error: e.error,
-        }],
+        Err(e) => vec![e.into()],
         Ok((pid, reader)) => watch(conn, pid, reader),
     };
     respond(conn, reports);
@@ -433,7 +405,7 @@ fn make_namespace(
     spec: &HostSpec,
     prepared: &confine::Prepared,
 ) -> Result<(libc::pid_t, File, OwnedFd), SetupError> {
-    let (reader, writer) = pipe()?;
+    let (reader, writer) = crate::pipe_cloexec().map_err(|e| fail("making a pipe", e))?;
     let (to_command, from_leader) =
         socket_pair().map_err(|e| fail("making the command's channel", e))?;
     check(
@@ -449,19 +421,10 @@ fn make_namespace(
     if pid == 0 {
         drop(reader);
         drop(to_command);
-        let code = match command_pid1(&spec.init, &from_leader, writer.as_raw_fd(), prepared) {
-            Ok(code) => code,
-            Err(e) => {
-                confine::report_to(
-                    writer.as_raw_fd(),
-                    &InitReport::SetupFailed {
-                        step: e.step,
-                        error: e.error,
-                    },
-                );
-                125
-            }
-        };
+        let code = confine::code_or_report(
+            command_pid1(&spec.init, &from_leader, writer.as_raw_fd(), prepared),
+            writer.as_raw_fd(),
+        );
         // SAFETY: leaving the forked child.
         unsafe { libc::_exit(code) };
     }
@@ -510,38 +473,16 @@ fn command_pid1(
                 && libc::dup2(stdout.as_raw_fd(), 1) >= 0
                 && libc::dup2(stderr.as_raw_fd(), 2) >= 0
         };
-        let error = if !wired {
-            errno("connecting the command's input and output")
+        let confined = if wired {
+            confine::confine_prepared(&init, true, prepared)
         } else {
-            match confine::confine_prepared(&init, true, prepared) {
-                Ok(()) => confine::exec(&init),
-                Err(e) => e,
-            }
+            Err(errno("connecting the command's input and output"))
         };
-        confine::report_to(
-            report,
-            &InitReport::SetupFailed {
-                step: error.step,
-                error: error.error,
-            },
-        );
-        // SAFETY: leaving the forked child.
-        unsafe { libc::_exit(127) };
+        confine::become_command(&init, confined, report);
     }
     drop(stdout);
     drop(stderr);
-    let status = confine::reap_until(child)?;
-    let r = if libc::WIFEXITED(status) {
-        InitReport::Exited {
-            code: libc::WEXITSTATUS(status),
-        }
-    } else {
-        InitReport::Signaled {
-            signal: libc::WTERMSIG(status),
-        }
-    };
-    confine::report_to(report, &r);
-    Ok(confine::shell_status(status))
+    confine::reap_and_report(child, report)
 }
 
 /// Waits for the command's PID 1 to end, killing it (and so its whole
@@ -610,17 +551,6 @@ fn socket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: fresh descriptors from socketpair.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), SetupError> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 fills two descriptors we then own.
-    check(
-        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) },
-        "making a pipe",
-    )?;
-    // SAFETY: fresh descriptors from pipe2.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
@@ -1022,14 +952,9 @@ fn start(
         step: "encoding the sandbox specification".into(),
         error: e.to_string(),
     })?;
-    let (ready_read, ready_write) = pipe().map_err(|e| SandboxError::Setup {
-        step: e.step,
-        error: e.error,
-    })?;
-    let (spec_read, spec_write) = pipe().map_err(|e| SandboxError::Setup {
-        step: e.step,
-        error: e.error,
-    })?;
+    let pipe = || crate::pipe_cloexec().map_err(|e| fail("making a pipe", e));
+    let (ready_read, ready_write) = pipe()?;
+    let (spec_read, spec_write) = pipe()?;
     let sources = [
         handed.listener.as_raw_fd(),
         ready_write.as_raw_fd(),

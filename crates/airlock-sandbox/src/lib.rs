@@ -420,8 +420,8 @@ fn run_hosted(
     let stdout_file = create_log(&spec.stdout_path)?;
     let stderr_file = create_log(&spec.stderr_path)?;
     let sock = Arc::new(sock);
-    let (out_read, out_write) = pipe_cloexec()?;
-    let (err_read, err_write) = pipe_cloexec()?;
+    let (out_read, out_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
+    let (err_read, err_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
     let (out_sink, err_sink) = sinks(spec.echo);
     let budget = Arc::new(OutputBudget {
         used: AtomicU64::new(0),
@@ -533,11 +533,12 @@ type ReportPipe = (File, OwnedFd);
 /// The gate pipe: (read end, for the command; write end, kept by us).
 type GatePipe = (OwnedFd, File);
 
-fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+/// A pipe whose ends are both close-on-exec.
+pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 fills two descriptors we then own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(SandboxError::Wait(io::Error::last_os_error()));
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: fresh descriptors from pipe2.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -556,17 +557,17 @@ fn confined_command(
         step: "encoding the sandbox specification".into(),
         error: e.to_string(),
     })?;
-    let (read, write) = pipe_cloexec()?;
+    let (read, write) = pipe_cloexec().map_err(SandboxError::Wait)?;
     let read = File::from(read);
     let write_fd = write.as_raw_fd();
     let gate = if gated {
-        let (read, write) = pipe_cloexec()?;
+        let (read, write) = pipe_cloexec().map_err(SandboxError::Wait)?;
         Some((read, File::from(write)))
     } else {
         None
     };
     let gate_fd = gate.as_ref().map(|(read, _)| read.as_raw_fd());
-    let (spec_read, spec_write) = pipe_cloexec()?;
+    let (spec_read, spec_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
     let spec_fd = spec_read.as_raw_fd();
     let mut command = Command::new(&c.init_program);
     command.arg(confine::INIT_ARG).current_dir("/").env_clear();
