@@ -239,13 +239,19 @@ fn on_ci_nothing_is_ever_written() {
     }
 }
 
-#[test]
-fn accept_all_makes_every_pending_result_the_golden() {
+/// A repository whose snapshots `names` are accepted goldens of `echo NAME`.
+fn with_goldens(names: &[&str]) -> Env {
     let env = Env::bare();
-    for n in ["a", "b"] {
+    for n in names {
         snap(&env, &["snap", "run", n, "--", "echo", n]);
         snap(&env, &["snap", "accept", n]);
     }
+    env
+}
+
+#[test]
+fn accept_all_makes_every_pending_result_the_golden() {
+    let env = with_goldens(&["a", "b"]);
     let b_golden = read(&snaps(&env).join("b.snap")).unwrap();
     // `a` changes, `d` is new, `b` still matches.
     assert_eq!(snap(&env, &["snap", "run", "a", "--", "echo", "A"]).code, 1);
@@ -280,11 +286,7 @@ fn accept_all_makes_every_pending_result_the_golden() {
 
 #[test]
 fn reject_all_drops_every_pending_result_and_keeps_the_goldens() {
-    let env = Env::bare();
-    for n in ["a", "b"] {
-        snap(&env, &["snap", "run", n, "--", "echo", n]);
-        snap(&env, &["snap", "accept", n]);
-    }
+    let env = with_goldens(&["a", "b"]);
     let goldens = files(&snaps(&env));
     // `b` changes, `e` is new.
     assert_eq!(snap(&env, &["snap", "run", "b", "--", "echo", "B"]).code, 1);

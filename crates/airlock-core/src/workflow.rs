@@ -625,6 +625,16 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// A whole number of seconds, or a duration (`"90s"`, `"5m"`).
+fn seconds_or_duration(value: &toml::Spanned<toml::de::DeValue<'_>>) -> Option<Duration> {
+    use toml::de::DeValue;
+    match value.get_ref() {
+        DeValue::Integer(i) => i.as_str().parse::<u64>().ok().map(Duration::from_secs),
+        DeValue::String(s) => humantime::parse_duration(s).ok(),
+        _ => None,
+    }
+}
+
 /// `keep_warm`: seconds or a duration, zero (or `false`) for none.
 fn parse_keep_warm(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
@@ -632,11 +642,9 @@ fn parse_keep_warm(
 ) -> Option<Duration> {
     use toml::de::DeValue;
     let parsed = match value.get_ref() {
-        DeValue::Integer(i) => i.as_str().parse::<u64>().ok().map(Duration::from_secs),
-        DeValue::String(s) => humantime::parse_duration(s).ok(),
         DeValue::Boolean(false) => Some(Duration::ZERO),
         DeValue::Boolean(true) => Some(DEFAULT_KEEP_WARM),
-        _ => None,
+        _ => seconds_or_duration(value),
     };
     if parsed.is_none() {
         diags.error(
@@ -652,17 +660,7 @@ pub(crate) fn parse_timeout(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
     diags: &mut Diagnostics<'_>,
 ) -> Option<Duration> {
-    use toml::de::DeValue;
-    let parsed = match value.get_ref() {
-        DeValue::Integer(i) => i
-            .as_str()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Duration::from_secs),
-        DeValue::String(s) => humantime::parse_duration(s).ok().filter(|d| !d.is_zero()),
-        _ => None,
-    };
+    let parsed = seconds_or_duration(value).filter(|d| !d.is_zero());
     if parsed.is_none() {
         diags.error(
             value.span(),
