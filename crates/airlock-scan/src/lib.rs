@@ -236,17 +236,17 @@ pub fn scan(
     options: &Options,
 ) -> Result<Fingerprint, ScanError> {
     let started_ns = now_ns();
-    std::fs::symlink_metadata(root)
-        .and_then(|m| {
-            if m.is_dir() {
-                Ok(())
-            } else {
-                Err(std::io::Error::other("it is not a directory"))
-            }
-        })
+    // The root itself is opened as a directory, never through a link.
+    let top = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(root)
         .map_err(|source| ScanError::Root {
             path: root.to_path_buf(),
-            source,
+            source: match source.raw_os_error() {
+                Some(libc::ENOTDIR | libc::ELOOP) => std::io::Error::other("it is not a directory"),
+                _ => source,
+            },
         })?;
     // The repository's exclude files apply below the root, under every
     // `.gitignore` (which take precedence, deepest first, as in git). Not the
@@ -273,14 +273,6 @@ pub fn scan(
             })
             .unwrap_or_default(),
     };
-    let top = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(root)
-        .map_err(|source| ScanError::Root {
-            path: root.to_path_buf(),
-            source,
-        })?;
     walker.directory(&OwnedFd::from(top), &mut Vec::new(), 0);
     Ok(Fingerprint {
         format: FORMAT,
