@@ -388,9 +388,7 @@ fn is_mount_point(path: &[u8]) -> Option<bool> {
     let here = match mount_id(path) {
         Some(id) => id,
         // Gone: whatever covered it went with it.
-        None if CString::new(path).is_ok()
-            && std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path)).is_err() =>
-        {
+        None if std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path)).is_err() => {
             return Some(false);
         }
         None => return None,
