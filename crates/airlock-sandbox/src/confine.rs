@@ -660,20 +660,14 @@ pub(crate) fn prepare(spec: &InitSpec, in_namespaces: bool) -> Result<Prepared, 
 /// applies to the command's own process.
 pub(crate) fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<(), SetupError> {
     let prepared = prepare(spec, in_namespaces)?;
-    confine_prepared(spec, in_namespaces, &prepared)
+    limit(spec)?;
+    confine_prepared(in_namespaces, &prepared)
 }
 
-/// [`confine_process`] with the ruleset and filters built beforehand.
-pub(crate) fn confine_prepared(
-    spec: &InitSpec,
-    in_namespaces: bool,
-    prepared: &Prepared,
-) -> Result<(), SetupError> {
+/// The command's own limits on processes and memory.
+pub(crate) fn limit(spec: &InitSpec) -> Result<(), SetupError> {
     // SAFETY: plain system calls on our own process.
     unsafe {
-        if libc::setsid() < 0 && in_namespaces {
-            return Err(errno("starting a session"));
-        }
         if let Some(n) = spec.processes {
             let lim = libc::rlimit {
                 rlim_cur: n,
@@ -690,6 +684,18 @@ pub(crate) fn confine_prepared(
                 rlim_max: bytes,
             };
             check(libc::setrlimit(libc::RLIMIT_AS, &lim), "limiting memory")?;
+        }
+    }
+    Ok(())
+}
+
+/// [`confine_process`] without the limits, with the ruleset and filters
+/// built beforehand: nothing here depends on the command.
+pub(crate) fn confine_prepared(in_namespaces: bool, prepared: &Prepared) -> Result<(), SetupError> {
+    // SAFETY: plain system calls on our own process.
+    unsafe {
+        if libc::setsid() < 0 && in_namespaces {
+            return Err(errno("starting a session"));
         }
         check(
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),

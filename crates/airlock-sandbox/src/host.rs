@@ -159,8 +159,12 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     let mut leaders = std::collections::BTreeSet::new();
     let mut last = Instant::now();
     // A leader forked ahead, its command's namespaces made: a command that
-    // arrives starts without waiting for them.
+    // arrives starts without waiting for them. The next one is forked once
+    // the command before has ended, not beside it: on a small machine the
+    // fork would compete with the command for the CPU.
     let mut ready = spare(spec, &prepared, &covered);
+    // The leader of the one command in flight, to learn when it ends.
+    let mut busy: Option<OwnedFd> = None;
     loop {
         loop {
             let mut status = 0;
@@ -181,13 +185,20 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
                 ready = None;
             }
         }
+        if leaders.is_empty() {
+            busy = None;
+            if ready.is_none() {
+                ready = spare(spec, &prepared, &covered);
+            }
+        }
         let wait = if leaders.is_empty() {
             idle.saturating_sub(last.elapsed())
         } else {
             Duration::from_secs(1)
         };
         let timeout = wait.as_millis().clamp(1, 1000) as libc::c_int;
-        if poll_in(LISTEN_FD, timeout) {
+        let (incoming, _) = poll_two(LISTEN_FD, busy.as_ref().map(|fd| fd.as_raw_fd()), timeout);
+        if incoming {
             // SAFETY: accept4 on our listening socket.
             let conn = unsafe {
                 libc::accept4(
@@ -208,10 +219,15 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
                 .or_else(|| spare(spec, &prepared, &covered).and_then(|s| s.hand(conn)));
             if let Some(pid) = handed {
                 leaders.insert(pid);
+                busy = pidfd(pid);
             }
             // SAFETY: the leader has its own copy.
             unsafe { libc::close(conn) };
-            ready = spare(spec, &prepared, &covered);
+            // Commands overlap (or the leader's end cannot be watched): the
+            // next one should not wait for a fork either.
+            if leaders.len() > 1 || busy.is_none() {
+                ready = spare(spec, &prepared, &covered);
+            }
             continue;
         }
         if leaders.is_empty() && last.elapsed() >= idle {
@@ -257,6 +273,33 @@ fn poll_in(fd: RawFd, timeout_ms: libc::c_int) -> bool {
     // SAFETY: one valid pollfd.
     let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
     rc > 0 && pfd.revents != 0
+}
+
+/// Polls `fd` and, if given, `other` for input; which of them have it.
+fn poll_two(fd: RawFd, other: Option<RawFd>, timeout_ms: libc::c_int) -> (bool, bool) {
+    let mut fds = [
+        libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: other.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: two valid pollfds (a negative fd is ignored).
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+    (rc > 0 && fds[0].revents != 0, rc > 0 && fds[1].revents != 0)
+}
+
+/// A descriptor that becomes readable when our child `pid` exits.
+fn pidfd(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open on our own child; a fresh descriptor we then own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: as above.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// A leader forked before its command arrives.
@@ -429,8 +472,9 @@ fn make_namespace(
     Ok((pid, File::from(reader), to_command))
 }
 
-/// PID 1 of the command's namespace: mount its `/proc`, wait for the
-/// command, start it, reap until it exits, report its status.
+/// PID 1 of the command's namespace: mount its `/proc`, fork the command's
+/// process and confine it, all before the command arrives; then pass the
+/// command on, reap until it exits, report its status.
 fn command_pid1(
     base: &InitSpec,
     from_leader: &OwnedFd,
@@ -442,45 +486,76 @@ fn command_pid1(
     // `/dev/shm`, like `/tmp`, is the run's: shared by its commands (the
     // prebuilt Landlock ruleset grants writes to this one).
     confine::mount_proc(b"/proc", "mounting /proc for the command")?;
-    let (request, [stdout, stderr]) =
-        receive(from_leader.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
-    let mut init = base.clone();
-    init.argv = request.argv;
-    init.cwd = request.cwd;
-    init.env = request.env;
-    init.memory_bytes = request.memory_bytes;
-    init.processes = request.processes;
-    init.gate = false;
-    if let Some(n) = init.processes {
-        confine::cap_pids(n);
-    }
-    let null = CString::new("/dev/null").expect("static");
-    // SAFETY: fork in this single-threaded process; the child sets up its
-    // descriptors and confinement, then execs or leaves through _exit.
+    let (to_command, from_pid1) =
+        socket_pair().map_err(|e| fail("making the command's channel", e))?;
+    // SAFETY: fork in this single-threaded process; the child confines
+    // itself, waits for its command, then execs or leaves through _exit.
     let child = unsafe { libc::fork() };
     if child < 0 {
         return Err(errno("forking the command"));
     }
     if child == 0 {
-        // SAFETY: descriptor juggling in the fresh child: 0 from /dev/null,
+        drop(to_command);
+        command_process(base, &from_pid1, report, prepared);
+    }
+    drop(from_pid1);
+    let (request, [stdout, stderr]) =
+        receive(from_leader.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
+    // Before the command can start: its process count is capped here.
+    if let Some(n) = request.processes {
+        confine::cap_pids(n);
+    }
+    let body = serde_json::to_vec(&request).map_err(|e| fail("passing the command on", e))?;
+    // A failure here leaves the command's process without a command: it
+    // reports that itself, and is reaped below.
+    let _ = send_with_fds(
+        to_command.as_raw_fd(),
+        &body,
+        &[stdout.as_raw_fd(), stderr.as_raw_fd()],
+    );
+    drop((stdout, stderr, to_command));
+    confine::reap_and_report(child, report)
+}
+
+/// The command's process, forked ahead by its PID 1: confined at once (none
+/// of that depends on the command), then waits for the command, takes its
+/// limits, input and output, and becomes it.
+fn command_process(
+    base: &InitSpec,
+    from_pid1: &OwnedFd,
+    report: RawFd,
+    prepared: &confine::Prepared,
+) -> ! {
+    let null = CString::new("/dev/null").expect("static");
+    // SAFETY: opening /dev/null, before Landlock decides what may be opened.
+    let input = unsafe { libc::open(null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let confined = confine::confine_prepared(true, prepared);
+    let mut init = base.clone();
+    let ready = confined.and_then(|()| {
+        let (request, [stdout, stderr]) =
+            receive(from_pid1.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
+        init.argv = request.argv;
+        init.cwd = request.cwd;
+        init.env = request.env;
+        init.memory_bytes = request.memory_bytes;
+        init.processes = request.processes;
+        init.gate = false;
+        confine::limit(&init)?;
+        // SAFETY: descriptor juggling in this process: 0 from /dev/null,
         // 1 and 2 onto the client's pipes (dup2 clears close-on-exec).
         let wired = unsafe {
-            let input = libc::open(null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
             input >= 0
                 && libc::dup2(input, 0) >= 0
                 && libc::dup2(stdout.as_raw_fd(), 1) >= 0
                 && libc::dup2(stderr.as_raw_fd(), 2) >= 0
         };
-        let confined = if wired {
-            confine::confine_prepared(&init, true, prepared)
+        if wired {
+            Ok(())
         } else {
             Err(errno("connecting the command's input and output"))
-        };
-        confine::become_command(&init, confined, report);
-    }
-    drop(stdout);
-    drop(stderr);
-    confine::reap_and_report(child, report)
+        }
+    });
+    confine::become_command(&init, ready, report)
 }
 
 /// Waits for the command's PID 1 to end, killing it (and so its whole

@@ -391,6 +391,56 @@ fn a_warm_sandbox_runs_command_after_command_each_in_a_namespace_of_its_own() {
 }
 
 #[test]
+fn each_command_gets_its_own_limits() {
+    for lab in Lab::both() {
+        // Limits are the command's, set after its process was made ahead
+        // in a warm sandbox: they neither leak into the next command nor
+        // come from the one before.
+        let mut limited = lab.spec("ulimit -v; ulimit -p");
+        limited.limits.memory_bytes = Some(256 << 20);
+        limited.limits.processes = Some(50);
+        let o = run(&limited).expect("sandbox set-up");
+        let out = read(&lab.logs.join("out"));
+        assert!(
+            o.exit.success(),
+            "{}: {}",
+            lab.kind(),
+            read(&lab.logs.join("err"))
+        );
+        assert_eq!(out, "262144\n50\n", "{}", lab.kind());
+        let (o, out, err) = lab.run("ulimit -v");
+        assert!(o.exit.success(), "{}: {err}", lab.kind());
+        assert_eq!(out, "unlimited\n", "{}", lab.kind());
+    }
+}
+
+#[test]
+fn overlapping_commands_share_a_warm_sandbox() {
+    let lab = Lab::warm();
+    let (o, _, err) = lab.run("true");
+    assert!(o.exit.success(), "{err}");
+    // A long command holds the sandbox's ready process; commands that
+    // arrive meanwhile get theirs made on the spot, and the one after
+    // everything ended finds one ready again.
+    let mut long = lab.spec("sleep 1; echo long");
+    long.stdout_path = lab.logs.join("long.out");
+    let long = std::thread::spawn(move || run(&long).expect("sandbox set-up"));
+    std::thread::sleep(Duration::from_millis(200));
+    for i in 0..3 {
+        let (o, out, err) = lab.run(&format!("echo short {i}"));
+        assert!(o.exit.success(), "{err}");
+        assert_eq!(out, format!("short {i}\n"));
+    }
+    let o = long.join().unwrap();
+    assert!(o.exit.success());
+    assert_eq!(read(&lab.logs.join("long.out")), "long\n");
+    let (o, out, err) = lab.run("echo after");
+    assert!(o.exit.success(), "{err}");
+    assert_eq!(out, "after\n");
+    assert_eq!(hosts(&lab).len(), 1, "{:?}", hosts(&lab));
+}
+
+#[test]
 fn a_worktree_made_again_gets_a_sandbox_of_its_own() {
     // A directory removed and created again is another directory: a warm
     // sandbox bound to the old one must not serve the new.
