@@ -207,6 +207,34 @@ fn killed_submit(failpoint: &str) {
 }
 
 #[test]
+fn exec_killed_right_after_its_trace_keeps_the_trace() {
+    // A trace is committed without waiting for the disk (a power cut may
+    // drop the last ones), but airlock dying is not a power cut: the trace
+    // is there, whole, and the ledger verifies.
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    killed_at(
+        &env,
+        &["exec", &run, "--", "sh", "-c", "echo kept > kept.txt"],
+        "exec:after-trace",
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("kept.txt")).unwrap(),
+        "kept\n"
+    );
+    let traces = env.json(&["show", &run, "--no-diff"], 0)["traces"].clone();
+    let traces = traces.as_array().unwrap();
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    assert_eq!(traces[0]["n"], 1);
+    assert_eq!(traces[0]["exit"]["code"], 0);
+    assert_eq!(traces[0]["files_changed"][0]["path"], "kept.txt");
+    assert_eq!(events_of_kind(&env, Some(&run), "exec").len(), 1);
+    env.assert_ledger_ok();
+    // The next command is the run's second.
+    assert_eq!(env.json(&["exec", &run, "--", "true"], 0)["n"], 2);
+}
+
+#[test]
 fn submit_killed_after_commit() {
     killed_submit("submit:after-commit");
 }

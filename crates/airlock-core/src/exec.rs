@@ -110,6 +110,7 @@ pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> 
         opts.echo,
     )?;
     al.store.add_trace(&run.id, &mut trace)?;
+    crate::failpoint("exec:after-trace");
     Ok(trace)
 }
 

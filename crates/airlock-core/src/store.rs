@@ -162,28 +162,30 @@ impl Store {
 
     /// Records a trace and its ledger event, numbering it in the same
     /// transaction so that parallel commands of one run never collide.
+    /// Records a trace and its event. Traces are committed without waiting
+    /// for the disk (see [`Ledger::with_relaxed_sync`]): a command's record
+    /// costs no flush, and the run's next decision flushes it.
     pub fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<Event> {
-        let tx = self
-            .ledger
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: Option<u32> =
-            tx.query_row("SELECT MAX(n) FROM traces WHERE run = ?1", [run], |r| {
-                r.get(0)
-            })?;
-        trace.n = last.unwrap_or(0) + 1;
-        tx.execute(
-            "INSERT INTO traces (run, n, data) VALUES (?1, ?2, ?3)",
-            params![run, trace.n, to_json(&*trace)],
-        )?;
-        let event = append_in(
-            &tx,
-            Some(run),
-            "exec",
-            &serde_json::to_value(&*trace).unwrap_or(Value::Null),
-        )?;
-        tx.commit()?;
-        Ok(event)
+        self.ledger.with_relaxed_sync(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let last: Option<u32> =
+                tx.query_row("SELECT MAX(n) FROM traces WHERE run = ?1", [run], |r| {
+                    r.get(0)
+                })?;
+            trace.n = last.unwrap_or(0) + 1;
+            tx.execute(
+                "INSERT INTO traces (run, n, data) VALUES (?1, ?2, ?3)",
+                params![run, trace.n, to_json(&*trace)],
+            )?;
+            let event = append_in(
+                &tx,
+                Some(run),
+                "exec",
+                &serde_json::to_value(&*trace).unwrap_or(Value::Null),
+            )?;
+            tx.commit()?;
+            Ok(event)
+        })
     }
 
     pub fn traces(&self, run: &str) -> Result<Vec<Trace>> {

@@ -402,6 +402,24 @@ impl Ledger {
         &mut self.conn
     }
 
+    /// Runs `work` with commits that are not flushed to disk before they
+    /// return (`synchronous=NORMAL`): they survive this process dying at any
+    /// point, and the ledger stays whole, but a power cut may drop the last
+    /// of them. The next commit made without this flushes them with it.
+    /// For frequent records such as command traces; decisions are committed
+    /// in full.
+    pub fn with_relaxed_sync<T, E: From<rusqlite::Error>>(
+        &mut self,
+        work: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = work(&mut self.conn);
+        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
     /// Append one event in its own IMMEDIATE transaction and return it.
     pub fn append(
         &mut self,

@@ -651,3 +651,49 @@ fn closing_does_not_wait_for_a_reader_to_shorten_the_log() {
     let report = Ledger::open(&path).unwrap().verify().unwrap();
     assert_eq!(report.events, 100);
 }
+
+fn synchronous(ledger: &Ledger) -> i64 {
+    ledger
+        .connection()
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn relaxed_commits_are_chained_and_full_sync_comes_back() {
+    let (_dir, path, mut ledger) = temp_ledger(1);
+    // FULL (2) by default; NORMAL (1) only inside.
+    assert_eq!(synchronous(&ledger), 2);
+    let event = ledger
+        .with_relaxed_sync(|conn| {
+            assert_eq!(
+                conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?,
+                1
+            );
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let event =
+                append_in(&tx, Some("r"), "exec", &json!({ "n": 1 })).map_err(|e| match e {
+                    LedgerError::Sqlite(e) => e,
+                    other => panic!("{other}"),
+                })?;
+            tx.commit()?;
+            Ok::<_, rusqlite::Error>(event)
+        })
+        .unwrap();
+    assert_eq!(event.seq, 2);
+    assert_eq!(synchronous(&ledger), 2);
+
+    // A failure inside restores it too, and commits nothing.
+    let failed = ledger.with_relaxed_sync(|conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+        tx.commit()
+    });
+    assert!(failed.is_err());
+    assert_eq!(synchronous(&ledger), 2);
+    drop(ledger);
+    let reopened = Ledger::open(&path).unwrap();
+    let report = reopened.verify().unwrap();
+    assert!(report.is_ok());
+    assert_eq!(report.events, 2);
+}
