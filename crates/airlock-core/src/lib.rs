@@ -46,8 +46,6 @@ use workflow::Workflow;
 pub struct Airlock {
     pub layout: Layout,
     pub store: Store,
-    /// The workflow as it is now, when it parses.
-    pub workflow: Option<Workflow>,
     /// What was repaired after an earlier process died, in sentences.
     pub recovered: Vec<String>,
     /// The program that sets up the sandbox (`<it> __sandbox-init`): this
@@ -59,11 +57,9 @@ impl Airlock {
     pub fn open(cwd: &Path) -> Result<Airlock> {
         let layout = Layout::discover(cwd)?;
         let store = Store::open(&layout)?;
-        let workflow = Workflow::load(&layout.workflow_path()).ok();
         let mut al = Airlock {
             layout,
             store,
-            workflow,
             recovered: Vec::new(),
             init_program: std::env::current_exe().unwrap_or_else(|_| "airlock".into()),
         };
