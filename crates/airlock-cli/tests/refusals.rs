@@ -359,7 +359,31 @@ fn exec_without_a_command_is_a_usage_error() {
                 .contains("Usage: airlock exec <RUN> -- <COMMAND>...")
         );
     }
+    // `exec` has a parser of its own for speed; what it does not take goes
+    // to the full one, so mistakes and help read as for any command.
+    let out = env.fails(&["exec", &run, "--bogus", "--", "true"], 2);
+    assert!(
+        out.stderr.contains("unexpected argument '--bogus' found"),
+        "{}",
+        out.stderr
+    );
+    let help = env.airlock(&["exec", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(
+        help.stdout
+            .contains("Run a command in a run's worktree and record its trace")
+    );
+    assert!(
+        help.stdout.contains("--timeout <TIMEOUT>"),
+        "{}",
+        help.stdout
+    );
     env.assert_unchanged(&before);
+    // Global options go before or after it.
+    assert_eq!(env.json(&["exec", &run, "--", "true"], 0)["n"], 1);
+    let out = env.airlock(&["exec", &run, "--json", "--", "true"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("\"n\": 2"), "{}", out.stdout);
 }
 
 // ---- check: stop conditions -------------------------------------------------

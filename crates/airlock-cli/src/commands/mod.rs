@@ -13,7 +13,7 @@ mod approve;
 mod brief;
 mod check;
 mod demo;
-mod exec;
+pub mod exec;
 mod init;
 mod key;
 mod ledger;
