@@ -95,6 +95,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             argv,
             Some(gate.timeout),
             echo,
+            None,
         )?;
         al.store.add_trace(&run.id, &mut trace)?;
         let snapshot = match &gate.snapshot {

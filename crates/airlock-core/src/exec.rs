@@ -12,6 +12,7 @@ use airlock_scan::Fingerprint;
 use crate::Airlock;
 use crate::brief::Brief;
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use crate::run::{Run, State, now};
 use crate::workflow::Workflow;
 
@@ -85,84 +86,50 @@ pub struct ExecOptions {
     pub argv: Vec<OsString>,
     pub timeout: Option<Duration>,
     pub echo: Echo,
+    /// The worktree's fingerprint, started before the repository was
+    /// opened (see [`BeforeScan::start`]); one is started here otherwise.
+    pub before: Option<BeforeScan>,
 }
 
-/// Runs a command in the run's worktree and records its trace.
-pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> {
-    let run = al.store.get(run_id)?;
-    run.require("exec", &[State::Staged, State::Checked])?;
-    if opts.argv.is_empty() {
-        return Err(Error::Invalid(
-            "nothing to run: give the command after `--`, e.g. `airlock exec RUN -- cargo test`"
-                .into(),
-        ));
-    }
-    let workflow = al.workflow_for(&run)?;
-    let brief = al.brief_of(&run, &workflow)?;
-    let mut trace = run_traced(
-        al,
-        &run,
-        &workflow,
-        &brief,
-        "exec",
-        opts.argv,
-        opts.timeout,
-        opts.echo,
-    )?;
-    al.store.add_trace(&run.id, &mut trace)?;
-    crate::failpoint("exec:after-trace");
-    Ok(trace)
-}
-
-/// Runs one command for a run (exec or gate), snapshotting the worktree
-/// before and after to record which files it changed.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run_traced(
-    al: &mut Airlock,
-    run: &Run,
-    workflow: &Workflow,
-    brief: &Brief,
-    origin: &str,
-    argv: Vec<OsString>,
-    timeout: Option<Duration>,
-    echo: Echo,
-) -> Result<Trace> {
-    let al: &Airlock = al;
-    let layout = &al.layout;
-    // The worktree is fingerprinted before the command on another thread
-    // while the sandbox is built; the command, confined, waits right before
-    // it starts until the fingerprint is taken, so nothing it does can
-    // precede it.
-    std::thread::scope(|scope| {
-        let scan = scope.spawn(|| layout.scan(&run.id, None));
-        let mut before = Before {
-            thread: Some(scan),
-            result: None,
-        };
-        let traced = run_gated(
-            al,
-            run,
-            workflow,
-            brief,
-            origin,
-            argv,
-            timeout,
-            echo,
-            &mut before,
-        );
-        // A failed scan is the error, whatever else went wrong after it.
-        let before = before.wait()?;
-        finish(layout, run, origin, &before, traced?)
-    })
-}
-
-/// The fingerprint before a command, taken on another thread.
-struct Before<'scope> {
-    thread: Option<std::thread::ScopedJoinHandle<'scope, Result<Fingerprint>>>,
+/// The fingerprint of a run's worktree before a command, taken on another
+/// thread while airlock gets ready to run it.
+pub struct BeforeScan {
+    thread: Option<std::thread::JoinHandle<Result<Fingerprint>>>,
     result: Option<Result<Fingerprint>>,
 }
 
-impl Before<'_> {
+impl BeforeScan {
+    /// Starts fingerprinting the worktree of run `id`. The run need not
+    /// exist; a name that is not a plain file name starts nothing.
+    pub fn start(layout: &Layout, id: &str) -> Option<BeforeScan> {
+        let plain = !id.is_empty()
+            && id != "."
+            && id != ".."
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !plain {
+            return None;
+        }
+        BeforeScan::spawn(layout, id).ok()
+    }
+
+    fn spawn(layout: &Layout, id: &str) -> Result<BeforeScan> {
+        let layout = layout.clone();
+        let id = id.to_string();
+        let thread = std::thread::Builder::new()
+            .spawn(move || layout.scan(&id, None))
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "cannot start fingerprinting the worktree before the command: {e}"
+                ))
+            })?;
+        Ok(BeforeScan {
+            thread: Some(thread),
+            result: None,
+        })
+    }
+
     /// Waits for the fingerprint (once), then lets the command start if it
     /// was taken.
     fn release(&mut self) -> std::result::Result<(), String> {
@@ -195,6 +162,74 @@ impl Before<'_> {
     }
 }
 
+/// Runs a command in the run's worktree and records its trace.
+pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> {
+    let run = al.store.get(run_id)?;
+    run.require("exec", &[State::Staged, State::Checked])?;
+    if opts.argv.is_empty() {
+        return Err(Error::Invalid(
+            "nothing to run: give the command after `--`, e.g. `airlock exec RUN -- cargo test`"
+                .into(),
+        ));
+    }
+    let workflow = al.workflow_for(&run)?;
+    let brief = al.brief_of(&run, &workflow)?;
+    let mut trace = run_traced(
+        al,
+        &run,
+        &workflow,
+        &brief,
+        "exec",
+        opts.argv,
+        opts.timeout,
+        opts.echo,
+        opts.before,
+    )?;
+    al.store.add_trace(&run.id, &mut trace)?;
+    crate::failpoint("exec:after-trace");
+    Ok(trace)
+}
+
+/// Runs one command for a run (exec or gate), snapshotting the worktree
+/// before and after to record which files it changed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_traced(
+    al: &mut Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    origin: &str,
+    argv: Vec<OsString>,
+    timeout: Option<Duration>,
+    echo: Echo,
+    before: Option<BeforeScan>,
+) -> Result<Trace> {
+    let al: &Airlock = al;
+    let layout = &al.layout;
+    // The worktree is fingerprinted before the command on another thread
+    // while the sandbox is built; the command, confined, waits right before
+    // it starts until the fingerprint is taken, so nothing it does can
+    // precede it.
+    let mut before = match before {
+        Some(scan) => scan,
+        None => BeforeScan::spawn(layout, &run.id)?,
+    };
+    let traced = run_gated(
+        al,
+        run,
+        workflow,
+        brief,
+        origin,
+        argv,
+        timeout,
+        echo,
+        &mut before,
+    );
+    // A failed scan is the error, whatever else went wrong after it.
+    let before = before.wait()?;
+    finish(layout, run, origin, &before, traced?)
+}
+
 /// Plans the sandbox and runs the command in it, held back until `before`
 /// is taken.
 #[allow(clippy::too_many_arguments)]
@@ -207,7 +242,7 @@ fn run_gated(
     argv: Vec<OsString>,
     timeout: Option<Duration>,
     echo: Echo,
-    before: &mut Before,
+    before: &mut BeforeScan,
 ) -> Result<Ran> {
     let layout = &al.layout;
     let logs = layout.logs_dir(&run.id);

@@ -55,7 +55,11 @@ pub struct Airlock {
 
 impl Airlock {
     pub fn open(cwd: &Path) -> Result<Airlock> {
-        let layout = Layout::discover(cwd)?;
+        Airlock::open_in(Layout::discover(cwd)?)
+    }
+
+    /// [`Airlock::open`] in a repository already found.
+    pub fn open_in(layout: Layout) -> Result<Airlock> {
         let store = Store::open(&layout)?;
         let mut al = Airlock {
             layout,

@@ -247,6 +247,7 @@ pub fn run_in_run(
         argv.clone(),
         None,
         echo,
+        None,
     )?;
     al.store.add_trace(&run.id, &mut trace)?;
     let actual = snapshot_of(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use airlock_core::layout::Layout;
 use airlock_core::{Airlock, Result};
 
 use crate::render::{Output, warn};
@@ -42,7 +43,12 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the repository, reporting anything recovery repaired.
     pub fn open(&self) -> Result<Airlock> {
-        let al = Airlock::open(&self.cwd)?;
+        self.open_in(Layout::discover(&self.cwd)?)
+    }
+
+    /// [`Ctx::open`] in a repository already found.
+    pub fn open_in(&self, layout: Layout) -> Result<Airlock> {
+        let al = Airlock::open_in(layout)?;
         for note in &al.recovered {
             warn(&format!("recovered: {note}"));
         }
