@@ -323,10 +323,24 @@ fn exec_after_submit_is_refused_naming_the_state() {
     let env = Env::new();
     let (run, wt) = env.submitted();
     let before = env.world();
+    // The command's log files are made while the repository opens; a
+    // refused command leaves none behind.
+    let logs = |env: &Env| -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(env.state_dir().join("runs").join(&run).join("logs"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        names.sort();
+        names
+    };
+    let logs_before = logs(&env);
+    assert!(!logs_before.is_empty());
     let out = env.fails(
         &["exec", &run, "--", "sh", "-c", "echo sneaky > src/app.sh"],
         1,
     );
+    assert_eq!(logs(&env), logs_before);
     assert_eq!(
         out.stderr,
         format!(

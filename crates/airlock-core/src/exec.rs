@@ -1,7 +1,7 @@
 //! Traced commands inside a run's worktree.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -86,22 +86,34 @@ pub struct ExecOptions {
     pub argv: Vec<OsString>,
     pub timeout: Option<Duration>,
     pub echo: Echo,
-    /// The worktree's fingerprint, started before the repository was
-    /// opened (see [`BeforeScan::start`]); one is started here otherwise.
-    pub before: Option<BeforeScan>,
+    /// The command's preflight, started before the repository was opened
+    /// (see [`Preflight::start`]); one is started here otherwise.
+    pub preflight: Option<Preflight>,
 }
 
-/// The fingerprint of a run's worktree before a command, taken on another
-/// thread while airlock gets ready to run it.
-pub struct BeforeScan {
-    thread: Option<std::thread::JoinHandle<Result<Fingerprint>>>,
-    result: Option<Result<Fingerprint>>,
+/// What a command of a run needs that the run's name alone gives, done on
+/// another thread while airlock gets ready to run it: the command's two
+/// log files, created (creating a file can cost a fifth of a millisecond),
+/// and the fingerprint of the worktree before it.
+pub struct Preflight {
+    log_name: String,
+    thread: Option<std::thread::JoinHandle<Prepared>>,
+    done: Option<Prepared>,
+    /// Whether the command was handed to the sandbox: if not, the log
+    /// files made for it are removed again.
+    used: bool,
 }
 
-impl BeforeScan {
-    /// Starts fingerprinting the worktree of run `id`. The run need not
-    /// exist; a name that is not a plain file name starts nothing.
-    pub fn start(layout: &Layout, id: &str) -> Option<BeforeScan> {
+struct Prepared {
+    logs_made: Vec<PathBuf>,
+    fingerprint: Option<Result<Fingerprint>>,
+}
+
+impl Preflight {
+    /// Starts the preflight of a command from `origin` in run `id`. The run
+    /// need not exist (nothing is created for a run that does not); a name
+    /// that is not a plain file name starts nothing.
+    pub fn start(layout: &Layout, id: &str, origin: &str) -> Option<Preflight> {
         let plain = !id.is_empty()
             && id != "."
             && id != ".."
@@ -111,22 +123,54 @@ impl BeforeScan {
         if !plain {
             return None;
         }
-        BeforeScan::spawn(layout, id).ok()
+        Preflight::spawn(layout, id, origin).ok()
     }
 
-    fn spawn(layout: &Layout, id: &str) -> Result<BeforeScan> {
+    fn spawn(layout: &Layout, id: &str, origin: &str) -> Result<Preflight> {
+        // The trace number is assigned when the trace is stored; logs get a
+        // name of their own that parallel commands cannot share.
+        let log_name = format!(
+            "{}-{:08x}",
+            origin.replace(':', "-"),
+            rand_core::RngCore::next_u32(&mut rand_core::OsRng)
+        );
+        let logs = layout.logs_dir(id);
+        let names = log_paths(&logs, &log_name);
         let layout = layout.clone();
         let id = id.to_string();
         let thread = std::thread::Builder::new()
-            .spawn(move || layout.scan(&id, None))
+            .spawn(move || {
+                // Only in a run's existing log directory, and never over a
+                // file: the sandbox creates whatever is not made here.
+                let logs_made = if logs.is_dir() {
+                    names
+                        .into_iter()
+                        .filter(|p| {
+                            std::fs::OpenOptions::new()
+                                .write(true)
+                                .create_new(true)
+                                .open(p)
+                                .is_ok()
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Prepared {
+                    logs_made,
+                    fingerprint: Some(layout.scan(&id, None)),
+                }
+            })
             .map_err(|e| {
                 Error::Invalid(format!(
                     "cannot start fingerprinting the worktree before the command: {e}"
                 ))
             })?;
-        Ok(BeforeScan {
+        Ok(Preflight {
+            log_name,
             thread: Some(thread),
-            result: None,
+            done: None,
+            used: false,
         })
     }
 
@@ -143,23 +187,51 @@ impl BeforeScan {
 
     fn settle(&mut self) -> &Result<Fingerprint> {
         if let Some(thread) = self.thread.take() {
-            self.result = Some(thread.join().unwrap_or_else(|_| {
-                Err(Error::Invalid(
+            self.done = Some(thread.join().unwrap_or_else(|_| Prepared {
+                logs_made: Vec::new(),
+                fingerprint: Some(Err(Error::Invalid(
                     "the fingerprint of the worktree before the command panicked".into(),
-                ))
+                ))),
             }));
         }
-        self.result
+        self.done
             .as_ref()
+            .and_then(|d| d.fingerprint.as_ref())
             .expect("the fingerprint is either being taken or settled")
     }
 
     fn wait(mut self) -> Result<Fingerprint> {
         self.settle();
-        self.result
-            .take()
+        self.done
+            .as_mut()
+            .and_then(|d| d.fingerprint.take())
             .expect("the fingerprint is either being taken or settled")
     }
+}
+
+impl Drop for Preflight {
+    fn drop(&mut self) {
+        if self.used {
+            return;
+        }
+        // Refused before the command ran: no log files of it stay behind.
+        if let Some(thread) = self.thread.take()
+            && let Ok(done) = thread.join()
+        {
+            self.done = Some(done);
+        }
+        for path in self.done.iter().flat_map(|d| &d.logs_made) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A command's two log files, stdout then stderr.
+fn log_paths(logs: &Path, log_name: &str) -> [PathBuf; 2] {
+    [
+        logs.join(format!("{log_name}.stdout")),
+        logs.join(format!("{log_name}.stderr")),
+    ]
 }
 
 /// Runs a command in the run's worktree and records its trace.
@@ -183,7 +255,7 @@ pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> 
         opts.argv,
         opts.timeout,
         opts.echo,
-        opts.before,
+        opts.preflight,
     )?;
     al.store.add_trace(&run.id, &mut trace)?;
     crate::failpoint("exec:after-trace");
@@ -202,7 +274,7 @@ pub(crate) fn run_traced(
     argv: Vec<OsString>,
     timeout: Option<Duration>,
     echo: Echo,
-    before: Option<BeforeScan>,
+    preflight: Option<Preflight>,
 ) -> Result<Trace> {
     let al: &Airlock = al;
     let layout = &al.layout;
@@ -210,21 +282,11 @@ pub(crate) fn run_traced(
     // while the sandbox is built; the command, confined, waits right before
     // it starts until the fingerprint is taken, so nothing it does can
     // precede it.
-    let mut before = match before {
-        Some(scan) => scan,
-        None => BeforeScan::spawn(layout, &run.id)?,
+    let mut before = match preflight {
+        Some(preflight) => preflight,
+        None => Preflight::spawn(layout, &run.id, origin)?,
     };
-    let traced = run_gated(
-        al,
-        run,
-        workflow,
-        brief,
-        origin,
-        argv,
-        timeout,
-        echo,
-        &mut before,
-    );
+    let traced = run_gated(al, run, workflow, brief, argv, timeout, echo, &mut before);
     // A failed scan is the error, whatever else went wrong after it.
     let before = before.wait()?;
     finish(layout, run, origin, &before, traced?)
@@ -238,11 +300,10 @@ fn run_gated(
     run: &Run,
     workflow: &Workflow,
     brief: &Brief,
-    origin: &str,
     argv: Vec<OsString>,
     timeout: Option<Duration>,
     echo: Echo,
-    before: &mut BeforeScan,
+    before: &mut Preflight,
 ) -> Result<Ran> {
     let layout = &al.layout;
     let logs = layout.logs_dir(&run.id);
@@ -255,26 +316,21 @@ fn run_gated(
         path: tmp.clone(),
         source,
     })?;
-    // The trace number is assigned when the trace is stored; logs get a name
-    // of their own that parallel commands cannot share.
-    let log_name = format!(
-        "{}-{:08x}",
-        origin.replace(':', "-"),
-        rand_core::RngCore::next_u32(&mut rand_core::OsRng)
-    );
+    let [stdout_path, stderr_path] = log_paths(&logs, &before.log_name);
     let plan = crate::confinement::plan(al, run, workflow, brief, &run.worktree)?;
     let mut spec = CommandSpec {
         argv,
         cwd: run.worktree.clone(),
         env: plan.env,
         timeout: timeout.or(workflow.sandbox.timeout),
-        stdout_path: logs.join(format!("{log_name}.stdout")),
-        stderr_path: logs.join(format!("{log_name}.stderr")),
+        stdout_path,
+        stderr_path,
         echo,
         confinement: Some(plan.confinement),
         limits: plan.limits,
     };
     let started = now();
+    before.used = true;
     let mut release = || before.release();
     let outcome = crate::confinement::run_gated(workflow, &mut spec, Some(&mut release))?;
     Ok(Ran {

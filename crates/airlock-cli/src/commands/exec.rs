@@ -1,7 +1,7 @@
 use std::ffi::OsString;
 
 use airlock_core::Result;
-use airlock_core::exec::{BeforeScan, ExecOptions, exec};
+use airlock_core::exec::{ExecOptions, Preflight, exec};
 use airlock_core::layout::Layout;
 use airlock_core::sandbox::Echo;
 
@@ -28,14 +28,15 @@ fn humantime_parse(s: &str) -> std::result::Result<std::time::Duration, String> 
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let layout = Layout::discover(&ctx.cwd)?;
-    // The worktree is fingerprinted while the repository's state opens.
-    let before = BeforeScan::start(&layout, &args.run);
+    // The command's log files and the worktree's fingerprint are made
+    // while the repository's state opens.
+    let preflight = Preflight::start(&layout, &args.run, "exec");
     let mut al = ctx.open_in(layout)?;
     let trace = exec(
         &mut al,
         &args.run,
         ExecOptions {
-            before,
+            preflight,
             argv: args.command,
             timeout: args.timeout,
             // With --json, the command's output goes to stderr so stdout stays one document.
