@@ -179,9 +179,17 @@ pub(crate) fn become_command(
 }
 
 /// As PID 1 once the command's process is started: reaps until it exits,
-/// reports its status on `fd`, and returns the code a shell would give.
+/// kills and reaps whatever it left running, reports its status on `fd`,
+/// and returns the code a shell would give. Once the status is reported,
+/// nothing the command started is left to act.
 pub(crate) fn reap_and_report(child: libc::pid_t, fd: libc::c_int) -> Result<i32, SetupError> {
     let status = reap_until(child)?;
+    // SAFETY: getpid is always safe; kill(-1) from PID 1 of a pid namespace
+    // reaches that namespace only (never anything outside it).
+    if unsafe { libc::getpid() } == 1 {
+        unsafe { libc::kill(-1, libc::SIGKILL) };
+        reap_all();
+    }
     let r = if libc::WIFEXITED(status) {
         InitReport::Exited {
             code: libc::WEXITSTATUS(status),
@@ -345,6 +353,18 @@ pub(crate) fn reap_until(child: libc::pid_t) -> Result<libc::c_int, SetupError> 
         }
         if rc == child {
             return Ok(status);
+        }
+    }
+}
+
+/// Reaps every child until none is left.
+fn reap_all() {
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping children of PID 1.
+        let rc = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
         }
     }
 }

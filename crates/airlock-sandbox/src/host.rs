@@ -391,7 +391,13 @@ fn lead(
         Ok((pid, reports))
     }) {
         Err(e) => vec![e.into()],
-        Ok((pid, reader)) => watch(conn, pid, reader),
+        Ok((pid, reader)) => {
+            let reports = watch(conn, pid, reader);
+            respond(conn, reports);
+            // SAFETY: reaping our own child.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            return 0;
+        }
     };
     respond(conn, reports);
     0
@@ -599,11 +605,20 @@ fn watch(conn: RawFd, pid: libc::pid_t, mut reports: File) -> Vec<InitReport> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
+            // PID 1 reports the command's end once nothing of it is left
+            // running: the answer need not wait for PID 1 to exit too.
+            if parse_reports(&text).last().is_some_and(|r| {
+                matches!(r, InitReport::Exited { .. } | InitReport::Signaled { .. })
+            }) {
+                break;
+            }
         }
     }
-    let mut status = 0;
-    // SAFETY: reaping our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    parse_reports(&text)
+}
+
+/// The complete report lines in `text`.
+fn parse_reports(text: &[u8]) -> Vec<InitReport> {
     text.split(|b| *b == b'\n')
         .filter_map(|line| serde_json::from_slice(line).ok())
         .collect()
@@ -762,6 +777,32 @@ pub(crate) fn response(sock: &OwnedFd) -> std::io::Result<Response> {
             ));
         }
         return serde_json::from_slice(&body[..n as usize]).map_err(std::io::Error::other);
+    }
+}
+
+/// Waits until `sock` has something to read (or was hung up); false if
+/// `deadline` came first.
+pub(crate) fn wait_readable(sock: RawFd, deadline: Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        // Whole milliseconds, rounded up: the deadline is never cut short.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+        let mut pfd = libc::pollfd {
+            fd: sock,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 {
+            return true;
+        }
+        if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return true;
+        }
     }
 }
 

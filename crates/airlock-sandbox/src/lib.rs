@@ -467,29 +467,16 @@ fn run_hosted(
         let _ = join_copier(err_thread);
         return Err(e);
     }
-    let (tx, rx) = mpsc::channel();
-    let waiting = sock.clone();
-    let waiter = thread::spawn(move || {
-        let response = host::response(&waiting);
-        let _ = tx.send(());
-        response
-    });
-    let mut timed_out = false;
-    match spec.timeout {
-        Some(limit) => {
-            if rx.recv_timeout(limit).is_err() {
-                timed_out = true;
-                host::hang_up(sock.as_raw_fd());
-            }
-        }
-        None => {
-            let _ = rx.recv();
-        }
+    // The answer comes when the command is over; past the time limit, the
+    // leader is told to stop it, and answers then.
+    let timed_out = match spec.timeout {
+        Some(limit) => !host::wait_readable(sock.as_raw_fd(), started + limit),
+        None => false,
+    };
+    if timed_out {
+        host::hang_up(sock.as_raw_fd());
     }
-    let response = waiter
-        .join()
-        .map_err(|_| SandboxError::Wait(io::Error::other("waiter thread panicked")))?
-        .map_err(SandboxError::Wait)?;
+    let response = host::response(&sock).map_err(SandboxError::Wait)?;
     let duration_ms = started.elapsed().as_millis() as u64;
     let stdout = join_copier(out_thread)?;
     let stderr = join_copier(err_thread)?;
