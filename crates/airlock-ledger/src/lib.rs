@@ -328,6 +328,10 @@ impl Ledger {
             .conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         self.conn.pragma_update(None, "foreign_keys", true)?;
+        // Opened once per command: a ledger already whole needs nothing made.
+        if self.is_whole() {
+            return Ok(());
+        }
 
         let tx = self
             .conn
@@ -389,6 +393,24 @@ impl Ledger {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Whether the file already holds this version's ledger, complete: the
+    /// `events` columns, the schema version, the index and both append-only
+    /// triggers. Anything else (a new file, another version, a trigger
+    /// dropped) goes through the full set-up, which makes what is missing or
+    /// refuses the file.
+    fn is_whole(&self) -> bool {
+        let found: rusqlite::Result<(Option<String>, Option<String>, i64)> = self.conn.query_row(
+            "SELECT (SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_table_info('events') ORDER BY cid)),
+                    (SELECT value FROM ledger_meta WHERE key = 'schema_version'),
+                    (SELECT count(*) FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = 'events'
+                        AND name IN ('events_by_run', 'events_no_update', 'events_no_delete'))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        );
+        matches!(found, Ok((Some(columns), Some(version), 3))
+            if columns == COLUMNS.join(",") && version == SCHEMA_VERSION.to_string())
     }
 
     /// The underlying connection; other crates keep their own tables in the same file.

@@ -130,17 +130,6 @@ fn delete_is_refused_by_trigger() {
 }
 
 #[test]
-fn reopening_restores_dropped_triggers() {
-    let (_dir, path, ledger) = temp_ledger(2);
-    drop(ledger);
-    drop(raw_without_triggers(&path));
-    let _ledger = Ledger::open(&path).unwrap();
-    let conn = Connection::open(&path).unwrap();
-    let err = conn.execute("DELETE FROM events", []).unwrap_err();
-    assert!(err.to_string().contains(APPEND_ONLY_MESSAGE), "{err}");
-}
-
-#[test]
 fn attack_edit_one_events_data() {
     let (_dir, path, _ledger) = temp_ledger(10);
     raw_without_triggers(&path)
@@ -696,4 +685,49 @@ fn relaxed_commits_are_chained_and_full_sync_comes_back() {
     let report = reopened.verify().unwrap();
     assert!(report.is_ok());
     assert_eq!(report.events, 2);
+}
+
+#[test]
+fn reopening_restores_dropped_triggers_and_index() {
+    // Opening skips the set-up for a ledger already whole; one with a
+    // trigger or the index dropped is not, and gets them back.
+    let (_dir, path, ledger) = temp_ledger(2);
+    drop(ledger);
+    for drop_sql in [
+        "DROP TRIGGER events_no_update",
+        "DROP TRIGGER events_no_delete",
+        "DROP INDEX events_by_run",
+    ] {
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(drop_sql)
+            .unwrap();
+        let ledger = Ledger::open(&path).unwrap();
+        let conn = ledger.connection();
+        let present: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('events_by_run', 'events_no_update', 'events_no_delete')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(present, 3, "after {drop_sql}");
+        let update = conn.execute("UPDATE events SET kind = 'edited' WHERE seq = 1", []);
+        assert!(
+            update
+                .unwrap_err()
+                .to_string()
+                .contains(APPEND_ONLY_MESSAGE),
+            "after {drop_sql}"
+        );
+        let delete = conn.execute("DELETE FROM events WHERE seq = 2", []);
+        assert!(
+            delete
+                .unwrap_err()
+                .to_string()
+                .contains(APPEND_ONLY_MESSAGE),
+            "after {drop_sql}"
+        );
+    }
+    assert!(Ledger::open(&path).unwrap().verify().unwrap().is_ok());
 }
