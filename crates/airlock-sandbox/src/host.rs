@@ -780,32 +780,6 @@ pub(crate) fn response(sock: &OwnedFd) -> std::io::Result<Response> {
     }
 }
 
-/// Waits until `sock` has something to read (or was hung up); false if
-/// `deadline` came first.
-pub(crate) fn wait_readable(sock: RawFd, deadline: Instant) -> bool {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        // Whole milliseconds, rounded up: the deadline is never cut short.
-        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-        let mut pfd = libc::pollfd {
-            fd: sock,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc > 0 {
-            return true;
-        }
-        if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return true;
-        }
-    }
-}
-
 /// Tells the leader to stop the command: it kills the command's namespace.
 pub(crate) fn hang_up(sock: RawFd) {
     // SAFETY: shutdown on a descriptor we hold.

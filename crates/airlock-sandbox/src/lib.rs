@@ -423,26 +423,12 @@ fn run_hosted(
     let (out_read, out_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
     let (err_read, err_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
     let (out_sink, err_sink) = sinks(spec.echo);
-    let budget = Arc::new(OutputBudget {
+    let budget = OutputBudget {
         used: AtomicU64::new(0),
         cap: spec.limits.output_bytes,
         exceeded: AtomicBool::new(false),
         stop: Stop::HangUp(sock.clone()),
-    });
-    let out_thread = spawn_copier(
-        File::from(out_read),
-        stdout_file,
-        out_sink,
-        spec.stdout_path.clone(),
-        budget.clone(),
-    );
-    let err_thread = spawn_copier(
-        File::from(err_read),
-        stderr_file,
-        err_sink,
-        spec.stderr_path.clone(),
-        budget.clone(),
-    );
+    };
     let request = host::Request::of(init);
     let sent = match gate.map(|g| g()).unwrap_or(Ok(())) {
         Err(reason) => Err(SandboxError::NotStarted { reason }),
@@ -458,28 +444,93 @@ fn run_hosted(
         }),
     };
     // The command holds the only write ends now (or nobody does): the
-    // copiers end when it and everything it started are gone.
+    // streams end when it and everything it started are gone.
     drop(out_write);
     drop(err_write);
     let started = Instant::now();
-    if let Err(e) = sent {
-        let _ = join_copier(out_thread);
-        let _ = join_copier(err_thread);
-        return Err(e);
+    sent?;
+    let deadline = spec.timeout.map(|limit| started + limit);
+    let mut streams = [
+        (
+            Some(out_read),
+            Recorder::new(stdout_file, out_sink, spec.stdout_path.clone()),
+        ),
+        (
+            Some(err_read),
+            Recorder::new(stderr_file, err_sink, spec.stderr_path.clone()),
+        ),
+    ];
+    let mut response = None;
+    let mut timed_out = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    // Both streams to their end and the leader's answer, on this thread:
+    // threads to copy and to wait would cost more than the command `true`.
+    while response.is_none() || streams.iter().any(|(pipe, _)| pipe.is_some()) {
+        let mut fds: Vec<libc::pollfd> = streams
+            .iter()
+            .map(|(pipe, _)| libc::pollfd {
+                fd: pipe.as_ref().map_or(-1, |p| p.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        fds.push(libc::pollfd {
+            fd: if response.is_none() {
+                sock.as_raw_fd()
+            } else {
+                -1
+            },
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        let wait_ms = match deadline {
+            Some(d) if !timed_out => d
+                .saturating_duration_since(Instant::now())
+                .as_micros()
+                .div_ceil(1000)
+                .min(i32::MAX as u128) as libc::c_int,
+            _ => -1,
+        };
+        // SAFETY: valid pollfds (a negative fd is ignored).
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(SandboxError::Wait(e));
+        }
+        if rc == 0 {
+            // Past the time limit: the leader stops the command and answers.
+            timed_out = true;
+            host::hang_up(sock.as_raw_fd());
+            continue;
+        }
+        for ((pipe, recorder), pfd) in streams.iter_mut().zip(&fds) {
+            if pfd.revents == 0 {
+                continue;
+            }
+            let Some(reader) = pipe.as_ref() else {
+                continue;
+            };
+            // SAFETY: reading into our buffer from our pipe.
+            let n = unsafe { libc::read(reader.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            match n {
+                0 => *pipe = None,
+                n if n > 0 => recorder.record(&buf[..n as usize], &budget)?,
+                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                _ => *pipe = None,
+            }
+        }
+        if fds[2].revents != 0 {
+            response = Some(host::response(&sock).map_err(SandboxError::Wait)?);
+        }
     }
-    // The answer comes when the command is over; past the time limit, the
-    // leader is told to stop it, and answers then.
-    let timed_out = match spec.timeout {
-        Some(limit) => !host::wait_readable(sock.as_raw_fd(), started + limit),
-        None => false,
-    };
-    if timed_out {
-        host::hang_up(sock.as_raw_fd());
-    }
-    let response = host::response(&sock).map_err(SandboxError::Wait)?;
+    let response = response.expect("the loop ends with the answer");
     let duration_ms = started.elapsed().as_millis() as u64;
-    let stdout = join_copier(out_thread)?;
-    let stderr = join_copier(err_thread)?;
+    let [(_, out), (_, err)] = streams;
+    let stdout = out.finish()?;
+    let stderr = err.finish()?;
     let report = response
         .reports
         .iter()
@@ -723,16 +774,84 @@ impl Stop {
     }
 }
 
+/// One output stream as it is recorded: its log, its digest, its echo.
+struct Recorder {
+    file: File,
+    sink: Sink,
+    path: PathBuf,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Recorder {
+    fn new(file: File, sink: Sink, path: PathBuf) -> Recorder {
+        Recorder {
+            file,
+            sink,
+            path,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Records what the command wrote, as far as the output budget goes;
+    /// the first chunk past it stops the command.
+    fn record(&mut self, chunk: &[u8], budget: &OutputBudget) -> Result<(), SandboxError> {
+        let mut chunk = chunk;
+        if let Some(cap) = budget.cap {
+            let n = chunk.len() as u64;
+            let before = budget.used.fetch_add(n, Ordering::SeqCst);
+            if before + n > cap {
+                // Keep what fits, then stop the flood at its source.
+                chunk = &chunk[..cap.saturating_sub(before).min(n) as usize];
+                if !budget.exceeded.swap(true, Ordering::SeqCst) {
+                    budget.stop.now();
+                }
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+        self.file
+            .write_all(chunk)
+            .map_err(|source| SandboxError::Log {
+                path: self.path.clone(),
+                source,
+            })?;
+        // Echo failures (a closed terminal) must not lose the record.
+        let _ = match self.sink {
+            Sink::None => Ok(()),
+            Sink::Stdout => io::stdout()
+                .write_all(chunk)
+                .and_then(|_| io::stdout().flush()),
+            Sink::Stderr => io::stderr().write_all(chunk),
+        };
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<StreamDigest, SandboxError> {
+        self.file.flush().map_err(|source| SandboxError::Log {
+            path: self.path,
+            source,
+        })?;
+        Ok(StreamDigest {
+            sha256: hex::encode(self.hasher.finalize()),
+            size: self.size,
+        })
+    }
+}
+
 fn spawn_copier(
     mut pipe: impl Read + Send + 'static,
-    mut file: File,
+    file: File,
     sink: Sink,
     path: PathBuf,
     budget: Arc<OutputBudget>,
 ) -> Copier {
     thread::spawn(move || {
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut recorder = Recorder::new(file, sink, path);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match pipe.read(&mut buf) {
@@ -741,41 +860,9 @@ fn spawn_copier(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             };
-            let mut chunk = &buf[..n];
-            if let Some(cap) = budget.cap {
-                let before = budget.used.fetch_add(n as u64, Ordering::SeqCst);
-                if before + n as u64 > cap {
-                    // Keep what fits, then stop the flood at its source.
-                    chunk = &chunk[..cap.saturating_sub(before).min(n as u64) as usize];
-                    if !budget.exceeded.swap(true, Ordering::SeqCst) {
-                        budget.stop.now();
-                    }
-                }
-            }
-            if chunk.is_empty() {
-                continue;
-            }
-            hasher.update(chunk);
-            size += chunk.len() as u64;
-            file.write_all(chunk).map_err(|source| SandboxError::Log {
-                path: path.clone(),
-                source,
-            })?;
-            // Echo failures (a closed terminal) must not lose the record.
-            let _ = match sink {
-                Sink::None => Ok(()),
-                Sink::Stdout => io::stdout()
-                    .write_all(chunk)
-                    .and_then(|_| io::stdout().flush()),
-                Sink::Stderr => io::stderr().write_all(chunk),
-            };
+            recorder.record(&buf[..n], &budget)?;
         }
-        file.flush()
-            .map_err(|source| SandboxError::Log { path, source })?;
-        Ok(StreamDigest {
-            sha256: hex::encode(hasher.finalize()),
-            size,
-        })
+        recorder.finish()
     })
 }
 
