@@ -411,20 +411,26 @@ fn exec_sees_every_change_however_quickly_commands_follow_each_other() {
 
 #[test]
 fn exec_takes_arguments_as_long_as_the_system_does() {
-    // One argument may be up to 128 KiB for execve: a script of 20 KB goes
-    // through the run's warm sandbox, one of 100 KB through a sandbox of its
-    // own; both run.
+    // One argument may be up to 128 KiB for execve: a script of 100 KB
+    // still goes through the run's warm sandbox; with three more arguments
+    // of 60 KB, the command is larger than a warm sandbox takes (128 KiB)
+    // and gets a sandbox of its own. All run, confined.
     let env = Env::new();
     let (run, _) = env.start(BRIEF);
-    for repeat in [4_000, 20_000] {
-        let script = format!("{}echo done {repeat}", "true;".repeat(repeat));
-        let out = env.airlock(&["exec", &run, "--", "sh", "-c", &script]);
+    let filler = "x".repeat(60_000);
+    for (repeat, extra) in [(4_000, 0), (20_000, 0), (100, 3)] {
+        let script = format!("{}echo done {repeat} $#", "true;".repeat(repeat));
+        let mut args = vec!["exec", &run, "--", "sh", "-c", &script, "sh"];
+        args.extend(std::iter::repeat_n(filler.as_str(), extra));
+        let out = env.airlock(&args);
         assert_eq!(out.code, 0, "{repeat}: {}", out.stderr);
-        assert_eq!(out.stdout, format!("done {repeat}\n"));
+        assert_eq!(out.stdout, format!("done {repeat} {extra}\n"));
     }
     let traces = env.json(&["show", &run, "--no-diff"], 0)["traces"].clone();
-    assert_eq!(traces.as_array().unwrap().len(), 2);
-    assert_eq!(traces[1]["confinement"], "confined");
+    assert_eq!(traces.as_array().unwrap().len(), 3);
+    for trace in traces.as_array().unwrap() {
+        assert_eq!(trace["confinement"], "confined");
+    }
 }
 
 #[test]

@@ -56,7 +56,7 @@ const DIR_FD: RawFd = 6;
 const SPEC_FD: RawFd = 7;
 /// One lock for every host in a directory: connecting takes microseconds.
 const LOCK_FILE: &str = "hosts.lock";
-/// Requests larger than this (huge argv or environment) go through a
+/// Requests larger than this, encoded (huge argv or environment), go through a
 /// one-off sandbox instead: a datagram has to fit the socket's buffer.
 pub(crate) const MAX_REQUEST: usize = 128 * 1024;
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -381,7 +381,7 @@ fn lead(
     let reports = match made.and_then(|(pid, reports, to_command)| {
         let (request, [stdout, stderr]) =
             receive(conn).map_err(|e| fail("receiving the command", e))?;
-        let body = serde_json::to_vec(&request).map_err(|e| fail("passing the command on", e))?;
+        let body = encode(&request).map_err(|e| fail("passing the command on", e))?;
         send_with_fds(
             to_command.as_raw_fd(),
             &body,
@@ -511,7 +511,7 @@ fn command_pid1(
     if let Some(n) = request.processes {
         confine::cap_pids(n);
     }
-    let body = serde_json::to_vec(&request).map_err(|e| fail("passing the command on", e))?;
+    let body = encode(&request).map_err(|e| fail("passing the command on", e))?;
     // A failure here leaves the command's process without a command: it
     // reports that itself, and is reaped below.
     let _ = send_with_fds(
@@ -650,7 +650,7 @@ fn receive(conn: RawFd) -> std::io::Result<(Request, [OwnedFd; 2])> {
     let (Some(out), Some(err), None) = (fds.next(), fds.next(), fds.next()) else {
         return Err(std::io::Error::other("a request carries two descriptors"));
     };
-    let request = serde_json::from_slice(&body[..n]).map_err(std::io::Error::other)?;
+    let request = postcard::from_bytes(&body[..n]).map_err(std::io::Error::other)?;
     Ok((request, [out, err]))
 }
 
@@ -750,12 +750,17 @@ pub struct HostSettings {
 /// of its stdout and stderr pipes.
 pub(crate) fn send(
     sock: &OwnedFd,
-    request: &Request,
+    body: &[u8],
     stdout: RawFd,
     stderr: RawFd,
 ) -> std::io::Result<()> {
-    let body = serde_json::to_vec(request).map_err(std::io::Error::other)?;
-    send_with_fds(sock.as_raw_fd(), &body, &[stdout, stderr])
+    send_with_fds(sock.as_raw_fd(), body, &[stdout, stderr])
+}
+
+/// A request as it travels: compact (postcard), so that argv and
+/// environment cost their own size, not four times it as JSON numbers.
+pub(crate) fn encode(request: &Request) -> std::io::Result<Vec<u8>> {
+    postcard::to_stdvec(request).map_err(std::io::Error::other)
 }
 
 /// Blocks until the leader answers; an error if the host went away instead.

@@ -209,10 +209,11 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         && let Some(settings) = &c.host
     {
         let init = init_spec(spec, c, false);
-        let small = serde_json::to_vec(&host::Request::of(&init))
-            .is_ok_and(|b| b.len() <= host::MAX_REQUEST);
-        if small && let Some(sock) = host::connect(c, settings, &init)? {
-            return run_hosted(spec, sock, &init, gate);
+        if let Ok(request) = host::encode(&host::Request::of(&init))
+            && request.len() <= host::MAX_REQUEST
+            && let Some(sock) = host::connect(c, settings, &init)?
+        {
+            return run_hosted(spec, sock, &request, gate);
         }
     }
     let stdout_file = create_log(&spec.stdout_path)?;
@@ -414,7 +415,7 @@ impl Ended {
 fn run_hosted(
     spec: &CommandSpec,
     sock: OwnedFd,
-    init: &confine::InitSpec,
+    request: &[u8],
     gate: Option<Gate>,
 ) -> Result<Outcome, SandboxError> {
     let stdout_file = create_log(&spec.stdout_path)?;
@@ -429,20 +430,15 @@ fn run_hosted(
         exceeded: AtomicBool::new(false),
         stop: Stop::HangUp(sock.clone()),
     };
-    let request = host::Request::of(init);
-    let sent = match gate.map(|g| g()).unwrap_or(Ok(())) {
-        Err(reason) => Err(SandboxError::NotStarted { reason }),
-        Ok(()) => host::send(
-            &sock,
-            &request,
-            out_write.as_raw_fd(),
-            err_write.as_raw_fd(),
-        )
-        .map_err(|e| SandboxError::Setup {
-            step: "handing the command to the sandbox".into(),
-            error: e.to_string(),
-        }),
-    };
+    let sent =
+        match gate.map(|g| g()).unwrap_or(Ok(())) {
+            Err(reason) => Err(SandboxError::NotStarted { reason }),
+            Ok(()) => host::send(&sock, request, out_write.as_raw_fd(), err_write.as_raw_fd())
+                .map_err(|e| SandboxError::Setup {
+                    step: "handing the command to the sandbox".into(),
+                    error: e.to_string(),
+                }),
+        };
     // The command holds the only write ends now (or nobody does): the
     // streams end when it and everything it started are gone.
     drop(out_write);
