@@ -491,6 +491,46 @@ fn exec_kills_a_command_at_its_time_limit() {
 }
 
 #[test]
+fn a_reader_that_stops_reading_does_not_stretch_the_time_limit() {
+    // The command fills airlock's stdout while whoever reads it stops
+    // reading: echoing blocks, and the time limit must still stop the
+    // command (here, before its background child writes the marker).
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    env.json(&["exec", &run, "--", "true"], 0);
+    let child = env
+        .cmd(&[
+            "exec",
+            &run,
+            "--timeout",
+            "1s",
+            "--",
+            "sh",
+            "-c",
+            "(sleep 3; echo late > late.txt) & head -c 1000000 /dev/zero; wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(
+        !wt.join("late.txt").exists(),
+        "the command outlived its time limit"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(124),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!wt.join("late.txt").exists());
+    let t = env.json(&["show", &run, "--no-diff"], 0)["traces"][1].clone();
+    assert_eq!(t["exit"]["timed_out"], true, "{t}");
+}
+
+#[test]
 fn exec_of_a_program_the_sandbox_cannot_find_says_so() {
     let env = Env::new();
     let (run, _) = env.start(BRIEF);

@@ -163,8 +163,9 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     // the command before has ended, not beside it: on a small machine the
     // fork would compete with the command for the CPU.
     let mut ready = spare(spec, &prepared, &covered);
-    // The leader of the one command in flight, to learn when it ends.
-    let mut busy: Option<OwnedFd> = None;
+    // A leader of a command in flight (its pid and a pidfd), to learn when
+    // it ends.
+    let mut busy: Option<(libc::pid_t, OwnedFd)> = None;
     loop {
         loop {
             let mut status = 0;
@@ -185,11 +186,17 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
                 ready = None;
             }
         }
-        if leaders.is_empty() {
+        // A reaped leader's pidfd stays readable: watch one still running.
+        if busy.as_ref().is_some_and(|(pid, _)| !leaders.contains(pid)) {
             busy = None;
-            if ready.is_none() {
-                ready = spare(spec, &prepared, &covered);
-            }
+        }
+        if busy.is_none() {
+            busy = leaders
+                .iter()
+                .find_map(|&pid| pidfd(pid).map(|fd| (pid, fd)));
+        }
+        if leaders.is_empty() && ready.is_none() {
+            ready = spare(spec, &prepared, &covered);
         }
         let wait = if leaders.is_empty() {
             idle.saturating_sub(last.elapsed())
@@ -197,7 +204,11 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
             Duration::from_secs(1)
         };
         let timeout = wait.as_millis().clamp(1, 1000) as libc::c_int;
-        let (incoming, _) = poll_two(LISTEN_FD, busy.as_ref().map(|fd| fd.as_raw_fd()), timeout);
+        let (incoming, _) = poll_two(
+            LISTEN_FD,
+            busy.as_ref().map(|(_, fd)| fd.as_raw_fd()),
+            timeout,
+        );
         if incoming {
             // SAFETY: accept4 on our listening socket.
             let conn = unsafe {
@@ -219,7 +230,9 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
                 .or_else(|| spare(spec, &prepared, &covered).and_then(|s| s.hand(conn)));
             if let Some(pid) = handed {
                 leaders.insert(pid);
-                busy = pidfd(pid);
+                if busy.is_none() {
+                    busy = pidfd(pid).map(|fd| (pid, fd));
+                }
             }
             // SAFETY: the leader has its own copy.
             unsafe { libc::close(conn) };
@@ -393,9 +406,21 @@ fn lead(
         Err(e) => vec![e.into()],
         Ok((pid, reader)) => {
             let reports = watch(conn, pid, reader);
+            // PID 1 reports the command's end only once nothing of it runs;
+            // without that report (it was killed), its namespace is gone only
+            // when PID 1 is reaped, and the answer waits for that.
+            let ended = reports
+                .iter()
+                .any(|r| matches!(r, InitReport::Exited { .. } | InitReport::Signaled { .. }));
+            if !ended {
+                // SAFETY: reaping our own child.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            }
             respond(conn, reports);
-            // SAFETY: reaping our own child.
-            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            if ended {
+                // SAFETY: as above.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            }
             return 0;
         }
     };

@@ -446,6 +446,12 @@ fn run_hosted(
     let started = Instant::now();
     sent?;
     let deadline = spec.timeout.map(|limit| started + limit);
+    // Echoing can block (whoever reads airlock's output stops reading):
+    // then a watchdog keeps the time limit.
+    let watchdog = match deadline {
+        Some(deadline) if spec.echo != Echo::None => Some(Watchdog::start(sock.clone(), deadline)),
+        _ => None,
+    };
     let mut streams = [
         (
             Some(out_read),
@@ -457,11 +463,43 @@ fn run_hosted(
         ),
     ];
     let mut response = None;
+    let mut answered_at = None;
     let mut timed_out = false;
     let mut buf = vec![0u8; 64 * 1024];
     // Both streams to their end and the leader's answer, on this thread:
     // threads to copy and to wait would cost more than the command `true`.
     while response.is_none() || streams.iter().any(|(pipe, _)| pipe.is_some()) {
+        let now = Instant::now();
+        if let Some(d) = deadline
+            && !timed_out
+            && now >= d
+        {
+            // Past the time limit: the leader stops the command and answers.
+            timed_out = true;
+            host::hang_up(sock.as_raw_fd());
+        }
+        // Everything in the command's namespace is dead once it has
+        // answered; a pipe still open then was passed to another command
+        // (through the run's /tmp). What came within a moment is kept.
+        if let Some(at) = answered_at
+            && now >= at + AFTER_ANSWER
+        {
+            for (pipe, _) in streams.iter_mut() {
+                *pipe = None;
+            }
+            break;
+        }
+        let until = match (answered_at, deadline) {
+            (Some(at), _) => Some(at + AFTER_ANSWER),
+            (None, Some(d)) if !timed_out => Some(d),
+            _ => None,
+        };
+        let wait_ms = until.map_or(-1, |u| {
+            u.saturating_duration_since(now)
+                .as_micros()
+                .div_ceil(1000)
+                .min(i32::MAX as u128) as libc::c_int
+        });
         let mut fds: Vec<libc::pollfd> = streams
             .iter()
             .map(|(pipe, _)| libc::pollfd {
@@ -479,14 +517,6 @@ fn run_hosted(
             events: libc::POLLIN,
             revents: 0,
         });
-        let wait_ms = match deadline {
-            Some(d) if !timed_out => d
-                .saturating_duration_since(Instant::now())
-                .as_micros()
-                .div_ceil(1000)
-                .min(i32::MAX as u128) as libc::c_int,
-            _ => -1,
-        };
         // SAFETY: valid pollfds (a negative fd is ignored).
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
         if rc < 0 {
@@ -495,12 +525,6 @@ fn run_hosted(
                 continue;
             }
             return Err(SandboxError::Wait(e));
-        }
-        if rc == 0 {
-            // Past the time limit: the leader stops the command and answers.
-            timed_out = true;
-            host::hang_up(sock.as_raw_fd());
-            continue;
         }
         for ((pipe, recorder), pfd) in streams.iter_mut().zip(&fds) {
             if pfd.revents == 0 {
@@ -520,8 +544,10 @@ fn run_hosted(
         }
         if fds[2].revents != 0 {
             response = Some(host::response(&sock).map_err(SandboxError::Wait)?);
+            answered_at = Some(Instant::now());
         }
     }
+    let timed_out = timed_out || watchdog.is_some_and(Watchdog::fired);
     let response = response.expect("the loop ends with the answer");
     let duration_ms = started.elapsed().as_millis() as u64;
     let [(_, out), (_, err)] = streams;
@@ -767,6 +793,39 @@ impl Stop {
             Stop::Group(pgid) => kill_group(*pgid),
             Stop::HangUp(sock) => host::hang_up(sock.as_raw_fd()),
         }
+    }
+}
+
+/// How long a warm sandbox's command may keep writing once it has
+/// answered: only a pipe passed to another command is still open then.
+const AFTER_ANSWER: Duration = Duration::from_millis(250);
+
+/// Stops a command in a warm sandbox at its time limit, whatever the
+/// thread recording its output is doing.
+struct Watchdog {
+    stop: mpsc::Sender<()>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    fn start(sock: Arc<OwnedFd>, deadline: Instant) -> Watchdog {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let flag = fired.clone();
+        thread::spawn(move || {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(left) {
+                flag.store(true, Ordering::SeqCst);
+                host::hang_up(sock.as_raw_fd());
+            }
+        });
+        Watchdog { stop, fired }
+    }
+
+    /// Whether it stopped the command; it stands down either way.
+    fn fired(self) -> bool {
+        let _ = self.stop.send(());
+        self.fired.load(Ordering::SeqCst)
     }
 }
 

@@ -441,6 +441,64 @@ fn overlapping_commands_in_a_warm_sandbox_each_run() {
     // test running beside this one renames the sandbox, by design.)
 }
 
+/// CPU time (user + system, in clock ticks) of the processes holding the
+/// warm lab's hosts lock: its host.
+fn host_cpu_ticks(lab: &Lab) -> u64 {
+    let lock = lab
+        .host
+        .as_ref()
+        .expect("a warm lab")
+        .dir
+        .join("hosts.lock");
+    let mut ticks = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == lock));
+        if !holds {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // Fields after the command name's closing parenthesis: utime is the
+        // 12th, stime the 13th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        ticks += fields
+            .get(11)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0);
+        ticks += fields
+            .get(12)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    ticks
+}
+
+#[test]
+fn a_warm_sandbox_idles_while_a_long_command_outlives_a_short_one() {
+    // A short command that starts and ends while a long one runs: the host
+    // then waits for the long one's end, not in a loop.
+    let lab = Lab::warm();
+    let (o, _, err) = lab.run("true");
+    assert!(o.exit.success(), "{err}");
+    let mut long = lab.spec("sleep 3");
+    long.stdout_path = lab.logs.join("long.out");
+    let long = std::thread::spawn(move || run(&long).expect("sandbox set-up"));
+    std::thread::sleep(Duration::from_millis(300));
+    let (o, _, err) = lab.run("true");
+    assert!(o.exit.success(), "{err}");
+    let before = host_cpu_ticks(&lab);
+    std::thread::sleep(Duration::from_millis(1500));
+    let spent = host_cpu_ticks(&lab) - before;
+    // A loop would take the whole 1.5 s (150 ticks at 100 Hz).
+    assert!(spent < 30, "the host spent {spent} ticks of CPU waiting");
+    assert!(long.join().unwrap().exit.success());
+}
+
 #[test]
 fn a_worktree_made_again_gets_a_sandbox_of_its_own() {
     // A directory removed and created again is another directory: a warm
