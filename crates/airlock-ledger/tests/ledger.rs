@@ -582,6 +582,17 @@ fn verify_throughput_100k() {
     );
 }
 
+/// Appends event `i` with 2 KB of data, so that a few fill the log.
+fn append_padded(ledger: &mut Ledger, i: u64) {
+    ledger
+        .append(
+            Some("run"),
+            "exec",
+            &json!({ "i": i, "pad": "x".repeat(2000) }),
+        )
+        .unwrap();
+}
+
 #[test]
 fn the_write_ahead_log_stays_short_across_processes_that_each_write_once() {
     // airlock opens the ledger once per command and appends once: without
@@ -592,13 +603,7 @@ fn the_write_ahead_log_stays_short_across_processes_that_each_write_once() {
     let mut largest = 0;
     for i in 0..300u64 {
         let mut ledger = Ledger::open(&path).unwrap();
-        ledger
-            .append(
-                Some("run"),
-                "exec",
-                &json!({ "i": i, "pad": "x".repeat(2000) }),
-            )
-            .unwrap();
+        append_padded(&mut ledger, i);
         drop(ledger);
         largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
     }
@@ -617,13 +622,7 @@ fn closing_does_not_wait_for_a_reader_to_shorten_the_log() {
     let path = dir.path().join("ledger.db");
     let mut ledger = Ledger::open(&path).unwrap();
     for i in 0..100u64 {
-        ledger
-            .append(
-                Some("run"),
-                "exec",
-                &json!({ "i": i, "pad": "x".repeat(2000) }),
-            )
-            .unwrap();
+        append_padded(&mut ledger, i);
     }
     // Another process in the middle of a read: the log cannot be emptied.
     let reader = Connection::open(&path).unwrap();
@@ -712,22 +711,16 @@ fn reopening_restores_dropped_triggers_and_index() {
             )
             .unwrap();
         assert_eq!(present, 3, "after {drop_sql}");
-        let update = conn.execute("UPDATE events SET kind = 'edited' WHERE seq = 1", []);
-        assert!(
-            update
-                .unwrap_err()
-                .to_string()
-                .contains(APPEND_ONLY_MESSAGE),
-            "after {drop_sql}"
-        );
-        let delete = conn.execute("DELETE FROM events WHERE seq = 2", []);
-        assert!(
-            delete
-                .unwrap_err()
-                .to_string()
-                .contains(APPEND_ONLY_MESSAGE),
-            "after {drop_sql}"
-        );
+        for edit in [
+            "UPDATE events SET kind = 'edited' WHERE seq = 1",
+            "DELETE FROM events WHERE seq = 2",
+        ] {
+            let refused = conn.execute(edit, []).unwrap_err().to_string();
+            assert!(
+                refused.contains(APPEND_ONLY_MESSAGE),
+                "{edit} after {drop_sql}: {refused}"
+            );
+        }
     }
     assert!(Ledger::open(&path).unwrap().verify().unwrap().is_ok());
 }

@@ -246,7 +246,7 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
         if leaders.is_empty() && last.elapsed() >= idle {
             // SAFETY: flock on our own descriptor.
             if unsafe { libc::flock(LOCK_FD, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                if !poll_in(LISTEN_FD, 0) {
+                if !poll_two(LISTEN_FD, None, 0).0 {
                     // Returning closes the listener; the namespace goes with
                     // us. The socket's name goes first, under the lock.
                     remove_socket(spec);
@@ -275,17 +275,6 @@ fn remove_socket(spec: &HostSpec) {
             libc::unlinkat(DIR_FD, name.as_ptr(), 0);
         }
     }
-}
-
-fn poll_in(fd: RawFd, timeout_ms: libc::c_int) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-    rc > 0 && pfd.revents != 0
 }
 
 /// Polls `fd` and, if given, `other` for input; which of them have it.
@@ -443,20 +432,8 @@ fn respond(conn: RawFd, reports: Vec<InitReport>) {
 /// cannot be told: gone, or a kernel without mount ids in `statx`).
 fn is_mount_point(path: &[u8]) -> Option<bool> {
     let mount_id = |p: &[u8]| -> Option<u64> {
-        let c = CString::new(p).ok()?;
-        // SAFETY: an all-zero statx is valid; statx fills it.
-        let mut st: libc::statx = unsafe { std::mem::zeroed() };
-        // SAFETY: statx with a valid path and buffer.
-        let rc = unsafe {
-            libc::statx(
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-                libc::STATX_MNT_ID,
-                &mut st,
-            )
-        };
-        (rc == 0 && st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id)
+        let st = statx_nofollow(p, libc::STATX_MNT_ID)?;
+        (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id)
     };
     let parent = Path::new(std::ffi::OsStr::from_bytes(path)).parent()?;
     let here = match mount_id(path) {
@@ -911,22 +888,10 @@ pub(crate) fn connect(
 /// same one, and a stale host, whose cover over it went with the old file,
 /// would show it.
 fn identity(path: &[u8]) -> Option<(u32, u32, u64, i64, u32)> {
-    let path = CString::new(path).ok()?;
-    // SAFETY: an all-zero statx is valid; statx fills it.
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: statx with a valid path and buffer.
-    let rc = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_INO | libc::STATX_BTIME | libc::STATX_CTIME,
-            &mut st,
-        )
-    };
-    if rc < 0 {
-        return None;
-    }
+    let st = statx_nofollow(
+        path,
+        libc::STATX_INO | libc::STATX_BTIME | libc::STATX_CTIME,
+    )?;
     let born = if st.stx_mask & libc::STATX_BTIME != 0 {
         st.stx_btime
     } else {
@@ -939,6 +904,24 @@ fn identity(path: &[u8]) -> Option<(u32, u32, u64, i64, u32)> {
         born.tv_sec,
         born.tv_nsec,
     ))
+}
+
+/// `statx` of `path` itself (not what a link leads to), asking for `mask`.
+fn statx_nofollow(path: &[u8], mask: libc::c_uint) -> Option<libc::statx> {
+    let path = CString::new(path).ok()?;
+    // SAFETY: an all-zero statx is valid; statx fills it.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx with a valid path and buffer.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            mask,
+            &mut st,
+        )
+    };
+    (rc == 0).then_some(st)
 }
 
 /// The host's name: a digest of everything that shapes its sandbox,

@@ -414,18 +414,25 @@ fn each_command_gets_its_own_limits() {
     }
 }
 
-#[test]
-fn overlapping_commands_in_a_warm_sandbox_each_run() {
+/// A warm lab whose sandbox is built, with `script` started in it in the
+/// background a moment ago (its stdout goes to `long.out`).
+fn warm_with_a_long_command(script: &str) -> (Lab, std::thread::JoinHandle<Outcome>) {
     let lab = Lab::warm();
     let (o, _, err) = lab.run("true");
     assert!(o.exit.success(), "{err}");
+    let mut long = lab.spec(script);
+    long.stdout_path = lab.logs.join("long.out");
+    let long = std::thread::spawn(move || run(&long).expect("sandbox set-up"));
+    std::thread::sleep(Duration::from_millis(300));
+    (lab, long)
+}
+
+#[test]
+fn overlapping_commands_in_a_warm_sandbox_each_run() {
     // A long command holds the sandbox's ready process; commands that
     // arrive meanwhile get theirs made on the spot, and the one after
     // everything ended finds one ready again.
-    let mut long = lab.spec("sleep 1; echo long");
-    long.stdout_path = lab.logs.join("long.out");
-    let long = std::thread::spawn(move || run(&long).expect("sandbox set-up"));
-    std::thread::sleep(Duration::from_millis(200));
+    let (lab, long) = warm_with_a_long_command("sleep 1; echo long");
     for i in 0..3 {
         let (o, out, err) = lab.run(&format!("echo short {i}"));
         assert!(o.exit.success(), "{err}");
@@ -482,13 +489,7 @@ fn host_cpu_ticks(lab: &Lab) -> u64 {
 fn a_warm_sandbox_idles_while_a_long_command_outlives_a_short_one() {
     // A short command that starts and ends while a long one runs: the host
     // then waits for the long one's end, not in a loop.
-    let lab = Lab::warm();
-    let (o, _, err) = lab.run("true");
-    assert!(o.exit.success(), "{err}");
-    let mut long = lab.spec("sleep 3");
-    long.stdout_path = lab.logs.join("long.out");
-    let long = std::thread::spawn(move || run(&long).expect("sandbox set-up"));
-    std::thread::sleep(Duration::from_millis(300));
+    let (lab, long) = warm_with_a_long_command("sleep 3");
     let (o, _, err) = lab.run("true");
     assert!(o.exit.success(), "{err}");
     let before = host_cpu_ticks(&lab);
