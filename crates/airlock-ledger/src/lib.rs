@@ -58,6 +58,63 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const DOMAIN: &[u8] = b"airlock-ledger/v1\n";
 const COLUMNS: [&str; 7] = ["seq", "ts", "run", "kind", "data", "prev", "hash"];
 
+/// The ledger's tables, index and triggers (kind, name, statement), each
+/// made if missing. SQLite keeps each one's text, less `IF NOT EXISTS`, in
+/// `sqlite_master`.
+fn schema() -> [(&'static str, &'static str, String); 5] {
+    let guard = |name: &str, op: &str| {
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {name} BEFORE {op} ON events
+             BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END"
+        )
+    };
+    [
+        (
+            "TABLE",
+            "ledger_meta",
+            "CREATE TABLE IF NOT EXISTS ledger_meta (
+                 key   TEXT PRIMARY KEY,
+                 value TEXT NOT NULL
+             )"
+            .into(),
+        ),
+        (
+            "TABLE",
+            "events",
+            "CREATE TABLE IF NOT EXISTS events (
+                 seq  INTEGER PRIMARY KEY CHECK (seq >= 1),
+                 ts   TEXT NOT NULL,
+                 run  TEXT,
+                 kind TEXT NOT NULL,
+                 data TEXT NOT NULL,
+                 prev TEXT NOT NULL,
+                 hash TEXT NOT NULL
+             )"
+            .into(),
+        ),
+        (
+            "INDEX",
+            "events_by_run",
+            "CREATE INDEX IF NOT EXISTS events_by_run ON events (run, seq)".into(),
+        ),
+        (
+            "TRIGGER",
+            "events_no_update",
+            guard("events_no_update", "UPDATE"),
+        ),
+        (
+            "TRIGGER",
+            "events_no_delete",
+            guard("events_no_delete", "DELETE"),
+        ),
+    ]
+}
+
+/// SQL text compared word by word: indentation is not part of a schema.
+fn same_sql(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
 /// One ledger event, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
@@ -352,27 +409,32 @@ impl Ledger {
                 ),
             });
         }
-        tx.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS ledger_meta (
-                 key   TEXT PRIMARY KEY,
-                 value TEXT NOT NULL
-             );
-             INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
-             CREATE TABLE IF NOT EXISTS events (
-                 seq  INTEGER PRIMARY KEY CHECK (seq >= 1),
-                 ts   TEXT NOT NULL,
-                 run  TEXT,
-                 kind TEXT NOT NULL,
-                 data TEXT NOT NULL,
-                 prev TEXT NOT NULL,
-                 hash TEXT NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS events_by_run ON events (run, seq);
-             CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-             BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
-             CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-             BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;"
-        ))?;
+        // An index or trigger of ours whose text differs (a guard rewritten
+        // to let edits through) is dropped here and made again below.
+        let stored: Vec<(String, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT name, sql FROM sqlite_master
+                  WHERE tbl_name = 'events' AND type IN ('index', 'trigger') AND sql IS NOT NULL",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (kind, name, statement) in schema().iter().filter(|(kind, ..)| *kind != "TABLE") {
+            let expected = statement.replacen(" IF NOT EXISTS", "", 1);
+            if stored
+                .iter()
+                .any(|(n, sql)| n == name && !same_sql(sql, &expected))
+            {
+                tx.execute_batch(&format!("DROP {kind} {name}"))?;
+            }
+        }
+        for (_, _, statement) in schema() {
+            tx.execute_batch(&statement)?;
+        }
+        tx.execute(
+            "INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('schema_version', ?1)",
+            [SCHEMA_VERSION.to_string()],
+        )?;
         let version: String = tx.query_row(
             "SELECT value FROM ledger_meta WHERE key = 'schema_version'",
             [],
@@ -395,22 +457,42 @@ impl Ledger {
         Ok(())
     }
 
-    /// Whether the file already holds this version's ledger, complete: the
-    /// `events` columns, the schema version, the index and both append-only
-    /// triggers. Anything else (a new file, another version, a trigger
-    /// dropped) goes through the full set-up, which makes what is missing or
-    /// refuses the file.
+    /// Whether the file already holds this version's ledger, complete and
+    /// nothing else on its tables: the schema version, and the text of each
+    /// table, index and trigger as [`schema`] makes it. Anything else (a new
+    /// file, another version, a trigger dropped or rewritten) goes through
+    /// the full set-up, which makes what is missing or refuses the file.
+    /// One read of `sqlite_master`, which SQLite has already loaded: opened
+    /// once per command, the ledger must be cheap to open.
     fn is_whole(&self) -> bool {
-        let found: rusqlite::Result<(Option<String>, Option<String>, i64)> = self.conn.query_row(
-            "SELECT (SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_table_info('events') ORDER BY cid)),
-                    (SELECT value FROM ledger_meta WHERE key = 'schema_version'),
-                    (SELECT count(*) FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = 'events'
-                        AND name IN ('events_by_run', 'events_no_update', 'events_no_delete'))",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        );
-        matches!(found, Ok((Some(columns), Some(version), 3))
-            if columns == COLUMNS.join(",") && version == SCHEMA_VERSION.to_string())
+        let found: rusqlite::Result<Vec<(String, Option<String>)>> = self
+            .conn
+            .prepare(
+                "SELECT name, sql FROM sqlite_master
+                  WHERE tbl_name IN ('events', 'ledger_meta') AND sql IS NOT NULL
+                 UNION ALL
+                 SELECT 'schema_version', value FROM ledger_meta WHERE key = 'schema_version'",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            });
+        let Ok(mut found) = found else {
+            return false;
+        };
+        let Some(at) = found.iter().position(|(name, _)| name == "schema_version") else {
+            return false;
+        };
+        let (_, version) = found.remove(at);
+        let expected = schema();
+        version == Some(SCHEMA_VERSION.to_string())
+            && found.len() == expected.len()
+            && expected.iter().all(|(_, name, statement)| {
+                let stored = statement.replacen(" IF NOT EXISTS", "", 1);
+                found.iter().any(|(n, sql)| {
+                    n == name && sql.as_deref().is_some_and(|sql| same_sql(sql, &stored))
+                })
+            })
     }
 
     /// The underlying connection; other crates keep their own tables in the same file.

@@ -689,13 +689,18 @@ fn relaxed_commits_are_chained_and_full_sync_comes_back() {
 #[test]
 fn reopening_restores_dropped_triggers_and_index() {
     // Opening skips the set-up for a ledger already whole; one with a
-    // trigger or the index dropped is not, and gets them back.
+    // trigger or the index dropped, or a trigger rewritten to do nothing,
+    // is not, and gets them back as they were.
     let (_dir, path, ledger) = temp_ledger(2);
     drop(ledger);
     for drop_sql in [
         "DROP TRIGGER events_no_update",
         "DROP TRIGGER events_no_delete",
         "DROP INDEX events_by_run",
+        "DROP TRIGGER events_no_update;
+         CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT 1; END",
+        "DROP TRIGGER events_no_delete;
+         CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT 1; END",
     ] {
         Connection::open(&path)
             .unwrap()
