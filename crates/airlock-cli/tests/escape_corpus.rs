@@ -372,6 +372,7 @@ both!(
     environment_tokens_are_not_passed,
     unshare_and_mount_cannot_gain_root,
     killing_a_process_outside_the_sandbox,
+    taking_the_descriptors_of_the_sandbox_pid1,
     max_processes_limits_forks,
     network_on_reaches_the_host_listener_positive_control,
     network_granted_by_the_lane_reaches_the_host_listener,
@@ -1863,6 +1864,44 @@ fn reading_proc_mem_and_environ_of_a_process_outside() {
     a.assert_denied();
     a.assert_not_shown(&secret);
     assert!(victim.alive());
+}
+
+/// PID 1 of the command's namespace holds the connection to airlock that
+/// the command's answer goes back on, and the pipe its status is reported
+/// on: a command that could take either could forge its own result.
+fn taking_the_descriptors_of_the_sandbox_pid1(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = py(
+        &j,
+        &run,
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         err = lambda: os.strerror(ctypes.get_errno())\n\
+         for req in (16, 0x4206):\n\
+         \x20 r = libc.ptrace(req, 1, 0, 0)\n\
+         \x20 print('ptrace', req, r, err())\n\
+         \x20 if r == 0: print('ESCAPED-ptrace')\n\
+         pidfd = libc.syscall(434, 1, 0)\n\
+         print('pidfd_open', pidfd, err())\n\
+         if pidfd >= 0:\n\
+         \x20 for fd in range(64):\n\
+         \x20   got = libc.syscall(438, pidfd, fd, 0)\n\
+         \x20   if got >= 0: print('ESCAPED-getfd', fd)\n\
+         \x20 print('pidfd_getfd', err())\n\
+         try:\n\
+         \x20 print('fds of pid 1', os.listdir('/proc/1/fd'))\n\
+         \x20 for name in os.listdir('/proc/1/fd'):\n\
+         \x20   try:\n\
+         \x20     os.open('/proc/1/fd/' + name, os.O_RDWR); print('ESCAPED-open', name)\n\
+         \x20   except OSError as e: print('open', name, e)\n\
+         except OSError as e: print('listing', e)\n\
+         raise SystemExit(3)\n",
+    );
+    a.assert_denied();
+    // The answer is the command's own: it exited 3, nothing forged another.
+    assert_eq!(a.trace["exit"]["code"], 3, "{}", a.text);
+    assert_eq!(a.code, 3, "{}", a.text);
 }
 
 fn killing_a_process_outside_the_sandbox(c: Caller) {
