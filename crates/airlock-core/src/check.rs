@@ -87,7 +87,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
         }
         let argv = vec!["/bin/sh".into(), "-c".into(), gate.run.clone().into()];
         let mut trace = crate::exec::run_traced(
-            al,
+            &al.site(),
             &run,
             &workflow,
             &brief,

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use airlock_sandbox::host::HostSettings;
 use airlock_sandbox::{CommandSpec, Confinement, Limits, Outcome, SandboxError};
 
-use crate::Airlock;
+use crate::Site;
 use crate::brief::Brief;
 use crate::error::{Error, Result};
 use crate::globs::Globs;
+use crate::layout::Layout;
 use crate::run::Run;
 use crate::workflow::Workflow;
 
@@ -87,13 +88,13 @@ fn expand(path: &str) -> Option<PathBuf> {
 /// Plans the sandbox of a command of `run` working in `cwd` (its worktree,
 /// or a scratch checkout of it).
 pub fn plan(
-    al: &Airlock,
+    site: &Site,
     run: &Run,
     workflow: &Workflow,
     brief: &Brief,
     cwd: &Path,
 ) -> Result<Plan> {
-    let layout = &al.layout;
+    let layout = site.layout;
     let tmp = layout.run_dir(&run.id).join("tmp");
     let root = layout.state.join("sandbox-root");
     for dir in [&tmp, &root] {
@@ -147,7 +148,7 @@ pub fn plan(
     }
     Ok(Plan {
         confinement: Confinement {
-            init_program: al.init_program.clone(),
+            init_program: site.init_program.to_path_buf(),
             writable,
             read_only,
             hidden,
@@ -166,7 +167,7 @@ pub fn plan(
             memory_bytes: workflow.sandbox.max_memory,
             processes: Some(workflow.sandbox.max_processes),
         },
-        env: environment(al, run, &pass),
+        env: environment(layout, run, &pass),
         network,
     })
 }
@@ -205,7 +206,7 @@ fn forbidden_in(cwd: &Path, patterns: &[String]) -> Vec<PathBuf> {
 /// The environment of a command in a run: a short fixed list, the names the
 /// workflow and lane pass through, and airlock's own variables. Nothing else,
 /// so tokens in the caller's environment do not leak into the run.
-fn environment(al: &Airlock, run: &Run, pass: &[String]) -> Vec<(OsString, OsString)> {
+fn environment(layout: &Layout, run: &Run, pass: &[String]) -> Vec<(OsString, OsString)> {
     const BASE: &[&str] = &[
         "PATH",
         "HOME",
@@ -236,7 +237,7 @@ fn environment(al: &Airlock, run: &Run, pass: &[String]) -> Vec<(OsString, OsStr
     // If the agent deletes its own .git, git must not find the main repository above.
     env.push((
         "GIT_CEILING_DIRECTORIES".into(),
-        al.layout.run_dir(&run.id).into_os_string(),
+        layout.run_dir(&run.id).into_os_string(),
     ));
     env
 }

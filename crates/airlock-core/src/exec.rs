@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use airlock_sandbox::{CommandSpec, Echo, Exit, Outcome, StreamDigest};
 use airlock_scan::Fingerprint;
 
-use crate::Airlock;
 use crate::brief::Brief;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::run::{Run, State, now};
 use crate::workflow::Workflow;
+use crate::{Airlock, Site};
 
 /// The record of one command.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,9 +234,50 @@ fn log_paths(logs: &Path, log_name: &str) -> [PathBuf; 2] {
     ]
 }
 
+/// Where `exec` reads its run and records the command's trace: the store,
+/// or the repository's ledger server (`crate::ledger_server`).
+pub trait Records {
+    fn run(&mut self, id: &str) -> Result<Run>;
+    /// Stores `trace` as the run's next trace, numbering it.
+    fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()>;
+}
+
+impl Records for crate::store::Store {
+    fn run(&mut self, id: &str) -> Result<Run> {
+        self.get(id)
+    }
+
+    fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()> {
+        crate::store::Store::add_trace(self, run, trace).map(|_| ())
+    }
+}
+
 /// Runs a command in the run's worktree and records its trace.
 pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> {
-    let run = al.store.get(run_id)?;
+    let Airlock {
+        layout,
+        store,
+        init_program,
+        ..
+    } = al;
+    let site = Site {
+        layout,
+        init_program,
+    };
+    exec_recorded(&site, store, run_id, opts)
+}
+
+/// [`exec`], with the run read from and the trace stored in `records`.
+pub fn exec_recorded(
+    site: &Site,
+    records: &mut dyn Records,
+    run_id: &str,
+    opts: ExecOptions,
+) -> Result<Trace> {
+    // Read while the run may still be on its way (`ledger_server`); its
+    // errors come after the run's, as they always have.
+    let workflow = Workflow::load(&site.layout.workflow_path());
+    let run = records.run(run_id)?;
     run.require("exec", &[State::Staged, State::Checked])?;
     if opts.argv.is_empty() {
         return Err(Error::Invalid(
@@ -244,10 +285,10 @@ pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> 
                 .into(),
         ));
     }
-    let workflow = al.workflow_for(&run)?;
-    let brief = al.brief_of(&run, &workflow)?;
+    let workflow = workflow?;
+    let brief = crate::brief_of(site.layout, &run, &workflow)?;
     let mut trace = run_traced(
-        al,
+        site,
         &run,
         &workflow,
         &brief,
@@ -257,7 +298,7 @@ pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> 
         opts.echo,
         opts.preflight,
     )?;
-    al.store.add_trace(&run.id, &mut trace)?;
+    records.add_trace(&run.id, &mut trace)?;
     crate::failpoint("exec:after-trace");
     Ok(trace)
 }
@@ -266,7 +307,7 @@ pub fn exec(al: &mut Airlock, run_id: &str, opts: ExecOptions) -> Result<Trace> 
 /// before and after to record which files it changed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_traced(
-    al: &mut Airlock,
+    site: &Site,
     run: &Run,
     workflow: &Workflow,
     brief: &Brief,
@@ -276,8 +317,7 @@ pub(crate) fn run_traced(
     echo: Echo,
     preflight: Option<Preflight>,
 ) -> Result<Trace> {
-    let al: &Airlock = al;
-    let layout = &al.layout;
+    let layout = site.layout;
     // The worktree is fingerprinted before the command on another thread
     // while the sandbox is built; the command, confined, waits right before
     // it starts until the fingerprint is taken, so nothing it does can
@@ -286,7 +326,7 @@ pub(crate) fn run_traced(
         Some(preflight) => preflight,
         None => Preflight::spawn(layout, &run.id, origin)?,
     };
-    let traced = run_gated(al, run, workflow, brief, argv, timeout, echo, &mut before);
+    let traced = run_gated(site, run, workflow, brief, argv, timeout, echo, &mut before);
     // A failed scan is the error, whatever else went wrong after it.
     let before = before.wait()?;
     finish(layout, run, origin, &before, traced?)
@@ -296,7 +336,7 @@ pub(crate) fn run_traced(
 /// is taken.
 #[allow(clippy::too_many_arguments)]
 fn run_gated(
-    al: &Airlock,
+    site: &Site,
     run: &Run,
     workflow: &Workflow,
     brief: &Brief,
@@ -305,7 +345,7 @@ fn run_gated(
     echo: Echo,
     before: &mut Preflight,
 ) -> Result<Ran> {
-    let layout = &al.layout;
+    let layout = site.layout;
     let logs = layout.logs_dir(&run.id);
     std::fs::create_dir_all(&logs).map_err(|source| Error::Write {
         path: logs.clone(),
@@ -317,7 +357,7 @@ fn run_gated(
         source,
     })?;
     let [stdout_path, stderr_path] = log_paths(&logs, &before.log_name);
-    let plan = crate::confinement::plan(al, run, workflow, brief, &run.worktree)?;
+    let plan = crate::confinement::plan(site, run, workflow, brief, &run.worktree)?;
     let mut spec = CommandSpec {
         argv,
         cwd: run.worktree.clone(),

@@ -14,6 +14,7 @@ pub mod git;
 pub mod globs;
 pub mod init;
 pub mod layout;
+pub mod ledger_server;
 pub mod lock;
 pub mod promote;
 pub mod proof;
@@ -43,6 +44,15 @@ use store::Store;
 use workflow::Workflow;
 
 /// An open repository: its layout, its state, and what recovery found.
+/// What running a command for a run needs of airlock: where the
+/// repository's state is, and the program that builds sandboxes. An
+/// [`Airlock`] gives one; so does `exec` served with no ledger open.
+#[derive(Clone, Copy)]
+pub struct Site<'a> {
+    pub layout: &'a Layout,
+    pub init_program: &'a std::path::Path,
+}
+
 pub struct Airlock {
     pub layout: Layout,
     pub store: Store,
@@ -71,6 +81,14 @@ impl Airlock {
         Ok(al)
     }
 
+    /// Where commands for runs of this repository run from.
+    pub fn site(&self) -> Site<'_> {
+        Site {
+            layout: &self.layout,
+            init_program: &self.init_program,
+        }
+    }
+
     /// The workflow in the main checkout now (never the worktree's copy).
     pub fn current_workflow(&self) -> Result<Workflow> {
         Workflow::load(&self.layout.workflow_path())
@@ -84,22 +102,7 @@ impl Airlock {
     /// The brief a run was started with, from airlock's own copy, refusing
     /// if that copy no longer matches the digest recorded at start.
     pub fn brief_of(&self, run: &Run, workflow: &Workflow) -> Result<Brief> {
-        let path = self.layout.run_dir(&run.id).join("brief.toml");
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?;
-        if sha256_hex(text.as_bytes()) != run.brief_digest {
-            return Err(Error::refused(
-                format!("the brief of run {} changed after the run started", run.id),
-                vec![format!(
-                    "{} no longer matches the digest recorded at start",
-                    path.display()
-                )],
-                "a run's brief is fixed; start a new run with the new brief",
-            ));
-        }
-        Brief::parse(&text, &path.display().to_string(), Some(workflow))
+        brief_of(&self.layout, run, workflow)
     }
 
     pub fn signing_key(&self) -> Result<SigningKey> {
@@ -116,4 +119,25 @@ pub fn failpoint(name: &str) {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
+}
+
+/// The brief a run was started with, from airlock's own copy, refusing
+/// if that copy no longer matches the digest recorded at start.
+pub(crate) fn brief_of(layout: &Layout, run: &Run, workflow: &Workflow) -> Result<Brief> {
+    let path = layout.run_dir(&run.id).join("brief.toml");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    if sha256_hex(text.as_bytes()) != run.brief_digest {
+        return Err(Error::refused(
+            format!("the brief of run {} changed after the run started", run.id),
+            vec![format!(
+                "{} no longer matches the digest recorded at start",
+                path.display()
+            )],
+            "a run's brief is fixed; start a new run with the new brief",
+        ));
+    }
+    Brief::parse(&text, &path.display().to_string(), Some(workflow))
 }

@@ -443,7 +443,7 @@ fn merge_onto_moved_target(
         source,
     })?;
     for gate in crate::check::gates_for(&workflow, brief) {
-        let plan = crate::confinement::plan(al, run, &workflow, brief, &scratch)?;
+        let plan = crate::confinement::plan(&al.site(), run, &workflow, brief, &scratch)?;
         let mut spec = CommandSpec {
             argv: vec!["/bin/sh".into(), "-c".into(), OsString::from(&gate.run)],
             cwd: scratch.clone(),

@@ -239,7 +239,7 @@ pub fn run_in_run(
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
     let mut trace = crate::exec::run_traced(
-        al,
+        &al.site(),
         &run,
         &workflow,
         &brief,

@@ -188,6 +188,24 @@ impl Store {
         })
     }
 
+    /// The trace of `run` whose stdout went to `log`, among its latest: the
+    /// log files are the command's own, so this finds a trace stored by a
+    /// process that could not say so.
+    pub fn trace_with_log(&self, run: &str, log: &std::path::Path) -> Result<Option<Trace>> {
+        let conn = self.ledger.connection();
+        let mut stmt =
+            conn.prepare("SELECT data FROM traces WHERE run = ?1 ORDER BY n DESC LIMIT 64")?;
+        let rows = stmt.query_map([run], |r| r.get::<_, String>(0))?;
+        for row in rows {
+            let trace: Trace = serde_json::from_str(&row?)
+                .map_err(|e| Error::Invalid(format!("unreadable trace: {e}")))?;
+            if trace.stdout.log == log {
+                return Ok(Some(trace));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn traces(&self, run: &str) -> Result<Vec<Trace>> {
         let conn = self.ledger.connection();
         let mut stmt = conn.prepare("SELECT data FROM traces WHERE run = ?1 ORDER BY n")?;

@@ -1,12 +1,14 @@
 use std::ffi::OsString;
 
 use airlock_core::Result;
-use airlock_core::exec::{ExecOptions, Preflight, exec};
+use airlock_core::exec::{ExecOptions, Preflight, exec, exec_recorded};
 use airlock_core::layout::Layout;
 use airlock_core::sandbox::Echo;
+use airlock_core::{Site, ledger_server};
 
 use super::Ctx;
 use crate::render::Output;
+use crate::render::warn;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,22 +33,41 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     // The command's log files and the worktree's fingerprint are made
     // while the repository's state opens.
     let preflight = Preflight::start(&layout, &args.run, "exec");
-    let mut al = ctx.open_in(layout)?;
-    let trace = exec(
-        &mut al,
-        &args.run,
-        ExecOptions {
-            preflight,
-            argv: args.command,
-            timeout: args.timeout,
-            // With --json, the command's output goes to stderr so stdout stays one document.
-            echo: if ctx.json {
-                Echo::Stderr
-            } else {
-                Echo::Passthrough
-            },
+    let opts = ExecOptions {
+        preflight,
+        argv: args.command,
+        timeout: args.timeout,
+        // With --json, the command's output goes to stderr so stdout stays one document.
+        echo: if ctx.json {
+            Echo::Stderr
+        } else {
+            Echo::Passthrough
         },
-    )?;
+    };
+    // The repository's ledger server, when one runs, saves opening the
+    // ledger; otherwise this exec opens it and starts one for the next.
+    let trace = match ledger_server::connect(&layout, &args.run) {
+        Some(mut served) => {
+            let init_program = std::env::current_exe().unwrap_or_else(|_| "airlock".into());
+            let site = Site {
+                layout: &layout,
+                init_program: &init_program,
+            };
+            let trace = exec_recorded(&site, &mut served, &args.run, opts);
+            for note in served.recovered() {
+                warn(&format!("recovered: {note}"));
+            }
+            trace?
+        }
+        None => {
+            let mut al = ctx.open_in(layout)?;
+            let trace = exec(&mut al, &args.run, opts)?;
+            if let Ok(workflow) = al.current_workflow() {
+                ledger_server::start(&al.layout, workflow.sandbox.keep_warm);
+            }
+            trace
+        }
+    };
     let code = trace.exit.code.clamp(0, 255) as u8;
     // The command's own output was shown live; a note only when something needs saying.
     let human = if trace.exit.success() {

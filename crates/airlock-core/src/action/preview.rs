@@ -433,7 +433,7 @@ fn rehearse_command(
         source,
     })?;
     al.layout.git().scratch_checkout(&scratch, &index, commit)?;
-    let plan = crate::confinement::plan(al, run, workflow, brief, &scratch)?;
+    let plan = crate::confinement::plan(&al.site(), run, workflow, brief, &scratch)?;
     let log_name = format!(
         "rehearse-{}-{:08x}",
         spec.name,
