@@ -221,3 +221,49 @@ fn a_ledger_server_never_writes_to_a_ledger_replaced_under_it() {
     wait_until("the old server leaves", || !servers(&env).contains(&old[0]));
     env.assert_ledger_ok();
 }
+
+#[test]
+fn a_ledger_server_for_a_repository_gone_creates_nothing_in_the_one_around_it() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    // A repository without airlock, and inside it what is left of one
+    // being deleted as its server starts: the directory, its `.git` gone
+    // first (test repositories live in such trees).
+    let outer = Env::bare();
+    let gone = outer.repo.join("target/tmp/jail/repo");
+    std::fs::create_dir_all(&gone).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(outer.tmp.path().join("s.sock")).unwrap();
+    let fd = listener.as_raw_fd();
+    let mut cmd = outer.cmd(&[
+        "__ledger-server",
+        &gone.display().to_string(),
+        "ledger-test.sock",
+        "60000",
+    ]);
+    // SAFETY: dup2 between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == 3 {
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            } else if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the server stayed for a repository that is not there"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!outer.repo.join(".airlock").exists());
+    assert!(!gone.join(".airlock").exists());
+}

@@ -257,12 +257,23 @@ pub fn server_main() -> ! {
 }
 
 fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
-    // SAFETY: fd 3 is the listening socket our starter passed.
+    // Started by hand, with nothing on fd 3: nothing to serve.
+    // SAFETY: fcntl on a descriptor number only reads its flags.
+    if unsafe { libc::fcntl(LISTEN_FD, libc::F_GETFD) } < 0 {
+        return Ok(());
+    }
+    // SAFETY: fd 3 is open, and the listening socket our starter passed.
     let listener = unsafe { UnixListener::from_raw_fd(LISTEN_FD) };
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let layout = Layout::discover(root)?;
+    // Only the repository it was started for, and only a ledger that is
+    // there: a repository deleted meanwhile must not make the server adopt
+    // an enclosing one, or create a ledger anywhere.
+    if layout.root != root || !layout.db_path().is_file() {
+        return Ok(());
+    }
     let socket = layout.state.join(name);
     let socket_id = file_id(&socket);
     let mut al = Airlock::open_in(layout)?;
