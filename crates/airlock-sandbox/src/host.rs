@@ -505,6 +505,15 @@ fn command_pid1(
         command_process(base, &from_pid1, report, prepared);
     }
     drop(from_pid1);
+    // The namespace's process count capped ahead as the host's first caller
+    // asked (commands of a run ask the same): then only a different cap
+    // costs a write once the command is here.
+    let uncapped = base
+        .processes
+        .and_then(|_| std::fs::read_to_string("/proc/sys/kernel/pid_max").ok());
+    if let Some(n) = base.processes {
+        confine::cap_pids(n);
+    }
     let mut byte = [0u8; 1];
     let (_, conns) = recv_with_fds(from_leader.as_raw_fd(), &mut byte)
         .map_err(|e| fail("receiving the connection", e))?;
@@ -514,8 +523,14 @@ fn command_pid1(
     let (request, [stdout, stderr]) =
         receive(conn.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
     // Before the command can start: its process count is capped here.
-    if let Some(n) = request.processes {
-        confine::cap_pids(n);
+    if request.processes != base.processes {
+        match (request.processes, uncapped) {
+            (Some(n), _) => confine::cap_pids(n),
+            (None, Some(value)) => {
+                let _ = std::fs::write("/proc/sys/kernel/pid_max", value.trim());
+            }
+            (None, None) => {}
+        }
     }
     let body = encode(&request).map_err(|e| fail("passing the command on", e))?;
     // A failure here leaves the command's process without a command: it

@@ -414,6 +414,32 @@ fn each_command_gets_its_own_limits() {
     }
 }
 
+#[test]
+fn each_command_gets_its_own_process_cap_in_a_warm_sandbox() {
+    // The namespace's pid_max is capped ahead as the host's first command
+    // asked; a command asking another cap, or none, gets its own.
+    let pid_max = |lab: &Lab, processes: Option<u64>| {
+        let mut spec = lab.spec("cat /proc/sys/kernel/pid_max");
+        spec.limits.processes = processes;
+        let o = run(&spec).expect("sandbox set-up");
+        assert!(o.exit.success(), "{}", read(&lab.logs.join("err")));
+        read(&lab.logs.join("out")).trim().to_string()
+    };
+    // What a namespace nobody capped has.
+    let uncapped = pid_max(&Lab::warm(), None);
+    let lab = Lab::warm();
+    let first = pid_max(&lab, Some(50));
+    if first == uncapped {
+        eprintln!("skipped: this kernel keeps one pid_max for every namespace (Linux < 6.14)");
+        return;
+    }
+    assert_eq!(first, "301");
+    assert_eq!(pid_max(&lab, Some(50)), "301");
+    assert_eq!(pid_max(&lab, Some(1000)), "1002");
+    assert_eq!(pid_max(&lab, None), uncapped);
+    assert_eq!(pid_max(&lab, Some(50)), "301");
+}
+
 /// A warm lab whose sandbox is built, with `script` started in it in the
 /// background a moment ago (its stdout goes to `long.out`).
 fn warm_with_a_long_command(script: &str) -> (Lab, std::thread::JoinHandle<Outcome>) {
