@@ -59,8 +59,9 @@ enum Response {
         recovered: Vec<String>,
     },
     UnknownRun,
+    /// Stored, as the run's trace number `n`.
     Added {
-        trace: Box<Trace>,
+        n: u32,
     },
     /// Nothing was changed; the exec does it itself and reports the error.
     Failed,
@@ -157,8 +158,8 @@ impl Records for Served {
             trace: Box::new(trace.clone()),
         };
         match self.ask(&request) {
-            Some(Response::Added { trace: stored }) => {
-                *trace = *stored;
+            Some(Response::Added { n }) => {
+                trace.n = n;
                 Ok(())
             }
             // The server stored nothing: storing it here gives the error.
@@ -381,7 +382,7 @@ fn answer(al: &mut Airlock, request: Request) -> Response {
             }
         }
         Request::AddTrace { run, mut trace } => match al.store.add_trace(&run, &mut trace) {
-            Ok(_) => Response::Added { trace },
+            Ok(_) => Response::Added { n: trace.n },
             Err(_) => Response::Failed,
         },
     }

@@ -168,15 +168,13 @@ impl Store {
     pub fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<Event> {
         self.ledger.with_relaxed_sync(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let last: Option<u32> =
-                tx.query_row("SELECT MAX(n) FROM traces WHERE run = ?1", [run], |r| {
-                    r.get(0)
-                })?;
+            // Cached: the ledger server stores trace after trace.
+            let last: Option<u32> = tx
+                .prepare_cached("SELECT MAX(n) FROM traces WHERE run = ?1")?
+                .query_row([run], |r| r.get(0))?;
             trace.n = last.unwrap_or(0) + 1;
-            tx.execute(
-                "INSERT INTO traces (run, n, data) VALUES (?1, ?2, ?3)",
-                params![run, trace.n, to_json(&*trace)],
-            )?;
+            tx.prepare_cached("INSERT INTO traces (run, n, data) VALUES (?1, ?2, ?3)")?
+                .execute(params![run, trace.n, to_json(&*trace)])?;
             let event = append_in(
                 &tx,
                 Some(run),
