@@ -25,14 +25,41 @@ fn servers(env: &Env) -> Vec<u32> {
     pids
 }
 
-fn sockets(env: &Env) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(env.repo.join(".airlock/local"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("ledger-") && n.ends_with(".sock"))
-        .collect();
-    names.sort();
-    names
+/// Where the servers of `env`'s repositories listen: beside the signing
+/// key, hidden from every sandbox.
+fn socket_dir(env: &Env) -> PathBuf {
+    env.home.join(".config/airlock/ledgers")
+}
+
+fn sockets(env: &Env) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(socket_dir(env))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+}
+
+/// One request to the server at `socket`, as an exec sends it; the
+/// answer, or `None` if the server closed the connection instead.
+fn ask(socket: &std::path::Path, request: &serde_json::Value) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let body = serde_json::to_vec(request).unwrap();
+    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).ok()?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    stream.read_exact(&mut body).ok()?;
+    Some(serde_json::from_slice(&body).unwrap())
 }
 
 /// Write system calls the process has made so far.
@@ -266,4 +293,197 @@ fn a_ledger_server_for_a_repository_gone_creates_nothing_in_the_one_around_it() 
     assert!(status.success(), "{status:?}");
     assert!(!outer.repo.join(".airlock").exists());
     assert!(!gone.join(".airlock").exists());
+}
+
+/// An exec's server, started, with its socket.
+fn served(env: &Env) -> (String, PathBuf, u32) {
+    let (run, _) = env.start(BRIEF);
+    exec(env, &run, "true");
+    let pids = servers(env);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let sockets = sockets(env);
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    (run, sockets[0].clone(), pids[0])
+}
+
+fn forged_trace(env: &Env, run: &str) -> serde_json::Value {
+    let mut trace = traces(env, run)[0].clone();
+    trace["argv"] = serde_json::json!(["sh", "-c", "FORGED"]);
+    trace["stdout"]["log"] = serde_json::json!("/forged.stdout");
+    serde_json::json!({ "AddTrace": { "run": run, "trace": trace } })
+}
+
+#[test]
+fn a_sandboxed_command_cannot_reach_the_ledger_server() {
+    let env = Env::new();
+    let _reaper = Reaper(&env);
+    let (run, socket, _) = served(&env);
+    let forged = forged_trace(&env, &run);
+    let body = serde_json::to_vec(&forged).unwrap();
+    let script = format!(
+        "import os, socket, struct, sys\n\
+         d = {dir:?}\n\
+         try: print('listing', os.listdir(d))\n\
+         except OSError as e: print('listing', e)\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+         try:\n\
+         \x20 s.connect({socket:?})\n\
+         \x20 body = bytes.fromhex({hex:?})\n\
+         \x20 s.sendall(struct.pack('<I', len(body)) + body)\n\
+         \x20 print('answer', s.recv(100))\n\
+         except OSError as e: print('connect', e)\n",
+        dir = socket_dir(&env).display().to_string(),
+        socket = socket.display().to_string(),
+        hex = hex::encode(&body),
+    );
+    let out = env.json(&["exec", &run, "--", "/usr/bin/python3", "-c", &script], 0);
+    let log = std::fs::read_to_string(out["stdout"]["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("connect"), "{log}");
+    assert!(!log.contains("answer"), "{log}");
+    let argvs: Vec<String> = traces(&env, &run)
+        .iter()
+        .map(|t| t["argv"].to_string())
+        .collect();
+    assert_eq!(argvs.len(), 2, "{argvs:?}");
+    assert!(!argvs.iter().any(|a| a.contains("FORGED")), "{argvs:?}");
+}
+
+#[test]
+fn a_caller_under_no_new_privs_is_refused() {
+    // What a command of a weaker sandbox (no namespaces, so nothing hidden)
+    // looks like to the server: every sandboxed command has no_new_privs.
+    let env = Env::new();
+    let _reaper = Reaper(&env);
+    let (run, socket, _) = served(&env);
+    let forged = forged_trace(&env, &run);
+    let body = serde_json::to_vec(&forged).unwrap();
+    let script = format!(
+        "import ctypes, socket, struct\n\
+         assert ctypes.CDLL(None).prctl(38, 1, 0, 0, 0) == 0\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+         s.settimeout(20)\n\
+         s.connect({socket:?})\n\
+         body = bytes.fromhex({hex:?})\n\
+         try:\n\
+         \x20 s.sendall(struct.pack('<I', len(body)) + body)\n\
+         \x20 print('answer', s.recv(100))\n\
+         except OSError as e: print('refused', e)\n",
+        socket = socket.display().to_string(),
+        hex = hex::encode(&body),
+    );
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("answer b''") || said.contains("refused"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same request from a process without no_new_privs is answered:
+    // the refusal is the caller's, not the request's.
+    let mut plain = forged.clone();
+    plain["AddTrace"]["trace"]["argv"] = serde_json::json!(["sh", "-c", "plain"]);
+    plain["AddTrace"]["trace"]["stdout"]["log"] = serde_json::json!("/plain.stdout");
+    assert!(ask(&socket, &plain).unwrap()["Added"]["n"].is_u64());
+    let argvs: Vec<String> = traces(&env, &run)
+        .iter()
+        .map(|t| t["argv"].to_string())
+        .collect();
+    assert!(!argvs.iter().any(|a| a.contains("FORGED")), "{argvs:?}");
+}
+
+#[test]
+fn a_trace_handed_over_twice_is_stored_once() {
+    // An exec that waited too long stores its trace itself; the server,
+    // reading the same trace late, must not store it again.
+    let env = Env::new();
+    let _reaper = Reaper(&env);
+    let (run, socket, _) = served(&env);
+    let second = exec(&env, &run, "echo twice");
+    let again = serde_json::json!({ "AddTrace": { "run": run, "trace": second } });
+    let answer = ask(&socket, &again).unwrap();
+    assert_eq!(answer["Added"]["n"], second["n"], "{answer}");
+    assert_eq!(traces(&env, &run).len(), 2);
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn a_stalled_caller_does_not_hold_up_the_others() {
+    use std::io::Write;
+    let env = Env::new();
+    let _reaper = Reaper(&env);
+    let (run, socket, pid) = served(&env);
+    // A frame that never ends, a byte at a time, all through the exec.
+    let mut stalled = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stalled.write_all(&[200, 0]).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dribbling = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if stalled.write_all(b"x").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let before = writes_by(pid);
+    let next = exec(&env, &run, "echo next");
+    // Stored by the server, not by the exec after giving up on it.
+    assert!(writes_by(pid) > before, "the server did not store it");
+    assert_eq!(next["n"], 2);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    dribbling.join().unwrap();
+}
+
+#[test]
+fn the_ledger_server_keeps_none_of_the_callers_descriptors() {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let _reaper = Reaper(&env);
+    let (run, _) = env.start(BRIEF);
+    // The first exec starts the server, with a pipe of its caller's on fd 5
+    // (a shell's `$(…)` or a job server look like this).
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let w = write_end.as_raw_fd();
+    let mut cmd = env.cmd(&["exec", &run, "--", "true"]);
+    // SAFETY: dup2 between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(w, 5) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(servers(&env).len(), 1);
+    drop(write_end);
+    // Nobody else holds the write end: it reads to its end at once.
+    let mut read = std::fs::File::from(read_end);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        tx.send(read.read_to_end(&mut rest).map(|_| rest.len()))
+            .unwrap();
+    });
+    let ended = rx.recv_timeout(Duration::from_secs(10));
+    assert!(
+        matches!(ended, Ok(Ok(0))),
+        "the pipe stayed open: {ended:?}"
+    );
 }

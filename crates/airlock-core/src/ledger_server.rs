@@ -8,16 +8,19 @@
 //!
 //! It changes nothing an exec records: an exec that finds no server, or one
 //! that fails it, opens the ledger itself, and starts a server for the next
-//! one. The server listens on `ledger-<binary>.sock` in the repository's
-//! state directory, which every sandbox hides; its name changes with the
-//! airlock binary, so a rebuilt airlock never talks to an old server. It
+//! one. The server listens in `<key dir>/ledgers/`, which every sandbox
+//! hides, on a socket named after the repository's state and the airlock
+//! binary (a rebuilt airlock never talks to an old server), and answers
+//! only processes of its user, in its own pid and mount namespaces, without
+//! `no_new_privs`: never a sandboxed command, which has all three. It
 //! leaves after `[sandbox] keep_warm` without a request (zero: none is
-//! started), and at once if the ledger file is replaced under it.
+//! started), and at once when the ledger file or its schema is not the one
+//! it opened.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -37,13 +40,15 @@ use crate::run::Run;
 /// socket on fd 3.
 pub const SERVER_ARG: &str = "__ledger-server";
 const LISTEN_FD: RawFd = 3;
-const LOCK_FILE: &str = "ledger-server.lock";
 /// A frame larger than this is refused (a trace lists changed files).
-const MAX_FRAME: u32 = 256 << 20;
-/// How long an exec waits for an answer before doing the work itself.
-const ANSWER_WAIT: Duration = Duration::from_secs(30);
-/// How long the server waits for the rest of a request once it began.
+const MAX_FRAME: u32 = 64 << 20;
+/// How long an exec waits for an answer before doing the work itself
+/// (the server may wait up to the ledger's busy timeout for a writer).
+const ANSWER_WAIT: Duration = Duration::from_secs(15);
+/// How long a request may take to arrive whole once it began.
 const REQUEST_WAIT: Duration = Duration::from_secs(5);
+/// How often an idle server looks whether its ledger is still there.
+const LOOK_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Serialize, Deserialize)]
 enum Request {
@@ -84,8 +89,8 @@ pub struct Served {
 /// Connects to the repository's ledger server, if one is listening, and
 /// asks it for run `id` at once: the answer is read when the run is needed.
 pub fn connect(layout: &Layout, id: &str) -> Option<Served> {
-    let name = socket_name()?;
-    let mut stream = at_socket(&layout.state, &name, |path| UnixStream::connect(path)).ok()?;
+    let (dir, name) = socket_of(layout)?;
+    let mut stream = at_socket(&dir, &name, |path| UnixStream::connect(path)).ok()?;
     stream.set_read_timeout(Some(ANSWER_WAIT)).ok()?;
     stream.set_write_timeout(Some(ANSWER_WAIT)).ok()?;
     write_frame(&mut stream, &Request::Run { id: id.to_string() }).ok()?;
@@ -162,20 +167,10 @@ impl Records for Served {
                 trace.n = n;
                 Ok(())
             }
-            // The server stored nothing: storing it here gives the error.
-            Some(_) => self.direct()?.store.add_trace(run, trace).map(|_| ()),
-            // The server may have stored it before the connection failed:
-            // the command's log files are its own, so look for them first.
-            None => {
-                let store = &mut self.direct()?.store;
-                match store.trace_with_log(run, &trace.stdout.log)? {
-                    Some(stored) => *trace = stored,
-                    None => {
-                        store.add_trace(run, trace)?;
-                    }
-                }
-                Ok(())
-            }
+            // The server stored nothing, or may have before the connection
+            // failed, or may yet: a trace is stored once whoever comes
+            // second (`Store::add_trace`), so it is stored here.
+            _ => self.direct()?.store.add_trace(run, trace),
         }
     }
 }
@@ -184,20 +179,22 @@ impl Records for Served {
 /// one, unless one is listening, another exec is starting one, or `keep`
 /// is zero. Best effort: an exec works the same without.
 pub fn start(layout: &Layout, keep: Duration) {
-    if keep.is_zero() {
+    // Under `no_new_privs` the server could not tell its callers from a
+    // sandboxed command, which always has it.
+    if keep.is_zero() || no_new_privs(std::process::id()) != Some(false) {
         return;
     }
-    let Some(name) = socket_name() else {
+    let Some((dir, name)) = socket_of(layout) else {
         return;
     };
-    let Ok(Some(lock)) = FileLock::acquire(&layout.state.join(LOCK_FILE), false) else {
+    let Ok(Some(lock)) = FileLock::acquire(&dir.join(format!("{name}.lock")), false) else {
         return;
     };
-    if at_socket(&layout.state, &name, |path| UnixStream::connect(path)).is_ok() {
+    if at_socket(&dir, &name, |path| UnixStream::connect(path)).is_ok() {
         return;
     }
-    let _ = std::fs::remove_file(layout.state.join(&name));
-    let Ok(listener) = at_socket(&layout.state, &name, |path| UnixListener::bind(path)) else {
+    let _ = std::fs::remove_file(dir.join(&name));
+    let Ok(listener) = at_socket(&dir, &name, |path| UnixListener::bind(path)) else {
         return;
     };
     let Ok(program) = std::env::current_exe() else {
@@ -224,6 +221,14 @@ pub fn start(layout: &Layout, keep: Duration) {
             } else if libc::dup2(fd, LISTEN_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Nothing else of the caller's: a pipe it was given (a shell's
+            // `$(…)`, a job server) would stay open as long as the server.
+            libc::syscall(
+                libc::SYS_close_range,
+                LISTEN_FD + 1,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
             libc::setsid();
             Ok(())
         });
@@ -275,16 +280,24 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
     if layout.root != root || !layout.db_path().is_file() {
         return Ok(());
     }
-    let socket = layout.state.join(name);
+    let Some((dir, expected)) = socket_of(&layout) else {
+        return Ok(());
+    };
+    if expected != name {
+        return Ok(());
+    }
+    let socket = dir.join(name);
+    let lock = dir.join(format!("{name}.lock"));
     let socket_id = file_id(&socket);
     let mut al = Airlock::open_in(layout)?;
     let db = al.layout.db_path();
     let db_id = file_id(&db);
-    let mut conns: Vec<UnixStream> = Vec::new();
+    let schema = schema_version(&al);
+    let mut conns: Vec<Conn> = Vec::new();
     let mut last = Instant::now();
     loop {
         let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
-            .chain(conns.iter().map(|c| c.as_raw_fd()))
+            .chain(conns.iter().map(|c| c.stream.as_raw_fd()))
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -292,39 +305,46 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
             })
             .collect();
         let wait = if conns.is_empty() {
-            keep.saturating_sub(last.elapsed())
+            keep.saturating_sub(last.elapsed()).min(LOOK_EVERY)
         } else {
             Duration::from_secs(1)
         };
-        let timeout = wait.as_millis().clamp(1, 1000) as libc::c_int;
+        let timeout = wait.as_millis().clamp(1, 5000) as libc::c_int;
         // SAFETY: valid pollfds.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             return Ok(());
         }
+        // The ledger replaced (a restore, a new repository at the same
+        // path, the repository gone) or its schema changed (a guard
+        // dropped): nothing more is served from this connection. An exec
+        // opening the ledger itself repairs or refuses it.
+        let stale = |al: &Airlock| file_id(&db) != db_id || schema_version(al) != schema;
         let mut gone = Vec::new();
         for (i, pfd) in fds.iter().enumerate().skip(1) {
+            let conn = &mut conns[i - 1];
             if pfd.revents == 0 {
+                if conn.overdue() {
+                    gone.push(i - 1);
+                }
                 continue;
             }
             last = Instant::now();
-            let conn = &mut conns[i - 1];
-            let request = match read_frame::<Request>(conn) {
-                Ok(request) => request,
+            let request = match conn.read() {
+                Ok(Some(request)) => request,
+                Ok(None) => continue,
                 Err(_) => {
                     gone.push(i - 1);
                     continue;
                 }
             };
-            // The ledger replaced (a new repository state at the same
-            // path): this connection must not write to the old file.
-            if file_id(&db) != db_id {
-                let _ = write_frame(conn, &Response::Failed);
+            if stale(&al) {
+                let _ = write_frame(&mut conn.stream, &Response::Failed);
                 remove_socket(&socket, socket_id);
                 return Ok(());
             }
             let response = answer(&mut al, request);
-            if write_frame(conn, &response).is_err() {
+            if write_frame(&mut conn.stream, &response).is_err() {
                 gone.push(i - 1);
             }
         }
@@ -332,22 +352,27 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
             conns.remove(i);
         }
         if fds[0].revents != 0 {
-            while let Ok((conn, _)) = listener.accept() {
-                let set = conn
-                    .set_nonblocking(false)
-                    .and_then(|()| conn.set_read_timeout(Some(REQUEST_WAIT)))
-                    .and_then(|()| conn.set_write_timeout(Some(REQUEST_WAIT)));
-                if set.is_ok() {
-                    conns.push(conn);
-                }
+            while let Ok((stream, _)) = listener.accept() {
                 last = Instant::now();
+                if !trusted(&stream) {
+                    continue;
+                }
+                let set = stream
+                    .set_nonblocking(true)
+                    .and_then(|()| stream.set_write_timeout(Some(REQUEST_WAIT)));
+                if set.is_ok() {
+                    conns.push(Conn::new(stream));
+                }
             }
+        }
+        if conns.is_empty() && stale(&al) {
+            remove_socket(&socket, socket_id);
+            return Ok(());
         }
         if conns.is_empty() && last.elapsed() >= keep {
             // Under the starters' lock, with nobody waiting: an exec either
             // connected before, or finds no socket and starts another.
-            let lock = FileLock::acquire(&al.layout.state.join(LOCK_FILE), false);
-            if let Ok(Some(_lock)) = lock {
+            if let Ok(Some(_lock)) = FileLock::acquire(&lock, false) {
                 let mut pending = libc::pollfd {
                     fd: listener.as_raw_fd(),
                     events: libc::POLLIN,
@@ -361,6 +386,121 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
             }
         }
     }
+}
+
+/// A caller's connection: what it sent of a request so far.
+struct Conn {
+    stream: UnixStream,
+    pending: Vec<u8>,
+    /// When the request now arriving began.
+    began: Option<Instant>,
+}
+
+impl Conn {
+    fn new(stream: UnixStream) -> Conn {
+        Conn {
+            stream,
+            pending: Vec::new(),
+            began: None,
+        }
+    }
+
+    /// Reads what is there; the request, once whole. An error when the
+    /// caller left or sent something that is not a request.
+    fn read(&mut self) -> std::io::Result<Option<Request>> {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    self.began.get_or_insert_with(Instant::now);
+                    self.pending.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            if self.pending.len() > 4 + MAX_FRAME as usize {
+                return Err(std::io::Error::other("a message too large"));
+            }
+        }
+        let Some(len) = self
+            .pending
+            .first_chunk::<4>()
+            .map(|b| u32::from_le_bytes(*b))
+        else {
+            return Ok(None);
+        };
+        if len > MAX_FRAME {
+            return Err(std::io::Error::other("a message too large"));
+        }
+        let end = 4 + len as usize;
+        if self.pending.len() < end {
+            return Ok(None);
+        }
+        let request = serde_json::from_slice(&self.pending[4..end]).map_err(std::io::Error::other);
+        self.pending.drain(..end);
+        self.began = (!self.pending.is_empty()).then(Instant::now);
+        request.map(Some)
+    }
+
+    /// A request begun long ago and still not whole: a caller that stalls
+    /// must not hold the others up.
+    fn overdue(&self) -> bool {
+        self.began.is_some_and(|t| t.elapsed() > REQUEST_WAIT)
+    }
+}
+
+/// Whether the peer may use the ledger: this user's process, in this
+/// server's pid and mount namespaces, not under `no_new_privs`. Every
+/// command airlock runs in a sandbox fails the last (and, fully confined,
+/// the first two as well).
+fn trusted(stream: &UnixStream) -> bool {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt into a ucred of the given size.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    // SAFETY: getuid cannot fail.
+    if rc != 0 || cred.pid <= 0 || cred.uid != unsafe { libc::getuid() } {
+        return false;
+    }
+    let pid = cred.pid as u32;
+    let same = |ns: &str| {
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{ns}"));
+        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}"));
+        matches!((theirs, ours), (Ok(a), Ok(b)) if a == b)
+    };
+    same("pid") && same("mnt") && no_new_privs(pid) == Some(false)
+}
+
+/// Whether process `pid` runs under `no_new_privs`.
+fn no_new_privs(pid: u32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NoNewPrivs:"))
+        .map(|v| v.trim() != "0")
+}
+
+/// The ledger's schema cookie: it changes with any change to its schema.
+fn schema_version(al: &Airlock) -> Option<i64> {
+    al.store
+        .ledger
+        .connection()
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .ok()
 }
 
 fn answer(al: &mut Airlock, request: Request) -> Response {
@@ -398,11 +538,16 @@ fn remove_socket(socket: &Path, id: Option<(u64, u64)>) {
 // ---------------------------------------------------------------------------
 // Shared.
 
-/// The socket's name: it changes with the airlock binary, whose protocol
-/// it speaks (the file this process runs, without resolving its name).
-fn socket_name() -> Option<String> {
+/// Where the repository's server listens: `<key dir>/ledgers/`, hidden
+/// from every sandbox like the warm sandboxes' sockets, under a name that
+/// changes with the repository's state directory and with the airlock
+/// binary, whose protocol it speaks (the file this process runs, not
+/// resolving its name).
+fn socket_of(layout: &Layout) -> Option<(PathBuf, String)> {
     let meta = std::fs::metadata("/proc/self/exe").ok()?;
     let mut h = Sha256::new();
+    h.update(layout.state.as_os_str().as_encoded_bytes());
+    h.update([0]);
     for n in [
         meta.dev(),
         meta.ino(),
@@ -412,7 +557,12 @@ fn socket_name() -> Option<String> {
     ] {
         h.update(n.to_le_bytes());
     }
-    Some(format!("ledger-{}.sock", hex::encode(&h.finalize()[..8])))
+    let dir = layout.key_dir.join("ledgers");
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir).ok()?;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Some((dir, format!("{}.sock", hex::encode(&h.finalize()[..12]))))
 }
 
 /// Calls `f` with a path to `dir/name` short enough for a socket address

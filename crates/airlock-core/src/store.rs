@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS traces (
     data TEXT NOT NULL,
     PRIMARY KEY (run, n)
 );
+CREATE INDEX IF NOT EXISTS traces_by_log ON traces (run, json_extract(data, '$.stdout.log'));
 CREATE TABLE IF NOT EXISTS intents (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -165,43 +166,43 @@ impl Store {
     /// Records a trace and its event. Traces are committed without waiting
     /// for the disk (see [`Ledger::with_relaxed_sync`]): a command's record
     /// costs no flush, and the run's next decision flushes it.
-    pub fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<Event> {
+    /// Stores `trace` as the run's next trace and appends its event. Once
+    /// only: a trace whose stdout log (the command's own file) is already
+    /// stored gets that trace's number, and nothing is added, so a trace
+    /// handed over twice (a ledger server that answered too late) is kept
+    /// once.
+    pub fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()> {
         self.ledger.with_relaxed_sync(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Cached: the ledger server stores trace after trace.
+            let stored: Option<u32> = tx
+                .prepare_cached(
+                    "SELECT n FROM traces WHERE run = ?1 AND json_extract(data, '$.stdout.log') = ?2",
+                )?
+                .query_row(
+                    params![run, trace.stdout.log.to_string_lossy()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(n) = stored {
+                trace.n = n;
+                return Ok(());
+            }
             let last: Option<u32> = tx
                 .prepare_cached("SELECT MAX(n) FROM traces WHERE run = ?1")?
                 .query_row([run], |r| r.get(0))?;
             trace.n = last.unwrap_or(0) + 1;
             tx.prepare_cached("INSERT INTO traces (run, n, data) VALUES (?1, ?2, ?3)")?
                 .execute(params![run, trace.n, to_json(&*trace)])?;
-            let event = append_in(
+            append_in(
                 &tx,
                 Some(run),
                 "exec",
                 &serde_json::to_value(&*trace).unwrap_or(Value::Null),
             )?;
             tx.commit()?;
-            Ok(event)
+            Ok(())
         })
-    }
-
-    /// The trace of `run` whose stdout went to `log`, among its latest: the
-    /// log files are the command's own, so this finds a trace stored by a
-    /// process that could not say so.
-    pub fn trace_with_log(&self, run: &str, log: &std::path::Path) -> Result<Option<Trace>> {
-        let conn = self.ledger.connection();
-        let mut stmt =
-            conn.prepare("SELECT data FROM traces WHERE run = ?1 ORDER BY n DESC LIMIT 64")?;
-        let rows = stmt.query_map([run], |r| r.get::<_, String>(0))?;
-        for row in rows {
-            let trace: Trace = serde_json::from_str(&row?)
-                .map_err(|e| Error::Invalid(format!("unreadable trace: {e}")))?;
-            if trace.stdout.log == log {
-                return Ok(Some(trace));
-            }
-        }
-        Ok(None)
     }
 
     pub fn traces(&self, run: &str) -> Result<Vec<Trace>> {

@@ -203,6 +203,14 @@ pub(crate) fn reap_and_report(child: libc::pid_t, fd: libc::c_int) -> Result<i32
     Ok(shell_status(status))
 }
 
+/// Writes `bytes` to `fd`, which stays open.
+pub(crate) fn write_to(fd: libc::c_int, bytes: &[u8]) {
+    // SAFETY: as in `report_to`: borrowed, never closed.
+    let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let _ = file.write_all(bytes);
+    std::mem::forget(file);
+}
+
 /// Writes one report line to `fd`.
 pub(crate) fn report_to(fd: libc::c_int, r: &InitReport) {
     // SAFETY: `fd` was set up by the parent (or is closed, and the write

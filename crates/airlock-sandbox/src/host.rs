@@ -384,17 +384,32 @@ fn lead(
     // itself: two hand-offs fewer for every command. The leader stays to
     // stop the command if the client hangs up, and to answer if PID 1
     // could not.
-    let passed = made.and_then(|(pid, reports, to_command)| {
-        send_with_fds(to_command.as_raw_fd(), b"c", &[conn])
-            .map_err(|e| fail("passing the command on", e))?;
-        Ok((pid, reports))
-    });
-    let reports = match passed {
+    let reports = match made {
         Err(e) => vec![e.into()],
-        Ok((pid, reports)) => match watch(conn, pid, reports) {
-            None => return 0,
-            Some(reports) => reports,
-        },
+        Ok((pid, mut reports, to_command)) => {
+            match send_with_fds(to_command.as_raw_fd(), b"c", &[conn]) {
+                Ok(()) => match watch(conn, pid, reports) {
+                    None => return 0,
+                    Some(reports) => reports,
+                },
+                // PID 1 ended before the hand-off: what it reported says
+                // why, once it and its namespace are gone.
+                Err(e) => {
+                    // SAFETY: killing and reaping our own child.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                    }
+                    let mut text = Vec::new();
+                    let _ = reports.read_to_end(&mut text);
+                    let mut said = parse_reports(&text);
+                    if said.is_empty() {
+                        said.push(fail("passing the command on", e).into());
+                    }
+                    said
+                }
+            }
+        }
     };
     respond(conn, reports);
     0
@@ -547,11 +562,12 @@ fn command_pid1(
     // SAFETY: fcntl on our own descriptor; then read what is there.
     unsafe { libc::fcntl(reports_in.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
     let _ = File::from(reports_in).read_to_end(&mut text);
-    Ok(if respond(conn.as_raw_fd(), parse_reports(&text)) {
-        ANSWERED
-    } else {
-        UNANSWERED
-    })
+    if respond(conn.as_raw_fd(), parse_reports(&text)) {
+        return Ok(ANSWERED);
+    }
+    // Not sent: the reports go back in the pipe for the leader to answer.
+    confine::write_to(report, &text);
+    Ok(UNANSWERED)
 }
 
 /// The command's process, forked ahead by its PID 1: confined at once (none
