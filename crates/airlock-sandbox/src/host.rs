@@ -371,7 +371,7 @@ fn lead(
         respond(
             conn,
             vec![InitReport::SetupFailed {
-                step: "checking the warm sandbox".into(),
+                step: STALE_STEP.into(),
                 error: format!(
                     "{} is no longer hidden in it (it was replaced since); run the command again",
                     String::from_utf8_lossy(path)
@@ -417,6 +417,8 @@ fn lead(
 
 /// A leader's exit code when the host's view is stale: the host ends.
 const STALE: i32 = 3;
+/// The step a stale host's refusal names; the command did not start.
+pub(crate) const STALE_STEP: &str = "checking the warm sandbox";
 
 /// PID 1's exit code once it has answered the client itself; any other
 /// end leaves the answer to the leader.
