@@ -487,3 +487,53 @@ fn the_ledger_server_keeps_none_of_the_callers_descriptors() {
         "the pipe stayed open: {ended:?}"
     );
 }
+
+#[test]
+fn no_ledger_server_where_a_weaker_sandbox_may_run_a_command() {
+    // A weaker sandbox has no namespaces: it hides nothing, so its commands
+    // could reach the socket. A workflow that accepts one gets no server,
+    // and a server running when the workflow starts accepting one leaves.
+    let env = Env::new();
+    let _reaper = Reaper(&env);
+    let (run, _, pid) = served(&env);
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[sandbox]\naccept_weaker = true\n"),
+    );
+    let next = exec(&env, &run, "echo next");
+    assert_eq!(next["n"], 2);
+    wait_until("the server leaves", || !servers(&env).contains(&pid));
+    exec(&env, &run, "echo again");
+    assert!(servers(&env).is_empty(), "{:?}", servers(&env));
+    assert_eq!(traces(&env, &run).len(), 3);
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn requests_sent_together_are_each_answered() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    let _reaper = Reaper(&env);
+    let (run, socket, _) = served(&env);
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut frames = Vec::new();
+    for id in [run.as_str(), "no-such-run"] {
+        let body = serde_json::to_vec(&serde_json::json!({ "Run": { "id": id } })).unwrap();
+        frames.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        frames.extend_from_slice(&body);
+    }
+    stream.write_all(&frames).unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+        stream.read_exact(&mut body).unwrap();
+        answers.push(serde_json::from_slice::<serde_json::Value>(&body).unwrap());
+    }
+    assert_eq!(answers[0]["Run"]["run"]["id"], run.as_str());
+    assert_eq!(answers[1], "UnknownRun");
+}

@@ -129,11 +129,7 @@ impl Preflight {
     fn spawn(layout: &Layout, id: &str, origin: &str) -> Result<Preflight> {
         // The trace number is assigned when the trace is stored; logs get a
         // name of their own that parallel commands cannot share.
-        let log_name = format!(
-            "{}-{:08x}",
-            origin.replace(':', "-"),
-            rand_core::RngCore::next_u32(&mut rand_core::OsRng)
-        );
+        let log_name = format!("{}-{}", origin.replace(':', "-"), unique_suffix());
         let logs = layout.logs_dir(id);
         let names = log_paths(&logs, &log_name);
         let layout = layout.clone();
@@ -224,6 +220,15 @@ impl Drop for Preflight {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// 128 random bits, in hex: a command's log files are its own, and a
+/// trace is stored once per log (`Store::add_trace`), so two commands must
+/// never draw the same name.
+pub(crate) fn unique_suffix() -> String {
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    hex::encode(bytes)
 }
 
 /// A command's two log files, stdout then stderr.

@@ -35,6 +35,7 @@ use crate::exec::{Records, Trace};
 use crate::layout::Layout;
 use crate::lock::FileLock;
 use crate::run::Run;
+use crate::workflow::Workflow;
 
 /// `<airlock> __ledger-server ROOT SOCKET KEEP_MS`, with the listening
 /// socket on fd 3.
@@ -49,6 +50,8 @@ const ANSWER_WAIT: Duration = Duration::from_secs(15);
 const REQUEST_WAIT: Duration = Duration::from_secs(5);
 /// How often an idle server looks whether its ledger is still there.
 const LOOK_EVERY: Duration = Duration::from_secs(5);
+/// Callers served at once; more are closed (each runs an exec).
+const MAX_CONNS: usize = 256;
 
 #[derive(Serialize, Deserialize)]
 enum Request {
@@ -176,12 +179,15 @@ impl Records for Served {
 }
 
 /// Starts a ledger server for the repository, for the execs after this
-/// one, unless one is listening, another exec is starting one, or `keep`
-/// is zero. Best effort: an exec works the same without.
-pub fn start(layout: &Layout, keep: Duration) {
-    // Under `no_new_privs` the server could not tell its callers from a
-    // sandboxed command, which always has it.
-    if keep.is_zero() || no_new_privs(std::process::id()) != Some(false) {
+/// one, unless one is listening, another exec is starting one, or the
+/// workflow keeps nothing warm or accepts weaker sandboxes. Best effort:
+/// an exec works the same without.
+pub fn start(layout: &Layout, workflow: &Workflow) {
+    let keep = workflow.sandbox.keep_warm;
+    // A weaker sandbox hides nothing, so its commands could reach the
+    // socket; under `no_new_privs` the server could not tell its callers
+    // from a sandboxed command, which always has it.
+    if !serves(workflow) || no_new_privs(std::process::id()) != Some(false) {
         return;
     }
     let Some((dir, name)) = socket_of(layout) else {
@@ -236,6 +242,13 @@ pub fn start(layout: &Layout, keep: Duration) {
     let _ = command.spawn();
     drop(listener);
     drop(lock);
+}
+
+/// Whether the workflow lets a server keep the ledger open: it keeps
+/// things warm, and never runs a command in a weaker sandbox (no
+/// namespaces: nothing hidden, so the server's socket would not be).
+fn serves(workflow: &Workflow) -> bool {
+    !workflow.sandbox.keep_warm.is_zero() && !workflow.sandbox.accept_weaker
 }
 
 // ---------------------------------------------------------------------------
@@ -293,6 +306,8 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
     let db = al.layout.db_path();
     let db_id = file_id(&db);
     let schema = schema_version(&al);
+    let workflow_path = al.layout.workflow_path();
+    let mut workflow = Watched::new(&workflow_path);
     let mut conns: Vec<Conn> = Vec::new();
     let mut last = Instant::now();
     loop {
@@ -319,32 +334,37 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
         // path, the repository gone) or its schema changed (a guard
         // dropped): nothing more is served from this connection. An exec
         // opening the ledger itself repairs or refuses it.
-        let stale = |al: &Airlock| file_id(&db) != db_id || schema_version(al) != schema;
+        // So does a workflow that now accepts weaker sandboxes, whose
+        // commands could reach the socket, or keeps nothing warm.
+        let stale = |al: &Airlock, workflow: &mut Watched| {
+            file_id(&db) != db_id || schema_version(al) != schema || !workflow.serves()
+        };
         let mut gone = Vec::new();
         for (i, pfd) in fds.iter().enumerate().skip(1) {
             let conn = &mut conns[i - 1];
-            if pfd.revents == 0 {
-                if conn.overdue() {
-                    gone.push(i - 1);
-                }
-                continue;
-            }
-            last = Instant::now();
-            let request = match conn.read() {
-                Ok(Some(request)) => request,
-                Ok(None) => continue,
-                Err(_) => {
-                    gone.push(i - 1);
-                    continue;
-                }
+            let requests = if pfd.revents == 0 {
+                Ok(Vec::new())
+            } else {
+                last = Instant::now();
+                conn.read()
             };
-            if stale(&al) {
-                let _ = write_frame(&mut conn.stream, &Response::Failed);
-                remove_socket(&socket, socket_id);
-                return Ok(());
+            let Ok(requests) = requests else {
+                gone.push(i - 1);
+                continue;
+            };
+            for request in requests {
+                if stale(&al, &mut workflow) {
+                    let _ = conn.answer(&Response::Failed);
+                    remove_socket(&socket, socket_id);
+                    return Ok(());
+                }
+                let response = answer(&mut al, request);
+                if conn.answer(&response).is_err() {
+                    gone.push(i - 1);
+                    break;
+                }
             }
-            let response = answer(&mut al, request);
-            if write_frame(&mut conn.stream, &response).is_err() {
+            if conn.overdue() && gone.last() != Some(&(i - 1)) {
                 gone.push(i - 1);
             }
         }
@@ -352,20 +372,33 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
             conns.remove(i);
         }
         if fds[0].revents != 0 {
-            while let Ok((stream, _)) = listener.accept() {
-                last = Instant::now();
-                if !trusted(&stream) {
+            loop {
+                let stream = match listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // Out of descriptors, say: the connection waits in the
+                    // backlog, and the loop must not spin on it.
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(20));
+                        break;
+                    }
+                };
+                // Only callers it serves count as activity; a caller it
+                // refuses, or one too many, is closed at once.
+                if conns.len() >= MAX_CONNS || !trusted(&stream) {
                     continue;
                 }
                 let set = stream
                     .set_nonblocking(true)
                     .and_then(|()| stream.set_write_timeout(Some(REQUEST_WAIT)));
                 if set.is_ok() {
+                    last = Instant::now();
                     conns.push(Conn::new(stream));
                 }
             }
         }
-        if conns.is_empty() && stale(&al) {
+        if conns.is_empty() && stale(&al, &mut workflow) {
             remove_socket(&socket, socket_id);
             return Ok(());
         }
@@ -405,9 +438,9 @@ impl Conn {
         }
     }
 
-    /// Reads what is there; the request, once whole. An error when the
-    /// caller left or sent something that is not a request.
-    fn read(&mut self) -> std::io::Result<Option<Request>> {
+    /// Reads what is there; every request now whole, in order. An error
+    /// when the caller left or sent something that is not a request.
+    fn read(&mut self) -> std::io::Result<Vec<Request>> {
         let mut buf = [0u8; 64 * 1024];
         loop {
             match self.stream.read(&mut buf) {
@@ -424,30 +457,72 @@ impl Conn {
                 return Err(std::io::Error::other("a message too large"));
             }
         }
-        let Some(len) = self
+        let mut requests = Vec::new();
+        while let Some(len) = self
             .pending
             .first_chunk::<4>()
             .map(|b| u32::from_le_bytes(*b))
-        else {
-            return Ok(None);
-        };
-        if len > MAX_FRAME {
-            return Err(std::io::Error::other("a message too large"));
+        {
+            if len > MAX_FRAME {
+                return Err(std::io::Error::other("a message too large"));
+            }
+            let end = 4 + len as usize;
+            if self.pending.len() < end {
+                break;
+            }
+            requests.push(
+                serde_json::from_slice(&self.pending[4..end]).map_err(std::io::Error::other)?,
+            );
+            self.pending.drain(..end);
+            self.began = (!self.pending.is_empty()).then(Instant::now);
         }
-        let end = 4 + len as usize;
-        if self.pending.len() < end {
-            return Ok(None);
-        }
-        let request = serde_json::from_slice(&self.pending[4..end]).map_err(std::io::Error::other);
-        self.pending.drain(..end);
-        self.began = (!self.pending.is_empty()).then(Instant::now);
-        request.map(Some)
+        Ok(requests)
+    }
+
+    /// Sends an answer, waiting at most [`REQUEST_WAIT`] for a caller that
+    /// does not read.
+    fn answer(&mut self, response: &Response) -> std::io::Result<()> {
+        self.stream.set_nonblocking(false)?;
+        let sent = write_frame(&mut self.stream, response);
+        self.stream.set_nonblocking(true)?;
+        sent
     }
 
     /// A request begun long ago and still not whole: a caller that stalls
     /// must not hold the others up.
     fn overdue(&self) -> bool {
         self.began.is_some_and(|t| t.elapsed() > REQUEST_WAIT)
+    }
+}
+
+/// The workflow file, read again whenever it changes.
+struct Watched {
+    path: PathBuf,
+    seen: Option<(u64, u64, u64, i64, i64)>,
+    serves: bool,
+}
+
+impl Watched {
+    fn new(path: &Path) -> Watched {
+        let mut watched = Watched {
+            path: path.to_path_buf(),
+            seen: None,
+            serves: false,
+        };
+        watched.serves();
+        watched
+    }
+
+    /// Whether the workflow, as it is now, lets the server serve.
+    fn serves(&mut self) -> bool {
+        let now = std::fs::metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()));
+        if now != self.seen || now.is_none() {
+            self.seen = now;
+            self.serves = Workflow::load(&self.path).is_ok_and(|w| serves(&w));
+        }
+        self.serves
     }
 }
 

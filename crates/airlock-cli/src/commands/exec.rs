@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             let mut al = ctx.open_in(layout)?;
             let trace = exec(&mut al, &args.run, opts)?;
             if let Ok(workflow) = al.current_workflow() {
-                ledger_server::start(&al.layout, workflow.sandbox.keep_warm);
+                ledger_server::start(&al.layout, &workflow);
             }
             trace
         }

@@ -434,11 +434,7 @@ fn rehearse_command(
     })?;
     al.layout.git().scratch_checkout(&scratch, &index, commit)?;
     let plan = crate::confinement::plan(&al.site(), run, workflow, brief, &scratch)?;
-    let log_name = format!(
-        "rehearse-{}-{:08x}",
-        spec.name,
-        rand_core::RngCore::next_u32(&mut rand_core::OsRng)
-    );
+    let log_name = format!("rehearse-{}-{}", spec.name, crate::exec::unique_suffix());
     let mut command = airlock_sandbox::CommandSpec {
         argv: argv.iter().map(OsString::from).collect(),
         cwd: scratch.clone(),
