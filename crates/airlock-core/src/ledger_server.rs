@@ -12,10 +12,11 @@
 //! hides, on a socket named after the repository's state and the airlock
 //! binary (a rebuilt airlock never talks to an old server), and answers
 //! only processes of its user, in its own pid and mount namespaces, without
-//! `no_new_privs`: never a sandboxed command, which has all three. It
-//! leaves after `[sandbox] keep_warm` without a request (zero: none is
-//! started), and at once when the ledger file or its schema is not the one
-//! it opened.
+//! `no_new_privs`: never a sandboxed command, which always has
+//! `no_new_privs`. None runs where a weaker sandbox, which hides nothing,
+//! may run a command. It leaves after `[sandbox] keep_warm` without a
+//! request (zero: none is started), and at once when the ledger file, its
+//! schema or the workflow's consent is not what it was.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -116,13 +117,21 @@ impl Served {
     /// which everything is done here.
     fn ask(&mut self, request: &Request) -> Option<Response> {
         let stream = self.stream.as_mut()?;
+        let asked = self.asked.take();
         let already =
-            matches!((&self.asked, request), (Some(asked), Request::Run { id }) if asked == id);
-        self.asked = None;
+            matches!((&asked, request), (Some(asked), Request::Run { id }) if asked == id);
         let answer = if already {
             read_frame(stream)
         } else {
-            write_frame(stream, request).and_then(|()| read_frame(stream))
+            // The answer to the question asked on connecting comes first,
+            // wanted or not.
+            let unread = match asked {
+                Some(_) => read_frame::<Response>(stream).map(drop),
+                None => Ok(()),
+            };
+            unread
+                .and_then(|()| write_frame(stream, request))
+                .and_then(|()| read_frame(stream))
         };
         match answer {
             // Whatever failed there would fail again: the rest is done here.
