@@ -43,23 +43,40 @@ fn sockets(env: &Env) -> Vec<PathBuf> {
     paths
 }
 
-/// One request to the server at `socket`, as an exec sends it; the
-/// answer, or `None` if the server closed the connection instead.
-fn ask(socket: &std::path::Path, request: &serde_json::Value) -> Option<serde_json::Value> {
-    use std::io::{Read, Write};
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+/// A caller's connection to the server at `socket`.
+fn caller(socket: &std::path::Path) -> std::os::unix::net::UnixStream {
+    let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
+    stream
+}
+
+/// A request as it travels: its length (little-endian), then its JSON.
+fn frame(request: &serde_json::Value) -> Vec<u8> {
     let body = serde_json::to_vec(request).unwrap();
     let mut frame = (body.len() as u32).to_le_bytes().to_vec();
     frame.extend_from_slice(&body);
-    stream.write_all(&frame).ok()?;
+    frame
+}
+
+/// The next answer on `stream`; `None` if the server closed it instead.
+fn answer(stream: &mut std::os::unix::net::UnixStream) -> Option<serde_json::Value> {
+    use std::io::Read;
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).ok()?;
     let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
     stream.read_exact(&mut body).ok()?;
     Some(serde_json::from_slice(&body).unwrap())
+}
+
+/// One request to the server at `socket`, as an exec sends it; the
+/// answer, or `None` if the server closed the connection instead.
+fn ask(socket: &std::path::Path, request: &serde_json::Value) -> Option<serde_json::Value> {
+    use std::io::Write;
+    let mut stream = caller(socket);
+    stream.write_all(&frame(request)).ok()?;
+    answer(&mut stream)
 }
 
 /// Write system calls the process has made so far.
@@ -416,7 +433,7 @@ fn a_stalled_caller_does_not_hold_up_the_others() {
     let _reaper = Reaper(&env);
     let (run, socket, pid) = served(&env);
     // A frame that never ends, a byte at a time, all through the exec.
-    let mut stalled = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let mut stalled = caller(&socket);
     stalled.write_all(&[200, 0]).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let dribbling = {
@@ -511,29 +528,17 @@ fn no_ledger_server_where_a_weaker_sandbox_may_run_a_command() {
 
 #[test]
 fn requests_sent_together_are_each_answered() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let env = Env::new();
     let _reaper = Reaper(&env);
     let (run, socket, _) = served(&env);
-    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut frames = Vec::new();
-    for id in [run.as_str(), "no-such-run"] {
-        let body = serde_json::to_vec(&serde_json::json!({ "Run": { "id": id } })).unwrap();
-        frames.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        frames.extend_from_slice(&body);
-    }
+    let mut stream = caller(&socket);
+    let frames: Vec<u8> = [run.as_str(), "no-such-run"]
+        .iter()
+        .flat_map(|id| frame(&serde_json::json!({ "Run": { "id": id } })))
+        .collect();
     stream.write_all(&frames).unwrap();
-    let mut answers = Vec::new();
-    for _ in 0..2 {
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len).unwrap();
-        let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
-        stream.read_exact(&mut body).unwrap();
-        answers.push(serde_json::from_slice::<serde_json::Value>(&body).unwrap());
-    }
+    let answers = [answer(&mut stream).unwrap(), answer(&mut stream).unwrap()];
     assert_eq!(answers[0]["Run"]["run"]["id"], run.as_str());
     assert_eq!(answers[1], "UnknownRun");
 }

@@ -63,6 +63,12 @@ pub struct Airlock {
     pub init_program: std::path::PathBuf,
 }
 
+/// The program that sets up sandboxes unless a caller says otherwise:
+/// this binary.
+pub fn init_program() -> std::path::PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| "airlock".into())
+}
+
 impl Airlock {
     pub fn open(cwd: &Path) -> Result<Airlock> {
         Airlock::open_in(Layout::discover(cwd)?)
@@ -75,7 +81,7 @@ impl Airlock {
             layout,
             store,
             recovered: Vec::new(),
-            init_program: std::env::current_exe().unwrap_or_else(|_| "airlock".into()),
+            init_program: init_program(),
         };
         al.recovered = recover::recover(&mut al)?;
         Ok(al)

@@ -341,10 +341,21 @@ fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
 /// the uid. Pid 0 is never used and PID 1 is ours. Older kernels refuse the
 /// write and keep RLIMIT_NPROC only.
 pub(crate) fn cap_pids(n: u64) {
-    let _ = std::fs::write(
-        "/proc/sys/kernel/pid_max",
-        n.saturating_add(2).max(301).to_string(),
-    );
+    set_pid_max(&n.saturating_add(2).max(301).to_string());
+}
+
+const PID_MAX: &str = "/proc/sys/kernel/pid_max";
+
+/// The current pid namespace's pid_max, as the kernel writes it.
+pub(crate) fn pid_max() -> Option<String> {
+    std::fs::read_to_string(PID_MAX)
+        .ok()
+        .map(|v| v.trim().to_string())
+}
+
+/// Sets the current pid namespace's pid_max (see [`cap_pids`]).
+pub(crate) fn set_pid_max(value: &str) {
+    let _ = std::fs::write(PID_MAX, value);
 }
 
 /// As PID 1: reaps every child until `child` exits; returns its wait status.

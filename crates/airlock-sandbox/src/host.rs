@@ -400,9 +400,7 @@ fn lead(
                         libc::kill(pid, libc::SIGKILL);
                         libc::waitpid(pid, std::ptr::null_mut(), 0);
                     }
-                    let mut text = Vec::new();
-                    let _ = reports.read_to_end(&mut text);
-                    let mut said = parse_reports(&text);
+                    let mut said = reports_left(&mut reports);
                     if said.is_empty() {
                         said.push(fail("passing the command on", e).into());
                     }
@@ -525,9 +523,7 @@ fn command_pid1(
     // The namespace's process count capped ahead as the host's first caller
     // asked (commands of a run ask the same): then only a different cap
     // costs a write once the command is here.
-    let uncapped = base
-        .processes
-        .and_then(|_| std::fs::read_to_string("/proc/sys/kernel/pid_max").ok());
+    let uncapped = base.processes.and_then(|_| confine::pid_max());
     if let Some(n) = base.processes {
         confine::cap_pids(n);
     }
@@ -543,9 +539,7 @@ fn command_pid1(
     if request.processes != base.processes {
         match (request.processes, uncapped) {
             (Some(n), _) => confine::cap_pids(n),
-            (None, Some(value)) => {
-                let _ = std::fs::write("/proc/sys/kernel/pid_max", value.trim());
-            }
+            (None, Some(value)) => confine::set_pid_max(&value),
             (None, None) => {}
         }
     }
@@ -660,9 +654,14 @@ fn watch(conn: RawFd, pid: libc::pid_t, mut reports: File) -> Option<Vec<InitRep
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == ANSWERED {
         return None;
     }
+    Some(reports_left(&mut reports))
+}
+
+/// What is left in PID 1's report pipe once PID 1 is gone.
+fn reports_left(pipe: &mut File) -> Vec<InitReport> {
     let mut text = Vec::new();
-    let _ = reports.read_to_end(&mut text);
-    Some(parse_reports(&text))
+    let _ = pipe.read_to_end(&mut text);
+    parse_reports(&text)
 }
 
 /// The complete report lines in `text`.

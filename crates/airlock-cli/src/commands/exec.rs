@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     // ledger; otherwise this exec opens it and starts one for the next.
     let trace = match ledger_server::connect(&layout, &args.run) {
         Some(mut served) => {
-            let init_program = std::env::current_exe().unwrap_or_else(|_| "airlock".into());
+            let init_program = airlock_core::init_program();
             let site = Site {
                 layout: &layout,
                 init_program: &init_program,
