@@ -318,6 +318,8 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
     let workflow_path = al.layout.workflow_path();
     let mut workflow = Watched::new(&workflow_path);
     let mut conns: Vec<Conn> = Vec::new();
+    // One buffer for every read: a fresh one would be zeroed each time.
+    let mut buf = vec![0u8; 64 * 1024];
     let mut last = Instant::now();
     loop {
         let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
@@ -355,7 +357,7 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
                 Ok(Vec::new())
             } else {
                 last = Instant::now();
-                conn.read()
+                conn.read(&mut buf)
             };
             let Ok(requests) = requests else {
                 gone.push(i - 1);
@@ -449,10 +451,9 @@ impl Conn {
 
     /// Reads what is there; every request now whole, in order. An error
     /// when the caller left or sent something that is not a request.
-    fn read(&mut self) -> std::io::Result<Vec<Request>> {
-        let mut buf = [0u8; 64 * 1024];
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<Vec<Request>> {
         loop {
-            match self.stream.read(&mut buf) {
+            match self.stream.read(buf) {
                 Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
                     self.began.get_or_insert_with(Instant::now);
@@ -583,7 +584,8 @@ fn schema_version(al: &Airlock) -> Option<i64> {
     al.store
         .ledger
         .connection()
-        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .prepare_cached("PRAGMA schema_version")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
         .ok()
 }
 

@@ -71,7 +71,8 @@ impl Store {
         let data: Option<String> = self
             .ledger
             .connection()
-            .query_row("SELECT data FROM runs WHERE id = ?1", [id], |r| r.get(0))
+            .prepare_cached("SELECT data FROM runs WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?;
         let data = data.ok_or_else(|| Error::UnknownRun(id.to_string()))?;
         serde_json::from_str(&data)
@@ -267,7 +268,9 @@ impl Store {
 
     pub fn intents(&self) -> Result<Vec<Intent>> {
         let conn = self.ledger.connection();
-        let mut stmt = conn.prepare("SELECT id, kind, run, data FROM intents ORDER BY id")?;
+        // Cached: every exec asks (recovery runs first), often of the ledger server.
+        let mut stmt =
+            conn.prepare_cached("SELECT id, kind, run, data FROM intents ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
             Ok(Intent {
                 id: r.get(0)?,

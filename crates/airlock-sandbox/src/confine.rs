@@ -619,6 +619,46 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// `std::fs::canonicalize` for many paths that share directories: each
+/// directory on the way is looked at once (one `lstat`, where
+/// `canonicalize` reads every component of every path again). A sandbox
+/// resolves every hidden path, a score of them under the same home, before
+/// every command.
+#[derive(Default)]
+pub(crate) struct RealPaths {
+    seen: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+}
+
+impl RealPaths {
+    /// The path with every link resolved, if it exists: as
+    /// `canonicalize`, except that a trailing `/` after a file resolves
+    /// rather than fails (which only ever hides more).
+    pub(crate) fn real(&mut self, path: &Path) -> Option<PathBuf> {
+        use std::path::Component;
+        let plain = path.is_absolute()
+            && path
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        let (true, Some(parent), Some(name)) = (plain, path.parent(), path.file_name()) else {
+            // The root, `..`, a relative path: rare enough to resolve whole.
+            return std::fs::canonicalize(path).ok();
+        };
+        if let Some(known) = self.seen.get(path) {
+            return known.clone();
+        }
+        let real = self.real(parent).and_then(|dir| {
+            let candidate = dir.join(name);
+            match std::fs::symlink_metadata(&candidate) {
+                Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(&candidate).ok(),
+                Ok(_) => Some(candidate),
+                Err(_) => None,
+            }
+        });
+        self.seen.insert(path.to_path_buf(), real.clone());
+        real
+    }
+}
+
 /// The host's bound pathname sockets, as canonical paths, from
 /// `/proc/net/unix` (read before leaving the host's network namespace).
 /// Sockets bound later are not covered; Landlock ABI 9 covers them all.
@@ -641,9 +681,10 @@ pub(crate) fn host_sockets() -> Vec<Vec<u8>> {
         })
         .filter(|p| p.starts_with(b"/"))
         .collect();
+    let mut real = RealPaths::default();
     let mut paths: Vec<Vec<u8>> = bound
         .into_iter()
-        .filter_map(|p| std::fs::canonicalize(os(p)).ok())
+        .filter_map(|p| real.real(Path::new(&os(p))))
         .map(|p| p.into_os_string().into_vec())
         .collect();
     paths.sort();
@@ -1020,4 +1061,61 @@ fn resolve(program: &[u8], env: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
         }
     }
     program.to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RealPaths;
+    use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
+
+    /// Resolving through remembered directories gives what resolving each
+    /// path whole gives: links at the end, links on the way, paths missing
+    /// at either end, `..`, relative paths.
+    #[test]
+    fn real_paths_resolve_as_canonicalize_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
+        std::fs::create_dir_all(base.join("home/.config")).unwrap();
+        std::fs::write(base.join("home/.netrc"), "secret").unwrap();
+        std::fs::create_dir(base.join("elsewhere")).unwrap();
+        std::fs::write(base.join("elsewhere/token"), "secret").unwrap();
+        symlink(base.join("elsewhere/token"), base.join("home/.token")).unwrap();
+        symlink(base.join("home"), base.join("link-to-home")).unwrap();
+        symlink(base.join("gone"), base.join("home/dangling")).unwrap();
+        let paths: Vec<PathBuf> = [
+            "home/.netrc",
+            "home/.token",
+            "home/.config",
+            "home/missing",
+            "home/dangling",
+            "link-to-home/.netrc",
+            "link-to-home/.token",
+            "missing-dir/.netrc",
+            "home/.config/../.netrc",
+            "home/.config/..",
+            "home/.netrc/below-a-file",
+            "link-to-home/.config",
+        ]
+        .iter()
+        .map(|p| base.join(p))
+        .chain([PathBuf::from("relative/path"), PathBuf::from("/")])
+        .collect();
+        let mut real = RealPaths::default();
+        for path in &paths {
+            // Twice: the second time from what the first remembered.
+            for _ in 0..2 {
+                assert_eq!(
+                    real.real(path),
+                    std::fs::canonicalize(path).ok(),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+        assert_eq!(
+            real.real(&base.join("home/.token")),
+            Some(std::fs::canonicalize(base).unwrap().join("elsewhere/token"))
+        );
+    }
 }

@@ -704,6 +704,7 @@ impl SpecPipe {
 
 /// What the sandbox's init (or host) is told to build and run.
 fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> confine::InitSpec {
+    let mut real_paths = confine::RealPaths::default();
     confine::InitSpec {
         argv: spec.argv.iter().map(|a| confine::bytes(a)).collect(),
         cwd: confine::bytes(spec.cwd.as_os_str()),
@@ -739,7 +740,7 @@ fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> confine::InitS
             .hidden
             .iter()
             .flat_map(|h| {
-                let real = std::fs::canonicalize(h).ok().filter(|r| r != h);
+                let real = real_paths.real(h).filter(|r| r != h);
                 std::iter::once(h.clone()).chain(real)
             })
             .map(|h| confine::bytes(h.as_os_str()))
