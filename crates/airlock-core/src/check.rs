@@ -86,7 +86,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             crate::snapshot::gate_preflight(al, name)?;
         }
         let argv = vec!["/bin/sh".into(), "-c".into(), gate.run.clone().into()];
-        let mut trace = crate::exec::run_traced(
+        let (mut trace, held) = crate::exec::run_traced(
             &al.site(),
             &run,
             &workflow,
@@ -98,6 +98,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             None,
         )?;
         al.store.add_trace(&run.id, &mut trace)?;
+        drop(held);
         let snapshot = match &gate.snapshot {
             Some(name) => Some(crate::snapshot::gate_result(
                 al, &run, &workflow, gate, name, &trace,

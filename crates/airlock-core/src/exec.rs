@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use airlock_sandbox::{CommandSpec, Echo, Exit, Outcome, StreamDigest};
+use airlock_sandbox::{CommandSpec, Echo, Exit, Held, Outcome, StreamDigest};
 use airlock_scan::Fingerprint;
 
 use crate::brief::Brief;
@@ -292,7 +292,7 @@ pub fn exec_recorded(
     }
     let workflow = workflow?;
     let brief = crate::brief_of(site.layout, &run, &workflow)?;
-    let mut trace = run_traced(
+    let (mut trace, held) = run_traced(
         site,
         &run,
         &workflow,
@@ -304,12 +304,15 @@ pub fn exec_recorded(
         opts.preflight,
     )?;
     records.add_trace(&run.id, &mut trace)?;
+    drop(held);
     crate::failpoint("exec:after-trace");
     Ok(trace)
 }
 
 /// Runs one command for a run (exec or gate), snapshotting the worktree
-/// before and after to record which files it changed.
+/// before and after to record which files it changed. The warm sandbox
+/// that ran it, if one did, is held until the caller drops it ([`Held`]):
+/// after storing the trace.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_traced(
     site: &Site,
@@ -321,7 +324,7 @@ pub(crate) fn run_traced(
     timeout: Option<Duration>,
     echo: Echo,
     preflight: Option<Preflight>,
-) -> Result<Trace> {
+) -> Result<(Trace, Option<Held>)> {
     let layout = site.layout;
     // The worktree is fingerprinted before the command on another thread
     // while the sandbox is built; the command, confined, waits right before
@@ -401,9 +404,9 @@ fn finish(
     origin: &str,
     before: &Fingerprint,
     ran: Ran,
-) -> Result<Trace> {
+) -> Result<(Trace, Option<Held>)> {
     let Ran {
-        outcome,
+        mut outcome,
         spec,
         started,
         network,
@@ -422,7 +425,8 @@ fn finish(
     if before.hashed() > 0 || after.hashed() > 0 || !files_changed.is_empty() {
         layout.keep_scan(&run.id, &after)?;
     }
-    Ok(Trace {
+    let held = outcome.held.take();
+    let trace = Trace {
         n: 0,
         round: run.round,
         origin: origin.to_string(),
@@ -449,7 +453,8 @@ fn finish(
             )
         }),
         denials: crate::confinement::denials(&spec.stderr_path),
-    })
+    };
+    Ok((trace, held))
 }
 
 fn stream(d: &StreamDigest, log: PathBuf) -> StreamRecord {

@@ -238,7 +238,7 @@ pub fn run_in_run(
     }
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
-    let mut trace = crate::exec::run_traced(
+    let (mut trace, held) = crate::exec::run_traced(
         &al.site(),
         &run,
         &workflow,
@@ -250,6 +250,7 @@ pub fn run_in_run(
         None,
     )?;
     al.store.add_trace(&run.id, &mut trace)?;
+    drop(held);
     let actual = snapshot_of(
         &argv,
         "snap run",

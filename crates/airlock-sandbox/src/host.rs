@@ -394,7 +394,10 @@ fn lead(
         Ok((pid, mut reports, to_command)) => {
             match send_with_fds(to_command.as_raw_fd(), b"c", &[conn]) {
                 Ok(()) => match watch(conn, pid, reports) {
-                    None => return 0,
+                    None => {
+                        linger(conn);
+                        return 0;
+                    }
                     Some(reports) => reports,
                 },
                 // PID 1 ended before the hand-off: what it reported says
@@ -416,6 +419,33 @@ fn lead(
     };
     respond(conn, reports);
     0
+}
+
+/// How long a leader whose command was answered waits for its client to
+/// hang up before it ends (and its host builds the next sandbox).
+const LINGER_MS: libc::c_int = 1000;
+
+/// Waits, at most [`LINGER_MS`], for the client to close its connection:
+/// the host forks the next sandbox once this leader ends, and building it
+/// beside the client, which is still recording the command, would slow
+/// the client down on a small machine (`Held`).
+fn linger(conn: RawFd) {
+    let mut hang_up = libc::pollfd {
+        fd: conn,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    let deadline = Instant::now() + Duration::from_millis(LINGER_MS as u64);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut hang_up, 1, left.as_millis() as libc::c_int) };
+        let interrupted =
+            rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
+        if !interrupted || left.is_zero() {
+            return;
+        }
+    }
 }
 
 /// A leader's exit code when the host's view is stale: the host ends.

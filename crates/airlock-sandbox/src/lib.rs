@@ -149,6 +149,25 @@ pub struct Outcome {
     pub limit_hit: Option<String>,
     /// `confined`, `confined (weaker: …)` or `unconfined`.
     pub confinement: String,
+    /// The warm sandbox's connection, when one ran the command.
+    #[serde(skip)]
+    pub held: Option<Held>,
+}
+
+/// The connection to the warm sandbox that ran a command. Its host builds
+/// the sandbox for the next command once this is dropped (or a second
+/// after the command ended): hold it until the command is recorded, so
+/// that building it does not compete with that for a small machine's
+/// processors.
+#[derive(Clone)]
+pub struct Held {
+    _connection: Arc<OwnedFd>,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -421,6 +440,7 @@ impl Ended {
             stderr,
             limit_hit,
             confinement,
+            held: None,
         })
     }
 }
@@ -582,7 +602,9 @@ fn run_hosted(
         duration_ms,
         output_exceeded: budget.exceeded.load(Ordering::SeqCst),
     };
-    ended.outcome(spec, stdout, stderr, "confined".to_string())
+    let mut outcome = ended.outcome(spec, stdout, stderr, "confined".to_string())?;
+    outcome.held = Some(Held { _connection: sock });
+    Ok(outcome)
 }
 
 fn sinks(echo: Echo) -> (Sink, Sink) {

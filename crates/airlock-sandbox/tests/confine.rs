@@ -391,6 +391,34 @@ fn a_warm_sandbox_runs_command_after_command_each_in_a_namespace_of_its_own() {
 }
 
 #[test]
+fn commands_run_while_the_callers_of_earlier_ones_still_hold_them() {
+    // A caller holds a finished command's connection until it has recorded
+    // it (`Outcome::held`), and the host builds the next sandbox only then
+    // (or a second later). Commands that come meanwhile do not wait for
+    // that: each still runs, in a namespace of its own, in the same host.
+    let lab = Lab::warm();
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let (o, out, err) = lab.run(&format!("echo $$; exit {i}"));
+        assert_eq!(o.exit, Exit::Exited { code: i }, "{out}{err}");
+        assert_eq!(out, "2\n", "{err}");
+        assert!(
+            o.held.is_some(),
+            "a warm sandbox's connection is handed back"
+        );
+        held.push(o);
+    }
+    assert_eq!(hosts(&lab).len(), 1, "{:?}", hosts(&lab));
+    drop(held);
+    let (o, out, err) = lab.run("echo $$");
+    assert!(o.exit.success(), "{err}");
+    assert_eq!(out, "2\n");
+    // A sandbox of one command's own has nothing to hold.
+    let (o, _, err) = Lab::new().run("true");
+    assert!(o.exit.success() && o.held.is_none(), "{err}");
+}
+
+#[test]
 fn each_command_gets_its_own_limits() {
     for lab in Lab::both() {
         // Limits are the command's, set after its process was made ahead
