@@ -5,7 +5,9 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use airlock_sandbox::ahead::LookAhead;
 use airlock_sandbox::host::HostSettings;
 use airlock_sandbox::{CommandSpec, Confinement, Limits, Outcome, SandboxError};
 
@@ -105,17 +107,7 @@ pub fn plan(
     }
     let lane = workflow.lanes.iter().find(|l| l.name == run.lane);
 
-    // Hidden: the main checkout (uncommitted work, .env files, its .git), the
-    // state (ledger, other runs, logs), the signing key, the home's secrets.
-    let mut hidden = vec![
-        layout.root.clone(),
-        layout.state.clone(),
-        layout.key_dir.clone(),
-    ];
-    if let Some(home) = home() {
-        hidden.extend(HOME_SECRETS.iter().map(|s| home.join(s)));
-    }
-    hidden.extend(workflow.sandbox.hide.iter().filter_map(|p| expand(p)));
+    let mut hidden = hidden_by_workflow(layout, workflow);
     hidden.extend(forbidden_in(cwd, &brief.forbid_read));
 
     let mut writable = vec![
@@ -155,12 +147,11 @@ pub fn plan(
             network: network.allowed,
             root,
             weaker: false,
-            // Beside the signing key, hidden from every sandbox: no command
-            // can reach a host, whatever the repository or the moment.
-            host: (!workflow.sandbox.keep_warm.is_zero()).then(|| HostSettings {
-                dir: layout.key_dir.join("sandboxes"),
+            host: hosts_dir(layout, workflow).map(|dir| HostSettings {
+                dir,
                 idle: workflow.sandbox.keep_warm,
             }),
+            ahead: None,
         },
         limits: Limits {
             output_bytes: Some(workflow.sandbox.max_output),
@@ -170,6 +161,39 @@ pub fn plan(
         env: environment(layout, run, &pass),
         network,
     })
+}
+
+/// What every command of the repository has hidden, whatever its run:
+/// the main checkout (uncommitted work, .env files, its .git), the state
+/// (ledger, other runs, logs), the signing key, the home's secrets, and what
+/// the workflow adds.
+fn hidden_by_workflow(layout: &Layout, workflow: &Workflow) -> Vec<PathBuf> {
+    let mut hidden = vec![
+        layout.root.clone(),
+        layout.state.clone(),
+        layout.key_dir.clone(),
+    ];
+    if let Some(home) = home() {
+        hidden.extend(HOME_SECRETS.iter().map(|s| home.join(s)));
+    }
+    hidden.extend(workflow.sandbox.hide.iter().filter_map(|p| expand(p)));
+    hidden
+}
+
+/// Where warm sandboxes live, if the workflow keeps them: beside the
+/// signing key, hidden from every sandbox, so that no command can reach a
+/// host, whatever the repository or the moment.
+fn hosts_dir(layout: &Layout, workflow: &Workflow) -> Option<PathBuf> {
+    (!workflow.sandbox.keep_warm.is_zero()).then(|| layout.key_dir.join("sandboxes"))
+}
+
+/// Looks up ahead what naming the sandbox of any command of the repository
+/// needs ([`airlock_sandbox::ahead`]): done while the run is on its way.
+pub fn look_ahead(layout: &Layout, workflow: &Workflow) -> Arc<LookAhead> {
+    Arc::new(LookAhead::of(
+        &hidden_by_workflow(layout, workflow),
+        hosts_dir(layout, workflow).as_deref(),
+    ))
 }
 
 /// Paths in the worktree matching the brief's `data.forbid_read`.

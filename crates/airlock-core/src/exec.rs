@@ -2,10 +2,12 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use airlock_sandbox::ahead::LookAhead;
 use airlock_sandbox::{CommandSpec, Echo, Exit, Held, Outcome, StreamDigest};
 use airlock_scan::Fingerprint;
 
@@ -102,6 +104,8 @@ pub struct Preflight {
     /// Whether the command was handed to the sandbox: if not, the log
     /// files made for it are removed again.
     used: bool,
+    /// The sandbox's hidden paths, looked up while the run was on its way.
+    ahead: Option<Arc<LookAhead>>,
 }
 
 struct Prepared {
@@ -167,6 +171,7 @@ impl Preflight {
             thread: Some(thread),
             done: None,
             used: false,
+            ahead: None,
         })
     }
 
@@ -277,11 +282,15 @@ pub fn exec_recorded(
     site: &Site,
     records: &mut dyn Records,
     run_id: &str,
-    opts: ExecOptions,
+    mut opts: ExecOptions,
 ) -> Result<Trace> {
-    // Read while the run may still be on its way (`ledger_server`); its
-    // errors come after the run's, as they always have.
+    // Read while the run may still be on its way (`ledger_server`), with
+    // what the sandbox will hide whatever the run; the workflow's errors
+    // come after the run's, as they always have.
     let workflow = Workflow::load(&site.layout.workflow_path());
+    if let (Ok(workflow), Some(preflight)) = (&workflow, opts.preflight.as_mut()) {
+        preflight.ahead = Some(crate::confinement::look_ahead(site.layout, workflow));
+    }
     let run = records.run(run_id)?;
     run.require("exec", &[State::Staged, State::Checked])?;
     if opts.argv.is_empty() {
@@ -365,7 +374,8 @@ fn run_gated(
         source,
     })?;
     let [stdout_path, stderr_path] = log_paths(&logs, &before.log_name);
-    let plan = crate::confinement::plan(site, run, workflow, brief, &run.worktree)?;
+    let mut plan = crate::confinement::plan(site, run, workflow, brief, &run.worktree)?;
+    plan.confinement.ahead = before.ahead.take();
     let mut spec = CommandSpec {
         argv,
         cwd: run.worktree.clone(),

@@ -317,6 +317,8 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
     let schema = schema_version(&al);
     let workflow_path = al.layout.workflow_path();
     let mut workflow = Watched::new(&workflow_path);
+    // This process's namespaces, which a caller must share: read once.
+    let namespaces = Namespaces::of("self");
     let mut conns: Vec<Conn> = Vec::new();
     // One buffer for every read: a fresh one would be zeroed each time.
     let mut buf = vec![0u8; 64 * 1024];
@@ -397,7 +399,7 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
                 };
                 // Only callers it serves count as activity; a caller it
                 // refuses, or one too many, is closed at once.
-                if conns.len() >= MAX_CONNS || !trusted(&stream) {
+                if conns.len() >= MAX_CONNS || !trusted(&stream, &namespaces) {
                     continue;
                 }
                 let set = stream
@@ -540,7 +542,7 @@ impl Watched {
 /// server's pid and mount namespaces, not under `no_new_privs`. Every
 /// command airlock runs in a sandbox fails the last (and, fully confined,
 /// the first two as well).
-fn trusted(stream: &UnixStream) -> bool {
+fn trusted(stream: &UnixStream, ours: &Namespaces) -> bool {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -562,12 +564,29 @@ fn trusted(stream: &UnixStream) -> bool {
         return false;
     }
     let pid = cred.pid as u32;
-    let same = |ns: &str| {
-        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{ns}"));
-        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}"));
-        matches!((theirs, ours), (Ok(a), Ok(b)) if a == b)
-    };
-    same("pid") && same("mnt") && no_new_privs(pid) == Some(false)
+    let theirs = Namespaces::of(&pid.to_string());
+    theirs.pid.is_some()
+        && theirs.mnt.is_some()
+        && theirs == *ours
+        && no_new_privs(pid) == Some(false)
+}
+
+/// Which pid and mount namespaces a process is in (`None`: unreadable).
+#[derive(PartialEq)]
+struct Namespaces {
+    pid: Option<PathBuf>,
+    mnt: Option<PathBuf>,
+}
+
+impl Namespaces {
+    /// Of `/proc/<process>`: a pid, or `self`.
+    fn of(process: &str) -> Namespaces {
+        let ns = |kind: &str| std::fs::read_link(format!("/proc/{process}/ns/{kind}")).ok();
+        Namespaces {
+            pid: ns("pid"),
+            mnt: ns("mnt"),
+        }
+    }
 }
 
 /// Whether process `pid` runs under `no_new_privs`.

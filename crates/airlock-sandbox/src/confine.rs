@@ -624,7 +624,7 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
 /// `canonicalize` reads every component of every path again). A sandbox
 /// resolves every hidden path, a score of them under the same home, before
 /// every command.
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct RealPaths {
     seen: std::collections::HashMap<PathBuf, Option<PathBuf>>,
 }

@@ -63,6 +63,7 @@ pub fn diagnose(init_program: &Path, scratch: &Path) -> Doctor {
             stderr_path: scratch.join("probe.err"),
             echo: Echo::None,
             confinement: Some(Confinement {
+                ahead: None,
                 host: None,
                 init_program: init_program.to_path_buf(),
                 writable: vec![(work.clone(), work.clone())],

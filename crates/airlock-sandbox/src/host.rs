@@ -890,16 +890,27 @@ pub(crate) fn connect(
     // own sockets are, so that one host starting does not rename the others.
     let mut init = init.clone();
     let dir = &settings.dir;
-    if std::fs::create_dir_all(dir).is_err() {
-        return Ok(None);
-    }
+    let ahead = confinement.ahead.as_deref();
     // The hosts' own directory is hidden, whatever the caller hides, and by
     // its real path: a hidden path that is a link is not covered.
-    let Ok(real_dir) = std::fs::canonicalize(dir) else {
-        return Ok(None);
+    let real_dir = match ahead.and_then(|a| a.hosts_dir.as_ref()) {
+        Some((made, real)) if made == dir => real.clone(),
+        _ => {
+            if std::fs::create_dir_all(dir).is_err() {
+                return Ok(None);
+            }
+            let Ok(real) = std::fs::canonicalize(dir) else {
+                return Ok(None);
+            };
+            real
+        }
     };
     init.hidden.push(real_dir.as_os_str().as_bytes().to_vec());
-    let sockets: Vec<Vec<u8>> = confine::host_sockets()
+    let sockets = match ahead.and_then(|a| a.sockets.clone()) {
+        Some(sockets) => sockets,
+        None => confine::host_sockets(),
+    };
+    let sockets: Vec<Vec<u8>> = sockets
         .into_iter()
         .filter(|socket| {
             !init.hidden.iter().any(|dir| {
@@ -962,12 +973,15 @@ pub(crate) fn connect(
     Ok(connect_to(&socket_path).ok())
 }
 
+/// Device (major, minor), inode, birth time (seconds, nanoseconds).
+pub(crate) type Identity = (u32, u32, u64, i64, u32);
+
 /// Which file `path` is now: device, inode and birth time (the change
 /// time where the filesystem keeps none). An inode number alone is reused
 /// as soon as it is freed: a secret deleted and written again could get the
 /// same one, and a stale host, whose cover over it went with the old file,
 /// would show it.
-fn identity(path: &[u8]) -> Option<(u32, u32, u64, i64, u32)> {
+pub(crate) fn identity(path: &[u8]) -> Option<Identity> {
     let st = statx_nofollow(
         path,
         libc::STATX_INO | libc::STATX_BTIME | libc::STATX_CTIME,
@@ -1009,7 +1023,10 @@ fn statx_nofollow(path: &[u8], mask: libc::c_uint) -> Option<libc::statx> {
 /// again (a scratch checkout), a secret file or a host socket that appeared
 /// since, all mean a different sandbox, so a different host.
 fn host_key(confinement: &Confinement, settings: &HostSettings, init: &InitSpec) -> String {
-    let identity = |path: &[u8]| identity(path);
+    let identity = |path: &[u8]| match confinement.ahead.as_deref() {
+        Some(ahead) => ahead.identity(path),
+        None => identity(path),
+    };
     let sources: Vec<_> = init
         .binds
         .iter()

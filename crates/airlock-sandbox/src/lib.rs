@@ -7,6 +7,7 @@
 //! secrets hidden, writes only to granted paths, no network but a private
 //! loopback, a pid namespace that dies with the command, no privileges.
 
+pub mod ahead;
 pub mod confine;
 pub mod doctor;
 pub mod host;
@@ -68,6 +69,8 @@ pub struct Confinement {
     /// Keep the sandbox warm between commands (see [`host`]); `None` builds
     /// one per command.
     pub host: Option<host::HostSettings>,
+    /// Hidden paths looked up ahead of the command ([`ahead`]).
+    pub ahead: Option<Arc<ahead::LookAhead>>,
 }
 
 /// Resource limits; `None` means no limit.
@@ -726,7 +729,7 @@ impl SpecPipe {
 
 /// What the sandbox's init (or host) is told to build and run.
 fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> confine::InitSpec {
-    let mut real_paths = confine::RealPaths::default();
+    let mut real_paths = c.ahead.as_ref().map(|a| a.real.clone()).unwrap_or_default();
     confine::InitSpec {
         argv: spec.argv.iter().map(|a| confine::bytes(a)).collect(),
         cwd: confine::bytes(spec.cwd.as_os_str()),

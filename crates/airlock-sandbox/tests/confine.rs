@@ -4,8 +4,10 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_sandbox::ahead::LookAhead;
 use airlock_sandbox::host::HostSettings;
 use airlock_sandbox::{
     CommandSpec, Confinement, Echo, Exit, Limits, Outcome, SandboxError, run, run_gated,
@@ -115,6 +117,7 @@ impl Lab {
                 root: self.root.clone(),
                 weaker: false,
                 host: self.host.clone(),
+                ahead: None,
             }),
             limits: Limits::default(),
         }
@@ -171,6 +174,59 @@ fn hidden_secrets_cannot_be_read() {
         assert!(!o.exit.success() || out.trim().is_empty(), "{}", lab.kind());
         assert!(!out.contains("PRIVATE"), "{}: {out}", lab.kind());
     }
+}
+
+#[test]
+fn a_sandbox_named_from_paths_looked_up_ahead_is_the_same_sandbox() {
+    // airlock looks the hidden paths up while it waits for its run; the
+    // warm sandbox named from them is the one named without, and hides
+    // what it hid. A secret that appears afterwards gets a sandbox that
+    // hides it, looked up ahead or not.
+    let lab = Lab::warm();
+    let script = format!(
+        "cat {}/*; ls -A {}",
+        lab.secret.display(),
+        lab.secret.display()
+    );
+    let ahead_of = |spec: &mut CommandSpec| {
+        let c = spec.confinement.as_mut().unwrap();
+        let hosts = c.host.as_ref().map(|h| h.dir.clone());
+        c.ahead = Some(Arc::new(LookAhead::of(&c.hidden, hosts.as_deref())));
+    };
+    let (o, out, err) = lab.run(&script);
+    assert!(!out.contains("PRIVATE"), "{out}{err}{o:?}");
+    let first = hosts(&lab);
+    let mut spec = lab.spec(&script);
+    ahead_of(&mut spec);
+    let o = run(&spec).expect("sandbox set-up");
+    let out = read(&lab.logs.join("out"));
+    assert!(!out.contains("PRIVATE"), "{out}{o:?}");
+    assert_eq!(hosts(&lab), first, "the same warm sandbox");
+    // A secret file next to the hidden directory, hidden by name before it
+    // exists: once it does, it is hidden too.
+    let token = lab.secret.with_file_name("token");
+    let mut spec = lab.spec(&format!("cat {}", token.display()));
+    spec.confinement
+        .as_mut()
+        .unwrap()
+        .hidden
+        .push(token.clone());
+    ahead_of(&mut spec);
+    assert!(!run(&spec).expect("sandbox set-up").exit.success());
+    let before = hosts(&lab).len();
+    std::fs::write(&token, "TOKEN").unwrap();
+    let mut spec = lab.spec(&format!("cat {}", token.display()));
+    spec.confinement
+        .as_mut()
+        .unwrap()
+        .hidden
+        .push(token.clone());
+    ahead_of(&mut spec);
+    let o = run(&spec).expect("sandbox set-up");
+    let out = read(&lab.logs.join("out"));
+    assert!(!out.contains("TOKEN"), "{out}{o:?}");
+    assert_eq!(read(&token), "TOKEN");
+    assert_eq!(hosts(&lab).len(), before + 1, "a sandbox that hides it");
 }
 
 #[test]

@@ -1,0 +1,72 @@
+//! What a warm sandbox's name needs to know about the paths it hides,
+//! looked up ahead of the command.
+//!
+//! Naming a warm sandbox resolves every hidden path, takes each one's
+//! identity and reads the host's sockets: a fifth of a millisecond. Most of
+//! those paths are the workflow's, not the run's, so airlock looks them up
+//! while it still waits for the run from its ledger server (see
+//! `airlock-core::exec`), and the sandbox takes them from here. A path not
+//! looked up ahead is looked up when needed, as ever.
+//!
+//! What is looked up is at most that wait old when the sandbox is named;
+//! whatever changes later is caught as before, by the warm sandbox's check
+//! of what it covers right before the command starts.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::confine::{self, RealPaths};
+use crate::host::{self, Identity};
+
+/// Paths resolved and identified ahead; see the module.
+#[derive(Debug, Default)]
+pub struct LookAhead {
+    pub(crate) real: RealPaths,
+    identities: HashMap<Vec<u8>, Option<Identity>>,
+    /// The host's pathname sockets, as [`confine::host_sockets`] reads them.
+    pub(crate) sockets: Option<Vec<Vec<u8>>>,
+    /// The hosts' directory (made) and its real path.
+    pub(crate) hosts_dir: Option<(PathBuf, PathBuf)>,
+}
+
+impl LookAhead {
+    /// Looks up `hidden` (each path, and where it leads), the host's sockets
+    /// and, when sandboxes are kept warm, their directory `hosts`.
+    pub fn of(hidden: &[PathBuf], hosts: Option<&Path>) -> LookAhead {
+        let mut ahead = LookAhead::default();
+        fn note(ahead: &mut LookAhead, path: &[u8]) {
+            ahead
+                .identities
+                .entry(path.to_vec())
+                .or_insert_with(|| host::identity(path));
+        }
+        for path in hidden {
+            note(&mut ahead, path.as_os_str().as_bytes());
+            if let Some(real) = ahead.real.real(path) {
+                note(&mut ahead, real.as_os_str().as_bytes());
+            }
+        }
+        if let Some(dir) = hosts
+            && std::fs::create_dir_all(dir).is_ok()
+            && let Ok(real) = std::fs::canonicalize(dir)
+        {
+            note(&mut ahead, real.as_os_str().as_bytes());
+            ahead.hosts_dir = Some((dir.to_path_buf(), real));
+        }
+        let sockets = confine::host_sockets();
+        for socket in &sockets {
+            note(&mut ahead, socket);
+        }
+        ahead.sockets = Some(sockets);
+        ahead
+    }
+
+    /// The identity of `path`: as looked up ahead, or now.
+    pub(crate) fn identity(&self, path: &[u8]) -> Option<Identity> {
+        match self.identities.get(path) {
+            Some(known) => *known,
+            None => host::identity(path),
+        }
+    }
+}
