@@ -679,7 +679,13 @@ pub(crate) fn host_sockets() -> Vec<Vec<u8>> {
             }
             rest.strip_prefix(b" ")
         })
-        .filter(|p| p.starts_with(b"/"))
+        // A socket bound through a descriptor (`/proc/self/fd/N/…`) names
+        // a file only in the process that bound it: resolved here, it
+        // would name whatever this process has open as N.
+        // A socket bound through a descriptor (`/proc/self/fd/N/…`) names
+        // a file only in the process that bound it: resolved here, it
+        // would name whatever this process has open as N.
+        .filter(|p| p.starts_with(b"/") && !p.starts_with(b"/proc/") && !p.starts_with(b"/dev/fd/"))
         .collect();
     let mut real = RealPaths::default();
     let mut paths: Vec<Vec<u8>> = bound
@@ -1065,8 +1071,10 @@ fn resolve(program: &[u8], env: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::RealPaths;
+    use super::{RealPaths, host_sockets};
+    use std::os::fd::AsRawFd;
     use std::os::unix::fs::symlink;
+    use std::os::unix::net::UnixListener;
     use std::path::PathBuf;
 
     /// Resolving through remembered directories gives what resolving each
@@ -1116,6 +1124,41 @@ mod tests {
         assert_eq!(
             real.real(&base.join("home/.token")),
             Some(std::fs::canonicalize(base).unwrap().join("elsewhere/token"))
+        );
+    }
+
+    /// A socket bound through a descriptor names a file only in the process
+    /// that bound it; resolved elsewhere it names whatever that process has
+    /// open under the number (here: another directory). Such names are
+    /// left out; a socket bound by its path is listed by its real path.
+    #[test]
+    fn host_sockets_are_listed_by_real_paths_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(tmp.path()).unwrap();
+        for dir in ["bound-here", "opened-later", "direct"] {
+            std::fs::create_dir(base.join(dir)).unwrap();
+        }
+        let here = std::fs::File::open(base.join("bound-here")).unwrap();
+        let through_fd = format!("/proc/self/fd/{}/through-fd.sock", here.as_raw_fd());
+        let _by_fd = UnixListener::bind(&through_fd).unwrap();
+        drop(here);
+        // Most likely under the number just freed, and holding a file of
+        // the socket's name: resolved here, the name would lead to it.
+        std::fs::write(base.join("opened-later/through-fd.sock"), "").unwrap();
+        let _later = std::fs::File::open(base.join("opened-later")).unwrap();
+        let direct = base.join("direct/by-path.sock");
+        let _by_path = UnixListener::bind(&direct).unwrap();
+        let listed: Vec<String> = host_sockets()
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert!(
+            listed.iter().any(|p| *p == direct.to_string_lossy()),
+            "{listed:?}"
+        );
+        assert!(
+            !listed.iter().any(|p| p.contains("through-fd")),
+            "{listed:?}"
         );
     }
 }

@@ -475,6 +475,25 @@ fn commands_run_while_the_callers_of_earlier_ones_still_hold_them() {
 }
 
 #[test]
+fn a_warm_sandbox_listens_at_its_real_path() {
+    // Every sandbox hides the pathname sockets `/proc/net/unix` lists by
+    // their paths: a warm sandbox's own is listed by its real path, so the
+    // sandboxes of other homes hide it too.
+    let lab = Lab::warm();
+    let (o, _, err) = lab.run("true");
+    assert!(o.exit.success(), "{err}");
+    let dir = std::fs::canonicalize(&lab.host.as_ref().unwrap().dir).unwrap();
+    let path = dir.join(hosts(&lab).pop().expect("a warm sandbox"));
+    if path.as_os_str().len() >= 100 {
+        eprintln!("skipped: {} is too long to bind directly", path.display());
+        return;
+    }
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+    let suffix = format!(" {}", path.display());
+    assert!(table.lines().any(|l| l.ends_with(&suffix)), "{table}");
+}
+
+#[test]
 fn each_command_gets_its_own_limits() {
     for lab in Lab::both() {
         // Limits are the command's, set after its process was made ahead
