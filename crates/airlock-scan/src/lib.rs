@@ -11,10 +11,11 @@
 //! clean", in git's words), in which case it is hashed again.
 
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use rustix::fs::{AtFlags, FileType};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -310,15 +312,20 @@ impl Walker<'_> {
             return;
         }
         // An unreadable directory, or one removed meanwhile, lists nothing.
-        let Ok(listing) = std::fs::read_dir(fd_path(dir)) else {
+        // Listed from its descriptor: no path to look up again.
+        let Ok(listing) = rustix::fs::Dir::read_from(dir) else {
             return;
         };
-        let entries: Vec<std::fs::DirEntry> = listing.filter_map(Result::ok).collect();
+        let entries: Vec<Listed> = listing
+            .filter_map(Result::ok)
+            .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
+            .map(|e| Listed::of(dir, &e))
+            .collect();
         // A repository inside the tree is its own business, as in git.
         if !relative.is_empty() && is_repository(dir, &entries) {
             return;
         }
-        let own_rules = entries.iter().any(|e| e.file_name() == ".gitignore")
+        let own_rules = entries.iter().any(|e| e.name == ".gitignore")
             && match ignore_file(dir) {
                 Some(ignore) => {
                     self.rules.push(Rules {
@@ -330,11 +337,11 @@ impl Walker<'_> {
                 None => false,
             };
         for entry in entries {
-            let name = entry.file_name();
+            let name = &entry.name;
             if name == ".git" {
                 continue;
             }
-            let Ok(file_type) = entry.file_type() else {
+            let Some(file_type) = entry.kind else {
                 continue;
             };
             let mark = relative.len();
@@ -342,14 +349,14 @@ impl Walker<'_> {
                 relative.push(b'/');
             }
             relative.extend_from_slice(name.as_bytes());
-            let is_dir = file_type.is_dir();
+            let is_dir = file_type == FileType::Directory;
             if !self.ignored(relative, is_dir) {
                 if is_dir {
-                    if let Ok(sub) = open_below(dir, &name, libc::O_DIRECTORY) {
+                    if let Ok(sub) = open_below(dir, name, libc::O_DIRECTORY) {
                         self.directory(&sub, relative, depth + 1);
                     }
-                } else if file_type.is_file() || file_type.is_symlink() {
-                    self.file(&entry, relative);
+                } else if matches!(file_type, FileType::RegularFile | FileType::Symlink) {
+                    self.file(dir, name, relative);
                 }
             }
             relative.truncate(mark);
@@ -380,9 +387,9 @@ impl Walker<'_> {
         false
     }
 
-    fn file(&mut self, entry: &std::fs::DirEntry, relative: &[u8]) {
+    fn file(&mut self, dir: &OwnedFd, name: &OsStr, relative: &[u8]) {
         // Removed since it was listed: not there.
-        let Ok(meta) = entry.metadata() else {
+        let Ok(meta) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
             return;
         };
         let Some(stat) = stat_of(&meta) else { return };
@@ -397,7 +404,7 @@ impl Walker<'_> {
             Some(content) => content,
             None => {
                 self.hashed += 1;
-                digest(&entry.path(), &stat)
+                digest(&fd_path(dir).join(name), &stat)
             }
         };
         self.files
@@ -410,6 +417,27 @@ const MAX_DEPTH: usize = 256;
 /// A `.gitignore` larger than this is not read (git's own limit is 100 MB;
 /// a real one is a few kilobytes).
 const MAX_IGNORE_FILE: u64 = 1 << 20;
+
+/// A directory's entry: its name and, unless it could not be told, what
+/// it is (a link is a link, never what it leads to).
+struct Listed {
+    name: OsString,
+    kind: Option<FileType>,
+}
+
+impl Listed {
+    fn of(dir: &OwnedFd, entry: &rustix::fs::DirEntry) -> Listed {
+        let name = OsString::from_vec(entry.file_name().to_bytes().to_vec());
+        // Some filesystems do not say in the listing: asked of the entry.
+        let kind = match entry.file_type() {
+            FileType::Unknown => rustix::fs::statat(dir, &*name, AtFlags::SYMLINK_NOFOLLOW)
+                .ok()
+                .map(|st| FileType::from_raw_mode(st.st_mode)),
+            kind => Some(kind),
+        };
+        Listed { name, kind }
+    }
+}
 
 /// The path that names an open descriptor, whatever happens to its name.
 fn fd_path(fd: &OwnedFd) -> PathBuf {
@@ -459,12 +487,12 @@ fn read_small(dir: &OwnedFd, name: &str, limit: u64) -> Option<Vec<u8>> {
 /// Whether the directory holds a repository of its own, as git decides: a
 /// `.git` directory that is one (`HEAD`, `objects`, `refs`), or a `.git`
 /// file pointing to one.
-fn is_repository(dir: &OwnedFd, entries: &[std::fs::DirEntry]) -> bool {
-    let Some(git) = entries.iter().find(|e| e.file_name() == ".git") else {
+fn is_repository(dir: &OwnedFd, entries: &[Listed]) -> bool {
+    let Some(git) = entries.iter().find(|e| e.name == ".git") else {
         return false;
     };
-    match git.file_type() {
-        Ok(t) if t.is_dir() => {
+    match git.kind {
+        Some(FileType::Directory) => {
             let Ok(git) = open_below(dir, std::ffi::OsStr::new(".git"), libc::O_DIRECTORY) else {
                 return false;
             };
@@ -477,7 +505,7 @@ fn is_repository(dir: &OwnedFd, entries: &[std::fs::DirEntry]) -> bool {
                 && kind("objects").is_ok_and(|t| t.is_dir())
                 && kind("refs").is_ok_and(|t| t.is_dir())
         }
-        Ok(t) if t.is_file() => {
+        Some(FileType::RegularFile) => {
             read_small(dir, ".git", 4096).is_some_and(|text| text.starts_with(b"gitdir: "))
         }
         _ => false,
@@ -496,26 +524,24 @@ fn ignore_file(dir: &OwnedFd) -> Option<Gitignore> {
     builder.build().ok()
 }
 
-fn stat_of(meta: &std::fs::Metadata) -> Option<Stat> {
-    let kind = if meta.file_type().is_symlink() {
-        Kind::Symlink
-    } else if meta.file_type().is_file() {
-        if meta.mode() & 0o111 != 0 {
-            Kind::Executable
-        } else {
-            Kind::File
-        }
-    } else {
-        return None;
+// The casts are no-ops here, not on every target: `struct stat`'s field
+// types differ between architectures.
+#[allow(clippy::unnecessary_cast)]
+fn stat_of(meta: &rustix::fs::Stat) -> Option<Stat> {
+    let kind = match FileType::from_raw_mode(meta.st_mode) {
+        FileType::Symlink => Kind::Symlink,
+        FileType::RegularFile if meta.st_mode & 0o111 != 0 => Kind::Executable,
+        FileType::RegularFile => Kind::File,
+        _ => return None,
     };
     let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
     Some(Stat {
         kind,
-        size: meta.size(),
-        mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-        ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-        ino: meta.ino(),
-        dev: meta.dev(),
+        size: meta.st_size as u64,
+        mtime_ns: ns(meta.st_mtime as i64, meta.st_mtime_nsec as i64),
+        ctime_ns: ns(meta.st_ctime as i64, meta.st_ctime_nsec as i64),
+        ino: meta.st_ino as u64,
+        dev: meta.st_dev as u64,
     })
 }
 
