@@ -516,9 +516,15 @@ impl Ledger {
         &mut self,
         work: impl FnOnce(&mut Connection) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Cached: a ledger server relaxes it for trace after trace.
+        let set = |conn: &Connection, level: &str| {
+            conn.prepare_cached(&format!("PRAGMA synchronous = {level}"))
+                .and_then(|mut stmt| stmt.execute([]))
+                .map(drop)
+        };
+        set(&self.conn, "NORMAL")?;
         let result = work(&mut self.conn);
-        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        let restored = set(&self.conn, "FULL");
         let value = result?;
         restored?;
         Ok(value)
