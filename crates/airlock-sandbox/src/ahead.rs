@@ -8,9 +8,12 @@
 //! `airlock-core::exec`), and the sandbox takes them from here. A path not
 //! looked up ahead is looked up when needed, as ever.
 //!
-//! What is looked up is at most that wait old when the sandbox is named;
-//! whatever changes later is caught as before, by the warm sandbox's check
-//! of what it covers right before the command starts.
+//! Before the sandbox is named, every path looked up is looked at again
+//! (its identity: one `statx`, which naming the sandbox takes anyway): a
+//! file that appeared, was replaced or became a link meanwhile, anywhere on
+//! its way, voids the whole look-ahead, and everything is looked up afresh.
+//! Only a socket bound meanwhile is missed, as one bound after the sandbox
+//! is named always is.
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -62,7 +65,16 @@ impl LookAhead {
         ahead
     }
 
-    /// The identity of `path`: as looked up ahead, or now.
+    /// Whether every path looked up is still the file it was: if so, what
+    /// was looked up stands.
+    pub(crate) fn still_holds(&self) -> bool {
+        self.identities
+            .iter()
+            .all(|(path, then)| host::identity(path) == *then)
+    }
+
+    /// The identity of `path`: as looked up ahead (and checked since), or
+    /// now.
     pub(crate) fn identity(&self, path: &[u8]) -> Option<Identity> {
         match self.identities.get(path) {
             Some(known) => *known,

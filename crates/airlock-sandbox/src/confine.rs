@@ -530,7 +530,7 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                 let Ok(meta) = std::fs::symlink_metadata(Path::new(&os(&target))) else {
                     continue;
                 };
-                if meta.is_dir() {
+                let hidden = if meta.is_dir() {
                     mount(
                         Some(b"tmpfs"),
                         &target,
@@ -538,8 +538,8 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                         libc::MS_NOSUID | libc::MS_NODEV,
                         Some("size=1m,mode=0755"),
                         "hiding a directory",
-                    )?;
-                    hidden_dirs.push(target);
+                    )
+                    .map(|()| hidden_dirs.push(target.clone()))
                 } else if meta.is_file() {
                     mount(
                         Some(b"/dev/null"),
@@ -548,7 +548,7 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                         libc::MS_BIND,
                         None,
                         "hiding a file",
-                    )?;
+                    )
                 } else if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
                     // connect() to /dev/null is refused.
                     mount(
@@ -558,7 +558,16 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                         libc::MS_BIND,
                         None,
                         "hiding a socket",
-                    )?;
+                    )
+                } else {
+                    Ok(())
+                };
+                // Removed since it was looked at (a socket of a daemon or a
+                // test that just ended): nothing is there to hide.
+                let gone = || std::fs::symlink_metadata(Path::new(&os(&target))).is_err();
+                match hidden {
+                    Err(_) if gone() => {}
+                    hidden => hidden?,
                 }
             }
             Op::Bind(source, target, writable) => {
@@ -679,9 +688,6 @@ pub(crate) fn host_sockets() -> Vec<Vec<u8>> {
             }
             rest.strip_prefix(b" ")
         })
-        // A socket bound through a descriptor (`/proc/self/fd/N/…`) names
-        // a file only in the process that bound it: resolved here, it
-        // would name whatever this process has open as N.
         // A socket bound through a descriptor (`/proc/self/fd/N/…`) names
         // a file only in the process that bound it: resolved here, it
         // would name whatever this process has open as N.

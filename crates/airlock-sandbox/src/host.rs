@@ -373,6 +373,19 @@ fn lead(
     // A path this sandbox hid that is no longer covered (the file behind it
     // was replaced on the host) must not be shown: refuse, and end the host.
     if let Some(path) = covered.iter().find(|p| is_mount_point(p) == Some(false)) {
+        // The command, if it came already, is read and dropped: a socket
+        // closed with unread data resets the client's end, which would
+        // then lose this answer.
+        let mut discard = vec![0u8; MAX_REQUEST];
+        // SAFETY: a non-blocking receive into our buffer.
+        unsafe {
+            libc::recv(
+                conn,
+                discard.as_mut_ptr().cast(),
+                discard.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
         respond(
             conn,
             vec![InitReport::SetupFailed {
@@ -942,14 +955,9 @@ pub(crate) fn connect(
     let Ok(dir_fd) = File::open(dir) else {
         return Ok(None);
     };
-    // The socket's real path, as `/proc/net/unix` then shows it to every
-    // other sandbox's airlock, which hides it; through the directory's
-    // descriptor only where the directory is longer than a socket address
-    // allows (such a name means nothing to another process).
-    let socket_path = match real_dir.join(&socket_name).to_str() {
-        Some(path) if path.len() < SOCKET_PATH_MAX => path.to_string(),
-        _ => format!("/proc/self/fd/{}/{socket_name}", dir_fd.as_raw_fd()),
-    };
+    // The socket's path through the directory's descriptor: the directory
+    // can be longer than a socket address allows.
+    let socket_path = format!("/proc/self/fd/{}/{socket_name}", dir_fd.as_raw_fd());
     if let Ok(sock) = connect_to(&socket_path) {
         return Ok(Some(sock));
     }
@@ -1071,9 +1079,6 @@ fn unix_socket() -> std::io::Result<OwnedFd> {
     // SAFETY: just created.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
-
-/// The longest socket path bound directly (`sun_path` holds 108 bytes).
-const SOCKET_PATH_MAX: usize = 100;
 
 fn address(path: &str) -> std::io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     // SAFETY: an all-zero sockaddr_un is valid.

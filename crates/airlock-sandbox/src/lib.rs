@@ -226,6 +226,19 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     {
         gate().map_err(|reason| SandboxError::NotStarted { reason })?;
     }
+    // What was looked up ahead, unless something changed since.
+    let checked;
+    let spec = match spec.confinement.as_ref().and_then(|c| c.ahead.as_deref()) {
+        Some(ahead) if !ahead.still_holds() => {
+            let mut fresh = spec.clone();
+            if let Some(c) = fresh.confinement.as_mut() {
+                c.ahead = None;
+            }
+            checked = fresh;
+            &checked
+        }
+        _ => spec,
+    };
     if let Some(c) = &spec.confinement
         && !c.weaker
         && let Some(settings) = &c.host
@@ -239,6 +252,18 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
             // command runs, and ends: the next connection gets a sandbox
             // that hides it, so one more try is all it takes.
             for attempt in 0..2 {
+                // Looked up afresh the second time: what was looked up ahead
+                // named the stale sandbox.
+                let fresh;
+                let c = if attempt == 0 {
+                    c
+                } else {
+                    fresh = Confinement {
+                        ahead: None,
+                        ..c.clone()
+                    };
+                    &fresh
+                };
                 let Some(sock) = host::connect(c, settings, &init)? else {
                     break;
                 };
@@ -448,6 +473,28 @@ impl Ended {
     }
 }
 
+/// Why a warm sandbox did not take a command: a sandbox that refused it
+/// before it came (its view is stale) answered and hung up, and its answer
+/// says why; otherwise `error`, from handing the command over.
+fn refused_before(sock: &OwnedFd, error: io::Error) -> SandboxError {
+    let hung_up = matches!(error.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET));
+    // Only from a peer that hung up: reading cannot wait then.
+    let answer = hung_up.then(|| host::response(sock).ok()).flatten();
+    answer
+        .into_iter()
+        .flat_map(|a| a.reports)
+        .find_map(|report| match report {
+            confine::InitReport::SetupFailed { step, error } => {
+                Some(SandboxError::Setup { step, error })
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| SandboxError::Setup {
+            step: "handing the command to the sandbox".into(),
+            error: error.to_string(),
+        })
+}
+
 /// Runs a confined command in its run's sandbox host (see [`host`]).
 fn run_hosted(
     spec: &CommandSpec,
@@ -467,15 +514,11 @@ fn run_hosted(
         exceeded: AtomicBool::new(false),
         stop: Stop::HangUp(sock.clone()),
     };
-    let sent =
-        match gate.map(|g| g()).unwrap_or(Ok(())) {
-            Err(reason) => Err(SandboxError::NotStarted { reason }),
-            Ok(()) => host::send(&sock, request, out_write.as_raw_fd(), err_write.as_raw_fd())
-                .map_err(|e| SandboxError::Setup {
-                    step: "handing the command to the sandbox".into(),
-                    error: e.to_string(),
-                }),
-        };
+    let sent = match gate.map(|g| g()).unwrap_or(Ok(())) {
+        Err(reason) => Err(SandboxError::NotStarted { reason }),
+        Ok(()) => host::send(&sock, request, out_write.as_raw_fd(), err_write.as_raw_fd())
+            .map_err(|e| refused_before(&sock, e)),
+    };
     // The command holds the only write ends now (or nobody does): the
     // streams end when it and everything it started are gone.
     drop(out_write);
@@ -580,7 +623,18 @@ fn run_hosted(
             }
         }
         if fds[2].revents != 0 {
-            response = Some(host::response(&sock).map_err(SandboxError::Wait)?);
+            response = Some(host::response(&sock).map_err(|e| {
+                // Reset before any answer: the sandbox closed with the
+                // command unread, so it never ran; as a stale sandbox does.
+                if e.kind() == io::ErrorKind::ConnectionReset {
+                    SandboxError::Setup {
+                        step: host::STALE_STEP.into(),
+                        error: "the warm sandbox closed before it took the command".into(),
+                    }
+                } else {
+                    SandboxError::Wait(e)
+                }
+            })?);
             answered_at = Some(Instant::now());
         }
     }
