@@ -43,7 +43,6 @@ use run::Run;
 use store::Store;
 use workflow::Workflow;
 
-/// An open repository: its layout, its state, and what recovery found.
 /// What running a command for a run needs of airlock: where the
 /// repository's state is, and the program that builds sandboxes. An
 /// [`Airlock`] gives one; so does `exec` served with no ledger open.
@@ -53,6 +52,7 @@ pub struct Site<'a> {
     pub init_program: &'a std::path::Path,
 }
 
+/// An open repository: its layout, its state, and what recovery found.
 pub struct Airlock {
     pub layout: Layout,
     pub store: Store,

@@ -110,9 +110,12 @@ fn schema() -> [(&'static str, &'static str, String); 5] {
     ]
 }
 
-/// SQL text compared word by word: indentation is not part of a schema.
-fn same_sql(a: &str, b: &str) -> bool {
-    a.split_whitespace().eq(b.split_whitespace())
+/// Whether `stored`, the text `sqlite_master` keeps, is what `statement`
+/// of [`schema`] makes: SQLite keeps it less `IF NOT EXISTS`, and
+/// indentation is not part of a schema.
+fn made_by(stored: &str, statement: &str) -> bool {
+    let expected = statement.replacen(" IF NOT EXISTS", "", 1);
+    stored.split_whitespace().eq(expected.split_whitespace())
 }
 
 /// One ledger event, as stored.
@@ -420,10 +423,9 @@ impl Ledger {
                 .collect::<Result<_, _>>()?
         };
         for (kind, name, statement) in schema().iter().filter(|(kind, ..)| *kind != "TABLE") {
-            let expected = statement.replacen(" IF NOT EXISTS", "", 1);
             if stored
                 .iter()
-                .any(|(n, sql)| n == name && !same_sql(sql, &expected))
+                .any(|(n, sql)| n == name && !made_by(sql, statement))
             {
                 tx.execute_batch(&format!("DROP {kind} {name}"))?;
             }
@@ -488,9 +490,8 @@ impl Ledger {
         version == Some(SCHEMA_VERSION.to_string())
             && found.len() == expected.len()
             && expected.iter().all(|(_, name, statement)| {
-                let stored = statement.replacen(" IF NOT EXISTS", "", 1);
                 found.iter().any(|(n, sql)| {
-                    n == name && sql.as_deref().is_some_and(|sql| same_sql(sql, &stored))
+                    n == name && sql.as_deref().is_some_and(|sql| made_by(sql, statement))
                 })
             })
     }

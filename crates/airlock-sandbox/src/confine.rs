@@ -205,7 +205,8 @@ pub(crate) fn reap_and_report(child: libc::pid_t, fd: libc::c_int) -> Result<i32
 
 /// Writes `bytes` to `fd`, which stays open.
 pub(crate) fn write_to(fd: libc::c_int, bytes: &[u8]) {
-    // SAFETY: as in `report_to`: borrowed, never closed.
+    // SAFETY: `fd` was set up by the parent (or is closed, and the write
+    // fails harmlessly); the File is forgotten, never closing it.
     let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let _ = file.write_all(bytes);
     std::mem::forget(file);
@@ -213,14 +214,10 @@ pub(crate) fn write_to(fd: libc::c_int, bytes: &[u8]) {
 
 /// Writes one report line to `fd`.
 pub(crate) fn report_to(fd: libc::c_int, r: &InitReport) {
-    // SAFETY: `fd` was set up by the parent (or is closed, and the write
-    // fails harmlessly); the File is forgotten, never closing it.
-    let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     if let Ok(mut line) = serde_json::to_vec(r) {
         line.push(b'\n');
-        let _ = file.write_all(&line);
+        write_to(fd, &line);
     }
-    std::mem::forget(file);
 }
 
 /// Entry point of `<init program> __sandbox-init`. Never returns.

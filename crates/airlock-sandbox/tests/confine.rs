@@ -176,6 +176,14 @@ fn hidden_secrets_cannot_be_read() {
     }
 }
 
+/// Looks up `spec`'s hidden paths (and its warm sandboxes' directory) now,
+/// as airlock does while it waits for the run.
+fn look_ahead(spec: &mut CommandSpec) {
+    let c = spec.confinement.as_mut().expect("a confined command");
+    let hosts = c.host.as_ref().map(|h| h.dir.clone());
+    c.ahead = Some(Arc::new(LookAhead::of(&c.hidden, hosts.as_deref())));
+}
+
 #[test]
 fn a_sandbox_named_from_paths_looked_up_ahead_is_the_same_sandbox() {
     // airlock looks the hidden paths up while it waits for its run; the
@@ -188,16 +196,11 @@ fn a_sandbox_named_from_paths_looked_up_ahead_is_the_same_sandbox() {
         lab.secret.display(),
         lab.secret.display()
     );
-    let ahead_of = |spec: &mut CommandSpec| {
-        let c = spec.confinement.as_mut().unwrap();
-        let hosts = c.host.as_ref().map(|h| h.dir.clone());
-        c.ahead = Some(Arc::new(LookAhead::of(&c.hidden, hosts.as_deref())));
-    };
     let (o, out, err) = lab.run(&script);
     assert!(!out.contains("PRIVATE"), "{out}{err}{o:?}");
     let first = hosts(&lab);
     let mut spec = lab.spec(&script);
-    ahead_of(&mut spec);
+    look_ahead(&mut spec);
     let o = run(&spec).expect("sandbox set-up");
     let out = read(&lab.logs.join("out"));
     assert!(!out.contains("PRIVATE"), "{out}{o:?}");
@@ -205,24 +208,20 @@ fn a_sandbox_named_from_paths_looked_up_ahead_is_the_same_sandbox() {
     // A secret file next to the hidden directory, hidden by name before it
     // exists: once it does, it is hidden too.
     let token = lab.secret.with_file_name("token");
-    let mut spec = lab.spec(&format!("cat {}", token.display()));
-    spec.confinement
-        .as_mut()
-        .unwrap()
-        .hidden
-        .push(token.clone());
-    ahead_of(&mut spec);
-    assert!(!run(&spec).expect("sandbox set-up").exit.success());
+    let looked_up = || {
+        let mut spec = lab.spec(&format!("cat {}", token.display()));
+        spec.confinement
+            .as_mut()
+            .unwrap()
+            .hidden
+            .push(token.clone());
+        look_ahead(&mut spec);
+        spec
+    };
+    assert!(!run(&looked_up()).expect("sandbox set-up").exit.success());
     let before = hosts(&lab).len();
     std::fs::write(&token, "TOKEN").unwrap();
-    let mut spec = lab.spec(&format!("cat {}", token.display()));
-    spec.confinement
-        .as_mut()
-        .unwrap()
-        .hidden
-        .push(token.clone());
-    ahead_of(&mut spec);
-    let o = run(&spec).expect("sandbox set-up");
+    let o = run(&looked_up()).expect("sandbox set-up");
     let out = read(&lab.logs.join("out"));
     assert!(!out.contains("TOKEN"), "{out}{o:?}");
     assert_eq!(read(&token), "TOKEN");
@@ -242,11 +241,9 @@ fn what_changed_since_the_look_ahead_is_hidden_all_the_same() {
         let mut spec = lab.spec(&script);
         let c = spec.confinement.as_mut().unwrap();
         c.hidden.extend([token.clone(), link.clone()]);
-        let hosts_dir = c.host.as_ref().map(|h| h.dir.clone());
         // A warm sandbox named before the change, for the stale name to find.
         run(&spec).expect("sandbox set-up");
-        let c = spec.confinement.as_mut().unwrap();
-        c.ahead = Some(Arc::new(LookAhead::of(&c.hidden, hosts_dir.as_deref())));
+        look_ahead(&mut spec);
         std::fs::write(&token, "TOKEN").unwrap();
         std::fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink(&target, &link).unwrap();
@@ -268,28 +265,21 @@ fn what_changed_since_the_look_ahead_is_hidden_all_the_same() {
 #[test]
 fn a_look_ahead_gone_stale_is_not_used_again() {
     // A hidden file replaced after airlock looked it up, before the
-    // command: the look-ahead names the sandbox built over the old file,
-    // whose leader refuses (its cover is gone). The command is tried once
-    // more, named afresh, and runs with the new file hidden.
+    // command: what was looked up no longer holds, so the sandbox built
+    // over the old file (whose cover is gone) is not the one named; the
+    // command runs, round after round, with the new file hidden.
     let lab = Lab::warm();
     let cred = lab.outside.join("cred");
     std::fs::write(&cred, "SECRET-1").unwrap();
-    let spec = |ahead: Option<Arc<LookAhead>>| {
-        let mut spec = lab.spec(&format!("cat {}; echo ran", cred.display()));
-        let c = spec.confinement.as_mut().unwrap();
-        c.hidden.push(cred.clone());
-        c.ahead = ahead;
-        spec
-    };
-    let o = run(&spec(None)).expect("sandbox set-up");
+    let mut spec = lab.spec(&format!("cat {}; echo ran", cred.display()));
+    spec.confinement.as_mut().unwrap().hidden.push(cred.clone());
+    let o = run(&spec).expect("sandbox set-up");
     assert!(o.exit.success(), "{}", read(&lab.logs.join("err")));
     for round in 2..6 {
-        let c = spec(None).confinement.unwrap();
-        let hosts_dir = c.host.as_ref().map(|h| h.dir.clone());
-        let ahead = Arc::new(LookAhead::of(&c.hidden, hosts_dir.as_deref()));
+        look_ahead(&mut spec);
         std::fs::remove_file(&cred).unwrap();
         std::fs::write(&cred, format!("SECRET-{round}")).unwrap();
-        let o = run(&spec(Some(ahead))).expect("the second try runs it");
+        let o = run(&spec).expect("the second try runs it");
         let out = read(&lab.logs.join("out"));
         assert!(
             o.exit.success(),

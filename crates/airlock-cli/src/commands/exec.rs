@@ -8,7 +8,6 @@ use airlock_core::{Site, ledger_server};
 
 use super::Ctx;
 use crate::render::Output;
-use crate::render::warn;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,9 +53,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
                 init_program: &init_program,
             };
             let trace = exec_recorded(&site, &mut served, &args.run, opts);
-            for note in served.recovered() {
-                warn(&format!("recovered: {note}"));
-            }
+            super::report_recovered(served.recovered());
             trace?
         }
         None => {

@@ -49,10 +49,15 @@ impl Ctx {
     /// [`Ctx::open`] in a repository already found.
     pub fn open_in(&self, layout: Layout) -> Result<Airlock> {
         let al = Airlock::open_in(layout)?;
-        for note in &al.recovered {
-            warn(&format!("recovered: {note}"));
-        }
+        report_recovered(&al.recovered);
         Ok(al)
+    }
+}
+
+/// Says what recovery repaired on opening the repository.
+pub fn report_recovered(notes: &[String]) {
+    for note in notes {
+        warn(&format!("recovered: {note}"));
     }
 }
 
