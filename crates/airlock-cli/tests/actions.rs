@@ -162,7 +162,7 @@ scopes = [
   "git:push:origin:refs/heads/release/*",
   "command:notify",
 ]
-pass_env = ["HOOK_TOKEN"]
+action_env = ["HOOK_TOKEN"]
 "#;
 
 /// A repository whose workflow grants the governed lane some scopes, with a
@@ -328,6 +328,149 @@ body = '{{"queued": true}}'
     let finished = kinds.iter().filter(|k| *k == "action-finished").count();
     assert_eq!((started, finished), (1, 1), "{kinds:?}");
     env.assert_ledger_ok();
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            out.extend(files_containing(&path, needle));
+        } else if meta.is_file()
+            && let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The token an http action sends is read by airlock when it applies the
+/// action, and never reaches a command of the run: the agent's `exec`s and
+/// the gates (whose script the agent may rewrite) run with it in airlock's
+/// environment and print theirs, and the token is in no log.
+#[test]
+fn an_action_token_reaches_the_action_and_never_a_sandboxed_command() {
+    const TOKEN: &str = "tok-only-for-the-webhook-7f3a";
+    let server = HttpPeer::start(&[200]);
+    let env = setup("");
+    let (run, wt) = edited_run(&env);
+    // The agent rewrites a gate's script to print everything it is given.
+    write(
+        &wt.join("tests/run.sh"),
+        "#!/bin/sh
+env
+echo \"gate-token=$HOOK_TOKEN\"
+sh src/app.sh | grep -q hello
+",
+    );
+    let with_token = [("HOOK_TOKEN", TOKEN)];
+    let out = env.airlock_env(
+        &[
+            "exec",
+            &run,
+            "--",
+            "sh",
+            "-c",
+            "env; echo \"exec-token=$HOOK_TOKEN\"",
+        ],
+        &with_token,
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("exec-token=\n"), "{}", out.stdout);
+    assert!(!out.stdout.contains(TOKEN), "{}", out.stdout);
+    env.json(
+        &[
+            "propose",
+            &run,
+            &action_file(&env, "notify", &http_action(server.port)),
+        ],
+        0,
+    );
+    let out = env.airlock_env(&["--json", "check", &run], &with_token);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    let state = env.state_dir();
+    let gate_logs: Vec<PathBuf> = std::fs::read_dir(state.join("runs").join(&run).join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("gate-token=")))
+        .collect();
+    assert!(!gate_logs.is_empty(), "the gate ran and printed");
+    assert_eq!(files_containing(&state, TOKEN), Vec::<PathBuf>::new());
+
+    let out = env.airlock_env(&["promote", &run], &with_token);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(
+        requests[0].header("Authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(files_containing(&state, TOKEN), Vec::<PathBuf>::new());
+}
+
+/// A workflow that hands an action's token to commands too is refused, by
+/// every command, naming the line; one that only passes it to commands (as
+/// before actions had their own list) has its actions refused with the way
+/// out.
+#[test]
+fn an_action_token_in_pass_env_is_refused() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{WORKFLOW}{LANE}\n[actions]\nenv = [\"DEPLOY_KEY\"]\n[actions.smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername_env = \"SMTP_USER\"\npassword_env = \"SMTP_PASSWORD\"\n"
+        )
+        .replace("action_env = [\"HOOK_TOKEN\"]", "action_env = [\"HOOK_TOKEN\"]\npass_env = [\"HOOK_TOKEN\", \"DEPLOY_KEY\", \"SMTP_PASSWORD\", \"LANG\"]"),
+    );
+    let out = env.airlock_env(&["exec", &run, "--", "true"], &[("HOOK_TOKEN", "t")]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    for needle in [
+        "`HOOK_TOKEN` is read by actions ([lanes.governed] action_env) and also passed to every command by [lanes.governed] pass_env",
+        "`DEPLOY_KEY` is read by actions ([actions] env)",
+        "`SMTP_PASSWORD` is read by actions ([actions.smtp] password_env)",
+        "remove \"HOOK_TOKEN\" from [lanes.governed] pass_env",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}\n{}", out.stderr);
+    }
+    assert!(!out.stderr.contains("`LANG`"), "{}", out.stderr);
+    let traces: i64 = env
+        .db()
+        .query_row("SELECT count(*) FROM traces", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(traces, 0, "nothing ran");
+
+    // The token only in pass_env, as a workflow written before `action_env`.
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}{LANE}").replace("action_env", "pass_env"),
+    );
+    env.git(&["commit", "-q", "-am", "token in pass_env"]);
+    refused(
+        &env,
+        &run,
+        "notify",
+        &http_action(9),
+        1,
+        &[
+            "reads environment variables the workflow does not give actions of lane `governed`",
+            "`HOOK_TOKEN` is in `pass_env`, which passes it to every command of the lane, not to actions",
+            "keep them out of `pass_env`",
+        ],
+    );
+    assert!(plan_of(&env, &run).is_empty());
 }
 
 fn actions_statement(bundle: &str) -> Value {
@@ -978,8 +1121,9 @@ scopes = ["http:DELETE:api.example.com/*"]
         "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/x\"\n[headers]\nAuthorization = \"Bearer ${AWS_SECRET_ACCESS_KEY}\"\n",
         1,
         &[
-            "reads environment variables lane `governed` does not pass",
+            "reads environment variables the workflow does not give actions of lane `governed`",
             "`AWS_SECRET_ACCESS_KEY`",
+            "`[actions] env = [\"AWS_SECRET_ACCESS_KEY\"]`",
         ],
     );
     refused(
@@ -1408,7 +1552,7 @@ fn a_scope_revoked_after_approval_stops_the_remaining_actions() {
     // The owner revokes the scope before the retry.
     env.write(
         ".airlock/workflow.toml",
-        &format!("{WORKFLOW}\n[lanes.governed]\nscopes = []\npass_env = [\"HOOK_TOKEN\"]\n"),
+        &format!("{WORKFLOW}\n[lanes.governed]\nscopes = []\naction_env = [\"HOOK_TOKEN\"]\n"),
     );
     env.git(&["commit", "-q", "-am", "revoke"]);
     let out = env.airlock_env(&["promote", &run, "--actions-only"], &[("HOOK_TOKEN", "t")]);

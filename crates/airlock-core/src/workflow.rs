@@ -70,6 +70,9 @@ pub struct Lane {
     pub network: Option<bool>,
     pub write: Vec<String>,
     pub pass_env: Vec<String>,
+    /// Environment variables actions of this lane may read when airlock
+    /// applies them, beside `[actions] env`; never passed to commands.
+    pub action_env: Vec<String>,
     /// Action scopes this lane grants (`http:POST:hooks.example.com/*`).
     pub scopes: Vec<String>,
 }
@@ -281,6 +284,7 @@ impl Workflow {
         let lanes = parse_lanes(root, &mut diags);
         let snapshots = parse_snapshots(root, text, &mut diags);
         let actions = crate::action::settings::parse(root, &mut diags);
+        crate::action::settings::check_secrets_not_passed(root, &actions, &lanes, &mut diags);
         let release = crate::release::parse(root, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
@@ -486,7 +490,7 @@ fn parse_lanes(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec
         };
         diag::unknown_keys(
             lane_table,
-            &["network", "write", "pass_env", "scopes"],
+            &["network", "write", "pass_env", "action_env", "scopes"],
             &format!("[lanes.{name}]"),
             diags,
         );
@@ -504,6 +508,9 @@ fn parse_lanes(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec
                         .into_iter()
                         .map(|(s, _)| s)
                         .collect()
+                }
+                "action_env" => {
+                    lane.action_env = crate::action::settings::env_names(v, "action_env", diags)
                 }
                 "scopes" => {
                     for (scope, span) in diag::string_list(v, "scopes", diags).unwrap_or_default() {

@@ -10,7 +10,7 @@
 //! body = '{"ref": "main"}'
 //! [headers]
 //! Content-Type = "application/json"
-//! Authorization = "Bearer ${HOOK_TOKEN}"   # from airlock's environment, if the lane passes it
+//! Authorization = "Bearer ${HOOK_TOKEN}"   # from airlock's environment, if the workflow lists it in `[actions] env`
 //! [undo]                              # optional compensation, run by `airlock rollback`
 //! kind = "http"
 //! …

@@ -125,6 +125,40 @@ fn env_names(spec: &ActionSpec) -> Vec<String> {
     }
 }
 
+/// The environment variables actions of `lane` may read: `[actions] env`
+/// and the lane's `action_env`. None of them reaches a sandboxed command
+/// (the workflow refuses one that is also in a `pass_env`).
+pub fn action_env<'w>(workflow: &'w Workflow, lane: &str) -> Vec<&'w str> {
+    workflow
+        .actions
+        .env
+        .iter()
+        .chain(
+            workflow
+                .lanes
+                .iter()
+                .filter(|l| l.name == lane)
+                .flat_map(|l| l.action_env.iter()),
+        )
+        .map(String::as_str)
+        .collect()
+}
+
+fn passed_to_commands(workflow: &Workflow, lane: &str, name: &str) -> bool {
+    workflow
+        .policy
+        .pass_env
+        .iter()
+        .chain(
+            workflow
+                .lanes
+                .iter()
+                .filter(|l| l.name == lane)
+                .flat_map(|l| l.pass_env.iter()),
+        )
+        .any(|n| n == name)
+}
+
 /// Everything about an action that depends on the workflow and the
 /// repository rather than the file alone.
 pub(crate) fn authorize(
@@ -135,32 +169,35 @@ pub(crate) fn authorize(
 ) -> Result<()> {
     parse::check_against_workflow(spec, workflow)?;
     scope::authorize(spec, workflow, &run.lane)?;
-    let lane = workflow.lanes.iter().find(|l| l.name == run.lane);
-    let passed: Vec<&String> = workflow
-        .policy
-        .pass_env
-        .iter()
-        .chain(lane.map(|l| l.pass_env.iter()).into_iter().flatten())
-        .collect();
+    let granted = action_env(workflow, &run.lane);
     let ungranted: Vec<String> = env_names(spec)
         .into_iter()
-        .filter(|n| !passed.contains(&n))
+        .filter(|n| !granted.contains(&n.as_str()))
         .collect();
     if !ungranted.is_empty() {
+        let quoted = ungranted
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(Error::refused(
             format!(
-                "action `{}` reads environment variables lane `{}` does not pass",
+                "action `{}` reads environment variables the workflow does not give actions of lane `{}`",
                 spec.name, run.lane
             ),
-            ungranted.iter().map(|n| format!("`{n}`")).collect(),
+            ungranted
+                .iter()
+                .map(|n| {
+                    if passed_to_commands(workflow, &run.lane, n) {
+                        format!("`{n}` is in `pass_env`, which passes it to every command of the lane, not to actions")
+                    } else {
+                        format!("`{n}`")
+                    }
+                })
+                .collect(),
             format!(
-                "grant them by name in .airlock/workflow.toml: `[lanes.{}] pass_env = [{}]`",
-                run.lane,
-                ungranted
-                    .iter()
-                    .map(|n| format!("\"{n}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "list them for actions in .airlock/workflow.toml: `[actions] env = [{quoted}]` (every lane) or `[lanes.{}] action_env = [{quoted}]`, and keep them out of `pass_env`: airlock reads them only when it applies an action",
+                run.lane
             ),
         ));
     }

@@ -1,5 +1,6 @@
 //! The workflow's `[actions]` table: where email goes out, the recorded HTTP
-//! responses rehearsals show, and the refs no action may push to.
+//! responses rehearsals show, the refs no action may push to, and the
+//! environment variables actions read (which no sandboxed command may see).
 
 use std::time::Duration;
 
@@ -18,6 +19,10 @@ pub struct ActionSettings {
     /// Ref patterns (`*` wildcard) no `git-push` action may target.
     pub protected_refs: Vec<String>,
     pub max_email_bytes: u64,
+    /// `env`: environment variables airlock reads for actions of every lane
+    /// (`${NAME}` in a header, a command's `env`) when it applies them;
+    /// never passed to a sandboxed command.
+    pub env: Vec<String>,
 }
 
 impl Default for ActionSettings {
@@ -30,6 +35,7 @@ impl Default for ActionSettings {
                 .map(|s| s.to_string())
                 .collect(),
             max_email_bytes: DEFAULT_MAX_EMAIL_BYTES,
+            env: Vec::new(),
         }
     }
 }
@@ -77,10 +83,19 @@ pub(crate) fn parse(root: &DeTable<'_>, diags: &mut Diagnostics<'_>) -> ActionSe
     };
     diag::unknown_keys(
         table,
-        &["smtp", "fixtures", "protected_refs", "max_email_bytes"],
+        &[
+            "smtp",
+            "fixtures",
+            "protected_refs",
+            "max_email_bytes",
+            "env",
+        ],
         "[actions]",
         diags,
     );
+    if let Some(v) = diag::get(table, "env") {
+        out.env = env_names(v, "env", diags);
+    }
     if let Some(v) = diag::get(table, "protected_refs") {
         out.protected_refs = diag::string_list(v, "protected_refs", diags)
             .unwrap_or_default()
@@ -264,6 +279,103 @@ fn parse_fixtures(value: &toml::Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_
         }
     }
     out
+}
+
+/// A list of environment variable names; each invalid one is a diagnostic.
+pub(crate) fn env_names(
+    value: &toml::Spanned<DeValue<'_>>,
+    key: &str,
+    diags: &mut Diagnostics<'_>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, span) in diag::string_list(value, key, diags).unwrap_or_default() {
+        if valid_env_name(&name) {
+            out.push(name);
+        } else {
+            diags.error(
+                span,
+                format!("`{key}` must name environment variables, found `{name}`"),
+                Some("letters, digits and `_`, not starting with a digit".into()),
+            );
+        }
+    }
+    out
+}
+
+/// Every variable read only for actions (`[actions] env`, the lanes'
+/// `action_env`, the SMTP credentials) must stay out of `pass_env`, which
+/// hands a variable to every command and gate of a lane: a command that can
+/// print the token can send it anywhere its output goes.
+pub(crate) fn check_secrets_not_passed(
+    root: &DeTable<'_>,
+    settings: &ActionSettings,
+    lanes: &[crate::workflow::Lane],
+    diags: &mut Diagnostics<'_>,
+) {
+    let mut secrets: Vec<(&str, String)> = settings
+        .env
+        .iter()
+        .map(|n| (n.as_str(), "[actions] env".to_string()))
+        .collect();
+    for lane in lanes {
+        for n in &lane.action_env {
+            secrets.push((n, format!("[lanes.{}] action_env", lane.name)));
+        }
+    }
+    if let Some(smtp) = &settings.smtp {
+        for (n, key) in [
+            (&smtp.username_env, "username_env"),
+            (&smtp.password_env, "password_env"),
+        ] {
+            if let Some(n) = n {
+                secrets.push((n, format!("[actions.smtp] {key}")));
+            }
+        }
+    }
+    if secrets.is_empty() {
+        return;
+    }
+    // The `pass_env` lists as written, with their spans; malformed ones are
+    // reported where they are parsed.
+    let mut passed: Vec<(String, String, std::ops::Range<usize>)> = Vec::new();
+    let mut collect = |table: &DeTable<'_>, label: String| {
+        if let Some(v) = diag::get(table, "pass_env")
+            && let DeValue::Array(items) = v.get_ref()
+        {
+            for item in items.iter() {
+                if let DeValue::String(s) = item.get_ref() {
+                    passed.push((s.to_string(), label.clone(), item.span()));
+                }
+            }
+        }
+    };
+    if let Some(v) = diag::get(root, "policy")
+        && let DeValue::Table(t) = v.get_ref()
+    {
+        collect(t, "[policy] pass_env".into());
+    }
+    if let Some(v) = diag::get(root, "lanes")
+        && let DeValue::Table(lanes) = v.get_ref()
+    {
+        for (name, lane) in lanes.iter() {
+            if let DeValue::Table(t) = lane.get_ref() {
+                collect(t, format!("[lanes.{}] pass_env", name.get_ref()));
+            }
+        }
+    }
+    for (name, where_passed, span) in passed {
+        if let Some((_, where_read)) = secrets.iter().find(|(s, _)| *s == name.as_str()) {
+            diags.error(
+                span,
+                format!(
+                    "`{name}` is read by actions ({where_read}) and also passed to every command by {where_passed}"
+                ),
+                Some(format!(
+                    "remove \"{name}\" from {where_passed}: airlock reads it itself when it applies an action, and no sandboxed command may see it"
+                )),
+            );
+        }
+    }
 }
 
 /// A table of string values, in file order.
