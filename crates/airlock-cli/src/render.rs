@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::{Value, json};
 
 use airlock_core::{Error, ErrorClass};
@@ -29,14 +30,20 @@ impl Output {
         self
     }
 
+    /// For output made of what the agent wrote (diffs, paths, briefs,
+    /// messages, previews, argv, command output): each part is escaped
+    /// where it is laid out, and the whole is passed through [`clean`] once
+    /// more, so that nothing a command forgot reaches the terminal raw.
+    /// Idempotent on escaped text: escapes are plain characters.
+    pub fn hostile(mut self) -> Output {
+        self.human = clean(&self.human);
+        self
+    }
+
     pub fn emit(self, json: bool) -> ExitCode {
         let mut out = std::io::stdout().lock();
         let _ = if json {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&self.data).unwrap_or_default()
-            )
+            writeln!(out, "{}", to_json(&self.data))
         } else if self.human.is_empty() {
             Ok(())
         } else if self.human.ends_with('\n') {
@@ -78,10 +85,7 @@ pub fn error(error: &Error, json: bool) -> ExitCode {
             Error::Refused(refusal) => body["reasons"] = json!(refusal.reasons),
             _ => {}
         }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "error": body })).unwrap_or_default()
-        );
+        println!("{}", to_json(&json!({ "error": body })));
     }
     // Messages, reasons and hints quote paths, argv and output the agent chose:
     // every piece is escaped, and only the line breaks written here reach the
@@ -130,6 +134,79 @@ pub fn error(error: &Error, json: bool) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Pretty JSON in which the characters [`clean`] escapes and JSON itself
+/// leaves raw (DEL, C1 controls, bidirectional and invisible formatting
+/// characters) are written as `\uXXXX`: the same data once parsed, and
+/// harmless when the document is read on a terminal.
+pub fn to_json(value: &Value) -> String {
+    let mut bytes = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut bytes, TerminalSafe(PrettyFormatter::new()));
+    if serde::Serialize::serialize(value, &mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+struct TerminalSafe<'a>(PrettyFormatter<'a>);
+
+impl Formatter for TerminalSafe<'_> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if c.is_control() || is_hidden_format(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 pub fn warn(message: &str) {
     eprintln!("warning: {}", escape_lines(message));
 }
@@ -138,20 +215,23 @@ pub fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// Strips control characters from hostile text before it reaches a terminal.
+/// Hostile text that may span lines, made safe for a terminal: line breaks
+/// and tabs stay, every other control character (ESC, so no ANSI sequence;
+/// CR; DEL; C1), every bidirectional control (Trojan Source) and every
+/// invisible formatting character is written as an escape ([`escape`]'s),
+/// so it is shown, never obeyed or hidden.
 pub fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c => push_escaped(&mut out, c),
+        }
+    }
+    out
 }
 
-/// Hostile text squeezed onto one bounded line: control characters removed,
+/// Hostile text squeezed onto one bounded line: escaped as by [`clean`],
 /// newlines shown as `⏎`, cut at `max` characters with `…`.
 pub fn one_line(text: &str, max: usize) -> String {
     let flat: String = clean(text).replace('\n', "⏎").replace('\t', " ");
@@ -164,26 +244,32 @@ pub fn one_line(text: &str, max: usize) -> String {
 }
 
 /// Hostile text made safe for a terminal on one line: control characters
-/// (newlines and tabs included) and bidirectional overrides are written as
-/// escapes (`\x1b`, `\n`, `\u{202e}`), so they are shown, never obeyed.
-/// A backslash stays as it is: the result is for reading, not for parsing.
+/// (newlines and tabs included), bidirectional controls and invisible
+/// formatting characters are written as escapes (`\x1b`, `\n`, `\u{202e}`),
+/// so they are shown, never obeyed. A backslash stays as it is: the result is
+/// for reading, not for parsing.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() || is_bidi_control(c) => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32));
-            }
-            c => out.push(c),
-        }
+        push_escaped(&mut out, c);
     }
     out
+}
+
+/// The one rule for a character of hostile text: as itself, or escaped.
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if (c as u32) < 0x80 && c.is_control() => {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        }
+        c if c.is_control() || is_hidden_format(c) => {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+        c => out.push(c),
+    }
 }
 
 /// [`escape`] for a message that may span lines (git's stderr, a diagnostic
@@ -204,9 +290,28 @@ pub fn escape_lines(text: &str) -> String {
     out
 }
 
-/// Characters that reorder how a terminal shows the text around them.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+/// Characters that reorder how a terminal shows the text around them
+/// (bidirectional marks, embeddings, overrides, isolates), and characters
+/// that show nothing while changing what the text is: zero-width spaces and
+/// joiners, line and paragraph separators, invisible operators, the byte
+/// order mark, interlinear annotations, Hangul fillers, variation selectors
+/// and tag characters (which can carry a whole hidden ASCII message).
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(c,
+        '\u{ad}'
+        | '\u{61c}'
+        | '\u{115f}' | '\u{1160}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{3164}'
+        | '\u{fe00}'..='\u{fe0f}'
+        | '\u{feff}'
+        | '\u{ffa0}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e007f}'
+        | '\u{e0100}'..='\u{e01ef}')
 }
 
 #[cfg(test)]
@@ -224,6 +329,33 @@ mod tests {
         assert_eq!(
             escape("plain ünïcode, `quotes` and \\"),
             "plain ünïcode, `quotes` and \\"
+        );
+    }
+
+    #[test]
+    fn clean_keeps_lines_and_tabs_and_shows_everything_else() {
+        assert_eq!(
+            clean("+let a\u{202e} = 1;\t// \u{2066}x\u{2069}\r\n\x1b[31mred\x7f\u{200b}\u{e0041}"),
+            "+let a\\u{202e} = 1;\t// \\u{2066}x\\u{2069}\\r\n\\x1b[31mred\\x7f\\u{200b}\\u{e0041}"
+        );
+        assert_eq!(clean(&clean("a\u{61c}b\x1b")), clean("a\u{61c}b\x1b"));
+        assert_eq!(one_line("a\nb\u{202e}", 80), "a⏎b\\u{202e}");
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_obey_and_keeps_the_data() {
+        let value = json!({"path": "a\u{202e}b\x1b\x7f\u{85}\u{e0041}é"});
+        let text = to_json(&value);
+        assert!(
+            text.contains(r#""a\u202eb\u001b\u007f\u0085\udb40\udc41é""#),
+            "{text}"
+        );
+        assert!(text.chars().all(|c| !c.is_control() || c == '\n'));
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+        assert_eq!(
+            to_json(&json!([1, {"a": null}])),
+            serde_json::to_string_pretty(&json!([1, {"a": null}])).unwrap()
         );
     }
 

@@ -31,10 +31,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             one_line(&summary(&e.data), 120)
         );
     }
-    Ok(Output::new(
-        json!({"events": events}),
-        human.trim_end().to_string(),
-    ))
+    Ok(Output::new(json!({"events": events}), human.trim_end().to_string()).hostile())
 }
 
 fn summary(data: &Value) -> String {

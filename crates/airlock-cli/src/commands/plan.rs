@@ -29,7 +29,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     Ok(Output::new(
         json!({"run": run.id, "state": run.state, "actions": actions}),
         human,
-    ))
+    )
+    .hostile())
 }
 
 /// One action: header, state, scopes, preview, rehearsal, attempts.

@@ -78,5 +78,5 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
                    "actions": actions})
         })
         .collect();
-    Ok(Output::new(json!({"queue": items}), human))
+    Ok(Output::new(json!({"queue": items}), human).hostile())
 }

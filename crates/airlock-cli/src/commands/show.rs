@@ -181,7 +181,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         "approval": run.approval,
         "promotion": run.promotion,
     });
-    Ok(Output::new(data, h))
+    Ok(Output::new(data, h).hostile())
 }
 
 fn failing(proof: &Value) -> String {

@@ -78,12 +78,15 @@ pub fn shell_quote(arg: &str) -> String {
     }
 }
 
-/// Control characters shown escaped: a preview is read on a terminal.
+/// Control characters shown escaped: a preview is read on a terminal. The
+/// form is the CLI's (`\x1b`, `\u{85}`), which also escapes bidirectional
+/// and invisible characters wherever it shows a preview.
 fn visible(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\n' | '\t' => c.to_string(),
-            c if c.is_control() => c.escape_default().to_string(),
+            c if (c as u32) < 0x80 && c.is_control() => format!("\\x{:02x}", c as u32),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
             c => c.to_string(),
         })
         .collect()
