@@ -291,7 +291,7 @@ fn promote_merges_onto_a_target_that_moved_elsewhere_and_regates() {
     assert_eq!(v["previous"], theirs.as_str());
     assert_eq!(
         v["strategy"],
-        "merged with main's 1 new commit(s), which touch none of the run's paths; re-ran gates on the result: build, test"
+        "merged with main's 1 new commit(s), which touch none of the run's paths; re-checked the stop conditions and re-ran gates on the result: build, test"
     );
     assert_eq!(v["regated"], serde_json::json!(["build", "test"]));
     let merge = v["merge"].as_str().unwrap();
@@ -557,4 +557,121 @@ fn promote_refuses_when_the_target_was_rewritten() {
             .contains("hint: start a new run from the current target")
     );
     assert_eq!(env.rev("main"), rewritten);
+}
+
+/// The user renames a directory on the target after the run added a file in
+/// it. Whether or not the repository asks git to follow directory renames
+/// (`merge.directoryRenames`), promotion merges without rename detection:
+/// the run's file lands where the run wrote it and its brief allowed, never
+/// in the renamed directory, which the brief does not `touch`.
+#[test]
+fn promote_onto_a_renamed_directory_keeps_the_runs_file_inside_touch() {
+    for directory_renames in [Some("true"), None] {
+        let env = Env::new();
+        let (run, wt) = env.start(
+            "title = \"Add a note\"\nobjective = \"a note\"\ntouch = [\"docs/**\"]\nchecks = [\"build\"]\nrollback = \"revert\"\n",
+        );
+        write(&wt.join("docs/note.md"), "# Note\n");
+        env.json(&["check", &run], 0);
+        env.json(&["submit", &run], 0);
+        env.json(&["approve", &run], 0);
+        // The user renames docs/ to manual/ on the target.
+        env.git(&["mv", "docs", "manual"]);
+        env.git(&["commit", "-q", "-m", "docs become the manual"]);
+        let theirs = env.rev("main");
+        if let Some(value) = directory_renames {
+            env.git(&["config", "merge.directoryRenames", value]);
+        }
+        let v = env.json(&["promote", &run], 0);
+        let merge = v["merge"].as_str().unwrap();
+        assert_eq!(env.rev("main"), merge);
+        assert_eq!(v["previous"], theirs.as_str());
+        let files = env.git(&["ls-tree", "-r", "--name-only", merge]);
+        assert!(
+            files.lines().any(|f| f == "docs/note.md"),
+            "{directory_renames:?}: {files}"
+        );
+        assert!(
+            !files.lines().any(|f| f.starts_with("manual/note")),
+            "{directory_renames:?}: the run's file was moved outside `touch`: {files}"
+        );
+        assert_eq!(
+            env.git(&["diff", "--name-status", &theirs, merge]),
+            "A\tdocs/note.md"
+        );
+        env.assert_ledger_ok();
+    }
+}
+
+/// A merge that conflicts (the run adds a directory where the target now
+/// has a file) is a refusal saying what conflicted, with nothing changed.
+#[test]
+fn promote_refuses_a_merge_that_conflicts_naming_what_conflicted() {
+    let env = Env::new();
+    let (run, _) = approved_with(&env, "src/lib/util.sh", "#!/bin/sh\n");
+    let theirs = env.commit_file("src/lib", "a file now\n", "src/lib is a file");
+    let before = env.world();
+    let out = assert_refused(&env, &run, &before);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: refusing to promote run {run}: it does not merge cleanly onto main, which moved since the run started\n"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("  - CONFLICT (file/directory): ") && out.stderr.contains("src/lib"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "hint: redirect the run (`airlock redirect {run} --reason \"rebase onto main\"`)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rev("main"), theirs);
+    let json = env.json_error(&["promote", &run], 1);
+    assert_eq!(json["class"], "refused", "{json}");
+    env.assert_ledger_ok();
+}
+
+/// The stop conditions run again on what the merge brings to the target:
+/// a link the run added inside the repository leads out of it once merged
+/// with the target, where the user replaced the directory it points into
+/// with a link to elsewhere. Each side passed its checks alone.
+#[test]
+fn promote_rechecks_the_stop_conditions_on_the_merged_tree() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    std::os::unix::fs::symlink("../docs/guide.md", wt.join("src/manual.md")).unwrap();
+    let checked = env.json(&["check", &run], 0);
+    assert!(
+        checked
+            .to_string()
+            .contains("src/manual.md is a symlink to `../docs/guide.md`"),
+        "{checked}"
+    );
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    env.git(&["rm", "-q", "-r", "docs"]);
+    std::os::unix::fs::symlink("/usr/share/doc", env.repo.join("docs")).unwrap();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "docs are the system's"]);
+    let before = env.world();
+    let out = assert_refused(&env, &run, &before);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: refusing to promote run {run}: merged with main's 1 new commit(s), it fails stop condition(s) `file-kinds`\n  - file-kinds: src/manual.md is a symlink to `../docs/guide.md`, outside the repository\n  hint: redirect the run (`airlock redirect {run} --reason \"rebase onto main\"`) so it is checked on top of the current main; nothing was changed\n"
+        )
+    );
+    assert!(
+        !env.events(Some(&run))
+            .iter()
+            .any(|e| e["kind"] == "promote-gate"),
+        "no gate ran on a merged tree that fails its stop conditions"
+    );
+    env.assert_ledger_ok();
 }

@@ -411,26 +411,15 @@ fn merge_onto_moved_target(
             ),
         ));
     }
-    let out = main.run(&[
-        "merge-tree",
-        "--write-tree",
-        "--no-messages",
-        tip,
-        &submission.head,
-    ])?;
-    let tree = String::from_utf8_lossy(&out)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let tree = merge_trees(al, run, tip, &submission.head)?;
     let commits = main.text(&["rev-list", "--count", &format!("{}..{tip}", run.base)])?;
+    let workflow = al.current_workflow()?;
+    recheck_stops(al, run, brief, &workflow, tip, &tree, &commits)?;
 
     // Re-run the gates on the merged tree, in a scratch checkout of it.
     let scratch = al.layout.run_dir(&run.id).join("promote-check");
     let index = al.layout.run_dir(&run.id).join("promote-check.index");
     main.scratch_checkout(&scratch, &index, &tree)?;
-    let workflow = al.current_workflow()?;
     let mut regated = Vec::new();
     let logs = al.layout.logs_dir(&run.id);
     std::fs::create_dir_all(&logs).map_err(|source| Error::Write {
@@ -486,7 +475,7 @@ fn merge_onto_moved_target(
     Ok((
         tree,
         format!(
-            "merged with {}'s {commits} new commit(s), which touch none of the run's paths; re-ran gates on the result: {}",
+            "merged with {}'s {commits} new commit(s), which touch none of the run's paths; re-checked the stop conditions and re-ran gates on the result: {}",
             run.target,
             if regated.is_empty() {
                 "none required".to_string()
@@ -495,5 +484,134 @@ fn merge_onto_moved_target(
             }
         ),
         regated,
+    ))
+}
+
+/// `merge-tree --write-tree` of the target's tip and the run's head, with
+/// rename detection off whatever the repository's configuration says: a
+/// rename on the target must not carry the run's files into a directory
+/// the run never wrote (`merge.directoryRenames`), where its brief's
+/// `touch` and the reviewer's diff do not reach. A conflict is a refusal
+/// naming what conflicted; nothing has been written but objects.
+fn merge_trees(al: &Airlock, run: &Run, tip: &str, head: &str) -> Result<String> {
+    let main = al.layout.git();
+    let out = main
+        .command([
+            "-c",
+            "merge.renames=false",
+            "-c",
+            "merge.directoryRenames=false",
+            "-c",
+            "diff.renames=false",
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "-z",
+            tip,
+            head,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(Error::GitMissing)?;
+    // With -z: the tree, NUL, the conflicted paths each followed by NUL, an
+    // empty field, then the messages: a count of paths, the paths, a type
+    // and the message, each field followed by NUL.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.split('\0');
+    let tree = fields.next().unwrap_or_default().trim().to_string();
+    match out.status.code() {
+        Some(0) if !tree.is_empty() => return Ok(tree),
+        Some(1) if !tree.is_empty() => {}
+        _ => {
+            return Err(Error::Git {
+                args: format!("merge-tree --write-tree {tip} {head}"),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+    }
+    let conflicted: Vec<String> = fields
+        .by_ref()
+        .take_while(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut messages = Vec::new();
+    while let Some(count) = fields.next().and_then(|f| f.parse::<usize>().ok()) {
+        let paths: Vec<&str> = fields.by_ref().take(count).collect();
+        let (Some(_kind), Some(message)) = (fields.next(), fields.next()) else {
+            break;
+        };
+        let message = message.trim();
+        if message.starts_with("CONFLICT")
+            || paths.iter().any(|p| conflicted.iter().any(|c| c == p))
+        {
+            messages.push(message.to_string());
+        }
+    }
+    let mut reasons: Vec<String> = conflicted
+        .iter()
+        .map(|p| format!("{p} conflicts"))
+        .collect();
+    reasons.extend(messages);
+    if reasons.is_empty() {
+        reasons.push("git merge-tree reported a conflict without naming a path".into());
+    }
+    Err(Error::refused(
+        format!(
+            "refusing to promote run {}: it does not merge cleanly onto {}, which moved since the run started",
+            run.id, run.target
+        ),
+        reasons,
+        format!(
+            "redirect the run (`airlock redirect {} --reason \"rebase onto {}\"`) so the agent resolves it on top of the current {} and the gates run again; nothing was changed",
+            run.id, run.target, run.target
+        ),
+    ))
+}
+
+/// The stop conditions (scope, protected paths, secrets, blast radius,
+/// file kinds) on what the merge brings to the target: the merged tree
+/// against the target's tip. The run's own diff passed them at check; the
+/// merged tree is new, and only it is what the target gets (a link of the
+/// run that leads out of the repository through a link of the target).
+fn recheck_stops(
+    al: &Airlock,
+    run: &Run,
+    brief: &crate::brief::Brief,
+    workflow: &crate::workflow::Workflow,
+    tip: &str,
+    tree: &str,
+    commits: &str,
+) -> Result<()> {
+    // The stop conditions measure a run's changes from its base; here the
+    // changes that count are those from the target's tip.
+    let mut onto_tip = run.clone();
+    onto_tip.base = tip.to_string();
+    let failed: Vec<crate::stops::StopResult> =
+        crate::stops::evaluate(al, &onto_tip, brief, workflow, tree)?
+            .into_iter()
+            .filter(|s| !s.passed)
+            .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::refused(
+        format!(
+            "refusing to promote run {}: merged with {}'s {commits} new commit(s), it fails stop condition(s) {}",
+            run.id,
+            run.target,
+            failed
+                .iter()
+                .map(|s| format!("`{}`", s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        failed
+            .iter()
+            .flat_map(|s| s.findings.iter().map(move |f| format!("{}: {f}", s.name)))
+            .collect(),
+        format!(
+            "redirect the run (`airlock redirect {} --reason \"rebase onto {}\"`) so it is checked on top of the current {}; nothing was changed",
+            run.id, run.target, run.target
+        ),
     ))
 }
