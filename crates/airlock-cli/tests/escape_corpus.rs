@@ -2050,3 +2050,37 @@ fn a_gate_cannot_write_outside_the_worktree() {
     assert_eq!(j.main_fingerprint(), before);
     assert_file(&notes, &text);
 }
+
+// ---- Actions' tokens -------------------------------------------------------------------
+
+/// A token listed for actions (`[actions] env`, a lane's `action_env`) is
+/// in airlock's environment when a command runs, and reachable by no means
+/// a command has: its own environment, any process it can see in /proc
+/// (the sandbox's PID 1 included), or a file it can read.
+#[test]
+fn reading_an_action_token_from_inside_the_sandbox() {
+    let j = jail_with(
+        Caller::Current,
+        "[actions]\nenv = [\"HOOK_TOKEN\"]\n[lanes.governed]\naction_env = [\"DEPLOY_KEY\"]\n",
+    );
+    let (run, _) = j.start(BRIEF);
+    let hook = needle(&j, "hook-token");
+    let deploy = needle(&j, "deploy-key");
+    let a = exec(
+        &j,
+        &run,
+        "20s",
+        &[
+            "sh",
+            "-c",
+            "env; echo \"hook=$HOOK_TOKEN deploy=$DEPLOY_KEY\"; \
+             cat /proc/[0-9]*/environ | tr '\\0' '\\n'; \
+             grep -raoh 'hook-token-[A-Za-z0-9]*' /proc/[0-9]*/environ /tmp \"$HOME\" 2>/dev/null; exit 0",
+        ],
+        &[("HOOK_TOKEN", &hook), ("DEPLOY_KEY", &deploy)],
+    );
+    assert_eq!(a.code, 0, "{}", a.text);
+    assert!(a.shows("hook= deploy="), "{}", a.text);
+    a.assert_not_shown(&hook);
+    a.assert_not_shown(&deploy);
+}
