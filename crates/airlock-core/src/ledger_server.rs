@@ -209,7 +209,13 @@ pub fn start(layout: &Layout, workflow: &Workflow) {
         return;
     }
     let _ = std::fs::remove_file(dir.join(&name));
-    let Ok(listener) = at_socket(&dir, &name, |path| UnixListener::bind(path)) else {
+    // The user's alone whatever the umask, like the directory it is in.
+    let bound = at_socket(&dir, &name, |path| {
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(listener)
+    });
+    let Ok(listener) = bound else {
         return;
     };
     let Ok(program) = std::env::current_exe() else {
@@ -663,10 +669,7 @@ fn socket_of(layout: &Layout) -> Option<(PathBuf, String)> {
         h.update(n.to_le_bytes());
     }
     let dir = layout.key_dir.join("ledgers");
-    if !dir.is_dir() {
-        std::fs::create_dir_all(&dir).ok()?;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-    }
+    airlock_sandbox::private::private_dir(&dir).ok()?;
     Some((dir, format!("{}.sock", hex::encode(&h.finalize()[..12]))))
 }
 

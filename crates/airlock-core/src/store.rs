@@ -52,7 +52,9 @@ pub struct Intent {
 impl Store {
     /// Opens (creating if needed) the state of the repository in `layout`.
     pub fn open(layout: &Layout) -> Result<Store> {
-        std::fs::create_dir_all(&layout.state).map_err(|source| Error::Write {
+        // The ledger, worktrees, logs and proofs: this user's alone,
+        // whatever the umask (an existing directory open to others is closed).
+        airlock_sandbox::private::private_dir(&layout.state).map_err(|source| Error::Write {
             path: layout.state.clone(),
             source,
         })?;
