@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-use common::{BRIEF, Env, Output, write};
+use common::{BRIEF, Env, Output};
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
@@ -375,5 +375,4 @@ fn twelve_digits_of_another_proof_are_refused() {
         out.stderr
     );
     env.assert_unchanged(&before);
-    let _ = write;
 }

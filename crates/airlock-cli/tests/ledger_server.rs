@@ -592,6 +592,13 @@ fn a_forged_trace_is_refused_unless_its_runs_exec_hands_it_over_while_commands_r
     // On a connection that asked for nothing, or for the run now.
     assert_eq!(ask(&socket, &forged).unwrap(), "Failed");
     assert_eq!(ask_as_exec(&socket, &run, &forged).unwrap(), "Failed");
+    // For a run that runs commands, from a caller that is not its exec
+    // (it never asked for it, or asked for another).
+    let mut for_other = forged.clone();
+    for_other["AddTrace"]["run"] = serde_json::json!(other);
+    assert_eq!(ask(&socket, &for_other).unwrap(), "Failed");
+    assert_eq!(ask_as_exec(&socket, &run, &for_other).unwrap(), "Failed");
+    assert!(traces(&env, &other).is_empty());
     // On the connection of another run's exec, which may run commands.
     assert_eq!(ask_as_exec(&socket, &other, &forged).unwrap(), "Failed");
     assert_eq!(traces(&env, &run), shown);
