@@ -2084,3 +2084,155 @@ fn reading_an_action_token_from_inside_the_sandbox() {
     a.assert_not_shown(&hook);
     a.assert_not_shown(&deploy);
 }
+
+// ---- Another user at a run's warm sandbox ------------------------------------------------
+
+/// Kills, when the test ends, the warm sandboxes (holding a directory
+/// below `key_dir`) and the ledger servers (of `repo`) a test started.
+struct Servants {
+    key_dir: PathBuf,
+    repo: PathBuf,
+}
+
+impl Drop for Servants {
+    fn drop(&mut self) {
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for pid in procs.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let ours = match args.get(1).copied() {
+                Some(b"__ledger-server") => {
+                    args.get(2).copied() == Some(self.repo.as_os_str().as_encoded_bytes())
+                }
+                Some(b"__sandbox-host") => std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .map(|fds| {
+                        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                            .any(|target| target.starts_with(&self.key_dir))
+                    })
+                    .unwrap_or(false),
+                _ => false,
+            };
+            if ours {
+                // SAFETY: signalling a process this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+/// A client of the warm sandbox host written from its wire format alone
+/// (postcard: argv, cwd, environment, two absent limits; the command's
+/// stdout and stderr passed as descriptors): runs `touch MARKER` in `cwd`
+/// through every socket in `dir`, and prints what happened.
+fn warm_host_client(dir: &Path, cwd: &Path, marker: &Path) -> String {
+    format!(
+        r#"import array, os, socket
+def varint(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7f, n >> 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+def blob(b):
+    return varint(len(b)) + b
+argv = [b'/bin/sh', b'-c', b'touch ' + {marker:?}.encode()]
+env = [(b'PATH', b'/usr/bin:/bin')]
+request = (varint(len(argv)) + b''.join(blob(a) for a in argv) + blob({cwd:?}.encode())
+    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00')
+try:
+    os.chdir({dir:?})
+    names = [n for n in os.listdir('.') if n.endswith('.sock')]
+except OSError as e:
+    names = []
+    print('directory', e)
+print('sockets', len(names))
+for name in names:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(20)
+    try:
+        s.connect(name)
+        s.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [1, 2]))])
+        print('answer', s.recv(65536))
+    except OSError as e:
+        print('refused', e)
+"#,
+        dir = s(dir),
+        cwd = s(cwd),
+        marker = s(marker),
+    )
+}
+
+#[test]
+fn another_user_cannot_run_a_command_in_a_warm_sandbox() {
+    if !Caller::Unprivileged.available() {
+        eprintln!("skipped: switching to uid 65534 needs root");
+        return;
+    }
+    let j = jail(Caller::Current);
+    let key_dir = j.home.join(".config/airlock");
+    let _servants = Servants {
+        key_dir: key_dir.clone(),
+        repo: j.repo.clone(),
+    };
+    let (run, wt) = j.start(BRIEF);
+    // The run's warm sandbox, kept for its next command.
+    sh(&j, &run, "true");
+    let hosts = key_dir.join("sandboxes");
+    let client = |marker: &Path, setpriv: &[&str]| {
+        let code = warm_host_client(&hosts, &wt, marker);
+        let mut cmd = if setpriv.is_empty() {
+            Command::new(PY)
+        } else {
+            let mut c = Command::new("setpriv");
+            c.args(setpriv).args(["--", PY]);
+            c
+        };
+        let out = cmd.args(["-c", &code]).current_dir("/").output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let nobody = [
+        format!("--reuid={NOBODY}"),
+        format!("--regid={NOBODY}"),
+        "--clear-groups".into(),
+    ];
+    let nobody: Vec<&str> = nobody.iter().map(String::as_str).collect();
+    // Another user: the directory keeps them out.
+    let planted = wt.join("planted-by-nobody");
+    let said = client(&planted, &nobody);
+    assert!(said.contains("directory"), "{said}");
+    // Another user past the directory's permissions (a privileged process
+    // of theirs, or a directory someone opened): the host itself refuses.
+    let mut past = nobody.clone();
+    past.extend(["--inh-caps=+dac_override", "--ambient-caps=+dac_override"]);
+    let said = client(&planted, &past);
+    assert!(said.contains("sockets 1"), "{said}");
+    assert!(!said.contains("answer b'{"), "{said}");
+    assert!(
+        !planted.exists(),
+        "another user ran a command in the run's sandbox:\n{said}"
+    );
+    // The same client as the run's own user is served: the refusal is the
+    // caller's, not the client's.
+    let served = wt.join("planted-by-owner");
+    let said = client(&served, &[]);
+    assert!(said.contains("answer b'{"), "{said}");
+    assert!(served.exists(), "{said}");
+    std::fs::remove_file(&served).unwrap();
+    // Nothing the attempt left is attributed to the next command.
+    let next = sh(&j, &run, "true");
+    assert_eq!(
+        next.trace["files_changed"],
+        serde_json::json!([]),
+        "{}",
+        next.trace
+    );
+}

@@ -79,6 +79,23 @@ fn ask(socket: &std::path::Path, request: &serde_json::Value) -> Option<serde_js
     answer(&mut stream)
 }
 
+/// `request` on a connection that first asked for run `run`, as an exec
+/// does; the answer to `request`.
+fn ask_as_exec(
+    socket: &std::path::Path,
+    run: &str,
+    request: &serde_json::Value,
+) -> Option<serde_json::Value> {
+    use std::io::Write;
+    let mut stream = caller(socket);
+    stream
+        .write_all(&frame(&serde_json::json!({ "Run": { "id": run } })))
+        .ok()?;
+    answer(&mut stream)?;
+    stream.write_all(&frame(request)).ok()?;
+    answer(&mut stream)
+}
+
 /// Write system calls the process has made so far.
 fn writes_by(pid: u32) -> u64 {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
@@ -403,7 +420,7 @@ fn a_caller_under_no_new_privs_is_refused() {
     let mut plain = forged.clone();
     plain["AddTrace"]["trace"]["argv"] = serde_json::json!(["sh", "-c", "plain"]);
     plain["AddTrace"]["trace"]["stdout"]["log"] = serde_json::json!("/plain.stdout");
-    assert!(ask(&socket, &plain).unwrap()["Added"]["n"].is_u64());
+    assert!(ask_as_exec(&socket, &run, &plain).unwrap()["Added"]["n"].is_u64());
     let argvs: Vec<String> = traces(&env, &run)
         .iter()
         .map(|t| t["argv"].to_string())
@@ -420,7 +437,7 @@ fn a_trace_handed_over_twice_is_stored_once() {
     let (run, socket, _) = served(&env);
     let second = exec(&env, &run, "echo twice");
     let again = serde_json::json!({ "AddTrace": { "run": run, "trace": second } });
-    let answer = ask(&socket, &again).unwrap();
+    let answer = ask_as_exec(&socket, &run, &again).unwrap();
     assert_eq!(answer["Added"]["n"], second["n"], "{answer}");
     assert_eq!(traces(&env, &run).len(), 2);
     env.assert_ledger_ok();
@@ -541,4 +558,52 @@ fn requests_sent_together_are_each_answered() {
     let answers = [answer(&mut stream).unwrap(), answer(&mut stream).unwrap()];
     assert_eq!(answers[0]["Run"]["run"]["id"], run.as_str());
     assert_eq!(answers[1], "UnknownRun");
+}
+
+#[test]
+fn a_forged_trace_is_refused_unless_its_runs_exec_hands_it_over_while_commands_run() {
+    use std::io::Write;
+    let env = Env::new();
+    let _reaper = Reaper(&env);
+    let (run, socket, _) = served(&env);
+    let wt = PathBuf::from(
+        env.json(&["show", &run, "--no-diff"], 0)["worktree"]
+            .as_str()
+            .unwrap(),
+    );
+    common::write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.json(&["check", &run], 0);
+    // An exec's connection, which asked for the run while it could still
+    // run commands...
+    let mut held = caller(&socket);
+    held.write_all(&frame(&serde_json::json!({ "Run": { "id": run } })))
+        .unwrap();
+    assert_eq!(answer(&mut held).unwrap()["Run"]["run"]["state"], "checked");
+    // ... and a run submitted and approved meanwhile.
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    let forged = forged_trace(&env, &run);
+    let (other, _) = env.start(BRIEF);
+    let before = env.world();
+    let shown = traces(&env, &run);
+    // On that connection: the run no longer runs commands.
+    held.write_all(&frame(&forged)).unwrap();
+    assert_eq!(answer(&mut held).unwrap(), "Failed");
+    // On a connection that asked for nothing, or for the run now.
+    assert_eq!(ask(&socket, &forged).unwrap(), "Failed");
+    assert_eq!(ask_as_exec(&socket, &run, &forged).unwrap(), "Failed");
+    // For a run that runs commands, from a caller that is not its exec
+    // (it never asked for it, or asked for another).
+    let mut for_other = forged.clone();
+    for_other["AddTrace"]["run"] = serde_json::json!(other);
+    assert_eq!(ask(&socket, &for_other).unwrap(), "Failed");
+    assert_eq!(ask_as_exec(&socket, &run, &for_other).unwrap(), "Failed");
+    assert!(traces(&env, &other).is_empty());
+    // On the connection of another run's exec, which may run commands.
+    assert_eq!(ask_as_exec(&socket, &other, &forged).unwrap(), "Failed");
+    assert_eq!(traces(&env, &run), shown);
+    let show = env.airlock(&["show", &run, "--no-diff"]);
+    assert!(!show.stdout.contains("FORGED"), "{}", show.stdout);
+    env.assert_unchanged(&before);
+    assert_eq!(env.state(&run), "approved");
 }

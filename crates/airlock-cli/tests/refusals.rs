@@ -760,7 +760,7 @@ fn approve_with_a_digest_that_is_no_longer_current_is_refused() {
     let env = Env::new();
     let (run, _) = env.submitted();
     let before = env.world();
-    let out = env.fails(&["approve", &run, "--digest", "0badc0ffee"], 1);
+    let out = env.fails(&["approve", &run, "--digest", "0badc0ffee00"], 1);
     assert!(
         out.stderr
             .starts_with(&format!("error: run {run} now has proof ")),
@@ -768,7 +768,7 @@ fn approve_with_a_digest_that_is_no_longer_current_is_refused() {
         out.stderr
     );
     assert!(out.stderr.contains(
-        ", not the 0badc0ffee you reviewed\n  - the proof changed after you looked at it\n"
+        ", not the 0badc0ffee00 you reviewed\n  - the proof changed after you looked at it\n"
     ));
     assert!(
         out.stderr
@@ -1166,7 +1166,7 @@ fn approve_with_an_empty_digest_is_invalid_input() {
     assert_eq!(
         out.stderr,
         format!(
-            "error: `--digest` is empty: give the proof digest you reviewed (`airlock show {run}` prints it)\n"
+            "error: `--digest` is empty: give at least 12 hex digits of the proof digest you reviewed (`airlock show {run}` prints it)\n"
         )
     );
     assert_eq!(env.state(&run), "in_review");

@@ -54,14 +54,13 @@ pub fn approve(
         .submission
         .clone()
         .ok_or_else(|| Error::Invalid("the run has no submission".into()))?;
-    // An empty prefix would match every digest and bind the approval to nothing.
-    if expected_digest.is_some_and(|d| d.trim().is_empty()) {
-        return Err(Error::Invalid(format!(
-            "`--digest` is empty: give the proof digest you reviewed (`airlock show {}` prints it)",
-            run.id
-        )));
-    }
-    if let Some(expected) = expected_digest
+    // A short prefix matches more than one proof after a few resubmits (an
+    // empty one matches every proof): the approval would bind to a proof
+    // the reviewer never saw.
+    let expected_digest = expected_digest
+        .map(|d| digest_prefix(d, &run.id))
+        .transpose()?;
+    if let Some(expected) = expected_digest.as_deref()
         && !submission.digest.starts_with(expected)
     {
         return Err(Error::refused(
@@ -74,7 +73,7 @@ pub fn approve(
             format!("review it again with `airlock show {}`", run.id),
         ));
     }
-    let report = crate::proof::verify_file(al, &submission.proof, None)?;
+    let report = crate::proof::verify_run(al, &run, None)?;
     if !report.ok() {
         return Err(Error::refused(
             format!("the proof of run {} does not verify", run.id),
@@ -104,6 +103,34 @@ pub fn approve(
         json!({"digest": submission.digest, "reason": reason}),
     )?;
     Ok(run)
+}
+
+/// The fewest hex digits `approve --digest` takes: 48 bits, which no two
+/// proofs of a run share by chance.
+pub const MIN_DIGEST_PREFIX: usize = 12;
+
+/// `--digest` as a lower-case prefix of a sha256, or why it is not one.
+fn digest_prefix(given: &str, run: &str) -> Result<String> {
+    let given = given.trim();
+    let hex = given.strip_prefix("sha256:").unwrap_or(given);
+    let wrong = if hex.is_empty() {
+        "`--digest` is empty".to_string()
+    } else if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        format!("`--digest {given}` is not a hex digest")
+    } else if hex.len() < MIN_DIGEST_PREFIX {
+        format!(
+            "`--digest {given}` has {} hex digit{}, too few to name one proof",
+            hex.len(),
+            if hex.len() == 1 { "" } else { "s" }
+        )
+    } else if hex.len() > 64 {
+        format!("`--digest {given}` is longer than a sha256 (64 hex digits)")
+    } else {
+        return Ok(hex.to_ascii_lowercase());
+    };
+    Err(Error::Invalid(format!(
+        "{wrong}: give at least {MIN_DIGEST_PREFIX} hex digits of the proof digest you reviewed (`airlock show {run}` prints it)"
+    )))
 }
 
 pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Run> {

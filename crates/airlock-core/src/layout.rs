@@ -67,7 +67,7 @@ impl Layout {
             git_dir,
             objects_dir: common_dir.join("objects"),
             state,
-            key_dir: key_dir(),
+            key_dir: crate::keydir::checked(key_dir())?,
         })
     }
 

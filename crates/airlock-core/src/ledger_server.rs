@@ -209,7 +209,13 @@ pub fn start(layout: &Layout, workflow: &Workflow) {
         return;
     }
     let _ = std::fs::remove_file(dir.join(&name));
-    let Ok(listener) = at_socket(&dir, &name, |path| UnixListener::bind(path)) else {
+    // The user's alone whatever the umask, like the directory it is in.
+    let bound = at_socket(&dir, &name, |path| {
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(listener)
+    });
+    let Ok(listener) = bound else {
         return;
     };
     let Ok(program) = std::env::current_exe() else {
@@ -371,7 +377,7 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
                     remove_socket(&socket, socket_id);
                     return Ok(());
                 }
-                let response = answer(&mut al, request);
+                let response = answer(&mut al, request, &mut conn.exec_of);
                 if conn.answer(&response).is_err() {
                     gone.push(i - 1);
                     break;
@@ -440,6 +446,10 @@ struct Conn {
     pending: Vec<u8>,
     /// When the request now arriving began.
     began: Option<Instant>,
+    /// The run this connection is an exec of: the one it asked for, found
+    /// in a state that runs commands. Its trace, and no other, is taken
+    /// from this connection.
+    exec_of: Option<String>,
 }
 
 impl Conn {
@@ -448,6 +458,7 @@ impl Conn {
             stream,
             pending: Vec::new(),
             began: None,
+            exec_of: None,
         }
     }
 
@@ -608,7 +619,9 @@ fn schema_version(al: &Airlock) -> Option<i64> {
         .ok()
 }
 
-fn answer(al: &mut Airlock, request: Request) -> Response {
+/// Answers one request of a connection that is an exec of run `exec_of`
+/// (if it asked for one that runs commands).
+fn answer(al: &mut Airlock, request: Request, exec_of: &mut Option<String>) -> Response {
     match request {
         Request::Run { id } => {
             // What a process that died left half done is repaired first,
@@ -618,18 +631,30 @@ fn answer(al: &mut Airlock, request: Request) -> Response {
                 Err(_) => return Response::Failed,
             };
             match al.store.get(&id) {
-                Ok(run) => Response::Run {
-                    run: Box::new(run),
-                    recovered,
-                },
+                Ok(run) => {
+                    if crate::store::Store::TRACED.contains(&run.state) {
+                        *exec_of = Some(run.id.clone());
+                    }
+                    Response::Run {
+                        run: Box::new(run),
+                        recovered,
+                    }
+                }
                 Err(Error::UnknownRun(_)) => Response::UnknownRun,
                 Err(_) => Response::Failed,
             }
         }
-        Request::AddTrace { run, mut trace } => match al.store.add_trace(&run, &mut trace) {
-            Ok(_) => Response::Added { n: trace.n },
-            Err(_) => Response::Failed,
-        },
+        // A trace only from the exec that asked for its run, here, while
+        // the run could run it; the store refuses it too once the run has
+        // moved on. Refused, it is the caller's to store: which, for
+        // anything but the run's exec, the store refuses with the reason.
+        Request::AddTrace { run, mut trace } if exec_of.as_deref() == Some(run.as_str()) => {
+            match al.store.add_trace(&run, &mut trace) {
+                Ok(_) => Response::Added { n: trace.n },
+                Err(_) => Response::Failed,
+            }
+        }
+        Request::AddTrace { .. } => Response::Failed,
     }
 }
 
@@ -663,10 +688,7 @@ fn socket_of(layout: &Layout) -> Option<(PathBuf, String)> {
         h.update(n.to_le_bytes());
     }
     let dir = layout.key_dir.join("ledgers");
-    if !dir.is_dir() {
-        std::fs::create_dir_all(&dir).ok()?;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-    }
+    airlock_sandbox::private::private_dir(&dir).ok()?;
     Some((dir, format!("{}.sock", hex::encode(&h.finalize()[..12]))))
 }
 

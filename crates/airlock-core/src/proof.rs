@@ -180,6 +180,8 @@ pub struct ProofReport {
     pub digest: String,
     pub key_id: String,
     pub run: Option<String>,
+    /// The round its run statement names.
+    pub round: Option<u32>,
     pub checks: Vec<ProofCheck>,
 }
 
@@ -187,6 +189,52 @@ impl ProofReport {
     pub fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
     }
+}
+
+/// Verifies run `run`'s proof: the bundle at the path its submission
+/// recorded, which must be that run's (run id and round in its run
+/// statement) and the very bundle submitted (its digest the one recorded at
+/// submit), besides everything [`verify_file`] checks. Another run's bundle
+/// copied over the path verifies as a bundle, but not as this run's proof.
+pub fn verify_run(al: &Airlock, run: &Run, key: Option<&PublicKey>) -> Result<ProofReport> {
+    let submission = run.submission.as_ref().ok_or_else(|| {
+        Error::Invalid(format!(
+            "run {0} has no proof yet: it is made by `airlock submit {0}`",
+            run.id
+        ))
+    })?;
+    let mut report = verify_file(al, &submission.proof, key)?;
+    let claimed = format!(
+        "run {} round {}, sha256:{}",
+        report.run.as_deref().unwrap_or("(none)"),
+        report
+            .round
+            .map_or_else(|| "(none)".to_string(), |r| r.to_string()),
+        report.digest
+    );
+    let recorded = format!(
+        "run {} round {}, sha256:{}",
+        run.id, submission.round, submission.digest
+    );
+    let ok = report.run.as_deref() == Some(run.id.as_str())
+        && report.round == Some(submission.round)
+        && report.digest == submission.digest;
+    report.checks.insert(
+        1,
+        ProofCheck {
+            name: "submitted".into(),
+            ok,
+            detail: if ok {
+                format!("the bundle is the one submitted: {recorded}")
+            } else {
+                format!(
+                    "the bundle at {} is {claimed}, but the ledger recorded {recorded} at submit",
+                    submission.proof.display()
+                )
+            },
+        },
+    );
+    Ok(report)
 }
 
 /// Verifies a bundle file: signatures (DSSE and SSH), the envelope index, and
@@ -333,6 +381,7 @@ pub fn verify_file(al: &Airlock, path: &Path, key: Option<&PublicKey>) -> Result
         digest: verified.digest,
         key_id: verified.key_id,
         run: (!run_id.is_empty()).then_some(run_id),
+        round: p["round"].as_u64().and_then(|r| u32::try_from(r).ok()),
         checks,
     })
 }

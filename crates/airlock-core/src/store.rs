@@ -52,7 +52,9 @@ pub struct Intent {
 impl Store {
     /// Opens (creating if needed) the state of the repository in `layout`.
     pub fn open(layout: &Layout) -> Result<Store> {
-        std::fs::create_dir_all(&layout.state).map_err(|source| Error::Write {
+        // The ledger, worktrees, logs and proofs: this user's alone,
+        // whatever the umask (an existing directory open to others is closed).
+        airlock_sandbox::private::private_dir(&layout.state).map_err(|source| Error::Write {
             path: layout.state.clone(),
             source,
         })?;
@@ -162,6 +164,9 @@ impl Store {
         Ok(event)
     }
 
+    /// The states in which a run's commands run, and so get traces.
+    pub const TRACED: [State; 2] = [State::Staged, State::Checked];
+
     /// Records a trace and its ledger event, numbering it in the same
     /// transaction so that parallel commands of one run never collide.
     /// Records a trace and its event. Traces are committed without waiting
@@ -188,6 +193,26 @@ impl Store {
             if let Some(n) = stored {
                 trace.n = n;
                 return Ok(());
+            }
+            // Only a run that runs commands gets traces: one handed over
+            // once the run is submitted or decided would sit beside the
+            // evidence the reviewer saw.
+            let state: Option<String> = tx
+                .prepare_cached("SELECT state FROM runs WHERE id = ?1")?
+                .query_row([run], |r| r.get(0))
+                .optional()?;
+            let state = state
+                .as_deref()
+                .and_then(State::parse)
+                .ok_or_else(|| Error::UnknownRun(run.to_string()))?;
+            if !Self::TRACED.contains(&state) {
+                return Err(Error::WrongState {
+                    run: run.to_string(),
+                    state,
+                    command: "exec",
+                    needed: "staged or checked".into(),
+                    next: state.next_step(run),
+                });
             }
             let last: Option<u32> = tx
                 .prepare_cached("SELECT MAX(n) FROM traces WHERE run = ?1")?

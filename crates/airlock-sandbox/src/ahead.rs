@@ -51,7 +51,7 @@ impl LookAhead {
             }
         }
         if let Some(dir) = hosts
-            && std::fs::create_dir_all(dir).is_ok()
+            && crate::private::private_dir(dir).is_ok()
             && let Ok(real) = std::fs::canonicalize(dir)
         {
             note(&mut ahead, real.as_os_str().as_bytes());

@@ -34,7 +34,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -225,6 +225,16 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
                 )
             };
             if conn < 0 {
+                continue;
+            }
+            // Only this user's processes: the hosts' directory is private,
+            // and whoever reaches the socket anyway (a privileged process
+            // of another user) runs nothing as this one. A uid outside the
+            // sandbox's user namespace reads as the overflow uid here.
+            // SAFETY: getuid cannot fail.
+            if crate::private::peer_uid(conn) != Some(unsafe { libc::getuid() }) {
+                // SAFETY: our own fresh descriptor.
+                unsafe { libc::close(conn) };
                 continue;
             }
             // The spare leader takes the connection; without one (it died,
@@ -909,7 +919,7 @@ pub(crate) fn connect(
     let real_dir = match ahead.and_then(|a| a.hosts_dir.as_ref()) {
         Some((made, real)) if made == dir => real.clone(),
         _ => {
-            if std::fs::create_dir_all(dir).is_err() {
+            if crate::private::private_dir(dir).is_err() {
                 return Ok(None);
             }
             let Ok(real) = std::fs::canonicalize(dir) else {
@@ -943,6 +953,7 @@ pub(crate) fn connect(
             .truncate(false)
             .read(true)
             .write(true)
+            .mode(0o600)
             .open(&lock_path)
     };
     let Ok(lock) = open_lock() else {
@@ -1115,17 +1126,23 @@ fn connect_to(path: &str) -> std::io::Result<OwnedFd> {
 fn listen_on(path: &str) -> std::io::Result<OwnedFd> {
     let sock = unix_socket()?;
     let (addr, len) = address(path)?;
-    // SAFETY: a valid address of the given length; then listen.
+    // SAFETY: a valid address of the given length.
     unsafe {
         if libc::bind(
             sock.as_raw_fd(),
             (&addr as *const libc::sockaddr_un).cast(),
             len,
         ) < 0
-            || libc::listen(sock.as_raw_fd(), 128) < 0
         {
             return Err(std::io::Error::last_os_error());
         }
+    }
+    // The user's alone whatever the umask (its directory is too), before
+    // anyone can connect.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    // SAFETY: listen on the socket just bound.
+    if unsafe { libc::listen(sock.as_raw_fd(), 128) } < 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(sock)
 }

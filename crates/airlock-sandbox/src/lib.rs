@@ -11,6 +11,7 @@ pub mod ahead;
 pub mod confine;
 pub mod doctor;
 pub mod host;
+pub mod private;
 
 use std::ffi::OsString;
 use std::fs::File;

@@ -15,7 +15,7 @@ pub enum Command {
 
 pub fn run(_ctx: &Ctx, cmd: Command) -> Result<Output> {
     let Command::Public = cmd;
-    let dir = key_dir();
+    let dir = airlock_core::keydir::checked(key_dir())?;
     let key = SigningKey::load(&dir.join("signing_key"))?;
     let public = key.public();
     Ok(Output::new(

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use airlock_core::proof::verify_file;
+use airlock_core::proof::{verify_file, verify_run};
 use airlock_core::proofs::PublicKey;
 use airlock_core::{Error, Result};
 
@@ -11,7 +11,9 @@ use crate::render::Output;
 pub enum Command {
     /// Check a proof's signatures and every digest against the repository.
     Verify {
-        /// A run id, or the path of a `.intoto.jsonl` bundle.
+        /// A run id, or the path of a bundle: a path has a `/` in it or
+        /// ends in `.jsonl` (`./FILE.intoto.jsonl`), and a run id is never
+        /// looked up as a file.
         target: String,
         /// Verify with this OpenSSH public key file instead of airlock's own key.
         #[arg(long, value_name = "FILE")]
@@ -30,18 +32,14 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
         }
         None => None,
     };
-    let as_file = ctx.cwd.join(&target);
-    let path = if as_file.is_file() {
-        as_file
+    // A run id names the run's own proof, never a file that happens to
+    // bear its name; a bundle is named by a path that looks like one.
+    let report = if names_a_file(&target) {
+        verify_file(&al, &ctx.cwd.join(&target), key.as_ref())?
     } else {
-        let run = al.store.get(&target)?;
-        run.submission.map(|s| s.proof).ok_or_else(|| {
-            Error::Invalid(format!(
-                "run {target} has no proof yet: it is made by `airlock submit {target}`"
-            ))
-        })?
+        verify_run(&al, &al.store.get(&target)?, key.as_ref())?
     };
-    let report = verify_file(&al, &path, key.as_ref())?;
+    let path = report.path.clone();
     let mut human = format!(
         "{}\n  sha256:{}\n  signed by {}\n",
         path.display(),
@@ -67,4 +65,10 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
         human,
     )
     .code(code))
+}
+
+/// Whether `proof verify`'s argument is a bundle's path rather than a run
+/// id (which has neither a `/` nor a `.jsonl` end).
+fn names_a_file(target: &str) -> bool {
+    target.contains('/') || target.ends_with(".jsonl")
 }

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use airlock_core::Result;
 use airlock_core::git;
-use airlock_core::proof::verify_file;
+use airlock_core::proof::verify_run;
 
 use super::Ctx;
 use crate::render::{Output, clean, escape, one_line, short};
@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let brief_text =
         std::fs::read_to_string(al.layout.run_dir(&run.id).join("brief.toml")).unwrap_or_default();
     let proof: Value = match &run.submission {
-        Some(s) => match verify_file(&al, &s.proof, None) {
+        Some(s) => match verify_run(&al, &run, None) {
             Ok(report) => {
                 json!({"path": s.proof, "digest": s.digest, "verified": report.ok(), "checks": report.checks})
             }
