@@ -25,7 +25,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
     // Gate names are checked against the workflow when there is one.
     let workflow = match Layout::discover(&ctx.cwd) {
         Ok(layout) if layout.workflow_path().exists() => {
-            Some(Workflow::load(&layout.workflow_path())?)
+            Some(Workflow::load_for(&layout)?)
         }
         _ => None,
     };
