@@ -493,7 +493,8 @@ fn assign(line: &str, name: &mut Option<String>, email: &mut Option<String>) {
 /// directory, a `write` inside any of them, or a `read` inside the state,
 /// the key directory or the git directory, would open to every command what
 /// the sandbox exists to keep from it. Each such line is a problem of the
-/// workflow, as is a granted path that does not exist.
+/// workflow. (A granted path that does not exist is one only when a command
+/// is to run: see [`require_existing`].)
 pub fn check_paths(layout: &Layout, workflow: &Workflow) -> Result<()> {
     let grants: Vec<_> = workflow
         .paths_written
@@ -558,18 +559,6 @@ pub fn check_paths(layout: &Layout, workflow: &Workflow) -> Result<()> {
             ));
             continue;
         };
-        if std::fs::metadata(&path).is_err() {
-            diagnostics.push(problem(
-                format!(
-                    "`{}` in `{}` does not exist ({})",
-                    entry.path,
-                    entry.setting,
-                    path.display()
-                ),
-                "create it, or remove it from the list",
-            ));
-            continue;
-        }
         let granted = both(&path);
         'guards: for (guard, what, read_inside) in &guarded {
             for g in both(guard) {
@@ -606,6 +595,42 @@ pub fn check_paths(layout: &Layout, workflow: &Workflow) -> Result<()> {
     })
 }
 
+/// Refuses a command whose sandbox would grant, in `[sandbox]` or its
+/// lane, a path that does not exist: written by hand, it is a typo or a
+/// directory still to be made, and silently leaving it out would leave a
+/// build failing for a reason nobody sees.
+fn require_existing(workflow: &Workflow, lane: &str) -> Result<()> {
+    let lane_setting = format!("[lanes.{lane}] write");
+    let diagnostics: Vec<_> = workflow
+        .paths_written
+        .iter()
+        .filter(|e| e.key != "hide")
+        .filter(|e| e.setting.starts_with("[sandbox]") || e.setting == lane_setting)
+        .filter(|e| expand(&e.path).is_none_or(|p| std::fs::metadata(p).is_err()))
+        .map(|e| crate::diag::Diagnostic {
+            line: e.line,
+            column: e.column,
+            message: format!(
+                "`{}` in `{}` does not exist{}",
+                e.path,
+                e.setting,
+                expand(&e.path)
+                    .filter(|p| p.as_os_str() != e.path.as_str())
+                    .map(|p| format!(" ({})", p.display()))
+                    .unwrap_or_default()
+            ),
+            help: Some("create it, or remove it from the list".into()),
+        })
+        .collect();
+    if diagnostics.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidToml {
+        path: workflow.origin.clone(),
+        diagnostics,
+    })
+}
+
 /// Plans the sandbox of a command of `run` working in `cwd` (its worktree,
 /// or a scratch checkout of it).
 pub fn plan(
@@ -625,6 +650,7 @@ pub fn plan(
         })?;
     }
     let lane = workflow.lanes.iter().find(|l| l.name == run.lane);
+    require_existing(workflow, &run.lane)?;
     let view = view(layout, workflow);
 
     let mut hidden = view.hidden_paths();
@@ -817,23 +843,62 @@ pub fn run_gated(
         Err(SandboxError::Setup { step, error })
             if spec.confinement.as_ref().is_some_and(|c| !c.weaker) =>
         {
-            if workflow.sandbox.accept_weaker {
-                if let Some(c) = spec.confinement.as_mut() {
-                    c.weaker = true;
+            // Only a machine that cannot build the full sandbox at all may
+            // fall back to the weaker one: one that can, but not this
+            // command's, has a reason the weaker sandbox would only hide
+            // (and the weaker sandbox hides nothing and shares the network).
+            let machine = spec.confinement.as_ref().and_then(machine_lacks);
+            match machine {
+                Some(missing) => {
+                    if workflow.sandbox.accept_weaker {
+                        if let Some(c) = spec.confinement.as_mut() {
+                            c.weaker = true;
+                        }
+                        return Ok(airlock_sandbox::run_gated(spec, gate)?);
+                    }
+                    Err(Error::refused(
+                        "refusing to run the command without its sandbox",
+                        vec![
+                            format!("{step} failed: {error}"),
+                            format!("`airlock sandbox doctor` finds this machine cannot build the full sandbox: {missing}"),
+                            "without namespaces these protections are missing: secrets hidden, no network, whole process tree killed".into(),
+                        ],
+                        "`airlock sandbox doctor` shows what this machine allows; to run with Landlock, seccomp and no privileges only, set `accept_weaker = true` under [sandbox] in .airlock/workflow.toml",
+                    ))
                 }
-                return Ok(airlock_sandbox::run_gated(spec, gate)?);
+                None => Err(Error::refused(
+                    "refusing to run the command: its sandbox could not be built",
+                    vec![
+                        format!("{step} failed: {error}"),
+                        "this machine builds the full sandbox (`airlock sandbox doctor` finds every protection working), so the cause is this run's sandbox: a path it hides, shows or grants".into(),
+                    ],
+                    "check the paths of [sandbox] and [lanes.NAME] in .airlock/workflow.toml (`airlock sandbox doctor` in the repository lists what is hidden, shown and writable); a weaker sandbox is no way around this",
+                )),
             }
-            Err(Error::refused(
-                "refusing to run the command without its sandbox",
-                vec![
-                    format!("{step} failed: {error}"),
-                    "without namespaces these protections are missing: secrets hidden, no network, whole process tree killed".into(),
-                ],
-                "`airlock sandbox doctor` shows what this machine allows; to run with Landlock, seccomp and no privileges only, set `accept_weaker = true` under [sandbox] in .airlock/workflow.toml",
-            ))
         }
         other => Ok(other?),
     }
+}
+
+/// What this machine lacks for the full sandbox, as `sandbox doctor` finds
+/// it by trying a sandbox of its own (in a scratch directory beside the
+/// command's sandbox root); `None` when it builds it.
+fn machine_lacks(c: &Confinement) -> Option<String> {
+    let base = c.root.parent().unwrap_or(&c.root);
+    let scratch = match tempfile::Builder::new()
+        .prefix("doctor-")
+        .tempdir_in(base)
+        .or_else(|_| tempfile::tempdir())
+    {
+        Ok(dir) => dir,
+        Err(e) => return Some(format!("it could not be tried: {e}")),
+    };
+    let report = airlock_sandbox::doctor::diagnose(&c.init_program, scratch.path());
+    (report.backend != "namespaces").then(|| {
+        report
+            .problem
+            .unwrap_or_else(|| format!("its backend is `{}`", report.backend))
+    })
 }
 
 /// A memory or process limit the command ran into, recognised from what it
