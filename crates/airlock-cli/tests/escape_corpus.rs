@@ -478,7 +478,10 @@ fn writing_through_a_symlink_created_in_the_worktree(c: Caller) {
 
 fn hardlinking_a_file_outside_into_the_worktree(c: Caller) {
     let j = jail(c);
-    let (notes, text) = home_file(&j);
+    // A file the sandbox shows (read-only): the home is hidden whole.
+    let notes = j.tmp.path().join("visible.txt");
+    let text = needle(&j, "visible");
+    j.plant(&notes, &text);
     let (run, wt) = j.start(BRIEF);
     let before = j.main_fingerprint();
     let a = sh(
