@@ -2154,11 +2154,7 @@ fn exposed_toolchains_are_readable_and_not_writable(c: Caller) {
     let j = jail(c);
     let tool = j.home.join(".local/bin/greet-tool");
     j.plant(&tool, "#!/bin/sh\necho greeted-by-tool\n");
-    std::fs::set_permissions(
-        &tool,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let settings = j.home.join(".rustup/settings.toml");
     j.plant(&settings, "profile = \"minimal\"\n");
     let cached = j.home.join(".npm/_cacache/index");
@@ -2212,7 +2208,11 @@ fn the_git_identity_is_shown_and_nothing_else_of_the_git_configuration() {
     a.assert_not_shown("helper");
     assert!(a.shows("user.name=Ann Human"), "{}", a.text);
     assert!(a.shows("user.email=ann@example.invalid"), "{}", a.text);
-    assert!(a.shows("author=Ann Human <ann@example.invalid>"), "{}", a.text);
+    assert!(
+        a.shows("author=Ann Human <ann@example.invalid>"),
+        "{}",
+        a.text
+    );
 }
 
 /// HOME holding the repository itself, and AIRLOCK_HOME below it too: the
@@ -2261,7 +2261,8 @@ fn a_repository_inside_the_home_directory() {
     assert_credentials_unread(&a, &planted);
     a.assert_not_shown(&dotenv);
     assert_eq!(
-        std::fs::read_to_string(wt.join("src/made.txt")).unwrap_or_else(|e| panic!("{e}: {}", a.text)),
+        std::fs::read_to_string(wt.join("src/made.txt"))
+            .unwrap_or_else(|e| panic!("{e}: {}", a.text)),
         "made\n"
     );
     assert!(a.shows("airlock init"), "{}", a.text);
@@ -2324,7 +2325,10 @@ fn reading_the_primary_checkout_from_a_linked_one() {
         text += &std::fs::read_to_string(trace[stream]["log"].as_str().unwrap()).unwrap();
     }
     for hidden in [&dotenv, &wip, &token] {
-        assert!(!text.contains(hidden.as_str()), "`{hidden}` leaked:\n{text}");
+        assert!(
+            !text.contains(hidden.as_str()),
+            "`{hidden}` leaked:\n{text}"
+        );
     }
     assert!(!text.contains("listed: config"), "{text}");
     assert!(!text.contains("listed: .env"), "{text}");
@@ -2404,14 +2408,39 @@ fn grants_covering_the_state_the_key_or_the_git_directory_refuse_with_their_line
         .map(|d| format!("{}: {}", d["line"], d["message"].as_str().unwrap()))
         .collect();
     let line_of = |start: &str| workflow.lines().position(|l| l.starts_with(start)).unwrap() + 1;
-    let (read, write, lane) = (line_of("read = "), line_of("write = [\""), workflow.lines().collect::<Vec<_>>().iter().rposition(|l| l.starts_with("write = ")).unwrap() + 1);
+    let (read, write, lane) = (
+        line_of("read = "),
+        line_of("write = [\""),
+        workflow
+            .lines()
+            .collect::<Vec<_>>()
+            .iter()
+            .rposition(|l| l.starts_with("write = "))
+            .unwrap()
+            + 1,
+    );
     assert_eq!(
         problems,
         [
-            format!("{read}: `~` in `[sandbox] read` contains the signing key's directory {}", s(&j.home.join(".config/airlock"))),
-            format!("{read}: `{}/config` in `[sandbox] read` is inside the repository's git directory {}", s(&j.repo.join(".git")), s(&j.repo.join(".git"))),
-            format!("{write}: `{}` in `[sandbox] write` is inside the main checkout {}", s(&j.repo.join("src")), s(&j.repo)),
-            format!("{lane}: `{}` in `[lanes.governed] write` is inside the main checkout {}", s(&j.state_dir().join("runs")), s(&j.repo)),
+            format!(
+                "{read}: `~` in `[sandbox] read` contains the signing key's directory {}",
+                s(&j.home.join(".config/airlock"))
+            ),
+            format!(
+                "{read}: `{}/config` in `[sandbox] read` is inside the repository's git directory {}",
+                s(&j.repo.join(".git")),
+                s(&j.repo.join(".git"))
+            ),
+            format!(
+                "{write}: `{}` in `[sandbox] write` is inside the main checkout {}",
+                s(&j.repo.join("src")),
+                s(&j.repo)
+            ),
+            format!(
+                "{lane}: `{}` in `[lanes.governed] write` is inside the main checkout {}",
+                s(&j.state_dir().join("runs")),
+                s(&j.repo)
+            ),
         ],
         "{v}"
     );
@@ -2463,7 +2492,11 @@ fn a_sandbox_failing_on_a_capable_machine_is_not_weakened() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("this machine builds the full sandbox"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("this machine builds the full sandbox"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("set `accept_weaker"), "{}", out.stderr);
     assert!(!wt.join("ran.txt").exists(), "the command ran");
     assert!(!tcp_accepted(&listener));
@@ -2507,7 +2540,11 @@ fn the_main_checkouts_venv_runs_read_only_and_takes_no_pth_file() {
         ),
     );
     a.assert_denied();
-    assert!(a.shows(&format!("from the venv {}", s(&venv))), "{}", a.text);
+    assert!(
+        a.shows(&format!("from the venv {}", s(&venv))),
+        "{}",
+        a.text
+    );
     assert!(!site.join("evil.pth").exists());
     assert_eq!(tree(&venv), before);
 }
@@ -2551,3 +2588,33 @@ both!(
     every_credential_in_home_is_unreadable,
     exposed_toolchains_are_readable_and_not_writable,
 );
+
+/// A warm sandbox shows `~/.cargo` as it is: a credential written there
+/// after the sandbox was built must still be hidden (the sandbox's name
+/// covers each hidden path's identity, so a new one is built), and a
+/// toolchain that appeared since is shown by the next command.
+#[test]
+fn a_credential_written_into_a_shown_toolchain_after_the_sandbox_was_built() {
+    let j = jail(Caller::Current);
+    j.plant(
+        &j.home.join(".cargo/config.toml"),
+        "[net]\noffline = true\n",
+    );
+    let (run, _) = j.start(BRIEF);
+    warm_up(&j, &run);
+    let path = j.home.join(".cargo/credentials.toml");
+    let secret = needle(&j, "late-cargo-token");
+    j.plant(&path, &format!("[registry]\ntoken = \"{secret}\"\n"));
+    j.plant(&j.home.join(".local/bin/late-tool"), "late tool\n");
+    let a = sh(
+        &j,
+        &run,
+        "cat $HOME/.cargo/config.toml $HOME/.cargo/credentials.toml $HOME/.local/bin/late-tool; \
+         grep -r token $HOME/.cargo && echo ESCAPED-1; exit 1",
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    a.assert_not_shown(&secret);
+    assert!(!a.shows("ESCAPED"), "{}", a.text);
+    assert!(a.shows("offline = true"), "{}", a.text);
+    assert!(a.shows("late tool"), "{}", a.text);
+}

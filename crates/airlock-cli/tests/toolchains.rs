@@ -64,7 +64,8 @@ fn passed(j: &Jail, run: &str, out: Output) -> Value {
     assert!(
         !gates.is_empty() && gates.iter().all(|g| g["status"] == "passed"),
         "{}\n{}\ncommand output:\n{logs}",
-        out.stdout, out.stderr
+        out.stdout,
+        out.stderr
     );
     report
 }
@@ -115,7 +116,12 @@ fn a_rust_crate_builds_and_tests_with_the_home_s_toolchain() {
     // Only what the sandbox shows of the home finds cargo and its toolchain.
     let path = format!("{}:/usr/bin:/bin", j.home.join(".cargo/bin").display());
     let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
-    for var in ["CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR"] {
+    for var in [
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_TARGET_DIR",
+    ] {
         cmd.env_remove(var);
     }
     let out: Output = cmd
@@ -148,7 +154,10 @@ fn python_venv_project(c: Caller) {
         &j,
         &[
             (".gitignore", ".venv/\n__pycache__/\n"),
-            ("src/greet.py", "import polite\n\ndef greet(name):\n    return polite.please(f'hello, {name}')\n"),
+            (
+                "src/greet.py",
+                "import polite\n\ndef greet(name):\n    return polite.please(f'hello, {name}')\n",
+            ),
             (
                 "tests/test_greet.py",
                 "import sys, os, unittest\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'src'))\n\
@@ -166,7 +175,12 @@ fn python_venv_project(c: Caller) {
         .output()
         .unwrap();
     assert!(made.status.success(), "{made:?}");
-    let lib = std::fs::read_dir(venv.join("lib")).unwrap().next().unwrap().unwrap().path();
+    let lib = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     write(
         &lib.join("site-packages/polite.py"),
         "def please(text):\n    return text + ', please'\n",
@@ -196,7 +210,10 @@ fn node_project(c: Caller) {
                 "{\n  \"name\": \"greet\",\n  \"version\": \"1.0.0\",\n  \"private\": true,\n  \
                  \"scripts\": { \"test\": \"node --test tests/\" }\n}\n",
             ),
-            ("src/greet.js", "exports.greet = (name) => `hello, ${name}`;\n"),
+            (
+                "src/greet.js",
+                "exports.greet = (name) => `hello, ${name}`;\n",
+            ),
             (
                 "tests/greet.test.js",
                 "const test = require('node:test');\nconst assert = require('node:assert');\n\

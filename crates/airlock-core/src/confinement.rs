@@ -407,7 +407,9 @@ pub fn git_identity(layout: &Layout, home: &Path) -> Option<PathBuf> {
         (!v.chars().any(|c| c.is_control() && c != '\t'))
             .then(|| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
     };
-    let mut text = String::from("# airlock: your git identity, and nothing else of your git configuration\n[user]\n");
+    let mut text = String::from(
+        "# airlock: your git identity, and nothing else of your git configuration\n[user]\n",
+    );
     let mut any = false;
     for (key, value) in [("name", name), ("email", email)] {
         if let Some(quoted) = value.as_deref().and_then(quote) {
@@ -443,7 +445,7 @@ fn user_identity(text: &str) -> (Option<String>, Option<String>) {
             in_user = section.eq_ignore_ascii_case("user");
             // `[user] name = x` on one line
             let after = rest.split_once(']').map_or("", |(_, a)| a.trim());
-            if !(in_user && !after.is_empty()) {
+            if !in_user || after.is_empty() {
                 continue;
             }
             assign(after, &mut name, &mut email);
@@ -522,12 +524,18 @@ pub fn check_paths(layout: &Layout, workflow: &Workflow) -> Result<()> {
     ));
     guarded.push((
         layout.git_dir.clone(),
-        format!("the repository's git directory {}", layout.git_dir.display()),
+        format!(
+            "the repository's git directory {}",
+            layout.git_dir.display()
+        ),
         false,
     ));
     guarded.push((
         layout.state.clone(),
-        format!("airlock's state {} (the ledger, every run)", layout.state.display()),
+        format!(
+            "airlock's state {} (the ledger, every run)",
+            layout.state.display()
+        ),
         false,
     ));
     guarded.push((
@@ -554,7 +562,10 @@ pub fn check_paths(layout: &Layout, workflow: &Workflow) -> Result<()> {
         };
         let Some(path) = expand(&entry.path) else {
             diagnostics.push(problem(
-                format!("`{}` in `{}` starts with `~`, and HOME is not set", entry.path, entry.setting),
+                format!(
+                    "`{}` in `{}` starts with `~`, and HOME is not set",
+                    entry.path, entry.setting
+                ),
                 "write the absolute path",
             ));
             continue;
@@ -660,7 +671,11 @@ pub fn plan(
         (cwd.to_path_buf(), cwd.to_path_buf()),
         (tmp, PathBuf::from("/tmp")),
     ];
-    writable.extend(view.writable.iter().map(|w| (w.path.clone(), w.path.clone())));
+    writable.extend(
+        view.writable
+            .iter()
+            .map(|w| (w.path.clone(), w.path.clone())),
+    );
     for granted in lane.map(|l| l.write.iter()).into_iter().flatten() {
         if let Some(path) = expand(granted).filter(|p| p.exists()) {
             writable.push((path.clone(), path));
@@ -672,7 +687,12 @@ pub fn plan(
         // A lane whose brief forbids reading paths has objects of its own
         // without them (see `start`): the main object store stays hidden.
         .filter(|r| brief.forbid_read.is_empty() || r.path != layout.objects_dir)
-        .map(|r| (r.source.clone().unwrap_or_else(|| r.path.clone()), r.path.clone()))
+        .map(|r| {
+            (
+                r.source.clone().unwrap_or_else(|| r.path.clone()),
+                r.path.clone(),
+            )
+        })
         .collect();
 
     let network = network(workflow, brief, &run.lane);
@@ -966,4 +986,31 @@ pub fn denials(stderr_log: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_identity;
+
+    #[test]
+    fn the_identity_is_read_from_user_sections_only() {
+        let text = "[core]\n\tname = not-me\n[user]\n\tname = \"Ann \\\"A\\\" Human\" # comment\n\
+                    [user \"sub\"]\n\temail = sub@example.invalid\n[User]\n\tEmail = ann@example.invalid ; c\n\
+                    [include]\n\tpath = ~/.gitconfig.local\n";
+        assert_eq!(
+            user_identity(text),
+            (
+                Some("Ann \"A\" Human".to_string()),
+                Some("ann@example.invalid".to_string())
+            )
+        );
+        assert_eq!(
+            user_identity("[user] name = Bo\n"),
+            (Some("Bo".to_string()), None)
+        );
+        assert_eq!(
+            user_identity("name = x\n[credential]\nhelper = store\n"),
+            (None, None)
+        );
+    }
 }

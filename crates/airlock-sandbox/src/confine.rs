@@ -574,8 +574,8 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                     // Below a hidden directory (the home), the mount point
                     // is made in its empty tmpfs: a directory, or an empty
                     // file for a file.
-                    let is_file = std::fs::metadata(Path::new(&os(source)))
-                        .is_ok_and(|m| !m.is_dir());
+                    let is_file =
+                        std::fs::metadata(Path::new(&os(source))).is_ok_and(|m| !m.is_dir());
                     let dir = if is_file {
                         inside_path.parent()
                     } else {

@@ -89,7 +89,10 @@ fn repository_view(layout: &Layout) -> RepositoryView {
         writable.push(Shown {
             path: entry.path.clone().into(),
             source: None,
-            why: format!("{} (line {}): that lane's runs only", entry.setting, entry.line),
+            why: format!(
+                "{} (line {}): that lane's runs only",
+                entry.setting, entry.line
+            ),
         });
     }
     RepositoryView {
