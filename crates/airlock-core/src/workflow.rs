@@ -954,4 +954,36 @@ mod tests {
         let wf = Workflow::parse("[policy]\nprotected = [\"ci/**\"]\n", "wf.toml").unwrap();
         assert_eq!(wf.protected(), vec![".airlock/**", "ci/**"]);
     }
+
+    #[test]
+    fn every_granted_path_keeps_its_line() {
+        let wf = Workflow::parse(
+            "[sandbox]\nread = [\"~/data\"]\nwrite = [\"/var/cache/x\"]\nhide = [\"~/.k\"]\n\n\
+             [lanes.staging]\nwrite = [\"~/deploy\"]\n",
+            "wf.toml",
+        )
+        .unwrap();
+        let places: Vec<(String, &str, usize, usize)> = wf
+            .paths_written
+            .iter()
+            .map(|e| (e.setting.clone(), e.path.as_str(), e.line, e.column))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                ("[sandbox] read".to_string(), "~/data", 2, 9),
+                ("[sandbox] write".to_string(), "/var/cache/x", 3, 10),
+                ("[sandbox] hide".to_string(), "~/.k", 4, 9),
+                ("[lanes.staging] write".to_string(), "~/deploy", 7, 10),
+            ]
+        );
+        assert_eq!(wf.sandbox.read, ["~/data"]);
+        assert_eq!(
+            problems("[sandbox]\nread = [\"data\", \"/a/../b\"]\n"),
+            vec![
+                "2:9: `data` in `read` must be an absolute path or start with `~/`",
+                "2:17: `/a/../b` in `read` must not contain `..`",
+            ]
+        );
+    }
 }
