@@ -195,9 +195,9 @@ impl Shown {
 }
 
 /// What every command of the repository sees, whatever its run: hidden
-/// paths (parents before their children do not matter here: the sandbox
-/// sorts them), paths shown read-only again, writable paths the workflow
-/// grants, and the virtual environment it activates. A run adds its
+/// paths, paths shown read-only again and writable paths the workflow
+/// grants (in any order: the sandbox mounts parents before children), and
+/// the virtual environment it activates. A run adds its
 /// worktree, its `/tmp`, its lane's grants and its brief's `forbid_read`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct View {
@@ -237,10 +237,10 @@ pub fn repository_checkouts(layout: &Layout) -> (Vec<PathBuf>, PathBuf) {
             let Ok(text) = std::fs::read_to_string(entry.path().join("gitdir")) else {
                 continue;
             };
-            let dot_git = PathBuf::from(text.trim_end_matches(['\n', '\r']));
-            if dot_git.is_absolute()
-                && let Some(tree) = dot_git.parent()
-            {
+            // Relative since git 2.48 with `worktree.useRelativePaths`.
+            let dot_git = lexical(&entry.path().join(text.trim_end_matches(['\n', '\r'])));
+            // A tree at `/` would hide the system: not a checkout of ours.
+            if let Some(tree) = dot_git.parent().filter(|t| t.parent().is_some()) {
                 trees.push(tree.to_path_buf());
             }
         }
@@ -248,6 +248,23 @@ pub fn repository_checkouts(layout: &Layout) -> (Vec<PathBuf>, PathBuf) {
     trees.sort();
     trees.dedup();
     (trees, common)
+}
+
+/// `path` with its `.` and `..` taken away by name, as git resolves the
+/// relative paths it writes.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// What every command of the repository sees; see [`View`].
