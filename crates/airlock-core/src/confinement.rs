@@ -444,7 +444,11 @@ pub fn git_identity(layout: &Layout, home: &Path) -> Option<PathBuf> {
     let tmp = layout
         .state
         .join(format!("sandbox-gitconfig.{}.tmp", std::process::id()));
-    std::fs::create_dir_all(&layout.state).ok()?;
+    // Written where runs are: a repository airlock has not set up (asked
+    // by `sandbox doctor`) gets no state for it.
+    if !layout.state.is_dir() {
+        return None;
+    }
     std::fs::write(&tmp, &text).ok()?;
     std::fs::rename(&tmp, &path).ok()?;
     Some(path)
