@@ -478,7 +478,10 @@ fn writing_through_a_symlink_created_in_the_worktree(c: Caller) {
 
 fn hardlinking_a_file_outside_into_the_worktree(c: Caller) {
     let j = jail(c);
-    let (notes, text) = home_file(&j);
+    // A file the sandbox shows (read-only): the home is hidden whole.
+    let notes = j.tmp.path().join("visible.txt");
+    let text = needle(&j, "visible");
+    j.plant(&notes, &text);
     let (run, wt) = j.start(BRIEF);
     let before = j.main_fingerprint();
     let a = sh(
@@ -2049,6 +2052,571 @@ fn a_gate_cannot_write_outside_the_worktree() {
     );
     assert_eq!(j.main_fingerprint(), before);
     assert_file(&notes, &text);
+}
+
+// ---- The home directory: hidden, with toolchains shown again read-only ----------
+
+/// Credentials that live in a home directory, as issue 12 lists them, and
+/// those inside directories shown again (`~/.cargo`, `~/.cache`).
+const HOME_CREDENTIALS: &[&str] = &[
+    ".ssh/id_ed25519",
+    ".aws/credentials",
+    ".netrc",
+    ".git-credentials",
+    ".config/git/credentials",
+    ".gitconfig",
+    ".bash_history",
+    ".zsh_history",
+    ".local/share/fish/fish_history",
+    ".python_history",
+    ".claude/.credentials.json",
+    ".codex/auth.json",
+    ".pgpass",
+    ".my.cnf",
+    ".vault-token",
+    ".terraform.d/credentials.tfrc.json",
+    ".s3cfg",
+    ".boto",
+    ".config/rclone/rclone.conf",
+    ".config/op/config",
+    ".config/hub",
+    ".gem/credentials",
+    ".m2/settings.xml",
+    ".yarnrc.yml",
+    ".npmrc",
+    ".config/pip/pip.conf",
+    ".password-store/github.gpg",
+    ".local/share/keyrings/login.keyring",
+    ".docker/config.json",
+    ".kube/config",
+    // inside directories that are shown again
+    ".cargo/credentials.toml",
+    ".cargo/credentials",
+    ".cache/huggingface/token",
+    // a file nobody listed: hidden with the rest of the home
+    ".some-tool-nobody-listed/token",
+];
+
+/// Plants every credential of [`HOME_CREDENTIALS`] below `home`, each with a
+/// secret of its own; returns (path, secret) pairs.
+fn plant_credentials(j: &Jail, home: &Path) -> Vec<(PathBuf, String)> {
+    HOME_CREDENTIALS
+        .iter()
+        .map(|rel| {
+            let path = home.join(rel);
+            let secret = needle(j, rel);
+            j.plant(&path, &format!("{secret}\n"));
+            (path, secret)
+        })
+        .collect()
+}
+
+/// Every way a command would read the planted credentials: by name, by
+/// search, through /proc, and a listing of the home.
+fn read_credentials_script(home: &Path, planted: &[(PathBuf, String)]) -> String {
+    let mut script = String::new();
+    for (path, _) in planted {
+        script += &format!("cat {p}; cat /proc/self/root{p}; ", p = s(path));
+    }
+    script += &format!(
+        "grep -rs . {h}; find {h} -maxdepth 3 | sed 's/^/listed: /'",
+        h = s(home)
+    );
+    script
+}
+
+fn assert_credentials_unread(a: &Attempt, planted: &[(PathBuf, String)]) {
+    assert!(a.trace.is_object(), "airlock did not run it:\n{}", a.text);
+    for (path, secret) in planted {
+        a.assert_not_shown(secret);
+        assert_file(path, &format!("{secret}\n"));
+    }
+    for name in [".pgpass", ".vault-token", ".some-tool-nobody-listed"] {
+        a.assert_not_shown(&format!("/{name}\n"));
+    }
+}
+
+fn every_credential_in_home_is_unreadable(c: Caller) {
+    let j = jail(c);
+    // Toolchain directories that are shown again, holding credentials.
+    j.plant(&j.home.join(".cargo/bin/tool"), "#!/bin/sh\necho tool\n");
+    j.plant(&j.home.join(".cache/pip/http"), "cache\n");
+    let planted = plant_credentials(&j, &j.home);
+    let (run, _) = j.start(BRIEF);
+    let a = sh(&j, &run, &read_credentials_script(&j.home, &planted));
+    assert_credentials_unread(&a, &planted);
+    // What is shown again is there, so the listing above did look.
+    assert!(a.shows("listed: "), "{}", a.text);
+    assert!(a.shows(".cargo/bin/tool"), "{}", a.text);
+}
+
+fn exposed_toolchains_are_readable_and_not_writable(c: Caller) {
+    let j = jail(c);
+    let tool = j.home.join(".local/bin/greet-tool");
+    j.plant(&tool, "#!/bin/sh\necho greeted-by-tool\n");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let settings = j.home.join(".rustup/settings.toml");
+    j.plant(&settings, "profile = \"minimal\"\n");
+    let cached = j.home.join(".npm/_cacache/index");
+    j.plant(&cached, "index\n");
+    let before: Vec<_> = [&tool, &settings, &cached].iter().map(|p| sha(p)).collect();
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "{t}; cat $HOME/.rustup/settings.toml; cat $HOME/.npm/_cacache/index; \
+             echo pwned > {t} && echo ESCAPED-1; echo pwned >> $HOME/.rustup/settings.toml && echo ESCAPED-2; \
+             rm -f $HOME/.npm/_cacache/index && echo ESCAPED-3; \
+             echo pth > $HOME/.local/lib/evil.pth && echo ESCAPED-4; \
+             mkdir $HOME/.local/bin/new && echo ESCAPED-5; touch $HOME/.profile && echo ESCAPED-6; exit 1",
+            t = s(&tool)
+        ),
+    );
+    a.assert_denied();
+    assert!(a.shows("greeted-by-tool"), "{}", a.text);
+    assert!(a.shows("profile = \"minimal\""), "{}", a.text);
+    assert!(a.shows("index"), "{}", a.text);
+    let after: Vec<_> = [&tool, &settings, &cached].iter().map(|p| sha(p)).collect();
+    assert_eq!(before, after);
+    assert!(!j.home.join(".profile").exists());
+    assert!(!j.home.join(".local/bin/new").exists());
+}
+
+#[test]
+fn the_git_identity_is_shown_and_nothing_else_of_the_git_configuration() {
+    let j = jail(Caller::Current);
+    let token = needle(&j, "gh-token");
+    j.plant(
+        &j.home.join(".gitconfig"),
+        &format!(
+            "[user]\n\tname = \"Ann Human\" # the human\n\temail = ann@example.invalid\n\
+             [credential]\n\thelper = store\n\
+             [url \"https://{token}@github.com/\"]\n\tinsteadOf = https://github.com/\n\
+             [core]\n\tfsmonitor = /bin/echo-{token}\n"
+        ),
+    );
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        "cat $HOME/.gitconfig; git config --global --list; \
+         git -c user.useConfigOnly=true commit -q --allow-empty -m probe && git log -1 --format='author=%an <%ae>' | cat",
+    );
+    assert_eq!(a.code, 0, "{}", a.text);
+    a.assert_not_shown(&token);
+    a.assert_not_shown("helper");
+    assert!(a.shows("user.name=Ann Human"), "{}", a.text);
+    assert!(a.shows("user.email=ann@example.invalid"), "{}", a.text);
+    assert!(
+        a.shows("author=Ann Human <ann@example.invalid>"),
+        "{}",
+        a.text
+    );
+}
+
+/// HOME holding the repository itself, and AIRLOCK_HOME below it too: the
+/// worktree, its `/tmp` and the object store are shown again below the
+/// hidden home, and its credentials stay hidden.
+#[test]
+fn a_repository_inside_the_home_directory() {
+    let j = jail(Caller::Current);
+    // The jail's directory holds both `home/` and `repo/`: as HOME, it is a
+    // home with the repository inside.
+    let home = j.tmp.path().to_path_buf();
+    let state = home.join(".local/state/airlock");
+    let envs = [
+        ("HOME", s(&home)),
+        ("AIRLOCK_HOME", s(&state)),
+        ("AIRLOCK_KEY_DIR", s(&home.join(".config/airlock"))),
+    ];
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let planted = plant_credentials(&j, &home);
+    let dotenv = needle(&j, "dotenv");
+    j.plant(&j.repo.join(".env"), &format!("{dotenv}\n"));
+    let brief = j.tmp.path().join("brief.toml");
+    j.plant(&brief, BRIEF);
+    let v = j
+        .airlock_env(&["--json", "start", &s(&brief)], &envs)
+        .expect_json(&["start"], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(v["worktree"].as_str().unwrap());
+    assert!(wt.starts_with(&state), "{}", wt.display());
+    let a = exec(
+        &j,
+        &run,
+        "20s",
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "{}; cat {}; echo made > src/made.txt && echo tmp > /tmp/t && cat /tmp/t; \
+                 git log --oneline | cat; git -c user.name=a -c user.email=a@b commit -qam w --allow-empty && echo COMMITTED",
+                read_credentials_script(&home, &planted),
+                s(&j.repo.join(".env"))
+            ),
+        ],
+        &envs,
+    );
+    assert_credentials_unread(&a, &planted);
+    a.assert_not_shown(&dotenv);
+    assert_eq!(
+        std::fs::read_to_string(wt.join("src/made.txt"))
+            .unwrap_or_else(|e| panic!("{e}: {}", a.text)),
+        "made\n"
+    );
+    assert!(a.shows("airlock init"), "{}", a.text);
+    assert!(a.shows("COMMITTED"), "{}", a.text);
+    // The gates pass there too.
+    let out = j.airlock_env(&["--json", "check", &run], &envs);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+// ---- A linked checkout: the primary and the common git directory --------------
+
+#[test]
+fn reading_the_primary_checkout_from_a_linked_one() {
+    let j = jail(Caller::Current);
+    let dotenv = needle(&j, "primary-dotenv");
+    let wip = needle(&j, "primary-wip");
+    let token = needle(&j, "remote-token");
+    j.plant(&j.repo.join(".env"), &format!("API_KEY={dotenv}\n"));
+    j.plant(&j.repo.join("src/wip.sh"), &format!("# {wip}\n"));
+    j.git(&[
+        "remote",
+        "add",
+        "origin",
+        &format!("https://{token}@example.invalid/repo.git"),
+    ]);
+    let linked = j.tmp.path().join("linked");
+    j.git(&["worktree", "add", "-q", &s(&linked)]);
+    let brief = j.tmp.path().join("brief.toml");
+    j.plant(&brief, BRIEF);
+    let in_linked = |args: &[&str]| -> Output {
+        j.command(&assert_cmd::cargo::cargo_bin("airlock"))
+            .current_dir(&linked)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let v = in_linked(&["--json", "start", &s(&brief)]).expect_json(&["start"], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    let common = j.repo.join(".git");
+    let out = in_linked(&[
+        "--json",
+        "exec",
+        &run,
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "cat {r}/.env {r}/src/wip.sh {c}/config; ls -a {r} {c} | sed 's/^/listed: /'; \
+             grep -rs {token} {c} && echo ESCAPED-1; \
+             git log --oneline | cat; git show HEAD:src/app.sh; exit 1",
+            r = s(&j.repo),
+            c = s(&common),
+        ),
+    ]);
+    let trace: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    assert!(trace.is_object(), "{}", out.stderr);
+    let mut text = out.stderr.clone();
+    for stream in ["stdout", "stderr"] {
+        text += &std::fs::read_to_string(trace[stream]["log"].as_str().unwrap()).unwrap();
+    }
+    for hidden in [&dotenv, &wip, &token] {
+        assert!(
+            !text.contains(hidden.as_str()),
+            "`{hidden}` leaked:\n{text}"
+        );
+    }
+    assert!(!text.contains("listed: config"), "{text}");
+    assert!(!text.contains("listed: .env"), "{text}");
+    assert!(!text.contains("ESCAPED"), "{text}");
+    // Only the object store is shown again: the run's history reads.
+    assert!(text.contains("echo hello"), "{text}");
+}
+
+// ---- Grants that would open what the sandbox keeps ------------------------------
+
+/// The workflow of issue 12's report: a grant of the main checkout. Every
+/// command refuses at load, naming the line; nothing runs.
+#[test]
+fn a_grant_of_the_main_checkout_refuses_at_load_with_its_line() {
+    let j = jail(Caller::Current);
+    let (run, wt) = j.start(BRIEF);
+    let workflow = format!(
+        "{WORKFLOW}\n[sandbox]\naccept_weaker = true\nwrite = [\"{}\"]\n",
+        s(&j.repo)
+    );
+    let line = workflow
+        .lines()
+        .position(|l| l.starts_with("write = "))
+        .unwrap()
+        + 1;
+    std::fs::write(j.repo.join(".airlock/workflow.toml"), &workflow).unwrap();
+    let before = j.world();
+    let listener = tcp_listener("127.0.0.1:0");
+    let port = listener.local_addr().unwrap().port();
+    let marker = j.repo.join("written-by-run.txt");
+    let out = j.airlock(&[
+        "exec",
+        &run,
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "echo pwned > {m}; head -c 16 {s}/ledger.db; \
+             {PY} -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\"; echo RAN > ran.txt",
+            m = s(&marker),
+            s = s(&j.state_dir())
+        ),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "workflow.toml:{line}:10: `{}` in `[sandbox] write` is the main checkout",
+            s(&j.repo)
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("accept_weaker"), "{}", out.stderr);
+    assert!(!marker.exists(), "the command wrote the main checkout");
+    assert!(!wt.join("ran.txt").exists(), "the command ran");
+    assert!(!tcp_accepted(&listener));
+    j.assert_unchanged(&before);
+}
+
+#[test]
+fn grants_covering_the_state_the_key_or_the_git_directory_refuse_with_their_lines() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let workflow = format!(
+        "{WORKFLOW}\n[sandbox]\nread = [\"~\", \"{git}/config\"]\nwrite = [\"{src}\"]\n\n[lanes.governed]\nwrite = [\"{state}\"]\n",
+        git = s(&j.repo.join(".git")),
+        src = s(&j.repo.join("src")),
+        state = s(&j.state_dir().join("runs")),
+    );
+    std::fs::write(j.repo.join(".airlock/workflow.toml"), &workflow).unwrap();
+    let before = j.world();
+    let v = j.json_error(&["exec", &run, "--", "true"], 2);
+    let problems: Vec<String> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{}: {}", d["line"], d["message"].as_str().unwrap()))
+        .collect();
+    let line_of = |start: &str| workflow.lines().position(|l| l.starts_with(start)).unwrap() + 1;
+    let (read, write, lane) = (
+        line_of("read = "),
+        line_of("write = [\""),
+        workflow
+            .lines()
+            .collect::<Vec<_>>()
+            .iter()
+            .rposition(|l| l.starts_with("write = "))
+            .unwrap()
+            + 1,
+    );
+    assert_eq!(
+        problems,
+        [
+            format!(
+                "{read}: `~` in `[sandbox] read` contains the signing key's directory {}",
+                s(&j.home.join(".config/airlock"))
+            ),
+            format!(
+                "{read}: `{}/config` in `[sandbox] read` is inside the repository's git directory {}",
+                s(&j.repo.join(".git")),
+                s(&j.repo.join(".git"))
+            ),
+            format!(
+                "{write}: `{}` in `[sandbox] write` is inside the main checkout {}",
+                s(&j.repo.join("src")),
+                s(&j.repo)
+            ),
+            format!(
+                "{lane}: `{}` in `[lanes.governed] write` is inside the main checkout {}",
+                s(&j.state_dir().join("runs")),
+                s(&j.repo)
+            ),
+        ],
+        "{v}"
+    );
+    j.assert_unchanged(&before);
+    // `sandbox doctor` still reports the machine, and the workflow's problem.
+    let doctor = j.json(&["sandbox", "doctor"], 0);
+    assert!(
+        doctor["repository"]["workflow_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("signing key's directory")),
+        "{doctor}"
+    );
+}
+
+/// A sandbox that cannot be built on a machine that builds the full one:
+/// the cause is named, `accept_weaker` is not suggested, and even a
+/// workflow that accepts the weaker sandbox does not get it (it would hide
+/// nothing and share the host's loopback).
+#[test]
+fn a_sandbox_failing_on_a_capable_machine_is_not_weakened() {
+    let j = jail(Caller::Current);
+    // Outside the home, which is hidden whole (a path below it is not
+    // there to hide).
+    let dir = j.tmp.path().join("both");
+    j.plant(&dir.join("kept.txt"), "kept\n");
+    let workflow = format!(
+        "{WORKFLOW}\n[sandbox]\naccept_weaker = true\nkeep_warm = 0\nhide = [\"{d}\"]\nwrite = [\"{d}\"]\n",
+        d = s(&dir)
+    );
+    std::fs::write(j.repo.join(".airlock/workflow.toml"), &workflow).unwrap();
+    j.git(&["commit", "-qam", "hide and write the same directory"]);
+    let (run, wt) = j.start(BRIEF);
+    let listener = tcp_listener("127.0.0.1:0");
+    let port = listener.local_addr().unwrap().port();
+    let out = j.airlock(&[
+        "exec",
+        &run,
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "echo RAN > ran.txt; {PY} -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\""
+        ),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: refusing to run the command: its sandbox could not be built"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("this machine builds the full sandbox"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("set `accept_weaker"), "{}", out.stderr);
+    assert!(!wt.join("ran.txt").exists(), "the command ran");
+    assert!(!tcp_accepted(&listener));
+    assert_file(&dir.join("kept.txt"), "kept\n");
+}
+
+// ---- Read-only grants and the main checkout's virtual environment ---------------
+
+#[test]
+fn the_main_checkouts_venv_runs_read_only_and_takes_no_pth_file() {
+    let j = jail(Caller::Current);
+    j.plant(&j.repo.join(".gitignore"), ".venv/\n");
+    j.git(&["add", ".gitignore"]);
+    j.git(&["commit", "-qm", "ignore the venv"]);
+    let venv = j.repo.join(".venv");
+    let made = Command::new(PY)
+        .args(["-m", "venv", "--without-pip", &s(&venv)])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let site = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("site-packages");
+    j.plant(&site.join("helper_lib.py"), "GREETING = 'from the venv'\n");
+    let before = tree(&venv);
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "python -c 'import helper_lib, sys; print(helper_lib.GREETING, sys.prefix)'; \
+             echo 'import os' > {site}/evil.pth && echo ESCAPED-1; \
+             {venv}/bin/python -c \"open('{site}/evil.pth', 'w').write('import os')\" && echo ESCAPED-2; \
+             {venv}/bin/python -m pip --version; rm -f {venv}/bin/python && echo ESCAPED-3; exit 1",
+            site = s(&site),
+            venv = s(&venv),
+        ),
+    );
+    a.assert_denied();
+    assert!(
+        a.shows(&format!("from the venv {}", s(&venv))),
+        "{}",
+        a.text
+    );
+    assert!(!site.join("evil.pth").exists());
+    assert_eq!(tree(&venv), before);
+}
+
+#[test]
+fn a_read_grant_shows_a_hidden_path_read_only() {
+    let j = jail_with(Caller::Current, "[sandbox]\nread = [\"~/datasets\"]\n");
+    let data = j.home.join("datasets/rows.csv");
+    let text = needle(&j, "rows");
+    j.plant(&data, &text);
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        "cat $HOME/datasets/rows.csv; echo; echo pwned > $HOME/datasets/rows.csv && echo ESCAPED-1; \
+         touch $HOME/datasets/new && echo ESCAPED-2; exit 1",
+    );
+    a.assert_denied();
+    assert!(a.shows(&text), "{}", a.text);
+    assert_file(&data, &text);
+    assert!(!j.home.join("datasets/new").exists());
+
+    // A read grant that does not exist is refused, with its line, when a
+    // command is to run.
+    std::fs::remove_file(&data).unwrap();
+    std::fs::remove_dir(j.home.join("datasets")).unwrap();
+    let before = j.world();
+    let out = j.fails(&["exec", &run, "--", "sh", "-c", "echo RAN > ran.txt"], 2);
+    let line = WORKFLOW.lines().count() + 3;
+    assert!(
+        out.stderr.contains(&format!(
+            "workflow.toml:{line}:9: `~/datasets` in `[sandbox] read` does not exist"
+        )),
+        "{}",
+        out.stderr
+    );
+    j.assert_unchanged(&before);
+}
+
+both!(
+    every_credential_in_home_is_unreadable,
+    exposed_toolchains_are_readable_and_not_writable,
+);
+
+/// A warm sandbox shows `~/.cargo` as it is: a credential written there
+/// after the sandbox was built must still be hidden (the sandbox's name
+/// covers each hidden path's identity, so a new one is built), and a
+/// toolchain that appeared since is shown by the next command.
+#[test]
+fn a_credential_written_into_a_shown_toolchain_after_the_sandbox_was_built() {
+    let j = jail(Caller::Current);
+    j.plant(
+        &j.home.join(".cargo/config.toml"),
+        "[net]\noffline = true\n",
+    );
+    let (run, _) = j.start(BRIEF);
+    warm_up(&j, &run);
+    let path = j.home.join(".cargo/credentials.toml");
+    let secret = needle(&j, "late-cargo-token");
+    j.plant(&path, &format!("[registry]\ntoken = \"{secret}\"\n"));
+    j.plant(&j.home.join(".local/bin/late-tool"), "late tool\n");
+    let a = sh(
+        &j,
+        &run,
+        "cat $HOME/.cargo/config.toml $HOME/.cargo/credentials.toml $HOME/.local/bin/late-tool; \
+         grep -r token $HOME/.cargo && echo ESCAPED-1; exit 1",
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    a.assert_not_shown(&secret);
+    assert!(!a.shows("ESCAPED"), "{}", a.text);
+    assert!(a.shows("offline = true"), "{}", a.text);
+    assert!(a.shows("late tool"), "{}", a.text);
 }
 
 // ---- Actions' tokens -------------------------------------------------------------------

@@ -304,3 +304,104 @@ fn commands_of_a_run_share_one_warm_sandbox_unless_the_workflow_says_otherwise()
     let trace = &other.json(&["show", &run, "--no-diff"], 0)["traces"][0];
     assert_eq!(trace["confinement"], "confined");
 }
+
+#[test]
+fn doctor_lists_what_commands_of_the_repository_see() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.home.join(".cargo/bin")).unwrap();
+    std::fs::create_dir_all(env.home.join("datasets")).unwrap();
+    std::fs::create_dir_all(env.home.join("scratch")).unwrap();
+    let workflow = format!(
+        "{WORKFLOW}\n[sandbox]\nread = [\"~/datasets\"]\nwrite = [\"~/scratch\"]\nhide = [\"/etc/hostname\"]\n"
+    );
+    env.write(".airlock/workflow.toml", &workflow);
+    let line_of = |start: &str| workflow.lines().position(|l| l.starts_with(start)).unwrap() + 1;
+    let v = env.json(&["sandbox", "doctor"], 0);
+    let repo = &v["repository"];
+    let listed = |list: &str| -> Vec<(String, String)> {
+        repo[list]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {list} in {v}"))
+            .iter()
+            .map(|s| {
+                (
+                    s["path"].as_str().unwrap().to_string(),
+                    s["why"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let has = |list: &str, path: &std::path::Path, why: &str| {
+        assert!(
+            listed(list)
+                .iter()
+                .any(|(p, w)| p == &path.display().to_string() && w.contains(why)),
+            "no {} ({why}) in {list}: {:#?}",
+            path.display(),
+            listed(list)
+        );
+    };
+    let repo_root = std::fs::canonicalize(&env.repo).unwrap();
+    let home = std::fs::canonicalize(&env.home).unwrap();
+    has("hidden", &repo_root, "the main checkout");
+    has(
+        "hidden",
+        &repo_root.join(".airlock/local"),
+        "airlock's state",
+    );
+    has(
+        "hidden",
+        &env.home.join(".config/airlock"),
+        "the signing key",
+    );
+    has("hidden", &env.home, "the home directory");
+    has("hidden", &env.home.join(".ssh"), "HOME_SECRETS");
+    has("hidden", &env.home.join(".pgpass"), "HOME_SECRETS");
+    has(
+        "hidden",
+        std::path::Path::new("/etc/hostname"),
+        &format!("[sandbox] hide (line {})", line_of("hide = ")),
+    );
+    has("read_only", &repo_root.join(".git/objects"), "object store");
+    has("read_only", &home.join(".cargo"), "HOME_EXPOSED");
+    has(
+        "read_only",
+        &env.home.join("datasets"),
+        &format!("[sandbox] read (line {})", line_of("read = ")),
+    );
+    has(
+        "writable",
+        &repo_root.join(".airlock/local/runs/RUN/worktree"),
+        "the run's worktree",
+    );
+    has("writable", std::path::Path::new("/tmp"), "private /tmp");
+    has(
+        "writable",
+        &env.home.join("scratch"),
+        &format!("[sandbox] write (line {})", line_of("write = ")),
+    );
+    // Missing toolchains are not listed: only what exists is shown.
+    assert!(
+        !listed("read_only")
+            .iter()
+            .any(|(p, _)| p.ends_with(".rustup"))
+    );
+
+    // The text says the same, in three lists.
+    let out = env.airlock(&["sandbox", "doctor"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for heading in ["hidden:", "shown again, read-only:", "writable:"] {
+        assert!(
+            out.stdout.lines().any(|l| l == heading),
+            "no `{heading}` in:\n{}",
+            out.stdout
+        );
+    }
+    assert!(out.stdout.contains("~/.pgpass"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("[sandbox] read (line {})", line_of("read = "))),
+        "{}",
+        out.stdout
+    );
+}

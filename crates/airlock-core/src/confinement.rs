@@ -19,23 +19,109 @@ use crate::layout::Layout;
 use crate::run::Run;
 use crate::workflow::Workflow;
 
-/// Secrets in the home directory that no command of a run may read.
+/// The home directory is hidden from every command (an empty read-only
+/// directory stands in for it), and only these, below it, are shown again,
+/// read-only, where they exist: toolchains and their caches, which builds
+/// need and which hold no credentials, less [`HOME_SECRETS`] inside them.
+/// `[sandbox] read` in the workflow adds to it; `[sandbox] hide` hides more.
+/// `~/.gitconfig` is never shown: a file with its `user.name` and
+/// `user.email` alone stands in for it (see [`git_identity`]), and
+/// `$CARGO_HOME` and `$RUSTUP_HOME` are shown when they are below the home.
+pub const HOME_EXPOSED: &[&str] = &[
+    // Rust
+    ".cargo",
+    ".rustup",
+    // Caches of every tool (pip, uv, go-build, sccache, …)
+    ".cache",
+    // Programs and libraries installed for the user (pip --user, pipx, uv tool)
+    ".local/bin",
+    ".local/lib",
+    ".local/share/uv",
+    ".pyenv",
+    // JavaScript
+    ".npm",
+    ".nvm",
+    ".volta",
+    ".bun",
+    ".deno",
+    ".local/share/pnpm",
+    // Go, Java, Ruby, version managers
+    "go/bin",
+    "go/pkg",
+    ".m2/repository",
+    ".gradle/caches",
+    ".gradle/wrapper",
+    ".rbenv",
+    ".asdf",
+    ".local/share/mise",
+    ".sdkman/candidates",
+];
+
+/// Credentials that no command of a run may read: hidden with the rest of
+/// the home, and hidden again inside whatever is shown of it (by default, or
+/// by `[sandbox] read`).
 pub const HOME_SECRETS: &[&str] = &[
     ".ssh",
     ".aws",
     ".gnupg",
     ".config/gh",
+    ".config/hub",
     ".netrc",
     ".docker/config.json",
+    ".config/containers/auth.json",
     ".git-credentials",
+    ".config/git/credentials",
+    ".cache/git/credential",
+    ".gitconfig",
+    ".config/git/config",
     ".config/gcloud",
     ".azure",
     ".kube",
     ".npmrc",
+    ".yarnrc",
+    ".yarnrc.yml",
     ".pypirc",
+    ".config/pip",
+    ".pip",
     ".cargo/credentials.toml",
     ".cargo/credentials",
+    ".gem/credentials",
+    ".m2/settings.xml",
+    ".m2/settings-security.xml",
+    ".gradle/gradle.properties",
+    ".claude/.credentials.json",
+    ".codex/auth.json",
+    ".pgpass",
+    ".my.cnf",
+    ".vault-token",
+    ".terraform.d/credentials.tfrc.json",
+    ".s3cfg",
+    ".boto",
+    ".config/rclone",
+    ".config/op",
+    ".password-store",
+    ".local/share/keyrings",
+    ".local/share/uv/credentials",
+    ".cache/huggingface/token",
+    ".cache/huggingface/stored_tokens",
+    ".bash_history",
+    ".zsh_history",
+    ".history",
+    ".local/share/fish/fish_history",
+    ".python_history",
+    ".node_repl_history",
+    ".psql_history",
+    ".mysql_history",
+    ".sqlite_history",
+    ".lesshst",
+    ".viminfo",
 ];
+
+/// Virtual environments in the main checkout, shown read-only at their
+/// place and activated (`VIRTUAL_ENV`, `PATH`) in every command, so gates
+/// can run the project's Python tools without the agent being able to plant
+/// anything (a `.pth` file) that the human's next Python would run.
+pub const CHECKOUT_VENVS: &[&str] = &[".venv", "venv"];
 
 /// Whether a run's commands reach the host network, and why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -87,6 +173,496 @@ fn expand(path: &str) -> Option<PathBuf> {
     }
 }
 
+/// One path of a sandbox's view and why it is there.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Shown {
+    /// The path as commands see it.
+    pub path: PathBuf,
+    /// Where it really is, when that differs (a link, a generated file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+    pub why: String,
+}
+
+impl Shown {
+    fn at(path: PathBuf, why: impl Into<String>) -> Shown {
+        Shown {
+            path,
+            source: None,
+            why: why.into(),
+        }
+    }
+}
+
+/// What every command of the repository sees, whatever its run: hidden
+/// paths, paths shown read-only again and writable paths the workflow
+/// grants (in any order: the sandbox mounts parents before children), and
+/// the virtual environment it activates. A run adds its
+/// worktree, its `/tmp`, its lane's grants and its brief's `forbid_read`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct View {
+    pub hidden: Vec<Shown>,
+    pub read_only: Vec<Shown>,
+    pub writable: Vec<Shown>,
+    /// The main checkout's virtual environment, activated in every command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub venv: Option<PathBuf>,
+}
+
+impl View {
+    fn hidden_paths(&self) -> Vec<PathBuf> {
+        self.hidden.iter().map(|h| h.path.clone()).collect()
+    }
+}
+
+/// The work trees and the common git directory of the main repository: the
+/// main checkout, every linked checkout (`git worktree add`), whichever of
+/// them airlock was started from.
+pub fn repository_checkouts(layout: &Layout) -> (Vec<PathBuf>, PathBuf) {
+    let common = layout
+        .objects_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| layout.git_dir.clone());
+    let mut trees = vec![layout.root.clone()];
+    // A non-bare repository's first work tree holds the common directory.
+    if common.file_name().is_some_and(|n| n == ".git")
+        && let Some(primary) = common.parent()
+    {
+        trees.push(primary.to_path_buf());
+    }
+    if let Ok(entries) = std::fs::read_dir(common.join("worktrees")) {
+        for entry in entries.flatten() {
+            // `gitdir` holds the path of the linked checkout's `.git` file.
+            let Ok(text) = std::fs::read_to_string(entry.path().join("gitdir")) else {
+                continue;
+            };
+            // Relative since git 2.48 with `worktree.useRelativePaths`.
+            let dot_git = lexical(&entry.path().join(text.trim_end_matches(['\n', '\r'])));
+            // A tree at `/` would hide the system: not a checkout of ours.
+            if let Some(tree) = dot_git.parent().filter(|t| t.parent().is_some()) {
+                trees.push(tree.to_path_buf());
+            }
+        }
+    }
+    trees.sort();
+    trees.dedup();
+    (trees, common)
+}
+
+/// `path` with its `.` and `..` taken away by name, as git resolves the
+/// relative paths it writes.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// What every command of the repository sees; see [`View`].
+pub fn view(layout: &Layout, workflow: &Workflow) -> View {
+    let mut view = View::default();
+    let (trees, common) = repository_checkouts(layout);
+    for tree in &trees {
+        let why = if *tree == layout.root {
+            "the main checkout: uncommitted work, .env files, its .git"
+        } else {
+            "another work tree of the repository"
+        };
+        view.hidden.push(Shown::at(tree.clone(), why));
+    }
+    if !trees.iter().any(|t| common.starts_with(t)) {
+        view.hidden.push(Shown::at(
+            common.clone(),
+            "the repository's git directory: config, refs, hooks",
+        ));
+    }
+    view.hidden.push(Shown::at(
+        layout.state.clone(),
+        "airlock's state: the ledger, other runs, logs, proofs",
+    ));
+    view.hidden.push(Shown::at(
+        layout.key_dir.clone(),
+        "the signing key, warm sandboxes' and ledger servers' sockets",
+    ));
+    // The object store, borrowed by every run's repository: readable, never
+    // writable. A run whose brief forbids reading paths has objects of its
+    // own (see `start`): `plan` leaves it hidden then.
+    view.read_only.push(Shown::at(
+        layout.objects_dir.clone(),
+        "the repository's object store, which runs borrow",
+    ));
+
+    if let Some(home) = home() {
+        home_view(layout, &home, &mut view);
+    }
+    for entry in workflow.paths_written.iter().filter(|e| e.key == "hide") {
+        if let Some(path) = expand(&entry.path) {
+            let why = format!("{} (line {})", entry.setting, entry.line);
+            view.hidden.push(Shown::at(path, why));
+        }
+    }
+    for entry in workflow.paths_written.iter().filter(|e| e.key == "read") {
+        if let Some(path) = expand(&entry.path) {
+            let why = format!("{} (line {})", entry.setting, entry.line);
+            push_exposed(&mut view, path, why);
+        }
+    }
+    for entry in workflow
+        .paths_written
+        .iter()
+        .filter(|e| e.setting == "[sandbox] write")
+    {
+        // Checked to exist when the workflow was loaded; gone since, it is
+        // left out rather than made.
+        if let Some(path) = expand(&entry.path).filter(|p| p.exists()) {
+            let why = format!("{} (line {})", entry.setting, entry.line);
+            view.writable.push(Shown::at(path, why));
+        }
+    }
+    for name in CHECKOUT_VENVS {
+        let venv = layout.root.join(name);
+        if venv.join("pyvenv.cfg").is_file() && venv.join("bin").is_dir() {
+            push_exposed(
+                &mut view,
+                venv.clone(),
+                "the main checkout's virtual environment, activated in every command",
+            );
+            view.venv.get_or_insert(venv);
+        }
+    }
+    view
+}
+
+/// Shows `path` read-only where it is, from where it really leads.
+fn push_exposed(view: &mut View, path: PathBuf, why: impl Into<String>) {
+    let Ok(real) = std::fs::canonicalize(&path) else {
+        return;
+    };
+    view.read_only.push(Shown {
+        source: (real != path).then_some(real),
+        path,
+        why: why.into(),
+    });
+}
+
+/// The home directory's part of the view: all of it hidden, the toolchains
+/// shown again, the secrets hidden again inside them, and the git identity.
+fn home_view(layout: &Layout, home: &Path, view: &mut View) {
+    // Hiding `/` (a service account's home) would hide the system.
+    let Some(real_home) = std::fs::canonicalize(home)
+        .ok()
+        .filter(|h| h.parent().is_some())
+    else {
+        return;
+    };
+    view.hidden.push(Shown::at(
+        home.to_path_buf(),
+        "the home directory; only the paths below are shown again",
+    ));
+    for rel in HOME_EXPOSED {
+        push_exposed(
+            view,
+            real_home.join(rel),
+            "a toolchain or cache (HOME_EXPOSED)",
+        );
+    }
+    for name in ["CARGO_HOME", "RUSTUP_HOME"] {
+        if let Some(dir) = std::env::var_os(name).map(PathBuf::from)
+            && dir.is_absolute()
+            && let Ok(real) = std::fs::canonicalize(&dir)
+            && real.starts_with(&real_home)
+            && real != real_home
+            && !view.read_only.iter().any(|s| real.starts_with(&s.path))
+        {
+            push_exposed(view, dir, format!("${name}"));
+        }
+    }
+    if let Some(file) = git_identity(layout, home) {
+        view.read_only.push(Shown {
+            path: real_home.join(".gitconfig"),
+            source: Some(file),
+            why: "user.name and user.email of your git configuration, nothing else".into(),
+        });
+    }
+    for rel in HOME_SECRETS {
+        view.hidden
+            .push(Shown::at(home.join(rel), "a credential (HOME_SECRETS)"));
+    }
+}
+
+/// A git configuration with only the user's identity (`user.name`,
+/// `user.email` from `~/.gitconfig` and `$XDG_CONFIG_HOME/git/config`), in
+/// airlock's state, for commands to see as `~/.gitconfig`: commits in the
+/// worktree carry the user's name, and nothing else of the configuration
+/// (credential helpers, tokens in URLs, includes) is shown. Rewritten only
+/// when it changes, so that the warm sandbox, named after the file, stays.
+pub fn git_identity(layout: &Layout, home: &Path) -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| home.join(".config"));
+    let (mut name, mut email) = (None, None);
+    // git reads the XDG file first; `~/.gitconfig` wins.
+    for file in [xdg.join("git/config"), home.join(".gitconfig")] {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let (n, e) = user_identity(&text);
+        name = n.or(name);
+        email = e.or(email);
+    }
+    let quote = |v: &str| -> Option<String> {
+        (!v.chars().any(|c| c.is_control() && c != '\t'))
+            .then(|| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+    };
+    let mut text = String::from(
+        "# airlock: your git identity, and nothing else of your git configuration\n[user]\n",
+    );
+    let mut any = false;
+    for (key, value) in [("name", name), ("email", email)] {
+        if let Some(quoted) = value.as_deref().and_then(quote) {
+            text += &format!("\t{key} = {quoted}\n");
+            any = true;
+        }
+    }
+    if !any {
+        return None;
+    }
+    let path = layout.state.join("sandbox-gitconfig");
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+        return Some(path);
+    }
+    let tmp = layout
+        .state
+        .join(format!("sandbox-gitconfig.{}.tmp", std::process::id()));
+    // Written where runs are: a repository airlock has not set up (asked
+    // by `sandbox doctor`) gets no state for it.
+    if !layout.state.is_dir() {
+        return None;
+    }
+    std::fs::write(&tmp, &text).ok()?;
+    std::fs::rename(&tmp, &path).ok()?;
+    Some(path)
+}
+
+/// `user.name` and `user.email` of a git configuration file's `[user]`
+/// sections (the last one wins, as git has it); includes are not followed.
+fn user_identity(text: &str) -> (Option<String>, Option<String>) {
+    let (mut name, mut email) = (None, None);
+    let mut in_user = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix('[') {
+            let section = rest.split(']').next().unwrap_or("").trim();
+            in_user = section.eq_ignore_ascii_case("user");
+            // `[user] name = x` on one line
+            let after = rest.split_once(']').map_or("", |(_, a)| a.trim());
+            if !in_user || after.is_empty() {
+                continue;
+            }
+            assign(after, &mut name, &mut email);
+            continue;
+        }
+        if in_user {
+            assign(line, &mut name, &mut email);
+        }
+    }
+    (name, email)
+}
+
+fn assign(line: &str, name: &mut Option<String>, email: &mut Option<String>) {
+    let Some((key, value)) = line.split_once('=') else {
+        return;
+    };
+    let slot = match key.trim().to_ascii_lowercase().as_str() {
+        "name" => name,
+        "email" => email,
+        _ => return,
+    };
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = value.trim().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some(c) => out.push(c),
+                None => {}
+            },
+            '#' | ';' if !quoted => break,
+            c => out.push(c),
+        }
+    }
+    let value = out.trim().to_string();
+    if !value.is_empty() {
+        *slot = Some(value);
+    }
+}
+
+/// Checks the paths the workflow grants against the repository: a `write`
+/// or `read` that covers (or is) the main checkout, a work tree or the git
+/// directory of the repository, airlock's state or the signing key's
+/// directory, a `write` inside any of them, or a `read` inside the state,
+/// the key directory or the git directory, would open to every command what
+/// the sandbox exists to keep from it. Each such line is a problem of the
+/// workflow. (A granted path that does not exist is one only when a command
+/// is to run: see [`require_existing`].)
+pub fn check_paths(layout: &Layout, workflow: &Workflow) -> Result<()> {
+    let grants: Vec<_> = workflow
+        .paths_written
+        .iter()
+        .filter(|e| e.key != "hide")
+        .collect();
+    if grants.is_empty() {
+        return Ok(());
+    }
+    let (trees, common) = repository_checkouts(layout);
+    // (path, what it is, whether a `read` may lie inside it)
+    let mut guarded: Vec<(PathBuf, String, bool)> = Vec::new();
+    for tree in trees {
+        let what = if tree == layout.root {
+            format!("the main checkout {}", tree.display())
+        } else {
+            format!("the work tree {} of the repository", tree.display())
+        };
+        guarded.push((tree, what, true));
+    }
+    guarded.push((
+        common.clone(),
+        format!("the repository's git directory {}", common.display()),
+        false,
+    ));
+    guarded.push((
+        layout.git_dir.clone(),
+        format!(
+            "the repository's git directory {}",
+            layout.git_dir.display()
+        ),
+        false,
+    ));
+    guarded.push((
+        layout.state.clone(),
+        format!(
+            "airlock's state {} (the ledger, every run)",
+            layout.state.display()
+        ),
+        false,
+    ));
+    guarded.push((
+        layout.key_dir.clone(),
+        format!("the signing key's directory {}", layout.key_dir.display()),
+        false,
+    ));
+    let both = |p: &Path| -> Vec<PathBuf> {
+        let mut forms = vec![p.to_path_buf()];
+        if let Ok(real) = std::fs::canonicalize(p)
+            && real != p
+        {
+            forms.push(real);
+        }
+        forms
+    };
+    let mut diagnostics = Vec::new();
+    for entry in grants {
+        let problem = |message: String, help: &str| crate::diag::Diagnostic {
+            line: entry.line,
+            column: entry.column,
+            message,
+            help: Some(help.to_string()),
+        };
+        let Some(path) = expand(&entry.path) else {
+            diagnostics.push(problem(
+                format!(
+                    "`{}` in `{}` starts with `~`, and HOME is not set",
+                    entry.path, entry.setting
+                ),
+                "write the absolute path",
+            ));
+            continue;
+        };
+        let granted = both(&path);
+        'guards: for (guard, what, read_inside) in &guarded {
+            for g in both(guard) {
+                for p in &granted {
+                    let message = if g.starts_with(p) {
+                        if g == *p {
+                            format!("`{}` in `{}` is {what}", entry.path, entry.setting)
+                        } else {
+                            format!("`{}` in `{}` contains {what}", entry.path, entry.setting)
+                        }
+                    } else if p.starts_with(&g) && (entry.key == "write" || !read_inside) {
+                        format!("`{}` in `{}` is inside {what}", entry.path, entry.setting)
+                    } else {
+                        continue;
+                    };
+                    let help = if entry.key == "write" {
+                        "commands of a run may never write the main checkout, the repository's git directory, airlock's state or the signing key; grant a narrower path outside them (a cache directory, say), or remove this one"
+                    } else {
+                        "commands of a run may never read airlock's state, the signing key or the repository's git directory (its object store is shown already); show a narrower path, or remove this one"
+                    };
+                    diagnostics.push(problem(message, help));
+                    break 'guards;
+                }
+            }
+        }
+    }
+    if diagnostics.is_empty() {
+        return Ok(());
+    }
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    Err(Error::InvalidToml {
+        path: workflow.origin.clone(),
+        diagnostics,
+    })
+}
+
+/// Refuses a command whose sandbox would grant, in `[sandbox]` or its
+/// lane, a path that does not exist: written by hand, it is a typo or a
+/// directory still to be made, and silently leaving it out would leave a
+/// build failing for a reason nobody sees.
+fn require_existing(workflow: &Workflow, lane: &str) -> Result<()> {
+    let lane_setting = format!("[lanes.{lane}] write");
+    let diagnostics: Vec<_> = workflow
+        .paths_written
+        .iter()
+        .filter(|e| e.key != "hide")
+        .filter(|e| e.setting.starts_with("[sandbox]") || e.setting == lane_setting)
+        .filter(|e| expand(&e.path).is_none_or(|p| std::fs::metadata(p).is_err()))
+        .map(|e| crate::diag::Diagnostic {
+            line: e.line,
+            column: e.column,
+            message: format!(
+                "`{}` in `{}` does not exist{}",
+                e.path,
+                e.setting,
+                expand(&e.path)
+                    .filter(|p| p.as_os_str() != e.path.as_str())
+                    .map(|p| format!(" ({})", p.display()))
+                    .unwrap_or_default()
+            ),
+            help: Some("create it, or remove it from the list".into()),
+        })
+        .collect();
+    if diagnostics.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidToml {
+        path: workflow.origin.clone(),
+        diagnostics,
+    })
+}
+
 /// Plans the sandbox of a command of `run` working in `cwd` (its worktree,
 /// or a scratch checkout of it).
 pub fn plan(
@@ -106,37 +682,48 @@ pub fn plan(
         })?;
     }
     let lane = workflow.lanes.iter().find(|l| l.name == run.lane);
+    require_existing(workflow, &run.lane)?;
+    let view = view(layout, workflow);
 
-    let mut hidden = hidden_by_workflow(layout, workflow);
+    let mut hidden = view.hidden_paths();
     hidden.extend(forbidden_in(cwd, &brief.forbid_read));
 
     let mut writable = vec![
         (cwd.to_path_buf(), cwd.to_path_buf()),
         (tmp, PathBuf::from("/tmp")),
     ];
-    for granted in workflow
-        .sandbox
-        .write
-        .iter()
-        .chain(lane.map(|l| l.write.iter()).into_iter().flatten())
-    {
+    writable.extend(
+        view.writable
+            .iter()
+            .map(|w| (w.path.clone(), w.path.clone())),
+    );
+    for granted in lane.map(|l| l.write.iter()).into_iter().flatten() {
         if let Some(path) = expand(granted).filter(|p| p.exists()) {
             writable.push((path.clone(), path));
         }
     }
-    // The lane repository borrows the main objects: readable, never writable.
-    // A lane whose brief forbids reading paths has objects of its own
-    // without them (see `start`): the main object store stays hidden.
-    let read_only = if brief.forbid_read.is_empty() {
-        vec![(layout.objects_dir.clone(), layout.objects_dir.clone())]
-    } else {
-        Vec::new()
-    };
+    let read_only = view
+        .read_only
+        .iter()
+        // A lane whose brief forbids reading paths has objects of its own
+        // without them (see `start`): the main object store stays hidden.
+        .filter(|r| brief.forbid_read.is_empty() || r.path != layout.objects_dir)
+        .map(|r| {
+            (
+                r.source.clone().unwrap_or_else(|| r.path.clone()),
+                r.path.clone(),
+            )
+        })
+        .collect();
 
     let network = network(workflow, brief, &run.lane);
     let mut pass: Vec<String> = workflow.policy.pass_env.clone();
     if let Some(lane) = lane {
         pass.extend(lane.pass_env.iter().cloned());
+    }
+    let mut env = environment(layout, run, &pass);
+    if let Some(venv) = &view.venv {
+        activate(&mut env, venv);
     }
     Ok(Plan {
         confinement: Confinement {
@@ -158,26 +745,23 @@ pub fn plan(
             memory_bytes: workflow.sandbox.max_memory,
             processes: Some(workflow.sandbox.max_processes),
         },
-        env: environment(layout, run, &pass),
+        env,
         network,
     })
 }
 
-/// What every command of the repository has hidden, whatever its run:
-/// the main checkout (uncommitted work, .env files, its .git), the state
-/// (ledger, other runs, logs), the signing key, the home's secrets, and what
-/// the workflow adds.
-fn hidden_by_workflow(layout: &Layout, workflow: &Workflow) -> Vec<PathBuf> {
-    let mut hidden = vec![
-        layout.root.clone(),
-        layout.state.clone(),
-        layout.key_dir.clone(),
-    ];
-    if let Some(home) = home() {
-        hidden.extend(HOME_SECRETS.iter().map(|s| home.join(s)));
+/// What `source bin/activate` does: the environment's `bin` first on PATH.
+fn activate(env: &mut Vec<(OsString, OsString)>, venv: &Path) {
+    let bin = venv.join("bin");
+    for (key, value) in env.iter_mut() {
+        if key == "PATH" {
+            let mut path = bin.clone().into_os_string();
+            path.push(":");
+            path.push(&*value);
+            *value = path;
+        }
     }
-    hidden.extend(workflow.sandbox.hide.iter().filter_map(|p| expand(p)));
-    hidden
+    env.push(("VIRTUAL_ENV".into(), venv.as_os_str().to_owned()));
 }
 
 /// Where warm sandboxes live, if the workflow keeps them: beside the
@@ -191,7 +775,7 @@ fn hosts_dir(layout: &Layout, workflow: &Workflow) -> Option<PathBuf> {
 /// needs ([`airlock_sandbox::ahead`]): done while the run is on its way.
 pub fn look_ahead(layout: &Layout, workflow: &Workflow) -> Arc<LookAhead> {
     Arc::new(LookAhead::of(
-        &hidden_by_workflow(layout, workflow),
+        &view(layout, workflow).hidden_paths(),
         hosts_dir(layout, workflow).as_deref(),
     ))
 }
@@ -300,23 +884,62 @@ pub fn run_gated(
         Err(SandboxError::Setup { step, error })
             if spec.confinement.as_ref().is_some_and(|c| !c.weaker) =>
         {
-            if workflow.sandbox.accept_weaker {
-                if let Some(c) = spec.confinement.as_mut() {
-                    c.weaker = true;
+            // Only a machine that cannot build the full sandbox at all may
+            // fall back to the weaker one: one that can, but not this
+            // command's, has a reason the weaker sandbox would only hide
+            // (and the weaker sandbox hides nothing and shares the network).
+            let machine = spec.confinement.as_ref().and_then(machine_lacks);
+            match machine {
+                Some(missing) => {
+                    if workflow.sandbox.accept_weaker {
+                        if let Some(c) = spec.confinement.as_mut() {
+                            c.weaker = true;
+                        }
+                        return Ok(airlock_sandbox::run_gated(spec, gate)?);
+                    }
+                    Err(Error::refused(
+                        "refusing to run the command without its sandbox",
+                        vec![
+                            format!("{step} failed: {error}"),
+                            format!("`airlock sandbox doctor` finds this machine cannot build the full sandbox: {missing}"),
+                            "without namespaces these protections are missing: secrets hidden, no network, whole process tree killed".into(),
+                        ],
+                        "`airlock sandbox doctor` shows what this machine allows; to run with Landlock, seccomp and no privileges only, set `accept_weaker = true` under [sandbox] in .airlock/workflow.toml",
+                    ))
                 }
-                return Ok(airlock_sandbox::run_gated(spec, gate)?);
+                None => Err(Error::refused(
+                    "refusing to run the command: its sandbox could not be built",
+                    vec![
+                        format!("{step} failed: {error}"),
+                        "this machine builds the full sandbox (`airlock sandbox doctor` finds every protection working), so the cause is this run's sandbox: a path it hides, shows or grants".into(),
+                    ],
+                    "check the paths of [sandbox] and [lanes.NAME] in .airlock/workflow.toml (`airlock sandbox doctor` in the repository lists what is hidden, shown and writable); a weaker sandbox is no way around this",
+                )),
             }
-            Err(Error::refused(
-                "refusing to run the command without its sandbox",
-                vec![
-                    format!("{step} failed: {error}"),
-                    "without namespaces these protections are missing: secrets hidden, no network, whole process tree killed".into(),
-                ],
-                "`airlock sandbox doctor` shows what this machine allows; to run with Landlock, seccomp and no privileges only, set `accept_weaker = true` under [sandbox] in .airlock/workflow.toml",
-            ))
         }
         other => Ok(other?),
     }
+}
+
+/// What this machine lacks for the full sandbox, as `sandbox doctor` finds
+/// it by trying a sandbox of its own (in a scratch directory beside the
+/// command's sandbox root); `None` when it builds it.
+fn machine_lacks(c: &Confinement) -> Option<String> {
+    let base = c.root.parent().unwrap_or(&c.root);
+    let scratch = match tempfile::Builder::new()
+        .prefix("doctor-")
+        .tempdir_in(base)
+        .or_else(|_| tempfile::tempdir())
+    {
+        Ok(dir) => dir,
+        Err(e) => return Some(format!("it could not be tried: {e}")),
+    };
+    let report = airlock_sandbox::doctor::diagnose(&c.init_program, scratch.path());
+    (report.backend != "namespaces").then(|| {
+        report
+            .problem
+            .unwrap_or_else(|| format!("its backend is `{}`", report.backend))
+    })
 }
 
 /// A memory or process limit the command ran into, recognised from what it
@@ -384,4 +1007,31 @@ pub fn denials(stderr_log: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_identity;
+
+    #[test]
+    fn the_identity_is_read_from_user_sections_only() {
+        let text = "[core]\n\tname = not-me\n[user]\n\tname = \"Ann \\\"A\\\" Human\" # comment\n\
+                    [user \"sub\"]\n\temail = sub@example.invalid\n[User]\n\tEmail = ann@example.invalid ; c\n\
+                    [include]\n\tpath = ~/.gitconfig.local\n";
+        assert_eq!(
+            user_identity(text),
+            (
+                Some("Ann \"A\" Human".to_string()),
+                Some("ann@example.invalid".to_string())
+            )
+        );
+        assert_eq!(
+            user_identity("[user] name = Bo\n"),
+            (Some("Bo".to_string()), None)
+        );
+        assert_eq!(
+            user_identity("name = x\n[credential]\nhelper = store\n"),
+            (None, None)
+        );
+    }
 }

@@ -287,7 +287,7 @@ pub fn exec_recorded(
     // Read while the run may still be on its way (`ledger_server`), with
     // what the sandbox will hide whatever the run; the workflow's errors
     // come after the run's, as they always have.
-    let workflow = Workflow::load(&site.layout.workflow_path());
+    let workflow = Workflow::load_for(site.layout);
     if let (Ok(workflow), Some(preflight)) = (&workflow, opts.preflight.as_mut()) {
         preflight.ahead = Some(crate::confinement::look_ahead(site.layout, workflow));
     }

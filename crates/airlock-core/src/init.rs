@@ -34,7 +34,7 @@ pub fn init(cwd: &Path) -> Result<InitReport> {
         (true, detected)
     };
     // Validate whatever is there now, so problems show at init.
-    let workflow = Workflow::load(&workflow_path)?;
+    let workflow = Workflow::load_for(&layout)?;
 
     let gitignore = layout.root.join(".airlock").join(".gitignore");
     let wanted = "/local/";

@@ -98,7 +98,7 @@ impl Airlock {
 
     /// The workflow in the main checkout now (never the worktree's copy).
     pub fn current_workflow(&self) -> Result<Workflow> {
-        Workflow::load(&self.layout.workflow_path())
+        Workflow::load_for(&self.layout)
     }
 
     /// The workflow a run is checked against: the current one.

@@ -45,6 +45,9 @@ pub struct Sandbox {
     pub network: bool,
     /// Extra writable paths (`~` is the home directory).
     pub write: Vec<String>,
+    /// Extra paths exposed read-only: below the hidden home directory, or
+    /// in the main checkout (`confinement` has the defaults).
+    pub read: Vec<String>,
     /// Extra paths hidden from commands, beside the built-in secret list.
     pub hide: Vec<String>,
     /// Run with the protections that need no namespaces when the kernel or
@@ -91,6 +94,26 @@ pub struct Workflow {
     pub release: Option<crate::release::ReleaseSettings>,
     /// sha256 of the file's bytes.
     pub digest: String,
+    /// Where each path of `write`, `read` and `hide` was written, for the
+    /// checks that need the repository's layout
+    /// (`confinement::check_paths`).
+    #[serde(skip)]
+    pub paths_written: Vec<PathEntry>,
+    /// The file's name, as diagnostics name it.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// One path of `[sandbox]` or `[lanes.NAME]`, where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathEntry {
+    /// `[sandbox] write`, `[lanes.staging] write`, `[sandbox] read`, …
+    pub setting: String,
+    /// What the kind of grant is: `write`, `read` or `hide`.
+    pub key: &'static str,
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 impl Workflow {
@@ -125,6 +148,14 @@ impl Workflow {
             }
         };
         Workflow::parse(&text, &path.display().to_string())
+    }
+
+    /// The workflow of the repository at `layout`, with the paths it grants
+    /// checked against the repository (`confinement::check_paths`).
+    pub fn load_for(layout: &crate::layout::Layout) -> Result<Workflow> {
+        let workflow = Workflow::load(&layout.workflow_path())?;
+        crate::confinement::check_paths(layout, &workflow)?;
+        Ok(workflow)
     }
 
     pub fn parse(text: &str, name: &str) -> Result<Workflow> {
@@ -280,8 +311,9 @@ impl Workflow {
             }
         }
 
-        let sandbox = parse_sandbox(root, &mut diags);
-        let lanes = parse_lanes(root, &mut diags);
+        let mut paths_written = Vec::new();
+        let sandbox = parse_sandbox(root, text, &mut diags, &mut paths_written);
+        let lanes = parse_lanes(root, text, &mut diags, &mut paths_written);
         let snapshots = parse_snapshots(root, text, &mut diags);
         let actions = crate::action::settings::parse(root, &mut diags);
         crate::action::settings::check_secrets_not_passed(root, &actions, &lanes, &mut diags);
@@ -306,6 +338,8 @@ impl Workflow {
             actions,
             release,
             digest: sha256_hex(text.as_bytes()),
+            paths_written,
+            origin: name.to_string(),
         })
     }
 }
@@ -382,13 +416,29 @@ fn size(
     parsed
 }
 
+/// Where a list of paths is read from, and where each one is noted.
+struct PathList<'a> {
+    text: &'a str,
+    setting: String,
+    written: &'a mut Vec<PathEntry>,
+}
+
 fn paths(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
-    key: &str,
+    key: &'static str,
     diags: &mut Diagnostics<'_>,
+    list: PathList<'_>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     for (p, span) in diag::string_list(value, key, diags).unwrap_or_default() {
+        let (line, column) = diag::line_column(list.text, span.start);
+        let entry = PathEntry {
+            setting: format!("{} {key}", list.setting),
+            key,
+            path: p.clone(),
+            line,
+            column,
+        };
         if !(p.starts_with('/') || p == "~" || p.starts_with("~/")) {
             diags.error(
                 span,
@@ -402,16 +452,23 @@ fn paths(
                 None,
             );
         } else {
+            list.written.push(entry);
             out.push(p);
         }
     }
     out
 }
 
-fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Sandbox {
+fn parse_sandbox(
+    root: &toml::de::DeTable<'_>,
+    text: &str,
+    diags: &mut Diagnostics<'_>,
+    written: &mut Vec<PathEntry>,
+) -> Sandbox {
     let mut sandbox = Sandbox {
         network: false,
         write: vec![],
+        read: vec![],
         hide: vec![],
         accept_weaker: false,
         max_output: DEFAULT_MAX_OUTPUT,
@@ -431,6 +488,7 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
         &[
             "network",
             "write",
+            "read",
             "hide",
             "accept_weaker",
             "max_output",
@@ -445,8 +503,18 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
     for (key, value) in table.iter() {
         match key.get_ref().as_ref() {
             "network" => sandbox.network = on_off(value, "network", diags).unwrap_or(false),
-            "write" => sandbox.write = paths(value, "write", diags),
-            "hide" => sandbox.hide = paths(value, "hide", diags),
+            "write" | "read" | "hide" => {
+                let list = PathList {
+                    text,
+                    setting: "[sandbox]".into(),
+                    written: &mut *written,
+                };
+                match key.get_ref().as_ref() {
+                    "write" => sandbox.write = paths(value, "write", diags, list),
+                    "read" => sandbox.read = paths(value, "read", diags, list),
+                    _ => sandbox.hide = paths(value, "hide", diags, list),
+                }
+            }
             "accept_weaker" => {
                 sandbox.accept_weaker =
                     diag::boolean(value, "accept_weaker", diags).unwrap_or(false)
@@ -469,7 +537,12 @@ fn parse_sandbox(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> S
     sandbox
 }
 
-fn parse_lanes(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec<Lane> {
+fn parse_lanes(
+    root: &toml::de::DeTable<'_>,
+    text: &str,
+    diags: &mut Diagnostics<'_>,
+    written: &mut Vec<PathEntry>,
+) -> Vec<Lane> {
     let mut lanes = Vec::new();
     let Some(value) = diag::get(root, "lanes") else {
         return lanes;
@@ -501,7 +574,14 @@ fn parse_lanes(root: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec
         for (k, v) in lane_table.iter() {
             match k.get_ref().as_ref() {
                 "network" => lane.network = on_off(v, "network", diags),
-                "write" => lane.write = paths(v, "write", diags),
+                "write" => {
+                    let list = PathList {
+                        text,
+                        setting: format!("[lanes.{}]", lane.name),
+                        written: &mut *written,
+                    };
+                    lane.write = paths(v, "write", diags, list)
+                }
                 "pass_env" => {
                     lane.pass_env = diag::string_list(v, "pass_env", diags)
                         .unwrap_or_default()
@@ -880,5 +960,37 @@ mod tests {
     fn the_workflow_itself_is_always_protected() {
         let wf = Workflow::parse("[policy]\nprotected = [\"ci/**\"]\n", "wf.toml").unwrap();
         assert_eq!(wf.protected(), vec![".airlock/**", "ci/**"]);
+    }
+
+    #[test]
+    fn every_granted_path_keeps_its_line() {
+        let wf = Workflow::parse(
+            "[sandbox]\nread = [\"~/data\"]\nwrite = [\"/var/cache/x\"]\nhide = [\"~/.k\"]\n\n\
+             [lanes.staging]\nwrite = [\"~/deploy\"]\n",
+            "wf.toml",
+        )
+        .unwrap();
+        let places: Vec<(String, &str, usize, usize)> = wf
+            .paths_written
+            .iter()
+            .map(|e| (e.setting.clone(), e.path.as_str(), e.line, e.column))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                ("[sandbox] read".to_string(), "~/data", 2, 9),
+                ("[sandbox] write".to_string(), "/var/cache/x", 3, 10),
+                ("[sandbox] hide".to_string(), "~/.k", 4, 9),
+                ("[lanes.staging] write".to_string(), "~/deploy", 7, 10),
+            ]
+        );
+        assert_eq!(wf.sandbox.read, ["~/data"]);
+        assert_eq!(
+            problems("[sandbox]\nread = [\"data\", \"/a/../b\"]\n"),
+            vec![
+                "2:9: `data` in `read` must be an absolute path or start with `~/`",
+                "2:17: `/a/../b` in `read` must not contain `..`",
+            ]
+        );
     }
 }

@@ -571,12 +571,30 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                 let inside = join(root, target);
                 let inside_path = PathBuf::from(os(&inside));
                 if !inside_path.exists() {
-                    std::fs::create_dir_all(&inside_path).map_err(|e| {
-                        fail(
-                            format!("making the mount point {}", inside_path.display()),
-                            e,
-                        )
-                    })?;
+                    // Below a hidden directory (the home), the mount point
+                    // is made in its empty tmpfs: a directory, or an empty
+                    // file for a file.
+                    let is_file =
+                        std::fs::metadata(Path::new(&os(source))).is_ok_and(|m| !m.is_dir());
+                    let dir = if is_file {
+                        inside_path.parent()
+                    } else {
+                        Some(inside_path.as_path())
+                    };
+                    dir.map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| {
+                            if is_file {
+                                std::fs::File::create(&inside_path).map(drop)
+                            } else {
+                                Ok(())
+                            }
+                        })
+                        .map_err(|e| {
+                            fail(
+                                format!("making the mount point {}", inside_path.display()),
+                                e,
+                            )
+                        })?;
                 }
                 mount(
                     Some(source),

@@ -24,9 +24,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
     let path = ctx.cwd.join(&brief);
     // Gate names are checked against the workflow when there is one.
     let workflow = match Layout::discover(&ctx.cwd) {
-        Ok(layout) if layout.workflow_path().exists() => {
-            Some(Workflow::load(&layout.workflow_path())?)
-        }
+        Ok(layout) if layout.workflow_path().exists() => Some(Workflow::load_for(&layout)?),
         _ => None,
     };
     let (parsed, _) = Brief::load(&path, workflow.as_ref())?;
