@@ -2050,3 +2050,177 @@ fn a_gate_cannot_write_outside_the_worktree() {
     assert_eq!(j.main_fingerprint(), before);
     assert_file(&notes, &text);
 }
+
+// ---- Socket families and io_uring ---------------------------------------------------
+
+/// Python in the sandbox trying each socket in `attempts` (`name`, family,
+/// type, protocol, bind address or `None`): it prints `NAME refused ERRNO`
+/// when `socket()` fails, and `ESCAPED NAME` when it is made (and bound).
+fn socket_attempts(j: &Jail, run: &str, attempts: &str) -> Attempt {
+    py(
+        j,
+        run,
+        &format!(
+            "import errno, socket\n\
+             for name, fam, typ, proto, addr in [{attempts}]:\n  \
+               try:\n    s = socket.socket(fam, typ, proto)\n  \
+               except OSError as e:\n    print(name, 'refused', errno.errorcode.get(e.errno, e.errno)); continue\n  \
+               try:\n    addr is None or s.bind(addr); print('ESCAPED', name)\n  \
+               except OSError as e:\n    print('ESCAPED', name, 'made; bind:', e)\n\
+             try:\n  socket.socketpair(socket.AF_TIPC, socket.SOCK_STREAM); print('ESCAPED tipc-pair')\n\
+             except OSError as e:\n  print('tipc-pair refused', errno.errorcode.get(e.errno, e.errno))\n"
+        ),
+    )
+}
+
+/// Every named attempt was refused with `EAFNOSUPPORT`, as a kernel
+/// without the family answers.
+fn assert_families_refused(a: &Attempt, names: &[&str]) {
+    assert!(a.trace.is_object(), "airlock did not run it:\n{}", a.text);
+    assert!(!a.shows("ESCAPED"), "a socket was made:\n{}", a.text);
+    for name in names {
+        assert!(
+            a.shows(&format!("{name} refused EAFNOSUPPORT")),
+            "{name} was not refused with EAFNOSUPPORT:\n{}",
+            a.text
+        );
+    }
+}
+
+const VSOCK: &str = "('vsock-stream', socket.AF_VSOCK, socket.SOCK_STREAM, 0, (socket.VMADDR_CID_ANY, 7000)), \
+     ('vsock-seqpacket', socket.AF_VSOCK, socket.SOCK_SEQPACKET, 0, (socket.VMADDR_CID_ANY, 7001)), \
+     ('vsock-dgram', socket.AF_VSOCK, socket.SOCK_DGRAM, 0, (socket.VMADDR_CID_ANY, 7002))";
+
+/// vsock is not namespaced: a socket bound in the sandbox would listen to
+/// the hypervisor whatever the network setting.
+fn vsock_sockets_are_refused(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = socket_attempts(&j, &run, VSOCK);
+    assert_families_refused(&a, &["vsock-stream", "vsock-seqpacket", "vsock-dgram"]);
+    assert_eq!(a.trace["network"], false);
+}
+
+fn vsock_sockets_are_refused_with_the_network_on(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(&format!("{BRIEF}network = \"on\"\n"));
+    let a = socket_attempts(&j, &run, VSOCK);
+    assert_families_refused(&a, &["vsock-stream", "vsock-seqpacket", "vsock-dgram"]);
+    assert_eq!(a.trace["network"], true);
+}
+
+/// Raw packets, the kernel's crypto sockets, and the rest of the families
+/// a build or a test has no use for; netlink only for routing (what the C
+/// library's resolver and `ip` ask).
+fn other_socket_families_are_refused(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = socket_attempts(
+        &j,
+        &run,
+        "('packet-raw', socket.AF_PACKET, socket.SOCK_RAW, 0, None), \
+         ('packet-dgram', socket.AF_PACKET, socket.SOCK_DGRAM, 0, None), \
+         ('alg', socket.AF_ALG, socket.SOCK_SEQPACKET, 0, ('hash', 'sha256')), \
+         ('tipc', socket.AF_TIPC, socket.SOCK_RDM, 0, None), \
+         ('can', socket.AF_CAN, socket.SOCK_RAW, socket.CAN_RAW, None), \
+         ('rds', socket.AF_RDS, socket.SOCK_SEQPACKET, 0, None), \
+         ('key', 15, socket.SOCK_RAW, 2, None), \
+         ('xdp', 44, socket.SOCK_RAW, 0, None), \
+         ('bluetooth', 31, socket.SOCK_STREAM, 0, None), \
+         ('netlink-uevent', socket.AF_NETLINK, socket.SOCK_RAW, 15, (0, 1)), \
+         ('netlink-netfilter', socket.AF_NETLINK, socket.SOCK_RAW, 12, None), \
+         ('netlink-generic', socket.AF_NETLINK, socket.SOCK_RAW, 16, None), \
+         ('netlink-xfrm', socket.AF_NETLINK, socket.SOCK_RAW, 6, None)",
+    );
+    assert_families_refused(
+        &a,
+        &[
+            "packet-raw",
+            "packet-dgram",
+            "alg",
+            "tipc",
+            "can",
+            "rds",
+            "key",
+            "xdp",
+            "bluetooth",
+            "netlink-uevent",
+            "netlink-netfilter",
+            "netlink-generic",
+            "netlink-xfrm",
+            "tipc-pair",
+        ],
+    );
+}
+
+/// io_uring does its work outside the system calls a filter sees; it is
+/// answered as a kernel without it answers, so programs fall back.
+fn io_uring_is_refused(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = py(
+        &j,
+        &run,
+        "import ctypes, errno\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         libc.syscall.restype = ctypes.c_long\n\
+         params = ctypes.create_string_buffer(120)\n\
+         fd = libc.syscall(ctypes.c_long(425), ctypes.c_long(4), params)\n\
+         print('ESCAPED io_uring_setup', fd) if fd >= 0 else print('io_uring_setup', errno.errorcode[ctypes.get_errno()])\n\
+         for nr, name in ((426, 'io_uring_enter'), (427, 'io_uring_register')):\n  \
+           r = libc.syscall(ctypes.c_long(nr), ctypes.c_long(max(fd, 0)), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))\n  \
+           print(name, errno.errorcode[ctypes.get_errno()] if r < 0 else 'ran')\n",
+    );
+    assert!(a.trace.is_object(), "airlock did not run it:\n{}", a.text);
+    assert!(!a.shows("ESCAPED"), "an io_uring was set up:\n{}", a.text);
+    for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        assert!(
+            a.shows(&format!("{call} ENOSYS")),
+            "{call} was not answered ENOSYS:\n{}",
+            a.text
+        );
+    }
+}
+
+/// What commands do use still works: Unix sockets (pathname and pairs),
+/// TCP and UDP over IPv4 and IPv6 on the sandbox's own loopback, routing
+/// netlink (interface names), and name lookups from /etc/hosts.
+fn ordinary_sockets_still_work(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = py(
+        &j,
+        &run,
+        "import os, socket\n\
+         a, b = socket.socketpair(); a.sendall(b'x'); print('pair', b.recv(1))\n\
+         srv = socket.socket(socket.AF_UNIX); srv.bind('/tmp/s.sock'); srv.listen(1)\n\
+         cl = socket.socket(socket.AF_UNIX); cl.connect('/tmp/s.sock'); print('unix ok')\n\
+         for fam, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):\n  \
+           l = socket.socket(fam); l.bind((host, 0)); l.listen(1)\n  \
+           c = socket.create_connection(l.getsockname()[:2], 2); s, _ = l.accept(); c.sendall(b'y'); print('tcp', fam.name, s.recv(1))\n  \
+           u = socket.socket(fam, socket.SOCK_DGRAM); u.bind((host, 0)); v = socket.socket(fam, socket.SOCK_DGRAM); v.sendto(b'z', u.getsockname()); print('udp', fam.name, u.recv(1))\n\
+         print('interfaces', [n for _, n in socket.if_nameindex()])\n\
+         print('localhost', sorted({a[4][0] for a in socket.getaddrinfo('localhost', 80, type=socket.SOCK_STREAM)}))\n",
+    );
+    assert_eq!(a.code, 0, "{}", a.text);
+    for line in [
+        "pair b'x'",
+        "unix ok",
+        "tcp AF_INET b'y'",
+        "udp AF_INET b'z'",
+        "tcp AF_INET6 b'y'",
+        "udp AF_INET6 b'z'",
+        "interfaces ['lo']",
+        "localhost [",
+    ] {
+        assert!(a.shows(line), "`{line}` missing:\n{}", a.text);
+    }
+}
+
+both!(
+    vsock_sockets_are_refused,
+    vsock_sockets_are_refused_with_the_network_on,
+    other_socket_families_are_refused,
+    io_uring_is_refused,
+    ordinary_sockets_still_work,
+);

@@ -372,6 +372,61 @@ fn mounting_and_new_namespaces_are_refused() {
     }
 }
 
+/// Each socket family a command could ask for, and io_uring, with what
+/// the sandbox answered (`ok` or the errno's name).
+const FAMILIES_AND_IO_URING: &str = "python3 - <<'EOF'
+import ctypes, errno, socket
+def answer(make):
+    try:
+        make(); return 'ok'
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+for name, args in (('unix', (socket.AF_UNIX,)), ('inet', (socket.AF_INET,)),
+                   ('inet6', (socket.AF_INET6,)),
+                   ('netlink-route', (socket.AF_NETLINK, socket.SOCK_RAW, 0)),
+                   ('netlink-uevent', (socket.AF_NETLINK, socket.SOCK_RAW, 15)),
+                   ('vsock', (socket.AF_VSOCK, socket.SOCK_STREAM)),
+                   ('packet', (socket.AF_PACKET, socket.SOCK_RAW)),
+                   ('alg', (socket.AF_ALG, socket.SOCK_SEQPACKET))):
+    print(name, answer(lambda: socket.socket(*args)))
+print('pair-unix', answer(lambda: socket.socketpair(socket.AF_UNIX)))
+print('pair-tipc', answer(lambda: socket.socketpair(socket.AF_TIPC, socket.SOCK_STREAM)))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+fd = libc.syscall(ctypes.c_long(425), ctypes.c_long(4), ctypes.create_string_buffer(120))
+print('io_uring_setup', 'ok' if fd >= 0 else errno.errorcode[ctypes.get_errno()])
+EOF";
+
+#[test]
+fn socket_families_are_limited_and_io_uring_is_absent() {
+    // The one-off and the warm sandbox, and the weaker one without
+    // namespaces: every one applies the same filters.
+    for (weaker, lab) in [
+        (false, Lab::new()),
+        (false, Lab::warm()),
+        (true, Lab::new()),
+    ] {
+        let mut spec = lab.spec(FAMILIES_AND_IO_URING);
+        spec.confinement.as_mut().unwrap().weaker = weaker;
+        let o = run(&spec).expect("sandbox set-up");
+        let out = read(&lab.logs.join("out"));
+        let err = read(&lab.logs.join("err"));
+        assert!(
+            o.exit.success(),
+            "{} weaker={weaker}: {out}{err}",
+            lab.kind()
+        );
+        assert_eq!(
+            out,
+            "unix ok\ninet ok\ninet6 ok\nnetlink-route ok\nnetlink-uevent EAFNOSUPPORT\n\
+             vsock EAFNOSUPPORT\npacket EAFNOSUPPORT\nalg EAFNOSUPPORT\npair-unix ok\n\
+             pair-tipc EAFNOSUPPORT\nio_uring_setup ENOSYS\n",
+            "{} weaker={weaker}",
+            lab.kind()
+        );
+    }
+}
+
 #[test]
 fn a_failed_setup_is_an_error_naming_the_step() {
     let lab = Lab::new();
