@@ -2224,3 +2224,210 @@ both!(
     io_uring_is_refused,
     ordinary_sockets_still_work,
 );
+
+// ---- Quotas: what a run may leave on the repository's disk ------------------------
+
+/// Every object in the main repository's object store.
+fn main_objects(j: &Jail) -> Vec<String> {
+    let listed = j.git(&[
+        "cat-file",
+        "--batch-all-objects",
+        "--batch-check=%(objectname)",
+    ]);
+    listed.lines().map(String::from).collect()
+}
+
+/// The blob id git would give the worktree file `rel`, and whether the
+/// main object store holds it.
+fn stored_in_main(j: &Jail, wt: &Path, rel: &str) -> (String, bool) {
+    let id = j.git(&["hash-object", &s(&wt.join(rel))]);
+    let held = j
+        .command(Path::new("git"))
+        .args(["cat-file", "-e", &id])
+        .status()
+        .unwrap()
+        .success();
+    (id, held)
+}
+
+/// `n` bytes nobody can compress, written by the command into `rel`.
+fn random_file(j: &Jail, run: &str, rel: &str, n: usize) -> Attempt {
+    py(
+        j,
+        run,
+        &format!("import os\nopen('{rel}', 'wb').write(os.urandom({n}))\nprint('wrote')\n"),
+    )
+}
+
+fn a_write_past_max_file_size_is_refused(c: Caller) {
+    let j = jail_with(c, "[sandbox]\nmax_file_size = \"1MiB\"\n");
+    let (run, wt) = j.start(BRIEF);
+    let limit = "file size limit of 1048576 bytes: a write past it was refused";
+    // The shell's child dies of SIGXFSZ at the limit.
+    let a = sh(&j, &run, "head -c 3000000 /dev/zero > src/big.bin");
+    assert_eq!(a.code, 153, "{}", a.text);
+    assert_eq!(a.trace["limit_hit"], limit, "{}", a.trace);
+    assert_eq!(
+        std::fs::metadata(wt.join("src/big.bin")).unwrap().len(),
+        1 << 20
+    );
+    // Python ignores the signal and sees EFBIG, in the private /tmp too.
+    let a = py(&j, &run, "open('/tmp/big.bin', 'wb').write(bytes(3000000))");
+    assert_eq!(a.code, 1, "{}", a.text);
+    assert!(a.shows("File too large"), "{}", a.text);
+    assert_eq!(a.trace["limit_hit"], limit, "{}", a.trace);
+    let tmp = j.state_dir().join("runs").join(&run).join("tmp/big.bin");
+    assert_eq!(std::fs::metadata(tmp).unwrap().len(), 1 << 20);
+    // Said by exec, and seen in the run's record.
+    let out = j.airlock(&[
+        "exec",
+        &run,
+        "--",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/zero > src/big.bin",
+    ]);
+    assert_eq!(out.code, 153, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("airlock: trace 3 of run {run}: exit 153; {limit}")),
+        "{}",
+        out.stderr
+    );
+    let shown = j.airlock(&["show", &run, "--no-diff"]);
+    assert!(
+        shown.stdout.contains(&format!("LIMIT HIT: {limit}")),
+        "{}",
+        shown.stdout
+    );
+}
+
+fn a_worktree_over_max_worktree_is_refused_at_check(c: Caller) {
+    let j = jail_with(c, "[sandbox]\nmax_worktree = \"1MiB\"\n");
+    let (run, wt) = j.start(BRIEF);
+    let objects = main_objects(&j);
+    let a = random_file(&j, &run, "src/data.bin", 2 << 20);
+    // The command did what it was asked; the run is now over its limit,
+    // and exec says so and fails.
+    assert_eq!(a.trace["exit"]["code"], 0, "{}", a.text);
+    assert!(a.shows("wrote"), "{}", a.text);
+    assert_eq!(a.code, 1, "{}", a.text);
+    let limit = a.trace["limit_hit"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        limit.starts_with(
+            "worktree limit of 1.0 MiB (max_worktree): the worktree holds 2.0 MiB of files git would store (largest: src/data.bin (2.0 MiB), "
+        ),
+        "{}",
+        a.trace
+    );
+    let out = j.airlock(&["exec", &run, "--", "true"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("airlock: trace 2 of run {run}: exit 0; {limit}")),
+        "{}",
+        out.stderr
+    );
+    // show stores nothing of it either, and says why it shows no diff.
+    let shown = j.airlock(&["show", &run, "--no-diff"]);
+    assert!(
+        shown.stdout.contains(&format!("LIMIT HIT: {limit}")),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains(&format!(
+            "diff stat (worktree not shown: run {run}'s worktree holds 2.0 MiB"
+        )),
+        "{}",
+        shown.stdout
+    );
+
+    // check refuses before its gates, and stores nothing.
+    let before = j.main_fingerprint();
+    let out = j.airlock(&["check", &run]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for line in [
+        &format!(
+            "error: run {run}'s worktree holds 2.0 MiB of files git would store, over the limit of 1.0 MiB"
+        ),
+        "  - `max_worktree` under [sandbox] in .airlock/workflow.toml caps the files",
+        "  - largest: src/data.bin (2.0 MiB), ",
+        "  - nothing was written to the repository's object store",
+        "raise `max_worktree` under [sandbox] in .airlock/workflow.toml",
+    ] {
+        assert!(
+            out.stderr.contains(line),
+            "`{line}` missing:\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(main_objects(&j), objects, "objects were written");
+    assert!(!stored_in_main(&j, &wt, "src/data.bin").1);
+    assert_eq!(j.main_fingerprint(), before);
+    assert_eq!(j.json(&["show", &run, "--no-diff"], 0)["state"], "staged");
+    // --json says the same, as a refusal.
+    let v = j.json(&["check", &run], 1);
+    assert_eq!(v["error"]["class"], "refused", "{v}");
+    // Back under the limit, the run checks and its files are stored.
+    let rm = sh(
+        &j,
+        &run,
+        "rm src/data.bin && head -c 1000 /dev/urandom > src/small.bin",
+    );
+    assert_eq!(rm.code, 0, "{}", rm.text);
+    let v = j.json(&["check", &run], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    assert!(stored_in_main(&j, &wt, "src/small.bin").1);
+}
+
+fn snapshots_past_max_stored_are_refused(c: Caller) {
+    let j = jail_with(c, "[sandbox]\nmax_stored = \"1MiB\"\n");
+    let (run, wt) = j.start(BRIEF);
+    let first = random_file(&j, &run, "src/first.bin", 600 << 10);
+    assert_eq!(first.code, 0, "{}", first.text);
+    assert!(first.trace["limit_hit"].is_null(), "{}", first.trace);
+    let v = j.json(&["check", &run], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    assert!(stored_in_main(&j, &wt, "src/first.bin").1);
+    // What is already stored is not counted again.
+    let v = j.json(&["check", &run], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    // Another 600 KiB would take the run past what it may store.
+    let second = random_file(&j, &run, "src/second.bin", 600 << 10);
+    assert_eq!(second.code, 0, "{}", second.text);
+    let objects = main_objects(&j);
+    let out = j.airlock(&["check", &run]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for line in [
+        &format!(
+            "error: a snapshot of run {run} would store 600.0 KiB of new or changed files in the repository's object store; with the 600.0 KiB its earlier snapshots stored, that is over the limit of 1.0 MiB"
+        ),
+        "  - largest new or changed: src/second.bin (600.0 KiB)",
+        "  - nothing was written to the repository's object store",
+        "raise `max_stored` under [sandbox] in .airlock/workflow.toml",
+    ] {
+        assert!(
+            out.stderr.contains(line),
+            "`{line}` missing:\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(main_objects(&j), objects, "objects were written");
+    assert!(!stored_in_main(&j, &wt, "src/second.bin").1);
+    // submit of the earlier check refuses the same way, writing nothing.
+    let out = j.airlock(&["submit", &run]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("raise `max_stored`"), "{}", out.stderr);
+    assert_eq!(main_objects(&j), objects, "objects were written");
+    assert_eq!(j.json(&["show", &run, "--no-diff"], 0)["state"], "checked");
+}
+
+both!(
+    a_write_past_max_file_size_is_refused,
+    a_worktree_over_max_worktree_is_refused_at_check,
+    snapshots_past_max_stored_are_refused,
+);

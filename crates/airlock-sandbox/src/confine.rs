@@ -61,6 +61,9 @@ pub(crate) struct InitSpec {
     pub root: Vec<u8>,
     pub memory_bytes: Option<u64>,
     pub processes: Option<u64>,
+    /// RLIMIT_FSIZE of the command.
+    #[serde(default)]
+    pub file_size_bytes: Option<u64>,
     /// Run with the protections that need no namespaces only.
     pub weaker: bool,
     /// Wait for one byte on [`GATE_FD`] before starting the command.
@@ -752,7 +755,7 @@ pub(crate) fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<()
     confine_prepared(in_namespaces, &prepared)
 }
 
-/// The command's own limits on processes and memory.
+/// The command's own limits on processes, memory and file size.
 pub(crate) fn limit(spec: &InitSpec) -> Result<(), SetupError> {
     // SAFETY: plain system calls on our own process.
     unsafe {
@@ -772,6 +775,16 @@ pub(crate) fn limit(spec: &InitSpec) -> Result<(), SetupError> {
                 rlim_max: bytes,
             };
             check(libc::setrlimit(libc::RLIMIT_AS, &lim), "limiting memory")?;
+        }
+        if let Some(bytes) = spec.file_size_bytes {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            check(
+                libc::setrlimit(libc::RLIMIT_FSIZE, &lim),
+                "limiting the size of files",
+            )?;
         }
     }
     Ok(())

@@ -618,6 +618,66 @@ fn each_command_gets_its_own_limits() {
 }
 
 #[test]
+fn a_write_past_the_file_size_limit_is_refused() {
+    for (weaker, lab) in [
+        (false, Lab::new()),
+        (false, Lab::warm()),
+        (true, Lab::new()),
+    ] {
+        let kind = format!("{} weaker={weaker}", lab.kind());
+        // The shell's child dies of SIGXFSZ; Python ignores the signal and
+        // sees EFBIG. Neither file grows past the limit.
+        let mut spec = lab.spec(
+            "head -c 3000000 /dev/zero > big; echo \"head: $?\"; \
+             python3 -c \"open('big2', 'wb').write(bytes(3000000))\"",
+        );
+        spec.confinement.as_mut().unwrap().weaker = weaker;
+        spec.limits.file_size_bytes = Some(1 << 20);
+        let o = run(&spec).expect("sandbox set-up");
+        let out = read(&lab.logs.join("out"));
+        let err = read(&lab.logs.join("err"));
+        assert_eq!(
+            out,
+            format!("head: {}\n", 128 + libc::SIGXFSZ),
+            "{kind}: {err}"
+        );
+        assert!(err.contains("File too large"), "{kind}: {err}");
+        assert_eq!(
+            std::fs::metadata(lab.work.join("big")).unwrap().len(),
+            1 << 20,
+            "{kind}"
+        );
+        assert_eq!(
+            std::fs::metadata(lab.work.join("big2")).unwrap().len(),
+            1 << 20,
+            "{kind}"
+        );
+        assert_eq!(o.exit, Exit::Exited { code: 1 }, "{kind}");
+        // The shell's report of its child is recognised too.
+        let mut spec = lab.spec("head -c 3000000 /dev/zero > big");
+        spec.confinement.as_mut().unwrap().weaker = weaker;
+        spec.limits.file_size_bytes = Some(1 << 20);
+        let o = run(&spec).expect("sandbox set-up");
+        assert_eq!(o.exit.shell_code(), 128 + libc::SIGXFSZ, "{kind}");
+        assert_eq!(
+            o.limit_hit.as_deref(),
+            Some("file size limit of 1048576 bytes: a write past it was refused"),
+            "{kind}"
+        );
+        // The limit is the command's: the next one, without it, writes on.
+        let mut spec = lab.spec("head -c 3000000 /dev/zero > big");
+        spec.confinement.as_mut().unwrap().weaker = weaker;
+        let o = run(&spec).expect("sandbox set-up");
+        assert!(o.exit.success(), "{kind}: {}", read(&lab.logs.join("err")));
+        assert_eq!(
+            std::fs::metadata(lab.work.join("big")).unwrap().len(),
+            3000000,
+            "{kind}"
+        );
+    }
+}
+
+#[test]
 fn each_command_gets_its_own_process_cap_in_a_warm_sandbox() {
     // The namespace's pid_max is capped ahead as the host's first command
     // asked; a command asking another cap, or none, gets its own.
