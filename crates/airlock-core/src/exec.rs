@@ -39,7 +39,8 @@ pub struct Trace {
     pub confinement: String,
     #[serde(default)]
     pub network: bool,
-    /// A limit that stopped the command.
+    /// A limit that stopped the command, or that the worktree it left is
+    /// over (`[sandbox] max_worktree`).
     #[serde(default)]
     pub limit_hit: Option<String>,
     /// What the command reported the sandbox denied it.

@@ -24,17 +24,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let (head, head_label) = match &run.submission {
         Some(s) => (s.head.clone(), format!("commit {}", short(&s.head))),
         // Within the run's quotas (a snapshot stores the worktree's files);
-        // past them, the run is shown without its diff, and why.
-        None => match airlock_core::quota::snapshot(
-            &al.layout,
-            &run.id,
-            &al.workflow_for(&run)?.sandbox,
-        ) {
+        // past them, or without a workflow that sets them, the run is
+        // shown without its diff, and why.
+        None => match al
+            .workflow_for(&run)
+            .and_then(|w| airlock_core::quota::snapshot(&al.layout, &run.id, &w.sandbox))
+        {
             Ok(tree) => (tree, "worktree (not submitted)".to_string()),
             Err(airlock_core::Error::Refused(refusal)) => (
                 run.base.clone(),
                 format!("worktree not shown: {}", refusal.what),
             ),
+            Err(
+                e @ (airlock_core::Error::InvalidToml { .. } | airlock_core::Error::NoWorkflow(_)),
+            ) => (run.base.clone(), format!("worktree not shown: {e}")),
             Err(e) => return Err(e),
         },
     };
