@@ -2804,3 +2804,384 @@ fn another_user_cannot_run_a_command_in_a_warm_sandbox() {
         next.trace
     );
 }
+
+// ---- Socket families and io_uring ---------------------------------------------------
+
+/// Python in the sandbox trying each socket in `attempts` (`name`, family,
+/// type, protocol, bind address or `None`): it prints `NAME refused ERRNO`
+/// when `socket()` fails, and `ESCAPED NAME` when it is made (and bound).
+fn socket_attempts(j: &Jail, run: &str, attempts: &str) -> Attempt {
+    py(
+        j,
+        run,
+        &format!(
+            "import errno, socket\n\
+             for name, fam, typ, proto, addr in [{attempts}]:\n  \
+               try:\n    s = socket.socket(fam, typ, proto)\n  \
+               except OSError as e:\n    print(name, 'refused', errno.errorcode.get(e.errno, e.errno)); continue\n  \
+               try:\n    addr is None or s.bind(addr); print('ESCAPED', name)\n  \
+               except OSError as e:\n    print('ESCAPED', name, 'made; bind:', e)\n\
+             try:\n  socket.socketpair(socket.AF_TIPC, socket.SOCK_STREAM); print('ESCAPED tipc-pair')\n\
+             except OSError as e:\n  print('tipc-pair refused', errno.errorcode.get(e.errno, e.errno))\n"
+        ),
+    )
+}
+
+/// Every named attempt was refused with `EAFNOSUPPORT`, as a kernel
+/// without the family answers.
+fn assert_families_refused(a: &Attempt, names: &[&str]) {
+    assert!(a.trace.is_object(), "airlock did not run it:\n{}", a.text);
+    assert!(!a.shows("ESCAPED"), "a socket was made:\n{}", a.text);
+    for name in names {
+        assert!(
+            a.shows(&format!("{name} refused EAFNOSUPPORT")),
+            "{name} was not refused with EAFNOSUPPORT:\n{}",
+            a.text
+        );
+    }
+}
+
+const VSOCK: &str = "('vsock-stream', socket.AF_VSOCK, socket.SOCK_STREAM, 0, (socket.VMADDR_CID_ANY, 7000)), \
+     ('vsock-seqpacket', socket.AF_VSOCK, socket.SOCK_SEQPACKET, 0, (socket.VMADDR_CID_ANY, 7001)), \
+     ('vsock-dgram', socket.AF_VSOCK, socket.SOCK_DGRAM, 0, (socket.VMADDR_CID_ANY, 7002))";
+
+/// vsock is not namespaced: a socket bound in the sandbox would listen to
+/// the hypervisor whatever the network setting.
+fn vsock_sockets_are_refused(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = socket_attempts(&j, &run, VSOCK);
+    assert_families_refused(&a, &["vsock-stream", "vsock-seqpacket", "vsock-dgram"]);
+    assert_eq!(a.trace["network"], false);
+}
+
+fn vsock_sockets_are_refused_with_the_network_on(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(&format!("{BRIEF}network = \"on\"\n"));
+    let a = socket_attempts(&j, &run, VSOCK);
+    assert_families_refused(&a, &["vsock-stream", "vsock-seqpacket", "vsock-dgram"]);
+    assert_eq!(a.trace["network"], true);
+}
+
+/// Raw packets, the kernel's crypto sockets, and the rest of the families
+/// a build or a test has no use for; netlink only for routing (what the C
+/// library's resolver and `ip` ask).
+fn other_socket_families_are_refused(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = socket_attempts(
+        &j,
+        &run,
+        "('packet-raw', socket.AF_PACKET, socket.SOCK_RAW, 0, None), \
+         ('packet-dgram', socket.AF_PACKET, socket.SOCK_DGRAM, 0, None), \
+         ('alg', socket.AF_ALG, socket.SOCK_SEQPACKET, 0, ('hash', 'sha256')), \
+         ('tipc', socket.AF_TIPC, socket.SOCK_RDM, 0, None), \
+         ('can', socket.AF_CAN, socket.SOCK_RAW, socket.CAN_RAW, None), \
+         ('rds', socket.AF_RDS, socket.SOCK_SEQPACKET, 0, None), \
+         ('key', 15, socket.SOCK_RAW, 2, None), \
+         ('xdp', 44, socket.SOCK_RAW, 0, None), \
+         ('bluetooth', 31, socket.SOCK_STREAM, 0, None), \
+         ('netlink-uevent', socket.AF_NETLINK, socket.SOCK_RAW, 15, (0, 1)), \
+         ('netlink-netfilter', socket.AF_NETLINK, socket.SOCK_RAW, 12, None), \
+         ('netlink-generic', socket.AF_NETLINK, socket.SOCK_RAW, 16, None), \
+         ('netlink-xfrm', socket.AF_NETLINK, socket.SOCK_RAW, 6, None)",
+    );
+    assert_families_refused(
+        &a,
+        &[
+            "packet-raw",
+            "packet-dgram",
+            "alg",
+            "tipc",
+            "can",
+            "rds",
+            "key",
+            "xdp",
+            "bluetooth",
+            "netlink-uevent",
+            "netlink-netfilter",
+            "netlink-generic",
+            "netlink-xfrm",
+            "tipc-pair",
+        ],
+    );
+}
+
+/// io_uring does its work outside the system calls a filter sees; it is
+/// answered as a kernel without it answers, so programs fall back.
+fn io_uring_is_refused(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = py(
+        &j,
+        &run,
+        "import ctypes, errno\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         libc.syscall.restype = ctypes.c_long\n\
+         params = ctypes.create_string_buffer(120)\n\
+         fd = libc.syscall(ctypes.c_long(425), ctypes.c_long(4), params)\n\
+         print('ESCAPED io_uring_setup', fd) if fd >= 0 else print('io_uring_setup', errno.errorcode[ctypes.get_errno()])\n\
+         for nr, name in ((426, 'io_uring_enter'), (427, 'io_uring_register')):\n  \
+           r = libc.syscall(ctypes.c_long(nr), ctypes.c_long(max(fd, 0)), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))\n  \
+           print(name, errno.errorcode[ctypes.get_errno()] if r < 0 else 'ran')\n",
+    );
+    assert!(a.trace.is_object(), "airlock did not run it:\n{}", a.text);
+    assert!(!a.shows("ESCAPED"), "an io_uring was set up:\n{}", a.text);
+    for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        assert!(
+            a.shows(&format!("{call} ENOSYS")),
+            "{call} was not answered ENOSYS:\n{}",
+            a.text
+        );
+    }
+}
+
+/// What commands do use still works: Unix sockets (pathname and pairs),
+/// TCP and UDP over IPv4 and IPv6 on the sandbox's own loopback, routing
+/// netlink (interface names), and name lookups from /etc/hosts.
+fn ordinary_sockets_still_work(c: Caller) {
+    let j = jail(c);
+    let (run, _) = j.start(BRIEF);
+    let a = py(
+        &j,
+        &run,
+        "import os, socket\n\
+         a, b = socket.socketpair(); a.sendall(b'x'); print('pair', b.recv(1))\n\
+         srv = socket.socket(socket.AF_UNIX); srv.bind('/tmp/s.sock'); srv.listen(1)\n\
+         cl = socket.socket(socket.AF_UNIX); cl.connect('/tmp/s.sock'); print('unix ok')\n\
+         for fam, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):\n  \
+           l = socket.socket(fam); l.bind((host, 0)); l.listen(1)\n  \
+           c = socket.create_connection(l.getsockname()[:2], 2); s, _ = l.accept(); c.sendall(b'y'); print('tcp', fam.name, s.recv(1))\n  \
+           u = socket.socket(fam, socket.SOCK_DGRAM); u.bind((host, 0)); v = socket.socket(fam, socket.SOCK_DGRAM); v.sendto(b'z', u.getsockname()); print('udp', fam.name, u.recv(1))\n\
+         print('interfaces', [n for _, n in socket.if_nameindex()])\n\
+         print('localhost', sorted({a[4][0] for a in socket.getaddrinfo('localhost', 80, type=socket.SOCK_STREAM)}))\n",
+    );
+    assert_eq!(a.code, 0, "{}", a.text);
+    for line in [
+        "pair b'x'",
+        "unix ok",
+        "tcp AF_INET b'y'",
+        "udp AF_INET b'z'",
+        "tcp AF_INET6 b'y'",
+        "udp AF_INET6 b'z'",
+        "interfaces ['lo']",
+        "localhost [",
+    ] {
+        assert!(a.shows(line), "`{line}` missing:\n{}", a.text);
+    }
+}
+
+both!(
+    vsock_sockets_are_refused,
+    vsock_sockets_are_refused_with_the_network_on,
+    other_socket_families_are_refused,
+    io_uring_is_refused,
+    ordinary_sockets_still_work,
+);
+
+// ---- Quotas: what a run may leave on the repository's disk ------------------------
+
+/// Every object in the main repository's object store.
+fn main_objects(j: &Jail) -> Vec<String> {
+    let listed = j.git(&[
+        "cat-file",
+        "--batch-all-objects",
+        "--batch-check=%(objectname)",
+    ]);
+    listed.lines().map(String::from).collect()
+}
+
+/// The blob id git would give the worktree file `rel`, and whether the
+/// main object store holds it.
+fn stored_in_main(j: &Jail, wt: &Path, rel: &str) -> (String, bool) {
+    let id = j.git(&["hash-object", &s(&wt.join(rel))]);
+    let held = j
+        .command(Path::new("git"))
+        .args(["cat-file", "-e", &id])
+        .status()
+        .unwrap()
+        .success();
+    (id, held)
+}
+
+/// `n` bytes nobody can compress, written by the command into `rel`.
+fn random_file(j: &Jail, run: &str, rel: &str, n: usize) -> Attempt {
+    py(
+        j,
+        run,
+        &format!("import os\nopen('{rel}', 'wb').write(os.urandom({n}))\nprint('wrote')\n"),
+    )
+}
+
+fn a_write_past_max_file_size_is_refused(c: Caller) {
+    let j = jail_with(c, "[sandbox]\nmax_file_size = \"1MiB\"\n");
+    let (run, wt) = j.start(BRIEF);
+    let limit = "file size limit of 1048576 bytes: a write past it was refused";
+    // The shell's child dies of SIGXFSZ at the limit.
+    let a = sh(&j, &run, "head -c 3000000 /dev/zero > src/big.bin");
+    assert_eq!(a.code, 153, "{}", a.text);
+    assert_eq!(a.trace["limit_hit"], limit, "{}", a.trace);
+    assert_eq!(
+        std::fs::metadata(wt.join("src/big.bin")).unwrap().len(),
+        1 << 20
+    );
+    // Python ignores the signal and sees EFBIG, in the private /tmp too.
+    let a = py(&j, &run, "open('/tmp/big.bin', 'wb').write(bytes(3000000))");
+    assert_eq!(a.code, 1, "{}", a.text);
+    assert!(a.shows("File too large"), "{}", a.text);
+    assert_eq!(a.trace["limit_hit"], limit, "{}", a.trace);
+    let tmp = j.state_dir().join("runs").join(&run).join("tmp/big.bin");
+    assert_eq!(std::fs::metadata(tmp).unwrap().len(), 1 << 20);
+    // Said by exec, and seen in the run's record.
+    let out = j.airlock(&[
+        "exec",
+        &run,
+        "--",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/zero > src/big.bin",
+    ]);
+    assert_eq!(out.code, 153, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("airlock: trace 3 of run {run}: exit 153; {limit}")),
+        "{}",
+        out.stderr
+    );
+    let shown = j.airlock(&["show", &run, "--no-diff"]);
+    assert!(
+        shown.stdout.contains(&format!("LIMIT HIT: {limit}")),
+        "{}",
+        shown.stdout
+    );
+}
+
+fn a_worktree_over_max_worktree_is_refused_at_check(c: Caller) {
+    let j = jail_with(c, "[sandbox]\nmax_worktree = \"1MiB\"\n");
+    let (run, wt) = j.start(BRIEF);
+    let objects = main_objects(&j);
+    let a = random_file(&j, &run, "src/data.bin", 2 << 20);
+    // The command did what it was asked; the run is now over its limit,
+    // and exec says so and fails.
+    assert_eq!(a.trace["exit"]["code"], 0, "{}", a.text);
+    assert!(a.shows("wrote"), "{}", a.text);
+    assert_eq!(a.code, 1, "{}", a.text);
+    let limit = a.trace["limit_hit"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        limit.starts_with(
+            "worktree limit of 1.0 MiB (max_worktree): the worktree holds 2.0 MiB of files git would store (largest: src/data.bin (2.0 MiB), "
+        ),
+        "{}",
+        a.trace
+    );
+    let out = j.airlock(&["exec", &run, "--", "true"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("airlock: trace 2 of run {run}: exit 0; {limit}")),
+        "{}",
+        out.stderr
+    );
+    // show stores nothing of it either, and says why it shows no diff.
+    let shown = j.airlock(&["show", &run, "--no-diff"]);
+    assert!(
+        shown.stdout.contains(&format!("LIMIT HIT: {limit}")),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains(&format!(
+            "diff stat (worktree not shown: run {run}'s worktree holds 2.0 MiB"
+        )),
+        "{}",
+        shown.stdout
+    );
+
+    // check refuses before its gates, and stores nothing.
+    let before = j.main_fingerprint();
+    let out = j.airlock(&["check", &run]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for line in [
+        &format!(
+            "error: run {run}'s worktree holds 2.0 MiB of files git would store, over the limit of 1.0 MiB"
+        ),
+        "  - `max_worktree` under [sandbox] in .airlock/workflow.toml caps the files",
+        "  - largest: src/data.bin (2.0 MiB), ",
+        "  - nothing was written to the repository's object store",
+        "raise `max_worktree` under [sandbox] in .airlock/workflow.toml",
+    ] {
+        assert!(
+            out.stderr.contains(line),
+            "`{line}` missing:\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(main_objects(&j), objects, "objects were written");
+    assert!(!stored_in_main(&j, &wt, "src/data.bin").1);
+    assert_eq!(j.main_fingerprint(), before);
+    assert_eq!(j.json(&["show", &run, "--no-diff"], 0)["state"], "staged");
+    // --json says the same, as a refusal.
+    let v = j.json(&["check", &run], 1);
+    assert_eq!(v["error"]["class"], "refused", "{v}");
+    // Back under the limit, the run checks and its files are stored.
+    let rm = sh(
+        &j,
+        &run,
+        "rm src/data.bin && head -c 1000 /dev/urandom > src/small.bin",
+    );
+    assert_eq!(rm.code, 0, "{}", rm.text);
+    let v = j.json(&["check", &run], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    assert!(stored_in_main(&j, &wt, "src/small.bin").1);
+}
+
+fn snapshots_past_max_stored_are_refused(c: Caller) {
+    let j = jail_with(c, "[sandbox]\nmax_stored = \"1MiB\"\n");
+    let (run, wt) = j.start(BRIEF);
+    let first = random_file(&j, &run, "src/first.bin", 600 << 10);
+    assert_eq!(first.code, 0, "{}", first.text);
+    assert!(first.trace["limit_hit"].is_null(), "{}", first.trace);
+    let v = j.json(&["check", &run], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    assert!(stored_in_main(&j, &wt, "src/first.bin").1);
+    // What is already stored is not counted again.
+    let v = j.json(&["check", &run], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    // Another 600 KiB would take the run past what it may store.
+    let second = random_file(&j, &run, "src/second.bin", 600 << 10);
+    assert_eq!(second.code, 0, "{}", second.text);
+    let objects = main_objects(&j);
+    let out = j.airlock(&["check", &run]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for line in [
+        &format!(
+            "error: a snapshot of run {run} would store 600.0 KiB of new or changed files in the repository's object store; with the 600.0 KiB its earlier snapshots stored, that is over the limit of 1.0 MiB"
+        ),
+        "  - largest new or changed: src/second.bin (600.0 KiB)",
+        "  - nothing was written to the repository's object store",
+        "raise `max_stored` under [sandbox] in .airlock/workflow.toml",
+    ] {
+        assert!(
+            out.stderr.contains(line),
+            "`{line}` missing:\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(main_objects(&j), objects, "objects were written");
+    assert!(!stored_in_main(&j, &wt, "src/second.bin").1);
+    // submit of the earlier check refuses the same way, writing nothing.
+    let out = j.airlock(&["submit", &run]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("raise `max_stored`"), "{}", out.stderr);
+    assert_eq!(main_objects(&j), objects, "objects were written");
+    assert_eq!(j.json(&["show", &run, "--no-diff"], 0)["state"], "checked");
+}
+
+both!(
+    a_write_past_max_file_size_is_refused,
+    a_worktree_over_max_worktree_is_refused_at_check,
+    snapshots_past_max_stored_are_refused,
+);

@@ -33,6 +33,7 @@ fn doctor_reports_every_protection_in_force_here() {
             ("whole process tree killed", true),
             ("no privilege gain", true),
             ("Landlock", landlock.is_some()),
+            ("no io_uring, vsock or raw sockets", true),
         ],
         "{v}"
     );

@@ -62,6 +62,8 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
     run.require("check", &[State::Staged, State::Checked])?;
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
+    // Before the gates spend their time on a snapshot that would be refused.
+    crate::quota::require_worktree_within(&al.layout, &run.id, &workflow.sandbox)?;
 
     let mut gates = Vec::new();
     let mut failed = false;
@@ -122,7 +124,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
         });
     }
 
-    let tree = al.layout.snapshot(&run.id)?;
+    let tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
     let stops = if failed {
         Vec::new()
     } else {

@@ -744,6 +744,7 @@ pub fn plan(
             output_bytes: Some(workflow.sandbox.max_output),
             memory_bytes: workflow.sandbox.max_memory,
             processes: Some(workflow.sandbox.max_processes),
+            file_size_bytes: Some(workflow.sandbox.max_file_size),
         },
         env,
         network,
@@ -975,6 +976,11 @@ pub fn limit_from_output(stderr_log: &Path, limits: &Limits, failed: bool) -> Op
             || text.contains("can't fork"))
     {
         return Some(format!("process limit of {n} (the command could not fork)"));
+    }
+    if let Some(bytes) = limits.file_size_bytes
+        && (text.contains("File too large") || text.contains("File size limit exceeded"))
+    {
+        return Some(airlock_sandbox::file_size_limit(bytes));
     }
     None
 }

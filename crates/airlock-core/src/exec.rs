@@ -39,7 +39,8 @@ pub struct Trace {
     pub confinement: String,
     #[serde(default)]
     pub network: bool,
-    /// A limit that stopped the command.
+    /// A limit that stopped the command, or that the worktree it left is
+    /// over (`[sandbox] max_worktree`).
     #[serde(default)]
     pub limit_hit: Option<String>,
     /// What the command reported the sandbox denied it.
@@ -396,6 +397,7 @@ fn run_gated(
         spec,
         started,
         network: plan.network.allowed,
+        max_worktree: workflow.sandbox.max_worktree,
     })
 }
 
@@ -405,6 +407,8 @@ struct Ran {
     spec: CommandSpec,
     started: String,
     network: bool,
+    /// What the worktree may hold after it (`[sandbox] max_worktree`).
+    max_worktree: u64,
 }
 
 /// The trace of a command that ran: the snapshot after it and what changed.
@@ -420,6 +424,7 @@ fn finish(
         spec,
         started,
         network,
+        max_worktree,
     } = ran;
     let after = layout.scan(&run.id, Some(before))?;
     let files_changed: Vec<FileChange> = before
@@ -455,13 +460,19 @@ fn finish(
         started,
         confinement: outcome.confinement.clone(),
         network,
-        limit_hit: outcome.limit_hit.clone().or_else(|| {
-            crate::confinement::limit_from_output(
-                &spec.stderr_path,
-                &spec.limits,
-                !outcome.exit.success(),
-            )
-        }),
+        limit_hit: [
+            outcome.limit_hit.clone().or_else(|| {
+                crate::confinement::limit_from_output(
+                    &spec.stderr_path,
+                    &spec.limits,
+                    !outcome.exit.success(),
+                )
+            }),
+            crate::quota::worktree_over(&after, max_worktree),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| format!("{a}; {b}")),
         denials: crate::confinement::denials(&spec.stderr_path),
     };
     Ok((trace, held))

@@ -19,6 +19,7 @@ pub mod ledger_server;
 pub mod lock;
 pub mod promote;
 pub mod proof;
+pub mod quota;
 pub mod recover;
 pub mod release;
 pub mod run;

@@ -34,7 +34,8 @@ pub struct PromoteReport {
 }
 
 pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submission) -> Result<()> {
-    let now_tree = al.layout.snapshot(&run.id)?;
+    let workflow = al.workflow_for(run)?;
+    let now_tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
     if now_tree == submission.tree {
         return Ok(());
     }

@@ -27,7 +27,8 @@ pub fn submit(
                 format!("run `airlock check {}`", run.id),
             )
         })?;
-    let tree = al.layout.snapshot(&run.id)?;
+    let workflow = al.workflow_for(&run)?;
+    let tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
     if tree != check.tree {
         let changed = git::diff_tree(&al.layout.git(), &check.tree, &tree)?;
         return Err(Error::refused(
@@ -43,7 +44,6 @@ pub fn submit(
             format!("run `airlock check {}` again, then submit", run.id),
         ));
     }
-    let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
 
     crate::action::plan::recheck(al, &run, &workflow, effects)?;

@@ -56,6 +56,14 @@ pub struct Sandbox {
     pub max_output: u64,
     pub max_memory: Option<u64>,
     pub max_processes: u64,
+    /// Largest file a command may write (RLIMIT_FSIZE).
+    pub max_file_size: u64,
+    /// Bytes of the files in a run's worktree that git sees (ignored ones
+    /// aside): what a snapshot of it stores.
+    pub max_worktree: u64,
+    /// Bytes of new content a run's snapshots may write into the
+    /// repository's object store, over the run's life.
+    pub max_stored: u64,
     /// Wall time of a command started by `exec`, `snap run --run` or a
     /// rehearsal when the caller gives none (gates have their own).
     #[serde(with = "humantime_serde_opt_secs")]
@@ -346,6 +354,9 @@ impl Workflow {
 
 pub const DEFAULT_MAX_OUTPUT: u64 = 64 << 20;
 pub const DEFAULT_MAX_PROCESSES: u64 = 4096;
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+pub const DEFAULT_MAX_WORKTREE: u64 = 4 << 30;
+pub const DEFAULT_MAX_STORED: u64 = 2 << 30;
 /// Agents think between commands: a sandbox kept for five minutes is there
 /// for the next one.
 pub const DEFAULT_KEEP_WARM: Duration = Duration::from_secs(300);
@@ -474,6 +485,9 @@ fn parse_sandbox(
         max_output: DEFAULT_MAX_OUTPUT,
         max_memory: None,
         max_processes: DEFAULT_MAX_PROCESSES,
+        max_file_size: DEFAULT_MAX_FILE_SIZE,
+        max_worktree: DEFAULT_MAX_WORKTREE,
+        max_stored: DEFAULT_MAX_STORED,
         timeout: None,
         keep_warm: DEFAULT_KEEP_WARM,
     };
@@ -494,6 +508,9 @@ fn parse_sandbox(
             "max_output",
             "max_memory",
             "max_processes",
+            "max_file_size",
+            "max_worktree",
+            "max_stored",
             "timeout",
             "keep_warm",
         ],
@@ -523,6 +540,17 @@ fn parse_sandbox(
                 sandbox.max_output = size(value, "max_output", diags).unwrap_or(DEFAULT_MAX_OUTPUT)
             }
             "max_memory" => sandbox.max_memory = size(value, "max_memory", diags),
+            "max_file_size" => {
+                sandbox.max_file_size =
+                    size(value, "max_file_size", diags).unwrap_or(DEFAULT_MAX_FILE_SIZE)
+            }
+            "max_worktree" => {
+                sandbox.max_worktree =
+                    size(value, "max_worktree", diags).unwrap_or(DEFAULT_MAX_WORKTREE)
+            }
+            "max_stored" => {
+                sandbox.max_stored = size(value, "max_stored", diags).unwrap_or(DEFAULT_MAX_STORED)
+            }
             "timeout" => sandbox.timeout = parse_timeout(value, diags),
             "keep_warm" => {
                 sandbox.keep_warm = parse_keep_warm(value, diags).unwrap_or(DEFAULT_KEEP_WARM)
@@ -953,6 +981,29 @@ mod tests {
         assert_eq!(
             problems("[sandbox]\nkeep_warm = \"a while\"\n"),
             vec!["2:13: `keep_warm` must be a number of seconds or a duration"]
+        );
+    }
+
+    #[test]
+    fn quotas_take_sizes_and_have_defaults() {
+        let wf = Workflow::parse(
+            "[sandbox]\nmax_file_size = \"256MiB\"\nmax_worktree = \"2GiB\"\nmax_stored = 1048576\n",
+            "wf.toml",
+        )
+        .unwrap();
+        assert_eq!(wf.sandbox.max_file_size, 256 << 20);
+        assert_eq!(wf.sandbox.max_worktree, 2 << 30);
+        assert_eq!(wf.sandbox.max_stored, 1 << 20);
+        let default = Workflow::parse("", "wf.toml").unwrap().sandbox;
+        assert_eq!(default.max_file_size, DEFAULT_MAX_FILE_SIZE);
+        assert_eq!(default.max_worktree, DEFAULT_MAX_WORKTREE);
+        assert_eq!(default.max_stored, DEFAULT_MAX_STORED);
+        assert_eq!(
+            problems("[sandbox]\nmax_worktree = \"lots\"\nmax_stored = 0\n"),
+            vec![
+                "2:16: `max_worktree` must be a size",
+                "3:14: `max_stored` must be a size",
+            ]
         );
     }
 

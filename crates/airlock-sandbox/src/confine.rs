@@ -15,8 +15,9 @@
 //! 3. PID 1 forks the command's process, which sets resource limits,
 //!    `no_new_privs`, drops every capability, enters a Landlock domain (write
 //!    only below the writable paths; no signals or abstract sockets outside)
-//!    and a seccomp filter (no mount, namespaces, keyrings, bpf, module or
-//!    kexec calls), then execs;
+//!    and seccomp filters (no mount, namespaces, keyrings, bpf, module or
+//!    kexec calls; no io_uring; sockets of the Unix, IPv4, IPv6 and routing
+//!    netlink families only), then execs;
 //! 4. PID 1 reaps until the command exits, reports its status on fd 3 and
 //!    exits. The kernel then kills everything left in the namespace, so a
 //!    double fork or `setsid` does not outlive the command.
@@ -60,6 +61,9 @@ pub(crate) struct InitSpec {
     pub root: Vec<u8>,
     pub memory_bytes: Option<u64>,
     pub processes: Option<u64>,
+    /// RLIMIT_FSIZE of the command.
+    #[serde(default)]
+    pub file_size_bytes: Option<u64>,
     /// Run with the protections that need no namespaces only.
     pub weaker: bool,
     /// Wait for one byte on [`GATE_FD`] before starting the command.
@@ -748,18 +752,16 @@ pub(crate) fn loopback_up() -> Result<(), SetupError> {
 /// command: a warm sandbox builds them once and every command applies them.
 pub(crate) struct Prepared {
     ruleset: landlock::RulesetCreated,
-    deny: seccompiler::BpfProgram,
-    clone3: seccompiler::BpfProgram,
+    filters: Filters,
 }
 
 /// Builds what [`confine_process`] applies: in the sandbox's final view of
 /// the files (after `pivot_root`), since the ruleset holds its paths open.
 pub(crate) fn prepare(spec: &InitSpec, in_namespaces: bool) -> Result<Prepared, SetupError> {
-    let (deny, clone3) = seccomp_filters()?;
+    let filters = seccomp_filters()?;
     Ok(Prepared {
         ruleset: landlock_ruleset(spec, in_namespaces)?,
-        deny,
-        clone3,
+        filters,
     })
 }
 
@@ -771,7 +773,7 @@ pub(crate) fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<()
     confine_prepared(in_namespaces, &prepared)
 }
 
-/// The command's own limits on processes and memory.
+/// The command's own limits on processes, memory and file size.
 pub(crate) fn limit(spec: &InitSpec) -> Result<(), SetupError> {
     // SAFETY: plain system calls on our own process.
     unsafe {
@@ -791,6 +793,16 @@ pub(crate) fn limit(spec: &InitSpec) -> Result<(), SetupError> {
                 rlim_max: bytes,
             };
             check(libc::setrlimit(libc::RLIMIT_AS, &lim), "limiting memory")?;
+        }
+        if let Some(bytes) = spec.file_size_bytes {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            check(
+                libc::setrlimit(libc::RLIMIT_FSIZE, &lim),
+                "limiting the size of files",
+            )?;
         }
     }
     Ok(())
@@ -832,10 +844,13 @@ pub(crate) fn confine_prepared(in_namespaces: bool, prepared: &Prepared) -> Resu
         .map_err(|e| fail("entering the Landlock domain", e))?
         .restrict_self()
         .map_err(|e| fail("entering the Landlock domain", e))?;
-    seccompiler::apply_filter(&prepared.deny)
-        .map_err(|e| fail("installing the seccomp filter", e))?;
-    seccompiler::apply_filter(&prepared.clone3)
-        .map_err(|e| fail("installing the seccomp filter", e))?;
+    for filter in [
+        &prepared.filters.deny,
+        &prepared.filters.absent,
+        &prepared.filters.families,
+    ] {
+        seccompiler::apply_filter(filter).map_err(|e| fail("installing the seccomp filter", e))?;
+    }
     Ok(())
 }
 
@@ -910,14 +925,9 @@ fn landlock_ruleset(
     Ok(created)
 }
 
-fn seccomp_filters() -> Result<(seccompiler::BpfProgram, seccompiler::BpfProgram), SetupError> {
-    use seccompiler::{
-        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-        SeccompRule, TargetArch,
-    };
+fn seccomp_filters() -> Result<Filters, SetupError> {
+    use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
     use std::collections::BTreeMap;
-    let arch = TargetArch::try_from(std::env::consts::ARCH)
-        .map_err(|e| fail("building the seccomp filter", e))?;
     let step = |e: &dyn std::fmt::Display| fail("building the seccomp filter", e);
     let denied = [
         libc::SYS_mount,
@@ -968,27 +978,108 @@ fn seccomp_filters() -> Result<(seccompiler::BpfProgram, seccompiler::BpfProgram
         clone_rules.push(SeccompRule::new(vec![cond]).map_err(|e| step(&e))?);
     }
     rules.insert(libc::SYS_clone, clone_rules);
-    let deny: BpfProgram = SeccompFilter::new(
+    let deny = program(rules, libc::EPERM)?;
+    // Calls answered as a kernel without them answers, so that programs
+    // fall back. clone3 passes its flags in memory, out of a filter's
+    // reach: the C library falls back to clone, which is checked above.
+    // io_uring does its work in the kernel without system calls a filter
+    // could see (opening, connecting, sending), and its code has been a
+    // steady source of kernel exploits.
+    let absent = program(
+        [
+            libc::SYS_clone3,
+            libc::SYS_io_uring_setup,
+            libc::SYS_io_uring_enter,
+            libc::SYS_io_uring_register,
+        ]
+        .into_iter()
+        .map(|s| (s, vec![]))
+        .collect(),
+        libc::ENOSYS,
+    )?;
+    let families = program(socket_family_rules()?, libc::EAFNOSUPPORT)?;
+    Ok(Filters {
+        deny,
+        absent,
+        families,
+    })
+}
+
+/// The seccomp filters of a command: denied calls (`EPERM`), calls
+/// answered as absent (`ENOSYS`), socket families refused (`EAFNOSUPPORT`).
+/// A filter has one answer, hence three.
+struct Filters {
+    deny: seccompiler::BpfProgram,
+    absent: seccompiler::BpfProgram,
+    families: seccompiler::BpfProgram,
+}
+
+/// Socket families a command may use: Unix sockets, IPv4 and IPv6 (with
+/// the network off they reach only the sandbox's own loopback), and
+/// routing netlink (what the C library's resolver and `ip` ask about
+/// interfaces and addresses). Everything else is answered as a kernel
+/// without the family answers: vsock, which no network namespace
+/// confines, reaches the hypervisor; packet, crypto (`AF_ALG`), key,
+/// TIPC, RDS, XDP, Bluetooth, CAN, netfilter and the other netlink
+/// protocols are kernel code no build or test needs.
+pub(crate) const SOCKET_FAMILIES: &[(libc::c_int, &str)] = &[
+    (libc::AF_UNIX, "Unix"),
+    (libc::AF_INET, "IPv4"),
+    (libc::AF_INET6, "IPv6"),
+    (libc::AF_NETLINK, "netlink (routing only)"),
+];
+
+fn socket_family_rules()
+-> Result<std::collections::BTreeMap<i64, Vec<seccompiler::SeccompRule>>, SetupError> {
+    use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+    let step = |e: &dyn std::fmt::Display| fail("building the seccomp filter", e);
+    // The family and protocol are C ints: compared as 32 bits, as the
+    // kernel reads them.
+    let arg = |index: u8, op: SeccompCmpOp, value: libc::c_int| {
+        SeccompCondition::new(index, SeccompCmpArgLen::Dword, op, value as u32 as u64)
+            .map_err(|e| step(&e))
+    };
+    let other_family = SOCKET_FAMILIES
+        .iter()
+        .map(|(family, _)| arg(0, SeccompCmpOp::Ne, *family))
+        .collect::<Result<Vec<_>, _>>()?;
+    let other_netlink = vec![
+        arg(0, SeccompCmpOp::Eq, libc::AF_NETLINK)?,
+        arg(2, SeccompCmpOp::Ne, libc::NETLINK_ROUTE)?,
+    ];
+    let rule = |conditions| SeccompRule::new(conditions).map_err(|e| step(&e));
+    Ok([
+        (
+            libc::SYS_socket,
+            vec![rule(other_family)?, rule(other_netlink)?],
+        ),
+        // Pairs are Unix sockets (TIPC makes pairs too).
+        (
+            libc::SYS_socketpair,
+            vec![rule(vec![arg(0, SeccompCmpOp::Ne, libc::AF_UNIX)?])?],
+        ),
+    ]
+    .into_iter()
+    .collect())
+}
+
+/// A filter answering `errno` to the calls `rules` match, allowing the rest.
+fn program(
+    rules: std::collections::BTreeMap<i64, Vec<seccompiler::SeccompRule>>,
+    errno: libc::c_int,
+) -> Result<seccompiler::BpfProgram, SetupError> {
+    use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
+    let step = |e: &dyn std::fmt::Display| fail("building the seccomp filter", e);
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| step(&e))?;
+    SeccompFilter::new(
         rules,
         SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
+        SeccompAction::Errno(errno as u32),
         arch,
     )
     .map_err(|e| step(&e))?
     .try_into()
-    .map_err(|e: seccompiler::BackendError| step(&e))?;
-    // clone3 passes its flags in memory, out of a filter's reach: answer
-    // ENOSYS, and the C library falls back to clone, which is checked above.
-    let clone3: BpfProgram = SeccompFilter::new(
-        [(libc::SYS_clone3, vec![])].into_iter().collect(),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|e| step(&e))?
-    .try_into()
-    .map_err(|e: seccompiler::BackendError| step(&e))?;
-    Ok((deny, clone3))
+    .map_err(|e: seccompiler::BackendError| step(&e))
 }
 
 /// Replaces the process with the command; returns only on failure.

@@ -122,6 +122,19 @@ pub fn diagnose(init_program: &Path, scratch: &Path) -> Doctor {
                 None => "not offered by this kernel".into(),
             },
         },
+        Protection {
+            name: "no io_uring, vsock or raw sockets",
+            in_force: backend != "none",
+            detail: format!(
+                "seccomp: sockets of the {} families only (vsock, packet, AF_ALG and the rest \
+                 answer EAFNOSUPPORT); io_uring answers ENOSYS",
+                crate::confine::SOCKET_FAMILIES
+                    .iter()
+                    .map(|(_, name)| *name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
     ];
     Doctor {
         backend,

@@ -80,6 +80,7 @@ pub(crate) struct Request {
     pub env: Vec<(Vec<u8>, Vec<u8>)>,
     pub memory_bytes: Option<u64>,
     pub processes: Option<u64>,
+    pub file_size_bytes: Option<u64>,
 }
 
 impl Request {
@@ -91,6 +92,7 @@ impl Request {
             env: init.env.clone(),
             memory_bytes: init.memory_bytes,
             processes: init.processes,
+            file_size_bytes: init.file_size_bytes,
         }
     }
 }
@@ -646,6 +648,7 @@ fn command_process(
         init.env = request.env;
         init.memory_bytes = request.memory_bytes;
         init.processes = request.processes;
+        init.file_size_bytes = request.file_size_bytes;
         init.gate = false;
         confine::limit(&init)?;
         // SAFETY: descriptor juggling in this process: 0 from /dev/null,

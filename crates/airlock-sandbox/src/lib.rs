@@ -83,6 +83,10 @@ pub struct Limits {
     pub memory_bytes: Option<u64>,
     /// Processes of the command's user in the sandbox (RLIMIT_NPROC).
     pub processes: Option<u64>,
+    /// Size of any file a process writes (RLIMIT_FSIZE): a write past it
+    /// fails with `EFBIG`, after `SIGXFSZ`, which ends a process that does
+    /// not ignore it.
+    pub file_size_bytes: Option<u64>,
 }
 
 /// Where a child's output is echoed while it is recorded.
@@ -126,6 +130,11 @@ impl Exit {
             Exit::TimedOut { after_ms } => format!("timed out after {}", fmt_ms(after_ms)),
         }
     }
+}
+
+/// What a command that wrote past the file size limit is told it hit.
+pub fn file_size_limit(bytes: u64) -> String {
+    format!("file size limit of {bytes} bytes: a write past it was refused")
 }
 
 fn fmt_ms(ms: u64) -> String {
@@ -459,6 +468,11 @@ impl Ended {
         } else if self.timed_out {
             spec.timeout
                 .map(|t| format!("time limit of {}", fmt_ms(t.as_millis() as u64)))
+        } else if exit.shell_code() == 128 + libc::SIGXFSZ {
+            // Killed by SIGXFSZ, or a shell saying that its command was
+            // (`sh -c 'cmd > file'`): the kernel sends it for a write past
+            // the limit.
+            spec.limits.file_size_bytes.map(file_size_limit)
         } else {
             None
         };
@@ -829,6 +843,7 @@ fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> confine::InitS
         root: confine::bytes(c.root.as_os_str()),
         memory_bytes: spec.limits.memory_bytes,
         processes: spec.limits.processes,
+        file_size_bytes: spec.limits.file_size_bytes,
         weaker: c.weaker,
         gate: gated,
     }

@@ -372,6 +372,61 @@ fn mounting_and_new_namespaces_are_refused() {
     }
 }
 
+/// Each socket family a command could ask for, and io_uring, with what
+/// the sandbox answered (`ok` or the errno's name).
+const FAMILIES_AND_IO_URING: &str = "python3 - <<'EOF'
+import ctypes, errno, socket
+def answer(make):
+    try:
+        make(); return 'ok'
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+for name, args in (('unix', (socket.AF_UNIX,)), ('inet', (socket.AF_INET,)),
+                   ('inet6', (socket.AF_INET6,)),
+                   ('netlink-route', (socket.AF_NETLINK, socket.SOCK_RAW, 0)),
+                   ('netlink-uevent', (socket.AF_NETLINK, socket.SOCK_RAW, 15)),
+                   ('vsock', (socket.AF_VSOCK, socket.SOCK_STREAM)),
+                   ('packet', (socket.AF_PACKET, socket.SOCK_RAW)),
+                   ('alg', (socket.AF_ALG, socket.SOCK_SEQPACKET))):
+    print(name, answer(lambda: socket.socket(*args)))
+print('pair-unix', answer(lambda: socket.socketpair(socket.AF_UNIX)))
+print('pair-tipc', answer(lambda: socket.socketpair(socket.AF_TIPC, socket.SOCK_STREAM)))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+fd = libc.syscall(ctypes.c_long(425), ctypes.c_long(4), ctypes.create_string_buffer(120))
+print('io_uring_setup', 'ok' if fd >= 0 else errno.errorcode[ctypes.get_errno()])
+EOF";
+
+#[test]
+fn socket_families_are_limited_and_io_uring_is_absent() {
+    // The one-off and the warm sandbox, and the weaker one without
+    // namespaces: every one applies the same filters.
+    for (weaker, lab) in [
+        (false, Lab::new()),
+        (false, Lab::warm()),
+        (true, Lab::new()),
+    ] {
+        let mut spec = lab.spec(FAMILIES_AND_IO_URING);
+        spec.confinement.as_mut().unwrap().weaker = weaker;
+        let o = run(&spec).expect("sandbox set-up");
+        let out = read(&lab.logs.join("out"));
+        let err = read(&lab.logs.join("err"));
+        assert!(
+            o.exit.success(),
+            "{} weaker={weaker}: {out}{err}",
+            lab.kind()
+        );
+        assert_eq!(
+            out,
+            "unix ok\ninet ok\ninet6 ok\nnetlink-route ok\nnetlink-uevent EAFNOSUPPORT\n\
+             vsock EAFNOSUPPORT\npacket EAFNOSUPPORT\nalg EAFNOSUPPORT\npair-unix ok\n\
+             pair-tipc EAFNOSUPPORT\nio_uring_setup ENOSYS\n",
+            "{} weaker={weaker}",
+            lab.kind()
+        );
+    }
+}
+
 #[test]
 fn a_failed_setup_is_an_error_naming_the_step() {
     let lab = Lab::new();
@@ -559,6 +614,66 @@ fn each_command_gets_its_own_limits() {
         let (o, out, err) = lab.run("ulimit -v");
         assert!(o.exit.success(), "{}: {err}", lab.kind());
         assert_eq!(out, "unlimited\n", "{}", lab.kind());
+    }
+}
+
+#[test]
+fn a_write_past_the_file_size_limit_is_refused() {
+    for (weaker, lab) in [
+        (false, Lab::new()),
+        (false, Lab::warm()),
+        (true, Lab::new()),
+    ] {
+        let kind = format!("{} weaker={weaker}", lab.kind());
+        // The shell's child dies of SIGXFSZ; Python ignores the signal and
+        // sees EFBIG. Neither file grows past the limit.
+        let mut spec = lab.spec(
+            "head -c 3000000 /dev/zero > big; echo \"head: $?\"; \
+             python3 -c \"open('big2', 'wb').write(bytes(3000000))\"",
+        );
+        spec.confinement.as_mut().unwrap().weaker = weaker;
+        spec.limits.file_size_bytes = Some(1 << 20);
+        let o = run(&spec).expect("sandbox set-up");
+        let out = read(&lab.logs.join("out"));
+        let err = read(&lab.logs.join("err"));
+        assert_eq!(
+            out,
+            format!("head: {}\n", 128 + libc::SIGXFSZ),
+            "{kind}: {err}"
+        );
+        assert!(err.contains("File too large"), "{kind}: {err}");
+        assert_eq!(
+            std::fs::metadata(lab.work.join("big")).unwrap().len(),
+            1 << 20,
+            "{kind}"
+        );
+        assert_eq!(
+            std::fs::metadata(lab.work.join("big2")).unwrap().len(),
+            1 << 20,
+            "{kind}"
+        );
+        assert_eq!(o.exit, Exit::Exited { code: 1 }, "{kind}");
+        // The shell's report of its child is recognised too.
+        let mut spec = lab.spec("head -c 3000000 /dev/zero > big");
+        spec.confinement.as_mut().unwrap().weaker = weaker;
+        spec.limits.file_size_bytes = Some(1 << 20);
+        let o = run(&spec).expect("sandbox set-up");
+        assert_eq!(o.exit.shell_code(), 128 + libc::SIGXFSZ, "{kind}");
+        assert_eq!(
+            o.limit_hit.as_deref(),
+            Some("file size limit of 1048576 bytes: a write past it was refused"),
+            "{kind}"
+        );
+        // The limit is the command's: the next one, without it, writes on.
+        let mut spec = lab.spec("head -c 3000000 /dev/zero > big");
+        spec.confinement.as_mut().unwrap().weaker = weaker;
+        let o = run(&spec).expect("sandbox set-up");
+        assert!(o.exit.success(), "{kind}: {}", read(&lab.logs.join("err")));
+        assert_eq!(
+            std::fs::metadata(lab.work.join("big")).unwrap().len(),
+            3000000,
+            "{kind}"
+        );
     }
 }
 

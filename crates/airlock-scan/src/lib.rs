@@ -135,6 +135,26 @@ impl Fingerprint {
         self.files.is_empty()
     }
 
+    /// The bytes of every file it lists (a link's: its target's name), as
+    /// `lstat` gives them: what a snapshot of the tree would store.
+    pub fn bytes(&self) -> u64 {
+        self.files
+            .values()
+            .fold(0u64, |sum, e| sum.saturating_add(e.stat.size))
+    }
+
+    /// The `n` largest files, largest first: (path, bytes).
+    pub fn largest(&self, n: usize) -> Vec<(String, u64)> {
+        let mut sizes: Vec<(&Vec<u8>, u64)> =
+            self.files.iter().map(|(p, e)| (p, e.stat.size)).collect();
+        sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        sizes
+            .into_iter()
+            .take(n)
+            .map(|(p, size)| (String::from_utf8_lossy(p).into_owned(), size))
+            .collect()
+    }
+
     /// The paths it lists, as bytes relative to the root, `/`-separated, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &[u8]> {
         self.files.keys().map(Vec::as_slice)

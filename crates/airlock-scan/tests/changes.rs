@@ -295,3 +295,25 @@ fn a_directory_swapped_for_a_link_never_leads_outside() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     swapper.join().unwrap();
 }
+
+#[test]
+fn bytes_count_the_files_a_snapshot_would_store_and_nothing_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, ".gitignore", "target/\n");
+    write(root, "src/main.rs", "fn main() {}");
+    write(root, "data/big.bin", &"x".repeat(5000));
+    write(root, "target/debug/app", &"y".repeat(100_000));
+    write(root, ".git/objects/pack", &"z".repeat(100_000));
+    std::os::unix::fs::symlink("src/main.rs", root.join("link")).unwrap();
+    let fp = take(root);
+    // .gitignore (8) + main.rs (12) + big.bin (5000) + the link's target name (11).
+    assert_eq!(fp.bytes(), 8 + 12 + 5000 + 11);
+    assert_eq!(
+        fp.largest(2),
+        vec![
+            ("data/big.bin".to_string(), 5000),
+            ("src/main.rs".to_string(), 12)
+        ]
+    );
+}

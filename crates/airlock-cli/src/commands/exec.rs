@@ -65,15 +65,27 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             trace
         }
     };
-    let code = trace.exit.code.clamp(0, 255) as u8;
+    // A command that succeeded but left the worktree over its limit fails:
+    // the run cannot be checked until something is removed.
+    let code = match (&trace.limit_hit, trace.exit.success()) {
+        (Some(_), true) => 1,
+        _ => trace.exit.code.clamp(0, 255) as u8,
+    };
     // The command's own output was shown live; a note only when something needs saying.
-    let human = if trace.exit.success() {
-        String::new()
-    } else {
-        format!(
+    let human = match (&trace.limit_hit, trace.exit.success()) {
+        (None, true) => String::new(),
+        (None, false) => format!(
             "airlock: trace {} of run {}: {}",
             trace.n, args.run, trace.exit.description
-        )
+        ),
+        // The limit names files the command chose: shown, never obeyed.
+        (Some(limit), _) => format!(
+            "airlock: trace {} of run {}: {}; {}",
+            trace.n,
+            args.run,
+            trace.exit.description,
+            crate::render::escape(limit)
+        ),
     };
     if !ctx.json && !human.is_empty() {
         eprintln!("{human}");

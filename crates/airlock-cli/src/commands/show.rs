@@ -23,10 +23,23 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     // The diff a reviewer decides on: the submitted commit, or the worktree as it is now.
     let (head, head_label) = match &run.submission {
         Some(s) => (s.head.clone(), format!("commit {}", short(&s.head))),
-        None => (
-            al.layout.snapshot(&run.id)?,
-            "worktree (not submitted)".to_string(),
-        ),
+        // Within the run's quotas (a snapshot stores the worktree's files);
+        // past them, or without a workflow that sets them, the run is
+        // shown without its diff, and why.
+        None => match al
+            .workflow_for(&run)
+            .and_then(|w| airlock_core::quota::snapshot(&al.layout, &run.id, &w.sandbox))
+        {
+            Ok(tree) => (tree, "worktree (not submitted)".to_string()),
+            Err(airlock_core::Error::Refused(refusal)) => (
+                run.base.clone(),
+                format!("worktree not shown: {}", refusal.what),
+            ),
+            Err(
+                e @ (airlock_core::Error::InvalidToml { .. } | airlock_core::Error::NoWorkflow(_)),
+            ) => (run.base.clone(), format!("worktree not shown: {e}")),
+            Err(e) => return Err(e),
+        },
     };
     let stat = git::numstat(&main, &run.base, &head)?;
     let patch = git::patch(&main, &run.base, &head)?;

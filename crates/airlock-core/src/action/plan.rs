@@ -386,7 +386,7 @@ pub fn propose(
         .find(|a| a.spec.name == parsed.action.name)
         .map(|a| a.seq)
         .unwrap_or_else(|| existing.iter().map(|a| a.seq).max().unwrap_or(0) + 1);
-    let tree = al.layout.snapshot(&run.id)?;
+    let tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
     let mut records = vec![prepare(
         al,
         &run,
