@@ -2710,8 +2710,9 @@ def blob(b):
     return varint(len(b)) + b
 argv = [b'/bin/sh', b'-c', b'touch ' + {marker:?}.encode()]
 env = [(b'PATH', b'/usr/bin:/bin')]
+# memory, processes and file size limits: none (postcard Options).
 request = (varint(len(argv)) + b''.join(blob(a) for a in argv) + blob({cwd:?}.encode())
-    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00')
+    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00')
 try:
     os.chdir({dir:?})
     names = [n for n in os.listdir('.') if n.endswith('.sock')]
