@@ -942,7 +942,8 @@ fn reading_a_forbid_read_match_in_the_worktree() {
     a.assert_not_shown(&secret);
     assert!(!a.shows("ESCAPED"), "{}", a.text);
     assert!(a.shows("size=0"), "{}", a.text);
-    assert_file(&wt.join("config/prod.key"), &secret);
+    // Never checked out: not hidden, absent.
+    assert!(!wt.join("config/prod.key").exists());
 }
 
 #[test]
@@ -965,8 +966,8 @@ fn reading_a_forbid_read_match_through_git_objects() {
     );
     assert!(a.trace.is_object(), "{}", a.text);
     a.assert_not_shown(&secret);
-    // The lane's git still works: add, commit, log, status. (The hidden file
-    // shows as changed there; airlock's own view reads the real one.)
+    // The lane's git still works: add, commit, log, status. (The forbidden
+    // file is `skip-worktree` there; airlock's own view keeps it unchanged.)
     let ok = sh(
         &j,
         &run,

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod git;
 pub mod globs;
 pub mod init;
+pub mod lane;
 pub mod layout;
 pub mod ledger_server;
 pub mod lock;
