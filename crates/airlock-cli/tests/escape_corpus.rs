@@ -2452,7 +2452,7 @@ fn the_worktree_is_safe_for_the_users_git(c: Caller) {
         &[
             "sh",
             "-c",
-            &format!("git config core.fsmonitor \"$PWD/.evil.sh\"; sleep 60"),
+            "git config core.fsmonitor \"$PWD/.evil.sh\"; sleep 60",
         ],
         &[],
     );
