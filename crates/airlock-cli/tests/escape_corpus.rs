@@ -2437,6 +2437,8 @@ fn the_worktree_is_safe_for_the_users_git(c: Caller) {
          mkdir -p sub/inner && git -C sub/inner init -q && {} \
          git init -q /tmp/evilgit && git -C /tmp/evilgit config core.fsmonitor \"$PWD/.evil.sh\" && \
          mkdir -p other && printf 'gitdir: ../../tmp/evilgit\\n' > other/.git; \
+         git init -q /tmp/evilwt && git -C /tmp/evilwt config core.fsmonitor \"$PWD/.evil.sh\" && \
+         ln -s ../tmp/evilwt linked; \
          git config --list | grep -c fsmonitor",
         hostile("."),
         hostile("sub/inner"),
@@ -2463,6 +2465,8 @@ fn the_worktree_is_safe_for_the_users_git(c: Caller) {
         wt.join("src"),
         wt.join("sub/inner"),
         wt.join("other"),
+        // A link into the run's /tmp on the host.
+        wt.join("linked"),
     ] {
         let (code, out) = git_at(&j, &dir, &["status"]);
         assert_eq!(code, 0, "git status in {}: {out}", dir.display());

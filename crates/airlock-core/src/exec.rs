@@ -347,7 +347,11 @@ pub(crate) fn run_traced(
     // However the command ended (killed at its time limit included), the
     // git configuration it may have written in the worktree is made inert
     // before anyone's git can read it.
-    let disarmed = crate::lane::disarm(&run.worktree, &layout.lane_config_copy(&run.id));
+    let disarmed = crate::lane::disarm_run(
+        &run.worktree,
+        &layout.run_dir(&run.id).join("tmp"),
+        &layout.lane_config_copy(&run.id),
+    );
     // A failed scan is the error, whatever else went wrong after it.
     let before = before.wait()?;
     let ran = traced?;

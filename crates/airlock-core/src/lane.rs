@@ -69,10 +69,21 @@ const MAX_CONFIG: u64 = 1 << 20;
 const MAX_DEPTH: usize = 256;
 
 /// Makes every repository in `worktree` inert for the user's git (see the
-/// module). `clean_copy` is where the last config written for the lane's
-/// own `.git` is kept, outside the worktree: a config still equal to it
-/// needs no reading.
-pub fn disarm(worktree: &Path, clean_copy: &Path) -> Result<()> {
+/// module), and in `tmp`, the run's `/tmp` on the host: a link in the
+/// worktree can lead there. `clean_copy` is where the last config written
+/// for the lane's own `.git` is kept, outside the worktree: a config still
+/// equal to it needs no reading.
+pub fn disarm_run(worktree: &Path, tmp: &Path, clean_copy: &Path) -> Result<()> {
+    disarm(worktree, Some(clean_copy))?;
+    match std::fs::symlink_metadata(tmp) {
+        Ok(meta) if meta.is_dir() => disarm(tmp, None),
+        _ => Ok(()),
+    }
+}
+
+/// Makes every repository below `worktree` inert; `clean_copy` as in
+/// [`disarm_run`], for a worktree.
+pub fn disarm(worktree: &Path, clean_copy: Option<&Path>) -> Result<()> {
     let fail = |path: &Path, e: std::io::Error| {
         Error::refused(
         format!(
@@ -95,7 +106,7 @@ pub fn disarm(worktree: &Path, clean_copy: &Path) -> Result<()> {
         Mode::empty(),
     )
     .map_err(|e| fail(worktree, e.into()))?;
-    let known = std::fs::read(clean_copy).ok();
+    let known = clean_copy.and_then(|copy| std::fs::read(copy).ok());
     let mut walk = Walk {
         clean_copy,
         known,
@@ -108,7 +119,7 @@ pub fn disarm(worktree: &Path, clean_copy: &Path) -> Result<()> {
 type WalkResult = std::result::Result<(), (PathBuf, std::io::Error)>;
 
 struct Walk<'a> {
-    clean_copy: &'a Path,
+    clean_copy: Option<&'a Path>,
     known: Option<Vec<u8>>,
     /// The directory being walked, relative to the worktree.
     path: PathBuf,
@@ -193,13 +204,9 @@ impl Walk<'_> {
         if safe != current || current.is_empty() {
             replace_config(git, &safe).map_err(|e| (at("config"), e))?;
         }
-        if top {
-            crate::layout::write_atomic(self.clean_copy, &safe).map_err(|e| {
-                (
-                    self.clean_copy.to_path_buf(),
-                    std::io::Error::other(e.to_string()),
-                )
-            })?;
+        if top && let Some(copy) = self.clean_copy {
+            crate::layout::write_atomic(copy, &safe)
+                .map_err(|e| (copy.to_path_buf(), std::io::Error::other(e.to_string())))?;
             self.known = Some(safe);
         }
         Ok(())
@@ -513,7 +520,7 @@ mod tests {
         );
 
         let copy = tmp.path().join("clean");
-        disarm(&wt, &copy).unwrap();
+        disarm(&wt, Some(&copy)).unwrap();
 
         let listed = git(&wt, &["config", "--file", ".git/config", "--list"]);
         for gone in [
@@ -562,6 +569,6 @@ mod tests {
         // The lane still works as a repository.
         git(&wt, &["status", "--short"]);
         // Again: nothing left to change.
-        disarm(&wt, &copy).unwrap();
+        disarm(&wt, Some(&copy)).unwrap();
     }
 }

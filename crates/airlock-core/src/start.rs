@@ -182,7 +182,7 @@ fn make_lane_repository(
         }
     })?;
     // Its config from the start in the form `lane::disarm` keeps it.
-    crate::lane::disarm(&worktree, &al.layout.lane_config_copy(id))
+    crate::lane::disarm(&worktree, Some(&al.layout.lane_config_copy(id)))
 }
 
 /// A lane whose brief forbids reading some paths cannot borrow the main
