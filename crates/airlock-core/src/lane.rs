@@ -57,15 +57,16 @@ pub const KEPT: &[&str] = &[
     "branch.*.merge",
 ];
 
-/// What a git directory must not have, besides an unsafe `config`.
+/// What a `.git` directory must not have, besides an unsafe `config`; the
+/// middle two, that move or add to its config, no git directory may have.
 const REMOVED: &[&str] = &["hooks", "commondir", "config.worktree", "worktrees"];
 
 /// A config file larger than this is not the agent's settings: replaced
 /// whole, with nothing kept.
 const MAX_CONFIG: u64 = 1 << 20;
 
-/// Directories deeper than this are not walked (git does not go there in
-/// practice, and each level holds a descriptor).
+/// A tree deeper than this is refused rather than walked (each level holds
+/// a descriptor; nothing below it could be looked at).
 const MAX_DEPTH: usize = 256;
 
 /// Makes every repository in `worktree` inert for the user's git (see the
@@ -84,22 +85,7 @@ pub fn disarm_run(worktree: &Path, tmp: &Path, clean_copy: &Path) -> Result<()> 
 /// Makes every repository below `worktree` inert; `clean_copy` as in
 /// [`disarm_run`], for a worktree.
 pub fn disarm(worktree: &Path, clean_copy: Option<&Path>) -> Result<()> {
-    let fail = |path: &Path, e: std::io::Error| {
-        Error::refused(
-        format!(
-            "cannot make the run's worktree safe for git: {} failed",
-            path.display()
-        ),
-        vec![
-            format!("{e}"),
-            "the git configuration a command in the run wrote must be removed before anyone's git reads it".into(),
-        ],
-        format!(
-            "do not enter {} with git; remove the worktree's `.git` directories by hand, or discard the run",
-            worktree.display()
-        ),
-    )
-    };
+    let fail = |path: &Path, e: std::io::Error| unsafe_for_git(worktree, path, e);
     let root = rustix::fs::open(
         worktree,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -114,6 +100,26 @@ pub fn disarm(worktree: &Path, clean_copy: Option<&Path>) -> Result<()> {
     };
     walk.directory(&root, 0, false)
         .map_err(|(path, e)| fail(&worktree.join(path), e))
+}
+
+/// The refusal when a repository below `dir` could not be made inert.
+fn unsafe_for_git(dir: &Path, path: &Path, e: std::io::Error) -> Error {
+    Error::refused(
+        format!(
+            "cannot make {} safe for git: {} failed",
+            dir.display(),
+            path.display()
+        ),
+        vec![
+            e.to_string(),
+            "git settings a command in the run wrote must be removed before anyone's git reads them"
+                .into(),
+        ],
+        format!(
+            "do not run git in {}; remove its `.git` directories by hand, or discard the run",
+            dir.display()
+        ),
+    )
 }
 
 type WalkResult = std::result::Result<(), (PathBuf, std::io::Error)>;
@@ -156,7 +162,7 @@ impl Walk<'_> {
             && has(b"refs", FileType::Directory)
             && names_a_commit(dir)
         {
-            self.git_dir(dir, false)?;
+            self.git_dir(dir, false, false)?;
         }
         for entry in &entries {
             let name = entry.name.as_c_str();
@@ -170,7 +176,7 @@ impl Walk<'_> {
             self.path.push(OsStr::from_bytes(name.to_bytes()));
             let done = match open_dir(dir, name) {
                 Ok(sub) if name.to_bytes() == b".git" => self
-                    .git_dir(&sub, depth == 0)
+                    .git_dir(&sub, true, depth == 0)
                     .and_then(|()| self.directory(&sub, depth + 1, true)),
                 Ok(sub) => self.directory(&sub, depth + 1, false),
                 // Gone meanwhile: nothing to disarm there.
@@ -183,27 +189,42 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Disarms one git directory; `top` when it is the lane's own `.git`.
-    fn git_dir(&mut self, git: &OwnedFd, top: bool) -> WalkResult {
+    /// Disarms one git directory: a `.git` directory (`dot_git`; `top` when
+    /// it is the lane's own), or a directory git takes as a repository by
+    /// itself. Only a `.git` loses its hooks and linked work trees: no
+    /// project can hold one, while a bare repository may be test data, and
+    /// git runs its hooks only when asked to work in it.
+    fn git_dir(&mut self, git: &OwnedFd, dot_git: bool, top: bool) -> WalkResult {
         let at = |name: &str| self.path.join(name);
         owner_may_change(git).map_err(|e| (self.path.clone(), e))?;
-        for name in REMOVED {
+        let removed: &[&str] = if dot_git { REMOVED } else { &REMOVED[1..3] };
+        for name in removed {
             remove_if_present(git, name).map_err(|e| (at(name), e))?;
         }
-        let current = match read_config(git).map_err(|e| (at("config"), e))? {
+        let (current, unusable) = match read_config(git).map_err(|e| (at("config"), e))? {
             Config::Absent => return Ok(()),
-            Config::Unusable => Vec::new(),
+            Config::Unusable => (Vec::new(), true),
             Config::Text(text) => {
                 if top && self.known.as_ref() == Some(&text) {
                     return Ok(());
                 }
-                text
+                (text, false)
             }
         };
-        let safe = render(&kept_entries(&current));
-        if safe != current || current.is_empty() {
-            replace_config(git, &safe).map_err(|e| (at("config"), e))?;
-        }
+        // Left as it is when nothing in it runs anything: a repository
+        // committed as test data keeps its bytes.
+        let replacement = match kept_entries(&current) {
+            Some((_, false)) if !unusable => None,
+            Some((kept, _)) => Some(render(&kept)),
+            None => Some(Vec::new()),
+        };
+        let safe = match replacement {
+            Some(safe) => {
+                replace_config(git, &safe).map_err(|e| (at("config"), e))?;
+                safe
+            }
+            None => current,
+        };
         if top && let Some(copy) = self.clean_copy {
             crate::layout::write_atomic(copy, &safe)
                 .map_err(|e| (copy.to_path_buf(), std::io::Error::other(e.to_string())))?;
@@ -389,25 +410,29 @@ fn replace_config(git: &OwnedFd, text: &[u8]) -> std::io::Result<()> {
 }
 
 /// The entries of a config text that [`KEPT`] allows, as git reads them
-/// (no includes followed); none when git cannot read it.
-fn kept_entries(config: &[u8]) -> Vec<(String, String)> {
+/// (no includes followed), and whether any other entry was there; `None`
+/// when git cannot read it.
+fn kept_entries(config: &[u8]) -> Option<(Vec<(String, String)>, bool)> {
     let mut cmd = crate::git::base_command();
     // Reading a file given on stdin needs no repository: none is looked for.
     cmd.current_dir("/")
         .env("GIT_CEILING_DIRECTORIES", "/")
         .args(["config", "--file", "-", "--no-includes", "--list", "-z"]);
     let Ok((true, out, _)) = crate::git::exec(&mut cmd, Some(config)) else {
-        return Vec::new();
+        return None;
     };
     let mut kept = Vec::new();
+    let mut dropped = false;
     for record in out.split(|b| *b == 0).filter(|r| !r.is_empty()) {
         let record = String::from_utf8_lossy(record);
         let (key, value) = record.split_once('\n').unwrap_or((&record, "true"));
-        if allowed(key) && !value.contains('\0') {
+        if allowed(key) {
             kept.push((key.to_string(), value.to_string()));
+        } else {
+            dropped = true;
         }
     }
-    kept
+    Some((kept, dropped))
 }
 
 /// Whether `key` (`section.subsection.name`, as `git config --list` spells
@@ -570,5 +595,39 @@ mod tests {
         git(&wt, &["status", "--short"]);
         // Again: nothing left to change.
         disarm(&wt, Some(&copy)).unwrap();
+    }
+
+    /// A bare repository committed as test data, with nothing in it that
+    /// runs anything, keeps every byte: its config and its hooks.
+    #[test]
+    fn a_harmless_bare_repository_is_left_as_it_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        let wt = tmp.path().join("wt");
+        std::fs::create_dir_all(wt.join("tests/fixtures")).unwrap();
+        git(&wt, &["init", "-q", "--template="]);
+        git(
+            &wt,
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "--template=",
+                "tests/fixtures/repo.git",
+            ],
+        );
+        let fixture = wt.join("tests/fixtures/repo.git");
+        let config = fixture.join("config");
+        let text = "[core]\n\tbare = true\n[remote \"origin\"]\n\turl = ../x\n";
+        std::fs::write(&config, text).unwrap();
+        std::fs::create_dir_all(fixture.join("hooks")).unwrap();
+        std::fs::write(fixture.join("hooks/pre-commit.sample"), "#!/bin/sh\n").unwrap();
+        let lane_config = std::fs::read(wt.join(".git/config")).unwrap();
+        let copy = tmp.path().join("clean");
+        disarm(&wt, Some(&copy)).unwrap();
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+        assert!(fixture.join("hooks/pre-commit.sample").is_file());
+        // The lane's own config, harmless as `git init` wrote it, too.
+        assert_eq!(std::fs::read(wt.join(".git/config")).unwrap(), lane_config);
+        assert_eq!(std::fs::read(&copy).unwrap(), lane_config);
     }
 }
