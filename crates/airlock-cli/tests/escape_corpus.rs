@@ -2494,3 +2494,38 @@ fn the_worktree_is_safe_for_the_users_git(c: Caller) {
     );
     assert!(after.shows("LANE-OK"), "{}", after.text);
 }
+
+/// Left out of the worktree is not deleted: the run's diff, its commit and
+/// the promoted tree keep the forbidden files as the base has them, and a
+/// file the run writes at a forbidden path is not part of its change.
+#[test]
+fn forbidden_files_left_out_are_kept_through_promotion() {
+    let (j, run, wt, secrets) = forbidden_run(Caller::Current);
+    let a = sh(
+        &j,
+        &run,
+        "printf '#!/bin/sh\\necho hello, please\\n' > src/app.sh; echo mine > prod.key; exit 0",
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    let shown = j.json(&["show", &run], 0);
+    let paths: Vec<&str> = shown["diff"]["stat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["src/app.sh"], "{shown}");
+    j.json(&["check", &run], 0);
+    j.json(&["submit", &run], 0);
+    j.json(&["approve", &run], 0);
+    j.json(&["promote", &run], 0);
+    assert_file(&j.repo.join("prod.key"), &secrets[0]);
+    assert_file(&j.repo.join("config/prod.key"), &secrets[1]);
+    assert_eq!(j.git(&["show", "main:config/prod.key"]), secrets[1]);
+    assert_file(
+        &j.repo.join("src/app.sh"),
+        "#!/bin/sh\necho hello, please\n",
+    );
+    assert!(!wt.join("config/prod.key").exists());
+    ledger_ok(&j);
+}
