@@ -945,7 +945,8 @@ fn reading_a_forbid_read_match_in_the_worktree() {
     a.assert_not_shown(&secret);
     assert!(!a.shows("ESCAPED"), "{}", a.text);
     assert!(a.shows("size=0"), "{}", a.text);
-    assert_file(&wt.join("config/prod.key"), &secret);
+    // Never checked out: not hidden, absent.
+    assert!(!wt.join("config/prod.key").exists());
 }
 
 #[test]
@@ -968,8 +969,8 @@ fn reading_a_forbid_read_match_through_git_objects() {
     );
     assert!(a.trace.is_object(), "{}", a.text);
     a.assert_not_shown(&secret);
-    // The lane's git still works: add, commit, log, status. (The hidden file
-    // shows as changed there; airlock's own view reads the real one.)
+    // The lane's git still works: add, commit, log, status. (The forbidden
+    // file is `skip-worktree` there; airlock's own view keeps it unchanged.)
     let ok = sh(
         &j,
         &run,
@@ -3186,3 +3187,481 @@ both!(
     a_worktree_over_max_worktree_is_refused_at_check,
     snapshots_past_max_stored_are_refused,
 );
+
+// ---- Lane repositories and forbidden content (issue 12) ---------------------
+//
+// Forbidden files are never checked out, so no rename or chmod reveals them;
+// airlock never adopts a run's repository, from wherever it is started; and
+// the worktree is safe for the user's own git after any command.
+
+/// The ledger verifies, checked as the jail's caller.
+fn ledger_ok(j: &Jail) {
+    let v = j.json(&["ledger", "verify"], 0);
+    assert!(v["first_bad"].is_null(), "{v}");
+}
+
+/// Standard base64, to look for a secret a command encoded.
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A file below `dir` (links not followed) whose content holds `needle`.
+fn file_containing(dir: &Path, needle: &str) -> Option<PathBuf> {
+    let meta = std::fs::symlink_metadata(dir).ok()?;
+    if meta.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        return entries
+            .iter()
+            .find_map(|e| file_containing(&e.path(), needle));
+    }
+    let bytes = std::fs::read(dir).ok()?;
+    String::from_utf8_lossy(&bytes)
+        .contains(needle)
+        .then(|| dir.to_path_buf())
+}
+
+/// Git as the caller, hermetic, in `dir`: (exit code, stdout and stderr).
+fn git_at(j: &Jail, dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = j
+        .command(Path::new("git"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A repository whose base holds a forbidden file at the top level and one
+/// in a directory; returns the jail, the run, its worktree and the secrets.
+fn forbidden_run(c: Caller) -> (Jail, String, PathBuf, [String; 2]) {
+    let j = jail(c);
+    let top = needle(&j, "top-key");
+    let nested = needle(&j, "nested-key");
+    j.plant(&j.repo.join("prod.key"), &top);
+    j.plant(&j.repo.join("config/prod.key"), &nested);
+    j.plant(&j.repo.join("config/app.toml"), "port = 1\n");
+    j.git(&["add", "-A"]);
+    j.git(&["commit", "-q", "-m", "keys"]);
+    let brief = format!("{BRIEF}\n[data]\nforbid_read = [\"prod.key\", \"config/*.key\"]\n");
+    let (run, wt) = j.start(&brief);
+    (j, run, wt, [top, nested])
+}
+
+/// Neither secret, nor its base64 or reversed form, is in `text`, the
+/// worktree, or the lane's objects; the encoded forms are in no object of
+/// the main repository either (the plain ones are: they are committed).
+fn assert_secrets_nowhere(j: &Jail, wt: &Path, secrets: &[String], text: &str) {
+    let (code, lane_objects) = git_at(j, wt, &["cat-file", "--batch-all-objects", "--batch"]);
+    assert_eq!(code, 0, "{lane_objects}");
+    let (code, main_objects) = git_at(j, &j.repo, &["cat-file", "--batch-all-objects", "--batch"]);
+    assert_eq!(code, 0, "{main_objects}");
+    let forms = |secret: &String| {
+        [
+            secret.clone(),
+            base64(secret.as_bytes()),
+            secret.chars().rev().collect::<String>(),
+        ]
+    };
+    for secret in secrets {
+        for form in forms(secret) {
+            assert!(!text.contains(&form), "`{form}` was shown:\n{text}");
+        }
+    }
+    for secret in secrets {
+        for (i, form) in forms(secret).iter().enumerate() {
+            assert_eq!(
+                file_containing(wt, form),
+                None,
+                "`{form}` is in the worktree"
+            );
+            assert!(
+                !lane_objects.contains(form.as_str()),
+                "`{form}` is in the lane's objects"
+            );
+            // The plain secret is committed in the main repository.
+            if i > 0 {
+                assert!(
+                    !main_objects.contains(form.as_str()),
+                    "`{form}` reached the main repository"
+                );
+            }
+        }
+    }
+    assert!(!wt.join("prod.key").exists());
+    assert!(!wt.join("config/prod.key").exists());
+}
+
+/// Reads each forbidden file under the names `top` and `nested`, and writes
+/// it into the diff, encoded twice.
+fn read_and_encode(top: &str, nested: &str) -> String {
+    format!(
+        "cat {top} {nested}; \
+         {PY} -c \"import base64,sys; [print(base64.b64encode(open(p,'rb').read()).decode()) for p in sys.argv[1:]]\" {top} {nested} > src/leak.txt; \
+         rev {top} {nested} >> src/leak.txt; cat src/leak.txt"
+    )
+}
+
+/// Check, then show with the diff: everything they print.
+fn check_and_show(j: &Jail, run: &str) -> String {
+    let check = j.airlock(&["--json", "check", run]);
+    let show = j.airlock(&["--json", "show", run]);
+    format!(
+        "{}{}{}{}",
+        check.stdout, check.stderr, show.stdout, show.stderr
+    )
+}
+
+both!(
+    forbidden_files_renamed_and_read_back,
+    forbidden_directory_made_unlistable_and_read,
+    a_run_repository_is_never_adopted,
+    the_worktree_is_safe_for_the_users_git,
+);
+
+/// `mv config cfg` in one command, read `cfg/prod.key` in the next, copy it
+/// into the diff encoded, move it back: the file was never there to read.
+fn forbidden_files_renamed_and_read_back(c: Caller) {
+    let (j, run, wt, secrets) = forbidden_run(c);
+    let first = sh(
+        &j,
+        &run,
+        "ls -la . config; mv config cfg; mv prod.key pk; ls -la . cfg; exit 0",
+    );
+    assert!(first.trace.is_object(), "{}", first.text);
+    let second = sh(
+        &j,
+        &run,
+        &format!(
+            "{}; mv cfg config; mv pk prod.key; exit 0",
+            read_and_encode("pk", "cfg/prod.key")
+        ),
+    );
+    assert!(second.trace.is_object(), "{}", second.text);
+    assert!(
+        wt.join("config/app.toml").is_file(),
+        "the rest of the directory is there"
+    );
+    let shown = check_and_show(&j, &run);
+    let text = format!("{}{}{shown}", first.text, second.text);
+    assert_secrets_nowhere(&j, &wt, &secrets, &text);
+    ledger_ok(&j);
+}
+
+/// `chmod 0311 config` hid the directory from the walk that looked for
+/// forbidden paths; now there is nothing in it to find, and airlock can
+/// list it again.
+fn forbidden_directory_made_unlistable_and_read(c: Caller) {
+    let (j, run, wt, secrets) = forbidden_run(c);
+    let first = sh(&j, &run, "chmod 0311 config && echo chmodded; exit 0");
+    assert!(first.shows("chmodded"), "{}", first.text);
+    let second = sh(
+        &j,
+        &run,
+        &format!(
+            "{}; chmod 0755 config; exit 0",
+            read_and_encode("prod.key", "config/prod.key")
+        ),
+    );
+    let shown = check_and_show(&j, &run);
+    let text = format!("{}{}{shown}", first.text, second.text);
+    assert_secrets_nowhere(&j, &wt, &secrets, &text);
+    ledger_ok(&j);
+}
+
+/// The walk for forbidden paths meets a directory it cannot list (here one
+/// the caller does not own, so nothing can make it listable): airlock
+/// refuses to run the command instead of skipping the directory.
+#[test]
+fn an_unlistable_directory_is_refused_not_skipped() {
+    if !Caller::Unprivileged.available() {
+        eprintln!(
+            "skipped: a directory the caller cannot list needs another owner, which needs root"
+        );
+        return;
+    }
+    let (j, run, wt, secrets) = forbidden_run(Caller::Unprivileged);
+    let locked = wt.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::write(locked.join("prod.key"), &secrets[0]).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let before = j.world();
+    let a = sh(&j, &run, "echo RAN; cat locked/prod.key");
+    assert_eq!(a.code, 1, "{}", a.text);
+    assert_eq!(a.trace["error"]["class"], "refused", "{}", a.text);
+    assert!(a.trace["exit"].is_null(), "{}", a.text);
+    assert!(!a.shows("RAN"), "{}", a.text);
+    assert!(
+        a.text
+            .contains(&format!("{} cannot be listed", locked.display())),
+        "{}",
+        a.text
+    );
+    assert!(a.text.contains("Permission denied"), "{}", a.text);
+    assert!(a.text.contains("chmod u+rx"), "{}", a.text);
+    a.assert_not_shown(&secrets[0]);
+    assert_eq!(j.world(), before, "nothing may change");
+    ledger_ok(&j);
+    std::fs::remove_dir_all(&locked).unwrap();
+}
+
+/// A command sets `core.worktree` to the main checkout, a clean filter that
+/// writes a marker outside, and a `.gitattributes`. airlock clears the lane's
+/// config after the command; to stand for the time a command is still
+/// running, the same settings are planted again from outside. Then every
+/// airlock command started in the worktree (or pointed at it) refuses:
+/// none adopts the lane's repository and runs its filter.
+fn a_run_repository_is_never_adopted(c: Caller) {
+    let j = jail(c);
+    let (run, wt) = j.start(BRIEF);
+    let marker = j.tmp.path().join("filter-ran");
+    let filter = format!("sh -c 'touch {}; cat'", s(&marker));
+    let settings = [
+        ("core.worktree", s(&j.repo)),
+        ("filter.evil.clean", filter.clone()),
+        ("filter.evil.smudge", filter.clone()),
+        ("filter.evil.required", "true".to_string()),
+    ];
+    let mut script = String::new();
+    for (key, value) in &settings {
+        script.push_str(&format!(
+            "git config {key} \"{}\"; ",
+            value.replace('"', "\\\"")
+        ));
+    }
+    script.push_str("printf '* filter=evil\\n' > .gitattributes; echo edit >> src/app.sh; git config --list | grep evil");
+    let a = sh(&j, &run, &script);
+    assert!(a.shows("filter.evil.clean"), "{}", a.text);
+    let lane_config = wt.join(".git/config");
+    let after = std::fs::read_to_string(&lane_config).unwrap();
+    assert!(
+        !after.contains("evil") && !after.contains("worktree"),
+        "{after}"
+    );
+    let plant = || {
+        for (key, value) in &settings {
+            j.git(&["config", "--file", &s(&lane_config), key, value]);
+        }
+    };
+    plant();
+    let before = j.world();
+    let propose_file = wt.join("actions.toml");
+    j.plant(&propose_file, "[[action]]\nname = \"x\"\n");
+    let sub = wt.join("src");
+    for dir in [&wt, &sub] {
+        for args in [
+            vec!["show", run.as_str()],
+            vec!["check", run.as_str()],
+            vec!["submit", run.as_str()],
+            vec!["propose", run.as_str(), "actions.toml"],
+            vec!["log"],
+            vec!["log", run.as_str()],
+        ] {
+            plant();
+            let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
+            let out: Output = cmd.current_dir(dir).args(&args).output().unwrap().into();
+            assert_refused_in_run(&out, &wt, &j.repo, &args);
+        }
+    }
+    // `-C WORKTREE` from the main checkout, and a path through a symlink.
+    let link = j.tmp.path().join("wt-link");
+    std::os::unix::fs::symlink(&wt, &link).unwrap();
+    for target in [&wt, &sub, &link] {
+        for command in ["show", "check", "submit"] {
+            plant();
+            let out = j.airlock(&["-C", &s(target), command, &run]);
+            assert_refused_in_run(&out, &wt, &j.repo, &["-C", command]);
+        }
+    }
+    assert!(!marker.exists(), "the lane's clean filter ran as the user");
+    assert_eq!(j.world(), before, "nothing may change");
+    ledger_ok(&j);
+    // From the main checkout, the run is still there to check (nothing of
+    // the lane's configuration is read: the filter does not run).
+    let out = j.airlock(&["--json", "check", &run]);
+    assert!(
+        out.stdout.contains("\"gates\""),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(!marker.exists(), "the lane's clean filter ran as the user");
+}
+
+fn assert_refused_in_run(out: &Output, wt: &Path, main: &Path, args: &[&str]) {
+    let marker = main.parent().unwrap().join("filter-ran");
+    assert!(
+        !marker.exists(),
+        "airlock {args:?} ran the lane's clean filter as the user:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(
+        out.code, 1,
+        "airlock {args:?}:\n{}{}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.is_empty(), "airlock {args:?}: {}", out.stdout);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: {} is a run's worktree, not a repository airlock manages",
+            wt.display()
+        )),
+        "airlock {args:?}:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("the agent's: airlock never adopts them"),
+        "airlock {args:?}:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("hint: run airlock from {}", main.display())),
+        "airlock {args:?}:\n{}",
+        out.stderr
+    );
+}
+
+/// A command plants everything that makes git run a program: fsmonitor,
+/// hooks, a pager, an alias, a nested repository, a gitfile leading to a
+/// repository in the run's /tmp, and a command killed at its time limit
+/// does it too. Afterwards the user's own `git status` (and the alias) in
+/// the worktree and below run none of it.
+fn the_worktree_is_safe_for_the_users_git(c: Caller) {
+    let j = jail(c);
+    let (run, wt) = j.start(BRIEF);
+    let marker = j.tmp.path().join("git-ran-it");
+    let hostile = |dir: &str| {
+        format!(
+            "printf '#!/bin/sh\\ntouch {m}\\n' > /tmp/evil.sh; chmod +x /tmp/evil.sh; \
+             cp /tmp/evil.sh {dir}/.evil.sh; \
+             git -C {dir} config core.fsmonitor \"$PWD/.evil.sh\"; \
+             git -C {dir} config core.pager \"$PWD/.evil.sh\"; \
+             git -C {dir} config alias.st '!touch {m}-alias'; \
+             git -C {dir} config core.hooksPath /tmp; \
+             git -C {dir} config include.path /tmp/more; \
+             mkdir -p {dir}/.git/hooks; cp /tmp/evil.sh {dir}/.git/hooks/pre-commit; \
+             printf '[core]\\n\\tfsmonitor = %s\\n' \"$PWD/.evil.sh\" > /tmp/more; ",
+            m = s(&marker)
+        )
+    };
+    let script = format!(
+        "{} \
+         mkdir -p sub/inner && git -C sub/inner init -q && {} \
+         git init -q /tmp/evilgit && git -C /tmp/evilgit config core.fsmonitor \"$PWD/.evil.sh\" && \
+         mkdir -p other && printf 'gitdir: ../../tmp/evilgit\\n' > other/.git; \
+         git init -q /tmp/evilwt && git -C /tmp/evilwt config core.fsmonitor \"$PWD/.evil.sh\" && \
+         ln -s ../tmp/evilwt linked; \
+         git config --list | grep -c fsmonitor",
+        hostile("."),
+        hostile("sub/inner"),
+    );
+    let a = sh(&j, &run, &script);
+    assert!(a.trace.is_object(), "{}", a.text);
+    assert!(wt.join("sub/inner/.git").is_dir(), "{}", a.text);
+    // Killed at its time limit, half way through setting things up.
+    let killed = exec(
+        &j,
+        &run,
+        "2s",
+        &[
+            "sh",
+            "-c",
+            "git config core.fsmonitor \"$PWD/.evil.sh\"; sleep 60",
+        ],
+        &[],
+    );
+    assert_eq!(killed.trace["exit"]["timed_out"], true, "{}", killed.text);
+
+    for dir in [
+        wt.clone(),
+        wt.join("src"),
+        wt.join("sub/inner"),
+        wt.join("other"),
+        // A link into the run's /tmp on the host.
+        wt.join("linked"),
+    ] {
+        let (code, out) = git_at(&j, &dir, &["status"]);
+        assert_eq!(code, 0, "git status in {}: {out}", dir.display());
+        let _ = git_at(&j, &dir, &["st"]);
+        let _ = git_at(&j, &dir, &["-p", "log", "-1"]);
+        let _ = git_at(&j, &dir, &["commit", "-q", "--allow-empty", "-m", "user"]);
+        assert!(
+            !marker.exists(),
+            "the user's git in {} ran the run's program",
+            dir.display()
+        );
+        assert!(
+            !Path::new(&format!("{}-alias", s(&marker))).exists(),
+            "the run's alias ran in {}",
+            dir.display()
+        );
+    }
+    // The gitfile is gone (git never tracks `.git`: the diff is the same);
+    // the lane still works for the run.
+    assert!(std::fs::symlink_metadata(wt.join("other/.git")).is_err());
+    let after = sh(
+        &j,
+        &run,
+        "git status --short && git log --oneline | cat && echo LANE-OK",
+    );
+    assert!(after.shows("LANE-OK"), "{}", after.text);
+}
+
+/// Left out of the worktree is not deleted: the run's diff, its commit and
+/// the promoted tree keep the forbidden files as the base has them, and a
+/// file the run writes at a forbidden path is not part of its change.
+#[test]
+fn forbidden_files_left_out_are_kept_through_promotion() {
+    let (j, run, wt, secrets) = forbidden_run(Caller::Current);
+    let a = sh(
+        &j,
+        &run,
+        "printf '#!/bin/sh\\necho hello, please\\n' > src/app.sh; echo mine > prod.key; exit 0",
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    let shown = j.json(&["show", &run], 0);
+    let paths: Vec<&str> = shown["diff"]["stat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["src/app.sh"], "{shown}");
+    j.json(&["check", &run], 0);
+    j.json(&["submit", &run], 0);
+    j.json(&["approve", &run], 0);
+    j.json(&["promote", &run], 0);
+    assert_file(&j.repo.join("prod.key"), &secrets[0]);
+    assert_file(&j.repo.join("config/prod.key"), &secrets[1]);
+    assert_eq!(j.git(&["show", "main:config/prod.key"]), secrets[1]);
+    assert_file(
+        &j.repo.join("src/app.sh"),
+        "#!/bin/sh\necho hello, please\n",
+    );
+    assert!(!wt.join("config/prod.key").exists());
+    ledger_ok(&j);
+}

@@ -41,6 +41,17 @@ fn agent_ok(env: &Env, run: &str, script: &str) -> Output {
     out
 }
 
+/// Runs `script` with the host's shell in the worktree: the lane as a
+/// command still running in the run would leave it (airlock disarms the
+/// lane's git after every command, so a planted setting can only be live
+/// at a later airlock command while another command runs).
+fn plant_on_host(env: &Env, wt: &Path, script: &str) {
+    let mut cmd = std::process::Command::new("sh");
+    env.hermetic(&mut cmd);
+    let out = cmd.arg("-c").arg(script).current_dir(wt).output().unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+}
+
 /// A directory outside the repository where planted programs leave markers.
 fn markers(env: &Env) -> PathBuf {
     let dir = env.tmp.path().join("markers");
@@ -213,10 +224,15 @@ fn hooks_planted_in_the_lane_never_run_during_check_submit_or_promote() {
         ),
     );
     assert_eq!(env.main_fingerprint(), before);
+    // Disarmed after the command; planted again as if one still ran.
+    assert!(!wt.join(".git/hooks").exists());
+    let plant = || plant_on_host(&env, &wt, &plant_hooks(".git/hooks", &marks, "hook"));
+    plant();
     assert!(wt.join(".git/hooks/pre-commit").is_file());
 
     review_through(&env, &run);
     assert_no_markers(&marks, "check/submit/approve");
+    plant();
     env.json(&["show", &run], 0);
     env.json(&["proof", "verify", &run], 0);
     let promoted = env.json(&["promote", &run], 0);
@@ -237,6 +253,7 @@ fn hooks_planted_in_the_lane_never_run_during_check_submit_or_promote() {
     env.assert_ledger_ok();
 
     // Control: the planted hooks are live for git run in the lane itself.
+    plant();
     env.git_in(&wt, &["commit", "-q", "--allow-empty", "-m", "control"]);
     let fired = markers_present(&marks);
     assert!(
@@ -286,6 +303,11 @@ fn lane_git_config_and_filters_are_never_used_by_airlock() {
     );
     agent_ok(&env, &run, &script);
     assert_eq!(env.main_fingerprint(), before, "lane config reached main");
+    // Disarmed after the command; planted again as if one still ran.
+    let lane_config = std::fs::read_to_string(wt.join(".git/config")).unwrap();
+    assert!(!lane_config.contains("fsmonitor"), "{lane_config}");
+    let plant = || plant_on_host(&env, &wt, &script);
+    plant();
     let lane_config = std::fs::read_to_string(wt.join(".git/config")).unwrap();
     assert!(lane_config.contains("fsmonitor"), "{lane_config}");
 
@@ -308,6 +330,7 @@ fn lane_git_config_and_filters_are_never_used_by_airlock() {
     assert!(human.stdout.contains(".gitattributes"), "{}", human.stdout);
     assert_no_markers(&marks, "show");
 
+    plant();
     env.json(&["submit", &run], 0);
     env.json(&["show", &run], 0);
     env.airlock(&["show", &run]);
@@ -320,6 +343,7 @@ fn lane_git_config_and_filters_are_never_used_by_airlock() {
     // re-runs the gates in a scratch checkout of the merged tree.
     env.write("docs/guide.md", "# Guide\n\nmore\n");
     env.git(&["commit", "-q", "-am", "docs"]);
+    plant();
     let promoted = env.json(&["promote", &run], 0);
     assert_eq!(promoted["regated"], serde_json::json!(["build", "test"]));
     assert_no_markers(&marks, "promote");
@@ -352,6 +376,7 @@ fn lane_git_config_and_filters_are_never_used_by_airlock() {
     env.assert_ledger_ok();
 
     // Control: the lane's config is live for git run in the lane itself.
+    plant();
     std::fs::write(wt.join("src/app.sh"), "#!/bin/sh\necho control\n").unwrap();
     env.git_in(&wt, &["status", "--porcelain"]);
     env.git_in(&wt, &["add", "-A"]);

@@ -686,7 +686,7 @@ pub fn plan(
     let view = view(layout, workflow);
 
     let mut hidden = view.hidden_paths();
-    hidden.extend(forbidden_in(cwd, &brief.forbid_read));
+    hidden.extend(forbidden_in(cwd, &brief.forbid_read)?);
 
     let mut writable = vec![
         (cwd.to_path_buf(), cwd.to_path_buf()),
@@ -781,19 +781,40 @@ pub fn look_ahead(layout: &Layout, workflow: &Workflow) -> Arc<LookAhead> {
     ))
 }
 
-/// Paths in the worktree matching the brief's `data.forbid_read`.
-fn forbidden_in(cwd: &Path, patterns: &[String]) -> Vec<PathBuf> {
+/// Paths in the worktree matching the brief's `data.forbid_read`. The
+/// checkout never writes forbidden files (`git::Git::checkout_without`), so
+/// what this finds is what the run made there itself; a directory that
+/// cannot be listed is an error, never a skip, since what it holds cannot
+/// be told.
+fn forbidden_in(cwd: &Path, patterns: &[String]) -> Result<Vec<PathBuf>> {
     if patterns.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let globs = Globs::new(patterns);
     let mut found = Vec::new();
     let mut stack = vec![cwd.to_path_buf()];
+    let unreadable = |dir: &Path, e: std::io::Error| {
+        Error::refused(
+            format!(
+                "refusing to run the command: {} cannot be listed",
+                dir.display()
+            ),
+            vec![
+                format!("reading the directory failed: {e}"),
+                "the brief's `data.forbid_read` paths are looked for in the whole worktree, \
+                 and what an unreadable directory holds cannot be told"
+                    .into(),
+            ],
+            format!(
+                "make it readable again (`chmod u+rx {}`) or remove it",
+                dir.display()
+            ),
+        )
+    };
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| unreadable(&dir, e))?;
             let path = entry.path();
             let Ok(rel) = path.strip_prefix(cwd) else {
                 continue;
@@ -809,7 +830,7 @@ fn forbidden_in(cwd: &Path, patterns: &[String]) -> Vec<PathBuf> {
             }
         }
     }
-    found
+    Ok(found)
 }
 
 /// The environment of a command in a run: a short fixed list, the names the

@@ -345,9 +345,19 @@ pub(crate) fn run_traced(
         None => Preflight::spawn(layout, &run.id, origin)?,
     };
     let traced = run_gated(site, run, workflow, brief, argv, timeout, echo, &mut before);
+    // However the command ended (killed at its time limit included), the
+    // git configuration it may have written in the worktree is made inert
+    // before anyone's git can read it.
+    let disarmed = crate::lane::disarm_run(
+        &run.worktree,
+        &layout.run_dir(&run.id).join("tmp"),
+        &layout.lane_config_copy(&run.id),
+    );
     // A failed scan is the error, whatever else went wrong after it.
     let before = before.wait()?;
-    finish(layout, run, origin, &before, traced?)
+    let ran = traced?;
+    disarmed?;
+    finish(layout, run, origin, &before, ran)
 }
 
 /// Plans the sandbox and runs the command in it, held back until `before`

@@ -145,6 +145,18 @@ impl Git {
     /// A fresh checkout of `rev` in `dir` (emptied first) through the
     /// private index `index`: a scratch copy of a commit to run something in.
     pub fn scratch_checkout(&self, dir: &Path, index: &Path, rev: &str) -> Result<()> {
+        self.scratch_checkout_without(dir, index, rev, &[])
+    }
+
+    /// [`Git::scratch_checkout`], with the paths a brief forbids reading
+    /// left out of `dir` (see [`Git::checkout_without`]).
+    pub fn scratch_checkout_without(
+        &self,
+        dir: &Path,
+        index: &Path,
+        rev: &str,
+        forbid_read: &[String],
+    ) -> Result<()> {
         let _ = std::fs::remove_dir_all(dir);
         let _ = std::fs::remove_file(index);
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {
@@ -152,7 +164,44 @@ impl Git {
             source,
         })?;
         self.with_tree(dir, index)
-            .run(&["read-tree", "--reset", "-u", rev])?;
+            .checkout_without(rev, forbid_read)
+    }
+
+    /// Checks `rev` out into this view's work tree and index, never writing
+    /// a file at a path `forbid_read` matches ([`forbidden`]): such entries
+    /// stay in the index, flagged `skip-worktree`, so the tree's snapshots
+    /// keep them unchanged, but their content is never on disk, where a
+    /// rename or a `chmod` could have shown it to a command.
+    pub fn checkout_without(&self, rev: &str, forbid_read: &[String]) -> Result<()> {
+        if forbid_read.is_empty() {
+            self.run(&["read-tree", "--reset", "-u", rev])?;
+            return Ok(());
+        }
+        let globs = crate::globs::Globs::new(forbid_read);
+        self.run(&["read-tree", "--reset", rev])?;
+        let listed = self.run(&["ls-files", "-z"])?;
+        let (mut left_out, mut written) = (Vec::new(), Vec::new());
+        for path in listed.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            let list = if forbidden(&globs, &String::from_utf8_lossy(path)) {
+                &mut left_out
+            } else {
+                &mut written
+            };
+            list.extend_from_slice(path);
+            list.push(0);
+        }
+        if !left_out.is_empty() {
+            self.run_with_input(
+                &["update-index", "--skip-worktree", "-z", "--stdin"],
+                Some(&left_out),
+            )?;
+        }
+        if !written.is_empty() {
+            self.run_with_input(
+                &["checkout-index", "-f", "-u", "-z", "--stdin"],
+                Some(&written),
+            )?;
+        }
         Ok(())
     }
 
@@ -165,6 +214,21 @@ impl Git {
         }
         let out = self.run_with_input(&args, Some(message.as_bytes()))?;
         Ok(String::from_utf8_lossy(&out).trim().to_string())
+    }
+}
+
+/// Whether a brief's `data.forbid_read` covers `path`: a pattern matches it
+/// or one of the directories it is in (`config` forbids `config/prod.key`).
+pub fn forbidden(globs: &crate::globs::Globs, path: &str) -> bool {
+    let mut prefix = path;
+    loop {
+        if globs.is_match(prefix) {
+            return true;
+        }
+        match prefix.rfind('/') {
+            Some(cut) => prefix = &prefix[..cut],
+            None => return false,
+        }
     }
 }
 

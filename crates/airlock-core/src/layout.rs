@@ -30,6 +30,13 @@ impl Layout {
     /// Finds the repository containing `cwd` and the state and key locations
     /// (`AIRLOCK_HOME`, `AIRLOCK_KEY_DIR`, `XDG_CONFIG_HOME`, `HOME`).
     pub fn discover(cwd: &Path) -> Result<Layout> {
+        // Where the process really is, not where git says the top level is:
+        // a lane's own config (`core.worktree`) can make git report the main
+        // checkout while the repository it found is the lane's.
+        let real_cwd = std::fs::canonicalize(cwd).ok();
+        if let Some(run) = real_cwd.as_deref().and_then(enclosing_run) {
+            return Err(run.refusal(real_cwd.as_deref().unwrap_or(cwd), "the current directory"));
+        }
         let Found {
             root,
             git_dir,
@@ -38,18 +45,16 @@ impl Layout {
             Some(found) => found,
             None => ask_git(cwd)?.ok_or_else(|| Error::NotARepository(cwd.to_path_buf()))?,
         };
-        if let Some(main) = enclosing_main_checkout(&root) {
-            return Err(Error::refused(
-                format!(
-                    "{} is a run's worktree, not a repository airlock manages",
-                    root.display()
-                ),
-                vec![
-                    "airlock commands act on the main checkout; a run cannot drive its own review"
-                        .into(),
-                ],
-                format!("run airlock from {}", main.display()),
-            ));
+        // The repository found must not be a lane's, however git got there.
+        for (path, what) in [
+            (&git_dir, "the git directory found"),
+            (&common_dir, "the git directory found"),
+            (&root, "the top level git reports"),
+        ] {
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            if let Some(run) = enclosing_run(&real) {
+                return Err(run.refusal(&real, what));
+            }
         }
         let state = match std::env::var_os("AIRLOCK_HOME") {
             Some(home) if !home.is_empty() => {
@@ -62,6 +67,28 @@ impl Layout {
             }
             _ => root.join(".airlock").join("local"),
         };
+        // And nothing of it lies in this repository's own runs: the state
+        // belongs to the main repository, never to a run's worktree.
+        let runs = std::fs::canonicalize(state.join("runs")).ok();
+        if let Some(runs) = runs {
+            for (path, what) in [
+                (real_cwd.as_ref(), "the current directory"),
+                (Some(&git_dir), "the git directory found"),
+                (Some(&common_dir), "the git directory found"),
+            ] {
+                let Some(path) = path else { continue };
+                let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                if let Ok(rest) = real.strip_prefix(&runs)
+                    && let Some(id) = rest.components().next()
+                {
+                    let run = RunDir {
+                        dir: runs.join(id),
+                        main: Some(root.clone()),
+                    };
+                    return Err(run.refusal(&real, what));
+                }
+            }
+        }
         Ok(Layout {
             root,
             git_dir,
@@ -88,6 +115,11 @@ impl Layout {
     }
     pub fn run_index(&self, id: &str) -> PathBuf {
         self.run_dir(id).join("index")
+    }
+    /// The last git config airlock wrote for a run's lane repository
+    /// ([`crate::lane::disarm`]), kept where the run cannot write.
+    pub fn lane_config_copy(&self, id: &str) -> PathBuf {
+        self.run_dir(id).join("lane.config")
     }
     pub fn logs_dir(&self, id: &str) -> PathBuf {
         self.run_dir(id).join("logs")
@@ -299,6 +331,85 @@ fn enclosing_main_checkout(root: &Path) -> Option<PathBuf> {
         && dot_airlock.file_name()? == ".airlock")
         .then(|| dot_airlock.parent().map(Path::to_path_buf))
         .flatten()
+}
+
+/// A run's directory in some repository's state: `<state>/runs/<id>`.
+struct RunDir {
+    dir: PathBuf,
+    /// The main checkout, when the state is inside it (`.airlock/local`).
+    main: Option<PathBuf>,
+}
+
+impl RunDir {
+    /// Refuses to act from `path` (what it is: `what`), inside this run.
+    fn refusal(&self, path: &Path, what: &str) -> Error {
+        let worktree = self.dir.join("worktree");
+        let id = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Error::refused(
+            format!(
+                "{} is a run's worktree, not a repository airlock manages",
+                worktree.display()
+            ),
+            vec![
+                format!(
+                    "{what}, {}, is inside run {id}'s directory",
+                    path.display()
+                ),
+                "a run's repository and its configuration are the agent's: airlock never adopts \
+                 them, and a run cannot drive its own review"
+                    .into(),
+            ],
+            match &self.main {
+                Some(main) => format!(
+                    "run airlock from {} (`cd {}`, or `airlock -C {} …`)",
+                    main.display(),
+                    main.display(),
+                    main.display()
+                ),
+                None => "run airlock from the main checkout (`cd` there, or `airlock -C <main checkout> …`)".into(),
+            },
+        )
+    }
+}
+
+/// The run whose directory holds `real` (a resolved path), found from the
+/// path alone, whatever git would say: an ancestor `<state>/runs/<id>` with
+/// the run's `brief.toml`, in a state holding a ledger. The state may be
+/// anywhere (`AIRLOCK_HOME`); when it is `<main>/.airlock/local`, the main
+/// checkout is known too.
+fn enclosing_run(real: &Path) -> Option<RunDir> {
+    for dir in real.ancestors() {
+        // Where the state is hidden (in a run's sandbox), by its shape.
+        if let Some(main) = enclosing_main_checkout(dir) {
+            return Some(RunDir {
+                dir: dir.parent()?.to_path_buf(),
+                main: Some(main),
+            });
+        }
+        let Some(runs) = dir.parent() else { continue };
+        if runs.file_name() != Some(std::ffi::OsStr::new("runs")) {
+            continue;
+        }
+        let Some(state) = runs.parent() else { continue };
+        if !dir.join("brief.toml").is_file() || !state.join("ledger.db").is_file() {
+            continue;
+        }
+        let main = (state.file_name() == Some(std::ffi::OsStr::new("local")))
+            .then(|| state.parent())
+            .flatten()
+            .filter(|a| a.file_name() == Some(std::ffi::OsStr::new(".airlock")))
+            .and_then(Path::parent)
+            .map(Path::to_path_buf);
+        return Some(RunDir {
+            dir: dir.to_path_buf(),
+            main,
+        });
+    }
+    None
 }
 
 pub fn key_dir() -> PathBuf {

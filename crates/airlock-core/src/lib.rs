@@ -14,6 +14,7 @@ pub mod git;
 pub mod globs;
 pub mod init;
 pub mod keydir;
+pub mod lane;
 pub mod layout;
 pub mod ledger_server;
 pub mod lock;

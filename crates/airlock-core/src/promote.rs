@@ -420,7 +420,7 @@ fn merge_onto_moved_target(
     // Re-run the gates on the merged tree, in a scratch checkout of it.
     let scratch = al.layout.run_dir(&run.id).join("promote-check");
     let index = al.layout.run_dir(&run.id).join("promote-check.index");
-    main.scratch_checkout(&scratch, &index, &tree)?;
+    main.scratch_checkout_without(&scratch, &index, &tree, &brief.forbid_read)?;
     let mut regated = Vec::new();
     let logs = al.layout.logs_dir(&run.id);
     std::fs::create_dir_all(&logs).map_err(|source| Error::Write {

@@ -169,37 +169,20 @@ fn make_lane_repository(
     lane.run(&["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
     lane.run(&["update-ref", &format!("refs/heads/{branch}"), base])?;
     // airlock's own view: main objects, private index, the new worktree.
+    // Files the brief forbids reading are never written to the worktree.
     let trusted = al.layout.run_git(id);
-    trusted.run(&["read-tree", "--reset", "-u", base])?;
-    // The lane starts with the same index, so `git status` there is clean.
+    trusted.checkout_without(base, forbid_read)?;
+    // The lane starts with the same index, so `git status` there is clean,
+    // and its forbidden entries are `skip-worktree` there too: their blobs
+    // are not in the lane, and git must not try to fetch them.
     std::fs::copy(al.layout.run_index(id), lane_git_dir.join("index")).map_err(|source| {
         Error::Write {
             path: lane_git_dir.join("index"),
             source,
         }
     })?;
-    if !forbid_read.is_empty() {
-        // The sandbox hides these files and their blobs are not in the lane:
-        // git there must not look at them (it would try to fetch the blob).
-        let forbidden = crate::globs::Globs::new(forbid_read);
-        let listed = lane.run(&["ls-files", "-z"])?;
-        let mut paths = Vec::new();
-        for path in listed.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-            if forbidden.is_match(&String::from_utf8_lossy(path)) {
-                paths.extend_from_slice(path);
-                paths.push(0);
-            }
-        }
-        if !paths.is_empty() {
-            git::Git::new(&lane_git_dir)
-                .with_checkout(&worktree)
-                .run_with_input(
-                    &["update-index", "--skip-worktree", "-z", "--stdin"],
-                    Some(&paths),
-                )?;
-        }
-    }
-    Ok(())
+    // Its config from the start in the form `lane::disarm` keeps it.
+    crate::lane::disarm(&worktree, Some(&al.layout.lane_config_copy(id)))
 }
 
 /// A lane whose brief forbids reading some paths cannot borrow the main
@@ -220,7 +203,7 @@ fn own_objects_without(
     let mut keep = String::new();
     for line in String::from_utf8_lossy(&listing).lines() {
         let (oid, path) = line.split_once(' ').unwrap_or((line, ""));
-        if !path.is_empty() && forbidden.is_match(path) {
+        if !path.is_empty() && git::forbidden(&forbidden, path) {
             let kind = main.text(&["cat-file", "-t", oid])?;
             if kind == "blob" {
                 continue;

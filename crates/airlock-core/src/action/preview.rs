@@ -435,7 +435,9 @@ fn rehearse_command(
         path: logs.clone(),
         source,
     })?;
-    al.layout.git().scratch_checkout(&scratch, &index, commit)?;
+    al.layout
+        .git()
+        .scratch_checkout_without(&scratch, &index, commit, &brief.forbid_read)?;
     let plan = crate::confinement::plan(&al.site(), run, workflow, brief, &scratch)?;
     let log_name = format!("rehearse-{}-{}", spec.name, crate::exec::unique_suffix());
     let mut command = airlock_sandbox::CommandSpec {
