@@ -146,9 +146,24 @@ impl Scanner {
             .map(|(n, t)| (n, t.strip_suffix('\r').unwrap_or(t)))
             .collect();
         let service_account = lines.iter().any(|(_, t)| is_service_account_marker(t));
+        let manifest_values = kubernetes_secret_values(&lines);
         let mut report = ScanReport::default();
         for (i, &(number, text)) in lines.iter().enumerate() {
-            let candidates = scan_line(text, &lines[i + 1..], number, service_account);
+            let mut candidates = scan_line(text, &lines[i + 1..], number, service_account);
+            if let Some(&(_, start, end)) = manifest_values.iter().find(|v| v.0 == i) {
+                // the manifest says what this is: it replaces heuristic findings on the value
+                let heuristic = [rules::GENERIC_ID, rules::PROVIDER_ID].map(rules::rule_index);
+                candidates.retain(|c| {
+                    !(heuristic.contains(&Some(c.rule)) && c.start < end && start < c.end)
+                });
+                candidates.push(Candidate {
+                    rule: rules::rule_index(rules::K8S_SECRET_ID).expect("rule exists"),
+                    start,
+                    end,
+                    fingerprint: fingerprint(&text[start..end]),
+                });
+                candidates.sort_by_key(|c| (c.start, c.rule));
+            }
             let marked = text.contains(INLINE_MARKER);
             let mut column = ColumnCounter::new(text);
             for c in candidates.into_iter().take(MAX_FINDINGS_PER_LINE) {
@@ -176,6 +191,79 @@ impl Scanner {
         }
         report
     }
+}
+
+/// The values of a Kubernetes Secret manifest among the added lines, as (index into `lines`,
+/// byte span): `key: value` entries of its `data:` (base64) and `stringData:` blocks. Only when the
+/// lines declare `kind: Secret`; templated (`{{ .Values.x }}`) and empty values are not secrets.
+fn kubernetes_secret_values(lines: &[(usize, &str)]) -> Vec<(usize, usize, usize)> {
+    static KIND: OnceLock<Regex> = OnceLock::new();
+    static ENTRY: OnceLock<Regex> = OnceLock::new();
+    static FOLDED: OnceLock<Regex> = OnceLock::new();
+    static BARE: OnceLock<Regex> = OnceLock::new();
+    let folded = FOLDED
+        .get_or_init(|| Regex::new(r"^\s*[A-Za-z0-9_.-]+:[ \t]*[|>][-+]?\s*$").expect("valid"));
+    let bare = BARE.get_or_init(|| Regex::new(r"^\s*([A-Za-z0-9+/=]{10,})\s*$").expect("valid"));
+    let kind = KIND.get_or_init(|| {
+        Regex::new(r#"(?i)^\s*kind:\s*["']?secret["']?\s*(?:#.*)?$"#).expect("valid")
+    });
+    let entry = ENTRY.get_or_init(|| {
+        Regex::new(r#"^\s*[A-Za-z0-9_.-]+:[ \t]*["']?([^\s"'#{}$]{10,})["']?\s*$"#).expect("valid")
+    });
+    if !lines.iter().any(|(_, t)| t.len() < 200 && kind.is_match(t)) {
+        return Vec::new();
+    }
+    let indent = |t: &str| t.len() - t.trim_start().len();
+    let mut out = Vec::new();
+    // (indentation of the block's key, base64 expected)
+    let mut block: Option<(usize, bool)> = None;
+    for (i, &(_, t)) in lines.iter().enumerate() {
+        let trimmed = t.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some((at, _)) = block
+            && indent(t) <= at
+        {
+            block = None;
+        }
+        match trimmed {
+            "data:" => block = Some((indent(t), true)),
+            "stringData:" => block = Some((indent(t), false)),
+            _ => {
+                let Some((_, base64)) = block else { continue };
+                // `key: |` or `key: >`: the value is the next, more indented line
+                let (i, t) = if folded.is_match(t) {
+                    match lines.get(i + 1) {
+                        Some(&(_, next)) if indent(next) > indent(t) => (i + 1, next),
+                        _ => continue,
+                    }
+                } else {
+                    (i, t)
+                };
+                let Some(value) = entry
+                    .captures(t)
+                    .or_else(|| bare.captures(t))
+                    .and_then(|c| c.get(1))
+                else {
+                    continue;
+                };
+                let v = value.as_str();
+                let ok = if base64 {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(v)
+                        .is_ok_and(|d| !d.is_empty())
+                } else {
+                    !rules::is_placeholder(v)
+                };
+                if ok {
+                    out.push((i, value.start(), value.end()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Converts increasing byte offsets of one line to 1-based character columns in linear time.
@@ -256,14 +344,27 @@ fn scan_line(
         }
         ws = owned_until;
     }
-    // A specific rule wins over the generic heuristic on the same text.
-    let generic = rules::rule_index(rules::GENERIC_ID).expect("generic rule exists");
+    // A token format wins over the heuristics on the same text, and of two heuristics on the same
+    // text the first in the table stays.
+    let heuristic = |rule: usize| rules::HEURISTIC_IDS.contains(&RULES[rule].id);
     let specific: Vec<(usize, usize)> = out
         .iter()
-        .filter(|c| c.rule != generic)
+        .filter(|c| !heuristic(c.rule))
         .map(|c| (c.start, c.end))
         .collect();
-    out.retain(|c| c.rule != generic || !specific.iter().any(|&(s, e)| c.start < e && s < c.end));
+    out.retain(|c| !heuristic(c.rule) || !specific.iter().any(|&(s, e)| c.start < e && s < c.end));
+    out.sort_by_key(|c| (c.start, c.rule));
+    let mut kept: Vec<Candidate> = Vec::with_capacity(out.len());
+    for c in out {
+        let shadowed = heuristic(c.rule)
+            && kept.iter().any(|k| {
+                heuristic(k.rule) && k.rule < c.rule && c.start < k.end && k.start < c.end
+            });
+        if !shadowed {
+            kept.push(c);
+        }
+    }
+    let mut out = kept;
     out.sort_by_key(|c| (c.start, c.rule));
     out.dedup_by(|a, b| a.rule == b.rule && a.start == b.start);
     out
@@ -328,6 +429,14 @@ fn scan_window(
                             && !is_known_example(s))
                         .then(|| fingerprint(s))
                     }
+                    Check::LastSegment { min_entropy } => {
+                        let s = secret.as_str();
+                        let random = s.rsplit('-').next().unwrap_or("");
+                        (random.len() >= 8
+                            && !rules::is_format_placeholder(random)
+                            && rules::entropy(random) >= min_entropy)
+                            .then(|| fingerprint(s))
+                    }
                     Check::AwsKeyId => {
                         let s = secret.as_str();
                         (!s.ends_with("EXAMPLE") && !rules::looks_filled_in(&s[4..]))
@@ -336,13 +445,29 @@ fn scan_window(
                     Check::Jwt => {
                         rules::jwt_valid(secret.as_str()).then(|| fingerprint(secret.as_str()))
                     }
-                    Check::Generic => {
+                    Check::Generic { provider } => {
                         let name = caps.get(1).map_or("", |m| m.as_str());
                         let value = caps.get(2);
                         value.and_then(|v| {
                             let quoted = whole.as_str().ends_with(['"', '\'', '`']);
-                            rules::generic_accepts(name, v.as_str(), quoted)
-                                .then(|| fingerprint(v.as_str()))
+                            (rules::generic_accepts(name, v.as_str(), quoted, provider)
+                                && !is_known_example(v.as_str()))
+                            .then(|| fingerprint(v.as_str()))
+                        })
+                    }
+                    Check::UrlPassword => {
+                        let user = caps.get(1).map_or("", |m| m.as_str());
+                        caps.get(2).and_then(|p| {
+                            rules::url_password_accepts(user, p.as_str())
+                                .then(|| fingerprint(p.as_str()))
+                        })
+                    }
+                    Check::XmlOpen => {
+                        let name = secret.as_str();
+                        xml_element_value(line.following, line.number).and_then(|v| {
+                            (rules::generic_accepts(name, &v, true, false)
+                                || rules::generic_accepts(name, &v, true, true))
+                            .then(|| fingerprint(&v))
                         })
                     }
                     Check::PrivateKey => {
@@ -352,7 +477,7 @@ fn scan_window(
                 };
                 let Some(fp) = fp else { continue };
                 let (start, end) = match rule.check {
-                    Check::Generic => {
+                    Check::Generic { .. } | Check::UrlPassword => {
                         let v = caps.get(2).expect("checked above");
                         (v.start(), v.end())
                     }
@@ -378,55 +503,102 @@ fn scan_window(
     }
 }
 
-/// Publicly documented development credentials that are not secrets.
+/// Publicly documented credentials that are not secrets, by fingerprint (so that this source does
+/// not itself hold them): the Azure Storage emulator (Azurite) account key from Microsoft's
+/// documentation, the Google API keys published as examples in Firebase's SDKs, and others named
+/// below.
+const KNOWN_EXAMPLES: &[&str] = &[
+    "0011cc25eb432071",
+    "f56e323494a6ffc2",
+    "2037abcaffb2b777",
+    "3f370c9dd8225c63",
+    "e4a5542bb7fd7b67",
+    "a19f89ab3555eac1",
+    "0b476bdf9acf2123",
+    "eb540d2b6ee2a0a4",
+    "37f8f09bdf12c2f2",
+    "8731261cb72d8626",
+    "49f777db995e8260",
+    "27a9a42931dff7eb",
+    "dc0fcf046c61640c",
+    "4c98242dcadc8b29",
+    "ea9bb1082cf95663",
+    "3a8b61d0f636b007",
+    "a6c814bc555ae62c",
+    // the sample passwords of Microsoft's nuget.config reference
+    "dba72c00f41f4e4c",
+    "a0702bc91d699f60",
+    // Yarn's public (search-only) Algolia key, in every copy of Yarn's bundle
+    "2f21fd9c81678e39",
+];
+
 fn is_known_example(secret: &str) -> bool {
-    // The Azure Storage emulator (Azurite) account key, published in Microsoft's documentation.
-    secret
-        == "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    let fp = fingerprint(secret);
+    KNOWN_EXAMPLES.iter().any(|k| fp["sha256:".len()..] == **k)
 }
 
-/// The key material after a private key header: on the same line (after `\n` escapes or spaces,
-/// as in JSON) or at the start of one of the next few adjacent added lines (armor headers such as
-/// `Proc-Type:` and blank lines are skipped). `None` when there is none: a bare header in code or
-/// docs is not a secret.
+/// The value of an XML element opened at the end of a line: the next added line, when it holds one
+/// token (optionally followed by the closing tag).
+fn xml_element_value(following: &[(usize, &str)], number: usize) -> Option<String> {
+    let &(n, next) = following.first()?;
+    if n != number + 1 {
+        return None;
+    }
+    let t = next.trim();
+    let t = match t.find("</") {
+        Some(i) => t[..i].trim_end(),
+        None => t,
+    };
+    (!t.is_empty() && !t.contains(['<', '>']) && !t.contains(char::is_whitespace))
+        .then(|| t.to_string())
+}
+
+/// The key material after a private key header: base64 runs of 16+ characters on the same line
+/// (after `\n` escapes, quotes or spaces, as in JSON) and on the next [`PRIVATE_KEY_LOOKAHEAD`]
+/// adjacent added lines, up to the `-----END` line and at most [`PRIVATE_KEY_BODY_PROBE`] bytes; it
+/// is what the finding's fingerprint is taken of. Armor headers (`Proc-Type:`, `DEK-Info:`) and blank lines add nothing. `None` when there is
+/// no key material: a bare header in code or docs is not a secret.
 fn private_key_body(
     text: &str,
     header_end: usize,
     following: &[(usize, &str)],
     number: usize,
 ) -> Option<String> {
-    static SAME_LINE: OnceLock<Regex> = OnceLock::new();
-    static NEXT_LINE: OnceLock<Regex> = OnceLock::new();
-    static ARMOR: OnceLock<Regex> = OnceLock::new();
-    let same_line = SAME_LINE.get_or_init(|| {
-        Regex::new(r#"^(?:\\r|\\n|\s|["'+,])*([A-Za-z0-9+/]{40,})"#).expect("valid")
-    });
-    let next_line = NEXT_LINE
-        .get_or_init(|| Regex::new(r"^[^A-Za-z0-9+/]{0,40}([A-Za-z0-9+/]{40,})").expect("valid"));
-    let armor = ARMOR.get_or_init(|| Regex::new(r"^\s*[A-Za-z][A-Za-z-]*:\s").expect("valid"));
-
-    let probe = |s: &str, re: &Regex| -> Option<String> {
+    static RUN: OnceLock<Regex> = OnceLock::new();
+    let run = RUN.get_or_init(|| Regex::new(r"[A-Za-z0-9+/]{16,}").expect("valid"));
+    let mut body = String::new();
+    // Collects runs from `s` until an `-----END` (or another header); false when the block ended.
+    let collect = |s: &str, body: &mut String| -> bool {
         let s = &s[..floor_boundary(s, PRIVATE_KEY_BODY_PROBE)];
-        let body = re.captures(s)?.get(1)?.as_str();
-        let ok = body.bytes().any(|b| b.is_ascii_digit())
-            && body.bytes().any(|b| b.is_ascii_uppercase())
-            && body.bytes().any(|b| b.is_ascii_lowercase())
-            && rules::entropy(body) >= 4.2
-            && !rules::looks_filled_in(body);
-        ok.then(|| body.to_string())
+        // `\n` escapes (a key inside a JSON string) separate lines, as newlines do
+        let unescaped = s.replace("\\n", "\n").replace("\\r", "\r");
+        let s = unescaped.as_str();
+        let (s, ended) = match s.find("-----") {
+            Some(i) => (&s[..i], true),
+            None => (s, false),
+        };
+        for m in run.find_iter(s) {
+            if body.len() >= PRIVATE_KEY_BODY_PROBE {
+                return false;
+            }
+            body.push_str(m.as_str());
+        }
+        !ended
     };
-    if let Some(body) = probe(&text[header_end..], same_line) {
-        return Some(body);
-    }
+    let mut more = collect(&text[header_end..], &mut body);
     for (k, &(n, line)) in following.iter().take(PRIVATE_KEY_LOOKAHEAD).enumerate() {
-        if n != number + 1 + k {
+        if !more || n != number + 1 + k || body.len() >= PRIVATE_KEY_BODY_PROBE {
             break;
         }
-        let head = &line[..floor_boundary(line, PRIVATE_KEY_BODY_PROBE)];
-        if head.trim().is_empty() || armor.is_match(head) {
-            continue;
-        }
-        return probe(line, next_line);
+        more = collect(line, &mut body);
     }
-    None
+    // The fixed magic an OpenSSH key body starts with ("openssh-key-v1\0") is not key material.
+    let material = body.strip_prefix("b3BlbnNzaC1rZXktdjE").unwrap_or(&body);
+    let ok = material.len() >= 40
+        && material.bytes().any(|b| b.is_ascii_digit())
+        && material.bytes().any(|b| b.is_ascii_uppercase())
+        && material.bytes().any(|b| b.is_ascii_lowercase())
+        && rules::entropy(material) >= 4.0
+        && !rules::is_format_placeholder(material);
+    ok.then_some(body)
 }
