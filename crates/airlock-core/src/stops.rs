@@ -55,7 +55,7 @@ pub fn evaluate(
         scope(brief, &changes),
         protected(brief, workflow, &changes),
         if workflow.policy.secrets {
-            secrets(&git, &run.base, tree, allow)?
+            secrets(&git, &run.base, tree, allow, &changes, &numstat)?
         } else {
             StopResult::new(
                 "secrets",
@@ -123,7 +123,14 @@ pub fn protected(brief: &Brief, workflow: &Workflow, changes: &[Change]) -> Stop
     StopResult::new("protected", findings, notes)
 }
 
-fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopResult> {
+fn secrets(
+    git: &Git,
+    base: &str,
+    tree: &str,
+    allow: Allowlist,
+    changes: &[Change],
+    numstat: &[LineCount],
+) -> Result<StopResult> {
     let scanner = Scanner::new(allow);
     let out = git.run(&[
         "diff-tree",
@@ -140,11 +147,40 @@ fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopRe
         tree,
     ])?;
     let text = String::from_utf8_lossy(&out);
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
+    let mut reports = Vec::new();
     // Every file in the patch is scanned, whatever its (possibly quoted) name.
     for (path, lines) in added_lines(&text) {
-        let report = scanner.scan_report(&path, lines.iter().map(|(n, l)| (*n, l.as_str())));
+        reports.push(scanner.scan_report(&path, lines.iter().map(|(n, l)| (*n, l.as_str()))));
+    }
+    // Git shows no lines for a file it calls binary (one NUL byte is enough): its new content is
+    // read from the object store and scanned whole, less what the old content already held.
+    let mut binary = Vec::new();
+    for change in changes {
+        let added = !is_null_id(&change.new_id) && !change.is_gitlink();
+        let shown_as_binary = numstat
+            .iter()
+            .any(|n| n.path == change.path && n.lines.is_none());
+        if !added || !shown_as_binary {
+            continue;
+        }
+        let new = git.run(&["cat-file", "blob", &change.new_id])?;
+        let old = if is_null_id(&change.old_id) || change.old_mode == "160000" {
+            None
+        } else {
+            Some(git.run(&["cat-file", "blob", &change.old_id])?)
+        };
+        reports.push(scanner.scan_blob(&change.path, old.as_deref(), &new));
+        binary.push(change.path.clone());
+    }
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    if !binary.is_empty() {
+        notes.push(format!(
+            "binary files scanned whole (git shows no lines for them): {}",
+            binary.join(", ")
+        ));
+    }
+    for report in reports {
         for f in report.findings {
             findings.push(format!(
                 "{}:{}:{}: {} ({}, fingerprint {})",
@@ -170,6 +206,11 @@ fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopRe
         ));
     }
     Ok(StopResult::new("secrets", findings, notes))
+}
+
+/// An all-zero object id: the side of a change where the file does not exist.
+fn is_null_id(id: &str) -> bool {
+    id.bytes().all(|b| b == b'0')
 }
 
 /// Added lines per file from a `-U0` patch: (path, [(new line number, text)]).

@@ -266,6 +266,81 @@ fn kubernetes_secret_values(lines: &[(usize, &str)]) -> Vec<(usize, usize, usize
     out
 }
 
+impl Scanner {
+    /// Scan the new content of a file git shows no lines for (a binary file): every line of the
+    /// new blob, read as UTF-8 (invalid bytes replaced, NUL bytes kept) and, when it holds NUL
+    /// bytes, as UTF-16 in both byte orders (so text saved as UTF-16 is read too). A secret also
+    /// found in `old` (the file before the change) was not added and is not reported. Line numbers
+    /// count `\n` in the view that found the secret.
+    pub fn scan_blob(&self, path: &str, old: Option<&[u8]>, new: &[u8]) -> ScanReport {
+        let before: Vec<String> = old
+            .map(|o| {
+                let r = self.blob_report(path, o);
+                r.findings
+                    .into_iter()
+                    .chain(r.suppressed.into_iter().map(|s| s.finding))
+                    .map(|f| f.fingerprint)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut report = self.blob_report(path, new);
+        report.findings.retain(|f| !before.contains(&f.fingerprint));
+        report
+            .suppressed
+            .retain(|s| !before.contains(&s.finding.fingerprint));
+        report
+    }
+
+    /// Every finding of every text view of `bytes`, each secret once.
+    fn blob_report(&self, path: &str, bytes: &[u8]) -> ScanReport {
+        let mut report = ScanReport::default();
+        for view in text_views(bytes) {
+            let lines = view.split('\n').enumerate().map(|(i, l)| (i + 1, l));
+            let found = self.scan_report(path, lines);
+            for f in found.findings {
+                if !report
+                    .findings
+                    .iter()
+                    .any(|g| g.rule == f.rule && g.fingerprint == f.fingerprint)
+                {
+                    report.findings.push(f);
+                }
+            }
+            for s in found.suppressed {
+                if !report.suppressed.iter().any(|t| {
+                    t.finding.rule == s.finding.rule
+                        && t.finding.fingerprint == s.finding.fingerprint
+                }) {
+                    report.suppressed.push(s);
+                }
+            }
+        }
+        report
+    }
+}
+
+/// The ways a blob can be read as text: UTF-8 (lossy), and UTF-16 LE and BE when it holds NULs.
+fn text_views(bytes: &[u8]) -> Vec<String> {
+    let mut views = vec![String::from_utf8_lossy(bytes).into_owned()];
+    if bytes.contains(&0) {
+        for big_endian in [false, true] {
+            let units = bytes.chunks_exact(2).map(|p| {
+                if big_endian {
+                    u16::from_be_bytes([p[0], p[1]])
+                } else {
+                    u16::from_le_bytes([p[0], p[1]])
+                }
+            });
+            views.push(
+                char::decode_utf16(units)
+                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                    .collect(),
+            );
+        }
+    }
+    views
+}
+
 /// Converts increasing byte offsets of one line to 1-based character columns in linear time.
 struct ColumnCounter<'a> {
     text: &'a str,
@@ -390,12 +465,12 @@ fn scan_window(
     out: &mut Vec<Candidate>,
 ) {
     let text = line.text;
-    let lower = text[ws..we].to_ascii_lowercase();
+    let wanted = rules::rules_with_keywords(&text[ws..we]);
     // Slicing at `we` bounds the search; searching from `ws` in the longer haystack keeps the
     // context before the window visible to `\b` and keeps `^` meaning the start of the line.
     let haystack = &text[..we];
     for (index, rule) in RULES.iter().enumerate() {
-        if !rule.keywords.iter().any(|k| lower.contains(k)) {
+        if !wanted[index] {
             continue;
         }
         for re in rules::compiled(index) {

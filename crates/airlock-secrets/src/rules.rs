@@ -1033,6 +1033,39 @@ pub(crate) const RULE_DEFS: &[RuleDef] = &[
 
 pub(crate) static RULES: &[RuleDef] = RULE_DEFS;
 
+/// Which rules have a keyword in `text` (ASCII case-insensitively), in one pass over it.
+pub(crate) fn rules_with_keywords(text: &str) -> [bool; RULES_LEN] {
+    static KEYWORDS: OnceLock<(aho_corasick::AhoCorasick, Vec<usize>)> = OnceLock::new();
+    let (automaton, rule_of) = KEYWORDS.get_or_init(|| {
+        let mut words = Vec::new();
+        let mut rule_of = Vec::new();
+        for (i, r) in RULE_DEFS.iter().enumerate() {
+            for k in r.keywords {
+                words.push(*k);
+                rule_of.push(i);
+            }
+        }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .expect("keywords build an automaton");
+        (automaton, rule_of)
+    });
+    let mut hit = [false; RULES_LEN];
+    let mut left = RULE_DEFS.iter().filter(|r| !r.keywords.is_empty()).count();
+    for m in automaton.find_overlapping_iter(text) {
+        let rule = rule_of[m.pattern().as_usize()];
+        if !hit[rule] {
+            hit[rule] = true;
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    hit
+}
+
 /// Compiled patterns, one cell per rule, built the first time a rule's keyword is seen.
 static COMPILED: [OnceLock<Vec<Regex>>; RULES_LEN] = [const { OnceLock::new() }; RULES_LEN];
 const RULES_LEN: usize = RULE_DEFS.len();
