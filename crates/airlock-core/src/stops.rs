@@ -5,7 +5,7 @@ use std::path::{Component, Path};
 
 use serde::{Deserialize, Serialize};
 
-use airlock_secrets::{Allowlist, Scanner, Suppression};
+use airlock_secrets::{Allowlist, Gitleaks, Scanner, Suppression};
 
 use crate::Airlock;
 use crate::brief::Brief;
@@ -51,11 +51,18 @@ pub fn evaluate(
         std::fs::read_to_string(al.layout.root.join(SECRETS_ALLOW_FILE)).unwrap_or_default();
     let allow = Allowlist::parse(&allow_text, SECRETS_ALLOW_FILE)
         .map_err(|e| Error::Invalid(e.to_string()))?;
+    // Like the allowlist, read from the main checkout: the worktree's copy is the agent's.
+    let gitleaks = match std::fs::read_to_string(al.layout.root.join(GITLEAKS_FILE)) {
+        Ok(text) => {
+            Some(Gitleaks::parse(&text, GITLEAKS_FILE).map_err(|e| Error::Invalid(e.to_string()))?)
+        }
+        Err(_) => None,
+    };
     let mut results = vec![
         scope(brief, &changes),
         protected(brief, workflow, &changes),
         if workflow.policy.secrets {
-            secrets(&git, &run.base, tree, allow, &changes, &numstat)?
+            secrets(&git, &run.base, tree, allow, gitleaks, &changes, &numstat)?
         } else {
             StopResult::new(
                 "secrets",
@@ -128,10 +135,32 @@ fn secrets(
     base: &str,
     tree: &str,
     allow: Allowlist,
+    gitleaks: Option<Gitleaks>,
     changes: &[Change],
     numstat: &[LineCount],
 ) -> Result<StopResult> {
-    let scanner = Scanner::new(allow);
+    let mut config_notes = Vec::new();
+    let scanner = match gitleaks {
+        Some(g) => {
+            let ids = g.rule_ids();
+            if !ids.is_empty() {
+                config_notes.push(format!(
+                    "rules read from {GITLEAKS_FILE}: {}",
+                    ids.join(", ")
+                ));
+            }
+            if !g.use_builtin {
+                config_notes.push(format!(
+                    "built-in rules off: {GITLEAKS_FILE} defines rules without `[extend] useDefault = true`"
+                ));
+            }
+            for d in &g.diagnostics {
+                config_notes.push(format!("{GITLEAKS_FILE}: {d}"));
+            }
+            Scanner::with_gitleaks(allow, g)
+        }
+        None => Scanner::new(allow),
+    };
     let out = git.run(&[
         "diff-tree",
         "-r",
@@ -173,7 +202,7 @@ fn secrets(
         binary.push(change.path.clone());
     }
     let mut findings = Vec::new();
-    let mut notes = Vec::new();
+    let mut notes = config_notes;
     if !binary.is_empty() {
         notes.push(format!(
             "binary files scanned whole (git shows no lines for them): {}",
@@ -192,6 +221,7 @@ fn secrets(
             let why = match s.reason {
                 Suppression::InlineMarker => "the inline marker in the change",
                 Suppression::Allowlist => SECRETS_ALLOW_FILE,
+                Suppression::GitleaksAllowlist => GITLEAKS_FILE,
             };
             notes.push(format!(
                 "{}:{}: {} (fingerprint {}) allowed by {why}",
@@ -207,6 +237,9 @@ fn secrets(
     }
     Ok(StopResult::new("secrets", findings, notes))
 }
+
+/// A repository's gitleaks configuration, whose rules and allowlists the secrets stop reads.
+const GITLEAKS_FILE: &str = ".gitleaks.toml";
 
 /// An all-zero object id: the side of a change where the file does not exist.
 fn is_null_id(id: &str) -> bool {

@@ -12,6 +12,7 @@
 //! so the cost stays linear in the input however hostile it is.
 
 mod allowlist;
+mod gitleaks;
 mod rules;
 
 use std::fmt;
@@ -21,6 +22,7 @@ use regex::Regex;
 use sha2::{Digest, Sha256};
 
 pub use allowlist::{Allowlist, AllowlistError};
+pub use gitleaks::{Gitleaks, GitleaksDiagnostic, GitleaksError};
 pub use rules::{GENERIC_MIN_ENTROPY, GENERIC_MIN_LEN};
 
 use rules::{Check, RULES};
@@ -77,6 +79,8 @@ pub enum Suppression {
     InlineMarker,
     /// An entry of the [`Allowlist`] matched.
     Allowlist,
+    /// An allowlist of the repository's `.gitleaks.toml` matched.
+    GitleaksAllowlist,
 }
 
 /// A finding that was found but not reported, and why.
@@ -104,6 +108,19 @@ pub fn fingerprint(secret: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Scanner {
     allow: Allowlist,
+    gitleaks: Option<std::sync::Arc<Gitleaks>>,
+}
+
+/// A match of a built-in or a `.gitleaks.toml` rule, before allowlisting.
+struct Hit<'r> {
+    id: &'r str,
+    description: &'r str,
+    /// byte span of the secret in the line (for private keys: the header)
+    start: usize,
+    end: usize,
+    /// byte span of the whole match
+    whole: (usize, usize),
+    fingerprint: String,
 }
 
 /// A match that passed its rule's checks, before allowlisting.
@@ -117,7 +134,19 @@ struct Candidate {
 
 impl Scanner {
     pub fn new(allow: Allowlist) -> Scanner {
-        Scanner { allow }
+        Scanner {
+            allow,
+            gitleaks: None,
+        }
+    }
+
+    /// The built-in rules (unless the `.gitleaks.toml` turns them off) plus its rules, with its
+    /// allowlists besides `allow`.
+    pub fn with_gitleaks(allow: Allowlist, gitleaks: Gitleaks) -> Scanner {
+        Scanner {
+            allow,
+            gitleaks: Some(std::sync::Arc::new(gitleaks)),
+        }
     }
 
     /// The built-in rules as `(id, description)`.
@@ -145,11 +174,36 @@ impl Scanner {
             .into_iter()
             .map(|(n, t)| (n, t.strip_suffix('\r').unwrap_or(t)))
             .collect();
+        let builtin = self.gitleaks.as_ref().is_none_or(|g| g.use_builtin);
         let service_account = lines.iter().any(|(_, t)| is_service_account_marker(t));
-        let manifest_values = kubernetes_secret_values(&lines);
+        let manifest_values = if builtin {
+            kubernetes_secret_values(&lines)
+        } else {
+            Vec::new()
+        };
         let mut report = ScanReport::default();
+        if let Some(g) = &self.gitleaks {
+            // rules that name a kind of file (`path` without `regex`): the file itself is reported
+            for rule in g.rules.iter().filter(|r| r.regex.is_none()) {
+                if rule.path.as_ref().is_some_and(|p| p.is_match(path)) && !lines.is_empty() {
+                    let finding = Finding {
+                        rule: rule.id.clone(),
+                        description: rule.description.clone(),
+                        path: path.to_string(),
+                        line: lines[0].0,
+                        column: 1,
+                        fingerprint: fingerprint(path),
+                    };
+                    self.judge(&mut report, finding, false, path, "", "", "");
+                }
+            }
+        }
         for (i, &(number, text)) in lines.iter().enumerate() {
-            let mut candidates = scan_line(text, &lines[i + 1..], number, service_account);
+            let mut candidates = if builtin {
+                scan_line(text, &lines[i + 1..], number, service_account)
+            } else {
+                Vec::new()
+            };
             if let Some(&(_, start, end)) = manifest_values.iter().find(|v| v.0 == i) {
                 // the manifest says what this is: it replaces heuristic findings on the value
                 let heuristic = [rules::GENERIC_ID, rules::PROVIDER_ID].map(rules::rule_index);
@@ -162,34 +216,116 @@ impl Scanner {
                     end,
                     fingerprint: fingerprint(&text[start..end]),
                 });
-                candidates.sort_by_key(|c| (c.start, c.rule));
             }
+            let mut hits: Vec<Hit<'_>> = candidates
+                .into_iter()
+                .map(|c| Hit {
+                    id: RULES[c.rule].id,
+                    description: RULES[c.rule].description,
+                    start: c.start,
+                    end: c.end,
+                    whole: (c.start, c.end),
+                    fingerprint: c.fingerprint,
+                })
+                .collect();
+            if let Some(g) = &self.gitleaks {
+                custom_hits(g, path, text, &mut hits);
+            }
+            hits.sort_by(|a, b| (a.start, a.id).cmp(&(b.start, b.id)));
             let marked = text.contains(INLINE_MARKER);
             let mut column = ColumnCounter::new(text);
-            for c in candidates.into_iter().take(MAX_FINDINGS_PER_LINE) {
-                let rule = &RULES[c.rule];
+            for h in hits.into_iter().take(MAX_FINDINGS_PER_LINE) {
                 let finding = Finding {
-                    rule: rule.id.to_string(),
-                    description: rule.description.to_string(),
+                    rule: h.id.to_string(),
+                    description: h.description.to_string(),
                     path: path.to_string(),
                     line: number,
-                    column: column.at(c.start),
-                    fingerprint: c.fingerprint,
+                    column: column.at(h.start),
+                    fingerprint: h.fingerprint,
                 };
-                let reason = if marked {
-                    Some(Suppression::InlineMarker)
-                } else if self.allow.allows(&finding) {
-                    Some(Suppression::Allowlist)
-                } else {
-                    None
-                };
-                match reason {
-                    Some(reason) => report.suppressed.push(Suppressed { finding, reason }),
-                    None => report.findings.push(finding),
-                }
+                let secret = &text[h.start..h.end];
+                let whole = &text[h.whole.0..h.whole.1];
+                self.judge(&mut report, finding, marked, path, secret, whole, text);
             }
         }
         report
+    }
+}
+
+impl Scanner {
+    /// Reports `finding`, or lists it as suppressed with the reason.
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &self,
+        report: &mut ScanReport,
+        finding: Finding,
+        marked: bool,
+        path: &str,
+        secret: &str,
+        whole: &str,
+        line: &str,
+    ) {
+        let gitleaks_allows = || {
+            self.gitleaks.as_ref().is_some_and(|g| {
+                g.allows(&gitleaks::Seen {
+                    rule: &finding.rule,
+                    path,
+                    secret,
+                    whole,
+                    line,
+                })
+            })
+        };
+        let reason = if marked {
+            Some(Suppression::InlineMarker)
+        } else if self.allow.allows(&finding) {
+            Some(Suppression::Allowlist)
+        } else if gitleaks_allows() {
+            Some(Suppression::GitleaksAllowlist)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => report.suppressed.push(Suppressed { finding, reason }),
+            None => report.findings.push(finding),
+        }
+    }
+}
+
+/// Matches of the `.gitleaks.toml` rules on one line.
+fn custom_hits<'r>(g: &'r Gitleaks, path: &str, text: &str, hits: &mut Vec<Hit<'r>>) {
+    let mut lower: Option<String> = None;
+    for rule in &g.rules {
+        let Some(re) = &rule.regex else { continue };
+        if rule.path.as_ref().is_some_and(|p| !p.is_match(path)) {
+            continue;
+        }
+        if !rule.keywords.is_empty() {
+            let lower = lower.get_or_insert_with(|| text.to_ascii_lowercase());
+            if !rule.keywords.iter().any(|k| lower.contains(k.as_str())) {
+                continue;
+            }
+        }
+        for caps in re.captures_iter(text).take(MAX_FINDINGS_PER_LINE) {
+            let whole = caps.get(0).expect("group 0");
+            let Some(secret) = rule.secret(&caps).filter(|m| !m.is_empty()) else {
+                continue;
+            };
+            if rule
+                .entropy
+                .is_some_and(|min| rules::entropy(secret.as_str()) < min)
+            {
+                continue;
+            }
+            hits.push(Hit {
+                id: &rule.id,
+                description: &rule.description,
+                start: secret.start(),
+                end: secret.end(),
+                whole: (whole.start(), whole.end()),
+                fingerprint: fingerprint(secret.as_str()),
+            });
+        }
     }
 }
 
