@@ -185,3 +185,28 @@ fn lookalikes_of_token_formats() {
     );
     assert_clean("misc.txt", &text);
 }
+
+#[test]
+fn stripe_test_and_publishable_keys_under_any_name() {
+    // The README promises test-mode keys are not reported: no rule may report them, the
+    // assignment heuristics included.
+    let mut rng = Rng::new(104);
+    for prefix in ["sk_test_", "rk_test_", "pk_test_", "pk_live_"] {
+        let key = format!("{prefix}{}", rng.string(&alnum(), 99));
+        for line in [
+            format!("STRIPE_SECRET_KEY={key}"),
+            format!("stripeToken = \"{key}\""),
+            format!("define('STRIPE_API_KEY', '{key}');"),
+        ] {
+            assert_clean("config.php", &line);
+        }
+    }
+}
+
+#[test]
+fn urls_with_placeholder_or_default_passwords() {
+    assert_clean(
+        "docker-compose.yml",
+        "DATABASE_URL: postgres://postgres:postgres@db:5432/app\nREDIS_URL: redis://user:password@cache:6379\nAMQP: amqp://${RABBIT_USER}:${RABBIT_PASS}@mq/\nsee https://user:<password>@host/path\ngit clone https://github.com/rust-lang/rust.git\n",
+    );
+}

@@ -391,3 +391,87 @@ fn findings_are_sorted_and_the_specific_rule_wins() {
     assert_eq!(rules, ["github-token", "generic-high-entropy"]);
     assert_eq!(findings[1].line, 2);
 }
+
+/// The misses issue 12 names, each found by the rule that should find it.
+#[test]
+fn the_misses_of_issue_12_are_found() {
+    let mut rng = Rng::new(400);
+    let v = rng.string(&alnum(), 24);
+    let assignments = [
+        format!("System.setProperty(\"X_TOKEN\", \"{v}\")"),
+        format!("define('X_TOKEN', '{v}');"),
+        format!("var apiToken string = \"{v}\""),
+        format!("X_TOKEN ?= \"{v}\""),
+        format!("$apiToken .= \"{v}\";"),
+        format!("X_TOKEN ::= \"{v}\""),
+        format!("{{\"config.ini\": \"X_TOKEN={v}\\nDEBUG=1\"}}"),
+        format!("const clientSecretValue = \"{v}\";"),
+    ];
+    for line in &assignments {
+        let f = scan("a.txt", line);
+        assert_eq!(f.len(), 1, "{line}: {f:?}");
+        assert_eq!(f[0].rule, "generic-high-entropy", "{line}");
+        assert_eq!(f[0].fingerprint, airlock_secrets::fingerprint(&v), "{line}");
+    }
+    // An OpenSSH key body starts with runs of `A` (length fields): it is key material all the same.
+    let openssh = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACB{}\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+        rng.string(&base64_chars(), 57),
+        rng.string(&base64_chars(), 70)
+    );
+    let cases = [
+        ("private-key", openssh),
+        (
+            "url-credentials",
+            format!(
+                "DATABASE_URL=postgres://app:{}@db.internal:5432/app",
+                rng.string(&alnum(), 20)
+            ),
+        ),
+        (
+            "huggingface-token",
+            format!("token = hf_{}", rng.string(&alnum(), 34)),
+        ),
+        (
+            "discord-webhook",
+            format!(
+                "https://discord.com/api/webhooks/{}/{}",
+                rng.string(DIGITS, 19),
+                rng.string(&base64url_chars(), 68)
+            ),
+        ),
+        (
+            "azure-sas-token",
+            format!(
+                "?sv=2022-11-02&ss=b&srt=o&sp=r&se=2030-01-01T00:00:00Z&spr=https&sig={}%3D",
+                rng.string(&alnum(), 43)
+            ),
+        ),
+        (
+            "slack-token",
+            format!("xoxe.xoxp-1-{}", rng.string(&alnum(), 160)),
+        ),
+        (
+            "slack-token",
+            format!(
+                "xapp-1-A{}-{}-{}",
+                rng.string(&format!("{UPPER}{DIGITS}"), 10),
+                rng.string(DIGITS, 13),
+                rng.string("0123456789abcdef", 64)
+            ),
+        ),
+        (
+            "webhook-signing-secret",
+            format!("whsec_{}", rng.string(&base64_chars(), 32)),
+        ),
+        (
+            "gcp-oauth-client-secret",
+            format!("GOCSPX-{}", rng.string(&base64url_chars(), 28)),
+        ),
+    ];
+    for (rule, text) in &cases {
+        let f = scan("a.txt", text);
+        assert_eq!(f.len(), 1, "{rule}: {f:?}");
+        assert_eq!(f[0].rule, *rule);
+    }
+}
