@@ -669,7 +669,7 @@ fn scan_window(
                     Check::UrlPassword => {
                         let user = caps.get(1).map_or("", |m| m.as_str());
                         caps.get(2).and_then(|p| {
-                            rules::url_password_accepts(user, p.as_str())
+                            rules::url_password_accepts(user, p.as_str(), whole.as_str())
                                 .then(|| fingerprint(p.as_str()))
                         })
                     }

@@ -119,6 +119,13 @@ macro_rules! assign {
     };
 }
 
+// The same without the comma: a call's unquoted argument is code (`f("token", &self.token)`).
+macro_rules! assign_bare {
+    () => {
+        r#"\s*(?:=>|:::=|::=|:=|\?\?=|\?=|\.=|\+=|\|\|=|===|!==|==|!=|=|:|\|\|)"#
+    };
+}
+
 macro_rules! quoted_value {
     () => {
         r#"\s*(?:[rbfu]|@|\\)?["'`]([^"'`\r\n\\]{8,})\\?["'`]"#
@@ -856,7 +863,7 @@ pub(crate) const RULE_DEFS: &[RuleDef] = &[
         keywords: &["://", "-u"],
         patterns: &[
             r"(?i)(?-u:\b)[a-z][a-z0-9+.-]{1,20}://([^\s:@/\x22'<>`]{0,64}):([^\s:@/\x22'<>`]{3,128})@[A-Za-z0-9._-]{2,}",
-            r#"(?i)(?:^|\s)(?:-u|--user)(?:=|\s+)["']?([^\s:"']{0,64})["']?:["']?([^\s"']{3,128})"#,
+            r#"(?i)(?:^|\s)(?:-u|--user)(?:=|\s+)["']?([^\s:"'`]{0,64})["']?:["']?([^\s"'`]{3,128})"#,
             // a token given as the user name with an empty password: -u "TOKEN:"
             r#"(?i)(?:^|\s)(?:-u|--user)(?:=|\s+)["']()([^\s:"']{8,128}):["']"#,
         ],
@@ -964,7 +971,7 @@ pub(crate) const RULE_DEFS: &[RuleDef] = &[
                 "(?i)",
                 provider_name!(),
                 name_tail!(),
-                assign!(),
+                assign_bare!(),
                 bare_value!()
             ),
         ],
@@ -998,7 +1005,7 @@ pub(crate) const RULE_DEFS: &[RuleDef] = &[
                 "(?i)",
                 generic_name!(),
                 name_tail!(),
-                assign!(),
+                assign_bare!(),
                 bare_value!()
             ),
             // XML element on one line: <apiToken>value</apiToken>
@@ -1146,6 +1153,7 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "insert",
     "todo",
     "password",
+    "hunter2",
     "fixme",
     "secret_here",
     "token_here",
@@ -1503,11 +1511,36 @@ pub(crate) fn generic_accepts(name: &str, value: &str, quoted: bool, provider: b
         // prose, not a credential
         return false;
     }
-    // identifiers and dotted paths: settings.SECRET_KEY, get_token_from_env
+    // identifiers and dotted paths: settings.SECRET_KEY, get_token_from_env, a Rust path after
+    // `::` (`secrets::MAX_LEN`)
     let identifier_like = value
         .bytes()
-        .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'.' || b == b'-');
-    if identifier_like && (!quoted || value.contains(['_', '.'])) {
+        .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'.' || b == b'-' || b == b':');
+    if value.starts_with(':') || (identifier_like && (!quoted || value.contains(['_', '.', ':']))) {
+        return false;
+    }
+    // code, not a value: `proc_macro2::TokenStream`, `&self.token`, `*secret`
+    if value.contains("::") || (!quoted && value.starts_with(['&', '*'])) {
+        return false;
+    }
+    // words run together: `DecodePrivateKey`, `tokenSource`, `x25519_private_key_bytes`,
+    // `TLS13_AES_128_GCM_SHA256`
+    if is_camel_case_words(value) || is_snake_case_words(value) {
+        return false;
+    }
+    // file paths: config/slack.yml
+    let path_like = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
+        && value.contains('/')
+        && value.rsplit('/').next().is_some_and(|last| {
+            last.rsplit_once('.').is_some_and(|(stem, ext)| {
+                !stem.is_empty()
+                    && (1..=5).contains(&ext.len())
+                    && ext.bytes().all(|b| b.is_ascii_lowercase())
+            })
+        });
+    if path_like {
         return false;
     }
     // version strings and dotted numbers: 1.2.3, 10.0.0.1
@@ -1515,6 +1548,30 @@ pub(crate) fn generic_accepts(name: &str, value: &str, quoted: bool, provider: b
         return false;
     }
     entropy(value) >= min_entropy && !has_identifier_words(value)
+}
+
+/// Letters only, as words joined in camel case (`DecodePrivateKey`, `readTokenFile`): a generated
+/// value of letters practically never alternates like that.
+fn is_camel_case_words(value: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new("^(?:[a-z]{2,}|[A-Z][a-z]+)(?:[A-Z][a-z]+)+$").expect("valid"))
+        .is_match(value)
+}
+
+/// Three or more words joined by `_`, each all lower case or all upper case (digits allowed) and
+/// short: a name in code. Generated values with `_` mix cases, or have a long random part
+/// (`test_pub_fd2fa4cbb94…`).
+fn is_snake_case_words(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('_').collect();
+    parts.len() >= 3
+        && value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 12
+                && p.bytes().all(|b| b.is_ascii_alphanumeric())
+                && (p.bytes().all(|b| !b.is_ascii_uppercase())
+                    || p.bytes().all(|b| !b.is_ascii_lowercase()))
+        })
 }
 
 /// Four or more capitalised words in a row (`AgencyIdentificationCodeContent`): an identifier, not a
@@ -1527,8 +1584,22 @@ fn has_identifier_words(value: &str) -> bool {
 
 /// Passwords in URLs and `curl --user`: anything but a placeholder, a variable, the user name
 /// repeated, or a word that says it is a password.
-pub(crate) fn url_password_accepts(user: &str, password: &str) -> bool {
-    let p = password.trim_matches(|c| c == '"' || c == '\'');
+pub(crate) fn url_password_accepts(user: &str, password: &str, whole: &str) -> bool {
+    // hosts reserved for documentation (RFC 2606): an example, not a leak
+    let host = whole.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
+    let host = host.split([':', '/']).next().unwrap_or("");
+    if ["example.com", "example.org", "example.net"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+        || [".example", ".test", ".invalid"]
+            .iter()
+            .any(|t| host.ends_with(t))
+    {
+        return false;
+    }
+    let p = password
+        .trim_end_matches([',', ';', ')'])
+        .trim_matches(|c| c == '"' || c == '\'');
     // `{secret}` written literally is a value; `{password}` and `{{ var }}` are not
     let p = match p.strip_prefix('{').and_then(|q| q.strip_suffix('}')) {
         Some(inner) if !inner.starts_with('{') => inner,

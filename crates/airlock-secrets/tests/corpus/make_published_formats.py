@@ -74,7 +74,7 @@ for _ in range(3):
     pw = r(A + "!#%", 18)
     for scheme, host in [("postgres", "db.internal:5432/app"), ("postgresql", "10.0.0.5/app"),
                          ("mysql", "mysql.prod:3306/shop"), ("mongodb+srv", "cluster0.abcd.mongodb.net/db"),
-                         ("amqp", "rabbit:5672/"), ("redis", "cache:6379/0"), ("https", "git.example.org/repo.git")]:
+                         ("amqp", "rabbit:5672/"), ("redis", "cache:6379/0"), ("https", "git.corp.internal/repo.git")]:
         add("url-credentials", S["url"], f'DATABASE_URL="{scheme}://svc_{r(string.ascii_lowercase, 5)}:{pw}@{host}"')
     add("url-credentials", S["url"], f"curl -u deploy:{pw} https://artifacts.internal/upload")
     add("slack", S["slack"], f'SLACK_CONFIG_TOKEN="xoxe.xoxp-1-{r(A, 160)}"')
