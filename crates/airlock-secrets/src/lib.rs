@@ -1,11 +1,13 @@
-//! Secret scanning for the lines an agent added in a change.
+//! Secret scanning for what an agent added in a change.
 //!
 //! [`Scanner::scan_lines`] looks at one file's added lines with a built-in ruleset (token formats
-//! plus an entropy heuristic for `password = "..."`-style assignments) and returns [`Finding`]s.
-//! A finding names the rule, the place and a fingerprint of the secret; it never contains the
-//! secret or any part of it. An [`Allowlist`] (the `.airlock/secrets-allow` file) and the inline
-//! marker [`INLINE_MARKER`] suppress findings; suppressed findings stay visible through
-//! [`Scanner::scan_report`].
+//! written from their issuers' published shapes, context rules such as passwords in URLs, and an
+//! entropy heuristic for `password = "..."`-style assignments in many syntaxes) and returns
+//! [`Finding`]s. [`Scanner::scan_blob`] does the same for the new content of a file git calls
+//! binary. A finding names the rule, the place and a fingerprint of the secret; it never contains
+//! the secret or any part of it. An [`Allowlist`] (the `.airlock/secrets-allow` file), the inline
+//! marker [`INLINE_MARKER`] and a repository's `.gitleaks.toml` ([`Gitleaks`], which may also add
+//! rules) suppress findings; suppressed findings stay visible through [`Scanner::scan_report`].
 //!
 //! The scanner is line based: a secret split across lines, or encoded (base64, reversed, ...), is
 //! not found. Lines longer than [`WINDOW`] bytes are scanned in overlapping windows of that size,
