@@ -3665,3 +3665,106 @@ fn forbidden_files_left_out_are_kept_through_promotion() {
     assert!(!wt.join("config/prod.key").exists());
     ledger_ok(&j);
 }
+
+// ---- Secrets hidden from the secrets stop ----------------------------------------------
+//
+// The agent cannot read the scanner's rules away, but it can shape what it writes: git shows no
+// lines for a file it calls binary, so a secret next to one NUL byte was never scanned.
+
+/// The secrets stop of a `check --json` report: (passed, findings, notes).
+fn secrets_stop(report: &Value) -> (bool, Vec<String>, Vec<String>) {
+    let stop = report["stops"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no stops in {report}"))
+        .iter()
+        .find(|s| s["name"] == "secrets")
+        .unwrap_or_else(|| panic!("no secrets stop in {report}"))
+        .clone();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    (
+        stop["passed"].as_bool().unwrap(),
+        strings(&stop["findings"]),
+        strings(&stop["notes"]),
+    )
+}
+
+#[test]
+fn a_nul_byte_does_not_hide_a_secret_from_the_secrets_stop() {
+    let j = jail(Caller::Current);
+    let (run, wt) = j.start(BRIEF);
+    let key = format!("AKIA{}", random_text("binary aws key", UPPER_DIGITS, 16));
+    // One NUL byte makes git call the file binary; the key follows on the same line.
+    sh(
+        &j,
+        &run,
+        &format!("printf 'header\\000 aws_access_key_id = {key}\\n' > src/blob.bin"),
+    )
+    .assert_not_shown("ESCAPED");
+    // UTF-16 (what Windows PowerShell's `>` writes) puts a NUL after every ASCII character.
+    py(
+        &j,
+        &run,
+        &format!("open('src/notes.txt','wb').write('key = {key}\\n'.encode('utf-16'))"),
+    );
+    let raw = std::fs::read(wt.join("src/blob.bin")).unwrap();
+    assert!(raw.contains(&0), "the file holds a NUL byte");
+    let before = j.main_fingerprint();
+    let out = j.airlock(&["--json", "check", &run]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let (passed, findings, notes) = secrets_stop(&report);
+    assert!(!passed, "{findings:?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.starts_with("src/blob.bin:1:") && f.contains("aws-access-key-id")),
+        "{findings:?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.starts_with("src/notes.txt:1:") && f.contains("aws-access-key-id")),
+        "{findings:?}"
+    );
+    assert!(
+        notes.contains(
+            &"binary files scanned whole (git shows no lines for them): src/blob.bin, src/notes.txt"
+                .to_string()
+        ),
+        "{notes:?}"
+    );
+    assert!(!out.stdout.contains(&key) && !out.stderr.contains(&key));
+    assert_eq!(j.main_fingerprint(), before);
+}
+
+#[test]
+fn a_secret_already_in_a_binary_file_is_not_reported_as_added() {
+    let j = jail(Caller::Current);
+    let key = format!(
+        "AKIA{}",
+        random_text("old binary aws key", UPPER_DIGITS, 16)
+    );
+    j.commit_file(
+        "src/old.bin",
+        &format!("blob\0id = {key}\n"),
+        "a binary file with a key already in it",
+    );
+    let (run, _) = j.start(BRIEF);
+    // The agent appends to the binary file; the key was there before the run.
+    sh(&j, &run, "printf 'more\\000bytes\\n' >> src/old.bin");
+    let report = j.json(&["check", &run], 0);
+    let (passed, findings, notes) = secrets_stop(&report);
+    assert!(passed, "{findings:?}");
+    assert!(
+        notes.contains(
+            &"binary files scanned whole (git shows no lines for them): src/old.bin".to_string()
+        ),
+        "{notes:?}"
+    );
+}

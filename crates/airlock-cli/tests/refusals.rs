@@ -589,6 +589,123 @@ fn a_secrets_allow_entry_written_inside_the_worktree_allows_nothing() {
     assert_failed_check_kept_everything(&env, &run, &before);
 }
 
+/// A team's `.gitleaks.toml`: a custom rule, an allowlist, and a rule the regex engine cannot take.
+const GITLEAKS_TOML: &str = r#"title = "team rules"
+
+[extend]
+useDefault = true
+
+[[rules]]
+id = "acme-api-key"
+description = "ACME internal API key"
+regex = '''acme_key\s*=\s*(acme_[a-z0-9]{32})'''
+secretGroup = 1
+keywords = ["acme_key"]
+
+[[rules]]
+id = "needs-lookahead"
+regex = '''(?=secret)secret=(\w+)'''
+
+[allowlist]
+paths = ['''^src/fixtures/''']
+"#;
+
+fn acme_key() -> String {
+    format!(
+        "acme_{}",
+        random_text("acme key", b"abcdefghijklmnopqrstuvwxyz0123456789", 32)
+    )
+}
+
+#[test]
+fn the_main_checkouts_gitleaks_toml_adds_rules_and_allowlists() {
+    let env = Env::new();
+    env.commit_file(".gitleaks.toml", GITLEAKS_TOML, "team gitleaks rules");
+    let (run, wt) = env.start(BRIEF);
+    let key = acme_key();
+    write(&wt.join("src/client.sh"), &format!("acme_key = {key}\n"));
+    // the allowlist's path covers the built-in rules too
+    write(
+        &wt.join("src/fixtures/token.txt"),
+        &format!("{}\n", github_token()),
+    );
+    let before = env.world();
+    let out = env.airlock(&["--json", "check", &run]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains(&key) && !out.stderr.contains(&key));
+    let report = out.json();
+    let found = findings(&report, "secrets");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "src/client.sh:1:12: acme-api-key (ACME internal API key, fingerprint sha256:"
+        ),
+        "{found:?}"
+    );
+    let notes = notes(&report, "secrets");
+    assert_eq!(notes[0], "rules read from .gitleaks.toml: acme-api-key");
+    assert_eq!(
+        notes[1],
+        ".gitleaks.toml: rule `needs-lookahead` left out: look-around is not supported by the linear-time regex engine; rewrite `regex` without look-around or backreferences (RE2 syntax, as gitleaks uses)"
+    );
+    assert!(
+        notes.iter().any(|n| n
+            .starts_with("src/fixtures/token.txt:1: github-token (fingerprint sha256:")
+            && n.ends_with(") allowed by .gitleaks.toml")),
+        "{notes:?}"
+    );
+    assert_failed_check_kept_everything(&env, &run, &before);
+}
+
+#[test]
+fn a_gitleaks_toml_written_inside_the_worktree_allows_nothing() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/fixture.sh"), &format!("KEY={}\n", aws_key()));
+    // The agent writes a gitleaks configuration that turns the built-in rules off and allows
+    // everything.
+    write(
+        &wt.join(".gitleaks.toml"),
+        "[extend]\nuseDefault = false\n\n[[rules]]\nid = \"nothing\"\nregex = '''^never$'''\n\n[allowlist]\nregexes = ['''.*''']\n",
+    );
+    let before = env.world();
+    let report = env.json(&["check", &run], 1);
+    let found = findings(&report, "secrets");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("aws-access-key-id"), "{found:?}");
+    assert_eq!(
+        findings(&report, "protected"),
+        [
+            ".gitleaks.toml is protected (.gitleaks.toml); a brief must list it explicitly in `touch`"
+        ]
+    );
+    assert!(!env.repo.join(".gitleaks.toml").exists());
+    assert_failed_check_kept_everything(&env, &run, &before);
+}
+
+#[test]
+fn a_gitleaks_toml_that_is_not_toml_stops_the_check_with_its_line() {
+    let env = Env::new();
+    env.commit_file(".gitleaks.toml", "title = \"x\"\n[[rules]\n", "broken");
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/a.sh"), "echo hi\n");
+    let before = env.world();
+    let e = env.json_error(&["check", &run], 2);
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(".gitleaks.toml: not a gitleaks configuration: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("help: fix line 2 of the file"),
+        "{message}"
+    );
+    // nothing promoted or lost: the main checkout and the run's state are as they were
+    let after = env.world();
+    assert_eq!(after.fingerprint, before.fingerprint);
+    assert_eq!(after.runs, before.runs);
+}
+
 #[test]
 fn check_enforces_the_briefs_and_the_workflows_blast_radius() {
     let env = Env::new();

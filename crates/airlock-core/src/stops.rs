@@ -5,7 +5,7 @@ use std::path::{Component, Path};
 
 use serde::{Deserialize, Serialize};
 
-use airlock_secrets::{Allowlist, Scanner, Suppression};
+use airlock_secrets::{Allowlist, Gitleaks, Scanner, Suppression};
 
 use crate::Airlock;
 use crate::brief::Brief;
@@ -51,11 +51,18 @@ pub fn evaluate(
         std::fs::read_to_string(al.layout.root.join(SECRETS_ALLOW_FILE)).unwrap_or_default();
     let allow = Allowlist::parse(&allow_text, SECRETS_ALLOW_FILE)
         .map_err(|e| Error::Invalid(e.to_string()))?;
+    // Like the allowlist, read from the main checkout: the worktree's copy is the agent's.
+    let gitleaks = match std::fs::read_to_string(al.layout.root.join(GITLEAKS_FILE)) {
+        Ok(text) => {
+            Some(Gitleaks::parse(&text, GITLEAKS_FILE).map_err(|e| Error::Invalid(e.to_string()))?)
+        }
+        Err(_) => None,
+    };
     let mut results = vec![
         scope(brief, &changes),
         protected(brief, workflow, &changes),
         if workflow.policy.secrets {
-            secrets(&git, &run.base, tree, allow)?
+            secrets(&git, &run.base, tree, allow, gitleaks, &changes, &numstat)?
         } else {
             StopResult::new(
                 "secrets",
@@ -123,8 +130,37 @@ pub fn protected(brief: &Brief, workflow: &Workflow, changes: &[Change]) -> Stop
     StopResult::new("protected", findings, notes)
 }
 
-fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopResult> {
-    let scanner = Scanner::new(allow);
+fn secrets(
+    git: &Git,
+    base: &str,
+    tree: &str,
+    allow: Allowlist,
+    gitleaks: Option<Gitleaks>,
+    changes: &[Change],
+    numstat: &[LineCount],
+) -> Result<StopResult> {
+    let mut config_notes = Vec::new();
+    let scanner = match gitleaks {
+        Some(g) => {
+            let ids = g.rule_ids();
+            if !ids.is_empty() {
+                config_notes.push(format!(
+                    "rules read from {GITLEAKS_FILE}: {}",
+                    ids.join(", ")
+                ));
+            }
+            if !g.use_builtin {
+                config_notes.push(format!(
+                    "built-in rules off: {GITLEAKS_FILE} defines rules without `[extend] useDefault = true`"
+                ));
+            }
+            for d in &g.diagnostics {
+                config_notes.push(format!("{GITLEAKS_FILE}: {d}"));
+            }
+            Scanner::with_gitleaks(allow, g)
+        }
+        None => Scanner::new(allow),
+    };
     let out = git.run(&[
         "diff-tree",
         "-r",
@@ -140,11 +176,40 @@ fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopRe
         tree,
     ])?;
     let text = String::from_utf8_lossy(&out);
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
+    let mut reports = Vec::new();
     // Every file in the patch is scanned, whatever its (possibly quoted) name.
     for (path, lines) in added_lines(&text) {
-        let report = scanner.scan_report(&path, lines.iter().map(|(n, l)| (*n, l.as_str())));
+        reports.push(scanner.scan_report(&path, lines.iter().map(|(n, l)| (*n, l.as_str()))));
+    }
+    // Git shows no lines for a file it calls binary (one NUL byte is enough): its new content is
+    // read from the object store and scanned whole, less what the old content already held.
+    let mut binary = Vec::new();
+    for change in changes {
+        let added = !is_null_id(&change.new_id) && !change.is_gitlink();
+        let shown_as_binary = numstat
+            .iter()
+            .any(|n| n.path == change.path && n.lines.is_none());
+        if !added || !shown_as_binary {
+            continue;
+        }
+        let new = git.run(&["cat-file", "blob", &change.new_id])?;
+        let old = if is_null_id(&change.old_id) || change.old_mode == "160000" {
+            None
+        } else {
+            Some(git.run(&["cat-file", "blob", &change.old_id])?)
+        };
+        reports.push(scanner.scan_blob(&change.path, old.as_deref(), &new));
+        binary.push(change.path.clone());
+    }
+    let mut findings = Vec::new();
+    let mut notes = config_notes;
+    if !binary.is_empty() {
+        notes.push(format!(
+            "binary files scanned whole (git shows no lines for them): {}",
+            binary.join(", ")
+        ));
+    }
+    for report in reports {
         for f in report.findings {
             findings.push(format!(
                 "{}:{}:{}: {} ({}, fingerprint {})",
@@ -156,6 +221,7 @@ fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopRe
             let why = match s.reason {
                 Suppression::InlineMarker => "the inline marker in the change",
                 Suppression::Allowlist => SECRETS_ALLOW_FILE,
+                Suppression::GitleaksAllowlist => GITLEAKS_FILE,
             };
             notes.push(format!(
                 "{}:{}: {} (fingerprint {}) allowed by {why}",
@@ -170,6 +236,14 @@ fn secrets(git: &Git, base: &str, tree: &str, allow: Allowlist) -> Result<StopRe
         ));
     }
     Ok(StopResult::new("secrets", findings, notes))
+}
+
+/// A repository's gitleaks configuration, whose rules and allowlists the secrets stop reads.
+const GITLEAKS_FILE: &str = ".gitleaks.toml";
+
+/// An all-zero object id: the side of a change where the file does not exist.
+fn is_null_id(id: &str) -> bool {
+    id.bytes().all(|b| b == b'0')
 }
 
 /// Added lines per file from a `-U0` patch: (path, [(new line number, text)]).

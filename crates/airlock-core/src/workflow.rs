@@ -11,7 +11,7 @@ use crate::globs;
 use crate::layout::sha256_hex;
 
 /// Paths that are always protected: the policy itself lives there.
-pub const BUILTIN_PROTECTED: &[&str] = &[".airlock/**"];
+pub const BUILTIN_PROTECTED: &[&str] = &[".airlock/**", ".gitleaks.toml"];
 pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_MAX_FILES: u64 = 200;
 pub const DEFAULT_MAX_LINES: u64 = 5000;
@@ -1010,7 +1010,10 @@ mod tests {
     #[test]
     fn the_workflow_itself_is_always_protected() {
         let wf = Workflow::parse("[policy]\nprotected = [\"ci/**\"]\n", "wf.toml").unwrap();
-        assert_eq!(wf.protected(), vec![".airlock/**", "ci/**"]);
+        assert_eq!(
+            wf.protected(),
+            vec![".airlock/**", ".gitleaks.toml", "ci/**"]
+        );
     }
 
     #[test]

@@ -1,17 +1,20 @@
-//! Secret scanning for the lines an agent added in a change.
+//! Secret scanning for what an agent added in a change.
 //!
 //! [`Scanner::scan_lines`] looks at one file's added lines with a built-in ruleset (token formats
-//! plus an entropy heuristic for `password = "..."`-style assignments) and returns [`Finding`]s.
-//! A finding names the rule, the place and a fingerprint of the secret; it never contains the
-//! secret or any part of it. An [`Allowlist`] (the `.airlock/secrets-allow` file) and the inline
-//! marker [`INLINE_MARKER`] suppress findings; suppressed findings stay visible through
-//! [`Scanner::scan_report`].
+//! written from their issuers' published shapes, context rules such as passwords in URLs, and an
+//! entropy heuristic for `password = "..."`-style assignments in many syntaxes) and returns
+//! [`Finding`]s. [`Scanner::scan_blob`] does the same for the new content of a file git calls
+//! binary. A finding names the rule, the place and a fingerprint of the secret; it never contains
+//! the secret or any part of it. An [`Allowlist`] (the `.airlock/secrets-allow` file), the inline
+//! marker [`INLINE_MARKER`] and a repository's `.gitleaks.toml` ([`Gitleaks`], which may also add
+//! rules) suppress findings; suppressed findings stay visible through [`Scanner::scan_report`].
 //!
 //! The scanner is line based: a secret split across lines, or encoded (base64, reversed, ...), is
 //! not found. Lines longer than [`WINDOW`] bytes are scanned in overlapping windows of that size,
 //! so the cost stays linear in the input however hostile it is.
 
 mod allowlist;
+mod gitleaks;
 mod rules;
 
 use std::fmt;
@@ -21,6 +24,7 @@ use regex::Regex;
 use sha2::{Digest, Sha256};
 
 pub use allowlist::{Allowlist, AllowlistError};
+pub use gitleaks::{Gitleaks, GitleaksDiagnostic, GitleaksError};
 pub use rules::{GENERIC_MIN_ENTROPY, GENERIC_MIN_LEN};
 
 use rules::{Check, RULES};
@@ -77,6 +81,8 @@ pub enum Suppression {
     InlineMarker,
     /// An entry of the [`Allowlist`] matched.
     Allowlist,
+    /// An allowlist of the repository's `.gitleaks.toml` matched.
+    GitleaksAllowlist,
 }
 
 /// A finding that was found but not reported, and why.
@@ -104,6 +110,19 @@ pub fn fingerprint(secret: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Scanner {
     allow: Allowlist,
+    gitleaks: Option<std::sync::Arc<Gitleaks>>,
+}
+
+/// A match of a built-in or a `.gitleaks.toml` rule, before allowlisting.
+struct Hit<'r> {
+    id: &'r str,
+    description: &'r str,
+    /// byte span of the secret in the line (for private keys: the header)
+    start: usize,
+    end: usize,
+    /// byte span of the whole match
+    whole: (usize, usize),
+    fingerprint: String,
 }
 
 /// A match that passed its rule's checks, before allowlisting.
@@ -117,7 +136,19 @@ struct Candidate {
 
 impl Scanner {
     pub fn new(allow: Allowlist) -> Scanner {
-        Scanner { allow }
+        Scanner {
+            allow,
+            gitleaks: None,
+        }
+    }
+
+    /// The built-in rules (unless the `.gitleaks.toml` turns them off) plus its rules, with its
+    /// allowlists besides `allow`.
+    pub fn with_gitleaks(allow: Allowlist, gitleaks: Gitleaks) -> Scanner {
+        Scanner {
+            allow,
+            gitleaks: Some(std::sync::Arc::new(gitleaks)),
+        }
     }
 
     /// The built-in rules as `(id, description)`.
@@ -145,37 +176,307 @@ impl Scanner {
             .into_iter()
             .map(|(n, t)| (n, t.strip_suffix('\r').unwrap_or(t)))
             .collect();
+        let builtin = self.gitleaks.as_ref().is_none_or(|g| g.use_builtin);
         let service_account = lines.iter().any(|(_, t)| is_service_account_marker(t));
+        let manifest_values = if builtin {
+            kubernetes_secret_values(&lines)
+        } else {
+            Vec::new()
+        };
         let mut report = ScanReport::default();
+        if let Some(g) = &self.gitleaks {
+            // rules that name a kind of file (`path` without `regex`): the file itself is reported
+            for rule in g.rules.iter().filter(|r| r.regex.is_none()) {
+                if rule.path.as_ref().is_some_and(|p| p.is_match(path)) && !lines.is_empty() {
+                    let finding = Finding {
+                        rule: rule.id.clone(),
+                        description: rule.description.clone(),
+                        path: path.to_string(),
+                        line: lines[0].0,
+                        column: 1,
+                        fingerprint: fingerprint(path),
+                    };
+                    self.judge(&mut report, finding, false, path, "", "", "");
+                }
+            }
+        }
         for (i, &(number, text)) in lines.iter().enumerate() {
-            let candidates = scan_line(text, &lines[i + 1..], number, service_account);
+            let mut candidates = if builtin {
+                scan_line(text, &lines[i + 1..], number, service_account)
+            } else {
+                Vec::new()
+            };
+            if let Some(&(_, start, end)) = manifest_values.iter().find(|v| v.0 == i) {
+                // the manifest says what this is: it replaces heuristic findings on the value
+                let heuristic = [rules::GENERIC_ID, rules::PROVIDER_ID].map(rules::rule_index);
+                candidates.retain(|c| {
+                    !(heuristic.contains(&Some(c.rule)) && c.start < end && start < c.end)
+                });
+                candidates.push(Candidate {
+                    rule: rules::rule_index(rules::K8S_SECRET_ID).expect("rule exists"),
+                    start,
+                    end,
+                    fingerprint: fingerprint(&text[start..end]),
+                });
+            }
+            let mut hits: Vec<Hit<'_>> = candidates
+                .into_iter()
+                .map(|c| Hit {
+                    id: RULES[c.rule].id,
+                    description: RULES[c.rule].description,
+                    start: c.start,
+                    end: c.end,
+                    whole: (c.start, c.end),
+                    fingerprint: c.fingerprint,
+                })
+                .collect();
+            if let Some(g) = &self.gitleaks {
+                custom_hits(g, path, text, &mut hits);
+            }
+            hits.sort_by(|a, b| (a.start, a.id).cmp(&(b.start, b.id)));
             let marked = text.contains(INLINE_MARKER);
             let mut column = ColumnCounter::new(text);
-            for c in candidates.into_iter().take(MAX_FINDINGS_PER_LINE) {
-                let rule = &RULES[c.rule];
+            for h in hits.into_iter().take(MAX_FINDINGS_PER_LINE) {
                 let finding = Finding {
-                    rule: rule.id.to_string(),
-                    description: rule.description.to_string(),
+                    rule: h.id.to_string(),
+                    description: h.description.to_string(),
                     path: path.to_string(),
                     line: number,
-                    column: column.at(c.start),
-                    fingerprint: c.fingerprint,
+                    column: column.at(h.start),
+                    fingerprint: h.fingerprint,
                 };
-                let reason = if marked {
-                    Some(Suppression::InlineMarker)
-                } else if self.allow.allows(&finding) {
-                    Some(Suppression::Allowlist)
+                let secret = &text[h.start..h.end];
+                let whole = &text[h.whole.0..h.whole.1];
+                self.judge(&mut report, finding, marked, path, secret, whole, text);
+            }
+        }
+        report
+    }
+}
+
+impl Scanner {
+    /// Reports `finding`, or lists it as suppressed with the reason.
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &self,
+        report: &mut ScanReport,
+        finding: Finding,
+        marked: bool,
+        path: &str,
+        secret: &str,
+        whole: &str,
+        line: &str,
+    ) {
+        let gitleaks_allows = || {
+            self.gitleaks.as_ref().is_some_and(|g| {
+                g.allows(&gitleaks::Seen {
+                    rule: &finding.rule,
+                    path,
+                    secret,
+                    whole,
+                    line,
+                })
+            })
+        };
+        let reason = if marked {
+            Some(Suppression::InlineMarker)
+        } else if self.allow.allows(&finding) {
+            Some(Suppression::Allowlist)
+        } else if gitleaks_allows() {
+            Some(Suppression::GitleaksAllowlist)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => report.suppressed.push(Suppressed { finding, reason }),
+            None => report.findings.push(finding),
+        }
+    }
+}
+
+/// Matches of the `.gitleaks.toml` rules on one line.
+fn custom_hits<'r>(g: &'r Gitleaks, path: &str, text: &str, hits: &mut Vec<Hit<'r>>) {
+    let mut lower: Option<String> = None;
+    for rule in &g.rules {
+        let Some(re) = &rule.regex else { continue };
+        if rule.path.as_ref().is_some_and(|p| !p.is_match(path)) {
+            continue;
+        }
+        if !rule.keywords.is_empty() {
+            let lower = lower.get_or_insert_with(|| text.to_ascii_lowercase());
+            if !rule.keywords.iter().any(|k| lower.contains(k.as_str())) {
+                continue;
+            }
+        }
+        for caps in re.captures_iter(text).take(MAX_FINDINGS_PER_LINE) {
+            let whole = caps.get(0).expect("group 0");
+            let Some(secret) = rule.secret(&caps).filter(|m| !m.is_empty()) else {
+                continue;
+            };
+            if rule
+                .entropy
+                .is_some_and(|min| rules::entropy(secret.as_str()) < min)
+            {
+                continue;
+            }
+            hits.push(Hit {
+                id: &rule.id,
+                description: &rule.description,
+                start: secret.start(),
+                end: secret.end(),
+                whole: (whole.start(), whole.end()),
+                fingerprint: fingerprint(secret.as_str()),
+            });
+        }
+    }
+}
+
+/// The values of a Kubernetes Secret manifest among the added lines, as (index into `lines`,
+/// byte span): `key: value` entries of its `data:` (base64) and `stringData:` blocks. Only when the
+/// lines declare `kind: Secret`; templated (`{{ .Values.x }}`) and empty values are not secrets.
+fn kubernetes_secret_values(lines: &[(usize, &str)]) -> Vec<(usize, usize, usize)> {
+    static KIND: OnceLock<Regex> = OnceLock::new();
+    static ENTRY: OnceLock<Regex> = OnceLock::new();
+    static FOLDED: OnceLock<Regex> = OnceLock::new();
+    static BARE: OnceLock<Regex> = OnceLock::new();
+    let folded = FOLDED
+        .get_or_init(|| Regex::new(r"^\s*[A-Za-z0-9_.-]+:[ \t]*[|>][-+]?\s*$").expect("valid"));
+    let bare = BARE.get_or_init(|| Regex::new(r"^\s*([A-Za-z0-9+/=]{10,})\s*$").expect("valid"));
+    let kind = KIND.get_or_init(|| {
+        Regex::new(r#"(?i)^\s*kind:\s*["']?secret["']?\s*(?:#.*)?$"#).expect("valid")
+    });
+    let entry = ENTRY.get_or_init(|| {
+        Regex::new(r#"^\s*[A-Za-z0-9_.-]+:[ \t]*["']?([^\s"'#{}$]{10,})["']?\s*$"#).expect("valid")
+    });
+    if !lines.iter().any(|(_, t)| t.len() < 200 && kind.is_match(t)) {
+        return Vec::new();
+    }
+    let indent = |t: &str| t.len() - t.trim_start().len();
+    let mut out = Vec::new();
+    // (indentation of the block's key, base64 expected)
+    let mut block: Option<(usize, bool)> = None;
+    for (i, &(_, t)) in lines.iter().enumerate() {
+        let trimmed = t.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some((at, _)) = block
+            && indent(t) <= at
+        {
+            block = None;
+        }
+        match trimmed {
+            "data:" => block = Some((indent(t), true)),
+            "stringData:" => block = Some((indent(t), false)),
+            _ => {
+                let Some((_, base64)) = block else { continue };
+                // `key: |` or `key: >`: the value is the next, more indented line
+                let (i, t) = if folded.is_match(t) {
+                    match lines.get(i + 1) {
+                        Some(&(_, next)) if indent(next) > indent(t) => (i + 1, next),
+                        _ => continue,
+                    }
                 } else {
-                    None
+                    (i, t)
                 };
-                match reason {
-                    Some(reason) => report.suppressed.push(Suppressed { finding, reason }),
-                    None => report.findings.push(finding),
+                let Some(value) = entry
+                    .captures(t)
+                    .or_else(|| bare.captures(t))
+                    .and_then(|c| c.get(1))
+                else {
+                    continue;
+                };
+                let v = value.as_str();
+                let ok = if base64 {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(v)
+                        .is_ok_and(|d| !d.is_empty())
+                } else {
+                    !rules::is_placeholder(v)
+                };
+                if ok {
+                    out.push((i, value.start(), value.end()));
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Scanner {
+    /// Scan the new content of a file git shows no lines for (a binary file): every line of the
+    /// new blob, read as UTF-8 (invalid bytes replaced, NUL bytes kept) and, when it holds NUL
+    /// bytes, as UTF-16 in both byte orders (so text saved as UTF-16 is read too). A secret also
+    /// found in `old` (the file before the change) was not added and is not reported. Line numbers
+    /// count `\n` in the view that found the secret.
+    pub fn scan_blob(&self, path: &str, old: Option<&[u8]>, new: &[u8]) -> ScanReport {
+        let before: Vec<String> = old
+            .map(|o| {
+                let r = self.blob_report(path, o);
+                r.findings
+                    .into_iter()
+                    .chain(r.suppressed.into_iter().map(|s| s.finding))
+                    .map(|f| f.fingerprint)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut report = self.blob_report(path, new);
+        report.findings.retain(|f| !before.contains(&f.fingerprint));
+        report
+            .suppressed
+            .retain(|s| !before.contains(&s.finding.fingerprint));
+        report
+    }
+
+    /// Every finding of every text view of `bytes`, each secret once.
+    fn blob_report(&self, path: &str, bytes: &[u8]) -> ScanReport {
+        let mut report = ScanReport::default();
+        for view in text_views(bytes) {
+            let lines = view.split('\n').enumerate().map(|(i, l)| (i + 1, l));
+            let found = self.scan_report(path, lines);
+            for f in found.findings {
+                if !report
+                    .findings
+                    .iter()
+                    .any(|g| g.rule == f.rule && g.fingerprint == f.fingerprint)
+                {
+                    report.findings.push(f);
+                }
+            }
+            for s in found.suppressed {
+                if !report.suppressed.iter().any(|t| {
+                    t.finding.rule == s.finding.rule
+                        && t.finding.fingerprint == s.finding.fingerprint
+                }) {
+                    report.suppressed.push(s);
                 }
             }
         }
         report
     }
+}
+
+/// The ways a blob can be read as text: UTF-8 (lossy), and UTF-16 LE and BE when it holds NULs.
+fn text_views(bytes: &[u8]) -> Vec<String> {
+    let mut views = vec![String::from_utf8_lossy(bytes).into_owned()];
+    if bytes.contains(&0) {
+        for big_endian in [false, true] {
+            let units = bytes.chunks_exact(2).map(|p| {
+                if big_endian {
+                    u16::from_be_bytes([p[0], p[1]])
+                } else {
+                    u16::from_le_bytes([p[0], p[1]])
+                }
+            });
+            views.push(
+                char::decode_utf16(units)
+                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                    .collect(),
+            );
+        }
+    }
+    views
 }
 
 /// Converts increasing byte offsets of one line to 1-based character columns in linear time.
@@ -256,14 +557,27 @@ fn scan_line(
         }
         ws = owned_until;
     }
-    // A specific rule wins over the generic heuristic on the same text.
-    let generic = rules::rule_index(rules::GENERIC_ID).expect("generic rule exists");
+    // A token format wins over the heuristics on the same text, and of two heuristics on the same
+    // text the first in the table stays.
+    let heuristic = |rule: usize| rules::HEURISTIC_IDS.contains(&RULES[rule].id);
     let specific: Vec<(usize, usize)> = out
         .iter()
-        .filter(|c| c.rule != generic)
+        .filter(|c| !heuristic(c.rule))
         .map(|c| (c.start, c.end))
         .collect();
-    out.retain(|c| c.rule != generic || !specific.iter().any(|&(s, e)| c.start < e && s < c.end));
+    out.retain(|c| !heuristic(c.rule) || !specific.iter().any(|&(s, e)| c.start < e && s < c.end));
+    out.sort_by_key(|c| (c.start, c.rule));
+    let mut kept: Vec<Candidate> = Vec::with_capacity(out.len());
+    for c in out {
+        let shadowed = heuristic(c.rule)
+            && kept.iter().any(|k| {
+                heuristic(k.rule) && k.rule < c.rule && c.start < k.end && k.start < c.end
+            });
+        if !shadowed {
+            kept.push(c);
+        }
+    }
+    let mut out = kept;
     out.sort_by_key(|c| (c.start, c.rule));
     out.dedup_by(|a, b| a.rule == b.rule && a.start == b.start);
     out
@@ -289,12 +603,12 @@ fn scan_window(
     out: &mut Vec<Candidate>,
 ) {
     let text = line.text;
-    let lower = text[ws..we].to_ascii_lowercase();
+    let wanted = rules::rules_with_keywords(&text[ws..we]);
     // Slicing at `we` bounds the search; searching from `ws` in the longer haystack keeps the
     // context before the window visible to `\b` and keeps `^` meaning the start of the line.
     let haystack = &text[..we];
     for (index, rule) in RULES.iter().enumerate() {
-        if !rule.keywords.iter().any(|k| lower.contains(k)) {
+        if !wanted[index] {
             continue;
         }
         for re in rules::compiled(index) {
@@ -328,6 +642,14 @@ fn scan_window(
                             && !is_known_example(s))
                         .then(|| fingerprint(s))
                     }
+                    Check::LastSegment { min_entropy } => {
+                        let s = secret.as_str();
+                        let random = s.rsplit('-').next().unwrap_or("");
+                        (random.len() >= 8
+                            && !rules::is_format_placeholder(random)
+                            && rules::entropy(random) >= min_entropy)
+                            .then(|| fingerprint(s))
+                    }
                     Check::AwsKeyId => {
                         let s = secret.as_str();
                         (!s.ends_with("EXAMPLE") && !rules::looks_filled_in(&s[4..]))
@@ -336,13 +658,29 @@ fn scan_window(
                     Check::Jwt => {
                         rules::jwt_valid(secret.as_str()).then(|| fingerprint(secret.as_str()))
                     }
-                    Check::Generic => {
+                    Check::Generic { provider } => {
                         let name = caps.get(1).map_or("", |m| m.as_str());
                         let value = caps.get(2);
                         value.and_then(|v| {
                             let quoted = whole.as_str().ends_with(['"', '\'', '`']);
-                            rules::generic_accepts(name, v.as_str(), quoted)
-                                .then(|| fingerprint(v.as_str()))
+                            (rules::generic_accepts(name, v.as_str(), quoted, provider)
+                                && !is_known_example(v.as_str()))
+                            .then(|| fingerprint(v.as_str()))
+                        })
+                    }
+                    Check::UrlPassword => {
+                        let user = caps.get(1).map_or("", |m| m.as_str());
+                        caps.get(2).and_then(|p| {
+                            rules::url_password_accepts(user, p.as_str(), whole.as_str())
+                                .then(|| fingerprint(p.as_str()))
+                        })
+                    }
+                    Check::XmlOpen => {
+                        let name = secret.as_str();
+                        xml_element_value(line.following, line.number).and_then(|v| {
+                            (rules::generic_accepts(name, &v, true, false)
+                                || rules::generic_accepts(name, &v, true, true))
+                            .then(|| fingerprint(&v))
                         })
                     }
                     Check::PrivateKey => {
@@ -352,7 +690,7 @@ fn scan_window(
                 };
                 let Some(fp) = fp else { continue };
                 let (start, end) = match rule.check {
-                    Check::Generic => {
+                    Check::Generic { .. } | Check::UrlPassword => {
                         let v = caps.get(2).expect("checked above");
                         (v.start(), v.end())
                     }
@@ -378,55 +716,102 @@ fn scan_window(
     }
 }
 
-/// Publicly documented development credentials that are not secrets.
+/// Publicly documented credentials that are not secrets, by fingerprint (so that this source does
+/// not itself hold them): the Azure Storage emulator (Azurite) account key from Microsoft's
+/// documentation, the Google API keys published as examples in Firebase's SDKs, and others named
+/// below.
+const KNOWN_EXAMPLES: &[&str] = &[
+    "0011cc25eb432071",
+    "f56e323494a6ffc2",
+    "2037abcaffb2b777",
+    "3f370c9dd8225c63",
+    "e4a5542bb7fd7b67",
+    "a19f89ab3555eac1",
+    "0b476bdf9acf2123",
+    "eb540d2b6ee2a0a4",
+    "37f8f09bdf12c2f2",
+    "8731261cb72d8626",
+    "49f777db995e8260",
+    "27a9a42931dff7eb",
+    "dc0fcf046c61640c",
+    "4c98242dcadc8b29",
+    "ea9bb1082cf95663",
+    "3a8b61d0f636b007",
+    "a6c814bc555ae62c",
+    // the sample passwords of Microsoft's nuget.config reference
+    "dba72c00f41f4e4c",
+    "a0702bc91d699f60",
+    // Yarn's public (search-only) Algolia key, in every copy of Yarn's bundle
+    "2f21fd9c81678e39",
+];
+
 fn is_known_example(secret: &str) -> bool {
-    // The Azure Storage emulator (Azurite) account key, published in Microsoft's documentation.
-    secret
-        == "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    let fp = fingerprint(secret);
+    KNOWN_EXAMPLES.iter().any(|k| fp["sha256:".len()..] == **k)
 }
 
-/// The key material after a private key header: on the same line (after `\n` escapes or spaces,
-/// as in JSON) or at the start of one of the next few adjacent added lines (armor headers such as
-/// `Proc-Type:` and blank lines are skipped). `None` when there is none: a bare header in code or
-/// docs is not a secret.
+/// The value of an XML element opened at the end of a line: the next added line, when it holds one
+/// token (optionally followed by the closing tag).
+fn xml_element_value(following: &[(usize, &str)], number: usize) -> Option<String> {
+    let &(n, next) = following.first()?;
+    if n != number + 1 {
+        return None;
+    }
+    let t = next.trim();
+    let t = match t.find("</") {
+        Some(i) => t[..i].trim_end(),
+        None => t,
+    };
+    (!t.is_empty() && !t.contains(['<', '>']) && !t.contains(char::is_whitespace))
+        .then(|| t.to_string())
+}
+
+/// The key material after a private key header: base64 runs of 16+ characters on the same line
+/// (after `\n` escapes, quotes or spaces, as in JSON) and on the next [`PRIVATE_KEY_LOOKAHEAD`]
+/// adjacent added lines, up to the `-----END` line and at most [`PRIVATE_KEY_BODY_PROBE`] bytes; it
+/// is what the finding's fingerprint is taken of. Armor headers (`Proc-Type:`, `DEK-Info:`) and blank lines add nothing. `None` when there is
+/// no key material: a bare header in code or docs is not a secret.
 fn private_key_body(
     text: &str,
     header_end: usize,
     following: &[(usize, &str)],
     number: usize,
 ) -> Option<String> {
-    static SAME_LINE: OnceLock<Regex> = OnceLock::new();
-    static NEXT_LINE: OnceLock<Regex> = OnceLock::new();
-    static ARMOR: OnceLock<Regex> = OnceLock::new();
-    let same_line = SAME_LINE.get_or_init(|| {
-        Regex::new(r#"^(?:\\r|\\n|\s|["'+,])*([A-Za-z0-9+/]{40,})"#).expect("valid")
-    });
-    let next_line = NEXT_LINE
-        .get_or_init(|| Regex::new(r"^[^A-Za-z0-9+/]{0,40}([A-Za-z0-9+/]{40,})").expect("valid"));
-    let armor = ARMOR.get_or_init(|| Regex::new(r"^\s*[A-Za-z][A-Za-z-]*:\s").expect("valid"));
-
-    let probe = |s: &str, re: &Regex| -> Option<String> {
+    static RUN: OnceLock<Regex> = OnceLock::new();
+    let run = RUN.get_or_init(|| Regex::new(r"[A-Za-z0-9+/]{16,}").expect("valid"));
+    let mut body = String::new();
+    // Collects runs from `s` until an `-----END` (or another header); false when the block ended.
+    let collect = |s: &str, body: &mut String| -> bool {
         let s = &s[..floor_boundary(s, PRIVATE_KEY_BODY_PROBE)];
-        let body = re.captures(s)?.get(1)?.as_str();
-        let ok = body.bytes().any(|b| b.is_ascii_digit())
-            && body.bytes().any(|b| b.is_ascii_uppercase())
-            && body.bytes().any(|b| b.is_ascii_lowercase())
-            && rules::entropy(body) >= 4.2
-            && !rules::looks_filled_in(body);
-        ok.then(|| body.to_string())
+        // `\n` escapes (a key inside a JSON string) separate lines, as newlines do
+        let unescaped = s.replace("\\n", "\n").replace("\\r", "\r");
+        let s = unescaped.as_str();
+        let (s, ended) = match s.find("-----") {
+            Some(i) => (&s[..i], true),
+            None => (s, false),
+        };
+        for m in run.find_iter(s) {
+            if body.len() >= PRIVATE_KEY_BODY_PROBE {
+                return false;
+            }
+            body.push_str(m.as_str());
+        }
+        !ended
     };
-    if let Some(body) = probe(&text[header_end..], same_line) {
-        return Some(body);
-    }
+    let mut more = collect(&text[header_end..], &mut body);
     for (k, &(n, line)) in following.iter().take(PRIVATE_KEY_LOOKAHEAD).enumerate() {
-        if n != number + 1 + k {
+        if !more || n != number + 1 + k || body.len() >= PRIVATE_KEY_BODY_PROBE {
             break;
         }
-        let head = &line[..floor_boundary(line, PRIVATE_KEY_BODY_PROBE)];
-        if head.trim().is_empty() || armor.is_match(head) {
-            continue;
-        }
-        return probe(line, next_line);
+        more = collect(line, &mut body);
     }
-    None
+    // The fixed magic an OpenSSH key body starts with ("openssh-key-v1\0") is not key material.
+    let material = body.strip_prefix("b3BlbnNzaC1rZXktdjE").unwrap_or(&body);
+    let ok = material.len() >= 40
+        && material.bytes().any(|b| b.is_ascii_digit())
+        && material.bytes().any(|b| b.is_ascii_uppercase())
+        && material.bytes().any(|b| b.is_ascii_lowercase())
+        && rules::entropy(material) >= 4.0
+        && !rules::is_format_placeholder(material);
+    ok.then_some(body)
 }

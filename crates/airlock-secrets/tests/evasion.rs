@@ -194,3 +194,61 @@ fn many_key_blocks_on_one_line_stay_linear() {
     assert!(findings.iter().all(|f| f.rule == "gcp-service-account-key"));
     assert!(started.elapsed().as_secs() < 60);
 }
+
+// ---- Files git calls binary ---------------------------------------------------------------
+
+fn aws_key(seed: u64) -> String {
+    format!(
+        "AKIA{}",
+        Rng::new(seed).string(&format!("{UPPER}{DIGITS}"), 16)
+    )
+}
+
+#[test]
+fn a_nul_byte_next_to_a_secret_does_not_hide_it() {
+    let key = aws_key(220);
+    let mut blob = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    blob.extend_from_slice(format!("\0aws_access_key_id={key}\0").as_bytes());
+    blob.extend_from_slice(b"\xff\xfe\xc3");
+    let report = Scanner::new(Allowlist::default()).scan_blob("logo.png", None, &blob);
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert_eq!(report.findings[0].rule, "aws-access-key-id");
+    // the PNG signature holds two `\n`
+    assert_eq!(report.findings[0].line, 3);
+    assert_does_not_leak(&report.findings[0], &key);
+}
+
+#[test]
+fn a_secret_in_utf16_text_is_found_in_either_byte_order() {
+    let key = aws_key(221);
+    let text = format!("[default]\r\naws_access_key_id = {key}\r\n");
+    let le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    for blob in [le, be] {
+        let report = Scanner::new(Allowlist::default()).scan_blob("creds.txt", None, &blob);
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        assert_eq!(
+            report.findings[0].fingerprint,
+            airlock_secrets::fingerprint(&key)
+        );
+        assert_eq!(report.findings[0].line, 2);
+    }
+}
+
+#[test]
+fn a_secret_the_old_blob_held_is_not_added() {
+    let (old_key, new_key) = (aws_key(222), aws_key(223));
+    let old = format!("\0id={old_key}\n").into_bytes();
+    let mut new = old.clone();
+    new.extend_from_slice(format!("\0id={new_key}\n").as_bytes());
+    let report = Scanner::new(Allowlist::default()).scan_blob("data.bin", Some(&old), &new);
+    let fps: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|f| f.fingerprint.as_str())
+        .collect();
+    assert_eq!(fps, [airlock_secrets::fingerprint(&new_key)]);
+}

@@ -185,3 +185,47 @@ fn lookalikes_of_token_formats() {
     );
     assert_clean("misc.txt", &text);
 }
+
+#[test]
+fn stripe_test_and_publishable_keys_under_any_name() {
+    // The README promises test-mode keys are not reported: no rule may report them, the
+    // assignment heuristics included.
+    let mut rng = Rng::new(104);
+    for prefix in ["sk_test_", "rk_test_", "pk_test_", "pk_live_"] {
+        let key = format!("{prefix}{}", rng.string(&alnum(), 99));
+        for line in [
+            format!("STRIPE_SECRET_KEY={key}"),
+            format!("stripeToken = \"{key}\""),
+            format!("define('STRIPE_API_KEY', '{key}');"),
+        ] {
+            assert_clean("config.php", &line);
+        }
+    }
+}
+
+#[test]
+fn urls_with_placeholder_or_default_passwords() {
+    assert_clean(
+        "docker-compose.yml",
+        "DATABASE_URL: postgres://postgres:postgres@db:5432/app\nREDIS_URL: redis://user:password@cache:6379\nAMQP: amqp://${RABBIT_USER}:${RABBIT_PASS}@mq/\nsee https://user:<password>@host/path\ngit clone https://github.com/rust-lang/rust.git\n",
+    );
+}
+
+#[test]
+fn code_that_names_credentials() {
+    // shapes seen in real crates: type annotations, paths, references, constants, calls
+    let text = "\
+pub fn parse2<T: Parse>(tokens: proc_macro2::TokenStream) -> Result<T> {
+fn try_from(private_key_info: pkcs8::PrivateKeyInfo<'_>) -> pkcs8::Result<Self> {
+    formatter.field(\"extern_token\", &self.extern_token);
+    private_key: &private_key_bytes,
+    generate_private_key: x25519_generate_private_key,
+let traffic_secret_expander = TLS13_CHACHA20_POLY1305_SHA256_INTERNAL
+- Rename `From/ToPrivateKey` => `DecodePrivateKey`/`EncodePrivateKey`
+    assert_eq!(findings.len(), airlock_secrets::MAX_FINDINGS_PER_LINE);
+    expect(\"slack-token\", \"config/slack.yml\", &text, 2, &secret);
+/// let url = Url::parse(\"ftp://rms:secret123@example.com\")?;
+- **context rules**: passwords in URLs (`postgres://user:pw@host`) and `curl -u user:pw`,
+";
+    assert_clean("src/lib.rs", text);
+}
