@@ -14,6 +14,7 @@ pub mod git;
 pub mod globs;
 pub mod init;
 pub mod layout;
+pub mod ledger_head;
 pub mod ledger_server;
 pub mod lock;
 pub mod promote;
@@ -85,6 +86,20 @@ impl Airlock {
         };
         al.recovered = recover::recover(&mut al)?;
         Ok(al)
+    }
+
+    /// The repository without recovery and without the check of the
+    /// ledger's head record, for `ledger verify` and `ledger accept-loss`,
+    /// which report and settle a ledger older than its record. Nothing
+    /// else may run on it.
+    pub fn open_unverified(layout: Layout) -> Result<Airlock> {
+        let store = Store::open_unverified(&layout)?;
+        Ok(Airlock {
+            layout,
+            store,
+            recovered: Vec::new(),
+            init_program: init_program(),
+        })
     }
 
     /// Where commands for runs of this repository run from.
