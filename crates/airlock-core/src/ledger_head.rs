@@ -295,6 +295,10 @@ pub struct Anchor {
     pub run: Option<String>,
     pub seq: Option<u64>,
     pub hash: Option<String>,
+    /// The bundle verifies with this repository's key and records an
+    /// anchor. One that does not is no witness (`proof verify` fails it),
+    /// and is reported without failing the ledger.
+    pub witness: bool,
     /// The ledger holds the anchored event.
     pub ok: bool,
     /// Missing, but recorded as lost by `airlock ledger accept-loss`.
@@ -315,7 +319,7 @@ impl Audit {
     pub fn ok(&self) -> bool {
         self.chain.is_ok()
             && self.head_record.problem.is_none()
-            && self.anchors.iter().all(|a| a.ok || a.accepted)
+            && self.anchors.iter().all(|a| !a.witness || a.ok || a.accepted)
     }
 }
 
@@ -356,6 +360,7 @@ fn anchor_of(
         run: None,
         seq: None,
         hash: None,
+        witness: false,
         ok: false,
         accepted: false,
         detail: String::new(),
@@ -383,6 +388,7 @@ fn anchor_of(
         anchor.detail = "the bundle records no ledger anchor".into();
         return Ok(anchor);
     };
+    anchor.witness = true;
     anchor.seq = Some(seq);
     anchor.hash = Some(hash.to_string());
     anchor.ok = ledger.contains(seq, hash)?;
@@ -476,7 +482,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
     let lost_anchors: Vec<Anchor> = audit
         .anchors
         .iter()
-        .filter(|a| !a.ok && !a.accepted)
+        .filter(|a| a.witness && !a.ok && !a.accepted)
         .cloned()
         .collect();
     let head = &audit.head_record;

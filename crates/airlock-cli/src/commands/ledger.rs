@@ -51,6 +51,9 @@ fn verify(al: &mut Airlock) -> Result<Output> {
         for a in report.anchors.iter().filter(|a| a.accepted) {
             human += &format!("\n  {}: {}", a.proof.display(), a.detail);
         }
+        for a in report.anchors.iter().filter(|a| !a.witness) {
+            human += &format!("\n  no witness: {}: {}", a.proof.display(), a.detail);
+        }
         return Ok(Output::new(&report, human));
     }
     let mut hint = format!(
@@ -79,7 +82,7 @@ fn verify(al: &mut Airlock) -> Result<Output> {
             db.display()
         );
     }
-    for a in report.anchors.iter().filter(|a| !a.ok && !a.accepted) {
+    for a in report.anchors.iter().filter(|a| a.witness && !a.ok && !a.accepted) {
         human += &format!("\n  proof {}: {}", a.proof.display(), a.detail);
     }
     human += &format!("\n  hint: {hint}");
