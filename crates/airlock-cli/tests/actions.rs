@@ -1650,7 +1650,9 @@ fn a_ledger_restored_from_before_a_rollback_is_refused_and_nothing_is_undone_twi
     backup_ledger(&env, &backup);
     env.json(&["rollback", &run, "--reason", "bad deploy"], 0);
     assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
-    let events = env.json(&["ledger", "verify"], 0)["events"].as_u64().unwrap();
+    let events = env.json(&["ledger", "verify"], 0)["events"]
+        .as_u64()
+        .unwrap();
     assert_eq!(head_records(&env).len(), 1);
 
     restore_ledger(&env, &backup);
@@ -1664,12 +1666,14 @@ fn a_ledger_restored_from_before_a_rollback_is_refused_and_nothing_is_undone_twi
         out.stdout
     );
     assert!(
-        out.stdout.contains(&format!("but airlock recorded event {events}")),
+        out.stdout
+            .contains(&format!("but airlock recorded event {events}")),
         "{}",
         out.stdout
     );
     assert!(
-        out.stdout.contains("an older copy of the ledger was restored"),
+        out.stdout
+            .contains("an older copy of the ledger was restored"),
         "{}",
         out.stdout
     );
@@ -1689,7 +1693,12 @@ fn a_ledger_restored_from_before_a_rollback_is_refused_and_nothing_is_undone_twi
         "{}",
         out.stderr
     );
-    second_rollback_refused(&env, &server, &run, "the ledger is older than what airlock recorded");
+    second_rollback_refused(
+        &env,
+        &server,
+        &run,
+        "the ledger is older than what airlock recorded",
+    );
 }
 
 #[test]
@@ -1712,7 +1721,12 @@ fn a_lost_write_ahead_log_or_a_ledger_with_no_events_is_refused_and_nothing_is_u
         v["head_record"]["problem"],
         "the ledger is older than what airlock recorded"
     );
-    second_rollback_refused(&env, &server, &run, "the ledger is older than what airlock recorded");
+    second_rollback_refused(
+        &env,
+        &server,
+        &run,
+        "the ledger is older than what airlock recorded",
+    );
 
     // Nothing of it left: a ledger with no events at all.
     std::fs::remove_file(&db).unwrap();
@@ -1748,9 +1762,17 @@ fn without_a_head_record_nothing_irreversible_runs_until_the_ledger_is_accepted(
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("there is no head record at"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("there is no head record at"),
+        "{}",
+        out.stderr
+    );
     let out = env.fails(&["promote", &run, "--actions-only"], 1);
-    assert!(out.stderr.contains("the ledger cannot prove"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the ledger cannot prove"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(env.rev("main"), main);
     assert_eq!(paths_sent(&server), ["/hooks/deploy"]);
 
@@ -1762,18 +1784,30 @@ fn without_a_head_record_nothing_irreversible_runs_until_the_ledger_is_accepted(
         &[("AIRLOCK_RUN", &run)],
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("cannot be run from inside a run"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot be run from inside a run"),
+        "{}",
+        out.stderr
+    );
     assert!(head_records(&env).is_empty());
 
     let done = env.json(
-        &["ledger", "accept-loss", "--reason", "key directory restored without it"],
+        &[
+            "ledger",
+            "accept-loss",
+            "--reason",
+            "key directory restored without it",
+        ],
         0,
     );
     assert_eq!(done["runs_to_check"][0][0], run.as_str());
     let events = env.events(None);
     let accepted = events.last().unwrap();
     assert_eq!(accepted["kind"], "ledger-loss-accepted");
-    assert_eq!(accepted["data"]["reason"], "key directory restored without it");
+    assert_eq!(
+        accepted["data"]["reason"],
+        "key directory restored without it"
+    );
     assert_eq!(accepted["seq"], done["seq"]);
     assert_eq!(head_records(&env).len(), 1);
     // Once is enough.
@@ -1794,9 +1828,10 @@ fn a_head_record_forged_or_damaged_is_refused() {
     // Signed by another key: a lower head someone wants believed.
     let envelope: Value = serde_json::from_str(&good).unwrap();
     let mut forged = envelope.clone();
-    forged["signatures"][0]["sig"] = Value::String(
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]),
-    );
+    forged["signatures"][0]["sig"] = Value::String(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        [7u8; 64],
+    ));
     for text in [forged.to_string(), "not a record\n".to_string()] {
         std::fs::write(&record, &text).unwrap();
         let out = env.fails(&["rollback", &run, "--reason", "bad"], 1);

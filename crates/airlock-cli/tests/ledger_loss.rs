@@ -49,12 +49,18 @@ fn proof_verify_fails_when_the_run_is_missing_from_the_ledger() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     for check in ["brief digest", "action plan", "ledger anchor"] {
         assert!(
-            out.stdout.contains(&format!("FAIL {check:<14} run \"{run}\" is not in the ledger")),
+            out.stdout.contains(&format!(
+                "FAIL {check:<14} run \"{run}\" is not in the ledger"
+            )),
             "{check}: {}",
             out.stdout
         );
     }
-    assert!(out.stdout.ends_with("the proof does NOT verify\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.ends_with("the proof does NOT verify\n"),
+        "{}",
+        out.stdout
+    );
     let v = env.json(&["proof", "verify", bundle.to_str().unwrap()], 1);
     assert_eq!(v["verified"], false);
 }
@@ -71,18 +77,22 @@ fn ledger_verify_takes_every_proofs_anchor_as_a_witness() {
     let out = env.airlock(&["ledger", "verify"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.starts_with(
-            "ledger does NOT verify: it does not hold every proof's ledger anchor\n"
-        ),
+        out.stdout
+            .starts_with("ledger does NOT verify: it does not hold every proof's ledger anchor\n"),
         "{}",
         out.stdout
     );
     assert!(
-        out.stdout.contains(&format!("{run}-r1.intoto.jsonl: anchored at event ")),
+        out.stdout
+            .contains(&format!("{run}-r1.intoto.jsonl: anchored at event ")),
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("which the ledger does not hold"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("which the ledger does not hold"),
+        "{}",
+        out.stdout
+    );
     let v = env.json(&["ledger", "verify"], 1);
     assert_eq!(v["anchors"][0]["ok"], false, "{v}");
     assert_eq!(v["anchors"][0]["run"], run.as_str());
@@ -93,7 +103,8 @@ fn ledger_verify_takes_every_proofs_anchor_as_a_witness() {
     let out = env.airlock(&["ledger", "verify"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("recorded as lost by `airlock ledger accept-loss`"),
+        out.stdout
+            .contains("recorded as lost by `airlock ledger accept-loss`"),
         "{}",
         out.stdout
     );

@@ -161,7 +161,12 @@ pub fn advance(layout: &Layout, ledger: &Ledger, key: &SigningKey, event: &Event
 
 /// Records `event` as the head whatever the record said: the ledger
 /// continues from here (`airlock ledger accept-loss`).
-pub(crate) fn replace(layout: &Layout, ledger: &Ledger, key: &SigningKey, event: &Event) -> Result<()> {
+pub(crate) fn replace(
+    layout: &Layout,
+    ledger: &Ledger,
+    key: &SigningKey,
+    event: &Event,
+) -> Result<()> {
     let path = path(layout);
     let _lock = lock(&path)?;
     write(&path, key, &record_of(layout, ledger, event)?)
@@ -210,10 +215,7 @@ pub fn status(
         HeadCheck::Older { events } => {
             status.problem = Some("the ledger is older than what airlock recorded".into());
             status.reasons = vec![
-                format!(
-                    "{} ends at event {events}, but {recorded}",
-                    db.display()
-                ),
+                format!("{} ends at event {events}, but {recorded}", db.display()),
                 format!(
                     "{} missing: an older copy of the ledger was restored, or its write-ahead log ({}-wal) was lost",
                     if events + 1 == record.seq {
@@ -239,7 +241,10 @@ pub fn status(
                     "its first event differs as well: it is another ledger, not a copy of this one"
                         .into()
                 } else {
-                    format!("its events were rewritten at or before event {}", record.seq)
+                    format!(
+                        "its events were rewritten at or before event {}",
+                        record.seq
+                    )
                 },
             ];
         }
@@ -319,7 +324,10 @@ impl Audit {
     pub fn ok(&self) -> bool {
         self.chain.is_ok()
             && self.head_record.problem.is_none()
-            && self.anchors.iter().all(|a| !a.witness || a.ok || a.accepted)
+            && self
+                .anchors
+                .iter()
+                .all(|a| !a.witness || a.ok || a.accepted)
     }
 }
 
@@ -370,7 +378,8 @@ fn anchor_of(
     let verified = match airlock_proof::verify_bundle(key, &jsonl, Some(&sig)) {
         Ok(v) => v,
         Err(e) => {
-            anchor.detail = format!("the bundle does not verify, so its anchor cannot be read: {e}");
+            anchor.detail =
+                format!("the bundle does not verify, so its anchor cannot be read: {e}");
             return Ok(anchor);
         }
     };

@@ -759,7 +759,9 @@ fn an_older_copy_restored_does_not_reach_the_head_recorded_after_it() {
     let (dir, path, mut ledger) = temp_ledger(3);
     let old = dir.path().join("old.db");
     backup(&ledger, &old);
-    ledger.append(Some("run-a"), "rollback", &json!({})).unwrap();
+    ledger
+        .append(Some("run-a"), "rollback", &json!({}))
+        .unwrap();
     let (seq, hash) = ledger.head().unwrap().unwrap();
     let head = Head { seq, hash };
     drop(ledger);

@@ -82,7 +82,11 @@ fn verify(al: &mut Airlock) -> Result<Output> {
             db.display()
         );
     }
-    for a in report.anchors.iter().filter(|a| a.witness && !a.ok && !a.accepted) {
+    for a in report
+        .anchors
+        .iter()
+        .filter(|a| a.witness && !a.ok && !a.accepted)
+    {
         human += &format!("\n  proof {}: {}", a.proof.display(), a.detail);
     }
     human += &format!("\n  hint: {hint}");
