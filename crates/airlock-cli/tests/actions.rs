@@ -1800,7 +1800,8 @@ fn without_a_head_record_nothing_irreversible_runs_until_the_ledger_is_accepted(
         ],
         0,
     );
-    assert_eq!(done["runs_to_check"][0][0], run.as_str());
+    assert_eq!(done["runs_to_check"][0]["run"], run.as_str());
+    assert_eq!(done["runs_to_check"][0]["state"], "promoted");
     let events = env.events(None);
     let accepted = events.last().unwrap();
     assert_eq!(accepted["kind"], "ledger-loss-accepted");

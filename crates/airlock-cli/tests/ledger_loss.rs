@@ -139,3 +139,44 @@ fn decisions_advance_the_head_record_and_command_traces_do_not() {
     let (_, seq, events) = record();
     assert_eq!(seq, events, "the check covers the traces before it");
 }
+
+#[test]
+fn accept_loss_refuses_an_edited_ledger_and_changes_nothing() {
+    let env = Env::new();
+    let (run, _) = env.submitted();
+    let db = env.db();
+    db.execute_batch("DROP TRIGGER events_no_update;").unwrap();
+    db.execute(
+        "UPDATE events SET data = replace(data, '\"passed\":true', '\"passed\":false') WHERE run = ?1 AND kind = 'check'",
+        [&run],
+    )
+    .unwrap();
+    drop(db);
+    let record = std::fs::read(&head_records(&env)[0]).unwrap();
+    let count = || -> i64 {
+        env.db()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = count();
+    let out = env.fails(&["ledger", "accept-loss", "--reason", "hide the edit"], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: refusing to accept the ledger: its chain is broken\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("stored hash does not match its contents (edited?)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("an edited ledger is not a lost tail"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(count(), before, "an event was added");
+    assert_eq!(std::fs::read(&head_records(&env)[0]).unwrap(), record);
+}

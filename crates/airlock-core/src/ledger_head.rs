@@ -462,7 +462,14 @@ pub struct Acceptance {
     /// Runs this ledger has approved or promoted: what the lost events
     /// said of them is gone, so a human checks them before promoting or
     /// rolling back.
-    pub runs_to_check: Vec<(String, String)>,
+    pub runs_to_check: Vec<RunToCheck>,
+}
+
+/// A run in a state from which an irreversible step may follow.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunToCheck {
+    pub run: String,
+    pub state: String,
 }
 
 /// Records, as an explicit and signed decision, that the ledger as it is
@@ -505,7 +512,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
             "`airlock ledger verify` shows the checks",
         ));
     }
-    let runs_to_check: Vec<(String, String)> = store
+    let runs_to_check: Vec<RunToCheck> = store
         .list()?
         .into_iter()
         .filter(|r| {
@@ -514,7 +521,10 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
                 crate::run::State::Approved | crate::run::State::Promoted
             )
         })
-        .map(|r| (r.id, r.state.as_str().to_string()))
+        .map(|r| RunToCheck {
+            state: r.state.as_str().to_string(),
+            run: r.id,
+        })
         .collect();
     let data = json!({
         "reason": reason,
@@ -525,7 +535,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
         "lost_anchors": lost_anchors.iter().map(|a| json!({
             "proof": file_name(&a.proof), "run": a.run, "seq": a.seq, "hash": a.hash,
         })).collect::<Vec<_>>(),
-        "runs_to_check": runs_to_check.iter().map(|(id, state)| json!({"run": id, "state": state})).collect::<Vec<_>>(),
+        "runs_to_check": runs_to_check,
     });
     let event = store.ledger.append(None, LOSS_ACCEPTED, &data)?;
     store.witness_replacing(&event)?;

@@ -65,6 +65,9 @@ fn verify(al: &mut Airlock) -> Result<Output> {
             "ledger does NOT verify: {}\n  {} events read; every event from {} on is untrusted",
             bad.problem, report.chain.events, bad.seq
         );
+        if let Some(problem) = &report.head_record.problem {
+            human += &format!("\n  also: {problem}");
+        }
     } else {
         human += &format!(
             "ledger does NOT verify: {}",
@@ -112,8 +115,8 @@ fn accept(al: &mut Airlock, reason: Option<&str>) -> Result<Output> {
     }
     if !done.runs_to_check.is_empty() {
         human += "  what the lost events said of these runs is gone; check the target branch and the actions' endpoints before promoting or rolling them back:\n";
-        for (run, state) in &done.runs_to_check {
-            human += &format!("    {run} ({state} in this ledger)\n");
+        for r in &done.runs_to_check {
+            human += &format!("    {} ({} in this ledger)\n", r.run, r.state);
         }
     }
     Ok(Output::new(&done, human.trim_end().to_string()))
