@@ -1749,7 +1749,11 @@ fn without_a_head_record_nothing_irreversible_runs_until_the_ledger_is_accepted(
     let (env, run) = promoted_with_http_undo(&server);
     let records = head_records(&env);
     assert_eq!(records.len(), 1);
+    // A ledger from before head records: none kept, and none in its memory.
     std::fs::remove_file(&records[0]).unwrap();
+    env.db()
+        .execute("DELETE FROM ledger_meta WHERE key = 'head_record'", [])
+        .unwrap();
     // Reading still works; the ledger is whole as far as anything can tell.
     env.json(&["ledger", "verify"], 0);
     env.json(&["show", &run, "--no-diff"], 0);
@@ -1821,35 +1825,126 @@ fn without_a_head_record_nothing_irreversible_runs_until_the_ledger_is_accepted(
 }
 
 #[test]
-fn a_head_record_forged_or_damaged_is_refused() {
+fn a_head_record_removed_with_a_restore_is_missed_and_never_made_anew() {
     let server = HttpPeer::start(&[200]);
     let (env, run) = promoted_with_http_undo(&server);
-    let record = head_records(&env).remove(0);
-    let good = std::fs::read_to_string(&record).unwrap();
-    // Signed by another key: a lower head someone wants believed.
-    let envelope: Value = serde_json::from_str(&good).unwrap();
-    let mut forged = envelope.clone();
-    forged["signatures"][0]["sig"] = Value::String(base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        [7u8; 64],
-    ));
-    for text in [forged.to_string(), "not a record\n".to_string()] {
-        std::fs::write(&record, &text).unwrap();
-        let out = env.fails(&["rollback", &run, "--reason", "bad"], 1);
+    let backup = env.tmp.path().join("ledger-after-promote.db");
+    backup_ledger(&env, &backup);
+    env.json(&["rollback", &run, "--reason", "bad deploy"], 0);
+    restore_ledger(&env, &backup);
+    for record in head_records(&env) {
+        std::fs::remove_file(record).unwrap();
+    }
+    // No command runs on it, so none writes a record that would make the
+    // older ledger pass as current.
+    let brief = env.write_brief("other", BRIEF);
+    for args in [
+        vec!["start", brief.as_str()],
+        vec!["show", run.as_str(), "--no-diff"],
+        vec!["rollback", run.as_str(), "--reason", "again"],
+    ] {
+        let out = env.fails(&args, 1);
         assert!(
             out.stderr
-                .starts_with("error: the ledger's head record cannot be trusted"),
+                .starts_with("error: the ledger's head record is missing\n"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("has had a head record, kept at"),
             "{}",
             out.stderr
         );
-        let v = env.json(&["ledger", "verify"], 1);
-        assert_eq!(
-            v["head_record"]["problem"],
-            "the ledger's head record cannot be trusted"
-        );
     }
-    assert_eq!(paths_sent(&server), ["/hooks/deploy"]);
+    assert!(head_records(&env).is_empty());
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
+    let v = env.json(&["ledger", "verify"], 1);
+    assert_eq!(
+        v["head_record"]["problem"],
+        "the ledger's head record is missing"
+    );
+}
+
+#[test]
+fn a_head_record_rolled_back_with_the_ledger_and_signed_by_another_key_is_refused() {
+    use airlock_core::proofs::{SigningKey, sign_envelope};
+    let server = HttpPeer::start(&[200]);
+    let (env, run) = promoted_with_http_undo(&server);
+    let backup = env.tmp.path().join("ledger-after-promote.db");
+    backup_ledger(&env, &backup);
+    let (old_seq, old_hash): (u64, String) = env
+        .db()
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    env.json(&["rollback", &run, "--reason", "bad deploy"], 0);
+    let record = head_records(&env).remove(0);
+    let good = std::fs::read_to_string(&record).unwrap();
+
+    // The attack: the older ledger back, and a record to match it, signed
+    // with a key of the attacker's own.
+    restore_ledger(&env, &backup);
+    let envelope: Value = serde_json::from_str(&good).unwrap();
+    let payload = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        envelope["payload"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut lowered: Value = serde_json::from_slice(&payload).unwrap();
+    lowered["seq"] = old_seq.into();
+    lowered["hash"] = old_hash.into();
+    let forged = sign_envelope(
+        &SigningKey::generate(),
+        envelope["payloadType"].as_str().unwrap(),
+        lowered.to_string().as_bytes(),
+    );
+    std::fs::write(&record, serde_json::to_string(&forged).unwrap()).unwrap();
+    // Reading goes on (opening reads the record, it does not verify it) ...
+    env.json(&["show", &run, "--no-diff"], 0);
+    // ... but nothing irreversible runs, and `verify` says why.
+    let main = env.rev("main");
+    let out = env.fails(&["rollback", &run, "--reason", "again"], 1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: refusing to roll back run {run}: the ledger's head record cannot be trusted"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("its signature does not verify with this repository's key"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rev("main"), main);
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
+    let v = env.json(&["ledger", "verify"], 1);
+    assert_eq!(
+        v["head_record"]["problem"],
+        "the ledger's head record cannot be trusted"
+    );
+
+    // A damaged record is refused on opening: its content cannot be read.
+    std::fs::write(&record, "not a record\n").unwrap();
+    let out = env.fails(&["show", &run, "--no-diff"], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: the ledger's head record cannot be trusted"),
+        "{}",
+        out.stderr
+    );
+    // The genuine record back: the older ledger is found again.
     std::fs::write(&record, &good).unwrap();
-    env.json(&["rollback", &run, "--reason", "bad"], 0);
-    env.assert_ledger_ok();
+    let out = env.fails(&["rollback", &run, "--reason", "again"], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: the ledger is older than what airlock recorded"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
 }

@@ -47,6 +47,12 @@ use crate::store::Store;
 /// DSSE `payloadType` of a head record.
 pub const PAYLOAD_TYPE: &str = "application/vnd.airlock.ledger-head+json";
 
+/// The key, in the ledger's `ledger_meta`, saying a head record has been
+/// kept for it (its value: where). A copy of the ledger restored from a
+/// backup carries it, so a record removed as well is missed, not trusted
+/// anew.
+const KEPT: &str = "head_record";
+
 /// The ledger event of `airlock ledger accept-loss`.
 pub const LOSS_ACCEPTED: &str = "ledger-loss-accepted";
 
@@ -89,8 +95,9 @@ pub fn path(layout: &Layout) -> PathBuf {
 }
 
 /// Reads the record at `path`: `Ok(None)` when there is none, `Err` with a
-/// sentence when it cannot be trusted.
-fn read(path: &Path, key: &PublicKey) -> std::result::Result<Option<HeadRecord>, String> {
+/// sentence when it cannot be trusted. Its signature is checked with `key`;
+/// without one, only its content is read (see [`status`]).
+fn read(path: &Path, key: Option<&PublicKey>) -> std::result::Result<Option<HeadRecord>, String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -104,8 +111,17 @@ fn read(path: &Path, key: &PublicKey) -> std::result::Result<Option<HeadRecord>,
             envelope.payload_type
         ));
     }
-    let payload = verify_envelope(key, &envelope)
-        .map_err(|e| format!("its signature does not verify with this repository's key ({e})"))?;
+    let payload = match key {
+        Some(key) => verify_envelope(key, &envelope).map_err(|e| {
+            format!("its signature does not verify with this repository's key ({e})")
+        })?,
+        None => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(envelope.payload.as_bytes())
+                .map_err(|e| format!("its payload is not base64 ({e})"))?
+        }
+    };
     serde_json::from_slice(&payload)
         .map(Some)
         .map_err(|e| format!("its signed content is not a head record ({e})"))
@@ -147,16 +163,29 @@ fn record_of(layout: &Layout, ledger: &Ledger, event: &Event) -> Result<HeadReco
 /// the record already names a later event of this ledger (another process
 /// committed after it). A record that does not verify, or names another
 /// ledger, is left for the next opening to report.
+/// A ledger with no record that has had one is not given a new one: that
+/// would make a ledger restored together with the record's removal pass as
+/// current.
 pub fn advance(layout: &Layout, ledger: &Ledger, key: &SigningKey, event: &Event) -> Result<()> {
     let path = path(layout);
     let _lock = lock(&path)?;
     let record = record_of(layout, ledger, event)?;
-    match read(&path, &key.public()) {
-        Ok(None) => {}
+    match read(&path, Some(&key.public())) {
+        Ok(None) if ledger.meta(KEPT)?.is_none() => {}
         Ok(Some(old)) if old.ledger == record.ledger && old.seq < record.seq => {}
         _ => return Ok(()),
     }
-    write(&path, key, &record)
+    write(&path, key, &record)?;
+    keep(layout, ledger)
+}
+
+/// Marks the ledger as one whose head record is kept (after the record is
+/// written: a crash between the two leaves a record, marked next time).
+fn keep(layout: &Layout, ledger: &Ledger) -> Result<()> {
+    if ledger.meta(KEPT)?.is_none() {
+        ledger.set_meta(KEPT, &path(layout).display().to_string())?;
+    }
+    Ok(())
 }
 
 /// Records `event` as the head whatever the record said: the ledger
@@ -169,15 +198,21 @@ pub(crate) fn replace(
 ) -> Result<()> {
     let path = path(layout);
     let _lock = lock(&path)?;
-    write(&path, key, &record_of(layout, ledger, event)?)
+    write(&path, key, &record_of(layout, ledger, event)?)?;
+    keep(layout, ledger)
 }
 
 /// Whether the ledger reaches its head record. `key` is asked for only
-/// when there is a record to check.
+/// when there is a record; when it gives none, the record's signature is
+/// not checked. Opening checks no signature (most of the check's cost:
+/// the key's public half derived, an ed25519 verification): a ledger older
+/// than its record is refused all the same, and a forged record is found
+/// by the checks that verify it, `ledger verify` and every irreversible
+/// step, which someone able to write it cannot pass without the key.
 pub fn status(
     layout: &Layout,
     ledger: &Ledger,
-    key: impl FnOnce() -> Result<PublicKey>,
+    key: impl FnOnce() -> Result<Option<PublicKey>>,
 ) -> Result<HeadStatus> {
     let path = path(layout);
     let db = layout.db_path();
@@ -187,11 +222,31 @@ pub fn status(
         problem: None,
         reasons: Vec::new(),
     };
+    let missing = |mut status: HeadStatus, kept: String| {
+        status.problem = Some("the ledger's head record is missing".into());
+        status.reasons = vec![
+            format!(
+                "{} has had a head record, kept at {kept}, but there is none at {}",
+                db.display(),
+                path.display()
+            ),
+            "it was removed, or airlock now runs with another key directory (AIRLOCK_KEY_DIR, XDG_CONFIG_HOME, HOME)".into(),
+        ];
+        status
+    };
     if !path.exists() {
-        return Ok(status);
+        return Ok(match ledger.meta(KEPT)? {
+            Some(kept) => missing(status, kept),
+            None => status,
+        });
     }
-    let record = match read(&path, &key()?) {
-        Ok(None) => return Ok(status),
+    let record = match read(&path, key()?.as_ref()) {
+        Ok(None) => {
+            return Ok(match ledger.meta(KEPT)? {
+                Some(kept) => missing(status, kept),
+                None => status,
+            });
+        }
         Ok(Some(record)) => record,
         Err(why) => {
             status.problem = Some("the ledger's head record cannot be trusted".into());
@@ -257,19 +312,29 @@ pub fn status(
 /// `doing` names an irreversible step) has none.
 pub fn require(layout: &Layout, status: &HeadStatus, doing: Option<&str>) -> Result<()> {
     let db = layout.db_path();
-    let accept = "if they are lost for good, `airlock ledger accept-loss --reason …` records the loss in the ledger and continues from it";
+    let accept = "if what is missing is lost for good, `airlock ledger accept-loss --reason …` records the loss in the ledger and continues from it";
     if let Some(problem) = &status.problem {
         let what = match doing {
             Some(doing) => format!("refusing to {doing}: {problem}"),
             None => problem.clone(),
         };
+        // A record gone or not genuine is put back; a short ledger is.
+        let restore = if status.record.is_some() {
+            format!(
+                "restore the newest copy of {} together with its -wal file (`airlock ledger verify` shows what is missing)",
+                db.display()
+            )
+        } else {
+            format!(
+                "put the genuine head record back at {} (or run airlock with the key directory that holds it), and check that {} is the newest copy (`airlock ledger verify`)",
+                status.path.display(),
+                db.display()
+            )
+        };
         return Err(Error::refused(
             what,
             status.reasons.clone(),
-            format!(
-                "restore the newest copy of {} together with its -wal file (`airlock ledger verify` shows what is missing); {accept}; nothing was changed",
-                db.display()
-            ),
+            format!("{restore}; {accept}; nothing was changed"),
         ));
     }
     if let (Some(doing), None) = (doing, &status.record) {
@@ -334,7 +399,7 @@ impl Audit {
 /// The chain, the head record and every proof bundle's anchor.
 pub fn audit(store: &mut Store) -> Result<Audit> {
     let chain = store.ledger.verify()?;
-    let head_record = store.head_status()?;
+    let head_record = store.head_status(true)?;
     let key = store.public_key()?;
     let accepted = accepted_losses(&store.ledger)?;
     let mut anchors = Vec::new();

@@ -686,6 +686,29 @@ impl Ledger {
             .optional()?)
     }
 
+    /// A value kept beside the events under `key` (not part of the chain).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM ledger_meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Keeps `value` beside the events under `key`, committed in full. The
+    /// schema version is the ledger's own.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), LedgerError> {
+        if key == "schema_version" {
+            return Err(LedgerError::InvalidEvent(
+                "the schema version is set by the ledger itself".into(),
+            ));
+        }
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO ledger_meta (key, value) VALUES (?1, ?2)")?
+            .execute([key, value])?;
+        Ok(())
+    }
+
     /// Which ledger this is: the hash of its first event, which names the
     /// moment and the content it began with (`None` while it is empty).
     /// A copy of a ledger, older or newer, has its identity.

@@ -813,3 +813,20 @@ fn an_empty_or_another_ledger_does_not_reach_a_recorded_head() {
         HeadCheck::Older { events: 2 }
     );
 }
+
+#[test]
+fn meta_values_are_kept_beside_the_events_and_the_schema_version_is_the_ledgers() {
+    let (_dir, path, ledger) = temp_ledger(1);
+    assert_eq!(ledger.meta("head_record").unwrap(), None);
+    ledger.set_meta("head_record", "/keys/x.head").unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(
+        ledger.meta("head_record").unwrap().as_deref(),
+        Some("/keys/x.head")
+    );
+    let err = ledger.set_meta("schema_version", "0").unwrap_err();
+    assert!(matches!(err, LedgerError::InvalidEvent(_)), "{err}");
+    assert_eq!(ledger.meta("schema_version").unwrap().as_deref(), Some("1"));
+    assert!(ledger.verify().unwrap().is_ok());
+}
