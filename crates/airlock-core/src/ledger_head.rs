@@ -14,10 +14,12 @@
 //! whole repository) from a backup does not roll the record back with it.
 //!
 //! Opening the store checks the ledger reaches the record (its event at the
-//! recorded seq has the recorded hash) and refuses otherwise; before an
-//! irreversible step (promote, an action, a rollback) the record must also
-//! exist. `airlock ledger verify` reports the record and also takes each
-//! proof bundle's ledger anchor (the head at submit) as a witness.
+//! recorded seq has the recorded hash) and refuses otherwise, and refuses a
+//! ledger that has had a record (`ledger_meta`) when the record is gone;
+//! before an irreversible step (promote, an action, a rollback) the record
+//! must also exist and verify with the key. `airlock ledger verify` does
+//! the same and also takes each proof bundle's ledger anchor (the head at
+//! submit) as a witness.
 //!
 //! The window: command traces are committed without waiting for the disk
 //! (`with_relaxed_sync`) and are not recorded in the head, since a power
