@@ -180,3 +180,17 @@ fn accept_loss_refuses_an_edited_ledger_and_changes_nothing() {
     assert_eq!(count(), before, "an event was added");
     assert_eq!(std::fs::read(&head_records(&env)[0]).unwrap(), record);
 }
+
+#[test]
+fn accept_loss_of_a_new_ledger_has_nothing_to_accept() {
+    let env = Env::new();
+    let out = env.fails(&["ledger", "accept-loss", "--reason", "why not"], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: nothing to accept: the ledger is new\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(head_records(&env).is_empty());
+    assert!(env.events(None).is_empty());
+}

@@ -569,13 +569,22 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
         .cloned()
         .collect();
     let head = &audit.head_record;
-    if head.problem.is_none() && head.record.is_some() && lost_anchors.is_empty() {
+    let new = head.record.is_none() && audit.chain.events == 0;
+    if head.problem.is_none() && (head.record.is_some() || new) && lost_anchors.is_empty() {
         return Err(Error::refused(
-            "nothing to accept: the ledger holds everything airlock recorded",
-            vec![format!(
-                "it reaches its head record {} and every proof's anchor",
-                head.path.display()
-            )],
+            if new {
+                "nothing to accept: the ledger is new"
+            } else {
+                "nothing to accept: the ledger holds everything airlock recorded"
+            },
+            vec![if new {
+                "it is new: it has no events, no head record and no proof anchored in it".into()
+            } else {
+                format!(
+                    "it reaches its head record {} and every proof's anchor",
+                    head.path.display()
+                )
+            }],
             "`airlock ledger verify` shows the checks",
         ));
     }
