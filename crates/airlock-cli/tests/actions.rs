@@ -1687,3 +1687,408 @@ fn every_kind_killed_at_every_point_takes_effect_exactly_once() {
         }
     }
 }
+
+// ---------------------------------------------------------------- a ledger older than what airlock did
+
+/// An HTTP action whose compensation is another HTTP call, both to `port`.
+fn http_with_undo(port: u16) -> String {
+    format!(
+        r#"kind = "http"
+name = "deploy"
+scopes = ["http:POST:127.0.0.1:{port}/*"]
+method = "POST"
+url = "http://127.0.0.1:{port}/hooks/deploy"
+body = "go"
+[undo]
+kind = "http"
+scopes = ["http:POST:127.0.0.1:{port}/*"]
+method = "POST"
+url = "http://127.0.0.1:{port}/hooks/undeploy"
+body = "back"
+"#
+    )
+}
+
+/// A promoted run whose action was sent once.
+fn promoted_with_http_undo(server: &HttpPeer) -> (Env, String) {
+    let env = setup(&format!(
+        r#"
+[[actions.fixtures]]
+method = "POST"
+url = "http://127.0.0.1:{}/hooks/*"
+status = 200
+"#,
+        server.port
+    ));
+    let (run, _) = edited_run(&env);
+    let file = action_file(&env, "deploy", &http_with_undo(server.port));
+    let out = env.airlock(&["propose", &run, &file]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    check_submit_approve(&env, &run);
+    env.json(&["promote", &run], 0);
+    assert_eq!(paths_sent(server), ["/hooks/deploy"]);
+    (env, run)
+}
+
+fn paths_sent(server: &HttpPeer) -> Vec<String> {
+    server.requests().into_iter().map(|r| r.path).collect()
+}
+
+/// A copy of the ledger as a backup tool makes one.
+fn backup_ledger(env: &Env, to: &Path) {
+    env.db()
+        .execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+        .unwrap();
+}
+
+/// Puts `from` in place of the ledger, its write-ahead log gone with the old file.
+fn restore_ledger(env: &Env, from: &Path) {
+    let db = env.state_dir().join("ledger.db");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::rename(from, &db).unwrap();
+}
+
+/// The head records airlock keeps beside the signing key.
+fn head_records(env: &Env) -> Vec<PathBuf> {
+    let dir = env.home.join(".config/airlock/ledgers");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "head"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// A second rollback of `run` is refused as `why` says, and undoes nothing.
+fn second_rollback_refused(env: &Env, server: &HttpPeer, run: &str, why: &str) {
+    let main = env.rev("main");
+    let commits = env.git(&["rev-list", "--all", "--count"]);
+    let out = env.fails(&["rollback", run, "--reason", "again"], 1);
+    assert!(out.stderr.contains(why), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("airlock ledger accept-loss --reason"),
+        "{}",
+        out.stderr
+    );
+    let e = env.json_error(&["rollback", run, "--reason", "again"], 1);
+    assert_eq!(e["class"], "refused", "{e}");
+    assert_eq!(env.rev("main"), main, "a revert commit was made");
+    assert_eq!(env.git(&["rev-list", "--all", "--count"]), commits);
+    assert_eq!(
+        paths_sent(server),
+        ["/hooks/deploy", "/hooks/undeploy"],
+        "the compensation ran again"
+    );
+}
+
+#[test]
+fn a_ledger_restored_from_before_a_rollback_is_refused_and_nothing_is_undone_twice() {
+    let server = HttpPeer::start(&[200]);
+    let (env, run) = promoted_with_http_undo(&server);
+    let backup = env.tmp.path().join("ledger-after-promote.db");
+    backup_ledger(&env, &backup);
+    env.json(&["rollback", &run, "--reason", "bad deploy"], 0);
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
+    let events = env.json(&["ledger", "verify"], 0)["events"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(head_records(&env).len(), 1);
+
+    restore_ledger(&env, &backup);
+    // The chain alone is whole; the head record outside it says it is short.
+    let out = env.airlock(&["ledger", "verify"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("ledger does NOT verify: the ledger is older than what airlock recorded"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("but airlock recorded event {events}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("an older copy of the ledger was restored"),
+        "{}",
+        out.stdout
+    );
+    let v = env.json(&["ledger", "verify"], 1);
+    assert!(v["first_bad"].is_null(), "{v}");
+    assert_eq!(v["head_record"]["record"]["seq"], events);
+    assert_eq!(
+        v["head_record"]["problem"],
+        "the ledger is older than what airlock recorded"
+    );
+
+    // Every other command refuses the ledger, `proof verify` included.
+    let out = env.fails(&["proof", "verify", &run], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: the ledger is older than what airlock recorded"),
+        "{}",
+        out.stderr
+    );
+    second_rollback_refused(
+        &env,
+        &server,
+        &run,
+        "the ledger is older than what airlock recorded",
+    );
+}
+
+#[test]
+fn a_lost_write_ahead_log_or_a_ledger_with_no_events_is_refused_and_nothing_is_undone_twice() {
+    let server = HttpPeer::start(&[200]);
+    let (env, run) = promoted_with_http_undo(&server);
+    // Everything so far in the database file, the rollback only in the log.
+    env.db()
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    env.json(&["rollback", &run, "--reason", "bad deploy"], 0);
+    let db = env.state_dir().join("ledger.db");
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    std::fs::remove_file(&wal).unwrap();
+    let _ = std::fs::remove_file(format!("{}-shm", db.display()));
+    let v = env.json(&["ledger", "verify"], 1);
+    assert!(v["first_bad"].is_null(), "{v}");
+    assert_eq!(
+        v["head_record"]["problem"],
+        "the ledger is older than what airlock recorded"
+    );
+    second_rollback_refused(
+        &env,
+        &server,
+        &run,
+        "the ledger is older than what airlock recorded",
+    );
+
+    // Nothing of it left: a ledger with no events at all.
+    std::fs::remove_file(&db).unwrap();
+    let out = env.airlock(&["ledger", "verify"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("ends at event 0"), "{}", out.stdout);
+    let out = env.fails(&["rollback", &run, "--reason", "again"], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: the ledger is older than what airlock recorded"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
+}
+
+#[test]
+fn without_a_head_record_nothing_irreversible_runs_until_the_ledger_is_accepted() {
+    let server = HttpPeer::start(&[200]);
+    let (env, run) = promoted_with_http_undo(&server);
+    let records = head_records(&env);
+    assert_eq!(records.len(), 1);
+    // A ledger from before head records: none kept, and none in its memory.
+    std::fs::remove_file(&records[0]).unwrap();
+    env.db()
+        .execute("DELETE FROM ledger_meta WHERE key = 'head_record'", [])
+        .unwrap();
+    // Reading still works; the ledger is whole as far as anything can tell.
+    env.json(&["ledger", "verify"], 0);
+    env.json(&["show", &run, "--no-diff"], 0);
+    let main = env.rev("main");
+    let out = env.fails(&["rollback", &run, "--reason", "bad"], 1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: refusing to roll back run {run}: the ledger cannot prove it is not older than what airlock did"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("there is no head record at"),
+        "{}",
+        out.stderr
+    );
+    let out = env.fails(&["promote", &run, "--actions-only"], 1);
+    assert!(
+        out.stderr.contains("the ledger cannot prove"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rev("main"), main);
+    assert_eq!(paths_sent(&server), ["/hooks/deploy"]);
+
+    // Accepting it is a decision with a reason, never made from a run.
+    let out = env.fails(&["ledger", "accept-loss"], 2);
+    assert!(out.stderr.contains("needs a reason"), "{}", out.stderr);
+    let out = env.airlock_env(
+        &["ledger", "accept-loss", "--reason", "x"],
+        &[("AIRLOCK_RUN", &run)],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot be run from inside a run"),
+        "{}",
+        out.stderr
+    );
+    assert!(head_records(&env).is_empty());
+
+    let done = env.json(
+        &[
+            "ledger",
+            "accept-loss",
+            "--reason",
+            "key directory restored without it",
+        ],
+        0,
+    );
+    assert_eq!(done["runs_to_check"][0]["run"], run.as_str());
+    assert_eq!(done["runs_to_check"][0]["state"], "promoted");
+    let events = env.events(None);
+    let accepted = events.last().unwrap();
+    assert_eq!(accepted["kind"], "ledger-loss-accepted");
+    assert_eq!(
+        accepted["data"]["reason"],
+        "key directory restored without it"
+    );
+    assert_eq!(accepted["seq"], done["seq"]);
+    assert_eq!(head_records(&env).len(), 1);
+    // Once is enough.
+    let out = env.fails(&["ledger", "accept-loss", "--reason", "again"], 1);
+    assert!(out.stderr.contains("nothing to accept"), "{}", out.stderr);
+
+    env.json(&["rollback", &run, "--reason", "bad"], 0);
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn a_head_record_removed_with_a_restore_is_missed_and_never_made_anew() {
+    let server = HttpPeer::start(&[200]);
+    let (env, run) = promoted_with_http_undo(&server);
+    let backup = env.tmp.path().join("ledger-after-promote.db");
+    backup_ledger(&env, &backup);
+    env.json(&["rollback", &run, "--reason", "bad deploy"], 0);
+    restore_ledger(&env, &backup);
+    for record in head_records(&env) {
+        std::fs::remove_file(record).unwrap();
+    }
+    // No command runs on it, so none writes a record that would make the
+    // older ledger pass as current.
+    let brief = env.write_brief("other", BRIEF);
+    for args in [
+        vec!["start", brief.as_str()],
+        vec!["show", run.as_str(), "--no-diff"],
+        vec!["rollback", run.as_str(), "--reason", "again"],
+    ] {
+        let out = env.fails(&args, 1);
+        assert!(
+            out.stderr
+                .starts_with("error: the ledger's head record is missing\n"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("has had a head record, kept at"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(head_records(&env).is_empty());
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
+    let v = env.json(&["ledger", "verify"], 1);
+    assert_eq!(
+        v["head_record"]["problem"],
+        "the ledger's head record is missing"
+    );
+}
+
+#[test]
+fn a_head_record_rolled_back_with_the_ledger_and_signed_by_another_key_is_refused() {
+    use airlock_core::proofs::{SigningKey, sign_envelope};
+    let server = HttpPeer::start(&[200]);
+    let (env, run) = promoted_with_http_undo(&server);
+    let backup = env.tmp.path().join("ledger-after-promote.db");
+    backup_ledger(&env, &backup);
+    let (old_seq, old_hash): (u64, String) = env
+        .db()
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    env.json(&["rollback", &run, "--reason", "bad deploy"], 0);
+    let record = head_records(&env).remove(0);
+    let good = std::fs::read_to_string(&record).unwrap();
+
+    // The attack: the older ledger back, and a record to match it, signed
+    // with a key of the attacker's own.
+    restore_ledger(&env, &backup);
+    let envelope: Value = serde_json::from_str(&good).unwrap();
+    let payload = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        envelope["payload"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut lowered: Value = serde_json::from_slice(&payload).unwrap();
+    lowered["seq"] = old_seq.into();
+    lowered["hash"] = old_hash.into();
+    let forged = sign_envelope(
+        &SigningKey::generate(),
+        envelope["payloadType"].as_str().unwrap(),
+        lowered.to_string().as_bytes(),
+    );
+    std::fs::write(&record, serde_json::to_string(&forged).unwrap()).unwrap();
+    // Reading goes on (opening reads the record, it does not verify it) ...
+    env.json(&["show", &run, "--no-diff"], 0);
+    // ... but nothing irreversible runs, and `verify` says why.
+    let main = env.rev("main");
+    let out = env.fails(&["rollback", &run, "--reason", "again"], 1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: refusing to roll back run {run}: the ledger's head record cannot be trusted"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("its signature does not verify with this repository's key"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rev("main"), main);
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
+    let v = env.json(&["ledger", "verify"], 1);
+    assert_eq!(
+        v["head_record"]["problem"],
+        "the ledger's head record cannot be trusted"
+    );
+
+    // A damaged record is refused on opening: its content cannot be read.
+    std::fs::write(&record, "not a record\n").unwrap();
+    let out = env.fails(&["show", &run, "--no-diff"], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: the ledger's head record cannot be trusted"),
+        "{}",
+        out.stderr
+    );
+    // The genuine record back: the older ledger is found again.
+    std::fs::write(&record, &good).unwrap();
+    let out = env.fails(&["rollback", &run, "--reason", "again"], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: the ledger is older than what airlock recorded"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
+}

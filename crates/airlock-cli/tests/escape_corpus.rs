@@ -3768,3 +3768,36 @@ fn a_secret_already_in_a_binary_file_is_not_reported_as_added() {
         "{notes:?}"
     );
 }
+
+// ---- The ledger's head record ------------------------------------------------------
+
+/// A command cannot roll back the head record beside the signing key, which
+/// would let an older ledger (restored by someone later) pass as current.
+#[test]
+fn rolling_back_the_ledgers_head_record() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let dir = j.home.join(".config/airlock/ledgers");
+    let record = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "head"))
+        .expect("start writes the head record");
+    let before = sha(&record);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "ls {d}; cat {r}; cat /proc/self/root{r}; \
+             echo '{{}}' > {r} && echo ESCAPED-1; rm {r} && echo ESCAPED-2; \
+             mv {r} {r}.old && echo ESCAPED-3; exit 1",
+            d = s(&dir),
+            r = s(&record)
+        ),
+    );
+    a.assert_denied();
+    a.assert_not_shown("application/vnd.airlock.ledger-head+json");
+    // A trace does not advance the record: it is exactly as it was.
+    assert_eq!(sha(&record), before);
+    j.assert_ledger_ok();
+}

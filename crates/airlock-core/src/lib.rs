@@ -16,6 +16,7 @@ pub mod init;
 pub mod keydir;
 pub mod lane;
 pub mod layout;
+pub mod ledger_head;
 pub mod ledger_server;
 pub mod lock;
 pub mod promote;
@@ -88,6 +89,20 @@ impl Airlock {
         };
         al.recovered = recover::recover(&mut al)?;
         Ok(al)
+    }
+
+    /// The repository without recovery and without the check of the
+    /// ledger's head record, for `ledger verify` and `ledger accept-loss`,
+    /// which report and settle a ledger older than its record. Nothing
+    /// else may run on it.
+    pub fn open_unverified(layout: Layout) -> Result<Airlock> {
+        let store = Store::open_unverified(&layout)?;
+        Ok(Airlock {
+            layout,
+            store,
+            recovered: Vec::new(),
+            init_program: init_program(),
+        })
     }
 
     /// Where commands for runs of this repository run from.

@@ -68,6 +68,8 @@ pub fn promote(
     crate::decide::refuse_from_lane(al, "promote")?;
     let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
     let mut run = al.store.get(run_id)?;
+    al.store
+        .require_head(Some(&format!("promote run {run_id}")))?;
     if actions_only {
         return apply_remaining(al, &run, effects);
     }

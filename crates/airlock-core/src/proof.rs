@@ -317,7 +317,25 @@ pub fn verify_file(al: &Airlock, path: &Path, key: Option<&PublicKey>) -> Result
             },
         });
     }
-    if let Ok(run) = al.store.get(&run_id) {
+    // A run missing from the ledger is missing history (a ledger older
+    // than the proof): its brief, plan and anchor checks fail, never skip.
+    let found = match al.store.get(&run_id) {
+        Ok(run) => Some(run),
+        Err(Error::UnknownRun(_)) => None,
+        Err(e) => return Err(e),
+    };
+    if found.is_none() {
+        for name in ["brief digest", "action plan", "ledger anchor"] {
+            checks.push(ProofCheck {
+                name: name.into(),
+                ok: false,
+                detail: format!(
+                    "run {run_id:?} is not in the ledger, so this cannot be checked: the ledger is older than the proof, or it is another repository's"
+                ),
+            });
+        }
+    }
+    if let Some(run) = found {
         let brief_text =
             std::fs::read(al.layout.run_dir(&run.id).join("brief.toml")).unwrap_or_default();
         let actual = sha256_hex(&brief_text);
@@ -362,7 +380,15 @@ pub fn verify_file(al: &Airlock, path: &Path, key: Option<&PublicKey>) -> Result
                 )
             },
         });
-        if let Some(head) = p["ledger_head"]["seq"].as_u64() {
+        let anchored = p["ledger_head"]["seq"].as_u64();
+        if anchored.is_none() {
+            checks.push(ProofCheck {
+                name: "ledger anchor".into(),
+                ok: false,
+                detail: "the proof records no ledger head to check the ledger against".into(),
+            });
+        }
+        if let Some(head) = anchored {
             let hash = text(&p["ledger_head"]["hash"]);
             let ok = al.store.ledger.contains(head, &hash)?;
             checks.push(ProofCheck {

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
 use airlock_ledger::{Event, Ledger, append_in};
+use airlock_proof::{PublicKey, SigningKey};
 
 use crate::error::{Error, Result};
 use crate::exec::Trace;
@@ -38,6 +39,8 @@ CREATE TABLE IF NOT EXISTS intents (
 pub struct Store {
     pub layout: Layout,
     pub ledger: Ledger,
+    /// The signing key, loaded when a head record is first read or written.
+    key: Option<SigningKey>,
 }
 
 /// Work that was begun and must be finished or undone if the process dies.
@@ -50,8 +53,18 @@ pub struct Intent {
 }
 
 impl Store {
-    /// Opens (creating if needed) the state of the repository in `layout`.
+    /// Opens (creating if needed) the state of the repository in `layout`,
+    /// refusing a ledger that does not reach its head record (see
+    /// [`crate::ledger_head`]): one older than what airlock has done.
     pub fn open(layout: &Layout) -> Result<Store> {
+        let mut store = Store::open_unverified(layout)?;
+        store.require_head(None)?;
+        Ok(store)
+    }
+
+    /// [`Store::open`] without the head record's check, for the commands
+    /// that report or settle it (`ledger verify`, `ledger accept-loss`).
+    pub fn open_unverified(layout: &Layout) -> Result<Store> {
         // The ledger, worktrees, logs and proofs: this user's alone,
         // whatever the umask (an existing directory open to others is closed).
         airlock_sandbox::private::private_dir(&layout.state).map_err(|source| Error::Write {
@@ -66,7 +79,65 @@ impl Store {
         Ok(Store {
             layout: layout.clone(),
             ledger,
+            key: None,
         })
+    }
+
+    /// The repository's signing key, loaded once.
+    pub fn signing_key(&mut self) -> Result<&SigningKey> {
+        if self.key.is_none() {
+            self.key = Some(SigningKey::load_or_create(&self.layout.key_dir)?.0);
+        }
+        Ok(self.key.as_ref().expect("just loaded"))
+    }
+
+    pub fn public_key(&mut self) -> Result<PublicKey> {
+        Ok(self.signing_key()?.public())
+    }
+
+    /// How the ledger stands against its head record; with `verify`, the
+    /// record's signature is checked as well.
+    pub fn head_status(&mut self, verify: bool) -> Result<crate::ledger_head::HeadStatus> {
+        let Store {
+            layout,
+            ledger,
+            key,
+        } = self;
+        crate::ledger_head::status(layout, ledger, || {
+            if !verify {
+                return Ok(None);
+            }
+            if key.is_none() {
+                *key = Some(SigningKey::load_or_create(&layout.key_dir)?.0);
+            }
+            Ok(key.as_ref().map(SigningKey::public))
+        })
+    }
+
+    /// Refuses a ledger that does not reach its head record; with `doing`
+    /// (an irreversible step, e.g. "roll back run X"), also one whose
+    /// record is missing or not signed by the repository's key, and so
+    /// cannot prove it is not older than what was done.
+    pub fn require_head(&mut self, doing: Option<&str>) -> Result<()> {
+        let status = self.head_status(doing.is_some())?;
+        crate::ledger_head::require(&self.layout, &status, doing)
+    }
+
+    /// Records `event`, just committed in full, as the ledger's head, so
+    /// that a ledger restored from before it is refused. Called after every
+    /// commit made in full, before the command goes on.
+    pub fn witness(&mut self, event: &Event) -> Result<()> {
+        self.signing_key()?;
+        let key = self.key.as_ref().expect("loaded");
+        crate::ledger_head::advance(&self.layout, &self.ledger, key, event)
+    }
+
+    /// Records `event` as the head whatever the record said before
+    /// (`airlock ledger accept-loss`).
+    pub(crate) fn witness_replacing(&mut self, event: &Event) -> Result<()> {
+        self.signing_key()?;
+        let key = self.key.as_ref().expect("loaded");
+        crate::ledger_head::replace(&self.layout, &self.ledger, key, event)
     }
 
     pub fn get(&self, id: &str) -> Result<Run> {
@@ -119,6 +190,7 @@ impl Store {
         tx.execute("DELETE FROM intents WHERE id = ?1", [intent])?;
         let event = append_in(&tx, Some(&run.id), "start", &event)?;
         tx.commit()?;
+        self.witness(&event)?;
         Ok(event)
     }
 
@@ -161,6 +233,7 @@ impl Store {
         }
         let event = append_in(&tx, Some(&run.id), kind, &data)?;
         tx.commit()?;
+        self.witness(&event)?;
         Ok(event)
     }
 
@@ -247,7 +320,9 @@ impl Store {
 
     /// Records an event with no state change (e.g. a failed check).
     pub fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event> {
-        Ok(self.ledger.append(run, kind, &data)?)
+        let event = self.ledger.append(run, kind, &data)?;
+        self.witness(&event)?;
+        Ok(event)
     }
 
     /// Records work about to begin. The returned lock is held while the work

@@ -620,6 +620,103 @@ impl Ledger {
     }
 }
 
+/// A position in a ledger recorded outside it (a head record, a proof's
+/// anchor): the event airlock knew was committed there, by seq and hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// How a ledger stands against a [`Head`] recorded outside it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum HeadCheck {
+    /// The ledger holds the recorded event: it is not older than the record.
+    Holds,
+    /// The ledger ends before the recorded event: events `events + 1 ..=
+    /// head.seq` are missing (an older copy restored, a lost write-ahead log).
+    Older {
+        /// The last seq the ledger holds (0: empty).
+        events: u64,
+    },
+    /// The ledger holds another event at the recorded position: it was
+    /// rewritten from there or earlier, or it is another ledger.
+    Differs {
+        /// The hash the ledger holds at the recorded seq.
+        found: String,
+    },
+}
+
+impl Ledger {
+    /// Whether the ledger reaches `head`: its last seq is at least
+    /// `head.seq`, and its event there has `head.hash`. Counts by the last
+    /// seq; [`Ledger::verify`] finds gaps before it. One read snapshot.
+    pub fn check_head(&self, head: &Head) -> Result<HeadCheck, LedgerError> {
+        let tx = if self.conn.is_autocommit() {
+            Some(self.conn.unchecked_transaction()?)
+        } else {
+            None
+        };
+        let last = head_of(&self.conn)?.map_or(0, |(seq, _)| seq);
+        let at = self.hash_at(head.seq)?;
+        if let Some(tx) = tx {
+            tx.finish()?;
+        }
+        Ok(match at {
+            _ if last < head.seq => HeadCheck::Older { events: last },
+            Some(found) if found != head.hash => HeadCheck::Differs { found },
+            Some(_) => HeadCheck::Holds,
+            // Below the last seq, yet missing: a gap, which `verify` names.
+            None => HeadCheck::Differs {
+                found: String::new(),
+            },
+        })
+    }
+
+    /// The stored hash of event `seq`, if the ledger holds it.
+    pub fn hash_at(&self, seq: u64) -> Result<Option<String>, LedgerError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?
+            .query_row([seq], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// A value kept beside the events under `key` (not part of the chain).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM ledger_meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Keeps `value` beside the events under `key`, committed in full. The
+    /// schema version is the ledger's own.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), LedgerError> {
+        if key == "schema_version" {
+            return Err(LedgerError::InvalidEvent(
+                "the schema version is set by the ledger itself".into(),
+            ));
+        }
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO ledger_meta (key, value) VALUES (?1, ?2)")?
+            .execute([key, value])?;
+        Ok(())
+    }
+
+    /// Which ledger this is: the hash of its first event, which names the
+    /// moment and the content it began with (`None` while it is empty).
+    /// A copy of a ledger, older or newer, has its identity.
+    pub fn identity(&self) -> Result<Option<String>, LedgerError> {
+        self.hash_at(1)
+    }
+}
+
 fn classify_open_error(path: &Path, e: LedgerError) -> LedgerError {
     let sqlite = match &e {
         LedgerError::Sqlite(s) => s,

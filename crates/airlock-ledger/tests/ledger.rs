@@ -729,3 +729,104 @@ fn reopening_restores_dropped_triggers_and_index() {
     }
     assert!(Ledger::open(&path).unwrap().verify().unwrap().is_ok());
 }
+
+// ---------------------------------------------------------------- heads recorded outside
+
+/// A copy of the ledger as it is now, as a backup tool would make it.
+fn backup(ledger: &Ledger, to: &Path) {
+    ledger
+        .connection()
+        .execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+        .unwrap();
+}
+
+#[test]
+fn a_ledger_reaches_a_head_it_holds_and_one_it_has_moved_past() {
+    use airlock_ledger::{Head, HeadCheck};
+    let (_dir, _path, mut ledger) = temp_ledger(3);
+    let (seq, hash) = ledger.head().unwrap().unwrap();
+    let head = Head { seq, hash };
+    assert_eq!(ledger.check_head(&head).unwrap(), HeadCheck::Holds);
+    ledger.append(None, "later", &json!({})).unwrap();
+    assert_eq!(ledger.check_head(&head).unwrap(), HeadCheck::Holds);
+    let first = ledger.events(None).unwrap()[0].hash.clone();
+    assert_eq!(ledger.identity().unwrap(), Some(first));
+}
+
+#[test]
+fn an_older_copy_restored_does_not_reach_the_head_recorded_after_it() {
+    use airlock_ledger::{Head, HeadCheck};
+    let (dir, path, mut ledger) = temp_ledger(3);
+    let old = dir.path().join("old.db");
+    backup(&ledger, &old);
+    ledger
+        .append(Some("run-a"), "rollback", &json!({}))
+        .unwrap();
+    let (seq, hash) = ledger.head().unwrap().unwrap();
+    let head = Head { seq, hash };
+    drop(ledger);
+    // The restore: the older file in place, its log gone with it.
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::rename(&old, &path).unwrap();
+    let restored = Ledger::open(&path).unwrap();
+    // The chain alone cannot see it: it is whole, only shorter.
+    assert!(restored.verify().unwrap().is_ok());
+    assert_eq!(
+        restored.check_head(&head).unwrap(),
+        HeadCheck::Older { events: 3 }
+    );
+}
+
+#[test]
+fn an_empty_or_another_ledger_does_not_reach_a_recorded_head() {
+    use airlock_ledger::{Head, HeadCheck};
+    let (_dir, _path, ledger) = temp_ledger(2);
+    let (seq, hash) = ledger.head().unwrap().unwrap();
+    let head = Head { seq, hash };
+    // A lost write-ahead log leaves no events at all.
+    let (_d2, _p2, empty) = temp_ledger(0);
+    assert_eq!(
+        empty.check_head(&head).unwrap(),
+        HeadCheck::Older { events: 0 }
+    );
+    assert_eq!(empty.identity().unwrap(), None);
+    // Another ledger as long or longer holds other events there.
+    let (_d3, _p3, mut other) = temp_ledger(0);
+    for i in 0..4 {
+        other.append(None, "another", &json!({ "i": i })).unwrap();
+    }
+    let found = other.events(None).unwrap()[1].hash.clone();
+    assert_eq!(
+        other.check_head(&head).unwrap(),
+        HeadCheck::Differs { found }
+    );
+    assert_ne!(other.identity().unwrap(), ledger.identity().unwrap());
+    // A seq no ledger can hold.
+    let far = Head {
+        seq: u64::MAX,
+        hash: head.hash.clone(),
+    };
+    assert_eq!(
+        ledger.check_head(&far).unwrap(),
+        HeadCheck::Older { events: 2 }
+    );
+}
+
+#[test]
+fn meta_values_are_kept_beside_the_events_and_the_schema_version_is_the_ledgers() {
+    let (_dir, path, ledger) = temp_ledger(1);
+    assert_eq!(ledger.meta("head_record").unwrap(), None);
+    ledger.set_meta("head_record", "/keys/x.head").unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(
+        ledger.meta("head_record").unwrap().as_deref(),
+        Some("/keys/x.head")
+    );
+    let err = ledger.set_meta("schema_version", "0").unwrap_err();
+    assert!(matches!(err, LedgerError::InvalidEvent(_)), "{err}");
+    assert_eq!(ledger.meta("schema_version").unwrap().as_deref(), Some("1"));
+    assert!(ledger.verify().unwrap().is_ok());
+}

@@ -1,41 +1,123 @@
-use airlock_core::Result;
+use airlock_core::layout::Layout;
+use airlock_core::ledger_head::{accept_loss, audit};
+use airlock_core::{Airlock, Result};
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, short};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Check the hash chain; report the first edited, removed or reordered event.
+    /// Check the hash chain, that the ledger is not older than its signed head record, and
+    /// every proof's ledger anchor; report the first edited, removed or reordered event.
     Verify,
+    /// Record that the ledger as it is now is the one airlock continues from, after its
+    /// newest events were lost for good (a signed, ledgered decision).
+    AcceptLoss {
+        /// Why the lost events cannot be restored (recorded in the ledger).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
-    let Command::Verify = cmd;
-    let al = ctx.open()?;
-    let report = al.store.ledger.verify()?;
-    let (human, code) = match &report.first_bad {
-        None => (
-            format!(
-                "ledger verifies: {} events, head {}",
-                report.events,
-                report
-                    .head
-                    .as_deref()
-                    .map(crate::render::short)
-                    .unwrap_or("(empty)")
+    // Both read a ledger that may be older than its record: opened without
+    // the check (and without recovery, which would write to it).
+    let mut al = Airlock::open_unverified(Layout::discover(&ctx.cwd)?)?;
+    match cmd {
+        Command::Verify => verify(&mut al),
+        Command::AcceptLoss { reason } => accept(&mut al, reason.as_deref()),
+    }
+}
+
+fn verify(al: &mut Airlock) -> Result<Output> {
+    let report = audit(&mut al.store)?;
+    let db = al.layout.db_path();
+    let mut human = String::new();
+    if report.ok() {
+        human += &format!(
+            "ledger verifies: {} events, head {}",
+            report.chain.events,
+            report.chain.head.as_deref().map(short).unwrap_or("(empty)")
+        );
+        human += &match &report.head_record.record {
+            Some(r) => format!("\n  reaches its signed head record: event {}", r.seq),
+            None => format!(
+                "\n  no head record yet at {} (written at the next decision)",
+                report.head_record.path.display()
             ),
-            0,
-        ),
-        Some(bad) => (
-            format!(
-                "ledger does NOT verify: {}\n  {} events read; every event from {} on is untrusted\n  hint: restore {} from a backup; airlock never rewrites events",
-                bad.problem,
-                report.events,
-                bad.seq,
-                al.layout.db_path().display()
-            ),
-            1,
-        ),
-    };
-    Ok(Output::new(&report, human).code(code))
+        };
+        let anchored = report.anchors.iter().filter(|a| a.ok).count();
+        human += &format!("\n  holds the anchors of {anchored} proof(s)");
+        for a in report.anchors.iter().filter(|a| a.accepted) {
+            human += &format!("\n  {}: {}", a.proof.display(), a.detail);
+        }
+        for a in report.anchors.iter().filter(|a| !a.witness) {
+            human += &format!("\n  no witness: {}: {}", a.proof.display(), a.detail);
+        }
+        return Ok(Output::new(&report, human));
+    }
+    let mut hint = format!(
+        "restore {} from a backup; airlock never rewrites events",
+        db.display()
+    );
+    if let Some(bad) = &report.chain.first_bad {
+        human += &format!(
+            "ledger does NOT verify: {}\n  {} events read; every event from {} on is untrusted",
+            bad.problem, report.chain.events, bad.seq
+        );
+        if let Some(problem) = &report.head_record.problem {
+            human += &format!("\n  also: {problem}");
+        }
+    } else {
+        human += &format!(
+            "ledger does NOT verify: {}",
+            report
+                .head_record
+                .problem
+                .as_deref()
+                .unwrap_or("it does not hold every proof's ledger anchor")
+        );
+        for reason in &report.head_record.reasons {
+            human += &format!("\n  {reason}");
+        }
+        hint = format!(
+            "restore the newest copy of {} together with its -wal file; if the missing events are lost for good, `airlock ledger accept-loss --reason …` records the loss and continues from this ledger",
+            db.display()
+        );
+    }
+    for a in report
+        .anchors
+        .iter()
+        .filter(|a| a.witness && !a.ok && !a.accepted)
+    {
+        human += &format!("\n  proof {}: {}", a.proof.display(), a.detail);
+    }
+    human += &format!("\n  hint: {hint}");
+    Ok(Output::new(&report, human).code(1))
+}
+
+fn accept(al: &mut Airlock, reason: Option<&str>) -> Result<Output> {
+    let done = accept_loss(al, reason)?;
+    let mut human = format!(
+        "recorded the loss as event {} ({}); the ledger continues from here\n",
+        done.seq,
+        short(&done.hash)
+    );
+    if let Some(r) = &done.replaced {
+        human += &format!(
+            "  replaced the head record of event {} ({})\n",
+            r.seq,
+            short(&r.hash)
+        );
+    }
+    for a in &done.lost_anchors {
+        human += &format!("  lost: the anchor of {}\n", a.proof.display());
+    }
+    if !done.runs_to_check.is_empty() {
+        human += "  what the lost events said of these runs is gone; check the target branch and the actions' endpoints before promoting or rolling them back:\n";
+        for r in &done.runs_to_check {
+            human += &format!("    {} ({} in this ledger)\n", r.run, r.state);
+        }
+    }
+    Ok(Output::new(&done, human.trim_end().to_string()))
 }

@@ -116,6 +116,9 @@ pub fn apply(
     round: u32,
     effects: &dyn Effects,
 ) -> Result<ApplyReport> {
+    // An action recorded as done in events a restore dropped would run again.
+    al.store
+        .require_head(Some(&format!("apply the actions of run {}", run.id)))?;
     let all = plan::list(al, &run.id)?;
     let mut mine: Vec<Action> = all.iter().filter(|a| a.role == role).cloned().collect();
     if role == Role::Undo {

@@ -96,8 +96,10 @@ pub fn save(
             format!("see `airlock plan {}` and try again", action.run),
         ));
     }
-    append_in(&tx, Some(&action.run), kind, &event)?;
+    let event = append_in(&tx, Some(&action.run), kind, &event)?;
     tx.commit()?;
+    // Before anything it announces leaves the machine.
+    al.store.witness(&event)?;
     Ok(())
 }
 
@@ -436,7 +438,7 @@ pub fn propose(
         )?;
     }
     let main = &records[0];
-    append_in(
+    let event = append_in(
         &tx,
         Some(&run.id),
         "propose",
@@ -446,6 +448,7 @@ pub fn propose(
                 "undo": records.get(1).map(|u| json!({"kind": u.spec.body.kind(), "digest": u.digest}))}),
     )?;
     tx.commit()?;
+    al.store.witness(&event)?;
     Ok(records)
 }
 
@@ -471,8 +474,9 @@ pub fn withdraw(al: &mut Airlock, run_id: &str, name: &str) -> Result<()> {
             run.id
         )));
     }
-    append_in(&tx, Some(&run.id), "withdraw", &json!({"name": name}))?;
+    let event = append_in(&tx, Some(&run.id), "withdraw", &json!({"name": name}))?;
     tx.commit()?;
+    al.store.witness(&event)?;
     Ok(())
 }
 

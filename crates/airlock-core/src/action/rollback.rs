@@ -37,6 +37,10 @@ pub fn rollback(
     let reason = crate::decide::require_reason(reason, "rollback", "why the change is undone")?;
     let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
     let mut run = al.store.get(run_id)?;
+    // What the ledger says was done decides what is undone: a ledger older
+    // than what airlock did would revert and compensate a second time.
+    al.store
+        .require_head(Some(&format!("roll back run {run_id}")))?;
     if actions_only {
         run.require("rollback --actions-only", &[State::RolledBack])?;
     } else {

@@ -1,0 +1,624 @@
+//! The ledger's head, recorded outside the ledger, so that a ledger older
+//! than what airlock has done is found.
+//!
+//! The hash chain shows an edited, removed or reordered event, but not a
+//! lost tail: an older copy of `ledger.db` restored, or its write-ahead log
+//! lost (which can leave no events at all), is a whole chain, only shorter.
+//! So after every event committed in full (every decision, every action's
+//! start and end; not command traces, see below), airlock writes a head
+//! record: the ledger's identity (the hash of its first event), the seq and
+//! hash of that event, and the state directory, as a DSSE envelope signed
+//! with the repository's signing key, in `<key dir>/ledgers/<digest of the
+//! state directory>.head`. The key directory is outside every repository
+//! and hidden from every sandbox, so restoring the state directory (or the
+//! whole repository) from a backup does not roll the record back with it.
+//!
+//! Opening the store checks the ledger reaches the record (its event at the
+//! recorded seq has the recorded hash) and refuses otherwise, and refuses a
+//! ledger that has had a record (`ledger_meta`) when the record is gone;
+//! before an irreversible step (promote, an action, a rollback) the record
+//! must also exist and verify with the key. `airlock ledger verify` does
+//! the same and also takes each proof bundle's ledger anchor (the head at
+//! submit) as a witness.
+//!
+//! The window: command traces are committed without waiting for the disk
+//! (`with_relaxed_sync`) and are not recorded in the head, since a power
+//! cut may drop them and the record would then claim events that never
+//! became durable. A restore can drop, undetected, only the traces stored
+//! after the last event committed in full; the next such event (any
+//! decision) covers them. Events committed in full are covered as soon as
+//! the command that committed them writes the record, which it does before
+//! it goes on (an action's `action-started` before the action leaves the
+//! machine); a process killed between the two leaves the record one event
+//! behind until the next.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use airlock_ledger::{Event, Head, HeadCheck, Ledger, VerifyReport};
+use airlock_proof::{Envelope, PublicKey, SigningKey, sign_envelope, verify_envelope};
+
+use crate::error::{Error, Result};
+use crate::layout::{Layout, write_atomic};
+use crate::lock::FileLock;
+use crate::store::Store;
+
+/// DSSE `payloadType` of a head record.
+pub const PAYLOAD_TYPE: &str = "application/vnd.airlock.ledger-head+json";
+
+/// The key, in the ledger's `ledger_meta`, saying a head record has been
+/// kept for it (its value: where). A copy of the ledger restored from a
+/// backup carries it, so a record removed as well is missed, not trusted
+/// anew.
+const KEPT: &str = "head_record";
+
+/// The ledger event of `airlock ledger accept-loss`.
+pub const LOSS_ACCEPTED: &str = "ledger-loss-accepted";
+
+/// What airlock recorded of its ledger, signed, outside it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HeadRecord {
+    /// The state directory whose `ledger.db` this is.
+    pub state: String,
+    /// The ledger's identity: the hash of its first event.
+    pub ledger: String,
+    /// The last event committed in full, by seq and hash.
+    pub seq: u64,
+    pub hash: String,
+    /// When it was recorded (RFC 3339, UTC).
+    pub recorded: String,
+}
+
+/// How the ledger stands against its head record.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadStatus {
+    /// Where the record is kept.
+    pub path: PathBuf,
+    /// The record, when there is one that verifies.
+    pub record: Option<HeadRecord>,
+    /// What is wrong, in a sentence; `None` when the ledger reaches the
+    /// record or there is no record.
+    pub problem: Option<String>,
+    /// Why, and what to do, when there is a problem.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// Where the head record of the ledger in `layout.state` is kept.
+pub fn path(layout: &Layout) -> PathBuf {
+    let digest = hex::encode(Sha256::digest(layout.state.as_os_str().as_encoded_bytes()));
+    layout
+        .key_dir
+        .join("ledgers")
+        .join(format!("{}.head", &digest[..24]))
+}
+
+/// Reads the record at `path`: `Ok(None)` when there is none, `Err` with a
+/// sentence when it cannot be trusted. Its signature is checked with `key`;
+/// without one, only its content is read (see [`status`]).
+fn read(path: &Path, key: Option<&PublicKey>) -> std::result::Result<Option<HeadRecord>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    let envelope: Envelope = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("it is not a signed head record ({e})"))?;
+    if envelope.payload_type != PAYLOAD_TYPE {
+        return Err(format!(
+            "it is a {:?}, not a head record",
+            envelope.payload_type
+        ));
+    }
+    let payload = match key {
+        Some(key) => verify_envelope(key, &envelope).map_err(|e| {
+            format!("its signature does not verify with this repository's key ({e})")
+        })?,
+        None => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(envelope.payload.as_bytes())
+                .map_err(|e| format!("its payload is not base64 ({e})"))?
+        }
+    };
+    serde_json::from_slice(&payload)
+        .map(Some)
+        .map_err(|e| format!("its signed content is not a head record ({e})"))
+}
+
+fn write(path: &Path, key: &SigningKey, record: &HeadRecord) -> Result<()> {
+    let payload = serde_json::to_vec(record).map_err(|e| Error::Invalid(e.to_string()))?;
+    let envelope = sign_envelope(key, PAYLOAD_TYPE, &payload);
+    let mut text = serde_json::to_vec(&envelope).map_err(|e| Error::Invalid(e.to_string()))?;
+    text.push(b'\n');
+    write_atomic(path, &text)
+}
+
+fn lock(path: &Path) -> Result<FileLock> {
+    if let Some(dir) = path.parent() {
+        airlock_sandbox::private::private_dir(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let lock = PathBuf::from(format!("{}.lock", path.display()));
+    FileLock::acquire(&lock, true)?
+        .ok_or_else(|| Error::Invalid(format!("could not lock {}", lock.display())))
+}
+
+fn record_of(layout: &Layout, ledger: &Ledger, event: &Event) -> Result<HeadRecord> {
+    Ok(HeadRecord {
+        state: layout.state.display().to_string(),
+        ledger: ledger.identity()?.unwrap_or_else(|| event.hash.clone()),
+        seq: event.seq,
+        hash: event.hash.clone(),
+        recorded: crate::run::now(),
+    })
+}
+
+/// Records `event`, just committed in full, as the ledger's head, unless
+/// the record already names a later event of this ledger (another process
+/// committed after it). A record that does not verify, or names another
+/// ledger, is left for the next opening to report.
+/// A ledger with no record that has had one is not given a new one: that
+/// would make a ledger restored together with the record's removal pass as
+/// current.
+pub fn advance(layout: &Layout, ledger: &Ledger, key: &SigningKey, event: &Event) -> Result<()> {
+    let path = path(layout);
+    let _lock = lock(&path)?;
+    let record = record_of(layout, ledger, event)?;
+    match read(&path, Some(&key.public())) {
+        Ok(None) if ledger.meta(KEPT)?.is_none() => {}
+        Ok(Some(old)) if old.ledger == record.ledger && old.seq < record.seq => {}
+        _ => return Ok(()),
+    }
+    write(&path, key, &record)?;
+    keep(layout, ledger)
+}
+
+/// Marks the ledger as one whose head record is kept (after the record is
+/// written: a crash between the two leaves a record, marked next time).
+fn keep(layout: &Layout, ledger: &Ledger) -> Result<()> {
+    if ledger.meta(KEPT)?.is_none() {
+        ledger.set_meta(KEPT, &path(layout).display().to_string())?;
+    }
+    Ok(())
+}
+
+/// Records `event` as the head whatever the record said: the ledger
+/// continues from here (`airlock ledger accept-loss`).
+pub(crate) fn replace(
+    layout: &Layout,
+    ledger: &Ledger,
+    key: &SigningKey,
+    event: &Event,
+) -> Result<()> {
+    let path = path(layout);
+    let _lock = lock(&path)?;
+    write(&path, key, &record_of(layout, ledger, event)?)?;
+    keep(layout, ledger)
+}
+
+/// Whether the ledger reaches its head record. `key` is asked for only
+/// when there is a record; when it gives none, the record's signature is
+/// not checked. Opening checks no signature (most of the check's cost:
+/// the key's public half derived, an ed25519 verification): a ledger older
+/// than its record is refused all the same, and a forged record is found
+/// by the checks that verify it, `ledger verify` and every irreversible
+/// step, which someone able to write it cannot pass without the key.
+pub fn status(
+    layout: &Layout,
+    ledger: &Ledger,
+    key: impl FnOnce() -> Result<Option<PublicKey>>,
+) -> Result<HeadStatus> {
+    let path = path(layout);
+    let db = layout.db_path();
+    let mut status = HeadStatus {
+        path: path.clone(),
+        record: None,
+        problem: None,
+        reasons: Vec::new(),
+    };
+    let missing = |mut status: HeadStatus, kept: String| {
+        status.problem = Some("the ledger's head record is missing".into());
+        status.reasons = vec![
+            format!(
+                "{} has had a head record, kept at {kept}, but there is none at {}",
+                db.display(),
+                path.display()
+            ),
+            "it was removed, or airlock now runs with another key directory (AIRLOCK_KEY_DIR, XDG_CONFIG_HOME, HOME)".into(),
+        ];
+        status
+    };
+    if !path.exists() {
+        return Ok(match ledger.meta(KEPT)? {
+            Some(kept) => missing(status, kept),
+            None => status,
+        });
+    }
+    let record = match read(&path, key()?.as_ref()) {
+        Ok(None) => {
+            return Ok(match ledger.meta(KEPT)? {
+                Some(kept) => missing(status, kept),
+                None => status,
+            });
+        }
+        Ok(Some(record)) => record,
+        Err(why) => {
+            status.problem = Some("the ledger's head record cannot be trusted".into());
+            status.reasons = vec![format!("{}: {why}", path.display())];
+            return Ok(status);
+        }
+    };
+    let recorded = format!(
+        "airlock recorded event {} (hash {:.16}…) on {} in {}",
+        record.seq,
+        record.hash,
+        record.recorded,
+        path.display()
+    );
+    let head = Head {
+        seq: record.seq,
+        hash: record.hash.clone(),
+    };
+    match ledger.check_head(&head)? {
+        HeadCheck::Holds => {}
+        HeadCheck::Older { events } => {
+            status.problem = Some("the ledger is older than what airlock recorded".into());
+            status.reasons = vec![
+                format!("{} ends at event {events}, but {recorded}", db.display()),
+                format!(
+                    "{} missing: an older copy of the ledger was restored, or its write-ahead log ({}-wal) was lost",
+                    if events + 1 == record.seq {
+                        format!("event {} is", record.seq)
+                    } else {
+                        format!("events {}..{} are", events + 1, record.seq)
+                    },
+                    db.display()
+                ),
+            ];
+        }
+        HeadCheck::Differs { found } => {
+            let another = ledger.identity()?.as_deref() != Some(record.ledger.as_str());
+            status.problem = Some("the ledger is not the one airlock recorded".into());
+            status.reasons = vec![
+                format!(
+                    "{} holds another event {} than the one {recorded} (found hash {:.16}…)",
+                    db.display(),
+                    record.seq,
+                    if found.is_empty() { "(none)" } else { &found }
+                ),
+                if another {
+                    "its first event differs as well: it is another ledger, not a copy of this one"
+                        .into()
+                } else {
+                    format!(
+                        "its events were rewritten at or before event {}",
+                        record.seq
+                    )
+                },
+            ];
+        }
+    }
+    status.record = Some(record);
+    Ok(status)
+}
+
+/// The refusal for a ledger that does not reach its record, or (when
+/// `doing` names an irreversible step) has none.
+pub fn require(layout: &Layout, status: &HeadStatus, doing: Option<&str>) -> Result<()> {
+    let db = layout.db_path();
+    let accept = "if what is missing is lost for good, `airlock ledger accept-loss --reason …` records the loss in the ledger and continues from it";
+    if let Some(problem) = &status.problem {
+        let what = match doing {
+            Some(doing) => format!("refusing to {doing}: {problem}"),
+            None => problem.clone(),
+        };
+        // A record gone or not genuine is put back; a short ledger is.
+        let restore = if status.record.is_some() {
+            format!(
+                "restore the newest copy of {} together with its -wal file (`airlock ledger verify` shows what is missing)",
+                db.display()
+            )
+        } else {
+            format!(
+                "put the genuine head record back at {} (or run airlock with the key directory that holds it), and check that {} is the newest copy (`airlock ledger verify`)",
+                status.path.display(),
+                db.display()
+            )
+        };
+        return Err(Error::refused(
+            what,
+            status.reasons.clone(),
+            format!("{restore}; {accept}; nothing was changed"),
+        ));
+    }
+    if let (Some(doing), None) = (doing, &status.record) {
+        return Err(Error::refused(
+            format!(
+                "refusing to {doing}: the ledger cannot prove it is not older than what airlock did"
+            ),
+            vec![format!(
+                "there is no head record at {}: airlock writes one after every decision, so it was removed, or this ledger predates head records",
+                status.path.display()
+            )],
+            format!(
+                "make sure {} is the newest copy (`airlock ledger verify`), then `airlock ledger accept-loss --reason …` records it as the ledger airlock continues from; nothing was changed",
+                db.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- audit
+
+/// A proof bundle's ledger anchor (the head when it was signed), checked as
+/// a witness that the ledger is not older than the bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct Anchor {
+    pub proof: PathBuf,
+    pub run: Option<String>,
+    pub seq: Option<u64>,
+    pub hash: Option<String>,
+    /// The bundle verifies with this repository's key and records an
+    /// anchor. One that does not is no witness (`proof verify` fails it),
+    /// and is reported without failing the ledger.
+    pub witness: bool,
+    /// The ledger holds the anchored event.
+    pub ok: bool,
+    /// Missing, but recorded as lost by `airlock ledger accept-loss`.
+    pub accepted: bool,
+    pub detail: String,
+}
+
+/// Everything `airlock ledger verify` checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Audit {
+    #[serde(flatten)]
+    pub chain: VerifyReport,
+    pub head_record: HeadStatus,
+    pub anchors: Vec<Anchor>,
+}
+
+impl Audit {
+    pub fn ok(&self) -> bool {
+        self.chain.is_ok()
+            && self.head_record.problem.is_none()
+            && self
+                .anchors
+                .iter()
+                .all(|a| !a.witness || a.ok || a.accepted)
+    }
+}
+
+/// The chain, the head record and every proof bundle's anchor.
+pub fn audit(store: &mut Store) -> Result<Audit> {
+    let chain = store.ledger.verify()?;
+    let head_record = store.head_status(true)?;
+    let key = store.public_key()?;
+    let accepted = accepted_losses(&store.ledger)?;
+    let mut anchors = Vec::new();
+    let dir = store.layout.proofs_dir();
+    let mut bundles: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(".intoto.jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    bundles.sort();
+    for proof in bundles {
+        anchors.push(anchor_of(&store.ledger, &key, &proof, &accepted)?);
+    }
+    Ok(Audit {
+        chain,
+        head_record,
+        anchors,
+    })
+}
+
+fn anchor_of(
+    ledger: &Ledger,
+    key: &PublicKey,
+    proof: &Path,
+    accepted: &[(String, u64, String)],
+) -> Result<Anchor> {
+    let mut anchor = Anchor {
+        proof: proof.to_path_buf(),
+        run: None,
+        seq: None,
+        hash: None,
+        witness: false,
+        ok: false,
+        accepted: false,
+        detail: String::new(),
+    };
+    let jsonl = std::fs::read(proof).unwrap_or_default();
+    let sig = std::fs::read_to_string(format!("{}.sig", proof.display())).unwrap_or_default();
+    let verified = match airlock_proof::verify_bundle(key, &jsonl, Some(&sig)) {
+        Ok(v) => v,
+        Err(e) => {
+            anchor.detail =
+                format!("the bundle does not verify, so its anchor cannot be read: {e}");
+            return Ok(anchor);
+        }
+    };
+    let p = verified
+        .statements
+        .iter()
+        .find(|s| s.predicate_type == crate::proof::RUN_PREDICATE)
+        .map(|s| &s.predicate);
+    anchor.run = p.and_then(|p| p["run"].as_str()).map(str::to_string);
+    let head = p.map(|p| &p["ledger_head"]);
+    let (Some(seq), Some(hash)) = (
+        head.and_then(|h| h["seq"].as_u64()),
+        head.and_then(|h| h["hash"].as_str()),
+    ) else {
+        anchor.detail = "the bundle records no ledger anchor".into();
+        return Ok(anchor);
+    };
+    anchor.witness = true;
+    anchor.seq = Some(seq);
+    anchor.hash = Some(hash.to_string());
+    anchor.ok = ledger.contains(seq, hash)?;
+    let name = file_name(proof);
+    anchor.accepted = !anchor.ok
+        && accepted
+            .iter()
+            .any(|(p, s, h)| *p == name && *s == seq && h == hash);
+    anchor.detail = if anchor.ok {
+        format!("event {seq} is in the ledger with the anchored hash")
+    } else {
+        format!(
+            "anchored at event {seq} (hash {hash:.16}…), which the ledger does not hold{}",
+            if anchor.accepted {
+                ": recorded as lost by `airlock ledger accept-loss`"
+            } else {
+                ""
+            }
+        )
+    };
+    Ok(anchor)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The anchors `accept-loss` recorded as lost: (bundle file name, seq, hash).
+fn accepted_losses(ledger: &Ledger) -> Result<Vec<(String, u64, String)>> {
+    let mut stmt = ledger
+        .connection()
+        .prepare("SELECT data FROM events WHERE kind = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([LOSS_ACCEPTED], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let data: Value = serde_json::from_str(&row?).unwrap_or(Value::Null);
+        for a in data["lost_anchors"].as_array().into_iter().flatten() {
+            if let (Some(p), Some(s), Some(h)) =
+                (a["proof"].as_str(), a["seq"].as_u64(), a["hash"].as_str())
+            {
+                out.push((p.to_string(), s, h.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- accepting a loss
+
+/// What `airlock ledger accept-loss` recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Acceptance {
+    /// The `ledger-loss-accepted` event, now the recorded head.
+    pub seq: u64,
+    pub hash: String,
+    /// The record it replaced, if any, and what was wrong.
+    pub replaced: Option<HeadRecord>,
+    pub problem: Option<String>,
+    pub lost_anchors: Vec<Anchor>,
+    /// Runs this ledger has approved or promoted: what the lost events
+    /// said of them is gone, so a human checks them before promoting or
+    /// rolling back.
+    pub runs_to_check: Vec<RunToCheck>,
+}
+
+/// A run in a state from which an irreversible step may follow.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunToCheck {
+    pub run: String,
+    pub state: String,
+}
+
+/// Records, as an explicit and signed decision, that the ledger as it is
+/// now is the one airlock continues from: a `ledger-loss-accepted` event
+/// naming the record it replaces, the anchors lost and the reason, then a
+/// head record for that event.
+pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acceptance> {
+    crate::decide::refuse_from_lane(al, "ledger accept-loss")?;
+    let reason = crate::decide::require_reason(
+        reason,
+        "ledger accept-loss",
+        "why the missing events cannot be restored",
+    )?;
+    let store = &mut al.store;
+    let audit = audit(store)?;
+    if let Some(bad) = &audit.chain.first_bad {
+        return Err(Error::refused(
+            "refusing to accept the ledger: its chain is broken",
+            vec![bad.problem.clone()],
+            format!(
+                "an edited ledger is not a lost tail; restore {} from a backup",
+                store.layout.db_path().display()
+            ),
+        ));
+    }
+    let lost_anchors: Vec<Anchor> = audit
+        .anchors
+        .iter()
+        .filter(|a| a.witness && !a.ok && !a.accepted)
+        .cloned()
+        .collect();
+    let head = &audit.head_record;
+    let new = head.record.is_none() && audit.chain.events == 0;
+    if head.problem.is_none() && (head.record.is_some() || new) && lost_anchors.is_empty() {
+        return Err(Error::refused(
+            if new {
+                "nothing to accept: the ledger is new"
+            } else {
+                "nothing to accept: the ledger holds everything airlock recorded"
+            },
+            vec![if new {
+                "it is new: it has no events, no head record and no proof anchored in it".into()
+            } else {
+                format!(
+                    "it reaches its head record {} and every proof's anchor",
+                    head.path.display()
+                )
+            }],
+            "`airlock ledger verify` shows the checks",
+        ));
+    }
+    let runs_to_check: Vec<RunToCheck> = store
+        .list()?
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.state,
+                crate::run::State::Approved | crate::run::State::Promoted
+            )
+        })
+        .map(|r| RunToCheck {
+            state: r.state.as_str().to_string(),
+            run: r.id,
+        })
+        .collect();
+    let data = json!({
+        "reason": reason,
+        "replaced": head.record,
+        "problem": head.problem,
+        "reasons": head.reasons,
+        "events": audit.chain.events,
+        "lost_anchors": lost_anchors.iter().map(|a| json!({
+            "proof": file_name(&a.proof), "run": a.run, "seq": a.seq, "hash": a.hash,
+        })).collect::<Vec<_>>(),
+        "runs_to_check": runs_to_check,
+    });
+    let event = store.ledger.append(None, LOSS_ACCEPTED, &data)?;
+    store.witness_replacing(&event)?;
+    Ok(Acceptance {
+        seq: event.seq,
+        hash: event.hash,
+        replaced: head.record.clone(),
+        problem: head.problem.clone(),
+        lost_anchors,
+        runs_to_check,
+    })
+}
