@@ -17,7 +17,7 @@
 //!    only below the writable paths; no signals or abstract sockets outside)
 //!    and seccomp filters (no mount, namespaces, keyrings, bpf, module or
 //!    kexec calls; no io_uring; sockets of the Unix, IPv4, IPv6 and routing
-//!    netlink families only), then execs;
+//!    netlink families only; no x32 system calls), then execs;
 //! 4. PID 1 reaps until the command exits, reports its status on fd 3 and
 //!    exits. The kernel then kills everything left in the namespace, so a
 //!    double fork or `setsid` does not outlive the command.
@@ -848,6 +848,7 @@ pub(crate) fn confine_prepared(in_namespaces: bool, prepared: &Prepared) -> Resu
         &prepared.filters.deny,
         &prepared.filters.absent,
         &prepared.filters.families,
+        &prepared.filters.x32,
     ] {
         seccompiler::apply_filter(filter).map_err(|e| fail("installing the seccomp filter", e))?;
     }
@@ -1002,6 +1003,7 @@ fn seccomp_filters() -> Result<Filters, SetupError> {
         deny,
         absent,
         families,
+        x32: x32_program(),
     })
 }
 
@@ -1012,6 +1014,40 @@ struct Filters {
     deny: seccompiler::BpfProgram,
     absent: seccompiler::BpfProgram,
     families: seccompiler::BpfProgram,
+    x32: seccompiler::BpfProgram,
+}
+
+/// The x32 ABI's system calls (on x86_64 kernels built with it) carry the
+/// number of their x86_64 twin with bit 30 set, under the x86_64
+/// architecture: the other filters, which match exact numbers, never see
+/// them, so `mount`, `unshare` or `io_uring_setup` called that way would
+/// pass. Every such number is answered `ENOSYS`, as a kernel without the
+/// ABI answers. seccompiler cannot compare a number by range, hence a
+/// program of our own: load the architecture; anything but x86_64 is left
+/// to the other filters (which kill a foreign architecture); load the
+/// number; at or above the x32 bit, `ENOSYS`; otherwise allow.
+fn x32_program() -> seccompiler::BpfProgram {
+    if !cfg!(target_arch = "x86_64") {
+        return Vec::new();
+    }
+    // Classic BPF, as in linux/filter.h and linux/seccomp.h.
+    const LOAD_WORD: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS
+    const JUMP_IF_EQUAL: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
+    const JUMP_IF_AT_LEAST: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
+    const RETURN: u16 = 0x06; // BPF_RET | BPF_K
+    const NR_OFFSET: u32 = 0; // seccomp_data.nr
+    const ARCH_OFFSET: u32 = 4; // seccomp_data.arch
+    const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let op = |code, jt, jf, k| seccompiler::sock_filter { code, jt, jf, k };
+    vec![
+        op(LOAD_WORD, 0, 0, ARCH_OFFSET),
+        op(JUMP_IF_EQUAL, 0, 3, AUDIT_ARCH_X86_64),
+        op(LOAD_WORD, 0, 0, NR_OFFSET),
+        op(JUMP_IF_AT_LEAST, 0, 1, X32_SYSCALL_BIT),
+        op(RETURN, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        op(RETURN, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ]
 }
 
 /// Socket families a command may use: Unix sockets, IPv4 and IPv6 (with
@@ -1183,7 +1219,7 @@ fn resolve(program: &[u8], env: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RealPaths, host_sockets};
+    use super::{RealPaths, host_sockets, x32_program};
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::symlink;
     use std::os::unix::net::UnixListener;
@@ -1272,5 +1308,64 @@ mod tests {
             !listed.iter().any(|p| p.contains("through-fd")),
             "{listed:?}"
         );
+    }
+
+    /// Runs a classic BPF program of the few instructions a seccomp filter
+    /// of ours uses on a system call (architecture, number), as the kernel
+    /// would: the x32 filter cannot be tried on a kernel without x32, so
+    /// its logic is checked here instruction by instruction.
+    fn verdict(program: &[seccompiler::sock_filter], arch: u32, nr: u32) -> u32 {
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let op = &program[pc];
+            match op.code {
+                0x20 => acc = if op.k == 4 { arch } else { nr },
+                0x15 | 0x35 => {
+                    let taken = if op.code == 0x15 {
+                        acc == op.k
+                    } else {
+                        acc >= op.k
+                    };
+                    pc += usize::from(if taken { op.jt } else { op.jf });
+                }
+                0x06 => return op.k,
+                other => panic!("instruction {other:#x} is not one the filter uses"),
+            }
+            pc += 1;
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn x32_system_calls_are_answered_as_absent() {
+        const X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+        const I386: u32 = 3 | 0x4000_0000;
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        let program = x32_program();
+        for call in [
+            libc::SYS_mount,
+            libc::SYS_unshare,
+            libc::SYS_io_uring_setup,
+            0,
+            511,
+        ] {
+            let nr = call as u32;
+            assert_eq!(
+                verdict(&program, X86_64, nr | 0x4000_0000),
+                enosys,
+                "x32 {nr}"
+            );
+            assert_eq!(
+                verdict(&program, X86_64, nr),
+                libc::SECCOMP_RET_ALLOW,
+                "{nr}"
+            );
+            // Other architectures are the other filters' to kill.
+            assert_eq!(
+                verdict(&program, I386, nr | 0x4000_0000),
+                libc::SECCOMP_RET_ALLOW
+            );
+        }
+        assert_eq!(verdict(&program, X86_64, u32::MAX), enosys);
     }
 }
