@@ -290,29 +290,9 @@ pub fn escape_lines(text: &str) -> String {
     out
 }
 
-/// Characters that reorder how a terminal shows the text around them
-/// (bidirectional marks, embeddings, overrides, isolates), and characters
-/// that show nothing while changing what the text is: zero-width spaces and
-/// joiners, line and paragraph separators, invisible operators, the byte
-/// order mark, interlinear annotations, Hangul fillers, variation selectors
-/// and tag characters (which can carry a whole hidden ASCII message).
-pub fn is_hidden_format(c: char) -> bool {
-    matches!(c,
-        '\u{ad}'
-        | '\u{61c}'
-        | '\u{115f}' | '\u{1160}'
-        | '\u{180e}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{2028}'..='\u{202e}'
-        | '\u{2060}'..='\u{206f}'
-        | '\u{3164}'
-        | '\u{fe00}'..='\u{fe0f}'
-        | '\u{feff}'
-        | '\u{ffa0}'
-        | '\u{fff9}'..='\u{fffb}'
-        | '\u{e0000}'..='\u{e007f}'
-        | '\u{e0100}'..='\u{e01ef}')
-}
+/// Characters that reorder or hide text on a terminal: one list, kept
+/// where snapshot diffs are rendered too.
+pub use airlock_core::snap::is_hidden_format;
 
 #[cfg(test)]
 mod tests {
