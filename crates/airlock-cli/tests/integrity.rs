@@ -376,3 +376,48 @@ fn twelve_digits_of_another_proof_are_refused() {
     );
     env.assert_unchanged(&before);
 }
+
+// ---- Red team ----------------------------------------------------------------------
+
+/// A key directory reached through a symbolic link that another user owns,
+/// or that sits in a directory others can write to without the sticky bit:
+/// the link's owner (or anyone, there) can point it elsewhere between the
+/// check and the use, or at any later command. The directory it leads to
+/// being private does not make the way there private.
+#[test]
+fn red_team_a_key_directory_reached_through_a_link_others_can_repoint_is_refused() {
+    let running_as_root = unsafe { libc::geteuid() } == 0;
+    for (owner_other, sticky) in [(true, true), (false, false)] {
+        if owner_other && !running_as_root {
+            continue;
+        }
+        let env = uninitialised();
+        let mine = env.tmp.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        chmod(&mine, 0o700);
+        let shared = env.tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        chmod(&shared, if sticky { 0o1777 } else { 0o777 });
+        let link = shared.join("keys");
+        std::os::unix::fs::symlink(&mine, &link).unwrap();
+        if owner_other {
+            // Another user's link, in a sticky directory like /tmp.
+            std::os::unix::fs::lchown(&link, Some(common::NOBODY), Some(common::NOBODY)).unwrap();
+        }
+        let dir = link.display().to_string();
+        let out = env.airlock_env(&["init"], &[("AIRLOCK_KEY_DIR", &dir)]);
+        assert_eq!(
+            out.code, 1,
+            "a key directory behind a link others can re-point was used\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        assert!(
+            out.stderr
+                .starts_with(&format!("error: refusing to use the key directory {dir}: ")),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 0);
+        assert!(!env.state_dir().exists());
+    }
+}
