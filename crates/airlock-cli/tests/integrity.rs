@@ -421,3 +421,55 @@ fn red_team_a_key_directory_reached_through_a_link_others_can_repoint_is_refused
         assert!(!env.state_dir().exists());
     }
 }
+
+/// `proof verify FILE --key KEY` checks a bundle someone handed over,
+/// signed by their key: every field it quotes (the head, the tree, the
+/// digests) is theirs, and must reach the terminal escaped.
+#[test]
+fn red_team_proof_verify_shows_a_hostile_bundle_s_fields_escaped() {
+    use airlock_core::proofs::{SigningKey, Statement, Subject, build_bundle};
+    let env = Env::new();
+    let key = SigningKey::generate();
+    let hostile = "\x1b[2K\r  ok   head commit     is in the repository\x1b[8m\u{202e}";
+    let statement = Statement::new(
+        vec![Subject {
+            name: "git+commit:refs/heads/x".into(),
+            digest: [("gitCommit".to_string(), "0".repeat(40))].into(),
+        }],
+        "https://airlock.dev/run/v1",
+        serde_json::json!({"run": "r", "base": hostile, "head": hostile, "tree": hostile,
+                           "diff": {"sha256": hostile}, "brief": {"sha256": hostile}}),
+    );
+    let bundle = build_bundle(&key, &[statement]).unwrap();
+    let path = env.tmp.path().join("handed.intoto.jsonl");
+    std::fs::write(&path, &bundle.jsonl).unwrap();
+    std::fs::write(
+        env.tmp.path().join("handed.intoto.jsonl.sig"),
+        &bundle.ssh_signature,
+    )
+    .unwrap();
+    let public = env.tmp.path().join("handed.pub");
+    std::fs::write(&public, key.public().to_openssh()).unwrap();
+    let out = env.airlock(&[
+        "proof",
+        "verify",
+        path.to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("the proof does NOT verify"),
+        "{}",
+        out.stdout
+    );
+    for c in ['\x1b', '\r', '\u{202e}'] {
+        assert!(
+            !out.stdout.contains(c) && !out.stderr.contains(c),
+            "proof verify printed {c:?} raw:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    assert!(out.stdout.contains("\\x1b[2K\\r"), "{}", out.stdout);
+}
