@@ -2236,3 +2236,64 @@ fn another_user_cannot_run_a_command_in_a_warm_sandbox() {
         next.trace
     );
 }
+
+// ---- Red team ------------------------------------------------------------------------------
+
+/// An action's token in airlock's environment while gates run (`check`),
+/// and while a snapshot runs in the run (`snap run --run`): neither a gate
+/// nor the snapshot's command can read it from its environment, /proc or a
+/// file.
+#[test]
+fn red_team_an_action_token_reaches_no_gate_and_no_snapshot_command() {
+    let probe = "env; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\\\0' '\\\\n'; \
+                 grep -raoh 'hook-token-[A-Za-z0-9]*' /proc/[0-9]*/environ /tmp \\\"$HOME\\\" 2>/dev/null; exit 0";
+    let j = jail_with(
+        Caller::Current,
+        &format!(
+            "[actions]\nenv = [\"HOOK_TOKEN\"]\n[gates.probe]\nrun = \"{probe}\"\ntimeout = 30\n"
+        ),
+    );
+    let brief = BRIEF.replace(
+        "checks = [\"build\", \"test\"]",
+        "checks = [\"build\", \"test\", \"probe\"]",
+    );
+    let (run, _) = j.start(&brief);
+    let hook = needle(&j, "hook-token");
+    let out = j.airlock_env(&["--json", "check", &run], &[("HOOK_TOKEN", &hook)]);
+    assert!(!out.stdout.contains(&hook) && !out.stderr.contains(&hook));
+    let traces = j.json(&["show", &run, "--no-diff"], 0)["traces"].clone();
+    let gate = traces
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["origin"] == "gate:probe")
+        .unwrap_or_else(|| panic!("no trace of the gate: {traces}"))
+        .clone();
+    let stdout = std::fs::read_to_string(gate["stdout"]["log"].as_str().unwrap()).unwrap();
+    assert!(stdout.contains("PATH="), "the probe did not run: {stdout}");
+    assert!(
+        !stdout.contains(&hook),
+        "a gate read the action token:\n{stdout}"
+    );
+    let out = j.airlock_env(
+        &[
+            "snap",
+            "run",
+            "probe",
+            "--run",
+            &run,
+            "--",
+            "sh",
+            "-c",
+            &probe.replace("\\\\", "\\").replace("\\\"", "\""),
+        ],
+        &[("HOOK_TOKEN", &hook)],
+    );
+    let pending =
+        std::fs::read_to_string(j.repo.join(".airlock/snapshots/probe.snap.new")).unwrap();
+    assert!(pending.contains("PATH="), "{pending}\n{}", out.stderr);
+    assert!(
+        !out.stdout.contains(&hook) && !out.stderr.contains(&hook) && !pending.contains(&hook),
+        "a snapshot command read the action token:\n{pending}"
+    );
+}
