@@ -273,16 +273,17 @@ fn push_escaped(out: &mut String, c: char) {
 }
 
 /// [`escape`] for a message that may span lines (git's stderr, a diagnostic
-/// with its help): each line is escaped, and continuation lines are indented
-/// under the first so that no line of the message can pass for a line of
-/// airlock's own (`error:`, `hint:`).
+/// with its help): each line is escaped, and continuation lines are marked
+/// `  | ` so that no line of the message can pass for a line of airlock's
+/// own (`error:`, and the indented `  hint:`, `  caused by:`, `  - `): a
+/// file name git quotes can carry a line break and a hint of its own.
 pub fn escape_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
             if !line.is_empty() {
-                out.push_str("  ");
+                out.push_str("  | ");
             }
         }
         out.push_str(&escape(line));
@@ -340,10 +341,10 @@ mod tests {
     }
 
     #[test]
-    fn escape_lines_keeps_line_structure_but_indents_continuations() {
+    fn escape_lines_keeps_line_structure_but_marks_continuations() {
         assert_eq!(
             escape_lines("git failed\nfatal: bad\x1b[2J\n\nhint: forged"),
-            "git failed\n  fatal: bad\\x1b[2J\n\n  hint: forged"
+            "git failed\n  | fatal: bad\\x1b[2J\n\n  | hint: forged"
         );
         assert_eq!(escape_lines("one line"), "one line");
     }
