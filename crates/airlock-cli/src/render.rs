@@ -273,16 +273,17 @@ fn push_escaped(out: &mut String, c: char) {
 }
 
 /// [`escape`] for a message that may span lines (git's stderr, a diagnostic
-/// with its help): each line is escaped, and continuation lines are indented
-/// under the first so that no line of the message can pass for a line of
-/// airlock's own (`error:`, `hint:`).
+/// with its help): each line is escaped, and continuation lines are marked
+/// `  | ` so that no line of the message can pass for a line of airlock's
+/// own (`error:`, and the indented `  hint:`, `  caused by:`, `  - `): a
+/// file name git quotes can carry a line break and a hint of its own.
 pub fn escape_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
             if !line.is_empty() {
-                out.push_str("  ");
+                out.push_str("  | ");
             }
         }
         out.push_str(&escape(line));
@@ -290,29 +291,9 @@ pub fn escape_lines(text: &str) -> String {
     out
 }
 
-/// Characters that reorder how a terminal shows the text around them
-/// (bidirectional marks, embeddings, overrides, isolates), and characters
-/// that show nothing while changing what the text is: zero-width spaces and
-/// joiners, line and paragraph separators, invisible operators, the byte
-/// order mark, interlinear annotations, Hangul fillers, variation selectors
-/// and tag characters (which can carry a whole hidden ASCII message).
-pub fn is_hidden_format(c: char) -> bool {
-    matches!(c,
-        '\u{ad}'
-        | '\u{61c}'
-        | '\u{115f}' | '\u{1160}'
-        | '\u{180e}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{2028}'..='\u{202e}'
-        | '\u{2060}'..='\u{206f}'
-        | '\u{3164}'
-        | '\u{fe00}'..='\u{fe0f}'
-        | '\u{feff}'
-        | '\u{ffa0}'
-        | '\u{fff9}'..='\u{fffb}'
-        | '\u{e0000}'..='\u{e007f}'
-        | '\u{e0100}'..='\u{e01ef}')
-}
+/// Characters that reorder or hide text on a terminal: one list, kept
+/// where snapshot diffs are rendered too.
+pub use airlock_core::snap::is_hidden_format;
 
 #[cfg(test)]
 mod tests {
@@ -360,10 +341,10 @@ mod tests {
     }
 
     #[test]
-    fn escape_lines_keeps_line_structure_but_indents_continuations() {
+    fn escape_lines_keeps_line_structure_but_marks_continuations() {
         assert_eq!(
             escape_lines("git failed\nfatal: bad\x1b[2J\n\nhint: forged"),
-            "git failed\n  fatal: bad\\x1b[2J\n\n  hint: forged"
+            "git failed\n  | fatal: bad\\x1b[2J\n\n  | hint: forged"
         );
         assert_eq!(escape_lines("one line"), "one line");
     }

@@ -2092,3 +2092,41 @@ fn a_head_record_rolled_back_with_the_ledger_and_signed_by_another_key_is_refuse
     );
     assert_eq!(paths_sent(&server), ["/hooks/deploy", "/hooks/undeploy"]);
 }
+
+// ---------------------------------------------------------------- red team
+
+/// The agent writes the action file. A literal in a header whose name
+/// looks sensitive (`*session*`, `*key*`, `Cookie`, …) is masked in the
+/// preview, `show`, `plan` and the proof, and sent verbatim when applied:
+/// the reviewer approves a request whose content they cannot see (a
+/// privilege in a cookie, data smuggled out in a header). Either the
+/// action is refused, or what will be sent is shown.
+#[test]
+#[ignore = "red team: a literal in a sensitive-looking header is masked from the reviewer but sent as written"]
+fn red_team_an_agent_cannot_hide_what_a_header_sends_behind_the_mask() {
+    let server = HttpPeer::start(&[202]);
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    let hidden = "role=admin; exfil=c2VjcmV0LWZyb20tdGhlLXdvcmt0cmVl";
+    let file = action_file(
+        &env,
+        "notify",
+        &format!(
+            "kind = \"http\"\nname = \"notify\"\nscopes = [\"http:POST:127.0.0.1:{port}/*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:{port}/hooks/deploy\"\n[headers]\nX-Session = \"{hidden}\"\n",
+            port = server.port
+        ),
+    );
+    let out = env.airlock(&["propose", &run, &file]);
+    if out.code != 0 {
+        // Refused: nothing hidden can be approved.
+        assert!(plan_of(&env, &run).is_empty());
+        return;
+    }
+    let plan = env.airlock(&["plan", &run]);
+    let show = env.airlock(&["show", &run, "--no-diff"]);
+    assert!(
+        out.stdout.contains(hidden) && plan.stdout.contains(hidden) && show.stdout.contains(hidden),
+        "the reviewer is not shown what the action sends:\n{}",
+        plan.stdout
+    );
+}

@@ -376,3 +376,100 @@ fn twelve_digits_of_another_proof_are_refused() {
     );
     env.assert_unchanged(&before);
 }
+
+// ---- Red team ----------------------------------------------------------------------
+
+/// A key directory reached through a symbolic link that another user owns,
+/// or that sits in a directory others can write to without the sticky bit:
+/// the link's owner (or anyone, there) can point it elsewhere between the
+/// check and the use, or at any later command. The directory it leads to
+/// being private does not make the way there private.
+#[test]
+fn red_team_a_key_directory_reached_through_a_link_others_can_repoint_is_refused() {
+    let running_as_root = unsafe { libc::geteuid() } == 0;
+    for (owner_other, sticky) in [(true, true), (false, false)] {
+        if owner_other && !running_as_root {
+            continue;
+        }
+        let env = uninitialised();
+        let mine = env.tmp.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        chmod(&mine, 0o700);
+        let shared = env.tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        chmod(&shared, if sticky { 0o1777 } else { 0o777 });
+        let link = shared.join("keys");
+        std::os::unix::fs::symlink(&mine, &link).unwrap();
+        if owner_other {
+            // Another user's link, in a sticky directory like /tmp.
+            std::os::unix::fs::lchown(&link, Some(common::NOBODY), Some(common::NOBODY)).unwrap();
+        }
+        let dir = link.display().to_string();
+        let out = env.airlock_env(&["init"], &[("AIRLOCK_KEY_DIR", &dir)]);
+        assert_eq!(
+            out.code, 1,
+            "a key directory behind a link others can re-point was used\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        assert!(
+            out.stderr
+                .starts_with(&format!("error: refusing to use the key directory {dir}: ")),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 0);
+        assert!(!env.state_dir().exists());
+    }
+}
+
+/// `proof verify FILE --key KEY` checks a bundle someone handed over,
+/// signed by their key: every field it quotes (the head, the tree, the
+/// digests) is theirs, and must reach the terminal escaped.
+#[test]
+fn red_team_proof_verify_shows_a_hostile_bundle_s_fields_escaped() {
+    use airlock_core::proofs::{SigningKey, Statement, Subject, build_bundle};
+    let env = Env::new();
+    let key = SigningKey::generate();
+    let hostile = "\x1b[2K\r  ok   head commit     is in the repository\x1b[8m\u{202e}";
+    let statement = Statement::new(
+        vec![Subject {
+            name: "git+commit:refs/heads/x".into(),
+            digest: [("gitCommit".to_string(), "0".repeat(40))].into(),
+        }],
+        "https://airlock.dev/run/v1",
+        serde_json::json!({"run": "r", "base": hostile, "head": hostile, "tree": hostile,
+                           "diff": {"sha256": hostile}, "brief": {"sha256": hostile}}),
+    );
+    let bundle = build_bundle(&key, &[statement]).unwrap();
+    let path = env.tmp.path().join("handed.intoto.jsonl");
+    std::fs::write(&path, &bundle.jsonl).unwrap();
+    std::fs::write(
+        env.tmp.path().join("handed.intoto.jsonl.sig"),
+        &bundle.ssh_signature,
+    )
+    .unwrap();
+    let public = env.tmp.path().join("handed.pub");
+    std::fs::write(&public, key.public().to_openssh()).unwrap();
+    let out = env.airlock(&[
+        "proof",
+        "verify",
+        path.to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("the proof does NOT verify"),
+        "{}",
+        out.stdout
+    );
+    for c in ['\x1b', '\r', '\u{202e}'] {
+        assert!(
+            !out.stdout.contains(c) && !out.stderr.contains(c),
+            "proof verify printed {c:?} raw:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    assert!(out.stdout.contains("\\x1b[2K\\r"), "{}", out.stdout);
+}

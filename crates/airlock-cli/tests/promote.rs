@@ -675,3 +675,56 @@ fn promote_rechecks_the_stop_conditions_on_the_merged_tree() {
     );
     env.assert_ledger_ok();
 }
+
+// ---- Red team ----------------------------------------------------------------
+
+/// The target moved by adding a nested repository (a gitlink) where the run
+/// adds a file (`src/vendor` against `src/vendor/x.sh`), and, separately, a
+/// `.gitattributes` merge driver (`merge=union`) of the run's own beside a
+/// path the target also changed: neither merges. The paths differ, so only
+/// the merge itself can see the first; the second is refused before any
+/// content merge runs, whatever attributes say.
+#[test]
+fn red_team_a_gitlink_or_a_merge_driver_does_not_carry_a_run_onto_a_moved_target() {
+    // A gitlink on the target where the run writes a file.
+    let env = Env::new();
+    let (run, _) = approved_with(&env, "src/vendor/x.sh", "echo vendored\n");
+    env.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{},src/vendor", env.rev("HEAD")),
+    ]);
+    env.git(&["commit", "-q", "-m", "vendor as a submodule"]);
+    let before = env.world();
+    let out = assert_refused(&env, &run, &before);
+    assert!(
+        out.stderr.contains("does not merge cleanly"),
+        "{}",
+        out.stderr
+    );
+
+    // A union merge driver of the run's, and a path changed on both sides.
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/.gitattributes"), "* merge=union\n");
+    write(
+        &wt.join("src/app.sh"),
+        "#!/bin/sh\necho hello\necho from the run\n",
+    );
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    env.commit_file(
+        "src/app.sh",
+        "#!/bin/sh\necho hello\necho from the target\n",
+        "target edits app.sh",
+    );
+    let before = env.world();
+    let out = assert_refused(&env, &run, &before);
+    assert!(
+        out.stderr.contains("src/app.sh changed on both sides"),
+        "{}",
+        out.stderr
+    );
+}

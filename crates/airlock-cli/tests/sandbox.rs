@@ -406,3 +406,46 @@ fn doctor_lists_what_commands_of_the_repository_see() {
         out.stdout
     );
 }
+
+// ---- Red team ----------------------------------------------------------------
+
+/// With the weaker sandbox (no PID namespace), every process of the user is
+/// in the command's /proc: an action's token in airlock's own environment
+/// (or in any process airlock started) must still be out of its reach.
+#[test]
+fn red_team_an_action_token_is_out_of_reach_of_a_weaker_sandbox() {
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{WORKFLOW}\n[sandbox]\naccept_weaker = true\n[actions]\nenv = [\"HOOK_TOKEN\"]\n"
+        ),
+    );
+    env.git(&["commit", "-q", "-am", "weaker sandbox, a token for actions"]);
+    let (run, _) = env.start(BRIEF);
+    let token = "hook-token-4f1c0ffee9d2b7a1";
+    let exe = assert_cmd::cargo::cargo_bin("airlock");
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec '{}' exec {run} -- sh -c \
+         'for f in /proc/[0-9]*/environ; do tr \"\\0\" \"\\n\" < $f 2>/dev/null; done | grep hook-token; \
+          cat /proc/$PPID/environ /proc/1/environ 2>&1 | tr \"\\0\" \"\\n\" | grep hook-token; ls /proc | grep -c ^[0-9] | sed s/^/procs:/; echo RAN; exit 0'",
+        exe.display()
+    );
+    let mut cmd = Command::new("unshare");
+    env.hermetic(&mut cmd);
+    let out: Output = cmd
+        .args(["-Ur", "sh", "-c", &script])
+        .env("HOOK_TOKEN", token)
+        .current_dir(&env.repo)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("RAN"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.stdout.contains(token) && !out.stderr.contains(token),
+        "a command in the weaker sandbox read the action token:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}

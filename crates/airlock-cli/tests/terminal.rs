@@ -177,3 +177,51 @@ fn hostile_text_is_shown_escaped_by_show_review_log_and_plan() {
         "{events}"
     );
 }
+
+// ---- Red team ----------------------------------------------------------------
+
+/// `airlock brief check` prints a hostile brief's `touch` globs and
+/// `objective`: a glob is any text a glob compiler accepts, ESC and
+/// bidirectional controls included.
+#[test]
+fn red_team_brief_check_shows_a_hostile_touch_glob_escaped() {
+    let env = Env::new();
+    let brief = env.write_brief(
+        "hostile",
+        &BRIEF.replace(
+            "touch = [\"src/**\", \"tests/**\"]",
+            "touch = [\"src/**\", \"tests/\\u001B]0;owned\\u0007\\u202E**\"]",
+        ),
+    );
+    let args = ["brief", "check", brief.as_str()];
+    let out = env.airlock(&args);
+    assert_shown_not_obeyed(&args, &out, &["tests/\\x1b]0;owned\\x07\\u{202e}**"]);
+}
+
+/// `airlock snap run` and `airlock snap diff` show a command's output (the
+/// agent's, in a run) as a diff: its control characters are replaced, and
+/// its bidirectional and invisible characters must not reach the terminal
+/// raw either.
+#[test]
+fn red_team_snap_run_and_diff_show_bidi_output_escaped() {
+    let env = Env::new();
+    let snap = |args: &[&str]| {
+        let mut cmd = env.cmd(args);
+        cmd.env_remove("CI");
+        Output::from(cmd.output().unwrap())
+    };
+    let out = snap(&["snap", "run", "g", "--", "printf", "a\\nb\\n"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(snap(&["snap", "accept", "g"]).code, 0);
+    let hostile = "a\\nuser\u{202e} \u{2066}// admin\u{2069}\u{2066}\u{200b}\\n";
+    let out = snap(&["snap", "run", "g", "--", "printf", hostile]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = Output {
+        code: 0,
+        stdout: out.stdout,
+        stderr: out.stderr,
+    };
+    assert_shown_not_obeyed(&["snap", "run", "g"], &out, &["+user"]);
+    let args = ["snap", "diff", "g"];
+    assert_shown_not_obeyed(&args, &snap(&args), &["+user"]);
+}

@@ -70,41 +70,68 @@ fn check(dir: &Path) -> Result<()> {
             });
         }
     }
-    // The directories above it (the nearest one there, if it is not yet),
-    // as they really are: links resolved.
-    let Some(real) = dir
-        .ancestors()
-        .filter(|a| !a.as_os_str().is_empty())
-        .find_map(|a| std::fs::canonicalize(a).ok())
-    else {
-        return Ok(());
-    };
-    for above in real.ancestors() {
-        let Ok(meta) = std::fs::metadata(above) else {
+    // The way there counts as much as where it leads: a symbolic link on
+    // the path can be pointed elsewhere by its owner, or replaced by anyone
+    // who can write to the directory it is in, after this check.
+    let mut ways = Vec::new();
+    for link in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        let Ok(meta) = std::fs::symlink_metadata(link) else {
             continue;
         };
-        let mode = meta.mode() & 0o7777;
-        let sticky = mode & libc::S_ISVTX != 0;
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
         if meta.uid() != me && meta.uid() != 0 {
             return refuse(
                 format!(
-                    "{} above it belongs to uid {}, who could replace it",
-                    above.display(),
+                    "the symbolic link {} on the way to it belongs to uid {}, who could point it elsewhere",
+                    link.display(),
                     meta.uid()
                 ),
                 KEPT,
-                "set AIRLOCK_KEY_DIR to a directory below your own".into(),
+                "set AIRLOCK_KEY_DIR to the directory itself, not a link to it".into(),
             );
         }
-        if mode & 0o022 != 0 && !sticky {
-            return refuse(
-                format!(
-                    "other users can write to {} above it (mode {mode:04o}), and so replace it",
-                    above.display()
-                ),
-                KEPT,
-                format!("run `chmod go-w {}`, {elsewhere}", above.display()),
-            );
+        if let Some(parent) = link.parent().filter(|p| !p.as_os_str().is_empty()) {
+            ways.extend(std::fs::canonicalize(parent).ok());
+        }
+    }
+    // The directories above it (the nearest one there, if it is not yet),
+    // as they really are: links resolved; and those above every link on
+    // the way.
+    ways.extend(
+        dir.ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .find_map(|a| std::fs::canonicalize(a).ok()),
+    );
+    for real in &ways {
+        for above in real.ancestors() {
+            let Ok(meta) = std::fs::metadata(above) else {
+                continue;
+            };
+            let mode = meta.mode() & 0o7777;
+            let sticky = mode & libc::S_ISVTX != 0;
+            if meta.uid() != me && meta.uid() != 0 {
+                return refuse(
+                    format!(
+                        "{} above it belongs to uid {}, who could replace it",
+                        above.display(),
+                        meta.uid()
+                    ),
+                    KEPT,
+                    "set AIRLOCK_KEY_DIR to a directory below your own".into(),
+                );
+            }
+            if mode & 0o022 != 0 && !sticky {
+                return refuse(
+                    format!(
+                        "other users can write to {} above it (mode {mode:04o}), and so replace it",
+                        above.display()
+                    ),
+                    KEPT,
+                    format!("run `chmod go-w {}`, {elsewhere}", above.display()),
+                );
+            }
         }
     }
     Ok(())

@@ -253,22 +253,50 @@ impl Style {
     }
 }
 
-/// Output lines are hostile: control characters never reach the terminal.
+/// Output lines are hostile: control characters never reach the terminal,
+/// and bidirectional and invisible characters are shown as escapes
+/// (`\u{202e}`), never obeyed (Trojan Source).
 fn clean(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(|c| c.is_control() && c != '\t') {
-        text.chars()
-            .map(|c| {
-                if c.is_control() && c != '\t' {
-                    '\u{fffd}'
-                } else {
-                    c
-                }
-            })
-            .collect::<String>()
-            .into()
+    let control = |c: char| c.is_control() && c != '\t';
+    if text.chars().any(|c| control(c) || is_hidden_format(c)) {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if control(c) {
+                out.push('\u{fffd}');
+            } else if is_hidden_format(c) {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
+        out.into()
     } else {
         text.into()
     }
+}
+
+/// Characters that reorder how a terminal shows the text around them
+/// (bidirectional marks, embeddings, overrides, isolates), and characters
+/// that show nothing while changing what the text is: zero-width spaces and
+/// joiners, line and paragraph separators, invisible operators, the byte
+/// order mark, interlinear annotations, Hangul fillers, variation selectors
+/// and tag characters (which can carry a whole hidden ASCII message).
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(c,
+        '\u{ad}'
+        | '\u{61c}'
+        | '\u{115f}' | '\u{1160}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{3164}'
+        | '\u{fe00}'..='\u{fe0f}'
+        | '\u{feff}'
+        | '\u{ffa0}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e007f}'
+        | '\u{e0100}'..='\u{e01ef}')
 }
 
 /// A unified diff of two texts with `context` lines around each change.

@@ -18,7 +18,7 @@ pub mod normalize;
 pub mod store;
 
 pub use capture::{DEFAULT_MAX_BYTES, body_of, is_binary, read_body};
-pub use diff::{Comparison, DiffStat, compare, render_diff, render_text_diff};
+pub use diff::{Comparison, DiffStat, compare, is_hidden_format, render_diff, render_text_diff};
 pub use error::SnapError;
 pub use format::{Body, FORMAT_VERSION, Snapshot};
 pub use normalize::{Context, Filter, Normalizer, check_regex};

@@ -46,5 +46,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
     Ok(Output::new(
         json!({"valid": true, "brief": parsed, "workflow_checked": workflow.is_some()}),
         human,
-    ))
+    )
+    // Every field is the brief's, which the agent may have written.
+    .hostile())
 }

@@ -64,7 +64,10 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
         serde_json::json!({"verified": report.ok(), "report": report}),
         human,
     )
-    .code(code))
+    .code(code)
+    // A bundle handed over for checking is its signer's text: every field
+    // it quotes (head, tree, digests) is escaped.
+    .hostile())
 }
 
 /// Whether `proof verify`'s argument is a bundle's path rather than a run
