@@ -577,6 +577,7 @@ fn git_push(
     Some(GitPush {
         remote: remote?,
         dst: dst?,
+        urls: Vec::new(),
     })
 }
 
