@@ -162,7 +162,7 @@ scopes = [
   "git:push:origin:refs/heads/release/*",
   "command:notify",
 ]
-action_env = ["HOOK_TOKEN"]
+action_env = ["HOOK_TOKEN", "HOOK_KEY"]
 "#;
 
 /// A repository whose workflow grants the governed lane some scopes, with a
@@ -214,7 +214,7 @@ body = '{{"ref": "main"}}'
 [headers]
 Content-Type = "application/json"
 Authorization = "Bearer ${{HOOK_TOKEN}}"
-X-Api-Key = "literal-secret-value-123"
+X-Api-Key = "${{HOOK_KEY}}"
 "#
     )
 }
@@ -268,12 +268,7 @@ body = '{{"queued": true}}'
         out.stdout
     );
     assert!(
-        out.stdout.contains("X-Api-Key: •••••• (24 bytes masked)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        !out.stdout.contains("literal-secret-value-123"),
+        out.stdout.contains("X-Api-Key: ${HOOK_KEY}"),
         "{}",
         out.stdout
     );
@@ -297,9 +292,15 @@ body = '{{"queued": true}}'
     assert_eq!(listed["name"], "notify");
     assert_eq!(listed["kind"], "http");
     assert_eq!(listed["digest"], plan_of(&env, &run)[0]["digest"]);
-    assert!(!statement.to_string().contains("literal-secret-value-123"));
+    assert_eq!(listed["spec"]["headers"][2][1], "${HOOK_KEY}");
 
-    let out = env.airlock_env(&["promote", &run], &[("HOOK_TOKEN", "tok-42")]);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[
+            ("HOOK_TOKEN", "tok-42"),
+            ("HOOK_KEY", "key-from-the-environment"),
+        ],
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("notify (http): done: HTTP 202"),
@@ -315,7 +316,7 @@ body = '{{"queued": true}}'
     );
     assert_eq!(r.body, "{\"ref\": \"main\"}");
     assert_eq!(r.header("Authorization"), Some("Bearer tok-42"));
-    assert_eq!(r.header("X-Api-Key"), Some("literal-secret-value-123"));
+    assert_eq!(r.header("X-Api-Key"), Some("key-from-the-environment"));
     let key = r.header("Idempotency-Key").unwrap().to_string();
     assert_eq!(key, listed["idempotency_key"].as_str().unwrap());
 
@@ -1672,6 +1673,37 @@ fn show_lists_the_actions_a_reviewer_approves() {
 }
 
 // ---------------------------------------------------------------- attacks found in review
+
+#[test]
+fn a_header_value_the_preview_masks_must_come_from_the_environment() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    // A value the preview masks is never literal: the reviewer could not
+    // read what would be sent to an approved host.
+    for (header, value) in [
+        ("X-Api-Key", "literal-secret-value-123"),
+        ("Authorization", "Bearer sk_live_0123456789"),
+        ("X-Session-Id", "exfil-${HOOK_TOKEN}"),
+        ("Cookie", "${HOOK_TOKEN}; data=c2VjcmV0"),
+    ] {
+        refused(
+            &env,
+            &run,
+            "masked",
+            &format!(
+                "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/x\"\n[headers]\n{header} = \"{value}\"\n"
+            ),
+            2,
+            &[
+                &format!(
+                    "header `{header}` is masked in the preview, so its value cannot be written in the action file"
+                ),
+                "must come from airlock's environment by reference",
+                "list NAME in `[actions] env` or the lane's `action_env`",
+            ],
+        );
+    }
+}
 
 #[test]
 fn urls_are_checked_as_sent_and_host_wildcards_stay_in_the_host() {
