@@ -162,7 +162,7 @@ scopes = [
   "git:push:origin:refs/heads/release/*",
   "command:notify",
 ]
-action_env = ["HOOK_TOKEN", "HOOK_KEY"]
+action_env = ["HOOK_TOKEN"]
 "#;
 
 /// A repository whose workflow grants the governed lane some scopes, with a
@@ -214,7 +214,6 @@ body = '{{"ref": "main"}}'
 [headers]
 Content-Type = "application/json"
 Authorization = "Bearer ${{HOOK_TOKEN}}"
-X-Api-Key = "${{HOOK_KEY}}"
 "#
     )
 }
@@ -240,6 +239,8 @@ fn an_http_action_is_previewed_masked_rehearsed_then_sent_exactly_once_after_app
     let server = HttpPeer::start(&[202]);
     let env = setup(&format!(
         r#"
+[actions]
+env = ["HOOK_KEY"]
 [[actions.fixtures]]
 method = "POST"
 url = "http://127.0.0.1:{}/hooks/*"
@@ -249,7 +250,11 @@ body = '{{"queued": true}}'
         server.port
     ));
     let (run, _) = edited_run(&env);
-    let file = action_file(&env, "notify", &http_action(server.port));
+    let text = format!(
+        "{}X-Api-Key = \"${{HOOK_KEY}}\"\n",
+        http_action(server.port)
+    );
+    let file = action_file(&env, "notify", &text);
     let out = env.airlock(&["propose", &run, &file]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     // The preview shows the request; the literal credential is masked,
