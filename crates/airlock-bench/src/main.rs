@@ -4,6 +4,7 @@
 //! untimed round of each, and reports medians, p90s and the ratio of the
 //! medians. Targets live here, never in tests. See BENCHMARKS.md.
 
+mod bench_check_memory;
 mod bench_exec;
 mod bench_ledger;
 mod bench_lifecycle;
@@ -104,6 +105,18 @@ enum Command {
         /// Commands the loop spawns.
         #[arg(long, default_value_t = bench_exec::Opts::default().commands)]
         commands: usize,
+    },
+    /// Peak memory of `airlock check` on a large change vs `git diff` of it.
+    CheckMemory {
+        /// Files the change rewrites (rounded up to a multiple of 100).
+        #[arg(long, default_value_t = bench_check_memory::Opts::default().files)]
+        files: usize,
+        /// KiB of new text in each file.
+        #[arg(long, default_value_t = bench_check_memory::Opts::default().kib)]
+        kib: usize,
+        /// Measured rounds (after one unmeasured round).
+        #[arg(long, default_value_t = bench_check_memory::Opts::default().rounds)]
+        rounds: usize,
     },
     /// Everything, with the default sizes.
     All,
@@ -237,6 +250,16 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?,
+        Command::CheckMemory { files, kib, rounds } => vec![bench_check_memory::bench(
+            &airlock,
+            &bench_check_memory::Opts {
+                files: *files,
+                kib: *kib,
+                rounds: *rounds,
+            },
+            v,
+            keep,
+        )?],
         Command::All => {
             let mut out = vec![
                 bench_start::bench(&airlock, &bench_start::Opts::default(), v, keep)?,

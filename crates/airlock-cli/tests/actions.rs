@@ -214,7 +214,6 @@ body = '{{"ref": "main"}}'
 [headers]
 Content-Type = "application/json"
 Authorization = "Bearer ${{HOOK_TOKEN}}"
-X-Api-Key = "literal-secret-value-123"
 "#
     )
 }
@@ -240,6 +239,8 @@ fn an_http_action_is_previewed_masked_rehearsed_then_sent_exactly_once_after_app
     let server = HttpPeer::start(&[202]);
     let env = setup(&format!(
         r#"
+[actions]
+env = ["HOOK_KEY"]
 [[actions.fixtures]]
 method = "POST"
 url = "http://127.0.0.1:{}/hooks/*"
@@ -249,7 +250,11 @@ body = '{{"queued": true}}'
         server.port
     ));
     let (run, _) = edited_run(&env);
-    let file = action_file(&env, "notify", &http_action(server.port));
+    let text = format!(
+        "{}X-Api-Key = \"${{HOOK_KEY}}\"\n",
+        http_action(server.port)
+    );
+    let file = action_file(&env, "notify", &text);
     let out = env.airlock(&["propose", &run, &file]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     // The preview shows the request; the literal credential is masked,
@@ -268,12 +273,7 @@ body = '{{"queued": true}}'
         out.stdout
     );
     assert!(
-        out.stdout.contains("X-Api-Key: •••••• (24 bytes masked)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        !out.stdout.contains("literal-secret-value-123"),
+        out.stdout.contains("X-Api-Key: ${HOOK_KEY}"),
         "{}",
         out.stdout
     );
@@ -297,9 +297,15 @@ body = '{{"queued": true}}'
     assert_eq!(listed["name"], "notify");
     assert_eq!(listed["kind"], "http");
     assert_eq!(listed["digest"], plan_of(&env, &run)[0]["digest"]);
-    assert!(!statement.to_string().contains("literal-secret-value-123"));
+    assert_eq!(listed["spec"]["headers"][2][1], "${HOOK_KEY}");
 
-    let out = env.airlock_env(&["promote", &run], &[("HOOK_TOKEN", "tok-42")]);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[
+            ("HOOK_TOKEN", "tok-42"),
+            ("HOOK_KEY", "key-from-the-environment"),
+        ],
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("notify (http): done: HTTP 202"),
@@ -315,7 +321,7 @@ body = '{{"queued": true}}'
     );
     assert_eq!(r.body, "{\"ref\": \"main\"}");
     assert_eq!(r.header("Authorization"), Some("Bearer tok-42"));
-    assert_eq!(r.header("X-Api-Key"), Some("literal-secret-value-123"));
+    assert_eq!(r.header("X-Api-Key"), Some("key-from-the-environment"));
     let key = r.header("Idempotency-Key").unwrap().to_string();
     assert_eq!(key, listed["idempotency_key"].as_str().unwrap());
 
@@ -893,6 +899,347 @@ fn a_push_killed_after_it_happened_is_recognised_on_the_remote_and_not_repeated(
     );
 }
 
+/// Every ref of the bare repository at `dir` (empty if it has none).
+fn refs_of(env: &Env, dir: &Path) -> String {
+    env.git_in(dir, &["for-each-ref", "--format=%(refname) %(objectname)"])
+}
+
+fn bare(env: &Env, name: &str) -> PathBuf {
+    let dir = env.tmp.path().join(name);
+    env.git(&["init", "-q", "--bare", dir.to_str().unwrap()]);
+    dir
+}
+
+/// Proposes the push (without its compensation) on a fresh edited run;
+/// returns the run and `propose`'s output.
+fn proposed_push(env: &Env) -> (String, Output) {
+    let (run, _) = edited_run(env);
+    let push = PUSH.split("[undo]").next().unwrap().to_string();
+    let out = env.airlock(&["propose", &run, &action_file(env, "release", &push)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    (run, out)
+}
+
+#[test]
+fn a_push_goes_to_the_pushurl_the_reviewer_saw_and_the_proof_signs() {
+    let env = setup("");
+    let fetch_remote = env.tmp.path().join("remote.git");
+    let push_remote = bare(&env, "push-here.git");
+    let push_url = push_remote.display().to_string();
+    env.git(&["config", "remote.origin.pushurl", &push_url]);
+    let (run, out) = proposed_push(&env);
+    // The preview names where git sends the push, not the fetch URL.
+    assert!(
+        out.stdout.contains(&format!("pushes to: {push_url}\n")),
+        "{}",
+        out.stdout
+    );
+    let submitted = check_submit_approve(&env, &run);
+    let bundle = std::fs::read_to_string(submitted["proof"].as_str().unwrap()).unwrap();
+    let listed = &actions_statement(&bundle)["predicate"]["actions"][0];
+    assert_eq!(listed["spec"]["urls"], serde_json::json!([push_url]));
+    assert!(
+        listed["preview"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pushes to: {push_url}")),
+        "{listed}"
+    );
+    let before = refs_of(&env, &fetch_remote);
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        env.git_in(&push_remote, &["rev-parse", "refs/heads/release/1.0"]),
+        env.rev("main")
+    );
+    assert_eq!(
+        refs_of(&env, &fetch_remote),
+        before,
+        "the fetch URL got nothing"
+    );
+}
+
+#[test]
+fn insteadof_and_pushinsteadof_rewrites_are_shown_and_followed() {
+    let env = setup("");
+    let fetch_remote = env.tmp.path().join("remote.git");
+    let base = env.tmp.path().display().to_string();
+    // insteadOf rewrites the fetch URL; pushInsteadOf wins for a push.
+    let fetched = env.tmp.path().join("mirror-fetch");
+    let pushed = env.tmp.path().join("mirror-push");
+    env.git(&[
+        "init",
+        "-q",
+        "--bare",
+        fetched.join("remote.git").to_str().unwrap(),
+    ]);
+    env.git(&[
+        "init",
+        "-q",
+        "--bare",
+        pushed.join("remote.git").to_str().unwrap(),
+    ]);
+    env.git(&[
+        "config",
+        &format!("url.{}/.insteadOf", fetched.display()),
+        &format!("{base}/"),
+    ]);
+    let (run, out) = proposed_push(&env);
+    let via_insteadof = fetched.join("remote.git").display().to_string();
+    assert!(
+        out.stdout
+            .contains(&format!("pushes to: {via_insteadof}\n")),
+        "{}",
+        out.stdout
+    );
+    env.git(&[
+        "config",
+        &format!("url.{}/.pushInsteadOf", pushed.display()),
+        &format!("{base}/"),
+    ]);
+    let out = env.airlock(&[
+        "propose",
+        &run,
+        &action_file(&env, "release", PUSH.split("[undo]").next().unwrap()),
+    ]);
+    let via_pushinsteadof = pushed.join("remote.git").display().to_string();
+    assert!(
+        out.stdout
+            .contains(&format!("pushes to: {via_pushinsteadof}\n")),
+        "{}",
+        out.stdout
+    );
+    check_submit_approve(&env, &run);
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        env.git_in(
+            &pushed.join("remote.git"),
+            &["rev-parse", "refs/heads/release/1.0"]
+        ),
+        env.rev("main")
+    );
+    assert_eq!(refs_of(&env, &fetched.join("remote.git")), "");
+    assert_eq!(
+        refs_of(&env, &fetch_remote).lines().count(),
+        1,
+        "only main, pushed by the test's setup"
+    );
+}
+
+#[test]
+fn a_push_whose_destination_changed_after_approval_is_refused_before_anything_moves() {
+    let env = setup("");
+    let approved = env.tmp.path().join("remote.git");
+    let elsewhere = bare(&env, "elsewhere.git");
+    let (run, _) = proposed_push(&env);
+    check_submit_approve(&env, &run);
+    // After approval, the remote is pointed elsewhere, each way git allows.
+    let redirects: [&[&str]; 3] = [
+        &[
+            "config",
+            "remote.origin.pushurl",
+            elsewhere.to_str().unwrap(),
+        ],
+        &[
+            "config",
+            &format!("url.{}.pushInsteadOf", elsewhere.display()),
+            approved.to_str().unwrap(),
+        ],
+        &[
+            "config",
+            &format!("url.{}.insteadOf", elsewhere.display()),
+            approved.to_str().unwrap(),
+        ],
+    ];
+    let main_before = env.rev("main");
+    let approved_before = refs_of(&env, &approved);
+    for redirect in redirects {
+        env.git(redirect);
+        let before = env.world();
+        let out = env.fails(&["promote", &run], 1);
+        assert!(
+            out.stderr.contains("action `release` of run")
+                && out
+                    .stderr
+                    .contains("would push somewhere the approval does not cover"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(&format!(
+                "approved: remote `origin` pushes to {}",
+                approved.display()
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(&format!(
+                "now: git resolves remote `origin` to {}",
+                elsewhere.display()
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("submit it again so the reviewer sees it"),
+            "{}",
+            out.stderr
+        );
+        env.assert_unchanged(&before);
+        assert_eq!(env.rev("main"), main_before, "nothing merged");
+        assert_eq!(refs_of(&env, &approved), approved_before);
+        assert_eq!(refs_of(&env, &elsewhere), "", "nothing pushed elsewhere");
+        assert_eq!(env.state(&run), "approved");
+        env.git(&["config", "--unset", redirect[1]]);
+    }
+    // Restored, the approved push goes where it was approved to go.
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        env.git_in(&approved, &["rev-parse", "refs/heads/release/1.0"]),
+        env.rev("main")
+    );
+    assert_eq!(refs_of(&env, &elsewhere), "");
+}
+
+#[test]
+fn recovery_of_a_push_asks_the_pinned_url_not_where_the_remote_now_leads() {
+    let env = setup("");
+    let approved = env.tmp.path().join("remote.git");
+    let elsewhere = env.tmp.path().join("elsewhere");
+    let redirected = elsewhere.join("remote.git");
+    env.git(&["init", "-q", "--bare", redirected.to_str().unwrap()]);
+    let (run, _) = proposed_push(&env);
+    check_submit_approve(&env, &run);
+    // Killed after the push started: recovery asks the approved URL, even
+    // though the remote now resolves elsewhere, and does not push again.
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[("AIRLOCK_FAILPOINT", "action:after-live")],
+    );
+    assert_eq!(out.code, -1, "{}", out.stderr);
+    // (insteadOf redirects the question too when it is asked by name.)
+    env.git(&[
+        "config",
+        &format!("url.{}/.insteadOf", elsewhere.display()),
+        &format!("{}/", env.tmp.path().display()),
+    ]);
+    let out = env.airlock(&["promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("the interrupted push had happened"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(refs_of(&env, &redirected), "");
+    assert_eq!(
+        env.git_in(&approved, &["rev-parse", "refs/heads/release/1.0"]),
+        env.rev("main")
+    );
+}
+
+#[test]
+fn a_push_killed_before_it_left_is_not_sent_to_a_destination_changed_since() {
+    let env = setup("");
+    let approved = env.tmp.path().join("remote.git");
+    let elsewhere = bare(&env, "elsewhere.git");
+    let (run, _) = proposed_push(&env);
+    check_submit_approve(&env, &run);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[("AIRLOCK_FAILPOINT", "action:after-started")],
+    );
+    assert_eq!(out.code, -1, "{}", out.stderr);
+    let approved_before = refs_of(&env, &approved);
+    env.git(&[
+        "config",
+        "remote.origin.pushurl",
+        elsewhere.to_str().unwrap(),
+    ]);
+    let out = env.airlock(&["promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("not pushed: the remote now resolves to another destination"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("would push somewhere the approval does not cover"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(refs_of(&env, &elsewhere), "");
+    assert_eq!(refs_of(&env, &approved), approved_before);
+}
+
+#[test]
+fn a_pushurl_is_pushed_to_as_written_even_when_a_pushinsteadof_prefix_matches_it() {
+    // git does not apply pushInsteadOf to a pushurl, but it does to a URL
+    // on the command line: pushing the pinned URL must not be rewritten.
+    let env = setup("");
+    let base = env.tmp.path().display().to_string();
+    let target = bare(&env, "pinned.git");
+    let decoy = bare(&env, "decoy");
+    env.git(&[
+        "init",
+        "-q",
+        "--bare",
+        decoy.join("pinned.git").to_str().unwrap(),
+    ]);
+    env.git(&["config", "remote.origin.pushurl", target.to_str().unwrap()]);
+    env.git(&[
+        "config",
+        &format!("url.{}/.pushInsteadOf", decoy.display()),
+        &format!("{base}/"),
+    ]);
+    let (run, out) = proposed_push(&env);
+    assert!(
+        out.stdout
+            .contains(&format!("pushes to: {}\n", target.display())),
+        "{}",
+        out.stdout
+    );
+    check_submit_approve(&env, &run);
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        env.git_in(&target, &["rev-parse", "refs/heads/release/1.0"]),
+        env.rev("main")
+    );
+    assert_eq!(refs_of(&env, &decoy.join("pinned.git")), "");
+}
+
+#[test]
+fn a_rewrite_rule_for_exactly_the_pinned_url_is_refused_not_followed() {
+    // Such a rule ties with airlock's own and git picks the one read first.
+    let env = setup("");
+    let target = bare(&env, "pinned.git");
+    let decoy = bare(&env, "decoy.git");
+    env.git(&["config", "remote.origin.pushurl", target.to_str().unwrap()]);
+    let (run, _) = proposed_push(&env);
+    check_submit_approve(&env, &run);
+    env.git(&[
+        "config",
+        &format!("url.{}.pushInsteadOf", decoy.display()),
+        target.to_str().unwrap(),
+    ]);
+    let before = refs_of(&env, &target);
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("the git configuration rewrites"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(refs_of(&env, &decoy), "");
+    assert_eq!(refs_of(&env, &target), before);
+}
+
 #[test]
 fn a_failing_command_action_waits_for_a_human() {
     let env = setup("");
@@ -1331,6 +1678,37 @@ fn show_lists_the_actions_a_reviewer_approves() {
 }
 
 // ---------------------------------------------------------------- attacks found in review
+
+#[test]
+fn a_header_value_the_preview_masks_must_come_from_the_environment() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    // A value the preview masks is never literal: the reviewer could not
+    // read what would be sent to an approved host.
+    for (header, value) in [
+        ("X-Api-Key", "literal-secret-value-123"),
+        ("Authorization", "Bearer sk_live_0123456789"),
+        ("X-Session-Id", "exfil-${HOOK_TOKEN}"),
+        ("Cookie", "${HOOK_TOKEN}; data=c2VjcmV0"),
+    ] {
+        refused(
+            &env,
+            &run,
+            "masked",
+            &format!(
+                "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/x\"\n[headers]\n{header} = \"{value}\"\n"
+            ),
+            2,
+            &[
+                &format!(
+                    "header `{header}` is masked in the preview, so its value cannot be written in the action file"
+                ),
+                "must come from airlock's environment by reference",
+                "list NAME in `[actions] env` or the lane's `action_env`",
+            ],
+        );
+    }
+}
 
 #[test]
 fn urls_are_checked_as_sent_and_host_wildcards_stay_in_the_host() {
@@ -2102,7 +2480,6 @@ fn a_head_record_rolled_back_with_the_ledger_and_signed_by_another_key_is_refuse
 /// privilege in a cookie, data smuggled out in a header). Either the
 /// action is refused, or what will be sent is shown.
 #[test]
-#[ignore = "red team: a literal in a sensitive-looking header is masked from the reviewer but sent as written"]
 fn red_team_an_agent_cannot_hide_what_a_header_sends_behind_the_mask() {
     let server = HttpPeer::start(&[202]);
     let env = setup("");

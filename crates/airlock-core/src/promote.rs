@@ -105,6 +105,8 @@ pub fn promote(
         ));
     }
     let brief = al.brief_of(&run, &workflow)?;
+    // Where the approved pushes go is checked before anything is merged.
+    crate::action::plan::check_destinations(al, &run)?;
 
     let main = al.layout.git();
     let branch_ref = format!("refs/heads/{}", run.branch);

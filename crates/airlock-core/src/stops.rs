@@ -161,26 +161,13 @@ fn secrets(
         }
         None => Scanner::new(allow),
     };
-    let out = git.run(&[
-        "diff-tree",
-        "-r",
-        "-p",
-        "-U0",
-        "--no-renames",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--no-color",
-        "--src-prefix=a/",
-        "--dst-prefix=b/",
-        base,
-        tree,
-    ])?;
-    let text = String::from_utf8_lossy(&out);
     let mut reports = Vec::new();
-    // Every file in the patch is scanned, whatever its (possibly quoted) name.
-    for (path, lines) in added_lines(&text) {
-        reports.push(scanner.scan_report(&path, lines.iter().map(|(n, l)| (*n, l.as_str()))));
-    }
+    // Every file in the patch is scanned, whatever its (possibly quoted)
+    // name, as the patch streams by: one file's lines are held at a time.
+    for_each_added(git, base, tree, |path, lines| {
+        let report = scanner.scan_report(path, lines.iter().map(|(n, l)| (*n, l.as_str())));
+        reports.push(report);
+    })?;
     // Git shows no lines for a file it calls binary (one NUL byte is enough): its new content is
     // read from the object store and scanned whole, less what the old content already held.
     let mut binary = Vec::new();
@@ -246,37 +233,141 @@ fn is_null_id(id: &str) -> bool {
     id.bytes().all(|b| b == b'0')
 }
 
-/// Added lines per file from a `-U0` patch: (path, [(new line number, text)]).
-fn added_lines(patch: &str) -> Vec<(String, Vec<(usize, String)>)> {
-    let mut files: Vec<(String, Vec<(usize, String)>)> = Vec::new();
-    let mut line_no = 0usize;
-    let mut in_hunk = false;
-    for line in patch.split('\n') {
+/// One file's added lines: (path, [(new line number, text)]).
+type AddedFile = (String, Vec<(usize, String)>);
+
+/// Reads a `-U0` patch line by line and hands back each file's added lines
+/// once the next file starts (or the patch ends).
+#[derive(Default)]
+struct AddedLines {
+    current: Option<AddedFile>,
+    line_no: usize,
+    in_hunk: bool,
+}
+
+impl AddedLines {
+    /// Takes one line of the patch (without its newline); returns the
+    /// previous file when this line starts another.
+    fn line(&mut self, line: &str) -> Option<AddedFile> {
         if let Some(rest) = line.strip_prefix("diff --git ") {
-            in_hunk = false;
+            self.in_hunk = false;
             // "a/PATH b/PATH": the new path follows the last " b/".
             let path = rest.rsplit_once(" b/").map(|(_, p)| p).unwrap_or(rest);
-            files.push((path.to_string(), Vec::new()));
-        } else if !in_hunk && let Some(rest) = line.strip_prefix("+++ ") {
-            if let (Some(p), Some(last)) = (rest.strip_prefix("b/"), files.last_mut()) {
-                last.0 = p.to_string();
+            return self.current.replace((path.to_string(), Vec::new()));
+        }
+        if !self.in_hunk
+            && let Some(rest) = line.strip_prefix("+++ ")
+        {
+            if let (Some(p), Some(current)) = (rest.strip_prefix("b/"), self.current.as_mut()) {
+                current.0 = p.to_string();
             }
         } else if let Some(rest) = line.strip_prefix("@@ ") {
-            in_hunk = true;
-            line_no = rest
+            self.in_hunk = true;
+            self.line_no = rest
                 .split_whitespace()
                 .find_map(|part| part.strip_prefix('+'))
                 .and_then(|p| p.split(',').next())
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1);
-        } else if in_hunk && let Some(added) = line.strip_prefix('+') {
-            if let Some(last) = files.last_mut() {
-                last.1.push((line_no, added.to_string()));
+        } else if self.in_hunk
+            && let Some(added) = line.strip_prefix('+')
+        {
+            if let Some(current) = self.current.as_mut() {
+                current.1.push((self.line_no, added.to_string()));
             }
-            line_no += 1;
+            self.line_no += 1;
         }
+        None
     }
+
+    fn finish(self) -> Option<AddedFile> {
+        self.current
+    }
+}
+
+/// Added lines per file from a whole `-U0` patch.
+#[cfg(test)]
+fn added_lines(patch: &str) -> Vec<AddedFile> {
+    let mut parser = AddedLines::default();
+    let mut files: Vec<AddedFile> = patch.split('\n').filter_map(|l| parser.line(l)).collect();
+    files.extend(parser.finish());
     files
+}
+
+/// Streams the `-U0` patch from `base` to `tree` out of git and calls
+/// `each` with every file's added lines, so memory follows the largest
+/// file of the change, not the whole patch.
+fn for_each_added(
+    git: &Git,
+    base: &str,
+    tree: &str,
+    mut each: impl FnMut(&str, &[(usize, String)]),
+) -> Result<()> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut cmd = git.command([
+        "diff-tree",
+        "-r",
+        "-p",
+        "-U0",
+        "--no-renames",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+        base,
+        tree,
+    ]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().map_err(Error::GitMissing)?;
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        text
+    });
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut parser = AddedLines::default();
+    let mut buf = Vec::new();
+    let read = loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(_) => {
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                }
+                if let Some((path, lines)) = parser.line(&String::from_utf8_lossy(&buf)) {
+                    each(&path, &lines);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    drop(reader);
+    let status = child.wait();
+    let stderr = errors.join().unwrap_or_default();
+    let failed = |message: String| Error::Git {
+        args: "diff-tree -r -p".into(),
+        message,
+    };
+    read.map_err(|e| failed(e.to_string()))?;
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            return Err(failed(format!(
+                "{s}: {}",
+                String::from_utf8_lossy(&stderr).trim()
+            )));
+        }
+        Err(e) => return Err(failed(e.to_string())),
+    }
+    if let Some((path, lines)) = parser.finish() {
+        each(&path, &lines);
+    }
+    Ok(())
 }
 
 pub fn blast_radius(
@@ -499,6 +590,29 @@ mod tests {
         assert!(!escapes_through("src/ok", &links));
         assert!(!escapes_through("src/d", &links));
         assert!(escapes_through("a/loop", &links));
+    }
+
+    #[test]
+    fn each_file_of_a_patch_is_handed_back_once_the_next_begins_and_the_last_at_the_end() {
+        let patch = "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -0,0 +1 @@\n+first\ndiff --git a/b.txt b/b.txt\nnew file mode 100644\n--- /dev/null\n+++ b/b.txt\n@@ -0,0 +1,2 @@\n+x\n+++ y\n";
+        let mut parser = AddedLines::default();
+        let lines: Vec<&str> = patch.split('\n').collect();
+        let handed: Vec<(usize, AddedFile)> = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| parser.line(l).map(|f| (i, f)))
+            .collect();
+        assert_eq!(
+            handed,
+            vec![(5, ("a.txt".to_string(), vec![(1, "first".into())]))]
+        );
+        assert_eq!(
+            parser.finish(),
+            Some((
+                "b.txt".to_string(),
+                vec![(1, "x".into()), (2, "++ y".into())]
+            ))
+        );
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub fn apply(
                 match action.spec.body.clone() {
                     Body::Http(_) => {}
                     Body::GitPush(p) => {
-                        if remote_ref(al, &p.remote, &p.dst)?.as_deref() == Some(commit) {
+                        if pushed_everywhere(al, &p, commit)? {
                             finish(
                                 al,
                                 &mut action,
@@ -238,6 +238,20 @@ pub fn apply(
                 "action `{}` was not performed: {e}{}",
                 action.spec.name,
                 e.hint().map(|h| format!("; {h}")).unwrap_or_default()
+            ));
+            return Ok(report);
+        }
+        // The approval pinned where a push goes; git must still resolve the
+        // remote to exactly that, or the push waits for a new approval.
+        if let Err(e) = plan::check_destination(al, run, &action.spec) {
+            report.actions.push(outcome(
+                &action,
+                "not pushed: the remote now resolves to another destination",
+                false,
+            ));
+            report.stopped = Some(format!(
+                "{e}{}",
+                e.hint().map(|h| format!("\n{h}")).unwrap_or_default()
             ));
             return Ok(report);
         }
@@ -337,17 +351,37 @@ fn finish(
     )
 }
 
-/// What the remote's `dst` points at now.
-fn remote_ref(al: &Airlock, remote: &str, dst: &str) -> Result<Option<String>> {
-    let out = preview::user_git(&al.layout)
-        .args(["ls-remote", "--", remote, dst])
+/// Whether every approved URL of a push already holds `commit` at its ref:
+/// asked of the pinned URLs, the same ones the push went to.
+fn pushed_everywhere(al: &Airlock, push: &crate::action::GitPush, commit: &str) -> Result<bool> {
+    for url in &push.urls {
+        if remote_ref(al, &push.remote, url, &push.dst)?.as_deref() != Some(commit) {
+            return Ok(false);
+        }
+    }
+    Ok(!push.urls.is_empty())
+}
+
+/// What `dst` points at now at `url`, one of `remote`'s approved URLs.
+fn remote_ref(al: &Airlock, remote: &str, url: &str, dst: &str) -> Result<Option<String>> {
+    let cannot = |why: String| {
+        Error::refused(
+            format!(
+                "cannot ask remote `{remote}` ({}) where {dst} points",
+                url.escape_debug()
+            ),
+            vec![why],
+            "make the approved URL reachable as written, then run the command again; nothing was pushed twice",
+        )
+    };
+    let out = preview::pinned_git(&al.layout, url)
+        .map_err(cannot)?
+        .args(["ls-remote", "--", url, dst])
         .output()
         .map_err(Error::GitMissing)?;
     if !out.status.success() {
-        return Err(Error::refused(
-            format!("cannot ask remote `{remote}` where {dst} points"),
-            vec![String::from_utf8_lossy(&out.stderr).trim().to_string()],
-            "make the remote reachable, then run the command again; nothing was pushed twice",
+        return Err(cannot(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
@@ -488,50 +522,63 @@ fn perform(
             }
         }
         Body::GitPush(p) => {
-            let out = preview::user_git(&al.layout)
-                .args([
-                    "push",
-                    "--porcelain",
-                    "--",
-                    &p.remote,
-                    &format!("{commit}:{}", p.dst),
-                ])
-                .output();
-            match out {
-                Ok(o) => {
-                    let text = format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&o.stdout),
-                        String::from_utf8_lossy(&o.stderr)
+            // To each approved URL as written, never through the remote's
+            // name: the configuration cannot redirect it.
+            let refspec = format!("{commit}:{}", p.dst);
+            let mut report = String::new();
+            for url in &p.urls {
+                let out = preview::pinned_git(&al.layout, url).and_then(|mut git| {
+                    git.args(["push", "--porcelain", "--", url, &refspec])
+                        .output()
+                        .map_err(|e| format!("cannot run git: {e}"))
+                });
+                let o = match out {
+                    Ok(o) => o,
+                    Err(e) => return (ActionState::Failed, format!("not pushed: {e}"), None),
+                };
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                report.push_str(&text);
+                if !o.status.success() {
+                    return (
+                        ActionState::Failed,
+                        format!(
+                            "git push to {} failed: {}",
+                            url.escape_debug(),
+                            text.lines()
+                                .rfind(|l| !l.trim().is_empty())
+                                .unwrap_or("")
+                                .trim()
+                        ),
+                        Some(sha256_hex(report.as_bytes())),
                     );
-                    let digest = Some(sha256_hex(text.as_bytes()));
-                    if o.status.success() {
-                        (
-                            ActionState::Done,
-                            format!(
-                                "pushed {} to {} {}",
-                                &commit[..12.min(commit.len())],
-                                p.remote,
-                                p.dst
-                            ),
-                            digest,
-                        )
-                    } else {
-                        (
-                            ActionState::Failed,
-                            format!(
-                                "git push failed: {}",
-                                text.lines()
-                                    .rfind(|l| !l.trim().is_empty())
-                                    .unwrap_or("")
-                                    .trim()
-                            ),
-                            digest,
-                        )
-                    }
                 }
-                Err(e) => (ActionState::Failed, format!("cannot run git: {e}"), None),
             }
+            if p.urls.is_empty() {
+                return (
+                    ActionState::Failed,
+                    "not pushed: the approval pins no destination URL".into(),
+                    None,
+                );
+            }
+            (
+                ActionState::Done,
+                format!(
+                    "pushed {} to {} {} ({})",
+                    &commit[..12.min(commit.len())],
+                    p.remote,
+                    p.dst,
+                    p.urls
+                        .iter()
+                        .map(|u| u.escape_debug().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Some(sha256_hex(report.as_bytes())),
+            )
         }
         Body::Command(c) => run_command(al, run, action, c, commit),
     }

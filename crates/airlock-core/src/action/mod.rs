@@ -94,6 +94,13 @@ pub struct GitPush {
     /// what is pushed is the promoted commit.
     #[serde(rename = "ref")]
     pub dst: String,
+    /// Where the push goes, as the user's git resolves `remote` (every
+    /// `pushurl`, else its `url`, with `insteadOf` and `pushInsteadOf`
+    /// applied): pinned by airlock when the action is proposed and again at
+    /// submit, never written by the agent. The digest covers it, so an
+    /// approval covers these URLs and no others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -310,6 +310,24 @@ fn http(table: &DeTable<'_>, missing: &Missing<'_>, diags: &mut Diagnostics<'_>)
                     ok = false;
                 }
             }
+            // The preview masks this header's literal text, so the reviewer
+            // could not read what would be sent: only a reference to
+            // airlock's environment (after an optional scheme word) is
+            // accepted there.
+            if crate::action::preview::is_sensitive_header(&name)
+                && crate::action::preview::mask(&value) != value
+            {
+                diags.error(
+                    span.clone(),
+                    format!(
+                        "header `{name}` is masked in the preview, so its value cannot be written in the action file"
+                    ),
+                    Some(format!(
+                        "a reviewer cannot read a masked value, so it must come from airlock's environment by reference: write `{name} = \"${{NAME}}\"` (or `\"Bearer ${{NAME}}\"`), and list NAME in `[actions] env` or the lane's `action_env`"
+                    )),
+                );
+                ok = false;
+            }
             headers.push((name, value));
         }
     }
@@ -577,6 +595,7 @@ fn git_push(
     Some(GitPush {
         remote: remote?,
         dst: dst?,
+        urls: Vec::new(),
     })
 }
 

@@ -204,7 +204,7 @@ pub(crate) fn authorize(
         ));
     }
     if let Body::GitPush(p) = &spec.body
-        && remote_url(al, &p.remote)?.is_none()
+        && push_urls(al, &p.remote)?.is_none()
     {
         return Err(Error::refused(
             format!(
@@ -218,12 +218,89 @@ pub(crate) fn authorize(
     Ok(())
 }
 
-pub fn remote_url(al: &Airlock, remote: &str) -> Result<Option<String>> {
-    let (ok, out, _) = al
-        .layout
-        .git()
-        .try_run(&["config", "--get", &format!("remote.{remote}.url")], None)?;
-    Ok(ok.then(|| String::from_utf8_lossy(&out).trim().to_string()))
+/// Where `git push REMOTE` sends, asked of the user's git with the user's
+/// configuration (the push needs their credentials, so it is the
+/// configuration that decides): every `remote.NAME.pushurl`, else
+/// `remote.NAME.url`, with `url.*.insteadOf` and `url.*.pushInsteadOf`
+/// applied as git applies them. `None` if the repository has no such remote.
+pub fn push_urls(al: &Airlock, remote: &str) -> Result<Option<Vec<String>>> {
+    let out = preview::user_git(&al.layout)
+        .args(["remote", "get-url", "--push", "--all", remote])
+        .output()
+        .map_err(Error::GitMissing)?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let urls: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok((!urls.is_empty()).then_some(urls))
+}
+
+/// Pins where each push goes: the URLs git resolves now, shown in the
+/// preview and covered by the digest.
+fn pin_push(al: &Airlock, spec: &mut ActionSpec) -> Result<()> {
+    if let Body::GitPush(p) = &mut spec.body {
+        p.urls = push_urls(al, &p.remote)?.unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Refuses a push whose remote now resolves to URLs other than the ones
+/// approved: a `pushurl`, `insteadOf` or `pushInsteadOf` changed since.
+pub fn check_destination(al: &Airlock, run: &Run, spec: &ActionSpec) -> Result<()> {
+    let Body::GitPush(p) = &spec.body else {
+        return Ok(());
+    };
+    let now = push_urls(al, &p.remote)?.unwrap_or_default();
+    if !p.urls.is_empty() && now == p.urls {
+        return Ok(());
+    }
+    let list = |urls: &[String]| {
+        if urls.is_empty() {
+            "nothing".to_string()
+        } else {
+            urls.iter()
+                .map(|u| u.escape_debug().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    Err(Error::refused(
+        format!(
+            "action `{}` of run {} would push somewhere the approval does not cover",
+            spec.name, run.id
+        ),
+        vec![
+            format!(
+                "approved: remote `{}` pushes to {}",
+                p.remote,
+                list(&p.urls)
+            ),
+            format!("now: git resolves remote `{}` to {}", p.remote, list(&now)),
+            format!(
+                "git applies `remote.{0}.pushurl`, `remote.{0}.url`, `url.*.insteadOf` and `url.*.pushInsteadOf`; one of them changed after the approval",
+                p.remote
+            ),
+        ],
+        format!(
+            "nothing was pushed; if the new destination is right, redirect the run (`airlock redirect {} --reason …`) and submit it again so the reviewer sees it, otherwise restore the remote's configuration and run the command again",
+            run.id
+        ),
+    ))
+}
+
+/// Refuses, before anything is merged or pushed, if any push the run will
+/// make at promotion now goes somewhere other than approved.
+pub fn check_destinations(al: &Airlock, run: &Run) -> Result<()> {
+    for a in list(al, &run.id)? {
+        if a.role == Role::Apply && a.state != ActionState::Done {
+            check_destination(al, run, &a.spec)?;
+        }
+    }
+    Ok(())
 }
 
 /// Pins each attachment to the blob in `tree`: its digest and size.
@@ -287,15 +364,12 @@ fn prepare(
     tree: &str,
 ) -> Result<Action> {
     pin_attachments(al, &mut spec, tree)?;
-    let remote = match &spec.body {
-        Body::GitPush(p) => remote_url(al, &p.remote)?,
-        _ => None,
-    };
+    pin_push(al, &mut spec)?;
     let files = match &spec.body {
         Body::GitPush(_) => changed_files(al, &run.base, tree)?,
         _ => Vec::new(),
     };
-    let text = preview::render(&spec, role, workflow, remote.as_deref(), &files);
+    let text = preview::render(&spec, role, workflow, &files);
     Ok(Action {
         run: run.id.clone(),
         seq,

@@ -92,13 +92,12 @@ fn visible(text: &str) -> String {
         .collect()
 }
 
-/// The preview of an action. `remote_url` is the configured URL of a push's
-/// remote; `files` the paths the run changes (for a push).
+/// The preview of an action. `files` are the paths the run changes (for a
+/// push, whose destination URLs are pinned in the spec).
 pub fn render(
     spec: &ActionSpec,
     role: crate::action::Role,
     workflow: &Workflow,
-    remote_url: Option<&str>,
     files: &[String],
 ) -> String {
     let mut out = String::new();
@@ -177,12 +176,19 @@ pub fn render(
                 "git push {} <promoted commit>:{}\n",
                 p.remote, p.dst
             ));
+            match p.urls.as_slice() {
+                [] => out.push_str(&format!("remote {}: (not configured)\n", p.remote)),
+                [url] => out.push_str(&format!("pushes to: {}\n", visible(url))),
+                urls => {
+                    out.push_str(&format!("pushes to each of {} URLs:\n", urls.len()));
+                    for url in urls {
+                        out.push_str(&format!("  {}\n", visible(url)));
+                    }
+                }
+            }
             out.push_str(&format!(
-                "remote {}: {}\n",
-                p.remote,
-                remote_url
-                    .map(visible)
-                    .unwrap_or_else(|| "(not configured)".into())
+                "(where git sends `git push {}` now, `pushurl`, `insteadOf` and `pushInsteadOf` applied; airlock pushes to exactly this and refuses if it changes)\n",
+                p.remote
             ));
             out.push_str(match role {
                 crate::action::Role::Apply => {
@@ -325,41 +331,46 @@ pub fn rehearse(
         }
         Body::GitPush(p) => {
             let refspec = format!("{commit}:{}", p.dst);
-            let out = user_git(&al.layout)
-                .args([
-                    "push",
-                    "--dry-run",
-                    "--porcelain",
-                    "--no-verify",
-                    &p.remote,
-                    &refspec,
-                ])
-                .output();
-            match out {
-                Ok(o) => {
-                    let text = format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&o.stdout),
-                        String::from_utf8_lossy(&o.stderr)
-                    );
-                    Rehearsal {
-                        status: if o.status.success() { "ok" } else { "failed" }.into(),
-                        summary: if o.status.success() {
-                            format!(
-                                "`git push --dry-run` to {} {} would be accepted",
-                                p.remote, p.dst
-                            )
-                        } else {
-                            format!("`git push --dry-run` to {} {} fails", p.remote, p.dst)
-                        },
-                        detail: visible(text.trim()),
+            let mut ok = !p.urls.is_empty();
+            let mut detail = String::new();
+            for url in &p.urls {
+                let out = pinned_git(&al.layout, url).and_then(|mut git| {
+                    git.args([
+                        "push",
+                        "--dry-run",
+                        "--porcelain",
+                        "--no-verify",
+                        "--",
+                        url,
+                        &refspec,
+                    ])
+                    .output()
+                    .map_err(|e| format!("cannot run git: {e}"))
+                });
+                match out {
+                    Ok(o) => {
+                        ok &= o.status.success();
+                        detail.push_str(&String::from_utf8_lossy(&o.stdout));
+                        detail.push_str(&String::from_utf8_lossy(&o.stderr));
+                    }
+                    Err(e) => {
+                        ok = false;
+                        detail.push_str(&e);
+                        detail.push('\n');
                     }
                 }
-                Err(e) => Rehearsal {
-                    status: "failed".into(),
-                    summary: format!("cannot run git: {e}"),
-                    detail: String::new(),
+            }
+            Rehearsal {
+                status: if ok { "ok" } else { "failed" }.into(),
+                summary: if ok {
+                    format!(
+                        "`git push --dry-run` to {} {} would be accepted",
+                        p.remote, p.dst
+                    )
+                } else {
+                    format!("`git push --dry-run` to {} {} fails", p.remote, p.dst)
                 },
+                detail: visible(detail.trim()),
             }
         }
         Body::Command(c) => match &c.rehearse {
@@ -408,6 +419,88 @@ pub fn user_git(layout: &crate::layout::Layout) -> std::process::Command {
     cmd.arg("--git-dir").arg(&layout.git_dir);
     cmd.stdin(std::process::Stdio::null());
     cmd
+}
+
+/// The user's git set to talk to exactly `url`: the push and the question
+/// of where a ref points go to the URL the reviewer approved, with the
+/// user's credentials and transport settings but no URL rewriting. git
+/// rewrites a URL given on the command line too, by the longest matching
+/// `insteadOf`/`pushInsteadOf` prefix, so a rule mapping the URL to itself
+/// is added (no prefix is longer than the whole URL); what could still
+/// redirect it is refused: another rule for exactly this URL (a tie goes
+/// to the rule read first), or a remote whose name is the URL (git would
+/// use that remote's configuration).
+pub fn pinned_git(
+    layout: &crate::layout::Layout,
+    url: &str,
+) -> std::result::Result<std::process::Command, String> {
+    let config = [
+        (format!("url.{url}.insteadOf"), url),
+        (format!("url.{url}.pushInsteadOf"), url),
+    ];
+    let with_config = || {
+        let mut cmd = user_git(layout);
+        // The environment form takes any key and value as they are;
+        // `-c` would split a URL that holds `=`.
+        cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+        for (i, (key, value)) in config.iter().enumerate() {
+            cmd.env(format!("GIT_CONFIG_KEY_{i}"), key)
+                .env(format!("GIT_CONFIG_VALUE_{i}"), value);
+        }
+        cmd
+    };
+    let out = with_config()
+        .args(["config", "--null", "--list"])
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cannot read the git configuration: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let own_remote = format!("remote.{url}.");
+    for entry in listed.split('\0').filter(|e| !e.is_empty()) {
+        let (key, value) = entry.split_once('\n').unwrap_or((entry, ""));
+        let lower = key.to_ascii_lowercase();
+        let rewrite = key
+            .strip_prefix("url.")
+            .filter(|_| lower.ends_with(".insteadof") || lower.ends_with(".pushinsteadof"))
+            .and_then(|rest| rest.rsplit_once('.'))
+            .map(|(base, _)| base);
+        if let Some(base) = rewrite
+            && value == url
+            && base != url
+        {
+            return Err(format!(
+                "the git configuration rewrites {} to {} (`{}`)",
+                url.escape_debug(),
+                base.escape_debug(),
+                key.escape_debug()
+            ));
+        }
+        if key.starts_with(&own_remote) {
+            return Err(format!(
+                "the git configuration has a remote named {} (`{}`), which git would use instead of the URL",
+                url.escape_debug(),
+                key.escape_debug()
+            ));
+        }
+    }
+    // A legacy remote file of that name would be read the same way.
+    if !url.contains('/') && !url.is_empty() && url != "." && url != ".." {
+        for dir in ["remotes", "branches"] {
+            if layout.git_dir.join(dir).join(url).exists() {
+                return Err(format!(
+                    "{} names a remote file in {}, which git would use instead of the URL",
+                    url.escape_debug(),
+                    layout.git_dir.join(dir).display()
+                ));
+            }
+        }
+    }
+    Ok(with_config())
 }
 
 /// Runs a command's `rehearse` argv in the run's sandbox on a scratch
