@@ -9,8 +9,20 @@ use std::time::Duration;
 
 use common::*;
 
+/// The tests of this file run one at a time: a warm sandbox is named after
+/// the host's pathname sockets among other things, so a socket another
+/// test's airlock binds meanwhile (its own warm sandbox, its ledger server)
+/// gives the next command a new sandbox, which the test counting warm
+/// sandboxes would take for a bug.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn doctor_reports_every_protection_in_force_here() {
+    let _one = one_at_a_time();
     let env = Env::new();
     let v = env.json(&["sandbox", "doctor"], 0);
     assert_eq!(v["backend"], "namespaces", "{v}");
@@ -87,6 +99,7 @@ fn airlock_without_namespaces(env: &Env, args: &[&str]) -> Output {
 
 #[test]
 fn without_namespaces_a_command_is_refused_unless_the_workflow_accepts_less() {
+    let _one = one_at_a_time();
     let env = Env::new();
     let (run, wt) = env.start(BRIEF);
     let out = airlock_without_namespaces(
@@ -147,6 +160,7 @@ fn without_namespaces_a_command_is_refused_unless_the_workflow_accepts_less() {
 
 #[test]
 fn interrupting_airlock_kills_the_command_and_everything_it_started() {
+    let _one = one_at_a_time();
     let env = Env::new();
     let (run, wt) = env.start(BRIEF);
     let marker = wt.join("survivor");
@@ -172,6 +186,7 @@ fn interrupting_airlock_kills_the_command_and_everything_it_started() {
 
 #[test]
 fn an_unprivileged_user_gets_the_same_sandbox() {
+    let _one = one_at_a_time();
     // SAFETY: getuid has no preconditions.
     if unsafe { libc::getuid() } != 0 {
         // Already unprivileged: every other test here is the proof.
@@ -271,6 +286,7 @@ fn warm_sandboxes(env: &Env) -> Vec<String> {
 
 #[test]
 fn commands_of_a_run_share_one_warm_sandbox_unless_the_workflow_says_otherwise() {
+    let _one = one_at_a_time();
     let env = Env::new();
     let (run, wt) = env.start(BRIEF);
     for i in 0..3 {
@@ -308,6 +324,7 @@ fn commands_of_a_run_share_one_warm_sandbox_unless_the_workflow_says_otherwise()
 
 #[test]
 fn doctor_lists_what_commands_of_the_repository_see() {
+    let _one = one_at_a_time();
     let env = Env::new();
     std::fs::create_dir_all(env.home.join(".cargo/bin")).unwrap();
     std::fs::create_dir_all(env.home.join("datasets")).unwrap();
@@ -414,6 +431,7 @@ fn doctor_lists_what_commands_of_the_repository_see() {
 /// (or in any process airlock started) must still be out of its reach.
 #[test]
 fn red_team_an_action_token_is_out_of_reach_of_a_weaker_sandbox() {
+    let _one = one_at_a_time();
     let env = Env::new();
     env.write(
         ".airlock/workflow.toml",
