@@ -28,7 +28,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let run = al.store.get(&args.run)?;
     let main = al.layout.git();
     // The diff a reviewer decides on: the submitted commit, or the worktree as it is now.
-    let (head, head_label) = match &run.submission {
+    // With `--since-round`, the current round's work: a submission of an
+    // earlier round is what is compared against, not what is shown.
+    let submission = run
+        .submission
+        .as_ref()
+        .filter(|s| args.since_round.is_none() || s.round == run.round);
+    let (head, head_label) = match submission {
         Some(s) => (s.head.clone(), format!("commit {}", short(&s.head))),
         // Within the run's quotas (a snapshot stores the worktree's files);
         // past them, or without a workflow that sets them, the run is
