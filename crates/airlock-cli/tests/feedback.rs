@@ -296,3 +296,108 @@ fn show_since_round_refuses_a_round_with_nothing_to_compare() {
     // Only the redirect was added.
     assert_eq!(env.world().events, before.events + 1);
 }
+
+/// A run with one command action and its compensation, promoted.
+fn promoted_with_compensation(env: &Env) -> (String, PathBuf) {
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[lanes.governed]\nscopes = [\"command:notify\"]\n"),
+    );
+    env.git(&["commit", "-q", "-am", "workflow grants a scope"]);
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    let mark = env.tmp.path().join("compensated");
+    let action = env.tmp.path().join("publish.toml");
+    write(
+        &action,
+        &format!(
+            "kind = \"command\"\nname = \"publish\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\n[undo]\nkind = \"command\"\nscopes = [\"command:notify\"]\nargv = [\"touch\", \"{}\"]\n",
+            mark.display()
+        ),
+    );
+    env.json(&["propose", &run, action.to_str().unwrap()], 0);
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run, "--reason", "looks right"], 0);
+    env.json(&["promote", &run], 0);
+    (run, mark)
+}
+
+#[test]
+fn plan_counts_actions_not_compensations_and_shows_the_key_used() {
+    let env = Env::new();
+    let (run, _) = promoted_with_compensation(&env);
+    let out = env.airlock(&["plan", &run]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "plan of run {run} [promoted]: 1 action(s), 1 compensation(s) for rollback\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    // The key the live attempt carried, as the ledger recorded it.
+    let used = env
+        .events(Some(&run))
+        .iter()
+        .find_map(|e| e["data"]["idempotency_key"].as_str().map(str::to_string))
+        .unwrap();
+    assert!(
+        out.stdout.contains(&format!("  idempotency key {used}\n")),
+        "{}",
+        out.stdout
+    );
+    let v = env.json(&["plan", &run], 0);
+    let publish = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["role"] == "apply")
+        .unwrap();
+    assert_eq!(publish["idempotency_key"], used.as_str());
+    // The compensation has not run: no key shown for it.
+    let undo = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["role"] == "undo")
+        .unwrap();
+    assert_eq!(undo["idempotency_key"], Value::Null);
+}
+
+#[test]
+fn a_rolled_back_run_shows_its_revert_and_reason_and_nothing_left_to_do() {
+    let env = Env::new();
+    let (run, mark) = promoted_with_compensation(&env);
+    let reason = "the greeting broke the downstream parser";
+    let rolled = env.json(&["rollback", &run, "--reason", reason], 0);
+    assert!(mark.exists(), "the compensation ran");
+    let revert = rolled["revert"].as_str().unwrap().to_string();
+    let v = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(v["rollback"]["reason"], reason);
+    assert_eq!(v["rollback"]["commit"], revert.as_str());
+    let kinds: Vec<_> = v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["approve", "promote", "rollback"]);
+    assert_eq!(v["decisions"][0]["reason"], "looks right");
+    let next = v["next"].as_str().unwrap();
+    assert!(!next.contains("--actions-only"), "{next}");
+    assert_eq!(
+        next,
+        "nothing: the run was rolled back and every compensation is done"
+    );
+    let out = env.airlock(&["show", &run, "--no-diff"]);
+    assert!(
+        out.stdout.contains(&format!(
+            "  rolled back by revert commit {} at ",
+            &revert[..12]
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(&format!(": {reason}\n")), "{}", out.stdout);
+}
