@@ -75,7 +75,10 @@ fn redirected_risky_run(env: &Env) -> (String, PathBuf) {
     // Round 2: a broken attempt first, then the fix.
     write(&wt.join("src/app.sh"), "#!/bin/sh\necho bye\n");
     env.json(&["check", &run], 1);
-    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please, Ann\n");
+    write(
+        &wt.join("src/app.sh"),
+        "#!/bin/sh\necho hello, please, Ann\n",
+    );
     env.json(&["check", &run], 0);
     env.json(&["submit", &run], 0);
     (run, wt)
@@ -260,7 +263,11 @@ fn show_since_round_shows_what_changed_after_that_round() {
         .len();
     assert_eq!(all, traces_r1 + traces.len());
     let out = env.airlock(&["show", &run, "--since-round", "1"]);
-    assert!(out.stdout.contains("diff stat since round 1 (commit "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("diff stat since round 1 (commit "),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("+++ b/tests/more.sh"), "{}", out.stdout);
     assert!(!out.stdout.contains("+++ b/src/app.sh"), "{}", out.stdout);
 }
@@ -271,8 +278,14 @@ fn show_since_round_refuses_a_round_with_nothing_to_compare() {
     let (run, _) = env.submitted();
     let before = env.world();
     for (n, says) in [
-        ("1", "run {run} is in round 1, so there is no later round to compare round 1 with"),
-        ("7", "run {run} is in round 1, so there is no later round to compare round 7 with"),
+        (
+            "1",
+            "run {run} is in round 1, so there is no later round to compare round 1 with",
+        ),
+        (
+            "7",
+            "run {run} is in round 1, so there is no later round to compare round 7 with",
+        ),
     ] {
         let out = env.fails(&["show", &run, "--since-round", n], 2);
         assert!(
@@ -399,5 +412,9 @@ fn a_rolled_back_run_shows_its_revert_and_reason_and_nothing_left_to_do() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains(&format!(": {reason}\n")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(": {reason}\n")),
+        "{}",
+        out.stdout
+    );
 }

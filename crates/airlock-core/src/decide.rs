@@ -398,9 +398,7 @@ pub fn risk_flags(al: &Airlock, run: &Run, history: &History) -> Result<Vec<Risk
         if failed > 0 {
             flags.push(RiskFlag {
                 code: "checks-failed-first",
-                message: format!(
-                    "check failed {failed} time(s) in round {round} before it passed"
-                ),
+                message: format!("check failed {failed} time(s) in round {round} before it passed"),
             });
         }
     }

@@ -2,10 +2,10 @@ use serde_json::{Value, json};
 
 use airlock_core::action::{Action, ActionState, Role};
 use airlock_core::decide::{Decision, History};
-use airlock_core::run::{Run, State};
-use airlock_core::{Error, Result};
 use airlock_core::git;
 use airlock_core::proof::verify_run;
+use airlock_core::run::{Run, State};
+use airlock_core::{Error, Result};
 
 use super::Ctx;
 use crate::render::{Output, clean, escape, one_line, short};
@@ -222,7 +222,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         );
     }
     if run.state == airlock_core::run::State::RolledBack
-        && let Some(d) = history.decisions.iter().rev().find(|d| d.kind == "rollback")
+        && let Some(d) = history
+            .decisions
+            .iter()
+            .rev()
+            .find(|d| d.kind == "rollback")
     {
         h += &format!(
             "  rolled back by revert commit {} at {}: {}\n",
@@ -270,7 +274,11 @@ fn since_commit(run: &Run, history: &History, n: u32) -> Result<String> {
             "`--since-round {n}`: run {} is in round {}, so there is no later round to compare round {n} with; give an earlier round ({})",
             run.id,
             run.round,
-            if submitted.is_empty() { "none was submitted yet".to_string() } else { format!("submitted: {}", submitted.join(", ")) }
+            if submitted.is_empty() {
+                "none was submitted yet".to_string()
+            } else {
+                format!("submitted: {}", submitted.join(", "))
+            }
         )));
     }
     history.submitted_in(n).map(str::to_string).ok_or_else(|| {
@@ -304,7 +312,15 @@ fn render_decision(d: &Decision) -> String {
         h += &format!(" by {}", escape(by));
     }
     if let Some(commit) = &d.commit {
-        h += &format!(" ({} {})", if d.kind == "rollback" { "revert" } else { "merge" }, short(commit));
+        h += &format!(
+            " ({} {})",
+            if d.kind == "rollback" {
+                "revert"
+            } else {
+                "merge"
+            },
+            short(commit)
+        );
     }
     match d.reason.as_deref().filter(|r| !r.trim().is_empty()) {
         None => h += "\n",
