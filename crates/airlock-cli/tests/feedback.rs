@@ -418,3 +418,32 @@ fn a_rolled_back_run_shows_its_revert_and_reason_and_nothing_left_to_do() {
         out.stdout
     );
 }
+
+#[test]
+fn a_command_recorded_in_the_weaker_sandbox_is_flagged() {
+    let env = Env::new();
+    let (run, _) = env.submitted();
+    assert_eq!(
+        env.json(&["show", &run, "--no-diff"], 0)["risk_flags"],
+        serde_json::json!([])
+    );
+    // What a machine without namespaces records for a command (the weaker
+    // sandbox cannot be forced on a machine that has them).
+    let changed = env
+        .db()
+        .execute(
+            "UPDATE traces SET data = json_set(data, '$.confinement', \
+             'confined (weaker: no user namespaces)') WHERE run = ?1 AND n = 2",
+            [&run],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let v = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(codes(&v["risk_flags"]), ["weaker-sandbox"]);
+    assert_eq!(
+        v["risk_flags"][0]["message"],
+        "1 command(s) ran in the weaker sandbox (no namespaces: the host's files and network visible): trace #2"
+    );
+    let review = env.json(&["review"], 0);
+    assert_eq!(codes(&review["queue"][0]["risk_flags"]), ["weaker-sandbox"]);
+}
