@@ -27,6 +27,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let al = ctx.open()?;
     let run = al.store.get(&args.run)?;
     let main = al.layout.git();
+    let history = airlock_core::decide::history(&al, &run.id)?;
+    // The diff's base: the run's start, or the commit of an earlier round.
+    let from = match args.since_round {
+        None => run.base.clone(),
+        Some(n) => since_commit(&run, &history, n)?,
+    };
     // The diff a reviewer decides on: the submitted commit, or the worktree as it is now.
     // With `--since-round`, the current round's work: a submission of an
     // earlier round is what is compared against, not what is shown.
@@ -54,15 +60,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             Err(e) => return Err(e),
         },
     };
-    let history = airlock_core::decide::history(&al, &run.id)?;
-    let flags = airlock_core::decide::risk_flags(&al, &run, &history)?;
-    // The diff's base: the run's start, or the commit of an earlier round.
-    let from = match args.since_round {
-        None => run.base.clone(),
-        Some(n) => since_commit(&run, &history, n)?,
-    };
     let stat = git::numstat(&main, &from, &head)?;
     let patch = git::patch(&main, &from, &head)?;
+    let flags = airlock_core::decide::risk_flags(&al, &run, &history)?;
     let mut traces = al.store.traces(&run.id)?;
     if let Some(n) = args.since_round {
         traces.retain(|t| t.round > n);
@@ -221,7 +221,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             p.strategy
         );
     }
-    if run.state == airlock_core::run::State::RolledBack
+    if run.state == State::RolledBack
         && let Some(d) = history
             .decisions
             .iter()
