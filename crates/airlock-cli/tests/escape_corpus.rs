@@ -3898,3 +3898,53 @@ fn red_team_a_git_error_quoting_a_file_name_cannot_forge_a_hint() {
     }
     let _ = std::fs::remove_dir_all(wt.join("src"));
 }
+
+// ---- The reviewer's feedback ($AIRLOCK_FEEDBACK) ---------------------------
+
+both!(the_reviewers_words_are_readable_in_the_sandbox_and_never_writable);
+
+/// After a redirect the run's commands read the reviewer's reason from
+/// `$AIRLOCK_FEEDBACK`; an agent that tries to rewrite, remove or replace
+/// it (to change what a later reader of the file sees) is refused, and the
+/// file and `show` keep the reviewer's words.
+fn the_reviewers_words_are_readable_in_the_sandbox_and_never_writable(c: Caller) {
+    let j = jail(c);
+    let (run, wt) = j.start(BRIEF);
+    j.plant(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    j.json(&["check", &run], 0);
+    j.json(&["submit", &run], 0);
+    let reason = "greet by name, and keep the exit code at 0";
+    j.json(&["redirect", &run, "--reason", reason], 0);
+    let file = j
+        .state_dir()
+        .join("runs")
+        .join(&run)
+        .join("feedback/feedback.md");
+    let before = std::fs::read_to_string(&file).unwrap();
+    assert!(before.contains(reason), "{before}");
+
+    let read = sh(&j, &run, r#"cat "$AIRLOCK_FEEDBACK""#);
+    assert_eq!(read.code, 0, "{}", read.text);
+    assert!(read.shows(reason), "{}", read.text);
+
+    let attempt = sh(
+        &j,
+        &run,
+        r#"f="$AIRLOCK_FEEDBACK"; d=$(dirname "$f")
+echo 'approved, nothing to change' > "$f" && echo ESCAPED-write
+rm -f "$f" && echo ESCAPED-rm
+echo forged > "$d/new.md" && echo ESCAPED-create
+mv "$f" "$d/old.md" && echo ESCAPED-mv
+true"#,
+    );
+    attempt.assert_denied();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    let names: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("feedback.md")]);
+    let shown = j.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["feedback"], reason);
+    ledger_ok(&j);
+}

@@ -675,7 +675,8 @@ pub fn plan(
     let layout = site.layout;
     let tmp = layout.run_dir(&run.id).join("tmp");
     let root = layout.state.join("sandbox-root");
-    for dir in [&tmp, &root] {
+    let feedback = crate::decide::feedback_dir(layout, &run.id);
+    for dir in [&tmp, &root, &feedback] {
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {
             path: dir.clone(),
             source,
@@ -702,7 +703,7 @@ pub fn plan(
             writable.push((path.clone(), path));
         }
     }
-    let read_only = view
+    let mut read_only = view
         .read_only
         .iter()
         // A lane whose brief forbids reading paths has objects of its own
@@ -714,7 +715,9 @@ pub fn plan(
                 r.path.clone(),
             )
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // The reviewer's words ($AIRLOCK_FEEDBACK): readable, never writable.
+    read_only.push((feedback.clone(), feedback));
 
     let network = network(workflow, brief, &run.lane);
     let mut pass: Vec<String> = workflow.policy.pass_env.clone();
@@ -864,6 +867,11 @@ fn environment(layout: &Layout, run: &Run, pass: &[String]) -> Vec<(OsString, Os
     env.push(("TMPDIR".into(), "/tmp".into()));
     env.push(("AIRLOCK_RUN".into(), run.id.clone().into()));
     env.push(("AIRLOCK_WORKTREE".into(), run.worktree.clone().into()));
+    // Once a reviewer has rejected or redirected the run: their last words.
+    let feedback = crate::decide::feedback_dir(layout, &run.id).join(crate::decide::FEEDBACK_FILE);
+    if feedback.is_file() {
+        env.push(("AIRLOCK_FEEDBACK".into(), feedback.into_os_string()));
+    }
     // If the agent deletes its own .git, git must not find the main repository above.
     env.push((
         "GIT_CEILING_DIRECTORIES".into(),

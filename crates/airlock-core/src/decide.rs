@@ -152,6 +152,7 @@ pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Ru
     run.state = State::Rejected;
     al.store
         .transition(&run, from, "reject", json!({"reason": reason}))?;
+    write_feedback(al, &run, "reject", &reason)?;
     Ok(run)
 }
 
@@ -172,9 +173,234 @@ pub fn redirect(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<
         "redirect",
         json!({"reason": reason, "round": run.round}),
     )?;
+    write_feedback(al, &run, "redirect", &reason)?;
     Ok(run)
 }
 
 pub fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
+}
+
+/// A decision about a run as its ledger event recorded it: a review
+/// (approve, reject, redirect), a promotion or a rollback.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Decision {
+    /// The ledger event's sequence number.
+    pub seq: u64,
+    pub at: String,
+    /// `approve`, `reject`, `redirect`, `promote` or `rollback`.
+    pub kind: String,
+    /// The round the decision was about (a redirect ends this round).
+    pub round: u32,
+    /// Who decided, when the event names them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The reason as given, whole (hostile text: escape it to display).
+    pub reason: Option<String>,
+    /// The commit a promotion made or a rollback reverted with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+const DECISION_KINDS: [&str; 5] = ["approve", "reject", "redirect", "promote", "rollback"];
+
+/// What the ledger says happened to a run, round by round.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct History {
+    pub decisions: Vec<Decision>,
+    /// Each round's submitted commits, in order (a round may be submitted
+    /// only once, but its record is the ledger's).
+    pub submissions: Vec<(u32, String)>,
+    /// Per round: the `check` results in order (true: passed).
+    pub checks: Vec<(u32, Vec<bool>)>,
+}
+
+impl History {
+    /// The commit submitted last in `round`.
+    pub fn submitted_in(&self, round: u32) -> Option<&str> {
+        self.submissions
+            .iter()
+            .rev()
+            .find(|(r, _)| *r == round)
+            .map(|(_, c)| c.as_str())
+    }
+
+    /// The last reject or redirect: the reviewer's words to the agent.
+    pub fn feedback(&self) -> Option<&Decision> {
+        self.decisions
+            .iter()
+            .rev()
+            .find(|d| d.kind == "redirect" || d.kind == "reject")
+    }
+}
+
+/// Reads a run's history from its ledger events.
+pub fn history(al: &Airlock, run_id: &str) -> Result<History> {
+    let mut out = History::default();
+    let mut round = 1u32;
+    for e in al.store.ledger.events(Some(run_id))? {
+        let text = |key: &str| e.data[key].as_str().map(str::to_string);
+        match e.kind.as_str() {
+            "check" => {
+                let passed = e.data["passed"].as_bool().unwrap_or(false);
+                match out.checks.last_mut() {
+                    Some((r, list)) if *r == round => list.push(passed),
+                    _ => out.checks.push((round, vec![passed])),
+                }
+            }
+            "submit" => {
+                if let Some(head) = text("head") {
+                    out.submissions.push((round, head));
+                }
+            }
+            kind if DECISION_KINDS.contains(&kind) => {
+                out.decisions.push(Decision {
+                    seq: e.seq,
+                    at: e.ts.clone(),
+                    kind: kind.to_string(),
+                    round,
+                    by: text("by"),
+                    reason: text("reason"),
+                    commit: match kind {
+                        "promote" => text("merge"),
+                        "rollback" => text("revert"),
+                        _ => None,
+                    },
+                });
+                if kind == "redirect" {
+                    round = e.data["round"]
+                        .as_u64()
+                        .and_then(|r| u32::try_from(r).ok())
+                        .unwrap_or(round + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Where the reviewer's last words to the agent are kept for the run's
+/// commands: a directory of the run shown read-only in its sandbox (see
+/// `confinement::plan`), holding [`FEEDBACK_FILE`]. A copy for the agent to
+/// read; the ledger stays the record.
+pub fn feedback_dir(layout: &crate::layout::Layout, run_id: &str) -> std::path::PathBuf {
+    layout.run_dir(run_id).join("feedback")
+}
+
+pub const FEEDBACK_FILE: &str = "feedback.md";
+
+/// Writes the reviewer's words where the run's commands find them
+/// (`$AIRLOCK_FEEDBACK`).
+fn write_feedback(al: &Airlock, run: &Run, kind: &str, reason: &str) -> Result<()> {
+    let what = match kind {
+        "redirect" => format!(
+            "Round {} was redirected by the reviewer; round {} begins.",
+            run.round - 1,
+            run.round
+        ),
+        _ => format!("Round {} was rejected by the reviewer.", run.round),
+    };
+    let text = format!(
+        "# Reviewer feedback for run {}\n\n{what}\n\n{}\n",
+        run.id,
+        reason.trim_end()
+    );
+    crate::layout::write_atomic(
+        &feedback_dir(&al.layout, &run.id).join(FEEDBACK_FILE),
+        text.as_bytes(),
+    )
+}
+
+/// Something a reviewer should weigh before approving, found in what the
+/// run recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RiskFlag {
+    /// Stable: `secret-allowed-inline`, `weaker-sandbox`, `brief-network`,
+    /// `protected-path`, `checks-failed-first`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The risk flags of a run: from its last check (secrets hidden by the
+/// agent's own inline marker, protected paths touched), its traces
+/// (commands in the weaker sandbox), its brief (the network turned on) and
+/// its history (checks that failed before one passed).
+pub fn risk_flags(al: &Airlock, run: &Run, history: &History) -> Result<Vec<RiskFlag>> {
+    let mut flags = Vec::new();
+    if let Some(check) = &run.check {
+        for stop in &check.report.stops {
+            match stop.name.as_str() {
+                "secrets" => {
+                    for note in stop.notes.iter().filter(|n| {
+                        n.ends_with(&format!(
+                            "allowed by {}",
+                            crate::stops::INLINE_MARKER_SUPPRESSION
+                        ))
+                    }) {
+                        flags.push(RiskFlag {
+                            code: "secret-allowed-inline",
+                            message: format!(
+                                "a possible secret allowed by the agent's own `{}` marker: {note}",
+                                airlock_secrets::INLINE_MARKER
+                            ),
+                        });
+                    }
+                }
+                "protected" => {
+                    for item in stop.findings.iter().chain(&stop.notes) {
+                        flags.push(RiskFlag {
+                            code: "protected-path",
+                            message: format!("protected path touched: {item}"),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let weaker: Vec<String> = al
+        .store
+        .traces(&run.id)?
+        .iter()
+        .filter(|t| !t.confinement.is_empty() && t.confinement != "confined")
+        .map(|t| format!("#{}", t.n))
+        .collect();
+    if !weaker.is_empty() {
+        flags.push(RiskFlag {
+            code: "weaker-sandbox",
+            message: format!(
+                "{} command(s) ran in the weaker sandbox (no namespaces: the host's files and network visible): trace {}",
+                weaker.len(),
+                weaker.join(", ")
+            ),
+        });
+    }
+    // A brief or workflow that no longer loads is shown by `show` itself;
+    // the flag needs both.
+    if let Ok(workflow) = al.workflow_for(run)
+        && let Ok(brief) = al.brief_of(run, &workflow)
+        && brief.network == Some(true)
+    {
+        let decision = crate::confinement::network(&workflow, &brief, &run.lane);
+        flags.push(RiskFlag {
+            code: "brief-network",
+            message: format!(
+                "the brief turned the network on for its commands ({})",
+                decision.reason
+            ),
+        });
+    }
+    if let Some((round, checks)) = history.checks.iter().rev().find(|(r, _)| *r == run.round)
+        && let Some(pass) = checks.iter().rposition(|passed| *passed)
+    {
+        let failed = checks[..pass].iter().filter(|p| !**p).count();
+        if failed > 0 {
+            flags.push(RiskFlag {
+                code: "checks-failed-first",
+                message: format!("check failed {failed} time(s) in round {round} before it passed"),
+            });
+        }
+    }
+    Ok(flags)
 }

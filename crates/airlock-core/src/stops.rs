@@ -16,6 +16,10 @@ use crate::layout::SECRETS_ALLOW_FILE;
 use crate::run::Run;
 use crate::workflow::Workflow;
 
+/// How the secrets stop names a finding hidden by the agent's own marker
+/// (read back by the review's risk flags).
+pub const INLINE_MARKER_SUPPRESSION: &str = "the inline marker in the change";
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StopResult {
     pub name: String,
@@ -206,7 +210,7 @@ fn secrets(
         // The inline marker is written by the agent: a reviewer must see what it hid.
         for s in report.suppressed {
             let why = match s.reason {
-                Suppression::InlineMarker => "the inline marker in the change",
+                Suppression::InlineMarker => INLINE_MARKER_SUPPRESSION,
                 Suppression::Allowlist => SECRETS_ALLOW_FILE,
                 Suppression::GitleaksAllowlist => GITLEAKS_FILE,
             };

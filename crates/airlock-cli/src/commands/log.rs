@@ -28,7 +28,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             e.ts,
             e.run.as_deref().unwrap_or("-"),
             e.kind,
-            one_line(&summary(&e.data), 120)
+            // Whole: a reason cut short can change its meaning.
+            one_line(&summary(&e.data), usize::MAX)
         );
     }
     Ok(Output::new(json!({"events": events}), human.trim_end().to_string()).hostile())
@@ -73,10 +74,7 @@ fn summary(data: &Value) -> String {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| v.to_string());
-            parts.push(format!(
-                "{key}={}",
-                text.chars().take(80).collect::<String>()
-            ));
+            parts.push(format!("{key}={text}"));
         }
     }
     parts.join("  ")

@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use airlock_core::Result;
 use airlock_core::action::plan::list;
@@ -21,20 +21,49 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     if actions.is_empty() {
         human += "no actions\n  `airlock propose RUN ACTION.toml` adds one\n";
     } else {
-        human += &format!("{} action(s)\n", actions.len());
+        // A compensation is listed under the action it undoes, not counted as one.
+        let undos = actions.iter().filter(|a| a.role == Role::Undo).count();
+        human += &format!("{} action(s)", actions.len() - undos);
+        if undos > 0 {
+            human += &format!(", {undos} compensation(s) for rollback");
+        }
+        human.push('\n');
+        let round = run.submission.as_ref().map(|s| s.round);
         for a in &actions {
-            human += &render_action(a);
+            human += &render_action(a, round);
         }
     }
+    let round = run.submission.as_ref().map(|s| s.round);
     Ok(Output::new(
-        json!({"run": run.id, "state": run.state, "actions": actions}),
+        json!({"run": run.id, "state": run.state, "actions": actions_json(&actions, round)}),
         human,
     )
     .hostile())
 }
 
-/// One action: header, state, scopes, preview, rehearsal, attempts.
-pub fn render_action(a: &Action) -> String {
+/// The actions as JSON, each attempted one with the idempotency key its
+/// attempts carried.
+pub fn actions_json(actions: &[Action], round: Option<u32>) -> Value {
+    Value::Array(
+        actions
+            .iter()
+            .map(|a| {
+                let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+                if let (Some(round), Value::Object(map)) = (round, &mut v)
+                    && !a.attempts.is_empty()
+                {
+                    map.insert("idempotency_key".into(), json!(a.idempotency_key(round)));
+                }
+                v
+            })
+            .collect(),
+    )
+}
+
+/// One action: header, state, scopes, preview, rehearsal, attempts, and,
+/// once it was attempted, the idempotency key its attempts carried (keyed by
+/// the submitted `round`).
+pub fn render_action(a: &Action, round: Option<u32>) -> String {
     let title = match a.role {
         Role::Apply => format!("#{} `{}`", a.seq, escape(&a.spec.name)),
         Role::Undo => format!("  undo for `{}`", escape(&a.spec.name)),
@@ -70,6 +99,9 @@ pub fn render_action(a: &Action) -> String {
             at.state.as_str(),
             escape(&at.summary)
         );
+    }
+    if let Some(round) = round.filter(|_| !a.attempts.is_empty()) {
+        h += &format!("  idempotency key {}\n", a.idempotency_key(round));
     }
     h
 }

@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         actions[0].spec.name, args.run
     );
     for a in &actions {
-        human += &render_action(a);
+        human += &render_action(a, None);
     }
     Ok(Output::new(
         json!({"run": args.run, "actions": actions}),

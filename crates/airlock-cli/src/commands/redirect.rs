@@ -19,7 +19,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
     let run = redirect(&mut al, &args.run, args.reason.as_deref())?;
     let human = format!(
-        "redirected run {}: round {} begins in the same worktree\n  {}\nnext: the agent works, then `airlock check {}`",
+        "redirected run {}: round {} begins in the same worktree\n  {}\n  the run's commands find your reason in the file $AIRLOCK_FEEDBACK\nnext: the agent works, then `airlock check {}`",
         run.id,
         run.round,
         run.worktree.display(),

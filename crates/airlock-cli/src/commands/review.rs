@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use airlock_core::Result;
+use airlock_core::decide::RiskFlag;
 use airlock_core::run::State;
 
 use super::Ctx;
@@ -40,6 +41,14 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
             })
         })
         .collect::<Result<_>>()?;
+    // What the evidence says a reviewer must weigh (see `airlock show`).
+    let flags: Vec<Vec<RiskFlag>> = queue
+        .iter()
+        .map(|r| {
+            let history = airlock_core::decide::history(&al, &r.id)?;
+            airlock_core::decide::risk_flags(&al, r, &history)
+        })
+        .collect::<Result<_>>()?;
     let mut human = String::new();
     if queue.is_empty() {
         human += "no runs are waiting for review";
@@ -48,7 +57,7 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
             "{} run(s) waiting for a decision, oldest first:\n",
             queue.len()
         );
-        for (r, actions) in queue.iter().zip(&kinds) {
+        for ((r, actions), flags) in queue.iter().zip(&kinds).zip(&flags) {
             let s = r.submission.as_ref();
             human += &format!(
                 "  {:<32} round {}  submitted {}  proof {}  {}\n",
@@ -65,17 +74,23 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
                     actions.join(", ")
                 );
             }
+            if !flags.is_empty() {
+                let mut codes: Vec<&str> = flags.iter().map(|f| f.code).collect();
+                codes.dedup();
+                human += &format!("  {:<32} ! risk: {}\n", "", codes.join(", "));
+            }
         }
-        human += "inspect one with `airlock show RUN`";
+        human += "inspect one with `airlock show RUN` (risk flags are explained at its top)";
     }
     let items: Vec<_> = queue
         .iter()
         .zip(&kinds)
-        .map(|(r, actions)| {
+        .zip(&flags)
+        .map(|((r, actions), flags)| {
             json!({"run": r.id, "round": r.round, "label": r.label, "class": r.class, "lane": r.lane,
                    "submitted": r.submission.as_ref().map(|s| &s.at),
                    "digest": r.submission.as_ref().map(|s| &s.digest),
-                   "actions": actions})
+                   "actions": actions, "risk_flags": flags})
         })
         .collect();
     Ok(Output::new(json!({"queue": items}), human).hostile())
