@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         );
     }
     let code = if report.passed { 0 } else { 1 };
-    Ok(Output::new(&report, human).code(code))
+    Ok(Output::new(&report, human).code(code).painted())
 }
 
 pub fn render(report: &CheckReport) -> String {

@@ -194,7 +194,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         "approval": run.approval,
         "promotion": run.promotion,
     });
-    Ok(Output::new(data, h).hostile())
+    Ok(Output::new(data, h).hostile().paged())
 }
 
 fn failing(proof: &Value) -> String {
