@@ -202,10 +202,7 @@ impl Output {
         if !json && self.painted && color_enabled() {
             self.human = paint(&self.human);
         }
-        if !json
-            && self.paged
-            && TERMINAL.get().is_some_and(|t| t.pager)
-            && !self.human.is_empty()
+        if !json && self.paged && TERMINAL.get().is_some_and(|t| t.pager) && !self.human.is_empty()
         {
             if !self.human.ends_with('\n') {
                 self.human.push('\n');
