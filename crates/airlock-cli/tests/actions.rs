@@ -2206,3 +2206,40 @@ fn promote_refuses_before_merging_when_an_action_needs_a_variable_that_is_not_se
     assert_eq!(env.state(&run), "promoted");
     assert_eq!(server.requests().len(), 1);
 }
+
+#[test]
+fn propose_reports_every_problem_of_an_action_file_at_once() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    // Four problems: a scope the action needs but does not declare, a
+    // variable the workflow does not give actions, and an undo whose scope
+    // no lane grants, pushing to a remote the repository does not have.
+    let file = action_file(
+        &env,
+        "notify",
+        "kind = \"http\"\nname = \"notify\"\nscopes = [\"http:POST:10.9.8.7:*\"]\nmethod = \"POST\"\nurl = \"https://10.9.8.7/hooks\"\n[headers]\nAuthorization = \"Bearer ${UNLISTED_TOKEN}\"\n\n[undo]\nkind = \"git-push\"\nscopes = [\"git:push:nowhere:refs/heads/release/*\"]\nremote = \"nowhere\"\nref = \"refs/heads/release/x\"\n",
+    );
+    let before = env.world();
+    let out = env.fails(&["propose", &run, &file], 1);
+    assert!(
+        out.stderr
+            .contains(&format!("error: {file} has 4 problems")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("which no declared scope covers"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("does not grant `git:push:nowhere"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("`UNLISTED_TOKEN`"), "{}", out.stderr);
+    assert!(out.stderr.contains("remote `nowhere`"), "{}", out.stderr);
+    assert!(out.stderr.contains("fix them all"), "{}", out.stderr);
+    env.assert_unchanged(&before);
+    assert!(plan_of(&env, &run).is_empty());
+}
