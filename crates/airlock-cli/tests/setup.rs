@@ -477,3 +477,49 @@ fn with_no_identity_at_all_the_commit_is_airlocks_and_submit_says_so() {
     let (author, _) = author_and_committer(&env, &format!("airlock/{run}"));
     assert_eq!(author, "airlock <airlock@localhost>");
 }
+
+// ---- check --base -------------------------------------------------------------
+
+#[test]
+fn check_base_says_which_failing_gates_were_already_red_on_the_base() {
+    let env = Env::new();
+    // The test gate is red on main already: it wants a word nobody wrote yet.
+    env.write(
+        "tests/run.sh",
+        "#!/bin/sh\nsh src/app.sh | grep -q please\n",
+    );
+    env.git(&["commit", "-q", "-am", "a test for what is not done"]);
+    let (run, _) = env.start(BRIEF);
+    let v = env.json(&["check", &run], 1);
+    assert_eq!(v["passed"], false, "{v}");
+    let state = env.state(&run);
+
+    let out = env.airlock(&["check", "--base", &run]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("red on the base: not caused by a run: test"),
+        "{}",
+        out.stdout
+    );
+    let v = env.json(&["check", "--base", &run], 0);
+    assert_eq!(v["already_red"], serde_json::json!(["test"]), "{v}");
+    assert_eq!(v["caused_by_run"], serde_json::json!([]), "{v}");
+    assert_eq!(v["base"]["gates"][0]["outcome"], "exit 0", "{v}");
+    // Evidence in the ledger; the run itself is where it was, and no
+    // scratch checkout is left among the runs.
+    assert!(
+        env.events(Some(&run)).iter().any(|e| e["kind"] == "base-check"),
+        "no base-check event"
+    );
+    assert_eq!(env.state(&run), state);
+    assert_eq!(env.run_dirs(), vec![run.clone()]);
+
+    // A gate the run broke is the run's.
+    let (broken, wt) = env.start(BRIEF);
+    std::fs::remove_file(wt.join("src/app.sh")).unwrap();
+    env.json(&["check", &broken], 1);
+    let v = env.json(&["check", "--base", &broken], 0);
+    assert_eq!(v["caused_by_run"], serde_json::json!(["build"]), "{v}");
+    assert_eq!(v["already_red"], serde_json::json!([]), "{v}");
+}

@@ -7,6 +7,7 @@
 //! run's gates (the workflow's default lane, a brief that asks for every
 //! gate), and the checkout is removed afterwards. The results are kept in
 //! `<state>/base-gates.json`; the logs in `<state>/base-gates/`.
+//! `check --base` does the same for a run: its brief's gates on its base.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use crate::Site;
 use crate::brief::Brief;
 use crate::error::{Error, Result};
 use crate::run::{Run, State, now};
-use crate::workflow::Workflow;
+use crate::workflow::{Gate, Workflow};
 
 /// One gate's result on the base.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +48,73 @@ pub struct BaseGates {
 /// Runs every gate of `workflow` once on `commit`, confined as a run's
 /// gates are, and records the results in the state directory.
 pub fn run_on(site: &Site, workflow: &Workflow, commit: &str) -> Result<BaseGates> {
+    let gates: Vec<&Gate> = workflow.gates.iter().collect();
+    run_gates_on(site, workflow, &gates, commit)
+}
+
+/// `check --base`: the run's gates on the run's base, and which of those
+/// failing in the run's last check were already red there. Recorded as a
+/// `base-check` event of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunBaseCheck {
+    pub run: String,
+    pub base: BaseGates,
+    /// Failing in the run's last check and red on the base: not caused by
+    /// the run.
+    pub already_red: Vec<String>,
+    /// Failing in the run's last check and green on the base: the run's.
+    pub caused_by_run: Vec<String>,
+}
+
+pub fn check_run_base(al: &mut crate::Airlock, run_id: &str) -> Result<RunBaseCheck> {
+    let run = al.store.get(run_id)?;
+    let workflow = al.workflow_for(&run)?;
+    let brief = al.brief_of(&run, &workflow)?;
+    let gates = crate::check::gates_for(&workflow, &brief);
+    let base = run_gates_on(&al.site(), &workflow, &gates, &run.base)?;
+    let failing: Vec<&str> = run
+        .check
+        .as_ref()
+        .map(|c| {
+            c.report
+                .gates
+                .iter()
+                .filter(|g| g.status == "failed")
+                .map(|g| g.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let red = |name: &str| base.gates.iter().any(|g| g.name == name && g.red);
+    let already_red: Vec<String> = failing
+        .iter()
+        .filter(|n| red(n))
+        .map(|n| n.to_string())
+        .collect();
+    let caused_by_run: Vec<String> = failing
+        .iter()
+        .filter(|n| !red(n))
+        .map(|n| n.to_string())
+        .collect();
+    al.store.event(
+        Some(&run.id),
+        "base-check",
+        serde_json::json!({"base": run.base, "gates": base.gates.iter().map(|g| serde_json::json!({"gate": g.name, "outcome": g.outcome, "red": g.red})).collect::<Vec<_>>(),
+                           "already_red": already_red, "caused_by_run": caused_by_run}),
+    )?;
+    Ok(RunBaseCheck {
+        run: run.id.clone(),
+        base,
+        already_red,
+        caused_by_run,
+    })
+}
+
+fn run_gates_on(
+    site: &Site,
+    workflow: &Workflow,
+    gates: &[&Gate],
+    commit: &str,
+) -> Result<BaseGates> {
     let layout = site.layout;
     let id = format!("base-{}", &commit[..commit.len().min(12)]);
     let dir = layout.run_dir(&id);
@@ -59,7 +127,7 @@ pub fn run_on(site: &Site, workflow: &Workflow, commit: &str) -> Result<BaseGate
             source,
         })?;
     }
-    let result = run_in(site, workflow, commit, &id, &tree, &index, &logs);
+    let result = run_in(site, workflow, gates, commit, &id, &tree, &index, &logs);
     // Nothing of the scratch checkout stays: it is no run.
     let _ = std::fs::remove_dir_all(&dir);
     let report = BaseGates {
@@ -73,16 +141,18 @@ pub fn run_on(site: &Site, workflow: &Workflow, commit: &str) -> Result<BaseGate
     Ok(report)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_in(
     site: &Site,
     workflow: &Workflow,
+    gates: &[&Gate],
     commit: &str,
     id: &str,
     tree: &std::path::Path,
     index: &std::path::Path,
     logs: &std::path::Path,
 ) -> Result<Vec<BaseGate>> {
-    let names: Vec<String> = workflow.gates.iter().map(|g| g.name.clone()).collect();
+    let names: Vec<String> = gates.iter().map(|g| g.name.clone()).collect();
     let brief_text = format!(
         "title = \"the gates on the base\"\nobjective = \"run every gate once on the base\"\ntouch = [\"**\"]\nchecks = {}\nrollback = \"nothing to roll back\"\n",
         serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
@@ -112,7 +182,7 @@ fn run_in(
         release: None,
     };
     let mut results = Vec::new();
-    for gate in &workflow.gates {
+    for gate in gates {
         let plan = match crate::confinement::plan(site, &run, workflow, &brief, tree) {
             Ok(plan) => plan,
             Err(e) => {
