@@ -509,7 +509,9 @@ fn check_base_says_which_failing_gates_were_already_red_on_the_base() {
     // Evidence in the ledger; the run itself is where it was, and no
     // scratch checkout is left among the runs.
     assert!(
-        env.events(Some(&run)).iter().any(|e| e["kind"] == "base-check"),
+        env.events(Some(&run))
+            .iter()
+            .any(|e| e["kind"] == "base-check"),
         "no base-check event"
     );
     assert_eq!(env.state(&run), state);
