@@ -135,7 +135,8 @@ fn paint_marks(line: &str, green: anstyle::Style, red: anstyle::Style) -> String
 /// Writes `text` through the user's pager (`$PAGER`, else `less` with
 /// `LESS=FRX` unless `LESS` is set, as git does: quit if one screen, keep
 /// colours, leave the screen as it is). An empty `PAGER` or `cat` means
-/// none; a pager that cannot start means none.
+/// none; a pager that cannot start, or that the shell cannot find, means
+/// none.
 fn page(text: &str) -> bool {
     use std::process::{Command, Stdio};
     let pager = match std::env::var("PAGER") {
@@ -155,8 +156,8 @@ fn page(text: &str) -> bool {
         // A reader who quits early closes the pipe: not an error.
         let _ = stdin.write_all(text.as_bytes());
     }
-    let _ = child.wait();
-    true
+    // 127: the shell found no such pager; the text is printed instead.
+    !matches!(child.wait().map(|s| s.code()), Ok(Some(127)))
 }
 
 impl Output {

@@ -211,6 +211,9 @@ fn show_on_a_terminal_goes_through_the_pager_unless_told_not_to() {
     let piped = env.airlock_env(&["show", &run], &[("PAGER", &pager)]);
     assert!(piped.stdout.contains(&format!("run {run}")));
     assert!(!paged.exists(), "the pager ran without a terminal");
+    // A pager that does not exist: the text is printed instead of lost.
+    let screen = on_a_terminal(&env, &command, &[("PAGER", "no-such-pager-here")]);
+    assert!(screen.contains(&format!("run {run}")), "{screen}");
     // NO_COLOR on a terminal: paged, not coloured.
     let _ = on_a_terminal(&env, &command, &[("PAGER", &pager), ("NO_COLOR", "1")]);
     let text = std::fs::read_to_string(&paged).unwrap();
