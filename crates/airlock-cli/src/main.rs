@@ -6,7 +6,7 @@ mod render;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,12 @@ struct Global {
     /// Run as if started in this directory.
     #[arg(short = 'C', global = true, value_name = "DIR")]
     directory: Option<PathBuf>,
+    /// Colour diffs and results: on a terminal only (auto, the default; NO_COLOR turns it off), always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value_t = clap::ColorChoice::Auto)]
+    color: clap::ColorChoice,
+    /// Print long output (`show`) straight to the terminal instead of through $PAGER.
+    #[arg(long, global = true)]
+    no_pager: bool,
 }
 
 /// `airlock exec` alone: agents run it for every command, and building the
@@ -68,6 +74,12 @@ impl Cli {
     }
 }
 
+/// The full argument definitions, which completions and the man page are
+/// generated from.
+pub fn cli_command() -> clap::Command {
+    Cli::command()
+}
+
 fn main() -> ExitCode {
     // The sandbox re-executes this binary to build itself; see airlock-sandbox.
     match std::env::args_os().nth(1) {
@@ -83,16 +95,40 @@ fn main() -> ExitCode {
         _ => {}
     }
     let cli = Cli::parse_quickly();
+    let json = cli.global.json;
+    render::configure(cli.global.color, cli.global.no_pager, json);
     let cwd = match cli.global.directory {
-        Some(dir) => dir,
+        Some(dir) => match directory_given(dir) {
+            Ok(dir) => dir,
+            Err(error) => return render::error(&error, json),
+        },
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
-    let ctx = commands::Ctx {
-        cwd,
-        json: cli.global.json,
-    };
+    let ctx = commands::Ctx { cwd, json };
     match commands::run(&ctx, cli.command) {
         Ok(output) => output.emit(ctx.json),
         Err(error) => render::error(&error, ctx.json),
+    }
+}
+
+/// `-C DIR` must name a directory: otherwise every git airlock starts there
+/// fails to start, which would read as git itself missing.
+fn directory_given(dir: PathBuf) -> airlock_core::Result<PathBuf> {
+    match std::fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => Ok(dir),
+        Ok(_) => Err(airlock_core::Error::NoDirectory {
+            path: dir,
+            why: "is not a directory".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(airlock_core::Error::NoDirectory {
+                path: dir,
+                why: "does not exist".into(),
+            })
+        }
+        Err(e) => Err(airlock_core::Error::NoDirectory {
+            path: dir,
+            why: format!("cannot be read ({e})"),
+        }),
     }
 }

@@ -14,6 +14,150 @@ pub struct Output {
     pub data: Value,
     pub human: String,
     pub code: u8,
+    /// Results and diff lines may be coloured ([`paint`]).
+    pub painted: bool,
+    /// Long enough to go through the pager on a terminal.
+    pub paged: bool,
+}
+
+/// How this process writes to the terminal, from `--color`, `--no-pager`,
+/// `--json` and the environment; set once in `main`.
+struct Terminal {
+    color: bool,
+    pager: bool,
+}
+
+static TERMINAL: std::sync::OnceLock<Terminal> = std::sync::OnceLock::new();
+
+/// Colour: `always`, `never`, or (auto) when stdout is a terminal and
+/// `NO_COLOR` is unset or empty; never with `--json`. The pager: only on a
+/// terminal, without `--json` and `--no-pager`.
+pub fn configure(color: clap::ColorChoice, no_pager: bool, json: bool) {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdout().is_terminal();
+    let color = !json
+        && match color {
+            clap::ColorChoice::Always => true,
+            clap::ColorChoice::Never => false,
+            clap::ColorChoice::Auto => {
+                terminal
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+            }
+        };
+    let _ = TERMINAL.set(Terminal {
+        color,
+        pager: terminal && !json && !no_pager,
+    });
+}
+
+/// Whether output is coloured (see [`configure`]).
+pub fn color_enabled() -> bool {
+    TERMINAL.get().is_some_and(|t| t.color)
+}
+
+/// Colours what airlock laid out, after every hostile part was escaped (so
+/// the text holds no ESC of its own): result marks (`ok`, `FAIL`,
+/// `passed`, `FAILED`), and in a diff (after a line `diff:`, or lines
+/// from `diff --git` on) added, removed and hunk lines.
+pub fn paint(text: &str) -> String {
+    use anstyle::{AnsiColor, Style};
+    let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
+    let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into()));
+    let bold = Style::new().bold();
+    let styled = |style: Style, s: &str| format!("{style}{s}{style:#}");
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut in_diff = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let end = &line[body.len()..];
+        if body == "diff:" || body.starts_with("diff --git ") {
+            in_diff = true;
+        }
+        let painted = if in_diff {
+            if body.starts_with("diff --git ")
+                || body.starts_with("+++ ")
+                || body.starts_with("--- ")
+            {
+                styled(bold, body)
+            } else if body.starts_with('+') {
+                styled(green, body)
+            } else if body.starts_with('-') {
+                styled(red, body)
+            } else if body.starts_with("@@") {
+                styled(cyan, body)
+            } else {
+                body.to_string()
+            }
+        } else {
+            paint_marks(body, green, red)
+        };
+        out += &painted;
+        out += end;
+    }
+    out
+}
+
+/// The result marks of one line outside a diff: a leading `ok`/`FAIL`
+/// (gates and stop conditions) and `: passed` / `: FAILED` / `check
+/// passed` / `check failed`.
+fn paint_marks(line: &str, green: anstyle::Style, red: anstyle::Style) -> String {
+    let indent = line.len() - line.trim_start().len();
+    let (lead, rest) = line.split_at(indent);
+    for (mark, style) in [("ok  ", green), ("FAIL ", red)] {
+        if indent > 0 && rest.starts_with(mark) {
+            let word = mark.trim_end();
+            return format!("{lead}{style}{word}{style:#}{}", &rest[word.len()..]);
+        }
+    }
+    for (word, style) in [
+        ("check passed", green),
+        ("check failed", red),
+        ("passed", green),
+        ("FAILED", red),
+    ] {
+        if let Some(head) = line.strip_suffix(word)
+            && (word.starts_with("check") && head.is_empty() || head.ends_with(": "))
+        {
+            return format!("{head}{style}{word}{style:#}");
+        }
+        if word.starts_with("check")
+            && let Some(tail) = line.strip_prefix(word)
+            && (tail.starts_with(':') || tail.starts_with(';'))
+        {
+            return format!("{style}{word}{style:#}{tail}");
+        }
+    }
+    line.to_string()
+}
+
+/// Writes `text` through the user's pager (`$PAGER`, else `less` with
+/// `LESS=FRX` unless `LESS` is set, as git does: quit if one screen, keep
+/// colours, leave the screen as it is). An empty `PAGER` or `cat` means
+/// none; a pager that cannot start, or that the shell cannot find, means
+/// none.
+fn page(text: &str) -> bool {
+    use std::process::{Command, Stdio};
+    let pager = match std::env::var("PAGER") {
+        Ok(p) if p.trim().is_empty() || p.trim() == "cat" => return false,
+        Ok(p) => p,
+        Err(_) => "less".to_string(),
+    };
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(&pager).stdin(Stdio::piped());
+    if std::env::var_os("LESS").is_none() {
+        cmd.env("LESS", "FRX");
+    }
+    let Ok(mut child) = cmd.spawn() else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A reader who quits early closes the pipe: not an error.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    // 127: the shell found no such pager; the text is printed instead.
+    !matches!(child.wait().map(|s| s.code()), Ok(Some(127)))
 }
 
 impl Output {
@@ -22,7 +166,22 @@ impl Output {
             data: serde_json::to_value(data).unwrap_or(Value::Null),
             human,
             code: 0,
+            painted: false,
+            paged: false,
         }
+    }
+
+    /// Results and diff lines may be coloured on a terminal.
+    pub fn painted(mut self) -> Output {
+        self.painted = true;
+        self
+    }
+
+    /// Long output: through the pager on a terminal (and coloured).
+    pub fn paged(mut self) -> Output {
+        self.paged = true;
+        self.painted = true;
+        self
     }
 
     pub fn code(mut self, code: u8) -> Output {
@@ -40,7 +199,19 @@ impl Output {
         self
     }
 
-    pub fn emit(self, json: bool) -> ExitCode {
+    pub fn emit(mut self, json: bool) -> ExitCode {
+        if !json && self.painted && color_enabled() {
+            self.human = paint(&self.human);
+        }
+        if !json && self.paged && TERMINAL.get().is_some_and(|t| t.pager) && !self.human.is_empty()
+        {
+            if !self.human.ends_with('\n') {
+                self.human.push('\n');
+            }
+            if page(&self.human) {
+                return ExitCode::from(self.code);
+            }
+        }
         let mut out = std::io::stdout().lock();
         let _ = if json {
             writeln!(out, "{}", to_json(&self.data))

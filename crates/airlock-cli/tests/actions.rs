@@ -2507,3 +2507,116 @@ fn red_team_an_agent_cannot_hide_what_a_header_sends_behind_the_mask() {
         plan.stdout
     );
 }
+
+// ---------------------------------------------------------------- environment before merging
+
+#[test]
+fn promote_refuses_before_merging_when_an_action_needs_a_variable_that_is_not_set() {
+    let server = HttpPeer::start(&[202]);
+    let env = setup(&format!(
+        "\n[actions]\nenv = [\"DEPLOY_KEY\"]\n[[actions.fixtures]]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:{}/hooks/*\"\nstatus = 202\n",
+        server.port
+    ));
+    let (run, _) = edited_run(&env);
+    let out = env.airlock(&[
+        "propose",
+        &run,
+        &action_file(&env, "notify", &http_action(server.port)),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let deploy = "kind = \"command\"\nname = \"deploy\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\nenv = [\"DEPLOY_KEY\"]\n";
+    let out = env.airlock(&["propose", &run, &action_file(&env, "deploy", deploy)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    check_submit_approve(&env, &run);
+    let before = env.world();
+    let main_before = env.git(&["rev-parse", "main"]);
+
+    // Neither variable set: refused, both named, nothing merged or sent.
+    let out = env.fails(&["promote", &run], 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "refusing to promote run {run}: 2 environment variables the approved actions need are not set; nothing was merged"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("`HOOK_TOKEN` is not set; action `notify` (http) reads it"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("`DEPLOY_KEY` is not set; action `deploy` (command) reads it"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: set them in the environment"),
+        "{}",
+        out.stderr
+    );
+    env.assert_unchanged(&before);
+    assert_eq!(env.git(&["rev-parse", "main"]), main_before);
+    assert_eq!(env.state(&run), "approved");
+    assert!(server.requests().is_empty(), "something was sent");
+
+    // One set: the other is still named, still nothing done.
+    let out = env.airlock_env(&["promote", &run], &[("HOOK_TOKEN", "t")]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("1 environment variable the approved actions need is not set"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("HOOK_TOKEN"), "{}", out.stderr);
+    env.assert_unchanged(&before);
+
+    // Both set: promoted, the actions applied.
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[("HOOK_TOKEN", "t"), ("DEPLOY_KEY", "k")],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(env.state(&run), "promoted");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn propose_reports_every_problem_of_an_action_file_at_once() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    // Four problems: a scope the action needs but does not declare, a
+    // variable the workflow does not give actions, and an undo whose scope
+    // no lane grants, pushing to a remote the repository does not have.
+    let file = action_file(
+        &env,
+        "notify",
+        "kind = \"http\"\nname = \"notify\"\nscopes = [\"http:POST:10.9.8.7:*\"]\nmethod = \"POST\"\nurl = \"https://10.9.8.7/hooks\"\n[headers]\nAuthorization = \"Bearer ${UNLISTED_TOKEN}\"\n\n[undo]\nkind = \"git-push\"\nscopes = [\"git:push:nowhere:refs/heads/release/*\"]\nremote = \"nowhere\"\nref = \"refs/heads/release/x\"\n",
+    );
+    let before = env.world();
+    let out = env.fails(&["propose", &run, &file], 1);
+    assert!(
+        out.stderr
+            .contains(&format!("error: {file} has 4 problems")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("which no declared scope covers"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("does not grant `git:push:nowhere"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("`UNLISTED_TOKEN`"), "{}", out.stderr);
+    assert!(out.stderr.contains("remote `nowhere`"), "{}", out.stderr);
+    assert!(out.stderr.contains("fix them all"), "{}", out.stderr);
+    env.assert_unchanged(&before);
+    assert!(plan_of(&env, &run).is_empty());
+}

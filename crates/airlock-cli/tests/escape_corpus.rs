@@ -3948,3 +3948,54 @@ true"#,
     assert_eq!(shown["feedback"], reason);
     ledger_ok(&j);
 }
+
+// ---- Colour (issue 15) ---------------------------------------------------------------
+
+/// The colour airlock adds to `show` is added after the agent's text is
+/// escaped: a file whose lines carry their own escape sequences (a colour,
+/// a title change, a hyperlink, a clear screen) and lines shaped like
+/// airlock's marks reaches the terminal with none of the agent's ESC raw,
+/// whatever `--color` says; only airlock's own SGR sequences are there.
+#[test]
+fn colour_never_lets_the_agents_escape_sequences_through() {
+    let j = jail(Caller::Unprivileged);
+    let (run, _wt) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        "printf '+ok\\n\\033[2J\\033]0;pwned\\007\\n  ok  \\033[32mFAKE\\033[0m\\n\\033]8;;http://x.invalid\\033\\\\link\\033]8;;\\033\\\\\\ncheck passed\\n' > src/paint.txt && echo made",
+    );
+    assert!(a.shows("made"), "{}", a.text);
+    for color in ["always", "auto", "never"] {
+        let out = j.airlock(&["--color", color, "--no-pager", "show", &run]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("paint.txt"), "{}", out.stdout);
+        // Every ESC is the start of airlock's own `ESC [ digits m`.
+        let mut rest = out.stdout.as_str();
+        while let Some(i) = rest.find('\x1b') {
+            let seq: String = rest[i + 1..].chars().take(5).collect();
+            let ok = seq.starts_with('[')
+                && seq[1..]
+                    .chars()
+                    .take_while(|c| *c != 'm')
+                    .all(|c| c.is_ascii_digit() || c == ';')
+                && seq[1..].contains('m');
+            assert!(
+                ok,
+                "--color {color}: a raw escape sequence: {seq:?} in\n{:?}",
+                out.stdout
+            );
+            rest = &rest[i + 1..];
+        }
+        if color == "always" {
+            assert!(
+                out.stdout.contains("\x1b[32m+"),
+                "no colour was added: {:?}",
+                out.stdout
+            );
+        }
+        assert!(!out.stdout.contains('\x07'), "--color {color}: BEL raw");
+        assert!(!out.stdout.contains("\x1b[32mFAKE"), "--color {color}");
+        assert!(!out.stdout.contains("\x1b[2J"), "--color {color}");
+    }
+}

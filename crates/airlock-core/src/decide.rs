@@ -100,7 +100,7 @@ pub fn approve(
         &run,
         State::InReview,
         "approve",
-        json!({"digest": submission.digest, "reason": reason}),
+        json!({"digest": submission.digest, "reason": reason, "by": decider(al)}),
     )?;
     Ok(run)
 }
@@ -150,8 +150,12 @@ pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Ru
     )?;
     let from = run.state;
     run.state = State::Rejected;
-    al.store
-        .transition(&run, from, "reject", json!({"reason": reason}))?;
+    al.store.transition(
+        &run,
+        from,
+        "reject",
+        json!({"reason": reason, "by": decider(al)}),
+    )?;
     write_feedback(al, &run, "reject", &reason)?;
     Ok(run)
 }
@@ -171,10 +175,23 @@ pub fn redirect(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<
         &run,
         from,
         "redirect",
-        json!({"reason": reason, "round": run.round}),
+        json!({"reason": reason, "round": run.round, "by": decider(al)}),
     )?;
     write_feedback(al, &run, "redirect", &reason)?;
     Ok(run)
+}
+
+/// Who made a decision, for its ledger event: the user's git identity
+/// (`None` when none is configured), the OS account's name (`USER`, else
+/// `LOGNAME`) and uid.
+pub fn decider(al: &Airlock) -> serde_json::Value {
+    let git = crate::git::user_identity(&al.layout.git_dir).map(|i| i.to_string());
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    json!({"git": git, "user": user, "uid": uid})
 }
 
 pub fn short(digest: &str) -> &str {

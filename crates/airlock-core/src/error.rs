@@ -70,6 +70,8 @@ pub enum Error {
     Database(#[from] rusqlite::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("the directory {} given with -C {why}", path.display())]
+    NoDirectory { path: PathBuf, why: String },
 }
 
 /// A rule refused an operation: what, why, and what would make it pass.
@@ -111,6 +113,7 @@ impl Error {
             | Error::NoWorkflow(_)
             | Error::UnknownRun(_)
             | Error::Invalid(_)
+            | Error::NoDirectory { .. }
             | Error::Read { .. } => ErrorClass::Invalid,
             Error::Snap(e) if e.is_invalid_input() => ErrorClass::Invalid,
             _ => ErrorClass::Environment,
@@ -126,6 +129,7 @@ impl Error {
             Error::UnknownRun(_) => "`airlock review` lists runs waiting for review; `airlock log` lists all events".into(),
             Error::WrongState { next, .. } => next.clone(),
             Error::Refused(r) => r.hint.clone(),
+            Error::NoDirectory { .. } => "give -C the repository's directory, or leave -C out to use the current one".into(),
             Error::GitMissing(_) => "install git (Debian: `apt-get install git`)".into(),
             Error::Ledger(_) => "`airlock ledger verify` checks the ledger".into(),
             Error::Proof(airlock_proof::ProofError::KeyMissing { .. }) => "run `airlock init` to create the signing key".into(),

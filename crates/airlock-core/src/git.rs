@@ -205,14 +205,35 @@ impl Git {
         Ok(())
     }
 
-    /// Creates a commit with airlock as committer.
+    /// Creates a commit with airlock as author and committer.
     pub fn commit_tree(&self, tree: &str, parents: &[&str], message: &str) -> Result<String> {
+        self.commit_tree_by(tree, parents, message, &airlock_identity())
+    }
+
+    /// Creates a commit by `author`, with airlock as committer: the change
+    /// is the user's, made into a commit by airlock.
+    pub fn commit_tree_by(
+        &self,
+        tree: &str,
+        parents: &[&str],
+        message: &str,
+        author: &Identity,
+    ) -> Result<String> {
         let mut args = vec!["commit-tree".to_string(), tree.to_string()];
         for p in parents {
             args.push("-p".into());
             args.push(p.to_string());
         }
-        let out = self.run_with_input(&args, Some(message.as_bytes()))?;
+        let mut cmd = self.command(&args);
+        cmd.env("GIT_AUTHOR_NAME", &author.name)
+            .env("GIT_AUTHOR_EMAIL", &author.email);
+        let (ok, out, err) = exec(&mut cmd, Some(message.as_bytes()))?;
+        if !ok {
+            return Err(Error::Git {
+                args: describe_args(&args),
+                message: String::from_utf8_lossy(&err).trim().to_string(),
+            });
+        }
         Ok(String::from_utf8_lossy(&out).trim().to_string())
     }
 }
@@ -414,4 +435,69 @@ pub fn patch(git: &Git, from: &str, to: &str) -> Result<String> {
         to,
     ])?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A git identity: who a commit is by, who decided.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} <{}>", self.name, self.email)
+    }
+}
+
+/// airlock's own identity, used when the user has none configured.
+pub fn airlock_identity() -> Identity {
+    Identity {
+        name: AIRLOCK_NAME.into(),
+        email: AIRLOCK_EMAIL.into(),
+    }
+}
+
+/// The user's git identity, as git itself would take it for a commit in
+/// the main repository: `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, else
+/// `user.name`/`user.email` from the main repository's config, the
+/// user's global and system config (`EMAIL` last for the address).
+/// Only `git config --get` runs, which executes nothing; the main
+/// repository's config is the user's (no run can write it), and the lane's
+/// config is never read. `None` when a name or an address is missing or
+/// could not be written into a commit header.
+pub fn user_identity(git_dir: &Path) -> Option<Identity> {
+    let read = |key: &str| -> Option<String> {
+        let mut cmd = Command::new("git");
+        // The user's own config locations stay (GIT_CONFIG_GLOBAL,
+        // GIT_CONFIG_NOSYSTEM, HOME, XDG_CONFIG_HOME); nothing else of git's
+        // environment may point it elsewhere.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("GIT_") && k != "GIT_CONFIG_GLOBAL" && k != "GIT_CONFIG_NOSYSTEM" {
+                cmd.env_remove(&*k);
+            }
+        }
+        cmd.env("GIT_DIR", git_dir)
+            .current_dir(git_dir)
+            .args(["config", "--get", key])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        let out = cmd.output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let name = from_env("GIT_AUTHOR_NAME").or_else(|| read("user.name"))?;
+    let email = from_env("GIT_AUTHOR_EMAIL")
+        .or_else(|| read("user.email"))
+        .or_else(|| from_env("EMAIL"))?;
+    let fits = |s: &str| {
+        !s.trim().is_empty() && !s.chars().any(|c| c.is_control() || c == '<' || c == '>')
+    };
+    (fits(&name) && fits(&email)).then(|| Identity {
+        name: name.trim().to_string(),
+        email: email.trim().to_string(),
+    })
 }

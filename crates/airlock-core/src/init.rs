@@ -21,6 +21,10 @@ pub struct InitReport {
     pub key_dir: PathBuf,
     pub key_created: bool,
     pub public_key: String,
+    /// The detected gates run once on the base (the commit checked out),
+    /// when init wrote the workflow and there is a commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<crate::base_gates::BaseGates>,
 }
 
 pub fn init(cwd: &Path) -> Result<InitReport> {
@@ -59,6 +63,23 @@ pub fn init(cwd: &Path) -> Result<InitReport> {
             "set AIRLOCK_KEY_DIR to a directory outside every repository",
         ));
     }
+    // Gates just detected run once on the base, so one already red there is
+    // not blamed on a run. A workflow kept as it was is the user's: its gates
+    // are theirs to run.
+    let base = match layout
+        .git()
+        .text(&["rev-parse", "--verify", "-q", "HEAD^{commit}"])
+    {
+        Ok(commit) if written && !workflow.gates.is_empty() && !commit.is_empty() => {
+            let program = crate::init_program();
+            let site = crate::Site {
+                layout: &layout,
+                init_program: &program,
+            };
+            Some(crate::base_gates::run_on(&site, &workflow, &commit)?)
+        }
+        _ => None,
+    };
     Ok(InitReport {
         root: layout.root.clone(),
         workflow: workflow_path,
@@ -69,5 +90,6 @@ pub fn init(cwd: &Path) -> Result<InitReport> {
         key_dir: layout.key_dir.clone(),
         key_created: created,
         public_key: key.public().to_openssh(),
+        base,
     })
 }

@@ -107,6 +107,7 @@ pub fn promote(
     let brief = al.brief_of(&run, &workflow)?;
     // Where the approved pushes go is checked before anything is merged.
     crate::action::plan::check_destinations(al, &run)?;
+    require_action_env(al, &run, &workflow)?;
 
     let main = al.layout.git();
     let branch_ref = format!("refs/heads/{}", run.branch);
@@ -148,7 +149,9 @@ pub fn promote(
         "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
         run.id, run.target, submission.digest, approval.at
     );
-    let merge = main.commit_tree(&tree, &[&tip, &submission.head], &message)?;
+    // The merge is the user's, like the run's commit (`submit`).
+    let author = git::user_identity(&al.layout.git_dir).unwrap_or_else(git::airlock_identity);
+    let merge = main.commit_tree_by(&tree, &[&tip, &submission.head], &message, &author)?;
 
     let checked_out = checkout_can_move(al, &run.id, &target_ref, &tip, &merge, "promote")?;
 
@@ -617,6 +620,61 @@ fn recheck_stops(
         format!(
             "redirect the run (`airlock redirect {} --reason \"rebase onto {}\"`) so it is checked on top of the current {}; nothing was changed",
             run.id, run.target, run.target
+        ),
+    ))
+}
+
+/// Every variable the approved actions will read from airlock's
+/// environment when they run (`${NAME}` in HTTP headers, the SMTP
+/// credentials of an email, a command's `env`), checked before the merge:
+/// a missing one refuses the promotion with all of them listed, before
+/// anything is merged or sent, instead of failing an action after the
+/// target moved.
+fn require_action_env(al: &Airlock, run: &Run, workflow: &crate::workflow::Workflow) -> Result<()> {
+    use crate::action::{Body, Role, parse::env_refs};
+    let mut missing = Vec::new();
+    for action in crate::action::plan::list(al, &run.id)? {
+        if action.role != Role::Apply {
+            continue;
+        }
+        let names: Vec<String> = match &action.spec.body {
+            Body::Http(h) => h.headers.iter().flat_map(|(_, v)| env_refs(v)).collect(),
+            Body::Email(_) => workflow
+                .actions
+                .smtp
+                .iter()
+                .flat_map(|s| [s.username_env.clone(), s.password_env.clone()])
+                .flatten()
+                .collect(),
+            Body::Command(c) => c.env.clone(),
+            Body::GitPush(_) => Vec::new(),
+        };
+        for name in names {
+            if std::env::var_os(&name).is_none() {
+                missing.push(format!(
+                    "`{name}` is not set; action `{}` ({}) reads it",
+                    action.spec.name,
+                    action.spec.body.kind()
+                ));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.dedup();
+    Err(Error::refused(
+        format!(
+            "refusing to promote run {}: {} environment variable{} the approved actions need {} not set; nothing was merged",
+            run.id,
+            missing.len(),
+            if missing.len() == 1 { "" } else { "s" },
+            if missing.len() == 1 { "is" } else { "are" }
+        ),
+        missing,
+        format!(
+            "set them in the environment airlock runs in, then `airlock promote {}` again",
+            run.id
         ),
     ))
 }

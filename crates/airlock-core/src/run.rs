@@ -121,6 +121,10 @@ pub struct Submission {
     pub proof: PathBuf,
     pub digest: String,
     pub at: String,
+    /// Whom the commit is authored by (`Name <email>`); airlock's own
+    /// identity when the user has none configured. Older runs have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -60,7 +60,10 @@ pub fn submit(
         run.id,
         run.round
     );
-    let head = main.commit_tree(&tree, &[&parent], &message)?;
+    // Authored by the user (git's own identity for the main repository),
+    // committed by airlock.
+    let author = git::user_identity(&al.layout.git_dir).unwrap_or_else(git::airlock_identity);
+    let head = main.commit_tree_by(&tree, &[&parent], &message, &author)?;
     main.run(&["update-ref", &format!("refs/heads/{}", run.branch), &head])?;
     crate::failpoint("submit:after-commit");
 
@@ -105,6 +108,7 @@ pub fn submit(
         proof: written.path.clone(),
         digest: written.digest.clone(),
         at: now(),
+        author: Some(author.to_string()),
     };
     run.state = State::InReview;
     run.workflow_digest = workflow.digest.clone();
@@ -115,7 +119,8 @@ pub fn submit(
         State::Checked,
         "submit",
         json!({"round": run.round, "head": submission.head, "tree": submission.tree,
-               "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest}),
+               "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest,
+               "author": submission.author}),
     )?;
     Ok(submission)
 }

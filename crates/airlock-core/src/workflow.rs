@@ -857,6 +857,14 @@ pub fn template_for(root: &Path) -> (String, String) {
             }
         }
         detected = format!("Makefile: make targets {}", names(&gates));
+    } else if let Some((found, python)) = python_gates(root) {
+        gates = python;
+        detected = format!("{found}: {}", names(&gates));
+    } else if root.join("go.mod").is_file() {
+        gates.push(("build".into(), "go build ./...".into()));
+        gates.push(("lint".into(), "go vet ./...".into()));
+        gates.push(("test".into(), "go test ./...".into()));
+        detected = "go.mod: go build, vet and test".into();
     } else {
         detected = "nothing to detect gates from; wrote a commented template".into();
     }
@@ -886,6 +894,54 @@ pub fn template_for(root: &Path) -> (String, String) {
          pass_env = []               # environment variables passed to commands, by name\n",
     );
     (out, detected)
+}
+
+/// A Python project's gates, by what it configures: pytest (`[tool.pytest…]`,
+/// `[pytest]`, `[tool:pytest]`, a `conftest.py`, or a `tests`/`test`
+/// directory), ruff (`[tool.ruff…]`, `ruff.toml`), tox (`tox.ini`,
+/// `[tool.tox]`); through `uv run` when there is a `uv.lock`. `None`
+/// when there is no `pyproject.toml`, `setup.cfg`, `setup.py` or `tox.ini`.
+fn python_gates(root: &Path) -> Option<(String, Vec<(String, String)>)> {
+    let markers = ["pyproject.toml", "setup.cfg", "setup.py", "tox.ini"];
+    let found: Vec<&str> = markers
+        .into_iter()
+        .filter(|m| root.join(m).is_file())
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
+    let (pyproject, setup_cfg, tox_ini) =
+        (read("pyproject.toml"), read("setup.cfg"), read("tox.ini"));
+    let table = |text: &str, prefix: &str| text.lines().any(|l| l.trim_start().starts_with(prefix));
+    let uv = root.join("uv.lock").is_file();
+    let runner = if uv { "uv run " } else { "" };
+    let python = if uv { "uv run python" } else { "python3" };
+    let mut gates = Vec::new();
+    if table(&pyproject, "[tool.ruff")
+        || root.join("ruff.toml").is_file()
+        || root.join(".ruff.toml").is_file()
+    {
+        gates.push(("lint".to_string(), format!("{runner}ruff check .")));
+    }
+    if table(&pyproject, "[tool.pytest")
+        || table(&setup_cfg, "[tool:pytest]")
+        || table(&tox_ini, "[pytest]")
+        || root.join("pytest.ini").is_file()
+        || root.join("conftest.py").is_file()
+        || root.join("tests").is_dir()
+        || root.join("test").is_dir()
+    {
+        gates.push(("test".to_string(), format!("{python} -m pytest -q")));
+    }
+    if root.join("tox.ini").is_file() || table(&pyproject, "[tool.tox") {
+        gates.push(("tox".to_string(), format!("{runner}tox")));
+    }
+    let mut what = found.join(", ");
+    if uv {
+        what += " and uv.lock";
+    }
+    Some((what, gates))
 }
 
 fn names(gates: &[(String, String)]) -> String {

@@ -12,10 +12,17 @@ pub struct Args {
     /// Show the gates' output as they run.
     #[arg(long, short)]
     verbose: bool,
+    /// Run the brief's gates on the run's base instead (a scratch checkout,
+    /// confined the same way) and say which failing gates were already red there.
+    #[arg(long)]
+    base: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
+    if args.base {
+        return base(&mut al, &args.run);
+    }
     let echo = match (args.verbose, ctx.json) {
         (false, _) => Echo::None,
         (true, true) => Echo::Stderr,
@@ -35,7 +42,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         );
     }
     let code = if report.passed { 0 } else { 1 };
-    Ok(Output::new(&report, human).code(code))
+    Ok(Output::new(&report, human).code(code).painted())
 }
 
 pub fn render(report: &CheckReport) -> String {
@@ -85,4 +92,43 @@ pub fn render(report: &CheckReport) -> String {
         }
     }
     out.trim_end().to_string()
+}
+
+/// `check --base`: the gates on the run's base.
+fn base(al: &mut airlock_core::Airlock, run: &str) -> Result<Output> {
+    let report = airlock_core::base_gates::check_run_base(al, run)?;
+    let mut human = format!(
+        "gates on the base of run {run} ({}):\n",
+        crate::render::short(&report.base.commit)
+    );
+    if report.base.gates.is_empty() {
+        human += "  (the brief requires none)\n";
+    }
+    for g in &report.base.gates {
+        let mark = if g.red {
+            "FAIL"
+        } else if g.outcome.starts_with("not run") {
+            "skip"
+        } else {
+            "ok  "
+        };
+        human += &format!(
+            "  {mark} {:<14} {}\n",
+            g.name,
+            crate::render::one_line(&g.outcome, 200)
+        );
+    }
+    if !report.already_red.is_empty() {
+        human += &format!(
+            "red on the base: not caused by a run: {}\n",
+            report.already_red.join(", ")
+        );
+    }
+    if !report.caused_by_run.is_empty() {
+        human += &format!(
+            "green on the base, failing in the run: {}\n",
+            report.caused_by_run.join(", ")
+        );
+    }
+    Ok(Output::new(&report, human).painted())
 }

@@ -27,6 +27,42 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
             report.gates.join(", ")
         }
     );
+    if let Some(base) = &report.base {
+        human += &format!(
+            "  ran them once on the base ({}):\n",
+            crate::render::short(&base.commit)
+        );
+        for g in &base.gates {
+            let mark = if g.red {
+                "FAIL"
+            } else if g.outcome.starts_with("not run") {
+                "skip"
+            } else {
+                "ok  "
+            };
+            human += &format!(
+                "    {mark} {:<10} {}\n",
+                g.name,
+                crate::render::one_line(&g.outcome, 200)
+            );
+            if let (true, Some(out), Some(err)) = (g.red, &g.stdout_log, &g.stderr_log) {
+                human += &format!("         output: {}\n", out.display());
+                human += &format!("                 {}\n", err.display());
+            }
+        }
+        let red: Vec<&str> = base
+            .gates
+            .iter()
+            .filter(|g| g.red)
+            .map(|g| g.name.as_str())
+            .collect();
+        if !red.is_empty() {
+            human += &format!(
+                "  red on the base: not caused by a run: {}\n",
+                red.join(", ")
+            );
+        }
+    }
     human += &format!("ignored local state in {}\n", report.gitignore.display());
     human += &format!(
         "{} signing key in {}\n  {}\n",
@@ -39,5 +75,5 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
         report.public_key
     );
     human += "next: write a brief (see README) and run `airlock brief check BRIEF.toml`";
-    Ok(Output::new(&report, human))
+    Ok(Output::new(&report, human).painted())
 }

@@ -13,6 +13,7 @@ use crate::render::{Output, warn};
 mod approve;
 mod brief;
 mod check;
+mod completions;
 mod demo;
 pub mod exec;
 mod init;
@@ -117,6 +118,10 @@ pub enum Command {
     Sandbox(sandbox::Command),
     /// The whole flow on a throwaway repository with a scripted agent.
     Demo(demo::Args),
+    /// Print a shell's completion script (e.g. `airlock completions bash > /etc/bash_completion.d/airlock`).
+    Completions(completions::Args),
+    /// Print the man page (roff), e.g. `airlock man | man -l -`.
+    Man(completions::ManArgs),
 }
 
 pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
@@ -145,5 +150,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
         Command::Snap(cmd) => snap::run(ctx, cmd),
         Command::Sandbox(cmd) => sandbox::run(ctx, cmd),
         Command::Demo(args) => demo::run(ctx, args),
+        Command::Completions(args) => completions::completions(ctx, args),
+        Command::Man(args) => completions::man(ctx, args),
     }
 }

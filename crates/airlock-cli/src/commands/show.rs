@@ -259,7 +259,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         "approval": run.approval,
         "promotion": run.promotion,
     });
-    Ok(Output::new(data, h).hostile())
+    Ok(Output::new(data, h).hostile().paged())
 }
 
 /// The commit round `n` was submitted as, or why there is none to compare with.

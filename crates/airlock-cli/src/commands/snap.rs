@@ -1,5 +1,4 @@
 use std::ffi::OsString;
-use std::io::IsTerminal;
 
 use serde_json::json;
 
@@ -59,11 +58,10 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
     }
 }
 
-/// Colour only on a terminal, never with NO_COLOR or --json.
-fn color(ctx: &Ctx) -> bool {
-    !ctx.json
-        && std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// Colour as `--color` says: by default only on a terminal, never with
+/// NO_COLOR or --json.
+fn color(_ctx: &Ctx) -> bool {
+    crate::render::color_enabled()
 }
 
 fn snap_run(ctx: &Ctx, name: &str, run: Option<String>, command: Vec<OsString>) -> Result<Output> {

@@ -15,6 +15,12 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
     let s = submit(&mut al, &args.run, &airlock_effects::Live)?;
+    let airlock = airlock_core::git::airlock_identity().to_string();
+    if s.author.as_deref() == Some(airlock.as_str()) {
+        crate::render::warn(&format!(
+            "no git identity is configured, so the commit is authored by {airlock}; set yours with `git config --global user.name NAME` and `git config --global user.email ADDRESS`"
+        ));
+    }
     let human = format!(
         "submitted run {} (round {})\n  commit: {}\n  proof:  {}\n  digest: sha256:{}\nthe run is in the review queue: `airlock show {}`, then `airlock approve {}`",
         args.run,
@@ -27,7 +33,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     );
     Ok(Output::new(
         json!({"run": args.run, "state": "in_review", "round": s.round, "head": s.head, "tree": s.tree,
-               "proof": s.proof, "signature": format!("{}.sig", s.proof.display()), "digest": s.digest}),
+               "proof": s.proof, "signature": format!("{}.sig", s.proof.display()), "digest": s.digest, "author": s.author}),
         human,
     ))
 }

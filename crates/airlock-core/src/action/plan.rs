@@ -169,8 +169,65 @@ pub(crate) fn authorize(
     workflow: &Workflow,
     spec: &ActionSpec,
 ) -> Result<()> {
-    parse::check_against_workflow(spec, workflow)?;
-    scope::authorize(spec, workflow, &run.lane)?;
+    match authorize_all(al, run, workflow, spec)?.into_iter().next() {
+        Some(problem) => Err(problem),
+        None => Ok(()),
+    }
+}
+
+/// Every refusal [`authorize`] would give, each check run whatever the
+/// others found; an error that is not a refusal (git failing) stops it.
+fn authorize_all(
+    al: &Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    spec: &ActionSpec,
+) -> Result<Vec<Error>> {
+    let mut problems = Vec::new();
+    for check in [
+        parse::check_against_workflow(spec, workflow),
+        scope::authorize(spec, workflow, &run.lane),
+        authorize_env_and_remote(al, run, workflow, spec),
+    ] {
+        match check {
+            Ok(()) => {}
+            Err(e @ Error::Refused(_)) => problems.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(problems)
+}
+
+/// Several refusals of one action file as one, each with its reasons and
+/// what would fix it; one refusal as it is.
+fn one_refusal(file: &str, mut problems: Vec<Error>) -> Result<()> {
+    if problems.len() <= 1 {
+        return problems.pop().map_or(Ok(()), Err);
+    }
+    let mut reasons = Vec::new();
+    for problem in &problems {
+        match problem {
+            Error::Refused(r) => {
+                reasons.push(r.what.clone());
+                reasons.extend(r.reasons.iter().map(|why| format!("  {why}")));
+                reasons.push(format!("  fix: {}", r.hint));
+            }
+            other => reasons.push(other.to_string()),
+        }
+    }
+    Err(Error::refused(
+        format!("{file} has {} problems", problems.len()),
+        reasons,
+        "fix them all and propose the file again; nothing was recorded",
+    ))
+}
+
+fn authorize_env_and_remote(
+    al: &Airlock,
+    run: &Run,
+    workflow: &Workflow,
+    spec: &ActionSpec,
+) -> Result<()> {
     let granted = action_env(workflow, &run.lane);
     let ungranted: Vec<String> = env_names(spec)
         .into_iter()
@@ -450,12 +507,14 @@ pub fn propose(
     let parsed = parse::parse(&text, &file.display().to_string(), &stem)?;
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
-    authorize(al, &run, &workflow, &parsed.action)?;
-    validate(&parsed.action, effects)?;
-    if let Some(undo) = &parsed.undo {
-        authorize(al, &run, &workflow, undo)?;
-        validate(undo, effects)?;
+    // Every problem at once, as `brief check` does: each check of the
+    // action and of its undo, not the first that fails.
+    let mut problems = Vec::new();
+    for spec in std::iter::once(&parsed.action).chain(parsed.undo.as_ref()) {
+        problems.extend(authorize_all(al, &run, &workflow, spec)?);
+        problems.extend(validate(spec, effects).err());
     }
+    one_refusal(&file.display().to_string(), problems)?;
     let existing = list(al, &run.id)?;
     let seq = existing
         .iter()
