@@ -5,6 +5,7 @@
 pub mod action;
 pub mod brief;
 pub mod check;
+pub mod counts;
 pub mod confinement;
 pub mod decide;
 pub mod diag;
@@ -19,6 +20,7 @@ pub mod layout;
 pub mod ledger_head;
 pub mod ledger_server;
 pub mod lock;
+pub mod logs;
 pub mod promote;
 pub mod proof;
 pub mod quota;
