@@ -52,11 +52,7 @@ impl Progress {
                 let thread = std::thread::spawn(move || {
                     loop {
                         let mut err = std::io::stderr().lock();
-                        let _ = write!(
-                            err,
-                            "\r\x1b[2K{label}… {} s",
-                            started.elapsed().as_secs()
-                        );
+                        let _ = write!(err, "\r\x1b[2K{label}… {} s", started.elapsed().as_secs());
                         let _ = err.flush();
                         drop(err);
                         match rx.recv_timeout(Duration::from_secs(1)) {

@@ -44,7 +44,10 @@ fn counting_env() -> Env {
 /// Paths, run ids, times and digests replaced, for whole-output snapshots.
 fn settings(env: &Env, run: &str) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
-    s.add_filter(&regex_escape(&env.tmp.path().display().to_string()), "[TMP]");
+    s.add_filter(
+        &regex_escape(&env.tmp.path().display().to_string()),
+        "[TMP]",
+    );
     s.add_filter(&regex_escape(run), "[RUN]");
     s.add_filter(r"\d+ ms", "[N] ms");
     s.add_filter(r"sha256 [0-9a-f]{12}", "sha256 [DIGEST]");
@@ -116,8 +119,7 @@ fn one_check_reports_a_stop_condition_and_a_failing_gate_with_its_output() {
         out.stdout
     );
     assert!(
-        out.stdout
-            .contains(&format!("`airlock logs {run} test`")),
+        out.stdout.contains(&format!("`airlock logs {run} test`")),
         "{}",
         out.stdout
     );
@@ -140,7 +142,8 @@ fn one_check_reports_a_stop_condition_and_a_failing_gate_with_its_output() {
         "{}",
         out.stderr
     );
-    settings(&env, &run).bind(|| insta::assert_snapshot!("check_failing_stops_and_gate", out.stdout));
+    settings(&env, &run)
+        .bind(|| insta::assert_snapshot!("check_failing_stops_and_gate", out.stdout));
 
     // The same data in JSON, and nothing on stderr about progress.
     let mut cmd = env.cmd(&["--json", "check", &run]);
@@ -181,7 +184,13 @@ fn stops_fail_the_check_when_the_gates_pass_and_submit_refuses() {
     let (run, wt) = env.start(BRIEF);
     write(&wt.join("ci/pipeline.yml"), "steps: [evil]\n");
     let report = env.json(&["check", &run], 1);
-    assert!(report["gates"].as_array().unwrap().iter().all(|g| g["status"] == "passed"));
+    assert!(
+        report["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["status"] == "passed")
+    );
     assert_eq!(report["passed"], false);
     let failed: Vec<&str> = report["stops"]
         .as_array()
@@ -193,7 +202,12 @@ fn stops_fail_the_check_when_the_gates_pass_and_submit_refuses() {
     assert!(failed.contains(&"protected"), "{failed:?}");
     let out = env.airlock(&["submit", &run]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("is staged; `submit` needs it to be checked"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is staged; `submit` needs it to be checked"),
+        "{}",
+        out.stderr
+    );
     env.git_in(&wt, &["checkout", "--", "ci/pipeline.yml"]);
     let report = env.json(&["check", &run], 0);
     assert_eq!(report["passed"], true);
@@ -206,7 +220,10 @@ fn stops_judge_the_tree_the_gates_left() {
     let env = Env::new();
     env.write(
         ".airlock/workflow.toml",
-        &WORKFLOW.replace("sh tests/run.sh", "sh tests/run.sh && echo x > docs/made-by-gate.md"),
+        &WORKFLOW.replace(
+            "sh tests/run.sh",
+            "sh tests/run.sh && echo x > docs/made-by-gate.md",
+        ),
     );
     env.git(&["commit", "-qam", "a gate that writes"]);
     let (run, _wt) = env.start(BRIEF);
@@ -219,7 +236,12 @@ fn stops_judge_the_tree_the_gates_left() {
         .unwrap()
         .clone();
     assert_eq!(scope["passed"], false, "{scope}");
-    assert!(scope["findings"].to_string().contains("docs/made-by-gate.md"), "{scope}");
+    assert!(
+        scope["findings"]
+            .to_string()
+            .contains("docs/made-by-gate.md"),
+        "{scope}"
+    );
 }
 
 /// Counts from the JUnit report a gate writes; a report reached through a
@@ -240,11 +262,19 @@ fn junit_reports_give_counts_and_links_are_not_followed() {
         serde_json::json!({"passed": 1, "failed": 1, "skipped": 1, "source": "junit"})
     );
     let human = env.airlock(&["show", &run]);
-    assert!(human.stdout.contains("1 passed, 1 failed, 1 skipped"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("1 passed, 1 failed, 1 skipped"),
+        "{}",
+        human.stdout
+    );
 
     // The attack: the report is a link to a file outside the worktree.
     let outside = env.tmp.path().join("outside.xml");
-    std::fs::write(&outside, "<testsuite><testcase name=\"secret\"/></testsuite>").unwrap();
+    std::fs::write(
+        &outside,
+        "<testsuite><testcase name=\"secret\"/></testsuite>",
+    )
+    .unwrap();
     write(
         &wt.join("tests/run.sh"),
         &format!(
@@ -255,7 +285,11 @@ fn junit_reports_give_counts_and_links_are_not_followed() {
     // The link fails the check (file-kinds); its target's test case is not counted.
     let out = env.json(&["check", &run], 1);
     assert_eq!(out["gates"][1]["status"], "passed");
-    assert!(out["gates"][1].get("tests").is_none(), "{}", out["gates"][1]);
+    assert!(
+        out["gates"][1].get("tests").is_none(),
+        "{}",
+        out["gates"][1]
+    );
 }
 
 #[test]
@@ -279,9 +313,14 @@ fn logs_lists_traces_and_prints_a_gates_output_whole_or_its_tail() {
     let gate = env.airlock(&["logs", &run, "test"]);
     assert_eq!(gate.code, 0, "{}", gate.stderr);
     no_raw_controls("logs", &gate.stdout);
-    assert!(gate.stdout.contains("  | one\n  | two\n  | three\n"), "{}", gate.stdout);
     assert!(
-        gate.stdout.contains("  | bad \\x1b[31mred\\x1b[0m \\u{202e}x"),
+        gate.stdout.contains("  | one\n  | two\n  | three\n"),
+        "{}",
+        gate.stdout
+    );
+    assert!(
+        gate.stdout
+            .contains("  | bad \\x1b[31mred\\x1b[0m \\u{202e}x"),
         "{}",
         gate.stdout
     );
@@ -290,10 +329,18 @@ fn logs_lists_traces_and_prints_a_gates_output_whole_or_its_tail() {
     let tail = env.airlock(&["logs", &run, "test", "--tail", "1", "--stream", "stdout"]);
     assert_eq!(tail.code, 0, "{}", tail.stderr);
     assert!(tail.stdout.contains("  | three\n"), "{}", tail.stdout);
-    assert!(!tail.stdout.contains("two") && !tail.stdout.contains("stderr"), "{}", tail.stdout);
+    assert!(
+        !tail.stdout.contains("two") && !tail.stdout.contains("stderr"),
+        "{}",
+        tail.stdout
+    );
 
     let by_number = env.airlock(&["logs", &run, "1"]);
-    assert!(by_number.stdout.contains("  | hello\n"), "{}", by_number.stdout);
+    assert!(
+        by_number.stdout.contains("  | hello\n"),
+        "{}",
+        by_number.stdout
+    );
 
     // JSON: paths, sizes and digests of the files, no content.
     let doc = env.json(&["logs", &run, "test"], 0);
@@ -321,20 +368,92 @@ fn logs_refuses_unknown_runs_traces_and_gates() {
 
     let out = env.airlock(&["logs", &run, "9"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("run {run} has no trace #9")), "{}", out.stderr);
-    assert!(out.stderr.contains("its traces are #1 to #2"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("run {run} has no trace #9")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("its traces are #1 to #2"),
+        "{}",
+        out.stderr
+    );
 
     let out = env.airlock(&["logs", &run, "tset"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains("has no trace of gate `tset` in round 1"),
+        out.stderr
+            .contains("has no trace of gate `tset` in round 1"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("did you mean `test`?"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `test`?"),
+        "{}",
+        out.stderr
+    );
     let err = env.json_error(&["logs", &run, "tset"], 1);
     assert_eq!(err["class"], "refused");
 
     let out = env.airlock(&["logs", &run, "test", "--stream", "both"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// On a terminal the gate that runs is one line, redrawn and then cleared;
+/// `script` gives the command a terminal (skipped where it is missing).
+#[test]
+fn on_a_terminal_the_running_gate_is_one_line_cleared_when_done() {
+    let script = std::path::Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipped: no /usr/bin/script to give airlock a terminal");
+        return;
+    }
+    let env = Env::new();
+    let (run, _wt) = env.start(BRIEF);
+    let airlock = assert_cmd::cargo::cargo_bin("airlock");
+    let mut cmd = std::process::Command::new(script);
+    env.hermetic(&mut cmd);
+    let line = format!("'{}' check {run}", airlock.display());
+    let out = cmd
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .current_dir(&env.repo)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("\r\x1b[2Krunning gate build (1/2)… 0 s")
+            && text.contains("\r\x1b[2Krunning gate test (2/2)… 0 s"),
+        "{text:?}"
+    );
+    // Cleared before the result: the result's first line starts clean.
+    let result_at = text.find("stop conditions:").expect(&text);
+    assert!(text[..result_at].ends_with("\r\x1b[2K"), "{text:?}");
+    assert!(!text.contains("running gate build (1/2)…\n"), "{text:?}");
+}
+
+/// `promote` re-running gates on a moved target says which gate runs, off a
+/// terminal one line each; `--json` stays quiet.
+#[test]
+fn promote_says_which_gate_it_reruns() {
+    let env = Env::new();
+    let (run, _) = env.approved();
+    env.commit_file("docs/guide.md", "# Guide\n\nMore.\n", "docs");
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("running gate build (1/2)…\nrunning gate test (2/2)…\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("running gate"), "{}", out.stdout);
+
+    let env = Env::new();
+    let (run, _) = env.approved();
+    env.commit_file("docs/guide.md", "# Guide\n\nMore.\n", "docs");
+    let out = env.airlock(&["--json", "promote", &run]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("running gate"), "{}", out.stderr);
 }

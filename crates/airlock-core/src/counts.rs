@@ -406,7 +406,9 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
             Tests  1 failed | 47 passed (48)\n   Start at  10:00:00\n   Duration  1.20s\n";
         assert_eq!(from_output(vitest_out), counts(47, 1, 0, "vitest"));
         assert_eq!(
-            from_output("\x1b[2m      Tests \x1b[22m \x1b[1m\x1b[32m48 passed\x1b[39m\x1b[22m\x1b[90m (48)\x1b[39m\n"),
+            from_output(
+                "\x1b[2m      Tests \x1b[22m \x1b[1m\x1b[32m48 passed\x1b[39m\x1b[22m\x1b[90m (48)\x1b[39m\n"
+            ),
             counts(48, 0, 0, "vitest")
         );
     }
@@ -443,7 +445,8 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         assert_eq!(from_junit(b"not xml <"), None);
         assert_eq!(from_junit(&[0xff, 0xfe, 0x00]), None);
         // Entity expansion (billion laughs) needs a DTD, which is refused.
-        let laughs = br#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>
+        let laughs =
+            br#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>
 <testsuite><testcase name="&b;"/></testsuite>"#;
         assert_eq!(from_junit(laughs), None);
     }

@@ -5,8 +5,8 @@
 pub mod action;
 pub mod brief;
 pub mod check;
-pub mod counts;
 pub mod confinement;
+pub mod counts;
 pub mod decide;
 pub mod diag;
 pub mod error;

@@ -78,7 +78,9 @@ fn failing_gate_output(al: &Airlock, run: &str, report: &CheckReport) -> String 
     let read = |path: &std::path::Path| logs::tail(path, TAIL_LINES).unwrap_or_default();
     let (out, out_cut) = read(&trace.stdout.log);
     let (err, err_cut) = read(&trace.stderr.log);
-    let err_take = err.len().min((TAIL_LINES / 2).max(TAIL_LINES.saturating_sub(out.len())));
+    let err_take = err
+        .len()
+        .min((TAIL_LINES / 2).max(TAIL_LINES.saturating_sub(out.len())));
     let out_take = out.len().min(TAIL_LINES - err_take);
     let mut h = format!(
         "\noutput of gate `{}` (the last lines; all of it: `airlock logs {run} {}`):\n",

@@ -129,10 +129,7 @@ fn list(run: &str, round: u32, traces: &[Trace]) -> Output {
         );
     }
     if let Some(last) = traces.last() {
-        h += &format!(
-            "pick one: `airlock logs {run} {}` (a trace number)",
-            last.n
-        );
+        h += &format!("pick one: `airlock logs {run} {}` (a trace number)", last.n);
         match traces
             .iter()
             .rev()
@@ -155,9 +152,5 @@ fn list(run: &str, round: u32, traces: &[Trace]) -> Output {
             })
         })
         .collect();
-    Output::new(
-        json!({"run": run, "round": round, "traces": data}),
-        h,
-    )
-    .hostile()
+    Output::new(json!({"run": run, "round": round, "traces": data}), h).hostile()
 }
