@@ -457,3 +457,33 @@ fn promote_says_which_gate_it_reruns() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!out.stderr.contains("running gate"), "{}", out.stderr);
 }
+
+/// A `junit` path that leaves the worktree is a workflow error, with where
+/// and what to write instead; nothing is started.
+#[test]
+fn a_junit_path_outside_the_worktree_is_refused() {
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &COUNTING_WORKFLOW.replace("tests/junit.xml", "../elsewhere/junit.xml"),
+    );
+    env.git(&["commit", "-qam", "a report outside"]);
+    let path = env.write_brief("brief", ALL_CHECKS);
+    let before = env.world();
+    let out = env.airlock(&["start", &path]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("`junit` of gate `test` must be a path inside the worktree"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("workflow.toml:8:9:"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("help: write a relative path without `..`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.world().runs, before.runs);
+}
