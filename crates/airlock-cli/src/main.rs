@@ -1,6 +1,7 @@
 //! `airlock`: argument parsing and rendering. The work is in airlock-core.
 
 mod commands;
+mod progress;
 mod render;
 
 use std::path::PathBuf;

@@ -1,4 +1,9 @@
-//! `check`: the brief's gates in workflow order, then the stop conditions.
+//! `check`: the stop conditions on the worktree as it is, then the brief's
+//! gates in workflow order, whether or not a stop condition failed: the
+//! stops are cheap and the agent learns every problem in one check. A gate
+//! that fails skips the gates after it. The report (what the proof records)
+//! holds the stops of the tree the gates left: if a gate changed the
+//! worktree, they are evaluated again on that tree.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -23,6 +28,26 @@ pub struct GateResult {
     /// For a snapshot gate: golden digest, actual digest and the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<crate::snapshot::SnapshotResult>,
+    /// Test counts, when the gate's JUnit report or output states them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<crate::counts::TestCounts>,
+}
+
+/// What a caller hears while gates run (the CLI shows progress from it).
+#[derive(Debug, Clone, Copy)]
+pub enum GateEvent<'a> {
+    /// Gate `name` starts; it is number `index` (from 1) of `total`.
+    Started {
+        name: &'a str,
+        index: usize,
+        total: usize,
+    },
+    /// Gate `name` ended.
+    Finished {
+        name: &'a str,
+        passed: bool,
+        duration_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,29 +60,49 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// The first thing that failed, in a few words.
+    /// The first thing that failed, in a few words: a stop condition
+    /// before a gate, in the order they are reported.
     pub fn first_failure(&self) -> Option<String> {
+        self.failures().into_iter().next()
+    }
+
+    /// Everything that failed, each in a few words: the stop conditions,
+    /// then the gate that failed.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .stops
+            .iter()
+            .filter(|s| !s.passed)
+            .map(|s| format!("stop condition `{}`: {}", s.name, s.findings.join("; ")))
+            .collect();
         if let Some(g) = self.gates.iter().find(|g| g.status == "failed") {
-            if let Some(s) = g.snapshot.as_ref().filter(|s| s.decision != "matched") {
-                return Some(format!(
+            out.push(match g.snapshot.as_ref().filter(|s| s.decision != "matched") {
+                Some(s) => format!(
                     "gate `{}`: snapshot `{}` is {} (`airlock snap diff {}`, then `airlock snap accept {}`)",
                     g.name, s.name, s.decision, s.name, s.name
-                ));
-            }
-            return Some(format!(
-                "gate `{}` failed ({})",
-                g.name,
-                g.exit.clone().unwrap_or_default()
-            ));
+                ),
+                None => format!(
+                    "gate `{}` failed ({})",
+                    g.name,
+                    g.exit.clone().unwrap_or_default()
+                ),
+            });
         }
-        self.stops
-            .iter()
-            .find(|s| !s.passed)
-            .map(|s| format!("stop condition `{}`: {}", s.name, s.findings.join("; ")))
+        out
     }
 }
 
 pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> {
+    check_with(al, run_id, echo, &mut |_| {})
+}
+
+/// [`check`], telling `progress` as each gate starts and ends.
+pub fn check_with(
+    al: &mut Airlock,
+    run_id: &str,
+    echo: Echo,
+    progress: &mut dyn FnMut(GateEvent<'_>),
+) -> Result<CheckReport> {
     let mut run = al.store.get(run_id)?;
     run.require("check", &[State::Staged, State::Checked])?;
     let workflow = al.workflow_for(&run)?;
@@ -65,13 +110,16 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
     // Before the gates spend their time on a snapshot that would be refused.
     crate::quota::require_worktree_within(&al.layout, &run.id, &workflow.sandbox)?;
 
+    // The stop conditions first: they take a moment where gates take
+    // minutes, and a failing one is reported with the gates' results.
+    let before = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
+    let early_stops = stops::evaluate(al, &run, &brief, &workflow, &before)?;
+
     let mut gates = Vec::new();
     let mut failed = false;
-    for gate in workflow
-        .gates
-        .iter()
-        .filter(|g| brief.checks.contains(&g.name))
-    {
+    let selected = gates_for(&workflow, &brief);
+    let total = selected.len();
+    for (index, gate) in selected.into_iter().enumerate() {
         if failed {
             gates.push(GateResult {
                 name: gate.name.clone(),
@@ -81,9 +129,15 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
                 duration_ms: 0,
                 trace: None,
                 snapshot: None,
+                tests: None,
             });
             continue;
         }
+        progress(GateEvent::Started {
+            name: &gate.name,
+            index: index + 1,
+            total,
+        });
         if let Some(name) = &gate.snapshot {
             crate::snapshot::gate_preflight(al, name)?;
         }
@@ -113,6 +167,17 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             None => trace.exit.success(),
         };
         failed |= !passed;
+        progress(GateEvent::Finished {
+            name: &gate.name,
+            passed,
+            duration_ms: trace.duration_ms,
+        });
+        let tests = crate::counts::of_gate(
+            &run.worktree,
+            gate.junit.as_deref(),
+            &trace.stdout.log,
+            &trace.stderr.log,
+        );
         gates.push(GateResult {
             name: gate.name.clone(),
             command: gate.run.clone(),
@@ -121,12 +186,18 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
             duration_ms: trace.duration_ms,
             trace: Some(trace.n),
             snapshot,
+            tests,
         });
     }
 
-    let tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
-    let stops = if failed {
-        Vec::new()
+    // The checked tree is the one the gates left (what `submit` commits).
+    let tree = if total == 0 {
+        before.clone()
+    } else {
+        crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?
+    };
+    let stops = if tree == before {
+        early_stops
     } else {
         stops::evaluate(al, &run, &brief, &workflow, &tree)?
     };
@@ -158,8 +229,7 @@ pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> 
     Ok(report)
 }
 
-/// Re-evaluates only the stop conditions against a tree (used by promotion
-/// when it re-checks a merged result).
+/// The workflow's gates the brief requires, in workflow order.
 pub fn gates_for<'w>(
     workflow: &'w crate::workflow::Workflow,
     brief: &Brief,

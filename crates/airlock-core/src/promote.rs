@@ -65,6 +65,18 @@ pub fn promote(
     effects: &dyn crate::action::apply::Effects,
     actions_only: bool,
 ) -> Result<PromoteReport> {
+    promote_with(al, run_id, effects, actions_only, &mut |_| {})
+}
+
+/// [`promote`], telling `progress` as each gate re-run on a merged tree
+/// starts and ends.
+pub fn promote_with(
+    al: &mut Airlock,
+    run_id: &str,
+    effects: &dyn crate::action::apply::Effects,
+    actions_only: bool,
+    progress: &mut dyn FnMut(crate::check::GateEvent<'_>),
+) -> Result<PromoteReport> {
     crate::decide::refuse_from_lane(al, "promote")?;
     let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
     let mut run = al.store.get(run_id)?;
@@ -143,7 +155,7 @@ pub fn promote(
             vec![],
         )
     } else {
-        merge_onto_moved_target(al, &run, &brief, &submission, &tip)?
+        merge_onto_moved_target(al, &run, &brief, &submission, &tip, progress)?
     };
     let message = format!(
         "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
@@ -372,6 +384,7 @@ fn merge_onto_moved_target(
     brief: &crate::brief::Brief,
     submission: &Submission,
     tip: &str,
+    progress: &mut dyn FnMut(crate::check::GateEvent<'_>),
 ) -> Result<(String, String, Vec<String>)> {
     let main = al.layout.git();
     let (is_ancestor, _, _) =
@@ -439,7 +452,14 @@ fn merge_onto_moved_target(
         path: tmp.clone(),
         source,
     })?;
-    for gate in crate::check::gates_for(&workflow, brief) {
+    let gates = crate::check::gates_for(&workflow, brief);
+    let total = gates.len();
+    for (index, gate) in gates.into_iter().enumerate() {
+        progress(crate::check::GateEvent::Started {
+            name: &gate.name,
+            index: index + 1,
+            total,
+        });
         let plan = crate::confinement::plan(&al.site(), run, &workflow, brief, &scratch)?;
         let mut spec = CommandSpec {
             argv: vec!["/bin/sh".into(), "-c".into(), OsString::from(&gate.run)],
@@ -453,6 +473,11 @@ fn merge_onto_moved_target(
             limits: plan.limits,
         };
         let outcome = crate::confinement::run(&workflow, &mut spec)?;
+        progress(crate::check::GateEvent::Finished {
+            name: &gate.name,
+            passed: outcome.exit.success(),
+            duration_ms: outcome.duration_ms,
+        });
         al.store.event(
             Some(&run.id),
             "promote-gate",

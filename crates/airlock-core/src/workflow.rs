@@ -25,6 +25,10 @@ pub struct Gate {
     /// A golden snapshot the gate's output must match (`snapshot = "NAME"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
+    /// A JUnit XML report the gate writes, relative to the worktree
+    /// (`junit = "target/junit.xml"`): where its test counts come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub junit: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -204,7 +208,7 @@ impl Workflow {
                 };
                 diag::unknown_keys(
                     gate,
-                    &["run", "timeout", "snapshot"],
+                    &["run", "timeout", "snapshot", "junit"],
                     &format!("[gates.{gate_name}]"),
                     &mut diags,
                 );
@@ -248,11 +252,29 @@ impl Workflow {
                         }
                     }
                 });
+                let junit = diag::get(gate, "junit").and_then(|v| {
+                    let path = diag::string(v, "junit", &mut diags)?;
+                    let inside = !path.is_empty()
+                        && std::path::Path::new(&path)
+                            .components()
+                            .all(|c| matches!(c, std::path::Component::Normal(_)));
+                    if inside {
+                        Some(path)
+                    } else {
+                        diags.error(
+                            v.span(),
+                            format!("`junit` of gate `{gate_name}` must be a path inside the worktree"),
+                            Some("write a relative path without `..`, e.g. `junit = \"target/junit.xml\"`".into()),
+                        );
+                        None
+                    }
+                });
                 gates.push(Gate {
                     name: gate_name,
                     run,
                     timeout,
                     snapshot,
+                    junit,
                 });
             }
         }

@@ -1,9 +1,10 @@
-use airlock_core::Result;
-use airlock_core::check::{CheckReport, check};
+use airlock_core::check::{CheckReport, check_with};
 use airlock_core::sandbox::Echo;
+use airlock_core::{Airlock, Result, logs};
 
 use super::Ctx;
-use crate::render::Output;
+use crate::progress::Progress;
+use crate::render::{Output, one_line};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,25 +29,106 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         (true, true) => Echo::Stderr,
         (true, false) => Echo::Passthrough,
     };
-    let report = check(&mut al, &args.run, echo)?;
+    let mut progress = Progress::new(ctx.json, args.verbose);
+    let report = check_with(&mut al, &args.run, echo, &mut |e| progress.event(e))?;
+    drop(progress);
     let mut human = render(&report);
     if report.passed {
         human += &format!("\ncheck passed; next: `airlock submit {}`", args.run);
     } else {
+        if !ctx.json {
+            human += &failing_gate_output(&al, &args.run, &report);
+        }
+        let failures = report.failures();
+        // The failures can quote paths and output the agent chose: no raw control characters.
         human += &format!(
-            "\ncheck failed: {}\nfix it in the worktree and run `airlock check {}` again (gate logs: `airlock show {}`)",
-            // The failure can quote a path the agent named: no raw control characters.
-            crate::render::one_line(&report.first_failure().unwrap_or_default(), 300),
-            args.run,
+            "\ncheck failed: {}",
+            crate::render::one_line(failures.first().map_or("", |f| f.as_str()), 300)
+        );
+        for more in failures.iter().skip(1) {
+            human += &format!("\n         also: {}", crate::render::one_line(more, 300));
+        }
+        human += &format!(
+            "\nfix it in the worktree and run `airlock check {}` again",
             args.run
         );
     }
     let code = if report.passed { 0 } else { 1 };
-    Ok(Output::new(&report, human).code(code).painted())
+    Ok(Output::new(&report, human).code(code).hostile().painted())
+}
+
+/// Lines of a failing gate's output shown by `check`.
+const TAIL_LINES: usize = 20;
+
+/// The last lines of the failed gate's stderr and stdout (each shares the
+/// [`TAIL_LINES`]), escaped, with the command that shows them whole.
+fn failing_gate_output(al: &Airlock, run: &str, report: &CheckReport) -> String {
+    let Some(gate) = report.gates.iter().find(|g| g.status == "failed") else {
+        return String::new();
+    };
+    // A changed snapshot is read with `airlock snap diff`, named below.
+    if gate
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.decision != "matched")
+    {
+        return String::new();
+    }
+    let Some(trace) = gate.trace.and_then(|n| {
+        al.store
+            .traces(run)
+            .ok()
+            .and_then(|ts| ts.into_iter().find(|t| t.n == n))
+    }) else {
+        return String::new();
+    };
+    let read = |path: &std::path::Path| logs::tail(path, TAIL_LINES).unwrap_or_default();
+    let (out, out_cut) = read(&trace.stdout.log);
+    let (err, err_cut) = read(&trace.stderr.log);
+    let err_take = err
+        .len()
+        .min((TAIL_LINES / 2).max(TAIL_LINES.saturating_sub(out.len())));
+    let out_take = out.len().min(TAIL_LINES - err_take);
+    let mut h = format!(
+        "\noutput of gate `{}` (the last lines; all of it: `airlock logs {run} {}`):\n",
+        gate.name, gate.name
+    );
+    for (name, lines, take, cut) in [
+        ("stdout", &out, out_take, out_cut),
+        ("stderr", &err, err_take, err_cut),
+    ] {
+        if lines.is_empty() {
+            continue;
+        }
+        h += &format!("  {name}:\n");
+        if cut || take < lines.len() {
+            h += "  | …\n";
+        }
+        for line in &lines[lines.len() - take..] {
+            h += &format!("  | {}\n", one_line(line, 300));
+        }
+    }
+    if out.is_empty() && err.is_empty() {
+        h += "  (it printed nothing)\n";
+    }
+    h.trim_end().to_string()
 }
 
 pub fn render(report: &CheckReport) -> String {
-    let mut out = String::from("gates:\n");
+    let mut out = String::new();
+    if !report.stops.is_empty() {
+        out += "stop conditions:\n";
+    }
+    for s in &report.stops {
+        out += &format!("  {} {}\n", if s.passed { "ok  " } else { "FAIL" }, s.name);
+        for f in &s.findings {
+            out += &format!("       - {}\n", crate::render::escape(f));
+        }
+        for n in &s.notes {
+            out += &format!("       note: {}\n", crate::render::escape(n));
+        }
+    }
+    out += "gates:\n";
     if report.gates.is_empty() {
         out += "  (the brief requires none)\n";
     }
@@ -62,7 +144,11 @@ pub fn render(report: &CheckReport) -> String {
             crate::render::clean(&g.command)
         );
         if let Some(exit) = &g.exit {
-            out += &format!("  ({exit}, {} ms)", g.duration_ms);
+            out += &format!("  ({exit}, {} ms", g.duration_ms);
+            if let Some(tests) = &g.tests {
+                out += &format!("; {tests}");
+            }
+            out.push(')');
         }
         out.push('\n');
         if let Some(s) = &g.snapshot {
@@ -77,18 +163,6 @@ pub fn render(report: &CheckReport) -> String {
             for n in &s.notes {
                 out += &format!("       note: {}\n", crate::render::escape(n));
             }
-        }
-    }
-    if !report.stops.is_empty() {
-        out += "stop conditions:\n";
-    }
-    for s in &report.stops {
-        out += &format!("  {} {}\n", if s.passed { "ok  " } else { "FAIL" }, s.name);
-        for f in &s.findings {
-            out += &format!("       - {}\n", crate::render::escape(f));
-        }
-        for n in &s.notes {
-            out += &format!("       note: {}\n", crate::render::escape(n));
         }
     }
     out.trim_end().to_string()

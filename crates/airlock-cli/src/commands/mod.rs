@@ -20,6 +20,7 @@ mod init;
 mod key;
 mod ledger;
 mod log;
+mod logs;
 mod plan;
 mod promote;
 mod proof;
@@ -107,6 +108,8 @@ pub enum Command {
     Key(key::Command),
     /// Ledger events, all or one run's.
     Log(log::Args),
+    /// The output a run's commands and gates printed: list the traces, or one's stdout and stderr.
+    Logs(logs::Args),
     /// The ledger itself.
     #[command(subcommand)]
     Ledger(ledger::Command),
@@ -146,6 +149,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
         Command::Proof(cmd) => proof::run(ctx, cmd),
         Command::Key(cmd) => key::run(ctx, cmd),
         Command::Log(args) => log::run(ctx, args),
+        Command::Logs(args) => logs::run(ctx, args),
         Command::Ledger(cmd) => ledger::run(ctx, cmd),
         Command::Snap(cmd) => snap::run(ctx, cmd),
         Command::Sandbox(cmd) => sandbox::run(ctx, cmd),

@@ -1,6 +1,6 @@
 use airlock_core::Result;
 use airlock_core::action::apply::ApplyReport;
-use airlock_core::promote::promote;
+use airlock_core::promote::promote_with;
 
 use super::Ctx;
 use crate::render::{Output, escape, short};
@@ -16,12 +16,16 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
-    let report = promote(
+    // Gates run again only when the target moved; they can take a while.
+    let mut progress = crate::progress::Progress::new(ctx.json, false);
+    let report = promote_with(
         &mut al,
         &args.run,
         &airlock_effects::Live,
         args.actions_only,
+        &mut |e| progress.event(e),
     )?;
+    drop(progress);
     let mut human = if args.actions_only {
         format!("run {} is merged into {}\n", report.run, report.target)
     } else {

@@ -354,7 +354,7 @@ fn failing(proof: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn shell_words(argv: &[String]) -> String {
+pub(crate) fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
             if !a.is_empty()

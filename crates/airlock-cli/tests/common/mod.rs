@@ -369,7 +369,12 @@ impl Env {
     /// `airlock ARGS` that must fail with `code`: checks the error shape
     /// (`error: …` on stderr, nothing on stdout) and returns the output.
     pub fn fails(&self, args: &[&str], code: i32) -> Output {
-        let out = self.airlock(args);
+        let mut out = self.airlock(args);
+        // The lines saying which gate runs (off a terminal) come before the error.
+        while out.stderr.starts_with("running gate ") {
+            let rest = out.stderr.split_once('\n').map_or("", |(_, r)| r);
+            out.stderr = rest.to_string();
+        }
         assert_eq!(
             out.code, code,
             "airlock {args:?}\nstdout:\n{}\nstderr:\n{}",
