@@ -10,6 +10,7 @@ pub mod decide;
 pub mod diag;
 pub mod error;
 pub mod exec;
+pub mod gc;
 pub mod git;
 pub mod globs;
 pub mod init;
@@ -19,6 +20,7 @@ pub mod layout;
 pub mod ledger_head;
 pub mod ledger_server;
 pub mod lock;
+pub mod migrate;
 pub mod promote;
 pub mod proof;
 pub mod quota;
@@ -88,6 +90,8 @@ impl Airlock {
             init_program: init_program(),
         };
         al.recovered = recover::recover(&mut al)?;
+        let moved = migrate::run_refs(&mut al)?;
+        al.recovered.extend(moved);
         Ok(al)
     }
 

@@ -61,7 +61,7 @@ pub fn submit(
         run.round
     );
     let head = main.commit_tree(&tree, &[&parent], &message)?;
-    main.run(&["update-ref", &format!("refs/heads/{}", run.branch), &head])?;
+    main.run(&["update-ref", &run.main_ref(), &head])?;
     crate::failpoint("submit:after-commit");
 
     // Previews and rehearsals against what is submitted: the proof shows

@@ -8,7 +8,7 @@ use crate::render::Output;
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
     /// Show the gates' output as they run.
     #[arg(long, short)]
     verbose: bool,
