@@ -81,10 +81,7 @@ fn killed_start(failpoint: &str) {
         }
         "start:after-branch" => {
             assert_eq!(left_dirs.len(), 1, "{left_dirs:?}");
-            assert_eq!(
-                left_branches,
-                format!("refs/airlock/runs/{}", left_dirs[0])
-            );
+            assert_eq!(left_branches, format!("refs/airlock/runs/{}", left_dirs[0]));
         }
         other => unreachable!("{other}"),
     }
@@ -197,7 +194,10 @@ fn killed_submit(failpoint: &str) {
     // Submitting again works and the run goes through.
     let submitted = env.json(&["submit", &run], 0);
     assert_eq!(submitted["state"], "in_review");
-    assert_eq!(env.rev(&format!("refs/airlock/runs/{run}")), submitted["head"]);
+    assert_eq!(
+        env.rev(&format!("refs/airlock/runs/{run}")),
+        submitted["head"]
+    );
     assert_eq!(env.json(&["proof", "verify", &run], 0)["verified"], true);
     env.json(&["approve", &run], 0);
     env.json(&["promote", &run], 0);

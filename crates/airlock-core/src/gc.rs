@@ -120,7 +120,12 @@ pub fn gc(al: &mut Airlock, opts: &GcOptions) -> Result<GcReport> {
 }
 
 /// Collects one run; `None` when nothing is left to collect.
-fn collect(al: &mut Airlock, run: &Run, finished: String, dry_run: bool) -> Result<Option<Collected>> {
+fn collect(
+    al: &mut Airlock,
+    run: &Run,
+    finished: String,
+    dry_run: bool,
+) -> Result<Option<Collected>> {
     let run_dir = al.layout.run_dir(&run.id);
     let mut heavy = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&run_dir) {

@@ -67,10 +67,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
         crate::layout::write_atomic(&run_dir.join("brief.toml"), text.as_bytes())?;
         make_lane_repository(al, &id, &branch, &base, &brief.forbid_read)?;
         crate::failpoint("start:after-worktree");
-        let (ok, _, err) = main.try_run(
-            &["update-ref", &main_ref, &base, ""],
-            None,
-        )?;
+        let (ok, _, err) = main.try_run(&["update-ref", &main_ref, &base, ""], None)?;
         if !ok {
             return Err(Error::Git {
                 args: "update-ref".into(),
@@ -82,10 +79,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
     })();
     if let Err(e) = made {
         let _ = std::fs::remove_dir_all(&run_dir);
-        let _ = main.try_run(
-            &["update-ref", "-d", &main_ref, &base],
-            None,
-        );
+        let _ = main.try_run(&["update-ref", "-d", &main_ref, &base], None);
         let _ = al.store.end_intent(intent);
         return Err(e);
     }

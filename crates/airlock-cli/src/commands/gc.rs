@@ -49,7 +49,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             dry_run: args.dry_run,
         },
     )?;
-    let verb = if report.dry_run { "would remove" } else { "removed" };
+    let verb = if report.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     let mut human = String::new();
     for c in &report.runs {
         human += &format!(
@@ -67,7 +71,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     }
     human += &format!(
         "{} {} run(s), {} freed{}",
-        if report.dry_run { "would collect" } else { "collected" },
+        if report.dry_run {
+            "would collect"
+        } else {
+            "collected"
+        },
         report.runs.len(),
         bytes(report.bytes),
         if report.dry_run {
