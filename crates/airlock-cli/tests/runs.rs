@@ -74,11 +74,6 @@ fn git_push_all_does_not_publish_run_refs() {
         .unwrap()
         .to_string();
     env.json(&["reject", &run, "--reason", "leaks"], 0);
-    assert_eq!(env.rev(&run_ref(&run)), head);
-    assert_eq!(
-        env.git(&["for-each-ref", "--format=%(refname)", "refs/heads/"]),
-        "refs/heads/main"
-    );
 
     let remote = env.tmp.path().join("remote.git");
     env.git(&[
@@ -104,6 +99,11 @@ fn git_push_all_does_not_publish_run_refs() {
         .unwrap()
         .success();
     assert!(!has_commit, "the run's commit reached the remote");
+    assert_eq!(
+        env.git(&["for-each-ref", "--format=%(refname)", "refs/heads/"]),
+        "refs/heads/main"
+    );
+    assert_eq!(env.rev(&run_ref(&run)), head);
 }
 
 #[test]
