@@ -475,3 +475,152 @@ fn gc_refuses_unfinished_states_and_bad_ages() {
     assert_eq!(tree(&wt), tree_before);
     assert!(ref_exists(&env, &run_ref(&run)));
 }
+
+// ---- warm sandboxes ---------------------------------------------------------
+
+/// The warm sandboxes (hosts) of `env`: those holding its hosts' directory
+/// open (as their descriptor 6).
+fn hosts_of(env: &Env) -> Vec<i32> {
+    let dir = env.home.join(".config/airlock/sandboxes");
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if !cmdline.windows(14).any(|w| w == b"__sandbox-host") {
+            continue;
+        }
+        if std::fs::read_link(entry.path().join("fd/6")).is_ok_and(|l| l == dir) {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                .unwrap_or(0);
+            pids.push((pid, ppid));
+        }
+    }
+    // A host's own children (the leader it forks ahead) hold it too.
+    let all: Vec<i32> = pids.iter().map(|(pid, _)| *pid).collect();
+    let mut hosts: Vec<i32> = pids
+        .into_iter()
+        .filter(|(_, ppid)| !all.contains(ppid))
+        .map(|(pid, _)| pid)
+        .collect();
+    hosts.sort();
+    hosts
+}
+
+fn sockets_of(env: &Env) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(env.home.join(".config/airlock/sandboxes"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Waits until `done` holds: hosts leave on their own, after the command
+/// they may be serving. Panics if that never happens.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} never happened");
+}
+
+/// Ends whatever host of `env` is left, by its pid: the test's own.
+fn end_hosts(env: &Env) {
+    for pid in hosts_of(env) {
+        // SAFETY: signalling a process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// The start of the names of run `id`'s hosts' sockets.
+fn tag(id: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "{}-",
+        hex::encode(&sha2::Sha256::digest(id.as_bytes())[..4])
+    )
+}
+
+fn sockets_of_run(env: &Env, id: &str) -> usize {
+    sockets_of(env)
+        .iter()
+        .filter(|s| s.starts_with(&tag(id)))
+        .count()
+}
+
+#[test]
+fn a_runs_warm_sandbox_ends_when_it_can_run_no_more_commands() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    let (other, _) = env.start(&brief_titled("Another one"));
+    env.json(&["exec", &run, "--", "true"], 0);
+    env.json(&["exec", &other, "--", "true"], 0);
+    assert!(sockets_of_run(&env, &run) >= 1, "{:?}", sockets_of(&env));
+    assert!(sockets_of_run(&env, &other) >= 1, "{:?}", sockets_of(&env));
+    assert!(hosts_of(&env).len() >= 2);
+
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.json(&["check", &run], 0);
+    // Checked runs still run commands: their sandboxes stay.
+    assert!(sockets_of_run(&env, &run) >= 1, "{:?}", sockets_of(&env));
+    env.json(&["submit", &run], 0);
+    assert_eq!(sockets_of_run(&env, &run), 0, "{:?}", sockets_of(&env));
+    assert!(sockets_of_run(&env, &other) >= 1, "{:?}", sockets_of(&env));
+    // Every host whose socket went ends; the others stay.
+    eventually("the submitted run's hosts ending", || {
+        hosts_of(&env).len() == sockets_of(&env).len()
+    });
+    // The other run's sandbox still serves.
+    let out = env.json(&["exec", &other, "--", "true"], 0);
+    assert_eq!(out["exit"]["code"], 0, "{out}");
+    end_hosts(&env);
+}
+
+#[test]
+fn warm_sandboxes_are_bounded_least_recently_used_first_out() {
+    let env = Env::new();
+    let mut wf = std::fs::read_to_string(env.repo.join(".airlock/workflow.toml")).unwrap();
+    wf.push_str("\n[sandbox]\nmax_warm = 2\n");
+    env.commit_file(".airlock/workflow.toml", &wf, "two warm sandboxes at most");
+    let runs: Vec<String> = ["One", "Two", "Three"]
+        .iter()
+        .map(|t| env.start(&brief_titled(t)).0)
+        .collect();
+    let exec = |run: &str| {
+        let out = env.json(&["exec", run, "--", "true"], 0);
+        assert_eq!(out["exit"]["code"], 0, "{out}");
+        assert!(sockets_of(&env).len() <= 2, "{:?}", sockets_of(&env));
+        // Distinct modification times, whatever the filesystem's clock.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    exec(&runs[0]);
+    exec(&runs[1]);
+    // The first is used again: the second is now the least recently used.
+    exec(&runs[0]);
+    exec(&runs[2]);
+    assert_eq!(sockets_of_run(&env, &runs[1]), 0, "{:?}", sockets_of(&env));
+    assert_eq!(sockets_of_run(&env, &runs[0]), 1, "{:?}", sockets_of(&env));
+    assert_eq!(sockets_of_run(&env, &runs[2]), 1, "{:?}", sockets_of(&env));
+    eventually("the evicted hosts ending", || hosts_of(&env).len() <= 2);
+    // An evicted run gets a new one when it needs it.
+    exec(&runs[1]);
+    eventually("the hosts back within the bound", || {
+        hosts_of(&env).len() <= 2
+    });
+    end_hosts(&env);
+}

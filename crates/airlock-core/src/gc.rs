@@ -169,6 +169,7 @@ fn collect(
         return Ok(None);
     }
     if !dry_run {
+        crate::confinement::end_warm(&al.layout, &run.id);
         for path in &heavy {
             remove(path)?;
         }

@@ -297,6 +297,10 @@ impl Store {
         }
         let event = append_in(&tx, Some(&run.id), kind, &data)?;
         tx.commit()?;
+        // A run that can no longer run commands needs no warm sandbox.
+        if Store::TRACED.contains(&from) && !Store::TRACED.contains(&run.state) {
+            crate::confinement::end_warm(&self.layout, &run.id);
+        }
         self.witness(&event)?;
         Ok(event)
     }
