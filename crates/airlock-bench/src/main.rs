@@ -10,6 +10,7 @@ mod bench_lifecycle;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
+mod bench_warm;
 mod env;
 mod stats;
 
@@ -105,6 +106,12 @@ enum Command {
         #[arg(long, default_value_t = bench_exec::Opts::default().commands)]
         commands: usize,
     },
+    /// Memory held by warm sandboxes after N recent runs, bounded and not.
+    Warm {
+        /// Runs started, each running one command.
+        #[arg(long, default_value_t = bench_warm::Opts::default().runs)]
+        runs: usize,
+    },
     /// Everything, with the default sizes.
     All,
 }
@@ -122,6 +129,8 @@ fn main() -> ExitCode {
     // Temp directories are deleted only after everything is timed and printed.
     let mut keep = Vec::new();
     match run(&cli, &mut keep) {
+        // `warm` printed its own figures.
+        Ok(results) if results.is_empty() => ExitCode::SUCCESS,
         Ok(results) => {
             if cli.json {
                 let doc = serde_json::json!({
@@ -172,6 +181,10 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
     }
     let airlock = airlock.canonicalize().unwrap_or(airlock);
     let v = cli.verbose;
+    if let Command::Warm { runs } = &cli.command {
+        bench_warm::bench(&airlock, &bench_warm::Opts { runs: *runs }, v, cli.json)?;
+        return Ok(Vec::new());
+    }
     Ok(match &cli.command {
         Command::Start {
             dirs,
@@ -257,5 +270,6 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             out.extend(bench_snap::bench(&bench_snap::Opts::default(), v)?);
             out
         }
+        Command::Warm { .. } => unreachable!("handled above"),
     })
 }

@@ -53,22 +53,32 @@ pub fn age(since: &str, now: SystemTime) -> String {
     }
 }
 
-fn wanted(filters: &[String]) -> Result<Vec<Box<dyn Fn(State) -> bool>>> {
-    filters
-        .iter()
-        .map(|f| -> Result<Box<dyn Fn(State) -> bool>> {
-            match f.as_str() {
-                "active" => Ok(Box::new(|s| !finished(s))),
-                "finished" => Ok(Box::new(finished)),
-                other => match State::parse(other) {
-                    Some(want) => Ok(Box::new(move |s| s == want)),
-                    None => Err(airlock_core::Error::Invalid(format!(
-                        "`--state {other}` names no state: use drafted, staged, checked, in_review, approved, promoted, rolled_back, rejected, active or finished"
-                    ))),
-                },
-            }
-        })
-        .collect()
+const ALL: [State; 8] = [
+    State::Drafted,
+    State::Staged,
+    State::Checked,
+    State::InReview,
+    State::Approved,
+    State::Promoted,
+    State::RolledBack,
+    State::Rejected,
+];
+
+/// The states `--state` asks for; empty for all.
+fn wanted(filters: &[String]) -> Result<Vec<State>> {
+    let mut states = Vec::new();
+    for f in filters {
+        match f.as_str() {
+            "active" => states.extend(ALL.into_iter().filter(|s| !finished(*s))),
+            "finished" => states.extend(ALL.into_iter().filter(|s| finished(*s))),
+            other => states.push(State::parse(other).ok_or_else(|| {
+                airlock_core::Error::Invalid(format!(
+                    "`--state {other}` names no state: use drafted, staged, checked, in_review, approved, promoted, rolled_back, rejected, active or finished"
+                ))
+            })?),
+        }
+    }
+    Ok(states)
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
@@ -78,7 +88,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         .store
         .list()?
         .into_iter()
-        .filter(|r| filters.is_empty() || filters.iter().any(|f| f(r.state)))
+        .filter(|r| filters.is_empty() || filters.contains(&r.state))
         .collect();
     let now = SystemTime::now();
     let rows: Vec<[String; 6]> = runs
