@@ -191,6 +191,17 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
         return Ok(());
     }
     let store = airlock_core::store::Store::open_unverified(&layout)?;
-    *given = store.resolve(given)?;
-    Ok(())
+    match store.resolve(given) {
+        Ok(id) => {
+            *given = id;
+            Ok(())
+        }
+        // A ledger older than its head record knows too few runs: that
+        // refusal comes first (the command makes it).
+        Err(e) => {
+            drop(store);
+            airlock_core::store::Store::open(&layout)?;
+            Err(e)
+        }
+    }
 }
