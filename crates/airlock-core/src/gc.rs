@@ -159,10 +159,7 @@ fn collect(
                 run.target
             ));
         } else {
-            deleted_ref = Some(run_ref.clone());
-            if !dry_run {
-                main.run(&["update-ref", "-d", &run_ref, &commit])?;
-            }
+            deleted_ref = Some((run_ref.clone(), commit));
         }
     }
     if heavy.is_empty() && deleted_ref.is_none() {
@@ -173,11 +170,15 @@ fn collect(
         for path in &heavy {
             remove(path)?;
         }
+        // Last: a run whose files could not all go keeps its ref.
+        if let Some((name, commit)) = &deleted_ref {
+            main.run(&["update-ref", "-d", name, commit])?;
+        }
         al.store.event(
             Some(&run.id),
             "collected",
             json!({"state": run.state, "removed": heavy, "bytes": bytes,
-                   "deleted_ref": deleted_ref, "kept_ref": kept_ref}),
+                   "deleted_ref": deleted_ref.as_ref().map(|(name, _)| name), "kept_ref": kept_ref}),
         )?;
     }
     Ok(Some(Collected {
@@ -186,7 +187,7 @@ fn collect(
         finished,
         removed: heavy,
         bytes,
-        deleted_ref,
+        deleted_ref: deleted_ref.map(|(name, _)| name),
         kept_ref,
     }))
 }
