@@ -150,7 +150,7 @@ fn run_refs_left_under_refs_heads_by_older_versions_move_on_open() {
 #[test]
 fn runs_of_one_title_differ_in_the_first_digit_after_it() {
     let env = Env::new();
-    let ids: Vec<String> = (0..4).map(|_| env.start(BRIEF).0).collect();
+    let ids: Vec<String> = (0..8).map(|_| env.start(BRIEF).0).collect();
     let firsts: std::collections::BTreeSet<char> = ids
         .iter()
         .map(|id| {
