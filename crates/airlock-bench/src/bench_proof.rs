@@ -124,7 +124,7 @@ pub fn bench(
             "diff",
             "--shortstat",
             "main",
-            &format!("refs/heads/airlock/{id}"),
+            &format!("refs/airlock/runs/{id}"),
         ],
     ))?;
     let stat = String::from_utf8_lossy(&stat.stdout).trim().to_string();

@@ -11,6 +11,7 @@ mod bench_lifecycle;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
+mod bench_warm;
 mod env;
 mod stats;
 
@@ -118,6 +119,12 @@ enum Command {
         #[arg(long, default_value_t = bench_check_memory::Opts::default().rounds)]
         rounds: usize,
     },
+    /// Memory held by warm sandboxes after N recent runs, bounded and not.
+    Warm {
+        /// Runs started, each running one command.
+        #[arg(long, default_value_t = bench_warm::Opts::default().runs)]
+        runs: usize,
+    },
     /// Everything, with the default sizes.
     All,
 }
@@ -135,6 +142,8 @@ fn main() -> ExitCode {
     // Temp directories are deleted only after everything is timed and printed.
     let mut keep = Vec::new();
     match run(&cli, &mut keep) {
+        // `warm` printed its own figures.
+        Ok(results) if results.is_empty() => ExitCode::SUCCESS,
         Ok(results) => {
             if cli.json {
                 let doc = serde_json::json!({
@@ -185,6 +194,10 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
     }
     let airlock = airlock.canonicalize().unwrap_or(airlock);
     let v = cli.verbose;
+    if let Command::Warm { runs } = &cli.command {
+        bench_warm::bench(&airlock, &bench_warm::Opts { runs: *runs }, v, cli.json)?;
+        return Ok(Vec::new());
+    }
     Ok(match &cli.command {
         Command::Start {
             dirs,
@@ -280,5 +293,6 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             out.extend(bench_snap::bench(&bench_snap::Opts::default(), v)?);
             out
         }
+        Command::Warm { .. } => unreachable!("handled above"),
     })
 }

@@ -81,10 +81,7 @@ fn killed_start(failpoint: &str) {
         }
         "start:after-branch" => {
             assert_eq!(left_dirs.len(), 1, "{left_dirs:?}");
-            assert_eq!(
-                left_branches,
-                format!("refs/heads/airlock/{}", left_dirs[0])
-            );
+            assert_eq!(left_branches, format!("refs/airlock/runs/{}", left_dirs[0]));
         }
         other => unreachable!("{other}"),
     }
@@ -188,7 +185,7 @@ fn killed_submit(failpoint: &str) {
     // Only the run's own branch may have moved; main is as it was.
     let mut now = env.main_fingerprint();
     let mut was = before.clone();
-    let branch = format!(".git/refs/heads/airlock/{run}");
+    let branch = format!(".git/refs/airlock/runs/{run}");
     now.remove(&branch);
     was.remove(&branch);
     assert_eq!(now, was);
@@ -197,7 +194,10 @@ fn killed_submit(failpoint: &str) {
     // Submitting again works and the run goes through.
     let submitted = env.json(&["submit", &run], 0);
     assert_eq!(submitted["state"], "in_review");
-    assert_eq!(env.rev(&format!("airlock/{run}")), submitted["head"]);
+    assert_eq!(
+        env.rev(&format!("refs/airlock/runs/{run}")),
+        submitted["head"]
+    );
     assert_eq!(env.json(&["proof", "verify", &run], 0)["verified"], true);
     env.json(&["approve", &run], 0);
     env.json(&["promote", &run], 0);
@@ -282,7 +282,7 @@ fn killed_promote_after_ref(failpoint: &str) {
     let env = Env::new();
     let (run, _wt) = env.approved();
     let base = env.rev("main");
-    let head = env.rev(&format!("airlock/{run}"));
+    let head = env.rev(&format!("refs/airlock/runs/{run}"));
     killed_at(&env, &["promote", &run], failpoint);
 
     // The ref moved before the crash.
@@ -394,7 +394,7 @@ fn a_live_start_in_another_process_is_not_recovered() {
                 run.to_string(),
                 serde_json::json!({
                     "run_dir": env.state_dir().join("runs").join(run),
-                    "branch": format!("refs/heads/airlock/{run}"),
+                    "branch": format!("refs/airlock/runs/{run}"),
                     "base": base,
                     "token": token,
                 })

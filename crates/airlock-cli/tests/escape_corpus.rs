@@ -4081,3 +4081,53 @@ fn red_team_gate_output_cannot_pass_for_airlocks_own_lines() {
         }
     }
 }
+
+// ---- Cleaning up finished runs (issue 15) ------------------------------------
+
+/// What the agent leaves in its worktree is removed by `gc` without
+/// following anything out of it: a link to a directory outside, and a
+/// directory tree it made unremovable (mode 0500), as the unprivileged user
+/// whose directories these are, and for whom modes count.
+#[test]
+fn gc_removes_a_hostile_worktree_without_following_it_out() {
+    for caller in [Caller::Current, Caller::Unprivileged] {
+        if !caller.available() {
+            eprintln!("skipped {caller:?}: switching users needs root");
+            continue;
+        }
+        let j = jail(caller);
+        let outside = j.tmp.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("precious.txt"), "keep me\n").unwrap();
+        j.own(&outside);
+        let (run, wt) = j.start(BRIEF);
+        let a = sh(
+            &j,
+            &run,
+            &format!(
+                "ln -s {} escape && mkdir -p locked/inner && echo x > locked/inner/f && \
+                 chmod 500 locked/inner locked && echo made",
+                outside.display()
+            ),
+        );
+        assert!(a.shows("made"), "{}", a.text);
+        j.json(&["reject", &run, "--reason", "no"], 0);
+
+        let v = j.json(&["gc", "--older-than", "0s"], 0);
+        assert_eq!(v["runs"][0]["run"], run.as_str(), "{caller:?}: {v}");
+        assert!(!wt.exists(), "{caller:?}: the worktree is still there");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("precious.txt")).unwrap(),
+            "keep me\n",
+            "{caller:?}"
+        );
+        assert!(
+            j.tmp
+                .path()
+                .join("repo/.airlock/local/runs")
+                .join(&run)
+                .join("brief.toml")
+                .is_file()
+        );
+    }
+}

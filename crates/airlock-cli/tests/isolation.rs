@@ -97,7 +97,7 @@ fn rewriting_the_visible_branch_changes_nothing_in_main_and_promotion_takes_the_
     let base = env.git(&["rev-parse", "main"]);
     let first = env.git(&["rev-parse", "main~1"]);
     let before = env.main_fingerprint();
-    let branch = format!("refs/heads/airlock/{run}");
+    let branch = format!("refs/airlock/runs/{run}");
 
     // The agent commits in its lane, then throws the commit away again.
     let out = agent_ok(

@@ -209,6 +209,7 @@ fn start_creates_a_run_with_its_own_worktree_and_branch() {
     assert!(run.starts_with("make-greet-polite-"), "{run}");
     assert_eq!(v["state"], "staged");
     assert_eq!(v["branch"], format!("airlock/{run}"));
+    assert_eq!(v["ref"], format!("refs/airlock/runs/{run}"));
     assert_eq!(v["base"], head.as_str());
     assert_eq!(v["target"], "main");
     let wt = Path::new(v["worktree"].as_str().unwrap());
@@ -221,7 +222,7 @@ fn start_creates_a_run_with_its_own_worktree_and_branch() {
             "{file}"
         );
     }
-    assert_eq!(env.rev(&format!("refs/heads/airlock/{run}")), head);
+    assert_eq!(env.rev(&format!("refs/airlock/runs/{run}")), head);
     assert_eq!(env.state(run), "staged");
     // The human form names the worktree and the next step.
     let out = env.airlock(&["start", &path]);
@@ -245,7 +246,7 @@ fn start_from_another_base() {
         "#!/bin/sh\necho hello\n"
     );
     let run = v["run"].as_str().unwrap();
-    assert_eq!(env.rev(&format!("refs/heads/airlock/{run}")), first);
+    assert_eq!(env.rev(&format!("refs/airlock/runs/{run}")), first);
 }
 
 // ---- exec -----------------------------------------------------------------
@@ -722,7 +723,7 @@ fn submit_signs_a_proof_and_queues_the_run() {
     );
     // The run branch now holds one commit on the base with the checked tree.
     let head = v["head"].as_str().unwrap();
-    assert_eq!(env.rev(&format!("refs/heads/airlock/{run}")), head);
+    assert_eq!(env.rev(&format!("refs/airlock/runs/{run}")), head);
     assert_eq!(env.rev(&format!("{head}^")), base);
     assert_eq!(
         env.git(&["show", &format!("{head}:src/app.sh")]),

@@ -20,7 +20,7 @@ fn approved_with(env: &Env, rel: &str, text: &str) -> (String, PathBuf) {
 }
 
 fn run_head(env: &Env, run: &str) -> String {
-    env.rev(&format!("refs/heads/airlock/{run}"))
+    env.rev(&format!("refs/airlock/runs/{run}"))
 }
 
 fn proof_of(env: &Env, run: &str) -> PathBuf {
@@ -525,12 +525,12 @@ fn promote_refuses_when_the_run_branch_was_moved() {
     let (run, _) = env.approved();
     let head = run_head(&env, &run);
     let base = env.rev("main");
-    env.git(&["update-ref", &format!("refs/heads/airlock/{run}"), &base]);
+    env.git(&["update-ref", &format!("refs/airlock/runs/{run}"), &base]);
     let before = env.world();
     let out = assert_refused(&env, &run, &before);
     assert!(
         out.stderr.contains(&format!(
-            ": its branch airlock/{run} was moved\n  - the proof is for {head}\n"
+            ": its ref refs/airlock/runs/{run} was moved\n  - the proof is for {head}\n"
         )),
         "{}",
         out.stderr

@@ -291,7 +291,7 @@ fn exec_on_an_unknown_run_is_invalid_input() {
     let out = env.fails(&["exec", "no-such-run", "--", "touch", "x"], 2);
     assert_eq!(
         out.stderr,
-        "error: no run named `no-such-run`\n  hint: `airlock review` lists runs waiting for review; `airlock log` lists all events\n"
+        "error: no run named `no-such-run`\n  hint: `airlock list` lists every run; `airlock review` those waiting for review\n"
     );
     assert!(!env.repo.join("x").exists());
     env.assert_unchanged(&before);
@@ -826,7 +826,7 @@ fn submit_is_refused_when_the_worktree_changed_after_check() {
     env.json(&["check", &run], 0);
     write(&wt.join("src/late.sh"), "echo late\n");
     write(&wt.join("src/app.sh"), "#!/bin/sh\necho changed again\n");
-    let base = env.rev(&format!("refs/heads/airlock/{run}"));
+    let base = env.rev(&format!("refs/airlock/runs/{run}"));
     let before = env.world();
     let out = env.fails(&["submit", &run], 1);
     assert_eq!(
@@ -841,7 +841,7 @@ fn submit_is_refused_when_the_worktree_changed_after_check() {
         serde_json::json!(["M src/app.sh", "A src/late.sh"])
     );
     assert_eq!(env.state(&run), "checked");
-    assert_eq!(env.rev(&format!("refs/heads/airlock/{run}")), base);
+    assert_eq!(env.rev(&format!("refs/airlock/runs/{run}")), base);
     env.assert_unchanged(&before);
 }
 
@@ -1267,7 +1267,7 @@ fn commands_on_an_unknown_run_are_invalid_input() {
         assert_eq!(e["class"], "invalid", "{cmd}");
         assert_eq!(
             e["hint"],
-            "`airlock review` lists runs waiting for review; `airlock log` lists all events"
+            "`airlock list` lists every run; `airlock review` those waiting for review"
         );
     }
     env.assert_unchanged(&before);

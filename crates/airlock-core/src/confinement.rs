@@ -740,6 +740,8 @@ pub fn plan(
             host: hosts_dir(layout, workflow).map(|dir| HostSettings {
                 dir,
                 idle: workflow.sandbox.keep_warm,
+                owner: Some(run.id.clone()),
+                max_hosts: workflow.sandbox.max_warm as usize,
             }),
             ahead: None,
         },
@@ -773,6 +775,12 @@ fn activate(env: &mut Vec<(OsString, OsString)>, venv: &Path) {
 /// host, whatever the repository or the moment.
 fn hosts_dir(layout: &Layout, workflow: &Workflow) -> Option<PathBuf> {
     (!workflow.sandbox.keep_warm.is_zero()).then(|| layout.key_dir.join("sandboxes"))
+}
+
+/// Ends the warm sandboxes of run `id`, whatever the workflow says now:
+/// done when the run leaves the states in which it runs commands.
+pub fn end_warm(layout: &Layout, id: &str) -> usize {
+    airlock_sandbox::host::end_hosts_of(&layout.key_dir.join("sandboxes"), id)
 }
 
 /// Looks up ahead what naming the sandbox of any command of the repository

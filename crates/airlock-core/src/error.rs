@@ -42,6 +42,13 @@ pub enum Error {
     NoWorkflow(PathBuf),
     #[error("no run named `{0}`")]
     UnknownRun(String),
+    #[error("no run named `{given}`; did you mean `{near}`?")]
+    UnknownRunNear { given: String, near: String },
+    #[error("`{given}` is the start of {} runs' ids: {}", candidates.len(), candidates.join(", "))]
+    AmbiguousRun {
+        given: String,
+        candidates: Vec<String>,
+    },
     #[error("run {run} is {state}; `{command}` needs it to be {needed}")]
     WrongState {
         run: String,
@@ -112,6 +119,8 @@ impl Error {
             | Error::InvalidToml { .. }
             | Error::NoWorkflow(_)
             | Error::UnknownRun(_)
+            | Error::UnknownRunNear { .. }
+            | Error::AmbiguousRun { .. }
             | Error::Invalid(_)
             | Error::NoDirectory { .. }
             | Error::Read { .. } => ErrorClass::Invalid,
@@ -126,7 +135,8 @@ impl Error {
             Error::NotARepository(_) => "run airlock inside a git repository (`git init` makes one)".into(),
             Error::InvalidToml { .. } => "fix the problems above and run the command again".into(),
             Error::NoWorkflow(_) => "run `airlock init` to write one".into(),
-            Error::UnknownRun(_) => "`airlock review` lists runs waiting for review; `airlock log` lists all events".into(),
+            Error::UnknownRun(_) | Error::UnknownRunNear { .. } => "`airlock list` lists every run; `airlock review` those waiting for review".into(),
+            Error::AmbiguousRun { .. } => "give more of the run's id, enough that it starts only one".into(),
             Error::WrongState { next, .. } => next.clone(),
             Error::Refused(r) => r.hint.clone(),
             Error::NoDirectory { .. } => "give -C the repository's directory, or leave -C out to use the current one".into(),

@@ -12,6 +12,7 @@ pub mod decide;
 pub mod diag;
 pub mod error;
 pub mod exec;
+pub mod gc;
 pub mod git;
 pub mod globs;
 pub mod init;
@@ -22,6 +23,7 @@ pub mod ledger_head;
 pub mod ledger_server;
 pub mod lock;
 pub mod logs;
+pub mod migrate;
 pub mod promote;
 pub mod proof;
 pub mod quota;
@@ -91,6 +93,8 @@ impl Airlock {
             init_program: init_program(),
         };
         al.recovered = recover::recover(&mut al)?;
+        let moved = migrate::run_refs(&mut al)?;
+        al.recovered.extend(moved);
         Ok(al)
     }
 

@@ -122,12 +122,12 @@ pub fn promote_with(
     require_action_env(al, &run, &workflow)?;
 
     let main = al.layout.git();
-    let branch_ref = format!("refs/heads/{}", run.branch);
-    if main.ref_value(&branch_ref)?.as_deref() != Some(submission.head.as_str()) {
+    let run_ref = run.main_ref();
+    if main.ref_value(&run_ref)?.as_deref() != Some(submission.head.as_str()) {
         return Err(Error::refused(
             format!(
-                "refusing to promote run {}: its branch {} was moved",
-                run.id, run.branch
+                "refusing to promote run {}: its ref {run_ref} was moved",
+                run.id
             ),
             vec![format!("the proof is for {}", submission.head)],
             format!(

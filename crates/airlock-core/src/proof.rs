@@ -63,7 +63,7 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
     let ledger_head = al.store.ledger.head()?;
     let subjects = vec![
         Subject {
-            name: format!("git+commit:refs/heads/{}", run.branch),
+            name: format!("git+commit:{}", run.main_ref()),
             digest: [
                 ("gitCommit".to_string(), ev.head.to_string()),
                 ("gitTree".to_string(), ev.tree.to_string()),

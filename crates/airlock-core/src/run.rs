@@ -72,6 +72,21 @@ impl State {
     }
 }
 
+/// Where the main repository keeps runs' commits: outside `refs/heads/`,
+/// so that `git push --all` and branch listings never carry an agent's
+/// commit (a rejected run's may hold a credential). `airlock gc` deletes
+/// the refs of finished runs.
+pub const RUN_REFS: &str = "refs/airlock/runs/";
+
+/// Where older versions kept them; moved on open (see [`crate::migrate`]).
+pub const OLD_RUN_REFS: &str = "refs/heads/airlock/";
+
+/// The main repository's ref holding run `id`'s commit: its base at start,
+/// its submitted commit from submit on.
+pub fn run_ref(id: &str) -> String {
+    format!("{RUN_REFS}{id}")
+}
+
 impl std::fmt::Display for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -145,6 +160,11 @@ pub struct Promotion {
 }
 
 impl Run {
+    /// The main repository's ref holding this run's commit.
+    pub fn main_ref(&self) -> String {
+        run_ref(&self.id)
+    }
+
     /// Refuses unless the run is in one of `allowed`.
     pub fn require(&self, command: &'static str, allowed: &[State]) -> Result<(), Error> {
         if allowed.contains(&self.state) {

@@ -46,13 +46,16 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
     })?;
 
     let id = new_run_id(al, &brief)?;
+    // The lane repository's own branch; the main repository's ref is
+    // `run_ref`, outside `refs/heads/`.
     let branch = format!("airlock/{id}");
+    let main_ref = crate::run::run_ref(&id);
     let run_dir = al.layout.run_dir(&id);
     let worktree = al.layout.worktree(&id);
     let (intent, _guard) = al.store.begin_intent(
         "start",
         &id,
-        json!({"run_dir": run_dir, "branch": format!("refs/heads/{branch}"), "base": base}),
+        json!({"run_dir": run_dir, "branch": main_ref, "base": base}),
     )?;
     crate::failpoint("start:after-intent");
 
@@ -64,10 +67,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
         crate::layout::write_atomic(&run_dir.join("brief.toml"), text.as_bytes())?;
         make_lane_repository(al, &id, &branch, &base, &brief.forbid_read)?;
         crate::failpoint("start:after-worktree");
-        let (ok, _, err) = main.try_run(
-            &["update-ref", &format!("refs/heads/{branch}"), &base, ""],
-            None,
-        )?;
+        let (ok, _, err) = main.try_run(&["update-ref", &main_ref, &base, ""], None)?;
         if !ok {
             return Err(Error::Git {
                 args: "update-ref".into(),
@@ -79,10 +79,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
     })();
     if let Err(e) = made {
         let _ = std::fs::remove_dir_all(&run_dir);
-        let _ = main.try_run(
-            &["update-ref", "-d", &format!("refs/heads/{branch}"), &base],
-            None,
-        );
+        let _ = main.try_run(&["update-ref", "-d", &main_ref, &base], None);
         let _ = al.store.end_intent(intent);
         return Err(e);
     }
@@ -115,7 +112,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
             "from": State::Drafted.as_str(), "to": State::Staged.as_str(),
             "brief": {"path": run.brief_path, "sha256": brief.digest, "objective": brief.objective,
                       "class": brief.class, "lane": brief.lane, "touch": brief.touch, "checks": brief.checks},
-            "workflow_sha256": workflow.digest, "base": base, "branch": branch, "target": target,
+            "workflow_sha256": workflow.digest, "base": base, "branch": branch, "ref": main_ref, "target": target,
             "worktree": worktree,
             "release": run.release,
         }),
@@ -252,10 +249,45 @@ fn own_objects_without(
     Ok(())
 }
 
-/// `<slug of the brief's label>-<4 hex>`: readable, typeable, unique.
+/// `<slug of the brief's label>-<4 hex>`: readable, typeable, unique. Runs
+/// of briefs with the same title differ in the first hex digit a person
+/// reads after the slug, while there are fewer than 16 of them (then in the
+/// first two, and so on), so that `airlock list` tells them apart at a
+/// glance and a short prefix names each.
 fn new_run_id(al: &Airlock, brief: &Brief) -> Result<String> {
+    let slug = slug(&brief.label());
+    let stem = format!("{slug}-");
+    let taken: Vec<String> = al
+        .store
+        .ids_with_prefix(&stem)?
+        .into_iter()
+        .map(|id| id[stem.len()..].to_string())
+        .collect();
+    for distinct in 1..=4 {
+        for _ in 0..64 {
+            let suffix = format!("{:04x}", OsRng.next_u32() & 0xffff);
+            if taken
+                .iter()
+                .any(|t| t.get(..distinct) == suffix.get(..distinct))
+            {
+                continue;
+            }
+            let id = format!("{stem}{suffix}");
+            if !al.store.exists(&id)? && !al.layout.run_dir(&id).exists() {
+                return Ok(id);
+            }
+        }
+    }
+    Err(Error::Invalid(format!(
+        "could not pick a free run id starting `{stem}`: the 65,536 of them are taken; give the brief another title"
+    )))
+}
+
+/// The brief's label in lower case, runs of anything else than letters and
+/// digits made one `-`, at most 24 characters; `run` when nothing is left.
+fn slug(label: &str) -> String {
     let mut slug = String::new();
-    for c in brief.label().to_lowercase().chars() {
+    for c in label.to_lowercase().chars() {
         if c.is_ascii_alphanumeric() {
             slug.push(c);
         } else if !slug.ends_with('-') && !slug.is_empty() {
@@ -266,12 +298,9 @@ fn new_run_id(al: &Airlock, brief: &Brief) -> Result<String> {
         }
     }
     let slug = slug.trim_end_matches('-');
-    let slug = if slug.is_empty() { "run" } else { slug };
-    for _ in 0..16 {
-        let id = format!("{slug}-{:04x}", OsRng.next_u32() & 0xffff);
-        if !al.store.exists(&id)? && !al.layout.run_dir(&id).exists() {
-            return Ok(id);
-        }
+    if slug.is_empty() {
+        "run".into()
+    } else {
+        slug.into()
     }
-    Err(Error::Invalid("could not pick a free run id".into()))
 }

@@ -64,7 +64,7 @@ pub fn submit(
     // committed by airlock.
     let author = git::user_identity(&al.layout.git_dir).unwrap_or_else(git::airlock_identity);
     let head = main.commit_tree_by(&tree, &[&parent], &message, &author)?;
-    main.run(&["update-ref", &format!("refs/heads/{}", run.branch), &head])?;
+    main.run(&["update-ref", &run.main_ref(), &head])?;
     crate::failpoint("submit:after-commit");
 
     // Previews and rehearsals against what is submitted: the proof shows

@@ -76,6 +76,9 @@ pub struct Sandbox {
     /// next one starts without building it again; zero builds one per command.
     #[serde(with = "humantime_serde_secs")]
     pub keep_warm: Duration,
+    /// At most this many warm sandboxes of this user at once (across
+    /// repositories); one more ends the least recently used.
+    pub max_warm: u64,
 }
 
 /// What one trust lane grants: `[lanes.NAME]`.
@@ -382,6 +385,7 @@ pub const DEFAULT_MAX_STORED: u64 = 2 << 30;
 /// Agents think between commands: a sandbox kept for five minutes is there
 /// for the next one.
 pub const DEFAULT_KEEP_WARM: Duration = Duration::from_secs(300);
+pub const DEFAULT_MAX_WARM: u64 = 16;
 
 fn on_off(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
@@ -512,6 +516,7 @@ fn parse_sandbox(
         max_stored: DEFAULT_MAX_STORED,
         timeout: None,
         keep_warm: DEFAULT_KEEP_WARM,
+        max_warm: DEFAULT_MAX_WARM,
     };
     let Some(value) = diag::get(root, "sandbox") else {
         return sandbox;
@@ -535,6 +540,7 @@ fn parse_sandbox(
             "max_stored",
             "timeout",
             "keep_warm",
+            "max_warm",
         ],
         "[sandbox]",
         diags,
@@ -576,6 +582,10 @@ fn parse_sandbox(
             "timeout" => sandbox.timeout = parse_timeout(value, diags),
             "keep_warm" => {
                 sandbox.keep_warm = parse_keep_warm(value, diags).unwrap_or(DEFAULT_KEEP_WARM)
+            }
+            "max_warm" => {
+                sandbox.max_warm =
+                    diag::positive(value, "max_warm", diags).unwrap_or(DEFAULT_MAX_WARM)
             }
             "max_processes" => {
                 sandbox.max_processes =
@@ -1037,6 +1047,19 @@ mod tests {
                 "7:14: invalid glob `../x`: `..` cannot appear in a glob: paths never leave the repository",
             ]
         );
+    }
+
+    #[test]
+    fn max_warm_is_a_positive_count() {
+        assert_eq!(Workflow::parse("", "wf.toml").unwrap().sandbox.max_warm, 16);
+        assert_eq!(
+            Workflow::parse("[sandbox]\nmax_warm = 3\n", "wf.toml")
+                .unwrap()
+                .sandbox
+                .max_warm,
+            3
+        );
+        assert_eq!(problems("[sandbox]\nmax_warm = 0\n").len(), 1);
     }
 
     #[test]

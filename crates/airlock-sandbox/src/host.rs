@@ -260,6 +260,11 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
             }
             continue;
         }
+        // Ended from outside (evicted, or its run finished): its socket is
+        // gone. Whatever connected before that is served first.
+        if leaders.is_empty() && !socket_is_ours(spec) && !poll_two(LISTEN_FD, None, 0).0 {
+            return Ok(());
+        }
         if leaders.is_empty() && last.elapsed() >= idle {
             // SAFETY: flock on our own descriptor.
             if unsafe { libc::flock(LOCK_FD, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
@@ -274,6 +279,22 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
             }
         }
     }
+}
+
+/// Whether the host's socket is still in its directory under its name.
+fn socket_is_ours(spec: &HostSpec) -> bool {
+    if spec.socket_ino == 0 {
+        return true; // not known: only the idle time ends this host
+    }
+    let Ok(name) = CString::new(spec.socket.as_str()) else {
+        return true;
+    };
+    // SAFETY: an all-zero stat is valid; fstatat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatat with a valid name below our directory.
+    let found =
+        unsafe { libc::fstatat(DIR_FD, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } == 0;
+    found && st.st_ino == spec.socket_ino
 }
 
 /// Removes the host's socket from its directory, unless the name now
@@ -852,6 +873,105 @@ pub struct HostSettings {
     pub dir: std::path::PathBuf,
     /// How long a host with nothing to do stays.
     pub idle: Duration,
+    /// Whose hosts these are (a run): [`end_hosts_of`] ends them.
+    pub owner: Option<String>,
+    /// At most this many hosts in `dir`: starting one more ends the least
+    /// recently used first. Zero for no bound.
+    pub max_hosts: usize,
+}
+
+/// The part of a host's socket name that says whose it is.
+fn owner_tag(owner: &str) -> String {
+    hex::encode(&Sha256::digest(owner.as_bytes())[..4])
+}
+
+/// Whether `name` is a host's socket: `[<owner tag>-]<key>.sock`.
+fn is_host_socket(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".sock") else {
+        return false;
+    };
+    let key = match stem.split_once('-') {
+        Some((tag, key)) if tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit()) => key,
+        Some(_) => return false,
+        None => stem,
+    };
+    key.len() == 24 && key.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Ends the hosts of `dir` started for `owner`: their sockets go (under
+/// the hosts' lock, so that no connection is on its way), and each host,
+/// finding its socket gone, exits as soon as it has no command running.
+/// Returns how many there were.
+pub fn end_hosts_of(dir: &Path, owner: &str) -> usize {
+    let prefix = format!("{}-", owner_tag(owner));
+    let Some(_lock) = lock_hosts(dir) else {
+        return 0;
+    };
+    let mut ended = 0;
+    for name in host_sockets(dir).into_iter().map(|(name, _)| name) {
+        if name.starts_with(&prefix) && std::fs::remove_file(dir.join(&name)).is_ok() {
+            ended += 1;
+        }
+    }
+    ended
+}
+
+/// The hosts' sockets in `dir`, with when each was last used.
+fn host_sockets(dir: &Path) -> Vec<(String, std::time::SystemTime)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let used = e.metadata().ok()?.modified().ok()?;
+            is_host_socket(&name).then_some((name, used))
+        })
+        .collect()
+}
+
+/// Ends the least recently used hosts of `dir` until `keep` are left.
+fn evict(dir: &Path, keep: usize) {
+    let mut sockets = host_sockets(dir);
+    if sockets.len() <= keep {
+        return;
+    }
+    sockets.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let excess = sockets.len() - keep;
+    for (name, _) in sockets.into_iter().take(excess) {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}
+
+/// The hosts' lock of `dir`, held: see the module's comment.
+fn lock_hosts(dir: &Path) -> Option<File> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join(LOCK_FILE))
+        .ok()?;
+    // SAFETY: flock on a file we hold; released when it is closed.
+    (unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(lock)
+}
+
+/// Marks a host's socket used now: the last to be ended by [`evict`].
+fn mark_used(dir: &File, name: &str) {
+    let Ok(name) = CString::new(name) else {
+        return;
+    };
+    // SAFETY: utimensat below our directory's descriptor; a null time is now.
+    unsafe {
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            std::ptr::null(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        );
+    }
 }
 
 /// Hands one command to the host's leader on `sock`, with the write ends
@@ -948,7 +1068,10 @@ pub(crate) fn connect(
     init.hidden.extend(sockets);
     let init = &init;
     let key = host_key(confinement, settings, init);
-    let socket_name = format!("{key}.sock");
+    let socket_name = match &settings.owner {
+        Some(owner) => format!("{}-{key}.sock", owner_tag(owner)),
+        None => format!("{key}.sock"),
+    };
     let lock_path = dir.join(LOCK_FILE);
     let open_lock = || {
         std::fs::OpenOptions::new()
@@ -973,9 +1096,14 @@ pub(crate) fn connect(
     // can be longer than a socket address allows.
     let socket_path = format!("/proc/self/fd/{}/{socket_name}", dir_fd.as_raw_fd());
     if let Ok(sock) = connect_to(&socket_path) {
+        mark_used(&dir_fd, &socket_name);
         return Ok(Some(sock));
     }
     let _ = std::fs::remove_file(dir.join(&socket_name));
+    // One more host: the least recently used go first if that is too many.
+    if settings.max_hosts > 0 {
+        evict(dir, settings.max_hosts - 1);
+    }
     let (Ok(listener), Ok(host_lock)) = (listen_on(&socket_path), open_lock()) else {
         return Ok(None);
     };

@@ -73,6 +73,8 @@ impl Lab {
         lab.host = Some(HostSettings {
             dir: lab.logs.with_file_name("hosts"),
             idle: Duration::from_secs(5),
+            owner: None,
+            max_hosts: 0,
         });
         lab
     }

@@ -9,7 +9,7 @@ use crate::render::{Output, short};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
     /// Why it is approved (recorded in the ledger).
     #[arg(long)]
     reason: Option<String>,

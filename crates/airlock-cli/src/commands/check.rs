@@ -9,7 +9,7 @@ use crate::render::{Output, one_line};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
     /// Show the gates' output as they run.
     #[arg(long, short)]
     verbose: bool,

@@ -8,7 +8,7 @@ use crate::render::{Output, one_line};
 #[derive(clap::Args)]
 pub struct Args {
     /// Only this run's events.
-    run: Option<String>,
+    pub(super) run: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {

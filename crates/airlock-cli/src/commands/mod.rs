@@ -16,9 +16,11 @@ mod check;
 mod completions;
 mod demo;
 pub mod exec;
+mod gc;
 mod init;
 mod key;
 mod ledger;
+mod list;
 mod log;
 mod logs;
 mod plan;
@@ -78,6 +80,11 @@ pub enum Command {
     Check(check::Args),
     /// Commit the checked worktree, sign the proof, queue the run for review.
     Submit(submit::Args),
+    /// Every run: state, class, lane, age and what moves it on.
+    #[command(visible_alias = "status")]
+    List(list::Args),
+    /// Remove finished runs' worktrees and refs (records, proofs and logs stay).
+    Gc(gc::Args),
     /// The runs waiting for a decision, oldest first.
     Review(review::Args),
     /// Everything about a run: brief, state, diff, gates, traces, proof.
@@ -127,8 +134,13 @@ pub enum Command {
     Man(completions::ManArgs),
 }
 
-pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
+pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
+    if let Some(given) = named_run(&mut command) {
+        resolve_run(ctx, given)?;
+    }
     match command {
+        Command::List(args) => list::run(ctx, args),
+        Command::Gc(args) => gc::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
         Command::Brief(cmd) => brief::run(ctx, cmd),
         Command::Start(args) => start::run(ctx, args),
@@ -156,5 +168,51 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<Output> {
         Command::Demo(args) => demo::run(ctx, args),
         Command::Completions(args) => completions::completions(ctx, args),
         Command::Man(args) => completions::man(ctx, args),
+    }
+}
+
+/// The run a command names. `exec` is left out: agents give full ids, and
+/// it is on every command's path.
+fn named_run(command: &mut Command) -> Option<&mut String> {
+    match command {
+        Command::Check(a) => Some(&mut a.run),
+        Command::Submit(a) => Some(&mut a.run),
+        Command::Show(a) => Some(&mut a.run),
+        Command::Approve(a) => Some(&mut a.run),
+        Command::Reject(a) => Some(&mut a.run),
+        Command::Redirect(a) => Some(&mut a.run),
+        Command::Promote(a) => Some(&mut a.run),
+        Command::Propose(a) => Some(&mut a.run),
+        Command::Plan(a) => Some(&mut a.run),
+        Command::Resolve(a) => Some(&mut a.run),
+        Command::Rollback(a) => Some(&mut a.run),
+        Command::Log(a) => a.run.as_mut(),
+        _ => None,
+    }
+}
+
+/// Replaces a unique start of a run's id with the whole id; refuses an
+/// ambiguous one (listing the runs it starts) and an unknown one (with the
+/// nearest id). Where there is no state yet, the command itself reports it.
+fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
+    let Ok(layout) = Layout::discover(&ctx.cwd) else {
+        return Ok(());
+    };
+    if !layout.db_path().exists() {
+        return Ok(());
+    }
+    let store = airlock_core::store::Store::open_unverified(&layout)?;
+    match store.resolve(given) {
+        Ok(id) => {
+            *given = id;
+            Ok(())
+        }
+        // A ledger older than its head record knows too few runs: that
+        // refusal comes first (the command makes it).
+        Err(e) => {
+            drop(store);
+            airlock_core::store::Store::open(&layout)?;
+            Err(e)
+        }
     }
 }

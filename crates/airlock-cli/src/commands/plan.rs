@@ -10,7 +10,7 @@ use crate::render::{Output, clean, escape};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {

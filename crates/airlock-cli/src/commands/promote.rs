@@ -8,7 +8,7 @@ use crate::render::{Output, escape, short};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
     /// The run is merged already: apply the approved actions that remain.
     #[arg(long)]
     actions_only: bool,

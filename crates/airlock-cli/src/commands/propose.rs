@@ -12,7 +12,7 @@ use crate::render::Output;
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
     /// The action file (TOML): kind, scopes and the kind's fields.
     #[arg(required_unless_present = "withdraw", conflicts_with = "withdraw")]
     file: Option<PathBuf>,

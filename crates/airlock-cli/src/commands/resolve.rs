@@ -11,7 +11,7 @@ use crate::render::Output;
 #[command(group = clap::ArgGroup::new("verdict").required(true).args(["done", "retry"]))]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
     /// The action.
     name: String,
     /// It happened: record it as done.

@@ -8,7 +8,7 @@ use crate::render::{Output, short};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
     /// Why the change is undone (recorded in the ledger).
     #[arg(long)]
     reason: Option<String>,

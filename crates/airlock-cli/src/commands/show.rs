@@ -13,7 +13,7 @@ use crate::render::{Output, clean, escape, one_line, short};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
     /// Leave out the full diff (the stat stays).
     #[arg(long)]
     no_diff: bool,
@@ -86,8 +86,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     h += &format!("  {}\n", clean(&run.label));
     h += &format!("  class {}, lane {}\n", run.class, run.lane);
     h += &format!(
-        "  branch {} from {} -> target {}\n",
-        run.branch,
+        "  ref {} from {} -> target {}\n",
+        run.main_ref(),
         short(&run.base),
         run.target
     );

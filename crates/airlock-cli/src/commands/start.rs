@@ -28,10 +28,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         },
     )?;
     let human = format!(
-        "started run {}\n  worktree: {}\n  branch:   {} (from {})\n  target:   {}\n  state:    {}\nnext: work in the worktree, e.g. `airlock exec {} -- <agent or command>`, then `airlock check {}`",
+        "started run {}\n  worktree: {}\n  ref:      {} (from {})\n  target:   {}\n  state:    {}\nnext: work in the worktree, e.g. `airlock exec {} -- <agent or command>`, then `airlock check {}`",
         run.id,
         run.worktree.display(),
-        run.branch,
+        run.main_ref(),
         crate::render::short(&run.base),
         run.target,
         run.state,
@@ -39,8 +39,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         run.id
     );
     Ok(Output::new(
-        json!({"run": run.id, "worktree": run.worktree, "branch": run.branch, "state": run.state,
-               "base": run.base, "target": run.target, "lane": run.lane, "class": run.class}),
+        json!({"run": run.id, "worktree": run.worktree, "branch": run.branch, "ref": run.main_ref(),
+               "state": run.state, "base": run.base, "target": run.target, "lane": run.lane, "class": run.class}),
         human,
     ))
 }

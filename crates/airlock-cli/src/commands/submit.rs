@@ -9,7 +9,7 @@ use crate::render::{Output, short};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run.
-    run: String,
+    pub(super) run: String,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {

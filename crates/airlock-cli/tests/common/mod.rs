@@ -339,9 +339,15 @@ impl Env {
         names
     }
 
-    /// `refs/heads/airlock/*` in the main repository, one per line.
+    /// Runs' refs in the main repository (`refs/airlock/runs/*`, and any
+    /// left where older versions kept them), one per line.
     pub fn airlock_branches(&self) -> String {
-        self.git(&["for-each-ref", "--format=%(refname)", "refs/heads/airlock/"])
+        self.git(&[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/airlock/",
+            "refs/heads/airlock/",
+        ])
     }
 
     pub fn rev(&self, rev: &str) -> String {
