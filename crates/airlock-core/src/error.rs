@@ -70,6 +70,14 @@ pub enum Error {
     Database(#[from] rusqlite::Error),
     #[error("{0}")]
     Invalid(String),
+    /// A command's program could not be started: `code` is what a shell
+    /// exits with then (127 not found, 126 not executable).
+    #[error("{message}")]
+    NotRunnable {
+        message: String,
+        hint: String,
+        code: u8,
+    },
 }
 
 /// A rule refused an operation: what, why, and what would make it pass.
@@ -111,6 +119,7 @@ impl Error {
             | Error::NoWorkflow(_)
             | Error::UnknownRun(_)
             | Error::Invalid(_)
+            | Error::NotRunnable { .. }
             | Error::Read { .. } => ErrorClass::Invalid,
             Error::Snap(e) if e.is_invalid_input() => ErrorClass::Invalid,
             _ => ErrorClass::Environment,
@@ -126,6 +135,7 @@ impl Error {
             Error::UnknownRun(_) => "`airlock review` lists runs waiting for review; `airlock log` lists all events".into(),
             Error::WrongState { next, .. } => next.clone(),
             Error::Refused(r) => r.hint.clone(),
+            Error::NotRunnable { hint, .. } => hint.clone(),
             Error::GitMissing(_) => "install git (Debian: `apt-get install git`)".into(),
             Error::Ledger(_) => "`airlock ledger verify` checks the ledger".into(),
             Error::Proof(airlock_proof::ProofError::KeyMissing { .. }) => "run `airlock init` to create the signing key".into(),

@@ -11,6 +11,7 @@ pub mod ahead;
 pub mod confine;
 pub mod doctor;
 pub mod host;
+pub mod interrupt;
 pub mod private;
 
 use std::ffi::OsString;
@@ -41,6 +42,8 @@ pub struct CommandSpec {
     pub stderr_path: PathBuf,
     /// Where to echo the child's output as it arrives, besides the log files.
     pub echo: Echo,
+    /// What the command reads on its stdin.
+    pub input: Input,
     /// Kernel confinement; `None` runs the command unconfined.
     pub confinement: Option<Confinement>,
     pub limits: Limits,
@@ -100,13 +103,35 @@ pub enum Echo {
     Stderr,
 }
 
+/// What a command reads on its stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// `/dev/null`: end of file at once.
+    Null,
+    /// airlock's own stdin, passed as it is (a pipe or a file). Never give
+    /// it a terminal: a command holding the user's terminal could change
+    /// its settings or, where the kernel allows, push keystrokes into it.
+    Inherit,
+}
+
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Exit {
-    Exited { code: i32 },
-    Signaled { signal: i32 },
-    TimedOut { after_ms: u64 },
+    Exited {
+        code: i32,
+    },
+    Signaled {
+        signal: i32,
+    },
+    TimedOut {
+        after_ms: u64,
+    },
+    /// airlock was told to stop (`signal`: ^C, `kill`) and stopped the
+    /// command and everything it started.
+    Stopped {
+        signal: i32,
+    },
 }
 
 impl Exit {
@@ -120,6 +145,7 @@ impl Exit {
             Exit::Exited { code } => code,
             Exit::Signaled { signal } => 128 + signal,
             Exit::TimedOut { .. } => 124,
+            Exit::Stopped { signal } => 128 + signal,
         }
     }
 
@@ -128,6 +154,10 @@ impl Exit {
             Exit::Exited { code } => format!("exit {code}"),
             Exit::Signaled { signal } => format!("killed by signal {signal}"),
             Exit::TimedOut { after_ms } => format!("timed out after {}", fmt_ms(after_ms)),
+            Exit::Stopped { signal } => format!(
+                "stopped: airlock received {} and killed the command",
+                interrupt::name(signal)
+            ),
         }
     }
 }
@@ -306,7 +336,9 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         }
     };
     command
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(
+            stdin_of(spec.input).map_err(SandboxError::Wait)?,
+        ))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Own process group: the time limit kills everything the command started.
@@ -358,18 +390,19 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         budget.clone(),
     );
 
-    // Wait on a thread so the main thread can enforce the deadline.
-    let (tx, rx) = mpsc::channel();
+    // Wait on a thread so the main thread can enforce the deadline; the
+    // thread closes `done` once the command's process is reaped.
+    let (done, done_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
     let waiter = thread::spawn(move || {
         let status = child.wait();
-        let _ = tx.send(());
+        drop(done_write);
         status
     });
     // The sandbox is being built meanwhile; the command starts when the gate
     // opens, and its time limit starts with it.
     let mut refused = None;
     if let (Some(gate), Some(writer)) = (gate, gate_writer) {
-        match gate() {
+        match gate().and_then(|()| not_interrupted()) {
             Ok(()) => {
                 // A failed write (the sandbox died first) is reported by the
                 // init process; there is nothing to add here.
@@ -381,18 +414,8 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         // Closing without the byte is what stops the command.
         drop(writer);
     }
-    let mut timed_out = false;
-    match spec.timeout {
-        Some(limit) => {
-            if rx.recv_timeout(limit).is_err() {
-                timed_out = true;
-                kill_group(pgid);
-            }
-        }
-        None => {
-            let _ = rx.recv();
-        }
-    }
+    let deadline = spec.timeout.map(|limit| Instant::now() + limit);
+    let (timed_out, stopped) = wait_for_end(&done, deadline, || kill_group(pgid));
     let status = waiter
         .join()
         .map_err(|_| SandboxError::Wait(io::Error::other("waiter thread panicked")))?
@@ -418,10 +441,86 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         report,
         fallback,
         timed_out,
+        stopped,
         duration_ms,
         output_exceeded: budget.exceeded.load(Ordering::SeqCst),
     };
     ended.outcome(spec, stdout, stderr, confinement)
+}
+
+/// The command's stdin: `/dev/null`, or a copy of airlock's own (which is
+/// `/dev/null` too when airlock has none).
+fn stdin_of(input: Input) -> io::Result<OwnedFd> {
+    if input == Input::Inherit {
+        // SAFETY: duplicating fd 0 into a fresh descriptor we then own.
+        let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+        if fd >= 0 {
+            // SAFETY: just made.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Ok(File::open("/dev/null")?.into())
+}
+
+/// `Err` once airlock was told to stop: a command not started yet is not.
+fn not_interrupted() -> Result<(), String> {
+    match interrupt::received() {
+        Some(signal) => Err(format!(
+            "airlock received {} before it started",
+            interrupt::name(signal)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Waits until `done` closes (the command was reaped), calling `kill` at
+/// the `deadline` or when airlock is told to stop. Whether the deadline
+/// passed, and the signal airlock was stopped by.
+fn wait_for_end(done: &OwnedFd, deadline: Option<Instant>, kill: impl Fn()) -> (bool, Option<i32>) {
+    let mut timed_out = false;
+    let mut stopped = None;
+    loop {
+        let until = deadline.filter(|_| !timed_out && stopped.is_none());
+        let wait_ms = until.map_or(-1, |d| {
+            d.saturating_duration_since(Instant::now())
+                .as_micros()
+                .div_ceil(1000)
+                .min(i32::MAX as u128) as libc::c_int
+        });
+        let signals = interrupt::watch_fd().filter(|_| stopped.is_none());
+        let mut fds = [
+            libc::pollfd {
+                fd: done.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: signals.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds (a negative fd is ignored).
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait_ms) };
+        if rc < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // Cannot wait here: the waiter's join does.
+            return (timed_out, stopped);
+        }
+        if fds[0].revents != 0 {
+            return (timed_out, stopped);
+        }
+        if fds[1].revents != 0 && stopped.is_none() {
+            stopped = interrupt::received();
+            kill();
+        }
+        if until.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            kill();
+        }
+    }
 }
 
 /// How a command ended, before it is told as an [`Outcome`].
@@ -431,6 +530,8 @@ struct Ended {
     /// The status to go by when it did not.
     fallback: Exit,
     timed_out: bool,
+    /// The signal airlock was stopped by, if it stopped the command.
+    stopped: Option<i32>,
     duration_ms: u64,
     output_exceeded: bool,
 }
@@ -449,7 +550,9 @@ impl Ended {
                 error: error.clone(),
             });
         }
-        let exit = if self.timed_out {
+        let exit = if let Some(signal) = self.stopped {
+            Exit::Stopped { signal }
+        } else if self.timed_out {
             Exit::TimedOut {
                 after_ms: self.duration_ms,
             }
@@ -529,11 +632,25 @@ fn run_hosted(
         exceeded: AtomicBool::new(false),
         stop: Stop::HangUp(sock.clone()),
     };
-    let sent = match gate.map(|g| g()).unwrap_or(Ok(())) {
+    let stdin = stdin_of(spec.input).map_err(SandboxError::Wait)?;
+    let sent = match gate
+        .map(|g| g())
+        .unwrap_or(Ok(()))
+        .and_then(|()| not_interrupted())
+    {
         Err(reason) => Err(SandboxError::NotStarted { reason }),
-        Ok(()) => host::send(&sock, request, out_write.as_raw_fd(), err_write.as_raw_fd())
-            .map_err(|e| refused_before(&sock, e)),
+        Ok(()) => host::send(
+            &sock,
+            request,
+            [
+                stdin.as_raw_fd(),
+                out_write.as_raw_fd(),
+                err_write.as_raw_fd(),
+            ],
+        )
+        .map_err(|e| refused_before(&sock, e)),
     };
+    drop(stdin);
     // The command holds the only write ends now (or nobody does): the
     // streams end when it and everything it started are gone.
     drop(out_write);
@@ -560,6 +677,7 @@ fn run_hosted(
     let mut response = None;
     let mut answered_at = None;
     let mut timed_out = false;
+    let mut stopped = None;
     let mut buf = vec![0u8; 64 * 1024];
     // Both streams to their end and the leader's answer, on this thread:
     // threads to copy and to wait would cost more than the command `true`.
@@ -612,6 +730,15 @@ fn run_hosted(
             events: libc::POLLIN,
             revents: 0,
         });
+        // airlock told to stop: the leader stops the command and answers.
+        fds.push(libc::pollfd {
+            fd: match interrupt::watch_fd() {
+                Some(fd) if stopped.is_none() && response.is_none() => fd,
+                _ => -1,
+            },
+            events: libc::POLLIN,
+            revents: 0,
+        });
         // SAFETY: valid pollfds (a negative fd is ignored).
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
         if rc < 0 {
@@ -636,6 +763,10 @@ fn run_hosted(
                 _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
                 _ => *pipe = None,
             }
+        }
+        if fds[3].revents != 0 && stopped.is_none() {
+            stopped = interrupt::received();
+            host::hang_up(sock.as_raw_fd());
         }
         if fds[2].revents != 0 {
             response = Some(host::response(&sock).map_err(|e| {
@@ -671,6 +802,7 @@ fn run_hosted(
             signal: libc::SIGKILL,
         },
         timed_out,
+        stopped,
         duration_ms,
         output_exceeded: budget.exceeded.load(Ordering::SeqCst),
     };

@@ -3,7 +3,7 @@ use std::ffi::OsString;
 use airlock_core::Result;
 use airlock_core::exec::{ExecOptions, Preflight, exec, exec_recorded};
 use airlock_core::layout::Layout;
-use airlock_core::sandbox::Echo;
+use airlock_core::sandbox::{Echo, Input, interrupt};
 use airlock_core::{Site, ledger_server};
 
 use super::Ctx;
@@ -21,6 +21,17 @@ pub struct Args {
     command: Vec<OsString>,
 }
 
+/// What the command reads: airlock's stdin (a pipe, a file), but never
+/// the user's terminal, which a command could reconfigure or push
+/// keystrokes into: then nothing.
+fn input() -> Input {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        Input::Null
+    } else {
+        Input::Inherit
+    }
+}
+
 fn humantime_parse(s: &str) -> std::result::Result<std::time::Duration, String> {
     s.parse::<u64>()
         .map(std::time::Duration::from_secs)
@@ -32,7 +43,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     // The command's log files and the worktree's fingerprint are made
     // while the repository's state opens.
     let preflight = Preflight::start(&layout, &args.run, "exec");
+    // ^C or a `kill` stops the command, and its trace is still recorded:
+    // what it changed until then is part of the run.
+    interrupt::install().map_err(|e| {
+        airlock_core::Error::Invalid(format!("cannot watch for ^C and SIGTERM: {e}"))
+    })?;
     let opts = ExecOptions {
+        input: input(),
         preflight,
         argv: args.command,
         timeout: args.timeout,
@@ -72,7 +89,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         _ => trace.exit.code.clamp(0, 255) as u8,
     };
     // The command's own output was shown live; a note only when something needs saying.
-    let human = match (&trace.limit_hit, trace.exit.success()) {
+    let mut human = match (&trace.limit_hit, trace.exit.success()) {
         (None, true) => String::new(),
         (None, false) => format!(
             "airlock: trace {} of run {}: {}",
@@ -87,6 +104,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             crate::render::escape(limit)
         ),
     };
+    if let Some(hint) = &trace.hint {
+        human = format!("{human}\n  hint: {}", crate::render::escape(hint));
+    }
     if !ctx.json && !human.is_empty() {
         eprintln!("{human}");
     }
