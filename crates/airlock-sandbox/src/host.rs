@@ -81,6 +81,8 @@ pub(crate) struct Request {
     pub memory_bytes: Option<u64>,
     pub processes: Option<u64>,
     pub file_size_bytes: Option<u64>,
+    /// stdin is the command's own terminal (see `InitSpec::terminal`).
+    pub terminal: bool,
 }
 
 impl Request {
@@ -93,6 +95,7 @@ impl Request {
             memory_bytes: init.memory_bytes,
             processes: init.processes,
             file_size_bytes: init.file_size_bytes,
+            terminal: init.terminal,
         }
     }
 }
@@ -646,6 +649,7 @@ fn command_process(
         init.memory_bytes = request.memory_bytes;
         init.processes = request.processes;
         init.file_size_bytes = request.file_size_bytes;
+        init.terminal = request.terminal;
         init.gate = false;
         confine::limit(&init)?;
         // SAFETY: descriptor juggling in this process: 0, 1 and 2 onto

@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod host;
 pub mod interrupt;
 pub mod private;
+mod terminal;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -112,6 +113,11 @@ pub enum Input {
     /// it a terminal: a command holding the user's terminal could change
     /// its settings or, where the kernel allows, push keystrokes into it.
     Inherit,
+    /// airlock's stdin is the user's terminal: the command gets a
+    /// pseudo-terminal of its own as stdin, stdout, stderr and controlling
+    /// terminal, which airlock relays (see `terminal`). Both streams are
+    /// recorded as stdout then.
+    Terminal,
 }
 
 /// How a command ended.
@@ -335,14 +341,37 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
             (cmd, Some(pipe), words.to_string())
         }
     };
-    command
-        .stdin(Stdio::from(
-            stdin_of(spec.input).map_err(SandboxError::Wait)?,
-        ))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group: the time limit kills everything the command started.
-        .process_group(0);
+    let pty = match spec.input {
+        Input::Terminal => Some(terminal::open().map_err(SandboxError::Wait)?),
+        _ => None,
+    };
+    match &pty {
+        Some(pty) => {
+            let side = || pty.follower.try_clone().map_err(SandboxError::Wait);
+            command
+                .stdin(Stdio::from(side()?))
+                .stdout(Stdio::from(side()?))
+                .stderr(Stdio::from(side()?));
+        }
+        None => {
+            command
+                .stdin(Stdio::from(
+                    stdin_of(spec.input).map_err(SandboxError::Wait)?,
+                ))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        }
+    }
+    // A session of its own, so its own process group: the time limit kills
+    // everything the command started; and no controlling terminal, so
+    // `/dev/tty` is not the user's.
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
     let mut started = Instant::now();
     let program = spec.argv[0].to_string_lossy().into_owned();
     let spawned = command.spawn();
@@ -363,11 +392,19 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         drop(read);
         write
     });
+    // Our copies of the command's terminal go: the leader reads its end
+    // once the command and everything it started are gone.
+    drop(command);
     let mut child = spawned.map_err(|source| SandboxError::Spawn { program, source })?;
     let pgid = child.id() as libc::pid_t;
 
-    let out_pipe = child.stdout.take().expect("stdout was piped");
-    let err_pipe = child.stderr.take().expect("stderr was piped");
+    let out_pipe: Box<dyn Read + Send> = match &pty {
+        Some(pty) => Box::new(File::from(
+            pty.leader.try_clone().map_err(SandboxError::Wait)?,
+        )),
+        None => Box::new(child.stdout.take().expect("stdout was piped")),
+    };
+    let err_pipe = child.stderr.take();
     let (out_sink, err_sink) = sinks(spec.echo);
     let budget = Arc::new(OutputBudget {
         used: AtomicU64::new(0),
@@ -382,13 +419,31 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         spec.stdout_path.clone(),
         budget.clone(),
     );
-    let err_thread = spawn_copier(
-        err_pipe,
-        stderr_file,
-        err_sink,
-        spec.stderr_path.clone(),
-        budget.clone(),
-    );
+    let err_thread = match err_pipe {
+        Some(pipe) => spawn_copier(
+            pipe,
+            stderr_file,
+            err_sink,
+            spec.stderr_path.clone(),
+            budget.clone(),
+        ),
+        None => spawn_copier(
+            io::empty(),
+            stderr_file,
+            err_sink,
+            spec.stderr_path.clone(),
+            budget.clone(),
+        ),
+    };
+    // Keystrokes to the command's terminal, on a thread of their own.
+    let raw_mode = pty.as_ref().and_then(|_| terminal::RawMode::enter());
+    let keys = match &pty {
+        Some(pty) => Some(spawn_keys(
+            pty.leader.try_clone().map_err(SandboxError::Wait)?,
+        )?),
+        None => None,
+    };
+    drop(pty);
 
     // Wait on a thread so the main thread can enforce the deadline; the
     // thread closes `done` once the command's process is reaped.
@@ -426,6 +481,11 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     let duration_ms = started.elapsed().as_millis() as u64;
     let stdout = join_copier(out_thread)?;
     let stderr = join_copier(err_thread)?;
+    if let Some((stop, thread)) = keys {
+        drop(stop);
+        let _ = thread.join();
+    }
+    drop(raw_mode);
 
     let report = report_reader.and_then(read_report);
     if let Some(reason) = refused {
@@ -446,6 +506,40 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         output_exceeded: budget.exceeded.load(Ordering::SeqCst),
     };
     ended.outcome(spec, stdout, stderr, confinement)
+}
+
+/// Copies keystrokes to the command's terminal (`leader`) until `stop`,
+/// the returned pipe's write end, closes.
+fn spawn_keys(leader: OwnedFd) -> Result<(OwnedFd, thread::JoinHandle<()>), SandboxError> {
+    let (stopped, stop) = pipe_cloexec().map_err(SandboxError::Wait)?;
+    let thread = thread::spawn(move || {
+        let mut keys = terminal::Keys::new();
+        loop {
+            let [user, room] = keys.pollfds(&leader);
+            let mut fds = [
+                user,
+                room,
+                libc::pollfd {
+                    fd: stopped.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: three valid pollfds (a negative fd is ignored).
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
+            if rc < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return;
+            }
+            if fds[2].revents != 0 {
+                return;
+            }
+            keys.relay(&[fds[0], fds[1]], &leader);
+        }
+    });
+    Ok((stop, thread))
 }
 
 /// The command's stdin: `/dev/null`, or a copy of airlock's own (which is
@@ -623,8 +717,31 @@ fn run_hosted(
     let stdout_file = create_log(&spec.stdout_path)?;
     let stderr_file = create_log(&spec.stderr_path)?;
     let sock = Arc::new(sock);
-    let (out_read, out_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
-    let (err_read, err_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
+    // What the command's stdin, stdout and stderr are, and what airlock
+    // reads its output from: two pipes, or its own terminal's leader.
+    let pty = match spec.input {
+        Input::Terminal => Some(terminal::open().map_err(SandboxError::Wait)?),
+        _ => None,
+    };
+    let (reads, stdio): ([Option<OwnedFd>; 2], [OwnedFd; 3]) = match &pty {
+        Some(pty) => {
+            let side = || pty.follower.try_clone().map_err(SandboxError::Wait);
+            let leader = pty.leader.try_clone().map_err(SandboxError::Wait)?;
+            // One thread relays both ways: it must never wait on either.
+            terminal::non_blocking(&leader).map_err(SandboxError::Wait)?;
+            ([Some(leader), None], [side()?, side()?, side()?])
+        }
+        None => {
+            let (out_read, out_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
+            let (err_read, err_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
+            let stdin = stdin_of(spec.input).map_err(SandboxError::Wait)?;
+            (
+                [Some(out_read), Some(err_read)],
+                [stdin, out_write, err_write],
+            )
+        }
+    };
+    let key_leader = pty.map(|pty| pty.leader);
     let (out_sink, err_sink) = sinks(spec.echo);
     let budget = OutputBudget {
         used: AtomicU64::new(0),
@@ -632,29 +749,18 @@ fn run_hosted(
         exceeded: AtomicBool::new(false),
         stop: Stop::HangUp(sock.clone()),
     };
-    let stdin = stdin_of(spec.input).map_err(SandboxError::Wait)?;
     let sent = match gate
         .map(|g| g())
         .unwrap_or(Ok(()))
         .and_then(|()| not_interrupted())
     {
         Err(reason) => Err(SandboxError::NotStarted { reason }),
-        Ok(()) => host::send(
-            &sock,
-            request,
-            [
-                stdin.as_raw_fd(),
-                out_write.as_raw_fd(),
-                err_write.as_raw_fd(),
-            ],
-        )
-        .map_err(|e| refused_before(&sock, e)),
+        Ok(()) => host::send(&sock, request, stdio.each_ref().map(|fd| fd.as_raw_fd()))
+            .map_err(|e| refused_before(&sock, e)),
     };
-    drop(stdin);
     // The command holds the only write ends now (or nobody does): the
     // streams end when it and everything it started are gone.
-    drop(out_write);
-    drop(err_write);
+    drop(stdio);
     let started = Instant::now();
     sent?;
     let deadline = spec.timeout.map(|limit| started + limit);
@@ -664,16 +770,19 @@ fn run_hosted(
         Some(deadline) if spec.echo != Echo::None => Some(Watchdog::start(sock.clone(), deadline)),
         _ => None,
     };
+    let [out_read, err_read] = reads;
     let mut streams = [
         (
-            Some(out_read),
+            out_read,
             Recorder::new(stdout_file, out_sink, spec.stdout_path.clone()),
         ),
         (
-            Some(err_read),
+            err_read,
             Recorder::new(stderr_file, err_sink, spec.stderr_path.clone()),
         ),
     ];
+    let raw_mode = key_leader.as_ref().and_then(|_| terminal::RawMode::enter());
+    let mut keys = terminal::Keys::new();
     let mut response = None;
     let mut answered_at = None;
     let mut timed_out = false;
@@ -739,6 +848,10 @@ fn run_hosted(
             events: libc::POLLIN,
             revents: 0,
         });
+        // Keystrokes, while the command may read them.
+        if let Some(leader) = key_leader.as_ref().filter(|_| response.is_none()) {
+            fds.extend(keys.pollfds(leader));
+        }
         // SAFETY: valid pollfds (a negative fd is ignored).
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
         if rc < 0 {
@@ -760,9 +873,17 @@ fn run_hosted(
             match n {
                 0 => *pipe = None,
                 n if n > 0 => recorder.record(&buf[..n as usize], &budget)?,
-                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                _ if matches!(
+                    io::Error::last_os_error().kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) => {}
+                // A terminal's leader reads EIO once the command's side is
+                // closed everywhere: its end.
                 _ => *pipe = None,
             }
+        }
+        if let (Some(leader), Some(ready)) = (&key_leader, fds.get(4..6)) {
+            keys.relay(&[ready[0], ready[1]], leader);
         }
         if fds[3].revents != 0 && stopped.is_none() {
             stopped = interrupt::received();
@@ -785,6 +906,7 @@ fn run_hosted(
         }
     }
     let timed_out = timed_out || watchdog.is_some_and(Watchdog::fired);
+    drop(raw_mode);
     let response = response.expect("the loop ends with the answer");
     let duration_ms = started.elapsed().as_millis() as u64;
     let [(_, out), (_, err)] = streams;
@@ -978,6 +1100,7 @@ fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> confine::InitS
         file_size_bytes: spec.limits.file_size_bytes,
         weaker: c.weaker,
         gate: gated,
+        terminal: spec.input == Input::Terminal,
     }
 }
 

@@ -21,12 +21,12 @@ pub struct Args {
     command: Vec<OsString>,
 }
 
-/// What the command reads: airlock's stdin (a pipe, a file), but never
-/// the user's terminal, which a command could reconfigure or push
-/// keystrokes into: then nothing.
+/// What the command reads: airlock's stdin (a pipe, a file); never the
+/// user's terminal, which a command could reconfigure or push keystrokes
+/// into, but a terminal of its own that airlock relays.
 fn input() -> Input {
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        Input::Null
+        Input::Terminal
     } else {
         Input::Inherit
     }
