@@ -3898,3 +3898,62 @@ fn red_team_a_git_error_quoting_a_file_name_cannot_forge_a_hint() {
     }
     let _ = std::fs::remove_dir_all(wt.join("src"));
 }
+
+// ---- The user's terminal ------------------------------------------------------------
+
+/// A command run from a terminal tries to push a command line into it
+/// (`TIOCSTI` on its stdin, stdout, stderr and `/dev/tty`) for the user's
+/// shell to run once airlock ends, and to turn its echo off. It only ever holds a terminal of its own,
+/// so nothing reaches the user's. Checked first without airlock, where the
+/// same program does inject (so the check can see an injection), when this
+/// kernel still allows `TIOCSTI` at all.
+#[test]
+fn a_command_cannot_type_into_the_users_terminal() {
+    const INJECT: &str = "import fcntl, os, termios\n\
+        def push(fd):\n    \
+            for c in b'echo INJECTED\\n':\n        \
+                try: fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))\n        \
+                except OSError: pass\n\
+        for fd in (0, 1, 2): push(fd)\n\
+        for fd in (0, 1, 2):\n    \
+            try:\n        \
+                a = termios.tcgetattr(fd); a[3] &= ~termios.ECHO\n        \
+                termios.tcsetattr(fd, termios.TCSANOW, a)\n    \
+            except Exception: pass\n\
+        try: push(os.open('/dev/tty', os.O_RDWR))\n\
+        except OSError: pass\n\
+        print('TRIED', flush=True)\n";
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(true);
+    let j = jail(Caller::Current);
+    if legacy && j.caller == Caller::Current {
+        let mut direct = Command::new(PY);
+        direct.args(["-c", INJECT]);
+        let t = at_terminal(direct, "", "");
+        assert!(t.shown.contains("TRIED"), "{}", t.shown);
+        assert!(
+            t.left_for_the_shell.contains("echo INJECTED"),
+            "the check cannot see an injection: {:?}",
+            t.left_for_the_shell
+        );
+    }
+    for warm in [true, false] {
+        let j = if warm {
+            jail(Caller::Current)
+        } else {
+            jail_with(Caller::Current, "[sandbox]\nkeep_warm = 0\n")
+        };
+        let (run, _) = j.start(BRIEF);
+        let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
+        cmd.args(["exec", &run, "--", PY, "-c", INJECT]);
+        let t = at_terminal(cmd, "", "");
+        assert_eq!(t.code, 0, "{}", t.shown);
+        assert!(t.shown.contains("TRIED"), "{}", t.shown);
+        assert_eq!(
+            t.left_for_the_shell, "",
+            "injected into the user's terminal"
+        );
+        assert!(t.settings_kept, "the user's terminal settings changed");
+    }
+}
