@@ -3930,7 +3930,7 @@ fn a_command_cannot_type_into_the_users_terminal() {
     if legacy && j.caller == Caller::Current {
         let mut direct = Command::new(PY);
         direct.args(["-c", INJECT]);
-        let t = at_terminal(direct, "", "");
+        let t = at_terminal(direct, "", "", None);
         assert!(t.shown.contains("TRIED"), "{}", t.shown);
         assert!(
             t.left_for_the_shell.contains("echo INJECTED"),
@@ -3947,7 +3947,7 @@ fn a_command_cannot_type_into_the_users_terminal() {
         let (run, _) = j.start(BRIEF);
         let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
         cmd.args(["exec", &run, "--", PY, "-c", INJECT]);
-        let t = at_terminal(cmd, "", "");
+        let t = at_terminal(cmd, "", "", None);
         assert_eq!(t.code, 0, "{}", t.shown);
         assert!(t.shown.contains("TRIED"), "{}", t.shown);
         assert_eq!(

@@ -115,16 +115,22 @@ fn an_interactive_program_gets_a_terminal(warm: bool) {
                 "--",
                 PY,
                 "-c",
-                "import sys; print(sys.stdin.isatty(), sys.stdout.isatty(), 'READY', flush=True); \
-                 print('got', input())",
+                "import os, sys; print(sys.stdin.isatty(), sys.stdout.isatty(), 'READY', flush=True); \
+                 line = input(); print('got', line, 'in', tuple(os.get_terminal_size()))",
             ],
         ),
         "READY",
         "typed line\r",
+        Some((33, 101)),
     );
     assert_eq!(t.code, 0, "{}", t.shown);
     assert!(t.shown.contains("True True READY"), "{}", t.shown);
-    assert!(t.shown.contains("got typed line"), "{}", t.shown);
+    // The window's new size reached the command's terminal.
+    assert!(
+        t.shown.contains("got typed line in (101, 33)"),
+        "{}",
+        t.shown
+    );
     assert!(t.settings_kept, "the user's terminal was left in raw mode");
     // Both streams of a terminal are one: recorded as stdout.
     let trace = last_trace(&j, &run);

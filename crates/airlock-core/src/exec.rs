@@ -500,6 +500,11 @@ fn finish(
         layout.keep_scan(&run.id, &after)?;
     }
     let held = outcome.held.take();
+    // At a terminal both streams are one, recorded as stdout.
+    let errors_log = match spec.input {
+        Input::Terminal => &spec.stdout_path,
+        _ => &spec.stderr_path,
+    };
     let trace = Trace {
         n: 0,
         round: run.round,
@@ -513,7 +518,7 @@ fn finish(
         lane: run.lane.clone(),
         exit: ExitRecord::from(&outcome.exit),
         duration_ms: outcome.duration_ms,
-        stdout: stream(&outcome.stdout, spec.stdout_path),
+        stdout: stream(&outcome.stdout, spec.stdout_path.clone()),
         stderr: stream(&outcome.stderr, spec.stderr_path.clone()),
         files_changed,
         started,
@@ -522,7 +527,7 @@ fn finish(
         limit_hit: [
             outcome.limit_hit.clone().or_else(|| {
                 crate::confinement::limit_from_output(
-                    &spec.stderr_path,
+                    errors_log,
                     &spec.limits,
                     !outcome.exit.success(),
                 )
@@ -532,7 +537,7 @@ fn finish(
         .into_iter()
         .flatten()
         .reduce(|a, b| format!("{a}; {b}")),
-        denials: crate::confinement::denials(&spec.stderr_path),
+        denials: crate::confinement::denials(errors_log),
         hint: None,
     };
     let hint = [

@@ -515,28 +515,29 @@ fn spawn_keys(leader: OwnedFd) -> Result<(OwnedFd, thread::JoinHandle<()>), Sand
     let thread = thread::spawn(move || {
         let mut keys = terminal::Keys::new();
         loop {
-            let [user, room] = keys.pollfds(&leader);
+            let [user, room, resized] = keys.pollfds(&leader);
             let mut fds = [
                 user,
                 room,
+                resized,
                 libc::pollfd {
                     fd: stopped.as_raw_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 },
             ];
-            // SAFETY: three valid pollfds (a negative fd is ignored).
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
+            // SAFETY: four valid pollfds (a negative fd is ignored).
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 4, -1) };
             if rc < 0 {
                 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return;
             }
-            if fds[2].revents != 0 {
+            if fds[3].revents != 0 {
                 return;
             }
-            keys.relay(&[fds[0], fds[1]], &leader);
+            keys.relay(&[fds[0], fds[1], fds[2]], &leader);
         }
     });
     Ok((stop, thread))
@@ -882,8 +883,8 @@ fn run_hosted(
                 _ => *pipe = None,
             }
         }
-        if let (Some(leader), Some(ready)) = (&key_leader, fds.get(4..6)) {
-            keys.relay(&[ready[0], ready[1]], leader);
+        if let (Some(leader), Some(ready)) = (&key_leader, fds.get(4..7)) {
+            keys.relay(&[ready[0], ready[1], ready[2]], leader);
         }
         if fds[3].revents != 0 && stopped.is_none() {
             stopped = interrupt::received();

@@ -12,6 +12,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use rustix::pty::{OpenptFlags, grantpt, ioctl_tiocgptpeer, openpt, unlockpt};
 use rustix::termios::{OptionalActions, Termios, tcgetattr, tcgetwinsize, tcsetattr, tcsetwinsize};
@@ -70,11 +71,48 @@ impl Drop for RawMode {
     }
 }
 
-/// Keystrokes on their way from the user's terminal to the command's.
+/// The read end of the pipe `SIGWINCH` writes to (-1 until watched).
+static RESIZED: AtomicI32 = AtomicI32::new(-1);
+static RESIZED_WRITE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn note_resize(_: libc::c_int) {
+    let fd = RESIZED_WRITE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write is async-signal-safe; the pipe is non-blocking.
+        unsafe { libc::write(fd, b"w".as_ptr().cast(), 1) };
+    }
+}
+
+/// Watches the user's terminal for a new window size (`SIGWINCH`), once
+/// per process; the descriptor that becomes readable then.
+fn resizes() -> Option<libc::c_int> {
+    if RESIZED.load(Ordering::SeqCst) < 0 {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 fills two descriptors we keep for the process's
+        // life; the handler only writes to one of them.
+        unsafe {
+            if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) < 0 {
+                return None;
+            }
+            RESIZED_WRITE.store(fds[1], Ordering::SeqCst);
+            RESIZED.store(fds[0], Ordering::SeqCst);
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = note_resize as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGWINCH, &action, std::ptr::null_mut());
+        }
+    }
+    Some(RESIZED.load(Ordering::SeqCst)).filter(|fd| *fd >= 0)
+}
+
+/// Keystrokes on their way from the user's terminal to the command's, and
+/// its window size.
 pub(crate) struct Keys {
     pending: Vec<u8>,
     /// The user's side ended (or failed): nothing more to read.
     ended: bool,
+    resized: Option<libc::c_int>,
 }
 
 impl Keys {
@@ -82,12 +120,13 @@ impl Keys {
         Keys {
             pending: Vec::new(),
             ended: false,
+            resized: resizes(),
         }
     }
 
     /// What to poll: the user's terminal for input while nothing waits to
-    /// be written, otherwise the leader for room.
-    pub(crate) fn pollfds(&self, leader: &OwnedFd) -> [libc::pollfd; 2] {
+    /// be written, otherwise the leader for room; and a new window size.
+    pub(crate) fn pollfds(&self, leader: &OwnedFd) -> [libc::pollfd; 3] {
         let reading = !self.ended && self.pending.is_empty();
         [
             libc::pollfd {
@@ -104,11 +143,28 @@ impl Keys {
                 events: libc::POLLOUT,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: self.resized.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ]
     }
 
     /// Moves what `pollfds` found ready; never blocks.
-    pub(crate) fn relay(&mut self, ready: &[libc::pollfd; 2], leader: &OwnedFd) {
+    pub(crate) fn relay(&mut self, ready: &[libc::pollfd; 3], leader: &OwnedFd) {
+        if ready[2].revents != 0
+            && let Some(fd) = self.resized
+        {
+            let mut drained = [0u8; 64];
+            // SAFETY: a non-blocking read from our own pipe.
+            unsafe { libc::read(fd, drained.as_mut_ptr().cast(), drained.len()) };
+            // The command's terminal takes the new size; the kernel tells
+            // its foreground processes (SIGWINCH).
+            if let Ok(size) = tcgetwinsize(user()) {
+                let _ = tcsetwinsize(leader, size);
+            }
+        }
         if ready[0].revents != 0 {
             let mut buf = [0u8; 4096];
             match rustix::io::read(user(), &mut buf) {

@@ -721,7 +721,7 @@ pub fn open_pty() -> (OwnedFd, OwnedFd) {
 /// What a program run at a terminal of the test's printed there, its exit
 /// code, and what is left in the terminal's input for whoever reads it
 /// next (a shell, after the program). `answer` is typed once `prompt` is
-/// shown.
+/// shown, after the window is resized to `resize` (rows, columns).
 pub struct AtTerminal {
     pub code: i32,
     pub shown: String,
@@ -729,7 +729,12 @@ pub struct AtTerminal {
     pub settings_kept: bool,
 }
 
-pub fn at_terminal(mut cmd: Command, prompt: &str, answer: &str) -> AtTerminal {
+pub fn at_terminal(
+    mut cmd: Command,
+    prompt: &str,
+    answer: &str,
+    resize: Option<(u16, u16)>,
+) -> AtTerminal {
     let (leader, follower) = open_pty();
     // SAFETY: tcgetattr into a zeroed termios.
     let mut before: libc::termios = unsafe { std::mem::zeroed() };
@@ -768,6 +773,18 @@ pub fn at_terminal(mut cmd: Command, prompt: &str, answer: &str) -> AtTerminal {
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
         if !typed && String::from_utf8_lossy(&shown).contains(prompt) {
+            if let Some((rows, cols)) = resize {
+                let size = libc::winsize {
+                    ws_row: rows,
+                    ws_col: cols,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                // SAFETY: TIOCSWINSZ from a valid winsize.
+                unsafe { libc::ioctl(leader.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+                // The new size reaches the program before the answer.
+                std::thread::sleep(Duration::from_millis(300));
+            }
             leader.write_all(answer.as_bytes()).unwrap();
             typed = true;
         }
