@@ -2692,8 +2692,8 @@ impl Drop for Servants {
 }
 
 /// A client of the warm sandbox host written from its wire format alone
-/// (postcard: argv, cwd, environment, two absent limits; the command's
-/// stdout and stderr passed as descriptors): runs `touch MARKER` in `cwd`
+/// (postcard: argv, cwd, environment, three absent limits, not a
+/// terminal; the command's stdin, stdout and stderr passed as descriptors): runs `touch MARKER` in `cwd`
 /// through every socket in `dir`, and prints what happened.
 fn warm_host_client(dir: &Path, cwd: &Path, marker: &Path) -> String {
     format!(
@@ -2711,9 +2711,10 @@ def blob(b):
     return varint(len(b)) + b
 argv = [b'/bin/sh', b'-c', b'touch ' + {marker:?}.encode()]
 env = [(b'PATH', b'/usr/bin:/bin')]
-# memory, processes and file size limits: none (postcard Options).
+# memory, processes and file size limits: none (postcard Options); stdin
+# is not a terminal (a bool).
 request = (varint(len(argv)) + b''.join(blob(a) for a in argv) + blob({cwd:?}.encode())
-    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00')
+    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00\x00')
 try:
     os.chdir({dir:?})
     names = [n for n in os.listdir('.') if n.endswith('.sock')]
@@ -2726,7 +2727,7 @@ for name in names:
     s.settimeout(20)
     try:
         s.connect(name)
-        s.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [1, 2]))])
+        s.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [0, 1, 2]))])
         print('answer', s.recv(65536))
     except OSError as e:
         print('refused', e)

@@ -120,6 +120,24 @@ pub enum Input {
     Terminal,
 }
 
+impl Input {
+    /// What an interactive caller gives its command: a terminal of its own
+    /// when airlock runs in the foreground of a terminal that its output
+    /// goes to too (`output_is_terminal`); nothing when it runs at one
+    /// otherwise (in the background, or writing to a file); else its stdin.
+    pub fn of_stdin(output_is_terminal: bool) -> Input {
+        // SAFETY: fd 0 is only looked at.
+        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        if !rustix::termios::isatty(stdin) {
+            Input::Inherit
+        } else if output_is_terminal && terminal::in_the_foreground() {
+            Input::Terminal
+        } else {
+            Input::Null
+        }
+    }
+}
+
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -15,7 +15,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use rustix::pty::{OpenptFlags, grantpt, ioctl_tiocgptpeer, openpt, unlockpt};
-use rustix::termios::{OptionalActions, Termios, tcgetattr, tcgetwinsize, tcsetattr, tcsetwinsize};
+use rustix::termios::{
+    OptionalActions, SpecialCodeIndex, Termios, tcgetattr, tcgetpgrp, tcgetwinsize, tcsetattr,
+    tcsetwinsize,
+};
 
 /// A pseudo-terminal for one command.
 pub(crate) struct Pty {
@@ -39,13 +42,24 @@ pub(crate) fn open() -> io::Result<Pty> {
     unlockpt(&leader)?;
     // The follower straight from the leader: no path to look up and race.
     let follower = ioctl_tiocgptpeer(&leader, flags)?;
-    if let Ok(settings) = tcgetattr(user()) {
+    if let Ok(mut settings) = tcgetattr(user()) {
+        // ^Z would stop the command where no shell of the user's can
+        // resume it: it reaches the command as a key instead.
+        settings.special_codes[SpecialCodeIndex::VSUSP] = 0;
         tcsetattr(&follower, OptionalActions::Now, &settings)?;
     }
     if let Ok(size) = tcgetwinsize(user()) {
         tcsetwinsize(&follower, size)?;
     }
     Ok(Pty { leader, follower })
+}
+
+/// Whether airlock's stdin is a terminal it is in the foreground of: a
+/// job in the background that set the terminal's mode would be stopped.
+pub(crate) fn in_the_foreground() -> bool {
+    rustix::termios::isatty(user())
+        // SAFETY: getpgrp cannot fail.
+        && tcgetpgrp(user()).is_ok_and(|group| group.as_raw_nonzero().get() == unsafe { libc::getpgrp() })
 }
 
 /// The user's terminal in raw mode until dropped: every key goes to the

@@ -24,12 +24,15 @@ pub struct Args {
 /// What the command reads: airlock's stdin (a pipe, a file); never the
 /// user's terminal, which a command could reconfigure or push keystrokes
 /// into, but a terminal of its own that airlock relays.
-fn input() -> Input {
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        Input::Terminal
+fn input(json: bool) -> Input {
+    use std::io::IsTerminal;
+    // With --json the command's output goes to stderr.
+    let output = if json {
+        std::io::stderr().is_terminal()
     } else {
-        Input::Inherit
-    }
+        std::io::stdout().is_terminal()
+    };
+    Input::of_stdin(output)
 }
 
 fn humantime_parse(s: &str) -> std::result::Result<std::time::Duration, String> {
@@ -49,7 +52,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         airlock_core::Error::Invalid(format!("cannot watch for ^C and SIGTERM: {e}"))
     })?;
     let opts = ExecOptions {
-        input: input(),
+        input: input(ctx.json),
         preflight,
         argv: args.command,
         timeout: args.timeout,
