@@ -35,6 +35,22 @@ fn input(json: bool) -> Input {
     Input::of_stdin(output)
 }
 
+/// An exec stopped (^C, SIGTERM) before its command started exits as the
+/// signal says, like one stopped while it ran.
+fn stopped_first(error: airlock_core::Error) -> airlock_core::Error {
+    match interrupt::received() {
+        Some(signal) => airlock_core::Error::NotRunnable {
+            message: format!("{error}"),
+            hint: format!(
+                "airlock received {} before the command started: nothing ran; run it again",
+                interrupt::name(signal)
+            ),
+            code: (128 + signal).clamp(0, 255) as u8,
+        },
+        None => error,
+    }
+}
+
 fn humantime_parse(s: &str) -> std::result::Result<std::time::Duration, String> {
     s.parse::<u64>()
         .map(std::time::Duration::from_secs)
@@ -74,11 +90,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             };
             let trace = exec_recorded(&site, &mut served, &args.run, opts);
             super::report_recovered(served.recovered());
-            trace?
+            trace.map_err(stopped_first)?
         }
         None => {
             let mut al = ctx.open_in(layout)?;
-            let trace = exec(&mut al, &args.run, opts)?;
+            let trace = exec(&mut al, &args.run, opts).map_err(stopped_first)?;
             if let Ok(workflow) = al.current_workflow() {
                 ledger_server::start(&al.layout, &workflow);
             }
