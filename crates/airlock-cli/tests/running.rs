@@ -432,3 +432,24 @@ fn a_write_grant_that_does_not_exist_is_refused_with_its_line() {
         j.assert_unchanged(&before);
     }
 }
+
+/// At a terminal but writing to a file, the command gets no terminal (its
+/// output would be a terminal's, `\r\n` and all) and reads nothing.
+#[test]
+fn at_a_terminal_with_output_to_a_file_the_command_reads_nothing() {
+    let j = jail(true);
+    let (run, _) = j.start(BRIEF);
+    let out = j.tmp.path().join("out.txt");
+    let mut cmd = j.command(Path::new("sh"));
+    cmd.args([
+        "-c",
+        &format!(
+            "{} exec {run} -- sh -c 'test -t 0 && echo terminal; cat; echo ended' > {}",
+            assert_cmd::cargo::cargo_bin("airlock").display(),
+            out.display()
+        ),
+    ]);
+    let t = at_terminal(cmd, "", "", None);
+    assert_eq!(t.code, 0, "{}", t.shown);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ended\n");
+}
