@@ -227,7 +227,11 @@ impl Output {
 }
 
 /// Exit codes: 1 refused or failed, 2 invalid input, 3 environment.
+/// A program that could not be started exits as a shell would (127, 126).
 pub fn exit_code(error: &Error) -> u8 {
+    if let Error::NotRunnable { code, .. } = error {
+        return *code;
+    }
     match error.class() {
         ErrorClass::Refused => 1,
         ErrorClass::Invalid => 2,

@@ -2692,8 +2692,8 @@ impl Drop for Servants {
 }
 
 /// A client of the warm sandbox host written from its wire format alone
-/// (postcard: argv, cwd, environment, two absent limits; the command's
-/// stdout and stderr passed as descriptors): runs `touch MARKER` in `cwd`
+/// (postcard: argv, cwd, environment, three absent limits, not a
+/// terminal; the command's stdin, stdout and stderr passed as descriptors): runs `touch MARKER` in `cwd`
 /// through every socket in `dir`, and prints what happened.
 fn warm_host_client(dir: &Path, cwd: &Path, marker: &Path) -> String {
     format!(
@@ -2711,9 +2711,10 @@ def blob(b):
     return varint(len(b)) + b
 argv = [b'/bin/sh', b'-c', b'touch ' + {marker:?}.encode()]
 env = [(b'PATH', b'/usr/bin:/bin')]
-# memory, processes and file size limits: none (postcard Options).
+# memory, processes and file size limits: none (postcard Options); stdin
+# is not a terminal (a bool).
 request = (varint(len(argv)) + b''.join(blob(a) for a in argv) + blob({cwd:?}.encode())
-    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00')
+    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00\x00')
 try:
     os.chdir({dir:?})
     names = [n for n in os.listdir('.') if n.endswith('.sock')]
@@ -2726,7 +2727,7 @@ for name in names:
     s.settimeout(20)
     try:
         s.connect(name)
-        s.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [1, 2]))])
+        s.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [0, 1, 2]))])
         print('answer', s.recv(65536))
     except OSError as e:
         print('refused', e)
@@ -4129,5 +4130,64 @@ fn gc_removes_a_hostile_worktree_without_following_it_out() {
                 .join("brief.toml")
                 .is_file()
         );
+    }
+}
+
+// ---- The user's terminal ------------------------------------------------------------
+
+/// A command run from a terminal tries to push a command line into it
+/// (`TIOCSTI` on its stdin, stdout, stderr and `/dev/tty`) for the user's
+/// shell to run once airlock ends, and to turn its echo off. It only ever holds a terminal of its own,
+/// so nothing reaches the user's. Checked first without airlock, where the
+/// same program does inject (so the check can see an injection), when this
+/// kernel still allows `TIOCSTI` at all.
+#[test]
+fn a_command_cannot_type_into_the_users_terminal() {
+    const INJECT: &str = "import fcntl, os, termios\n\
+        def push(fd):\n    \
+            for c in b'echo INJECTED\\n':\n        \
+                try: fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))\n        \
+                except OSError: pass\n\
+        for fd in (0, 1, 2): push(fd)\n\
+        for fd in (0, 1, 2):\n    \
+            try:\n        \
+                a = termios.tcgetattr(fd); a[3] &= ~termios.ECHO\n        \
+                termios.tcsetattr(fd, termios.TCSANOW, a)\n    \
+            except Exception: pass\n\
+        try: push(os.open('/dev/tty', os.O_RDWR))\n\
+        except OSError: pass\n\
+        print('TRIED', flush=True)\n";
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(true);
+    let j = jail(Caller::Current);
+    if legacy && j.caller == Caller::Current {
+        let mut direct = Command::new(PY);
+        direct.args(["-c", INJECT]);
+        let t = at_terminal(direct, "", "", None);
+        assert!(t.shown.contains("TRIED"), "{}", t.shown);
+        assert!(
+            t.left_for_the_shell.contains("echo INJECTED"),
+            "the check cannot see an injection: {:?}",
+            t.left_for_the_shell
+        );
+    }
+    for warm in [true, false] {
+        let j = if warm {
+            jail(Caller::Current)
+        } else {
+            jail_with(Caller::Current, "[sandbox]\nkeep_warm = 0\n")
+        };
+        let (run, _) = j.start(BRIEF);
+        let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
+        cmd.args(["exec", &run, "--", PY, "-c", INJECT]);
+        let t = at_terminal(cmd, "", "", None);
+        assert_eq!(t.code, 0, "{}", t.shown);
+        assert!(t.shown.contains("TRIED"), "{}", t.shown);
+        assert_eq!(
+            t.left_for_the_shell, "",
+            "injected into the user's terminal"
+        );
+        assert!(t.settings_kept, "the user's terminal settings changed");
     }
 }

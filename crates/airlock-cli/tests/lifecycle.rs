@@ -536,16 +536,17 @@ fn exec_of_a_program_the_sandbox_cannot_find_says_so() {
     let env = Env::new();
     let (run, _) = env.start(BRIEF);
     let before = env.world();
-    let out = env.fails(&["exec", &run, "--", "no-such-program-here"], 2);
+    // 127, as a shell exits for a program it cannot find.
+    let out = env.fails(&["exec", &run, "--", "no-such-program-here"], 127);
     assert!(
         out.stderr.contains(
-            "error: starting `no-such-program-here` in the run's sandbox failed: No such file or directory"
+            "error: `no-such-program-here` not found in the run's sandbox: No such file or directory"
         ),
         "{}",
         out.stderr
     );
     assert!(
-        out.stderr.contains("check the name and the path"),
+        out.stderr.contains("hint: check the name"),
         "{}",
         out.stderr
     );

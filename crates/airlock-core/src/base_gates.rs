@@ -207,6 +207,7 @@ fn run_in(
             echo: Echo::None,
             confinement: Some(plan.confinement),
             limits: plan.limits,
+            input: airlock_sandbox::Input::Null,
         };
         let (outcome, red, ran) = match crate::confinement::run(workflow, &mut spec) {
             Ok(outcome) => (outcome.exit.describe(), !outcome.exit.success(), true),

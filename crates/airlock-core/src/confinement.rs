@@ -728,6 +728,9 @@ pub fn plan(
     if let Some(venv) = &view.venv {
         activate(&mut env, venv);
     }
+    if !network.allowed {
+        offline(&mut env);
+    }
     Ok(Plan {
         confinement: Confinement {
             init_program: site.init_program.to_path_buf(),
@@ -754,6 +757,34 @@ pub fn plan(
         env,
         network,
     })
+}
+
+/// What package tools read to stay off the network, each as its own
+/// documentation names it: without a network they would otherwise spend
+/// seconds in name lookups and retries before failing. A variable the
+/// workflow or lane passes through keeps its value.
+pub const OFFLINE_ENV: &[(&str, &str)] = &[
+    // cargo: `net.offline`; resolves and builds from ~/.cargo's registry.
+    ("CARGO_NET_OFFLINE", "true"),
+    // npm (and npm run's children): `offline`, from the cache in ~/.npm.
+    ("npm_config_offline", "true"),
+    // yarn 2 and later: `enableOfflineMode`.
+    ("YARN_ENABLE_OFFLINE_MODE", "1"),
+    // pip: `--no-index`; local wheels and directories still install.
+    ("PIP_NO_INDEX", "1"),
+    // uv: `--offline`, from ~/.cache/uv.
+    ("UV_OFFLINE", "1"),
+    // go: no module downloads; the module cache in ~/go/pkg serves.
+    ("GOPROXY", "off"),
+];
+
+/// Adds [`OFFLINE_ENV`] to a command's environment.
+fn offline(env: &mut Vec<(OsString, OsString)>) {
+    for (name, value) in OFFLINE_ENV {
+        if !env.iter().any(|(k, _)| k == name) {
+            env.push((name.into(), value.into()));
+        }
+    }
 }
 
 /// What `source bin/activate` does: the environment's `bin` first on PATH.
@@ -910,9 +941,10 @@ pub fn run_gated(
     match airlock_sandbox::run_gated(spec, first) {
         // The sandbox was built; the command itself could not start in it
         // (a typo, or a program in a place the sandbox does not show).
-        Err(SandboxError::Setup { step, error })
-            if step.starts_with("starting `") || step.starts_with("entering ") =>
-        {
+        Err(SandboxError::Setup { step, error }) if step.starts_with("starting `") => {
+            Err(not_runnable(spec, &error))
+        }
+        Err(SandboxError::Setup { step, error }) if step.starts_with("entering ") => {
             Err(Error::Invalid(format!(
                 "{step} in the run's sandbox failed: {error}; \
                  check the name and the path: the sandbox shows the system read-only, the worktree and a private /tmp, \
@@ -958,6 +990,91 @@ pub fn run_gated(
         other => Ok(other?),
     }
 }
+
+/// A program that could not be started in the sandbox: 127 when it is not
+/// there, 126 when it is but cannot be run, as shells answer.
+fn not_runnable(spec: &CommandSpec, error: &str) -> Error {
+    let program = spec
+        .argv
+        .first()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let missing = error.ends_with(&format!("(os error {})", libc_enoent()));
+    let (code, what) = if missing {
+        (127, "not found")
+    } else {
+        (126, "cannot be run")
+    };
+    let under_tmp = Path::new(&program).is_absolute()
+        && (Path::new(&program).starts_with("/tmp") || Path::new(&program).starts_with("/dev/shm"));
+    let hint = if under_tmp {
+        format!(
+            "the sandbox has a private /tmp (and /dev/shm): the host's {program} is not there; \
+             put the file in the run's worktree ({}) and run it from there",
+            spec.cwd.display()
+        )
+    } else if missing && program.contains('/') {
+        "check the path: the sandbox shows the system read-only, the run's worktree and a private /tmp; \
+         the main checkout, the home (but its toolchains) and hidden paths are not there (`airlock sandbox doctor` lists them)"
+            .to_string()
+    } else if missing {
+        "check the name: it is looked up on the command's PATH, in the sandbox, which shows the system, \
+         the toolchains of the home and the run's worktree (`airlock sandbox doctor` lists what is hidden)"
+            .to_string()
+    } else {
+        format!(
+            "make it executable (`chmod +x {program}`) or run it through its interpreter (`sh {program}`)"
+        )
+    };
+    Error::NotRunnable {
+        message: format!("`{program}` {what} in the run's sandbox: {error}"),
+        hint,
+        code,
+    }
+}
+
+/// ENOENT, as `std::io::Error` prints it.
+fn libc_enoent() -> i32 {
+    std::io::Error::from(std::io::ErrorKind::NotFound)
+        .raw_os_error()
+        .unwrap_or(2)
+}
+
+/// The hint of a failed command that tried the network while it is off.
+pub fn network_hint(
+    trace: &crate::exec::Trace,
+    network: &NetworkDecision,
+    lane: &str,
+) -> Option<String> {
+    if network.allowed
+        || trace.exit.success()
+        || !trace
+            .denials
+            .iter()
+            .any(|line| NETWORK_SIGNS.iter().any(|s| line.contains(s)))
+    {
+        return None;
+    }
+    Some(format!(
+        "the command failed after trying the network, which is off for this run ({}); \
+         to grant it, set `network = \"on\"` under [lanes.{lane}] in .airlock/workflow.toml \
+         (or in the brief); package tools run offline meanwhile, from the caches in the home",
+        network.reason
+    ))
+}
+
+/// What a command's stderr says when it tried the network and found none.
+const NETWORK_SIGNS: &[&str] = &[
+    "Network is unreachable",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "No address associated with hostname",
+    "Could not resolve host",
+    "failed to lookup address information",
+    "getaddrinfo",
+    "EAI_AGAIN",
+    "ENOTFOUND",
+];
 
 /// What this machine lacks for the full sandbox, as `sandbox doctor` finds
 /// it by trying a sandbox of its own (in a scratch directory beside the
@@ -1034,6 +1151,8 @@ pub fn denials(stderr_log: &Path) -> Vec<String> {
         "Temporary failure in name resolution",
         "Resource temporarily unavailable",
     ];
+    // A network sign is a denial too, when the network is off.
+    let signs = SIGNS.iter().chain(NETWORK_SIGNS);
     let Ok(file) = std::fs::File::open(stderr_log) else {
         return Vec::new();
     };
@@ -1042,7 +1161,7 @@ pub fn denials(stderr_log: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for line in reader.split(b'\n').map_while(|l| l.ok()) {
         let line = String::from_utf8_lossy(&line);
-        if SIGNS.iter().any(|s| line.contains(s)) {
+        if signs.clone().any(|s| line.contains(s)) {
             out.push(line.chars().take(300).collect());
             if out.len() == 20 {
                 break;

@@ -79,6 +79,14 @@ pub enum Error {
     Invalid(String),
     #[error("the directory {} given with -C {why}", path.display())]
     NoDirectory { path: PathBuf, why: String },
+    /// A command's program could not be started: `code` is what a shell
+    /// exits with then (127 not found, 126 not executable).
+    #[error("{message}")]
+    NotRunnable {
+        message: String,
+        hint: String,
+        code: u8,
+    },
 }
 
 /// A rule refused an operation: what, why, and what would make it pass.
@@ -123,6 +131,7 @@ impl Error {
             | Error::AmbiguousRun { .. }
             | Error::Invalid(_)
             | Error::NoDirectory { .. }
+            | Error::NotRunnable { .. }
             | Error::Read { .. } => ErrorClass::Invalid,
             Error::Snap(e) if e.is_invalid_input() => ErrorClass::Invalid,
             _ => ErrorClass::Environment,
@@ -140,6 +149,7 @@ impl Error {
             Error::WrongState { next, .. } => next.clone(),
             Error::Refused(r) => r.hint.clone(),
             Error::NoDirectory { .. } => "give -C the repository's directory, or leave -C out to use the current one".into(),
+            Error::NotRunnable { hint, .. } => hint.clone(),
             Error::GitMissing(_) => "install git (Debian: `apt-get install git`)".into(),
             Error::Ledger(_) => "`airlock ledger verify` checks the ledger".into(),
             Error::Proof(airlock_proof::ProofError::KeyMissing { .. }) => "run `airlock init` to create the signing key".into(),

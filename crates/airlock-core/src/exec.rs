@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use airlock_sandbox::ahead::LookAhead;
-use airlock_sandbox::{CommandSpec, Echo, Exit, Held, Outcome, StreamDigest};
+use airlock_sandbox::{CommandSpec, Echo, Exit, Held, Input, Outcome, StreamDigest};
 use airlock_scan::Fingerprint;
 
 use crate::brief::Brief;
@@ -46,6 +46,10 @@ pub struct Trace {
     /// What the command reported the sandbox denied it.
     #[serde(default)]
     pub denials: Vec<String>,
+    /// What to do about how the command failed, when airlock can tell
+    /// (the network it tried is off, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,6 +58,9 @@ pub struct ExitRecord {
     pub code: i32,
     pub description: String,
     pub timed_out: bool,
+    /// The signal that stopped airlock (and so the command): `SIGINT`, `SIGTERM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by_signal: Option<String>,
 }
 
 impl ExitRecord {
@@ -68,6 +75,10 @@ impl From<&Exit> for ExitRecord {
             code: exit.shell_code(),
             description: exit.describe(),
             timed_out: matches!(exit, Exit::TimedOut { .. }),
+            ended_by_signal: match exit {
+                Exit::Stopped { signal } => Some(airlock_sandbox::interrupt::name(*signal)),
+                _ => None,
+            },
         }
     }
 }
@@ -89,6 +100,8 @@ pub struct ExecOptions {
     pub argv: Vec<OsString>,
     pub timeout: Option<Duration>,
     pub echo: Echo,
+    /// What the command reads on its stdin.
+    pub input: Input,
     /// The command's preflight, started before the repository was opened
     /// (see [`Preflight::start`]); one is started here otherwise.
     pub preflight: Option<Preflight>,
@@ -302,7 +315,7 @@ pub fn exec_recorded(
     }
     let workflow = workflow?;
     let brief = crate::brief_of(site.layout, &run, &workflow)?;
-    let (mut trace, held) = run_traced(
+    let (mut trace, held) = run_traced_reading(
         site,
         &run,
         &workflow,
@@ -310,7 +323,7 @@ pub fn exec_recorded(
         "exec",
         opts.argv,
         opts.timeout,
-        opts.echo,
+        (opts.echo, opts.input),
         opts.preflight,
     )?;
     records.add_trace(&run.id, &mut trace)?;
@@ -335,6 +348,32 @@ pub(crate) fn run_traced(
     echo: Echo,
     preflight: Option<Preflight>,
 ) -> Result<(Trace, Option<Held>)> {
+    run_traced_reading(
+        site,
+        run,
+        workflow,
+        brief,
+        origin,
+        argv,
+        timeout,
+        (echo, Input::Null),
+        preflight,
+    )
+}
+
+/// [`run_traced`], the command reading `input`.
+#[allow(clippy::too_many_arguments)]
+fn run_traced_reading(
+    site: &Site,
+    run: &Run,
+    workflow: &Workflow,
+    brief: &Brief,
+    origin: &str,
+    argv: Vec<OsString>,
+    timeout: Option<Duration>,
+    (echo, input): (Echo, Input),
+    preflight: Option<Preflight>,
+) -> Result<(Trace, Option<Held>)> {
     let layout = site.layout;
     // The worktree is fingerprinted before the command on another thread
     // while the sandbox is built; the command, confined, waits right before
@@ -344,7 +383,16 @@ pub(crate) fn run_traced(
         Some(preflight) => preflight,
         None => Preflight::spawn(layout, &run.id, origin)?,
     };
-    let traced = run_gated(site, run, workflow, brief, argv, timeout, echo, &mut before);
+    let traced = run_gated(
+        site,
+        run,
+        workflow,
+        brief,
+        argv,
+        timeout,
+        (echo, input),
+        &mut before,
+    );
     // However the command ended (killed at its time limit included), the
     // git configuration it may have written in the worktree is made inert
     // before anyone's git can read it.
@@ -370,7 +418,7 @@ fn run_gated(
     brief: &Brief,
     argv: Vec<OsString>,
     timeout: Option<Duration>,
-    echo: Echo,
+    (echo, input): (Echo, Input),
     before: &mut Preflight,
 ) -> Result<Ran> {
     let layout = site.layout;
@@ -395,6 +443,7 @@ fn run_gated(
         stdout_path,
         stderr_path,
         echo,
+        input,
         confinement: Some(plan.confinement),
         limits: plan.limits,
     };
@@ -406,7 +455,7 @@ fn run_gated(
         outcome,
         spec,
         started,
-        network: plan.network.allowed,
+        network: plan.network,
         max_worktree: workflow.sandbox.max_worktree,
     })
 }
@@ -416,7 +465,7 @@ struct Ran {
     outcome: Outcome,
     spec: CommandSpec,
     started: String,
-    network: bool,
+    network: crate::confinement::NetworkDecision,
     /// What the worktree may hold after it (`[sandbox] max_worktree`).
     max_worktree: u64,
 }
@@ -451,6 +500,11 @@ fn finish(
         layout.keep_scan(&run.id, &after)?;
     }
     let held = outcome.held.take();
+    // At a terminal both streams are one, recorded as stdout.
+    let errors_log = match spec.input {
+        Input::Terminal => &spec.stdout_path,
+        _ => &spec.stderr_path,
+    };
     let trace = Trace {
         n: 0,
         round: run.round,
@@ -464,16 +518,16 @@ fn finish(
         lane: run.lane.clone(),
         exit: ExitRecord::from(&outcome.exit),
         duration_ms: outcome.duration_ms,
-        stdout: stream(&outcome.stdout, spec.stdout_path),
+        stdout: stream(&outcome.stdout, spec.stdout_path.clone()),
         stderr: stream(&outcome.stderr, spec.stderr_path.clone()),
         files_changed,
         started,
         confinement: outcome.confinement.clone(),
-        network,
+        network: network.allowed,
         limit_hit: [
             outcome.limit_hit.clone().or_else(|| {
                 crate::confinement::limit_from_output(
-                    &spec.stderr_path,
+                    errors_log,
                     &spec.limits,
                     !outcome.exit.success(),
                 )
@@ -483,9 +537,38 @@ fn finish(
         .into_iter()
         .flatten()
         .reduce(|a, b| format!("{a}; {b}")),
-        denials: crate::confinement::denials(&spec.stderr_path),
+        denials: crate::confinement::denials(errors_log),
+        hint: None,
     };
-    Ok((trace, held))
+    let hint = [
+        crate::confinement::network_hint(&trace, &network, &run.lane),
+        host_tmp_hint(layout, run, &trace),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(|a, b| format!("{a}; {b}"));
+    Ok((Trace { hint, ..trace }, held))
+}
+
+/// The hint of a failed command given a path under the host's `/tmp` (or
+/// `/dev/shm`) that exists there but not in the run's private one.
+fn host_tmp_hint(layout: &crate::layout::Layout, run: &Run, trace: &Trace) -> Option<String> {
+    if trace.exit.success() {
+        return None;
+    }
+    let private = layout.run_dir(&run.id).join("tmp");
+    let path = trace.argv.iter().skip(1).find_map(|arg| {
+        let path = Path::new(arg.rsplit_once('=').map_or(arg.as_str(), |(_, p)| p));
+        let inside = path.strip_prefix("/tmp").ok()?;
+        (!inside.as_os_str().is_empty() && path.exists() && !private.join(inside).exists())
+            .then(|| path.to_path_buf())
+    })?;
+    Some(format!(
+        "{} is in the host's /tmp, which the sandbox does not show (it has a private /tmp); \
+         put the file in the run's worktree ({}) and name it there",
+        path.display(),
+        run.worktree.display()
+    ))
 }
 
 fn stream(d: &StreamDigest, log: PathBuf) -> StreamRecord {

@@ -469,6 +469,7 @@ fn merge_onto_moved_target(
             stdout_path: logs.join(format!("promote-{}.stdout", gate.name)),
             stderr_path: logs.join(format!("promote-{}.stderr", gate.name)),
             echo: Echo::None,
+            input: airlock_sandbox::Input::Null,
             confinement: Some(plan.confinement),
             limits: plan.limits,
         };

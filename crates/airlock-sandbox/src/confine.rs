@@ -69,6 +69,10 @@ pub(crate) struct InitSpec {
     /// Wait for one byte on [`GATE_FD`] before starting the command.
     #[serde(default)]
     pub gate: bool,
+    /// The command's stdin is a pseudo-terminal of its own, to become its
+    /// controlling terminal.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// What the init process reports on fd 3, one JSON line.
@@ -1150,6 +1154,15 @@ pub(crate) fn exec(spec: &InitSpec) -> SetupError {
         let program = cstr(&program)?;
         if spec.gate {
             wait_for_gate()?;
+        }
+        if spec.terminal {
+            // The session's controlling terminal (the command leads a
+            // session of its own): job control and ^C work in it.
+            // SAFETY: an ioctl on our own stdin.
+            check(
+                unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) },
+                "making the command's terminal its controlling terminal",
+            )?;
         }
         // SAFETY: NUL-terminated arrays of valid strings.
         unsafe { libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };

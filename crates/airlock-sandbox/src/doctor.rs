@@ -62,6 +62,7 @@ pub fn diagnose(init_program: &Path, scratch: &Path) -> Doctor {
             stdout_path: scratch.join("probe.out"),
             stderr_path: scratch.join("probe.err"),
             echo: Echo::None,
+            input: crate::Input::Null,
             confinement: Some(Confinement {
                 ahead: None,
                 host: None,

@@ -81,6 +81,8 @@ pub(crate) struct Request {
     pub memory_bytes: Option<u64>,
     pub processes: Option<u64>,
     pub file_size_bytes: Option<u64>,
+    /// stdin is the command's own terminal (see `InitSpec::terminal`).
+    pub terminal: bool,
 }
 
 impl Request {
@@ -93,6 +95,7 @@ impl Request {
             memory_bytes: init.memory_bytes,
             processes: init.processes,
             file_size_bytes: init.file_size_bytes,
+            terminal: init.terminal,
         }
     }
 }
@@ -614,7 +617,7 @@ fn command_pid1(
     let Some(conn) = conns.into_iter().next() else {
         return Err(fail("receiving the connection", "none came"));
     };
-    let (request, [stdout, stderr]) =
+    let (request, [stdin, stdout, stderr]) =
         receive(conn.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
     // Before the command can start: its process count is capped here.
     if request.processes != base.processes {
@@ -630,9 +633,9 @@ fn command_pid1(
     let _ = send_with_fds(
         to_command.as_raw_fd(),
         &body,
-        &[stdout.as_raw_fd(), stderr.as_raw_fd()],
+        &[stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()],
     );
-    drop((stdout, stderr, to_command));
+    drop((stdin, stdout, stderr, to_command));
     confine::reap_and_report(child, report)?;
     // Nothing of the command runs now: every report is in the pipe.
     let mut text = Vec::new();
@@ -656,13 +659,10 @@ fn command_process(
     report: RawFd,
     prepared: &confine::Prepared,
 ) -> ! {
-    let null = CString::new("/dev/null").expect("static");
-    // SAFETY: opening /dev/null, before Landlock decides what may be opened.
-    let input = unsafe { libc::open(null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     let confined = confine::confine_prepared(true, prepared);
     let mut init = base.clone();
     let ready = confined.and_then(|()| {
-        let (request, [stdout, stderr]) =
+        let (request, [stdin, stdout, stderr]) =
             receive(from_pid1.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
         init.argv = request.argv;
         init.cwd = request.cwd;
@@ -670,13 +670,13 @@ fn command_process(
         init.memory_bytes = request.memory_bytes;
         init.processes = request.processes;
         init.file_size_bytes = request.file_size_bytes;
+        init.terminal = request.terminal;
         init.gate = false;
         confine::limit(&init)?;
-        // SAFETY: descriptor juggling in this process: 0 from /dev/null,
-        // 1 and 2 onto the client's pipes (dup2 clears close-on-exec).
+        // SAFETY: descriptor juggling in this process: 0, 1 and 2 onto
+        // what the client sent (dup2 clears close-on-exec).
         let wired = unsafe {
-            input >= 0
-                && libc::dup2(input, 0) >= 0
+            libc::dup2(stdin.as_raw_fd(), 0) >= 0
                 && libc::dup2(stdout.as_raw_fd(), 1) >= 0
                 && libc::dup2(stderr.as_raw_fd(), 2) >= 0
         };
@@ -771,16 +771,15 @@ fn socket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Receives one request with its two descriptors (stdout, stderr).
-fn receive(conn: RawFd) -> std::io::Result<(Request, [OwnedFd; 2])> {
+/// Receives one request with its three descriptors (stdin, stdout, stderr).
+fn receive(conn: RawFd) -> std::io::Result<(Request, [OwnedFd; 3])> {
     let mut body = vec![0u8; MAX_REQUEST + 1];
     let (n, fds) = recv_with_fds(conn, &mut body)?;
-    let mut fds = fds.into_iter();
-    let (Some(out), Some(err), None) = (fds.next(), fds.next(), fds.next()) else {
-        return Err(std::io::Error::other("a request carries two descriptors"));
-    };
+    let fds: [OwnedFd; 3] = fds
+        .try_into()
+        .map_err(|_| std::io::Error::other("a request carries three descriptors"))?;
     let request = postcard::from_bytes(&body[..n]).map_err(std::io::Error::other)?;
-    Ok((request, [out, err]))
+    Ok((request, fds))
 }
 
 // ---------------------------------------------------------------------------
@@ -974,15 +973,10 @@ fn mark_used(dir: &File, name: &str) {
     }
 }
 
-/// Hands one command to the host's leader on `sock`, with the write ends
-/// of its stdout and stderr pipes.
-pub(crate) fn send(
-    sock: &OwnedFd,
-    body: &[u8],
-    stdout: RawFd,
-    stderr: RawFd,
-) -> std::io::Result<()> {
-    send_with_fds(sock.as_raw_fd(), body, &[stdout, stderr])
+/// Hands one command to the host's leader on `sock`, with its stdin and
+/// the write ends of its stdout and stderr pipes.
+pub(crate) fn send(sock: &OwnedFd, body: &[u8], stdio: [RawFd; 3]) -> std::io::Result<()> {
+    send_with_fds(sock.as_raw_fd(), body, &stdio)
 }
 
 /// A request as it travels: compact (postcard), so that argv and

@@ -11,7 +11,9 @@ pub mod ahead;
 pub mod confine;
 pub mod doctor;
 pub mod host;
+pub mod interrupt;
 pub mod private;
+mod terminal;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -41,6 +43,8 @@ pub struct CommandSpec {
     pub stderr_path: PathBuf,
     /// Where to echo the child's output as it arrives, besides the log files.
     pub echo: Echo,
+    /// What the command reads on its stdin.
+    pub input: Input,
     /// Kernel confinement; `None` runs the command unconfined.
     pub confinement: Option<Confinement>,
     pub limits: Limits,
@@ -100,13 +104,58 @@ pub enum Echo {
     Stderr,
 }
 
+/// What a command reads on its stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// `/dev/null`: end of file at once.
+    Null,
+    /// airlock's own stdin, passed as it is (a pipe or a file). Never give
+    /// it a terminal: a command holding the user's terminal could change
+    /// its settings or, where the kernel allows, push keystrokes into it.
+    Inherit,
+    /// airlock's stdin is the user's terminal: the command gets a
+    /// pseudo-terminal of its own as stdin, stdout, stderr and controlling
+    /// terminal, which airlock relays (see `terminal`). Both streams are
+    /// recorded as stdout then.
+    Terminal,
+}
+
+impl Input {
+    /// What an interactive caller gives its command: a terminal of its own
+    /// when airlock runs in the foreground of a terminal that its output
+    /// goes to too (`output_is_terminal`); nothing when it runs at one
+    /// otherwise (in the background, or writing to a file); else its stdin.
+    pub fn of_stdin(output_is_terminal: bool) -> Input {
+        // SAFETY: fd 0 is only looked at.
+        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        if !rustix::termios::isatty(stdin) {
+            Input::Inherit
+        } else if output_is_terminal && terminal::in_the_foreground() {
+            Input::Terminal
+        } else {
+            Input::Null
+        }
+    }
+}
+
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Exit {
-    Exited { code: i32 },
-    Signaled { signal: i32 },
-    TimedOut { after_ms: u64 },
+    Exited {
+        code: i32,
+    },
+    Signaled {
+        signal: i32,
+    },
+    TimedOut {
+        after_ms: u64,
+    },
+    /// airlock was told to stop (`signal`: ^C, `kill`) and stopped the
+    /// command and everything it started.
+    Stopped {
+        signal: i32,
+    },
 }
 
 impl Exit {
@@ -120,6 +169,7 @@ impl Exit {
             Exit::Exited { code } => code,
             Exit::Signaled { signal } => 128 + signal,
             Exit::TimedOut { .. } => 124,
+            Exit::Stopped { signal } => 128 + signal,
         }
     }
 
@@ -128,6 +178,10 @@ impl Exit {
             Exit::Exited { code } => format!("exit {code}"),
             Exit::Signaled { signal } => format!("killed by signal {signal}"),
             Exit::TimedOut { after_ms } => format!("timed out after {}", fmt_ms(after_ms)),
+            Exit::Stopped { signal } => format!(
+                "stopped: airlock received {} and killed the command",
+                interrupt::name(signal)
+            ),
         }
     }
 }
@@ -305,12 +359,37 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
             (cmd, Some(pipe), words.to_string())
         }
     };
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group: the time limit kills everything the command started.
-        .process_group(0);
+    let pty = match spec.input {
+        Input::Terminal => Some(terminal::open().map_err(SandboxError::Wait)?),
+        _ => None,
+    };
+    match &pty {
+        Some(pty) => {
+            let side = || pty.follower.try_clone().map_err(SandboxError::Wait);
+            command
+                .stdin(Stdio::from(side()?))
+                .stdout(Stdio::from(side()?))
+                .stderr(Stdio::from(side()?));
+        }
+        None => {
+            command
+                .stdin(Stdio::from(
+                    stdin_of(spec.input).map_err(SandboxError::Wait)?,
+                ))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        }
+    }
+    // A session of its own, so its own process group: the time limit kills
+    // everything the command started; and no controlling terminal, so
+    // `/dev/tty` is not the user's.
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
     let mut started = Instant::now();
     let program = spec.argv[0].to_string_lossy().into_owned();
     let spawned = command.spawn();
@@ -331,11 +410,19 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         drop(read);
         write
     });
+    // Our copies of the command's terminal go: the leader reads its end
+    // once the command and everything it started are gone.
+    drop(command);
     let mut child = spawned.map_err(|source| SandboxError::Spawn { program, source })?;
     let pgid = child.id() as libc::pid_t;
 
-    let out_pipe = child.stdout.take().expect("stdout was piped");
-    let err_pipe = child.stderr.take().expect("stderr was piped");
+    let out_pipe: Box<dyn Read + Send> = match &pty {
+        Some(pty) => Box::new(File::from(
+            pty.leader.try_clone().map_err(SandboxError::Wait)?,
+        )),
+        None => Box::new(child.stdout.take().expect("stdout was piped")),
+    };
+    let err_pipe = child.stderr.take();
     let (out_sink, err_sink) = sinks(spec.echo);
     let budget = Arc::new(OutputBudget {
         used: AtomicU64::new(0),
@@ -350,26 +437,45 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         spec.stdout_path.clone(),
         budget.clone(),
     );
-    let err_thread = spawn_copier(
-        err_pipe,
-        stderr_file,
-        err_sink,
-        spec.stderr_path.clone(),
-        budget.clone(),
-    );
+    let err_thread = match err_pipe {
+        Some(pipe) => spawn_copier(
+            pipe,
+            stderr_file,
+            err_sink,
+            spec.stderr_path.clone(),
+            budget.clone(),
+        ),
+        None => spawn_copier(
+            io::empty(),
+            stderr_file,
+            err_sink,
+            spec.stderr_path.clone(),
+            budget.clone(),
+        ),
+    };
+    // Keystrokes to the command's terminal, on a thread of their own.
+    let raw_mode = pty.as_ref().and_then(|_| terminal::RawMode::enter());
+    let keys = match &pty {
+        Some(pty) => Some(spawn_keys(
+            pty.leader.try_clone().map_err(SandboxError::Wait)?,
+        )?),
+        None => None,
+    };
+    drop(pty);
 
-    // Wait on a thread so the main thread can enforce the deadline.
-    let (tx, rx) = mpsc::channel();
+    // Wait on a thread so the main thread can enforce the deadline; the
+    // thread closes `done` once the command's process is reaped.
+    let (done, done_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
     let waiter = thread::spawn(move || {
         let status = child.wait();
-        let _ = tx.send(());
+        drop(done_write);
         status
     });
     // The sandbox is being built meanwhile; the command starts when the gate
     // opens, and its time limit starts with it.
     let mut refused = None;
     if let (Some(gate), Some(writer)) = (gate, gate_writer) {
-        match gate() {
+        match gate().and_then(|()| not_interrupted()) {
             Ok(()) => {
                 // A failed write (the sandbox died first) is reported by the
                 // init process; there is nothing to add here.
@@ -381,18 +487,8 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         // Closing without the byte is what stops the command.
         drop(writer);
     }
-    let mut timed_out = false;
-    match spec.timeout {
-        Some(limit) => {
-            if rx.recv_timeout(limit).is_err() {
-                timed_out = true;
-                kill_group(pgid);
-            }
-        }
-        None => {
-            let _ = rx.recv();
-        }
-    }
+    let deadline = spec.timeout.map(|limit| Instant::now() + limit);
+    let (timed_out, stopped) = wait_for_end(&done, deadline, || kill_group(pgid));
     let status = waiter
         .join()
         .map_err(|_| SandboxError::Wait(io::Error::other("waiter thread panicked")))?
@@ -403,6 +499,11 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     let duration_ms = started.elapsed().as_millis() as u64;
     let stdout = join_copier(out_thread)?;
     let stderr = join_copier(err_thread)?;
+    if let Some((stop, thread)) = keys {
+        drop(stop);
+        let _ = thread.join();
+    }
+    drop(raw_mode);
 
     let report = report_reader.and_then(read_report);
     if let Some(reason) = refused {
@@ -418,10 +519,121 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
         report,
         fallback,
         timed_out,
+        stopped,
         duration_ms,
         output_exceeded: budget.exceeded.load(Ordering::SeqCst),
     };
     ended.outcome(spec, stdout, stderr, confinement)
+}
+
+/// Copies keystrokes to the command's terminal (`leader`) until `stop`,
+/// the returned pipe's write end, closes.
+fn spawn_keys(leader: OwnedFd) -> Result<(OwnedFd, thread::JoinHandle<()>), SandboxError> {
+    let (stopped, stop) = pipe_cloexec().map_err(SandboxError::Wait)?;
+    let thread = thread::spawn(move || {
+        let mut keys = terminal::Keys::new();
+        loop {
+            let [user, room, resized] = keys.pollfds(&leader);
+            let mut fds = [
+                user,
+                room,
+                resized,
+                libc::pollfd {
+                    fd: stopped.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: four valid pollfds (a negative fd is ignored).
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 4, -1) };
+            if rc < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return;
+            }
+            if fds[3].revents != 0 {
+                return;
+            }
+            keys.relay(&[fds[0], fds[1], fds[2]], &leader);
+        }
+    });
+    Ok((stop, thread))
+}
+
+/// The command's stdin: `/dev/null`, or a copy of airlock's own (which is
+/// `/dev/null` too when airlock has none).
+fn stdin_of(input: Input) -> io::Result<OwnedFd> {
+    if input == Input::Inherit {
+        // SAFETY: duplicating fd 0 into a fresh descriptor we then own.
+        let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+        if fd >= 0 {
+            // SAFETY: just made.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Ok(File::open("/dev/null")?.into())
+}
+
+/// `Err` once airlock was told to stop: a command not started yet is not.
+fn not_interrupted() -> Result<(), String> {
+    match interrupt::received() {
+        Some(signal) => Err(format!(
+            "airlock received {} before it started",
+            interrupt::name(signal)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Waits until `done` closes (the command was reaped), calling `kill` at
+/// the `deadline` or when airlock is told to stop. Whether the deadline
+/// passed, and the signal airlock was stopped by.
+fn wait_for_end(done: &OwnedFd, deadline: Option<Instant>, kill: impl Fn()) -> (bool, Option<i32>) {
+    let mut timed_out = false;
+    let mut stopped = None;
+    loop {
+        let until = deadline.filter(|_| !timed_out && stopped.is_none());
+        let wait_ms = until.map_or(-1, |d| {
+            d.saturating_duration_since(Instant::now())
+                .as_micros()
+                .div_ceil(1000)
+                .min(i32::MAX as u128) as libc::c_int
+        });
+        let signals = interrupt::watch_fd().filter(|_| stopped.is_none());
+        let mut fds = [
+            libc::pollfd {
+                fd: done.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: signals.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds (a negative fd is ignored).
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait_ms) };
+        if rc < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // Cannot wait here: the waiter's join does.
+            return (timed_out, stopped);
+        }
+        if fds[0].revents != 0 {
+            return (timed_out, stopped);
+        }
+        if fds[1].revents != 0 && stopped.is_none() {
+            stopped = interrupt::received();
+            kill();
+        }
+        if until.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            kill();
+        }
+    }
 }
 
 /// How a command ended, before it is told as an [`Outcome`].
@@ -431,6 +643,8 @@ struct Ended {
     /// The status to go by when it did not.
     fallback: Exit,
     timed_out: bool,
+    /// The signal airlock was stopped by, if it stopped the command.
+    stopped: Option<i32>,
     duration_ms: u64,
     output_exceeded: bool,
 }
@@ -449,7 +663,9 @@ impl Ended {
                 error: error.clone(),
             });
         }
-        let exit = if self.timed_out {
+        let exit = if let Some(signal) = self.stopped {
+            Exit::Stopped { signal }
+        } else if self.timed_out {
             Exit::TimedOut {
                 after_ms: self.duration_ms,
             }
@@ -520,8 +736,31 @@ fn run_hosted(
     let stdout_file = create_log(&spec.stdout_path)?;
     let stderr_file = create_log(&spec.stderr_path)?;
     let sock = Arc::new(sock);
-    let (out_read, out_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
-    let (err_read, err_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
+    // What the command's stdin, stdout and stderr are, and what airlock
+    // reads its output from: two pipes, or its own terminal's leader.
+    let pty = match spec.input {
+        Input::Terminal => Some(terminal::open().map_err(SandboxError::Wait)?),
+        _ => None,
+    };
+    let (reads, stdio): ([Option<OwnedFd>; 2], [OwnedFd; 3]) = match &pty {
+        Some(pty) => {
+            let side = || pty.follower.try_clone().map_err(SandboxError::Wait);
+            let leader = pty.leader.try_clone().map_err(SandboxError::Wait)?;
+            // One thread relays both ways: it must never wait on either.
+            terminal::non_blocking(&leader).map_err(SandboxError::Wait)?;
+            ([Some(leader), None], [side()?, side()?, side()?])
+        }
+        None => {
+            let (out_read, out_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
+            let (err_read, err_write) = pipe_cloexec().map_err(SandboxError::Wait)?;
+            let stdin = stdin_of(spec.input).map_err(SandboxError::Wait)?;
+            (
+                [Some(out_read), Some(err_read)],
+                [stdin, out_write, err_write],
+            )
+        }
+    };
+    let key_leader = pty.map(|pty| pty.leader);
     let (out_sink, err_sink) = sinks(spec.echo);
     let budget = OutputBudget {
         used: AtomicU64::new(0),
@@ -529,15 +768,18 @@ fn run_hosted(
         exceeded: AtomicBool::new(false),
         stop: Stop::HangUp(sock.clone()),
     };
-    let sent = match gate.map(|g| g()).unwrap_or(Ok(())) {
+    let sent = match gate
+        .map(|g| g())
+        .unwrap_or(Ok(()))
+        .and_then(|()| not_interrupted())
+    {
         Err(reason) => Err(SandboxError::NotStarted { reason }),
-        Ok(()) => host::send(&sock, request, out_write.as_raw_fd(), err_write.as_raw_fd())
+        Ok(()) => host::send(&sock, request, stdio.each_ref().map(|fd| fd.as_raw_fd()))
             .map_err(|e| refused_before(&sock, e)),
     };
     // The command holds the only write ends now (or nobody does): the
     // streams end when it and everything it started are gone.
-    drop(out_write);
-    drop(err_write);
+    drop(stdio);
     let started = Instant::now();
     sent?;
     let deadline = spec.timeout.map(|limit| started + limit);
@@ -547,19 +789,23 @@ fn run_hosted(
         Some(deadline) if spec.echo != Echo::None => Some(Watchdog::start(sock.clone(), deadline)),
         _ => None,
     };
+    let [out_read, err_read] = reads;
     let mut streams = [
         (
-            Some(out_read),
+            out_read,
             Recorder::new(stdout_file, out_sink, spec.stdout_path.clone()),
         ),
         (
-            Some(err_read),
+            err_read,
             Recorder::new(stderr_file, err_sink, spec.stderr_path.clone()),
         ),
     ];
+    let raw_mode = key_leader.as_ref().and_then(|_| terminal::RawMode::enter());
+    let mut keys = terminal::Keys::new();
     let mut response = None;
     let mut answered_at = None;
     let mut timed_out = false;
+    let mut stopped = None;
     let mut buf = vec![0u8; 64 * 1024];
     // Both streams to their end and the leader's answer, on this thread:
     // threads to copy and to wait would cost more than the command `true`.
@@ -612,6 +858,19 @@ fn run_hosted(
             events: libc::POLLIN,
             revents: 0,
         });
+        // airlock told to stop: the leader stops the command and answers.
+        fds.push(libc::pollfd {
+            fd: match interrupt::watch_fd() {
+                Some(fd) if stopped.is_none() && response.is_none() => fd,
+                _ => -1,
+            },
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        // Keystrokes, while the command may read them.
+        if let Some(leader) = key_leader.as_ref().filter(|_| response.is_none()) {
+            fds.extend(keys.pollfds(leader));
+        }
         // SAFETY: valid pollfds (a negative fd is ignored).
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
         if rc < 0 {
@@ -633,9 +892,21 @@ fn run_hosted(
             match n {
                 0 => *pipe = None,
                 n if n > 0 => recorder.record(&buf[..n as usize], &budget)?,
-                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                _ if matches!(
+                    io::Error::last_os_error().kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) => {}
+                // A terminal's leader reads EIO once the command's side is
+                // closed everywhere: its end.
                 _ => *pipe = None,
             }
+        }
+        if let (Some(leader), Some(ready)) = (&key_leader, fds.get(4..7)) {
+            keys.relay(&[ready[0], ready[1], ready[2]], leader);
+        }
+        if fds[3].revents != 0 && stopped.is_none() {
+            stopped = interrupt::received();
+            host::hang_up(sock.as_raw_fd());
         }
         if fds[2].revents != 0 {
             response = Some(host::response(&sock).map_err(|e| {
@@ -654,6 +925,7 @@ fn run_hosted(
         }
     }
     let timed_out = timed_out || watchdog.is_some_and(Watchdog::fired);
+    drop(raw_mode);
     let response = response.expect("the loop ends with the answer");
     let duration_ms = started.elapsed().as_millis() as u64;
     let [(_, out), (_, err)] = streams;
@@ -671,6 +943,7 @@ fn run_hosted(
             signal: libc::SIGKILL,
         },
         timed_out,
+        stopped,
         duration_ms,
         output_exceeded: budget.exceeded.load(Ordering::SeqCst),
     };
@@ -846,6 +1119,7 @@ fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> confine::InitS
         file_size_bytes: spec.limits.file_size_bytes,
         weaker: c.weaker,
         gate: gated,
+        terminal: spec.input == Input::Terminal,
     }
 }
 

@@ -107,6 +107,7 @@ impl Lab {
             stdout_path: self.logs.join("out"),
             stderr_path: self.logs.join("err"),
             echo: Echo::None,
+            input: airlock_sandbox::Input::Null,
             confinement: Some(Confinement {
                 init_program: PathBuf::from(env!("CARGO_BIN_EXE_airlock-sandbox-init")),
                 writable: vec![

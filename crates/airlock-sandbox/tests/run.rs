@@ -12,6 +12,7 @@ fn spec(dir: &std::path::Path, script: &str, timeout: Option<Duration>) -> Comma
         stdout_path: dir.join("out.log"),
         stderr_path: dir.join("err.log"),
         echo: Echo::None,
+        input: airlock_sandbox::Input::Null,
         confinement: None,
         limits: Limits::default(),
     }

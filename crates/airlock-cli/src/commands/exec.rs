@@ -3,7 +3,7 @@ use std::ffi::OsString;
 use airlock_core::Result;
 use airlock_core::exec::{ExecOptions, Preflight, exec, exec_recorded};
 use airlock_core::layout::Layout;
-use airlock_core::sandbox::Echo;
+use airlock_core::sandbox::{Echo, Input, interrupt};
 use airlock_core::{Site, ledger_server};
 
 use super::Ctx;
@@ -21,6 +21,36 @@ pub struct Args {
     command: Vec<OsString>,
 }
 
+/// What the command reads: airlock's stdin (a pipe, a file); never the
+/// user's terminal, which a command could reconfigure or push keystrokes
+/// into, but a terminal of its own that airlock relays.
+fn input(json: bool) -> Input {
+    use std::io::IsTerminal;
+    // With --json the command's output goes to stderr.
+    let output = if json {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    Input::of_stdin(output)
+}
+
+/// An exec stopped (^C, SIGTERM) before its command started exits as the
+/// signal says, like one stopped while it ran.
+fn stopped_first(error: airlock_core::Error) -> airlock_core::Error {
+    match interrupt::received() {
+        Some(signal) => airlock_core::Error::NotRunnable {
+            message: format!("{error}"),
+            hint: format!(
+                "airlock received {} before the command started: nothing ran; run it again",
+                interrupt::name(signal)
+            ),
+            code: (128 + signal).clamp(0, 255) as u8,
+        },
+        None => error,
+    }
+}
+
 fn humantime_parse(s: &str) -> std::result::Result<std::time::Duration, String> {
     s.parse::<u64>()
         .map(std::time::Duration::from_secs)
@@ -32,7 +62,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     // The command's log files and the worktree's fingerprint are made
     // while the repository's state opens.
     let preflight = Preflight::start(&layout, &args.run, "exec");
+    // ^C or a `kill` stops the command, and its trace is still recorded:
+    // what it changed until then is part of the run.
+    interrupt::install().map_err(|e| {
+        airlock_core::Error::Invalid(format!("cannot watch for ^C and SIGTERM: {e}"))
+    })?;
     let opts = ExecOptions {
+        input: input(ctx.json),
         preflight,
         argv: args.command,
         timeout: args.timeout,
@@ -54,11 +90,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             };
             let trace = exec_recorded(&site, &mut served, &args.run, opts);
             super::report_recovered(served.recovered());
-            trace?
+            trace.map_err(stopped_first)?
         }
         None => {
             let mut al = ctx.open_in(layout)?;
-            let trace = exec(&mut al, &args.run, opts)?;
+            let trace = exec(&mut al, &args.run, opts).map_err(stopped_first)?;
             if let Ok(workflow) = al.current_workflow() {
                 ledger_server::start(&al.layout, &workflow);
             }
@@ -72,7 +108,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         _ => trace.exit.code.clamp(0, 255) as u8,
     };
     // The command's own output was shown live; a note only when something needs saying.
-    let human = match (&trace.limit_hit, trace.exit.success()) {
+    let mut human = match (&trace.limit_hit, trace.exit.success()) {
         (None, true) => String::new(),
         (None, false) => format!(
             "airlock: trace {} of run {}: {}",
@@ -87,6 +123,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             crate::render::escape(limit)
         ),
     };
+    if let Some(hint) = &trace.hint {
+        human = format!("{human}\n  hint: {}", crate::render::escape(hint));
+    }
     if !ctx.json && !human.is_empty() {
         eprintln!("{human}");
     }

@@ -701,3 +701,141 @@ impl Jail {
         )
     }
 }
+
+// ---- A terminal for programs that expect one ----------------------------------
+
+use std::io::{Read as _, Write as _};
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::unix::process::CommandExt as _;
+use std::time::{Duration, Instant};
+
+/// A pseudo-terminal the test owns: (leader, follower).
+pub fn open_pty() -> (OwnedFd, OwnedFd) {
+    // SAFETY: posix_openpt and friends on descriptors we then own; the
+    // follower is opened by the name the kernel gives.
+    unsafe {
+        let leader = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(leader >= 0);
+        assert_eq!(libc::grantpt(leader), 0);
+        assert_eq!(libc::unlockpt(leader), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(leader, name.as_mut_ptr(), name.len()), 0);
+        let follower = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(follower >= 0);
+        (OwnedFd::from_raw_fd(leader), OwnedFd::from_raw_fd(follower))
+    }
+}
+
+/// What a program run at a terminal of the test's printed there, its exit
+/// code, and what is left in the terminal's input for whoever reads it
+/// next (a shell, after the program). `answer` is typed once `prompt` is
+/// shown, after the window is resized to `resize` (rows, columns).
+pub struct AtTerminal {
+    pub code: i32,
+    pub shown: String,
+    pub left_for_the_shell: String,
+    pub settings_kept: bool,
+}
+
+pub fn at_terminal(
+    mut cmd: Command,
+    prompt: &str,
+    answer: &str,
+    resize: Option<(u16, u16)>,
+) -> AtTerminal {
+    let (leader, follower) = open_pty();
+    // SAFETY: tcgetattr into a zeroed termios.
+    let mut before: libc::termios = unsafe { std::mem::zeroed() };
+    unsafe { libc::tcgetattr(follower.as_raw_fd(), &mut before) };
+    for stream in 0..3 {
+        let side = follower.try_clone().unwrap();
+        match stream {
+            0 => cmd.stdin(side),
+            1 => cmd.stdout(side),
+            _ => cmd.stderr(side),
+        };
+    }
+    // The terminal is the program's controlling terminal, as a shell's is.
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    // SAFETY: fcntl on our own descriptor.
+    unsafe { libc::fcntl(leader.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut leader = std::fs::File::from(leader);
+    let mut shown = Vec::new();
+    let mut typed = answer.is_empty();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let code = loop {
+        let mut buf = [0u8; 4096];
+        match leader.read(&mut buf) {
+            Ok(n) if n > 0 => shown.extend_from_slice(&buf[..n]),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+        if !typed && String::from_utf8_lossy(&shown).contains(prompt) {
+            if let Some((rows, cols)) = resize {
+                let size = libc::winsize {
+                    ws_row: rows,
+                    ws_col: cols,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                // SAFETY: TIOCSWINSZ from a valid winsize.
+                unsafe { libc::ioctl(leader.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+                // The new size reaches the program before the answer.
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            leader.write_all(answer.as_bytes()).unwrap();
+            typed = true;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            // What was written before the end.
+            while let Ok(n) = leader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.extend_from_slice(&buf[..n]);
+            }
+            break status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the program did not end; it showed:\n{}",
+                String::from_utf8_lossy(&shown)
+            );
+        }
+    };
+    // What a shell reading the terminal next would get.
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD into an int; then a non-blocking read of that much.
+    unsafe { libc::ioctl(follower.as_raw_fd(), libc::FIONREAD, &mut pending) };
+    let mut left = vec![0u8; pending.max(0) as usize];
+    if !left.is_empty() {
+        unsafe { libc::fcntl(follower.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        let n = unsafe { libc::read(follower.as_raw_fd(), left.as_mut_ptr().cast(), left.len()) };
+        left.truncate(n.max(0) as usize);
+    }
+    let mut after: libc::termios = unsafe { std::mem::zeroed() };
+    unsafe { libc::tcgetattr(follower.as_raw_fd(), &mut after) };
+    AtTerminal {
+        code,
+        shown: String::from_utf8_lossy(&shown).into_owned(),
+        left_for_the_shell: String::from_utf8_lossy(&left).into_owned(),
+        settings_kept: before.c_lflag == after.c_lflag
+            && before.c_iflag == after.c_iflag
+            && before.c_oflag == after.c_oflag,
+    }
+}

@@ -675,6 +675,7 @@ fn run_command(
             action.spec.name
         )),
         echo: Echo::None,
+        input: airlock_sandbox::Input::Null,
         confinement: None,
         limits: Limits::default(),
     };

@@ -541,6 +541,7 @@ fn rehearse_command(
         stdout_path: logs.join(format!("{log_name}.stdout")),
         stderr_path: logs.join(format!("{log_name}.stderr")),
         echo: Echo::None,
+        input: airlock_sandbox::Input::Null,
         confinement: Some(plan.confinement),
         limits: plan.limits,
     };
@@ -574,6 +575,7 @@ fn rehearse_command(
         network: plan.network.allowed,
         limit_hit: outcome.limit_hit.clone(),
         denials: crate::confinement::denials(&command.stderr_path),
+        hint: None,
     };
     al.store.add_trace(&run.id, &mut trace)?;
     Ok(trace)
