@@ -404,7 +404,7 @@ fn author_and_committer(env: &Env, rev: &str) -> (String, String) {
 fn the_submitted_commit_is_authored_by_the_user_and_decisions_name_who_made_them() {
     let env = Env::new();
     let (run, _) = env.submitted();
-    let branch = format!("airlock/{run}");
+    let branch = format!("refs/airlock/runs/{run}");
     // The harness's git identity (GIT_AUTHOR_NAME/EMAIL) is the user's.
     let (author, committer) = author_and_committer(&env, &branch);
     assert_eq!(author, "Test User <test@example.invalid>");
@@ -443,7 +443,7 @@ fn without_the_environment_the_identity_comes_from_the_main_repository_config() 
     let out = submit(&["submit", &run]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!out.stderr.contains("no git identity"), "{}", out.stderr);
-    let (author, _) = author_and_committer(&env, &format!("airlock/{run}"));
+    let (author, _) = author_and_committer(&env, &format!("refs/airlock/runs/{run}"));
     assert_eq!(author, "Ada Lovelace <ada@example.invalid>");
     let out = submit(&["--json", "reject", &run, "--reason", "not now"]);
     let reject = env
@@ -480,7 +480,7 @@ fn with_no_identity_at_all_the_commit_is_airlocks_and_submit_says_so() {
         "{}",
         out.stderr
     );
-    let (author, _) = author_and_committer(&env, &format!("airlock/{run}"));
+    let (author, _) = author_and_committer(&env, &format!("refs/airlock/runs/{run}"));
     assert_eq!(author, "airlock <airlock@localhost>");
 }
 
