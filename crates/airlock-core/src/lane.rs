@@ -142,13 +142,12 @@ pub fn disarm(worktree: &Path, clean_copy: Option<&Path>, cache: Option<&Path>) 
         clean_copy,
         known,
         path: PathBuf::new(),
-        root: &root,
         trusted_before,
         walked: Walked::default(),
     };
     let ident = Ident::of(&rustix::fs::fstat(&root).map_err(|e| fail(worktree, e.into()))?);
     let tree = walk
-        .visit(Some(&root), ident, last, 0, false)
+        .visit(&root, ident, last, 0, false)
         .map_err(|(path, e)| fail(&worktree.join(path), e))?;
     let walked = walk.walked;
     if let Some(path) = cache
@@ -190,7 +189,6 @@ struct Walk<'a> {
     known: Option<Vec<u8>>,
     /// The directory being walked, relative to the worktree.
     path: PathBuf,
-    root: &'a OwnedFd,
     /// A ctime before this vouches for what the last walk saw.
     trusted_before: i64,
     walked: Walked,
@@ -251,26 +249,12 @@ struct Seen {
 }
 
 impl Walk<'_> {
-    /// The identity of `name` in the directory at `self.path`: through
-    /// `dir` if it is open, else by its path below the root (see
-    /// [`Walk::child`]).
-    fn ident_at(&self, dir: Option<&OwnedFd>, name: &CStr) -> std::io::Result<Ident> {
-        let stat = match dir {
-            Some(dir) => rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?,
-            None => {
-                let path = self.path.join(OsStr::from_bytes(name.to_bytes()));
-                rustix::fs::statat(self.root, &path, AtFlags::SYMLINK_NOFOLLOW)?
-            }
-        };
-        Ok(Ident::of(&stat))
-    }
-
-    /// The file `name` of the git directory at `self.path`, if it is there.
-    fn file_ident(&self, dir: Option<&OwnedFd>, name: &CStr) -> WalkResult<Option<Ident>> {
-        match self.ident_at(dir, name) {
-            Ok(ident) => Ok(Some(ident)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err((self.path.join(OsStr::from_bytes(name.to_bytes())), e)),
+    /// The file `name` of the directory open as `dir`, if it is there.
+    fn file_ident(&self, dir: &OwnedFd, name: &CStr) -> WalkResult<Option<Ident>> {
+        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(Ident::of(&stat))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err((self.path.join(OsStr::from_bytes(name.to_bytes())), e.into())),
         }
     }
 
@@ -278,26 +262,16 @@ impl Walk<'_> {
         ident.ctime_ns < self.trusted_before
     }
 
-    /// The directory at `self.path`, opened from the root one level at a
-    /// time, never through a link.
-    fn open_here(&self) -> WalkResult<OwnedFd> {
-        let fail = |e| (self.path.clone(), e);
-        let mut dir = rustix::io::dup(self.root).map_err(|e| fail(e.into()))?;
-        for part in self.path.iter() {
-            let name = std::ffi::CString::new(part.as_bytes()).map_err(|e| fail(e.into()))?;
-            dir = open_dir(&dir, &name).map_err(fail)?;
-        }
-        Ok(dir)
-    }
-
-    /// Walks the directory at `self.path`, open as `dir` or not opened yet,
-    /// whose identity is now `ident`; `last` is what the last walk saw
-    /// there. A `.git` (`dot_git`) is disarmed before it is walked. Every
-    /// directory is walked, git's own included: git finds a repository
-    /// from any directory below.
+    /// Walks the directory at `self.path`, open as `dir`, whose identity
+    /// is now `ident`; `last` is what the last walk saw there. `dir` may be
+    /// a path-only descriptor when `ident` is as the last walk saw it:
+    /// nothing is read through it then but the git files' identities. A
+    /// `.git` (`dot_git`) is disarmed before it is walked. Every directory
+    /// is walked, git's own included: git finds a repository from any
+    /// directory below.
     fn visit(
         &mut self,
-        dir: Option<&OwnedFd>,
+        dir: &OwnedFd,
         ident: Ident,
         last: Option<Node>,
         depth: usize,
@@ -316,7 +290,6 @@ impl Walk<'_> {
             Some(node) if node.ident == ident && self.trusted(&ident) => (Some(node), true),
             other => (other, false),
         };
-        let mut opened = None;
         let mut node = Node {
             ident,
             git: None,
@@ -336,14 +309,10 @@ impl Walk<'_> {
             node.git = last.git;
         } else {
             self.walked.listed += 1;
-            let fd = match dir {
-                Some(dir) => rustix::io::dup(dir).map_err(|e| (self.path.clone(), e.into()))?,
-                None => self.open_here()?,
-            };
             // What is read is what the identity was taken of.
             node.ident =
-                Ident::of(&rustix::fs::fstat(&fd).map_err(|e| (self.path.clone(), e.into()))?);
-            let entries = list(&fd).map_err(|e| (self.path.clone(), e))?;
+                Ident::of(&rustix::fs::fstat(dir).map_err(|e| (self.path.clone(), e.into()))?);
+            let entries = list(dir).map_err(|e| (self.path.clone(), e))?;
             let has = |name: &[u8], kind: FileType| {
                 entries
                     .iter()
@@ -362,7 +331,7 @@ impl Walk<'_> {
                 .collect();
             for entry in entries {
                 if entry.name.as_bytes() == b".git" && entry.kind != FileType::Directory {
-                    remove(&fd, &entry.name).map_err(|e| (self.path.join(".git"), e))?;
+                    remove(dir, &entry.name).map_err(|e| (self.path.join(".git"), e))?;
                     continue;
                 }
                 if entry.kind != FileType::Directory {
@@ -375,14 +344,12 @@ impl Walk<'_> {
                 subdirs.push((entry.name, seen));
             }
             subdirs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            opened = Some(fd);
         }
-        let here = opened.as_ref().or(dir);
         if dot_git || candidate {
             let files = GitFiles {
-                config: self.file_ident(here, c"config")?,
+                config: self.file_ident(dir, c"config")?,
                 head: if candidate {
-                    self.file_ident(here, c"HEAD")?
+                    self.file_ident(dir, c"HEAD")?
                 } else {
                     None
                 },
@@ -395,10 +362,8 @@ impl Walk<'_> {
                     .all(|ident| self.trusted(ident));
             if !vouched {
                 self.walked.git_checked += 1;
-                let fd = match here {
-                    Some(fd) => rustix::io::dup(fd).map_err(|e| (self.path.clone(), e.into()))?,
-                    None => self.open_here()?,
-                };
+                // Opened for reading and writing in, whatever `dir` is.
+                let fd = open_dir(dir, c".").map_err(|e| (self.path.clone(), e))?;
                 if dot_git {
                     self.git_dir(&fd, true, depth == 1)?;
                 } else if names_a_commit(&fd) {
@@ -407,22 +372,18 @@ impl Walk<'_> {
                 // As disarming left them: the next walk checks them again
                 // if that was in the same tick.
                 node.git = Some(GitFiles {
-                    config: self.file_ident(Some(&fd), c"config")?,
+                    config: self.file_ident(&fd, c"config")?,
                     head: if candidate {
-                        self.file_ident(Some(&fd), c"HEAD")?
+                        self.file_ident(&fd, c"HEAD")?
                     } else {
                         None
                     },
                 });
-                if opened.is_none() {
-                    opened = Some(fd);
-                }
             }
         }
-        let here = opened.as_ref().or(dir);
         for (name, seen) in subdirs {
             self.path.push(OsStr::from_bytes(name.to_bytes()));
-            let done = self.child(here, &name, seen, depth);
+            let done = self.child(dir, &name, seen, depth);
             self.path.pop();
             if let Some(child) = done? {
                 node.children.push((name, child));
@@ -431,44 +392,54 @@ impl Walk<'_> {
         Ok(node)
     }
 
-    /// Walks the subdirectory `name` (at `self.path`) of the directory
-    /// open as `parent`, or not opened; `None` if it is gone.
+    /// Walks the subdirectory `name` (at `self.path`) of the directory open
+    /// as `parent`; `None` if it is gone. Everything goes through the
+    /// parent's descriptor, never through a link.
     fn child(
         &mut self,
-        parent: Option<&OwnedFd>,
+        parent: &OwnedFd,
         name: &CStr,
         seen: Option<Node>,
         depth: usize,
     ) -> WalkResult<Option<Node>> {
-        // Through the parent if it is open, else by its path below the
-        // root: a link anywhere on that path would mean a directory on the
-        // way changed since the last walk, which this walk (or the next,
-        // if it changed just now) reads again.
-        let stat = match parent {
-            Some(parent) => rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW),
-            None => rustix::fs::statat(self.root, &self.path, AtFlags::SYMLINK_NOFOLLOW),
-        };
-        let ident = match stat {
+        let ident = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => Ident::of(&stat),
             // Gone meanwhile: nothing to disarm there.
             Err(rustix::io::Errno::NOENT) => return Ok(None),
             Err(e) => return Err((self.path.clone(), e.into())),
         };
         let dot_git = name.to_bytes() == b".git";
-        let vouched = seen
+        let as_seen = seen
             .as_ref()
             .is_some_and(|n| n.ident == ident && self.trusted(&ident));
-        match parent {
-            // To be read, and its parent is open: opened through it, the
-            // same directory that was listed.
-            Some(parent) if !vouched => match open_dir(parent, name) {
-                Ok(sub) => self
-                    .visit(Some(&sub), ident, seen, depth + 1, dot_git)
-                    .map(Some),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err((self.path.clone(), e)),
-            },
-            _ => self.visit(None, ident, seen, depth + 1, dot_git).map(Some),
+        let opened = match seen {
+            // As the last walk saw it, with nothing below it and no git
+            // files to look at: nothing to open.
+            Some(seen)
+                if as_seen
+                    && !dot_git
+                    && seen.git.is_none()
+                    && seen.children.is_empty()
+                    && depth < MAX_DEPTH =>
+            {
+                self.walked.directories += 1;
+                return Ok(Some(seen));
+            }
+            // As the last walk saw it: only its subdirectories' (and git
+            // files') identities are taken, through a path-only descriptor.
+            ref seen if as_seen && seen.is_some() => rustix::fs::openat(
+                parent,
+                name,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(std::io::Error::from),
+            _ => open_dir(parent, name),
+        };
+        match opened {
+            Ok(sub) => self.visit(&sub, ident, seen, depth + 1, dot_git).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err((self.path.clone(), e)),
         }
     }
 
