@@ -9,6 +9,12 @@
 //!   The per-command cost is (airlock − bare) / N: airlock's fixed cost
 //!   spread over N commands plus whatever the sandbox adds to each process.
 //!
+//! - ignored: `true` against `airlock exec RUN -- true` in a second run
+//!   whose worktree also holds a git-ignored `target/` of N directories (a
+//!   built project's), made before the first timed exec: every exec makes
+//!   every repository in the worktree inert (`lane::disarm`), ignored
+//!   directories included.
+//!
 //! Both sides run in the run's worktree, with the same hermetic environment.
 
 use std::path::{Path, PathBuf};
@@ -17,13 +23,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::env::{Env, make_repo, run, run_id, timed, write_brief};
+use crate::env::{Env, file_text, make_repo, run, run_id, timed, write_brief};
 use crate::stats::{Comparison, Measure, Target};
 
 pub struct Opts {
     pub pairs: usize,
     pub loop_pairs: usize,
     pub commands: usize,
+    /// Directories in the ignored `target/` of the third comparison (none: not run).
+    pub ignored_dirs: usize,
 }
 
 impl Default for Opts {
@@ -32,6 +40,7 @@ impl Default for Opts {
             pairs: 51,
             loop_pairs: 21,
             commands: 200,
+            ignored_dirs: 5000,
         }
     }
 }
@@ -89,10 +98,15 @@ pub fn bench(
         args.extend_from_slice(argv);
         env.airlock(&repo, &args)
     };
+    let ignored = if opts.ignored_dirs > 0 {
+        Some(ignored_run(&env, opts.ignored_dirs)?)
+    } else {
+        None
+    };
 
     // (a) one command and (b) N commands inside one exec, interleaved with
     // each other as well, so that both see the same machine.
-    let mut sides = [
+    let sides = [
         Sides {
             label: "single",
             pairs: opts.pairs,
@@ -117,9 +131,29 @@ pub fn bench(
             baseline: Measure::new(format!("sh -c LOOP ({} x true)", opts.commands)),
         },
     ];
-    traces += interleave(&env, &mut sides)?;
-    let [(single_airlock, single_bare), (loop_airlock, loop_bare)] =
-        sides.map(|s| (s.subject, s.baseline));
+    let mut sides: Vec<Sides> = sides.into_iter().collect();
+    if let Some((repo, id, worktree)) = &ignored {
+        sides.push(Sides {
+            label: "ignored",
+            pairs: opts.pairs,
+            airlock: Box::new(|| env.airlock(repo, &["exec", id, "--", "true"])),
+            bare: Box::new(|| env.command(&true_bin, worktree)),
+            subject: Measure::new("airlock exec RUN -- true"),
+            baseline: Measure::new("true"),
+        });
+    }
+    let execs = interleave(&env, &mut sides)?;
+    traces += execs[0] + execs[1];
+    let mut sides = sides.into_iter();
+    let mut next = || {
+        let s = sides.next().expect("a side for each comparison");
+        (s.subject, s.baseline)
+    };
+    let (single_airlock, single_bare) = next();
+    let (loop_airlock, loop_bare) = next();
+    let in_ignored = ignored.as_ref().map(|_| next());
+    // The commands borrow `env`, handed over below.
+    drop(sides);
 
     // Sanity: every exec was recorded as a trace of the run.
     let shown = run(env.airlock(&repo, &["show", &id, "--json"]))?;
@@ -177,8 +211,66 @@ pub fn bench(
             ""
         }
     )];
+    let mut out = vec![single, looped];
+    if let (Some((repo, id, _)), Some((subject, baseline))) = (&ignored, in_ignored) {
+        let shown = run(env.airlock(repo, &["show", id, "--json"]))?;
+        let shown: serde_json::Value =
+            serde_json::from_slice(&shown.stdout).context("airlock show --json printed no JSON")?;
+        let recorded = count_exec_traces(&shown);
+        anyhow::ensure!(
+            recorded == Some(execs[2]),
+            "run {id} shows {recorded:?} exec traces, expected {}",
+            execs[2]
+        );
+        out.push(Comparison {
+            id: "exec-ignored".into(),
+            title: format!(
+                "exec-ignored: airlock exec RUN -- true vs true, the worktree holding an ignored target/ of {} directories, {} interleaved pairs",
+                opts.ignored_dirs, opts.pairs
+            ),
+            subject,
+            baseline,
+            details: vec![],
+            notes: vec![
+                "repository: 5 dirs x 10 files, and target/ (git-ignored) made in the worktree before the first exec: directories of 2 files each, 100 to a parent".into(),
+            ],
+            target: Target::AddedPerCommandUnder {
+                commands: 1,
+                limit: ADDED_PER_COMMAND,
+            },
+        });
+    }
     keep.push(env.into_dir());
-    Ok(vec![single, looped])
+    Ok(out)
+}
+
+/// A second repository, ignoring `target/`, and a run of it whose worktree
+/// holds a `target/` of `dirs` directories as a build leaves one, made more
+/// than a clock tick before the first exec sees it: (repository, run,
+/// worktree).
+fn ignored_run(env: &Env, dirs: usize) -> Result<(PathBuf, String, PathBuf)> {
+    let repo = env.path("repo-ignored");
+    make_repo(env, &repo, 5, 10, WORKFLOW)?;
+    std::fs::write(repo.join(".gitignore"), "/target/\n")?;
+    run(env.git(&repo, &["add", "-A"]))?;
+    run(env.git(&repo, &["commit", "-q", "-m", "ignore target"]))?;
+    let brief = env.path("brief-ignored.toml");
+    write_brief(&brief, "exec bench, ignored target", &["ok"])?;
+    let out = run(env.airlock(&repo, &["start", "--json", &brief.display().to_string()]))?;
+    let id = run_id(&out)?;
+    let worktree = repo.join(".airlock/local/runs").join(&id).join("worktree");
+    for d in 0..dirs {
+        let dir = worktree
+            .join("target/debug")
+            .join(format!("p{:03}", d / 100))
+            .join(format!("d{:03}", d % 100));
+        std::fs::create_dir_all(&dir)?;
+        for f in 0..2 {
+            std::fs::write(dir.join(format!("f{f}.o")), file_text(d, f, 0))?;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    Ok((repo, id, worktree))
 }
 
 /// Both sides of one comparison: the commands and their timings.
@@ -193,16 +285,16 @@ struct Sides<'a> {
 
 /// Round `i` runs, for each comparison that has a round `i`, its airlock
 /// side then its bare side; round 0 is untimed. Returns how many airlock
-/// execs ran.
-fn interleave(env: &Env, sides: &mut [Sides<'_>]) -> Result<usize> {
+/// execs of each ran.
+fn interleave(env: &Env, sides: &mut [Sides<'_>]) -> Result<Vec<usize>> {
     let rounds = sides.iter().map(|s| s.pairs).max().unwrap_or(0);
-    let mut execs = 0;
+    let mut execs = vec![0; sides.len()];
     for i in 0..=rounds {
         let timed_round = i > 0;
-        for s in sides.iter_mut().filter(|s| i <= s.pairs) {
+        for (n, s) in sides.iter_mut().enumerate().filter(|(_, s)| i <= s.pairs) {
             let (a, _) = timed((s.airlock)())?;
             let (b, _) = timed((s.bare)())?;
-            execs += 1;
+            execs[n] += 1;
             if timed_round {
                 s.subject.push(a);
                 s.baseline.push(b);

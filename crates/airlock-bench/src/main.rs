@@ -106,6 +106,9 @@ enum Command {
         /// Commands the loop spawns.
         #[arg(long, default_value_t = bench_exec::Opts::default().commands)]
         commands: usize,
+        /// Directories in the git-ignored `target/` of the third comparison (0: not run).
+        #[arg(long, default_value_t = bench_exec::Opts::default().ignored_dirs)]
+        ignored_dirs: usize,
     },
     /// Peak memory of `airlock check` on a large change vs `git diff` of it.
     CheckMemory {
@@ -253,12 +256,14 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             pairs,
             loop_pairs,
             commands,
+            ignored_dirs,
         } => bench_exec::bench(
             &airlock,
             &bench_exec::Opts {
                 pairs: *pairs,
                 loop_pairs: *loop_pairs,
                 commands: *commands,
+                ignored_dirs: *ignored_dirs,
             },
             v,
             keep,

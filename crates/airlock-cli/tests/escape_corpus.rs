@@ -3339,6 +3339,7 @@ both!(
     forbidden_directory_made_unlistable_and_read,
     a_run_repository_is_never_adopted,
     the_worktree_is_safe_for_the_users_git,
+    a_config_written_in_place_behind_the_walk_cache_is_disarmed,
 );
 
 /// `mv config cfg` in one command, read `cfg/prod.key` in the next, copy it
@@ -3630,6 +3631,45 @@ fn the_worktree_is_safe_for_the_users_git(c: Caller) {
         "git status --short && git log --oneline | cat && echo LANE-OK",
     );
     assert!(after.shows("LANE-OK"), "{}", after.text);
+}
+
+/// The walk after each command reads again only the directories that
+/// changed since the last (`lane::disarm`). A nested repository the last
+/// walk vouched for has its config appended to in place and its mtime set
+/// back: its directory is as it was, yet the user's git runs nothing.
+fn a_config_written_in_place_behind_the_walk_cache_is_disarmed(c: Caller) {
+    let j = jail(c);
+    let (run, wt) = j.start(BRIEF);
+    let marker = j.tmp.path().join("git-ran-it");
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "printf '#!/bin/sh\\ntouch {m}\\n' > .evil.sh; chmod +x .evil.sh; \
+             mkdir -p sub/inner && git -C sub/inner init -q && echo MADE",
+            m = s(&marker)
+        ),
+    );
+    assert!(a.shows("MADE"), "{}", a.text);
+    // Older than a clock tick when the next walk sees them: the walk after
+    // this command vouches for every directory.
+    std::thread::sleep(Duration::from_millis(1200));
+    let settled = sh(&j, &run, "true");
+    assert!(settled.trace.is_object(), "{}", settled.text);
+    let b = sh(
+        &j,
+        &run,
+        "touch -r sub/inner/.git/config /tmp/when && \
+         printf '[core]\\n\\tfsmonitor = %s\\n' \"$PWD/.evil.sh\" >> sub/inner/.git/config && \
+         touch -r /tmp/when sub/inner/.git/config && \
+         git -C sub/inner config --list | grep -c fsmonitor",
+    );
+    assert!(b.shows("1"), "{}", b.text);
+    let (code, out) = git_at(&j, &wt.join("sub/inner"), &["status"]);
+    assert_eq!(code, 0, "git status: {out}");
+    assert!(!marker.exists(), "the user's git ran the run's program");
+    let config = std::fs::read_to_string(wt.join("sub/inner/.git/config")).unwrap();
+    assert!(!config.contains("fsmonitor"), "{config}");
 }
 
 /// Left out of the worktree is not deleted: the run's diff, its commit and

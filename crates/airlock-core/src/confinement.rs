@@ -344,6 +344,11 @@ pub fn view(layout: &Layout, workflow: &Workflow) -> View {
 
 /// Shows `path` read-only where it is, from where it really leads.
 fn push_exposed(view: &mut View, path: PathBuf, why: impl Into<String>) {
+    // Most are not there: one `lstat` says so, where resolving it looks up
+    // each component (it fails wherever the `lstat` fails).
+    if std::fs::symlink_metadata(&path).is_err() {
+        return;
+    }
     let Ok(real) = std::fs::canonicalize(&path) else {
         return;
     };

@@ -396,10 +396,12 @@ fn run_traced_reading(
     // However the command ended (killed at its time limit included), the
     // git configuration it may have written in the worktree is made inert
     // before anyone's git can read it.
+    let [walk_cache, tmp_walk_cache] = layout.lane_walk_caches(&run.id);
     let disarmed = crate::lane::disarm_run(
         &run.worktree,
         &layout.run_dir(&run.id).join("tmp"),
         &layout.lane_config_copy(&run.id),
+        [&walk_cache, &tmp_walk_cache],
     );
     // A failed scan is the error, whatever else went wrong after it.
     let before = before.wait()?;

@@ -69,23 +69,61 @@ const MAX_CONFIG: u64 = 1 << 20;
 /// a descriptor; nothing below it could be looked at).
 const MAX_DEPTH: usize = 256;
 
+/// A directory's or file's ctime closer than this to the start of the walk
+/// that saw it does not vouch for it: file times come from a coarse clock,
+/// and a change in the same tick keeps them as they were.
+const RACY_NS: i64 = 1_000_000_000;
+
 /// Makes every repository in `worktree` inert for the user's git (see the
 /// module), and in `tmp`, the run's `/tmp` on the host: a link in the
 /// worktree can lead there. `clean_copy` is where the last config written
 /// for the lane's own `.git` is kept, outside the worktree: a config still
-/// equal to it needs no reading.
-pub fn disarm_run(worktree: &Path, tmp: &Path, clean_copy: &Path) -> Result<()> {
-    disarm(worktree, Some(clean_copy))?;
-    match std::fs::symlink_metadata(tmp) {
-        Ok(meta) if meta.is_dir() => disarm(tmp, None),
-        _ => Ok(()),
+/// equal to it needs no reading. `caches` are where what each walk saw is
+/// kept, outside the worktree, for the worktree then for `tmp` ([`disarm`]).
+pub fn disarm_run(
+    worktree: &Path,
+    tmp: &Path,
+    clean_copy: &Path,
+    caches: [&Path; 2],
+) -> Result<Walked> {
+    let mut walked = disarm(worktree, Some(clean_copy), Some(caches[0]))?;
+    if let Ok(meta) = std::fs::symlink_metadata(tmp)
+        && meta.is_dir()
+    {
+        let in_tmp = disarm(tmp, None, Some(caches[1]))?;
+        walked.listed += in_tmp.listed;
+        walked.directories += in_tmp.directories;
+        walked.git_checked += in_tmp.git_checked;
     }
+    Ok(walked)
+}
+
+/// How much a walk had to look at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Walked {
+    /// Directories in the tree.
+    pub directories: usize,
+    /// Of those, the ones read again (the others were as the last walk
+    /// left them).
+    pub listed: usize,
+    /// Git directories whose files were looked at again.
+    pub git_checked: usize,
 }
 
 /// Makes every repository below `worktree` inert; `clean_copy` as in
 /// [`disarm_run`], for a worktree.
-pub fn disarm(worktree: &Path, clean_copy: Option<&Path>) -> Result<()> {
+///
+/// With a `cache`, a directory is read again only if its identity changed
+/// since the last walk saw it: its device, inode, mode, mtime and ctime.
+/// Any new, removed or renamed entry changes a directory's ctime, which the
+/// kernel sets (a command can set the mtime, not the ctime), and a ctime
+/// that could still be in the clock tick of the walk that saw it
+/// ([`RACY_NS`]) vouches for nothing. A git directory's `config` (and a bare
+/// one's `HEAD`) is written in place without changing the directory: their
+/// identities are kept and checked too.
+pub fn disarm(worktree: &Path, clean_copy: Option<&Path>, cache: Option<&Path>) -> Result<Walked> {
     let fail = |path: &Path, e: std::io::Error| unsafe_for_git(worktree, path, e);
+    let started_ns = now_ns();
     let root = rustix::fs::open(
         worktree,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -93,13 +131,35 @@ pub fn disarm(worktree: &Path, clean_copy: Option<&Path>) -> Result<()> {
     )
     .map_err(|e| fail(worktree, e.into()))?;
     let known = clean_copy.and_then(|copy| std::fs::read(copy).ok());
+    let seen = cache
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|bytes| Seen::decode(&bytes));
+    let (trusted_before, last) = match seen {
+        Some(seen) => (seen.started_ns.saturating_sub(RACY_NS), Some(seen.root)),
+        None => (i64::MIN, None),
+    };
     let mut walk = Walk {
         clean_copy,
         known,
         path: PathBuf::new(),
+        trusted_before,
+        walked: Walked::default(),
     };
-    walk.directory(&root, 0, false)
-        .map_err(|(path, e)| fail(&worktree.join(path), e))
+    let ident = Ident::of(&rustix::fs::fstat(&root).map_err(|e| fail(worktree, e.into()))?);
+    let tree = walk
+        .visit(&root, ident, last, 0, false)
+        .map_err(|(path, e)| fail(&worktree.join(path), e))?;
+    let walked = walk.walked;
+    if let Some(path) = cache
+        && walked.listed + walked.git_checked > 0
+    {
+        let seen = Seen {
+            started_ns,
+            root: tree,
+        };
+        write_cache(path, &seen.encode()).map_err(|e| fail(path, e))?;
+    }
+    Ok(walked)
 }
 
 /// The refusal when a repository below `dir` could not be made inert.
@@ -122,13 +182,16 @@ fn unsafe_for_git(dir: &Path, path: &Path, e: std::io::Error) -> Error {
     )
 }
 
-type WalkResult = std::result::Result<(), (PathBuf, std::io::Error)>;
+type WalkResult<T = ()> = std::result::Result<T, (PathBuf, std::io::Error)>;
 
 struct Walk<'a> {
     clean_copy: Option<&'a Path>,
     known: Option<Vec<u8>>,
     /// The directory being walked, relative to the worktree.
     path: PathBuf,
+    /// A ctime before this vouches for what the last walk saw.
+    trusted_before: i64,
+    walked: Walked,
 }
 
 struct Entry {
@@ -136,11 +199,84 @@ struct Entry {
     kind: FileType,
 }
 
+/// What identifies a directory or file as it was: any change to a
+/// directory's entries, or to a file's content, gives it another ctime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ident {
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl Ident {
+    // The casts are no-ops here, not on every target.
+    #[allow(clippy::unnecessary_cast)]
+    fn of(stat: &rustix::fs::Stat) -> Ident {
+        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+        Ident {
+            dev: stat.st_dev as u64,
+            ino: stat.st_ino as u64,
+            mode: stat.st_mode as u32,
+            mtime_ns: ns(stat.st_mtime as i64, stat.st_mtime_nsec as i64),
+            ctime_ns: ns(stat.st_ctime as i64, stat.st_ctime_nsec as i64),
+        }
+    }
+}
+
+/// One directory as a walk saw it: its identity before it was read, its
+/// subdirectories, and, for a git directory, its files' identities after
+/// it was disarmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Node {
+    ident: Ident,
+    git: Option<GitFiles>,
+    /// Sorted by name.
+    children: Vec<(std::ffi::CString, Node)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GitFiles {
+    config: Option<Ident>,
+    head: Option<Ident>,
+}
+
+/// What the last walk saw, and when it started.
+struct Seen {
+    started_ns: i64,
+    root: Node,
+}
+
 impl Walk<'_> {
-    /// Walks the directory open as `dir`; `disarmed` when it is a git
-    /// directory already seen to. Every directory is walked, git's own
-    /// included: git finds a repository from any directory below.
-    fn directory(&mut self, dir: &OwnedFd, depth: usize, disarmed: bool) -> WalkResult {
+    /// The file `name` of the directory open as `dir`, if it is there.
+    fn file_ident(&self, dir: &OwnedFd, name: &CStr) -> WalkResult<Option<Ident>> {
+        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(Ident::of(&stat))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err((self.path.join(OsStr::from_bytes(name.to_bytes())), e.into())),
+        }
+    }
+
+    fn trusted(&self, ident: &Ident) -> bool {
+        ident.ctime_ns < self.trusted_before
+    }
+
+    /// Walks the directory at `self.path`, open as `dir`, whose identity
+    /// is now `ident`; `last` is what the last walk saw there. `dir` may be
+    /// a path-only descriptor when `ident` is as the last walk saw it:
+    /// nothing is read through it then but the git files' identities. A
+    /// `.git` (`dot_git`) is disarmed before it is walked. Every directory
+    /// is walked, git's own included: git finds a repository from any
+    /// directory below.
+    fn visit(
+        &mut self,
+        dir: &OwnedFd,
+        ident: Ident,
+        last: Option<Node>,
+        depth: usize,
+        dot_git: bool,
+    ) -> WalkResult<Node> {
         if depth > MAX_DEPTH {
             return Err((
                 self.path.clone(),
@@ -149,44 +285,162 @@ impl Walk<'_> {
                 )),
             ));
         }
-        let entries = list(dir).map_err(|e| (self.path.clone(), e))?;
-        let has = |name: &[u8], kind: FileType| {
-            entries
-                .iter()
-                .any(|e| e.name.as_bytes() == name && e.kind == kind)
+        self.walked.directories += 1;
+        let (last, unchanged) = match last {
+            Some(node) if node.ident == ident && self.trusted(&ident) => (Some(node), true),
+            other => (other, false),
         };
-        // A directory git would take as a repository by itself.
-        if !disarmed
-            && has(b"HEAD", FileType::RegularFile)
-            && has(b"objects", FileType::Directory)
-            && has(b"refs", FileType::Directory)
-            && names_a_commit(dir)
-        {
-            self.git_dir(dir, false, false)?;
-        }
-        for entry in &entries {
-            let name = entry.name.as_c_str();
-            if name.to_bytes() == b".git" && entry.kind != FileType::Directory {
-                remove(dir, name).map_err(|e| (self.path.join(".git"), e))?;
-                continue;
-            }
-            if entry.kind != FileType::Directory {
-                continue;
-            }
-            self.path.push(OsStr::from_bytes(name.to_bytes()));
-            let done = match open_dir(dir, name) {
-                Ok(sub) if name.to_bytes() == b".git" => self
-                    .git_dir(&sub, true, depth == 0)
-                    .and_then(|()| self.directory(&sub, depth + 1, true)),
-                Ok(sub) => self.directory(&sub, depth + 1, false),
-                // Gone meanwhile: nothing to disarm there.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err((self.path.clone(), e)),
+        let mut node = Node {
+            ident,
+            git: None,
+            children: Vec::new(),
+        };
+        // The subdirectories to walk, each with what the last walk saw there.
+        let mut subdirs: Vec<(std::ffi::CString, Option<Node>)> = Vec::new();
+        let candidate;
+        if unchanged {
+            let last = last.expect("unchanged means seen");
+            candidate = !dot_git && last.git.is_some();
+            subdirs = last
+                .children
+                .into_iter()
+                .map(|(name, child)| (name, Some(child)))
+                .collect();
+            node.git = last.git;
+        } else {
+            self.walked.listed += 1;
+            // What is read is what the identity was taken of.
+            node.ident =
+                Ident::of(&rustix::fs::fstat(dir).map_err(|e| (self.path.clone(), e.into()))?);
+            let entries = list(dir).map_err(|e| (self.path.clone(), e))?;
+            let has = |name: &[u8], kind: FileType| {
+                entries
+                    .iter()
+                    .any(|e| e.name.as_bytes() == name && e.kind == kind)
             };
-            self.path.pop();
-            done?;
+            // A directory git would take as a repository by itself.
+            candidate = !dot_git
+                && has(b"HEAD", FileType::RegularFile)
+                && has(b"objects", FileType::Directory)
+                && has(b"refs", FileType::Directory);
+            let mut last_children: Vec<(std::ffi::CString, Option<Node>)> = last
+                .map(|n| n.children)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, child)| (name, Some(child)))
+                .collect();
+            for entry in entries {
+                if entry.name.as_bytes() == b".git" && entry.kind != FileType::Directory {
+                    remove(dir, &entry.name).map_err(|e| (self.path.join(".git"), e))?;
+                    continue;
+                }
+                if entry.kind != FileType::Directory {
+                    continue;
+                }
+                let seen = last_children
+                    .binary_search_by(|(name, _)| name.as_c_str().cmp(&entry.name))
+                    .ok()
+                    .and_then(|at| last_children[at].1.take());
+                subdirs.push((entry.name, seen));
+            }
+            subdirs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
-        Ok(())
+        if dot_git || candidate {
+            let files = GitFiles {
+                config: self.file_ident(dir, c"config")?,
+                head: if candidate {
+                    self.file_ident(dir, c"HEAD")?
+                } else {
+                    None
+                },
+            };
+            let vouched = unchanged
+                && node.git == Some(files)
+                && [files.config, files.head]
+                    .iter()
+                    .flatten()
+                    .all(|ident| self.trusted(ident));
+            if !vouched {
+                self.walked.git_checked += 1;
+                // Opened for reading and writing in, whatever `dir` is.
+                let fd = open_dir(dir, c".").map_err(|e| (self.path.clone(), e))?;
+                if dot_git {
+                    self.git_dir(&fd, true, depth == 1)?;
+                } else if names_a_commit(&fd) {
+                    self.git_dir(&fd, false, false)?;
+                }
+                // As disarming left them: the next walk checks them again
+                // if that was in the same tick.
+                node.git = Some(GitFiles {
+                    config: self.file_ident(&fd, c"config")?,
+                    head: if candidate {
+                        self.file_ident(&fd, c"HEAD")?
+                    } else {
+                        None
+                    },
+                });
+            }
+        }
+        for (name, seen) in subdirs {
+            self.path.push(OsStr::from_bytes(name.to_bytes()));
+            let done = self.child(dir, &name, seen, depth);
+            self.path.pop();
+            if let Some(child) = done? {
+                node.children.push((name, child));
+            }
+        }
+        Ok(node)
+    }
+
+    /// Walks the subdirectory `name` (at `self.path`) of the directory open
+    /// as `parent`; `None` if it is gone. Everything goes through the
+    /// parent's descriptor, never through a link.
+    fn child(
+        &mut self,
+        parent: &OwnedFd,
+        name: &CStr,
+        seen: Option<Node>,
+        depth: usize,
+    ) -> WalkResult<Option<Node>> {
+        let ident = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ident::of(&stat),
+            // Gone meanwhile: nothing to disarm there.
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err((self.path.clone(), e.into())),
+        };
+        let dot_git = name.to_bytes() == b".git";
+        let as_seen = seen
+            .as_ref()
+            .is_some_and(|n| n.ident == ident && self.trusted(&ident));
+        let opened = match seen {
+            // As the last walk saw it, with nothing below it and no git
+            // files to look at: nothing to open.
+            Some(seen)
+                if as_seen
+                    && !dot_git
+                    && seen.git.is_none()
+                    && seen.children.is_empty()
+                    && depth < MAX_DEPTH =>
+            {
+                self.walked.directories += 1;
+                return Ok(Some(seen));
+            }
+            // As the last walk saw it: only its subdirectories' (and git
+            // files') identities are taken, through a path-only descriptor.
+            ref seen if as_seen && seen.is_some() => rustix::fs::openat(
+                parent,
+                name,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(std::io::Error::from),
+            _ => open_dir(parent, name),
+        };
+        match opened {
+            Ok(sub) => self.visit(&sub, ident, seen, depth + 1, dot_git).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err((self.path.clone(), e)),
+        }
     }
 
     /// Disarms one git directory: a `.git` directory (`dot_git`; `top` when
@@ -232,6 +486,160 @@ impl Walk<'_> {
         }
         Ok(())
     }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The first bytes of a walk cache; another version is not read.
+const CACHE_MAGIC: &[u8] = b"airlock lane walk 1\n";
+
+impl Seen {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 * 1024);
+        out.extend_from_slice(CACHE_MAGIC);
+        out.extend_from_slice(&self.started_ns.to_le_bytes());
+        encode_node(&self.root, &mut out);
+        out
+    }
+
+    /// `None` unless the bytes are a whole cache of this version: a torn
+    /// or foreign file means a walk of everything.
+    fn decode(bytes: &[u8]) -> Option<Seen> {
+        let mut input = bytes.strip_prefix(CACHE_MAGIC)?;
+        let started_ns = i64::from_le_bytes(take(&mut input, 8)?.try_into().ok()?);
+        let root = decode_node(&mut input, 0)?;
+        input.is_empty().then_some(Seen { started_ns, root })
+    }
+}
+
+fn encode_ident(ident: &Ident, out: &mut Vec<u8>) {
+    out.extend_from_slice(&ident.dev.to_le_bytes());
+    out.extend_from_slice(&ident.ino.to_le_bytes());
+    out.extend_from_slice(&ident.mode.to_le_bytes());
+    out.extend_from_slice(&ident.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&ident.ctime_ns.to_le_bytes());
+}
+
+fn encode_optional(ident: &Option<Ident>, out: &mut Vec<u8>) {
+    match ident {
+        Some(ident) => {
+            out.push(1);
+            encode_ident(ident, out);
+        }
+        None => out.push(0),
+    }
+}
+
+fn encode_node(node: &Node, out: &mut Vec<u8>) {
+    encode_ident(&node.ident, out);
+    match &node.git {
+        Some(files) => {
+            out.push(1);
+            encode_optional(&files.config, out);
+            encode_optional(&files.head, out);
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(&(node.children.len() as u32).to_le_bytes());
+    for (name, child) in &node.children {
+        out.extend_from_slice(&(name.as_bytes().len() as u32).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        encode_node(child, out);
+    }
+}
+
+fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if input.len() < n {
+        return None;
+    }
+    let (head, rest) = input.split_at(n);
+    *input = rest;
+    Some(head)
+}
+
+fn take_u32(input: &mut &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(take(input, 4)?.try_into().ok()?))
+}
+
+fn take_u64(input: &mut &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(take(input, 8)?.try_into().ok()?))
+}
+
+fn decode_ident(input: &mut &[u8]) -> Option<Ident> {
+    Some(Ident {
+        dev: take_u64(input)?,
+        ino: take_u64(input)?,
+        mode: take_u32(input)?,
+        mtime_ns: take_u64(input)? as i64,
+        ctime_ns: take_u64(input)? as i64,
+    })
+}
+
+fn decode_optional(input: &mut &[u8]) -> Option<Option<Ident>> {
+    match take(input, 1)?[0] {
+        0 => Some(None),
+        1 => Some(Some(decode_ident(input)?)),
+        _ => None,
+    }
+}
+
+fn decode_node(input: &mut &[u8], depth: usize) -> Option<Node> {
+    if depth > MAX_DEPTH + 1 {
+        return None;
+    }
+    let ident = decode_ident(input)?;
+    let git = match take(input, 1)?[0] {
+        0 => None,
+        1 => Some(GitFiles {
+            config: decode_optional(input)?,
+            head: decode_optional(input)?,
+        }),
+        _ => return None,
+    };
+    let count = take_u32(input)? as usize;
+    // Each child takes more than 40 bytes: a count larger than what is
+    // left is a torn file.
+    if count > input.len() / 40 {
+        return None;
+    }
+    let mut children = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = take_u32(input)? as usize;
+        let name = std::ffi::CString::new(take(input, len)?).ok()?;
+        children.push((name, decode_node(input, depth + 1)?));
+    }
+    // Looked up by binary search: sorted, or not used.
+    if !children.windows(2).all(|w| w[0].0 < w[1].0) {
+        return None;
+    }
+    Some(Node {
+        ident,
+        git,
+        children,
+    })
+}
+
+/// Writes the walk cache beside itself and renames it into place; not
+/// synced: a cache lost or torn in a crash only means a walk of everything.
+fn write_cache(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        crate::exec::unique_suffix()
+    ));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Whether the `HEAD` in `dir` reads as git's: a symbolic ref or an
@@ -545,7 +953,7 @@ mod tests {
         );
 
         let copy = tmp.path().join("clean");
-        disarm(&wt, Some(&copy)).unwrap();
+        disarm(&wt, Some(&copy), None).unwrap();
 
         let listed = git(&wt, &["config", "--file", ".git/config", "--list"]);
         for gone in [
@@ -594,7 +1002,7 @@ mod tests {
         // The lane still works as a repository.
         git(&wt, &["status", "--short"]);
         // Again: nothing left to change.
-        disarm(&wt, Some(&copy)).unwrap();
+        disarm(&wt, Some(&copy), None).unwrap();
     }
 
     /// A bare repository committed as test data, with nothing in it that
@@ -623,11 +1031,117 @@ mod tests {
         std::fs::write(fixture.join("hooks/pre-commit.sample"), "#!/bin/sh\n").unwrap();
         let lane_config = std::fs::read(wt.join(".git/config")).unwrap();
         let copy = tmp.path().join("clean");
-        disarm(&wt, Some(&copy)).unwrap();
+        disarm(&wt, Some(&copy), None).unwrap();
         assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
         assert!(fixture.join("hooks/pre-commit.sample").is_file());
         // The lane's own config, harmless as `git init` wrote it, too.
         assert_eq!(std::fs::read(wt.join(".git/config")).unwrap(), lane_config);
         assert_eq!(std::fs::read(&copy).unwrap(), lane_config);
+    }
+
+    /// Sets the mtime of `path` back to what it was: a command can, with
+    /// `utimensat`, but the kernel still gives it a new ctime.
+    fn set_mtime(path: &Path, to: std::time::SystemTime) {
+        std::fs::File::open(path)
+            .unwrap()
+            .set_times(std::fs::FileTimes::new().set_modified(to))
+            .unwrap();
+    }
+
+    fn mtime(path: &Path) -> std::time::SystemTime {
+        std::fs::symlink_metadata(path).unwrap().modified().unwrap()
+    }
+
+    /// A tree made more than a clock tick ago ([`RACY_NS`]), walked once:
+    /// the next walk reads nothing again.
+    fn settled_tree() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let wt = tmp.path().join("wt");
+        std::fs::create_dir_all(&wt).unwrap();
+        git(&wt, &["init", "-q", "--template="]);
+        for i in 0..40 {
+            std::fs::create_dir_all(wt.join(format!("target/debug/deps{i}/x"))).unwrap();
+        }
+        let nested = wt.join("target/debug/deps3/x");
+        git(&nested, &["init", "-q", "--template="]);
+        // Not a repository yet: its HEAD names no commit.
+        let data = wt.join("target/data");
+        std::fs::create_dir_all(data.join("objects")).unwrap();
+        std::fs::create_dir_all(data.join("refs")).unwrap();
+        std::fs::write(data.join("HEAD"), "nothing\n").unwrap();
+        std::fs::write(data.join("config"), "[core]\n\tfsmonitor = /bin/evil\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let copy = tmp.path().join("clean");
+        let cache = tmp.path().join("walk");
+        let first = disarm(&wt, Some(&copy), Some(&cache)).unwrap();
+        assert_eq!(first.listed, first.directories);
+        (tmp, wt, copy, cache)
+    }
+
+    #[test]
+    fn an_unchanged_tree_is_not_read_again() {
+        let (_tmp, wt, copy, cache) = settled_tree();
+        let again = disarm(&wt, Some(&copy), Some(&cache)).unwrap();
+        assert!(again.directories > 80, "{again:?}");
+        assert_eq!((again.listed, again.git_checked), (0, 0), "{again:?}");
+        // A cache that is not whole is not used: everything is read.
+        let bytes = std::fs::read(&cache).unwrap();
+        std::fs::write(&cache, &bytes[..bytes.len() - 1]).unwrap();
+        let torn = disarm(&wt, Some(&copy), Some(&cache)).unwrap();
+        assert_eq!(torn.listed, torn.directories);
+    }
+
+    /// Changes a command can make without changing what the cache checks
+    /// first (the directory's mtime set back, a file written in place) are
+    /// still caught: every one changes a ctime.
+    #[test]
+    fn changes_in_directories_the_cache_saw_are_caught() {
+        let (_tmp, wt, copy, cache) = settled_tree();
+        // The nested repository's config, written in place (its directory
+        // unchanged), mtime set back.
+        let config = wt.join("target/debug/deps3/x/.git/config");
+        let config_mtime = mtime(&config);
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("\tfsmonitor = /bin/evil\n");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&config)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        set_mtime(&config, config_mtime);
+        // A gitfile in an old directory, its mtime set back.
+        let old_dir = wt.join("target/debug/deps7/x");
+        let dir_mtime = mtime(&old_dir);
+        std::fs::write(old_dir.join(".git"), "gitdir: /tmp/x\n").unwrap();
+        set_mtime(&old_dir, dir_mtime);
+        // A directory replaced by another (a new inode), holding a repository.
+        let replaced = wt.join("target/debug/deps9");
+        std::fs::rename(&replaced, wt.join("target/debug/moved")).unwrap();
+        std::fs::create_dir_all(replaced.join("x")).unwrap();
+        git(&replaced.join("x"), &["init", "-q", "--template="]);
+        git(&replaced.join("x"), &["config", "core.pager", "evil"]);
+        // A directory that was not a repository made one by writing its
+        // HEAD in place, mtime set back.
+        let head = wt.join("target/data/HEAD");
+        let head_mtime = mtime(&head);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&head)
+            .unwrap()
+            .write_all(b"ref: refs/heads/main\n")
+            .unwrap();
+        set_mtime(&head, head_mtime);
+
+        let walked = disarm(&wt, Some(&copy), Some(&cache)).unwrap();
+        // Read again: only what changed, not the whole tree.
+        assert!(walked.listed < walked.directories / 4, "{walked:?}");
+        let nested = std::fs::read_to_string(&config).unwrap();
+        assert!(!nested.contains("fsmonitor"), "{nested}");
+        assert!(std::fs::symlink_metadata(old_dir.join(".git")).is_err());
+        let inner = std::fs::read_to_string(replaced.join("x/.git/config")).unwrap();
+        assert!(!inner.contains("pager"), "{inner}");
+        let data = std::fs::read_to_string(wt.join("target/data/config")).unwrap();
+        assert!(!data.contains("fsmonitor"), "{data}");
     }
 }

@@ -121,6 +121,12 @@ impl Layout {
     pub fn lane_config_copy(&self, id: &str) -> PathBuf {
         self.run_dir(id).join("lane.config")
     }
+    /// What the last walks that disarmed a run's worktree and its `/tmp`
+    /// saw ([`crate::lane::disarm`]), kept where the run cannot write.
+    pub fn lane_walk_caches(&self, id: &str) -> [PathBuf; 2] {
+        let dir = self.run_dir(id);
+        [dir.join("lane.walk"), dir.join("tmp.walk")]
+    }
     pub fn logs_dir(&self, id: &str) -> PathBuf {
         self.run_dir(id).join("logs")
     }

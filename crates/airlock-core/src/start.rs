@@ -179,7 +179,14 @@ fn make_lane_repository(
         }
     })?;
     // Its config from the start in the form `lane::disarm` keeps it.
-    crate::lane::disarm(&worktree, Some(&al.layout.lane_config_copy(id)))
+    // What it saw is the first walk cache: the first command's walk reads
+    // only what changed.
+    crate::lane::disarm(
+        &worktree,
+        Some(&al.layout.lane_config_copy(id)),
+        Some(&al.layout.lane_walk_caches(id)[0]),
+    )
+    .map(|_| ())
 }
 
 /// A lane whose brief forbids reading some paths cannot borrow the main
