@@ -531,3 +531,42 @@ fn check_base_says_which_failing_gates_were_already_red_on_the_base() {
     assert_eq!(v["caused_by_run"], serde_json::json!(["build"]), "{v}");
     assert_eq!(v["already_red"], serde_json::json!([]), "{v}");
 }
+
+/// `init` says that commands run with the network off, and that package
+/// tools then work offline, lane by lane: a lane granting the network is
+/// left out.
+#[test]
+fn init_says_package_tools_run_offline_where_the_network_is_off() {
+    let env = project(&[("README.md", "hello\n")]);
+    let v = env.json(&["init"], 0);
+    assert_eq!(
+        v["offline_lanes"],
+        serde_json::json!(["draft", "sandbox", "governed", "staging", "production"]),
+        "{v}"
+    );
+    assert!(
+        v["offline_env"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("CARGO_NET_OFFLINE=true")),
+        "{v}"
+    );
+    let out = env.airlock(&["init"]);
+    assert!(
+        out.stdout
+            .contains("network off for commands in every lane: package tools run offline"),
+        "{}",
+        out.stdout
+    );
+    let workflow = std::fs::read_to_string(env.repo.join(".airlock/workflow.toml")).unwrap();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{workflow}\n[lanes.staging]\nnetwork = \"on\"\n"),
+    );
+    let v = env.json(&["init"], 0);
+    assert_eq!(
+        v["offline_lanes"],
+        serde_json::json!(["draft", "sandbox", "governed", "production"]),
+        "{v}"
+    );
+}

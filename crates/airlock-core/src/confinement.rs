@@ -133,12 +133,18 @@ pub struct NetworkDecision {
 /// The one place the network is decided: a brief can deny it; the brief,
 /// the run's lane or the whole workflow can grant it; otherwise it is off.
 pub fn network(workflow: &Workflow, brief: &Brief, lane: &str) -> NetworkDecision {
+    network_of(workflow, brief.network, lane)
+}
+
+/// [`network`], for a brief that sets the network (`Some`) or leaves it to
+/// its lane and the workflow (`None`).
+pub fn network_of(workflow: &Workflow, brief_network: Option<bool>, lane: &str) -> NetworkDecision {
     let lane_grant = workflow
         .lanes
         .iter()
         .find(|l| l.name == lane)
         .and_then(|l| l.network);
-    let (allowed, reason) = match (brief.network, lane_grant, workflow.sandbox.network) {
+    let (allowed, reason) = match (brief_network, lane_grant, workflow.sandbox.network) {
         (Some(false), _, _) => (false, "the brief sets network = \"off\"".to_string()),
         (Some(true), _, _) => (true, "the brief sets network = \"on\"".to_string()),
         (_, Some(true), _) => (true, format!("lane `{lane}` grants it")),

@@ -25,6 +25,11 @@ pub struct InitReport {
     /// when init wrote the workflow and there is a commit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<crate::base_gates::BaseGates>,
+    /// The lanes whose commands run with the network off, where package
+    /// tools are switched to offline ([`crate::confinement::OFFLINE_ENV`]).
+    pub offline_lanes: Vec<String>,
+    /// The variables that switch them.
+    pub offline_env: Vec<String>,
 }
 
 pub fn init(cwd: &Path) -> Result<InitReport> {
@@ -80,7 +85,18 @@ pub fn init(cwd: &Path) -> Result<InitReport> {
         }
         _ => None,
     };
+    // What a brief that says nothing of the network gets, lane by lane.
+    let offline_lanes: Vec<String> = crate::brief::LANES
+        .iter()
+        .filter(|lane| !crate::confinement::network_of(&workflow, None, lane).allowed)
+        .map(|lane| lane.to_string())
+        .collect();
     Ok(InitReport {
+        offline_env: crate::confinement::OFFLINE_ENV
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect(),
+        offline_lanes,
         root: layout.root.clone(),
         workflow: workflow_path,
         workflow_written: written,

@@ -63,6 +63,17 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
             );
         }
     }
+    if !report.offline_lanes.is_empty() {
+        let lanes = if report.offline_lanes.len() == airlock_core::brief::LANES.len() {
+            "every lane".to_string()
+        } else {
+            format!("lanes {}", report.offline_lanes.join(", "))
+        };
+        human += &format!(
+            "network off for commands in {lanes}: package tools run offline, from their caches\n  ({})\n",
+            report.offline_env.join(" ")
+        );
+    }
     human += &format!("ignored local state in {}\n", report.gitignore.display());
     human += &format!(
         "{} signing key in {}\n  {}\n",
