@@ -624,3 +624,38 @@ fn warm_sandboxes_are_bounded_least_recently_used_first_out() {
     });
     end_hosts(&env);
 }
+
+/// `exec` takes a unique prefix too (looked up only once the whole id is
+/// not found), stores the trace under the run's whole id, and refuses an
+/// ambiguous prefix with nothing run.
+#[test]
+fn exec_takes_a_unique_prefix_and_refuses_an_ambiguous_one() {
+    let env = Env::new();
+    let (a, wt_a) = env.start(BRIEF);
+    let (b, wt_b) = env.start(BRIEF);
+    let (other, wt_other) = env.start(&brief_titled("Fix the docs"));
+
+    let v = env.json(
+        &["exec", "fix", "--", "sh", "-c", "echo made > made.txt"],
+        0,
+    );
+    assert_eq!(v["exit"]["code"], 0, "{v}");
+    assert!(wt_other.join("made.txt").is_file());
+    let traces = env.json(&["show", &other, "--no-diff"], 0)["traces"].clone();
+    assert_eq!(traces.as_array().map(Vec::len), Some(1), "{traces}");
+
+    let before = env.world();
+    let out = env.fails(&["exec", "make-greet", "--", "touch", "ran.txt"], 2);
+    assert!(
+        out.stderr
+            .starts_with("error: `make-greet` is the start of 2 runs' ids: "),
+        "{}",
+        out.stderr
+    );
+    env.assert_unchanged(&before);
+    for (run, wt) in [(&a, &wt_a), (&b, &wt_b)] {
+        assert!(!wt.join("ran.txt").exists());
+        let traces = env.json(&["show", run, "--no-diff"], 0)["traces"].clone();
+        assert_eq!(traces, serde_json::json!([]), "{traces}");
+    }
+}

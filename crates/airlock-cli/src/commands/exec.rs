@@ -57,20 +57,43 @@ fn humantime_parse(s: &str) -> std::result::Result<std::time::Duration, String> 
         .or_else(|_| airlock_core::workflow::parse_duration(s))
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
+pub fn run(ctx: &Ctx, mut args: Args) -> Result<Output> {
     let layout = Layout::discover(&ctx.cwd)?;
-    // The command's log files and the worktree's fingerprint are made
-    // while the repository's state opens.
-    let preflight = Preflight::start(&layout, &args.run, "exec");
     // ^C or a `kill` stops the command, and its trace is still recorded:
     // what it changed until then is part of the run.
     interrupt::install().map_err(|e| {
         airlock_core::Error::Invalid(format!("cannot watch for ^C and SIGTERM: {e}"))
     })?;
+    // A run is named by its whole id on every command's path; a unique
+    // prefix costs a lookup only once the whole id was not found, and
+    // nothing ran or was made for it.
+    let trace = match exec_traced(ctx, &layout, &args, args.command.clone()) {
+        Err(airlock_core::Error::UnknownRun(given)) => {
+            let al = ctx.open_in(layout.clone())?;
+            args.run = al.store.resolve(&given)?;
+            drop(al);
+            exec_traced(ctx, &layout, &args, args.command.clone())?
+        }
+        other => other?,
+    };
+    render(ctx, &args, trace)
+}
+
+/// Runs the command in the run `args.run` names, traced.
+fn exec_traced(
+    ctx: &Ctx,
+    layout: &Layout,
+    args: &Args,
+    argv: Vec<std::ffi::OsString>,
+) -> Result<airlock_core::exec::Trace> {
+    let layout = layout.clone();
+    // The command's log files and the worktree's fingerprint are made
+    // while the repository's state opens.
+    let preflight = Preflight::start(&layout, &args.run, "exec");
     let opts = ExecOptions {
         input: input(ctx.json),
         preflight,
-        argv: args.command,
+        argv,
         timeout: args.timeout,
         // With --json, the command's output goes to stderr so stdout stays one document.
         echo: if ctx.json {
@@ -101,6 +124,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             trace
         }
     };
+    Ok(trace)
+}
+
+/// What `exec` prints and exits with, once the command's trace is stored.
+fn render(ctx: &Ctx, args: &Args, trace: airlock_core::exec::Trace) -> Result<Output> {
     // A command that succeeded but left the worktree over its limit fails:
     // the run cannot be checked until something is removed.
     let code = match (&trace.limit_hit, trace.exit.success()) {
