@@ -34,19 +34,20 @@ impl State {
         }
     }
 
+    /// Every state, in lifecycle order.
+    pub const ALL: [State; 8] = [
+        State::Drafted,
+        State::Staged,
+        State::Checked,
+        State::InReview,
+        State::Approved,
+        State::Promoted,
+        State::RolledBack,
+        State::Rejected,
+    ];
+
     pub fn parse(s: &str) -> Option<State> {
-        [
-            State::Drafted,
-            State::Staged,
-            State::Checked,
-            State::InReview,
-            State::Approved,
-            State::Promoted,
-            State::RolledBack,
-            State::Rejected,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        State::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
     /// What moves a run on from this state.

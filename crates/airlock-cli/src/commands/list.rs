@@ -53,24 +53,13 @@ pub fn age(since: &str, now: SystemTime) -> String {
     }
 }
 
-const ALL: [State; 8] = [
-    State::Drafted,
-    State::Staged,
-    State::Checked,
-    State::InReview,
-    State::Approved,
-    State::Promoted,
-    State::RolledBack,
-    State::Rejected,
-];
-
 /// The states `--state` asks for; empty for all.
 fn wanted(filters: &[String]) -> Result<Vec<State>> {
     let mut states = Vec::new();
     for f in filters {
         match f.as_str() {
-            "active" => states.extend(ALL.into_iter().filter(|s| !finished(*s))),
-            "finished" => states.extend(ALL.into_iter().filter(|s| finished(*s))),
+            "active" => states.extend(State::ALL.into_iter().filter(|s| !finished(*s))),
+            "finished" => states.extend(State::ALL.into_iter().filter(|s| finished(*s))),
             other => states.push(State::parse(other).ok_or_else(|| {
                 airlock_core::Error::Invalid(format!(
                     "`--state {other}` names no state: use drafted, staged, checked, in_review, approved, promoted, rolled_back, rejected, active or finished"
