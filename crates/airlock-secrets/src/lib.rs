@@ -433,7 +433,15 @@ impl Scanner {
     fn blob_report(&self, path: &str, bytes: &[u8]) -> ScanReport {
         let mut report = ScanReport::default();
         for view in text_views(bytes) {
-            let lines = view.split('\n').enumerate().map(|(i, l)| (i + 1, l));
+            // Only runs of printable ASCII (and tabs) are text in a binary
+            // file: a pattern spanning bytes that are not (random data, a
+            // compressed stream) is noise, never a credential. Each run keeps
+            // the number of the line it is on.
+            let lines = view.split('\n').enumerate().flat_map(|(i, line)| {
+                line.split(|c: char| !(c == '\t' || (' '..='~').contains(&c)))
+                    .filter(|run| !run.is_empty())
+                    .map(move |run| (i + 1, run))
+            });
             let found = self.scan_report(path, lines);
             for f in found.findings {
                 if !report

@@ -252,3 +252,20 @@ fn a_secret_the_old_blob_held_is_not_added() {
         .collect();
     assert_eq!(fps, [airlock_secrets::fingerprint(&new_key)]);
 }
+
+/// In a binary file only runs of printable text are read: a credential
+/// shape that spans bytes which are not text (as random data or a
+/// compressed stream makes one by chance) is not a finding, while the same
+/// credential written whole, between binary bytes, is.
+#[test]
+fn a_credential_shape_across_binary_bytes_is_not_a_finding() {
+    let scanner = Scanner::new(Allowlist::default());
+    let spanning =
+        b"\x00\x9fpostgres://deploy\xc3\x28:Xq7vR2mK9wLp4ZtN\xfe@db.internal.acmecorp.io/app\x00";
+    let report = scanner.scan_blob("noise.bin", None, spanning);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let whole = b"\x00\x9fpostgres://deploy:Xq7vR2mK9wLp4ZtN@db.internal.acmecorp.io/app\x00";
+    let report = scanner.scan_blob("config.bin", None, whole);
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert_eq!(report.findings[0].rule, "url-credentials");
+}
