@@ -407,11 +407,17 @@ pub fn clean(text: &str) -> String {
 }
 
 /// Hostile text squeezed onto one bounded line: escaped as by [`clean`],
-/// newlines shown as `⏎`, cut at `max` characters with `…`.
+/// newlines shown as `⏎`, cut within `max` characters with `…`: after the
+/// last whole word when one ends in the second half (a cut word reads as
+/// another word), inside the one long word (a path, a digest) otherwise.
 pub fn one_line(text: &str, max: usize) -> String {
     let flat: String = clean(text).replace('\n', "⏎").replace('\t', " ");
     if flat.chars().count() > max {
-        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        let keep: String = flat.chars().take(max.saturating_sub(1)).collect();
+        let cut = match keep.rfind(' ') {
+            Some(end) if end >= keep.len() / 2 => keep[..end].trim_end(),
+            _ => keep.as_str(),
+        };
         format!("{cut}…")
     } else {
         flat
@@ -522,5 +528,19 @@ mod tests {
             "git failed\n  | fatal: bad\\x1b[2J\n\n  | hint: forged"
         );
         assert_eq!(escape_lines("one line"), "one line");
+    }
+
+    #[test]
+    fn one_line_cuts_after_a_whole_word_never_inside_one_it_can_avoid() {
+        let text = "the gate failed because the fixture database was missing";
+        assert_eq!(one_line(text, 30), "the gate failed because the…");
+        assert_eq!(one_line(text, 100), text);
+        // One long word (a path, a digest) is cut where it must be.
+        assert_eq!(
+            one_line("see abcdefghijklmnopqrstuvwxyz", 12),
+            "see abcdefg…"
+        );
+        // An escape is never left half-shown where a word ends before it.
+        assert_eq!(one_line("reason: \u{202e} evil", 12), "reason:…");
     }
 }
