@@ -554,24 +554,11 @@ impl Watched {
 /// command airlock runs in a sandbox fails the last (and, fully confined,
 /// the first two as well).
 fn trusted(stream: &UnixStream, ours: &Namespaces) -> bool {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt into a ucred of the given size.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
+    let Some(cred) = airlock_sandbox::private::peer(stream.as_raw_fd()) else {
+        return false;
     };
     // SAFETY: getuid cannot fail.
-    if rc != 0 || cred.pid <= 0 || cred.uid != unsafe { libc::getuid() } {
+    if cred.pid <= 0 || cred.uid != unsafe { libc::getuid() } {
         return false;
     }
     let pid = cred.pid as u32;

@@ -237,7 +237,7 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
             // of another user) runs nothing as this one. A uid outside the
             // sandbox's user namespace reads as the overflow uid here.
             // SAFETY: getuid cannot fail.
-            if crate::private::peer_uid(conn) != Some(unsafe { libc::getuid() }) {
+            if crate::private::peer(conn).map(|c| c.uid) != Some(unsafe { libc::getuid() }) {
                 // SAFETY: our own fresh descriptor.
                 unsafe { libc::close(conn) };
                 continue;

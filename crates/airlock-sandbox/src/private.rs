@@ -35,10 +35,11 @@ pub fn private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The uid of the process at the other end of a Unix socket connection,
-/// as this process's user namespace sees it (a uid it does not map reads
-/// as the overflow uid).
-pub fn peer_uid(conn: std::os::fd::RawFd) -> Option<u32> {
+/// Who is at the other end of a Unix socket connection (`SO_PEERCRED`), as
+/// this process's namespaces see it: a uid its user namespace does not map
+/// reads as the overflow uid, a pid outside its pid namespace as 0 (hence
+/// libc's `ucred`, not rustix's, whose pid cannot be 0).
+pub fn peer(conn: std::os::fd::RawFd) -> Option<libc::ucred> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -55,7 +56,7 @@ pub fn peer_uid(conn: std::os::fd::RawFd) -> Option<u32> {
             &mut len,
         )
     };
-    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred)
 }
 
 #[cfg(test)]
