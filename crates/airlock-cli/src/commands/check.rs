@@ -179,15 +179,9 @@ fn base(al: &mut airlock_core::Airlock, run: &str) -> Result<Output> {
         human += "  (the brief requires none)\n";
     }
     for g in &report.base.gates {
-        let mark = if g.red {
-            "FAIL"
-        } else if g.outcome.starts_with("not run") {
-            "skip"
-        } else {
-            "ok  "
-        };
         human += &format!(
-            "  {mark} {:<14} {}\n",
+            "  {} {:<14} {}\n",
+            super::init::base_gate_mark(g),
             g.name,
             crate::render::one_line(&g.outcome, 200)
         );

@@ -33,15 +33,9 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
             crate::render::short(&base.commit)
         );
         for g in &base.gates {
-            let mark = if g.red {
-                "FAIL"
-            } else if g.outcome.starts_with("not run") {
-                "skip"
-            } else {
-                "ok  "
-            };
             human += &format!(
-                "    {mark} {:<10} {}\n",
+                "    {} {:<10} {}\n",
+                base_gate_mark(g),
                 g.name,
                 crate::render::one_line(&g.outcome, 200)
             );
@@ -87,4 +81,16 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
     );
     human += "next: write a brief (see README) and run `airlock brief check BRIEF.toml`";
     Ok(Output::new(&report, human).painted())
+}
+
+/// How a gate run on the base is marked: `FAIL` (red there), `skip` (not
+/// run) or `ok`, padded to one width.
+pub(super) fn base_gate_mark(g: &airlock_core::base_gates::BaseGate) -> &'static str {
+    if g.red {
+        "FAIL"
+    } else if g.outcome.starts_with("not run") {
+        "skip"
+    } else {
+        "ok  "
+    }
 }
