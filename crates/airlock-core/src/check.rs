@@ -5,7 +5,6 @@
 //! holds the stops of the tree the gates left: if a gate changed the
 //! worktree, they are evaluated again on that tree.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use airlock_sandbox::Echo;
@@ -14,83 +13,9 @@ use crate::Airlock;
 use crate::brief::Brief;
 use crate::error::Result;
 use crate::run::{CheckRecord, State};
-use crate::stops::{self, StopResult};
+use crate::stops::{self};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GateResult {
-    pub name: String,
-    pub command: String,
-    /// `passed`, `failed` or `skipped` (after an earlier failure).
-    pub status: String,
-    pub exit: Option<String>,
-    pub duration_ms: u64,
-    pub trace: Option<u32>,
-    /// For a snapshot gate: golden digest, actual digest and the decision.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<crate::snapshot::SnapshotResult>,
-    /// Test counts, when the gate's JUnit report or output states them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tests: Option<crate::counts::TestCounts>,
-}
-
-/// What a caller hears while gates run (the CLI shows progress from it).
-#[derive(Debug, Clone, Copy)]
-pub enum GateEvent<'a> {
-    /// Gate `name` starts; it is number `index` (from 1) of `total`.
-    Started {
-        name: &'a str,
-        index: usize,
-        total: usize,
-    },
-    /// Gate `name` ended.
-    Finished {
-        name: &'a str,
-        passed: bool,
-        duration_ms: u64,
-    },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckReport {
-    pub round: u32,
-    pub passed: bool,
-    pub tree: String,
-    pub gates: Vec<GateResult>,
-    pub stops: Vec<StopResult>,
-}
-
-impl CheckReport {
-    /// The first thing that failed, in a few words: a stop condition
-    /// before a gate, in the order they are reported.
-    pub fn first_failure(&self) -> Option<String> {
-        self.failures().into_iter().next()
-    }
-
-    /// Everything that failed, each in a few words: the stop conditions,
-    /// then the gate that failed.
-    pub fn failures(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .stops
-            .iter()
-            .filter(|s| !s.passed)
-            .map(|s| format!("stop condition `{}`: {}", s.name, s.findings.join("; ")))
-            .collect();
-        if let Some(g) = self.gates.iter().find(|g| g.status == "failed") {
-            out.push(match g.snapshot.as_ref().filter(|s| s.decision != "matched") {
-                Some(s) => format!(
-                    "gate `{}`: snapshot `{}` is {} (`airlock snap diff {}`, then `airlock snap accept {}`)",
-                    g.name, s.name, s.decision, s.name, s.name
-                ),
-                None => format!(
-                    "gate `{}` failed ({})",
-                    g.name,
-                    g.exit.clone().unwrap_or_default()
-                ),
-            });
-        }
-        out
-    }
-}
+pub use airlock_model::check::{CheckReport, GateEvent, GateResult};
 
 pub fn check(al: &mut Airlock, run_id: &str, echo: Echo) -> Result<CheckReport> {
     check_with(al, run_id, echo, &mut |_| {})
@@ -172,7 +97,7 @@ pub fn check_with(
             passed,
             duration_ms: trace.duration_ms,
         });
-        let tests = crate::counts::of_gate(
+        let tests = crate::gate_counts::of_gate(
             &run.worktree,
             gate.junit.as_deref(),
             &trace.stdout.log,

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::diag::Diagnostic;
-use crate::run::State;
+use airlock_model::diag::Diagnostic;
+use airlock_model::run::State;
 
 /// How the CLI should classify an error (its exit code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,23 +89,8 @@ pub enum Error {
     },
 }
 
-/// A rule refused an operation: what, why, and what would make it pass.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Refusal {
-    pub what: String,
-    pub reasons: Vec<String>,
-    pub hint: String,
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.what)?;
-        for reason in &self.reasons {
-            write!(f, "\n  - {reason}")?;
-        }
-        Ok(())
-    }
-}
+/// A rule refused an operation (the model's: its rules refuse too).
+pub use airlock_model::Refusal;
 
 impl Error {
     pub fn refused(
@@ -158,6 +143,32 @@ impl Error {
             Error::Proof(_) => "the bundle no longer matches what was signed; redirect the run so it is submitted again".into(),
             _ => return None,
         })
+    }
+}
+
+/// The model's errors, each as the variant of the same name.
+impl From<airlock_model::Error> for Error {
+    fn from(e: airlock_model::Error) -> Error {
+        match e {
+            airlock_model::Error::InvalidToml { path, diagnostics } => {
+                Error::InvalidToml { path, diagnostics }
+            }
+            airlock_model::Error::WrongState {
+                run,
+                state,
+                command,
+                needed,
+                next,
+            } => Error::WrongState {
+                run,
+                state,
+                command,
+                needed,
+                next,
+            },
+            airlock_model::Error::Refused(r) => Error::Refused(r),
+            airlock_model::Error::Invalid(m) => Error::Invalid(m),
+        }
     }
 }
 

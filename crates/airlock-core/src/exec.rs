@@ -12,6 +12,7 @@ use airlock_sandbox::{CommandSpec, Echo, Exit, Held, Input, Outcome, StreamDiges
 use airlock_scan::Fingerprint;
 
 use crate::brief::Brief;
+use crate::config::WorkflowFile;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::run::{Run, State, now};

@@ -6,9 +6,10 @@ use serde::Serialize;
 
 use airlock_proof::SigningKey;
 
+use crate::config::{WorkflowFile, template_for};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, write_atomic};
-use crate::workflow::{Workflow, template_for};
+use crate::workflow::Workflow;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InitReport {

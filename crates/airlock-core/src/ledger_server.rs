@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Airlock;
+use crate::config::WorkflowFile;
 use crate::error::{Error, Result};
 use crate::exec::{Records, Trace};
 use crate::layout::Layout;

@@ -4,17 +4,15 @@
 
 pub mod action;
 pub mod base_gates;
-pub mod brief;
 pub mod check;
+pub mod config;
 pub mod confinement;
-pub mod counts;
 pub mod decide;
-pub mod diag;
 pub mod error;
 pub mod exec;
+pub mod gate_counts;
 pub mod gc;
 pub mod git;
-pub mod globs;
 pub mod init;
 pub mod keydir;
 pub mod lane;
@@ -29,15 +27,16 @@ pub mod proof;
 pub mod quota;
 pub mod recover;
 pub mod release;
-pub mod run;
 pub mod snapshot;
 pub mod start;
 pub mod stops;
 pub mod store;
 pub mod submit;
-pub mod workflow;
 
 use std::path::Path;
+
+// The model's modules, at the paths they had when they were the engine's.
+pub use airlock_model::{brief, counts, diag, globs, run, workflow};
 
 pub use airlock_ledger as ledger;
 pub use airlock_proof as proofs;
@@ -47,6 +46,7 @@ pub use error::{Error, ErrorClass, Result};
 
 use airlock_proof::SigningKey;
 use brief::Brief;
+use config::WorkflowFile;
 use layout::{Layout, sha256_hex};
 use run::Run;
 use store::Store;
@@ -170,5 +170,9 @@ pub(crate) fn brief_of(layout: &Layout, run: &Run, workflow: &Workflow) -> Resul
             "a run's brief is fixed; start a new run with the new brief",
         ));
     }
-    Brief::parse(&text, &path.display().to_string(), Some(workflow))
+    Ok(Brief::parse(
+        &text,
+        &path.display().to_string(),
+        Some(workflow),
+    )?)
 }

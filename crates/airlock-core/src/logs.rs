@@ -65,7 +65,7 @@ pub fn select<'t>(run: &str, traces: &'t [Trace], round: u32, selector: &str) ->
 pub fn tail(path: &Path, lines: usize) -> std::io::Result<(Vec<String>, bool)> {
     const WINDOW: u64 = 256 << 10;
     let size = std::fs::metadata(path)?.len();
-    let text = crate::counts::read_end(path, WINDOW)?;
+    let text = crate::gate_counts::read_end(path, WINDOW)?;
     let all: Vec<&str> = text.lines().collect();
     let start = all.len().saturating_sub(lines);
     // A window cut into the file starts mid-line: that line is not whole.

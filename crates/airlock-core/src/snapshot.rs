@@ -6,12 +6,13 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use airlock_sandbox::Echo;
 use airlock_snap::{Context, Normalizer, Outcome, SnapDir, Snapshot};
 
 use crate::Airlock;
+use crate::config::WorkflowFile;
 use crate::error::{Error, Result};
 use crate::exec::Trace;
 use crate::run::{Run, State};
@@ -84,38 +85,7 @@ pub struct SnapRun {
     pub actual: Snapshot,
 }
 
-/// A snapshot's result as a gate records it (and the proof embeds).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SnapshotResult {
-    pub name: String,
-    /// `matched`, `changed` or `new`.
-    pub decision: String,
-    pub golden_sha256: Option<String>,
-    pub actual_sha256: String,
-    /// Where the pending result was written (none on CI or when it matched).
-    pub pending: Option<PathBuf>,
-    pub added: usize,
-    pub removed: usize,
-    pub notes: Vec<String>,
-}
-
-impl From<&Outcome> for SnapshotResult {
-    fn from(o: &Outcome) -> Self {
-        SnapshotResult {
-            name: o.name.clone(),
-            decision: serde_json::to_value(o.decision)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            golden_sha256: o.golden_sha256.clone(),
-            actual_sha256: o.actual_sha256.clone(),
-            pending: o.pending.clone(),
-            added: o.stat.added,
-            removed: o.stat.removed,
-            notes: o.notes.clone(),
-        }
-    }
-}
+pub use airlock_model::check::SnapshotResult;
 
 /// Reads the golden before anything runs, so a hand-broken golden is
 /// reported with its position and no command is run for nothing.

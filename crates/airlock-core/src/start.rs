@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::Airlock;
 use crate::brief::Brief;
+use crate::config::BriefFile;
 use crate::error::{Error, Result};
 use crate::git;
 use crate::run::{Run, State, now};

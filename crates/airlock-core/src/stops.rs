@@ -3,8 +3,6 @@
 
 use std::path::{Component, Path};
 
-use serde::{Deserialize, Serialize};
-
 use airlock_secrets::{Allowlist, Gitleaks, Scanner, Suppression};
 
 use crate::Airlock;
@@ -16,30 +14,11 @@ use crate::layout::SECRETS_ALLOW_FILE;
 use crate::run::Run;
 use crate::workflow::Workflow;
 
+pub use airlock_model::check::StopResult;
+
 /// How the secrets stop names a finding hidden by the agent's own marker
 /// (read back by the review's risk flags).
 pub const INLINE_MARKER_SUPPRESSION: &str = "the inline marker in the change";
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StopResult {
-    pub name: String,
-    pub passed: bool,
-    /// Why it failed, one line per offending item.
-    pub findings: Vec<String>,
-    /// Things a reviewer should see that do not fail the check.
-    pub notes: Vec<String>,
-}
-
-impl StopResult {
-    fn new(name: &str, findings: Vec<String>, notes: Vec<String>) -> StopResult {
-        StopResult {
-            name: name.into(),
-            passed: findings.is_empty(),
-            findings,
-            notes,
-        }
-    }
-}
 
 pub fn evaluate(
     al: &Airlock,

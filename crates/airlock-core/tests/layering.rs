@@ -30,7 +30,10 @@ fn modules(src: &Path) -> Vec<(String, PathBuf)> {
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
                     .collect();
-                if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+                if matches!(
+                    parts.last().map(String::as_str),
+                    Some("mod" | "lib" | "main")
+                ) {
                     parts.pop();
                 }
                 out.push((parts.join("::"), path));
@@ -62,7 +65,9 @@ fn code_of(text: &str) -> String {
                 .count();
             let close = format!("\"{}", "#".repeat(hashes));
             let open = rest.find('"').unwrap() + 1;
-            let end = rest[open..].find(&close).map_or(rest.len(), |e| open + e + close.len());
+            let end = rest[open..]
+                .find(&close)
+                .map_or(rest.len(), |e| open + e + close.len());
             out.push_str("\"\"");
             i += end;
         } else if rest.starts_with('"') {
@@ -292,7 +297,8 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
             match marks.get(next.as_str()).copied().unwrap_or(Mark::Done) {
                 Mark::Open => {
                     let at = stack.iter().position(|n| n == next).unwrap();
-                    let mut cycle: Vec<String> = stack[at..].iter().map(|s| s.to_string()).collect();
+                    let mut cycle: Vec<String> =
+                        stack[at..].iter().map(|s| s.to_string()).collect();
                     cycle.push(next.clone());
                     return Some(cycle);
                 }
@@ -321,7 +327,11 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 }
 
 fn name(module: &str) -> &str {
-    if module.is_empty() { "(crate root)" } else { module }
+    if module.is_empty() {
+        "(crate root)"
+    } else {
+        module
+    }
 }
 
 /// The crates of the workspace whose module graphs must be acyclic.
@@ -355,7 +365,11 @@ fn the_cycle_check_finds_a_cycle() {
     std::fs::create_dir(src.join("a")).unwrap();
     std::fs::write(src.join("lib.rs"), "pub mod a;\npub mod b;\n").unwrap();
     std::fs::write(src.join("a/mod.rs"), "pub mod inner;\nuse crate::b::X;\n").unwrap();
-    std::fs::write(src.join("b.rs"), "// crate::a is only named here\npub struct X;\n").unwrap();
+    std::fs::write(
+        src.join("b.rs"),
+        "// crate::a is only named here\npub struct X;\n",
+    )
+    .unwrap();
     std::fs::write(src.join("a/inner.rs"), "use super::super::b;\n").unwrap();
     assert_eq!(cycle(&graph(src)), None);
     std::fs::write(src.join("b.rs"), "pub fn f() { crate::a::inner::g() }\n").unwrap();

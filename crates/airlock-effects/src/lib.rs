@@ -2,9 +2,9 @@
 
 use std::io::Read;
 
-use airlock_core::action::Body;
-use airlock_core::action::apply::{Effects, Failure, HttpRequest, HttpResponse, OutgoingEmail};
-use airlock_core::action::settings::{Smtp, Tls};
+use airlock_model::action::Body;
+use airlock_model::action::effects::{Effects, Failure, HttpRequest, HttpResponse, OutgoingEmail};
+use airlock_model::action::settings::{Smtp, Tls};
 
 /// Responses are kept for their digest; past this they are cut.
 const MAX_RESPONSE: u64 = 16 << 20;

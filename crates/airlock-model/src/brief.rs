@@ -1,13 +1,11 @@
 //! The task contract: a TOML brief.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::diag::{self, Diagnostics};
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::globs;
-use crate::layout::sha256_hex;
 use crate::workflow::{Workflow, valid_name};
 
 pub const LANES: &[&str] = &["draft", "sandbox", "governed", "staging", "production"];
@@ -48,15 +46,6 @@ pub struct Brief {
 }
 
 impl Brief {
-    pub fn load(path: &Path, workflow: Option<&Workflow>) -> Result<(Brief, String)> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let brief = Brief::parse(&text, &path.display().to_string(), workflow)?;
-        Ok((brief, text))
-    }
-
     /// Parses and validates a brief, reporting every problem at once. With a
     /// workflow, `checks` must name its gates.
     pub fn parse(text: &str, name: &str, workflow: Option<&Workflow>) -> Result<Brief> {

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use airlock_core::Result;
 use airlock_core::brief::Brief;
+use airlock_core::config::{BriefFile, WorkflowFile};
 use airlock_core::layout::Layout;
 use airlock_core::workflow::Workflow;
 

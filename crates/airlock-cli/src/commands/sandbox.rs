@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use airlock_core::config::WorkflowFile;
 use airlock_core::confinement::{self, Shown};
 use airlock_core::layout::Layout;
 use airlock_core::sandbox::doctor::{Doctor, diagnose};

@@ -23,66 +23,14 @@ use airlock_sandbox::{CommandSpec, Echo, Limits};
 
 use crate::Airlock;
 use crate::action::plan::{self, attachment_blob, role_str, save};
-use crate::action::settings::Smtp;
 use crate::action::{Action, ActionState, Attempt, Body, Role, parse, preview};
 use crate::error::{Error, Result};
 use crate::layout::sha256_hex;
 use crate::run::{Run, now};
 
-/// A request as it goes on the wire (environment references expanded).
-#[derive(Debug, Clone)]
-pub struct HttpRequest {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-/// A message ready for SMTP.
-#[derive(Debug, Clone)]
-pub struct OutgoingEmail {
-    pub from: String,
-    pub to: Vec<String>,
-    pub cc: Vec<String>,
-    pub subject: String,
-    pub body: String,
-    /// Without angle brackets.
-    pub message_id: String,
-    pub attachments: Vec<(String, Vec<u8>)>,
-}
-
-/// Why a live attempt failed, and whether the effect may have happened.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub message: String,
-    /// The request or message may have reached the other side.
-    pub maybe_delivered: bool,
-}
-
-/// The network side of live actions, kept out of the core (HTTP and SMTP
-/// clients live in `airlock-effects`).
-pub trait Effects {
-    fn http(&self, request: &HttpRequest) -> std::result::Result<HttpResponse, Failure>;
-    /// Sends and returns the server's final reply.
-    fn email(
-        &self,
-        server: &Smtp,
-        credentials: Option<(String, String)>,
-        message: &OutgoingEmail,
-    ) -> std::result::Result<String, Failure>;
-    /// What the live clients would refuse in an action, found when it is
-    /// proposed rather than after it was approved.
-    fn validate(&self, _body: &Body) -> std::result::Result<(), Vec<String>> {
-        Ok(())
-    }
-}
+pub use airlock_model::action::effects::{
+    Effects, Failure, HttpRequest, HttpResponse, OutgoingEmail,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionOutcome {

@@ -185,8 +185,8 @@ fn authorize_all(
 ) -> Result<Vec<Error>> {
     let mut problems = Vec::new();
     for check in [
-        parse::check_against_workflow(spec, workflow),
-        scope::authorize(spec, workflow, &run.lane),
+        parse::check_against_workflow(spec, workflow).map_err(Error::from),
+        scope::authorize(spec, workflow, &run.lane).map_err(Error::from),
         authorize_env_and_remote(al, run, workflow, spec),
     ] {
         match check {

@@ -6,64 +6,13 @@ use std::ffi::OsString;
 use airlock_sandbox::Echo;
 
 use crate::Airlock;
+pub use airlock_model::action::mask::{is_sensitive_header, mask, masked_spec};
+
 use crate::action::{ActionSpec, Body, Rehearsal, parse, scope};
 use crate::brief::Brief;
 use crate::error::Result;
 use crate::run::Run;
 use crate::workflow::Workflow;
-
-/// Headers whose literal values are credentials: shown masked.
-pub fn is_sensitive_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["authorization", "cookie", "proxy-authorization"].contains(&n.as_str())
-        || ["token", "secret", "key", "auth", "password", "session"]
-            .iter()
-            .any(|w| n.contains(w))
-}
-
-/// A sensitive header's value with everything but `${NAME}` references and
-/// a leading scheme word (`Bearer`) masked.
-pub fn mask(value: &str) -> String {
-    let refs = parse::env_refs(value);
-    let mut rest = value.to_string();
-    for r in &refs {
-        rest = rest.replace(&format!("${{{r}}}"), "");
-    }
-    let scheme = value
-        .split_once(' ')
-        .map(|(w, _)| w)
-        .filter(|w| w.chars().all(|c| c.is_ascii_alphabetic()) && !w.is_empty());
-    let literal = rest.trim();
-    let literal = scheme.map_or(literal, |s| {
-        literal.strip_prefix(s).unwrap_or(literal).trim()
-    });
-    if literal.is_empty() {
-        return value.to_string();
-    }
-    let mut out = String::new();
-    if let Some(s) = scheme {
-        out.push_str(s);
-        out.push(' ');
-    }
-    out.push_str(&format!("•••••• ({} bytes masked)", literal.len()));
-    for r in refs {
-        out.push_str(&format!(" ${{{r}}}"));
-    }
-    out
-}
-
-/// The spec as it may be shown or signed: sensitive header values masked.
-pub fn masked_spec(spec: &ActionSpec) -> ActionSpec {
-    let mut out = spec.clone();
-    if let Body::Http(h) = &mut out.body {
-        for (name, value) in &mut h.headers {
-            if is_sensitive_header(name) {
-                *value = mask(value);
-            }
-        }
-    }
-    out
-}
 
 /// Quotes an argument for display the way a POSIX shell would read it.
 pub fn shell_quote(arg: &str) -> String {

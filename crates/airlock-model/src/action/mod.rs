@@ -6,22 +6,21 @@
 //! - [`settings`]: the workflow's `[actions]` table (SMTP server, HTTP
 //!   fixtures, protected refs) and the lanes' scopes;
 //! - [`scope`]: the scopes an action needs and the lane that grants them;
-//! - [`preview`]: what a reviewer reads, and the rehearsals;
-//! - [`plan`]: proposing, withdrawing and listing a run's actions;
-//! - [`apply`]: live execution with `started`/`finished` ledger events;
-//! - [`rollback`]: reverting a promotion and running the compensations.
+//! - [`mask`]: what of an action a reviewer may see;
+//! - [`effects`]: the network side of live actions, as a trait.
+//!
+//! Previews, plans, live execution and rollback are the engine's
+//! (`airlock_core::action`).
 
-pub mod apply;
+pub mod effects;
+pub mod mask;
 pub mod parse;
-pub mod plan;
-pub mod preview;
-pub mod rollback;
 pub mod scope;
 pub mod settings;
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::sha256_hex;
+use crate::digest::sha256_hex;
 
 /// One side effect, as proposed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

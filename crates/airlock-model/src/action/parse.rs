@@ -314,8 +314,8 @@ fn http(table: &DeTable<'_>, missing: &Missing<'_>, diags: &mut Diagnostics<'_>)
             // could not read what would be sent: only a reference to
             // airlock's environment (after an optional scheme word) is
             // accepted there.
-            if crate::action::preview::is_sensitive_header(&name)
-                && crate::action::preview::mask(&value) != value
+            if crate::action::mask::is_sensitive_header(&name)
+                && crate::action::mask::mask(&value) != value
             {
                 diags.error(
                     span.clone(),
@@ -336,7 +336,7 @@ fn http(table: &DeTable<'_>, missing: &Missing<'_>, diags: &mut Diagnostics<'_>)
         && u.scheme() == "http"
         && !crate::action::settings::is_loopback(u.host_str().unwrap_or_default())
         && headers.iter().any(|(name, value)| {
-            crate::action::preview::is_sensitive_header(name) || !env_refs(value).is_empty()
+            crate::action::mask::is_sensitive_header(name) || !env_refs(value).is_empty()
         })
         && let Some(v) = diag::get(table, "url")
     {

@@ -405,6 +405,6 @@ pub fn valid_env_name(name: &str) -> bool {
 pub fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h == "localhost"
-        || h.parse::<std::net::IpAddr>()
+        || h.parse::<core::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }

@@ -1,0 +1,212 @@
+//! The repository's configuration files as the engine reads them: the
+//! workflow (`.airlock/workflow.toml`) and briefs, parsed by the model, and
+//! the starting workflow `airlock init` writes.
+
+use std::path::Path;
+
+use airlock_model::brief::Brief;
+use airlock_model::workflow::{Workflow, valid_name};
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+
+/// Reading a workflow from its file (`Workflow::load_for(&layout)`).
+pub trait WorkflowFile: Sized {
+    fn load(path: &Path) -> Result<Self>;
+    /// The workflow of the repository at `layout`, with the paths it grants
+    /// checked against the repository (`confinement::check_paths`).
+    fn load_for(layout: &Layout) -> Result<Self>;
+}
+
+impl WorkflowFile for Workflow {
+    fn load(path: &Path) -> Result<Workflow> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoWorkflow(path.to_path_buf()));
+            }
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Ok(Workflow::parse(&text, &path.display().to_string())?)
+    }
+
+    fn load_for(layout: &Layout) -> Result<Workflow> {
+        let workflow = Workflow::load(&layout.workflow_path())?;
+        crate::confinement::check_paths(layout, &workflow)?;
+        Ok(workflow)
+    }
+}
+
+/// Reading a brief from its file: the brief and its text.
+pub trait BriefFile: Sized {
+    fn load(path: &Path, workflow: Option<&Workflow>) -> Result<(Self, String)>;
+}
+
+impl BriefFile for Brief {
+    fn load(path: &Path, workflow: Option<&Workflow>) -> Result<(Brief, String)> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let brief = Brief::parse(&text, &path.display().to_string(), workflow)?;
+        Ok((brief, text))
+    }
+}
+
+/// Writes the starting workflow for a repository, with gates detected from
+/// what is in it. Returns the text and a description of what was detected.
+pub fn template_for(root: &Path) -> (String, String) {
+    let mut gates: Vec<(String, String)> = Vec::new();
+    let detected;
+    if root.join("Cargo.toml").is_file() {
+        detected = "Cargo.toml: cargo build, clippy and test".to_string();
+        gates.push(("build".into(), "cargo build --all-targets".into()));
+        gates.push((
+            "lint".into(),
+            "cargo clippy --all-targets -- -D warnings".into(),
+        ));
+        gates.push(("test".into(), "cargo test".into()));
+    } else if let Ok(text) = std::fs::read_to_string(root.join("package.json")) {
+        let scripts: Vec<String> = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.get("scripts")
+                    .and_then(|s| s.as_object())
+                    .map(|m| m.keys().cloned().collect())
+            })
+            .unwrap_or_default();
+        for name in [
+            "build",
+            "typecheck",
+            "type-check",
+            "lint",
+            "test",
+            "test:unit",
+            "test:integration",
+            "smoke",
+        ] {
+            if scripts.iter().any(|s| s == name) {
+                let gate = name.replace(':', "-");
+                gates.push((gate, format!("npm run --silent {name}")));
+            }
+        }
+        detected = format!("package.json: npm scripts {}", names(&gates));
+    } else if let Ok(text) = std::fs::read_to_string(root.join("Makefile")) {
+        let targets: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once(':').map(|(t, _)| t))
+            .filter(|t| valid_name(t))
+            .collect();
+        for name in ["build", "check", "lint", "test", "integration", "smoke"] {
+            if targets.contains(&name) {
+                gates.push((name.into(), format!("make {name}")));
+            }
+        }
+        detected = format!("Makefile: make targets {}", names(&gates));
+    } else if let Some((found, python)) = python_gates(root) {
+        gates = python;
+        detected = format!("{found}: {}", names(&gates));
+    } else if root.join("go.mod").is_file() {
+        gates.push(("build".into(), "go build ./...".into()));
+        gates.push(("lint".into(), "go vet ./...".into()));
+        gates.push(("test".into(), "go test ./...".into()));
+        detected = "go.mod: go build, vet and test".into();
+    } else {
+        detected = "nothing to detect gates from; wrote a commented template".into();
+    }
+
+    let mut out = String::from(
+        "# airlock workflow: the gates a run must pass, in order, and the policy around them.\n\
+         # Briefs name the gates they need in `checks`. Commands run in the run's worktree.\n\n",
+    );
+    if gates.is_empty() {
+        out.push_str(
+            "# [gates.build]\n# run = \"make\"\n# timeout = \"10m\"\n#\n# [gates.test]\n# run = \"make test\"\n\n",
+        );
+    }
+    for (name, run) in &gates {
+        out.push_str(&format!(
+            "[gates.{name}]\nrun = {}\ntimeout = \"10m\"\n\n",
+            toml_string(run)
+        ));
+    }
+    out.push_str(
+        "[policy]\n\
+         # target = \"main\"          # branch to promote into; default: the branch checked out at start\n\
+         protected = []              # globs a run may touch only when its brief lists them explicitly\n\
+         max_files = 200             # blast radius defaults; a brief can only lower them\n\
+         max_lines = 5000\n\
+         secrets = true              # scan added lines for secrets\n\
+         pass_env = []               # environment variables passed to commands, by name\n",
+    );
+    (out, detected)
+}
+
+/// A Python project's gates, by what it configures: pytest (`[tool.pytest…]`,
+/// `[pytest]`, `[tool:pytest]`, a `conftest.py`, or a `tests`/`test`
+/// directory), ruff (`[tool.ruff…]`, `ruff.toml`), tox (`tox.ini`,
+/// `[tool.tox]`); through `uv run` when there is a `uv.lock`. `None`
+/// when there is no `pyproject.toml`, `setup.cfg`, `setup.py` or `tox.ini`.
+fn python_gates(root: &Path) -> Option<(String, Vec<(String, String)>)> {
+    let markers = ["pyproject.toml", "setup.cfg", "setup.py", "tox.ini"];
+    let found: Vec<&str> = markers
+        .into_iter()
+        .filter(|m| root.join(m).is_file())
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
+    let (pyproject, setup_cfg, tox_ini) =
+        (read("pyproject.toml"), read("setup.cfg"), read("tox.ini"));
+    let table = |text: &str, prefix: &str| text.lines().any(|l| l.trim_start().starts_with(prefix));
+    let uv = root.join("uv.lock").is_file();
+    let runner = if uv { "uv run " } else { "" };
+    let python = if uv { "uv run python" } else { "python3" };
+    let mut gates = Vec::new();
+    if table(&pyproject, "[tool.ruff")
+        || root.join("ruff.toml").is_file()
+        || root.join(".ruff.toml").is_file()
+    {
+        gates.push(("lint".to_string(), format!("{runner}ruff check .")));
+    }
+    if table(&pyproject, "[tool.pytest")
+        || table(&setup_cfg, "[tool:pytest]")
+        || table(&tox_ini, "[pytest]")
+        || root.join("pytest.ini").is_file()
+        || root.join("conftest.py").is_file()
+        || root.join("tests").is_dir()
+        || root.join("test").is_dir()
+    {
+        gates.push(("test".to_string(), format!("{python} -m pytest -q")));
+    }
+    if root.join("tox.ini").is_file() || table(&pyproject, "[tool.tox") {
+        gates.push(("tox".to_string(), format!("{runner}tox")));
+    }
+    let mut what = found.join(", ");
+    if uv {
+        what += " and uv.lock";
+    }
+    Some((what, gates))
+}
+
+fn names(gates: &[(String, String)]) -> String {
+    if gates.is_empty() {
+        "(none found)".into()
+    } else {
+        gates
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}

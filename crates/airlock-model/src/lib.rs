@@ -1,0 +1,19 @@
+//! airlock's model: its data and the parsing of it, with no I/O. Briefs,
+//! workflows (lanes, gates, policy, action and release settings), runs and
+//! their states, action specs and scopes, check reports, diagnostics, and
+//! the errors parsing and validation give. Reading files, running programs
+//! and keeping state are the engine's (`airlock-core`) and the store's.
+
+pub mod action;
+pub mod brief;
+pub mod check;
+pub mod counts;
+pub mod diag;
+pub mod digest;
+pub mod error;
+pub mod globs;
+pub mod release;
+pub mod run;
+pub mod workflow;
+
+pub use error::{Error, Refusal, Result};
