@@ -226,11 +226,76 @@ fn read_tree(chars: &[char]) -> (Vec<Vec<String>>, usize) {
     }
 }
 
+/// What the crate root re-exports (`pub use a::{b, c as d};`): each name
+/// with the path it stands for, or `None` for another crate's item (a leaf).
+fn root_reexports(
+    code: &str,
+    names: &BTreeSet<String>,
+) -> BTreeMap<String, Option<Vec<String>>> {
+    let mut out = BTreeMap::new();
+    let mut from = 0;
+    while let Some(at) = code[from..].find("pub use ") {
+        let start = from + at + "pub use ".len();
+        let chars: Vec<char> = code[start..].chars().collect();
+        let (tree, used) = read_tree(&chars);
+        let after: String = chars[used..].iter().take(64).collect();
+        let alias = after
+            .trim_start()
+            .strip_prefix("as ")
+            .map(|a| a.trim_start().chars().take_while(|&c| is_ident(c)).collect::<String>());
+        for mut leaf in tree {
+            if leaf.first().is_some_and(|s| s == "crate" || s == "self") {
+                leaf.remove(0);
+            }
+            let Some(last) = leaf.last().cloned() else {
+                continue;
+            };
+            let name = if tree_is_single(&chars, used) { alias.clone().unwrap_or(last) } else { last };
+            let internal = leaf.first().is_some_and(|first| names.contains(first));
+            out.insert(name, internal.then_some(leaf));
+        }
+        from = start + used;
+    }
+    out
+}
+
+fn tree_is_single(chars: &[char], used: usize) -> bool {
+    !chars[..used].contains(&'{')
+}
+
+/// `path` (absolute segments) with a root re-export it starts with replaced
+/// by what it stands for; `None` when it names another crate's item.
+fn resolve(
+    mut path: Vec<String>,
+    reexports: &BTreeMap<String, Option<Vec<String>>>,
+    names: &BTreeSet<String>,
+) -> Option<Vec<String>> {
+    let Some(first) = path.first() else {
+        return Some(path);
+    };
+    if names.contains(first) {
+        return Some(path);
+    }
+    match reexports.get(first) {
+        Some(None) => None,
+        Some(Some(target)) => {
+            let mut full = target.clone();
+            full.extend(path.drain(1..));
+            Some(full)
+        }
+        None => Some(path),
+    }
+}
+
 /// The module graph of the crate whose sources are in `src`: for each
 /// module, the modules of the same crate it names.
 fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mods = modules(src);
     let names: BTreeSet<String> = mods.iter().map(|(m, _)| m.clone()).collect();
+    let root = mods.iter().find(|(m, _)| m.is_empty()).map(|(_, p)| p);
+    let reexports = root.map_or_else(BTreeMap::new, |root| {
+        root_reexports(&code_of(&std::fs::read_to_string(root).unwrap()), &names)
+    });
     let mut graph = BTreeMap::new();
     for (module, path) in &mods {
         let code = code_of(&std::fs::read_to_string(path).unwrap());
@@ -240,7 +305,10 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             module.split("::").map(String::from).collect()
         };
         let mut edges = BTreeSet::new();
-        let mut paths = paths_from(&code, &segments);
+        let mut paths: Vec<Vec<String>> = paths_from(&code, &segments)
+            .into_iter()
+            .filter_map(|path| resolve(path, &reexports, &names))
+            .collect();
         if module.is_empty() {
             // The crate root names its modules without `crate::`.
             for child in names.iter().filter(|m| !m.is_empty() && !m.contains("::")) {
@@ -378,6 +446,13 @@ fn the_cycle_check_finds_a_cycle() {
     assert_eq!(along, BTreeSet::from(["a::inner", "b"]), "{found:?}");
     std::fs::write(src.join("b.rs"), "use crate::{c, a::{Y, inner::Z}};\n").unwrap();
     assert!(cycle(&graph(src)).is_some());
+    // Through a re-export at the root, to the module that defines it.
+    std::fs::write(src.join("lib.rs"), "pub mod a;\npub mod b;\npub use a::inner::Z;\npub use other::m;\n").unwrap();
+    std::fs::write(src.join("b.rs"), "fn f(_: crate::Z) { crate::m::g() }\n").unwrap();
+    assert!(cycle(&graph(src)).is_some());
+    // Another crate's module re-exported at the root is a leaf.
+    std::fs::write(src.join("b.rs"), "fn f() { crate::m::g() }\n").unwrap();
+    assert_eq!(cycle(&graph(src)), None);
 }
 
 /// The airlock crates a crate's Cargo.toml depends on (not dev-dependencies).
