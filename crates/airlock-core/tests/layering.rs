@@ -228,10 +228,7 @@ fn read_tree(chars: &[char]) -> (Vec<Vec<String>>, usize) {
 
 /// What the crate root re-exports (`pub use a::{b, c as d};`): each name
 /// with the path it stands for, or `None` for another crate's item (a leaf).
-fn root_reexports(
-    code: &str,
-    names: &BTreeSet<String>,
-) -> BTreeMap<String, Option<Vec<String>>> {
+fn root_reexports(code: &str, names: &BTreeSet<String>) -> BTreeMap<String, Option<Vec<String>>> {
     let mut out = BTreeMap::new();
     let mut from = 0;
     while let Some(at) = code[from..].find("pub use ") {
@@ -239,10 +236,12 @@ fn root_reexports(
         let chars: Vec<char> = code[start..].chars().collect();
         let (tree, used) = read_tree(&chars);
         let after: String = chars[used..].iter().take(64).collect();
-        let alias = after
-            .trim_start()
-            .strip_prefix("as ")
-            .map(|a| a.trim_start().chars().take_while(|&c| is_ident(c)).collect::<String>());
+        let alias = after.trim_start().strip_prefix("as ").map(|a| {
+            a.trim_start()
+                .chars()
+                .take_while(|&c| is_ident(c))
+                .collect::<String>()
+        });
         for mut leaf in tree {
             if leaf.first().is_some_and(|s| s == "crate" || s == "self") {
                 leaf.remove(0);
@@ -250,7 +249,11 @@ fn root_reexports(
             let Some(last) = leaf.last().cloned() else {
                 continue;
             };
-            let name = if tree_is_single(&chars, used) { alias.clone().unwrap_or(last) } else { last };
+            let name = if tree_is_single(&chars, used) {
+                alias.clone().unwrap_or(last)
+            } else {
+                last
+            };
             let internal = leaf.first().is_some_and(|first| names.contains(first));
             out.insert(name, internal.then_some(leaf));
         }
@@ -447,7 +450,11 @@ fn the_cycle_check_finds_a_cycle() {
     std::fs::write(src.join("b.rs"), "use crate::{c, a::{Y, inner::Z}};\n").unwrap();
     assert!(cycle(&graph(src)).is_some());
     // Through a re-export at the root, to the module that defines it.
-    std::fs::write(src.join("lib.rs"), "pub mod a;\npub mod b;\npub use a::inner::Z;\npub use other::m;\n").unwrap();
+    std::fs::write(
+        src.join("lib.rs"),
+        "pub mod a;\npub mod b;\npub use a::inner::Z;\npub use other::m;\n",
+    )
+    .unwrap();
     std::fs::write(src.join("b.rs"), "fn f(_: crate::Z) { crate::m::g() }\n").unwrap();
     assert!(cycle(&graph(src)).is_some());
     // Another crate's module re-exported at the root is a leaf.

@@ -6,9 +6,10 @@ use crate::diag::{self, Diagnostics};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::globs;
-use crate::workflow::{Workflow, valid_name};
+pub use crate::names::LANES;
+use crate::names::valid_name;
+use crate::workflow::Workflow;
 
-pub const LANES: &[&str] = &["draft", "sandbox", "governed", "staging", "production"];
 const KEYS: &[&str] = &[
     "title",
     "objective",

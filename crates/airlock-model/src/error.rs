@@ -3,7 +3,7 @@
 //! the same message, so that callers see one error type.
 
 use crate::diag::Diagnostic;
-use crate::run::State;
+use crate::state::State;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -10,10 +10,13 @@ pub mod check;
 pub mod counts;
 pub mod diag;
 pub mod digest;
+pub mod durations;
 pub mod error;
 pub mod globs;
+pub mod names;
 pub mod release;
 pub mod run;
+pub mod state;
 pub mod workflow;
 
 pub use error::{Error, Refusal, Result};

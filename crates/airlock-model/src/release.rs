@@ -59,13 +59,13 @@ pub(crate) fn parse(root: &DeTable<'_>, diags: &mut Diagnostics<'_>) -> Option<R
     if let Some(v) = diag::get(table, "lane")
         && let Some(lane) = diag::string(v, "lane", diags)
     {
-        if crate::brief::LANES.contains(&lane.as_str()) {
+        if crate::names::LANES.contains(&lane.as_str()) {
             out.lane = lane;
         } else {
             diags.error(
                 v.span(),
                 format!("unknown lane `{lane}`"),
-                Some(format!("lanes are: {}", crate::brief::LANES.join(", "))),
+                Some(format!("lanes are: {}", crate::names::LANES.join(", "))),
             );
         }
     }

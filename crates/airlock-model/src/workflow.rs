@@ -4,10 +4,17 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use toml::de::{DeTable, DeValue};
+
+use crate::action::settings::ActionSettings;
 use crate::diag::{self, Diagnostics};
 use crate::digest::sha256_hex;
+pub use crate::durations::parse_duration;
+use crate::durations::{parse_timeout, seconds_or_duration};
 use crate::error::{Error, Result};
 use crate::globs;
+use crate::names::LANES;
+pub use crate::names::valid_name;
 
 /// Paths that are always protected: the policy itself lives there.
 pub const BUILTIN_PROTECTED: &[&str] = &[".airlock/**", ".gitleaks.toml"];
@@ -324,7 +331,7 @@ impl Workflow {
         let lanes = parse_lanes(root, text, &mut diags, &mut paths_written);
         let snapshots = parse_snapshots(root, text, &mut diags);
         let actions = crate::action::settings::parse(root, &mut diags);
-        crate::action::settings::check_secrets_not_passed(root, &actions, &lanes, &mut diags);
+        check_secrets_not_passed(root, &actions, &lanes, &mut diags);
         let release = crate::release::parse(root, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
@@ -361,6 +368,82 @@ pub const DEFAULT_MAX_STORED: u64 = 2 << 30;
 /// for the next one.
 pub const DEFAULT_KEEP_WARM: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_WARM: u64 = 16;
+
+/// Every variable read only for actions (`[actions] env`, the lanes'
+/// `action_env`, the SMTP credentials) must stay out of `pass_env`, which
+/// hands a variable to every command and gate of a lane: a command that can
+/// print the token can send it anywhere its output goes.
+fn check_secrets_not_passed(
+    root: &DeTable<'_>,
+    settings: &ActionSettings,
+    lanes: &[Lane],
+    diags: &mut Diagnostics<'_>,
+) {
+    let mut secrets: Vec<(&str, String)> = settings
+        .env
+        .iter()
+        .map(|n| (n.as_str(), "[actions] env".to_string()))
+        .collect();
+    for lane in lanes {
+        for n in &lane.action_env {
+            secrets.push((n, format!("[lanes.{}] action_env", lane.name)));
+        }
+    }
+    if let Some(smtp) = &settings.smtp {
+        for (n, key) in [
+            (&smtp.username_env, "username_env"),
+            (&smtp.password_env, "password_env"),
+        ] {
+            if let Some(n) = n {
+                secrets.push((n, format!("[actions.smtp] {key}")));
+            }
+        }
+    }
+    if secrets.is_empty() {
+        return;
+    }
+    // The `pass_env` lists as written, with their spans; malformed ones are
+    // reported where they are parsed.
+    let mut passed: Vec<(String, String, std::ops::Range<usize>)> = Vec::new();
+    let mut collect = |table: &DeTable<'_>, label: String| {
+        if let Some(v) = diag::get(table, "pass_env")
+            && let DeValue::Array(items) = v.get_ref()
+        {
+            for item in items.iter() {
+                if let DeValue::String(s) = item.get_ref() {
+                    passed.push((s.to_string(), label.clone(), item.span()));
+                }
+            }
+        }
+    };
+    if let Some(v) = diag::get(root, "policy")
+        && let DeValue::Table(t) = v.get_ref()
+    {
+        collect(t, "[policy] pass_env".into());
+    }
+    if let Some(v) = diag::get(root, "lanes")
+        && let DeValue::Table(lanes) = v.get_ref()
+    {
+        for (name, lane) in lanes.iter() {
+            if let DeValue::Table(t) = lane.get_ref() {
+                collect(t, format!("[lanes.{}] pass_env", name.get_ref()));
+            }
+        }
+    }
+    for (name, where_passed, span) in passed {
+        if let Some((_, where_read)) = secrets.iter().find(|(s, _)| *s == name.as_str()) {
+            diags.error(
+                span,
+                format!(
+                    "`{name}` is read by actions ({where_read}) and also passed to every command by {where_passed}"
+                ),
+                Some(format!(
+                    "remove \"{name}\" from {where_passed}: airlock reads it itself when it applies an action, and no sandboxed command may see it"
+                )),
+            );
+        }
+    }
+}
 
 fn on_off(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
@@ -587,9 +670,9 @@ fn parse_lanes(
     };
     for (key, value) in table.iter() {
         let name = key.get_ref().to_string();
-        if !crate::brief::LANES.contains(&name.as_str()) {
-            let help = diag::did_you_mean(&name, crate::brief::LANES.iter().copied())
-                .unwrap_or_else(|| format!("lanes are: {}", crate::brief::LANES.join(", ")));
+        if !LANES.contains(&name.as_str()) {
+            let help = diag::did_you_mean(&name, LANES.iter().copied())
+                .unwrap_or_else(|| format!("lanes are: {}", LANES.join(", ")));
             diags.error(key.span(), format!("unknown lane `{name}`"), Some(help));
             continue;
         }
@@ -629,12 +712,12 @@ fn parse_lanes(
                 }
                 "scopes" => {
                     for (scope, span) in diag::string_list(v, "scopes", diags).unwrap_or_default() {
-                        match crate::action::scope::check_pattern(&scope) {
+                        match crate::action::pattern::check_pattern(&scope) {
                             Ok(()) => lane.scopes.push(scope),
                             Err(e) => diags.error(
                                 span,
                                 format!("invalid scope `{scope}`: {e}"),
-                                Some(crate::action::scope::FORMS.into()),
+                                Some(crate::action::pattern::FORMS.into()),
                             ),
                         }
                     }
@@ -739,24 +822,6 @@ fn parse_snapshots(
     out
 }
 
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// A whole number of seconds, or a duration (`"90s"`, `"5m"`).
-fn seconds_or_duration(value: &toml::Spanned<toml::de::DeValue<'_>>) -> Option<Duration> {
-    use toml::de::DeValue;
-    match value.get_ref() {
-        DeValue::Integer(i) => i.as_str().parse::<u64>().ok().map(Duration::from_secs),
-        DeValue::String(s) => humantime::parse_duration(s).ok(),
-        _ => None,
-    }
-}
-
 /// `keep_warm`: seconds or a duration, zero (or `false`) for none.
 fn parse_keep_warm(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
@@ -773,21 +838,6 @@ fn parse_keep_warm(
             value.span(),
             "`keep_warm` must be a number of seconds or a duration",
             Some("write e.g. `keep_warm = \"5m\"`, or `keep_warm = 0` to build a sandbox per command".into()),
-        );
-    }
-    parsed
-}
-
-pub(crate) fn parse_timeout(
-    value: &toml::Spanned<toml::de::DeValue<'_>>,
-    diags: &mut Diagnostics<'_>,
-) -> Option<Duration> {
-    let parsed = seconds_or_duration(value).filter(|d| !d.is_zero());
-    if parsed.is_none() {
-        diags.error(
-            value.span(),
-            "`timeout` must be a positive number of seconds or a duration",
-            Some("write e.g. `timeout = 300` or `timeout = \"5m\"`".into()),
         );
     }
     parsed
@@ -812,19 +862,6 @@ mod humantime_serde_secs {
     ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_secs())
     }
-}
-
-/// Parses a duration like `90s`, `5m` or `1h 30m`.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 90s or 10m"))
-        .and_then(|d| {
-            if d.is_zero() {
-                Err("a time limit must be more than zero".into())
-            } else {
-                Ok(d)
-            }
-        })
 }
 
 #[cfg(test)]

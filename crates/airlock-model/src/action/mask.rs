@@ -1,6 +1,6 @@
 //! What of an action a reviewer may see: credentials in its headers masked.
 
-use crate::action::{ActionSpec, Body, parse};
+use crate::action::{ActionSpec, Body};
 
 /// Headers whose literal values are credentials: shown masked.
 pub fn is_sensitive_header(name: &str) -> bool {
@@ -14,7 +14,7 @@ pub fn is_sensitive_header(name: &str) -> bool {
 /// A sensitive header's value with everything but `${NAME}` references and
 /// a leading scheme word (`Bearer`) masked.
 pub fn mask(value: &str) -> String {
-    let refs = parse::env_refs(value);
+    let refs = env_refs(value);
     let mut rest = value.to_string();
     for r in &refs {
         rest = rest.replace(&format!("${{{r}}}"), "");
@@ -50,6 +50,23 @@ pub fn masked_spec(spec: &ActionSpec) -> ActionSpec {
             if is_sensitive_header(name) {
                 *value = mask(value);
             }
+        }
+    }
+    out
+}
+
+/// The `${NAME}` references in a value.
+pub fn env_refs(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(i) = rest.find("${") {
+        let after = &rest[i + 2..];
+        match after.find('}') {
+            Some(j) => {
+                out.push(after[..j].to_string());
+                rest = &after[j + 1..];
+            }
+            None => break,
         }
     }
     out

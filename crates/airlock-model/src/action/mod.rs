@@ -15,6 +15,7 @@
 pub mod effects;
 pub mod mask;
 pub mod parse;
+pub mod pattern;
 pub mod scope;
 pub mod settings;
 

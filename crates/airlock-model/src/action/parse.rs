@@ -21,11 +21,12 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+pub use crate::action::mask::env_refs;
 use crate::action::settings::{string_table, valid_env_name};
 use crate::action::{ActionSpec, Body, CommandAction, Email, GitPush, Http, scope};
 use crate::diag::{self, Diagnostics};
 use crate::error::{Error, Result};
-use crate::workflow::valid_name;
+use crate::names::valid_name;
 
 pub const KINDS: &[&str] = &["http", "email", "git-push", "command"];
 const COMMON: &[&str] = &["kind", "name", "description", "scopes", "undo"];
@@ -409,23 +410,6 @@ fn check_url(text: &str, span: Range<usize>, diags: &mut Diagnostics<'_>) -> boo
     true
 }
 
-/// The `${NAME}` references in a value.
-pub fn env_refs(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = value;
-    while let Some(i) = rest.find("${") {
-        let after = &rest[i + 2..];
-        match after.find('}') {
-            Some(j) => {
-                out.push(after[..j].to_string());
-                rest = &after[j + 1..];
-            }
-            None => break,
-        }
-    }
-    out
-}
-
 fn addresses(table: &DeTable<'_>, key: &str, diags: &mut Diagnostics<'_>) -> Option<Vec<String>> {
     let v = diag::get(table, key)?;
     let list: Vec<(String, Range<usize>)> = match v.get_ref() {
@@ -692,7 +676,7 @@ fn command(
         }
     }
     let timeout = match diag::get(table, "timeout") {
-        Some(v) => crate::workflow::parse_timeout(v, diags)?,
+        Some(v) => crate::durations::parse_timeout(v, diags)?,
         None => crate::workflow::DEFAULT_GATE_TIMEOUT,
     };
     Some(CommandAction {

@@ -201,7 +201,7 @@ fn parse_smtp(
     let username_env = env_name("username_env", diags);
     let password_env = env_name("password_env", diags);
     let timeout = match diag::get(table, "timeout") {
-        Some(v) => crate::workflow::parse_timeout(v, diags).unwrap_or(Duration::from_secs(30)),
+        Some(v) => crate::durations::parse_timeout(v, diags).unwrap_or(Duration::from_secs(30)),
         None => Duration::from_secs(30),
     };
     Some(Smtp {
@@ -300,82 +300,6 @@ pub(crate) fn env_names(
         }
     }
     out
-}
-
-/// Every variable read only for actions (`[actions] env`, the lanes'
-/// `action_env`, the SMTP credentials) must stay out of `pass_env`, which
-/// hands a variable to every command and gate of a lane: a command that can
-/// print the token can send it anywhere its output goes.
-pub(crate) fn check_secrets_not_passed(
-    root: &DeTable<'_>,
-    settings: &ActionSettings,
-    lanes: &[crate::workflow::Lane],
-    diags: &mut Diagnostics<'_>,
-) {
-    let mut secrets: Vec<(&str, String)> = settings
-        .env
-        .iter()
-        .map(|n| (n.as_str(), "[actions] env".to_string()))
-        .collect();
-    for lane in lanes {
-        for n in &lane.action_env {
-            secrets.push((n, format!("[lanes.{}] action_env", lane.name)));
-        }
-    }
-    if let Some(smtp) = &settings.smtp {
-        for (n, key) in [
-            (&smtp.username_env, "username_env"),
-            (&smtp.password_env, "password_env"),
-        ] {
-            if let Some(n) = n {
-                secrets.push((n, format!("[actions.smtp] {key}")));
-            }
-        }
-    }
-    if secrets.is_empty() {
-        return;
-    }
-    // The `pass_env` lists as written, with their spans; malformed ones are
-    // reported where they are parsed.
-    let mut passed: Vec<(String, String, std::ops::Range<usize>)> = Vec::new();
-    let mut collect = |table: &DeTable<'_>, label: String| {
-        if let Some(v) = diag::get(table, "pass_env")
-            && let DeValue::Array(items) = v.get_ref()
-        {
-            for item in items.iter() {
-                if let DeValue::String(s) = item.get_ref() {
-                    passed.push((s.to_string(), label.clone(), item.span()));
-                }
-            }
-        }
-    };
-    if let Some(v) = diag::get(root, "policy")
-        && let DeValue::Table(t) = v.get_ref()
-    {
-        collect(t, "[policy] pass_env".into());
-    }
-    if let Some(v) = diag::get(root, "lanes")
-        && let DeValue::Table(lanes) = v.get_ref()
-    {
-        for (name, lane) in lanes.iter() {
-            if let DeValue::Table(t) = lane.get_ref() {
-                collect(t, format!("[lanes.{}] pass_env", name.get_ref()));
-            }
-        }
-    }
-    for (name, where_passed, span) in passed {
-        if let Some((_, where_read)) = secrets.iter().find(|(s, _)| *s == name.as_str()) {
-            diags.error(
-                span,
-                format!(
-                    "`{name}` is read by actions ({where_read}) and also passed to every command by {where_passed}"
-                ),
-                Some(format!(
-                    "remove \"{name}\" from {where_passed}: airlock reads it itself when it applies an action, and no sandboxed command may see it"
-                )),
-            );
-        }
-    }
 }
 
 /// A table of string values, in file order.
