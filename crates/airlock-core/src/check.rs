@@ -145,7 +145,7 @@ pub fn check_with(
         tree,
         report: report.clone(),
     });
-    al.store.transition(
+    al.transition(
         &run,
         from,
         "check",

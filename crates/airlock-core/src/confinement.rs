@@ -686,7 +686,7 @@ pub fn plan(
     let layout = site.layout;
     let tmp = layout.run_dir(&run.id).join("tmp");
     let root = layout.state.join("sandbox-root");
-    let feedback = crate::decide::feedback_dir(layout, &run.id);
+    let feedback = crate::layout::feedback_dir(layout, &run.id);
     for dir in [&tmp, &root, &feedback] {
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {
             path: dir.clone(),
@@ -918,7 +918,7 @@ fn environment(layout: &Layout, run: &Run, pass: &[String]) -> Vec<(OsString, Os
     env.push(("AIRLOCK_RUN".into(), run.id.clone().into()));
     env.push(("AIRLOCK_WORKTREE".into(), run.worktree.clone().into()));
     // Once a reviewer has rejected or redirected the run: their last words.
-    let feedback = crate::decide::feedback_dir(layout, &run.id).join(crate::decide::FEEDBACK_FILE);
+    let feedback = crate::layout::feedback_dir(layout, &run.id).join(crate::layout::FEEDBACK_FILE);
     if feedback.is_file() {
         env.push(("AIRLOCK_FEEDBACK".into(), feedback.into_os_string()));
     }
@@ -1053,7 +1053,7 @@ fn libc_enoent() -> i32 {
 
 /// The hint of a failed command that tried the network while it is off.
 pub fn network_hint(
-    trace: &crate::exec::Trace,
+    trace: &airlock_model::trace::Trace,
     network: &NetworkDecision,
     lane: &str,
 ) -> Option<String> {

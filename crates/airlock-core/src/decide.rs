@@ -4,40 +4,9 @@ use serde_json::json;
 
 use crate::Airlock;
 use crate::error::{Error, Result};
+pub use crate::guards::{refuse_from_lane, require_reason, short};
+pub use crate::layout::{FEEDBACK_FILE, feedback_dir};
 use crate::run::{Approval, Run, State, now};
-
-/// Refuses when the caller looks like it runs inside a run's lane: an agent
-/// cannot approve its own run.
-pub(crate) fn refuse_from_lane(al: &Airlock, command: &str) -> Result<()> {
-    let inside_env = std::env::var_os("AIRLOCK_RUN").is_some();
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let inside_dir = cwd.starts_with(al.layout.runs_dir());
-    if inside_env || inside_dir {
-        return Err(Error::refused(
-            format!("`airlock {command}` cannot be run from inside a run"),
-            vec![if inside_env {
-                "AIRLOCK_RUN is set: this process was started by `airlock exec` or a gate".into()
-            } else {
-                format!(
-                    "the current directory {} is inside a run's worktree",
-                    cwd.display()
-                )
-            }],
-            "a human decides at the boundary: run it from your own shell in the main checkout",
-        ));
-    }
-    Ok(())
-}
-
-/// The trimmed `--reason`, or a refusal saying what it should say (`what`).
-pub(crate) fn require_reason(reason: Option<&str>, command: &str, what: &str) -> Result<String> {
-    match reason.map(str::trim) {
-        Some(r) if !r.is_empty() => Ok(r.to_string()),
-        _ => Err(Error::Invalid(format!(
-            "`airlock {command}` needs a reason: add `--reason \"…\"` saying {what}"
-        ))),
-    }
-}
 
 /// Approves exactly the proof that is current; with `expected_digest`, only
 /// if it is still the one the reviewer saw.
@@ -89,14 +58,14 @@ pub fn approve(
             ),
         ));
     }
-    crate::promote::require_worktree_unchanged(al, &run, &submission)?;
+    crate::guards::require_worktree_unchanged(al, &run, &submission)?;
     run.state = State::Approved;
     run.approval = Some(Approval {
         digest: submission.digest.clone(),
         reason: reason.map(str::to_string),
         at: now(),
     });
-    al.store.transition(
+    al.transition(
         &run,
         State::InReview,
         "approve",
@@ -150,7 +119,7 @@ pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Ru
     )?;
     let from = run.state;
     run.state = State::Rejected;
-    al.store.transition(
+    al.transition(
         &run,
         from,
         "reject",
@@ -171,7 +140,7 @@ pub fn redirect(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<
     run.round += 1;
     run.check = None;
     run.approval = None;
-    al.store.transition(
+    al.transition(
         &run,
         from,
         "redirect",
@@ -192,10 +161,6 @@ pub fn decider(al: &Airlock) -> serde_json::Value {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
     json!({"git": git, "user": user, "uid": uid})
-}
-
-pub fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
 }
 
 /// A decision about a run as its ledger event recorded it: a review
@@ -296,16 +261,6 @@ pub fn history(al: &Airlock, run_id: &str) -> Result<History> {
     }
     Ok(out)
 }
-
-/// Where the reviewer's last words to the agent are kept for the run's
-/// commands: a directory of the run shown read-only in its sandbox (see
-/// `confinement::plan`), holding [`FEEDBACK_FILE`]. A copy for the agent to
-/// read; the ledger stays the record.
-pub fn feedback_dir(layout: &crate::layout::Layout, run_id: &str) -> std::path::PathBuf {
-    layout.run_dir(run_id).join("feedback")
-}
-
-pub const FEEDBACK_FILE: &str = "feedback.md";
 
 /// Writes the reviewer's words where the run's commands find them
 /// (`$AIRLOCK_FEEDBACK`).

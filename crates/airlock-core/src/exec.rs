@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use airlock_sandbox::ahead::LookAhead;
 use airlock_sandbox::{CommandSpec, Echo, Exit, Held, Input, Outcome, StreamDigest};
 use airlock_scan::Fingerprint;
@@ -19,59 +17,11 @@ use crate::run::{Run, State, now};
 use crate::workflow::Workflow;
 use crate::{Airlock, Site};
 
-/// The record of one command.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Trace {
-    pub n: u32,
-    pub round: u32,
-    /// `exec` or `gate:<name>`.
-    pub origin: String,
-    pub argv: Vec<String>,
-    pub cwd: String,
-    pub lane: String,
-    pub exit: ExitRecord,
-    pub duration_ms: u64,
-    pub stdout: StreamRecord,
-    pub stderr: StreamRecord,
-    pub files_changed: Vec<FileChange>,
-    pub started: String,
-    /// How the command was confined (`confined`, `confined (weaker: …)`).
-    #[serde(default)]
-    pub confinement: String,
-    #[serde(default)]
-    pub network: bool,
-    /// A limit that stopped the command, or that the worktree it left is
-    /// over (`[sandbox] max_worktree`).
-    #[serde(default)]
-    pub limit_hit: Option<String>,
-    /// What the command reported the sandbox denied it.
-    #[serde(default)]
-    pub denials: Vec<String>,
-    /// What to do about how the command failed, when airlock can tell
-    /// (the network it tried is off, say).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
+pub use airlock_model::trace::{ExitRecord, FileChange, StreamRecord, Trace};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExitRecord {
-    /// What a shell would report: the code, 128+signal, or 124 for a time-out.
-    pub code: i32,
-    pub description: String,
-    pub timed_out: bool,
-    /// The signal that stopped airlock (and so the command): `SIGINT`, `SIGTERM`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_by_signal: Option<String>,
-}
-
-impl ExitRecord {
-    pub fn success(&self) -> bool {
-        self.code == 0 && !self.timed_out
-    }
-}
-
-impl From<&Exit> for ExitRecord {
-    fn from(exit: &Exit) -> Self {
+/// How a command ended, as its trace records it.
+pub fn exit_record(exit: &Exit) -> ExitRecord {
+    {
         ExitRecord {
             code: exit.shell_code(),
             description: exit.describe(),
@@ -82,19 +32,6 @@ impl From<&Exit> for ExitRecord {
             },
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StreamRecord {
-    pub sha256: String,
-    pub size: u64,
-    pub log: PathBuf,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FileChange {
-    pub status: char,
-    pub path: String,
 }
 
 pub struct ExecOptions {
@@ -148,7 +85,11 @@ impl Preflight {
     fn spawn(layout: &Layout, id: &str, origin: &str) -> Result<Preflight> {
         // The trace number is assigned when the trace is stored; logs get a
         // name of their own that parallel commands cannot share.
-        let log_name = format!("{}-{}", origin.replace(':', "-"), unique_suffix());
+        let log_name = format!(
+            "{}-{}",
+            origin.replace(':', "-"),
+            crate::layout::unique_suffix()
+        );
         let logs = layout.logs_dir(id);
         let names = log_paths(&logs, &log_name);
         let layout = layout.clone();
@@ -242,15 +183,6 @@ impl Drop for Preflight {
     }
 }
 
-/// 128 random bits, in hex: a command's log files are its own, and a
-/// trace is stored once per log (`Store::add_trace`), so two commands must
-/// never draw the same name.
-pub(crate) fn unique_suffix() -> String {
-    let mut bytes = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    hex::encode(bytes)
-}
-
 /// A command's two log files, stdout then stderr.
 fn log_paths(logs: &Path, log_name: &str) -> [PathBuf; 2] {
     [
@@ -315,7 +247,7 @@ pub fn exec_recorded(
         ));
     }
     let workflow = workflow?;
-    let brief = crate::brief_of(site.layout, &run, &workflow)?;
+    let brief = crate::airlock::brief_of(site.layout, &run, &workflow)?;
     let (mut trace, held) = run_traced_reading(
         site,
         &run,
@@ -519,7 +451,7 @@ fn finish(
             .collect(),
         cwd: run.worktree.display().to_string(),
         lane: run.lane.clone(),
-        exit: ExitRecord::from(&outcome.exit),
+        exit: exit_record(&outcome.exit),
         duration_ms: outcome.duration_ms,
         stdout: stream(&outcome.stdout, spec.stdout_path.clone()),
         stderr: stream(&outcome.stderr, spec.stderr_path.clone()),

@@ -633,7 +633,7 @@ fn write_cache(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        crate::exec::unique_suffix()
+        crate::layout::unique_suffix()
     ));
     let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
@@ -791,7 +791,7 @@ fn read_config(git: &OwnedFd) -> std::io::Result<Config> {
 
 /// Writes `config` anew beside the old one and renames it over it.
 fn replace_config(git: &OwnedFd, text: &[u8]) -> std::io::Result<()> {
-    let tmp = format!(".config.airlock-{}", crate::exec::unique_suffix());
+    let tmp = format!(".config.airlock-{}", crate::layout::unique_suffix());
     let tmp = std::ffi::CString::new(tmp).map_err(std::io::Error::other)?;
     let fd = rustix::fs::openat(
         git,

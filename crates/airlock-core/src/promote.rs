@@ -15,6 +15,7 @@ use airlock_sandbox::{CommandSpec, Echo};
 use crate::Airlock;
 use crate::error::{Error, Result};
 use crate::git;
+pub use crate::guards::require_worktree_unchanged;
 use crate::lock::FileLock;
 use crate::run::{Promotion, Run, State, Submission, now};
 
@@ -31,30 +32,6 @@ pub struct PromoteReport {
     pub checkout_updated: bool,
     /// The approved actions, applied after the merge.
     pub actions: crate::action::apply::ApplyReport,
-}
-
-pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submission) -> Result<()> {
-    let workflow = al.workflow_for(run)?;
-    let now_tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
-    if now_tree == submission.tree {
-        return Ok(());
-    }
-    let changes = git::diff_tree(&al.layout.git(), &submission.tree, &now_tree)?;
-    Err(Error::refused(
-        format!("the worktree of run {} changed after it was submitted", run.id),
-        changes
-            .iter()
-            .take(20)
-            .map(|c| format!("{} {}", c.status, c.path))
-            .chain(std::iter::once(
-                "the proof no longer describes the worktree, so it and any approval no longer apply".into(),
-            ))
-            .collect(),
-        format!(
-            "redirect the run (`airlock redirect {} --reason …`) so it is checked and submitted again, or reject it",
-            run.id
-        ),
-    ))
 }
 
 /// Verifies everything, merges, then applies the approved actions. With
@@ -77,7 +54,7 @@ pub fn promote_with(
     actions_only: bool,
     progress: &mut dyn FnMut(crate::check::GateEvent<'_>),
 ) -> Result<PromoteReport> {
-    crate::decide::refuse_from_lane(al, "promote")?;
+    crate::guards::refuse_from_lane(al, "promote")?;
     let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
     let mut run = al.store.get(run_id)?;
     al.store
@@ -107,8 +84,8 @@ pub fn promote_with(
             vec![format!(
                 "{} was {} at submit and is {} now",
                 crate::layout::WORKFLOW_FILE,
-                crate::decide::short(&run.workflow_digest),
-                crate::decide::short(&workflow.digest)
+                crate::guards::short(&run.workflow_digest),
+                crate::guards::short(&workflow.digest)
             )],
             format!(
                 "redirect the run so it is checked against the current workflow: `airlock redirect {} --reason …`",
@@ -200,7 +177,7 @@ pub fn promote_with(
     };
     run.state = State::Promoted;
     run.promotion = Some(promotion);
-    al.store.transition_clearing(
+    al.transition_clearing(
         &run,
         State::Approved,
         "promote",
@@ -263,8 +240,8 @@ fn verify_approved(
             ),
             vec![format!(
                 "approved proof {}, current proof {}",
-                crate::decide::short(&approval.digest),
-                crate::decide::short(&report.digest)
+                crate::guards::short(&approval.digest),
+                crate::guards::short(&report.digest)
             )],
             format!(
                 "review the current proof with `airlock show {}` and approve it again",

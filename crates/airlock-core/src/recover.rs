@@ -145,7 +145,7 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
     if op == "rollback" {
         if run.state == State::Promoted {
             run.state = State::RolledBack;
-            al.store.transition(
+            al.transition(
                 &run,
                 State::Promoted,
                 "rollback",
@@ -169,7 +169,7 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
             regated: vec![],
             at: now(),
         });
-        al.store.transition(
+        al.transition(
             &run,
             State::Approved,
             "promote",

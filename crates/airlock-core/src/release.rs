@@ -18,13 +18,11 @@ use std::path::PathBuf;
 
 use crate::Airlock;
 use crate::error::{Error, Result};
-use crate::git::Change;
-use crate::globs::Globs;
 use crate::layout::write_atomic;
 use crate::run::{Run, State};
 use crate::start::{StartOptions, start};
-use crate::stops::StopResult;
 
+pub use crate::stops::checklist;
 pub use airlock_model::release::*;
 
 /// The promoted runs not yet in a release, oldest first.
@@ -58,7 +56,7 @@ pub fn unreleased(al: &Airlock, target: &str) -> Result<Vec<Included>> {
 
 /// `airlock release`: starts a release run from the target branch.
 pub fn start_release(al: &mut Airlock) -> Result<Run> {
-    crate::decide::refuse_from_lane(al, "release")?;
+    crate::guards::refuse_from_lane(al, "release")?;
     let workflow = al.current_workflow()?;
     let settings = workflow.release.clone().ok_or_else(|| {
         Error::refused(
@@ -159,35 +157,4 @@ pub fn start_release(al: &mut Airlock) -> Result<Run> {
         },
     )?;
     Ok(run)
-}
-
-/// The release checklist as a stop condition.
-pub fn checklist(info: &ReleaseInfo, changes: &[Change]) -> StopResult {
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
-    for c in &info.checklist {
-        let globs = Globs::new(std::slice::from_ref(&c.changed));
-        match changes.iter().find(|ch| globs.is_match(&ch.path)) {
-            Some(ch) => notes.push(format!("{}: {} {}", c.item, ch.status, ch.path)),
-            None => findings.push(format!(
-                "{}: the release changes nothing matching `{}`",
-                c.item, c.changed
-            )),
-        }
-    }
-    notes.push(format!(
-        "includes {} run(s): {}",
-        info.includes.len(),
-        info.includes
-            .iter()
-            .map(|i| i.run.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    StopResult {
-        name: "release checklist".into(),
-        passed: findings.is_empty(),
-        findings,
-        notes,
-    }
 }

@@ -22,7 +22,7 @@ pub struct StartOptions {
     pub brief: PathBuf,
     pub base: Option<String>,
     /// For a release run: what it releases, recorded with the run itself.
-    pub release: Option<crate::release::ReleaseInfo>,
+    pub release: Option<airlock_model::release::ReleaseInfo>,
 }
 
 pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {

@@ -57,7 +57,7 @@ pub fn evaluate(
         file_kinds(&git, tree, &changes, &numstat)?,
     ];
     if let Some(info) = &run.release {
-        results.push(crate::release::checklist(info, &changes));
+        results.push(checklist(info, &changes));
     }
     Ok(results)
 }
@@ -269,6 +269,36 @@ impl AddedLines {
 }
 
 /// Added lines per file from a whole `-U0` patch.
+/// The release checklist as a stop condition.
+pub fn checklist(info: &airlock_model::release::ReleaseInfo, changes: &[Change]) -> StopResult {
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    for c in &info.checklist {
+        let globs = Globs::new(std::slice::from_ref(&c.changed));
+        match changes.iter().find(|ch| globs.is_match(&ch.path)) {
+            Some(ch) => notes.push(format!("{}: {} {}", c.item, ch.status, ch.path)),
+            None => findings.push(format!(
+                "{}: the release changes nothing matching `{}`",
+                c.item, c.changed
+            )),
+        }
+    }
+    notes.push(format!(
+        "includes {} run(s): {}",
+        info.includes.len(),
+        info.includes
+            .iter()
+            .map(|i| i.run.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    StopResult {
+        name: "release checklist".into(),
+        passed: findings.is_empty(),
+        findings,
+        notes,
+    }
+}
 #[cfg(test)]
 fn added_lines(patch: &str) -> Vec<AddedFile> {
     let mut parser = AddedLines::default();

@@ -9,10 +9,10 @@ use airlock_ledger::{Event, Ledger, append_in};
 use airlock_proof::{PublicKey, SigningKey};
 
 use crate::error::{Error, Result};
-use crate::exec::Trace;
 use crate::layout::Layout;
 use crate::lock::FileLock;
 use crate::run::{Run, State};
+use airlock_model::trace::Trace;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -33,6 +33,19 @@ CREATE TABLE IF NOT EXISTS intents (
     kind TEXT NOT NULL,
     run TEXT NOT NULL,
     data TEXT NOT NULL
+);
+";
+
+/// The actions runs propose (`action::plan`).
+const ACTIONS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS actions (
+    run TEXT NOT NULL,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run, role, name)
 );
 ";
 
@@ -73,9 +86,7 @@ impl Store {
         })?;
         let ledger = Ledger::open(&layout.db_path())?;
         ledger.connection().execute_batch(SCHEMA)?;
-        ledger
-            .connection()
-            .execute_batch(crate::action::plan::SCHEMA)?;
+        ledger.connection().execute_batch(ACTIONS_SCHEMA)?;
         Ok(Store {
             layout: layout.clone(),
             ledger,
@@ -297,10 +308,6 @@ impl Store {
         }
         let event = append_in(&tx, Some(&run.id), kind, &data)?;
         tx.commit()?;
-        // A run that can no longer run commands needs no warm sandbox.
-        if Store::TRACED.contains(&from) && !Store::TRACED.contains(&run.state) {
-            crate::confinement::end_warm(&self.layout, &run.id);
-        }
         self.witness(&event)?;
         Ok(event)
     }

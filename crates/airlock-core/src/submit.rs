@@ -114,7 +114,7 @@ pub fn submit(
     run.workflow_digest = workflow.digest.clone();
     run.submission = Some(submission.clone());
     run.approval = None;
-    al.store.transition(
+    al.transition(
         &run,
         State::Checked,
         "submit",

@@ -17,6 +17,7 @@ pub mod names;
 pub mod release;
 pub mod run;
 pub mod state;
+pub mod trace;
 pub mod workflow;
 
 pub use error::{Error, Refusal, Result};

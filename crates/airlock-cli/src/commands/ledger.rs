@@ -1,5 +1,5 @@
 use airlock_core::layout::Layout;
-use airlock_core::ledger_head::{accept_loss, audit};
+use airlock_core::ledger_audit::{accept_loss, audit};
 use airlock_core::{Airlock, Result};
 
 use super::Ctx;

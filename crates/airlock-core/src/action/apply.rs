@@ -655,8 +655,8 @@ pub fn resolve(
     done: bool,
     reason: Option<&str>,
 ) -> Result<Action> {
-    crate::decide::refuse_from_lane(al, "resolve")?;
-    let reason = crate::decide::require_reason(reason, "resolve", "what you checked")?;
+    crate::guards::refuse_from_lane(al, "resolve")?;
+    let reason = crate::guards::require_reason(reason, "resolve", "what you checked")?;
     // The promotion lock: no live attempt is under way while a human rules,
     // so an action found `started` now was left by a process that died.
     let _lock = crate::lock::FileLock::acquire(&al.layout.promote_lock(), true)?;

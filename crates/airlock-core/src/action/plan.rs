@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use airlock_ledger::append_in;
 
 use crate::Airlock;
-use crate::action::apply::Effects;
 use crate::action::{
     Action, ActionSpec, ActionState, Body, Role, parse, preview, scope, spec_digest,
 };
@@ -19,18 +18,7 @@ use crate::git;
 use crate::layout::sha256_hex;
 use crate::run::{Run, State, now};
 use crate::workflow::Workflow;
-
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS actions (
-    run TEXT NOT NULL,
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (run, role, name)
-);
-";
+use airlock_model::action::effects::Effects;
 
 /// Action files are small; a larger one is refused before it is parsed.
 const MAX_ACTION_FILE: u64 = 1 << 20;

@@ -468,7 +468,7 @@ fn rehearse_command(
     commit: &str,
 ) -> Result<crate::exec::Trace> {
     use crate::error::Error;
-    use crate::exec::{ExitRecord, StreamRecord, Trace};
+    use crate::exec::{StreamRecord, Trace};
     let base = al.layout.run_dir(&run.id).join("rehearse");
     let scratch = base.join(&spec.name);
     let index = base.join(format!("{}.index", spec.name));
@@ -481,7 +481,7 @@ fn rehearse_command(
         .git()
         .scratch_checkout_without(&scratch, &index, commit, &brief.forbid_read)?;
     let plan = crate::confinement::plan(&al.site(), run, workflow, brief, &scratch)?;
-    let log_name = format!("rehearse-{}-{}", spec.name, crate::exec::unique_suffix());
+    let log_name = format!("rehearse-{}-{}", spec.name, crate::layout::unique_suffix());
     let mut command = airlock_sandbox::CommandSpec {
         argv: argv.iter().map(OsString::from).collect(),
         cwd: scratch.clone(),
@@ -506,7 +506,7 @@ fn rehearse_command(
         argv: argv.to_vec(),
         cwd: scratch.display().to_string(),
         lane: run.lane.clone(),
-        exit: ExitRecord::from(&outcome.exit),
+        exit: crate::exec::exit_record(&outcome.exit),
         duration_ms: outcome.duration_ms,
         stdout: StreamRecord {
             sha256: outcome.stdout.sha256.clone(),

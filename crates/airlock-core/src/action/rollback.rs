@@ -33,8 +33,8 @@ pub fn rollback(
     actions_only: bool,
     effects: &dyn Effects,
 ) -> Result<RollbackReport> {
-    crate::decide::refuse_from_lane(al, "rollback")?;
-    let reason = crate::decide::require_reason(reason, "rollback", "why the change is undone")?;
+    crate::guards::refuse_from_lane(al, "rollback")?;
+    let reason = crate::guards::require_reason(reason, "rollback", "why the change is undone")?;
     let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
     let mut run = al.store.get(run_id)?;
     // What the ledger says was done decides what is undone: a ledger older
@@ -194,7 +194,7 @@ pub fn rollback(
             crate::promote::update_checkout(al, &tip, &revert)?;
         }
         run.state = State::RolledBack;
-        al.store.transition_clearing(
+        al.transition_clearing(
             &run,
             State::Promoted,
             "rollback",

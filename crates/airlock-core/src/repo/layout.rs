@@ -455,6 +455,25 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// 128 random bits, in hex: a command's log files are its own, and a
+/// trace is stored once per log (`Store::add_trace`), so two commands must
+/// never draw the same name.
+pub fn unique_suffix() -> String {
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    hex::encode(bytes)
+}
+
+/// Where the reviewer's last words to the agent are kept for the run's
+/// commands: a directory of the run shown read-only in its sandbox (see
+/// `confinement::plan`), holding [`FEEDBACK_FILE`]. A copy for the agent to
+/// read; the ledger stays the record.
+pub fn feedback_dir(layout: &crate::layout::Layout, run_id: &str) -> std::path::PathBuf {
+    layout.run_dir(run_id).join("feedback")
+}
+
+pub const FEEDBACK_FILE: &str = "feedback.md";
+
 #[cfg(test)]
 mod tests {
     use super::*;

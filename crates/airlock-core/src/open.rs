@@ -1,0 +1,32 @@
+//! Opening a repository: its state, then recovery of what an earlier
+//! process left half done, then bringing older state up to date. It sits
+//! above every step, since recovery finishes any of them.
+
+use std::path::Path;
+
+use crate::airlock::{Airlock, init_program};
+use crate::error::Result;
+use crate::layout::Layout;
+use crate::store::Store;
+use crate::{migrate, recover};
+
+impl Airlock {
+    pub fn open(cwd: &Path) -> Result<Airlock> {
+        Airlock::open_in(Layout::discover(cwd)?)
+    }
+
+    /// [`Airlock::open`] in a repository already found.
+    pub fn open_in(layout: Layout) -> Result<Airlock> {
+        let store = Store::open(&layout)?;
+        let mut al = Airlock {
+            layout,
+            store,
+            recovered: Vec::new(),
+            init_program: init_program(),
+        };
+        al.recovered = recover::recover(&mut al)?;
+        let moved = migrate::run_refs(&mut al)?;
+        al.recovered.extend(moved);
+        Ok(al)
+    }
+}
