@@ -90,8 +90,8 @@ fn main() -> ExitCode {
         Some(a) if a == airlock_core::sandbox::host::HOST_ARG => {
             airlock_core::sandbox::host::host_main()
         }
-        Some(a) if a == airlock_core::ledger_server::SERVER_ARG => {
-            airlock_core::ledger_server::server_main()
+        Some(a) if a == airlock_servers::ledger_server::SERVER_ARG => {
+            airlock_servers::ledger_server::server_main()
         }
         _ => {}
     }

@@ -192,7 +192,7 @@ fn log_paths(logs: &Path, log_name: &str) -> [PathBuf; 2] {
 }
 
 /// Where `exec` reads its run and records the command's trace: the store,
-/// or the repository's ledger server (`crate::ledger_server`).
+/// or the repository's ledger server (`airlock_servers::ledger_server`).
 pub trait Records {
     fn run(&mut self, id: &str) -> Result<Run>;
     /// Stores `trace` as the run's next trace, numbering it.

@@ -18,7 +18,6 @@ pub mod init;
 pub mod lane;
 pub mod ledger_audit;
 pub mod ledger_head;
-pub mod ledger_server;
 pub mod logs;
 pub mod migrate;
 pub mod open;

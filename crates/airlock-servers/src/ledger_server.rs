@@ -30,14 +30,14 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::Airlock;
-use crate::config::WorkflowFile;
-use crate::error::{Error, Result};
-use crate::exec::{Records, Trace};
-use crate::layout::Layout;
-use crate::lock::FileLock;
-use crate::run::Run;
-use crate::workflow::Workflow;
+use airlock_core::Airlock;
+use airlock_core::config::WorkflowFile;
+use airlock_core::error::{Error, Result};
+use airlock_core::exec::{Records, Trace};
+use airlock_core::layout::Layout;
+use airlock_core::lock::FileLock;
+use airlock_core::run::Run;
+use airlock_core::workflow::Workflow;
 
 /// `<airlock> __ledger-server ROOT SOCKET KEEP_MS`, with the listening
 /// socket on fd 3.
@@ -614,13 +614,13 @@ fn answer(al: &mut Airlock, request: Request, exec_of: &mut Option<String>) -> R
         Request::Run { id } => {
             // What a process that died left half done is repaired first,
             // as every opening of the ledger does.
-            let recovered = match crate::recover::recover(al) {
+            let recovered = match airlock_core::recover::recover(al) {
                 Ok(notes) => notes,
                 Err(_) => return Response::Failed,
             };
             match al.store.get(&id) {
                 Ok(run) => {
-                    if crate::store::Store::TRACED.contains(&run.state) {
+                    if airlock_core::store::Store::TRACED.contains(&run.state) {
                         *exec_of = Some(run.id.clone());
                     }
                     Response::Run {

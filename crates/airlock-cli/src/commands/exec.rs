@@ -4,7 +4,8 @@ use airlock_core::Result;
 use airlock_core::exec::{ExecOptions, Preflight, exec, exec_recorded};
 use airlock_core::layout::Layout;
 use airlock_core::sandbox::{Echo, Input, interrupt};
-use airlock_core::{Site, ledger_server};
+use airlock_core::Site;
+use airlock_servers::ledger_server;
 
 use super::Ctx;
 use crate::render::Output;

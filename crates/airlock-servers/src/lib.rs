@@ -1,0 +1,5 @@
+//! airlock's long-lived processes, apart from the engine they serve: the
+//! ledger server today (one per repository, recording the traces of its
+//! commands so that `airlock exec` need not open the ledger itself).
+
+pub mod ledger_server;
