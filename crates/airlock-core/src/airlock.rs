@@ -35,7 +35,7 @@ impl Airlock {
     /// which report and settle a ledger older than its record. Nothing
     /// else may run on it.
     pub fn open_unverified(layout: Layout) -> Result<Airlock> {
-        let store = Store::open_unverified(&layout)?;
+        let store = Store::open_unverified(&layout.store_paths())?;
         Ok(Airlock {
             layout,
             store,

@@ -172,4 +172,35 @@ impl From<airlock_model::Error> for Error {
     }
 }
 
+/// The store's errors, each as the variant of the same name.
+impl From<airlock_store::Error> for Error {
+    fn from(e: airlock_store::Error) -> Error {
+        use airlock_store::Error as S;
+        match e {
+            S::Write { path, source } => Error::Write { path, source },
+            S::UnknownRun(run) => Error::UnknownRun(run),
+            S::UnknownRunNear { given, near } => Error::UnknownRunNear { given, near },
+            S::AmbiguousRun { given, candidates } => Error::AmbiguousRun { given, candidates },
+            S::WrongState {
+                run,
+                state,
+                command,
+                needed,
+                next,
+            } => Error::WrongState {
+                run,
+                state,
+                command,
+                needed,
+                next,
+            },
+            S::Refused(r) => Error::Refused(r),
+            S::Ledger(e) => Error::Ledger(e),
+            S::Proof(e) => Error::Proof(e),
+            S::Database(e) => Error::Database(e),
+            S::Invalid(m) => Error::Invalid(m),
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

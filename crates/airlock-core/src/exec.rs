@@ -201,11 +201,12 @@ pub trait Records {
 
 impl Records for crate::store::Store {
     fn run(&mut self, id: &str) -> Result<Run> {
-        self.get(id)
+        Ok(self.get(id)?)
     }
 
     fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()> {
-        crate::store::Store::add_trace(self, run, trace).map(|_| ())
+        crate::store::Store::add_trace(self, run, trace)?;
+        Ok(())
     }
 }
 

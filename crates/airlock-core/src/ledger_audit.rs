@@ -4,7 +4,6 @@
 
 use crate::error::{Error, Result};
 use crate::ledger_head::*;
-use crate::store::Store;
 use airlock_ledger::{Ledger, VerifyReport};
 use airlock_proof::PublicKey;
 use serde::Serialize;
@@ -51,13 +50,14 @@ impl Audit {
 }
 
 /// The chain, the head record and every proof bundle's anchor.
-pub fn audit(store: &mut Store) -> Result<Audit> {
+pub fn audit(al: &mut crate::Airlock) -> Result<Audit> {
+    let dir = al.layout.proofs_dir();
+    let store = &mut al.store;
     let chain = store.ledger.verify()?;
     let head_record = store.head_status(true)?;
     let key = store.public_key()?;
     let accepted = accepted_losses(&store.ledger)?;
     let mut anchors = Vec::new();
-    let dir = store.layout.proofs_dir();
     let mut bundles: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
@@ -202,15 +202,15 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
         "ledger accept-loss",
         "why the missing events cannot be restored",
     )?;
+    let audit = audit(al)?;
     let store = &mut al.store;
-    let audit = audit(store)?;
     if let Some(bad) = &audit.chain.first_bad {
         return Err(Error::refused(
             "refusing to accept the ledger: its chain is broken",
             vec![bad.problem.clone()],
             format!(
                 "an edited ledger is not a lost tail; restore {} from a backup",
-                store.layout.db_path().display()
+                store.paths.db_path().display()
             ),
         ));
     }

@@ -17,7 +17,6 @@ pub mod guards;
 pub mod init;
 pub mod lane;
 pub mod ledger_audit;
-pub mod ledger_head;
 pub mod logs;
 pub mod migrate;
 pub mod open;
@@ -31,11 +30,12 @@ pub mod site;
 pub mod snapshot;
 pub mod start;
 pub mod stops;
-pub mod store;
 pub mod submit;
 
 // The model's modules, at the paths they had when they were the engine's.
 pub use airlock_model::{brief, counts, diag, globs, run, workflow};
+// The store's modules, at the paths they had when they were the engine's.
+pub use airlock_store::{head as ledger_head, sqlite as store};
 
 pub use airlock::{Airlock, init_program};
 pub use airlock_ledger as ledger;

@@ -17,7 +17,7 @@ impl Airlock {
 
     /// [`Airlock::open`] in a repository already found.
     pub fn open_in(layout: Layout) -> Result<Airlock> {
-        let store = Store::open(&layout)?;
+        let store = Store::open(&layout.store_paths())?;
         let mut al = Airlock {
             layout,
             store,

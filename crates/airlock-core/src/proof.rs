@@ -321,8 +321,8 @@ pub fn verify_file(al: &Airlock, path: &Path, key: Option<&PublicKey>) -> Result
     // than the proof): its brief, plan and anchor checks fail, never skip.
     let found = match al.store.get(&run_id) {
         Ok(run) => Some(run),
-        Err(Error::UnknownRun(_)) => None,
-        Err(e) => return Err(e),
+        Err(airlock_store::Error::UnknownRun(_)) => None,
+        Err(e) => return Err(e.into()),
     };
     if found.is_none() {
         for name in ["brief digest", "action plan", "ledger anchor"] {

@@ -166,7 +166,7 @@ impl Records for Served {
                 Ok(*run)
             }
             Some(Response::UnknownRun) => Err(Error::UnknownRun(id.to_string())),
-            _ => self.direct()?.store.get(id),
+            _ => Ok(self.direct()?.store.get(id)?),
         }
     }
 
@@ -183,7 +183,7 @@ impl Records for Served {
             // The server stored nothing, or may have before the connection
             // failed, or may yet: a trace is stored once whoever comes
             // second (`Store::add_trace`), so it is stored here.
-            _ => self.direct()?.store.add_trace(run, trace),
+            _ => Ok(self.direct()?.store.add_trace(run, trace)?),
         }
     }
 }
@@ -628,7 +628,7 @@ fn answer(al: &mut Airlock, request: Request, exec_of: &mut Option<String>) -> R
                         recovered,
                     }
                 }
-                Err(Error::UnknownRun(_)) => Response::UnknownRun,
+                Err(airlock_store::Error::UnknownRun(_)) => Response::UnknownRun,
                 Err(_) => Response::Failed,
             }
         }

@@ -41,8 +41,9 @@ use airlock_ledger::{Event, Head, HeadCheck, Ledger};
 use airlock_proof::{Envelope, PublicKey, SigningKey, sign_envelope, verify_envelope};
 
 use crate::error::{Error, Result};
-use crate::layout::{Layout, write_atomic};
+use crate::files::write_atomic;
 use crate::lock::FileLock;
+use crate::paths::Paths;
 
 /// DSSE `payloadType` of a head record.
 pub const PAYLOAD_TYPE: &str = "application/vnd.airlock.ledger-head+json";
@@ -85,10 +86,10 @@ pub struct HeadStatus {
     pub reasons: Vec<String>,
 }
 
-/// Where the head record of the ledger in `layout.state` is kept.
-pub fn path(layout: &Layout) -> PathBuf {
-    let digest = hex::encode(Sha256::digest(layout.state.as_os_str().as_encoded_bytes()));
-    layout
+/// Where the head record of the ledger in `paths.state` is kept.
+pub fn path(paths: &Paths) -> PathBuf {
+    let digest = hex::encode(Sha256::digest(paths.state.as_os_str().as_encoded_bytes()));
+    paths
         .key_dir
         .join("ledgers")
         .join(format!("{}.head", &digest[..24]))
@@ -137,7 +138,7 @@ fn write(path: &Path, key: &SigningKey, record: &HeadRecord) -> Result<()> {
 
 fn lock(path: &Path) -> Result<FileLock> {
     if let Some(dir) = path.parent() {
-        airlock_sandbox::private::private_dir(dir).map_err(|source| Error::Write {
+        crate::files::private_dir(dir).map_err(|source| Error::Write {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -147,13 +148,13 @@ fn lock(path: &Path) -> Result<FileLock> {
         .ok_or_else(|| Error::Invalid(format!("could not lock {}", lock.display())))
 }
 
-fn record_of(layout: &Layout, ledger: &Ledger, event: &Event) -> Result<HeadRecord> {
+fn record_of(paths: &Paths, ledger: &Ledger, event: &Event) -> Result<HeadRecord> {
     Ok(HeadRecord {
-        state: layout.state.display().to_string(),
+        state: paths.state.display().to_string(),
         ledger: ledger.identity()?.unwrap_or_else(|| event.hash.clone()),
         seq: event.seq,
         hash: event.hash.clone(),
-        recorded: crate::run::now(),
+        recorded: airlock_model::run::now(),
     })
 }
 
@@ -164,40 +165,35 @@ fn record_of(layout: &Layout, ledger: &Ledger, event: &Event) -> Result<HeadReco
 /// A ledger with no record that has had one is not given a new one: that
 /// would make a ledger restored together with the record's removal pass as
 /// current.
-pub fn advance(layout: &Layout, ledger: &Ledger, key: &SigningKey, event: &Event) -> Result<()> {
-    let path = path(layout);
+pub fn advance(paths: &Paths, ledger: &Ledger, key: &SigningKey, event: &Event) -> Result<()> {
+    let path = path(paths);
     let _lock = lock(&path)?;
-    let record = record_of(layout, ledger, event)?;
+    let record = record_of(paths, ledger, event)?;
     match read(&path, Some(&key.public())) {
         Ok(None) if ledger.meta(KEPT)?.is_none() => {}
         Ok(Some(old)) if old.ledger == record.ledger && old.seq < record.seq => {}
         _ => return Ok(()),
     }
     write(&path, key, &record)?;
-    keep(layout, ledger)
+    keep(paths, ledger)
 }
 
 /// Marks the ledger as one whose head record is kept (after the record is
 /// written: a crash between the two leaves a record, marked next time).
-fn keep(layout: &Layout, ledger: &Ledger) -> Result<()> {
+fn keep(paths: &Paths, ledger: &Ledger) -> Result<()> {
     if ledger.meta(KEPT)?.is_none() {
-        ledger.set_meta(KEPT, &path(layout).display().to_string())?;
+        ledger.set_meta(KEPT, &path(paths).display().to_string())?;
     }
     Ok(())
 }
 
 /// Records `event` as the head whatever the record said: the ledger
 /// continues from here (`airlock ledger accept-loss`).
-pub(crate) fn replace(
-    layout: &Layout,
-    ledger: &Ledger,
-    key: &SigningKey,
-    event: &Event,
-) -> Result<()> {
-    let path = path(layout);
+pub fn replace(paths: &Paths, ledger: &Ledger, key: &SigningKey, event: &Event) -> Result<()> {
+    let path = path(paths);
     let _lock = lock(&path)?;
-    write(&path, key, &record_of(layout, ledger, event)?)?;
-    keep(layout, ledger)
+    write(&path, key, &record_of(paths, ledger, event)?)?;
+    keep(paths, ledger)
 }
 
 /// Whether the ledger reaches its head record. `key` is asked for only
@@ -208,12 +204,12 @@ pub(crate) fn replace(
 /// by the checks that verify it, `ledger verify` and every irreversible
 /// step, which someone able to write it cannot pass without the key.
 pub fn status(
-    layout: &Layout,
+    paths: &Paths,
     ledger: &Ledger,
     key: impl FnOnce() -> Result<Option<PublicKey>>,
 ) -> Result<HeadStatus> {
-    let path = path(layout);
-    let db = layout.db_path();
+    let path = path(paths);
+    let db = paths.db_path();
     let mut status = HeadStatus {
         path: path.clone(),
         record: None,
@@ -308,8 +304,8 @@ pub fn status(
 
 /// The refusal for a ledger that does not reach its record, or (when
 /// `doing` names an irreversible step) has none.
-pub fn require(layout: &Layout, status: &HeadStatus, doing: Option<&str>) -> Result<()> {
-    let db = layout.db_path();
+pub fn require(paths: &Paths, status: &HeadStatus, doing: Option<&str>) -> Result<()> {
+    let db = paths.db_path();
     let accept = "if what is missing is lost for good, `airlock ledger accept-loss --reason …` records the loss in the ledger and continues from it";
     if let Some(problem) = &status.problem {
         let what = match doing {

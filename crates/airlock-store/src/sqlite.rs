@@ -9,48 +9,13 @@ use airlock_ledger::{Event, Ledger, append_in};
 use airlock_proof::{PublicKey, SigningKey};
 
 use crate::error::{Error, Result};
-use crate::layout::Layout;
 use crate::lock::FileLock;
-use crate::run::{Run, State};
+use crate::paths::Paths;
+use airlock_model::run::{Run, State};
 use airlock_model::trace::Trace;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    created TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS traces (
-    run TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (run, n)
-);
-CREATE INDEX IF NOT EXISTS traces_by_log ON traces (run, json_extract(data, '$.stdout.log'));
-CREATE TABLE IF NOT EXISTS intents (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    run TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-";
-
-/// The actions runs propose (`action::plan`).
-const ACTIONS_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS actions (
-    run TEXT NOT NULL,
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (run, role, name)
-);
-";
-
 pub struct Store {
-    pub layout: Layout,
+    pub paths: Paths,
     pub ledger: Ledger,
     /// The signing key, loaded when a head record is first read or written.
     key: Option<SigningKey>,
@@ -66,29 +31,28 @@ pub struct Intent {
 }
 
 impl Store {
-    /// Opens (creating if needed) the state of the repository in `layout`,
+    /// Opens (creating if needed) the state of the repository in `paths`,
     /// refusing a ledger that does not reach its head record (see
     /// [`crate::ledger_head`]): one older than what airlock has done.
-    pub fn open(layout: &Layout) -> Result<Store> {
-        let mut store = Store::open_unverified(layout)?;
+    pub fn open(paths: &Paths) -> Result<Store> {
+        let mut store = Store::open_unverified(paths)?;
         store.require_head(None)?;
         Ok(store)
     }
 
     /// [`Store::open`] without the head record's check, for the commands
     /// that report or settle it (`ledger verify`, `ledger accept-loss`).
-    pub fn open_unverified(layout: &Layout) -> Result<Store> {
+    pub fn open_unverified(paths: &Paths) -> Result<Store> {
         // The ledger, worktrees, logs and proofs: this user's alone,
         // whatever the umask (an existing directory open to others is closed).
-        airlock_sandbox::private::private_dir(&layout.state).map_err(|source| Error::Write {
-            path: layout.state.clone(),
+        crate::files::private_dir(&paths.state).map_err(|source| Error::Write {
+            path: paths.state.clone(),
             source,
         })?;
-        let ledger = Ledger::open(&layout.db_path())?;
-        ledger.connection().execute_batch(SCHEMA)?;
-        ledger.connection().execute_batch(ACTIONS_SCHEMA)?;
+        let ledger = Ledger::open(&paths.db_path())?;
+        crate::schema::migrate(ledger.connection())?;
         Ok(Store {
-            layout: layout.clone(),
+            paths: paths.clone(),
             ledger,
             key: None,
         })
@@ -97,7 +61,7 @@ impl Store {
     /// The repository's signing key, loaded once.
     pub fn signing_key(&mut self) -> Result<&SigningKey> {
         if self.key.is_none() {
-            self.key = Some(SigningKey::load_or_create(&self.layout.key_dir)?.0);
+            self.key = Some(SigningKey::load_or_create(&self.paths.key_dir)?.0);
         }
         Ok(self.key.as_ref().expect("just loaded"))
     }
@@ -108,18 +72,14 @@ impl Store {
 
     /// How the ledger stands against its head record; with `verify`, the
     /// record's signature is checked as well.
-    pub fn head_status(&mut self, verify: bool) -> Result<crate::ledger_head::HeadStatus> {
-        let Store {
-            layout,
-            ledger,
-            key,
-        } = self;
-        crate::ledger_head::status(layout, ledger, || {
+    pub fn head_status(&mut self, verify: bool) -> Result<crate::head::HeadStatus> {
+        let Store { paths, ledger, key } = self;
+        crate::head::status(paths, ledger, || {
             if !verify {
                 return Ok(None);
             }
             if key.is_none() {
-                *key = Some(SigningKey::load_or_create(&layout.key_dir)?.0);
+                *key = Some(SigningKey::load_or_create(&paths.key_dir)?.0);
             }
             Ok(key.as_ref().map(SigningKey::public))
         })
@@ -131,7 +91,7 @@ impl Store {
     /// cannot prove it is not older than what was done.
     pub fn require_head(&mut self, doing: Option<&str>) -> Result<()> {
         let status = self.head_status(doing.is_some())?;
-        crate::ledger_head::require(&self.layout, &status, doing)
+        crate::head::require(&self.paths, &status, doing)
     }
 
     /// Records `event`, just committed in full, as the ledger's head, so
@@ -140,15 +100,15 @@ impl Store {
     pub fn witness(&mut self, event: &Event) -> Result<()> {
         self.signing_key()?;
         let key = self.key.as_ref().expect("loaded");
-        crate::ledger_head::advance(&self.layout, &self.ledger, key, event)
+        crate::head::advance(&self.paths, &self.ledger, key, event)
     }
 
     /// Records `event` as the head whatever the record said before
     /// (`airlock ledger accept-loss`).
-    pub(crate) fn witness_replacing(&mut self, event: &Event) -> Result<()> {
+    pub fn witness_replacing(&mut self, event: &Event) -> Result<()> {
         self.signing_key()?;
         let key = self.key.as_ref().expect("loaded");
-        crate::ledger_head::replace(&self.layout, &self.ledger, key, event)
+        crate::head::replace(&self.paths, &self.ledger, key, event)
     }
 
     pub fn get(&self, id: &str) -> Result<Run> {
@@ -428,10 +388,7 @@ impl Store {
     }
 
     pub fn intent_lock(&self, token: &str) -> std::path::PathBuf {
-        self.layout
-            .state
-            .join("locks")
-            .join(format!("{token}.lock"))
+        self.paths.state.join("locks").join(format!("{token}.lock"))
     }
 
     pub fn end_intent(&mut self, id: i64) -> Result<()> {

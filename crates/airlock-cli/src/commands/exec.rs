@@ -1,10 +1,10 @@
 use std::ffi::OsString;
 
 use airlock_core::Result;
+use airlock_core::Site;
 use airlock_core::exec::{ExecOptions, Preflight, exec, exec_recorded};
 use airlock_core::layout::Layout;
 use airlock_core::sandbox::{Echo, Input, interrupt};
-use airlock_core::Site;
 use airlock_servers::ledger_server;
 
 use super::Ctx;

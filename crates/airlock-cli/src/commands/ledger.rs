@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
 }
 
 fn verify(al: &mut Airlock) -> Result<Output> {
-    let report = audit(&mut al.store)?;
+    let report = audit(al)?;
     let db = al.layout.db_path();
     let mut human = String::new();
     if report.ok() {

@@ -201,7 +201,7 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
     if !layout.db_path().exists() {
         return Ok(());
     }
-    let store = airlock_core::store::Store::open_unverified(&layout)?;
+    let store = airlock_core::store::Store::open_unverified(&layout.store_paths())?;
     match store.resolve(given) {
         Ok(id) => {
             *given = id;
@@ -211,8 +211,8 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
         // refusal comes first (the command makes it).
         Err(e) => {
             drop(store);
-            airlock_core::store::Store::open(&layout)?;
-            Err(e)
+            airlock_core::store::Store::open(&layout.store_paths())?;
+            Err(e.into())
         }
     }
 }

@@ -102,7 +102,14 @@ impl Layout {
         self.root.join(WORKFLOW_FILE)
     }
     pub fn db_path(&self) -> PathBuf {
-        self.state.join("ledger.db")
+        self.store_paths().db_path()
+    }
+    /// Where the store keeps this repository's state.
+    pub fn store_paths(&self) -> airlock_store::Paths {
+        airlock_store::Paths {
+            state: self.state.clone(),
+            key_dir: self.key_dir.clone(),
+        }
     }
     pub fn runs_dir(&self) -> PathBuf {
         self.state.join("runs")
@@ -431,24 +438,7 @@ pub fn key_dir() -> PathBuf {
 
 /// Writes a file atomically: a temporary sibling, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let wrap = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(wrap)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut file = std::fs::File::create(&tmp).map_err(wrap)?;
-    file.write_all(data).map_err(wrap)?;
-    file.sync_all().map_err(wrap)?;
-    std::fs::rename(&tmp, path).map_err(wrap)
+    Ok(airlock_store::files::write_atomic(path, data)?)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

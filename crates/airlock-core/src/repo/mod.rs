@@ -5,4 +5,5 @@ pub mod failpoint;
 pub mod git;
 pub mod keydir;
 pub mod layout;
-pub mod lock;
+
+pub use airlock_store::lock;

@@ -1,0 +1,16 @@
+//! airlock's persistent state: runs, their traces, crash intents, the
+//! actions they propose, and the hash-chained ledger they are recorded in,
+//! with the head record that proves the ledger is not older than what
+//! airlock did. SQLite ([`SqliteStore`]) is the embedded store.
+
+pub mod error;
+pub mod files;
+pub mod head;
+pub mod lock;
+pub mod paths;
+pub mod schema;
+pub mod sqlite;
+
+pub use error::{Error, Result};
+pub use paths::Paths;
+pub use sqlite::{Intent, IntentGuard, Store as SqliteStore};

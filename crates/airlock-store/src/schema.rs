@@ -1,0 +1,104 @@
+//! The store's tables beside the ledger's, in one place: each version of the
+//! schema is a migration from the one before, applied in order when a
+//! database is opened, and the version reached is kept in SQLite's
+//! `user_version` (the ledger keeps its own tables' version itself).
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// The migrations, the one at index `i` taking a database from version `i`
+/// to `i + 1`. Append only: a released migration never changes.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, their traces, crash intents, and the actions runs propose.
+    // `IF NOT EXISTS`, since databases older than this list have them.
+    "CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    created TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS traces (
+    run TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run, n)
+);
+CREATE INDEX IF NOT EXISTS traces_by_log ON traces (run, json_extract(data, '$.stdout.log'));
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    run TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    run TEXT NOT NULL,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run, role, name)
+);",
+];
+
+/// The schema version this build writes.
+pub const VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database on `conn` to [`VERSION`], refusing one a newer
+/// airlock has written.
+pub fn migrate(conn: &Connection) -> Result<()> {
+    let at: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if at > VERSION {
+        return Err(Error::Invalid(format!(
+            "the state database has schema version {at}, newer than this airlock's {VERSION}: upgrade airlock"
+        )));
+    }
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(at as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", from as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_gets_every_table_and_the_version() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+        for table in ["runs", "traces", "intents", "actions"] {
+            let n: u32 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "{table}");
+        }
+        // Again: nothing to do.
+        migrate(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_database_of_a_newer_airlock_is_refused_untouched() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        let err = migrate(&conn).unwrap_err().to_string();
+        assert!(err.contains("newer than this airlock"), "{err}");
+        let tables: u32 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+}
