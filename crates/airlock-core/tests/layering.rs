@@ -198,14 +198,22 @@ fn read_tree(chars: &[char]) -> (Vec<Vec<String>>, usize) {
                 }
                 let (sub, used) = read_tree(&chars[i..]);
                 i += used.max(1);
+                // `as name`, kept as a last segment `as name` (no module
+                // is named so); anything else up to the separator skipped.
+                let start = i;
+                while i < chars.len() && chars[i] != ',' && chars[i] != '}' {
+                    i += 1;
+                }
+                let rest: String = chars[start..i].iter().collect();
+                let alias = rest
+                    .trim()
+                    .strip_prefix("as ")
+                    .map(|a| format!("as {}", a.trim()));
                 for s in sub {
                     let mut full = prefix.clone();
                     full.extend(s);
+                    full.extend(alias.clone());
                     leaves.push(full);
-                }
-                // Skip `as name` and anything up to the next separator.
-                while i < chars.len() && chars[i] != ',' && chars[i] != '}' {
-                    i += 1;
                 }
             }
             return (leaves, i);
@@ -246,13 +254,20 @@ fn root_reexports(code: &str, names: &BTreeSet<String>) -> BTreeMap<String, Opti
             if leaf.first().is_some_and(|s| s == "crate" || s == "self") {
                 leaf.remove(0);
             }
+            let renamed = leaf
+                .last()
+                .and_then(|l| l.strip_prefix("as "))
+                .map(String::from);
+            if renamed.is_some() {
+                leaf.pop();
+            }
             let Some(last) = leaf.last().cloned() else {
                 continue;
             };
             let name = if tree_is_single(&chars, used) {
                 alias.clone().unwrap_or(last)
             } else {
-                last
+                renamed.unwrap_or(last)
             };
             let internal = leaf.first().is_some_and(|first| names.contains(first));
             out.insert(name, internal.then_some(leaf));
@@ -457,8 +472,18 @@ fn the_cycle_check_finds_a_cycle() {
     .unwrap();
     std::fs::write(src.join("b.rs"), "fn f(_: crate::Z) { crate::m::g() }\n").unwrap();
     assert!(cycle(&graph(src)).is_some());
-    // Another crate's module re-exported at the root is a leaf.
-    std::fs::write(src.join("b.rs"), "fn f() { crate::m::g() }\n").unwrap();
+    // Another crate's module re-exported at the root is a leaf, under
+    // its own name or another.
+    std::fs::write(
+        src.join("lib.rs"),
+        "pub mod a;\npub mod b;\npub use other::{m, n as o};\npub use p as q;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("b.rs"),
+        "fn f() { crate::m::g(); crate::o::g(); crate::q::g() }\n",
+    )
+    .unwrap();
     assert_eq!(cycle(&graph(src)), None);
 }
 
