@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use airlock_core::layout::Layout;
-use airlock_core::store::Store;
+use airlock_core::store::{SqliteStore, Store};
 use serde_json::json;
 
 fn median(mut samples: Vec<f64>) -> f64 {
@@ -35,7 +35,7 @@ fn main() {
         state: dir.join("state"),
         key_dir: dir.join("keys"),
     };
-    let mut store = Store::open(&layout.store_paths()).expect("the store");
+    let mut store = SqliteStore::open(&layout.store_paths()).expect("the store");
     for i in 0..200 {
         store
             .event(None, "warm-up", json!({ "i": i }))
@@ -50,14 +50,14 @@ fn main() {
         for side in [i % 2, 1 - i % 2] {
             if side == 0 {
                 bare.push(micros(|| {
-                    drop(Store::open_unverified(&layout.store_paths()).expect("open"))
+                    drop(SqliteStore::open_unverified(&layout.store_paths()).expect("open"))
                 }));
                 plain.push(micros(|| {
                     drop(store.ledger.append(None, "plain", &data).expect("append"))
                 }));
             } else {
                 checked.push(micros(|| {
-                    drop(Store::open(&layout.store_paths()).expect("open"))
+                    drop(SqliteStore::open(&layout.store_paths()).expect("open"))
                 }));
                 recorded.push(micros(|| {
                     drop(store.event(None, "recorded", data.clone()).expect("event"))

@@ -8,14 +8,14 @@ use crate::error::{Error, Result};
 use crate::layout::{Layout, sha256_hex};
 use crate::run::{Run, State};
 use crate::site::Site;
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 use crate::workflow::Workflow;
 use airlock_ledger::Event;
 
 /// An open repository: its layout, its state, and what recovery found.
 pub struct Airlock {
     pub layout: Layout,
-    pub store: Store,
+    pub store: Box<dyn Store>,
     /// What was repaired after an earlier process died, in sentences.
     pub recovered: Vec<String>,
     /// The program that sets up the sandbox (`<it> __sandbox-init`): this
@@ -35,7 +35,7 @@ impl Airlock {
     /// which report and settle a ledger older than its record. Nothing
     /// else may run on it.
     pub fn open_unverified(layout: Layout) -> Result<Airlock> {
-        let store = Store::open_unverified(&layout.store_paths())?;
+        let store = Box::new(SqliteStore::open_unverified(&layout.store_paths())?);
         Ok(Airlock {
             layout,
             store,
@@ -100,7 +100,7 @@ impl Airlock {
 
     /// A run that can no longer run commands needs no warm sandbox.
     fn end_warm_after(&self, run: &Run, from: State) {
-        if Store::TRACED.contains(&from) && !Store::TRACED.contains(&run.state) {
+        if crate::store::TRACED.contains(&from) && !crate::store::TRACED.contains(&run.state) {
             crate::confinement::end_warm(&self.layout, &run.id);
         }
     }

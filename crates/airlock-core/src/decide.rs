@@ -220,7 +220,7 @@ impl History {
 pub fn history(al: &Airlock, run_id: &str) -> Result<History> {
     let mut out = History::default();
     let mut round = 1u32;
-    for e in al.store.ledger.events(Some(run_id))? {
+    for e in al.store.events(Some(run_id))? {
         let text = |key: &str| e.data[key].as_str().map(str::to_string);
         match e.kind.as_str() {
             "check" => {

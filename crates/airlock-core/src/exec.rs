@@ -199,13 +199,13 @@ pub trait Records {
     fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()>;
 }
 
-impl Records for crate::store::Store {
+impl Records for Box<dyn crate::store::Store> {
     fn run(&mut self, id: &str) -> Result<Run> {
         Ok(self.get(id)?)
     }
 
     fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()> {
-        crate::store::Store::add_trace(self, run, trace)?;
+        crate::store::Store::add_trace(self.as_mut(), run, trace)?;
         Ok(())
     }
 }

@@ -4,10 +4,12 @@
 
 use crate::error::{Error, Result};
 use crate::ledger_head::*;
-use airlock_ledger::{Ledger, VerifyReport};
+use airlock_ledger::VerifyReport;
+
+use crate::store::Store;
 use airlock_proof::PublicKey;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// A proof bundle's ledger anchor (the head when it was signed), checked as
@@ -53,10 +55,10 @@ impl Audit {
 pub fn audit(al: &mut crate::Airlock) -> Result<Audit> {
     let dir = al.layout.proofs_dir();
     let store = &mut al.store;
-    let chain = store.ledger.verify()?;
+    let chain = store.verify_ledger()?;
     let head_record = store.head_status(true)?;
     let key = store.public_key()?;
-    let accepted = accepted_losses(&store.ledger)?;
+    let accepted = accepted_losses(store.as_ref())?;
     let mut anchors = Vec::new();
     let mut bundles: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -67,7 +69,7 @@ pub fn audit(al: &mut crate::Airlock) -> Result<Audit> {
         .unwrap_or_default();
     bundles.sort();
     for proof in bundles {
-        anchors.push(anchor_of(&store.ledger, &key, &proof, &accepted)?);
+        anchors.push(anchor_of(store.as_ref(), &key, &proof, &accepted)?);
     }
     Ok(Audit {
         chain,
@@ -77,7 +79,7 @@ pub fn audit(al: &mut crate::Airlock) -> Result<Audit> {
 }
 
 fn anchor_of(
-    ledger: &Ledger,
+    store: &dyn Store,
     key: &PublicKey,
     proof: &Path,
     accepted: &[(String, u64, String)],
@@ -119,7 +121,7 @@ fn anchor_of(
     anchor.witness = true;
     anchor.seq = Some(seq);
     anchor.hash = Some(hash.to_string());
-    anchor.ok = ledger.contains(seq, hash)?;
+    anchor.ok = store.ledger_contains(seq, hash)?;
     let name = file_name(proof);
     anchor.accepted = !anchor.ok
         && accepted
@@ -147,14 +149,10 @@ fn file_name(path: &Path) -> String {
 }
 
 /// The anchors `accept-loss` recorded as lost: (bundle file name, seq, hash).
-fn accepted_losses(ledger: &Ledger) -> Result<Vec<(String, u64, String)>> {
-    let mut stmt = ledger
-        .connection()
-        .prepare("SELECT data FROM events WHERE kind = ?1 ORDER BY seq")?;
-    let rows = stmt.query_map([LOSS_ACCEPTED], |r| r.get::<_, String>(0))?;
+fn accepted_losses(store: &dyn Store) -> Result<Vec<(String, u64, String)>> {
     let mut out = Vec::new();
-    for row in rows {
-        let data: Value = serde_json::from_str(&row?).unwrap_or(Value::Null);
+    for event in store.events_of_kind(LOSS_ACCEPTED)? {
+        let data = event.data;
         for a in data["lost_anchors"].as_array().into_iter().flatten() {
             if let (Some(p), Some(s), Some(h)) =
                 (a["proof"].as_str(), a["seq"].as_u64(), a["hash"].as_str())
@@ -210,7 +208,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
             vec![bad.problem.clone()],
             format!(
                 "an edited ledger is not a lost tail; restore {} from a backup",
-                store.paths.db_path().display()
+                store.paths().db_path().display()
             ),
         ));
     }
@@ -265,8 +263,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
         })).collect::<Vec<_>>(),
         "runs_to_check": runs_to_check,
     });
-    let event = store.ledger.append(None, LOSS_ACCEPTED, &data)?;
-    store.witness_replacing(&event)?;
+    let event = store.event_replacing_head(LOSS_ACCEPTED, data)?;
     Ok(Acceptance {
         seq: event.seq,
         hash: event.hash,

@@ -35,7 +35,7 @@ pub mod submit;
 // The model's modules, at the paths they had when they were the engine's.
 pub use airlock_model::{brief, counts, diag, globs, run, workflow};
 // The store's modules, at the paths they had when they were the engine's.
-pub use airlock_store::{head as ledger_head, sqlite as store};
+pub use airlock_store::{self as store, head as ledger_head};
 
 pub use airlock::{Airlock, init_program};
 pub use airlock_ledger as ledger;

@@ -60,7 +60,7 @@ pub fn diff_digest(al: &Airlock, base: &str, head: &str) -> Result<String> {
 pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
     let key = al.signing_key()?;
     let run = ev.run;
-    let ledger_head = al.store.ledger.head()?;
+    let ledger_head = al.store.ledger_head()?;
     let subjects = vec![
         Subject {
             name: format!("git+commit:{}", run.main_ref()),
@@ -390,7 +390,7 @@ pub fn verify_file(al: &Airlock, path: &Path, key: Option<&PublicKey>) -> Result
         }
         if let Some(head) = anchored {
             let hash = text(&p["ledger_head"]["hash"]);
-            let ok = al.store.ledger.contains(head, &hash)?;
+            let ok = al.store.ledger_contains(head, &hash)?;
             checks.push(ProofCheck {
                 name: "ledger anchor".into(),
                 ok,

@@ -599,12 +599,7 @@ fn no_new_privs(pid: u32) -> Option<bool> {
 
 /// The ledger's schema cookie: it changes with any change to its schema.
 fn schema_version(al: &Airlock) -> Option<i64> {
-    al.store
-        .ledger
-        .connection()
-        .prepare_cached("PRAGMA schema_version")
-        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
-        .ok()
+    al.store.schema_cookie()
 }
 
 /// Answers one request of a connection that is an exec of run `exec_of`
@@ -620,7 +615,7 @@ fn answer(al: &mut Airlock, request: Request, exec_of: &mut Option<String>) -> R
             };
             match al.store.get(&id) {
                 Ok(run) => {
-                    if airlock_core::store::Store::TRACED.contains(&run.state) {
+                    if airlock_core::store::TRACED.contains(&run.state) {
                         *exec_of = Some(run.id.clone());
                     }
                     Response::Run {

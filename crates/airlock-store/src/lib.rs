@@ -3,14 +3,17 @@
 //! with the head record that proves the ledger is not older than what
 //! airlock did. SQLite ([`SqliteStore`]) is the embedded store.
 
+pub mod actions;
 pub mod error;
 pub mod files;
 pub mod head;
+pub mod interface;
 pub mod lock;
 pub mod paths;
 pub mod schema;
 pub mod sqlite;
 
 pub use error::{Error, Result};
+pub use interface::{Intent, IntentGuard, Store, TRACED};
 pub use paths::Paths;
-pub use sqlite::{Intent, IntentGuard, Store as SqliteStore};
+pub use sqlite::SqliteStore;

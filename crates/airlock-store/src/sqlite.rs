@@ -5,7 +5,11 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
-use airlock_ledger::{Event, Ledger, append_in};
+use airlock_ledger::{Event, Ledger, VerifyReport, append_in};
+use airlock_model::action::{Action, ActionState};
+
+use crate::Store;
+use crate::interface::{Intent, IntentGuard};
 use airlock_proof::{PublicKey, SigningKey};
 
 use crate::error::{Error, Result};
@@ -14,35 +18,26 @@ use crate::paths::Paths;
 use airlock_model::run::{Run, State};
 use airlock_model::trace::Trace;
 
-pub struct Store {
+pub struct SqliteStore {
     pub paths: Paths,
     pub ledger: Ledger,
     /// The signing key, loaded when a head record is first read or written.
     key: Option<SigningKey>,
 }
 
-/// Work that was begun and must be finished or undone if the process dies.
-#[derive(Debug, Clone)]
-pub struct Intent {
-    pub id: i64,
-    pub kind: String,
-    pub run: String,
-    pub data: Value,
-}
-
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the state of the repository in `paths`,
     /// refusing a ledger that does not reach its head record (see
     /// [`crate::ledger_head`]): one older than what airlock has done.
-    pub fn open(paths: &Paths) -> Result<Store> {
-        let mut store = Store::open_unverified(paths)?;
+    pub fn open(paths: &Paths) -> Result<SqliteStore> {
+        let mut store = SqliteStore::open_unverified(paths)?;
         store.require_head(None)?;
         Ok(store)
     }
 
-    /// [`Store::open`] without the head record's check, for the commands
+    /// [`SqliteStore::open`] without the head record's check, for the commands
     /// that report or settle it (`ledger verify`, `ledger accept-loss`).
-    pub fn open_unverified(paths: &Paths) -> Result<Store> {
+    pub fn open_unverified(paths: &Paths) -> Result<SqliteStore> {
         // The ledger, worktrees, logs and proofs: this user's alone,
         // whatever the umask (an existing directory open to others is closed).
         crate::files::private_dir(&paths.state).map_err(|source| Error::Write {
@@ -51,29 +46,31 @@ impl Store {
         })?;
         let ledger = Ledger::open(&paths.db_path())?;
         crate::schema::migrate(ledger.connection())?;
-        Ok(Store {
+        Ok(SqliteStore {
             paths: paths.clone(),
             ledger,
             key: None,
         })
     }
+}
 
+impl crate::Store for SqliteStore {
     /// The repository's signing key, loaded once.
-    pub fn signing_key(&mut self) -> Result<&SigningKey> {
+    fn signing_key(&mut self) -> Result<&SigningKey> {
         if self.key.is_none() {
             self.key = Some(SigningKey::load_or_create(&self.paths.key_dir)?.0);
         }
         Ok(self.key.as_ref().expect("just loaded"))
     }
 
-    pub fn public_key(&mut self) -> Result<PublicKey> {
+    fn public_key(&mut self) -> Result<PublicKey> {
         Ok(self.signing_key()?.public())
     }
 
     /// How the ledger stands against its head record; with `verify`, the
     /// record's signature is checked as well.
-    pub fn head_status(&mut self, verify: bool) -> Result<crate::head::HeadStatus> {
-        let Store { paths, ledger, key } = self;
+    fn head_status(&mut self, verify: bool) -> Result<crate::head::HeadStatus> {
+        let SqliteStore { paths, ledger, key } = self;
         crate::head::status(paths, ledger, || {
             if !verify {
                 return Ok(None);
@@ -89,7 +86,7 @@ impl Store {
     /// (an irreversible step, e.g. "roll back run X"), also one whose
     /// record is missing or not signed by the repository's key, and so
     /// cannot prove it is not older than what was done.
-    pub fn require_head(&mut self, doing: Option<&str>) -> Result<()> {
+    fn require_head(&mut self, doing: Option<&str>) -> Result<()> {
         let status = self.head_status(doing.is_some())?;
         crate::head::require(&self.paths, &status, doing)
     }
@@ -97,7 +94,7 @@ impl Store {
     /// Records `event`, just committed in full, as the ledger's head, so
     /// that a ledger restored from before it is refused. Called after every
     /// commit made in full, before the command goes on.
-    pub fn witness(&mut self, event: &Event) -> Result<()> {
+    fn witness(&mut self, event: &Event) -> Result<()> {
         self.signing_key()?;
         let key = self.key.as_ref().expect("loaded");
         crate::head::advance(&self.paths, &self.ledger, key, event)
@@ -105,13 +102,13 @@ impl Store {
 
     /// Records `event` as the head whatever the record said before
     /// (`airlock ledger accept-loss`).
-    pub fn witness_replacing(&mut self, event: &Event) -> Result<()> {
+    fn witness_replacing(&mut self, event: &Event) -> Result<()> {
         self.signing_key()?;
         let key = self.key.as_ref().expect("loaded");
         crate::head::replace(&self.paths, &self.ledger, key, event)
     }
 
-    pub fn get(&self, id: &str) -> Result<Run> {
+    fn get(&self, id: &str) -> Result<Run> {
         let data: Option<String> = self
             .ledger
             .connection()
@@ -123,7 +120,7 @@ impl Store {
             .map_err(|e| Error::Invalid(format!("the record of run {id} is unreadable: {e}")))
     }
 
-    pub fn exists(&self, id: &str) -> Result<bool> {
+    fn exists(&self, id: &str) -> Result<bool> {
         Ok(self
             .ledger
             .connection()
@@ -133,7 +130,7 @@ impl Store {
     }
 
     /// The ids of runs that start with `prefix`, sorted.
-    pub fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+    fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         let conn = self.ledger.connection();
         let mut stmt = conn.prepare_cached(
             "SELECT id FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id",
@@ -147,7 +144,7 @@ impl Store {
     /// The full id of the run `given` names: itself, or the one run whose id
     /// starts with it. Several runs starting with it is a refusal that lists
     /// them; none, an unknown run with the nearest id as a suggestion.
-    pub fn resolve(&self, given: &str) -> Result<String> {
+    fn resolve(&self, given: &str) -> Result<String> {
         if self.exists(given)? {
             return Ok(given.to_string());
         }
@@ -188,7 +185,7 @@ impl Store {
 
     /// When the run reached the state it is in: its last ledger event,
     /// `gc`'s own left out.
-    pub fn finished_at(&self, run: &str) -> Result<Option<String>> {
+    fn finished_at(&self, run: &str) -> Result<Option<String>> {
         Ok(self.ledger.connection().query_row(
             "SELECT max(ts) FROM events WHERE run = ?1 AND kind != 'collected'",
             [run],
@@ -197,7 +194,7 @@ impl Store {
     }
 
     /// All runs, oldest first.
-    pub fn list(&self) -> Result<Vec<Run>> {
+    fn list(&self) -> Result<Vec<Run>> {
         let conn = self.ledger.connection();
         let mut stmt = conn.prepare("SELECT id, data FROM runs ORDER BY created, id")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
@@ -213,7 +210,7 @@ impl Store {
 
     /// Records a new run and its `start` event, and clears the intent that
     /// guarded its creation.
-    pub fn insert(&mut self, run: &Run, intent: i64, event: Value) -> Result<Event> {
+    fn insert(&mut self, run: &Run, intent: i64, event: Value) -> Result<Event> {
         let tx = self
             .ledger
             .connection_mut()
@@ -231,11 +228,11 @@ impl Store {
 
     /// Moves a run from `from` to the state in `run`, with its ledger event,
     /// atomically. Refuses if another process moved the run meanwhile.
-    pub fn transition(&mut self, run: &Run, from: State, kind: &str, data: Value) -> Result<Event> {
+    fn transition(&mut self, run: &Run, from: State, kind: &str, data: Value) -> Result<Event> {
         self.transition_clearing(run, from, kind, data, None)
     }
 
-    pub fn transition_clearing(
+    fn transition_clearing(
         &mut self,
         run: &Run,
         from: State,
@@ -272,9 +269,6 @@ impl Store {
         Ok(event)
     }
 
-    /// The states in which a run's commands run, and so get traces.
-    pub const TRACED: [State; 2] = [State::Staged, State::Checked];
-
     /// Records a trace and its ledger event, numbering it in the same
     /// transaction so that parallel commands of one run never collide.
     /// Records a trace and its event. Traces are committed without waiting
@@ -285,7 +279,7 @@ impl Store {
     /// stored gets that trace's number, and nothing is added, so a trace
     /// handed over twice (a ledger server that answered too late) is kept
     /// once.
-    pub fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()> {
+    fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()> {
         self.ledger.with_relaxed_sync(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Cached: the ledger server stores trace after trace.
@@ -313,7 +307,7 @@ impl Store {
                 .as_deref()
                 .and_then(State::parse)
                 .ok_or_else(|| Error::UnknownRun(run.to_string()))?;
-            if !Self::TRACED.contains(&state) {
+            if !crate::TRACED.contains(&state) {
                 return Err(Error::WrongState {
                     run: run.to_string(),
                     state,
@@ -339,7 +333,7 @@ impl Store {
         })
     }
 
-    pub fn traces(&self, run: &str) -> Result<Vec<Trace>> {
+    fn traces(&self, run: &str) -> Result<Vec<Trace>> {
         let conn = self.ledger.connection();
         let mut stmt = conn.prepare("SELECT data FROM traces WHERE run = ?1 ORDER BY n")?;
         let rows = stmt.query_map([run], |r| r.get::<_, String>(0))?;
@@ -354,7 +348,7 @@ impl Store {
     }
 
     /// Records an event with no state change (e.g. a failed check).
-    pub fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event> {
+    fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event> {
         let event = self.ledger.append(run, kind, &data)?;
         self.witness(&event)?;
         Ok(event)
@@ -363,12 +357,7 @@ impl Store {
     /// Records work about to begin. The returned lock is held while the work
     /// runs; recovery treats an intent whose lock it can take as abandoned by
     /// a process that died. The lock exists before the intent row does.
-    pub fn begin_intent(
-        &mut self,
-        kind: &str,
-        run: &str,
-        data: Value,
-    ) -> Result<(i64, IntentGuard)> {
+    fn begin_intent(&mut self, kind: &str, run: &str, data: Value) -> Result<(i64, IntentGuard)> {
         use rand_core::RngCore;
         let token = format!("{:016x}", rand_core::OsRng.next_u64());
         let path = self.intent_lock(&token);
@@ -387,18 +376,18 @@ impl Store {
         Ok((conn.last_insert_rowid(), lock))
     }
 
-    pub fn intent_lock(&self, token: &str) -> std::path::PathBuf {
+    fn intent_lock(&self, token: &str) -> std::path::PathBuf {
         self.paths.state.join("locks").join(format!("{token}.lock"))
     }
 
-    pub fn end_intent(&mut self, id: i64) -> Result<()> {
+    fn end_intent(&mut self, id: i64) -> Result<()> {
         self.ledger
             .connection()
             .execute("DELETE FROM intents WHERE id = ?1", [id])?;
         Ok(())
     }
 
-    pub fn intents(&self) -> Result<Vec<Intent>> {
+    fn intents(&self) -> Result<Vec<Intent>> {
         let conn = self.ledger.connection();
         // Cached: every exec asks (recovery runs first), often of the ledger server.
         let mut stmt =
@@ -413,19 +402,85 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-}
 
-/// The lock of a running intent. When the work ends normally, its lock file
-/// is removed (while still held) so that finished work leaves no files;
-/// after a crash the file stays and recovery removes it.
-pub struct IntentGuard {
-    _lock: FileLock,
-    path: std::path::PathBuf,
-}
+    fn paths(&self) -> &Paths {
+        &self.paths
+    }
 
-impl Drop for IntentGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+    fn schema_cookie(&self) -> Option<i64> {
+        self.ledger
+            .connection()
+            .prepare_cached("PRAGMA schema_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+            .ok()
+    }
+
+    fn events(&self, run: Option<&str>) -> Result<Vec<Event>> {
+        Ok(self.ledger.events(run)?)
+    }
+
+    fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>> {
+        Ok(self
+            .ledger
+            .events(None)?
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .collect())
+    }
+
+    fn ledger_head(&self) -> Result<Option<(u64, String)>> {
+        Ok(self.ledger.head()?)
+    }
+
+    fn ledger_contains(&self, seq: u64, hash: &str) -> Result<bool> {
+        Ok(self.ledger.contains(seq, hash)?)
+    }
+
+    fn verify_ledger(&self) -> Result<VerifyReport> {
+        Ok(self.ledger.verify()?)
+    }
+
+    fn event_replacing_head(&mut self, kind: &str, data: Value) -> Result<Event> {
+        let event = self.ledger.append(None, kind, &data)?;
+        self.witness_replacing(&event)?;
+        Ok(event)
+    }
+
+    fn actions(&self, run: &str) -> Result<Vec<Action>> {
+        crate::actions::list(&self.ledger, run)
+    }
+
+    fn save_action(
+        &mut self,
+        action: &Action,
+        from: Option<ActionState>,
+        kind: &str,
+        event: Value,
+    ) -> Result<()> {
+        let event = crate::actions::save(&mut self.ledger, action, from, kind, event)?;
+        // Before anything it announces leaves the machine.
+        self.witness(&event)
+    }
+
+    fn replace_actions(
+        &mut self,
+        run: &Run,
+        name: &str,
+        actions: &[Action],
+        event: &dyn Fn(bool) -> Value,
+    ) -> Result<()> {
+        let event = crate::actions::replace(&mut self.ledger, run, name, actions, event)?;
+        self.witness(&event)
+    }
+
+    fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool> {
+        match crate::actions::withdraw(&mut self.ledger, run, name)? {
+            Some(event) => {
+                self.witness(&event)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 

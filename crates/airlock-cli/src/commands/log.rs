@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     if let Some(run) = &args.run {
         al.store.get(run)?;
     }
-    let events = al.store.ledger.events(args.run.as_deref())?;
+    let events = al.store.events(args.run.as_deref())?;
     let mut human = String::new();
     if events.is_empty() {
         human += "no events yet";

@@ -201,8 +201,8 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
     if !layout.db_path().exists() {
         return Ok(());
     }
-    let store = airlock_core::store::Store::open_unverified(&layout.store_paths())?;
-    match store.resolve(given) {
+    let store = airlock_core::store::SqliteStore::open_unverified(&layout.store_paths())?;
+    match airlock_core::store::Store::resolve(&store, given) {
         Ok(id) => {
             *given = id;
             Ok(())
@@ -211,7 +211,7 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
         // refusal comes first (the command makes it).
         Err(e) => {
             drop(store);
-            airlock_core::store::Store::open(&layout.store_paths())?;
+            airlock_core::store::SqliteStore::open(&layout.store_paths())?;
             Err(e.into())
         }
     }

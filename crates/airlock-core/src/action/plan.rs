@@ -3,10 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
-
-use airlock_ledger::append_in;
 
 use crate::Airlock;
 use crate::action::{
@@ -20,32 +17,12 @@ use crate::run::{Run, State, now};
 use crate::workflow::Workflow;
 use airlock_model::action::effects::Effects;
 
-/// Action files are small; a larger one is refused before it is parsed.
-const MAX_ACTION_FILE: u64 = 1 << 20;
-
-pub fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::Apply => "apply",
-        Role::Undo => "undo",
-    }
-}
+pub use airlock_store::actions::role_key as role_str;
 
 /// Every action of a run: those applied at promotion in plan order, then
 /// their compensations.
 pub fn list(al: &Airlock, run: &str) -> Result<Vec<Action>> {
-    let conn = al.store.ledger.connection();
-    let mut stmt =
-        conn.prepare("SELECT data FROM actions WHERE run = ?1 ORDER BY role = 'undo', seq")?;
-    let rows = stmt.query_map([run], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(
-            serde_json::from_str(&row?).map_err(|e| {
-                Error::Invalid(format!("an action of run {run} is unreadable: {e}"))
-            })?,
-        );
-    }
-    Ok(out)
+    Ok(al.store.actions(run)?)
 }
 
 /// Stores an action's new state and data with its ledger event, atomically,
@@ -57,50 +34,11 @@ pub fn save(
     kind: &str,
     event: Value,
 ) -> Result<()> {
-    let tx = al
-        .store
-        .ledger
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let data = serde_json::to_string(action).unwrap_or_default();
-    let role = role_str(action.role);
-    let changed = match from {
-        Some(from) => tx.execute(
-            "UPDATE actions SET state = ?1, data = ?2 WHERE run = ?3 AND role = ?4 AND name = ?5 AND state = ?6",
-            params![state_key(action.state), data, action.run, role, action.spec.name, state_key(from)],
-        )?,
-        None => tx.execute(
-            "INSERT OR REPLACE INTO actions (run, role, name, seq, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![action.run, role, action.spec.name, action.seq, state_key(action.state), data],
-        )?,
-    };
-    if changed == 0 {
-        return Err(Error::refused(
-            format!(
-                "action `{}` of run {} changed while this command ran",
-                action.spec.name, action.run
-            ),
-            vec![],
-            format!("see `airlock plan {}` and try again", action.run),
-        ));
-    }
-    let event = append_in(&tx, Some(&action.run), kind, &event)?;
-    tx.commit()?;
-    // Before anything it announces leaves the machine.
-    al.store.witness(&event)?;
-    Ok(())
+    Ok(al.store.save_action(action, from, kind, event)?)
 }
 
-fn state_key(s: ActionState) -> &'static str {
-    match s {
-        ActionState::Planned => "planned",
-        ActionState::Started => "started",
-        ActionState::Done => "done",
-        ActionState::Failed => "failed",
-        ActionState::Unknown => "unknown",
-        ActionState::Skipped => "skipped",
-    }
-}
+/// Action files are small; a larger one is refused before it is parsed.
+const MAX_ACTION_FILE: u64 = 1 << 20;
 
 /// The environment variables an action reads, by name.
 fn env_names(spec: &ActionSpec) -> Vec<String> {
@@ -530,46 +468,15 @@ pub fn propose(
     )?;
     rehearse(al, &run, &workflow, &brief, &mut records[0], &commit)?;
     // Replace atomically: the old action and its old compensation go.
-    let tx = al
-        .store
-        .ledger
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let state: Option<String> = tx
-        .query_row("SELECT state FROM runs WHERE id = ?1", [&run.id], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    if !matches!(state.as_deref(), Some("staged" | "checked")) {
-        return Err(Error::refused(
-            format!("run {} changed while this command ran", run.id),
-            vec![format!("it is no longer {}", run.state)],
-            format!("see `airlock show {}`", run.id),
-        ));
-    }
-    let replaced = tx.execute(
-        "DELETE FROM actions WHERE run = ?1 AND name = ?2",
-        params![run.id, parsed.action.name],
-    )? > 0;
-    for a in &records {
-        tx.execute(
-            "INSERT INTO actions (run, role, name, seq, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![a.run, role_str(a.role), a.spec.name, a.seq, state_key(a.state),
-                    serde_json::to_string(a).unwrap_or_default()],
-        )?;
-    }
     let main = &records[0];
-    let event = append_in(
-        &tx,
-        Some(&run.id),
-        "propose",
-        &json!({"name": main.spec.name, "kind": main.spec.body.kind(), "digest": main.digest,
+    let propose = |replaced: bool| {
+        json!({"name": main.spec.name, "kind": main.spec.body.kind(), "digest": main.digest,
                 "preview_sha256": main.preview_sha256, "scopes": main.spec.scopes,
                 "rehearsal": main.rehearsal.status, "replaced": replaced,
-                "undo": records.get(1).map(|u| json!({"kind": u.spec.body.kind(), "digest": u.digest}))}),
-    )?;
-    tx.commit()?;
-    al.store.witness(&event)?;
+                "undo": records.get(1).map(|u| json!({"kind": u.spec.body.kind(), "digest": u.digest}))})
+    };
+    al.store
+        .replace_actions(&run, &parsed.action.name, &records, &propose)?;
     Ok(records)
 }
 
@@ -578,16 +485,7 @@ pub fn propose(
 pub fn withdraw(al: &mut Airlock, run_id: &str, name: &str) -> Result<()> {
     let run = al.store.get(run_id)?;
     run.require("withdraw an action from", &[State::Staged, State::Checked])?;
-    let tx = al
-        .store
-        .ledger
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let gone = tx.execute(
-        "DELETE FROM actions WHERE run = ?1 AND name = ?2",
-        params![run.id, name],
-    )?;
-    if gone == 0 {
+    if !al.store.withdraw_action(&run.id, name)? {
         return Err(Error::Invalid(format!(
             "run {} has no action named `{}`; `airlock plan {}` lists them",
             run.id,
@@ -595,9 +493,6 @@ pub fn withdraw(al: &mut Airlock, run_id: &str, name: &str) -> Result<()> {
             run.id
         )));
     }
-    let event = append_in(&tx, Some(&run.id), "withdraw", &json!({"name": name}))?;
-    tx.commit()?;
-    al.store.witness(&event)?;
     Ok(())
 }
 

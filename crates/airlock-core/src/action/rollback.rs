@@ -219,7 +219,7 @@ pub fn rollback(
 
 /// The revert commit recorded by the run's `rollback` event.
 fn run_rollback_commit(al: &Airlock, run: &Run) -> Result<String> {
-    let events = al.store.ledger.events(Some(&run.id))?;
+    let events = al.store.events(Some(&run.id))?;
     events
         .iter()
         .rev()

@@ -1,0 +1,129 @@
+//! The interface of a store: what the engine asks of whatever keeps its
+//! state.
+
+use std::path::PathBuf;
+
+use airlock_ledger::{Event, VerifyReport};
+use airlock_model::action::{Action, ActionState};
+use airlock_model::run::{Run, State};
+use airlock_model::trace::Trace;
+use airlock_proof::{PublicKey, SigningKey};
+use serde_json::Value;
+
+use crate::head::HeadStatus;
+use crate::lock::FileLock;
+use crate::{Paths, Result};
+
+/// The states in which a run's commands run, and so get traces.
+pub const TRACED: [State; 2] = [State::Staged, State::Checked];
+
+/// Everything the engine keeps about a repository, whatever keeps it: the
+/// engine holds a `Box<dyn Store>` and names no backend but where it opens
+/// one. Every change is committed with its ledger event, atomically, and
+/// every event committed in full advances the ledger's head record.
+pub trait Store {
+    /// Where the repository's state is.
+    fn paths(&self) -> &Paths;
+    /// A number that changes with any change to the database's schema: a
+    /// long-lived process sees the store replaced under it. None if it
+    /// cannot be read.
+    fn schema_cookie(&self) -> Option<i64>;
+
+    // The signing key and the ledger's head record.
+    fn signing_key(&mut self) -> Result<&SigningKey>;
+    fn public_key(&mut self) -> Result<PublicKey>;
+    fn head_status(&mut self, verify: bool) -> Result<HeadStatus>;
+    fn require_head(&mut self, doing: Option<&str>) -> Result<()>;
+    fn witness(&mut self, event: &Event) -> Result<()>;
+    fn witness_replacing(&mut self, event: &Event) -> Result<()>;
+
+    // Runs.
+    fn get(&self, id: &str) -> Result<Run>;
+    fn exists(&self, id: &str) -> Result<bool>;
+    fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>>;
+    fn resolve(&self, given: &str) -> Result<String>;
+    fn finished_at(&self, run: &str) -> Result<Option<String>>;
+    fn list(&self) -> Result<Vec<Run>>;
+    fn insert(&mut self, run: &Run, intent: i64, event: Value) -> Result<Event>;
+    fn transition(&mut self, run: &Run, from: State, kind: &str, data: Value) -> Result<Event>;
+    fn transition_clearing(
+        &mut self,
+        run: &Run,
+        from: State,
+        kind: &str,
+        data: Value,
+        intent: Option<i64>,
+    ) -> Result<Event>;
+
+    // Traces.
+    fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()>;
+    fn traces(&self, run: &str) -> Result<Vec<Trace>>;
+
+    // Ledger events.
+    fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event>;
+    fn events(&self, run: Option<&str>) -> Result<Vec<Event>>;
+    fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>>;
+    /// The last event's seq and hash.
+    fn ledger_head(&self) -> Result<Option<(u64, String)>>;
+    fn ledger_contains(&self, seq: u64, hash: &str) -> Result<bool>;
+    fn verify_ledger(&self) -> Result<VerifyReport>;
+    /// Appends an event that replaces the head record whatever it says
+    /// (`ledger accept-loss`).
+    fn event_replacing_head(&mut self, kind: &str, data: Value) -> Result<Event>;
+
+    // Crash intents.
+    fn begin_intent(&mut self, kind: &str, run: &str, data: Value) -> Result<(i64, IntentGuard)>;
+    fn intent_lock(&self, token: &str) -> PathBuf;
+    fn end_intent(&mut self, id: i64) -> Result<()>;
+    fn intents(&self) -> Result<Vec<Intent>>;
+
+    // The actions runs propose.
+    /// A run's actions: those applied at promotion in plan order, then
+    /// their compensations.
+    fn actions(&self, run: &str) -> Result<Vec<Action>>;
+    /// Stores an action's new state with its event, only if it is still in
+    /// `from` (so two processes cannot both move it).
+    fn save_action(
+        &mut self,
+        action: &Action,
+        from: Option<ActionState>,
+        kind: &str,
+        event: Value,
+    ) -> Result<()>;
+    /// Replaces the action `name` of `run` (and its compensation) by
+    /// `actions`, with the `propose` event `event(replaced)`, refused unless
+    /// the run is still staged or checked.
+    fn replace_actions(
+        &mut self,
+        run: &Run,
+        name: &str,
+        actions: &[Action],
+        event: &dyn Fn(bool) -> Value,
+    ) -> Result<()>;
+    /// Drops the action `name` of `run` with a `withdraw` event; false when
+    /// the run has none of that name.
+    fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool>;
+}
+
+/// Work that was begun and must be finished or undone if the process dies.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub id: i64,
+    pub kind: String,
+    pub run: String,
+    pub data: Value,
+}
+
+/// The lock of a running intent. When the work ends normally, its lock file
+/// is removed (while still held) so that finished work leaves no files;
+/// after a crash the file stays and recovery removes it.
+pub struct IntentGuard {
+    pub(crate) _lock: FileLock,
+    pub(crate) path: std::path::PathBuf,
+}
+
+impl Drop for IntentGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
