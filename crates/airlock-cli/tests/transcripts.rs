@@ -120,7 +120,7 @@ fn filters(env: &Env) -> Vec<(String, &'static str)> {
         // the hex-looking tail of a word (`ssh-ed25519`).
         (r"\b[0-9a-f]{64}\b".into(), "[DIGEST]"),
         (r"\b[0-9a-f]{40}\b".into(), "[COMMIT]"),
-        (r"\b[0-9a-f]{32}\b".into(), "[HEX32]"),
+        (r"\b[0-9a-f]{17,39}\b".into(), "[HEX]"),
         (r"(^|[^-\w])[0-9a-f]{7,16}\b".into(), "$1[SHORT]"),
     ]
 }
@@ -293,10 +293,13 @@ fn ledger_verify_and_log() {
     let env = Env::new();
     let (run, _) = env.approved();
     env.json(&["promote", &run], 0);
+    env.json(&["rollback", &run, "--reason", "greets too politely"], 0);
     let mut t = Transcript::new(&env);
     t.run(&["ledger", "verify"]);
     t.run(&["log"]);
     t.run(&["log", &run]);
+    t.run(&["--json", "ledger", "verify"]);
+    t.run(&["--json", "log", &run]);
     t.snapshot("ledger_verify_and_log");
 }
 
@@ -387,4 +390,15 @@ Authorization = "Bearer ${{HOOK_TOKEN}}"
     assert_eq!(server.received(), 1, "performed exactly once");
     t.run(&["plan", &run]);
     t.snapshot("http_action");
+
+    // The plan and the promotion's actions as `--json` documents.
+    let mut t = Transcript::new(&env);
+    t.name(&format!("127.0.0.1:{}", server.port), "127.0.0.1:[PORT]");
+    t.run(&["--json", "plan", &run]);
+    t.run_env(
+        &["--json", "promote", &run, "--actions-only"],
+        &[("HOOK_TOKEN", "tok-42")],
+    );
+    assert_eq!(server.received(), 1, "performed exactly once");
+    t.snapshot("http_action_json");
 }
