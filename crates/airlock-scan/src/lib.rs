@@ -13,12 +13,11 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ignore::Match;
@@ -177,21 +176,12 @@ impl Fingerprint {
         };
         let bytes = postcard::to_stdvec(self).map_err(|e| error(std::io::Error::other(e)))?;
         // Parallel scans of one tree each write their own file; the last
-        // rename wins, and any of them is a valid cache.
-        static SAVES: AtomicU64 = AtomicU64::new(0);
-        let tmp = path.with_extension(format!(
-            "tmp.{}.{}",
-            std::process::id(),
-            SAVES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = File::create(&tmp)
-            .and_then(|mut f| f.write_all(&bytes))
-            .and_then(|()| std::fs::rename(&tmp, path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(error(e));
-        }
-        Ok(())
+        // rename wins, and any of them is a valid cache. Not synced: a
+        // cache lost in a crash only means a scan of everything.
+        airlock_fs::Write::new()
+            .cache()
+            .write(path, &bytes)
+            .map_err(error)
     }
 
     /// What changed from `self` to `after`, sorted by path.
