@@ -242,8 +242,7 @@ fn find_plain_repository(cwd: &Path) -> Option<Found> {
         return None;
     }
     let device = std::fs::metadata(&start).ok()?.dev();
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     for dir in start.ancestors() {
         // Without GIT_DISCOVERY_ACROSS_FILESYSTEM git stops at a mount point.
         if std::fs::metadata(dir).ok()?.dev() != device {
