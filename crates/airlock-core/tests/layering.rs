@@ -515,7 +515,12 @@ fn crates_depend_downwards() {
         // The head record is signed with the repository's key.
         (
             "airlock-store",
-            &["airlock-model", "airlock-ledger", "airlock-proof"],
+            &[
+                "airlock-model",
+                "airlock-ledger",
+                "airlock-proof",
+                "airlock-fs",
+            ],
         ),
         ("airlock-effects", &["airlock-model"]),
         (
@@ -523,6 +528,7 @@ fn crates_depend_downwards() {
             &[
                 "airlock-model",
                 "airlock-store",
+                "airlock-fs",
                 "airlock-ledger",
                 "airlock-proof",
                 "airlock-sandbox",

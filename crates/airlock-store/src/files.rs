@@ -35,24 +35,14 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes a file atomically: a temporary sibling, fsync, rename.
+/// Writes a file atomically and durably (`airlock_fs::write`), creating
+/// its directory first.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
     let wrap = |source| StoreError::Write {
         path: path.to_path_buf(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(wrap)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut file = std::fs::File::create(&tmp).map_err(wrap)?;
-    file.write_all(data).map_err(wrap)?;
-    file.sync_all().map_err(wrap)?;
-    std::fs::rename(&tmp, path).map_err(wrap)
+    airlock_fs::write(path, data).map_err(wrap)
 }
