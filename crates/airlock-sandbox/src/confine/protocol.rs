@@ -120,3 +120,114 @@ pub(crate) fn report_to(fd: libc::c_int, r: &InitReport) {
         write_to(fd, &line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{InitReport, InitSpec, read_spec, report_to};
+    use std::io::{Read, Write};
+    use std::os::fd::IntoRawFd;
+
+    fn spec() -> InitSpec {
+        InitSpec {
+            // Not UTF-8: names travel as bytes and must survive as they are.
+            argv: vec![b"sh".to_vec(), vec![b'-', b'c', 0xff, 0xfe]],
+            cwd: b"/work/\xc3\x28tree".to_vec(),
+            env: vec![(b"PATH".to_vec(), b"/usr/bin".to_vec())],
+            binds: vec![(b"/src".to_vec(), b"/dst".to_vec())],
+            read_only: vec![(b"/ro".to_vec(), b"/ro".to_vec())],
+            hidden: vec![b"/home/u/.ssh".to_vec()],
+            network: false,
+            root: b"/tmp/root".to_vec(),
+            memory_bytes: Some(1 << 30),
+            processes: Some(64),
+            file_size_bytes: None,
+            weaker: false,
+            gate: true,
+            terminal: false,
+        }
+    }
+
+    /// Sends `bytes` through a pipe and reads them back as the init process
+    /// reads its specification.
+    fn through_pipe(bytes: &[u8]) -> Result<InitSpec, super::SetupError> {
+        let (read, write) = crate::pipe_cloexec().unwrap();
+        let mut write = std::fs::File::from(write);
+        write.write_all(bytes).unwrap();
+        drop(write);
+        read_spec(read.into_raw_fd())
+    }
+
+    #[test]
+    fn a_specification_survives_the_pipe_byte_for_byte() {
+        let sent = spec();
+        let got = through_pipe(&serde_json::to_vec(&sent).unwrap()).unwrap();
+        assert_eq!(format!("{got:?}"), format!("{sent:?}"));
+    }
+
+    /// A specification written before `read_only`, `gate`, `terminal` and
+    /// `file_size_bytes` existed still reads, with those off.
+    #[test]
+    fn fields_added_later_default_when_absent() {
+        let mut value = serde_json::to_value(spec()).unwrap();
+        let object = value.as_object_mut().unwrap();
+        for later in ["read_only", "gate", "terminal", "file_size_bytes"] {
+            object.remove(later);
+        }
+        let got = through_pipe(&serde_json::to_vec(&value).unwrap()).unwrap();
+        assert!(got.read_only.is_empty() && !got.gate && !got.terminal);
+        assert_eq!(got.file_size_bytes, None);
+    }
+
+    #[test]
+    fn a_malformed_specification_is_refused_as_a_named_step() {
+        let whole = serde_json::to_vec(&spec()).unwrap();
+        let mut missing = serde_json::to_value(spec()).unwrap();
+        missing.as_object_mut().unwrap().remove("argv");
+        for bad in [
+            b"".to_vec(),
+            b"{not json".to_vec(),
+            whole[..whole.len() / 2].to_vec(),
+            br#"{"argv": "sh"}"#.to_vec(),
+            serde_json::to_vec(&missing).unwrap(),
+        ] {
+            let error = through_pipe(&bad).unwrap_err();
+            assert_eq!(error.step, "reading the specification");
+            assert!(!error.error.is_empty());
+        }
+    }
+
+    /// Reports travel as one JSON line each, tagged by `status`, which is
+    /// what `read_report` and the warm host parse back.
+    #[test]
+    fn reports_are_one_tagged_json_line_each() {
+        let reports = [
+            InitReport::Exited { code: 3 },
+            InitReport::Signaled { signal: 9 },
+            InitReport::SetupFailed {
+                step: "mounting /proc".into(),
+                error: "Operation not permitted".into(),
+            },
+            InitReport::Ready,
+        ];
+        let (read, write) = crate::pipe_cloexec().unwrap();
+        let write = write.into_raw_fd();
+        for r in &reports {
+            report_to(write, r);
+        }
+        // SAFETY: `write` is the pipe's end taken above, closed once here.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(write) });
+        let mut text = String::new();
+        std::fs::File::from(read).read_to_string(&mut text).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], r#"{"status":"exited","code":3}"#);
+        assert_eq!(lines[3], r#"{"status":"ready"}"#);
+        let back: Vec<InitReport> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back, reports);
+        for bad in [r#"{"status":"exploded"}"#, r#"{"code":3}"#, "exited"] {
+            assert!(serde_json::from_str::<InitReport>(bad).is_err(), "{bad}");
+        }
+    }
+}

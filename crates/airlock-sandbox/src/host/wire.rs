@@ -201,3 +201,86 @@ pub(crate) fn hang_up(sock: RawFd) {
     // SAFETY: shutdown on a descriptor we hold.
     unsafe { libc::shutdown(sock, libc::SHUT_WR) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_REQUEST, Request, encode, receive, send, send_with_fds, socket_pair};
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    fn request() -> Request {
+        Request {
+            argv: vec![b"cat".to_vec(), vec![0xff, 0x00, b'x']],
+            cwd: b"/work".to_vec(),
+            env: vec![(b"LANG".to_vec(), b"C.UTF-8".to_vec())],
+            memory_bytes: Some(1 << 20),
+            processes: None,
+            file_size_bytes: Some(4096),
+            terminal: true,
+        }
+    }
+
+    /// A request arrives whole with its three descriptors, each a working
+    /// descriptor of the receiver's (here: the ends of three pipes).
+    #[test]
+    fn a_request_and_its_descriptors_arrive_whole() {
+        let (client, host) = socket_pair().unwrap();
+        let pipes: Vec<(OwnedFd, OwnedFd)> =
+            (0..3).map(|_| crate::pipe_cloexec().unwrap()).collect();
+        let stdio = [
+            pipes[0].1.as_raw_fd(),
+            pipes[1].1.as_raw_fd(),
+            pipes[2].1.as_raw_fd(),
+        ];
+        send(&client, &encode(&request()).unwrap(), stdio).unwrap();
+        let (got, fds) = receive(host.as_raw_fd()).unwrap();
+        assert_eq!(format!("{got:?}"), format!("{:?}", request()));
+        for (i, (fd, (read, write))) in fds.into_iter().zip(pipes).enumerate() {
+            drop(write);
+            let mut end = std::fs::File::from(fd);
+            end.write_all(format!("stream {i}").as_bytes()).unwrap();
+            drop(end);
+            let mut text = String::new();
+            std::fs::File::from(read).read_to_string(&mut text).unwrap();
+            assert_eq!(text, format!("stream {i}"));
+        }
+    }
+
+    #[test]
+    fn a_request_without_three_descriptors_is_refused() {
+        let (client, host) = socket_pair().unwrap();
+        let (_read, write) = crate::pipe_cloexec().unwrap();
+        let body = encode(&request()).unwrap();
+        send_with_fds(client.as_raw_fd(), &body, &[write.as_raw_fd()]).unwrap();
+        let error = receive(host.as_raw_fd()).unwrap_err();
+        assert_eq!(error.to_string(), "a request carries three descriptors");
+    }
+
+    #[test]
+    fn a_malformed_request_is_refused() {
+        let (client, host) = socket_pair().unwrap();
+        let pipes: Vec<(OwnedFd, OwnedFd)> =
+            (0..3).map(|_| crate::pipe_cloexec().unwrap()).collect();
+        let stdio: Vec<_> = pipes.iter().map(|p| p.1.as_raw_fd()).collect();
+        let body = encode(&request()).unwrap();
+        for bad in [&body[..body.len() / 2], &[0xffu8; 16][..], &[][..]] {
+            send_with_fds(client.as_raw_fd(), bad, &stdio).unwrap();
+            assert!(receive(host.as_raw_fd()).is_err());
+        }
+    }
+
+    /// Larger than [`MAX_REQUEST`] is not taken as a shorter request.
+    #[test]
+    fn an_oversized_request_is_refused() {
+        let (client, host) = socket_pair().unwrap();
+        let pipes: Vec<(OwnedFd, OwnedFd)> =
+            (0..3).map(|_| crate::pipe_cloexec().unwrap()).collect();
+        let stdio: Vec<_> = pipes.iter().map(|p| p.1.as_raw_fd()).collect();
+        let mut big = request();
+        big.argv.push(vec![b'a'; MAX_REQUEST]);
+        let body = encode(&big).unwrap();
+        // Refused on the way out (too large for the socket) or on the way in.
+        let sent = send_with_fds(client.as_raw_fd(), &body, &stdio);
+        assert!(sent.is_err() || receive(host.as_raw_fd()).is_err());
+    }
+}
