@@ -100,6 +100,39 @@ fn join(root: &[u8], path: &[u8]) -> Vec<u8> {
     out
 }
 
+/// One step of the sandbox's view after the read-only bind of `/`.
+#[derive(Debug, PartialEq)]
+enum MountOp<'a> {
+    /// A path hidden under an empty tmpfs (a directory) or `/dev/null`.
+    Hide(&'a [u8]),
+    /// A (source, target) bind, writable or not.
+    Bind(&'a [u8], &'a [u8], bool),
+}
+
+/// Hidden and writable paths, parents before children, so that a later
+/// mount is never buried under an earlier one (a private /tmp bound over
+/// the host's must come before a worktree that lives below /tmp).
+fn mount_plan(spec: &InitSpec) -> Vec<MountOp<'_>> {
+    let mut ops: Vec<MountOp> = spec.hidden.iter().map(|h| MountOp::Hide(h)).collect();
+    ops.extend(spec.binds.iter().map(|(s, t)| MountOp::Bind(s, t, true)));
+    ops.extend(
+        spec.read_only
+            .iter()
+            .map(|(s, t)| MountOp::Bind(s, t, false)),
+    );
+    let depth = |op: &MountOp| {
+        let target = match op {
+            MountOp::Hide(t) | MountOp::Bind(_, t, _) => t,
+        };
+        target
+            .split(|b| *b == b'/')
+            .filter(|c| !c.is_empty())
+            .count()
+    };
+    ops.sort_by_key(|op| depth(op));
+    ops
+}
+
 pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
     let root = &spec.root;
     mount(
@@ -120,30 +153,10 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
     )?;
     set_read_only_recursive(root)?;
 
-    // Hidden and writable paths, parents before children, so that a later
-    // mount is never buried under an earlier one (a private /tmp bound over
-    // the host's must come before a worktree that lives below /tmp).
-    enum Op<'a> {
-        Hide(&'a [u8]),
-        Bind(&'a [u8], &'a [u8], bool),
-    }
-    let mut ops: Vec<Op> = spec.hidden.iter().map(|h| Op::Hide(h)).collect();
-    ops.extend(spec.binds.iter().map(|(s, t)| Op::Bind(s, t, true)));
-    ops.extend(spec.read_only.iter().map(|(s, t)| Op::Bind(s, t, false)));
-    let depth = |op: &Op| {
-        let target = match op {
-            Op::Hide(t) | Op::Bind(_, t, _) => t,
-        };
-        target
-            .split(|b| *b == b'/')
-            .filter(|c| !c.is_empty())
-            .count()
-    };
-    ops.sort_by_key(|op| depth(op));
     let mut hidden_dirs = Vec::new();
-    for op in ops {
+    for op in mount_plan(spec) {
         match op {
-            Op::Hide(path) => {
+            MountOp::Hide(path) => {
                 // Judged inside the new root: what is not visible needs no hiding.
                 let target = join(root, path);
                 let Ok(meta) = std::fs::symlink_metadata(Path::new(&os(&target))) else {
@@ -189,7 +202,7 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
                     hidden => hidden?,
                 }
             }
-            Op::Bind(source, target, writable) => {
+            MountOp::Bind(source, target, writable) => {
                 let inside = join(root, target);
                 let inside_path = PathBuf::from(os(&inside));
                 if !inside_path.exists() {
@@ -343,7 +356,8 @@ pub(crate) fn host_sockets() -> Vec<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RealPaths, host_sockets};
+    use super::{MountOp, RealPaths, host_sockets, mount_plan};
+    use crate::confine::InitSpec;
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::symlink;
     use std::os::unix::net::UnixListener;
@@ -432,5 +446,77 @@ mod tests {
             !listed.iter().any(|p| p.contains("through-fd")),
             "{listed:?}"
         );
+    }
+
+    fn spec(hidden: &[&str], binds: &[(&str, &str)], read_only: &[(&str, &str)]) -> InitSpec {
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(s, t)| (s.as_bytes().to_vec(), t.as_bytes().to_vec()))
+                .collect()
+        };
+        InitSpec {
+            argv: vec![b"true".to_vec()],
+            cwd: b"/".to_vec(),
+            env: vec![],
+            binds: pairs(binds),
+            read_only: pairs(read_only),
+            hidden: hidden.iter().map(|h| h.as_bytes().to_vec()).collect(),
+            network: false,
+            root: b"/tmp/root".to_vec(),
+            memory_bytes: None,
+            processes: None,
+            file_size_bytes: None,
+            weaker: false,
+            gate: false,
+            terminal: false,
+        }
+    }
+
+    /// Parents are mounted before their children whatever the order they
+    /// were given in: a worktree below /tmp is bound after the private /tmp,
+    /// a path re-exposed below a hidden home after the home is hidden.
+    #[test]
+    fn the_mount_plan_puts_parents_before_children() {
+        let spec = spec(
+            &["/home/u/.ssh", "/home/u"],
+            &[("/w/tmp/run/wt", "/tmp/run/wt"), ("/w/tmp", "/tmp")],
+            &[("/home/u/.cargo", "/home/u/.cargo")],
+        );
+        assert_eq!(
+            mount_plan(&spec),
+            [
+                MountOp::Bind(b"/w/tmp", b"/tmp", true),
+                MountOp::Hide(b"/home/u"),
+                MountOp::Hide(b"/home/u/.ssh"),
+                MountOp::Bind(b"/w/tmp/run/wt", b"/tmp/run/wt", true),
+                MountOp::Bind(b"/home/u/.cargo", b"/home/u/.cargo", false),
+            ]
+        );
+    }
+
+    /// At the same depth the given order stays: hidden paths, then writable
+    /// binds, then read-only ones; depth counts components, not slashes.
+    #[test]
+    fn the_mount_plan_keeps_the_given_order_at_one_depth() {
+        let spec = spec(
+            &["/b//c/", "/a"],
+            &[("/s1", "/x/y"), ("/s2", "/z")],
+            &[("/s3", "/ro")],
+        );
+        assert_eq!(
+            mount_plan(&spec),
+            [
+                MountOp::Hide(b"/a"),
+                MountOp::Bind(b"/s2", b"/z", true),
+                MountOp::Bind(b"/s3", b"/ro", false),
+                MountOp::Hide(b"/b//c/"),
+                MountOp::Bind(b"/s1", b"/x/y", true),
+            ]
+        );
+        assert!(mount_plan(&spec_empty()).is_empty());
+    }
+
+    fn spec_empty() -> InitSpec {
+        spec(&[], &[], &[])
     }
 }
