@@ -3,6 +3,24 @@
 
 use super::{InitSpec, SetupError, fail, os};
 
+/// The paths a command may write below: the writable binds (their targets
+/// inside the sandbox's view, their sources without one) and `/dev/shm`.
+fn writable_paths(spec: &InitSpec, in_namespaces: bool) -> Vec<Vec<u8>> {
+    let mut writable: Vec<Vec<u8>> = spec
+        .binds
+        .iter()
+        .map(|(source, target)| {
+            if in_namespaces {
+                target.clone()
+            } else {
+                source.clone()
+            }
+        })
+        .collect();
+    writable.push(b"/dev/shm".to_vec());
+    writable
+}
+
 pub(crate) fn landlock_ruleset(
     spec: &InitSpec,
     in_namespaces: bool,
@@ -31,18 +49,7 @@ pub(crate) fn landlock_ruleset(
             read,
         ))
         .map_err(|e| step(&e))?;
-    let mut writable: Vec<Vec<u8>> = spec
-        .binds
-        .iter()
-        .map(|(source, target)| {
-            if in_namespaces {
-                target.clone()
-            } else {
-                source.clone()
-            }
-        })
-        .collect();
-    writable.push(b"/dev/shm".to_vec());
+    let writable = writable_paths(spec, in_namespaces);
     for path in &writable {
         if let Ok(fd) = PathFd::new(os(path)) {
             created = created
@@ -72,4 +79,63 @@ pub(crate) fn landlock_ruleset(
         }
     }
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{landlock_ruleset, writable_paths};
+    use crate::confine::InitSpec;
+
+    fn spec(binds: Vec<(Vec<u8>, Vec<u8>)>) -> InitSpec {
+        InitSpec {
+            argv: vec![b"true".to_vec()],
+            cwd: b"/".to_vec(),
+            env: vec![],
+            binds,
+            read_only: vec![(b"/ro-source".to_vec(), b"/ro".to_vec())],
+            hidden: vec![b"/home".to_vec()],
+            network: false,
+            root: b"/tmp/root".to_vec(),
+            memory_bytes: None,
+            processes: None,
+            file_size_bytes: None,
+            weaker: false,
+            gate: false,
+            terminal: false,
+        }
+    }
+
+    /// Inside the sandbox's view a bind is written through its target;
+    /// without namespaces (the weaker sandbox) there is no view, and the
+    /// source is what the command writes. Read-only binds grant nothing.
+    #[test]
+    fn writable_paths_are_the_binds_as_the_command_sees_them() {
+        let spec = spec(vec![
+            (b"/host/wt".to_vec(), b"/work/wt".to_vec()),
+            (b"/host/tmp".to_vec(), b"/tmp".to_vec()),
+        ]);
+        assert_eq!(
+            writable_paths(&spec, true),
+            [&b"/work/wt"[..], b"/tmp", b"/dev/shm"]
+        );
+        assert_eq!(
+            writable_paths(&spec, false),
+            [&b"/host/wt"[..], b"/host/tmp", b"/dev/shm"]
+        );
+    }
+
+    /// A writable path that does not exist (yet) is left out of the
+    /// ruleset rather than failing the sandbox. The ruleset is built, not
+    /// applied: applying it would confine the test process.
+    #[test]
+    fn a_ruleset_is_built_from_existing_and_missing_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let here = tmp.path().as_os_str().as_encoded_bytes().to_vec();
+        let missing = tmp.path().join("missing");
+        let missing = missing.as_os_str().as_encoded_bytes().to_vec();
+        let spec = spec(vec![(here.clone(), here), (missing.clone(), missing)]);
+        for in_namespaces in [true, false] {
+            landlock_ruleset(&spec, in_namespaces).unwrap();
+        }
+    }
 }
