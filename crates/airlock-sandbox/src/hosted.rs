@@ -7,7 +7,7 @@ use crate::{
 };
 use crate::{confine, host, interrupt, terminal};
 use std::io::{self};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -82,7 +82,7 @@ pub(crate) fn run_hosted(
         .and_then(|()| not_interrupted())
     {
         Err(reason) => Err(SandboxError::NotStarted { reason }),
-        Ok(()) => host::send(&sock, request, stdio.each_ref().map(|fd| fd.as_raw_fd()))
+        Ok(()) => host::send(&sock, request, stdio.each_ref().map(|fd| fd.as_fd()))
             .map_err(|e| refused_before(&sock, e)),
     };
     // The command holds the only write ends now (or nobody does): the
@@ -125,7 +125,7 @@ pub(crate) fn run_hosted(
         {
             // Past the time limit: the leader stops the command and answers.
             timed_out = true;
-            host::hang_up(sock.as_raw_fd());
+            host::hang_up(&sock);
         }
         // Everything in the command's namespace is dead once it has
         // answered; a pipe still open then was passed to another command
@@ -214,7 +214,7 @@ pub(crate) fn run_hosted(
         }
         if fds[3].revents != 0 && stopped.is_none() {
             stopped = interrupt::received();
-            host::hang_up(sock.as_raw_fd());
+            host::hang_up(&sock);
         }
         if fds[2].revents != 0 {
             response = Some(host::response(&sock).map_err(|e| {

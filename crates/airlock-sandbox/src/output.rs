@@ -6,7 +6,7 @@ use crate::{Echo, SandboxError, StreamDigest, kill_group};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,7 +59,7 @@ impl Stop {
     fn now(&self) {
         match self {
             Stop::Group(pgid) => kill_group(*pgid),
-            Stop::HangUp(sock) => host::hang_up(sock.as_raw_fd()),
+            Stop::HangUp(sock) => host::hang_up(sock),
         }
     }
 }
@@ -84,7 +84,7 @@ impl Watchdog {
             let left = deadline.saturating_duration_since(Instant::now());
             if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(left) {
                 flag.store(true, Ordering::SeqCst);
-                host::hang_up(sock.as_raw_fd());
+                host::hang_up(&sock);
             }
         });
         Watchdog { stop, fired }

@@ -9,7 +9,7 @@ use super::{
 use crate::confine::{self, InitReport, InitSpec, SetupError, check, errno, fail};
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 /// Gives the coming command a pid (and mount, IPC) namespace of its own and
 /// starts its PID 1 there, waiting for the command; returns that pid, the
@@ -87,13 +87,13 @@ fn command_pid1(
         confine::cap_pids(n);
     }
     let mut byte = [0u8; 1];
-    let (_, conns) = recv_with_fds(from_leader.as_raw_fd(), &mut byte)
-        .map_err(|e| fail("receiving the connection", e))?;
+    let (_, conns) =
+        recv_with_fds(from_leader, &mut byte).map_err(|e| fail("receiving the connection", e))?;
     let Some(conn) = conns.into_iter().next() else {
         return Err(fail("receiving the connection", "none came"));
     };
     let (request, [stdin, stdout, stderr]) =
-        receive(conn.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
+        receive(&conn).map_err(|e| fail("receiving the command", e))?;
     // Before the command can start: its process count is capped here.
     if request.processes != base.processes {
         match (request.processes, uncapped) {
@@ -106,9 +106,9 @@ fn command_pid1(
     // A failure here leaves the command's process without a command: it
     // reports that itself, and is reaped below.
     let _ = send_with_fds(
-        to_command.as_raw_fd(),
+        &to_command,
         &body,
-        &[stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()],
+        &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
     );
     drop((stdin, stdout, stderr, to_command));
     confine::reap_and_report(child, report)?;
@@ -138,7 +138,7 @@ fn command_process(
     let mut init = base.clone();
     let ready = confined.and_then(|()| {
         let (request, [stdin, stdout, stderr]) =
-            receive(from_pid1.as_raw_fd()).map_err(|e| fail("receiving the command", e))?;
+            receive(from_pid1).map_err(|e| fail("receiving the command", e))?;
         init.argv = request.argv;
         init.cwd = request.cwd;
         init.env = request.env;

@@ -7,7 +7,7 @@ use super::{
     recv_with_fds, reports_left, send_with_fds, socket_pair, watch,
 };
 use crate::confine::{self, InitReport, fail};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// A leader forked before its command arrives.
@@ -19,8 +19,8 @@ pub(crate) struct Spare {
 
 impl Spare {
     /// Gives it the connection `conn`; its pid, if it took it.
-    pub(crate) fn hand(self, conn: RawFd) -> Option<libc::pid_t> {
-        send_with_fds(self.handoff.as_raw_fd(), b"c", &[conn])
+    pub(crate) fn hand(self, conn: BorrowedFd<'_>) -> Option<libc::pid_t> {
+        send_with_fds(&self.handoff, b"c", &[conn])
             .ok()
             .map(|()| self.pid)
     }
@@ -68,13 +68,14 @@ fn lead(
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let made = make_namespace(spec, prepared);
     let mut byte = [0u8; 1];
-    let Ok((_, conns)) = recv_with_fds(handoff.as_raw_fd(), &mut byte) else {
+    let Ok((_, conns)) = recv_with_fds(&handoff, &mut byte) else {
         return 1;
     };
     let Some(conn) = conns.into_iter().next() else {
         return 1;
     };
-    let conn = conn.as_raw_fd();
+    let held = conn;
+    let conn = held.as_raw_fd();
     // A path this sandbox hid that is no longer covered (the file behind it
     // was replaced on the host) must not be shown: refuse, and end the host.
     if let Some(path) = covered.iter().find(|p| is_mount_point(p) == Some(false)) {
@@ -110,7 +111,7 @@ fn lead(
     let reports = match made {
         Err(e) => vec![e.into()],
         Ok((pid, mut reports, to_command)) => {
-            match send_with_fds(to_command.as_raw_fd(), b"c", &[conn]) {
+            match send_with_fds(&to_command, b"c", &[held.as_fd()]) {
                 Ok(()) => match watch(conn, pid, reports) {
                     None => {
                         linger(conn);

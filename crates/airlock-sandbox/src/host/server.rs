@@ -6,8 +6,11 @@ use super::{
     DIR_FD, HostSpec, LISTEN_FD, LOCK_FD, READY_FD, SPEC_FD, STALE, spare, statx_nofollow,
 };
 use crate::confine::{self, InitReport, SetupError, errno};
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fs::{AtFlags, FlockOperation, flock, statat, unlinkat};
+use rustix::net::{SocketFlags, accept_with};
+use rustix::process::{Pid, PidfdFlags, WaitOptions, getuid, pidfd_open, waitpid};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -75,16 +78,12 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     // it ends.
     let mut busy: Option<(libc::pid_t, OwnedFd)> = None;
     loop {
-        loop {
-            let mut status = 0;
-            // SAFETY: reaping our children (leaders, and orphans reparented to us).
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break;
-            }
+        // Reaping our children (leaders, and orphans reparented to us).
+        while let Ok(Some((pid, status))) = waitpid(None, WaitOptions::NOHANG) {
+            let pid = pid.as_raw_nonzero().get();
             if leaders.remove(&pid) {
                 last = Instant::now();
-                if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == STALE {
+                if status.exit_status() == Some(STALE) {
                     // The view moved under this host: no command more here.
                     remove_socket(spec);
                     return Ok(());
@@ -113,47 +112,35 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
         };
         let timeout = wait.as_millis().clamp(1, 1000) as libc::c_int;
         let (incoming, _) = poll_two(
-            LISTEN_FD,
-            busy.as_ref().map(|(_, fd)| fd.as_raw_fd()),
+            inherited(LISTEN_FD),
+            busy.as_ref().map(|(_, fd)| fd.as_fd()),
             timeout,
         );
         if incoming {
-            // SAFETY: accept4 on our listening socket.
-            let conn = unsafe {
-                libc::accept4(
-                    LISTEN_FD,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC,
-                )
-            };
-            if conn < 0 {
+            let Ok(conn) = accept_with(inherited(LISTEN_FD), SocketFlags::CLOEXEC) else {
                 continue;
-            }
+            };
             // Only this user's processes: the hosts' directory is private,
             // and whoever reaches the socket anyway (a privileged process
             // of another user) runs nothing as this one. A uid outside the
             // sandbox's user namespace reads as the overflow uid here.
-            // SAFETY: getuid cannot fail.
-            if crate::private::peer(conn).map(|c| c.uid) != Some(unsafe { libc::getuid() }) {
-                // SAFETY: our own fresh descriptor.
-                unsafe { libc::close(conn) };
+            if crate::private::peer(conn.as_raw_fd()).map(|c| c.uid) != Some(getuid().as_raw()) {
                 continue;
             }
             // The spare leader takes the connection; without one (it died,
             // or could not be forked), a new one does.
             let handed = ready
                 .take()
-                .and_then(|s| s.hand(conn))
-                .or_else(|| spare(spec, &prepared, &covered).and_then(|s| s.hand(conn)));
+                .and_then(|s| s.hand(conn.as_fd()))
+                .or_else(|| spare(spec, &prepared, &covered).and_then(|s| s.hand(conn.as_fd())));
             if let Some(pid) = handed {
                 leaders.insert(pid);
                 if busy.is_none() {
                     busy = pidfd(pid).map(|fd| (pid, fd));
                 }
             }
-            // SAFETY: the leader has its own copy.
-            unsafe { libc::close(conn) };
+            // The leader has its own copy.
+            drop(conn);
             // Commands overlap (or the leader's end cannot be watched): the
             // next one should not wait for a fork either.
             if leaders.len() > 1 || busy.is_none() {
@@ -163,23 +150,30 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
         }
         // Ended from outside (evicted, or its run finished): its socket is
         // gone. Whatever connected before that is served first.
-        if leaders.is_empty() && !socket_is_ours(spec) && !poll_two(LISTEN_FD, None, 0).0 {
+        if leaders.is_empty() && !socket_is_ours(spec) && !poll_two(inherited(LISTEN_FD), None, 0).0
+        {
             return Ok(());
         }
         if leaders.is_empty() && last.elapsed() >= idle {
-            // SAFETY: flock on our own descriptor.
-            if unsafe { libc::flock(LOCK_FD, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                if !poll_two(LISTEN_FD, None, 0).0 {
+            let lock = inherited(LOCK_FD);
+            if flock(lock, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                if !poll_two(inherited(LISTEN_FD), None, 0).0 {
                     // Returning closes the listener; the namespace goes with
                     // us. The socket's name goes first, under the lock.
                     remove_socket(spec);
                     return Ok(());
                 }
-                // SAFETY: as above.
-                unsafe { libc::flock(LOCK_FD, libc::LOCK_UN) };
+                let _ = flock(lock, FlockOperation::Unlock);
             }
         }
     }
+}
+
+/// A descriptor the host inherits by number.
+fn inherited(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: LISTEN_FD, LOCK_FD and DIR_FD are set up by the client that
+    // starts the host and stay open in PID 1 for as long as it serves.
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 /// Whether the host's socket is still in its directory under its name.
@@ -187,60 +181,46 @@ fn socket_is_ours(spec: &HostSpec) -> bool {
     if spec.socket_ino == 0 {
         return true; // not known: only the idle time ends this host
     }
-    let Ok(name) = CString::new(spec.socket.as_str()) else {
-        return true;
-    };
-    // SAFETY: an all-zero stat is valid; fstatat fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstatat with a valid name below our directory.
-    let found =
-        unsafe { libc::fstatat(DIR_FD, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } == 0;
-    found && st.st_ino == spec.socket_ino
+    statat(
+        inherited(DIR_FD),
+        spec.socket.as_str(),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .is_ok_and(|st| st.st_ino == spec.socket_ino)
 }
 
 /// Removes the host's socket from its directory, unless the name now
 /// belongs to another host's socket.
 fn remove_socket(spec: &HostSpec) {
-    let Ok(name) = CString::new(spec.socket.as_str()) else {
-        return;
-    };
-    // SAFETY: an all-zero stat is valid; fstatat fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstatat and unlinkat with a valid name below our directory.
-    unsafe {
-        if libc::fstatat(DIR_FD, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0
-            && st.st_ino == spec.socket_ino
-        {
-            libc::unlinkat(DIR_FD, name.as_ptr(), 0);
-        }
+    let dir = inherited(DIR_FD);
+    let name = spec.socket.as_str();
+    if statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_ino == spec.socket_ino) {
+        let _ = unlinkat(dir, name, AtFlags::empty());
     }
 }
 
 /// Polls `fd` and, if given, `other` for input; which of them have it.
-fn poll_two(fd: RawFd, other: Option<RawFd>, timeout_ms: libc::c_int) -> (bool, bool) {
-    let mut fds = [
-        libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: other.unwrap_or(-1),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    // SAFETY: two valid pollfds (a negative fd is ignored).
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-    (rc > 0 && fds[0].revents != 0, rc > 0 && fds[1].revents != 0)
+fn poll_two(
+    fd: BorrowedFd<'_>,
+    other: Option<BorrowedFd<'_>>,
+    timeout_ms: libc::c_int,
+) -> (bool, bool) {
+    let mut fds = vec![PollFd::new(&fd, PollFlags::IN)];
+    if let Some(other) = &other {
+        fds.push(PollFd::new(other, PollFlags::IN));
+    }
+    let timeout = Timespec {
+        tv_sec: i64::from(timeout_ms / 1000),
+        tv_nsec: i64::from(timeout_ms % 1000) * 1_000_000,
+    };
+    let ready = poll(&mut fds, Some(&timeout)).is_ok_and(|n| n > 0);
+    let has_input = |i: usize| ready && fds.get(i).is_some_and(|f| !f.revents().is_empty());
+    (has_input(0), has_input(1))
 }
 
 /// A descriptor that becomes readable when our child `pid` exits.
 fn pidfd(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open on our own child; a fresh descriptor we then own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: as above.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()).ok()
 }
 
 /// Whether `path` is a mount point in this mount namespace (`None` when it

@@ -4,7 +4,9 @@
 
 use crate::confine::{InitReport, InitSpec};
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// Requests larger than this, encoded (huge argv or environment), go through a
 /// one-off sandbox instead: a datagram has to fit the socket's buffer.
@@ -49,25 +51,17 @@ pub(crate) struct Response {
 // The host process.
 
 pub(crate) fn socket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: socketpair fills two descriptors we then own.
-    if unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    } < 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptors from socketpair.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+    Ok(socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
 /// Receives one request with its three descriptors (stdin, stdout, stderr).
-pub(crate) fn receive(conn: RawFd) -> std::io::Result<(Request, [OwnedFd; 3])> {
+pub(crate) fn receive(conn: impl AsFd) -> std::io::Result<(Request, [OwnedFd; 3])> {
     let mut body = vec![0u8; MAX_REQUEST + 1];
     let (n, fds) = recv_with_fds(conn, &mut body)?;
     let fds: [OwnedFd; 3] = fds
@@ -82,81 +76,53 @@ pub(crate) fn receive(conn: RawFd) -> std::io::Result<(Request, [OwnedFd; 3])> {
 
 const FD_SPACE: usize = 4;
 
-pub(crate) fn send_with_fds(sock: RawFd, body: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
-    let mut iov = libc::iovec {
-        iov_base: body.as_ptr() as *mut libc::c_void,
-        iov_len: body.len(),
-    };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: a zeroed msghdr filled with valid pointers and lengths; the
-    // control buffer is sized by CMSG_SPACE for exactly these descriptors.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
-        std::ptr::copy_nonoverlapping(
-            fds.as_ptr().cast::<u8>(),
-            libc::CMSG_DATA(cmsg),
-            std::mem::size_of_val(fds),
-        );
-        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+pub(crate) fn send_with_fds(
+    sock: impl AsFd,
+    body: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> std::io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(std::io::Error::other("no room for the descriptors"));
     }
+    sendmsg(
+        sock,
+        &[IoSlice::new(body)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
     Ok(())
 }
 
 pub(crate) fn recv_with_fds(
-    sock: RawFd,
+    sock: impl AsFd,
     body: &mut [u8],
 ) -> std::io::Result<(usize, Vec<OwnedFd>)> {
-    let mut iov = libc::iovec {
-        iov_base: body.as_mut_ptr().cast(),
-        iov_len: body.len(),
-    };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space =
-        unsafe { libc::CMSG_SPACE((FD_SPACE * std::mem::size_of::<RawFd>()) as u32) } as usize;
-    let mut control = vec![0u8; space];
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, recvmsg};
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FD_SPACE))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let received = recvmsg(
+        sock,
+        &mut [IoSliceMut::new(body)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    // Descriptors are owned from here on, and closed if the message is refused.
     let mut fds = Vec::new();
-    // SAFETY: a zeroed msghdr with valid buffers; descriptors are taken from
-    // SCM_RIGHTS headers only, each owned from then on.
-    let n = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = message {
+            fds.extend(rights);
         }
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg);
-                let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
-                for i in 0..len / std::mem::size_of::<RawFd>() {
-                    let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
-                    fds.push(OwnedFd::from_raw_fd(fd));
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-        if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
-            return Err(std::io::Error::other("the message was cut short"));
-        }
-        n as usize
-    };
-    Ok((n, fds))
+    }
+    if received
+        .flags
+        .intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC)
+    {
+        return Err(std::io::Error::other("the message was cut short"));
+    }
+    Ok((received.bytes, fds))
 }
 
 // ---------------------------------------------------------------------------
@@ -164,8 +130,8 @@ pub(crate) fn recv_with_fds(
 
 /// Hands one command to the host's leader on `sock`, with its stdin and
 /// the write ends of its stdout and stderr pipes.
-pub(crate) fn send(sock: &OwnedFd, body: &[u8], stdio: [RawFd; 3]) -> std::io::Result<()> {
-    send_with_fds(sock.as_raw_fd(), body, &stdio)
+pub(crate) fn send(sock: &OwnedFd, body: &[u8], stdio: [BorrowedFd<'_>; 3]) -> std::io::Result<()> {
+    send_with_fds(sock, body, &stdio)
 }
 
 /// A request as it travels: compact (postcard), so that argv and
@@ -178,35 +144,30 @@ pub(crate) fn encode(request: &Request) -> std::io::Result<Vec<u8>> {
 pub(crate) fn response(sock: &OwnedFd) -> std::io::Result<Response> {
     let mut body = vec![0u8; MAX_RESPONSE];
     loop {
-        // SAFETY: receiving into our buffer.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), body.as_mut_ptr().cast(), body.len(), 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
+        let n = match rustix::net::recv(sock, &mut body, rustix::net::RecvFlags::empty()) {
+            Ok((n, _)) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Err(std::io::Error::other(
                 "the sandbox host ended before the command did",
             ));
         }
-        return serde_json::from_slice(&body[..n as usize]).map_err(std::io::Error::other);
+        return serde_json::from_slice(&body[..n]).map_err(std::io::Error::other);
     }
 }
 
 /// Tells the leader to stop the command: it kills the command's namespace.
-pub(crate) fn hang_up(sock: RawFd) {
-    // SAFETY: shutdown on a descriptor we hold.
-    unsafe { libc::shutdown(sock, libc::SHUT_WR) };
+pub(crate) fn hang_up(sock: impl AsFd) {
+    let _ = rustix::net::shutdown(sock, rustix::net::Shutdown::Write);
 }
 
 #[cfg(test)]
 mod tests {
     use super::{MAX_REQUEST, Request, encode, receive, send, send_with_fds, socket_pair};
     use std::io::{Read, Write};
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::{AsFd, OwnedFd};
 
     fn request() -> Request {
         Request {
@@ -227,13 +188,9 @@ mod tests {
         let (client, host) = socket_pair().unwrap();
         let pipes: Vec<(OwnedFd, OwnedFd)> =
             (0..3).map(|_| crate::pipe_cloexec().unwrap()).collect();
-        let stdio = [
-            pipes[0].1.as_raw_fd(),
-            pipes[1].1.as_raw_fd(),
-            pipes[2].1.as_raw_fd(),
-        ];
+        let stdio = [pipes[0].1.as_fd(), pipes[1].1.as_fd(), pipes[2].1.as_fd()];
         send(&client, &encode(&request()).unwrap(), stdio).unwrap();
-        let (got, fds) = receive(host.as_raw_fd()).unwrap();
+        let (got, fds) = receive(&host).unwrap();
         assert_eq!(format!("{got:?}"), format!("{:?}", request()));
         for (i, (fd, (read, write))) in fds.into_iter().zip(pipes).enumerate() {
             drop(write);
@@ -251,8 +208,8 @@ mod tests {
         let (client, host) = socket_pair().unwrap();
         let (_read, write) = crate::pipe_cloexec().unwrap();
         let body = encode(&request()).unwrap();
-        send_with_fds(client.as_raw_fd(), &body, &[write.as_raw_fd()]).unwrap();
-        let error = receive(host.as_raw_fd()).unwrap_err();
+        send_with_fds(&client, &body, &[write.as_fd()]).unwrap();
+        let error = receive(&host).unwrap_err();
         assert_eq!(error.to_string(), "a request carries three descriptors");
     }
 
@@ -261,11 +218,11 @@ mod tests {
         let (client, host) = socket_pair().unwrap();
         let pipes: Vec<(OwnedFd, OwnedFd)> =
             (0..3).map(|_| crate::pipe_cloexec().unwrap()).collect();
-        let stdio: Vec<_> = pipes.iter().map(|p| p.1.as_raw_fd()).collect();
+        let stdio: Vec<_> = pipes.iter().map(|p| p.1.as_fd()).collect();
         let body = encode(&request()).unwrap();
         for bad in [&body[..body.len() / 2], &[0xffu8; 16][..], &[][..]] {
-            send_with_fds(client.as_raw_fd(), bad, &stdio).unwrap();
-            assert!(receive(host.as_raw_fd()).is_err());
+            send_with_fds(&client, bad, &stdio).unwrap();
+            assert!(receive(&host).is_err());
         }
     }
 
@@ -275,12 +232,12 @@ mod tests {
         let (client, host) = socket_pair().unwrap();
         let pipes: Vec<(OwnedFd, OwnedFd)> =
             (0..3).map(|_| crate::pipe_cloexec().unwrap()).collect();
-        let stdio: Vec<_> = pipes.iter().map(|p| p.1.as_raw_fd()).collect();
+        let stdio: Vec<_> = pipes.iter().map(|p| p.1.as_fd()).collect();
         let mut big = request();
         big.argv.push(vec![b'a'; MAX_REQUEST]);
         let body = encode(&big).unwrap();
         // Refused on the way out (too large for the socket) or on the way in.
-        let sent = send_with_fds(client.as_raw_fd(), &body, &stdio);
-        assert!(sent.is_err() || receive(host.as_raw_fd()).is_err());
+        let sent = send_with_fds(&client, &body, &stdio);
+        assert!(sent.is_err() || receive(&host).is_err());
     }
 }
