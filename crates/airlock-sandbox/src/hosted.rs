@@ -195,18 +195,13 @@ pub(crate) fn run_hosted(
             let Some(reader) = pipe.as_ref() else {
                 continue;
             };
-            // SAFETY: reading into our buffer from our pipe.
-            let n = unsafe { libc::read(reader.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            match n {
-                0 => *pipe = None,
-                n if n > 0 => recorder.record(&buf[..n as usize], &budget)?,
-                _ if matches!(
-                    io::Error::last_os_error().kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) => {}
+            match rustix::io::read(reader, &mut buf[..]) {
+                Ok(0) => *pipe = None,
+                Ok(n) => recorder.record(&buf[..n], &budget)?,
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
                 // A terminal's leader reads EIO once the command's side is
                 // closed everywhere: its end.
-                _ => *pipe = None,
+                Err(_) => *pipe = None,
             }
         }
         if let (Some(leader), Some(ready)) = (&key_leader, fds.get(4..7)) {

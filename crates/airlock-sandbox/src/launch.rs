@@ -6,7 +6,7 @@ use crate::{CommandSpec, Confinement, Input, SandboxError};
 use crate::{confine, terminal};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::thread;
@@ -52,11 +52,8 @@ pub(crate) fn spawn_keys(
 /// `/dev/null` too when airlock has none).
 pub(crate) fn stdin_of(input: Input) -> io::Result<OwnedFd> {
     if input == Input::Inherit {
-        // SAFETY: duplicating fd 0 into a fresh descriptor we then own.
-        let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
-        if fd >= 0 {
-            // SAFETY: just made.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        if let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3) {
+            return Ok(fd);
         }
     }
     Ok(File::open("/dev/null")?.into())
@@ -78,13 +75,7 @@ pub(crate) type GatePipe = (OwnedFd, File);
 
 /// A pipe whose ends are both close-on-exec.
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 fills two descriptors we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptors from pipe2.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 /// `<init program> __sandbox-init`, with a pipe on fd 3 for its report, the

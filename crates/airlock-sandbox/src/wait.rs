@@ -141,8 +141,8 @@ impl Ended {
 }
 
 pub(crate) fn kill_group(pgid: libc::pid_t) {
-    // SAFETY: killpg only sends a signal; a stale group id yields ESRCH.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
+    // A stale group id yields ESRCH: nothing left to kill.
+    if let Some(group) = rustix::process::Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     }
 }
