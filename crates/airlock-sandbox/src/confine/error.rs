@@ -16,6 +16,11 @@ pub(crate) fn fail(step: impl Into<String>, error: impl std::fmt::Display) -> Se
     }
 }
 
+/// The step that failed with the error of a `rustix` call.
+pub(crate) fn failed(step: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> SetupError {
+    move |e| fail(step, std::io::Error::from(e))
+}
+
 pub(crate) fn errno(step: impl Into<String>) -> SetupError {
     fail(step, std::io::Error::last_os_error())
 }

@@ -34,11 +34,14 @@ mod process;
 mod protocol;
 mod seccomp_filter;
 
+use rustix::process::{Signal, set_parent_process_death_signal};
+
 pub(crate) use error::SetupError;
 pub(crate) use error::check;
 pub(crate) use error::cstr;
 pub(crate) use error::errno;
 pub(crate) use error::fail;
+pub(crate) use error::failed;
 pub(crate) use landlock_rules::landlock_ruleset;
 pub(crate) use mounts::RealPaths;
 pub(crate) use mounts::build_root;
@@ -94,13 +97,13 @@ fn init() -> Result<i32, SetupError> {
     // any daemon (docker.sock, agents, session buses) it can see.
     spec.hidden.extend(host_sockets());
     // If airlock dies (interrupted), so does everything it started.
-    // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    let _ = set_parent_process_death_signal(Some(Signal::KILL));
     if spec.weaker {
         confine_process(&spec, false)?;
         return Err(exec(&spec));
     }
     enter_namespaces(&spec)?;
+    // libc: rustix has no fork (outside its unstable runtime module).
     // SAFETY: single-threaded process; the child only calls async-signal-safe
     // code or allocates in a fresh single-threaded copy.
     let pid = unsafe { libc::fork() };
@@ -118,8 +121,8 @@ fn init() -> Result<i32, SetupError> {
 
 /// PID 1 of the sandbox: build the filesystem view, start the command, reap.
 fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
-    // SAFETY: plain prctl; PID 1 dies with the init process.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // PID 1 dies with the init process.
+    let _ = set_parent_process_death_signal(Some(Signal::KILL));
     build_root(spec)?;
     if !spec.network {
         loopback_up()?;
@@ -127,6 +130,7 @@ fn pid1(spec: &InitSpec) -> Result<i32, SetupError> {
     if let Some(n) = spec.processes {
         cap_pids(n);
     }
+    // libc: as above, no fork in rustix.
     // SAFETY: fork in the single-threaded PID 1.
     let child = unsafe { libc::fork() };
     if child < 0 {

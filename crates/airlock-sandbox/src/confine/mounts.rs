@@ -2,7 +2,10 @@
 //! paths hidden, granted paths bound back, a fresh `/proc` and `/dev/shm`,
 //! then `pivot_root`.
 
+use super::failed;
 use super::{InitSpec, SetupError, check, cstr, fail, os};
+use rustix::mount::{MountFlags, UnmountFlags, unmount};
+use rustix::process::{chdir, pivot_root};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -46,18 +49,19 @@ fn mount(
     let target_c = cstr(target)?;
     let fstype = fstype.map(|f| CString::new(f).expect("static"));
     let data = data.map(|d| CString::new(d).expect("static"));
-    // SAFETY: all pointers are valid NUL-terminated strings or null.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            target_c.as_ptr(),
-            fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            flags,
-            data.as_ref()
-                .map_or(std::ptr::null(), |s| s.as_ptr() as *const libc::c_void),
-        )
-    };
-    check(rc, format!("{step} ({})", String::from_utf8_lossy(target)))
+    // No source or type is passed as "": the kernel reads neither for a
+    // change of propagation, a bind's type, or a remount.
+    rustix::mount::mount(
+        src.as_deref().unwrap_or(c""),
+        target_c.as_c_str(),
+        fstype.as_deref().unwrap_or(c""),
+        MountFlags::from_bits_retain(flags as libc::c_uint),
+        data.as_deref(),
+    )
+    .map_err(failed(format!(
+        "{step} ({})",
+        String::from_utf8_lossy(target)
+    )))
 }
 
 #[repr(C)]
@@ -80,6 +84,7 @@ fn set_read_only_recursive(target: &[u8]) -> Result<(), SetupError> {
         propagation: 0,
         userns_fd: 0,
     };
+    // libc: rustix has no mount_setattr.
     // SAFETY: mount_setattr with a valid path and attribute struct.
     let rc = unsafe {
         libc::syscall(
@@ -259,22 +264,12 @@ pub(crate) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
     mount_shm(&join(root, b"/dev/shm"))?;
 
     let root_c = cstr(root)?;
-    // SAFETY: chdir and pivot_root(".", ".") with valid strings: the old root
-    // is stacked under the new one and detached right after.
-    unsafe {
-        check(libc::chdir(root_c.as_ptr()), "entering the new root")?;
-        let dot = CString::new(".").expect("static");
-        check(
-            libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) as libc::c_int,
-            "pivoting into the new root",
-        )?;
-        check(
-            libc::umount2(dot.as_ptr(), libc::MNT_DETACH),
-            "detaching the old root",
-        )?;
-        let slash = CString::new("/").expect("static");
-        check(libc::chdir(slash.as_ptr()), "entering the new root")?;
-    }
+    // pivot_root(".", "."): the old root is stacked under the new one and
+    // detached right after.
+    chdir(root_c.as_c_str()).map_err(failed("entering the new root"))?;
+    pivot_root(".", ".").map_err(failed("pivoting into the new root"))?;
+    unmount(".", UnmountFlags::DETACH).map_err(failed("detaching the old root"))?;
+    chdir("/").map_err(failed("entering the new root"))?;
     Ok(())
 }
 

@@ -5,8 +5,10 @@
 use super::{InitSpec, SetupError, check, errno, fail};
 
 pub(crate) fn enter_namespaces(spec: &InitSpec) -> Result<(), SetupError> {
-    // SAFETY: plain system calls.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let (uid, gid) = (
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+    );
     let mut flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
@@ -15,6 +17,7 @@ pub(crate) fn enter_namespaces(spec: &InitSpec) -> Result<(), SetupError> {
     if !spec.network {
         flags |= libc::CLONE_NEWNET;
     }
+    // libc: rustix's unshare is unsafe as well (unshare_unsafe).
     // SAFETY: unshare in a single-threaded process.
     check(
         unsafe { libc::unshare(flags) },
@@ -55,6 +58,7 @@ pub(crate) fn set_pid_max(value: &str) {
 /// Brings up `lo` in the new network namespace: tests can serve on 127.0.0.1
 /// without reaching the host's loopback.
 pub(crate) fn loopback_up() -> Result<(), SetupError> {
+    // libc: rustix has no SIOCGIFFLAGS/SIOCSIFFLAGS.
     // SAFETY: an ioctl on a socket we own, with a zeroed, filled-in ifreq.
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);

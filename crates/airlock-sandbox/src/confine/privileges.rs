@@ -3,8 +3,10 @@
 //! filters.
 
 use super::{
-    Filters, InitSpec, SetupError, check, errno, fail, landlock_ruleset, limit, seccomp_filters,
+    Filters, InitSpec, SetupError, fail, failed, landlock_ruleset, limit, seccomp_filters,
 };
+use rustix::io::Errno;
+use rustix::thread::{CapabilitySet, remove_capability_from_bounding_set};
 
 /// The Landlock ruleset and seccomp filters of a sandbox, built ahead of the
 /// command: a warm sandbox builds them once and every command applies them.
@@ -34,32 +36,24 @@ pub(crate) fn confine_process(spec: &InitSpec, in_namespaces: bool) -> Result<()
 /// [`confine_process`] without the limits, with the ruleset and filters
 /// built beforehand: nothing here depends on the command.
 pub(crate) fn confine_prepared(in_namespaces: bool, prepared: &Prepared) -> Result<(), SetupError> {
-    // SAFETY: plain system calls on our own process.
-    unsafe {
-        if libc::setsid() < 0 && in_namespaces {
-            return Err(errno("starting a session"));
-        }
-        check(
-            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
-            "setting no_new_privs",
-        )?;
-        if in_namespaces {
-            // Empty the bounding set so that exec grants no capability, even to uid 0.
-            for cap in 0..=63 {
-                if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0
-                    && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL)
-                {
-                    return Err(errno("dropping capabilities"));
-                }
+    if let Err(e) = rustix::process::setsid()
+        && in_namespaces
+    {
+        return Err(failed("starting a session")(e));
+    }
+    rustix::thread::set_no_new_privs(true).map_err(failed("setting no_new_privs"))?;
+    if in_namespaces {
+        // Empty the bounding set so that exec grants no capability, even to
+        // uid 0: every number, including those the kernel may add later
+        // (those it does not know answer EINVAL).
+        for cap in 0..=63 {
+            let capability = CapabilitySet::from_bits_retain(1 << cap);
+            match remove_capability_from_bounding_set(capability) {
+                Ok(()) | Err(Errno::INVAL) => {}
+                Err(e) => return Err(failed("dropping capabilities")(e)),
             }
-            let _ = libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_CLEAR_ALL,
-                0,
-                0,
-                0,
-            );
         }
+        let _ = rustix::thread::clear_ambient_capability_set();
     }
     prepared
         .ruleset

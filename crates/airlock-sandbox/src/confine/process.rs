@@ -1,8 +1,12 @@
 //! The command's process: its limits, the gate it waits on, its `execve`;
 //! and the waiting and reaping around it.
 
-use super::{GATE_FD, InitReport, InitSpec, SetupError, check, cstr, errno, fail, os, report_to};
+use super::failed;
+use super::{GATE_FD, InitReport, InitSpec, SetupError, cstr, errno, fail, os, report_to};
+use rustix::io::Errno;
+use rustix::process::{Pid, Resource, Rlimit, WaitOptions, setrlimit, wait, waitpid};
 use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 /// The command's own process: once `confined` (every confinement step
@@ -28,9 +32,10 @@ pub(crate) fn become_command(
 /// nothing the command started is left to act.
 pub(crate) fn reap_and_report(child: libc::pid_t, fd: libc::c_int) -> Result<i32, SetupError> {
     let status = reap_until(child)?;
-    // SAFETY: getpid is always safe; kill(-1) from PID 1 of a pid namespace
-    // reaches that namespace only (never anything outside it).
-    if unsafe { libc::getpid() } == 1 {
+    if rustix::process::getpid().is_init() {
+        // libc: rustix's kill takes one process or group, not -1 (all).
+        // SAFETY: kill(-1) from PID 1 of a pid namespace reaches that
+        // namespace only (never anything outside it).
         unsafe { libc::kill(-1, libc::SIGKILL) };
         reap_all();
     }
@@ -48,18 +53,14 @@ pub(crate) fn reap_and_report(child: libc::pid_t, fd: libc::c_int) -> Result<i32
 }
 
 pub(crate) fn wait_for(pid: libc::pid_t) -> Option<i32> {
-    let mut status = 0;
+    let pid = Pid::from_raw(pid)?;
     loop {
-        // SAFETY: waiting for our own child.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid {
-            break;
-        }
-        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return None;
+        match waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Some(shell_status(status.as_raw())),
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(_) => return None,
         }
     }
-    Some(shell_status(status))
 }
 
 pub(crate) fn shell_status(status: libc::c_int) -> i32 {
@@ -73,17 +74,12 @@ pub(crate) fn shell_status(status: libc::c_int) -> i32 {
 /// As PID 1: reaps every child until `child` exits; returns its wait status.
 pub(crate) fn reap_until(child: libc::pid_t) -> Result<libc::c_int, SetupError> {
     loop {
-        let mut status = 0;
-        // SAFETY: reaping children of PID 1.
-        let rc = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if rc < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+        match wait(WaitOptions::empty()) {
+            Ok(Some((pid, status))) if pid.as_raw_nonzero().get() == child => {
+                return Ok(status.as_raw());
             }
-            return Err(fail("waiting for the command", "it vanished"));
-        }
-        if rc == child {
-            return Ok(status);
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(_) => return Err(fail("waiting for the command", "it vanished")),
         }
     }
 }
@@ -91,46 +87,27 @@ pub(crate) fn reap_until(child: libc::pid_t) -> Result<libc::c_int, SetupError> 
 /// Reaps every child until none is left.
 fn reap_all() {
     loop {
-        let mut status = 0;
-        // SAFETY: reaping children of PID 1.
-        let rc = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return;
+        match wait(WaitOptions::empty()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(_) => return,
         }
     }
 }
 
 /// The command's own limits on processes, memory and file size.
 pub(crate) fn limit(spec: &InitSpec) -> Result<(), SetupError> {
-    // SAFETY: plain system calls on our own process.
-    unsafe {
-        if let Some(n) = spec.processes {
-            let lim = libc::rlimit {
-                rlim_cur: n,
-                rlim_max: n,
-            };
-            check(
-                libc::setrlimit(libc::RLIMIT_NPROC, &lim),
-                "limiting the number of processes",
-            )?;
-        }
-        if let Some(bytes) = spec.memory_bytes {
-            let lim = libc::rlimit {
-                rlim_cur: bytes,
-                rlim_max: bytes,
-            };
-            check(libc::setrlimit(libc::RLIMIT_AS, &lim), "limiting memory")?;
-        }
-        if let Some(bytes) = spec.file_size_bytes {
-            let lim = libc::rlimit {
-                rlim_cur: bytes,
-                rlim_max: bytes,
-            };
-            check(
-                libc::setrlimit(libc::RLIMIT_FSIZE, &lim),
-                "limiting the size of files",
-            )?;
-        }
+    let both = |n: u64| Rlimit {
+        current: Some(n),
+        maximum: Some(n),
+    };
+    if let Some(n) = spec.processes {
+        setrlimit(Resource::Nproc, both(n)).map_err(failed("limiting the number of processes"))?;
+    }
+    if let Some(bytes) = spec.memory_bytes {
+        setrlimit(Resource::As, both(bytes)).map_err(failed("limiting memory"))?;
+    }
+    if let Some(bytes) = spec.file_size_bytes {
+        setrlimit(Resource::Fsize, both(bytes)).map_err(failed("limiting the size of files"))?;
     }
     Ok(())
 }
@@ -139,11 +116,10 @@ pub(crate) fn limit(spec: &InitSpec) -> Result<(), SetupError> {
 pub(crate) fn exec(spec: &InitSpec) -> SetupError {
     let run = || -> Result<std::convert::Infallible, SetupError> {
         let cwd = cstr(&spec.cwd)?;
-        // SAFETY: chdir with a valid string.
-        check(
-            unsafe { libc::chdir(cwd.as_ptr()) },
-            format!("entering {}", String::from_utf8_lossy(&spec.cwd)),
-        )?;
+        rustix::process::chdir(cwd.as_c_str()).map_err(failed(format!(
+            "entering {}",
+            String::from_utf8_lossy(&spec.cwd)
+        )))?;
         let argv: Vec<CString> = spec
             .argv
             .iter()
@@ -171,12 +147,11 @@ pub(crate) fn exec(spec: &InitSpec) -> SetupError {
         if spec.terminal {
             // The session's controlling terminal (the command leads a
             // session of its own): job control and ^C work in it.
-            // SAFETY: an ioctl on our own stdin.
-            check(
-                unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) },
+            rustix::process::ioctl_tiocsctty(rustix::stdio::stdin()).map_err(failed(
                 "making the command's terminal its controlling terminal",
-            )?;
+            ))?;
         }
+        // libc: rustix's execve is for runtimes (no C library state to keep).
         // SAFETY: NUL-terminated arrays of valid strings.
         unsafe { libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
         Err(errno(format!(
@@ -196,25 +171,24 @@ pub(crate) fn exec(spec: &InitSpec) -> SetupError {
 /// before the command (its snapshot of the worktree).
 fn wait_for_gate() -> Result<(), SetupError> {
     let step = "waiting for airlock to let the command start";
-    let mut byte = 0u8;
+    // SAFETY: GATE_FD is the gate pipe's read end, set up by the caller
+    // for this process alone; taken over here, and closed when done.
+    let gate = unsafe { OwnedFd::from_raw_fd(GATE_FD) };
+    let mut byte = [0u8; 1];
     loop {
-        // SAFETY: reading one byte into a local buffer.
-        let n = unsafe { libc::read(GATE_FD, (&mut byte as *mut u8).cast(), 1) };
-        match n {
-            1 => break,
-            0 => {
+        match rustix::io::read(&gate, &mut byte) {
+            Ok(1) => break,
+            Ok(0) => {
                 return Err(fail(
                     step,
                     "airlock closed the gate: what had to happen before the command \
                      (the snapshot of the worktree) failed, so the command was not run",
                 ));
             }
-            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
-            _ => return Err(errno(step)),
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(failed(step)(e)),
         }
     }
-    // SAFETY: closing our own descriptor (it is close-on-exec anyway).
-    unsafe { libc::close(GATE_FD) };
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use crate::confine::{self, InitReport, SetupError, errno};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::{AtFlags, FlockOperation, flock, statat, unlinkat};
 use rustix::net::{SocketFlags, accept_with};
-use rustix::process::{Pid, PidfdFlags, WaitOptions, getuid, pidfd_open, waitpid};
+use rustix::process::{Pid, PidfdFlags, WaitOptions, getuid, pidfd_open, wait};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -79,7 +79,7 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     let mut busy: Option<(libc::pid_t, OwnedFd)> = None;
     loop {
         // Reaping our children (leaders, and orphans reparented to us).
-        while let Ok(Some((pid, status))) = waitpid(None, WaitOptions::NOHANG) {
+        while let Ok(Some((pid, status))) = wait(WaitOptions::NOHANG) {
             let pid = pid.as_raw_nonzero().get();
             if leaders.remove(&pid) {
                 last = Instant::now();
