@@ -84,8 +84,8 @@ pub(crate) fn connect(
     let Ok(lock) = open_lock() else {
         return Ok(None);
     };
-    // SAFETY: flock on a file we hold; released when it is closed.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } < 0 {
+    // Released when it is closed.
+    if rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).is_err() {
         return Ok(None);
     }
     let Ok(dir_fd) = File::open(dir) else {
@@ -155,21 +155,16 @@ pub(crate) fn identity(path: &[u8]) -> Option<Identity> {
 }
 
 /// `statx` of `path` itself (not what a link leads to), asking for `mask`.
-pub(crate) fn statx_nofollow(path: &[u8], mask: libc::c_uint) -> Option<libc::statx> {
+pub(crate) fn statx_nofollow(path: &[u8], mask: libc::c_uint) -> Option<rustix::fs::Statx> {
+    use rustix::fs::{AtFlags, CWD, StatxFlags, statx};
     let path = CString::new(path).ok()?;
-    // SAFETY: an all-zero statx is valid; statx fills it.
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: statx with a valid path and buffer.
-    let rc = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            mask,
-            &mut st,
-        )
-    };
-    (rc == 0).then_some(st)
+    statx(
+        CWD,
+        path.as_c_str(),
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::from_bits_retain(mask),
+    )
+    .ok()
 }
 
 /// The host's name: a digest of everything that shapes its sandbox,

@@ -7,6 +7,9 @@ use super::{
     socket_pair,
 };
 use crate::confine::{self, InitReport, InitSpec, SetupError, check, errno, fail};
+use rustix::process::{
+    Pid, Signal, WaitOptions, kill_process, set_parent_process_death_signal, waitpid,
+};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -60,8 +63,8 @@ fn command_pid1(
     prepared: &confine::Prepared,
 ) -> Result<i32, SetupError> {
     let (reports_in, report) = reports;
-    // SAFETY: plain prctl: the command dies with its leader.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // The command dies with its leader.
+    let _ = set_parent_process_death_signal(Some(Signal::KILL));
     // `/dev/shm`, like `/tmp`, is the run's: shared by its commands (the
     // prebuilt Landlock ruleset grants writes to this one).
     confine::mount_proc(b"/proc", "mounting /proc for the command")?;
@@ -114,10 +117,10 @@ fn command_pid1(
     confine::reap_and_report(child, report)?;
     // Nothing of the command runs now: every report is in the pipe.
     let mut text = Vec::new();
-    // SAFETY: fcntl on our own descriptor; then read what is there.
-    unsafe { libc::fcntl(reports_in.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    // Read what is there, not waiting for more.
+    let _ = rustix::fs::fcntl_setfl(&reports_in, rustix::fs::OFlags::NONBLOCK);
     let _ = File::from(reports_in).read_to_end(&mut text);
-    if respond(conn.as_raw_fd(), parse_reports(&text)) {
+    if respond(conn.as_fd(), parse_reports(&text)) {
         return Ok(ANSWERED);
     }
     // Not sent: the reports go back in the pipe for the leader to answer.
@@ -148,18 +151,11 @@ fn command_process(
         init.terminal = request.terminal;
         init.gate = false;
         confine::limit(&init)?;
-        // SAFETY: descriptor juggling in this process: 0, 1 and 2 onto
-        // what the client sent (dup2 clears close-on-exec).
-        let wired = unsafe {
-            libc::dup2(stdin.as_raw_fd(), 0) >= 0
-                && libc::dup2(stdout.as_raw_fd(), 1) >= 0
-                && libc::dup2(stderr.as_raw_fd(), 2) >= 0
-        };
-        if wired {
-            Ok(())
-        } else {
-            Err(errno("connecting the command's input and output"))
-        }
+        // 0, 1 and 2 onto what the client sent (dup2 clears close-on-exec).
+        rustix::stdio::dup2_stdin(&stdin)
+            .and_then(|()| rustix::stdio::dup2_stdout(&stdout))
+            .and_then(|()| rustix::stdio::dup2_stderr(&stderr))
+            .map_err(confine::failed("connecting the command's input and output"))
     });
     confine::become_command(&init, ready, report)
 }
@@ -197,18 +193,20 @@ pub(crate) fn watch(conn: RawFd, pid: libc::pid_t, mut reports: File) -> Option<
         if fds[1].revents != 0 && !killed {
             // The client hung up or asked to stop: everything in the
             // command's namespace dies with its PID 1.
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = kill_process(pid, Signal::KILL);
+            }
             killed = true;
         }
         if fds[0].revents != 0 {
             break;
         }
     }
-    let mut status = 0;
-    // SAFETY: reaping our own child; its namespace is gone with it.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == ANSWERED {
+    // Reaping our own child; its namespace is gone with it.
+    let status =
+        Pid::from_raw(pid).and_then(|pid| waitpid(Some(pid), WaitOptions::empty()).ok()?);
+    // Not reaped (it cannot be told): taken as answered, as a zero status.
+    if status.is_none_or(|(_, status)| status.exit_status() == Some(ANSWERED)) {
         return None;
     }
     Some(reports_left(&mut reports))

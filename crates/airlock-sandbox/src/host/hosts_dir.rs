@@ -2,9 +2,7 @@
 //! lock, eviction of the least recently used hosts, ending an owner's hosts.
 
 use sha2::{Digest, Sha256};
-use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -84,22 +82,22 @@ fn lock_hosts(dir: &Path) -> Option<File> {
         .mode(0o600)
         .open(dir.join(LOCK_FILE))
         .ok()?;
-    // SAFETY: flock on a file we hold; released when it is closed.
-    (unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(lock)
+    // Released when it is closed.
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .is_ok()
+        .then_some(lock)
 }
 
 /// Marks a host's socket used now: the last to be ended by [`evict`].
 pub(crate) fn mark_used(dir: &File, name: &str) {
-    let Ok(name) = CString::new(name) else {
-        return;
+    use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_NOW, utimensat};
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: UTIME_NOW,
     };
-    // SAFETY: utimensat below our directory's descriptor; a null time is now.
-    unsafe {
-        libc::utimensat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            std::ptr::null(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        );
-    }
+    let times = Timestamps {
+        last_access: now,
+        last_modification: now,
+    };
+    let _ = utimensat(dir, name, &times, AtFlags::SYMLINK_NOFOLLOW);
 }

@@ -7,7 +7,13 @@ use super::{
     recv_with_fds, reports_left, send_with_fds, socket_pair, watch,
 };
 use crate::confine::{self, InitReport, fail};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendFlags};
+use rustix::process::{
+    Pid, Signal, WaitOptions, kill_process, set_parent_process_death_signal, waitpid,
+};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// A leader forked before its command arrives.
@@ -64,8 +70,8 @@ fn lead(
     prepared: &confine::Prepared,
     covered: &[Vec<u8>],
 ) -> i32 {
-    // SAFETY: plain prctl: a leader dies with its host.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // A leader dies with its host.
+    let _ = set_parent_process_death_signal(Some(Signal::KILL));
     let made = make_namespace(spec, prepared);
     let mut byte = [0u8; 1];
     let Ok((_, conns)) = recv_with_fds(&handoff, &mut byte) else {
@@ -74,8 +80,7 @@ fn lead(
     let Some(conn) = conns.into_iter().next() else {
         return 1;
     };
-    let held = conn;
-    let conn = held.as_raw_fd();
+    let conn = conn.as_fd();
     // A path this sandbox hid that is no longer covered (the file behind it
     // was replaced on the host) must not be shown: refuse, and end the host.
     if let Some(path) = covered.iter().find(|p| is_mount_point(p) == Some(false)) {
@@ -83,15 +88,7 @@ fn lead(
         // closed with unread data resets the client's end, which would
         // then lose this answer.
         let mut discard = vec![0u8; MAX_REQUEST];
-        // SAFETY: a non-blocking receive into our buffer.
-        unsafe {
-            libc::recv(
-                conn,
-                discard.as_mut_ptr().cast(),
-                discard.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
+        let _ = rustix::net::recv(conn, &mut discard[..], RecvFlags::DONTWAIT);
         respond(
             conn,
             vec![InitReport::SetupFailed {
@@ -111,8 +108,8 @@ fn lead(
     let reports = match made {
         Err(e) => vec![e.into()],
         Ok((pid, mut reports, to_command)) => {
-            match send_with_fds(&to_command, b"c", &[held.as_fd()]) {
-                Ok(()) => match watch(conn, pid, reports) {
+            match send_with_fds(&to_command, b"c", &[conn]) {
+                Ok(()) => match watch(conn.as_raw_fd(), pid, reports) {
                     None => {
                         linger(conn);
                         return 0;
@@ -122,10 +119,10 @@ fn lead(
                 // PID 1 ended before the hand-off: what it reported says
                 // why, once it and its namespace are gone.
                 Err(e) => {
-                    // SAFETY: killing and reaping our own child.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                    // Killing and reaping our own child.
+                    if let Some(pid) = Pid::from_raw(pid) {
+                        let _ = kill_process(pid, Signal::KILL);
+                        let _ = waitpid(Some(pid), WaitOptions::empty());
                     }
                     let mut said = reports_left(&mut reports);
                     if said.is_empty() {
@@ -148,19 +145,13 @@ const LINGER_MS: libc::c_int = 1000;
 /// the host forks the next sandbox once this leader ends, and building it
 /// beside the client, which is still recording the command, would slow
 /// the client down on a small machine (`Held`).
-fn linger(conn: RawFd) {
-    let mut hang_up = libc::pollfd {
-        fd: conn,
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
+fn linger(conn: BorrowedFd<'_>) {
+    let mut hang_up = [PollFd::new(&conn, PollFlags::RDHUP)];
     let deadline = Instant::now() + Duration::from_millis(LINGER_MS as u64);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut hang_up, 1, left.as_millis() as libc::c_int) };
-        let interrupted =
-            rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
+        let timeout = Timespec::try_from(left).unwrap_or_default();
+        let interrupted = poll(&mut hang_up, Some(&timeout)) == Err(Errno::INTR);
         if !interrupted || left.is_zero() {
             return;
         }
@@ -178,11 +169,9 @@ pub(crate) const ANSWERED: i32 = 0;
 pub(crate) const UNANSWERED: i32 = 1;
 
 /// Sends the answer; whether it went.
-pub(crate) fn respond(conn: RawFd, reports: Vec<InitReport>) -> bool {
+pub(crate) fn respond(conn: BorrowedFd<'_>, reports: Vec<InitReport>) -> bool {
     let Ok(body) = serde_json::to_vec(&Response { reports }) else {
         return false;
     };
-    // SAFETY: sending from a valid buffer on our connection.
-    let sent = unsafe { libc::send(conn, body.as_ptr().cast(), body.len(), libc::MSG_NOSIGNAL) };
-    sent == body.len() as isize
+    rustix::net::send(conn, &body, SendFlags::NOSIGNAL) == Ok(body.len())
 }
