@@ -102,8 +102,7 @@ impl Input {
     /// goes to too (`output_is_terminal`); nothing when it runs at one
     /// otherwise (in the background, or writing to a file); else its stdin.
     pub fn of_stdin(output_is_terminal: bool) -> Input {
-        // SAFETY: fd 0 is only looked at.
-        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        let stdin = rustix::stdio::stdin();
         if !rustix::termios::isatty(stdin) {
             Input::Inherit
         } else if output_is_terminal && terminal::in_the_foreground() {
