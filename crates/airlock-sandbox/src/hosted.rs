@@ -179,6 +179,7 @@ pub(crate) fn run_hosted(
         if let Some(leader) = key_leader.as_ref().filter(|_| response.is_none()) {
             fds.extend(keys.pollfds(leader));
         }
+        // libc: the poll set mixes descriptors known by number (interrupt, terminal).
         // SAFETY: valid pollfds (a negative fd is ignored).
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
         if rc < 0 {

@@ -40,6 +40,7 @@ pub fn install() -> std::io::Result<()> {
     WRITE_END.store(write.into_raw_fd(), Ordering::SeqCst);
     READ_END.store(read.into_raw_fd(), Ordering::SeqCst);
     for signal in SIGNALS {
+        // libc: rustix has no sigaction.
         // SAFETY: an all-zero sigaction is valid; the handler only touches
         // atomics and writes to a pipe.
         unsafe {

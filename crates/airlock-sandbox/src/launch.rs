@@ -105,6 +105,7 @@ pub(crate) fn confined_command(
     let spec_fd = spec_read.as_raw_fd();
     let mut command = Command::new(&c.init_program);
     command.arg(confine::INIT_ARG).current_dir("/").env_clear();
+    // libc: pre_exec is unsafe in std.
     // SAFETY: dup2 and fcntl are async-signal-safe. The init marks fds 3
     // and 4 close-on-exec itself before anything untrusted runs.
     unsafe {

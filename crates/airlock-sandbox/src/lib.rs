@@ -180,6 +180,7 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
                 .stderr(Stdio::piped());
         }
     }
+    // libc: pre_exec is unsafe in std.
     // A session of its own, so its own process group: the time limit kills
     // everything the command started; and no controlling terminal, so
     // `/dev/tty` is not the user's.

@@ -105,6 +105,7 @@ fn resizes() -> Option<libc::c_int> {
         let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).ok()?;
         RESIZED_WRITE.store(write.into_raw_fd(), Ordering::SeqCst);
         RESIZED.store(read.into_raw_fd(), Ordering::SeqCst);
+        // libc: rustix has no sigaction.
         // SAFETY: an all-zero sigaction is valid; the handler only touches
         // atomics and writes to a pipe.
         unsafe {

@@ -84,6 +84,7 @@ pub fn init_main() -> ! {
 }
 
 fn init() -> Result<i32, SetupError> {
+    // libc: these descriptors are known by number and may not be open.
     // The report pipe must not reach the command, or it could forge a report;
     // nor the gate, which it has no use for.
     // SAFETY: fcntl on descriptor numbers; harmless if they are not open.
@@ -112,6 +113,7 @@ fn init() -> Result<i32, SetupError> {
     }
     if pid == 0 {
         let code = code_or_report(pid1(&spec), RESULT_FD);
+        // libc: rustix has no _exit, and std's exit would run the parent's handlers.
         // SAFETY: leaving the forked child without running the parent's destructors.
         unsafe { libc::_exit(code) };
     }

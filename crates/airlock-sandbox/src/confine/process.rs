@@ -22,6 +22,7 @@ pub(crate) fn become_command(
         Err(e) => e,
     };
     report_to(fd, &error.into());
+    // libc: rustix has no _exit, and std's exit would run the parent's handlers.
     // SAFETY: leaving the forked child without the parent's destructors.
     unsafe { libc::_exit(127) }
 }
@@ -171,6 +172,7 @@ pub(crate) fn exec(spec: &InitSpec) -> SetupError {
 /// before the command (its snapshot of the worktree).
 fn wait_for_gate() -> Result<(), SetupError> {
     let step = "waiting for airlock to let the command start";
+    // libc: the gate is inherited by number.
     // SAFETY: GATE_FD is the gate pipe's read end, set up by the caller
     // for this process alone; taken over here, and closed when done.
     let gate = unsafe { OwnedFd::from_raw_fd(GATE_FD) };

@@ -125,7 +125,7 @@ pub(crate) fn report_to(fd: libc::c_int, r: &InitReport) {
 mod tests {
     use super::{InitReport, InitSpec, read_spec, report_to};
     use std::io::{Read, Write};
-    use std::os::fd::IntoRawFd;
+    use std::os::fd::{AsRawFd, IntoRawFd};
 
     fn spec() -> InitSpec {
         InitSpec {
@@ -210,12 +210,10 @@ mod tests {
             InitReport::Ready,
         ];
         let (read, write) = crate::pipe_cloexec().unwrap();
-        let write = write.into_raw_fd();
         for r in &reports {
-            report_to(write, r);
+            report_to(write.as_raw_fd(), r);
         }
-        // SAFETY: `write` is the pipe's end taken above, closed once here.
-        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(write) });
+        drop(write);
         let mut text = String::new();
         std::fs::File::from(read).read_to_string(&mut text).unwrap();
         let lines: Vec<&str> = text.lines().collect();

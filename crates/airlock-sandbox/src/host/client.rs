@@ -257,6 +257,7 @@ fn start(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // libc: pre_exec is unsafe in std; dup2 there onto fixed numbers.
     // SAFETY: fcntl, dup2 and setsid are async-signal-safe.
     unsafe {
         command.pre_exec(move || {

@@ -45,6 +45,7 @@ pub(crate) fn make_namespace(
             ),
             writer.as_raw_fd(),
         );
+        // libc: rustix has no _exit, and std's exit would run the parent's handlers.
         // SAFETY: leaving the forked child.
         unsafe { libc::_exit(code) };
     }
@@ -70,6 +71,7 @@ fn command_pid1(
     confine::mount_proc(b"/proc", "mounting /proc for the command")?;
     let (to_command, from_pid1) =
         socket_pair().map_err(|e| fail("making the command's channel", e))?;
+    // libc: rustix has no fork.
     // SAFETY: fork in this single-threaded process; the child confines
     // itself, waits for its command, then execs or leaves through _exit.
     let child = unsafe { libc::fork() };

@@ -38,6 +38,7 @@ pub(crate) fn spare(
     covered: &[Vec<u8>],
 ) -> Option<Spare> {
     let (ours, theirs) = socket_pair().ok()?;
+    // libc: rustix has no fork.
     // SAFETY: fork in this single-threaded PID 1; the child leads one
     // command and leaves through _exit.
     let pid = unsafe { libc::fork() };
@@ -46,6 +47,7 @@ pub(crate) fn spare(
     }
     if pid == 0 {
         drop(ours);
+        // libc: the host's descriptors are known by number.
         // SAFETY: a leader needs neither the listener, the lock nor the
         // directory.
         unsafe {

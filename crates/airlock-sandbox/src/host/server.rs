@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub(crate) fn start_host() -> Result<(), SetupError> {
+    // libc: these descriptors are known by number and may not be open.
     // Nothing the commands run may inherit these.
     // SAFETY: fcntl on descriptor numbers; harmless if they are not open.
     unsafe {
@@ -25,6 +26,7 @@ pub(crate) fn start_host() -> Result<(), SetupError> {
     }
     let spec: HostSpec = confine::read_spec(SPEC_FD)?;
     confine::enter_namespaces(&spec.init)?;
+    // libc: rustix has no fork.
     // SAFETY: single-threaded process; the child is PID 1 of the new pid
     // namespace and leaves through _exit.
     let pid = unsafe { libc::fork() };
@@ -33,6 +35,7 @@ pub(crate) fn start_host() -> Result<(), SetupError> {
     }
     if pid == 0 {
         let code = confine::code_or_report(serve(&spec).map(|()| 0), READY_FD);
+        // libc: rustix has no _exit, and std's exit would run the parent's handlers.
         // SAFETY: leaving the forked child without the parent's destructors.
         unsafe { libc::_exit(code) };
     }
@@ -63,6 +66,7 @@ fn serve(spec: &HostSpec) -> Result<(), SetupError> {
     #[cfg(target_arch = "x86_64")]
     let _ = std::arch::is_x86_feature_detected!("avx2");
     confine::report_to(READY_FD, &InitReport::Ready);
+    // libc: the descriptor is inherited by number.
     // SAFETY: closing our own descriptor: the client reads to its end.
     unsafe { libc::close(READY_FD) };
 
