@@ -213,7 +213,12 @@ impl Proxy {
         if self.shared.stopping.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.shared.slot_free.notify_all();
+        {
+            // Under the lock, so that no acceptor misses it between its
+            // check and its wait.
+            let _active = lock(&self.shared.active);
+            self.shared.slot_free.notify_all();
+        }
         // Wake the acceptors blocked in accept().
         if let Some(a) = self.tcp_addr {
             let _ = TcpStream::connect(a);
@@ -252,6 +257,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn accept_loop(shared: &Arc<Shared>, accept: impl Fn() -> io::Result<Stream>) {
     loop {
+        let client = match accept() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Out of descriptors and the like: wait rather than spin.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        // A slot first: at most `max_connections` are served, and while they
+        // are, this client waits (and the next ones in the listen backlog).
         {
             let mut active = lock(&shared.active);
             while *active >= shared.config.max_connections
@@ -262,30 +278,19 @@ fn accept_loop(shared: &Arc<Shared>, accept: impl Fn() -> io::Result<Stream>) {
                     .wait(active)
                     .unwrap_or_else(|e| e.into_inner());
             }
-        }
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let client = match accept() {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // Out of descriptors and the like: wait rather than spin.
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
+            if shared.stopping.load(Ordering::SeqCst) {
+                return;
             }
-        };
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
+            *active += 1;
         }
-        *lock(&shared.active) += 1;
         let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
         let s = shared.clone();
         let worker = std::thread::spawn(move || {
             serve(&s, id, client);
             lock(&s.live).remove(&id);
             *lock(&s.active) -= 1;
-            s.slot_free.notify_one();
+            // Each listener's acceptor may be waiting.
+            s.slot_free.notify_all();
         });
         let mut workers = lock(&shared.workers);
         workers.retain(|w| !w.is_finished());
