@@ -44,6 +44,9 @@ const MAX_HEAD: usize = 64 * 1024;
 /// The relay's buffer, per direction: large reads keep a bulk download's
 /// system calls few.
 const RELAY_BUFFER: usize = 256 * 1024;
+/// The relay's pipe, per direction, when it splices: kernel memory, filled
+/// only as far as the data in flight.
+const PIPE_SIZE: usize = 1024 * 1024;
 
 /// How the proxy is started.
 #[derive(Debug, Clone)]
@@ -330,6 +333,15 @@ impl Stream {
                 s.set_read_timeout(Some(d))?;
                 s.set_write_timeout(Some(d))
             }
+        }
+    }
+}
+
+impl std::os::fd::AsFd for Stream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
         }
     }
 }
@@ -1006,8 +1018,86 @@ fn relay(
 
 /// Copies `from` to `to` until `from` ends (then half-closes `to`), an error,
 /// or `idle` with no byte in either direction (`last`: nanoseconds since
-/// `origin` of the last byte either way).
+/// `origin` of the last byte either way). Through a pipe with splice(2)
+/// where the kernel can, so the bytes never enter the proxy; by read and
+/// write where it cannot.
 fn pump(
+    from: &Stream,
+    to: &Stream,
+    last: &AtomicU64,
+    origin: Instant,
+    idle: Duration,
+) -> (u64, io::Result<()>) {
+    match pump_splice(from, to, last, origin, idle) {
+        Some(done) => done,
+        None => pump_copy(from, to, last, origin, idle),
+    }
+}
+
+fn quiet_for(last: &AtomicU64, origin: Instant) -> Duration {
+    origin
+        .elapsed()
+        .saturating_sub(Duration::from_nanos(last.load(Ordering::Relaxed)))
+}
+
+/// `None` when splice is not available for these sockets, before any byte
+/// moved.
+fn pump_splice(
+    from: &Stream,
+    to: &Stream,
+    last: &AtomicU64,
+    origin: Instant,
+    idle: Duration,
+) -> Option<(u64, io::Result<()>)> {
+    use rustix::io::Errno;
+    use rustix::pipe::{PipeFlags, SpliceFlags, fcntl_setpipe_size, pipe_with, splice};
+    let (pipe_out, pipe_in) = pipe_with(PipeFlags::CLOEXEC).ok()?;
+    // A pipe holds 64 KiB unless told otherwise; larger moves mean fewer
+    // calls. Refused above the system's limit, which is fine.
+    let _ = fcntl_setpipe_size(&pipe_in, PIPE_SIZE);
+    let mut total = 0u64;
+    let fail = |total: u64, e: io::Error| {
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+        Some((total, Err(e)))
+    };
+    loop {
+        let n = match splice(from, None, &pipe_in, None, PIPE_SIZE, SpliceFlags::MOVE) {
+            Ok(0) => {
+                let _ = to.shutdown(Shutdown::Write);
+                return Some((total, Ok(())));
+            }
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => {
+                if quiet_for(last, origin) >= idle {
+                    return fail(total, io::ErrorKind::TimedOut.into());
+                }
+                continue;
+            }
+            Err(Errno::INVAL | Errno::NOSYS) if total == 0 => return None,
+            Err(e) => return fail(total, e.into()),
+        };
+        let mut left = n;
+        while left > 0 {
+            match splice(&pipe_out, None, to, None, left, SpliceFlags::MOVE) {
+                Ok(0) => return fail(total, io::ErrorKind::WriteZero.into()),
+                Ok(k) => left -= k,
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => {
+                    if quiet_for(last, origin) >= idle {
+                        return fail(total, io::ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) => return fail(total, e.into()),
+            }
+        }
+        total += n as u64;
+        last.store(origin.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+fn pump_copy(
     from: &Stream,
     to: &Stream,
     last: &AtomicU64,
@@ -1038,10 +1128,7 @@ fn pump(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                let quiet = origin
-                    .elapsed()
-                    .saturating_sub(Duration::from_nanos(last.load(Ordering::Relaxed)));
-                if quiet >= idle {
+                if quiet_for(last, origin) >= idle {
                     let _ = to.shutdown(Shutdown::Both);
                     let _ = from.shutdown(Shutdown::Both);
                     return (total, Err(e));
