@@ -491,8 +491,8 @@ impl Allowlist {
 /// A brief's entry that allows more than its lane does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Widening {
-    /// The brief's entry, as written back (`"*"`-free, lower-case), or
-    /// `"on"` for a brief that turns the whole network on.
+    /// The brief's entry in its canonical form (lower-case), or `on` for a
+    /// brief that turns the whole network on.
     pub entry: String,
     pub reason: String,
 }

@@ -388,6 +388,10 @@ fn serve(shared: &Shared, id: u64, client: Stream) {
     if let Ok(c) = client.try_clone() {
         lock(&shared.live).entry(id).or_default().push(c);
     }
+    // Registered after `stop` cut the live connections: stop here.
+    if shared.stopping.load(Ordering::SeqCst) {
+        return;
+    }
     let mut p = Pending {
         protocol: Protocol::Http,
         host: String::new(),
@@ -459,6 +463,9 @@ fn resolve(shared: &Shared, host: &Host, port: u16) -> Result<Vec<IpAddr>, Strin
         Host::Address(a) => Ok(vec![*a]),
         Host::Name(n) => {
             if let Some(list) = shared.config.names.get(n) {
+                if list.is_empty() {
+                    return Err(format!("{n} has no address"));
+                }
                 return Ok(list.clone());
             }
             let mut out = Vec::new();
@@ -529,7 +536,13 @@ fn choose_and_dial(shared: &Shared, host: &Host, port: u16) -> Target {
             socks,
         };
     }
-    let (address, class) = first_refused.expect("a refused address when none was dialled");
+    let Some((address, class)) = first_refused else {
+        return Target::Failed {
+            address: None,
+            error: format!("{host} has no address"),
+            socks: SOCKS_HOST_UNREACHABLE,
+        };
+    };
     Target::Refused {
         address,
         refusal: Refusal::NotPublic {
@@ -848,12 +861,20 @@ fn open_socks(
             address_rule,
         } => {
             p.address = Some(address);
-            p.outcome = Some(Outcome::Allowed { rule, address_rule });
             let upstream = Stream::Tcp(stream);
             let _ = upstream.set_timeouts(shared.config.idle_timeout);
             if let Ok(c) = upstream.try_clone() {
                 lock(&shared.live).entry(id).or_default().push(c);
             }
+            // Registered after `stop` cut the live connections: stop here.
+            if shared.stopping.load(Ordering::SeqCst) {
+                p.outcome = Some(Outcome::Failed {
+                    rule,
+                    error: "the proxy is stopping".into(),
+                });
+                return Err(SOCKS_GENERAL_FAILURE);
+            }
+            p.outcome = Some(Outcome::Allowed { rule, address_rule });
             Ok(upstream)
         }
         Target::Refused { address, refusal } => {

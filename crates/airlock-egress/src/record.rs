@@ -135,3 +135,52 @@ impl std::fmt::Debug for Sink {
         f.write_str("Sink")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_serialize_flat_with_their_outcome_and_read_back() {
+        let refused = ConnectionRecord {
+            protocol: Protocol::Socks5,
+            host: "pkg.test".into(),
+            port: 8080,
+            address: Some("127.0.0.1:8080".parse().unwrap()),
+            outcome: Outcome::Refused(Refusal::NotPublic {
+                class: AddressClass::Loopback,
+                allow_with: "network = [\"127.0.0.1:8080\"]".into(),
+            }),
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_us: 120,
+            started_unix_ms: 1,
+        };
+        let json = serde_json::to_value(&refused).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "protocol": "socks5", "host": "pkg.test", "port": 8080,
+                "address": "127.0.0.1:8080", "outcome": "refused", "reason": "not-public",
+                "class": "loopback", "allow_with": "network = [\"127.0.0.1:8080\"]",
+                "bytes_up": 0, "bytes_down": 0, "duration_us": 120, "started_unix_ms": 1,
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<ConnectionRecord>(json).unwrap(),
+            refused
+        );
+        let failed = ConnectionRecord {
+            outcome: Outcome::Failed {
+                rule: "pkg.test".into(),
+                error: "cannot connect".into(),
+            },
+            ..refused
+        };
+        let json = serde_json::to_string(&failed).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ConnectionRecord>(&json).unwrap(),
+            failed
+        );
+    }
+}

@@ -32,7 +32,11 @@ struct Target {
 
 impl Target {
     fn start(ip: &str) -> Target {
-        let listener = TcpListener::bind((ip, 0)).expect("bind the target server");
+        Target::start_on((ip, 0))
+    }
+
+    fn start_on(at: (&str, u16)) -> Target {
+        let listener = TcpListener::bind(at).expect("bind the target server");
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -123,8 +127,13 @@ impl Harness {
         let mut config = ProxyConfig::new(Allowlist::parse(allow).unwrap(), sink);
         config.tcp = Some("127.0.0.1:0".parse().unwrap());
         config.unix_socket = Some(dir.path().join("egress.sock"));
+        // An empty address: a name the map knows with no address.
         for (name, address) in names {
-            config = config.name(name, &[address.parse::<IpAddr>().unwrap()]);
+            let addresses: Vec<IpAddr> = address
+                .split_terminator(',')
+                .map(|a| a.parse().unwrap())
+                .collect();
+            config = config.name(name, &addresses);
         }
         Harness {
             proxy: Some(Proxy::start(config).expect("start the proxy")),
@@ -1127,4 +1136,80 @@ fn the_proxy_refuses_to_listen_beyond_loopback() {
             .to_string()
             .starts_with("the proxy has nowhere to listen")
     );
+}
+
+#[test]
+fn an_allowed_host_that_does_not_answer_gets_502_and_a_failed_record() {
+    // A port nothing listens on: bound, then released.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let h = Harness::start(
+        &["pkg.test", "gone.test", &format!("127.0.0.1:{port}")],
+        &[("pkg.test", "127.0.0.1"), ("gone.test", "")],
+    );
+    let out = curl(&[
+        "-x",
+        &h.http_proxy(),
+        "-w",
+        "status=%{http_code}\n",
+        &format!("http://pkg.test:{port}/"),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("airlock: cannot connect to 127.0.0.1:{port}: "))
+            && stdout.ends_with("status=502\n"),
+        "{stdout}"
+    );
+    let r = h.record();
+    assert_eq!(r.address, Some(SocketAddr::from(([127, 0, 0, 1], port))));
+    assert!(
+        matches!(&r.outcome, Outcome::Failed { rule, error } if rule == "pkg.test" && error.contains("refused")),
+        "{r:#?}"
+    );
+
+    // A name with no address (from the name map: no lookup leaves the machine).
+    let proxy = h.proxy().tcp_addr().unwrap().to_string();
+    let out = curl(&["--socks5-hostname", &proxy, "http://gone.test/"]);
+    assert_eq!(out.status.code(), Some(CURLE_PROXY));
+    assert!(
+        text(&out.stderr).contains("(4)"),
+        "host unreachable: {}",
+        text(&out.stderr)
+    );
+    let r = h.record();
+    assert_eq!((r.host.as_str(), r.address), ("gone.test", None));
+    assert_eq!(
+        r.outcome,
+        Outcome::Failed {
+            rule: "gone.test".into(),
+            error: "gone.test has no address".into()
+        }
+    );
+    h.no_more_records();
+}
+
+#[test]
+fn of_several_addresses_only_a_checked_one_is_dialled() {
+    // pkg.test resolves to 127.0.0.2 first (loopback, not listed) and then
+    // 127.0.0.1 (listed), each with a server on the same port.
+    let listed = Target::start("127.0.0.1");
+    let port = listed.port();
+    let unlisted = Target::start_on(("127.0.0.2", port));
+    let h = Harness::start(
+        &["pkg.test", &format!("127.0.0.1:{port}")],
+        &[("pkg.test", "127.0.0.2,127.0.0.1")],
+    );
+    let out = curl(&["-x", &h.http_proxy(), &format!("http://pkg.test:{port}/")]);
+    assert_eq!(text(&out.stdout), listed.body());
+    assert_allowed(&h.record(), Protocol::Http, "pkg.test", &listed, "pkg.test");
+    assert_eq!(
+        unlisted.connections(),
+        0,
+        "an unchecked address was dialled"
+    );
+    assert_eq!(listed.connections(), 1);
+    h.no_more_records();
 }
