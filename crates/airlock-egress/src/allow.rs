@@ -334,7 +334,7 @@ fn parse_host_pattern(text: &str) -> Result<HostPattern, (String, String)> {
         check_name(parent).map_err(|p| {
             (
                 p,
-                format!("write `*.` before a name, such as `*.example.com`"),
+                "write `*.` before a name, such as `*.example.com`".to_string(),
             )
         })?;
         if !parent.contains('.') {
