@@ -30,7 +30,7 @@ impl Default for Opts {
         Opts {
             pairs: 500,
             mb: 100,
-            download_pairs: 7,
+            download_pairs: 21,
         }
     }
 }
