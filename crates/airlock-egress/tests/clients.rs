@@ -1213,3 +1213,73 @@ fn of_several_addresses_only_a_checked_one_is_dialled() {
     assert_eq!(listed.connections(), 1);
     h.no_more_records();
 }
+
+#[test]
+fn an_idle_tunnel_is_closed_and_recorded() {
+    let target = Target::start("127.0.0.1");
+    let port = target.port();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, records) = Sink::channel();
+    let mut config = ProxyConfig::new(
+        Allowlist::parse(&[format!("127.0.0.1:{port}")]).unwrap(),
+        sink,
+    );
+    config.tcp = Some("127.0.0.1:0".parse().unwrap());
+    config.unix_socket = Some(dir.path().join("s"));
+    config.idle_timeout = Duration::from_millis(200);
+    let proxy = Proxy::start(config).unwrap();
+    let mut s = TcpStream::connect(proxy.tcp_addr().unwrap()).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(s, "CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = [0u8; 39];
+    s.read_exact(&mut answer).unwrap();
+    // Nothing is sent either way; the proxy ends the tunnel by itself, and
+    // this read sees the end well before PATIENCE runs out.
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    let r = records.recv_timeout(PATIENCE).expect("a record");
+    assert!(r.allowed(), "{r:#?}");
+    assert_eq!((r.bytes_up, r.bytes_down), (0, 0));
+    proxy.stop();
+}
+
+#[test]
+fn an_oversized_head_and_a_socks_client_wanting_a_password_are_refused() {
+    let target = Target::start("127.0.0.1");
+    let h = Harness::start(&["127.0.0.1"], &[]);
+    let proxy = h.proxy().tcp_addr().unwrap();
+
+    let huge = format!(
+        "GET http://127.0.0.1:{}/ HTTP/1.1\r\nX-Fill: {}\r\n\r\n",
+        target.port(),
+        "a".repeat(70 * 1024)
+    );
+    let answer = raw(proxy, &huge);
+    assert!(
+        answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("the request head is over 65536 bytes"),
+        "{answer}"
+    );
+    assert!(matches!(
+        h.record().refusal(),
+        Some(Refusal::Malformed { .. })
+    ));
+
+    // Offers only username/password (method 2): no acceptable method.
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(&[5, 1, 2]).unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    assert_eq!(reply, [5, 0xff]);
+    assert!(matches!(
+        h.record().refusal(),
+        Some(Refusal::Unsupported { what }) if what.contains("only \"no authentication\"")
+    ));
+    assert_eq!(target.connections(), 0);
+    h.no_more_records();
+}
