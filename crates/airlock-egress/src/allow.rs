@@ -868,6 +868,29 @@ mod tests {
     }
 
     #[test]
+    fn network_setting_reads_from_toml_as_the_workflow_will() {
+        #[derive(Deserialize)]
+        struct Lane {
+            network: Network,
+        }
+        let lane: Lane =
+            toml::from_str("network = [\"pypi.org\", \"*.pythonhosted.org\"]").unwrap();
+        assert!(matches!(lane.network, Network::Hosts(ref l) if l.rules().len() == 2));
+        let lane: Lane = toml::from_str("network = \"off\"").unwrap();
+        assert_eq!(lane.network, Network::Off);
+        let e = toml::from_str::<Lane>("network = [\"pypi.org\", \"*.10.0.0.5\"]")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("entry 2 of the network list: network entry `*.10.0.0.5`: a wildcard never matches an address"),
+            "{e}"
+        );
+        // The line and column of the setting, for the load-time message.
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
     fn network_setting_parses_and_narrows() {
         let parse = |s: &str| -> Result<Network, String> {
             serde_json::from_str::<Network>(s).map_err(|e| e.to_string())

@@ -1283,3 +1283,53 @@ fn an_oversized_head_and_a_socks_client_wanting_a_password_are_refused() {
     assert_eq!(target.connections(), 0);
     h.no_more_records();
 }
+
+#[test]
+fn ipv6_addresses_are_written_in_brackets_and_decided_like_any_other() {
+    let target = Target::start("::1");
+    let port = target.port();
+    let other = Target::start("::1");
+    let h = Harness::start(&[&format!("[::1]:{port}")], &[]);
+
+    let out = curl(&["-x", &h.http_proxy(), &format!("http://[::1]:{port}/v6")]);
+    assert_eq!(text(&out.stdout), target.body());
+    assert_allowed(
+        &h.record(),
+        Protocol::Http,
+        "[::1]",
+        &target,
+        &format!("[::1]:{port}"),
+    );
+
+    let out = curl(&[
+        "-x",
+        &h.http_proxy(),
+        "-w",
+        "status=%{http_code}\n",
+        &format!("http://[::1]:{}/", other.port()),
+    ]);
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "network = [\"[::1]:{}\"]\nstatus=403\n",
+            other.port()
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_not_listed(&h.record(), Protocol::Http, "[::1]", other.port());
+
+    // The IPv4 loopback written as an IPv4-mapped IPv6 address is 127.0.0.1,
+    // which this list does not name.
+    let proxy = h.proxy().tcp_addr().unwrap().to_string();
+    let out = curl(&[
+        "--socks5-hostname",
+        &proxy,
+        &format!("http://[::ffff:127.0.0.1]:{port}/"),
+    ]);
+    assert_eq!(out.status.code(), Some(CURLE_PROXY));
+    assert_not_listed(&h.record(), Protocol::Socks5, "127.0.0.1", port);
+
+    assert_eq!(other.connections(), 0);
+    assert_eq!(target.connections(), 1);
+    h.no_more_records();
+}
