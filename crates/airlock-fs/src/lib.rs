@@ -9,6 +9,10 @@
 //! assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}");
 //! ```
 
+mod private;
+
+pub use private::private_dir;
+
 use std::io::{self, Write as _};
 use std::path::Path;
 
