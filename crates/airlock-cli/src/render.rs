@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::{Value, json};
 
-use airlock_core::{Error, ErrorClass};
+use airlock_core::Error;
 
 /// What a command produced: the data (for `--json`), its human rendering, and
 /// the exit code.
@@ -226,17 +226,11 @@ impl Output {
     }
 }
 
-/// Exit codes: 1 refused or failed, 2 invalid input, 3 environment.
-/// A program that could not be started exits as a shell would (127, 126).
+/// Exit codes: 1 refused, 2 invalid input, 3 environment, 4 corrupt
+/// state, 5 internal failure. A program that could not be started exits as
+/// a shell would (127, 126). docs/errors.md lists them with every code.
 pub fn exit_code(error: &Error) -> u8 {
-    if let Error::NotRunnable { code, .. } = error {
-        return *code;
-    }
-    match error.class() {
-        ErrorClass::Refused => 1,
-        ErrorClass::Invalid => 2,
-        ErrorClass::Environment => 3,
-    }
+    error.exit_code()
 }
 
 pub fn error(error: &Error, json: bool) -> ExitCode {
@@ -245,15 +239,14 @@ pub fn error(error: &Error, json: bool) -> ExitCode {
     if json {
         let mut body = json!({
             "message": error.to_string(),
-            "class": match error.class() {
-                ErrorClass::Refused => "refused",
-                ErrorClass::Invalid => "invalid",
-                ErrorClass::Environment => "environment",
-            },
+            "code": error.code(),
+            "class": error.class().as_str(),
             "hint": hint,
         });
         match error {
-            Error::InvalidToml { path, diagnostics } => {
+            Error::InvalidToml {
+                path, diagnostics, ..
+            } => {
                 body["path"] = json!(path);
                 body["diagnostics"] = json!(diagnostics);
             }
@@ -277,7 +270,10 @@ pub fn error(error: &Error, json: bool) -> ExitCode {
             let _ = writeln!(err, "error: {}", escape_lines(&error.to_string()));
         }
     }
-    if let Error::InvalidToml { path, diagnostics } = error {
+    if let Error::InvalidToml {
+        path, diagnostics, ..
+    } = error
+    {
         for d in diagnostics {
             let _ = writeln!(
                 err,

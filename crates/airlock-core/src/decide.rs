@@ -14,6 +14,7 @@ pub(crate) fn refuse_from_lane(al: &Airlock, command: &str) -> Result<()> {
     let inside_dir = cwd.starts_with(al.layout.runs_dir());
     if inside_env || inside_dir {
         return Err(Error::refused(
+            crate::error::Code::InsideRun,
             format!("`airlock {command}` cannot be run from inside a run"),
             vec![if inside_env {
                 "AIRLOCK_RUN is set: this process was started by `airlock exec` or a gate".into()
@@ -53,7 +54,7 @@ pub fn approve(
     let submission = run
         .submission
         .clone()
-        .ok_or_else(|| Error::Invalid("the run has no submission".into()))?;
+        .ok_or_else(|| Error::Corrupt("the run has no submission".into()))?;
     // A short prefix matches more than one proof after a few resubmits (an
     // empty one matches every proof): the approval would bind to a proof
     // the reviewer never saw.
@@ -64,6 +65,7 @@ pub fn approve(
         && !submission.digest.starts_with(expected)
     {
         return Err(Error::refused(
+            crate::error::Code::StaleApproval,
             format!(
                 "run {} now has proof {}, not the {expected} you reviewed",
                 run.id,
@@ -76,6 +78,7 @@ pub fn approve(
     let report = crate::proof::verify_run(al, &run, None)?;
     if !report.ok() {
         return Err(Error::refused(
+            crate::error::Code::ProofUnverified,
             format!("the proof of run {} does not verify", run.id),
             report
                 .checks

@@ -6,15 +6,172 @@ use std::path::PathBuf;
 use crate::diag::Diagnostic;
 use crate::run::State;
 
-/// How the CLI should classify an error (its exit code).
+/// How the CLI should classify an error (its exit code, [`ErrorClass::exit_code`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// A rule said no: wrong state, stale approval, failed verification.
     Refused,
     /// The input is wrong: a bad brief, an unknown run, a missing file.
     Invalid,
-    /// The environment failed: git missing, disk full, corrupt state.
+    /// The environment failed: git missing, disk full, a lock or a socket.
     Environment,
+    /// airlock's own records contradict themselves or cannot be read.
+    Corrupt,
+    /// airlock itself failed: a bug, not anything the user did.
+    Internal,
+}
+
+impl ErrorClass {
+    /// 1 refused, 2 invalid input, 3 environment, 4 corrupt state, 5
+    /// internal failure (a program that cannot be started exits as a shell
+    /// would instead: [`Error::NotRunnable`]).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorClass::Refused => 1,
+            ErrorClass::Invalid => 2,
+            ErrorClass::Environment => 3,
+            ErrorClass::Corrupt => 4,
+            ErrorClass::Internal => 5,
+        }
+    }
+
+    /// The class's name in `--json` (`error.class`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Refused => "refused",
+            ErrorClass::Invalid => "invalid",
+            ErrorClass::Environment => "environment",
+            ErrorClass::Corrupt => "corrupt",
+            ErrorClass::Internal => "internal",
+        }
+    }
+}
+
+/// Declares [`Code`]: each code's variant, its kebab-case text and its class.
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal, $class:ident;)*) => {
+        /// A stable, machine-readable name for what went wrong (`error.code`
+        /// in `--json`), so that an agent can branch on a refusal without
+        /// reading English. Every code is documented in docs/errors.md.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in declaration order.
+            pub const ALL: &[Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+
+            /// One code, one class: the exit code follows from the code.
+            pub fn class(self) -> ErrorClass {
+                match self {
+                    $(Code::$variant => ErrorClass::$class,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // Input (exit 2).
+    NotARepository = "not-a-repository", Invalid;
+    InvalidBrief = "invalid-brief", Invalid;
+    InvalidWorkflow = "invalid-workflow", Invalid;
+    InvalidAction = "invalid-action", Invalid;
+    UnreadableFile = "unreadable-file", Invalid;
+    NoWorkflow = "no-workflow", Invalid;
+    UnknownRun = "unknown-run", Invalid;
+    AmbiguousRun = "ambiguous-run", Invalid;
+    InvalidInput = "invalid-input", Invalid;
+    NoDirectory = "no-directory", Invalid;
+    NotRunnable = "not-runnable", Invalid;
+    SnapInvalid = "snap-invalid", Invalid;
+    // Environment (exit 3).
+    WriteFailed = "write-failed", Environment;
+    GitFailed = "git-failed", Environment;
+    GitMissing = "git-missing", Environment;
+    LedgerFailed = "ledger-failed", Environment;
+    LedgerBusy = "ledger-busy", Environment;
+    SandboxFailed = "sandbox-failed", Environment;
+    SnapIo = "snap-io", Environment;
+    ScanFailed = "scan-failed", Environment;
+    DatabaseFailed = "database-failed", Environment;
+    Environment = "environment", Environment;
+    // Corrupt state (exit 4) and internal failure (exit 5).
+    CorruptState = "corrupt-state", Corrupt;
+    Internal = "internal", Internal;
+    // Refusals (exit 1): a rule said no.
+    WrongState = "wrong-state", Refused;
+    KeyMissing = "key-missing", Refused;
+    KeyUnusable = "key-unusable", Refused;
+    ProofInvalid = "proof-invalid", Refused;
+    StaleApproval = "stale-approval", Refused;
+    ProofUnverified = "proof-unverified", Refused;
+    InsideRun = "inside-run", Refused;
+    InsideWorktree = "inside-worktree", Refused;
+    KeyDirInRepository = "key-dir-in-repository", Refused;
+    UnsafeKeyDir = "unsafe-key-dir", Refused;
+    UnsafeWorktree = "unsafe-worktree", Refused;
+    SandboxPathUnreadable = "sandbox-path-unreadable", Refused;
+    SandboxUnsupported = "sandbox-unsupported", Refused;
+    SandboxNotBuilt = "sandbox-not-built", Refused;
+    WorktreeChanged = "worktree-changed", Refused;
+    BriefChanged = "brief-changed", Refused;
+    WorkflowChanged = "workflow-changed", Refused;
+    ConcurrentChange = "concurrent-change", Refused;
+    CheckNotPassed = "check-not-passed", Refused;
+    RunRefMoved = "run-ref-moved", Refused;
+    TargetMissing = "target-missing", Refused;
+    TargetMoved = "target-moved", Refused;
+    TargetRewritten = "target-rewritten", Refused;
+    TargetConflict = "target-conflict", Refused;
+    MergeConflict = "merge-conflict", Refused;
+    GateFailedMerged = "gate-failed-merged", Refused;
+    StopFailedMerged = "stop-failed-merged", Refused;
+    UncommittedChanges = "uncommitted-changes", Refused;
+    MissingActionEnv = "missing-action-env", Refused;
+    WorktreeQuota = "worktree-quota", Refused;
+    SnapshotQuota = "snapshot-quota", Refused;
+    DetachedHead = "detached-head", Refused;
+    NoReleaseTable = "no-release-table", Refused;
+    ReleaseInProgress = "release-in-progress", Refused;
+    NothingToRelease = "nothing-to-release", Refused;
+    UnknownOutcome = "unknown-outcome", Refused;
+    ScopeViolation = "scope-violation", Refused;
+    ScopeNotGranted = "scope-not-granted", Refused;
+    ActionProblems = "action-problems", Refused;
+    ActionUnsendable = "action-unsendable", Refused;
+    EnvNotGranted = "env-not-granted", Refused;
+    UnknownRemote = "unknown-remote", Refused;
+    PushNotApproved = "push-not-approved", Refused;
+    InvalidAttachment = "invalid-attachment", Refused;
+    ProtectedRef = "protected-ref", Refused;
+    RemoteUnreachable = "remote-unreachable", Refused;
+    ActionNotResolvable = "action-not-resolvable", Refused;
+    LedgerBehind = "ledger-behind", Refused;
+    LedgerUnproven = "ledger-unproven", Refused;
+    LedgerChainBroken = "ledger-chain-broken", Refused;
+    NothingToAccept = "nothing-to-accept", Refused;
+    UnknownTrace = "unknown-trace", Refused;
+    SnapOnCi = "snap-on-ci", Refused;
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +180,9 @@ pub enum Error {
     NotARepository(PathBuf),
     #[error("{path} has {} problem{}", diagnostics.len(), if diagnostics.len() == 1 { "" } else { "s" })]
     InvalidToml {
+        /// Which document: [`Code::InvalidBrief`], [`Code::InvalidWorkflow`]
+        /// or [`Code::InvalidAction`].
+        code: Code,
         path: String,
         diagnostics: Vec<Diagnostic>,
     },
@@ -75,8 +235,18 @@ pub enum Error {
     Scan(#[from] airlock_scan::ScanError),
     #[error("the airlock state database failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The user's input is wrong (exit 2).
     #[error("{0}")]
     Invalid(String),
+    /// The environment failed (exit 3): a thread, a lock, a socket.
+    #[error("{0}")]
+    Environment(String),
+    /// airlock's own records are corrupt or contradict each other (exit 4).
+    #[error("{0}")]
+    Corrupt(String),
+    /// airlock itself failed, whatever the input (exit 5).
+    #[error("{0}")]
+    Internal(String),
     #[error("the directory {} given with -C {why}", path.display())]
     NoDirectory { path: PathBuf, why: String },
     /// A command's program could not be started: `code` is what a shell
@@ -92,6 +262,7 @@ pub enum Error {
 /// A rule refused an operation: what, why, and what would make it pass.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Refusal {
+    pub code: Code,
     pub what: String,
     pub reasons: Vec<String>,
     pub hint: String,
@@ -109,11 +280,14 @@ impl std::fmt::Display for Refusal {
 
 impl Error {
     pub fn refused(
+        code: Code,
         what: impl Into<String>,
         reasons: Vec<String>,
         hint: impl Into<String>,
     ) -> Error {
+        debug_assert_eq!(code.class(), ErrorClass::Refused, "{code} is not a refusal");
         Error::Refused(Refusal {
+            code,
             what: what.into(),
             reasons,
             hint: hint.into(),
@@ -121,20 +295,57 @@ impl Error {
     }
 
     pub fn class(&self) -> ErrorClass {
+        self.code().class()
+    }
+
+    /// The stable name of what went wrong (docs/errors.md lists them all).
+    pub fn code(&self) -> Code {
+        use airlock_proof::ProofError;
         match self {
-            Error::Refused(_) | Error::WrongState { .. } | Error::Proof(_) => ErrorClass::Refused,
-            Error::NotARepository(_)
-            | Error::InvalidToml { .. }
-            | Error::NoWorkflow(_)
-            | Error::UnknownRun(_)
-            | Error::UnknownRunNear { .. }
-            | Error::AmbiguousRun { .. }
-            | Error::Invalid(_)
-            | Error::NoDirectory { .. }
-            | Error::NotRunnable { .. }
-            | Error::Read { .. } => ErrorClass::Invalid,
-            Error::Snap(e) if e.is_invalid_input() => ErrorClass::Invalid,
-            _ => ErrorClass::Environment,
+            Error::NotARepository(_) => Code::NotARepository,
+            Error::InvalidToml { code, .. } => *code,
+            Error::Read { .. } => Code::UnreadableFile,
+            Error::Write { .. } => Code::WriteFailed,
+            Error::NoWorkflow(_) => Code::NoWorkflow,
+            Error::UnknownRun(_) | Error::UnknownRunNear { .. } => Code::UnknownRun,
+            Error::AmbiguousRun { .. } => Code::AmbiguousRun,
+            Error::WrongState { .. } => Code::WrongState,
+            Error::Git { .. } => Code::GitFailed,
+            Error::GitMissing(_) => Code::GitMissing,
+            Error::Refused(refusal) => refusal.code,
+            Error::Ledger(airlock_ledger::LedgerError::Busy { .. }) => Code::LedgerBusy,
+            Error::Ledger(_) => Code::LedgerFailed,
+            Error::Proof(ProofError::KeyMissing { .. }) => Code::KeyMissing,
+            Error::Proof(
+                ProofError::KeyRead { .. }
+                | ProofError::KeyWrite { .. }
+                | ProofError::KeyPermissions { .. }
+                | ProofError::KeyFormat { .. }
+                | ProofError::KeyAlgorithm { .. }
+                | ProofError::KeyEncrypted { .. },
+            ) => Code::KeyUnusable,
+            Error::Proof(_) => Code::ProofInvalid,
+            Error::Sandbox(_) => Code::SandboxFailed,
+            Error::Snap(e) if e.is_invalid_input() => Code::SnapInvalid,
+            Error::Snap(_) => Code::SnapIo,
+            Error::Scan(_) => Code::ScanFailed,
+            Error::Database(_) => Code::DatabaseFailed,
+            Error::Invalid(_) => Code::InvalidInput,
+            Error::Environment(_) => Code::Environment,
+            Error::Corrupt(_) => Code::CorruptState,
+            Error::Internal(_) => Code::Internal,
+            Error::NoDirectory { .. } => Code::NoDirectory,
+            Error::NotRunnable { .. } => Code::NotRunnable,
+        }
+    }
+
+    /// 1 refused, 2 invalid input, 3 environment, 4 corrupt state, 5
+    /// internal failure; a program that could not be started exits as a
+    /// shell would (127 not found, 126 not executable).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::NotRunnable { code, .. } => *code,
+            _ => self.class().exit_code(),
         }
     }
 
@@ -162,3 +373,87 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md"));
+
+    /// The rows of docs/errors.md's code table: (code, exit column).
+    fn documented() -> Vec<(String, String)> {
+        let table = DOC
+            .split("## Codes")
+            .nth(1)
+            .expect("docs/errors.md has a `## Codes` section");
+        table
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.split('|').map(str::trim).skip(1);
+                let code = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((code.to_string(), cells.next()?.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_is_documented_once_with_its_exit_code() {
+        let rows = documented();
+        let mut seen = std::collections::HashSet::new();
+        for (code, _) in &rows {
+            assert!(
+                seen.insert(code.clone()),
+                "`{code}` is listed twice in docs/errors.md"
+            );
+            assert!(
+                Code::ALL.iter().any(|c| c.as_str() == code),
+                "docs/errors.md lists `{code}`, which no error has (remove it from the table)"
+            );
+        }
+        for code in Code::ALL {
+            let Some((_, exit)) = rows.iter().find(|(c, _)| c == code.as_str()) else {
+                panic!("`{code}` is not documented: add a row for it to docs/errors.md");
+            };
+            let expected = match code {
+                Code::NotRunnable => "126, 127".to_string(),
+                _ => code.class().exit_code().to_string(),
+            };
+            assert_eq!(
+                exit, &expected,
+                "the exit code docs/errors.md gives `{code}`"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_kebab_case_and_refusals_exit_1() {
+        let mut texts: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        for text in &texts {
+            assert!(
+                !text.is_empty()
+                    && !text.starts_with('-')
+                    && !text.ends_with('-')
+                    && !text.contains("--")
+                    && text.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "`{text}` is not kebab-case"
+            );
+        }
+        texts.sort_unstable();
+        let count = texts.len();
+        texts.dedup();
+        assert_eq!(texts.len(), count, "two codes share a text");
+        let refusal = Error::refused(Code::StaleApproval, "stale", vec![], "look again");
+        assert_eq!(refusal.code().as_str(), "stale-approval");
+        assert_eq!(refusal.exit_code(), 1);
+        assert_eq!(Error::Invalid("x".into()).exit_code(), 2);
+        assert_eq!(Error::Environment("x".into()).exit_code(), 3);
+        assert_eq!(Error::Corrupt("x".into()).exit_code(), 4);
+        assert_eq!(Error::Internal("x".into()).exit_code(), 5);
+        let not_found = Error::NotRunnable {
+            message: "x".into(),
+            hint: "y".into(),
+            code: 127,
+        };
+        assert_eq!(not_found.exit_code(), 127);
+    }
+}

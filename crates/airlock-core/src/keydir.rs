@@ -21,6 +21,7 @@ fn check(dir: &Path) -> Result<()> {
     let me = unsafe { libc::geteuid() };
     let refuse = |what: String, why: &str, hint: String| {
         Err(Error::refused(
+            crate::error::Code::UnsafeKeyDir,
             format!(
                 "refusing to use the key directory {}: {what}",
                 dir.display()

@@ -130,9 +130,9 @@ fn read(path: &Path, key: Option<&PublicKey>) -> std::result::Result<Option<Head
 }
 
 fn write(path: &Path, key: &SigningKey, record: &HeadRecord) -> Result<()> {
-    let payload = serde_json::to_vec(record).map_err(|e| Error::Invalid(e.to_string()))?;
+    let payload = serde_json::to_vec(record).map_err(|e| Error::Internal(e.to_string()))?;
     let envelope = sign_envelope(key, PAYLOAD_TYPE, &payload);
-    let mut text = serde_json::to_vec(&envelope).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut text = serde_json::to_vec(&envelope).map_err(|e| Error::Internal(e.to_string()))?;
     text.push(b'\n');
     write_atomic(path, &text)
 }
@@ -146,7 +146,7 @@ fn lock(path: &Path) -> Result<FileLock> {
     }
     let lock = PathBuf::from(format!("{}.lock", path.display()));
     FileLock::acquire(&lock, true)?
-        .ok_or_else(|| Error::Invalid(format!("could not lock {}", lock.display())))
+        .ok_or_else(|| Error::Environment(format!("could not lock {}", lock.display())))
 }
 
 fn record_of(layout: &Layout, ledger: &Ledger, event: &Event) -> Result<HeadRecord> {
@@ -332,6 +332,7 @@ pub fn require(layout: &Layout, status: &HeadStatus, doing: Option<&str>) -> Res
             )
         };
         return Err(Error::refused(
+            crate::error::Code::LedgerBehind,
             what,
             status.reasons.clone(),
             format!("{restore}; {accept}; nothing was changed"),
@@ -339,6 +340,7 @@ pub fn require(layout: &Layout, status: &HeadStatus, doing: Option<&str>) -> Res
     }
     if let (Some(doing), None) = (doing, &status.record) {
         return Err(Error::refused(
+            crate::error::Code::LedgerUnproven,
             format!(
                 "refusing to {doing}: the ledger cannot prove it is not older than what airlock did"
             ),
@@ -552,6 +554,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
     let audit = audit(store)?;
     if let Some(bad) = &audit.chain.first_bad {
         return Err(Error::refused(
+            crate::error::Code::LedgerChainBroken,
             "refusing to accept the ledger: its chain is broken",
             vec![bad.problem.clone()],
             format!(
@@ -570,6 +573,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
     let new = head.record.is_none() && audit.chain.events == 0;
     if head.problem.is_none() && (head.record.is_some() || new) && lost_anchors.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::NothingToAccept,
             if new {
                 "nothing to accept: the ledger is new"
             } else {

@@ -43,7 +43,7 @@ pub use airlock_ledger as ledger;
 pub use airlock_proof as proofs;
 pub use airlock_sandbox as sandbox;
 pub use airlock_snap as snap;
-pub use error::{Error, ErrorClass, Result};
+pub use error::{Code, Error, ErrorClass, Result};
 
 use airlock_proof::SigningKey;
 use brief::Brief;
@@ -162,6 +162,7 @@ pub(crate) fn brief_of(layout: &Layout, run: &Run, workflow: &Workflow) -> Resul
     })?;
     if sha256_hex(text.as_bytes()) != run.brief_digest {
         return Err(Error::refused(
+            crate::error::Code::BriefChanged,
             format!("the brief of run {} changed after the run started", run.id),
             vec![format!(
                 "{} no longer matches the digest recorded at start",

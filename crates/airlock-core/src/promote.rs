@@ -41,6 +41,7 @@ pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submissi
     }
     let changes = git::diff_tree(&al.layout.git(), &submission.tree, &now_tree)?;
     Err(Error::refused(
+        crate::error::Code::WorktreeChanged,
         format!("the worktree of run {} changed after it was submitted", run.id),
         changes
             .iter()
@@ -89,17 +90,18 @@ pub fn promote_with(
     let submission = run
         .submission
         .clone()
-        .ok_or_else(|| Error::Invalid("the run has no submission".into()))?;
+        .ok_or_else(|| Error::Corrupt("the run has no submission".into()))?;
     let approval = run
         .approval
         .clone()
-        .ok_or_else(|| Error::Invalid("the run has no approval".into()))?;
+        .ok_or_else(|| Error::Corrupt("the run has no approval".into()))?;
 
     verify_approved(al, &run, &submission, &approval)?;
     require_worktree_unchanged(al, &run, &submission)?;
     let workflow = al.current_workflow()?;
     if workflow.digest != run.workflow_digest {
         return Err(Error::refused(
+            crate::error::Code::WorkflowChanged,
             format!(
                 "refusing to promote run {}: the workflow changed after it was submitted",
                 run.id
@@ -125,6 +127,7 @@ pub fn promote_with(
     let run_ref = run.main_ref();
     if main.ref_value(&run_ref)?.as_deref() != Some(submission.head.as_str()) {
         return Err(Error::refused(
+            crate::error::Code::RunRefMoved,
             format!(
                 "refusing to promote run {}: its ref {run_ref} was moved",
                 run.id
@@ -139,6 +142,7 @@ pub fn promote_with(
     let target_ref = format!("refs/heads/{}", run.target);
     let tip = main.ref_value(&target_ref)?.ok_or_else(|| {
         Error::refused(
+            crate::error::Code::TargetMissing,
             format!(
                 "refusing to promote run {}: the target branch `{}` does not exist",
                 run.id, run.target
@@ -177,6 +181,7 @@ pub fn promote_with(
     if !ok {
         al.store.end_intent(intent)?;
         return Err(Error::refused(
+            crate::error::Code::TargetMoved,
             format!(
                 "refusing to promote run {}: {} moved while promoting",
                 run.id, run.target
@@ -239,6 +244,7 @@ fn verify_approved(
     let report = crate::proof::verify_file(al, &submission.proof, None)?;
     if !report.ok() {
         return Err(Error::refused(
+            crate::error::Code::ProofUnverified,
             format!(
                 "refusing to promote run {}: its proof does not verify",
                 run.id
@@ -257,6 +263,7 @@ fn verify_approved(
     }
     if approval.digest != report.digest || approval.digest != submission.digest {
         return Err(Error::refused(
+            crate::error::Code::StaleApproval,
             format!(
                 "refusing to promote run {}: the approval is for another proof",
                 run.id
@@ -288,7 +295,7 @@ fn apply_remaining(
         run.approval.clone(),
         run.promotion.clone(),
     ) else {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Corrupt(format!(
             "the record of run {} lacks its submission, approval or promotion",
             run.id
         )));
@@ -349,6 +356,7 @@ pub(crate) fn checkout_can_move(
         let (ok, _, err) = checkout.try_run(&["read-tree", "-m", "-u", "-n", from, to], None)?;
         if !ok {
             return Err(Error::refused(
+                crate::error::Code::UncommittedChanges,
                 format!(
                     "refusing to {verb} run {run}: it would overwrite uncommitted changes in {}",
                     al.layout.root.display()
@@ -391,6 +399,7 @@ fn merge_onto_moved_target(
         main.try_run(&["merge-base", "--is-ancestor", &run.base, tip], None)?;
     if !is_ancestor {
         return Err(Error::refused(
+            crate::error::Code::TargetRewritten,
             format!(
                 "refusing to promote run {}: {} was rewritten since the run started",
                 run.id, run.target
@@ -418,6 +427,7 @@ fn merge_onto_moved_target(
         .collect();
     if !overlap.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::TargetConflict,
             format!(
                 "refusing to promote run {}: {} moved and touches the run's paths",
                 run.id, run.target
@@ -488,6 +498,7 @@ fn merge_onto_moved_target(
         if !outcome.exit.success() {
             let _ = std::fs::remove_dir_all(&scratch);
             return Err(Error::refused(
+                crate::error::Code::GateFailedMerged,
                 format!(
                     "refusing to promote run {}: gate `{}` fails on the run merged with {}'s {commits} new commit(s)",
                     run.id, gate.name, run.target
@@ -590,6 +601,7 @@ fn merge_trees(al: &Airlock, run: &Run, tip: &str, head: &str) -> Result<String>
         reasons.push("git merge-tree reported a conflict without naming a path".into());
     }
     Err(Error::refused(
+        crate::error::Code::MergeConflict,
         format!(
             "refusing to promote run {}: it does not merge cleanly onto {}, which moved since the run started",
             run.id, run.target
@@ -629,6 +641,7 @@ fn recheck_stops(
         return Ok(());
     }
     Err(Error::refused(
+        crate::error::Code::StopFailedMerged,
         format!(
             "refusing to promote run {}: merged with {}'s {commits} new commit(s), it fails stop condition(s) {}",
             run.id,
@@ -690,6 +703,7 @@ fn require_action_env(al: &Airlock, run: &Run, workflow: &crate::workflow::Workf
     }
     missing.dedup();
     Err(Error::refused(
+        crate::error::Code::MissingActionEnv,
         format!(
             "refusing to promote run {}: {} environment variable{} the approved actions need {} not set; nothing was merged",
             run.id,

@@ -149,7 +149,7 @@ impl Store {
             .optional()?;
         let data = data.ok_or_else(|| Error::UnknownRun(id.to_string()))?;
         serde_json::from_str(&data)
-            .map_err(|e| Error::Invalid(format!("the record of run {id} is unreadable: {e}")))
+            .map_err(|e| Error::Corrupt(format!("the record of run {id} is unreadable: {e}")))
     }
 
     pub fn exists(&self, id: &str) -> Result<bool> {
@@ -234,7 +234,7 @@ impl Store {
         for row in rows {
             let (id, data) = row?;
             runs.push(serde_json::from_str(&data).map_err(|e| {
-                Error::Invalid(format!("the record of run {id} is unreadable: {e}"))
+                Error::Corrupt(format!("the record of run {id} is unreadable: {e}"))
             })?);
         }
         Ok(runs)
@@ -282,6 +282,7 @@ impl Store {
         )?;
         if changed == 0 {
             return Err(Error::refused(
+                crate::error::Code::ConcurrentChange,
                 format!("run {} changed while this command ran", run.id),
                 vec![format!("it is no longer {from}")],
                 format!("see `airlock show {}` and try again", run.id),
@@ -380,7 +381,7 @@ impl Store {
         for row in rows {
             out.push(
                 serde_json::from_str(&row?)
-                    .map_err(|e| Error::Invalid(format!("unreadable trace: {e}")))?,
+                    .map_err(|e| Error::Corrupt(format!("unreadable trace: {e}")))?,
             );
         }
         Ok(out)
@@ -406,7 +407,7 @@ impl Store {
         let token = format!("{:016x}", rand_core::OsRng.next_u64());
         let path = self.intent_lock(&token);
         let lock = FileLock::acquire(&path, false)?
-            .ok_or_else(|| Error::Invalid("could not take a fresh intent lock".into()))?;
+            .ok_or_else(|| Error::Environment("could not take a fresh intent lock".into()))?;
         let lock = IntentGuard { _lock: lock, path };
         let mut data = data;
         if let Value::Object(map) = &mut data {

@@ -22,7 +22,7 @@ pub fn completions(_ctx: &Ctx, args: Args) -> Result<Output> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "airlock", &mut script);
     let script = String::from_utf8(script)
-        .map_err(|e| Error::Invalid(format!("the completion script is not UTF-8: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the completion script is not UTF-8: {e}")))?;
     Ok(Output::new(
         json!({"shell": args.shell.to_string(), "script": script}),
         script,
@@ -33,8 +33,8 @@ pub fn man(_ctx: &Ctx, _args: ManArgs) -> Result<Output> {
     let mut page = Vec::new();
     clap_mangen::Man::new(crate::cli_command())
         .render(&mut page)
-        .map_err(|e| Error::Invalid(format!("cannot render the man page: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot render the man page: {e}")))?;
     let page = String::from_utf8(page)
-        .map_err(|e| Error::Invalid(format!("the man page is not UTF-8: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the man page is not UTF-8: {e}")))?;
     Ok(Output::new(json!({"roff": page}), page))
 }

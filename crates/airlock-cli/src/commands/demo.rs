@@ -146,7 +146,7 @@ impl Demo {
     fn expect(&mut self, args: &[&str], want: i32) -> Result<String> {
         let (code, out) = self.airlock(args)?;
         if code != want {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Internal(format!(
                 "demo step `airlock {}` exited {code}, expected {want}; the demo repository is kept at {}",
                 args.join(" "),
                 self.repo.display()
@@ -162,7 +162,7 @@ impl Demo {
         }
         let out = cmd
             .output()
-            .map_err(|e| Error::Invalid(format!("cannot run {}: {e}", self.exe.display())))?;
+            .map_err(|e| Error::Environment(format!("cannot run {}: {e}", self.exe.display())))?;
         Ok((
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -206,7 +206,7 @@ fn run_id(start_json: &str) -> Result<String> {
     serde_json::from_str::<Value>(start_json)
         .ok()
         .and_then(|v| v["run"].as_str().map(str::to_string))
-        .ok_or_else(|| Error::Invalid("`airlock start --json` printed no run id".into()))
+        .ok_or_else(|| Error::Internal("`airlock start --json` printed no run id".into()))
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
@@ -225,7 +225,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         source,
     })?;
     let exe = std::env::current_exe()
-        .map_err(|e| Error::Invalid(format!("cannot find the airlock binary: {e}")))?;
+        .map_err(|e| Error::Environment(format!("cannot find the airlock binary: {e}")))?;
 
     // A private HOME (so the demo's signing key and git config are throwaway),
     // but the user's Rust toolchain, found where it already is.
@@ -403,7 +403,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
                 }
             }
             if code != 0 {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Internal(format!(
                     "ssh-keygen could not verify the proof signature (exit {code})"
                 )));
             }
@@ -476,7 +476,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     )?;
     let main_tip = git_output(d, &["rev-parse", "main"], &repo)?;
     if remote_tip != main_tip {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Internal(format!(
             "the team remote's release/wordcount-fix is {remote_tip}, not main's {main_tip}"
         )));
     }
@@ -493,7 +493,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     d.expect(&["ledger", "verify"], 0)?;
     let merged = std::fs::read_to_string(repo.join("src/lib.rs")).unwrap_or_default();
     if !merged.contains("split_whitespace") || merged.contains("one more thing") {
-        return Err(Error::Invalid(
+        return Err(Error::Internal(
             "the main checkout does not hold the approved fix".into(),
         ));
     }

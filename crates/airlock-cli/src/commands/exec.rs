@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<Output> {
     // ^C or a `kill` stops the command, and its trace is still recorded:
     // what it changed until then is part of the run.
     interrupt::install().map_err(|e| {
-        airlock_core::Error::Invalid(format!("cannot watch for ^C and SIGTERM: {e}"))
+        airlock_core::Error::Environment(format!("cannot watch for ^C and SIGTERM: {e}"))
     })?;
     // A run is named by its whole id on every command's path; a unique
     // prefix costs a lookup only once the whole id was not found, and

@@ -45,7 +45,10 @@ fn repository_view(layout: &Layout) -> RepositoryView {
         Ok(w) => (Some(w), None),
         Err(e) => {
             let mut text = e.to_string();
-            if let Error::InvalidToml { path, diagnostics } = &e {
+            if let Error::InvalidToml {
+                path, diagnostics, ..
+            } = &e
+            {
                 for d in diagnostics {
                     text += &format!("\n{path}:{}:{}: {}", d.line, d.column, d.message);
                 }
@@ -153,7 +156,7 @@ fn list(human: &mut String, title: &str, items: &[Shown]) {
 pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
     let Command::Doctor = cmd;
     let exe = std::env::current_exe()
-        .map_err(|e| Error::Invalid(format!("cannot find the airlock binary: {e}")))?;
+        .map_err(|e| Error::Environment(format!("cannot find the airlock binary: {e}")))?;
     // Not under /tmp: the sandbox replaces /tmp with a private one.
     let base = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)

@@ -218,6 +218,7 @@ fn decide(ctx: &Ctx, name: Option<String>, all: bool, accept: bool) -> Result<Ou
     let verb = if accept { "accept" } else { "reject" };
     if snapshot::ci() {
         return Err(Error::refused(
+            airlock_core::error::Code::SnapOnCi,
             format!("`airlock snap {verb}` does not run on CI"),
             vec!["CI is set, and on CI airlock never writes snapshot files".into()],
             format!("review and {verb} snapshots locally, then commit the goldens"),

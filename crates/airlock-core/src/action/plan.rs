@@ -53,7 +53,7 @@ pub fn list(al: &Airlock, run: &str) -> Result<Vec<Action>> {
     for row in rows {
         out.push(
             serde_json::from_str(&row?).map_err(|e| {
-                Error::Invalid(format!("an action of run {run} is unreadable: {e}"))
+                Error::Corrupt(format!("an action of run {run} is unreadable: {e}"))
             })?,
         );
     }
@@ -88,6 +88,7 @@ pub fn save(
     };
     if changed == 0 {
         return Err(Error::refused(
+            crate::error::Code::ConcurrentChange,
             format!(
                 "action `{}` of run {} changed while this command ran",
                 action.spec.name, action.run
@@ -216,6 +217,7 @@ fn one_refusal(file: &str, mut problems: Vec<Error>) -> Result<()> {
         }
     }
     Err(Error::refused(
+        crate::error::Code::ActionProblems,
         format!("{file} has {} problems", problems.len()),
         reasons,
         "fix them all and propose the file again; nothing was recorded",
@@ -240,6 +242,7 @@ fn authorize_env_and_remote(
             .collect::<Vec<_>>()
             .join(", ");
         return Err(Error::refused(
+            crate::error::Code::EnvNotGranted,
             format!(
                 "action `{}` reads environment variables the workflow does not give actions of lane `{}`",
                 spec.name, run.lane
@@ -264,6 +267,7 @@ fn authorize_env_and_remote(
         && push_urls(al, &p.remote)?.is_none()
     {
         return Err(Error::refused(
+            crate::error::Code::UnknownRemote,
             format!(
                 "action `{}` pushes to remote `{}`, which the repository does not have",
                 spec.name, p.remote
@@ -326,6 +330,7 @@ pub fn check_destination(al: &Airlock, run: &Run, spec: &ActionSpec) -> Result<(
         }
     };
     Err(Error::refused(
+        crate::error::Code::PushNotApproved,
         format!(
             "action `{}` of run {} would push somewhere the approval does not cover",
             spec.name, run.id
@@ -366,6 +371,7 @@ fn pin_attachments(al: &Airlock, spec: &mut ActionSpec, tree: &str) -> Result<()
         for a in &mut e.attachments {
             let blob = attachment_blob(al, tree, &a.path).map_err(|why| {
                 Error::refused(
+                    crate::error::Code::InvalidAttachment,
                     format!("attachment `{}` of action `{}` {why}", a.path.escape_debug(), spec.name),
                     vec![],
                     "attach a regular file of the run's worktree (an attachment is sent from the promoted commit)",
@@ -468,6 +474,7 @@ fn rehearse(
 fn validate(spec: &ActionSpec, effects: &dyn Effects) -> Result<()> {
     effects.validate(&spec.body).map_err(|problems| {
         Error::refused(
+            crate::error::Code::ActionUnsendable,
             format!("action `{}` could not be sent as written", spec.name),
             problems,
             "fix the action file and propose it again; nothing was recorded",
@@ -554,6 +561,7 @@ pub fn propose(
         .optional()?;
     if !matches!(state.as_deref(), Some("staged" | "checked")) {
         return Err(Error::refused(
+            crate::error::Code::ConcurrentChange,
             format!("run {} changed while this command ran", run.id),
             vec![format!("it is no longer {}", run.state)],
             format!("see `airlock show {}`", run.id),

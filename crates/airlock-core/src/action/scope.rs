@@ -134,6 +134,7 @@ pub fn authorize(spec: &ActionSpec, workflow: &Workflow, lane: &str) -> Result<(
         .collect();
     if !understated.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::ScopeViolation,
             format!("action `{}` does more than its scopes declare", spec.name),
             understated
                 .iter()
@@ -188,6 +189,7 @@ pub fn authorize(spec: &ActionSpec, workflow: &Workflow, lane: &str) -> Result<(
         })
         .collect();
     Err(Error::refused(
+        crate::error::Code::ScopeNotGranted,
         format!(
             "action `{}` needs scopes lane `{lane}` does not grant",
             spec.name
