@@ -8,6 +8,20 @@ use serde_json::{Value, json};
 
 use airlock_core::Error;
 
+/// A command's result, one type per command: serialized as it is for
+/// `--json`, and laid out for people by [`Report::human`] from the same
+/// fields (a field only the text needs is `#[serde(skip)]`).
+pub trait Report: serde::Serialize {
+    /// The text printed without `--json`.
+    fn human(&self) -> String;
+
+    /// What the result means as an exit code: a failed check, an
+    /// incomplete promotion or a proof that does not verify is 1.
+    fn exit_code(&self) -> u8 {
+        0
+    }
+}
+
 /// What a command produced: the data (for `--json`), its human rendering, and
 /// the exit code.
 pub struct Output {
@@ -161,6 +175,11 @@ fn page(text: &str) -> bool {
 }
 
 impl Output {
+    /// A command's [`Report`]: its JSON, its text and its exit code.
+    pub fn report(report: &impl Report) -> Output {
+        Output::new(report, report.human()).code(report.exit_code())
+    }
+
     pub fn new(data: impl serde::Serialize, human: String) -> Output {
         Output {
             data: serde_json::to_value(data).unwrap_or(Value::Null),
