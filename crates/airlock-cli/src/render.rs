@@ -180,7 +180,7 @@ impl Output {
         Output::new(report, report.human()).code(report.exit_code())
     }
 
-    pub fn new(data: impl serde::Serialize, human: String) -> Output {
+    fn new(data: impl serde::Serialize, human: String) -> Output {
         Output {
             data: serde_json::to_value(data).unwrap_or(Value::Null),
             human,

@@ -7,12 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use airlock_core::{Error, Result};
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -112,7 +112,29 @@ struct Demo {
     repo: PathBuf,
     env: Vec<(String, String)>,
     json: bool,
-    steps: Vec<Value>,
+    steps: Vec<Step>,
+}
+
+/// One `airlock` command the demo ran, and how it exited.
+#[derive(serde::Serialize)]
+struct Step {
+    command: String,
+    exit: i32,
+}
+
+/// `airlock demo`: every step it ran; the steps were narrated as they ran.
+#[derive(serde::Serialize)]
+struct DemoReport {
+    ok: bool,
+    steps: Vec<Step>,
+    /// Where the demo's repository was kept (`--keep`).
+    kept: Option<PathBuf>,
+}
+
+impl Report for DemoReport {
+    fn human(&self) -> String {
+        "\ndemo finished: every step above ran for real".into()
+    }
 }
 
 impl Demo {
@@ -137,8 +159,10 @@ impl Demo {
                 println!("  {line}");
             }
         }
-        self.steps
-            .push(json!({"command": format!("airlock {}", shown.join(" ")), "exit": code}));
+        self.steps.push(Step {
+            command: format!("airlock {}", shown.join(" ")),
+            exit: code,
+        });
         Ok((code, stdout))
     }
 
@@ -279,10 +303,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             path.join("wordcount").display()
         );
     }
-    Ok(Output::new(
-        json!({"ok": true, "steps": demo.steps, "kept": kept}),
-        "\ndemo finished: every step above ran for real".into(),
-    ))
+    Ok(Output::report(&DemoReport {
+        ok: true,
+        steps: demo.steps,
+        kept,
+    }))
 }
 
 fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
