@@ -132,9 +132,12 @@ fn one(
         }
     }
     std::thread::sleep(Duration::from_secs(2));
-    for pid in holders(&dir) {
-        // SAFETY: signalling a process this benchmark started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+    // Processes this benchmark started.
+    for pid in holders(&dir)
+        .into_iter()
+        .filter_map(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
     Ok(Held {
         label: label.to_string(),

@@ -2684,8 +2684,10 @@ impl Drop for Servants {
                 _ => false,
             };
             if ours {
-                // SAFETY: signalling a process this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // Signalling a process this test started.
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
             }
         }
     }

@@ -58,8 +58,10 @@ impl Drop for Servants<'_> {
                 _ => false,
             };
             if ours {
-                // SAFETY: signalling a process this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // Signalling a process this test started.
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
             }
         }
     }
@@ -70,10 +72,10 @@ fn json_umask_000(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut full = vec!["--json"];
     full.extend_from_slice(args);
     let mut cmd = env.cmd(&full);
-    // SAFETY: umask is async-signal-safe.
+    // SAFETY: umask is a single system call, safe between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            libc::umask(0);
+            rustix::process::umask(rustix::fs::Mode::empty());
             Ok(())
         });
     }
@@ -386,7 +388,7 @@ fn twelve_digits_of_another_proof_are_refused() {
 /// being private does not make the way there private.
 #[test]
 fn red_team_a_key_directory_reached_through_a_link_others_can_repoint_is_refused() {
-    let running_as_root = unsafe { libc::geteuid() } == 0;
+    let running_as_root = rustix::process::geteuid().is_root();
     for (owner_other, sticky) in [(true, true), (false, false)] {
         if owner_other && !running_as_root {
             continue;

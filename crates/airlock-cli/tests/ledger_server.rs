@@ -121,8 +121,10 @@ struct Reaper<'a>(&'a Env);
 impl Drop for Reaper<'_> {
     fn drop(&mut self) {
         for pid in servers(self.0) {
-            // SAFETY: signalling a process this test started.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            // Signalling a process this test started.
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
         }
     }
 }
@@ -183,8 +185,10 @@ fn a_killed_ledger_server_loses_nothing_and_is_replaced() {
     exec(&env, &run, "true");
     let old = servers(&env);
     assert_eq!(old.len(), 1);
-    // SAFETY: killing the server this test started.
-    unsafe { libc::kill(old[0] as i32, libc::SIGKILL) };
+    // Killing the server this test started.
+    if let Some(pid) = rustix::process::Pid::from_raw(old[0] as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
     wait_until("the server is gone", || servers(&env).is_empty());
     // Its socket is still there, with nobody listening.
     assert_eq!(sockets(&env).len(), 1);
@@ -301,7 +305,8 @@ fn a_ledger_server_for_a_repository_gone_creates_nothing_in_the_one_around_it() 
         "ledger-test.sock",
         "60000",
     ]);
-    // SAFETY: dup2 between fork and exec.
+    // SAFETY: only fcntl and dup2, single system calls, between fork and
+    // exec; `fd` is the listener, open in the child too.
     unsafe {
         cmd.pre_exec(move || {
             if fd == 3 {
@@ -477,20 +482,18 @@ fn a_stalled_caller_does_not_hold_up_the_others() {
 #[test]
 fn the_ledger_server_keeps_none_of_the_callers_descriptors() {
     use std::io::Read;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let env = Env::new();
     let _reaper = Reaper(&env);
     let (run, _) = env.start(BRIEF);
     // The first exec starts the server, with a pipe of its caller's on fd 5
     // (a shell's `$(…)` or a job server look like this).
-    let mut fds = [0; 2];
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    let (read_end, write_end) =
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read_end, write_end) = rustix::pipe::pipe().unwrap();
     let w = write_end.as_raw_fd();
     let mut cmd = env.cmd(&["exec", &run, "--", "true"]);
-    // SAFETY: dup2 between fork and exec.
+    // SAFETY: only dup2, a single system call, between fork and exec; `w`
+    // is the pipe's write end, open in the child too.
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(w, 5) < 0 {

@@ -168,8 +168,10 @@ fn stopped_with(warm: bool, signal: libc::c_int) {
         assert!(n > 0, "the command ended before it started");
         seen.extend_from_slice(&buf[..n]);
     }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    // Our own child.
+    let pid = rustix::process::Pid::from_child(&child);
+    let sig = rustix::process::Signal::from_named_raw(signal).unwrap();
+    let _ = rustix::process::kill_process(pid, sig);
     let out: Output = child.wait_with_output().unwrap().into();
     assert_eq!(out.code, 128 + signal, "{}", out.stderr);
     let name = if signal == libc::SIGINT {

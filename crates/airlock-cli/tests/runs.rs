@@ -542,8 +542,10 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 /// Ends whatever host of `env` is left, by its pid: the test's own.
 fn end_hosts(env: &Env) {
     for pid in hosts_of(env) {
-        // SAFETY: signalling a process this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // Signalling a process this test started.
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
     }
 }
 

@@ -173,8 +173,9 @@ fn interrupting_airlock_kills_the_command_and_everything_it_started() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // Our own child.
+    let pid = rustix::process::Pid::from_child(&child);
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     let status = child.wait().unwrap();
     assert!(!status.success());
     std::thread::sleep(Duration::from_millis(1500));
@@ -187,8 +188,7 @@ fn interrupting_airlock_kills_the_command_and_everything_it_started() {
 #[test]
 fn an_unprivileged_user_gets_the_same_sandbox() {
     let _one = one_at_a_time();
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } != 0 {
+    if !rustix::process::getuid().is_root() {
         // Already unprivileged: every other test here is the proof.
         return;
     }

@@ -417,7 +417,7 @@ fn the_submitted_commit_is_authored_by_the_user_and_decisions_name_who_made_them
         .unwrap();
     let by = &approve["data"]["by"];
     assert_eq!(by["git"], "Test User <test@example.invalid>", "{approve}");
-    assert_eq!(by["uid"], unsafe { libc::getuid() }, "{approve}");
+    assert_eq!(by["uid"], rustix::process::getuid().as_raw(), "{approve}");
     let promoted = env.json(&["promote", &run], 0);
     let merge = promoted["merge"].as_str().unwrap_or("main").to_string();
     let (author, _) = author_and_committer(&env, &merge);

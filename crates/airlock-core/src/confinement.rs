@@ -452,16 +452,12 @@ pub fn git_identity(layout: &Layout, home: &Path) -> Option<PathBuf> {
     if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
         return Some(path);
     }
-    let tmp = layout
-        .state
-        .join(format!("sandbox-gitconfig.{}.tmp", std::process::id()));
     // Written where runs are: a repository airlock has not set up (asked
     // by `sandbox doctor`) gets no state for it.
     if !layout.state.is_dir() {
         return None;
     }
-    std::fs::write(&tmp, &text).ok()?;
-    std::fs::rename(&tmp, &path).ok()?;
+    airlock_fs::write(&path, text.as_bytes()).ok()?;
     Some(path)
 }
 

@@ -192,8 +192,7 @@ pub fn decider(al: &Airlock) -> serde_json::Value {
     let user = ["USER", "LOGNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     json!({"git": git, "user": user, "uid": uid})
 }
 

@@ -17,8 +17,7 @@ pub fn checked(dir: PathBuf) -> Result<PathBuf> {
 }
 
 fn check(dir: &Path) -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     let refuse = |what: String, why: &str, hint: String| {
         Err(Error::refused(
             crate::error::Code::UnsafeKeyDir,

@@ -628,19 +628,7 @@ fn decode_node(input: &mut &[u8], depth: usize) -> Option<Node> {
 /// Writes the walk cache beside itself and renames it into place; not
 /// synced: a cache lost or torn in a crash only means a walk of everything.
 fn write_cache(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        crate::exec::unique_suffix()
-    ));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    airlock_fs::Write::new().cache().write(path, bytes)
 }
 
 /// Whether the `HEAD` in `dir` reads as git's: a symbolic ref or an

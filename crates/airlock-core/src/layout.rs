@@ -242,8 +242,7 @@ fn find_plain_repository(cwd: &Path) -> Option<Found> {
         return None;
     }
     let device = std::fs::metadata(&start).ok()?.dev();
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     for dir in start.ancestors() {
         // Without GIT_DISCOVERY_ACROSS_FILESYSTEM git stops at a mount point.
         if std::fs::metadata(dir).ok()?.dev() != device {
@@ -430,26 +429,16 @@ pub fn key_dir() -> PathBuf {
     PathBuf::from(home).join(".config").join("airlock")
 }
 
-/// Writes a file atomically: a temporary sibling, fsync, rename.
+/// Writes a file atomically and durably (`airlock_fs::write`), creating
+/// its directory first.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
     let wrap = |source| Error::Write {
         path: path.to_path_buf(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(wrap)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut file = std::fs::File::create(&tmp).map_err(wrap)?;
-    file.write_all(data).map_err(wrap)?;
-    file.sync_all().map_err(wrap)?;
-    std::fs::rename(&tmp, path).map_err(wrap)
+    airlock_fs::write(path, data).map_err(wrap)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

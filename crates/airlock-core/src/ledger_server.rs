@@ -27,6 +27,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -330,25 +331,27 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut last = Instant::now();
     loop {
-        let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
-            .chain(conns.iter().map(|c| c.stream.as_raw_fd()))
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
         let wait = if conns.is_empty() {
             keep.saturating_sub(last.elapsed()).min(LOOK_EVERY)
         } else {
             Duration::from_secs(1)
         };
-        let timeout = wait.as_millis().clamp(1, 5000) as libc::c_int;
-        // SAFETY: valid pollfds.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return Ok(());
-        }
+        let millis = wait.as_millis().clamp(1, 5000) as i64;
+        let timeout = Timespec {
+            tv_sec: millis / 1000,
+            tv_nsec: millis % 1000 * 1_000_000,
+        };
+        // Which of the listener, then each connection, has something to read.
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = std::iter::once(PollFd::new(&listener, PollFlags::IN))
+                .chain(conns.iter().map(|c| PollFd::new(&c.stream, PollFlags::IN)))
+                .collect();
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return Ok(()),
+            }
+            fds.iter().map(|fd| !fd.revents().is_empty()).collect()
+        };
         // The ledger replaced (a restore, a new repository at the same
         // path, the repository gone) or its schema changed (a guard
         // dropped): nothing more is served from this connection. An exec
@@ -359,9 +362,9 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
             file_id(&db) != db_id || schema_version(al) != schema || !workflow.serves()
         };
         let mut gone = Vec::new();
-        for (i, pfd) in fds.iter().enumerate().skip(1) {
+        for (i, &readable) in ready.iter().enumerate().skip(1) {
             let conn = &mut conns[i - 1];
-            let requests = if pfd.revents == 0 {
+            let requests = if !readable {
                 Ok(Vec::new())
             } else {
                 last = Instant::now();
@@ -390,7 +393,7 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
         for i in gone.into_iter().rev() {
             conns.remove(i);
         }
-        if fds[0].revents != 0 {
+        if ready[0] {
             loop {
                 let stream = match listener.accept() {
                     Ok((stream, _)) => stream,
@@ -425,13 +428,8 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
             // Under the starters' lock, with nobody waiting: an exec either
             // connected before, or finds no socket and starts another.
             if let Ok(Some(_lock)) = FileLock::acquire(&lock, false) {
-                let mut pending = libc::pollfd {
-                    fd: listener.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd, no wait.
-                if unsafe { libc::poll(&mut pending, 1, 0) } == 0 {
+                let mut pending = [PollFd::new(&listener, PollFlags::IN)];
+                if rustix::event::poll(&mut pending, Some(&Timespec::default())) == Ok(0) {
                     remove_socket(&socket, socket_id);
                     return Ok(());
                 }
@@ -557,8 +555,7 @@ fn trusted(stream: &UnixStream, ours: &Namespaces) -> bool {
     let Some(cred) = airlock_sandbox::private::peer(stream.as_raw_fd()) else {
         return false;
     };
-    // SAFETY: getuid cannot fail.
-    if cred.pid <= 0 || cred.uid != unsafe { libc::getuid() } {
+    if cred.pid <= 0 || cred.uid != rustix::process::getuid().as_raw() {
         return false;
     }
     let pid = cred.pid as u32;

@@ -145,10 +145,8 @@ impl Airlock {
 /// `AIRLOCK_FAILPOINT` names it. Used by the crash-recovery tests.
 pub fn failpoint(name: &str) {
     if std::env::var_os("AIRLOCK_FAILPOINT").is_some_and(|v| v == name) {
-        // SAFETY: raising a signal at ourselves.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        use rustix::process::{Signal, getpid, kill_process};
+        let _ = kill_process(getpid(), Signal::KILL);
     }
 }
 

@@ -33,10 +33,14 @@ impl FileLock {
                 path: path.to_path_buf(),
                 source,
             })?;
-        use std::os::fd::AsRawFd;
-        let op = libc::LOCK_EX | if wait { 0 } else { libc::LOCK_NB };
-        // SAFETY: flock on a descriptor we own; released when the file closes.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        Ok((rc == 0).then_some(FileLock(file)))
+        use rustix::fs::FlockOperation;
+        let op = if wait {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::NonBlockingLockExclusive
+        };
+        // Released when the file closes.
+        let locked = rustix::fs::flock(&file, op).is_ok();
+        Ok(locked.then_some(FileLock(file)))
     }
 }

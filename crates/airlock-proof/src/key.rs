@@ -1,6 +1,5 @@
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -381,41 +380,17 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// Write `data` to a temporary file beside `path` with `mode`, then move it into place.
+/// Write `data` to `path` with `mode`, whole or not at all (`airlock_fs`).
 /// With `replace == false` an existing `path` is an error (a concurrent creator won).
 fn write_file(path: &Path, data: &[u8], mode: u32, replace: bool) -> Result<(), ProofError> {
-    let werr = |source| ProofError::KeyWrite {
-        path: path.to_path_buf(),
-        source,
-    };
-    let tmp = tmp_name(path);
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(mode);
+    let mut write = airlock_fs::Write::new().mode(mode);
+    if !replace {
+        write = write.no_clobber();
     }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        if replace {
-            fs::rename(&tmp, path)
-        } else {
-            // hard_link refuses to replace an existing file, unlike rename.
-            fs::hard_link(&tmp, path)
-        }
-    })();
-    let _ = fs::remove_file(&tmp);
-    result.map_err(werr)
-}
-
-fn tmp_name(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
+    write
+        .write(path, data)
+        .map_err(|source| ProofError::KeyWrite {
+            path: path.to_path_buf(),
+            source,
+        })
 }

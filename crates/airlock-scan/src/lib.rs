@@ -13,17 +13,16 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use rustix::fs::{AtFlags, FileType};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -177,21 +176,12 @@ impl Fingerprint {
         };
         let bytes = postcard::to_stdvec(self).map_err(|e| error(std::io::Error::other(e)))?;
         // Parallel scans of one tree each write their own file; the last
-        // rename wins, and any of them is a valid cache.
-        static SAVES: AtomicU64 = AtomicU64::new(0);
-        let tmp = path.with_extension(format!(
-            "tmp.{}.{}",
-            std::process::id(),
-            SAVES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = File::create(&tmp)
-            .and_then(|mut f| f.write_all(&bytes))
-            .and_then(|()| std::fs::rename(&tmp, path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(error(e));
-        }
-        Ok(())
+        // rename wins, and any of them is a valid cache. Not synced: a
+        // cache lost in a crash only means a scan of everything.
+        airlock_fs::Write::new()
+            .cache()
+            .write(path, &bytes)
+            .map_err(error)
     }
 
     /// What changed from `self` to `after`, sorted by path.
@@ -372,7 +362,7 @@ impl Walker<'_> {
             let is_dir = file_type == FileType::Directory;
             if !self.ignored(relative, is_dir) {
                 if is_dir {
-                    if let Ok(sub) = open_below(dir, name, libc::O_DIRECTORY) {
+                    if let Ok(sub) = open_below(dir, name, OFlags::DIRECTORY) {
                         self.directory(&sub, relative, depth + 1);
                     }
                 } else if matches!(file_type, FileType::RegularFile | FileType::Symlink) {
@@ -466,31 +456,21 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 
 /// Opens `name` in the directory `dir`, never through a symbolic link, and
 /// never waiting on a FIFO.
-fn open_below(
-    dir: &OwnedFd,
-    name: &std::ffi::OsStr,
-    flags: libc::c_int,
-) -> std::io::Result<OwnedFd> {
+fn open_below(dir: &OwnedFd, name: &std::ffi::OsStr, flags: OFlags) -> std::io::Result<OwnedFd> {
     let name = std::ffi::CString::new(name.as_bytes()).map_err(std::io::Error::other)?;
-    // SAFETY: openat with a valid descriptor and a NUL-terminated name.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            flags | libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let flags = flags | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(
+        dir,
+        name.as_c_str(),
+        flags,
+        Mode::empty(),
+    )?)
 }
 
 /// Up to `limit` bytes of the regular file `name` in `dir`; `None` if it is
 /// anything else (a link, a FIFO, a device) or larger.
 fn read_small(dir: &OwnedFd, name: &str, limit: u64) -> Option<Vec<u8>> {
-    let fd = open_below(dir, std::ffi::OsStr::new(name), 0).ok()?;
+    let fd = open_below(dir, std::ffi::OsStr::new(name), OFlags::empty()).ok()?;
     let mut file = File::from(fd);
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() > limit {
@@ -513,11 +493,11 @@ fn is_repository(dir: &OwnedFd, entries: &[Listed]) -> bool {
     };
     match git.kind {
         Some(FileType::Directory) => {
-            let Ok(git) = open_below(dir, std::ffi::OsStr::new(".git"), libc::O_DIRECTORY) else {
+            let Ok(git) = open_below(dir, std::ffi::OsStr::new(".git"), OFlags::DIRECTORY) else {
                 return false;
             };
             let kind = |name: &str| {
-                open_below(&git, std::ffi::OsStr::new(name), libc::O_PATH)
+                open_below(&git, std::ffi::OsStr::new(name), OFlags::PATH)
                     .and_then(|fd| File::from(fd).metadata())
                     .map(|m| m.file_type())
             };

@@ -110,15 +110,18 @@ fn a_cache_survives_a_round_trip_and_a_damaged_one_is_ignored() {
     assert_eq!(Fingerprint::load(&dir.path().join("none")), None);
 }
 
+fn mkfifo(path: &Path) {
+    use rustix::fs::{CWD, FileType, Mode, mknodat};
+    mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+}
+
 #[test]
 fn a_fifo_is_not_listed_and_does_not_hang_the_scan() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(root, "a.txt", "a");
     // A FIFO is not a file git tracks; it must not hang the scan either.
-    let fifo = std::ffi::CString::new(root.join("pipe").as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: plain mkfifo on a path we own.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    mkfifo(&root.join("pipe"));
     let before = take(root);
     assert_eq!(paths(&before), vec!["a.txt"]);
 }
@@ -235,10 +238,7 @@ fn a_gitignore_that_is_not_a_regular_file_is_not_read() {
     write(&root, "fifo/a.txt", "a");
     write(&root, "zero/b.txt", "b");
     write(&root, "linked/c.txt", "c");
-    let fifo = std::ffi::CString::new(root.join("fifo/.gitignore").as_os_str().as_encoded_bytes())
-        .unwrap();
-    // SAFETY: plain mkfifo on a path we own.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    mkfifo(&root.join("fifo/.gitignore"));
     std::os::unix::fs::symlink("/dev/zero", root.join("zero/.gitignore")).unwrap();
     // git does not follow a linked .gitignore either: c.txt stays listed.
     std::os::unix::fs::symlink(outside.join("rules"), root.join("linked/.gitignore")).unwrap();

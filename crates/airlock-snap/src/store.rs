@@ -240,7 +240,7 @@ impl SnapDir {
             return Err(self.nothing_pending(name, "accept"));
         }
         let golden = self.golden_path(name);
-        std::fs::rename(&pending, &golden).map_err(|source| SnapError::Write {
+        airlock_fs::rename(&pending, &golden).map_err(|source| SnapError::Write {
             path: golden.clone(),
             source,
         })?;
@@ -359,10 +359,12 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapError> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    // 0600 as the files were always made (tempfile's default before
+    // airlock-fs); git records no mode bits but the executable one.
+    airlock_fs::Write::new()
+        .mode(0o600)
+        .write(path, bytes)
+        .map_err(err)
 }
 
 #[cfg(test)]

@@ -499,8 +499,7 @@ impl Caller {
     pub fn available(self) -> bool {
         match self {
             Caller::Current => true,
-            // SAFETY: getuid has no preconditions.
-            Caller::Unprivileged => (unsafe { libc::getuid() }) == 0,
+            Caller::Unprivileged => rustix::process::getuid().is_root(),
         }
     }
 }
@@ -607,8 +606,7 @@ impl Jail {
     /// The uid commands of this jail run as.
     pub fn uid(&self) -> u32 {
         match self.caller {
-            // SAFETY: getuid has no preconditions.
-            Caller::Current => unsafe { libc::getuid() },
+            Caller::Current => rustix::process::getuid().as_raw(),
             Caller::Unprivileged => NOBODY,
         }
     }
@@ -705,28 +703,26 @@ impl Jail {
 // ---- A terminal for programs that expect one ----------------------------------
 
 use std::io::{Read as _, Write as _};
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
 use std::time::{Duration, Instant};
 
 /// A pseudo-terminal the test owns: (leader, follower).
 pub fn open_pty() -> (OwnedFd, OwnedFd) {
-    // SAFETY: posix_openpt and friends on descriptors we then own; the
-    // follower is opened by the name the kernel gives.
-    unsafe {
-        let leader = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        assert!(leader >= 0);
-        assert_eq!(libc::grantpt(leader), 0);
-        assert_eq!(libc::unlockpt(leader), 0);
-        let mut name = [0 as libc::c_char; 128];
-        assert_eq!(libc::ptsname_r(leader, name.as_mut_ptr(), name.len()), 0);
-        let follower = libc::open(
-            name.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        assert!(follower >= 0);
-        (OwnedFd::from_raw_fd(leader), OwnedFd::from_raw_fd(follower))
-    }
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let leader = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&leader).unwrap();
+    unlockpt(&leader).unwrap();
+    // The follower is opened by the name the kernel gives.
+    let name = ptsname(&leader, Vec::new()).unwrap();
+    let follower = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap();
+    (leader, follower)
 }
 
 /// What a program run at a terminal of the test's printed there, its exit
@@ -747,9 +743,7 @@ pub fn at_terminal(
     resize: Option<(u16, u16)>,
 ) -> AtTerminal {
     let (leader, follower) = open_pty();
-    // SAFETY: tcgetattr into a zeroed termios.
-    let mut before: libc::termios = unsafe { std::mem::zeroed() };
-    unsafe { libc::tcgetattr(follower.as_raw_fd(), &mut before) };
+    let before = rustix::termios::tcgetattr(&follower).unwrap();
     for stream in 0..3 {
         let side = follower.try_clone().unwrap();
         match stream {
@@ -759,20 +753,18 @@ pub fn at_terminal(
         };
     }
     // The terminal is the program's controlling terminal, as a shell's is.
-    // SAFETY: setsid and ioctl are async-signal-safe.
+    // SAFETY: setsid and the ioctl are single system calls, safe between
+    // fork and exec; fd 0 is the follower there (set as stdin above).
     unsafe {
         cmd.pre_exec(|| {
-            libc::setsid();
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            let _ = rustix::process::setsid();
+            rustix::process::ioctl_tiocsctty(std::os::fd::BorrowedFd::borrow_raw(0))?;
             Ok(())
         });
     }
     let mut child = cmd.spawn().unwrap();
     drop(cmd);
-    // SAFETY: fcntl on our own descriptor.
-    unsafe { libc::fcntl(leader.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    rustix::fs::fcntl_setfl(&leader, rustix::fs::OFlags::NONBLOCK).unwrap();
     let mut leader = std::fs::File::from(leader);
     let mut shown = Vec::new();
     let mut typed = answer.is_empty();
@@ -785,14 +777,13 @@ pub fn at_terminal(
         }
         if !typed && String::from_utf8_lossy(&shown).contains(prompt) {
             if let Some((rows, cols)) = resize {
-                let size = libc::winsize {
+                let size = rustix::termios::Winsize {
                     ws_row: rows,
                     ws_col: cols,
                     ws_xpixel: 0,
                     ws_ypixel: 0,
                 };
-                // SAFETY: TIOCSWINSZ from a valid winsize.
-                unsafe { libc::ioctl(leader.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+                rustix::termios::tcsetwinsize(&leader, size).unwrap();
                 // The new size reaches the program before the answer.
                 std::thread::sleep(Duration::from_millis(300));
             }
@@ -819,23 +810,21 @@ pub fn at_terminal(
         }
     };
     // What a shell reading the terminal next would get.
-    let mut pending: libc::c_int = 0;
-    // SAFETY: FIONREAD into an int; then a non-blocking read of that much.
-    unsafe { libc::ioctl(follower.as_raw_fd(), libc::FIONREAD, &mut pending) };
-    let mut left = vec![0u8; pending.max(0) as usize];
+    // FIONREAD, then a non-blocking read of that much.
+    let pending = rustix::io::ioctl_fionread(&follower).unwrap_or(0);
+    let mut left = vec![0u8; pending as usize];
     if !left.is_empty() {
-        unsafe { libc::fcntl(follower.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-        let n = unsafe { libc::read(follower.as_raw_fd(), left.as_mut_ptr().cast(), left.len()) };
-        left.truncate(n.max(0) as usize);
+        let _ = rustix::fs::fcntl_setfl(&follower, rustix::fs::OFlags::NONBLOCK);
+        let n = rustix::io::read(&follower, &mut left).unwrap_or(0);
+        left.truncate(n);
     }
-    let mut after: libc::termios = unsafe { std::mem::zeroed() };
-    unsafe { libc::tcgetattr(follower.as_raw_fd(), &mut after) };
+    let after = rustix::termios::tcgetattr(&follower).unwrap();
     AtTerminal {
         code,
         shown: String::from_utf8_lossy(&shown).into_owned(),
         left_for_the_shell: String::from_utf8_lossy(&left).into_owned(),
-        settings_kept: before.c_lflag == after.c_lflag
-            && before.c_iflag == after.c_iflag
-            && before.c_oflag == after.c_oflag,
+        settings_kept: before.local_modes == after.local_modes
+            && before.input_modes == after.input_modes
+            && before.output_modes == after.output_modes,
     }
 }
