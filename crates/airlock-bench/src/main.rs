@@ -5,6 +5,7 @@
 //! medians. Targets live here, never in tests. See BENCHMARKS.md.
 
 mod bench_check_memory;
+mod bench_egress;
 mod bench_exec;
 mod bench_ledger;
 mod bench_lifecycle;
@@ -128,6 +129,18 @@ enum Command {
         #[arg(long, default_value_t = bench_warm::Opts::default().runs)]
         runs: usize,
     },
+    /// airlock-egress's proxy: one connection and a bulk download through it vs direct, on loopback.
+    Egress {
+        /// Timed pairs of single connections (after one untimed pair).
+        #[arg(long, default_value_t = bench_egress::Opts::default().pairs)]
+        pairs: usize,
+        /// Megabytes each download carries.
+        #[arg(long, default_value_t = bench_egress::Opts::default().mb)]
+        mb: usize,
+        /// Timed pairs of downloads (after one untimed pair).
+        #[arg(long, default_value_t = bench_egress::Opts::default().download_pairs)]
+        download_pairs: usize,
+    },
     /// Everything, with the default sizes.
     All,
 }
@@ -188,7 +201,10 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
         Some(p) => p.clone(),
         None => default_airlock()?,
     };
-    let needs_airlock = !matches!(cli.command, Command::Ledger { .. } | Command::Snap { .. });
+    let needs_airlock = !matches!(
+        cli.command,
+        Command::Ledger { .. } | Command::Snap { .. } | Command::Egress { .. }
+    );
     if needs_airlock && !airlock.is_file() {
         anyhow::bail!(
             "no airlock binary at {}; build it with `cargo build --release -p airlock-cli`, or pass --airlock PATH",
@@ -278,6 +294,18 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?],
+        Command::Egress {
+            pairs,
+            mb,
+            download_pairs,
+        } => bench_egress::bench(
+            &bench_egress::Opts {
+                pairs: *pairs,
+                mb: *mb,
+                download_pairs: *download_pairs,
+            },
+            v,
+        )?,
         Command::All => {
             let mut out = vec![
                 bench_start::bench(&airlock, &bench_start::Opts::default(), v, keep)?,
@@ -296,6 +324,7 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
                 keep,
             )?);
             out.extend(bench_snap::bench(&bench_snap::Opts::default(), v)?);
+            out.extend(bench_egress::bench(&bench_egress::Opts::default(), v)?);
             out
         }
         Command::Warm { .. } => unreachable!("handled above"),

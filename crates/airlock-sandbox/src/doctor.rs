@@ -26,6 +26,7 @@ pub struct Doctor {
 
 /// The Landlock ABI version the kernel offers, if any.
 pub fn landlock_abi() -> Option<i32> {
+    // libc: neither rustix nor the landlock crate exposes this version query.
     // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) only queries.
     let v = unsafe { libc::syscall(444, std::ptr::null::<libc::c_void>(), 0usize, 1u32) };
     (v > 0).then_some(v as i32)

@@ -33,14 +33,14 @@ pub fn install() -> std::io::Result<()> {
     if READ_END.load(Ordering::SeqCst) >= 0 {
         return Ok(());
     }
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 fills two descriptors we keep for the process's life.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    WRITE_END.store(fds[1], Ordering::SeqCst);
-    READ_END.store(fds[0], Ordering::SeqCst);
+    use rustix::pipe::{PipeFlags, pipe_with};
+    use std::os::fd::IntoRawFd;
+    // Kept for the process's life: the handler writes to one by its number.
+    let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    WRITE_END.store(write.into_raw_fd(), Ordering::SeqCst);
+    READ_END.store(read.into_raw_fd(), Ordering::SeqCst);
     for signal in SIGNALS {
+        // libc: rustix has no sigaction.
         // SAFETY: an all-zero sigaction is valid; the handler only touches
         // atomics and writes to a pipe.
         unsafe {

@@ -18,8 +18,7 @@ pub fn private_dir(dir: &Path) -> Result<()> {
     if !meta.is_dir() {
         return Err(Error::new(ErrorKind::NotADirectory, "not a directory"));
     }
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         return Err(Error::new(
             ErrorKind::PermissionDenied,

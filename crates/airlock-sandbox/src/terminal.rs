@@ -30,8 +30,7 @@ pub(crate) struct Pty {
 
 /// airlock's stdin, the user's terminal.
 fn user() -> BorrowedFd<'static> {
-    // SAFETY: fd 0 stays open for the process's life.
-    unsafe { BorrowedFd::borrow_raw(0) }
+    rustix::stdio::stdin()
 }
 
 /// Opens a pseudo-terminal shaped like the user's (settings, window size).
@@ -58,8 +57,7 @@ pub(crate) fn open() -> io::Result<Pty> {
 /// job in the background that set the terminal's mode would be stopped.
 pub(crate) fn in_the_foreground() -> bool {
     rustix::termios::isatty(user())
-        // SAFETY: getpgrp cannot fail.
-        && tcgetpgrp(user()).is_ok_and(|group| group.as_raw_nonzero().get() == unsafe { libc::getpgrp() })
+        && tcgetpgrp(user()).is_ok_and(|group| group == rustix::process::getpgrp())
 }
 
 /// The user's terminal in raw mode until dropped: every key goes to the
@@ -101,15 +99,16 @@ extern "C" fn note_resize(_: libc::c_int) {
 /// per process; the descriptor that becomes readable then.
 fn resizes() -> Option<libc::c_int> {
     if RESIZED.load(Ordering::SeqCst) < 0 {
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: pipe2 fills two descriptors we keep for the process's
-        // life; the handler only writes to one of them.
+        use rustix::pipe::{PipeFlags, pipe_with};
+        use std::os::fd::IntoRawFd;
+        // Kept for the process's life: the handler writes to one by its number.
+        let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).ok()?;
+        RESIZED_WRITE.store(write.into_raw_fd(), Ordering::SeqCst);
+        RESIZED.store(read.into_raw_fd(), Ordering::SeqCst);
+        // libc: rustix has no sigaction.
+        // SAFETY: an all-zero sigaction is valid; the handler only touches
+        // atomics and writes to a pipe.
         unsafe {
-            if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) < 0 {
-                return None;
-            }
-            RESIZED_WRITE.store(fds[1], Ordering::SeqCst);
-            RESIZED.store(fds[0], Ordering::SeqCst);
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = note_resize as extern "C" fn(libc::c_int) as usize;
             action.sa_flags = libc::SA_RESTART;
