@@ -43,7 +43,7 @@ struct Row {
 
 /// A realistic event: what `exec` records, about 250 bytes of JSON.
 fn event(i: usize) -> (Option<String>, &'static str, Value) {
-    let run = (i % 10 != 0).then(|| format!("fix-count-words-{:04x}", i % 97));
+    let run = (!i.is_multiple_of(10)).then(|| format!("fix-count-words-{:04x}", i % 97));
     let data = json!({
         "n": i, "round": 1, "argv": ["cargo", "test", "--workspace"], "cwd": ".",
         "exit": 0, "duration_ms": 1000 + i % 977,

@@ -2394,7 +2394,7 @@ fn a_head_record_rolled_back_with_the_ledger_and_signed_by_another_key_is_refuse
     let (env, run) = promoted_with_http_undo(&server);
     let backup = env.tmp.path().join("ledger-after-promote.db");
     backup_ledger(&env, &backup);
-    let (old_seq, old_hash): (u64, String) = env
+    let (old_seq, old_hash): (i64, String) = env
         .db()
         .query_row(
             "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",

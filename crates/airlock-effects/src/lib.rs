@@ -21,7 +21,9 @@ impl Effects for Live {
                     .method(h.method.as_str())
                     .uri(h.url.as_str());
                 for (name, value) in &h.headers {
-                    builder = builder.header(name.as_str(), value.as_str());
+                    // As bytes: since http 1.6 a header value given as a
+                    // string must be ASCII; as bytes it is sent as written.
+                    builder = builder.header(name.as_str(), value.as_bytes());
                 }
                 if let Err(e) = builder.body(()) {
                     problems.push(format!("the HTTP client refuses the request: {e}"));
@@ -57,7 +59,7 @@ impl Effects for Live {
             .method(request.method.as_str())
             .uri(request.url.as_str());
         for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
+            builder = builder.header(name.as_str(), value.as_bytes());
         }
         let body = request.body.clone().unwrap_or_default();
         let built = builder.body(body).map_err(|e| Failure {

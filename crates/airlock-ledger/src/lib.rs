@@ -337,9 +337,11 @@ impl Drop for Ledger {
             return;
         };
         let log = format!("{path}-wal");
-        let page: u64 = self
+        let page = self
             .conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+            .ok()
+            .and_then(|p| u64::try_from(p).ok())
             .unwrap_or(4096);
         let long = std::fs::metadata(&log).is_ok_and(|m| m.len() > WAL_FRAMES * (page + 24));
         if long {

@@ -51,10 +51,10 @@ pub(crate) fn spawn_keys(
 /// The command's stdin: `/dev/null`, or a copy of airlock's own (which is
 /// `/dev/null` too when airlock has none).
 pub(crate) fn stdin_of(input: Input) -> io::Result<OwnedFd> {
-    if input == Input::Inherit {
-        if let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3) {
-            return Ok(fd);
-        }
+    if input == Input::Inherit
+        && let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3)
+    {
+        return Ok(fd);
     }
     Ok(File::open("/dev/null")?.into())
 }
