@@ -6,7 +6,21 @@ use std::process::ExitCode;
 use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::{Value, json};
 
-use airlock_core::{Error, ErrorClass};
+use airlock_core::Error;
+
+/// A command's result, one type per command: serialized as it is for
+/// `--json`, and laid out for people by [`Report::human`] from the same
+/// fields (a field only the text needs is `#[serde(skip)]`).
+pub trait Report: serde::Serialize {
+    /// The text printed without `--json`.
+    fn human(&self) -> String;
+
+    /// What the result means as an exit code: a failed check, an
+    /// incomplete promotion or a proof that does not verify is 1.
+    fn exit_code(&self) -> u8 {
+        0
+    }
+}
 
 /// What a command produced: the data (for `--json`), its human rendering, and
 /// the exit code.
@@ -161,7 +175,12 @@ fn page(text: &str) -> bool {
 }
 
 impl Output {
-    pub fn new(data: impl serde::Serialize, human: String) -> Output {
+    /// A command's [`Report`]: its JSON, its text and its exit code.
+    pub fn report(report: &impl Report) -> Output {
+        Output::new(report, report.human()).code(report.exit_code())
+    }
+
+    fn new(data: impl serde::Serialize, human: String) -> Output {
         Output {
             data: serde_json::to_value(data).unwrap_or(Value::Null),
             human,
@@ -226,17 +245,11 @@ impl Output {
     }
 }
 
-/// Exit codes: 1 refused or failed, 2 invalid input, 3 environment.
-/// A program that could not be started exits as a shell would (127, 126).
+/// Exit codes: 1 refused, 2 invalid input, 3 environment, 4 corrupt
+/// state, 5 internal failure. A program that could not be started exits as
+/// a shell would (127, 126). docs/errors.md lists them with every code.
 pub fn exit_code(error: &Error) -> u8 {
-    if let Error::NotRunnable { code, .. } = error {
-        return *code;
-    }
-    match error.class() {
-        ErrorClass::Refused => 1,
-        ErrorClass::Invalid => 2,
-        ErrorClass::Environment => 3,
-    }
+    error.exit_code()
 }
 
 pub fn error(error: &Error, json: bool) -> ExitCode {
@@ -245,15 +258,14 @@ pub fn error(error: &Error, json: bool) -> ExitCode {
     if json {
         let mut body = json!({
             "message": error.to_string(),
-            "class": match error.class() {
-                ErrorClass::Refused => "refused",
-                ErrorClass::Invalid => "invalid",
-                ErrorClass::Environment => "environment",
-            },
+            "code": error.code(),
+            "class": error.class().as_str(),
             "hint": hint,
         });
         match error {
-            Error::InvalidToml { path, diagnostics } => {
+            Error::InvalidToml {
+                path, diagnostics, ..
+            } => {
                 body["path"] = json!(path);
                 body["diagnostics"] = json!(diagnostics);
             }
@@ -277,7 +289,10 @@ pub fn error(error: &Error, json: bool) -> ExitCode {
             let _ = writeln!(err, "error: {}", escape_lines(&error.to_string()));
         }
     }
-    if let Error::InvalidToml { path, diagnostics } = error {
+    if let Error::InvalidToml {
+        path, diagnostics, ..
+    } = error
+    {
         for d in diagnostics {
             let _ = writeln!(
                 err,

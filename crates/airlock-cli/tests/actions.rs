@@ -2620,3 +2620,50 @@ fn propose_reports_every_problem_of_an_action_file_at_once() {
     env.assert_unchanged(&before);
     assert!(plan_of(&env, &run).is_empty());
 }
+
+/// The refusals of `propose` carry a code in `--json` (docs/errors.md), so an
+/// agent can tell a scope violation from a rule of the lane or workflow.
+#[test]
+fn refused_actions_carry_their_code_in_json() {
+    let env = setup("");
+    let (run, _) = edited_run(&env);
+    let before = env.world();
+    for (name, text, exit, code) in [
+        (
+            "sneaky",
+            "kind = \"http\"\nscopes = [\"http:POST:127.0.0.1:9/allowed\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/elsewhere\"\n",
+            1,
+            "scope-violation",
+        ),
+        (
+            "delete",
+            "kind = \"http\"\nscopes = [\"http:DELETE:api.example.com/*\"]\nmethod = \"DELETE\"\nurl = \"https://api.example.com/v1/things/1\"\n",
+            1,
+            "scope-not-granted",
+        ),
+        (
+            "main",
+            "kind = \"git-push\"\nscopes = [\"git:push:origin:refs/heads/main\"]\nremote = \"origin\"\nref = \"refs/heads/main\"\n",
+            1,
+            // Two refusals at once (a protected ref, a scope no lane
+            // grants) are one, listing both.
+            "action-problems",
+        ),
+        (
+            "syntax",
+            "kind = \"http\"\nmethod = \n",
+            2,
+            "invalid-action",
+        ),
+    ] {
+        let e = env.json_error(&["propose", &run, &action_file(&env, name, text)], exit);
+        assert_eq!(e["code"], code, "{name}: {e}");
+        assert_eq!(
+            e["class"],
+            if exit == 1 { "refused" } else { "invalid" },
+            "{name}: {e}"
+        );
+    }
+    env.assert_unchanged(&before);
+    assert!(plan_of(&env, &run).is_empty());
+}

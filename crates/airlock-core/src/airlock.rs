@@ -120,6 +120,7 @@ pub(crate) fn brief_of(layout: &Layout, run: &Run, workflow: &Workflow) -> Resul
     })?;
     if sha256_hex(text.as_bytes()) != run.brief_digest {
         return Err(Error::refused(
+            crate::error::Code::BriefChanged,
             format!("the brief of run {} changed after the run started", run.id),
             vec![format!(
                 "{} no longer matches the digest recorded at start",

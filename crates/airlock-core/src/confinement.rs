@@ -629,6 +629,7 @@ pub fn check_paths(layout: &Layout, workflow: &Workflow) -> Result<()> {
     }
     diagnostics.sort_by_key(|d| (d.line, d.column));
     Err(Error::InvalidToml {
+        code: crate::error::Code::InvalidWorkflow,
         path: workflow.origin.clone(),
         diagnostics,
     })
@@ -665,6 +666,7 @@ fn require_existing(workflow: &Workflow, lane: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::InvalidToml {
+        code: crate::error::Code::InvalidWorkflow,
         path: workflow.origin.clone(),
         diagnostics,
     })
@@ -844,6 +846,7 @@ fn forbidden_in(cwd: &Path, patterns: &[String]) -> Result<Vec<PathBuf>> {
     let mut stack = vec![cwd.to_path_buf()];
     let unreadable = |dir: &Path, e: std::io::Error| {
         Error::refused(
+            crate::error::Code::SandboxPathUnreadable,
             format!(
                 "refusing to run the command: {} cannot be listed",
                 dir.display()
@@ -975,6 +978,7 @@ pub fn run_gated(
                         return Ok(airlock_sandbox::run_gated(spec, gate)?);
                     }
                     Err(Error::refused(
+                        crate::error::Code::SandboxUnsupported,
                         "refusing to run the command without its sandbox",
                         vec![
                             format!("{step} failed: {error}"),
@@ -985,6 +989,7 @@ pub fn run_gated(
                     ))
                 }
                 None => Err(Error::refused(
+                    crate::error::Code::SandboxNotBuilt,
                     "refusing to run the command: its sandbox could not be built",
                     vec![
                         format!("{step} failed: {error}"),

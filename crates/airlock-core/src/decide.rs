@@ -22,7 +22,7 @@ pub fn approve(
     let submission = run
         .submission
         .clone()
-        .ok_or_else(|| Error::Invalid("the run has no submission".into()))?;
+        .ok_or_else(|| Error::Corrupt("the run has no submission".into()))?;
     // A short prefix matches more than one proof after a few resubmits (an
     // empty one matches every proof): the approval would bind to a proof
     // the reviewer never saw.
@@ -33,6 +33,7 @@ pub fn approve(
         && !submission.digest.starts_with(expected)
     {
         return Err(Error::refused(
+            crate::error::Code::StaleApproval,
             format!(
                 "run {} now has proof {}, not the {expected} you reviewed",
                 run.id,
@@ -45,6 +46,7 @@ pub fn approve(
     let report = crate::proof::verify_run(al, &run, None)?;
     if !report.ok() {
         return Err(Error::refused(
+            crate::error::Code::ProofUnverified,
             format!("the proof of run {} does not verify", run.id),
             report
                 .checks

@@ -6,16 +6,9 @@ use std::path::PathBuf;
 use airlock_model::diag::Diagnostic;
 use airlock_model::run::State;
 
-/// How the CLI should classify an error (its exit code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// A rule said no: wrong state, stale approval, failed verification.
-    Refused,
-    /// The input is wrong: a bad brief, an unknown run, a missing file.
-    Invalid,
-    /// The environment failed: git missing, disk full, corrupt state.
-    Environment,
-}
+/// The error vocabulary is the model's: its classes, the stable codes and
+/// refusals (`airlock_model::error`).
+pub use airlock_model::error::{Code, ErrorClass, Refusal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -23,6 +16,9 @@ pub enum Error {
     NotARepository(PathBuf),
     #[error("{path} has {} problem{}", diagnostics.len(), if diagnostics.len() == 1 { "" } else { "s" })]
     InvalidToml {
+        /// Which document: [`Code::InvalidBrief`], [`Code::InvalidWorkflow`]
+        /// or [`Code::InvalidAction`].
+        code: Code,
         path: String,
         diagnostics: Vec<Diagnostic>,
     },
@@ -75,8 +71,18 @@ pub enum Error {
     Scan(#[from] airlock_scan::ScanError),
     #[error("the airlock state database failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The user's input is wrong (exit 2).
     #[error("{0}")]
     Invalid(String),
+    /// The environment failed (exit 3): a thread, a lock, a socket.
+    #[error("{0}")]
+    Environment(String),
+    /// airlock's own records are corrupt or contradict each other (exit 4).
+    #[error("{0}")]
+    Corrupt(String),
+    /// airlock itself failed, whatever the input (exit 5).
+    #[error("{0}")]
+    Internal(String),
     #[error("the directory {} given with -C {why}", path.display())]
     NoDirectory { path: PathBuf, why: String },
     /// A command's program could not be started: `code` is what a shell
@@ -89,16 +95,16 @@ pub enum Error {
     },
 }
 
-/// A rule refused an operation (the model's: its rules refuse too).
-pub use airlock_model::Refusal;
-
 impl Error {
     pub fn refused(
+        code: Code,
         what: impl Into<String>,
         reasons: Vec<String>,
         hint: impl Into<String>,
     ) -> Error {
+        debug_assert_eq!(code.class(), ErrorClass::Refused, "{code} is not a refusal");
         Error::Refused(Refusal {
+            code,
             what: what.into(),
             reasons,
             hint: hint.into(),
@@ -106,20 +112,57 @@ impl Error {
     }
 
     pub fn class(&self) -> ErrorClass {
+        self.code().class()
+    }
+
+    /// The stable name of what went wrong (docs/errors.md lists them all).
+    pub fn code(&self) -> Code {
+        use airlock_proof::ProofError;
         match self {
-            Error::Refused(_) | Error::WrongState { .. } | Error::Proof(_) => ErrorClass::Refused,
-            Error::NotARepository(_)
-            | Error::InvalidToml { .. }
-            | Error::NoWorkflow(_)
-            | Error::UnknownRun(_)
-            | Error::UnknownRunNear { .. }
-            | Error::AmbiguousRun { .. }
-            | Error::Invalid(_)
-            | Error::NoDirectory { .. }
-            | Error::NotRunnable { .. }
-            | Error::Read { .. } => ErrorClass::Invalid,
-            Error::Snap(e) if e.is_invalid_input() => ErrorClass::Invalid,
-            _ => ErrorClass::Environment,
+            Error::NotARepository(_) => Code::NotARepository,
+            Error::InvalidToml { code, .. } => *code,
+            Error::Read { .. } => Code::UnreadableFile,
+            Error::Write { .. } => Code::WriteFailed,
+            Error::NoWorkflow(_) => Code::NoWorkflow,
+            Error::UnknownRun(_) | Error::UnknownRunNear { .. } => Code::UnknownRun,
+            Error::AmbiguousRun { .. } => Code::AmbiguousRun,
+            Error::WrongState { .. } => Code::WrongState,
+            Error::Git { .. } => Code::GitFailed,
+            Error::GitMissing(_) => Code::GitMissing,
+            Error::Refused(refusal) => refusal.code,
+            Error::Ledger(airlock_ledger::LedgerError::Busy { .. }) => Code::LedgerBusy,
+            Error::Ledger(_) => Code::LedgerFailed,
+            Error::Proof(ProofError::KeyMissing { .. }) => Code::KeyMissing,
+            Error::Proof(
+                ProofError::KeyRead { .. }
+                | ProofError::KeyWrite { .. }
+                | ProofError::KeyPermissions { .. }
+                | ProofError::KeyFormat { .. }
+                | ProofError::KeyAlgorithm { .. }
+                | ProofError::KeyEncrypted { .. },
+            ) => Code::KeyUnusable,
+            Error::Proof(_) => Code::ProofInvalid,
+            Error::Sandbox(_) => Code::SandboxFailed,
+            Error::Snap(e) if e.is_invalid_input() => Code::SnapInvalid,
+            Error::Snap(_) => Code::SnapIo,
+            Error::Scan(_) => Code::ScanFailed,
+            Error::Database(_) => Code::DatabaseFailed,
+            Error::Invalid(_) => Code::InvalidInput,
+            Error::Environment(_) => Code::Environment,
+            Error::Corrupt(_) => Code::CorruptState,
+            Error::Internal(_) => Code::Internal,
+            Error::NoDirectory { .. } => Code::NoDirectory,
+            Error::NotRunnable { .. } => Code::NotRunnable,
+        }
+    }
+
+    /// 1 refused, 2 invalid input, 3 environment, 4 corrupt state, 5
+    /// internal failure; a program that could not be started exits as a
+    /// shell would (127 not found, 126 not executable).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::NotRunnable { code, .. } => *code,
+            _ => self.class().exit_code(),
         }
     }
 
@@ -149,11 +192,18 @@ impl Error {
 /// The model's errors, each as the variant of the same name.
 impl From<airlock_model::Error> for Error {
     fn from(e: airlock_model::Error) -> Error {
+        use airlock_model::Error as M;
         match e {
-            airlock_model::Error::InvalidToml { path, diagnostics } => {
-                Error::InvalidToml { path, diagnostics }
-            }
-            airlock_model::Error::WrongState {
+            M::InvalidToml {
+                code,
+                path,
+                diagnostics,
+            } => Error::InvalidToml {
+                code,
+                path,
+                diagnostics,
+            },
+            M::WrongState {
                 run,
                 state,
                 command,
@@ -166,8 +216,8 @@ impl From<airlock_model::Error> for Error {
                 needed,
                 next,
             },
-            airlock_model::Error::Refused(r) => Error::Refused(r),
-            airlock_model::Error::Invalid(m) => Error::Invalid(m),
+            M::Refused(r) => Error::Refused(r),
+            M::Invalid(m) => Error::Invalid(m),
         }
     }
 }
@@ -199,8 +249,95 @@ impl From<airlock_store::Error> for Error {
             S::Proof(e) => Error::Proof(e),
             S::Database(e) => Error::Database(e),
             S::Invalid(m) => Error::Invalid(m),
+            S::Environment(m) => Error::Environment(m),
+            S::Corrupt(m) => Error::Corrupt(m),
+            S::Internal(m) => Error::Internal(m),
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md"));
+
+    /// The rows of docs/errors.md's code table: (code, exit column).
+    fn documented() -> Vec<(String, String)> {
+        let table = DOC
+            .split("## Codes")
+            .nth(1)
+            .expect("docs/errors.md has a `## Codes` section");
+        table
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.split('|').map(str::trim).skip(1);
+                let code = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((code.to_string(), cells.next()?.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_is_documented_once_with_its_exit_code() {
+        let rows = documented();
+        let mut seen = std::collections::HashSet::new();
+        for (code, _) in &rows {
+            assert!(
+                seen.insert(code.clone()),
+                "`{code}` is listed twice in docs/errors.md"
+            );
+            assert!(
+                Code::ALL.iter().any(|c| c.as_str() == code),
+                "docs/errors.md lists `{code}`, which no error has (remove it from the table)"
+            );
+        }
+        for code in Code::ALL {
+            let Some((_, exit)) = rows.iter().find(|(c, _)| c == code.as_str()) else {
+                panic!("`{code}` is not documented: add a row for it to docs/errors.md");
+            };
+            let expected = match code {
+                Code::NotRunnable => "126, 127".to_string(),
+                _ => code.class().exit_code().to_string(),
+            };
+            assert_eq!(
+                exit, &expected,
+                "the exit code docs/errors.md gives `{code}`"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_kebab_case_and_refusals_exit_1() {
+        let mut texts: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        for text in &texts {
+            assert!(
+                !text.is_empty()
+                    && !text.starts_with('-')
+                    && !text.ends_with('-')
+                    && !text.contains("--")
+                    && text.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "`{text}` is not kebab-case"
+            );
+        }
+        texts.sort_unstable();
+        let count = texts.len();
+        texts.dedup();
+        assert_eq!(texts.len(), count, "two codes share a text");
+        let refusal = Error::refused(Code::StaleApproval, "stale", vec![], "look again");
+        assert_eq!(refusal.code().as_str(), "stale-approval");
+        assert_eq!(refusal.exit_code(), 1);
+        assert_eq!(Error::Invalid("x".into()).exit_code(), 2);
+        assert_eq!(Error::Environment("x".into()).exit_code(), 3);
+        assert_eq!(Error::Corrupt("x".into()).exit_code(), 4);
+        assert_eq!(Error::Internal("x".into()).exit_code(), 5);
+        let not_found = Error::NotRunnable {
+            message: "x".into(),
+            hint: "y".into(),
+            code: 127,
+        };
+        assert_eq!(not_found.exit_code(), 127);
+    }
+}

@@ -118,7 +118,7 @@ impl Preflight {
                 }
             })
             .map_err(|e| {
-                Error::Invalid(format!(
+                Error::Environment(format!(
                     "cannot start fingerprinting the worktree before the command: {e}"
                 ))
             })?;
@@ -146,7 +146,7 @@ impl Preflight {
         if let Some(thread) = self.thread.take() {
             self.done = Some(thread.join().unwrap_or_else(|_| Prepared {
                 logs_made: Vec::new(),
-                fingerprint: Some(Err(Error::Invalid(
+                fingerprint: Some(Err(Error::Internal(
                     "the fingerprint of the worktree before the command panicked".into(),
                 ))),
             }));

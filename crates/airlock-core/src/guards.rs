@@ -15,6 +15,7 @@ pub fn refuse_from_lane(al: &Airlock, command: &str) -> Result<()> {
     let inside_dir = cwd.starts_with(al.layout.runs_dir());
     if inside_env || inside_dir {
         return Err(Error::refused(
+            crate::error::Code::InsideRun,
             format!("`airlock {command}` cannot be run from inside a run"),
             vec![if inside_env {
                 "AIRLOCK_RUN is set: this process was started by `airlock exec` or a gate".into()
@@ -52,6 +53,7 @@ pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submissi
     }
     let changes = git::diff_tree(&al.layout.git(), &submission.tree, &now_tree)?;
     Err(Error::refused(
+        crate::error::Code::WorktreeChanged,
         format!("the worktree of run {} changed after it was submitted", run.id),
         changes
             .iter()

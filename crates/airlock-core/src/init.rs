@@ -61,6 +61,7 @@ pub fn init(cwd: &Path) -> Result<InitReport> {
     let (key, created) = SigningKey::load_or_create(&layout.key_dir)?;
     if layout.key_dir.starts_with(&layout.root) {
         return Err(Error::refused(
+            crate::error::Code::KeyDirInRepository,
             format!(
                 "the signing key directory {} is inside the repository",
                 layout.key_dir.display()

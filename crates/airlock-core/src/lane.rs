@@ -165,6 +165,7 @@ pub fn disarm(worktree: &Path, clean_copy: Option<&Path>, cache: Option<&Path>) 
 /// The refusal when a repository below `dir` could not be made inert.
 fn unsafe_for_git(dir: &Path, path: &Path, e: std::io::Error) -> Error {
     Error::refused(
+        crate::error::Code::UnsafeWorktree,
         format!(
             "cannot make {} safe for git: {} failed",
             dir.display(),

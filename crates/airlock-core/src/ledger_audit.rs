@@ -204,6 +204,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
     let store = &mut al.store;
     if let Some(bad) = &audit.chain.first_bad {
         return Err(Error::refused(
+            crate::error::Code::LedgerChainBroken,
             "refusing to accept the ledger: its chain is broken",
             vec![bad.problem.clone()],
             format!(
@@ -222,6 +223,7 @@ pub fn accept_loss(al: &mut crate::Airlock, reason: Option<&str>) -> Result<Acce
     let new = head.record.is_none() && audit.chain.events == 0;
     if head.problem.is_none() && (head.record.is_some() || new) && lost_anchors.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::NothingToAccept,
             if new {
                 "nothing to accept: the ledger is new"
             } else {

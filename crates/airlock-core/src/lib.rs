@@ -42,7 +42,7 @@ pub use airlock_ledger as ledger;
 pub use airlock_proof as proofs;
 pub use airlock_sandbox as sandbox;
 pub use airlock_snap as snap;
-pub use error::{Error, ErrorClass, Result};
+pub use error::{Code, Error, ErrorClass, Result};
 pub use repo::failpoint::failpoint;
 pub use site::Site;
 // The repository helpers, at the paths they had before `repo/`.

@@ -15,6 +15,7 @@ pub fn select<'t>(run: &str, traces: &'t [Trace], round: u32, selector: &str) ->
     if let Ok(n) = number.parse::<u32>() {
         return traces.iter().find(|t| t.n == n).ok_or_else(|| {
             Error::refused(
+                crate::error::Code::UnknownTrace,
                 format!("run {run} has no trace #{n}"),
                 vec![match traces.last() {
                     Some(last) => format!("its traces are #1 to #{}", last.n),
@@ -50,6 +51,7 @@ pub fn select<'t>(run: &str, traces: &'t [Trace], round: u32, selector: &str) ->
         reasons.push(guess);
     }
     Err(Error::refused(
+        crate::error::Code::UnknownTrace,
         format!("run {run} has no trace of gate `{selector}` in round {round}"),
         reasons,
         if earlier {

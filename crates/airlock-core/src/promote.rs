@@ -66,17 +66,18 @@ pub fn promote_with(
     let submission = run
         .submission
         .clone()
-        .ok_or_else(|| Error::Invalid("the run has no submission".into()))?;
+        .ok_or_else(|| Error::Corrupt("the run has no submission".into()))?;
     let approval = run
         .approval
         .clone()
-        .ok_or_else(|| Error::Invalid("the run has no approval".into()))?;
+        .ok_or_else(|| Error::Corrupt("the run has no approval".into()))?;
 
     verify_approved(al, &run, &submission, &approval)?;
     require_worktree_unchanged(al, &run, &submission)?;
     let workflow = al.current_workflow()?;
     if workflow.digest != run.workflow_digest {
         return Err(Error::refused(
+            crate::error::Code::WorkflowChanged,
             format!(
                 "refusing to promote run {}: the workflow changed after it was submitted",
                 run.id
@@ -102,6 +103,7 @@ pub fn promote_with(
     let run_ref = run.main_ref();
     if main.ref_value(&run_ref)?.as_deref() != Some(submission.head.as_str()) {
         return Err(Error::refused(
+            crate::error::Code::RunRefMoved,
             format!(
                 "refusing to promote run {}: its ref {run_ref} was moved",
                 run.id
@@ -116,6 +118,7 @@ pub fn promote_with(
     let target_ref = format!("refs/heads/{}", run.target);
     let tip = main.ref_value(&target_ref)?.ok_or_else(|| {
         Error::refused(
+            crate::error::Code::TargetMissing,
             format!(
                 "refusing to promote run {}: the target branch `{}` does not exist",
                 run.id, run.target
@@ -154,6 +157,7 @@ pub fn promote_with(
     if !ok {
         al.store.end_intent(intent)?;
         return Err(Error::refused(
+            crate::error::Code::TargetMoved,
             format!(
                 "refusing to promote run {}: {} moved while promoting",
                 run.id, run.target
@@ -216,6 +220,7 @@ fn verify_approved(
     let report = crate::proof::verify_file(al, &submission.proof, None)?;
     if !report.ok() {
         return Err(Error::refused(
+            crate::error::Code::ProofUnverified,
             format!(
                 "refusing to promote run {}: its proof does not verify",
                 run.id
@@ -234,6 +239,7 @@ fn verify_approved(
     }
     if approval.digest != report.digest || approval.digest != submission.digest {
         return Err(Error::refused(
+            crate::error::Code::StaleApproval,
             format!(
                 "refusing to promote run {}: the approval is for another proof",
                 run.id
@@ -265,7 +271,7 @@ fn apply_remaining(
         run.approval.clone(),
         run.promotion.clone(),
     ) else {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Corrupt(format!(
             "the record of run {} lacks its submission, approval or promotion",
             run.id
         )));
@@ -326,6 +332,7 @@ pub(crate) fn checkout_can_move(
         let (ok, _, err) = checkout.try_run(&["read-tree", "-m", "-u", "-n", from, to], None)?;
         if !ok {
             return Err(Error::refused(
+                crate::error::Code::UncommittedChanges,
                 format!(
                     "refusing to {verb} run {run}: it would overwrite uncommitted changes in {}",
                     al.layout.root.display()
@@ -368,6 +375,7 @@ fn merge_onto_moved_target(
         main.try_run(&["merge-base", "--is-ancestor", &run.base, tip], None)?;
     if !is_ancestor {
         return Err(Error::refused(
+            crate::error::Code::TargetRewritten,
             format!(
                 "refusing to promote run {}: {} was rewritten since the run started",
                 run.id, run.target
@@ -395,6 +403,7 @@ fn merge_onto_moved_target(
         .collect();
     if !overlap.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::TargetConflict,
             format!(
                 "refusing to promote run {}: {} moved and touches the run's paths",
                 run.id, run.target
@@ -465,6 +474,7 @@ fn merge_onto_moved_target(
         if !outcome.exit.success() {
             let _ = std::fs::remove_dir_all(&scratch);
             return Err(Error::refused(
+                crate::error::Code::GateFailedMerged,
                 format!(
                     "refusing to promote run {}: gate `{}` fails on the run merged with {}'s {commits} new commit(s)",
                     run.id, gate.name, run.target
@@ -567,6 +577,7 @@ fn merge_trees(al: &Airlock, run: &Run, tip: &str, head: &str) -> Result<String>
         reasons.push("git merge-tree reported a conflict without naming a path".into());
     }
     Err(Error::refused(
+        crate::error::Code::MergeConflict,
         format!(
             "refusing to promote run {}: it does not merge cleanly onto {}, which moved since the run started",
             run.id, run.target
@@ -606,6 +617,7 @@ fn recheck_stops(
         return Ok(());
     }
     Err(Error::refused(
+        crate::error::Code::StopFailedMerged,
         format!(
             "refusing to promote run {}: merged with {}'s {commits} new commit(s), it fails stop condition(s) {}",
             run.id,
@@ -667,6 +679,7 @@ fn require_action_env(al: &Airlock, run: &Run, workflow: &crate::workflow::Workf
     }
     missing.dedup();
     Err(Error::refused(
+        crate::error::Code::MissingActionEnv,
         format!(
             "refusing to promote run {}: {} environment variable{} the approved actions need {} not set; nothing was merged",
             run.id,

@@ -76,6 +76,7 @@ pub fn require_worktree_within(layout: &Layout, id: &str, sandbox: &Sandbox) -> 
         return Ok(());
     }
     Err(Error::refused(
+        crate::error::Code::WorktreeQuota,
         format!(
             "run {id}'s worktree holds {} of files git would store, over the limit of {}",
             human(total),
@@ -111,6 +112,7 @@ pub fn snapshot(layout: &Layout, id: &str, sandbox: &Sandbox) -> Result<String> 
     let total = stored.saturating_add(new);
     if total > sandbox.max_stored {
         return Err(Error::refused(
+            crate::error::Code::SnapshotQuota,
             format!(
                 "a snapshot of run {id} would store {} of new or changed files in the repository's \
                  object store; with the {} its earlier snapshots stored, that is over the limit of {}",
@@ -145,7 +147,7 @@ pub fn snapshot(layout: &Layout, id: &str, sandbox: &Sandbox) -> Result<String> 
 fn read_stored(record: &Path) -> Result<u64> {
     match std::fs::read_to_string(record) {
         Ok(text) => text.trim().parse().map_err(|_| {
-            Error::Invalid(format!(
+            Error::Corrupt(format!(
                 "{} does not hold a number of bytes; it counts what the run's snapshots stored \
                  (only airlock writes it, and commands of the run cannot see it): end the run \
                  with `airlock reject`",

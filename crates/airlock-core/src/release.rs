@@ -60,6 +60,7 @@ pub fn start_release(al: &mut Airlock) -> Result<Run> {
     let workflow = al.current_workflow()?;
     let settings = workflow.release.clone().ok_or_else(|| {
         Error::refused(
+            crate::error::Code::NoReleaseTable,
             "the workflow has no [release] table",
             vec![],
             "add one to .airlock/workflow.toml, e.g.\n  [release]\n  touch = [\"CHANGELOG.md\"]\n  checks = [\"test\"]\n  [[release.checklist]]\n  item = \"changelog updated\"\n  changed = \"CHANGELOG.md\"",
@@ -67,6 +68,7 @@ pub fn start_release(al: &mut Airlock) -> Result<Run> {
     })?;
     let target = crate::start::target_branch(al, &workflow)?.ok_or_else(|| {
         Error::refused(
+            crate::error::Code::DetachedHead,
             "cannot tell which branch to release",
             vec!["HEAD is detached and the workflow sets no `policy.target`".into()],
             "check out the branch, or set `target` under [policy]",
@@ -87,6 +89,7 @@ pub fn start_release(al: &mut Airlock) -> Result<Run> {
         .collect();
     if !in_flight.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::ReleaseInProgress,
             "a release is already under way",
             in_flight
                 .iter()
@@ -98,6 +101,7 @@ pub fn start_release(al: &mut Airlock) -> Result<Run> {
     let includes = unreleased(al, &target)?;
     if includes.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::NothingToRelease,
             format!("nothing to release on {target}"),
             vec!["no run has been promoted into it since the last release".into()],
             "promote a run first; `airlock review` lists those waiting",

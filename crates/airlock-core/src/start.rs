@@ -40,6 +40,7 @@ pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
     })?;
     let target = target_branch(al, &workflow)?.ok_or_else(|| {
         Error::refused(
+            crate::error::Code::DetachedHead,
             "cannot tell which branch the run should be promoted into",
             vec!["HEAD is detached and the workflow sets no `policy.target`".into()],
             "check out a branch, or set `target = \"main\"` under [policy] in .airlock/workflow.toml",

@@ -22,6 +22,7 @@ pub fn submit(
         .filter(|c| c.round == run.round && c.report.passed)
         .ok_or_else(|| {
             Error::refused(
+                crate::error::Code::CheckNotPassed,
                 format!("run {} has no passing check in round {}", run.id, run.round),
                 vec![],
                 format!("run `airlock check {}`", run.id),
@@ -32,6 +33,7 @@ pub fn submit(
     if tree != check.tree {
         let changed = git::diff_tree(&al.layout.git(), &check.tree, &tree)?;
         return Err(Error::refused(
+            crate::error::Code::WorktreeChanged,
             format!(
                 "the worktree of run {} changed after it was checked",
                 run.id

@@ -242,6 +242,7 @@ impl Brief {
 
         if !diags.is_empty() {
             return Err(Error::InvalidToml {
+                code: crate::error::Code::InvalidBrief,
                 path: name.to_string(),
                 diagnostics: diags.into_sorted(),
             });

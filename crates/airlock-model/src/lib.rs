@@ -20,4 +20,4 @@ pub mod state;
 pub mod trace;
 pub mod workflow;
 
-pub use error::{Error, Refusal, Result};
+pub use error::{Code, Error, ErrorClass, Refusal, Result};

@@ -340,6 +340,7 @@ impl Workflow {
 
         if !diags.is_empty() {
             return Err(Error::InvalidToml {
+                code: crate::error::Code::InvalidWorkflow,
                 path: name.to_string(),
                 diagnostics: diags.into_sorted(),
             });

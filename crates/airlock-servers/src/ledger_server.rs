@@ -302,7 +302,7 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
     let listener = unsafe { UnixListener::from_raw_fd(LISTEN_FD) };
     listener
         .set_nonblocking(true)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(|e| Error::Environment(e.to_string()))?;
     let layout = Layout::discover(root)?;
     // Only the repository it was started for, and only a ledger that is
     // there: a repository deleted meanwhile must not make the server adopt

@@ -7,7 +7,7 @@ use airlock_model::run::Run;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 
 /// How a role is kept (and named in an action's files).
 pub fn role_key(role: Role) -> &'static str {
@@ -37,7 +37,7 @@ pub(crate) fn list(ledger: &Ledger, run: &str) -> Result<Vec<Action>> {
     for row in rows {
         out.push(
             serde_json::from_str(&row?).map_err(|e| {
-                Error::Invalid(format!("an action of run {run} is unreadable: {e}"))
+                Error::Corrupt(format!("an action of run {run} is unreadable: {e}"))
             })?,
         );
     }
@@ -68,6 +68,7 @@ pub(crate) fn save(
     };
     if changed == 0 {
         return Err(Error::refused(
+            Code::ConcurrentChange,
             format!(
                 "action `{}` of run {} changed while this command ran",
                 action.spec.name, action.run
@@ -98,6 +99,7 @@ pub(crate) fn replace(
         .optional()?;
     if !matches!(state.as_deref(), Some("staged" | "checked")) {
         return Err(Error::refused(
+            Code::ConcurrentChange,
             format!("run {} changed while this command ran", run.id),
             vec![format!("it is no longer {}", run.state)],
             format!("see `airlock show {}`", run.id),

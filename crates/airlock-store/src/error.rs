@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use airlock_model::Refusal;
+pub use airlock_model::error::Code;
+use airlock_model::error::{ErrorClass, Refusal};
 use airlock_model::run::State;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,15 +42,24 @@ pub enum Error {
     Database(#[from] rusqlite::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Environment(String),
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
     pub fn refused(
+        code: Code,
         what: impl Into<String>,
         reasons: Vec<String>,
         hint: impl Into<String>,
     ) -> Error {
+        debug_assert_eq!(code.class(), ErrorClass::Refused, "{code} is not a refusal");
         Error::Refused(Refusal {
+            code,
             what: what.into(),
             reasons,
             hint: hint.into(),

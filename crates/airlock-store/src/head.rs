@@ -129,9 +129,9 @@ fn read(path: &Path, key: Option<&PublicKey>) -> std::result::Result<Option<Head
 }
 
 fn write(path: &Path, key: &SigningKey, record: &HeadRecord) -> Result<()> {
-    let payload = serde_json::to_vec(record).map_err(|e| Error::Invalid(e.to_string()))?;
+    let payload = serde_json::to_vec(record).map_err(|e| Error::Internal(e.to_string()))?;
     let envelope = sign_envelope(key, PAYLOAD_TYPE, &payload);
-    let mut text = serde_json::to_vec(&envelope).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut text = serde_json::to_vec(&envelope).map_err(|e| Error::Internal(e.to_string()))?;
     text.push(b'\n');
     write_atomic(path, &text)
 }
@@ -145,7 +145,7 @@ fn lock(path: &Path) -> Result<FileLock> {
     }
     let lock = PathBuf::from(format!("{}.lock", path.display()));
     FileLock::acquire(&lock, true)?
-        .ok_or_else(|| Error::Invalid(format!("could not lock {}", lock.display())))
+        .ok_or_else(|| Error::Environment(format!("could not lock {}", lock.display())))
 }
 
 fn record_of(paths: &Paths, ledger: &Ledger, event: &Event) -> Result<HeadRecord> {
@@ -326,6 +326,7 @@ pub fn require(paths: &Paths, status: &HeadStatus, doing: Option<&str>) -> Resul
             )
         };
         return Err(Error::refused(
+            crate::error::Code::LedgerBehind,
             what,
             status.reasons.clone(),
             format!("{restore}; {accept}; nothing was changed"),
@@ -333,6 +334,7 @@ pub fn require(paths: &Paths, status: &HeadStatus, doing: Option<&str>) -> Resul
     }
     if let (Some(doing), None) = (doing, &status.record) {
         return Err(Error::refused(
+            crate::error::Code::LedgerUnproven,
             format!(
                 "refusing to {doing}: the ledger cannot prove it is not older than what airlock did"
             ),

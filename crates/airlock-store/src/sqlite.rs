@@ -117,7 +117,7 @@ impl crate::Store for SqliteStore {
             .optional()?;
         let data = data.ok_or_else(|| Error::UnknownRun(id.to_string()))?;
         serde_json::from_str(&data)
-            .map_err(|e| Error::Invalid(format!("the record of run {id} is unreadable: {e}")))
+            .map_err(|e| Error::Corrupt(format!("the record of run {id} is unreadable: {e}")))
     }
 
     fn exists(&self, id: &str) -> Result<bool> {
@@ -202,7 +202,7 @@ impl crate::Store for SqliteStore {
         for row in rows {
             let (id, data) = row?;
             runs.push(serde_json::from_str(&data).map_err(|e| {
-                Error::Invalid(format!("the record of run {id} is unreadable: {e}"))
+                Error::Corrupt(format!("the record of run {id} is unreadable: {e}"))
             })?);
         }
         Ok(runs)
@@ -250,6 +250,7 @@ impl crate::Store for SqliteStore {
         )?;
         if changed == 0 {
             return Err(Error::refused(
+                crate::error::Code::ConcurrentChange,
                 format!("run {} changed while this command ran", run.id),
                 vec![format!("it is no longer {from}")],
                 format!("see `airlock show {}` and try again", run.id),
@@ -341,7 +342,7 @@ impl crate::Store for SqliteStore {
         for row in rows {
             out.push(
                 serde_json::from_str(&row?)
-                    .map_err(|e| Error::Invalid(format!("unreadable trace: {e}")))?,
+                    .map_err(|e| Error::Corrupt(format!("unreadable trace: {e}")))?,
             );
         }
         Ok(out)
@@ -362,7 +363,7 @@ impl crate::Store for SqliteStore {
         let token = format!("{:016x}", rand_core::OsRng.next_u64());
         let path = self.intent_lock(&token);
         let lock = FileLock::acquire(&path, false)?
-            .ok_or_else(|| Error::Invalid("could not take a fresh intent lock".into()))?;
+            .ok_or_else(|| Error::Environment("could not take a fresh intent lock".into()))?;
         let lock = IntentGuard { _lock: lock, path };
         let mut data = data;
         if let Value::Object(map) = &mut data {

@@ -1,10 +1,9 @@
-use serde_json::json;
-
 use airlock_core::Result;
 use airlock_core::decide::approve;
+use airlock_core::run::State;
 
 use super::Ctx;
-use crate::render::{Output, short};
+use crate::render::{Output, Report, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,14 +30,30 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         .as_ref()
         .map(|a| a.digest.clone())
         .unwrap_or_default();
-    let human = format!(
-        "approved run {} for proof sha256:{}\nnext: `airlock promote {}`",
-        run.id,
-        short(&digest),
-        run.id
-    );
-    Ok(Output::new(
-        json!({"run": run.id, "state": run.state, "digest": digest, "reason": args.reason}),
-        human,
-    ))
+    Ok(Output::report(&Approved {
+        run: run.id,
+        state: run.state,
+        digest,
+        reason: args.reason,
+    }))
+}
+
+/// `airlock approve`: the run, its state now, the proof it is approved for.
+#[derive(serde::Serialize)]
+struct Approved {
+    run: String,
+    state: State,
+    digest: String,
+    reason: Option<String>,
+}
+
+impl Report for Approved {
+    fn human(&self) -> String {
+        format!(
+            "approved run {} for proof sha256:{}\nnext: `airlock promote {}`",
+            self.run,
+            short(&self.digest),
+            self.run
+        )
+    }
 }

@@ -1,7 +1,5 @@
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use airlock_core::Result;
 use airlock_core::brief::Brief;
 use airlock_core::config::{BriefFile, WorkflowFile};
@@ -9,7 +7,7 @@ use airlock_core::layout::Layout;
 use airlock_core::workflow::Workflow;
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -29,25 +27,47 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
         _ => None,
     };
     let (parsed, _) = Brief::load(&path, workflow.as_ref())?;
-    let mut human = format!("{} is a valid brief\n", brief.display());
-    human += &format!("  objective: {}\n", crate::render::clean(&parsed.objective));
-    human += &format!("  class {}, lane {}\n", parsed.class, parsed.lane);
-    human += &format!("  touch: {}\n", parsed.touch.join(", "));
-    human += &format!(
-        "  checks: {}",
-        if parsed.checks.is_empty() {
-            "(none)".into()
-        } else {
-            parsed.checks.join(", ")
-        }
-    );
-    if workflow.is_none() {
-        human += "\n  note: no workflow found, so gate names were not checked (run `airlock init`)";
-    }
-    Ok(Output::new(
-        json!({"valid": true, "brief": parsed, "workflow_checked": workflow.is_some()}),
-        human,
-    )
+    Ok(Output::report(&BriefChecked {
+        valid: true,
+        brief: parsed,
+        workflow_checked: workflow.is_some(),
+        given: brief,
+    })
     // Every field is the brief's, which the agent may have written.
     .hostile())
+}
+
+/// `airlock brief check`: the brief as parsed, and whether its gate names
+/// were checked against a workflow.
+#[derive(serde::Serialize)]
+struct BriefChecked {
+    valid: bool,
+    brief: Brief,
+    workflow_checked: bool,
+    /// The path as given on the command line.
+    #[serde(skip)]
+    given: PathBuf,
+}
+
+impl Report for BriefChecked {
+    fn human(&self) -> String {
+        let parsed = &self.brief;
+        let mut human = format!("{} is a valid brief\n", self.given.display());
+        human += &format!("  objective: {}\n", crate::render::clean(&parsed.objective));
+        human += &format!("  class {}, lane {}\n", parsed.class, parsed.lane);
+        human += &format!("  touch: {}\n", parsed.touch.join(", "));
+        human += &format!(
+            "  checks: {}",
+            if parsed.checks.is_empty() {
+                "(none)".into()
+            } else {
+                parsed.checks.join(", ")
+            }
+        );
+        if !self.workflow_checked {
+            human +=
+                "\n  note: no workflow found, so gate names were not checked (run `airlock init`)";
+        }
+        human
+    }
 }

@@ -1,10 +1,11 @@
+use airlock_core::base_gates::RunBaseCheck;
 use airlock_core::check::{CheckReport, check_with};
 use airlock_core::sandbox::Echo;
 use airlock_core::{Airlock, Result, logs};
 
 use super::Ctx;
 use crate::progress::Progress;
-use crate::render::{Output, one_line};
+use crate::render::{Output, Report, one_line};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,29 +33,61 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut progress = Progress::new(ctx.json, args.verbose);
     let report = check_with(&mut al, &args.run, echo, &mut |e| progress.event(e))?;
     drop(progress);
-    let mut human = render(&report);
-    if report.passed {
-        human += &format!("\ncheck passed; next: `airlock submit {}`", args.run);
+    // Read from the logs only for the text.
+    let gate_output = if report.passed || ctx.json {
+        String::new()
     } else {
-        if !ctx.json {
-            human += &failing_gate_output(&al, &args.run, &report);
+        failing_gate_output(&al, &args.run, &report)
+    };
+    Ok(Output::report(&Checked {
+        report,
+        run: args.run,
+        gate_output,
+    })
+    .hostile()
+    .painted())
+}
+
+/// `airlock check`: stop conditions and gates, and what to do next.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Checked {
+    report: CheckReport,
+    #[serde(skip)]
+    run: String,
+    /// The end of the failed gate's output ([`failing_gate_output`]).
+    #[serde(skip)]
+    gate_output: String,
+}
+
+impl Report for Checked {
+    fn human(&self) -> String {
+        let report = &self.report;
+        let mut human = render(report);
+        if report.passed {
+            human += &format!("\ncheck passed; next: `airlock submit {}`", self.run);
+        } else {
+            human += &self.gate_output;
+            let failures = report.failures();
+            // The failures can quote paths and output the agent chose: no raw control characters.
+            human += &format!(
+                "\ncheck failed: {}",
+                crate::render::one_line(failures.first().map_or("", |f| f.as_str()), 300)
+            );
+            for more in failures.iter().skip(1) {
+                human += &format!("\n         also: {}", crate::render::one_line(more, 300));
+            }
+            human += &format!(
+                "\nfix it in the worktree and run `airlock check {}` again",
+                self.run
+            );
         }
-        let failures = report.failures();
-        // The failures can quote paths and output the agent chose: no raw control characters.
-        human += &format!(
-            "\ncheck failed: {}",
-            crate::render::one_line(failures.first().map_or("", |f| f.as_str()), 300)
-        );
-        for more in failures.iter().skip(1) {
-            human += &format!("\n         also: {}", crate::render::one_line(more, 300));
-        }
-        human += &format!(
-            "\nfix it in the worktree and run `airlock check {}` again",
-            args.run
-        );
+        human
     }
-    let code = if report.passed { 0 } else { 1 };
-    Ok(Output::new(&report, human).code(code).hostile().painted())
+
+    fn exit_code(&self) -> u8 {
+        if self.report.passed { 0 } else { 1 }
+    }
 }
 
 /// Lines of a failing gate's output shown by `check`.
@@ -171,32 +204,53 @@ pub fn render(report: &CheckReport) -> String {
 /// `check --base`: the gates on the run's base.
 fn base(al: &mut airlock_core::Airlock, run: &str) -> Result<Output> {
     let report = airlock_core::base_gates::check_run_base(al, run)?;
-    let mut human = format!(
-        "gates on the base of run {run} ({}):\n",
-        crate::render::short(&report.base.commit)
-    );
-    if report.base.gates.is_empty() {
-        human += "  (the brief requires none)\n";
-    }
-    for g in &report.base.gates {
-        human += &format!(
-            "  {} {:<14} {}\n",
-            super::init::base_gate_mark(g),
-            g.name,
-            crate::render::one_line(&g.outcome, 200)
+    Ok(Output::report(&BaseChecked {
+        report,
+        run: run.to_string(),
+    })
+    .painted())
+}
+
+/// `airlock check --base`: each gate on the run's base, and which failures
+/// the run did not cause.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct BaseChecked {
+    report: RunBaseCheck,
+    #[serde(skip)]
+    run: String,
+}
+
+impl Report for BaseChecked {
+    fn human(&self) -> String {
+        let (report, run) = (&self.report, &self.run);
+        let mut human = format!(
+            "gates on the base of run {run} ({}):\n",
+            crate::render::short(&report.base.commit)
         );
+        if report.base.gates.is_empty() {
+            human += "  (the brief requires none)\n";
+        }
+        for g in &report.base.gates {
+            human += &format!(
+                "  {} {:<14} {}\n",
+                super::init::base_gate_mark(g),
+                g.name,
+                crate::render::one_line(&g.outcome, 200)
+            );
+        }
+        if !report.already_red.is_empty() {
+            human += &format!(
+                "red on the base: not caused by a run: {}\n",
+                report.already_red.join(", ")
+            );
+        }
+        if !report.caused_by_run.is_empty() {
+            human += &format!(
+                "green on the base, failing in the run: {}\n",
+                report.caused_by_run.join(", ")
+            );
+        }
+        human
     }
-    if !report.already_red.is_empty() {
-        human += &format!(
-            "red on the base: not caused by a run: {}\n",
-            report.already_red.join(", ")
-        );
-    }
-    if !report.caused_by_run.is_empty() {
-        human += &format!(
-            "green on the base, failing in the run: {}\n",
-            report.caused_by_run.join(", ")
-        );
-    }
-    Ok(Output::new(&report, human).painted())
 }

@@ -7,12 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use airlock_core::{Error, Result};
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -112,7 +112,29 @@ struct Demo {
     repo: PathBuf,
     env: Vec<(String, String)>,
     json: bool,
-    steps: Vec<Value>,
+    steps: Vec<Step>,
+}
+
+/// One `airlock` command the demo ran, and how it exited.
+#[derive(serde::Serialize)]
+struct Step {
+    command: String,
+    exit: i32,
+}
+
+/// `airlock demo`: every step it ran; the steps were narrated as they ran.
+#[derive(serde::Serialize)]
+struct DemoReport {
+    ok: bool,
+    steps: Vec<Step>,
+    /// Where the demo's repository was kept (`--keep`).
+    kept: Option<PathBuf>,
+}
+
+impl Report for DemoReport {
+    fn human(&self) -> String {
+        "\ndemo finished: every step above ran for real".into()
+    }
 }
 
 impl Demo {
@@ -137,8 +159,10 @@ impl Demo {
                 println!("  {line}");
             }
         }
-        self.steps
-            .push(json!({"command": format!("airlock {}", shown.join(" ")), "exit": code}));
+        self.steps.push(Step {
+            command: format!("airlock {}", shown.join(" ")),
+            exit: code,
+        });
         Ok((code, stdout))
     }
 
@@ -146,7 +170,7 @@ impl Demo {
     fn expect(&mut self, args: &[&str], want: i32) -> Result<String> {
         let (code, out) = self.airlock(args)?;
         if code != want {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Internal(format!(
                 "demo step `airlock {}` exited {code}, expected {want}; the demo repository is kept at {}",
                 args.join(" "),
                 self.repo.display()
@@ -162,7 +186,7 @@ impl Demo {
         }
         let out = cmd
             .output()
-            .map_err(|e| Error::Invalid(format!("cannot run {}: {e}", self.exe.display())))?;
+            .map_err(|e| Error::Environment(format!("cannot run {}: {e}", self.exe.display())))?;
         Ok((
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -206,7 +230,7 @@ fn run_id(start_json: &str) -> Result<String> {
     serde_json::from_str::<Value>(start_json)
         .ok()
         .and_then(|v| v["run"].as_str().map(str::to_string))
-        .ok_or_else(|| Error::Invalid("`airlock start --json` printed no run id".into()))
+        .ok_or_else(|| Error::Internal("`airlock start --json` printed no run id".into()))
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
@@ -225,7 +249,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         source,
     })?;
     let exe = std::env::current_exe()
-        .map_err(|e| Error::Invalid(format!("cannot find the airlock binary: {e}")))?;
+        .map_err(|e| Error::Environment(format!("cannot find the airlock binary: {e}")))?;
 
     // A private HOME (so the demo's signing key and git config are throwaway),
     // but the user's Rust toolchain, found where it already is.
@@ -279,10 +303,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             path.join("wordcount").display()
         );
     }
-    Ok(Output::new(
-        json!({"ok": true, "steps": demo.steps, "kept": kept}),
-        "\ndemo finished: every step above ran for real".into(),
-    ))
+    Ok(Output::report(&DemoReport {
+        ok: true,
+        steps: demo.steps,
+        kept,
+    }))
 }
 
 fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
@@ -403,7 +428,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
                 }
             }
             if code != 0 {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Internal(format!(
                     "ssh-keygen could not verify the proof signature (exit {code})"
                 )));
             }
@@ -476,7 +501,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     )?;
     let main_tip = git_output(d, &["rev-parse", "main"], &repo)?;
     if remote_tip != main_tip {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Internal(format!(
             "the team remote's release/wordcount-fix is {remote_tip}, not main's {main_tip}"
         )));
     }
@@ -493,7 +518,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     d.expect(&["ledger", "verify"], 0)?;
     let merged = std::fs::read_to_string(repo.join("src/lib.rs")).unwrap_or_default();
     if !merged.contains("split_whitespace") || merged.contains("one more thing") {
-        return Err(Error::Invalid(
+        return Err(Error::Internal(
             "the main checkout does not hold the approved fix".into(),
         ));
     }

@@ -8,7 +8,7 @@ use airlock_core::sandbox::{Echo, Input, interrupt};
 use airlock_servers::ledger_server;
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<Output> {
     // ^C or a `kill` stops the command, and its trace is still recorded:
     // what it changed until then is part of the run.
     interrupt::install().map_err(|e| {
-        airlock_core::Error::Invalid(format!("cannot watch for ^C and SIGTERM: {e}"))
+        airlock_core::Error::Environment(format!("cannot watch for ^C and SIGTERM: {e}"))
     })?;
     // A run is named by its whole id on every command's path; a unique
     // prefix costs a lookup only once the whole id was not found, and
@@ -130,33 +130,67 @@ fn exec_traced(
 
 /// What `exec` prints and exits with, once the command's trace is stored.
 fn render(ctx: &Ctx, args: &Args, trace: airlock_core::exec::Trace) -> Result<Output> {
-    // A command that succeeded but left the worktree over its limit fails:
-    // the run cannot be checked until something is removed.
-    let code = match (&trace.limit_hit, trace.exit.success()) {
-        (Some(_), true) => 1,
-        _ => trace.exit.code.clamp(0, 255) as u8,
+    let executed = Executed {
+        trace,
+        run: args.run.clone(),
     };
-    // The command's own output was shown live; a note only when something needs saying.
-    let mut human = match (&trace.limit_hit, trace.exit.success()) {
-        (None, true) => String::new(),
-        (None, false) => format!(
-            "airlock: trace {} of run {}: {}",
-            trace.n, args.run, trace.exit.description
-        ),
-        // The limit names files the command chose: shown, never obeyed.
-        (Some(limit), _) => format!(
-            "airlock: trace {} of run {}: {}; {}",
-            trace.n,
-            args.run,
-            trace.exit.description,
-            crate::render::escape(limit)
-        ),
-    };
-    if let Some(hint) = &trace.hint {
-        human = format!("{human}\n  hint: {}", crate::render::escape(hint));
+    // The command's own output was shown live; a note only when something
+    // needs saying, on stderr: stdout is the command's.
+    let note = executed.note();
+    if !ctx.json && !note.is_empty() {
+        eprintln!("{note}");
     }
-    if !ctx.json && !human.is_empty() {
-        eprintln!("{human}");
+    Ok(Output::report(&executed))
+}
+
+/// `airlock exec`: the command's trace. Its text is empty (the command's
+/// own output was shown live), and its exit code the command's.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Executed {
+    trace: airlock_core::exec::Trace,
+    #[serde(skip)]
+    run: String,
+}
+
+impl Executed {
+    /// The line printed on stderr when the command failed, hit a limit or
+    /// left a hint.
+    fn note(&self) -> String {
+        let (trace, run) = (&self.trace, &self.run);
+        let mut note = match (&trace.limit_hit, trace.exit.success()) {
+            (None, true) => String::new(),
+            (None, false) => format!(
+                "airlock: trace {} of run {}: {}",
+                trace.n, run, trace.exit.description
+            ),
+            // The limit names files the command chose: shown, never obeyed.
+            (Some(limit), _) => format!(
+                "airlock: trace {} of run {}: {}; {}",
+                trace.n,
+                run,
+                trace.exit.description,
+                crate::render::escape(limit)
+            ),
+        };
+        if let Some(hint) = &trace.hint {
+            note = format!("{note}\n  hint: {}", crate::render::escape(hint));
+        }
+        note
     }
-    Ok(Output::new(&trace, String::new()).code(code))
+}
+
+impl Report for Executed {
+    fn human(&self) -> String {
+        String::new()
+    }
+
+    /// A command that succeeded but left the worktree over its limit fails:
+    /// the run cannot be checked until something is removed.
+    fn exit_code(&self) -> u8 {
+        match (&self.trace.limit_hit, self.trace.exit.success()) {
+            (Some(_), true) => 1,
+            _ => self.trace.exit.code.clamp(0, 255) as u8,
+        }
+    }
 }

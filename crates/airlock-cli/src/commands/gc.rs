@@ -1,13 +1,11 @@
 //! `airlock gc`: finished runs' worktrees, scratch files and refs removed.
 
-use serde_json::json;
-
 use airlock_core::Result;
-use airlock_core::gc::{GcOptions, gc};
+use airlock_core::gc::{GcOptions, GcReport, gc};
 use airlock_core::run::State;
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -49,54 +47,73 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             dry_run: args.dry_run,
         },
     )?;
-    let verb = if report.dry_run {
-        "would remove"
-    } else {
-        "removed"
-    };
-    let mut human = String::new();
-    for c in &report.runs {
+    Ok(Output::report(&Collected {
+        report,
+        older_than: args.older_than,
+    })
+    .hostile())
+}
+
+/// `airlock gc`: each run collected (or that would be), and what it freed.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Collected {
+    report: GcReport,
+    #[serde(skip)]
+    older_than: String,
+}
+
+impl Report for Collected {
+    fn human(&self) -> String {
+        let verb = if self.report.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        let mut human = String::new();
+        for c in &self.report.runs {
+            human += &format!(
+                "{verb} {} ({}, finished {}): {}{}\n",
+                c.run,
+                c.state,
+                c.finished,
+                bytes(c.bytes),
+                match (&c.deleted_ref, &c.kept_ref) {
+                    (Some(r), _) => format!(" and {r}"),
+                    (None, Some(why)) => format!("; kept its ref: {why}"),
+                    (None, None) => String::new(),
+                }
+            );
+        }
         human += &format!(
-            "{verb} {} ({}, finished {}): {}{}\n",
-            c.run,
-            c.state,
-            c.finished,
-            bytes(c.bytes),
-            match (&c.deleted_ref, &c.kept_ref) {
-                (Some(r), _) => format!(" and {r}"),
-                (None, Some(why)) => format!("; kept its ref: {why}"),
-                (None, None) => String::new(),
+            "{} {} run(s), {} freed{}",
+            if self.report.dry_run {
+                "would collect"
+            } else {
+                "collected"
+            },
+            self.report.runs.len(),
+            bytes(self.report.bytes),
+            if self.report.dry_run {
+                "; run without --dry-run to remove them"
+            } else {
+                ""
             }
         );
-    }
-    human += &format!(
-        "{} {} run(s), {} freed{}",
-        if report.dry_run {
-            "would collect"
-        } else {
-            "collected"
-        },
-        report.runs.len(),
-        bytes(report.bytes),
-        if report.dry_run {
-            "; run without --dry-run to remove them"
-        } else {
-            ""
+        if self.report.too_recent > 0 {
+            human += &format!(
+                "\nleft {} finished run(s) younger than {} (see --older-than)",
+                self.report.too_recent, self.older_than
+            );
         }
-    );
-    if report.too_recent > 0 {
-        human += &format!(
-            "\nleft {} finished run(s) younger than {} (see --older-than)",
-            report.too_recent, args.older_than
-        );
+        if self.report.unfinished > 0 {
+            human += &format!(
+                "\nleft {} run(s) that are not finished alone",
+                self.report.unfinished
+            );
+        }
+        human
     }
-    if report.unfinished > 0 {
-        human += &format!(
-            "\nleft {} run(s) that are not finished alone",
-            report.unfinished
-        );
-    }
-    Ok(Output::new(json!(report), human).hostile())
 }
 
 /// `49.2 MB`, `812 kB`, `0 B`.

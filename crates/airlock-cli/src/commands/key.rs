@@ -1,11 +1,11 @@
-use serde_json::json;
+use std::path::PathBuf;
 
 use airlock_core::Result;
 use airlock_core::layout::key_dir;
 use airlock_core::proofs::SigningKey;
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -18,8 +18,23 @@ pub fn run(_ctx: &Ctx, cmd: Command) -> Result<Output> {
     let dir = airlock_core::keydir::checked(key_dir())?;
     let key = SigningKey::load(&dir.join("signing_key"))?;
     let public = key.public();
-    Ok(Output::new(
-        json!({"public_key": public.to_openssh(), "key_id": public.key_id(), "path": dir.join("signing_key.pub")}),
-        public.to_openssh(),
-    ))
+    Ok(Output::report(&PublicKey {
+        public_key: public.to_openssh(),
+        key_id: public.key_id(),
+        path: dir.join("signing_key.pub"),
+    }))
+}
+
+/// `airlock key public`: the public key, its id and its file.
+#[derive(serde::Serialize)]
+struct PublicKey {
+    public_key: String,
+    key_id: String,
+    path: PathBuf,
+}
+
+impl Report for PublicKey {
+    fn human(&self) -> String {
+        self.public_key.clone()
+    }
 }

@@ -1,9 +1,11 @@
+use std::path::PathBuf;
+
 use airlock_core::layout::Layout;
-use airlock_core::ledger_audit::{accept_loss, audit};
+use airlock_core::ledger_audit::{Acceptance, Audit, accept_loss, audit};
 use airlock_core::{Airlock, Result};
 
 use super::Ctx;
-use crate::render::{Output, short};
+use crate::render::{Output, Report, short};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -31,93 +33,125 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
 
 fn verify(al: &mut Airlock) -> Result<Output> {
     let report = audit(al)?;
-    let db = al.layout.db_path();
-    let mut human = String::new();
-    if report.ok() {
-        human += &format!(
-            "ledger verifies: {} events, head {}",
-            report.chain.events,
-            report.chain.head.as_deref().map(short).unwrap_or("(empty)")
-        );
-        human += &match &report.head_record.record {
-            Some(r) => format!("\n  reaches its signed head record: event {}", r.seq),
-            None => format!(
-                "\n  no head record yet at {} (written at the next decision)",
-                report.head_record.path.display()
-            ),
-        };
-        let anchored = report.anchors.iter().filter(|a| a.ok).count();
-        human += &format!("\n  holds the anchors of {anchored} proof(s)");
-        for a in report.anchors.iter().filter(|a| a.accepted) {
-            human += &format!("\n  {}: {}", a.proof.display(), a.detail);
-        }
-        for a in report.anchors.iter().filter(|a| !a.witness) {
-            human += &format!("\n  no witness: {}: {}", a.proof.display(), a.detail);
-        }
-        return Ok(Output::new(&report, human));
+    Ok(Output::report(&Verified {
+        report,
+        db: al.layout.db_path(),
+    }))
+}
+
+/// `airlock ledger verify`: the chain, the head record and every proof's
+/// anchor; what to do when one fails.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Verified {
+    report: Audit,
+    #[serde(skip)]
+    db: PathBuf,
+}
+
+impl Report for Verified {
+    fn exit_code(&self) -> u8 {
+        if self.report.ok() { 0 } else { 1 }
     }
-    let mut hint = format!(
-        "restore {} from a backup; airlock never rewrites events",
-        db.display()
-    );
-    if let Some(bad) = &report.chain.first_bad {
-        human += &format!(
-            "ledger does NOT verify: {}\n  {} events read; every event from {} on is untrusted",
-            bad.problem, report.chain.events, bad.seq
-        );
-        if let Some(problem) = &report.head_record.problem {
-            human += &format!("\n  also: {problem}");
+
+    fn human(&self) -> String {
+        let report = &self.report;
+        let db = &self.db;
+        let mut human = String::new();
+        if report.ok() {
+            human += &format!(
+                "ledger verifies: {} events, head {}",
+                report.chain.events,
+                report.chain.head.as_deref().map(short).unwrap_or("(empty)")
+            );
+            human += &match &report.head_record.record {
+                Some(r) => format!("\n  reaches its signed head record: event {}", r.seq),
+                None => format!(
+                    "\n  no head record yet at {} (written at the next decision)",
+                    report.head_record.path.display()
+                ),
+            };
+            let anchored = report.anchors.iter().filter(|a| a.ok).count();
+            human += &format!("\n  holds the anchors of {anchored} proof(s)");
+            for a in report.anchors.iter().filter(|a| a.accepted) {
+                human += &format!("\n  {}: {}", a.proof.display(), a.detail);
+            }
+            for a in report.anchors.iter().filter(|a| !a.witness) {
+                human += &format!("\n  no witness: {}: {}", a.proof.display(), a.detail);
+            }
+            return human;
         }
-    } else {
-        human += &format!(
-            "ledger does NOT verify: {}",
-            report
-                .head_record
-                .problem
-                .as_deref()
-                .unwrap_or("it does not hold every proof's ledger anchor")
-        );
-        for reason in &report.head_record.reasons {
-            human += &format!("\n  {reason}");
-        }
-        hint = format!(
-            "restore the newest copy of {} together with its -wal file; if the missing events are lost for good, `airlock ledger accept-loss --reason …` records the loss and continues from this ledger",
+        let mut hint = format!(
+            "restore {} from a backup; airlock never rewrites events",
             db.display()
         );
+        if let Some(bad) = &report.chain.first_bad {
+            human += &format!(
+                "ledger does NOT verify: {}\n  {} events read; every event from {} on is untrusted",
+                bad.problem, report.chain.events, bad.seq
+            );
+            if let Some(problem) = &report.head_record.problem {
+                human += &format!("\n  also: {problem}");
+            }
+        } else {
+            human += &format!(
+                "ledger does NOT verify: {}",
+                report
+                    .head_record
+                    .problem
+                    .as_deref()
+                    .unwrap_or("it does not hold every proof's ledger anchor")
+            );
+            for reason in &report.head_record.reasons {
+                human += &format!("\n  {reason}");
+            }
+            hint = format!(
+                "restore the newest copy of {} together with its -wal file; if the missing events are lost for good, `airlock ledger accept-loss --reason …` records the loss and continues from this ledger",
+                db.display()
+            );
+        }
+        for a in report
+            .anchors
+            .iter()
+            .filter(|a| a.witness && !a.ok && !a.accepted)
+        {
+            human += &format!("\n  proof {}: {}", a.proof.display(), a.detail);
+        }
+        human += &format!("\n  hint: {hint}");
+        human
     }
-    for a in report
-        .anchors
-        .iter()
-        .filter(|a| a.witness && !a.ok && !a.accepted)
-    {
-        human += &format!("\n  proof {}: {}", a.proof.display(), a.detail);
-    }
-    human += &format!("\n  hint: {hint}");
-    Ok(Output::new(&report, human).code(1))
 }
 
 fn accept(al: &mut Airlock, reason: Option<&str>) -> Result<Output> {
-    let done = accept_loss(al, reason)?;
-    let mut human = format!(
-        "recorded the loss as event {} ({}); the ledger continues from here\n",
-        done.seq,
-        short(&done.hash)
-    );
-    if let Some(r) = &done.replaced {
-        human += &format!(
-            "  replaced the head record of event {} ({})\n",
-            r.seq,
-            short(&r.hash)
+    Ok(Output::report(&accept_loss(al, reason)?))
+}
+
+/// `airlock ledger accept-loss`: the event that records the loss, and what
+/// the lost events said.
+impl Report for Acceptance {
+    fn human(&self) -> String {
+        let done = self;
+        let mut human = format!(
+            "recorded the loss as event {} ({}); the ledger continues from here\n",
+            done.seq,
+            short(&done.hash)
         );
-    }
-    for a in &done.lost_anchors {
-        human += &format!("  lost: the anchor of {}\n", a.proof.display());
-    }
-    if !done.runs_to_check.is_empty() {
-        human += "  what the lost events said of these runs is gone; check the target branch and the actions' endpoints before promoting or rolling them back:\n";
-        for r in &done.runs_to_check {
-            human += &format!("    {} ({} in this ledger)\n", r.run, r.state);
+        if let Some(r) = &done.replaced {
+            human += &format!(
+                "  replaced the head record of event {} ({})\n",
+                r.seq,
+                short(&r.hash)
+            );
         }
+        for a in &done.lost_anchors {
+            human += &format!("  lost: the anchor of {}\n", a.proof.display());
+        }
+        if !done.runs_to_check.is_empty() {
+            human += "  what the lost events said of these runs is gone; check the target branch and the actions' endpoints before promoting or rolling them back:\n";
+            for r in &done.runs_to_check {
+                human += &format!("    {} ({} in this ledger)\n", r.run, r.state);
+            }
+        }
+        human.trim_end().to_string()
     }
-    Ok(Output::new(&done, human.trim_end().to_string()))
 }

@@ -1,14 +1,13 @@
 //! `airlock list` (alias `status`): every run, its state and what moves it on.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
-
-use serde_json::json;
 
 use airlock_core::Result;
 use airlock_core::run::{Run, State};
 
 use super::Ctx;
-use crate::render::{Output, clean};
+use crate::render::{Output, Report, clean};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -80,59 +79,103 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         .filter(|r| filters.is_empty() || filters.contains(&r.state))
         .collect();
     let now = SystemTime::now();
-    let rows: Vec<[String; 6]> = runs
+    let items = runs
         .iter()
-        .map(|r| {
-            [
-                r.id.clone(),
-                r.state.to_string(),
-                clean(&r.class),
-                clean(&r.lane),
-                age(&r.created, now),
-                next(r.state).to_string(),
-            ]
+        .map(|r| ListedRun {
+            run: r.id.clone(),
+            state: r.state,
+            round: r.round,
+            label: r.label.clone(),
+            class: r.class.clone(),
+            lane: r.lane.clone(),
+            created: r.created.clone(),
+            age_seconds: humantime::parse_rfc3339(&r.created)
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .map(|d: Duration| d.as_secs()),
+            worktree: r.worktree.exists().then(|| r.worktree.clone()),
+            next: r.state.next_step(&r.id),
+            age: age(&r.created, now),
         })
         .collect();
-    let mut human = String::new();
-    if runs.is_empty() {
-        human += if filters.is_empty() {
-            "no runs yet: start one with `airlock start BRIEF.toml`"
+    Ok(Output::report(&Listed {
+        runs: items,
+        filtered: !filters.is_empty(),
+    })
+    .hostile())
+}
+
+/// `airlock list`: every run (or those in the states asked for).
+#[derive(serde::Serialize)]
+struct Listed {
+    runs: Vec<ListedRun>,
+    #[serde(skip)]
+    filtered: bool,
+}
+
+#[derive(serde::Serialize)]
+struct ListedRun {
+    run: String,
+    state: State,
+    round: u32,
+    label: String,
+    class: String,
+    lane: String,
+    created: String,
+    age_seconds: Option<u64>,
+    /// Gone once `gc` removed it.
+    worktree: Option<PathBuf>,
+    next: String,
+    /// `3d`: the age column.
+    #[serde(skip)]
+    age: String,
+}
+
+impl Report for Listed {
+    fn human(&self) -> String {
+        let rows: Vec<[String; 6]> = self
+            .runs
+            .iter()
+            .map(|r| {
+                [
+                    r.run.clone(),
+                    r.state.to_string(),
+                    clean(&r.class),
+                    clean(&r.lane),
+                    r.age.clone(),
+                    next(r.state).to_string(),
+                ]
+            })
+            .collect();
+        let mut human = String::new();
+        if self.runs.is_empty() {
+            human += if self.filtered {
+                "no runs in that state"
+            } else {
+                "no runs yet: start one with `airlock start BRIEF.toml`"
+            };
         } else {
-            "no runs in that state"
-        };
-    } else {
-        let header = ["RUN", "STATE", "CLASS", "LANE", "AGE", "NEXT"].map(String::from);
-        let mut widths = [0usize; 6];
-        for row in std::iter::once(&header).chain(&rows) {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        for row in std::iter::once(&header).chain(&rows) {
-            let mut line = String::new();
-            for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-                if i + 1 == row.len() {
-                    line += cell;
-                } else {
-                    line += &format!("{cell:<w$}  ");
+            let header = ["RUN", "STATE", "CLASS", "LANE", "AGE", "NEXT"].map(String::from);
+            let mut widths = [0usize; 6];
+            for row in std::iter::once(&header).chain(&rows) {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
                 }
             }
-            human += line.trim_end();
-            human += "\n";
+            for row in std::iter::once(&header).chain(&rows) {
+                let mut line = String::new();
+                for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+                    if i + 1 == row.len() {
+                        line += cell;
+                    } else {
+                        line += &format!("{cell:<w$}  ");
+                    }
+                }
+                human += line.trim_end();
+                human += "\n";
+            }
+            human += "a unique start of a run's id names it: `airlock show RUN` for one run";
         }
-        human += "a unique start of a run's id names it: `airlock show RUN` for one run";
+        human
     }
-    let items: Vec<_> = runs
-        .iter()
-        .map(|r| {
-            let worktree = r.worktree.exists();
-            json!({"run": r.id, "state": r.state, "round": r.round, "label": r.label,
-                   "class": r.class, "lane": r.lane, "created": r.created,
-                   "age_seconds": humantime::parse_rfc3339(&r.created).ok()
-                       .and_then(|t| now.duration_since(t).ok()).map(|d: Duration| d.as_secs()),
-                   "worktree": worktree.then_some(&r.worktree),
-                   "next": r.state.next_step(&r.id)})
-        })
-        .collect();
-    Ok(Output::new(json!({"runs": items}), human).hostile())
 }

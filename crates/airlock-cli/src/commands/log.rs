@@ -1,9 +1,10 @@
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use airlock_core::Result;
+use airlock_core::ledger::Event;
 
 use super::Ctx;
-use crate::render::{Output, one_line};
+use crate::render::{Output, Report, one_line};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,22 +18,34 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         al.store.get(run)?;
     }
     let events = al.store.events(args.run.as_deref())?;
-    let mut human = String::new();
-    if events.is_empty() {
-        human += "no events yet";
+    Ok(Output::report(&Events { events }).hostile())
+}
+
+/// `airlock log`: ledger events, oldest first.
+#[derive(serde::Serialize)]
+struct Events {
+    events: Vec<Event>,
+}
+
+impl Report for Events {
+    fn human(&self) -> String {
+        let mut human = String::new();
+        if self.events.is_empty() {
+            human += "no events yet";
+        }
+        for e in &self.events {
+            human += &format!(
+                "{:>5} {} {:<28} {:<10} {}\n",
+                e.seq,
+                e.ts,
+                e.run.as_deref().unwrap_or("-"),
+                e.kind,
+                // Whole: a reason cut short can change its meaning.
+                one_line(&summary(&e.data), usize::MAX)
+            );
+        }
+        human.trim_end().to_string()
     }
-    for e in &events {
-        human += &format!(
-            "{:>5} {} {:<28} {:<10} {}\n",
-            e.seq,
-            e.ts,
-            e.run.as_deref().unwrap_or("-"),
-            e.kind,
-            // Whole: a reason cut short can change its meaning.
-            one_line(&summary(&e.data), usize::MAX)
-        );
-    }
-    Ok(Output::new(json!({"events": events}), human.trim_end().to_string()).hostile())
 }
 
 fn summary(data: &Value) -> String {

@@ -1,10 +1,10 @@
-use serde_json::{Value, json};
+use std::path::PathBuf;
 
-use airlock_core::exec::{StreamRecord, Trace};
+use airlock_core::exec::{ExitRecord, StreamRecord, Trace};
 use airlock_core::{Error, Result, logs};
 
 use super::Ctx;
-use crate::render::{Output, one_line, short};
+use crate::render::{Output, Report, one_line, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let run = al.store.get(&args.run)?;
     let traces = al.store.traces(&run.id)?;
     let Some(selector) = &args.trace else {
-        return Ok(list(&run.id, run.round, &traces));
+        return Ok(Output::report(&list(&run.id, run.round, &traces)).hostile());
     };
     let trace = logs::select(&run.id, &traces, run.round, selector)?;
     let streams: Vec<(&str, &StreamRecord)> = [
@@ -44,24 +44,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     .map(|(_, name, record)| (name, record))
     .collect();
 
-    let mut h = format!(
-        "trace #{} of run {} ({}, round {}): {} -> {}\n",
-        trace.n,
-        run.id,
-        trace.origin,
-        trace.round,
-        one_line(&super::show::shell_words(&trace.argv), 120),
-        trace.exit.description
-    );
-    let mut data = Vec::new();
+    let mut logs = Vec::new();
     for (name, record) in streams {
         let intact = logs::digest(&record.log)
             .map(|d| d == record.sha256)
             .unwrap_or(false);
-        data.push(json!({
-            "stream": name, "path": record.log, "size": record.size,
-            "sha256": record.sha256, "intact": intact,
-        }));
         let missing = |e: std::io::Error| Error::Read {
             path: record.log.clone(),
             source: e,
@@ -77,80 +64,189 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
                 false,
             ),
         };
-        h += &format!(
-            "{name} ({} B, sha256 {}{}){}:\n",
-            record.size,
-            short(&record.sha256),
-            if intact {
-                ""
-            } else {
-                "; THE LOG NO LONGER MATCHES THIS DIGEST"
-            },
-            match args.tail {
-                Some(n) => format!(", the last {n} lines"),
-                None => String::new(),
-            }
-        );
-        if cut {
-            h += "  | …\n";
-        }
-        if lines.is_empty() && record.size == 0 {
-            h += "  (empty)\n";
-        }
-        for line in &lines {
-            // Each line of the command's output is marked, and escaped: it
-            // can pass for neither a line of airlock's nor a terminal command.
-            h += &format!("  | {}\n", crate::render::escape(line));
-        }
+        logs.push(StreamLog {
+            stream: name,
+            path: record.log.clone(),
+            size: record.size,
+            sha256: record.sha256.clone(),
+            intact,
+            lines,
+            cut,
+        });
     }
-    let body = json!({
-        "run": run.id, "trace": trace.n, "round": trace.round, "origin": trace.origin,
-        "argv": trace.argv, "exit": trace.exit, "streams": data,
-    });
-    Ok(Output::new(body, h).hostile())
+    Ok(Output::report(&TraceLog {
+        run: run.id,
+        trace: trace.n,
+        round: trace.round,
+        origin: trace.origin.clone(),
+        argv: trace.argv.clone(),
+        exit: trace.exit.clone(),
+        streams: logs,
+        tail: args.tail,
+    })
+    .hostile())
+}
+
+/// `airlock logs RUN TRACE`: what one trace's command printed.
+#[derive(serde::Serialize)]
+struct TraceLog {
+    run: String,
+    trace: u32,
+    round: u32,
+    origin: String,
+    argv: Vec<String>,
+    exit: ExitRecord,
+    streams: Vec<StreamLog>,
+    /// `--tail N`.
+    #[serde(skip)]
+    tail: Option<usize>,
+}
+
+#[derive(serde::Serialize)]
+struct StreamLog {
+    stream: &'static str,
+    path: PathBuf,
+    size: u64,
+    sha256: String,
+    /// Whether the log still matches the digest recorded with the trace.
+    intact: bool,
+    #[serde(skip)]
+    lines: Vec<String>,
+    /// Lines before these were left out (`--tail`).
+    #[serde(skip)]
+    cut: bool,
+}
+
+impl Report for TraceLog {
+    fn human(&self) -> String {
+        let mut h = format!(
+            "trace #{} of run {} ({}, round {}): {} -> {}\n",
+            self.trace,
+            self.run,
+            self.origin,
+            self.round,
+            one_line(&super::show::shell_words(&self.argv), 120),
+            self.exit.description
+        );
+        for s in &self.streams {
+            h += &format!(
+                "{} ({} B, sha256 {}{}){}:\n",
+                s.stream,
+                s.size,
+                short(&s.sha256),
+                if s.intact {
+                    ""
+                } else {
+                    "; THE LOG NO LONGER MATCHES THIS DIGEST"
+                },
+                match self.tail {
+                    Some(n) => format!(", the last {n} lines"),
+                    None => String::new(),
+                }
+            );
+            if s.cut {
+                h += "  | …\n";
+            }
+            if s.lines.is_empty() && s.size == 0 {
+                h += "  (empty)\n";
+            }
+            for line in &s.lines {
+                // Each line of the command's output is marked, and escaped: it
+                // can pass for neither a line of airlock's nor a terminal command.
+                h += &format!("  | {}\n", crate::render::escape(line));
+            }
+        }
+        h
+    }
 }
 
 /// The run's traces, and how to pick one.
-fn list(run: &str, round: u32, traces: &[Trace]) -> Output {
-    let mut h = format!("traces of run {run} (round {round} now):\n");
-    if traces.is_empty() {
-        h += "  (none yet: `airlock exec` and `airlock check` record them)\n";
-    }
-    for t in traces {
-        h += &format!(
-            "  #{:<3} r{} {:<14} {} -> {}; stdout {} B, stderr {} B\n",
-            t.n,
-            t.round,
-            t.origin,
-            one_line(&super::show::shell_words(&t.argv), 80),
-            t.exit.description,
-            t.stdout.size,
-            t.stderr.size
-        );
-    }
-    if let Some(last) = traces.last() {
-        h += &format!("pick one: `airlock logs {run} {}` (a trace number)", last.n);
-        match traces
+fn list(run: &str, round: u32, traces: &[Trace]) -> TraceList {
+    let file = |s: &StreamRecord| StreamFile {
+        path: s.log.clone(),
+        size: s.size,
+        sha256: s.sha256.clone(),
+    };
+    TraceList {
+        run: run.to_string(),
+        round,
+        traces: traces
             .iter()
-            .rev()
-            .find_map(|t| t.origin.strip_prefix("gate:"))
-        {
-            Some(gate) => {
-                h += &format!(" or `airlock logs {run} {gate}` (a gate's latest trace this round)")
-            }
-            None => h += " or a gate's name",
-        }
-        h += "; `--tail N` for the end only\n";
-    }
-    let data: Vec<Value> = traces
-        .iter()
-        .map(|t| {
-            json!({
-                "n": t.n, "round": t.round, "origin": t.origin, "argv": t.argv, "exit": t.exit,
-                "stdout": {"path": t.stdout.log, "size": t.stdout.size, "sha256": t.stdout.sha256},
-                "stderr": {"path": t.stderr.log, "size": t.stderr.size, "sha256": t.stderr.sha256},
+            .map(|t| ListedTrace {
+                n: t.n,
+                round: t.round,
+                origin: t.origin.clone(),
+                argv: t.argv.clone(),
+                exit: t.exit.clone(),
+                stdout: file(&t.stdout),
+                stderr: file(&t.stderr),
             })
-        })
-        .collect();
-    Output::new(json!({"run": run, "round": round, "traces": data}), h).hostile()
+            .collect(),
+    }
+}
+
+/// `airlock logs RUN`: the run's traces.
+#[derive(serde::Serialize)]
+struct TraceList {
+    run: String,
+    round: u32,
+    traces: Vec<ListedTrace>,
+}
+
+#[derive(serde::Serialize)]
+struct ListedTrace {
+    n: u32,
+    round: u32,
+    origin: String,
+    argv: Vec<String>,
+    exit: ExitRecord,
+    stdout: StreamFile,
+    stderr: StreamFile,
+}
+
+#[derive(serde::Serialize)]
+struct StreamFile {
+    path: PathBuf,
+    size: u64,
+    sha256: String,
+}
+
+impl Report for TraceList {
+    fn human(&self) -> String {
+        let run = &self.run;
+        let mut h = format!("traces of run {run} (round {} now):\n", self.round);
+        if self.traces.is_empty() {
+            h += "  (none yet: `airlock exec` and `airlock check` record them)\n";
+        }
+        for t in &self.traces {
+            h += &format!(
+                "  #{:<3} r{} {:<14} {} -> {}; stdout {} B, stderr {} B\n",
+                t.n,
+                t.round,
+                t.origin,
+                one_line(&super::show::shell_words(&t.argv), 80),
+                t.exit.description,
+                t.stdout.size,
+                t.stderr.size
+            );
+        }
+        if let Some(last) = self.traces.last() {
+            h += &format!("pick one: `airlock logs {run} {}` (a trace number)", last.n);
+            match self
+                .traces
+                .iter()
+                .rev()
+                .find_map(|t| t.origin.strip_prefix("gate:"))
+            {
+                Some(gate) => {
+                    h += &format!(
+                        " or `airlock logs {run} {gate}` (a gate's latest trace this round)"
+                    )
+                }
+                None => h += " or a gate's name",
+            }
+            h += "; `--tail N` for the end only\n";
+        }
+        h
+    }
 }

@@ -3,9 +3,10 @@ use serde_json::{Value, json};
 use airlock_core::Result;
 use airlock_core::action::plan::list;
 use airlock_core::action::{Action, Role};
+use airlock_core::run::State;
 
 use super::Ctx;
-use crate::render::{Output, clean, escape};
+use crate::render::{Output, Report, clean, escape};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,28 +18,52 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let al = ctx.open()?;
     let run = al.store.get(&args.run)?;
     let actions = list(&al, &run.id)?;
-    let mut human = format!("plan of run {} [{}]: ", run.id, run.state);
-    if actions.is_empty() {
-        human += "no actions\n  `airlock propose RUN ACTION.toml` adds one\n";
-    } else {
-        // A compensation is listed under the action it undoes, not counted as one.
-        let undos = actions.iter().filter(|a| a.role == Role::Undo).count();
-        human += &format!("{} action(s)", actions.len() - undos);
-        if undos > 0 {
-            human += &format!(", {undos} compensation(s) for rollback");
-        }
-        human.push('\n');
-        let round = run.submission.as_ref().map(|s| s.round);
-        for a in &actions {
-            human += &render_action(a, round);
-        }
-    }
     let round = run.submission.as_ref().map(|s| s.round);
-    Ok(Output::new(
-        json!({"run": run.id, "state": run.state, "actions": actions_json(&actions, round)}),
-        human,
-    )
+    Ok(Output::report(&Plan {
+        run: run.id,
+        state: run.state,
+        actions: actions_json(&actions, round),
+        listed: actions,
+        round,
+    })
     .hostile())
+}
+
+/// `airlock plan`: the run's actions, each with its preview, rehearsal and
+/// attempts.
+#[derive(serde::Serialize)]
+struct Plan {
+    run: String,
+    state: State,
+    /// [`actions_json`] of `listed`.
+    actions: Value,
+    #[serde(skip)]
+    listed: Vec<Action>,
+    /// The submitted round, which keys the idempotency keys.
+    #[serde(skip)]
+    round: Option<u32>,
+}
+
+impl Report for Plan {
+    fn human(&self) -> String {
+        let actions = &self.listed;
+        let mut human = format!("plan of run {} [{}]: ", self.run, self.state);
+        if actions.is_empty() {
+            human += "no actions\n  `airlock propose RUN ACTION.toml` adds one\n";
+        } else {
+            // A compensation is listed under the action it undoes, not counted as one.
+            let undos = actions.iter().filter(|a| a.role == Role::Undo).count();
+            human += &format!("{} action(s)", actions.len() - undos);
+            if undos > 0 {
+                human += &format!(", {undos} compensation(s) for rollback");
+            }
+            human.push('\n');
+            for a in actions {
+                human += &render_action(a, self.round);
+            }
+        }
+        human
+    }
 }
 
 /// The actions as JSON, each attempted one with the idempotency key its

@@ -1,9 +1,9 @@
 use airlock_core::Result;
 use airlock_core::action::apply::ApplyReport;
-use airlock_core::promote::promote_with;
+use airlock_core::promote::{PromoteReport, promote_with};
 
 use super::Ctx;
-use crate::render::{Output, escape, short};
+use crate::render::{Output, Report, escape, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,32 +26,55 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         &mut |e| progress.event(e),
     )?;
     drop(progress);
-    let mut human = if args.actions_only {
-        format!("run {} is merged into {}\n", report.run, report.target)
-    } else {
-        format!(
-            "promoted run {} into {}: {} -> {}\n  {}\n",
-            report.run,
-            report.target,
-            short(&report.previous),
-            short(&report.merge),
-            report.strategy
-        )
-    };
-    if report.checkout_updated {
+    Ok(Output::report(&Promoted {
+        report,
+        actions_only: args.actions_only,
+    }))
+}
+
+/// `airlock promote`: the merge, the checkout, and each action applied.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Promoted {
+    report: PromoteReport,
+    #[serde(skip)]
+    actions_only: bool,
+}
+
+impl Report for Promoted {
+    fn human(&self) -> String {
+        let report = &self.report;
+        let mut human = if self.actions_only {
+            format!("run {} is merged into {}\n", report.run, report.target)
+        } else {
+            format!(
+                "promoted run {} into {}: {} -> {}\n  {}\n",
+                report.run,
+                report.target,
+                short(&report.previous),
+                short(&report.merge),
+                report.strategy
+            )
+        };
+        if report.checkout_updated {
+            human += &format!(
+                "  updated the main checkout ({} is checked out)\n",
+                report.target
+            );
+        }
+        human += &render_actions(&report.actions, "actions");
         human += &format!(
-            "  updated the main checkout ({} is checked out)\n",
-            report.target
+            "  undo: airlock rollback {} --reason …  (reverts {})",
+            report.run,
+            short(&report.merge)
         );
+        human
     }
-    human += &render_actions(&report.actions, "actions");
-    human += &format!(
-        "  undo: airlock rollback {} --reason …  (reverts {})",
-        report.run,
-        short(&report.merge)
-    );
-    let code = if report.actions.complete { 0 } else { 1 };
-    Ok(Output::new(&report, human).code(code))
+
+    /// Actions left to apply: 1.
+    fn exit_code(&self) -> u8 {
+        if self.report.actions.complete { 0 } else { 1 }
+    }
 }
 
 /// What happened to each action, and why applying stopped.

@@ -1,11 +1,11 @@
 use std::path::PathBuf;
 
-use airlock_core::proof::{verify_file, verify_run};
+use airlock_core::proof::{ProofReport, verify_file, verify_run};
 use airlock_core::proofs::PublicKey;
 use airlock_core::{Error, Result};
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -39,35 +39,50 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
     } else {
         verify_run(&al, &al.store.get(&target)?, key.as_ref())?
     };
-    let path = report.path.clone();
-    let mut human = format!(
-        "{}\n  sha256:{}\n  signed by {}\n",
-        path.display(),
-        report.digest,
-        report.key_id
-    );
-    for c in &report.checks {
-        human += &format!(
-            "  {} {:<14} {}\n",
-            if c.ok { "ok  " } else { "FAIL" },
-            c.name,
-            c.detail
-        );
-    }
-    human += if report.ok() {
-        "the proof verifies"
-    } else {
-        "the proof does NOT verify"
-    };
-    let code = if report.ok() { 0 } else { 1 };
-    Ok(Output::new(
-        serde_json::json!({"verified": report.ok(), "report": report}),
-        human,
-    )
-    .code(code)
+    Ok(Output::report(&Verified {
+        verified: report.ok(),
+        report,
+    })
     // A bundle handed over for checking is its signer's text: every field
     // it quotes (head, tree, digests) is escaped.
     .hostile())
+}
+
+/// `airlock proof verify`: each check of the bundle, and the verdict.
+#[derive(serde::Serialize)]
+struct Verified {
+    verified: bool,
+    report: ProofReport,
+}
+
+impl Report for Verified {
+    fn human(&self) -> String {
+        let report = &self.report;
+        let mut human = format!(
+            "{}\n  sha256:{}\n  signed by {}\n",
+            report.path.display(),
+            report.digest,
+            report.key_id
+        );
+        for c in &report.checks {
+            human += &format!(
+                "  {} {:<14} {}\n",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+        human += if self.verified {
+            "the proof verifies"
+        } else {
+            "the proof does NOT verify"
+        };
+        human
+    }
+
+    fn exit_code(&self) -> u8 {
+        if self.verified { 0 } else { 1 }
+    }
 }
 
 /// Whether `proof verify`'s argument is a bundle's path rather than a run

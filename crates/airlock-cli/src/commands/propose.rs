@@ -1,13 +1,12 @@
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use airlock_core::Result;
+use airlock_core::action::Action;
 use airlock_core::action::plan::{propose, withdraw};
 
 use super::Ctx;
 use super::plan::render_action;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,10 +24,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
     if let Some(name) = args.withdraw {
         withdraw(&mut al, &args.run, &name)?;
-        return Ok(Output::new(
-            json!({"run": args.run, "withdrawn": name}),
-            format!("withdrew action `{name}` from run {}", args.run),
-        ));
+        return Ok(Output::report(&Withdrawn {
+            run: args.run,
+            withdrawn: name,
+        }));
     }
     let file = args.file.unwrap_or_default();
     let file = if file.is_absolute() {
@@ -37,15 +36,41 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         ctx.cwd.join(file)
     };
     let actions = propose(&mut al, &args.run, &file, &airlock_effects::Live)?;
-    let mut human = format!(
-        "proposed action `{}` for run {}; it runs only after the run is approved and promoted\n",
-        actions[0].spec.name, args.run
-    );
-    for a in &actions {
-        human += &render_action(a, None);
+    Ok(Output::report(&Proposed {
+        run: args.run,
+        actions,
+    }))
+}
+
+/// `airlock propose --withdraw`: the action dropped from the plan.
+#[derive(serde::Serialize)]
+struct Withdrawn {
+    run: String,
+    withdrawn: String,
+}
+
+impl Report for Withdrawn {
+    fn human(&self) -> String {
+        format!("withdrew action `{}` from run {}", self.withdrawn, self.run)
     }
-    Ok(Output::new(
-        json!({"run": args.run, "actions": actions}),
-        human,
-    ))
+}
+
+/// `airlock propose`: the action added (and its compensation, if any).
+#[derive(serde::Serialize)]
+struct Proposed {
+    run: String,
+    actions: Vec<Action>,
+}
+
+impl Report for Proposed {
+    fn human(&self) -> String {
+        let mut human = format!(
+            "proposed action `{}` for run {}; it runs only after the run is approved and promoted\n",
+            self.actions[0].spec.name, self.run
+        );
+        for a in &self.actions {
+            human += &render_action(a, None);
+        }
+        human
+    }
 }

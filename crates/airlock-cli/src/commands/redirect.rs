@@ -1,10 +1,11 @@
-use serde_json::json;
+use std::path::PathBuf;
 
 use airlock_core::Result;
 use airlock_core::decide::redirect;
+use airlock_core::run::State;
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,15 +19,34 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
     let run = redirect(&mut al, &args.run, args.reason.as_deref())?;
-    let human = format!(
-        "redirected run {}: round {} begins in the same worktree\n  {}\n  the run's commands find your reason in the file $AIRLOCK_FEEDBACK\nnext: the agent works, then `airlock check {}`",
-        run.id,
-        run.round,
-        run.worktree.display(),
-        run.id
-    );
-    Ok(Output::new(
-        json!({"run": run.id, "state": run.state, "round": run.round, "reason": args.reason}),
-        human,
-    ))
+    Ok(Output::report(&Redirected {
+        run: run.id,
+        state: run.state,
+        round: run.round,
+        reason: args.reason,
+        worktree: run.worktree,
+    }))
+}
+
+/// `airlock redirect`: the run, its state and the round that begins.
+#[derive(serde::Serialize)]
+struct Redirected {
+    run: String,
+    state: State,
+    round: u32,
+    reason: Option<String>,
+    #[serde(skip)]
+    worktree: PathBuf,
+}
+
+impl Report for Redirected {
+    fn human(&self) -> String {
+        format!(
+            "redirected run {}: round {} begins in the same worktree\n  {}\n  the run's commands find your reason in the file $AIRLOCK_FEEDBACK\nnext: the agent works, then `airlock check {}`",
+            self.run,
+            self.round,
+            self.worktree.display(),
+            self.run
+        )
+    }
 }

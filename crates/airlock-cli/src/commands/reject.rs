@@ -1,10 +1,11 @@
-use serde_json::json;
+use std::path::PathBuf;
 
 use airlock_core::Result;
 use airlock_core::decide::reject;
+use airlock_core::run::State;
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,13 +19,30 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
     let run = reject(&mut al, &args.run, args.reason.as_deref())?;
-    let human = format!(
-        "rejected run {}; its worktree stays at {} for reference",
-        run.id,
-        run.worktree.display()
-    );
-    Ok(Output::new(
-        json!({"run": run.id, "state": run.state, "reason": args.reason}),
-        human,
-    ))
+    Ok(Output::report(&Rejected {
+        run: run.id,
+        state: run.state,
+        reason: args.reason,
+        worktree: run.worktree,
+    }))
+}
+
+/// `airlock reject`: the run, its state now, and why.
+#[derive(serde::Serialize)]
+struct Rejected {
+    run: String,
+    state: State,
+    reason: Option<String>,
+    #[serde(skip)]
+    worktree: PathBuf,
+}
+
+impl Report for Rejected {
+    fn human(&self) -> String {
+        format!(
+            "rejected run {}; its worktree stays at {} for reference",
+            self.run,
+            self.worktree.display()
+        )
+    }
 }

@@ -1,11 +1,9 @@
-use serde_json::json;
-
 use airlock_core::Result;
-use airlock_core::action::Role;
 use airlock_core::action::apply::resolve;
+use airlock_core::action::{ActionState, Role};
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("verdict").required(true).args(["done", "retry"]))]
@@ -39,26 +37,47 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         args.done,
         args.reason.as_deref(),
     )?;
-    let next = if args.done {
-        String::new()
-    } else if args.undo {
-        format!(
-            "; `airlock rollback {} --actions-only --reason …` tries it again",
-            args.run
-        )
-    } else {
-        format!(
-            "; `airlock promote {} --actions-only` tries it again",
-            args.run
-        )
-    };
-    Ok(Output::new(
-        json!({"run": args.run, "action": action.spec.name, "state": action.state}),
+    Ok(Output::report(&Resolved {
+        run: args.run,
+        action: action.spec.name,
+        state: action.state,
+        done: args.done,
+        undo: args.undo,
+    }))
+}
+
+/// `airlock resolve`: the action and the state it was given.
+#[derive(serde::Serialize)]
+struct Resolved {
+    run: String,
+    action: String,
+    state: ActionState,
+    #[serde(skip)]
+    done: bool,
+    #[serde(skip)]
+    undo: bool,
+}
+
+impl Report for Resolved {
+    fn human(&self) -> String {
+        let next = if self.done {
+            String::new()
+        } else if self.undo {
+            format!(
+                "; `airlock rollback {} --actions-only --reason …` tries it again",
+                self.run
+            )
+        } else {
+            format!(
+                "; `airlock promote {} --actions-only` tries it again",
+                self.run
+            )
+        };
         format!(
             "action `{}` of run {} is now {}{next}",
-            action.spec.name,
-            args.run,
-            action.state.as_str()
-        ),
-    ))
+            self.action,
+            self.run,
+            self.state.as_str()
+        )
+    }
 }

@@ -1,11 +1,9 @@
-use serde_json::json;
-
 use airlock_core::Result;
 use airlock_core::decide::RiskFlag;
 use airlock_core::run::State;
 
 use super::Ctx;
-use crate::render::{Output, clean, short};
+use crate::render::{Output, Report, clean, short};
 
 #[derive(clap::Args)]
 pub struct Args {}
@@ -49,49 +47,79 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
             airlock_core::decide::risk_flags(&al, r, &history)
         })
         .collect::<Result<_>>()?;
-    let mut human = String::new();
-    if queue.is_empty() {
-        human += "no runs are waiting for review";
-    } else {
-        human += &format!(
-            "{} run(s) waiting for a decision, oldest first:\n",
-            queue.len()
-        );
-        for ((r, actions), flags) in queue.iter().zip(&kinds).zip(&flags) {
-            let s = r.submission.as_ref();
-            human += &format!(
-                "  {:<32} round {}  submitted {}  proof {}  {}\n",
-                r.id,
-                r.round,
-                s.map(|s| s.at.as_str()).unwrap_or("?"),
-                s.map(|s| short(&s.digest)).unwrap_or("?"),
-                clean(&r.label)
-            );
-            if !actions.is_empty() {
-                human += &format!(
-                    "  {:<32} side effects on approval: {}\n",
-                    "",
-                    actions.join(", ")
-                );
-            }
-            if !flags.is_empty() {
-                let mut codes: Vec<&str> = flags.iter().map(|f| f.code).collect();
-                codes.dedup();
-                human += &format!("  {:<32} ! risk: {}\n", "", codes.join(", "));
-            }
-        }
-        human += "inspect one with `airlock show RUN` (risk flags are explained at its top)";
-    }
-    let items: Vec<_> = queue
-        .iter()
-        .zip(&kinds)
-        .zip(&flags)
-        .map(|((r, actions), flags)| {
-            json!({"run": r.id, "round": r.round, "label": r.label, "class": r.class, "lane": r.lane,
-                   "submitted": r.submission.as_ref().map(|s| &s.at),
-                   "digest": r.submission.as_ref().map(|s| &s.digest),
-                   "actions": actions, "risk_flags": flags})
+    let queue = queue
+        .into_iter()
+        .zip(kinds)
+        .zip(flags)
+        .map(|((r, actions), risk_flags)| Waiting {
+            submitted: r.submission.as_ref().map(|s| s.at.clone()),
+            digest: r.submission.as_ref().map(|s| s.digest.clone()),
+            run: r.id,
+            round: r.round,
+            label: r.label,
+            class: r.class,
+            lane: r.lane,
+            actions,
+            risk_flags,
         })
         .collect();
-    Ok(Output::new(json!({"queue": items}), human).hostile())
+    Ok(Output::report(&Queue { queue }).hostile())
+}
+
+/// `airlock review`: the runs waiting for a decision, oldest first.
+#[derive(serde::Serialize)]
+struct Queue {
+    queue: Vec<Waiting>,
+}
+
+#[derive(serde::Serialize)]
+struct Waiting {
+    run: String,
+    round: u32,
+    label: String,
+    class: String,
+    lane: String,
+    submitted: Option<String>,
+    digest: Option<String>,
+    /// What it would do beyond its diff: `http `notify``.
+    actions: Vec<String>,
+    risk_flags: Vec<RiskFlag>,
+}
+
+impl Report for Queue {
+    fn human(&self) -> String {
+        let mut human = String::new();
+        if self.queue.is_empty() {
+            human += "no runs are waiting for review";
+        } else {
+            human += &format!(
+                "{} run(s) waiting for a decision, oldest first:\n",
+                self.queue.len()
+            );
+            for r in &self.queue {
+                human += &format!(
+                    "  {:<32} round {}  submitted {}  proof {}  {}\n",
+                    r.run,
+                    r.round,
+                    r.submitted.as_deref().unwrap_or("?"),
+                    r.digest.as_deref().map(short).unwrap_or("?"),
+                    clean(&r.label)
+                );
+                if !r.actions.is_empty() {
+                    human += &format!(
+                        "  {:<32} side effects on approval: {}\n",
+                        "",
+                        r.actions.join(", ")
+                    );
+                }
+                if !r.risk_flags.is_empty() {
+                    let mut codes: Vec<&str> = r.risk_flags.iter().map(|f| f.code).collect();
+                    codes.dedup();
+                    human += &format!("  {:<32} ! risk: {}\n", "", codes.join(", "));
+                }
+            }
+            human += "inspect one with `airlock show RUN` (risk flags are explained at its top)";
+        }
+        human
+    }
 }

@@ -1,9 +1,9 @@
 use airlock_core::Result;
-use airlock_core::action::rollback::rollback;
+use airlock_core::action::rollback::{RollbackReport, rollback};
 
 use super::Ctx;
 use super::promote::render_actions;
-use crate::render::{Output, short};
+use crate::render::{Output, Report, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,23 +26,46 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         args.actions_only,
         &airlock_effects::Live,
     )?;
-    let mut human = match &report.revert {
-        Some(revert) if !args.actions_only => format!(
-            "rolled back run {} on {}: {} -> {} (a revert commit)\n",
-            report.run,
-            report.target,
-            short(&report.previous),
-            short(revert)
-        ),
-        _ => format!("run {} was rolled back earlier\n", report.run),
-    };
-    if report.checkout_updated {
-        human += &format!(
-            "  updated the main checkout ({} is checked out)\n",
-            report.target
-        );
+    Ok(Output::report(&RolledBack {
+        report,
+        actions_only: args.actions_only,
+    }))
+}
+
+/// `airlock rollback`: the revert, the checkout, and each compensation run.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct RolledBack {
+    report: RollbackReport,
+    #[serde(skip)]
+    actions_only: bool,
+}
+
+impl Report for RolledBack {
+    fn human(&self) -> String {
+        let report = &self.report;
+        let mut human = match &report.revert {
+            Some(revert) if !self.actions_only => format!(
+                "rolled back run {} on {}: {} -> {} (a revert commit)\n",
+                report.run,
+                report.target,
+                short(&report.previous),
+                short(revert)
+            ),
+            _ => format!("run {} was rolled back earlier\n", report.run),
+        };
+        if report.checkout_updated {
+            human += &format!(
+                "  updated the main checkout ({} is checked out)\n",
+                report.target
+            );
+        }
+        human += &render_actions(&report.actions, "compensations");
+        human
     }
-    human += &render_actions(&report.actions, "compensations");
-    let code = if report.actions.complete { 0 } else { 1 };
-    Ok(Output::new(&report, human).code(code))
+
+    /// Compensations left to run: 1.
+    fn exit_code(&self) -> u8 {
+        if self.report.actions.complete { 0 } else { 1 }
+    }
 }

@@ -8,7 +8,7 @@ use airlock_core::workflow::Workflow;
 use airlock_core::{Error, Result};
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -20,7 +20,7 @@ pub enum Command {
 
 /// What `sandbox doctor` reports: the machine, and in a repository, the view.
 #[derive(serde::Serialize)]
-struct Report {
+struct DoctorReport {
     #[serde(flatten)]
     doctor: Doctor,
     /// What the repository's commands see, when run in one.
@@ -46,7 +46,10 @@ fn repository_view(layout: &Layout) -> RepositoryView {
         Ok(w) => (Some(w), None),
         Err(e) => {
             let mut text = e.to_string();
-            if let Error::InvalidToml { path, diagnostics } = &e {
+            if let Error::InvalidToml {
+                path, diagnostics, ..
+            } = &e
+            {
                 for d in diagnostics {
                     text += &format!("\n{path}:{}:{}: {}", d.line, d.column, d.message);
                 }
@@ -154,7 +157,7 @@ fn list(human: &mut String, title: &str, items: &[Shown]) {
 pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
     let Command::Doctor = cmd;
     let exe = std::env::current_exe()
-        .map_err(|e| Error::Invalid(format!("cannot find the airlock binary: {e}")))?;
+        .map_err(|e| Error::Environment(format!("cannot find the airlock binary: {e}")))?;
     // Not under /tmp: the sandbox replaces /tmp with a private one.
     let base = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)
@@ -165,52 +168,66 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
         .or_else(|_| tempfile::tempdir())
         .map_err(|source| Error::Write { path: base, source })?;
     let doctor = diagnose(&exe, scratch.path());
-    let mut human = format!(
-        "sandbox backend: {}\n",
-        match doctor.backend {
-            "namespaces" => "namespaces (user, mount, pid, net) with Landlock and seccomp",
-            "weaker" => "weaker: Landlock, seccomp and no privileges, without namespaces",
-            _ => "none: commands cannot be confined on this machine",
-        }
-    );
-    for p in &doctor.protections {
-        human += &format!(
-            "  {} {:<28} {}\n",
-            if p.in_force { "yes" } else { "NO " },
-            p.name,
-            p.detail
-        );
-    }
-    if let Some(problem) = &doctor.problem {
-        human += &format!("why the full sandbox is unavailable: {problem}\n");
-        human += "airlock refuses to run commands with a weaker sandbox unless the workflow sets `accept_weaker = true` under [sandbox]\n";
-    }
     let repository = Layout::discover(&ctx.cwd).ok().map(|l| repository_view(&l));
-    if let Some(view) = &repository {
-        human += &format!(
-            "\nwhat commands of runs of {} see{}:\n",
-            view.root.display(),
-            if doctor.backend == "namespaces" {
-                ""
-            } else {
-                " (with namespaces; a weaker sandbox hides nothing)"
+    Ok(Output::report(&DoctorReport { doctor, repository }))
+}
+
+impl Report for DoctorReport {
+    fn human(&self) -> String {
+        let doctor = &self.doctor;
+        let mut human = format!(
+            "sandbox backend: {}\n",
+            match doctor.backend {
+                "namespaces" => "namespaces (user, mount, pid, net) with Landlock and seccomp",
+                "weaker" => "weaker: Landlock, seccomp and no privileges, without namespaces",
+                _ => "none: commands cannot be confined on this machine",
             }
         );
-        if let Some(error) = &view.workflow_error {
-            human += &format!("the workflow has problems; its paths are left out:\n{error}\n");
-        }
-        human += "everything else of the system is visible read-only\n";
-        list(&mut human, "hidden", &view.hidden);
-        list(&mut human, "shown again, read-only", &view.read_only);
-        list(&mut human, "writable", &view.writable);
-        if let Some(venv) = &view.venv {
+        for p in &doctor.protections {
             human += &format!(
-                "activated in every command: {} (VIRTUAL_ENV, first on PATH)\n",
-                venv.display()
+                "  {} {:<28} {}\n",
+                if p.in_force { "yes" } else { "NO " },
+                p.name,
+                p.detail
             );
         }
+        if let Some(problem) = &doctor.problem {
+            human += &format!("why the full sandbox is unavailable: {problem}\n");
+            human += "airlock refuses to run commands with a weaker sandbox unless the workflow sets `accept_weaker = true` under [sandbox]\n";
+        }
+        if let Some(view) = &self.repository {
+            human += &format!(
+                "\nwhat commands of runs of {} see{}:\n",
+                view.root.display(),
+                if doctor.backend == "namespaces" {
+                    ""
+                } else {
+                    " (with namespaces; a weaker sandbox hides nothing)"
+                }
+            );
+            if let Some(error) = &view.workflow_error {
+                human += &format!("the workflow has problems; its paths are left out:\n{error}\n");
+            }
+            human += "everything else of the system is visible read-only\n";
+            list(&mut human, "hidden", &view.hidden);
+            list(&mut human, "shown again, read-only", &view.read_only);
+            list(&mut human, "writable", &view.writable);
+            if let Some(venv) = &view.venv {
+                human += &format!(
+                    "activated in every command: {} (VIRTUAL_ENV, first on PATH)\n",
+                    venv.display()
+                );
+            }
+        }
+        human.trim_end().to_string()
     }
-    let code = if doctor.backend == "namespaces" { 0 } else { 1 };
-    let report = Report { doctor, repository };
-    Ok(Output::new(&report, human.trim_end().to_string()).code(code))
+
+    /// Without the full sandbox: 1.
+    fn exit_code(&self) -> u8 {
+        if self.doctor.backend == "namespaces" {
+            0
+        } else {
+            1
+        }
+    }
 }

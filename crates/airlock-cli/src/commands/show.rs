@@ -1,14 +1,19 @@
-use serde_json::{Value, json};
+use std::path::PathBuf;
+
+use serde_json::Value;
 
 use airlock_core::action::{Action, ActionState, Role};
-use airlock_core::decide::{Decision, History};
+use airlock_core::check::{CheckReport, GateResult};
+use airlock_core::decide::{Decision, History, RiskFlag};
+use airlock_core::exec::Trace;
 use airlock_core::git;
-use airlock_core::proof::verify_run;
-use airlock_core::run::{Run, State};
+use airlock_core::proof::{ProofCheck, verify_run};
+use airlock_core::run::{Approval, Promotion, Run, State, Submission};
+use airlock_core::stops::StopResult;
 use airlock_core::{Error, Result};
 
 use super::Ctx;
-use crate::render::{Output, clean, escape, one_line, short};
+use crate::render::{Output, Report, clean, escape, one_line, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -69,197 +74,311 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     }
     let brief_text =
         std::fs::read_to_string(al.layout.run_dir(&run.id).join("brief.toml")).unwrap_or_default();
-    let proof: Value = match &run.submission {
-        Some(s) => match verify_run(&al, &run, None) {
-            Ok(report) => {
-                json!({"path": s.proof, "digest": s.digest, "verified": report.ok(), "checks": report.checks})
-            }
-            Err(e) => {
-                json!({"path": s.proof, "digest": s.digest, "verified": false, "error": e.to_string()})
-            }
-        },
-        None => Value::Null,
-    };
-    let check = run.check.as_ref().map(|c| &c.report);
-
-    let mut h = format!("run {}  [{}]  round {}\n", run.id, run.state, run.round);
-    h += &format!("  {}\n", clean(&run.label));
-    h += &format!("  class {}, lane {}\n", run.class, run.lane);
-    h += &format!(
-        "  ref {} from {} -> target {}\n",
-        run.main_ref(),
-        short(&run.base),
-        run.target
-    );
-    h += &format!("  worktree {}\n", run.worktree.display());
+    let proof = run
+        .submission
+        .as_ref()
+        .map(|s| match verify_run(&al, &run, None) {
+            Ok(report) => ProofState {
+                path: s.proof.clone(),
+                digest: s.digest.clone(),
+                verified: report.ok(),
+                checks: Some(report.checks),
+                error: None,
+            },
+            Err(e) => ProofState {
+                path: s.proof.clone(),
+                digest: s.digest.clone(),
+                verified: false,
+                checks: None,
+                error: Some(e.to_string()),
+            },
+        });
+    let check = run.check.as_ref().map(|c| c.report.clone());
     let actions = airlock_core::action::plan::list(&al, &run.id)?;
-    h += &format!("  next: {}\n", next_step(&run, &actions));
-    if !flags.is_empty() {
-        h += "\nrisk flags (weigh these before approving):\n";
-        for f in &flags {
-            h += &format!("  ! {:<22} {}\n", f.code, escape(&f.message));
-        }
-    }
-    h += "\ndecisions:\n";
-    if history.decisions.is_empty() {
-        h += "  (none)\n";
-    }
-    for d in &history.decisions {
-        h += &render_decision(d);
-    }
-    h += "\nbrief:\n";
-    for line in clean(&brief_text).lines() {
-        h += &format!("  | {line}\n");
-    }
-    match args.since_round {
-        None => h += &format!("\ndiff stat ({head_label}):\n"),
-        Some(n) => {
-            h += &format!(
-                "\ndiff stat since round {n} (commit {} -> {head_label}):\n",
-                short(&from)
-            )
-        }
-    }
-    if stat.is_empty() {
-        h += "  (no changes)\n";
-    }
-    for c in &stat {
-        match c.lines {
-            Some((a, d)) => h += &format!("  {:>5} +{:<5} -{:<5} {}\n", "", a, d, escape(&c.path)),
-            None => h += &format!("  {:>5} binary        {}\n", "", escape(&c.path)),
-        }
-    }
-    match check {
-        Some(report) => {
-            h += &format!(
-                "\ncheck (round {}): {}\n",
-                report.round,
-                if report.passed { "passed" } else { "FAILED" }
-            );
-            h += &crate::commands::check::render(report);
-            h.push('\n');
-        }
-        None => h += "\ncheck: not run in this round\n",
-    }
-    match args.since_round {
-        None => h += "\ntraces:\n",
-        Some(n) => h += &format!("\ntraces after round {n}:\n"),
-    }
-    if traces.is_empty() {
-        h += "  (none)\n";
-    }
-    for t in &traces {
-        h += &format!(
-            "  #{:<3} r{} {:<14} {} -> {} in {} ms; stdout {} B, stderr {} B",
-            t.n,
-            t.round,
-            t.origin,
-            one_line(&shell_words(&t.argv), 80),
-            t.exit.description,
-            t.duration_ms,
-            t.stdout.size,
-            t.stderr.size
-        );
-        if !t.files_changed.is_empty() {
-            h += &format!(
-                "; changed {}",
-                t.files_changed
-                    .iter()
-                    .map(|f| format!("{} {}", f.status, escape(&f.path)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        h.push('\n');
-        if t.confinement != "confined" && !t.confinement.is_empty() {
-            h += &format!("         sandbox: {}\n", t.confinement);
-        }
-        if t.network {
-            h += "         network: granted\n";
-        }
-        if let Some(limit) = &t.limit_hit {
-            h += &format!("         LIMIT HIT: {limit}\n");
-        }
-        for denial in &t.denials {
-            h += &format!("         denied: {}\n", one_line(denial, 160));
-        }
-    }
-    h += "\nactions (side effects, performed only at promotion):\n";
-    if actions.is_empty() {
-        h += "  (none)\n";
-    }
-    for a in &actions {
-        h += &crate::commands::plan::render_action(a, run.submission.as_ref().map(|s| s.round));
-    }
-    h += "\nproof:\n";
-    match &run.submission {
-        None => h += "  none yet (made by `airlock submit`)\n",
-        Some(s) => {
-            h += &format!("  {}\n  digest sha256:{}\n", s.proof.display(), s.digest);
-            if proof["verified"] == json!(true) {
-                h += "  verified: signatures, envelope index, commit, tree, diff and brief digests\n";
-            } else {
-                h += &format!(
-                    "  DOES NOT VERIFY: {}\n",
-                    proof
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .unwrap_or_else(|| failing(&proof))
-                );
-            }
-        }
-    }
-    if let Some(a) = &run.approval {
-        h += &format!("  approved for sha256:{} at {}\n", short(&a.digest), a.at);
-    }
-    if let Some(p) = &run.promotion {
-        h += &format!(
-            "  promoted into {} as {} ({})\n",
-            p.target,
-            short(&p.merge),
-            p.strategy
-        );
-    }
-    if run.state == State::RolledBack
-        && let Some(d) = history
+    let round = run.submission.as_ref().map(|s| s.round);
+    let shown = Shown {
+        next: next_step(&run, &actions),
+        feedback: history.feedback().and_then(|d| d.reason.clone()),
+        rollback: history
             .decisions
             .iter()
             .rev()
             .find(|d| d.kind == "rollback")
-    {
-        h += &format!(
-            "  rolled back by revert commit {} at {}: {}\n",
-            d.commit.as_deref().map(short).unwrap_or("?"),
-            d.at,
-            escape(d.reason.as_deref().unwrap_or(""))
-        );
-    }
-    if !args.no_diff && !patch.is_empty() {
-        h += "\ndiff:\n";
-        h += &clean(&patch);
-    }
+            .cloned(),
+        risk_flags: flags,
+        decisions: history.decisions,
+        since_round: args.since_round,
+        diff_from: from,
+        head,
+        brief: brief_text,
+        diff: Diff {
+            stat: stat
+                .iter()
+                .map(|c| StatLine {
+                    path: c.path.clone(),
+                    added: c.lines.map(|l| l.0),
+                    deleted: c.lines.map(|l| l.1),
+                    binary: c.lines.is_none(),
+                })
+                .collect(),
+            patch,
+        },
+        gates: check.as_ref().map(|c| c.gates.clone()).unwrap_or_default(),
+        stop_conditions: check.as_ref().map(|c| c.stops.clone()).unwrap_or_default(),
+        check,
+        traces,
+        actions: crate::commands::plan::actions_json(&actions, round),
+        proof,
+        main_ref: run.main_ref(),
+        head_label,
+        listed: actions,
+        submission: run.submission.clone(),
+        no_diff: args.no_diff,
+        run: run.id,
+        state: run.state,
+        round: run.round,
+        label: run.label,
+        class: run.class,
+        lane: run.lane,
+        base: run.base,
+        branch: run.branch,
+        target: run.target,
+        worktree: run.worktree,
+        approval: run.approval,
+        promotion: run.promotion,
+    };
+    Ok(Output::report(&shown).hostile().paged())
+}
 
-    let data = json!({
-        "run": run.id, "state": run.state, "round": run.round, "label": run.label, "class": run.class,
-        "lane": run.lane, "base": run.base, "next": next_step(&run, &actions),
-        "risk_flags": flags, "decisions": history.decisions,
-        "feedback": history.feedback().and_then(|d| d.reason.clone()),
-        "since_round": args.since_round, "diff_from": from, "branch": run.branch, "target": run.target,
-        "worktree": run.worktree, "head": head, "brief": brief_text,
-        "diff": {"stat": stat.iter().map(|c| json!({"path": c.path, "added": c.lines.map(|l| l.0), "deleted": c.lines.map(|l| l.1), "binary": c.lines.is_none()})).collect::<Vec<_>>(),
-                 "patch": patch},
-        "gates": check.map(|c| json!(c.gates)).unwrap_or(json!([])),
-        "stop_conditions": check.map(|c| json!(c.stops)).unwrap_or(json!([])),
-        "check": check,
-        "traces": traces,
-        "actions": crate::commands::plan::actions_json(&actions, run.submission.as_ref().map(|s| s.round)),
-        "rollback": history.decisions.iter().rev().find(|d| d.kind == "rollback"),
-        "proof": proof,
-        "approval": run.approval,
-        "promotion": run.promotion,
-    });
-    Ok(Output::new(data, h).hostile().paged())
+/// `airlock show`: everything about a run a reviewer weighs.
+#[derive(serde::Serialize)]
+struct Shown {
+    run: String,
+    state: State,
+    round: u32,
+    label: String,
+    class: String,
+    lane: String,
+    base: String,
+    next: String,
+    risk_flags: Vec<RiskFlag>,
+    decisions: Vec<Decision>,
+    /// The reason of the last redirect, which the agent works to.
+    feedback: Option<String>,
+    since_round: Option<u32>,
+    diff_from: String,
+    branch: String,
+    target: String,
+    worktree: PathBuf,
+    head: String,
+    brief: String,
+    diff: Diff,
+    gates: Vec<GateResult>,
+    stop_conditions: Vec<StopResult>,
+    check: Option<CheckReport>,
+    traces: Vec<Trace>,
+    /// [`crate::commands::plan::actions_json`] of `listed`.
+    actions: Value,
+    rollback: Option<Decision>,
+    proof: Option<ProofState>,
+    approval: Option<Approval>,
+    promotion: Option<Promotion>,
+    #[serde(skip)]
+    main_ref: String,
+    /// What the diff goes to: a commit, or the worktree (and why not).
+    #[serde(skip)]
+    head_label: String,
+    #[serde(skip)]
+    listed: Vec<Action>,
+    #[serde(skip)]
+    submission: Option<Submission>,
+    #[serde(skip)]
+    no_diff: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Diff {
+    stat: Vec<StatLine>,
+    patch: String,
+}
+
+#[derive(serde::Serialize)]
+struct StatLine {
+    path: String,
+    added: Option<u64>,
+    deleted: Option<u64>,
+    binary: bool,
+}
+
+/// The proof of the submitted round, verified now.
+#[derive(serde::Serialize)]
+struct ProofState {
+    path: PathBuf,
+    digest: String,
+    verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Vec<ProofCheck>>,
+    /// Why it could not be verified at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Report for Shown {
+    fn human(&self) -> String {
+        let mut h = format!("run {}  [{}]  round {}\n", self.run, self.state, self.round);
+        h += &format!("  {}\n", clean(&self.label));
+        h += &format!("  class {}, lane {}\n", self.class, self.lane);
+        h += &format!(
+            "  ref {} from {} -> target {}\n",
+            self.main_ref,
+            short(&self.base),
+            self.target
+        );
+        h += &format!("  worktree {}\n", self.worktree.display());
+        h += &format!("  next: {}\n", self.next);
+        if !self.risk_flags.is_empty() {
+            h += "\nrisk flags (weigh these before approving):\n";
+            for f in &self.risk_flags {
+                h += &format!("  ! {:<22} {}\n", f.code, escape(&f.message));
+            }
+        }
+        h += "\ndecisions:\n";
+        if self.decisions.is_empty() {
+            h += "  (none)\n";
+        }
+        for d in &self.decisions {
+            h += &render_decision(d);
+        }
+        h += "\nbrief:\n";
+        for line in clean(&self.brief).lines() {
+            h += &format!("  | {line}\n");
+        }
+        let head_label = &self.head_label;
+        match self.since_round {
+            None => h += &format!("\ndiff stat ({head_label}):\n"),
+            Some(n) => {
+                h += &format!(
+                    "\ndiff stat since round {n} (commit {} -> {head_label}):\n",
+                    short(&self.diff_from)
+                )
+            }
+        }
+        if self.diff.stat.is_empty() {
+            h += "  (no changes)\n";
+        }
+        for c in &self.diff.stat {
+            match (c.added, c.deleted) {
+                (Some(a), Some(d)) => {
+                    h += &format!("  {:>5} +{:<5} -{:<5} {}\n", "", a, d, escape(&c.path))
+                }
+                _ => h += &format!("  {:>5} binary        {}\n", "", escape(&c.path)),
+            }
+        }
+        match &self.check {
+            Some(report) => {
+                h += &format!(
+                    "\ncheck (round {}): {}\n",
+                    report.round,
+                    if report.passed { "passed" } else { "FAILED" }
+                );
+                h += &crate::commands::check::render(report);
+                h.push('\n');
+            }
+            None => h += "\ncheck: not run in this round\n",
+        }
+        match self.since_round {
+            None => h += "\ntraces:\n",
+            Some(n) => h += &format!("\ntraces after round {n}:\n"),
+        }
+        if self.traces.is_empty() {
+            h += "  (none)\n";
+        }
+        for t in &self.traces {
+            h += &format!(
+                "  #{:<3} r{} {:<14} {} -> {} in {} ms; stdout {} B, stderr {} B",
+                t.n,
+                t.round,
+                t.origin,
+                one_line(&shell_words(&t.argv), 80),
+                t.exit.description,
+                t.duration_ms,
+                t.stdout.size,
+                t.stderr.size
+            );
+            if !t.files_changed.is_empty() {
+                h += &format!(
+                    "; changed {}",
+                    t.files_changed
+                        .iter()
+                        .map(|f| format!("{} {}", f.status, escape(&f.path)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            h.push('\n');
+            if t.confinement != "confined" && !t.confinement.is_empty() {
+                h += &format!("         sandbox: {}\n", t.confinement);
+            }
+            if t.network {
+                h += "         network: granted\n";
+            }
+            if let Some(limit) = &t.limit_hit {
+                h += &format!("         LIMIT HIT: {limit}\n");
+            }
+            for denial in &t.denials {
+                h += &format!("         denied: {}\n", one_line(denial, 160));
+            }
+        }
+        h += "\nactions (side effects, performed only at promotion):\n";
+        if self.listed.is_empty() {
+            h += "  (none)\n";
+        }
+        for a in &self.listed {
+            h +=
+                &crate::commands::plan::render_action(a, self.submission.as_ref().map(|s| s.round));
+        }
+        h += "\nproof:\n";
+        match (&self.submission, &self.proof) {
+            (Some(s), Some(proof)) => {
+                h += &format!("  {}\n  digest sha256:{}\n", s.proof.display(), s.digest);
+                if proof.verified {
+                    h += "  verified: signatures, envelope index, commit, tree, diff and brief digests\n";
+                } else {
+                    h += &format!(
+                        "  DOES NOT VERIFY: {}\n",
+                        proof.error.clone().unwrap_or_else(|| failing(proof))
+                    );
+                }
+            }
+            _ => h += "  none yet (made by `airlock submit`)\n",
+        }
+        if let Some(a) = &self.approval {
+            h += &format!("  approved for sha256:{} at {}\n", short(&a.digest), a.at);
+        }
+        if let Some(p) = &self.promotion {
+            h += &format!(
+                "  promoted into {} as {} ({})\n",
+                p.target,
+                short(&p.merge),
+                p.strategy
+            );
+        }
+        if self.state == State::RolledBack
+            && let Some(d) = &self.rollback
+        {
+            h += &format!(
+                "  rolled back by revert commit {} at {}: {}\n",
+                d.commit.as_deref().map(short).unwrap_or("?"),
+                d.at,
+                escape(d.reason.as_deref().unwrap_or(""))
+            );
+        }
+        if !self.no_diff && !self.diff.patch.is_empty() {
+            h += "\ndiff:\n";
+            h += &clean(&self.diff.patch);
+        }
+        h
+    }
 }
 
 /// The commit round `n` was submitted as, or why there is none to compare with.
@@ -334,24 +453,16 @@ fn render_decision(d: &Decision) -> String {
     h
 }
 
-fn failing(proof: &Value) -> String {
-    proof["checks"]
-        .as_array()
-        .map(|checks| {
-            checks
-                .iter()
-                .filter(|c| c["ok"] == json!(false))
-                .map(|c| {
-                    format!(
-                        "{}: {}",
-                        c["name"].as_str().unwrap_or(""),
-                        c["detail"].as_str().unwrap_or("")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default()
+/// The checks of a proof that failed, `name: detail`, joined.
+fn failing(proof: &ProofState) -> String {
+    proof
+        .checks
+        .iter()
+        .flatten()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub(crate) fn shell_words(argv: &[String]) -> String {

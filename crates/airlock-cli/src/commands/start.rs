@@ -1,12 +1,11 @@
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use airlock_core::Result;
+use airlock_core::run::State;
 use airlock_core::start::{StartOptions, start};
 
 use super::Ctx;
-use crate::render::Output;
+use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,20 +26,45 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             release: None,
         },
     )?;
-    let human = format!(
-        "started run {}\n  worktree: {}\n  ref:      {} (from {})\n  target:   {}\n  state:    {}\nnext: work in the worktree, e.g. `airlock exec {} -- <agent or command>`, then `airlock check {}`",
-        run.id,
-        run.worktree.display(),
-        run.main_ref(),
-        crate::render::short(&run.base),
-        run.target,
-        run.state,
-        run.id,
-        run.id
-    );
-    Ok(Output::new(
-        json!({"run": run.id, "worktree": run.worktree, "branch": run.branch, "ref": run.main_ref(),
-               "state": run.state, "base": run.base, "target": run.target, "lane": run.lane, "class": run.class}),
-        human,
-    ))
+    Ok(Output::report(&Started {
+        r#ref: run.main_ref(),
+        run: run.id,
+        worktree: run.worktree,
+        branch: run.branch,
+        state: run.state,
+        base: run.base,
+        target: run.target,
+        lane: run.lane,
+        class: run.class,
+    }))
+}
+
+/// `airlock start`: the new run, its worktree, ref and target.
+#[derive(serde::Serialize)]
+struct Started {
+    run: String,
+    worktree: PathBuf,
+    branch: String,
+    r#ref: String,
+    state: State,
+    base: String,
+    target: String,
+    lane: String,
+    class: String,
+}
+
+impl Report for Started {
+    fn human(&self) -> String {
+        format!(
+            "started run {}\n  worktree: {}\n  ref:      {} (from {})\n  target:   {}\n  state:    {}\nnext: work in the worktree, e.g. `airlock exec {} -- <agent or command>`, then `airlock check {}`",
+            self.run,
+            self.worktree.display(),
+            self.r#ref,
+            crate::render::short(&self.base),
+            self.target,
+            self.state,
+            self.run,
+            self.run
+        )
+    }
 }

@@ -1,10 +1,11 @@
-use serde_json::json;
+use std::path::PathBuf;
 
 use airlock_core::Result;
+use airlock_core::run::State;
 use airlock_core::submit::submit;
 
 use super::Ctx;
-use crate::render::{Output, short};
+use crate::render::{Output, Report, short};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,19 +22,44 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             "no git identity is configured, so the commit is authored by {airlock}; set yours with `git config --global user.name NAME` and `git config --global user.email ADDRESS`"
         ));
     }
-    let human = format!(
-        "submitted run {} (round {})\n  commit: {}\n  proof:  {}\n  digest: sha256:{}\nthe run is in the review queue: `airlock show {}`, then `airlock approve {}`",
-        args.run,
-        s.round,
-        short(&s.head),
-        s.proof.display(),
-        s.digest,
-        args.run,
-        args.run
-    );
-    Ok(Output::new(
-        json!({"run": args.run, "state": "in_review", "round": s.round, "head": s.head, "tree": s.tree,
-               "proof": s.proof, "signature": format!("{}.sig", s.proof.display()), "digest": s.digest, "author": s.author}),
-        human,
-    ))
+    Ok(Output::report(&Submitted {
+        signature: format!("{}.sig", s.proof.display()),
+        run: args.run,
+        state: State::InReview,
+        round: s.round,
+        head: s.head,
+        tree: s.tree,
+        proof: s.proof,
+        digest: s.digest,
+        author: s.author,
+    }))
+}
+
+/// `airlock submit`: the commit, the signed proof and its digest.
+#[derive(serde::Serialize)]
+struct Submitted {
+    run: String,
+    state: State,
+    round: u32,
+    head: String,
+    tree: String,
+    proof: PathBuf,
+    signature: String,
+    digest: String,
+    author: Option<String>,
+}
+
+impl Report for Submitted {
+    fn human(&self) -> String {
+        format!(
+            "submitted run {} (round {})\n  commit: {}\n  proof:  {}\n  digest: sha256:{}\nthe run is in the review queue: `airlock show {}`, then `airlock approve {}`",
+            self.run,
+            self.round,
+            short(&self.head),
+            self.proof.display(),
+            self.digest,
+            self.run,
+            self.run
+        )
+    }
 }

@@ -314,6 +314,7 @@ fn pushed_everywhere(al: &Airlock, push: &crate::action::GitPush, commit: &str) 
 fn remote_ref(al: &Airlock, remote: &str, url: &str, dst: &str) -> Result<Option<String>> {
     let cannot = |why: String| {
         Error::refused(
+            crate::error::Code::RemoteUnreachable,
             format!(
                 "cannot ask remote `{remote}` ({}) where {dst} points",
                 url.escape_debug()
@@ -682,6 +683,7 @@ pub fn resolve(
         ActionState::Unknown | ActionState::Failed | ActionState::Started
     ) {
         return Err(Error::refused(
+            crate::error::Code::ActionNotResolvable,
             format!(
                 "action `{}` of run {} is {}; only a failed action or one whose outcome is unknown is resolved by hand",
                 name,

@@ -142,6 +142,7 @@ fn one_refusal(file: &str, mut problems: Vec<Error>) -> Result<()> {
         }
     }
     Err(Error::refused(
+        crate::error::Code::ActionProblems,
         format!("{file} has {} problems", problems.len()),
         reasons,
         "fix them all and propose the file again; nothing was recorded",
@@ -166,6 +167,7 @@ fn authorize_env_and_remote(
             .collect::<Vec<_>>()
             .join(", ");
         return Err(Error::refused(
+            crate::error::Code::EnvNotGranted,
             format!(
                 "action `{}` reads environment variables the workflow does not give actions of lane `{}`",
                 spec.name, run.lane
@@ -190,6 +192,7 @@ fn authorize_env_and_remote(
         && push_urls(al, &p.remote)?.is_none()
     {
         return Err(Error::refused(
+            crate::error::Code::UnknownRemote,
             format!(
                 "action `{}` pushes to remote `{}`, which the repository does not have",
                 spec.name, p.remote
@@ -252,6 +255,7 @@ pub fn check_destination(al: &Airlock, run: &Run, spec: &ActionSpec) -> Result<(
         }
     };
     Err(Error::refused(
+        crate::error::Code::PushNotApproved,
         format!(
             "action `{}` of run {} would push somewhere the approval does not cover",
             spec.name, run.id
@@ -292,6 +296,7 @@ fn pin_attachments(al: &Airlock, spec: &mut ActionSpec, tree: &str) -> Result<()
         for a in &mut e.attachments {
             let blob = attachment_blob(al, tree, &a.path).map_err(|why| {
                 Error::refused(
+                    crate::error::Code::InvalidAttachment,
                     format!("attachment `{}` of action `{}` {why}", a.path.escape_debug(), spec.name),
                     vec![],
                     "attach a regular file of the run's worktree (an attachment is sent from the promoted commit)",
@@ -394,6 +399,7 @@ fn rehearse(
 fn validate(spec: &ActionSpec, effects: &dyn Effects) -> Result<()> {
     effects.validate(&spec.body).map_err(|problems| {
         Error::refused(
+            crate::error::Code::ActionUnsendable,
             format!("action `{}` could not be sent as written", spec.name),
             problems,
             "fix the action file and propose it again; nothing was recorded",

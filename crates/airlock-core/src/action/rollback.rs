@@ -49,7 +49,7 @@ pub fn rollback(
     let promotion = run
         .promotion
         .clone()
-        .ok_or_else(|| Error::Invalid("the run has no promotion record".into()))?;
+        .ok_or_else(|| Error::Corrupt("the run has no promotion record".into()))?;
     let round = run
         .submission
         .as_ref()
@@ -91,6 +91,7 @@ pub fn rollback(
     }
     if !pending.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::UnknownOutcome,
             format!(
                 "refusing to roll back run {}: it is not known what some actions did",
                 run.id
@@ -111,6 +112,7 @@ pub fn rollback(
     } else {
         let tip = main.ref_value(&target_ref)?.ok_or_else(|| {
             Error::refused(
+                crate::error::Code::TargetMissing,
                 format!(
                     "refusing to roll back run {}: the target branch `{}` is gone",
                     run.id, promotion.target
@@ -137,6 +139,7 @@ pub fn rollback(
             let text = String::from_utf8_lossy(&out).to_string();
             if !ok {
                 return Err(Error::refused(
+                    crate::error::Code::TargetConflict,
                     format!(
                         "refusing to roll back run {}: {} changed the run's paths since it was promoted",
                         run.id, promotion.target
@@ -181,6 +184,7 @@ pub fn rollback(
         if !ok {
             al.store.end_intent(intent)?;
             return Err(Error::refused(
+                crate::error::Code::TargetMoved,
                 format!(
                     "refusing to roll back run {}: {} moved meanwhile",
                     run.id, promotion.target
@@ -225,5 +229,5 @@ fn run_rollback_commit(al: &Airlock, run: &Run) -> Result<String> {
         .rev()
         .find(|e| e.kind == "rollback")
         .and_then(|e| e.data["revert"].as_str().map(str::to_string))
-        .ok_or_else(|| Error::Invalid(format!("run {} has no recorded rollback", run.id)))
+        .ok_or_else(|| Error::Corrupt(format!("run {} has no recorded rollback", run.id)))
 }

@@ -20,6 +20,7 @@ fn check(dir: &Path) -> Result<()> {
     let me = rustix::process::geteuid().as_raw();
     let refuse = |what: String, why: &str, hint: String| {
         Err(Error::refused(
+            crate::error::Code::UnsafeKeyDir,
             format!(
                 "refusing to use the key directory {}: {what}",
                 dir.display()

@@ -362,6 +362,7 @@ impl RunDir {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         Error::refused(
+            crate::error::Code::InsideWorktree,
             format!(
                 "{} is a run's worktree, not a repository airlock manages",
                 worktree.display()

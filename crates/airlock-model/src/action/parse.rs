@@ -88,6 +88,7 @@ pub fn parse(text: &str, file: &str, default_name: &str) -> Result<Parsed> {
     };
     if !diags.is_empty() {
         return Err(Error::InvalidToml {
+            code: crate::error::Code::InvalidAction,
             path: file.to_string(),
             diagnostics: diags.into_sorted(),
         });
@@ -701,6 +702,7 @@ pub fn check_against_workflow(
             .find(|pat| scope::matches(pat, &p.dst))
     {
         return Err(Error::refused(
+            crate::error::Code::ProtectedRef,
             format!("action `{}` pushes to a protected ref", spec.name),
             vec![format!(
                 "{} matches `{pattern}` in [actions] protected_refs",

@@ -61,6 +61,7 @@ pub fn authorize(spec: &ActionSpec, workflow: &Workflow, lane: &str) -> Result<(
         .collect();
     if !understated.is_empty() {
         return Err(Error::refused(
+            crate::error::Code::ScopeViolation,
             format!("action `{}` does more than its scopes declare", spec.name),
             understated
                 .iter()
@@ -115,6 +116,7 @@ pub fn authorize(spec: &ActionSpec, workflow: &Workflow, lane: &str) -> Result<(
         })
         .collect();
     Err(Error::refused(
+        crate::error::Code::ScopeNotGranted,
         format!(
             "action `{}` needs scopes lane `{lane}` does not grant",
             spec.name
