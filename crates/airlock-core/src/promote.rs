@@ -145,7 +145,14 @@ pub fn promote_with(
     let author = git::user_identity(&al.layout.git_dir).unwrap_or_else(git::airlock_identity);
     let merge = main.commit_tree_by(&tree, &[&tip, &submission.head], &message, &author)?;
 
-    let checked_out = checkout_can_move(al, &run.id, &target_ref, &tip, &merge, "promote")?;
+    let checked_out = crate::repo::checkout::checkout_can_move(
+        &al.layout,
+        &run.id,
+        &target_ref,
+        &tip,
+        &merge,
+        "promote",
+    )?;
 
     let (intent, _guard) = al.store.begin_intent(
         "promote",
@@ -168,7 +175,7 @@ pub fn promote_with(
     }
     crate::failpoint("promote:after-ref");
     if checked_out {
-        update_checkout(al, &tip, &merge)?;
+        crate::repo::checkout::update_checkout(&al.layout, &tip, &merge)?;
     }
     crate::failpoint("promote:after-checkout");
     let promotion = Promotion {
@@ -311,53 +318,6 @@ pub(crate) fn undo_record(al: &Airlock, run: &str, merge: &str) -> Result<serde_
               "revert": format!("git revert -m 1 {merge}"),
               "compensations": compensations}),
     )
-}
-
-/// Whether `target_ref` is checked out in the main checkout; when it is,
-/// refuses (touching nothing) unless moving the checkout from `from` to `to`
-/// keeps the user's uncommitted changes. `verb` names the command
-/// (`promote`, `roll back`).
-pub(crate) fn checkout_can_move(
-    al: &Airlock,
-    run: &str,
-    target_ref: &str,
-    from: &str,
-    to: &str,
-    verb: &str,
-) -> Result<bool> {
-    let checkout = al.layout.git().with_checkout(&al.layout.root);
-    let (is_symbolic, head_ref, _) = checkout.try_run(&["symbolic-ref", "-q", "HEAD"], None)?;
-    let checked_out = is_symbolic && String::from_utf8_lossy(&head_ref).trim() == target_ref;
-    if checked_out {
-        let (ok, _, err) = checkout.try_run(&["read-tree", "-m", "-u", "-n", from, to], None)?;
-        if !ok {
-            return Err(Error::refused(
-                crate::error::Code::UncommittedChanges,
-                format!(
-                    "refusing to {verb} run {run}: it would overwrite uncommitted changes in {}",
-                    al.layout.root.display()
-                ),
-                String::from_utf8_lossy(&err)
-                    .lines()
-                    .map(|l| l.trim().to_string())
-                    .filter(|l| !l.is_empty())
-                    .collect(),
-                format!(
-                    "commit or stash your changes in the main checkout, then {verb} again; nothing was changed"
-                ),
-            ));
-        }
-    }
-    Ok(checked_out)
-}
-
-/// Brings the main checkout from `from` to `to` as `git merge` would.
-pub(crate) fn update_checkout(al: &Airlock, from: &str, to: &str) -> Result<()> {
-    al.layout
-        .git()
-        .with_checkout(&al.layout.root)
-        .run(&["read-tree", "-m", "-u", from, to])?;
-    Ok(())
 }
 
 /// The target moved since the run's base. If it touched none of the run's

@@ -131,7 +131,7 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
         let checkout = main.with_checkout(&al.layout.root);
         let (sym, head, _) = checkout.try_run(&["symbolic-ref", "-q", "HEAD"], None)?;
         if sym && String::from_utf8_lossy(&head).trim() == target {
-            match crate::promote::update_checkout(al, &previous, &merge) {
+            match crate::repo::checkout::update_checkout(&al.layout, &previous, &merge) {
                 Ok(()) => checkout_note = " and updated the main checkout".into(),
                 Err(e) => {
                     checkout_note = format!(

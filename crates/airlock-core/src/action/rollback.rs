@@ -165,8 +165,8 @@ pub fn rollback(
                 .collect::<String>()
         );
         let revert = main.commit_tree(&tree, &[&tip], &message)?;
-        let checked_out = crate::promote::checkout_can_move(
-            al,
+        let checked_out = crate::repo::checkout::checkout_can_move(
+            &al.layout,
             &run.id,
             &target_ref,
             &tip,
@@ -195,7 +195,7 @@ pub fn rollback(
         }
         crate::failpoint("rollback:after-ref");
         if checked_out {
-            crate::promote::update_checkout(al, &tip, &revert)?;
+            crate::repo::checkout::update_checkout(&al.layout, &tip, &revert)?;
         }
         run.state = State::RolledBack;
         al.transition_clearing(

@@ -1,6 +1,7 @@
 //! Helpers no step owns: git, the repository's layout and locks, the key
 //! directory, atomic writes. They use nothing of the steps above them.
 
+pub mod checkout;
 pub mod failpoint;
 pub mod git;
 pub mod keydir;
