@@ -608,10 +608,10 @@ impl Analyzer<'_> {
     }
 
     fn write_target(&mut self, arg: &Arg, what: &str) {
-        if let Some(text) = arg.exact() {
-            if is_harmless_device(text) {
-                return;
-            }
+        if let Some(text) = arg.exact()
+            && is_harmless_device(text)
+        {
+            return;
         }
         match self.locate(arg) {
             Location::Inside => {}
@@ -652,15 +652,11 @@ impl Analyzer<'_> {
             "source" | "." => self.unknown(format!(
                 "`{base}` runs the commands of a file, which the hook cannot read"
             )),
-            "alias" => {
-                if args.iter().any(|a| a.text.contains('=')) {
-                    self.unknown("an alias is defined in the same command".into());
-                }
+            "alias" if args.iter().any(|a| a.text.contains('=')) => {
+                self.unknown("an alias is defined in the same command".into());
             }
-            "shopt" => {
-                if args.iter().any(|a| a.text.contains("expand_aliases")) {
-                    self.unknown("`shopt expand_aliases` turns aliases on".into());
-                }
+            "shopt" if args.iter().any(|a| a.text.contains("expand_aliases")) => {
+                self.unknown("`shopt expand_aliases` turns aliases on".into());
             }
             "exec" => self.run_after_options(args, &["-a"], false),
             "command" => {
@@ -786,26 +782,23 @@ impl Analyzer<'_> {
                     _ => {}
                 }
             }
-            "mvn" | "mvnw" => {
+            "mvn" | "mvnw"
                 if args
                     .iter()
-                    .any(|a| a.text == "deploy" || a.text == "release:perform")
-                {
-                    self.deny(
-                        Rule::Publish,
-                        format!("`{base} deploy` publishes artifacts"),
-                        PROPOSE,
-                    );
-                }
+                    .any(|a| a.text == "deploy" || a.text == "release:perform") =>
+            {
+                self.deny(
+                    Rule::Publish,
+                    format!("`{base} deploy` publishes artifacts"),
+                    PROPOSE,
+                );
             }
-            "gradle" | "gradlew" => {
-                if args.iter().any(|a| a.text.starts_with("publish")) {
-                    self.deny(
-                        Rule::Publish,
-                        format!("`{base} publish` publishes artifacts"),
-                        PROPOSE,
-                    );
-                }
+            "gradle" | "gradlew" if args.iter().any(|a| a.text.starts_with("publish")) => {
+                self.deny(
+                    Rule::Publish,
+                    format!("`{base} publish` publishes artifacts"),
+                    PROPOSE,
+                );
             }
             "vercel" | "netlify" | "firebase" | "flyctl" | "fly" | "wrangler" | "heroku"
             | "surge" => self.deny(
@@ -819,7 +812,7 @@ impl Analyzer<'_> {
                     format!("`{base}` talks to a remote service"),
                     EGRESS,
                 ),
-            "apt" | "apt-get" | "yum" | "dnf" | "apk" | "brew" | "pacman" | "zypper" | "snap" => {
+            "apt" | "apt-get" | "yum" | "dnf" | "apk" | "brew" | "pacman" | "zypper" | "snap"
                 if args.iter().any(|a| {
                     matches!(
                         a.text.as_str(),
@@ -832,13 +825,13 @@ impl Analyzer<'_> {
                             | "-Syu"
                             | "refresh"
                     )
-                }) {
-                    self.deny(
-                        Rule::Network,
-                        format!("`{base}` installs system packages from the network"),
-                        EGRESS,
-                    );
-                }
+                }) =>
+            {
+                self.deny(
+                    Rule::Network,
+                    format!("`{base}` installs system packages from the network"),
+                    EGRESS,
+                );
             }
             "curl" | "wget" | "ssh" | "scp" | "sftp" | "nc" | "ncat" | "netcat" | "socat"
             | "telnet" | "ftp" | "lftp" | "tftp" | "aria2c" | "http" | "https" | "xh" | "ping"
@@ -867,10 +860,8 @@ impl Analyzer<'_> {
                     return self.pip("pip", &args[2..]);
                 }
                 let reads_stdin = args.is_empty() || args.iter().all(|a| a.text == "-");
-                if reads_stdin {
-                    if let Stdin::Opaque(source) = self.stdin {
-                        self.unknown(format!("`{base}` runs a program read from {source}"));
-                    }
+                if reads_stdin && let Stdin::Opaque(source) = self.stdin {
+                    self.unknown(format!("`{base}` runs a program read from {source}"));
                 }
             }
             "rm" | "rmdir" | "unlink" | "shred" | "touch" | "mkdir" | "truncate" | "tee" => {
@@ -1174,12 +1165,11 @@ impl Analyzer<'_> {
         }
         let operand = args.get(i);
         if command_string {
-            match operand {
-                Some(script) => match script.exact() {
+            if let Some(script) = operand {
+                match script.exact() {
                     Some(text) => self.nested(text),
                     None => self.unknown(format!("`{base} -c` runs a string computed at run time")),
-                },
-                None => {}
+                }
             }
             return;
         }
@@ -1561,10 +1551,10 @@ impl Analyzer<'_> {
             }
         }
         // `airlock exec -- CMD` runs CMD.
-        if args.first().is_some_and(|a| a.text == "exec") {
-            if let Some(dash) = args.iter().position(|a| a.text == "--") {
-                self.run(&args[dash + 1..]);
-            }
+        if args.first().is_some_and(|a| a.text == "exec")
+            && let Some(dash) = args.iter().position(|a| a.text == "--")
+        {
+            self.run(&args[dash + 1..]);
         }
     }
 
@@ -1588,10 +1578,10 @@ impl Analyzer<'_> {
             "run" => {
                 // `cargo run -p airlock-cli -- approve ...`
                 let runs_airlock = args.iter().any(|a| a.text.contains("airlock"));
-                if let Some(dash) = args.iter().position(|a| a.text == "--") {
-                    if runs_airlock {
-                        self.airlock(&args[dash + 1..]);
-                    }
+                if let Some(dash) = args.iter().position(|a| a.text == "--")
+                    && runs_airlock
+                {
+                    self.airlock(&args[dash + 1..]);
                 }
             }
             _ => {}
@@ -1767,10 +1757,11 @@ impl Analyzer<'_> {
                 self.write_target(&link, &what);
             }
             _ => {
-                if pos.len() >= 2 && option_value(args, &["-t", "--target-directory"]).is_none() {
-                    if let Some(last) = pos.last() {
-                        self.write_target(last, &what);
-                    }
+                if pos.len() >= 2
+                    && option_value(args, &["-t", "--target-directory"]).is_none()
+                    && let Some(last) = pos.last()
+                {
+                    self.write_target(last, &what);
                 }
             }
         }
