@@ -23,6 +23,17 @@ const MAX_DEPTH: usize = 8;
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 pub(crate) fn analyze(policy: &Policy, command: &str, cwd: &Path) -> Decision {
+    // A panicking hook exits 101, which Claude Code reads as "go ahead": a
+    // parser bug must come out as "not understood" instead.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        analyze_unguarded(policy, command, cwd)
+    }))
+    .unwrap_or_else(|_| Decision::Ask {
+        reason: "the shell parser failed on this command".into(),
+    })
+}
+
+fn analyze_unguarded(policy: &Policy, command: &str, cwd: &Path) -> Decision {
     let mut analyzer = Analyzer {
         policy,
         cwd: Cwd::At(normalize(cwd)),
