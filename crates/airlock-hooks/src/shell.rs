@@ -646,12 +646,21 @@ impl Analyzer<'_> {
             ));
             return;
         };
-        let base = name.rsplit('/').next().unwrap_or(name).to_string();
-        let args = &argv[1..];
-        if self.functions.contains(&base) && !name.contains('/') {
+        if self.functions.contains(name) {
             // Its body was judged where it was defined.
             return;
         }
+        self.run_program(argv);
+    }
+
+    /// Like `run`, but a function of the same name does not count
+    /// (`command`, `builtin` and `exec` skip functions).
+    fn run_program(&mut self, argv: &[Arg]) {
+        let Some(name) = argv.first().and_then(Arg::exact) else {
+            return self.run(argv);
+        };
+        let base = name.rsplit('/').next().unwrap_or(name).to_string();
+        let args = &argv[1..];
         match base.as_str() {
             "eval" => {
                 let text = joined(args);
@@ -669,14 +678,25 @@ impl Analyzer<'_> {
             "shopt" if args.iter().any(|a| a.text.contains("expand_aliases")) => {
                 self.unknown("`shopt expand_aliases` turns aliases on".into());
             }
-            "exec" => self.run_after_options(args, &["-a"], false),
+            "exec" => {
+                let rest = skip_options(args, &["-a"]);
+                if !rest.is_empty() {
+                    self.run_program(rest);
+                }
+            }
             "command" => {
                 if args.iter().any(|a| a.text == "-v" || a.text == "-V") {
                     return;
                 }
-                self.run_after_options(args, &[], false);
+                let rest = skip_options(args, &[]);
+                if !rest.is_empty() {
+                    self.run_program(rest);
+                }
             }
-            "builtin" | "nohup" | "setsid" | "unbuffer" | "nocache" | "chronic" => {
+            "builtin" if !args.is_empty() => {
+                self.run_program(args);
+            }
+            "nohup" | "setsid" | "unbuffer" | "nocache" | "chronic" => {
                 self.run_after_options(args, &[], false)
             }
             "time" => {
@@ -906,6 +926,50 @@ impl Analyzer<'_> {
                 }
             }
             "sed" => self.sed(args),
+            "tar" | "bsdtar" => self.tar(args),
+            "unzip" => {
+                if let Some(dir) = option_value(args, &["-d"]) {
+                    self.write_target(&dir, "`unzip -d` writes");
+                }
+            }
+            "hub" => self.git(args),
+            // Wrappers whose options the hook does not model one by one:
+            // every known command word after them is judged.
+            "strace" | "ltrace" | "valgrind" | "proxychains" | "proxychains4" | "torsocks"
+            | "firejail" | "systemd-run" | "unshare" | "nsenter" | "chroot" | "ssh-agent"
+            | "dbus-run-session" | "faketime" | "catchsegv" | "parallel" | "flock" | "fakeroot"
+            | "xvfb-run" | "caffeinate" | "op" | "dotenv" | "with-contenv" => {
+                if base == "flock"
+                    && let Some(cmd) = option_value(args, &["-c", "--command"])
+                {
+                    match cmd.exact() {
+                        Some(text) => self.nested(text),
+                        None => self.unknown("`flock -c` runs a computed string".into()),
+                    }
+                }
+                self.run_each_suffix(&base, args);
+            }
+            "at" | "batch" => {
+                if option_value(args, &["-f"]).is_some() {
+                    self.unknown(format!("`{base} -f` schedules a script file"));
+                } else {
+                    self.shell(&base, &[]);
+                }
+            }
+            "crontab" => {
+                let only_reads = args.iter().any(|a| a.text == "-l");
+                if !only_reads {
+                    self.deny(
+                        Rule::WriteOutside,
+                        "`crontab` installs commands for the user's scheduler, outside the run"
+                            .into(),
+                        &format!(
+                            "Keep writes inside the worktree {}",
+                            self.policy.worktree().to_string_lossy()
+                        ),
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -921,6 +985,59 @@ impl Analyzer<'_> {
         };
         if !rest.is_empty() {
             self.run(rest);
+        }
+    }
+
+    /// Judges every suffix that starts with a known word: for wrappers
+    /// whose options may take values the hook cannot tell apart.
+    fn run_each_suffix(&mut self, base: &str, args: &[Arg]) {
+        if let Some(first) = args.iter().find(|a| a.computed || !a.text.starts_with('-'))
+            && first.computed
+        {
+            return self.unknown(format!("`{base}` runs a command computed at run time"));
+        }
+        for i in 0..args.len() {
+            if args[i].exact().is_some_and(|t| !t.starts_with('-')) {
+                self.run(&args[i..]);
+            }
+        }
+    }
+
+    fn tar(&mut self, args: &[Arg]) {
+        let clusters: Vec<&str> = args
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| {
+                (*i == 0 && !a.text.starts_with('-'))
+                    || (a.text.starts_with('-') && !a.text.starts_with("--"))
+            })
+            .map(|(_, a)| a.text.trim_start_matches('-'))
+            .collect();
+        let has = |long: &str, letter: char| {
+            args.iter().any(|a| a.text == long) || clusters.iter().any(|c| c.contains(letter))
+        };
+        if has("--extract", 'x') || args.iter().any(|a| a.text == "--get") {
+            match option_value(args, &["-C", "--directory"]) {
+                Some(dir) => self.write_target(&dir, "`tar` extracts into"),
+                None => self.write_target(&Arg::literal("."), "`tar` extracts into"),
+            }
+        }
+        if has("--create", 'c') || has("--append", 'r') || has("--update", 'u') {
+            let file = option_value(args, &["-f", "--file"]).or_else(|| {
+                // `tar czf out.tgz ...`, `tar -czf out.tgz`: the word after the cluster.
+                let i = args.iter().position(|a| {
+                    let c = a.text.trim_start_matches('-');
+                    !a.text.starts_with("--")
+                        && c.ends_with('f')
+                        && c.chars().all(|ch| ch.is_ascii_alphabetic())
+                })?;
+                args.get(i + 1).cloned()
+            });
+            if let Some(file) = file
+                && file.text != "-"
+            {
+                self.write_target(&file, "`tar` writes the archive");
+            }
         }
     }
 
@@ -1514,6 +1631,12 @@ impl Analyzer<'_> {
             }
             _ => {}
         }
+        if sub_text == "worktree" && second == Some("add") {
+            let pos = positionals(rest, &["-b", "-B", "--reason"]);
+            if let Some(path) = pos.get(1) {
+                self.write_target(path, "`git worktree add` writes");
+            }
+        }
         if READ_ONLY.contains(&sub_text) {
             return;
         }
@@ -1574,6 +1697,9 @@ impl Analyzer<'_> {
             args,
             &["--manifest-path", "-Z", "--config", "--color", "-C"],
         );
+        if let Some(dir) = option_value(args, &["--target-dir"]) {
+            self.write_target(&dir, "`cargo --target-dir` writes");
+        }
         let Some(sub) = sub else { return };
         match sub.text.as_str() {
             "publish" | "yank" | "owner" | "login" => self.deny(
