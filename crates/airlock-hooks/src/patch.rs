@@ -8,8 +8,11 @@
 /// The paths the patch creates, changes, deletes or moves to; `None` when
 /// the text is not a patch in that envelope.
 pub(crate) fn touched_paths(patch: &str) -> Option<Vec<String>> {
-    let mut lines = patch.lines().map(str::trim_end);
-    // A heredoc-style wrapper (`apply_patch <<'EOF'`) is not the tool input.
+    let mut lines = patch
+        .lines()
+        .map(str::trim_end)
+        .skip_while(|l| l.trim().is_empty());
+    // Codex sends the patch body itself, not an `apply_patch <<'EOF'` wrapper.
     if lines.next()?.trim() != "*** Begin Patch" {
         return None;
     }
@@ -52,5 +55,19 @@ mod tests {
         assert_eq!(touched_paths("*** Add File: a\n"), None);
         assert_eq!(touched_paths("*** Begin Patch\n*** Add File: a\n"), None);
         assert_eq!(touched_paths("*** Begin Patch\n*** End Patch\n"), None);
+        assert_eq!(
+            touched_paths(
+                "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: a\n*** End Patch\nEOF\n"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn leading_blank_lines_are_skipped() {
+        assert_eq!(
+            touched_paths("\n\n*** Begin Patch\n*** Delete File: a\n*** End Patch"),
+            Some(vec!["a".to_string()])
+        );
     }
 }
