@@ -40,6 +40,7 @@ fn analyze_unguarded(policy: &Policy, command: &str, cwd: &Path) -> Decision {
         stdin: Stdin::None,
         depth: 0,
         functions: HashSet::new(),
+        git_dir: None,
         denials: Vec::new(),
         unknowns: Vec::new(),
     };
@@ -119,6 +120,8 @@ struct Analyzer<'a> {
     stdin: Stdin,
     depth: usize,
     functions: HashSet<String>,
+    /// The repository `GIT_DIR`/`GIT_WORK_TREE` point git at, if set.
+    git_dir: Option<Arg>,
     denials: Vec<Denial>,
     unknowns: Vec<String>,
 }
@@ -328,7 +331,7 @@ impl Analyzer<'_> {
     fn simple(&mut self, simple: &ast::SimpleCommand) {
         let saved_stdin = self.stdin.clone();
         let mut argv: Vec<Arg> = Vec::new();
-        let mut assignments: Vec<String> = Vec::new();
+        let mut assignments: Vec<(String, Arg)> = Vec::new();
         let items = simple
             .prefix
             .iter()
@@ -358,11 +361,28 @@ impl Analyzer<'_> {
                 }
             }
         }
-        for name in &assignments {
+        // Before a command they last for it; alone they last for the shell.
+        let saved_git_dir = self.git_dir.clone();
+        for (name, value) in &assignments {
             self.poisoned_variable(name);
+            self.note_git_variable(name, value);
         }
         if !argv.is_empty() {
-            self.run(&argv);
+            if argv[0].exact() == Some("export") {
+                for a in &argv[1..] {
+                    if let Some((name, value)) = a.text.split_once('=') {
+                        let value = Arg {
+                            text: value.to_string(),
+                            ..a.clone()
+                        };
+                        self.poisoned_variable(name);
+                        self.note_git_variable(name, &value);
+                    }
+                }
+            } else {
+                self.run(&argv);
+                self.git_dir = saved_git_dir;
+            }
         }
         self.stdin = saved_stdin;
     }
@@ -385,10 +405,11 @@ impl Analyzer<'_> {
     }
 
     /// Returns the variable's name; the value's substitutions are analysed.
-    fn assignment(&mut self, assignment: &ast::Assignment) -> String {
+    fn assignment(&mut self, assignment: &ast::Assignment) -> (String, Arg) {
+        let mut value = Arg::computed("(array)");
         match &assignment.value {
             ast::AssignmentValue::Scalar(w) => {
-                self.word(&w.value);
+                value = self.word(&w.value);
             }
             ast::AssignmentValue::Array(items) => {
                 for (key, value) in items {
@@ -399,10 +420,18 @@ impl Analyzer<'_> {
                 }
             }
         }
-        match &assignment.name {
+        let name = match &assignment.name {
             ast::AssignmentName::VariableName(n) | ast::AssignmentName::ArrayElementName(n, _) => {
                 n.clone()
             }
+        };
+        (name, value)
+    }
+
+    /// `GIT_DIR` and `GIT_WORK_TREE` move the repository git writes.
+    fn note_git_variable(&mut self, name: &str, value: &Arg) {
+        if name == "GIT_DIR" || name == "GIT_WORK_TREE" {
+            self.git_dir = Some(value.clone());
         }
     }
 
@@ -1094,7 +1123,13 @@ impl Analyzer<'_> {
                         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
                 {
                     let name = name.to_string();
+                    let value = args[i].text[name.len() + 1..].to_string();
+                    let value = Arg {
+                        text: value,
+                        ..args[i].clone()
+                    };
                     self.poisoned_variable(&name);
+                    self.note_git_variable(&name, &value);
                     i += 1;
                 }
                 _ => break,
@@ -1469,7 +1504,7 @@ impl Analyzer<'_> {
             "lfs",
         ];
         let mut i = 0;
-        let mut repo: Option<Arg> = None;
+        let mut repo: Option<Arg> = self.git_dir.clone();
         while i < args.len() {
             let a = &args[i];
             let t = a.text.as_str();

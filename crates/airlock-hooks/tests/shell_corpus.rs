@@ -164,6 +164,10 @@ const HOSTILE: &[(&str, Want, &str)] = &[
     ("$(which git) push", Ask, "the name from a substitution"),
     ("read -r c <<< 'git push'; $c", Ask, "a name read at run time"),
     ("xargs -0 -n1 -P4 rm -f < list", Ask, "rm of paths read from a file"),
+    ("FOO=1 git push", Deny(Pub), "an assignment before the command"),
+    ("GIT_DIR=/srv/other/.git git commit -m x", Deny(Out), "GIT_DIR points git elsewhere"),
+    ("export GIT_WORK_TREE=/srv/other; git checkout -- .", Deny(Out), "an exported GIT_WORK_TREE"),
+    ("env GIT_DIR=/srv/other/.git git add -A", Deny(Out), "GIT_DIR through env"),
     // Not understood: a person should look.
     ("echo Z2l0IHB1c2g= | base64 -d | sh", Ask, "a decoded payload piped into a shell"),
     ("echo Z2l0IHB1c2g= | base64 --decode | bash -s", Ask, "the same into bash -s"),
@@ -247,6 +251,8 @@ const BENIGN: &[(&str, &str)] = &[
     ("crontab -l", "listing the crontab"),
     ("strace -f -o target/trace.txt cargo test", "tracing the tests"),
     ("git worktree list", "listing worktrees"),
+    ("GIT_DIR=/srv/other/.git git log", "reading another repository"),
+    ("GIT_PAGER=cat git diff", "an environment variable for git"),
     ("ln -s ../README.md src/readme", "a link inside"),
 ];
 
