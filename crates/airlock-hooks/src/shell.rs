@@ -8,7 +8,6 @@
 //! substitutions analysed and marked as computed. What cannot be known
 //! before run time is "not understood", never guessed.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use brush_parser::ast;
@@ -39,7 +38,6 @@ fn analyze_unguarded(policy: &Policy, command: &str, cwd: &Path) -> Decision {
         cwd: Cwd::At(normalize(cwd)),
         stdin: Stdin::None,
         depth: 0,
-        functions: HashSet::new(),
         git_dir: None,
         denials: Vec::new(),
         unknowns: Vec::new(),
@@ -119,7 +117,6 @@ struct Analyzer<'a> {
     cwd: Cwd,
     stdin: Stdin,
     depth: usize,
-    functions: HashSet<String>,
     /// The repository `GIT_DIR`/`GIT_WORK_TREE` point git at, if set.
     git_dir: Option<Arg>,
     denials: Vec<Denial>,
@@ -225,8 +222,7 @@ impl Analyzer<'_> {
                 self.stdin = saved;
             }
             ast::Command::Function(function) => {
-                let name = self.word(&function.fname.value);
-                self.functions.insert(name.text);
+                self.word(&function.fname.value);
                 // The body is judged as if it ran: it may, any time later.
                 let saved = self.cwd.clone();
                 self.compound(&function.body.0);
@@ -675,19 +671,8 @@ impl Analyzer<'_> {
             ));
             return;
         };
-        if self.functions.contains(name) {
-            // Its body was judged where it was defined.
-            return;
-        }
-        self.run_program(argv);
-    }
-
-    /// Like `run`, but a function of the same name does not count
-    /// (`command`, `builtin` and `exec` skip functions).
-    fn run_program(&mut self, argv: &[Arg]) {
-        let Some(name) = argv.first().and_then(Arg::exact) else {
-            return self.run(argv);
-        };
+        // A function of the same name is not trusted to shadow the
+        // program: its definition may sit in a branch that never runs.
         let base = name.rsplit('/').next().unwrap_or(name).to_string();
         let args = &argv[1..];
         match base.as_str() {
@@ -710,7 +695,7 @@ impl Analyzer<'_> {
             "exec" => {
                 let rest = skip_options(args, &["-a"]);
                 if !rest.is_empty() {
-                    self.run_program(rest);
+                    self.run(rest);
                 }
             }
             "command" => {
@@ -719,11 +704,11 @@ impl Analyzer<'_> {
                 }
                 let rest = skip_options(args, &[]);
                 if !rest.is_empty() {
-                    self.run_program(rest);
+                    self.run(rest);
                 }
             }
             "builtin" if !args.is_empty() => {
-                self.run_program(args);
+                self.run(args);
             }
             "nohup" | "setsid" | "unbuffer" | "nocache" | "chronic" => {
                 self.run_after_options(args, &[], false)
