@@ -1,0 +1,18 @@
+//! airlock's answers to coding agents' tool-call hooks.
+//!
+//! A pure library: it reads the bytes a hook was given and returns what the
+//! hook should print and exit with. See the README for the contracts and
+//! their sources. Hooks are advisory; the sandbox and the staging are the
+//! boundary.
+
+mod contract;
+mod patch;
+mod policy;
+mod shell;
+
+pub mod claude;
+pub mod codex;
+
+pub use contract::{HookInputError, HookReply, MAX_INPUT_BYTES, ToolCallRecord};
+pub use policy::{Decision, Denial, GlobError, Policy, Rule};
+pub use shell::MAX_COMMAND_BYTES;
