@@ -4,7 +4,7 @@ use crate::layout::Layout;
 
 /// What running a command for a run needs of airlock: where the
 /// repository's state is, and the program that builds sandboxes. An
-/// [`Airlock`] gives one; so does `exec` served with no ledger open.
+/// [`crate::Airlock`] gives one; so does `exec` served with no ledger open.
 #[derive(Clone, Copy)]
 pub struct Site<'a> {
     pub layout: &'a Layout,

@@ -14,7 +14,7 @@ pub use crate::state::State;
 /// the refs of finished runs.
 pub const RUN_REFS: &str = "refs/airlock/runs/";
 
-/// Where older versions kept them; moved on open (see [`crate::migrate`]).
+/// Where older versions kept them; moved on open (`airlock_core::migrate`).
 pub const OLD_RUN_REFS: &str = "refs/heads/airlock/";
 
 /// The main repository's ref holding run `id`'s commit: its base at start,

@@ -28,7 +28,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the state of the repository in `paths`,
     /// refusing a ledger that does not reach its head record (see
-    /// [`crate::ledger_head`]): one older than what airlock has done.
+    /// [`crate::head`]): one older than what airlock has done.
     pub fn open(paths: &Paths) -> Result<SqliteStore> {
         let mut store = SqliteStore::open_unverified(paths)?;
         store.require_head(None)?;
