@@ -362,8 +362,8 @@ fn the_bridge_relays_to_the_proxy_only_never_to_another_host_socket() {
     let listener = UnixListener::bind(&other).unwrap();
     listener.set_nonblocking(true).unwrap();
     let (o, out, err) = lab.run(&format!(
-        "curl -sS --unix-socket {other} http://x/ && echo 'other socket'; \
-         curl -sS --unix-socket {proxy_sock} -x http://p/ http://allowed.test/ \
+        "curl -sS -m 10 --unix-socket {other} http://x/ && echo 'other socket'; \
+         curl -sS -m 10 --unix-socket {proxy_sock} -x http://p/ http://allowed.test/ \
            && echo 'proxy socket'; \
          curl -sS -w ' %{{http_code}}\\n' 'http://unix:{other}/'; \
          curl -sS -w ' %{{http_code}}\\n' -p 'http://{other}/'; \
