@@ -22,6 +22,10 @@
 //!    exits. The kernel then kills everything left in the namespace, so a
 //!    double fork or `setsid` does not outlive the command.
 //!
+//! With egress through a proxy (`InitSpec::egress`), the init process also
+//! listens on the new namespace's loopback before step 2 and relays to the
+//! proxy's socket while it waits for PID 1 (see `bridge`).
+//!
 //! Every setup step reports failure precisely ("mounting /proc: …") so that
 //! `sandbox doctor` and refusals can name the missing protection.
 
