@@ -92,7 +92,7 @@ pub fn run_gated(spec: &CommandSpec, gate: Option<Gate>) -> Result<Outcome, Sand
 /// route, a bridge on `127.0.0.1:`[`BRIDGE_PORT`] to the proxy's socket,
 /// and [`Egress::env`] in its environment (replacing any variable of the
 /// same name). Needs a confinement with `network: false` that is not the
-/// weaker one; a warm sandbox (`host`) is not used, each command gets its
+/// weaker one, and a socket in a directory no writable path covers; a warm sandbox (`host`) is not used, each command gets its
 /// own. Refused with [`SandboxError::Setup`] otherwise, before anything runs.
 pub fn run_with_egress(
     spec: &CommandSpec,
@@ -138,6 +138,23 @@ pub fn run_with_egress(
         return refuse(format!(
             "{} must be an absolute path whose last component is at most 107 bytes",
             socket.display()
+        ));
+    }
+    // The bridge connects by name, unconfined, from the host's view: a
+    // command able to write in the socket's directory could put a link to
+    // any socket of the host there under that name.
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let real_dir = real(dir);
+    if let Some((writable, _)) = c
+        .writable
+        .iter()
+        .find(|(w, _)| real_dir.starts_with(real(w)))
+    {
+        return refuse(format!(
+            "the proxy's socket {} is below {}, which the command may write to: it could \
+             replace the socket; put the socket in a directory of airlock's own",
+            socket.display(),
+            writable.display()
         ));
     }
     let mut spec = spec.clone();

@@ -436,7 +436,17 @@ fn egress_is_refused_where_it_cannot_be_enforced_and_nothing_runs() {
         let long = Egress {
             proxy_socket: lab.base.join("x".repeat(120)),
         };
+        // A socket the command could replace (by a link to another socket
+        // of the host, which the unconfined bridge would follow).
+        let writable = Egress {
+            proxy_socket: lab.work.join("sub/egress.sock"),
+        };
         vec![
+            (
+                lab.spec(&script),
+                writable,
+                "which the command may write to",
+            ),
             (host_network, lab.egress(), "grants the host's network"),
             (
                 weaker,

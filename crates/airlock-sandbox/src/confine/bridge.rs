@@ -82,7 +82,6 @@ pub(crate) fn serve_until_exit(
     let pid1 = Pid::from_raw(pid).ok_or_else(|| fail(step, "PID 1 has no pid"))?;
     let exited = pidfd_open(pid1, PidfdFlags::empty()).map_err(failed(step))?;
     listener.set_nonblocking(true).map_err(|e| fail(step, e))?;
-    rustix::process::fchdir(&proxy.dir).map_err(failed(step))?;
     let mut relays: Vec<Relay> = Vec::new();
     loop {
         let mut fds = vec![
@@ -212,6 +211,9 @@ impl Relay {
     /// when the proxy is not there or cannot take one more connection now.
     fn open(client: TcpStream, proxy: &ProxySocket) -> Option<Relay> {
         client.set_nonblocking(true).ok()?;
+        // Each time: PID 1's `pivot_root` moves a working directory that
+        // is the old root (a socket in `/`) to the new one.
+        rustix::process::fchdir(&proxy.dir).ok()?;
         let upstream = UnixStream::connect(&proxy.name).ok()?;
         upstream.set_nonblocking(true).ok()?;
         Some(Relay {
