@@ -134,6 +134,15 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
 
+/// The size of the server's `/big` body.
+const BIG: usize = 8 << 20;
+
+/// The server's `/big` body: every byte depends on its offset, so a byte
+/// lost, repeated or reordered on the way shows.
+fn big_body() -> Vec<u8> {
+    (0..BIG).map(|i| (i % 251) as u8).collect()
+}
+
 /// An HTTP server on every address of the host, counting the connections
 /// it accepts; stopped when dropped.
 struct Server {
@@ -158,7 +167,18 @@ impl Server {
                 let Ok(mut stream) = stream else { continue };
                 count.fetch_add(1, Ordering::SeqCst);
                 let mut head = [0u8; 4096];
-                let _ = stream.read(&mut head);
+                let n = stream.read(&mut head).unwrap_or(0);
+                // `/big`: a body larger than any buffer on the way.
+                if head[..n].windows(5).any(|w| w == b"/big ") {
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    let _ = stream.write_all(&big_body());
+                    continue;
+                }
                 let _ = stream.write_all(
                     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
                 );
@@ -246,6 +266,35 @@ fn clients_reach_an_allowed_name_through_the_bridge_and_a_denied_one_gets_403() 
     assert_eq!(denied.len(), 1, "{seen:?}");
     assert!(!denied[0].allowed());
     assert_eq!(seen.iter().filter(|r| r.allowed()).count(), 3, "{seen:?}");
+}
+
+/// Many clients at once, each with a body larger than the bridge's
+/// buffers, and a Python program using its standard library's HTTP
+/// client with the variables as they are: every byte arrives, in order.
+#[test]
+fn many_connections_and_large_bodies_cross_the_bridge_intact() {
+    let lab = Lab::new();
+    let server = Server::start();
+    let (proxy, _rx) = lab.proxy(&server);
+    let port = server.port;
+    let (o, out, err) = lab.run(&format!(
+        "for i in $(seq 1 12); do \
+           curl -sS -o big.$i http://allowed.test:{port}/big & \
+         done; wait; \
+         cmp big.1 big.12 && ls -l big.1 | awk '{{print \"size\", $5}}'; \
+         python3 -c 'import urllib.request as u; \
+           print(\"python\", u.urlopen(\"http://allowed.test:{port}/\").read().decode())'"
+    ));
+    proxy.stop();
+    assert!(o.exit.success(), "{out}\n{err}");
+    assert!(out.contains(&format!("size {BIG}\n")), "{out}\n{err}");
+    assert!(out.contains("python hello\n"), "{out}\n{err}");
+    let expected = big_body();
+    for i in 1..=12 {
+        let got = std::fs::read(lab.work.join(format!("big.{i}"))).unwrap();
+        assert!(got == expected, "body {i} differs ({} bytes)", got.len());
+    }
+    assert_eq!(server.accepted(), 13);
 }
 
 #[test]
