@@ -147,6 +147,8 @@ fn big_body() -> Vec<u8> {
 /// it accepts; stopped when dropped.
 struct Server {
     port: u16,
+    /// The last body `PUT /sink` received.
+    sunk: Arc<std::sync::Mutex<Vec<u8>>>,
     accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
@@ -158,8 +160,10 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (count, stopped) = (accepted.clone(), stop.clone());
+        let sunk = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (count, stopped, kept) = (accepted.clone(), stop.clone(), sunk.clone());
         let thread = thread::spawn(move || {
+            let sunk = kept;
             for stream in listener.incoming() {
                 if stopped.load(Ordering::SeqCst) {
                     return;
@@ -168,6 +172,33 @@ impl Server {
                 count.fetch_add(1, Ordering::SeqCst);
                 let mut head = [0u8; 4096];
                 let n = stream.read(&mut head).unwrap_or(0);
+                // `PUT /sink`: the body is kept, and its size answered.
+                if head[..n].starts_with(b"PUT /sink ") {
+                    let text = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
+                    let Some((headers, first)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = headers
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut body = head[n - first.len()..n].to_vec();
+                    let mut rest = vec![0u8; length.saturating_sub(body.len())];
+                    if stream.read_exact(&mut rest).is_ok() {
+                        body.extend(rest);
+                    }
+                    let answer = format!("got {}", body.len());
+                    *sunk.lock().unwrap() = body;
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                            answer.len()
+                        )
+                        .as_bytes(),
+                    );
+                    continue;
+                }
                 // `/big`: a body larger than any buffer on the way.
                 if head[..n].windows(5).any(|w| w == b"/big ") {
                     let _ = stream.write_all(
@@ -186,6 +217,7 @@ impl Server {
         });
         Server {
             port,
+            sunk,
             accepted,
             stop,
             thread: Some(thread),
@@ -269,7 +301,7 @@ fn clients_reach_an_allowed_name_through_the_bridge_and_a_denied_one_gets_403() 
 }
 
 /// Many clients at once, each with a body larger than the bridge's
-/// buffers, and a Python program using its standard library's HTTP
+/// buffers, an upload as large, and a Python program using its standard library's HTTP
 /// client with the variables as they are: every byte arrives, in order.
 #[test]
 fn many_connections_and_large_bodies_cross_the_bridge_intact() {
@@ -282,6 +314,7 @@ fn many_connections_and_large_bodies_cross_the_bridge_intact() {
            curl -sS -o big.$i http://allowed.test:{port}/big & \
          done; wait; \
          cmp big.1 big.12 && ls -l big.1 | awk '{{print \"size\", $5}}'; \
+         tac big.1 > up && curl -sS -T up http://allowed.test:{port}/sink; echo; \
          python3 -c 'import urllib.request as u; \
            print(\"python\", u.urlopen(\"http://allowed.test:{port}/\").read().decode())'"
     ));
@@ -289,12 +322,15 @@ fn many_connections_and_large_bodies_cross_the_bridge_intact() {
     assert!(o.exit.success(), "{out}\n{err}");
     assert!(out.contains(&format!("size {BIG}\n")), "{out}\n{err}");
     assert!(out.contains("python hello\n"), "{out}\n{err}");
+    assert!(out.contains(&format!("got {BIG}\n")), "{out}\n{err}");
+    let sent = std::fs::read(lab.work.join("up")).unwrap();
+    assert!(*server.sunk.lock().unwrap() == sent, "the upload differs");
     let expected = big_body();
     for i in 1..=12 {
         let got = std::fs::read(lab.work.join(format!("big.{i}"))).unwrap();
         assert!(got == expected, "body {i} differs ({} bytes)", got.len());
     }
-    assert_eq!(server.accepted(), 13);
+    assert_eq!(server.accepted(), 14);
 }
 
 #[test]
