@@ -92,8 +92,11 @@ pub fn run_gated(spec: &CommandSpec, gate: Option<Gate>) -> Result<Outcome, Sand
 /// route, a bridge on `127.0.0.1:`[`BRIDGE_PORT`] to the proxy's socket,
 /// and [`Egress::env`] in its environment (replacing any variable of the
 /// same name). Needs a confinement with `network: false` that is not the
-/// weaker one, and a socket in a directory no writable path covers; a warm sandbox (`host`) is not used, each command gets its
-/// own. Refused with [`SandboxError::Setup`] otherwise, before anything runs.
+/// weaker one, and a socket in a directory no writable path covers;
+/// refused with [`SandboxError::Setup`] otherwise, before anything runs. A
+/// warm sandbox (`host`) is not used: each command gets its own. The
+/// outcome's `confinement` is `confined`, as for any full sandbox (airlock
+/// reads anything else as a weaker one).
 pub fn run_with_egress(
     spec: &CommandSpec,
     egress: &Egress,

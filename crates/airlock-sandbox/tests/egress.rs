@@ -270,6 +270,7 @@ fn clients_reach_an_allowed_name_through_the_bridge_and_a_denied_one_gets_403() 
     ));
     proxy.stop();
     assert!(o.exit.success(), "{out}\n{err}");
+    assert_eq!(o.confinement, "confined");
     let out = format!("\n{out}");
     let url = format!("http://127.0.0.1:{BRIDGE_PORT}");
     for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {

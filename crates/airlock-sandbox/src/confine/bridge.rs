@@ -31,8 +31,9 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
-/// Connections relayed at once; further ones are closed at once rather
-/// than let the command exhaust the init process's threads.
+/// Connections relayed at once (each holds two descriptors and two
+/// buffers); further ones wait in the listen backlog. As many as the proxy
+/// serves at once by default, so the bridge never fills its backlog.
 const MAX_CONNECTIONS: usize = 256;
 
 /// The proxy's socket, reachable whatever root the process has since.
@@ -208,7 +209,7 @@ struct Relay {
 
 impl Relay {
     /// Connects to the proxy for `client`; `None` (the client is closed)
-    /// when the proxy is not there or cannot take one more connection now.
+    /// when the proxy is not there.
     fn open(client: TcpStream, proxy: &ProxySocket) -> Option<Relay> {
         client.set_nonblocking(true).ok()?;
         // Each time: PID 1's `pivot_root` moves a working directory that

@@ -151,8 +151,9 @@ fn init() -> Result<i32, SetupError> {
         // reported as the step that failed.
         if let Err(e) = bridge::serve_until_exit(listener, proxy, pid) {
             report_to(RESULT_FD, &e.into());
-            // SAFETY: kill on PID 1 of the sandbox, our child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            if let Some(pid1) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid1, Signal::KILL);
+            }
         }
     }
     let status = wait_for(pid);
