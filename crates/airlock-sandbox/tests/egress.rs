@@ -16,6 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use airlock_egress::{Allowlist, ConnectionRecord, Proxy, ProxyConfig, Sink};
+use airlock_sandbox::host::HostSettings;
 use airlock_sandbox::{
     BRIDGE_PORT, CommandSpec, Confinement, Echo, Egress, Limits, Outcome, SandboxError,
     run_with_egress,
@@ -474,13 +475,27 @@ fn the_bridge_ends_with_the_sandbox_and_the_command_cannot_end_it() {
     let server = Server::start();
     let (proxy, _rx) = lab.proxy(&server);
     let port = server.port;
-    // The command tries to outlive the sandbox, and to kill everything it
-    // can see first: the bridge is not among it.
-    let (o, out, err) = lab.run(&format!(
-        "readlink /proc/self/ns/net; (setsid sleep 300 &) ; kill -9 -1 2>/dev/null; \
-         curl -sS -w ' %{{http_code}}\\n' http://allowed.test:{port}/"
+    // The command kills everything it can see (the bridge is not among
+    // it), then tries to outlive the sandbox. It asks for a warm sandbox,
+    // which would have no bridge: it gets one of its own.
+    let mut spec = lab.spec(&format!(
+        "readlink /proc/self/ns/net; kill -9 -1 2>/dev/null; \
+         curl -sS -w ' %{{http_code}}\\n' http://allowed.test:{port}/; \
+         (setsid sleep 300 &)"
     ));
+    spec.confinement.as_mut().unwrap().host = Some(HostSettings {
+        dir: lab.base.join("hosts"),
+        idle: Duration::from_secs(5),
+        owner: None,
+        max_hosts: 0,
+    });
+    let o = run_with_egress(&spec, &lab.egress(), None).expect("sandbox");
+    let (out, err) = (read(&lab.logs.join("out")), read(&lab.logs.join("err")));
     proxy.stop();
+    assert!(
+        !lab.base.join("hosts").exists(),
+        "a warm sandbox was started"
+    );
     assert!(o.exit.success(), "{out}\n{err}");
     assert!(out.contains("hello 200\n"), "{out}\n{err}");
     let netns = out.lines().next().unwrap().to_string();
