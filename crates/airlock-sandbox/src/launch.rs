@@ -78,15 +78,20 @@ pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
-/// `<init program> __sandbox-init`, with a pipe on fd 3 for its report, the
+/// `<init program> __sandbox-init` (its network confined to `egress`, if
+/// given), with a pipe on fd 3 for its report, the
 /// specification's pipe on fd 5 (see [`SpecPipe`]) and, when `gated`, a pipe
 /// on fd 4 it waits on before starting the command.
 pub(crate) fn confined_command(
     spec: &CommandSpec,
     c: &Confinement,
     gated: bool,
+    egress: Option<confine::EgressSpec>,
 ) -> Result<(Command, ReportPipe, Option<GatePipe>, SpecPipe), SandboxError> {
-    let init = init_spec(spec, c, gated);
+    let init = confine::InitSpec {
+        egress,
+        ..init_spec(spec, c, gated)
+    };
     let json = serde_json::to_vec(&init).map_err(|e| SandboxError::Setup {
         step: "encoding the sandbox specification".into(),
         error: e.to_string(),
@@ -214,6 +219,7 @@ pub(crate) fn init_spec(spec: &CommandSpec, c: &Confinement, gated: bool) -> con
         weaker: c.weaker,
         gate: gated,
         terminal: spec.input == Input::Terminal,
+        egress: None,
     }
 }
 

@@ -37,9 +37,11 @@ pub use outcome::Outcome;
 pub use outcome::SandboxError;
 pub use outcome::StreamDigest;
 pub use outcome::file_size_limit;
+pub use spec::BRIDGE_PORT;
 pub use spec::CommandSpec;
 pub use spec::Confinement;
 pub use spec::Echo;
+pub use spec::Egress;
 pub use spec::Gate;
 pub use spec::Input;
 pub use spec::Limits;
@@ -81,7 +83,103 @@ pub fn run(spec: &CommandSpec) -> Result<Outcome, SandboxError> {
 /// command is never executed, and the result is [`SandboxError::NotStarted`].
 /// The time limit counts from the moment the gate opens. An unconfined
 /// command simply starts after `gate`.
-pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, SandboxError> {
+pub fn run_gated(spec: &CommandSpec, gate: Option<Gate>) -> Result<Outcome, SandboxError> {
+    run_confined(spec, None, gate)
+}
+
+/// [`run_gated`], with the command's only way out the proxy of `egress`
+/// (see [`Egress`]): its own network namespace with a loopback and no
+/// route, a bridge on `127.0.0.1:`[`BRIDGE_PORT`] to the proxy's socket,
+/// and [`Egress::env`] in its environment (replacing any variable of the
+/// same name). Needs a confinement with `network: false` that is not the
+/// weaker one, and a socket in a directory no writable path covers;
+/// refused with [`SandboxError::Setup`] otherwise, before anything runs. A
+/// warm sandbox (`host`) is not used: each command gets its own. The
+/// outcome's `confinement` is `confined`, as for any full sandbox (airlock
+/// reads anything else as a weaker one).
+pub fn run_with_egress(
+    spec: &CommandSpec,
+    egress: &Egress,
+    gate: Option<Gate>,
+) -> Result<Outcome, SandboxError> {
+    let step = "confining the network to the egress proxy";
+    let refuse = |error: String| {
+        Err(SandboxError::Setup {
+            step: step.into(),
+            error,
+        })
+    };
+    let Some(c) = &spec.confinement else {
+        return refuse(
+            "the command is not confined: give it a confinement, or run it without egress".into(),
+        );
+    };
+    if c.network {
+        return refuse(
+            "the confinement grants the host's network: set `network: false` to confine it \
+             to the proxy"
+                .into(),
+        );
+    }
+    if c.weaker {
+        return refuse(
+            "the weaker sandbox has no network namespace, so nothing would stop a direct \
+             connection: run in the full sandbox"
+                .into(),
+        );
+    }
+    let socket = &egress.proxy_socket;
+    let (Some(dir), Some(name)) = (socket.parent(), socket.file_name()) else {
+        return refuse(format!(
+            "{} names no socket: give the absolute path of the proxy's Unix socket",
+            socket.display()
+        ));
+    };
+    // A socket's name is at most 107 bytes; connected to relative to its
+    // directory, only the last component counts.
+    if !socket.is_absolute() || name.len() > 107 {
+        return refuse(format!(
+            "{} must be an absolute path whose last component is at most 107 bytes",
+            socket.display()
+        ));
+    }
+    // The bridge connects by name, unconfined, from the host's view: a
+    // command able to write in the socket's directory could put a link to
+    // any socket of the host there under that name.
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let real_dir = real(dir);
+    if let Some((writable, _)) = c
+        .writable
+        .iter()
+        .find(|(w, _)| real_dir.starts_with(real(w)))
+    {
+        return refuse(format!(
+            "the proxy's socket {} is below {}, which the command may write to: it could \
+             replace the socket; put the socket in a directory of airlock's own",
+            socket.display(),
+            writable.display()
+        ));
+    }
+    let mut spec = spec.clone();
+    let vars = Egress::env();
+    spec.env.retain(|(k, _)| !vars.iter().any(|(v, _)| v == k));
+    spec.env.extend(vars);
+    if let Some(c) = spec.confinement.as_mut() {
+        c.host = None;
+    }
+    let bridge = confine::EgressSpec {
+        dir: confine::bytes(dir.as_os_str()),
+        name: confine::bytes(name),
+        port: BRIDGE_PORT,
+    };
+    run_confined(&spec, Some(bridge), gate)
+}
+
+fn run_confined(
+    spec: &CommandSpec,
+    egress: Option<confine::EgressSpec>,
+    mut gate: Option<Gate>,
+) -> Result<Outcome, SandboxError> {
     if spec.argv.is_empty() {
         return Err(SandboxError::EmptyCommand);
     }
@@ -105,6 +203,7 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     };
     if let Some(c) = &spec.confinement
         && !c.weaker
+        && egress.is_none()
         && let Some(settings) = &c.host
     {
         let init = init_spec(spec, c, false);
@@ -148,7 +247,8 @@ pub fn run_gated(spec: &CommandSpec, mut gate: Option<Gate>) -> Result<Outcome, 
     let (mut command, report_pipe, confinement) = match &spec.confinement {
         None => (unconfined_command(spec), None, "unconfined".to_string()),
         Some(c) => {
-            let (cmd, pipe, writer, specification) = confined_command(spec, c, gate.is_some())?;
+            let (cmd, pipe, writer, specification) =
+                confined_command(spec, c, gate.is_some(), egress.clone())?;
             gate_writer = writer;
             spec_pipe = Some(specification);
             let words = if c.weaker {

@@ -117,3 +117,47 @@ impl Input {
 /// [`run_gated`]): `Ok` lets it start, `Err(reason)` stops it. May be called
 /// more than once (a retry with the weaker sandbox); it must answer the same.
 pub type Gate<'a> = &'a mut dyn FnMut() -> Result<(), String>;
+
+/// The port of the bridge inside a sandbox whose only way out is a proxy
+/// (see [`Egress`]): 3128, the port HTTP proxies conventionally listen on.
+/// The command's own servers may use any other port of its loopback.
+pub const BRIDGE_PORT: u16 = 3128;
+
+/// The third kind of network, besides none and the host's: the command keeps
+/// a network namespace of its own, with only a loopback and no route out,
+/// and its one way out is the proxy listening on `proxy_socket` outside the
+/// sandbox (an `airlock_egress::Proxy`). A bridge listening on
+/// `127.0.0.1:`[`BRIDGE_PORT`] inside relays every TCP connection to that
+/// socket, and to nothing else. Give it to [`run_with_egress`](crate::run_with_egress).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Egress {
+    /// The proxy's Unix socket, an absolute path on the host.
+    pub proxy_socket: PathBuf,
+}
+
+impl Egress {
+    /// The proxy's address as the command sees it.
+    pub fn proxy_url() -> String {
+        format!("http://127.0.0.1:{BRIDGE_PORT}")
+    }
+
+    /// The variables a command gets so that ordinary clients use the proxy:
+    /// `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` (upper and lower case)
+    /// name the bridge as an HTTP proxy (`CONNECT` for HTTPS), which every
+    /// client that reads them speaks; `socks5h://` would break clients
+    /// without SOCKS support (Python's httpx without `socksio`), and the
+    /// bridge's port serves SOCKS5 too for a client told so explicitly.
+    /// `NO_PROXY` keeps the sandbox's own loopback direct.
+    pub fn env() -> Vec<(OsString, OsString)> {
+        let url = Egress::proxy_url();
+        let mut vars = Vec::new();
+        for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+            vars.push((name.into(), url.clone().into()));
+            vars.push((name.to_ascii_lowercase().into(), url.clone().into()));
+        }
+        for name in ["NO_PROXY", "no_proxy"] {
+            vars.push((name.into(), "localhost,127.0.0.1,::1".into()));
+        }
+        vars
+    }
+}

@@ -102,6 +102,7 @@ mod tests {
             weaker: false,
             gate: false,
             terminal: false,
+            egress: None,
         }
     }
 

@@ -22,9 +22,14 @@
 //!    exits. The kernel then kills everything left in the namespace, so a
 //!    double fork or `setsid` does not outlive the command.
 //!
+//! With egress through a proxy (`InitSpec::egress`), the init process also
+//! listens on the new namespace's loopback before step 2 and relays to the
+//! proxy's socket while it waits for PID 1 (see `bridge`).
+//!
 //! Every setup step reports failure precisely ("mounting /proc: …") so that
 //! `sandbox doctor` and refusals can name the missing protection.
 
+mod bridge;
 mod error;
 mod landlock_rules;
 mod mounts;
@@ -61,6 +66,7 @@ pub(crate) use process::exec;
 pub(crate) use process::limit;
 pub(crate) use process::reap_and_report;
 pub(crate) use process::wait_for;
+pub(crate) use protocol::EgressSpec;
 pub(crate) use protocol::GATE_FD;
 pub(crate) use protocol::InitReport;
 pub(crate) use protocol::InitSpec;
@@ -100,10 +106,31 @@ fn init() -> Result<i32, SetupError> {
     // If airlock dies (interrupted), so does everything it started.
     let _ = set_parent_process_death_signal(Some(Signal::KILL));
     if spec.weaker {
+        if spec.egress.is_some() {
+            return Err(fail(
+                "confining the network to the egress proxy",
+                "it needs a network namespace, which the weaker sandbox does not have",
+            ));
+        }
         confine_process(&spec, false)?;
         return Err(exec(&spec));
     }
+    // The proxy's socket, reached from the host's tree (see `bridge`).
+    let proxy = spec
+        .egress
+        .as_ref()
+        .map(bridge::open_proxy_socket)
+        .transpose()?;
     enter_namespaces(&spec)?;
+    // Listening before the command exists, so its first connection finds
+    // the bridge.
+    let listener = match &spec.egress {
+        Some(egress) => {
+            loopback_up()?;
+            Some(bridge::listen(egress.port)?)
+        }
+        None => None,
+    };
     // libc: rustix has no fork (outside its unstable runtime module).
     // SAFETY: single-threaded process; the child only calls async-signal-safe
     // code or allocates in a fresh single-threaded copy.
@@ -112,10 +139,22 @@ fn init() -> Result<i32, SetupError> {
         return Err(errno("forking PID 1 of the sandbox"));
     }
     if pid == 0 {
+        // The bridge is the init process's alone.
+        drop((proxy, listener));
         let code = code_or_report(pid1(&spec), RESULT_FD);
         // libc: rustix has no _exit, and std's exit would run the parent's handlers.
         // SAFETY: leaving the forked child without running the parent's destructors.
         unsafe { libc::_exit(code) };
+    }
+    if let (Some(listener), Some(proxy)) = (listener, proxy) {
+        // Until PID 1 exits. A bridge that cannot run ends the sandbox,
+        // reported as the step that failed.
+        if let Err(e) = bridge::serve_until_exit(listener, proxy, pid) {
+            report_to(RESULT_FD, &e.into());
+            if let Some(pid1) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid1, Signal::KILL);
+            }
+        }
     }
     let status = wait_for(pid);
     Ok(status.unwrap_or(125))

@@ -464,6 +464,7 @@ mod tests {
             weaker: false,
             gate: false,
             terminal: false,
+            egress: None,
         }
     }
 

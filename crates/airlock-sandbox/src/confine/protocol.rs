@@ -47,6 +47,20 @@ pub(crate) struct InitSpec {
     /// controlling terminal.
     #[serde(default)]
     pub terminal: bool,
+    /// The only way out is this proxy, through a bridge on the sandbox's
+    /// loopback (see [`crate::Egress`]); `network` is then false.
+    #[serde(default)]
+    pub egress: Option<EgressSpec>,
+}
+
+/// Where the bridge relays to: the proxy's socket, as the directory it is
+/// in and its name there (opened before the sandbox's root replaces the
+/// host's, then connected to relative to it), and the port it listens on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct EgressSpec {
+    pub dir: Vec<u8>,
+    pub name: Vec<u8>,
+    pub port: u16,
 }
 
 /// What the init process reports on fd 3, one JSON line.
@@ -123,7 +137,7 @@ pub(crate) fn report_to(fd: libc::c_int, r: &InitReport) {
 
 #[cfg(test)]
 mod tests {
-    use super::{InitReport, InitSpec, read_spec, report_to};
+    use super::{EgressSpec, InitReport, InitSpec, read_spec, report_to};
     use std::io::{Read, Write};
     use std::os::fd::{AsRawFd, IntoRawFd};
 
@@ -144,6 +158,11 @@ mod tests {
             weaker: false,
             gate: true,
             terminal: false,
+            egress: Some(EgressSpec {
+                dir: b"/run/user/1/\xff".to_vec(),
+                name: b"egress.sock".to_vec(),
+                port: 3128,
+            }),
         }
     }
 
@@ -164,18 +183,19 @@ mod tests {
         assert_eq!(format!("{got:?}"), format!("{sent:?}"));
     }
 
-    /// A specification written before `read_only`, `gate`, `terminal` and
-    /// `file_size_bytes` existed still reads, with those off.
+    /// A specification written before `read_only`, `gate`, `terminal`,
+    /// `file_size_bytes` and `egress` existed still reads, with those off.
     #[test]
     fn fields_added_later_default_when_absent() {
         let mut value = serde_json::to_value(spec()).unwrap();
         let object = value.as_object_mut().unwrap();
-        for later in ["read_only", "gate", "terminal", "file_size_bytes"] {
+        for later in ["read_only", "gate", "terminal", "file_size_bytes", "egress"] {
             object.remove(later);
         }
         let got = through_pipe(&serde_json::to_vec(&value).unwrap()).unwrap();
         assert!(got.read_only.is_empty() && !got.gate && !got.terminal);
         assert_eq!(got.file_size_bytes, None);
+        assert_eq!(got.egress, None);
     }
 
     #[test]
