@@ -32,6 +32,9 @@ pub struct Output {
     pub painted: bool,
     /// Long enough to go through the pager on a terminal.
     pub paged: bool,
+    /// `human` is printed exactly as it is, with or without `--json`: a
+    /// reply whose bytes another program's contract fixes (`airlock hook`).
+    pub raw: bool,
 }
 
 /// How this process writes to the terminal, from `--color`, `--no-pager`,
@@ -187,6 +190,19 @@ impl Output {
             code: 0,
             painted: false,
             paged: false,
+            raw: false,
+        }
+    }
+
+    /// Exactly `stdout`, whatever `--json` says, and `code`.
+    pub fn raw(stdout: String, code: u8) -> Output {
+        Output {
+            data: Value::Null,
+            human: stdout,
+            code,
+            painted: false,
+            paged: false,
+            raw: true,
         }
     }
 
@@ -219,6 +235,11 @@ impl Output {
     }
 
     pub fn emit(mut self, json: bool) -> ExitCode {
+        if self.raw {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(self.human.as_bytes()).and_then(|()| out.flush());
+            return ExitCode::from(self.code);
+        }
         if !json && self.painted && color_enabled() {
             self.human = paint(&self.human);
         }

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod gate_counts;
 pub mod gc;
 pub mod guards;
+pub mod hook;
 pub mod init;
 pub mod lane;
 pub mod ledger_audit;

@@ -17,6 +17,7 @@ mod completions;
 mod demo;
 pub mod exec;
 mod gc;
+mod hook;
 mod init;
 mod key;
 mod ledger;
@@ -126,6 +127,8 @@ pub enum Command {
     /// The sandbox that confines a run's commands.
     #[command(subcommand)]
     Sandbox(sandbox::Command),
+    /// Answer an agent's PreToolUse/PostToolUse hook for a run (advisory; the reply is the agent's contract).
+    Hook(hook::Args),
     /// The whole flow on a throwaway repository with a scripted agent.
     Demo(demo::Args),
     /// Print a shell's completion script (e.g. `airlock completions bash > /etc/bash_completion.d/airlock`).
@@ -165,6 +168,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Ledger(cmd) => ledger::run(ctx, cmd),
         Command::Snap(cmd) => snap::run(ctx, cmd),
         Command::Sandbox(cmd) => sandbox::run(ctx, cmd),
+        Command::Hook(args) => hook::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Completions(args) => completions::completions(ctx, args),
         Command::Man(args) => completions::man(ctx, args),
