@@ -237,7 +237,9 @@ impl Output {
     pub fn emit(mut self, json: bool) -> ExitCode {
         if self.raw {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(self.human.as_bytes()).and_then(|()| out.flush());
+            let _ = out
+                .write_all(self.human.as_bytes())
+                .and_then(|()| out.flush());
             return ExitCode::from(self.code);
         }
         if !json && self.painted && color_enabled() {
