@@ -43,13 +43,18 @@ enum HookEvent {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
-    let reply = match read_stdin() {
+    // A panic would exit 101, which Claude reads as "no objection": it is
+    // answered as a block like any other failure.
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match read_stdin() {
         Ok(input) => match args.event {
             HookEvent::Pre => pre(ctx, &args, &input),
             HookEvent::Post => post(ctx, &args, &input),
         },
         Err(reply) => reply,
-    };
+    }));
+    let reply = answered.unwrap_or_else(|_| {
+        HookReply::block("airlock: refused the tool call because airlock failed while answering the hook (a bug: please report it)")
+    });
     eprint!("{}", reply.stderr);
     // Anything but 0 or 2 would let Claude run the call: only those two.
     let code = if reply.exit_code == 0 { 0 } else { 2 };
