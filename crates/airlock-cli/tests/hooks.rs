@@ -316,9 +316,17 @@ fn post_appends_one_ledger_event_per_tool_call() {
     );
     let events = env.events(Some(&run));
     assert_eq!(events.len(), before + 1, "{events:?}");
-    let last = events.last().unwrap().to_string();
-    assert!(
-        last.contains("tool_call") && last.contains("\"Write\"") && last.contains("toolu_01ABC123"),
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "tool-call", "{last}");
+    assert_eq!(last["run"], run.as_str(), "{last}");
+    assert_eq!(
+        last["data"],
+        json!({
+            "agent": "claude", "session_id": "abc123", "turn_id": null, "tool_use_id": "toolu_01ABC123",
+            "tool_name": "Write", "cwd": wt,
+            "tool_input": {"file_path": wt.join("src/a.sh"), "content": "x"},
+            "tool_response": {"filePath": wt.join("src/a.sh"), "success": true}
+        }),
         "{last}"
     );
 
@@ -341,10 +349,10 @@ fn post_appends_one_ledger_event_per_tool_call() {
     );
     let events = env.events(Some(&run));
     assert_eq!(events.len(), before + 2, "{events:?}");
-    let last = events.last().unwrap().to_string();
-    assert!(
-        last.contains("tool_call") && last.contains("\"Bash\"") && last.contains("turn-2"),
-        "{last}"
-    );
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "tool-call", "{last}");
+    assert_eq!(last["data"]["agent"], "codex", "{last}");
+    assert_eq!(last["data"]["tool_name"], "Bash", "{last}");
+    assert_eq!(last["data"]["turn_id"], "turn-2", "{last}");
     env.assert_ledger_ok();
 }

@@ -11,7 +11,7 @@ use crate::airlock::Airlock;
 use crate::error::Result;
 
 /// The ledger event kind of a tool call reported by a PostToolUse hook.
-pub const TOOL_CALL_EVENT: &str = "tool_call";
+pub const TOOL_CALL_EVENT: &str = "tool-call";
 
 /// What a PreToolUse hook judges a call against.
 #[derive(Debug, Clone)]
