@@ -136,6 +136,43 @@ fn a_benign_command_gets_no_objection_from_either_agent() {
 }
 
 #[test]
+fn from_the_worktree_the_hook_needs_the_repository_named() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    // Started where the agent works, in the run's worktree: airlock does not
+    // take a worktree for its repository, so the hook fails closed unless
+    // it is pointed at the repository with `-C` (as `airlock agent` must).
+    let push = claude_pre(&wt, "Bash", json!({"command": "git push"}));
+    let repo = env.repo.display().to_string();
+    for (args, denied) in [
+        (vec!["hook", "claude", "pre", "--run", &run], false),
+        (
+            vec!["-C", &repo, "hook", "claude", "pre", "--run", &run],
+            true,
+        ),
+    ] {
+        let mut cmd = env.cmd(&args);
+        cmd.current_dir(&wt);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(&push);
+        let out: Output = child.wait_with_output().unwrap().into();
+        if denied {
+            assert!(assert_denied(&out).contains("git push"));
+        } else {
+            assert_blocked(
+                &out,
+                "is a run's worktree, not a repository airlock manages",
+            );
+        }
+    }
+}
+
+#[test]
 fn git_push_is_denied_in_each_agents_contract() {
     let env = Env::new();
     let (run, wt) = env.start(BRIEF);
