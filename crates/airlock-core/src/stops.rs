@@ -421,7 +421,11 @@ pub fn blast_radius(
     StopResult::new(
         "blast-radius",
         findings,
-        vec![format!("{files} files, {lines} lines changed")],
+        vec![format!(
+            "{files} file{}, {lines} line{} changed",
+            if files == 1 { "" } else { "s" },
+            if lines == 1 { "" } else { "s" }
+        )],
     )
 }
 
