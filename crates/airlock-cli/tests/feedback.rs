@@ -447,3 +447,51 @@ fn a_command_recorded_in_the_weaker_sandbox_is_flagged() {
     let review = env.json(&["review"], 0);
     assert_eq!(codes(&review["queue"][0]["risk_flags"]), ["weaker-sandbox"]);
 }
+
+#[test]
+fn a_rolled_back_run_with_a_compensation_unfinished_says_how_to_finish_it() {
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[lanes.governed]\nscopes = [\"command:notify\"]\n"),
+    );
+    env.git(&["commit", "-q", "-am", "workflow grants a scope"]);
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    let action = env.tmp.path().join("publish.toml");
+    // The compensation fails, so the rollback leaves it unfinished.
+    write(
+        &action,
+        "kind = \"command\"\nname = \"publish\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\n[undo]\nkind = \"command\"\nscopes = [\"command:notify\"]\nargv = [\"false\"]\n",
+    );
+    env.json(&["propose", &run, action.to_str().unwrap()], 0);
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run, "--reason", "looks right"], 0);
+    env.json(&["promote", &run], 0);
+    let out = env.airlock(&["rollback", &run, "--reason", "broke the parser"]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    let v = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(v["state"], "rolled_back");
+    assert_eq!(
+        v["next"],
+        format!(
+            "the run was rolled back with 1 compensation unfinished: `airlock rollback {run} --actions-only --reason …` finishes it"
+        )
+    );
+    // `list` does not read actions: it says what to do if one is unfinished.
+    let listed = env.json(&["list"], 0);
+    let entry = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == run.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        entry["next"],
+        format!(
+            "nothing: the run was rolled back (if a compensation is unfinished, `airlock rollback {run} --actions-only --reason …` finishes it)"
+        )
+    );
+}

@@ -59,7 +59,7 @@ impl State {
                 "nothing to promote: `airlock plan {run}` shows its actions, `airlock promote {run} --actions-only` applies any that remain, `airlock rollback {run} --reason …` undoes it"
             ),
             State::RolledBack => format!(
-                "nothing: the run was rolled back (`airlock rollback {run} --actions-only --reason …` finishes its compensations)"
+                "nothing: the run was rolled back (if a compensation is unfinished, `airlock rollback {run} --actions-only --reason …` finishes it)"
             ),
             State::Rejected => {
                 "nothing: the run was rejected; start a new run from a new brief".into()

@@ -412,13 +412,21 @@ fn since_commit(run: &Run, history: &History, n: u32) -> Result<String> {
 /// What moves the run on; a rolled-back run whose compensations are all
 /// settled has nothing left to do.
 fn next_step(run: &Run, actions: &[Action]) -> String {
-    if run.state == State::RolledBack
-        && actions
+    if run.state == State::RolledBack {
+        let unfinished = actions
             .iter()
             .filter(|a| a.role == Role::Undo)
-            .all(|a| matches!(a.state, ActionState::Done | ActionState::Skipped))
-    {
-        return "nothing: the run was rolled back and every compensation is done".into();
+            .filter(|a| !matches!(a.state, ActionState::Done | ActionState::Skipped))
+            .count();
+        return match unfinished {
+            0 => "nothing: the run was rolled back and every compensation is done".into(),
+            n => format!(
+                "the run was rolled back with {n} compensation{} unfinished: `airlock rollback {} --actions-only --reason …` finishes {}",
+                if n == 1 { "" } else { "s" },
+                run.id,
+                if n == 1 { "it" } else { "them" }
+            ),
+        };
     }
     run.state.next_step(&run.id)
 }
