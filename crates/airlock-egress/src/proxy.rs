@@ -17,6 +17,8 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -120,6 +122,12 @@ pub struct Proxy {
     shared: Arc<Shared>,
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
+    /// The Unix socket's device and inode, so that stopping removes only
+    /// the socket this proxy made, never a file put in its place.
+    unix_id: Option<(u64, u64)>,
+    /// A second descriptor of each listener: shutting it down wakes the
+    /// acceptor blocked in accept(), whatever became of the socket's path.
+    wake: Vec<OwnedFd>,
     acceptors: Vec<JoinHandle<()>>,
 }
 
@@ -167,6 +175,18 @@ impl Proxy {
             None => None,
         };
         let unix_path = config.unix_socket.clone();
+        let unix_id = unix_path.as_deref().and_then(file_id);
+        let clone_failed = |source| ProxyError::Listen {
+            what: "a second descriptor of the listener".into(),
+            source,
+        };
+        let mut wake = Vec::new();
+        if let Some(l) = &tcp {
+            wake.push(OwnedFd::from(l.try_clone().map_err(clone_failed)?));
+        }
+        if let Some(l) = &unix {
+            wake.push(OwnedFd::from(l.try_clone().map_err(clone_failed)?));
+        }
         let shared = Arc::new(Shared {
             config,
             stopping: AtomicBool::new(false),
@@ -193,6 +213,8 @@ impl Proxy {
             shared,
             tcp_addr,
             unix_path,
+            unix_id,
+            wake,
             acceptors,
         })
     }
@@ -222,12 +244,12 @@ impl Proxy {
             let _active = lock(&self.shared.active);
             self.shared.slot_free.notify_all();
         }
-        // Wake the acceptors blocked in accept().
-        if let Some(a) = self.tcp_addr {
-            let _ = TcpStream::connect(a);
-        }
-        if let Some(p) = &self.unix_path {
-            let _ = UnixStream::connect(p);
+        // Wake the acceptors blocked in accept(): on Linux, shutting a
+        // listening socket down makes accept() fail at once. Connecting to
+        // the socket's path instead would hang if the path was removed or
+        // replaced.
+        for fd in &self.wake {
+            let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
         }
         for a in self.acceptors.drain(..) {
             let _ = a.join();
@@ -241,10 +263,20 @@ impl Proxy {
         for w in workers {
             let _ = w.join();
         }
-        if let Some(p) = &self.unix_path {
+        if let Some(p) = &self.unix_path
+            && self.unix_id.is_some()
+            && file_id(p) == self.unix_id
+        {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// Device and inode of `path` itself (not what a link points to).
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl Drop for Proxy {
@@ -263,6 +295,8 @@ fn accept_loop(shared: &Arc<Shared>, accept: impl Fn() -> io::Result<Stream>) {
         let client = match accept() {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The listener was shut down by stop().
+            Err(_) if shared.stopping.load(Ordering::SeqCst) => return,
             // Out of descriptors and the like: wait rather than spin.
             Err(_) => {
                 std::thread::sleep(Duration::from_millis(50));

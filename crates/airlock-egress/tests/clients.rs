@@ -1333,3 +1333,27 @@ fn ipv6_addresses_are_written_in_brackets_and_decided_like_any_other() {
     assert_eq!(target.connections(), 1);
     h.no_more_records();
 }
+
+#[test]
+fn stop_returns_when_the_sockets_path_was_replaced_and_leaves_the_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, _records) = Sink::channel();
+    let mut config = ProxyConfig::new(Allowlist::parse(&["example.test"]).unwrap(), sink);
+    let socket = dir.path().join("egress.sock");
+    config.unix_socket = Some(socket.clone());
+    let proxy = Proxy::start(config).unwrap();
+    // Someone moves the socket away and puts a file of their own in its place.
+    std::fs::rename(&socket, dir.path().join("moved.sock")).unwrap();
+    std::fs::write(&socket, "not the proxy's").unwrap();
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        proxy.stop();
+        let _ = done.send(());
+    });
+    // A hang guard, not a timing claim: stop used to connect to the path to
+    // wake its acceptor, and waited for ever once the path led elsewhere.
+    stopped
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("stop returned");
+    assert_eq!(std::fs::read_to_string(&socket).unwrap(), "not the proxy's");
+}
