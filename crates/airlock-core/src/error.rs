@@ -102,13 +102,7 @@ impl Error {
         reasons: Vec<String>,
         hint: impl Into<String>,
     ) -> Error {
-        debug_assert_eq!(code.class(), ErrorClass::Refused, "{code} is not a refusal");
-        Error::Refused(Refusal {
-            code,
-            what: what.into(),
-            reasons,
-            hint: hint.into(),
-        })
+        Error::Refused(Refusal::new(code, what, reasons, hint))
     }
 
     pub fn class(&self) -> ErrorClass {

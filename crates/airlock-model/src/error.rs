@@ -205,6 +205,24 @@ pub struct Refusal {
     pub hint: String,
 }
 
+impl Refusal {
+    /// A refusal with `code`, which must be a refusal's code.
+    pub fn new(
+        code: Code,
+        what: impl Into<String>,
+        reasons: Vec<String>,
+        hint: impl Into<String>,
+    ) -> Refusal {
+        debug_assert_eq!(code.class(), ErrorClass::Refused, "{code} is not a refusal");
+        Refusal {
+            code,
+            what: what.into(),
+            reasons,
+            hint: hint.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.what)?;
@@ -222,13 +240,7 @@ impl Error {
         reasons: Vec<String>,
         hint: impl Into<String>,
     ) -> Error {
-        debug_assert_eq!(code.class(), ErrorClass::Refused, "{code} is not a refusal");
-        Error::Refused(Refusal {
-            code,
-            what: what.into(),
-            reasons,
-            hint: hint.into(),
-        })
+        Error::Refused(Refusal::new(code, what, reasons, hint))
     }
 }
 

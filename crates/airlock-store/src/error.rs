@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 pub use airlock_model::error::Code;
-use airlock_model::error::{ErrorClass, Refusal};
+use airlock_model::error::Refusal;
 use airlock_model::run::State;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,13 +57,7 @@ impl Error {
         reasons: Vec<String>,
         hint: impl Into<String>,
     ) -> Error {
-        debug_assert_eq!(code.class(), ErrorClass::Refused, "{code} is not a refusal");
-        Error::Refused(Refusal {
-            code,
-            what: what.into(),
-            reasons,
-            hint: hint.into(),
-        })
+        Error::Refused(Refusal::new(code, what, reasons, hint))
     }
 }
 
