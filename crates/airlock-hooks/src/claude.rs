@@ -123,12 +123,7 @@ pub struct PreToolUseSpecificOutput {
 /// Reads a PreToolUse payload.
 pub fn parse_pre_tool_use(input: &[u8]) -> Result<PreToolUseInput, HookInputError> {
     let parsed: PreToolUseInput = contract::parse(input)?;
-    if parsed.hook_event_name != "PreToolUse" {
-        return Err(HookInputError::WrongEvent {
-            expected: "PreToolUse",
-            found: parsed.hook_event_name,
-        });
-    }
+    contract::require_event(&parsed.hook_event_name, "PreToolUse")?;
     Ok(parsed)
 }
 
@@ -176,12 +171,7 @@ pub fn pre_tool_use(input: &[u8], policy: &Policy) -> HookReply {
 /// Reads a PostToolUse payload into a record for the ledger.
 pub fn post_tool_use(input: &[u8]) -> Result<ToolCallRecord, HookInputError> {
     let parsed: PostToolUseInput = contract::parse(input)?;
-    if parsed.hook_event_name != "PostToolUse" {
-        return Err(HookInputError::WrongEvent {
-            expected: "PostToolUse",
-            found: parsed.hook_event_name,
-        });
-    }
+    contract::require_event(&parsed.hook_event_name, "PostToolUse")?;
     Ok(ToolCallRecord {
         agent: "claude",
         session_id: parsed.session_id,

@@ -112,6 +112,17 @@ pub struct ToolCallRecord {
     pub tool_response: Value,
 }
 
+/// Refuses a payload meant for another event than the one this hook answers.
+pub(crate) fn require_event(found: &str, expected: &'static str) -> Result<(), HookInputError> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(HookInputError::WrongEvent {
+        expected,
+        found: found.to_string(),
+    })
+}
+
 /// Reads a JSON object into `T`, failing closed with a precise error.
 pub(crate) fn parse<T: DeserializeOwned>(input: &[u8]) -> Result<T, HookInputError> {
     if input.len() > MAX_INPUT_BYTES {
