@@ -314,39 +314,98 @@ impl RealPaths {
 }
 
 /// The host's bound pathname sockets, as canonical paths, from
-/// `/proc/net/unix` (read before leaving the host's network namespace).
+/// `/proc/net/unix` (read before leaving the host's network namespace) and
+/// from the table of every other network namespace a process this one may
+/// inspect is in: a daemon in a namespace of its own (rootless docker's
+/// dockerd under rootlesskit, a service with a private network) binds its
+/// socket in the shared file system, where connect() by path reaches it from
+/// any namespace, yet only its own namespace's table lists it.
 /// Sockets bound later are not covered; Landlock ABI 9 covers them all.
 pub(crate) fn host_sockets() -> Vec<Vec<u8>> {
-    let Ok(table) = std::fs::read("/proc/net/unix") else {
-        return Vec::new();
-    };
-    // Accepted connections repeat their listener's path: dedup before resolving.
-    let bound: std::collections::BTreeSet<&[u8]> = table
-        .split(|b| *b == b'\n')
-        .skip(1)
-        .filter_map(|line| {
-            // Num RefCount Protocol Flags Type St Inode (padded), one space, Path.
-            let mut rest = line;
-            for _ in 0..7 {
-                rest = rest.trim_ascii_start();
-                rest = &rest[rest.iter().position(|b| *b == b' ')?..];
-            }
-            rest.strip_prefix(b" ")
-        })
-        // A socket bound through a descriptor (`/proc/self/fd/N/…`) names
-        // a file only in the process that bound it: resolved here, it
-        // would name whatever this process has open as N.
-        .filter(|p| p.starts_with(b"/") && !p.starts_with(b"/proc/") && !p.starts_with(b"/dev/fd/"))
-        .collect();
+    let mut tables = Vec::new();
+    if let Ok(table) = std::fs::read("/proc/net/unix") {
+        tables.push((table, false));
+    }
+    tables.extend(
+        other_network_namespaces_unix_tables()
+            .into_iter()
+            .map(|t| (t, true)),
+    );
     let mut real = RealPaths::default();
-    let mut paths: Vec<Vec<u8>> = bound
-        .into_iter()
-        .filter_map(|p| real.real(Path::new(&os(p))))
-        .map(|p| p.into_os_string().into_vec())
-        .collect();
+    let mut paths: Vec<Vec<u8>> = Vec::new();
+    for (table, foreign) in &tables {
+        // Accepted connections repeat their listener's path: dedup before resolving.
+        let bound: std::collections::BTreeSet<&[u8]> = table
+            .split(|b| *b == b'\n')
+            .skip(1)
+            .filter_map(|line| {
+                // Num RefCount Protocol Flags Type St Inode (padded), one space, Path.
+                let mut rest = line;
+                for _ in 0..7 {
+                    rest = rest.trim_ascii_start();
+                    rest = &rest[rest.iter().position(|b| *b == b' ')?..];
+                }
+                rest.strip_prefix(b" ")
+            })
+            // A socket bound through a descriptor (`/proc/self/fd/N/…`) names
+            // a file only in the process that bound it: resolved here, it
+            // would name whatever this process has open as N.
+            .filter(|p| {
+                p.starts_with(b"/") && !p.starts_with(b"/proc/") && !p.starts_with(b"/dev/fd/")
+            })
+            .collect();
+        paths.extend(
+            bound
+                .into_iter()
+                .filter_map(|p| real.real(Path::new(&os(p))))
+                // A path of another namespace's process may be of another
+                // mount namespace too: here it may name a file of the
+                // host's, which is not to be hidden for that.
+                .filter(|p| {
+                    !*foreign
+                        || std::fs::symlink_metadata(p).is_ok_and(|m| {
+                            std::os::unix::fs::FileTypeExt::is_socket(&m.file_type())
+                        })
+                })
+                .map(|p| p.into_os_string().into_vec()),
+        );
+    }
     paths.sort();
     paths.dedup();
     paths
+}
+
+/// `/proc/PID/net/unix` of one process in each network namespace other than
+/// this one's, for every process whose namespace this one may read.
+fn other_network_namespaces_unix_tables() -> Vec<Vec<u8>> {
+    let mut seen = std::collections::BTreeSet::new();
+    if let Ok(own) = std::fs::read_link("/proc/self/ns/net") {
+        seen.insert(own);
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut tables = Vec::new();
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .as_encoded_bytes()
+            .iter()
+            .all(u8::is_ascii_digit)
+        {
+            continue;
+        }
+        let proc_dir = entry.path();
+        let Ok(ns) = std::fs::read_link(proc_dir.join("ns/net")) else {
+            continue;
+        };
+        if seen.insert(ns)
+            && let Ok(table) = std::fs::read(proc_dir.join("net/unix"))
+        {
+            tables.push(table);
+        }
+    }
+    tables
 }
 
 #[cfg(test)]

@@ -1,0 +1,294 @@
+//! Red team of the egress sandbox (issue 16): a command with code execution
+//! inside `run_with_egress` tries every other way out than the proxy. Each
+//! test makes the attempt for real and checks the target on the host
+//! untouched (a listener that must have accepted nothing).
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use airlock_egress::{Allowlist, Proxy, ProxyConfig, Sink};
+use airlock_sandbox::{CommandSpec, Confinement, Echo, Egress, Limits, Outcome, run_with_egress};
+
+/// A sandbox's directories, the proxy's socket among them (as in egress.rs).
+struct Lab {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+    work: PathBuf,
+    root: PathBuf,
+    logs: PathBuf,
+    socket: PathBuf,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        // Not under /tmp: the sandbox replaces /tmp with a private one.
+        let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let parent = if target_tmp.starts_with("/tmp") {
+            PathBuf::from("/var/tmp/airlock-test-egress")
+        } else {
+            target_tmp
+        };
+        std::fs::create_dir_all(&parent).unwrap();
+        let t = tempfile::Builder::new()
+            .prefix("redteam-")
+            .tempdir_in(&parent)
+            .unwrap();
+        let base = t.path().to_path_buf();
+        let lab = Lab {
+            work: base.join("work"),
+            root: base.join("root"),
+            logs: base.join("logs"),
+            socket: base.join("proxy").join("egress.sock"),
+            base,
+            _tmp: t,
+        };
+        for d in [&lab.work, &lab.root, &lab.logs, &lab.base.join("proxy")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        lab
+    }
+
+    fn run(&self, script: &str) -> (Outcome, String, String) {
+        let spec = CommandSpec {
+            argv: vec!["/bin/bash".into(), "-c".into(), script.into()],
+            cwd: self.work.clone(),
+            env: vec![(
+                OsString::from("PATH"),
+                OsString::from("/usr/local/bin:/usr/bin:/bin"),
+            )],
+            timeout: Some(Duration::from_secs(60)),
+            stdout_path: self.logs.join("out"),
+            stderr_path: self.logs.join("err"),
+            echo: Echo::None,
+            input: airlock_sandbox::Input::Null,
+            confinement: Some(Confinement {
+                init_program: PathBuf::from(env!("CARGO_BIN_EXE_airlock-sandbox-init")),
+                writable: vec![(self.work.clone(), self.work.clone())],
+                read_only: vec![],
+                hidden: vec![],
+                network: false,
+                root: self.root.clone(),
+                weaker: false,
+                host: None,
+                ahead: None,
+            }),
+            limits: Limits::default(),
+        };
+        let egress = Egress {
+            proxy_socket: self.socket.clone(),
+        };
+        let outcome = run_with_egress(&spec, &egress, None).expect("sandbox");
+        (
+            outcome,
+            read(&self.logs.join("out")),
+            read(&self.logs.join("err")),
+        )
+    }
+
+    /// A proxy that allows nothing: every way out the tests find is one
+    /// the proxy did not grant.
+    fn proxy(&self) -> Proxy {
+        let (sink, _records) = Sink::channel();
+        let mut config = ProxyConfig::new(Allowlist::parse::<&str>(&[]).unwrap(), sink);
+        config.unix_socket = Some(self.socket.clone());
+        Proxy::start(config).unwrap()
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// The host's own addresses other than loopback, IPv4 and IPv6, where it
+/// has a route out.
+fn host_addresses() -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    for (bind, probe) in [("0.0.0.0:0", "192.0.2.1:9"), ("[::]:0", "[2001:db8::1]:9")] {
+        if let Ok(s) = UdpSocket::bind(bind)
+            && s.connect(probe).is_ok()
+            && let Ok(local) = s.local_addr()
+            && !local.ip().is_unspecified()
+            && !local.ip().is_loopback()
+        {
+            found.push(local.ip());
+        }
+    }
+    found
+}
+
+/// A TCP listener on every host address, IPv4 and IPv6 (dual stack):
+/// whatever reaches its port, by any address of the host, is counted.
+fn dual_stack_listener() -> TcpListener {
+    let l = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
+fn untouched(l: &TcpListener, what: &str, out: &str) {
+    match l.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("{what} was reached: {other:?}\n{out}"),
+    }
+}
+
+/// Raw and ICMP sockets, routes, addresses and links: the namespace has no
+/// route out and the command no capability to make one; IPv6 to the host's
+/// loopback and addresses reaches nothing either.
+#[test]
+fn raw_sockets_icmp_routes_and_ipv6_to_the_host_reach_nothing() {
+    let lab = Lab::new();
+    let proxy = lab.proxy();
+    let target = dual_stack_listener();
+    let port = target.local_addr().unwrap().port();
+    let mut addresses = vec![
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ];
+    addresses.extend(host_addresses());
+    let tries: String = addresses
+        .iter()
+        .map(|a| {
+            let url_host = match a {
+                IpAddr::V6(v6) => format!("[{v6}]"),
+                IpAddr::V4(v4) => v4.to_string(),
+            };
+            format!(
+                "curl -sS -m 10 --noproxy '*' http://{url_host}:{port}/ && echo 'reached {a}'; \
+                 python3 - {a} <<'EOF' || true
+import socket, sys
+a = sys.argv[1]
+fam = socket.AF_INET6 if ':' in a else socket.AF_INET
+for kind, proto, name in [(socket.SOCK_RAW, socket.IPPROTO_ICMP if fam == socket.AF_INET else socket.IPPROTO_ICMPV6, 'raw'),
+                          (socket.SOCK_DGRAM, socket.IPPROTO_ICMP if fam == socket.AF_INET else socket.IPPROTO_ICMPV6, 'ping'),
+                          (socket.SOCK_RAW, socket.IPPROTO_TCP, 'rawtcp')]:
+    try:
+        s = socket.socket(fam, kind, proto)
+    except OSError as e:
+        print(name, 'socket refused', e.errno)
+        continue
+    try:
+        s.sendto(b'\\x08\\x00\\xf7\\xff\\x00\\x00\\x00\\x00', (a, 0))
+        print(name, 'SENT', a)
+    except OSError as e:
+        print(name, 'send refused', e.errno)
+EOF
+"
+            )
+        })
+        .collect();
+    let script = format!(
+        "{tries}\
+         ip route add default dev lo 2>&1 || echo 'route refused'; \
+         ip route add 0.0.0.0/0 via 127.0.0.1 2>&1 || echo 'via refused'; \
+         ip addr add 10.200.0.1/24 dev lo 2>&1 || echo 'addr refused'; \
+         ip link add dummy0 type dummy 2>&1 || echo 'link refused'; \
+         ip link set lo down 2>&1 || echo 'down refused'; \
+         echo routes; tail -n +2 /proc/net/route; cat /proc/net/ipv6_route | grep -v ' lo$' ; echo end"
+    );
+    let (o, out, err) = lab.run(&script);
+    proxy.stop();
+    assert!(o.exit.success(), "{out}\n{err}");
+    assert!(!out.contains("reached"), "{out}\n{err}");
+    assert!(!out.contains("SENT"), "{out}\n{err}");
+    for refused in [
+        "route refused",
+        "via refused",
+        "addr refused",
+        "link refused",
+        "down refused",
+    ] {
+        assert!(out.contains(refused), "{refused}: {out}\n{err}");
+    }
+    assert!(out.contains("routes\nend\n"), "{out}");
+    untouched(&target, "a TCP listener of the host", &out);
+}
+
+/// The host's abstract Unix sockets belong to its network namespace (and
+/// Landlock scopes them): one of the host's is out of reach.
+#[test]
+fn an_abstract_socket_of_the_host_is_out_of_reach() {
+    let lab = Lab::new();
+    let proxy = lab.proxy();
+    let name = format!("airlock-redteam-{}", std::process::id());
+    let listener = UnixListener::bind_addr(&UnixAddr::from_abstract_name(&name).unwrap()).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (o, out, err) = lab.run(&format!(
+        "python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(\"\\0{name}\"); print(\"CONNECTED\")' \
+         2>&1 | tail -1; echo done"
+    ));
+    proxy.stop();
+    assert!(o.exit.success(), "{out}\n{err}");
+    assert!(!out.contains("CONNECTED"), "{out}\n{err}");
+    assert!(out.contains("done"), "{out}");
+    assert!(
+        listener.accept().is_err(),
+        "the abstract socket was reached: {out}"
+    );
+}
+
+/// A daemon in a network namespace of its own (rootless docker's dockerd
+/// under rootlesskit, a service with a private network) binds its socket
+/// in the shared file system: the host's `/proc/net/unix` does not list it,
+/// yet connect() by path ignores namespaces. It must be hidden all the same.
+#[test]
+fn a_socket_bound_in_another_network_namespace_is_hidden_too() {
+    let lab = Lab::new();
+    let proxy = lab.proxy();
+    let dir = lab.base.join("daemon");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("docker.sock");
+    let log = dir.join("accepted");
+    let ready = dir.join("ready");
+    let mut daemon: Child = Command::new("unshare")
+        .args(["-rn", "python3", "-c"])
+        .arg(
+            "import socket, sys\n\
+             s = socket.socket(socket.AF_UNIX)\n\
+             s.bind(sys.argv[1]); s.listen(8)\n\
+             open(sys.argv[3], 'w').close()\n\
+             while True:\n\
+             \x20   c, _ = s.accept()\n\
+             \x20   open(sys.argv[2], 'a').write('accepted\\n')\n\
+             \x20   c.sendall(b'daemon here\\n'); c.close()\n",
+        )
+        .arg(&path)
+        .arg(&log)
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("unshare -rn python3");
+    while !ready.exists() {
+        if let Ok(Some(status)) = daemon.try_wait() {
+            panic!("the daemon in its own network namespace ended: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (o, out, err) = lab.run(&format!(
+        "ls -l {path}; \
+         python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); \
+           print(\"CONNECTED\", s.recv(64))' {path} 2>&1 | tail -1; \
+         curl -sS -m 10 --unix-socket {path} http://x/ && echo CURL; echo done",
+        path = path.display()
+    ));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    proxy.stop();
+    assert!(o.exit.success(), "{out}\n{err}");
+    assert!(!out.contains("CONNECTED"), "{out}\n{err}");
+    assert!(!out.contains("daemon here"), "{out}\n{err}");
+    assert!(out.contains("done"), "{out}");
+    let mut accepted = String::new();
+    if let Ok(mut f) = std::fs::File::open(&log) {
+        f.read_to_string(&mut accepted).unwrap();
+    }
+    assert_eq!(
+        accepted, "",
+        "the daemon's socket was reached from inside:\n{out}"
+    );
+}
