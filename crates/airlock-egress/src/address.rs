@@ -52,10 +52,31 @@ pub fn classify(address: IpAddr) -> Option<AddressClass> {
                 return classify_v4(v4);
             }
             let s = a.segments();
+            let v4 = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                Ipv4Addr::new(a, b, c, d)
+            };
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return classify_v4(Ipv4Addr::new(a, b, c, d));
+                return classify_v4(v4(s[6], s[7]));
+            }
+            // Other forms that carry an IPv4 address, which a host with a
+            // tunnel or translator configured delivers to that address:
+            // 6to4 (2002:V4::/48), IPv4-compatible (::V4, deprecated, but
+            // not `::` or `::1`) and SIIT (::ffff:0:V4). Judged by it too.
+            if s[0] == 0x2002 {
+                return classify_v4(v4(s[1], s[2]));
+            }
+            if s[0..6] == [0, 0, 0, 0, 0, 0] && !a.is_unspecified() && !a.is_loopback() {
+                return classify_v4(v4(s[6], s[7]));
+            }
+            if s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0 {
+                return classify_v4(v4(s[6], s[7]));
+            }
+            // The local-use NAT64 prefix (RFC 8215) translates into the
+            // site's own IPv4 networks.
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+                return Some(AddressClass::Private);
             }
             classify_v6(a)
         }
@@ -141,6 +162,13 @@ mod tests {
             ("100.128.0.1", None),
             ("2606:4700::1111", None),
             ("64:ff9b::5db8:d70e", None),
+            ("2002:7f00:1::1", Some(Loopback)),
+            ("2002:a9fe:a9fe::1", Some(Metadata)),
+            ("2002:5db8:d70e::1", None),
+            ("::127.0.0.1", Some(Loopback)),
+            ("::10.0.0.5", Some(Private)),
+            ("::ffff:0:7f00:1", Some(Loopback)),
+            ("64:ff9b:1::5db8:d70e", Some(Private)),
         ];
         for (a, want) in cases {
             assert_eq!(class(a), want, "{a}");

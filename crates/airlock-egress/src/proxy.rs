@@ -630,8 +630,25 @@ fn http_reply(client: &Stream, status: &str, body: &str) {
 fn http(shared: &Shared, id: u64, client: &Stream, first: u8, p: &mut Pending) {
     let mut buf = vec![first];
     let mut chunk = [0u8; 8192];
+    // The whole head within the idle time, not only each read: a client
+    // sending a byte at a time, each just in time, would otherwise hold one
+    // of the `max_connections` threads for hours (slowloris).
+    let head_started = Instant::now();
     // Read until the head is complete.
     let head_len = loop {
+        if head_started.elapsed() >= shared.config.idle_timeout {
+            return refuse_http(
+                client,
+                p,
+                "408 Request Timeout",
+                Refusal::Malformed {
+                    problem: format!(
+                        "the request head did not arrive whole within {} s",
+                        shared.config.idle_timeout.as_secs_f64()
+                    ),
+                },
+            );
+        }
         let mut headers = [httparse::EMPTY_HEADER; 128];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf) {
@@ -681,7 +698,13 @@ fn http(shared: &Shared, id: u64, client: &Stream, first: u8, p: &mut Pending) {
                 },
             );
         };
-        let Ok(port) = port.parse::<u16>() else {
+        // Digits only: `+443` parses as a u16 too, a spelling no client
+        // sends and the allowlist does not accept.
+        let Some(port) = port
+            .parse::<u16>()
+            .ok()
+            .filter(|_| port.bytes().all(|b| b.is_ascii_digit()))
+        else {
             return refuse_http(
                 client,
                 p,
@@ -781,6 +804,12 @@ fn http(shared: &Shared, id: u64, client: &Stream, first: u8, p: &mut Pending) {
     let port = url.port_or_known_default().unwrap_or(80);
     p.host = host.to_string();
     p.port = port;
+    let body = match request_body(req.headers) {
+        Ok(body) => body,
+        Err(problem) => {
+            return refuse_http(client, p, "400 Bad Request", Refusal::Malformed { problem });
+        }
+    };
     let Some(upstream) = open(shared, id, &host, port, p, |status, body| {
         http_reply(client, status, body)
     }) else {
@@ -828,12 +857,218 @@ fn http(shared: &Shared, id: u64, client: &Stream, first: u8, p: &mut Pending) {
         None => url.host_str().unwrap_or_default().to_string(),
     };
     head.extend_from_slice(format!("Host: {authority}\r\nConnection: close\r\n\r\n").as_bytes());
-    head.extend_from_slice(&buf[head_len..]);
     if (&upstream).write_all(&head).is_err() {
         return;
     }
     p.bytes_up += head.len() as u64;
-    relay(shared, client, &upstream, p, true);
+    relay_one_request(shared, client, &upstream, p, &buf[head_len..], body);
+}
+
+/// How a plain-HTTP request's body ends (RFC 9112, section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Length(u64),
+    Chunked,
+}
+
+/// The framing of a request's body, or why it is ambiguous. The proxy
+/// forwards that body and nothing after it, so a framing a server could
+/// read otherwise (both `Transfer-Encoding` and `Content-Length`, two
+/// lengths, a coding other than `chunked` alone) would let bytes the proxy
+/// took for the body pass as a second request: refused.
+fn request_body(headers: &[httparse::Header]) -> Result<Body, String> {
+    let mut coding = None;
+    let mut length = None;
+    for h in headers {
+        let value = String::from_utf8_lossy(h.value);
+        let value = value.trim();
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if coding.replace(value.to_string()).is_some() {
+                return Err("more than one Transfer-Encoding header".into());
+            }
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            let n = value
+                .parse::<u64>()
+                .ok()
+                .filter(|_| !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| format!("Content-Length `{value}` is not a number of bytes"))?;
+            if length.replace(n).is_some() {
+                return Err("more than one Content-Length header".into());
+            }
+        }
+    }
+    match (coding, length) {
+        (Some(_), Some(_)) => Err(
+            "both Transfer-Encoding and Content-Length: send one of them, as a server could frame the body by either"
+                .into(),
+        ),
+        (Some(c), None) if c.eq_ignore_ascii_case("chunked") => Ok(Body::Chunked),
+        (Some(c), None) => Err(format!(
+            "Transfer-Encoding `{c}`: this proxy forwards bodies sent as `chunked` or with a Content-Length"
+        )),
+        (None, length) => Ok(Body::Length(length.unwrap_or(0))),
+    }
+}
+
+/// Relays one plain-HTTP request's body (`early`, read with the head, then
+/// the client's) and the server's answer, then closes both sides. Bytes
+/// after the body are never forwarded: a second request on the connection
+/// (pipelined, or smuggled after the body) would reach the server, for a
+/// host that was never checked, if the server kept the connection alive
+/// against the `Connection: close` it was sent.
+fn relay_one_request(
+    shared: &Shared,
+    client: &Stream,
+    upstream: &Stream,
+    p: &mut Pending,
+    early: &[u8],
+    body: Body,
+) {
+    let idle = shared.config.idle_timeout;
+    let origin = Instant::now();
+    let last = AtomicU64::new(0);
+    let (up, down) = std::thread::scope(|s| {
+        let up = s.spawn(|| {
+            let mut from = BodyReader {
+                client,
+                pending: early.to_vec(),
+                last: &last,
+                origin,
+                idle,
+            };
+            let mut sent = 0u64;
+            let _ = from.forward(upstream, body, &mut sent);
+            sent
+        });
+        let down = pump(upstream, client, &last, origin, idle);
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = upstream.shutdown(Shutdown::Both);
+        (up.join().unwrap_or(0), down.0)
+    });
+    p.bytes_up += up;
+    p.bytes_down += down;
+}
+
+/// The client's bytes after a request head: those already read, then the
+/// socket's.
+struct BodyReader<'a> {
+    client: &'a Stream,
+    pending: Vec<u8>,
+    last: &'a AtomicU64,
+    origin: Instant,
+    idle: Duration,
+}
+
+impl BodyReader<'_> {
+    /// Reads more into `pending`; an error at the client's end or when it
+    /// was quiet for the idle time.
+    fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match (&*self.client).read(&mut chunk) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    self.pending.extend_from_slice(&chunk[..n]);
+                    self.last
+                        .store(self.origin.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) && quiet_for(self.last, self.origin) < self.idle => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes the first `n` pending bytes to `to`.
+    fn pass(&mut self, to: &Stream, n: usize, sent: &mut u64) -> io::Result<()> {
+        let mut w = to;
+        w.write_all(&self.pending[..n])?;
+        self.pending.drain(..n);
+        *sent += n as u64;
+        Ok(())
+    }
+
+    /// Forwards exactly one body framed as `body`.
+    fn forward(&mut self, to: &Stream, body: Body, sent: &mut u64) -> io::Result<()> {
+        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+        match body {
+            Body::Length(mut left) => {
+                while left > 0 {
+                    if self.pending.is_empty() {
+                        self.fill()?;
+                    }
+                    let n = self
+                        .pending
+                        .len()
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    self.pass(to, n, sent)?;
+                    left -= n as u64;
+                }
+                Ok(())
+            }
+            Body::Chunked => loop {
+                // The chunk's size line.
+                let (line, size) = loop {
+                    match httparse::parse_chunk_size(&self.pending) {
+                        Ok(httparse::Status::Complete(found)) => break found,
+                        Ok(httparse::Status::Partial) if self.pending.len() < MAX_HEAD => {
+                            self.fill()?
+                        }
+                        _ => return Err(bad("not a chunk size line")),
+                    }
+                };
+                // httparse lets an extension hold a bare LF, which a server
+                // may take for the line's end: refused.
+                if self.pending[..line - 1].contains(&b'\n') {
+                    return Err(bad("a line feed inside a chunk size line"));
+                }
+                self.pass(to, line, sent)?;
+                if size == 0 {
+                    // Trailer fields, up to the empty line.
+                    let mut trailers = 0;
+                    loop {
+                        let Some(end) = self.pending.windows(2).position(|w| w == b"\r\n") else {
+                            if trailers + self.pending.len() >= MAX_HEAD {
+                                return Err(bad("trailers too long"));
+                            }
+                            self.fill()?;
+                            continue;
+                        };
+                        trailers += end + 2;
+                        self.pass(to, end + 2, sent)?;
+                        if end == 0 {
+                            return Ok(());
+                        }
+                    }
+                }
+                // The data and its CRLF.
+                let mut left = size;
+                while left > 0 {
+                    if self.pending.is_empty() {
+                        self.fill()?;
+                    }
+                    let n = self
+                        .pending
+                        .len()
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    self.pass(to, n, sent)?;
+                    left -= n as u64;
+                }
+                while self.pending.len() < 2 {
+                    self.fill()?;
+                }
+                if &self.pending[..2] != b"\r\n" {
+                    return Err(bad("a chunk's data does not end with CRLF"));
+                }
+                self.pass(to, 2, sent)?;
+            },
+        }
+    }
 }
 
 fn refuse_http(client: &Stream, p: &mut Pending, status: &str, refusal: Refusal) {
@@ -856,6 +1091,10 @@ fn open(
         Ok(s) => Some(s),
         Err(_) => {
             let (status, body) = match p.outcome.as_ref() {
+                Some(Outcome::Refused(r @ Refusal::Malformed { .. })) => (
+                    "400 Bad Request",
+                    refusal_message(&p.host, p.port, p.address, r),
+                ),
                 Some(Outcome::Refused(r)) => (
                     "403 Forbidden",
                     refusal_message(&p.host, p.port, p.address, r),
@@ -879,6 +1118,14 @@ fn open_socks(
     port: u16,
     p: &mut Pending,
 ) -> Result<Stream, u8> {
+    // Port 0 is no port: nothing listens there; refused as the request it
+    // is rather than dialled.
+    if port == 0 {
+        p.outcome = Some(Outcome::Refused(Refusal::Malformed {
+            problem: "port 0 is not a port a server listens on".into(),
+        }));
+        return Err(SOCKS_NOT_ALLOWED);
+    }
     let rule = match shared.config.allowlist.decide(host, port) {
         Ok(rule) => rule.to_string(),
         Err(e) => {
