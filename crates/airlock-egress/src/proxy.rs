@@ -829,6 +829,10 @@ fn http(shared: &Shared, id: u64, client: &Stream, first: u8, p: &mut Pending) {
                 .map(|t| t.trim().to_ascii_lowercase())
                 .collect::<Vec<_>>()
         })
+        // The body's framing is the whole message's, never this hop's: a
+        // client naming it in `Connection` would have the proxy send the
+        // body without it, for the server to read as a request of its own.
+        .filter(|name| name != "content-length" && name != "transfer-encoding")
         .collect();
     let mut head = format!("{method} {path} HTTP/1.{}\r\n", req.version.unwrap_or(1)).into_bytes();
     for h in req.headers.iter() {

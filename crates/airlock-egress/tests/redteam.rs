@@ -588,6 +588,28 @@ fn a_second_request_on_a_plain_http_connection_is_never_forwarded() {
         .as_bytes(),
     ));
     assert!(answer.contains("hello from the server"), "{answer}");
+    // A body whose framing header the client names as hop-by-hop, so that
+    // a proxy dropping what `Connection` names would send the body as a
+    // request of its own.
+    for framing in [
+        format!(
+            "Content-Length: {}\r\nConnection: content-length",
+            second.len()
+        ),
+        "Transfer-Encoding: chunked\r\nConnection: Transfer-Encoding".to_string(),
+    ] {
+        let body = if framing.starts_with("Content-Length") {
+            second.clone()
+        } else {
+            format!("{:x}\r\n{second}\r\n0\r\n\r\n", second.len())
+        };
+        let answer = text(&exchange(
+            h.addr(),
+            format!("POST http://allowed.test:{a}/named-hop HTTP/1.1\r\n{framing}\r\n\r\n{body}")
+                .as_bytes(),
+        ));
+        assert!(answer.contains("hello from the server"), "{answer}");
+    }
     // After a chunked body's last chunk.
     let answer = text(&exchange(
         h.addr(),
@@ -625,9 +647,25 @@ fn a_second_request_on_a_plain_http_connection_is_never_forwarded() {
         .iter()
         .map(|r| r.split(' ').nth(1).unwrap_or(""))
         .collect();
-    assert_eq!(paths, ["/first", "/with-body", "/chunked"], "{seen:#?}");
+    assert_eq!(
+        paths,
+        [
+            "/first",
+            "/with-body",
+            "/named-hop",
+            "/named-hop",
+            "/chunked"
+        ],
+        "{seen:#?}"
+    );
     assert!(seen[1].ends_with(&format!("\r\n\r\n{body}")), "{seen:#?}");
-    assert!(!seen.iter().any(|r| r.contains("denied.test")), "{seen:#?}");
+    // Only inside the bodies of the two requests that carried it.
+    assert!(
+        !seen
+            .iter()
+            .any(|r| r.starts_with("GET http://denied.test") || r.starts_with("GET /third")),
+        "{seen:#?}"
+    );
 }
 
 /// SOCKS4 and SOCKS4a (which name the target by address, or by a name the
