@@ -4233,3 +4233,54 @@ fn a_command_cannot_type_into_the_users_terminal() {
         assert!(t.settings_kept, "the user's terminal settings changed");
     }
 }
+
+// ---- Egress red team (issue 16) --------------------------------------------
+
+/// A daemon in a network namespace of its own (rootless docker's dockerd
+/// under rootlesskit, a service with a private network) binds its socket
+/// where the sandbox can see it. Only its own namespace's `/proc/net/unix`
+/// lists it, yet connect() by path ignores namespaces: it is hidden all the
+/// same.
+#[test]
+fn unix_socket_of_a_daemon_in_its_own_network_namespace() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let dir = j.tmp.path().join("run-user");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("docker.sock");
+    let accepted = dir.join("accepted");
+    let mut daemon = Victim {
+        child: Command::new("unshare")
+            .args(["-rn", PY, "-c"])
+            .arg(
+                "import os, socket, sys\n\
+                 s = socket.socket(socket.AF_UNIX)\n\
+                 s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777); s.listen(8)\n\
+                 while True:\n\
+                 \x20   c, _ = s.accept()\n\
+                 \x20   open(sys.argv[2], 'a').write('accepted\\n'); c.close()\n",
+            )
+            .arg(&path)
+            .arg(&accepted)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare -rn python3"),
+    };
+    // Python's start on a loaded machine: a bound on waiting, not a measure.
+    let until = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            daemon.alive() && Instant::now() < until,
+            "the daemon in its own network namespace did not bind its socket"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let a = connect_unix(&j, &run, &path, &["SOCK_STREAM"]);
+    drop(daemon);
+    a.assert_denied();
+    assert!(
+        !accepted.exists(),
+        "the daemon accepted a connection from the sandbox:\n{}",
+        a.text
+    );
+}
