@@ -292,3 +292,67 @@ fn a_socket_bound_in_another_network_namespace_is_hidden_too() {
         "the daemon's socket was reached from inside:\n{out}"
     );
 }
+
+/// The proxy goes away while the command runs (airlock stopped it, or it
+/// died): the connection that worked before now fails, through the bridge
+/// (which still accepts, then has nowhere to relay), through a tunnel, and
+/// directly; nothing falls back to a route of its own.
+#[test]
+fn the_proxy_gone_mid_run_leaves_no_way_out() {
+    let lab = Lab::new();
+    let server = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let serving = server.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for conn in serving.incoming() {
+            let Ok(mut conn) = conn else { return };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut head = [0u8; 4096];
+            let _ = conn.read(&mut head);
+            let _ = std::io::Write::write_all(
+                &mut conn,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n",
+            );
+        }
+    });
+    let (sink, _records) = Sink::channel();
+    let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    let mut config = ProxyConfig::new(
+        Allowlist::parse(&["allowed.test".to_string(), format!("127.0.0.1:{port}")]).unwrap(),
+        sink,
+    )
+    .name("allowed.test", &loopback);
+    config.unix_socket = Some(lab.socket.clone());
+    let proxy = Proxy::start(config).unwrap();
+    let (step1, step2) = (lab.work.join("step1"), lab.work.join("step2"));
+    let script = format!(
+        "curl -sS -m 20 http://allowed.test:{port}/; \
+         touch step1; while [ ! -e step2 ]; do sleep 0.05; done; \
+         curl -sS -m 10 http://allowed.test:{port}/ && echo THROUGH; \
+         curl -sS -m 10 -p http://allowed.test:{port}/ && echo TUNNEL; \
+         curl -sS -m 10 --socks5-hostname 127.0.0.1:3128 http://allowed.test:{port}/ && echo SOCKS; \
+         curl -sS -m 10 --noproxy '*' http://127.0.0.1:{port}/ && echo DIRECT; \
+         echo done"
+    );
+    let running = std::thread::scope(|s| {
+        let run = s.spawn(|| lab.run(&script));
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while !step1.exists() && std::time::Instant::now() < until && !run.is_finished() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        proxy.stop();
+        std::fs::write(&step2, "").unwrap();
+        run.join().unwrap()
+    });
+    let (o, out, err) = running;
+    assert!(o.exit.success(), "{out}\n{err}");
+    assert_eq!(out, "hello\ndone\n", "{err}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the request made while the proxy ran reaches the server"
+    );
+    let _ = rustix::net::shutdown(&server, rustix::net::Shutdown::Both);
+}
