@@ -25,7 +25,11 @@ fn server() -> (u16, Arc<AtomicUsize>) {
     let c = count.clone();
     std::thread::spawn(move || {
         for conn in l.incoming() {
-            let Ok(mut conn) = conn else { continue };
+            let Ok(mut conn) = conn else {
+                // Out of descriptors too (the same process): wait, not spin.
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
             c.fetch_add(1, Ordering::SeqCst);
             std::thread::spawn(move || {
                 let _ = conn.set_read_timeout(Some(PATIENCE));
@@ -161,8 +165,8 @@ fn out_of_descriptors_the_proxy_fails_closed_and_recovers() {
     assert!(ask(&format!("denied.test:{denied_port}")).starts_with("HTTP/1.1 403"));
     proxy.stop();
     assert_eq!(denied.load(Ordering::SeqCst), 0);
-    // Each granted tunnel and the last request were dialled, and nothing
-    // else: a 502 is a dial that failed before it opened a socket. (The
-    // server accepts in order, so the earlier ones are counted by now.)
-    assert_eq!(allowed.load(Ordering::SeqCst), granted.len() + 1, "{out}");
+    // Dialled: at least each granted tunnel and the last request (clients
+    // that gave up while waiting in the backlog are served later, to the
+    // allowed server only).
+    assert!(allowed.load(Ordering::SeqCst) > granted.len(), "{out}");
 }
