@@ -1184,8 +1184,31 @@ fn socks_reply(client: &Stream, code: u8) -> io::Result<()> {
     (&*client).write_all(&[5, code, 0, 1, 0, 0, 0, 0, 0, 0])
 }
 
+/// Reads a request from a client with one deadline for the whole of it, not
+/// one per read: a client trickling a byte at a time, each just inside the
+/// idle time, would otherwise hold one of the proxy's threads for hours
+/// (slowloris).
+struct Deadline<'a> {
+    client: &'a Stream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.client.set_timeouts(left)?;
+        (&*self.client).read(buf)
+    }
+}
+
 fn socks5(shared: &Shared, id: u64, client: &Stream, p: &mut Pending) {
-    let mut r = client;
+    let mut r = Deadline {
+        client,
+        until: Instant::now() + shared.config.idle_timeout,
+    };
     let mut n = [0u8; 1];
     if r.read_exact(&mut n).is_err() {
         return;
@@ -1270,6 +1293,8 @@ fn socks5(shared: &Shared, id: u64, client: &Stream, p: &mut Pending) {
         p.outcome = Some(Outcome::Refused(Refusal::Unsupported { what }));
         return;
     }
+    // The request is in: the idle time bounds each read and write again.
+    let _ = client.set_timeouts(shared.config.idle_timeout);
     let host = match host {
         Ok(h) => h,
         Err(problem) => {

@@ -752,3 +752,41 @@ fn a_slow_request_head_is_cut_off() {
     h.stop();
     assert_eq!(target.connections(), 0);
 }
+
+/// The same for a SOCKS5 request trickled a byte at a time: the proxy ends
+/// the connection before the request is whole, and dials nothing.
+#[test]
+fn a_slow_socks5_request_is_cut_off() {
+    let target = Server::start();
+    let port = target.port;
+    let name = format!("allowed.test{}", ".".to_string() + &"a".repeat(30));
+    let h = Harness::start_with(
+        &[name.clone(), format!("127.0.0.1:{port}")],
+        &[(name.as_str(), &["127.0.0.1"])],
+        |c| c.idle_timeout = Duration::from_millis(600),
+    );
+    let mut s = TcpStream::connect(h.addr()).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut choice = [0u8; 2];
+    s.read_exact(&mut choice).unwrap();
+    let mut request = vec![5, 1, 0, 3, name.len() as u8];
+    request.extend_from_slice(name.as_bytes());
+    request.extend_from_slice(&port.to_be_bytes());
+    for b in request {
+        if s.write_all(&[b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    assert!(
+        reply.is_empty(),
+        "the proxy answered a request that took too long: {reply:?}"
+    );
+    let r = h.record();
+    assert!(!r.allowed(), "{r:#?}");
+    h.stop();
+    assert_eq!(target.connections(), 0);
+}
