@@ -356,3 +356,45 @@ fn the_proxy_gone_mid_run_leaves_no_way_out() {
     );
     let _ = rustix::net::shutdown(&server, rustix::net::Shutdown::Both);
 }
+
+/// A flood of connections from inside (more than the bridge and the proxy
+/// serve at once), each asking for a host the lane does not allow: each is
+/// refused, none reaches the target, and the bridge still relays
+/// afterwards.
+#[test]
+fn a_flood_of_connections_through_the_bridge_reaches_nothing() {
+    let lab = Lab::new();
+    let proxy = lab.proxy();
+    let target = dual_stack_listener();
+    let port = target.local_addr().unwrap().port();
+    let (o, out, err) = lab.run(&format!(
+        "python3 - <<'EOF'
+import socket
+socks = []
+for i in range(600):
+    s = socket.create_connection(('127.0.0.1', 3128))
+    s.sendall(b'CONNECT 127.0.0.1:{port} HTTP/1.1\\r\\n\\r\\n')
+    socks.append(s)
+answers = {{}}
+for s in socks:
+    s.settimeout(30)
+    try:
+        line = s.recv(64).split(b'\\r\\n')[0].decode() or 'closed'
+    except OSError as e:
+        line = 'error'
+    answers[line] = answers.get(line, 0) + 1
+    s.close()
+print(answers)
+EOF
+curl -sS -m 20 --noproxy '' -x http://127.0.0.1:3128 -w ' %{{http_code}}\\n' \
+           http://127.0.0.1:{port}/"
+    ));
+    proxy.stop();
+    assert!(o.exit.success(), "{out}\n{err}");
+    assert!(
+        out.contains("{'HTTP/1.1 403 Forbidden': 600}"),
+        "{out}\n{err}"
+    );
+    assert!(out.trim_end().ends_with(" 403"), "{out}\n{err}");
+    untouched(&target, "the target", &out);
+}

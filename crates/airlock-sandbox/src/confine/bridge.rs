@@ -106,6 +106,10 @@ pub(crate) fn serve_until_exit(
             Err(e) => return Err(failed(step)(e)),
         }
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        let hung_up: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().intersects(PollFlags::HUP | PollFlags::ERR))
+            .collect();
         drop(fds);
         if ready[0] {
             return Ok(());
@@ -113,6 +117,15 @@ pub(crate) fn serve_until_exit(
         for (i, relay) in relays.iter_mut().enumerate() {
             if ready[2 + 2 * i] || ready[3 + 2 * i] {
                 relay.progress();
+                // The proxy closed the connection both ways (a refusal, an
+                // answer with `Connection: close`) and all it sent is passed
+                // on: nothing the client still sends can go anywhere. Ended
+                // here, or the relay would wait for the client to close (a
+                // flood of such clients holding every relay) while poll
+                // reports the hang-up at once, again and again.
+                if hung_up[3 + 2 * i] && relay.down.passed {
+                    relay.broken = true;
+                }
             }
         }
         relays.retain(|r| !r.finished());
