@@ -39,6 +39,15 @@ impl AddressClass {
 }
 
 const METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+/// Metadata services of clouds at other addresses, which a name may be made
+/// to resolve to as well: Oracle Cloud's legacy endpoint, Azure's
+/// WireServer (certificates and extension settings; a public address, but
+/// reachable only inside Azure) and Alibaba Cloud's.
+const OTHER_METADATA_V4: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(192, 0, 0, 192),
+    Ipv4Addr::new(168, 63, 129, 16),
+    Ipv4Addr::new(100, 100, 100, 200),
+];
 const METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
 
 /// `None` for a public address; otherwise what it is. An IPv6 address that
@@ -85,7 +94,7 @@ pub fn classify(address: IpAddr) -> Option<AddressClass> {
 
 fn classify_v4(a: Ipv4Addr) -> Option<AddressClass> {
     let [o0, o1, ..] = a.octets();
-    Some(if a == METADATA_V4 {
+    Some(if a == METADATA_V4 || OTHER_METADATA_V4.contains(&a) {
         AddressClass::Metadata
     } else if a.is_loopback() {
         AddressClass::Loopback
@@ -97,7 +106,8 @@ fn classify_v4(a: Ipv4Addr) -> Option<AddressClass> {
         AddressClass::Multicast
     } else if o0 == 0 {
         AddressClass::Unspecified
-    } else if a.is_broadcast() || o0 >= 240 {
+    } else if a.is_broadcast() || o0 >= 240 || (o0 == 192 && o1 == 0 && a.octets()[2] == 0) {
+        // 192.0.0.0/24: IETF protocol assignments, not a host on the Internet.
         AddressClass::Reserved
     } else {
         return None;
@@ -162,6 +172,12 @@ mod tests {
             ("100.128.0.1", None),
             ("2606:4700::1111", None),
             ("64:ff9b::5db8:d70e", None),
+            ("192.0.0.192", Some(Metadata)),
+            ("168.63.129.16", Some(Metadata)),
+            ("100.100.100.200", Some(Metadata)),
+            ("::ffff:192.0.0.192", Some(Metadata)),
+            ("192.0.0.8", Some(Reserved)),
+            ("192.0.1.1", None),
             ("2002:7f00:1::1", Some(Loopback)),
             ("2002:a9fe:a9fe::1", Some(Metadata)),
             ("2002:5db8:d70e::1", None),

@@ -322,15 +322,23 @@ fn every_spelling_of_a_local_address_is_refused_on_every_protocol() {
     assert_eq!(allowed.connections(), 0);
 }
 
-/// A listed name whose resolver answers an IPv6 address that embeds a local
-/// IPv4 one (6to4 `2002::/16`, IPv4-compatible `::/96`, the local-use NAT64
+/// A listed name whose resolver answers the metadata service of a cloud
+/// other than at 169.254.169.254 (Oracle's legacy endpoint, Azure's
+/// WireServer, Alibaba's), or an IPv6 address that embeds a local IPv4 one (6to4 `2002::/16`, IPv4-compatible `::/96`, the local-use NAT64
 /// prefix `64:ff9b:1::/48`, SIIT `::ffff:0:0:0/96`) is not public: refused
 /// before it is dialled.
 #[test]
 fn a_listed_name_resolving_to_an_address_that_embeds_a_local_one_is_refused() {
     let target = Server::start();
     let port = target.port;
-    let cases: [(&str, &str, AddressClass); 6] = [
+    let cases: [(&str, &str, AddressClass); 9] = [
+        ("oracle-meta.test", "192.0.0.192", AddressClass::Metadata),
+        ("azure-wire.test", "168.63.129.16", AddressClass::Metadata),
+        (
+            "alibaba-meta.test",
+            "100.100.100.200",
+            AddressClass::Metadata,
+        ),
         ("sixtofour.test", "2002:7f00:1::1", AddressClass::Loopback),
         (
             "sixtofour-private.test",
@@ -370,7 +378,10 @@ fn a_listed_name_resolving_to_an_address_that_embeds_a_local_one_is_refused() {
             r.outcome,
             Outcome::Refused(Refusal::NotPublic {
                 class,
-                allow_with: format!("network = [\"[{want_address}]:{port}\"]"),
+                allow_with: match want_address {
+                    IpAddr::V4(v4) => format!("network = [\"{v4}:{port}\"]"),
+                    IpAddr::V6(v6) => format!("network = [\"[{v6}]:{port}\"]"),
+                },
             }),
             "{name}: {r:#?}"
         );
