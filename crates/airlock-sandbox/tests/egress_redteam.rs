@@ -184,6 +184,7 @@ EOF
         .collect();
     let script = format!(
         "{tries}\
+         command -v ip >/dev/null || {{ echo 'ip (iproute2) is not installed'; exit 3; }}; \
          ip route add default dev lo 2>&1 || echo 'route refused'; \
          ip route add 0.0.0.0/0 via 127.0.0.1 2>&1 || echo 'via refused'; \
          ip addr add 10.200.0.1/24 dev lo 2>&1 || echo 'addr refused'; \
