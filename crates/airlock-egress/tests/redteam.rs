@@ -801,3 +801,46 @@ fn a_slow_socks5_request_is_cut_off() {
     h.stop();
     assert_eq!(target.connections(), 0);
 }
+
+/// Heads the proxy will not hold: more header fields than it parses, one
+/// line longer than a whole head may be, a request line of that length.
+/// Each refused, nothing dialled.
+#[test]
+fn over_long_heads_and_too_many_headers_are_refused() {
+    let target = Server::start();
+    let port = target.port;
+    let h = Harness::start(
+        &["allowed.test".to_string(), format!("127.0.0.1:{port}")],
+        &[("allowed.test", &["127.0.0.1"])],
+    );
+    let many: String = (0..200).map(|i| format!("X-{i}: v\r\n")).collect();
+    let long = "a".repeat(70 * 1024);
+    for (what, request, status) in [
+        (
+            "200 header fields",
+            format!("GET http://allowed.test:{port}/ HTTP/1.1\r\n{many}\r\n"),
+            "HTTP/1.1 400",
+        ),
+        (
+            "a 70 KiB header line",
+            format!("GET http://allowed.test:{port}/ HTTP/1.1\r\nX-Long: {long}\r\n\r\n"),
+            "HTTP/1.1 431",
+        ),
+        (
+            "a 70 KiB request line",
+            format!("GET http://allowed.test:{port}/{long} HTTP/1.1\r\n\r\n"),
+            "HTTP/1.1 431",
+        ),
+        (
+            "a 70 KiB CONNECT line",
+            format!("CONNECT allowed.test:{port}{long} HTTP/1.1\r\n\r\n"),
+            "HTTP/1.1 431",
+        ),
+    ] {
+        let answer = text(&exchange(h.addr(), request.as_bytes()));
+        assert!(answer.starts_with(status), "{what}: {answer}");
+    }
+    let records = h.stop();
+    assert!(records.iter().all(|r| !r.allowed()), "{records:#?}");
+    assert_eq!(target.connections(), 0);
+}
