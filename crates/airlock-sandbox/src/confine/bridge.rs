@@ -142,6 +142,12 @@ const PIPE_SIZE: usize = 1024 * 1024;
 /// The buffer of a direction the kernel cannot splice.
 const BUFFER_SIZE: usize = 64 * 1024;
 
+/// The send buffer of the Unix socket to the proxy (the kernel doubles it,
+/// and caps it at `net.core.wmem_max`): a Unix stream's flow control is its
+/// sender's buffer alone, 208 KiB by default, which would stop an upload
+/// every 208 KiB. The proxy sizes its side alike for downloads.
+const UNIX_SEND_BUFFER: usize = 4 * 1024 * 1024;
+
 /// One direction's bytes in flight.
 struct Flow {
     way: Way,
@@ -305,6 +311,7 @@ impl Relay {
         rustix::process::fchdir(&proxy.dir).ok()?;
         let upstream = UnixStream::connect(&proxy.name).ok()?;
         upstream.set_nonblocking(true).ok()?;
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&upstream, UNIX_SEND_BUFFER);
         Some(Relay {
             client: client.into(),
             upstream: upstream.into(),
