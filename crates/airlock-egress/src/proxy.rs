@@ -54,7 +54,8 @@ const PIPE_SIZE: usize = 1024 * 1024;
 /// control is its sender's buffer alone, 208 KiB by default: the relay
 /// then stops and wakes the reader every 208 KiB of a download, which
 /// costs a Unix-socket download about a third of its time on a busy
-/// machine (BENCHMARKS.md, egress). TCP sizes its own buffers.
+/// machine (BENCHMARKS.md, egress). Kernel memory, taken only by bytes in
+/// flight. TCP sizes its own buffers.
 const UNIX_SEND_BUFFER: usize = 4 * 1024 * 1024;
 
 /// How the proxy is started.
