@@ -140,6 +140,10 @@ enum Command {
         /// Timed pairs of downloads (after one untimed pair).
         #[arg(long, default_value_t = bench_egress::Opts::default().download_pairs)]
         download_pairs: usize,
+        /// Timed pairs of downloads by a reader in a sandbox with egress vs
+        /// the same reader outside (after one untimed pair; 0: none).
+        #[arg(long, default_value_t = bench_egress::Opts::default().sandbox_pairs)]
+        sandbox_pairs: usize,
     },
     /// Everything, with the default sizes.
     All,
@@ -154,6 +158,14 @@ fn default_airlock() -> Result<PathBuf> {
 }
 
 fn main() -> ExitCode {
+    // The parts this binary plays inside the egress benchmark's sandbox:
+    // its init (as airlock's own binary does) and the reader it runs.
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some(airlock_sandbox::confine::INIT_ARG) => airlock_sandbox::confine::init_main(),
+        Some(bench_egress::READER_ARG) => bench_egress::reader_main(&args[2..]),
+        _ => {}
+    }
     let cli = Cli::parse();
     // Temp directories are deleted only after everything is timed and printed.
     let mut keep = Vec::new();
@@ -298,11 +310,13 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             pairs,
             mb,
             download_pairs,
+            sandbox_pairs,
         } => bench_egress::bench(
             &bench_egress::Opts {
                 pairs: *pairs,
                 mb: *mb,
                 download_pairs: *download_pairs,
+                sandbox_pairs: *sandbox_pairs,
             },
             v,
         )?,

@@ -335,6 +335,40 @@ fn many_connections_and_large_bodies_cross_the_bridge_intact() {
     assert_eq!(server.accepted(), 14);
 }
 
+/// Clients that hang up in the middle of a body larger than every pipe and
+/// buffer on the way (through the tunnel and through plain forwarding)
+/// leave the bridge and the proxy serving: the next client gets its whole
+/// body, byte for byte.
+#[test]
+fn clients_that_hang_up_mid_body_leave_the_bridge_serving() {
+    let lab = Lab::new();
+    let server = Server::start();
+    let (proxy, rx) = lab.proxy(&server);
+    let port = server.port;
+    let (o, out, err) = lab.run(&format!(
+        "curl -sS http://allowed.test:{port}/big | head -c 1000 | wc -c; \
+         curl -sS -p http://allowed.test:{port}/big | head -c 10 | wc -c; \
+         curl -sS -o after http://allowed.test:{port}/big; \
+         ls -l after | awk '{{print \"size\", $5}}'"
+    ));
+    proxy.stop();
+    assert!(o.exit.success(), "{out}\n{err}");
+    assert!(out.starts_with("1000\n10\n"), "{out}\n{err}");
+    assert!(out.contains(&format!("size {BIG}\n")), "{out}\n{err}");
+    let got = std::fs::read(lab.work.join("after")).unwrap();
+    assert!(got == big_body(), "the body after the hang-ups differs");
+    assert_eq!(server.accepted(), 3);
+    let seen = records(&rx);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.iter().all(|r| r.allowed()), "{seen:?}");
+    // The last one's record counts exactly what the server sent: its head
+    // and the whole body; the others stopped short of it.
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\nConnection: close\r\n\r\n");
+    let whole = (head.len() + BIG) as u64;
+    assert!(seen.iter().any(|r| r.bytes_down == whole), "{seen:?}");
+    assert!(seen.iter().all(|r| r.bytes_down <= whole), "{seen:?}");
+}
+
 #[test]
 fn a_direct_tcp_connection_finds_no_route_and_reaches_nothing() {
     let lab = Lab::new();

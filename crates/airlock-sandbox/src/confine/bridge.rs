@@ -24,6 +24,7 @@ use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags, Shutdown, recv, send, shutdown};
+use rustix::pipe::{PipeFlags, SpliceFlags, fcntl_setpipe_size, pipe_with, splice};
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 use std::io;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -146,23 +147,70 @@ pub(crate) fn serve_until_exit(
     }
 }
 
+/// A pipe's capacity when the bridge splices: kernel memory, filled only as
+/// far as the bytes in flight; a large one moves a bulk download in few
+/// calls. Refused above the system's limit, which is fine (64 KiB then).
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// The buffer of a direction the kernel cannot splice.
+const BUFFER_SIZE: usize = 64 * 1024;
+
+/// The send buffer of the Unix socket to the proxy (the kernel doubles it,
+/// and caps it at `net.core.wmem_max`): a Unix stream's flow control is its
+/// sender's buffer alone, 208 KiB by default, which would stop an upload
+/// every 208 KiB. The proxy sizes its side alike for downloads.
+const UNIX_SEND_BUFFER: usize = 4 * 1024 * 1024;
+
 /// One direction's bytes in flight.
 struct Flow {
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
+    way: Way,
+    /// Bytes read from the reading side and not yet written on.
+    held: usize,
+    /// Some byte has moved: a splice refused after that is an error of
+    /// this connection, not of the kind of socket.
+    moved: bool,
     /// The reading side has ended (or failed).
     ended: bool,
     /// The end was passed on: the writing side is shut for writing.
     passed: bool,
 }
 
+/// Where a direction's bytes wait between the two sockets.
+enum Way {
+    /// A pipe the bytes are spliced into and out of (splice(2)): they never
+    /// enter this process, and a call moves up to the pipe's capacity.
+    Pipe { out: OwnedFd, into: OwnedFd },
+    /// A buffer of this process, read into and written from; `start` is
+    /// where the bytes still held begin.
+    Buffer { buf: Box<[u8]>, start: usize },
+}
+
+impl Way {
+    fn pipe() -> Way {
+        match pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK) {
+            Ok((out, into)) => {
+                let _ = fcntl_setpipe_size(&into, PIPE_SIZE);
+                Way::Pipe { out, into }
+            }
+            // Out of descriptors or pipe memory: copy instead.
+            Err(_) => Way::buffer(),
+        }
+    }
+
+    fn buffer() -> Way {
+        Way::Buffer {
+            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
+            start: 0,
+        }
+    }
+}
+
 impl Flow {
     fn new() -> Flow {
         Flow {
-            buf: vec![0; 64 * 1024].into_boxed_slice(),
-            start: 0,
-            end: 0,
+            way: Way::pipe(),
+            held: 0,
+            moved: false,
             ended: false,
             passed: false,
         }
@@ -172,17 +220,15 @@ impl Flow {
     /// `to` is gone (the whole connection ends then).
     fn progress(&mut self, from: &OwnedFd, to: &OwnedFd) -> Result<(), Errno> {
         loop {
-            if self.start < self.end {
-                match send(to, &self.buf[self.start..self.end], SendFlags::NOSIGNAL) {
-                    Ok(n) => self.start += n,
+            if self.held > 0 {
+                match self.write(to) {
+                    Ok(n) => self.held -= n,
                     Err(Errno::AGAIN) => return Ok(()),
-                    Err(Errno::INTR) => continue,
+                    Err(Errno::INTR) => {}
                     Err(e) => return Err(e),
                 }
                 continue;
             }
-            self.start = 0;
-            self.end = 0;
             if self.ended {
                 if !self.passed {
                     self.passed = true;
@@ -190,12 +236,60 @@ impl Flow {
                 }
                 return Ok(());
             }
-            match recv(from, &mut self.buf[..], RecvFlags::empty()) {
-                Ok((0, _)) => self.ended = true,
-                Ok((n, _)) => self.end = n,
+            match self.read(from) {
+                Ok(0) => self.ended = true,
+                Ok(n) => {
+                    self.held = n;
+                    self.moved = true;
+                }
                 Err(Errno::AGAIN) => return Ok(()),
                 Err(Errno::INTR) => {}
+                // This kernel cannot splice these sockets: copy instead,
+                // before any byte went one way or the other.
+                Err(Errno::INVAL | Errno::NOSYS)
+                    if !self.moved && matches!(self.way, Way::Pipe { .. }) =>
+                {
+                    self.way = Way::buffer();
+                }
                 Err(_) => self.ended = true,
+            }
+        }
+    }
+
+    /// Reads what `from` has, up to the pipe's or buffer's room (all of it:
+    /// it is read into only when empty).
+    fn read(&mut self, from: &OwnedFd) -> Result<usize, Errno> {
+        match &mut self.way {
+            Way::Pipe { into, .. } => splice(
+                from,
+                None,
+                &*into,
+                None,
+                PIPE_SIZE,
+                SpliceFlags::MOVE | SpliceFlags::NONBLOCK,
+            ),
+            Way::Buffer { buf, start } => {
+                *start = 0;
+                recv(from, &mut buf[..], RecvFlags::empty()).map(|(n, _)| n)
+            }
+        }
+    }
+
+    /// Writes on what is held, as much as `to` takes.
+    fn write(&mut self, to: &OwnedFd) -> Result<usize, Errno> {
+        match &mut self.way {
+            Way::Pipe { out, .. } => splice(
+                &*out,
+                None,
+                to,
+                None,
+                self.held,
+                SpliceFlags::MOVE | SpliceFlags::NONBLOCK,
+            ),
+            Way::Buffer { buf, start } => {
+                let n = send(to, &buf[*start..*start + self.held], SendFlags::NOSIGNAL)?;
+                *start += n;
+                Ok(n)
             }
         }
     }
@@ -203,11 +297,11 @@ impl Flow {
     /// What it waits for: its reading side to be readable, or its writing
     /// side to be writable.
     fn waits_to_read(&self) -> bool {
-        self.start == self.end && !self.ended
+        self.held == 0 && !self.ended
     }
 
     fn waits_to_write(&self) -> bool {
-        self.start < self.end
+        self.held > 0
     }
 }
 
@@ -230,6 +324,7 @@ impl Relay {
         rustix::process::fchdir(&proxy.dir).ok()?;
         let upstream = UnixStream::connect(&proxy.name).ok()?;
         upstream.set_nonblocking(true).ok()?;
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&upstream, UNIX_SEND_BUFFER);
         Some(Relay {
             client: client.into(),
             upstream: upstream.into(),
@@ -267,5 +362,80 @@ impl Relay {
     /// Both ways ended and passed on, or one side gone.
     fn finished(&self) -> bool {
         self.broken || (self.up.passed && self.down.passed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// Carries a body larger than any pipe or buffer through `flow`, the
+    /// way the bridge's loop does (poll, then progress), and returns what
+    /// arrived and whether the end was passed on.
+    fn carry(mut flow: Flow, body: &[u8]) -> (Vec<u8>, bool) {
+        let (mut source, from) = UnixStream::pair().unwrap();
+        let (to, mut sink) = UnixStream::pair().unwrap();
+        from.set_nonblocking(true).unwrap();
+        to.set_nonblocking(true).unwrap();
+        let (from, to): (OwnedFd, OwnedFd) = (from.into(), to.into());
+        let sent = body.to_vec();
+        let writer = std::thread::spawn(move || {
+            source.write_all(&sent).unwrap();
+            // Dropped: the end the flow must pass on.
+        });
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            sink.read_to_end(&mut got).unwrap();
+            got
+        });
+        while !flow.passed {
+            let read = if flow.waits_to_read() {
+                PollFlags::IN
+            } else {
+                PollFlags::empty()
+            };
+            let write = if flow.waits_to_write() {
+                PollFlags::OUT
+            } else {
+                PollFlags::empty()
+            };
+            let mut fds = [PollFd::new(&from, read), PollFd::new(&to, write)];
+            poll(&mut fds, None).unwrap();
+            flow.progress(&from, &to).unwrap();
+        }
+        writer.join().unwrap();
+        let passed = flow.passed;
+        drop(to);
+        (reader.join().unwrap(), passed)
+    }
+
+    fn body() -> Vec<u8> {
+        // Every byte depends on its offset: a byte lost, repeated or
+        // reordered shows.
+        (0..(5 << 20) + 12_345).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_spliced_flow_carries_every_byte_in_order_and_passes_the_end_on() {
+        let flow = Flow::new();
+        assert!(matches!(flow.way, Way::Pipe { .. }), "no pipe was made");
+        let body = body();
+        let (got, passed) = carry(flow, &body);
+        assert!(passed);
+        assert_eq!(got.len(), body.len());
+        assert!(got == body, "the spliced body differs");
+    }
+
+    /// The copy a kernel that cannot splice the sockets falls back to.
+    #[test]
+    fn a_copying_flow_carries_every_byte_in_order_and_passes_the_end_on() {
+        let mut flow = Flow::new();
+        flow.way = Way::buffer();
+        let body = body();
+        let (got, passed) = carry(flow, &body);
+        assert!(passed);
+        assert_eq!(got.len(), body.len());
+        assert!(got == body, "the copied body differs");
     }
 }
