@@ -13,6 +13,9 @@ mod shell;
 pub mod claude;
 pub mod codex;
 
-pub use contract::{HookInputError, HookReply, MAX_INPUT_BYTES, ToolCallRecord};
+pub use contract::{
+    HookInputError, HookReply, MAX_CWD_BYTES, MAX_ID_CHARS, MAX_INPUT_BYTES, MAX_SUMMARY_CHARS,
+    ToolCallRecord,
+};
 pub use policy::{Decision, Denial, GlobError, Policy, Rule};
 pub use shell::MAX_COMMAND_BYTES;

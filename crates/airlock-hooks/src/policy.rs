@@ -137,6 +137,13 @@ impl Policy {
         &self.touch
     }
 
+    /// Refuses a call made in `cwd` outside the worktree: the payload is
+    /// another run's (or the agent left it), and paths in it would be
+    /// judged against the wrong tree.
+    pub fn require_cwd(&self, cwd: &str) -> Result<(), crate::HookInputError> {
+        crate::contract::require_cwd_inside(cwd, &self.worktree)
+    }
+
     /// Whether `path` (absolute, normalized) lies in the worktree.
     pub(crate) fn inside(&self, path: &Path) -> bool {
         path.starts_with(&self.worktree)

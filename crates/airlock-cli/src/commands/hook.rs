@@ -108,12 +108,23 @@ fn post(ctx: &Ctx, args: &Args, input: &[u8]) -> HookReply {
         Ok(record) => record,
         Err(error) => return HookReply::refuse_input(&error),
     };
-    let recorded = serde_json::to_value(&record)
-        .map_err(|e| Error::Invalid(format!("the tool call cannot be recorded as JSON ({e})")))
-        .and_then(|data| {
-            let mut al = ctx.open()?;
-            record_tool_call(&mut al, &args.run, data)
-        });
+    // Then the run: a call made outside its worktree is another run's, and
+    // is refused before anything is written.
+    let recorded = ctx.open().and_then(|mut al| {
+        let scope = hook_scope(&al, &args.run)?;
+        if let Err(error) = record.require_worktree(&scope.worktree) {
+            return Ok(Err(error));
+        }
+        let data = serde_json::to_value(&record).map_err(|e| {
+            Error::Invalid(format!("the tool call cannot be recorded as JSON ({e})"))
+        })?;
+        record_tool_call(&mut al, &scope.run, data).map(Ok)
+    });
+    let recorded = match recorded {
+        Ok(Err(error)) => return HookReply::refuse_input(&error),
+        Ok(Ok(event)) => Ok(event),
+        Err(error) => Err(error),
+    };
     match recorded {
         Ok(_) => HookReply::silent(),
         Err(error) => refuse(&error),
