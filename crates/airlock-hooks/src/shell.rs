@@ -643,7 +643,15 @@ impl Analyzer<'_> {
         }
     }
 
+    /// A write of `arg`: allowed in the worktree and in the scratch
+    /// directories (see [`is_scratch`]), denied elsewhere.
     fn write_target(&mut self, arg: &Arg, what: &str) {
+        self.write_target_in(arg, what, true);
+    }
+
+    /// [`Self::write_target`]; `scratch_ok` false denies the scratch
+    /// directories too.
+    fn write_target_in(&mut self, arg: &Arg, what: &str, scratch_ok: bool) {
         if let Some(text) = arg.exact()
             && is_harmless_device(text)
         {
@@ -651,6 +659,7 @@ impl Analyzer<'_> {
         }
         match self.locate(arg) {
             Location::Inside => {}
+            Location::Outside(path) if scratch_ok && is_scratch(&path) => {}
             Location::Outside(path) => {
                 let denial = self.policy.outside_denial(&path, what);
                 self.denials.push(denial);
@@ -1654,7 +1663,8 @@ impl Analyzer<'_> {
         if sub_text == "worktree" && second == Some("add") {
             let pos = positionals(rest, &["-b", "-B", "--reason"]);
             if let Some(path) = pos.get(1) {
-                self.write_target(path, "`git worktree add` writes");
+                // It registers the worktree in the repository's git directory too.
+                self.write_target_in(path, "`git worktree add` writes", false);
             }
         }
         if READ_ONLY.contains(&sub_text) {
@@ -1889,8 +1899,11 @@ impl Analyzer<'_> {
             "-f",
         ];
         let what = format!("`{base}` writes");
+        // A link planted in the host's /tmp (outside a sandbox) turns a
+        // later write there into a write wherever it points.
+        let scratch_ok = base != "ln";
         if let Some(dir) = option_value(args, &["-t", "--target-directory"]) {
-            self.write_target(&dir, &what);
+            self.write_target_in(&dir, &what, scratch_ok);
         }
         let pos = positionals(args, &value_options);
         let directory_mode = base == "install"
@@ -1901,24 +1914,24 @@ impl Analyzer<'_> {
             // `mv` removes its sources too.
             "mv" => {
                 for p in pos {
-                    self.write_target(p, &what);
+                    self.write_target_in(p, &what, scratch_ok);
                 }
             }
             _ if directory_mode => {
                 for p in pos {
-                    self.write_target(p, &what);
+                    self.write_target_in(p, &what, scratch_ok);
                 }
             }
             "ln" if pos.len() == 1 => {
                 let link = Arg::literal(".");
-                self.write_target(&link, &what);
+                self.write_target_in(&link, &what, scratch_ok);
             }
             _ => {
                 if pos.len() >= 2
                     && option_value(args, &["-t", "--target-directory"]).is_none()
                     && let Some(last) = pos.last()
                 {
-                    self.write_target(last, &what);
+                    self.write_target_in(last, &what, scratch_ok);
                 }
             }
         }
@@ -2058,6 +2071,16 @@ fn brace_expansion(raw: &str) -> bool {
         }
     }
     false
+}
+
+/// `/tmp` and `/dev/shm`: in the sandbox airlock runs an agent and its
+/// commands in, each is the run's own (`/tmp` is `runs/RUN/tmp`, `/dev/shm`
+/// an empty private mount), so a write there reaches nothing outside the
+/// run; denying it would only refuse everyday commands (`> /tmp/log`,
+/// `mktemp`). Outside a sandbox they are the host's, which hooks do not
+/// guard against a determined agent anyway (README).
+fn is_scratch(path: &Path) -> bool {
+    path.starts_with("/tmp") || path.starts_with("/dev/shm")
 }
 
 fn is_harmless_device(path: &str) -> bool {
