@@ -986,10 +986,7 @@ impl Analyzer<'_> {
                         Rule::WriteOutside,
                         "`crontab` installs commands for the user's scheduler, outside the run"
                             .into(),
-                        &format!(
-                            "Keep writes inside the worktree {}",
-                            self.policy.worktree().to_string_lossy()
-                        ),
+                        &self.policy.keep_inside(),
                     );
                 }
             }
@@ -1652,7 +1649,7 @@ impl Analyzer<'_> {
                         self.deny(
                             Rule::WriteOutside,
                             "`git config --global` writes the user's own git settings, outside the run's worktree".into(),
-                            &format!("Keep writes inside the worktree {}", self.policy.worktree().to_string_lossy()),
+                            &self.policy.keep_inside(),
                         );
                     }
                     return;

@@ -119,17 +119,20 @@ fn claude_edits_outside_touch_or_the_worktree_are_denied() {
         (
             "Edit",
             json!({"file_path": "/home/user/.bashrc", "old_string": "a", "new_string": "b"}),
-            "airlock: the edit writes `/home/user/.bashrc`, outside the run's worktree. Keep writes inside the worktree /srv/repo/.airlock/worktrees/run-1",
+            "airlock: the edit writes `/home/user/.bashrc`, outside the run's worktree. Edit files inside the worktree /srv/repo/.airlock/worktrees/run-1 \
+             that the brief's touch includes",
         ),
         (
             "MultiEdit",
             json!({"file_path": format!("{WORKTREE}/../run-2/src/lib.rs"), "edits": []}),
-            "airlock: the edit writes `/srv/repo/.airlock/worktrees/run-2/src/lib.rs`, outside the run's worktree. Keep writes inside the worktree /srv/repo/.airlock/worktrees/run-1",
+            "airlock: the edit writes `/srv/repo/.airlock/worktrees/run-2/src/lib.rs`, outside the run's worktree. Edit files inside the worktree /srv/repo/.airlock/worktrees/run-1 \
+             that the brief's touch includes",
         ),
         (
             "NotebookEdit",
             json!({"notebook_path": "/tmp/n.ipynb", "new_source": "x"}),
-            "airlock: the edit writes `/tmp/n.ipynb`, outside the run's worktree. Keep writes inside the worktree /srv/repo/.airlock/worktrees/run-1",
+            "airlock: the edit writes `/tmp/n.ipynb`, outside the run's worktree. Edit files inside the worktree /srv/repo/.airlock/worktrees/run-1 \
+             that the brief's touch includes",
         ),
     ];
     for (tool, input, reason) in cases {
@@ -408,7 +411,8 @@ fn codex_patches_outside_touch_or_unreadable_are_denied() {
         ),
         (
             "*** Begin Patch\n*** Update File: src/a.rs\n*** Move to: ../../../../../etc/cron.d/x\n*** End Patch\n",
-            "airlock: the edit writes `/etc/cron.d/x`, outside the run's worktree. Keep writes inside the worktree /srv/repo/.airlock/worktrees/run-1",
+            "airlock: the edit writes `/etc/cron.d/x`, outside the run's worktree. Edit files inside the worktree /srv/repo/.airlock/worktrees/run-1 \
+             that the brief's touch includes",
         ),
         (
             "rm -rf src",

@@ -291,6 +291,28 @@ fn hostile_commands_get_their_decision() {
 }
 
 #[test]
+fn every_side_effect_denial_points_to_propose_and_every_control_denial_to_submit() {
+    let policy = policy();
+    let mut failures = Vec::new();
+    for (command, _, why) in HOSTILE {
+        let Decision::Deny(d) = policy.decide_command(command, Path::new(WORKTREE)) else {
+            continue;
+        };
+        let pointer = match d.rule {
+            Rule::Publish | Rule::Network | Rule::WriteOutside => {
+                "`airlock propose RUN ACTION.toml`"
+            }
+            Rule::AirlockControl => "`airlock submit RUN`",
+            _ => continue,
+        };
+        if !d.instead.contains(pointer) {
+            failures.push(format!("{command:?} ({why}): {}", d.instead));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn everyday_commands_pass() {
     let policy = policy();
     let mut failures = Vec::new();
@@ -317,7 +339,10 @@ fn denials_say_what_and_what_instead() {
     assert_eq!(d.reason, "`rm` writes `/x`, outside the run's worktree");
     assert_eq!(
         d.instead,
-        format!("Keep writes inside the worktree {WORKTREE}")
+        format!(
+            "Keep writes inside the worktree {WORKTREE} (or the run's own /tmp); a change elsewhere is a side \
+             effect: propose it as an action for review (`airlock propose RUN ACTION.toml`)"
+        )
     );
     let Decision::Deny(d) = policy.decide_command("curl https://example.com", Path::new(WORKTREE))
     else {
