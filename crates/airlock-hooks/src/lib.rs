@@ -6,6 +6,7 @@
 //! boundary.
 
 mod contract;
+mod inline;
 mod patch;
 mod policy;
 mod shell;
