@@ -39,6 +39,7 @@ fn analyze_unguarded(policy: &Policy, command: &str, cwd: &Path) -> Decision {
         stdin: Stdin::None,
         depth: 0,
         git_dir: None,
+        written: Vec::new(),
         denials: Vec::new(),
         unknowns: Vec::new(),
     };
@@ -119,6 +120,9 @@ struct Analyzer<'a> {
     depth: usize,
     /// The repository `GIT_DIR`/`GIT_WORK_TREE` point git at, if set.
     git_dir: Option<Arg>,
+    /// Files this command writes (inside the worktree), so that running one
+    /// of them later in the same command is seen as running what was written.
+    written: Vec<PathBuf>,
     denials: Vec<Denial>,
     unknowns: Vec<String>,
 }
@@ -445,6 +449,13 @@ impl Analyzer<'_> {
             "GIT_EXEC_PATH",
             "GIT_CONFIG_PARAMETERS",
             "CDPATH",
+            "BASH_ALIASES",
+            "BASH_CMDS",
+            "PS0",
+            "PS1",
+            "PS2",
+            "PS4",
+            "BASH_LOADABLES_PATH",
         ];
         // Programs git, ssh, man and pagers run on their own: a command
         // the hook never sees.
@@ -721,6 +732,19 @@ impl Analyzer<'_> {
         }
     }
 
+    /// `arg` as an absolute, normalized path, when it can be placed.
+    fn absolute(&self, arg: &Arg) -> Option<PathBuf> {
+        let text = arg.exact()?;
+        let path = Path::new(text);
+        if path.is_absolute() {
+            return Some(normalize(path));
+        }
+        match &self.cwd {
+            Cwd::At(dir) => Some(normalize(&dir.join(path))),
+            _ => None,
+        }
+    }
+
     /// A write of `arg`: allowed in the worktree and in the scratch
     /// directories (see [`is_scratch`]), denied elsewhere.
     fn write_target(&mut self, arg: &Arg, what: &str) {
@@ -736,8 +760,12 @@ impl Analyzer<'_> {
             return;
         }
         match self.locate(arg) {
-            Location::Inside => {}
-            Location::Outside(path) if scratch_ok && is_scratch(&path) => {}
+            Location::Inside => {
+                if let Some(path) = self.absolute(arg) {
+                    self.written.push(path);
+                }
+            }
+            Location::Outside(path) if scratch_ok && is_scratch(&path) => self.written.push(path),
             Location::Outside(path) => {
                 let denial = self.policy.outside_denial(&path, what);
                 self.denials.push(denial);
@@ -762,6 +790,15 @@ impl Analyzer<'_> {
         // program: its definition may sit in a branch that never runs.
         let base = name.rsplit('/').next().unwrap_or(name).to_string();
         let args = &argv[1..];
+        // A program this command wrote (`echo 'git push' > x; chmod +x x; ./x`).
+        if name.contains('/')
+            && let Some(path) = self.absolute(first)
+            && self.written.contains(&path)
+        {
+            return self.unknown(format!(
+                "`{name}` runs a file written earlier in the same command, which the hook cannot read"
+            ));
+        }
         // `git-push` (and git's own `libexec/git-core/git-push`) is `git push`.
         if let Some(sub) = base.strip_prefix("git-")
             && !sub.is_empty()
@@ -909,9 +946,23 @@ impl Analyzer<'_> {
                     EGRESS,
                 ),
             },
-            "docker" | "podman" | "nerdctl" | "buildah" => self.subcommand_rule(
+            "docker" | "podman" | "nerdctl" | "buildah" => self.subcommand_rule_with(
                 &base,
                 args,
+                &[
+                    "-H",
+                    "--host",
+                    "--context",
+                    "-c",
+                    "--config",
+                    "-l",
+                    "--log-level",
+                    "--tlscacert",
+                    "--tlscert",
+                    "--tlskey",
+                    "--url",
+                    "--connection",
+                ],
                 &["push"],
                 &[
                     "pull",
@@ -936,15 +987,26 @@ impl Analyzer<'_> {
                     "context",
                 ],
             ),
-            "helm" => self.subcommand_rule(
+            "helm" => self.subcommand_rule_with(
                 &base,
                 args,
+                &[
+                    "--kube-context",
+                    "--kubeconfig",
+                    "-n",
+                    "--namespace",
+                    "--registry-config",
+                    "--repository-config",
+                    "--repository-cache",
+                    "--burst-limit",
+                ],
                 &["push"],
                 &["pull", "repo", "install", "upgrade"],
             ),
-            "gem" => self.subcommand_rule(
+            "gem" => self.subcommand_rule_with(
                 &base,
                 args,
+                &["--config-file"],
                 &["push", "yank", "owner"],
                 &["install", "update", "fetch", "sources"],
             ),
@@ -952,6 +1014,11 @@ impl Analyzer<'_> {
                 let sub = first_positional(args, &[]).map(|a| a.text.clone());
                 let second = positionals(args, &[]).get(1).map(|a| a.text.clone());
                 match (sub.as_deref(), second.as_deref()) {
+                    (Some("run"), _) if args.iter().any(|a| a.text.contains('@')) => self.deny(
+                        Rule::Network,
+                        "`go run PACKAGE@VERSION` downloads the module".into(),
+                        EGRESS,
+                    ),
                     (Some("get" | "install"), _) | (Some("mod"), Some("download")) => self.deny(
                         Rule::Network,
                         "`go get` and `go install` download modules".into(),
@@ -1035,6 +1102,183 @@ impl Analyzer<'_> {
                 }
             }
             "openssl" => self.subcommand_rule(&base, args, &[], &["s_client", "s_time", "ocsp"]),
+            "mktemp" => {
+                if let Some(dir) = option_value(args, &["-p", "--tmpdir"]) {
+                    self.write_target(&dir, "`mktemp` creates a file in");
+                } else if let Some(template) = first_positional(args, &["--suffix"])
+                    && template.text.contains('/')
+                {
+                    self.write_target(template, "`mktemp` creates");
+                }
+            }
+            "ssh-keygen" => {
+                if let Some(file) = option_value(args, &["-f"]) {
+                    self.write_target(&file, "`ssh-keygen -f` writes");
+                }
+            }
+            "fallocate" => self.write_all(
+                args,
+                &["-l", "-o", "--length", "--offset"],
+                "`fallocate` writes",
+            ),
+            "chattr" | "setfattr" => {
+                let value_options: &[&str] = &[
+                    "-n", "-v", "-x", "--name", "--value", "--remove", "-p", "-v",
+                ];
+                let targets = positionals(args, value_options);
+                let skip = usize::from(
+                    base == "chattr"
+                        && !args
+                            .iter()
+                            .any(|a| a.text.starts_with('+') || a.text.starts_with('=')),
+                );
+                for t in targets.iter().skip(skip) {
+                    if base == "chattr" && (t.text.starts_with('+') || t.text.starts_with('=')) {
+                        continue;
+                    }
+                    self.write_target(t, &format!("`{base}` changes"));
+                }
+            }
+            "setfacl" => self.write_all(
+                args,
+                &[
+                    "-m",
+                    "-x",
+                    "-M",
+                    "-X",
+                    "--modify",
+                    "--remove",
+                    "--set",
+                    "--set-file",
+                    "--modify-file",
+                    "--remove-file",
+                ],
+                "`setfacl` changes",
+            ),
+            "rename" | "prename" | "perl-rename" | "file-rename" => {
+                let pos = positionals(args, &[]);
+                for t in pos.iter().skip(1) {
+                    self.write_target(t, &format!("`{base}` renames"));
+                }
+            }
+            "virtualenv" => {
+                if let Some(dir) = first_positional(args, &["-p", "--python", "--prompt"]) {
+                    self.write_target(dir, "`virtualenv` writes");
+                }
+            }
+            "rustup" => {
+                let sub = first_positional(args, &[]).map(|a| a.text.clone());
+                match sub.as_deref() {
+                    None | Some("show" | "which" | "help" | "doc" | "completions") => {}
+                    Some("run") => {
+                        let pos = positionals(args, &[]);
+                        if let Some(at) = pos.get(2)
+                            && let Some(i) = args.iter().position(|a| std::ptr::eq(a, *at))
+                        {
+                            self.run(&args[i..]);
+                        }
+                    }
+                    Some(other) => self.deny(
+                        Rule::Network,
+                        format!(
+                            "`rustup {other}` downloads toolchains or changes the user's settings"
+                        ),
+                        EGRESS,
+                    ),
+                }
+            }
+            "bundle" | "bundler" => self.subcommand_rule(
+                &base,
+                args,
+                &[],
+                &[
+                    "install", "update", "add", "outdated", "lock", "cache", "package",
+                ],
+            ),
+            "composer" => self.subcommand_rule(
+                &base,
+                args,
+                &[],
+                &[
+                    "install",
+                    "require",
+                    "update",
+                    "create-project",
+                    "global",
+                    "outdated",
+                    "self-update",
+                ],
+            ),
+            "mix" => self.subcommand_rule(
+                &base,
+                args,
+                &["hex.publish"],
+                &[
+                    "deps.get",
+                    "deps.update",
+                    "local.hex",
+                    "archive.install",
+                    "hex.info",
+                ],
+            ),
+            "dotnet" | "nuget" => {
+                let pos = positionals(args, &[]);
+                let words: Vec<&str> = pos.iter().map(|a| a.text.as_str()).collect();
+                if words.contains(&"push") {
+                    self.deny(
+                        Rule::Publish,
+                        format!("`{base} push` publishes a package"),
+                        PROPOSE,
+                    );
+                } else if words
+                    .iter()
+                    .any(|w| matches!(*w, "restore" | "install" | "add" | "update"))
+                {
+                    self.deny(
+                        Rule::Network,
+                        format!("`{base}` downloads packages"),
+                        EGRESS,
+                    );
+                }
+            }
+            "conda" | "mamba" | "micromamba" | "pixi" => self.subcommand_rule(
+                &base,
+                args,
+                &["upload", "publish"],
+                &[
+                    "install", "create", "update", "upgrade", "add", "search", "env",
+                ],
+            ),
+            "parallel" => {
+                // `parallel CMD ::: INPUTS`: a shell runs CMD with each input
+                // in place of `{}`, or after it.
+                let command: Vec<Arg> = args
+                    .iter()
+                    .skip_while(|a| a.text.starts_with('-'))
+                    .take_while(|a| !a.text.starts_with(":::"))
+                    .cloned()
+                    .collect();
+                let inputs: Vec<Arg> = args
+                    .iter()
+                    .skip_while(|a| !a.text.starts_with(":::"))
+                    .filter(|a| !a.text.starts_with(":::"))
+                    .cloned()
+                    .collect();
+                match (joined(&command), inputs.iter().any(|a| a.computed)) {
+                    (Some(text), false) if !inputs.is_empty() => {
+                        for input in &inputs {
+                            let line = if text.contains("{}") {
+                                text.replace("{}", &input.text)
+                            } else {
+                                format!("{text} {}", input.text)
+                            };
+                            self.nested(&line);
+                        }
+                    }
+                    (Some(text), false) => self.nested(&text),
+                    _ => self.unknown("`parallel` runs a command computed at run time".into()),
+                }
+            }
             _ if is_interpreter(&base) => self.interpreter(&base, args),
             "awk" | "gawk" | "mawk" | "nawk" | "busybox-awk" => self.awk(&base, args),
             "vi" | "vim" | "nvim" | "view" | "ex" | "vimdiff" | "emacs" | "emacsclient" | "ed"
@@ -1326,10 +1570,10 @@ impl Analyzer<'_> {
             // every known command word after them is judged.
             "strace" | "ltrace" | "valgrind" | "proxychains" | "proxychains4" | "torsocks"
             | "firejail" | "systemd-run" | "unshare" | "nsenter" | "chroot" | "ssh-agent"
-            | "dbus-run-session" | "faketime" | "catchsegv" | "parallel" | "flock" | "fakeroot"
-            | "xvfb-run" | "caffeinate" | "op" | "dotenv" | "with-contenv" | "pkexec"
-            | "dbus-launch" | "gdb" | "lldb" | "rr" | "perf" | "heaptrack" | "cgexec" | "sg"
-            | "newgrp" | "bwrap" | "numactl" | "prlimit" | "entr" => {
+            | "dbus-run-session" | "faketime" | "catchsegv" | "flock" | "fakeroot" | "xvfb-run"
+            | "caffeinate" | "op" | "dotenv" | "with-contenv" | "pkexec" | "dbus-launch"
+            | "gdb" | "lldb" | "rr" | "perf" | "heaptrack" | "cgexec" | "sg" | "newgrp"
+            | "bwrap" | "numactl" | "prlimit" | "entr" => {
                 if base == "flock"
                     && let Some(cmd) = option_value(args, &["-c", "--command"])
                 {
@@ -1528,6 +1772,17 @@ impl Analyzer<'_> {
                     (text == "-S" || text == "--split-string")
                         .then(|| args.get(i + 1).map(|x| x.text.clone()))
                         .flatten()
+                })
+                .or_else(|| {
+                    // `-iS 'cmd'`, `-S'cmd'`: S in a cluster of short options.
+                    let letters = text.strip_prefix('-').filter(|l| !l.starts_with('-'))?;
+                    let at = letters.find('S')?;
+                    let rest = &letters[at + 1..];
+                    if rest.is_empty() {
+                        args.get(i + 1).map(|x| x.text.clone())
+                    } else {
+                        Some(rest.to_string())
+                    }
                 })
             {
                 self.unknown("`env -S` splits a string into a command".into());
@@ -2062,6 +2317,90 @@ impl Analyzer<'_> {
                     "`git {sub_text} --directory/--unsafe-paths` may write outside the worktree"
                 ));
             }
+            "submodule" if matches!(second, Some("foreach")) => {
+                let at = rest.iter().position(|a| a.text == "foreach").unwrap_or(0);
+                let command: Vec<Arg> = rest[at + 1..]
+                    .iter()
+                    .skip_while(|a| matches!(a.text.as_str(), "--recursive" | "-q" | "--quiet"))
+                    .cloned()
+                    .collect();
+                match joined(&command) {
+                    Some(text) => self.nested(&text),
+                    None => self.unknown("`git submodule foreach` runs a computed command".into()),
+                }
+                return;
+            }
+            "rebase" | "difftool" | "filter-branch" | "grep" | "bisect" => {
+                let runs = match sub_text {
+                    "rebase" => option_value(rest, &["-x", "--exec"]),
+                    "difftool" => option_value(rest, &["-x", "--extcmd"]),
+                    "grep" => option_value(rest, &["-O", "--open-files-in-pager"]),
+                    "filter-branch" => option_value(
+                        rest,
+                        &[
+                            "--env-filter",
+                            "--tree-filter",
+                            "--index-filter",
+                            "--parent-filter",
+                            "--msg-filter",
+                            "--commit-filter",
+                            "--tag-name-filter",
+                        ],
+                    ),
+                    _ => None,
+                };
+                if let Some(command) = runs {
+                    match command.exact() {
+                        Some(text) => self.nested(text),
+                        None => self.unknown(format!("`git {sub_text}` runs a computed command")),
+                    }
+                }
+                if sub_text == "bisect" && second == Some("run") {
+                    let at = rest.iter().position(|a| a.text == "run").unwrap_or(0);
+                    self.run(&rest[at + 1..]);
+                }
+            }
+            "archive" | "format-patch" | "diff" | "log" | "show" | "checkout-index"
+            | "diff-tree" | "diff-files" | "diff-index" | "range-diff"
+                if rest.iter().any(|a| {
+                    a.text.starts_with("--output")
+                        || a.text.starts_with("--prefix")
+                        || a.text == "-o"
+                        || a.text.starts_with("--o=")
+                }) =>
+            {
+                let names: &[&str] = match sub_text {
+                    "archive" => &["-o", "--output"],
+                    "format-patch" => &["-o", "--output-directory"],
+                    "checkout-index" => &["--prefix"],
+                    _ => &["--output"],
+                };
+                if let Some(target) = option_value(rest, names) {
+                    self.write_target(&target, &format!("`git {sub_text}` writes"));
+                }
+                if sub_text == "archive" {
+                    return;
+                }
+            }
+            "maintenance"
+                if matches!(second, Some("start" | "register" | "unregister" | "stop")) =>
+            {
+                return self.deny(
+                    Rule::WriteOutside,
+                    format!(
+                        "`git maintenance {}` changes the user's git settings and scheduler, outside the run",
+                        second.unwrap_or_default()
+                    ),
+                    &self.policy.keep_inside(),
+                );
+            }
+            "maintenance" if rest.iter().any(|a| a.text.contains("prefetch")) => {
+                return self.deny(
+                    Rule::Network,
+                    "`git maintenance run --task=prefetch` fetches from remotes".into(),
+                    EGRESS,
+                );
+            }
             "fetch" | "pull" | "clone" | "ls-remote" => {
                 return self.deny(
                     Rule::Network,
@@ -2201,7 +2540,7 @@ impl Analyzer<'_> {
                     );
                 }
                 Some(_) => {}
-                None if a.computed => {
+                None if a.computed || a.glob => {
                     return self.unknown(format!(
                         "an argument of `airlock` (`{}`) is computed at run time",
                         a.text
@@ -2259,6 +2598,12 @@ impl Analyzer<'_> {
                 format!("`cargo {}` downloads from a registry", sub.text),
                 EGRESS,
             ),
+            "new" | "init" => {
+                let pos = positionals(args, &["--name", "--vcs", "--edition", "--registry"]);
+                if let Some(dir) = pos.get(1) {
+                    self.write_target(dir, &format!("`cargo {}` writes", sub.text));
+                }
+            }
             "fetch" | "update" | "generate-lockfile" | "vendor"
                 if !args.iter().any(|a| matches!(a.text.as_str(), "--offline" | "--frozen")) =>
             {
@@ -2275,7 +2620,10 @@ impl Analyzer<'_> {
             }
             "run" => {
                 // `cargo run -p airlock-cli -- approve ...`
-                let runs_airlock = args.iter().any(|a| a.text.contains("airlock"));
+                let runs_airlock = args.iter().any(|a| {
+                    a.text.contains("airlock")
+                        || matches!(a.text.as_str(), "approve" | "promote" | "resolve" | "rollback")
+                });
                 if let Some(dash) = args.iter().position(|a| a.text == "--")
                     && runs_airlock
                 {
@@ -2301,6 +2649,68 @@ impl Analyzer<'_> {
             ],
         );
         let sub = sub.map(|a| a.text.as_str());
+        // `npm --registry URL publish`: a global option's value is not the
+        // command; the first word that names a registry command is.
+        const RUNS_SCRIPTS: &[&str] = &[
+            "run",
+            "run-script",
+            "rum",
+            "urn",
+            "test",
+            "t",
+            "tst",
+            "start",
+            "stop",
+            "restart",
+        ];
+        const REGISTRY: &[&str] = &[
+            "publish",
+            "unpublish",
+            "deprecate",
+            "dist-tag",
+            "dist-tags",
+            "owner",
+            "author",
+            "access",
+            "team",
+            "token",
+            "adduser",
+            "login",
+            "add-user",
+        ];
+        let words: Vec<&str> = positionals(args, &[])
+            .into_iter()
+            .take_while(|a| a.text != "--")
+            .map(|a| a.text.as_str())
+            .collect();
+        let sub = match sub {
+            Some(first) if RUNS_SCRIPTS.contains(&first) => Some(first),
+            first => words
+                .iter()
+                .copied()
+                .find(|w| {
+                    REGISTRY.contains(w)
+                        || (base == "npm" && w.len() >= 3 && "publish".starts_with(*w))
+                })
+                .or(first),
+        };
+        if matches!(sub, Some("config" | "c")) {
+            let second = words.get(1).copied();
+            let project = args
+                .iter()
+                .any(|a| a.text == "--local" || a.text.starts_with("--location=project"))
+                || option_value(args, &["-L", "--location"]).is_some_and(|v| v.text == "project");
+            if matches!(second, Some("set" | "delete" | "edit" | "rm" | "unset")) && !project {
+                return self.deny(
+                    Rule::WriteOutside,
+                    format!(
+                        "`{base} config {}` writes the user's own settings, outside the run",
+                        second.unwrap_or_default()
+                    ),
+                    &self.policy.keep_inside(),
+                );
+            }
+        }
         // npm runs any unique prefix of a command's name (`npm pub`).
         let sub = match sub {
             Some(text) if base == "npm" && text.len() >= 3 && "publish".starts_with(text) => {
@@ -2375,7 +2785,26 @@ impl Analyzer<'_> {
 
     fn pip(&mut self, base: &str, args: &[Arg]) {
         let offline = args.iter().any(|a| a.text == "--no-index");
-        let sub = first_positional(args, &[]).map(|a| a.text.as_str());
+        // `pip --proxy URL install`: the first word that is a command.
+        let words: Vec<&str> = positionals(args, &[])
+            .into_iter()
+            .map(|a| a.text.as_str())
+            .collect();
+        let sub = words
+            .iter()
+            .copied()
+            .find(|w| matches!(*w, "install" | "download" | "wheel" | "run" | "config"))
+            .or_else(|| words.first().copied());
+        if sub == Some("config")
+            && words.iter().any(|w| matches!(*w, "set" | "unset" | "edit"))
+            && !args.iter().any(|a| a.text == "--site")
+        {
+            return self.deny(
+                Rule::WriteOutside,
+                format!("`{base} config` writes the user's own settings, outside the run"),
+                &self.policy.keep_inside(),
+            );
+        }
         if matches!(sub, Some("install" | "download" | "wheel" | "run")) && !offline {
             self.deny(
                 Rule::Network,
@@ -2405,6 +2834,11 @@ impl Analyzer<'_> {
         );
         let sub = pos.first().map(|a| a.text.as_str());
         let second = pos.get(1).map(|a| a.text.as_str());
+        if sub == Some("venv")
+            && let Some(dir) = pos.get(1)
+        {
+            self.write_target(dir, &format!("`{base} venv` writes"));
+        }
         match (sub, second) {
             (Some("publish"), _) => self.deny(
                 Rule::Publish,
@@ -2435,7 +2869,20 @@ impl Analyzer<'_> {
     }
 
     fn subcommand_rule(&mut self, base: &str, args: &[Arg], publish: &[&str], network: &[&str]) {
-        let Some(sub) = first_positional(args, &[]) else {
+        self.subcommand_rule_with(base, args, &[], publish, network);
+    }
+
+    /// [`Self::subcommand_rule`] for a program whose global options before
+    /// the subcommand take values (`docker -H HOST push`).
+    fn subcommand_rule_with(
+        &mut self,
+        base: &str,
+        args: &[Arg],
+        value_options: &[&str],
+        publish: &[&str],
+        network: &[&str],
+    ) {
+        let Some(sub) = first_positional(args, value_options) else {
             return;
         };
         let Some(text) = sub.exact() else {
@@ -2595,13 +3042,59 @@ impl Analyzer<'_> {
     /// program from a pipe or file is not understood; a script file is
     /// not judged (what a program does is the sandbox's business).
     fn interpreter(&mut self, base: &str, args: &[Arg]) {
-        if base.starts_with("python")
-            && args.first().is_some_and(|a| a.text == "-m")
-            && args.get(1).is_some_and(|a| a.text == "pip")
-        {
-            return self.pip("pip", &args[2..]);
-        }
         let family = interpreter_family(base);
+        if family == "python"
+            && let Some(at) = args.iter().position(|a| a.text == "-m")
+            && let Some(module) = args.get(at + 1).and_then(Arg::exact)
+        {
+            let rest = &args[at + 2..];
+            match module {
+                "pip" | "pipx" => return self.pip(module, rest),
+                "twine" => {
+                    return self.subcommand_rule("twine", rest, &["upload", "register"], &[]);
+                }
+                "poetry" | "uv" | "pdm" | "hatch" => return self.python_project(module, rest),
+                "venv" | "virtualenv" => {
+                    if let Some(dir) = positionals(rest, &["--prompt"]).last() {
+                        self.write_target(dir, &format!("`python -m {module}` writes"));
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if family == "deno" {
+            let sub = first_positional(args, &[]).map(|a| a.text.clone());
+            match sub.as_deref() {
+                Some("publish") => {
+                    return self.deny(
+                        Rule::Publish,
+                        "`deno publish` publishes to JSR".into(),
+                        PROPOSE,
+                    );
+                }
+                Some("install" | "add" | "cache" | "upgrade" | "outdated" | "update") => {
+                    return self.deny(
+                        Rule::Network,
+                        format!("`deno {}` downloads modules", sub.unwrap_or_default()),
+                        EGRESS,
+                    );
+                }
+                _ if args.iter().any(|a| {
+                    ["http://", "https://", "npm:", "jsr:"]
+                        .iter()
+                        .any(|p| a.text.starts_with(p))
+                }) =>
+                {
+                    return self.deny(
+                        Rule::Network,
+                        "`deno` runs a module it downloads".into(),
+                        EGRESS,
+                    );
+                }
+                _ => {}
+            }
+        }
         let (code_letters, long_code): (&[char], &[&str]) = match family {
             "python" | "expect" => (&['c'], &[]),
             "perl" => (&['e', 'E'], &[]),
