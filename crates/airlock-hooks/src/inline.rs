@@ -64,7 +64,57 @@ const SPAWNS_OR_CONNECTS: &[&str] = &[
     "fromhex",
     "chr(",
     "\\x",
+    "download",
+    "webbrowser",
+    "telnet",
+    "xmlrpc",
+    "open_connection",
+    "create_connection",
+    "urlretrieve",
 ];
+
+/// Words with which inline code writes, moves or removes files.
+const WRITES: &[&str] = &[
+    "'w", "\"w", "'a'", "\"a\"", "'x'", "\"x\"", "write", "rename", "remove", "unlink", "rmtree",
+    "rmdir", "copy", "move", "mkdir", "chmod", "chown", "symlink", "link(", "truncate", "touch",
+    "replace(", "dump(", "save", "append", ">",
+];
+
+/// The absolute (or `~`) paths written out in `code`, when `code` also
+/// uses a word that writes files: the caller places them.
+pub(crate) fn written_paths(code: &str) -> Vec<String> {
+    let lower = code.to_ascii_lowercase();
+    if !WRITES.iter().any(|w| lower.contains(w)) {
+        return Vec::new();
+    }
+    let mut paths = Vec::new();
+    let chars: Vec<char> = code.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = (chars[i] == '/' || (chars[i] == '~' && chars.get(i + 1) == Some(&'/')))
+            && (i == 0
+                || matches!(
+                    chars[i - 1],
+                    '\'' | '"' | '`' | ' ' | '(' | '>' | '<' | ',' | '=' | '['
+                ));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len()
+            && (chars[i].is_ascii_alphanumeric()
+                || matches!(chars[i], '/' | '.' | '_' | '-' | '~' | '+' | '@'))
+        {
+            i += 1;
+        }
+        let path: String = chars[start..i].iter().collect();
+        if path.len() > 1 {
+            paths.push(path);
+        }
+    }
+    paths
+}
 
 /// What in `code` (a program for a scripting language) may start another
 /// program or open a connection; `None` when nothing does.
@@ -247,6 +297,21 @@ mod tests {
         assert!(awk_runs_commands("BEGIN{\"id\" | getline x}").is_some());
         assert_eq!(awk_runs_commands("{ if (a || b) print $1 }"), None);
         assert_eq!(awk_runs_commands("{s += $2} END {print s}"), None);
+    }
+
+    #[test]
+    fn paths_written_by_inline_code_are_listed() {
+        assert_eq!(
+            written_paths("open('/etc/x','w').write('x')"),
+            vec!["/etc/x".to_string()]
+        );
+        assert_eq!(
+            written_paths("open F, \">/etc/x\""),
+            vec!["/etc/x".to_string()]
+        );
+        assert!(written_paths("print(sum([1, 2]))").is_empty());
+        // A path read, with nothing that writes: not listed.
+        assert!(written_paths("print(len('/etc/os-release'))").is_empty());
     }
 
     #[test]

@@ -732,6 +732,42 @@ impl Analyzer<'_> {
         }
     }
 
+    /// A file this command wrote that `program` reads and may run commands
+    /// from (a Makefile, `package.json`'s scripts, cargo's `build.rs` and
+    /// `.cargo/config.toml`, a repository's hooks and attributes).
+    fn reads_written_configuration(&self, program: &str) -> Option<String> {
+        let names: &[&str] = match program {
+            "make" | "gmake" => &["Makefile", "makefile", "GNUmakefile"],
+            "npm" | "pnpm" | "yarn" | "bun" | "npx" => {
+                &["package.json", ".npmrc", ".yarnrc", ".yarnrc.yml"]
+            }
+            "cargo" => &[
+                "build.rs",
+                "config.toml",
+                "config",
+                "Cargo.toml",
+                "rust-toolchain",
+                "rust-toolchain.toml",
+            ],
+            "git" => &[".gitattributes", ".gitmodules", "config"],
+            "pip" | "pip3" | "uv" | "poetry" => &["setup.py", "pyproject.toml", "setup.cfg"],
+            "pytest" | "tox" | "nox" => &["conftest.py", "tox.ini", "noxfile.py", "pytest.ini"],
+            _ => return None,
+        };
+        self.written
+            .iter()
+            .find(|path| {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                names.contains(&name.as_str())
+                    || (program == "git" && path.components().any(|c| c.as_os_str() == ".git"))
+                    || (program == "make" && name.ends_with(".mk"))
+            })
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
     /// `arg` as an absolute, normalized path, when it can be placed.
     fn absolute(&self, arg: &Arg) -> Option<PathBuf> {
         let text = arg.exact()?;
@@ -806,6 +842,11 @@ impl Analyzer<'_> {
             let mut git_args = vec![Arg::literal(sub)];
             git_args.extend_from_slice(args);
             return self.git(&git_args);
+        }
+        if let Some(file) = self.reads_written_configuration(&base) {
+            return self.unknown(format!(
+                "`{base}` reads `{file}`, written earlier in the same command, and runs what it says"
+            ));
         }
         match base.as_str() {
             "eval" => {
@@ -1583,6 +1624,17 @@ impl Analyzer<'_> {
                     }
                 }
                 self.run_each_suffix(&base, args);
+                // After the command it runs: the log is not a program.
+                if matches!(base.as_str(), "strace" | "ltrace")
+                    && let Some(out) = option_value(args, &["-o", "--output"])
+                {
+                    self.write_target(&out, &format!("`{base} -o` writes"));
+                }
+                if base == "valgrind"
+                    && let Some(out) = option_value(args, &["--log-file", "--xml-file"])
+                {
+                    self.write_target(&out, "`valgrind` writes");
+                }
             }
             "tmux" | "screen" | "dtach" | "abduco" | "xterm" | "kitty"
                 if !args.iter().all(|a| {
@@ -2604,7 +2656,7 @@ impl Analyzer<'_> {
                     self.write_target(dir, &format!("`cargo {}` writes", sub.text));
                 }
             }
-            "fetch" | "update" | "generate-lockfile" | "vendor"
+            "audit" | "outdated" | "fetch" | "update" | "generate-lockfile" | "vendor"
                 if !args.iter().any(|a| matches!(a.text.as_str(), "--offline" | "--frozen")) =>
             {
                 self.deny(
@@ -2765,7 +2817,9 @@ impl Analyzer<'_> {
             ),
             Some(
                 "install" | "i" | "add" | "ci" | "update" | "up" | "upgrade" | "dlx" | "exec" | "x"
-                | "create" | "install-test" | "it",
+                | "create" | "install-test" | "it" | "view" | "v" | "info" | "show" | "search"
+                | "s" | "se" | "find" | "audit" | "outdated" | "ping" | "whoami" | "doctor"
+                | "fund",
             ) if !offline => self.deny(
                 Rule::Network,
                 format!(
@@ -2793,7 +2847,12 @@ impl Analyzer<'_> {
         let sub = words
             .iter()
             .copied()
-            .find(|w| matches!(*w, "install" | "download" | "wheel" | "run" | "config"))
+            .find(|w| {
+                matches!(
+                    *w,
+                    "install" | "download" | "wheel" | "run" | "config" | "index" | "search"
+                )
+            })
             .or_else(|| words.first().copied());
         if sub == Some("config")
             && words.iter().any(|w| matches!(*w, "set" | "unset" | "edit"))
@@ -2805,7 +2864,11 @@ impl Analyzer<'_> {
                 &self.policy.keep_inside(),
             );
         }
-        if matches!(sub, Some("install" | "download" | "wheel" | "run")) && !offline {
+        if matches!(
+            sub,
+            Some("install" | "download" | "wheel" | "run" | "index" | "search")
+        ) && !offline
+        {
             self.deny(
                 Rule::Network,
                 format!(
@@ -3159,12 +3222,49 @@ impl Analyzer<'_> {
                 }
             }
         }
+        // `perl -MLWP::Simple`, `ruby -rnet/http`: modules loaded are part
+        // of the program.
+        for (i, a) in args.iter().enumerate() {
+            let t = a.text.as_str();
+            if (family == "perl" && (t.starts_with("-M") || t.starts_with("-m")))
+                || (family == "ruby" && t.starts_with("-r"))
+            {
+                let module = if t.len() > 2 {
+                    Some(Arg {
+                        text: t[2..].to_string(),
+                        ..a.clone()
+                    })
+                } else {
+                    args.get(i + 1).cloned()
+                };
+                code.extend(module);
+            }
+        }
         let judge = |this: &mut Self, text: &str, whence: &str| {
             if let Some(marker) = crate::inline::spawns_or_connects(text) {
                 this.unknown(format!(
                     "`{base}` runs {whence} that may start programs or open connections \
                      (`{marker}`), which the hook cannot judge"
                 ));
+            }
+            for path in crate::inline::written_paths(text) {
+                let arg = if let Some(rest) = path.strip_prefix("~/") {
+                    Arg {
+                        text: rest.to_string(),
+                        home: true,
+                        ..Arg::default()
+                    }
+                } else {
+                    Arg::literal(&path)
+                };
+                if let Location::Outside(full) = this.locate(&arg)
+                    && !is_scratch(&full)
+                    && !is_harmless_device(&path)
+                {
+                    this.unknown(format!(
+                        "`{base}` runs {whence} that writes files and names `{path}`, outside the worktree"
+                    ));
+                }
             }
         };
         for c in &code {
@@ -3175,6 +3275,15 @@ impl Analyzer<'_> {
         }
         if !code.is_empty() {
             return;
+        }
+        if let Some(script) = args.iter().find(|a| !a.text.starts_with('-'))
+            && let Some(path) = self.absolute(script)
+            && self.written.contains(&path)
+        {
+            return self.unknown(format!(
+                "`{base} {}` runs a script written earlier in the same command, which the hook cannot read",
+                script.text
+            ));
         }
         let reads_stdin = args.is_empty()
             || args.iter().all(|a| {
