@@ -97,12 +97,15 @@ pub fn bench(
     let mut denied = Measure::new("airlock hook claude pre (git push, denied)");
     let mut codex_side = Measure::new("airlock hook codex pre (Bash, allowed)");
     let mut start = Measure::new("airlock --version (process start, no repository)");
+    let mut cpu_hook = Measure::new("CPU time: airlock hook claude pre (Bash, allowed)");
+    let mut cpu_python = Measure::new("CPU time: python3 hook.py");
+    let mut cpu_start = Measure::new("CPU time: airlock --version");
     for round in 0..=opts.pairs {
-        let a = timed_fed(hook("claude"), &allowed)?;
-        let b = timed_fed(python_hook(), &allowed)?;
-        let d = timed_fed(hook("claude"), &push)?;
-        let c = timed_fed(hook("codex"), &codex)?;
-        let v = timed_fed(version(), b"")?;
+        let (a, a_cpu) = timed_fed(hook("claude"), &allowed)?;
+        let (b, b_cpu) = timed_fed(python_hook(), &allowed)?;
+        let (d, _) = timed_fed(hook("claude"), &push)?;
+        let (c, _) = timed_fed(hook("codex"), &codex)?;
+        let (v, v_cpu) = timed_fed(version(), b"")?;
         env.say(&format!(
             "hook: round {round}{}: airlock {:.2} ms, python {:.2} ms",
             if round == 0 { " (untimed)" } else { "" },
@@ -115,6 +118,9 @@ pub fn bench(
             denied.push(d);
             codex_side.push(c);
             start.push(v);
+            cpu_hook.push(a_cpu);
+            cpu_python.push(b_cpu);
+            cpu_start.push(v_cpu);
         }
     }
     let comparison = Comparison {
@@ -125,7 +131,7 @@ pub fn bench(
         ),
         subject,
         baseline,
-        details: vec![denied, codex_side, start],
+        details: vec![denied, codex_side, start, cpu_hook, cpu_python, cpu_start],
         notes: vec![
             format!("command judged: {COMMAND}"),
             "started in the run's worktree with -C REPO, as `airlock agent` relays it; repository: 5 dirs x 10 files".into(),
@@ -172,10 +178,26 @@ fn fed(cmd: Command, input: &[u8]) -> Result<String> {
     Ok(out)
 }
 
-/// [`fed`], timed from spawn to exit.
-fn timed_fed(cmd: Command, input: &[u8]) -> Result<Duration> {
+/// [`fed`], timed from spawn to exit: the wall time, and the CPU time
+/// (user + system) the process used, which a loaded machine inflates less.
+fn timed_fed(cmd: Command, input: &[u8]) -> Result<(Duration, Duration)> {
+    let cpu_before = children_cpu();
     let (elapsed, _) = run_fed(cmd, input)?;
-    Ok(elapsed)
+    Ok((elapsed, children_cpu().saturating_sub(cpu_before)))
+}
+
+/// User + system time of this process's waited-for children so far.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage writes one `rusage` into the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn run_fed(mut cmd: Command, input: &[u8]) -> Result<(Duration, String)> {

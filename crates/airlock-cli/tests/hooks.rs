@@ -561,3 +561,50 @@ fn bad_pre_payloads_are_refused_per_each_agents_contract() {
     }
     env.assert_unchanged(&before);
 }
+
+#[test]
+fn the_pre_hook_answers_without_opening_the_ledger() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    let before = env.world();
+    // The ledger moved away: anything that opens the store would make a new,
+    // empty one (and refuse it against the head record).
+    let state = env.state_dir();
+    let aside = env.tmp.path().join("ledger-aside");
+    std::fs::create_dir_all(&aside).unwrap();
+    let moved: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("ledger.db"))
+        })
+        .collect();
+    assert!(!moved.is_empty());
+    for path in &moved {
+        std::fs::rename(path, aside.join(path.file_name().unwrap())).unwrap();
+    }
+    let push = claude_pre(&wt, "Bash", json!({"command": "git push"}));
+    let reason = assert_denied(&hook(&env, "claude", "pre", &run[..run.len() - 3], &push));
+    assert!(reason.contains("git push"), "{reason}");
+    let ls = codex_pre(&wt, "Bash", json!({"command": "ls"}));
+    let out = hook(&env, "codex", "pre", &run, &ls);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "", "")
+    );
+    // Another run's call is still refused.
+    let elsewhere = claude_pre(&env.repo, "Bash", json!({"command": "ls"}));
+    assert_blocked(
+        &hook(&env, "claude", "pre", &run, &elsewhere),
+        "outside this run's worktree",
+    );
+    assert!(
+        !state.join("ledger.db").exists(),
+        "the pre hook opened the store"
+    );
+    for path in &moved {
+        std::fs::rename(aside.join(path.file_name().unwrap()), path).unwrap();
+    }
+    env.assert_unchanged(&before);
+}
