@@ -421,7 +421,10 @@ impl Analyzer<'_> {
             }
         }
         let name = match &assignment.name {
-            ast::AssignmentName::VariableName(n) | ast::AssignmentName::ArrayElementName(n, _) => {
+            ast::AssignmentName::VariableName(n) => n.clone(),
+            // `a[$(cmd)]=1`: the shell expands the subscript, running cmd.
+            ast::AssignmentName::ArrayElementName(n, subscript) => {
+                self.word(subscript);
                 n.clone()
             }
         };
@@ -624,6 +627,12 @@ impl Analyzer<'_> {
         if brace_expansion(raw) {
             arg.computed = true;
         }
+        // `${x@P}` expands x as a prompt, running the substitutions in it.
+        if raw.contains("@P}") {
+            self.unknown(format!(
+                "`{raw}` expands a variable as a prompt, which runs the commands in it"
+            ));
+        }
         arg
     }
 
@@ -729,6 +738,14 @@ impl Analyzer<'_> {
             Location::Inside
         } else {
             Location::Outside(full)
+        }
+    }
+
+    /// A command string a builtin runs (`mapfile -C`, `compgen -C`).
+    fn callback(&mut self, base: &str, callback: &Arg) {
+        match callback.exact() {
+            Some(text) => self.nested(text),
+            None => self.unknown(format!("`{base} -C` runs a computed command")),
         }
     }
 
@@ -849,6 +866,42 @@ impl Analyzer<'_> {
             ));
         }
         match base.as_str() {
+            // Builtins that evaluate a name's subscript or an arithmetic
+            // expression given as text: `$(cmd)` inside runs cmd.
+            "printf" | "test" | "[" | "unset" | "let" | "declare" | "typeset" | "local"
+            | "readonly" | "read" | "mapfile" | "readarray" | "export"
+                if args.iter().any(|a| {
+                    let t = a.text.as_str();
+                    let substitution =
+                        |t: &str| t.contains("$(") || t.contains('`') || t.contains("${");
+                    match base.as_str() {
+                        "let" => substitution(t),
+                        _ => {
+                            t.split_once('[').is_some_and(|(_, sub)| substitution(sub))
+                                || (t.starts_with("-n")
+                                    && args.iter().any(|b| substitution(&b.text)))
+                        }
+                    }
+                }) =>
+            {
+                self.unknown(format!(
+                    "`{base}` evaluates text containing a substitution (as a subscript or arithmetic), which runs it"
+                ));
+                if matches!(base.as_str(), "mapfile" | "readarray")
+                    && let Some(callback) = option_value(args, &["-C"])
+                {
+                    self.callback(&base, &callback);
+                }
+            }
+            "mapfile" | "readarray" | "compgen" | "complete"
+                if option_value(args, &["-C"]).is_some() =>
+            {
+                if let Some(callback) = option_value(args, &["-C"]) {
+                    self.callback(&base, &callback);
+                }
+            }
+            "fc" => self
+                .unknown("`fc` runs commands from the history, which the hook cannot see".into()),
             "eval" => {
                 let text = joined(args);
                 self.unknown("`eval` runs a string as a command".into());

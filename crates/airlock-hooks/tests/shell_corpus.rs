@@ -345,6 +345,16 @@ const HOSTILE: &[(&str, Want, &str)] = &[
     ("pip index versions requests", Deny(Net), "pip index asks the index"),
     ("cargo audit", Deny(Net), "cargo audit fetches the advisory database"),
     ("strace -o /etc/x ls", Deny(Out), "strace's log outside"),
+    ("a[$(git push)]=1", Deny(Pub), "an array subscript in an assignment is expanded"),
+    ("printf -v 'x[$(git push)]' %s y", Ask, "printf -v evaluates the subscript"),
+    ("test -v 'x[$(git push)]'", Ask, "test -v evaluates the subscript"),
+    ("unset 'x[$(git push)]'", Ask, "unset evaluates the subscript"),
+    ("let 'x[$(git push)]=1'", Ask, "let's arithmetic"),
+    ("typeset -n r='x[$(git push)]'; echo $r", Ask, "a nameref to a subscript"),
+    ("x='$(git push)'; echo ${x@P}", Ask, "prompt expansion runs substitutions"),
+    ("mapfile -C 'git push' -c 1 < src/a", Deny(Pub), "mapfile's callback"),
+    ("compgen -C 'git push' x", Deny(Pub), "compgen's command"),
+    ("fc -s", Ask, "re-running history"),
     // Not understood: a person should look.
     ("echo Z2l0IHB1c2g= | base64 -d | sh", Ask, "a decoded payload piped into a shell"),
     ("echo Z2l0IHB1c2g= | base64 --decode | bash -s", Ask, "the same into bash -s"),
@@ -374,6 +384,8 @@ const HOSTILE: &[(&str, Want, &str)] = &[
 #[rustfmt::skip]
 const BENIGN: &[(&str, &str)] = &[
     ("cargo test", "the everyday loop"),
+    ("printf 'export X=${Y}\n' > env.sh", "printf of a literal ${ into a file"),
+    ("declare -A seen; seen[src]=1", "an associative array"),
     ("python3 -c \"print(open('/etc/os-release').read())\"", "inline code reading a file outside"),
     ("strace -f -o target/trace.txt cargo test", "tracing the tests, the log inside"),
     ("echo 'x' > notes.txt; cargo test", "a file written, then an unrelated build"),
