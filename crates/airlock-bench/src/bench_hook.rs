@@ -21,11 +21,17 @@ use crate::stats::{Comparison, Measure, Target};
 
 pub struct Opts {
     pub pairs: usize,
+    /// Another airlock binary (an earlier build) timed the same way in the
+    /// same rounds, as a detail.
+    pub compare_with: Option<std::path::PathBuf>,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { pairs: 101 }
+        Opts {
+            pairs: 101,
+            compare_with: None,
+        }
     }
 }
 
@@ -64,11 +70,12 @@ pub fn bench(
     let push = claude_payload(&worktree, "git push origin HEAD:main");
     let codex = codex_payload(&worktree, COMMAND);
     let repo_arg = repo.display().to_string();
-    let hook = |agent: &str| {
-        let mut cmd = env.command(airlock, &worktree);
+    let hook_of = |binary: &Path, agent: &str| {
+        let mut cmd = env.command(binary, &worktree);
         cmd.args(["-C", &repo_arg, "hook", agent, "pre", "--run", &id]);
         cmd
     };
+    let hook = |agent: &str| hook_of(airlock, agent);
     let python_hook = || {
         let mut cmd = env.command(&python, &worktree);
         cmd.arg(&script);
@@ -100,12 +107,34 @@ pub fn bench(
     let mut cpu_hook = Measure::new("CPU time: airlock hook claude pre (Bash, allowed)");
     let mut cpu_python = Measure::new("CPU time: python3 hook.py");
     let mut cpu_start = Measure::new("CPU time: airlock --version");
+    let mut other = opts.compare_with.as_ref().map(|path| {
+        (
+            path.clone(),
+            Measure::new(format!(
+                "{} hook claude pre (Bash, allowed)",
+                path.display()
+            )),
+            Measure::new(format!("CPU time: {} hook claude pre", path.display())),
+        )
+    });
+    if let Some((path, _, _)) = &other {
+        let out = fed(hook_of(path, "claude"), &allowed)?;
+        ensure!(
+            out.is_empty(),
+            "{} answered the allowed call: {out}",
+            path.display()
+        );
+    }
     for round in 0..=opts.pairs {
         let (a, a_cpu) = timed_fed(hook("claude"), &allowed)?;
         let (b, b_cpu) = timed_fed(python_hook(), &allowed)?;
         let (d, _) = timed_fed(hook("claude"), &push)?;
         let (c, _) = timed_fed(hook("codex"), &codex)?;
         let (v, v_cpu) = timed_fed(version(), b"")?;
+        let o = match &other {
+            Some((path, _, _)) => Some(timed_fed(hook_of(path, "claude"), &allowed)?),
+            None => None,
+        };
         env.say(&format!(
             "hook: round {round}{}: airlock {:.2} ms, python {:.2} ms",
             if round == 0 { " (untimed)" } else { "" },
@@ -121,6 +150,10 @@ pub fn bench(
             cpu_hook.push(a_cpu);
             cpu_python.push(b_cpu);
             cpu_start.push(v_cpu);
+            if let (Some((_, wall, cpu)), Some((o_wall, o_cpu))) = (&mut other, o) {
+                wall.push(o_wall);
+                cpu.push(o_cpu);
+            }
         }
     }
     let comparison = Comparison {
@@ -131,7 +164,13 @@ pub fn bench(
         ),
         subject,
         baseline,
-        details: vec![denied, codex_side, start, cpu_hook, cpu_python, cpu_start],
+        details: {
+            let mut details = vec![denied, codex_side, start, cpu_hook, cpu_python, cpu_start];
+            if let Some((_, wall, cpu)) = other {
+                details.extend([wall, cpu]);
+            }
+            details
+        },
         notes: vec![
             format!("command judged: {COMMAND}"),
             "started in the run's worktree with -C REPO, as `airlock agent` relays it; repository: 5 dirs x 10 files".into(),

@@ -117,6 +117,9 @@ enum Command {
         /// Timed rounds (after one untimed round).
         #[arg(long, default_value_t = bench_hook::Opts::default().pairs)]
         pairs: usize,
+        /// Another airlock binary (an earlier build) to time in the same rounds.
+        #[arg(long, value_name = "PATH")]
+        compare_with: Option<PathBuf>,
     },
     /// Peak memory of `airlock check` on a large change vs `git diff` of it.
     CheckMemory {
@@ -291,9 +294,18 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?,
-        Command::Hook { pairs } => {
-            bench_hook::bench(&airlock, &bench_hook::Opts { pairs: *pairs }, v, keep)?
-        }
+        Command::Hook {
+            pairs,
+            compare_with,
+        } => bench_hook::bench(
+            &airlock,
+            &bench_hook::Opts {
+                pairs: *pairs,
+                compare_with: compare_with.clone(),
+            },
+            v,
+            keep,
+        )?,
         Command::CheckMemory { files, kib, rounds } => vec![bench_check_memory::bench(
             &airlock,
             &bench_check_memory::Opts {
