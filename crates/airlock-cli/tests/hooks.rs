@@ -461,8 +461,8 @@ fn bad_post_payloads_are_refused_and_record_nothing() {
         ),
         (
             "codex",
-            with(codex_post(&wt), "agent_id", json!("a")),
-            "the hook input has a field `agent_id` that Codex's documented hook input does not have".into(),
+            with(codex_post(&wt), "prompt_id", json!("a")),
+            "the hook input has a field `prompt_id` that Codex's documented hook input does not have".into(),
         ),
         (
             "claude",

@@ -39,6 +39,11 @@ pub struct PreToolUseInput {
     /// `{"command": ...}` for Bash and apply_patch; the arguments for MCP tools.
     pub tool_input: Value,
     pub tool_use_id: String,
+    /// Sent inside a subagent (`SubagentCommandInputFields`): accepted, not judged.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub agent_type: Option<String>,
 }
 
 /// The PostToolUse input (stdin), as closed as [`PreToolUseInput`].
@@ -57,6 +62,10 @@ pub struct PostToolUseInput {
     pub tool_input: Value,
     pub tool_response: Value,
     pub tool_use_id: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub agent_type: Option<String>,
 }
 
 /// The tool calls airlock judges.

@@ -177,15 +177,24 @@ fn a_field_the_agents_documentation_lacks_is_refused() {
         "airlock: refused the tool call because the hook input has a field `skip_hooks` that Claude Code's \
          documented hook input does not have. airlock refuses fields it cannot judge",
     );
-    // A Claude payload given to the Codex hook: `model` and `turn_id` are
-    // missing, and Claude's `agent_id` is not Codex's.
+    // Claude's `prompt_id` is not Codex's.
     let mut codex_payload: Value =
         serde_json::from_slice(&codex_pre("Bash", json!({"command": "ls"}))).unwrap();
-    codex_payload["agent_id"] = json!("agent-7");
+    codex_payload["prompt_id"] = json!("p-7");
     let input = serde_json::to_vec(&codex_payload).unwrap();
     assert_refused(
         &codex::pre_tool_use(&input, &policy()),
-        "airlock: refused the tool call because the hook input has a field `agent_id` that Codex's documented hook input does not have",
+        "airlock: refused the tool call because the hook input has a field `prompt_id` that Codex's documented hook input does not have",
+    );
+    // Inside a subagent Codex adds `agent_id` and `agent_type`
+    // (codex-rs/hooks/src/events/pre_tool_use.rs, SubagentCommandInputFields).
+    let mut subagent: Value =
+        serde_json::from_slice(&codex_pre("Bash", json!({"command": "ls"}))).unwrap();
+    subagent["agent_id"] = json!("agent-1");
+    subagent["agent_type"] = json!("worker");
+    assert_eq!(
+        codex::pre_tool_use(&serde_json::to_vec(&subagent).unwrap(), &policy()),
+        HookReply::silent()
     );
     // PostToolUse too, for both.
     let mut post: Value = serde_json::from_slice(&claude_post()).unwrap();
