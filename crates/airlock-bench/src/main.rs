@@ -7,6 +7,7 @@
 mod bench_check_memory;
 mod bench_egress;
 mod bench_exec;
+mod bench_hook;
 mod bench_ledger;
 mod bench_lifecycle;
 mod bench_proof;
@@ -110,6 +111,15 @@ enum Command {
         /// Directories in the git-ignored `target/` of the third comparison (0: not run).
         #[arg(long, default_value_t = bench_exec::Opts::default().ignored_dirs)]
         ignored_dirs: usize,
+    },
+    /// `airlock hook claude pre` on a Bash payload vs a minimal Python hook, process start included.
+    Hook {
+        /// Timed rounds (after one untimed round).
+        #[arg(long, default_value_t = bench_hook::Opts::default().pairs)]
+        pairs: usize,
+        /// Another airlock binary (an earlier build) to time in the same rounds.
+        #[arg(long, value_name = "PATH")]
+        compare_with: Option<PathBuf>,
     },
     /// Peak memory of `airlock check` on a large change vs `git diff` of it.
     CheckMemory {
@@ -296,6 +306,18 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?,
+        Command::Hook {
+            pairs,
+            compare_with,
+        } => bench_hook::bench(
+            &airlock,
+            &bench_hook::Opts {
+                pairs: *pairs,
+                compare_with: compare_with.clone(),
+            },
+            v,
+            keep,
+        )?,
         Command::CheckMemory { files, kib, rounds } => vec![bench_check_memory::bench(
             &airlock,
             &bench_check_memory::Opts {
@@ -339,6 +361,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             )?);
             out.extend(bench_snap::bench(&bench_snap::Opts::default(), v)?);
             out.extend(bench_egress::bench(&bench_egress::Opts::default(), v)?);
+            out.extend(bench_hook::bench(
+                &airlock,
+                &bench_hook::Opts::default(),
+                v,
+                keep,
+            )?);
             out
         }
         Command::Warm { .. } => unreachable!("handled above"),

@@ -336,7 +336,7 @@ fn post_appends_one_ledger_event_per_tool_call() {
         "permission_mode": "default",
         "hook_event_name": "PostToolUse",
         "tool_name": "Write",
-        "tool_input": {"file_path": wt.join("src/a.sh"), "content": "x"},
+        "tool_input": {"file_path": wt.join("src/a.sh"), "content": "TOKEN=s3cr3t-in-the-file"},
         "tool_response": {"filePath": wt.join("src/a.sh"), "success": true},
         "tool_use_id": "toolu_01ABC123"
     });
@@ -356,13 +356,15 @@ fn post_appends_one_ledger_event_per_tool_call() {
     let last = events.last().unwrap();
     assert_eq!(last["kind"], "tool-call", "{last}");
     assert_eq!(last["run"], run.as_str(), "{last}");
+    // The tool name, a summary and the payload's digest; not the payload
+    // (the file's content, the tool's response).
+    let payload = serde_json::to_vec(&claude).unwrap();
     assert_eq!(
         last["data"],
         json!({
             "agent": "claude", "session_id": "abc123", "turn_id": null, "tool_use_id": "toolu_01ABC123",
-            "tool_name": "Write", "cwd": wt,
-            "tool_input": {"file_path": wt.join("src/a.sh"), "content": "x"},
-            "tool_response": {"filePath": wt.join("src/a.sh"), "success": true}
+            "tool_name": "Write", "cwd": wt, "summary": wt.join("src/a.sh"), "truncated": false,
+            "payload_sha256": sha256_hex(&payload), "payload_bytes": payload.len()
         }),
         "{last}"
     );
@@ -391,5 +393,218 @@ fn post_appends_one_ledger_event_per_tool_call() {
     assert_eq!(last["data"]["agent"], "codex", "{last}");
     assert_eq!(last["data"]["tool_name"], "Bash", "{last}");
     assert_eq!(last["data"]["turn_id"], "turn-2", "{last}");
+    assert_eq!(last["data"]["summary"], "cargo test", "{last}");
     env.assert_ledger_ok();
+    let log = env.json(&["log"], 0).to_string();
+    assert!(
+        !log.contains("s3cr3t-in-the-file"),
+        "the payload's content is in the ledger"
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A Claude Code PostToolUse payload of a Bash call made in `cwd`.
+fn claude_post(cwd: &Path) -> Value {
+    json!({
+        "session_id": "abc123", "transcript_path": "/t.jsonl", "cwd": cwd,
+        "permission_mode": "default", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_input": {"command": "ls"}, "tool_response": {"stdout": "", "stderr": ""},
+        "tool_use_id": "toolu_1"
+    })
+}
+
+/// A Codex PostToolUse payload of a Bash call made in `cwd`.
+fn codex_post(cwd: &Path) -> Value {
+    json!({
+        "session_id": "s", "turn_id": "turn-2", "transcript_path": null, "cwd": cwd,
+        "hook_event_name": "PostToolUse", "model": "gpt-5", "permission_mode": "default",
+        "tool_name": "Bash", "tool_input": {"command": "ls"}, "tool_response": "",
+        "tool_use_id": "call_9"
+    })
+}
+
+#[test]
+fn bad_post_payloads_are_refused_and_record_nothing() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    let (_other, other_wt) = env.start(BRIEF);
+    let before = env.world();
+    let with = |mut v: Value, key: &str, value: Value| {
+        v[key] = value;
+        serde_json::to_vec(&v).unwrap()
+    };
+    let without = |mut v: Value, key: &str| {
+        v.as_object_mut().unwrap().remove(key);
+        serde_json::to_vec(&v).unwrap()
+    };
+    let cases: Vec<(&str, Vec<u8>, String)> = vec![
+        ("claude", b"{\"tool_name\": ".to_vec(), "the hook input is not JSON".into()),
+        ("codex", b"not json".to_vec(), "the hook input is not JSON".into()),
+        (
+            "claude",
+            without(claude_post(&wt), "tool_response"),
+            "the hook input's `tool_response` is not as documented: missing field `tool_response`".into(),
+        ),
+        (
+            "codex",
+            without(codex_post(&wt), "turn_id"),
+            "the hook input's `turn_id` is not as documented: missing field `turn_id`".into(),
+        ),
+        (
+            "claude",
+            with(claude_post(&wt), "debug_payload", json!("x")),
+            "the hook input has a field `debug_payload` that Claude Code's documented hook input does not have".into(),
+        ),
+        (
+            "codex",
+            with(codex_post(&wt), "prompt_id", json!("a")),
+            "the hook input has a field `prompt_id` that Codex's documented hook input does not have".into(),
+        ),
+        (
+            "claude",
+            with(claude_post(&wt), "hook_event_name", json!("PreToolUse")),
+            "the hook input is for the `PreToolUse` event, but this hook answers `PostToolUse`".into(),
+        ),
+        (
+            "codex",
+            with(codex_post(&wt), "hook_event_name", json!("Stop")),
+            "the hook input is for the `Stop` event, but this hook answers `PostToolUse`".into(),
+        ),
+        // Another run's call, and a call made outside any run.
+        (
+            "claude",
+            serde_json::to_vec(&claude_post(&other_wt)).unwrap(),
+            format!(
+                "the tool call was made in {}, outside this run's worktree {}: it is another run's call",
+                other_wt.display(),
+                wt.display()
+            ),
+        ),
+        (
+            "codex",
+            serde_json::to_vec(&codex_post(&env.repo)).unwrap(),
+            format!("the tool call was made in {}, outside this run's worktree", env.repo.display()),
+        ),
+        (
+            "claude",
+            with(claude_post(&wt), "cwd", json!(format!("{}/../..", wt.display()))),
+            "outside this run's worktree".into(),
+        ),
+    ];
+    for (agent, input, reason) in &cases {
+        let out = hook(&env, agent, "post", &run, input);
+        assert_blocked(&out, reason);
+    }
+    // Oversized: refused by its size.
+    let mut huge = serde_json::to_vec(&claude_post(&wt)).unwrap();
+    huge.resize(8 * 1024 * 1024 + 1, b' ');
+    assert_blocked(
+        &hook(&env, "codex", "post", &run, &huge),
+        "the hook input is 8388609 bytes, more than the 8388608 airlock reads",
+    );
+    env.assert_unchanged(&before);
+    // The same payloads made right are recorded.
+    for (agent, input) in [
+        ("claude", serde_json::to_vec(&claude_post(&wt)).unwrap()),
+        (
+            "codex",
+            serde_json::to_vec(&codex_post(&wt.join("src"))).unwrap(),
+        ),
+    ] {
+        let out = hook(&env, agent, "post", &run, &input);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{agent}");
+    }
+    assert_eq!(env.world().events, before.events + 2);
+}
+
+#[test]
+fn bad_pre_payloads_are_refused_per_each_agents_contract() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    let (_other, other_wt) = env.start(BRIEF);
+    let before = env.world();
+    let ls = json!({"command": "ls"});
+    let mut unknown: Value = serde_json::from_slice(&claude_pre(&wt, "Bash", ls.clone())).unwrap();
+    unknown["bypass"] = json!(true);
+    let cases: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "claude",
+            serde_json::to_vec(&unknown).unwrap(),
+            "the hook input has a field `bypass` that Claude Code's documented hook input does not have".into(),
+        ),
+        // A Claude payload at the Codex hook: Claude sends no `turn_id`.
+        (
+            "codex",
+            claude_pre(&wt, "Bash", ls.clone()),
+            "the hook input's `turn_id` is not as documented: missing field `turn_id`".into(),
+        ),
+        (
+            "claude",
+            claude_pre(&other_wt, "Bash", json!({"command": "git push"})),
+            format!("the tool call was made in {}, outside this run's worktree", other_wt.display()),
+        ),
+        (
+            "codex",
+            codex_pre(&other_wt, "Bash", ls.clone()),
+            format!("the tool call was made in {}, outside this run's worktree", other_wt.display()),
+        ),
+    ];
+    for (agent, input, reason) in &cases {
+        // Exit 2 and the reason on stderr: Claude blocks on it, and Codex
+        // blocks on exit 2 with a reason; nothing on stdout, so Codex never
+        // sees an output field it does not know.
+        assert_blocked(&hook(&env, agent, "pre", &run, input), reason);
+    }
+    env.assert_unchanged(&before);
+}
+
+#[test]
+fn the_pre_hook_answers_without_opening_the_ledger() {
+    let env = Env::new();
+    let (run, wt) = env.start(BRIEF);
+    let before = env.world();
+    // The ledger moved away: anything that opens the store would make a new,
+    // empty one (and refuse it against the head record).
+    let state = env.state_dir();
+    let aside = env.tmp.path().join("ledger-aside");
+    std::fs::create_dir_all(&aside).unwrap();
+    let moved: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("ledger.db"))
+        })
+        .collect();
+    assert!(!moved.is_empty());
+    for path in &moved {
+        std::fs::rename(path, aside.join(path.file_name().unwrap())).unwrap();
+    }
+    let push = claude_pre(&wt, "Bash", json!({"command": "git push"}));
+    let reason = assert_denied(&hook(&env, "claude", "pre", &run[..run.len() - 3], &push));
+    assert!(reason.contains("git push"), "{reason}");
+    let ls = codex_pre(&wt, "Bash", json!({"command": "ls"}));
+    let out = hook(&env, "codex", "pre", &run, &ls);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "", "")
+    );
+    // Another run's call is still refused.
+    let elsewhere = claude_pre(&env.repo, "Bash", json!({"command": "ls"}));
+    assert_blocked(
+        &hook(&env, "claude", "pre", &run, &elsewhere),
+        "outside this run's worktree",
+    );
+    assert!(
+        !state.join("ledger.db").exists(),
+        "the pre hook opened the store"
+    );
+    for path in &moved {
+        std::fs::rename(aside.join(path.file_name().unwrap()), path).unwrap();
+    }
+    env.assert_unchanged(&before);
 }

@@ -5,10 +5,12 @@
 use std::path::PathBuf;
 
 use airlock_ledger::Event;
+use airlock_model::brief::Brief;
 use serde_json::Value;
 
 use crate::airlock::Airlock;
 use crate::error::Result;
+use crate::layout::Layout;
 
 /// The ledger event kind of a tool call reported by a PostToolUse hook.
 pub const TOOL_CALL_EVENT: &str = "tool-call";
@@ -35,6 +37,52 @@ pub fn hook_scope(al: &Airlock, run: &str) -> Result<HookScope> {
         worktree: run.worktree,
         touch: brief.touch,
     })
+}
+
+/// [`hook_scope`] without opening the store, for the PreToolUse hook that
+/// runs before every tool call: the run's directory (found by its id or a
+/// unique start of one) and airlock's own copy of its brief. Opening the
+/// store (the ledger, its head record, recovery) cost as much CPU as the
+/// rest of the hook (BENCHMARKS.md, hook). The copy's digest is not
+/// compared with the one recorded at start here: the copy lies in
+/// airlock's state, which a run's sandbox cannot see, and `check`,
+/// `submit` and `promote` still compare it. `None` when the run is not
+/// found this way (unknown, ambiguous, no brief): the caller opens the
+/// store for the precise error.
+pub fn hook_scope_unopened(layout: &Layout, run: &str) -> Result<Option<HookScope>> {
+    let plausible = !run.is_empty()
+        && run
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !plausible {
+        return Ok(None);
+    }
+    let id = if layout.run_dir(run).join("brief.toml").is_file() {
+        run.to_string()
+    } else {
+        let Ok(entries) = std::fs::read_dir(layout.runs_dir()) else {
+            return Ok(None);
+        };
+        let mut found = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| name.starts_with(run))
+            .filter(|name| layout.run_dir(name).join("brief.toml").is_file());
+        match (found.next(), found.next()) {
+            (Some(id), None) => id,
+            _ => return Ok(None),
+        }
+    };
+    let path = layout.run_dir(&id).join("brief.toml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let brief = Brief::parse(&text, &path.display().to_string(), None)?;
+    Ok(Some(HookScope {
+        worktree: layout.worktree(&id),
+        run: id,
+        touch: brief.touch,
+    }))
 }
 
 /// Appends one tool call (as the hook library recorded it) to `run`'s

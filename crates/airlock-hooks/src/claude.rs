@@ -4,17 +4,20 @@
 //! (sections "Hook input", "PreToolUse", "PostToolUse", "Exit code output",
 //! "JSON output"). Field by field, see the crate README.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::contract::{self, HookInputError, HookReply, ToolCallRecord};
+use crate::contract::{self, CallIds, HookInputError, HookReply, ToolCallRecord};
 use crate::policy::{Decision, Policy};
 
-/// The PreToolUse input (stdin).
+const AGENT: &str = "Claude Code";
+
+/// The PreToolUse input (stdin). A field the reference does not list is
+/// refused ([`HookInputError::UnknownField`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PreToolUseInput {
     pub session_id: String,
     pub transcript_path: String,
@@ -26,13 +29,14 @@ pub struct PreToolUseInput {
     pub tool_name: String,
     pub tool_input: Map<String, Value>,
     pub tool_use_id: String,
-    /// Fields added by later versions (`agent_id`, ...): kept, not judged.
     #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    pub optional: OptionalFields,
 }
 
-/// The PostToolUse input (stdin).
+/// The PostToolUse input (stdin), refused like [`PreToolUseInput`] when it
+/// has a field the reference does not list.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PostToolUseInput {
     pub session_id: String,
     pub transcript_path: String,
@@ -45,7 +49,23 @@ pub struct PostToolUseInput {
     pub tool_response: Value,
     pub tool_use_id: String,
     #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    pub optional: OptionalFields,
+}
+
+/// The common fields the reference lists as sent only sometimes (inside a
+/// subagent, after the first prompt, ...): accepted, not judged.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct OptionalFields {
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub agent_type: Option<String>,
+    #[serde(default)]
+    pub prompt_id: Option<String>,
+    #[serde(default)]
+    pub scratchpad_dir: Option<String>,
+    #[serde(default)]
+    pub effort: Option<Value>,
 }
 
 /// The tool calls airlock judges; every other tool gets no objection.
@@ -81,13 +101,14 @@ impl PreToolUseInput {
         let input = Value::Object(self.tool_input.clone());
         Ok(match self.tool_name.as_str() {
             "Bash" => ToolCall::Bash {
-                command: contract::from_value::<BashInput>(input, "tool_input")?.command,
+                command: contract::from_value::<BashInput>(input, "tool_input", AGENT)?.command,
             },
             "Write" | "Edit" | "MultiEdit" => ToolCall::Edit {
-                path: contract::from_value::<FileInput>(input, "tool_input")?.file_path,
+                path: contract::from_value::<FileInput>(input, "tool_input", AGENT)?.file_path,
             },
             "NotebookEdit" => ToolCall::Edit {
-                path: contract::from_value::<NotebookInput>(input, "tool_input")?.notebook_path,
+                path: contract::from_value::<NotebookInput>(input, "tool_input", AGENT)?
+                    .notebook_path,
             },
             _ => ToolCall::Other,
         })
@@ -122,13 +143,15 @@ pub struct PreToolUseSpecificOutput {
 
 /// Reads a PreToolUse payload.
 pub fn parse_pre_tool_use(input: &[u8]) -> Result<PreToolUseInput, HookInputError> {
-    let parsed: PreToolUseInput = contract::parse(input)?;
+    let parsed: PreToolUseInput = contract::parse(input, AGENT)?;
     contract::require_event(&parsed.hook_event_name, "PreToolUse")?;
     Ok(parsed)
 }
 
-/// The decision for a parsed PreToolUse call.
+/// The decision for a parsed PreToolUse call. A call made outside the
+/// run's worktree is refused as another run's.
 pub fn decide(input: &PreToolUseInput, policy: &Policy) -> Result<Decision, HookInputError> {
+    policy.require_cwd(&input.cwd)?;
     let cwd = Path::new(&input.cwd);
     Ok(match input.tool_call()? {
         ToolCall::Bash { command } => policy.decide_command(&command, cwd),
@@ -168,18 +191,22 @@ pub fn pre_tool_use(input: &[u8], policy: &Policy) -> HookReply {
     }
 }
 
-/// Reads a PostToolUse payload into a record for the ledger.
+/// Reads a PostToolUse payload into a record for the ledger (see
+/// [`ToolCallRecord`]: a summary and the payload's digest).
 pub fn post_tool_use(input: &[u8]) -> Result<ToolCallRecord, HookInputError> {
-    let parsed: PostToolUseInput = contract::parse(input)?;
+    let parsed: PostToolUseInput = contract::parse(input, AGENT)?;
     contract::require_event(&parsed.hook_event_name, "PostToolUse")?;
-    Ok(ToolCallRecord {
-        agent: "claude",
-        session_id: parsed.session_id,
-        turn_id: None,
-        tool_use_id: parsed.tool_use_id,
-        tool_name: parsed.tool_name,
-        cwd: parsed.cwd,
-        tool_input: Value::Object(parsed.tool_input),
-        tool_response: parsed.tool_response,
-    })
+    let summary = contract::summary_of(&Value::Object(parsed.tool_input));
+    Ok(ToolCallRecord::new(
+        "claude",
+        input,
+        CallIds {
+            session_id: parsed.session_id,
+            turn_id: None,
+            tool_use_id: parsed.tool_use_id,
+            tool_name: parsed.tool_name,
+            cwd: parsed.cwd,
+        },
+        &summary,
+    ))
 }

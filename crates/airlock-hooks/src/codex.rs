@@ -10,18 +10,21 @@
 //! `updatedInput` or any field its schema lacks make the hook "failed" and
 //! the call runs. So airlock sends a denial or nothing.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::contract::{self, HookInputError, HookReply, ToolCallRecord};
+use crate::contract::{self, CallIds, HookInputError, HookReply, ToolCallRecord};
 use crate::patch;
 use crate::policy::{Decision, Denial, Policy, Rule};
 
-/// The PreToolUse input (stdin).
+const AGENT: &str = "Codex";
+
+/// The PreToolUse input (stdin). Codex's schema has
+/// `additionalProperties: false`: any other field is refused.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PreToolUseInput {
     pub session_id: String,
     pub turn_id: String,
@@ -36,12 +39,16 @@ pub struct PreToolUseInput {
     /// `{"command": ...}` for Bash and apply_patch; the arguments for MCP tools.
     pub tool_input: Value,
     pub tool_use_id: String,
-    #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    /// Sent inside a subagent (`SubagentCommandInputFields`): accepted, not judged.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub agent_type: Option<String>,
 }
 
-/// The PostToolUse input (stdin).
+/// The PostToolUse input (stdin), as closed as [`PreToolUseInput`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PostToolUseInput {
     pub session_id: String,
     pub turn_id: String,
@@ -55,8 +62,10 @@ pub struct PostToolUseInput {
     pub tool_input: Value,
     pub tool_response: Value,
     pub tool_use_id: String,
-    #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub agent_type: Option<String>,
 }
 
 /// The tool calls airlock judges.
@@ -85,12 +94,17 @@ impl PreToolUseInput {
                 command: contract::from_value::<CommandInput>(
                     self.tool_input.clone(),
                     "tool_input",
+                    AGENT,
                 )?
                 .command,
             },
             "apply_patch" => ToolCall::ApplyPatch {
-                patch: contract::from_value::<CommandInput>(self.tool_input.clone(), "tool_input")?
-                    .command,
+                patch: contract::from_value::<CommandInput>(
+                    self.tool_input.clone(),
+                    "tool_input",
+                    AGENT,
+                )?
+                .command,
             },
             _ => ToolCall::Other,
         })
@@ -123,7 +137,7 @@ pub struct PreToolUseSpecificOutput {
 }
 
 pub fn parse_pre_tool_use(input: &[u8]) -> Result<PreToolUseInput, HookInputError> {
-    let parsed: PreToolUseInput = contract::parse(input)?;
+    let parsed: PreToolUseInput = contract::parse(input, AGENT)?;
     contract::require_event(&parsed.hook_event_name, "PreToolUse")?;
     Ok(parsed)
 }
@@ -131,6 +145,7 @@ pub fn parse_pre_tool_use(input: &[u8]) -> Result<PreToolUseInput, HookInputErro
 /// The decision for a parsed call. Codex cannot ask, so what would be
 /// `ask` is a denial here.
 pub fn decide(input: &PreToolUseInput, policy: &Policy) -> Result<Decision, HookInputError> {
+    policy.require_cwd(&input.cwd)?;
     let cwd = Path::new(&input.cwd);
     let decision = match input.tool_call()? {
         ToolCall::Bash { command } => policy.decide_command(&command, cwd),
@@ -181,18 +196,30 @@ pub fn pre_tool_use(input: &[u8], policy: &Policy) -> HookReply {
     }
 }
 
-/// Reads a PostToolUse payload into a record for the ledger.
+/// Reads a PostToolUse payload into a record for the ledger (see
+/// [`ToolCallRecord`]: a summary and the payload's digest).
 pub fn post_tool_use(input: &[u8]) -> Result<ToolCallRecord, HookInputError> {
-    let parsed: PostToolUseInput = contract::parse(input)?;
+    let parsed: PostToolUseInput = contract::parse(input, AGENT)?;
     contract::require_event(&parsed.hook_event_name, "PostToolUse")?;
-    Ok(ToolCallRecord {
-        agent: "codex",
-        session_id: parsed.session_id,
-        turn_id: Some(parsed.turn_id),
-        tool_use_id: parsed.tool_use_id,
-        tool_name: parsed.tool_name,
-        cwd: parsed.cwd,
-        tool_input: parsed.tool_input,
-        tool_response: parsed.tool_response,
-    })
+    let summary = match (parsed.tool_name.as_str(), &parsed.tool_input) {
+        ("apply_patch", Value::Object(o)) => match o.get("command").and_then(Value::as_str) {
+            Some(text) => patch::touched_paths(text)
+                .map(|paths| format!("patch: {}", paths.join(", ")))
+                .unwrap_or_else(|| contract::summary_of(&parsed.tool_input)),
+            None => contract::summary_of(&parsed.tool_input),
+        },
+        _ => contract::summary_of(&parsed.tool_input),
+    };
+    Ok(ToolCallRecord::new(
+        "codex",
+        input,
+        CallIds {
+            session_id: parsed.session_id,
+            turn_id: Some(parsed.turn_id),
+            tool_use_id: parsed.tool_use_id,
+            tool_name: parsed.tool_name,
+            cwd: parsed.cwd,
+        },
+        &summary,
+    ))
 }

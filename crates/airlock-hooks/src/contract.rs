@@ -1,6 +1,8 @@
 //! What the agents' hook contracts share: reading the input (fail closed)
 //! and the reply a hook process gives (stdout, stderr, exit code).
 
+use std::path::Path;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -22,6 +24,18 @@ pub enum HookInputError {
     NotAnObject,
     #[error("the hook input's `{path}` is not as documented: {problem}")]
     Invalid { path: String, problem: String },
+    /// A top-level field the agent's documented input does not have: a
+    /// payload from another agent or version, or one made by hand.
+    #[error(
+        "the hook input has a field `{field}` that {agent}'s documented hook input does not have"
+    )]
+    UnknownField { agent: &'static str, field: String },
+    /// The call was made in a directory outside the run's worktree: the
+    /// payload is another run's, or another session's.
+    #[error(
+        "the tool call was made in {cwd}, outside this run's worktree {worktree}: it is another run's call, or one made outside the run"
+    )]
+    OtherWorktree { cwd: String, worktree: String },
     #[error("the hook input is for the `{found}` event, but this hook answers `{expected}`")]
     WrongEvent {
         expected: &'static str,
@@ -35,6 +49,14 @@ impl HookInputError {
         match self {
             HookInputError::WrongEvent { .. } => {
                 "check the agent's hook configuration: each airlock hook command answers one event"
+            }
+            HookInputError::UnknownField { .. } => {
+                "airlock refuses fields it cannot judge; if the agent's documentation now lists this field, \
+                 update airlock (or report it), and check that the hook is wired to the right agent's command"
+            }
+            HookInputError::OtherWorktree { .. } => {
+                "each airlock hook answers for one run: launch the agent with `airlock agent RUN` \
+                 (or give the hook the run whose worktree the agent works in, `--run RUN`)"
             }
             _ => {
                 "airlock reads the payload the agent documents; check that the hook is run by the agent \
@@ -97,8 +119,20 @@ impl HookReply {
     }
 }
 
-/// One tool call as the PostToolUse hooks report it, for the run's ledger.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// The longest summary of a call the ledger keeps, in characters.
+pub const MAX_SUMMARY_CHARS: usize = 512;
+/// The longest identifier (session, turn, tool use, tool name) kept, in characters.
+pub const MAX_ID_CHARS: usize = 256;
+/// The longest `cwd` accepted, in bytes: Linux's `PATH_MAX`.
+pub const MAX_CWD_BYTES: usize = 4096;
+
+/// One tool call as the PostToolUse hooks report it, for the run's ledger:
+/// who called which tool where, a bounded summary of what it was asked,
+/// and the SHA-256 of the whole payload. The payload itself (a file's whole
+/// content, a command's output) is not kept: it may hold what the agent
+/// read, secrets included, and the agent's own transcript has it; the
+/// digest shows whether a payload shown later is the one reported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ToolCallRecord {
     /// `claude` or `codex`.
     pub agent: &'static str,
@@ -108,8 +142,120 @@ pub struct ToolCallRecord {
     pub tool_use_id: String,
     pub tool_name: String,
     pub cwd: String,
-    pub tool_input: Value,
-    pub tool_response: Value,
+    /// The command, the file path or the patched paths; at most
+    /// [`MAX_SUMMARY_CHARS`].
+    pub summary: String,
+    /// Whether `summary` (or an identifier) was cut to its bound.
+    pub truncated: bool,
+    /// SHA-256 of the payload exactly as the hook read it, in hex.
+    pub payload_sha256: String,
+    pub payload_bytes: usize,
+}
+
+impl ToolCallRecord {
+    /// Builds a record of `payload`; every agent-chosen string bounded.
+    pub(crate) fn new(
+        agent: &'static str,
+        payload: &[u8],
+        ids: CallIds,
+        summary: &str,
+    ) -> ToolCallRecord {
+        use sha2::Digest;
+        let mut truncated = false;
+        let mut bound = |text: &str, max: usize| {
+            let (kept, cut) = bounded(text, max);
+            truncated |= cut;
+            kept
+        };
+        ToolCallRecord {
+            agent,
+            session_id: bound(&ids.session_id, MAX_ID_CHARS),
+            turn_id: ids.turn_id.map(|t| bound(&t, MAX_ID_CHARS)),
+            tool_use_id: bound(&ids.tool_use_id, MAX_ID_CHARS),
+            tool_name: bound(&ids.tool_name, MAX_ID_CHARS),
+            cwd: ids.cwd,
+            summary: bound(summary, MAX_SUMMARY_CHARS),
+            truncated,
+            payload_sha256: hex::encode(sha2::Sha256::digest(payload)),
+            payload_bytes: payload.len(),
+        }
+    }
+
+    /// Refuses a record whose `cwd` is not in `worktree` (another run's call).
+    pub fn require_worktree(&self, worktree: &Path) -> Result<(), HookInputError> {
+        require_cwd_inside(&self.cwd, worktree)
+    }
+}
+
+/// The identifiers of a reported call, before bounding.
+pub(crate) struct CallIds {
+    pub session_id: String,
+    pub turn_id: Option<String>,
+    pub tool_use_id: String,
+    pub tool_name: String,
+    pub cwd: String,
+}
+
+/// `text` cut to at most `max` characters, and whether it was cut.
+fn bounded(text: &str, max: usize) -> (String, bool) {
+    match text.char_indices().nth(max) {
+        None => (text.to_string(), false),
+        Some((end, _)) => (text[..end].to_string(), true),
+    }
+}
+
+/// What a tool call was asked, in a line: the first of the fields that name
+/// it (`command`, `file_path`, ...), or the tool's input keys.
+pub(crate) fn summary_of(tool_input: &Value) -> String {
+    const NAMING: [&str; 7] = [
+        "command",
+        "file_path",
+        "notebook_path",
+        "path",
+        "url",
+        "pattern",
+        "query",
+    ];
+    let Some(object) = tool_input.as_object() else {
+        return match tool_input {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+    };
+    for key in NAMING {
+        if let Some(Value::String(text)) = object.get(key) {
+            return text.clone();
+        }
+    }
+    let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    format!("{{{}}}", keys.join(", "))
+}
+
+/// Refuses a `cwd` that is relative, too long, or outside `worktree`.
+pub(crate) fn require_cwd_inside(cwd: &str, worktree: &Path) -> Result<(), HookInputError> {
+    if cwd.len() > MAX_CWD_BYTES {
+        return Err(HookInputError::Invalid {
+            path: "cwd".into(),
+            problem: format!(
+                "{} bytes, longer than any path Linux accepts ({MAX_CWD_BYTES})",
+                cwd.len()
+            ),
+        });
+    }
+    let path = Path::new(cwd);
+    if !path.is_absolute() {
+        return Err(HookInputError::Invalid {
+            path: "cwd".into(),
+            problem: format!("`{cwd}` is not an absolute path"),
+        });
+    }
+    if crate::policy::normalize(path).starts_with(crate::policy::normalize(worktree)) {
+        return Ok(());
+    }
+    Err(HookInputError::OtherWorktree {
+        cwd: cwd.to_string(),
+        worktree: worktree.to_string_lossy().into_owned(),
+    })
 }
 
 /// Refuses a payload meant for another event than the one this hook answers.
@@ -124,7 +270,10 @@ pub(crate) fn require_event(found: &str, expected: &'static str) -> Result<(), H
 }
 
 /// Reads a JSON object into `T`, failing closed with a precise error.
-pub(crate) fn parse<T: DeserializeOwned>(input: &[u8]) -> Result<T, HookInputError> {
+pub(crate) fn parse<T: DeserializeOwned>(
+    input: &[u8],
+    agent: &'static str,
+) -> Result<T, HookInputError> {
     if input.len() > MAX_INPUT_BYTES {
         return Err(HookInputError::Oversized {
             size: input.len(),
@@ -140,17 +289,29 @@ pub(crate) fn parse<T: DeserializeOwned>(input: &[u8]) -> Result<T, HookInputErr
     if !value.is_object() {
         return Err(HookInputError::NotAnObject);
     }
-    from_value(value, "")
+    from_value(value, "", agent)
 }
 
 /// Deserializes `value` into `T`; `prefix` names where `value` sits.
 pub(crate) fn from_value<T: DeserializeOwned>(
     value: Value,
     prefix: &str,
+    agent: &'static str,
 ) -> Result<T, HookInputError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let problem = e.inner().to_string();
         let mut path = e.path().to_string();
+        if let Some(field) = problem
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+            && (path == "." || path == field)
+            && prefix.is_empty()
+        {
+            return HookInputError::UnknownField {
+                agent,
+                field: field.to_string(),
+            };
+        }
         if path == "." {
             path.clear();
         }

@@ -6,6 +6,7 @@
 //! boundary.
 
 mod contract;
+mod inline;
 mod patch;
 mod policy;
 mod shell;
@@ -13,6 +14,9 @@ mod shell;
 pub mod claude;
 pub mod codex;
 
-pub use contract::{HookInputError, HookReply, MAX_INPUT_BYTES, ToolCallRecord};
+pub use contract::{
+    HookInputError, HookReply, MAX_CWD_BYTES, MAX_ID_CHARS, MAX_INPUT_BYTES, MAX_SUMMARY_CHARS,
+    ToolCallRecord,
+};
 pub use policy::{Decision, Denial, GlobError, Policy, Rule};
 pub use shell::MAX_COMMAND_BYTES;

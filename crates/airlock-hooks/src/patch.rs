@@ -29,7 +29,9 @@ pub(crate) fn touched_paths(patch: &str) -> Option<Vec<String>> {
             "*** Update File: ",
             "*** Move to: ",
         ] {
-            if let Some(path) = line.strip_prefix(marker) {
+            // Indented headers too: a reader more lenient than this one
+            // must not find a path this one missed.
+            if let Some(path) = line.trim_start().strip_prefix(marker) {
                 paths.push(path.trim().to_string());
             }
         }
@@ -47,6 +49,15 @@ mod tests {
         assert_eq!(
             touched_paths(patch).unwrap(),
             vec!["a.txt", "src/b.rs", "src/c.rs", "d"]
+        );
+    }
+
+    #[test]
+    fn indented_headers_are_read() {
+        let patch = "*** Begin Patch\n*** Add File: ok.txt\n+x\n  *** Add File: /etc/cron.d/x\n+y\n*** End Patch\n";
+        assert_eq!(
+            touched_paths(patch).unwrap(),
+            vec!["ok.txt", "/etc/cron.d/x"]
         );
     }
 

@@ -137,6 +137,13 @@ impl Policy {
         &self.touch
     }
 
+    /// Refuses a call made in `cwd` outside the worktree: the payload is
+    /// another run's (or the agent left it), and paths in it would be
+    /// judged against the wrong tree.
+    pub fn require_cwd(&self, cwd: &str) -> Result<(), crate::HookInputError> {
+        crate::contract::require_cwd_inside(cwd, &self.worktree)
+    }
+
     /// Whether `path` (absolute, normalized) lies in the worktree.
     pub(crate) fn inside(&self, path: &Path) -> bool {
         path.starts_with(&self.worktree)
@@ -159,7 +166,14 @@ impl Policy {
         }
         let full = normalize(&cwd.join(path));
         if !self.inside(&full) {
-            return Decision::Deny(self.outside_denial(&full, "the edit writes"));
+            // Unlike a command's scratch files, an edit is the run's work:
+            // /tmp is not in the brief's touch either.
+            let mut denial = self.outside_denial(&full, "the edit writes");
+            denial.instead = format!(
+                "Edit files inside the worktree {} that the brief's touch includes",
+                self.worktree.to_string_lossy()
+            );
+            return Decision::Deny(denial);
         }
         let relative = full.strip_prefix(&self.worktree).unwrap_or(&full);
         let relative = relative.to_string_lossy();
@@ -184,11 +198,17 @@ impl Policy {
                 "{what} `{}`, outside the run's worktree",
                 path.to_string_lossy()
             ),
-            instead: format!(
-                "Keep writes inside the worktree {}",
-                self.worktree.to_string_lossy()
-            ),
+            instead: self.keep_inside(),
         }
+    }
+
+    /// What to do instead of writing outside the worktree.
+    pub(crate) fn keep_inside(&self) -> String {
+        format!(
+            "Keep writes inside the worktree {} (or the run's own /tmp); a change elsewhere is a side effect: \
+             propose it as an action for review (`airlock propose RUN ACTION.toml`)",
+            self.worktree.to_string_lossy()
+        )
     }
 
     fn touch_list(&self) -> String {

@@ -2,6 +2,8 @@
 //! exact replies out; malformed input fails closed.
 
 use airlock_hooks::{HookInputError, HookReply, MAX_INPUT_BYTES, Policy, claude, codex};
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 const WORKTREE: &str = "/srv/repo/.airlock/worktrees/run-1";
@@ -117,17 +119,20 @@ fn claude_edits_outside_touch_or_the_worktree_are_denied() {
         (
             "Edit",
             json!({"file_path": "/home/user/.bashrc", "old_string": "a", "new_string": "b"}),
-            "airlock: the edit writes `/home/user/.bashrc`, outside the run's worktree. Keep writes inside the worktree /srv/repo/.airlock/worktrees/run-1",
+            "airlock: the edit writes `/home/user/.bashrc`, outside the run's worktree. Edit files inside the worktree /srv/repo/.airlock/worktrees/run-1 \
+             that the brief's touch includes",
         ),
         (
             "MultiEdit",
             json!({"file_path": format!("{WORKTREE}/../run-2/src/lib.rs"), "edits": []}),
-            "airlock: the edit writes `/srv/repo/.airlock/worktrees/run-2/src/lib.rs`, outside the run's worktree. Keep writes inside the worktree /srv/repo/.airlock/worktrees/run-1",
+            "airlock: the edit writes `/srv/repo/.airlock/worktrees/run-2/src/lib.rs`, outside the run's worktree. Edit files inside the worktree /srv/repo/.airlock/worktrees/run-1 \
+             that the brief's touch includes",
         ),
         (
             "NotebookEdit",
             json!({"notebook_path": "/tmp/n.ipynb", "new_source": "x"}),
-            "airlock: the edit writes `/tmp/n.ipynb`, outside the run's worktree. Keep writes inside the worktree /srv/repo/.airlock/worktrees/run-1",
+            "airlock: the edit writes `/tmp/n.ipynb`, outside the run's worktree. Edit files inside the worktree /srv/repo/.airlock/worktrees/run-1 \
+             that the brief's touch includes",
         ),
     ];
     for (tool, input, reason) in cases {
@@ -141,38 +146,217 @@ fn claude_edits_outside_touch_or_the_worktree_are_denied() {
 }
 
 #[test]
-fn claude_fields_from_later_versions_are_kept_not_refused() {
+fn claude_optional_fields_of_the_reference_are_accepted() {
     let mut payload: Value =
         serde_json::from_slice(&claude_pre("Bash", json!({"command": "ls"}))).unwrap();
     payload["agent_id"] = json!("agent-7");
+    payload["agent_type"] = json!("general-purpose");
+    payload["prompt_id"] = json!("p-1");
+    payload.as_object_mut().unwrap().remove("permission_mode");
     let parsed = claude::parse_pre_tool_use(&serde_json::to_vec(&payload).unwrap()).unwrap();
-    assert_eq!(parsed.other.get("agent_id"), Some(&json!("agent-7")));
+    assert_eq!(parsed.optional.agent_id.as_deref(), Some("agent-7"));
+    assert_eq!(parsed.permission_mode, None);
     assert_eq!(parsed.tool_use_id, "toolu_01ABC123");
 }
 
 #[test]
-fn claude_post_tool_use_becomes_a_ledger_record() {
-    let payload = json!({
+fn a_field_the_agents_documentation_lacks_is_refused() {
+    let mut claude_payload: Value =
+        serde_json::from_slice(&claude_pre("Bash", json!({"command": "ls"}))).unwrap();
+    claude_payload["skip_hooks"] = json!(true);
+    let input = serde_json::to_vec(&claude_payload).unwrap();
+    assert_eq!(
+        claude::parse_pre_tool_use(&input).unwrap_err(),
+        HookInputError::UnknownField {
+            agent: "Claude Code",
+            field: "skip_hooks".into()
+        }
+    );
+    assert_refused(
+        &claude::pre_tool_use(&input, &policy()),
+        "airlock: refused the tool call because the hook input has a field `skip_hooks` that Claude Code's \
+         documented hook input does not have. airlock refuses fields it cannot judge",
+    );
+    // Claude's `prompt_id` is not Codex's.
+    let mut codex_payload: Value =
+        serde_json::from_slice(&codex_pre("Bash", json!({"command": "ls"}))).unwrap();
+    codex_payload["prompt_id"] = json!("p-7");
+    let input = serde_json::to_vec(&codex_payload).unwrap();
+    assert_refused(
+        &codex::pre_tool_use(&input, &policy()),
+        "airlock: refused the tool call because the hook input has a field `prompt_id` that Codex's documented hook input does not have",
+    );
+    // Inside a subagent Codex adds `agent_id` and `agent_type`
+    // (codex-rs/hooks/src/events/pre_tool_use.rs, SubagentCommandInputFields).
+    let mut subagent: Value =
+        serde_json::from_slice(&codex_pre("Bash", json!({"command": "ls"}))).unwrap();
+    subagent["agent_id"] = json!("agent-1");
+    subagent["agent_type"] = json!("worker");
+    assert_eq!(
+        codex::pre_tool_use(&serde_json::to_vec(&subagent).unwrap(), &policy()),
+        HookReply::silent()
+    );
+    // PostToolUse too, for both.
+    let mut post: Value = serde_json::from_slice(&claude_post()).unwrap();
+    post["extra"] = json!(1);
+    assert_eq!(
+        claude::post_tool_use(&serde_json::to_vec(&post).unwrap()).unwrap_err(),
+        HookInputError::UnknownField {
+            agent: "Claude Code",
+            field: "extra".into()
+        }
+    );
+    let mut post: Value = serde_json::from_slice(&codex_post()).unwrap();
+    post["extra"] = json!(1);
+    assert_eq!(
+        codex::post_tool_use(&serde_json::to_vec(&post).unwrap()).unwrap_err(),
+        HookInputError::UnknownField {
+            agent: "Codex",
+            field: "extra".into()
+        }
+    );
+}
+
+#[test]
+fn a_call_made_outside_the_runs_worktree_is_refused_as_another_runs() {
+    for cwd in [
+        "/srv/repo/.airlock/worktrees/run-2",
+        "/srv/repo/.airlock/worktrees/run-1/../run-2",
+        "/srv/repo/.airlock/worktrees/run-10",
+        "/",
+    ] {
+        let mut payload: Value =
+            serde_json::from_slice(&claude_pre("Bash", json!({"command": "ls"}))).unwrap();
+        payload["cwd"] = json!(cwd);
+        assert_refused(
+            &claude::pre_tool_use(&serde_json::to_vec(&payload).unwrap(), &policy()),
+            &format!(
+                "airlock: refused the tool call because the tool call was made in {cwd}, outside this run's \
+                 worktree {WORKTREE}: it is another run's call, or one made outside the run. each airlock hook \
+                 answers for one run"
+            ),
+        );
+        let mut payload: Value =
+            serde_json::from_slice(&codex_pre("Bash", json!({"command": "ls"}))).unwrap();
+        payload["cwd"] = json!(cwd);
+        assert_refused(
+            &codex::pre_tool_use(&serde_json::to_vec(&payload).unwrap(), &policy()),
+            &format!(
+                "airlock: refused the tool call because the tool call was made in {cwd}, outside"
+            ),
+        );
+    }
+    // A relative cwd cannot be placed at all.
+    let mut payload: Value =
+        serde_json::from_slice(&claude_pre("Bash", json!({"command": "ls"}))).unwrap();
+    payload["cwd"] = json!("src");
+    assert_refused(
+        &claude::pre_tool_use(&serde_json::to_vec(&payload).unwrap(), &policy()),
+        "airlock: refused the tool call because the hook input's `cwd` is not as documented: `src` is not an absolute path",
+    );
+    // A subdirectory of the worktree is the run's.
+    let mut payload: Value =
+        serde_json::from_slice(&claude_pre("Bash", json!({"command": "ls"}))).unwrap();
+    payload["cwd"] = json!(format!("{WORKTREE}/src"));
+    let reply = claude::pre_tool_use(&serde_json::to_vec(&payload).unwrap(), &policy());
+    assert_eq!(reply, HookReply::silent());
+    // The record says where it was made; the caller checks it.
+    let record = claude::post_tool_use(&claude_post()).unwrap();
+    assert!(record.require_worktree(Path::new(WORKTREE)).is_ok());
+    assert_eq!(
+        record.require_worktree(Path::new("/srv/repo/.airlock/worktrees/run-2")),
+        Err(HookInputError::OtherWorktree {
+            cwd: WORKTREE.into(),
+            worktree: "/srv/repo/.airlock/worktrees/run-2".into()
+        })
+    );
+}
+
+/// A Claude Code PostToolUse payload of a Write.
+fn claude_post() -> Vec<u8> {
+    serde_json::to_vec(&json!({
         "session_id": "abc123",
         "transcript_path": "/t.jsonl",
         "cwd": WORKTREE,
         "permission_mode": "default",
         "hook_event_name": "PostToolUse",
         "tool_name": "Write",
-        "tool_input": {"file_path": format!("{WORKTREE}/src/a.rs"), "content": "x"},
+        "tool_input": {"file_path": format!("{WORKTREE}/src/a.rs"), "content": "secret = hunter2"},
         "tool_response": {"filePath": format!("{WORKTREE}/src/a.rs"), "success": true},
         "tool_use_id": "toolu_01ABC123"
-    });
-    let record = claude::post_tool_use(&serde_json::to_vec(&payload).unwrap()).unwrap();
+    }))
+    .unwrap()
+}
+
+/// A Codex PostToolUse payload of a Bash call.
+fn codex_post() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "session_id": "s", "turn_id": "turn-2", "transcript_path": "/t.jsonl", "cwd": WORKTREE,
+        "hook_event_name": "PostToolUse", "model": "gpt-5", "permission_mode": "default",
+        "tool_name": "Bash", "tool_input": {"command": "cargo test"},
+        "tool_response": "test result: ok", "tool_use_id": "call_9"
+    }))
+    .unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn claude_post_tool_use_becomes_a_record_of_a_summary_and_a_digest() {
+    let payload = claude_post();
+    let record = claude::post_tool_use(&payload).unwrap();
     assert_eq!(
         serde_json::to_value(&record).unwrap(),
         json!({
             "agent": "claude", "session_id": "abc123", "turn_id": null, "tool_use_id": "toolu_01ABC123",
             "tool_name": "Write", "cwd": WORKTREE,
-            "tool_input": {"file_path": format!("{WORKTREE}/src/a.rs"), "content": "x"},
-            "tool_response": {"filePath": format!("{WORKTREE}/src/a.rs"), "success": true}
+            "summary": format!("{WORKTREE}/src/a.rs"), "truncated": false,
+            "payload_sha256": sha256_hex(&payload), "payload_bytes": payload.len()
         })
     );
+    // The file's content is not kept.
+    assert!(!serde_json::to_string(&record).unwrap().contains("hunter2"));
+}
+
+#[test]
+fn codex_post_tool_use_becomes_a_record_of_a_summary_and_a_digest() {
+    let payload = codex_post();
+    let record = codex::post_tool_use(&payload).unwrap();
+    assert_eq!(record.agent, "codex");
+    assert_eq!(record.turn_id.as_deref(), Some("turn-2"));
+    assert_eq!(record.summary, "cargo test");
+    assert_eq!(record.payload_sha256, sha256_hex(&payload));
+    // apply_patch: the paths it touches.
+    let mut patch: Value = serde_json::from_slice(&payload).unwrap();
+    patch["tool_name"] = json!("apply_patch");
+    patch["tool_input"] = json!({"command": "*** Begin Patch\n*** Add File: src/x.rs\n+fn x() {}\n*** Update File: README.md\n@@\n-a\n+b\n*** End Patch\n"});
+    let record = codex::post_tool_use(&serde_json::to_vec(&patch).unwrap()).unwrap();
+    assert_eq!(record.summary, "patch: src/x.rs, README.md");
+}
+
+#[test]
+fn a_records_agent_chosen_strings_are_bounded() {
+    let mut payload: Value = serde_json::from_slice(&codex_post()).unwrap();
+    let long = "é".repeat(100_000);
+    payload["tool_input"] = json!({ "command": format!("echo {long}") });
+    payload["session_id"] = json!(long);
+    let bytes = serde_json::to_vec(&payload).unwrap();
+    let record = codex::post_tool_use(&bytes).unwrap();
+    assert_eq!(
+        record.summary.chars().count(),
+        airlock_hooks::MAX_SUMMARY_CHARS
+    );
+    assert!(record.summary.starts_with("echo éé"));
+    assert_eq!(
+        record.session_id.chars().count(),
+        airlock_hooks::MAX_ID_CHARS
+    );
+    assert!(record.truncated);
+    assert_eq!(record.payload_bytes, bytes.len());
+    assert_eq!(record.payload_sha256, sha256_hex(&bytes));
 }
 
 #[test]
@@ -236,7 +420,8 @@ fn codex_patches_outside_touch_or_unreadable_are_denied() {
         ),
         (
             "*** Begin Patch\n*** Update File: src/a.rs\n*** Move to: ../../../../../etc/cron.d/x\n*** End Patch\n",
-            "airlock: the edit writes `/etc/cron.d/x`, outside the run's worktree. Keep writes inside the worktree /srv/repo/.airlock/worktrees/run-1",
+            "airlock: the edit writes `/etc/cron.d/x`, outside the run's worktree. Edit files inside the worktree /srv/repo/.airlock/worktrees/run-1 \
+             that the brief's touch includes",
         ),
         (
             "rm -rf src",
@@ -254,20 +439,6 @@ fn codex_patches_outside_touch_or_unreadable_are_denied() {
             "{patch}"
         );
     }
-}
-
-#[test]
-fn codex_post_tool_use_becomes_a_ledger_record() {
-    let payload = json!({
-        "session_id": "s", "turn_id": "turn-2", "transcript_path": "/t.jsonl", "cwd": WORKTREE,
-        "hook_event_name": "PostToolUse", "model": "gpt-5", "permission_mode": "default",
-        "tool_name": "Bash", "tool_input": {"command": "cargo test"},
-        "tool_response": "test result: ok", "tool_use_id": "call_9"
-    });
-    let record = codex::post_tool_use(&serde_json::to_vec(&payload).unwrap()).unwrap();
-    assert_eq!(record.agent, "codex");
-    assert_eq!(record.turn_id.as_deref(), Some("turn-2"));
-    assert_eq!(record.tool_response, json!("test result: ok"));
 }
 
 /// Refused input: exit 2 with the reason on stderr (both agents block on

@@ -6,7 +6,8 @@
 
 use std::io::Read;
 
-use airlock_core::hook::{hook_scope, record_tool_call};
+use airlock_core::hook::{hook_scope, hook_scope_unopened, record_tool_call};
+use airlock_core::layout::Layout;
 use airlock_core::{Error, Result};
 use airlock_hooks::{HookInputError, HookReply, MAX_INPUT_BYTES, Policy, ToolCallRecord};
 
@@ -85,10 +86,14 @@ fn pre(ctx: &Ctx, args: &Args, input: &[u8]) -> HookReply {
     }
 }
 
-/// The run's worktree and its brief's `touch`.
+/// The run's worktree and its brief's `touch`, without opening the store
+/// when the run's directory answers (see `hook_scope_unopened`).
 fn policy(ctx: &Ctx, run: &str) -> Result<Policy> {
-    let al = ctx.open()?;
-    let scope = hook_scope(&al, run)?;
+    let layout = Layout::discover(&ctx.cwd)?;
+    let scope = match hook_scope_unopened(&layout, run)? {
+        Some(scope) => scope,
+        None => hook_scope(&ctx.open_in(layout)?, run)?,
+    };
     Policy::new(scope.worktree, &scope.touch).map_err(|e| {
         Error::Invalid(format!(
             "the brief of run {} has a `touch` glob that cannot be read: {e}",
@@ -108,12 +113,23 @@ fn post(ctx: &Ctx, args: &Args, input: &[u8]) -> HookReply {
         Ok(record) => record,
         Err(error) => return HookReply::refuse_input(&error),
     };
-    let recorded = serde_json::to_value(&record)
-        .map_err(|e| Error::Invalid(format!("the tool call cannot be recorded as JSON ({e})")))
-        .and_then(|data| {
-            let mut al = ctx.open()?;
-            record_tool_call(&mut al, &args.run, data)
-        });
+    // Then the run: a call made outside its worktree is another run's, and
+    // is refused before anything is written.
+    let recorded = ctx.open().and_then(|mut al| {
+        let scope = hook_scope(&al, &args.run)?;
+        if let Err(error) = record.require_worktree(&scope.worktree) {
+            return Ok(Err(error));
+        }
+        let data = serde_json::to_value(&record).map_err(|e| {
+            Error::Invalid(format!("the tool call cannot be recorded as JSON ({e})"))
+        })?;
+        record_tool_call(&mut al, &scope.run, data).map(Ok)
+    });
+    let recorded = match recorded {
+        Ok(Err(error)) => return HookReply::refuse_input(&error),
+        Ok(Ok(event)) => Ok(event),
+        Err(error) => Err(error),
+    };
     match recorded {
         Ok(_) => HookReply::silent(),
         Err(error) => refuse(&error),
