@@ -1,5 +1,6 @@
-//! The host allowlist: which hosts and ports a lane may reach. Pure: no I/O,
-//! no name resolution.
+//! The `network` setting and its host allowlist: which hosts and ports a
+//! lane may reach. Pure: no I/O, no name resolution (the addresses are
+//! `core::net` values). The egress proxy (`airlock-egress`) decides with it.
 //!
 //! An entry is one of
 //!
@@ -23,8 +24,8 @@
 //! in a form other than dotted decimal, such as `127.1`), non-ASCII names
 //! (write the `xn--` form).
 
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
