@@ -567,6 +567,18 @@ impl Network {
     }
 }
 
+/// The setting as a workflow writes it: `"off"`, `"on"`, `["a", "b"]`.
+pub fn describe(network: &Network) -> String {
+    match network {
+        Network::Off => "\"off\"".into(),
+        Network::On => "\"on\"".into(),
+        Network::Hosts(list) => {
+            let entries: Vec<String> = list.rules().iter().map(|r| format!("\"{r}\"")).collect();
+            format!("[{}]", entries.join(", "))
+        }
+    }
+}
+
 impl Serialize for Allowlist {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.rules.len()))?;
