@@ -430,6 +430,32 @@ fn curl_through_the_proxy_reaches_a_listed_host_and_nothing_else(c: Caller) {
         human.stdout
     );
 
+    // The proof carries every connection, and still verifies.
+    common::write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    let out = j.airlock(&["check", &run]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = j.airlock(&["submit", &run]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let v = j.json(&["proof", "verify", &run], 0);
+    assert_eq!(v["verified"], true, "{v}");
+    let v = j.json(&["show", &run, "--no-diff", "--no-pager"], 0);
+    let bundle = std::fs::read_to_string(v["proof"]["path"].as_str().unwrap()).unwrap();
+    let evidence = statement_with(&bundle, "traces");
+    let traced = evidence["predicate"]["traces"].as_array().unwrap();
+    assert_eq!(
+        traced[0]["connections"], v["traces"][0]["connections"],
+        "{evidence}"
+    );
+    assert_eq!(traced[0]["egress"], v["traces"][0]["egress"]);
+    assert_eq!(traced[1]["connections"][0]["outcome"], "refused");
+    let limits = statement_with(&bundle, "confidence_limits");
+    assert!(
+        limits["predicate"]["confidence_limits"]
+            .to_string()
+            .contains("reached only the hosts of their lane's list"),
+        "{limits}"
+    );
+
     // A gate runs through the proxy too, and its trace keeps the record.
     let brief = BRIEF.replace(
         "checks = [\"build\", \"test\"]",
@@ -454,6 +480,22 @@ fn curl_through_the_proxy_reaches_a_listed_host_and_nothing_else(c: Caller) {
     assert_eq!(fetch["connections"][0]["outcome"], "allowed", "{fetch}");
     assert_eq!(fetch["connections"][0]["host"], "pkg.test", "{fetch}");
     drop(wt);
+}
+
+/// The statement of a bundle whose predicate has `field`.
+fn statement_with(bundle: &str, field: &str) -> Value {
+    use base64::Engine;
+    for line in bundle.lines() {
+        let envelope: Value = serde_json::from_str(line).unwrap();
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap();
+        let statement: Value = serde_json::from_slice(&payload).unwrap();
+        if !statement["predicate"][field].is_null() {
+            return statement;
+        }
+    }
+    panic!("no statement with {field} in the bundle");
 }
 
 /// What a command of a list-of-hosts run sees: the proxy variables naming
