@@ -370,6 +370,14 @@ fn curl_through_the_proxy_reaches_a_listed_host_and_nothing_else(c: Caller) {
         out.stdout
     );
     assert_eq!(server.requests().len(), 2, "{:?}", server.requests());
+    assert!(
+        out.stderr.contains(&format!(
+            "hint: the egress proxy refused other.test:{port} (network = [\"other.test:{port}\"]): \
+             to allow a host, add it to `network` under [lanes.governed] in .airlock/workflow.toml"
+        )),
+        "{}",
+        out.stderr
+    );
     // A direct connection, bypassing the proxy: no route at all.
     let out = j.airlock(&[
         "exec",
@@ -395,6 +403,13 @@ fn curl_through_the_proxy_reaches_a_listed_host_and_nothing_else(c: Caller) {
         format!("network = [\"other.test:{port}\"]")
     );
     assert_eq!(refused["connections"][0]["bytes_up"], 0);
+    assert!(
+        refused["hint"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("network = [\"other.test:{port}\"]")),
+        "{refused}"
+    );
     assert_eq!(
         v["egress"]["reached"],
         serde_json::json!([{"host": "pkg.test", "port": port, "connections": 2,
