@@ -107,6 +107,25 @@ fn a_network_setting_that_is_neither_on_off_nor_a_list_is_refused() {
 }
 
 #[test]
+fn a_resolve_entry_that_is_not_an_address_is_refused_with_its_line() {
+    let extra = "[sandbox]\nresolve = {\"pkg.test\" = [\"127.0.0.1\", \"localhost\"], \"-bad-\" = \"10.0.0.1\"}\n";
+    let env = env_with(extra);
+    let text = format!("{WORKFLOW}\n{extra}");
+    let line = line_of(&text, "resolve = ");
+    let stderr = start_refused(&env, BRIEF);
+    assert!(
+        stderr.contains(&format!(
+            "workflow.toml:{line}:39: `localhost` in `resolve` is not an IP address"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`resolve` names `-bad-`: the label `-bad-` starts or ends with `-`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_malformed_entry_in_a_brief_is_refused_with_its_line() {
     let env = Env::new();
     let brief = format!("{BRIEF}network = [\"pypi.org\", \"foo*.example.com\"]\n");
@@ -444,6 +463,20 @@ fn curl_through_the_proxy_reaches_a_listed_host_and_nothing_else(c: Caller) {
         "{}",
         human.stdout
     );
+    // The traces and the network section, whole.
+    let from = human.stdout.find("\ntraces:").unwrap();
+    let to = human.stdout.find("\nactions (").unwrap();
+    let part = &human.stdout[from..to];
+    let port_pattern = format!(r"\b{port}\b");
+    insta::with_settings!({
+        filters => vec![
+            (port_pattern.as_str(), "[PORT]"),
+            (r"in \d+ ms", "in [N] ms"),
+            (r"\b\d+ B\b", "[N] B"),
+        ],
+    }, {
+        insta::assert_snapshot!("show_egress_traces_and_network", part);
+    });
 
     // The proof carries every connection, and still verifies.
     common::write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
