@@ -609,6 +609,53 @@ fn a_proxy_that_cannot_start_refuses_the_command(c: Caller) {
     assert_eq!(before.fingerprint, after.fingerprint);
 }
 
+/// A command action's rehearsal runs in the run's sandbox, so through its
+/// proxy too, and its trace keeps the connection.
+#[test]
+fn a_rehearsal_reaches_the_listed_host_through_the_proxy() {
+    let server = Server::start();
+    let port = server.port;
+    let j = Jail::new(
+        Caller::Current,
+        &format!(
+            "{WORKFLOW}\n[sandbox]\nresolve = {{\"pkg.test\" = \"127.0.0.1\"}}\n\n\
+             [lanes.governed]\nnetwork = [\"pkg.test:{port}\", \"127.0.0.1:{port}\"]\nscopes = [\"command:notify\"]\n"
+        ),
+    );
+    let (run, _) = j.start(BRIEF);
+    let action = j.tmp.path().join("publish.toml");
+    std::fs::write(
+        &action,
+        format!(
+            "kind = \"command\"\nname = \"publish\"\nscopes = [\"command:notify\"]\n\
+             argv = [\"true\"]\nrehearse = [\"curl\", \"-sSf\", \"http://pkg.test:{port}/rehearsal\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = j.airlock(&["propose", &run, action.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        server.requests(),
+        vec!["GET /rehearsal HTTP/1.1".to_string()]
+    );
+    let v = j.json(&["show", &run, "--no-pager"], 0);
+    let rehearsal = v["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["origin"] == "rehearse:publish")
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    assert_eq!(
+        rehearsal["connections"][0]["outcome"], "allowed",
+        "{rehearsal}"
+    );
+    assert_eq!(
+        rehearsal["connections"][0]["host"], "pkg.test",
+        "{rehearsal}"
+    );
+}
+
 macro_rules! both {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
