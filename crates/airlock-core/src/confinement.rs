@@ -1089,6 +1089,18 @@ fn run_sandboxed(
                         }
                         return Ok(airlock_sandbox::run_gated(spec, gate)?);
                     }
+                    if egress.is_some() {
+                        return Err(Error::refused(
+                            crate::error::Code::SandboxUnsupported,
+                            "refusing to run the command without its sandbox",
+                            vec![
+                                format!("{step} failed: {error}"),
+                                format!("`airlock sandbox doctor` finds this machine cannot build the full sandbox: {missing}"),
+                                "the run's network is a list of hosts, which only the full sandbox's own network namespace keeps: the weaker sandbox shares the host's network".into(),
+                            ],
+                            "run it on a machine that allows user namespaces (`airlock sandbox doctor` says what is missing); `accept_weaker` does not apply to a list of hosts",
+                        ));
+                    }
                     Err(Error::refused(
                         crate::error::Code::SandboxUnsupported,
                         "refusing to run the command without its sandbox",
