@@ -8,6 +8,7 @@ mod bench_check_memory;
 mod bench_egress;
 mod bench_exec;
 mod bench_hook;
+mod bench_exec_hosts;
 mod bench_ledger;
 mod bench_lifecycle;
 mod bench_proof;
@@ -120,6 +121,12 @@ enum Command {
         /// Another airlock binary (an earlier build) to time in the same rounds.
         #[arg(long, value_name = "PATH")]
         compare_with: Option<PathBuf>,
+    },
+    /// `airlock exec RUN -- true` with a list of hosts (through the egress proxy) vs the network off.
+    ExecHosts {
+        /// Timed pairs (after one untimed pair), for each of the two comparisons.
+        #[arg(long, default_value_t = bench_exec_hosts::Opts::default().pairs)]
+        pairs: usize,
     },
     /// Peak memory of `airlock check` on a large change vs `git diff` of it.
     CheckMemory {
@@ -318,6 +325,9 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?,
+        Command::ExecHosts { pairs } => {
+            bench_exec_hosts::bench(&airlock, &bench_exec_hosts::Opts { pairs: *pairs }, v, keep)?
+        }
         Command::CheckMemory { files, kib, rounds } => vec![bench_check_memory::bench(
             &airlock,
             &bench_check_memory::Opts {
@@ -351,6 +361,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             out.extend(bench_exec::bench(
                 &airlock,
                 &bench_exec::Opts::default(),
+                v,
+                keep,
+            )?);
+            out.extend(bench_exec_hosts::bench(
+                &airlock,
+                &bench_exec_hosts::Opts::default(),
                 v,
                 keep,
             )?);
