@@ -259,6 +259,7 @@ pub fn exec_recorded(
         opts.timeout,
         (opts.echo, opts.input),
         opts.preflight,
+        &Launch::default(),
     )?;
     records.add_trace(&run.id, &mut trace)?;
     drop(held);
@@ -292,12 +293,24 @@ pub(crate) fn run_traced(
         timeout,
         (echo, Input::Null),
         preflight,
+        &Launch::default(),
     )
 }
 
-/// [`run_traced`], the command reading `input`.
+/// How a command is launched beyond what its run's plan says: `airlock
+/// agent` shows the agent its own settings and credentials, and gives it
+/// the egress proxy when its lane has no network of its own.
+#[derive(Default)]
+pub(crate) struct Launch<'a> {
+    /// Changes the run's plan before the command runs.
+    pub adjust: Option<&'a dyn Fn(&mut crate::confinement::Plan)>,
+    /// The command's only way out, when the plan grants no network.
+    pub egress: Option<&'a airlock_sandbox::Egress>,
+}
+
+/// [`run_traced`], the command reading `input`, launched as `launch` says.
 #[allow(clippy::too_many_arguments)]
-fn run_traced_reading(
+pub(crate) fn run_traced_reading(
     site: &Site,
     run: &Run,
     workflow: &Workflow,
@@ -307,6 +320,7 @@ fn run_traced_reading(
     timeout: Option<Duration>,
     (echo, input): (Echo, Input),
     preflight: Option<Preflight>,
+    launch: &Launch,
 ) -> Result<(Trace, Option<Held>)> {
     let layout = site.layout;
     // The worktree is fingerprinted before the command on another thread
@@ -326,6 +340,7 @@ fn run_traced_reading(
         timeout,
         (echo, input),
         &mut before,
+        launch,
     );
     // However the command ended (killed at its time limit included), the
     // git configuration it may have written in the worktree is made inert
@@ -356,6 +371,7 @@ fn run_gated(
     timeout: Option<Duration>,
     (echo, input): (Echo, Input),
     before: &mut Preflight,
+    launch: &Launch,
 ) -> Result<Ran> {
     let layout = site.layout;
     let logs = layout.logs_dir(&run.id);
@@ -371,6 +387,9 @@ fn run_gated(
     let [stdout_path, stderr_path] = log_paths(&logs, &before.log_name);
     let mut plan = crate::confinement::plan(site, run, workflow, brief, &run.worktree)?;
     plan.confinement.ahead = before.ahead.take();
+    if let Some(adjust) = launch.adjust {
+        adjust(&mut plan);
+    }
     let mut spec = CommandSpec {
         argv,
         cwd: run.worktree.clone(),
@@ -386,7 +405,12 @@ fn run_gated(
     let started = now();
     before.used = true;
     let mut release = || before.release();
-    let outcome = crate::confinement::run_gated(workflow, &mut spec, Some(&mut release))?;
+    let outcome = match launch.egress {
+        Some(egress) if !plan.network.allowed => {
+            airlock_sandbox::run_with_egress(&spec, egress, Some(&mut release))?
+        }
+        _ => crate::confinement::run_gated(workflow, &mut spec, Some(&mut release))?,
+    };
     Ok(Ran {
         outcome,
         spec,

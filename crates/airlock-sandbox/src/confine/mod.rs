@@ -89,6 +89,21 @@ pub fn init_main() -> ! {
     std::process::exit(code)
 }
 
+/// The pathname sockets `spec` shows read-only at their own path: the only
+/// host sockets the command may connect to.
+pub(crate) fn shown_sockets(spec: &InitSpec) -> Vec<Vec<u8>> {
+    use std::os::unix::fs::FileTypeExt;
+    spec.read_only
+        .iter()
+        .filter(|(source, target)| source == target)
+        .filter(|(source, _)| {
+            std::fs::symlink_metadata(std::path::Path::new(&os(source)))
+                .is_ok_and(|m| m.file_type().is_socket())
+        })
+        .map(|(_, target)| target.clone())
+        .collect()
+}
+
 fn init() -> Result<i32, SetupError> {
     // libc: these descriptors are known by number and may not be open.
     // The report pipe must not reach the command, or it could forge a report;
@@ -102,7 +117,11 @@ fn init() -> Result<i32, SetupError> {
     // Pathname sockets ignore network namespaces, mount flags and (before
     // Landlock ABI 9) Landlock: hide the host's, or the command could talk to
     // any daemon (docker.sock, agents, session buses) it can see.
-    spec.hidden.extend(host_sockets());
+    // A socket the caller shows by its own path (a read-only entry whose
+    // source and target are that path: `airlock agent`'s relay) stays.
+    let shown = shown_sockets(&spec);
+    spec.hidden
+        .extend(host_sockets().into_iter().filter(|s| !shown.contains(s)));
     // If airlock dies (interrupted), so does everything it started.
     let _ = set_parent_process_death_signal(Some(Signal::KILL));
     if spec.weaker {
