@@ -25,8 +25,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -77,6 +77,9 @@ impl Service {
 /// The relay's outside: listens on the agent directory's socket and
 /// serves each connection for `run` only.
 pub struct Relay {
+    /// What each connection asked for, in order: a service's line, or
+    /// `refused` for anything else.
+    log: Arc<Mutex<Vec<String>>>,
     stopping: Arc<AtomicBool>,
     wake: UnixListener,
     socket: PathBuf,
@@ -104,7 +107,9 @@ impl Relay {
         let stopping = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicUsize::new(0));
         let served = Arc::new(served);
+        let log = Arc::new(Mutex::new(Vec::new()));
         let flag = stopping.clone();
+        let kept = log.clone();
         let acceptor = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if flag.load(Ordering::SeqCst) {
@@ -115,14 +120,15 @@ impl Relay {
                     continue;
                 }
                 active.fetch_add(1, Ordering::SeqCst);
-                let (active, served) = (active.clone(), served.clone());
+                let (active, served, log) = (active.clone(), served.clone(), kept.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &served);
+                    let _ = serve(conn, &served, &log);
                     active.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
         Ok(Relay {
+            log,
             stopping,
             wake,
             socket: socket.to_path_buf(),
@@ -130,10 +136,12 @@ impl Relay {
         })
     }
 
-    /// Stops accepting and removes the socket. Connections being served
-    /// end with the agent's sandbox, which holds their other ends.
-    pub fn stop(mut self) {
+    /// Stops accepting and removes the socket; returns what each
+    /// connection asked for. Connections being served end with the
+    /// agent's sandbox, which holds their other ends.
+    pub fn stop(mut self) -> Vec<String> {
         self.stop_now();
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn stop_now(&mut self) {
@@ -175,12 +183,24 @@ fn read_service(conn: &mut UnixStream) -> io::Result<Option<Service>> {
     Ok(None)
 }
 
-fn serve(mut conn: UnixStream, served: &Served) -> io::Result<()> {
+fn serve(mut conn: UnixStream, served: &Served, log: &Mutex<Vec<String>>) -> io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let Some(service) = read_service(&mut conn)? else {
+    let service = read_service(&mut conn);
+    let note = match &service {
+        Ok(Some(service)) => service.line(),
+        _ => "refused".into(),
+    };
+    log.lock().unwrap_or_else(|p| p.into_inner()).push(note);
+    let Some(service) = service? else {
         let reason = "airlock: the agent relay serves only `hook claude|codex pre|post` and `mcp`; \
                       refused the request\n";
-        return write_answer(&mut conn, 2, b"", reason.as_bytes());
+        write_answer(&mut conn, 2, b"", reason.as_bytes())?;
+        // What the client sent after is read and dropped (briefly): closing
+        // with it unread would reset the connection before the answer is read.
+        conn.shutdown(std::net::Shutdown::Write)?;
+        conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let _ = io::copy(&mut (&mut conn).take(MAX_HOOK_PAYLOAD), &mut io::sink());
+        return Ok(());
     };
     match service {
         Service::Hook { agent, event } => {

@@ -136,10 +136,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             names,
         },
     );
-    relay.stop();
+    let relayed = relay.stop();
     dir.remove();
     let session = Session {
         session: session?,
+        relayed,
         run: id,
     };
     if !ctx.json {
@@ -152,9 +153,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
 /// own output was shown live; the summary goes to stderr), its exit code
 /// the agent's.
 #[derive(serde::Serialize)]
-#[serde(transparent)]
 struct Session {
+    #[serde(flatten)]
     session: AgentSession,
+    /// What the agent's hooks and MCP clients asked the relay for, in
+    /// order (`hook claude pre`, `mcp`, or `refused`).
+    relayed: Vec<String>,
     #[serde(skip)]
     run: String,
 }
