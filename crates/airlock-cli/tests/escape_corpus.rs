@@ -1269,11 +1269,14 @@ fn unix_socket_in_the_hosts_tmp() {
 
 fn abstract_socket_attempt(network_on: bool) {
     use std::os::linux::net::SocketAddrExt;
-    let j = jail(Caller::Current);
-    let brief = if network_on {
-        format!("{BRIEF}network = \"on\"\n")
+    // A brief may only keep what its lane grants: the lane turns it on.
+    let (j, brief) = if network_on {
+        (
+            jail_with(Caller::Current, "[lanes.governed]\nnetwork = \"on\"\n"),
+            format!("{BRIEF}network = \"on\"\n"),
+        )
     } else {
-        BRIEF.to_string()
+        (jail(Caller::Current), BRIEF.to_string())
     };
     let (run, _) = j.start(&brief);
     let name = needle(&j, "abstract");
@@ -1306,7 +1309,7 @@ fn abstract_unix_socket_of_the_host_with_network_granted() {
 }
 
 fn network_on_reaches_the_host_listener_positive_control(c: Caller) {
-    let j = jail(c);
+    let j = jail_with(c, "[lanes.governed]\nnetwork = \"on\"\n");
     let (run, _) = j.start(&format!("{BRIEF}network = \"on\"\n"));
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -2861,7 +2864,7 @@ fn vsock_sockets_are_refused(c: Caller) {
 }
 
 fn vsock_sockets_are_refused_with_the_network_on(c: Caller) {
-    let j = jail(c);
+    let j = jail_with(c, "[lanes.governed]\nnetwork = \"on\"\n");
     let (run, _) = j.start(&format!("{BRIEF}network = \"on\"\n"));
     let a = socket_attempts(&j, &run, VSOCK);
     assert_families_refused(&a, &["vsock-stream", "vsock-seqpacket", "vsock-dgram"]);

@@ -483,7 +483,7 @@ fn finish(
         files_changed,
         started,
         confinement: outcome.confinement.clone(),
-        network: network.allowed,
+        network: network.allowed(),
         limit_hit: [
             outcome.limit_hit.clone().or_else(|| {
                 crate::confinement::limit_from_output(

@@ -521,7 +521,7 @@ fn rehearse_command(
         files_changed: Vec::new(),
         started,
         confinement: outcome.confinement.clone(),
-        network: plan.network.allowed,
+        network: plan.network.allowed(),
         limit_hit: outcome.limit_hit.clone(),
         denials: crate::confinement::denials(&command.stderr_path),
         hint: None,
