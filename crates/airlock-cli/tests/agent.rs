@@ -527,3 +527,252 @@ fn airlock_agent_refuses_a_run_that_cannot_run_commands() {
     assert_eq!(env.events(None).len(), events);
     assert!(agents_dirs(&env).is_empty(), "{:?}", agents_dirs(&env));
 }
+
+/// A session that ended well: its document and what it printed on stderr
+/// (the agent's own output, with `--json`).
+fn ok(out: Output) -> (Value, String) {
+    let stderr = out.stderr.clone();
+    (out.expect_json(&["agent"], 0), stderr)
+}
+
+/// The agents' programs as `.ci/run` installs them from the npm registry
+/// (`npm install --prefix target/agents @anthropic-ai/claude-code
+/// @openai/codex`). Missing: a failure under CI=true, a skip otherwise.
+fn installed(program: &str) -> Option<PathBuf> {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/agents/node_modules/.bin")
+        .join(program);
+    let found = std::fs::canonicalize(&bin).ok().filter(|p| p.is_file());
+    if found.is_none() {
+        let why = format!(
+            "{} is not installed: `.ci/run` installs it (npm install --prefix target/agents \
+             @anthropic-ai/claude-code @openai/codex)",
+            bin.display()
+        );
+        assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "{why}");
+        eprintln!("skipped: {why}");
+    }
+    // The link in .bin, which the agent's own launcher expects.
+    found.map(|_| bin)
+}
+
+/// Every host of `preset` answered with 127.0.0.1 by the proxy: the tests
+/// never leave the machine.
+fn resolve_locally(hosts: &[&str]) -> String {
+    hosts
+        .iter()
+        .map(|h| format!("{h}=127.0.0.1"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// A listener on 127.0.0.1:443, where the proxy dials the agent's API host
+/// in these tests (when the port can be bound), accepting and closing.
+fn fake_api_port() -> Option<std::thread::JoinHandle<()>> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:443").ok()?;
+    listener.set_nonblocking(true).ok()?;
+    Some(std::thread::spawn(move || {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < end {
+            match listener.accept() {
+                Ok((conn, _)) => drop(conn),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }))
+}
+
+/// The connections the session recorded to `host`.
+fn connections_to<'a>(v: &'a Value, host: &str) -> Vec<&'a Value> {
+    v["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["host"] == host)
+        .collect()
+}
+
+/// Claude Code itself, installed from npm: it starts in the sandbox, reads
+/// the worktree (its project's `.mcp.json` shows in `claude mcp list`),
+/// starts airlock's MCP server from the configuration written for this
+/// launch (through the relay), and its API connection goes through the
+/// proxy, recorded under the preset's rule, while another host is refused.
+#[test]
+fn claude_code_runs_in_the_sandbox_and_reaches_only_its_api_through_the_proxy() {
+    let Some(claude) = installed("claude") else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{}\n[lanes.governed]\nnetwork = [\"127.0.0.1:443\"]\n",
+            common::WORKFLOW
+        ),
+    );
+    env.git(&["commit", "-qam", "the lane reaches the fake API's address"]);
+    let (run, wt) = env.start(BRIEF);
+    let claude = claude.display().to_string();
+
+    let out = agent(
+        &env,
+        &["--preset", "claude", &run, "--", &claude, "--version"],
+    );
+    let (v, stderr) = ok(out);
+    assert!(stderr.contains("(Claude Code)"), "{}", stderr);
+    assert_eq!(v["trace"]["confinement"], "confined");
+
+    write(
+        &wt.join(".mcp.json"),
+        r#"{"mcpServers":{"worktree-probe":{"command":"true"}}}"#,
+    );
+    let out = agent(
+        &env,
+        &["--preset", "claude", &run, "--", &claude, "mcp", "list"],
+    );
+    let (_, stderr) = ok(out);
+    assert!(stderr.contains("worktree-probe"), "{}", stderr);
+
+    agent_script(
+        &wt,
+        &format!(
+            "#!/bin/sh\ntimeout 40 {claude} \"$@\" -p hello </dev/null; echo claude=$?\n\
+             curl -sS -m 5 https://example.org -o /dev/null; echo curl=$?\n"
+        ),
+    );
+    let api = fake_api_port();
+    let out = env.airlock_env(
+        &[
+            "--json",
+            "agent",
+            "--preset",
+            "claude",
+            &run,
+            "--",
+            "./agent.sh",
+        ],
+        &[
+            ("ANTHROPIC_API_KEY", "sk-ant-test-not-a-key"),
+            (
+                "AIRLOCK_EGRESS_RESOLVE",
+                &resolve_locally(&[
+                    "api.anthropic.com",
+                    "claude.ai",
+                    "platform.claude.com",
+                    "console.anthropic.com",
+                    "example.org",
+                ]),
+            ),
+        ],
+    );
+    let (v, stderr) = ok(out);
+    let reached = connections_to(&v, "api.anthropic.com");
+    assert!(!reached.is_empty(), "{v}");
+    for c in &reached {
+        assert_eq!(c["port"], 443, "{c}");
+        assert_eq!(c["protocol"], "connect", "{c}");
+        assert_eq!(c["rule"], "api.anthropic.com:443", "{c}");
+        let expected = if api.is_some() { "allowed" } else { "failed" };
+        assert_eq!(c["outcome"], expected, "{c}");
+    }
+    let refused = connections_to(&v, "example.org");
+    assert_eq!(refused.len(), 1, "{v}");
+    assert_eq!(refused[0]["outcome"], "refused");
+    assert_eq!(refused[0]["reason"], "not-listed");
+    assert!(stderr.contains("curl=56"), "{}", stderr);
+    // Claude Code started airlock's MCP server from the file written for
+    // this launch: its connection came through the relay.
+    assert!(
+        v["relayed"].as_array().unwrap().iter().any(|r| r == "mcp"),
+        "{v}"
+    );
+    // Recorded beside the agent's logs too.
+    let log = PathBuf::from(v["trace"]["stdout"]["log"].as_str().unwrap())
+        .with_extension("connections.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("\"host\":\"example.org\""), "{text}");
+    if let Some(api) = api {
+        drop(api.join());
+    }
+}
+
+/// Codex itself: it starts in the sandbox, lists airlock's MCP server from
+/// the `-c` overrides of this launch, and its API connection goes through
+/// the proxy, recorded under the preset's rule.
+#[test]
+fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
+    let Some(codex) = installed("codex") else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{}\n[lanes.governed]\nnetwork = [\"127.0.0.1:443\"]\n",
+            common::WORKFLOW
+        ),
+    );
+    env.git(&["commit", "-qam", "the lane reaches the fake API's address"]);
+    let (run, wt) = env.start(BRIEF);
+    let codex = codex.display().to_string();
+
+    let out = agent(
+        &env,
+        &["--preset", "codex", &run, "--", &codex, "--version"],
+    );
+    let (_, stderr) = ok(out);
+    assert!(stderr.contains("codex-cli"), "{}", stderr);
+
+    let out = agent(
+        &env,
+        &["--preset", "codex", &run, "--", &codex, "mcp", "list"],
+    );
+    let (_, stderr) = ok(out);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("airlock "))
+        .unwrap_or_else(|| panic!("{}", stderr));
+    assert!(line.contains("__agent-relay mcp"), "{line}");
+    assert!(
+        !env.home.join(".codex/config.toml").exists(),
+        "written in the user's settings"
+    );
+
+    agent_script(
+        &wt,
+        &format!(
+            "#!/bin/sh\ntimeout 10 {codex} \"$@\" exec --skip-git-repo-check hello </dev/null; echo codex=$?\n"
+        ),
+    );
+    let out = env.airlock_env(
+        &[
+            "--json",
+            "agent",
+            "--preset",
+            "codex",
+            &run,
+            "--",
+            "./agent.sh",
+        ],
+        &[
+            ("OPENAI_API_KEY", "sk-test-not-a-key"),
+            (
+                "AIRLOCK_EGRESS_RESOLVE",
+                &resolve_locally(&["api.openai.com", "auth.openai.com", "chatgpt.com"]),
+            ),
+        ],
+    );
+    let (v, stderr) = ok(out);
+    let reached = connections_to(&v, "api.openai.com");
+    assert!(!reached.is_empty(), "{v}");
+    for c in &reached {
+        assert_eq!(c["rule"], "api.openai.com:443", "{c}");
+    }
+    // Whatever else it tried (its update check on github.com) was refused.
+    for c in v["connections"].as_array().unwrap() {
+        let host = c["host"].as_str().unwrap();
+        if !["api.openai.com", "auth.openai.com", "chatgpt.com"].contains(&host) {
+            assert_eq!(c["outcome"], "refused", "{c}");
+        }
+    }
+}

@@ -447,12 +447,18 @@ pub fn launch(
         ));
     };
 
-    // The network: the lane's own, or (none) the proxy with the preset's hosts.
+    // The network: the host's when the lane grants it; otherwise the proxy,
+    // with the lane's hosts (a brief may have narrowed them) and the preset's.
     let network = crate::confinement::network(&workflow, &brief, &run.lane);
-    let hosts: Vec<String> = match (network.allowed, preset) {
-        (false, Some(p)) => p.hosts().iter().map(|h| h.to_string()).collect(),
-        _ => Vec::new(),
-    };
+    let mut hosts: Vec<String> = network
+        .hosts()
+        .map(|list| list.rules().iter().map(|r| r.to_string()).collect())
+        .unwrap_or_default();
+    if !network.allowed()
+        && let Some(p) = preset
+    {
+        hosts.extend(p.hosts().iter().map(|h| h.to_string()));
+    }
     let (sink, records) = airlock_egress::Sink::channel();
     let proxy = if hosts.is_empty() {
         None

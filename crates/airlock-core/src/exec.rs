@@ -406,7 +406,7 @@ fn run_gated(
     before.used = true;
     let mut release = || before.release();
     let outcome = match launch.egress {
-        Some(egress) if !plan.network.allowed => {
+        Some(egress) if !plan.network.allowed() => {
             airlock_sandbox::run_with_egress(&spec, egress, Some(&mut release))?
         }
         _ => crate::confinement::run_gated(workflow, &mut spec, Some(&mut release))?,
