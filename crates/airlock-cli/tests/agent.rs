@@ -762,7 +762,7 @@ fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
             ),
         ],
     );
-    let (v, stderr) = ok(out);
+    let (v, _) = ok(out);
     let reached = connections_to(&v, "api.openai.com");
     assert!(!reached.is_empty(), "{v}");
     for c in &reached {
