@@ -89,8 +89,12 @@ pub fn init_main() -> ! {
     std::process::exit(code)
 }
 
-/// The pathname sockets `spec` shows read-only at their own path: the only
-/// host sockets the command may connect to.
+/// The pathname sockets `spec` shows read-only at their own path (a
+/// read-only entry whose source and target are the socket: `airlock
+/// agent`'s relay): the only host sockets the command may connect to. The
+/// bind, deeper or later than the socket's hiding, shows it again; Landlock
+/// (ABI 9, which refuses connecting to sockets outside the writable paths)
+/// is given a rule for each.
 pub(crate) fn shown_sockets(spec: &InitSpec) -> Vec<Vec<u8>> {
     use std::os::unix::fs::FileTypeExt;
     spec.read_only
@@ -117,11 +121,9 @@ fn init() -> Result<i32, SetupError> {
     // Pathname sockets ignore network namespaces, mount flags and (before
     // Landlock ABI 9) Landlock: hide the host's, or the command could talk to
     // any daemon (docker.sock, agents, session buses) it can see.
-    // A socket the caller shows by its own path (a read-only entry whose
-    // source and target are that path: `airlock agent`'s relay) stays.
-    let shown = shown_sockets(&spec);
-    spec.hidden
-        .extend(host_sockets().into_iter().filter(|s| !shown.contains(s)));
+    // (A socket the caller shows by its own path, `airlock agent`'s relay,
+    // is bound again over its hiding: see `shown_sockets`.)
+    spec.hidden.extend(host_sockets());
     // If airlock dies (interrupted), so does everything it started.
     let _ = set_parent_process_death_signal(Some(Signal::KILL));
     if spec.weaker {
