@@ -4236,3 +4236,41 @@ fn a_command_cannot_type_into_the_users_terminal() {
         assert!(t.settings_kept, "the user's terminal settings changed");
     }
 }
+
+// ---- `airlock agent`: the agent at the user's terminal --------------------------------
+
+/// The agent itself, started from the user's terminal by `airlock agent`,
+/// holds a terminal of its own that airlock relays: pushing a command line
+/// into it (`TIOCSTI`) or turning its echo off reaches nothing of the
+/// user's. Interactive input still reaches the agent.
+#[test]
+fn an_agent_cannot_type_into_the_users_terminal() {
+    const INJECT: &str = "import fcntl, os, sys, termios\n\
+        print('tty:', os.isatty(0), 'prompt>', flush=True)\n\
+        print('got', sys.stdin.readline().strip(), flush=True)\n\
+        def push(fd):\n    \
+            for c in b'echo INJECTED\\n':\n        \
+                try: fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))\n        \
+                except OSError: pass\n\
+        for fd in (0, 1, 2): push(fd)\n\
+        for fd in (0, 1, 2):\n    \
+            try:\n        \
+                a = termios.tcgetattr(fd); a[3] &= ~termios.ECHO\n        \
+                termios.tcsetattr(fd, termios.TCSANOW, a)\n    \
+            except Exception: pass\n\
+        print('TRIED', flush=True)\n";
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
+    cmd.args(["agent", &run, "--", PY, "-c", INJECT]);
+    let t = at_terminal(cmd, "prompt>", "typed by the user\n", None);
+    assert_eq!(t.code, 0, "{}", t.shown);
+    assert!(t.shown.contains("tty: True"), "{}", t.shown);
+    assert!(t.shown.contains("got typed by the user"), "{}", t.shown);
+    assert!(t.shown.contains("TRIED"), "{}", t.shown);
+    assert_eq!(
+        t.left_for_the_shell, "",
+        "injected into the user's terminal"
+    );
+    assert!(t.settings_kept, "the user's terminal settings changed");
+}

@@ -152,9 +152,11 @@ impl Preset {
 /// shown read-only to this agent only) holding the relay socket's place,
 /// the agent's hook and MCP configuration, and the mount point of the
 /// airlock binary.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct AgentDir {
     pub dir: PathBuf,
+    /// The directory, open: see [`AgentDir::short_path`].
+    handle: std::sync::Arc<std::fs::File>,
     /// Where `airlock agent` listens for the relay (not bound here).
     pub socket: PathBuf,
     /// The airlock binary as the agent sees it.
@@ -166,41 +168,40 @@ pub struct AgentDir {
 }
 
 impl AgentDir {
+    /// `name` in the directory by a path short enough for a socket's
+    /// (`/proc/self/fd/N/NAME`), valid in this process while it lives.
+    pub fn short_path(&self, name: &str) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}/{name}", self.handle.as_raw_fd()))
+    }
+
     /// Removes the directory and everything in it.
     pub fn remove(&self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// A socket's path is at most 107 bytes.
-const MAX_SOCKET_PATH: usize = 107;
-
 /// Makes the agent's directory for a launch and writes the
 /// preset's hook and MCP configuration there: for this launch only, never
 /// in the repository or the user's settings.
 pub fn prepare(layout: &Layout, preset: Option<Preset>) -> Result<AgentDir> {
     let base = layout.state.join("agents");
-    // Short: the socket's whole path must fit in 107 bytes.
     let dir = base.join(&crate::layout::unique_suffix()[..12]);
     let write_err = |path: &Path, source: std::io::Error| Error::Write {
         path: path.to_path_buf(),
         source,
     };
     airlock_fs::private_dir(&dir).map_err(|e| write_err(&dir, e))?;
+    // Sockets are bound and reached through this descriptor: a socket's
+    // path may be at most 107 bytes, and the state directory's may be long.
+    let handle = std::fs::File::open(&dir).map_err(|e| write_err(&dir, e))?;
     let socket = dir.join(RELAY_SOCKET);
-    if socket.as_os_str().len() > MAX_SOCKET_PATH {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(Error::Environment(format!(
-            "the agent's relay socket {} would be longer than a socket's path may be ({MAX_SOCKET_PATH} bytes); \
-             set AIRLOCK_HOME to a shorter directory for airlock's state",
-            socket.display()
-        )));
-    }
     let program = dir.join(RELAY_PROGRAM);
     // The mount point of the airlock binary, shown there read-only.
     std::fs::write(&program, b"").map_err(|e| write_err(&program, e))?;
     let mut agent = AgentDir {
         dir,
+        handle: std::sync::Arc::new(handle),
         socket,
         program,
         files: Vec::new(),
@@ -466,7 +467,7 @@ pub fn launch(
         let allowlist = airlock_egress::Allowlist::parse(&hosts)
             .map_err(|e| Error::Internal(format!("a preset's host list does not parse: {e}")))?;
         let mut config = airlock_egress::ProxyConfig::new(allowlist, sink);
-        config.unix_socket = Some(agent.dir.join("egress.sock"));
+        config.unix_socket = Some(agent.short_path("egress.sock"));
         for (name, addresses) in &opts.names {
             config = config.name(name, addresses);
         }
@@ -474,11 +475,9 @@ pub fn launch(
             Error::Environment(format!("cannot start the agent's egress proxy: {e}"))
         })?)
     };
-    let egress = proxy.as_ref().map(|p| Egress {
-        proxy_socket: p
-            .unix_path()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| agent.dir.join("egress.sock")),
+    // The bridge reaches the proxy by the directory's real path.
+    let egress = proxy.as_ref().map(|_| Egress {
+        proxy_socket: agent.dir.join("egress.sock"),
     });
     let launch = Launch {
         adjust: Some(&adjust),

@@ -283,8 +283,25 @@ pub fn client(socket: &Path, service: Service) -> i32 {
     }
 }
 
+/// Connects to `socket` through its directory's descriptor
+/// (`/proc/self/fd/N/NAME`) when its path is longer than a socket's may be.
+fn connect(socket: &Path) -> io::Result<UnixStream> {
+    if socket.as_os_str().len() <= 100 {
+        return UnixStream::connect(socket);
+    }
+    let (Some(dir), Some(name)) = (socket.parent(), socket.file_name()) else {
+        return UnixStream::connect(socket);
+    };
+    let dir = std::fs::File::open(dir)?;
+    use std::os::fd::AsRawFd;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    UnixStream::connect(short)
+}
+
 fn relay(socket: &Path, service: Service) -> io::Result<i32> {
-    let mut conn = UnixStream::connect(socket)?;
+    let mut conn = connect(socket)?;
     conn.write_all(format!("{}\n", service.line()).as_bytes())?;
     match service {
         Service::Hook { .. } => {

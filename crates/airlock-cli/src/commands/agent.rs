@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         airlock_core::Error::Environment(format!("cannot find airlock's own program: {e}"))
     })?;
     let relay = Relay::start(
-        &dir.socket,
+        &dir.short_path(agent::RELAY_SOCKET),
         Served {
             program,
             root: al.layout.root.clone(),
