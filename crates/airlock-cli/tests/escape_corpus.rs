@@ -4259,6 +4259,21 @@ fn an_agent_cannot_type_into_the_users_terminal() {
                 termios.tcsetattr(fd, termios.TCSANOW, a)\n    \
             except Exception: pass\n\
         print('TRIED', flush=True)\n";
+    // Without airlock the same program injects (so the check can see an
+    // injection), where this kernel still allows `TIOCSTI`.
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(true);
+    if legacy {
+        let mut direct = Command::new(PY);
+        direct.args(["-c", INJECT]);
+        let t = at_terminal(direct, "prompt>", "typed by the user\n", None);
+        assert!(
+            t.left_for_the_shell.contains("echo INJECTED"),
+            "the check cannot see an injection: {:?}",
+            t.left_for_the_shell
+        );
+    }
     let j = jail(Caller::Current);
     let (run, _) = j.start(BRIEF);
     let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
