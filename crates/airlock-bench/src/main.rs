@@ -4,9 +4,11 @@
 //! untimed round of each, and reports medians, p90s and the ratio of the
 //! medians. Targets live here, never in tests. See BENCHMARKS.md.
 
+mod bench_agent;
 mod bench_check_memory;
 mod bench_egress;
 mod bench_exec;
+mod bench_exec_hosts;
 mod bench_ledger;
 mod bench_lifecycle;
 mod bench_proof;
@@ -111,6 +113,12 @@ enum Command {
         #[arg(long, default_value_t = bench_exec::Opts::default().ignored_dirs)]
         ignored_dirs: usize,
     },
+    /// `airlock exec RUN -- true` with a list of hosts (through the egress proxy) vs the network off.
+    ExecHosts {
+        /// Timed pairs (after one untimed pair), for each of the two comparisons.
+        #[arg(long, default_value_t = bench_exec_hosts::Opts::default().pairs)]
+        pairs: usize,
+    },
     /// Peak memory of `airlock check` on a large change vs `git diff` of it.
     CheckMemory {
         /// Files the change rewrites (rounded up to a multiple of 100).
@@ -128,6 +136,12 @@ enum Command {
         /// Runs started, each running one command.
         #[arg(long, default_value_t = bench_warm::Opts::default().runs)]
         runs: usize,
+    },
+    /// `airlock agent RUN --preset claude -- AGENT` to the agent's first instruction vs the agent bare.
+    Agent {
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_agent::Opts::default().pairs)]
+        pairs: usize,
     },
     /// airlock-egress's proxy: one connection and a bulk download through it vs direct, on loopback.
     Egress {
@@ -284,6 +298,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?,
+        Command::Agent { pairs } => {
+            bench_agent::bench(&airlock, &bench_agent::Opts { pairs: *pairs }, v, keep)?
+        }
+        Command::ExecHosts { pairs } => {
+            bench_exec_hosts::bench(&airlock, &bench_exec_hosts::Opts { pairs: *pairs }, v, keep)?
+        }
         Command::CheckMemory { files, kib, rounds } => vec![bench_check_memory::bench(
             &airlock,
             &bench_check_memory::Opts {
@@ -318,6 +338,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
                 v,
                 keep,
             )?);
+            out.extend(bench_exec_hosts::bench(
+                &airlock,
+                &bench_exec_hosts::Opts::default(),
+                v,
+                keep,
+            )?);
             out.extend(bench_ledger::bench(
                 &bench_ledger::Opts::default(),
                 v,
@@ -325,6 +351,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             )?);
             out.extend(bench_snap::bench(&bench_snap::Opts::default(), v)?);
             out.extend(bench_egress::bench(&bench_egress::Opts::default(), v)?);
+            out.extend(bench_agent::bench(
+                &airlock,
+                &bench_agent::Opts::default(),
+                v,
+                keep,
+            )?);
             out
         }
         Command::Warm { .. } => unreachable!("handled above"),

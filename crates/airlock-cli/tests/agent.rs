@@ -556,14 +556,20 @@ fn installed(program: &str) -> Option<PathBuf> {
     found.map(|_| bin)
 }
 
-/// Every host of `preset` answered with 127.0.0.1 by the proxy: the tests
-/// never leave the machine.
-fn resolve_locally(hosts: &[&str]) -> String {
-    hosts
+/// The harness's workflow with every host of `hosts` answered with
+/// 127.0.0.1 by the proxy (`[sandbox] resolve`: the tests never leave the
+/// machine), and a lane that names that address, so that the preset's
+/// rule lets the agent reach the fake API there.
+fn workflow_resolving(hosts: &[&str]) -> String {
+    let names: Vec<String> = hosts
         .iter()
-        .map(|h| format!("{h}=127.0.0.1"))
-        .collect::<Vec<_>>()
-        .join(";")
+        .map(|h| format!("\"{h}\" = \"127.0.0.1\""))
+        .collect();
+    format!(
+        "{}\n[sandbox]\nresolve = {{{}}}\n\n[lanes.governed]\nnetwork = [\"127.0.0.1:443\"]\n",
+        common::WORKFLOW,
+        names.join(", ")
+    )
 }
 
 /// A listener on 127.0.0.1:443, where the proxy dials the agent's API host
@@ -605,10 +611,13 @@ fn claude_code_runs_in_the_sandbox_and_reaches_only_its_api_through_the_proxy() 
     let env = Env::new();
     env.write(
         ".airlock/workflow.toml",
-        &format!(
-            "{}\n[lanes.governed]\nnetwork = [\"127.0.0.1:443\"]\n",
-            common::WORKFLOW
-        ),
+        &workflow_resolving(&[
+            "api.anthropic.com",
+            "claude.ai",
+            "platform.claude.com",
+            "console.anthropic.com",
+            "example.org",
+        ]),
     );
     env.git(&["commit", "-qam", "the lane reaches the fake API's address"]);
     let (run, wt) = env.start(BRIEF);
@@ -651,19 +660,7 @@ fn claude_code_runs_in_the_sandbox_and_reaches_only_its_api_through_the_proxy() 
             "--",
             "./agent.sh",
         ],
-        &[
-            ("ANTHROPIC_API_KEY", "sk-ant-test-not-a-key"),
-            (
-                "AIRLOCK_EGRESS_RESOLVE",
-                &resolve_locally(&[
-                    "api.anthropic.com",
-                    "claude.ai",
-                    "platform.claude.com",
-                    "console.anthropic.com",
-                    "example.org",
-                ]),
-            ),
-        ],
+        &[("ANTHROPIC_API_KEY", "sk-ant-test-not-a-key")],
     );
     let (v, stderr) = ok(out);
     let reached = connections_to(&v, "api.anthropic.com");
@@ -671,7 +668,11 @@ fn claude_code_runs_in_the_sandbox_and_reaches_only_its_api_through_the_proxy() 
     for c in &reached {
         assert_eq!(c["port"], 443, "{c}");
         assert_eq!(c["protocol"], "connect", "{c}");
-        assert_eq!(c["rule"], "api.anthropic.com:443", "{c}");
+        // The preset's entry allowed the name; the lane's, its address.
+        assert_eq!(
+            c["rule"], "api.anthropic.com:443 (address: 127.0.0.1:443)",
+            "{c}"
+        );
         let expected = if api.is_some() { "allowed" } else { "failed" };
         assert_eq!(c["outcome"], expected, "{c}");
     }
@@ -686,11 +687,8 @@ fn claude_code_runs_in_the_sandbox_and_reaches_only_its_api_through_the_proxy() 
         v["relayed"].as_array().unwrap().iter().any(|r| r == "mcp"),
         "{v}"
     );
-    // Recorded beside the agent's logs too.
-    let log = PathBuf::from(v["trace"]["stdout"]["log"].as_str().unwrap())
-        .with_extension("connections.jsonl");
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("\"host\":\"example.org\""), "{text}");
+    // In the run's trace too, as every command's connections are.
+    assert_eq!(v["trace"]["connections"], v["connections"], "{v}");
     if let Some(api) = api {
         drop(api.join());
     }
@@ -707,10 +705,7 @@ fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
     let env = Env::new();
     env.write(
         ".airlock/workflow.toml",
-        &format!(
-            "{}\n[lanes.governed]\nnetwork = [\"127.0.0.1:443\"]\n",
-            common::WORKFLOW
-        ),
+        &workflow_resolving(&["api.openai.com", "auth.openai.com", "chatgpt.com"]),
     );
     env.git(&["commit", "-qam", "the lane reaches the fake API's address"]);
     let (run, wt) = env.start(BRIEF);
@@ -754,19 +749,16 @@ fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
             "--",
             "./agent.sh",
         ],
-        &[
-            ("OPENAI_API_KEY", "sk-test-not-a-key"),
-            (
-                "AIRLOCK_EGRESS_RESOLVE",
-                &resolve_locally(&["api.openai.com", "auth.openai.com", "chatgpt.com"]),
-            ),
-        ],
+        &[("OPENAI_API_KEY", "sk-test-not-a-key")],
     );
     let (v, _) = ok(out);
     let reached = connections_to(&v, "api.openai.com");
     assert!(!reached.is_empty(), "{v}");
     for c in &reached {
-        assert_eq!(c["rule"], "api.openai.com:443", "{c}");
+        assert_eq!(
+            c["rule"], "api.openai.com:443 (address: 127.0.0.1:443)",
+            "{c}"
+        );
     }
     // Whatever else it tried (its update check on github.com) was refused.
     for c in v["connections"].as_array().unwrap() {

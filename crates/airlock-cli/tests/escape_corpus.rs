@@ -4289,3 +4289,65 @@ fn an_agent_cannot_type_into_the_users_terminal() {
     );
     assert!(t.settings_kept, "the user's terminal settings changed");
 }
+// ---- The network setting (issue 16, egress by host) ----------------------------
+
+/// Before issue 16 a brief could turn the network on by itself (`network =
+/// "on"` in the brief the agent writes) and reach the host. Now a brief may
+/// only narrow its lane: `start` refuses, no run exists, nothing is written,
+/// and so nothing can reach the host's listener.
+fn a_brief_cannot_grant_itself_the_network(c: Caller) {
+    let j = jail(c);
+    let listener = tcp_listener("127.0.0.1:0");
+    let before = j.world();
+    let dir = j.tmp.path().join("briefs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let brief = dir.join("wide.toml");
+    std::fs::write(&brief, format!("{BRIEF}network = \"on\"\n")).unwrap();
+    j.own(&dir);
+    let out = j.airlock(&["start", brief.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("`network` widens lane `governed`: `on`: the lane's network is off"),
+        "{}",
+        out.stderr
+    );
+    // (`assert_unchanged` would verify the ledger as the test's user.)
+    assert_eq!(j.world(), before, "the refused start left something");
+    assert!(!tcp_accepted(&listener));
+}
+
+/// A command of a list-of-hosts run cannot find the proxy's socket to talk
+/// to it past the bridge, nor plant anything beside it: the key directory
+/// that holds it is hidden.
+fn the_egress_proxys_directory_is_hidden_from_the_command(c: Caller) {
+    let j = jail_with(c, "[lanes.governed]\nnetwork = [\"pkg.test:443\"]\n");
+    let (run, _) = j.start(BRIEF);
+    let egress = j.home.join(".config/airlock/egress");
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import os, socket\n\
+             for step in ['list', 'plant']:\n  \
+               try:\n    \
+                 if step == 'list': print('ESCAPED', os.listdir({dir:?}))\n    \
+                 else: open({dir:?} + '/planted', 'w').write('x'); print('ESCAPED planted')\n  \
+               except OSError as e: print(step, e)\n",
+            dir = s(&egress)
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(a.trace["egress"], serde_json::json!(["pkg.test:443"]));
+    assert!(!egress.join("planted").exists());
+    // Every proxy was stopped and its directory removed.
+    let left: Vec<_> = std::fs::read_dir(&egress)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+both!(
+    a_brief_cannot_grant_itself_the_network,
+    the_egress_proxys_directory_is_hidden_from_the_command,
+);

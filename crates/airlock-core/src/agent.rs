@@ -15,8 +15,6 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use airlock_sandbox::Egress;
-
 use crate::confinement::Plan;
 use crate::error::{Error, Result};
 use crate::exec::{Launch, Preflight, Trace};
@@ -345,9 +343,6 @@ fn home_paths(preset: Preset) -> Result<Vec<(PathBuf, HomePath)>> {
     Ok(shown)
 }
 
-/// The proxy's record of one connection the agent made.
-pub use airlock_egress::ConnectionRecord;
-
 /// How to launch the agent.
 pub struct AgentOptions {
     /// The agent's program and arguments (the preset's arguments are put
@@ -356,8 +351,6 @@ pub struct AgentOptions {
     pub preset: Option<Preset>,
     pub input: airlock_sandbox::Input,
     pub echo: airlock_sandbox::Echo,
-    /// Names answered without the resolver (tests: `AIRLOCK_EGRESS_RESOLVE`).
-    pub names: Vec<(String, Vec<std::net::IpAddr>)>,
 }
 
 /// How the agent ended: its trace (recorded like an `exec`'s, origin
@@ -369,7 +362,8 @@ pub struct AgentSession {
     /// The hosts the proxy allowed (none when the lane grants the whole
     /// network, or none at all).
     pub hosts: Vec<String>,
-    pub connections: Vec<ConnectionRecord>,
+    /// Every connection through the proxy (the trace's, repeated).
+    pub connections: Vec<airlock_model::trace::Connection>,
 }
 
 /// Starts the agent in run `id`'s sandbox and waits for it to end, then
@@ -407,6 +401,31 @@ pub fn launch(
             .map(|s| PathBuf::from(&home).join(s))
             .collect(),
         _ => Vec::new(),
+    };
+    // The network: the host's when the lane grants it; otherwise the proxy,
+    // with the lane's hosts (a brief may have narrowed them) and the preset's.
+    let network = crate::confinement::network(&workflow, &brief, &run.lane);
+    let mut hosts: Vec<String> = network
+        .hosts()
+        .map(crate::egress::entries)
+        .unwrap_or_default();
+    if !network.allowed()
+        && let Some(p) = opts.preset
+    {
+        hosts.extend(p.hosts().iter().map(|h| h.to_string()));
+    }
+    let egress = if hosts.is_empty() {
+        None
+    } else {
+        let allowlist = airlock_model::network::Allowlist::parse(&hosts).map_err(|e| {
+            Error::Internal(format!("the agent's list of hosts does not parse: {e}"))
+        })?;
+        Some(crate::egress::EgressPlan {
+            allowlist,
+            names: workflow.sandbox.resolve.clone(),
+            // The key directory: no sandbox shows it.
+            dir: al.layout.key_dir.join("egress"),
+        })
     };
     let preset = opts.preset;
     let adjust = |plan: &mut Plan| {
@@ -446,43 +465,18 @@ pub fn launch(
             "AIRLOCK_AGENT_RELAY".into(),
             agent.socket.clone().into_os_string(),
         ));
+        // The proxy the engine starts for the command: the lane's hosts and
+        // the preset's, for the agent's whole life.
+        if egress.is_some() {
+            plan.egress = egress.clone();
+        }
+    };
+    let launch = Launch {
+        adjust: Some(&adjust),
     };
 
     // The network: the host's when the lane grants it; otherwise the proxy,
     // with the lane's hosts (a brief may have narrowed them) and the preset's.
-    let network = crate::confinement::network(&workflow, &brief, &run.lane);
-    let mut hosts: Vec<String> = network
-        .hosts()
-        .map(|list| list.rules().iter().map(|r| r.to_string()).collect())
-        .unwrap_or_default();
-    if !network.allowed()
-        && let Some(p) = preset
-    {
-        hosts.extend(p.hosts().iter().map(|h| h.to_string()));
-    }
-    let (sink, records) = airlock_egress::Sink::channel();
-    let proxy = if hosts.is_empty() {
-        None
-    } else {
-        let allowlist = airlock_egress::Allowlist::parse(&hosts)
-            .map_err(|e| Error::Internal(format!("a preset's host list does not parse: {e}")))?;
-        let mut config = airlock_egress::ProxyConfig::new(allowlist, sink);
-        config.unix_socket = Some(agent.short_path("egress.sock"));
-        for (name, addresses) in &opts.names {
-            config = config.name(name, addresses);
-        }
-        Some(airlock_egress::Proxy::start(config).map_err(|e| {
-            Error::Environment(format!("cannot start the agent's egress proxy: {e}"))
-        })?)
-    };
-    // The bridge reaches the proxy by the directory's real path.
-    let egress = proxy.as_ref().map(|_| Egress {
-        proxy_socket: agent.dir.join("egress.sock"),
-    });
-    let launch = Launch {
-        adjust: Some(&adjust),
-        egress: egress.as_ref(),
-    };
     let Airlock {
         layout,
         store,
@@ -506,24 +500,10 @@ pub fn launch(
         preflight,
         &launch,
     );
-    if let Some(proxy) = proxy {
-        proxy.stop();
-    }
-    let connections: Vec<ConnectionRecord> = records.try_iter().collect();
     let (mut trace, held) = traced?;
     crate::exec::Records::add_trace(store, &run.id, &mut trace)?;
     drop(held);
-    // The connections beside the agent's logs, one JSON record a line.
-    if !connections.is_empty() {
-        let path = trace.stdout.log.with_extension("connections.jsonl");
-        let mut text = String::new();
-        for record in &connections {
-            text += &serde_json::to_string(record).unwrap_or_default();
-            text.push('\n');
-        }
-        airlock_fs::write(&path, text.as_bytes())
-            .map_err(|source| Error::Write { path, source })?;
-    }
+    let connections = trace.connections.clone();
     Ok(AgentSession {
         trace,
         preset,

@@ -221,6 +221,9 @@ pub struct Plan {
     pub limits: Limits,
     pub env: Vec<(OsString, OsString)>,
     pub network: NetworkDecision,
+    /// The egress proxy the command needs, when its network is a list of
+    /// hosts: give it to [`run`] or [`run_gated`].
+    pub egress: Option<crate::egress::EgressPlan>,
 }
 
 fn home() -> Option<PathBuf> {
@@ -797,6 +800,12 @@ pub fn plan(
     if matches!(network.network, Network::Off) {
         offline(&mut env);
     }
+    let egress = network.hosts().map(|list| crate::egress::EgressPlan {
+        allowlist: list.clone(),
+        names: workflow.sandbox.resolve.clone(),
+        // The key directory: no sandbox shows it.
+        dir: layout.key_dir.join("egress"),
+    });
     Ok(Plan {
         confinement: Confinement {
             init_program: site.init_program.to_path_buf(),
@@ -822,6 +831,7 @@ pub fn plan(
         },
         env,
         network,
+        egress,
     })
 }
 
@@ -986,11 +996,24 @@ fn environment(layout: &Layout, run: &Run, pass: &[String]) -> Vec<(OsString, Os
     env
 }
 
+/// A command that ran: its outcome, and the connections it made through
+/// its egress proxy (none when its network is not a list of hosts).
+pub struct Ran {
+    pub outcome: Outcome,
+    pub connections: Vec<airlock_model::trace::Connection>,
+}
+
 /// Runs a command in its sandbox. When the kernel or machine cannot build the
 /// full sandbox, refuses, naming what failed, unless the workflow accepts the
-/// weaker one.
-pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
-    run_gated(workflow, spec, None)
+/// weaker one. With `egress` (the plan's, for a network that is a list of
+/// hosts), the command's only way out is a proxy started for it, and no
+/// weaker sandbox is ever taken.
+pub fn run(
+    workflow: &Workflow,
+    spec: &mut CommandSpec,
+    egress: Option<&crate::egress::EgressPlan>,
+) -> Result<Ran> {
+    run_gated(workflow, spec, egress, None)
 }
 
 /// [`run`], with the command held back until `gate` lets it start (see
@@ -998,6 +1021,32 @@ pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
 pub fn run_gated(
     workflow: &Workflow,
     spec: &mut CommandSpec,
+    egress: Option<&crate::egress::EgressPlan>,
+    gate: Option<airlock_sandbox::Gate>,
+) -> Result<Ran> {
+    let Some(plan) = egress else {
+        return Ok(Ran {
+            outcome: run_sandboxed(workflow, spec, None, gate)?,
+            connections: Vec::new(),
+        });
+    };
+    let proxy = crate::egress::start(plan)?;
+    let egress = airlock_sandbox::Egress {
+        proxy_socket: proxy.socket.clone(),
+    };
+    let outcome = run_sandboxed(workflow, spec, Some(&egress), gate);
+    // Stopped (and its records kept) however the command ended.
+    let connections = proxy.finish();
+    Ok(Ran {
+        outcome: outcome?,
+        connections,
+    })
+}
+
+fn run_sandboxed(
+    workflow: &Workflow,
+    spec: &mut CommandSpec,
+    egress: Option<&airlock_sandbox::Egress>,
     mut gate: Option<airlock_sandbox::Gate>,
 ) -> Result<Outcome> {
     // Reborrowed, so that a retry with the weaker sandbox can use it again.
@@ -1005,7 +1054,11 @@ pub fn run_gated(
         Some(g) => Some(&mut **g),
         None => None,
     };
-    match airlock_sandbox::run_gated(spec, first) {
+    let attempt = match egress {
+        Some(egress) => airlock_sandbox::run_with_egress(spec, egress, first),
+        None => airlock_sandbox::run_gated(spec, first),
+    };
+    match attempt {
         // The sandbox was built; the command itself could not start in it
         // (a typo, or a program in a place the sandbox does not show).
         Err(SandboxError::Setup { step, error }) if step.starts_with("starting `") => {
@@ -1028,7 +1081,9 @@ pub fn run_gated(
             let machine = spec.confinement.as_ref().and_then(machine_lacks);
             match machine {
                 Some(missing) => {
-                    if workflow.sandbox.accept_weaker {
+                    // The weaker sandbox shares the host's network: a list
+                    // of hosts cannot be kept in it.
+                    if workflow.sandbox.accept_weaker && egress.is_none() {
                         if let Some(c) = spec.confinement.as_mut() {
                             c.weaker = true;
                         }

@@ -298,14 +298,12 @@ pub(crate) fn run_traced(
 }
 
 /// How a command is launched beyond what its run's plan says: `airlock
-/// agent` shows the agent its own settings and credentials, and gives it
-/// the egress proxy when its lane has no network of its own.
+/// agent` shows the agent its own settings and credentials, and adds its
+/// model's hosts to the egress proxy.
 #[derive(Default)]
 pub(crate) struct Launch<'a> {
     /// Changes the run's plan before the command runs.
     pub adjust: Option<&'a dyn Fn(&mut crate::confinement::Plan)>,
-    /// The command's only way out, when the plan grants no network.
-    pub egress: Option<&'a airlock_sandbox::Egress>,
 }
 
 /// [`run_traced`], the command reading `input`, launched as `launch` says.
@@ -405,14 +403,18 @@ fn run_gated(
     let started = now();
     before.used = true;
     let mut release = || before.release();
-    let outcome = match launch.egress {
-        Some(egress) if !plan.network.allowed() => {
-            airlock_sandbox::run_with_egress(&spec, egress, Some(&mut release))?
-        }
-        _ => crate::confinement::run_gated(workflow, &mut spec, Some(&mut release))?,
-    };
+    let crate::confinement::Ran {
+        outcome,
+        connections,
+    } = crate::confinement::run_gated(
+        workflow,
+        &mut spec,
+        plan.egress.as_ref(),
+        Some(&mut release),
+    )?;
     Ok(Ran {
         outcome,
+        connections,
         spec,
         started,
         network: plan.network,
@@ -423,6 +425,8 @@ fn run_gated(
 /// A command that ran.
 struct Ran {
     outcome: Outcome,
+    /// What it asked the egress proxy for.
+    connections: Vec<airlock_model::trace::Connection>,
     spec: CommandSpec,
     started: String,
     network: crate::confinement::NetworkDecision,
@@ -440,6 +444,7 @@ fn finish(
 ) -> Result<(Trace, Option<Held>)> {
     let Ran {
         mut outcome,
+        connections,
         spec,
         started,
         network,
@@ -499,9 +504,12 @@ fn finish(
         .reduce(|a, b| format!("{a}; {b}")),
         denials: crate::confinement::denials(errors_log),
         hint: None,
+        egress: network.hosts().map(crate::egress::entries),
+        connections,
     };
     let hint = [
         crate::confinement::network_hint(&trace, &network, &run.lane),
+        crate::egress::refused_hint(&trace.connections, &run.lane),
         host_tmp_hint(layout, run, &trace),
     ]
     .into_iter()

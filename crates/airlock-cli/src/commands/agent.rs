@@ -46,38 +46,11 @@ impl From<PresetArg> for Preset {
     }
 }
 
-/// `AIRLOCK_EGRESS_RESOLVE=host=ADDR[,ADDR][;host=…]`: names the agent's
-/// proxy answers without the resolver (like curl's `--resolve`), for tests
-/// and for pinning a host. The addresses are still checked.
-fn names() -> Result<Vec<(String, Vec<std::net::IpAddr>)>> {
-    let Some(text) = std::env::var_os("AIRLOCK_EGRESS_RESOLVE") else {
-        return Ok(Vec::new());
-    };
-    let text = text.to_string_lossy();
-    let bad = |entry: &str| {
-        airlock_core::Error::Invalid(format!(
-            "AIRLOCK_EGRESS_RESOLVE has `{entry}`, which is not `host=ADDRESS[,ADDRESS]`; \
-             write e.g. `api.anthropic.com=127.0.0.1`, entries separated by `;`"
-        ))
-    };
-    let mut names = Vec::new();
-    for entry in text.split(';').filter(|e| !e.trim().is_empty()) {
-        let (host, addresses) = entry.split_once('=').ok_or_else(|| bad(entry))?;
-        let addresses = addresses
-            .split(',')
-            .map(|a| a.trim().parse().map_err(|_| bad(entry)))
-            .collect::<Result<Vec<_>>>()?;
-        names.push((host.trim().to_string(), addresses));
-    }
-    Ok(names)
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
     let id = al.store.resolve(&args.run)?;
     airlock_core::guards::refuse_from_lane(&al, "agent")?;
     let preset = args.preset.map(Preset::from);
-    let names = names()?;
     // Fails early, before anything is made, on a run that cannot run commands.
     al.store.get(&id)?.require(
         "agent",
@@ -133,7 +106,6 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             } else {
                 Echo::Passthrough
             },
-            names,
         },
     );
     let relayed = relay.stop();
@@ -175,13 +147,13 @@ impl Session {
         let allowed: std::collections::BTreeSet<String> = s
             .connections
             .iter()
-            .filter(|c| c.allowed())
+            .filter(|c| !c.refused())
             .map(|c| format!("{}:{}", c.host, c.port))
             .collect();
         let refused: std::collections::BTreeSet<String> = s
             .connections
             .iter()
-            .filter(|c| !c.allowed())
+            .filter(|c| c.refused())
             .map(|c| format!("{}:{}", c.host, c.port))
             .collect();
         if !allowed.is_empty() {
