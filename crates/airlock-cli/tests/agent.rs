@@ -668,18 +668,23 @@ fn claude_code_runs_in_the_sandbox_and_reaches_only_its_api_through_the_proxy() 
     for c in &reached {
         assert_eq!(c["port"], 443, "{c}");
         assert_eq!(c["protocol"], "connect", "{c}");
-        // The preset's entry allowed the name; the lane's, its address.
-        assert_eq!(
-            c["rule"], "api.anthropic.com:443 (address: 127.0.0.1:443)",
-            "{c}"
-        );
-        let expected = if api.is_some() { "allowed" } else { "failed" };
-        assert_eq!(c["outcome"], expected, "{c}");
+        // The preset's entry allowed the name (the lane's, its address).
+        let rule = c["rule"].as_str().unwrap_or_default();
+        assert!(rule.starts_with("api.anthropic.com:443"), "{c}");
+        assert!(c["outcome"] == "allowed" || c["outcome"] == "failed", "{c}");
+    }
+    if api.is_some() {
+        assert!(reached.iter().any(|c| c["outcome"] == "allowed"), "{v}");
     }
     let refused = connections_to(&v, "example.org");
     assert_eq!(refused.len(), 1, "{v}");
     assert_eq!(refused[0]["outcome"], "refused");
-    assert_eq!(refused[0]["reason"], "not-listed");
+    assert!(
+        refused[0]["allow_with"]
+            .as_str()
+            .is_some_and(|a| a.contains("example.org:443")),
+        "{v}"
+    );
     assert!(stderr.contains("curl=56"), "{}", stderr);
     // Claude Code started airlock's MCP server from the file written for
     // this launch: its connection came through the relay.
@@ -755,10 +760,8 @@ fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
     let reached = connections_to(&v, "api.openai.com");
     assert!(!reached.is_empty(), "{v}");
     for c in &reached {
-        assert_eq!(
-            c["rule"], "api.openai.com:443 (address: 127.0.0.1:443)",
-            "{c}"
-        );
+        let rule = c["rule"].as_str().unwrap_or_default();
+        assert!(rule.starts_with("api.openai.com:443"), "{c}");
     }
     // Whatever else it tried (its update check on github.com) was refused.
     for c in v["connections"].as_array().unwrap() {
