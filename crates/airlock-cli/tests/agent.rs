@@ -771,3 +771,59 @@ fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
         }
     }
 }
+
+/// The MCP server through the relay: the agent's MCP client starts
+/// `airlock __agent-relay mcp` in the sandbox and speaks JSON-RPC to
+/// `airlock mcp --run RUN` outside, bound to the agent's run. Runs where
+/// this airlock has the `mcp` command (the MCP server's branch); skipped,
+/// saying so, where it does not yet.
+#[test]
+fn the_agents_mcp_client_reaches_airlocks_mcp_server_through_the_relay() {
+    let env = Env::new();
+    let help = env.airlock(&["mcp", "--help"]);
+    if help.code != 0 {
+        eprintln!(
+            "skipped: this airlock has no `mcp` command yet: {}",
+            help.stderr
+        );
+        return;
+    }
+    let (run, wt) = env.start(BRIEF);
+    write(
+        &wt.join("client.py"),
+        r#"import json, os, subprocess, sys
+relay = os.path.join(os.path.dirname(os.environ["AIRLOCK_AGENT_RELAY"]), "airlock")
+p = subprocess.Popen([relay, "__agent-relay", "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def send(m):
+    p.stdin.write((json.dumps(m) + "\n").encode()); p.stdin.flush()
+def answer():
+    return json.loads(p.stdout.readline())
+send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {},
+    "clientInfo": {"name": "agent-test", "version": "1"}}})
+init = answer()
+send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+tools = answer()
+p.stdin.close()
+p.wait(timeout=20)
+json.dump({"init": init, "tools": [t["name"] for t in tools["result"]["tools"]]}, open("mcp.json", "w"))
+"#,
+    );
+    agent_script(&wt, "#!/bin/sh\nexec python3 client.py\n");
+    let v = agent(&env, &[&run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
+    assert_eq!(v["relayed"], json!(["mcp"]), "{v}");
+    let seen: Value =
+        serde_json::from_str(&std::fs::read_to_string(wt.join("mcp.json")).unwrap()).unwrap();
+    assert!(seen["init"]["result"]["serverInfo"].is_object(), "{seen}");
+    let tools: Vec<&str> = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(!tools.is_empty(), "{seen}");
+    for reviewer in ["approve", "promote", "resolve", "rollback", "reject"] {
+        assert!(!tools.iter().any(|t| t.contains(reviewer)), "{tools:?}");
+    }
+}
