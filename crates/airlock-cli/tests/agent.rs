@@ -390,8 +390,12 @@ try sh -c 'echo x > \"$HOME/planted\"'
     assert_ne!(out.code, 0, "{}", out.stdout);
     assert!(!out.stdout.contains("refreshed"), "{}", out.stdout);
 
-    // Codex's preset: its own directory, not Claude's.
+    // Codex's preset: its own directory, not Claude's; here a link to a
+    // directory elsewhere, found where the agent looks for it.
     std::fs::remove_file(wt.join("attempts.txt")).unwrap();
+    let elsewhere = env.tmp.path().join("codex-home");
+    std::fs::rename(env.home.join(".codex"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, env.home.join(".codex")).unwrap();
     let v =
         agent(&env, &["--preset", "codex", &run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
     assert_eq!(v["preset"], "codex", "{v}");

@@ -306,15 +306,20 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
 }
 
 /// What the agent is shown of the home directory: the preset's paths,
-/// made when missing (as the agent would on its first start), by their
-/// real paths.
-fn home_paths(preset: Preset) -> Result<Vec<(PathBuf, HomePath)>> {
+/// made when missing (as the agent would on its first start), as (where
+/// it really is, where the agent finds it: below the home's real path, as
+/// the toolchains of `HOME_EXPOSED` are shown).
+fn home_paths(preset: Preset) -> Result<Vec<(PathBuf, PathBuf, HomePath)>> {
     let Some(home) = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
     else {
         return Ok(Vec::new());
     };
+    let real_home = std::fs::canonicalize(&home).map_err(|source| Error::Write {
+        path: home.clone(),
+        source,
+    })?;
     let mut shown = Vec::new();
     for entry in preset.home() {
         let path = home.join(entry.path);
@@ -338,7 +343,7 @@ fn home_paths(preset: Preset) -> Result<Vec<(PathBuf, HomePath)>> {
             path: path.clone(),
             source,
         })?;
-        shown.push((real, *entry));
+        shown.push((real, real_home.join(entry.path), *entry));
     }
     Ok(shown)
 }
@@ -432,8 +437,8 @@ pub fn launch(
         let c = &mut plan.confinement;
         // Its own credentials: shown to this agent, hidden from `exec`.
         c.hidden.retain(|h| !hidden_again.contains(h));
-        for (real, entry) in &shown_home {
-            let pair = (real.clone(), real.clone());
+        for (real, inside, entry) in &shown_home {
+            let pair = (real.clone(), inside.clone());
             if entry.writable {
                 c.writable.push(pair);
             } else {
