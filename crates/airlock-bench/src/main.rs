@@ -4,6 +4,7 @@
 //! untimed round of each, and reports medians, p90s and the ratio of the
 //! medians. Targets live here, never in tests. See BENCHMARKS.md.
 
+mod bench_agent;
 mod bench_check_memory;
 mod bench_egress;
 mod bench_exec;
@@ -145,6 +146,12 @@ enum Command {
         /// Runs started, each running one command.
         #[arg(long, default_value_t = bench_warm::Opts::default().runs)]
         runs: usize,
+    },
+    /// `airlock agent RUN --preset claude -- AGENT` to the agent's first instruction vs the agent bare.
+    Agent {
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_agent::Opts::default().pairs)]
+        pairs: usize,
     },
     /// airlock-egress's proxy: one connection and a bulk download through it vs direct, on loopback.
     Egress {
@@ -325,6 +332,9 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?,
+        Command::Agent { pairs } => {
+            bench_agent::bench(&airlock, &bench_agent::Opts { pairs: *pairs }, v, keep)?
+        }
         Command::ExecHosts { pairs } => {
             bench_exec_hosts::bench(&airlock, &bench_exec_hosts::Opts { pairs: *pairs }, v, keep)?
         }
@@ -380,6 +390,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             out.extend(bench_hook::bench(
                 &airlock,
                 &bench_hook::Opts::default(),
+                v,
+                keep,
+            )?);
+            out.extend(bench_agent::bench(
+                &airlock,
+                &bench_agent::Opts::default(),
                 v,
                 keep,
             )?);

@@ -93,6 +93,10 @@ fn main() -> ExitCode {
         Some(a) if a == airlock_servers::ledger_server::SERVER_ARG => {
             airlock_servers::ledger_server::server_main()
         }
+        Some(a) if a == airlock_core::agent::RELAY_ARG => {
+            let args: Vec<_> = std::env::args_os().skip(2).collect();
+            std::process::exit(commands::agent::relay_main(&args))
+        }
         _ => {}
     }
     let cli = Cli::parse_quickly();

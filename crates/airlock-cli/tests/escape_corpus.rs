@@ -4288,6 +4288,59 @@ fn unix_socket_of_a_daemon_in_its_own_network_namespace() {
     );
 }
 
+
+// ---- `airlock agent`: the agent at the user's terminal --------------------------------
+
+/// The agent itself, started from the user's terminal by `airlock agent`,
+/// holds a terminal of its own that airlock relays: pushing a command line
+/// into it (`TIOCSTI`) or turning its echo off reaches nothing of the
+/// user's. Interactive input still reaches the agent.
+#[test]
+fn an_agent_cannot_type_into_the_users_terminal() {
+    const INJECT: &str = "import fcntl, os, sys, termios\n\
+        print('tty:', os.isatty(0), 'prompt>', flush=True)\n\
+        print('got', sys.stdin.readline().strip(), flush=True)\n\
+        def push(fd):\n    \
+            for c in b'echo INJECTED\\n':\n        \
+                try: fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))\n        \
+                except OSError: pass\n\
+        for fd in (0, 1, 2): push(fd)\n\
+        for fd in (0, 1, 2):\n    \
+            try:\n        \
+                a = termios.tcgetattr(fd); a[3] &= ~termios.ECHO\n        \
+                termios.tcsetattr(fd, termios.TCSANOW, a)\n    \
+            except Exception: pass\n\
+        print('TRIED', flush=True)\n";
+    // Without airlock the same program injects (so the check can see an
+    // injection), where this kernel still allows `TIOCSTI`.
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(true);
+    if legacy {
+        let mut direct = Command::new(PY);
+        direct.args(["-c", INJECT]);
+        let t = at_terminal(direct, "prompt>", "typed by the user\n", None);
+        assert!(
+            t.left_for_the_shell.contains("echo INJECTED"),
+            "the check cannot see an injection: {:?}",
+            t.left_for_the_shell
+        );
+    }
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
+    cmd.args(["agent", &run, "--", PY, "-c", INJECT]);
+    let t = at_terminal(cmd, "prompt>", "typed by the user\n", None);
+    assert_eq!(t.code, 0, "{}", t.shown);
+    assert!(t.shown.contains("tty: True"), "{}", t.shown);
+    assert!(t.shown.contains("got typed by the user"), "{}", t.shown);
+    assert!(t.shown.contains("TRIED"), "{}", t.shown);
+    assert_eq!(
+        t.left_for_the_shell, "",
+        "injected into the user's terminal"
+    );
+    assert!(t.settings_kept, "the user's terminal settings changed");
+}
 // ---- The network setting (issue 16, egress by host) ----------------------------
 
 /// Before issue 16 a brief could turn the network on by itself (`network =

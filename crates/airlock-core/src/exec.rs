@@ -259,6 +259,7 @@ pub fn exec_recorded(
         opts.timeout,
         (opts.echo, opts.input),
         opts.preflight,
+        &Launch::default(),
     )?;
     records.add_trace(&run.id, &mut trace)?;
     drop(held);
@@ -292,12 +293,22 @@ pub(crate) fn run_traced(
         timeout,
         (echo, Input::Null),
         preflight,
+        &Launch::default(),
     )
 }
 
-/// [`run_traced`], the command reading `input`.
+/// How a command is launched beyond what its run's plan says: `airlock
+/// agent` shows the agent its own settings and credentials, and adds its
+/// model's hosts to the egress proxy.
+#[derive(Default)]
+pub(crate) struct Launch<'a> {
+    /// Changes the run's plan before the command runs.
+    pub adjust: Option<&'a dyn Fn(&mut crate::confinement::Plan)>,
+}
+
+/// [`run_traced`], the command reading `input`, launched as `launch` says.
 #[allow(clippy::too_many_arguments)]
-fn run_traced_reading(
+pub(crate) fn run_traced_reading(
     site: &Site,
     run: &Run,
     workflow: &Workflow,
@@ -307,6 +318,7 @@ fn run_traced_reading(
     timeout: Option<Duration>,
     (echo, input): (Echo, Input),
     preflight: Option<Preflight>,
+    launch: &Launch,
 ) -> Result<(Trace, Option<Held>)> {
     let layout = site.layout;
     // The worktree is fingerprinted before the command on another thread
@@ -326,6 +338,7 @@ fn run_traced_reading(
         timeout,
         (echo, input),
         &mut before,
+        launch,
     );
     // However the command ended (killed at its time limit included), the
     // git configuration it may have written in the worktree is made inert
@@ -356,6 +369,7 @@ fn run_gated(
     timeout: Option<Duration>,
     (echo, input): (Echo, Input),
     before: &mut Preflight,
+    launch: &Launch,
 ) -> Result<Ran> {
     let layout = site.layout;
     let logs = layout.logs_dir(&run.id);
@@ -371,6 +385,9 @@ fn run_gated(
     let [stdout_path, stderr_path] = log_paths(&logs, &before.log_name);
     let mut plan = crate::confinement::plan(site, run, workflow, brief, &run.worktree)?;
     plan.confinement.ahead = before.ahead.take();
+    if let Some(adjust) = launch.adjust {
+        adjust(&mut plan);
+    }
     let mut spec = CommandSpec {
         argv,
         cwd: run.worktree.clone(),

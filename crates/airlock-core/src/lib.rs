@@ -3,6 +3,7 @@
 //! and recovery after a crash. It returns data; it never prints.
 
 pub mod action;
+pub mod agent;
 pub mod airlock;
 pub mod base_gates;
 pub mod check;

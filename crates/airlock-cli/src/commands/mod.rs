@@ -10,6 +10,7 @@ use airlock_core::{Airlock, Result};
 
 use crate::render::{Output, warn};
 
+pub mod agent;
 mod approve;
 mod brief;
 mod check;
@@ -77,6 +78,8 @@ pub enum Command {
     Start(start::Args),
     /// Run a command in a run's worktree and record its trace.
     Exec(exec::Args),
+    /// Start the agent itself in a run's sandbox (Claude Code, Codex or any agent), with an interactive terminal.
+    Agent(agent::Args),
     /// Run the brief's gates, then the stop conditions.
     Check(check::Args),
     /// Commit the checked worktree, sign the proof, queue the run for review.
@@ -148,6 +151,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Brief(cmd) => brief::run(ctx, cmd),
         Command::Start(args) => start::run(ctx, args),
         Command::Exec(args) => exec::run(ctx, args),
+        Command::Agent(args) => agent::run(ctx, args),
         Command::Check(args) => check::run(ctx, args),
         Command::Submit(args) => submit::run(ctx, args),
         Command::Review(args) => review::run(ctx, args),
@@ -180,6 +184,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
 fn named_run(command: &mut Command) -> Option<&mut String> {
     match command {
         Command::Check(a) => Some(&mut a.run),
+        Command::Agent(a) => Some(&mut a.run),
         Command::Submit(a) => Some(&mut a.run),
         Command::Show(a) => Some(&mut a.run),
         Command::Approve(a) => Some(&mut a.run),

@@ -57,6 +57,15 @@ pub(crate) fn landlock_ruleset(
                 .map_err(|e| step(&e))?;
         }
     }
+    // A socket shown by its own path (`airlock agent`'s relay) may be
+    // connected to, and nothing else there.
+    for socket in crate::confine::shown_sockets(spec) {
+        if let Ok(fd) = PathFd::new(os(&socket)) {
+            created = created
+                .add_rule(PathBeneath::new(fd, AccessFs::ResolveUnix))
+                .map_err(|e| step(&e))?;
+        }
+    }
     // Devices a command legitimately writes to.
     let device_rights = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
     for dev in [

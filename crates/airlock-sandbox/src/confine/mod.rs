@@ -89,6 +89,25 @@ pub fn init_main() -> ! {
     std::process::exit(code)
 }
 
+/// The pathname sockets `spec` shows read-only at their own path (a
+/// read-only entry whose source and target are the socket: `airlock
+/// agent`'s relay): the only host sockets the command may connect to. The
+/// bind, deeper or later than the socket's hiding, shows it again; Landlock
+/// (ABI 9, which refuses connecting to sockets outside the writable paths)
+/// is given a rule for each.
+pub(crate) fn shown_sockets(spec: &InitSpec) -> Vec<Vec<u8>> {
+    use std::os::unix::fs::FileTypeExt;
+    spec.read_only
+        .iter()
+        .filter(|(source, target)| source == target)
+        .filter(|(source, _)| {
+            std::fs::symlink_metadata(std::path::Path::new(&os(source)))
+                .is_ok_and(|m| m.file_type().is_socket())
+        })
+        .map(|(_, target)| target.clone())
+        .collect()
+}
+
 fn init() -> Result<i32, SetupError> {
     // libc: these descriptors are known by number and may not be open.
     // The report pipe must not reach the command, or it could forge a report;
@@ -102,6 +121,8 @@ fn init() -> Result<i32, SetupError> {
     // Pathname sockets ignore network namespaces, mount flags and (before
     // Landlock ABI 9) Landlock: hide the host's, or the command could talk to
     // any daemon (docker.sock, agents, session buses) it can see.
+    // (A socket the caller shows by its own path, `airlock agent`'s relay,
+    // is bound again over its hiding: see `shown_sockets`.)
     spec.hidden.extend(host_sockets());
     // If airlock dies (interrupted), so does everything it started.
     let _ = set_parent_process_death_signal(Some(Signal::KILL));
