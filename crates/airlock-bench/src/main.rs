@@ -9,6 +9,7 @@ mod bench_egress;
 mod bench_exec;
 mod bench_ledger;
 mod bench_lifecycle;
+mod bench_mcp;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
@@ -140,6 +141,12 @@ enum Command {
         /// Timed pairs of downloads (after one untimed pair).
         #[arg(long, default_value_t = bench_egress::Opts::default().download_pairs)]
         download_pairs: usize,
+    },
+    /// A tool call passed through `airlock mcp-proxy` vs the sandboxed upstream directly (needs `pip install mcp`).
+    Mcp {
+        /// Timed calls on each session (after one untimed call).
+        #[arg(long, default_value_t = bench_mcp::Opts::default().calls)]
+        calls: usize,
     },
     /// Everything, with the default sizes.
     All,
@@ -306,6 +313,11 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             },
             v,
         )?,
+        Command::Mcp { calls } => vec![bench_mcp::bench(
+            &airlock,
+            &bench_mcp::Opts { calls: *calls },
+            v,
+        )?],
         Command::All => {
             let mut out = vec![
                 bench_start::bench(&airlock, &bench_start::Opts::default(), v, keep)?,
