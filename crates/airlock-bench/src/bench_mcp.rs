@@ -49,21 +49,24 @@ fn python(env: &Env) -> Result<String> {
 pub fn bench(airlock: &Path, opts: &Opts, verbose: bool) -> Result<Comparison> {
     let env = Env::new(airlock, "mcp", verbose)?;
     let python = python(&env)?;
-    let server = env.path("notes_server.py");
-    std::fs::write(&server, SERVER)?;
+    // In the repository, so the sandboxed upstream sees it in the worktree
+    // (the sandbox has a private /tmp); every session starts it relative
+    // to its directory (the worktree, or the main checkout).
+    let repo = env.path("repo");
+    std::fs::create_dir_all(&repo)?;
+    std::fs::write(repo.join("notes_server.py"), SERVER)?;
     let driver = env.path("mcp_driver.py");
     std::fs::write(&driver, DRIVER)?;
     let notes = env.path("notes.txt");
     let command = [
         python.clone(),
-        server.display().to_string(),
+        "notes_server.py".to_string(),
         notes.display().to_string(),
     ];
     let workflow = format!(
         "[gates.build]\nrun = \"true\"\n\n[mcp.servers.notes]\ncommand = {}\n",
         serde_json::to_string(&command)?
     );
-    let repo = env.path("repo");
     make_repo(&env, &repo, 2, 2, &workflow)?;
     let brief = env.path("brief.toml");
     write_brief(&brief, "mcp bench", &["build"])?;
