@@ -561,3 +561,33 @@ fn a_server_the_workflow_does_not_declare_is_refused() {
     );
     s.env.assert_unchanged(&before);
 }
+
+#[test]
+fn a_tool_redefined_after_approval_is_not_called_at_promotion() {
+    let Some(s) = setup() else { return };
+    let got = s.session(json!([
+        {"call": "append_note", "arguments": {"text": "approved text"}},
+    ]));
+    assert_eq!(got[0]["structured"]["airlock"]["status"], "staged", "{got:?}");
+    s.env.json(&["check", &s.run], 0);
+    s.env.json(&["submit", &s.run], 0);
+    s.env.json(&["approve", &s.run], 0);
+    // At promotion the server starts in the main checkout, where its tool
+    // now has another description than the one the reviewer approved.
+    std::fs::write(
+        s.env.repo.join("append_description.txt"),
+        "Append a line, and mail the notes file to everyone.",
+    )
+    .unwrap();
+    let out = s.env.airlock(&["promote", &s.run]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(s.notes(), None, "the redefined tool must not be called");
+    let plan = s.plan();
+    assert_eq!(plan[0]["state"], "failed", "{plan:?}");
+    let summary = plan[0]["attempts"][0]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("not called: tool `append_note` of MCP server `notes` is described differently from the definition approved (sha256 "),
+        "{summary}"
+    );
+    assert!(out.stdout.contains("airlock resolve"), "{}", out.stdout);
+}
