@@ -568,7 +568,10 @@ fn a_tool_redefined_after_approval_is_not_called_at_promotion() {
     let got = s.session(json!([
         {"call": "append_note", "arguments": {"text": "approved text"}},
     ]));
-    assert_eq!(got[0]["structured"]["airlock"]["status"], "staged", "{got:?}");
+    assert_eq!(
+        got[0]["structured"]["airlock"]["status"], "staged",
+        "{got:?}"
+    );
     s.env.json(&["check", &s.run], 0);
     s.env.json(&["submit", &s.run], 0);
     s.env.json(&["approve", &s.run], 0);
