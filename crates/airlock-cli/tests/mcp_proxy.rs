@@ -594,3 +594,43 @@ fn a_tool_redefined_after_approval_is_not_called_at_promotion() {
     );
     assert!(out.stdout.contains("airlock resolve"), "{}", out.stdout);
 }
+
+/// The reviewer's view of a staged call, whole: `airlock plan RUN`.
+#[test]
+fn plan_shows_a_staged_call_whole() {
+    let Some(s) = setup() else { return };
+    s.session(json!([
+        {"call": "append_note", "arguments": {"text": "ship it", "tags": null}},
+    ]));
+    let out = s.env.airlock(&["plan", &s.run]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut settings = insta::Settings::clone_current();
+    for (literal, placeholder) in [
+        (fixtures().display().to_string(), "[FIXTURES]"),
+        (s.env.tmp.path().display().to_string(), "[TMP]"),
+        (s.python.clone(), "[PYTHON]"),
+        (s.run.clone(), "[RUN]"),
+    ] {
+        settings.add_filter(&regex_escape(&literal), placeholder);
+    }
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[DIGEST]");
+    settings.add_filter(r"\b[0-9a-f]{7,16}\b", "[SHORT]");
+    settings.add_filter(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)",
+        "[TIME]",
+    );
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("mcp_proxy_plan", out.stdout));
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
