@@ -620,3 +620,57 @@ async fn serve(config: Config) -> Result<(), ProxyError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<(Vec<u8>, bool)> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut reader = tokio::io::BufReader::with_capacity(4, input);
+            let mut out = Vec::new();
+            let mut line = Vec::new();
+            while let Some(too_long) = read_line_bounded(&mut reader, &mut line, max)
+                .await
+                .unwrap()
+            {
+                out.push((line.clone(), too_long));
+            }
+            out
+        })
+    }
+
+    #[test]
+    fn long_lines_are_dropped_whole_and_the_next_line_is_read() {
+        assert_eq!(
+            lines(b"ab\nlonger than eight\ncd", 8),
+            vec![
+                (b"ab\n".to_vec(), false),
+                (Vec::new(), true),
+                (b"cd".to_vec(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_json_rpc_2_0_messages_pass() {
+        assert!(check_message(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, 1).is_none());
+        assert!(check_message(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, 1).is_none());
+        let parse: Value =
+            serde_json::from_slice(&check_message(b"{\"jsonrpc\":", 3).unwrap()).unwrap();
+        assert_eq!(parse["error"]["code"], -32700);
+        assert_eq!(parse["id"], Value::Null);
+        let invalid: Value = serde_json::from_slice(
+            &check_message(br#"{"jsonrpc":"1.0","id":"x","method":"m"}"#, 4).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(invalid["error"]["code"], -32600);
+        assert_eq!(invalid["id"], "x");
+        let not_object: Value =
+            serde_json::from_slice(&check_message(b"[1, 2]", 5).unwrap()).unwrap();
+        assert_eq!(not_object["error"]["code"], -32600);
+    }
+}
