@@ -12,6 +12,7 @@ mod bench_hook;
 mod bench_exec_hosts;
 mod bench_ledger;
 mod bench_lifecycle;
+mod bench_mcp;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
@@ -168,6 +169,12 @@ enum Command {
         /// the same reader outside (after one untimed pair; 0: none).
         #[arg(long, default_value_t = bench_egress::Opts::default().sandbox_pairs)]
         sandbox_pairs: usize,
+    },
+    /// A tool call passed through `airlock mcp-proxy` vs the sandboxed upstream directly (needs `pip install mcp`).
+    Mcp {
+        /// Timed calls on each session (after one untimed call).
+        #[arg(long, default_value_t = bench_mcp::Opts::default().calls)]
+        calls: usize,
     },
     /// Everything, with the default sizes.
     All,
@@ -362,6 +369,11 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             },
             v,
         )?,
+        Command::Mcp { calls } => vec![bench_mcp::bench(
+            &airlock,
+            &bench_mcp::Opts { calls: *calls },
+            v,
+        )?],
         Command::All => {
             let mut out = vec![
                 bench_start::bench(&airlock, &bench_start::Opts::default(), v, keep)?,

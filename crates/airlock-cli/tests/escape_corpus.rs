@@ -4403,3 +4403,29 @@ both!(
     a_brief_cannot_grant_itself_the_network,
     the_egress_proxys_directory_is_hidden_from_the_command,
 );
+
+// ---- MCP proxy: the run's pinned tool definitions -----------------------------
+
+/// `airlock mcp-proxy` keeps the digests of the upstream's tool definitions
+/// in the run's state (`runs/RUN/mcp-pins.json`). An agent that could write
+/// that file could accept a redefined tool (a rug pull) for itself.
+#[test]
+fn an_agent_cannot_rewrite_the_runs_pinned_mcp_definitions() {
+    let j = jail(Caller::Current);
+    let (run, wt) = j.start(BRIEF);
+    let pins = wt.parent().unwrap().join("mcp-pins.json");
+    let original = "{\"notes\": {\"append_note\": \"0000000000000000000000000000000000000000000000000000000000000000\"}}";
+    j.plant(&pins, original);
+    let p = s(&pins);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "echo '{{}}' > {p} && echo ESCAPED-1; echo '{{}}' > ../mcp-pins.json && echo ESCAPED-2; \
+             rm {p} && echo ESCAPED-3; mv {p} {p}.old && echo ESCAPED-4; exit 1"
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(std::fs::read_to_string(&pins).unwrap(), original);
+    assert!(!Path::new(&format!("{p}.old")).exists());
+}

@@ -626,7 +626,7 @@ fn require_action_env(al: &Airlock, run: &Run, workflow: &crate::workflow::Workf
                 .flatten()
                 .collect(),
             Body::Command(c) => c.env.clone(),
-            Body::GitPush(_) => Vec::new(),
+            Body::GitPush(_) | Body::Mcp(_) => Vec::new(),
         };
         for name in names {
             if std::env::var_os(&name).is_none() {

@@ -523,6 +523,9 @@ fn crates_depend_downwards() {
             ],
         ),
         ("airlock-effects", &["airlock-model"]),
+        // rmcp and tokio stay here, out of the engine: the CLI hands the
+        // proxy the engine's staging and gives the engine `WithMcp`.
+        ("airlock-mcp-proxy", &["airlock-model", "airlock-fs"]),
         (
             "airlock-core",
             &[

@@ -39,7 +39,7 @@ impl Effects for Live {
                     }
                 }
             }
-            Body::GitPush(_) | Body::Command(_) => {}
+            Body::GitPush(_) | Body::Command(_) | Body::Mcp(_) => {}
         }
         if problems.is_empty() {
             Ok(())

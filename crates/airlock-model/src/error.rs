@@ -161,6 +161,11 @@ codes! {
     NothingToAccept = "nothing-to-accept", Refused;
     UnknownTrace = "unknown-trace", Refused;
     SnapOnCi = "snap-on-ci", Refused;
+    McpServerUnknown = "mcp-server-unknown", Refused;
+    McpDenied = "mcp-denied", Refused;
+    McpDefinitionChanged = "mcp-definition-changed", Refused;
+    McpUnknownTool = "mcp-unknown-tool", Refused;
+    McpArgumentsTooLarge = "mcp-arguments-too-large", Refused;
 }
 
 impl std::fmt::Display for Code {

@@ -121,6 +121,8 @@ pub struct Workflow {
     pub actions: crate::action::settings::ActionSettings,
     /// `[release]`: how release runs are made.
     pub release: Option<crate::release::ReleaseSettings>,
+    /// `[mcp]`: upstream MCP servers, how their tools are treated, pins.
+    pub mcp: crate::mcp::McpSettings,
     /// sha256 of the file's bytes.
     pub digest: String,
     /// Where each path of `write`, `read` and `hide` was written, for the
@@ -191,6 +193,7 @@ impl Workflow {
                 "snapshots",
                 "actions",
                 "release",
+                "mcp",
             ],
             "the workflow",
             &mut diags,
@@ -355,6 +358,7 @@ impl Workflow {
         let actions = crate::action::settings::parse(root, &mut diags);
         check_secrets_not_passed(root, &actions, &lanes, &mut diags);
         let release = crate::release::parse(root, &mut diags);
+        let mcp = crate::mcp::parse(root, text, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
             crate::release::check_gates(r, &names, &mut diags);
@@ -375,6 +379,7 @@ impl Workflow {
             snapshots,
             actions,
             release,
+            mcp,
             digest: sha256_hex(text.as_bytes()),
             paths_written,
             origin: name.to_string(),

@@ -25,6 +25,7 @@ mod ledger;
 mod list;
 mod log;
 mod logs;
+mod mcp_proxy;
 mod plan;
 mod promote;
 mod proof;
@@ -132,6 +133,8 @@ pub enum Command {
     Sandbox(sandbox::Command),
     /// Answer an agent's PreToolUse/PostToolUse hook for a run (advisory; the reply is the agent's contract).
     Hook(hook::Args),
+    /// Serve MCP to the agent in front of an upstream MCP server: pass, stage or refuse each tool call.
+    McpProxy(mcp_proxy::Args),
     /// The whole flow on a throwaway repository with a scripted agent.
     Demo(demo::Args),
     /// Print a shell's completion script (e.g. `airlock completions bash > /etc/bash_completion.d/airlock`).
@@ -173,6 +176,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Snap(cmd) => snap::run(ctx, cmd),
         Command::Sandbox(cmd) => sandbox::run(ctx, cmd),
         Command::Hook(args) => hook::run(ctx, args),
+        Command::McpProxy(args) => mcp_proxy::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Completions(args) => completions::completions(ctx, args),
         Command::Man(args) => completions::man(ctx, args),
@@ -196,6 +200,7 @@ fn named_run(command: &mut Command) -> Option<&mut String> {
         Command::Resolve(a) => Some(&mut a.run),
         Command::Rollback(a) => Some(&mut a.run),
         Command::Log(a) => a.run.as_mut(),
+        Command::McpProxy(a) => Some(&mut a.run),
         _ => None,
     }
 }

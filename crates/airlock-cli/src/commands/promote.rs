@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let report = promote_with(
         &mut al,
         &args.run,
-        &airlock_effects::Live,
+        &airlock_mcp_proxy::WithMcp(airlock_effects::Live),
         args.actions_only,
         &mut |e| progress.event(e),
     )?;

@@ -35,7 +35,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     } else {
         ctx.cwd.join(file)
     };
-    let actions = propose(&mut al, &args.run, &file, &airlock_effects::Live)?;
+    let actions = propose(
+        &mut al,
+        &args.run,
+        &file,
+        &airlock_mcp_proxy::WithMcp(airlock_effects::Live),
+    )?;
     Ok(Output::report(&Proposed {
         run: args.run,
         actions,

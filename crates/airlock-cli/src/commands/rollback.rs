@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         &args.run,
         args.reason.as_deref(),
         args.actions_only,
-        &airlock_effects::Live,
+        &airlock_mcp_proxy::WithMcp(airlock_effects::Live),
     )?;
     Ok(Output::report(&RolledBack {
         report,

@@ -15,7 +15,11 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
-    let s = submit(&mut al, &args.run, &airlock_effects::Live)?;
+    let s = submit(
+        &mut al,
+        &args.run,
+        &airlock_mcp_proxy::WithMcp(airlock_effects::Live),
+    )?;
     let airlock = airlock_core::git::airlock_identity().to_string();
     if s.author.as_deref() == Some(airlock.as_str()) {
         crate::render::warn(&format!(

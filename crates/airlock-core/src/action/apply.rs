@@ -132,7 +132,7 @@ pub fn apply(
                             continue;
                         }
                     }
-                    Body::Email(_) | Body::Command(_) => {
+                    Body::Email(_) | Body::Command(_) | Body::Mcp(_) => {
                         finish(
                             al,
                             &mut action,
@@ -530,6 +530,38 @@ fn perform(
             )
         }
         Body::Command(c) => run_command(al, run, action, c, commit),
+        Body::Mcp(m) => {
+            let request = airlock_model::action::effects::McpRequest {
+                server: m.server.clone(),
+                command: m.command.clone(),
+                cwd: al.layout.root.clone(),
+                tool: m.tool.clone(),
+                arguments: m.arguments.clone(),
+                definition: m.definition.clone(),
+                timeout: Duration::from_secs(60),
+            };
+            match effects.mcp(&request) {
+                Ok(reply) => {
+                    let digest = Some(sha256_hex(reply.result.as_bytes()));
+                    let text: String = reply.text.chars().take(200).collect();
+                    if reply.is_error {
+                        (
+                            ActionState::Failed,
+                            format!("tool {} answered an error: {text}", m.tool),
+                            digest,
+                        )
+                    } else {
+                        (
+                            ActionState::Done,
+                            format!("tool {} of {} answered: {text}", m.tool, m.server),
+                            digest,
+                        )
+                    }
+                }
+                Err(f) if f.maybe_delivered => (ActionState::Unknown, f.message, None),
+                Err(f) => (ActionState::Failed, f.message, None),
+            }
+        }
     }
 }
 

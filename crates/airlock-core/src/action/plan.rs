@@ -395,6 +395,71 @@ fn rehearse(
     Ok(())
 }
 
+/// The longest name a staged call gets before its sequence number.
+const STAGED_NAME_STEM: usize = 50;
+
+/// Adds a call `airlock mcp-proxy` staged to the plan of a run that has
+/// not been submitted, as the next action: checked against the workflow
+/// like a proposed file (server declared, scopes granted), previewed, and
+/// stored with its ledger event in one transaction. `rehearsal` is what
+/// the proxy's read-only counterpart call showed, if the workflow names
+/// one. The action is named `mcp-TOOL-SEQ` (the tool's name reduced to
+/// letters, digits, `-` and `_`).
+pub fn propose_staged(
+    al: &mut Airlock,
+    run_id: &str,
+    call: crate::action::McpCall,
+    rehearsal: Option<crate::action::Rehearsal>,
+    effects: &dyn Effects,
+) -> Result<Action> {
+    let run = al.store.get(run_id)?;
+    run.require("stage an MCP call in", &[State::Staged, State::Checked])?;
+    let workflow = al.workflow_for(&run)?;
+    let existing = list(al, &run.id)?;
+    let seq = existing.iter().map(|a| a.seq).max().unwrap_or(0) + 1;
+    let stem: String = call
+        .tool
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(STAGED_NAME_STEM)
+        .collect();
+    let name = format!("mcp-{stem}-{seq}");
+    let spec = ActionSpec {
+        name: name.clone(),
+        description: Some(format!("{} call staged by airlock mcp-proxy", call.tool)),
+        scopes: vec![format!("mcp:{}:{}", call.server, call.tool)],
+        body: Body::Mcp(call),
+    };
+    let mut problems = authorize_all(al, &run, &workflow, &spec)?;
+    problems.extend(validate(&spec, effects).err());
+    one_refusal(&format!("the staged call `{name}`"), problems)?;
+    let tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
+    let mut action = prepare(al, &run, &workflow, spec, Role::Apply, seq, &tree)?;
+    action.rehearsal = rehearsal.unwrap_or_else(|| crate::action::Rehearsal {
+        status: "unavailable".into(),
+        summary: "no read-only counterpart named: `rehearse = \"TOOL\"` in its [[mcp.tools]] rule"
+            .into(),
+        detail: String::new(),
+    });
+    let record = [action];
+    let event = |replaced: bool| {
+        let a = &record[0];
+        json!({"name": a.spec.name, "kind": a.spec.body.kind(), "digest": a.digest,
+                "preview_sha256": a.preview_sha256, "scopes": a.spec.scopes,
+                "rehearsal": a.rehearsal.status, "replaced": replaced, "undo": null,
+                "staged_by": "mcp-proxy"})
+    };
+    al.store.replace_actions(&run, &name, &record, &event)?;
+    let [action] = record;
+    Ok(action)
+}
+
 /// Refuses what the live clients would refuse when sending.
 fn validate(spec: &ActionSpec, effects: &dyn Effects) -> Result<()> {
     effects.validate(&spec.body).map_err(|problems| {
@@ -545,8 +610,20 @@ pub fn refresh(
         )?);
     }
     let mut out = Vec::new();
+    let earlier = list(al, &run.id)?;
     for mut action in fresh {
-        rehearse(al, run, workflow, brief, &mut action, head)?;
+        if matches!(action.spec.body, Body::Mcp(_)) {
+            // Rehearsed by the proxy when it was staged; nothing here can
+            // call the server again.
+            if let Some(a) = earlier
+                .iter()
+                .find(|a| a.role == action.role && a.spec.name == action.spec.name)
+            {
+                action.rehearsal = a.rehearsal.clone();
+            }
+        } else {
+            rehearse(al, run, workflow, brief, &mut action, head)?;
+        }
         save(
             al,
             &action,

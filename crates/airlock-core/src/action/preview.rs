@@ -180,6 +180,33 @@ pub fn render(
             ));
             out.push_str(&format!("time limit: {} s\n", c.timeout_secs));
         }
+        Body::Mcp(m) => {
+            out.push_str(&format!(
+                "MCP tool call: server {}, tool {}\n",
+                visible(&m.server),
+                visible(&m.tool)
+            ));
+            out.push_str(&format!(
+                "server started as: {}\n",
+                visible(
+                    &m.command
+                        .iter()
+                        .map(|a| shell_quote(a))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            ));
+            out.push_str(&format!(
+                "tool definition: sha256 {}\n",
+                &m.definition[..m.definition.len().min(16)]
+            ));
+            out.push_str("arguments:\n");
+            let args = serde_json::to_string_pretty(&m.arguments).unwrap_or_default();
+            for line in args.lines() {
+                out.push_str(&format!("  {}\n", visible(line)));
+            }
+            out.push_str("(called once at promotion, outside the sandbox, in the main checkout)\n");
+        }
     }
     let needs = scope::derived(spec);
     out.push_str(&format!(
@@ -322,6 +349,15 @@ pub fn rehearse(
                 detail: visible(detail.trim()),
             }
         }
+        // The proxy rehearses a staged call itself, through the session it
+        // has open, when the workflow names a read-only counterpart.
+        Body::Mcp(_) => Rehearsal {
+            status: "unavailable".into(),
+            summary:
+                "no read-only counterpart named: `rehearse = \"TOOL\"` in its [[mcp.tools]] rule"
+                    .into(),
+            detail: String::new(),
+        },
         Body::Command(c) => match &c.rehearse {
             None => Rehearsal {
                 status: "unavailable".into(),

@@ -35,6 +35,33 @@ pub struct OutgoingEmail {
     pub attachments: Vec<(String, Vec<u8>)>,
 }
 
+/// A tool call of an upstream MCP server, as made at promotion.
+#[derive(Debug, Clone)]
+pub struct McpRequest {
+    pub server: String,
+    /// The server's argv, as approved.
+    pub command: Vec<String>,
+    /// Where the server is started (the repository's main checkout).
+    pub cwd: std::path::PathBuf,
+    pub tool: String,
+    pub arguments: serde_json::Value,
+    /// The definition digest approved: the call is not made if the server
+    /// now describes the tool differently.
+    pub definition: String,
+    pub timeout: Duration,
+}
+
+/// What the tool answered.
+#[derive(Debug, Clone)]
+pub struct McpReply {
+    /// The tool said it failed (`isError`).
+    pub is_error: bool,
+    /// The result as JSON text (what the result digest covers).
+    pub result: String,
+    /// Its text content, for the summary.
+    pub text: String,
+}
+
 /// Why a live attempt failed, and whether the effect may have happened.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -54,6 +81,14 @@ pub trait Effects {
         credentials: Option<(String, String)>,
         message: &OutgoingEmail,
     ) -> std::result::Result<String, Failure>;
+    /// Starts the MCP server, initializes, checks the tool's definition,
+    /// calls it, and stops the server. A build without an MCP client says so.
+    fn mcp(&self, _request: &McpRequest) -> std::result::Result<McpReply, Failure> {
+        Err(Failure {
+            message: "not called: this airlock has no MCP client for approved calls".into(),
+            maybe_delivered: false,
+        })
+    }
     /// What the live clients would refuse in an action, found when it is
     /// proposed rather than after it was approved.
     fn validate(&self, _body: &Body) -> std::result::Result<(), Vec<String>> {

@@ -43,6 +43,8 @@ pub enum Body {
     Email(Email),
     GitPush(GitPush),
     Command(CommandAction),
+    /// A call of an upstream MCP server's tool, staged by `airlock mcp-proxy`.
+    Mcp(McpCall),
 }
 
 impl Body {
@@ -52,6 +54,7 @@ impl Body {
             Body::Email(_) => "email",
             Body::GitPush(_) => "git-push",
             Body::Command(_) => "command",
+            Body::Mcp(_) => "mcp",
         }
     }
 }
@@ -114,6 +117,20 @@ pub struct CommandAction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearse: Option<Vec<String>>,
     pub timeout_secs: u64,
+}
+
+/// A tool call the proxy staged: made at promotion by starting the server
+/// as the workflow's `[mcp.servers.NAME] command` says (pinned here when
+/// staged, so the approval covers the program too).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct McpCall {
+    pub server: String,
+    pub command: Vec<String>,
+    pub tool: String,
+    /// The arguments exactly as the agent sent them (a JSON object).
+    pub arguments: serde_json::Value,
+    /// The pinned definition digest of the tool the call was made against.
+    pub definition: String,
 }
 
 /// Whether an action runs at promotion or undoes one at rollback.

@@ -694,6 +694,9 @@ pub fn check_against_workflow(
     spec: &ActionSpec,
     workflow: &crate::workflow::Workflow,
 ) -> Result<()> {
+    if let Body::Mcp(m) = &spec.body {
+        check_mcp_server(spec, m, workflow)?;
+    }
     if let Body::GitPush(p) = &spec.body
         && let Some(pattern) = workflow
             .actions
@@ -712,6 +715,39 @@ pub fn check_against_workflow(
         ));
     }
     Ok(())
+}
+
+/// An MCP call goes to a server the workflow still declares, started with
+/// the command that was approved.
+fn check_mcp_server(
+    spec: &ActionSpec,
+    m: &crate::action::McpCall,
+    workflow: &crate::workflow::Workflow,
+) -> Result<()> {
+    match workflow.mcp.server(&m.server) {
+        None => Err(Error::refused(
+            crate::error::Code::McpServerUnknown,
+            format!(
+                "action `{}` calls MCP server `{}`, which the workflow does not declare",
+                spec.name, m.server
+            ),
+            vec![],
+            format!(
+                "declare it in .airlock/workflow.toml: `[mcp.servers.{}] command = [\"…\"]`",
+                m.server
+            ),
+        )),
+        Some(s) if s.command != m.command => Err(Error::refused(
+            crate::error::Code::McpServerUnknown,
+            format!(
+                "action `{}` was staged for MCP server `{}` started as {:?}; the workflow now starts it as {:?}",
+                spec.name, m.server, m.command, s.command
+            ),
+            vec!["an approval covers the program the call goes to".into()],
+            "restore the server's `command` in .airlock/workflow.toml, or stage the call again in a new round",
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]

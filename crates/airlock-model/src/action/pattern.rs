@@ -2,7 +2,7 @@
 //! against the other.
 
 pub const FORMS: &str = "scopes are `http:METHOD:HOST/PATH`, `email:send:ADDRESS` (a recipient), \
-`email:from:ADDRESS` (the sender), `git:push:REMOTE:REF` or `command:NAME`; `*` matches any run of characters";
+`email:from:ADDRESS` (the sender), `git:push:REMOTE:REF`, `mcp:SERVER:TOOL` or `command:NAME`; `*` matches any run of characters";
 
 /// Checks a scope or scope pattern has one of the known forms.
 pub fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
@@ -20,6 +20,8 @@ pub fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
         ["email", "send", a, b] => !a.is_empty() && !b.is_empty(),
         ["git", "push", remote, dst] => !remote.is_empty() && !dst.is_empty(),
         ["command", name] => !name.is_empty(),
+        ["mcp", server, tool] => !server.is_empty() && !tool.is_empty(),
+        ["mcp", server, tool, rest] => !server.is_empty() && !tool.is_empty() && !rest.is_empty(),
         ["command", ..] => false,
         _ => false,
     };
@@ -57,7 +59,7 @@ fn split_http(scope: &str) -> Option<(&str, &str)> {
 }
 
 /// `*` matches any run of characters; everything else matches itself.
-fn wildcard(pattern: &str, scope: &str) -> bool {
+pub fn wildcard(pattern: &str, scope: &str) -> bool {
     let pieces: Vec<&str> = pattern.split('*').collect();
     if pieces.len() == 1 {
         return pattern == scope;

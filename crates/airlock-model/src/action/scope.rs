@@ -35,6 +35,7 @@ pub fn derived(spec: &ActionSpec) -> Vec<String> {
             )
             .collect(),
         Body::GitPush(g) => vec![format!("git:push:{}:{}", g.remote, g.dst)],
+        Body::Mcp(m) => vec![format!("mcp:{}:{}", m.server, m.tool)],
         Body::Command(_) => spec
             .scopes
             .iter()
