@@ -160,6 +160,7 @@ codes! {
     NothingToAccept = "nothing-to-accept", Refused;
     UnknownTrace = "unknown-trace", Refused;
     SnapOnCi = "snap-on-ci", Refused;
+    OtherRun = "other-run", Refused;
 }
 
 impl std::fmt::Display for Code {
