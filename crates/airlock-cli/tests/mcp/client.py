@@ -1,8 +1,8 @@
 """Drives `airlock mcp` with the official MCP Python SDK (`pip install mcp`).
 
-Usage: client.py AIRLOCK_BINARY REPO RUN STEPS_JSON
+Usage: client.py AIRLOCK_BINARY REPO RUN < STEPS_JSON
 
-STEPS_JSON is a list of steps, run in order in one session:
+STEPS_JSON, on stdin, is a list of steps, run in order in one session:
   {"op": "list"}                                  -> the tools listed
   {"op": "call", "tool": NAME, "args": {...}}     -> the tool's result
 Prints one JSON document: {"server": ..., "results": [...]}, one result per
@@ -24,7 +24,8 @@ def dump(model):
 
 
 async def main():
-    airlock, repo, run, steps = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+    airlock, repo, run = sys.argv[1], sys.argv[2], sys.argv[3]
+    steps = json.load(sys.stdin)
     params = StdioServerParameters(
         command=airlock,
         args=["-C", repo, "mcp", "--run", run],
@@ -56,4 +57,5 @@ async def main():
     print(json.dumps({"server": dump(init), "results": results}))
 
 
-asyncio.run(main())
+# A guard against a server that never answers, not a measurement.
+asyncio.run(asyncio.wait_for(main(), 300))
