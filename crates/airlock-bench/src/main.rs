@@ -9,6 +9,7 @@ mod bench_egress;
 mod bench_exec;
 mod bench_ledger;
 mod bench_lifecycle;
+mod bench_mcp;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
@@ -140,6 +141,12 @@ enum Command {
         /// Timed pairs of downloads (after one untimed pair).
         #[arg(long, default_value_t = bench_egress::Opts::default().download_pairs)]
         download_pairs: usize,
+    },
+    /// The MCP server's `exec` tool on an open session vs `airlock exec RUN -- true`, same run.
+    Mcp {
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_mcp::Opts::default().pairs)]
+        pairs: usize,
     },
     /// Everything, with the default sizes.
     All,
@@ -294,6 +301,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?],
+        Command::Mcp { pairs } => vec![bench_mcp::bench(
+            &airlock,
+            &bench_mcp::Opts { pairs: *pairs },
+            v,
+            keep,
+        )?],
         Command::Egress {
             pairs,
             mb,
@@ -325,6 +338,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             )?);
             out.extend(bench_snap::bench(&bench_snap::Opts::default(), v)?);
             out.extend(bench_egress::bench(&bench_egress::Opts::default(), v)?);
+            out.push(bench_mcp::bench(
+                &airlock,
+                &bench_mcp::Opts::default(),
+                v,
+                keep,
+            )?);
             out
         }
         Command::Warm { .. } => unreachable!("handled above"),

@@ -568,7 +568,6 @@ fn malformed_json_rpc_gets_an_error_and_the_session_goes_on() {
         answer["result"]["tools"].as_array().unwrap().len(),
         TOOLS.len()
     );
-    drop(send);
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
