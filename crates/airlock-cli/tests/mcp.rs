@@ -225,6 +225,10 @@ fn exec_runs_traced_in_the_sandbox_and_answers_like_airlock_exec() {
             ),
             call("logs", json!({"trace": 1})),
             call("logs", json!({})),
+            call(
+                "snapshot",
+                json!({"name": "greeting", "command": ["sh", "src/app.sh"]})
+            ),
         ]),
     );
     let results = seen["results"].as_array().unwrap();
@@ -272,7 +276,21 @@ fn exec_runs_traced_in_the_sandbox_and_answers_like_airlock_exec() {
         .map(|t| &t["argv"])
         .collect();
     assert_eq!(argvs[1], &json!(["cat"]));
-    assert_eq!(argvs[3], &json!(["true"]));
+    assert_eq!(argvs[3], &json!(["sh", "src/app.sh"]));
+    assert_eq!(argvs[4], &json!(["true"]));
+
+    // A snapshot runs in the sandbox too, traced, and is left pending for
+    // a person: new here, as `snap run` reports it.
+    let (snapped, text) = ok(&results[5]);
+    assert_eq!(snapped["decision"], "new", "{snapped:#}");
+    assert_eq!(snapped["trace"], 4);
+    assert_eq!(snapped["run"], json!(run));
+    assert!(text.starts_with("new snapshot `greeting`"), "{text}");
+    let pending = snapped["pending"].as_str().unwrap();
+    assert!(
+        std::fs::read_to_string(pending).unwrap().contains("hello"),
+        "{pending}"
+    );
     env.assert_ledger_ok();
 }
 
