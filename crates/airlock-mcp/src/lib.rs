@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 pub use tools::{Call, MAX_ARGUMENTS, Rejected, TOOLS};
 pub use transport::MAX_MESSAGE;
 
-/// What a tool produced: the command's `--json` document, a short text
-/// for the model, and whether it is a failed result (a failed check, a
-/// changed snapshot), which is still a result, not an error.
+/// What a tool produced: the command's `--json` document and a short text
+/// for the model. A failed check or a changed snapshot is a result like
+/// any other (its document says so), not a tool error.
 pub struct Reply {
     pub data: Value,
     pub text: String,
