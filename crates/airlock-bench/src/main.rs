@@ -8,11 +8,12 @@ mod bench_agent;
 mod bench_check_memory;
 mod bench_egress;
 mod bench_exec;
-mod bench_hook;
 mod bench_exec_hosts;
+mod bench_hook;
 mod bench_ledger;
 mod bench_lifecycle;
 mod bench_mcp;
+mod bench_mcp_exec;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
@@ -175,6 +176,12 @@ enum Command {
         /// Timed calls on each session (after one untimed call).
         #[arg(long, default_value_t = bench_mcp::Opts::default().calls)]
         calls: usize,
+    },
+    /// The MCP server's `exec` tool on an open session vs `airlock exec RUN -- true`, same run.
+    McpExec {
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_mcp_exec::Opts::default().pairs)]
+        pairs: usize,
     },
     /// Everything, with the default sizes.
     All,
@@ -355,6 +362,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?],
+        Command::McpExec { pairs } => vec![bench_mcp_exec::bench(
+            &airlock,
+            &bench_mcp_exec::Opts { pairs: *pairs },
+            v,
+            keep,
+        )?],
         Command::Egress {
             pairs,
             mb,
@@ -408,6 +421,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             out.extend(bench_agent::bench(
                 &airlock,
                 &bench_agent::Opts::default(),
+                v,
+                keep,
+            )?);
+            out.push(bench_mcp_exec::bench(
+                &airlock,
+                &bench_mcp_exec::Opts::default(),
                 v,
                 keep,
             )?);

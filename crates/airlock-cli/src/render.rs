@@ -279,23 +279,7 @@ pub fn error(error: &Error, json: bool) -> ExitCode {
     let code = exit_code(error);
     let hint = error.hint();
     if json {
-        let mut body = json!({
-            "message": error.to_string(),
-            "code": error.code(),
-            "class": error.class().as_str(),
-            "hint": hint,
-        });
-        match error {
-            Error::InvalidToml {
-                path, diagnostics, ..
-            } => {
-                body["path"] = json!(path);
-                body["diagnostics"] = json!(diagnostics);
-            }
-            Error::Refused(refusal) => body["reasons"] = json!(refusal.reasons),
-            _ => {}
-        }
-        println!("{}", to_json(&json!({ "error": body })));
+        println!("{}", to_json(&json!({ "error": error.to_json() })));
     }
     // Messages, reasons and hints quote paths, argv and output the agent chose:
     // every piece is escaped, and only the line breaks written here reach the

@@ -160,6 +160,30 @@ impl Error {
         }
     }
 
+    /// The error as `--json` reports it (the object under `"error"`,
+    /// docs/errors.md): message, code, class and hint, plus a refusal's
+    /// reasons or a document's path and diagnostics. The CLI and the MCP
+    /// server both answer with it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "message": self.to_string(),
+            "code": self.code(),
+            "class": self.class().as_str(),
+            "hint": self.hint(),
+        });
+        match self {
+            Error::InvalidToml {
+                path, diagnostics, ..
+            } => {
+                body["path"] = serde_json::json!(path);
+                body["diagnostics"] = serde_json::json!(diagnostics);
+            }
+            Error::Refused(refusal) => body["reasons"] = serde_json::json!(refusal.reasons),
+            _ => {}
+        }
+        body
+    }
+
     /// What the user can do next, when there is something useful to say.
     pub fn hint(&self) -> Option<String> {
         Some(match self {

@@ -426,6 +426,7 @@ const LAYERED: &[&str] = &[
     "airlock-store",
     "airlock-core",
     "airlock-servers",
+    "airlock-mcp",
 ];
 
 #[test]
@@ -542,6 +543,8 @@ fn crates_depend_downwards() {
                 "airlock-snap",
             ],
         ),
+        // The MCP server: rmcp and tokio stay out of the engine.
+        ("airlock-mcp", &["airlock-core"]),
         (
             "airlock-servers",
             &[

@@ -166,6 +166,7 @@ codes! {
     McpDefinitionChanged = "mcp-definition-changed", Refused;
     McpUnknownTool = "mcp-unknown-tool", Refused;
     McpArgumentsTooLarge = "mcp-arguments-too-large", Refused;
+    OtherRun = "other-run", Refused;
 }
 
 impl std::fmt::Display for Code {

@@ -68,16 +68,54 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<Output> {
     // A run is named by its whole id on every command's path; a unique
     // prefix costs a lookup only once the whole id was not found, and
     // nothing ran or was made for it.
-    let trace = match exec_traced(ctx, &layout, &args, args.command.clone()) {
+    let (input, echo) = (
+        input(ctx.json),
+        // With --json, the command's output goes to stderr so stdout stays one document.
+        if ctx.json {
+            Echo::Stderr
+        } else {
+            Echo::Passthrough
+        },
+    );
+    let trace = match exec_traced(ctx, &layout, &args, args.command.clone(), input, echo) {
         Err(airlock_core::Error::UnknownRun(given)) => {
             let al = ctx.open_in(layout.clone())?;
             args.run = al.store.resolve(&given)?;
             drop(al);
-            exec_traced(ctx, &layout, &args, args.command.clone())?
+            exec_traced(ctx, &layout, &args, args.command.clone(), input, echo)?
         }
         other => other?,
     };
     render(ctx, &args, trace)
+}
+
+/// `exec` as the MCP server's tool: the same traced, sandboxed run of the
+/// command in `run` (a whole id), except that the command reads
+/// `/dev/null` and nothing is echoed, since the server's stdin and stdout
+/// carry the protocol. The trace is returned beside the report, for its
+/// logs.
+pub fn serve(
+    ctx: &Ctx,
+    run: String,
+    command: Vec<OsString>,
+    timeout: Option<std::time::Duration>,
+) -> Result<(Output, airlock_core::exec::Trace)> {
+    let layout = Layout::discover(&ctx.cwd)?;
+    let args = Args {
+        run,
+        timeout,
+        command,
+    };
+    let trace = exec_traced(
+        ctx,
+        &layout,
+        &args,
+        args.command.clone(),
+        Input::Null,
+        Echo::None,
+    )?;
+    let output = render(ctx, &args, trace.clone())?;
+    Ok((output, trace))
 }
 
 /// Runs the command in the run `args.run` names, traced.
@@ -86,22 +124,19 @@ fn exec_traced(
     layout: &Layout,
     args: &Args,
     argv: Vec<std::ffi::OsString>,
+    input: Input,
+    echo: Echo,
 ) -> Result<airlock_core::exec::Trace> {
     let layout = layout.clone();
     // The command's log files and the worktree's fingerprint are made
     // while the repository's state opens.
     let preflight = Preflight::start(&layout, &args.run, "exec");
     let opts = ExecOptions {
-        input: input(ctx.json),
+        input,
         preflight,
         argv,
         timeout: args.timeout,
-        // With --json, the command's output goes to stderr so stdout stays one document.
-        echo: if ctx.json {
-            Echo::Stderr
-        } else {
-            Echo::Passthrough
-        },
+        echo,
     };
     // The repository's ledger server, when one runs, saves opening the
     // ledger; otherwise this exec opens it and starts one for the next.

@@ -25,6 +25,7 @@ mod ledger;
 mod list;
 mod log;
 mod logs;
+mod mcp;
 mod mcp_proxy;
 mod plan;
 mod promote;
@@ -131,6 +132,8 @@ pub enum Command {
     /// The sandbox that confines a run's commands.
     #[command(subcommand)]
     Sandbox(sandbox::Command),
+    /// Serve the Model Context Protocol on stdin and stdout for one run: the tools an agent uses (status, exec, check, logs, snapshot, propose, withdraw, plan, submit).
+    Mcp(mcp::Args),
     /// Answer an agent's PreToolUse/PostToolUse hook for a run (advisory; the reply is the agent's contract).
     Hook(hook::Args),
     /// Serve MCP to the agent in front of an upstream MCP server: pass, stage or refuse each tool call.
@@ -175,6 +178,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Ledger(cmd) => ledger::run(ctx, cmd),
         Command::Snap(cmd) => snap::run(ctx, cmd),
         Command::Sandbox(cmd) => sandbox::run(ctx, cmd),
+        Command::Mcp(args) => mcp::run(ctx, args),
         Command::Hook(args) => hook::run(ctx, args),
         Command::McpProxy(args) => mcp_proxy::run(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
@@ -201,6 +205,7 @@ fn named_run(command: &mut Command) -> Option<&mut String> {
         Command::Rollback(a) => Some(&mut a.run),
         Command::Log(a) => a.run.as_mut(),
         Command::McpProxy(a) => Some(&mut a.run),
+        Command::Mcp(a) => Some(&mut a.run),
         _ => None,
     }
 }
