@@ -163,11 +163,16 @@ fn curl_reaches_allowed_hosts_over_http_https_connect_and_socks5() {
          echo socks-https $(curl -sS --cacert {ca} --socks5-hostname 127.0.0.1:{BRIDGE_PORT} \
            -w ' %{{http_code}}' https://pkg.test:{s}/git/project.git/HEAD); \
          echo socks-http $(curl -sS --socks5-hostname 127.0.0.1:{BRIDGE_PORT} \
-           -w ' %{{http_code}}' http://plain.test:{p}/git/project.git/HEAD)"
+           -w ' %{{http_code}}' http://plain.test:{p}/git/project.git/HEAD); \
+         curl -sS https://pkg.test:{s}/git/project.git/HEAD >/dev/null 2>&1; echo untrusted $?"
     ));
     for label in ["https", "http", "socks-https", "socks-http"] {
         assert_eq!(line(&ran, label), "ref: refs/heads/main 200", "{label}");
     }
+    // TLS is end to end, with the test's certificate: without its
+    // authority curl refuses the server (60: peer certificate), after the
+    // tunnel was made.
+    assert_eq!(line(&ran, "untrusted"), "60");
     // Each server got its two requests, by the name the client used.
     for (server, host) in [
         (&w.https, format!("pkg.test:{s}")),
@@ -186,7 +191,7 @@ fn curl_reaches_allowed_hosts_over_http_https_connect_and_socks5() {
     }
     assert_eq!(
         allowed(&records, "pkg.test", Protocol::Connect),
-        1,
+        2,
         "{records:?}"
     );
     assert_eq!(
@@ -204,7 +209,7 @@ fn curl_reaches_allowed_hosts_over_http_https_connect_and_socks5() {
         1,
         "{records:?}"
     );
-    assert_eq!(records.len(), 4, "{records:?}");
+    assert_eq!(records.len(), 5, "{records:?}");
     for r in &records {
         let Outcome::Allowed { rule, address_rule } = &r.outcome else {
             unreachable!()
