@@ -664,3 +664,24 @@ for name in (\"pkg.test\", \"example.com\"):
     w.https.assert_untouched("resolving");
     assert!(records.is_empty(), "{records:?}");
 }
+
+/// The log the refusal tests rely on: a connection that sends nothing is
+/// logged too, so an empty log means nothing connected at all.
+#[test]
+fn a_server_logs_a_connection_that_sends_nothing() {
+    let Some(w) = World::new(false) else {
+        return;
+    };
+    drop(std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, w.victim.port())).unwrap());
+    // The server logs in its own process: wait for it, within bounds.
+    let mut log = w.victim.log();
+    for _ in 0..600 {
+        if !log.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        log = w.victim.log();
+    }
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["event"], "connect");
+}
