@@ -38,14 +38,15 @@ mod libc_errno {
 /// that resolve to the metadata service, a private address and the
 /// victim's loopback port, none of them listed.
 struct World {
-    lab: Lab,
-    pki: Pki,
-    commit: String,
+    // Dropped in this order: the servers and the proxy before their files.
     https: Served,
     http: Served,
     victim: Served,
     proxy: Option<Proxy>,
     records: Receiver<ConnectionRecord>,
+    pki: Pki,
+    commit: String,
+    lab: Lab,
 }
 
 impl World {
