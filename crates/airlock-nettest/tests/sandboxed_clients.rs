@@ -623,8 +623,9 @@ except OSError as e:
 }
 
 /// No resolver inside: neither getent nor getaddrinfo answers, for names
-/// the proxy knows or any other, and a client that resolves for itself
-/// (curl with the proxy disabled) gets nowhere.
+/// the proxy knows or any other (`pypi.org`, which the machine itself may
+/// well resolve), and a client that resolves for itself (curl with the
+/// proxy disabled) gets nowhere.
 #[test]
 fn names_do_not_resolve_inside_the_sandbox() {
     let Some(mut w) = World::new(false) else {
@@ -632,12 +633,12 @@ fn names_do_not_resolve_inside_the_sandbox() {
     };
     let s = w.https.port();
     let (ran, records) = w.run(&format!(
-        "for name in pkg.test denied.test example.com; do \
+        "for name in pkg.test denied.test pypi.org; do \
            getent hosts $name; echo getent $name $?; \
          done; \
          python3 -c '
 import socket
-for name in (\"pkg.test\", \"example.com\"):
+for name in (\"pkg.test\", \"pypi.org\"):
     try:
         print(\"getaddrinfo\", name, socket.getaddrinfo(name, 443))
     except socket.gaierror as e:
@@ -646,10 +647,10 @@ for name in (\"pkg.test\", \"example.com\"):
          curl -sS --noproxy '*' --cacert {ca} https://pkg.test:{s}/ 2>&1 | sed 's/^/direct /'",
         ca = w.ca()
     ));
-    for name in ["pkg.test", "denied.test", "example.com"] {
+    for name in ["pkg.test", "denied.test", "pypi.org"] {
         assert_ne!(line(&ran, &format!("getent {name}")), "0", "{}", ran.stdout);
     }
-    for name in ["pkg.test", "example.com"] {
+    for name in ["pkg.test", "pypi.org"] {
         assert_eq!(
             line(&ran, &format!("getaddrinfo {name}")),
             "failed",
