@@ -7,6 +7,7 @@
 mod bench_check_memory;
 mod bench_egress;
 mod bench_exec;
+mod bench_exec_hosts;
 mod bench_ledger;
 mod bench_lifecycle;
 mod bench_proof;
@@ -110,6 +111,12 @@ enum Command {
         /// Directories in the git-ignored `target/` of the third comparison (0: not run).
         #[arg(long, default_value_t = bench_exec::Opts::default().ignored_dirs)]
         ignored_dirs: usize,
+    },
+    /// `airlock exec RUN -- true` with a list of hosts (through the egress proxy) vs the network off.
+    ExecHosts {
+        /// Timed pairs (after one untimed pair), for each of the two comparisons.
+        #[arg(long, default_value_t = bench_exec_hosts::Opts::default().pairs)]
+        pairs: usize,
     },
     /// Peak memory of `airlock check` on a large change vs `git diff` of it.
     CheckMemory {
@@ -284,6 +291,9 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?,
+        Command::ExecHosts { pairs } => {
+            bench_exec_hosts::bench(&airlock, &bench_exec_hosts::Opts { pairs: *pairs }, v, keep)?
+        }
         Command::CheckMemory { files, kib, rounds } => vec![bench_check_memory::bench(
             &airlock,
             &bench_check_memory::Opts {
@@ -315,6 +325,12 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             out.extend(bench_exec::bench(
                 &airlock,
                 &bench_exec::Opts::default(),
+                v,
+                keep,
+            )?);
+            out.extend(bench_exec_hosts::bench(
+                &airlock,
+                &bench_exec_hosts::Opts::default(),
                 v,
                 keep,
             )?);

@@ -1269,11 +1269,14 @@ fn unix_socket_in_the_hosts_tmp() {
 
 fn abstract_socket_attempt(network_on: bool) {
     use std::os::linux::net::SocketAddrExt;
-    let j = jail(Caller::Current);
-    let brief = if network_on {
-        format!("{BRIEF}network = \"on\"\n")
+    // A brief may only keep what its lane grants: the lane turns it on.
+    let (j, brief) = if network_on {
+        (
+            jail_with(Caller::Current, "[lanes.governed]\nnetwork = \"on\"\n"),
+            format!("{BRIEF}network = \"on\"\n"),
+        )
     } else {
-        BRIEF.to_string()
+        (jail(Caller::Current), BRIEF.to_string())
     };
     let (run, _) = j.start(&brief);
     let name = needle(&j, "abstract");
@@ -1306,7 +1309,7 @@ fn abstract_unix_socket_of_the_host_with_network_granted() {
 }
 
 fn network_on_reaches_the_host_listener_positive_control(c: Caller) {
-    let j = jail(c);
+    let j = jail_with(c, "[lanes.governed]\nnetwork = \"on\"\n");
     let (run, _) = j.start(&format!("{BRIEF}network = \"on\"\n"));
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -2861,7 +2864,7 @@ fn vsock_sockets_are_refused(c: Caller) {
 }
 
 fn vsock_sockets_are_refused_with_the_network_on(c: Caller) {
-    let j = jail(c);
+    let j = jail_with(c, "[lanes.governed]\nnetwork = \"on\"\n");
     let (run, _) = j.start(&format!("{BRIEF}network = \"on\"\n"));
     let a = socket_attempts(&j, &run, VSOCK);
     assert_families_refused(&a, &["vsock-stream", "vsock-seqpacket", "vsock-dgram"]);
@@ -4233,3 +4236,66 @@ fn a_command_cannot_type_into_the_users_terminal() {
         assert!(t.settings_kept, "the user's terminal settings changed");
     }
 }
+
+// ---- The network setting (issue 16, egress by host) ----------------------------
+
+/// Before issue 16 a brief could turn the network on by itself (`network =
+/// "on"` in the brief the agent writes) and reach the host. Now a brief may
+/// only narrow its lane: `start` refuses, no run exists, nothing is written,
+/// and so nothing can reach the host's listener.
+fn a_brief_cannot_grant_itself_the_network(c: Caller) {
+    let j = jail(c);
+    let listener = tcp_listener("127.0.0.1:0");
+    let before = j.world();
+    let dir = j.tmp.path().join("briefs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let brief = dir.join("wide.toml");
+    std::fs::write(&brief, format!("{BRIEF}network = \"on\"\n")).unwrap();
+    j.own(&dir);
+    let out = j.airlock(&["start", brief.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("`network` widens lane `governed`: `on`: the lane's network is off"),
+        "{}",
+        out.stderr
+    );
+    // (`assert_unchanged` would verify the ledger as the test's user.)
+    assert_eq!(j.world(), before, "the refused start left something");
+    assert!(!tcp_accepted(&listener));
+}
+
+/// A command of a list-of-hosts run cannot find the proxy's socket to talk
+/// to it past the bridge, nor plant anything beside it: the key directory
+/// that holds it is hidden.
+fn the_egress_proxys_directory_is_hidden_from_the_command(c: Caller) {
+    let j = jail_with(c, "[lanes.governed]\nnetwork = [\"pkg.test:443\"]\n");
+    let (run, _) = j.start(BRIEF);
+    let egress = j.home.join(".config/airlock/egress");
+    let a = py(
+        &j,
+        &run,
+        &format!(
+            "import os, socket\n\
+             for step in ['list', 'plant']:\n  \
+               try:\n    \
+                 if step == 'list': print('ESCAPED', os.listdir({dir:?}))\n    \
+                 else: open({dir:?} + '/planted', 'w').write('x'); print('ESCAPED planted')\n  \
+               except OSError as e: print(step, e)\n",
+            dir = s(&egress)
+        ),
+    );
+    a.assert_denied();
+    assert_eq!(a.trace["egress"], serde_json::json!(["pkg.test:443"]));
+    assert!(!egress.join("planted").exists());
+    // Every proxy was stopped and its directory removed.
+    let left: Vec<_> = std::fs::read_dir(&egress)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+both!(
+    a_brief_cannot_grant_itself_the_network,
+    the_egress_proxys_directory_is_hidden_from_the_command,
+);

@@ -62,6 +62,12 @@ fn regex_escape(text: &str) -> String {
 /// (listed by the brief), a secret allowed by the agent's inline marker,
 /// the network turned on by its brief.
 fn redirected_risky_run(env: &Env) -> (String, PathBuf) {
+    // The brief may ask for the whole network only where its lane grants it.
+    env.commit_file(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[lanes.governed]\nnetwork = \"on\"\n"),
+        "the governed lane has the network",
+    );
     let (run, wt) = env.start(RISKY_BRIEF);
     write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
     write(&wt.join("ci/pipeline.yml"), "steps: [greet]\n");

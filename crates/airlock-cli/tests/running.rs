@@ -325,7 +325,10 @@ fn a_command_failing_for_the_network_that_is_off_is_told_where_to_grant_it() {
 
 #[test]
 fn package_tools_are_offline_when_the_network_is_off() {
-    let j = jail(true);
+    let j = Jail::new(
+        Caller::Current,
+        &format!("{WORKFLOW}\n[lanes.staging]\nnetwork = \"on\"\n"),
+    );
     let (run, _) = j.start(BRIEF);
     let out = j.airlock(&[
         "exec",
@@ -338,7 +341,7 @@ fn package_tools_are_offline_when_the_network_is_off() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "true true 1 1 off\n");
     // With the network on, none is set.
-    let (online, _) = j.start(&format!("{BRIEF}network = \"on\"\n"));
+    let (online, _) = j.start(&format!("{BRIEF}lane = \"staging\"\n"));
     let out = j.airlock(&[
         "exec",
         &online,

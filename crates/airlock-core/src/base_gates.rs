@@ -209,10 +209,13 @@ fn run_in(
             limits: plan.limits,
             input: airlock_sandbox::Input::Null,
         };
-        let (outcome, red, ran) = match crate::confinement::run(workflow, &mut spec) {
-            Ok(outcome) => (outcome.exit.describe(), !outcome.exit.success(), true),
-            Err(e) => (format!("not run: {e}"), false, false),
-        };
+        let (outcome, red, ran) =
+            match crate::confinement::run(workflow, &mut spec, plan.egress.as_ref()) {
+                Ok(crate::confinement::Ran { outcome, .. }) => {
+                    (outcome.exit.describe(), !outcome.exit.success(), true)
+                }
+                Err(e) => (format!("not run: {e}"), false, false),
+            };
         results.push(BaseGate {
             name: gate.name.clone(),
             command: gate.run.clone(),

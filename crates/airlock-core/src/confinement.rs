@@ -18,6 +18,7 @@ use crate::globs::Globs;
 use crate::layout::Layout;
 use crate::run::Run;
 use crate::workflow::Workflow;
+use airlock_model::network::{Allowlist, Network};
 
 /// The home directory is hidden from every command (an empty read-only
 /// directory stands in for it), and only these, below it, are shown again,
@@ -123,39 +124,95 @@ pub const HOME_SECRETS: &[&str] = &[
 /// anything (a `.pth` file) that the human's next Python would run.
 pub const CHECKOUT_VENVS: &[&str] = &[".venv", "venv"];
 
-/// Whether a run's commands reach the host network, and why.
+/// What network a run's commands get, and why: none, the host's, or only
+/// the hosts of a list, through airlock's egress proxy.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NetworkDecision {
-    pub allowed: bool,
+    /// `"off"`, `"on"` or the list of hosts.
+    pub network: Network,
     pub reason: String,
 }
 
-/// The one place the network is decided: a brief can deny it; the brief,
-/// the run's lane or the whole workflow can grant it; otherwise it is off.
+impl NetworkDecision {
+    /// The host's whole network (`"on"`).
+    pub fn allowed(&self) -> bool {
+        matches!(self.network, Network::On)
+    }
+
+    /// The hosts the egress proxy lets through, when the decision is a list.
+    pub fn hosts(&self) -> Option<&Allowlist> {
+        match &self.network {
+            Network::Hosts(list) => Some(list),
+            _ => None,
+        }
+    }
+}
+
+/// The one place the network is decided: the run's lane grants it (its
+/// own `network`, else `[sandbox] network`, else off), and the brief may
+/// narrow that, never widen it. Everything that runs a command of a run asks
+/// this.
 pub fn network(workflow: &Workflow, brief: &Brief, lane: &str) -> NetworkDecision {
-    network_of(workflow, brief.network, lane)
+    network_of(workflow, brief.network.as_ref(), lane)
 }
 
 /// [`network`], for a brief that sets the network (`Some`) or leaves it to
-/// its lane and the workflow (`None`).
-pub fn network_of(workflow: &Workflow, brief_network: Option<bool>, lane: &str) -> NetworkDecision {
-    let lane_grant = workflow
-        .lanes
-        .iter()
-        .find(|l| l.name == lane)
-        .and_then(|l| l.network);
-    let (allowed, reason) = match (brief_network, lane_grant, workflow.sandbox.network) {
-        (Some(false), _, _) => (false, "the brief sets network = \"off\"".to_string()),
-        (Some(true), _, _) => (true, "the brief sets network = \"on\"".to_string()),
-        (_, Some(true), _) => (true, format!("lane `{lane}` grants it")),
-        (_, Some(false), _) => (false, format!("lane `{lane}` denies it")),
-        (_, _, true) => (
-            true,
-            "[sandbox] network = \"on\" in the workflow".to_string(),
-        ),
-        _ => (false, "no lane, brief or workflow grants it".to_string()),
+/// its lane (`None`). A brief that widens its lane is refused when it is
+/// read with the workflow (`Brief::parse`); one that widens it here (the
+/// workflow changed since) gets no network at all.
+pub fn network_of(
+    workflow: &Workflow,
+    brief_network: Option<&Network>,
+    lane: &str,
+) -> NetworkDecision {
+    let (granted, source) = workflow.lane_network(lane);
+    let granted_text = airlock_model::network::describe(granted);
+    let Some(asked) = brief_network else {
+        let reason = match granted {
+            Network::Off
+                if source.starts_with("[sandbox]") && workflow_is_silent(workflow, lane) =>
+            {
+                "no lane, brief or workflow grants it".to_string()
+            }
+            Network::Off => format!("lane `{lane}` denies it ({source} = \"off\")"),
+            Network::On => format!("lane `{lane}` grants it ({source} = \"on\")"),
+            Network::Hosts(_) => {
+                format!("lane `{lane}` allows a list of hosts ({source} = {granted_text})")
+            }
+        };
+        return NetworkDecision {
+            network: granted.clone(),
+            reason,
+        };
     };
-    NetworkDecision { allowed, reason }
+    let widenings = Network::narrow(granted, asked);
+    if !widenings.is_empty() {
+        let listed: Vec<String> = widenings.iter().map(|w| w.to_string()).collect();
+        return NetworkDecision {
+            network: Network::Off,
+            reason: format!(
+                "the brief asks for more than lane `{lane}` allows ({source} = {granted_text}): {}; \
+                 so its commands get no network",
+                listed.join("; ")
+            ),
+        };
+    }
+    NetworkDecision {
+        network: asked.clone(),
+        reason: format!(
+            "the brief sets network = {}, within lane `{lane}`'s {source} = {granted_text}",
+            airlock_model::network::describe(asked)
+        ),
+    }
+}
+
+/// Neither `[sandbox]` nor the lane says anything of the network.
+fn workflow_is_silent(workflow: &Workflow, lane: &str) -> bool {
+    matches!(workflow.sandbox.network, Network::Off)
+        && !workflow
+            .lanes
+            .iter()
+            .any(|l| l.name == lane && l.network.is_some())
 }
 
 /// A command's sandbox and environment, ready to run.
@@ -164,6 +221,9 @@ pub struct Plan {
     pub limits: Limits,
     pub env: Vec<(OsString, OsString)>,
     pub network: NetworkDecision,
+    /// The egress proxy the command needs, when its network is a list of
+    /// hosts: give it to [`run`] or [`run_gated`].
+    pub egress: Option<crate::egress::EgressPlan>,
 }
 
 fn home() -> Option<PathBuf> {
@@ -737,16 +797,22 @@ pub fn plan(
     if let Some(venv) = &view.venv {
         activate(&mut env, venv);
     }
-    if !network.allowed {
+    if matches!(network.network, Network::Off) {
         offline(&mut env);
     }
+    let egress = network.hosts().map(|list| crate::egress::EgressPlan {
+        allowlist: list.clone(),
+        names: workflow.sandbox.resolve.clone(),
+        // The key directory: no sandbox shows it.
+        dir: layout.key_dir.join("egress"),
+    });
     Ok(Plan {
         confinement: Confinement {
             init_program: site.init_program.to_path_buf(),
             writable,
             read_only,
             hidden,
-            network: network.allowed,
+            network: network.allowed(),
             root,
             weaker: false,
             host: hosts_dir(layout, workflow).map(|dir| HostSettings {
@@ -765,6 +831,7 @@ pub fn plan(
         },
         env,
         network,
+        egress,
     })
 }
 
@@ -929,11 +996,24 @@ fn environment(layout: &Layout, run: &Run, pass: &[String]) -> Vec<(OsString, Os
     env
 }
 
+/// A command that ran: its outcome, and the connections it made through
+/// its egress proxy (none when its network is not a list of hosts).
+pub struct Ran {
+    pub outcome: Outcome,
+    pub connections: Vec<airlock_model::trace::Connection>,
+}
+
 /// Runs a command in its sandbox. When the kernel or machine cannot build the
 /// full sandbox, refuses, naming what failed, unless the workflow accepts the
-/// weaker one.
-pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
-    run_gated(workflow, spec, None)
+/// weaker one. With `egress` (the plan's, for a network that is a list of
+/// hosts), the command's only way out is a proxy started for it, and no
+/// weaker sandbox is ever taken.
+pub fn run(
+    workflow: &Workflow,
+    spec: &mut CommandSpec,
+    egress: Option<&crate::egress::EgressPlan>,
+) -> Result<Ran> {
+    run_gated(workflow, spec, egress, None)
 }
 
 /// [`run`], with the command held back until `gate` lets it start (see
@@ -941,6 +1021,32 @@ pub fn run(workflow: &Workflow, spec: &mut CommandSpec) -> Result<Outcome> {
 pub fn run_gated(
     workflow: &Workflow,
     spec: &mut CommandSpec,
+    egress: Option<&crate::egress::EgressPlan>,
+    gate: Option<airlock_sandbox::Gate>,
+) -> Result<Ran> {
+    let Some(plan) = egress else {
+        return Ok(Ran {
+            outcome: run_sandboxed(workflow, spec, None, gate)?,
+            connections: Vec::new(),
+        });
+    };
+    let proxy = crate::egress::start(plan)?;
+    let egress = airlock_sandbox::Egress {
+        proxy_socket: proxy.socket.clone(),
+    };
+    let outcome = run_sandboxed(workflow, spec, Some(&egress), gate);
+    // Stopped (and its records kept) however the command ended.
+    let connections = proxy.finish();
+    Ok(Ran {
+        outcome: outcome?,
+        connections,
+    })
+}
+
+fn run_sandboxed(
+    workflow: &Workflow,
+    spec: &mut CommandSpec,
+    egress: Option<&airlock_sandbox::Egress>,
     mut gate: Option<airlock_sandbox::Gate>,
 ) -> Result<Outcome> {
     // Reborrowed, so that a retry with the weaker sandbox can use it again.
@@ -948,7 +1054,11 @@ pub fn run_gated(
         Some(g) => Some(&mut **g),
         None => None,
     };
-    match airlock_sandbox::run_gated(spec, first) {
+    let attempt = match egress {
+        Some(egress) => airlock_sandbox::run_with_egress(spec, egress, first),
+        None => airlock_sandbox::run_gated(spec, first),
+    };
+    match attempt {
         // The sandbox was built; the command itself could not start in it
         // (a typo, or a program in a place the sandbox does not show).
         Err(SandboxError::Setup { step, error }) if step.starts_with("starting `") => {
@@ -971,11 +1081,25 @@ pub fn run_gated(
             let machine = spec.confinement.as_ref().and_then(machine_lacks);
             match machine {
                 Some(missing) => {
-                    if workflow.sandbox.accept_weaker {
+                    // The weaker sandbox shares the host's network: a list
+                    // of hosts cannot be kept in it.
+                    if workflow.sandbox.accept_weaker && egress.is_none() {
                         if let Some(c) = spec.confinement.as_mut() {
                             c.weaker = true;
                         }
                         return Ok(airlock_sandbox::run_gated(spec, gate)?);
+                    }
+                    if egress.is_some() {
+                        return Err(Error::refused(
+                            crate::error::Code::SandboxUnsupported,
+                            "refusing to run the command without its sandbox",
+                            vec![
+                                format!("{step} failed: {error}"),
+                                format!("`airlock sandbox doctor` finds this machine cannot build the full sandbox: {missing}"),
+                                "the run's network is a list of hosts, which only the full sandbox's own network namespace keeps: the weaker sandbox shares the host's network".into(),
+                            ],
+                            "run it on a machine that allows user namespaces (`airlock sandbox doctor` says what is missing); `accept_weaker` does not apply to a list of hosts",
+                        ));
                     }
                     Err(Error::refused(
                         crate::error::Code::SandboxUnsupported,
@@ -1058,7 +1182,7 @@ pub fn network_hint(
     network: &NetworkDecision,
     lane: &str,
 ) -> Option<String> {
-    if network.allowed
+    if !matches!(network.network, Network::Off)
         || trace.exit.success()
         || !trace
             .denials
@@ -1069,8 +1193,9 @@ pub fn network_hint(
     }
     Some(format!(
         "the command failed after trying the network, which is off for this run ({}); \
-         to grant it, set `network = \"on\"` under [lanes.{lane}] in .airlock/workflow.toml \
-         (or in the brief); package tools run offline meanwhile, from the caches in the home",
+         to grant it, set `network = \"on\"` under [lanes.{lane}] in .airlock/workflow.toml, \
+         or a list of the hosts it needs, such as `network = [\"pypi.org\"]` (a brief may only \
+         narrow its lane's network); package tools run offline meanwhile, from the caches in the home",
         network.reason
     ))
 }

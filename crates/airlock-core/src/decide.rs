@@ -353,13 +353,13 @@ pub fn risk_flags(al: &Airlock, run: &Run, history: &History) -> Result<Vec<Risk
     // the flag needs both.
     if let Ok(workflow) = al.workflow_for(run)
         && let Ok(brief) = al.brief_of(run, &workflow)
-        && brief.network == Some(true)
+        && brief.network == Some(airlock_model::network::Network::On)
     {
         let decision = crate::confinement::network(&workflow, &brief, &run.lane);
         flags.push(RiskFlag {
             code: "brief-network",
             message: format!(
-                "the brief turned the network on for its commands ({})",
+                "the brief asks for the whole network for its commands ({})",
                 decision.reason
             ),
         });

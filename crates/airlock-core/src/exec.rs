@@ -386,9 +386,18 @@ fn run_gated(
     let started = now();
     before.used = true;
     let mut release = || before.release();
-    let outcome = crate::confinement::run_gated(workflow, &mut spec, Some(&mut release))?;
+    let crate::confinement::Ran {
+        outcome,
+        connections,
+    } = crate::confinement::run_gated(
+        workflow,
+        &mut spec,
+        plan.egress.as_ref(),
+        Some(&mut release),
+    )?;
     Ok(Ran {
         outcome,
+        connections,
         spec,
         started,
         network: plan.network,
@@ -399,6 +408,8 @@ fn run_gated(
 /// A command that ran.
 struct Ran {
     outcome: Outcome,
+    /// What it asked the egress proxy for.
+    connections: Vec<airlock_model::trace::Connection>,
     spec: CommandSpec,
     started: String,
     network: crate::confinement::NetworkDecision,
@@ -416,6 +427,7 @@ fn finish(
 ) -> Result<(Trace, Option<Held>)> {
     let Ran {
         mut outcome,
+        connections,
         spec,
         started,
         network,
@@ -459,7 +471,7 @@ fn finish(
         files_changed,
         started,
         confinement: outcome.confinement.clone(),
-        network: network.allowed,
+        network: network.allowed(),
         limit_hit: [
             outcome.limit_hit.clone().or_else(|| {
                 crate::confinement::limit_from_output(
@@ -475,9 +487,12 @@ fn finish(
         .reduce(|a, b| format!("{a}; {b}")),
         denials: crate::confinement::denials(errors_log),
         hint: None,
+        egress: network.hosts().map(crate::egress::entries),
+        connections,
     };
     let hint = [
         crate::confinement::network_hint(&trace, &network, &run.lane),
+        crate::egress::refused_hint(&trace.connections, &run.lane),
         host_tmp_hint(layout, run, &trace),
     ]
     .into_iter()

@@ -90,7 +90,12 @@ pub fn init(cwd: &Path) -> Result<InitReport> {
     // What a brief that says nothing of the network gets, lane by lane.
     let offline_lanes: Vec<String> = crate::brief::LANES
         .iter()
-        .filter(|lane| !crate::confinement::network_of(&workflow, None, lane).allowed)
+        .filter(|lane| {
+            matches!(
+                crate::confinement::network_of(&workflow, None, lane).network,
+                airlock_model::network::Network::Off
+            )
+        })
         .map(|lane| lane.to_string())
         .collect();
     Ok(InitReport {

@@ -9,6 +9,7 @@ pub mod check;
 pub mod config;
 pub mod confinement;
 pub mod decide;
+pub mod egress;
 pub mod error;
 pub mod exec;
 pub mod gate_counts;

@@ -419,7 +419,10 @@ fn merge_onto_moved_target(
             confinement: Some(plan.confinement),
             limits: plan.limits,
         };
-        let outcome = crate::confinement::run(&workflow, &mut spec)?;
+        let crate::confinement::Ran {
+            outcome,
+            connections,
+        } = crate::confinement::run(&workflow, &mut spec, plan.egress.as_ref())?;
         progress(crate::check::GateEvent::Finished {
             name: &gate.name,
             passed: outcome.exit.success(),
@@ -429,7 +432,8 @@ fn merge_onto_moved_target(
             Some(&run.id),
             "promote-gate",
             json!({"gate": gate.name, "tree": tree, "exit": outcome.exit.describe(),
-                   "stdout_sha256": outcome.stdout.sha256, "stderr_sha256": outcome.stderr.sha256}),
+                   "stdout_sha256": outcome.stdout.sha256, "stderr_sha256": outcome.stderr.sha256,
+                   "connections": connections}),
         )?;
         if !outcome.exit.success() {
             let _ = std::fs::remove_dir_all(&scratch);

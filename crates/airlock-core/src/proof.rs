@@ -149,6 +149,17 @@ fn confidence_limits(traces: &[Trace]) -> Vec<String> {
             "commands {networked:?} had the network: what they fetched or sent is not in this evidence"
         ));
     }
+    let listed: Vec<u32> = traces
+        .iter()
+        .filter(|t| t.egress.is_some())
+        .map(|t| t.n)
+        .collect();
+    if !listed.is_empty() {
+        limits.push(format!(
+            "commands {listed:?} reached only the hosts of their lane's list, through airlock's egress proxy: \
+             each connection (host, port, address, allowed or refused, bytes) is in their traces, not what was sent"
+        ));
+    }
     limits.push(
         "files an agent changed without airlock exec are attributed to the next traced command"
             .into(),
@@ -157,14 +168,21 @@ fn confidence_limits(traces: &[Trace]) -> Vec<String> {
 }
 
 fn trace_evidence(t: &Trace) -> Value {
-    json!({
+    let mut evidence = json!({
         "n": t.n, "round": t.round, "origin": t.origin, "argv": t.argv, "cwd": t.cwd, "lane": t.lane,
         "exit": t.exit, "duration_ms": t.duration_ms,
         "stdout": {"sha256": t.stdout.sha256, "size": t.stdout.size},
         "stderr": {"sha256": t.stderr.sha256, "size": t.stderr.size},
         "files_changed": t.files_changed, "started": t.started,
         "confinement": t.confinement, "network": t.network, "limit_hit": t.limit_hit, "denials": t.denials,
-    })
+    });
+    // A command whose network was a list of hosts: the list and every
+    // connection it asked the egress proxy for.
+    if let Some(hosts) = &t.egress {
+        evidence["egress"] = json!(hosts);
+        evidence["connections"] = json!(t.connections);
+    }
+    evidence
 }
 
 #[derive(Debug, Clone, Serialize)]

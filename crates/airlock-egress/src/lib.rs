@@ -3,7 +3,9 @@
 //!
 //! - [`allow`]: the host allowlist of the `network` setting, parsed and
 //!   refused with what to write instead, the decision for a host and port,
-//!   and [`allow::narrow`]: a brief may only narrow its lane.
+//!   and [`allow::narrow`]: a brief may only narrow its lane. It is pure
+//!   syntax, so it lives in the model (`airlock_model::network`), which
+//!   the workflow and the brief parse with; re-exported here as `allow`.
 //! - [`address`]: which resolved addresses are not public (loopback,
 //!   private, link-local, multicast, metadata, ...).
 //! - [`proxy`]: the HTTP CONNECT / plain HTTP / SOCKS5 proxy on a Unix
@@ -13,7 +15,7 @@
 //! The library never prints; it returns data and typed errors.
 
 pub mod address;
-pub mod allow;
+pub use airlock_model::network as allow;
 pub mod proxy;
 pub mod record;
 

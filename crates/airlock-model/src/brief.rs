@@ -39,9 +39,10 @@ pub struct Brief {
     pub forbid_read: Vec<String>,
     pub max_files: Option<u64>,
     pub max_lines: Option<u64>,
-    /// `network = "on"` grants the host network to the run's commands;
-    /// `"off"` denies it even where the lane grants it.
-    pub network: Option<bool>,
+    /// `network = "off"`, `"on"` or a list of hosts: a brief may only
+    /// narrow what its lane grants (checked against the workflow when one
+    /// is given to [`Brief::parse`]); `None` leaves it to the lane.
+    pub network: Option<crate::network::Network>,
     /// sha256 of the brief's bytes.
     pub digest: String,
 }
@@ -55,6 +56,7 @@ impl Brief {
         let root = doc.get_ref();
         diag::unknown_keys(root, KEYS, "a brief", &mut diags);
 
+        let mut network_span = None;
         let mut brief = Brief {
             title: None,
             objective: String::new(),
@@ -186,19 +188,8 @@ impl Brief {
                     }
                 }
                 "network" => {
-                    brief.network = match diag::string(value, key_name, &mut diags).as_deref() {
-                        Some("on") => Some(true),
-                        Some("off") => Some(false),
-                        Some(other) => {
-                            diags.error(
-                                value.span(),
-                                format!("`network` must be \"on\" or \"off\", found \"{other}\""),
-                                None,
-                            );
-                            None
-                        }
-                        None => None,
-                    }
+                    brief.network = crate::workflow::network_setting(value, &mut diags);
+                    network_span = Some(value.span());
                 }
                 "data" => {
                     if let Some(table) = diag::table(value, "data", &mut diags) {
@@ -237,6 +228,31 @@ impl Brief {
                     }
                 }
                 _ => {}
+            }
+        }
+
+        // A brief may narrow its lane's network, never widen it: refused
+        // here, when the brief is read with its workflow (`start`, `brief
+        // check`), before anything of the run exists.
+        if let (Some(workflow), Some(network), Some(span)) =
+            (workflow, brief.network.as_ref(), network_span)
+            && LANES.contains(&brief.lane.as_str())
+        {
+            let (lane_network, source) = workflow.lane_network(&brief.lane);
+            for w in crate::network::Network::narrow(lane_network, network) {
+                diags.error(
+                    span.clone(),
+                    format!(
+                        "`network` widens lane `{}`: {w} ({source} is {})",
+                        brief.lane,
+                        crate::network::describe(lane_network)
+                    ),
+                    Some(format!(
+                        "a brief may only narrow its lane's network: remove `{}` from the brief, \
+                         or grant it in the workflow under [lanes.{}]",
+                        w.entry, brief.lane
+                    )),
+                );
             }
         }
 

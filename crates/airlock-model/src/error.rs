@@ -121,6 +121,7 @@ codes! {
     SandboxPathUnreadable = "sandbox-path-unreadable", Refused;
     SandboxUnsupported = "sandbox-unsupported", Refused;
     SandboxNotBuilt = "sandbox-not-built", Refused;
+    EgressNotStarted = "egress-not-started", Refused;
     WorktreeChanged = "worktree-changed", Refused;
     BriefChanged = "brief-changed", Refused;
     WorkflowChanged = "workflow-changed", Refused;

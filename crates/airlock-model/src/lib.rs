@@ -14,6 +14,7 @@ pub mod durations;
 pub mod error;
 pub mod globs;
 pub mod names;
+pub mod network;
 pub mod release;
 pub mod run;
 pub mod state;

@@ -37,6 +37,54 @@ pub struct Trace {
     /// (the network it tried is off, say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The hosts the command could reach through airlock's egress proxy
+    /// (the lane's `network` list, as the decision gave it), when its
+    /// network was a list of hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<String>>,
+    /// Every connection the command asked the egress proxy for, allowed or
+    /// refused, in the order they ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<Connection>,
+}
+
+/// One connection through the egress proxy, as evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Connection {
+    /// `connect` (HTTP CONNECT), `http` (plain HTTP) or `socks5`.
+    pub protocol: String,
+    /// The host as the client asked for it (a name, or an address).
+    pub host: String,
+    pub port: u16,
+    /// The address the proxy dialled, or the one it refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// `allowed`, `failed` (allowed, but the name did not resolve or the
+    /// address did not answer) or `refused`.
+    pub outcome: String,
+    /// The allowlist entry that allowed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Why it was refused or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The lane setting that would allow it, for a refused one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_with: Option<String>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub duration_us: u64,
+    pub started_unix_ms: u64,
+}
+
+impl Connection {
+    pub fn refused(&self) -> bool {
+        self.outcome == "refused"
+    }
+
+    pub fn allowed(&self) -> bool {
+        self.outcome == "allowed"
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::globs;
 use crate::names::LANES;
 pub use crate::names::valid_name;
+use crate::network::{Network, Rule};
 
 /// Paths that are always protected: the policy itself lives there.
 pub const BUILTIN_PROTECTED: &[&str] = &[".airlock/**", ".gitleaks.toml"];
@@ -51,8 +52,15 @@ pub struct Policy {
 /// How commands of a run are confined: `[sandbox]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sandbox {
-    /// Host network for every lane (`network = "on"`); off by default.
-    pub network: bool,
+    /// The network of every lane that sets none: off (the default), on, or
+    /// a list of hosts reached through airlock's egress proxy.
+    pub network: Network,
+    /// Names the egress proxy answers itself instead of asking the
+    /// resolver, like curl's `--resolve`: `resolve = {"pkg.test" =
+    /// "127.0.0.1"}` (or a list of addresses). For tests and for pinning a
+    /// host; the host must still be listed, and a loopback or private
+    /// address named too.
+    pub resolve: std::collections::BTreeMap<String, Vec<core::net::IpAddr>>,
     /// Extra writable paths (`~` is the home directory).
     pub write: Vec<String>,
     /// Extra paths exposed read-only: below the hidden home directory, or
@@ -91,7 +99,7 @@ pub struct Sandbox {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Lane {
     pub name: String,
-    pub network: Option<bool>,
+    pub network: Option<Network>,
     pub write: Vec<String>,
     pub pass_env: Vec<String>,
     /// Environment variables actions of this lane may read when airlock
@@ -153,6 +161,20 @@ impl Workflow {
             .map(|s| s.to_string())
             .chain(self.policy.protected.iter().cloned())
             .collect()
+    }
+
+    /// The network lane `lane` grants and where that comes from: its own
+    /// `network`, else `[sandbox] network` (off by default).
+    pub fn lane_network(&self, lane: &str) -> (&Network, String) {
+        match self
+            .lanes
+            .iter()
+            .find(|l| l.name == lane)
+            .and_then(|l| l.network.as_ref())
+        {
+            Some(n) => (n, format!("[lanes.{lane}] network")),
+            None => (&self.sandbox.network, "[sandbox] network".to_string()),
+        }
     }
 
     pub fn parse(text: &str, name: &str) -> Result<Workflow> {
@@ -446,23 +468,106 @@ fn check_secrets_not_passed(
     }
 }
 
-fn on_off(
-    value: &toml::Spanned<toml::de::DeValue<'_>>,
-    key: &str,
+/// `network = "off"`, `"on"` or a list of hosts (see [`crate::network`]):
+/// every refused entry is reported at its own place, with what to write
+/// instead.
+pub(crate) fn network_setting(
+    value: &toml::Spanned<DeValue<'_>>,
     diags: &mut Diagnostics<'_>,
-) -> Option<bool> {
-    match diag::string(value, key, diags)?.as_str() {
-        "on" => Some(true),
-        "off" => Some(false),
+) -> Option<Network> {
+    let help = "write `network = \"off\"`, `network = \"on\"`, or a list of hosts such as `network = [\"pypi.org\", \"*.pythonhosted.org\", \"crates.io:443\"]`";
+    match value.get_ref() {
+        DeValue::String(s) => {
+            match s.as_ref() {
+                "on" => Some(Network::On),
+                "off" => Some(Network::Off),
+                other => {
+                    diags.error(
+                    value.span(),
+                    format!("`network` must be \"on\", \"off\" or a list of hosts, found \"{other}\""),
+                    Some(format!("{help}; to allow that host: `network = [\"{other}\"]`")),
+                );
+                    None
+                }
+            }
+        }
+        DeValue::Array(_) => {
+            let entries = diag::string_list(value, "network", diags)?;
+            let mut rules = Vec::new();
+            let mut bad = false;
+            for (entry, span) in entries {
+                match Rule::parse(&entry) {
+                    Ok(rule) => rules.push(rule.to_string()),
+                    Err(e) => {
+                        bad = true;
+                        diags.error(
+                            span,
+                            format!("network entry `{entry}`: {}", e.problem),
+                            Some(e.instead),
+                        );
+                    }
+                }
+            }
+            if bad {
+                return None;
+            }
+            crate::network::Allowlist::parse(&rules)
+                .ok()
+                .map(Network::Hosts)
+        }
         other => {
             diags.error(
                 value.span(),
-                format!("`{key}` must be \"on\" or \"off\", found \"{other}\""),
-                None,
+                format!(
+                    "`network` must be \"on\", \"off\" or a list of hosts, found {}",
+                    diag::kind_name(other)
+                ),
+                Some(help.into()),
             );
             None
         }
     }
+}
+
+/// `resolve = {"NAME" = "ADDRESS"}` or `{"NAME" = ["ADDRESS", …]}`.
+fn resolve_map(
+    value: &toml::Spanned<DeValue<'_>>,
+    diags: &mut Diagnostics<'_>,
+) -> std::collections::BTreeMap<String, Vec<core::net::IpAddr>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(table) = diag::table(value, "resolve", diags) else {
+        return out;
+    };
+    for (key, v) in table.iter() {
+        let name = key.get_ref().to_string();
+        if let Err(e) = crate::network::Host::parse(&name) {
+            diags.error(
+                key.span(),
+                format!("`resolve` names `{name}`: {}", e.problem),
+                Some("write a host name such as `pkg.test`".into()),
+            );
+            continue;
+        }
+        let texts: Vec<(String, std::ops::Range<usize>)> = match v.get_ref() {
+            DeValue::String(s) => vec![(s.to_string(), v.span())],
+            _ => diag::string_list(v, "resolve", diags).unwrap_or_default(),
+        };
+        let mut addresses = Vec::new();
+        for (text, span) in texts {
+            match text.parse::<core::net::IpAddr>() {
+                Ok(a) => addresses.push(a),
+                Err(_) => diags.error(
+                    span,
+                    format!("`{text}` in `resolve` is not an IP address"),
+                    Some(format!(
+                        "write `\"{name}\" = \"127.0.0.1\"` or a list of addresses"
+                    )),
+                ),
+            }
+        }
+        out.insert(name.to_ascii_lowercase(), addresses);
+    }
+    out
 }
 
 /// `64MiB`, `2GiB`, `500kB`, or a number of bytes.
@@ -562,7 +667,8 @@ fn parse_sandbox(
     written: &mut Vec<PathEntry>,
 ) -> Sandbox {
     let mut sandbox = Sandbox {
-        network: false,
+        network: Network::Off,
+        resolve: Default::default(),
         write: vec![],
         read: vec![],
         hide: vec![],
@@ -587,6 +693,7 @@ fn parse_sandbox(
         table,
         &[
             "network",
+            "resolve",
             "write",
             "read",
             "hide",
@@ -606,7 +713,8 @@ fn parse_sandbox(
     );
     for (key, value) in table.iter() {
         match key.get_ref().as_ref() {
-            "network" => sandbox.network = on_off(value, "network", diags).unwrap_or(false),
+            "network" => sandbox.network = network_setting(value, diags).unwrap_or(Network::Off),
+            "resolve" => sandbox.resolve = resolve_map(value, diags),
             "write" | "read" | "hide" => {
                 let list = PathList {
                     text,
@@ -692,7 +800,7 @@ fn parse_lanes(
         };
         for (k, v) in lane_table.iter() {
             match k.get_ref().as_ref() {
-                "network" => lane.network = on_off(v, "network", diags),
+                "network" => lane.network = network_setting(v, diags),
                 "write" => {
                     let list = PathList {
                         text,

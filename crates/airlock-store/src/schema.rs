@@ -40,6 +40,20 @@ CREATE TABLE IF NOT EXISTS actions (
     data TEXT NOT NULL,
     PRIMARY KEY (run, role, name)
 );",
+    // 2: the connections each traced command made through its egress
+    // proxy (issue 16), one row each, in the order they ended; the host,
+    // port and outcome as columns so that a run's refused connections and
+    // the hosts it reached are one query.
+    "CREATE TABLE connections (
+    run TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run, n, seq)
+);",
 ];
 
 /// The schema version this build writes.
@@ -75,7 +89,7 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, VERSION);
-        for table in ["runs", "traces", "intents", "actions"] {
+        for table in ["runs", "traces", "intents", "actions", "connections"] {
             let n: u32 = conn
                 .query_row(
                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",

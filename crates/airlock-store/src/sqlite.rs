@@ -321,8 +321,28 @@ impl crate::Store for SqliteStore {
                 .prepare_cached("SELECT MAX(n) FROM traces WHERE run = ?1")?
                 .query_row([run], |r| r.get(0))?;
             trace.n = last.unwrap_or(0) + 1;
+            // The connections go to their own table; the trace's row keeps
+            // the rest, and `traces` puts them back together.
+            let connections = std::mem::take(&mut trace.connections);
+            let data = to_json(&*trace);
+            trace.connections = connections;
             tx.prepare_cached("INSERT INTO traces (run, n, data) VALUES (?1, ?2, ?3)")?
-                .execute(params![run, trace.n, to_json(&*trace)])?;
+                .execute(params![run, trace.n, data])?;
+            for (seq, c) in trace.connections.iter().enumerate() {
+                tx.prepare_cached(
+                    "INSERT INTO connections (run, n, seq, host, port, outcome, data) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    run,
+                    trace.n,
+                    seq as i64,
+                    c.host,
+                    c.port,
+                    c.outcome,
+                    to_json(c)
+                ])?;
+            }
             append_in(
                 &tx,
                 Some(run),
@@ -338,12 +358,23 @@ impl crate::Store for SqliteStore {
         let conn = self.ledger.connection();
         let mut stmt = conn.prepare("SELECT data FROM traces WHERE run = ?1 ORDER BY n")?;
         let rows = stmt.query_map([run], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
+        let mut out: Vec<Trace> = Vec::new();
         for row in rows {
             out.push(
                 serde_json::from_str(&row?)
                     .map_err(|e| Error::Corrupt(format!("unreadable trace: {e}")))?,
             );
+        }
+        let mut stmt =
+            conn.prepare_cached("SELECT n, data FROM connections WHERE run = ?1 ORDER BY n, seq")?;
+        let rows = stmt.query_map([run], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (n, data) = row?;
+            let connection = serde_json::from_str(&data)
+                .map_err(|e| Error::Corrupt(format!("unreadable connection of trace {n}: {e}")))?;
+            if let Some(trace) = out.iter_mut().find(|t| t.n == n) {
+                trace.connections.push(connection);
+            }
         }
         Ok(out)
     }

@@ -174,6 +174,14 @@ impl Executed {
             ),
         };
         if let Some(hint) = &trace.hint {
+            // A command that succeeded can leave a hint too (a connection
+            // the egress proxy refused): name the trace first.
+            if note.is_empty() {
+                note = format!(
+                    "airlock: trace {} of run {}: {}",
+                    trace.n, run, trace.exit.description
+                );
+            }
             note = format!("{note}\n  hint: {}", crate::render::escape(hint));
         }
         note

@@ -126,6 +126,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         gates: check.as_ref().map(|c| c.gates.clone()).unwrap_or_default(),
         stop_conditions: check.as_ref().map(|c| c.stops.clone()).unwrap_or_default(),
         check,
+        egress: airlock_core::egress::Summary::of(&traces),
         traces,
         actions: crate::commands::plan::actions_json(&actions, round),
         proof,
@@ -177,6 +178,10 @@ struct Shown {
     stop_conditions: Vec<StopResult>,
     check: Option<CheckReport>,
     traces: Vec<Trace>,
+    /// The hosts reached and the connections refused through the egress
+    /// proxy (a network that is a list of hosts).
+    #[serde(skip_serializing_if = "airlock_core::egress::Summary::is_empty")]
+    egress: airlock_core::egress::Summary,
     /// [`crate::commands::plan::actions_json`] of `listed`.
     actions: Value,
     rollback: Option<Decision>,
@@ -322,11 +327,44 @@ impl Report for Shown {
             if t.network {
                 h += "         network: granted\n";
             }
+            if let Some(hosts) = &t.egress {
+                h += &format!(
+                    "         network: only {} (egress proxy), {} connection(s)\n",
+                    escape(&hosts.join(", ")),
+                    t.connections.len()
+                );
+            }
             if let Some(limit) = &t.limit_hit {
                 h += &format!("         LIMIT HIT: {limit}\n");
             }
             for denial in &t.denials {
                 h += &format!("         denied: {}\n", one_line(denial, 160));
+            }
+        }
+        if !self.egress.is_empty() {
+            h += "\nnetwork (through the egress proxy):\n";
+            for r in &self.egress.reached {
+                h += &format!(
+                    "  reached {}:{}: {} connection(s), {} B up, {} B down\n",
+                    escape(&r.host),
+                    r.port,
+                    r.connections,
+                    r.bytes_up,
+                    r.bytes_down
+                );
+            }
+            for r in &self.egress.refused {
+                h += &format!(
+                    "  REFUSED #{} {}:{}: {}",
+                    r.trace,
+                    escape(&r.host),
+                    r.port,
+                    escape(&r.reason)
+                );
+                if let Some(setting) = &r.allow_with {
+                    h += &format!(" (to allow: {})", escape(setting));
+                }
+                h.push('\n');
             }
         }
         h += "\nactions (side effects, performed only at promotion):\n";

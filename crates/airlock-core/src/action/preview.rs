@@ -495,10 +495,13 @@ fn rehearse_command(
         limits: plan.limits,
     };
     let started = crate::run::now();
-    let outcome = crate::confinement::run(workflow, &mut command);
+    let ran = crate::confinement::run(workflow, &mut command, plan.egress.as_ref());
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = std::fs::remove_file(&index);
-    let outcome = outcome?;
+    let crate::confinement::Ran {
+        outcome,
+        connections,
+    } = ran?;
     let mut trace = Trace {
         n: 0,
         round: run.round,
@@ -521,10 +524,12 @@ fn rehearse_command(
         files_changed: Vec::new(),
         started,
         confinement: outcome.confinement.clone(),
-        network: plan.network.allowed,
+        network: plan.network.allowed(),
         limit_hit: outcome.limit_hit.clone(),
         denials: crate::confinement::denials(&command.stderr_path),
-        hint: None,
+        hint: crate::egress::refused_hint(&connections, &run.lane),
+        egress: plan.network.hosts().map(crate::egress::entries),
+        connections,
     };
     al.store.add_trace(&run.id, &mut trace)?;
     Ok(trace)

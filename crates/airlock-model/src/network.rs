@@ -1,5 +1,6 @@
-//! The host allowlist: which hosts and ports a lane may reach. Pure: no I/O,
-//! no name resolution.
+//! The `network` setting and its host allowlist: which hosts and ports a
+//! lane may reach. Pure: no I/O, no name resolution (the addresses are
+//! `core::net` values). The egress proxy (`airlock-egress`) decides with it.
 //!
 //! An entry is one of
 //!
@@ -23,8 +24,8 @@
 //! in a form other than dotted decimal, such as `127.1`), non-ASCII names
 //! (write the `xn--` form).
 
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
@@ -562,6 +563,18 @@ impl Network {
                 })
                 .collect(),
             (Network::Hosts(l), Network::Hosts(b)) => narrow(l, b),
+        }
+    }
+}
+
+/// The setting as a workflow writes it: `"off"`, `"on"`, `["a", "b"]`.
+pub fn describe(network: &Network) -> String {
+    match network {
+        Network::Off => "\"off\"".into(),
+        Network::On => "\"on\"".into(),
+        Network::Hosts(list) => {
+            let entries: Vec<String> = list.rules().iter().map(|r| format!("\"{r}\"")).collect();
+            format!("[{}]", entries.join(", "))
         }
     }
 }
