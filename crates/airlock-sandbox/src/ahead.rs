@@ -6,10 +6,10 @@
 //! namespace a process is in included: a fifth of a millisecond for the
 //! paths, as much again and more for the sockets, which grows with the
 //! processes (one walk of `/proc`, on a thread of its own beside the
-//! paths). Most of those paths are the workflow's, not the run's, so airlock looks them up
-//! while it still waits for the run from its ledger server (see
-//! `airlock-core::exec`), and the sandbox takes them from here. A path not
-//! looked up ahead is looked up when needed, as ever.
+//! paths). Most of those paths are the workflow's, not the run's, so
+//! airlock looks them up while it still waits for the run from its ledger
+//! server (see `airlock-core::exec`), and the sandbox takes them from here.
+//! A path not looked up ahead is looked up when needed, as ever.
 //!
 //! Before the sandbox is named, every path looked up is looked at again
 //! (its identity: one `statx`, which naming the sandbox takes anyway): a
