@@ -382,8 +382,8 @@ pub(crate) fn host_sockets() -> Vec<Vec<u8>> {
 /// namespace (`unshare`, `setns`) without anything cheaper than its
 /// `ns/net` link showing it, so no earlier walk vouches for this one. One
 /// `readlinkat` per process through a descriptor of `/proc`, into a buffer
-/// reused, and no path built: the walk is that system call's cost
-/// (BENCHMARKS.md, sockscan).
+/// reused, and no path built: the walk is that system call's cost, about
+/// 3 µs a process (BENCHMARKS.md, exec: other network namespaces' sockets).
 fn other_network_namespaces_unix_tables() -> Vec<Vec<u8>> {
     use rustix::fs::{Dir, Mode, OFlags, openat, readlinkat};
     let Ok(proc_fd) = openat(
