@@ -1,4 +1,4 @@
-//! `mcp`: a passed-through tool call via `airlock mcp-proxy` against the
+//! `mcp-proxy`: a passed-through tool call via `airlock mcp-proxy` against the
 //! same call on the upstream directly, in one run and one client (the
 //! official MCP Python SDK, `src/mcp_driver.py`), sessions held open and
 //! calls interleaved. The upstream is the test fixture server (a read-only

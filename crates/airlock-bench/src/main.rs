@@ -172,7 +172,7 @@ enum Command {
         sandbox_pairs: usize,
     },
     /// A tool call passed through `airlock mcp-proxy` vs the sandboxed upstream directly (needs `pip install mcp`).
-    Mcp {
+    McpProxy {
         /// Timed calls on each session (after one untimed call).
         #[arg(long, default_value_t = bench_mcp::Opts::default().calls)]
         calls: usize,
@@ -382,7 +382,7 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             },
             v,
         )?,
-        Command::Mcp { calls } => vec![bench_mcp::bench(
+        Command::McpProxy { calls } => vec![bench_mcp::bench(
             &airlock,
             &bench_mcp::Opts { calls: *calls },
             v,

@@ -2,11 +2,13 @@
 //! looked up ahead of the command.
 //!
 //! Naming a warm sandbox resolves every hidden path, takes each one's
-//! identity and reads the host's sockets: a fifth of a millisecond. Most of
-//! those paths are the workflow's, not the run's, so airlock looks them up
-//! while it still waits for the run from its ledger server (see
-//! `airlock-core::exec`), and the sandbox takes them from here. A path not
-//! looked up ahead is looked up when needed, as ever.
+//! identity and reads the host's sockets: a fifth of a millisecond, and a
+//! third of one more for each hundred processes whose network namespace
+//! the sockets' walk reads (BENCHMARKS.md, exec: other network namespaces'
+//! sockets). Most of those paths are the workflow's, not the run's, so
+//! airlock looks them up while it still waits for the run from its ledger
+//! server (see `airlock-core::exec`), and the sandbox takes them from here.
+//! A path not looked up ahead is looked up when needed, as ever.
 //!
 //! Before the sandbox is named, every path looked up is looked at again
 //! (its identity: one `statx`, which naming the sandbox takes anyway): a

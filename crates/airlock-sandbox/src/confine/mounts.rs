@@ -377,32 +377,62 @@ pub(crate) fn host_sockets() -> Vec<Vec<u8>> {
 
 /// `/proc/PID/net/unix` of one process in each network namespace other than
 /// this one's, for every process whose namespace this one may read.
+///
+/// Every process is looked at each time: a process can enter another
+/// namespace (`unshare`, `setns`) without anything cheaper than its
+/// `ns/net` link showing it, so no earlier walk vouches for this one. One
+/// `readlinkat` per process through a descriptor of `/proc`, into a buffer
+/// reused, and no path built: the walk is that system call's cost, about
+/// 3 µs a process (BENCHMARKS.md, exec: other network namespaces' sockets).
 fn other_network_namespaces_unix_tables() -> Vec<Vec<u8>> {
-    let mut seen = std::collections::BTreeSet::new();
-    if let Ok(own) = std::fs::read_link("/proc/self/ns/net") {
-        seen.insert(own);
+    use rustix::fs::{Dir, Mode, OFlags, openat, readlinkat};
+    let Ok(proc_fd) = openat(
+        rustix::fs::CWD,
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return Vec::new();
+    };
+    let mut link = Vec::with_capacity(32);
+    let mut seen = std::collections::HashSet::new();
+    if let Ok(own) = readlinkat(&proc_fd, "self/ns/net", std::mem::take(&mut link)) {
+        link = own.into_bytes();
+        seen.insert(link.clone());
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Ok(entries) = Dir::read_from(&proc_fd) else {
         return Vec::new();
     };
     let mut tables = Vec::new();
+    let mut path = Vec::with_capacity(32);
     for entry in entries.flatten() {
-        if !entry
-            .file_name()
-            .as_encoded_bytes()
-            .iter()
-            .all(u8::is_ascii_digit)
-        {
+        let pid = entry.file_name().to_bytes();
+        if pid.is_empty() || !pid.iter().all(u8::is_ascii_digit) {
             continue;
         }
-        let proc_dir = entry.path();
-        let Ok(ns) = std::fs::read_link(proc_dir.join("ns/net")) else {
+        path.clear();
+        path.extend_from_slice(pid);
+        path.extend_from_slice(b"/ns/net");
+        let Ok(ns) = readlinkat(&proc_fd, path.as_slice(), std::mem::take(&mut link)) else {
             continue;
         };
-        if seen.insert(ns)
-            && let Ok(table) = std::fs::read(proc_dir.join("net/unix"))
-        {
-            tables.push(table);
+        link = ns.into_bytes();
+        if seen.contains(&link) {
+            continue;
+        }
+        seen.insert(link.clone());
+        path.truncate(pid.len());
+        path.extend_from_slice(b"/net/unix");
+        if let Ok(fd) = openat(
+            &proc_fd,
+            path.as_slice(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            let mut table = Vec::new();
+            if std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut table).is_ok() {
+                tables.push(table);
+            }
         }
     }
     tables
@@ -500,6 +530,61 @@ mod tests {
             !listed.iter().any(|p| p.contains("through-fd")),
             "{listed:?}"
         );
+    }
+
+    /// A socket bound by a process in a network namespace of its own is
+    /// listed (connect() by path reaches it from anywhere), though the
+    /// table of this process's namespace does not have it; one bound by
+    /// the same program here is listed too, from that table.
+    #[test]
+    fn host_sockets_lists_those_bound_in_other_network_namespaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(tmp.path()).unwrap();
+        let bind = "import socket, sys, time\n\
+                    s = socket.socket(socket.AF_UNIX)\n\
+                    s.bind(sys.argv[1]); s.listen(1)\n\
+                    open(sys.argv[2], 'w').close()\n\
+                    time.sleep(60)\n";
+        let start = |prefix: &[&str], name: &str| {
+            let socket = base.join(format!("{name}.sock"));
+            let ready = base.join(format!("{name}.ready"));
+            let child = std::process::Command::new(prefix[0])
+                .args(&prefix[1..])
+                .args(["python3", "-c", bind])
+                .arg(&socket)
+                .arg(&ready)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{prefix:?} python3: {e}"));
+            (child, socket, ready)
+        };
+        let mut daemons = [
+            start(&["unshare", "-rn"], "own-namespace"),
+            start(&["env"], "this-namespace"),
+        ];
+        for (child, _, ready) in &mut daemons {
+            while !ready.exists() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("a socket's daemon ended before it bound: {status}");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        let listed: Vec<String> = host_sockets()
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        for (child, _, _) in &mut daemons {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for (_, socket, _) in &daemons {
+            assert!(
+                listed.iter().any(|p| *p == socket.to_string_lossy()),
+                "{} not in {listed:?}",
+                socket.display()
+            );
+        }
     }
 
     fn spec(hidden: &[&str], binds: &[(&str, &str)], read_only: &[(&str, &str)]) -> InitSpec {
