@@ -1,4 +1,4 @@
-"""airlock-bench mcp: one client (the official MCP Python SDK) holding
+"""airlock-bench mcp-proxy: one client (the official MCP Python SDK) holding
 several stdio sessions at once, calling the same read-only tool on each in
 turn. stdin: {"sessions": {NAME: ARGV}, "calls": N, "tool": TOOL}. stdout:
 {NAME: [nanoseconds of each call]}, the untimed first call left out."""
