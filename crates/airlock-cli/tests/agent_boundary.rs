@@ -1,0 +1,398 @@
+//! Red team of the agent-side boundaries (issues 16 and 17): an attacker
+//! with code execution inside `airlock agent`'s sandbox speaks to the relay
+//! socket raw, drives airlock's MCP server through the relay with hostile
+//! arguments, looks for other commands' egress proxies and airlock's
+//! state, and plants symlinks in the agent's own writable settings. Each
+//! attack is attempted and its target checked unchanged: the other run's
+//! state and ledger, the main checkout, the home outside the agent's
+//! paths, the per-launch configuration.
+
+mod common;
+
+use std::path::Path;
+
+use common::{BRIEF, Caller, Env, Jail, Output, WORKFLOW, write};
+use serde_json::Value;
+
+fn agent_script(wt: &Path, script: &str) {
+    let path = wt.join("agent.sh");
+    write(&path, script);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `$A` is the airlock binary the agent is shown, `$R` the relay's
+/// directory; `try` records a command's exit code and output.
+const PROLOGUE: &str = r#"#!/bin/sh
+A="$(dirname "$AIRLOCK_AGENT_RELAY")/airlock"
+R="$(dirname "$AIRLOCK_AGENT_RELAY")"; export R
+W="$PWD"
+try() { "$@" >"$W/out.txt" 2>&1; echo "$? $*" >> "$W/attempts.txt"; awk '{print "  | " $0}' "$W/out.txt" >> "$W/attempts.txt"; }
+"#;
+
+fn agent(env: &Env, args: &[&str]) -> Output {
+    let mut full = vec!["--json", "agent"];
+    full.extend_from_slice(args);
+    env.airlock(&full)
+}
+
+/// The attempts `try` recorded: (exit code, command line, output).
+fn attempts(wt: &Path) -> Vec<(i32, String, String)> {
+    let text = std::fs::read_to_string(wt.join("attempts.txt")).unwrap_or_default();
+    let mut out: Vec<(i32, String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("  | ") {
+            if let Some(last) = out.last_mut() {
+                last.2 += rest;
+                last.2 += "\n";
+            }
+            continue;
+        }
+        let (code, command) = line.split_once(' ').unwrap_or((line, ""));
+        out.push((code.parse().unwrap(), command.to_string(), String::new()));
+    }
+    out
+}
+
+/// Raw frames on the relay socket: many idle connections, a service line
+/// with a NUL, an oversized hook payload, a payload whose `cwd` is the
+/// other run's worktree; each answer's exit byte and stderr in raw.txt.
+const RAW: &str = r#"import json, os, socket, struct, sys, time
+# The socket's path may be longer than an address holds: by its directory.
+dfd = os.open(os.path.dirname(os.environ["AIRLOCK_AGENT_RELAY"]), os.O_RDONLY)
+path = f"/proc/self/fd/{dfd}/relay.sock"
+other_wt = sys.argv[1]
+def ask(frame):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    try:
+        s.sendall(frame)
+        s.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        return f"send failed {e.errno}"
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    if len(data) < 9:
+        return "-1 closed"
+    out_len = struct.unpack("<I", data[1:5])[0]
+    out = data[5:5 + out_len].decode(errors="replace")
+    err = data[9 + out_len:].decode(errors="replace")
+    return f"{data[0]} {out.strip()} {err.strip()}".replace("\n", " ")
+post = {"session_id": "s", "transcript_path": "/t.jsonl", "cwd": other_wt,
+        "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_input": {"command": "ls"}, "tool_response": {"stdout": ""},
+        "tool_use_id": "toolu_9"}
+frames = [
+    b"hook claude post\x00 --run x\n",
+    b"hook claude post\n" + json.dumps(post).encode(),
+    b"hook claude post\n" + b"{" + b"x" * (5 << 20),
+    b"\n" * 10,
+]
+with open("raw.txt", "w") as f:
+    for frame in frames:
+        f.write(ask(frame) + "\n")
+    # Then more connections at once than the relay serves, left idle: the
+    # relay drops the excess and, once they close, still answers.
+    idle = []
+    for _ in range(40):
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            idle.append(s)
+        except OSError:
+            break
+    for s in idle:
+        s.close()
+    for _ in range(200):
+        answer = ask(b"approve x\n")
+        if not answer.startswith("-1"):
+            break
+        time.sleep(0.05)
+    f.write(answer + "\n")
+"#;
+
+/// An MCP client through the relay: hostile tool calls, each answer's
+/// `isError` and text in mcp.json.
+const MCP: &str = r#"import json, os, subprocess, sys
+relay_dir = os.path.dirname(os.environ["AIRLOCK_AGENT_RELAY"])
+other, key_dir, home = sys.argv[1], sys.argv[2], sys.argv[3]
+p = subprocess.Popen([os.path.join(relay_dir, "airlock"), "__agent-relay", "mcp"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+n = 0
+def call(name, arguments):
+    global n
+    n += 1
+    p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments}}) + "\n").encode())
+    p.stdin.flush()
+    a = json.loads(p.stdout.readline())
+    r = a.get("result") or {}
+    text = " ".join(c.get("text", "") for c in r.get("content", []))
+    return {"tool": name, "error": bool(r.get("isError")) or "error" in a, "text": text}
+p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {},
+    "clientInfo": {"name": "redteam", "version": "1"}}}) + "\n").encode())
+p.stdin.flush()
+p.stdout.readline()
+p.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+p.stdin.flush()
+probe = (
+    f"ls {relay_dir}; echo; "
+    f"python3 -c 'import os, socket; d=os.open(\"{relay_dir}\", os.O_RDONLY); s=socket.socket(socket.AF_UNIX); "
+    f"s.connect(f\"/proc/self/fd/{{d}}/relay.sock\"); print(\"CONNECTED\")'; "
+    f"cat {home}/.claude/.credentials.json; cat {home}/.claude.json; "
+    f"ls -R {key_dir}/egress; ls {os.path.dirname(relay_dir)}; "
+    f"echo {{}} > {os.path.dirname(os.path.dirname(relay_dir))}/runs/{sys.argv[4]}/mcp-pins.json; echo done"
+)
+answers = [
+    call("exec", {"command": ["sh", "-c", probe]}),
+    call("exec", {"command": ["--run", other, "true"]}),
+    call("logs", {"trace": "../../../../etc/passwd"}),
+    call("logs", {"trace": "--run=" + other}),
+    call("snapshot", {"name": "../../escape", "command": ["true"]}),
+    call("snapshot", {"name": "--accept", "command": ["true"]}),
+    call("withdraw", {"name": "--run=" + other}),
+    call("status", {"run": other}),
+    call("submit", {"run": other}),
+    call("propose", {"action": "name = \"mail\"\nkind = \"email\"\nscopes = [\"email:to:a@example.com\"]\n"
+        "to = [\"a@example.com\"]\nsubject = \"s\"\nbody = \"b\"\n"
+        f"attachments = [\"../../../home/.ssh/id_ed25519\", \"{home}/.ssh/id_ed25519\"]\n"}),
+]
+p.stdin.close()
+p.wait(timeout=60)
+json.dump(answers, open("mcp.json", "w"))
+"#;
+
+/// The relay and the MCP server through it, attacked from inside the
+/// agent's sandbox: nothing reaches the other run, the main checkout, the
+/// agent's credentials (from `exec`), the relay or a proxy (from `exec`),
+/// and every refusal says why.
+#[test]
+fn raw_relay_frames_and_hostile_mcp_calls_reach_nothing_outside_the_agents_run() {
+    // Outside /tmp, which the sandbox replaces: the hiding is really tested.
+    let jail = Jail::new(Caller::Current, WORKFLOW);
+    let env: &Env = &jail;
+    write(&env.home.join(".ssh/id_ed25519"), "PRIVATE KEY\n");
+    write(
+        &env.home.join(".claude/.credentials.json"),
+        "claude-token\n",
+    );
+    let (other, other_wt) = env.submitted();
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("raw.py"), RAW);
+    write(&wt.join("mcp.py"), MCP);
+    let key_dir = env.home.join(".config/airlock");
+    let script = format!(
+        "{PROLOGUE}\
+python3 raw.py '{other_wt}' 2> raw.err
+python3 mcp.py '{other}' '{key_dir}' '{home}' '{run}' 2> mcp.err
+try ls '{state}/runs/{other}'
+try ls '{key_dir}/egress'
+try sh -c 'echo tampered > \"$R/claude-settings.json\"'
+try sh -c 'echo tampered > \"$R/claude-mcp.json\"'
+try rm -f \"$R/relay.sock\"
+try cat '{state}/ledger.db'
+try sh -c 'echo {{}} > \"{state}/runs/{run}/mcp-pins.json\"'
+ls -a '{state}/runs/{run}' > run-dir.txt
+",
+        other_wt = other_wt.display(),
+        key_dir = key_dir.display(),
+        home = env.home.display(),
+        state = env.state_dir().display(),
+    );
+    agent_script(&wt, &script);
+    let fingerprint = env.main_fingerprint();
+    let other_events = env.events(Some(&other)).len();
+    let v =
+        agent(env, &["--preset", "claude", &run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
+    // The preset's API hosts: the agent ran with a proxy of its own, the
+    // one an `exec` would look for.
+    assert!(!v["hosts"].as_array().unwrap().is_empty(), "{v}");
+
+    let raw = std::fs::read_to_string(wt.join("raw.txt")).unwrap_or_else(|e| {
+        panic!(
+            "raw.txt: {e}; {}",
+            std::fs::read_to_string(wt.join("raw.err")).unwrap_or_default()
+        )
+    });
+    let lines: Vec<&str> = raw.lines().collect();
+    assert_eq!(
+        lines.len(),
+        5,
+        "{raw}\n{}",
+        std::fs::read_to_string(wt.join("raw.err")).unwrap_or_default()
+    );
+    // A NUL in the service line: not a service.
+    assert!(
+        lines[0].starts_with("2 ") && lines[0].contains("serves only"),
+        "{raw}"
+    );
+    // A tool call made in the other run's worktree: refused, nothing
+    // recorded there (checked below).
+    assert!(lines[1].starts_with("2 "), "{raw}");
+    // Five MiB of payload: cut off and refused as malformed (or the
+    // connection closed on the sender before it finished).
+    assert!(
+        lines[2].starts_with("2 ") || lines[2].starts_with("send failed"),
+        "{raw}"
+    );
+    assert!(lines[3].starts_with("2 "), "{raw}");
+    // After the flood of idle connections: still answering, still refusing.
+    assert!(
+        lines[4].starts_with("2 ") && lines[4].contains("serves only"),
+        "{raw}"
+    );
+
+    let answers: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(wt.join("mcp.json")).unwrap_or_else(|e| {
+            panic!(
+                "mcp.json: {e}; {}",
+                std::fs::read_to_string(wt.join("mcp.err")).unwrap_or_default()
+            )
+        }),
+    )
+    .unwrap();
+    assert_eq!(answers.len(), 10, "{answers:?}");
+    // `exec` through the relay runs in a sandbox of its own: no relay, no
+    // agent's credentials, no proxy directory, no state.
+    let probe = &answers[0]["text"].as_str().unwrap();
+    assert!(!probe.contains("CONNECTED"), "{probe}");
+    assert!(!probe.contains("claude-token"), "{probe}");
+    assert!(!probe.contains("relay.sock"), "{probe}");
+    assert!(!probe.contains("claude-settings"), "{probe}");
+    assert!(probe.contains("done"), "{probe}");
+    for (i, why) in [
+        (2, "no trace ../../../../etc/passwd"),
+        (3, "an option as a trace"),
+        (4, "a snapshot name that leaves the directory"),
+        (5, "an option as a snapshot name"),
+        (6, "an option as an action name"),
+        (7, "another run"),
+        (8, "another run"),
+        (9, "attachments outside the worktree"),
+    ] {
+        assert_eq!(answers[i]["error"], true, "{why}: {}", answers[i]);
+    }
+    assert!(
+        answers[7]["text"]
+            .as_str()
+            .unwrap()
+            .contains("serves only run"),
+        "{}",
+        answers[7]
+    );
+
+    let tried = attempts(&wt);
+    // Of the run's own directory the agent sees the worktree's mount
+    // point and the reviewer's feedback (read-only) only: no run record,
+    // traces or pins.
+    assert_eq!(
+        std::fs::read_to_string(wt.join("run-dir.txt")).unwrap(),
+        ".\n..\nfeedback\nworktree\n"
+    );
+    assert_eq!(tried.len(), 7, "{tried:?}");
+    assert!(
+        !env.state_dir()
+            .join(format!("runs/{run}/mcp-pins.json"))
+            .exists()
+    );
+    for (code, command, output) in &tried {
+        assert_ne!(*code, 0, "`{command}` succeeded in the sandbox:\n{output}");
+    }
+    // The other run: same state, not one event more; the main checkout
+    // and the credentials untouched; the ledger whole.
+    assert_eq!(env.state(&other), "in_review");
+    assert_eq!(env.events(Some(&other)).len(), other_events);
+    assert!(
+        env.events(Some(&run))
+            .iter()
+            .all(|e| e["kind"] != "tool-call"),
+        "a tool call was recorded from another worktree"
+    );
+    assert_eq!(env.main_fingerprint(), fingerprint);
+    assert_eq!(
+        std::fs::read_to_string(env.home.join(".ssh/id_ed25519")).unwrap(),
+        "PRIVATE KEY\n"
+    );
+    env.assert_ledger_ok();
+    assert_eq!(
+        std::fs::read_dir(env.state_dir().join("agents"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "the agent's directory outlived it"
+    );
+}
+
+/// Symlinks planted in the agent's writable settings lead nowhere outside
+/// them, in the launch that plants them and in the next one: the sandbox
+/// resolves them in its own view, where the rest of the home is not.
+#[test]
+fn symlinks_planted_in_the_agents_settings_reach_nothing_outside_them() {
+    let jail = Jail::new(Caller::Current, WORKFLOW);
+    let env: &Env = &jail;
+    write(&env.home.join(".ssh/authorized_keys"), "ssh-ed25519 mine\n");
+    write(&env.home.join(".claude/.credentials.json"), "token\n");
+    let (run, wt) = env.start(BRIEF);
+    let ssh = env.home.join(".ssh");
+    let plant = format!(
+        "{PROLOGUE}\
+try ln -s '{ssh}' \"$HOME/.claude/x\"
+try sh -c 'echo pwned >> \"$HOME/.claude/x/authorized_keys\"'
+try sh -c 'rm -f \"$HOME/.claude.json\" && ln -s \"{ssh}/authorized_keys\" \"$HOME/.claude.json\"'
+try mv \"$HOME/.claude.json\" \"$HOME/.claude/moved\"
+try sh -c 'rm -f \"$HOME/.claude/.credentials.json\" && ln -s \"{ssh}/authorized_keys\" \"$HOME/.claude/.credentials.json\"'
+",
+        ssh = ssh.display()
+    );
+    agent_script(&wt, &plant);
+    agent(env, &["--preset", "claude", &run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
+    let first = attempts(&wt);
+    assert_eq!(first.len(), 5, "{first:?}");
+    // The link itself is made (the directory is the agent's), but writing
+    // through it reaches nothing; ~/.claude.json cannot be replaced.
+    assert_eq!(first[0].0, 0, "{first:?}");
+    assert_ne!(first[2].0, 0, "{first:?}");
+    assert_ne!(first[3].0, 0, "{first:?}");
+    assert!(
+        std::fs::symlink_metadata(env.home.join(".claude.json"))
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
+
+    // The next launch finds the links planted: writing through them still
+    // reaches nothing outside.
+    std::fs::remove_file(wt.join("attempts.txt")).unwrap();
+    agent_script(
+        &wt,
+        &format!(
+            "{PROLOGUE}\
+try sh -c 'echo pwned >> \"$HOME/.claude/x/authorized_keys\"'
+try sh -c 'echo pwned >> \"$HOME/.claude/.credentials.json\"'
+try sh -c 'echo pwned > \"$HOME/.claude.json\"'
+"
+        ),
+    );
+    agent(env, &["--preset", "claude", &run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
+    let second = attempts(&wt);
+    assert_eq!(second.len(), 3, "{second:?}");
+    assert_eq!(
+        std::fs::read_to_string(env.home.join(".ssh/authorized_keys")).unwrap(),
+        "ssh-ed25519 mine\n",
+        "{first:?}\n{second:?}"
+    );
+    // What the agent may write is its own file, still a file in place.
+    assert_eq!(
+        std::fs::read_to_string(env.home.join(".claude.json")).unwrap(),
+        "pwned\n"
+    );
+}
