@@ -498,4 +498,17 @@ with open(path, "w") as f:
         "key\n"
     );
     assert!(!env.home.join("PWNED").exists());
+
+    // A settings file that is the user's link (a dotfile manager's) is
+    // left a link, to the same file, when the agent changed nothing.
+    let dotfile = env.home.join("dotfiles/claude-local.json");
+    write(&dotfile, "{}\n");
+    let local = env.home.join(".claude/settings.local.json");
+    std::os::unix::fs::symlink(&dotfile, &local).unwrap();
+    agent_script(&wt, "#!/bin/sh\ntrue\n");
+    let v =
+        agent(env, &["--preset", "claude", &run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
+    assert_eq!(v["restored"], serde_json::json!([]), "{v}");
+    assert_eq!(std::fs::read_link(&local).unwrap(), dotfile);
+    assert_eq!(std::fs::read_to_string(&dotfile).unwrap(), "{}\n");
 }

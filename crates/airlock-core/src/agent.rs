@@ -359,8 +359,13 @@ fn home_paths(preset: Preset) -> Result<Vec<(PathBuf, PathBuf, HomePath)>> {
 #[derive(Debug)]
 struct Guarded {
     path: PathBuf,
-    /// The file's bytes before the launch (`None`: it did not exist).
+    /// Where it pointed before the launch, when it was a link (dotfile
+    /// managers link settings): put back as a link, its target's content
+    /// guarded through it.
+    link: Option<PathBuf>,
+    /// The content before the launch, through a link (`None`: no file).
     before: Option<Vec<u8>>,
+    mode: u32,
     /// Only these keys (top-level and in each `projects` entry) of a JSON
     /// file are guarded; the agent's program rewrites the rest on every
     /// start. Empty: the whole file.
@@ -390,6 +395,16 @@ impl Preset {
     }
 }
 
+/// (where it links to, its content through the link).
+fn settings_now(path: &Path) -> (Option<PathBuf>, Option<Vec<u8>>) {
+    let link = std::fs::read_link(path).ok();
+    let content = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .and_then(|_| std::fs::read(path).ok());
+    (link, content)
+}
+
 fn guard(preset: Preset) -> Vec<Guarded> {
     let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
         return Vec::new();
@@ -399,14 +414,29 @@ fn guard(preset: Preset) -> Vec<Guarded> {
         .iter()
         .map(|(path, keys)| {
             let path = PathBuf::from(&home).join(path);
-            // Not followed: a link is not a settings file of the agent's.
-            let before = std::fs::symlink_metadata(&path)
-                .ok()
-                .filter(|m| m.is_file())
-                .and_then(|_| std::fs::read(&path).ok());
-            Guarded { path, before, keys }
+            let (link, before) = settings_now(&path);
+            let mode = std::fs::metadata(&path)
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+                .unwrap_or(0o600);
+            Guarded {
+                path,
+                link,
+                before,
+                mode,
+                keys,
+            }
         })
         .collect()
+}
+
+/// Removes what is at `path`, whatever it is (never following a link).
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `after` with `keys` (top-level and in each project) as in `before`.
@@ -453,48 +483,69 @@ fn with_keys_of(
 fn restore(guarded: &[Guarded]) -> Result<Vec<PathBuf>> {
     let mut restored = Vec::new();
     for g in guarded {
-        let meta = std::fs::symlink_metadata(&g.path).ok();
-        let now = meta
-            .as_ref()
-            .filter(|m| m.is_file())
-            .and_then(|_| std::fs::read(&g.path).ok());
-        if now == g.before && (meta.is_none() || meta.as_ref().is_some_and(|m| m.is_file())) {
-            continue;
-        }
-        let put_back: Option<Vec<u8>> = match (&g.before, &now) {
-            (Some(before), Some(now)) if !g.keys.is_empty() => {
-                match (
-                    serde_json::from_slice::<serde_json::Value>(before),
-                    serde_json::from_slice::<serde_json::Value>(now),
-                ) {
-                    (Ok(b), Ok(n)) => {
-                        let kept = with_keys_of(&b, n.clone(), g.keys);
-                        if kept == n {
-                            continue;
-                        }
-                        Some(serde_json::to_vec_pretty(&kept).map_err(|e| {
-                            Error::Internal(format!("cannot write {}: {e}", g.path.display()))
-                        })?)
-                    }
-                    // Unreadable now (or before): the whole file as it was.
-                    _ => Some(before.clone()),
-                }
-            }
-            (before, _) => before.clone(),
-        };
-        if meta.as_ref().is_some_and(|m| m.is_dir()) && put_back.is_some() {
-            let _ = std::fs::remove_dir_all(&g.path);
-        }
-        let put = match put_back {
-            Some(bytes) => airlock_fs::Write::new().mode(0o600).write(&g.path, &bytes),
-            None if meta.as_ref().is_some_and(|m| m.is_dir()) => std::fs::remove_dir_all(&g.path),
-            None => std::fs::remove_file(&g.path),
-        };
-        put.map_err(|source| Error::Write {
+        let write_err = |source: std::io::Error| Error::Write {
             path: g.path.clone(),
             source,
-        })?;
-        restored.push(g.path.clone());
+        };
+        let mut changed = false;
+        let (link, _) = settings_now(&g.path);
+        if link != g.link
+            || (g.link.is_none() && std::fs::symlink_metadata(&g.path).is_ok_and(|m| !m.is_file()))
+        {
+            // What the agent put in its place (a link, a directory) goes.
+            remove_any(&g.path).map_err(write_err)?;
+            if let Some(target) = &g.link {
+                std::os::unix::fs::symlink(target, &g.path).map_err(write_err)?;
+            }
+            changed = true;
+        }
+        let (_, now) = settings_now(&g.path);
+        if now != g.before {
+            let put_back = match (&g.before, &now) {
+                (Some(before), Some(now)) if !g.keys.is_empty() => {
+                    match (
+                        serde_json::from_slice::<serde_json::Value>(before),
+                        serde_json::from_slice::<serde_json::Value>(now),
+                    ) {
+                        (Ok(b), Ok(n)) => {
+                            let kept = with_keys_of(&b, n.clone(), g.keys);
+                            (kept != n)
+                                .then(|| serde_json::to_vec_pretty(&kept))
+                                .transpose()
+                                .map_err(|e| {
+                                    Error::Internal(format!(
+                                        "cannot write {}: {e}",
+                                        g.path.display()
+                                    ))
+                                })?
+                        }
+                        // Unreadable now (or before): the whole file as it was.
+                        _ => Some(before.clone()),
+                    }
+                }
+                (Some(before), _) => Some(before.clone()),
+                (None, _) => None,
+            };
+            match (put_back, &g.before) {
+                (Some(bytes), _) => {
+                    // Through the link when there is one: its target.
+                    let target = std::fs::canonicalize(&g.path).unwrap_or_else(|_| g.path.clone());
+                    airlock_fs::Write::new()
+                        .mode(g.mode)
+                        .write(&target, &bytes)
+                        .map_err(write_err)?;
+                    changed = true;
+                }
+                (None, None) if g.link.is_none() => {
+                    remove_any(&g.path).map_err(write_err)?;
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            restored.push(g.path.clone());
+        }
     }
     Ok(restored)
 }
