@@ -177,18 +177,49 @@ json.dump(answers, open("mcp.json", "w"))
 /// and every refusal says why.
 #[test]
 fn raw_relay_frames_and_hostile_mcp_calls_reach_nothing_outside_the_agents_run() {
+    relay_and_mcp_attacks(Caller::Current);
+}
+
+/// The same, with airlock run by an unprivileged user (the relay checks
+/// its peer's uid; the sandbox maps that user to itself).
+#[test]
+fn raw_relay_frames_and_hostile_mcp_calls_reach_nothing_as_an_unprivileged_user() {
+    if !Caller::Unprivileged.available() {
+        eprintln!("skipped: an unprivileged caller needs the tests to run as root");
+        return;
+    }
+    relay_and_mcp_attacks(Caller::Unprivileged);
+}
+
+/// A run's state and events, asked as the jail's caller (git refuses a
+/// repository another user owns).
+fn state_of(jail: &Jail, run: &str) -> String {
+    jail.json(&["show", run, "--no-diff"], 0)["state"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn events_of(jail: &Jail, run: Option<&str>) -> Vec<Value> {
+    let mut args = vec!["log"];
+    args.extend(run);
+    jail.json(&args, 0)["events"].as_array().unwrap().clone()
+}
+
+fn relay_and_mcp_attacks(caller: Caller) {
     // Outside /tmp, which the sandbox replaces: the hiding is really tested.
-    let jail = Jail::new(Caller::Current, WORKFLOW);
+    let jail = Jail::new(caller, WORKFLOW);
     let env: &Env = &jail;
-    write(&env.home.join(".ssh/id_ed25519"), "PRIVATE KEY\n");
-    write(
+    jail.plant(&env.home.join(".ssh/id_ed25519"), "PRIVATE KEY\n");
+    jail.plant(
         &env.home.join(".claude/.credentials.json"),
         "claude-token\n",
     );
-    let (other, other_wt) = env.submitted();
-    let (run, wt) = env.start(BRIEF);
-    write(&wt.join("raw.py"), RAW);
-    write(&wt.join("mcp.py"), MCP);
+    let (other, other_wt) = jail.start(BRIEF);
+    let other_state = state_of(&jail, &other);
+    let (run, wt) = jail.start(BRIEF);
+    jail.plant(&wt.join("raw.py"), RAW);
+    jail.plant(&wt.join("mcp.py"), MCP);
     let key_dir = env.home.join(".config/airlock");
     let script = format!(
         "{PROLOGUE}\
@@ -209,10 +240,20 @@ ls -a '{state}/runs/{run}' > run-dir.txt
         state = env.state_dir().display(),
     );
     agent_script(&wt, &script);
+    jail.own(&wt.join("agent.sh"));
     let fingerprint = env.main_fingerprint();
-    let other_events = env.events(Some(&other)).len();
-    let v =
-        agent(env, &["--preset", "claude", &run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
+    let other_events = events_of(&jail, Some(&other)).len();
+    let v = jail
+        .airlock(&[
+            "--json",
+            "agent",
+            "--preset",
+            "claude",
+            &run,
+            "--",
+            "./agent.sh",
+        ])
+        .expect_json(&["agent"], 0);
     // The preset's API hosts: the agent ran with a proxy of its own, the
     // one an `exec` would look for.
     assert!(!v["hosts"].as_array().unwrap().is_empty(), "{v}");
@@ -309,10 +350,10 @@ ls -a '{state}/runs/{run}' > run-dir.txt
     }
     // The other run: same state, not one event more; the main checkout
     // and the credentials untouched; the ledger whole.
-    assert_eq!(env.state(&other), "in_review");
-    assert_eq!(env.events(Some(&other)).len(), other_events);
+    assert_eq!(state_of(&jail, &other), other_state);
+    assert_eq!(events_of(&jail, Some(&other)).len(), other_events);
     assert!(
-        env.events(Some(&run))
+        events_of(&jail, Some(&run))
             .iter()
             .all(|e| e["kind"] != "tool-call"),
         "a tool call was recorded from another worktree"
@@ -322,7 +363,8 @@ ls -a '{state}/runs/{run}' > run-dir.txt
         std::fs::read_to_string(env.home.join(".ssh/id_ed25519")).unwrap(),
         "PRIVATE KEY\n"
     );
-    env.assert_ledger_ok();
+    let verified = jail.json(&["ledger", "verify"], 0);
+    assert!(verified["first_bad"].is_null(), "{verified}");
     assert_eq!(
         std::fs::read_dir(env.state_dir().join("agents"))
             .map(|d| d.count())
