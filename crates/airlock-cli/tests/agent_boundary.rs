@@ -166,6 +166,14 @@ answers = [
         "to = [\"a@example.com\"]\nsubject = \"s\"\nbody = \"b\"\n"
         f"attachments = [\"../../../home/.ssh/id_ed25519\", \"{home}/.ssh/id_ed25519\"]\n"}),
 ]
+# A message over the server's limit, outside the sandbox's memory limits:
+# answered with an error, and the server goes on serving.
+p.stdin.write(b'{"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": {"name": "status", '
+              b'"arguments": {"x": "' + b"a" * (6 << 20) + b'"}}}\n')
+p.stdin.flush()
+big = json.loads(p.stdout.readline())
+answers.append({"tool": "oversized", "error": "error" in big, "text": json.dumps(big)[:400]})
+answers.append(call("status", {}))
 p.stdin.close()
 p.wait(timeout=60)
 json.dump(answers, open("mcp.json", "w"))
@@ -301,7 +309,9 @@ ls -a '{state}/runs/{run}' > run-dir.txt
         }),
     )
     .unwrap();
-    assert_eq!(answers.len(), 10, "{answers:?}");
+    assert_eq!(answers.len(), 12, "{answers:?}");
+    assert_eq!(answers[10]["error"], true, "{}", answers[10]);
+    assert_eq!(answers[11]["error"], false, "{}", answers[11]);
     // `exec` through the relay runs in a sandbox of its own: no relay, no
     // agent's credentials, no proxy directory, no state.
     let probe = &answers[0]["text"].as_str().unwrap();
