@@ -564,3 +564,36 @@ with open(path, "w") as f:
     assert_eq!(std::fs::read_link(&local).unwrap(), dotfile);
     assert_eq!(std::fs::read_to_string(&dotfile).unwrap(), "{}\n");
 }
+
+/// A process the agent leaves behind would re-plant a setting after it
+/// was put back: none outlives the agent (its sandbox's processes end
+/// with it), so what was put back stays.
+#[test]
+fn no_process_of_the_agent_rewrites_its_settings_after_they_are_put_back() {
+    let jail = Jail::new(Caller::Current, WORKFLOW);
+    let env: &Env = &jail;
+    let settings = "{\"model\": \"opus\"}\n";
+    write(&env.home.join(".claude/settings.json"), settings);
+    let (run, wt) = env.start(BRIEF);
+    agent_script(
+        &wt,
+        "#!/bin/sh\n\
+         echo planted > \"$HOME/.claude/settings.json\"\n\
+         setsid sh -c 'while true; do echo planted > \"$HOME/.claude/settings.json\"; sleep 0.05; done' \
+         </dev/null >/dev/null 2>&1 &\n\
+         exit 0\n",
+    );
+    let v =
+        agent(env, &["--preset", "claude", &run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
+    assert_eq!(
+        v["restored"],
+        serde_json::json!([env.home.join(".claude/settings.json")]),
+        "{v}"
+    );
+    // A writer still running would have written many times over by now.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read_to_string(env.home.join(".claude/settings.json")).unwrap(),
+        settings
+    );
+}
