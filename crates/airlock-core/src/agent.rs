@@ -348,6 +348,208 @@ fn home_paths(preset: Preset) -> Result<Vec<(PathBuf, PathBuf, HomePath)>> {
     Ok(shown)
 }
 
+/// A setting in the agent's writable home by which its program, started
+/// later by the user outside any sandbox, runs commands or trusts tools:
+/// hooks, `apiKeyHelper`, `statusLine`, permissions (Claude Code's
+/// settings.json), MCP servers and allowed tools (~/.claude.json), MCP
+/// servers and `notify` (Codex's config.toml). The agent may change them
+/// while it runs (its program reads them there, in the sandbox), but they
+/// are put back as they were when it ends: otherwise an agent would plant
+/// a command that the user's own unsandboxed Claude Code or Codex runs.
+#[derive(Debug)]
+struct Guarded {
+    path: PathBuf,
+    /// Where it pointed before the launch, when it was a link (dotfile
+    /// managers link settings): put back as a link, its target's content
+    /// guarded through it.
+    link: Option<PathBuf>,
+    /// The content before the launch, through a link (`None`: no file).
+    before: Option<Vec<u8>>,
+    mode: u32,
+    /// Only these keys (top-level and in each `projects` entry) of a JSON
+    /// file are guarded; the agent's program rewrites the rest on every
+    /// start. Empty: the whole file.
+    keys: &'static [&'static str],
+}
+
+/// The keys of ~/.claude.json that make Claude Code start a program or
+/// run a tool without asking.
+const CLAUDE_STATE_KEYS: &[&str] = &[
+    "mcpServers",
+    "allowedTools",
+    "enabledMcpjsonServers",
+    "enableAllProjectMcpServers",
+];
+
+impl Preset {
+    /// The guarded files, relative to the home: (path, keys).
+    fn guarded(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            Preset::Claude => &[
+                (".claude/settings.json", &[]),
+                (".claude/settings.local.json", &[]),
+                (".claude.json", CLAUDE_STATE_KEYS),
+            ],
+            Preset::Codex => &[(".codex/config.toml", &[])],
+        }
+    }
+}
+
+/// (where it links to, its content through the link).
+fn settings_now(path: &Path) -> (Option<PathBuf>, Option<Vec<u8>>) {
+    let link = std::fs::read_link(path).ok();
+    let content = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .and_then(|_| std::fs::read(path).ok());
+    (link, content)
+}
+
+fn guard(preset: Preset) -> Vec<Guarded> {
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+        return Vec::new();
+    };
+    preset
+        .guarded()
+        .iter()
+        .map(|(path, keys)| {
+            let path = PathBuf::from(&home).join(path);
+            let (link, before) = settings_now(&path);
+            let mode = std::fs::metadata(&path)
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+                .unwrap_or(0o600);
+            Guarded {
+                path,
+                link,
+                before,
+                mode,
+                keys,
+            }
+        })
+        .collect()
+}
+
+/// Removes what is at `path`, whatever it is (never following a link).
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `after` with `keys` (top-level and in each project) as in `before`.
+fn with_keys_of(
+    before: &serde_json::Value,
+    mut after: serde_json::Value,
+    keys: &[&str],
+) -> serde_json::Value {
+    fn put(
+        to: &mut serde_json::Map<String, serde_json::Value>,
+        from: Option<&serde_json::Value>,
+        keys: &[&str],
+    ) {
+        for key in keys {
+            match from.and_then(|f| f.get(*key)) {
+                Some(v) => {
+                    to.insert((*key).to_string(), v.clone());
+                }
+                None => {
+                    to.remove(*key);
+                }
+            }
+        }
+    }
+    if let Some(top) = after.as_object_mut() {
+        put(top, Some(before), keys);
+        if let Some(projects) = top.get_mut("projects").and_then(|p| p.as_object_mut()) {
+            for (name, project) in projects.iter_mut() {
+                if let Some(project) = project.as_object_mut() {
+                    put(
+                        project,
+                        before.get("projects").and_then(|p| p.get(name)),
+                        keys,
+                    );
+                }
+            }
+        }
+    }
+    after
+}
+
+/// Puts each guarded setting back as it was; returns the paths changed.
+/// The agent has ended: nothing in its sandbox writes there any more.
+fn restore(guarded: &[Guarded]) -> Result<Vec<PathBuf>> {
+    let mut restored = Vec::new();
+    for g in guarded {
+        let write_err = |source: std::io::Error| Error::Write {
+            path: g.path.clone(),
+            source,
+        };
+        let mut changed = false;
+        let (link, _) = settings_now(&g.path);
+        if link != g.link
+            || (g.link.is_none() && std::fs::symlink_metadata(&g.path).is_ok_and(|m| !m.is_file()))
+        {
+            // What the agent put in its place (a link, a directory) goes.
+            remove_any(&g.path).map_err(write_err)?;
+            if let Some(target) = &g.link {
+                std::os::unix::fs::symlink(target, &g.path).map_err(write_err)?;
+            }
+            changed = true;
+        }
+        let (_, now) = settings_now(&g.path);
+        if now != g.before {
+            let put_back = match (&g.before, &now) {
+                (Some(before), Some(now)) if !g.keys.is_empty() => {
+                    match (
+                        serde_json::from_slice::<serde_json::Value>(before),
+                        serde_json::from_slice::<serde_json::Value>(now),
+                    ) {
+                        (Ok(b), Ok(n)) => {
+                            let kept = with_keys_of(&b, n.clone(), g.keys);
+                            (kept != n)
+                                .then(|| serde_json::to_vec_pretty(&kept))
+                                .transpose()
+                                .map_err(|e| {
+                                    Error::Internal(format!(
+                                        "cannot write {}: {e}",
+                                        g.path.display()
+                                    ))
+                                })?
+                        }
+                        // Unreadable now (or before): the whole file as it was.
+                        _ => Some(before.clone()),
+                    }
+                }
+                (Some(before), _) => Some(before.clone()),
+                (None, _) => None,
+            };
+            match (put_back, &g.before) {
+                (Some(bytes), _) => {
+                    // Through the link when there is one: its target.
+                    let target = std::fs::canonicalize(&g.path).unwrap_or_else(|_| g.path.clone());
+                    airlock_fs::Write::new()
+                        .mode(g.mode)
+                        .write(&target, &bytes)
+                        .map_err(write_err)?;
+                    changed = true;
+                }
+                (None, None) if g.link.is_none() => {
+                    remove_any(&g.path).map_err(write_err)?;
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            restored.push(g.path.clone());
+        }
+    }
+    Ok(restored)
+}
+
 /// How to launch the agent.
 pub struct AgentOptions {
     /// The agent's program and arguments (the preset's arguments are put
@@ -369,6 +571,9 @@ pub struct AgentSession {
     pub hosts: Vec<String>,
     /// Every connection through the proxy (the trace's, repeated).
     pub connections: Vec<airlock_model::trace::Connection>,
+    /// The agent's settings it changed that were put back when it ended
+    /// (see [`Guarded`]).
+    pub restored: Vec<PathBuf>,
 }
 
 /// Starts the agent in run `id`'s sandbox and waits for it to end, then
@@ -398,6 +603,7 @@ pub fn launch(
         Some(preset) => home_paths(preset)?,
         None => Vec::new(),
     };
+    let guarded = opts.preset.map(guard).unwrap_or_default();
     let exe = std::fs::canonicalize(&al.init_program).unwrap_or_else(|_| al.init_program.clone());
     let hidden_again: Vec<PathBuf> = match (opts.preset, std::env::var_os("HOME")) {
         (Some(preset), Some(home)) => preset
@@ -505,7 +711,10 @@ pub fn launch(
         preflight,
         &launch,
     );
+    // Put back before anything else can fail, even when the launch did.
+    let restored = restore(&guarded);
     let (mut trace, held) = traced?;
+    let restored = restored?;
     crate::exec::Records::add_trace(store, &run.id, &mut trace)?;
     drop(held);
     let connections = trace.connections.clone();
@@ -514,5 +723,6 @@ pub fn launch(
         preset,
         hosts,
         connections,
+        restored,
     })
 }

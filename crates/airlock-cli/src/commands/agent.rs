@@ -164,6 +164,12 @@ impl Session {
             let list: Vec<String> = refused.iter().map(|h| crate::render::escape(h)).collect();
             note += &format!("\n  refused: {}", list.join(", "));
         }
+        for path in &s.restored {
+            note += &format!(
+                "\n  put back: {} (the agent changed settings that run commands outside the sandbox)",
+                crate::render::escape(&path.display().to_string())
+            );
+        }
         note
     }
 }
