@@ -309,7 +309,7 @@ fn a_call_interrupted_at_promotion_waits_for_resolve_and_is_never_made_twice() {
 }
 
 #[test]
-fn a_deny_rule_refuses_the_call_naming_the_rule_and_records_nothing() {
+fn a_deny_rule_refuses_the_call_naming_the_rule_and_records_only_the_refusal() {
     let Some(s) = setup() else { return };
     std::fs::write(&s.notes, "keep me\n").unwrap();
     let events = s.decisions();
@@ -324,10 +324,91 @@ fn a_deny_rule_refuses_the_call_naming_the_rule_and_records_nothing() {
         text.contains("(server = \"notes\", tool = \"drop_notes\") says `deny`"),
         "{text}"
     );
+    assert!(
+        text.contains("Nothing was called (the refusal is recorded in the run's ledger)"),
+        "{text}"
+    );
     assert_eq!(got[0]["structured"]["airlock"]["code"], "mcp-denied");
     assert_eq!(s.notes().as_deref(), Some("keep me\n"));
     assert!(s.plan().is_empty());
-    assert_eq!(s.decisions(), events);
+    let after = s.decisions();
+    assert_eq!(after[..events.len()], events[..]);
+    let new: Vec<&Value> = after[events.len()..].iter().collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0]["kind"], "mcp-call");
+    assert_eq!(new[0]["data"]["decision"], "deny");
+}
+
+/// Every call the proxy passes or refuses is a ledger event a reviewer
+/// sees in `show`, carrying the arguments' digest and size, never the
+/// arguments (which may hold a secret).
+#[test]
+fn passed_and_refused_calls_are_recorded_with_the_digest_of_their_arguments_never_the_arguments()
+{
+    let Some(s) = setup() else { return };
+    let secret = "sk-live-7Qm2ZxVv0pLr";
+    let arguments = json!({"token": secret});
+    let events = s.decisions();
+    let got = s.session(json!([
+        {"call": "read_notes"},
+        {"call": "drop_notes", "arguments": arguments},
+        {"call": "append_note", "arguments": {"text": "staged"}},
+    ]));
+    assert_eq!(got[0]["is_error"], false, "{got:?}");
+    assert_eq!(got[1]["structured"]["airlock"]["code"], "mcp-denied");
+    assert_eq!(got[2]["structured"]["airlock"]["status"], "staged");
+    let after = s.decisions();
+    let calls: Vec<&Value> = after[events.len()..]
+        .iter()
+        .filter(|e| e["kind"] == "mcp-call")
+        .collect();
+    assert_eq!(calls.len(), 2, "one per passed or refused call: {after:?}");
+    let (read, drop) = (&calls[0]["data"], &calls[1]["data"]);
+    assert_eq!(read["server"], "notes");
+    assert_eq!(read["tool"], "read_notes");
+    assert_eq!(read["decision"], "allow");
+    assert_eq!(read["rule"], Value::Null);
+    assert_eq!(
+        read["why"],
+        "no [[mcp.tools]] rule matches and the tool is annotated readOnlyHint: true"
+    );
+    assert_eq!(read["arguments_bytes"], 2);
+    assert_eq!(read["arguments_sha256"], sha256_hex(b"{}"));
+    assert_eq!(drop["tool"], "drop_notes");
+    assert_eq!(drop["decision"], "deny");
+    assert_eq!(drop["rule"], 1);
+    let sent = serde_json::to_vec(&arguments).unwrap();
+    assert_eq!(drop["arguments_bytes"], sent.len());
+    assert_eq!(drop["arguments_sha256"], sha256_hex(&sent));
+    // The staged call is its action's `propose` event, not an `mcp-call`.
+    assert_eq!(s.plan().len(), 1);
+    // The secret is nowhere in the ledger, its database or `show`.
+    let log = s.env.airlock(&["log", &s.run, "--json"]).stdout;
+    assert!(!log.contains(secret), "{log}");
+    for entry in std::fs::read_dir(s.env.state_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the secret",
+                path.display()
+            );
+        }
+    }
+    let shown = s.env.json(&["show", &s.run, "--no-diff"], 0);
+    let shown_calls = shown["mcp_calls"].as_array().unwrap();
+    assert_eq!(shown_calls.len(), 2, "{shown}");
+    assert_eq!(shown_calls[1]["decision"], "deny");
+    let human = s.env.airlock(&["show", &s.run, "--no-diff"]).stdout;
+    assert!(
+        human.contains("MCP calls through airlock mcp-proxy (passed or refused; staged ones are actions):"),
+        "{human}"
+    );
+    assert!(human.contains(" allow notes/read_notes, arguments 2 B sha256:"), "{human}");
+    assert!(human.contains(" deny  notes/drop_notes, arguments "), "{human}");
+    assert!(!human.contains(secret), "{human}");
+    s.env.assert_ledger_ok();
 }
 
 #[test]

@@ -460,6 +460,19 @@ pub fn propose_staged(
     Ok(action)
 }
 
+/// The ledger event kind of an upstream MCP call `airlock mcp-proxy` passed
+/// or refused (a staged call is a `propose` event of its action).
+pub const MCP_CALL_EVENT: &str = "mcp-call";
+
+/// Appends a passed or refused MCP call (server, tool, decision, rule, the
+/// arguments' digest and size, as the proxy recorded it) to `run_id`'s
+/// ledger.
+pub fn record_mcp_call(al: &mut Airlock, run_id: &str, record: Value) -> Result<()> {
+    let run = al.store.get(run_id)?;
+    al.store.event(Some(&run.id), MCP_CALL_EVENT, record)?;
+    Ok(())
+}
+
 /// Refuses what the live clients would refuse when sending.
 fn validate(spec: &ActionSpec, effects: &dyn Effects) -> Result<()> {
     effects.validate(&spec.body).map_err(|problems| {
