@@ -142,6 +142,36 @@ fn text_of(content: &[ContentBlock]) -> String {
         .join("\n")
 }
 
+/// The rehearsal of a staged call from the rule's recorded answer (the
+/// upstream is not called): its text, or the JSON itself when it is not a
+/// tool result.
+fn fixture_rehearsal(path: &str, answer: &Value) -> Rehearsal {
+    let result = serde_json::from_value::<CallToolResult>(answer.clone()).ok();
+    let (mut detail, failed) = match &result {
+        Some(r) if !r.content.is_empty() => (text_of(&r.content), r.is_error == Some(true)),
+        _ => (
+            serde_json::to_string_pretty(answer).unwrap_or_default(),
+            false,
+        ),
+    };
+    if detail.len() > MAX_REHEARSAL_DETAIL {
+        let mut cut = MAX_REHEARSAL_DETAIL;
+        while !detail.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        detail.truncate(cut);
+        detail.push_str("\n…");
+    }
+    Rehearsal {
+        status: if failed { "failed" } else { "ok" }.into(),
+        summary: format!(
+            "the recorded answer in .airlock/{path} (a fixture the workflow names; the upstream was not called){}",
+            if failed { " is an error" } else { "" }
+        ),
+        detail,
+    }
+}
+
 fn refusal(code: &str, message: String) -> CallToolResult {
     let mut result = CallToolResult::error(vec![ContentBlock::text(message.clone())]);
     result.structured_content = Some(json!({"airlock": {"status": "refused", "code": code,
@@ -390,11 +420,12 @@ impl Inner {
                 ))
             }
             Decision::Stage => {
-                let rehearsal = match &verdict.rehearse {
-                    Some(counterpart) => {
+                let rehearsal = match (&verdict.rehearse, &verdict.fixture) {
+                    (Some(counterpart), _) => {
                         Some(self.rehearse(counterpart, request.arguments.clone()).await)
                     }
-                    None => None,
+                    (None, Some((path, answer))) => Some(fixture_rehearsal(path, answer)),
+                    (None, None) => None,
                 };
                 let call = McpCall {
                     server: self.server.name.clone(),
