@@ -607,3 +607,93 @@ fn the_server_does_not_start_for_a_run_that_is_not_there() {
     assert_eq!(out.json()["error"]["code"], "unknown-run");
     env.assert_unchanged(&before);
 }
+
+/// A server told to stop (SIGTERM, as an agent's shutdown or `kill` does)
+/// while an `exec` call runs stops the command and records its trace, as
+/// `airlock exec` does, then exits with the signal's code: what the
+/// command changed until then is part of the run.
+#[test]
+fn a_server_stopped_during_exec_records_the_interrupted_trace() {
+    let (env, run, wt) = setup();
+    let mut child = env
+        .cmd(&["mcp", "--run", &run])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let lines = Lines(rx);
+    let mut send = |bytes: &[u8]| {
+        stdin.write_all(bytes).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    };
+    send(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#);
+    assert_eq!(lines.next()["id"], 1);
+    send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "exec",
+               "arguments": {"command": ["sh", "-c", "echo partial > src/partial.txt; exec sleep 600"]}}})
+        .to_string()
+        .as_bytes(),
+    );
+    // The command is running once its file is there.
+    let partial = wt.join("src/partial.txt");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !partial.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + 15), "{stderr}");
+    assert!(
+        stderr.contains("airlock mcp: stopped by SIGTERM; a command that was running was stopped and its trace recorded"),
+        "{stderr}"
+    );
+    // The trace is in the run, with what the command changed.
+    let traces = env.json(&["show", &run, "--no-diff"], 0)["traces"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let trace = &traces[0];
+    assert_eq!(trace["argv"][0], "sh", "{trace}");
+    assert!(
+        trace["exit"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("SIGTERM"),
+        "{trace}"
+    );
+    assert_eq!(
+        trace["files_changed"][0]["path"], "src/partial.txt",
+        "{trace}"
+    );
+    let execs: Vec<Value> = env
+        .events(Some(&run))
+        .into_iter()
+        .filter(|e| e["kind"] == "exec")
+        .collect();
+    assert_eq!(execs.len(), 1);
+    env.assert_ledger_ok();
+}
