@@ -697,3 +697,51 @@ fn a_server_stopped_during_exec_records_the_interrupted_trace() {
     assert_eq!(execs.len(), 1);
     env.assert_ledger_ok();
 }
+
+/// A proposed action's problems name it as the tool's argument, with the
+/// line, never a file of airlock's own that the model never saw.
+#[test]
+fn a_proposed_actions_problems_name_the_tool_argument_and_its_line() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let (env, run, _) = setup();
+    let before = env.world();
+    let seen = session(
+        &env,
+        &python,
+        &run,
+        json!([
+            call(
+                "propose",
+                json!({"action": "kind = \"command\"\nscopes = [\"command:notify\"]\nname = 3\nargv = [\"true\"]\n"})
+            ),
+            call(
+                "propose",
+                json!({"action": "kind = \"command\"\nname = \"wipe\"\nscopes = [\"command:wipe\"]\nargv = [\"true\"]\n"})
+            ),
+        ]),
+    );
+    let results = seen["results"].as_array().unwrap();
+    let invalid = tool_error(&results[0]);
+    assert_eq!(invalid["code"], "invalid-action");
+    assert_eq!(invalid["path"], "action (the propose tool's argument)");
+    assert!(
+        invalid["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("action (the propose tool's argument) has 1 problem"),
+        "{invalid}"
+    );
+    assert_eq!(invalid["diagnostics"][0]["line"], 3, "{invalid}");
+    let text = results[0]["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("\n  - action (the propose tool's argument), line 3, column 8: "),
+        "{text}"
+    );
+    assert_eq!(tool_error(&results[1])["code"], "scope-not-granted");
+    let all = seen.to_string();
+    assert!(!all.contains("airlock-mcp-action"), "{all}");
+    assert!(!all.contains("action.toml"), "{all}");
+    env.assert_unchanged(&before);
+}

@@ -176,26 +176,13 @@ impl Tools {
     }
 
     fn propose(&self, action: &str) -> Result<Reply> {
-        // The action's text goes in a file of airlock's, never a path the
-        // agent names: a path would let it have airlock read any file.
-        let dir = tempfile::Builder::new()
-            .prefix("airlock-mcp-action")
-            .tempdir()
-            .map_err(|e| {
-                Error::Environment(format!("cannot make a directory for the action file: {e}"))
-            })?;
-        let file = dir.path().join("action.toml");
-        std::fs::write(&file, action).map_err(|e| Error::Write {
-            path: file.clone(),
-            source: e,
-        })?;
-        let output = self.command(&[
-            "propose".into(),
-            self.run.clone().into(),
-            "--".into(),
-            file.into_os_string(),
-        ])?;
-        Ok(Self::reply(output))
+        // The action's text is parsed as given: the server never reads a
+        // path the agent names (it would let it have airlock read any file).
+        Ok(Self::reply(super::propose::serve(
+            &self.ctx(),
+            &self.run,
+            action,
+        )?))
     }
 }
 

@@ -514,7 +514,41 @@ pub fn propose(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let parsed = parse::parse(&text, &file.display().to_string(), &stem)?;
+    propose_parsed(al, run, &file.display().to_string(), &stem, &text, effects)
+}
+
+/// [`propose`] of an action given as text rather than a file (the MCP
+/// server's `propose` tool): `origin` names it in every diagnostic and
+/// refusal (e.g. "action (the propose tool's argument)"), `stem` is the
+/// name a file's stem would give.
+pub fn propose_text(
+    al: &mut Airlock,
+    run_id: &str,
+    origin: &str,
+    stem: &str,
+    text: &str,
+    effects: &dyn Effects,
+) -> Result<Vec<Action>> {
+    let run = al.store.get(run_id)?;
+    run.require("propose", &[State::Staged, State::Checked])?;
+    if text.len() as u64 > MAX_ACTION_FILE {
+        return Err(Error::Invalid(format!(
+            "{origin} is {} bytes; an action file is at most {MAX_ACTION_FILE}",
+            text.len()
+        )));
+    }
+    propose_parsed(al, run, origin, stem, text, effects)
+}
+
+fn propose_parsed(
+    al: &mut Airlock,
+    run: Run,
+    origin: &str,
+    stem: &str,
+    text: &str,
+    effects: &dyn Effects,
+) -> Result<Vec<Action>> {
+    let parsed = parse::parse(text, origin, stem)?;
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
     // Every problem at once, as `brief check` does: each check of the
@@ -524,7 +558,7 @@ pub fn propose(
         problems.extend(authorize_all(al, &run, &workflow, spec)?);
         problems.extend(validate(spec, effects).err());
     }
-    one_refusal(&file.display().to_string(), problems)?;
+    one_refusal(origin, problems)?;
     let existing = list(al, &run.id)?;
     let seq = existing
         .iter()
