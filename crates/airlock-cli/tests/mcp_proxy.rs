@@ -850,3 +850,43 @@ fn a_fixture_that_is_missing_or_not_json_is_refused_at_load_with_its_line() {
     );
     s.env.assert_unchanged(&before);
 }
+
+/// No record, no call: when the run's ledger cannot be written (here it
+/// is replaced by garbage under the running proxy), a call the rules let
+/// pass is refused and never reaches the upstream.
+#[test]
+fn a_call_that_cannot_be_recorded_is_not_passed() {
+    let Some(s) = setup_with(
+        Some((
+            "decision = \"stage\"\nrehearse = \"read_notes\"",
+            "decision = \"allow\"",
+        )),
+        &[],
+    ) else {
+        return;
+    };
+    let db = s.env.state_dir().join("ledger.db");
+    assert!(db.is_file());
+    let break_ledger = format!(
+        "rm -f '{0}-wal' '{0}-shm' && printf 'not a database at all, not at all' > '{0}'",
+        db.display()
+    );
+    let got = s.session(json!([
+        {"call": "read_notes"},
+        {"shell": ["sh", "-c", break_ledger]},
+        {"call": "append_note", "arguments": {"text": "unrecorded"}},
+    ]));
+    assert_eq!(got[0]["is_error"], false, "{got:?}");
+    assert_eq!(got[2]["is_error"], true, "{got:?}");
+    assert_eq!(got[2]["structured"]["airlock"]["code"], "mcp-not-recorded");
+    let text = got[2]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("mcp-not-recorded: airlock did not pass the call of `append_note` to MCP server `notes`: it could not record it in the run's ledger ("),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Nothing was called; run `airlock ledger verify` and try again"),
+        "{text}"
+    );
+    assert_eq!(s.notes(), None, "the call must not reach the upstream");
+}
