@@ -607,3 +607,141 @@ fn the_server_does_not_start_for_a_run_that_is_not_there() {
     assert_eq!(out.json()["error"]["code"], "unknown-run");
     env.assert_unchanged(&before);
 }
+
+/// A server told to stop (SIGTERM, as an agent's shutdown or `kill` does)
+/// while an `exec` call runs stops the command and records its trace, as
+/// `airlock exec` does, then exits with the signal's code: what the
+/// command changed until then is part of the run.
+#[test]
+fn a_server_stopped_during_exec_records_the_interrupted_trace() {
+    let (env, run, wt) = setup();
+    let mut child = env
+        .cmd(&["mcp", "--run", &run])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let lines = Lines(rx);
+    let mut send = |bytes: &[u8]| {
+        stdin.write_all(bytes).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    };
+    send(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#);
+    assert_eq!(lines.next()["id"], 1);
+    send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "exec",
+               "arguments": {"command": ["sh", "-c", "echo partial > src/partial.txt; exec sleep 600"]}}})
+        .to_string()
+        .as_bytes(),
+    );
+    // The command is running once its file is there.
+    let partial = wt.join("src/partial.txt");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !partial.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + 15), "{stderr}");
+    assert!(
+        stderr.contains("airlock mcp: stopped by SIGTERM; a command that was running was stopped and its trace recorded"),
+        "{stderr}"
+    );
+    // The trace is in the run, with what the command changed.
+    let traces = env.json(&["show", &run, "--no-diff"], 0)["traces"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let trace = &traces[0];
+    assert_eq!(trace["argv"][0], "sh", "{trace}");
+    assert!(
+        trace["exit"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("SIGTERM"),
+        "{trace}"
+    );
+    assert_eq!(
+        trace["files_changed"][0]["path"], "src/partial.txt",
+        "{trace}"
+    );
+    let execs: Vec<Value> = env
+        .events(Some(&run))
+        .into_iter()
+        .filter(|e| e["kind"] == "exec")
+        .collect();
+    assert_eq!(execs.len(), 1);
+    env.assert_ledger_ok();
+}
+
+/// A proposed action's problems name it as the tool's argument, with the
+/// line, never a file of airlock's own that the model never saw.
+#[test]
+fn a_proposed_actions_problems_name_the_tool_argument_and_its_line() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let (env, run, _) = setup();
+    let before = env.world();
+    let seen = session(
+        &env,
+        &python,
+        &run,
+        json!([
+            call(
+                "propose",
+                json!({"action": "kind = \"command\"\nscopes = [\"command:notify\"]\nname = 3\nargv = [\"true\"]\n"})
+            ),
+            call(
+                "propose",
+                json!({"action": "kind = \"command\"\nname = \"wipe\"\nscopes = [\"command:wipe\"]\nargv = [\"true\"]\n"})
+            ),
+        ]),
+    );
+    let results = seen["results"].as_array().unwrap();
+    let invalid = tool_error(&results[0]);
+    assert_eq!(invalid["code"], "invalid-action");
+    assert_eq!(invalid["path"], "action (the propose tool's argument)");
+    assert!(
+        invalid["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("action (the propose tool's argument) has 1 problem"),
+        "{invalid}"
+    );
+    assert_eq!(invalid["diagnostics"][0]["line"], 3, "{invalid}");
+    let text = results[0]["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("\n  - action (the propose tool's argument), line 3, column 8: "),
+        "{text}"
+    );
+    assert_eq!(tool_error(&results[1])["code"], "scope-not-granted");
+    let all = seen.to_string();
+    assert!(!all.contains("airlock-mcp-action"), "{all}");
+    assert!(!all.contains("action.toml"), "{all}");
+    env.assert_unchanged(&before);
+}

@@ -36,10 +36,78 @@ impl WorkflowFile for Workflow {
     }
 
     fn load_for(layout: &Layout) -> Result<Workflow> {
-        let workflow = Workflow::load(&layout.workflow_path())?;
+        let mut workflow = Workflow::load(&layout.workflow_path())?;
         crate::confinement::check_paths(layout, &workflow)?;
+        load_mcp_fixtures(layout, &mut workflow)?;
         Ok(workflow)
     }
+}
+
+/// The largest recorded answer a `[[mcp.tools]]` fixture may hold.
+pub const MAX_MCP_FIXTURE: u64 = 1 << 20;
+
+/// Reads the recorded answer of every `[[mcp.tools]]` rule that names a
+/// `fixture`, from the main checkout's `.airlock/` (the user's, never a
+/// run's worktree), refusing at the rule's line a file that is missing,
+/// too large or not JSON.
+fn load_mcp_fixtures(layout: &Layout, workflow: &mut Workflow) -> Result<()> {
+    let workflow_path = layout.workflow_path();
+    let dir = workflow_path.parent().unwrap_or(&layout.root).to_path_buf();
+    let mut diagnostics = Vec::new();
+    for (i, rule) in workflow.mcp.tools.iter_mut().enumerate() {
+        let Some(fixture) = rule.fixture.as_mut() else {
+            continue;
+        };
+        let path = dir.join(&fixture.path);
+        let problem = |message: String, help: &str| crate::diag::Diagnostic {
+            line: fixture.line,
+            column: fixture.column,
+            message,
+            help: Some(help.to_string()),
+        };
+        let context = format!("[[mcp.tools]] #{}", i + 1);
+        let text = match std::fs::metadata(&path) {
+            Ok(m) if !m.is_file() => Err(format!("{} is not a file", path.display())),
+            Ok(m) if m.len() > MAX_MCP_FIXTURE => Err(format!(
+                "{} is {} bytes, over {MAX_MCP_FIXTURE}",
+                path.display(),
+                m.len()
+            )),
+            Ok(_) => std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        };
+        let bytes = match text {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                diagnostics.push(problem(
+                    format!("the fixture `{}` of {context} cannot be read: {why}", fixture.path),
+                    "record the upstream's answer in that file (JSON, e.g. a tool result `{\"content\": [{\"type\": \"text\", \"text\": \"…\"}]}`), relative to .airlock/ of the main checkout, or remove `fixture`",
+                ));
+                continue;
+            }
+        };
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(answer) => fixture.answer = Some(answer),
+            Err(e) => diagnostics.push(problem(
+                format!(
+                    "the fixture `{}` of {context} is not JSON ({}: line {}, column {}: {e})",
+                    fixture.path,
+                    path.display(),
+                    e.line(),
+                    e.column()
+                ),
+                "write the recorded answer as one JSON value, e.g. a tool result `{\"content\": [{\"type\": \"text\", \"text\": \"…\"}]}`",
+            )),
+        }
+    }
+    if diagnostics.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidToml {
+        code: crate::error::Code::InvalidWorkflow,
+        path: workflow.origin.clone(),
+        diagnostics,
+    })
 }
 
 /// Reading a brief from its file: the brief and its text.

@@ -9,4 +9,4 @@ pub mod pins;
 pub mod proxy;
 
 pub use effects::WithMcp;
-pub use proxy::{Config, MAX_ARGUMENTS, ProxyError, Stage, Staged, serve_stdio};
+pub use proxy::{CallRecord, Config, MAX_ARGUMENTS, ProxyError, Stage, Staged, serve_stdio};

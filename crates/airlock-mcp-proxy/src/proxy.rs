@@ -31,10 +31,49 @@ pub struct Staged {
     pub name: String,
 }
 
-/// Records a staged call in the run's plan (the engine, through the CLI).
-/// An `Err` is the refusal, rendered for the agent.
+/// A call the proxy passed or refused, as the run's ledger records it: never
+/// the arguments themselves (they may carry secrets), only their SHA-256
+/// and size; every string bounded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallRecord {
+    pub server: String,
+    pub tool: String,
+    /// `allow` or `deny` (a staged call is recorded as its action).
+    pub decision: Decision,
+    /// The rule that decided, 1-based as the messages number it, or none
+    /// when the default decided.
+    pub rule: Option<usize>,
+    /// Why, as the agent was told.
+    pub why: String,
+    /// SHA-256 of the arguments' JSON as the proxy read them (`{}` when
+    /// the call has none).
+    pub arguments_sha256: String,
+    pub arguments_bytes: usize,
+}
+
+/// The longest tool name or reason a record keeps (an upstream names its
+/// tools; a longer one is cut and marked).
+pub const MAX_RECORDED_TEXT: usize = 512;
+
+fn bounded(text: &str) -> String {
+    if text.len() <= MAX_RECORDED_TEXT {
+        return text.to_string();
+    }
+    let mut cut = MAX_RECORDED_TEXT;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}
+
+/// Where the proxy's decisions go (the engine, through the CLI). An `Err`
+/// is the refusal, rendered for the agent.
 pub trait Stage: Send + Sync + 'static {
+    /// Records a staged call in the run's plan.
     fn stage(&self, call: McpCall, rehearsal: Option<Rehearsal>) -> Result<Staged, String>;
+    /// Records a passed or refused call in the run's ledger, before a
+    /// passed one is forwarded.
+    fn record(&self, call: CallRecord) -> Result<(), String>;
 }
 
 /// How to run the proxy.
@@ -101,6 +140,36 @@ fn text_of(content: &[ContentBlock]) -> String {
         .filter_map(|c| c.as_text().map(|t| t.text.clone()))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The rehearsal of a staged call from the rule's recorded answer (the
+/// upstream is not called): its text, or the JSON itself when it is not a
+/// tool result.
+fn fixture_rehearsal(path: &str, answer: &Value) -> Rehearsal {
+    let result = serde_json::from_value::<CallToolResult>(answer.clone()).ok();
+    let (mut detail, failed) = match &result {
+        Some(r) if !r.content.is_empty() => (text_of(&r.content), r.is_error == Some(true)),
+        _ => (
+            serde_json::to_string_pretty(answer).unwrap_or_default(),
+            false,
+        ),
+    };
+    if detail.len() > MAX_REHEARSAL_DETAIL {
+        let mut cut = MAX_REHEARSAL_DETAIL;
+        while !detail.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        detail.truncate(cut);
+        detail.push_str("\n…");
+    }
+    Rehearsal {
+        status: if failed { "failed" } else { "ok" }.into(),
+        summary: format!(
+            "the recorded answer in .airlock/{path} (a fixture the workflow names; the upstream was not called){}",
+            if failed { " is an error" } else { "" }
+        ),
+        detail,
+    }
 }
 
 fn refusal(code: &str, message: String) -> CallToolResult {
@@ -254,6 +323,28 @@ impl Inner {
         }
     }
 
+    /// Writes the ledger record of a passed or refused call.
+    async fn record(
+        &self,
+        tool: &str,
+        verdict: &airlock_model::mcp::Verdict,
+        arguments: &[u8],
+    ) -> Result<(), String> {
+        let record = CallRecord {
+            server: self.server.name.clone(),
+            tool: bounded(tool),
+            decision: verdict.decision,
+            rule: verdict.rule.map(|i| i + 1),
+            why: bounded(&verdict.why),
+            arguments_sha256: airlock_model::digest::sha256_hex(arguments),
+            arguments_bytes: arguments.len(),
+        };
+        let stage = self.stage.clone();
+        tokio::task::spawn_blocking(move || stage.record(record))
+            .await
+            .map_err(|e| format!("the record was not written: {e}"))?
+    }
+
     async fn call(&self, request: CallToolRequestParams) -> Result<CallToolResult, McpError> {
         let size = request
             .arguments
@@ -288,29 +379,53 @@ impl Inner {
         let verdict = self
             .settings
             .decide(&self.facts(&listed.tool), &self.origin);
+        let arguments = if verdict.decision == Decision::Stage {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&request.arguments.clone().unwrap_or_default()).unwrap_or_default()
+        };
         match verdict.decision {
-            Decision::Allow => self.upstream.call_tool(request).await.map_err(|e| {
-                McpError::internal_error(
+            Decision::Allow => {
+                // No record, no call: the ledger shows every call that left.
+                if let Err(why) = self.record(&request.name, &verdict, &arguments).await {
+                    return Ok(refusal(
+                        "mcp-not-recorded",
+                        format!(
+                            "mcp-not-recorded: airlock did not pass the call of `{}` to MCP server `{}`: it could not record it in the run's ledger ({why}). Nothing was called; run `airlock ledger verify` and try again",
+                            request.name, self.server.name
+                        ),
+                    ));
+                }
+                self.upstream.call_tool(request).await.map_err(|e| {
+                    McpError::internal_error(
+                        format!(
+                            "the upstream MCP server `{}` failed the call: {e}",
+                            self.server.name
+                        ),
+                        None,
+                    )
+                })
+            }
+            Decision::Deny => {
+                let recorded = match self.record(&request.name, &verdict, &arguments).await {
+                    Ok(()) => "the refusal is recorded in the run's ledger".to_string(),
+                    Err(why) => format!("the refusal could not be recorded: {why}"),
+                };
+                Ok(refusal(
+                    "mcp-denied",
                     format!(
-                        "the upstream MCP server `{}` failed the call: {e}",
-                        self.server.name
+                        "mcp-denied: airlock refused the call of `{}` on MCP server `{}`: {}. Nothing was called ({recorded}); do without this tool, or ask the workflow's owner to change the rule",
+                        request.name, self.server.name, verdict.why
                     ),
-                    None,
-                )
-            }),
-            Decision::Deny => Ok(refusal(
-                "mcp-denied",
-                format!(
-                    "mcp-denied: airlock refused the call of `{}` on MCP server `{}`: {}. Nothing was called or recorded; do without this tool, or ask the workflow's owner to change the rule",
-                    request.name, self.server.name, verdict.why
-                ),
-            )),
+                ))
+            }
             Decision::Stage => {
-                let rehearsal = match &verdict.rehearse {
-                    Some(counterpart) => {
+                let rehearsal = match (&verdict.rehearse, &verdict.fixture) {
+                    (Some(counterpart), _) => {
                         Some(self.rehearse(counterpart, request.arguments.clone()).await)
                     }
-                    None => None,
+                    (None, Some((path, answer))) => Some(fixture_rehearsal(path, answer)),
+                    (None, None) => None,
                 };
                 let call = McpCall {
                     server: self.server.name.clone(),

@@ -73,6 +73,21 @@ fn error_result(body: Value) -> CallToolResult {
             text += &format!("\n  - {}", r.as_str().unwrap_or_default());
         }
     }
+    // A file's problems, each where it is (a model reads the text).
+    if let Some(diagnostics) = body["diagnostics"].as_array() {
+        let origin = body["path"].as_str().unwrap_or_default();
+        for d in diagnostics {
+            text += &format!(
+                "\n  - {origin}, line {}, column {}: {}",
+                d["line"],
+                d["column"],
+                d["message"].as_str().unwrap_or_default()
+            );
+            if let Some(help) = d["help"].as_str() {
+                text += &format!("\n    help: {help}");
+            }
+        }
+    }
     if let Some(hint) = body["hint"].as_str() {
         text += &format!("\n  hint: {hint}");
     }

@@ -18,6 +18,8 @@
 //! read_only = false                              # optional: the tool's readOnlyHint
 //! decision = "stage"                             # allow | stage | deny
 //! rehearse = "read_notes"                        # stage only: read-only counterpart
+//! # or: fixture = "mcp/append_note.json"         # stage only: a recorded answer, a JSON
+//! #     file under the main checkout's .airlock/ (checked when the workflow is loaded)
 //! ```
 //!
 //! Without a matching rule a tool whose annotations say `readOnlyHint:
@@ -92,8 +94,25 @@ pub struct ToolRule {
     /// A read-only tool of the same server called with the same arguments
     /// to rehearse a staged call.
     pub rehearse: Option<String>,
+    /// A recorded answer shown as a staged call's rehearsal.
+    pub fixture: Option<RuleFixture>,
     /// Where the rule is written (1-based), for messages.
     pub line: usize,
+}
+
+/// `fixture = "PATH"` of a rule: a file under the main checkout's
+/// `.airlock/` holding a recorded answer (JSON). The model checks the
+/// path's form; the engine reads the file when it loads the workflow and
+/// puts its JSON in `answer` (refusing a missing file or one that is not
+/// JSON at `line`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleFixture {
+    /// Relative to `.airlock/`, without `..`.
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    #[serde(skip)]
+    pub answer: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -119,6 +138,8 @@ pub struct Verdict {
     pub rule: Option<usize>,
     pub why: String,
     pub rehearse: Option<String>,
+    /// The rule's fixture: its path and the recorded answer.
+    pub fixture: Option<(String, Value)>,
 }
 
 impl McpSettings {
@@ -155,6 +176,10 @@ impl McpSettings {
                         rule.decision.as_str()
                     ),
                     rehearse: rule.rehearse.clone(),
+                    fixture: rule
+                        .fixture
+                        .as_ref()
+                        .and_then(|f| Some((f.path.clone(), f.answer.clone()?))),
                 };
             }
         }
@@ -165,6 +190,7 @@ impl McpSettings {
                 why: "no [[mcp.tools]] rule matches and the tool is annotated readOnlyHint: true"
                     .into(),
                 rehearse: None,
+                fixture: None,
             }
         } else {
             Verdict {
@@ -172,6 +198,7 @@ impl McpSettings {
                 rule: None,
                 why: "no [[mcp.tools]] rule matches and the tool is not annotated read-only".into(),
                 rehearse: None,
+                fixture: None,
             }
         }
     }
@@ -382,6 +409,7 @@ fn parse_rule(
             "destructive",
             "decision",
             "rehearse",
+            "fixture",
         ],
         &context,
         diags,
@@ -471,6 +499,50 @@ fn parse_rule(
         }
         None => None,
     };
+    let fixture = match diag::get(table, "fixture") {
+        Some(v) => {
+            let path = diag::string(v, "fixture", diags)?;
+            let (line, column) = diag::line_column(source, v.span().start);
+            if decision != Decision::Stage {
+                diags.error(
+                    v.span(),
+                    format!("{context} names a fixture, but its decision is `{}`", decision.as_str()),
+                    Some("only a staged call is rehearsed: remove `fixture`, or set `decision = \"stage\"`".into()),
+                );
+                return None;
+            }
+            if rehearse.is_some() {
+                diags.error(
+                    v.span(),
+                    format!("{context} names both a rehearsal tool and a fixture"),
+                    Some("keep one: `rehearse` calls a read-only tool, `fixture` shows a recorded answer".into()),
+                );
+                return None;
+            }
+            let relative = std::path::Path::new(&path);
+            if path.is_empty()
+                || path.chars().any(char::is_control)
+                || relative.is_absolute()
+                || relative
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                diags.error(
+                    v.span(),
+                    format!("`fixture` of {context} must be a path inside .airlock/"),
+                    Some("write it relative to .airlock/, without `..`: e.g. `fixture = \"mcp/create_issue.json\"`".into()),
+                );
+                return None;
+            }
+            Some(RuleFixture {
+                path,
+                line,
+                column,
+                answer: None,
+            })
+        }
+        None => None,
+    };
     Some(ToolRule {
         server,
         tool,
@@ -478,6 +550,7 @@ fn parse_rule(
         destructive,
         decision,
         rehearse,
+        fixture,
         line: line_of(source, &item.span()),
     })
 }
@@ -614,6 +687,37 @@ mod tests {
             found[0].starts_with("6:12: `rehearse` of [[mcp.tools]] #1 must name one tool"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_fixture_outside_airlock_or_beside_a_rehearsal_or_not_staged_is_refused() {
+        assert_eq!(
+            problems(&format!(
+                "{SERVER}[[mcp.tools]]\ntool = \"a\"\ndecision = \"stage\"\nfixture = \"../secret.json\"\n\
+                 [[mcp.tools]]\ntool = \"b\"\ndecision = \"stage\"\nrehearse = \"r\"\nfixture = \"b.json\"\n\
+                 [[mcp.tools]]\ntool = \"c\"\ndecision = \"deny\"\nfixture = \"c.json\"\n"
+            )),
+            [
+                "6:11: `fixture` of [[mcp.tools]] #1 must be a path inside .airlock/ | write it relative to .airlock/, without `..`: e.g. `fixture = \"mcp/create_issue.json\"`",
+                "11:11: [[mcp.tools]] #2 names both a rehearsal tool and a fixture | keep one: `rehearse` calls a read-only tool, `fixture` shows a recorded answer",
+                "15:11: [[mcp.tools]] #3 names a fixture, but its decision is `deny` | only a staged call is rehearsed: remove `fixture`, or set `decision = \"stage\"`",
+            ]
+        );
+        let wf = Workflow::parse(
+            &format!("{SERVER}[[mcp.tools]]\ntool = \"a\"\ndecision = \"stage\"\nfixture = \"mcp/a.json\"\n"),
+            "wf.toml",
+        )
+        .unwrap();
+        let f = wf.mcp.tools[0].fixture.as_ref().unwrap();
+        assert_eq!((f.path.as_str(), f.line, f.column), ("mcp/a.json", 6, 11));
+        // The engine fills the answer when it loads the file; until then
+        // the verdict carries none.
+        let facts = ToolFacts {
+            server: "notes",
+            tool: "a",
+            ..ToolFacts::default()
+        };
+        assert_eq!(wf.mcp.decide(&facts, "wf.toml").fixture, None);
     }
 
     #[test]

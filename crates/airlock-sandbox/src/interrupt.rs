@@ -64,6 +64,28 @@ pub fn received() -> Option<i32> {
     }
 }
 
+/// Blocks until a signal came and returns it; at once with `None` unless
+/// [`install`]ed. For a long-lived process (`airlock mcp`) that must stop
+/// on a signal it caught, once the command it runs is stopped and recorded.
+pub fn wait() -> Option<i32> {
+    let fd = watch_fd()?;
+    loop {
+        if let Some(signal) = received() {
+            return Some(signal);
+        }
+        let mut fds = [libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd, the process's own pipe, kept open.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+        if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return None;
+        }
+    }
+}
+
 /// The descriptor that becomes readable once a signal came (`None` unless
 /// [`install`]ed). It stays readable: it is never drained.
 pub(crate) fn watch_fd() -> Option<RawFd> {

@@ -5,10 +5,12 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use serde_json::Value;
 
+use airlock_core::sandbox::interrupt;
 use airlock_core::{Error, Result};
 use airlock_mcp::{Backend, Call, Reply};
 
@@ -27,9 +29,27 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let al = ctx.open()?;
     al.store.get(&args.run)?;
     drop(al);
+    // ^C, SIGTERM or SIGHUP stop a command an `exec` call runs, as they
+    // stop `airlock exec`'s, and its trace is still recorded: the call in
+    // progress ends first, then the server exits with the signal's code.
+    interrupt::install()
+        .map_err(|e| Error::Environment(format!("cannot watch for ^C and SIGTERM: {e}")))?;
+    let busy = Arc::new(Mutex::new(()));
+    let watched = busy.clone();
+    std::thread::spawn(move || {
+        if let Some(signal) = interrupt::wait() {
+            let _call_done = watched.lock().unwrap_or_else(|p| p.into_inner());
+            eprintln!(
+                "airlock mcp: stopped by {}; a command that was running was stopped and its trace recorded",
+                interrupt::name(signal)
+            );
+            std::process::exit((128 + signal).clamp(0, 255));
+        }
+    });
     let tools = Tools {
         cwd: ctx.cwd.clone(),
         run: args.run.clone(),
+        busy,
     };
     airlock_mcp::serve_stdio(args.run, tools).map_err(|e| {
         Error::Environment(format!("the MCP server on stdin and stdout stopped: {e}"))
@@ -41,6 +61,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
 struct Tools {
     cwd: PathBuf,
     run: String,
+    /// Held for each call, so a signal's exit waits for the call's record.
+    busy: Arc<Mutex<()>>,
 }
 
 /// The most of a stream's end an `exec` result carries as text; the whole
@@ -154,31 +176,19 @@ impl Tools {
     }
 
     fn propose(&self, action: &str) -> Result<Reply> {
-        // The action's text goes in a file of airlock's, never a path the
-        // agent names: a path would let it have airlock read any file.
-        let dir = tempfile::Builder::new()
-            .prefix("airlock-mcp-action")
-            .tempdir()
-            .map_err(|e| {
-                Error::Environment(format!("cannot make a directory for the action file: {e}"))
-            })?;
-        let file = dir.path().join("action.toml");
-        std::fs::write(&file, action).map_err(|e| Error::Write {
-            path: file.clone(),
-            source: e,
-        })?;
-        let output = self.command(&[
-            "propose".into(),
-            self.run.clone().into(),
-            "--".into(),
-            file.into_os_string(),
-        ])?;
-        Ok(Self::reply(output))
+        // The action's text is parsed as given: the server never reads a
+        // path the agent names (it would let it have airlock read any file).
+        Ok(Self::reply(super::propose::serve(
+            &self.ctx(),
+            &self.run,
+            action,
+        )?))
     }
 }
 
 impl Backend for Tools {
     fn call(&self, call: Call) -> Result<Reply> {
+        let _busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
         let run: OsString = self.run.clone().into();
         match call {
             Call::Status => self.status(),

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use airlock_core::action::McpCall;
 use airlock_core::action::Rehearsal;
-use airlock_core::action::plan::propose_staged;
+use airlock_core::action::plan::{propose_staged, record_mcp_call};
 use airlock_core::layout::Layout;
 use airlock_core::run::State;
 use airlock_core::{Airlock, Code, Error, Result};
-use airlock_mcp_proxy::{Config, Stage, Staged, WithMcp, serve_stdio};
+use airlock_mcp_proxy::{CallRecord, Config, Stage, Staged, WithMcp, serve_stdio};
 
 use super::Ctx;
 use crate::render::Output;
@@ -63,6 +63,13 @@ impl Stage for EngineStage {
                 seq: a.seq,
                 name: a.spec.name,
             })
+            .map_err(|e| describe(&e))
+    }
+
+    fn record(&self, call: CallRecord) -> std::result::Result<(), String> {
+        let record = serde_json::to_value(&call).map_err(|e| e.to_string())?;
+        Airlock::open_in(self.layout.clone())
+            .and_then(|mut al| record_mcp_call(&mut al, &self.run, record))
             .map_err(|e| describe(&e))
     }
 }

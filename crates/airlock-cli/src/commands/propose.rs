@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use airlock_core::Result;
 use airlock_core::action::Action;
-use airlock_core::action::plan::{propose, withdraw};
+use airlock_core::action::plan::{propose, propose_text, withdraw};
 
 use super::Ctx;
 use super::plan::render_action;
@@ -43,6 +43,29 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     )?;
     Ok(Output::report(&Proposed {
         run: args.run,
+        actions,
+    }))
+}
+
+/// What the MCP server's `propose` tool names the action it was given in
+/// diagnostics and refusals: its argument, not a file.
+pub const TOOL_ARGUMENT: &str = "action (the propose tool's argument)";
+
+/// `propose` as the MCP server's tool: the action's text is the tool's
+/// argument, parsed as it is (no file is written or read), and named as
+/// that argument in every diagnostic.
+pub fn serve(ctx: &Ctx, run: &str, action: &str) -> Result<Output> {
+    let mut al = ctx.open()?;
+    let actions = propose_text(
+        &mut al,
+        run,
+        TOOL_ARGUMENT,
+        "action",
+        action,
+        &airlock_mcp_proxy::WithMcp(airlock_effects::Live),
+    )?;
+    Ok(Output::report(&Proposed {
+        run: run.to_string(),
         actions,
     }))
 }

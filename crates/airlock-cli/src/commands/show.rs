@@ -96,7 +96,18 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let check = run.check.as_ref().map(|c| c.report.clone());
     let actions = airlock_core::action::plan::list(&al, &run.id)?;
     let round = run.submission.as_ref().map(|s| s.round);
+    let mcp_calls = al
+        .store
+        .events(Some(&run.id))?
+        .into_iter()
+        .filter(|e| e.kind == airlock_core::action::plan::MCP_CALL_EVENT)
+        .map(|e| McpCall {
+            at: e.ts,
+            record: e.data,
+        })
+        .collect();
     let shown = Shown {
+        mcp_calls,
         next: next_step(&run, &actions),
         feedback: history.feedback().and_then(|d| d.reason.clone()),
         rollback: history
@@ -182,6 +193,10 @@ struct Shown {
     /// proxy (a network that is a list of hosts).
     #[serde(skip_serializing_if = "airlock_core::egress::Summary::is_empty")]
     egress: airlock_core::egress::Summary,
+    /// The upstream MCP calls `airlock mcp-proxy` passed or refused (its
+    /// staged calls are actions).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mcp_calls: Vec<McpCall>,
     /// [`crate::commands::plan::actions_json`] of `listed`.
     actions: Value,
     rollback: Option<Decision>,
@@ -199,6 +214,14 @@ struct Shown {
     submission: Option<Submission>,
     #[serde(skip)]
     no_diff: bool,
+}
+
+/// One `mcp-call` event: when, and what the proxy recorded.
+#[derive(serde::Serialize)]
+struct McpCall {
+    at: String,
+    #[serde(flatten)]
+    record: Value,
 }
 
 #[derive(serde::Serialize)]
@@ -365,6 +388,22 @@ impl Report for Shown {
                     h += &format!(" (to allow: {})", escape(setting));
                 }
                 h.push('\n');
+            }
+        }
+        if !self.mcp_calls.is_empty() {
+            h += "\nMCP calls through airlock mcp-proxy (passed or refused; staged ones are actions):\n";
+            for c in &self.mcp_calls {
+                let text = |key: &str| c.record[key].as_str().unwrap_or("?").to_string();
+                h += &format!(
+                    "  {} {:<5} {}/{}, arguments {} B sha256:{}: {}\n",
+                    c.at,
+                    text("decision"),
+                    escape(&text("server")),
+                    escape(&text("tool")),
+                    c.record["arguments_bytes"].as_u64().unwrap_or(0),
+                    short(&text("arguments_sha256")),
+                    one_line(&text("why"), 160)
+                );
             }
         }
         h += "\nactions (side effects, performed only at promotion):\n";

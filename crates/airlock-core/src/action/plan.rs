@@ -460,6 +460,19 @@ pub fn propose_staged(
     Ok(action)
 }
 
+/// The ledger event kind of an upstream MCP call `airlock mcp-proxy` passed
+/// or refused (a staged call is a `propose` event of its action).
+pub const MCP_CALL_EVENT: &str = "mcp-call";
+
+/// Appends a passed or refused MCP call (server, tool, decision, rule, the
+/// arguments' digest and size, as the proxy recorded it) to `run_id`'s
+/// ledger.
+pub fn record_mcp_call(al: &mut Airlock, run_id: &str, record: Value) -> Result<()> {
+    let run = al.store.get(run_id)?;
+    al.store.event(Some(&run.id), MCP_CALL_EVENT, record)?;
+    Ok(())
+}
+
 /// Refuses what the live clients would refuse when sending.
 fn validate(spec: &ActionSpec, effects: &dyn Effects) -> Result<()> {
     effects.validate(&spec.body).map_err(|problems| {
@@ -501,7 +514,41 @@ pub fn propose(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let parsed = parse::parse(&text, &file.display().to_string(), &stem)?;
+    propose_parsed(al, run, &file.display().to_string(), &stem, &text, effects)
+}
+
+/// [`propose`] of an action given as text rather than a file (the MCP
+/// server's `propose` tool): `origin` names it in every diagnostic and
+/// refusal (e.g. "action (the propose tool's argument)"), `stem` is the
+/// name a file's stem would give.
+pub fn propose_text(
+    al: &mut Airlock,
+    run_id: &str,
+    origin: &str,
+    stem: &str,
+    text: &str,
+    effects: &dyn Effects,
+) -> Result<Vec<Action>> {
+    let run = al.store.get(run_id)?;
+    run.require("propose", &[State::Staged, State::Checked])?;
+    if text.len() as u64 > MAX_ACTION_FILE {
+        return Err(Error::Invalid(format!(
+            "{origin} is {} bytes; an action file is at most {MAX_ACTION_FILE}",
+            text.len()
+        )));
+    }
+    propose_parsed(al, run, origin, stem, text, effects)
+}
+
+fn propose_parsed(
+    al: &mut Airlock,
+    run: Run,
+    origin: &str,
+    stem: &str,
+    text: &str,
+    effects: &dyn Effects,
+) -> Result<Vec<Action>> {
+    let parsed = parse::parse(text, origin, stem)?;
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
     // Every problem at once, as `brief check` does: each check of the
@@ -511,7 +558,7 @@ pub fn propose(
         problems.extend(authorize_all(al, &run, &workflow, spec)?);
         problems.extend(validate(spec, effects).err());
     }
-    one_refusal(&file.display().to_string(), problems)?;
+    one_refusal(origin, problems)?;
     let existing = list(al, &run.id)?;
     let seq = existing
         .iter()
