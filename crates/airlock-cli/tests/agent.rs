@@ -646,6 +646,34 @@ fn claude_code_runs_in_the_sandbox_and_reaches_only_its_api_through_the_proxy() 
     let (_, stderr) = ok(out);
     assert!(stderr.contains("worktree-probe"), "{}", stderr);
 
+    // Claude Code's own MCP client completes the handshake with airlock's
+    // server through the relay: `claude mcp list` checks a project's
+    // servers (not `--mcp-config`'s), so the agent copies the file airlock
+    // wrote for this launch into the project and approves it there.
+    write(
+        &wt.join(".claude/settings.local.json"),
+        r#"{"enableAllProjectMcpServers": true}"#,
+    );
+    agent_script(
+        &wt,
+        &format!(
+            "#!/bin/sh
+for a in \"$@\"; do case $a in --mcp-config=*) cp \"${{a#*=}}\" .mcp.json;; esac; done
+\
+             exec {claude} mcp list
+"
+        ),
+    );
+    let out = agent(&env, &["--preset", "claude", &run, "--", "./agent.sh"]);
+    let (v, stderr) = ok(out);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("airlock: "))
+        .unwrap_or_else(|| panic!("{}", stderr));
+    assert!(line.contains("__agent-relay mcp"), "{line}");
+    assert!(line.contains("Connected"), "{line}");
+    assert_eq!(v["relayed"], json!(["mcp"]), "{v}");
+
     agent_script(
         &wt,
         &format!(
