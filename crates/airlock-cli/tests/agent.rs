@@ -789,6 +789,12 @@ fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
         &[("OPENAI_API_KEY", "sk-test-not-a-key")],
     );
     let (v, _) = ok(out);
+    // It started airlock's MCP server from the `-c` overrides (through the
+    // relay); whether the handshake completed, Codex does not say here.
+    assert!(
+        v["relayed"].as_array().unwrap().iter().any(|r| r == "mcp"),
+        "{v}"
+    );
     let reached = connections_to(&v, "api.openai.com");
     assert!(!reached.is_empty(), "{v}");
     for c in &reached {
