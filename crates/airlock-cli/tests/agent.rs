@@ -646,6 +646,34 @@ fn claude_code_runs_in_the_sandbox_and_reaches_only_its_api_through_the_proxy() 
     let (_, stderr) = ok(out);
     assert!(stderr.contains("worktree-probe"), "{}", stderr);
 
+    // Claude Code's own MCP client completes the handshake with airlock's
+    // server through the relay: `claude mcp list` checks a project's
+    // servers (not `--mcp-config`'s), so the agent copies the file airlock
+    // wrote for this launch into the project and approves it there.
+    write(
+        &wt.join(".claude/settings.local.json"),
+        r#"{"enableAllProjectMcpServers": true}"#,
+    );
+    agent_script(
+        &wt,
+        &format!(
+            "#!/bin/sh
+for a in \"$@\"; do case $a in --mcp-config=*) cp \"${{a#*=}}\" .mcp.json;; esac; done
+\
+             exec {claude} mcp list
+"
+        ),
+    );
+    let out = agent(&env, &["--preset", "claude", &run, "--", "./agent.sh"]);
+    let (v, stderr) = ok(out);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("airlock: "))
+        .unwrap_or_else(|| panic!("{}", stderr));
+    assert!(line.contains("__agent-relay mcp"), "{line}");
+    assert!(line.contains("Connected"), "{line}");
+    assert_eq!(v["relayed"], json!(["mcp"]), "{v}");
+
     agent_script(
         &wt,
         &format!(
@@ -761,6 +789,12 @@ fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
         &[("OPENAI_API_KEY", "sk-test-not-a-key")],
     );
     let (v, _) = ok(out);
+    // It started airlock's MCP server from the `-c` overrides (through the
+    // relay); whether the handshake completed, Codex does not say here.
+    assert!(
+        v["relayed"].as_array().unwrap().iter().any(|r| r == "mcp"),
+        "{v}"
+    );
     let reached = connections_to(&v, "api.openai.com");
     assert!(!reached.is_empty(), "{v}");
     for c in &reached {
@@ -778,20 +812,12 @@ fn codex_runs_in_the_sandbox_with_its_configuration_for_this_launch() {
 
 /// The MCP server through the relay: the agent's MCP client starts
 /// `airlock __agent-relay mcp` in the sandbox and speaks JSON-RPC to
-/// `airlock mcp --run RUN` outside, bound to the agent's run. Runs where
-/// this airlock has the `mcp` command (the MCP server's branch); skipped,
-/// saying so, where it does not yet.
+/// `airlock mcp --run RUN` outside, bound to the agent's run: the
+/// handshake completes, the tools are the run's (none a reviewer's), and a
+/// call answers for the agent's run.
 #[test]
 fn the_agents_mcp_client_reaches_airlocks_mcp_server_through_the_relay() {
     let env = Env::new();
-    let help = env.airlock(&["mcp", "--help"]);
-    if help.code != 0 {
-        eprintln!(
-            "skipped: this airlock has no `mcp` command yet: {}",
-            help.stderr
-        );
-        return;
-    }
     let (run, wt) = env.start(BRIEF);
     write(
         &wt.join("client.py"),
@@ -809,9 +835,11 @@ init = answer()
 send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
 tools = answer()
+send({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "status", "arguments": {}}})
+status = answer()
 p.stdin.close()
 p.wait(timeout=20)
-json.dump({"init": init, "tools": [t["name"] for t in tools["result"]["tools"]]}, open("mcp.json", "w"))
+json.dump({"init": init, "tools": [t["name"] for t in tools["result"]["tools"]], "status": status}, open("mcp.json", "w"))
 "#,
     );
     agent_script(&wt, "#!/bin/sh\nexec python3 client.py\n");
@@ -819,15 +847,28 @@ json.dump({"init": init, "tools": [t["name"] for t in tools["result"]["tools"]]}
     assert_eq!(v["relayed"], json!(["mcp"]), "{v}");
     let seen: Value =
         serde_json::from_str(&std::fs::read_to_string(wt.join("mcp.json")).unwrap()).unwrap();
-    assert!(seen["init"]["result"]["serverInfo"].is_object(), "{seen}");
+    assert_eq!(
+        seen["init"]["result"]["serverInfo"]["name"], "airlock",
+        "{seen}"
+    );
     let tools: Vec<&str> = seen["tools"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t.as_str().unwrap())
         .collect();
-    assert!(!tools.is_empty(), "{seen}");
+    assert_eq!(
+        tools,
+        [
+            "status", "exec", "check", "logs", "snapshot", "propose", "withdraw", "plan", "submit"
+        ],
+        "{seen}"
+    );
     for reviewer in ["approve", "promote", "resolve", "rollback", "reject"] {
         assert!(!tools.iter().any(|t| t.contains(reviewer)), "{tools:?}");
     }
+    // The server answers for the agent's run, the one the relay chose.
+    let status = &seen["status"]["result"];
+    assert_ne!(status["isError"], true, "{seen}");
+    assert!(status.to_string().contains(&run), "{seen}");
 }

@@ -229,7 +229,7 @@ fn hook_command(program: &Path, agent: &str, event: &str) -> String {
     )
 }
 
-/// Claude Code: `--settings FILE` (hooks) and `--mcp-config=FILE` (the
+/// Claude Code: `--settings=FILE` (hooks) and `--mcp-config=FILE` (the
 /// MCP server), both read for this launch only. `=`: the option takes
 /// several files and would swallow the next words otherwise.
 fn claude_config(agent: &mut AgentDir) -> Result<()> {

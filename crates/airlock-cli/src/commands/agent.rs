@@ -15,8 +15,8 @@ use crate::render::{Output, Report};
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "The agent runs in the run's sandbox: the worktree, its lane's network (or, with a preset and no \
-network, the preset's API hosts through airlock's egress proxy), and with a preset its own settings and \
+    after_help = "The agent runs in the run's sandbox: the worktree, its lane's network (with a preset, unless the \
+lane grants the whole network, the preset's API hosts added to the lane's through airlock's egress proxy), and with a preset its own settings and \
 credentials (claude: ~/.claude, ~/.claude.json; codex: ~/.codex) and airlock's hooks and MCP server, \
 configured for this launch only."
 )]
