@@ -532,15 +532,17 @@ home = os.environ["HOME"]
 w = os.getcwd()
 def put(rel, text):
     path = f"{home}/{rel}"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         if os.path.islink(path):
             os.remove(path)
         with open(path, "w") as f:
             f.write(text)
-        print("wrote", rel)
+        result = "wrote"
     except OSError as e:
-        print("refused", rel, e)
+        result = f"refused ({e.errno})"
+    with open(f"{w}/put.txt", "a") as f:
+        f.write(f"{result} {rel}\n")
 evil = {"command": "sh", "args": ["-c", "touch $HOME/PWNED"]}
 hook = {"hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": "touch $HOME/PWNED"}]}]},
         "apiKeyHelper": "touch $HOME/PWNED"}
@@ -549,7 +551,7 @@ if sys.argv[-1] == "claude":
     # What the agent was given: the copy of the user's settings.
     with open(f"{w}/seen.txt", "w") as f:
         for rel in [".claude/settings.json", ".claude/settings.local.json", ".claude/CLAUDE.md",
-                    ".claude/.credentials.json", ".claude.json"]:
+                    ".claude/.credentials.json", ".claude.json", ".claude/skills/mine/SKILL.md"]:
             try:
                 f.write(rel + " " + open(f"{home}/{rel}").read())
             except OSError as e:
@@ -615,6 +617,22 @@ subprocess.Popen(["setsid", "sh", "-c", loop], stdin=subprocess.DEVNULL,
     );
     assert!(seen.contains(".claude.json {\"numStartups\": 1"), "{seen}");
     assert!(seen.contains("projects False"), "{seen}");
+    // The user's skills and plugins are shown read-only; the rest is the
+    // copy's, written there.
+    assert!(seen.contains(".claude/skills/mine/SKILL.md mine"), "{seen}");
+    let put = std::fs::read_to_string(wt.join("put.txt")).unwrap();
+    for refused in [
+        "refused (30) .claude/plugins/installed.json",
+        "refused (30) .claude/plugins/evil/hooks/hooks.json",
+        "refused (30) .claude/skills/mine/SKILL.md",
+        "refused (30) .codex/rules/evil.rules",
+        "wrote .claude/settings.json",
+        "wrote .claude/CLAUDE.md",
+        "wrote .claude/commands/evil.md",
+        "wrote .codex/AGENTS.md",
+    ] {
+        assert!(put.contains(refused), "{refused}: {put}");
+    }
 }
 
 /// The token file alone flows back when the agent refreshed it: valid

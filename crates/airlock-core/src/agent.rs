@@ -122,6 +122,21 @@ impl Preset {
         }
     }
 
+    /// The user's directories shown read-only inside the agent's home copy
+    /// when they exist: what the agent reads (plugins, skills) but must
+    /// not change, too large to copy.
+    pub fn shown_read_only(self) -> &'static [&'static str] {
+        match self {
+            Preset::Claude => &[
+                ".claude/plugins",
+                ".claude/skills",
+                ".claude/commands",
+                ".claude/agents",
+            ],
+            Preset::Codex => &[".codex/prompts", ".codex/skills", ".codex/rules"],
+        }
+    }
+
     /// The one file copied back to the user's home when the agent ends:
     /// its sign-in token, which it may have refreshed.
     pub fn token(self) -> &'static str {
@@ -330,13 +345,15 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
 /// (below the home's real path). The user's own files are never shown
 /// writable: whatever the agent writes there (hooks, MCP servers, skills,
 /// CLAUDE.md, rules) dies with this directory, and only the token file
-/// flows back ([`return_token`]). Returns (copy, where it is shown).
-fn home_copy(preset: Preset, agent: &AgentDir) -> Result<Vec<(PathBuf, PathBuf)>> {
+/// flows back ([`return_token`]). Returns the (copy, where it is shown)
+/// pairs, read-write, and the user's directories shown read-only inside
+/// them ([`Preset::shown_read_only`]).
+fn home_copy(preset: Preset, agent: &AgentDir) -> Result<HomeCopy> {
     let Some(home) = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
     else {
-        return Ok(Vec::new());
+        return Ok(HomeCopy::default());
     };
     let real_home = std::fs::canonicalize(&home).map_err(|source| Error::Write {
         path: home.clone(),
@@ -372,7 +389,27 @@ fn home_copy(preset: Preset, agent: &AgentDir) -> Result<Vec<(PathBuf, PathBuf)>
             .write(&copy, &bytes)
             .map_err(|e| write_err(&copy, e))?;
     }
-    Ok(shown)
+    // A directory of the user's (through the user's link) is bound at its
+    // place in the copy: the sandbox makes the mount point there.
+    let read_only = preset
+        .shown_read_only()
+        .iter()
+        .filter_map(|rel| {
+            let real = std::fs::canonicalize(home.join(rel)).ok()?;
+            real.is_dir().then(|| (real, real_home.join(rel)))
+        })
+        .collect();
+    Ok(HomeCopy {
+        writable: shown,
+        read_only,
+    })
+}
+
+/// What [`home_copy`] shows the agent: (source, target) pairs.
+#[derive(Debug, Default)]
+struct HomeCopy {
+    writable: Vec<(PathBuf, PathBuf)>,
+    read_only: Vec<(PathBuf, PathBuf)>,
 }
 
 /// The largest file copied into the agent's home or back out of it.
@@ -500,7 +537,7 @@ pub fn launch(
 
     let shown_home = match opts.preset {
         Some(preset) => home_copy(preset, agent)?,
-        None => Vec::new(),
+        None => HomeCopy::default(),
     };
     let exe = std::fs::canonicalize(&al.init_program).unwrap_or_else(|_| al.init_program.clone());
     let hidden_again: Vec<PathBuf> = match (opts.preset, std::env::var_os("HOME")) {
@@ -542,9 +579,10 @@ pub fn launch(
         // Its own credentials: shown to this agent, hidden from `exec`.
         c.hidden.retain(|h| !hidden_again.contains(h));
         // Its home copy, writable; the user's own files are not shown.
-        for (copy, inside) in &shown_home {
-            c.writable.push((copy.clone(), inside.clone()));
-        }
+        // (The sandbox mounts parents first, so the read-only directories
+        // land inside the copy.)
+        c.writable.extend(shown_home.writable.iter().cloned());
+        c.read_only.extend(shown_home.read_only.iter().cloned());
         // The relay's directory, its socket (shown by its own path, so the
         // sandbox leaves it reachable) and the airlock binary.
         c.read_only.push((agent.dir.clone(), agent.dir.clone()));
