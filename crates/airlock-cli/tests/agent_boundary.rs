@@ -490,7 +490,21 @@ fn agent_homes(home: &Path) -> std::collections::BTreeMap<String, String> {
 /// byte, and a token written as no JSON or as a link is not copied back.
 #[test]
 fn an_agent_that_plants_settings_plugins_and_rules_leaves_the_users_unchanged() {
-    let jail = Jail::new(Caller::Current, WORKFLOW);
+    planted_settings_leave_the_users_unchanged(Caller::Current);
+}
+
+/// The same, with airlock run by an unprivileged user.
+#[test]
+fn an_agent_that_plants_settings_leaves_the_users_unchanged_as_an_unprivileged_user() {
+    if !Caller::Unprivileged.available() {
+        eprintln!("skipped: an unprivileged caller needs the tests to run as root");
+        return;
+    }
+    planted_settings_leave_the_users_unchanged(Caller::Unprivileged);
+}
+
+fn planted_settings_leave_the_users_unchanged(caller: Caller) {
+    let jail = Jail::new(caller, WORKFLOW);
     let env: &Env = &jail;
     let home = &env.home;
     write(
@@ -523,8 +537,11 @@ fn an_agent_that_plants_settings_plugins_and_rules_leaves_the_users_unchanged() 
     write(&home.join(".codex/AGENTS.md"), "Be careful.\n");
     write(&home.join(".codex/rules/default.rules"), "# mine\n");
     write(&home.join(".ssh/x"), "key\n");
+    for name in [".claude", ".claude.json", ".codex", "dotfiles", ".ssh"] {
+        jail.own(&home.join(name));
+    }
     let before = agent_homes(home);
-    let (run, wt) = env.start(BRIEF);
+    let (run, wt) = jail.start(BRIEF);
     write(
         &wt.join("plant.py"),
         r#"import json, os, subprocess, sys
@@ -587,9 +604,21 @@ subprocess.Popen(["setsid", "sh", "-c", loop], stdin=subprocess.DEVNULL,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 "#,
     );
+    jail.own(&wt.join("plant.py"));
     agent_script(&wt, "#!/bin/sh\nexec python3 plant.py \"$@\"\n");
+    jail.own(&wt.join("agent.sh"));
     for preset in ["claude", "codex"] {
-        let v = agent(env, &["--preset", preset, &run, "--", "./agent.sh", preset])
+        let v = jail
+            .airlock(&[
+                "--json",
+                "agent",
+                "--preset",
+                preset,
+                &run,
+                "--",
+                "./agent.sh",
+                preset,
+            ])
             .expect_json(&["agent"], 0);
         assert_eq!(v["token_returned"], Value::Null, "{v}");
     }
