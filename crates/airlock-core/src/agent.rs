@@ -182,8 +182,8 @@ impl Preset {
 /// What `airlock agent` prepared outside the sandbox for one launch: a
 /// private directory under airlock's state (hidden like the rest of it,
 /// shown read-only to this agent only) holding the relay socket's place,
-/// the agent's hook and MCP configuration, and the mount point of the
-/// airlock binary.
+/// the agent's hook and MCP configuration, the mount point of the
+/// airlock binary and, with a preset, the agent's home copy (`home/`).
 #[derive(Debug, Clone)]
 pub struct AgentDir {
     pub dir: PathBuf,
