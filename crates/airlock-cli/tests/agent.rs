@@ -325,9 +325,9 @@ python3 raw.py 'approve {other}\\n' 'promote {other}\\n' 'hook claude post --run
     env.assert_ledger_ok();
 }
 
-/// With a preset the agent sees its own settings and credentials (and may
-/// write them); `exec` in the same run still does not, nor anything else
-/// of the home.
+/// With a preset the agent sees a copy of its own settings and
+/// credentials (and may write it; a refreshed token flows back); `exec` in
+/// the same run still does not, nor anything else of the home.
 #[test]
 fn a_preset_shows_the_agent_its_own_credentials_and_nothing_else() {
     let env = Env::new();
@@ -346,7 +346,7 @@ try cat \"$HOME/.claude/.credentials.json\"
 try cat \"$HOME/.claude.json\"
 try cat \"$HOME/.codex/auth.json\"
 try cat \"$HOME/.ssh/id_ed25519\"
-try sh -c 'echo refreshed > \"$HOME/.claude/.credentials.json\"'
+try sh -c 'echo \"{{\\\"token\\\": \\\"refreshed\\\"}}\" > \"$HOME/.claude/.credentials.json\"'
 try sh -c 'echo x > \"$HOME/planted\"'
 "
         ),
@@ -367,17 +367,25 @@ try sh -c 'echo x > \"$HOME/planted\"'
     assert_eq!(codes[4], 0, "the agent refreshes its token: {tried:?}");
     // The home stays read-only (here, below the test's /tmp, the attempt
     // lands in the run's private /tmp): nothing reaches the real home.
+    // The refreshed token alone flows back.
     assert_eq!(
         std::fs::read_to_string(env.home.join(".claude/.credentials.json")).unwrap(),
-        "refreshed\n"
+        "{\"token\": \"refreshed\"}\n"
     );
-    assert!(!env.home.join("planted").exists());
+    assert_eq!(
+        v["token_returned"],
+        json!(env.home.join(".claude/.credentials.json")),
+        "{v}"
+    );
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(env.home.join(".claude.json"))
+        &std::fs::metadata(env.home.join(".claude/.credentials.json"))
             .unwrap()
             .permissions(),
     );
     assert_eq!(mode & 0o077, 0, "{mode:o}");
+    assert!(!env.home.join("planted").exists());
+    // The agent's ~/.claude.json was its copy's: the user's is not made.
+    assert!(!env.home.join(".claude.json").exists());
 
     // `exec` in the same run: the credentials stay hidden.
     let out = env.airlock(&[
@@ -494,14 +502,10 @@ fn a_preset_configures_hooks_and_mcp_for_this_launch_only() {
         "{args:?}"
     );
     assert_eq!(args[8], "--dangerously-bypass-hook-trust");
-    // The user's settings: only what the agents' first start makes.
+    // The user's settings: nothing made (the agent's home is a copy).
     let mut home_after = home_entries(&env.home);
     home_after.retain(|p| !home_before.contains(p));
-    assert_eq!(
-        home_after,
-        [".claude", ".claude.json", ".codex"],
-        "{home_after:?}"
-    );
+    assert!(home_after.is_empty(), "{home_after:?}");
     assert_eq!(env.main_fingerprint(), fingerprint);
 }
 

@@ -1,6 +1,7 @@
 //! `airlock agent`: the agent itself runs in its run's sandbox, as any
-//! command of the run does, with three additions: its own settings and
-//! credentials (a [`Preset`]'s, and only while it runs), its model's API
+//! command of the run does, with three additions: a copy of its own
+//! settings and credentials (a [`Preset`]'s, for this launch only; only
+//! the token file flows back), its model's API
 //! hosts through the egress proxy, and a relay socket through which the
 //! hooks and the MCP server it is configured with reach airlock outside.
 //!
@@ -45,9 +46,8 @@ pub enum Preset {
 pub struct HomePath {
     /// Relative to the home directory.
     pub path: &'static str,
-    /// A directory (made 0700 if missing) or a file (made holding `{}`).
+    /// A directory or a file, in the agent's home copy.
     pub dir: bool,
-    pub writable: bool,
     pub why: &'static str,
 }
 
@@ -90,23 +90,57 @@ impl Preset {
                 HomePath {
                     path: ".claude",
                     dir: true,
-                    writable: true,
-                    why: "Claude Code's settings, sessions and its sign-in token (.credentials.json), which it refreshes",
+                    why: "a copy of Claude Code's settings, CLAUDE.md and sign-in token (.credentials.json, which alone is copied back)",
                 },
                 HomePath {
                     path: ".claude.json",
                     dir: false,
-                    writable: true,
-                    why: "Claude Code's state: account, projects, onboarding; it writes it on every start",
+                    why: "a copy of Claude Code's state: account, projects, onboarding; it writes it on every start",
                 },
             ],
             Preset::Codex => &[HomePath {
                 path: ".codex",
                 dir: true,
-                writable: true,
-                why: "Codex's config.toml, sessions, logs and its sign-in token (auth.json), which it refreshes",
+                why: "a copy of Codex's config.toml, AGENTS.md and sign-in token (auth.json, which alone is copied back)",
             }],
         }
+    }
+
+    /// The user's files copied into the agent's home for a launch
+    /// (regular files of at most 1 MiB, through the user's links); never
+    /// sessions, transcripts or history.
+    pub fn copied_in(self) -> &'static [&'static str] {
+        match self {
+            Preset::Claude => &[
+                ".claude.json",
+                ".claude/settings.json",
+                ".claude/settings.local.json",
+                ".claude/.credentials.json",
+                ".claude/CLAUDE.md",
+            ],
+            Preset::Codex => &[".codex/config.toml", ".codex/auth.json", ".codex/AGENTS.md"],
+        }
+    }
+
+    /// The user's directories shown read-only inside the agent's home copy
+    /// when they exist: what the agent reads (plugins, skills) but must
+    /// not change, too large to copy.
+    pub fn shown_read_only(self) -> &'static [&'static str] {
+        match self {
+            Preset::Claude => &[
+                ".claude/plugins",
+                ".claude/skills",
+                ".claude/commands",
+                ".claude/agents",
+            ],
+            Preset::Codex => &[".codex/prompts", ".codex/skills", ".codex/rules"],
+        }
+    }
+
+    /// The one file copied back to the user's home when the agent ends:
+    /// its sign-in token, which it may have refreshed.
+    pub fn token(self) -> &'static str {
+        self.own_secrets()[0]
     }
 
     /// Variables passed from airlock's environment when set: the agent's
@@ -148,8 +182,8 @@ impl Preset {
 /// What `airlock agent` prepared outside the sandbox for one launch: a
 /// private directory under airlock's state (hidden like the rest of it,
 /// shown read-only to this agent only) holding the relay socket's place,
-/// the agent's hook and MCP configuration, and the mount point of the
-/// airlock binary.
+/// the agent's hook and MCP configuration, the mount point of the
+/// airlock binary and, with a preset, the agent's home copy (`home/`).
 #[derive(Debug, Clone)]
 pub struct AgentDir {
     pub dir: PathBuf,
@@ -305,249 +339,151 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     })
 }
 
-/// What the agent is shown of the home directory: the preset's paths,
-/// made when missing (as the agent would on its first start), as (where
-/// it really is, where the agent finds it: below the home's real path, as
-/// the toolchains of `HOME_EXPOSED` are shown).
-fn home_paths(preset: Preset) -> Result<Vec<(PathBuf, PathBuf, HomePath)>> {
+/// The agent's home for one launch, in its private directory (under
+/// airlock's state, never the worktree): copies of the preset's files
+/// ([`Preset::copied_in`]), shown read-write where the agent finds them
+/// (below the home's real path). The user's own files are never shown
+/// writable: whatever the agent writes there (hooks, MCP servers, skills,
+/// CLAUDE.md, rules) dies with this directory, and only the token file
+/// flows back ([`return_token`]). Returns the (copy, where it is shown)
+/// pairs, read-write, and the user's directories shown read-only inside
+/// them ([`Preset::shown_read_only`]).
+fn home_copy(preset: Preset, agent: &AgentDir) -> Result<HomeCopy> {
     let Some(home) = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
     else {
-        return Ok(Vec::new());
+        return Ok(HomeCopy::default());
     };
     let real_home = std::fs::canonicalize(&home).map_err(|source| Error::Write {
         path: home.clone(),
         source,
     })?;
+    let write_err = |path: &Path, source: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let copy_home = agent.dir.join("home");
+    airlock_fs::private_dir(&copy_home).map_err(|e| write_err(&copy_home, e))?;
     let mut shown = Vec::new();
     for entry in preset.home() {
-        let path = home.join(entry.path);
-        if std::fs::symlink_metadata(&path).is_err() {
-            let made = if entry.dir {
-                airlock_fs::private_dir(&path)
-            } else {
-                std::os::unix::fs::OpenOptionsExt::mode(
-                    std::fs::OpenOptions::new().write(true).create_new(true),
-                    0o600,
-                )
-                .open(&path)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, b"{}\n"))
-            };
-            made.map_err(|source| Error::Write {
-                path: path.clone(),
-                source,
-            })?;
+        let copy = copy_home.join(entry.path);
+        if entry.dir {
+            airlock_fs::private_dir(&copy).map_err(|e| write_err(&copy, e))?;
+        } else {
+            // A file is shown by itself: it must exist to be bound.
+            airlock_fs::Write::new()
+                .mode(0o600)
+                .write(&copy, b"{}\n")
+                .map_err(|e| write_err(&copy, e))?;
         }
-        let real = std::fs::canonicalize(&path).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
-        shown.push((real, real_home.join(entry.path), *entry));
+        shown.push((copy, real_home.join(entry.path)));
     }
-    Ok(shown)
-}
-
-/// A setting in the agent's writable home by which its program, started
-/// later by the user outside any sandbox, runs commands or trusts tools:
-/// hooks, `apiKeyHelper`, `statusLine`, permissions (Claude Code's
-/// settings.json), MCP servers and allowed tools (~/.claude.json), MCP
-/// servers and `notify` (Codex's config.toml). The agent may change them
-/// while it runs (its program reads them there, in the sandbox), but they
-/// are put back as they were when it ends: otherwise an agent would plant
-/// a command that the user's own unsandboxed Claude Code or Codex runs.
-#[derive(Debug)]
-struct Guarded {
-    path: PathBuf,
-    /// Where it pointed before the launch, when it was a link (dotfile
-    /// managers link settings): put back as a link, its target's content
-    /// guarded through it.
-    link: Option<PathBuf>,
-    /// The content before the launch, through a link (`None`: no file).
-    before: Option<Vec<u8>>,
-    mode: u32,
-    /// Only these keys (top-level and in each `projects` entry) of a JSON
-    /// file are guarded; the agent's program rewrites the rest on every
-    /// start. Empty: the whole file.
-    keys: &'static [&'static str],
-}
-
-/// The keys of ~/.claude.json that make Claude Code start a program or
-/// run a tool without asking.
-const CLAUDE_STATE_KEYS: &[&str] = &[
-    "mcpServers",
-    "allowedTools",
-    "enabledMcpjsonServers",
-    "enableAllProjectMcpServers",
-];
-
-impl Preset {
-    /// The guarded files, relative to the home: (path, keys).
-    fn guarded(self) -> &'static [(&'static str, &'static [&'static str])] {
-        match self {
-            Preset::Claude => &[
-                (".claude/settings.json", &[]),
-                (".claude/settings.local.json", &[]),
-                (".claude.json", CLAUDE_STATE_KEYS),
-            ],
-            Preset::Codex => &[(".codex/config.toml", &[])],
-        }
-    }
-}
-
-/// (where it links to, its content through the link).
-fn settings_now(path: &Path) -> (Option<PathBuf>, Option<Vec<u8>>) {
-    let link = std::fs::read_link(path).ok();
-    let content = std::fs::metadata(path)
-        .ok()
-        .filter(|m| m.is_file())
-        .and_then(|_| std::fs::read(path).ok());
-    (link, content)
-}
-
-fn guard(preset: Preset) -> Vec<Guarded> {
-    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
-        return Vec::new();
-    };
-    preset
-        .guarded()
-        .iter()
-        .map(|(path, keys)| {
-            let path = PathBuf::from(&home).join(path);
-            let (link, before) = settings_now(&path);
-            let mode = std::fs::metadata(&path)
-                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
-                .unwrap_or(0o600);
-            Guarded {
-                path,
-                link,
-                before,
-                mode,
-                keys,
-            }
-        })
-        .collect()
-}
-
-/// Removes what is at `path`, whatever it is (never following a link).
-fn remove_any(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// `after` with `keys` (top-level and in each project) as in `before`.
-fn with_keys_of(
-    before: &serde_json::Value,
-    mut after: serde_json::Value,
-    keys: &[&str],
-) -> serde_json::Value {
-    fn put(
-        to: &mut serde_json::Map<String, serde_json::Value>,
-        from: Option<&serde_json::Value>,
-        keys: &[&str],
-    ) {
-        for key in keys {
-            match from.and_then(|f| f.get(*key)) {
-                Some(v) => {
-                    to.insert((*key).to_string(), v.clone());
-                }
-                None => {
-                    to.remove(*key);
-                }
-            }
-        }
-    }
-    if let Some(top) = after.as_object_mut() {
-        put(top, Some(before), keys);
-        if let Some(projects) = top.get_mut("projects").and_then(|p| p.as_object_mut()) {
-            for (name, project) in projects.iter_mut() {
-                if let Some(project) = project.as_object_mut() {
-                    put(
-                        project,
-                        before.get("projects").and_then(|p| p.get(name)),
-                        keys,
-                    );
-                }
-            }
-        }
-    }
-    after
-}
-
-/// Puts each guarded setting back as it was; returns the paths changed.
-/// The agent has ended: nothing in its sandbox writes there any more.
-fn restore(guarded: &[Guarded]) -> Result<Vec<PathBuf>> {
-    let mut restored = Vec::new();
-    for g in guarded {
-        let write_err = |source: std::io::Error| Error::Write {
-            path: g.path.clone(),
-            source,
+    for rel in preset.copied_in() {
+        let Some(bytes) = user_file(&home.join(rel)) else {
+            continue;
         };
-        let mut changed = false;
-        let (link, _) = settings_now(&g.path);
-        if link != g.link
-            || (g.link.is_none() && std::fs::symlink_metadata(&g.path).is_ok_and(|m| !m.is_file()))
-        {
-            // What the agent put in its place (a link, a directory) goes.
-            remove_any(&g.path).map_err(write_err)?;
-            if let Some(target) = &g.link {
-                std::os::unix::fs::symlink(target, &g.path).map_err(write_err)?;
-            }
-            changed = true;
-        }
-        let (_, now) = settings_now(&g.path);
-        if now != g.before {
-            let put_back = match (&g.before, &now) {
-                (Some(before), Some(now)) if !g.keys.is_empty() => {
-                    match (
-                        serde_json::from_slice::<serde_json::Value>(before),
-                        serde_json::from_slice::<serde_json::Value>(now),
-                    ) {
-                        (Ok(b), Ok(n)) => {
-                            let kept = with_keys_of(&b, n.clone(), g.keys);
-                            (kept != n)
-                                .then(|| serde_json::to_vec_pretty(&kept))
-                                .transpose()
-                                .map_err(|e| {
-                                    Error::Internal(format!(
-                                        "cannot write {}: {e}",
-                                        g.path.display()
-                                    ))
-                                })?
-                        }
-                        // Unreadable now (or before): the whole file as it was.
-                        _ => Some(before.clone()),
-                    }
-                }
-                (Some(before), _) => Some(before.clone()),
-                (None, _) => None,
-            };
-            match (put_back, &g.before) {
-                (Some(bytes), _) => {
-                    // Through the link when there is one: its target.
-                    let target = std::fs::canonicalize(&g.path).unwrap_or_else(|_| g.path.clone());
-                    airlock_fs::Write::new()
-                        .mode(g.mode)
-                        .write(&target, &bytes)
-                        .map_err(write_err)?;
-                    changed = true;
-                }
-                (None, None) if g.link.is_none() => {
-                    remove_any(&g.path).map_err(write_err)?;
-                    changed = true;
-                }
-                _ => {}
-            }
-        }
-        if changed {
-            restored.push(g.path.clone());
-        }
+        let copy = copy_home.join(rel);
+        airlock_fs::Write::new()
+            .mode(0o600)
+            .write(&copy, &bytes)
+            .map_err(|e| write_err(&copy, e))?;
     }
-    Ok(restored)
+    // A directory of the user's (through the user's link) is bound at its
+    // place in the copy: the sandbox makes the mount point there.
+    let read_only = preset
+        .shown_read_only()
+        .iter()
+        .filter_map(|rel| {
+            let real = std::fs::canonicalize(home.join(rel)).ok()?;
+            real.is_dir().then(|| (real, real_home.join(rel)))
+        })
+        .collect();
+    Ok(HomeCopy {
+        writable: shown,
+        read_only,
+    })
+}
+
+/// What [`home_copy`] shows the agent: (source, target) pairs.
+#[derive(Debug, Default)]
+struct HomeCopy {
+    writable: Vec<(PathBuf, PathBuf)>,
+    read_only: Vec<(PathBuf, PathBuf)>,
+}
+
+/// The largest file copied into the agent's home or back out of it.
+const COPY_LIMIT: u64 = 1 << 20;
+
+/// A user's file to copy into the agent's home: its content when it is a
+/// regular file (through the user's own link, as a dotfile manager makes)
+/// of at most [`COPY_LIMIT`]; anything else is left out.
+fn user_file(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > COPY_LIMIT {
+        return None;
+    }
+    std::fs::read(path).ok()
+}
+
+/// The token file the agent left in its home copy, when it is a regular
+/// file (opened without following a link) of at most [`COPY_LIMIT`]
+/// holding JSON.
+fn agents_token(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > COPY_LIMIT {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(COPY_LIMIT + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > COPY_LIMIT {
+        return None;
+    }
+    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?;
+    Some(bytes)
+}
+
+/// After the agent ended: its token file (a refreshed sign-in) copied to
+/// the user's, atomically, when it is valid and changed; nothing else of
+/// the agent's home flows back. Returns the user's path when written.
+fn return_token(preset: Preset, agent: &AgentDir) -> Result<Option<PathBuf>> {
+    let Some(home) = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+    else {
+        return Ok(None);
+    };
+    let rel = preset.token();
+    let Some(bytes) = agents_token(&agent.dir.join("home").join(rel)) else {
+        return Ok(None);
+    };
+    let user = home.join(rel);
+    if user_file(&user).as_deref() == Some(&bytes[..]) {
+        return Ok(None);
+    }
+    let write_err = |source: std::io::Error| Error::Write {
+        path: user.clone(),
+        source,
+    };
+    if let Some(parent) = user.parent()
+        && std::fs::symlink_metadata(parent).is_err()
+    {
+        airlock_fs::private_dir(parent).map_err(write_err)?;
+    }
+    // Through the user's own link (a dotfile manager's), kept a link.
+    let target = std::fs::canonicalize(&user).unwrap_or_else(|_| user.clone());
+    airlock_fs::Write::new()
+        .mode(0o600)
+        .write(&target, &bytes)
+        .map_err(write_err)?;
+    Ok(Some(user))
 }
 
 /// How to launch the agent.
@@ -571,9 +507,9 @@ pub struct AgentSession {
     pub hosts: Vec<String>,
     /// Every connection through the proxy (the trace's, repeated).
     pub connections: Vec<airlock_model::trace::Connection>,
-    /// The agent's settings it changed that were put back when it ended
-    /// (see [`Guarded`]).
-    pub restored: Vec<PathBuf>,
+    /// The user's token file, when the agent's refreshed token was copied
+    /// back to it (nothing else of the agent's home ever is).
+    pub token_returned: Option<PathBuf>,
 }
 
 /// Starts the agent in run `id`'s sandbox and waits for it to end, then
@@ -600,10 +536,9 @@ pub fn launch(
     argv.splice(1..1, agent.args.iter().map(OsString::from));
 
     let shown_home = match opts.preset {
-        Some(preset) => home_paths(preset)?,
-        None => Vec::new(),
+        Some(preset) => home_copy(preset, agent)?,
+        None => HomeCopy::default(),
     };
-    let guarded = opts.preset.map(guard).unwrap_or_default();
     let exe = std::fs::canonicalize(&al.init_program).unwrap_or_else(|_| al.init_program.clone());
     let hidden_again: Vec<PathBuf> = match (opts.preset, std::env::var_os("HOME")) {
         (Some(preset), Some(home)) => preset
@@ -643,14 +578,11 @@ pub fn launch(
         let c = &mut plan.confinement;
         // Its own credentials: shown to this agent, hidden from `exec`.
         c.hidden.retain(|h| !hidden_again.contains(h));
-        for (real, inside, entry) in &shown_home {
-            let pair = (real.clone(), inside.clone());
-            if entry.writable {
-                c.writable.push(pair);
-            } else {
-                c.read_only.push(pair);
-            }
-        }
+        // Its home copy, writable; the user's own files are not shown.
+        // (The sandbox mounts parents first, so the read-only directories
+        // land inside the copy.)
+        c.writable.extend(shown_home.writable.iter().cloned());
+        c.read_only.extend(shown_home.read_only.iter().cloned());
         // The relay's directory, its socket (shown by its own path, so the
         // sandbox leaves it reachable) and the airlock binary.
         c.read_only.push((agent.dir.clone(), agent.dir.clone()));
@@ -711,10 +643,14 @@ pub fn launch(
         preflight,
         &launch,
     );
-    // Put back before anything else can fail, even when the launch did.
-    let restored = restore(&guarded);
+    // The token back before anything else can fail, even when the launch
+    // did: the agent may have refreshed it (and the old one be revoked).
+    let token_returned = match preset {
+        Some(preset) => return_token(preset, agent),
+        None => Ok(None),
+    };
     let (mut trace, held) = traced?;
-    let restored = restored?;
+    let token_returned = token_returned?;
     crate::exec::Records::add_trace(store, &run.id, &mut trace)?;
     drop(held);
     let connections = trace.connections.clone();
@@ -723,6 +659,6 @@ pub fn launch(
         preset,
         hosts,
         connections,
-        restored,
+        token_returned,
     })
 }

@@ -164,9 +164,9 @@ impl Session {
             let list: Vec<String> = refused.iter().map(|h| crate::render::escape(h)).collect();
             note += &format!("\n  refused: {}", list.join(", "));
         }
-        for path in &s.restored {
+        if let Some(path) = &s.token_returned {
             note += &format!(
-                "\n  put back: {} (the agent changed settings that run commands outside the sandbox)",
+                "\n  token copied back: {} (the agent refreshed its sign-in; nothing else of its home flows back)",
                 crate::render::escape(&path.display().to_string())
             );
         }
