@@ -61,6 +61,10 @@ pub trait Store {
 
     // Ledger events.
     fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event>;
+    /// Appends a frequent record as traces are appended: committed without
+    /// waiting for the disk and not witnessed in the head record (the run's
+    /// next decision flushes and witnesses it).
+    fn record_event(&mut self, run: &str, kind: &str, data: Value) -> Result<Event>;
     fn events(&self, run: Option<&str>) -> Result<Vec<Event>>;
     fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>>;
     /// The last event's seq and hash.

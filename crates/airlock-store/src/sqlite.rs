@@ -386,6 +386,15 @@ impl crate::Store for SqliteStore {
         Ok(event)
     }
 
+    fn record_event(&mut self, run: &str, kind: &str, data: Value) -> Result<Event> {
+        self.ledger.with_relaxed_sync(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let event = append_in(&tx, Some(run), kind, &data)?;
+            tx.commit()?;
+            Ok(event)
+        })
+    }
+
     /// Records work about to begin. The returned lock is held while the work
     /// runs; recovery treats an intent whose lock it can take as abandoned by
     /// a process that died. The lock exists before the intent row does.

@@ -466,10 +466,12 @@ pub const MCP_CALL_EVENT: &str = "mcp-call";
 
 /// Appends a passed or refused MCP call (server, tool, decision, rule, the
 /// arguments' digest and size, as the proxy recorded it) to `run_id`'s
-/// ledger.
+/// ledger. Written as a trace is (no flush, no head witness; the run's next
+/// decision does both): the proxy records a call before every call it
+/// passes, and a flush each time doubled what a passed call costs.
 pub fn record_mcp_call(al: &mut Airlock, run_id: &str, record: Value) -> Result<()> {
     let run = al.store.get(run_id)?;
-    al.store.event(Some(&run.id), MCP_CALL_EVENT, record)?;
+    al.store.record_event(&run.id, MCP_CALL_EVENT, record)?;
     Ok(())
 }
 
