@@ -4,11 +4,10 @@
 //! on the host, and checks both what the client got and that the target
 //! counted nothing it should not have.
 
-use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
@@ -17,102 +16,12 @@ use std::time::Duration;
 
 use airlock_egress::{Allowlist, ConnectionRecord, Proxy, ProxyConfig, Sink};
 use airlock_sandbox::host::HostSettings;
-use airlock_sandbox::{
-    BRIDGE_PORT, CommandSpec, Confinement, Echo, Egress, Limits, Outcome, SandboxError,
-    run_with_egress,
-};
+use airlock_sandbox::{BRIDGE_PORT, CommandSpec, Egress, SandboxError, run_with_egress};
 
-/// A sandbox's directories, the proxy's socket among them.
-struct Lab {
-    _tmp: tempfile::TempDir,
-    base: PathBuf,
-    work: PathBuf,
-    root: PathBuf,
-    logs: PathBuf,
-    socket: PathBuf,
-}
+mod common;
+use common::{Lab, read};
 
 impl Lab {
-    fn new() -> Lab {
-        // Not under /tmp: the sandbox replaces /tmp with a private one.
-        let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let parent = if target_tmp.starts_with("/tmp") {
-            PathBuf::from("/var/tmp/airlock-test-egress")
-        } else {
-            target_tmp
-        };
-        std::fs::create_dir_all(&parent).unwrap();
-        let t = tempfile::Builder::new()
-            .prefix("egress-")
-            .tempdir_in(&parent)
-            .unwrap();
-        let base = t.path().to_path_buf();
-        let lab = Lab {
-            work: base.join("work"),
-            root: base.join("root"),
-            logs: base.join("logs"),
-            socket: base.join("proxy").join("egress.sock"),
-            base,
-            _tmp: t,
-        };
-        for d in [&lab.work, &lab.root, &lab.logs] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        std::fs::create_dir_all(lab.socket.parent().unwrap()).unwrap();
-        lab
-    }
-
-    fn spec(&self, script: &str) -> CommandSpec {
-        CommandSpec {
-            argv: vec!["/bin/bash".into(), "-c".into(), script.into()],
-            cwd: self.work.clone(),
-            env: vec![
-                (
-                    OsString::from("PATH"),
-                    OsString::from("/usr/local/bin:/usr/bin:/bin"),
-                ),
-                // Replaced: the command's proxy is the bridge, whatever it was given.
-                (
-                    OsString::from("http_proxy"),
-                    OsString::from("http://10.9.9.9:1"),
-                ),
-            ],
-            timeout: Some(Duration::from_secs(60)),
-            stdout_path: self.logs.join("out"),
-            stderr_path: self.logs.join("err"),
-            echo: Echo::None,
-            input: airlock_sandbox::Input::Null,
-            confinement: Some(Confinement {
-                init_program: PathBuf::from(env!("CARGO_BIN_EXE_airlock-sandbox-init")),
-                writable: vec![(self.work.clone(), self.work.clone())],
-                read_only: vec![],
-                hidden: vec![],
-                network: false,
-                root: self.root.clone(),
-                weaker: false,
-                host: None,
-                ahead: None,
-            }),
-            limits: Limits::default(),
-        }
-    }
-
-    fn egress(&self) -> Egress {
-        Egress {
-            proxy_socket: self.socket.clone(),
-        }
-    }
-
-    /// Runs `script` with the proxy as its only way out; its stdout and stderr.
-    fn run(&self, script: &str) -> (Outcome, String, String) {
-        let outcome = run_with_egress(&self.spec(script), &self.egress(), None).expect("sandbox");
-        (
-            outcome,
-            read(&self.logs.join("out")),
-            read(&self.logs.join("err")),
-        )
-    }
-
     /// The proxy on the lab's socket: `allowed.test` and `denied.test` both
     /// name the host's loopback, where `server` listens; only
     /// `allowed.test` (and that address, which the proxy otherwise refuses
@@ -129,10 +38,6 @@ impl Lab {
         config.unix_socket = Some(self.socket.clone());
         (Proxy::start(config).unwrap(), records)
     }
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
 }
 
 /// The size of the server's `/big` body.
@@ -257,7 +162,7 @@ fn records(rx: &Receiver<ConnectionRecord>) -> Vec<ConnectionRecord> {
 
 #[test]
 fn clients_reach_an_allowed_name_through_the_bridge_and_a_denied_one_gets_403() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, rx) = lab.proxy(&server);
     let port = server.port;
@@ -307,7 +212,7 @@ fn clients_reach_an_allowed_name_through_the_bridge_and_a_denied_one_gets_403() 
 /// client with the variables as they are: every byte arrives, in order.
 #[test]
 fn many_connections_and_large_bodies_cross_the_bridge_intact() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, _rx) = lab.proxy(&server);
     let port = server.port;
@@ -341,7 +246,7 @@ fn many_connections_and_large_bodies_cross_the_bridge_intact() {
 /// body, byte for byte.
 #[test]
 fn clients_that_hang_up_mid_body_leave_the_bridge_serving() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, rx) = lab.proxy(&server);
     let port = server.port;
@@ -371,7 +276,7 @@ fn clients_that_hang_up_mid_body_leave_the_bridge_serving() {
 
 #[test]
 fn a_direct_tcp_connection_finds_no_route_and_reaches_nothing() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, _rx) = lab.proxy(&server);
     let port = server.port;
@@ -403,7 +308,7 @@ fn a_direct_tcp_connection_finds_no_route_and_reaches_nothing() {
 
 #[test]
 fn udp_to_the_host_reaches_nothing() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, _rx) = lab.proxy(&server);
     let target = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
@@ -431,7 +336,7 @@ fn udp_to_the_host_reaches_nothing() {
 
 #[test]
 fn no_resolver_is_reachable_from_inside() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, _rx) = lab.proxy(&server);
     let (o, out, err) = lab.run(
@@ -457,7 +362,7 @@ fn no_resolver_is_reachable_from_inside() {
 
 #[test]
 fn with_the_proxy_stopped_connections_fail_and_nothing_falls_back() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, _rx) = lab.proxy(&server);
     proxy.stop();
@@ -476,7 +381,7 @@ fn with_the_proxy_stopped_connections_fail_and_nothing_falls_back() {
 
 #[test]
 fn the_bridge_relays_to_the_proxy_only_never_to_another_host_socket() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, rx) = lab.proxy(&server);
     let other = lab.base.join("other.sock");
@@ -505,7 +410,7 @@ fn the_bridge_relays_to_the_proxy_only_never_to_another_host_socket() {
 
 #[test]
 fn the_bridge_ends_with_the_sandbox_and_the_command_cannot_end_it() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let server = Server::start();
     let (proxy, _rx) = lab.proxy(&server);
     let port = server.port;
@@ -555,7 +460,7 @@ fn the_bridge_ends_with_the_sandbox_and_the_command_cannot_end_it() {
 
 #[test]
 fn egress_is_refused_where_it_cannot_be_enforced_and_nothing_runs() {
-    let lab = Lab::new();
+    let lab = Lab::new("egress-");
     let made = lab.work.join("ran");
     let script = format!("touch {}", made.display());
     let cases: Vec<(CommandSpec, Egress, &str)> = {

@@ -3,94 +3,19 @@
 //! test makes the attempt for real and checks the target on the host
 //! untouched (a listener that must have accepted nothing).
 
-use std::ffi::OsString;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use airlock_egress::{Allowlist, Proxy, ProxyConfig, Sink};
-use airlock_sandbox::{CommandSpec, Confinement, Echo, Egress, Limits, Outcome, run_with_egress};
 
-/// A sandbox's directories, the proxy's socket among them (as in egress.rs).
-struct Lab {
-    _tmp: tempfile::TempDir,
-    base: PathBuf,
-    work: PathBuf,
-    root: PathBuf,
-    logs: PathBuf,
-    socket: PathBuf,
-}
+mod common;
+use common::Lab;
 
 impl Lab {
-    fn new() -> Lab {
-        // Not under /tmp: the sandbox replaces /tmp with a private one.
-        let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let parent = if target_tmp.starts_with("/tmp") {
-            PathBuf::from("/var/tmp/airlock-test-egress")
-        } else {
-            target_tmp
-        };
-        std::fs::create_dir_all(&parent).unwrap();
-        let t = tempfile::Builder::new()
-            .prefix("redteam-")
-            .tempdir_in(&parent)
-            .unwrap();
-        let base = t.path().to_path_buf();
-        let lab = Lab {
-            work: base.join("work"),
-            root: base.join("root"),
-            logs: base.join("logs"),
-            socket: base.join("proxy").join("egress.sock"),
-            base,
-            _tmp: t,
-        };
-        for d in [&lab.work, &lab.root, &lab.logs, &lab.base.join("proxy")] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        lab
-    }
-
-    fn run(&self, script: &str) -> (Outcome, String, String) {
-        let spec = CommandSpec {
-            argv: vec!["/bin/bash".into(), "-c".into(), script.into()],
-            cwd: self.work.clone(),
-            env: vec![(
-                OsString::from("PATH"),
-                OsString::from("/usr/local/bin:/usr/bin:/bin"),
-            )],
-            timeout: Some(Duration::from_secs(60)),
-            stdout_path: self.logs.join("out"),
-            stderr_path: self.logs.join("err"),
-            echo: Echo::None,
-            input: airlock_sandbox::Input::Null,
-            confinement: Some(Confinement {
-                init_program: PathBuf::from(env!("CARGO_BIN_EXE_airlock-sandbox-init")),
-                writable: vec![(self.work.clone(), self.work.clone())],
-                read_only: vec![],
-                hidden: vec![],
-                network: false,
-                root: self.root.clone(),
-                weaker: false,
-                host: None,
-                ahead: None,
-            }),
-            limits: Limits::default(),
-        };
-        let egress = Egress {
-            proxy_socket: self.socket.clone(),
-        };
-        let outcome = run_with_egress(&spec, &egress, None).expect("sandbox");
-        (
-            outcome,
-            read(&self.logs.join("out")),
-            read(&self.logs.join("err")),
-        )
-    }
-
     /// A proxy that allows nothing: every way out the tests find is one
     /// the proxy did not grant.
     fn proxy(&self) -> Proxy {
@@ -99,10 +24,6 @@ impl Lab {
         config.unix_socket = Some(self.socket.clone());
         Proxy::start(config).unwrap()
     }
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
 }
 
 /// The host's own addresses other than loopback, IPv4 and IPv6, where it
@@ -142,7 +63,7 @@ fn untouched(l: &TcpListener, what: &str, out: &str) {
 /// loopback and addresses reaches nothing either.
 #[test]
 fn raw_sockets_icmp_routes_and_ipv6_to_the_host_reach_nothing() {
-    let lab = Lab::new();
+    let lab = Lab::new("redteam-");
     let proxy = lab.proxy();
     let target = dual_stack_listener();
     let port = target.local_addr().unwrap().port();
@@ -214,7 +135,7 @@ EOF
 /// Landlock scopes them): one of the host's is out of reach.
 #[test]
 fn an_abstract_socket_of_the_host_is_out_of_reach() {
-    let lab = Lab::new();
+    let lab = Lab::new("redteam-");
     let proxy = lab.proxy();
     let name = format!("airlock-redteam-{}", std::process::id());
     let listener = UnixListener::bind_addr(&UnixAddr::from_abstract_name(&name).unwrap()).unwrap();
@@ -239,7 +160,7 @@ fn an_abstract_socket_of_the_host_is_out_of_reach() {
 /// yet connect() by path ignores namespaces. It must be hidden all the same.
 #[test]
 fn a_socket_bound_in_another_network_namespace_is_hidden_too() {
-    let lab = Lab::new();
+    let lab = Lab::new("redteam-");
     let proxy = lab.proxy();
     let dir = lab.base.join("daemon");
     std::fs::create_dir_all(&dir).unwrap();
@@ -300,7 +221,7 @@ fn a_socket_bound_in_another_network_namespace_is_hidden_too() {
 /// directly; nothing falls back to a route of its own.
 #[test]
 fn the_proxy_gone_mid_run_leaves_no_way_out() {
-    let lab = Lab::new();
+    let lab = Lab::new("redteam-");
     let server = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = server.local_addr().unwrap().port();
     let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -364,7 +285,7 @@ fn the_proxy_gone_mid_run_leaves_no_way_out() {
 /// afterwards.
 #[test]
 fn a_flood_of_connections_through_the_bridge_reaches_nothing() {
-    let lab = Lab::new();
+    let lab = Lab::new("redteam-");
     let proxy = lab.proxy();
     let target = dual_stack_listener();
     let port = target.local_addr().unwrap().port();
