@@ -8,17 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::agent::{agent, agent_script, attempts};
 use common::{BRIEF, Env, Output, write};
 use serde_json::{Value, json};
-
-/// Writes `script` into the worktree as `agent.sh` (executable): the
-/// stand-in agent, started as `./agent.sh`.
-fn agent_script(wt: &Path, script: &str) {
-    let path = wt.join("agent.sh");
-    write(&path, script);
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 /// The prologue of every stand-in agent: `$A` is the airlock binary the
 /// agent is shown (beside the relay socket), `try` records a command's exit
@@ -28,30 +20,6 @@ A="$(dirname "$AIRLOCK_AGENT_RELAY")/airlock"
 W="$PWD"
 try() { "$@" >"$W/out.txt" 2>&1; echo "$? $*" >> "$W/attempts.txt"; awk '{print "  | " $0}' "$W/out.txt" >> "$W/attempts.txt"; }
 "#;
-
-fn agent(env: &Env, args: &[&str]) -> Output {
-    let mut full = vec!["--json", "agent"];
-    full.extend_from_slice(args);
-    env.airlock(&full)
-}
-
-/// The attempts `try` recorded: (exit code, command line, output).
-fn attempts(wt: &Path) -> Vec<(i32, String, String)> {
-    let text = std::fs::read_to_string(wt.join("attempts.txt")).unwrap_or_default();
-    let mut out: Vec<(i32, String, String)> = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("  | ") {
-            if let Some(last) = out.last_mut() {
-                last.2 += rest;
-                last.2 += "\n";
-            }
-            continue;
-        }
-        let (code, command) = line.split_once(' ').unwrap_or((line, ""));
-        out.push((code.parse().unwrap(), command.to_string(), String::new()));
-    }
-    out
-}
 
 /// The home directory's top-level names, sorted.
 fn home_entries(home: &Path) -> Vec<String> {

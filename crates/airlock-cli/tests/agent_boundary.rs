@@ -11,15 +11,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{BRIEF, Caller, Env, Jail, Output, WORKFLOW, write};
+use common::agent::{agent, agent_script, attempts};
+use common::{BRIEF, Caller, Env, Jail, WORKFLOW, write};
 use serde_json::Value;
-
-fn agent_script(wt: &Path, script: &str) {
-    let path = wt.join("agent.sh");
-    write(&path, script);
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 /// `$A` is the airlock binary the agent is shown, `$R` the relay's
 /// directory; `try` records a command's exit code and output.
@@ -29,30 +23,6 @@ R="$(dirname "$AIRLOCK_AGENT_RELAY")"; export R
 W="$PWD"
 try() { "$@" >"$W/out.txt" 2>&1; echo "$? $*" >> "$W/attempts.txt"; awk '{print "  | " $0}' "$W/out.txt" >> "$W/attempts.txt"; }
 "#;
-
-fn agent(env: &Env, args: &[&str]) -> Output {
-    let mut full = vec!["--json", "agent"];
-    full.extend_from_slice(args);
-    env.airlock(&full)
-}
-
-/// The attempts `try` recorded: (exit code, command line, output).
-fn attempts(wt: &Path) -> Vec<(i32, String, String)> {
-    let text = std::fs::read_to_string(wt.join("attempts.txt")).unwrap_or_default();
-    let mut out: Vec<(i32, String, String)> = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("  | ") {
-            if let Some(last) = out.last_mut() {
-                last.2 += rest;
-                last.2 += "\n";
-            }
-            continue;
-        }
-        let (code, command) = line.split_once(' ').unwrap_or((line, ""));
-        out.push((code.parse().unwrap(), command.to_string(), String::new()));
-    }
-    out
-}
 
 /// Raw frames on the relay socket: many idle connections, a service line
 /// with a NUL, an oversized hook payload, a payload whose `cwd` is the
