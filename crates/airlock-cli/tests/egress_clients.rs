@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 
 use airlock_nettest::{Pki, Served, Site, require_clients};
+use common::both;
 use common::{BRIEF, Caller, Jail, WORKFLOW, outside_private_tmp};
 use serde_json::Value;
 
@@ -280,27 +281,6 @@ fn clients_aimed_at_a_host_the_lane_does_not_list_reach_nothing(c: Caller) {
         !hosts.is_empty() && hosts.iter().all(|h| *h == "denied.test"),
         "{shown}"
     );
-}
-
-/// Runs a case as the user running the tests and as uid 65534.
-macro_rules! both {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-            #[test]
-            fn as_root() {
-                super::$case(Caller::Current);
-            }
-            #[test]
-            fn as_unprivileged() {
-                if !Caller::Unprivileged.available() {
-                    eprintln!("skipped: switching to uid 65534 needs root; the current user is unprivileged already");
-                    return;
-                }
-                super::$case(Caller::Unprivileged);
-            }
-        }
-    )*};
 }
 
 both!(

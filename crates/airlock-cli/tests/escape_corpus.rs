@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::both;
 use common::*;
 use serde_json::Value;
 
@@ -331,27 +332,6 @@ impl Drop for Victim {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Runs the dual-mode variants of a case taking a [`Caller`].
-macro_rules! both {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-            #[test]
-            fn as_root() {
-                super::$case(Caller::Current);
-            }
-            #[test]
-            fn as_unprivileged() {
-                if !Caller::Unprivileged.available() {
-                    eprintln!("skipped: switching to uid 65534 needs root; the current user is unprivileged already");
-                    return;
-                }
-                super::$case(Caller::Unprivileged);
-            }
-        }
-    )*};
 }
 
 both!(

@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::both;
 use common::{BRIEF, Caller, Env, Jail, WORKFLOW};
 use serde_json::Value;
 
@@ -654,26 +655,6 @@ fn a_rehearsal_reaches_the_listed_host_through_the_proxy() {
         rehearsal["connections"][0]["host"], "pkg.test",
         "{rehearsal}"
     );
-}
-
-macro_rules! both {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-            #[test]
-            fn as_root() {
-                super::$case(Caller::Current);
-            }
-            #[test]
-            fn as_unprivileged() {
-                if !Caller::Unprivileged.available() {
-                    eprintln!("skipped: switching to uid 65534 needs root; the current user is unprivileged already");
-                    return;
-                }
-                super::$case(Caller::Unprivileged);
-            }
-        }
-    )*};
 }
 
 both!(

@@ -830,3 +830,29 @@ pub fn at_terminal(
             && before.output_modes == after.output_modes,
     }
 }
+
+/// Runs a case taking a [`Caller`] twice: as the current user and as an
+/// unprivileged one (uid 65534, skipped where the current user is not root).
+// Allowed unused as `dead_code` is above: not every test binary runs cases twice.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use super::*;
+            #[test]
+            fn as_root() {
+                super::$case(Caller::Current);
+            }
+            #[test]
+            fn as_unprivileged() {
+                if !Caller::Unprivileged.available() {
+                    eprintln!("skipped: switching to uid 65534 needs root; the current user is unprivileged already");
+                    return;
+                }
+                super::$case(Caller::Unprivileged);
+            }
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use both;
