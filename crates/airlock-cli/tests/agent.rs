@@ -381,6 +381,98 @@ try sh -c 'echo x > \"$HOME/planted\"'
     assert!(tried[2].2.contains("codex-token"), "{tried:?}");
 }
 
+/// A launch killed before it could clean up leaves its directory, with the
+/// copy of the user's credentials in it. While the launch lives, `gc` and
+/// a second launch leave its directory alone; once it is gone, `gc` removes
+/// it (and says so), and so would the next launch.
+#[test]
+fn a_killed_launch_leaves_no_credentials_behind() {
+    let env = Env::new();
+    write(
+        &env.home.join(".claude/.credentials.json"),
+        "claude-token\n",
+    );
+    let (run, wt) = env.start(BRIEF);
+    agent_script(&wt, "#!/bin/sh\ntouch started\nexec sleep 60\n");
+    let mut child = env
+        .cmd(&["agent", "--preset", "claude", &run, "--", "./agent.sh"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !wt.join("started").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let dirs = agents_dirs(&env);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let copy = dirs[0].join("home/.claude/.credentials.json");
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "claude-token\n");
+
+    // Live: collected by nothing.
+    let v = env.json(&["gc", "--older-than", "0s"], 0);
+    assert_eq!(v["agent_dirs"], json!([]), "{v}");
+    assert!(copy.exists());
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        copy.exists(),
+        "the kill left the copy: what this test is about"
+    );
+
+    let dry = env.json(&["gc", "--older-than", "0s", "--dry-run"], 0);
+    assert_eq!(dry["agent_dirs"][0]["path"], json!(dirs[0]), "{dry}");
+    assert!(copy.exists(), "a dry run removes nothing");
+    let human = env.airlock(&["gc", "--older-than", "0s"]);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    assert!(
+        human
+            .stdout
+            .contains(&format!("removed {} (", dirs[0].display()))
+            && human
+                .stdout
+                .contains("left by an `airlock agent` launch that was killed"),
+        "{}",
+        human.stdout
+    );
+    assert!(agents_dirs(&env).is_empty(), "{:?}", agents_dirs(&env));
+    // The user's own file is untouched.
+    assert_eq!(
+        std::fs::read_to_string(env.home.join(".claude/.credentials.json")).unwrap(),
+        "claude-token\n"
+    );
+
+    // Killed again: the next launch removes what the last one left.
+    std::fs::remove_file(wt.join("started")).unwrap();
+    let mut child = env
+        .cmd(&["agent", "--preset", "claude", &run, "--", "./agent.sh"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !wt.join("started").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let left = agents_dirs(&env);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    agent_script(&wt, "#!/bin/sh\ntrue\n");
+    agent(&env, &["--preset", "claude", &run, "--", "./agent.sh"]).expect_json(&["agent"], 0);
+    assert!(agents_dirs(&env).is_empty(), "{:?}", agents_dirs(&env));
+}
+
 /// The hooks and the MCP server are configured for this launch only: the
 /// agent's command line names files in airlock's own directory, which go
 /// when the agent ends; the repository and the user's settings are left

@@ -217,6 +217,9 @@ impl AgentDir {
 /// preset's hook and MCP configuration there: for this launch only, never
 /// in the repository or the user's settings.
 pub fn prepare(layout: &Layout, preset: Option<Preset>) -> Result<AgentDir> {
+    // A launch that was killed left its directory (and its copy of the
+    // user's credentials): gone before a new one is made.
+    sweep_stale(layout, false)?;
     let base = layout.state.join("agents");
     let dir = base.join(&crate::layout::unique_suffix()[..12]);
     let write_err = |path: &Path, source: std::io::Error| Error::Write {
@@ -227,6 +230,14 @@ pub fn prepare(layout: &Layout, preset: Option<Preset>) -> Result<AgentDir> {
     // Sockets are bound and reached through this descriptor: a socket's
     // path may be at most 107 bytes, and the state directory's may be long.
     let handle = std::fs::File::open(&dir).map_err(|e| write_err(&dir, e))?;
+    // Held while this launch lives: a directory whose lock can be taken was
+    // left by a launch that was killed, and `sweep_stale` removes it (it
+    // may hold copies of the user's credentials).
+    rustix::fs::flock(
+        &handle,
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    )
+    .map_err(|e| write_err(&dir, e.into()))?;
     let socket = dir.join(RELAY_SOCKET);
     let program = dir.join(RELAY_PROGRAM);
     // The mount point of the airlock binary, shown there read-only.
@@ -249,6 +260,50 @@ pub fn prepare(layout: &Layout, preset: Option<Preset>) -> Result<AgentDir> {
         return Err(e);
     }
     Ok(agent)
+}
+
+/// An agent directory left behind by a launch that ended without removing
+/// it (killed, or the machine stopped), and what it held.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StaleAgentDir {
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// The agent directories under `layout`'s state whose launch is gone (no
+/// process holds their lock), removed unless `dry_run`. A live launch's
+/// directory is never touched: its lock is held until it ends.
+pub fn sweep_stale(layout: &Layout, dry_run: bool) -> Result<Vec<StaleAgentDir>> {
+    let base = layout.state.join("agents");
+    let Ok(entries) = std::fs::read_dir(&base) else {
+        return Ok(Vec::new());
+    };
+    let mut stale = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        // Only directories airlock made; a symlink planted here is not
+        // followed (and not airlock's to remove).
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(dir) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let taken = rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+        if taken.is_err() {
+            continue;
+        }
+        let bytes = crate::gc::disk_usage(&path);
+        if !dry_run {
+            std::fs::remove_dir_all(&path).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        stale.push(StaleAgentDir { path, bytes });
+    }
+    stale.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(stale)
 }
 
 /// `'…'` for a POSIX shell: the agents run a hook's command with `sh -c`.

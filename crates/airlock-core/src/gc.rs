@@ -64,6 +64,9 @@ pub struct GcReport {
     /// how many of each were left alone.
     pub too_recent: usize,
     pub unfinished: usize,
+    /// Directories of `airlock agent` launches that were killed before
+    /// they could remove them (they may hold copies of credentials).
+    pub agent_dirs: Vec<crate::agent::StaleAgentDir>,
 }
 
 pub fn gc(al: &mut Airlock, opts: &GcOptions) -> Result<GcReport> {
@@ -89,7 +92,9 @@ pub fn gc(al: &mut Airlock, opts: &GcOptions) -> Result<GcReport> {
         bytes: 0,
         too_recent: 0,
         unfinished: 0,
+        agent_dirs: crate::agent::sweep_stale(&al.layout, opts.dry_run)?,
     };
+    report.bytes += report.agent_dirs.iter().map(|d| d.bytes).sum::<u64>();
     for run in al.store.list()? {
         if !FINISHED.contains(&run.state) {
             report.unfinished += 1;

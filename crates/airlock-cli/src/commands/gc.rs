@@ -85,6 +85,13 @@ impl Report for Collected {
                 }
             );
         }
+        for d in &self.report.agent_dirs {
+            human += &format!(
+                "{verb} {} ({}): left by an `airlock agent` launch that was killed\n",
+                d.path.display(),
+                bytes(d.bytes)
+            );
+        }
         human += &format!(
             "{} {} run(s), {} freed{}",
             if self.report.dry_run {
