@@ -758,10 +758,15 @@ pub fn plan(
     let mut hidden = view.hidden_paths();
     hidden.extend(forbidden_in(cwd, &brief.forbid_read)?);
 
-    let mut writable = vec![
-        (cwd.to_path_buf(), cwd.to_path_buf()),
-        (tmp, PathBuf::from("/tmp")),
-    ];
+    // A lane whose worktree is read-only (draft, by default) has it mounted
+    // read-only: no command, git included, can change a file or the run's
+    // branch, whatever it tries.
+    let worktree_writable = workflow.capabilities(&run.lane).worktree
+        == crate::lane_policy::WorktreeAccess::ReadWrite;
+    let mut writable = vec![(tmp, PathBuf::from("/tmp"))];
+    if worktree_writable {
+        writable.insert(0, (cwd.to_path_buf(), cwd.to_path_buf()));
+    }
     writable.extend(
         view.writable
             .iter()
@@ -787,6 +792,9 @@ pub fn plan(
         .collect::<Vec<_>>();
     // The reviewer's words ($AIRLOCK_FEEDBACK): readable, never writable.
     read_only.push((feedback.clone(), feedback));
+    if !worktree_writable {
+        read_only.push((cwd.to_path_buf(), cwd.to_path_buf()));
+    }
 
     let network = network(workflow, brief, &run.lane);
     let mut pass: Vec<String> = workflow.policy.pass_env.clone();
