@@ -761,8 +761,8 @@ pub fn plan(
     // A lane whose worktree is read-only (draft, by default) has it mounted
     // read-only: no command, git included, can change a file or the run's
     // branch, whatever it tries.
-    let worktree_writable = workflow.capabilities(&run.lane).worktree
-        == crate::lane_policy::WorktreeAccess::ReadWrite;
+    let worktree_writable =
+        workflow.capabilities(&run.lane).worktree == crate::lane_policy::WorktreeAccess::ReadWrite;
     let mut writable = vec![(tmp, PathBuf::from("/tmp"))];
     if worktree_writable {
         writable.insert(0, (cwd.to_path_buf(), cwd.to_path_buf()));

@@ -444,7 +444,7 @@ pub(crate) fn check_auto_promote(
                 diag::did_you_mean(class, classes.iter().map(|c| c.name.as_str())).unwrap_or_else(
                     || {
                         format!(
-                            "declared classes: {}",
+                            "declared classes: {}; or declare it: `[classes.{class}] max_lane = \"{lane}\"`",
                             classes
                                 .iter()
                                 .map(|c| c.name.as_str())
