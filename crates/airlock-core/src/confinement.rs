@@ -760,9 +760,11 @@ pub fn plan(
 
     // A lane whose worktree is read-only (draft, by default) has it mounted
     // read-only: no command, git included, can change a file or the run's
-    // branch, whatever it tries.
-    let worktree_writable =
-        workflow.capabilities(&run.lane).worktree == crate::lane_policy::WorktreeAccess::ReadWrite;
+    // branch, whatever it tries. A scratch checkout (a rehearsal's, the
+    // merged tree's) is airlock's to throw away, and stays writable.
+    let worktree_writable = cwd != run.worktree
+        || workflow.capabilities(&run.lane).worktree
+            == crate::lane_policy::WorktreeAccess::ReadWrite;
     let mut writable = vec![(tmp, PathBuf::from("/tmp"))];
     if worktree_writable {
         writable.insert(0, (cwd.to_path_buf(), cwd.to_path_buf()));
