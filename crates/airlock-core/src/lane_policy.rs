@@ -23,15 +23,17 @@ pub fn check(
     run: &Run,
     capability: Capability,
     command: &str,
-) -> Result<(), LaneRefusal> {
+) -> Result<(), Box<LaneRefusal>> {
     workflow
         .may(&run.lane, &run.class, capability)
-        .map_err(|denial| LaneRefusal {
-            command: command.to_string(),
-            run: run.id.clone(),
-            lane: run.lane.clone(),
-            class: run.class.clone(),
-            denial,
+        .map_err(|denial| {
+            Box::new(LaneRefusal {
+                command: command.to_string(),
+                run: run.id.clone(),
+                lane: run.lane.clone(),
+                class: run.class.clone(),
+                denial,
+            })
         })
 }
 
