@@ -465,6 +465,41 @@ pub(crate) fn check_auto_promote(
     }
 }
 
+/// Release runs are of class `release` in `[release] lane`: once the
+/// workflow declares classes, it must declare that one and let it reach
+/// that lane, or no release could start.
+pub(crate) fn check_release_class(
+    root: &DeTable<'_>,
+    classes: &[Class],
+    lane: &str,
+    diags: &mut Diagnostics<'_>,
+) {
+    let class = crate::release::CLASS;
+    if classes.is_empty() {
+        return;
+    }
+    let problem = match classes.iter().find(|c| c.name == class) {
+        None => {
+            format!("the workflow declares classes but not `{class}`, the class of release runs")
+        }
+        Some(Class {
+            max_lane: Some(max),
+            ..
+        }) if rank(lane) > rank(max) => format!(
+            "release runs are in lane `{lane}` ([release] lane), past `[classes.{class}] max_lane = \"{max}\"`"
+        ),
+        Some(_) => return,
+    };
+    let span = diag::get(root, "release").map_or(0..0, |v| v.span());
+    diags.error(
+        span,
+        problem,
+        Some(format!(
+            "declare `[classes.{class}] max_lane = \"{lane}\"`, or set `[release] lane` within its limit"
+        )),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,6 +695,28 @@ mod tests {
             Some(&open),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_release_table_needs_the_release_class_once_classes_are_declared() {
+        assert_eq!(
+            problems("[classes.docs]\n[release]\nlane = \"staging\"\ntouch = [\"CHANGELOG.md\"]\n"),
+            vec!["2:1: the workflow declares classes but not `release`, the class of release runs"]
+        );
+        assert_eq!(
+            problems(
+                "[classes.release]\nmax_lane = \"governed\"\n[release]\nlane = \"staging\"\ntouch = [\"CHANGELOG.md\"]\n"
+            ),
+            vec![
+                "3:1: release runs are in lane `staging` ([release] lane), past `[classes.release] max_lane = \"governed\"`"
+            ]
+        );
+        Workflow::parse(
+            "[classes.release]\n[release]\nlane = \"staging\"\ntouch = [\"CHANGELOG.md\"]\n",
+            "wf.toml",
+        )
+        .unwrap();
+        Workflow::parse("[release]\ntouch = [\"CHANGELOG.md\"]\n", "wf.toml").unwrap();
     }
 
     #[test]
