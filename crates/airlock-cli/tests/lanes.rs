@@ -157,6 +157,18 @@ fn a_brief_past_its_class_limit_or_of_an_undeclared_class_is_refused_with_its_po
         }
     }
     env.assert_unchanged(&before);
+    // Within the limit: `brief check` says what the lane grants.
+    let fine = env.write_brief("fine", &brief_in("draft", Some("docs")));
+    let out = env.airlock(&["brief", "check", &fine]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("class docs, lane draft (exec, worktree read-only, no submit, no promote)\n"),
+        "{}",
+        out.stdout
+    );
+    let v = env.json(&["brief", "check", &fine], 0);
+    assert_eq!(v["capabilities"]["worktree"], "read-only", "{v}");
     // Within the limit, and a class without one: started.
     env.start(&brief_in("sandbox", Some("docs")));
     env.start(&brief_in("production", Some("bugfix")));
