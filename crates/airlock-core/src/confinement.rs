@@ -763,8 +763,11 @@ pub fn plan(
     // branch, whatever it tries. A scratch checkout (a rehearsal's, the
     // merged tree's) is airlock's to throw away, and stays writable.
     let worktree_writable = cwd != run.worktree
-        || workflow.capabilities(&run.lane).worktree
-            == crate::lane_policy::WorktreeAccess::ReadWrite;
+        || workflow.grants(
+            &run.lane,
+            crate::lane_policy::Capability::WriteWorktree,
+            &run.class,
+        );
     let mut writable = vec![(tmp, PathBuf::from("/tmp"))];
     if worktree_writable {
         writable.insert(0, (cwd.to_path_buf(), cwd.to_path_buf()));

@@ -261,6 +261,31 @@ impl Workflow {
         caps
     }
 
+    /// Whether `lane` grants `capability` (to `class`): [`Self::capabilities`]
+    /// without building it, as every acting command asks.
+    pub fn grants(&self, lane: &str, capability: Capability, class: &str) -> bool {
+        let set = self.lanes.iter().find(|l| l.name == lane);
+        let defaults = || Capabilities::defaults(lane);
+        match capability {
+            Capability::Exec => set.and_then(|l| l.exec).unwrap_or_else(|| defaults().exec),
+            Capability::WriteWorktree => {
+                set.and_then(|l| l.worktree)
+                    .unwrap_or_else(|| defaults().worktree)
+                    == WorktreeAccess::ReadWrite
+            }
+            Capability::Submit => set
+                .and_then(|l| l.submit)
+                .unwrap_or_else(|| defaults().submit),
+            Capability::Promote => set
+                .and_then(|l| l.promote)
+                .unwrap_or_else(|| defaults().promote),
+            // No lane auto-promotes by default.
+            Capability::AutoPromote => set
+                .and_then(|l| l.auto_promote.as_ref())
+                .is_some_and(|classes| classes.iter().any(|c| c == class)),
+        }
+    }
+
     /// The lowest lane that grants `capability` (to `class`).
     pub fn lowest_lane_granting(
         &self,
@@ -270,7 +295,7 @@ impl Workflow {
         LANES
             .iter()
             .copied()
-            .find(|l| self.capabilities(l).grants(capability, class))
+            .find(|l| self.grants(l, capability, class))
     }
 
     /// `[classes.NAME]`, when the workflow declares it.
@@ -302,7 +327,7 @@ impl Workflow {
     /// limit since the run started), and the lane must grant it.
     pub fn may(&self, lane: &str, class: &str, capability: Capability) -> Result<(), Denial> {
         self.class_allows(class, lane)?;
-        if self.capabilities(lane).grants(capability, class) {
+        if self.grants(lane, capability, class) {
             return Ok(());
         }
         Err(Denial::NotGranted {
@@ -583,6 +608,27 @@ mod tests {
                 granted_by: None
             })
         );
+    }
+
+    #[test]
+    fn grants_agrees_with_capabilities_for_every_lane_and_capability() {
+        let wf = Workflow::parse(
+            "[classes.docs]\n[lanes.draft]\nworktree = \"read-write\"\nsubmit = true\n\
+             [lanes.staging]\nexec = false\npromote = false\nauto_promote = [\"docs\"]\n",
+            "wf.toml",
+        )
+        .unwrap();
+        for lane in LANES {
+            for capability in Capability::ALL {
+                for class in ["docs", "other"] {
+                    assert_eq!(
+                        wf.grants(lane, *capability, class),
+                        wf.capabilities(lane).grants(*capability, class),
+                        "{lane} {capability:?} {class}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
