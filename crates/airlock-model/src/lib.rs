@@ -13,6 +13,8 @@ pub mod digest;
 pub mod durations;
 pub mod error;
 pub mod globs;
+pub mod lane_grants;
+pub mod lanes;
 pub mod mcp;
 pub mod names;
 pub mod network;
