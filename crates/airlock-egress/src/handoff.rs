@@ -50,9 +50,9 @@ pub(crate) enum First {
 /// that came is closed by then).
 pub(crate) fn receive_first(client: &UnixStream) -> Result<First, String> {
     let mut byte = [0u8; 1];
-    // Room for one descriptor (the alignment leaves room for a second,
-    // counted below); the kernel closes whatever does not fit and says so
-    // with MSG_CTRUNC.
+    // Room for one descriptor (and, rounded up, a few more: counted
+    // below); the kernel closes whatever does not fit and says so with
+    // MSG_CTRUNC.
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let received = loop {
@@ -84,13 +84,13 @@ pub(crate) fn receive_first(client: &UnixStream) -> Result<First, String> {
         };
     }
     if truncated || fds.len() != 1 {
+        let count = if truncated {
+            format!("more than {}", fds.len())
+        } else {
+            fds.len().to_string()
+        };
         return Err(format!(
-            "{} descriptors were handed over at once; the bridge hands over one socket per connection",
-            if truncated {
-                "more than two".to_string()
-            } else {
-                fds.len().to_string()
-            }
+            "{count} descriptors were handed over at once; the bridge hands over one socket per connection"
         ));
     }
     if received.bytes == 0 || byte[0] != HANDOFF {
