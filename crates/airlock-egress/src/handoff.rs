@@ -83,6 +83,14 @@ pub(crate) fn receive_first(client: &UnixStream) -> Result<First, String> {
             (_, b) => Ok(First::Byte(b)),
         };
     }
+    if truncated && fds.is_empty() {
+        // The kernel could not give this process the descriptor (out of
+        // descriptors, or a limit): the connection cannot be served.
+        return Err(
+            "a handed descriptor could not be received (the proxy may be out of descriptors)"
+                .into(),
+        );
+    }
     if truncated || fds.len() != 1 {
         let count = if truncated {
             format!("more than {}", fds.len())
