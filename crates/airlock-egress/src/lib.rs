@@ -10,14 +10,11 @@
 //!   private, link-local, multicast, metadata, ...).
 //! - [`proxy`]: the HTTP CONNECT / plain HTTP / SOCKS5 proxy on a Unix
 //!   socket and a loopback port, which resolves, checks and dials itself.
-//! - [`handoff`]: the sandbox's bridge hands each client's socket to the
-//!   proxy (`SCM_RIGHTS`) instead of relaying it; what the proxy accepts.
 //! - [`record`]: the [`ConnectionRecord`] every connection leaves.
 //!
 //! The library never prints; it returns data and typed errors.
 
 pub mod address;
-pub mod handoff;
 pub use airlock_model::network as allow;
 pub mod proxy;
 pub mod record;

@@ -28,7 +28,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::address::classify;
 use crate::allow::{Allowlist, Host, setting_for};
-use crate::handoff::{First, receive_first};
 use crate::record::{ConnectionRecord, Outcome, Protocol, Refusal, Sink};
 
 /// SOCKS5 reply: connection not allowed by ruleset (RFC 1928).
@@ -446,48 +445,12 @@ fn serve(shared: &Shared, id: u64, client: Stream) {
     };
     let _ = client.set_timeouts(shared.config.idle_timeout);
     let mut first = [0u8; 1];
-    // A Unix-socket client may be the bridge handing over the sandboxed
-    // client's own socket (`handoff`): served in its place, once checked.
-    let client = match &client {
-        Stream::Unix(unix) => match receive_first(unix) {
-            Ok(First::Nothing) => return,
-            Ok(First::Byte(b)) => {
-                first[0] = b;
-                client
-            }
-            Ok(First::Socket(handed)) => {
-                drop(client);
-                let handed = Stream::Tcp(handed);
-                if let Ok(c) = handed.try_clone() {
-                    lock(&shared.live).entry(id).or_default().push(c);
-                }
-                if shared.stopping.load(Ordering::SeqCst) {
-                    let _ = handed.shutdown(Shutdown::Both);
-                    return;
-                }
-                let _ = handed.set_timeouts(shared.config.idle_timeout);
-                match (&handed).read(&mut first) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                handed
-            }
-            Err(problem) => {
-                let _ = client.shutdown(Shutdown::Both);
-                let outcome = Outcome::Refused(Refusal::Malformed { problem });
-                return deliver(shared, p, outcome, started, started_unix_ms);
-            }
-        },
-        Stream::Tcp(_) => {
-            match (&client).read(&mut first) {
-                // A client that sent nothing (or the wake-up connection on
-                // stop) is no connection attempt: no record.
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            client
-        }
-    };
+    match (&client).read(&mut first) {
+        // A client that sent nothing (or the wake-up connection on stop) is
+        // no connection attempt: no record.
+        Ok(0) | Err(_) => return,
+        Ok(_) => {}
+    }
     if first[0] == 0x05 {
         p.protocol = Protocol::Socks5;
         socks5(shared, id, &client, &mut p);
