@@ -4773,3 +4773,434 @@ fn a_brief_past_its_class_limit_or_inventing_a_class_is_refused_at_start() {
         assert_eq!(j.airlock_branches(), branches);
     }
 }
+
+// ---- Egress proxy: what a list-of-hosts command asks the proxy for ------------
+
+/// A client inside the sandbox speaking to the egress proxy by hand
+/// (through the bridge on 127.0.0.1:3128), so that every request reaches
+/// the proxy exactly as written. Each helper prints one line.
+const PROXY_CLIENT: &str = r#"
+import socket, struct, sys
+def ask(raw):
+    s = socket.create_connection(('127.0.0.1', 3128), timeout=15)
+    s.sendall(raw)
+    got = b''
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b: break
+            got += b
+    except OSError as e:
+        got += ('<%s>' % e).encode()
+    s.close()
+    return got.decode('latin-1')
+def status(text):
+    return text.split('\r\n')[0] or 'closed'
+def connect(target, host=None, then=b''):
+    head = 'CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n' % (target, host or target)
+    got = ask(head.encode() + then)
+    print('connect', target, 'host', host or target, '->', status(got), '|', got.split('\r\n\r\n', 2)[-1].strip())
+def get(url, host):
+    got = ask(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' % (url, host)).encode())
+    print('get', url, 'host', host, '->', status(got), '|', got.split('\r\n\r\n', 1)[-1].strip())
+def socks(kind, address, port, command=1):
+    s = socket.create_connection(('127.0.0.1', 3128), timeout=15)
+    s.sendall(b'\x05\x01\x00')
+    s.recv(2)
+    if kind == 3:
+        a = bytes([len(address)]) + address.encode()
+    else:
+        a = socket.inet_pton(socket.AF_INET if kind == 1 else socket.AF_INET6, address)
+    s.sendall(bytes([5, command, 0, kind]) + a + struct.pack('>H', port))
+    reply = s.recv(10)
+    code = reply[1] if len(reply) > 1 else -1
+    body = ''
+    if code == 0:
+        s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        body = s.recv(65536).decode('latin-1').split('\r\n\r\n', 1)[-1].strip()
+    s.close()
+    print('socks', command, address, port, '->', code, '|', body)
+"#;
+
+/// A server on 127.0.0.1 that the lane allows: answers every request with
+/// `allowed` and keeps each request's head, so a test sees what reached it.
+struct AllowedServer {
+    port: u16,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    listener: TcpListener,
+}
+
+impl AllowedServer {
+    fn start() -> AllowedServer {
+        use std::io::Write as _;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (h, l) = (heads.clone(), listener.try_clone().unwrap());
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let h = h.clone();
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match conn.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => break,
+                        }
+                    }
+                    h.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).into_owned());
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nallowed\n",
+                    );
+                });
+            }
+        });
+        AllowedServer {
+            port,
+            heads,
+            listener,
+        }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+impl Drop for AllowedServer {
+    fn drop(&mut self) {
+        let _ = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Both);
+    }
+}
+
+/// An address of this machine other than loopback, if it has one (no
+/// packet is sent: connecting a UDP socket only picks the route).
+fn own_address() -> Option<std::net::IpAddr> {
+    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// The lab of an egress attack: the allowed server, a target listening on
+/// every address of the machine that nothing may reach, and a jail whose
+/// lane `governed` lists `allowed.test` and the allowed server's address
+/// and port, `internal.test` (which names loopback) and `intranet.test`
+/// (which names a private address) on any port, and nothing else.
+struct EgressTargets {
+    allowed: AllowedServer,
+    target: TcpListener,
+    own: Option<std::net::IpAddr>,
+    j: Jail,
+}
+
+impl EgressTargets {
+    fn new(c: Caller) -> EgressTargets {
+        let allowed = AllowedServer::start();
+        let target = tcp_listener("0.0.0.0:0");
+        let a = allowed.port;
+        let j = jail_with(
+            c,
+            &format!(
+                "[sandbox]\nresolve = {{\"allowed.test\" = \"127.0.0.1\", \"denied.test\" = \"127.0.0.1\", \
+                 \"internal.test\" = \"127.0.0.1\", \"intranet.test\" = \"10.255.255.1\"}}\n\n\
+                 [lanes.governed]\nnetwork = [\"allowed.test:{a}\", \"127.0.0.1:{a}\", \"internal.test\", \"intranet.test\"]\n"
+            ),
+        );
+        EgressTargets {
+            allowed,
+            target,
+            own: own_address(),
+            j,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.target.local_addr().unwrap().port()
+    }
+
+    /// The proxy client's helpers, then `script`, in the run's sandbox.
+    fn attempt(&self, run: &str, script: &str) -> Attempt {
+        py(&self.j, run, &format!("{PROXY_CLIENT}\n{script}"))
+    }
+
+    fn assert_target_untouched(&self, a: &Attempt) {
+        assert!(
+            !tcp_accepted(&self.target),
+            "the target off the list accepted a connection:\n{}",
+            a.text
+        );
+    }
+}
+
+/// Every connection the trace recorded, as (host, port, outcome).
+fn recorded(a: &Attempt) -> Vec<(String, u64, String)> {
+    a.trace["connections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no connections in the trace:\n{}", a.text))
+        .iter()
+        .map(|c| {
+            (
+                c["host"].as_str().unwrap_or("").to_string(),
+                c["port"].as_u64().unwrap_or(0),
+                c["outcome"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A host off the list, raw addresses (the machine's own, loopback, the
+/// cloud metadata service), a listed name on a port it is not listed for,
+/// names that resolve to loopback and to a private address: each asked of
+/// the proxy by CONNECT (and plain HTTP for the metadata service) from a
+/// command of a list-of-hosts run. Each is refused with 403, recorded as
+/// refused, and the target (listening on every address) sees nothing,
+/// while the listed host answers through the same proxy.
+fn the_egress_proxy_refuses_what_the_lane_does_not_list(c: Caller) {
+    let t = EgressTargets::new(c);
+    let (run, _) = t.j.start(BRIEF);
+    let (a, p) = (t.allowed.port, t.port());
+    let mut refused = vec![
+        format!("denied.test:{p}"),
+        format!("127.0.0.1:{p}"),
+        format!("allowed.test:{p}"),
+        format!("internal.test:{p}"),
+        "intranet.test:80".to_string(),
+        "169.254.169.254:80".to_string(),
+    ];
+    if let Some(ip) = t.own {
+        refused.push(format!("{ip}:{p}"));
+    }
+    let mut script = format!(
+        "connect('allowed.test:{a}', then=b'GET / HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n')\n"
+    );
+    for target in &refused {
+        script.push_str(&format!("connect('{target}')\n"));
+    }
+    script.push_str(
+        "get('http://169.254.169.254/latest/meta-data/', '169.254.169.254')\n\
+         get('http://metadata.google.internal/computeMetadata/v1/', 'metadata.google.internal')\n",
+    );
+    let at = t.attempt(&run, &script);
+    assert_eq!(at.code, 0, "{}", at.text);
+    assert!(
+        at.shows(&format!(
+            "connect allowed.test:{a} host allowed.test:{a} -> HTTP/1.1 200 Connection established"
+        )) && at.shows("allowed"),
+        "the listed host was not reached (the refusals below would prove nothing):\n{}",
+        at.text
+    );
+    for target in &refused {
+        assert!(
+            at.shows(&format!(
+                "connect {target} host {target} -> HTTP/1.1 403 Forbidden"
+            )),
+            "{target} was not refused:\n{}",
+            at.text
+        );
+    }
+    assert!(
+        at.shows("get http://169.254.169.254/latest/meta-data/ host 169.254.169.254 -> HTTP/1.1 403 Forbidden"),
+        "{}",
+        at.text
+    );
+    assert!(
+        at.shows(
+            "-> HTTP/1.1 403 Forbidden | airlock: connection to metadata.google.internal:80 refused"
+        ),
+        "{}",
+        at.text
+    );
+    t.assert_target_untouched(&at);
+    assert_eq!(t.allowed.heads().len(), 1, "{:?}", t.allowed.heads());
+    let records = recorded(&at);
+    assert_eq!(records.len(), refused.len() + 3, "{records:?}");
+    assert_eq!(
+        records[0],
+        (
+            "allowed.test".to_string(),
+            u64::from(a),
+            "allowed".to_string()
+        )
+    );
+    assert!(records[1..].iter().all(|r| r.2 == "refused"), "{records:?}");
+}
+
+/// Name lookups (the system resolver, UDP and TCP to port 53 of the
+/// machine and of a public resolver) and UDP anywhere (the machine's own
+/// addresses, a public address, SOCKS5 `UDP ASSOCIATE`): there is no
+/// resolver inside and no route out, and the proxy carries TCP only. Host
+/// sockets on the machine's address (port 53 where it is free, and a port
+/// of the test's) see nothing.
+fn dns_and_udp_reach_nothing_from_a_list_of_hosts_run(c: Caller) {
+    let t = EgressTargets::new(c);
+    let (run, _) = t.j.start(BRIEF);
+    let udp = UdpSocket::bind("0.0.0.0:0").unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let u = udp.local_addr().unwrap().port();
+    // Port 53 of the machine itself, where nothing else holds it.
+    let dns_udp = UdpSocket::bind("0.0.0.0:53").ok();
+    if let Some(d) = &dns_udp {
+        d.set_nonblocking(true).unwrap();
+    }
+    let dns_tcp = TcpListener::bind("0.0.0.0:53").ok();
+    if let Some(d) = &dns_tcp {
+        d.set_nonblocking(true).unwrap();
+    }
+    let own = t
+        .own
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let script = format!(
+        "for name in ('allowed.test', 'example.com', 'localhost.localdomain'):\n  \
+           try: print('ESCAPED resolved', name, socket.getaddrinfo(name, 80))\n  \
+           except OSError as e: print('lookup', name, e)\n\
+         for addr in (('{own}', 53), ('{own}', {u}), ('127.0.0.1', 53), ('8.8.8.8', 53), ('1.1.1.1', 53), ('224.0.0.251', 5353)):\n  \
+           s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n  \
+           try: s.sendto(b'\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x07example\\x03com\\x00\\x00\\x01\\x00\\x01', addr); print('udp sent (nowhere to go)', addr)\n  \
+           except OSError as e: print('udp', addr, e)\n\
+         for addr in (('{own}', 53), ('8.8.8.8', 53)):\n  \
+           try: socket.create_connection(addr, timeout=5); print('ESCAPED tcp', addr)\n  \
+           except OSError as e: print('tcp', addr, e)\n\
+         connect('{own}:53')\n\
+         connect('8.8.8.8:53')\n\
+         socks(1, '{own}', 53, command=3)\n\
+         socks(3, 'allowed.test', 53, command=3)\n"
+    );
+    let at = t.attempt(&run, &script);
+    at.assert_denied();
+    for name in ["allowed.test", "example.com"] {
+        assert!(at.shows(&format!("lookup {name}")), "{}", at.text);
+    }
+    assert!(
+        at.shows(&format!(
+            "connect {own}:53 host {own}:53 -> HTTP/1.1 403 Forbidden"
+        )),
+        "{}",
+        at.text
+    );
+    assert!(
+        at.shows("connect 8.8.8.8:53 host 8.8.8.8:53 -> HTTP/1.1 403 Forbidden"),
+        "{}",
+        at.text
+    );
+    // SOCKS5 reply 7: command not supported.
+    assert!(at.shows(&format!("socks 3 {own} 53 -> 7")), "{}", at.text);
+    assert!(at.shows("socks 3 allowed.test 53 -> 7"), "{}", at.text);
+    assert!(!udp_received(&udp), "UDP reached the machine:\n{}", at.text);
+    if let Some(d) = &dns_udp {
+        assert!(
+            !udp_received(d),
+            "a DNS query reached port 53:\n{}",
+            at.text
+        );
+    }
+    if let Some(d) = &dns_tcp {
+        assert!(!tcp_accepted(d), "TCP reached port 53:\n{}", at.text);
+    }
+    t.assert_target_untouched(&at);
+    let records = recorded(&at);
+    assert!(
+        !records.is_empty() && records.iter().all(|r| r.2 == "refused"),
+        "{records:?}"
+    );
+}
+
+/// Requests that name one host to the proxy and another inside: a CONNECT
+/// whose `Host` header names the target, the reverse, an absolute-form
+/// request whose `Host` differs from its URL, an origin-form request with
+/// only a `Host` header, and SOCKS5 with the address a client says a
+/// listed name has (the target's), or the listed name's own address on the
+/// target's port. The proxy goes by what it decides on, the CONNECT target
+/// or the URL, resolving names itself: the target sees nothing, and what
+/// reaches the listed server is what was allowed.
+fn a_request_cannot_smuggle_another_host_past_the_list(c: Caller) {
+    let t = EgressTargets::new(c);
+    let (run, _) = t.j.start(BRIEF);
+    let (a, p) = (t.allowed.port, t.port());
+    let own = t
+        .own
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let script = format!(
+        "connect('allowed.test:{a}', host='denied.test:{p}', then=b'GET / HTTP/1.1\\r\\nHost: denied.test:{p}\\r\\n\\r\\n')\n\
+         connect('denied.test:{p}', host='allowed.test:{a}')\n\
+         get('http://allowed.test:{a}/', 'denied.test:{p}')\n\
+         get('http://denied.test:{p}/', 'allowed.test:{a}')\n\
+         get('/', 'denied.test:{p}')\n\
+         socks(1, '{own}', {p})\n\
+         socks(1, '127.0.0.1', {p})\n\
+         socks(3, 'denied.test', {p})\n\
+         socks(3, 'allowed.test', {p})\n\
+         socks(3, 'allowed.test', {a})\n"
+    );
+    let at = t.attempt(&run, &script);
+    assert_eq!(at.code, 0, "{}", at.text);
+    // The CONNECT target decides, whatever the Host header says.
+    assert!(
+        at.shows(&format!(
+            "connect allowed.test:{a} host denied.test:{p} -> HTTP/1.1 200 Connection established | allowed"
+        )),
+        "{}",
+        at.text
+    );
+    assert!(
+        at.shows(&format!(
+            "connect denied.test:{p} host allowed.test:{a} -> HTTP/1.1 403 Forbidden"
+        )),
+        "{}",
+        at.text
+    );
+    // The URL decides an absolute-form request.
+    assert!(
+        at.shows(&format!(
+            "get http://allowed.test:{a}/ host denied.test:{p} -> HTTP/1.1 200 OK | allowed"
+        )),
+        "{}",
+        at.text
+    );
+    assert!(
+        at.shows(&format!(
+            "get http://denied.test:{p}/ host allowed.test:{a} -> HTTP/1.1 403 Forbidden"
+        )),
+        "{}",
+        at.text
+    );
+    assert!(
+        at.shows(&format!("get / host denied.test:{p} -> HTTP/1.1 4")),
+        "an origin-form request was not refused:\n{}",
+        at.text
+    );
+    for (address, port) in [
+        (own.as_str(), p),
+        ("127.0.0.1", p),
+        ("denied.test", p),
+        ("allowed.test", p),
+    ] {
+        assert!(
+            at.shows(&format!("socks 1 {address} {port} -> 2")),
+            "SOCKS5 to {address}:{port} was not refused:\n{}",
+            at.text
+        );
+    }
+    assert!(
+        at.shows(&format!("socks 1 allowed.test {a} -> 0 | allowed")),
+        "{}",
+        at.text
+    );
+    t.assert_target_untouched(&at);
+    // Only the three allowed requests reached the listed server, and the
+    // smuggled Host reached it as a header, not as a destination.
+    assert_eq!(t.allowed.heads().len(), 3, "{:?}", t.allowed.heads());
+}
+
+both!(
+    the_egress_proxy_refuses_what_the_lane_does_not_list,
+    dns_and_udp_reach_nothing_from_a_list_of_hosts_run,
+    a_request_cannot_smuggle_another_host_past_the_list,
+);
