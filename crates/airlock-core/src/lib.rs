@@ -31,6 +31,7 @@ pub mod release;
 pub mod repo;
 pub mod site;
 pub mod snapshot;
+pub mod soak;
 pub mod start;
 pub mod stops;
 pub mod submit;

@@ -8,8 +8,12 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
+
+use crate::action::ActionSpec;
+use crate::names::LANES;
+use crate::workflow::Workflow;
 
 use crate::diag::{self, Diagnostics};
 use crate::durations::parse_timeout;
@@ -23,7 +27,7 @@ pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(300);
 /// The keys that make `[gates.NAME]` a soak gate.
 pub const KEYS: &[&str] = &["soak", "probe", "every"];
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SoakGate {
     pub name: String,
     /// How long a run stays in staging before its production actions may run.
@@ -154,7 +158,69 @@ pub(crate) fn parse_gate(
     })
 }
 
+/// The lane whose scopes, with every lower lane's, make an action a
+/// staging action; an action needing a scope only a higher lane grants is
+/// a production action.
+pub const STAGING_LANE: &str = "staging";
+
+/// Which side of a soak an approved action is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Applied at the first promotion, as the run enters staging.
+    Staging,
+    /// Held until the soak is over and every probe passed.
+    Production,
+}
+
+/// An action is a staging action when every scope it declares is granted
+/// by `staging` or a lane below it; otherwise it needs production's own
+/// scopes and is a production action. Lanes are cumulative upwards, so
+/// these are the scopes a staging run may use.
+pub fn stage(spec: &ActionSpec, workflow: &Workflow) -> Stage {
+    let upto = LANES
+        .iter()
+        .position(|l| *l == STAGING_LANE)
+        .map_or(&LANES[..], |i| &LANES[..=i]);
+    let granted: Vec<&String> = workflow
+        .lanes
+        .iter()
+        .filter(|l| upto.contains(&l.name.as_str()))
+        .flat_map(|l| &l.scopes)
+        .collect();
+    let staging = spec
+        .scopes
+        .iter()
+        .all(|s| granted.iter().any(|g| crate::action::scope::matches(g, s)));
+    if staging {
+        Stage::Staging
+    } else {
+        Stage::Production
+    }
+}
+
+/// What a run's first promotion recorded about its soak (in the run's
+/// promotion record and its `promote` event): when it entered staging by
+/// the engine's clock, the soak gates as the workflow had them then, and
+/// the production actions held until the soak is over.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SoakPlan {
+    /// RFC 3339, from the clock the engine was given.
+    pub entered: String,
+    pub gates: Vec<SoakGate>,
+    /// Names of the approved actions held for production.
+    pub production: Vec<String>,
+}
+
 mod secs {
+    use serde::Deserialize;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<std::time::Duration, D::Error> {
+        u64::deserialize(d).map(std::time::Duration::from_secs)
+    }
+
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,

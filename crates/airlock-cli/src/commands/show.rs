@@ -106,7 +106,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             record: e.data,
         })
         .collect();
+    let soak = airlock_core::soak::status(&al, &run, airlock_core::soak::process_clock().as_ref())?;
     let shown = Shown {
+        soak,
         mcp_calls,
         next: next_step(&run, &actions),
         feedback: history.feedback().and_then(|d| d.reason.clone()),
@@ -203,6 +205,9 @@ struct Shown {
     proof: Option<ProofState>,
     approval: Option<Approval>,
     promotion: Option<Promotion>,
+    /// The run's soak in staging and its probes, when it soaks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    soak: Option<airlock_core::soak::SoakStatus>,
     #[serde(skip)]
     main_ref: String,
     /// What the diff goes to: a commit, or the worktree (and why not).
@@ -439,6 +444,20 @@ impl Report for Shown {
                 short(&p.merge),
                 p.strategy
             );
+        }
+        if let Some(soak) = &self.soak {
+            for line in crate::commands::soak::render_status(soak).lines() {
+                h += &format!("  {line}\n");
+            }
+            for p in &soak.probes {
+                h += &format!(
+                    "    probe {} at {}: {} ({})\n",
+                    p.gate,
+                    p.at,
+                    if p.passed { "passed" } else { "failed" },
+                    p.exit
+                );
+            }
         }
         if self.state == State::RolledBack
             && let Some(d) = &self.rollback
