@@ -89,11 +89,8 @@ pub fn human_duration(d: Duration) -> String {
         return format!("{secs}s");
     }
     let minutes = secs.div_ceil(60);
-    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    let (hours, mins) = (minutes / 60, minutes % 60);
     let mut parts = Vec::new();
-    if days > 0 {
-        parts.push(format!("{days}d"));
-    }
     if hours > 0 {
         parts.push(format!("{hours}h"));
     }
@@ -612,12 +609,14 @@ pub(crate) fn finish(al: &mut Airlock, run: &Run, clock: &dyn Clock) -> Result<(
             ),
         ));
     }
+    crate::failpoint("soak:before-passed");
     al.store.event(
         Some(&run.id),
         "soak-passed",
         json!({"at": format_time(clock.now()), "entered": after.entered,
                "probes": after.probes.len(), "production": plan.production}),
     )?;
+    crate::failpoint("soak:after-passed");
     Ok(())
 }
 
@@ -635,6 +634,6 @@ mod tests {
             human_duration(Duration::from_secs(23 * 3600 + 600)),
             "23h 10m"
         );
-        assert_eq!(human_duration(Duration::from_secs(86_400 * 2)), "2d");
+        assert_eq!(human_duration(Duration::from_secs(86_400 * 2)), "48h");
     }
 }
