@@ -276,6 +276,44 @@ mod tests {
     }
 
     #[test]
+    fn staging_actions_are_those_staging_or_a_lane_below_grants() {
+        let wf = Workflow::parse(
+            "[lanes.governed]\nscopes = [\"email:send:*@example.com\"]\n[lanes.staging]\nscopes = [\"http:POST:staging.example.com/*\"]\n[lanes.production]\nscopes = [\"http:POST:*\"]\n",
+            "wf.toml",
+        )
+        .unwrap();
+        let spec = |scopes: &[&str]| {
+            let text = format!(
+                "kind = \"command\"\nname = \"a\"\nargv = [\"true\"]\nscopes = [{}]\n",
+                scopes
+                    .iter()
+                    .map(|s| format!("\"{s}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut spec = crate::action::parse::parse(&text, "a.toml", "a").unwrap().action;
+            spec.scopes = scopes.iter().map(|s| s.to_string()).collect();
+            spec
+        };
+        assert_eq!(
+            stage(&spec(&["http:POST:staging.example.com/deploy"]), &wf),
+            Stage::Staging
+        );
+        assert_eq!(stage(&spec(&["email:send:ops@example.com"]), &wf), Stage::Staging);
+        assert_eq!(
+            stage(
+                &spec(&[
+                    "http:POST:staging.example.com/deploy",
+                    "http:POST:prod.example.com/deploy"
+                ]),
+                &wf
+            ),
+            Stage::Production
+        );
+        assert_eq!(stage(&spec(&["command:publish"]), &wf), Stage::Production);
+    }
+
+    #[test]
     fn every_problem_of_a_soak_gate_is_refused_at_its_place() {
         let text = "\
 [gates.a]

@@ -107,10 +107,25 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         })
         .collect();
     let soak = airlock_core::soak::status(&al, &run, airlock_core::soak::process_clock().as_ref())?;
+    let next = match &soak {
+        Some(s) if s.failed.is_some() => format!(
+            "a soak probe failed: `airlock rollback {} --reason …`; its production actions never run",
+            run.id
+        ),
+        Some(s) if s.passed_at.is_none() && s.left_secs > 0 => format!(
+            "soaking in staging: `airlock soak {}` probes what is due; `airlock promote {}` once the soak is over",
+            run.id, run.id
+        ),
+        Some(s) if s.passed_at.is_none() => format!(
+            "the soak is over: `airlock promote {}` applies the production actions",
+            run.id
+        ),
+        _ => next_step(&run, &actions),
+    };
     let shown = Shown {
         soak,
         mcp_calls,
-        next: next_step(&run, &actions),
+        next,
         feedback: history.feedback().and_then(|d| d.reason.clone()),
         rollback: history
             .decisions
