@@ -13,6 +13,7 @@ pub mod digest;
 pub mod durations;
 pub mod error;
 pub mod globs;
+pub mod lanes;
 pub mod mcp;
 pub mod names;
 pub mod network;
