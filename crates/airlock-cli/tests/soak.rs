@@ -108,7 +108,7 @@ every = "1h"
 scopes = ["http:POST:127.0.0.1:{port}/staging/*"]
 
 [lanes.production]
-scopes = ["http:POST:127.0.0.1:{port}/staging/*", "http:POST:127.0.0.1:{port}/prod/*"]
+scopes = ["http:POST:127.0.0.1:{port}/prod/*"]
 "#
             ),
         );

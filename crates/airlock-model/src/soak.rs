@@ -178,20 +178,13 @@ pub enum Stage {
 /// scopes and is a production action. Lanes are cumulative upwards, so
 /// these are the scopes a staging run may use.
 pub fn stage(spec: &ActionSpec, workflow: &Workflow) -> Stage {
-    let upto = LANES
-        .iter()
-        .position(|l| *l == STAGING_LANE)
-        .map_or(&LANES[..], |i| &LANES[..=i]);
-    let granted: Vec<&String> = workflow
-        .lanes
-        .iter()
-        .filter(|l| upto.contains(&l.name.as_str()))
-        .flat_map(|l| &l.scopes)
-        .collect();
-    let staging = spec
-        .scopes
-        .iter()
-        .all(|s| granted.iter().any(|g| crate::action::scope::matches(g, s)));
+    let staging = spec.scopes.iter().all(|s| {
+        workflow
+            .lowest_lane_granting_scope(s)
+            .and_then(|lane| LANES.iter().position(|l| *l == lane))
+            .zip(LANES.iter().position(|l| *l == STAGING_LANE))
+            .is_some_and(|(granted, staging)| granted <= staging)
+    });
     if staging {
         Stage::Staging
     } else {
