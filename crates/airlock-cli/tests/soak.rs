@@ -225,7 +225,10 @@ fn staging_actions_run_at_promotion_and_production_ones_only_after_a_passed_soak
         .into_iter()
         .find(|e| e["kind"] == "promote")
         .unwrap();
-    assert_eq!(promote["data"]["soak"]["entered"], "2030-01-01T00:00:00.000Z");
+    assert_eq!(
+        promote["data"]["soak"]["entered"],
+        "2030-01-01T00:00:00.000Z"
+    );
     assert_eq!(promote["data"]["soak"]["production"][0], "deploy-prod");
 
     // `--actions-only` does not let the held action go either.
@@ -239,10 +242,17 @@ fn staging_actions_run_at_promotion_and_production_ones_only_after_a_passed_soak
     assert_eq!(v["ran"][0]["passed"], true);
     assert_eq!(v["ran"][0]["at"], "2030-01-01T01:00:00.000Z");
     assert_eq!(v["ran"][0]["output"], "healthy\n");
-    assert_eq!(v["status"]["summary"], "soak: 23h left, 1 of 1 probes passed");
+    assert_eq!(
+        v["status"]["summary"],
+        "soak: 23h left, 1 of 1 probes passed"
+    );
     let out = s.at(90, &["soak", &run]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.starts_with("no probe was due\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("no probe was due\n"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout
             .contains("soak: 22h 30m left, 1 of 1 probes passed"),
@@ -250,7 +260,11 @@ fn staging_actions_run_at_promotion_and_production_ones_only_after_a_passed_soak
         out.stdout
     );
     let out = s.at(120, &["soak", &run]);
-    assert!(out.stdout.contains("probe staging-clean: passed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("probe staging-clean: passed"),
+        "{}",
+        out.stdout
+    );
 
     // `show` says how long remains and lists the probes.
     let out = s.at(23 * H, &["show", &run, "--no-pager"]);
@@ -280,8 +294,17 @@ fn staging_actions_run_at_promotion_and_production_ones_only_after_a_passed_soak
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("held: deploy-prod; nothing was applied"), "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("airlock soak {run}")), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("held: deploy-prod; nothing was applied"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("airlock soak {run}")),
+        "{}",
+        out.stderr
+    );
     let v = s.json_at(23 * H + 59, &["promote", &run], 1);
     assert_eq!(v["error"]["code"], "soak-not-over");
     s.env.assert_unchanged(&before);
@@ -323,9 +346,22 @@ fn a_failed_probe_keeps_the_production_actions_from_ever_running() {
     std::fs::write(&s.status, "503 from staging\n").unwrap();
     let out = s.at(2 * H, &["soak", &run]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("probe staging-clean: failed (exit 1"), "{}", out.stdout);
-    assert!(out.stdout.contains("  | 503 from staging"), "{}", out.stdout);
-    assert!(out.stdout.contains("soak: failed: probe `staging-clean` failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("probe staging-clean: failed (exit 1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("  | 503 from staging"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("soak: failed: probe `staging-clean` failed"),
+        "{}",
+        out.stdout
+    );
 
     // Staging is healthy again, the soak long over: still refused, with
     // the failed probe's output and what to do.
@@ -341,9 +377,14 @@ fn a_failed_probe_keeps_the_production_actions_from_ever_running() {
         out.stderr
     );
     assert!(out.stderr.contains("503 from staging"), "{}", out.stderr);
-    assert!(out.stderr.contains("held, never applied: deploy-prod"), "{}", out.stderr);
     assert!(
-        out.stderr.contains(&format!("airlock rollback {run} --reason")),
+        out.stderr.contains("held, never applied: deploy-prod"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("airlock rollback {run} --reason")),
         "{}",
         out.stderr
     );
@@ -377,7 +418,8 @@ fn soak_refuses_an_unknown_gate_and_a_run_that_is_not_soaking() {
     assert_eq!(v["error"]["code"], "not-soaking");
     let out = s.at(0, &["soak", &run]);
     assert!(
-        out.stderr.contains(&format!("run {run} is not soaking in staging")),
+        out.stderr
+            .contains(&format!("run {run} is not soaking in staging")),
         "{}",
         out.stderr
     );
@@ -389,12 +431,17 @@ fn soak_refuses_an_unknown_gate_and_a_run_that_is_not_soaking() {
     let out = s.at(H, &["soak", &run, "--gate", "staging-clena"]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr
-            .contains(&format!("run {run} does not soak under a gate `staging-clena`")),
+        out.stderr.contains(&format!(
+            "run {run} does not soak under a gate `staging-clena`"
+        )),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("its soak gates: staging-clean"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("its soak gates: staging-clean"),
+        "{}",
+        out.stderr
+    );
     let v = s.json_at(H, &["soak", &run, "--gate", "nope"], 1);
     assert_eq!(v["error"]["code"], "unknown-soak-gate");
     s.env.assert_unchanged(&before);
@@ -441,7 +488,11 @@ fn a_run_without_production_actions_is_promoted_in_one_stage() {
 /// once, and the production action never before the soak passed.
 #[test]
 fn a_kill_at_any_point_of_either_stage_recovers_and_holds() {
-    for point in ["promote:after-ref", "promote:after-checkout", "action:after-live"] {
+    for point in [
+        "promote:after-ref",
+        "promote:after-checkout",
+        "action:after-live",
+    ] {
         let s = Soak::approved(&format!("kill1-{}", point.replace(':', "-")), None);
         let run = s.run.clone();
         let out = s.env.airlock_env(
@@ -459,7 +510,11 @@ fn a_kill_at_any_point_of_either_stage_recovers_and_holds() {
             "{point}"
         );
         assert_eq!(
-            s.server.paths().iter().filter(|p| *p == "/prod/deploy").count(),
+            s.server
+                .paths()
+                .iter()
+                .filter(|p| *p == "/prod/deploy")
+                .count(),
             0,
             "{point}"
         );
@@ -470,13 +525,20 @@ fn a_kill_at_any_point_of_either_stage_recovers_and_holds() {
         assert!(keys.windows(2).all(|w| w[0] == w[1]), "{point}: {keys:?}");
     }
 
-    for point in ["soak:before-passed", "soak:after-passed", "action:after-started"] {
+    for point in [
+        "soak:before-passed",
+        "soak:after-passed",
+        "action:after-started",
+    ] {
         let s = Soak::approved(&format!("kill2-{}", point.replace(':', "-")), None);
         let run = s.run.clone();
         assert_eq!(s.at(0, &["promote", &run]).code, 0);
         let out = s.env.airlock_env(
             &["promote", &run],
-            &[("AIRLOCK_TEST_NOW", &at(24 * H)), ("AIRLOCK_FAILPOINT", point)],
+            &[
+                ("AIRLOCK_TEST_NOW", &at(24 * H)),
+                ("AIRLOCK_FAILPOINT", point),
+            ],
         );
         assert_eq!(out.code, -1, "{point}: {}", out.stderr);
         let out = s.at(24 * H + 1, &["promote", &run]);
@@ -495,7 +557,10 @@ fn a_kill_at_any_point_of_either_stage_recovers_and_holds() {
             .filter(|(p, _)| p == "/prod/deploy")
             .map(|(_, k)| k.clone())
             .collect();
-        assert!(!prod.is_empty() && prod.iter().all(|k| *k == prod[0]), "{point}: {prod:?}");
+        assert!(
+            !prod.is_empty() && prod.iter().all(|k| *k == prod[0]),
+            "{point}: {prod:?}"
+        );
         assert_eq!(s.kinds("soak-passed"), 1, "{point}");
         s.env.assert_ledger_ok();
     }
@@ -529,7 +594,11 @@ fn red_team_a_probe_cannot_shorten_the_soak() {
     assert_eq!(v["status"]["left_secs"], 23 * 3600, "{v}");
     let out = s.at(H, &["promote", &run]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stderr.contains("it soaks in staging for 23h more"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("it soaks in staging for 23h more"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(s.server.paths(), vec!["/staging/deploy"]);
     assert_eq!(
         s.action_states(),

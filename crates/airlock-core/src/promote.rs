@@ -70,9 +70,7 @@ pub fn promote_with(
     if actions_only {
         return apply_remaining(al, &run, effects, clock);
     }
-    if run.state == State::Promoted
-        && run.promotion.as_ref().is_some_and(|p| p.soak.is_some())
-    {
+    if run.state == State::Promoted && run.promotion.as_ref().is_some_and(|p| p.soak.is_some()) {
         return promote_to_production(al, &run, effects, clock);
     }
     run.require("promote", &[State::Approved])?;

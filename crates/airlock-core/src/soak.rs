@@ -449,12 +449,7 @@ fn run_probe(al: &mut Airlock, run: &Run, gate: &SoakGate, clock: &dyn Clock) ->
         .ok_or_else(|| Error::Corrupt(format!("run {} has no promotion", run.id)))?;
     let workflow = al.current_workflow()?;
     // A probe runs a command as a gate does: the lane must grant that.
-    crate::lane_policy::require(
-        &workflow,
-        run,
-        crate::lane_policy::Capability::Exec,
-        "soak",
-    )?;
+    crate::lane_policy::require(&workflow, run, crate::lane_policy::Capability::Exec, "soak")?;
     let brief = al.brief_of(run, &workflow)?;
     let main = al.layout.git();
     let dir = al.layout.run_dir(&run.id);

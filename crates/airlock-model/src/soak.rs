@@ -284,7 +284,9 @@ mod tests {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let mut spec = crate::action::parse::parse(&text, "a.toml", "a").unwrap().action;
+            let mut spec = crate::action::parse::parse(&text, "a.toml", "a")
+                .unwrap()
+                .action;
             spec.scopes = scopes.iter().map(|s| s.to_string()).collect();
             spec
         };
@@ -292,7 +294,10 @@ mod tests {
             stage(&spec(&["http:POST:staging.example.com/deploy"]), &wf),
             Stage::Staging
         );
-        assert_eq!(stage(&spec(&["email:send:ops@example.com"]), &wf), Stage::Staging);
+        assert_eq!(
+            stage(&spec(&["email:send:ops@example.com"]), &wf),
+            Stage::Staging
+        );
         assert_eq!(
             stage(
                 &spec(&[

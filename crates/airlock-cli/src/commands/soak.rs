@@ -43,7 +43,15 @@ impl Report for Soaked {
                 p.duration_ms
             );
             if !p.passed {
-                for line in p.output.lines().rev().take(20).collect::<Vec<_>>().iter().rev() {
+                for line in p
+                    .output
+                    .lines()
+                    .rev()
+                    .take(20)
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .rev()
+                {
                     h += &format!("  | {}\n", escape(line));
                 }
             }
