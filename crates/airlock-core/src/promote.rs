@@ -35,6 +35,9 @@ pub struct PromoteReport {
     /// The soak in staging that holds the production actions, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soak: Option<crate::soak::SoakStatus>,
+    /// This was the second promotion of a soaked run: to production.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub to_production: bool,
 }
 
 /// Verifies everything, merges, then applies the approved actions. With
@@ -233,6 +236,7 @@ pub fn promote_with(
         checkout_updated: checked_out,
         actions,
         soak,
+        to_production: false,
     })
 }
 
@@ -249,6 +253,7 @@ fn promote_to_production(
     let mut report = apply_remaining(al, run, effects, clock)?;
     report.strategy =
         "soaked in staging; every probe passed; applied the production actions".into();
+    report.to_production = true;
     Ok(report)
 }
 
@@ -339,6 +344,7 @@ fn apply_remaining(
         checkout_updated: false,
         actions,
         soak,
+        to_production: false,
     })
 }
 

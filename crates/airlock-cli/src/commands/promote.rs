@@ -46,7 +46,15 @@ struct Promoted {
 impl Report for Promoted {
     fn human(&self) -> String {
         let report = &self.report;
-        let mut human = if self.actions_only {
+        let mut human = if report.to_production {
+            format!(
+                "promoted run {} to production (merged into {} earlier as {})\n  {}\n",
+                report.run,
+                report.target,
+                short(&report.merge),
+                report.strategy
+            )
+        } else if self.actions_only {
             format!("run {} is merged into {}\n", report.run, report.target)
         } else {
             format!(
