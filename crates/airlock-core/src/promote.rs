@@ -172,12 +172,12 @@ pub fn promote_with(
     // recovery to record): no moment exists where the run is promoted and
     // its production actions are not held.
     let soak = crate::soak::plan(al, &run, &workflow, clock)?;
-    let (intent, _guard) = al.store.begin_intent(
-        "promote",
-        &run.id,
-        json!({"target": target_ref, "previous": tip, "merge": merge, "checked_out": checked_out,
-               "soak": soak}),
-    )?;
+    let mut intent_data =
+        json!({"target": target_ref, "previous": tip, "merge": merge, "checked_out": checked_out});
+    if let Some(plan) = &soak {
+        intent_data["soak"] = json!(plan);
+    }
+    let (intent, _guard) = al.store.begin_intent("promote", &run.id, intent_data)?;
     crate::failpoint("promote:before-ref");
     let (ok, _, err) = main.try_run(&["update-ref", &target_ref, &merge, &tip], None)?;
     if !ok {
@@ -208,15 +208,13 @@ pub fn promote_with(
     };
     run.state = State::Promoted;
     run.promotion = Some(promotion);
-    al.transition_clearing(
-        &run,
-        State::Approved,
-        "promote",
-        json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
-               "regated": regated, "digest": submission.digest, "soak": soak,
-               "undo": undo_record(al, &run.id, &merge)?}),
-        Some(intent),
-    )?;
+    let mut event = json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
+           "regated": regated, "digest": submission.digest,
+           "undo": undo_record(al, &run.id, &merge)?});
+    if let Some(plan) = &soak {
+        event["soak"] = json!(plan);
+    }
+    al.transition_clearing(&run, State::Approved, "promote", event, Some(intent))?;
     let actions = crate::action::apply::apply(
         al,
         &run,

@@ -180,14 +180,12 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
             at: now(),
             soak,
         });
-        al.transition(
-            &run,
-            State::Approved,
-            "promote",
-            json!({"target": run.target, "previous": previous, "merge": merge, "recovered": true,
-                   "soak": intent.data["soak"],
-                   "undo": crate::promote::undo_record(al, &intent.run, &merge)?}),
-        )?;
+        let mut event = json!({"target": run.target, "previous": previous, "merge": merge, "recovered": true,
+               "undo": crate::promote::undo_record(al, &intent.run, &merge)?});
+        if let Some(plan) = &run.promotion.as_ref().and_then(|p| p.soak.clone()) {
+            event["soak"] = json!(plan);
+        }
+        al.transition(&run, State::Approved, "promote", event)?;
     }
     let actions = if crate::action::plan::list(al, &intent.run)?.is_empty() {
         String::new()
