@@ -279,6 +279,14 @@ fn staging_actions_run_at_promotion_and_production_ones_only_after_a_passed_soak
         "{}",
         out.stdout
     );
+    let out = s.at(23 * H + 30, &["check", &run]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("soak: 30m left, 2 of 2 probes passed"),
+        "{}",
+        out.stdout
+    );
     let v = s.json_at(23 * H, &["show", &run], 0);
     assert_eq!(v["soak"]["left_secs"], 3600);
     assert_eq!(v["soak"]["gates"][0]["probes"], 2);
@@ -343,9 +351,11 @@ fn a_failed_probe_keeps_the_production_actions_from_ever_running() {
     let s = Soak::approved("fail", None);
     let run = s.run.clone();
     assert_eq!(s.at(0, &["promote", &run]).code, 0);
-    std::fs::write(&s.status, "503 from staging\n").unwrap();
+    // What a probe prints comes from the agent's tree: hostile.
+    std::fs::write(&s.status, "503 from staging\n\x1b]0;owned\x07\x1b[2J\n").unwrap();
     let out = s.at(2 * H, &["soak", &run]);
     assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(!out.stdout.contains('\x1b'), "{}", out.stdout);
     assert!(
         out.stdout.contains("probe staging-clean: failed (exit 1"),
         "{}",
@@ -377,6 +387,7 @@ fn a_failed_probe_keeps_the_production_actions_from_ever_running() {
         out.stderr
     );
     assert!(out.stderr.contains("503 from staging"), "{}", out.stderr);
+    assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
     assert!(
         out.stderr.contains("held, never applied: deploy-prod"),
         "{}",

@@ -23,6 +23,36 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     Ok(Output::report(&Soaked(report)).hostile())
 }
 
+/// Where the soak of `run` stands, when it soaks in staging (nothing is
+/// run): what `check` says of such a run.
+pub fn soaking(al: &airlock_core::Airlock, run: &str) -> Result<Option<Output>> {
+    let Ok(run) = al.store.get(run) else {
+        return Ok(None);
+    };
+    if run.state != airlock_core::run::State::Promoted {
+        return Ok(None);
+    }
+    Ok(
+        airlock_core::soak::status(al, &run, process_clock().as_ref())?
+            .map(|s| Output::report(&Standing(s)).hostile()),
+    )
+}
+
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Standing(SoakStatus);
+
+impl Report for Standing {
+    fn human(&self) -> String {
+        render_status(&self.0).trim_end().to_string()
+    }
+
+    /// A failed probe: 1.
+    fn exit_code(&self) -> u8 {
+        u8::from(self.0.failed.is_some())
+    }
+}
+
 #[derive(serde::Serialize)]
 #[serde(transparent)]
 struct Soaked(SoakReport);
