@@ -336,6 +336,66 @@ fn staging_actions_run_at_promotion_and_production_ones_only_after_a_passed_soak
     assert_eq!(s.server.paths(), vec!["/staging/deploy", "/prod/deploy"]);
     assert_eq!((s.kinds("soak-probe"), s.kinds("soak-passed")), (3, 1));
 
+    // The probes are signed evidence too: a bundle beside the run's proof,
+    // its SSH signature checked by ssh-keygen, its statement listing them.
+    let v = s.json_at(24 * H, &["show", &run], 0);
+    let bundle = PathBuf::from(v["soak"]["proof"].as_str().unwrap());
+    let jsonl = std::fs::read(&bundle).unwrap();
+    let public = s.env.airlock(&["key", "public"]).stdout.trim().to_string();
+    let dir = s.env.tmp.path();
+    std::fs::write(dir.join("allowed_signers"), format!("airlock {public}\n")).unwrap();
+    let verify = |bytes: &[u8]| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("ssh-keygen")
+            .current_dir(dir)
+            .args(["-Y", "verify", "-f", "allowed_signers", "-I", "airlock"])
+            .args(["-n", "airlock-proof", "-s"])
+            .arg(format!("{}.sig", bundle.display()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        child.wait_with_output().unwrap().status.success()
+    };
+    assert!(verify(&jsonl));
+    let mut flipped = jsonl.clone();
+    flipped[jsonl.len() / 3] ^= 1;
+    assert!(!verify(&flipped));
+    let first: Value =
+        serde_json::from_slice(jsonl.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    use base64::Engine as _;
+    let statement: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(first["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(statement["predicateType"], "https://airlock.dev/soak/v1");
+    assert_eq!(
+        statement["predicate"]["probes"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(
+        statement["predicate"]["passed_at"],
+        "2030-01-02T00:00:00.000Z"
+    );
+    // Its ledger anchor is a witness `ledger verify` checks.
+    let v = s.env.json(&["ledger", "verify"], 0);
+    let anchor = v["anchors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["proof"] == bundle.to_str().unwrap())
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    assert_eq!(
+        (anchor["witness"].as_bool(), anchor["ok"].as_bool()),
+        (Some(true), Some(true)),
+        "{anchor}"
+    );
+
     // Again: nothing is sent twice, no probe runs.
     let v = s.json_at(30 * H, &["promote", &run], 0);
     assert_eq!(v["actions"]["complete"], true);

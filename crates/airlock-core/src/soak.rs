@@ -27,7 +27,11 @@ use serde_json::json;
 
 use airlock_sandbox::{CommandSpec, Echo};
 
-pub use airlock_model::soak::{SoakGate, SoakPlan, Stage, stage};
+pub use airlock_model::soak::{STAGING_LANE, SoakGate, SoakPlan, Stage};
+
+use airlock_model::action::ActionSpec;
+use airlock_model::names::LANES;
+use airlock_model::workflow::Workflow;
 
 use crate::Airlock;
 use crate::action::Role;
@@ -98,6 +102,25 @@ pub fn human_duration(d: Duration) -> String {
         parts.push(format!("{mins}m"));
     }
     parts.join(" ")
+}
+
+/// An action is a staging action when every scope it declares is granted
+/// by `staging` or a lane below it; otherwise it needs production's own
+/// scopes and is a production action. Lanes are cumulative upwards, so
+/// these are the scopes a staging run may use.
+pub fn stage(spec: &ActionSpec, workflow: &Workflow) -> Stage {
+    let staging = spec.scopes.iter().all(|s| {
+        workflow
+            .lowest_lane_granting_scope(s)
+            .and_then(|lane| LANES.iter().position(|l| *l == lane))
+            .zip(LANES.iter().position(|l| *l == STAGING_LANE))
+            .is_some_and(|(granted, staging)| granted <= staging)
+    });
+    if staging {
+        Stage::Staging
+    } else {
+        Stage::Production
+    }
 }
 
 /// The soak the run's first promotion must record, if any: the workflow
@@ -178,6 +201,9 @@ pub struct SoakStatus {
     pub production: Vec<String>,
     /// `soak: 23h 10m left, 14 of 14 probes passed`.
     pub summary: String,
+    /// The signed record of the probes (`soak_proof_path`), once one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<std::path::PathBuf>,
 }
 
 impl SoakStatus {
@@ -275,6 +301,7 @@ pub fn status(al: &Airlock, run: &Run, clock: &dyn Clock) -> Result<Option<SoakS
         passed_at,
         production: plan.production.clone(),
         summary,
+        proof: Some(soak_proof_path(al, &run.id)).filter(|p| p.is_file()),
     }))
 }
 
@@ -378,8 +405,11 @@ pub fn probe(
         ));
     }
     let ran = run_due(al, &run, &plan, gate, clock)?;
-    let status = status(al, &run, clock)?
+    let mut status = status(al, &run, clock)?
         .ok_or_else(|| Error::Corrupt(format!("run {}: its soak vanished", run.id)))?;
+    if !ran.is_empty() {
+        status.proof = Some(write_proof(al, &run, &status)?);
+    }
     Ok(SoakReport { ran, status })
 }
 
@@ -569,9 +599,12 @@ pub(crate) fn finish(al: &mut Airlock, run: &Run, clock: &dyn Clock) -> Result<(
             ),
         ));
     }
-    run_due(al, run, &plan, None, clock)?;
+    let ran = run_due(al, run, &plan, None, clock)?;
     let after = status(al, run, clock)?
         .ok_or_else(|| Error::Corrupt(format!("run {}: its soak vanished", run.id)))?;
+    if !ran.is_empty() {
+        write_proof(al, run, &after)?;
+    }
     if let Some(failed) = &after.failed {
         let mut reasons = vec![format!(
             "probe `{}` of gate `{}` failed at {} ({})",
@@ -619,12 +652,115 @@ pub(crate) fn finish(al: &mut Airlock, run: &Run, clock: &dyn Clock) -> Result<(
                "probes": after.probes.len(), "production": plan.production}),
     )?;
     crate::failpoint("soak:after-passed");
+    if let Some(passed) = status(al, run, clock)? {
+        write_proof(al, run, &passed)?;
+    }
     Ok(())
+}
+
+/// The predicate type of a soak's signed record.
+pub const SOAK_PREDICATE: &str = "https://airlock.dev/soak/v1";
+
+/// Where a run's soak record is: beside its proofs.
+pub fn soak_proof_path(al: &Airlock, run: &str) -> std::path::PathBuf {
+    al.layout
+        .proofs_dir()
+        .join(format!("{run}-soak.intoto.jsonl"))
+}
+
+/// Signs the soak as it stands (every probe with its digests, the entry,
+/// whether it passed) into `<run>-soak.intoto.jsonl` and its `.sig`, a
+/// bundle of one statement as `submit`'s (verifiable by DSSE verifiers and
+/// `ssh-keygen -Y verify`), its subjects the merge and the submitted
+/// proof. Rewritten after each probe; the ledger events stay the record.
+fn write_proof(al: &Airlock, run: &Run, status: &SoakStatus) -> Result<std::path::PathBuf> {
+    use airlock_proof::{Statement, Subject, build_bundle};
+    let merge = run
+        .promotion
+        .as_ref()
+        .map(|p| p.merge.clone())
+        .unwrap_or_default();
+    let proof = run
+        .submission
+        .as_ref()
+        .map(|s| s.digest.clone())
+        .unwrap_or_default();
+    let subjects = vec![
+        Subject {
+            name: format!("git+commit:{}", run.target),
+            digest: [("gitCommit".to_string(), merge)].into_iter().collect(),
+        },
+        Subject {
+            name: "proof".into(),
+            digest: [("sha256".to_string(), proof)].into_iter().collect(),
+        },
+    ];
+    let mut predicate = serde_json::to_value(status).map_err(|e| Error::Corrupt(e.to_string()))?;
+    predicate["ledger_head"] = json!(
+        al.store
+            .ledger_head()?
+            .map(|(seq, hash)| json!({"seq": seq, "hash": hash}))
+    );
+    if let Some(map) = predicate.as_object_mut() {
+        map.remove("proof");
+    }
+    let bundle = build_bundle(
+        &al.signing_key()?,
+        &[Statement::new(subjects, SOAK_PREDICATE, predicate)],
+    )?;
+    let path = soak_proof_path(al, &run.id);
+    let signature = std::path::PathBuf::from(format!("{}.sig", path.display()));
+    crate::layout::write_atomic(&signature, bundle.ssh_signature.as_bytes())?;
+    crate::layout::write_atomic(&path, &bundle.jsonl)?;
+    Ok(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staging_actions_are_those_staging_or_a_lane_below_grants() {
+        let wf = Workflow::parse(
+            "[lanes.governed]\nscopes = [\"email:send:*@example.com\"]\n[lanes.staging]\nscopes = [\"http:POST:staging.example.com/*\"]\n[lanes.production]\nscopes = [\"http:POST:*\"]\n",
+            "wf.toml",
+        )
+        .unwrap();
+        let spec = |scopes: &[&str]| {
+            let text = format!(
+                "kind = \"command\"\nname = \"a\"\nargv = [\"true\"]\nscopes = [{}]\n",
+                scopes
+                    .iter()
+                    .map(|s| format!("\"{s}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut spec = airlock_model::action::parse::parse(&text, "a.toml", "a")
+                .unwrap()
+                .action;
+            spec.scopes = scopes.iter().map(|s| s.to_string()).collect();
+            spec
+        };
+        assert_eq!(
+            stage(&spec(&["http:POST:staging.example.com/deploy"]), &wf),
+            Stage::Staging
+        );
+        assert_eq!(
+            stage(&spec(&["email:send:ops@example.com"]), &wf),
+            Stage::Staging
+        );
+        assert_eq!(
+            stage(
+                &spec(&[
+                    "http:POST:staging.example.com/deploy",
+                    "http:POST:prod.example.com/deploy"
+                ]),
+                &wf
+            ),
+            Stage::Production
+        );
+        assert_eq!(stage(&spec(&["command:publish"]), &wf), Stage::Production);
+    }
 
     #[test]
     fn time_left_reads_as_a_person_would_say_it() {

@@ -11,10 +11,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
-use crate::action::ActionSpec;
-use crate::names::LANES;
-use crate::workflow::Workflow;
-
 use crate::diag::{self, Diagnostics};
 use crate::durations::parse_timeout;
 
@@ -173,25 +169,6 @@ pub enum Stage {
     Production,
 }
 
-/// An action is a staging action when every scope it declares is granted
-/// by `staging` or a lane below it; otherwise it needs production's own
-/// scopes and is a production action. Lanes are cumulative upwards, so
-/// these are the scopes a staging run may use.
-pub fn stage(spec: &ActionSpec, workflow: &Workflow) -> Stage {
-    let staging = spec.scopes.iter().all(|s| {
-        workflow
-            .lowest_lane_granting_scope(s)
-            .and_then(|lane| LANES.iter().position(|l| *l == lane))
-            .zip(LANES.iter().position(|l| *l == STAGING_LANE))
-            .is_some_and(|(granted, staging)| granted <= staging)
-    });
-    if staging {
-        Stage::Staging
-    } else {
-        Stage::Production
-    }
-}
-
 /// What a run's first promotion recorded about its soak (in the run's
 /// promotion record and its `promote` event): when it entered staging by
 /// the engine's clock, the soak gates as the workflow had them then, and
@@ -266,49 +243,6 @@ mod tests {
                 },
             ]
         );
-    }
-
-    #[test]
-    fn staging_actions_are_those_staging_or_a_lane_below_grants() {
-        let wf = Workflow::parse(
-            "[lanes.governed]\nscopes = [\"email:send:*@example.com\"]\n[lanes.staging]\nscopes = [\"http:POST:staging.example.com/*\"]\n[lanes.production]\nscopes = [\"http:POST:*\"]\n",
-            "wf.toml",
-        )
-        .unwrap();
-        let spec = |scopes: &[&str]| {
-            let text = format!(
-                "kind = \"command\"\nname = \"a\"\nargv = [\"true\"]\nscopes = [{}]\n",
-                scopes
-                    .iter()
-                    .map(|s| format!("\"{s}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let mut spec = crate::action::parse::parse(&text, "a.toml", "a")
-                .unwrap()
-                .action;
-            spec.scopes = scopes.iter().map(|s| s.to_string()).collect();
-            spec
-        };
-        assert_eq!(
-            stage(&spec(&["http:POST:staging.example.com/deploy"]), &wf),
-            Stage::Staging
-        );
-        assert_eq!(
-            stage(&spec(&["email:send:ops@example.com"]), &wf),
-            Stage::Staging
-        );
-        assert_eq!(
-            stage(
-                &spec(&[
-                    "http:POST:staging.example.com/deploy",
-                    "http:POST:prod.example.com/deploy"
-                ]),
-                &wf
-            ),
-            Stage::Production
-        );
-        assert_eq!(stage(&spec(&["command:publish"]), &wf), Stage::Production);
     }
 
     #[test]

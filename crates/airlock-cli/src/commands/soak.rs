@@ -128,6 +128,9 @@ pub fn render_status(s: &SoakStatus) -> String {
                 .join(", ")
         );
     }
+    if let Some(proof) = &s.proof {
+        h += &format!("  signed record: {}\n", proof.display());
+    }
     if let Some(f) = &s.failed {
         h += &format!(
             "  probe {} failed at {}: roll the run back (`airlock rollback {} --reason …`)\n",
