@@ -246,6 +246,31 @@ mod tests {
     }
 
     #[test]
+    fn a_brief_listing_a_soak_gate_in_checks_is_told_it_is_not_a_check() {
+        let wf = Workflow::parse(
+            "[gates.unit]\nrun = \"true\"\n[gates.staging-clean]\nsoak = \"1h\"\nprobe = \"true\"\n",
+            "wf.toml",
+        )
+        .unwrap();
+        let brief = "title = \"t\"\nobjective = \"o\"\ntouch = [\"src/**\"]\nchecks = [\"unit\", \"staging-clean\"]\nrollback = \"revert\"\n";
+        match crate::brief::Brief::parse(brief, "b.toml", Some(&wf)) {
+            Err(Error::InvalidToml { diagnostics, .. }) => {
+                let d: Vec<String> = diagnostics
+                    .iter()
+                    .map(|d| format!("{}:{}: {} ({:?})", d.line, d.column, d.message, d.help))
+                    .collect();
+                assert_eq!(
+                    d,
+                    vec![
+                        "4:19: gate `staging-clean` is a soak gate, not a check (Some(\"leave it out of `checks`: it applies after promotion to every run with production actions\"))"
+                    ]
+                );
+            }
+            other => panic!("expected a diagnostic, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn every_problem_of_a_soak_gate_is_refused_at_its_place() {
         let text = "\
 [gates.a]
