@@ -83,6 +83,12 @@ impl Soak {
     /// approved, under a 24h soak gate whose probe reads `status` (and
     /// runs `probe.sh` from the promoted tree when `agent_probe`).
     fn approved(name: &str, agent_probe: Option<&str>) -> Soak {
+        Soak::with(name, agent_probe, None)
+    }
+
+    /// With `network`, the probe asks the HTTP peer for `/health` with
+    /// curl, and `[lanes.production] network` is what `network` says.
+    fn with(name: &str, agent_probe: Option<&str>, network: Option<&str>) -> Soak {
         let server = HttpPeer::start();
         let port = server.port;
         let dir = outside_private_tmp(&format!("soak-{name}-{}", std::process::id()));
@@ -90,15 +96,22 @@ impl Soak {
         std::fs::create_dir_all(&dir).unwrap();
         let status = dir.join("status");
         std::fs::write(&status, "healthy\n").unwrap();
-        let probe = match agent_probe {
-            Some(_) => format!("sh src/probe.sh; grep -qx healthy {}", status.display()),
-            None => format!("cat {0}; grep -qx healthy {0}", status.display()),
+        let probe = match (agent_probe, network) {
+            (_, Some(_)) => format!("curl -fsS http://staging.test:{port}/health"),
+            (Some(_), None) => format!("sh src/probe.sh; grep -qx healthy {}", status.display()),
+            (None, None) => format!("cat {0}; grep -qx healthy {0}", status.display()),
         };
+        let network = network
+            .map(|n| format!("network = {}\n", n.replace("PORT", &port.to_string())))
+            .unwrap_or_default();
         let env = Env::new();
         env.write(
             ".airlock/workflow.toml",
             &format!(
                 r#"{WORKFLOW}
+[sandbox]
+resolve = {{"staging.test" = "127.0.0.1"}}
+
 [gates.staging-clean]
 soak = "24h"
 probe = "{probe}"
@@ -109,7 +122,7 @@ scopes = ["http:POST:127.0.0.1:{port}/staging/*"]
 
 [lanes.production]
 scopes = ["http:POST:127.0.0.1:{port}/prod/*"]
-"#
+{network}"#
             ),
         );
         env.git(&["add", "-A"]);
@@ -676,4 +689,41 @@ fn red_team_a_probe_cannot_shorten_the_soak() {
         states(&[("deploy-staging", "done"), ("deploy-prod", "planned")])
     );
     s.env.assert_ledger_ok();
+}
+
+/// A probe runs with the run's lane's network, through airlock's egress
+/// proxy when that is a list of hosts (its connections recorded); with
+/// the network off it cannot reach staging and the soak fails.
+#[test]
+fn a_probe_reaches_staging_only_through_the_lanes_network() {
+    let s = Soak::with(
+        "net-hosts",
+        None,
+        Some(r#"["staging.test:PORT", "127.0.0.1:PORT"]"#),
+    );
+    let run = s.run.clone();
+    assert_eq!(s.at(0, &["promote", &run]).code, 0);
+    let v = s.json_at(H, &["soak", &run], 0);
+    assert_eq!(v["ran"][0]["passed"], true, "{v}");
+    assert_eq!(v["ran"][0]["connections"], 1, "{v}");
+    assert!(s.server.paths().contains(&"/health".to_string()));
+    let probe = s
+        .env
+        .events(Some(&run))
+        .into_iter()
+        .find(|e| e["kind"] == "soak-probe")
+        .unwrap();
+    let connection = &probe["data"]["connections"][0];
+    assert_eq!(connection["host"], "staging.test", "{probe}");
+    assert_eq!(connection["outcome"], "allowed", "{probe}");
+
+    let s = Soak::with("net-off", None, Some(r#""off""#));
+    let run = s.run.clone();
+    assert_eq!(s.at(0, &["promote", &run]).code, 0);
+    let v = s.json_at(H, &["soak", &run], 1);
+    assert_eq!(v["ran"][0]["passed"], false, "{v}");
+    assert!(!s.server.paths().contains(&"/health".to_string()));
+    let v = s.json_at(25 * H, &["promote", &run], 1);
+    assert_eq!(v["error"]["code"], "soak-probe-failed");
+    assert_eq!(s.server.paths(), vec!["/staging/deploy"]);
 }
