@@ -5204,3 +5204,81 @@ both!(
     dns_and_udp_reach_nothing_from_a_list_of_hosts_run,
     a_request_cannot_smuggle_another_host_past_the_list,
 );
+
+// ---- Soak gates (issue 18) ---------------------------------------------------------
+
+both!(a_run_cannot_shorten_its_soak);
+
+/// A run's command tries what is in its reach to move the soak's clock or
+/// its record: the variable a test build of airlock reads its clock from,
+/// clock files in the worktree and its /tmp, the state and key directories,
+/// and airlock itself run from inside. Promoted an hour later, the run's
+/// production action is still held, 23 hours before its soak ends.
+fn a_run_cannot_shorten_its_soak(c: Caller) {
+    let j = jail_with(
+        c,
+        "[gates.staging-clean]\nsoak = \"24h\"\nprobe = \"true\"\n\
+         [lanes.staging]\nscopes = [\"command:stage\"]\n\
+         [lanes.production]\nscopes = [\"command:release\"]\n",
+    );
+    let (run, wt) = j.start(&format!("{BRIEF}lane = \"production\"\n"));
+    j.plant(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    for name in ["stage", "release"] {
+        let file = j.tmp.path().join(format!("{name}.toml"));
+        j.plant(
+            &file,
+            &format!(
+                "kind = \"command\"\nname = \"{name}\"\nscopes = [\"command:{name}\"]\nargv = [\"true\"]\n"
+            ),
+        );
+        j.json(&["propose", &run, &s(&file)], 0);
+    }
+    let later = "2100-01-01T00:00:00Z";
+    let attempt = sh(
+        &j,
+        &run,
+        &format!(
+            r#"export AIRLOCK_TEST_NOW={later}
+echo {later} > src/clock
+echo {later} > "$TMPDIR/clock"
+echo {later} > {state}/clock && echo ESCAPED-state
+echo {later} > {keys}/clock && echo ESCAPED-keys
+env -u AIRLOCK_RUN {airlock} -C {repo} promote {run} && echo ESCAPED-promote
+true"#,
+            state = s(&j.state_dir()),
+            keys = s(&j.home.join(".config/airlock")),
+            airlock = s(&assert_cmd::cargo::cargo_bin("airlock")),
+            repo = s(&j.repo),
+        ),
+    );
+    attempt.assert_denied();
+    std::fs::remove_file(wt.join("src/clock")).unwrap();
+    j.json(&["check", &run], 0);
+    j.json(&["submit", &run], 0);
+    j.json(&["approve", &run], 0);
+    let at = |t: &str, args: &[&str]| j.airlock_env(args, &[("AIRLOCK_TEST_NOW", t)]);
+    let out = at("2030-01-01T00:00:00Z", &["promote", &run]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("soak: 24h left"), "{}", out.stdout);
+    let out = at("2030-01-01T01:00:00Z", &["promote", &run]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("it soaks in staging for 23h more"),
+        "{}",
+        out.stderr
+    );
+    let plan = j.json(&["plan", &run], 0);
+    let states: Vec<(&str, &str)> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["spec"]["name"].as_str().unwrap(),
+                a["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states, vec![("stage", "done"), ("release", "planned")]);
+    ledger_ok(&j);
+}

@@ -402,3 +402,60 @@ Authorization = "Bearer ${{HOOK_TOKEN}}"
     assert_eq!(server.received(), 1, "performed exactly once");
     t.snapshot("http_action_json");
 }
+
+/// Issue 18: a run with a staging and a production action under a soak
+/// gate, promoted in two stages; the clock is the test build's
+/// (`AIRLOCK_TEST_NOW`), moved forward command by command.
+#[test]
+fn soak_promotes_staging_then_production_after_the_soak() {
+    let server = HttpPeer::start();
+    let port = server.port;
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            r#"{WORKFLOW}
+[gates.staging-clean]
+soak = "24h"
+probe = "echo staging answers 200"
+every = "1h"
+
+[lanes.staging]
+scopes = ["http:POST:127.0.0.1:{port}/staging/*"]
+
+[lanes.production]
+scopes = ["http:POST:127.0.0.1:{port}/prod/*"]
+"#
+        ),
+    );
+    env.git(&["commit", "-qam", "soak gate"]);
+    let mut t = Transcript::new(&env);
+    t.name(&format!("127.0.0.1:{port}"), "127.0.0.1:[PORT]");
+    let (run, wt) = t.start(&format!("{BRIEF}lane = \"production\"\n"), "polite");
+    polite_edit(&wt);
+    for (name, path) in [("deploy-staging", "staging"), ("deploy-prod", "prod")] {
+        let file = env.tmp.path().join(format!("actions/{name}.toml"));
+        write(
+            &file,
+            &format!(
+                "kind = \"http\"\nname = \"{name}\"\nscopes = [\"http:POST:127.0.0.1:{port}/{path}/*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:{port}/{path}/deploy\"\n"
+            ),
+        );
+        env.json(&["propose", &run, file.to_str().unwrap()], 0);
+    }
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    fn now(t: &str) -> [(&str, &str); 1] {
+        [("AIRLOCK_TEST_NOW", t)]
+    }
+    t.run_env(&["promote", &run], &now("2030-01-01T00:00:00Z"));
+    assert_eq!(server.received(), 1, "the staging action alone");
+    t.run_env(&["soak", &run], &now("2030-01-01T00:50:00Z"));
+    t.run_env(&["soak", &run], &now("2030-01-01T01:10:00Z"));
+    t.run_env(&["promote", &run], &now("2030-01-01T23:00:00Z"));
+    assert_eq!(server.received(), 1, "nothing before the soak is over");
+    t.run_env(&["promote", &run], &now("2030-01-02T00:00:00Z"));
+    assert_eq!(server.received(), 2, "the production action, once");
+    t.snapshot("soak");
+}

@@ -107,7 +107,11 @@ fn anchor_of(
     let p = verified
         .statements
         .iter()
-        .find(|s| s.predicate_type == crate::proof::RUN_PREDICATE)
+        // A soak's record (`soak::write_proof`) anchors the ledger too.
+        .find(|s| {
+            s.predicate_type == crate::proof::RUN_PREDICATE
+                || s.predicate_type == crate::soak::SOAK_PREDICATE
+        })
         .map(|s| &s.predicate);
     anchor.run = p.and_then(|p| p["run"].as_str()).map(str::to_string);
     let head = p.map(|p| &p["ledger_head"]);

@@ -32,6 +32,7 @@ pub mod release;
 pub mod repo;
 pub mod site;
 pub mod snapshot;
+pub mod soak;
 pub mod start;
 pub mod stops;
 pub mod submit;

@@ -32,17 +32,27 @@ pub struct PromoteReport {
     pub checkout_updated: bool,
     /// The approved actions, applied after the merge.
     pub actions: crate::action::apply::ApplyReport,
+    /// The soak in staging that holds the production actions, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::soak::SoakStatus>,
+    /// This was the second promotion of a soaked run: to production.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub to_production: bool,
 }
 
 /// Verifies everything, merges, then applies the approved actions. With
-/// `actions_only`, a promoted run's remaining actions are applied.
+/// `actions_only`, a promoted run's remaining actions are applied. A run
+/// with production actions under soak gates is promoted in two stages
+/// (`soak`): `clock` says when it entered staging and whether its soak is
+/// over.
 pub fn promote(
     al: &mut Airlock,
     run_id: &str,
     effects: &dyn crate::action::apply::Effects,
     actions_only: bool,
+    clock: &dyn crate::soak::Clock,
 ) -> Result<PromoteReport> {
-    promote_with(al, run_id, effects, actions_only, &mut |_| {})
+    promote_with(al, run_id, effects, actions_only, clock, &mut |_| {})
 }
 
 /// [`promote`], telling `progress` as each gate re-run on a merged tree
@@ -52,6 +62,7 @@ pub fn promote_with(
     run_id: &str,
     effects: &dyn crate::action::apply::Effects,
     actions_only: bool,
+    clock: &dyn crate::soak::Clock,
     progress: &mut dyn FnMut(crate::check::GateEvent<'_>),
 ) -> Result<PromoteReport> {
     crate::guards::refuse_from_lane(al, "promote")?;
@@ -60,7 +71,10 @@ pub fn promote_with(
     al.store
         .require_head(Some(&format!("promote run {run_id}")))?;
     if actions_only {
-        return apply_remaining(al, &run, effects);
+        return apply_remaining(al, &run, effects, clock);
+    }
+    if run.state == State::Promoted && run.promotion.as_ref().is_some_and(|p| p.soak.is_some()) {
+        return promote_to_production(al, &run, effects, clock);
     }
     run.require("promote", &[State::Approved])?;
     let submission = run
@@ -160,11 +174,16 @@ pub fn promote_with(
         "promote",
     )?;
 
-    let (intent, _guard) = al.store.begin_intent(
-        "promote",
-        &run.id,
-        json!({"target": target_ref, "previous": tip, "merge": merge, "checked_out": checked_out}),
-    )?;
+    // Recorded with the promotion itself (and in the intent, for a
+    // recovery to record): no moment exists where the run is promoted and
+    // its production actions are not held.
+    let soak = crate::soak::plan(al, &run, &workflow, clock)?;
+    let mut intent_data =
+        json!({"target": target_ref, "previous": tip, "merge": merge, "checked_out": checked_out});
+    if let Some(plan) = &soak {
+        intent_data["soak"] = json!(plan);
+    }
+    let (intent, _guard) = al.store.begin_intent("promote", &run.id, intent_data)?;
     crate::failpoint("promote:before-ref");
     let (ok, _, err) = main.try_run(&["update-ref", &target_ref, &merge, &tip], None)?;
     if !ok {
@@ -191,18 +210,17 @@ pub fn promote_with(
         strategy: strategy.clone(),
         regated: regated.clone(),
         at: now(),
+        soak: soak.clone(),
     };
     run.state = State::Promoted;
     run.promotion = Some(promotion);
-    al.transition_clearing(
-        &run,
-        State::Approved,
-        "promote",
-        json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
-               "regated": regated, "digest": submission.digest,
-               "undo": undo_record(al, &run.id, &merge)?}),
-        Some(intent),
-    )?;
+    let mut event = json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
+           "regated": regated, "digest": submission.digest,
+           "undo": undo_record(al, &run.id, &merge)?});
+    if let Some(plan) = &soak {
+        event["soak"] = json!(plan);
+    }
+    al.transition_clearing(&run, State::Approved, "promote", event, Some(intent))?;
     let actions = crate::action::apply::apply(
         al,
         &run,
@@ -211,6 +229,7 @@ pub fn promote_with(
         submission.round,
         effects,
     )?;
+    let soak = crate::soak::status(al, &run, clock)?;
     Ok(PromoteReport {
         run: run.id,
         target: run.target,
@@ -220,7 +239,26 @@ pub fn promote_with(
         regated,
         checkout_updated: checked_out,
         actions,
+        soak,
+        to_production: false,
     })
+}
+
+/// The second `promote` of a run soaking in staging: refused until its
+/// soak is over and every probe passed (`soak::finish`); then the held
+/// production actions are applied.
+fn promote_to_production(
+    al: &mut Airlock,
+    run: &Run,
+    effects: &dyn crate::action::apply::Effects,
+    clock: &dyn crate::soak::Clock,
+) -> Result<PromoteReport> {
+    crate::soak::finish(al, run, clock)?;
+    let mut report = apply_remaining(al, run, effects, clock)?;
+    report.strategy =
+        "soaked in staging; every probe passed; applied the production actions".into();
+    report.to_production = true;
+    Ok(report)
 }
 
 /// The proof verifies (its action plan included) and is the one approved.
@@ -277,6 +315,7 @@ fn apply_remaining(
     al: &mut Airlock,
     run: &Run,
     effects: &dyn crate::action::apply::Effects,
+    clock: &dyn crate::soak::Clock,
 ) -> Result<PromoteReport> {
     run.require("promote --actions-only", &[State::Promoted])?;
     let (Some(submission), Some(approval), Some(promotion)) = (
@@ -298,6 +337,7 @@ fn apply_remaining(
         submission.round,
         effects,
     )?;
+    let soak = crate::soak::status(al, run, clock)?;
     Ok(PromoteReport {
         run: run.id.clone(),
         target: promotion.target,
@@ -307,6 +347,8 @@ fn apply_remaining(
         regated: vec![],
         checkout_updated: false,
         actions,
+        soak,
+        to_production: false,
     })
 }
 

@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use crate::Airlock;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lock::FileLock;
 use crate::run::{Promotion, State, now};
 use crate::store::Intent;
@@ -160,6 +160,16 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
         ));
     }
     if run.state == State::Approved {
+        // The soak the interrupted promotion decided on keeps its
+        // production actions held; one that cannot be read stops here
+        // rather than release them.
+        let soak: Option<airlock_model::soak::SoakPlan> =
+            serde_json::from_value(intent.data["soak"].clone()).map_err(|e| {
+                Error::Corrupt(format!(
+                    "the interrupted promotion of run {} recorded a soak airlock cannot read: {e}",
+                    intent.run
+                ))
+            })?;
         run.state = State::Promoted;
         run.promotion = Some(Promotion {
             target: run.target.clone(),
@@ -168,14 +178,14 @@ fn recover_promote(al: &mut Airlock, intent: &Intent) -> Result<String> {
             strategy: "finished by recovery after an interruption".into(),
             regated: vec![],
             at: now(),
+            soak,
         });
-        al.transition(
-            &run,
-            State::Approved,
-            "promote",
-            json!({"target": run.target, "previous": previous, "merge": merge, "recovered": true,
-                   "undo": crate::promote::undo_record(al, &intent.run, &merge)?}),
-        )?;
+        let mut event = json!({"target": run.target, "previous": previous, "merge": merge, "recovered": true,
+               "undo": crate::promote::undo_record(al, &intent.run, &merge)?});
+        if let Some(plan) = &run.promotion.as_ref().and_then(|p| p.soak.clone()) {
+            event["soak"] = json!(plan);
+        }
+        al.transition(&run, State::Approved, "promote", event)?;
     }
     let actions = if crate::action::plan::list(al, &intent.run)?.is_empty() {
         String::new()

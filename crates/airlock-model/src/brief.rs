@@ -168,6 +168,16 @@ impl Brief {
                         diag::string_list(value, key_name, &mut diags).unwrap_or_default()
                     {
                         if let Some(workflow) = workflow
+                            && workflow.soaks.iter().any(|g| g.name == gate)
+                        {
+                            // A soak gate holds every run with production
+                            // actions; a brief neither needs nor gets a say.
+                            diags.error(
+                                span.clone(),
+                                format!("gate `{gate}` is a soak gate, not a check"),
+                                Some("leave it out of `checks`: it applies after promotion to every run with production actions".into()),
+                            );
+                        } else if let Some(workflow) = workflow
                             && workflow.gate(&gate).is_none()
                         {
                             let names = workflow.gate_names();

@@ -143,6 +143,10 @@ codes! {
     NoReleaseTable = "no-release-table", Refused;
     ReleaseInProgress = "release-in-progress", Refused;
     NothingToRelease = "nothing-to-release", Refused;
+    SoakNotOver = "soak-not-over", Refused;
+    SoakProbeFailed = "soak-probe-failed", Refused;
+    NotSoaking = "not-soaking", Refused;
+    UnknownSoakGate = "unknown-soak-gate", Refused;
     UnknownOutcome = "unknown-outcome", Refused;
     ScopeViolation = "scope-violation", Refused;
     ScopeNotGranted = "scope-not-granted", Refused;

@@ -20,6 +20,7 @@ pub mod names;
 pub mod network;
 pub mod release;
 pub mod run;
+pub mod soak;
 pub mod state;
 pub mod trace;
 pub mod workflow;

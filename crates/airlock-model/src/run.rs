@@ -87,6 +87,9 @@ pub struct Promotion {
     pub strategy: String,
     pub regated: Vec<String>,
     pub at: String,
+    /// The run entered staging and soaks before its production actions run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::soak::SoakPlan>,
 }
 
 impl Run {

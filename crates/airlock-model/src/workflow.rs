@@ -126,6 +126,9 @@ pub struct Lane {
 pub struct Workflow {
     /// Gates in the order the file declares them.
     pub gates: Vec<Gate>,
+    /// Soak gates (`[gates.NAME] soak = …`), apart from `gates`: they are
+    /// never run at check, and hold production actions after promotion.
+    pub soaks: Vec<crate::soak::SoakGate>,
     pub policy: Policy,
     pub sandbox: Sandbox,
     pub lanes: Vec<Lane>,
@@ -217,6 +220,7 @@ impl Workflow {
         );
 
         let mut gates = Vec::new();
+        let mut soaks = Vec::new();
         if let Some(value) = diag::get(root, "gates")
             && let Some(table) = diag::table(value, "gates", &mut diags)
         {
@@ -235,10 +239,21 @@ impl Workflow {
                 };
                 diag::unknown_keys(
                     gate,
-                    &["run", "timeout", "snapshot", "junit"],
+                    &[
+                        "run", "timeout", "snapshot", "junit", "soak", "probe", "every",
+                    ],
                     &format!("[gates.{gate_name}]"),
                     &mut diags,
                 );
+                if crate::soak::is_soak(gate) {
+                    soaks.extend(crate::soak::parse_gate(
+                        &gate_name,
+                        key.span(),
+                        gate,
+                        &mut diags,
+                    ));
+                    continue;
+                }
                 let run = match diag::get(gate, "run") {
                     Some(v) => {
                         let run = diag::string(v, "run", &mut diags).unwrap_or_default();
@@ -393,6 +408,7 @@ impl Workflow {
         }
         Ok(Workflow {
             gates,
+            soaks,
             policy,
             sandbox,
             lanes,

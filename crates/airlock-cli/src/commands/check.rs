@@ -25,6 +25,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     if args.base {
         return base(&mut al, &args.run);
     }
+    // A run soaking in staging: `check` says how long its soak has left.
+    if let Some(soaking) = super::soak::soaking(&al, &args.run)? {
+        return Ok(soaking);
+    }
     let echo = match (args.verbose, ctx.json) {
         (false, _) => Echo::None,
         (true, true) => Echo::Stderr,

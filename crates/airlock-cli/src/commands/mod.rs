@@ -40,6 +40,7 @@ mod rollback;
 mod sandbox;
 mod show;
 mod snap;
+mod soak;
 mod start;
 mod submit;
 
@@ -111,6 +112,8 @@ pub enum Command {
     Resolve(resolve::Args),
     /// Revert a promoted run and run the compensations of its actions.
     Rollback(rollback::Args),
+    /// Probe staging for a run soaking there; say how long its soak has left.
+    Soak(soak::Args),
     /// Start a release run: the runs promoted since the last release, the checklist, publish actions.
     Release(release::Args),
     /// Proof bundles.
@@ -170,6 +173,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Plan(args) => plan::run(ctx, args),
         Command::Resolve(args) => resolve::run(ctx, args),
         Command::Rollback(args) => rollback::run(ctx, args),
+        Command::Soak(args) => soak::run(ctx, args),
         Command::Release(args) => release::run(ctx, args),
         Command::Proof(cmd) => proof::run(ctx, cmd),
         Command::Key(cmd) => key::run(ctx, cmd),
@@ -203,6 +207,7 @@ fn named_run(command: &mut Command) -> Option<&mut String> {
         Command::Plan(a) => Some(&mut a.run),
         Command::Resolve(a) => Some(&mut a.run),
         Command::Rollback(a) => Some(&mut a.run),
+        Command::Soak(a) => Some(&mut a.run),
         Command::Log(a) => a.run.as_mut(),
         Command::McpProxy(a) => Some(&mut a.run),
         Command::Mcp(a) => Some(&mut a.run),

@@ -18,11 +18,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
     // Gates run again only when the target moved; they can take a while.
     let mut progress = crate::progress::Progress::new(ctx.json, false);
+    let clock = airlock_core::soak::process_clock();
     let report = promote_with(
         &mut al,
         &args.run,
         &airlock_mcp_proxy::WithMcp(airlock_effects::Live),
         args.actions_only,
+        clock.as_ref(),
         &mut |e| progress.event(e),
     )?;
     drop(progress);
@@ -44,7 +46,15 @@ struct Promoted {
 impl Report for Promoted {
     fn human(&self) -> String {
         let report = &self.report;
-        let mut human = if self.actions_only {
+        let mut human = if report.to_production {
+            format!(
+                "promoted run {} to production (merged into {} earlier as {})\n  {}\n",
+                report.run,
+                report.target,
+                short(&report.merge),
+                report.strategy
+            )
+        } else if self.actions_only {
             format!("run {} is merged into {}\n", report.run, report.target)
         } else {
             format!(
@@ -63,6 +73,11 @@ impl Report for Promoted {
             );
         }
         human += &render_actions(&report.actions, "actions");
+        if let Some(soak) = &report.soak {
+            for line in crate::commands::soak::render_status(soak).lines() {
+                human += &format!("  {line}\n");
+            }
+        }
         human += &format!(
             "  undo: airlock rollback {} --reason …  (reverts {})",
             report.run,
@@ -71,9 +86,15 @@ impl Report for Promoted {
         human
     }
 
-    /// Actions left to apply: 1.
+    /// Actions left to apply: 1; production actions held by a soak are
+    /// not left over, they wait.
     fn exit_code(&self) -> u8 {
-        if self.report.actions.complete { 0 } else { 1 }
+        let a = &self.report.actions;
+        if a.complete || (a.stopped.is_none() && !a.held.is_empty()) {
+            0
+        } else {
+            1
+        }
     }
 }
 

@@ -112,10 +112,27 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         .workflow_for(&run)
         .ok()
         .map(|w| w.capabilities(&run.lane));
+    let soak = airlock_core::soak::status(&al, &run, airlock_core::soak::process_clock().as_ref())?;
+    let next = match &soak {
+        Some(s) if s.failed.is_some() => format!(
+            "a soak probe failed: `airlock rollback {} --reason …`; its production actions never run",
+            run.id
+        ),
+        Some(s) if s.passed_at.is_none() && s.left_secs > 0 => format!(
+            "soaking in staging: `airlock soak {}` probes what is due; `airlock promote {}` once the soak is over",
+            run.id, run.id
+        ),
+        Some(s) if s.passed_at.is_none() => format!(
+            "the soak is over: `airlock promote {}` applies the production actions",
+            run.id
+        ),
+        _ => next_step(&run, &actions),
+    };
     let shown = Shown {
         capabilities,
+        soak,
         mcp_calls,
-        next: next_step(&run, &actions),
+        next,
         feedback: history.feedback().and_then(|d| d.reason.clone()),
         rollback: history
             .decisions
@@ -212,6 +229,9 @@ struct Shown {
     proof: Option<ProofState>,
     approval: Option<Approval>,
     promotion: Option<Promotion>,
+    /// The run's soak in staging and its probes, when it soaks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    soak: Option<airlock_core::soak::SoakStatus>,
     #[serde(skip)]
     main_ref: String,
     /// What the diff goes to: a commit, or the worktree (and why not).
@@ -452,6 +472,20 @@ impl Report for Shown {
                 short(&p.merge),
                 p.strategy
             );
+        }
+        if let Some(soak) = &self.soak {
+            for line in crate::commands::soak::render_status(soak).lines() {
+                h += &format!("  {line}\n");
+            }
+            for p in &soak.probes {
+                h += &format!(
+                    "    probe {} at {}: {} ({})\n",
+                    p.gate,
+                    p.at,
+                    if p.passed { "passed" } else { "failed" },
+                    p.exit
+                );
+            }
         }
         if self.state == State::RolledBack
             && let Some(d) = &self.rollback

@@ -51,6 +51,9 @@ pub struct ApplyReport {
     /// Why applying stopped, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// Production actions held while the run soaks in staging (`soak`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 /// Applies the run's actions of `role` in order (compensations in reverse).
@@ -72,8 +75,26 @@ pub fn apply(
     if role == Role::Undo {
         mine.reverse();
     }
+    // A run soaking in staging keeps its production actions, whatever
+    // path asks (`promote`, `--actions-only`, after a recovery).
+    let held = if role == Role::Apply {
+        crate::soak::held(al, run)?
+    } else {
+        Vec::new()
+    };
     let mut report = ApplyReport::default();
     for mut action in mine {
+        if held.contains(&action.spec.name)
+            && !matches!(action.state, ActionState::Done | ActionState::Skipped)
+        {
+            report.actions.push(outcome(
+                &action,
+                "held: a production action, applied once the run's soak in staging is over",
+                false,
+            ));
+            report.held.push(action.spec.name.clone());
+            continue;
+        }
         if role == Role::Undo {
             let forward = all
                 .iter()
@@ -241,7 +262,7 @@ pub fn apply(
             return Ok(report);
         }
     }
-    report.complete = true;
+    report.complete = report.held.is_empty();
     Ok(report)
 }
 
