@@ -69,7 +69,11 @@ impl Cel {
                 .collect());
         }
         let Some(ast) = parsed.ast else {
-            return Err(vec![error_at(expr, 0..expr.len(), "empty expression".into())]);
+            return Err(vec![error_at(
+                expr,
+                0..expr.len(),
+                "empty expression".into(),
+            )]);
         };
         let checked = self.env.check(&ast);
         if !checked.errors.is_empty() {
@@ -86,7 +90,7 @@ impl Cel {
                     expr,
                     ast.span.clone(),
                     format!(
-                        "the expression is a `{}`, but a condition must be a `bool`",
+                        "the expression's type is `{}`, but a condition must be a `bool`",
                         other.display_name()
                     ),
                 )]);

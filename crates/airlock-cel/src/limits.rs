@@ -150,9 +150,8 @@ impl Walker {
         if matches!(expr.node, Expr::List(_)) {
             return true;
         }
-        self.evidence_path(expr).is_some_and(|p| {
-            HUMAN_SIZED.contains(&p.split('.').next().unwrap_or_default())
-        })
+        self.evidence_path(expr)
+            .is_some_and(|p| HUMAN_SIZED.contains(&p.split('.').next().unwrap_or_default()))
     }
 
     /// Whether any part of `expr` names an agent-sized list.

@@ -20,15 +20,29 @@ fn evidence() -> Evidence {
     e.run.lane = "governed".into();
     e.diff.files_changed = 3;
     e.diff.insertions = 40;
-    e.diff.paths = vec!["migrations/001.sql".into(), "src/lib.rs".into(), "tests/a.rs".into()];
+    e.diff.paths = vec![
+        "migrations/001.sql".into(),
+        "src/lib.rs".into(),
+        "tests/a.rs".into(),
+    ];
     e.brief.touch = vec!["src/**".into(), "tests/**".into()];
     e.gates = vec![GateFacts {
         name: "test".into(),
         status: "passed".into(),
         duration_ms: 1200,
-        tests: TestCounts { ran: 12, passed: 12, failed: 0, skipped: 0 },
+        tests: TestCounts {
+            ran: 12,
+            passed: 12,
+            failed: 0,
+            skipped: 0,
+        },
     }];
-    e.tests = TestCounts { ran: 12, passed: 12, failed: 0, skipped: 0 };
+    e.tests = TestCounts {
+        ran: 12,
+        passed: 12,
+        failed: 0,
+        skipped: 0,
+    };
     e.traces = vec![TraceFacts {
         argv: vec!["curl".into(), "https://x.test".into()],
         exit: 0,
@@ -82,7 +96,10 @@ fn an_unknown_field_is_refused_at_its_position() {
 fn an_unknown_field_inside_a_macro_is_refused() {
     let expr = r#"gates.exists(g, g.stauts == "failed")"#;
     let errs = errors(expr);
-    assert!(errs.iter().any(|e| e.message.contains("stauts")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.message.contains("stauts")),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -99,7 +116,10 @@ fn an_unknown_variable_and_function_are_refused() {
 fn a_non_bool_expression_is_refused() {
     let errs = errors("diff.files_changed + 1");
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].message.contains("`int`") && errs[0].message.contains("`bool`"), "{errs:?}");
+    assert!(
+        errs[0].message.contains("`int`") && errs[0].message.contains("`bool`"),
+        "{errs:?}"
+    );
     let errs = errors(r#"run.lane"#);
     assert!(errs[0].message.contains("`string`"), "{errs:?}");
 }
@@ -148,7 +168,10 @@ fn agent_data_that_looks_like_cel_stays_data() {
 
 #[test]
 fn an_evaluation_error_is_reported_not_a_value() {
-    let out = eval(&["diff.files_changed / (tests.ran - tests.ran) > 0"], &evidence());
+    let out = eval(
+        &["diff.files_changed / (tests.ran - tests.ran) > 0"],
+        &evidence(),
+    );
     assert!(matches!(&out[0], Err(m) if m.contains("divi")), "{out:?}");
 }
 
@@ -167,7 +190,9 @@ fn a_cross_product_of_agent_lists_is_refused() {
         r#"brief.touch.exists(g, diff.paths.exists(p, p.startsWith(g)))"#,
         r#"diff.paths.exists(p, p.endsWith(".sql")) && diff.added.exists(p, p.endsWith(".sql"))"#,
     ] {
-        Cel::new().check(ok).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+        Cel::new()
+            .check(ok)
+            .unwrap_or_else(|e| panic!("{ok}: {e:?}"));
     }
 }
 
@@ -186,7 +211,9 @@ fn bind_and_deep_nesting_and_long_expressions_are_refused() {
 #[test]
 fn a_hundred_thousand_paths_evaluate() {
     let mut e = evidence();
-    e.diff.paths = (0..100_000).map(|i| format!("src/m{i}/file{i}.rs")).collect();
+    e.diff.paths = (0..100_000)
+        .map(|i| format!("src/m{i}/file{i}.rs"))
+        .collect();
     e.diff.added = e.diff.paths.clone();
     e.diff.files_changed = 100_000;
     let exprs = [
