@@ -19,7 +19,8 @@ mod limits;
 mod schema;
 mod values;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use airlock_model::evidence::{Evaluator, Evidence, ExprError};
 use cel_core::{CelType, Env, MapActivation, Value};
@@ -29,6 +30,10 @@ pub use limits::{MAX_DEPTH, MAX_EXPRESSION_BYTES};
 /// The CEL evaluator over the evidence document.
 pub struct Cel {
     env: Env,
+    /// Programs already compiled, by expression: the workflow's
+    /// expressions are checked when it loads and evaluated later in the
+    /// same process, and compiling is most of the cost.
+    programs: Mutex<HashMap<String, Arc<cel_core::Program>>>,
 }
 
 impl std::fmt::Debug for Cel {
@@ -54,7 +59,25 @@ impl Cel {
         for (name, ty) in registry.variables() {
             env.add_variable(name, ty);
         }
-        Cel { env }
+        Cel {
+            env,
+            programs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// [`Cel::compile`], once per expression.
+    fn program(&self, expr: &str) -> Result<Arc<cel_core::Program>, Vec<ExprError>> {
+        if let Some(p) = self.lock().get(expr) {
+            return Ok(p.clone());
+        }
+        let program = Arc::new(self.compile(expr)?);
+        self.lock().insert(expr.to_string(), program.clone());
+        Ok(program)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<cel_core::Program>>> {
+        // The map holds finished programs only: one a panicking thread left is still whole.
+        self.programs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Parses and type-checks one expression; `Ok` holds the program.
@@ -125,7 +148,7 @@ fn error_at(expr: &str, span: std::ops::Range<usize>, message: String) -> ExprEr
 
 impl Evaluator for Cel {
     fn check(&self, expr: &str) -> Result<(), Vec<ExprError>> {
-        self.compile(expr).map(|_| ())
+        self.program(expr).map(|_| ())
     }
 
     fn eval_all(&self, exprs: &[&str], evidence: &Evidence) -> Vec<Result<bool, String>> {
@@ -136,7 +159,7 @@ impl Evaluator for Cel {
         exprs
             .iter()
             .map(|expr| {
-                let program = self.compile(expr).map_err(|errors| {
+                let program = self.program(expr).map_err(|errors| {
                     errors
                         .iter()
                         .map(|e| e.message.as_str())
