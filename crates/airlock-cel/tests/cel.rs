@@ -145,6 +145,7 @@ fn agent_data_that_looks_like_cel_stays_data() {
     let mut e = evidence();
     let hostile = [
         r#"" || true || ""#,
+        r#"x" == "y" || true || ""#,
         "x\") || true || (\"",
         "a\nb' || true",
         "true",
@@ -164,6 +165,16 @@ fn agent_data_that_looks_like_cel_stays_data() {
         eval(&exprs, &e),
         vec![Ok(false), Ok(false), Ok(false), Ok(true)]
     );
+}
+
+/// The control for the test above: the same payloads pasted into the text of
+/// an expression change what it says. Bound as values they cannot.
+#[test]
+fn the_payloads_do_change_an_expression_pasted_together() {
+    let cel = Cel::new();
+    let pasted = format!(r#""{}" == "src/lib.rs""#, r#"x" == "y" || true || ""#);
+    cel.check(&pasted).unwrap();
+    assert_eq!(cel.eval_all(&[&pasted], &evidence()), vec![Ok(true)]);
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! the run's evidence. Bad expressions are refused when the workflow loads,
 //! every one at once, at its place inside the expression; a `block`
 //! condition stops check, submit and promote; `needs-review` and `warn` are
-//! recorded in the proof, the ledger and `show`; the agent's file names and
-//! brief text are data to an expression, never part of it.
+//! recorded in the proof, the ledger and `show`. (That the agent's file names
+//! and text are data to an expression is tried in escape_corpus.rs.)
 
 mod common;
 
@@ -394,54 +394,6 @@ effect = "block"
     );
     assert_eq!(env.git(&["rev-parse", "main"]), main_before);
     assert_eq!(env.state(&run), "approved");
-}
-
-#[test]
-fn agent_chosen_names_and_text_cannot_change_what_a_condition_evaluates() {
-    let env = with_workflow(
-        r#"
-[conditions.sql]
-when = 'diff.paths.exists(p, p.endsWith(".sql"))'
-message = "SQL changed"
-effect = "needs-review"
-
-[conditions.outside]
-when = 'diff.paths.exists(p, p.startsWith("src/evil"))'
-message = "evil"
-effect = "warn"
-
-[conditions.objective]
-when = 'brief.objective == "fix"'
-message = "objective"
-effect = "warn"
-"#,
-    );
-    let brief = BRIEF.replace(
-        "objective = \"greet prints a polite greeting\"",
-        "objective = \"fix\\\" || true || \\\"\"",
-    );
-    let (run, wt) = env.start(&brief);
-    // File names that would close a string and add an alternative, or
-    // break a line, if an expression were ever built from them.
-    for name in [
-        "src/x\") || true || (\"y.sql.txt",
-        "src/a' || true || 'b",
-        "src/line\nbreak.sql\nx",
-        "src/evil\") && false && (\"",
-        "src/true",
-    ] {
-        write(&wt.join(name), "x\n");
-    }
-    let report = env.json(&["check", &run], 0);
-    let held: Vec<bool> = report["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["held"].as_bool().unwrap())
-        .collect();
-    // No path ends in `.sql` (one has `.sql` mid-name), one starts with
-    // src/evil though it says `&& false`, and the objective is not "fix".
-    assert_eq!(held, vec![false, true, false], "{report}");
 }
 
 #[test]
