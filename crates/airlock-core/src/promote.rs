@@ -206,16 +206,19 @@ pub fn promote_with(
         regated: regated.clone(),
         at: now(),
     };
+    let mut promote_event = json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
+           "regated": regated, "digest": submission.digest,
+           "undo": undo_record(al, &run.id, &merge)?});
+    if !conditions.is_empty() {
+        promote_event["conditions"] = crate::conditions::summary(&conditions);
+    }
     run.state = State::Promoted;
     run.promotion = Some(promotion);
     al.transition_clearing(
         &run,
         State::Approved,
         "promote",
-        json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
-               "regated": regated, "digest": submission.digest,
-               "undo": undo_record(al, &run.id, &merge)?,
-               "conditions": crate::conditions::summary(&conditions)}),
+        promote_event,
         Some(intent),
     )?;
     let actions = crate::action::apply::apply(

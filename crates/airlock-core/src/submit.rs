@@ -135,14 +135,13 @@ pub fn submit(
     run.workflow_digest = workflow.digest.clone();
     run.submission = Some(submission.clone());
     run.approval = None;
-    al.transition(
-        &run,
-        State::Checked,
-        "submit",
-        json!({"round": run.round, "head": submission.head, "tree": submission.tree,
-               "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest,
-               "author": submission.author, "conditions": crate::conditions::summary(&report.conditions)}),
-    )?;
+    let mut event = json!({"round": run.round, "head": submission.head, "tree": submission.tree,
+           "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest,
+           "author": submission.author});
+    if !report.conditions.is_empty() {
+        event["conditions"] = crate::conditions::summary(&report.conditions);
+    }
+    al.transition(&run, State::Checked, "submit", event)?;
     Ok(submission)
 }
 
