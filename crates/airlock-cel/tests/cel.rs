@@ -256,3 +256,20 @@ fn map_and_filter_over_agent_lists_are_refused() {
         .check(r#"gates.filter(g, g.status == "failed").size() == 0"#)
         .unwrap();
 }
+
+#[test]
+fn long_chains_within_the_length_limit_do_not_overflow() {
+    // Each is under 4 KiB and flat in brackets, but a deep tree for the
+    // parser and the checker (test threads have 2 MiB of stack; the CLI 8).
+    let members = format!("run{} == \"\"", ".id".repeat(1000));
+    let sums = format!("{} > 0", vec!["diff.insertions"; 200].join(" + "));
+    let ands = vec!["true"; 500].join(" && ");
+    let cel = Cel::new();
+    assert!(cel.check(&members).is_err());
+    cel.check(&sums).unwrap();
+    cel.check(&ands).unwrap();
+    assert_eq!(
+        cel.eval_all(&[&sums, &ands], &evidence()),
+        vec![Ok(true), Ok(true)]
+    );
+}
