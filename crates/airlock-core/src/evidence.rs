@@ -241,3 +241,38 @@ fn secrets(report: &CheckReport) -> SecretsFacts {
             .count() as u64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_model::check::StopResult;
+
+    #[test]
+    fn allowed_secrets_are_counted_from_the_stop_s_own_notes_only() {
+        let report = CheckReport {
+            round: 1,
+            passed: true,
+            tree: String::new(),
+            gates: vec![],
+            stops: vec![StopResult::new(
+                "secrets",
+                vec!["src/a.rs:3:1: aws-key (…)".into()],
+                vec![
+                    "src/b.rs:1: aws-key (fingerprint f1) allowed by the inline marker in the change".into(),
+                    "src/c.rs:2: github-pat (fingerprint f2) allowed by .airlock/secrets-allow".into(),
+                    // A path the agent named to look like an allowed finding.
+                    "binary files scanned whole (git shows no lines for them): x allowed by .gitleaks.toml".into(),
+                    "rules read from .gitleaks.toml: custom".into(),
+                ],
+            )],
+            conditions: vec![],
+        };
+        assert_eq!(
+            secrets(&report),
+            SecretsFacts {
+                findings: 1,
+                allowed: 2
+            }
+        );
+    }
+}
