@@ -6,6 +6,7 @@
 
 mod bench_agent;
 mod bench_check_memory;
+mod bench_conditions;
 mod bench_egress;
 mod bench_exec;
 mod bench_exec_hosts;
@@ -99,6 +100,15 @@ enum Command {
         lines: usize,
         /// Timed pairs (after one untimed pair).
         #[arg(long, default_value_t = bench_snap::Opts::default().pairs)]
+        pairs: usize,
+    },
+    /// 20 CEL conditions (environment, type check, evaluation) on one run's evidence vs the same tests in Rust.
+    Conditions {
+        /// Changed paths in the evidence.
+        #[arg(long, default_value_t = bench_conditions::Opts::default().paths)]
+        paths: usize,
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_conditions::Opts::default().pairs)]
         pairs: usize,
     },
     /// `airlock exec RUN -- true` vs `true`, and one exec of a loop of N `true`s vs the loop.
@@ -253,7 +263,10 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
     };
     let needs_airlock = !matches!(
         cli.command,
-        Command::Ledger { .. } | Command::Snap { .. } | Command::Egress { .. }
+        Command::Ledger { .. }
+            | Command::Snap { .. }
+            | Command::Egress { .. }
+            | Command::Conditions { .. }
     );
     if needs_airlock && !airlock.is_file() {
         anyhow::bail!(
@@ -309,6 +322,13 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             },
             v,
             keep,
+        )?,
+        Command::Conditions { paths, pairs } => bench_conditions::bench(
+            &bench_conditions::Opts {
+                paths: *paths,
+                pairs: *pairs,
+            },
+            v,
         )?,
         Command::Snap { mb, lines, pairs } => bench_snap::bench(
             &bench_snap::Opts {

@@ -5282,3 +5282,89 @@ true"#,
     assert_eq!(states, vec![("stage", "done"), ("release", "planned")]);
     ledger_ok(&j);
 }
+
+// ---- Custom conditions: the agent's names and text are values ---------------------
+
+/// The agent names files (through `exec`, as it would) so that an
+/// expression built by pasting them in would close its string and add `||
+/// true` or `&& false`, and writes a brief-like objective with quotes: every
+/// condition still decides on the value. Expressions are never text made from
+/// evidence (airlock-cel's tests show the same payloads do change an
+/// expression pasted together, as a control).
+#[test]
+fn file_names_that_look_like_cel_cannot_change_a_condition() {
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{WORKFLOW}{}",
+            r#"
+[conditions.sql]
+when = 'diff.paths.exists(p, p.endsWith(".sql"))'
+message = "SQL changed"
+effect = "needs-review"
+
+[conditions.evil]
+when = 'diff.paths.exists(p, p.startsWith("src/evil"))'
+message = "evil"
+effect = "warn"
+
+[conditions.objective]
+when = 'brief.objective == "fix"'
+message = "objective"
+effect = "warn"
+
+[conditions.argv]
+when = 'traces.exists(t, t.argv.exists(a, a == "true"))'
+message = "argv"
+effect = "warn"
+"#
+        ),
+    );
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "conditions"]);
+    let brief = BRIEF.replace(
+        "objective = \"greet prints a polite greeting\"",
+        "objective = \"fix\\\" || true || \\\"\"",
+    );
+    let (run, _) = env.start(&brief);
+    let script = r#"
+        : > 'src/x") || true || ("y.sql.txt'
+        : > "src/a' || true || 'b"
+        : > "$(printf 'src/line\nbreak.sql\nx')"
+        : > 'src/evil") && false && ("'
+        : > 'src/true'
+    "#;
+    env.json(&["exec", &run, "--", "sh", "-c", script], 0);
+    let report = env.json(&["check", &run], 0);
+    let held: Vec<(String, bool)> = report["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["held"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // No path ends in `.sql` (two have it mid-name); one starts with
+    // `src/evil` though it says `&& false`; the objective is not "fix"; no
+    // argv element is exactly "true" (the script's text only contains it).
+    assert_eq!(
+        held,
+        vec![
+            ("sql".to_string(), false),
+            ("evil".to_string(), true),
+            ("objective".to_string(), false),
+            ("argv".to_string(), false),
+        ],
+        "{report}"
+    );
+    let evidence = env.json(&["evidence", &run], 0);
+    let paths = evidence["evidence"]["diff"]["paths"].as_array().unwrap();
+    assert!(
+        paths.iter().any(|p| p == "src/line\nbreak.sql\nx"),
+        "{evidence}"
+    );
+}

@@ -157,6 +157,26 @@ pub fn promote_with(
     } else {
         merge_onto_moved_target(al, &run, &brief, &submission, &tip, progress)?
     };
+    // The workflow's conditions on what the merge brings to the target
+    // (the merged tree against the target's tip), before anything moves.
+    let conditions = if workflow.conditions.is_empty() {
+        Vec::new()
+    } else {
+        let evidence = crate::evidence::collect(
+            al,
+            &run,
+            &brief,
+            &workflow,
+            &crate::evidence::Subject {
+                base: &tip,
+                tree: &tree,
+                report: run.check.as_ref().map(|c| &c.report),
+            },
+        )?;
+        let results = crate::conditions::evaluate(&workflow, &evidence)?;
+        crate::conditions::refuse_blocked(&results, "promotion", &run.id)?;
+        results
+    };
     let message = format!(
         "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
         run.id, run.target, submission.digest, approval.at
@@ -212,15 +232,24 @@ pub fn promote_with(
         at: now(),
         soak: soak.clone(),
     };
-    run.state = State::Promoted;
-    run.promotion = Some(promotion);
-    let mut event = json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
+    let mut promote_event = json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
            "regated": regated, "digest": submission.digest,
            "undo": undo_record(al, &run.id, &merge)?});
-    if let Some(plan) = &soak {
-        event["soak"] = json!(plan);
+    if !conditions.is_empty() {
+        promote_event["conditions"] = crate::conditions::summary(&conditions);
     }
-    al.transition_clearing(&run, State::Approved, "promote", event, Some(intent))?;
+    run.state = State::Promoted;
+    run.promotion = Some(promotion);
+    if let Some(plan) = &soak {
+        promote_event["soak"] = json!(plan);
+    }
+    al.transition_clearing(
+        &run,
+        State::Approved,
+        "promote",
+        promote_event,
+        Some(intent),
+    )?;
     let actions = crate::action::apply::apply(
         al,
         &run,

@@ -56,6 +56,25 @@ pub fn submit(
 
     crate::action::plan::recheck(al, &run, &workflow, effects)?;
 
+    // The workflow's conditions again, on the evidence as submitted (the
+    // actions may have changed since the check); the proof records these.
+    let mut report = check.report.clone();
+    if !workflow.conditions.is_empty() {
+        let evidence = crate::evidence::collect(
+            al,
+            &run,
+            &brief,
+            &workflow,
+            &crate::evidence::Subject {
+                base: &run.base,
+                tree: &tree,
+                report: Some(&check.report),
+            },
+        )?;
+        report.conditions = crate::conditions::evaluate(&workflow, &evidence)?;
+        crate::conditions::refuse_blocked(&report.conditions, "submit", &run.id)?;
+    }
+
     let main = al.layout.git();
     let parent = run
         .submission
@@ -102,7 +121,7 @@ pub fn submit(
             diff_digest: &diff_digest,
             diff_stat,
             traces: &traces,
-            check: &check.report,
+            check: &report,
             actions: &actions,
             lane_capabilities: &workflow.capabilities(&run.lane),
         },
@@ -123,14 +142,13 @@ pub fn submit(
     run.workflow_digest = workflow.digest.clone();
     run.submission = Some(submission.clone());
     run.approval = None;
-    al.transition(
-        &run,
-        State::Checked,
-        "submit",
-        json!({"round": run.round, "head": submission.head, "tree": submission.tree,
-               "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest,
-               "author": submission.author}),
-    )?;
+    let mut event = json!({"round": run.round, "head": submission.head, "tree": submission.tree,
+           "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest,
+           "author": submission.author});
+    if !report.conditions.is_empty() {
+        event["conditions"] = crate::conditions::summary(&report.conditions);
+    }
+    al.transition(&run, State::Checked, "submit", event)?;
     Ok(submission)
 }
 

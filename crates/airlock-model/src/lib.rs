@@ -7,11 +7,13 @@
 pub mod action;
 pub mod brief;
 pub mod check;
+pub mod conditions;
 pub mod counts;
 pub mod diag;
 pub mod digest;
 pub mod durations;
 pub mod error;
+pub mod evidence;
 pub mod globs;
 pub mod lane_grants;
 pub mod lanes;
