@@ -4751,7 +4751,11 @@ impl Drop for Background {
 fn wait_for_file(path: &Path, what: &str) {
     let until = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
-        assert!(Instant::now() < until, "{what}: {} never appeared", path.display());
+        assert!(
+            Instant::now() < until,
+            "{what}: {} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -4815,9 +4819,16 @@ fn commands_in_a_warm_egress_sandbox_do_not_share_a_loopback(c: Caller) {
         "the second command reached the first's loopback:\n{}",
         second.text
     );
-    assert!(second.shows("4555 [Errno 111] Connection refused"), "{}", second.text);
+    assert!(
+        second.shows("4555 [Errno 111] Connection refused"),
+        "{}",
+        second.text
+    );
     assert!(second.shows("served /second"), "{}", second.text);
-    assert!(!wt.join("accepted").exists(), "the first command accepted a connection");
+    assert!(
+        !wt.join("accepted").exists(),
+        "the first command accepted a connection"
+    );
     // Each command's connections are its own (a connection that asked for
     // nothing, the bare connect to the bridge, leaves no record).
     let conns = second.trace["connections"].as_array().unwrap();
@@ -4891,11 +4902,7 @@ fn a_command_cannot_reach_another_runs_warm_proxy_or_bridge(c: Caller) {
     let (a, _) = j.start(&format!("{BRIEF}lane = \"staging\"\n"));
     warm_up(&j, &b);
     warm_up(&j, &a);
-    let b_cmd = Background::start(
-        &j,
-        &b,
-        &[PY, "-c", &listening_until_done(4556)],
-    );
+    let b_cmd = Background::start(&j, &b, &[PY, "-c", &listening_until_done(4556)]);
     wait_for_file(&b_wt.join("listening"), "run B's command");
     let egress = j.home.join(".config/airlock/egress");
     let attempt = py(
@@ -4917,13 +4924,19 @@ fn a_command_cannot_reach_another_runs_warm_proxy_or_bridge(c: Caller) {
     let (code, b_trace, stderr) = b_cmd.finish();
     assert_eq!(code, 0, "{stderr}");
     attempt.assert_denied();
-    assert!(attempt.shows("network = [\\\"pkg.test:") || attempt.shows("network = [\"pkg.test:"), "{}", attempt.text);
+    assert!(
+        attempt.shows("network = [\\\"pkg.test:") || attempt.shows("network = [\"pkg.test:"),
+        "{}",
+        attempt.text
+    );
     assert!(server.requests().is_empty(), "{:?}", server.requests());
     let conns = attempt.trace["connections"].as_array().unwrap();
     assert_eq!(conns.len(), 1, "{}", attempt.trace);
     assert_eq!(conns[0]["outcome"], "refused", "{}", attempt.trace);
     assert!(
-        b_trace["connections"].as_array().is_none_or(|c| c.is_empty()),
+        b_trace["connections"]
+            .as_array()
+            .is_none_or(|c| c.is_empty()),
         "{b_trace}"
     );
 }
@@ -4952,7 +4965,11 @@ fn a_command_cannot_change_the_list_its_warm_sandbox_enforces(c: Caller) {
         ),
     );
     tamper.assert_denied();
-    let other = sh(&j, &run, &format!("curl -sS http://other.test:{port}/widened"));
+    let other = sh(
+        &j,
+        &run,
+        &format!("curl -sS http://other.test:{port}/widened"),
+    );
     assert!(
         other.shows(&format!("network = [\"other.test:{port}\"]")),
         "{}",
@@ -4966,7 +4983,11 @@ fn a_command_cannot_change_the_list_its_warm_sandbox_enforces(c: Caller) {
     );
     j.plant(&j.repo.join(".airlock/workflow.toml"), &narrowed);
     j.git(&["commit", "-qam", "narrow"]);
-    let refused = sh(&j, &run, &format!("curl -sS http://pkg.test:{port}/narrowed"));
+    let refused = sh(
+        &j,
+        &run,
+        &format!("curl -sS http://pkg.test:{port}/narrowed"),
+    );
     assert!(
         refused.shows(&format!("network = [\"pkg.test:{port}\"]")),
         "{}",
@@ -4979,7 +5000,11 @@ fn a_command_cannot_change_the_list_its_warm_sandbox_enforces(c: Caller) {
         &narrowed.replace("\"pkg.test:1\"", &format!("\"other.test:{port}\"")),
     );
     j.git(&["commit", "-qam", "widen"]);
-    let allowed = sh(&j, &run, &format!("curl -sS http://other.test:{port}/allowed"));
+    let allowed = sh(
+        &j,
+        &run,
+        &format!("curl -sS http://other.test:{port}/allowed"),
+    );
     assert!(allowed.shows("served /allowed"), "{}", allowed.text);
     assert_eq!(server.requests(), vec!["GET /allowed HTTP/1.1".to_string()]);
 }
