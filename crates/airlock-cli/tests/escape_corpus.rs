@@ -2678,7 +2678,8 @@ impl Drop for Servants {
 
 /// A client of the warm sandbox host written from its wire format alone
 /// (postcard: argv, cwd, environment, three absent limits, not a
-/// terminal; the command's stdin, stdout and stderr passed as descriptors): runs `touch MARKER` in `cwd`
+/// terminal, no egress proxy; the command's stdin, stdout and stderr passed
+/// as descriptors): runs `touch MARKER` in `cwd`
 /// through every socket in `dir`, and prints what happened.
 fn warm_host_client(dir: &Path, cwd: &Path, marker: &Path) -> String {
     format!(
@@ -2697,9 +2698,9 @@ def blob(b):
 argv = [b'/bin/sh', b'-c', b'touch ' + {marker:?}.encode()]
 env = [(b'PATH', b'/usr/bin:/bin')]
 # memory, processes and file size limits: none (postcard Options); stdin
-# is not a terminal (a bool).
+# is not a terminal (a bool); no egress proxy (an Option).
 request = (varint(len(argv)) + b''.join(blob(a) for a in argv) + blob({cwd:?}.encode())
-    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00\x00')
+    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00\x00\x00')
 try:
     os.chdir({dir:?})
     names = [n for n in os.listdir('.') if n.endswith('.sock')]
