@@ -5053,6 +5053,47 @@ fn a_warm_egress_command_whose_proxy_is_gone_has_no_way_out(c: Caller) {
     assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
 
+/// A client of a list-of-hosts run's warm sandbox that brings no proxy
+/// (written from the wire format alone, as above) is refused before its
+/// command starts: in that sandbox a command's only way out is the proxy
+/// it brings, so one without would run with none, and nothing is left to
+/// fall back on.
+#[test]
+fn a_warm_egress_sandbox_refuses_a_command_that_brings_no_proxy() {
+    let server = HttpServer::start();
+    let j = warm_egress_jail(Caller::Current, &server);
+    let key_dir = j.home.join(".config/airlock");
+    let _servants = Servants {
+        key_dir: key_dir.clone(),
+        repo: j.repo.clone(),
+    };
+    let (run, wt) = j.start(BRIEF);
+    warm_up(&j, &run);
+    let marker = wt.join("planted-without-a-proxy");
+    let code = warm_host_client(&key_dir.join("sandboxes"), &wt, &marker);
+    let out = Command::new(PY)
+        .args(["-c", &code])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("sockets 1"), "{said}");
+    assert!(
+        said.contains("connecting the command to its egress proxy")
+            && said.contains("go out only through an egress proxy, and the command brought none"),
+        "{said}"
+    );
+    assert!(!marker.exists(), "the command ran without a proxy:\n{said}");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    // The run's own next command is served as before.
+    let next = sh(&j, &run, "true");
+    assert_eq!(next.code, 0, "{}", next.text);
+}
+
 both!(
     commands_in_a_warm_egress_sandbox_do_not_share_a_loopback,
     a_connection_of_one_command_never_lands_in_the_next_ones_trace,
