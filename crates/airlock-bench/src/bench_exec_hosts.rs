@@ -1,11 +1,11 @@
 //! `exec-hosts`: what a network that is a list of hosts adds to `airlock
 //! exec RUN -- true` (issue 16): the egress proxy started and stopped for
-//! the command, the bridge inside its sandbox, and a cold sandbox (a
-//! list-of-hosts run never uses a warm one).
+//! the command, and the command's network namespace and bridge, which a
+//! warm sandbox makes ahead of the command.
 //!
 //! - `exec-hosts`: a run of a lane whose network is `["pkg.test:443"]`
 //!   against a run of the same repository whose lane's network is off (the
-//!   default, so warm sandboxes);
+//!   default, so both in warm sandboxes);
 //! - `exec-hosts-cold`: the same pair in a repository with `keep_warm = 0`,
 //!   so both sides build their sandbox for each command and the difference
 //!   is the proxy and the bridge alone.
@@ -99,7 +99,7 @@ pub fn bench(
                 "{id}: airlock exec RUN -- true with a list of hosts vs network off, {} interleaved pairs{}",
                 opts.pairs,
                 if warm {
-                    " (off: warm sandbox, the default)"
+                    " (both in warm sandboxes, the default)"
                 } else {
                     " (keep_warm = 0: both cold)"
                 }
@@ -108,7 +108,11 @@ pub fn bench(
             baseline,
             details: vec![],
             notes: vec![
-                "a list-of-hosts command gets a proxy of its own (started, stopped, records kept) and a cold sandbox with the bridge".into(),
+                if warm {
+                    "a list-of-hosts command gets a proxy of its own (started, stopped, records kept); its network namespace and bridge are made ahead by the warm sandbox".into()
+                } else {
+                    "a list-of-hosts command gets a proxy of its own (started, stopped, records kept) and a cold sandbox with the bridge".into()
+                },
             ],
             target: Target::AddedPerCommandUnder {
                 commands: 1,

@@ -2678,7 +2678,8 @@ impl Drop for Servants {
 
 /// A client of the warm sandbox host written from its wire format alone
 /// (postcard: argv, cwd, environment, three absent limits, not a
-/// terminal; the command's stdin, stdout and stderr passed as descriptors): runs `touch MARKER` in `cwd`
+/// terminal, no egress proxy; the command's stdin, stdout and stderr passed
+/// as descriptors): runs `touch MARKER` in `cwd`
 /// through every socket in `dir`, and prints what happened.
 fn warm_host_client(dir: &Path, cwd: &Path, marker: &Path) -> String {
     format!(
@@ -2697,9 +2698,9 @@ def blob(b):
 argv = [b'/bin/sh', b'-c', b'touch ' + {marker:?}.encode()]
 env = [(b'PATH', b'/usr/bin:/bin')]
 # memory, processes and file size limits: none (postcard Options); stdin
-# is not a terminal (a bool).
+# is not a terminal (a bool); no egress proxy (an Option).
 request = (varint(len(argv)) + b''.join(blob(a) for a in argv) + blob({cwd:?}.encode())
-    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00\x00')
+    + varint(len(env)) + b''.join(blob(k) + blob(v) for k, v in env) + b'\x00\x00\x00\x00\x00')
 try:
     os.chdir({dir:?})
     names = [n for n in os.listdir('.') if n.endswith('.sock')]
@@ -5368,3 +5369,512 @@ effect = "warn"
         "{evidence}"
     );
 }
+
+// ---- Egress warm: list-of-hosts runs in a warm sandbox (issue 16) -------------
+//
+// A run whose network is a list of hosts keeps its sandbox warm like any
+// other: each command gets a network namespace and a bridge of its own, made
+// ahead by the warm sandbox, leading to the proxy airlock started for that
+// command. These attacks try to get from one command's network to another's.
+
+/// An HTTP server on the test's loopback that answers `served PATH` and
+/// remembers every request line; stopped when dropped.
+struct HttpServer {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    fn start() -> HttpServer {
+        use std::io::{BufRead, Write};
+        use std::sync::atomic::Ordering;
+        let listener = tcp_listener("127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopping) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let path = first.split(' ').nth(1).unwrap_or("").to_string();
+                seen.lock().unwrap().push(first.trim_end().to_string());
+                let body = format!("served {path}\n");
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        HttpServer {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A jail whose lane `governed` reaches `pkg.test` (the test's server,
+/// through `[sandbox] resolve`) and lane `staging` reaches `other.test`
+/// (the same server under another name), each with the server's loopback
+/// address named as a loopback address must be; sandboxes kept warm (the
+/// default).
+fn warm_egress_jail(c: Caller, server: &HttpServer) -> Jail {
+    let port = server.port;
+    jail_with(
+        c,
+        &format!(
+            "[sandbox]\nresolve = {{\"pkg.test\" = \"127.0.0.1\", \"other.test\" = \"127.0.0.1\"}}\n\n\
+             [lanes.governed]\nnetwork = [\"pkg.test:{port}\", \"127.0.0.1:{port}\"]\n\n\
+             [lanes.staging]\nnetwork = [\"other.test:{port}\", \"127.0.0.1:{port}\"]\n"
+        ),
+    )
+}
+
+/// The warm sandboxes' sockets in the jail's key directory.
+fn warm_sockets(j: &Jail) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(j.home.join(".config/airlock/sandboxes"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `airlock --json exec RUN -- ARGV` started in the background; its
+/// output once it ends: (exit code, trace).
+struct Background {
+    child: Child,
+}
+
+impl Background {
+    fn start(j: &Jail, run: &str, argv: &[&str]) -> Background {
+        let mut cmd = j.command(&assert_cmd::cargo::cargo_bin("airlock"));
+        cmd.args(["--json", "exec", run, "--timeout", "60s", "--"])
+            .args(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Background {
+            child: cmd.spawn().unwrap(),
+        }
+    }
+
+    fn finish(mut self) -> (i32, Value, String) {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let trace = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        (status.code().unwrap_or(-1), trace, stderr)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits (a bound on waiting, not a measure) for `path` to appear.
+fn wait_for_file(path: &Path, what: &str) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            Instant::now() < until,
+            "{what}: {} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Python script that listens on 127.0.0.1:`port` of its sandbox, says so
+/// in `listening`, notes every connection it accepts in `accepted`, and
+/// stops when `done` appears (all in the worktree, its working directory).
+fn listening_until_done(port: u16) -> String {
+    format!(
+        "import os, socket, time\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {port})); s.listen(8); s.settimeout(0.1)\n\
+         open('listening', 'w').write('1')\n\
+         end = time.time() + 50\n\
+         while time.time() < end and not os.path.exists('done'):\n  \
+           try:\n    \
+             c, _ = s.accept(); open('accepted', 'a').write('x\\n'); c.close()\n  \
+           except socket.timeout: pass\n"
+    )
+}
+
+/// Two commands of a list-of-hosts run at once in its warm sandbox. The
+/// first listens on its loopback and waits; the second connects there
+/// (where commands sharing a network namespace would meet, and where a
+/// listener on the bridge's port could read the other's proxy traffic),
+/// then fetches through its own bridge. Each command has a network
+/// namespace of its own: the second reaches nothing of the first, and its
+/// request reaches the server through its own proxy alone.
+fn commands_in_a_warm_egress_sandbox_do_not_share_a_loopback(c: Caller) {
+    let server = HttpServer::start();
+    let port = server.port;
+    let j = warm_egress_jail(c, &server);
+    let (run, wt) = j.start(BRIEF);
+    warm_up(&j, &run);
+    let sockets = warm_sockets(&j);
+    assert!(!sockets.is_empty(), "no warm sandbox was kept");
+    let first = Background::start(&j, &run, &[PY, "-c", &listening_until_done(4555)]);
+    wait_for_file(&wt.join("listening"), "the first command's listener");
+    let second = py(
+        &j,
+        &run,
+        &format!(
+            "import socket, subprocess\n\
+             for port in (4555, 3128):\n  \
+               s = socket.socket()\n  \
+               try:\n    \
+                 s.connect(('127.0.0.1', port))\n    \
+                 if port == 4555: print('ESCAPED reached the first command', port)\n    \
+                 else: print('own bridge', port)\n  \
+               except OSError as e: print(port, e)\n  \
+               s.close()\n\
+             print(subprocess.run(['curl', '-sS', 'http://pkg.test:{port}/second'], \
+                   capture_output=True, text=True).stdout)\n"
+        ),
+    );
+    std::fs::write(wt.join("done"), "").unwrap();
+    let (code, first_trace, stderr) = first.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !second.shows("ESCAPED"),
+        "the second command reached the first's loopback:\n{}",
+        second.text
+    );
+    assert!(
+        second.shows("4555 [Errno 111] Connection refused"),
+        "{}",
+        second.text
+    );
+    assert!(second.shows("served /second"), "{}", second.text);
+    assert!(
+        !wt.join("accepted").exists(),
+        "the first command accepted a connection"
+    );
+    // Each command's connections are its own (a connection that asked for
+    // nothing, the bare connect to the bridge, leaves no record).
+    let conns = second.trace["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 1, "{}", second.trace);
+    assert_eq!(conns[0]["host"], "pkg.test", "{}", second.trace);
+    assert!(
+        first_trace["connections"]
+            .as_array()
+            .is_none_or(|c| c.is_empty()),
+        "{first_trace}"
+    );
+    assert_eq!(server.requests(), vec!["GET /second HTTP/1.1".to_string()]);
+    // Both ran in the run's warm sandbox.
+    assert_eq!(warm_sockets(&j), sockets);
+}
+
+/// A command leaves a process behind that keeps making connections through
+/// the proxy; the next command of the run, in the same warm sandbox, makes
+/// one. Each trace holds exactly its own command's connections: what the
+/// first command left is gone with it, so none of it lands in the second's.
+fn a_connection_of_one_command_never_lands_in_the_next_ones_trace(c: Caller) {
+    let server = HttpServer::start();
+    let port = server.port;
+    let j = warm_egress_jail(c, &server);
+    let (run, _) = j.start(BRIEF);
+    warm_up(&j, &run);
+    let sockets = warm_sockets(&j);
+    let first = sh(
+        &j,
+        &run,
+        &format!(
+            "curl -sS http://pkg.test:{port}/first; \
+             (trap '' HUP; while :; do curl -s http://pkg.test:{port}/left >/dev/null; sleep 0.05; done) \
+             </dev/null >/dev/null 2>&1 & \
+             sleep 0.5"
+        ),
+    );
+    assert_eq!(first.code, 0, "{}", first.text);
+    assert!(first.shows("served /first"), "{}", first.text);
+    let after_first = server.requests();
+    let first_conns = first.trace["connections"].as_array().unwrap().len();
+    // Every request the server saw so far is in the first trace, one each.
+    assert_eq!(first_conns, after_first.len(), "{}", first.trace);
+    let second = sh(
+        &j,
+        &run,
+        &format!("sleep 1; curl -sS http://pkg.test:{port}/second"),
+    );
+    assert_eq!(second.code, 0, "{}", second.text);
+    let conns = second.trace["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 1, "{}", second.trace);
+    assert_eq!(conns[0]["outcome"], "allowed", "{}", second.trace);
+    let later: Vec<String> = server.requests()[after_first.len()..].to_vec();
+    assert_eq!(
+        later,
+        vec!["GET /second HTTP/1.1".to_string()],
+        "what the first command left kept connecting"
+    );
+    assert_eq!(warm_sockets(&j), sockets, "the warm sandbox was not reused");
+}
+
+/// A command of run A, while run B's command is out through its proxy in
+/// B's warm sandbox, tries to get at B's way out: B's proxy socket (in the
+/// key directory) and the bridge's port. A reaches only its own bridge and
+/// proxy, which refuse B's host; B's trace holds nothing of A's.
+fn a_command_cannot_reach_another_runs_warm_proxy_or_bridge(c: Caller) {
+    let server = HttpServer::start();
+    let port = server.port;
+    let j = warm_egress_jail(c, &server);
+    let (b, b_wt) = j.start(BRIEF);
+    let (a, _) = j.start(&format!("{BRIEF}lane = \"staging\"\n"));
+    warm_up(&j, &b);
+    warm_up(&j, &a);
+    let b_cmd = Background::start(&j, &b, &[PY, "-c", &listening_until_done(4556)]);
+    wait_for_file(&b_wt.join("listening"), "run B's command");
+    let egress = j.home.join(".config/airlock/egress");
+    let attempt = py(
+        &j,
+        &a,
+        &format!(
+            "import os, socket, subprocess\n\
+             try: print('ESCAPED', os.listdir({dir:?}))\n\
+             except OSError as e: print('list', e)\n\
+             s = socket.socket()\n\
+             try: s.connect(('127.0.0.1', 4556)); print('ESCAPED reached run B')\n\
+             except OSError as e: print('4556', e)\n\
+             print(subprocess.run(['curl', '-sS', 'http://pkg.test:{port}/from-a'], \
+                   capture_output=True, text=True).stdout)\n",
+            dir = s(&egress)
+        ),
+    );
+    std::fs::write(b_wt.join("done"), "").unwrap();
+    let (code, b_trace, stderr) = b_cmd.finish();
+    assert_eq!(code, 0, "{stderr}");
+    attempt.assert_denied();
+    assert!(
+        attempt.shows("network = [\\\"pkg.test:") || attempt.shows("network = [\"pkg.test:"),
+        "{}",
+        attempt.text
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    let conns = attempt.trace["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 1, "{}", attempt.trace);
+    assert_eq!(conns[0]["outcome"], "refused", "{}", attempt.trace);
+    assert!(
+        b_trace["connections"]
+            .as_array()
+            .is_none_or(|c| c.is_empty()),
+        "{b_trace}"
+    );
+}
+
+/// A command tries to widen the list its warm sandbox goes out by: the
+/// worktree's own workflow, the key directory. The next command is held to
+/// the run's list all the same. And a change the user makes to the list
+/// applies from the very next command, warm sandbox or not: narrowed, the
+/// host is refused; widened, another is allowed.
+fn a_command_cannot_change_the_list_its_warm_sandbox_enforces(c: Caller) {
+    let server = HttpServer::start();
+    let port = server.port;
+    let j = warm_egress_jail(c, &server);
+    let (run, _) = j.start(BRIEF);
+    warm_up(&j, &run);
+    let key = j.home.join(".config/airlock");
+    let tamper = sh(
+        &j,
+        &run,
+        &format!(
+            "mkdir -p .airlock && printf '[lanes.governed]\\nnetwork = \"on\"\\n' >> .airlock/workflow.toml; \
+             git add -A >/dev/null 2>&1; git commit -qm widen >/dev/null 2>&1; \
+             echo x > {key}/egress/planted && echo ESCAPED planted; \
+             ls {key}/sandboxes && echo ESCAPED listed; true",
+            key = s(&key)
+        ),
+    );
+    tamper.assert_denied();
+    let other = sh(
+        &j,
+        &run,
+        &format!("curl -sS http://other.test:{port}/widened"),
+    );
+    assert!(
+        other.shows(&format!("network = [\"other.test:{port}\"]")),
+        "{}",
+        other.text
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    // The user narrows the lane: the same run's next command is refused.
+    let narrowed = format!(
+        "{WORKFLOW}\n[sandbox]\nresolve = {{\"pkg.test\" = \"127.0.0.1\", \"other.test\" = \"127.0.0.1\"}}\n\n\
+         [lanes.governed]\nnetwork = [\"pkg.test:1\", \"127.0.0.1:{port}\"]\n"
+    );
+    j.plant(&j.repo.join(".airlock/workflow.toml"), &narrowed);
+    j.git(&["commit", "-qam", "narrow"]);
+    let refused = sh(
+        &j,
+        &run,
+        &format!("curl -sS http://pkg.test:{port}/narrowed"),
+    );
+    assert!(
+        refused.shows(&format!("network = [\"pkg.test:{port}\"]")),
+        "{}",
+        refused.text
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    // Widened to the other name: allowed at once.
+    j.plant(
+        &j.repo.join(".airlock/workflow.toml"),
+        &narrowed.replace("\"pkg.test:1\"", &format!("\"other.test:{port}\"")),
+    );
+    j.git(&["commit", "-qam", "widen"]);
+    let allowed = sh(
+        &j,
+        &run,
+        &format!("curl -sS http://other.test:{port}/allowed"),
+    );
+    assert!(allowed.shows("served /allowed"), "{}", allowed.text);
+    assert_eq!(server.requests(), vec!["GET /allowed HTTP/1.1".to_string()]);
+}
+
+/// The proxy of a command in a warm sandbox goes away while the command
+/// runs (its socket removed): the command's connections fail, through the
+/// bridge and directly alike; nothing falls back to a route of its own.
+fn a_warm_egress_command_whose_proxy_is_gone_has_no_way_out(c: Caller) {
+    let server = HttpServer::start();
+    let port = server.port;
+    let j = warm_egress_jail(c, &server);
+    let (run, wt) = j.start(BRIEF);
+    warm_up(&j, &run);
+    let cmd = Background::start(
+        &j,
+        &run,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "touch ready; while [ ! -e go ]; do sleep 0.05; done; \
+                 curl -sS --max-time 10 http://pkg.test:{port}/after; echo \"curl $?\"; \
+                 curl -sS --max-time 10 --noproxy '*' http://127.0.0.1:{port}/direct; echo \"direct $?\""
+            ),
+        ],
+    );
+    wait_for_file(&wt.join("ready"), "the command");
+    let egress = j.home.join(".config/airlock/egress");
+    let mut removed = 0;
+    for dir in std::fs::read_dir(&egress).unwrap() {
+        let socket = dir.unwrap().path().join("s");
+        if std::fs::remove_file(&socket).is_ok() {
+            removed += 1;
+        }
+    }
+    assert_eq!(removed, 1, "one proxy socket, the command's");
+    std::fs::write(wt.join("go"), "").unwrap();
+    let (code, trace, stderr) = cmd.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let log = std::fs::read_to_string(trace["stdout"]["log"].as_str().unwrap()).unwrap()
+        + &std::fs::read_to_string(trace["stderr"]["log"].as_str().unwrap()).unwrap();
+    assert!(!log.contains("served"), "{log}");
+    assert!(!log.contains("curl 0"), "{log}");
+    assert!(!log.contains("direct 0"), "{log}");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+/// A client of a list-of-hosts run's warm sandbox that brings no proxy
+/// (written from the wire format alone, as above) is refused before its
+/// command starts: in that sandbox a command's only way out is the proxy
+/// it brings, so one without would run with none, and nothing is left to
+/// fall back on.
+#[test]
+fn a_warm_egress_sandbox_refuses_a_command_that_brings_no_proxy() {
+    let server = HttpServer::start();
+    let j = warm_egress_jail(Caller::Current, &server);
+    let key_dir = j.home.join(".config/airlock");
+    let _servants = Servants {
+        key_dir: key_dir.clone(),
+        repo: j.repo.clone(),
+    };
+    let (run, wt) = j.start(BRIEF);
+    warm_up(&j, &run);
+    let marker = wt.join("planted-without-a-proxy");
+    let code = warm_host_client(&key_dir.join("sandboxes"), &wt, &marker);
+    let out = Command::new(PY)
+        .args(["-c", &code])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("sockets 1"), "{said}");
+    assert!(
+        said.contains("connecting the command to its egress proxy")
+            && said.contains("go out only through an egress proxy, and the command brought none"),
+        "{said}"
+    );
+    assert!(!marker.exists(), "the command ran without a proxy:\n{said}");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    // The run's own next command is served as before.
+    let next = sh(&j, &run, "true");
+    assert_eq!(next.code, 0, "{}", next.text);
+}
+
+both!(
+    commands_in_a_warm_egress_sandbox_do_not_share_a_loopback,
+    a_connection_of_one_command_never_lands_in_the_next_ones_trace,
+    a_command_cannot_reach_another_runs_warm_proxy_or_bridge,
+    a_command_cannot_change_the_list_its_warm_sandbox_enforces,
+    a_warm_egress_command_whose_proxy_is_gone_has_no_way_out,
+);

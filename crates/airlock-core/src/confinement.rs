@@ -1037,11 +1037,25 @@ pub fn run_gated(
     egress: Option<&crate::egress::EgressPlan>,
     gate: Option<airlock_sandbox::Gate>,
 ) -> Result<Ran> {
+    let (outcome, connections) = run_gated_pending(workflow, spec, egress, gate)?;
+    Ok(Ran {
+        outcome,
+        connections: connections.wait(),
+    })
+}
+
+/// [`run_gated`], with the proxy stopped on a thread of its own once the
+/// command has ended: its connections come with
+/// [`crate::egress::Pending::wait`], and the caller can go on meanwhile.
+pub fn run_gated_pending(
+    workflow: &Workflow,
+    spec: &mut CommandSpec,
+    egress: Option<&crate::egress::EgressPlan>,
+    gate: Option<airlock_sandbox::Gate>,
+) -> Result<(Outcome, crate::egress::Pending)> {
     let Some(plan) = egress else {
-        return Ok(Ran {
-            outcome: run_sandboxed(workflow, spec, None, gate)?,
-            connections: Vec::new(),
-        });
+        let outcome = run_sandboxed(workflow, spec, None, gate)?;
+        return Ok((outcome, crate::egress::Pending::ready(Vec::new())));
     };
     let proxy = crate::egress::start(plan)?;
     let egress = airlock_sandbox::Egress {
@@ -1049,11 +1063,14 @@ pub fn run_gated(
     };
     let outcome = run_sandboxed(workflow, spec, Some(&egress), gate);
     // Stopped (and its records kept) however the command ended.
-    let connections = proxy.finish();
-    Ok(Ran {
-        outcome: outcome?,
-        connections,
-    })
+    let connections = proxy.finish_aside();
+    match outcome {
+        Ok(outcome) => Ok((outcome, connections)),
+        Err(e) => {
+            connections.wait();
+            Err(e)
+        }
+    }
 }
 
 fn run_sandboxed(

@@ -107,6 +107,71 @@ impl Running {
     }
 }
 
+impl Running {
+    /// [`Running::finish`] on a thread of its own, so that the caller can
+    /// go on meanwhile (`exec` scans the worktree): stopping joins the
+    /// proxy's threads, and each join is a wait for the scheduler, long on
+    /// a busy machine. The connections come with [`Pending::wait`]; dropped
+    /// unwaited, [`Pending`] still waits, so the directory is always gone
+    /// before airlock is.
+    pub(crate) fn finish_aside(self) -> Pending {
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(self)));
+        let theirs = slot.clone();
+        let take = |slot: &std::sync::Mutex<Option<Running>>| {
+            slot.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .map(Running::finish)
+                .unwrap_or_default()
+        };
+        match std::thread::Builder::new()
+            .name("egress-stop".into())
+            .spawn(move || take(&theirs))
+        {
+            Ok(handle) => Pending {
+                ready: Vec::new(),
+                stopping: Some(handle),
+            },
+            // No thread: stopped here (the closure, and its copy, are gone).
+            Err(_) => Pending::ready(take(&slot)),
+        }
+    }
+}
+
+/// The connections of a command's proxy, which may still be stopping.
+pub struct Pending {
+    ready: Vec<Connection>,
+    stopping: Option<std::thread::JoinHandle<Vec<Connection>>>,
+}
+
+impl Pending {
+    /// Connections known already (none, for a command without a proxy).
+    pub fn ready(connections: Vec<Connection>) -> Pending {
+        Pending {
+            ready: connections,
+            stopping: None,
+        }
+    }
+
+    /// Every connection the proxy served, once it has stopped.
+    pub fn wait(mut self) -> Vec<Connection> {
+        match self.stopping.take() {
+            Some(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => std::mem::take(&mut self.ready),
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(handle) = self.stopping.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
 fn remove_dir(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -405,10 +405,7 @@ fn run_gated(
     let started = now();
     before.used = true;
     let mut release = || before.release();
-    let crate::confinement::Ran {
-        outcome,
-        connections,
-    } = crate::confinement::run_gated(
+    let (outcome, connections) = crate::confinement::run_gated_pending(
         workflow,
         &mut spec,
         plan.egress.as_ref(),
@@ -427,8 +424,9 @@ fn run_gated(
 /// A command that ran.
 struct Ran {
     outcome: Outcome,
-    /// What it asked the egress proxy for.
-    connections: Vec<airlock_model::trace::Connection>,
+    /// What it asked the egress proxy for (the proxy may still be
+    /// stopping: waited for once the worktree is scanned).
+    connections: crate::egress::Pending,
     spec: CommandSpec,
     started: String,
     network: crate::confinement::NetworkDecision,
@@ -453,6 +451,7 @@ fn finish(
         max_worktree,
     } = ran;
     let after = layout.scan(&run.id, Some(before))?;
+    let connections = connections.wait();
     let files_changed: Vec<FileChange> = before
         .changes(&after)
         .into_iter()

@@ -39,6 +39,7 @@ pub(crate) fn run_hosted(
     spec: &CommandSpec,
     sock: OwnedFd,
     request: &[u8],
+    proxy_dir: Option<std::os::fd::BorrowedFd<'_>>,
     gate: Option<Gate>,
 ) -> Result<Outcome, SandboxError> {
     let stdout_file = create_log(&spec.stdout_path)?;
@@ -82,8 +83,13 @@ pub(crate) fn run_hosted(
         .and_then(|()| not_interrupted())
     {
         Err(reason) => Err(SandboxError::NotStarted { reason }),
-        Ok(()) => host::send(&sock, request, stdio.each_ref().map(|fd| fd.as_fd()))
-            .map_err(|e| refused_before(&sock, e)),
+        Ok(()) => host::send(
+            &sock,
+            request,
+            stdio.each_ref().map(|fd| fd.as_fd()),
+            proxy_dir,
+        )
+        .map_err(|e| refused_before(&sock, e)),
     };
     // The command holds the only write ends now (or nobody does): the
     // streams end when it and everything it started are gone.

@@ -24,6 +24,7 @@ mod wait;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -93,8 +94,10 @@ pub fn run_gated(spec: &CommandSpec, gate: Option<Gate>) -> Result<Outcome, Sand
 /// and [`Egress::env`] in its environment (replacing any variable of the
 /// same name). Needs a confinement with `network: false` that is not the
 /// weaker one, and a socket in a directory no writable path covers;
-/// refused with [`SandboxError::Setup`] otherwise, before anything runs. A
-/// warm sandbox (`host`) is not used: each command gets its own. The
+/// refused with [`SandboxError::Setup`] otherwise, before anything runs.
+/// With a warm sandbox (`host`), the command runs in one whose commands
+/// each get a network namespace and a bridge of their own, made ahead (see
+/// `host::bridged`), the bridge leading to this command's proxy alone. The
 /// outcome's `confinement` is `confined`, as for any full sandbox (airlock
 /// reads anything else as a weaker one).
 pub fn run_with_egress(
@@ -164,9 +167,6 @@ pub fn run_with_egress(
     let vars = Egress::env();
     spec.env.retain(|(k, _)| !vars.iter().any(|(v, _)| v == k));
     spec.env.extend(vars);
-    if let Some(c) = spec.confinement.as_mut() {
-        c.host = None;
-    }
     let bridge = confine::EgressSpec {
         dir: confine::bytes(dir.as_os_str()),
         name: confine::bytes(name),
@@ -203,11 +203,36 @@ fn run_confined(
     };
     if let Some(c) = &spec.confinement
         && !c.weaker
-        && egress.is_none()
         && let Some(settings) = &c.host
     {
-        let init = init_spec(spec, c, false);
-        if let Ok(request) = host::encode(&host::Request::of(&init))
+        let mut init = init_spec(spec, c, false);
+        // The host's view: with egress, a bridge for each command, to the
+        // proxy the command brings (its socket's directory, opened here).
+        init.egress = egress.as_ref().map(|e| confine::EgressSpec {
+            dir: Vec::new(),
+            name: Vec::new(),
+            port: e.port,
+        });
+        let mut request = host::Request::of(&init);
+        request.egress = egress.as_ref().map(|e| e.name.clone());
+        let proxy_dir = egress.as_ref().map(|e| {
+            rustix::fs::open(
+                confine::os(&e.dir),
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+        });
+        // A directory that cannot be opened: the sandbox of the command's
+        // own below reports it.
+        let proxy_dir = match proxy_dir {
+            None => Some(None),
+            Some(Ok(dir)) => Some(Some(dir)),
+            Some(Err(_)) => None,
+        };
+        if let Some(proxy_dir) = proxy_dir
+            && let Ok(request) = host::encode(&request)
             && request.len() <= host::MAX_REQUEST
         {
             // A warm sandbox that finds a path it hid replaced since (a
@@ -231,7 +256,13 @@ fn run_confined(
                     break;
                 };
                 let mut through = || gate.as_mut().map_or(Ok(()), |g| g());
-                let ran = run_hosted(spec, sock, &request, Some(&mut through));
+                let ran = run_hosted(
+                    spec,
+                    sock,
+                    &request,
+                    proxy_dir.as_ref().map(|d| d.as_fd()),
+                    Some(&mut through),
+                );
                 match ran {
                     Err(SandboxError::Setup { step, .. })
                         if attempt == 0 && step == host::STALE_STEP => {}

@@ -416,12 +416,13 @@ fn the_bridge_ends_with_the_sandbox_and_the_command_cannot_end_it() {
     let port = server.port;
     // The command kills everything it can see (the bridge is not among
     // it), then tries to outlive the sandbox. It asks for a warm sandbox,
-    // which would have no bridge: it gets one of its own.
-    let mut spec = lab.spec(&format!(
+    // and runs in one: with a network namespace and a bridge of its own.
+    let script = format!(
         "readlink /proc/self/ns/net; kill -9 -1 2>/dev/null; \
          curl -sS -w ' %{{http_code}}\\n' http://allowed.test:{port}/; \
          (setsid sleep 300 &)"
-    ));
+    );
+    let mut spec = lab.spec(&script);
     spec.confinement.as_mut().unwrap().host = Some(HostSettings {
         dir: lab.base.join("hosts"),
         idle: Duration::from_secs(5),
@@ -430,27 +431,59 @@ fn the_bridge_ends_with_the_sandbox_and_the_command_cannot_end_it() {
     });
     let o = run_with_egress(&spec, &lab.egress(), None).expect("sandbox");
     let (out, err) = (read(&lab.logs.join("out")), read(&lab.logs.join("err")));
-    proxy.stop();
-    assert!(
-        !lab.base.join("hosts").exists(),
-        "a warm sandbox was started"
-    );
+    // The connection to the warm sandbox goes: its leader ends.
+    drop(o.held);
     assert!(o.exit.success(), "{out}\n{err}");
     assert!(out.contains("hello 200\n"), "{out}\n{err}");
+    let sockets = || {
+        std::fs::read_dir(lab.base.join("hosts"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".sock"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(sockets(), 1, "no warm sandbox was kept");
     let netns = out.lines().next().unwrap().to_string();
     assert!(netns.starts_with("net:["), "{out}");
-    // No process is left in the sandbox's network namespace: neither the
-    // bridge nor what the command started.
-    let mut left = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let ns = entry.path().join("ns/net");
-        if let Ok(link) = std::fs::read_link(&ns)
-            && link.to_string_lossy() == netns
-        {
-            left.push(entry.file_name());
+    // No process is left in the command's network namespace: neither the
+    // bridge nor what the command started (nor the leader that made it,
+    // once airlock has let go). A bound on waiting, not a measure.
+    let in_netns = |netns: &str| {
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let ns = entry.path().join("ns/net");
+            if let Ok(link) = std::fs::read_link(&ns)
+                && link.to_string_lossy() == netns
+            {
+                left.push(entry.file_name());
+            }
         }
+        left
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while !in_netns(&netns).is_empty() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(left.is_empty(), "still in {netns}: {left:?}");
+    assert!(
+        in_netns(&netns).is_empty(),
+        "still in {netns}: {:?}",
+        in_netns(&netns)
+    );
+    // The next command, in the same warm sandbox, has a network namespace
+    // of its own, and its bridge leads to the proxy as the first one's did.
+    let o = run_with_egress(&spec, &lab.egress(), None).expect("sandbox");
+    let (out, err) = (read(&lab.logs.join("out")), read(&lab.logs.join("err")));
+    drop(o.held);
+    proxy.stop();
+    assert!(out.contains("hello 200\n"), "{out}\n{err}");
+    let second = out.lines().next().unwrap().to_string();
+    assert!(
+        second.starts_with("net:[") && second != netns,
+        "{netns} {second}"
+    );
+    assert_eq!(sockets(), 1, "the warm sandbox was not reused");
     // Nothing was left beside the proxy's socket (which the stopped proxy removed).
     let beside: Vec<_> = std::fs::read_dir(lab.socket.parent().unwrap())
         .unwrap()

@@ -62,6 +62,18 @@ pub(crate) fn open_proxy_socket(egress: &EgressSpec) -> Result<ProxySocket, Setu
     })
 }
 
+impl ProxySocket {
+    /// The proxy's socket as a directory already open and a name in it: a
+    /// warm sandbox's bridge is handed one per command (see
+    /// `host::bridged`).
+    pub(crate) fn of(dir: OwnedFd, name: &[u8]) -> ProxySocket {
+        ProxySocket {
+            dir,
+            name: PathBuf::from(os(name)),
+        }
+    }
+}
+
 /// Listens on `127.0.0.1:port` of the current network namespace (the
 /// sandbox's, with its loopback up).
 pub(crate) fn listen(port: u16) -> Result<TcpListener, SetupError> {
@@ -83,6 +95,19 @@ pub(crate) fn serve_until_exit(
     let step = "relaying the egress bridge";
     let pid1 = Pid::from_raw(pid).ok_or_else(|| fail(step, "PID 1 has no pid"))?;
     let exited = pidfd_open(pid1, PidfdFlags::empty()).map_err(failed(step))?;
+    serve_until(listener, proxy, exited)
+}
+
+/// Relays every connection `listener` accepts to the proxy until `ended`
+/// becomes readable (a pidfd whose process exited, a socket whose peer
+/// hung up); then drops them all and returns.
+pub(crate) fn serve_until(
+    listener: TcpListener,
+    proxy: ProxySocket,
+    ended: OwnedFd,
+) -> Result<(), SetupError> {
+    let step = "relaying the egress bridge";
+    let exited = ended;
     listener.set_nonblocking(true).map_err(|e| fail(step, e))?;
     let mut relays: Vec<Relay> = Vec::new();
     loop {

@@ -29,7 +29,7 @@
 //! Every setup step reports failure precisely ("mounting /proc: …") so that
 //! `sandbox doctor` and refusals can name the missing protection.
 
-mod bridge;
+pub(crate) mod bridge;
 mod error;
 mod landlock_rules;
 mod mounts;

@@ -188,6 +188,8 @@ fn host_key(confinement: &Confinement, settings: &HostSettings, init: &InitSpec)
         &init.read_only,
         &init.hidden,
         init.network,
+        // With egress: a network namespace and bridge per command.
+        &init.egress,
         &init.root,
         settings.idle.as_millis() as u64,
         sources,

@@ -3,8 +3,8 @@
 //! it when airlock hangs up.
 
 use super::{
-    ANSWERED, HostSpec, UNANSWERED, encode, receive, recv_with_fds, respond, send_with_fds,
-    socket_pair,
+    ANSWERED, HostSpec, UNANSWERED, bridged, encode, receive, recv_with_fds, respond,
+    send_with_fds, socket_pair,
 };
 use crate::confine::{self, InitReport, InitSpec, SetupError, check, errno, fail};
 use rustix::process::{
@@ -20,6 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 pub(crate) fn make_namespace(
     spec: &HostSpec,
     prepared: &confine::Prepared,
+    bridge: Option<RawFd>,
 ) -> Result<(libc::pid_t, File, OwnedFd), SetupError> {
     let (reader, writer) = crate::pipe_cloexec().map_err(|e| fail("making a pipe", e))?;
     let (to_command, from_leader) =
@@ -42,6 +43,7 @@ pub(crate) fn make_namespace(
                 &from_leader,
                 (reader, writer.as_raw_fd()),
                 prepared,
+                bridge,
             ),
             writer.as_raw_fd(),
         );
@@ -62,6 +64,7 @@ fn command_pid1(
     from_leader: &OwnedFd,
     reports: (OwnedFd, RawFd),
     prepared: &confine::Prepared,
+    bridge: Option<RawFd>,
 ) -> Result<i32, SetupError> {
     let (reports_in, report) = reports;
     // The command dies with its leader.
@@ -97,8 +100,18 @@ fn command_pid1(
     let Some(conn) = conns.into_iter().next() else {
         return Err(fail("receiving the connection", "none came"));
     };
-    let (request, [stdin, stdout, stderr]) =
+    let (mut request, [stdin, stdout, stderr], proxy_dir) =
         receive(&conn).map_err(|e| fail("receiving the command", e))?;
+    // Its proxy to its bridge, before the command can start; then this
+    // process keeps neither (the command's process drops its copy of the
+    // channel at its exec).
+    bridged::hand_proxy(bridge, request.egress.as_deref(), proxy_dir)?;
+    if let Some(channel) = bridge {
+        // libc: the inherited channel, known by number.
+        // SAFETY: closing our copy; nothing here uses it after this.
+        unsafe { libc::close(channel) };
+    }
+    request.egress = None;
     // Before the command can start: its process count is capped here.
     if request.processes != base.processes {
         match (request.processes, uncapped) {
@@ -142,7 +155,7 @@ fn command_process(
     let confined = confine::confine_prepared(true, prepared);
     let mut init = base.clone();
     let ready = confined.and_then(|()| {
-        let (request, [stdin, stdout, stderr]) =
+        let (request, [stdin, stdout, stderr], _) =
             receive(from_pid1).map_err(|e| fail("receiving the command", e))?;
         init.argv = request.argv;
         init.cwd = request.cwd;

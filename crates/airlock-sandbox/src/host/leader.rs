@@ -3,8 +3,8 @@
 //! its own and answers with its reports.
 
 use super::{
-    DIR_FD, HostSpec, LISTEN_FD, LOCK_FD, MAX_REQUEST, Response, is_mount_point, make_namespace,
-    recv_with_fds, reports_left, send_with_fds, socket_pair, watch,
+    DIR_FD, HostSpec, LISTEN_FD, LOCK_FD, MAX_REQUEST, Response, bridged, is_mount_point,
+    make_namespace, recv_with_fds, reports_left, send_with_fds, socket_pair, watch,
 };
 use crate::confine::{self, InitReport, fail};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -74,7 +74,21 @@ fn lead(
 ) -> i32 {
     // A leader dies with its host.
     let _ = set_parent_process_death_signal(Some(Signal::KILL));
-    let made = make_namespace(spec, prepared);
+    // With egress, a network namespace and a bridge of the command's own,
+    // made before its pid namespace (see `bridged`).
+    let ahead = spec
+        .init
+        .egress
+        .as_ref()
+        .map(|e| bridged::ahead(e.port, &[handoff.as_raw_fd()]))
+        .transpose();
+    let (mut bridge, made) = match ahead {
+        Ok(bridge) => {
+            let made = make_namespace(spec, prepared, bridged::raw(bridge.as_ref()));
+            (bridge, made)
+        }
+        Err(e) => (None, Err(e)),
+    };
     let mut byte = [0u8; 1];
     let Ok((_, conns)) = recv_with_fds(&handoff, &mut byte) else {
         return 1;
@@ -111,13 +125,19 @@ fn lead(
         Err(e) => vec![e.into()],
         Ok((pid, mut reports, to_command)) => {
             match send_with_fds(&to_command, b"c", &[conn]) {
-                Ok(()) => match watch(conn.as_raw_fd(), pid, reports) {
-                    None => {
-                        linger(conn);
-                        return 0;
+                Ok(()) => {
+                    let watched = watch(conn.as_raw_fd(), pid, reports);
+                    // The command is over: its bridge goes now, not after
+                    // the linger.
+                    bridge.take();
+                    match watched {
+                        None => {
+                            linger(conn);
+                            return 0;
+                        }
+                        Some(reports) => reports,
                     }
-                    Some(reports) => reports,
-                },
+                }
                 // PID 1 ended before the hand-off: what it reported says
                 // why, once it and its namespace are gone.
                 Err(e) => {

@@ -29,6 +29,7 @@
 //! it with no connection pending, so a connection never lands on a host that
 //! is going away.
 
+mod bridged;
 mod client;
 mod command;
 mod hosts_dir;

@@ -24,6 +24,10 @@ pub(crate) struct Request {
     pub file_size_bytes: Option<u64>,
     /// stdin is the command's own terminal (see `InitSpec::terminal`).
     pub terminal: bool,
+    /// The name of the command's egress proxy's socket in the directory
+    /// passed as a fourth descriptor, for a host whose commands go out only
+    /// through a proxy (see `host::bridged`).
+    pub egress: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -37,6 +41,7 @@ impl Request {
             processes: init.processes,
             file_size_bytes: init.file_size_bytes,
             terminal: init.terminal,
+            egress: None,
         }
     }
 }
@@ -60,15 +65,31 @@ pub(crate) fn socket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
     )?)
 }
 
-/// Receives one request with its three descriptors (stdin, stdout, stderr).
-pub(crate) fn receive(conn: impl AsFd) -> std::io::Result<(Request, [OwnedFd; 3])> {
+/// Receives one request with its three descriptors (stdin, stdout,
+/// stderr), and a fourth, the directory of its egress proxy's socket, when
+/// the request names one.
+pub(crate) fn receive(
+    conn: impl AsFd,
+) -> std::io::Result<(Request, [OwnedFd; 3], Option<OwnedFd>)> {
     let mut body = vec![0u8; MAX_REQUEST + 1];
-    let (n, fds) = recv_with_fds(conn, &mut body)?;
-    let fds: [OwnedFd; 3] = fds
+    let (n, mut fds) = recv_with_fds(conn, &mut body)?;
+    let request: Request = postcard::from_bytes(&body[..n]).map_err(std::io::Error::other)?;
+    let proxy_dir = match (request.egress.is_some(), fds.len()) {
+        (true, 4) => fds.pop(),
+        (false, 3) => None,
+        (true, _) => {
+            return Err(std::io::Error::other(
+                "a request naming an egress proxy carries four descriptors",
+            ));
+        }
+        (false, _) => {
+            return Err(std::io::Error::other("a request carries three descriptors"));
+        }
+    };
+    let stdio: [OwnedFd; 3] = fds
         .try_into()
         .map_err(|_| std::io::Error::other("a request carries three descriptors"))?;
-    let request = postcard::from_bytes(&body[..n]).map_err(std::io::Error::other)?;
-    Ok((request, fds))
+    Ok((request, stdio, proxy_dir))
 }
 
 // ---------------------------------------------------------------------------
@@ -129,9 +150,17 @@ pub(crate) fn recv_with_fds(
 // The client side.
 
 /// Hands one command to the host's leader on `sock`, with its stdin and
-/// the write ends of its stdout and stderr pipes.
-pub(crate) fn send(sock: &OwnedFd, body: &[u8], stdio: [BorrowedFd<'_>; 3]) -> std::io::Result<()> {
-    send_with_fds(sock, body, &stdio)
+/// the write ends of its stdout and stderr pipes, and the directory of its
+/// egress proxy's socket if it has one.
+pub(crate) fn send(
+    sock: &OwnedFd,
+    body: &[u8],
+    stdio: [BorrowedFd<'_>; 3],
+    proxy_dir: Option<BorrowedFd<'_>>,
+) -> std::io::Result<()> {
+    let mut fds = stdio.to_vec();
+    fds.extend(proxy_dir);
+    send_with_fds(sock, body, &fds)
 }
 
 /// A request as it travels: compact (postcard), so that argv and
@@ -178,6 +207,7 @@ mod tests {
             processes: None,
             file_size_bytes: Some(4096),
             terminal: true,
+            egress: None,
         }
     }
 
@@ -189,8 +219,9 @@ mod tests {
         let pipes: Vec<(OwnedFd, OwnedFd)> =
             (0..3).map(|_| crate::pipe_cloexec().unwrap()).collect();
         let stdio = [pipes[0].1.as_fd(), pipes[1].1.as_fd(), pipes[2].1.as_fd()];
-        send(&client, &encode(&request()).unwrap(), stdio).unwrap();
-        let (got, fds) = receive(&host).unwrap();
+        send(&client, &encode(&request()).unwrap(), stdio, None).unwrap();
+        let (got, fds, proxy_dir) = receive(&host).unwrap();
+        assert!(proxy_dir.is_none());
         assert_eq!(format!("{got:?}"), format!("{:?}", request()));
         for (i, (fd, (read, write))) in fds.into_iter().zip(pipes).enumerate() {
             drop(write);
