@@ -294,7 +294,7 @@ pub fn sweep_stale(layout: &Layout, dry_run: bool) -> Result<Vec<StaleAgentDir>>
         if taken.is_err() {
             continue;
         }
-        let bytes = crate::gc::disk_usage(&path);
+        let bytes = airlock_fs::disk_usage(&path);
         if !dry_run {
             std::fs::remove_dir_all(&path).map_err(|source| Error::Write {
                 path: path.clone(),

@@ -11,7 +11,7 @@
 //! is left to git's own garbage collection. A run that is not finished is
 //! never touched.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -142,7 +142,7 @@ fn collect(
         }
     }
     heavy.sort();
-    let bytes = heavy.iter().map(|p| disk_usage(p)).sum();
+    let bytes = heavy.iter().map(|p| airlock_fs::disk_usage(p)).sum();
     let main = al.layout.git();
     let run_ref = run.main_ref();
     let (mut deleted_ref, mut kept_ref) = (None, None);
@@ -195,22 +195,6 @@ fn collect(
         deleted_ref: deleted_ref.map(|(name, _)| name),
         kept_ref,
     }))
-}
-
-/// Bytes on disk below `path`, links not followed.
-pub fn disk_usage(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    let mut bytes = meta.blocks() * 512;
-    if meta.is_dir()
-        && let Ok(entries) = std::fs::read_dir(path)
-    {
-        for entry in entries.flatten() {
-            bytes += disk_usage(&entry.path());
-        }
-    }
-    bytes
 }
 
 /// Removes `path` and everything below it, never following a link. The

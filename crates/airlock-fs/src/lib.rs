@@ -126,3 +126,19 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     let _ = dir;
     Ok(())
 }
+
+/// Bytes on disk below `path`, links not followed.
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let mut bytes = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+    if meta.is_dir()
+        && let Ok(entries) = std::fs::read_dir(path)
+    {
+        for entry in entries.flatten() {
+            bytes += disk_usage(&entry.path());
+        }
+    }
+    bytes
+}
