@@ -4773,3 +4773,75 @@ fn a_brief_past_its_class_limit_or_inventing_a_class_is_refused_at_start() {
         assert_eq!(j.airlock_branches(), branches);
     }
 }
+
+// ---- Lanes red team (issue 18) ----------------------------------------------------
+//
+// The agent looks for a road past what its lane withholds. Held, and proven
+// elsewhere: the lane and class are the run's record from `start` (a brief
+// re-written in the worktree is never read: `brief_of` reads airlock's copy),
+// the workflow is the main checkout's (never the run's branch's), `redirect`
+// takes no brief, a warm sandbox is keyed by its mounts (a lane made
+// read-only gets a new one), and promotion after the workflow changed is
+// `workflow-changed` before the lane is asked.
+
+both!(a_rehearsal_is_a_command_and_a_lane_without_exec_runs_none);
+
+/// A lane with `exec = false` runs no command, and an action's `rehearse`
+/// argv is one: proposing an action with a rehearsal is refused with
+/// `lane-refused` before anything runs (no trace, no event, no action; the
+/// marker the rehearsal would write through a granted path never appears).
+fn a_rehearsal_is_a_command_and_a_lane_without_exec_runs_none(c: Caller) {
+    let j = jail(c);
+    let (run, wt) = j.start(BRIEF);
+    let granted = j.tmp.path().join("granted");
+    std::fs::create_dir_all(&granted).unwrap();
+    j.own(&granted);
+    std::fs::write(
+        j.repo.join(".airlock/workflow.toml"),
+        format!(
+            "{WORKFLOW}\n[lanes.governed]\nexec = false\nscopes = [\"command:notify\"]\nwrite = [\"{}\"]\n",
+            s(&granted)
+        ),
+    )
+    .unwrap();
+    // The lane refuses a command the plain way.
+    let e = j.json(&["exec", &run, "--", "true"], 1);
+    assert_eq!(e["error"]["code"], "lane-refused", "{e}");
+    let marker = granted.join("rehearsed");
+    let action = j.tmp.path().join("notify.toml");
+    std::fs::write(
+        &action,
+        format!(
+            "kind = \"command\"\nname = \"notify\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\nrehearse = [\"sh\", \"-c\", \"echo ran > {} && echo ran > src/rehearsed\"]\n",
+            s(&marker)
+        ),
+    )
+    .unwrap();
+    j.own(&action);
+    let before = j.world();
+    let out = j.airlock(&["--json", "propose", &run, &s(&action)]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+    assert_eq!(error["code"], "lane-refused", "{error}");
+    assert_eq!(error["details"]["denial"]["capability"], "exec", "{error}");
+    assert!(
+        out.stderr.contains("which does not grant `exec`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!marker.exists(), "the rehearsal ran");
+    assert!(!wt.join("src/rehearsed").exists());
+    assert_eq!(j.world(), before, "nothing may change");
+    let shown = j.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["traces"], serde_json::json!([]), "{shown}");
+    assert_eq!(j.json(&["plan", &run], 0)["actions"], serde_json::json!([]));
+    // The same action without a rehearsal is a proposal, which the lane
+    // allows: it runs nothing.
+    std::fs::write(
+        &action,
+        "kind = \"command\"\nname = \"notify\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\n",
+    )
+    .unwrap();
+    j.json(&["propose", &run, &s(&action)], 0);
+    assert!(!marker.exists());
+}
