@@ -4845,3 +4845,93 @@ fn a_rehearsal_is_a_command_and_a_lane_without_exec_runs_none(c: Caller) {
     j.json(&["propose", &run, &s(&action)], 0);
     assert!(!marker.exists());
 }
+
+/// `airlock hook claude pre` with `payload` on stdin, for `run`.
+fn claude_hook(j: &Jail, run: &str, payload: &Value) -> Output {
+    use std::io::Write;
+    let mut child = j
+        .cmd(&["hook", "claude", "pre", "--run", run])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&serde_json::to_vec(payload).unwrap());
+    child.wait_with_output().unwrap().into()
+}
+
+/// An agent at the user's own shell (hooks only, no sandbox around it) in
+/// a draft run asks its hook to edit a file or write one from a shell
+/// command. The hook answered no objection (the lane was never asked);
+/// it now denies each, naming the lane, and still lets the same edit pass
+/// in a run whose lane writes its worktree. The hook writes nothing.
+#[test]
+fn the_hook_denies_writes_to_a_read_only_lanes_worktree() {
+    let j = jail(Caller::Current);
+    let (draft, draft_wt) = j.start(&format!("{BRIEF}lane = \"draft\"\n"));
+    let (governed, governed_wt) = j.start(BRIEF);
+    let payload = |wt: &Path, tool: &str, input: Value| {
+        serde_json::json!({
+            "session_id": "abc123",
+            "transcript_path": "/home/user/.claude/projects/run/t.jsonl",
+            "cwd": wt,
+            "permission_mode": "default",
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": input,
+            "tool_use_id": "toolu_01ABC123"
+        })
+    };
+    let calls = |wt: &Path| {
+        [
+            payload(
+                wt,
+                "Write",
+                serde_json::json!({"file_path": wt.join("src/app.sh"), "content": "owned\n"}),
+            ),
+            payload(
+                wt,
+                "Edit",
+                serde_json::json!({"file_path": "src/app.sh", "old_string": "hello", "new_string": "owned"}),
+            ),
+            payload(
+                wt,
+                "Bash",
+                serde_json::json!({"command": "echo owned > src/app.sh"}),
+            ),
+            payload(
+                wt,
+                "Bash",
+                serde_json::json!({"command": "rm -f tests/run.sh"}),
+            ),
+        ]
+    };
+    let before = j.world();
+    for call in calls(&draft_wt) {
+        let out = claude_hook(&j, &draft, &call);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let v: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+        let specific = &v["hookSpecificOutput"];
+        assert_eq!(specific["permissionDecision"], "deny", "{call}: {v}");
+        let reason = specific["permissionDecisionReason"].as_str().unwrap();
+        assert!(
+            reason.contains("the run's lane `draft` keeps its worktree read-only"),
+            "{reason}"
+        );
+    }
+    for call in calls(&governed_wt) {
+        let out = claude_hook(&j, &governed, &call);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, ""),
+            "{call}: {}",
+            out.stderr
+        );
+    }
+    j.assert_unchanged(&before);
+}
