@@ -4935,3 +4935,79 @@ fn the_hook_denies_writes_to_a_read_only_lanes_worktree() {
     }
     j.assert_unchanged(&before);
 }
+
+both!(a_draft_worktree_is_read_only_by_every_road_warm_or_cold);
+
+/// A draft run's command looks for a way to its worktree that the
+/// read-only bind does not cover: a descriptor or a directory opened before
+/// the bind (its own cwd, every process's cwd, root and open descriptors
+/// under /proc, the sandbox's first process among them), the worktree by
+/// its absolute path after leaving it, `openat` from a directory
+/// descriptor, a remount, and a hard link to a worktree file from /tmp.
+/// Each fails, with a warm sandbox and without one, and the worktree is
+/// unchanged.
+fn a_draft_worktree_is_read_only_by_every_road_warm_or_cold(c: Caller) {
+    for warm in [true, false] {
+        let j = if warm {
+            jail(c)
+        } else {
+            jail_with(c, "[sandbox]\nkeep_warm = 0\n")
+        };
+        let (run, wt) = j.start(&format!("{BRIEF}lane = \"draft\"\n"));
+        let first = sh(&j, &run, "cat src/app.sh");
+        assert!(first.shows("echo hello"), "{}", first.text);
+        let before = tree_with_modes(&wt);
+        let a = sh(
+            &j,
+            &run,
+            "wt=$PWD
+             echo owned > \"$wt/src/app.sh\" && echo ESCAPED-absolute
+             echo owned > /proc/self/cwd/src/app.sh && echo ESCAPED-proc-cwd
+             echo owned > /proc/$$/root\"$wt\"/src/app.sh && echo ESCAPED-proc-root
+             cd / && echo owned > \"$wt/src/app.sh\" && echo ESCAPED-after-cd
+             cd \"$wt\"
+             mount -o remount,rw \"$wt\" && echo ESCAPED-remount
+             mount --bind /tmp \"$wt/src\" && echo ESCAPED-bind
+             ln src/app.sh /tmp/link && echo owned > /tmp/link && echo ESCAPED-hardlink
+             exit 0",
+        );
+        a.assert_denied();
+        let p = py(
+            &j,
+            &run,
+            "import os\n\
+             wt = os.getcwd()\n\
+             fd = os.open('.', os.O_RDONLY | os.O_DIRECTORY)\n\
+             tries = [('openat', lambda: os.open('src/app.sh', os.O_WRONLY | os.O_TRUNC, dir_fd=fd))]\n\
+             for pid in os.listdir('/proc'):\n\
+             \x20   if not pid.isdigit():\n\
+             \x20       continue\n\
+             \x20   for d in ('cwd', 'root'):\n\
+             \x20       base = '/proc/%s/%s' % (pid, d)\n\
+             \x20       rel = 'src/app.sh' if d == 'cwd' else wt.lstrip('/') + '/src/app.sh'\n\
+             \x20       tries.append((base, lambda p=base + '/' + rel: open(p, 'w').write('owned')))\n\
+             \x20   try:\n\
+             \x20       fds = os.listdir('/proc/%s/fd' % pid)\n\
+             \x20   except OSError:\n\
+             \x20       fds = []\n\
+             \x20   for n in fds:\n\
+             \x20       p = '/proc/%s/fd/%s' % (pid, n)\n\
+             \x20       if os.path.isdir(p):\n\
+             \x20           tries.append((p, lambda p=p: open(p + '/src/app.sh', 'w').write('owned')))\n\
+             \x20           tries.append((p + '/new', lambda p=p: open(p + '/new.txt', 'w').write('owned')))\n\
+             print('tries', len(tries))\n\
+             for name, f in tries:\n\
+             \x20   try:\n\
+             \x20       f(); print('ESCAPED', name)\n\
+             \x20   except OSError as e:\n\
+             \x20       print(name, e)\n",
+        );
+        p.assert_denied();
+        assert!(p.shows("tries ") && p.shows("/proc/1/cwd"), "{}", p.text);
+        assert_eq!(
+            tree_with_modes(&wt),
+            before,
+            "the worktree changed (warm: {warm})"
+        );
+    }
+}
