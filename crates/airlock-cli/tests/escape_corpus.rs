@@ -5011,3 +5011,67 @@ fn a_draft_worktree_is_read_only_by_every_road_warm_or_cold(c: Caller) {
         );
     }
 }
+
+/// The agent's MCP server asks the same lane as the CLI: through
+/// `airlock mcp --run`, a draft run's `exec` cannot write its worktree,
+/// `check` passes on the read-only tree, and `submit` is `lane-refused`
+/// (the run stays `checked`, no proof); in a lane without `exec`, the
+/// `propose` tool's rehearsal runs nothing.
+#[test]
+fn the_mcp_tools_ask_the_lane_as_the_cli_does() {
+    let j = jail_with(
+        Caller::Current,
+        "[lanes.sandbox]\nexec = false\nscopes = [\"command:notify\"]\n",
+    );
+    let (run, wt) = j.start(&format!("{BRIEF}lane = \"draft\"\n"));
+    let before = tree_with_modes(&wt);
+    let mut session = McpSession::start(&j, &run);
+    let text = |answer: &Value| {
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let exec = session.call(
+        2,
+        "exec",
+        serde_json::json!({"command": ["sh", "-c", "echo owned > src/app.sh && echo ESCAPED"]}),
+    );
+    assert!(!text(&exec).contains("ESCAPED"), "{exec}");
+    assert!(text(&exec).contains("Read-only file system"), "{exec}");
+    let check = session.call(3, "check", serde_json::json!({}));
+    assert_eq!(check["result"]["isError"], false, "{check}");
+    let proofs = || {
+        std::fs::read_dir(j.state_dir().join("proofs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let proofs_before = proofs();
+    let submit = session.call(4, "submit", serde_json::json!({}));
+    assert_eq!(submit["result"]["isError"], true, "{submit}");
+    assert!(text(&submit).contains("lane-refused"), "{submit}");
+    assert!(
+        text(&submit).contains("which does not grant `submit`"),
+        "{submit}"
+    );
+    session.close();
+    assert_eq!(j.state(&run), "checked");
+    assert_eq!(proofs(), proofs_before);
+    assert_eq!(tree_with_modes(&wt), before, "the worktree changed");
+
+    // A sandbox run whose lane withholds `exec`: the propose tool's
+    // rehearsal is a command, and is refused before it runs.
+    let (run, wt) = j.start(&format!("{BRIEF}lane = \"sandbox\"\n"));
+    let mut session = McpSession::start(&j, &run);
+    let propose = session.call(
+        2,
+        "propose",
+        serde_json::json!({"action": "kind = \"command\"\nname = \"notify\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\nrehearse = [\"sh\", \"-c\", \"echo ran > src/rehearsed\"]\n"}),
+    );
+    assert_eq!(propose["result"]["isError"], true, "{propose}");
+    assert!(text(&propose).contains("lane-refused"), "{propose}");
+    session.close();
+    assert!(!wt.join("src/rehearsed").exists());
+    let shown = j.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["traces"], serde_json::json!([]), "{shown}");
+}
