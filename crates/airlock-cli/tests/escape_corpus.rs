@@ -5075,3 +5075,42 @@ fn the_mcp_tools_ask_the_lane_as_the_cli_does() {
     let shown = j.json(&["show", &run, "--no-diff"], 0);
     assert_eq!(shown["traces"], serde_json::json!([]), "{shown}");
 }
+
+/// A brief claims `class = "release"`, the class of airlock's own release
+/// runs, which the workflow must let reach the release lane: with it, a
+/// brief whose work is limited to `governed` asked for `production`, was
+/// left out of the next release's list, and blocked `airlock release`.
+/// Refused at start (`lane-refused`): no run, no event, no branch; with
+/// classes declared or not.
+#[test]
+fn a_brief_cannot_claim_the_release_class() {
+    for classes in [
+        "[classes.bugfix]\nmax_lane = \"governed\"\n[classes.release]\nmax_lane = \"production\"\n",
+        "",
+    ] {
+        let j = jail_with(
+            Caller::Current,
+            &format!("{classes}[release]\ntouch = [\"CHANGELOG.md\"]\nchecks = [\"test\"]\n"),
+        );
+        let before = j.world();
+        let branches = j.airlock_branches();
+        let path = j.tmp.path().join("release-claim.toml");
+        std::fs::write(
+            &path,
+            format!("{BRIEF}class = \"release\"\nlane = \"production\"\n"),
+        )
+        .unwrap();
+        let out = j.airlock(&["--json", "start", &s(&path)]);
+        assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+        let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+        assert_eq!(error["code"], "lane-refused", "{error}");
+        assert!(
+            out.stderr
+                .contains("class `release` is reserved for release runs"),
+            "{}",
+            out.stderr
+        );
+        j.assert_unchanged(&before);
+        assert_eq!(j.airlock_branches(), branches);
+    }
+}
