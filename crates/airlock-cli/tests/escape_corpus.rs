@@ -5114,3 +5114,60 @@ fn a_brief_cannot_claim_the_release_class() {
         assert_eq!(j.airlock_branches(), branches);
     }
 }
+
+/// A promotion whose action failed is finished later with `promote
+/// --actions-only`. When the workflow has since withdrawn `promote` from
+/// the run's lane, that step asked nothing and applied the action live;
+/// now it is `lane-refused` and the action stays unapplied.
+#[test]
+fn finishing_a_promotion_asks_the_lane_again() {
+    let j = jail_with(
+        Caller::Current,
+        "[lanes.governed]\nscopes = [\"command:notify\"]\n",
+    );
+    let (run, _) = j.start(BRIEF);
+    let go = j.tmp.path().join("go");
+    let applied = j.tmp.path().join("applied");
+    let action = j.tmp.path().join("notify.toml");
+    std::fs::write(
+        &action,
+        format!(
+            "kind = \"command\"\nname = \"notify\"\nscopes = [\"command:notify\"]\nargv = [\"sh\", \"-c\", \"test -e {} && touch {}\"]\n",
+            s(&go),
+            s(&applied)
+        ),
+    )
+    .unwrap();
+    let edit = sh(&j, &run, "echo 'echo hello, please' >> src/app.sh");
+    assert_eq!(edit.code, 0, "{}", edit.text);
+    j.json(&["propose", &run, &s(&action)], 0);
+    j.json(&["check", &run], 0);
+    j.json(&["submit", &run], 0);
+    j.json(&["approve", &run], 0);
+    // The action fails (no `go` yet): merged, the action left to finish.
+    let first = j.airlock(&["promote", &run]);
+    assert_eq!(
+        j.state(&run),
+        "promoted",
+        "{}\n{}",
+        first.stdout,
+        first.stderr
+    );
+    assert!(!applied.exists());
+    // The owner withdraws `promote` from the lane; the action could now pass.
+    let workflow = j.repo.join(".airlock/workflow.toml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    std::fs::write(&workflow, format!("{text}promote = false\n")).unwrap();
+    std::fs::write(&go, "").unwrap();
+    let before = j.world();
+    let out = j.airlock(&["--json", "promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+    assert_eq!(error["code"], "lane-refused", "{error}");
+    assert_eq!(
+        error["details"]["denial"]["capability"], "promote",
+        "{error}"
+    );
+    assert!(!applied.exists(), "the action was applied");
+    assert_eq!(j.world(), before, "nothing may change");
+}
