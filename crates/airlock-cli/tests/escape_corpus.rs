@@ -5171,3 +5171,45 @@ fn finishing_a_promotion_asks_the_lane_again() {
     assert!(!applied.exists(), "the action was applied");
     assert_eq!(j.world(), before, "nothing may change");
 }
+
+/// Class names that differ from a declared one by case, whitespace or a
+/// look-alike character, and one carrying terminal escapes and a bidi
+/// override, are each refused at start (no run, nothing written), and the
+/// refusal shows the hostile text escaped, never raw. Held: classes are
+/// compared exactly and must be plain names.
+#[test]
+fn class_names_that_look_like_a_declared_one_are_refused_and_shown_escaped() {
+    let j = jail_with(
+        Caller::Current,
+        "[classes.bugfix]\nmax_lane = \"production\"\n[classes.docs]\nmax_lane = \"draft\"\n",
+    );
+    let before = j.world();
+    let branches = j.airlock_branches();
+    for (class, needle) in [
+        ("Docs", "class `Docs` is not declared"),
+        ("docs ", "is not a valid name"),
+        (" docs", "is not a valid name"),
+        ("d\\u043Ecs", "is not a valid name"),
+        ("docs\\u200B", "is not a valid name"),
+        ("bug\\u202Efix\\u001B[31m", "is not a valid name"),
+    ] {
+        let path = j.tmp.path().join("class-claim.toml");
+        std::fs::write(
+            &path,
+            format!("{BRIEF}class = \"{class}\"\nlane = \"production\"\n"),
+        )
+        .unwrap();
+        let out = j.airlock(&["start", &s(&path)]);
+        assert_eq!(out.code, 2, "{class}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{class}: {}", out.stderr);
+        for raw in ['\u{1b}', '\u{202e}', '\u{200b}'] {
+            assert!(
+                !out.stderr.contains(raw),
+                "{class}: raw {raw:?} in {:?}",
+                out.stderr
+            );
+        }
+        j.assert_unchanged(&before);
+        assert_eq!(j.airlock_branches(), branches);
+    }
+}
