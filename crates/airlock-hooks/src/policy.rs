@@ -313,6 +313,38 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_worktree_denies_edits_and_command_writes_there_only() {
+        let policy = Policy::new("/w", &["src/**"])
+            .unwrap()
+            .with_read_only_worktree("draft");
+        let cwd = Path::new("/w");
+        let rule = |d: Decision| match d {
+            Decision::Deny(denial) => Some(denial.rule),
+            _ => None,
+        };
+        assert_eq!(
+            rule(policy.decide_edit("src/a.rs", cwd)),
+            Some(Rule::ReadOnlyWorktree)
+        );
+        assert_eq!(
+            rule(policy.decide_edit("/etc/x", cwd)),
+            Some(Rule::WriteOutside)
+        );
+        assert_eq!(
+            rule(policy.decide_command("echo x > src/a.rs", cwd)),
+            Some(Rule::ReadOnlyWorktree)
+        );
+        assert_eq!(
+            rule(policy.decide_command("cargo test > /tmp/log", cwd)),
+            None
+        );
+        assert_eq!(rule(policy.decide_command("cat src/a.rs", cwd)), None);
+        // Without the lane's say-so, the same edit is the run's work.
+        let writable = Policy::new("/w", &["src/**"]).unwrap();
+        assert_eq!(rule(writable.decide_edit("src/a.rs", cwd)), None);
+    }
+
+    #[test]
     fn invalid_touch_glob_is_a_typed_error() {
         let err = Policy::new("/w", &["src/[x"]).unwrap_err();
         assert_eq!(err.glob, "src/[x");
