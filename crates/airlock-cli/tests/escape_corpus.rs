@@ -4908,6 +4908,11 @@ fn the_hook_denies_writes_to_a_read_only_lanes_worktree() {
                 "Bash",
                 serde_json::json!({"command": "rm -f tests/run.sh"}),
             ),
+            payload(
+                wt,
+                "Bash",
+                serde_json::json!({"command": "git commit -qam owned"}),
+            ),
         ]
     };
     let before = j.world();

@@ -335,6 +335,15 @@ mod tests {
             Some(Rule::ReadOnlyWorktree)
         );
         assert_eq!(
+            rule(policy.decide_command("git commit -qam x", cwd)),
+            Some(Rule::ReadOnlyWorktree)
+        );
+        assert_eq!(
+            rule(policy.decide_command("git -C /w/src branch evil", cwd)),
+            Some(Rule::ReadOnlyWorktree)
+        );
+        assert_eq!(rule(policy.decide_command("git status", cwd)), None);
+        assert_eq!(
             rule(policy.decide_command("cargo test > /tmp/log", cwd)),
             None
         );

@@ -2629,6 +2629,11 @@ impl Analyzer<'_> {
                     .policy
                     .outside_denial(dir, &format!("`git {sub_text}` writes the repository at"));
                 self.denials.push(denial);
+            } else if let Some(denial) = self
+                .policy
+                .read_only_denial(dir, &format!("`git {sub_text}` writes the repository at"))
+            {
+                self.denials.push(denial);
             }
         } else if let Cwd::Home = self.cwd {
             let denial = self.policy.outside_denial(
