@@ -5218,3 +5218,36 @@ fn class_names_that_look_like_a_declared_one_are_refused_and_shown_escaped() {
         assert_eq!(j.airlock_branches(), branches);
     }
 }
+
+/// A sandbox run grants itself `submit` in the workflow on its own branch
+/// (its brief names the file, so the protected-path stop lets the change
+/// through check): the lanes are the main checkout's workflow's, and
+/// `submit` stays `lane-refused`. Held.
+#[test]
+fn a_workflow_changed_on_the_runs_branch_grants_nothing() {
+    let j = jail(Caller::Current);
+    let brief = BRIEF.replace(
+        "touch = [\"src/**\", \"tests/**\"]",
+        "touch = [\"src/**\", \"tests/**\", \".airlock/workflow.toml\"]",
+    );
+    let (run, wt) = j.start(&format!("{brief}lane = \"sandbox\"\n"));
+    let edit = sh(
+        &j,
+        &run,
+        "printf '\\n[lanes.sandbox]\\nsubmit = true\\n[lanes.governed]\\nauto_promote = []\\n' >> .airlock/workflow.toml",
+    );
+    assert_eq!(edit.code, 0, "{}", edit.text);
+    assert!(
+        std::fs::read_to_string(wt.join(".airlock/workflow.toml"))
+            .unwrap()
+            .contains("submit = true")
+    );
+    j.json(&["check", &run], 0);
+    let before = j.world();
+    let out = j.airlock(&["--json", "submit", &run]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+    assert_eq!(error["code"], "lane-refused", "{error}");
+    j.assert_unchanged(&before);
+    assert_eq!(j.state(&run), "checked");
+}
