@@ -4775,6 +4775,484 @@ fn a_brief_past_its_class_limit_or_inventing_a_class_is_refused_at_start() {
     }
 }
 
+// ---- Lanes red team (issue 18) ----------------------------------------------------
+//
+// The agent looks for a road past what its lane withholds. Held, and proven
+// elsewhere: the lane and class are the run's record from `start` (a brief
+// re-written in the worktree is never read: `brief_of` reads airlock's copy),
+// the workflow is the main checkout's (never the run's branch's), `redirect`
+// takes no brief, a warm sandbox is keyed by its mounts (a lane made
+// read-only gets a new one), and promotion after the workflow changed is
+// `workflow-changed` before the lane is asked.
+
+both!(a_rehearsal_is_a_command_and_a_lane_without_exec_runs_none);
+
+/// A lane with `exec = false` runs no command, and an action's `rehearse`
+/// argv is one: proposing an action with a rehearsal is refused with
+/// `lane-refused` before anything runs (no trace, no event, no action; the
+/// marker the rehearsal would write through a granted path never appears).
+fn a_rehearsal_is_a_command_and_a_lane_without_exec_runs_none(c: Caller) {
+    let j = jail(c);
+    let (run, wt) = j.start(BRIEF);
+    let granted = j.tmp.path().join("granted");
+    std::fs::create_dir_all(&granted).unwrap();
+    j.own(&granted);
+    std::fs::write(
+        j.repo.join(".airlock/workflow.toml"),
+        format!(
+            "{WORKFLOW}\n[lanes.governed]\nexec = false\nscopes = [\"command:notify\"]\nwrite = [\"{}\"]\n",
+            s(&granted)
+        ),
+    )
+    .unwrap();
+    // The lane refuses a command the plain way.
+    let e = j.json(&["exec", &run, "--", "true"], 1);
+    assert_eq!(e["error"]["code"], "lane-refused", "{e}");
+    let marker = granted.join("rehearsed");
+    let action = j.tmp.path().join("notify.toml");
+    std::fs::write(
+        &action,
+        format!(
+            "kind = \"command\"\nname = \"notify\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\nrehearse = [\"sh\", \"-c\", \"echo ran > {} && echo ran > src/rehearsed\"]\n",
+            s(&marker)
+        ),
+    )
+    .unwrap();
+    j.own(&action);
+    let before = j.world();
+    let out = j.airlock(&["--json", "propose", &run, &s(&action)]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+    assert_eq!(error["code"], "lane-refused", "{error}");
+    assert_eq!(error["details"]["denial"]["capability"], "exec", "{error}");
+    assert!(
+        out.stderr.contains("which does not grant `exec`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!marker.exists(), "the rehearsal ran");
+    assert!(!wt.join("src/rehearsed").exists());
+    assert_eq!(j.world(), before, "nothing may change");
+    let shown = j.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["traces"], serde_json::json!([]), "{shown}");
+    assert_eq!(j.json(&["plan", &run], 0)["actions"], serde_json::json!([]));
+    // The same action without a rehearsal is a proposal, which the lane
+    // allows: it runs nothing.
+    std::fs::write(
+        &action,
+        "kind = \"command\"\nname = \"notify\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\n",
+    )
+    .unwrap();
+    j.json(&["propose", &run, &s(&action)], 0);
+    assert!(!marker.exists());
+}
+
+/// `airlock hook claude pre` with `payload` on stdin, for `run`.
+fn claude_hook(j: &Jail, run: &str, payload: &Value) -> Output {
+    use std::io::Write;
+    let mut child = j
+        .cmd(&["hook", "claude", "pre", "--run", run])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&serde_json::to_vec(payload).unwrap());
+    child.wait_with_output().unwrap().into()
+}
+
+/// An agent at the user's own shell (hooks only, no sandbox around it) in
+/// a draft run asks its hook to edit a file or write one from a shell
+/// command. The hook answered no objection (the lane was never asked);
+/// it now denies each, naming the lane, and still lets the same edit pass
+/// in a run whose lane writes its worktree. The hook writes nothing.
+#[test]
+fn the_hook_denies_writes_to_a_read_only_lanes_worktree() {
+    let j = jail(Caller::Current);
+    let (draft, draft_wt) = j.start(&format!("{BRIEF}lane = \"draft\"\n"));
+    let (governed, governed_wt) = j.start(BRIEF);
+    let payload = |wt: &Path, tool: &str, input: Value| {
+        serde_json::json!({
+            "session_id": "abc123",
+            "transcript_path": "/home/user/.claude/projects/run/t.jsonl",
+            "cwd": wt,
+            "permission_mode": "default",
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": input,
+            "tool_use_id": "toolu_01ABC123"
+        })
+    };
+    let calls = |wt: &Path| {
+        [
+            payload(
+                wt,
+                "Write",
+                serde_json::json!({"file_path": wt.join("src/app.sh"), "content": "owned\n"}),
+            ),
+            payload(
+                wt,
+                "Edit",
+                serde_json::json!({"file_path": "src/app.sh", "old_string": "hello", "new_string": "owned"}),
+            ),
+            payload(
+                wt,
+                "Bash",
+                serde_json::json!({"command": "echo owned > src/app.sh"}),
+            ),
+            payload(
+                wt,
+                "Bash",
+                serde_json::json!({"command": "rm -f tests/run.sh"}),
+            ),
+            payload(
+                wt,
+                "Bash",
+                serde_json::json!({"command": "git commit -qam owned"}),
+            ),
+        ]
+    };
+    let before = j.world();
+    for call in calls(&draft_wt) {
+        let out = claude_hook(&j, &draft, &call);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let v: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+        let specific = &v["hookSpecificOutput"];
+        assert_eq!(specific["permissionDecision"], "deny", "{call}: {v}");
+        let reason = specific["permissionDecisionReason"].as_str().unwrap();
+        assert!(
+            reason.contains("the run's lane `draft` keeps its worktree read-only"),
+            "{reason}"
+        );
+    }
+    for call in calls(&governed_wt) {
+        let out = claude_hook(&j, &governed, &call);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, ""),
+            "{call}: {}",
+            out.stderr
+        );
+    }
+    j.assert_unchanged(&before);
+}
+
+both!(a_draft_worktree_is_read_only_by_every_road_warm_or_cold);
+
+/// A draft run's command looks for a way to its worktree that the
+/// read-only bind does not cover: a descriptor or a directory opened before
+/// the bind (its own cwd, every process's cwd, root and open descriptors
+/// under /proc, the sandbox's first process among them), the worktree by
+/// its absolute path after leaving it, `openat` from a directory
+/// descriptor, a remount, and a hard link to a worktree file from /tmp.
+/// Each fails, with a warm sandbox and without one, and the worktree is
+/// unchanged.
+fn a_draft_worktree_is_read_only_by_every_road_warm_or_cold(c: Caller) {
+    for warm in [true, false] {
+        let j = if warm {
+            jail(c)
+        } else {
+            jail_with(c, "[sandbox]\nkeep_warm = 0\n")
+        };
+        let (run, wt) = j.start(&format!("{BRIEF}lane = \"draft\"\n"));
+        let first = sh(&j, &run, "cat src/app.sh");
+        assert!(first.shows("echo hello"), "{}", first.text);
+        let before = tree_with_modes(&wt);
+        let a = sh(
+            &j,
+            &run,
+            "wt=$PWD
+             echo owned > \"$wt/src/app.sh\" && echo ESCAPED-absolute
+             echo owned > /proc/self/cwd/src/app.sh && echo ESCAPED-proc-cwd
+             echo owned > /proc/$$/root\"$wt\"/src/app.sh && echo ESCAPED-proc-root
+             cd / && echo owned > \"$wt/src/app.sh\" && echo ESCAPED-after-cd
+             cd \"$wt\"
+             mount -o remount,rw \"$wt\" && echo ESCAPED-remount
+             mount --bind /tmp \"$wt/src\" && echo ESCAPED-bind
+             ln src/app.sh /tmp/link && echo owned > /tmp/link && echo ESCAPED-hardlink
+             exit 0",
+        );
+        a.assert_denied();
+        let p = py(
+            &j,
+            &run,
+            "import os\n\
+             wt = os.getcwd()\n\
+             fd = os.open('.', os.O_RDONLY | os.O_DIRECTORY)\n\
+             tries = [('openat', lambda: os.open('src/app.sh', os.O_WRONLY | os.O_TRUNC, dir_fd=fd))]\n\
+             for pid in os.listdir('/proc'):\n\
+             \x20   if not pid.isdigit():\n\
+             \x20       continue\n\
+             \x20   for d in ('cwd', 'root'):\n\
+             \x20       base = '/proc/%s/%s' % (pid, d)\n\
+             \x20       rel = 'src/app.sh' if d == 'cwd' else wt.lstrip('/') + '/src/app.sh'\n\
+             \x20       tries.append((base, lambda p=base + '/' + rel: open(p, 'w').write('owned')))\n\
+             \x20   try:\n\
+             \x20       fds = os.listdir('/proc/%s/fd' % pid)\n\
+             \x20   except OSError:\n\
+             \x20       fds = []\n\
+             \x20   for n in fds:\n\
+             \x20       p = '/proc/%s/fd/%s' % (pid, n)\n\
+             \x20       if os.path.isdir(p):\n\
+             \x20           tries.append((p, lambda p=p: open(p + '/src/app.sh', 'w').write('owned')))\n\
+             \x20           tries.append((p + '/new', lambda p=p: open(p + '/new.txt', 'w').write('owned')))\n\
+             print('tries', len(tries))\n\
+             for name, f in tries:\n\
+             \x20   try:\n\
+             \x20       f(); print('ESCAPED', name)\n\
+             \x20   except OSError as e:\n\
+             \x20       print(name, e)\n",
+        );
+        p.assert_denied();
+        assert!(p.shows("tries ") && p.shows("/proc/1/cwd"), "{}", p.text);
+        assert_eq!(
+            tree_with_modes(&wt),
+            before,
+            "the worktree changed (warm: {warm})"
+        );
+    }
+}
+
+/// The agent's MCP server asks the same lane as the CLI: through
+/// `airlock mcp --run`, a draft run's `exec` cannot write its worktree,
+/// `check` passes on the read-only tree, and `submit` is `lane-refused`
+/// (the run stays `checked`, no proof); in a lane without `exec`, the
+/// `propose` tool's rehearsal runs nothing.
+#[test]
+fn the_mcp_tools_ask_the_lane_as_the_cli_does() {
+    let j = jail_with(
+        Caller::Current,
+        "[lanes.sandbox]\nexec = false\nscopes = [\"command:notify\"]\n",
+    );
+    let (run, wt) = j.start(&format!("{BRIEF}lane = \"draft\"\n"));
+    let before = tree_with_modes(&wt);
+    let mut session = McpSession::start(&j, &run);
+    let text = |answer: &Value| {
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let exec = session.call(
+        2,
+        "exec",
+        serde_json::json!({"command": ["sh", "-c", "echo owned > src/app.sh && echo ESCAPED"]}),
+    );
+    assert!(!text(&exec).contains("ESCAPED"), "{exec}");
+    assert!(text(&exec).contains("Read-only file system"), "{exec}");
+    let check = session.call(3, "check", serde_json::json!({}));
+    assert_eq!(check["result"]["isError"], false, "{check}");
+    let proofs = || {
+        std::fs::read_dir(j.state_dir().join("proofs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let proofs_before = proofs();
+    let submit = session.call(4, "submit", serde_json::json!({}));
+    assert_eq!(submit["result"]["isError"], true, "{submit}");
+    assert!(text(&submit).contains("lane-refused"), "{submit}");
+    assert!(
+        text(&submit).contains("which does not grant `submit`"),
+        "{submit}"
+    );
+    session.close();
+    assert_eq!(j.state(&run), "checked");
+    assert_eq!(proofs(), proofs_before);
+    assert_eq!(tree_with_modes(&wt), before, "the worktree changed");
+
+    // A sandbox run whose lane withholds `exec`: the propose tool's
+    // rehearsal is a command, and is refused before it runs.
+    let (run, wt) = j.start(&format!("{BRIEF}lane = \"sandbox\"\n"));
+    let mut session = McpSession::start(&j, &run);
+    let propose = session.call(
+        2,
+        "propose",
+        serde_json::json!({"action": "kind = \"command\"\nname = \"notify\"\nscopes = [\"command:notify\"]\nargv = [\"true\"]\nrehearse = [\"sh\", \"-c\", \"echo ran > src/rehearsed\"]\n"}),
+    );
+    assert_eq!(propose["result"]["isError"], true, "{propose}");
+    assert!(text(&propose).contains("lane-refused"), "{propose}");
+    session.close();
+    assert!(!wt.join("src/rehearsed").exists());
+    let shown = j.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["traces"], serde_json::json!([]), "{shown}");
+}
+
+/// A brief claims `class = "release"`, the class of airlock's own release
+/// runs, which the workflow must let reach the release lane: with it, a
+/// brief whose work is limited to `governed` asked for `production`, was
+/// left out of the next release's list, and blocked `airlock release`.
+/// Refused at start (`lane-refused`): no run, no event, no branch; with
+/// classes declared or not.
+#[test]
+fn a_brief_cannot_claim_the_release_class() {
+    for classes in [
+        "[classes.bugfix]\nmax_lane = \"governed\"\n[classes.release]\nmax_lane = \"production\"\n",
+        "",
+    ] {
+        let j = jail_with(
+            Caller::Current,
+            &format!("{classes}[release]\ntouch = [\"CHANGELOG.md\"]\nchecks = [\"test\"]\n"),
+        );
+        let before = j.world();
+        let branches = j.airlock_branches();
+        let path = j.tmp.path().join("release-claim.toml");
+        std::fs::write(
+            &path,
+            format!("{BRIEF}class = \"release\"\nlane = \"production\"\n"),
+        )
+        .unwrap();
+        let out = j.airlock(&["--json", "start", &s(&path)]);
+        assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+        let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+        assert_eq!(error["code"], "lane-refused", "{error}");
+        assert!(
+            out.stderr
+                .contains("class `release` is reserved for release runs"),
+            "{}",
+            out.stderr
+        );
+        j.assert_unchanged(&before);
+        assert_eq!(j.airlock_branches(), branches);
+    }
+}
+
+/// A promotion whose action failed is finished later with `promote
+/// --actions-only`. When the workflow has since withdrawn `promote` from
+/// the run's lane, that step asked nothing and applied the action live;
+/// now it is `lane-refused` and the action stays unapplied.
+#[test]
+fn finishing_a_promotion_asks_the_lane_again() {
+    let j = jail_with(
+        Caller::Current,
+        "[lanes.governed]\nscopes = [\"command:notify\"]\n",
+    );
+    let (run, _) = j.start(BRIEF);
+    let go = j.tmp.path().join("go");
+    let applied = j.tmp.path().join("applied");
+    let action = j.tmp.path().join("notify.toml");
+    std::fs::write(
+        &action,
+        format!(
+            "kind = \"command\"\nname = \"notify\"\nscopes = [\"command:notify\"]\nargv = [\"sh\", \"-c\", \"test -e {} && touch {}\"]\n",
+            s(&go),
+            s(&applied)
+        ),
+    )
+    .unwrap();
+    let edit = sh(&j, &run, "echo 'echo hello, please' >> src/app.sh");
+    assert_eq!(edit.code, 0, "{}", edit.text);
+    j.json(&["propose", &run, &s(&action)], 0);
+    j.json(&["check", &run], 0);
+    j.json(&["submit", &run], 0);
+    j.json(&["approve", &run], 0);
+    // The action fails (no `go` yet): merged, the action left to finish.
+    let first = j.airlock(&["promote", &run]);
+    assert_eq!(
+        j.state(&run),
+        "promoted",
+        "{}\n{}",
+        first.stdout,
+        first.stderr
+    );
+    assert!(!applied.exists());
+    // The owner withdraws `promote` from the lane; the action could now pass.
+    let workflow = j.repo.join(".airlock/workflow.toml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    std::fs::write(&workflow, format!("{text}promote = false\n")).unwrap();
+    std::fs::write(&go, "").unwrap();
+    let before = j.world();
+    let out = j.airlock(&["--json", "promote", &run, "--actions-only"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+    assert_eq!(error["code"], "lane-refused", "{error}");
+    assert_eq!(
+        error["details"]["denial"]["capability"], "promote",
+        "{error}"
+    );
+    assert!(!applied.exists(), "the action was applied");
+    assert_eq!(j.world(), before, "nothing may change");
+}
+
+/// Class names that differ from a declared one by case, whitespace or a
+/// look-alike character, and one carrying terminal escapes and a bidi
+/// override, are each refused at start (no run, nothing written), and the
+/// refusal shows the hostile text escaped, never raw. Held: classes are
+/// compared exactly and must be plain names.
+#[test]
+fn class_names_that_look_like_a_declared_one_are_refused_and_shown_escaped() {
+    let j = jail_with(
+        Caller::Current,
+        "[classes.bugfix]\nmax_lane = \"production\"\n[classes.docs]\nmax_lane = \"draft\"\n",
+    );
+    let before = j.world();
+    let branches = j.airlock_branches();
+    for (class, needle) in [
+        ("Docs", "class `Docs` is not declared"),
+        ("docs ", "is not a valid name"),
+        (" docs", "is not a valid name"),
+        ("d\\u043Ecs", "is not a valid name"),
+        ("docs\\u200B", "is not a valid name"),
+        ("bug\\u202Efix\\u001B[31m", "is not a valid name"),
+    ] {
+        let path = j.tmp.path().join("class-claim.toml");
+        std::fs::write(
+            &path,
+            format!("{BRIEF}class = \"{class}\"\nlane = \"production\"\n"),
+        )
+        .unwrap();
+        let out = j.airlock(&["start", &s(&path)]);
+        assert_eq!(out.code, 2, "{class}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{class}: {}", out.stderr);
+        for raw in ['\u{1b}', '\u{202e}', '\u{200b}'] {
+            assert!(
+                !out.stderr.contains(raw),
+                "{class}: raw {raw:?} in {:?}",
+                out.stderr
+            );
+        }
+        j.assert_unchanged(&before);
+        assert_eq!(j.airlock_branches(), branches);
+    }
+}
+
+/// A sandbox run grants itself `submit` in the workflow on its own branch
+/// (its brief names the file, so the protected-path stop lets the change
+/// through check): the lanes are the main checkout's workflow's, and
+/// `submit` stays `lane-refused`. Held.
+#[test]
+fn a_workflow_changed_on_the_runs_branch_grants_nothing() {
+    let j = jail(Caller::Current);
+    let brief = BRIEF.replace(
+        "touch = [\"src/**\", \"tests/**\"]",
+        "touch = [\"src/**\", \"tests/**\", \".airlock/workflow.toml\"]",
+    );
+    let (run, wt) = j.start(&format!("{brief}lane = \"sandbox\"\n"));
+    let edit = sh(
+        &j,
+        &run,
+        "printf '\\n[lanes.sandbox]\\nsubmit = true\\n[lanes.governed]\\nauto_promote = []\\n' >> .airlock/workflow.toml",
+    );
+    assert_eq!(edit.code, 0, "{}", edit.text);
+    assert!(
+        std::fs::read_to_string(wt.join(".airlock/workflow.toml"))
+            .unwrap()
+            .contains("submit = true")
+    );
+    j.json(&["check", &run], 0);
+    let before = j.world();
+    let out = j.airlock(&["--json", "submit", &run]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+    assert_eq!(error["code"], "lane-refused", "{error}");
+    j.assert_unchanged(&before);
+    assert_eq!(j.state(&run), "checked");
+}
+
 // ---- Egress proxy: what a list-of-hosts command asks the proxy for ------------
 
 /// A client inside the sandbox speaking to the egress proxy by hand

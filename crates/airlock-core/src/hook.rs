@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::airlock::Airlock;
 use crate::error::Result;
+use crate::lane_policy::Capability;
 use crate::layout::Layout;
+use crate::workflow::Workflow;
 
 /// The ledger event kind of a tool call reported by a PostToolUse hook.
 pub const TOOL_CALL_EVENT: &str = "tool-call";
@@ -22,6 +24,14 @@ pub struct HookScope {
     pub worktree: PathBuf,
     /// The brief's `touch` globs, relative to the worktree.
     pub touch: Vec<String>,
+    /// The run's lane, when the workflow keeps its worktree read-only
+    /// (`[lanes.NAME] worktree`): the hook then denies every write there.
+    pub read_only_lane: Option<String>,
+}
+
+/// `lane` when the workflow keeps a `class` run's worktree in it read-only.
+fn read_only_lane(workflow: &Workflow, lane: &str, class: &str) -> Option<String> {
+    (!workflow.grants(lane, Capability::WriteWorktree, class)).then(|| lane.to_string())
 }
 
 /// The scope of `run` (a whole id or a unique start of one), from the
@@ -33,6 +43,7 @@ pub fn hook_scope(al: &Airlock, run: &str) -> Result<HookScope> {
     let workflow = al.workflow_for(&run)?;
     let brief = al.brief_of(&run, &workflow)?;
     Ok(HookScope {
+        read_only_lane: read_only_lane(&workflow, &run.lane, &run.class),
         run: run.id,
         worktree: run.worktree,
         touch: brief.touch,
@@ -78,7 +89,12 @@ pub fn hook_scope_unopened(layout: &Layout, run: &str) -> Result<Option<HookScop
         return Ok(None);
     };
     let brief = Brief::parse(&text, &path.display().to_string(), None)?;
+    // The lane and class the run started with are its brief's; what the lane
+    // grants is the main checkout's workflow's (parsed only: the hook asks
+    // one question of it).
+    let workflow = <Workflow as crate::config::WorkflowFile>::load(&layout.workflow_path())?;
     Ok(Some(HookScope {
+        read_only_lane: read_only_lane(&workflow, &brief.lane, &brief.class),
         worktree: layout.worktree(&id),
         run: id,
         touch: brief.touch,

@@ -358,6 +358,15 @@ fn apply_remaining(
         )));
     };
     verify_approved(al, run, &submission, &approval)?;
+    // Applying the rest is promotion too: a lane that no longer grants it
+    // (the workflow withdrew `promote` after a failed action) applies nothing.
+    let workflow = al.current_workflow()?;
+    crate::lane_policy::require(
+        &workflow,
+        run,
+        crate::lane_policy::Capability::Promote,
+        "promote --actions-only",
+    )?;
     let actions = crate::action::apply::apply(
         al,
         run,

@@ -28,6 +28,24 @@ pub struct StartOptions {
 pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
     let workflow = al.current_workflow()?;
     let (brief, text) = Brief::load(&opts.brief, Some(&workflow))?;
+    // `release` is the class of airlock's own release runs: a brief that
+    // claimed it would reach the release lane past its own class's limit,
+    // be left out of the next release's list, and block `airlock release`.
+    if brief.class == airlock_model::release::CLASS && opts.release.is_none() {
+        return Err(Error::refused(
+            crate::error::Code::LaneRefused,
+            format!(
+                "refusing to start {}: class `{}` is reserved for release runs",
+                opts.brief.display(),
+                airlock_model::release::CLASS
+            ),
+            vec![format!(
+                "only `airlock release` starts runs of class `{}`",
+                airlock_model::release::CLASS
+            )],
+            "name the class of the work in the brief's `class` (one the workflow's [classes] declares)",
+        ));
+    }
     let main = al.layout.git();
 
     let base_rev = opts.base.as_deref().unwrap_or("HEAD");

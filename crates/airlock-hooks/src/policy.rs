@@ -18,6 +18,9 @@ pub enum Rule {
     WriteOutside,
     /// Edits a path the brief's `touch` does not name.
     OutsideTouch,
+    /// Writes the worktree of a run whose lane keeps it read-only
+    /// (`[lanes.NAME] worktree = "read-only"`: draft, by default).
+    ReadOnlyWorktree,
     /// Invokes airlock's approve, promote, resolve or rollback.
     AirlockControl,
     /// Could not be understood, for an agent that cannot ask the user.
@@ -92,6 +95,8 @@ pub struct Policy {
     worktree: PathBuf,
     touch: Vec<String>,
     touch_set: GlobSet,
+    /// The run's lane, when it keeps the worktree read-only.
+    read_only_lane: Option<String>,
 }
 
 impl Policy {
@@ -126,7 +131,20 @@ impl Policy {
             worktree: normalize(&worktree.into()),
             touch: kept,
             touch_set,
+            read_only_lane: None,
         })
+    }
+
+    /// The run's lane keeps its worktree read-only (`lane` names it): every
+    /// write there is denied too, as the sandbox refuses it.
+    pub fn with_read_only_worktree(mut self, lane: impl Into<String>) -> Policy {
+        self.read_only_lane = Some(lane.into());
+        self
+    }
+
+    /// The lane that keeps the worktree read-only, if the run's does.
+    pub fn read_only_lane(&self) -> Option<&str> {
+        self.read_only_lane.as_deref()
     }
 
     pub fn worktree(&self) -> &Path {
@@ -175,6 +193,9 @@ impl Policy {
             );
             return Decision::Deny(denial);
         }
+        if let Some(denial) = self.read_only_denial(&full, "the edit writes") {
+            return Decision::Deny(denial);
+        }
         let relative = full.strip_prefix(&self.worktree).unwrap_or(&full);
         let relative = relative.to_string_lossy();
         if relative.is_empty() || !self.touch_set.is_match(relative.as_ref()) {
@@ -189,6 +210,24 @@ impl Policy {
             });
         }
         Decision::Allow
+    }
+
+    /// The denial of a write of `path` in the worktree, when the run's lane
+    /// keeps it read-only.
+    pub(crate) fn read_only_denial(&self, path: &Path, what: &str) -> Option<Denial> {
+        let lane = self.read_only_lane.as_deref()?;
+        Some(Denial {
+            rule: Rule::ReadOnlyWorktree,
+            reason: format!(
+                "{what} `{}`, and the run's lane `{lane}` keeps its worktree read-only",
+                path.to_string_lossy()
+            ),
+            instead: format!(
+                "A run in lane `{lane}` reads and proposes only: describe the change in your summary \
+                 or propose it as an action (`airlock propose RUN ACTION.toml`); changing files \
+                 needs a run in a lane whose `worktree` is \"read-write\""
+            ),
+        })
     }
 
     pub(crate) fn outside_denial(&self, path: &Path, what: &str) -> Denial {
@@ -271,6 +310,47 @@ mod tests {
             normalize(Path::new("/w/run/../../etc")),
             PathBuf::from("/etc")
         );
+    }
+
+    #[test]
+    fn a_read_only_worktree_denies_edits_and_command_writes_there_only() {
+        let policy = Policy::new("/w", &["src/**"])
+            .unwrap()
+            .with_read_only_worktree("draft");
+        let cwd = Path::new("/w");
+        let rule = |d: Decision| match d {
+            Decision::Deny(denial) => Some(denial.rule),
+            _ => None,
+        };
+        assert_eq!(
+            rule(policy.decide_edit("src/a.rs", cwd)),
+            Some(Rule::ReadOnlyWorktree)
+        );
+        assert_eq!(
+            rule(policy.decide_edit("/etc/x", cwd)),
+            Some(Rule::WriteOutside)
+        );
+        assert_eq!(
+            rule(policy.decide_command("echo x > src/a.rs", cwd)),
+            Some(Rule::ReadOnlyWorktree)
+        );
+        assert_eq!(
+            rule(policy.decide_command("git commit -qam x", cwd)),
+            Some(Rule::ReadOnlyWorktree)
+        );
+        assert_eq!(
+            rule(policy.decide_command("git -C /w/src branch evil", cwd)),
+            Some(Rule::ReadOnlyWorktree)
+        );
+        assert_eq!(rule(policy.decide_command("git status", cwd)), None);
+        assert_eq!(
+            rule(policy.decide_command("cargo test > /tmp/log", cwd)),
+            None
+        );
+        assert_eq!(rule(policy.decide_command("cat src/a.rs", cwd)), None);
+        // Without the lane's say-so, the same edit is the run's work.
+        let writable = Policy::new("/w", &["src/**"]).unwrap();
+        assert_eq!(rule(writable.decide_edit("src/a.rs", cwd)), None);
     }
 
     #[test]

@@ -814,7 +814,12 @@ impl Analyzer<'_> {
         }
         match self.locate(arg) {
             Location::Inside => {
-                if let Some(path) = self.absolute(arg) {
+                let path = self.absolute(arg);
+                let shown = path.clone().unwrap_or_else(|| PathBuf::from(&arg.text));
+                if let Some(denial) = self.policy.read_only_denial(&shown, what) {
+                    self.denials.push(denial);
+                }
+                if let Some(path) = path {
                     self.written.push(path);
                 }
             }
@@ -2623,6 +2628,11 @@ impl Analyzer<'_> {
                 let denial = self
                     .policy
                     .outside_denial(dir, &format!("`git {sub_text}` writes the repository at"));
+                self.denials.push(denial);
+            } else if let Some(denial) = self
+                .policy
+                .read_only_denial(dir, &format!("`git {sub_text}` writes the repository at"))
+            {
                 self.denials.push(denial);
             }
         } else if let Cwd::Home = self.cwd {

@@ -94,11 +94,15 @@ fn policy(ctx: &Ctx, run: &str) -> Result<Policy> {
         Some(scope) => scope,
         None => hook_scope(&ctx.open_in(layout)?, run)?,
     };
-    Policy::new(scope.worktree, &scope.touch).map_err(|e| {
+    let policy = Policy::new(scope.worktree, &scope.touch).map_err(|e| {
         Error::Invalid(format!(
             "the brief of run {} has a `touch` glob that cannot be read: {e}",
             scope.run
         ))
+    })?;
+    Ok(match scope.read_only_lane {
+        Some(lane) => policy.with_read_only_worktree(lane),
+        None => policy,
     })
 }
 

@@ -505,6 +505,14 @@ fn rehearse_command(
 ) -> Result<crate::exec::Trace> {
     use crate::error::Error;
     use crate::exec::{StreamRecord, Trace};
+    // A rehearsal runs the agent's argv in the run's sandbox: a command like
+    // any other, so only a lane that grants `exec` may have one.
+    crate::lane_policy::require(
+        workflow,
+        run,
+        crate::lane_policy::Capability::Exec,
+        "propose",
+    )?;
     let base = al.layout.run_dir(&run.id).join("rehearse");
     let scratch = base.join(&spec.name);
     let index = base.join(format!("{}.index", spec.name));
