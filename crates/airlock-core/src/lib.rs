@@ -32,6 +32,7 @@ pub mod repo;
 pub mod site;
 pub mod snapshot;
 pub mod start;
+pub mod stats;
 pub mod stops;
 pub mod submit;
 

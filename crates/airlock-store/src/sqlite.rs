@@ -469,6 +469,13 @@ impl crate::Store for SqliteStore {
             .collect())
     }
 
+    fn run_steps(
+        &self,
+        filter: &crate::history::StepFilter,
+    ) -> Result<Vec<crate::history::RunSteps>> {
+        crate::history::run_steps(self.ledger.connection(), filter)
+    }
+
     fn ledger_head(&self) -> Result<Option<(u64, String)>> {
         Ok(self.ledger.head()?)
     }

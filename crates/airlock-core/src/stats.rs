@@ -1,0 +1,325 @@
+//! Promotion metrics: each class's record read from the ledger (`airlock
+//! stats`), and the lane moves that record suggests (`airlock lanes
+//! suggest`). Reads only; nothing here changes the workflow.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::history::{RunSteps, StepFilter};
+
+/// A share with the number it is a share of: a rate is never shown without
+/// its sample size.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Rate {
+    /// How many of `of` (none when `of` is zero).
+    pub rate: Option<f64>,
+    pub count: u64,
+    pub of: u64,
+}
+
+impl Rate {
+    pub fn new(count: u64, of: u64) -> Rate {
+        Rate {
+            rate: (of > 0).then(|| count as f64 / of as f64),
+            count,
+            of,
+        }
+    }
+}
+
+/// The median of some durations, with how many there were.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Median {
+    pub median_ms: Option<u64>,
+    pub of: u64,
+}
+
+/// One class's record over the runs selected.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClassStats {
+    pub class: String,
+    /// Runs started.
+    pub runs: u64,
+    /// Runs a reviewer decided on at least once (approve, reject or
+    /// redirect): the sample of the review rates.
+    pub reviewed: u64,
+    /// Reviewed runs approved in their first round, never redirected or
+    /// rejected: the clean pass rate.
+    pub clean: Rate,
+    /// Redirects: rounds sent back to the agent.
+    pub rework_rounds: u64,
+    /// Reviewed runs redirected at least once.
+    pub reworked: Rate,
+    /// Reviewed runs rejected.
+    pub rejected: Rate,
+    /// Runs a check failed on a stop condition, and how many runs each
+    /// condition stopped (a run stopped by two counts once in `blocked`).
+    pub blocked: Rate,
+    pub blocked_by: BTreeMap<String, u64>,
+    /// Runs with at least one failed gate.
+    pub gate_failed: Rate,
+    pub promoted: u64,
+    /// Promoted runs rolled back.
+    pub rolled_back: Rate,
+    /// From each submit to the review decision on it.
+    pub time_to_decision: Median,
+    /// The last rollback and rejection in the selection (ledger times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rollback: Option<String>,
+}
+
+/// Every class's record, sorted by class.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Runs created at or after this time (RFC 3339), if limited.
+    pub since: Option<String>,
+    pub class: Option<String>,
+    pub classes: Vec<ClassStats>,
+}
+
+/// Reads the records of the runs `filter` selects.
+pub fn stats(store: &dyn Store, filter: &StepFilter) -> Result<Stats> {
+    let runs = store.run_steps(filter)?;
+    Ok(Stats {
+        since: filter.since.clone(),
+        class: filter.class.clone(),
+        classes: aggregate(&runs),
+    })
+}
+
+/// One class's record (the evidence's `class`): zeros for a class with no
+/// runs yet.
+pub fn class_record(store: &dyn Store, class: &str, since: Option<String>) -> Result<ClassStats> {
+    let filter = StepFilter {
+        since,
+        class: Some(class.to_string()),
+    };
+    Ok(aggregate(&store.run_steps(&filter)?)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Tally::default().finish(class)))
+}
+
+#[derive(Default)]
+struct Tally {
+    runs: u64,
+    reviewed: u64,
+    clean: u64,
+    rework_rounds: u64,
+    reworked: u64,
+    rejected: u64,
+    blocked: u64,
+    blocked_by: BTreeMap<String, u64>,
+    gate_failed: u64,
+    promoted: u64,
+    rolled_back: u64,
+    decision_ms: Vec<u64>,
+    last_rollback: Option<String>,
+}
+
+impl Tally {
+    fn add(&mut self, run: &RunSteps) {
+        self.runs += 1;
+        let mut first_review: Option<&str> = None;
+        let (mut redirects, mut rejected, mut promoted, mut rolled_back) = (0u64, false, false, false);
+        let mut stopped_by: Vec<String> = Vec::new();
+        let mut gate_failed = false;
+        let mut submitted: Option<SystemTime> = None;
+        for step in &run.steps {
+            match step.kind.as_str() {
+                "check" => match step.failure.as_deref().map(failed_stop) {
+                    Some(Some(name)) => {
+                        if !stopped_by.iter().any(|n| n == name) {
+                            stopped_by.push(name.to_string());
+                        }
+                    }
+                    Some(None) => gate_failed = true,
+                    None => {}
+                },
+                "submit" => submitted = humantime::parse_rfc3339(&step.ts).ok(),
+                kind @ ("approve" | "reject" | "redirect") => {
+                    first_review.get_or_insert(kind);
+                    match kind {
+                        "redirect" => redirects += 1,
+                        "reject" => rejected = true,
+                        _ => {}
+                    }
+                    if let Some(at) = submitted.take()
+                        && let Ok(decided) = humantime::parse_rfc3339(&step.ts)
+                    {
+                        let took = decided.duration_since(at).unwrap_or(Duration::ZERO);
+                        self.decision_ms
+                            .push(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+                    }
+                }
+                "promote" => promoted = true,
+                "rollback" => {
+                    rolled_back = true;
+                    if self.last_rollback.as_deref() < Some(step.ts.as_str()) {
+                        self.last_rollback = Some(step.ts.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if first_review.is_some() {
+            self.reviewed += 1;
+            if first_review == Some("approve") && redirects == 0 && !rejected {
+                self.clean += 1;
+            }
+        }
+        self.rework_rounds += redirects;
+        self.reworked += u64::from(redirects > 0);
+        self.rejected += u64::from(rejected);
+        self.blocked += u64::from(!stopped_by.is_empty());
+        for name in stopped_by {
+            *self.blocked_by.entry(name).or_default() += 1;
+        }
+        self.gate_failed += u64::from(gate_failed);
+        self.promoted += u64::from(promoted);
+        self.rolled_back += u64::from(rolled_back);
+    }
+
+    fn finish(mut self, class: &str) -> ClassStats {
+        ClassStats {
+            class: class.to_string(),
+            runs: self.runs,
+            reviewed: self.reviewed,
+            clean: Rate::new(self.clean, self.reviewed),
+            rework_rounds: self.rework_rounds,
+            reworked: Rate::new(self.reworked, self.reviewed),
+            rejected: Rate::new(self.rejected, self.reviewed),
+            blocked: Rate::new(self.blocked, self.runs),
+            blocked_by: self.blocked_by,
+            gate_failed: Rate::new(self.gate_failed, self.runs),
+            promoted: self.promoted,
+            rolled_back: Rate::new(self.rolled_back, self.promoted),
+            time_to_decision: Median {
+                median_ms: median(&mut self.decision_ms),
+                of: self.decision_ms.len() as u64,
+            },
+            last_rollback: self.last_rollback,
+        }
+    }
+}
+
+/// The stop condition a check's `failure` names (`stop condition `NAME`:
+/// …`), or none for a failed gate.
+fn failed_stop(failure: &str) -> Option<&str> {
+    failure
+        .strip_prefix("stop condition `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
+}
+
+/// The lower median (a duration that was observed), none of nothing.
+fn median(values: &mut [u64]) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mid = (values.len() - 1) / 2;
+    Some(*values.select_nth_unstable(mid).1)
+}
+
+fn aggregate(runs: &[RunSteps]) -> Vec<ClassStats> {
+    let mut by_class: BTreeMap<&str, Tally> = BTreeMap::new();
+    for run in runs {
+        by_class.entry(run.class.as_str()).or_default().add(run);
+    }
+    by_class
+        .into_iter()
+        .map(|(class, tally)| tally.finish(class))
+        .collect()
+}
+
+/// `--since`: a date (`2026-12-01`), a time (RFC 3339) or a duration back
+/// from `now` (`30d`, `12h`), as the RFC 3339 time the ledger's times
+/// compare with.
+pub fn since(text: &str, now: SystemTime) -> Result<String> {
+    let text = text.trim();
+    let at = if let Ok(d) = humantime::parse_duration(text) {
+        now.checked_sub(d)
+    } else if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        Some(t)
+    } else {
+        humantime::parse_rfc3339_weak(&format!("{text} 00:00:00")).ok()
+    };
+    let at = at.ok_or_else(|| {
+        Error::Invalid(format!(
+            "`--since {text}` is neither a date, a time nor a duration: write e.g. `--since 2026-12-01`, `--since 2026-12-01T09:00:00Z` or `--since 30d`"
+        ))
+    })?;
+    Ok(humantime::format_rfc3339_millis(at).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::history::Step;
+
+    fn run(class: &str, steps: &[(&str, &str, Option<&str>)]) -> RunSteps {
+        RunSteps {
+            id: format!("{class}-run"),
+            class: class.into(),
+            lane: "governed".into(),
+            state: "staged".into(),
+            created: "2026-12-01T00:00:00.000Z".into(),
+            steps: steps
+                .iter()
+                .map(|(kind, ts, failure)| Step {
+                    kind: kind.to_string(),
+                    ts: ts.to_string(),
+                    failure: failure.map(str::to_string),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_blocked_check_names_its_condition_and_a_gate_failure_is_not_a_block() {
+        assert_eq!(failed_stop("stop condition `scope`: a.txt"), Some("scope"));
+        assert_eq!(failed_stop("gate `unit` failed (exit 1)"), None);
+        let stats = aggregate(&[
+            run(
+                "bugfix",
+                &[
+                    ("check", "2026-12-01T00:00:01Z", Some("stop condition `scope`: x")),
+                    ("check", "2026-12-01T00:00:02Z", Some("stop condition `scope`: y")),
+                    ("check", "2026-12-01T00:00:03Z", Some("gate `unit` failed (1)")),
+                ],
+            ),
+            run("bugfix", &[]),
+        ]);
+        let s = &stats[0];
+        assert_eq!(s.blocked, Rate::new(1, 2));
+        assert_eq!(s.blocked_by.get("scope"), Some(&1));
+        assert_eq!(s.gate_failed, Rate::new(1, 2));
+        assert_eq!(s.reviewed, 0);
+        assert_eq!(s.clean.rate, None);
+    }
+
+    #[test]
+    fn the_median_is_an_observed_value() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [5]), Some(5));
+        assert_eq!(median(&mut [9, 1, 5, 3]), Some(3));
+        assert_eq!(median(&mut [9, 1, 5]), Some(5));
+    }
+
+    #[test]
+    fn since_takes_dates_times_and_durations_and_refuses_the_rest() {
+        let now = humantime::parse_rfc3339("2026-12-07T12:00:00Z").unwrap();
+        assert_eq!(since("2026-12-01", now).unwrap(), "2026-12-01T00:00:00.000Z");
+        assert_eq!(
+            since("2026-12-01T09:30:00Z", now).unwrap(),
+            "2026-12-01T09:30:00.000Z"
+        );
+        assert_eq!(since("30d", now).unwrap(), "2026-11-07T12:00:00.000Z");
+        let err = since("last tuesday", now).unwrap_err().to_string();
+        assert!(err.contains("neither a date, a time nor a duration"), "{err}");
+    }
+}
