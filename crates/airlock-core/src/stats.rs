@@ -67,9 +67,26 @@ pub struct ClassStats {
     pub rolled_back: Rate,
     /// From each submit to the review decision on it.
     pub time_to_decision: Median,
-    /// The last rollback and rejection in the selection (ledger times).
+    /// The last rollback in the selection (its ledger time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_rollback: Option<String>,
+}
+
+impl ClassStats {
+    /// The record as the evidence document carries it (conditions and the
+    /// panel read it): a rate with no sample is 0.
+    pub fn record(&self) -> airlock_model::evidence::ClassRecord {
+        airlock_model::evidence::ClassRecord {
+            runs: self.runs,
+            clean: self.clean.count,
+            clean_rate: self.clean.rate.unwrap_or(0.0),
+            rework_rounds: self.rework_rounds,
+            rejected: self.rejected.count,
+            blocked: self.blocked.count,
+            promoted: self.promoted,
+            rolled_back: self.rolled_back.count,
+        }
+    }
 }
 
 /// Every class's record, sorted by class.
