@@ -41,6 +41,7 @@ mod sandbox;
 mod show;
 mod snap;
 mod start;
+mod stats;
 mod submit;
 
 pub struct Ctx {
@@ -91,6 +92,8 @@ pub enum Command {
     List(list::Args),
     /// Remove finished runs' worktrees and refs (records, proofs and logs stay).
     Gc(gc::Args),
+    /// Each class's record: runs, clean pass rate, rework, rejections, blocks, promotions, rollbacks, time to decision.
+    Stats(stats::Args),
     /// The runs waiting for a decision, oldest first.
     Review(review::Args),
     /// Everything about a run: brief, state, diff, gates, traces, proof.
@@ -160,6 +163,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Agent(args) => agent::run(ctx, args),
         Command::Check(args) => check::run(ctx, args),
         Command::Submit(args) => submit::run(ctx, args),
+        Command::Stats(args) => stats::run(ctx, args),
         Command::Review(args) => review::run(ctx, args),
         Command::Show(args) => show::run(ctx, args),
         Command::Approve(args) => approve::run(ctx, args),
