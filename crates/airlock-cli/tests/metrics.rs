@@ -34,7 +34,10 @@ fn history(env: &Env) -> Vec<String> {
     env.json(&["check", &b], 0);
     env.json(&["submit", &b], 0);
     env.json(&["redirect", &b, "--reason", "say please twice"], 0);
-    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please please\n");
+    write(
+        &wt.join("src/app.sh"),
+        "#!/bin/sh\necho hello, please please\n",
+    );
     env.json(&["check", &b], 0);
     env.json(&["submit", &b], 0);
     env.json(&["approve", &b], 0);

@@ -142,7 +142,8 @@ impl Tally {
     fn add(&mut self, run: &RunSteps) {
         self.runs += 1;
         let mut first_review: Option<&str> = None;
-        let (mut redirects, mut rejected, mut promoted, mut rolled_back) = (0u64, false, false, false);
+        let (mut redirects, mut rejected, mut promoted, mut rolled_back) =
+            (0u64, false, false, false);
         let mut stopped_by: Vec<String> = Vec::new();
         let mut gate_failed = false;
         let mut submitted: Option<SystemTime> = None;
@@ -282,7 +283,6 @@ mod tests {
         RunSteps {
             id: format!("{class}-run"),
             class: class.into(),
-            lane: "governed".into(),
             state: "staged".into(),
             created: "2026-12-01T00:00:00.000Z".into(),
             steps: steps
@@ -304,9 +304,21 @@ mod tests {
             run(
                 "bugfix",
                 &[
-                    ("check", "2026-12-01T00:00:01Z", Some("stop condition `scope`: x")),
-                    ("check", "2026-12-01T00:00:02Z", Some("stop condition `scope`: y")),
-                    ("check", "2026-12-01T00:00:03Z", Some("gate `unit` failed (1)")),
+                    (
+                        "check",
+                        "2026-12-01T00:00:01Z",
+                        Some("stop condition `scope`: x"),
+                    ),
+                    (
+                        "check",
+                        "2026-12-01T00:00:02Z",
+                        Some("stop condition `scope`: y"),
+                    ),
+                    (
+                        "check",
+                        "2026-12-01T00:00:03Z",
+                        Some("gate `unit` failed (1)"),
+                    ),
                 ],
             ),
             run("bugfix", &[]),
@@ -330,13 +342,270 @@ mod tests {
     #[test]
     fn since_takes_dates_times_and_durations_and_refuses_the_rest() {
         let now = humantime::parse_rfc3339("2026-12-07T12:00:00Z").unwrap();
-        assert_eq!(since("2026-12-01", now).unwrap(), "2026-12-01T00:00:00.000Z");
+        assert_eq!(
+            since("2026-12-01", now).unwrap(),
+            "2026-12-01T00:00:00.000Z"
+        );
         assert_eq!(
             since("2026-12-01T09:30:00Z", now).unwrap(),
             "2026-12-01T09:30:00.000Z"
         );
         assert_eq!(since("30d", now).unwrap(), "2026-11-07T12:00:00.000Z");
         let err = since("last tuesday", now).unwrap_err().to_string();
-        assert!(err.contains("neither a date, a time nor a duration"), "{err}");
+        assert!(
+            err.contains("neither a date, a time nor a duration"),
+            "{err}"
+        );
     }
+
+    fn record(
+        class: &str,
+        reviewed: u64,
+        clean: u64,
+        rejected: u64,
+        promoted: u64,
+        rolled: u64,
+    ) -> ClassStats {
+        let mut c = Tally::default().finish(class);
+        c.runs = reviewed;
+        c.reviewed = reviewed;
+        c.clean = Rate::new(clean, reviewed);
+        c.rejected = Rate::new(rejected, reviewed);
+        c.promoted = promoted;
+        c.rolled_back = Rate::new(rolled, promoted);
+        c
+    }
+
+    #[test]
+    fn suggest_moves_up_down_or_says_what_is_missing() {
+        let settings = airlock_model::promotion::PromotionSettings::default();
+        let declared = |n: &str, l: &str| (n.to_string(), Some(l.to_string()));
+        let classes = vec![
+            declared("ready", "governed"),
+            declared("few", "governed"),
+            declared("rolled", "staging"),
+            declared("rejected", "sandbox"),
+            declared("bottom", "draft"),
+            declared("top", "production"),
+            declared("idle", "sandbox"),
+        ];
+        let records = vec![
+            record("ready", 20, 19, 1, 19, 0),
+            record("few", 19, 19, 0, 19, 0),
+            record("rolled", 40, 40, 0, 40, 1),
+            record("rejected", 30, 27, 3, 27, 0),
+            record("bottom", 5, 0, 5, 0, 0),
+            record("top", 50, 50, 0, 50, 0),
+            record("stray", 3, 3, 0, 3, 0),
+        ];
+        let got = suggest(&settings, &classes, &records);
+        let find = |n: &str| got.iter().find(|s| s.class == n).unwrap();
+        let ready = find("ready");
+        assert_eq!(
+            (ready.direction, ready.to.as_deref()),
+            (Move::Up, Some("staging"))
+        );
+        assert!(
+            ready.reasons[0].contains("95% (19 of 20)"),
+            "{:?}",
+            ready.reasons
+        );
+        let few = find("few");
+        assert_eq!(few.direction, Move::Stay);
+        assert_eq!(
+            few.reasons,
+            ["19 reviewed runs in the window, 20 needed (min_runs)"]
+        );
+        let rolled = find("rolled");
+        assert_eq!(
+            (rolled.direction, rolled.to.as_deref()),
+            (Move::Down, Some("governed"))
+        );
+        assert_eq!(
+            rolled.reasons,
+            ["1 of 40 promoted runs rolled back in the window"]
+        );
+        let rejected = find("rejected");
+        assert_eq!(
+            (rejected.direction, rejected.to.as_deref()),
+            (Move::Down, Some("draft"))
+        );
+        assert!(
+            rejected.reasons[0].starts_with("3 rejections in the window"),
+            "{:?}",
+            rejected.reasons
+        );
+        let bottom = find("bottom");
+        assert_eq!(bottom.direction, Move::Stay);
+        assert!(bottom.reasons.last().unwrap().contains("the lowest lane"));
+        let top = find("top");
+        assert_eq!(top.direction, Move::Stay);
+        assert_eq!(top.reasons, ["already at `production`, the highest lane"]);
+        let idle = find("idle");
+        assert_eq!(idle.record.runs, 0);
+        assert_eq!(idle.reasons.len(), 2, "{:?}", idle.reasons);
+        assert!(idle.reasons[1].contains("none yet"));
+        let stray = find("stray");
+        assert!(!stray.declared);
+        assert_eq!(stray.direction, Move::Stay);
+        assert!(stray.reasons[0].contains("[classes.stray] max_lane"));
+    }
+}
+
+/// Which way a class's record points.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Move {
+    Up,
+    Down,
+    Stay,
+}
+
+/// What `lanes suggest` says about one class: the move, the lane it would
+/// get as its `max_lane`, and why, with the numbers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Suggestion {
+    pub class: String,
+    /// The class's `max_lane` now (`production` when it has none).
+    pub lane: String,
+    #[serde(rename = "move")]
+    pub direction: Move,
+    /// The `max_lane` the move would set; none to stay.
+    pub to: Option<String>,
+    /// Each reason, a sentence with its numbers.
+    pub reasons: Vec<String>,
+    /// Whether the workflow declares the class (`[classes.NAME]`).
+    pub declared: bool,
+    pub record: ClassStats,
+}
+
+/// The move each class's record suggests under `settings`. `classes` are
+/// the workflow's declared classes and their `max_lane`; a class with runs
+/// but no declaration is listed too (it has no limit to move). Suggests
+/// only: the workflow is the human's to change.
+pub fn suggest(
+    settings: &airlock_model::promotion::PromotionSettings,
+    classes: &[(String, Option<String>)],
+    records: &[ClassStats],
+) -> Vec<Suggestion> {
+    use airlock_model::names::LANES;
+    let top = LANES[LANES.len() - 1];
+    let mut names: Vec<(&str, bool)> = classes.iter().map(|(n, _)| (n.as_str(), true)).collect();
+    for r in records {
+        if !names.iter().any(|(n, _)| *n == r.class) {
+            names.push((r.class.as_str(), false));
+        }
+    }
+    names.sort();
+    let mut out = Vec::new();
+    for (name, declared) in names {
+        let record = records
+            .iter()
+            .find(|r| r.class == name)
+            .cloned()
+            .unwrap_or_else(|| Tally::default().finish(name));
+        let lane = classes
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, l)| l.clone())
+            .unwrap_or_else(|| top.to_string());
+        let at = LANES
+            .iter()
+            .position(|l| *l == lane)
+            .unwrap_or(LANES.len() - 1);
+        let pct = |r: &Rate| match r.rate {
+            Some(v) => format!("{:.0}% ({} of {})", v * 100.0, r.count, r.of),
+            None => "none yet".into(),
+        };
+        let mut down = Vec::new();
+        if settings.demote_on_rollback && record.rolled_back.count > 0 {
+            down.push(format!(
+                "{} of {} promoted run{} rolled back in the window",
+                record.rolled_back.count,
+                record.rolled_back.of,
+                if record.rolled_back.of == 1 { "" } else { "s" }
+            ));
+        }
+        if record.rejected.count >= settings.demote_rejections {
+            down.push(format!(
+                "{} rejection{} in the window (demote_rejections = {}), of {} reviewed",
+                record.rejected.count,
+                if record.rejected.count == 1 { "" } else { "s" },
+                settings.demote_rejections,
+                record.reviewed
+            ));
+        }
+        let (direction, to, reasons) = if !declared {
+            (
+                Move::Stay,
+                None,
+                vec![format!(
+                    "not declared: add `[classes.{name}] max_lane = \"…\"` to the workflow to limit its lanes"
+                )],
+            )
+        } else if !down.is_empty() {
+            match at.checked_sub(1) {
+                Some(below) => (Move::Down, Some(LANES[below].to_string()), down),
+                None => {
+                    down.push(format!("already at `{}`, the lowest lane", LANES[0]));
+                    (Move::Stay, None, down)
+                }
+            }
+        } else {
+            let mut missing = Vec::new();
+            if record.reviewed < settings.min_runs {
+                missing.push(format!(
+                    "{} reviewed run{} in the window, {} needed (min_runs)",
+                    record.reviewed,
+                    if record.reviewed == 1 { "" } else { "s" },
+                    settings.min_runs
+                ));
+            }
+            if record
+                .clean
+                .rate
+                .is_none_or(|r| r < settings.min_clean_rate)
+            {
+                missing.push(format!(
+                    "clean pass rate {}, {:.0}% needed (min_clean_rate)",
+                    pct(&record.clean),
+                    settings.min_clean_rate * 100.0
+                ));
+            }
+            if at + 1 >= LANES.len() {
+                missing.push(format!("already at `{top}`, the highest lane"));
+            }
+            if missing.is_empty() {
+                (
+                    Move::Up,
+                    Some(LANES[at + 1].to_string()),
+                    vec![
+                        format!(
+                            "clean pass rate {}, at least {:.0}% (min_clean_rate)",
+                            pct(&record.clean),
+                            settings.min_clean_rate * 100.0
+                        ),
+                        format!(
+                            "{} reviewed runs, at least {} (min_runs)",
+                            record.reviewed, settings.min_runs
+                        ),
+                        "no rollback and fewer rejections than demote_rejections in the window"
+                            .into(),
+                    ],
+                )
+            } else {
+                (Move::Stay, None, missing)
+            }
+        };
+        out.push(Suggestion {
+            class: name.to_string(),
+            lane,
+            direction,
+            to,
+            reasons,
+            declared,
+            record,
+        });
+    }
+    out
 }

@@ -1,6 +1,10 @@
-//! What promotion metrics read: each run's class, lane, state and the
-//! ledger events that decide its record (checks, submits, reviews,
-//! promotions, rollbacks), in one scan of the runs and one of the events.
+//! What promotion metrics read: each run's class, state and the ledger
+//! events that decide its record (checks, submits, reviews, promotions,
+//! rollbacks). The store keeps a narrow copy of those events in
+//! `run_steps` (migration 3), written in the same transaction as each
+//! event, and each run's class in a column of `runs` under a covering
+//! index: a record over many runs reads neither the ledger's events nor the
+//! runs' JSON.
 
 use std::collections::HashMap;
 
@@ -18,7 +22,6 @@ pub const STEP_KINDS: [&str; 7] = [
 pub struct RunSteps {
     pub id: String,
     pub class: String,
-    pub lane: String,
     pub state: String,
     pub created: String,
     pub steps: Vec<Step>,
@@ -46,21 +49,20 @@ pub(crate) fn run_steps(conn: &Connection, filter: &StepFilter) -> Result<Vec<Ru
     let mut index: HashMap<String, usize> = HashMap::new();
     {
         let mut stmt = conn.prepare(
-            "SELECT id, json_extract(data, '$.class'), json_extract(data, '$.lane'), state, created
-             FROM runs
+            "SELECT id, class, state, created
+             FROM runs INDEXED BY runs_by_created
              WHERE (?1 IS NULL OR created >= ?1)
-               AND (?2 IS NULL OR json_extract(data, '$.class') = ?2)
-             ORDER BY created, id",
+               AND (?2 IS NULL OR class = ?2)
+             ORDER BY created",
         )?;
         let rows = stmt.query_map(
             rusqlite::params![filter.since.as_deref(), filter.class.as_deref()],
             |r| {
                 Ok(RunSteps {
                     id: r.get(0)?,
-                    class: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    lane: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                    state: r.get(3)?,
-                    created: r.get(4)?,
+                    class: r.get(1)?,
+                    state: r.get(2)?,
+                    created: r.get(3)?,
                     steps: Vec::new(),
                 })
             },
@@ -74,18 +76,7 @@ pub(crate) fn run_steps(conn: &Connection, filter: &StepFilter) -> Result<Vec<Ru
     if runs.is_empty() {
         return Ok(runs);
     }
-    let kinds = STEP_KINDS
-        .iter()
-        .map(|k| format!("'{k}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut stmt = conn.prepare(&format!(
-        "SELECT run, kind, ts,
-                CASE WHEN kind = 'check' THEN json_extract(data, '$.failure') END
-         FROM events
-         WHERE run IS NOT NULL AND kind IN ({kinds})
-         ORDER BY seq"
-    ))?;
+    let mut stmt = conn.prepare("SELECT run, kind, ts, failure FROM run_steps ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let run = row.get_ref(0)?.as_str().unwrap_or_default();
@@ -97,4 +88,29 @@ pub(crate) fn run_steps(conn: &Connection, filter: &StepFilter) -> Result<Vec<Ru
         });
     }
     Ok(runs)
+}
+
+/// Keeps `event` in `run_steps` when it is one a record is made of; called
+/// in the transaction that appends it.
+pub fn note_step(conn: &Connection, event: &airlock_ledger::Event) -> Result<()> {
+    let Some(run) = event.run.as_deref() else {
+        return Ok(());
+    };
+    if !STEP_KINDS.contains(&event.kind.as_str()) {
+        return Ok(());
+    }
+    let failure = (event.kind == "check")
+        .then(|| event.data["failure"].as_str())
+        .flatten();
+    conn.prepare_cached(
+        "INSERT INTO run_steps (seq, run, kind, ts, failure) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(rusqlite::params![
+        event.seq as i64,
+        run,
+        event.kind,
+        event.ts,
+        failure
+    ])?;
+    Ok(())
 }

@@ -21,6 +21,7 @@ mod gc;
 mod hook;
 mod init;
 mod key;
+mod lanes;
 mod ledger;
 mod list;
 mod log;
@@ -34,6 +35,7 @@ mod propose;
 mod redirect;
 mod reject;
 mod release;
+mod report;
 mod resolve;
 mod review;
 mod rollback;
@@ -112,6 +114,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Say what happened to an action whose outcome airlock cannot know.
     Resolve(resolve::Args),
+    /// A run as a reviewer or a pull request wants it (Markdown or JSON): objective, commits, diff, gates, network, actions, decisions, rollback plan.
+    Report(report::Args),
     /// Revert a promoted run and run the compensations of its actions.
     Rollback(rollback::Args),
     /// Start a release run: the runs promoted since the last release, the checklist, publish actions.
@@ -119,6 +123,9 @@ pub enum Command {
     /// Proof bundles.
     #[command(subcommand)]
     Proof(proof::Command),
+    /// Trust lanes: which classes' records suggest moving them up or down.
+    #[command(subcommand)]
+    Lanes(lanes::Command),
     /// The signing key.
     #[command(subcommand)]
     Key(key::Command),
@@ -173,10 +180,12 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Propose(args) => propose::run(ctx, args),
         Command::Plan(args) => plan::run(ctx, args),
         Command::Resolve(args) => resolve::run(ctx, args),
+        Command::Report(args) => report::run(ctx, args),
         Command::Rollback(args) => rollback::run(ctx, args),
         Command::Release(args) => release::run(ctx, args),
         Command::Proof(cmd) => proof::run(ctx, cmd),
         Command::Key(cmd) => key::run(ctx, cmd),
+        Command::Lanes(cmd) => lanes::run(ctx, cmd),
         Command::Log(args) => log::run(ctx, args),
         Command::Logs(args) => logs::run(ctx, args),
         Command::Ledger(cmd) => ledger::run(ctx, cmd),
@@ -199,6 +208,7 @@ fn named_run(command: &mut Command) -> Option<&mut String> {
         Command::Agent(a) => Some(&mut a.run),
         Command::Submit(a) => Some(&mut a.run),
         Command::Show(a) => Some(&mut a.run),
+        Command::Report(a) => Some(&mut a.run),
         Command::Approve(a) => Some(&mut a.run),
         Command::Reject(a) => Some(&mut a.run),
         Command::Redirect(a) => Some(&mut a.run),
