@@ -1427,7 +1427,7 @@ scopes = ["http:DELETE:api.example.com/*"]
         1,
         &[
             "action `delete` needs scopes lane `governed` does not grant",
-            "lane `governed` does not grant `http:DELETE:api.example.com/*`; lane `production` would",
+            "lane `governed` does not grant `http:DELETE:api.example.com/*`; `production` is the lowest lane that does",
             "[lanes.governed] scopes",
         ],
     );

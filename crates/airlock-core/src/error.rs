@@ -178,7 +178,12 @@ impl Error {
                 body["path"] = serde_json::json!(path);
                 body["diagnostics"] = serde_json::json!(diagnostics);
             }
-            Error::Refused(refusal) => body["reasons"] = serde_json::json!(refusal.reasons),
+            Error::Refused(refusal) => {
+                body["reasons"] = serde_json::json!(refusal.reasons);
+                if let Some(details) = &refusal.details {
+                    body["details"] = details.clone();
+                }
+            }
             _ => {}
         }
         body

@@ -19,6 +19,7 @@ pub mod guards;
 pub mod hook;
 pub mod init;
 pub mod lane;
+pub mod lane_policy;
 pub mod ledger_audit;
 pub mod logs;
 pub mod migrate;

@@ -57,6 +57,8 @@ impl Brief {
         diag::unknown_keys(root, KEYS, "a brief", &mut diags);
 
         let mut network_span = None;
+        let mut class_span = None;
+        let mut lane_span = None;
         let mut brief = Brief {
             title: None,
             objective: String::new(),
@@ -113,6 +115,7 @@ impl Brief {
                     }
                 }
                 "class" => {
+                    class_span = Some(value.span());
                     if let Some(s) = diag::string(value, key_name, &mut diags) {
                         if !valid_name(&s) {
                             diags.error(
@@ -125,6 +128,7 @@ impl Brief {
                     }
                 }
                 "lane" => {
+                    lane_span = Some(value.span());
                     if let Some(s) = diag::string(value, key_name, &mut diags) {
                         if !LANES.contains(&s.as_str()) {
                             let help = diag::did_you_mean(&s, LANES.iter().copied())
@@ -256,6 +260,12 @@ impl Brief {
             }
         }
 
+        if let Some(workflow) = workflow
+            && LANES.contains(&brief.lane.as_str())
+        {
+            check_class(&brief, workflow, class_span, lane_span, &mut diags);
+        }
+
         if !diags.is_empty() {
             return Err(Error::InvalidToml {
                 code: crate::error::Code::InvalidBrief,
@@ -271,5 +281,63 @@ impl Brief {
         let text = self.title.as_deref().unwrap_or(&self.objective);
         let line = text.lines().next().unwrap_or("").trim();
         line.chars().take(72).collect()
+    }
+}
+
+/// A brief's class and lane against the workflow's `[classes]`: when any
+/// class is declared, the brief's must be one (a hostile brief must not
+/// invent a class to escape a limit), and its lane at most the class's
+/// `max_lane`, as a brief may not widen its lane's network.
+fn check_class(
+    brief: &Brief,
+    workflow: &Workflow,
+    class_span: Option<std::ops::Range<usize>>,
+    lane_span: Option<std::ops::Range<usize>>,
+    diags: &mut Diagnostics<'_>,
+) {
+    use crate::lanes::Denial;
+    let Err(Denial::ClassLimit { max_lane }) = workflow.class_allows(&brief.class, &brief.lane)
+    else {
+        return;
+    };
+    let class = &brief.class;
+    let lane = &brief.lane;
+    let origin = &workflow.origin;
+    match max_lane {
+        None => {
+            let declared: Vec<&str> = workflow.classes.iter().map(|c| c.name.as_str()).collect();
+            let help = diag::did_you_mean(class, declared.iter().copied())
+                .map(|d| format!("{d} "))
+                .unwrap_or_default()
+                + &format!(
+                    "write one of the classes {origin} declares: `class = \"…\"` with {}",
+                    declared.join(", ")
+                );
+            let message = if class_span.is_some() {
+                format!("class `{class}` is not declared in the workflow's [classes]")
+            } else {
+                "the brief has no `class`, and the workflow declares classes".to_string()
+            };
+            match class_span {
+                Some(span) => diags.error(span, message, Some(help)),
+                None => diags.at_end(message, Some(help)),
+            }
+        }
+        Some(max) => {
+            let message = format!(
+                "lane `{lane}` is past what class `{class}` may use: its `max_lane` is `{max}`"
+            );
+            let help = format!(
+                "write `lane = \"{max}\"` (or a lower lane); only the workflow's owner can raise `[classes.{class}] max_lane`"
+            );
+            match lane_span {
+                Some(span) => diags.error(span, message, Some(help)),
+                // The default lane (`governed`) is past the class's limit.
+                None => diags.at_end(
+                    format!("{message} (the brief sets no `lane`, so it is `{lane}`)"),
+                    Some(help),
+                ),
+            }
+        }
     }
 }

@@ -167,6 +167,7 @@ codes! {
     McpUnknownTool = "mcp-unknown-tool", Refused;
     McpArgumentsTooLarge = "mcp-arguments-too-large", Refused;
     OtherRun = "other-run", Refused;
+    LaneRefused = "lane-refused", Refused;
 }
 
 impl std::fmt::Display for Code {
@@ -210,6 +211,10 @@ pub struct Refusal {
     pub what: String,
     pub reasons: Vec<String>,
     pub hint: String,
+    /// The refusal as data, for `--json` (`error.details`): e.g. a
+    /// `lane-refused`'s lane, capability and the lane that grants it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 impl Refusal {
@@ -226,6 +231,7 @@ impl Refusal {
             what: what.into(),
             reasons,
             hint: hint.into(),
+            details: None,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod durations;
 pub mod error;
 pub mod evidence;
 pub mod globs;
+pub mod lanes;
 pub mod mcp;
 pub mod names;
 pub mod network;

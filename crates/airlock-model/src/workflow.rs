@@ -105,8 +105,21 @@ pub struct Lane {
     /// Environment variables actions of this lane may read when airlock
     /// applies them, beside `[actions] env`; never passed to commands.
     pub action_env: Vec<String>,
-    /// Action scopes this lane grants (`http:POST:hooks.example.com/*`).
+    /// Action scopes this lane grants (`http:POST:hooks.example.com/*`),
+    /// beside every lower lane's ([`Workflow::lane_scopes`]).
     pub scopes: Vec<String>,
+    /// Capabilities the workflow sets; `None` keeps the lane's default
+    /// (`crate::lanes::Capabilities::defaults`, [`Workflow::capabilities`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<crate::lanes::WorktreeAccess>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submit: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promote: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_promote: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +129,9 @@ pub struct Workflow {
     pub policy: Policy,
     pub sandbox: Sandbox,
     pub lanes: Vec<Lane>,
+    /// `[classes.NAME]`: when any is declared, a brief's class must be one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<crate::lanes::Class>,
     pub snapshots: Snapshots,
     /// `[actions]`: SMTP server, HTTP fixtures, protected refs.
     pub actions: crate::action::settings::ActionSettings,
@@ -197,6 +213,7 @@ impl Workflow {
                 "release",
                 "mcp",
                 "promotion",
+                "classes",
             ],
             "the workflow",
             &mut diags,
@@ -357,6 +374,8 @@ impl Workflow {
         let mut paths_written = Vec::new();
         let sandbox = parse_sandbox(root, text, &mut diags, &mut paths_written);
         let lanes = parse_lanes(root, text, &mut diags, &mut paths_written);
+        let classes = crate::lanes::parse_classes(root, &mut diags);
+        crate::lanes::check_auto_promote(root, &classes, &mut diags);
         let snapshots = parse_snapshots(root, text, &mut diags);
         let actions = crate::action::settings::parse(root, &mut diags);
         check_secrets_not_passed(root, &actions, &lanes, &mut diags);
@@ -380,6 +399,7 @@ impl Workflow {
             policy,
             sandbox,
             lanes,
+            classes,
             snapshots,
             actions,
             release,
@@ -800,7 +820,18 @@ fn parse_lanes(
         };
         diag::unknown_keys(
             lane_table,
-            &["network", "write", "pass_env", "action_env", "scopes"],
+            &[
+                "network",
+                "write",
+                "pass_env",
+                "action_env",
+                "scopes",
+                "exec",
+                "worktree",
+                "submit",
+                "promote",
+                "auto_promote",
+            ],
             &format!("[lanes.{name}]"),
             diags,
         );
@@ -828,6 +859,14 @@ fn parse_lanes(
                 }
                 "action_env" => {
                     lane.action_env = crate::action::settings::env_names(v, "action_env", diags)
+                }
+                "exec" => lane.exec = diag::boolean(v, "exec", diags),
+                "submit" => lane.submit = diag::boolean(v, "submit", diags),
+                "promote" => lane.promote = diag::boolean(v, "promote", diags),
+                "worktree" => lane.worktree = crate::lanes::worktree_access(v, diags),
+                "auto_promote" => {
+                    lane.auto_promote = diag::string_list(v, "auto_promote", diags)
+                        .map(|list| list.into_iter().map(|(s, _)| s).collect())
                 }
                 "scopes" => {
                     for (scope, span) in diag::string_list(v, "scopes", diags).unwrap_or_default() {

@@ -78,12 +78,9 @@ pub fn authorize(spec: &ActionSpec, workflow: &Workflow, lane: &str) -> Result<(
             ),
         ));
     }
-    let grants = workflow
-        .lanes
-        .iter()
-        .find(|l| l.name == lane)
-        .map(|l| l.scopes.clone())
-        .unwrap_or_default();
+    // Cumulative up the order: a lane grants its own scopes and every
+    // lower lane's.
+    let grants = workflow.lane_scopes(lane);
     let missing: Vec<&String> = spec
         .scopes
         .iter()
@@ -94,25 +91,10 @@ pub fn authorize(spec: &ActionSpec, workflow: &Workflow, lane: &str) -> Result<(
     }
     let reasons = missing
         .iter()
-        .map(|s| {
-            let granting: Vec<&str> = workflow
-                .lanes
-                .iter()
-                .filter(|l| l.scopes.iter().any(|g| matches(g, s)))
-                .map(|l| l.name.as_str())
-                .collect();
-            if granting.is_empty() {
-                format!("lane `{lane}` does not grant `{s}`, and no lane does")
-            } else {
-                format!(
-                    "lane `{lane}` does not grant `{s}`; lane{} {} would",
-                    if granting.len() == 1 { "" } else { "s" },
-                    granting
-                        .iter()
-                        .map(|l| format!("`{l}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+        .map(|s| match workflow.lowest_lane_granting_scope(s) {
+            None => format!("lane `{lane}` does not grant `{s}`, and no lane does"),
+            Some(l) => {
+                format!("lane `{lane}` does not grant `{s}`; `{l}` is the lowest lane that does")
             }
         })
         .collect();
