@@ -71,8 +71,9 @@ fn seed(store: &mut SqliteStore, runs: usize) -> Result<u64> {
             events += 1;
             Ok(())
         };
-        let mut insert =
-            tx.prepare("INSERT INTO runs (id, state, created, data) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut insert = tx.prepare(
+            "INSERT INTO runs (id, state, created, data, class) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
         for i in 0..runs {
             let id = format!("fix-word-count-{i:05x}");
             let class = CLASSES[i % CLASSES.len()];
@@ -91,7 +92,8 @@ fn seed(store: &mut SqliteStore, runs: usize) -> Result<u64> {
                 id,
                 state,
                 created,
-                run_json(&id, class, state, &created)
+                run_json(&id, class, state, &created),
+                class
             ])?;
             ev(
                 &id,

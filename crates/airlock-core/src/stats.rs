@@ -398,7 +398,10 @@ mod tests {
             record("top", 50, 50, 0, 50, 0),
             record("stray", 3, 3, 0, 3, 0),
         ];
-        let got = suggest(&settings, &classes, &records);
+        let mut late = BTreeMap::new();
+        // A run started before the window, rolled back inside it.
+        late.insert("top".to_string(), 1u64);
+        let got = suggest(&settings, &classes, &records, &late);
         let find = |n: &str| got.iter().find(|s| s.class == n).unwrap();
         let ready = find("ready");
         assert_eq!(
@@ -423,7 +426,7 @@ mod tests {
         );
         assert_eq!(
             rolled.reasons,
-            ["1 of 40 promoted runs rolled back in the window"]
+            ["1 rollback in the window (1 of 40 promoted runs started in it rolled back)"]
         );
         let rejected = find("rejected");
         assert_eq!(
@@ -439,8 +442,14 @@ mod tests {
         assert_eq!(bottom.direction, Move::Stay);
         assert!(bottom.reasons.last().unwrap().contains("the lowest lane"));
         let top = find("top");
-        assert_eq!(top.direction, Move::Stay);
-        assert_eq!(top.reasons, ["already at `production`, the highest lane"]);
+        assert_eq!(
+            (top.direction, top.to.as_deref()),
+            (Move::Down, Some("staging"))
+        );
+        assert_eq!(
+            top.reasons,
+            ["1 rollback in the window (0 of 50 promoted runs started in it rolled back)"]
+        );
         let idle = find("idle");
         assert_eq!(idle.record.runs, 0);
         assert_eq!(idle.reasons.len(), 2, "{:?}", idle.reasons);
@@ -476,7 +485,35 @@ pub struct Suggestion {
     pub reasons: Vec<String>,
     /// Whether the workflow declares the class (`[classes.NAME]`).
     pub declared: bool,
+    /// Rollbacks in the window, of runs started before it too: a rollback
+    /// counts against its class at once.
+    pub rollbacks_in_window: u64,
     pub record: ClassStats,
+}
+
+/// The records of the runs started since `since`, and per class the
+/// rollbacks made since then of any run (one read of the store).
+pub fn window(
+    store: &dyn Store,
+    since: Option<&str>,
+) -> Result<(Vec<ClassStats>, BTreeMap<String, u64>)> {
+    let all = store.run_steps(&StepFilter::default())?;
+    let mut rollbacks: BTreeMap<String, u64> = BTreeMap::new();
+    for run in &all {
+        let n = run
+            .steps
+            .iter()
+            .filter(|s| s.kind == "rollback" && since.is_none_or(|t| s.ts.as_str() >= t))
+            .count() as u64;
+        if n > 0 {
+            *rollbacks.entry(run.class.clone()).or_default() += n;
+        }
+    }
+    let recent: Vec<RunSteps> = all
+        .into_iter()
+        .filter(|r| since.is_none_or(|t| r.created.as_str() >= t))
+        .collect();
+    Ok((aggregate(&recent), rollbacks))
 }
 
 /// The move each class's record suggests under `settings`. `classes` are
@@ -487,6 +524,7 @@ pub fn suggest(
     settings: &airlock_model::promotion::PromotionSettings,
     classes: &[(String, Option<String>)],
     records: &[ClassStats],
+    rollbacks_in_window: &BTreeMap<String, u64>,
 ) -> Vec<Suggestion> {
     use airlock_model::names::LANES;
     let top = LANES[LANES.len() - 1];
@@ -517,10 +555,16 @@ pub fn suggest(
             Some(v) => format!("{:.0}% ({} of {})", v * 100.0, r.count, r.of),
             None => "none yet".into(),
         };
+        let rollbacks = rollbacks_in_window
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .max(record.rolled_back.count);
         let mut down = Vec::new();
-        if settings.demote_on_rollback && record.rolled_back.count > 0 {
+        if settings.demote_on_rollback && rollbacks > 0 {
             down.push(format!(
-                "{} of {} promoted run{} rolled back in the window",
+                "{rollbacks} rollback{} in the window ({} of {} promoted run{} started in it rolled back)",
+                if rollbacks == 1 { "" } else { "s" },
                 record.rolled_back.count,
                 record.rolled_back.of,
                 if record.rolled_back.of == 1 { "" } else { "s" }
@@ -604,6 +648,7 @@ pub fn suggest(
             to,
             reasons,
             declared,
+            rollbacks_in_window: rollbacks,
             record,
         });
     }

@@ -5,8 +5,7 @@
 use std::time::SystemTime;
 
 use airlock_core::Result;
-use airlock_core::stats::{Move, Suggestion, stats, suggest};
-use airlock_core::store::history::StepFilter;
+use airlock_core::stats::{Move, Suggestion, suggest, window};
 
 use super::Ctx;
 use crate::render::{Output, Report, clean};
@@ -30,14 +29,7 @@ fn suggest_cmd(ctx: &Ctx) -> Result<Output> {
     let since = SystemTime::now()
         .checked_sub(settings.window)
         .map(|t| humantime::format_rfc3339_millis(t).to_string());
-    let records = stats(
-        al.store.as_ref(),
-        &StepFilter {
-            since: since.clone(),
-            class: None,
-        },
-    )?
-    .classes;
+    let (records, rollbacks) = window(al.store.as_ref(), since.as_deref())?;
     let classes: Vec<(String, Option<String>)> = workflow
         .classes
         .iter()
@@ -47,7 +39,7 @@ fn suggest_cmd(ctx: &Ctx) -> Result<Output> {
         since,
         window_seconds: settings.window.as_secs(),
         thresholds: settings.clone(),
-        classes: suggest(&settings, &classes, &records),
+        classes: suggest(&settings, &classes, &records, &rollbacks),
     })
     .hostile())
 }
@@ -88,7 +80,7 @@ impl Report for Suggested {
             "thresholds ([promotion]): at least {} reviewed runs and {:.0}% clean in the last {}; down on {}{} rejections\n",
             t.min_runs,
             t.min_clean_rate * 100.0,
-            humantime::format_duration(t.window),
+            days_or_duration(t.window),
             if t.demote_on_rollback {
                 "a rollback or "
             } else {
@@ -105,5 +97,15 @@ impl Report for Suggested {
         }
         out += "suggestions only: change `[classes.NAME] max_lane` in .airlock/workflow.toml to move a class";
         out
+    }
+}
+
+/// `30d` for whole days, else humantime's form (`36h`).
+fn days_or_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs > 0 && secs.is_multiple_of(86_400) {
+        format!("{}d", secs / 86_400)
+    } else {
+        humantime::format_duration(d).to_string()
     }
 }
