@@ -76,8 +76,36 @@ pub(crate) fn run_steps(conn: &Connection, filter: &StepFilter) -> Result<Vec<Ru
     if runs.is_empty() {
         return Ok(runs);
     }
-    let mut stmt = conn.prepare("SELECT run, kind, ts, failure FROM run_steps ORDER BY seq")?;
-    let mut rows = stmt.query([])?;
+    // One class (a run's evidence asks for its own): only its runs' steps,
+    // through the index by run; every class: the whole table in one pass.
+    match filter.class.as_deref() {
+        Some(class) => {
+            let mut stmt = conn.prepare(
+                "SELECT s.run, s.kind, s.ts, s.failure
+                 FROM runs r INDEXED BY runs_by_created
+                 JOIN run_steps s INDEXED BY run_steps_by_run ON s.run = r.id
+                 WHERE (?1 IS NULL OR r.created >= ?1) AND r.class = ?2
+                 ORDER BY s.run, s.seq",
+            )?;
+            let rows = stmt.query(rusqlite::params![filter.since.as_deref(), class])?;
+            attach(rows, &mut runs, &index)?;
+        }
+        None => {
+            let mut stmt =
+                conn.prepare("SELECT run, kind, ts, failure FROM run_steps ORDER BY seq")?;
+            attach(stmt.query([])?, &mut runs, &index)?;
+        }
+    }
+    Ok(runs)
+}
+
+/// Adds each step row (run, kind, ts, failure) to its run, in the order
+/// read; rows of runs not selected are passed over.
+fn attach(
+    mut rows: rusqlite::Rows<'_>,
+    runs: &mut [RunSteps],
+    index: &HashMap<String, usize>,
+) -> Result<()> {
     while let Some(row) = rows.next()? {
         let run = row.get_ref(0)?.as_str().unwrap_or_default();
         let Some(&i) = index.get(run) else { continue };
@@ -87,7 +115,7 @@ pub(crate) fn run_steps(conn: &Connection, filter: &StepFilter) -> Result<Vec<Ru
             failure: row.get(3)?,
         });
     }
-    Ok(runs)
+    Ok(())
 }
 
 /// Keeps `event` in `run_steps` when it is one a record is made of; called

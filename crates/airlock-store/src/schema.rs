@@ -70,6 +70,7 @@ CREATE TABLE run_steps (
     ts TEXT NOT NULL,
     failure TEXT
 );
+CREATE INDEX run_steps_by_run ON run_steps (run, seq);
 INSERT INTO run_steps (seq, run, kind, ts, failure)
     SELECT seq, run, kind, ts, CASE WHEN kind = 'check' THEN json_extract(data, '$.failure') END
     FROM events
