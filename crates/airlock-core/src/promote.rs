@@ -137,6 +137,26 @@ pub fn promote_with(
     } else {
         merge_onto_moved_target(al, &run, &brief, &submission, &tip, progress)?
     };
+    // The workflow's conditions on what the merge brings to the target
+    // (the merged tree against the target's tip), before anything moves.
+    let conditions = if workflow.conditions.is_empty() {
+        Vec::new()
+    } else {
+        let evidence = crate::evidence::collect(
+            al,
+            &run,
+            &brief,
+            &workflow,
+            &crate::evidence::Subject {
+                base: &tip,
+                tree: &tree,
+                report: run.check.as_ref().map(|c| &c.report),
+            },
+        )?;
+        let results = crate::conditions::evaluate(&workflow, &evidence)?;
+        crate::conditions::refuse_blocked(&results, "promotion", &run.id)?;
+        results
+    };
     let message = format!(
         "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
         run.id, run.target, submission.digest, approval.at
@@ -194,7 +214,8 @@ pub fn promote_with(
         "promote",
         json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
                "regated": regated, "digest": submission.digest,
-               "undo": undo_record(al, &run.id, &merge)?}),
+               "undo": undo_record(al, &run.id, &merge)?,
+               "conditions": crate::conditions::summary(&conditions)}),
         Some(intent),
     )?;
     let actions = crate::action::apply::apply(

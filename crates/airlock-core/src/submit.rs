@@ -50,6 +50,25 @@ pub fn submit(
 
     crate::action::plan::recheck(al, &run, &workflow, effects)?;
 
+    // The workflow's conditions again, on the evidence as submitted (the
+    // actions may have changed since the check); the proof records these.
+    let mut report = check.report.clone();
+    if !workflow.conditions.is_empty() {
+        let evidence = crate::evidence::collect(
+            al,
+            &run,
+            &brief,
+            &workflow,
+            &crate::evidence::Subject {
+                base: &run.base,
+                tree: &tree,
+                report: Some(&check.report),
+            },
+        )?;
+        report.conditions = crate::conditions::evaluate(&workflow, &evidence)?;
+        crate::conditions::refuse_blocked(&report.conditions, "submit", &run.id)?;
+    }
+
     let main = al.layout.git();
     let parent = run
         .submission
@@ -96,7 +115,7 @@ pub fn submit(
             diff_digest: &diff_digest,
             diff_stat,
             traces: &traces,
-            check: &check.report,
+            check: &report,
             actions: &actions,
         },
     )?;
@@ -122,7 +141,7 @@ pub fn submit(
         "submit",
         json!({"round": run.round, "head": submission.head, "tree": submission.tree,
                "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest,
-               "author": submission.author}),
+               "author": submission.author, "conditions": crate::conditions::summary(&report.conditions)}),
     )?;
     Ok(submission)
 }

@@ -141,6 +141,8 @@ pub struct Workflow {
     pub mcp: crate::mcp::McpSettings,
     /// `[promotion]`: the thresholds `airlock lanes suggest` measures by.
     pub promotion: crate::promotion::PromotionSettings,
+    /// `[conditions.ID]`: custom conditions over the evidence, in file order.
+    pub conditions: Vec<crate::conditions::Condition>,
     /// sha256 of the file's bytes.
     pub digest: String,
     /// Where each path of `write`, `read` and `hide` was written, for the
@@ -198,6 +200,16 @@ impl Workflow {
     }
 
     pub fn parse(text: &str, name: &str) -> Result<Workflow> {
+        Workflow::parse_with(text, name, None)
+    }
+
+    /// [`Workflow::parse`], type-checking every expression (`[conditions]`)
+    /// with `evaluator` and reporting its problems with the others.
+    pub fn parse_with(
+        text: &str,
+        name: &str,
+        evaluator: Option<&dyn crate::evidence::Evaluator>,
+    ) -> Result<Workflow> {
         let mut diags = Diagnostics::new(text);
         let doc = diag::parse(text, &mut diags);
         let root = doc.get_ref();
@@ -214,6 +226,7 @@ impl Workflow {
                 "mcp",
                 "promotion",
                 "classes",
+                "conditions",
             ],
             "the workflow",
             &mut diags,
@@ -382,6 +395,7 @@ impl Workflow {
         let release = crate::release::parse(root, &mut diags);
         let mcp = crate::mcp::parse(root, text, &mut diags);
         let promotion = crate::promotion::parse(root, &mut diags);
+        let conditions = crate::conditions::parse(root, text, evaluator, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
             crate::release::check_gates(r, &names, &mut diags);
@@ -405,6 +419,7 @@ impl Workflow {
             release,
             mcp,
             promotion,
+            conditions,
             digest: sha256_hex(text.as_bytes()),
             paths_written,
             origin: name.to_string(),
