@@ -201,11 +201,22 @@ pub fn bench(
     let mut one_class = Measure::new("airlock stats --class bugfix");
     let mut count = Measure::new(format!("SELECT kind, count(*) of {events} events"));
     let mut verify = Measure::new(format!("ledger verify, {events} events"));
+    let mut open = Measure::new("of which: opening the store");
+    let mut query = Measure::new("of which: the store's query (run_steps)");
     for i in 0..=opts.rounds {
         let t = Instant::now();
         let store = SqliteStore::open_unverified(&paths)?;
         let all = stats(&store, &StepFilter::default())?;
         let a = t.elapsed();
+        drop(store);
+        let t = Instant::now();
+        let store = SqliteStore::open_unverified(&paths)?;
+        let o = t.elapsed();
+        let t = Instant::now();
+        let steps = store.run_steps(&StepFilter::default())?;
+        let q = t.elapsed();
+        ensure!(steps.len() == opts.runs);
+        drop(steps);
         ensure!(
             all.classes.iter().map(|c| c.runs).sum::<u64>() == opts.runs as u64,
             "stats counted {:?}",
@@ -234,6 +245,8 @@ pub fn bench(
             one_class.push(c);
             count.push(b);
             verify.push(d);
+            open.push(o);
+            query.push(q);
         }
         say(
             verbose,
@@ -255,7 +268,7 @@ pub fn bench(
         ),
         subject,
         baseline: count,
-        details: vec![one_class, verify],
+        details: vec![open, query, one_class, verify],
         notes: vec![],
         target: Target::MedianUnder(Duration::from_secs(1)),
     }])

@@ -492,3 +492,55 @@ rollback = """
     assert!(md.contains("@admin"), "{md}");
     assert!(md.contains("evil.example"), "{md}");
 }
+
+// ------------------------------------------------- the evidence's class record
+
+#[test]
+fn the_evidence_carries_the_class_record_and_conditions_can_use_it() {
+    let env = Env::new();
+    history(&env);
+    // After the history: a condition over the class's record.
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{WORKFLOW}\n[conditions.rolled-back-class]\nwhen = \"class.rolled_back > 0\"\nmessage = \"this class had a rollback\"\neffect = \"block\"\n"
+        ),
+    );
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "a condition over the class record"]);
+    let (run, wt) = env.start(&brief("bugfix", "Next bugfix"));
+    polite(&wt);
+    let v = env.json(&["evidence", &run], 0);
+    let class = &v["evidence"]["class"];
+    assert_eq!(
+        class,
+        &serde_json::json!({
+            "runs": 4, "clean": 1, "clean_rate": 0.25, "rework_rounds": 1,
+            "rejected": 2, "blocked": 1, "promoted": 1, "rolled_back": 1
+        }),
+        "{v:#}"
+    );
+    let out = env.airlock(&["check", &run]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("rolled-back-class"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    // The block counts in the class's record, by the condition's id.
+    let v = env.json(&["stats", "--class", "bugfix"], 0);
+    assert_eq!(
+        v["classes"][0]["blocked_by"],
+        serde_json::json!({"rolled-back-class": 1, "scope": 1})
+    );
+    assert_eq!(rate(&v["classes"][0]["blocked"]), (2, 5));
+    // A class with a clean record is not stopped.
+    let (docs, wt) = env.start(&brief("docs", "Next docs"));
+    write(&wt.join("src/more-notes.txt"), "notes\n");
+    env.json(&["check", &docs], 0);
+    let v = env.json(&["evidence", &docs], 0);
+    assert_eq!(v["evidence"]["class"]["runs"], 1);
+    assert_eq!(v["evidence"]["class"]["clean_rate"], 1.0);
+    assert_eq!(v["evidence"]["class"]["rolled_back"], 0);
+}

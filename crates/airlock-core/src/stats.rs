@@ -74,10 +74,11 @@ pub struct ClassStats {
 
 impl ClassStats {
     /// The record as the evidence document carries it (conditions and the
-    /// panel read it): a rate with no sample is 0.
+    /// panel read it): `runs` is the reviewed runs, the sample of
+    /// `clean_rate`, which is 0 with no sample.
     pub fn record(&self) -> airlock_model::evidence::ClassRecord {
         airlock_model::evidence::ClassRecord {
-            runs: self.runs,
+            runs: self.reviewed,
             clean: self.clean.count,
             clean_rate: self.clean.rate.unwrap_or(0.0),
             rework_rounds: self.rework_rounds,
@@ -225,13 +226,15 @@ impl Tally {
     }
 }
 
-/// The stop condition a check's `failure` names (`stop condition `NAME`:
-/// …`), or none for a failed gate.
+/// The stop condition or `block` condition a check's `failure` names
+/// (`stop condition `NAME`: …`, `condition `ID` (block): …`), or none for a
+/// failed gate.
 fn failed_stop(failure: &str) -> Option<&str> {
-    failure
-        .strip_prefix("stop condition `")
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(name, _)| name)
+    if let Some(rest) = failure.strip_prefix("stop condition `") {
+        return rest.split_once('`').map(|(name, _)| name);
+    }
+    let (id, rest) = failure.strip_prefix("condition `")?.split_once('`')?;
+    rest.starts_with(" (block)").then_some(id)
 }
 
 /// The lower median (a duration that was observed), none of nothing.
@@ -300,6 +303,11 @@ mod tests {
     fn a_blocked_check_names_its_condition_and_a_gate_failure_is_not_a_block() {
         assert_eq!(failed_stop("stop condition `scope`: a.txt"), Some("scope"));
         assert_eq!(failed_stop("gate `unit` failed (exit 1)"), None);
+        assert_eq!(
+            failed_stop("condition `no-src` (block): src/ needs review"),
+            Some("no-src")
+        );
+        assert_eq!(failed_stop("condition `w` (warn): x"), None);
         let stats = aggregate(&[
             run(
                 "bugfix",
