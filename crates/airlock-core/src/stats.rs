@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::history::{RunSteps, StepFilter};
+use crate::store::history::{StepFilter, StepRow};
 
 /// A share with the number it is a share of: a rate is never shown without
 /// its sample size.
@@ -101,11 +101,12 @@ pub struct Stats {
 
 /// Reads the records of the runs `filter` selects.
 pub fn stats(store: &dyn Store, filter: &StepFilter) -> Result<Stats> {
-    let runs = store.run_steps(filter)?;
+    let mut records = Records::default();
+    store.for_each_step(filter, &mut |row| records.push(row))?;
     Ok(Stats {
         since: filter.since.clone(),
         class: filter.class.clone(),
-        classes: aggregate(&runs),
+        classes: records.finish(),
     })
 }
 
@@ -116,7 +117,8 @@ pub fn class_record(store: &dyn Store, class: &str, since: Option<String>) -> Re
         since,
         class: Some(class.to_string()),
     };
-    Ok(aggregate(&store.run_steps(&filter)?)
+    Ok(stats(store, &filter)?
+        .classes
         .into_iter()
         .next()
         .unwrap_or_else(|| Tally::default().finish(class)))
@@ -136,71 +138,85 @@ struct Tally {
     promoted: u64,
     rolled_back: u64,
     decision_ms: Vec<u64>,
-    last_rollback: Option<String>,
+    last_rollback_ms: Option<i64>,
+}
+
+/// What one run's steps add up to, read as they stream by.
+#[derive(Default)]
+struct RunAcc {
+    first_review: Option<&'static str>,
+    redirects: u64,
+    rejected: bool,
+    promoted: bool,
+    rolled_back: bool,
+    last_rollback_ms: Option<i64>,
+    stopped_by: Vec<String>,
+    gate_failed: bool,
+    submitted_ms: Option<i64>,
+    decision_ms: Vec<u64>,
+}
+
+impl RunAcc {
+    fn step(&mut self, kind: &str, at_ms: i64, failure: Option<&str>) {
+        match kind {
+            "check" => match failure.map(failed_stop) {
+                Some(Some(name)) => {
+                    if !self.stopped_by.iter().any(|n| n == name) {
+                        self.stopped_by.push(name.to_string());
+                    }
+                }
+                Some(None) => self.gate_failed = true,
+                None => {}
+            },
+            "submit" => self.submitted_ms = Some(at_ms),
+            "approve" | "reject" | "redirect" => {
+                let kind = match kind {
+                    "approve" => "approve",
+                    "reject" => "reject",
+                    _ => "redirect",
+                };
+                self.first_review.get_or_insert(kind);
+                match kind {
+                    "redirect" => self.redirects += 1,
+                    "reject" => self.rejected = true,
+                    _ => {}
+                }
+                if let Some(at) = self.submitted_ms.take() {
+                    self.decision_ms
+                        .push(u64::try_from(at_ms.saturating_sub(at)).unwrap_or(0));
+                }
+            }
+            "promote" => self.promoted = true,
+            "rollback" => {
+                self.rolled_back = true;
+                self.last_rollback_ms = self.last_rollback_ms.max(Some(at_ms));
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Tally {
-    fn add(&mut self, run: &RunSteps) {
+    fn add(&mut self, run: RunAcc) {
         self.runs += 1;
-        let mut first_review: Option<&str> = None;
-        let (mut redirects, mut rejected, mut promoted, mut rolled_back) =
-            (0u64, false, false, false);
-        let mut stopped_by: Vec<String> = Vec::new();
-        let mut gate_failed = false;
-        let mut submitted: Option<SystemTime> = None;
-        for step in &run.steps {
-            match step.kind.as_str() {
-                "check" => match step.failure.as_deref().map(failed_stop) {
-                    Some(Some(name)) => {
-                        if !stopped_by.iter().any(|n| n == name) {
-                            stopped_by.push(name.to_string());
-                        }
-                    }
-                    Some(None) => gate_failed = true,
-                    None => {}
-                },
-                "submit" => submitted = humantime::parse_rfc3339(&step.ts).ok(),
-                kind @ ("approve" | "reject" | "redirect") => {
-                    first_review.get_or_insert(kind);
-                    match kind {
-                        "redirect" => redirects += 1,
-                        "reject" => rejected = true,
-                        _ => {}
-                    }
-                    if let Some(at) = submitted.take()
-                        && let Ok(decided) = humantime::parse_rfc3339(&step.ts)
-                    {
-                        let took = decided.duration_since(at).unwrap_or(Duration::ZERO);
-                        self.decision_ms
-                            .push(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
-                    }
-                }
-                "promote" => promoted = true,
-                "rollback" => {
-                    rolled_back = true;
-                    if self.last_rollback.as_deref() < Some(step.ts.as_str()) {
-                        self.last_rollback = Some(step.ts.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        if first_review.is_some() {
+        if run.first_review.is_some() {
             self.reviewed += 1;
-            if first_review == Some("approve") && redirects == 0 && !rejected {
+            if run.first_review == Some("approve") && run.redirects == 0 && !run.rejected {
                 self.clean += 1;
             }
         }
-        self.rework_rounds += redirects;
-        self.reworked += u64::from(redirects > 0);
-        self.rejected += u64::from(rejected);
-        self.blocked += u64::from(!stopped_by.is_empty());
-        for name in stopped_by {
+        self.rework_rounds += run.redirects;
+        self.reworked += u64::from(run.redirects > 0);
+        self.rejected += u64::from(run.rejected);
+        self.blocked += u64::from(!run.stopped_by.is_empty());
+        for name in run.stopped_by {
             *self.blocked_by.entry(name).or_default() += 1;
         }
-        self.gate_failed += u64::from(gate_failed);
-        self.promoted += u64::from(promoted);
-        self.rolled_back += u64::from(rolled_back);
+        self.gate_failed += u64::from(run.gate_failed);
+        self.promoted += u64::from(run.promoted);
+        self.rolled_back += u64::from(run.rolled_back);
+        self.last_rollback_ms = self.last_rollback_ms.max(run.last_rollback_ms);
+        self.decision_ms.extend(run.decision_ms);
     }
 
     fn finish(mut self, class: &str) -> ClassStats {
@@ -221,7 +237,7 @@ impl Tally {
                 median_ms: median(&mut self.decision_ms),
                 of: self.decision_ms.len() as u64,
             },
-            last_rollback: self.last_rollback,
+            last_rollback: self.last_rollback_ms.map(rfc3339),
         }
     }
 }
@@ -246,15 +262,58 @@ fn median(values: &mut [u64]) -> Option<u64> {
     Some(*values.select_nth_unstable(mid).1)
 }
 
-fn aggregate(runs: &[RunSteps]) -> Vec<ClassStats> {
-    let mut by_class: BTreeMap<&str, Tally> = BTreeMap::new();
-    for run in runs {
-        by_class.entry(run.class.as_str()).or_default().add(run);
+/// A time in milliseconds since the epoch, as the ledger writes times.
+fn rfc3339(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// The records being read: the run whose steps stream by, and a tally per
+/// class (few, so a list).
+#[derive(Default)]
+struct Records {
+    run: String,
+    class: String,
+    acc: Option<RunAcc>,
+    tallies: Vec<(String, Tally)>,
+}
+
+impl Records {
+    fn push(&mut self, row: StepRow<'_>) {
+        if self.acc.is_none() || self.run != row.run {
+            self.flush();
+            self.run.clear();
+            self.run.push_str(row.run);
+            self.class.clear();
+            self.class.push_str(row.class);
+            self.acc = Some(RunAcc::default());
+        }
+        if let (Some(acc), Some(step)) = (self.acc.as_mut(), row.step) {
+            acc.step(step.kind, step.at_ms, step.failure);
+        }
     }
-    by_class
-        .into_iter()
-        .map(|(class, tally)| tally.finish(class))
-        .collect()
+
+    fn flush(&mut self) {
+        let Some(acc) = self.acc.take() else { return };
+        match self.tallies.iter_mut().find(|(c, _)| *c == self.class) {
+            Some((_, tally)) => tally.add(acc),
+            None => {
+                let mut tally = Tally::default();
+                tally.add(acc);
+                self.tallies.push((self.class.clone(), tally));
+            }
+        }
+    }
+
+    /// Every class's record, sorted by class.
+    fn finish(mut self) -> Vec<ClassStats> {
+        self.flush();
+        self.tallies.sort_by(|a, b| a.0.cmp(&b.0));
+        self.tallies
+            .into_iter()
+            .map(|(class, tally)| tally.finish(&class))
+            .collect()
+    }
 }
 
 /// `--since`: a date (`2026-12-01`), a time (RFC 3339) or a duration back
@@ -282,21 +341,34 @@ mod tests {
     use super::*;
     use crate::store::history::Step;
 
-    fn run(class: &str, steps: &[(&str, &str, Option<&str>)]) -> RunSteps {
-        RunSteps {
-            id: format!("{class}-run"),
-            class: class.into(),
-            state: "staged".into(),
-            created: "2026-12-01T00:00:00.000Z".into(),
-            steps: steps
-                .iter()
-                .map(|(kind, ts, failure)| Step {
-                    kind: kind.to_string(),
-                    ts: ts.to_string(),
-                    failure: failure.map(str::to_string),
-                })
-                .collect(),
+    /// Every class's record of `runs` (class, steps of kind, time, failure).
+    fn aggregate(runs: &[(&str, Vec<(&str, &str, Option<&str>)>)]) -> Vec<ClassStats> {
+        let mut records = Records::default();
+        for (n, (class, steps)) in runs.iter().enumerate() {
+            let id = format!("run-{n}");
+            let row = |step| StepRow {
+                run: &id,
+                class,
+                created: "2026-12-01T00:00:00.000Z",
+                step,
+            };
+            if steps.is_empty() {
+                records.push(row(None));
+            }
+            for (kind, ts, failure) in steps {
+                let at_ms = humantime::parse_rfc3339(ts)
+                    .unwrap()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as i64;
+                records.push(row(Some(Step {
+                    kind,
+                    at_ms,
+                    failure: *failure,
+                })));
+            }
         }
+        records.finish()
     }
 
     #[test]
@@ -309,9 +381,9 @@ mod tests {
         );
         assert_eq!(failed_stop("condition `w` (warn): x"), None);
         let stats = aggregate(&[
-            run(
+            (
                 "bugfix",
-                &[
+                vec![
                     (
                         "check",
                         "2026-12-01T00:00:01Z",
@@ -327,16 +399,35 @@ mod tests {
                         "2026-12-01T00:00:03Z",
                         Some("gate `unit` failed (1)"),
                     ),
+                    ("submit", "2026-12-01T00:00:04Z", None),
+                    ("redirect", "2026-12-01T00:00:06Z", None),
+                    ("submit", "2026-12-01T00:00:10Z", None),
+                    ("approve", "2026-12-01T00:00:11Z", None),
+                    ("promote", "2026-12-01T00:00:12Z", None),
+                    ("rollback", "2026-12-01T00:00:13Z", None),
                 ],
             ),
-            run("bugfix", &[]),
+            ("bugfix", vec![]),
         ]);
         let s = &stats[0];
         assert_eq!(s.blocked, Rate::new(1, 2));
         assert_eq!(s.blocked_by.get("scope"), Some(&1));
         assert_eq!(s.gate_failed, Rate::new(1, 2));
-        assert_eq!(s.reviewed, 0);
-        assert_eq!(s.clean.rate, None);
+        assert_eq!(s.runs, 2);
+        assert_eq!(s.reviewed, 1);
+        assert_eq!(s.clean, Rate::new(0, 1));
+        assert_eq!(s.rework_rounds, 1);
+        assert_eq!(s.rolled_back, Rate::new(1, 1));
+        assert_eq!(s.last_rollback.as_deref(), Some("2026-12-01T00:00:13.000Z"));
+        // 2 s from the first submit to the redirect, 1 s from the second to
+        // the approval: the lower median.
+        assert_eq!(
+            s.time_to_decision,
+            Median {
+                median_ms: Some(1000),
+                of: 2
+            }
+        );
     }
 
     #[test]
@@ -505,23 +596,24 @@ pub fn window(
     store: &dyn Store,
     since: Option<&str>,
 ) -> Result<(Vec<ClassStats>, BTreeMap<String, u64>)> {
-    let all = store.run_steps(&StepFilter::default())?;
+    let since_ms = since
+        .and_then(|t| humantime::parse_rfc3339(t).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut records = Records::default();
     let mut rollbacks: BTreeMap<String, u64> = BTreeMap::new();
-    for run in &all {
-        let n = run
-            .steps
-            .iter()
-            .filter(|s| s.kind == "rollback" && since.is_none_or(|t| s.ts.as_str() >= t))
-            .count() as u64;
-        if n > 0 {
-            *rollbacks.entry(run.class.clone()).or_default() += n;
+    store.for_each_step(&StepFilter::default(), &mut |row| {
+        if let Some(step) = row.step
+            && step.kind == "rollback"
+            && since_ms.is_none_or(|t| step.at_ms >= t)
+        {
+            *rollbacks.entry(row.class.to_string()).or_default() += 1;
         }
-    }
-    let recent: Vec<RunSteps> = all
-        .into_iter()
-        .filter(|r| since.is_none_or(|t| r.created.as_str() >= t))
-        .collect();
-    Ok((aggregate(&recent), rollbacks))
+        if since.is_none_or(|t| row.created >= t) {
+            records.push(row);
+        }
+    })?;
+    Ok((records.finish(), rollbacks))
 }
 
 /// The move each class's record suggests under `settings`. `classes` are

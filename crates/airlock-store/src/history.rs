@@ -1,12 +1,10 @@
-//! What promotion metrics read: each run's class, state and the ledger
-//! events that decide its record (checks, submits, reviews, promotions,
-//! rollbacks). The store keeps a narrow copy of those events in
-//! `run_steps` (migration 3), written in the same transaction as each
-//! event, and each run's class in a column of `runs` under a covering
-//! index: a record over many runs reads neither the ledger's events nor the
-//! runs' JSON.
-
-use std::collections::HashMap;
+//! What promotion metrics read: each run's class and the ledger events that
+//! decide its record (checks, submits, reviews, promotions, rollbacks). The
+//! store keeps a narrow copy of those events in `run_steps` (migration 3),
+//! written in the same transaction as each event, under an index by run
+//! that covers every column, and each run's class in a column of `runs`
+//! under a covering index: a record over many runs reads two indexes, never
+//! the ledger's events or the runs' JSON, and nothing is allocated per step.
 
 use rusqlite::Connection;
 
@@ -17,23 +15,25 @@ pub const STEP_KINDS: [&str; 7] = [
     "check", "submit", "approve", "reject", "redirect", "promote", "rollback",
 ];
 
-/// One run and its record-making events, in ledger order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunSteps {
-    pub id: String,
-    pub class: String,
-    pub state: String,
-    pub created: String,
-    pub steps: Vec<Step>,
+/// One row of a run's record as [`for_each_step`] hands it over, borrowed
+/// from SQLite's row: the run, and one of its steps in ledger order (none
+/// for a run with no step yet). A run's rows come one after another.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRow<'a> {
+    pub run: &'a str,
+    pub class: &'a str,
+    /// When the run was started (RFC 3339, UTC).
+    pub created: &'a str,
+    pub step: Option<Step<'a>>,
 }
 
-/// One event: its kind, time and, for a failed `check`, what failed first
-/// (the event's `failure`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Step {
-    pub kind: String,
-    pub ts: String,
-    pub failure: Option<String>,
+/// One record-making event: its kind, its time (milliseconds since the
+/// epoch) and, for a failed `check`, what failed first (its `failure`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step<'a> {
+    pub kind: &'a str,
+    pub at_ms: i64,
+    pub failure: Option<&'a str>,
 }
 
 /// Which runs: created at or after `since` (RFC 3339, compared as text,
@@ -44,75 +44,41 @@ pub struct StepFilter {
     pub class: Option<String>,
 }
 
-pub(crate) fn run_steps(conn: &Connection, filter: &StepFilter) -> Result<Vec<RunSteps>> {
-    let mut runs = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT id, class, state, created
-             FROM runs INDEXED BY runs_by_created
-             WHERE (?1 IS NULL OR created >= ?1)
-               AND (?2 IS NULL OR class = ?2)
-             ORDER BY created",
-        )?;
-        let rows = stmt.query_map(
-            rusqlite::params![filter.since.as_deref(), filter.class.as_deref()],
-            |r| {
-                Ok(RunSteps {
-                    id: r.get(0)?,
-                    class: r.get(1)?,
-                    state: r.get(2)?,
-                    created: r.get(3)?,
-                    steps: Vec::new(),
-                })
-            },
-        )?;
-        for row in rows {
-            let run = row?;
-            index.insert(run.id.clone(), runs.len());
-            runs.push(run);
-        }
-    }
-    if runs.is_empty() {
-        return Ok(runs);
-    }
-    // One class (a run's evidence asks for its own): only its runs' steps,
-    // through the index by run; every class: the whole table in one pass.
-    match filter.class.as_deref() {
-        Some(class) => {
-            let mut stmt = conn.prepare(
-                "SELECT s.run, s.kind, s.ts, s.failure
-                 FROM runs r INDEXED BY runs_by_created
-                 JOIN run_steps s INDEXED BY run_steps_by_run ON s.run = r.id
-                 WHERE (?1 IS NULL OR r.created >= ?1) AND r.class = ?2
-                 ORDER BY s.run, s.seq",
-            )?;
-            let rows = stmt.query(rusqlite::params![filter.since.as_deref(), class])?;
-            attach(rows, &mut runs, &index)?;
-        }
-        None => {
-            let mut stmt =
-                conn.prepare("SELECT run, kind, ts, failure FROM run_steps ORDER BY seq")?;
-            attach(stmt.query([])?, &mut runs, &index)?;
-        }
-    }
-    Ok(runs)
-}
-
-/// Adds each step row (run, kind, ts, failure) to its run, in the order
-/// read; rows of runs not selected are passed over.
-fn attach(
-    mut rows: rusqlite::Rows<'_>,
-    runs: &mut [RunSteps],
-    index: &HashMap<String, usize>,
+/// Hands `visit` every step of the runs `filter` selects, a run's steps
+/// together and in ledger order.
+pub(crate) fn for_each_step(
+    conn: &Connection,
+    filter: &StepFilter,
+    visit: &mut dyn FnMut(StepRow<'_>),
 ) -> Result<()> {
+    // Runs outer (a LEFT JOIN keeps that order and runs without steps),
+    // each one's steps from the covering index by run, in seq order.
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.id, r.class, r.created, s.kind, s.at, s.failure
+         FROM runs r INDEXED BY runs_by_created
+         LEFT JOIN run_steps s INDEXED BY run_steps_by_run ON s.run = r.id
+         WHERE (?1 IS NULL OR r.created >= ?1) AND (?2 IS NULL OR r.class = ?2)
+         ORDER BY r.created, r.class, r.id, s.seq",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![
+        filter.since.as_deref(),
+        filter.class.as_deref()
+    ])?;
     while let Some(row) = rows.next()? {
-        let run = row.get_ref(0)?.as_str().unwrap_or_default();
-        let Some(&i) = index.get(run) else { continue };
-        runs[i].steps.push(Step {
-            kind: row.get(1)?,
-            ts: row.get(2)?,
-            failure: row.get(3)?,
+        let text = |i: usize| -> Result<&str> { Ok(row.get_ref(i)?.as_str().unwrap_or_default()) };
+        let step = match row.get_ref(3)?.as_str_or_null().ok().flatten() {
+            Some(kind) => Some(Step {
+                kind,
+                at_ms: row.get(4)?,
+                failure: row.get_ref(5)?.as_str_or_null().ok().flatten(),
+            }),
+            None => None,
+        };
+        visit(StepRow {
+            run: text(0)?,
+            class: text(1)?,
+            created: text(2)?,
+            step,
         });
     }
     Ok(())
@@ -131,7 +97,8 @@ pub fn note_step(conn: &Connection, event: &airlock_ledger::Event) -> Result<()>
         .then(|| event.data["failure"].as_str())
         .flatten();
     conn.prepare_cached(
-        "INSERT INTO run_steps (seq, run, kind, ts, failure) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO run_steps (seq, run, kind, at, failure)
+         VALUES (?1, ?2, ?3, CAST(round((julianday(?4) - 2440587.5) * 86400000.0) AS INTEGER), ?5)",
     )?
     .execute(rusqlite::params![
         event.seq as i64,

@@ -483,11 +483,12 @@ impl crate::Store for SqliteStore {
             .collect())
     }
 
-    fn run_steps(
+    fn for_each_step(
         &self,
         filter: &crate::history::StepFilter,
-    ) -> Result<Vec<crate::history::RunSteps>> {
-        crate::history::run_steps(self.ledger.connection(), filter)
+        visit: &mut dyn FnMut(crate::history::StepRow<'_>),
+    ) -> Result<()> {
+        crate::history::for_each_step(self.ledger.connection(), filter, visit)
     }
 
     fn ledger_head(&self) -> Result<Option<(u64, String)>> {
