@@ -292,7 +292,10 @@ fn report_settings(env: &Env) -> insta::Settings {
     s.add_filter(r"\b[0-9a-f]{40}\b", "[COMMIT]");
     // Durations, in milliseconds or humantime's units.
     s.add_filter(r"duration [0-9a-z ]+ \(", "duration [DURATION] (");
-    s.add_filter(r"\b(passed|failed|skipped) in [0-9a-z ]+", "$1 in [DURATION]");
+    s.add_filter(
+        r"\b(passed|failed|skipped) in [0-9a-z ]+",
+        "$1 in [DURATION]",
+    );
     s.add_filter(r#""(\w*_ms)": ?\d+"#, "\"$1\": [N]");
     s
 }

@@ -51,37 +51,99 @@ pub(crate) fn for_each_step(
     filter: &StepFilter,
     visit: &mut dyn FnMut(StepRow<'_>),
 ) -> Result<()> {
-    // Runs outer (a LEFT JOIN keeps that order and runs without steps),
-    // each one's steps from the covering index by run, in seq order.
+    let Some(class) = filter.class.as_deref() else {
+        return every_class(conn, filter.since.as_deref(), visit);
+    };
+    // One class (a run's evidence asks for its own): its runs outer (a
+    // LEFT JOIN keeps that order and runs without steps), each one's steps
+    // from the covering index by run, in seq order.
     let mut stmt = conn.prepare_cached(
         "SELECT r.id, r.class, r.created, s.kind, s.at, s.failure
          FROM runs r INDEXED BY runs_by_created
          LEFT JOIN run_steps s INDEXED BY run_steps_by_run ON s.run = r.id
-         WHERE (?1 IS NULL OR r.created >= ?1) AND (?2 IS NULL OR r.class = ?2)
+         WHERE (?1 IS NULL OR r.created >= ?1) AND r.class = ?2
          ORDER BY r.created, r.class, r.id, s.seq",
     )?;
-    let mut rows = stmt.query(rusqlite::params![
-        filter.since.as_deref(),
-        filter.class.as_deref()
-    ])?;
+    let mut rows = stmt.query(rusqlite::params![filter.since.as_deref(), class])?;
     while let Some(row) = rows.next()? {
-        let text = |i: usize| -> Result<&str> { Ok(row.get_ref(i)?.as_str().unwrap_or_default()) };
-        let step = match row.get_ref(3)?.as_str_or_null().ok().flatten() {
-            Some(kind) => Some(Step {
-                kind,
-                at_ms: row.get(4)?,
-                failure: row.get_ref(5)?.as_str_or_null().ok().flatten(),
-            }),
-            None => None,
-        };
+        let step = step_at(row, 3)?;
         visit(StepRow {
-            run: text(0)?,
-            class: text(1)?,
-            created: text(2)?,
+            run: text(row, 0)?,
+            class: text(row, 1)?,
+            created: text(row, 2)?,
             step,
         });
     }
     Ok(())
+}
+
+/// Every class: two scans in run id order, merged here, instead of a
+/// lookup in the steps' index per run (half the time over 100,000 runs).
+fn every_class(
+    conn: &Connection,
+    since: Option<&str>,
+    visit: &mut dyn FnMut(StepRow<'_>),
+) -> Result<()> {
+    let mut runs_stmt = conn.prepare_cached(
+        "SELECT id, class, created FROM runs INDEXED BY runs_by_id
+         WHERE ?1 IS NULL OR created >= ?1 ORDER BY id",
+    )?;
+    let mut steps_stmt = conn.prepare_cached(
+        "SELECT run, kind, at, failure FROM run_steps INDEXED BY run_steps_by_run
+         ORDER BY run, seq",
+    )?;
+    let mut runs = runs_stmt.query(rusqlite::params![since])?;
+    let mut steps = steps_stmt.query([])?;
+    let mut next = steps.next()?;
+    while let Some(run) = runs.next()? {
+        let (id, class, created) = (text(run, 0)?, text(run, 1)?, text(run, 2)?);
+        // Steps of runs not selected come first (both sides in SQLite's
+        // BINARY order, which is `str`'s).
+        while let Some(row) = next
+            && text(row, 0)? < id
+        {
+            next = steps.next()?;
+        }
+        let mut any = false;
+        while let Some(row) = next
+            && text(row, 0)? == id
+        {
+            any = true;
+            visit(StepRow {
+                run: id,
+                class,
+                created,
+                step: step_at(row, 1)?,
+            });
+            next = steps.next()?;
+        }
+        if !any {
+            visit(StepRow {
+                run: id,
+                class,
+                created,
+                step: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
+    Ok(row.get_ref(i)?.as_str().unwrap_or_default())
+}
+
+/// The step in columns `i..i + 3` (kind, at, failure), none when the kind is
+/// NULL (a run without steps, through a LEFT JOIN).
+fn step_at<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<Step<'r>>> {
+    let Some(kind) = row.get_ref(i)?.as_str_or_null().ok().flatten() else {
+        return Ok(None);
+    };
+    Ok(Some(Step {
+        kind,
+        at_ms: row.get(i + 1)?,
+        failure: row.get_ref(i + 2)?.as_str_or_null().ok().flatten(),
+    }))
 }
 
 /// Keeps `event` in `run_steps` when it is one a record is made of; called

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS actions (
 );",
     // 3: what `airlock stats` reads (issue 18), so that a record over
     // 100,000 runs does not scan every event and every run's JSON: each
-    // run's class as a column, a covering index of runs by creation, and a
+    // run's class as a column, covering indexes of runs by creation and by
+    // id, and a
     // narrow copy of the events a record is made of (their kinds are
     // `history::STEP_KINDS`; `at` in milliseconds since the epoch), written
     // with each event, filled here from the ledger's events; its index by
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS actions (
     "ALTER TABLE runs ADD COLUMN class TEXT NOT NULL DEFAULT '';
 UPDATE runs SET class = coalesce(json_extract(data, '$.class'), '');
 CREATE INDEX runs_by_created ON runs (created, class, id, state);
+CREATE INDEX runs_by_id ON runs (id, class, created);
 CREATE TABLE run_steps (
     seq INTEGER PRIMARY KEY,
     run TEXT NOT NULL,
