@@ -160,13 +160,11 @@ impl RunAcc {
     fn step(&mut self, kind: &str, at_ms: i64, failure: Option<&str>) {
         match kind {
             "check" => match failure.map(failed_stop) {
-                Some(Some(name)) => {
-                    if !self.stopped_by.iter().any(|n| n == name) {
-                        self.stopped_by.push(name.to_string());
-                    }
+                Some(Some(name)) if !self.stopped_by.iter().any(|n| n == name) => {
+                    self.stopped_by.push(name.to_string());
                 }
+                Some(Some(_)) | None => {}
                 Some(None) => self.gate_failed = true,
-                None => {}
             },
             "submit" => self.submitted_ms = Some(at_ms),
             "approve" | "reject" | "redirect" => {
@@ -341,8 +339,11 @@ mod tests {
     use super::*;
     use crate::store::history::Step;
 
-    /// Every class's record of `runs` (class, steps of kind, time, failure).
-    fn aggregate(runs: &[(&str, Vec<(&str, &str, Option<&str>)>)]) -> Vec<ClassStats> {
+    /// A step as the tests write it: kind, RFC 3339 time, failure.
+    type TestStep<'a> = (&'a str, &'a str, Option<&'a str>);
+
+    /// Every class's record of `runs` (a class and its steps each).
+    fn aggregate(runs: &[(&str, Vec<TestStep<'_>>)]) -> Vec<ClassStats> {
         let mut records = Records::default();
         for (n, (class, steps)) in runs.iter().enumerate() {
             let id = format!("run-{n}");

@@ -3,7 +3,7 @@
 //! store keeps a narrow copy of those events in `run_steps` (migration 3),
 //! written in the same transaction as each event, under an index by run
 //! that covers every column, and each run's class in a column of `runs`
-//! under a covering index: a record over many runs reads two indexes, never
+//! under covering indexes: a record over many runs reads two indexes, never
 //! the ledger's events or the runs' JSON, and nothing is allocated per step.
 
 use rusqlite::Connection;
