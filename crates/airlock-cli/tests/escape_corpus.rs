@@ -4591,3 +4591,185 @@ fn an_agent_through_mcp_cannot_act_on_another_run_or_decide() {
     assert_eq!(j.state(&a), "staged");
     assert_eq!(j.state(&b), "staged");
 }
+
+// ---- Lanes: what a lane withholds stays withheld (issue 18) ------------------
+//
+// An agent inside a governed run cannot approve or promote its own run:
+// agent.rs `an_agent_cannot_approve_promote_resolve_roll_back_or_touch_the_ledger`,
+// isolation.rs `an_agent_cannot_approve_its_own_run_through_exec`, refusals.rs
+// `approve_from_inside_a_run_is_refused`, and the MCP case above
+// (`an_agent_through_mcp_cannot_act_on_another_run_or_decide`).
+
+both!(a_draft_runs_commands_cannot_change_its_worktree_or_branch);
+
+/// path -> digest and mode of everything below `dir`, `.git` included.
+fn tree_with_modes(dir: &Path) -> BTreeMap<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    tree(dir)
+        .into_iter()
+        .map(|(rel, digest)| {
+            let mode = std::fs::symlink_metadata(dir.join(&rel))
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            (rel, format!("{digest} {mode:o}"))
+        })
+        .collect()
+}
+
+/// A draft run's commands see the worktree read-only: writing, creating,
+/// deleting, renaming and chmod'ing its files fail, and so do git's commits,
+/// branches and ref updates there. Files, modes and the branch are unchanged.
+fn a_draft_runs_commands_cannot_change_its_worktree_or_branch(c: Caller) {
+    let j = jail(c);
+    let (run, wt) = j.start(&format!("{BRIEF}lane = \"draft\"\n"));
+    // A first command, so that whatever airlock itself does around commands
+    // is done before the baseline.
+    let first = sh(&j, &run, "cat src/app.sh");
+    assert!(first.shows("echo hello"), "draft may read: {}", first.text);
+    let before = tree_with_modes(&wt);
+    let head = j.git(&["-C", &s(&wt), "rev-parse", "HEAD"]);
+    let main = j.main_fingerprint();
+    let a = sh(
+        &j,
+        &run,
+        "echo owned > src/app.sh && echo ESCAPED-write
+         echo owned >> tests/run.sh && echo ESCAPED-append
+         echo new > src/new.sh && echo ESCAPED-create
+         mkdir src/dir && echo ESCAPED-mkdir
+         ln -s /etc/passwd src/link && echo ESCAPED-symlink
+         rm src/app.sh && echo ESCAPED-delete
+         mv docs/guide.md docs/moved.md && echo ESCAPED-rename
+         chmod 777 src/app.sh && echo ESCAPED-chmod
+         touch -d 2001-01-01 src/app.sh && echo ESCAPED-touch
+         git -c user.name=a -c user.email=a@a commit -q --allow-empty -m owned && echo ESCAPED-commit
+         git rm -q docs/guide.md && echo ESCAPED-git-rm
+         git branch evil && echo ESCAPED-branch
+         git update-ref HEAD HEAD~0 && echo ESCAPED-update-ref
+         git checkout -q -b other && echo ESCAPED-checkout
+         git config core.fsmonitor 'touch /tmp/x' && echo ESCAPED-config
+         echo 'exit 0' > .git/hooks/pre-commit && echo ESCAPED-hook
+         exit 0",
+    );
+    a.assert_denied();
+    assert!(a.shows("Read-only file system"), "{}", a.text);
+    assert_eq!(tree_with_modes(&wt), before, "the worktree changed");
+    assert_eq!(j.git(&["-C", &s(&wt), "rev-parse", "HEAD"]), head);
+    assert_eq!(j.main_fingerprint(), main);
+    // The trace says it changed nothing.
+    assert_eq!(
+        a.trace["files_changed"],
+        serde_json::json!([]),
+        "{}",
+        a.trace
+    );
+    // Python's own calls, without a shell between.
+    let p = py(
+        &j,
+        &run,
+        "import os\n\
+         for f in (lambda: open('src/app.sh', 'w').write('x'),\n\
+                   lambda: os.open('src/py.txt', os.O_CREAT | os.O_WRONLY),\n\
+                   lambda: os.unlink('src/app.sh'),\n\
+                   lambda: os.rename('src/app.sh', 'src/b.sh'),\n\
+                   lambda: os.chmod('src/app.sh', 0o777),\n\
+                   lambda: os.utime('src/app.sh', (0, 0))):\n\
+         \x20   try:\n\
+         \x20       f(); print('ESCAPED')\n\
+         \x20   except OSError as e:\n\
+         \x20       print(e)\n",
+    );
+    p.assert_denied();
+    assert_eq!(tree_with_modes(&wt), before, "the worktree changed");
+}
+
+/// A sandbox run may check but not submit: `submit` is refused with
+/// `lane-refused`, naming `governed`, and nothing changes (no proof, no
+/// event, the run still `checked`).
+#[test]
+fn a_sandbox_run_cannot_submit() {
+    let j = jail(Caller::Current);
+    let (run, wt) = j.start(&format!("{BRIEF}lane = \"sandbox\"\n"));
+    // Sandbox may change its worktree and run its gates.
+    let edit = sh(&j, &run, "echo 'echo hello, please' >> src/app.sh");
+    assert_eq!(edit.code, 0, "{}", edit.text);
+    j.json(&["check", &run], 0);
+    let before = j.world();
+    let proofs_before = std::fs::read_dir(j.state_dir().join("proofs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let out = j.airlock(&["--json", "submit", &run]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let error = &serde_json::from_str::<Value>(&out.stdout).unwrap()["error"];
+    assert_eq!(error["code"], "lane-refused", "{error}");
+    assert_eq!(
+        error["details"]["denial"]["capability"], "submit",
+        "{error}"
+    );
+    assert_eq!(
+        error["details"]["denial"]["granted_by"], "governed",
+        "{error}"
+    );
+    assert!(
+        out.stderr.contains(
+            "run {run} is in lane `sandbox`, which does not grant `submit`"
+                .replace("{run}", &run)
+                .as_str()
+        ),
+        "{}",
+        out.stderr
+    );
+    j.assert_unchanged(&before);
+    assert_eq!(j.state(&run), "checked");
+    assert_eq!(
+        std::fs::read_dir(j.state_dir().join("proofs"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        proofs_before
+    );
+    assert!(wt.join("src/app.sh").exists());
+}
+
+/// A brief asking a lane past its class's `max_lane`, or naming a class the
+/// workflow does not declare (to escape the limit), is refused at start:
+/// no run, no worktree, no event, no ref.
+#[test]
+fn a_brief_past_its_class_limit_or_inventing_a_class_is_refused_at_start() {
+    let j = jail_with(
+        Caller::Current,
+        "[classes.docs]\nmax_lane = \"draft\"\n[classes.bugfix]\nmax_lane = \"governed\"\n",
+    );
+    let before = j.world();
+    let branches = j.airlock_branches();
+    for (brief, needle) in [
+        (
+            format!("{BRIEF}class = \"docs\"\nlane = \"production\"\n"),
+            "lane `production` is past what class `docs` may use: its `max_lane` is `draft`",
+        ),
+        (
+            format!("{BRIEF}class = \"docs\"\n"),
+            "lane `governed` is past what class `docs` may use",
+        ),
+        (
+            format!("{BRIEF}class = \"anything-goes\"\nlane = \"production\"\n"),
+            "class `anything-goes` is not declared in the workflow's [classes]",
+        ),
+        (
+            format!("{BRIEF}lane = \"production\"\n"),
+            "the brief has no `class`, and the workflow declares classes",
+        ),
+    ] {
+        let path = j.tmp.path().join("briefs-lanes.toml");
+        std::fs::write(&path, &brief).unwrap();
+        j.own(&path);
+        let out = j.airlock(&["start", &s(&path)]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains(needle), "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{}:", s(&path))),
+            "the file's position: {}",
+            out.stderr
+        );
+        j.assert_unchanged(&before);
+        assert_eq!(j.airlock_branches(), branches);
+    }
+}

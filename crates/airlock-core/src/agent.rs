@@ -13,6 +13,7 @@
 //! process outside answers each connection for this run only
 //! (`airlock_servers::agent_relay`).
 
+use crate::lane_policy::Capability;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -531,6 +532,7 @@ pub fn launch(
         ));
     }
     let workflow = al.workflow_for(&run)?;
+    crate::lane_policy::require(&workflow, &run, Capability::Exec, "agent")?;
     let brief = al.brief_of(&run, &workflow)?;
     let mut argv = opts.argv.clone();
     argv.splice(1..1, agent.args.iter().map(OsString::from));

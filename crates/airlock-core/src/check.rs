@@ -5,6 +5,7 @@
 //! holds the stops of the tree the gates left: if a gate changed the
 //! worktree, they are evaluated again on that tree.
 
+use crate::lane_policy::Capability;
 use serde_json::json;
 
 use airlock_sandbox::Echo;
@@ -31,7 +32,12 @@ pub fn check_with(
     let mut run = al.store.get(run_id)?;
     run.require("check", &[State::Staged, State::Checked])?;
     let workflow = al.workflow_for(&run)?;
+    crate::lane_policy::require_class(&workflow, &run, "check")?;
     let brief = al.brief_of(&run, &workflow)?;
+    // Running gates is running commands: the lane must grant it.
+    if !gates_for(&workflow, &brief).is_empty() {
+        crate::lane_policy::require(&workflow, &run, Capability::Exec, "check")?;
+    }
     // Before the gates spend their time on a snapshot that would be refused.
     crate::quota::require_worktree_within(&al.layout, &run.id, &workflow.sandbox)?;
 

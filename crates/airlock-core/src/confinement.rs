@@ -758,10 +758,20 @@ pub fn plan(
     let mut hidden = view.hidden_paths();
     hidden.extend(forbidden_in(cwd, &brief.forbid_read)?);
 
-    let mut writable = vec![
-        (cwd.to_path_buf(), cwd.to_path_buf()),
-        (tmp, PathBuf::from("/tmp")),
-    ];
+    // A lane whose worktree is read-only (draft, by default) has it mounted
+    // read-only: no command, git included, can change a file or the run's
+    // branch, whatever it tries. A scratch checkout (a rehearsal's, the
+    // merged tree's) is airlock's to throw away, and stays writable.
+    let worktree_writable = cwd != run.worktree
+        || workflow.grants(
+            &run.lane,
+            crate::lane_policy::Capability::WriteWorktree,
+            &run.class,
+        );
+    let mut writable = vec![(tmp, PathBuf::from("/tmp"))];
+    if worktree_writable {
+        writable.insert(0, (cwd.to_path_buf(), cwd.to_path_buf()));
+    }
     writable.extend(
         view.writable
             .iter()
@@ -787,6 +797,9 @@ pub fn plan(
         .collect::<Vec<_>>();
     // The reviewer's words ($AIRLOCK_FEEDBACK): readable, never writable.
     read_only.push((feedback.clone(), feedback));
+    if !worktree_writable {
+        read_only.push((cwd.to_path_buf(), cwd.to_path_buf()));
+    }
 
     let network = network(workflow, brief, &run.lane);
     let mut pass: Vec<String> = workflow.policy.pass_env.clone();

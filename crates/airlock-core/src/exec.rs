@@ -1,5 +1,6 @@
 //! Traced commands inside a run's worktree.
 
+use crate::lane_policy::Capability;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -248,6 +249,7 @@ pub fn exec_recorded(
         ));
     }
     let workflow = workflow?;
+    crate::lane_policy::require(&workflow, &run, Capability::Exec, "exec")?;
     let brief = crate::airlock::brief_of(site.layout, &run, &workflow)?;
     let (mut trace, held) = run_traced_reading(
         site,

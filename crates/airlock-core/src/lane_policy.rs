@@ -23,15 +23,17 @@ pub fn check(
     run: &Run,
     capability: Capability,
     command: &str,
-) -> Result<(), LaneRefusal> {
+) -> Result<(), Box<LaneRefusal>> {
     workflow
         .may(&run.lane, &run.class, capability)
-        .map_err(|denial| LaneRefusal {
-            command: command.to_string(),
-            run: run.id.clone(),
-            lane: run.lane.clone(),
-            class: run.class.clone(),
-            denial,
+        .map_err(|denial| {
+            Box::new(LaneRefusal {
+                command: command.to_string(),
+                run: run.id.clone(),
+                lane: run.lane.clone(),
+                class: run.class.clone(),
+                denial,
+            })
         })
 }
 
@@ -44,4 +46,24 @@ pub fn require(
 ) -> Result<()> {
     check(workflow, run, capability, command)
         .map_err(|refusal| crate::Error::Refused(refusal.to_refusal()))
+}
+
+/// Only the class's limit: for a command that needs no capability of its
+/// own (proposing an action, whose scopes the lane grants or not; a check
+/// with no gates to run).
+pub fn require_class(workflow: &Workflow, run: &Run, command: &str) -> Result<()> {
+    workflow
+        .class_allows(&run.class, &run.lane)
+        .map_err(|denial| {
+            crate::Error::Refused(
+                LaneRefusal {
+                    command: command.to_string(),
+                    run: run.id.clone(),
+                    lane: run.lane.clone(),
+                    class: run.class.clone(),
+                    denial,
+                }
+                .to_refusal(),
+            )
+        })
 }

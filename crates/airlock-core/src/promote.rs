@@ -94,6 +94,12 @@ pub fn promote_with(
             ),
         ));
     }
+    crate::lane_policy::require(
+        &workflow,
+        &run,
+        crate::lane_policy::Capability::Promote,
+        "promote",
+    )?;
     let brief = al.brief_of(&run, &workflow)?;
     // Where the approved pushes go is checked before anything is merged.
     crate::action::plan::check_destinations(al, &run)?;

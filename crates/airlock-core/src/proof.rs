@@ -33,6 +33,8 @@ pub struct Evidence<'a> {
     pub check: &'a CheckReport,
     /// The plan of side effects (and compensations) the approval covers.
     pub actions: &'a [crate::action::Action],
+    /// What the run's lane grants under the workflow of `workflow_digest`.
+    pub lane_capabilities: &'a crate::lane_policy::Capabilities,
 }
 
 pub struct WrittenProof {
@@ -89,6 +91,9 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
                       "rollback": brief.rollback, "assumptions": brief.assumptions,
                       "forbid_read": brief.forbid_read},
             "workflow": {"sha256": ev.workflow_digest},
+            // What the lane granted when the run was submitted: part of what
+            // the reviewer approves (bound by the workflow's digest too).
+            "lane_capabilities": ev.lane_capabilities,
             "base": run.base, "head": ev.head, "tree": ev.tree, "target": run.target,
             "diff": {"sha256": ev.diff_digest, "stat": ev.diff_stat},
             "ledger_head": ledger_head.map(|(seq, hash)| json!({"seq": seq, "hash": hash})),

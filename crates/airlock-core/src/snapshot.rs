@@ -3,6 +3,7 @@
 //! snapshot gates in `check`. The format, normalization and comparison are
 //! in `airlock-snap`.
 
+use crate::lane_policy::Capability;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -207,6 +208,7 @@ pub fn run_in_run(
         return Err(nothing_to_run());
     }
     let workflow = al.workflow_for(&run)?;
+    crate::lane_policy::require(&workflow, &run, Capability::Exec, "snap run")?;
     let brief = al.brief_of(&run, &workflow)?;
     let (mut trace, held) = crate::exec::run_traced(
         &al.site(),

@@ -29,6 +29,12 @@ pub fn submit(
             )
         })?;
     let workflow = al.workflow_for(&run)?;
+    crate::lane_policy::require(
+        &workflow,
+        &run,
+        crate::lane_policy::Capability::Submit,
+        "submit",
+    )?;
     let tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
     if tree != check.tree {
         let changed = git::diff_tree(&al.layout.git(), &check.tree, &tree)?;
@@ -117,6 +123,7 @@ pub fn submit(
             traces: &traces,
             check: &report,
             actions: &actions,
+            lane_capabilities: &workflow.capabilities(&run.lane),
         },
     )?;
     crate::failpoint("submit:after-proof");

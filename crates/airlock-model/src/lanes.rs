@@ -1,8 +1,9 @@
 //! Trust lanes' capabilities and the workflow's classes: what each lane
 //! grants (`[lanes.NAME] exec`, `worktree`, `submit`, `promote`,
-//! `auto_promote`, and `scopes` cumulated up the order), how far a class may
-//! go (`[classes.NAME] max_lane`), and the one question every acting command
-//! asks: [`Workflow::may`]. Pure: it reads only the workflow already parsed.
+//! `auto_promote`), how far a class may go (`[classes.NAME] max_lane`), the
+//! parsing of both, and the refusal of the one question every acting command
+//! asks (`Workflow::may`, in `lane_grants`, with cumulative scopes). Pure: it
+//! reads only the workflow already parsed.
 
 use serde::Serialize;
 use toml::de::{DeTable, DeValue};
@@ -10,7 +11,6 @@ use toml::de::{DeTable, DeValue};
 use crate::diag::{self, Diagnostics};
 use crate::error::{Code, Refusal};
 use crate::names::{LANES, valid_name};
-use crate::workflow::Workflow;
 
 /// What a lane's commands may do to the run's worktree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -244,101 +244,6 @@ impl From<LaneRefusal> for crate::error::Error {
     }
 }
 
-impl Workflow {
-    /// What `lane` grants: its defaults with the workflow's `[lanes.NAME]`
-    /// settings over them.
-    pub fn capabilities(&self, lane: &str) -> Capabilities {
-        let mut caps = Capabilities::defaults(lane);
-        if let Some(l) = self.lanes.iter().find(|l| l.name == lane) {
-            caps.exec = l.exec.unwrap_or(caps.exec);
-            caps.worktree = l.worktree.unwrap_or(caps.worktree);
-            caps.submit = l.submit.unwrap_or(caps.submit);
-            caps.promote = l.promote.unwrap_or(caps.promote);
-            if let Some(classes) = &l.auto_promote {
-                caps.auto_promote = classes.clone();
-            }
-        }
-        caps
-    }
-
-    /// The lowest lane that grants `capability` (to `class`).
-    pub fn lowest_lane_granting(
-        &self,
-        capability: Capability,
-        class: &str,
-    ) -> Option<&'static str> {
-        LANES
-            .iter()
-            .copied()
-            .find(|l| self.capabilities(l).grants(capability, class))
-    }
-
-    /// `[classes.NAME]`, when the workflow declares it.
-    pub fn class(&self, name: &str) -> Option<&Class> {
-        self.classes.iter().find(|c| c.name == name)
-    }
-
-    /// Whether a run of `class` may be in `lane`: always when the workflow
-    /// declares no classes; otherwise the class must be declared and `lane`
-    /// at most its `max_lane`.
-    pub fn class_allows(&self, class: &str, lane: &str) -> Result<(), Denial> {
-        if self.classes.is_empty() {
-            return Ok(());
-        }
-        match self.class(class) {
-            None => Err(Denial::ClassLimit { max_lane: None }),
-            Some(Class {
-                max_lane: Some(max),
-                ..
-            }) if rank(lane) > rank(max) => Err(Denial::ClassLimit {
-                max_lane: Some(max.clone()),
-            }),
-            Some(_) => Ok(()),
-        }
-    }
-
-    /// The one decision: may a run of `class` in `lane` use `capability`?
-    /// Its class must allow the lane (the workflow may have lowered the
-    /// limit since the run started), and the lane must grant it.
-    pub fn may(&self, lane: &str, class: &str, capability: Capability) -> Result<(), Denial> {
-        self.class_allows(class, lane)?;
-        if self.capabilities(lane).grants(capability, class) {
-            return Ok(());
-        }
-        Err(Denial::NotGranted {
-            capability,
-            granted_by: self
-                .lowest_lane_granting(capability, class)
-                .map(str::to_string),
-        })
-    }
-
-    /// The action scopes `lane` grants: its own and every lower lane's.
-    pub fn lane_scopes(&self, lane: &str) -> Vec<&str> {
-        let top = rank(lane).unwrap_or(0);
-        LANES[..=top]
-            .iter()
-            .filter_map(|name| self.lanes.iter().find(|l| l.name == *name))
-            .flat_map(|l| l.scopes.iter().map(String::as_str))
-            .collect()
-    }
-
-    /// The lowest lane whose (cumulative) scopes cover `scope`.
-    pub fn lowest_lane_granting_scope(&self, scope: &str) -> Option<&'static str> {
-        LANES.iter().copied().find(|l| {
-            self.lane_scopes(l)
-                .iter()
-                .any(|g| crate::action::pattern::matches(g, scope))
-        })
-    }
-
-    /// Whether `scope` is a *production* scope: granted by `production`'s own
-    /// scopes and by no lower lane (`staging` or below grants the others).
-    pub fn is_production_scope(&self, scope: &str) -> bool {
-        self.lowest_lane_granting_scope(scope) == Some("production")
-    }
-}
-
 /// `[classes.NAME] max_lane = "LANE"`: every problem reported.
 pub(crate) fn parse_classes(root: &DeTable<'_>, diags: &mut Diagnostics<'_>) -> Vec<Class> {
     let mut classes = Vec::new();
@@ -444,7 +349,7 @@ pub(crate) fn check_auto_promote(
                 diag::did_you_mean(class, classes.iter().map(|c| c.name.as_str())).unwrap_or_else(
                     || {
                         format!(
-                            "declared classes: {}",
+                            "declared classes: {}; or declare it: `[classes.{class}] max_lane = \"{lane}\"`",
                             classes
                                 .iter()
                                 .map(|c| c.name.as_str())
@@ -465,11 +370,47 @@ pub(crate) fn check_auto_promote(
     }
 }
 
+/// Release runs are of class `release` in `[release] lane`: once the
+/// workflow declares classes, it must declare that one and let it reach
+/// that lane, or no release could start.
+pub(crate) fn check_release_class(
+    root: &DeTable<'_>,
+    classes: &[Class],
+    lane: &str,
+    diags: &mut Diagnostics<'_>,
+) {
+    let class = crate::release::CLASS;
+    if classes.is_empty() {
+        return;
+    }
+    let problem = match classes.iter().find(|c| c.name == class) {
+        None => {
+            format!("the workflow declares classes but not `{class}`, the class of release runs")
+        }
+        Some(Class {
+            max_lane: Some(max),
+            ..
+        }) if rank(lane) > rank(max) => format!(
+            "release runs are in lane `{lane}` ([release] lane), past `[classes.{class}] max_lane = \"{max}\"`"
+        ),
+        Some(_) => return,
+    };
+    let span = diag::get(root, "release").map_or(0..0, |v| v.span());
+    diags.error(
+        span,
+        problem,
+        Some(format!(
+            "declare `[classes.{class}] max_lane = \"{lane}\"`, or set `[release] lane` within its limit"
+        )),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::brief::Brief;
     use crate::error::Error;
+    use crate::workflow::Workflow;
 
     fn problems(text: &str) -> Vec<String> {
         match Workflow::parse(text, "wf.toml") {
@@ -548,6 +489,27 @@ mod tests {
                 granted_by: None
             })
         );
+    }
+
+    #[test]
+    fn grants_agrees_with_capabilities_for_every_lane_and_capability() {
+        let wf = Workflow::parse(
+            "[classes.docs]\n[lanes.draft]\nworktree = \"read-write\"\nsubmit = true\n\
+             [lanes.staging]\nexec = false\npromote = false\nauto_promote = [\"docs\"]\n",
+            "wf.toml",
+        )
+        .unwrap();
+        for lane in LANES {
+            for capability in Capability::ALL {
+                for class in ["docs", "other"] {
+                    assert_eq!(
+                        wf.grants(lane, *capability, class),
+                        wf.capabilities(lane).grants(*capability, class),
+                        "{lane} {capability:?} {class}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -660,6 +622,28 @@ mod tests {
             Some(&open),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_release_table_needs_the_release_class_once_classes_are_declared() {
+        assert_eq!(
+            problems("[classes.docs]\n[release]\nlane = \"staging\"\ntouch = [\"CHANGELOG.md\"]\n"),
+            vec!["2:1: the workflow declares classes but not `release`, the class of release runs"]
+        );
+        assert_eq!(
+            problems(
+                "[classes.release]\nmax_lane = \"governed\"\n[release]\nlane = \"staging\"\ntouch = [\"CHANGELOG.md\"]\n"
+            ),
+            vec![
+                "3:1: release runs are in lane `staging` ([release] lane), past `[classes.release] max_lane = \"governed\"`"
+            ]
+        );
+        Workflow::parse(
+            "[classes.release]\n[release]\nlane = \"staging\"\ntouch = [\"CHANGELOG.md\"]\n",
+            "wf.toml",
+        )
+        .unwrap();
+        Workflow::parse("[release]\ntouch = [\"CHANGELOG.md\"]\n", "wf.toml").unwrap();
     }
 
     #[test]

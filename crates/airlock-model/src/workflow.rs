@@ -399,6 +399,7 @@ impl Workflow {
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
             crate::release::check_gates(r, &names, &mut diags);
+            crate::lanes::check_release_class(root, &classes, &r.lane, &mut diags);
         }
 
         if !diags.is_empty() {

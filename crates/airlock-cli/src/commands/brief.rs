@@ -27,7 +27,9 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
         _ => None,
     };
     let (parsed, _) = Brief::load(&path, workflow.as_ref())?;
+    let capabilities = workflow.as_ref().map(|w| w.capabilities(&parsed.lane));
     Ok(Output::report(&BriefChecked {
+        capabilities,
         valid: true,
         brief: parsed,
         workflow_checked: workflow.is_some(),
@@ -44,6 +46,9 @@ struct BriefChecked {
     valid: bool,
     brief: Brief,
     workflow_checked: bool,
+    /// What the brief's lane grants under the workflow (none without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capabilities: Option<airlock_core::lane_policy::Capabilities>,
     /// The path as given on the command line.
     #[serde(skip)]
     given: PathBuf,
@@ -54,7 +59,11 @@ impl Report for BriefChecked {
         let parsed = &self.brief;
         let mut human = format!("{} is a valid brief\n", self.given.display());
         human += &format!("  objective: {}\n", crate::render::clean(&parsed.objective));
-        human += &format!("  class {}, lane {}\n", parsed.class, parsed.lane);
+        human += &format!("  class {}, lane {}", parsed.class, parsed.lane);
+        if let Some(c) = &self.capabilities {
+            human += &format!(" ({})", crate::commands::show::describe_capabilities(c));
+        }
+        human += "\n";
         human += &format!("  touch: {}\n", parsed.touch.join(", "));
         human += &format!(
             "  checks: {}",

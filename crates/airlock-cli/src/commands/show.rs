@@ -106,7 +106,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
             record: e.data,
         })
         .collect();
+    // What the run's lane grants under the workflow as it is now (the proof
+    // carries what it granted at submit; a changed workflow voids approval).
+    let capabilities = al
+        .workflow_for(&run)
+        .ok()
+        .map(|w| w.capabilities(&run.lane));
     let shown = Shown {
+        capabilities,
         mcp_calls,
         next: next_step(&run, &actions),
         feedback: history.feedback().and_then(|d| d.reason.clone()),
@@ -171,6 +178,8 @@ struct Shown {
     label: String,
     class: String,
     lane: String,
+    /// What `lane` grants (`None`: the workflow cannot be read).
+    capabilities: Option<airlock_core::lane_policy::Capabilities>,
     base: String,
     next: String,
     risk_flags: Vec<RiskFlag>,
@@ -255,7 +264,11 @@ impl Report for Shown {
     fn human(&self) -> String {
         let mut h = format!("run {}  [{}]  round {}\n", self.run, self.state, self.round);
         h += &format!("  {}\n", clean(&self.label));
-        h += &format!("  class {}, lane {}\n", self.class, self.lane);
+        h += &format!("  class {}, lane {}", self.class, self.lane);
+        if let Some(c) = &self.capabilities {
+            h += &format!(" ({})", describe_capabilities(c));
+        }
+        h += "\n";
         h += &format!(
             "  ref {} from {} -> target {}\n",
             self.main_ref,
@@ -564,4 +577,33 @@ pub(crate) fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A lane's capabilities in a few words: `exec, worktree read-write, submit,
+/// promote`, or what it withholds (`no exec`, `no submit`, …).
+pub fn describe_capabilities(c: &airlock_core::lane_policy::Capabilities) -> String {
+    let flag = |on: bool, name: &str| {
+        if on {
+            name.to_string()
+        } else {
+            format!("no {name}")
+        }
+    };
+    let mut parts = vec![
+        flag(c.exec, "exec"),
+        format!("worktree {}", c.worktree.as_str()),
+        flag(c.submit, "submit"),
+        flag(c.promote, "promote"),
+    ];
+    if !c.auto_promote.is_empty() {
+        parts.push(format!(
+            "auto-promote {}",
+            c.auto_promote
+                .iter()
+                .map(|s| escape(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    parts.join(", ")
 }

@@ -415,6 +415,7 @@ pub fn propose_staged(
     let run = al.store.get(run_id)?;
     run.require("stage an MCP call in", &[State::Staged, State::Checked])?;
     let workflow = al.workflow_for(&run)?;
+    crate::lane_policy::require_class(&workflow, &run, "propose")?;
     let existing = list(al, &run.id)?;
     let seq = existing.iter().map(|a| a.seq).max().unwrap_or(0) + 1;
     let stem: String = call
@@ -552,6 +553,7 @@ fn propose_parsed(
 ) -> Result<Vec<Action>> {
     let parsed = parse::parse(text, origin, stem)?;
     let workflow = al.workflow_for(&run)?;
+    crate::lane_policy::require_class(&workflow, &run, "propose")?;
     let brief = al.brief_of(&run, &workflow)?;
     // Every problem at once, as `brief check` does: each check of the
     // action and of its undo, not the first that fails.
