@@ -15,6 +15,7 @@ mod bench_ledger;
 mod bench_lifecycle;
 mod bench_mcp;
 mod bench_mcp_exec;
+mod bench_metrics;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
@@ -89,6 +90,15 @@ enum Command {
         /// Single-event appends, each in its own transaction.
         #[arg(long, default_value_t = bench_ledger::Opts::default().single)]
         single: usize,
+    },
+    /// `airlock stats` over a store of N runs vs a plain SQL count of the same events (and `ledger verify`).
+    Metrics {
+        /// Runs in the seeded store.
+        #[arg(long, default_value_t = bench_metrics::Opts::default().runs)]
+        runs: usize,
+        /// Timed rounds (after one untimed round).
+        #[arg(long, default_value_t = bench_metrics::Opts::default().rounds)]
+        rounds: usize,
     },
     /// airlock-snap compare, normalize and diff rendering vs plain `similar` and a copy.
     Snap {
@@ -267,6 +277,7 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             | Command::Snap { .. }
             | Command::Egress { .. }
             | Command::Conditions { .. }
+            | Command::Metrics { .. }
     );
     if needs_airlock && !airlock.is_file() {
         anyhow::bail!(
@@ -310,6 +321,14 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?],
+        Command::Metrics { runs, rounds } => bench_metrics::bench(
+            &bench_metrics::Opts {
+                runs: *runs,
+                rounds: *rounds,
+            },
+            v,
+            keep,
+        )?,
         Command::Ledger {
             events,
             pairs,

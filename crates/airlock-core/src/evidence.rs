@@ -158,9 +158,8 @@ pub fn collect(
             .collect(),
         secrets: subject.report.map(secrets).unwrap_or_default(),
         protected,
-        // The class's record is `airlock_core::stats`' (helper `metrics`
-        // wires `stats::class_record` in here); until then it is empty.
-        class: ClassRecord::default(),
+        // The class's record over the workflow's promotion window.
+        class: class_record(al, run, workflow)?,
     })
 }
 
@@ -240,6 +239,15 @@ fn secrets(report: &CheckReport) -> SecretsFacts {
             })
             .count() as u64,
     }
+}
+
+/// `run`'s class's record over the runs started in the workflow's
+/// `[promotion] window` (`airlock stats --class C --since WINDOW`).
+fn class_record(al: &Airlock, run: &Run, workflow: &Workflow) -> Result<ClassRecord> {
+    let since = std::time::SystemTime::now()
+        .checked_sub(workflow.promotion.window)
+        .map(|t| humantime::format_rfc3339_millis(t).to_string());
+    Ok(crate::stats::class_record(al.store.as_ref(), &run.class, since)?.record())
 }
 
 #[cfg(test)]

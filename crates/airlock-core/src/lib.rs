@@ -33,15 +33,17 @@ pub mod quota;
 pub mod recover;
 pub mod release;
 pub mod repo;
+pub mod report;
 pub mod site;
 pub mod snapshot;
 pub mod soak;
 pub mod start;
+pub mod stats;
 pub mod stops;
 pub mod submit;
 
 // The model's modules, at the paths they had when they were the engine's.
-pub use airlock_model::{brief, counts, diag, globs, run, workflow};
+pub use airlock_model::{brief, counts, diag, globs, promotion, run, workflow};
 // The store's modules, at the paths they had when they were the engine's.
 pub use airlock_store::{self as store, head as ledger_head};
 

@@ -127,7 +127,7 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
 }
 
 /// What the evidence cannot vouch for, in sentences a reviewer can weigh.
-fn confidence_limits(traces: &[Trace]) -> Vec<String> {
+pub fn confidence_limits(traces: &[Trace]) -> Vec<String> {
     let mut limits =
         vec!["secret scanning is line-based and covers added text lines only".to_string()];
     let weaker: Vec<u32> = traces

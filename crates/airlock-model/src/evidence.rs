@@ -217,8 +217,9 @@ pub struct ProtectedFacts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClassRecord {
-    /// Runs of the class that reached a decision (approved, rejected,
-    /// blocked) in the window.
+    /// Runs of the class started in the workflow's `[promotion] window`
+    /// that a reviewer decided on (approve, reject or redirect): the sample
+    /// of `clean_rate`.
     pub runs: u64,
     /// Those approved on their first round.
     pub clean: u64,

@@ -142,6 +142,8 @@ pub struct Workflow {
     pub release: Option<crate::release::ReleaseSettings>,
     /// `[mcp]`: upstream MCP servers, how their tools are treated, pins.
     pub mcp: crate::mcp::McpSettings,
+    /// `[promotion]`: the thresholds `airlock lanes suggest` measures by.
+    pub promotion: crate::promotion::PromotionSettings,
     /// `[conditions.ID]`: custom conditions over the evidence, in file order.
     pub conditions: Vec<crate::conditions::Condition>,
     /// sha256 of the file's bytes.
@@ -225,6 +227,7 @@ impl Workflow {
                 "actions",
                 "release",
                 "mcp",
+                "promotion",
                 "classes",
                 "conditions",
             ],
@@ -406,6 +409,7 @@ impl Workflow {
         check_secrets_not_passed(root, &actions, &lanes, &mut diags);
         let release = crate::release::parse(root, &mut diags);
         let mcp = crate::mcp::parse(root, text, &mut diags);
+        let promotion = crate::promotion::parse(root, &mut diags);
         let conditions = crate::conditions::parse(root, text, evaluator, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
@@ -431,6 +435,7 @@ impl Workflow {
             actions,
             release,
             mcp,
+            promotion,
             conditions,
             digest: sha256_hex(text.as_bytes()),
             paths_written,

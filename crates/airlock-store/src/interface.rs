@@ -67,6 +67,13 @@ pub trait Store {
     fn record_event(&mut self, run: &str, kind: &str, data: Value) -> Result<Event>;
     fn events(&self, run: Option<&str>) -> Result<Vec<Event>>;
     fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>>;
+    /// Hands `visit` the runs `filter` selects with the events their
+    /// promotion records are made of, a run's together (`airlock stats`).
+    fn for_each_step(
+        &self,
+        filter: &crate::history::StepFilter,
+        visit: &mut dyn FnMut(crate::history::StepRow<'_>),
+    ) -> Result<()>;
     /// The last event's seq and hash.
     fn ledger_head(&self) -> Result<Option<(u64, String)>>;
     fn ledger_contains(&self, seq: u64, hash: &str) -> Result<bool>;

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod error;
 pub mod files;
 pub mod head;
+pub mod history;
 pub mod interface;
 pub mod lock;
 pub mod paths;

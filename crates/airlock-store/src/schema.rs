@@ -54,6 +54,33 @@ CREATE TABLE IF NOT EXISTS actions (
     data TEXT NOT NULL,
     PRIMARY KEY (run, n, seq)
 );",
+    // 3: what `airlock stats` reads (issue 18), so that a record over
+    // 100,000 runs does not scan every event and every run's JSON: each
+    // run's class as a column, covering indexes of runs by creation and by
+    // id, and a
+    // narrow copy of the events a record is made of (their kinds are
+    // `history::STEP_KINDS`; `at` in milliseconds since the epoch), written
+    // with each event, filled here from the ledger's events; its index by
+    // run covers every column, so a record reads the index alone.
+    "ALTER TABLE runs ADD COLUMN class TEXT NOT NULL DEFAULT '';
+UPDATE runs SET class = coalesce(json_extract(data, '$.class'), '');
+CREATE INDEX runs_by_created ON runs (created, class, id, state);
+CREATE INDEX runs_by_id ON runs (id, class, created);
+CREATE TABLE run_steps (
+    seq INTEGER PRIMARY KEY,
+    run TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    failure TEXT
+);
+CREATE INDEX run_steps_by_run ON run_steps (run, seq, kind, at, failure);
+INSERT INTO run_steps (seq, run, kind, at, failure)
+    SELECT seq, run, kind,
+           CAST(round((julianday(ts) - 2440587.5) * 86400000.0) AS INTEGER),
+           CASE WHEN kind = 'check' THEN json_extract(data, '$.failure') END
+    FROM events
+    WHERE run IS NOT NULL
+      AND kind IN ('check', 'submit', 'approve', 'reject', 'redirect', 'promote', 'rollback');",
 ];
 
 /// The schema version this build writes.
@@ -83,13 +110,22 @@ mod tests {
 
     #[test]
     fn a_new_database_gets_every_table_and_the_version() {
-        let conn = Connection::open_in_memory().unwrap();
-        migrate(&conn).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = airlock_ledger::Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        let conn = ledger.connection();
+        migrate(conn).unwrap();
         let version: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, VERSION);
-        for table in ["runs", "traces", "intents", "actions", "connections"] {
+        for table in [
+            "runs",
+            "traces",
+            "intents",
+            "actions",
+            "connections",
+            "run_steps",
+        ] {
             let n: u32 = conn
                 .query_row(
                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -100,7 +136,59 @@ mod tests {
             assert_eq!(n, 1, "{table}");
         }
         // Again: nothing to do.
-        migrate(&conn).unwrap();
+        migrate(conn).unwrap();
+    }
+
+    #[test]
+    fn migration_3_fills_the_steps_and_classes_from_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = airlock_ledger::Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        // A database as version 2 left it: runs and their events.
+        for migration in &MIGRATIONS[..2] {
+            ledger.connection().execute_batch(migration).unwrap();
+        }
+        ledger
+            .connection()
+            .pragma_update(None, "user_version", 2)
+            .unwrap();
+        ledger
+            .connection()
+            .execute(
+                "INSERT INTO runs (id, state, created, data) VALUES ('r-1', 'approved', 't0', '{\"class\":\"docs\"}')",
+                [],
+            )
+            .unwrap();
+        let check = serde_json::json!({"passed": false, "failure": "stop condition `scope`: x"});
+        ledger
+            .append(Some("r-1"), "start", &serde_json::json!({}))
+            .unwrap();
+        ledger.append(Some("r-1"), "check", &check).unwrap();
+        ledger
+            .append(Some("r-1"), "exec", &serde_json::json!({}))
+            .unwrap();
+        ledger
+            .append(Some("r-1"), "approve", &serde_json::json!({}))
+            .unwrap();
+        migrate(ledger.connection()).unwrap();
+        let conn = ledger.connection();
+        let class: String = conn
+            .query_row("SELECT class FROM runs WHERE id = 'r-1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(class, "docs");
+        let steps: Vec<(i64, String, Option<String>)> = conn
+            .prepare("SELECT seq, kind, failure FROM run_steps WHERE at > 0 ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                (2, "check".into(), Some("stop condition `scope`: x".into())),
+                (4, "approve".into(), None)
+            ]
+        );
     }
 
     #[test]

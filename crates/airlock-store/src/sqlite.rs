@@ -216,8 +216,14 @@ impl crate::Store for SqliteStore {
             .connection_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "INSERT INTO runs (id, state, created, data) VALUES (?1, ?2, ?3, ?4)",
-            params![run.id, run.state.as_str(), run.created, to_json(run)],
+            "INSERT INTO runs (id, state, created, data, class) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                run.id,
+                run.state.as_str(),
+                run.created,
+                to_json(run),
+                run.class
+            ],
         )?;
         tx.execute("DELETE FROM intents WHERE id = ?1", [intent])?;
         let event = append_in(&tx, Some(&run.id), "start", &event)?;
@@ -265,6 +271,7 @@ impl crate::Store for SqliteStore {
             map.insert("to".into(), json!(run.state.as_str()));
         }
         let event = append_in(&tx, Some(&run.id), kind, &data)?;
+        crate::history::note_step(&tx, &event)?;
         tx.commit()?;
         self.witness(&event)?;
         Ok(event)
@@ -381,7 +388,13 @@ impl crate::Store for SqliteStore {
 
     /// Records an event with no state change (e.g. a failed check).
     fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event> {
-        let event = self.ledger.append(run, kind, &data)?;
+        let tx = self
+            .ledger
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let event = append_in(&tx, run, kind, &data)?;
+        crate::history::note_step(&tx, &event)?;
+        tx.commit()?;
         self.witness(&event)?;
         Ok(event)
     }
@@ -390,6 +403,7 @@ impl crate::Store for SqliteStore {
         self.ledger.with_relaxed_sync(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let event = append_in(&tx, Some(run), kind, &data)?;
+            crate::history::note_step(&tx, &event)?;
             tx.commit()?;
             Ok(event)
         })
@@ -467,6 +481,14 @@ impl crate::Store for SqliteStore {
             .into_iter()
             .filter(|e| e.kind == kind)
             .collect())
+    }
+
+    fn for_each_step(
+        &self,
+        filter: &crate::history::StepFilter,
+        visit: &mut dyn FnMut(crate::history::StepRow<'_>),
+    ) -> Result<()> {
+        crate::history::for_each_step(self.ledger.connection(), filter, visit)
     }
 
     fn ledger_head(&self) -> Result<Option<(u64, String)>> {

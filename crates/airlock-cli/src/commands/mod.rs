@@ -22,6 +22,7 @@ mod gc;
 mod hook;
 mod init;
 mod key;
+mod lanes;
 mod ledger;
 mod list;
 mod log;
@@ -35,6 +36,7 @@ mod propose;
 mod redirect;
 mod reject;
 mod release;
+mod report;
 mod resolve;
 mod review;
 mod rollback;
@@ -43,6 +45,7 @@ mod show;
 mod snap;
 mod soak;
 mod start;
+mod stats;
 mod submit;
 
 pub struct Ctx {
@@ -93,6 +96,8 @@ pub enum Command {
     List(list::Args),
     /// Remove finished runs' worktrees and refs (records, proofs and logs stay).
     Gc(gc::Args),
+    /// Each class's record: runs, clean pass rate, rework, rejections, blocks, promotions, rollbacks, time to decision.
+    Stats(stats::Args),
     /// The runs waiting for a decision, oldest first.
     Review(review::Args),
     /// Everything about a run: brief, state, diff, gates, traces, proof.
@@ -111,6 +116,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Say what happened to an action whose outcome airlock cannot know.
     Resolve(resolve::Args),
+    /// A run as a reviewer or a pull request wants it (Markdown or JSON): objective, commits, diff, gates, network, actions, decisions, rollback plan.
+    Report(report::Args),
     /// Revert a promoted run and run the compensations of its actions.
     Rollback(rollback::Args),
     /// Probe staging for a run soaking there; say how long its soak has left.
@@ -120,6 +127,9 @@ pub enum Command {
     /// Proof bundles.
     #[command(subcommand)]
     Proof(proof::Command),
+    /// Trust lanes: which classes' records suggest moving them up or down.
+    #[command(subcommand)]
+    Lanes(lanes::Command),
     /// The signing key.
     #[command(subcommand)]
     Key(key::Command),
@@ -166,6 +176,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Agent(args) => agent::run(ctx, args),
         Command::Check(args) => check::run(ctx, args),
         Command::Submit(args) => submit::run(ctx, args),
+        Command::Stats(args) => stats::run(ctx, args),
         Command::Review(args) => review::run(ctx, args),
         Command::Show(args) => show::run(ctx, args),
         Command::Approve(args) => approve::run(ctx, args),
@@ -175,11 +186,13 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Propose(args) => propose::run(ctx, args),
         Command::Plan(args) => plan::run(ctx, args),
         Command::Resolve(args) => resolve::run(ctx, args),
+        Command::Report(args) => report::run(ctx, args),
         Command::Rollback(args) => rollback::run(ctx, args),
         Command::Soak(args) => soak::run(ctx, args),
         Command::Release(args) => release::run(ctx, args),
         Command::Proof(cmd) => proof::run(ctx, cmd),
         Command::Key(cmd) => key::run(ctx, cmd),
+        Command::Lanes(cmd) => lanes::run(ctx, cmd),
         Command::Log(args) => log::run(ctx, args),
         Command::Logs(args) => logs::run(ctx, args),
         Command::Evidence(args) => evidence::run(ctx, args),
@@ -203,6 +216,7 @@ fn named_run(command: &mut Command) -> Option<&mut String> {
         Command::Agent(a) => Some(&mut a.run),
         Command::Submit(a) => Some(&mut a.run),
         Command::Show(a) => Some(&mut a.run),
+        Command::Report(a) => Some(&mut a.run),
         Command::Approve(a) => Some(&mut a.run),
         Command::Reject(a) => Some(&mut a.run),
         Command::Redirect(a) => Some(&mut a.run),
