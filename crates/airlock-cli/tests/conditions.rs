@@ -365,6 +365,22 @@ effect = "warn"
         human.stdout
     );
 
+    // The run's report lists them too, in markdown and JSON.
+    let report = env.airlock(&["report", &run]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    assert!(
+        report.stdout.contains(
+            "## Conditions\n\n- ` shell-change ` (needs-review): **held** — ` shell changed and no test counts were reported `\n\
+             - ` small ` (warn): **held** — ` a small change `\n\
+             - ` quiet ` (warn): not held — ` network used `\n"
+        ),
+        "{}",
+        report.stdout
+    );
+    let json = env.json(&["report", &run, "--format", "json"], 0);
+    assert_eq!(json["conditions"][0]["id"], "shell-change", "{json}");
+    assert_eq!(json["conditions"][0]["held"], true, "{json}");
+
     let events = env.events(Some(&run));
     let submit = events.iter().find(|e| e["kind"] == "submit").unwrap();
     assert_eq!(

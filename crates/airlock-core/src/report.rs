@@ -25,6 +25,8 @@ pub struct RunReport {
     pub diff: DiffPart,
     pub gates: Vec<GatePart>,
     pub stop_conditions: Vec<crate::stops::StopResult>,
+    /// The workflow's custom conditions as the last check evaluated them.
+    pub conditions: Vec<airlock_model::conditions::ConditionResult>,
     pub snapshots: Vec<SnapshotPart>,
     pub network: crate::egress::Summary,
     pub actions: Vec<ActionPart>,
@@ -254,6 +256,7 @@ pub fn build(al: &Airlock, run: &Run) -> Result<RunReport> {
         diff,
         gates,
         stop_conditions: check.map(|c| c.stops.clone()).unwrap_or_default(),
+        conditions: check.map(|c| c.conditions.clone()).unwrap_or_default(),
         snapshots,
         network: crate::egress::Summary::of(&traces),
         actions,

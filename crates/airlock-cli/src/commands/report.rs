@@ -99,7 +99,7 @@ fn list(out: &mut String, items: &[String], none: &str) {
 
 /// Where the lead's merge adds the panel's decision log and the custom
 /// conditions (issue 18's panel and policy work).
-pub const PANEL_SECTION: &str = "## Panel and conditions";
+pub const PANEL_SECTION: &str = "## Panel";
 
 impl Report for Shown {
     fn human(&self) -> String {
@@ -264,6 +264,25 @@ impl Report for Shown {
                     scopes.join(", ")
                 }
             );
+        }
+
+        o += "\n## Conditions\n\n";
+        if r.conditions.is_empty() {
+            o += "_the workflow declares none_\n";
+        }
+        for c in &r.conditions {
+            let mut line = format!(
+                "- {} ({}): {}",
+                code(&c.id),
+                c.effect.as_str(),
+                if c.held { "**held**" } else { "not held" }
+            );
+            line += &format!(" — {}", code(&c.message));
+            if let Some(error) = &c.error {
+                line += &format!(" (could not be evaluated: {})", code(error));
+            }
+            o += &line;
+            o += "\n";
         }
 
         o += &format!("\n{PANEL_SECTION}\n\n");
