@@ -16,6 +16,7 @@ pub mod globs;
 pub mod mcp;
 pub mod names;
 pub mod network;
+pub mod panel;
 pub mod release;
 pub mod run;
 pub mod state;

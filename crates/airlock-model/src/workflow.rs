@@ -123,6 +123,8 @@ pub struct Workflow {
     pub release: Option<crate::release::ReleaseSettings>,
     /// `[mcp]`: upstream MCP servers, how their tools are treated, pins.
     pub mcp: crate::mcp::McpSettings,
+    /// `[panel]`: the review panel's perspectives and rules (issue 18).
+    pub panel: crate::panel::Panel,
     /// sha256 of the file's bytes.
     pub digest: String,
     /// Where each path of `write`, `read` and `hide` was written, for the
@@ -194,6 +196,7 @@ impl Workflow {
                 "actions",
                 "release",
                 "mcp",
+                "panel",
             ],
             "the workflow",
             &mut diags,
@@ -359,6 +362,7 @@ impl Workflow {
         check_secrets_not_passed(root, &actions, &lanes, &mut diags);
         let release = crate::release::parse(root, &mut diags);
         let mcp = crate::mcp::parse(root, text, &mut diags);
+        let panel = crate::panel::parse(root, text, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
             crate::release::check_gates(r, &names, &mut diags);
@@ -380,6 +384,7 @@ impl Workflow {
             actions,
             release,
             mcp,
+            panel,
             digest: sha256_hex(text.as_bytes()),
             paths_written,
             origin: name.to_string(),
