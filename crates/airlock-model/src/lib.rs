@@ -12,6 +12,7 @@ pub mod diag;
 pub mod digest;
 pub mod durations;
 pub mod error;
+pub mod evidence;
 pub mod globs;
 pub mod mcp;
 pub mod names;
