@@ -20,6 +20,8 @@ pub const RUN_PREDICATE: &str = "https://airlock.dev/run/v1";
 pub const TRACES_PREDICATE: &str = "https://airlock.dev/traces/v1";
 pub const CHECKS_PREDICATE: &str = "https://airlock.dev/checks/v1";
 pub const ACTIONS_PREDICATE: &str = "https://airlock.dev/actions/v1";
+/// The review panel's decision log (outcome, tally, every vote).
+pub const PANEL_PREDICATE: &str = "https://airlock.dev/panel/v1";
 
 pub struct Evidence<'a> {
     pub run: &'a Run,
@@ -33,6 +35,9 @@ pub struct Evidence<'a> {
     pub check: &'a CheckReport,
     /// The plan of side effects (and compensations) the approval covers.
     pub actions: &'a [crate::action::Action],
+    /// The review panel's decision on this tree; its statement is left out
+    /// when the panel is off.
+    pub panel: Option<&'a airlock_model::panel::Decision>,
 }
 
 pub struct WrittenProof {
@@ -112,7 +117,15 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
         CHECKS_PREDICATE,
         json!({"passed": ev.check.passed, "tree": ev.check.tree, "gates": ev.check.gates, "stop_conditions": ev.check.stops}),
     );
-    let bundle = build_bundle(&key, &[run_statement, traces, checks, actions])?;
+    let mut statements = vec![run_statement, traces, checks, actions];
+    if let Some(decision) = ev.panel {
+        statements.push(Statement::new(
+            statements[0].subject.clone(),
+            PANEL_PREDICATE,
+            serde_json::to_value(decision).unwrap_or(Value::Null),
+        ));
+    }
+    let bundle = build_bundle(&key, &statements)?;
     let dir = al.layout.proofs_dir();
     let path = dir.join(format!("{}-r{}.intoto.jsonl", run.id, run.round));
     let signature = PathBuf::from(format!("{}.sig", path.display()));

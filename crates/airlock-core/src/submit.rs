@@ -98,6 +98,7 @@ pub fn submit(
             traces: &traces,
             check: &check.report,
             actions: &actions,
+            panel: None,
         },
     )?;
     crate::failpoint("submit:after-proof");
@@ -111,6 +112,7 @@ pub fn submit(
         digest: written.digest.clone(),
         at: now(),
         author: Some(author.to_string()),
+        panel: None,
     };
     run.state = State::InReview;
     run.workflow_digest = workflow.digest.clone();

@@ -167,6 +167,8 @@ codes! {
     McpUnknownTool = "mcp-unknown-tool", Refused;
     McpArgumentsTooLarge = "mcp-arguments-too-large", Refused;
     OtherRun = "other-run", Refused;
+    PanelNotEvaluated = "panel-not-evaluated", Refused;
+    PanelWithdrew = "panel-withdrew", Refused;
 }
 
 impl std::fmt::Display for Code {

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{self, Diagnostics};
+use crate::diag::{self, Diagnostic, Diagnostics};
+use crate::evidence::Evaluator;
 
 /// The perspectives of the panel, in the order the tally lists them.
 pub const PERSPECTIVES: &[&str] = &[
@@ -523,6 +524,48 @@ impl Panel {
         self.perspectives
             .iter()
             .flat_map(|p| p.rules.iter().map(move |r| (p, r)))
+    }
+
+    /// Type-checks every rule's `when` with `evaluator`; each problem as a
+    /// diagnostic at its line and column in the workflow (a problem in a
+    /// default rule names the default panel: a bug of airlock's).
+    pub fn check(&self, evaluator: &dyn Evaluator) -> Vec<Diagnostic> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (p, rule) in self.rules() {
+            let Err(errors) = evaluator.check(&rule.when) else {
+                continue;
+            };
+            let position = self
+                .perspectives
+                .iter()
+                .find(|q| q.name == p.name)
+                .and_then(|q| q.rules.iter().position(|r| std::ptr::eq(r, rule)))
+                .map_or(0, |i| i + 1);
+            for e in errors {
+                let (line, column) = rule.written.at(&rule.when, e.offset);
+                let place = if rule.origin == "default" {
+                    "the default panel's "
+                } else {
+                    ""
+                };
+                out.push(Diagnostic {
+                    line,
+                    column,
+                    message: format!(
+                        "{place}rule #{position} of [panel.{}]: {}",
+                        p.name, e.message
+                    ),
+                    help: Some(
+                        "`when` is CEL over the evidence document (docs/evidence.md) and must be a bool"
+                            .into(),
+                    ),
+                });
+            }
+        }
+        out
     }
 
     /// The decision from each rule's result, in the order of

@@ -107,6 +107,8 @@ pub struct Lane {
     pub action_env: Vec<String>,
     /// Action scopes this lane grants (`http:POST:hooks.example.com/*`).
     pub scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_promote: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -800,7 +802,14 @@ fn parse_lanes(
         };
         diag::unknown_keys(
             lane_table,
-            &["network", "write", "pass_env", "action_env", "scopes"],
+            &[
+                "network",
+                "write",
+                "pass_env",
+                "action_env",
+                "scopes",
+                "auto_promote",
+            ],
             &format!("[lanes.{name}]"),
             diags,
         );
@@ -828,6 +837,10 @@ fn parse_lanes(
                 }
                 "action_env" => {
                     lane.action_env = crate::action::settings::env_names(v, "action_env", diags)
+                }
+                "auto_promote" => {
+                    lane.auto_promote = diag::string_list(v, "auto_promote", diags)
+                        .map(|list| list.into_iter().map(|(s, _)| s).collect())
                 }
                 "scopes" => {
                     for (scope, span) in diag::string_list(v, "scopes", diags).unwrap_or_default() {

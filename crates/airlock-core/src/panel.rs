@@ -1,0 +1,118 @@
+//! The review panel at work: its rules evaluated on a run's evidence
+//! (through the model's `Evaluator`, never an expression language of the
+//! engine's own), the decision log it leaves, and whether that decision may
+//! stand in for a human's approval.
+//!
+//! The panel informs the reviewer. It decides alone only where the run's
+//! lane lists the run's class in `auto_promote`, the outcome is
+//! `recommend-approve` and no condition asks for a human's review; the
+//! ledger then says the panel approved, not a person.
+
+use airlock_model::evidence::{Evaluator, Evidence};
+use airlock_model::panel::{Decision, Outcome, Panel};
+use airlock_model::workflow::Workflow;
+
+use crate::error::{Code, Error, Result};
+use crate::run::Run;
+
+/// The ledger event each panel decision is: at submit (`stage = "submit"`,
+/// on the submitted tree) and at promote (`stage = "promote"`, on the merged
+/// tree).
+pub const PANEL_EVENT: &str = "panel";
+
+/// Who approved, in the `approve` event and the run's approval, when the
+/// panel did.
+pub const PANEL_DECIDER: &str = "panel";
+
+/// The panel's decision on `evidence`, `None` when `[panel] enabled =
+/// false`. Every rule is evaluated in one call (`eval_all`), so an
+/// evaluator compiles the panel's expressions once. Refuses, never skips,
+/// when the panel has rules and no evaluator is installed.
+pub fn decide(
+    panel: &Panel,
+    evidence: &Evidence,
+    evaluator: Option<&dyn Evaluator>,
+) -> Result<Option<Decision>> {
+    if !panel.enabled {
+        return Ok(None);
+    }
+    let exprs = panel.expressions();
+    if exprs.is_empty() {
+        return Ok(Some(panel.decide(&[])));
+    }
+    let Some(evaluator) = evaluator else {
+        return Err(Error::refused(
+            Code::PanelNotEvaluated,
+            "the review panel has rules but no expression evaluator is installed",
+            vec![format!(
+                "{} rule(s) of [panel] are CEL over the run's evidence",
+                exprs.len()
+            )],
+            "use the airlock binary (it installs the CEL evaluator), or set `[panel] enabled = false`",
+        ));
+    };
+    let results = evaluator.eval_all(&exprs, evidence);
+    Ok(Some(panel.decide(&results)))
+}
+
+/// Whether the run's lane lets the panel approve runs of its class alone:
+/// its `auto_promote` lists the class.
+pub fn lane_auto_promotes(workflow: &Workflow, run: &Run) -> bool {
+    workflow
+        .lanes
+        .iter()
+        .find(|l| l.name == run.lane)
+        .and_then(|l| l.auto_promote.as_ref())
+        .is_some_and(|classes| classes.iter().any(|c| *c == run.class))
+}
+
+/// Why the panel may approve this run without a human, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AutoPromotion {
+    pub approved: bool,
+    pub reason: String,
+}
+
+/// The panel approves alone only when the lane grants auto-promotion to
+/// the run's class, the decision recommends approval and no condition asks
+/// for review (`needs_review`: the ids of the conditions that do).
+pub fn auto_promotion(
+    workflow: &Workflow,
+    run: &Run,
+    decision: Option<&Decision>,
+    needs_review: &[String],
+) -> AutoPromotion {
+    let no = |reason: String| AutoPromotion {
+        approved: false,
+        reason,
+    };
+    if !lane_auto_promotes(workflow, run) {
+        return no(format!(
+            "lane `{}` does not list class `{}` in `auto_promote`: a person decides",
+            run.lane, run.class
+        ));
+    }
+    let Some(decision) = decision else {
+        return no("the panel is off (`[panel] enabled = false`): a person decides".into());
+    };
+    if decision.outcome != Outcome::RecommendApprove {
+        return no(format!(
+            "the panel says {} ({}): a person decides",
+            decision.outcome.as_str(),
+            decision.reason
+        ));
+    }
+    if !needs_review.is_empty() {
+        return no(format!(
+            "condition(s) {} ask for a person's review",
+            needs_review.join(", ")
+        ));
+    }
+    AutoPromotion {
+        approved: true,
+        reason: format!(
+            "the panel recommends approval and lane `{}` auto-promotes class `{}`",
+            run.lane, run.class
+        ),
+    }
+}
