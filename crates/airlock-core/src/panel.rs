@@ -9,7 +9,9 @@
 //! ledger then says the panel approved, not a person.
 
 use airlock_model::evidence::{Evaluator, Evidence};
-use airlock_model::panel::{Decision, Outcome, Panel};
+pub use airlock_model::panel::{
+    CastVote, DECISION_VERSION, Decision, Outcome, Panel, Tally, Verdict, Vote, fmt,
+};
 use airlock_model::workflow::Workflow;
 
 use crate::error::{Code, Error, Result};
