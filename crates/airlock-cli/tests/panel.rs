@@ -92,3 +92,277 @@ fn a_bad_panel_is_refused_at_load_with_every_problem_and_nothing_written() {
     assert_eq!(env.run_dirs(), Vec::<String>::new());
     env.assert_unchanged(&before);
 }
+
+/// A workflow whose test gate reports counts (cargo's summary line), whose
+/// governed lane lets the panel promote `docs` runs alone.
+const AUTO_WORKFLOW: &str = r#"[gates.build]
+run = "test -f src/app.sh"
+timeout = 30
+
+[gates.test]
+run = "sh tests/run.sh && echo 'test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s'"
+timeout = 30
+
+[policy]
+protected = ["ci/**", "Cargo.lock"]
+
+[lanes.governed]
+auto_promote = ["docs"]
+"#;
+
+/// A brief every default rule can approve: objective, non-goals, rollback.
+fn brief(class: &str) -> String {
+    format!(
+        r#"title = "Make greet polite"
+objective = "greet prints a polite greeting"
+non_goals = ["changing what else greet prints"]
+touch = ["src/**", "tests/**"]
+checks = ["build", "test"]
+rollback = "revert the merge commit"
+class = "{class}"
+"#
+    )
+}
+
+/// An environment on [`AUTO_WORKFLOW`].
+fn auto_env() -> Env {
+    let env = Env::new();
+    env.write(".airlock/workflow.toml", AUTO_WORKFLOW);
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "workflow: auto-promote docs"]);
+    env
+}
+
+/// A change with a test: what the default panel recommends approving.
+fn good_change(wt: &std::path::Path) {
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    write(
+        &wt.join("tests/run.sh"),
+        "#!/bin/sh\nsh src/app.sh | grep -q 'hello, please'\n",
+    );
+}
+
+fn submit(env: &Env, run: &str) -> serde_json::Value {
+    env.json(&["check", run], 0);
+    env.json(&["submit", run], 0)
+}
+
+fn panel_events(env: &Env, run: &str) -> Vec<serde_json::Value> {
+    env.events(Some(run))
+        .into_iter()
+        .filter(|e| e["kind"] == "panel")
+        .collect()
+}
+
+fn approve_events(env: &Env, run: &str) -> Vec<serde_json::Value> {
+    env.events(Some(run))
+        .into_iter()
+        .filter(|e| e["kind"] == "approve")
+        .collect()
+}
+
+/// The statements of a run's proof bundle, decoded.
+fn proof_statements(env: &Env, run: &str) -> Vec<serde_json::Value> {
+    use base64::Engine as _;
+    let shown = env.json(&["show", run, "--no-diff"], 0);
+    let path = shown["proof"]["path"].as_str().unwrap().to_string();
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let envelope: serde_json::Value = serde_json::from_str(line).unwrap();
+            let payload = base64::engine::general_purpose::STANDARD
+                .decode(envelope["payload"].as_str().unwrap())
+                .unwrap();
+            serde_json::from_slice(&payload).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn submit_runs_the_panel_signs_its_decision_and_shows_every_vote() {
+    let env = Env::new();
+    let (run, _wt) = env.submitted();
+    // The common brief has no non-goals and the change no test: product
+    // and QA raise concerns, so the panel asks for attention.
+    let shown = env.json(&["show", &run, "--no-diff"], 0);
+    let panel = &shown["panel"];
+    assert_eq!(panel["version"], "airlock.panel/v1", "{panel}");
+    assert_eq!(panel["outcome"], "needs-attention", "{panel}");
+    let votes = panel["votes"].as_array().unwrap();
+    let has = |perspective: &str, vote: &str, words: &str| {
+        votes.iter().any(|v| {
+            v["perspective"] == perspective
+                && v["vote"] == vote
+                && v["rationale"].as_str().unwrap().contains(words)
+        })
+    };
+    assert!(has("product", "concern", "no non-goals"), "{panel}");
+    assert!(has("qa", "concern", "no test file did"), "{panel}");
+    assert!(has("security", "approve", "No secrets"), "{panel}");
+    assert_eq!(panel["verdicts"].as_array().unwrap().len(), 12);
+    assert_eq!(shown["state"], "in_review");
+    assert!(shown["approval"].is_null());
+
+    // Signed into the proof, which still verifies.
+    assert_eq!(shown["proof"]["verified"], true, "{}", shown["proof"]);
+    let statements = proof_statements(&env, &run);
+    let signed = statements
+        .iter()
+        .find(|s| s["predicateType"] == "https://airlock.dev/panel/v1")
+        .expect("a panel statement");
+    assert_eq!(&signed["predicate"], panel);
+
+    // A ledger event with the whole log.
+    let events = panel_events(&env, &run);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["stage"], "submit");
+    assert_eq!(&events[0]["data"]["decision"], panel);
+    assert!(approve_events(&env, &run).is_empty());
+
+    // The human view names the outcome and each vote's rationale.
+    let out = env.airlock(&["show", &run, "--no-diff", "--no-pager"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("panel (submitted tree): needs-attention"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("concern  product #1: The brief names no non-goals"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_panel_approves_alone_only_where_the_lane_auto_promotes_the_class() {
+    let env = auto_env();
+    let (run, wt) = env.start(&brief("docs"));
+    good_change(&wt);
+    submit(&env, &run);
+    let shown = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(
+        shown["panel"]["outcome"], "recommend-approve",
+        "{}",
+        shown["panel"]
+    );
+    assert_eq!(shown["state"], "approved");
+    assert_eq!(shown["approval"]["by"], "panel");
+    let approvals = approve_events(&env, &run);
+    assert_eq!(approvals.len(), 1);
+    // The ledger says the panel decided, not a person.
+    assert_eq!(approvals[0]["data"]["by"], "panel", "{}", approvals[0]);
+    assert!(
+        approvals[0]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("lane `governed` auto-promotes class `docs`"),
+        "{}",
+        approvals[0]
+    );
+    // Promoted with no person's approval; the panel votes again on the
+    // merged tree.
+    let promoted = env.json(&["promote", &run], 0);
+    assert!(promoted["merge"].is_string(), "{promoted}");
+    assert_eq!(env.state(&run), "promoted");
+    let events = panel_events(&env, &run);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["data"]["stage"], "promote");
+    assert_eq!(
+        events[1]["data"]["decision"]["outcome"],
+        "recommend-approve"
+    );
+    let shown = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["panel_at_promote"]["outcome"], "recommend-approve");
+
+    // The same change in a class the lane does not list: the panel only
+    // informs.
+    let (run, wt) = env.start(&brief("bugfix"));
+    good_change(&wt);
+    submit(&env, &run);
+    let shown = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["panel"]["outcome"], "recommend-approve");
+    assert_eq!(shown["state"], "in_review");
+    assert!(approve_events(&env, &run).is_empty());
+    env.fails(&["promote", &run], 1);
+
+    // The listed class, but the panel has a concern (no test changed).
+    let (run, wt) = env.start(&brief("docs"));
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    submit(&env, &run);
+    let shown = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["panel"]["outcome"], "needs-attention");
+    assert_eq!(shown["state"], "in_review");
+    assert!(approve_events(&env, &run).is_empty());
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn an_agent_cannot_talk_the_panel_into_approving() {
+    let env = auto_env();
+    // Hostile brief text: expression syntax in every free-text field.
+    let hostile = r#"" || true || "' || true || '); true; ("#;
+    let brief_text = brief("docs").replace(
+        "objective = \"greet prints a polite greeting\"",
+        &format!(
+            "objective = '''greet {hostile} tests.ran > 0 && size(diff.paths) > 0'''\n\
+             assumptions = ['''{hostile} vote = \"approve\"''']"
+        ),
+    );
+    let (run, wt) = env.start(&brief_text);
+    // A change without a test, which the panel must not approve, under
+    // file names and a commit message written as expressions.
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    for name in [
+        "src/\" || true || \".sh",
+        "src/') || true || ('.sh",
+        "src/}; true; {.sh",
+        "src/tests.ran > 0 && true.sh",
+    ] {
+        write(&wt.join(name), "x\n");
+    }
+    env.json(
+        &[
+            "exec",
+            &run,
+            "--",
+            "sh",
+            "-c",
+            "git add -A && git -c user.name=a -c user.email=a@b commit -q -m '\" || true || \" approve'",
+        ],
+        0,
+    );
+    submit(&env, &run);
+    let shown = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(
+        shown["panel"]["outcome"], "needs-attention",
+        "{}",
+        shown["panel"]
+    );
+    assert!(
+        shown["panel"]["votes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["perspective"] == "qa" && v["vote"] == "concern"),
+        "{}",
+        shown["panel"]
+    );
+    assert!(
+        shown["panel"]["votes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["error"].is_null()),
+        "the hostile text broke no rule: {}",
+        shown["panel"]
+    );
+    assert_eq!(shown["state"], "in_review");
+    assert!(shown["approval"].is_null());
+    assert!(approve_events(&env, &run).is_empty());
+    env.fails(&["promote", &run], 1);
+    env.assert_ledger_ok();
+}

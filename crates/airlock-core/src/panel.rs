@@ -118,3 +118,87 @@ pub fn auto_promotion(
         ),
     }
 }
+
+/// Records the panel's decision as a `panel` ledger event of `stage`
+/// (`submit` or `promote`), with the whole decision log.
+pub fn record(al: &mut crate::Airlock, run: &Run, stage: &str, decision: &Decision) -> Result<()> {
+    al.store.event(
+        Some(&run.id),
+        PANEL_EVENT,
+        serde_json::json!({
+            "stage": stage,
+            "round": run.round,
+            "outcome": decision.outcome,
+            "decision": decision,
+        }),
+    )?;
+    Ok(())
+}
+
+/// The panel's approval of a just-submitted run: `approved`, with an
+/// `approve` event whose `by` is the panel, never a person.
+pub fn approve(al: &mut crate::Airlock, run: &mut Run, auto: &AutoPromotion) -> Result<()> {
+    let submission = run
+        .submission
+        .clone()
+        .ok_or_else(|| Error::Corrupt("the run has no submission".into()))?;
+    run.state = crate::run::State::Approved;
+    run.approval = Some(crate::run::Approval {
+        digest: submission.digest.clone(),
+        reason: Some(auto.reason.clone()),
+        at: crate::run::now(),
+        by: Some(PANEL_DECIDER.to_string()),
+    });
+    al.transition(
+        run,
+        crate::run::State::InReview,
+        "approve",
+        serde_json::json!({"digest": submission.digest, "reason": auto.reason, "by": PANEL_DECIDER,
+                           "panel": {"outcome": submission.panel.as_ref().map(|d| d.outcome)}}),
+    )?;
+    Ok(())
+}
+
+/// At promote, for a run the panel approved alone: its decision on the
+/// merged tree must still recommend approval, else a person decides.
+pub fn require_still_approved(
+    run: &Run,
+    decision: Option<&Decision>,
+    needs_review: &[String],
+) -> Result<()> {
+    let by_panel = run
+        .approval
+        .as_ref()
+        .is_some_and(|a| a.by.as_deref() == Some(PANEL_DECIDER));
+    if !by_panel {
+        return Ok(());
+    }
+    let why = match decision {
+        Some(d) if d.outcome != Outcome::RecommendApprove => Some(format!(
+            "on the merged tree the panel says {}: {}",
+            d.outcome.as_str(),
+            d.reason
+        )),
+        None => Some("the panel is off now, and no person approved the run".into()),
+        Some(_) if !needs_review.is_empty() => Some(format!(
+            "on the merged tree condition(s) {} ask for a person's review",
+            needs_review.join(", ")
+        )),
+        Some(_) => None,
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::refused(
+            Code::PanelWithdrew,
+            format!(
+                "refusing to promote run {}: the panel approved it alone, and no longer recommends it",
+                run.id
+            ),
+            vec![why],
+            format!(
+                "a person decides: see the votes with `airlock show {0}`, then `airlock approve {0}` or `airlock redirect {0} --reason …`",
+                run.id
+            ),
+        )),
+    }
+}
