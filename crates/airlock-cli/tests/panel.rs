@@ -291,7 +291,7 @@ fn the_panel_approves_alone_only_where_the_lane_auto_promotes_the_class() {
 
     // The listed class, but the panel has a concern (no test changed).
     let (run, wt) = env.start(&brief("docs"));
-    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please!\n");
     submit(&env, &run);
     let shown = env.json(&["show", &run, "--no-diff"], 0);
     assert_eq!(shown["panel"]["outcome"], "needs-attention");

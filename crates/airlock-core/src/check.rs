@@ -126,14 +126,33 @@ pub fn check_with(
     } else {
         stops::evaluate(al, &run, &brief, &workflow, &tree)?
     };
-    let passed = !failed && stops.iter().all(|s| s.passed);
-    let report = CheckReport {
+    let mut report = CheckReport {
         round: run.round,
-        passed,
+        passed: false,
         tree: tree.clone(),
         gates,
         stops,
+        conditions: Vec::new(),
     };
+    // The workflow's conditions see the gates' and stops' results.
+    if !workflow.conditions.is_empty() {
+        let evidence = crate::evidence::collect(
+            al,
+            &run,
+            &brief,
+            &workflow,
+            &crate::evidence::Subject {
+                base: &run.base,
+                tree: &tree,
+                report: Some(&report),
+            },
+        )?;
+        report.conditions = crate::conditions::evaluate(&workflow, &evidence)?;
+    }
+    let passed = !failed
+        && report.stops.iter().all(|s| s.passed)
+        && !report.conditions.iter().any(|c| c.blocks());
+    report.passed = passed;
     let from = run.state;
     run.state = if passed {
         State::Checked
@@ -145,13 +164,19 @@ pub fn check_with(
         tree,
         report: report.clone(),
     });
-    al.transition(
-        &run,
-        from,
-        "check",
-        json!({"passed": passed, "tree": report.tree, "failure": report.first_failure()}),
-    )?;
+    al.transition(&run, from, "check", check_event(&report))?;
     Ok(report)
+}
+
+/// The `check` ledger event: the outcome, and the conditions' results when
+/// the workflow has any.
+fn check_event(report: &CheckReport) -> serde_json::Value {
+    let mut event =
+        json!({"passed": report.passed, "tree": report.tree, "failure": report.first_failure()});
+    if !report.conditions.is_empty() {
+        event["conditions"] = crate::conditions::summary(&report.conditions);
+    }
+    event
 }
 
 /// The workflow's gates the brief requires, in workflow order.

@@ -32,7 +32,21 @@ impl WorkflowFile for Workflow {
                 });
             }
         };
-        Ok(Workflow::parse(&text, &path.display().to_string())?)
+        let name = path.display().to_string();
+        // Expressions are type-checked as the workflow loads, with every
+        // other problem of the file, by the installed evaluator.
+        // The evaluator is built only for a file that may have expressions
+        // (`when = …` of a condition or a panel rule).
+        let evaluator = if text.contains("when") {
+            crate::evaluator::installed()
+        } else {
+            None
+        };
+        let workflow = Workflow::parse_with(&text, &name, evaluator)?;
+        if !workflow.conditions.is_empty() {
+            crate::evaluator::require("the workflow's `[conditions]`")?;
+        }
+        Ok(workflow)
     }
 
     fn load_for(layout: &Layout) -> Result<Workflow> {

@@ -301,7 +301,8 @@ fn write_feedback(al: &Airlock, run: &Run, kind: &str, reason: &str) -> Result<(
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RiskFlag {
     /// Stable: `secret-allowed-inline`, `weaker-sandbox`, `brief-network`,
-    /// `protected-path`, `checks-failed-first`.
+    /// `protected-path`, `checks-failed-first`, `condition-needs-review`,
+    /// `condition-warn`.
     pub code: &'static str,
     pub message: String,
 }
@@ -341,6 +342,20 @@ pub fn risk_flags(al: &Airlock, run: &Run, history: &History) -> Result<Vec<Risk
                 }
                 _ => {}
             }
+        }
+        for c in check
+            .report
+            .conditions
+            .iter()
+            .filter(|c| c.held && !c.blocks())
+        {
+            flags.push(RiskFlag {
+                code: match c.effect {
+                    airlock_model::conditions::Effect::NeedsReview => "condition-needs-review",
+                    _ => "condition-warn",
+                },
+                message: c.describe(),
+            });
         }
     }
     let weaker: Vec<String> = al

@@ -8,6 +8,7 @@
 //! `recommend-approve` and no condition asks for a human's review; the
 //! ledger then says the panel approved, not a person.
 
+use airlock_model::conditions::{ConditionResult, Effect};
 use airlock_model::evidence::{Evaluator, Evidence};
 pub use airlock_model::panel::{
     CastVote, DECISION_VERSION, Decision, Outcome, Panel, Tally, Verdict, Vote, fmt,
@@ -28,8 +29,9 @@ pub const PANEL_DECIDER: &str = "panel";
 
 /// The panel's decision on `evidence`, `None` when `[panel] enabled =
 /// false`. Every rule is evaluated in one call (`eval_all`), so an
-/// evaluator compiles the panel's expressions once. Refuses, never skips,
-/// when the panel has rules and no evaluator is installed.
+/// evaluator compiles the panel's expressions once. Refuses
+/// (`no-evaluator`), never skips, when the panel has rules and no
+/// evaluator is given.
 pub fn decide(
     panel: &Panel,
     evidence: &Evidence,
@@ -42,16 +44,9 @@ pub fn decide(
     if exprs.is_empty() {
         return Ok(Some(panel.decide(&[])));
     }
-    let Some(evaluator) = evaluator else {
-        return Err(Error::refused(
-            Code::PanelNotEvaluated,
-            "the review panel has rules but no expression evaluator is installed",
-            vec![format!(
-                "{} rule(s) of [panel] are CEL over the run's evidence",
-                exprs.len()
-            )],
-            "use the airlock binary (it installs the CEL evaluator), or set `[panel] enabled = false`",
-        ));
+    let evaluator = match evaluator {
+        Some(e) => e,
+        None => crate::evaluator::require("the review panel's rules")?,
     };
     let results = evaluator.eval_all(&exprs, evidence);
     Ok(Some(panel.decide(&results)))
@@ -164,8 +159,9 @@ pub fn approve(al: &mut crate::Airlock, run: &mut Run, auto: &AutoPromotion) -> 
 pub fn require_still_approved(
     run: &Run,
     decision: Option<&Decision>,
-    needs_review: &[String],
+    conditions: &[ConditionResult],
 ) -> Result<()> {
+    let needs_review = needs_review(conditions);
     let by_panel = run
         .approval
         .as_ref()
@@ -201,4 +197,32 @@ pub fn require_still_approved(
             ),
         )),
     }
+}
+
+/// The ids of the conditions that held with effect `needs-review`.
+pub fn needs_review(conditions: &[ConditionResult]) -> Vec<String> {
+    conditions
+        .iter()
+        .filter(|c| c.held && c.effect == Effect::NeedsReview)
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+/// After `submit` moved the run to `in_review`: the panel's decision as a
+/// ledger event, then its approval when [`auto_promotion`] allows.
+pub fn after_submit(
+    al: &mut crate::Airlock,
+    run: &mut Run,
+    workflow: &Workflow,
+    conditions: &[ConditionResult],
+) -> Result<Option<AutoPromotion>> {
+    let Some(decision) = run.submission.as_ref().and_then(|s| s.panel.clone()) else {
+        return Ok(None);
+    };
+    record(al, run, "submit", &decision)?;
+    let auto = auto_promotion(workflow, run, Some(&decision), &needs_review(conditions));
+    if auto.approved {
+        approve(al, run, &auto)?;
+    }
+    Ok(Some(auto))
 }

@@ -137,6 +137,31 @@ pub fn promote_with(
     } else {
         merge_onto_moved_target(al, &run, &brief, &submission, &tip, progress)?
     };
+    // The workflow's conditions on what the merge brings to the target
+    // (the merged tree against the target's tip), before anything moves.
+    let (conditions, panel) = if workflow.conditions.is_empty() && !workflow.panel.enabled {
+        (Vec::new(), None)
+    } else {
+        let evidence = crate::evidence::collect(
+            al,
+            &run,
+            &brief,
+            &workflow,
+            &crate::evidence::Subject {
+                base: &tip,
+                tree: &tree,
+                report: run.check.as_ref().map(|c| &c.report),
+            },
+        )?;
+        let results = crate::conditions::evaluate(&workflow, &evidence)?;
+        crate::conditions::refuse_blocked(&results, "promotion", &run.id)?;
+        // The review panel again, on the merged tree; a run it approved
+        // alone needs its approval to stand there.
+        let panel =
+            crate::panel::decide(&workflow.panel, &evidence, crate::evaluator::installed())?;
+        crate::panel::require_still_approved(&run, panel.as_ref(), &results)?;
+        (results, panel)
+    };
     let message = format!(
         "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
         run.id, run.target, submission.digest, approval.at
@@ -194,9 +219,13 @@ pub fn promote_with(
         "promote",
         json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
                "regated": regated, "digest": submission.digest,
-               "undo": undo_record(al, &run.id, &merge)?}),
+               "undo": undo_record(al, &run.id, &merge)?,
+               "conditions": crate::conditions::summary(&conditions)}),
         Some(intent),
     )?;
+    if let Some(decision) = &panel {
+        crate::panel::record(al, &run, "promote", decision)?;
+    }
     let actions = crate::action::apply::apply(
         al,
         &run,

@@ -112,11 +112,7 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
         ACTIONS_PREDICATE,
         crate::action::plan::evidence(ev.actions, run.round),
     );
-    let checks = Statement::new(
-        subjects,
-        CHECKS_PREDICATE,
-        json!({"passed": ev.check.passed, "tree": ev.check.tree, "gates": ev.check.gates, "stop_conditions": ev.check.stops}),
-    );
+    let checks = Statement::new(subjects, CHECKS_PREDICATE, checks_predicate(ev.check));
     let mut statements = vec![run_statement, traces, checks, actions];
     if let Some(decision) = ev.panel {
         statements.push(Statement::new(
@@ -441,4 +437,14 @@ pub fn verify_file(al: &Airlock, path: &Path, key: Option<&PublicKey>) -> Result
         round: p["round"].as_u64().and_then(|r| u32::try_from(r).ok()),
         checks,
     })
+}
+
+/// The checks statement's predicate: gates and stop conditions, and the
+/// workflow's conditions as evaluated at submit when it has any.
+fn checks_predicate(check: &CheckReport) -> serde_json::Value {
+    let mut predicate = json!({"passed": check.passed, "tree": check.tree, "gates": check.gates, "stop_conditions": check.stops});
+    if !check.conditions.is_empty() {
+        predicate["conditions"] = json!(check.conditions);
+    }
+    predicate
 }

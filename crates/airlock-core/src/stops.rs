@@ -209,7 +209,7 @@ fn secrets(
 }
 
 /// A repository's gitleaks configuration, whose rules and allowlists the secrets stop reads.
-const GITLEAKS_FILE: &str = ".gitleaks.toml";
+pub const GITLEAKS_FILE: &str = ".gitleaks.toml";
 
 /// An all-zero object id: the side of a change where the file does not exist.
 fn is_null_id(id: &str) -> bool {

@@ -50,6 +50,28 @@ pub fn submit(
 
     crate::action::plan::recheck(al, &run, &workflow, effects)?;
 
+    // The workflow's conditions again, on the evidence as submitted (the
+    // actions may have changed since the check); the proof records these.
+    let mut report = check.report.clone();
+    let mut panel = None;
+    if !workflow.conditions.is_empty() || workflow.panel.enabled {
+        let evidence = crate::evidence::collect(
+            al,
+            &run,
+            &brief,
+            &workflow,
+            &crate::evidence::Subject {
+                base: &run.base,
+                tree: &tree,
+                report: Some(&check.report),
+            },
+        )?;
+        report.conditions = crate::conditions::evaluate(&workflow, &evidence)?;
+        crate::conditions::refuse_blocked(&report.conditions, "submit", &run.id)?;
+        // The review panel on the same evidence; signed into the proof.
+        panel = crate::panel::decide(&workflow.panel, &evidence, crate::evaluator::installed())?;
+    }
+
     let main = al.layout.git();
     let parent = run
         .submission
@@ -96,9 +118,9 @@ pub fn submit(
             diff_digest: &diff_digest,
             diff_stat,
             traces: &traces,
-            check: &check.report,
+            check: &report,
             actions: &actions,
-            panel: None,
+            panel: panel.as_ref(),
         },
     )?;
     crate::failpoint("submit:after-proof");
@@ -112,7 +134,7 @@ pub fn submit(
         digest: written.digest.clone(),
         at: now(),
         author: Some(author.to_string()),
-        panel: None,
+        panel,
     };
     run.state = State::InReview;
     run.workflow_digest = workflow.digest.clone();
@@ -124,8 +146,11 @@ pub fn submit(
         "submit",
         json!({"round": run.round, "head": submission.head, "tree": submission.tree,
                "proof": submission.proof, "digest": submission.digest, "diff_sha256": submission.diff_digest,
-               "author": submission.author}),
+               "author": submission.author, "conditions": crate::conditions::summary(&report.conditions)}),
     )?;
+    // The panel's decision in the ledger, and its approval where the lane
+    // lets it decide alone.
+    crate::panel::after_submit(al, &mut run, &workflow, &report.conditions)?;
     Ok(submission)
 }
 

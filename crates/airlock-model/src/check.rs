@@ -68,6 +68,9 @@ pub struct CheckReport {
     pub tree: String,
     pub gates: Vec<GateResult>,
     pub stops: Vec<StopResult>,
+    /// The workflow's custom conditions, evaluated after the gates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<crate::conditions::ConditionResult>,
 }
 
 impl CheckReport {
@@ -86,6 +89,12 @@ impl CheckReport {
             .filter(|s| !s.passed)
             .map(|s| format!("stop condition `{}`: {}", s.name, s.findings.join("; ")))
             .collect();
+        out.extend(
+            self.conditions
+                .iter()
+                .filter(|c| c.blocks())
+                .map(|c| c.describe()),
+        );
         if let Some(g) = self.gates.iter().find(|g| g.status == "failed") {
             out.push(match g.snapshot.as_ref().filter(|s| s.decision != "matched") {
                 Some(s) => format!(

@@ -106,6 +106,7 @@ codes! {
     // Corrupt state (exit 4) and internal failure (exit 5).
     CorruptState = "corrupt-state", Corrupt;
     Internal = "internal", Internal;
+    NoEvaluator = "no-evaluator", Internal;
     // Refusals (exit 1): a rule said no.
     WrongState = "wrong-state", Refused;
     KeyMissing = "key-missing", Refused;
@@ -127,6 +128,7 @@ codes! {
     WorkflowChanged = "workflow-changed", Refused;
     ConcurrentChange = "concurrent-change", Refused;
     CheckNotPassed = "check-not-passed", Refused;
+    ConditionBlocked = "condition-blocked", Refused;
     RunRefMoved = "run-ref-moved", Refused;
     TargetMissing = "target-missing", Refused;
     TargetMoved = "target-moved", Refused;
@@ -167,7 +169,6 @@ codes! {
     McpUnknownTool = "mcp-unknown-tool", Refused;
     McpArgumentsTooLarge = "mcp-arguments-too-large", Refused;
     OtherRun = "other-run", Refused;
-    PanelNotEvaluated = "panel-not-evaluated", Refused;
     PanelWithdrew = "panel-withdrew", Refused;
 }
 

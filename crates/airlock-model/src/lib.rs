@@ -7,6 +7,7 @@
 pub mod action;
 pub mod brief;
 pub mod check;
+pub mod conditions;
 pub mod counts;
 pub mod diag;
 pub mod digest;

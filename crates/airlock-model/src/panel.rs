@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{self, Diagnostic, Diagnostics};
+use crate::diag::{self, Diagnostics};
 use crate::evidence::Evaluator;
 
 /// The perspectives of the panel, in the order the tally lists them.
@@ -90,31 +90,6 @@ impl Outcome {
     }
 }
 
-/// Where a rule's `when` was written, so that a problem the evaluator finds
-/// at an offset of the expression is reported at its line and column.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Written {
-    pub line: usize,
-    pub column: usize,
-    /// The expression stands in the file character for character on one
-    /// line (no escapes, no line breaks), so offsets map to columns.
-    pub verbatim: bool,
-}
-
-impl Written {
-    /// Line and column of byte `offset` of `expr`.
-    pub fn at(&self, expr: &str, offset: usize) -> (usize, usize) {
-        if !self.verbatim {
-            return (self.line, self.column);
-        }
-        let mut at = offset.min(expr.len());
-        while !expr.is_char_boundary(at) {
-            at -= 1;
-        }
-        (self.line, self.column + expr[..at].chars().count())
-    }
-}
-
 /// `[[panel.PERSPECTIVE.rules]]`: a condition over the evidence and the vote
 /// it casts.
 #[derive(Debug, Clone, Serialize)]
@@ -125,8 +100,6 @@ pub struct Rule {
     pub rationale: String,
     /// `default` for the shipped panel's rules, else the workflow file.
     pub origin: String,
-    #[serde(skip)]
-    pub written: Written,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,7 +134,7 @@ impl Default for Panel {
         if let Some(table) =
             diag::get(doc.get_ref(), "panel").and_then(|v| diag::table(v, "panel", &mut diags))
         {
-            panel = parse_from(table, DEFAULT_PANEL, "default", panel, &mut diags);
+            panel = parse_from(table, DEFAULT_PANEL, "default", panel, None, &mut diags);
         }
         assert!(diags.is_empty(), "the default panel parses");
         panel
@@ -188,8 +161,15 @@ fn empty() -> Panel {
 
 /// `[panel]` of a workflow: the default panel unless `defaults = false`,
 /// with each perspective's `weight` and `veto` as written and its rules
-/// added after the default ones.
-pub fn parse(root: &DeTable<'_>, source: &str, diags: &mut Diagnostics<'_>) -> Panel {
+/// added after the default ones. With an evaluator, every `when` the
+/// workflow writes is type-checked (the default rules are, by a test, not
+/// on every load).
+pub fn parse(
+    root: &DeTable<'_>,
+    source: &str,
+    evaluator: Option<&dyn Evaluator>,
+    diags: &mut Diagnostics<'_>,
+) -> Panel {
     let table = diag::get(root, "panel").and_then(|v| diag::table(v, "panel", diags));
     let Some(table) = table else {
         return Panel::default();
@@ -198,7 +178,7 @@ pub fn parse(root: &DeTable<'_>, source: &str, diags: &mut Diagnostics<'_>) -> P
         Some(Some(false)) => empty(),
         _ => Panel::default(),
     };
-    parse_from(table, source, "workflow", start, diags)
+    parse_from(table, source, "workflow", start, evaluator, diags)
 }
 
 /// The keys of one `[panel]` table over `panel`.
@@ -207,6 +187,7 @@ fn parse_from(
     source: &str,
     origin: &str,
     mut panel: Panel,
+    evaluator: Option<&dyn Evaluator>,
     diags: &mut Diagnostics<'_>,
 ) -> Panel {
     for (key, value) in table.iter() {
@@ -247,7 +228,7 @@ fn parse_from(
                     continue;
                 };
                 let perspective = &mut panel.perspectives[index];
-                parse_perspective(value, source, origin, perspective, diags);
+                parse_perspective(value, source, origin, perspective, evaluator, diags);
             }
         }
     }
@@ -259,6 +240,7 @@ fn parse_perspective(
     source: &str,
     origin: &str,
     perspective: &mut Perspective,
+    evaluator: Option<&dyn Evaluator>,
     diags: &mut Diagnostics<'_>,
 ) {
     let context = format!("[panel.{}]", perspective.name);
@@ -306,7 +288,7 @@ fn parse_perspective(
     };
     for (i, item) in items.iter().enumerate() {
         let rule_context = format!("[[panel.{}.rules]] #{}", perspective.name, i + 1);
-        if let Some(rule) = parse_rule(item, source, origin, &rule_context, diags) {
+        if let Some(rule) = parse_rule(item, source, origin, &rule_context, evaluator, diags) {
             perspective.rules.push(rule);
         }
     }
@@ -317,6 +299,7 @@ fn parse_rule(
     source: &str,
     origin: &str,
     context: &str,
+    evaluator: Option<&dyn Evaluator>,
     diags: &mut Diagnostics<'_>,
 ) -> Option<Rule> {
     let table = diag::table(item, "rules", diags)?;
@@ -331,7 +314,14 @@ fn parse_rule(
                 );
                 None
             } else {
-                Some((s, written(source, v.span())))
+                if let Some(evaluator) = evaluator
+                    && let Err(errors) = evaluator.check(&s)
+                {
+                    crate::conditions::report_expression_errors(
+                        source, v, &s, context, &errors, diags,
+                    );
+                }
+                Some(s)
             }
         }),
         None => {
@@ -388,32 +378,13 @@ fn parse_rule(
             None
         }
     };
-    let ((when, written), vote, rationale) = (when?, vote?, rationale?);
+    let (when, vote, rationale) = (when?, vote?, rationale?);
     Some(Rule {
         when,
         vote,
         rationale,
         origin: origin.to_string(),
-        written,
     })
-}
-
-/// Where a string value's content starts, and whether it is there verbatim.
-fn written(source: &str, span: Range<usize>) -> Written {
-    let raw = source.get(span.clone()).unwrap_or("");
-    let (quote, verbatim) = if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
-        (3, false)
-    } else if raw.starts_with('\'') {
-        (1, !raw.contains('\n'))
-    } else {
-        (1, !raw.contains('\\') && !raw.contains('\n'))
-    };
-    let (line, column) = diag::line_column(source, span.start + quote.min(raw.len()));
-    Written {
-        line,
-        column,
-        verbatim,
-    }
 }
 
 fn number(value: &Spanned<DeValue<'_>>) -> Option<f64> {
@@ -524,48 +495,6 @@ impl Panel {
         self.perspectives
             .iter()
             .flat_map(|p| p.rules.iter().map(move |r| (p, r)))
-    }
-
-    /// Type-checks every rule's `when` with `evaluator`; each problem as a
-    /// diagnostic at its line and column in the workflow (a problem in a
-    /// default rule names the default panel: a bug of airlock's).
-    pub fn check(&self, evaluator: &dyn Evaluator) -> Vec<Diagnostic> {
-        if !self.enabled {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        for (p, rule) in self.rules() {
-            let Err(errors) = evaluator.check(&rule.when) else {
-                continue;
-            };
-            let position = self
-                .perspectives
-                .iter()
-                .find(|q| q.name == p.name)
-                .and_then(|q| q.rules.iter().position(|r| std::ptr::eq(r, rule)))
-                .map_or(0, |i| i + 1);
-            for e in errors {
-                let (line, column) = rule.written.at(&rule.when, e.offset);
-                let place = if rule.origin == "default" {
-                    "the default panel's "
-                } else {
-                    ""
-                };
-                out.push(Diagnostic {
-                    line,
-                    column,
-                    message: format!(
-                        "{place}rule #{position} of [panel.{}]: {}",
-                        p.name, e.message
-                    ),
-                    help: Some(
-                        "`when` is CEL over the evidence document (docs/evidence.md) and must be a bool"
-                            .into(),
-                    ),
-                });
-            }
-        }
-        out
     }
 
     /// The decision from each rule's result, in the order of
@@ -753,15 +682,6 @@ mod tests {
             qa.rules.len(),
             perspective(&Panel::default(), "qa").rules.len() + 1
         );
-        assert_eq!(
-            last.written,
-            Written {
-                line: 6,
-                column: 9,
-                verbatim: true
-            }
-        );
-        assert_eq!(last.written.at(&last.when, 6), (6, 15));
 
         let bare = panel("[panel]\ndefaults = false\nblock_at = 0.75\n[panel.data]\nweight = 0\n");
         assert!(bare.perspectives.iter().all(|p| p.rules.is_empty()));
@@ -831,7 +751,6 @@ mod tests {
                 vote: *vote,
                 rationale: format!("{name} says {}", vote.as_str()),
                 origin: "workflow".into(),
-                written: Written::default(),
             });
         }
         p

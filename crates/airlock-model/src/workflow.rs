@@ -125,6 +125,8 @@ pub struct Workflow {
     pub release: Option<crate::release::ReleaseSettings>,
     /// `[mcp]`: upstream MCP servers, how their tools are treated, pins.
     pub mcp: crate::mcp::McpSettings,
+    /// `[conditions.ID]`: custom conditions over the evidence, in file order.
+    pub conditions: Vec<crate::conditions::Condition>,
     /// `[panel]`: the review panel's perspectives and rules (issue 18).
     pub panel: crate::panel::Panel,
     /// sha256 of the file's bytes.
@@ -184,6 +186,16 @@ impl Workflow {
     }
 
     pub fn parse(text: &str, name: &str) -> Result<Workflow> {
+        Workflow::parse_with(text, name, None)
+    }
+
+    /// [`Workflow::parse`], type-checking every expression (`[conditions]`)
+    /// with `evaluator` and reporting its problems with the others.
+    pub fn parse_with(
+        text: &str,
+        name: &str,
+        evaluator: Option<&dyn crate::evidence::Evaluator>,
+    ) -> Result<Workflow> {
         let mut diags = Diagnostics::new(text);
         let doc = diag::parse(text, &mut diags);
         let root = doc.get_ref();
@@ -198,6 +210,7 @@ impl Workflow {
                 "actions",
                 "release",
                 "mcp",
+                "conditions",
                 "panel",
             ],
             "the workflow",
@@ -364,7 +377,8 @@ impl Workflow {
         check_secrets_not_passed(root, &actions, &lanes, &mut diags);
         let release = crate::release::parse(root, &mut diags);
         let mcp = crate::mcp::parse(root, text, &mut diags);
-        let panel = crate::panel::parse(root, text, &mut diags);
+        let conditions = crate::conditions::parse(root, text, evaluator, &mut diags);
+        let panel = crate::panel::parse(root, text, evaluator, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
             crate::release::check_gates(r, &names, &mut diags);
@@ -386,6 +400,7 @@ impl Workflow {
             actions,
             release,
             mcp,
+            conditions,
             panel,
             digest: sha256_hex(text.as_bytes()),
             paths_written,

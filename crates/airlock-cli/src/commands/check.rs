@@ -198,7 +198,40 @@ pub fn render(report: &CheckReport) -> String {
             }
         }
     }
+    out += &render_conditions(&report.conditions);
     out.trim_end().to_string()
+}
+
+/// The workflow's conditions: each with its effect, and the message of
+/// those that hold.
+pub fn render_conditions(conditions: &[airlock_core::conditions::ConditionResult]) -> String {
+    use airlock_core::conditions::Effect;
+    if conditions.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "conditions:
+",
+    );
+    for c in conditions {
+        let mark = match (c.held, c.effect) {
+            (false, _) => "ok  ",
+            (true, Effect::Block) => "FAIL",
+            (true, Effect::NeedsReview) => "HOLD",
+            (true, Effect::Warn) => "warn",
+        };
+        out += &format!("  {mark} {} ({})\n", c.id, c.effect.as_str());
+        if c.held {
+            out += &format!("       - {}\n", crate::render::escape(&c.message));
+        }
+        if let Some(e) = &c.error {
+            out += &format!(
+                "       note: could not be evaluated, so it holds: {}\n",
+                crate::render::escape(e)
+            );
+        }
+    }
+    out
 }
 
 /// `check --base`: the gates on the run's base.

@@ -16,6 +16,7 @@ mod brief;
 mod check;
 mod completions;
 mod demo;
+mod evidence;
 pub mod exec;
 mod gc;
 mod hook;
@@ -123,6 +124,8 @@ pub enum Command {
     Log(log::Args),
     /// The output a run's commands and gates printed: list the traces, or one's stdout and stderr.
     Logs(logs::Args),
+    /// The evidence document of a run (what `[conditions]` and panel rules see), and the conditions evaluated on it.
+    Evidence(evidence::Args),
     /// The ledger itself.
     #[command(subcommand)]
     Ledger(ledger::Command),
@@ -175,6 +178,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Key(cmd) => key::run(ctx, cmd),
         Command::Log(args) => log::run(ctx, args),
         Command::Logs(args) => logs::run(ctx, args),
+        Command::Evidence(args) => evidence::run(ctx, args),
         Command::Ledger(cmd) => ledger::run(ctx, cmd),
         Command::Snap(cmd) => snap::run(ctx, cmd),
         Command::Sandbox(cmd) => sandbox::run(ctx, cmd),
