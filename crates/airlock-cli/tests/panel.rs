@@ -366,3 +366,136 @@ fn an_agent_cannot_talk_the_panel_into_approving() {
     env.fails(&["promote", &run], 1);
     env.assert_ledger_ok();
 }
+
+#[test]
+fn a_rule_that_does_not_type_check_is_refused_at_load_at_its_column() {
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{WORKFLOW}\n[[panel.qa.rules]]\nwhen = 'tests.rann > 0'\nvote = \"concern\"\nrationale = \"r\"\n\n\
+             [[panel.data.rules]]\nwhen = 'size(diff.paths)'\nvote = \"concern\"\nrationale = \"r\"\n"
+        ),
+    );
+    let path = env.write_brief("b", BRIEF);
+    let before = env.world();
+    let err = env.json_error(&["start", &path], 2);
+    assert_eq!(err["code"], "invalid-workflow", "{err}");
+    let base = WORKFLOW.lines().count() as u64;
+    let diagnostics = err["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 2, "{err}");
+    let (qa, data) = (&diagnostics[0], &diagnostics[1]);
+    assert_eq!(
+        (&qa["line"], &qa["column"]),
+        (&(base + 3).into(), &9.into()),
+        "{err}"
+    );
+    assert!(
+        qa["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`when` of [[panel.qa.rules]] #1: "),
+        "{err}"
+    );
+    assert!(qa["message"].as_str().unwrap().contains("rann"), "{err}");
+    assert_eq!(data["line"], base + 8, "{err}");
+    assert!(
+        data["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`when` of [[panel.data.rules]] #1: "),
+        "{err}"
+    );
+    assert_eq!(env.run_dirs(), Vec::<String>::new());
+    env.assert_unchanged(&before);
+}
+
+#[test]
+fn every_default_rule_type_checks_against_the_evidence() {
+    // The default rules, written as the workflow's own, are type-checked
+    // when it loads: a start that succeeds proves every one checks.
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{WORKFLOW}\n[panel]\ndefaults = false\n{}",
+            airlock_core::panel::DEFAULT_PANEL
+        ),
+    );
+    env.start(BRIEF);
+    // And a mistake in the same text would have been caught.
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{WORKFLOW}\n[panel]\ndefaults = false\n{}",
+            airlock_core::panel::DEFAULT_PANEL
+                .replace("secrets.findings > 0", "secrets.finding > 0")
+        ),
+    );
+    let err = env.json_error(&["start", &env.write_brief("c", BRIEF)], 2);
+    assert_eq!(err["code"], "invalid-workflow", "{err}");
+}
+
+#[test]
+fn the_panel_withdraws_at_promote_when_it_no_longer_recommends() {
+    // A rule over what may change between submit and promote. Here the
+    // run's own state (`checked` at submit, `approved` at promote); in
+    // practice the class's record (a rollback in between), or a merge.
+    let env = Env::new();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{AUTO_WORKFLOW}
+[[panel.strategy.rules]]
+when = 'run.state == \"approved\"'
+\
+             vote = \"concern\"\nrationale = \"Something changed since submit.\"\n"
+        ),
+    );
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "workflow"]);
+    let (run, wt) = env.start(&brief("docs"));
+    good_change(&wt);
+    submit(&env, &run);
+    assert_eq!(env.state(&run), "approved");
+    let before = env.world();
+    let out = env.fails(&["promote", &run], 1);
+    assert!(
+        out.stderr
+            .contains("the panel approved it alone, and no longer recommends it"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("needs-attention"), "{}", out.stderr);
+    let err = env.json_error(&["promote", &run], 1);
+    assert_eq!(err["code"], "panel-withdrew", "{err}");
+    env.assert_unchanged(&before);
+    assert_eq!(env.state(&run), "approved");
+
+    // A person decides; the panel's decision on the merged tree then only
+    // informs.
+    env.json(&["approve", &run], 0);
+    let shown = env.json(&["show", &run, "--no-diff"], 0);
+    assert!(shown["approval"]["by"].is_null(), "{}", shown["approval"]);
+    env.json(&["promote", &run], 0);
+    assert_eq!(env.state(&run), "promoted");
+    let events = panel_events(&env, &run);
+    assert_eq!(events.last().unwrap()["data"]["stage"], "promote");
+    assert_eq!(
+        events.last().unwrap()["data"]["decision"]["outcome"],
+        "needs-attention"
+    );
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn show_prints_the_panels_section() {
+    let env = Env::new();
+    let (run, _wt) = env.submitted();
+    let out = env.airlock(&["show", &run, "--no-diff", "--no-pager"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let start = out.stdout.find("\npanel (").expect("a panel section") + 1;
+    let section = &out.stdout[start..];
+    let end = section.find("\n\n").map_or(section.len(), |i| i + 1);
+    insta::assert_snapshot!("show_panel_section", &section[..end]);
+}

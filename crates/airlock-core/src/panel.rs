@@ -11,7 +11,7 @@
 use airlock_model::conditions::{ConditionResult, Effect};
 use airlock_model::evidence::{Evaluator, Evidence};
 pub use airlock_model::panel::{
-    CastVote, DECISION_VERSION, Decision, Outcome, Panel, Tally, Verdict, Vote, fmt,
+    CastVote, DECISION_VERSION, DEFAULT_PANEL, Decision, Outcome, Panel, Tally, Verdict, Vote, fmt,
 };
 use airlock_model::workflow::Workflow;
 
