@@ -543,7 +543,8 @@ impl Panel {
                 .iter()
                 .filter(|d| d.vote == Some(v))
                 .map(|d| d.weight)
-                .sum::<f64>()
+                // From +0.0: an empty f64 sum is -0.0.
+                .fold(0.0, |sum, w| sum + w)
         };
         let (approve, concern, block) = (sum(Vote::Approve), sum(Vote::Concern), sum(Vote::Block));
         let cast = approve + concern + block;
