@@ -54,13 +54,13 @@ pub fn decide(
 
 /// Whether the run's lane lets the panel approve runs of its class alone:
 /// its `auto_promote` lists the class.
-pub fn lane_auto_promotes(workflow: &Workflow, run: &Run) -> bool {
+pub fn lane_auto_promotes(workflow: &Workflow, lane: &str, class: &str) -> bool {
     workflow
         .lanes
         .iter()
-        .find(|l| l.name == run.lane)
+        .find(|l| l.name == lane)
         .and_then(|l| l.auto_promote.as_ref())
-        .is_some_and(|classes| classes.iter().any(|c| *c == run.class))
+        .is_some_and(|classes| classes.iter().any(|c| c == class))
 }
 
 /// Why the panel may approve this run without a human, or why not.
@@ -75,7 +75,8 @@ pub struct AutoPromotion {
 /// for review (`needs_review`: the ids of the conditions that do).
 pub fn auto_promotion(
     workflow: &Workflow,
-    run: &Run,
+    lane: &str,
+    class: &str,
     decision: Option<&Decision>,
     needs_review: &[String],
 ) -> AutoPromotion {
@@ -83,10 +84,9 @@ pub fn auto_promotion(
         approved: false,
         reason,
     };
-    if !lane_auto_promotes(workflow, run) {
+    if !lane_auto_promotes(workflow, lane, class) {
         return no(format!(
-            "lane `{}` does not list class `{}` in `auto_promote`: a person decides",
-            run.lane, run.class
+            "lane `{lane}` does not list class `{class}` in `auto_promote`: a person decides"
         ));
     }
     let Some(decision) = decision else {
@@ -108,8 +108,7 @@ pub fn auto_promotion(
     AutoPromotion {
         approved: true,
         reason: format!(
-            "the panel recommends approval and lane `{}` auto-promotes class `{}`",
-            run.lane, run.class
+            "the panel recommends approval and lane `{lane}` auto-promotes class `{class}`"
         ),
     }
 }
@@ -220,7 +219,13 @@ pub fn after_submit(
         return Ok(None);
     };
     record(al, run, "submit", &decision)?;
-    let auto = auto_promotion(workflow, run, Some(&decision), &needs_review(conditions));
+    let auto = auto_promotion(
+        workflow,
+        &run.lane,
+        &run.class,
+        Some(&decision),
+        &needs_review(conditions),
+    );
     if auto.approved {
         approve(al, run, &auto)?;
     }
