@@ -118,7 +118,9 @@ pub fn bench(airlock: &Path, opts: &Opts, verbose: bool) -> Result<Comparison> {
         outcome = format!(
             "{} ({}); auto-promotion: {}",
             decision.as_ref().map_or("off", |d| d.outcome.as_str()),
-            decision.as_ref().map_or(String::new(), |d| d.reason.clone()),
+            decision
+                .as_ref()
+                .map_or(String::new(), |d| d.reason.clone()),
             auto.reason
         );
         let t = Instant::now();
