@@ -268,13 +268,10 @@ fn the_panel_approves_alone_only_where_the_lane_auto_promotes_the_class() {
     let promoted = env.json(&["promote", &run], 0);
     assert!(promoted["merge"].is_string(), "{promoted}");
     assert_eq!(env.state(&run), "promoted");
-    let events = panel_events(&env, &run);
-    assert_eq!(events.len(), 2, "{events:?}");
-    assert_eq!(events[1]["data"]["stage"], "promote");
-    assert_eq!(
-        events[1]["data"]["decision"]["outcome"],
-        "recommend-approve"
-    );
+    let promote = env.events(Some(&run)).last().unwrap().clone();
+    assert_eq!(promote["kind"], "promote");
+    assert_eq!(promote["data"]["panel"]["outcome"], "recommend-approve");
+    assert_eq!(panel_events(&env, &run).len(), 1);
     let shown = env.json(&["show", &run, "--no-diff"], 0);
     assert_eq!(shown["panel_at_promote"]["outcome"], "recommend-approve");
 
@@ -479,12 +476,11 @@ when = 'run.state == \"approved\"'
     assert!(shown["approval"]["by"].is_null(), "{}", shown["approval"]);
     env.json(&["promote", &run], 0);
     assert_eq!(env.state(&run), "promoted");
-    let events = panel_events(&env, &run);
-    assert_eq!(events.last().unwrap()["data"]["stage"], "promote");
-    assert_eq!(
-        events.last().unwrap()["data"]["decision"]["outcome"],
-        "needs-attention"
-    );
+    let promote = env.events(Some(&run)).last().unwrap().clone();
+    assert_eq!(promote["kind"], "promote");
+    assert_eq!(promote["data"]["panel"]["outcome"], "needs-attention");
+    let shown = env.json(&["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["panel_at_promote"]["outcome"], "needs-attention");
     env.assert_ledger_ok();
 }
 

@@ -18,9 +18,9 @@ use airlock_model::workflow::Workflow;
 use crate::error::{Code, Error, Result};
 use crate::run::Run;
 
-/// The ledger event each panel decision is: at submit (`stage = "submit"`,
-/// on the submitted tree) and at promote (`stage = "promote"`, on the merged
-/// tree).
+/// The ledger event the panel's decision at submit is (`stage = "submit"`,
+/// on the submitted tree); at promote the decision on the merged tree is
+/// the `panel` field of the `promote` event.
 pub const PANEL_EVENT: &str = "panel";
 
 /// Who approved, in the `approve` event and the run's approval, when the

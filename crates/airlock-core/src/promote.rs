@@ -220,12 +220,10 @@ pub fn promote_with(
         json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
                "regated": regated, "digest": submission.digest,
                "undo": undo_record(al, &run.id, &merge)?,
-               "conditions": crate::conditions::summary(&conditions)}),
+               "conditions": crate::conditions::summary(&conditions),
+               "panel": panel}),
         Some(intent),
     )?;
-    if let Some(decision) = &panel {
-        crate::panel::record(al, &run, "promote", decision)?;
-    }
     let actions = crate::action::apply::apply(
         al,
         &run,

@@ -114,8 +114,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         .events(Some(&run.id))?
         .into_iter()
         .rev()
-        .filter(|e| e.kind == airlock_core::panel::PANEL_EVENT && e.data["stage"] == "promote")
-        .find_map(|e| serde_json::from_value(e.data["decision"].clone()).ok());
+        .filter(|e| e.kind == "promote")
+        .find_map(|e| serde_json::from_value(e.data["panel"].clone()).ok());
     let shown = Shown {
         panel,
         panel_at_promote,
