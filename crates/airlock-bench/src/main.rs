@@ -16,6 +16,7 @@ mod bench_lifecycle;
 mod bench_mcp;
 mod bench_mcp_exec;
 mod bench_metrics;
+mod bench_panel;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
@@ -68,6 +69,15 @@ enum Command {
     Lifecycle {
         /// Timed pairs (after one untimed pair).
         #[arg(long, default_value_t = bench_lifecycle::Opts::default().pairs)]
+        pairs: usize,
+    },
+    /// Lane check + custom conditions + the review panel on one run's evidence, in process, vs `airlock show --json` of it.
+    Panel {
+        /// Files the run changes.
+        #[arg(long, default_value_t = bench_panel::Opts::default().changed)]
+        changed: usize,
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_panel::Opts::default().pairs)]
         pairs: usize,
     },
     /// `airlock submit` + `airlock proof verify` of a checked change vs `git add` + `git commit`.
@@ -312,6 +322,14 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?],
+        Command::Panel { changed, pairs } => vec![bench_panel::bench(
+            &airlock,
+            &bench_panel::Opts {
+                changed: *changed,
+                pairs: *pairs,
+            },
+            v,
+        )?],
         Command::Proof { changed, rounds } => vec![bench_proof::bench(
             &airlock,
             &bench_proof::Opts {
@@ -450,6 +468,11 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
                 keep,
             )?);
             out.extend(bench_snap::bench(&bench_snap::Opts::default(), v)?);
+            out.push(bench_panel::bench(
+                &airlock,
+                &bench_panel::Opts::default(),
+                v,
+            )?);
             out.extend(bench_egress::bench(&bench_egress::Opts::default(), v)?);
             out.extend(bench_hook::bench(
                 &airlock,

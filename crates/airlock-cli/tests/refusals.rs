@@ -1090,7 +1090,7 @@ fn proof_verify_finds_a_dropped_line() {
     let out = env.fails(&["proof", "verify", path.to_str().unwrap()], 1);
     assert!(
         out.stderr.starts_with(
-            "error: the bundle index lists 4 envelopes but the file has 3 (a line was dropped: envelope 2 of the index"
+            "error: the bundle index lists 5 envelopes but the file has 4 (a line was dropped: envelope 2 of the index"
         ),
         "{}",
         out.stderr

@@ -18,7 +18,17 @@ pub fn approve(
 ) -> Result<Run> {
     refuse_from_lane(al, "approve")?;
     let mut run = al.store.get(run_id)?;
-    run.require("approve", &[State::InReview])?;
+    // A run the panel approved alone may still be approved by a person
+    // (when the panel withdrew at promote, a person decides).
+    let panel_approved = run.state == State::Approved
+        && run
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.by.as_deref() == Some(crate::panel::PANEL_DECIDER));
+    if !panel_approved {
+        run.require("approve", &[State::InReview])?;
+    }
+    let from = run.state;
     let submission = run
         .submission
         .clone()
@@ -66,10 +76,11 @@ pub fn approve(
         digest: submission.digest.clone(),
         reason: reason.map(str::to_string),
         at: now(),
+        by: None,
     });
     al.transition(
         &run,
-        State::InReview,
+        from,
         "approve",
         json!({"digest": submission.digest, "reason": reason, "by": decider(al)}),
     )?;

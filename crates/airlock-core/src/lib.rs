@@ -27,6 +27,7 @@ pub mod ledger_audit;
 pub mod logs;
 pub mod migrate;
 pub mod open;
+pub mod panel;
 pub mod promote;
 pub mod proof;
 pub mod quota;

@@ -159,8 +159,8 @@ pub fn promote_with(
     };
     // The workflow's conditions on what the merge brings to the target
     // (the merged tree against the target's tip), before anything moves.
-    let conditions = if workflow.conditions.is_empty() {
-        Vec::new()
+    let (conditions, panel) = if workflow.conditions.is_empty() && !workflow.panel.enabled {
+        (Vec::new(), None)
     } else {
         let evidence = crate::evidence::collect(
             al,
@@ -175,7 +175,12 @@ pub fn promote_with(
         )?;
         let results = crate::conditions::evaluate(&workflow, &evidence)?;
         crate::conditions::refuse_blocked(&results, "promotion", &run.id)?;
-        results
+        // The review panel again, on the merged tree; a run it approved
+        // alone needs its approval to stand there.
+        let panel =
+            crate::panel::decide(&workflow.panel, &evidence, crate::evaluator::installed())?;
+        crate::panel::require_still_approved(&run, panel.as_ref(), &results)?;
+        (results, panel)
     };
     let message = format!(
         "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
@@ -240,6 +245,9 @@ pub fn promote_with(
     }
     run.state = State::Promoted;
     run.promotion = Some(promotion);
+    if panel.is_some() {
+        promote_event["panel"] = json!(panel);
+    }
     if let Some(plan) = &soak {
         promote_event["soak"] = json!(plan);
     }

@@ -20,6 +20,8 @@ pub const RUN_PREDICATE: &str = "https://airlock.dev/run/v1";
 pub const TRACES_PREDICATE: &str = "https://airlock.dev/traces/v1";
 pub const CHECKS_PREDICATE: &str = "https://airlock.dev/checks/v1";
 pub const ACTIONS_PREDICATE: &str = "https://airlock.dev/actions/v1";
+/// The review panel's decision log (outcome, tally, every vote).
+pub const PANEL_PREDICATE: &str = "https://airlock.dev/panel/v1";
 
 pub struct Evidence<'a> {
     pub run: &'a Run,
@@ -35,6 +37,9 @@ pub struct Evidence<'a> {
     pub actions: &'a [crate::action::Action],
     /// What the run's lane grants under the workflow of `workflow_digest`.
     pub lane_capabilities: &'a crate::lane_policy::Capabilities,
+    /// The review panel's decision on this tree; its statement is left out
+    /// when the panel is off.
+    pub panel: Option<&'a airlock_model::panel::Decision>,
 }
 
 pub struct WrittenProof {
@@ -113,7 +118,15 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
         crate::action::plan::evidence(ev.actions, run.round),
     );
     let checks = Statement::new(subjects, CHECKS_PREDICATE, checks_predicate(ev.check));
-    let bundle = build_bundle(&key, &[run_statement, traces, checks, actions])?;
+    let mut statements = vec![run_statement, traces, checks, actions];
+    if let Some(decision) = ev.panel {
+        statements.push(Statement::new(
+            statements[0].subject.clone(),
+            PANEL_PREDICATE,
+            serde_json::to_value(decision).unwrap_or(Value::Null),
+        ));
+    }
+    let bundle = build_bundle(&key, &statements)?;
     let dir = al.layout.proofs_dir();
     let path = dir.join(format!("{}-r{}.intoto.jsonl", run.id, run.round));
     let signature = PathBuf::from(format!("{}.sig", path.display()));

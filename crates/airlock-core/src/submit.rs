@@ -59,7 +59,10 @@ pub fn submit(
     // The workflow's conditions again, on the evidence as submitted (the
     // actions may have changed since the check); the proof records these.
     let mut report = check.report.clone();
-    if !workflow.conditions.is_empty() {
+    let mut panel = None;
+    // The paths the submitted change touches, as the panel saw them.
+    let mut changed = Vec::new();
+    if !workflow.conditions.is_empty() || workflow.panel.enabled {
         let evidence = crate::evidence::collect(
             al,
             &run,
@@ -73,6 +76,9 @@ pub fn submit(
         )?;
         report.conditions = crate::conditions::evaluate(&workflow, &evidence)?;
         crate::conditions::refuse_blocked(&report.conditions, "submit", &run.id)?;
+        // The review panel on the same evidence; signed into the proof.
+        panel = crate::panel::decide(&workflow.panel, &evidence, crate::evaluator::installed())?;
+        changed = evidence.diff.paths;
     }
 
     let main = al.layout.git();
@@ -124,6 +130,7 @@ pub fn submit(
             check: &report,
             actions: &actions,
             lane_capabilities: &workflow.capabilities(&run.lane),
+            panel: panel.as_ref(),
         },
     )?;
     crate::failpoint("submit:after-proof");
@@ -137,6 +144,7 @@ pub fn submit(
         digest: written.digest.clone(),
         at: now(),
         author: Some(author.to_string()),
+        panel,
     };
     run.state = State::InReview;
     run.workflow_digest = workflow.digest.clone();
@@ -149,6 +157,9 @@ pub fn submit(
         event["conditions"] = crate::conditions::summary(&report.conditions);
     }
     al.transition(&run, State::Checked, "submit", event)?;
+    // The panel's decision in the ledger, and its approval where the lane
+    // lets it decide alone.
+    crate::panel::after_submit(al, &mut run, &workflow, &report.conditions, &changed)?;
     Ok(submission)
 }
 

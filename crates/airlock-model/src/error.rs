@@ -174,6 +174,7 @@ codes! {
     McpArgumentsTooLarge = "mcp-arguments-too-large", Refused;
     OtherRun = "other-run", Refused;
     LaneRefused = "lane-refused", Refused;
+    PanelWithdrew = "panel-withdrew", Refused;
 }
 
 impl std::fmt::Display for Code {

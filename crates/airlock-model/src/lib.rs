@@ -20,6 +20,7 @@ pub mod lanes;
 pub mod mcp;
 pub mod names;
 pub mod network;
+pub mod panel;
 pub mod promotion;
 pub mod release;
 pub mod run;

@@ -70,6 +70,10 @@ pub struct Submission {
     /// identity when the user has none configured. Older runs have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// The review panel's decision log on the submitted tree, signed into
+    /// the proof; none when the panel is off (or for older runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panel: Option<crate::panel::Decision>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +81,10 @@ pub struct Approval {
     pub digest: String,
     pub reason: Option<String>,
     pub at: String,
+    /// `panel` when the review panel approved alone (its lane auto-promotes
+    /// the run's class); none for a person's approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -146,6 +146,8 @@ pub struct Workflow {
     pub promotion: crate::promotion::PromotionSettings,
     /// `[conditions.ID]`: custom conditions over the evidence, in file order.
     pub conditions: Vec<crate::conditions::Condition>,
+    /// `[panel]`: the review panel's perspectives and rules (issue 18).
+    pub panel: crate::panel::Panel,
     /// sha256 of the file's bytes.
     pub digest: String,
     /// Where each path of `write`, `read` and `hide` was written, for the
@@ -230,6 +232,7 @@ impl Workflow {
                 "promotion",
                 "classes",
                 "conditions",
+                "panel",
             ],
             "the workflow",
             &mut diags,
@@ -411,6 +414,7 @@ impl Workflow {
         let mcp = crate::mcp::parse(root, text, &mut diags);
         let promotion = crate::promotion::parse(root, &mut diags);
         let conditions = crate::conditions::parse(root, text, evaluator, &mut diags);
+        let panel = crate::panel::parse(root, text, evaluator, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
             crate::release::check_gates(r, &names, &mut diags);
@@ -437,6 +441,7 @@ impl Workflow {
             mcp,
             promotion,
             conditions,
+            panel,
             digest: sha256_hex(text.as_bytes()),
             paths_written,
             origin: name.to_string(),

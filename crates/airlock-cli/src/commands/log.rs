@@ -81,6 +81,8 @@ fn summary(data: &Value) -> String {
         "digest",
         "merge",
         "failure",
+        "stage",
+        "outcome",
     ] {
         if let Some(v) = data.get(key).filter(|v| !v.is_null()) {
             let text = v

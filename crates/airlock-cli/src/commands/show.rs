@@ -128,9 +128,21 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         ),
         _ => next_step(&run, &actions),
     };
+    // The decision signed into the proof at submit, and the one on the
+    // merged tree at promote (a ledger event).
+    let panel = run.submission.as_ref().and_then(|s| s.panel.clone());
+    let panel_at_promote = al
+        .store
+        .events(Some(&run.id))?
+        .into_iter()
+        .rev()
+        .filter(|e| e.kind == "promote")
+        .find_map(|e| serde_json::from_value(e.data["panel"].clone()).ok());
     let shown = Shown {
         capabilities,
         soak,
+        panel,
+        panel_at_promote,
         mcp_calls,
         next,
         feedback: history.feedback().and_then(|d| d.reason.clone()),
@@ -201,6 +213,13 @@ struct Shown {
     next: String,
     risk_flags: Vec<RiskFlag>,
     decisions: Vec<Decision>,
+    /// The review panel's decision log on the submitted tree (signed into
+    /// the proof).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    panel: Option<airlock_core::panel::Decision>,
+    /// The panel's decision on the merged tree, when the run was promoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    panel_at_promote: Option<airlock_core::panel::Decision>,
     /// The reason of the last redirect, which the agent works to.
     feedback: Option<String>,
     since_round: Option<u32>,
@@ -309,6 +328,12 @@ impl Report for Shown {
         }
         for d in &self.decisions {
             h += &render_decision(d);
+        }
+        if let Some(d) = &self.panel {
+            h += &render_panel(d, "submitted tree", self.approval.as_ref());
+        }
+        if let Some(d) = &self.panel_at_promote {
+            h += &render_panel(d, "merged tree, at promote", None);
         }
         h += "\nbrief:\n";
         for line in clean(&self.brief).lines() {
@@ -503,6 +528,66 @@ impl Report for Shown {
         }
         h
     }
+}
+
+/// The panel's section of `show`: outcome and why, the weighted tally,
+/// each perspective's verdict, and every vote with its rationale.
+pub(crate) fn render_panel(
+    d: &airlock_core::panel::Decision,
+    on: &str,
+    approval: Option<&Approval>,
+) -> String {
+    use airlock_core::panel::fmt;
+    let mut h = format!(
+        "\npanel ({on}): {}\n  {}\n",
+        d.outcome.as_str(),
+        escape(&d.reason)
+    );
+    let t = &d.tally;
+    h += &format!(
+        "  tally: approve {}, concern {}, block {} of {} cast (block_at {}, attention_above {})\n",
+        fmt(t.approve),
+        fmt(t.concern),
+        fmt(t.block),
+        fmt(t.cast),
+        fmt(t.block_at),
+        fmt(t.attention_above)
+    );
+    for v in &d.verdicts {
+        h += &format!(
+            "  {:<24} weight {:<4}{:<6}{}\n",
+            v.perspective,
+            fmt(v.weight),
+            if v.veto { "veto" } else { "" },
+            v.vote.map_or("abstains", |v| v.as_str())
+        );
+    }
+    if d.votes.is_empty() {
+        h += "  votes: none (no rule held)\n";
+    } else {
+        h += "  votes:\n";
+    }
+    for v in &d.votes {
+        h += &format!(
+            "    {:<8} {} #{}: {}\n",
+            v.vote.as_str(),
+            v.perspective,
+            v.rule,
+            one_line(&v.rationale, 200)
+        );
+        if let Some(e) = &v.error {
+            h += &format!("             not evaluated: {}\n", one_line(e, 200));
+        }
+    }
+    if let Some(a) = approval
+        && a.by.as_deref() == Some(airlock_core::panel::PANEL_DECIDER)
+    {
+        h += &format!(
+            "  approved by the panel, not a person: {}\n",
+            escape(a.reason.as_deref().unwrap_or(""))
+        );
+    }
+    h
 }
 
 /// The commit round `n` was submitted as, or why there is none to compare with.
