@@ -241,6 +241,24 @@ fn submit_runs_the_panel_signs_its_decision_and_shows_every_vote() {
         "{}",
         out.stdout
     );
+
+    // The run's report carries the same decision.
+    let report = env.airlock(&["report", &run]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    assert!(
+        report.stdout.contains("## Panel\n\n**needs-attention**: "),
+        "{}",
+        report.stdout
+    );
+    assert!(
+        report
+            .stdout
+            .contains("- product concern: ` The brief names no non-goals"),
+        "{}",
+        report.stdout
+    );
+    let json = env.json(&["report", &run, "--format", "json"], 0);
+    assert_eq!(&json["panel"], panel);
 }
 
 #[test]

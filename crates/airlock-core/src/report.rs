@@ -27,6 +27,8 @@ pub struct RunReport {
     pub stop_conditions: Vec<crate::stops::StopResult>,
     /// The workflow's custom conditions as the last check evaluated them.
     pub conditions: Vec<airlock_model::conditions::ConditionResult>,
+    /// The review panel's decision signed into the proof at submit.
+    pub panel: Option<airlock_model::panel::Decision>,
     pub snapshots: Vec<SnapshotPart>,
     pub network: crate::egress::Summary,
     pub actions: Vec<ActionPart>,
@@ -257,6 +259,7 @@ pub fn build(al: &Airlock, run: &Run) -> Result<RunReport> {
         gates,
         stop_conditions: check.map(|c| c.stops.clone()).unwrap_or_default(),
         conditions: check.map(|c| c.conditions.clone()).unwrap_or_default(),
+        panel: run.submission.as_ref().and_then(|s| s.panel.clone()),
         snapshots,
         network: crate::egress::Summary::of(&traces),
         actions,

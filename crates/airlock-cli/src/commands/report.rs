@@ -97,8 +97,7 @@ fn list(out: &mut String, items: &[String], none: &str) {
     }
 }
 
-/// Where the lead's merge adds the panel's decision log and the custom
-/// conditions (issue 18's panel and policy work).
+/// The heading of the panel's decision log (outcome, weights, every vote).
 pub const PANEL_SECTION: &str = "## Panel";
 
 impl Report for Shown {
@@ -286,7 +285,37 @@ impl Report for Shown {
         }
 
         o += &format!("\n{PANEL_SECTION}\n\n");
-        o += "_not recorded by this build of airlock_\n";
+        match &r.panel {
+            None => o += "_no panel decision: the run was not submitted, or the panel is off_\n",
+            Some(p) => {
+                let t = &p.tally;
+                o += &format!(
+                    "**{}**: {}\n\nWeights: approve {}, concern {}, block {} of {} cast\n\n",
+                    p.outcome.as_str(),
+                    code(&p.reason),
+                    t.approve,
+                    t.concern,
+                    t.block,
+                    t.cast
+                );
+                if p.votes.is_empty() {
+                    o += "_no rule voted_\n";
+                }
+                for v in &p.votes {
+                    let mut line = format!(
+                        "- {} {}: {}",
+                        v.perspective,
+                        v.vote.as_str(),
+                        code(&v.rationale)
+                    );
+                    if let Some(error) = &v.error {
+                        line += &format!(" (could not be evaluated: {})", code(error));
+                    }
+                    o += &line;
+                    o += "\n";
+                }
+            }
+        }
 
         o += "\n## Decisions\n\n";
         if r.decisions.is_empty() {
