@@ -360,8 +360,8 @@ fn openssl_verifies_each_envelope_over_its_pae() {
         count += 1;
     }
     assert_eq!(
-        count, 5,
-        "four statements (run, traces, checks, actions) and the index"
+        count, 6,
+        "five statements (run, traces, checks, actions, panel) and the index"
     );
 
     // The last line's index names every other line's sha256.
