@@ -35,7 +35,7 @@ const PER_DIR: usize = 20;
 
 fn workflow() -> String {
     "[gates.ok]\nrun = \"true\"\n\n[policy]\ntarget = \"main\"\n\n\
-     [lanes.governed]\nauto_promote = [\"bench\"]\n\n\
+     [lanes.governed]\nauto_promote = [\"bench\"]\n\n[classes.bench]\nmax_lane = \"governed\"\n\n\
      [conditions.big]\nwhen = 'diff.files_changed > 30 && !brief.touch.exists(g, g.startsWith(\"migrations/\"))'\n\
      message = \"a large change\"\neffect = \"needs-review\"\n\n\
      [conditions.hosts]\nwhen = 'network.hosts.exists(h, h.endsWith(\".internal\"))'\n\
