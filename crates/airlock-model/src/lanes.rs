@@ -411,16 +411,7 @@ mod tests {
     use crate::brief::Brief;
     use crate::error::Error;
     use crate::workflow::Workflow;
-
-    fn problems(text: &str) -> Vec<String> {
-        match Workflow::parse(text, "wf.toml") {
-            Err(Error::InvalidToml { diagnostics, .. }) => diagnostics
-                .iter()
-                .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
-                .collect(),
-            other => panic!("expected problems, got {other:?}"),
-        }
-    }
+    use crate::workflow::tests::problems;
 
     fn brief_problems(workflow: &Workflow, text: &str) -> Vec<String> {
         match Brief::parse(text, "b.toml", Some(workflow)) {

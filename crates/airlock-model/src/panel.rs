@@ -622,16 +622,7 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use crate::workflow::Workflow;
-
-    fn problems(text: &str) -> Vec<String> {
-        match Workflow::parse(text, "wf.toml") {
-            Err(Error::InvalidToml { diagnostics, .. }) => diagnostics
-                .iter()
-                .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
-                .collect(),
-            other => panic!("expected problems, got {other:?}"),
-        }
-    }
+    use crate::workflow::tests::problems;
 
     fn panel(text: &str) -> Panel {
         Workflow::parse(text, "wf.toml").unwrap().panel

@@ -204,16 +204,7 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use crate::workflow::Workflow;
-
-    fn problems(text: &str) -> Vec<String> {
-        match Workflow::parse(text, "wf.toml") {
-            Err(Error::InvalidToml { diagnostics, .. }) => diagnostics
-                .iter()
-                .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
-                .collect(),
-            other => panic!("expected problems, got {other:?}"),
-        }
-    }
+    use crate::workflow::tests::problems;
 
     #[test]
     fn a_soak_gate_is_kept_apart_from_the_gates_check_runs() {

@@ -1060,10 +1060,12 @@ mod humantime_serde_secs {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn problems(text: &str) -> Vec<String> {
+    /// Each problem `text` has, as `line:column: message`; panics when it
+    /// parses. The other modules' workflow tests use it too.
+    pub(crate) fn problems(text: &str) -> Vec<String> {
         match Workflow::parse(text, "wf.toml") {
             Err(Error::InvalidToml { diagnostics, .. }) => diagnostics
                 .iter()
