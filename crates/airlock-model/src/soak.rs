@@ -27,16 +27,16 @@ pub const KEYS: &[&str] = &["soak", "probe", "every"];
 pub struct SoakGate {
     pub name: String,
     /// How long a run stays in staging before its production actions may run.
-    #[serde(with = "secs")]
+    #[serde(with = "crate::workflow::humantime_serde_secs")]
     pub soak: Duration,
     /// The shell command that checks staging, run sandboxed with the run's
     /// lane's network.
     pub probe: String,
     /// At most one probe per this interval.
-    #[serde(with = "secs")]
+    #[serde(with = "crate::workflow::humantime_serde_secs")]
     pub every: Duration,
     /// A probe's time limit.
-    #[serde(with = "secs")]
+    #[serde(with = "crate::workflow::humantime_serde_secs")]
     pub timeout: Duration,
 }
 
@@ -180,23 +180,6 @@ pub struct SoakPlan {
     pub gates: Vec<SoakGate>,
     /// Names of the approved actions held for production.
     pub production: Vec<String>,
-}
-
-mod secs {
-    use serde::Deserialize;
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> std::result::Result<std::time::Duration, D::Error> {
-        u64::deserialize(d).map(std::time::Duration::from_secs)
-    }
-
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
 }
 
 #[cfg(test)]

@@ -1050,12 +1050,21 @@ mod humantime_serde_opt_secs {
     }
 }
 
-mod humantime_serde_secs {
+/// A duration as whole seconds, both ways (soak plans read it back).
+pub(crate) mod humantime_serde_secs {
+    use serde::Deserialize;
+
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::time::Duration, D::Error> {
+        u64::deserialize(d).map(std::time::Duration::from_secs)
     }
 }
 
