@@ -33,6 +33,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::both;
+use common::http::HttpServer;
 use common::*;
 use serde_json::Value;
 
@@ -5854,74 +5855,6 @@ effect = "warn"
 // other: each command gets a network namespace and a bridge of its own, made
 // ahead by the warm sandbox, leading to the proxy airlock started for that
 // command. These attacks try to get from one command's network to another's.
-
-/// An HTTP server on the test's loopback that answers `served PATH` and
-/// remembers every request line; stopped when dropped.
-struct HttpServer {
-    port: u16,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl HttpServer {
-    fn start() -> HttpServer {
-        use std::io::{BufRead, Write};
-        use std::sync::atomic::Ordering;
-        let listener = tcp_listener("127.0.0.1:0");
-        let port = listener.local_addr().unwrap().port();
-        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (seen, stopping) = (requests.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !stopping.load(Ordering::SeqCst) {
-                let Ok((conn, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                conn.set_nonblocking(false).unwrap();
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
-                let mut first = String::new();
-                let _ = reader.read_line(&mut first);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                }
-                let path = first.split(' ').nth(1).unwrap_or("").to_string();
-                seen.lock().unwrap().push(first.trim_end().to_string());
-                let body = format!("served {path}\n");
-                let mut conn = conn;
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        HttpServer {
-            port,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// A jail whose lane `governed` reaches `pkg.test` (the test's server,
 /// through `[sandbox] resolve`) and lane `staging` reaches `other.test`

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod http;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
