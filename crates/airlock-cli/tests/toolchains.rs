@@ -13,6 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::both;
 use common::*;
 use serde_json::Value;
 
@@ -225,26 +226,6 @@ fn node_project(c: Caller) {
     let (run, _) = j.start(&brief(&["npm-test"]));
     let report = check_passes(&j, &run);
     assert_eq!(report["gates"][0]["name"], "npm-test", "{report}");
-}
-
-macro_rules! both {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-            #[test]
-            fn as_root() {
-                super::$case(Caller::Current);
-            }
-            #[test]
-            fn as_unprivileged() {
-                if !Caller::Unprivileged.available() {
-                    eprintln!("skipped: switching to uid 65534 needs root");
-                    return;
-                }
-                super::$case(Caller::Unprivileged);
-            }
-        }
-    )*};
 }
 
 both!(python_venv_project, node_project);
