@@ -3,6 +3,7 @@
 //! rows (no hashing, no head lookup); verifying them against SHA-256 of the
 //! same bytes alone.
 
+use crate::env::say;
 use std::path::Path;
 use std::time::Instant;
 
@@ -148,12 +149,6 @@ fn scan_all(conn: &Connection) -> Result<usize> {
         }
     }
     Ok(bytes)
-}
-
-fn say(verbose: bool, text: &str) {
-    if verbose {
-        eprintln!("airlock-bench: {text}");
-    }
 }
 
 pub fn bench(

@@ -6,6 +6,7 @@
 //! on the same database, interleaved: a plain SQL count of the same events
 //! by kind, and `ledger verify` of the whole ledger.
 
+use crate::env::say;
 use std::time::{Duration, Instant};
 
 use airlock_core::stats::stats;
@@ -170,12 +171,6 @@ fn seed(store: &mut SqliteStore, runs: usize) -> Result<u64> {
     }
     tx.commit()?;
     Ok(events)
-}
-
-fn say(verbose: bool, text: &str) {
-    if verbose {
-        eprintln!("airlock-bench: {text}");
-    }
 }
 
 pub fn bench(

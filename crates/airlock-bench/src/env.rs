@@ -44,9 +44,7 @@ impl Env {
     }
 
     pub fn say(&self, text: &str) {
-        if self.verbose {
-            eprintln!("airlock-bench: {text}");
-        }
+        say(self.verbose, text);
     }
 
     /// A command with nothing of the caller's environment but PATH: private
@@ -185,4 +183,11 @@ pub fn run_id(out: &Output) -> Result<String> {
         .as_str()
         .map(str::to_string)
         .context("airlock --json printed no run id")
+}
+
+/// Progress on stderr, when `--verbose`: for benches that need no [`Env`].
+pub fn say(verbose: bool, text: &str) {
+    if verbose {
+        eprintln!("airlock-bench: {text}");
+    }
 }
