@@ -10,7 +10,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -502,15 +502,14 @@ impl Lines {
     }
 }
 
-#[test]
-fn malformed_json_rpc_gets_an_error_and_the_session_goes_on() {
-    let (env, run, _) = setup();
-    let before = env.world();
+/// `airlock mcp --run RUN` spoken to by hand: started, its answers read
+/// line by line on a thread, and initialized.
+fn raw_session(env: &Env, run: &str, stderr: Stdio) -> (Child, ChildStdin, Lines) {
     let mut child = env
-        .cmd(&["mcp", "--run", &run])
+        .cmd(&["mcp", "--run", run])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -525,14 +524,28 @@ fn malformed_json_rpc_gets_an_error_and_the_session_goes_on() {
         }
     });
     let lines = Lines(rx);
-    let mut send = |bytes: &[u8]| {
-        stdin.write_all(bytes).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
-    };
-    send(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#);
+    send_line(&mut stdin, br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#);
     assert_eq!(lines.next()["id"], 1);
-    send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    send_line(
+        &mut stdin,
+        br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    (child, stdin, lines)
+}
+
+/// One JSON-RPC message as the stdio transport frames it: a line.
+fn send_line(stdin: &mut ChildStdin, bytes: &[u8]) {
+    stdin.write_all(bytes).unwrap();
+    stdin.write_all(b"\n").unwrap();
+    stdin.flush().unwrap();
+}
+
+#[test]
+fn malformed_json_rpc_gets_an_error_and_the_session_goes_on() {
+    let (env, run, _) = setup();
+    let before = env.world();
+    let (mut child, mut stdin, lines) = raw_session(&env, &run, Stdio::null());
+    let mut send = |bytes: &[u8]| send_line(&mut stdin, bytes);
 
     send(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"");
     let answer = lines.next();
@@ -615,33 +628,8 @@ fn the_server_does_not_start_for_a_run_that_is_not_there() {
 #[test]
 fn a_server_stopped_during_exec_records_the_interrupted_trace() {
     let (env, run, wt) = setup();
-    let mut child = env
-        .cmd(&["mcp", "--run", &run])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let lines = Lines(rx);
-    let mut send = |bytes: &[u8]| {
-        stdin.write_all(bytes).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
-    };
-    send(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#);
-    assert_eq!(lines.next()["id"], 1);
-    send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    let (child, mut stdin, _lines) = raw_session(&env, &run, Stdio::piped());
+    let mut send = |bytes: &[u8]| send_line(&mut stdin, bytes);
     send(
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "exec",
                "arguments": {"command": ["sh", "-c", "echo partial > src/partial.txt; exec sleep 600"]}}})
