@@ -89,6 +89,7 @@ codes! {
     UnknownRun = "unknown-run", Invalid;
     AmbiguousRun = "ambiguous-run", Invalid;
     InvalidInput = "invalid-input", Invalid;
+    DatabaseUrlInvalid = "database-url-invalid", Invalid;
     NoDirectory = "no-directory", Invalid;
     NotRunnable = "not-runnable", Invalid;
     SnapInvalid = "snap-invalid", Invalid;
@@ -102,11 +103,15 @@ codes! {
     SnapIo = "snap-io", Environment;
     ScanFailed = "scan-failed", Environment;
     DatabaseFailed = "database-failed", Environment;
+    DatabaseUnreachable = "database-unreachable", Environment;
+    DatabaseCredentials = "database-credentials", Environment;
+    DatabaseNewerSchema = "database-newer-schema", Environment;
     Environment = "environment", Environment;
     // Corrupt state (exit 4) and internal failure (exit 5).
     CorruptState = "corrupt-state", Corrupt;
     Internal = "internal", Internal;
     NoEvaluator = "no-evaluator", Internal;
+    NoStoreBackend = "no-store-backend", Internal;
     // Refusals (exit 1): a rule said no.
     WrongState = "wrong-state", Refused;
     KeyMissing = "key-missing", Refused;

@@ -17,7 +17,7 @@ pub fn role_key(role: Role) -> &'static str {
     }
 }
 
-fn state_key(s: ActionState) -> &'static str {
+pub fn state_key(s: ActionState) -> &'static str {
     match s {
         ActionState::Planned => "planned",
         ActionState::Started => "started",

@@ -38,6 +38,38 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use airlock_ledger::{Event, Head, HeadCheck, Ledger};
+
+/// What the head record needs of a ledger, whatever keeps it: SQLite's
+/// [`Ledger`] or another backend's events (airlock-store-pg).
+pub trait Chain {
+    /// Where the ledger is, as messages name it (a file, a database).
+    fn location(&self) -> String;
+    /// Which ledger this is: the hash of its first event.
+    fn identity(&self) -> Result<Option<String>>;
+    /// A value kept beside the events under `key`.
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+    /// Whether the ledger reaches `head`.
+    fn check_head(&self, head: &Head) -> Result<HeadCheck>;
+}
+
+impl Chain for Ledger {
+    fn location(&self) -> String {
+        self.connection().path().unwrap_or_default().to_string()
+    }
+    fn identity(&self) -> Result<Option<String>> {
+        Ok(Ledger::identity(self)?)
+    }
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(Ledger::meta(self, key)?)
+    }
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        Ok(Ledger::set_meta(self, key, value)?)
+    }
+    fn check_head(&self, head: &Head) -> Result<HeadCheck> {
+        Ok(Ledger::check_head(self, head)?)
+    }
+}
 use airlock_proof::{Envelope, PublicKey, SigningKey, sign_envelope, verify_envelope};
 
 use crate::error::{Error, Result};
@@ -148,7 +180,7 @@ fn lock(path: &Path) -> Result<FileLock> {
         .ok_or_else(|| Error::Environment(format!("could not lock {}", lock.display())))
 }
 
-fn record_of(paths: &Paths, ledger: &Ledger, event: &Event) -> Result<HeadRecord> {
+fn record_of(paths: &Paths, ledger: &dyn Chain, event: &Event) -> Result<HeadRecord> {
     Ok(HeadRecord {
         state: paths.state.display().to_string(),
         ledger: ledger.identity()?.unwrap_or_else(|| event.hash.clone()),
@@ -165,7 +197,7 @@ fn record_of(paths: &Paths, ledger: &Ledger, event: &Event) -> Result<HeadRecord
 /// A ledger with no record that has had one is not given a new one: that
 /// would make a ledger restored together with the record's removal pass as
 /// current.
-pub fn advance(paths: &Paths, ledger: &Ledger, key: &SigningKey, event: &Event) -> Result<()> {
+pub fn advance(paths: &Paths, ledger: &dyn Chain, key: &SigningKey, event: &Event) -> Result<()> {
     let path = path(paths);
     let _lock = lock(&path)?;
     let record = record_of(paths, ledger, event)?;
@@ -180,7 +212,7 @@ pub fn advance(paths: &Paths, ledger: &Ledger, key: &SigningKey, event: &Event) 
 
 /// Marks the ledger as one whose head record is kept (after the record is
 /// written: a crash between the two leaves a record, marked next time).
-fn keep(paths: &Paths, ledger: &Ledger) -> Result<()> {
+fn keep(paths: &Paths, ledger: &dyn Chain) -> Result<()> {
     if ledger.meta(KEPT)?.is_none() {
         ledger.set_meta(KEPT, &path(paths).display().to_string())?;
     }
@@ -189,7 +221,7 @@ fn keep(paths: &Paths, ledger: &Ledger) -> Result<()> {
 
 /// Records `event` as the head whatever the record said: the ledger
 /// continues from here (`airlock ledger accept-loss`).
-pub fn replace(paths: &Paths, ledger: &Ledger, key: &SigningKey, event: &Event) -> Result<()> {
+pub fn replace(paths: &Paths, ledger: &dyn Chain, key: &SigningKey, event: &Event) -> Result<()> {
     let path = path(paths);
     let _lock = lock(&path)?;
     write(&path, key, &record_of(paths, ledger, event)?)?;
@@ -205,11 +237,11 @@ pub fn replace(paths: &Paths, ledger: &Ledger, key: &SigningKey, event: &Event) 
 /// step, which someone able to write it cannot pass without the key.
 pub fn status(
     paths: &Paths,
-    ledger: &Ledger,
+    ledger: &dyn Chain,
     key: impl FnOnce() -> Result<Option<PublicKey>>,
 ) -> Result<HeadStatus> {
     let path = path(paths);
-    let db = paths.db_path();
+    let db = ledger.location();
     let mut status = HeadStatus {
         path: path.clone(),
         record: None,
@@ -221,7 +253,7 @@ pub fn status(
         status.reasons = vec![
             format!(
                 "{} has had a head record, kept at {kept}, but there is none at {}",
-                db.display(),
+                db,
                 path.display()
             ),
             "it was removed, or airlock now runs with another key directory (AIRLOCK_KEY_DIR, XDG_CONFIG_HOME, HOME)".into(),
@@ -264,7 +296,7 @@ pub fn status(
         HeadCheck::Older { events } => {
             status.problem = Some("the ledger is older than what airlock recorded".into());
             status.reasons = vec![
-                format!("{} ends at event {events}, but {recorded}", db.display()),
+                format!("{db} ends at event {events}, but {recorded}"),
                 format!(
                     "{} missing: an older copy of the ledger was restored, or its write-ahead log ({}-wal) was lost",
                     if events + 1 == record.seq {
@@ -272,7 +304,7 @@ pub fn status(
                     } else {
                         format!("events {}..{} are", events + 1, record.seq)
                     },
-                    db.display()
+                    db
                 ),
             ];
         }
@@ -281,8 +313,7 @@ pub fn status(
             status.problem = Some("the ledger is not the one airlock recorded".into());
             status.reasons = vec![
                 format!(
-                    "{} holds another event {} than the one {recorded} (found hash {:.16}…)",
-                    db.display(),
+                    "{db} holds another event {} than the one {recorded} (found hash {:.16}…)",
                     record.seq,
                     if found.is_empty() { "(none)" } else { &found }
                 ),

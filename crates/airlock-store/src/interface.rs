@@ -133,6 +133,14 @@ pub struct IntentGuard {
     pub(crate) path: std::path::PathBuf,
 }
 
+impl IntentGuard {
+    /// The guard of an intent whose lock, at `path`, is `lock` (for
+    /// another crate's store).
+    pub fn new(lock: FileLock, path: PathBuf) -> IntentGuard {
+        IntentGuard { _lock: lock, path }
+    }
+}
+
 impl Drop for IntentGuard {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);

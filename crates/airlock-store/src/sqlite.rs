@@ -71,7 +71,7 @@ impl crate::Store for SqliteStore {
     /// record's signature is checked as well.
     fn head_status(&mut self, verify: bool) -> Result<crate::head::HeadStatus> {
         let SqliteStore { paths, ledger, key } = self;
-        crate::head::status(paths, ledger, || {
+        crate::head::status(paths, &*ledger, || {
             if !verify {
                 return Ok(None);
             }

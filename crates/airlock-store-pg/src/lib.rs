@@ -1,0 +1,1172 @@
+//! airlock's store on PostgreSQL ([`PgStore`]): the same
+//! [`airlock_store::Store`] as SQLite's, for a team that points airlock at
+//! one database (`AIRLOCK_DATABASE_URL=postgres://…`).
+//!
+//! Every change commits with its ledger event in one transaction. The
+//! ledger's events are hash-chained per run: an appender locks its run's
+//! chain head (a row of `chains`) only, so appenders on different runs do
+//! not wait for each other. Sealing the runs' heads into one global log
+//! (so that a database administrator cannot drop a whole run's tail
+//! unnoticed) is a later piece of issue 20.
+//!
+//! What stays on the machine: the signing key and the ledger's head record
+//! (files in the key directory, as with SQLite), the crash intents' locks,
+//! and worktrees, logs and proofs under the state directory. The database
+//! never holds a key.
+
+mod schema;
+
+use std::cell::RefCell;
+use std::str::FromStr;
+
+use postgres::{Client, NoTls, Statement, Transaction};
+use serde_json::{Value, json};
+
+use airlock_ledger::{BadEvent, Event, GENESIS, Head, HeadCheck, VerifyReport, hash_event};
+use airlock_model::action::{Action, ActionState};
+use airlock_model::run::{Run, State};
+use airlock_model::trace::Trace;
+use airlock_proof::{PublicKey, SigningKey};
+use airlock_store::actions::{role_key, state_key};
+use airlock_store::error::{Code, Error, Result};
+use airlock_store::head::{Chain, HeadStatus};
+use airlock_store::history::{STEP_KINDS, Step, StepFilter, StepRow};
+use airlock_store::lock::FileLock;
+use airlock_store::{Intent, IntentGuard, Paths, Store};
+
+pub use schema::{MIGRATION_LOCK, VERSION as SCHEMA_VERSION};
+
+/// The environment variable that points airlock at PostgreSQL.
+pub const DATABASE_URL: &str = "AIRLOCK_DATABASE_URL";
+
+/// The store in a PostgreSQL database.
+pub struct PgStore {
+    paths: Paths,
+    client: RefCell<Client>,
+    /// The database as messages name it (no password).
+    location: String,
+    /// Which machine's state this is: its intents, its head record marker.
+    machine: String,
+    statements: Statements,
+    key: Option<SigningKey>,
+}
+
+/// The statements every append runs, prepared once per connection.
+struct Statements {
+    lock_chain: Statement,
+    insert_event: Statement,
+    advance_chain: Statement,
+}
+
+impl PgStore {
+    /// Connects to the database at `url`, brings its schema up to date, and
+    /// refuses a ledger that does not reach this machine's head record.
+    pub fn open(url: &str, paths: &Paths) -> Result<PgStore> {
+        let mut store = PgStore::open_unverified(url, paths)?;
+        store.require_head(None)?;
+        Ok(store)
+    }
+
+    /// [`PgStore::open`] without the head record's check (`ledger verify`,
+    /// `ledger accept-loss`).
+    pub fn open_unverified(url: &str, paths: &Paths) -> Result<PgStore> {
+        let mut config = postgres::Config::from_str(url).map_err(|e| {
+            Error::refused(
+                Code::DatabaseUrlInvalid,
+                format!("{DATABASE_URL} is not a PostgreSQL URL airlock can use"),
+                vec![e.to_string()],
+                format!(
+                    "give postgres://USER:PASSWORD@HOST:PORT/DATABASE, or unset {DATABASE_URL} to use the local SQLite store"
+                ),
+            )
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        let location = describe(&config);
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| connect_error(&location, e))?;
+        schema::migrate(&mut client, &location)?;
+        let statements = Statements {
+            lock_chain: client
+                .prepare(
+                    "INSERT INTO chains (chain, n, hash) VALUES ($1, 0, $2)
+                     ON CONFLICT (chain) DO UPDATE SET chain = EXCLUDED.chain
+                     RETURNING n, hash, nextval('events_seq')",
+                )
+                .map_err(database_error)?,
+            insert_event: client
+                .prepare(
+                    "INSERT INTO events (seq, chain, n, ts, run, kind, data, prev, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .map_err(database_error)?,
+            advance_chain: client
+                .prepare("UPDATE chains SET n = $2, hash = $3 WHERE chain = $1")
+                .map_err(database_error)?,
+        };
+        // The worktrees, logs, proofs and intent locks stay local.
+        airlock_store::files::private_dir(&paths.state).map_err(|source| Error::Write {
+            path: paths.state.clone(),
+            source,
+        })?;
+        let host = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
+        Ok(PgStore {
+            machine: format!("{host}:{}", paths.state.display()),
+            paths: paths.clone(),
+            client: RefCell::new(client),
+            location,
+            statements,
+            key: None,
+        })
+    }
+
+    /// The database as messages name it: user, host, port and name, never
+    /// the password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Runs `work` in one transaction, committed when it returns Ok and
+    /// rolled back otherwise. `relaxed` commits without waiting for the
+    /// server's disk (command traces, see [`Store::record_event`]).
+    fn in_transaction<T>(
+        &self,
+        relaxed: bool,
+        work: impl FnOnce(&mut Transaction<'_>, &Statements) -> Result<T>,
+    ) -> Result<T> {
+        let mut client = self.client.borrow_mut();
+        let mut tx = client.transaction().map_err(database_error)?;
+        if relaxed {
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .map_err(database_error)?;
+        }
+        let value = work(&mut tx, &self.statements)?;
+        tx.commit().map_err(database_error)?;
+        Ok(value)
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>> {
+        self.client
+            .borrow_mut()
+            .query(sql, params)
+            .map_err(database_error)
+    }
+
+    fn witnessed(&mut self, event: Event) -> Result<Event> {
+        self.witness(&event)?;
+        Ok(event)
+    }
+}
+
+/// Appends an event to its run's chain (or, for an event of no run, the
+/// chain of such events) in the caller's transaction: the chain's head row
+/// is locked until the transaction ends, so a run's events are numbered
+/// without gaps and other runs' appenders go on.
+fn append_in(
+    tx: &mut Transaction<'_>,
+    statements: &Statements,
+    run: Option<&str>,
+    kind: &str,
+    data: &Value,
+) -> Result<Event> {
+    if kind.trim().is_empty() {
+        return Err(airlock_ledger::LedgerError::InvalidEvent(
+            "the event kind is empty; pass a kind such as `run.created`".into(),
+        )
+        .into());
+    }
+    let data_text = serde_json::to_string(data).map_err(airlock_ledger::LedgerError::from)?;
+    let chain = run.unwrap_or("");
+    let head = tx
+        .query_one(&statements.lock_chain, &[&chain, &GENESIS])
+        .map_err(database_error)?;
+    let (last, prev, seq): (i64, String, i64) = (head.get(0), head.get(1), head.get(2));
+    let n = last + 1;
+    let ts = airlock_model::run::now();
+    let hash = hash_event(seq as u64, &ts, run, kind, &data_text, &prev);
+    tx.execute(
+        &statements.insert_event,
+        &[
+            &seq, &chain, &n, &ts, &run, &kind, &data_text, &prev, &hash,
+        ],
+    )
+    .map_err(database_error)?;
+    tx.execute(&statements.advance_chain, &[&chain, &n, &hash])
+        .map_err(database_error)?;
+    let event = Event {
+        seq: seq as u64,
+        ts,
+        run: run.map(str::to_owned),
+        kind: kind.to_owned(),
+        data: data.clone(),
+        prev,
+        hash,
+    };
+    note_step(tx, &event)?;
+    Ok(event)
+}
+
+/// Keeps `event` in `run_steps` when it is one a promotion record is made
+/// of (see `airlock_store::history`).
+fn note_step(tx: &mut Transaction<'_>, event: &Event) -> Result<()> {
+    let Some(run) = event.run.as_deref() else {
+        return Ok(());
+    };
+    if !STEP_KINDS.contains(&event.kind.as_str()) {
+        return Ok(());
+    }
+    let failure = (event.kind == "check")
+        .then(|| event.data["failure"].as_str())
+        .flatten();
+    tx.execute(
+        "INSERT INTO run_steps (seq, run, kind, at, failure) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &(event.seq as i64),
+            &run,
+            &event.kind,
+            &millis(&event.ts),
+            &failure,
+        ],
+    )
+    .map_err(database_error)?;
+    Ok(())
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time (0 if unreadable).
+fn millis(ts: &str) -> i64 {
+    humantime::parse_rfc3339(ts)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn event_from_row(row: &postgres::Row) -> Result<Event> {
+    let seq: i64 = row.get(0);
+    let data: String = row.get(4);
+    Ok(Event {
+        seq: seq as u64,
+        ts: row.get(1),
+        run: row.get(2),
+        kind: row.get(3),
+        data: serde_json::from_str(&data).map_err(|e| airlock_ledger::LedgerError::Corrupt {
+            seq: seq as u64,
+            problem: format!("data is not valid JSON ({e})"),
+        })?,
+        prev: row.get(5),
+        hash: row.get(6),
+    })
+}
+
+const EVENT_COLUMNS: &str = "seq, ts, run, kind, data, prev, hash";
+
+impl Chain for PgStore {
+    fn location(&self) -> String {
+        format!("the PostgreSQL database {}", self.location)
+    }
+
+    /// The hash of the first event.
+    fn identity(&self) -> Result<Option<String>> {
+        Ok(self
+            .query("SELECT hash FROM events ORDER BY seq LIMIT 1", &[])?
+            .first()
+            .map(|r| r.get(0)))
+    }
+
+    /// This machine's values: the head record that marks a ledger as kept
+    /// is this machine's, and another machine has its own.
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .query(
+                "SELECT value FROM airlock_meta WHERE scope = $1 AND key = $2",
+                &[&self.machine, &key],
+            )?
+            .first()
+            .map(|r| r.get(0)))
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.client
+            .borrow_mut()
+            .execute(
+                "INSERT INTO airlock_meta (scope, key, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value",
+                &[&self.machine, &key, &value],
+            )
+            .map_err(database_error)?;
+        Ok(())
+    }
+
+    fn check_head(&self, head: &Head) -> Result<HeadCheck> {
+        let Ok(seq) = i64::try_from(head.seq) else {
+            return Ok(HeadCheck::Older { events: 0 });
+        };
+        let row = self
+            .query(
+                "SELECT (SELECT max(seq) FROM events), (SELECT hash FROM events WHERE seq = $1)",
+                &[&seq],
+            )?
+            .remove(0);
+        let last: Option<i64> = row.get(0);
+        let at: Option<String> = row.get(1);
+        let last = last.unwrap_or(0) as u64;
+        Ok(match at {
+            _ if last < head.seq => HeadCheck::Older { events: last },
+            Some(found) if found != head.hash => HeadCheck::Differs { found },
+            Some(_) => HeadCheck::Holds,
+            None => HeadCheck::Differs {
+                found: String::new(),
+            },
+        })
+    }
+}
+
+impl Store for PgStore {
+    fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The schema's version: a database set up anew under a long-lived
+    /// process shows as a change.
+    fn schema_cookie(&self) -> Option<i64> {
+        let mut client = self.client.borrow_mut();
+        schema::version(&mut client).ok().map(i64::from)
+    }
+
+    fn signing_key(&mut self) -> Result<&SigningKey> {
+        if self.key.is_none() {
+            self.key = Some(SigningKey::load_or_create(&self.paths.key_dir)?.0);
+        }
+        Ok(self.key.as_ref().expect("just loaded"))
+    }
+
+    fn public_key(&mut self) -> Result<PublicKey> {
+        Ok(self.signing_key()?.public())
+    }
+
+    fn head_status(&mut self, verify: bool) -> Result<HeadStatus> {
+        let key = if verify {
+            Some(self.public_key()?)
+        } else {
+            None
+        };
+        airlock_store::head::status(&self.paths, &*self, || Ok(key))
+    }
+
+    fn require_head(&mut self, doing: Option<&str>) -> Result<()> {
+        let status = self.head_status(doing.is_some())?;
+        airlock_store::head::require(&self.paths, &status, doing)
+    }
+
+    fn witness(&mut self, event: &Event) -> Result<()> {
+        self.signing_key()?;
+        let key = self.key.as_ref().expect("loaded");
+        airlock_store::head::advance(&self.paths, self, key, event)
+    }
+
+    fn witness_replacing(&mut self, event: &Event) -> Result<()> {
+        self.signing_key()?;
+        let key = self.key.as_ref().expect("loaded");
+        airlock_store::head::replace(&self.paths, self, key, event)
+    }
+
+    fn get(&self, id: &str) -> Result<Run> {
+        let rows = self.query("SELECT data FROM runs WHERE id = $1", &[&id])?;
+        let data: String = rows
+            .first()
+            .ok_or_else(|| Error::UnknownRun(id.to_string()))?
+            .get(0);
+        serde_json::from_str(&data)
+            .map_err(|e| Error::Corrupt(format!("the record of run {id} is unreadable: {e}")))
+    }
+
+    fn exists(&self, id: &str) -> Result<bool> {
+        Ok(!self
+            .query("SELECT 1 FROM runs WHERE id = $1", &[&id])?
+            .is_empty())
+    }
+
+    fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .query(
+                "SELECT id FROM runs WHERE left(id, length($1)) = $1 ORDER BY id COLLATE \"C\"",
+                &[&prefix],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn resolve(&self, given: &str) -> Result<String> {
+        if self.exists(given)? {
+            return Ok(given.to_string());
+        }
+        let plausible = !given.is_empty()
+            && given
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !plausible {
+            return Err(Error::UnknownRun(given.to_string()));
+        }
+        let mut candidates = self.ids_with_prefix(given)?;
+        match candidates.len() {
+            1 => return Ok(candidates.remove(0)),
+            0 => {}
+            _ => {
+                return Err(Error::AmbiguousRun {
+                    given: given.to_string(),
+                    candidates,
+                });
+            }
+        }
+        let near = self
+            .ids_with_prefix("")?
+            .into_iter()
+            .map(|id| (strsim_score(given, &id), id))
+            .filter(|(score, _)| *score >= 0.85)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id);
+        Err(match near {
+            Some(near) => Error::UnknownRunNear {
+                given: given.to_string(),
+                near,
+            },
+            None => Error::UnknownRun(given.to_string()),
+        })
+    }
+
+    fn finished_at(&self, run: &str) -> Result<Option<String>> {
+        Ok(self
+            .query(
+                "SELECT max(ts) FROM events WHERE run = $1 AND kind != 'collected'",
+                &[&run],
+            )?
+            .first()
+            .and_then(|r| r.get(0)))
+    }
+
+    fn list(&self) -> Result<Vec<Run>> {
+        self.query(
+            "SELECT id, data FROM runs ORDER BY created COLLATE \"C\", id COLLATE \"C\"",
+            &[],
+        )?
+        .iter()
+        .map(|row| {
+            let (id, data): (String, String) = (row.get(0), row.get(1));
+            serde_json::from_str(&data)
+                .map_err(|e| Error::Corrupt(format!("the record of run {id} is unreadable: {e}")))
+        })
+        .collect()
+    }
+
+    fn insert(&mut self, run: &Run, intent: i64, event: Value) -> Result<Event> {
+        let event = self.in_transaction(false, |tx, st| {
+            tx.execute(
+                "INSERT INTO runs (id, state, created, data, class) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &run.id,
+                    &run.state.as_str(),
+                    &run.created,
+                    &to_json(run),
+                    &run.class,
+                ],
+            )
+            .map_err(database_error)?;
+            tx.execute("DELETE FROM intents WHERE id = $1", &[&intent])
+                .map_err(database_error)?;
+            append_in(tx, st, Some(&run.id), "start", &event)
+        })?;
+        self.witnessed(event)
+    }
+
+    fn transition(&mut self, run: &Run, from: State, kind: &str, data: Value) -> Result<Event> {
+        self.transition_clearing(run, from, kind, data, None)
+    }
+
+    fn transition_clearing(
+        &mut self,
+        run: &Run,
+        from: State,
+        kind: &str,
+        data: Value,
+        intent: Option<i64>,
+    ) -> Result<Event> {
+        let event = self.in_transaction(false, |tx, st| {
+            let changed = tx
+                .execute(
+                    "UPDATE runs SET state = $1, data = $2 WHERE id = $3 AND state = $4",
+                    &[
+                        &run.state.as_str(),
+                        &to_json(run),
+                        &run.id,
+                        &from.as_str(),
+                    ],
+                )
+                .map_err(database_error)?;
+            if changed == 0 {
+                return Err(Error::refused(
+                    Code::ConcurrentChange,
+                    format!("run {} changed while this command ran", run.id),
+                    vec![format!("it is no longer {from}")],
+                    format!("see `airlock show {}` and try again", run.id),
+                ));
+            }
+            if let Some(id) = intent {
+                tx.execute("DELETE FROM intents WHERE id = $1", &[&id])
+                    .map_err(database_error)?;
+            }
+            let mut data = data;
+            if let Value::Object(map) = &mut data {
+                map.insert("from".into(), json!(from.as_str()));
+                map.insert("to".into(), json!(run.state.as_str()));
+            }
+            append_in(tx, st, Some(&run.id), kind, &data)
+        })?;
+        self.witnessed(event)
+    }
+
+    /// Stores `trace` as the run's next trace with its event, once (a trace
+    /// whose stdout log is already stored gets that trace's number), only
+    /// while the run runs commands. The run's row is locked first, so a
+    /// run's parallel commands are numbered one after another.
+    fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()> {
+        self.in_transaction(true, |tx, st| {
+            let state: Option<String> = tx
+                .query_opt("SELECT state FROM runs WHERE id = $1 FOR UPDATE", &[&run])
+                .map_err(database_error)?
+                .map(|r| r.get(0));
+            let log = trace.stdout.log.to_string_lossy().into_owned();
+            let stored = tx
+                .query_opt(
+                    "SELECT n FROM traces WHERE run = $1 AND log = $2",
+                    &[&run, &log],
+                )
+                .map_err(database_error)?;
+            if let Some(row) = stored {
+                trace.n = row.get::<_, i32>(0) as u32;
+                return Ok(());
+            }
+            let state = state
+                .as_deref()
+                .and_then(State::parse)
+                .ok_or_else(|| Error::UnknownRun(run.to_string()))?;
+            if !airlock_store::TRACED.contains(&state) {
+                return Err(Error::WrongState {
+                    run: run.to_string(),
+                    state,
+                    command: "exec",
+                    needed: "staged or checked".into(),
+                    next: state.next_step(run),
+                });
+            }
+            let last: Option<i32> = tx
+                .query_one("SELECT max(n) FROM traces WHERE run = $1", &[&run])
+                .map_err(database_error)?
+                .get(0);
+            trace.n = last.unwrap_or(0) as u32 + 1;
+            let connections = std::mem::take(&mut trace.connections);
+            let data = to_json(&*trace);
+            trace.connections = connections;
+            tx.execute(
+                "INSERT INTO traces (run, n, log, data) VALUES ($1, $2, $3, $4)",
+                &[&run, &(trace.n as i32), &log, &data],
+            )
+            .map_err(database_error)?;
+            for (seq, c) in trace.connections.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO connections (run, n, seq, host, port, outcome, data)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[
+                        &run,
+                        &(trace.n as i32),
+                        &(seq as i32),
+                        &c.host,
+                        &i32::from(c.port),
+                        &c.outcome,
+                        &to_json(c),
+                    ],
+                )
+                .map_err(database_error)?;
+            }
+            append_in(
+                tx,
+                st,
+                Some(run),
+                "exec",
+                &serde_json::to_value(&*trace).unwrap_or(Value::Null),
+            )?;
+            Ok(())
+        })
+    }
+
+    fn traces(&self, run: &str) -> Result<Vec<Trace>> {
+        let mut out: Vec<Trace> = self
+            .query(
+                "SELECT data FROM traces WHERE run = $1 ORDER BY n",
+                &[&run],
+            )?
+            .iter()
+            .map(|r| {
+                serde_json::from_str(r.get::<_, &str>(0))
+                    .map_err(|e| Error::Corrupt(format!("unreadable trace: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        for row in self.query(
+            "SELECT n, data FROM connections WHERE run = $1 ORDER BY n, seq",
+            &[&run],
+        )? {
+            let n = row.get::<_, i32>(0) as u32;
+            let connection = serde_json::from_str(row.get::<_, &str>(1))
+                .map_err(|e| Error::Corrupt(format!("unreadable connection of trace {n}: {e}")))?;
+            if let Some(trace) = out.iter_mut().find(|t| t.n == n) {
+                trace.connections.push(connection);
+            }
+        }
+        Ok(out)
+    }
+
+    fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event> {
+        let event = self.in_transaction(false, |tx, st| append_in(tx, st, run, kind, &data))?;
+        self.witnessed(event)
+    }
+
+    fn record_event(&mut self, run: &str, kind: &str, data: Value) -> Result<Event> {
+        self.in_transaction(true, |tx, st| append_in(tx, st, Some(run), kind, &data))
+    }
+
+    fn events(&self, run: Option<&str>) -> Result<Vec<Event>> {
+        let rows = match run {
+            None => self.query(
+                &format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
+                &[],
+            )?,
+            Some(run) => self.query(
+                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE run = $1 ORDER BY seq"),
+                &[&run],
+            )?,
+        };
+        rows.iter().map(event_from_row).collect()
+    }
+
+    fn events_of_kind(&self, kind: &str) -> Result<Vec<Event>> {
+        self.query(
+            &format!("SELECT {EVENT_COLUMNS} FROM events WHERE kind = $1 ORDER BY seq"),
+            &[&kind],
+        )?
+        .iter()
+        .map(event_from_row)
+        .collect()
+    }
+
+    fn for_each_step(
+        &self,
+        filter: &StepFilter,
+        visit: &mut dyn FnMut(StepRow<'_>),
+    ) -> Result<()> {
+        // One class: by creation (as SQLite's store hands them); every
+        // class: by id. Text compared byte by byte, as SQLite does.
+        let order = if filter.class.is_some() {
+            "r.created COLLATE \"C\", r.class COLLATE \"C\", r.id COLLATE \"C\", s.seq"
+        } else {
+            "r.id COLLATE \"C\", s.seq"
+        };
+        let rows = self.query(
+            &format!(
+                "SELECT r.id, r.class, r.created, s.kind, s.at, s.failure
+                 FROM runs r LEFT JOIN run_steps s ON s.run = r.id
+                 WHERE ($1::TEXT IS NULL OR r.created >= $1 COLLATE \"C\")
+                   AND ($2::TEXT IS NULL OR r.class = $2)
+                 ORDER BY {order}"
+            ),
+            &[&filter.since, &filter.class],
+        )?;
+        for row in &rows {
+            let step = row.get::<_, Option<&str>>(3).map(|kind| Step {
+                kind,
+                at_ms: row.get(4),
+                failure: row.get(5),
+            });
+            visit(StepRow {
+                run: row.get(0),
+                class: row.get(1),
+                created: row.get(2),
+                step,
+            });
+        }
+        Ok(())
+    }
+
+    fn ledger_head(&self) -> Result<Option<(u64, String)>> {
+        Ok(self
+            .query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", &[])?
+            .first()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+
+    fn ledger_contains(&self, seq: u64, hash: &str) -> Result<bool> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(false);
+        };
+        Ok(!self
+            .query(
+                "SELECT 1 FROM events WHERE seq = $1 AND hash = $2",
+                &[&seq, &hash],
+            )?
+            .is_empty())
+    }
+
+    /// Walks every chain in one snapshot: each event's hash recomputed,
+    /// each link to the one before it in its chain, the chain's numbers
+    /// without gaps, and its recorded head reached. Names the bad event
+    /// with the lowest seq.
+    fn verify_ledger(&self) -> Result<VerifyReport> {
+        let mut client = self.client.borrow_mut();
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(database_error)?;
+        let rows = tx
+            .query(
+                "SELECT seq, chain, n, ts, run, kind, data, prev, hash FROM events
+                 ORDER BY chain COLLATE \"C\", n",
+                &[],
+            )
+            .map_err(database_error)?;
+        let heads = tx
+            .query("SELECT chain, n, hash FROM chains", &[])
+            .map_err(database_error)?;
+        tx.commit().map_err(database_error)?;
+        let mut bad: Option<BadEvent> = None;
+        fn keep_first(bad: &mut Option<BadEvent>, found: BadEvent) {
+            if bad.as_ref().is_none_or(|b| found.seq < b.seq) {
+                *bad = Some(found);
+            }
+        }
+        let name = |chain: &str| {
+            if chain.is_empty() {
+                "the events of no run".to_string()
+            } else {
+                format!("run {chain}")
+            }
+        };
+        let mut last_seq: Option<i64> = None;
+        let mut head_hash: Option<String> = None;
+        let mut i = 0;
+        let mut ends: std::collections::HashMap<String, (i64, String, i64)> =
+            std::collections::HashMap::new();
+        while i < rows.len() {
+            let chain: &str = rows[i].get(1);
+            let mut expected_n = 1i64;
+            let mut prev = GENESIS.to_string();
+            let mut broken = false;
+            while i < rows.len() && rows[i].get::<_, &str>(1) == chain {
+                let row = &rows[i];
+                i += 1;
+                let seq: i64 = row.get(0);
+                if last_seq.is_none_or(|s| seq > s) {
+                    last_seq = Some(seq);
+                    head_hash = Some(row.get(8));
+                }
+                if broken {
+                    continue;
+                }
+                let (n, ts, run, kind, data, stored_prev, hash): (
+                    i64,
+                    &str,
+                    Option<&str>,
+                    &str,
+                    &str,
+                    &str,
+                    &str,
+                ) = (
+                    row.get(2),
+                    row.get(3),
+                    row.get(4),
+                    row.get(5),
+                    row.get(6),
+                    row.get(7),
+                    row.get(8),
+                );
+                let problem = if n != expected_n {
+                    Some(format!(
+                        "{}: event {expected_n} of its chain is missing (the next stored is {n}, seq {seq}): an event was removed",
+                        name(chain)
+                    ))
+                } else if run.unwrap_or("") != chain {
+                    Some(format!(
+                        "event {seq} names run {:?} but is in the chain of {} (the row was rewritten)",
+                        run.unwrap_or(""),
+                        name(chain)
+                    ))
+                } else if stored_prev != prev {
+                    Some(format!(
+                        "event {seq} ({}, event {n} of its chain): previous-hash link broken: expected {prev:.16}…, found {stored_prev:.16}… (an event was removed or reordered)",
+                        name(chain)
+                    ))
+                } else {
+                    let computed = hash_event(seq as u64, ts, run, kind, data, stored_prev);
+                    (computed != hash).then(|| {
+                        format!(
+                            "event {seq} ({}, event {n} of its chain): stored hash does not match its contents (edited?): stored {hash:.16}…, computed {computed:.16}…",
+                            name(chain)
+                        )
+                    })
+                };
+                if let Some(problem) = problem {
+                    keep_first(&mut bad, BadEvent {
+                        seq: seq as u64,
+                        problem,
+                    });
+                    broken = true;
+                    continue;
+                }
+                prev = hash.to_string();
+                expected_n += 1;
+                ends.insert(chain.to_string(), (n, hash.to_string(), seq));
+            }
+        }
+        // A chain's events must reach the head its row records: a tail
+        // deleted without the row shows here.
+        for head in &heads {
+            let (chain, n, hash): (&str, i64, &str) = (head.get(0), head.get(1), head.get(2));
+            if n == 0 {
+                continue;
+            }
+            match ends.get(chain) {
+                Some((last, last_hash, _)) if *last == n && last_hash == hash => {}
+                Some((last, _, seq)) if *last < n => keep_first(&mut bad, BadEvent {
+                    seq: *seq as u64 + 1,
+                    problem: format!(
+                        "{}: events {}..{n} of its chain are missing: its chain ends at event {last} (seq {seq}) but its head records event {n} (the tail was deleted)",
+                        name(chain),
+                        last + 1
+                    ),
+                }),
+                Some((_, _, seq)) => keep_first(&mut bad, BadEvent {
+                    seq: *seq as u64,
+                    problem: format!(
+                        "{}: its last event does not match the chain's recorded head (the chain was rewritten)",
+                        name(chain)
+                    ),
+                }),
+                None => keep_first(&mut bad, BadEvent {
+                    seq: 1,
+                    problem: format!(
+                        "{}: its chain records {n} events, and none is stored (the run's events were deleted)",
+                        name(chain)
+                    ),
+                }),
+            }
+        }
+        Ok(VerifyReport {
+            events: rows.len() as u64,
+            head: head_hash,
+            first_bad: bad,
+        })
+    }
+
+    fn event_replacing_head(&mut self, kind: &str, data: Value) -> Result<Event> {
+        let event = self.in_transaction(false, |tx, st| append_in(tx, st, None, kind, &data))?;
+        self.witness_replacing(&event)?;
+        Ok(event)
+    }
+
+    /// Intents are this machine's: its processes hold their locks (files
+    /// in its state directory), and only it can tell a live one from a
+    /// dead one.
+    fn begin_intent(&mut self, kind: &str, run: &str, data: Value) -> Result<(i64, IntentGuard)> {
+        use rand_core::RngCore;
+        let token = format!("{:016x}", rand_core::OsRng.next_u64());
+        let path = self.intent_lock(&token);
+        let lock = FileLock::acquire(&path, false)?
+            .ok_or_else(|| Error::Environment("could not take a fresh intent lock".into()))?;
+        let guard = IntentGuard::new(lock, path);
+        let mut data = data;
+        if let Value::Object(map) = &mut data {
+            map.insert("token".into(), json!(token));
+        }
+        let id: i64 = self
+            .query(
+                "INSERT INTO intents (machine, kind, run, data) VALUES ($1, $2, $3, $4) RETURNING id",
+                &[&self.machine, &kind, &run, &data.to_string()],
+            )?
+            .remove(0)
+            .get(0);
+        Ok((id, guard))
+    }
+
+    fn intent_lock(&self, token: &str) -> std::path::PathBuf {
+        self.paths.state.join("locks").join(format!("{token}.lock"))
+    }
+
+    fn end_intent(&mut self, id: i64) -> Result<()> {
+        self.query("DELETE FROM intents WHERE id = $1", &[&id])?;
+        Ok(())
+    }
+
+    fn intents(&self) -> Result<Vec<Intent>> {
+        Ok(self
+            .query(
+                "SELECT id, kind, run, data FROM intents WHERE machine = $1 ORDER BY id",
+                &[&self.machine],
+            )?
+            .iter()
+            .map(|r| Intent {
+                id: r.get(0),
+                kind: r.get(1),
+                run: r.get(2),
+                data: serde_json::from_str(r.get::<_, &str>(3)).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+
+    fn actions(&self, run: &str) -> Result<Vec<Action>> {
+        self.query(
+            "SELECT data FROM actions WHERE run = $1 ORDER BY role = 'undo', seq",
+            &[&run],
+        )?
+        .iter()
+        .map(|r| {
+            serde_json::from_str(r.get::<_, &str>(0))
+                .map_err(|e| Error::Corrupt(format!("an action of run {run} is unreadable: {e}")))
+        })
+        .collect()
+    }
+
+    fn save_action(
+        &mut self,
+        action: &Action,
+        from: Option<ActionState>,
+        kind: &str,
+        event: Value,
+    ) -> Result<()> {
+        let event = self.in_transaction(false, |tx, st| {
+            let data = to_json(action);
+            let role = role_key(action.role);
+            let changed = match from {
+                Some(from) => tx.execute(
+                    "UPDATE actions SET state = $1, data = $2
+                     WHERE run = $3 AND role = $4 AND name = $5 AND state = $6",
+                    &[
+                        &state_key(action.state),
+                        &data,
+                        &action.run,
+                        &role,
+                        &action.spec.name,
+                        &state_key(from),
+                    ],
+                ),
+                None => tx.execute(
+                    "INSERT INTO actions (run, role, name, seq, state, data)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (run, role, name) DO UPDATE
+                     SET seq = EXCLUDED.seq, state = EXCLUDED.state, data = EXCLUDED.data",
+                    &[
+                        &action.run,
+                        &role,
+                        &action.spec.name,
+                        &i64::from(action.seq),
+                        &state_key(action.state),
+                        &data,
+                    ],
+                ),
+            }
+            .map_err(database_error)?;
+            if changed == 0 {
+                return Err(Error::refused(
+                    Code::ConcurrentChange,
+                    format!(
+                        "action `{}` of run {} changed while this command ran",
+                        action.spec.name, action.run
+                    ),
+                    vec![],
+                    format!("see `airlock plan {}` and try again", action.run),
+                ));
+            }
+            append_in(tx, st, Some(&action.run), kind, &event)
+        })?;
+        self.witness(&event)
+    }
+
+    fn replace_actions(
+        &mut self,
+        run: &Run,
+        name: &str,
+        actions: &[Action],
+        event: &dyn Fn(bool) -> Value,
+    ) -> Result<()> {
+        let event = self.in_transaction(false, |tx, st| {
+            let state: Option<String> = tx
+                .query_opt("SELECT state FROM runs WHERE id = $1 FOR UPDATE", &[&run.id])
+                .map_err(database_error)?
+                .map(|r| r.get(0));
+            if !matches!(state.as_deref(), Some("staged" | "checked")) {
+                return Err(Error::refused(
+                    Code::ConcurrentChange,
+                    format!("run {} changed while this command ran", run.id),
+                    vec![format!("it is no longer {}", run.state)],
+                    format!("see `airlock show {}`", run.id),
+                ));
+            }
+            let replaced = tx
+                .execute(
+                    "DELETE FROM actions WHERE run = $1 AND name = $2",
+                    &[&run.id, &name],
+                )
+                .map_err(database_error)?
+                > 0;
+            for a in actions {
+                tx.execute(
+                    "INSERT INTO actions (run, role, name, seq, state, data)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &a.run,
+                        &role_key(a.role),
+                        &a.spec.name,
+                        &i64::from(a.seq),
+                        &state_key(a.state),
+                        &to_json(a),
+                    ],
+                )
+                .map_err(database_error)?;
+            }
+            append_in(tx, st, Some(&run.id), "propose", &event(replaced))
+        })?;
+        self.witness(&event)
+    }
+
+    fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool> {
+        let event = self.in_transaction(false, |tx, st| {
+            let gone = tx
+                .execute(
+                    "DELETE FROM actions WHERE run = $1 AND name = $2",
+                    &[&run, &name],
+                )
+                .map_err(database_error)?;
+            if gone == 0 {
+                return Ok(None);
+            }
+            append_in(tx, st, Some(run), "withdraw", &json!({"name": name})).map(Some)
+        })?;
+        match event {
+            Some(event) => {
+                self.witness(&event)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+fn strsim_score(a: &str, b: &str) -> f64 {
+    strsim::jaro_winkler(a, b)
+}
+
+/// The database as messages name it, from its configuration: never the
+/// password.
+fn describe(config: &postgres::Config) -> String {
+    use postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "`{}` on {host} port {port} (user {})",
+        config.get_dbname().unwrap_or("(the user's)"),
+        config.get_user().unwrap_or("(this user)")
+    )
+}
+
+/// A failure to connect, named by what the user fixes: the server's
+/// address, the credentials, or the database's name.
+fn connect_error(location: &str, e: postgres::Error) -> Error {
+    use postgres::error::SqlState;
+    let detail = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| source_chain(&e));
+    match e.code() {
+        Some(c) if *c == SqlState::INVALID_PASSWORD
+            || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+        {
+            Error::refused(
+                Code::DatabaseCredentials,
+                format!("the PostgreSQL server refused airlock's credentials for {location}"),
+                vec![detail],
+                format!("fix the user and password in {DATABASE_URL} (or the server's pg_hba.conf); nothing was changed"),
+            )
+        }
+        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => Error::refused(
+            Code::DatabaseUnreachable,
+            format!("the PostgreSQL database {location} does not exist"),
+            vec![detail],
+            format!("create it (`createdb`), or fix the database name in {DATABASE_URL}; nothing was changed"),
+        ),
+        _ => Error::refused(
+            Code::DatabaseUnreachable,
+            format!("cannot reach the PostgreSQL database {location}"),
+            vec![detail],
+            format!("start the server or fix the host and port in {DATABASE_URL}; unset it to use the local SQLite store; nothing was changed"),
+        ),
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A failure of a statement: a lost connection is the server's address to
+/// check; anything else the database's own message.
+pub(crate) fn database_error(e: postgres::Error) -> Error {
+    if e.is_closed() || e.as_db_error().is_none() && e.code().is_none() && is_io(&e) {
+        return Error::refused(
+            Code::DatabaseUnreachable,
+            "the connection to the PostgreSQL database was lost",
+            vec![source_chain(&e)],
+            format!("check that the server named by {DATABASE_URL} is running, then run the command again"),
+        );
+    }
+    Error::refused(
+        Code::DatabaseFailed,
+        "the PostgreSQL state database failed",
+        vec![source_chain(&e)],
+        "read the database's message above; check the server's log, then run the command again",
+    )
+}
+
+fn is_io(e: &postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
