@@ -15,6 +15,8 @@
 //! never holds a key.
 
 mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::cell::RefCell;
 use std::str::FromStr;
