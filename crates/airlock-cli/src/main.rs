@@ -85,6 +85,7 @@ fn main() -> ExitCode {
     // Conditions (and panel rules) are CEL, type-checked as the workflow
     // loads; built only when a workflow has some.
     airlock_core::evaluator::install(|| Box::new(airlock_cel::Cel::new()));
+    airlock_core::store_backend::install(airlock_store_pg::open);
     // The sandbox re-executes this binary to build itself; see airlock-sandbox.
     match std::env::args_os().nth(1) {
         Some(a) if a == airlock_core::sandbox::confine::INIT_ARG => {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::layout::{Layout, sha256_hex};
 use crate::run::{Run, State};
 use crate::site::Site;
-use crate::store::{SqliteStore, Store};
+use crate::store::Store;
 use crate::workflow::Workflow;
 use airlock_ledger::Event;
 
@@ -35,7 +35,7 @@ impl Airlock {
     /// which report and settle a ledger older than its record. Nothing
     /// else may run on it.
     pub fn open_unverified(layout: Layout) -> Result<Airlock> {
-        let store = Box::new(SqliteStore::open_unverified(&layout.store_paths())?);
+        let store = crate::store_backend::open(&layout.store_paths(), false)?;
         Ok(Airlock {
             layout,
             store,

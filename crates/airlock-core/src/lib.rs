@@ -41,6 +41,7 @@ pub mod soak;
 pub mod start;
 pub mod stats;
 pub mod stops;
+pub mod store_backend;
 pub mod submit;
 
 // The model's modules, at the paths they had when they were the engine's.

@@ -7,7 +7,6 @@ use std::path::Path;
 use crate::airlock::{Airlock, init_program};
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::store::SqliteStore;
 use crate::{migrate, recover};
 
 impl Airlock {
@@ -17,7 +16,7 @@ impl Airlock {
 
     /// [`Airlock::open`] in a repository already found.
     pub fn open_in(layout: Layout) -> Result<Airlock> {
-        let store = Box::new(SqliteStore::open(&layout.store_paths())?);
+        let store = crate::store_backend::open(&layout.store_paths(), true)?;
         let mut al = Airlock {
             layout,
             store,

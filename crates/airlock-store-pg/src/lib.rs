@@ -41,6 +41,17 @@ pub use schema::{MIGRATION_LOCK, VERSION as SCHEMA_VERSION};
 /// The environment variable that points airlock at PostgreSQL.
 pub const DATABASE_URL: &str = "AIRLOCK_DATABASE_URL";
 
+/// Opens the store at `url` for the engine (what the `airlock` binary
+/// installs with `airlock_core::store_backend::install`); `verified`
+/// checks the ledger's head record.
+pub fn open(url: &str, paths: &Paths, verified: bool) -> Result<Box<dyn Store>> {
+    Ok(Box::new(if verified {
+        PgStore::open(url, paths)?
+    } else {
+        PgStore::open_unverified(url, paths)?
+    }))
+}
+
 /// The store in a PostgreSQL database.
 pub struct PgStore {
     paths: Paths,

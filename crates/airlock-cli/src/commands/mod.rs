@@ -240,11 +240,12 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
     let Ok(layout) = Layout::discover(&ctx.cwd) else {
         return Ok(());
     };
-    if !layout.db_path().exists() {
+    let database = airlock_core::store_backend::database_url().is_some();
+    if !database && !layout.db_path().exists() {
         return Ok(());
     }
-    let store = airlock_core::store::SqliteStore::open_unverified(&layout.store_paths())?;
-    match airlock_core::store::Store::resolve(&store, given) {
+    let store = airlock_core::store_backend::open(&layout.store_paths(), false)?;
+    match store.resolve(given) {
         Ok(id) => {
             *given = id;
             Ok(())
@@ -253,7 +254,7 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
         // refusal comes first (the command makes it).
         Err(e) => {
             drop(store);
-            airlock_core::store::SqliteStore::open(&layout.store_paths())?;
+            airlock_core::store_backend::open(&layout.store_paths(), true)?;
             Err(e.into())
         }
     }

@@ -1,0 +1,58 @@
+//! Which store the engine opens: SQLite's, in the repository's state
+//! directory, unless `AIRLOCK_DATABASE_URL` names a database, which the
+//! program's installed backend opens. The engine knows only the
+//! [`Store`] trait; the program installs a backend at start (the `airlock`
+//! binary installs PostgreSQL's, `airlock-store-pg`), as it installs the
+//! expression evaluator, so the engine never depends on a database client.
+//! A URL set and no backend installed is refused, never ignored: airlock
+//! would otherwise record a team's decisions in a local file nobody else
+//! sees.
+
+use std::sync::OnceLock;
+
+use airlock_store::{Paths, SqliteStore, Store};
+
+use crate::error::{Code, Error, Result};
+
+/// The environment variable naming the database.
+pub const DATABASE_URL: &str = "AIRLOCK_DATABASE_URL";
+
+/// Opens the store at a URL: `verified` checks the ledger's head record
+/// (every command but `ledger verify` and `ledger accept-loss`).
+pub type Opener = fn(url: &str, paths: &Paths, verified: bool) -> airlock_store::Result<Box<dyn Store>>;
+
+static OPENER: OnceLock<Opener> = OnceLock::new();
+
+/// Installs the process's backend for `AIRLOCK_DATABASE_URL`; the first
+/// installed stays.
+pub fn install(open: Opener) {
+    let _ = OPENER.set(open);
+}
+
+/// The database URL set for this process, if any (an empty one is none).
+pub fn database_url() -> Option<String> {
+    std::env::var(DATABASE_URL).ok().filter(|u| !u.trim().is_empty())
+}
+
+/// Opens the repository's store: the database `AIRLOCK_DATABASE_URL`
+/// names, else SQLite in `paths.state`.
+pub fn open(paths: &Paths, verified: bool) -> Result<Box<dyn Store>> {
+    let Some(url) = database_url() else {
+        return Ok(if verified {
+            Box::new(SqliteStore::open(paths)?)
+        } else {
+            Box::new(SqliteStore::open_unverified(paths)?)
+        });
+    };
+    let open = OPENER.get().ok_or_else(|| {
+        Error::refused(
+            Code::NoStoreBackend,
+            format!("{DATABASE_URL} is set, but this program has no store backend that opens it"),
+            vec!["airlock never falls back to the local SQLite store when a database is named".into()],
+            format!(
+                "unset {DATABASE_URL} to use the local store; a program using airlock's engine installs a backend at start (`airlock_core::store_backend::install(airlock_store_pg::open)`); the `airlock` binary does"
+            ),
+        )
+    })?;
+    Ok(open(&url, paths, verified)?)
+}
