@@ -45,14 +45,14 @@ pub fn open(paths: &Paths, verified: bool) -> Result<Box<dyn Store>> {
         });
     };
     let open = OPENER.get().ok_or_else(|| {
-        Error::refused(
+        Error::Refused(airlock_model::error::Refusal::problem(
             Code::NoStoreBackend,
             format!("{DATABASE_URL} is set, but this program has no store backend that opens it"),
             vec!["airlock never falls back to the local SQLite store when a database is named".into()],
             format!(
                 "unset {DATABASE_URL} to use the local store; a program using airlock's engine installs a backend at start (`airlock_core::store_backend::install(airlock_store_pg::open)`); the `airlock` binary does"
             ),
-        )
+        ))
     })?;
     Ok(open(&url, paths, verified)?)
 }

@@ -248,6 +248,26 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// A failure of any class said as a refusal is (what, why, what to do),
+    /// with its own code: e.g. a database that cannot be reached
+    /// (`database-unreachable`, exit 3).
+    pub fn problem(
+        code: Code,
+        what: impl Into<String>,
+        reasons: Vec<String>,
+        hint: impl Into<String>,
+    ) -> Refusal {
+        Refusal {
+            code,
+            what: what.into(),
+            reasons,
+            hint: hint.into(),
+            details: None,
+        }
+    }
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.what)?;

@@ -30,6 +30,7 @@ use airlock_model::run::{Run, State};
 use airlock_model::trace::Trace;
 use airlock_proof::{PublicKey, SigningKey};
 use airlock_store::actions::{role_key, state_key};
+use airlock_model::error::Refusal;
 use airlock_store::error::{Code, Error, Result};
 use airlock_store::head::{Chain, HeadStatus};
 use airlock_store::history::{STEP_KINDS, Step, StepFilter, StepRow};
@@ -84,7 +85,7 @@ impl PgStore {
     /// `ledger accept-loss`).
     pub fn open_unverified(url: &str, paths: &Paths) -> Result<PgStore> {
         let mut config = postgres::Config::from_str(url).map_err(|e| {
-            Error::refused(
+            problem(
                 Code::DatabaseUrlInvalid,
                 format!("{DATABASE_URL} is not a PostgreSQL URL airlock can use"),
                 vec![e.to_string()],
@@ -1118,20 +1119,20 @@ fn connect_error(location: &str, e: postgres::Error) -> Error {
         Some(c) if *c == SqlState::INVALID_PASSWORD
             || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
         {
-            Error::refused(
+            problem(
                 Code::DatabaseCredentials,
                 format!("the PostgreSQL server refused airlock's credentials for {location}"),
                 vec![detail],
                 format!("fix the user and password in {DATABASE_URL} (or the server's pg_hba.conf); nothing was changed"),
             )
         }
-        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => Error::refused(
+        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => problem(
             Code::DatabaseUnreachable,
             format!("the PostgreSQL database {location} does not exist"),
             vec![detail],
             format!("create it (`createdb`), or fix the database name in {DATABASE_URL}; nothing was changed"),
         ),
-        _ => Error::refused(
+        _ => problem(
             Code::DatabaseUnreachable,
             format!("cannot reach the PostgreSQL database {location}"),
             vec![detail],
@@ -1158,14 +1159,14 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 /// check; anything else the database's own message.
 pub(crate) fn database_error(e: postgres::Error) -> Error {
     if e.is_closed() || e.as_db_error().is_none() && e.code().is_none() && is_io(&e) {
-        return Error::refused(
+        return problem(
             Code::DatabaseUnreachable,
             "the connection to the PostgreSQL database was lost",
             vec![source_chain(&e)],
             format!("check that the server named by {DATABASE_URL} is running, then run the command again"),
         );
     }
-    Error::refused(
+    problem(
         Code::DatabaseFailed,
         "the PostgreSQL state database failed",
         vec![source_chain(&e)],
@@ -1182,4 +1183,15 @@ fn is_io(e: &postgres::Error) -> bool {
         source = s.source();
     }
     false
+}
+
+/// A failure that is not a refusal (an unreachable database, wrong
+/// credentials), said the same way, with its own code and class.
+pub(crate) fn problem(
+    code: Code,
+    what: impl Into<String>,
+    reasons: Vec<String>,
+    hint: impl Into<String>,
+) -> Error {
+    Error::Refused(Refusal::problem(code, what, reasons, hint))
 }

@@ -163,7 +163,7 @@ pub fn migrate(client: &mut Client, location: &str) -> Result<()> {
 }
 
 fn newer(location: &str, at: i32) -> Error {
-    Error::refused(
+    crate::problem(
         Code::DatabaseNewerSchema,
         format!("the PostgreSQL database {location} was set up by a newer airlock"),
         vec![format!(

@@ -1,0 +1,214 @@
+//! airlock pointed at PostgreSQL (`AIRLOCK_DATABASE_URL`): the lifecycle
+//! recorded in the database, read back from its rows, and the refusals of
+//! a database airlock cannot use. A private cluster per test process, a
+//! database per test (airlock_store_pg::testing).
+
+mod common;
+
+use common::{BRIEF, Env, Output, write};
+use serde_json::Value;
+
+use airlock_store_pg::testing::{self, Database};
+
+const URL: &str = "AIRLOCK_DATABASE_URL";
+
+fn airlock(env: &Env, url: &str, args: &[&str]) -> Output {
+    let mut cmd = env.cmd(args);
+    cmd.env(URL, url);
+    cmd.output().unwrap().into()
+}
+
+fn json(env: &Env, url: &str, args: &[&str], code: i32) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    airlock(env, url, &full).expect_json(args, code)
+}
+
+#[test]
+fn the_lifecycle_is_recorded_in_postgresql() {
+    let env = Env::new();
+    let db: Database = testing::shared().database();
+    let url = db.url();
+    let brief = env.write_brief("brief", BRIEF);
+    let started = json(&env, &url, &["start", &brief], 0);
+    let run = started["run"].as_str().unwrap().to_string();
+    let wt = std::path::PathBuf::from(started["worktree"].as_str().unwrap());
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    // The agent's command sees neither the URL nor its password.
+    let out = airlock(
+        &env,
+        &url,
+        &[
+            "exec",
+            &run,
+            "--",
+            "sh",
+            "-c",
+            "printf '%s' \"${AIRLOCK_DATABASE_URL-unset}\"; env",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("unset"), "{}", out.stdout);
+    assert!(!out.stdout.contains(testing::APP_PASSWORD), "{}", out.stdout);
+    json(&env, &url, &["check", &run], 0);
+    json(&env, &url, &["submit", &run], 0);
+    json(&env, &url, &["approve", &run], 0);
+    json(&env, &url, &["promote", &run], 0);
+    let shown = json(&env, &url, &["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["state"], "promoted");
+    let verified = json(&env, &url, &["ledger", "verify"], 0);
+    assert!(verified["first_bad"].is_null(), "{verified}");
+
+    // The rows, read back from PostgreSQL.
+    let mut admin = db.admin();
+    let state: String = admin
+        .query_one("SELECT state FROM runs WHERE id = $1", &[&run])
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "promoted");
+    let kinds: Vec<String> = admin
+        .query(
+            "SELECT kind FROM events WHERE run = $1 ORDER BY n",
+            &[&run],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for kind in ["start", "exec", "check", "submit", "approve", "promote"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(kinds[0], "start");
+    let numbers: Vec<i64> = admin
+        .query("SELECT n FROM events WHERE run = $1 ORDER BY n", &[&run])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(numbers, (1..=kinds.len() as i64).collect::<Vec<_>>());
+    let traces: i64 = admin
+        .query_one("SELECT count(*) FROM traces WHERE run = $1", &[&run])
+        .unwrap()
+        .get(0);
+    assert!(traces >= 1, "the exec's trace");
+    // Nothing of the run went to the local SQLite file.
+    let local = env.state_dir().join("ledger.db");
+    if local.exists() {
+        let conn = rusqlite::Connection::open(&local).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM events WHERE run = ?1", [&run], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+    // The main branch has the change.
+    assert_eq!(
+        env.git(&["show", "main:src/app.sh"]),
+        "#!/bin/sh\necho hello, please"
+    );
+}
+
+/// A refusal as `--json` reports it: the exit code and the code.
+fn refused(out: Output, code: &str, exit: i32) -> Value {
+    assert_eq!(out.code, exit, "{}\n{}", out.stdout, out.stderr);
+    let v = out.json();
+    assert_eq!(v["error"]["code"], code, "{v}");
+    v["error"].clone()
+}
+
+#[test]
+fn a_database_nobody_listens_on_is_refused_naming_the_url_to_fix() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://app:secret-pw@127.0.0.1:{port}/airlock");
+    let brief = env.write_brief("brief", BRIEF);
+    let err = refused(
+        airlock(&env, &url, &["--json", "start", &brief]),
+        "database-unreachable",
+        3,
+    );
+    let text = err.to_string();
+    assert!(text.contains("cannot reach the PostgreSQL database"), "{text}");
+    assert!(text.contains(&format!("port {port}")), "{text}");
+    assert!(text.contains("AIRLOCK_DATABASE_URL"), "{text}");
+    assert!(!text.contains("secret-pw"), "never the password: {text}");
+    // Nothing started: no worktree, and no local ledger either.
+    assert_eq!(env.git(&["branch", "--list", "airlock/*"]), "");
+    // The human message says the same.
+    let out = airlock(&env, &url, &["list"]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("cannot reach the PostgreSQL database"), "{}", out.stderr);
+}
+
+#[test]
+fn wrong_credentials_are_refused_naming_them() {
+    let env = Env::new();
+    let db = testing::shared().database();
+    let url = db.url_with("airlock_app", "not-the-password");
+    let err = refused(
+        airlock(&env, &url, &["--json", "list"]),
+        "database-credentials",
+        3,
+    );
+    let text = err.to_string();
+    assert!(text.contains("refused airlock's credentials"), "{text}");
+    assert!(text.contains("password"), "{text}");
+    assert!(!text.contains("not-the-password"), "{text}");
+    // Nothing was set up in the database.
+    let tables: i64 = db
+        .admin()
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0);
+}
+
+#[test]
+fn a_database_of_a_newer_airlock_is_refused_untouched() {
+    let env = Env::new();
+    let db = testing::shared().database();
+    let url = db.url();
+    json(&env, &url, &["list"], 0);
+    let mut admin = db.admin();
+    admin
+        .batch_execute("UPDATE airlock_schema SET version = 999")
+        .unwrap();
+    let brief = env.write_brief("brief", BRIEF);
+    let err = refused(
+        airlock(&env, &url, &["--json", "start", &brief]),
+        "database-newer-schema",
+        3,
+    );
+    let text = err.to_string();
+    assert!(text.contains("set up by a newer airlock"), "{text}");
+    assert!(text.contains("999"), "{text}");
+    assert!(text.contains("upgrade airlock"), "{text}");
+    let runs: i64 = admin
+        .query_one("SELECT count(*) FROM runs", &[])
+        .unwrap()
+        .get(0);
+    let version: i32 = admin
+        .query_one("SELECT version FROM airlock_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!((runs, version), (0, 999));
+}
+
+#[test]
+fn a_url_that_is_not_postgresql_is_refused() {
+    let env = Env::new();
+    let err = refused(
+        airlock(&env, "postgres://127.0.0.1:notaport/x", &["--json", "list"]),
+        "database-url-invalid",
+        2,
+    );
+    assert!(err.to_string().contains("not a PostgreSQL URL"), "{err}");
+}
