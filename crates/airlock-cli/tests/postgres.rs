@@ -49,7 +49,11 @@ fn the_lifecycle_is_recorded_in_postgresql() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.starts_with("unset"), "{}", out.stdout);
-    assert!(!out.stdout.contains(testing::APP_PASSWORD), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains(testing::APP_PASSWORD),
+        "{}",
+        out.stdout
+    );
     json(&env, &url, &["check", &run], 0);
     json(&env, &url, &["submit", &run], 0);
     json(&env, &url, &["approve", &run], 0);
@@ -67,10 +71,7 @@ fn the_lifecycle_is_recorded_in_postgresql() {
         .get(0);
     assert_eq!(state, "promoted");
     let kinds: Vec<String> = admin
-        .query(
-            "SELECT kind FROM events WHERE run = $1 ORDER BY n",
-            &[&run],
-        )
+        .query("SELECT kind FROM events WHERE run = $1 ORDER BY n", &[&run])
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -133,7 +134,10 @@ fn a_database_nobody_listens_on_is_refused_naming_the_url_to_fix() {
         3,
     );
     let text = err.to_string();
-    assert!(text.contains("cannot reach the PostgreSQL database"), "{text}");
+    assert!(
+        text.contains("cannot reach the PostgreSQL database"),
+        "{text}"
+    );
     assert!(text.contains(&format!("port {port}")), "{text}");
     assert!(text.contains("AIRLOCK_DATABASE_URL"), "{text}");
     assert!(!text.contains("secret-pw"), "never the password: {text}");
@@ -142,7 +146,11 @@ fn a_database_nobody_listens_on_is_refused_naming_the_url_to_fix() {
     // The human message says the same.
     let out = airlock(&env, &url, &["list"]);
     assert_eq!(out.code, 3);
-    assert!(out.stderr.contains("cannot reach the PostgreSQL database"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot reach the PostgreSQL database"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -19,7 +19,8 @@ pub const DATABASE_URL: &str = "AIRLOCK_DATABASE_URL";
 
 /// Opens the store at a URL: `verified` checks the ledger's head record
 /// (every command but `ledger verify` and `ledger accept-loss`).
-pub type Opener = fn(url: &str, paths: &Paths, verified: bool) -> airlock_store::Result<Box<dyn Store>>;
+pub type Opener =
+    fn(url: &str, paths: &Paths, verified: bool) -> airlock_store::Result<Box<dyn Store>>;
 
 static OPENER: OnceLock<Opener> = OnceLock::new();
 
@@ -31,13 +32,19 @@ pub fn install(open: Opener) {
 
 /// The database URL set for this process, if any (an empty one is none).
 pub fn database_url() -> Option<String> {
-    std::env::var(DATABASE_URL).ok().filter(|u| !u.trim().is_empty())
+    std::env::var(DATABASE_URL)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
 }
 
 /// Opens the repository's store: the database `AIRLOCK_DATABASE_URL`
 /// names, else SQLite in `paths.state`.
 pub fn open(paths: &Paths, verified: bool) -> Result<Box<dyn Store>> {
-    let Some(url) = database_url() else {
+    open_at(database_url(), paths, verified)
+}
+
+fn open_at(url: Option<String>, paths: &Paths, verified: bool) -> Result<Box<dyn Store>> {
+    let Some(url) = url else {
         return Ok(if verified {
             Box::new(SqliteStore::open(paths)?)
         } else {
@@ -55,4 +62,33 @@ pub fn open(paths: &Paths, verified: bool) -> Result<Box<dyn Store>> {
         ))
     })?;
     Ok(open(&url, paths, verified)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_without_a_backend_is_refused_and_nothing_is_made() {
+        // This test binary installs no backend.
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            state: dir.path().join("state"),
+            key_dir: dir.path().join("keys"),
+        };
+        let url = Some("postgres://u:p@127.0.0.1/db".to_string());
+        let err = open_at(url, &paths, true).err().expect("refused");
+        assert_eq!(err.code(), Code::NoStoreBackend);
+        assert_eq!(err.exit_code(), 5);
+        assert!(
+            err.to_string()
+                .contains("AIRLOCK_DATABASE_URL is set, but this program has no store backend"),
+            "{err}"
+        );
+        assert!(err.hint().unwrap().contains("unset AIRLOCK_DATABASE_URL"));
+        // Never the local store instead.
+        assert!(!paths.state.exists());
+        assert!(open_at(None, &paths, true).is_ok());
+        assert!(paths.db_path().exists());
+    }
 }

@@ -26,11 +26,11 @@ use serde_json::{Value, json};
 
 use airlock_ledger::{BadEvent, Event, GENESIS, Head, HeadCheck, VerifyReport, hash_event};
 use airlock_model::action::{Action, ActionState};
+use airlock_model::error::Refusal;
 use airlock_model::run::{Run, State};
 use airlock_model::trace::Trace;
 use airlock_proof::{PublicKey, SigningKey};
 use airlock_store::actions::{role_key, state_key};
-use airlock_model::error::Refusal;
 use airlock_store::error::{Code, Error, Result};
 use airlock_store::head::{Chain, HeadStatus};
 use airlock_store::history::{STEP_KINDS, Step, StepFilter, StepRow};
@@ -209,9 +209,7 @@ fn append_in(
     let hash = hash_event(seq as u64, &ts, run, kind, &data_text, &prev);
     tx.execute(
         &statements.insert_event,
-        &[
-            &seq, &chain, &n, &ts, &run, &kind, &data_text, &prev, &hash,
-        ],
+        &[&seq, &chain, &n, &ts, &run, &kind, &data_text, &prev, &hash],
     )
     .map_err(database_error)?;
     tx.execute(&statements.advance_chain, &[&chain, &n, &hash])
@@ -521,12 +519,7 @@ impl Store for PgStore {
             let changed = tx
                 .execute(
                     "UPDATE runs SET state = $1, data = $2 WHERE id = $3 AND state = $4",
-                    &[
-                        &run.state.as_str(),
-                        &to_json(run),
-                        &run.id,
-                        &from.as_str(),
-                    ],
+                    &[&run.state.as_str(), &to_json(run), &run.id, &from.as_str()],
                 )
                 .map_err(database_error)?;
             if changed == 0 {
@@ -627,10 +620,7 @@ impl Store for PgStore {
 
     fn traces(&self, run: &str) -> Result<Vec<Trace>> {
         let mut out: Vec<Trace> = self
-            .query(
-                "SELECT data FROM traces WHERE run = $1 ORDER BY n",
-                &[&run],
-            )?
+            .query("SELECT data FROM traces WHERE run = $1 ORDER BY n", &[&run])?
             .iter()
             .map(|r| {
                 serde_json::from_str(r.get::<_, &str>(0))
@@ -684,11 +674,7 @@ impl Store for PgStore {
         .collect()
     }
 
-    fn for_each_step(
-        &self,
-        filter: &StepFilter,
-        visit: &mut dyn FnMut(StepRow<'_>),
-    ) -> Result<()> {
+    fn for_each_step(&self, filter: &StepFilter, visit: &mut dyn FnMut(StepRow<'_>)) -> Result<()> {
         // One class: by creation (as SQLite's store hands them); every
         // class: by id. Text compared byte by byte, as SQLite does.
         let order = if filter.class.is_some() {
@@ -724,7 +710,10 @@ impl Store for PgStore {
 
     fn ledger_head(&self) -> Result<Option<(u64, String)>> {
         Ok(self
-            .query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", &[])?
+            .query(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+                &[],
+            )?
             .first()
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
     }
@@ -841,10 +830,13 @@ impl Store for PgStore {
                     })
                 };
                 if let Some(problem) = problem {
-                    keep_first(&mut bad, BadEvent {
-                        seq: seq as u64,
-                        problem,
-                    });
+                    keep_first(
+                        &mut bad,
+                        BadEvent {
+                            seq: seq as u64,
+                            problem,
+                        },
+                    );
                     broken = true;
                     continue;
                 }
@@ -862,28 +854,37 @@ impl Store for PgStore {
             }
             match ends.get(chain) {
                 Some((last, last_hash, _)) if *last == n && last_hash == hash => {}
-                Some((last, _, seq)) if *last < n => keep_first(&mut bad, BadEvent {
-                    seq: *seq as u64 + 1,
-                    problem: format!(
-                        "{}: events {}..{n} of its chain are missing: its chain ends at event {last} (seq {seq}) but its head records event {n} (the tail was deleted)",
-                        name(chain),
-                        last + 1
-                    ),
-                }),
-                Some((_, _, seq)) => keep_first(&mut bad, BadEvent {
-                    seq: *seq as u64,
-                    problem: format!(
-                        "{}: its last event does not match the chain's recorded head (the chain was rewritten)",
-                        name(chain)
-                    ),
-                }),
-                None => keep_first(&mut bad, BadEvent {
-                    seq: 1,
-                    problem: format!(
-                        "{}: its chain records {n} events, and none is stored (the run's events were deleted)",
-                        name(chain)
-                    ),
-                }),
+                Some((last, _, seq)) if *last < n => keep_first(
+                    &mut bad,
+                    BadEvent {
+                        seq: *seq as u64,
+                        problem: format!(
+                            "{}: events {}..={n} of its chain are missing after event {seq}: its chain ends at its event {last}, but its head records event {n} (the tail was deleted)",
+                            name(chain),
+                            last + 1
+                        ),
+                    },
+                ),
+                Some((_, _, seq)) => keep_first(
+                    &mut bad,
+                    BadEvent {
+                        seq: *seq as u64,
+                        problem: format!(
+                            "{}: its last event does not match the chain's recorded head (the chain was rewritten)",
+                            name(chain)
+                        ),
+                    },
+                ),
+                None => keep_first(
+                    &mut bad,
+                    BadEvent {
+                        seq: 1,
+                        problem: format!(
+                            "{}: its chain records {n} events, and none is stored (the run's events were deleted)",
+                            name(chain)
+                        ),
+                    },
+                ),
             }
         }
         Ok(VerifyReport {
@@ -1025,7 +1026,10 @@ impl Store for PgStore {
     ) -> Result<()> {
         let event = self.in_transaction(false, |tx, st| {
             let state: Option<String> = tx
-                .query_opt("SELECT state FROM runs WHERE id = $1 FOR UPDATE", &[&run.id])
+                .query_opt(
+                    "SELECT state FROM runs WHERE id = $1 FOR UPDATE",
+                    &[&run.id],
+                )
                 .map_err(database_error)?
                 .map(|r| r.get(0));
             if !matches!(state.as_deref(), Some("staged" | "checked")) {
@@ -1116,27 +1120,34 @@ fn connect_error(location: &str, e: postgres::Error) -> Error {
         .map(|d| d.message().to_string())
         .unwrap_or_else(|| source_chain(&e));
     match e.code() {
-        Some(c) if *c == SqlState::INVALID_PASSWORD
-            || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+        Some(c)
+            if *c == SqlState::INVALID_PASSWORD
+                || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
         {
             problem(
                 Code::DatabaseCredentials,
                 format!("the PostgreSQL server refused airlock's credentials for {location}"),
                 vec![detail],
-                format!("fix the user and password in {DATABASE_URL} (or the server's pg_hba.conf); nothing was changed"),
+                format!(
+                    "fix the user and password in {DATABASE_URL} (or the server's pg_hba.conf); nothing was changed"
+                ),
             )
         }
         Some(c) if *c == SqlState::INVALID_CATALOG_NAME => problem(
             Code::DatabaseUnreachable,
             format!("the PostgreSQL database {location} does not exist"),
             vec![detail],
-            format!("create it (`createdb`), or fix the database name in {DATABASE_URL}; nothing was changed"),
+            format!(
+                "create it (`createdb`), or fix the database name in {DATABASE_URL}; nothing was changed"
+            ),
         ),
         _ => problem(
             Code::DatabaseUnreachable,
             format!("cannot reach the PostgreSQL database {location}"),
             vec![detail],
-            format!("start the server or fix the host and port in {DATABASE_URL}; unset it to use the local SQLite store; nothing was changed"),
+            format!(
+                "start the server or fix the host and port in {DATABASE_URL}; unset it to use the local SQLite store; nothing was changed"
+            ),
         ),
     }
 }
@@ -1163,7 +1174,9 @@ pub(crate) fn database_error(e: postgres::Error) -> Error {
             Code::DatabaseUnreachable,
             "the connection to the PostgreSQL database was lost",
             vec![source_chain(&e)],
-            format!("check that the server named by {DATABASE_URL} is running, then run the command again"),
+            format!(
+                "check that the server named by {DATABASE_URL} is running, then run the command again"
+            ),
         );
     }
     problem(

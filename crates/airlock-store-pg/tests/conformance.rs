@@ -219,7 +219,10 @@ fn runs_insert_get_list_and_transition(b: &dyn Backend) {
     let mut store = b.open().unwrap();
     let a = start(&mut *store, "add-docs-1a2b", "2026-01-01T00:00:00.000Z");
     start(&mut *store, "fix-bug-3c4d", "2026-01-02T00:00:00.000Z");
-    assert!(store.intents().unwrap().is_empty(), "insert clears its intent");
+    assert!(
+        store.intents().unwrap().is_empty(),
+        "insert clears its intent"
+    );
     assert_eq!(store.get("add-docs-1a2b").unwrap().label, "a label");
     assert!(store.exists("fix-bug-3c4d").unwrap());
     assert!(!store.exists("nope").unwrap());
@@ -263,7 +266,10 @@ fn a_transition_from_the_wrong_state_is_refused_and_writes_nothing(b: &dyn Backe
     let after = b.open().unwrap();
     assert_eq!(after.events(None).unwrap(), before);
     let stored = after.get("r-1").unwrap();
-    assert_eq!((stored.state, stored.label.as_str()), (State::Staged, "a label"));
+    assert_eq!(
+        (stored.state, stored.label.as_str()),
+        (State::Staged, "a label")
+    );
 }
 
 fn traces_round_trip_with_their_connections(b: &dyn Backend) {
@@ -327,9 +333,15 @@ fn events_and_their_kinds(b: &dyn Backend) {
     let global = store.event(None, "config", json!({"k": 1})).unwrap();
     assert_eq!(global.run, None);
     let check = store
-        .event(Some("r-1"), "check", json!({"passed": false, "failure": "gate `test`"}))
+        .event(
+            Some("r-1"),
+            "check",
+            json!({"passed": false, "failure": "gate `test`"}),
+        )
         .unwrap();
-    let rec = store.record_event("r-2", "note", json!({"x": [1, 2]})).unwrap();
+    let rec = store
+        .record_event("r-2", "note", json!({"x": [1, 2]}))
+        .unwrap();
     let err = store.event(Some("r-1"), " ", json!({})).unwrap_err();
     assert!(err.to_string().contains("kind is empty"), "{err}");
 
@@ -362,7 +374,8 @@ fn events_and_their_kinds(b: &dyn Backend) {
         .for_each_step(&Default::default(), &mut |row| {
             steps.push((
                 row.run.to_string(),
-                row.step.map(|s| (s.kind.to_string(), s.failure.map(str::to_string))),
+                row.step
+                    .map(|s| (s.kind.to_string(), s.failure.map(str::to_string))),
             ))
         })
         .unwrap();
@@ -384,19 +397,28 @@ fn actions_save_replace_and_withdraw(b: &dyn Backend) {
     let r = start(&mut *store, "r-1", "2026-01-01T00:00:00.000Z");
     let planned = action("r-1", "publish", 1, "planned");
     store
-        .replace_actions(&r, "publish", std::slice::from_ref(&planned), &|replaced| {
-            json!({"name": "publish", "replaced": replaced})
-        })
+        .replace_actions(
+            &r,
+            "publish",
+            std::slice::from_ref(&planned),
+            &|replaced| json!({"name": "publish", "replaced": replaced}),
+        )
         .unwrap();
     let again = action("r-1", "publish", 1, "planned");
     store
-        .replace_actions(&r, "publish", &[again], &|replaced| {
-            json!({"name": "publish", "replaced": replaced})
-        })
+        .replace_actions(
+            &r,
+            "publish",
+            &[again],
+            &|replaced| json!({"name": "publish", "replaced": replaced}),
+        )
         .unwrap();
     let proposes = store.events_of_kind("propose").unwrap();
     assert_eq!(
-        proposes.iter().map(|e| e.data["replaced"].clone()).collect::<Vec<_>>(),
+        proposes
+            .iter()
+            .map(|e| e.data["replaced"].clone())
+            .collect::<Vec<_>>(),
         [json!(false), json!(true)]
     );
     assert_eq!(store.actions("r-1").unwrap().len(), 1);
@@ -404,11 +426,21 @@ fn actions_save_replace_and_withdraw(b: &dyn Backend) {
     let mut started = planned.clone();
     started.state = ActionState::Started;
     store
-        .save_action(&started, Some(ActionState::Planned), "action-started", json!({}))
+        .save_action(
+            &started,
+            Some(ActionState::Planned),
+            "action-started",
+            json!({}),
+        )
         .unwrap();
     let events = store.events(None).unwrap().len();
     let err = store
-        .save_action(&started, Some(ActionState::Planned), "action-started", json!({}))
+        .save_action(
+            &started,
+            Some(ActionState::Planned),
+            "action-started",
+            json!({}),
+        )
         .unwrap_err();
     assert_eq!(code(&err), Some("concurrent-change"), "{err}");
     assert_eq!(store.events(None).unwrap().len(), events, "nothing written");
@@ -454,7 +486,10 @@ fn intents_begin_list_and_end(b: &dyn Backend) {
         .unwrap();
     let intents = b.open().unwrap().intents().unwrap();
     assert_eq!(intents.len(), 1);
-    assert_eq!((intents[0].kind.as_str(), intents[0].run.as_str()), ("promote", "r-1"));
+    assert_eq!(
+        (intents[0].kind.as_str(), intents[0].run.as_str()),
+        ("promote", "r-1")
+    );
     assert_eq!(intents[0].data["target"], "main");
     let token = intents[0].data["token"].as_str().unwrap().to_string();
     assert!(store.intent_lock(&token).exists(), "the lock is a file");
@@ -467,7 +502,9 @@ fn intents_begin_list_and_end(b: &dyn Backend) {
 fn the_ledger_verifies_and_names_an_edited_body(b: &dyn Backend) {
     let mut store = b.open().unwrap();
     start(&mut *store, "r-1", "2026-01-01T00:00:00.000Z");
-    let edited = store.event(Some("r-1"), "check", json!({"passed": false})).unwrap();
+    let edited = store
+        .event(Some("r-1"), "check", json!({"passed": false}))
+        .unwrap();
     store.event(Some("r-1"), "note", json!({})).unwrap();
     let report = store.verify_ledger().unwrap();
     assert!(report.is_ok(), "{report:?}");
@@ -477,7 +514,11 @@ fn the_ledger_verifies_and_names_an_edited_body(b: &dyn Backend) {
     let report = b.open().unwrap().verify_ledger().unwrap();
     let bad = report.first_bad.expect("the edit is found");
     assert_eq!(bad.seq, edited.seq, "{}", bad.problem);
-    assert!(bad.problem.contains("does not match its contents"), "{}", bad.problem);
+    assert!(
+        bad.problem.contains("does not match its contents"),
+        "{}",
+        bad.problem
+    );
 }
 
 fn a_deleted_event_is_named_by_verify(b: &dyn Backend) {
@@ -493,7 +534,11 @@ fn a_deleted_event_is_named_by_verify(b: &dyn Backend) {
         bad.seq == gone.seq || bad.seq == next.seq,
         "names the gap: {bad:?}"
     );
-    assert!(bad.problem.contains("missing") || bad.problem.contains("link broken"), "{}", bad.problem);
+    assert!(
+        bad.problem.contains("missing") || bad.problem.contains("link broken"),
+        "{}",
+        bad.problem
+    );
 }
 
 fn a_deleted_tail_is_refused_at_open(b: &dyn Backend) {
@@ -503,9 +548,15 @@ fn a_deleted_tail_is_refused_at_open(b: &dyn Backend) {
     let tail = store.event(Some("r-1"), "submit", json!({})).unwrap();
     drop(store);
     b.delete_from(tail.seq);
-    let err = b.open().err().expect("a ledger behind its head record is refused");
+    let err = b
+        .open()
+        .err()
+        .expect("a ledger behind its head record is refused");
     assert_eq!(code(&err), Some("ledger-behind"), "{err}");
-    assert!(err.to_string().contains("older than what airlock recorded"), "{err}");
+    assert!(
+        err.to_string().contains("older than what airlock recorded"),
+        "{err}"
+    );
     assert!(kept.seq < tail.seq);
 }
 
@@ -538,7 +589,11 @@ fn eight_writers_on_different_runs_leave_no_gaps(b: &dyn Backend) {
             .iter()
             .map(|e| e.data["i"].as_u64().unwrap())
             .collect();
-        assert_eq!(is, (0..EACH as u64).collect::<Vec<_>>(), "writer {w} in order");
+        assert_eq!(
+            is,
+            (0..EACH as u64).collect::<Vec<_>>(),
+            "writer {w} in order"
+        );
     }
     let report = store.verify_ledger().unwrap();
     assert!(report.is_ok(), "{report:?}");

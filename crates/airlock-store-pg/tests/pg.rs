@@ -1,0 +1,171 @@
+//! What only PostgreSQL's store does: migrations applied once under a lock
+//! by machines opening a new database at once, a newer schema refused
+//! untouched, several machines on one database, and the ledger's per-run
+//! chains checked against tampering by a database superuser.
+
+use airlock_store::{Paths, Store};
+use airlock_store_pg::testing::{self, Database};
+use airlock_store_pg::{PgStore, SCHEMA_VERSION};
+use serde_json::json;
+
+/// One machine: its own state directory and key directory.
+struct Machine {
+    _dir: tempfile::TempDir,
+    paths: Paths,
+}
+
+fn machine() -> Machine {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths {
+        state: dir.path().join("state"),
+        key_dir: dir.path().join("keys"),
+    };
+    Machine { _dir: dir, paths }
+}
+
+fn code(e: &airlock_store::Error) -> Option<&'static str> {
+    match e {
+        airlock_store::Error::Refused(r) => Some(r.code.as_str()),
+        _ => None,
+    }
+}
+
+fn start(store: &mut PgStore, id: &str) {
+    let (intent, _guard) = store.begin_intent("start", id, json!({})).unwrap();
+    let run = serde_json::from_value(json!({
+        "id": id, "state": "staged", "round": 1, "label": "l", "class": "",
+        "lane": "default", "brief_path": "b", "brief_digest": "d",
+        "workflow_digest": "w", "base": "0", "branch": "b", "target": "main",
+        "worktree": "/nowhere", "created": "2026-01-01T00:00:00.000Z",
+        "check": null, "submission": null, "approval": null, "promotion": null,
+    }))
+    .unwrap();
+    store.insert(&run, intent, json!({})).unwrap();
+}
+
+#[test]
+fn machines_opening_a_new_database_at_once_apply_the_migrations_once() {
+    let db = testing::shared().database();
+    let machines: Vec<Machine> = (0..6).map(|_| machine()).collect();
+    std::thread::scope(|scope| {
+        for m in &machines {
+            let url = db.url();
+            scope.spawn(move || PgStore::open(&url, &m.paths).unwrap());
+        }
+    });
+    let mut admin = db.admin();
+    let versions: Vec<i32> = admin
+        .query("SELECT version FROM airlock_schema", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [SCHEMA_VERSION]);
+    let events: i64 = admin
+        .query_one("SELECT count(*) FROM events", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 0);
+}
+
+#[test]
+fn a_database_of_a_newer_airlock_is_refused_untouched() {
+    let db: Database = testing::shared().database();
+    let m = machine();
+    drop(PgStore::open(&db.url(), &m.paths).unwrap());
+    let mut admin = db.admin();
+    admin
+        .batch_execute("UPDATE airlock_schema SET version = version + 1")
+        .unwrap();
+    let tables = |admin: &mut postgres::Client| -> i64 {
+        admin
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let before = tables(&mut admin);
+    let err = PgStore::open(&db.url(), &m.paths).err().expect("refused");
+    assert_eq!(code(&err), Some("database-newer-schema"), "{err}");
+    assert!(err.to_string().contains("newer airlock"), "{err}");
+    assert_eq!(tables(&mut admin), before);
+}
+
+#[test]
+fn another_machine_sees_the_runs_but_neither_the_intents_nor_the_head_record() {
+    let db = testing::shared().database();
+    let (a, b) = (machine(), machine());
+    let mut on_a = PgStore::open(&db.url(), &a.paths).unwrap();
+    start(&mut on_a, "r-1");
+    let (_id, _guard) = on_a.begin_intent("promote", "r-1", json!({})).unwrap();
+    // B opens after A has kept a head record: not refused as missing its
+    // own, and A's running intent is not B's to recover.
+    let on_b = PgStore::open(&db.url(), &b.paths).unwrap();
+    assert!(on_b.exists("r-1").unwrap());
+    assert!(on_b.intents().unwrap().is_empty());
+    assert_eq!(on_a.intents().unwrap().len(), 1);
+    // The keys stay on the machines.
+    assert!(a.paths.key_dir.exists());
+    let mut admin = db.admin();
+    let keyish: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM airlock_meta WHERE value LIKE '%PRIVATE KEY%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(keyish, 0);
+}
+
+#[test]
+fn the_append_only_guard_refuses_the_application_role() {
+    let db = testing::shared().database();
+    let m = machine();
+    let mut store = PgStore::open(&db.url(), &m.paths).unwrap();
+    start(&mut store, "r-1");
+    let mut app = postgres::Client::connect(&db.url(), postgres::NoTls).unwrap();
+    for sql in [
+        "UPDATE events SET data = '{}'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let err = app.batch_execute(sql).unwrap_err();
+        let message = err.as_db_error().map(|d| d.message().to_string());
+        assert_eq!(
+            message.as_deref(),
+            Some("airlock ledger is append-only"),
+            "{sql}: {err:?}"
+        );
+    }
+    assert_eq!(store.events(None).unwrap().len(), 1);
+}
+
+#[test]
+fn a_deleted_run_tail_is_named_by_verify_when_its_chain_head_remains() {
+    let db = testing::shared().database();
+    let m = machine();
+    let mut store = PgStore::open(&db.url(), &m.paths).unwrap();
+    start(&mut store, "r-1");
+    start(&mut store, "r-2");
+    let kept = store.event(Some("r-1"), "check", json!({})).unwrap();
+    let tail = store.event(Some("r-1"), "note", json!({})).unwrap();
+    // r-2 moves on after: the head record names its event, not r-1's.
+    store.event(Some("r-2"), "note", json!({})).unwrap();
+    let mut admin = db.admin();
+    admin
+        .batch_execute("SET session_replication_role = replica")
+        .unwrap();
+    admin
+        .execute("DELETE FROM events WHERE seq = $1", &[&(tail.seq as i64)])
+        .unwrap();
+    let report = PgStore::open(&db.url(), &m.paths)
+        .unwrap()
+        .verify_ledger()
+        .unwrap();
+    let bad = report.first_bad.expect("the deleted tail is named");
+    assert_eq!(bad.seq, kept.seq, "{}", bad.problem);
+    assert!(bad.problem.contains("run r-1"), "{}", bad.problem);
+    assert!(bad.problem.contains("tail was deleted"), "{}", bad.problem);
+}
