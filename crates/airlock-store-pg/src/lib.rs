@@ -289,6 +289,13 @@ impl Chain for PgStore {
         format!("the PostgreSQL database {}", self.location)
     }
 
+    fn restore(&self) -> String {
+        format!(
+            "restore {} from its newest backup (or point-in-time recovery)",
+            self.location()
+        )
+    }
+
     /// The hash of the first event.
     fn identity(&self) -> Result<Option<String>> {
         Ok(self

@@ -44,6 +44,10 @@ use airlock_ledger::{Event, Head, HeadCheck, Ledger};
 pub trait Chain {
     /// Where the ledger is, as messages name it (a file, a database).
     fn location(&self) -> String;
+    /// How a copy of it is put back, in a phrase.
+    fn restore(&self) -> String {
+        format!("restore the newest copy of {}", self.location())
+    }
     /// Which ledger this is: the hash of its first event.
     fn identity(&self) -> Result<Option<String>>;
     /// A value kept beside the events under `key`.
@@ -56,6 +60,12 @@ pub trait Chain {
 impl Chain for Ledger {
     fn location(&self) -> String {
         self.connection().path().unwrap_or_default().to_string()
+    }
+    fn restore(&self) -> String {
+        format!(
+            "restore the newest copy of {} together with its -wal file",
+            self.location()
+        )
     }
     fn identity(&self) -> Result<Option<String>> {
         Ok(Ledger::identity(self)?)
@@ -116,6 +126,12 @@ pub struct HeadStatus {
     /// Why, and what to do, when there is a problem.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// Where the ledger is, and how a copy of it is put back, as the
+    /// refusal says them.
+    #[serde(skip)]
+    pub ledger: String,
+    #[serde(skip)]
+    pub restore: String,
 }
 
 /// Where the head record of the ledger in `paths.state` is kept.
@@ -247,6 +263,8 @@ pub fn status(
         record: None,
         problem: None,
         reasons: Vec::new(),
+        ledger: db.clone(),
+        restore: ledger.restore(),
     };
     let missing = |mut status: HeadStatus, kept: String| {
         status.problem = Some("the ledger's head record is missing".into());
@@ -335,8 +353,8 @@ pub fn status(
 
 /// The refusal for a ledger that does not reach its record, or (when
 /// `doing` names an irreversible step) has none.
-pub fn require(paths: &Paths, status: &HeadStatus, doing: Option<&str>) -> Result<()> {
-    let db = paths.db_path();
+pub fn require(_paths: &Paths, status: &HeadStatus, doing: Option<&str>) -> Result<()> {
+    let db = &status.ledger;
     let accept = "if what is missing is lost for good, `airlock ledger accept-loss --reason …` records the loss in the ledger and continues from it";
     if let Some(problem) = &status.problem {
         let what = match doing {
@@ -346,14 +364,14 @@ pub fn require(paths: &Paths, status: &HeadStatus, doing: Option<&str>) -> Resul
         // A record gone or not genuine is put back; a short ledger is.
         let restore = if status.record.is_some() {
             format!(
-                "restore the newest copy of {} together with its -wal file (`airlock ledger verify` shows what is missing)",
-                db.display()
+                "{} (`airlock ledger verify` shows what is missing)",
+                status.restore
             )
         } else {
             format!(
                 "put the genuine head record back at {} (or run airlock with the key directory that holds it), and check that {} is the newest copy (`airlock ledger verify`)",
                 status.path.display(),
-                db.display()
+                db
             )
         };
         return Err(Error::refused(
@@ -375,7 +393,7 @@ pub fn require(paths: &Paths, status: &HeadStatus, doing: Option<&str>) -> Resul
             )],
             format!(
                 "make sure {} is the newest copy (`airlock ledger verify`), then `airlock ledger accept-loss --reason …` records it as the ledger airlock continues from; nothing was changed",
-                db.display()
+                db
             ),
         ));
     }
