@@ -17,6 +17,7 @@ mod bench_mcp;
 mod bench_mcp_exec;
 mod bench_metrics;
 mod bench_panel;
+mod bench_pg;
 mod bench_proof;
 mod bench_snap;
 mod bench_start;
@@ -100,6 +101,18 @@ enum Command {
         /// Single-event appends, each in its own transaction.
         #[arg(long, default_value_t = bench_ledger::Opts::default().single)]
         single: usize,
+    },
+    /// The PostgreSQL store's ledger appends by 8 writers on different runs vs plain INSERTs (a private cluster).
+    PgAppends {
+        /// Writers, each on its own run.
+        #[arg(long, default_value_t = bench_pg::Opts::default().writers)]
+        writers: usize,
+        /// Events each writer appends.
+        #[arg(long, default_value_t = bench_pg::Opts::default().events)]
+        events: usize,
+        /// Timed rounds (after one untimed round).
+        #[arg(long, default_value_t = bench_pg::Opts::default().pairs)]
+        pairs: usize,
     },
     /// `airlock stats` over a store of N runs vs a plain SQL count of the same events (and `ledger verify`).
     Metrics {
@@ -284,6 +297,7 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
     let needs_airlock = !matches!(
         cli.command,
         Command::Ledger { .. }
+            | Command::PgAppends { .. }
             | Command::Snap { .. }
             | Command::Egress { .. }
             | Command::Conditions { .. }
@@ -359,6 +373,18 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             },
             v,
             keep,
+        )?,
+        Command::PgAppends {
+            writers,
+            events,
+            pairs,
+        } => bench_pg::bench(
+            &bench_pg::Opts {
+                writers: *writers,
+                events: *events,
+                pairs: *pairs,
+            },
+            v,
         )?,
         Command::Conditions { paths, pairs } => bench_conditions::bench(
             &bench_conditions::Opts {

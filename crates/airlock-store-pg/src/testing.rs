@@ -87,8 +87,15 @@ pub fn bin_dir() -> Result<PathBuf, String> {
 }
 
 impl Cluster {
-    /// Makes and starts a cluster in a new temporary directory.
+    /// Makes and starts a cluster in a new temporary directory, with
+    /// fsync off (tests need no durability).
     pub fn start() -> Result<Cluster, String> {
+        Cluster::start_with(false)
+    }
+
+    /// [`Cluster::start`], flushing commits to disk when `durable` (for
+    /// benchmarks).
+    pub fn start_with(durable: bool) -> Result<Cluster, String> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new()
             .prefix("airlock-pg-")
@@ -140,8 +147,13 @@ impl Cluster {
         )?;
         let socket = cluster.socket_dir();
         let log = cluster.dir.path().join("server.log");
+        let durability = if durable {
+            ""
+        } else {
+            " -c fsync=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-k {socket} -p {port} -h 127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200",
+            "-k {socket} -p {port} -h 127.0.0.1 -c max_connections=200{durability}",
             port = cluster.port
         );
         cluster
