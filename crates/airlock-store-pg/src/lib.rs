@@ -68,8 +68,8 @@ pub struct PgStore {
 /// The statements every append runs, prepared once per connection.
 struct Statements {
     lock_chain: Statement,
+    /// Inserts the event and advances its chain's head, in one round trip.
     insert_event: Statement,
-    advance_chain: Statement,
 }
 
 impl PgStore {
@@ -112,12 +112,12 @@ impl PgStore {
                 .map_err(database_error)?,
             insert_event: client
                 .prepare(
-                    "INSERT INTO events (seq, chain, n, ts, run, kind, data, prev, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "WITH appended AS (
+                         INSERT INTO events (seq, chain, n, ts, run, kind, data, prev, hash)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     )
+                     UPDATE chains SET n = $3, hash = $9 WHERE chain = $2",
                 )
-                .map_err(database_error)?,
-            advance_chain: client
-                .prepare("UPDATE chains SET n = $2, hash = $3 WHERE chain = $1")
                 .map_err(database_error)?,
         };
         // The worktrees, logs, proofs and intent locks stay local.
@@ -212,8 +212,6 @@ fn append_in(
         &[&seq, &chain, &n, &ts, &run, &kind, &data_text, &prev, &hash],
     )
     .map_err(database_error)?;
-    tx.execute(&statements.advance_chain, &[&chain, &n, &hash])
-        .map_err(database_error)?;
     let event = Event {
         seq: seq as u64,
         ts,
@@ -778,6 +776,8 @@ impl Store for PgStore {
         let mut i = 0;
         let mut ends: std::collections::HashMap<String, (i64, String, i64)> =
             std::collections::HashMap::new();
+        // Chains already named broken: their head is not compared.
+        let mut broken_chains = std::collections::HashSet::new();
         while i < rows.len() {
             let chain: &str = rows[i].get(1);
             let mut expected_n = 1i64;
@@ -845,6 +845,7 @@ impl Store for PgStore {
                         },
                     );
                     broken = true;
+                    broken_chains.insert(chain.to_string());
                     continue;
                 }
                 prev = hash.to_string();
@@ -856,7 +857,7 @@ impl Store for PgStore {
         // deleted without the row shows here.
         for head in &heads {
             let (chain, n, hash): (&str, i64, &str) = (head.get(0), head.get(1), head.get(2));
-            if n == 0 {
+            if n == 0 || broken_chains.contains(chain) {
                 continue;
             }
             match ends.get(chain) {
