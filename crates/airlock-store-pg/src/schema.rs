@@ -9,7 +9,7 @@ use airlock_store::error::{Code, Error, Result};
 
 /// The advisory lock key the migrations are applied under ("airlock" in
 /// ASCII).
-pub const MIGRATION_LOCK: i64 = 0x6169_726c_6f63_6b;
+pub const MIGRATION_LOCK: i64 = 0x0061_6972_6c6f_636b;
 
 /// The migrations, the one at index `i` taking a database from version `i`
 /// to `i + 1`. Append only: a released migration never changes.
