@@ -220,3 +220,42 @@ fn a_url_that_is_not_postgresql_is_refused() {
     );
     assert!(err.to_string().contains("not a PostgreSQL URL"), "{err}");
 }
+
+#[test]
+fn an_exec_pointed_at_postgresql_is_never_served_by_the_local_stores_ledger_server() {
+    let env = Env::new();
+    // The local store's runs, whose execs leave a ledger server warm.
+    let (local, _) = env.start(BRIEF);
+    for _ in 0..3 {
+        let out = env.airlock(&["exec", &local, "--", "true"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let db = testing::shared().database();
+    let url = db.url();
+    let brief = env.write_brief("brief2", BRIEF);
+    let run = json(&env, &url, &["start", &brief], 0)["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..3 {
+        let out = airlock(&env, &url, &["exec", &run, "--", "true"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let traces: i64 = db
+        .admin()
+        .query_one("SELECT count(*) FROM traces WHERE run = $1", &[&run])
+        .unwrap()
+        .get(0);
+    assert_eq!(traces, 3, "every trace in the database");
+    // And the local store got none of them.
+    let conn = rusqlite::Connection::open(env.state_dir().join("ledger.db")).unwrap();
+    let local_traces: i64 = conn
+        .query_row("SELECT count(*) FROM traces WHERE run = ?1", [&run], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(local_traces, 0);
+    // Back on the local store, its runs are as they were.
+    let out = env.airlock(&["exec", &local, "--", "true"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

@@ -307,7 +307,8 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
     // Only the repository it was started for, and only a ledger that is
     // there: a repository deleted meanwhile must not make the server adopt
     // an enclosing one, or create a ledger anywhere.
-    if layout.root != root || !layout.db_path().is_file() {
+    let database = airlock_core::store_backend::database_url().is_some();
+    if layout.root != root || !(layout.db_path().is_file() || database && layout.state.is_dir()) {
         return Ok(());
     }
     let Some((dir, expected)) = socket_of(&layout) else {
@@ -658,6 +659,12 @@ fn socket_of(layout: &Layout) -> Option<(PathBuf, String)> {
     let mut h = Sha256::new();
     h.update(layout.state.as_os_str().as_encoded_bytes());
     h.update([0]);
+    // A server per store: one serving the local SQLite file never answers
+    // an exec pointed at a database, nor one database another's.
+    if let Some(url) = airlock_core::store_backend::database_url() {
+        h.update(url.as_bytes());
+        h.update([0]);
+    }
     for n in [
         meta.dev(),
         meta.ino(),

@@ -287,6 +287,16 @@ impl Chain for PgStore {
         format!("the PostgreSQL database {}", self.location)
     }
 
+    fn lost_tail(&self) -> String {
+        "events were deleted from the database, or an older backup of it was restored".into()
+    }
+
+    /// The database (never the password): its head record is not the
+    /// local file's, nor another database's.
+    fn record_scope(&self) -> Option<String> {
+        Some(format!("postgres {}", self.location))
+    }
+
     fn restore(&self) -> String {
         format!(
             "restore {} from its newest backup (or point-in-time recovery)",

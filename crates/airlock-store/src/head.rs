@@ -48,6 +48,16 @@ pub trait Chain {
     fn restore(&self) -> String {
         format!("restore the newest copy of {}", self.location())
     }
+    /// How a tail of it is lost, in a phrase.
+    fn lost_tail(&self) -> String {
+        "an older copy of the ledger was restored".into()
+    }
+    /// What tells this ledger's head record from the record of another
+    /// ledger of the same state directory (a database beside the local
+    /// file): none for the local file.
+    fn record_scope(&self) -> Option<String> {
+        None
+    }
     /// Which ledger this is: the hash of its first event.
     fn identity(&self) -> Result<Option<String>>;
     /// A value kept beside the events under `key`.
@@ -64,6 +74,12 @@ impl Chain for Ledger {
     fn restore(&self) -> String {
         format!(
             "restore the newest copy of {} together with its -wal file",
+            self.location()
+        )
+    }
+    fn lost_tail(&self) -> String {
+        format!(
+            "an older copy of the ledger was restored, or its write-ahead log ({}-wal) was lost",
             self.location()
         )
     }
@@ -136,7 +152,22 @@ pub struct HeadStatus {
 
 /// Where the head record of the ledger in `paths.state` is kept.
 pub fn path(paths: &Paths) -> PathBuf {
-    let digest = hex::encode(Sha256::digest(paths.state.as_os_str().as_encoded_bytes()));
+    path_in(paths, None)
+}
+
+/// Where the head record of `ledger`, for `paths.state`, is kept.
+pub fn path_of(paths: &Paths, ledger: &dyn Chain) -> PathBuf {
+    path_in(paths, ledger.record_scope().as_deref())
+}
+
+fn path_in(paths: &Paths, scope: Option<&str>) -> PathBuf {
+    let mut hasher = Sha256::new();
+    hasher.update(paths.state.as_os_str().as_encoded_bytes());
+    if let Some(scope) = scope {
+        hasher.update([0]);
+        hasher.update(scope.as_bytes());
+    }
+    let digest = hex::encode(hasher.finalize());
     paths
         .key_dir
         .join("ledgers")
@@ -214,7 +245,7 @@ fn record_of(paths: &Paths, ledger: &dyn Chain, event: &Event) -> Result<HeadRec
 /// would make a ledger restored together with the record's removal pass as
 /// current.
 pub fn advance(paths: &Paths, ledger: &dyn Chain, key: &SigningKey, event: &Event) -> Result<()> {
-    let path = path(paths);
+    let path = path_of(paths, ledger);
     let _lock = lock(&path)?;
     let record = record_of(paths, ledger, event)?;
     match read(&path, Some(&key.public())) {
@@ -230,7 +261,7 @@ pub fn advance(paths: &Paths, ledger: &dyn Chain, key: &SigningKey, event: &Even
 /// written: a crash between the two leaves a record, marked next time).
 fn keep(paths: &Paths, ledger: &dyn Chain) -> Result<()> {
     if ledger.meta(KEPT)?.is_none() {
-        ledger.set_meta(KEPT, &path(paths).display().to_string())?;
+        ledger.set_meta(KEPT, &path_of(paths, ledger).display().to_string())?;
     }
     Ok(())
 }
@@ -238,7 +269,7 @@ fn keep(paths: &Paths, ledger: &dyn Chain) -> Result<()> {
 /// Records `event` as the head whatever the record said: the ledger
 /// continues from here (`airlock ledger accept-loss`).
 pub fn replace(paths: &Paths, ledger: &dyn Chain, key: &SigningKey, event: &Event) -> Result<()> {
-    let path = path(paths);
+    let path = path_of(paths, ledger);
     let _lock = lock(&path)?;
     write(&path, key, &record_of(paths, ledger, event)?)?;
     keep(paths, ledger)
@@ -256,7 +287,7 @@ pub fn status(
     ledger: &dyn Chain,
     key: impl FnOnce() -> Result<Option<PublicKey>>,
 ) -> Result<HeadStatus> {
-    let path = path(paths);
+    let path = path_of(paths, ledger);
     let db = ledger.location();
     let mut status = HeadStatus {
         path: path.clone(),
@@ -316,13 +347,13 @@ pub fn status(
             status.reasons = vec![
                 format!("{db} ends at event {events}, but {recorded}"),
                 format!(
-                    "{} missing: an older copy of the ledger was restored, or its write-ahead log ({}-wal) was lost",
+                    "{} missing: {}",
                     if events + 1 == record.seq {
                         format!("event {} is", record.seq)
                     } else {
                         format!("events {}..{} are", events + 1, record.seq)
                     },
-                    db
+                    ledger.lost_tail()
                 ),
             ];
         }
