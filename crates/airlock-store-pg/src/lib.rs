@@ -477,7 +477,7 @@ impl Store for PgStore {
     fn finished_at(&self, run: &str) -> Result<Option<String>> {
         Ok(self
             .query(
-                "SELECT max(ts) FROM events WHERE run = $1 AND kind != 'collected'",
+                "SELECT max(ts COLLATE \"C\") FROM events WHERE run = $1 AND kind != 'collected'",
                 &[&run],
             )?
             .first()
