@@ -6289,3 +6289,96 @@ both!(
     a_command_cannot_change_the_list_its_warm_sandbox_enforces,
     a_warm_egress_command_whose_proxy_is_gone_has_no_way_out,
 );
+
+// ---- PostgreSQL store (issue 20): the agent cannot reach the database -----------
+
+/// A run recorded in a private PostgreSQL database (`AIRLOCK_DATABASE_URL`
+/// set for airlock, never for the command), and the database's guard.
+fn pg_run(j: &Jail) -> (String, String, airlock_store_pg::testing::Database) {
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
+    let dir = j.tmp.path().join("briefs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let brief = dir.join("pg-brief.toml");
+    std::fs::write(&brief, BRIEF).unwrap();
+    std::fs::set_permissions(&brief, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    j.own(&brief);
+    let out = j.airlock_env(
+        &["--json", "start", brief.to_str().unwrap()],
+        &[("AIRLOCK_DATABASE_URL", &url)],
+    );
+    let v = out.expect_json(&["start"], 0);
+    (v["run"].as_str().unwrap().to_string(), url, db)
+}
+
+/// The run's row and its events other than traces, as the database holds
+/// them.
+fn pg_records(db: &airlock_store_pg::testing::Database, run: &str) -> (String, Vec<String>) {
+    let mut admin = db.admin();
+    let state: String = admin
+        .query_one("SELECT data FROM runs WHERE id = $1", &[&run])
+        .unwrap()
+        .get(0);
+    let events = admin
+        .query(
+            "SELECT hash FROM events WHERE run = $1 AND kind <> 'exec' ORDER BY n",
+            &[&run],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    (state, events)
+}
+
+fn a_command_sees_neither_the_database_url_nor_a_way_to_the_database(caller: Caller) {
+    let j = jail(caller);
+    let (run, url, db) = pg_run(&j);
+    let before = pg_records(&db, &run);
+    let port = db.cluster.port();
+    let socket = format!("{}/.s.PGSQL.{port}", db.cluster.socket_dir());
+    let code = format!(
+        r#"
+import os, socket
+print("url", os.environ.get("AIRLOCK_DATABASE_URL", "unset"))
+print("secret in env", any({secret:?} in v for v in os.environ.values()))
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=3)
+    print("CONNECTED tcp")
+except OSError as e:
+    print("tcp refused", type(e).__name__)
+for path in [{socket:?}, "/var/run/postgresql/.s.PGSQL.5432", "/run/postgresql/.s.PGSQL.5432"]:
+    try:
+        u = socket.socket(socket.AF_UNIX)
+        u.settimeout(3)
+        u.connect(path)
+        print("CONNECTED unix", path)
+    except OSError as e:
+        print("unix refused", path, type(e).__name__)
+"#,
+        secret = airlock_store_pg::testing::APP_PASSWORD,
+    );
+    let attempt = exec(
+        &j,
+        &run,
+        "20s",
+        &[PY, "-c", &code],
+        &[("AIRLOCK_DATABASE_URL", &url)],
+    );
+    assert_eq!(attempt.code, 0, "{}", attempt.text);
+    assert!(attempt.shows("url unset"), "{}", attempt.text);
+    assert!(attempt.shows("secret in env False"), "{}", attempt.text);
+    assert!(attempt.shows("tcp refused"), "{}", attempt.text);
+    assert!(!attempt.shows("CONNECTED"), "{}", attempt.text);
+    attempt.assert_not_shown(airlock_store_pg::testing::APP_PASSWORD);
+    // The records are what they were; the command's own trace went in.
+    assert_eq!(pg_records(&db, &run), before);
+    let traces: i64 = db
+        .admin()
+        .query_one("SELECT count(*) FROM traces WHERE run = $1", &[&run])
+        .unwrap()
+        .get(0);
+    assert_eq!(traces, 1);
+}
+
+both!(a_command_sees_neither_the_database_url_nor_a_way_to_the_database,);
