@@ -21,6 +21,7 @@ pub mod gc;
 pub mod guards;
 pub mod hook;
 pub mod init;
+pub mod inspect;
 pub mod lane;
 pub mod lane_policy;
 pub mod ledger_audit;
