@@ -347,3 +347,33 @@ fn an_unknown_run_is_the_engines_not_found_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_redirected_run_links_its_rounds_and_shows_the_diff_since_one() {
+    let env = Env::new();
+    let (run, wt) = env.submitted();
+    env.json(&["redirect", &run, "--reason", "also a <test>"], 0);
+    write(&wt.join("tests/more.sh"), "#!/bin/sh\ntrue\n");
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    let al = open(&env);
+    let whole = pages::run(&al, &run, None, &ctx()).unwrap().into_string();
+    assert_no_markup_from_the_agent(&whole);
+    assert!(
+        whole.contains(&format!("href=\"/runs/{run}?since=1\"")),
+        "{whole}"
+    );
+    // The redirect's words, as the agent reads them, in the history.
+    assert!(visible(&whole).contains("also a <test>"), "{whole}");
+    let since = pages::run(&al, &run, Some(1), &ctx())
+        .unwrap()
+        .into_string();
+    assert_no_markup_from_the_agent(&since);
+    let seen = visible(&since);
+    assert!(seen.contains("Diff since round 1"), "{seen}");
+    assert!(seen.contains("tests/more.sh"), "{seen}");
+    assert!(!seen.contains("+++ b/src/app.sh"), "{seen}");
+    // A round with nothing to compare is the engine's refusal.
+    let err = pages::run(&al, &run, Some(2), &ctx()).unwrap_err();
+    assert!(err.to_string().contains("no later round"), "{err}");
+}
