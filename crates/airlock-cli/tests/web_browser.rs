@@ -61,11 +61,12 @@ impl Chromium {
         Chromium { browser }
     }
 
-    /// A new tab in a fresh browser context (its own cookie jar), with a
+    /// A new tab in a fresh browser context (its own cookie jar, so no
+    /// session), with a
     /// recorder of Content-Security-Policy violations installed before any
     /// page script (DevTools' scripts are not subject to the page's CSP).
     fn tab(&self) -> Arc<Tab> {
-        let tab = self.browser.new_tab().unwrap();
+        let tab = self.browser.new_context().unwrap().new_tab().unwrap();
         tab.set_default_timeout(Duration::from_secs(30));
         tab.call_method(Page::AddScriptToEvaluateOnNewDocument {
             source: CSP_RECORDER.to_string(),
@@ -360,17 +361,55 @@ fn hidden_text() -> String {
     )
 }
 
-/// A repository with two runs in review: a plain one (a one-line change)
-/// and the hostile one.
+/// A repository with runs in review: a plain one (a one-line change whose
+/// first check failed, so it carries a risk flag) and, when asked for, the
+/// hostile one.
 struct Fixture {
     env: Env,
     plain: String,
-    hostile: String,
+    hostile: Option<String>,
 }
 
-fn fixture() -> Fixture {
-    let env = Env::new();
-    let (plain, _) = env.submitted();
+impl Fixture {
+    fn new(with_hostile: bool) -> Fixture {
+        let env = Env::new();
+        let plain = plain_run(&env);
+        let hostile = with_hostile.then(|| hostile_run(&env));
+        Fixture {
+            env,
+            plain,
+            hostile,
+        }
+    }
+
+    fn hostile(&self) -> &str {
+        self.hostile.as_deref().unwrap()
+    }
+
+    /// The full SHA-256 of the run's current proof, as the CLI shows it.
+    fn digest(&self, run: &str) -> String {
+        self.env.json(&["show", run, "--no-diff"], 0)["proof"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// A run whose first check fails (the test gate), then passes, submitted.
+fn plain_run(env: &Env) -> String {
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho goodbye\n");
+    let failed = env.airlock(&["--json", "check", &run]);
+    assert_ne!(failed.code, 0, "{}", failed.stdout);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    run
+}
+
+/// The hostile run: the payloads in its brief (title, hence the commit
+/// message, objective, non-goals), file names, lines and gate output.
+fn hostile_run(env: &Env) -> String {
     let hidden = hidden_text();
     let brief = format!(
         "title = {title}\nobjective = {objective}\nnon_goals = [{non_goal}]\n\
@@ -382,30 +421,23 @@ fn fixture() -> Fixture {
     );
     let path = env.write_brief("hostile", &brief);
     let started = env.json(&["start", &path], 0);
-    let hostile = started["run"].as_str().unwrap().to_string();
+    let run = started["run"].as_str().unwrap().to_string();
     let wt = PathBuf::from(started["worktree"].as_str().unwrap());
     write(
         &wt.join("src/app.sh"),
         &format!("#!/bin/sh\necho hello\n# {MARKUP}\n# {hidden}\n"),
     );
     write(&wt.join(format!("src/{MARKUP_NAME}")), "named\n");
-    write(
-        &wt.join(format!("src/{}", "admin\u{202E}txt.sh")),
-        "bidi name\n",
-    );
+    write(&wt.join("src/admin\u{202E}txt.sh"), "bidi name\n");
     write(&wt.join("src/zero\u{200B}width.txt"), "zero width name\n");
     // The gate's output is the agent's too: its test script prints the payload.
     write(
         &wt.join("tests/run.sh"),
         &format!("#!/bin/sh\necho '{MARKUP}' '{hidden}'\nsh src/app.sh | grep -q hello\n"),
     );
-    env.json(&["check", &hostile], 0);
-    env.json(&["submit", &hostile], 0);
-    Fixture {
-        env,
-        plain,
-        hostile,
-    }
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    run
 }
 
 /// A file name that is markup (no `/`).
@@ -425,11 +457,447 @@ fn toml_string(text: &str) -> String {
     out
 }
 
+// ---- Helpers over airlock's pages ------------------------------------------
+
+/// A tab with a session: the one-time URL opened, then the queue.
+fn signed_in(chromium: &Chromium, served: &Served) -> Arc<Tab> {
+    let tab = chromium.tab();
+    assert_eq!(goto(&tab, &served.url), 200, "{}", body_text(&tab));
+    // The token left the address bar: the server answered with a redirect to `/`.
+    assert_eq!(tab.get_url(), served.at("/"));
+    tab
+}
+
+fn approve_form(run: &str) -> String {
+    format!("form[action=\"/runs/{run}/approve\"]")
+}
+
+/// The approve form's hidden fields as the page holds them: (csrf, digest).
+fn form_tokens(tab: &Tab, run: &str) -> (String, String) {
+    let field = |name: &str| {
+        eval(
+            tab,
+            &format!(
+                "document.querySelector('{} [name={name}]').value",
+                approve_form(run).replace('"', "\\\"")
+            ),
+        )
+        .as_str()
+        .unwrap()
+        .to_string()
+    };
+    (field("csrf"), field("digest"))
+}
+
+/// Waits (bounded) until the tab shows a page of `origin`, after a script
+/// or a form sent it there.
+fn wait_for_origin(tab: &Tab, origin: &str) {
+    for _ in 0..600 {
+        // Mid-navigation the page may have no context to evaluate in yet.
+        let ready = tab
+            .evaluate("document.readyState", false)
+            .ok()
+            .and_then(|r| r.value);
+        if tab.get_url().starts_with(origin) && ready == Some(Value::from("complete")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the tab never reached {origin}; it is at {}", tab.get_url());
+}
+
+fn approve_events(env: &Env, run: &str) -> Vec<Value> {
+    env.events(Some(run))
+        .into_iter()
+        .filter(|e| e["kind"] == "approve")
+        .collect()
+}
+
+// ---- The tests of issue 19 ------------------------------------------------------
+
+/// The whole path a reviewer takes: the one-time URL opens the queue, the
+/// queue lists the run with its flag, the run page shows the diff and the
+/// flag, the approve form records an approval from the browser, bound to
+/// the digest the page showed. The run page's screenshot is kept.
 #[test]
-fn the_fixture_runs_are_in_review() {
-    let fx = fixture();
-    assert_eq!(fx.env.state(&fx.plain), "in_review");
-    assert_eq!(fx.env.state(&fx.hostile), "in_review");
-    let shown = fx.env.json(&["show", &fx.hostile], 0);
-    eprintln!("{}", serde_json::to_string_pretty(&shown).unwrap());
+fn a_reviewer_approves_a_run_in_the_browser() {
+    let fx = Fixture::new(false);
+    let run = fx.plain.as_str();
+    let digest = fx.digest(run);
+    let served = Served::start(&fx.env);
+    let chromium = Chromium::launch();
+    let tab = signed_in(&chromium, &served);
+
+    let queue = body_text(&tab);
+    assert!(queue.contains(run), "{queue}");
+    assert!(
+        queue.contains("check failed 1 time(s) in round 1 before it passed"),
+        "the queue shows the risk flag:\n{queue}"
+    );
+    tab.find_element(&format!("a[href=\"/runs/{run}\"]"))
+        .unwrap()
+        .click()
+        .unwrap();
+    tab.wait_until_navigated().unwrap();
+    assert_eq!(tab.get_url(), served.at(&format!("/runs/{run}")));
+    assert_eq!(status(&tab), 200);
+    let page = body_text(&tab);
+    for seen in [
+        "greet prints a polite greeting",
+        "src/app.sh",
+        "echo hello, please",
+        "check failed 1 time(s) in round 1 before it passed",
+        &digest,
+    ] {
+        assert!(page.contains(seen), "the run page shows {seen:?}:\n{page}");
+    }
+    // The diff's removed and added lines are both there, as lines.
+    let lines = eval(
+        &tab,
+        "[...document.querySelectorAll('*')].filter(e => e.children.length === 0).map(e => e.textContent.trim())",
+    );
+    let lines: Vec<&str> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(lines.iter().any(|l| l.ends_with("echo hello")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.ends_with("echo hello, please")),
+        "{lines:?}"
+    );
+    assert_eq!(form_tokens(&tab, run).1, digest);
+    assert!(
+        csp_violations(&tab).is_empty(),
+        "{:?}",
+        csp_violations(&tab)
+    );
+
+    let shot = screenshot(&tab);
+    png_size(&shot);
+    let path = artifacts_dir().join("run-page.png");
+    std::fs::write(&path, &shot).unwrap();
+    assert_eq!(png_size(&std::fs::read(&path).unwrap()).0, 1280);
+
+    let form = approve_form(run);
+    tab.find_element(&format!("{form} textarea[name=reason]"))
+        .unwrap()
+        .type_into("read in the browser")
+        .unwrap();
+    tab.find_element(&format!("{form} button[type=submit]"))
+        .unwrap()
+        .click()
+        .unwrap();
+    tab.wait_until_navigated().unwrap();
+    // The POST answered with a redirect back to the run, which says so.
+    assert_eq!(tab.get_url(), served.at(&format!("/runs/{run}")));
+    assert_eq!(status(&tab), 200);
+    let after = body_text(&tab);
+    assert!(after.to_lowercase().contains("approved"), "{after}");
+
+    assert_eq!(fx.env.state(run), "approved");
+    let approvals = approve_events(&fx.env, run);
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    let data = &approvals[0]["data"];
+    assert_eq!(data["via"], "browser", "{data}");
+    assert_eq!(data["digest"], digest.as_str(), "{data}");
+    assert_eq!(data["reason"], "read in the browser", "{data}");
+    let session = data["session"].as_str().unwrap();
+    assert!(
+        !session.is_empty() && !served.url.contains(session),
+        "{data}"
+    );
+    fx.env.assert_ledger_ok();
+    assert_eq!(served.stop(), Some(0));
+}
+
+/// Without a session nothing is served, static files included, and the
+/// one-time token opens no second session.
+#[test]
+fn no_session_no_page_and_a_token_opens_one_session_only() {
+    let fx = Fixture::new(false);
+    let run = fx.plain.as_str();
+    let served = Served::start(&fx.env);
+    let chromium = Chromium::launch();
+
+    let stranger = chromium.tab();
+    for path in [
+        "/".to_string(),
+        format!("/runs/{run}"),
+        "/history".into(),
+        "/stats".into(),
+        "/static/app.css".into(),
+        "/?token=0000".into(),
+    ] {
+        assert_eq!(goto(&stranger, &served.at(&path)), 401, "{path}");
+        let text = body_text(&stranger);
+        assert!(!text.contains(run), "{path} showed the run:\n{text}");
+    }
+
+    let first = signed_in(&chromium, &served);
+    assert!(body_text(&first).contains(run));
+    // The same URL again, in another browser context: the token is spent.
+    let second = chromium.tab();
+    assert_eq!(goto(&second, &served.url), 401);
+    let refusal = body_text(&second);
+    assert!(!refusal.contains(run), "{refusal}");
+    assert_eq!(goto(&second, &served.at("/")), 401);
+    // The first session still works.
+    assert_eq!(goto(&first, &served.at(&format!("/runs/{run}"))), 200);
+    assert_eq!(fx.env.state(run), "in_review");
+}
+
+/// Another origin on the same machine (the same site, so the session's
+/// SameSite=Strict cookie goes along) tries to approve: a form that posts
+/// itself without the anti-forgery token, then fetch and XHR carrying the
+/// right token and digest (read from the page, as if leaked), so that only
+/// the Origin check stands in the way. Nothing is recorded. The same
+/// request from the served origin then approves: the refusals were the
+/// origin's and the token's, not a malformed request's.
+#[test]
+fn forged_and_cross_origin_posts_change_nothing() {
+    let fx = Fixture::new(false);
+    let run = fx.plain.as_str();
+    let served = Served::start(&fx.env);
+    let chromium = Chromium::launch();
+    let tab = signed_in(&chromium, &served);
+    assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
+    let (csrf, digest) = form_tokens(&tab, run);
+    let target = served.at(&format!("/runs/{run}/approve"));
+    let before = fx.env.world();
+
+    // 1. A page elsewhere that submits a form to airlock as soon as it loads.
+    let forged = OtherSite::start(format!(
+        "<!doctype html><form id=f method=post action=\"{target}\">\
+         <input name=digest value=\"{digest}\"><input name=reason value=forged></form>\
+         <script>document.getElementById('f').submit()</script>"
+    ));
+    tab.navigate_to(&forged.origin).unwrap();
+    wait_for_origin(&tab, &served.origin);
+    assert_eq!(tab.get_url(), target);
+    assert_eq!(status(&tab), 403, "{}", body_text(&tab));
+    assert_eq!(fx.env.state(run), "in_review");
+    fx.env.assert_unchanged(&before);
+
+    // 2. fetch and XHR from the other origin, with the session's own tokens.
+    let body = format!("csrf={csrf}&digest={digest}&reason=cross-origin");
+    let elsewhere = OtherSite::start("<!doctype html><p>elsewhere</p>".to_string());
+    assert_eq!(goto(&tab, &elsewhere.origin), 200);
+    let sent = eval(
+        &tab,
+        &format!(
+            "(async () => {{
+                const init = {{method: 'POST', credentials: 'include',
+                    headers: {{'Content-Type': 'application/x-www-form-urlencoded'}},
+                    body: '{body}'}};
+                const opaque = await fetch('{target}', {{...init, mode: 'no-cors'}}).then(r => r.type, e => 'error: ' + e);
+                const read = await fetch('{target}', init).then(r => 'read ' + r.status, e => 'unreadable');
+                const xhr = await new Promise(done => {{
+                    const x = new XMLHttpRequest();
+                    x.open('POST', '{target}');
+                    x.withCredentials = true;
+                    x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded');
+                    x.onload = () => done('read ' + x.status);
+                    x.onerror = () => done('unreadable');
+                    x.send('{body}');
+                }});
+                return [opaque, read, xhr];
+            }})()"
+        ),
+    );
+    // Each request left the browser (the opaque answer came back) and none
+    // could be read by the other origin.
+    assert_eq!(
+        sent,
+        serde_json::json!(["opaque", "unreadable", "unreadable"])
+    );
+    assert_eq!(fx.env.state(run), "in_review");
+    fx.env.assert_unchanged(&before);
+
+    // 3. The same request from airlock's own page approves.
+    assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
+    let answered = eval(
+        &tab,
+        &format!(
+            "fetch('{target}', {{method: 'POST', headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: '{body}'}}).then(r => r.status)"
+        ),
+    );
+    assert_eq!(answered, 200);
+    assert_eq!(fx.env.state(run), "approved");
+    assert_eq!(approve_events(&fx.env, run)[0]["data"]["via"], "browser");
+}
+
+/// The run changes while its page is open (redirected, changed, checked
+/// and submitted again from the terminal): the page's approve form carries
+/// the digest it showed, and the server refuses it, saying which proof the
+/// page showed and which is current. Reloaded, the page approves.
+#[test]
+fn an_approval_of_a_stale_page_is_refused() {
+    let fx = Fixture::new(false);
+    let run = fx.plain.as_str();
+    let shown_digest = fx.digest(run);
+    let served = Served::start(&fx.env);
+    let chromium = Chromium::launch();
+    let tab = signed_in(&chromium, &served);
+    assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
+    assert_eq!(form_tokens(&tab, run).1, shown_digest);
+
+    let wt = PathBuf::from(
+        fx.env.json(&["show", run, "--no-diff"], 0)["worktree"]
+            .as_str()
+            .unwrap(),
+    );
+    fx.env
+        .json(&["redirect", run, "--reason", "say it more warmly"], 0);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, warmly\n");
+    fx.env.json(&["check", run], 0);
+    fx.env.json(&["submit", run], 0);
+    let current = fx.digest(run);
+    assert_ne!(current, shown_digest);
+    let before = fx.env.world();
+
+    tab.find_element(&format!("{} button[type=submit]", approve_form(run)))
+        .unwrap()
+        .click()
+        .unwrap();
+    tab.wait_until_navigated().unwrap();
+    assert_eq!(status(&tab), 409);
+    let refusal = body_text(&tab);
+    assert!(
+        refusal.contains(&shown_digest[..12]) && refusal.contains(&current[..12]),
+        "the refusal names both proofs:\n{refusal}"
+    );
+    assert!(refusal.to_lowercase().contains("reload"), "{refusal}");
+    assert_eq!(fx.env.state(run), "in_review");
+    assert!(approve_events(&fx.env, run).is_empty());
+    fx.env.assert_unchanged(&before);
+
+    assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
+    assert_eq!(form_tokens(&tab, run).1, current);
+    tab.find_element(&format!("{} button[type=submit]", approve_form(run)))
+        .unwrap()
+        .click()
+        .unwrap();
+    tab.wait_until_navigated().unwrap();
+    assert_eq!(fx.env.state(run), "approved");
+    assert_eq!(
+        approve_events(&fx.env, run)[0]["data"]["digest"],
+        current.as_str()
+    );
+}
+
+/// The hostile run's page, in the queue and on its own: the markup the
+/// agent wrote is text, no script of it runs (a script or handler would
+/// set `window.__pwned` or the title), none of its elements exists, the
+/// Content-Security-Policy is in force, and every bidirectional or
+/// invisible character is shown as a marked escape, none left raw.
+#[test]
+fn a_hostile_run_runs_nothing_and_hides_nothing() {
+    let fx = Fixture::new(true);
+    let run = fx.hostile();
+    let served = Served::start(&fx.env);
+    let chromium = Chromium::launch();
+    let tab = signed_in(&chromium, &served);
+    for path in ["/".to_string(), format!("/runs/{run}")] {
+        assert_eq!(goto(&tab, &served.at(&path)), 200, "{path}");
+        let text = body_text(&tab);
+        let html = eval(&tab, "document.documentElement.outerHTML");
+        let html = html.as_str().unwrap();
+        assert!(text.contains(run), "{path}:\n{text}");
+        // The markup is shown as the agent wrote it.
+        assert!(
+            text.contains("<script>document.title='pwned';window.__pwned='script'</script>"),
+            "{path}:\n{text}"
+        );
+        // Nothing of it ran or became an element.
+        assert_eq!(eval(&tab, "typeof window.__pwned"), "undefined", "{path}");
+        let title = eval(&tab, "document.title");
+        assert!(
+            !title.as_str().unwrap().contains("pwned"),
+            "{path}: {title}"
+        );
+        let planted = eval(
+            &tab,
+            "[...document.querySelectorAll('#payload-img, #payload-bold, #payload-link, img[src=x], [onerror], a[href^=\"javascript:\" i], iframe, object, embed')].map(e => e.outerHTML)",
+        );
+        assert_eq!(planted, serde_json::json!([]), "{path}");
+        let scripts = eval(
+            &tab,
+            "[...document.scripts].filter(s => !s.src.startsWith(location.origin + '/static/')).map(s => s.outerHTML)",
+        );
+        assert_eq!(scripts, serde_json::json!([]), "{path}");
+        assert!(
+            csp_violations(&tab).is_empty(),
+            "{path}: {:?}",
+            csp_violations(&tab)
+        );
+        // No hidden character is left raw anywhere in the document.
+        for c in HIDDEN {
+            assert!(
+                !html.contains(*c),
+                "{path}: U+{:04X} is in the page raw",
+                *c as u32
+            );
+        }
+    }
+
+    // On the run page each hidden character is a marked escape.
+    let marked = eval(
+        &tab,
+        "[...document.querySelectorAll('span.esc')].map(e => [e.title, e.textContent])",
+    );
+    for c in HIDDEN {
+        let code = format!("U+{:04X}", *c as u32);
+        let shown = format!("\\u{{{:x}}}", *c as u32);
+        assert!(
+            marked
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m[0] == code.as_str() && m[1] == shown.as_str()),
+            "{code} is not shown as {shown}: {marked}"
+        );
+    }
+    let text = body_text(&tab);
+    for seen in [
+        MARKUP_NAME,
+        "admin\\u{202e}txt.sh",
+        "zero\\u{200b}width.txt",
+    ] {
+        assert!(
+            text.contains(seen),
+            "the file name {seen:?} is shown:\n{text}"
+        );
+    }
+
+    // The policy is the one the design fixes, and it is in force: an inline
+    // script added to the page (as a payload that slipped through would be)
+    // is blocked and reported.
+    let policy = eval(
+        &tab,
+        "fetch(location.href).then(r => r.headers.get('content-security-policy'))",
+    );
+    assert_eq!(
+        policy,
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    eval(
+        &tab,
+        "(() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1'; document.body.appendChild(s); return true; })()",
+    );
+    assert_eq!(eval(&tab, "typeof window.__inline"), "undefined");
+    let violations = csp_violations(&tab);
+    assert!(
+        violations
+            .iter()
+            .any(|v| v["directive"].as_str().unwrap().starts_with("script-src")),
+        "{violations:?}"
+    );
+
+    let shot = screenshot(&tab);
+    png_size(&shot);
+    std::fs::write(artifacts_dir().join("hostile-run-page.png"), &shot).unwrap();
+    assert_eq!(fx.env.state(run), "in_review");
 }
