@@ -131,10 +131,15 @@ fn screenshot(tab: &Tab) -> Vec<u8> {
 }
 
 /// Where a test keeps what a person should look at after the run:
-/// `<target>/test-artifacts/web/`.
+/// `<target>/test-artifacts/web/`, the target directory being
+/// `$CARGO_TARGET_DIR` or the workspace's `target` (not the per-triple one
+/// that `CARGO_TARGET_TMPDIR` is in, since .cargo/config.toml names a target).
 fn artifacts_dir() -> PathBuf {
-    let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let dir = target_tmp.parent().unwrap().join("test-artifacts/web");
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| workspace.join(dir))
+        .unwrap_or_else(|| workspace.join("target"));
+    let dir = target.join("test-artifacts/web");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
