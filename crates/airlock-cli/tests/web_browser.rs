@@ -236,8 +236,7 @@ fn the_browser_harness_drives_chromium() {
     let shot = screenshot(&tab);
     let (width, height) = png_size(&shot);
     assert!(width == 1280 && height > 0, "{width}x{height}");
-    tab.find_element("#send").unwrap().click().unwrap();
-    tab.wait_until_navigated().unwrap();
+    click_and_wait(&tab, "#send");
     assert_eq!(body_text(&tab), "received");
     assert_eq!(*site.posted.lock().unwrap(), vec!["field=v1".to_string()]);
     assert!(csp_violations(&tab).is_empty());
@@ -511,6 +510,31 @@ fn wait_for_origin(tab: &Tab, origin: &str) {
     panic!("the tab never reached {origin}; it is at {}", tab.get_url());
 }
 
+/// Clicks `selector` and waits (bounded) until a new document has loaded
+/// in its place: the old one is marked first, so a click whose navigation
+/// starts late is not mistaken for one that finished.
+fn click_and_wait(tab: &Tab, selector: &str) {
+    eval(tab, "window.__old_document = true");
+    tab.find_element(selector).unwrap().click().unwrap();
+    for _ in 0..600 {
+        let state = tab
+            .evaluate(
+                "typeof window.__old_document === 'undefined' && document.readyState === 'complete'",
+                false,
+            )
+            .ok()
+            .and_then(|r| r.value);
+        if state == Some(Value::Bool(true)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "clicking {selector} loaded no new page; the tab is at {}",
+        tab.get_url()
+    );
+}
+
 fn approve_events(env: &Env, run: &str) -> Vec<Value> {
     env.events(Some(run))
         .into_iter()
@@ -539,11 +563,7 @@ fn a_reviewer_approves_a_run_in_the_browser() {
         queue.contains("check failed 1 time(s) in round 1 before it passed"),
         "the queue shows the risk flag:\n{queue}"
     );
-    tab.find_element(&format!("a[href=\"/runs/{run}\"]"))
-        .unwrap()
-        .click()
-        .unwrap();
-    tab.wait_until_navigated().unwrap();
+    click_and_wait(&tab, &format!("a[href=\"/runs/{run}\"]"));
     assert_eq!(tab.get_url(), served.at(&format!("/runs/{run}")));
     assert_eq!(status(&tab), 200);
     let page = body_text(&tab);
@@ -590,11 +610,7 @@ fn a_reviewer_approves_a_run_in_the_browser() {
         .unwrap()
         .type_into("read in the browser")
         .unwrap();
-    tab.find_element(&format!("{form} button[type=submit]"))
-        .unwrap()
-        .click()
-        .unwrap();
-    tab.wait_until_navigated().unwrap();
+    click_and_wait(&tab, &format!("{form} button[type=submit]"));
     // The POST answered with a redirect back to the run, which says so.
     assert_eq!(tab.get_url(), served.at(&format!("/runs/{run}")));
     assert_eq!(status(&tab), 200);
@@ -648,8 +664,9 @@ fn no_session_no_page_and_a_token_opens_one_session_only() {
     let refusal = body_text(&second);
     assert!(!refusal.contains(run), "{refusal}");
     assert_eq!(goto(&second, &served.at("/")), 401);
-    // The first session still works.
+    // The first session still works; a run that does not exist is a 404 page.
     assert_eq!(goto(&first, &served.at(&format!("/runs/{run}"))), 200);
+    assert_eq!(goto(&first, &served.at("/runs/no-such-run")), 404);
     assert_eq!(fx.env.state(run), "in_review");
 }
 
@@ -762,11 +779,7 @@ fn an_approval_of_a_stale_page_is_refused() {
     assert_ne!(current, shown_digest);
     let before = fx.env.world();
 
-    tab.find_element(&format!("{} button[type=submit]", approve_form(run)))
-        .unwrap()
-        .click()
-        .unwrap();
-    tab.wait_until_navigated().unwrap();
+    click_and_wait(&tab, &format!("{} button[type=submit]", approve_form(run)));
     assert_eq!(status(&tab), 409);
     let refusal = body_text(&tab);
     assert!(
@@ -780,11 +793,7 @@ fn an_approval_of_a_stale_page_is_refused() {
 
     assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
     assert_eq!(form_tokens(&tab, run).1, current);
-    tab.find_element(&format!("{} button[type=submit]", approve_form(run)))
-        .unwrap()
-        .click()
-        .unwrap();
-    tab.wait_until_navigated().unwrap();
+    click_and_wait(&tab, &format!("{} button[type=submit]", approve_form(run)));
     assert_eq!(fx.env.state(run), "approved");
     assert_eq!(
         approve_events(&fx.env, run)[0]["data"]["digest"],
