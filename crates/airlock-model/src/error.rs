@@ -92,6 +92,7 @@ codes! {
     NoDirectory = "no-directory", Invalid;
     NotRunnable = "not-runnable", Invalid;
     SnapInvalid = "snap-invalid", Invalid;
+    InvalidAddress = "invalid-address", Invalid;
     // Environment (exit 3).
     WriteFailed = "write-failed", Environment;
     GitFailed = "git-failed", Environment;
@@ -103,6 +104,8 @@ codes! {
     ScanFailed = "scan-failed", Environment;
     DatabaseFailed = "database-failed", Environment;
     Environment = "environment", Environment;
+    PortInUse = "port-in-use", Environment;
+    ListenFailed = "listen-failed", Environment;
     // Corrupt state (exit 4) and internal failure (exit 5).
     CorruptState = "corrupt-state", Corrupt;
     Internal = "internal", Internal;
@@ -175,6 +178,7 @@ codes! {
     OtherRun = "other-run", Refused;
     LaneRefused = "lane-refused", Refused;
     PanelWithdrew = "panel-withdrew", Refused;
+    ListenRequired = "listen-required", Refused;
 }
 
 impl std::fmt::Display for Code {
