@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -77,6 +78,76 @@ impl Chromium {
         .unwrap();
         tab
     }
+}
+
+/// One HTTP exchange as the browser's network layer saw it, whether or not
+/// the page was allowed to read the answer. (The request's own headers are
+/// not kept: headless_chrome fails to parse Chromium's event that carries
+/// them, over a cookie field Chromium no longer sends.)
+#[derive(Debug, Default, Clone)]
+struct Exchange {
+    method: String,
+    url: String,
+    status: Option<u64>,
+    /// The response's headers as received, names lower-cased.
+    received: BTreeMap<String, String>,
+}
+
+/// Every request a tab makes, from DevTools' network events: each hop of a
+/// redirect apart (they share a request id).
+#[derive(Default)]
+struct Network {
+    exchanges: Vec<Exchange>,
+    current: BTreeMap<String, usize>,
+}
+
+fn record_network(tab: &Tab) -> Arc<Mutex<Network>> {
+    use headless_chrome::protocol::cdp::Network as Cdp;
+    use headless_chrome::protocol::cdp::types::Event;
+    tab.call_method(Cdp::Enable {
+        max_total_buffer_size: None,
+        max_resource_buffer_size: None,
+        max_post_data_size: None,
+        report_direct_socket_traffic: None,
+        enable_durable_messages: None,
+    })
+    .unwrap();
+    let seen: Arc<Mutex<Network>> = Arc::default();
+    let record = seen.clone();
+    let listener = move |event: &Event| {
+        let mut seen = record.lock().unwrap();
+        let Network { exchanges, current } = &mut *seen;
+        match event {
+            Event::NetworkRequestWillBeSent(e) => {
+                let id = &e.params.request_id;
+                if let (Some(hop), Some(&at)) = (&e.params.redirect_response, current.get(id)) {
+                    exchanges[at].status = Some(hop.status as u64);
+                }
+                exchanges.push(Exchange {
+                    method: e.params.request.method.clone(),
+                    url: e.params.request.url.clone(),
+                    ..Exchange::default()
+                });
+                current.insert(id.clone(), exchanges.len() - 1);
+            }
+            Event::NetworkResponseReceivedExtraInfo(e) => {
+                let Some(&at) = current.get(&e.params.request_id) else {
+                    return;
+                };
+                let exchange = &mut exchanges[at];
+                exchange.status.get_or_insert(e.params.status_code as u64);
+                if let Some(Value::Object(headers)) = &e.params.headers.0 {
+                    for (name, value) in headers {
+                        let value = value.as_str().unwrap_or_default().to_string();
+                        exchange.received.insert(name.to_lowercase(), value);
+                    }
+                }
+            }
+            _ => {}
+        }
+    };
+    tab.add_event_listener(Arc::new(listener)).unwrap();
+    seen
 }
 
 const CSP_RECORDER: &str = "window.__csp = [];\
@@ -687,6 +758,7 @@ fn forged_and_cross_origin_posts_change_nothing() {
     assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
     let (csrf, digest) = form_tokens(&tab, run);
     let target = served.at(&format!("/runs/{run}/approve"));
+    let network = record_network(&tab);
     let before = fx.env.world();
 
     // 1. A page elsewhere that submits a form to airlock as soon as it loads.
@@ -699,6 +771,8 @@ fn forged_and_cross_origin_posts_change_nothing() {
     wait_for_origin(&tab, &served.origin);
     assert_eq!(tab.get_url(), target);
     assert_eq!(status(&tab), 403, "{}", body_text(&tab));
+    let refusal = body_text(&tab);
+    assert!(refusal.contains(&forged.origin), "{refusal}");
     assert_eq!(fx.env.state(run), "in_review");
     fx.env.assert_unchanged(&before);
 
@@ -706,15 +780,16 @@ fn forged_and_cross_origin_posts_change_nothing() {
     let body = format!("csrf={csrf}&digest={digest}&reason=cross-origin");
     let elsewhere = OtherSite::start("<!doctype html><p>elsewhere</p>".to_string());
     assert_eq!(goto(&tab, &elsewhere.origin), 200);
-    let sent = eval(
+    let read = eval(
         &tab,
         &format!(
             "(async () => {{
                 const init = {{method: 'POST', credentials: 'include',
                     headers: {{'Content-Type': 'application/x-www-form-urlencoded'}},
                     body: '{body}'}};
-                const opaque = await fetch('{target}', {{...init, mode: 'no-cors'}}).then(r => r.type, e => 'error: ' + e);
-                const read = await fetch('{target}', init).then(r => 'read ' + r.status, e => 'unreadable');
+                const opaque = await fetch('{target}', {{...init, mode: 'no-cors'}})
+                    .then(r => 'read ' + r.status, e => 'unreadable');
+                const cors = await fetch('{target}', init).then(r => 'read ' + r.status, e => 'unreadable');
                 const xhr = await new Promise(done => {{
                     const x = new XMLHttpRequest();
                     x.open('POST', '{target}');
@@ -724,30 +799,87 @@ fn forged_and_cross_origin_posts_change_nothing() {
                     x.onerror = () => done('unreadable');
                     x.send('{body}');
                 }});
-                return [opaque, read, xhr];
+                return [opaque, cors, xhr];
             }})()"
         ),
     );
-    // Each request left the browser (the opaque answer came back) and none
-    // could be read by the other origin.
-    assert_eq!(
-        sent,
-        serde_json::json!(["opaque", "unreadable", "unreadable"])
+    // The other origin reads nothing (no-cors answers are opaque, and the
+    // server's Cross-Origin-Resource-Policy withholds even those).
+    assert!(
+        read.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r.as_str().unwrap().starts_with("read 2")),
+        "{read}"
     );
     assert_eq!(fx.env.state(run), "in_review");
     fx.env.assert_unchanged(&before);
 
-    // 3. The same request from airlock's own page approves.
+    // 3. The same fields posted from airlock's own page approve. (The
+    // page's policy allows no fetch at all, `connect-src` falling back to
+    // `default-src 'none'`: a form it is.)
     assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
-    let answered = eval(
+    eval(
         &tab,
         &format!(
-            "fetch('{target}', {{method: 'POST', headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: '{body}'}}).then(r => r.status)"
+            "(() => {{
+                const f = document.createElement('form');
+                f.method = 'post';
+                f.action = '{target}';
+                f.id = 'same-origin-post';
+                for (const [name, value] of new URLSearchParams('{body}')) {{
+                    const input = document.createElement('input');
+                    input.name = name;
+                    input.value = value;
+                    f.appendChild(input);
+                }}
+                const send = document.createElement('button');
+                send.type = 'submit';
+                f.appendChild(send);
+                document.body.appendChild(f);
+                return true;
+            }})()"
         ),
     );
-    assert_eq!(answered, 200);
+    click_and_wait(&tab, "#same-origin-post button");
+    assert_eq!(
+        tab.get_url(),
+        served.at(&format!("/runs/{run}")),
+        "{}: {}",
+        status(&tab),
+        body_text(&tab)
+    );
     assert_eq!(fx.env.state(run), "approved");
     assert_eq!(approve_events(&fx.env, run)[0]["data"]["via"], "browser");
+
+    // On the wire: the four attempts each reached airlock and were answered
+    // 403, not 401: the session's cookie went along (the other port is the
+    // same site; without a session airlock answers 401 before it looks at
+    // the origin), so the Origin check alone refused them. The fifth, from
+    // airlock's origin, was answered with the redirect to the run.
+    let posts = || -> Vec<Exchange> {
+        network
+            .lock()
+            .unwrap()
+            .exchanges
+            .iter()
+            .filter(|x| x.method == "POST" && x.url == target)
+            .cloned()
+            .collect()
+    };
+    for _ in 0..200 {
+        if posts().len() == 5 && posts().iter().all(|x| x.status.is_some()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let statuses: Vec<Option<u64>> = posts().iter().map(|x| x.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(403), Some(403), Some(403), Some(403), Some(303)],
+        "{:#?}",
+        posts()
+    );
 }
 
 /// The run changes while its page is open (redirected, changed, checked

@@ -174,7 +174,15 @@ fn check_origin(request: &Request) -> Result<(), Response> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    // Under `Referrer-Policy: no-referrer` (ours) a browser sends
+    // `Origin: null` on every POST, its own pages' included (Fetch's
+    // "serializing a request origin"), and only `Sec-Fetch-Site` (which no
+    // page can set) still says where the form came from: `null` is taken as
+    // no Origin at all.
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| *o != "null");
     let ok = match origin {
         Some(origin) => origin.eq_ignore_ascii_case(&format!("http://{host}")),
         None => headers
