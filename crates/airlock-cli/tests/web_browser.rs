@@ -1020,14 +1020,22 @@ fn a_hostile_run_runs_nothing_and_hides_nothing() {
     // The policy is the one the design fixes, and it is in force: an inline
     // script added to the page (as a payload that slipped through would be)
     // is blocked and reported.
-    let policy = eval(
-        &tab,
-        "fetch(location.href).then(r => r.headers.get('content-security-policy'))",
-    );
+    let network = record_network(&tab);
+    assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
+    let page_url = served.at(&format!("/runs/{run}"));
+    let policy = network
+        .lock()
+        .unwrap()
+        .exchanges
+        .iter()
+        .find(|x| x.url == page_url)
+        .and_then(|x| x.received.get("content-security-policy").cloned());
     assert_eq!(
-        policy,
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        policy.as_deref(),
+        Some(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
     );
     eval(
         &tab,
