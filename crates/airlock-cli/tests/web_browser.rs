@@ -690,7 +690,10 @@ fn a_reviewer_approves_a_run_in_the_browser() {
     assert_eq!(tab.get_url(), served.at(&format!("/runs/{run}")));
     assert_eq!(status(&tab), 200);
     let after = body_text(&tab);
-    assert!(after.to_lowercase().contains("approved"), "{after}");
+    assert!(
+        after.contains(&format!("Approved run {run} (proof {digest})")),
+        "{after}"
+    );
 
     assert_eq!(fx.env.state(run), "approved");
     let approvals = approve_events(&fx.env, run);
