@@ -429,12 +429,8 @@ const HIDDEN: &[char] = &[
 ];
 
 /// `admin\u{202E}txt.sh` reads as `adminhs.txt`; the others hide in words.
-fn hidden_text() -> String {
-    format!(
-        "admin\u{202E}txt.sh is\u{2066}iso\u{2069} \u{2067}rtl\u{2069} \u{2068}fsi\u{2069} \
-         zero\u{200B}width join\u{200D}er bom\u{FEFF}here"
-    )
-}
+const HIDDEN_TEXT: &str = "admin\u{202E}txt.sh is\u{2066}iso\u{2069} \u{2067}rtl\u{2069} \
+    \u{2068}fsi\u{2069} zero\u{200B}width join\u{200D}er bom\u{FEFF}here";
 
 /// A repository with runs in review: a plain one (a one-line change whose
 /// first check failed, so it carries a risk flag) and, when asked for, the
@@ -485,7 +481,7 @@ fn plain_run(env: &Env) -> String {
 /// The hostile run: the payloads in its brief (title, hence the commit
 /// message, objective, non-goals), file names, lines and gate output.
 fn hostile_run(env: &Env) -> String {
-    let hidden = hidden_text();
+    let hidden = HIDDEN_TEXT;
     let brief = format!(
         "title = {title}\nobjective = {objective}\nnon_goals = [{non_goal}]\n\
          touch = [\"src/**\", \"tests/**\"]\nchecks = [\"build\", \"test\"]\n\
