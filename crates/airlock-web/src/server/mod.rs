@@ -6,7 +6,6 @@
 //! repository as a CLI command does.
 
 mod guard;
-mod interim;
 pub mod listen;
 mod refusal;
 mod routes;
