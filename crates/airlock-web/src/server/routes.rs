@@ -123,6 +123,15 @@ pub async fn not_found() -> Response {
     )
 }
 
+pub async fn wrong_method() -> Response {
+    page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Only the review pages' forms decide",
+        &["pages are read with GET; a decision is a POST from a run's page, and nothing else changes anything".into()],
+        "Open the run's page and use its forms.",
+    )
+}
+
 /// A run's id as the engine makes them (letters, digits, `-`, `_`), so an
 /// address cannot carry anything else to the store.
 fn run_id(id: &str) -> Result<(), Response> {
@@ -356,6 +365,8 @@ async fn decide(
                     done.id, done.round
                 ),
             };
+            // The terminal running the server sees each decision too.
+            eprintln!("airlock serve: {text} (browser session {})", session.id);
             shared.sessions.set_flash(Flash { ok: true, text });
             (
                 StatusCode::SEE_OTHER,
