@@ -201,6 +201,34 @@ fn screenshot(tab: &Tab) -> Vec<u8> {
         .unwrap()
 }
 
+/// The whole page, below the fold too, as one PNG.
+fn full_page_screenshot(tab: &Tab) -> Vec<u8> {
+    use base64::Engine as _;
+    let size = tab
+        .call_method(Page::GetLayoutMetrics(None))
+        .unwrap()
+        .css_content_size;
+    let shot = tab
+        .call_method(Page::CaptureScreenshot {
+            format: Some(Page::CaptureScreenshotFormatOption::Png),
+            quality: None,
+            clip: Some(Page::Viewport {
+                x: 0.0,
+                y: 0.0,
+                width: size.width,
+                height: size.height,
+                scale: 1.0,
+            }),
+            from_surface: Some(true),
+            capture_beyond_viewport: Some(true),
+            optimize_for_speed: None,
+        })
+        .unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(shot.data)
+        .unwrap()
+}
+
 /// Where a test keeps what a person should look at after the run:
 /// `<target>/test-artifacts/web/`, the target directory being
 /// `$CARGO_TARGET_DIR` or the workspace's `target` (not the per-triple one
@@ -670,11 +698,12 @@ fn a_reviewer_approves_a_run_in_the_browser() {
         csp_violations(&tab)
     );
 
-    let shot = screenshot(&tab);
-    png_size(&shot);
+    let shot = full_page_screenshot(&tab);
     let path = artifacts_dir().join("run-page.png");
     std::fs::write(&path, &shot).unwrap();
-    assert_eq!(png_size(&std::fs::read(&path).unwrap()).0, 1280);
+    // The whole page: as wide as the window (less its scroll bar), taller.
+    let (width, height) = png_size(&std::fs::read(&path).unwrap());
+    assert!(width > 1200 && height > 1000, "{width}x{height}");
 
     let form = approve_form(run);
     tab.find_element(&format!("{form} textarea[name=reason]"))
@@ -1053,7 +1082,7 @@ fn a_hostile_run_runs_nothing_and_hides_nothing() {
         "{violations:?}"
     );
 
-    let shot = screenshot(&tab);
+    let shot = full_page_screenshot(&tab);
     png_size(&shot);
     std::fs::write(artifacts_dir().join("hostile-run-page.png"), &shot).unwrap();
     assert_eq!(fx.env.state(run), "in_review");
