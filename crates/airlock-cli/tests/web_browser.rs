@@ -478,8 +478,12 @@ fn hostile_run(env: &Env) -> String {
     write(&wt.join("src/zero\u{200B}width.txt"), "zero width name\n");
     // The gate's output is the agent's too: its test script prints the payload.
     write(
+        &wt.join("tests/payload.txt"),
+        &format!("{MARKUP} {hidden}\n"),
+    );
+    write(
         &wt.join("tests/run.sh"),
-        &format!("#!/bin/sh\necho '{MARKUP}' '{hidden}'\nsh src/app.sh | grep -q hello\n"),
+        "#!/bin/sh\ncat tests/payload.txt\nsh src/app.sh | grep -q hello\n",
     );
     env.json(&["check", &run], 0);
     env.json(&["submit", &run], 0);
@@ -1017,6 +1021,19 @@ fn a_hostile_run_runs_nothing_and_hides_nothing() {
             "{code} is not shown as {shown}: {marked}"
         );
     }
+    // The gate's output (the agent's test script printed the payload) is
+    // on the page, as text, its hidden characters marked.
+    let outputs = eval(
+        &tab,
+        "[...document.querySelectorAll('details.gate pre.output')].map(e => e.textContent)",
+    );
+    assert!(
+        outputs.as_array().unwrap().iter().any(|o| {
+            let o = o.as_str().unwrap();
+            o.starts_with("<script>document.title='pwned'") && o.contains("admin\\u{202e}txt.sh")
+        }),
+        "{outputs}"
+    );
     let text = body_text(&tab);
     for seen in [
         MARKUP_NAME,
