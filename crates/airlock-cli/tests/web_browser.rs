@@ -632,6 +632,11 @@ fn a_reviewer_approves_a_run_in_the_browser() {
     let chromium = Chromium::launch();
     let tab = signed_in(&chromium, &served);
 
+    std::fs::write(
+        artifacts_dir().join("queue.png"),
+        full_page_screenshot(&tab),
+    )
+    .unwrap();
     // The queue's row of the run carries its risk flag as a badge.
     let row = eval(
         &tab,
@@ -1083,4 +1088,59 @@ fn a_hostile_run_runs_nothing_and_hides_nothing() {
     png_size(&shot);
     std::fs::write(artifacts_dir().join("hostile-run-page.png"), &shot).unwrap();
     assert_eq!(fx.env.state(run), "in_review");
+}
+
+/// Reject needs its reason in the browser as in the terminal: with the
+/// form's `required` taken off (as a hand-made request would be), an empty
+/// reason is refused with the engine's words and nothing is recorded; with
+/// a reason the run is rejected, the ledger's event says it came from the
+/// browser with those words, and the run's history shows them.
+#[test]
+fn a_rejection_needs_its_reason() {
+    let fx = Fixture::plain();
+    let run = fx.run.as_str();
+    let served = Served::start(&fx.env);
+    let chromium = Chromium::launch();
+    let tab = signed_in(&chromium, &served);
+    assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
+    let reject = format!("form[action=\"/runs/{run}/reject\"]");
+    let before = fx.env.world();
+
+    eval(
+        &tab,
+        &format!(
+            "(document.querySelector('{} textarea[name=reason]').removeAttribute('required'), true)",
+            reject.replace('"', "\\\"")
+        ),
+    );
+    click_and_wait(&tab, &format!("{reject} button[type=submit]"));
+    let refusal = body_text(&tab);
+    assert_eq!(status(&tab), 400, "{refusal}");
+    assert!(refusal.contains("reason"), "{refusal}");
+    assert_eq!(fx.env.state(run), "in_review");
+    fx.env.assert_unchanged(&before);
+
+    assert_eq!(goto(&tab, &served.at(&format!("/runs/{run}"))), 200);
+    tab.find_element(&format!("{reject} textarea[name=reason]"))
+        .unwrap()
+        .type_into("rude to the user")
+        .unwrap();
+    click_and_wait(&tab, &format!("{reject} button[type=submit]"));
+    assert_eq!(tab.get_url(), served.at(&format!("/runs/{run}")));
+    assert_eq!(fx.env.state(run), "rejected");
+    let rejected: Vec<Value> = fx
+        .env
+        .events(Some(run))
+        .into_iter()
+        .filter(|e| e["kind"] == "reject")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0]["data"]["via"], "browser");
+    assert_eq!(rejected[0]["data"]["reason"], "rude to the user");
+    let history = eval(&tab, "document.body.innerText");
+    assert!(
+        history.as_str().unwrap().contains("rude to the user"),
+        "{history}"
+    );
+    fx.env.assert_ledger_ok();
 }
