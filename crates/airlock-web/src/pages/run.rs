@@ -253,7 +253,7 @@ fn file_section(i: usize, f: &FilePatch<'_>, st: Option<&StatLine>, paired: bool
                 }
                 a.top href="#decide" { "decide ↑" }
             }
-            (diff::render(f))
+            (diff::render(f, st.and_then(|st| super::highlight::lang_for(&st.path))))
         }
     }
 }
