@@ -287,6 +287,10 @@ fn the_token_opens_one_session_and_nothing_is_served_without_it() {
             "{path} showed the run without a session"
         );
     }
+    // A HEAD (a link preview) does not spend the token.
+    let head = request("HEAD", &serve.url, &[], None);
+    assert_eq!(head.status, 401);
+    assert!(head.header("set-cookie").is_none());
     // A guessed token opens nothing, and does not spend the real one.
     let guessed = format!("{}/?token={}", serve.base, "0".repeat(64));
     get(&guessed, &[]).says("This link does not open a session");
@@ -393,6 +397,18 @@ fn an_approval_in_the_browser_is_the_engine_s_bound_to_the_digest_shown() {
     assert!(!later.body.contains(&format!("Approved run {run}")));
 
     assert_eq!(env.state(&run), "approved");
+    // The same form again: the run is no longer in review.
+    let before = env.world();
+    let again = post_form(
+        &serve,
+        &format!("/runs/{run}/approve"),
+        &cookie,
+        &[("csrf", &csrf), ("digest", &shown)],
+        &[],
+    );
+    assert_eq!(again.status, 409, "{}", again.body);
+    again.says(&format!("run {run} is approved"));
+    env.assert_unchanged(&before);
     let events = env.events(Some(&run));
     let approve = events
         .iter()
