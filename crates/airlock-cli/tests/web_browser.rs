@@ -38,13 +38,21 @@ fn chromium_path() -> PathBuf {
         })
 }
 
-/// A headless Chromium with a throwaway profile; killed when dropped.
+/// A headless Chromium with a throwaway profile; stopped when dropped, and
+/// its profile removed after it (headless_chrome's own temporary profile
+/// is sometimes left behind: its helpers still write there as it goes).
 struct Chromium {
-    browser: Browser,
+    browser: Option<Browser>,
+    profile: PathBuf,
 }
 
 impl Chromium {
     fn launch() -> Chromium {
+        let profile = tempfile::Builder::new()
+            .prefix("airlock-test-chromium")
+            .tempdir()
+            .unwrap()
+            .keep();
         let options = LaunchOptions::default_builder()
             .path(Some(chromium_path()))
             .headless(true)
@@ -53,13 +61,20 @@ impl Chromium {
             // pages it loads are the test's own.
             .sandbox(!rustix::process::getuid().is_root())
             .window_size(Some((1280, 1000)))
+            .user_data_dir(Some(profile.clone()))
             // The connection is kept while a test runs airlock commands.
             .idle_browser_timeout(Duration::from_secs(300))
             .build()
             .unwrap();
+        // Made first, so that the profile is removed even if the launch fails.
+        let mut chromium = Chromium {
+            browser: None,
+            profile,
+        };
         let browser = Browser::new(options)
             .unwrap_or_else(|e| panic!("could not start {}: {e}", chromium_path().display()));
-        Chromium { browser }
+        chromium.browser = Some(browser);
+        chromium
     }
 
     /// A new tab in a fresh browser context (its own cookie jar, so no
@@ -67,7 +82,8 @@ impl Chromium {
     /// recorder of Content-Security-Policy violations installed before any
     /// page script (DevTools' scripts are not subject to the page's CSP).
     fn tab(&self) -> Arc<Tab> {
-        let tab = self.browser.new_context().unwrap().new_tab().unwrap();
+        let browser = self.browser.as_ref().unwrap();
+        let tab = browser.new_context().unwrap().new_tab().unwrap();
         tab.set_default_timeout(Duration::from_secs(30));
         tab.call_method(Page::AddScriptToEvaluateOnNewDocument {
             source: CSP_RECORDER.to_string(),
@@ -148,6 +164,22 @@ fn record_network(tab: &Tab) -> Arc<Mutex<Network>> {
     };
     tab.add_event_listener(Arc::new(listener)).unwrap();
     seen
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        // Closes the browser and waits for it; its helpers may still be
+        // finishing their writes to the profile for a moment.
+        drop(self.browser.take());
+        for _ in 0..100 {
+            match std::fs::remove_dir_all(&self.profile) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => return,
+            }
+        }
+    }
 }
 
 const CSP_RECORDER: &str = "window.__csp = [];\
