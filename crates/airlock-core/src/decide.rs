@@ -16,6 +16,36 @@ pub fn approve(
     reason: Option<&str>,
     expected_digest: Option<&str>,
 ) -> Result<Run> {
+    approve_via(al, run_id, reason, expected_digest, None)
+}
+
+/// Where a decision was made, when not in the terminal: its ledger event
+/// gains `"via"` and the session that made it (a short random id naming
+/// the browser's session, never its secret), beside `by`.
+#[derive(Debug, Clone, Copy)]
+pub struct Via<'a> {
+    /// `browser` for `airlock serve`.
+    pub via: &'a str,
+    pub session: &'a str,
+}
+
+/// A decision's ledger data with [`Via`]'s fields added.
+fn with_via(mut data: serde_json::Value, via: Option<Via>) -> serde_json::Value {
+    if let Some(via) = via {
+        data["via"] = json!(via.via);
+        data["session"] = json!(via.session);
+    }
+    data
+}
+
+/// [`approve`], recording where the decision was made.
+pub fn approve_via(
+    al: &mut Airlock,
+    run_id: &str,
+    reason: Option<&str>,
+    expected_digest: Option<&str>,
+    via: Option<Via>,
+) -> Result<Run> {
     refuse_from_lane(al, "approve")?;
     let mut run = al.store.get(run_id)?;
     // A run the panel approved alone may still be approved by a person
@@ -82,7 +112,10 @@ pub fn approve(
         &run,
         from,
         "approve",
-        json!({"digest": submission.digest, "reason": reason, "by": decider(al)}),
+        with_via(
+            json!({"digest": submission.digest, "reason": reason, "by": decider(al)}),
+            via,
+        ),
     )?;
     Ok(run)
 }
@@ -116,6 +149,16 @@ fn digest_prefix(given: &str, run: &str) -> Result<String> {
 }
 
 pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Run> {
+    reject_via(al, run_id, reason, None)
+}
+
+/// [`reject`], recording where the decision was made.
+pub fn reject_via(
+    al: &mut Airlock,
+    run_id: &str,
+    reason: Option<&str>,
+    via: Option<Via>,
+) -> Result<Run> {
     refuse_from_lane(al, "reject")?;
     let reason = require_reason(reason, "reject", "what the agent should know")?;
     let mut run = al.store.get(run_id)?;
@@ -136,7 +179,7 @@ pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Ru
         &run,
         from,
         "reject",
-        json!({"reason": reason, "by": decider(al)}),
+        with_via(json!({"reason": reason, "by": decider(al)}), via),
     )?;
     write_feedback(al, &run, "reject", &reason)?;
     Ok(run)
@@ -144,6 +187,16 @@ pub fn reject(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Ru
 
 /// Back to the agent: a new round in the same worktree.
 pub fn redirect(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<Run> {
+    redirect_via(al, run_id, reason, None)
+}
+
+/// [`redirect`], recording where the decision was made.
+pub fn redirect_via(
+    al: &mut Airlock,
+    run_id: &str,
+    reason: Option<&str>,
+    via: Option<Via>,
+) -> Result<Run> {
     refuse_from_lane(al, "redirect")?;
     let reason = require_reason(reason, "redirect", "what the agent should know")?;
     let mut run = al.store.get(run_id)?;
@@ -157,7 +210,10 @@ pub fn redirect(al: &mut Airlock, run_id: &str, reason: Option<&str>) -> Result<
         &run,
         from,
         "redirect",
-        json!({"reason": reason, "round": run.round, "by": decider(al)}),
+        with_via(
+            json!({"reason": reason, "round": run.round, "by": decider(al)}),
+            via,
+        ),
     )?;
     write_feedback(al, &run, "redirect", &reason)?;
     Ok(run)

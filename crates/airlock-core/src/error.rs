@@ -93,6 +93,14 @@ pub enum Error {
         hint: String,
         code: u8,
     },
+    /// A server (`airlock serve`) cannot listen where it was asked to:
+    /// `code` says why (`port-in-use`, `listen-failed`, `invalid-address`).
+    #[error("{message}")]
+    Listen {
+        code: Code,
+        message: String,
+        hint: String,
+    },
 }
 
 impl Error {
@@ -147,6 +155,7 @@ impl Error {
             Error::Internal(_) => Code::Internal,
             Error::NoDirectory { .. } => Code::NoDirectory,
             Error::NotRunnable { .. } => Code::NotRunnable,
+            Error::Listen { code, .. } => *code,
         }
     }
 
@@ -201,6 +210,7 @@ impl Error {
             Error::Refused(r) => r.hint.clone(),
             Error::NoDirectory { .. } => "give -C the repository's directory, or leave -C out to use the current one".into(),
             Error::NotRunnable { hint, .. } => hint.clone(),
+            Error::Listen { hint, .. } => hint.clone(),
             Error::GitMissing(_) => "install git (Debian: `apt-get install git`)".into(),
             Error::Ledger(_) => "`airlock ledger verify` checks the ledger".into(),
             Error::Proof(airlock_proof::ProofError::KeyMissing { .. }) => "run `airlock init` to create the signing key".into(),

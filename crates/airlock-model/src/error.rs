@@ -93,6 +93,7 @@ codes! {
     NoDirectory = "no-directory", Invalid;
     NotRunnable = "not-runnable", Invalid;
     SnapInvalid = "snap-invalid", Invalid;
+    InvalidAddress = "invalid-address", Invalid;
     // Environment (exit 3).
     WriteFailed = "write-failed", Environment;
     GitFailed = "git-failed", Environment;
@@ -107,6 +108,8 @@ codes! {
     DatabaseCredentials = "database-credentials", Environment;
     DatabaseNewerSchema = "database-newer-schema", Environment;
     Environment = "environment", Environment;
+    PortInUse = "port-in-use", Environment;
+    ListenFailed = "listen-failed", Environment;
     // Corrupt state (exit 4) and internal failure (exit 5).
     CorruptState = "corrupt-state", Corrupt;
     Internal = "internal", Internal;
@@ -180,6 +183,7 @@ codes! {
     OtherRun = "other-run", Refused;
     LaneRefused = "lane-refused", Refused;
     PanelWithdrew = "panel-withdrew", Refused;
+    ListenRequired = "listen-required", Refused;
 }
 
 impl std::fmt::Display for Code {

@@ -41,6 +41,7 @@ mod resolve;
 mod review;
 mod rollback;
 mod sandbox;
+mod serve;
 mod show;
 mod snap;
 mod soak;
@@ -148,6 +149,8 @@ pub enum Command {
     /// The sandbox that confines a run's commands.
     #[command(subcommand)]
     Sandbox(sandbox::Command),
+    /// Serve the review queue in a browser on 127.0.0.1: a one-time link, then pages and decisions until ^C.
+    Serve(serve::Args),
     /// Serve the Model Context Protocol on stdin and stdout for one run: the tools an agent uses (status, exec, check, logs, snapshot, propose, withdraw, plan, submit).
     Mcp(mcp::Args),
     /// Answer an agent's PreToolUse/PostToolUse hook for a run (advisory; the reply is the agent's contract).
@@ -199,6 +202,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Ledger(cmd) => ledger::run(ctx, cmd),
         Command::Snap(cmd) => snap::run(ctx, cmd),
         Command::Sandbox(cmd) => sandbox::run(ctx, cmd),
+        Command::Serve(args) => serve::run(ctx, args),
         Command::Mcp(args) => mcp::run(ctx, args),
         Command::Hook(args) => hook::run(ctx, args),
         Command::McpProxy(args) => mcp_proxy::run(ctx, args),
