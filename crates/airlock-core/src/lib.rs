@@ -21,6 +21,7 @@ pub mod gc;
 pub mod guards;
 pub mod hook;
 pub mod init;
+pub mod inspect;
 pub mod lane;
 pub mod lane_policy;
 pub mod ledger_audit;
@@ -44,7 +45,7 @@ pub mod stops;
 pub mod submit;
 
 // The model's modules, at the paths they had when they were the engine's.
-pub use airlock_model::{brief, counts, diag, globs, promotion, run, workflow};
+pub use airlock_model::{brief, counts, diag, globs, hostile, promotion, run, workflow};
 // The store's modules, at the paths they had when they were the engine's.
 pub use airlock_store::{self as store, head as ledger_head};
 

@@ -15,6 +15,7 @@ pub mod durations;
 pub mod error;
 pub mod evidence;
 pub mod globs;
+pub mod hostile;
 pub mod lane_grants;
 pub mod lanes;
 pub mod mcp;

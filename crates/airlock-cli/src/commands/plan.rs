@@ -1,4 +1,4 @@
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use airlock_core::Result;
 use airlock_core::action::plan::list;
@@ -69,20 +69,7 @@ impl Report for Plan {
 /// The actions as JSON, each attempted one with the idempotency key its
 /// attempts carried.
 pub fn actions_json(actions: &[Action], round: Option<u32>) -> Value {
-    Value::Array(
-        actions
-            .iter()
-            .map(|a| {
-                let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
-                if let (Some(round), Value::Object(map)) = (round, &mut v)
-                    && !a.attempts.is_empty()
-                {
-                    map.insert("idempotency_key".into(), json!(a.idempotency_key(round)));
-                }
-                v
-            })
-            .collect(),
-    )
+    airlock_core::inspect::actions_json(actions, round)
 }
 
 /// One action: header, state, scopes, preview, rehearsal, attempts, and,

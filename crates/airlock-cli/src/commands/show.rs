@@ -1,16 +1,7 @@
-use std::path::PathBuf;
-
-use serde_json::Value;
-
-use airlock_core::action::{Action, ActionState, Role};
-use airlock_core::check::{CheckReport, GateResult};
-use airlock_core::decide::{Decision, History, RiskFlag};
-use airlock_core::exec::Trace;
-use airlock_core::git;
-use airlock_core::proof::{ProofCheck, verify_run};
-use airlock_core::run::{Approval, Promotion, Run, State, Submission};
-use airlock_core::stops::StopResult;
-use airlock_core::{Error, Result};
+use airlock_core::Result;
+use airlock_core::decide::Decision;
+use airlock_core::inspect;
+use airlock_core::run::{Approval, State};
 
 use super::Ctx;
 use crate::render::{Output, Report, clean, escape, one_line, short};
@@ -30,273 +21,31 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let al = ctx.open()?;
-    let run = al.store.get(&args.run)?;
-    let main = al.layout.git();
-    let history = airlock_core::decide::history(&al, &run.id)?;
-    // The diff's base: the run's start, or the commit of an earlier round.
-    let from = match args.since_round {
-        None => run.base.clone(),
-        Some(n) => since_commit(&run, &history, n)?,
-    };
-    // The diff a reviewer decides on: the submitted commit, or the worktree as it is now.
-    // With `--since-round`, the current round's work: a submission of an
-    // earlier round is what is compared against, not what is shown.
-    let submission = run
-        .submission
-        .as_ref()
-        .filter(|s| args.since_round.is_none() || s.round == run.round);
-    let (head, head_label) = match submission {
-        Some(s) => (s.head.clone(), format!("commit {}", short(&s.head))),
-        // Within the run's quotas (a snapshot stores the worktree's files);
-        // past them, or without a workflow that sets them, the run is
-        // shown without its diff, and why.
-        None => match al
-            .workflow_for(&run)
-            .and_then(|w| airlock_core::quota::snapshot(&al.layout, &run.id, &w.sandbox))
-        {
-            Ok(tree) => (tree, "worktree (not submitted)".to_string()),
-            Err(airlock_core::Error::Refused(refusal)) => (
-                run.base.clone(),
-                format!("worktree not shown: {}", refusal.what),
-            ),
-            Err(
-                e @ (airlock_core::Error::InvalidToml { .. } | airlock_core::Error::NoWorkflow(_)),
-            ) => (run.base.clone(), format!("worktree not shown: {e}")),
-            Err(e) => return Err(e),
-        },
-    };
-    let stat = git::numstat(&main, &from, &head)?;
-    let patch = git::patch(&main, &from, &head)?;
-    let flags = airlock_core::decide::risk_flags(&al, &run, &history)?;
-    let mut traces = al.store.traces(&run.id)?;
-    if let Some(n) = args.since_round {
-        traces.retain(|t| t.round > n);
-    }
-    let brief_text =
-        std::fs::read_to_string(al.layout.run_dir(&run.id).join("brief.toml")).unwrap_or_default();
-    let proof = run
-        .submission
-        .as_ref()
-        .map(|s| match verify_run(&al, &run, None) {
-            Ok(report) => ProofState {
-                path: s.proof.clone(),
-                digest: s.digest.clone(),
-                verified: report.ok(),
-                checks: Some(report.checks),
-                error: None,
-            },
-            Err(e) => ProofState {
-                path: s.proof.clone(),
-                digest: s.digest.clone(),
-                verified: false,
-                checks: None,
-                error: Some(e.to_string()),
-            },
-        });
-    let check = run.check.as_ref().map(|c| c.report.clone());
-    let actions = airlock_core::action::plan::list(&al, &run.id)?;
-    let round = run.submission.as_ref().map(|s| s.round);
-    let mcp_calls = al
-        .store
-        .events(Some(&run.id))?
-        .into_iter()
-        .filter(|e| e.kind == airlock_core::action::plan::MCP_CALL_EVENT)
-        .map(|e| McpCall {
-            at: e.ts,
-            record: e.data,
-        })
-        .collect();
-    // What the run's lane grants under the workflow as it is now (the proof
-    // carries what it granted at submit; a changed workflow voids approval).
-    let capabilities = al
-        .workflow_for(&run)
-        .ok()
-        .map(|w| w.capabilities(&run.lane));
-    let soak = airlock_core::soak::status(&al, &run, airlock_core::soak::process_clock().as_ref())?;
-    let next = match &soak {
-        Some(s) if s.failed.is_some() => format!(
-            "a soak probe failed: `airlock rollback {} --reason …`; its production actions never run",
-            run.id
-        ),
-        Some(s) if s.passed_at.is_none() && s.left_secs > 0 => format!(
-            "soaking in staging: `airlock soak {}` probes what is due; `airlock promote {}` once the soak is over",
-            run.id, run.id
-        ),
-        Some(s) if s.passed_at.is_none() => format!(
-            "the soak is over: `airlock promote {}` applies the production actions",
-            run.id
-        ),
-        _ => next_step(&run, &actions),
-    };
-    // The decision signed into the proof at submit, and the one on the
-    // merged tree at promote (a ledger event).
-    let panel = run.submission.as_ref().and_then(|s| s.panel.clone());
-    let panel_at_promote = al
-        .store
-        .events(Some(&run.id))?
-        .into_iter()
-        .rev()
-        .filter(|e| e.kind == "promote")
-        .find_map(|e| serde_json::from_value(e.data["panel"].clone()).ok());
     let shown = Shown {
-        capabilities,
-        soak,
-        panel,
-        panel_at_promote,
-        mcp_calls,
-        next,
-        feedback: history.feedback().and_then(|d| d.reason.clone()),
-        rollback: history
-            .decisions
-            .iter()
-            .rev()
-            .find(|d| d.kind == "rollback")
-            .cloned(),
-        risk_flags: flags,
-        decisions: history.decisions,
-        since_round: args.since_round,
-        diff_from: from,
-        head,
-        brief: brief_text,
-        diff: Diff {
-            stat: stat
-                .iter()
-                .map(|c| StatLine {
-                    path: c.path.clone(),
-                    added: c.lines.map(|l| l.0),
-                    deleted: c.lines.map(|l| l.1),
-                    binary: c.lines.is_none(),
-                })
-                .collect(),
-            patch,
-        },
-        gates: check.as_ref().map(|c| c.gates.clone()).unwrap_or_default(),
-        stop_conditions: check.as_ref().map(|c| c.stops.clone()).unwrap_or_default(),
-        check,
-        egress: airlock_core::egress::Summary::of(&traces),
-        traces,
-        actions: crate::commands::plan::actions_json(&actions, round),
-        proof,
-        main_ref: run.main_ref(),
-        head_label,
-        listed: actions,
-        submission: run.submission.clone(),
+        shown: inspect::show(&al, &args.run, args.since_round)?,
         no_diff: args.no_diff,
-        run: run.id,
-        state: run.state,
-        round: run.round,
-        label: run.label,
-        class: run.class,
-        lane: run.lane,
-        base: run.base,
-        branch: run.branch,
-        target: run.target,
-        worktree: run.worktree,
-        approval: run.approval,
-        promotion: run.promotion,
     };
     Ok(Output::report(&shown).hostile().paged())
 }
 
-/// `airlock show`: everything about a run a reviewer weighs.
-#[derive(serde::Serialize)]
+/// `airlock show`: everything about a run a reviewer weighs (gathered by
+/// the engine's `inspect::show`), and whether to leave the diff out.
 struct Shown {
-    run: String,
-    state: State,
-    round: u32,
-    label: String,
-    class: String,
-    lane: String,
-    /// What `lane` grants (`None`: the workflow cannot be read).
-    capabilities: Option<airlock_core::lane_policy::Capabilities>,
-    base: String,
-    next: String,
-    risk_flags: Vec<RiskFlag>,
-    decisions: Vec<Decision>,
-    /// The review panel's decision log on the submitted tree (signed into
-    /// the proof).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    panel: Option<airlock_core::panel::Decision>,
-    /// The panel's decision on the merged tree, when the run was promoted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    panel_at_promote: Option<airlock_core::panel::Decision>,
-    /// The reason of the last redirect, which the agent works to.
-    feedback: Option<String>,
-    since_round: Option<u32>,
-    diff_from: String,
-    branch: String,
-    target: String,
-    worktree: PathBuf,
-    head: String,
-    brief: String,
-    diff: Diff,
-    gates: Vec<GateResult>,
-    stop_conditions: Vec<StopResult>,
-    check: Option<CheckReport>,
-    traces: Vec<Trace>,
-    /// The hosts reached and the connections refused through the egress
-    /// proxy (a network that is a list of hosts).
-    #[serde(skip_serializing_if = "airlock_core::egress::Summary::is_empty")]
-    egress: airlock_core::egress::Summary,
-    /// The upstream MCP calls `airlock mcp-proxy` passed or refused (its
-    /// staged calls are actions).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    mcp_calls: Vec<McpCall>,
-    /// [`crate::commands::plan::actions_json`] of `listed`.
-    actions: Value,
-    rollback: Option<Decision>,
-    proof: Option<ProofState>,
-    approval: Option<Approval>,
-    promotion: Option<Promotion>,
-    /// The run's soak in staging and its probes, when it soaks.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    soak: Option<airlock_core::soak::SoakStatus>,
-    #[serde(skip)]
-    main_ref: String,
-    /// What the diff goes to: a commit, or the worktree (and why not).
-    #[serde(skip)]
-    head_label: String,
-    #[serde(skip)]
-    listed: Vec<Action>,
-    #[serde(skip)]
-    submission: Option<Submission>,
-    #[serde(skip)]
+    shown: inspect::Shown,
     no_diff: bool,
 }
 
-/// One `mcp-call` event: when, and what the proxy recorded.
-#[derive(serde::Serialize)]
-struct McpCall {
-    at: String,
-    #[serde(flatten)]
-    record: Value,
+impl serde::Serialize for Shown {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.shown.serialize(s)
+    }
 }
 
-#[derive(serde::Serialize)]
-struct Diff {
-    stat: Vec<StatLine>,
-    patch: String,
-}
-
-#[derive(serde::Serialize)]
-struct StatLine {
-    path: String,
-    added: Option<u64>,
-    deleted: Option<u64>,
-    binary: bool,
-}
-
-/// The proof of the submitted round, verified now.
-#[derive(serde::Serialize)]
-struct ProofState {
-    path: PathBuf,
-    digest: String,
-    verified: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checks: Option<Vec<ProofCheck>>,
-    /// Why it could not be verified at all.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+impl std::ops::Deref for Shown {
+    type Target = inspect::Shown;
+    fn deref(&self) -> &inspect::Shown {
+        &self.shown
+    }
 }
 
 impl Report for Shown {
@@ -481,7 +230,7 @@ impl Report for Shown {
                 } else {
                     h += &format!(
                         "  DOES NOT VERIFY: {}\n",
-                        proof.error.clone().unwrap_or_else(|| failing(proof))
+                        proof.error.clone().unwrap_or_else(|| proof.failing())
                     );
                 }
             }
@@ -590,56 +339,6 @@ pub(crate) fn render_panel(
     h
 }
 
-/// The commit round `n` was submitted as, or why there is none to compare with.
-fn since_commit(run: &Run, history: &History, n: u32) -> Result<String> {
-    let submitted: Vec<String> = history
-        .submissions
-        .iter()
-        .map(|(r, _)| r.to_string())
-        .collect();
-    if n >= run.round {
-        return Err(Error::Invalid(format!(
-            "`--since-round {n}`: run {} is in round {}, so there is no later round to compare round {n} with; give an earlier round ({})",
-            run.id,
-            run.round,
-            if submitted.is_empty() {
-                "none was submitted yet".to_string()
-            } else {
-                format!("submitted: {}", submitted.join(", "))
-            }
-        )));
-    }
-    history.submitted_in(n).map(str::to_string).ok_or_else(|| {
-        Error::Invalid(format!(
-            "`--since-round {n}`: round {n} of run {} was never submitted, so it has no commit to compare with ({})",
-            run.id,
-            if submitted.is_empty() { "no round was submitted yet".to_string() } else { format!("submitted rounds: {}", submitted.join(", ")) }
-        ))
-    })
-}
-
-/// What moves the run on; a rolled-back run whose compensations are all
-/// settled has nothing left to do.
-fn next_step(run: &Run, actions: &[Action]) -> String {
-    if run.state == State::RolledBack {
-        let unfinished = actions
-            .iter()
-            .filter(|a| a.role == Role::Undo)
-            .filter(|a| !matches!(a.state, ActionState::Done | ActionState::Skipped))
-            .count();
-        return match unfinished {
-            0 => "nothing: the run was rolled back and every compensation is done".into(),
-            n => format!(
-                "the run was rolled back with {n} compensation{} unfinished: `airlock rollback {} --actions-only --reason …` finishes {}",
-                if n == 1 { "" } else { "s" },
-                run.id,
-                if n == 1 { "it" } else { "them" }
-            ),
-        };
-    }
-    run.state.next_step(&run.id)
-}
-
 /// One decision: when, what, which round, who, and the reason whole, each
 /// line escaped (a reason quotes text the agent wrote).
 fn render_decision(d: &Decision) -> String {
@@ -668,18 +367,6 @@ fn render_decision(d: &Decision) -> String {
         }
     }
     h
-}
-
-/// The checks of a proof that failed, `name: detail`, joined.
-fn failing(proof: &ProofState) -> String {
-    proof
-        .checks
-        .iter()
-        .flatten()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 pub(crate) fn shell_words(argv: &[String]) -> String {

@@ -1,8 +1,26 @@
 //! The pages, rendered on the server with `maud` (which escapes every
-//! interpolated string); everything the agent wrote goes through `hostile`
-//! first, so control, bidirectional and invisible characters are shown.
+//! interpolated string); everything the agent wrote goes through `text`
+//! (the model's `hostile` rule) first, so control, bidirectional and
+//! invisible characters are shown, each escape marked.
+//!
+//! Each page is a pure function of the engine's state: the server opens
+//! the repository per request and calls one of them. Links and forms name
+//! exactly the server's routes (`/`, `/runs/{id}`, `/runs/{id}?since=N`,
+//! `/history`, `/stats`, `/static/{name}`, `POST /runs/{id}/approve|reject|redirect`).
 
-use maud::Markup;
+use maud::{DOCTYPE, Markup, html};
+
+pub mod diff;
+mod history;
+mod queue;
+mod run;
+mod stats;
+pub mod text;
+
+pub use history::history;
+pub use queue::queue;
+pub use run::run;
+pub use stats::stats;
 
 /// What every page needs from the server: the session's anti-forgery token
 /// (each form carries it), a one-time message after a decision, and who is
@@ -21,18 +39,155 @@ pub struct Flash {
     pub text: String,
 }
 
-/// A page that explains a refusal or an error: what went wrong, why, and
-/// what to do next, as the CLI's errors do.
-pub fn error_page(status: u16, what: &str, why: &[String], next: &str) -> Markup {
-    maud::html! {
-        (maud::DOCTYPE)
+/// Which entry of the navigation a page belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Queue,
+    History,
+    Stats,
+    None,
+}
+
+/// The frame of every page: the header with the user and the navigation,
+/// the flash, then `body`. No inline script or style (the CSP forbids it).
+pub(crate) fn layout(title: &str, nav: Nav, ctx: &PageCtx, body: Markup) -> Markup {
+    let item = |to: Nav, href: &str, label: &str| {
+        html! {
+            @if nav == to { a href=(href) aria-current="page" { (label) } }
+            @else { a href=(href) { (label) } }
+        }
+    };
+    html! {
+        (DOCTYPE)
         html lang="en" {
-            head { meta charset="utf-8"; title { "airlock: " (status) } }
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "airlock: " (text::short_line(title, 80)) }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
             body {
-                h1 { (what) }
-                ul { @for w in why { li { (w) } } }
-                p { (next) }
+                header.top {
+                    a.brand href="/" { "airlock" }
+                    nav {
+                        (item(Nav::Queue, "/", "Queue"))
+                        (item(Nav::History, "/history", "History"))
+                        (item(Nav::Stats, "/stats", "Stats"))
+                    }
+                    span.user title="who decisions are recorded as" { (text::line(&ctx.user)) }
+                }
+                @if let Some(flash) = &ctx.flash {
+                    div class={ "flash " (if flash.ok { "ok" } else { "bad" }) } role="status" {
+                        (text::text(&flash.text))
+                    }
+                }
+                main { (body) }
             }
         }
+    }
+}
+
+/// A page that explains a refusal or an error: what went wrong, why, and
+/// what to do next, as the CLI's errors do. Every string is shown as text
+/// (escapes marked): a reason may quote what the agent wrote.
+pub fn error_page(status: u16, what: &str, why: &[String], next: &str) -> Markup {
+    let body = html! {
+        section.error {
+            h1 { span.status { (status) } " " (text::line(what)) }
+            @if !why.is_empty() {
+                ul.why { @for w in why { li { (text::text(w)) } } }
+            }
+            p.next { (text::text(next)) }
+            p { a href="/" { "Back to the queue" } }
+        }
+    };
+    layout(what, Nav::None, &PageCtx::default(), body)
+}
+
+/// The files under `/static/`: our own stylesheet and script, embedded.
+pub fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
+    match name {
+        "app.css" => Some((
+            "text/css; charset=utf-8",
+            include_bytes!("../../assets/app.css"),
+        )),
+        "app.js" => Some((
+            "text/javascript; charset=utf-8",
+            include_bytes!("../../assets/app.js"),
+        )),
+        _ => None,
+    }
+}
+
+/// `/runs/{id}`: run ids are airlock's own (checked by the store), but the
+/// link is built as any URL path segment would be.
+pub(crate) fn run_href(id: &str) -> String {
+    let mut href = String::from("/runs/");
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            href.push(b as char);
+        } else {
+            href.push_str(&format!("%{b:02X}"));
+        }
+    }
+    href
+}
+
+/// `2h 5m ago` from an RFC 3339 time (`?` when it does not parse).
+pub(crate) fn age(at: &str) -> String {
+    let Ok(then) = humantime::parse_rfc3339_weak(at) else {
+        return "?".into();
+    };
+    let Ok(elapsed) = std::time::SystemTime::now().duration_since(then) else {
+        return "just now".into();
+    };
+    let secs = elapsed.as_secs();
+    let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => "just now".into(),
+        (0, 0, m) => format!("{m}m ago"),
+        (0, h, m) => format!("{h}h {m}m ago"),
+        (d, h, _) => format!("{d}d {h}h ago"),
+    }
+}
+
+/// A risk flag as a badge: its code, its message as the tooltip and text.
+pub(crate) fn flag_badge(code: &str) -> Markup {
+    html! { span class={ "badge flag " (flag_class(code)) } { (code) } }
+}
+
+fn flag_class(code: &str) -> &'static str {
+    match code {
+        "secret-allowed-inline" | "protected-path" | "weaker-sandbox" => "danger",
+        "checks-failed-first" | "brief-network" | "condition-needs-review" => "warn",
+        _ => "info",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_page_shows_hostile_reasons_as_text() {
+        let html = error_page(
+            404,
+            "no run <b>x</b>",
+            &["id \u{202e}<script>alert(1)</script>".into()],
+            "list runs",
+        )
+        .into_string();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("title=\"U+202E\""));
+    }
+
+    #[test]
+    fn assets_are_ours_and_nothing_else() {
+        assert!(asset("app.css").is_some_and(|(t, b)| t.starts_with("text/css") && !b.is_empty()));
+        assert!(asset("app.js").is_some());
+        assert!(asset("../Cargo.toml").is_none());
+        assert_eq!(run_href("r-1/../x"), "/runs/r-1%2F..%2Fx");
     }
 }

@@ -1,0 +1,317 @@
+//! The pages of `airlock serve` (`airlock_web::pages`), rendered in process
+//! over real runs made by the `airlock` binary: everything the agent wrote
+//! comes out as text (escapes marked), never as markup; the flags show;
+//! the approve form carries the digest of the proof the page shows.
+
+mod common;
+
+use common::{Env, write};
+
+use airlock_core::Airlock;
+use airlock_core::layout::Layout;
+use airlock_web::pages::{self, PageCtx};
+
+/// The engine over the test's repository, reading the test's key (the
+/// harness's HOME), as `airlock serve` would open it.
+fn open(env: &Env) -> Airlock {
+    let mut layout = Layout::discover(&env.repo).unwrap();
+    layout.key_dir = env.home.join(".config").join("airlock");
+    Airlock::open_in(layout).unwrap()
+}
+
+fn ctx() -> PageCtx {
+    PageCtx {
+        csrf: "csrf-token-of-the-session".into(),
+        flash: None,
+        user: "Test User".into(),
+    }
+}
+
+/// Every element of the page is one the pages make, with attributes they
+/// use (no event handler, no `src` but our script's): maud escapes `<`
+/// and `&` in text and `"` in attributes, so scanning the tags reads the
+/// document as a browser would. Then no bidirectional or invisible
+/// character reaches the page raw: each is an escape in a marked span.
+fn assert_no_markup_from_the_agent(html: &str) {
+    const TAGS: &[&str] = &[
+        "!DOCTYPE",
+        "html",
+        "head",
+        "meta",
+        "title",
+        "link",
+        "script",
+        "body",
+        "header",
+        "nav",
+        "a",
+        "span",
+        "div",
+        "main",
+        "section",
+        "h1",
+        "h2",
+        "h3",
+        "p",
+        "ul",
+        "ol",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "code",
+        "pre",
+        "small",
+        "strong",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "time",
+        "form",
+        "input",
+        "label",
+        "textarea",
+        "button",
+        "details",
+        "summary",
+        "article",
+        "blockquote",
+    ];
+    const ATTRS: &[&str] = &[
+        "lang",
+        "charset",
+        "name",
+        "content",
+        "rel",
+        "href",
+        "src",
+        "defer",
+        "class",
+        "title",
+        "id",
+        "datetime",
+        "method",
+        "action",
+        "type",
+        "value",
+        "rows",
+        "maxlength",
+        "required",
+        "open",
+        "aria-current",
+        "role",
+        "html",
+    ];
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..].find('>').expect("every tag closes") + open;
+        let tag = &rest[open + 1..close];
+        rest = &rest[close + 1..];
+        let tag = tag.strip_prefix('/').unwrap_or(tag);
+        let name = tag.split_whitespace().next().unwrap_or("");
+        assert!(
+            TAGS.contains(&name),
+            "element <{name}> came through as markup:\n{html}"
+        );
+        // Attribute names: what precedes each `=` outside quotes, and bare words.
+        let mut attrs = tag[name.len()..].to_string();
+        while let Some(q) = attrs.find('"') {
+            let end = attrs[q + 1..].find('"').expect("quoted value closes") + q + 1;
+            attrs.replace_range(q..=end, " ");
+        }
+        for attr in attrs
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .filter(|a| !a.is_empty())
+        {
+            assert!(
+                ATTRS.contains(&attr),
+                "attribute {attr} on <{name}> came through:\n{html}"
+            );
+        }
+    }
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "one script element, ours:\n{html}"
+    );
+    assert!(html.contains("<script src=\"/static/app.js\" defer></script>"));
+    assert_eq!(html.matches(" src=\"").count(), 1, "{html}");
+    for c in html.chars() {
+        assert!(
+            !airlock_core::hostile::is_hidden_format(c)
+                && (!c.is_control() || c == '\n' || c == '\t'),
+            "raw U+{:04X} in the page",
+            c as u32
+        );
+    }
+}
+
+/// The `value` of the hidden `digest` input of the form posting to `action`.
+fn form_digest(html: &str, action: &str) -> String {
+    let form = html
+        .find(&format!("action=\"{action}\""))
+        .unwrap_or_else(|| panic!("no form posting to {action}:\n{html}"));
+    let rest = &html[form..];
+    let end = rest.find("</form>").unwrap();
+    let field = rest[..end]
+        .find("name=\"digest\" value=\"")
+        .expect("the form carries a digest");
+    let value = &rest[field + "name=\"digest\" value=\"".len()..];
+    value[..value.find('"').unwrap()].to_string()
+}
+
+const HOSTILE_BRIEF: &str = concat!(
+    r#"title = "Fix <script>alert('title')</script> \u202Egreeting\u202C""#,
+    "\nobjective = \"greet <img src=x onerror=alert(1)> \u{200b}politely \u{202e}txt.exe\"\n",
+    "non_goals = [\"</pre><iframe src=//evil>\"]\n",
+    "touch = [\"src/**\", \"tests/**\", \"ci/pipeline.yml\"]\nchecks = [\"build\", \"test\"]\n",
+    "rollback = \"revert \u{61c} it\"\n",
+);
+
+#[test]
+fn a_hostile_run_renders_as_text_with_escapes_marked_and_flags_shown() {
+    let env = Env::new();
+    let (run, wt) = env.start(HOSTILE_BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    // A file name and lines that are markup and Trojan Source.
+    write(
+        &wt.join("src/<script>alert(1)<\\script>\u{202e}txt.sh"),
+        "access = \"user\u{202e} \u{2066}// admin\u{2069}\u{2066}\"\n<img src=x onerror=alert(2)>\n\x1b[2J\r\n",
+    );
+    // Gate output the agent controls.
+    write(
+        &wt.join("tests/run.sh"),
+        "#!/bin/sh\nprintf '<script>alert(3)</script>\\342\\200\\256gate\\n'\nsh src/app.sh | grep -q hello\n",
+    );
+    // A protected path the brief names explicitly: allowed, flagged.
+    write(
+        &wt.join("ci/pipeline.yml"),
+        "steps: [\"<svg onload=alert(4)>\"]\n",
+    );
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    let shown = env.json(&["show", &run], 0);
+    let digest = shown["proof"]["digest"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 64);
+
+    let al = open(&env);
+    let html = pages::run(&al, &run, None, &ctx()).unwrap().into_string();
+    assert_no_markup_from_the_agent(&html);
+    // What the agent wrote is there, as text, escapes marked.
+    for shown in [
+        "Fix &lt;script&gt;alert('title')&lt;/script&gt; <span class=\"esc\" title=\"U+202E\">\\u{202e}</span>greeting",
+        "greet &lt;img src=x onerror=alert(1)&gt; <span class=\"esc\" title=\"U+200B\">\\u{200b}</span>politely",
+        "&lt;/pre&gt;&lt;iframe src=//evil&gt;",
+        "src/&lt;script&gt;alert(1)&lt;\\script&gt;<span class=\"esc\" title=\"U+202E\">\\u{202e}</span>txt.sh",
+        "+access = &quot;user<span class=\"esc\" title=\"U+202E\">\\u{202e}</span> <span class=\"esc\" title=\"U+2066\">\\u{2066}</span>// admin",
+        "+&lt;img src=x onerror=alert(2)&gt;",
+        "+<span class=\"esc\" title=\"U+001B\">\\x1b</span>[2J<span class=\"esc\" title=\"U+000D\">\\r</span>",
+        "&lt;script&gt;alert(3)&lt;/script&gt;<span class=\"esc\" title=\"U+202E\">\\u{202e}</span>gate",
+        "steps: [&quot;&lt;svg onload=alert(4)&gt;&quot;]",
+    ] {
+        assert!(html.contains(shown), "missing {shown:?} in:\n{html}");
+    }
+    // The protected path: a risk flag badge and a flag in the file list.
+    assert!(
+        html.contains("class=\"badge flag danger\">protected-path</span>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("title=\"protected: ci/**\">protected</span>"),
+        "{html}"
+    );
+    // Decisions: the forms carry the session's token, and the approve form
+    // the digest of the proof this page shows (the proof's own).
+    let href = format!("/runs/{run}");
+    assert_eq!(form_digest(&html, &format!("{href}/approve")), digest);
+    assert_eq!(form_digest(&html, &format!("{href}/reject")), digest);
+    assert_eq!(
+        html.matches("name=\"csrf\" value=\"csrf-token-of-the-session\"")
+            .count(),
+        3
+    );
+    assert!(html.contains(&format!("sha256:{digest}")));
+
+    // The queue lists it, its label escaped, its flag a badge.
+    let queue = pages::queue(&al, &ctx()).unwrap().into_string();
+    assert_no_markup_from_the_agent(&queue);
+    assert!(queue.contains(&format!("href=\"{href}\"")), "{queue}");
+    assert!(
+        queue.contains("Fix &lt;script&gt;alert('title')&lt;/script&gt;"),
+        "{queue}"
+    );
+    assert!(queue.contains(">protected-path</span>"), "{queue}");
+    assert!(queue.contains(">build</span>"), "{queue}");
+
+    // A reviewer's words are hostile too (they quote the agent): rejected,
+    // the run moves to the history with its reason as text.
+    env.json(
+        &[
+            "reject",
+            &run,
+            "--reason",
+            "no <script>alert(5)</script> \u{202e}here",
+        ],
+        0,
+    );
+    let al = open(&env);
+    let history = pages::history(&al, &ctx()).unwrap().into_string();
+    assert_no_markup_from_the_agent(&history);
+    assert!(
+        history.contains(
+            "no &lt;script&gt;alert(5)&lt;/script&gt; <span class=\"esc\" title=\"U+202E\">"
+        ),
+        "{history}"
+    );
+    let page = pages::run(&al, &run, None, &ctx()).unwrap().into_string();
+    assert_no_markup_from_the_agent(&page);
+    assert!(
+        !page.contains("action=\""),
+        "no decision form on a rejected run:\n{page}"
+    );
+    let stats = pages::stats(&al, &ctx()).unwrap().into_string();
+    assert_no_markup_from_the_agent(&stats);
+    assert!(
+        stats.contains("<td>bugfix</td>") || stats.contains("Runs per class"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn a_path_outside_the_briefs_touch_is_flagged_out_of_scope() {
+    let env = Env::new();
+    let (run, wt) = env.start(common::BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    write(&wt.join("docs/guide.md"), "# Guide\nmore\n");
+    let al = open(&env);
+    let html = pages::run(&al, &run, None, &ctx()).unwrap().into_string();
+    assert_no_markup_from_the_agent(&html);
+    let list_item = |path: &str| {
+        let at = html
+            .find(&format!("<code>{path}</code>"))
+            .unwrap_or_else(|| panic!("{path} listed:\n{html}"));
+        html[at..at + html[at..].find("</li>").unwrap()].to_string()
+    };
+    assert!(
+        list_item("docs/guide.md").contains(">out of scope</span>"),
+        "{html}"
+    );
+    assert!(!list_item("src/app.sh").contains("out of scope"), "{html}");
+    // Not submitted: nothing to approve, and the page says so.
+    assert!(!html.contains("/approve\""), "{html}");
+    assert!(html.contains("No decision to make"), "{html}");
+}
+
+#[test]
+fn an_unknown_run_is_the_engines_not_found_error() {
+    let env = Env::new();
+    let al = open(&env);
+    let err = pages::run(&al, "r-nope", None, &ctx()).unwrap_err();
+    assert!(
+        matches!(err.code(), airlock_core::Code::UnknownRun),
+        "{err}"
+    );
+}
