@@ -57,10 +57,15 @@ impl Serve {
     }
 
     /// SIGTERM; returns the exit code and stderr.
-    fn stop(mut self) -> (Option<i32>, String) {
+    fn stop(self) -> (Option<i32>, String) {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `signal`; returns the exit code and stderr.
+    fn stop_with(mut self, signal: libc::c_int) -> (Option<i32>, String) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) on the child this test started.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        unsafe { libc::kill(pid, signal) };
         let status = self.child.wait().unwrap();
         let mut stderr = String::new();
         if let Some(mut e) = self.child.stderr.take() {
@@ -292,6 +297,12 @@ fn the_token_opens_one_session_and_nothing_is_served_without_it() {
     assert_eq!(again.status, 401);
     again.says("This link does not open a session");
     assert!(again.header("set-cookie").is_none());
+    // Opened again in the browser that holds the session, the link leads
+    // to the queue, and opens no second session.
+    let back = get(&serve.url, &[("cookie", &cookie)]);
+    assert_eq!(back.status, 303);
+    assert_eq!(back.header("location"), Some("/"));
+    assert!(back.header("set-cookie").is_none());
     // A made-up cookie is no session.
     let forged = format!("airlock_session_{}={}", serve.port, "ab".repeat(32));
     assert_eq!(
@@ -319,6 +330,21 @@ fn the_token_opens_one_session_and_nothing_is_served_without_it() {
     );
     assert_eq!(page.status, 200, "{}", page.body);
     page.says(&run).says(&digest(&env, &run));
+
+    // With the session, the pages' own assets; nothing else under /static.
+    let css = get(
+        &format!("{}/static/app.css", serve.base),
+        &[("cookie", &cookie)],
+    );
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+    assert_security_headers(&css);
+    let none = get(
+        &format!("{}/static/..%2FCargo.toml", serve.base),
+        &[("cookie", &cookie)],
+    );
+    assert_eq!(none.status, 404);
+    none.says("No such page");
 
     // Reading changes nothing.
     env.assert_unchanged(&before);
@@ -466,8 +492,7 @@ fn forged_and_cross_origin_decisions_are_refused_and_record_nothing() {
     // A GET that tries to change state.
     let url = format!("{}{approve}?{}", serve.base, form(&fields));
     let r = get(&url, &[("cookie", &cookie)]);
-    assert_eq!(r.status, 405, "{}", r.body);
-    env.assert_unchanged(&before);
+    refused(&r, 405, "Only the review pages' forms decide");
     // Not a form.
     let r = request(
         "POST",
@@ -565,6 +590,26 @@ fn a_proof_that_changed_while_the_page_was_open_is_not_approved() {
     assert_eq!(r.status, 400, "{}", r.body);
     r.says("carries no `digest`");
     env.assert_unchanged(&before);
+
+    // Redirected from the browser: a new round, recorded as the browser's.
+    let r = post_form(
+        &serve,
+        &format!("/runs/{run}/redirect"),
+        &cookie,
+        &[("csrf", &csrf), ("reason", "split the change in two")],
+        &[],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(env.state(&run), "staged");
+    let events = env.events(Some(&run));
+    let e = events
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "redirect")
+        .unwrap();
+    assert_eq!(e["data"]["via"], "browser", "{e}");
+    assert_eq!(e["data"]["round"], 3, "{e}");
+    assert_eq!(e["data"]["reason"], "split the change in two");
 }
 
 #[test]
@@ -718,6 +763,9 @@ fn a_request_for_another_host_is_refused_dns_rebinding() {
     );
     assert_eq!(r.status, 421);
     fresh.session();
+    let (code, stderr) = fresh.stop_with(libc::SIGINT);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
 }
 
 #[test]
@@ -773,4 +821,67 @@ fn serve_refuses_a_port_in_use_and_addresses_beyond_loopback() {
     }
     env.assert_unchanged(&before);
     drop(taken);
+}
+
+#[test]
+fn open_starts_the_browser_with_the_link_or_says_it_cannot() {
+    let env = Env::new();
+    let seen = env.tmp.path().join("browser-saw");
+    let browser = env.tmp.path().join("browser.sh");
+    write(
+        &browser,
+        &format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {}.tmp {}\n",
+            seen.display(),
+            seen.display(),
+            seen.display()
+        ),
+    );
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for (value, works) in [
+        (browser.display().to_string(), true),
+        ("/nonexistent/browser".to_string(), false),
+    ] {
+        let mut child = env
+            .cmd(&["serve", "--port", "0", "--json", "--open"])
+            .env("BROWSER", &value)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = serde_json::from_str::<Value>(&line).unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let serve = Serve {
+            child,
+            url,
+            base: String::new(),
+            port: 0,
+        };
+        if works {
+            let mut waited = 0;
+            while !seen.exists() && waited < 500 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                waited += 1;
+            }
+            assert_eq!(std::fs::read_to_string(&seen).unwrap(), serve.url);
+        }
+        let (code, stderr) = serve.stop();
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(
+            stderr.contains("cannot open a browser (/nonexistent/browser"),
+            !works,
+            "{stderr}"
+        );
+    }
 }

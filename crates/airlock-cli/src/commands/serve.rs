@@ -79,11 +79,14 @@ fn who(decider: &serde_json::Value) -> String {
 
 /// `$BROWSER URL`, else `xdg-open URL`; a note when neither runs.
 fn open_browser(url: &str) {
-    let browser = std::env::var("BROWSER")
-        .ok()
-        .filter(|b| !b.trim().is_empty());
-    let program = browser.unwrap_or_else(|| "xdg-open".into());
+    // $BROWSER may list several commands (`a:b`); the first is tried,
+    // with any arguments it carries.
+    let browser = std::env::var("BROWSER").unwrap_or_default();
+    let first = browser.split(':').next().unwrap_or_default();
+    let mut words = first.split_whitespace();
+    let program = words.next().unwrap_or("xdg-open").to_string();
     let started = std::process::Command::new(&program)
+        .args(words)
         .arg(url)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -63,6 +63,11 @@ pub async fn guard(
                 }
                 response
             }
+            // The link opened again in the browser it opened: it has its
+            // session already.
+            Spent::Refused if session_of(&shared, request.headers()).is_some() => {
+                (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+            }
             Spent::Refused => page(
                 StatusCode::UNAUTHORIZED,
                 "This link does not open a session",

@@ -6,7 +6,6 @@
 //! repository as a CLI command does.
 
 mod guard;
-mod interim;
 pub mod listen;
 mod refusal;
 mod routes;
@@ -39,21 +38,40 @@ pub(crate) struct Shared {
     pub user: String,
 }
 
-/// A server bound and ready: its one-time URL is known before it serves.
+/// A server bound and ready: its one-time URL is known before it serves,
+/// and SIGINT and SIGTERM are already its to handle (a signal right after
+/// the URL is printed stops it cleanly too).
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
+    runtime: tokio::runtime::Runtime,
+    signals: Signals,
     /// The URL with the one-time token: it opens a session once.
     pub url: String,
     /// The address served.
     pub listen: SocketAddr,
 }
 
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
 impl Server {
     /// A server for the repository at `layout` on `listener`; `user` is
     /// shown on its pages as who decides.
     pub fn new(listener: TcpListener, layout: Layout, user: String) -> std::io::Result<Server> {
+        use tokio::signal::unix::{SignalKind, signal};
         let listen = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let signals = runtime.block_on(async {
+            std::io::Result::Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        })?;
         let token = session::secret();
         // The printed address must be one a browser can open: an
         // unspecified address (0.0.0.0, ::) is reached on loopback here.
@@ -73,6 +91,8 @@ impl Server {
         Ok(Server {
             listener,
             shared,
+            runtime,
+            signals,
             url,
             listen,
         })
@@ -81,16 +101,23 @@ impl Server {
     /// Serves until SIGINT or SIGTERM; returns the signal's name. Requests
     /// under way finish first.
     pub fn run(self) -> std::io::Result<&'static str> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let Server {
+            listener,
+            shared,
+            runtime,
+            mut signals,
+            ..
+        } = self;
         runtime.block_on(async move {
-            self.listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(self.listener)?;
-            let app = router(self.shared);
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let app = router(shared);
             let (tx, rx) = tokio::sync::oneshot::channel();
             let stop = async move {
-                let name = stop_signal().await;
+                let name = tokio::select! {
+                    _ = signals.interrupt.recv() => "SIGINT",
+                    _ = signals.terminate.recv() => "SIGTERM",
+                };
                 let _ = tx.send(name);
             };
             axum::serve(listener, app)
@@ -98,22 +125,6 @@ impl Server {
                 .await?;
             Ok(rx.await.unwrap_or("a signal"))
         })
-    }
-}
-
-/// SIGINT or SIGTERM, whichever comes first.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without handlers the default action (exit) still stops it.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
     }
 }
 
@@ -128,6 +139,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/stats", get(routes::stats))
         .route("/static/{name}", get(routes::asset))
         .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             guard::guard,

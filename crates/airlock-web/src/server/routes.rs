@@ -16,8 +16,8 @@ use maud::Markup;
 use super::guard::query_value;
 use super::refusal::{engine_error, internal, page};
 use super::session::{Session, same};
-use super::{BODY_LIMIT, REASON_LIMIT, Shared, interim};
-use crate::pages::{Flash, PageCtx};
+use super::{BODY_LIMIT, REASON_LIMIT, Shared};
+use crate::pages::{self, Flash, PageCtx};
 
 /// Runs `work` on the blocking pool with the repository opened, as a CLI
 /// command would open it.
@@ -64,21 +64,21 @@ pub async fn queue(
     State(shared): State<Arc<Shared>>,
     Extension(s): Extension<Session>,
 ) -> Response {
-    render(shared, s, interim::queue).await
+    render(shared, s, pages::queue).await
 }
 
 pub async fn history(
     State(shared): State<Arc<Shared>>,
     Extension(s): Extension<Session>,
 ) -> Response {
-    render(shared, s, interim::history).await
+    render(shared, s, pages::history).await
 }
 
 pub async fn stats(
     State(shared): State<Arc<Shared>>,
     Extension(s): Extension<Session>,
 ) -> Response {
-    render(shared, s, interim::stats).await
+    render(shared, s, pages::stats).await
 }
 
 pub async fn run(
@@ -104,11 +104,11 @@ pub async fn run(
             }
         },
     };
-    render(shared, s, move |al, ctx| interim::run(al, &id, since, ctx)).await
+    render(shared, s, move |al, ctx| pages::run(al, &id, since, ctx)).await
 }
 
 pub async fn asset(Path(name): Path<String>) -> Response {
-    match interim::asset(&name) {
+    match pages::asset(&name) {
         Some((kind, bytes)) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
         None => not_found().await,
     }
@@ -120,6 +120,15 @@ pub async fn not_found() -> Response {
         "No such page",
         &[],
         "The queue is at /; each run's page at /runs/RUN.",
+    )
+}
+
+pub async fn wrong_method() -> Response {
+    page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Only the review pages' forms decide",
+        &["pages are read with GET; a decision is a POST from a run's page, and nothing else changes anything".into()],
+        "Open the run's page and use its forms.",
     )
 }
 
@@ -356,6 +365,8 @@ async fn decide(
                     done.id, done.round
                 ),
             };
+            // The terminal running the server sees each decision too.
+            eprintln!("airlock serve: {text} (browser session {})", session.id);
             shared.sessions.set_flash(Flash { ok: true, text });
             (
                 StatusCode::SEE_OTHER,
