@@ -1033,3 +1033,382 @@ fn a_browser_and_a_terminal_deciding_at_once_one_wins_nothing_half_recorded() {
         env.assert_ledger_ok();
     }
 }
+
+// -------------------------------------------------------------- rendering
+
+/// The elements and attributes a page of ours may carry; anything else
+/// came from the agent's text as markup. Also: one script, ours, by `src`;
+/// no `style` element or attribute; no `javascript:` anywhere a URL goes;
+/// no raw bidirectional, invisible or control character.
+fn assert_inert(html: &str, what: &str) {
+    const TAGS: &[&str] = &[
+        "!DOCTYPE",
+        "html",
+        "head",
+        "meta",
+        "title",
+        "link",
+        "script",
+        "body",
+        "header",
+        "nav",
+        "a",
+        "span",
+        "div",
+        "main",
+        "section",
+        "h1",
+        "h2",
+        "h3",
+        "p",
+        "ul",
+        "ol",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "code",
+        "pre",
+        "small",
+        "strong",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "time",
+        "form",
+        "input",
+        "label",
+        "textarea",
+        "button",
+        "details",
+        "summary",
+        "article",
+        "blockquote",
+        "em",
+        "b",
+        "i",
+        "br",
+        "hr",
+        "caption",
+        "abbr",
+        "mark",
+        "kbd",
+        "var",
+        "sup",
+        "sub",
+        "ins",
+        "del",
+        "q",
+        "cite",
+        "figure",
+        "figcaption",
+        "aside",
+        "footer",
+        "fieldset",
+        "legend",
+        "output",
+        "progress",
+        "meter",
+        "colgroup",
+        "col",
+        "tfoot",
+    ];
+    const ATTRS: &[&str] = &[
+        "lang",
+        "charset",
+        "name",
+        "content",
+        "rel",
+        "href",
+        "src",
+        "defer",
+        "class",
+        "title",
+        "id",
+        "datetime",
+        "method",
+        "action",
+        "type",
+        "value",
+        "rows",
+        "cols",
+        "maxlength",
+        "required",
+        "open",
+        "aria-current",
+        "aria-label",
+        "role",
+        "html",
+        "placeholder",
+        "colspan",
+        "rowspan",
+        "scope",
+        "for",
+        "data-n",
+        "data-line",
+        "hidden",
+    ];
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..]
+            .find('>')
+            .unwrap_or_else(|| panic!("{what}: a tag does not close"))
+            + open;
+        let tag = &rest[open + 1..close];
+        rest = &rest[close + 1..];
+        let tag = tag.strip_prefix('/').unwrap_or(tag);
+        let name = tag.split_whitespace().next().unwrap_or("");
+        assert!(
+            TAGS.contains(&name),
+            "{what}: element <{name}> came through"
+        );
+        let mut attrs = tag[name.len()..].to_string();
+        while let Some(q) = attrs.find('"') {
+            let end = attrs[q + 1..].find('"').expect("quoted value closes") + q + 1;
+            let value = attrs[q + 1..end].to_ascii_lowercase();
+            assert!(
+                !value.trim_start().starts_with("javascript:"),
+                "{what}: a javascript: URL in <{tag}>"
+            );
+            attrs.replace_range(q..=end, " ");
+        }
+        for attr in attrs
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .filter(|a| !a.is_empty())
+        {
+            assert!(
+                ATTRS.contains(&attr) && attr != "style",
+                "{what}: attribute {attr} on <{name}> came through"
+            );
+        }
+    }
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "{what}: one script, ours"
+    );
+    assert!(
+        html.contains("<script src=\"/static/app.js\" defer></script>"),
+        "{what}"
+    );
+    assert!(!html.contains("<style"), "{what}: an inline style element");
+    for c in html.chars() {
+        assert!(
+            !airlock_core::hostile::is_hidden_format(c)
+                && (!c.is_control() || c == '\n' || c == '\t'),
+            "{what}: raw U+{:04X} in the page",
+            c as u32
+        );
+    }
+}
+
+const HOSTILE_BRIEF: &str = concat!(
+    "title = \"</title></style><script>alert('t')</script>\\\" onmouseover=\\\"alert(1)\"\n",
+    "objective = \"<a href='javascript:alert(2)'>click</a> \\u202Etxt.exe \\u200B\\u2066x\\u2069 \\u0000nul\"\n",
+    "non_goals = [\"</textarea></pre><iframe src=//evil>\", \"<!-- open comment\"]\n",
+    "touch = [\"src/**\", \"tests/**\"]\nchecks = [\"build\", \"test\"]\n",
+    "rollback = \"<base href=//evil.example/>\"\n",
+);
+
+#[test]
+fn a_hostile_run_renders_inert_and_whole_and_every_response_carries_the_csp() {
+    let env = Env::new();
+    let (run, wt) = env.start(HOSTILE_BRIEF);
+    common::write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    // File names that are markup, a URL scheme, an attribute break.
+    for name in [
+        "src/</style><script>alert(3)</script>.sh",
+        "src/javascript:alert(4)",
+        "src/\" onfocus=\"alert(5)\" autofocus=\".txt",
+        "src/\u{202e}hs.txt",
+    ] {
+        common::write(&wt.join(name), "x\n");
+    }
+    // Contents: a NUL (binary to git), invalid UTF-8, a line whose end is
+    // pushed far right behind spaces, a comment that closes the `pre`.
+    std::fs::write(wt.join("src/nul.bin"), b"a\0b<script>alert(6)</script>\n").unwrap();
+    std::fs::write(wt.join("src/latin1.txt"), b"caf\xe9 \xff\xfe<b>bold</b>\n").unwrap();
+    let hidden = format!(
+        "echo safe{}; rm -rf ~ # hidden far right\n",
+        " ".repeat(2000)
+    );
+    common::write(&wt.join("src/long.sh"), &hidden);
+    common::write(
+        &wt.join("src/closing.txt"),
+        "</pre></code></span></article><script src=//evil/x.js></script>\n</style><style>body{display:none}</style>\n",
+    );
+    // Gate output and a traced command the agent controls.
+    common::write(
+        &wt.join("tests/run.sh"),
+        "#!/bin/sh\nprintf '<img src=x onerror=alert(7)>\\342\\200\\256gate\\033[2J\\n'\nsh src/app.sh | grep -q hello\n",
+    );
+    env.json(
+        &[
+            "exec",
+            &run,
+            "--",
+            "sh",
+            "-c",
+            "echo '<script>alert(8)</script>' \"$0\"",
+            "\u{202e}arg\"><svg onload=alert(9)>",
+        ],
+        0,
+    );
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    let serve = Serve::start(&env);
+    let cookie = serve.session();
+    let before = env.world();
+
+    let page = serve.get(&format!("/runs/{run}"), &[("cookie", &cookie)]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_headers(&page, "the run page");
+    assert_inert(&page.body, "the run page");
+    // Nothing is hidden: each hostile name and line is on the page, as text.
+    for shown in [
+        "&lt;/title&gt;&lt;/style&gt;&lt;script&gt;alert('t')&lt;/script&gt;&quot; onmouseover=&quot;alert(1)",
+        "src/&lt;/style&gt;&lt;script&gt;alert(3)&lt;/script&gt;.sh",
+        "src/javascript:alert(4)",
+        "src/&quot; onfocus=&quot;alert(5)&quot; autofocus=&quot;.txt",
+        "src/<span class=\"esc\" title=\"U+202E\">",
+        "rm -rf ~ # hidden far right",
+        "&lt;/pre&gt;&lt;/code&gt;&lt;/span&gt;&lt;/article&gt;&lt;script src=//evil/x.js&gt;",
+        "&lt;style&gt;body{display:none}&lt;/style&gt;",
+        "&lt;img src=x onerror=alert(7)&gt;",
+        "&lt;/textarea&gt;&lt;/pre&gt;&lt;iframe src=//evil&gt;",
+        "&lt;base href=//evil.example/&gt;",
+        "src/nul.bin",
+        "src/latin1.txt",
+    ] {
+        page.says(shown);
+    }
+    // The binary file is said to be one, its bytes not poured out.
+    assert!(
+        !page.body.contains("alert(6)"),
+        "the binary's bytes on the page"
+    );
+
+    // The other pages, the same.
+    for path in ["/", "/history", "/stats"] {
+        let r = serve.get(path, &[("cookie", &cookie)]);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_headers(&r, path);
+        assert_inert(&r.body, path);
+    }
+    // Every response carries the policy: refusals, errors, 404s, 405s,
+    // redirects, static files.
+    let replies = [
+        serve.get("/", &[]),
+        serve.get("/nowhere", &[("cookie", &cookie)]),
+        serve.get("/runs/no-such-run", &[("cookie", &cookie)]),
+        serve.get("/runs/..%2f..", &[("cookie", &cookie)]),
+        serve.get(&format!("/runs/{run}?since=x"), &[("cookie", &cookie)]),
+        serve.get(&format!("/runs/{run}?since=99"), &[("cookie", &cookie)]),
+        serve.get(&format!("/runs/{run}/approve"), &[("cookie", &cookie)]),
+        serve.get("/static/app.css", &[("cookie", &cookie)]),
+        serve.get("/static/app.js", &[("cookie", &cookie)]),
+        serve.get("/static/..%2fCargo.toml", &[("cookie", &cookie)]),
+        serve.get(&serve.token_path, &[]),
+        serve.get("/", &[("host", "evil.example")]),
+        serve.post(&format!("/runs/{run}/approve"), &cookie, "csrf=x", &[]),
+    ];
+    for r in &replies {
+        assert_headers(r, &format!("a {} reply", r.status));
+        if r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html"))
+        {
+            assert_inert(&r.body, &format!("the {} page", r.status));
+        }
+    }
+    env.assert_unchanged(&before);
+}
+
+#[test]
+fn a_huge_diff_gives_a_bounded_page_that_says_what_it_leaves_out() {
+    let env = Env::new();
+    let (run, wt) = env.start(common::BRIEF);
+    common::write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    // 200,000 lines in one file, and one line of 4 MB in another.
+    let mut big = String::with_capacity(200_000 * 48);
+    for i in 0..200_000 {
+        big.push_str(&format!(
+            "line {i:06} <b>&amp;</b> \u{202e}padding padding\n"
+        ));
+    }
+    common::write(&wt.join("src/big.txt"), &big);
+    common::write(
+        &wt.join("src/wide.txt"),
+        &format!("{}\n", "w".repeat(4 << 20)),
+    );
+    let serve = Serve::start(&env);
+    let cookie = serve.session();
+    let page = serve.get(&format!("/runs/{run}"), &[("cookie", &cookie)]);
+    assert_eq!(page.status, 200);
+    assert_inert(&page.body, "the huge run page");
+    assert!(
+        page.body.len() < 4 << 20,
+        "the page is {} bytes for a {} byte diff",
+        page.body.len(),
+        big.len() + (4 << 20)
+    );
+    // What is left out is said, with where to read it whole.
+    page.says("src/big.txt").says("src/wide.txt");
+    page.says("line 000000");
+    page.says("not shown");
+    page.says(&format!("airlock show {run}"));
+    // The small file is there whole.
+    page.says("+echo hello, please");
+    // And the server still answers.
+    assert_eq!(serve.get("/", &[("cookie", &cookie)]).status, 200);
+}
+
+/// A diff line's end pushed out of sight (`safe();` then thousands of
+/// spaces, then what runs) must wrap into view as a terminal wraps it, not
+/// sit right of a scrolled box: the stylesheet's rule for diff lines says
+/// `pre-wrap` and breaks anywhere, and no rule of it hides or clips text.
+#[test]
+fn the_stylesheet_wraps_diff_lines_and_hides_no_text() {
+    let env = Env::new();
+    let serve = Serve::start(&env);
+    let cookie = serve.session();
+    let css = serve.get("/static/app.css", &[("cookie", &cookie)]);
+    assert_eq!(css.status, 200);
+    assert_headers(&css, "the stylesheet");
+    let rules: Vec<(&str, &str)> = css
+        .body
+        .split('}')
+        .filter_map(|r| r.split_once('{'))
+        .map(|(sel, body)| {
+            // Drop comments before the selector.
+            let sel = sel.rsplit("*/").next().unwrap_or(sel).trim();
+            (sel, body.trim())
+        })
+        .collect();
+    let line_rule = rules
+        .iter()
+        .find(|(sel, _)| *sel == "pre.diff .l")
+        .unwrap_or_else(|| panic!("no rule for diff lines in:\n{}", css.body))
+        .1;
+    assert!(line_rule.contains("white-space: pre-wrap"), "{line_rule}");
+    assert!(line_rule.contains("overflow-wrap: anywhere"), "{line_rule}");
+    for (sel, body) in &rules {
+        // Only a file the reviewer folds (app.js) is hidden.
+        if body.contains("display: none") {
+            assert_eq!(
+                *sel, "article.file.collapsed pre.diff",
+                "{sel} {{ {body} }}"
+            );
+        }
+        for hiding in [
+            "visibility: hidden",
+            "font-size: 0",
+            "opacity: 0",
+            "text-overflow",
+        ] {
+            assert!(!body.contains(hiding), "{sel} {{ {body} }}");
+        }
+    }
+}

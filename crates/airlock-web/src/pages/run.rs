@@ -186,11 +186,69 @@ fn rounds(s: &Shown) -> Markup {
     }
 }
 
+/// How much of a diff one page shows, in bytes of markup (about): far more
+/// than a person reads line by line, little enough that a huge diff cannot
+/// make the page too large for the browser or the server. Whole lines only
+/// (a cut line could hide its end); what is left out is said, with where
+/// to read it whole.
+const DIFF_BUDGET: usize = 2 << 20;
+/// The most files listed (or headed, once the budget is spent) on a page.
+const FILES_LISTED: usize = 1000;
+
+/// About what `line` adds to the page: its text, its span, and the mark
+/// around each escape.
+fn line_cost(line: &str) -> usize {
+    let escapes = line
+        .chars()
+        .filter(|&c| text::needs_escape(c, true))
+        .count();
+    line.len() + 32 + escapes * 48
+}
+
+/// How many of each file's lines the page shows: files in order, whole
+/// lines, until the budget is spent.
+fn lines_shown(files: &[FilePatch<'_>]) -> Vec<usize> {
+    let mut left = DIFF_BUDGET;
+    files
+        .iter()
+        .map(|f| {
+            let header = f.header.iter().map(|h| line_cost(h)).sum::<usize>() + 256;
+            left = left.saturating_sub(header);
+            let mut shown = 0;
+            for line in &f.lines {
+                let cost = line_cost(line);
+                if cost > left {
+                    left = 0;
+                    break;
+                }
+                left -= cost;
+                shown += 1;
+            }
+            shown
+        })
+        .collect()
+}
+
 fn diff_section(s: &Shown) -> Markup {
     let files = diff::split(&s.diff.patch);
     // numstat and the patch come from the same `diff-tree` (same trees, no
     // renames): the same files in the same order.
     let paired = files.len() == s.diff.stat.len();
+    let shown = lines_shown(&files);
+    let total: usize = files.iter().map(|f| f.lines.len()).sum();
+    let left_out = total - shown.iter().sum::<usize>();
+    // Files past the budget get a header saying so, up to a count.
+    let headed = files
+        .iter()
+        .zip(&shown)
+        .enumerate()
+        .filter(|(_, (f, n))| **n > 0 || f.lines.is_empty())
+        .map(|(i, _)| i + 1)
+        .max()
+        .unwrap_or(0)
+        .max(FILES_LISTED)
+        .min(files.len());
+    let whole = format!("airlock show {}", s.run);
     html! {
         section.diff {
             h2 {
@@ -200,22 +258,33 @@ fn diff_section(s: &Shown) -> Markup {
                 }
                 " " small { "(" (text::line(&s.head_label)) ")" }
             }
+            @if left_out > 0 || headed < files.len() {
+                p.warn.cut {
+                    strong { "This change is too large to show whole on one page: " }
+                    (left_out) " of its " (total) " lines"
+                    @if headed < files.len() { " and " (files.len() - headed) " of its " (files.len()) " files" }
+                    " are not shown. Read the whole diff with " code { (whole) } " before you decide."
+                }
+            }
             @if s.diff.stat.is_empty() {
                 p.empty { "No changes." }
             } @else {
                 nav.files {
                     ol {
-                        @for (i, st) in s.diff.stat.iter().enumerate() {
+                        @for (i, st) in s.diff.stat.iter().enumerate().take(FILES_LISTED) {
                             li {
                                 a href={ "#file-" (i) } { code { (text::line(&st.path)) } }
                                 " " (counts(st)) " " (path_flags(st))
                             }
                         }
                     }
+                    @if s.diff.stat.len() > FILES_LISTED {
+                        p.warn.cut { "… and " (s.diff.stat.len() - FILES_LISTED) " more files: " code { (whole) } " lists them all." }
+                    }
                 }
-                @for (i, f) in files.iter().enumerate() {
+                @for (i, f) in files.iter().enumerate().take(headed) {
                     @let st = if paired { s.diff.stat.get(i) } else { None };
-                    (file_section(i, f, st, paired))
+                    (file_section(i, f, st, paired, shown[i], &whole))
                 }
             }
         }
@@ -242,7 +311,23 @@ fn path_flags(st: &StatLine) -> Markup {
     }
 }
 
-fn file_section(i: usize, f: &FilePatch<'_>, st: Option<&StatLine>, paired: bool) -> Markup {
+/// A file's diff, its first `shown` lines (the rest said, with `whole`,
+/// the command that shows them).
+fn file_section(
+    i: usize,
+    f: &FilePatch<'_>,
+    st: Option<&StatLine>,
+    paired: bool,
+    shown: usize,
+    whole: &str,
+) -> Markup {
+    let shown = shown.min(f.lines.len());
+    let left_out = f.lines.len() - shown;
+    let cut = FilePatch {
+        header: f.header.clone(),
+        lines: f.lines[..shown].to_vec(),
+    };
+    let f = &cut;
     html! {
         article.file id={ "file-" (i) } {
             header {
@@ -254,6 +339,9 @@ fn file_section(i: usize, f: &FilePatch<'_>, st: Option<&StatLine>, paired: bool
                 a.top href="#decide" { "decide ↑" }
             }
             (diff::render(f))
+            @if left_out > 0 {
+                p.warn.cut { (left_out) " more lines of this file are not shown here (the page has a size limit): read them with " code { (whole) } "." }
+            }
         }
     }
 }
