@@ -1216,7 +1216,31 @@ const HOSTILE_BRIEF: &str = concat!(
 #[test]
 fn a_hostile_run_renders_inert_and_whole_and_every_response_carries_the_csp() {
     let env = Env::new();
+    // A lane that lets the run propose an email (its preview is the
+    // agent's words).
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{}\n[lanes.governed]\nscopes = [\"email:send:*@example.com\", \"email:from:bot@example.com\"]\n",
+            common::WORKFLOW
+        ),
+    );
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "a lane with email"]);
     let (run, wt) = env.start(HOSTILE_BRIEF);
+    let action = env.tmp.path().join("announce.toml");
+    common::write(
+        &action,
+        concat!(
+            "kind = \"email\"\nname = \"announce\"\n",
+            "scopes = [\"email:send:*@example.com\", \"email:from:bot@example.com\"]\n",
+            "from = \"bot <bot@example.com>\"\nto = [\"team@example.com\"]\n",
+            "subject = \"</summary><script>alert(10)</script>\\u202Ereview\"\n",
+            "body = \"<a href=javascript:alert(11)>ok</a>\\u200B\\n\\u001b]8;;http://evil\\u0007link\"\n",
+        ),
+    );
+    let out = env.airlock(&["propose", &run, action.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     common::write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
     // File names that are markup, a URL scheme, an attribute break.
     for name in [
@@ -1282,6 +1306,8 @@ fn a_hostile_run_renders_inert_and_whole_and_every_response_carries_the_csp() {
         "&lt;base href=//evil.example/&gt;",
         "src/nul.bin",
         "src/latin1.txt",
+        "&lt;/summary&gt;&lt;script&gt;alert(10)&lt;/script&gt;",
+        "&lt;a href=javascript:alert(11)&gt;ok&lt;/a&gt;",
     ] {
         page.says(shown);
     }
