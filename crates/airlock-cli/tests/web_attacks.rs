@@ -1438,3 +1438,84 @@ fn the_stylesheet_wraps_diff_lines_and_hides_no_text() {
         }
     }
 }
+
+/// `--open` must not hand the token to other users of the machine: a
+/// program's arguments are world-readable (`/proc/PID/cmdline`), and a
+/// local user watching for `xdg-open http://…?token=` spends the token
+/// before the browser starts, and owns the session. The browser gets a
+/// page private to this user that leads on to the link; it goes when the
+/// server stops.
+#[test]
+fn open_gives_the_browser_no_token_in_its_arguments() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let seen = env.tmp.path().join("browser-argv");
+    let browser = env.tmp.path().join("browser.sh");
+    common::write(
+        &browser,
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$0\" \"$@\" > {seen}.tmp && mv {seen}.tmp {seen}\n",
+            seen = seen.display()
+        ),
+    );
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = env
+        .cmd(&["serve", "--port", "0", "--json", "--open"])
+        .env("BROWSER", &browser)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let url = v["url"].as_str().unwrap().to_string();
+    let token = url.split("token=").nth(1).unwrap().to_string();
+    let port = v["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let serve = Serve {
+        child,
+        token_path: url[url.find("/?").unwrap()..].to_string(),
+        token: token.clone(),
+        port,
+    };
+    // The browser script writes what it was given; wait for it (bounded).
+    for _ in 0..500 {
+        if seen.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let argv = std::fs::read_to_string(&seen).expect("the browser was started");
+    assert!(
+        !argv.contains(&token),
+        "the token in the browser's argv: {argv}"
+    );
+    let page = argv.lines().nth(1).unwrap().to_string();
+    let path = std::path::PathBuf::from(page.strip_prefix("file://").expect("a file URL"));
+    // Only this user can read the page, and it leads to the link.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600, "{}", path.display());
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert!(html.contains(&format!("url={url}")), "{html}");
+    // The link still works, once, for the browser that follows the page.
+    assert!(
+        serve
+            .session()
+            .starts_with(&format!("airlock_session_{port}="))
+    );
+    let (code, stderr) = serve.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!path.exists(), "the page outlived the server");
+    assert!(!stderr.contains(&token), "{stderr}");
+}
