@@ -21,6 +21,7 @@ mod bench_proof;
 mod bench_snap;
 mod bench_start;
 mod bench_warm;
+mod bench_web;
 mod env;
 mod stats;
 
@@ -109,6 +110,18 @@ enum Command {
         /// Timed rounds (after one untimed round).
         #[arg(long, default_value_t = bench_metrics::Opts::default().rounds)]
         rounds: usize,
+    },
+    /// The web pages (`airlock serve`) rendered in process: a run page with a large diff vs `airlock show`, the queue of many waiting runs vs `airlock review`.
+    Web {
+        /// Lines the run's diff adds.
+        #[arg(long, default_value_t = bench_web::Opts::default().lines)]
+        lines: usize,
+        /// Runs waiting in the queue.
+        #[arg(long, default_value_t = bench_web::Opts::default().waiting)]
+        waiting: usize,
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_web::Opts::default().pairs)]
+        pairs: usize,
     },
     /// airlock-snap compare, normalize and diff rendering vs plain `similar` and a copy.
     Snap {
@@ -339,6 +352,19 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?],
+        Command::Web {
+            lines,
+            waiting,
+            pairs,
+        } => bench_web::bench(
+            &airlock,
+            &bench_web::Opts {
+                lines: *lines,
+                waiting: (*waiting).max(1),
+                pairs: *pairs,
+            },
+            v,
+        )?,
         Command::Metrics { runs, rounds } => bench_metrics::bench(
             &bench_metrics::Opts {
                 runs: *runs,

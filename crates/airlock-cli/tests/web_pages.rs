@@ -149,6 +149,25 @@ fn assert_no_markup_from_the_agent(html: &str) {
     }
 }
 
+/// The page's text as a reader sees it: tags dropped, entities decoded.
+fn visible(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
 /// The `value` of the hidden `digest` input of the form posting to `action`.
 fn form_digest(html: &str, action: &str) -> String {
     let form = html
@@ -200,20 +219,33 @@ fn a_hostile_run_renders_as_text_with_escapes_marked_and_flags_shown() {
     let al = open(&env);
     let html = pages::run(&al, &run, None, &ctx()).unwrap().into_string();
     assert_no_markup_from_the_agent(&html);
-    // What the agent wrote is there, as text, escapes marked.
+    // What the agent wrote is there, as text (however it is coloured),
+    // each escape shown as its code and marked with the code point.
+    let seen = visible(&html);
     for shown in [
-        "Fix &lt;script&gt;alert('title')&lt;/script&gt; <span class=\"esc\" title=\"U+202E\">\\u{202e}</span>greeting",
-        "greet &lt;img src=x onerror=alert(1)&gt; <span class=\"esc\" title=\"U+200B\">\\u{200b}</span>politely",
-        "&lt;/pre&gt;&lt;iframe src=//evil&gt;",
-        "src/&lt;script&gt;alert(1)&lt;\\script&gt;<span class=\"esc\" title=\"U+202E\">\\u{202e}</span>txt.sh",
-        "+access = &quot;user<span class=\"esc\" title=\"U+202E\">\\u{202e}</span> <span class=\"esc\" title=\"U+2066\">\\u{2066}</span>// admin",
-        "+&lt;img src=x onerror=alert(2)&gt;",
-        "+<span class=\"esc\" title=\"U+001B\">\\x1b</span>[2J<span class=\"esc\" title=\"U+000D\">\\r</span>",
-        "&lt;script&gt;alert(3)&lt;/script&gt;<span class=\"esc\" title=\"U+202E\">\\u{202e}</span>gate",
-        "steps: [&quot;&lt;svg onload=alert(4)&gt;&quot;]",
+        "Fix <script>alert('title')</script> \\u{202e}greeting\\u{202c}",
+        "greet <img src=x onerror=alert(1)> \\u{200b}politely \\u{202e}txt.exe",
+        "</pre><iframe src=//evil>",
+        "src/<script>alert(1)<\\script>\\u{202e}txt.sh",
+        "+access = \"user\\u{202e} \\u{2066}// admin\\u{2069}\\u{2066}\"",
+        "+<img src=x onerror=alert(2)>",
+        "+\\x1b[2J\\r",
+        "<script>alert(3)</script>\\u{202e}gate",
+        "+steps: [\"<svg onload=alert(4)>\"]",
     ] {
-        assert!(html.contains(shown), "missing {shown:?} in:\n{html}");
+        assert!(seen.contains(shown), "missing {shown:?} in:\n{seen}");
     }
+    for code in [
+        "U+202E", "U+202C", "U+200B", "U+2066", "U+2069", "U+001B", "U+000D",
+    ] {
+        assert!(
+            html.contains(&format!("<span class=\"esc\" title=\"{code}\">")),
+            "{code} not marked:\n{html}"
+        );
+    }
+    // The diff is coloured (a shell file here), the agent's text inside
+    // the colours still text.
+    assert!(html.contains("<span class=\"hl-"), "{html}");
     // The protected path: a risk flag badge and a flag in the file list.
     assert!(
         html.contains("class=\"badge flag danger\">protected-path</span>"),

@@ -368,6 +368,17 @@ pub struct RiskFlag {
 /// (commands in the weaker sandbox), its brief (the network turned on) and
 /// its history (checks that failed before one passed).
 pub fn risk_flags(al: &Airlock, run: &Run, history: &History) -> Result<Vec<RiskFlag>> {
+    risk_flags_under(al, run, history, al.workflow_for(run).ok().as_ref())
+}
+
+/// [`risk_flags`] under a workflow the caller read once (`None`: it does
+/// not load): a queue of many runs reads it once, not once a run.
+pub fn risk_flags_under(
+    al: &Airlock,
+    run: &Run,
+    history: &History,
+    workflow: Option<&airlock_model::workflow::Workflow>,
+) -> Result<Vec<RiskFlag>> {
     let mut flags = Vec::new();
     if let Some(check) = &run.check {
         for stop in &check.report.stops {
@@ -433,11 +444,11 @@ pub fn risk_flags(al: &Airlock, run: &Run, history: &History) -> Result<Vec<Risk
     }
     // A brief or workflow that no longer loads is shown by `show` itself;
     // the flag needs both.
-    if let Ok(workflow) = al.workflow_for(run)
-        && let Ok(brief) = al.brief_of(run, &workflow)
+    if let Some(workflow) = workflow
+        && let Ok(brief) = al.brief_of(run, workflow)
         && brief.network == Some(airlock_model::network::Network::On)
     {
-        let decision = crate::confinement::network(&workflow, &brief, &run.lane);
+        let decision = crate::confinement::network(workflow, &brief, &run.lane);
         flags.push(RiskFlag {
             code: "brief-network",
             message: format!(

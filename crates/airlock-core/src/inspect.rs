@@ -78,6 +78,9 @@ pub fn queue(al: &Airlock) -> Result<Queue> {
             .unwrap_or_default()
     };
     runs.sort_by_key(at);
+    // `workflow_for` reads the repository's current workflow whatever the
+    // run: read once for the whole queue.
+    let workflow = runs.first().and_then(|r| al.workflow_for(r).ok());
     let mut queue = Vec::with_capacity(runs.len());
     for r in runs {
         // What each run would do beyond its diff, so nobody approves a push
@@ -88,7 +91,7 @@ pub fn queue(al: &Airlock) -> Result<Queue> {
             .map(|a| format!("{} `{}`", a.spec.body.kind(), clean(&a.spec.name)))
             .collect();
         let history = crate::decide::history(al, &r.id)?;
-        let risk_flags = crate::decide::risk_flags(al, &r, &history)?;
+        let risk_flags = crate::decide::risk_flags_under(al, &r, &history, workflow.as_ref())?;
         let glance = glance(&r);
         queue.push(Waiting {
             submitted: r.submission.as_ref().map(|s| s.at.clone()),

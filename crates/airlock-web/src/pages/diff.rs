@@ -3,6 +3,7 @@
 
 use maud::{Markup, html};
 
+use super::highlight::{self, Lang};
 use super::text;
 
 /// One file's part of a patch: its header lines and its hunks' lines.
@@ -48,13 +49,23 @@ pub fn kind(line: &str) -> &'static str {
     }
 }
 
-/// A file's lines, each in a span of its kind (one `pre`).
-pub fn render(file: &FilePatch<'_>) -> Markup {
+/// A file's lines, each in a span of its kind (one `pre`); the code after
+/// the `+`/`-`/` ` coloured when the file's language is known.
+pub fn render(file: &FilePatch<'_>, lang: Option<Lang>) -> Markup {
     html! {
         pre.diff {
             @for h in &file.header { span.l.meta { (text::line(h)) } "\n" }
             @for l in &file.lines {
-                span class={ "l " (kind(l)) } { (text::text(l)) } "\n"
+                @let kind = kind(l);
+                span class={ "l " (kind) } {
+                    @match (lang, kind) {
+                        (Some(lang), "add" | "del" | "ctx") if matches!(l.as_bytes().first(), Some(b' ' | b'+' | b'-')) => {
+                            (&l[..1]) (highlight::line(lang, &l[1..]))
+                        }
+                        _ => (text::text(l)),
+                    }
+                }
+                "\n"
             }
         }
     }
@@ -82,5 +93,13 @@ mod tests {
             "+a\r"
         );
         assert!(split("").is_empty());
+        // Coloured or not, a line's text is all there, escaped.
+        let files = split("diff --git a/x.rs b/x.rs\n@@ -1 +1 @@\n+let a = \"<b>\";\n\u{e9}x\n");
+        let html = render(&files[0], crate::pages::highlight::lang_for("x.rs")).into_string();
+        assert!(html.contains("+<span class=\"hl-k\">let</span> a = <span class=\"hl-s\">&quot;&lt;b&gt;&quot;</span>"), "{html}");
+        assert!(
+            html.contains("<span class=\"l ctx\">\u{e9}x</span>"),
+            "{html}"
+        );
     }
 }

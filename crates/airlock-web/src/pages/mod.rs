@@ -11,6 +11,7 @@
 use maud::{DOCTYPE, Markup, html};
 
 pub mod diff;
+pub mod highlight;
 mod history;
 mod queue;
 mod run;

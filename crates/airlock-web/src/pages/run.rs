@@ -7,6 +7,7 @@ use airlock_core::{Airlock, Result};
 use maud::{Markup, html};
 
 use super::diff::{self, FilePatch};
+use super::highlight::{self, Lang};
 use super::queue::gate_class;
 use super::{Nav, PageCtx, flag_badge, layout, run_href, text};
 
@@ -196,8 +197,13 @@ const DIFF_BUDGET: usize = 2 << 20;
 const FILES_LISTED: usize = 1000;
 
 /// About what `line` adds to the page: its text, its span, and the mark
-/// around each escape.
-fn line_cost(line: &str) -> usize {
+/// around each escape; a coloured line, what its colouring renders to.
+fn line_cost(line: &str, lang: Option<Lang>) -> usize {
+    if let Some(lang) = lang
+        && let Some(code) = line.strip_prefix(['+', '-', ' '])
+    {
+        return 40 + highlight::line(lang, code).into_string().len();
+    }
     let escapes = line
         .chars()
         .filter(|&c| text::needs_escape(c, true))
@@ -207,16 +213,17 @@ fn line_cost(line: &str) -> usize {
 
 /// How many of each file's lines the page shows: files in order, whole
 /// lines, until the budget is spent.
-fn lines_shown(files: &[FilePatch<'_>]) -> Vec<usize> {
+fn lines_shown(files: &[FilePatch<'_>], langs: &[Option<Lang>]) -> Vec<usize> {
     let mut left = DIFF_BUDGET;
     files
         .iter()
-        .map(|f| {
-            let header = f.header.iter().map(|h| line_cost(h)).sum::<usize>() + 256;
+        .zip(langs)
+        .map(|(f, lang)| {
+            let header = f.header.iter().map(|h| line_cost(h, None)).sum::<usize>() + 256;
             left = left.saturating_sub(header);
             let mut shown = 0;
             for line in &f.lines {
-                let cost = line_cost(line);
+                let cost = line_cost(line, *lang);
                 if cost > left {
                     left = 0;
                     break;
@@ -234,7 +241,13 @@ fn diff_section(s: &Shown) -> Markup {
     // numstat and the patch come from the same `diff-tree` (same trees, no
     // renames): the same files in the same order.
     let paired = files.len() == s.diff.stat.len();
-    let shown = lines_shown(&files);
+    let langs: Vec<Option<Lang>> = (0..files.len())
+        .map(|i| {
+            let st = if paired { s.diff.stat.get(i) } else { None };
+            st.and_then(|st| highlight::lang_for(&st.path))
+        })
+        .collect();
+    let shown = lines_shown(&files, &langs);
     let total: usize = files.iter().map(|f| f.lines.len()).sum();
     let left_out = total - shown.iter().sum::<usize>();
     // Files past the budget get a header saying so, up to a count.
@@ -338,7 +351,7 @@ fn file_section(
                 }
                 a.top href="#decide" { "decide ↑" }
             }
-            (diff::render(f))
+            (diff::render(f, st.and_then(|st| highlight::lang_for(&st.path))))
             @if left_out > 0 {
                 p.warn.cut { (left_out) " more lines of this file are not shown here (the page has a size limit): read them with " code { (whole) } "." }
             }
