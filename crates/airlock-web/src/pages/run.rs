@@ -211,29 +211,32 @@ fn line_cost(line: &str, lang: Option<Lang>) -> usize {
     line.len() + 32 + escapes * 48
 }
 
-/// How many of each file's lines the page shows: files in order, whole
-/// lines, until the budget is spent.
+/// How many of each file's lines the page shows, whole lines within the
+/// budget: first each file up to an equal share (so one huge file cannot
+/// crowd the others off the page), then, in order, what is left.
 fn lines_shown(files: &[FilePatch<'_>], langs: &[Option<Lang>]) -> Vec<usize> {
-    let mut left = DIFF_BUDGET;
-    files
+    let headers: usize = files
         .iter()
-        .zip(langs)
-        .map(|(f, lang)| {
-            let header = f.header.iter().map(|h| line_cost(h, None)).sum::<usize>() + 256;
-            left = left.saturating_sub(header);
-            let mut shown = 0;
-            for line in &f.lines {
+        .map(|f| f.header.iter().map(|h| line_cost(h, None)).sum::<usize>() + 256)
+        .sum();
+    let mut left = DIFF_BUDGET.saturating_sub(headers);
+    let mut shown = vec![0; files.len()];
+    let share = left / files.len().max(1);
+    for pass_budget in [Some(share), None] {
+        for (i, (f, lang)) in files.iter().zip(langs).enumerate() {
+            let mut allowed = pass_budget.unwrap_or(left).min(left);
+            for line in &f.lines[shown[i]..] {
                 let cost = line_cost(line, *lang);
-                if cost > left {
-                    left = 0;
+                if cost > allowed {
                     break;
                 }
+                allowed -= cost;
                 left -= cost;
-                shown += 1;
+                shown[i] += 1;
             }
-            shown
-        })
-        .collect()
+        }
+    }
+    shown
 }
 
 fn diff_section(s: &Shown) -> Markup {
