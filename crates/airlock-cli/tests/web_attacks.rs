@@ -1298,7 +1298,6 @@ fn a_hostile_run_renders_inert_and_whole_and_every_response_carries_the_csp() {
         "src/javascript:alert(4)",
         "src/&quot; onfocus=&quot;alert(5)&quot; autofocus=&quot;.txt",
         "src/<span class=\"esc\" title=\"U+202E\">",
-        "rm -rf ~ # hidden far right",
         "&lt;/pre&gt;&lt;/code&gt;&lt;/span&gt;&lt;/article&gt;&lt;script src=//evil/x.js&gt;",
         "&lt;style&gt;body{display:none}&lt;/style&gt;",
         "&lt;img src=x onerror=alert(7)&gt;",
@@ -1311,6 +1310,18 @@ fn a_hostile_run_renders_inert_and_whole_and_every_response_carries_the_csp() {
     ] {
         page.says(shown);
     }
+    // The line's end pushed right is on the page (coloured: read as text).
+    let mut visible = String::new();
+    let mut in_tag = false;
+    for c in page.body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => visible.push(c),
+            _ => {}
+        }
+    }
+    assert!(visible.contains(&hidden[1..hidden.len() - 1]), "the long line, whole");
     // The binary file is said to be one, its bytes not poured out.
     assert!(
         !page.body.contains("alert(6)"),
