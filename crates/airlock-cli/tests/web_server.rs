@@ -287,6 +287,10 @@ fn the_token_opens_one_session_and_nothing_is_served_without_it() {
             "{path} showed the run without a session"
         );
     }
+    // A HEAD (a link preview) does not spend the token.
+    let head = request("HEAD", &serve.url, &[], None);
+    assert_eq!(head.status, 401);
+    assert!(head.header("set-cookie").is_none());
     // A guessed token opens nothing, and does not spend the real one.
     let guessed = format!("{}/?token={}", serve.base, "0".repeat(64));
     get(&guessed, &[]).says("This link does not open a session");
@@ -393,6 +397,18 @@ fn an_approval_in_the_browser_is_the_engine_s_bound_to_the_digest_shown() {
     assert!(!later.body.contains(&format!("Approved run {run}")));
 
     assert_eq!(env.state(&run), "approved");
+    // The same form again: the run is no longer in review.
+    let before = env.world();
+    let again = post_form(
+        &serve,
+        &format!("/runs/{run}/approve"),
+        &cookie,
+        &[("csrf", &csrf), ("digest", &shown)],
+        &[],
+    );
+    assert_eq!(again.status, 409, "{}", again.body);
+    again.says(&format!("run {run} is approved"));
+    env.assert_unchanged(&before);
     let events = env.events(Some(&run));
     let approve = events
         .iter()
@@ -819,6 +835,15 @@ fn serve_refuses_a_port_in_use_and_addresses_beyond_loopback() {
         let e = env.airlock(&json).expect_json(args, 2);
         assert_eq!(e["error"]["code"], "invalid-address", "{args:?}: {e}");
     }
+    // An address that is not this machine's.
+    let out = env.fails(&["serve", "--listen", "192.0.2.1:0"], 3);
+    assert!(
+        out.stderr.contains("cannot listen on 192.0.2.1:0"),
+        "{}",
+        out.stderr
+    );
+    let e = env.json_error(&["serve", "--listen", "192.0.2.1:0"], 3);
+    assert_eq!(e["code"], "listen-failed", "{e}");
     env.assert_unchanged(&before);
     drop(taken);
 }
@@ -893,4 +918,93 @@ fn open_starts_the_browser_with_the_link_or_says_it_cannot() {
             "{stderr}"
         );
     }
+}
+
+/// The human output of `serve` and of its refusals, as a whole transcript
+/// (issue 15): what changes between runs (the temporary directory, ports,
+/// the token, the process holding a port) is replaced; the words stay.
+#[test]
+fn serve_transcript() {
+    let env = Env::new();
+    let mut text = String::new();
+    let mut ports = Vec::new();
+
+    let mut child = env
+        .cmd(&["serve", "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    text.push_str("$ airlock serve --port 0\n");
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "serve ended early"
+        );
+        if let Some(at) = line.find("http://127.0.0.1:") {
+            let rest = &line[at + "http://127.0.0.1:".len()..];
+            ports.push(rest[..rest.find('/').unwrap()].to_string());
+        }
+        text.push_str(&line);
+        if line.starts_with("Stop with ^C.") {
+            break;
+        }
+    }
+    let serve = Serve {
+        child,
+        url: String::new(),
+        base: String::new(),
+        port: 0,
+    };
+    let (code, stderr) = serve.stop();
+    text.push_str(&stderr);
+    text.push_str(&format!("[exit {}]\n\n", code.unwrap_or(-1)));
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    ports.push(port.clone());
+    for args in [
+        &["serve", "--port", port.as_str()][..],
+        &["serve", "--port", "0.0.0.0:7878"],
+        &["serve", "--listen", "review.example"],
+        &["serve", "--listen", "192.0.2.1:0"],
+    ] {
+        let out = env.airlock(args);
+        text.push_str(&format!(
+            "$ airlock {}\n{}{}[exit {}]\n\n",
+            args.join(" "),
+            out.stdout,
+            out.stderr,
+            out.code
+        ));
+    }
+    drop(taken);
+
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(
+        &regex_escape(&env.tmp.path().display().to_string()),
+        "[TMP]",
+    );
+    for port in &ports {
+        settings.add_filter(&format!(r"\b{port}\b"), "[PORT]");
+    }
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[TOKEN]");
+    settings.add_filter(r"process \S+ \(pid \d+\)", "process [NAME] (pid [PID])");
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("serve", text));
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
 }

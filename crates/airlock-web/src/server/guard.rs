@@ -47,8 +47,10 @@ pub async fn guard(
     if let Err(refused) = check_host(&shared, &request) {
         return refused;
     }
-    // The token opens the session, then leaves the address bar.
-    if request.uri().path() == "/"
+    // The token opens the session, then leaves the address bar. Only a
+    // GET spends it: a HEAD (a link preview, say) opens nothing.
+    if request.method() == Method::GET
+        && request.uri().path() == "/"
         && let Some(token) = query_value(request.uri().query(), "token")
     {
         return match shared.sessions.spend(&token) {
