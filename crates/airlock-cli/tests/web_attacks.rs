@@ -368,10 +368,7 @@ fn session_attacks_token_reuse_guesses_extra_params_fixation_and_logs() {
         prefix,
         &format!("{} ", serve.token),
     ] {
-        let r = serve.get(
-            &format!("/?token={}", form(&[("", guess)])[1..].to_string()),
-            &[],
-        );
+        let r = serve.get(&format!("/?token={}", &form(&[("", guess)])[1..]), &[]);
         assert_eq!(r.status, 401, "guess {guess:?}: {}", r.body);
         assert!(r.header("set-cookie").is_none(), "guess {guess:?}");
     }
@@ -1321,7 +1318,10 @@ fn a_hostile_run_renders_inert_and_whole_and_every_response_carries_the_csp() {
             _ => {}
         }
     }
-    assert!(visible.contains(&hidden[1..hidden.len() - 1]), "the long line, whole");
+    assert!(
+        visible.contains(&hidden[1..hidden.len() - 1]),
+        "the long line, whole"
+    );
     // The binary file is said to be one, its bytes not poured out.
     assert!(
         !page.body.contains("alert(6)"),
