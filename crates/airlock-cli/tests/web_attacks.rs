@@ -1366,6 +1366,13 @@ fn a_hostile_run_renders_inert_and_whole_and_every_response_carries_the_csp() {
 #[test]
 fn a_huge_diff_gives_a_bounded_page_that_says_what_it_leaves_out() {
     let env = Env::new();
+    // A policy that lets the huge change reach review.
+    env.write(
+        ".airlock/workflow.toml",
+        &common::WORKFLOW.replace("max_lines = 1000", "max_lines = 100000000"),
+    );
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "no line limit"]);
     let (run, wt) = env.start(common::BRIEF);
     common::write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
     // 200,000 lines in one file, and one line of 4 MB in another.
@@ -1386,11 +1393,20 @@ fn a_huge_diff_gives_a_bounded_page_that_says_what_it_leaves_out() {
         &wt.join("src/wide.txt"),
         &format!("{}\n", "w".repeat(4 << 20)),
     );
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
     let serve = Serve::start(&env);
     let cookie = serve.session();
     let page = serve.get(&format!("/runs/{run}"), &[("cookie", &cookie)]);
     assert_eq!(page.status, 200);
     assert_inert(&page.body, "the huge run page");
+    // Beside the approve form: the page did not show it all.
+    let form = page.body.find("/approve\"").expect("the approve form");
+    let warned = page
+        .body
+        .find("This page does not show the whole diff")
+        .expect("the warning by the decision");
+    assert!(warned < form, "the warning comes before the form");
     assert!(
         page.body.len() < 4 << 20,
         "the page is {} bytes for a {} byte diff",

@@ -16,13 +16,14 @@ const OUTPUT_LINES: usize = 40;
 
 pub fn run(al: &Airlock, run_id: &str, since_round: Option<u32>, ctx: &PageCtx) -> Result<Markup> {
     let s = airlock_core::inspect::show(al, run_id, since_round)?;
+    let diff = Fitted::new(&s);
     let body = html! {
         (summary(&s))
         (flags(&s))
-        (decide_forms(&s, ctx))
+        (decide_forms(&s, ctx, diff.cut()))
         (brief(&s))
         (rounds(&s))
-        (diff_section(&s))
+        (diff_section(&s, &diff))
         (check(&s))
         (traces(&s))
         (actions(&s))
@@ -89,7 +90,7 @@ fn flags(s: &Shown) -> Markup {
 /// The three decisions, each a plain POST form (no script needed). The
 /// approve form carries the full digest of the proof this page shows, so
 /// the server refuses it if the run changed since.
-fn decide_forms(s: &Shown, ctx: &PageCtx) -> Markup {
+fn decide_forms(s: &Shown, ctx: &PageCtx, diff_cut: bool) -> Markup {
     let href = run_href(&s.run);
     let digest = s.submission.as_ref().map(|sub| sub.digest.as_str());
     html! {
@@ -101,6 +102,13 @@ fn decide_forms(s: &Shown, ctx: &PageCtx) -> Markup {
                         "Approving approves exactly the proof "
                         code.digest { "sha256:" (digest) }
                         "; if the run changes before you submit, the approval is refused."
+                    }
+                    @if diff_cut {
+                        p.warn.cut {
+                            strong { "This page does not show the whole diff" }
+                            " (it is too large for one page): read it whole with "
+                            code { "airlock show " (s.run) } " before you approve."
+                        }
                     }
                     div.forms {
                         form.approve method="post" action={ (href) "/approve" } {
@@ -239,31 +247,70 @@ fn lines_shown(files: &[FilePatch<'_>], langs: &[Option<Lang>]) -> Vec<usize> {
     shown
 }
 
-fn diff_section(s: &Shown) -> Markup {
-    let files = diff::split(&s.diff.patch);
-    // numstat and the patch come from the same `diff-tree` (same trees, no
-    // renames): the same files in the same order.
-    let paired = files.len() == s.diff.stat.len();
-    let langs: Vec<Option<Lang>> = (0..files.len())
-        .map(|i| {
-            let st = if paired { s.diff.stat.get(i) } else { None };
-            st.and_then(|st| highlight::lang_for(&st.path))
-        })
-        .collect();
-    let shown = lines_shown(&files, &langs);
+/// A run's patch cut into files, and how much of each the page shows.
+struct Fitted<'a> {
+    files: Vec<FilePatch<'a>>,
+    /// numstat and the patch come from the same `diff-tree` (same trees, no
+    /// renames): the same files in the same order.
+    paired: bool,
+    langs: Vec<Option<Lang>>,
+    shown: Vec<usize>,
+    /// The files given a section (the others are only counted).
+    headed: usize,
+}
+
+impl<'a> Fitted<'a> {
+    fn new(s: &'a Shown) -> Fitted<'a> {
+        let files = diff::split(&s.diff.patch);
+        let paired = files.len() == s.diff.stat.len();
+        let langs: Vec<Option<Lang>> = (0..files.len())
+            .map(|i| {
+                let st = if paired { s.diff.stat.get(i) } else { None };
+                st.and_then(|st| highlight::lang_for(&st.path))
+            })
+            .collect();
+        let shown = lines_shown(&files, &langs);
+        // Files past the budget get a header saying so, up to a count.
+        let headed = files
+            .iter()
+            .zip(&shown)
+            .enumerate()
+            .filter(|(_, (f, n))| **n > 0 || f.lines.is_empty())
+            .map(|(i, _)| i + 1)
+            .max()
+            .unwrap_or(0)
+            .max(FILES_LISTED)
+            .min(files.len());
+        Fitted {
+            files,
+            paired,
+            langs,
+            shown,
+            headed,
+        }
+    }
+
+    fn lines_left_out(&self) -> usize {
+        let total: usize = self.files.iter().map(|f| f.lines.len()).sum();
+        total - self.shown.iter().sum::<usize>()
+    }
+
+    fn cut(&self) -> bool {
+        self.lines_left_out() > 0 || self.headed < self.files.len()
+    }
+}
+
+fn diff_section(s: &Shown, fitted: &Fitted<'_>) -> Markup {
+    let Fitted {
+        files,
+        paired,
+        shown,
+        headed,
+        ..
+    } = fitted;
+    let (paired, headed) = (*paired, *headed);
     let total: usize = files.iter().map(|f| f.lines.len()).sum();
-    let left_out = total - shown.iter().sum::<usize>();
-    // Files past the budget get a header saying so, up to a count.
-    let headed = files
-        .iter()
-        .zip(&shown)
-        .enumerate()
-        .filter(|(_, (f, n))| **n > 0 || f.lines.is_empty())
-        .map(|(i, _)| i + 1)
-        .max()
-        .unwrap_or(0)
-        .max(FILES_LISTED)
-        .min(files.len());
+    let left_out = fitted.lines_left_out();
     let whole = format!("airlock show {}", s.run);
     html! {
         section.diff {
@@ -274,7 +321,7 @@ fn diff_section(s: &Shown) -> Markup {
                 }
                 " " small { "(" (text::line(&s.head_label)) ")" }
             }
-            @if left_out > 0 || headed < files.len() {
+            @if fitted.cut() {
                 p.warn.cut {
                     strong { "This change is too large to show whole on one page: " }
                     (left_out) " of its " (total) " lines"
@@ -300,7 +347,7 @@ fn diff_section(s: &Shown) -> Markup {
                 }
                 @for (i, f) in files.iter().enumerate().take(headed) {
                     @let st = if paired { s.diff.stat.get(i) } else { None };
-                    (file_section(i, f, st, paired, shown[i], &whole))
+                    (file_section(i, f, st, paired, (shown[i], fitted.langs[i]), &whole))
                 }
             }
         }
@@ -334,7 +381,7 @@ fn file_section(
     f: &FilePatch<'_>,
     st: Option<&StatLine>,
     paired: bool,
-    shown: usize,
+    (shown, lang): (usize, Option<Lang>),
     whole: &str,
 ) -> Markup {
     let shown = shown.min(f.lines.len());
@@ -354,7 +401,7 @@ fn file_section(
                 }
                 a.top href="#decide" { "decide ↑" }
             }
-            (diff::render(f, st.and_then(|st| highlight::lang_for(&st.path))))
+            (diff::render(f, lang))
             @if left_out > 0 {
                 p.warn.cut { (left_out) " more lines of this file are not shown here (the page has a size limit): read them with " code { (whole) } "." }
             }
