@@ -107,6 +107,27 @@ impl Drop for Serve {
     }
 }
 
+trait ReadUntilUrl {
+    /// Reads lines into `out` until one carries the one-time URL or the
+    /// stream ends.
+    fn read_to_string_until_url(self, out: &mut String);
+}
+
+impl<R: std::io::Read> ReadUntilUrl for BufReader<R> {
+    fn read_to_string_until_url(mut self, out: &mut String) {
+        loop {
+            let mut line = String::new();
+            if self.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            out.push_str(&line);
+            if line.contains("token=") {
+                return;
+            }
+        }
+    }
+}
+
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
@@ -835,6 +856,28 @@ fn serve_refuses_a_port_in_use_and_addresses_beyond_loopback() {
         let e = env.airlock(&json).expect_json(args, 2);
         assert_eq!(e["error"]["code"], "invalid-address", "{args:?}: {e}");
     }
+    // From inside a run (an agent's command): refused before it listens.
+    // (Spawned and read line by line: a server that started anyway is
+    // killed, so a regression fails instead of hanging.)
+    let mut child = env
+        .cmd(&["--json", "serve", "--port", "0"])
+        .env("AIRLOCK_RUN", "x")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_to_string_until_url(&mut said);
+    let served = said.contains("token=");
+    if served {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    assert!(!served, "serve started inside a run: {said}");
+    assert_eq!(status.code(), Some(1), "{said}");
+    let v: Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(v["error"]["code"], "inside-run", "{v}");
     // An address that is not this machine's.
     let out = env.fails(&["serve", "--listen", "192.0.2.1:0"], 3);
     assert!(

@@ -28,6 +28,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let (addr, beyond) = listen::address(args.port.as_deref(), args.listen.as_deref())?;
     // The repository must open before anything is promised.
     let al = ctx.open()?;
+    // Decisions are made by a person at the boundary: a server started from
+    // inside a run's lane (by its agent) would decide as that person.
+    airlock_core::decide::refuse_from_lane(&al, "serve")?;
     let user = who(&airlock_core::decide::decider(&al));
     let layout = al.layout.clone();
     drop(al);

@@ -3,7 +3,7 @@
 //! anything but GET and HEAD an `Origin` that is this server. Every
 //! response, refusals included, carries the security headers.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -133,8 +133,8 @@ fn check_host(shared: &Shared, request: &Request) -> Result<(), Response> {
     let one_host = request.headers().get_all(header::HOST).iter().count() == 1;
     let ok = one_host
         && match (host, authority) {
-            (Some(h), Some(a)) => h.eq_ignore_ascii_case(a) && host_served(shared, h),
-            (Some(h), None) => host_served(shared, h),
+            (Some(h), Some(a)) => h.eq_ignore_ascii_case(a) && host_served(shared.served, h),
+            (Some(h), None) => host_served(shared.served, h),
             (None, _) => false,
         };
     if ok {
@@ -156,14 +156,14 @@ fn check_host(shared: &Shared, request: &Request) -> Result<(), Response> {
     ))
 }
 
-pub fn host_served(shared: &Shared, host: &str) -> bool {
+fn host_served(served: SocketAddr, host: &str) -> bool {
     let Some((name, port)) = host.rsplit_once(':') else {
         return false;
     };
-    if port.parse::<u16>().ok() != Some(shared.served.port()) {
+    if port.parse::<u16>().ok() != Some(served.port()) {
         return false;
     }
-    let served = shared.served.ip();
+    let served = served.ip();
     if name.eq_ignore_ascii_case("localhost") {
         return served.is_loopback() || served.is_unspecified();
     }
@@ -209,4 +209,42 @@ fn check_origin(request: &Request) -> Result<(), Response> {
         ],
         "Decide from the run's page of this server.",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_served;
+
+    #[test]
+    fn the_host_must_name_the_address_served() {
+        let loopback = "127.0.0.1:7878".parse().unwrap();
+        for ok in ["127.0.0.1:7878", "localhost:7878", "LocalHost:7878"] {
+            assert!(host_served(loopback, ok), "{ok}");
+        }
+        for refused in [
+            "127.0.0.1",
+            "127.0.0.1:7879",
+            "127.0.0.2:7878",
+            "[::1]:7878",
+            "evil.example:7878",
+            "localhost.:7878",
+            "localhost.evil.example:7878",
+            "127.0.0.1:7878:7878",
+            ":7878",
+            "",
+        ] {
+            assert!(!host_served(loopback, refused), "{refused}");
+        }
+        let v6 = "[::1]:8080".parse().unwrap();
+        assert!(host_served(v6, "[::1]:8080"));
+        assert!(host_served(v6, "localhost:8080"));
+        assert!(!host_served(v6, "127.0.0.1:8080"));
+        // On an unspecified address, any IP address (a rebinding needs a
+        // name) and localhost; never another name.
+        let any = "0.0.0.0:9000".parse().unwrap();
+        assert!(host_served(any, "192.168.1.20:9000"));
+        assert!(host_served(any, "localhost:9000"));
+        assert!(!host_served(any, "review.example:9000"));
+        assert!(!host_served(any, "192.168.1.20:9001"));
+    }
 }
