@@ -357,7 +357,9 @@ fn session_attacks_token_reuse_guesses_extra_params_fixation_and_logs() {
 
     // Guesses, many, of every shape: none opens a session, none spends the
     // real token.
-    let near = format!("{}0", &serve.token[..serve.token.len() - 1]);
+    // The token but its last digit.
+    let (head, last) = serve.token.split_at(serve.token.len() - 1);
+    let near = format!("{head}{}", if last == "0" { "1" } else { "0" });
     let upper = serve.token.to_ascii_uppercase();
     let prefix = &serve.token[..32];
     for guess in [
@@ -734,7 +736,11 @@ fn decisions_out_of_turn_malformed_or_misaddressed_record_nothing() {
     // A digest that is not the whole one shown: a prefix, a stale one, one
     // with junk around it, two of them.
     let prefix = &s.digest[..12];
-    let almost = format!("{}0", &s.digest[..63]);
+    let almost = format!(
+        "{}{}",
+        &s.digest[..63],
+        if s.digest.ends_with('0') { "1" } else { "0" }
+    );
     let other = if s.digest.starts_with('0') { "1" } else { "0" }.repeat(64);
     for (fields, status) in [
         (vec![("csrf", csrf), ("digest", prefix)], 400),
@@ -1554,4 +1560,60 @@ fn open_gives_the_browser_no_token_in_its_arguments() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!path.exists(), "the page outlived the server");
     assert!(!stderr.contains(&token), "{stderr}");
+}
+
+/// A connection that sent half a request must not keep the server from
+/// stopping: SIGTERM ends it (requests under way finish, a request never
+/// finished is not waited for).
+#[test]
+fn a_half_sent_request_does_not_keep_the_server_from_stopping() {
+    let env = Env::new();
+    let serve = Serve::start(&env);
+    let cookie = serve.session();
+    let mut half = serve.connect();
+    half.write_all(
+        format!(
+            "GET / HTTP/1.1\r\nhost: {}\r\ncookie: {cookie}\r\nx-slow: ",
+            serve.host()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut body = serve.connect();
+    body.write_all(
+        format!(
+            "POST /runs/x/reject HTTP/1.1\r\nhost: {}\r\ncookie: {cookie}\r\norigin: {}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ncsrf=",
+            serve.host(),
+            serve.origin()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // The server answers others meanwhile.
+    assert_eq!(serve.get("/", &[("cookie", &cookie)]).status, 200);
+    let mut serve = serve;
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(serve.child.id() as libc::pid_t, libc::SIGTERM) };
+    // Bounded wait (a guard, not a measurement): it must exit by itself.
+    let mut status = None;
+    for _ in 0..1500 {
+        if let Some(s) = serve.child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status =
+        status.expect("serve still running 30 s after SIGTERM, held by a half-sent request");
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    serve
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    drop((half, body));
 }
