@@ -773,14 +773,17 @@ fn decisions_out_of_turn_malformed_or_misaddressed_record_nothing() {
         "%252e%252e",
         long.as_str(),
         "r-%E2%80%AE",
+        "%FF%FE",
     ] {
         let r = serve.get(&format!("/runs/{id}"), &[("cookie", &s.cookie)]);
         refused(env, &before, &r, 404, id);
+        r.says("No such run");
         let r = post(
             &format!("/runs/{id}/reject"),
             &[("csrf", csrf), ("reason", "no")],
         );
-        assert!(r.status == 404 || r.status == 405, "{id}: {}", r.body);
+        assert_eq!(r.status, 404, "{id}: {}", r.body);
+        r.says("No such run");
         env.assert_unchanged(&before);
     }
     // Oversized fields, each alone under the body limit.
@@ -1348,6 +1351,8 @@ fn a_hostile_run_renders_inert_and_whole_and_every_response_carries_the_csp() {
         serve.get("/nowhere", &[("cookie", &cookie)]),
         serve.get("/runs/no-such-run", &[("cookie", &cookie)]),
         serve.get("/runs/..%2f..", &[("cookie", &cookie)]),
+        serve.get("/runs/%FF%FE", &[("cookie", &cookie)]),
+        serve.get("/runs/%FF%FE/approve", &[("cookie", &cookie)]),
         serve.get(&format!("/runs/{run}?since=x"), &[("cookie", &cookie)]),
         serve.get(&format!("/runs/{run}?since=99"), &[("cookie", &cookie)]),
         serve.get(&format!("/runs/{run}/approve"), &[("cookie", &cookie)]),
