@@ -61,9 +61,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     said.and_then(|()| out.flush())
         .map_err(|e| Error::Environment(format!("cannot write to stdout: {e}")))?;
     drop(out);
-    if args.open {
-        open_browser(&server.url);
-    }
+    // Kept until the server stops (then removed).
+    let _opener = if args.open {
+        open_browser(&server.url)
+    } else {
+        None
+    };
     let signal = server
         .run()
         .map_err(|e| Error::Environment(format!("the web server stopped: {e}")))?;
@@ -80,8 +83,22 @@ fn who(decider: &serde_json::Value) -> String {
         .unwrap_or_else(|| format!("uid {}", decider["uid"]))
 }
 
-/// `$BROWSER URL`, else `xdg-open URL`; a note when neither runs.
-fn open_browser(url: &str) {
+/// `$BROWSER FILE`, else `xdg-open FILE`, FILE a page that sends the
+/// browser on to `url`; a note when neither runs. The browser is not given
+/// the link itself: a program's arguments are readable by every user of
+/// this machine (`/proc/PID/cmdline`), and whoever spends the token first
+/// owns the session. The page is private to this user (in a directory only
+/// it can read); it is removed when the returned directory is dropped.
+fn open_browser(url: &str) -> Option<tempfile::TempDir> {
+    let (dir, page) = match redirect_page(url) {
+        Ok(made) => made,
+        Err(e) => {
+            warn(&format!(
+                "cannot write the page that opens the browser ({e}); open the link above yourself"
+            ));
+            return None;
+        }
+    };
     // $BROWSER may list several commands (`a:b`); the first is tried,
     // with any arguments it carries.
     let browser = std::env::var("BROWSER").unwrap_or_default();
@@ -90,7 +107,7 @@ fn open_browser(url: &str) {
     let program = words.next().unwrap_or("xdg-open").to_string();
     let started = std::process::Command::new(&program)
         .args(words)
-        .arg(url)
+        .arg(&page)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -99,9 +116,45 @@ fn open_browser(url: &str) {
         // Reaped when it exits, so it leaves no zombie behind.
         Ok(mut child) => {
             std::thread::spawn(move || child.wait());
+            Some(dir)
         }
-        Err(e) => warn(&format!(
-            "cannot open a browser ({program}: {e}); open the link above yourself (set $BROWSER to choose one)"
-        )),
+        Err(e) => {
+            warn(&format!(
+                "cannot open a browser ({program}: {e}); open the link above yourself (set $BROWSER to choose one)"
+            ));
+            None
+        }
     }
+}
+
+/// A private directory holding `open.html`, which redirects to `url`, and
+/// that page's `file://` URL.
+fn redirect_page(url: &str) -> std::io::Result<(tempfile::TempDir, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("airlock-serve-")
+        .tempdir()?;
+    // Only this user lists it (the page in it is 0600 besides).
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    let path = dir.path().join("open.html");
+    // The URL is ours: an address and a hex token, nothing to escape.
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>airlock serve</title></head>\n<body><p><a href=\"{url}\">Open the review queue</a></p></body></html>\n"
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?
+        .write_all(page.as_bytes())?;
+    let mut file_url = String::from("file://");
+    for b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(b) {
+            file_url.push(*b as char);
+        } else {
+            file_url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok((dir, file_url))
 }

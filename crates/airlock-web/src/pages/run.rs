@@ -7,6 +7,7 @@ use airlock_core::{Airlock, Result};
 use maud::{Markup, html};
 
 use super::diff::{self, FilePatch};
+use super::highlight::{self, Lang};
 use super::queue::gate_class;
 use super::{Nav, PageCtx, flag_badge, layout, run_href, text};
 
@@ -15,13 +16,14 @@ const OUTPUT_LINES: usize = 40;
 
 pub fn run(al: &Airlock, run_id: &str, since_round: Option<u32>, ctx: &PageCtx) -> Result<Markup> {
     let s = airlock_core::inspect::show(al, run_id, since_round)?;
+    let diff = Fitted::new(&s);
     let body = html! {
         (summary(&s))
         (flags(&s))
-        (decide_forms(&s, ctx))
+        (decide_forms(&s, ctx, diff.cut()))
         (brief(&s))
         (rounds(&s))
-        (diff_section(&s))
+        (diff_section(&s, &diff))
         (check(&s))
         (traces(&s))
         (actions(&s))
@@ -88,7 +90,7 @@ fn flags(s: &Shown) -> Markup {
 /// The three decisions, each a plain POST form (no script needed). The
 /// approve form carries the full digest of the proof this page shows, so
 /// the server refuses it if the run changed since.
-fn decide_forms(s: &Shown, ctx: &PageCtx) -> Markup {
+fn decide_forms(s: &Shown, ctx: &PageCtx, diff_cut: bool) -> Markup {
     let href = run_href(&s.run);
     let digest = s.submission.as_ref().map(|sub| sub.digest.as_str());
     html! {
@@ -100,6 +102,13 @@ fn decide_forms(s: &Shown, ctx: &PageCtx) -> Markup {
                         "Approving approves exactly the proof "
                         code.digest { "sha256:" (digest) }
                         "; if the run changes before you submit, the approval is refused."
+                    }
+                    @if diff_cut {
+                        p.warn.cut {
+                            strong { "This page does not show the whole diff" }
+                            " (it is too large for one page): read it whole with "
+                            code { "airlock show " (s.run) } " before you approve."
+                        }
                     }
                     div.forms {
                         form.approve method="post" action={ (href) "/approve" } {
@@ -186,11 +195,123 @@ fn rounds(s: &Shown) -> Markup {
     }
 }
 
-fn diff_section(s: &Shown) -> Markup {
-    let files = diff::split(&s.diff.patch);
-    // numstat and the patch come from the same `diff-tree` (same trees, no
-    // renames): the same files in the same order.
-    let paired = files.len() == s.diff.stat.len();
+/// How much of a diff one page shows, in bytes of markup (about): far more
+/// than a person reads line by line, little enough that a huge diff cannot
+/// make the page too large for the browser or the server. Whole lines only
+/// (a cut line could hide its end); what is left out is said, with where
+/// to read it whole.
+const DIFF_BUDGET: usize = 2 << 20;
+/// The most files listed (or headed, once the budget is spent) on a page.
+const FILES_LISTED: usize = 1000;
+
+/// About what `line` adds to the page: its text, its span, and the mark
+/// around each escape; a coloured line, what its colouring renders to.
+fn line_cost(line: &str, lang: Option<Lang>) -> usize {
+    if let Some(lang) = lang
+        && let Some(code) = line.strip_prefix(['+', '-', ' '])
+    {
+        return 40 + highlight::line(lang, code).into_string().len();
+    }
+    let escapes = line
+        .chars()
+        .filter(|&c| text::needs_escape(c, true))
+        .count();
+    line.len() + 32 + escapes * 48
+}
+
+/// How many of each file's lines the page shows, whole lines within the
+/// budget: first each file up to an equal share (so one huge file cannot
+/// crowd the others off the page), then, in order, what is left.
+fn lines_shown(files: &[FilePatch<'_>], langs: &[Option<Lang>]) -> Vec<usize> {
+    let headers: usize = files
+        .iter()
+        .map(|f| f.header.iter().map(|h| line_cost(h, None)).sum::<usize>() + 256)
+        .sum();
+    let mut left = DIFF_BUDGET.saturating_sub(headers);
+    let mut shown = vec![0; files.len()];
+    let share = left / files.len().max(1);
+    for pass_budget in [Some(share), None] {
+        for (i, (f, lang)) in files.iter().zip(langs).enumerate() {
+            let mut allowed = pass_budget.unwrap_or(left).min(left);
+            for line in &f.lines[shown[i]..] {
+                let cost = line_cost(line, *lang);
+                if cost > allowed {
+                    break;
+                }
+                allowed -= cost;
+                left -= cost;
+                shown[i] += 1;
+            }
+        }
+    }
+    shown
+}
+
+/// A run's patch cut into files, and how much of each the page shows.
+struct Fitted<'a> {
+    files: Vec<FilePatch<'a>>,
+    /// numstat and the patch come from the same `diff-tree` (same trees, no
+    /// renames): the same files in the same order.
+    paired: bool,
+    langs: Vec<Option<Lang>>,
+    shown: Vec<usize>,
+    /// The files given a section (the others are only counted).
+    headed: usize,
+}
+
+impl<'a> Fitted<'a> {
+    fn new(s: &'a Shown) -> Fitted<'a> {
+        let files = diff::split(&s.diff.patch);
+        let paired = files.len() == s.diff.stat.len();
+        let langs: Vec<Option<Lang>> = (0..files.len())
+            .map(|i| {
+                let st = if paired { s.diff.stat.get(i) } else { None };
+                st.and_then(|st| highlight::lang_for(&st.path))
+            })
+            .collect();
+        let shown = lines_shown(&files, &langs);
+        // Files past the budget get a header saying so, up to a count.
+        let headed = files
+            .iter()
+            .zip(&shown)
+            .enumerate()
+            .filter(|(_, (f, n))| **n > 0 || f.lines.is_empty())
+            .map(|(i, _)| i + 1)
+            .max()
+            .unwrap_or(0)
+            .max(FILES_LISTED)
+            .min(files.len());
+        Fitted {
+            files,
+            paired,
+            langs,
+            shown,
+            headed,
+        }
+    }
+
+    fn lines_left_out(&self) -> usize {
+        let total: usize = self.files.iter().map(|f| f.lines.len()).sum();
+        total - self.shown.iter().sum::<usize>()
+    }
+
+    fn cut(&self) -> bool {
+        self.lines_left_out() > 0 || self.headed < self.files.len()
+    }
+}
+
+fn diff_section(s: &Shown, fitted: &Fitted<'_>) -> Markup {
+    let Fitted {
+        files,
+        paired,
+        shown,
+        headed,
+        ..
+    } = fitted;
+    let (paired, headed) = (*paired, *headed);
+    let total: usize = files.iter().map(|f| f.lines.len()).sum();
+    let left_out = fitted.lines_left_out();
+    let whole = format!("airlock show {}", s.run);
     html! {
         section.diff {
             h2 {
@@ -200,22 +321,33 @@ fn diff_section(s: &Shown) -> Markup {
                 }
                 " " small { "(" (text::line(&s.head_label)) ")" }
             }
+            @if fitted.cut() {
+                p.warn.cut {
+                    strong { "This change is too large to show whole on one page: " }
+                    (left_out) " of its " (total) " lines"
+                    @if headed < files.len() { " and " (files.len() - headed) " of its " (files.len()) " files" }
+                    " are not shown. Read the whole diff with " code { (whole) } " before you decide."
+                }
+            }
             @if s.diff.stat.is_empty() {
                 p.empty { "No changes." }
             } @else {
                 nav.files {
                     ol {
-                        @for (i, st) in s.diff.stat.iter().enumerate() {
+                        @for (i, st) in s.diff.stat.iter().enumerate().take(FILES_LISTED) {
                             li {
                                 a href={ "#file-" (i) } { code { (text::line(&st.path)) } }
                                 " " (counts(st)) " " (path_flags(st))
                             }
                         }
                     }
+                    @if s.diff.stat.len() > FILES_LISTED {
+                        p.warn.cut { "… and " (s.diff.stat.len() - FILES_LISTED) " more files: " code { (whole) } " lists them all." }
+                    }
                 }
-                @for (i, f) in files.iter().enumerate() {
+                @for (i, f) in files.iter().enumerate().take(headed) {
                     @let st = if paired { s.diff.stat.get(i) } else { None };
-                    (file_section(i, f, st, paired))
+                    (file_section(i, f, st, paired, (shown[i], fitted.langs[i]), &whole))
                 }
             }
         }
@@ -242,7 +374,23 @@ fn path_flags(st: &StatLine) -> Markup {
     }
 }
 
-fn file_section(i: usize, f: &FilePatch<'_>, st: Option<&StatLine>, paired: bool) -> Markup {
+/// A file's diff, its first `shown` lines (the rest said, with `whole`,
+/// the command that shows them).
+fn file_section(
+    i: usize,
+    f: &FilePatch<'_>,
+    st: Option<&StatLine>,
+    paired: bool,
+    (shown, lang): (usize, Option<Lang>),
+    whole: &str,
+) -> Markup {
+    let shown = shown.min(f.lines.len());
+    let left_out = f.lines.len() - shown;
+    let cut = FilePatch {
+        header: f.header.clone(),
+        lines: f.lines[..shown].to_vec(),
+    };
+    let f = &cut;
     html! {
         article.file id={ "file-" (i) } {
             header {
@@ -253,7 +401,10 @@ fn file_section(i: usize, f: &FilePatch<'_>, st: Option<&StatLine>, paired: bool
                 }
                 a.top href="#decide" { "decide ↑" }
             }
-            (diff::render(f, st.and_then(|st| super::highlight::lang_for(&st.path))))
+            (diff::render(f, lang))
+            @if left_out > 0 {
+                p.warn.cut { (left_out) " more lines of this file are not shown here (the page has a size limit): read them with " code { (whole) } "." }
+            }
         }
     }
 }

@@ -127,11 +127,16 @@ fn check_host(shared: &Shared, request: &Request) -> Result<(), Response> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
     let authority = request.uri().authority().map(|a| a.as_str());
-    let ok = match (host, authority) {
-        (Some(h), Some(a)) => h.eq_ignore_ascii_case(a) && host_served(shared.served, h),
-        (Some(h), None) => host_served(shared.served, h),
-        (None, _) => false,
-    };
+    // Two `Host` lines name two hosts: taking the first would answer for a
+    // name another reader of the request takes to be the second (RFC 9112
+    // 3.2 says refuse).
+    let one_host = request.headers().get_all(header::HOST).iter().count() == 1;
+    let ok = one_host
+        && match (host, authority) {
+            (Some(h), Some(a)) => h.eq_ignore_ascii_case(a) && host_served(shared.served, h),
+            (Some(h), None) => host_served(shared.served, h),
+            (None, _) => false,
+        };
     if ok {
         return Ok(());
     }

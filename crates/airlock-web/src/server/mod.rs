@@ -112,19 +112,45 @@ impl Server {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let app = router(shared);
-            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (said, heard) = tokio::sync::watch::channel(None::<&'static str>);
+            let mut asked = heard.clone();
             let stop = async move {
-                let name = tokio::select! {
-                    _ = signals.interrupt.recv() => "SIGINT",
-                    _ = signals.terminate.recv() => "SIGTERM",
-                };
-                let _ = tx.send(name);
+                let _ = asked.wait_for(Option::is_some).await;
             };
-            axum::serve(listener, app)
+            let serving = axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
-                .await?;
-            Ok(rx.await.unwrap_or("a signal"))
+                .into_future();
+            // The first signal stops taking connections and lets requests
+            // under way finish; a request that never finishes (half sent,
+            // by a slow or hostile client) is dropped after STOP_GRACE or
+            // at a second signal, so it cannot keep the server up.
+            let deadline = async move {
+                let first = signals.next().await;
+                let _ = said.send(Some(first));
+                tokio::select! {
+                    _ = tokio::time::sleep(STOP_GRACE) => {}
+                    _ = signals.next() => {}
+                }
+            };
+            tokio::select! {
+                served = serving => served?,
+                () = deadline => {}
+            }
+            Ok(heard.borrow().unwrap_or("a signal"))
         })
+    }
+}
+
+/// How long requests under way may take to finish once a stop is asked.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Signals {
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
 

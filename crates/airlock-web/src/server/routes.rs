@@ -8,6 +8,7 @@ use std::sync::Arc;
 use airlock_core::decide::{self, Via};
 use airlock_core::{Airlock, Code, Error};
 use axum::body::{Body, to_bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -84,12 +85,13 @@ pub async fn stats(
 pub async fn run(
     State(shared): State<Arc<Shared>>,
     Extension(s): Extension<Session>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    if let Err(refused) = run_id(&id) {
-        return refused;
-    }
+    let id = match run_id(id) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
     let since = match query_value(request.uri().query(), "since") {
         None => None,
         Some(n) => match n.parse::<u32>() {
@@ -107,7 +109,10 @@ pub async fn run(
     render(shared, s, move |al, ctx| pages::run(al, &id, since, ctx)).await
 }
 
-pub async fn asset(Path(name): Path<String>) -> Response {
+pub async fn asset(name: Result<Path<String>, PathRejection>) -> Response {
+    let Ok(Path(name)) = name else {
+        return not_found().await;
+    };
     match pages::asset(&name) {
         Some((kind, bytes)) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
         None => not_found().await,
@@ -133,15 +138,17 @@ pub async fn wrong_method() -> Response {
 }
 
 /// A run's id as the engine makes them (letters, digits, `-`, `_`), so an
-/// address cannot carry anything else to the store.
-fn run_id(id: &str) -> Result<(), Response> {
-    if !id.is_empty()
+/// address cannot carry anything else to the store. A segment that does
+/// not decode (invalid UTF-8) is no run either, said as a page.
+fn run_id(given: Result<Path<String>, PathRejection>) -> Result<String, Response> {
+    if let Ok(Path(id)) = given
+        && !id.is_empty()
         && id.len() <= 128
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Ok(());
+        return Ok(id);
     }
     Err(page(
         StatusCode::NOT_FOUND,
@@ -279,7 +286,7 @@ enum Kind {
 pub async fn approve(
     state: State<Arc<Shared>>,
     session: Extension<Session>,
-    id: Path<String>,
+    id: Result<Path<String>, PathRejection>,
     request: Request<Body>,
 ) -> Response {
     decide(state, session, id, request, Kind::Approve).await
@@ -288,7 +295,7 @@ pub async fn approve(
 pub async fn reject(
     state: State<Arc<Shared>>,
     session: Extension<Session>,
-    id: Path<String>,
+    id: Result<Path<String>, PathRejection>,
     request: Request<Body>,
 ) -> Response {
     decide(state, session, id, request, Kind::Reject).await
@@ -297,7 +304,7 @@ pub async fn reject(
 pub async fn redirect(
     state: State<Arc<Shared>>,
     session: Extension<Session>,
-    id: Path<String>,
+    id: Result<Path<String>, PathRejection>,
     request: Request<Body>,
 ) -> Response {
     decide(state, session, id, request, Kind::Redirect).await
@@ -306,13 +313,14 @@ pub async fn redirect(
 async fn decide(
     State(shared): State<Arc<Shared>>,
     Extension(session): Extension<Session>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     request: Request<Body>,
     kind: Kind,
 ) -> Response {
-    if let Err(refused) = run_id(&id) {
-        return refused;
-    }
+    let id = match run_id(id) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
     let form = match read_form(&session, request).await {
         Ok(form) => form,
         Err(refused) => return refused,
