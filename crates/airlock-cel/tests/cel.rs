@@ -273,3 +273,28 @@ fn long_chains_within_the_length_limit_do_not_overflow() {
         vec![Ok(true), Ok(true)]
     );
 }
+
+/// Only UTC and the fixed-offset zones are built in (`.cargo/config.toml`,
+/// `CHRONO_TZ_TIMEZONE_FILTER`): every IANA zone's table would be relocated
+/// at each start of `airlock`. A named zone outside them is an evaluation
+/// error naming it, never a wrong hour; offsets written out still work.
+#[test]
+fn time_zones_are_utc_fixed_offsets_and_etc_only() {
+    let noon = "timestamp('2026-01-15T12:00:00Z')";
+    let built_in = [
+        format!("{noon}.getHours('UTC') == 12"),
+        format!("{noon}.getHours('Etc/GMT-1') == 13"),
+        format!("{noon}.getHours('+05:30') == 17"),
+        format!("{noon}.getHours('-03:00') == 9"),
+    ];
+    let built_in: Vec<&str> = built_in.iter().map(String::as_str).collect();
+    let out = eval(&built_in, &evidence());
+    assert!(out.iter().all(|r| r == &Ok(true)), "{out:?}");
+
+    let named = format!("{noon}.getHours('Europe/Paris') == 13");
+    let out = eval(&[&named], &evidence());
+    assert!(
+        matches!(&out[0], Err(m) if m.contains("Europe/Paris")),
+        "{out:?}"
+    );
+}
