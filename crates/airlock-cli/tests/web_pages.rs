@@ -247,8 +247,16 @@ fn a_hostile_run_renders_as_text_with_escapes_marked_and_flags_shown() {
     // the colours still text.
     assert!(html.contains("<span class=\"hl-"), "{html}");
     // The protected path: a risk flag badge and a flag in the file list.
+    // The badge's title says what the flag means, and so does the text
+    // beside it (not only the code).
     assert!(
-        html.contains("class=\"badge flag danger\">protected-path</span>"),
+        html.contains(
+            "class=\"badge flag danger\" title=\"protected-path: protected path touched: "
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(">protected-path</span> <span class=\"message\">protected path touched: "),
         "{html}"
     );
     assert!(
@@ -266,6 +274,29 @@ fn a_hostile_run_renders_as_text_with_escapes_marked_and_flags_shown() {
         3
     );
     assert!(html.contains(&format!("sha256:{digest}")));
+    // The evidence comes before the decision: the brief, the diff, the
+    // checks, the proof and the history all above the forms, which a link
+    // at the top reaches; a diff line is not followed by a newline (each
+    // line is a block: a newline too would double-space the diff).
+    let forms = html.find(" id=\"decide\"").expect("the decision section");
+    for evidence in [
+        "<section class=\"brief\"",
+        "<section class=\"diff\"",
+        "<pre class=\"diff\">",
+        "<section class=\"proof\"",
+    ] {
+        let at = html
+            .find(evidence)
+            .unwrap_or_else(|| panic!("no {evidence} in:\n{html}"));
+        assert!(at < forms, "{evidence} comes after the forms:\n{html}");
+    }
+    assert!(
+        html.find("href=\"#decide\">Decide ↓</a>")
+            .expect("a link to the forms")
+            < forms,
+        "{html}"
+    );
+    assert!(!html.contains("</span>\n<span class=\"l "), "{html}");
 
     // The queue lists it, its label escaped, its flag a badge.
     let queue = pages::queue(&al, &ctx()).unwrap().into_string();
@@ -275,7 +306,14 @@ fn a_hostile_run_renders_as_text_with_escapes_marked_and_flags_shown() {
         queue.contains("Fix &lt;script&gt;alert('title')&lt;/script&gt;"),
         "{queue}"
     );
-    assert!(queue.contains(">protected-path</span>"), "{queue}");
+    // The queue's flag: a short label, the message in its title.
+    assert!(
+        queue.contains(
+            "class=\"badge flag danger protected-path\" title=\"protected-path: protected path touched: "
+        ),
+        "{queue}"
+    );
+    assert!(queue.contains(">protected path</span>"), "{queue}");
     assert!(queue.contains(">build</span>"), "{queue}");
 
     // A reviewer's words are hostile too (they quote the agent): rejected,

@@ -154,8 +154,44 @@ pub(crate) fn age(at: &str) -> String {
 }
 
 /// A risk flag as a badge: its code, its message as the tooltip and text.
-pub(crate) fn flag_badge(code: &str) -> Markup {
-    html! { span class={ "badge flag " (flag_class(code)) } { (code) } }
+/// A risk flag's badge: its code shown, its message (the agent's text
+/// among it, escaped onto one line) as the badge's `title`.
+pub(crate) fn flag_badge(flag: &airlock_core::decide::RiskFlag) -> Markup {
+    html! {
+        span class={ "badge flag " (flag_class(flag.code)) } title=(flag_title(flag)) { (flag.code) }
+    }
+}
+
+/// A risk flag in a table cell: a short label, the message as its `title`
+/// (hovered or read by a screen reader), the code in its class.
+pub(crate) fn flag_label(flag: &airlock_core::decide::RiskFlag) -> Markup {
+    html! {
+        span class={ "badge flag " (flag_class(flag.code)) " " (flag.code) } title=(flag_title(flag)) {
+            (flag_short(flag.code))
+        }
+    }
+}
+
+fn flag_title(flag: &airlock_core::decide::RiskFlag) -> String {
+    format!(
+        "{}: {}",
+        flag.code,
+        airlock_core::hostile::one_line(&flag.message, 300)
+    )
+}
+
+/// A few words for a flag's code, for a narrow column.
+fn flag_short(code: &str) -> &str {
+    match code {
+        "secret-allowed-inline" => "secret allowed",
+        "protected-path" => "protected path",
+        "weaker-sandbox" => "weaker sandbox",
+        "brief-network" => "network",
+        "checks-failed-first" => "failed first",
+        "condition-needs-review" => "condition: review",
+        "condition-warn" => "condition",
+        other => other,
+    }
 }
 
 fn flag_class(code: &str) -> &'static str {

@@ -3,7 +3,7 @@
 use airlock_core::{Airlock, Result};
 use maud::{Markup, html};
 
-use super::{Nav, PageCtx, age, flag_badge, layout, run_href, text};
+use super::{Nav, PageCtx, age, flag_label, layout, run_href, text};
 
 pub fn queue(al: &Airlock, ctx: &PageCtx) -> Result<Markup> {
     let queue = airlock_core::inspect::queue(al)?;
@@ -55,7 +55,7 @@ pub fn queue(al: &Airlock, ctx: &PageCtx) -> Result<Markup> {
                                 } @else { "—" }
                             }
                             td {
-                                @for f in &w.risk_flags { (flag_badge(f.code)) " " }
+                                @for f in &w.risk_flags { (flag_label(f)) " " }
                             }
                             td {
                                 @if w.actions.is_empty() { "merge only" }
