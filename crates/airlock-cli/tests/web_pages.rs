@@ -414,4 +414,14 @@ fn a_redirected_run_links_its_rounds_and_shows_the_diff_since_one() {
     // A round with nothing to compare is the engine's refusal.
     let err = pages::run(&al, &run, Some(2), &ctx()).unwrap_err();
     assert!(err.to_string().contains("no later round"), "{err}");
+    // In words a page can show too: no CLI flag named.
+    for n in [2, 0] {
+        let err = pages::run(&al, &run, Some(n), &ctx()).unwrap_err();
+        let said = err.to_string();
+        assert!(
+            said.contains(&format!("no diff since round {n}: ")),
+            "{said}"
+        );
+        assert!(!said.contains("--since-round"), "{said}");
+    }
 }
