@@ -1661,3 +1661,30 @@ fn an_idle_connection_is_closed_by_the_server_while_others_are_answered() {
     let (code, stderr) = serve.stop();
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// The queue and the history are served a page at a time (`?page=N`); a
+/// page past the end says so, a page number that is none is refused.
+#[test]
+fn pages_of_the_queue_and_the_history_and_page_numbers_that_are_none() {
+    let env = Env::new();
+    let serve = Serve::start(&env);
+    let cookie = serve.session();
+    assert_eq!(serve.get("/", &[("cookie", &cookie)]).status, 200);
+    for path in ["/?page=1", "/?page=2", "/history?page=1", "/history?page=5"] {
+        assert_eq!(
+            serve.get(path, &[("cookie", &cookie)]).status,
+            200,
+            "{path}"
+        );
+    }
+    serve
+        .get("/?page=2", &[("cookie", &cookie)])
+        .says("There is no page 2");
+    for path in ["/?page=0", "/history?page=x", "/history?page=-1"] {
+        let r = serve.get(path, &[("cookie", &cookie)]);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        r.says("`page` is not a page number");
+    }
+    let (code, stderr) = serve.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -411,6 +411,22 @@ fn a_redirected_run_links_its_rounds_and_shows_the_diff_since_one() {
     assert!(seen.contains("Diff since round 1"), "{seen}");
     assert!(seen.contains("tests/more.sh"), "{seen}");
     assert!(!seen.contains("+++ b/src/app.sh"), "{seen}");
+    // The queue and the history are paged (100 a page): with few runs,
+    // one page and no page links; a page past the end says so.
+    let queue = pages::queue(&al, &ctx()).unwrap().into_string();
+    assert!(queue.contains("1 run(s), oldest first."), "{queue}");
+    assert!(!queue.contains("class=\"pager\""), "{queue}");
+    let past = pages::queue_page(&al, 2, &ctx()).unwrap().into_string();
+    assert!(
+        visible(&past).contains("There is no page 2: 1 run(s) fill 1 page(s)."),
+        "{past}"
+    );
+    assert!(!past.contains(&run), "{past}");
+    let past = pages::history_page(&al, 3, &ctx()).unwrap().into_string();
+    assert!(
+        visible(&past).contains("There is no page 3: 0 run(s) fill 1 page(s)."),
+        "{past}"
+    );
     // A round with nothing to compare is the engine's refusal.
     let err = pages::run(&al, &run, Some(2), &ctx()).unwrap_err();
     assert!(err.to_string().contains("no later round"), "{err}");
