@@ -441,3 +441,40 @@ fn a_redirected_run_links_its_rounds_and_shows_the_diff_since_one() {
         assert!(!said.contains("--since-round"), "{said}");
     }
 }
+
+/// With more runs waiting than a page holds, the queue's first page shows
+/// the oldest 100, says how many more wait and links to the next page,
+/// which holds the rest.
+#[test]
+fn the_queue_shows_a_hundred_runs_a_page_and_counts_the_rest() {
+    let env = Env::new();
+    let runs: Vec<String> = (0..=pages::PAGE_SIZE).map(|_| env.submitted().0).collect();
+    let al = open(&env);
+    let order: Vec<String> = airlock_core::inspect::queue(&al)
+        .unwrap()
+        .queue
+        .into_iter()
+        .map(|w| w.run)
+        .collect();
+    assert_eq!(order.len(), runs.len());
+    let first = pages::queue(&al, &ctx()).unwrap().into_string();
+    let linked = |html: &str, run: &str| html.contains(&format!("href=\"/runs/{run}\""));
+    assert!(order[..100].iter().all(|r| linked(&first, r)), "{first}");
+    assert!(!linked(&first, &order[100]), "{first}");
+    assert!(
+        visible(&first).contains("101 run(s), oldest first. 1 more after these (100 a page)."),
+        "{first}"
+    );
+    assert!(first.contains("rel=\"next\" href=\"/?page=2\""), "{first}");
+    assert!(
+        visible(&first).contains("page 1 of 2 (runs 1–100 of 101)"),
+        "{first}"
+    );
+    let second = pages::queue_page(&al, 2, &ctx()).unwrap().into_string();
+    assert!(linked(&second, &order[100]), "{second}");
+    assert!(!linked(&second, &order[0]), "{second}");
+    assert!(
+        second.contains("rel=\"prev\" href=\"/?page=1\""),
+        "{second}"
+    );
+}
