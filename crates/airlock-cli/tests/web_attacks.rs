@@ -26,8 +26,14 @@ struct Serve {
 
 impl Serve {
     fn start(env: &Env) -> Serve {
+        Serve::start_with(env, &[])
+    }
+
+    /// `start`, with variables set in the server's environment.
+    fn start_with(env: &Env, vars: &[(&str, &str)]) -> Serve {
         let mut child = env
             .cmd(&["serve", "--port", "0", "--json"])
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1621,4 +1627,64 @@ fn a_half_sent_request_does_not_keep_the_server_from_stopping() {
         .unwrap();
     assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
     drop((half, body));
+}
+
+/// An idle connection (opened, nothing sent, or half a request head) is
+/// closed by the server once the header read timeout passes (shortened
+/// here through the debug builds' test variable), while another client is
+/// answered: connections cannot be held open forever to exhaust it.
+#[test]
+fn an_idle_connection_is_closed_by_the_server_while_others_are_answered() {
+    let env = Env::new();
+    let serve = Serve::start_with(&env, &[("AIRLOCK_TEST_HEADER_TIMEOUT_MS", "500")]);
+    let cookie = serve.session();
+    let mut silent = serve.connect();
+    let mut half = serve.connect();
+    half.write_all(format!("GET / HTTP/1.1\r\nhost: {}\r\nx-slow: ", serve.host()).as_bytes())
+        .unwrap();
+    assert_eq!(serve.get("/", &[("cookie", &cookie)]).status, 200);
+    // The server ends both: a read sees the end of the stream (or a reset)
+    // well before the 60 s guard `connect` sets, which would fail here.
+    for (what, stream) in [("silent", &mut silent), ("half a head", &mut half)] {
+        let mut got = Vec::new();
+        match stream.read_to_end(&mut got) {
+            Ok(_) => {}
+            Err(e) => assert!(
+                e.kind() == std::io::ErrorKind::ConnectionReset,
+                "{what}: the server held the connection ({e}); got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    // And it still serves.
+    assert_eq!(serve.get("/", &[("cookie", &cookie)]).status, 200);
+    let (code, stderr) = serve.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// The queue and the history are served a page at a time (`?page=N`); a
+/// page past the end says so, a page number that is none is refused.
+#[test]
+fn pages_of_the_queue_and_the_history_and_page_numbers_that_are_none() {
+    let env = Env::new();
+    let serve = Serve::start(&env);
+    let cookie = serve.session();
+    assert_eq!(serve.get("/", &[("cookie", &cookie)]).status, 200);
+    for path in ["/?page=1", "/?page=2", "/history?page=1", "/history?page=5"] {
+        assert_eq!(
+            serve.get(path, &[("cookie", &cookie)]).status,
+            200,
+            "{path}"
+        );
+    }
+    serve
+        .get("/?page=2", &[("cookie", &cookie)])
+        .says("There is no page 2");
+    for path in ["/?page=0", "/history?page=x", "/history?page=-1"] {
+        let r = serve.get(path, &[("cookie", &cookie)]);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        r.says("`page` is not a page number");
+    }
+    let (code, stderr) = serve.stop();
+    assert_eq!(code, Some(0), "{stderr}");
 }

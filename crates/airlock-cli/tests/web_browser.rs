@@ -669,17 +669,21 @@ fn a_reviewer_approves_a_run_in_the_browser() {
         full_page_screenshot(&tab),
     )
     .unwrap();
-    // The queue's row of the run carries its risk flag as a badge.
+    // The queue's row of the run carries its risk flag as a badge: a short
+    // label, what it means in its title.
     let row = eval(
         &tab,
         &format!(
             "[...document.querySelectorAll('tr')].filter(r => r.querySelector('a[href=\"/runs/{run}\"]'))\
-             .map(r => [...r.querySelectorAll('.badge.flag')].map(b => b.textContent))"
+             .map(r => [...r.querySelectorAll('.badge.flag')].map(b => [b.textContent, b.title]))"
         ),
     );
     assert_eq!(
         row,
-        serde_json::json!([["checks-failed-first"]]),
+        serde_json::json!([[[
+            "failed first",
+            "checks-failed-first: check failed 1 time(s) in round 1 before it passed"
+        ]]]),
         "{}",
         body_text(&tab)
     );
@@ -707,6 +711,37 @@ fn a_reviewer_approves_a_run_in_the_browser() {
         diff,
         serde_json::json!([["-echo hello"], ["+echo hello, please"]]),
         "{page}"
+    );
+    // One line of text per diff line (no blank line between: what a
+    // reviewer sees and what a copy gives).
+    let lines = eval(
+        &tab,
+        "[...document.querySelectorAll('pre.diff')].map(p => [p.innerText.replace(/\\n$/, '').split('\\n').length, p.querySelectorAll('span.l').length])",
+    );
+    for pair in lines.as_array().unwrap() {
+        assert_eq!(pair[0], pair[1], "lines shown, lines of the diff: {lines}");
+    }
+    assert!(!lines.as_array().unwrap().is_empty(), "{page}");
+    // The evidence before the decision: the forms follow the diff, the
+    // checks and the proof; a link at the top leads to them.
+    let order = eval(
+        &tab,
+        "['section.flags', 'section.brief', 'pre.diff', 'section.proof'].map(s => \
+         !!(document.querySelector(s).compareDocumentPosition(document.querySelector('#decide')) & Node.DOCUMENT_POSITION_FOLLOWING))\
+         .concat([document.querySelector('a[href=\"#decide\"]').textContent])",
+    );
+    assert_eq!(
+        order,
+        serde_json::json!([true, true, true, true, "Decide ↓"]),
+        "{page}"
+    );
+    let flag_title = eval(
+        &tab,
+        "document.querySelector('section.flags .badge.flag').title",
+    );
+    assert_eq!(
+        flag_title,
+        "checks-failed-first: check failed 1 time(s) in round 1 before it passed"
     );
     assert_eq!(form_tokens(&tab, run).1, digest);
     assert!(

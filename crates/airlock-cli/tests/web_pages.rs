@@ -247,8 +247,16 @@ fn a_hostile_run_renders_as_text_with_escapes_marked_and_flags_shown() {
     // the colours still text.
     assert!(html.contains("<span class=\"hl-"), "{html}");
     // The protected path: a risk flag badge and a flag in the file list.
+    // The badge's title says what the flag means, and so does the text
+    // beside it (not only the code).
     assert!(
-        html.contains("class=\"badge flag danger\">protected-path</span>"),
+        html.contains(
+            "class=\"badge flag danger\" title=\"protected-path: protected path touched: "
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(">protected-path</span> <span class=\"message\">protected path touched: "),
         "{html}"
     );
     assert!(
@@ -266,6 +274,29 @@ fn a_hostile_run_renders_as_text_with_escapes_marked_and_flags_shown() {
         3
     );
     assert!(html.contains(&format!("sha256:{digest}")));
+    // The evidence comes before the decision: the brief, the diff, the
+    // checks, the proof and the history all above the forms, which a link
+    // at the top reaches; a diff line is not followed by a newline (each
+    // line is a block: a newline too would double-space the diff).
+    let forms = html.find(" id=\"decide\"").expect("the decision section");
+    for evidence in [
+        "<section class=\"brief\"",
+        "<section class=\"diff\"",
+        "<pre class=\"diff\">",
+        "<section class=\"proof\"",
+    ] {
+        let at = html
+            .find(evidence)
+            .unwrap_or_else(|| panic!("no {evidence} in:\n{html}"));
+        assert!(at < forms, "{evidence} comes after the forms:\n{html}");
+    }
+    assert!(
+        html.find("href=\"#decide\">Decide ↓</a>")
+            .expect("a link to the forms")
+            < forms,
+        "{html}"
+    );
+    assert!(!html.contains("</span>\n<span class=\"l "), "{html}");
 
     // The queue lists it, its label escaped, its flag a badge.
     let queue = pages::queue(&al, &ctx()).unwrap().into_string();
@@ -275,7 +306,14 @@ fn a_hostile_run_renders_as_text_with_escapes_marked_and_flags_shown() {
         queue.contains("Fix &lt;script&gt;alert('title')&lt;/script&gt;"),
         "{queue}"
     );
-    assert!(queue.contains(">protected-path</span>"), "{queue}");
+    // The queue's flag: a short label, the message in its title.
+    assert!(
+        queue.contains(
+            "class=\"badge flag danger protected-path\" title=\"protected-path: protected path touched: "
+        ),
+        "{queue}"
+    );
+    assert!(queue.contains(">protected path</span>"), "{queue}");
     assert!(queue.contains(">build</span>"), "{queue}");
 
     // A reviewer's words are hostile too (they quote the agent): rejected,
@@ -373,7 +411,70 @@ fn a_redirected_run_links_its_rounds_and_shows_the_diff_since_one() {
     assert!(seen.contains("Diff since round 1"), "{seen}");
     assert!(seen.contains("tests/more.sh"), "{seen}");
     assert!(!seen.contains("+++ b/src/app.sh"), "{seen}");
+    // The queue and the history are paged (100 a page): with few runs,
+    // one page and no page links; a page past the end says so.
+    let queue = pages::queue(&al, &ctx()).unwrap().into_string();
+    assert!(queue.contains("1 run(s), oldest first."), "{queue}");
+    assert!(!queue.contains("class=\"pager\""), "{queue}");
+    let past = pages::queue_page(&al, 2, &ctx()).unwrap().into_string();
+    assert!(
+        visible(&past).contains("There is no page 2: 1 run(s) fill 1 page(s)."),
+        "{past}"
+    );
+    assert!(!past.contains(&run), "{past}");
+    let past = pages::history_page(&al, 3, &ctx()).unwrap().into_string();
+    assert!(
+        visible(&past).contains("There is no page 3: 0 run(s) fill 1 page(s)."),
+        "{past}"
+    );
     // A round with nothing to compare is the engine's refusal.
     let err = pages::run(&al, &run, Some(2), &ctx()).unwrap_err();
     assert!(err.to_string().contains("no later round"), "{err}");
+    // In words a page can show too: no CLI flag named.
+    for n in [2, 0] {
+        let err = pages::run(&al, &run, Some(n), &ctx()).unwrap_err();
+        let said = err.to_string();
+        assert!(
+            said.contains(&format!("no diff since round {n}: ")),
+            "{said}"
+        );
+        assert!(!said.contains("--since-round"), "{said}");
+    }
+}
+
+/// With more runs waiting than a page holds, the queue's first page shows
+/// the oldest 100, says how many more wait and links to the next page,
+/// which holds the rest.
+#[test]
+fn the_queue_shows_a_hundred_runs_a_page_and_counts_the_rest() {
+    let env = Env::new();
+    let runs: Vec<String> = (0..=pages::PAGE_SIZE).map(|_| env.submitted().0).collect();
+    let al = open(&env);
+    let order: Vec<String> = airlock_core::inspect::queue(&al)
+        .unwrap()
+        .queue
+        .into_iter()
+        .map(|w| w.run)
+        .collect();
+    assert_eq!(order.len(), runs.len());
+    let first = pages::queue(&al, &ctx()).unwrap().into_string();
+    let linked = |html: &str, run: &str| html.contains(&format!("href=\"/runs/{run}\""));
+    assert!(order[..100].iter().all(|r| linked(&first, r)), "{first}");
+    assert!(!linked(&first, &order[100]), "{first}");
+    assert!(
+        visible(&first).contains("101 run(s), oldest first. 1 more after these (100 a page)."),
+        "{first}"
+    );
+    assert!(first.contains("rel=\"next\" href=\"/?page=2\""), "{first}");
+    assert!(
+        visible(&first).contains("page 1 of 2 (runs 1–100 of 101)"),
+        "{first}"
+    );
+    let second = pages::queue_page(&al, 2, &ctx()).unwrap().into_string();
+    assert!(linked(&second, &order[100]), "{second}");
+    assert!(!linked(&second, &order[0]), "{second}");
+    assert!(
+        second.contains("rel=\"prev\" href=\"/?page=1\""),
+        "{second}"
+    );
 }

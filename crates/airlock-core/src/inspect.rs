@@ -473,7 +473,8 @@ pub fn actions_json(actions: &[Action], round: Option<u32>) -> Value {
     )
 }
 
-/// The commit round `n` was submitted as, or why there is none to compare with.
+/// The commit round `n` was submitted as, or why there is none to compare with
+/// (in words for the CLI's `--since-round` and the web's `?since=` alike).
 fn since_commit(run: &Run, history: &History, n: u32) -> Result<String> {
     let submitted: Vec<String> = history
         .submissions
@@ -482,7 +483,7 @@ fn since_commit(run: &Run, history: &History, n: u32) -> Result<String> {
         .collect();
     if n >= run.round {
         return Err(Error::Invalid(format!(
-            "`--since-round {n}`: run {} is in round {}, so there is no later round to compare round {n} with; give an earlier round ({})",
+            "no diff since round {n}: run {} is in round {}, so there is no later round to compare round {n} with; give an earlier round ({})",
             run.id,
             run.round,
             if submitted.is_empty() {
@@ -494,7 +495,7 @@ fn since_commit(run: &Run, history: &History, n: u32) -> Result<String> {
     }
     history.submitted_in(n).map(str::to_string).ok_or_else(|| {
         Error::Invalid(format!(
-            "`--since-round {n}`: round {n} of run {} was never submitted, so it has no commit to compare with ({})",
+            "no diff since round {n}: round {n} of run {} was never submitted, so it has no commit to compare with ({})",
             run.id,
             if submitted.is_empty() { "no round was submitted yet".to_string() } else { format!("submitted rounds: {}", submitted.join(", ")) }
         ))

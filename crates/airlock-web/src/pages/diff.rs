@@ -50,11 +50,14 @@ pub fn kind(line: &str) -> &'static str {
 }
 
 /// A file's lines, each in a span of its kind (one `pre`); the code after
-/// the `+`/`-`/` ` coloured when the file's language is known.
+/// the `+`/`-`/` ` coloured when the file's language is known. Each span is
+/// a block (its background spans the width), so no newline is written
+/// between them: a newline there would be a second, empty line in the
+/// browser; copying still gives one line per diff line (a block ends one).
 pub fn render(file: &FilePatch<'_>, lang: Option<Lang>) -> Markup {
     html! {
         pre.diff {
-            @for h in &file.header { span.l.meta { (text::line(h)) } "\n" }
+            @for h in &file.header { span.l.meta { (text::line(h)) } }
             @for l in &file.lines {
                 @let kind = kind(l);
                 span class={ "l " (kind) } {
@@ -65,7 +68,6 @@ pub fn render(file: &FilePatch<'_>, lang: Option<Lang>) -> Markup {
                         _ => (text::text(l)),
                     }
                 }
-                "\n"
             }
         }
     }

@@ -5,9 +5,16 @@ use airlock_core::run::State;
 use airlock_core::{Airlock, Result};
 use maud::{Markup, html};
 
-use super::{Nav, PageCtx, layout, run_href, text};
+use super::{Nav, PageCtx, layout, page_range, pager, past_the_end, run_href, text};
 
+/// The history's first page.
 pub fn history(al: &Airlock, ctx: &PageCtx) -> Result<Markup> {
+    history_page(al, 1, ctx)
+}
+
+/// Page `page` (from 1) of the history: `PAGE_SIZE` runs, newest decision
+/// first, with links to the other pages.
+pub fn history_page(al: &Airlock, page: usize, ctx: &PageCtx) -> Result<Markup> {
     let mut runs: Vec<_> = al
         .store
         .list()?
@@ -35,15 +42,22 @@ pub fn history(al: &Airlock, ctx: &PageCtx) -> Result<Markup> {
         )| { row.1.as_ref().map(|d| d.at.clone()).unwrap_or_default() };
         at(b).cmp(&at(a))
     });
+    let total = rows.len();
+    let Some(range) = page_range(page, total) else {
+        let body = html! { h1 { "History" } (past_the_end("/history", page, total)) };
+        return Ok(layout("history", Nav::History, ctx, body));
+    };
+    let rows = &rows[range];
     let body = html! {
         h1 { "History" }
         @if rows.is_empty() {
             p.empty { "No run was promoted, rejected or rolled back yet." }
         } @else {
+            (pager("/history", page, total, "runs"))
             table.history {
                 thead { tr { th { "run" } th { "state" } th { "class / lane" } th { "last decision" } } }
                 tbody {
-                    @for (r, last) in &rows {
+                    @for (r, last) in rows {
                         tr {
                             td {
                                 a href=(run_href(&r.id)) { code { (r.id) } }
@@ -64,6 +78,7 @@ pub fn history(al: &Airlock, ctx: &PageCtx) -> Result<Markup> {
                     }
                 }
             }
+            (pager("/history", page, total, "runs"))
         }
     };
     Ok(layout("history", Nav::History, ctx, body))

@@ -18,8 +18,8 @@ mod run;
 mod stats;
 pub mod text;
 
-pub use history::history;
-pub use queue::queue;
+pub use history::{history, history_page};
+pub use queue::{queue, queue_page};
 pub use run::run;
 pub use stats::stats;
 
@@ -121,6 +121,47 @@ pub fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
     }
 }
 
+/// Rows on one page of the queue or the history (`?page=N` for the rest):
+/// a page stays quick to render and to read however many runs there are.
+pub const PAGE_SIZE: usize = 100;
+
+/// Page `page` (from 1) of `total` rows: the range of rows it shows, or
+/// `None` when the page is past the last one (page 1 always exists).
+pub(crate) fn page_range(page: usize, total: usize) -> Option<std::ops::Range<usize>> {
+    let start = page.checked_sub(1)?.checked_mul(PAGE_SIZE)?;
+    if start >= total && page != 1 {
+        return None;
+    }
+    Some(start.min(total)..(start.saturating_add(PAGE_SIZE)).min(total))
+}
+
+/// The links between the pages of `path` (`?page=N`), with where this one
+/// is; nothing when everything fits on one page.
+pub(crate) fn pager(path: &str, page: usize, total: usize, what: &str) -> Markup {
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let shown = page_range(page, total).unwrap_or(0..0);
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label="pages" {
+                @if page > 1 { a rel="prev" href={ (path) "?page=" (page - 1) } { "← previous page" } " " }
+                span { "page " (page) " of " (pages) " (" (what) " " (shown.start + 1) "–" (shown.end) " of " (total) ")" }
+                @if page < pages { " " a rel="next" href={ (path) "?page=" (page + 1) } { "next page →" } }
+            }
+        }
+    }
+}
+
+/// A page number past the last page: said, with the way back.
+pub(crate) fn past_the_end(path: &str, page: usize, total: usize) -> Markup {
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    html! {
+        p.empty {
+            "There is no page " (page) ": " (total) " run(s) fill " (pages) " page(s). "
+            a href=(path) { "Back to the first page" }
+        }
+    }
+}
+
 /// `/runs/{id}`: run ids are airlock's own (checked by the store), but the
 /// link is built as any URL path segment would be.
 pub(crate) fn run_href(id: &str) -> String {
@@ -154,8 +195,44 @@ pub(crate) fn age(at: &str) -> String {
 }
 
 /// A risk flag as a badge: its code, its message as the tooltip and text.
-pub(crate) fn flag_badge(code: &str) -> Markup {
-    html! { span class={ "badge flag " (flag_class(code)) } { (code) } }
+/// A risk flag's badge: its code shown, its message (the agent's text
+/// among it, escaped onto one line) as the badge's `title`.
+pub(crate) fn flag_badge(flag: &airlock_core::decide::RiskFlag) -> Markup {
+    html! {
+        span class={ "badge flag " (flag_class(flag.code)) } title=(flag_title(flag)) { (flag.code) }
+    }
+}
+
+/// A risk flag in a table cell: a short label, the message as its `title`
+/// (hovered or read by a screen reader), the code in its class.
+pub(crate) fn flag_label(flag: &airlock_core::decide::RiskFlag) -> Markup {
+    html! {
+        span class={ "badge flag " (flag_class(flag.code)) " " (flag.code) } title=(flag_title(flag)) {
+            (flag_short(flag.code))
+        }
+    }
+}
+
+fn flag_title(flag: &airlock_core::decide::RiskFlag) -> String {
+    format!(
+        "{}: {}",
+        flag.code,
+        airlock_core::hostile::one_line(&flag.message, 300)
+    )
+}
+
+/// A few words for a flag's code, for a narrow column.
+fn flag_short(code: &str) -> &str {
+    match code {
+        "secret-allowed-inline" => "secret allowed",
+        "protected-path" => "protected path",
+        "weaker-sandbox" => "weaker sandbox",
+        "brief-network" => "network",
+        "checks-failed-first" => "failed first",
+        "condition-needs-review" => "condition: review",
+        "condition-warn" => "condition",
+        other => other,
+    }
 }
 
 fn flag_class(code: &str) -> &'static str {
@@ -190,5 +267,32 @@ mod tests {
         assert!(asset("app.js").is_some());
         assert!(asset("../Cargo.toml").is_none());
         assert_eq!(run_href("r-1/../x"), "/runs/r-1%2F..%2Fx");
+    }
+
+    #[test]
+    fn pages_hold_page_size_rows_and_link_each_other() {
+        assert_eq!(page_range(1, 0), Some(0..0));
+        assert_eq!(page_range(1, 100), Some(0..100));
+        assert_eq!(page_range(2, 100), None);
+        assert_eq!(page_range(2, 250), Some(100..200));
+        assert_eq!(page_range(3, 250), Some(200..250));
+        assert_eq!(page_range(4, 250), None);
+        assert_eq!(page_range(0, 250), None);
+        assert_eq!(page_range(usize::MAX, 250), None);
+        // One page: no links.
+        assert_eq!(pager("/history", 1, 100, "runs").into_string(), "");
+        let first = pager("/history", 1, 250, "runs").into_string();
+        assert!(!first.contains("rel=\"prev\""), "{first}");
+        assert!(first.contains("href=\"/history?page=2\""), "{first}");
+        assert!(first.contains("page 1 of 3 (runs 1–100 of 250)"), "{first}");
+        let last = pager("/", 3, 250, "runs").into_string();
+        assert!(last.contains("rel=\"prev\" href=\"/?page=2\""), "{last}");
+        assert!(!last.contains("rel=\"next\""), "{last}");
+        assert!(last.contains("page 3 of 3 (runs 201–250 of 250)"), "{last}");
+        let past = past_the_end("/history", 4, 250).into_string();
+        assert!(
+            past.contains("There is no page 4: 250 run(s) fill 3 page(s)."),
+            "{past}"
+        );
     }
 }

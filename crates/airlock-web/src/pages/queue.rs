@@ -3,16 +3,40 @@
 use airlock_core::{Airlock, Result};
 use maud::{Markup, html};
 
-use super::{Nav, PageCtx, age, flag_badge, layout, run_href, text};
+use super::{
+    Nav, PAGE_SIZE, PageCtx, age, flag_label, layout, page_range, pager, past_the_end, run_href,
+    text,
+};
 
+/// The queue's first page.
 pub fn queue(al: &Airlock, ctx: &PageCtx) -> Result<Markup> {
-    let queue = airlock_core::inspect::queue(al)?;
+    queue_page(al, 1, ctx)
+}
+
+/// Page `page` (from 1) of the queue: `PAGE_SIZE` runs, oldest first, with
+/// how many more wait and links to them.
+pub fn queue_page(al: &Airlock, page: usize, ctx: &PageCtx) -> Result<Markup> {
+    let mut queue = airlock_core::inspect::queue(al)?;
+    let total = queue.queue.len();
+    let Some(range) = page_range(page, total) else {
+        let body = html! { h1 { "Waiting for a decision" } (past_the_end("/", page, total)) };
+        return Ok(layout("queue", Nav::Queue, ctx, body));
+    };
+    let after = total - range.end;
+    queue.queue.truncate(range.end);
+    queue.queue.drain(..range.start);
     let body = html! {
         h1 { "Waiting for a decision" }
-        @if queue.queue.is_empty() {
+        @if total == 0 {
             p.empty { "No runs are waiting for review." }
         } @else {
-            p.lead { (queue.queue.len()) " run(s), oldest first." }
+            p.lead {
+                (total) " run(s), oldest first."
+                @if after > 0 {
+                    " " strong.more { (after) " more after these" } " (" (PAGE_SIZE) " a page)."
+                }
+            }
+            (pager("/", page, total, "runs"))
             table.queue {
                 thead { tr {
                     th { "run" } th { "class / lane" } th { "submitted" } th { "size" }
@@ -55,7 +79,7 @@ pub fn queue(al: &Airlock, ctx: &PageCtx) -> Result<Markup> {
                                 } @else { "—" }
                             }
                             td {
-                                @for f in &w.risk_flags { (flag_badge(f.code)) " " }
+                                @for f in &w.risk_flags { (flag_label(f)) " " }
                             }
                             td {
                                 @if w.actions.is_empty() { "merge only" }
@@ -65,6 +89,7 @@ pub fn queue(al: &Airlock, ctx: &PageCtx) -> Result<Markup> {
                     }
                 }
             }
+            (pager("/", page, total, "runs"))
         }
     };
     Ok(layout("queue", Nav::Queue, ctx, body))

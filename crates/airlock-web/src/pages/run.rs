@@ -19,8 +19,10 @@ pub fn run(al: &Airlock, run_id: &str, since_round: Option<u32>, ctx: &PageCtx) 
     let diff = Fitted::new(&s);
     let body = html! {
         (summary(&s))
+        // The evidence first, the decision after it: a reviewer meets the
+        // brief and the diff before the buttons (the link skips ahead).
+        p.jump { a href="#decide" { "Decide ↓" } }
         (flags(&s))
-        (decide_forms(&s, ctx, diff.cut()))
         (brief(&s))
         (rounds(&s))
         (diff_section(&s, &diff))
@@ -30,6 +32,7 @@ pub fn run(al: &Airlock, run_id: &str, since_round: Option<u32>, ctx: &PageCtx) 
         (panel(&s))
         (proof(&s))
         (decisions(&s))
+        (decide_forms(&s, ctx, diff.cut()))
     };
     Ok(layout(&format!("run {}", s.run), Nav::None, ctx, body))
 }
@@ -79,7 +82,7 @@ fn flags(s: &Shown) -> Markup {
                 p.lead { "Weigh these before approving." }
                 ul.flags {
                     @for f in &s.risk_flags {
-                        li { (flag_badge(f.code)) " " (text::text(&f.message)) }
+                        li { (flag_badge(f)) " " span.message { (text::text(&f.message)) } }
                     }
                 }
             }
@@ -399,7 +402,7 @@ fn file_section(
                 } @else if !paired {
                     code.path { (text::line(f.header[0])) }
                 }
-                a.top href="#decide" { "decide ↑" }
+                a.top href="#decide" { "decide ↓" }
             }
             (diff::render(f, lang))
             @if left_out > 0 {

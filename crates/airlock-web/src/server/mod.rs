@@ -5,6 +5,7 @@
 //! (`listen`). Engine calls run on the blocking pool, each opening the
 //! repository as a CLI command does.
 
+mod accept;
 mod guard;
 pub mod listen;
 mod refusal;
@@ -117,9 +118,7 @@ impl Server {
             let stop = async move {
                 let _ = asked.wait_for(Option::is_some).await;
             };
-            let serving = axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .into_future();
+            let serving = accept::serve(listener, app, stop);
             // The first signal stops taking connections and lets requests
             // under way finish; a request that never finishes (half sent,
             // by a slow or hostile client) is dropped after STOP_GRACE or

@@ -64,15 +64,41 @@ async fn render(
 pub async fn queue(
     State(shared): State<Arc<Shared>>,
     Extension(s): Extension<Session>,
+    request: Request,
 ) -> Response {
-    render(shared, s, pages::queue).await
+    match page_number(&request, "/") {
+        Ok(n) => render(shared, s, move |al, ctx| pages::queue_page(al, n, ctx)).await,
+        Err(refused) => refused,
+    }
 }
 
 pub async fn history(
     State(shared): State<Arc<Shared>>,
     Extension(s): Extension<Session>,
+    request: Request,
 ) -> Response {
-    render(shared, s, pages::history).await
+    match page_number(&request, "/history") {
+        Ok(n) => render(shared, s, move |al, ctx| pages::history_page(al, n, ctx)).await,
+        Err(refused) => refused,
+    }
+}
+
+/// `?page=N` (from 1; 1 without it), or the page saying it is no page.
+fn page_number(request: &Request, path: &str) -> Result<usize, Response> {
+    match query_value(request.uri().query(), "page") {
+        None => Ok(1),
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(page(
+                StatusCode::BAD_REQUEST,
+                "`page` is not a page number",
+                &[format!(
+                    "the address asks for page `{n}`; pages count from 1"
+                )],
+                &format!("Open {path}, and follow its page links."),
+            )),
+        },
+    }
 }
 
 pub async fn stats(
