@@ -19,7 +19,9 @@ use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 
 use airlock_core::Airlock;
-use airlock_core::layout::Layout;
+use airlock_core::decide::{self, RiskFlag};
+use airlock_core::layout::{Layout, sha256_hex};
+use airlock_core::run::State;
 use airlock_core::store::SqliteStore;
 use airlock_core::store::history::note_step;
 use airlock_ledger::append_in;
@@ -35,6 +37,9 @@ pub struct Opts {
     /// Runs waiting in the queue.
     pub waiting: usize,
     pub pairs: usize,
+    /// The copies share the run's brief (one digest: parsed once) rather
+    /// than each having its own (a digest each, as separate briefs have).
+    pub same_brief: bool,
 }
 
 impl Default for Opts {
@@ -43,6 +48,7 @@ impl Default for Opts {
             lines: 5000,
             waiting: 1000,
             pairs: 21,
+            same_brief: false,
         }
     }
 }
@@ -158,18 +164,33 @@ pub fn bench(airlock: &Path, opts: &Opts, verbose: bool) -> Result<Vec<Compariso
         l.key_dir = env.home.join(".config").join("airlock");
         l
     };
-    seed_copies(
+    let copies = seed_copies(
         &mut SqliteStore::open(&layout.store_paths())?,
         &id,
         opts.waiting - 1,
     )?;
+    copy_briefs(&layout, &id, &copies, opts.same_brief)?;
     let al = open(&repo, &env)?;
-    let waiting = airlock_core::inspect::queue(&al)?.queue.len();
-    ensure!(waiting == opts.waiting, "{waiting} runs in the queue");
+    let gathered = airlock_core::inspect::queue(&al)?.queue;
+    ensure!(
+        gathered.len() == opts.waiting,
+        "{} runs in the queue",
+        gathered.len()
+    );
+    let flags: Vec<_> = gathered
+        .iter()
+        .map(|w| (w.run.clone(), w.risk_flags.clone()))
+        .collect();
+    ensure!(
+        per_run_gathering(&al)? == flags,
+        "the queue's risk flags differ from those gathered run by run"
+    );
     drop(al);
     let mut page = Measure::new("queue page (open + gather + render), in process");
     let mut review = Measure::new("airlock review");
     let mut gather = Measure::new("of which: inspect::queue (the engine's data)");
+    let mut per_run =
+        Measure::new("the same flags gathered run by run (three queries and a brief parse a run)");
     for round in 0..=opts.pairs {
         env.say(&format!("web queue: round {round}"));
         let t = Instant::now();
@@ -181,11 +202,15 @@ pub fn bench(airlock: &Path, opts: &Opts, verbose: bool) -> Result<Vec<Compariso
         let t = Instant::now();
         airlock_core::inspect::queue(&al)?;
         let g = t.elapsed();
+        let t = Instant::now();
+        per_run_gathering(&al)?;
+        let p = t.elapsed();
         let (b, _) = timed(env.airlock(&repo, &["review"]))?;
         if round > 0 {
             page.push(a);
             review.push(b);
             gather.push(g);
+            per_run.push(p);
         }
     }
     let queue = Comparison {
@@ -196,7 +221,7 @@ pub fn bench(airlock: &Path, opts: &Opts, verbose: bool) -> Result<Vec<Compariso
         ),
         subject: page,
         baseline: review,
-        details: vec![gather],
+        details: vec![gather, per_run],
         notes: vec![
             format!("HTML: {} KiB", html_bytes / 1024),
             "one run submitted through the binary, the rest copies written into the store".into(),
@@ -204,6 +229,57 @@ pub fn bench(airlock: &Path, opts: &Opts, verbose: bool) -> Result<Vec<Compariso
         target: Target::MedianUnder(Duration::from_millis(100)),
     };
     Ok(vec![run_page, queue])
+}
+
+/// Each copy's copy of the run's brief, where the risk flags read it: the
+/// same text for all (`same`), else with a comment naming the copy and the
+/// copy's record given that text's digest, as separate briefs would be.
+fn copy_briefs(layout: &Layout, id: &str, copies: &[String], same: bool) -> Result<()> {
+    let text = std::fs::read_to_string(layout.run_dir(id).join("brief.toml"))?;
+    let mut store = SqliteStore::open(&layout.store_paths())?;
+    let tx = store
+        .ledger
+        .connection_mut()
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for copy in copies {
+        let dir = layout.run_dir(copy);
+        std::fs::create_dir_all(&dir)?;
+        let text = if same {
+            text.clone()
+        } else {
+            format!("{text}# the brief of {copy}\n")
+        };
+        std::fs::write(dir.join("brief.toml"), &text)?;
+        tx.execute(
+            "UPDATE runs SET data = json_set(data, '$.brief_digest', ?2) WHERE id = ?1",
+            params![copy, sha256_hex(text.as_bytes())],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Every waiting run's risk flags gathered as the queue did before
+/// `Store::in_review`: the runs listed, then per run its actions, its
+/// events and its traces (a query each) and its brief read and parsed.
+/// Measured beside the queue, and its flags checked equal to the queue's.
+fn per_run_gathering(al: &Airlock) -> Result<Vec<(String, Vec<RiskFlag>)>> {
+    let workflow = al.current_workflow().ok();
+    let mut runs: Vec<_> = al
+        .store
+        .list()?
+        .into_iter()
+        .filter(|r| r.state == State::InReview)
+        .collect();
+    runs.sort_by_key(|r| r.submission.as_ref().map(|s| s.at.clone()));
+    let mut out = Vec::with_capacity(runs.len());
+    for r in runs {
+        al.store.actions(&r.id)?;
+        let history = decide::history(al, &r.id)?;
+        let flags = decide::risk_flags_under(al, &r, &history, workflow.as_ref())?;
+        out.push((r.id, flags));
+    }
+    Ok(out)
 }
 
 /// `copies` runs in review that are run `id` under other names: its row

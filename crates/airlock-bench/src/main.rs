@@ -135,6 +135,10 @@ enum Command {
         /// Timed pairs (after one untimed pair).
         #[arg(long, default_value_t = bench_web::Opts::default().pairs)]
         pairs: usize,
+        /// The queue's copies share the run's brief (parsed once for all)
+        /// instead of each having its own.
+        #[arg(long)]
+        same_brief: bool,
     },
     /// airlock-snap compare, normalize and diff rendering vs plain `similar` and a copy.
     Snap {
@@ -370,12 +374,14 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             lines,
             waiting,
             pairs,
+            same_brief,
         } => bench_web::bench(
             &airlock,
             &bench_web::Opts {
                 lines: *lines,
                 waiting: (*waiting).max(1),
                 pairs: *pairs,
+                same_brief: *same_brief,
             },
             v,
         )?,

@@ -501,3 +501,41 @@ fn a_rolled_back_run_with_a_compensation_unfinished_says_how_to_finish_it() {
         )
     );
 }
+
+/// The queue parses a brief once per digest: a run whose copy of a shared
+/// brief was changed behind airlock's back must not borrow the parse of an
+/// intact copy (its brief no longer loads, so it gets no network flag),
+/// and the intact one keeps its flag.
+#[test]
+fn review_reads_each_runs_own_copy_of_a_shared_brief() {
+    let env = Env::new();
+    env.commit_file(
+        ".airlock/workflow.toml",
+        &format!("{WORKFLOW}\n[lanes.governed]\nnetwork = \"on\"\n"),
+        "the governed lane has the network",
+    );
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let (run, wt) = env.start(RISKY_BRIEF);
+        write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+        env.json(&["check", &run], 0);
+        env.json(&["submit", &run], 0);
+        runs.push(run);
+    }
+    let copy = env
+        .state_dir()
+        .join("runs")
+        .join(&runs[1])
+        .join("brief.toml");
+    let mut perms = std::fs::metadata(&copy).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&copy, perms).unwrap();
+    std::fs::write(&copy, format!("{RISKY_BRIEF}# edited after the start\n")).unwrap();
+    let v = env.json(&["review"], 0);
+    let queue = v["queue"].as_array().unwrap();
+    let ids: Vec<&str> = queue.iter().map(|e| e["run"].as_str().unwrap()).collect();
+    assert_eq!(ids, [runs[0].as_str(), runs[1].as_str()], "oldest first");
+    assert_eq!(codes(&queue[0]["risk_flags"]), ["brief-network"]);
+    assert_eq!(codes(&queue[1]["risk_flags"]), Vec::<String>::new());
+}

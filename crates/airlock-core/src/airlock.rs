@@ -113,6 +113,17 @@ impl Airlock {
 /// The brief a run was started with, from airlock's own copy, refusing
 /// if that copy no longer matches the digest recorded at start.
 pub(crate) fn brief_of(layout: &Layout, run: &Run, workflow: &Workflow) -> Result<Brief> {
+    let (text, path) = brief_text_of(layout, run)?;
+    Ok(Brief::parse(
+        &text,
+        &path.display().to_string(),
+        Some(workflow),
+    )?)
+}
+
+/// The text of the brief a run was started with, and where it is, refusing
+/// as [`brief_of`] does.
+pub(crate) fn brief_text_of(layout: &Layout, run: &Run) -> Result<(String, std::path::PathBuf)> {
     let path = layout.run_dir(&run.id).join("brief.toml");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
         path: path.clone(),
@@ -129,9 +140,5 @@ pub(crate) fn brief_of(layout: &Layout, run: &Run, workflow: &Workflow) -> Resul
             "a run's brief is fixed; start a new run with the new brief",
         ));
     }
-    Ok(Brief::parse(
-        &text,
-        &path.display().to_string(),
-        Some(workflow),
-    )?)
+    Ok((text, path))
 }

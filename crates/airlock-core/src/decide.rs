@@ -286,9 +286,23 @@ impl History {
 
 /// Reads a run's history from its ledger events.
 pub fn history(al: &Airlock, run_id: &str) -> Result<History> {
+    Ok(history_of(&al.store.events(Some(run_id))?))
+}
+
+/// The ledger event kinds a run's [`History`] is made of (the others are
+/// skipped).
+pub fn history_kinds() -> Vec<&'static str> {
+    let mut kinds = vec!["check", "submit"];
+    kinds.extend(DECISION_KINDS);
+    kinds
+}
+
+/// A run's history from its ledger events, in order (those of other kinds
+/// than [`history_kinds`] are skipped).
+pub fn history_of(events: &[airlock_ledger::Event]) -> History {
     let mut out = History::default();
     let mut round = 1u32;
-    for e in al.store.events(Some(run_id))? {
+    for e in events {
         let text = |key: &str| e.data[key].as_str().map(str::to_string);
         match e.kind.as_str() {
             "check" => {
@@ -327,7 +341,7 @@ pub fn history(al: &Airlock, run_id: &str) -> Result<History> {
             _ => {}
         }
     }
-    Ok(out)
+    out
 }
 
 /// Writes the reviewer's words where the run's commands find them
@@ -379,6 +393,20 @@ pub fn risk_flags_under(
     history: &History,
     workflow: Option<&airlock_model::workflow::Workflow>,
 ) -> Result<Vec<RiskFlag>> {
+    let traces = al.store.traces(&run.id)?;
+    let confinements = traces.iter().map(|t| (t.n, t.confinement.as_str()));
+    let brief = workflow.and_then(|w| al.brief_of(run, w).ok());
+    Ok(risk_flags_of(
+        run,
+        history,
+        confinements,
+        workflow.zip(brief.as_ref()),
+    ))
+}
+
+/// The flags a run's last check raised: secrets allowed by the agent's own
+/// inline marker, protected paths touched, conditions that held.
+fn check_flags(run: &Run) -> Vec<RiskFlag> {
     let mut flags = Vec::new();
     if let Some(check) = &run.check {
         for stop in &check.report.stops {
@@ -425,12 +453,25 @@ pub fn risk_flags_under(
             });
         }
     }
-    let weaker: Vec<String> = al
-        .store
-        .traces(&run.id)?
-        .iter()
-        .filter(|t| !t.confinement.is_empty() && t.confinement != "confined")
-        .map(|t| format!("#{}", t.n))
+    flags
+}
+
+/// [`risk_flags`] from what the caller gathered: each trace's number and
+/// confinement, and the workflow with the run's brief (`None`: either does
+/// not load; the flag needs both).
+pub fn risk_flags_of<'a>(
+    run: &Run,
+    history: &History,
+    confinements: impl Iterator<Item = (u32, &'a str)>,
+    workflow_and_brief: Option<(
+        &airlock_model::workflow::Workflow,
+        &airlock_model::brief::Brief,
+    )>,
+) -> Vec<RiskFlag> {
+    let mut flags = check_flags(run);
+    let weaker: Vec<String> = confinements
+        .filter(|(_, confinement)| !confinement.is_empty() && *confinement != "confined")
+        .map(|(n, _)| format!("#{n}"))
         .collect();
     if !weaker.is_empty() {
         flags.push(RiskFlag {
@@ -444,11 +485,10 @@ pub fn risk_flags_under(
     }
     // A brief or workflow that no longer loads is shown by `show` itself;
     // the flag needs both.
-    if let Some(workflow) = workflow
-        && let Ok(brief) = al.brief_of(run, workflow)
+    if let Some((workflow, brief)) = workflow_and_brief
         && brief.network == Some(airlock_model::network::Network::On)
     {
-        let decision = crate::confinement::network(workflow, &brief, &run.lane);
+        let decision = crate::confinement::network(workflow, brief, &run.lane);
         flags.push(RiskFlag {
             code: "brief-network",
             message: format!(
@@ -468,5 +508,5 @@ pub fn risk_flags_under(
             });
         }
     }
-    Ok(flags)
+    flags
 }

@@ -5,6 +5,7 @@
 //! them are what the agent wrote unless said otherwise: a renderer escapes
 //! them (`airlock_model::hostile`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -65,14 +66,13 @@ pub struct Glance {
 /// The queue: every run in review, oldest submission first, with what it
 /// would do beyond its diff and its risk flags.
 pub fn queue(al: &Airlock) -> Result<Queue> {
-    let mut runs: Vec<Run> = al
-        .store
-        .list()?
-        .into_iter()
-        .filter(|r| r.state == State::InReview)
-        .collect();
-    let at = |r: &Run| {
-        r.submission
+    // Every run in review with its actions, history events and traces'
+    // confinements in a few queries, not three a run.
+    let mut runs = al.store.in_review(&crate::decide::history_kinds())?;
+    runs.retain(|r| r.run.state == State::InReview);
+    let at = |r: &airlock_store::InReview| {
+        r.run
+            .submission
             .as_ref()
             .map(|s| s.at.clone())
             .unwrap_or_default()
@@ -80,18 +80,43 @@ pub fn queue(al: &Airlock) -> Result<Queue> {
     runs.sort_by_key(at);
     // `workflow_for` reads the repository's current workflow whatever the
     // run: read once for the whole queue.
-    let workflow = runs.first().and_then(|r| al.workflow_for(r).ok());
+    let workflow = runs.first().and_then(|r| al.workflow_for(&r.run).ok());
+    // Briefs parsed once per digest: copies that hash the same hold the
+    // same text (each copy is still read and checked against its run's
+    // digest, as `brief_of` does).
+    let mut briefs: HashMap<String, Option<crate::brief::Brief>> = HashMap::new();
     let mut queue = Vec::with_capacity(runs.len());
-    for r in runs {
+    for airlock_store::InReview {
+        run: r,
+        actions,
+        events,
+        confinements,
+    } in runs
+    {
         // What each run would do beyond its diff, so nobody approves a push
         // or an email without noticing it.
-        let actions = crate::action::plan::list(al, &r.id)?
+        let actions = actions
             .iter()
             .filter(|a| a.role == Role::Apply)
             .map(|a| format!("{} `{}`", a.spec.body.kind(), clean(&a.spec.name)))
             .collect();
-        let history = crate::decide::history(al, &r.id)?;
-        let risk_flags = crate::decide::risk_flags_under(al, &r, &history, workflow.as_ref())?;
+        let history = crate::decide::history_of(&events);
+        let brief = workflow.as_ref().and_then(|w| {
+            let (text, path) = crate::airlock::brief_text_of(&al.layout, &r).ok()?;
+            briefs
+                .entry(r.brief_digest.clone())
+                .or_insert_with(|| {
+                    crate::brief::Brief::parse(&text, &path.display().to_string(), Some(w)).ok()
+                })
+                .as_ref()
+                .map(|b| (w, b))
+        });
+        let risk_flags = crate::decide::risk_flags_of(
+            &r,
+            &history,
+            confinements.iter().map(|(n, c)| (*n, c.as_str())),
+            brief,
+        );
         let glance = glance(&r);
         queue.push(Waiting {
             submitted: r.submission.as_ref().map(|s| s.at.clone()),

@@ -575,6 +575,25 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The events `condition` (an SQL expression over the events table's
+    /// columns, written by the caller, never from input) selects with
+    /// `params`, in ledger order.
+    pub fn events_where<P: rusqlite::Params>(
+        &self,
+        condition: &str,
+        params: P,
+    ) -> Result<Vec<Event>, LedgerError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT seq, ts, run, kind, data, prev, hash FROM events WHERE {condition} ORDER BY seq"
+        ))?;
+        let mut rows = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(event_from_row(row)?);
+        }
+        Ok(out)
+    }
+
     /// The last event's seq and stored hash, or `None` for an empty ledger.
     pub fn head(&self) -> Result<Option<(u64, String)>, LedgerError> {
         head_of(&self.conn)

@@ -19,6 +19,7 @@ mod schema;
 pub mod testing;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use postgres::{Client, NoTls, Statement, Transaction};
@@ -35,7 +36,7 @@ use airlock_store::error::{Code, Error, Result};
 use airlock_store::head::{Chain, HeadStatus};
 use airlock_store::history::{STEP_KINDS, Step, StepFilter, StepRow};
 use airlock_store::lock::FileLock;
-use airlock_store::{Intent, IntentGuard, Paths, Store};
+use airlock_store::{InReview, Intent, IntentGuard, Paths, Store};
 
 pub use schema::{MIGRATION_LOCK, VERSION as SCHEMA_VERSION};
 
@@ -1083,6 +1084,107 @@ impl Store for PgStore {
             append_in(tx, st, Some(&run.id), "propose", &event(replaced))
         })?;
         self.witness(&event)
+    }
+
+    fn in_review(&self, kinds: &[&str]) -> Result<Vec<InReview>> {
+        const IN_REVIEW: &str = "SELECT id FROM runs WHERE state = 'in_review'";
+        let mut client = self.client.borrow_mut();
+        // One snapshot for the four queries: a run decided meanwhile is
+        // either wholly in the queue or not in it.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(database_error)?;
+        let mut queue: Vec<InReview> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
+        for row in tx
+            .query(
+                "SELECT id, data FROM runs WHERE state = 'in_review'
+                 ORDER BY created COLLATE \"C\", id COLLATE \"C\"",
+                &[],
+            )
+            .map_err(database_error)?
+        {
+            let (id, data): (String, &str) = (row.get(0), row.get(1));
+            let run: Run = serde_json::from_str(data).map_err(|e| {
+                Error::Corrupt(format!("the record of run {id} is unreadable: {e}"))
+            })?;
+            at.insert(id, queue.len());
+            queue.push(InReview {
+                run,
+                actions: Vec::new(),
+                events: Vec::new(),
+                confinements: Vec::new(),
+            });
+        }
+        if queue.is_empty() {
+            return Ok(queue);
+        }
+        for row in tx
+            .query(
+                &format!(
+                    "SELECT run, data FROM actions WHERE run IN ({IN_REVIEW})
+                     ORDER BY run, role = 'undo', seq"
+                ),
+                &[],
+            )
+            .map_err(database_error)?
+        {
+            let (run, data): (&str, &str) = (row.get(0), row.get(1));
+            let action = serde_json::from_str(data).map_err(|e| {
+                Error::Corrupt(format!("an action of run {run} is unreadable: {e}"))
+            })?;
+            if let Some(&i) = at.get(run) {
+                queue[i].actions.push(action);
+            }
+        }
+        for row in tx
+            .query(
+                &format!(
+                    "SELECT run, (data::jsonb ->> 'n')::bigint, data::jsonb ->> 'confinement'
+                     FROM traces WHERE run IN ({IN_REVIEW}) ORDER BY run, n"
+                ),
+                &[],
+            )
+            .map_err(database_error)?
+        {
+            let run: &str = row.get(0);
+            let n = row
+                .get::<_, Option<i64>>(1)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "a trace of run {run} is unreadable: it has no number"
+                    ))
+                })?;
+            let confinement: Option<String> = row.get(2);
+            if let Some(&i) = at.get(run) {
+                queue[i]
+                    .confinements
+                    .push((n, confinement.unwrap_or_default()));
+            }
+        }
+        if !kinds.is_empty() {
+            for row in tx
+                .query(
+                    &format!(
+                        "SELECT {EVENT_COLUMNS} FROM events
+                         WHERE run IN ({IN_REVIEW}) AND kind = ANY($1) ORDER BY seq"
+                    ),
+                    &[&kinds],
+                )
+                .map_err(database_error)?
+            {
+                let event = event_from_row(&row)?;
+                if let Some(&i) = event.run.as_ref().and_then(|r| at.get(r)) {
+                    queue[i].events.push(event);
+                }
+            }
+        }
+        tx.commit().map_err(database_error)?;
+        Ok(queue)
     }
 
     fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool> {

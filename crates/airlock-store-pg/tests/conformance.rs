@@ -158,6 +158,7 @@ both!(
     a_deleted_event_is_named_by_verify,
     a_deleted_tail_is_refused_at_open,
     eight_writers_on_different_runs_leave_no_gaps,
+    in_review_gathers_each_waiting_run_with_its_actions_events_and_traces,
 );
 
 fn run(id: &str, state: State, created: &str) -> Run {
@@ -598,4 +599,101 @@ fn eight_writers_on_different_runs_leave_no_gaps(b: &dyn Backend) {
     let report = store.verify_ledger().unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.events, 8 * (EACH as u64 + 1));
+}
+
+/// The review queue's one gathering: every run in review (and no other),
+/// in `list` order, each with exactly what the per-run methods return of
+/// it (its actions, its events of the kinds asked, its traces'
+/// confinements).
+fn in_review_gathers_each_waiting_run_with_its_actions_events_and_traces(b: &dyn Backend) {
+    let mut store = b.open().unwrap();
+    assert!(store.in_review(&["submit"]).unwrap().is_empty());
+    let r1 = start(&mut *store, "r-1", "2026-01-01T00:00:00.000Z");
+    start(&mut *store, "r-2", "2026-01-02T00:00:00.000Z");
+    let r3 = start(&mut *store, "r-3", "2026-01-03T00:00:00.000Z");
+    let mut weaker = trace("/logs/1.out", json!([]));
+    weaker.confinement = "confined (weaker: no namespaces)".into();
+    store.add_trace("r-1", &mut weaker).unwrap();
+    let mut confined = trace("/logs/2.out", json!([]));
+    confined.confinement = "confined".into();
+    store.add_trace("r-1", &mut confined).unwrap();
+    // Recorded without a confinement.
+    let mut bare = trace("/logs/3.out", json!([]));
+    store.add_trace("r-1", &mut bare).unwrap();
+    let mut other = trace("/logs/4.out", json!([]));
+    store.add_trace("r-2", &mut other).unwrap();
+    for (name, seq) in [("publish", 1), ("notify", 2)] {
+        store
+            .replace_actions(
+                &r1,
+                name,
+                &[action("r-1", name, seq, "planned")],
+                &|r| json!({"name": name, "replaced": r}),
+            )
+            .unwrap();
+    }
+    store
+        .event(Some("r-1"), "check", json!({"passed": false}))
+        .unwrap();
+    store.record_event("r-1", "note", json!({})).unwrap();
+    store
+        .event(Some("r-2"), "check", json!({"passed": true}))
+        .unwrap();
+    for r in [&r3, &r1] {
+        let mut submitted = r.clone();
+        submitted.state = State::InReview;
+        store
+            .transition(&submitted, State::Staged, "submit", json!({"head": "h"}))
+            .unwrap();
+    }
+
+    let other = b.open().unwrap();
+    let kinds = ["check", "submit", "approve"];
+    let queue = other.in_review(&kinds).unwrap();
+    let ids: Vec<&str> = queue.iter().map(|q| q.run.id.as_str()).collect();
+    assert_eq!(ids, ["r-1", "r-3"], "runs in review, in list order");
+    for q in &queue {
+        assert_eq!(q.run.state, State::InReview);
+        assert_eq!(json!(q.run), json!(other.get(&q.run.id).unwrap()));
+        assert_eq!(
+            json!(q.actions),
+            json!(other.actions(&q.run.id).unwrap()),
+            "{}",
+            q.run.id
+        );
+        let events: Vec<_> = other
+            .events(Some(&q.run.id))
+            .unwrap()
+            .into_iter()
+            .filter(|e| kinds.contains(&e.kind.as_str()))
+            .collect();
+        assert_eq!(q.events, events, "{}", q.run.id);
+        let confinements: Vec<(u32, String)> = other
+            .traces(&q.run.id)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.n, t.confinement))
+            .collect();
+        assert_eq!(q.confinements, confinements, "{}", q.run.id);
+    }
+    let r1_kinds: Vec<&str> = queue[0].events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(r1_kinds, ["check", "submit"]);
+    assert_eq!(queue[0].actions.len(), 2);
+    assert_eq!(
+        queue[0].confinements,
+        [
+            (1, "confined (weaker: no namespaces)".to_string()),
+            (2, "confined".to_string()),
+            (3, String::new()),
+        ]
+    );
+    assert!(queue[1].actions.is_empty() && queue[1].confinements.is_empty());
+    // No kinds: no events.
+    assert!(
+        other
+            .in_review(&[])
+            .unwrap()
+            .iter()
+            .all(|q| q.events.is_empty())
+    );
 }

@@ -114,6 +114,26 @@ pub trait Store {
     /// Drops the action `name` of `run` with a `withdraw` event; false when
     /// the run has none of that name.
     fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool>;
+
+    // The review queue.
+    /// The runs in review, as [`Store::list`] orders them, each with what
+    /// the queue shows of it: in a few queries however many runs wait,
+    /// rather than three a run.
+    fn in_review(&self, kinds: &[&str]) -> Result<Vec<InReview>>;
+}
+
+/// A run in review and what the review queue reads of it
+/// ([`Store::in_review`]).
+#[derive(Debug, Clone)]
+pub struct InReview {
+    pub run: Run,
+    /// Its actions, as [`Store::actions`] orders them.
+    pub actions: Vec<Action>,
+    /// Its ledger events of the kinds asked for, in ledger order.
+    pub events: Vec<Event>,
+    /// Each of its traces' number and confinement (empty when the trace
+    /// records none), in trace order.
+    pub confinements: Vec<(u32, String)>,
 }
 
 /// Work that was begun and must be finished or undone if the process dies.

@@ -9,8 +9,9 @@ use airlock_ledger::{Event, Ledger, VerifyReport, append_in};
 use airlock_model::action::{Action, ActionState};
 
 use crate::Store;
-use crate::interface::{Intent, IntentGuard};
+use crate::interface::{InReview, Intent, IntentGuard};
 use airlock_proof::{PublicKey, SigningKey};
+use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::lock::FileLock;
@@ -534,6 +535,85 @@ impl crate::Store for SqliteStore {
     ) -> Result<()> {
         let event = crate::actions::replace(&mut self.ledger, run, name, actions, event)?;
         self.witness(&event)
+    }
+
+    fn in_review(&self, kinds: &[&str]) -> Result<Vec<InReview>> {
+        const IN_REVIEW: &str = "SELECT id FROM runs WHERE state = 'in_review'";
+        let conn = self.ledger.connection();
+        // One snapshot for the four queries: a run decided meanwhile is
+        // either wholly in the queue or not in it.
+        let tx = conn.unchecked_transaction()?;
+        let mut queue: Vec<InReview> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
+        let mut stmt = conn
+            .prepare("SELECT id, data FROM runs WHERE state = 'in_review' ORDER BY created, id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (id, data): (String, String) = (row.get(0)?, row.get(1)?);
+            let run: Run = serde_json::from_str(&data).map_err(|e| {
+                Error::Corrupt(format!("the record of run {id} is unreadable: {e}"))
+            })?;
+            at.insert(id, queue.len());
+            queue.push(InReview {
+                run,
+                actions: Vec::new(),
+                events: Vec::new(),
+                confinements: Vec::new(),
+            });
+        }
+        if queue.is_empty() {
+            return Ok(queue);
+        }
+        let mut stmt = conn.prepare(&format!(
+            "SELECT run, data FROM actions WHERE run IN ({IN_REVIEW}) ORDER BY run, role = 'undo', seq"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (run, data): (String, String) = (row.get(0)?, row.get(1)?);
+            let action = serde_json::from_str(&data).map_err(|e| {
+                Error::Corrupt(format!("an action of run {run} is unreadable: {e}"))
+            })?;
+            if let Some(&i) = at.get(&run) {
+                queue[i].actions.push(action);
+            }
+        }
+        let mut stmt = conn.prepare(&format!(
+            "SELECT run, json_extract(data, '$.n'), json_extract(data, '$.confinement')
+             FROM traces WHERE run IN ({IN_REVIEW}) ORDER BY run, n"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let run: String = row.get(0)?;
+            let n: Option<u32> = row.get(1).ok().flatten();
+            let confinement: Option<String> = row.get(2).ok().flatten();
+            let Some(n) = n else {
+                return Err(Error::Corrupt(format!(
+                    "a trace of run {run} is unreadable: it has no number"
+                )));
+            };
+            if let Some(&i) = at.get(&run) {
+                queue[i]
+                    .confinements
+                    .push((n, confinement.unwrap_or_default()));
+            }
+        }
+        if !kinds.is_empty() {
+            let placeholders = (1..=kinds.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let events = self.ledger.events_where(
+                &format!("run IN ({IN_REVIEW}) AND kind IN ({placeholders})"),
+                rusqlite::params_from_iter(kinds),
+            )?;
+            for event in events {
+                if let Some(&i) = event.run.as_ref().and_then(|r| at.get(r)) {
+                    queue[i].events.push(event);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(queue)
     }
 
     fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool> {
