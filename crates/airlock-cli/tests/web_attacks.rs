@@ -12,6 +12,7 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use common::web::{CSP, digest, form, input_value};
 use common::{Env, World};
 use serde_json::Value;
 
@@ -256,48 +257,6 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
     out
 }
-
-/// `k=v&…`, each value percent-encoded.
-fn form(fields: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (k, v) in fields {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        for b in v.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    out
-}
-
-/// The value of the hidden input named `name` in a page.
-fn input_value(page: &str, name: &str) -> String {
-    let at = page
-        .find(&format!("name=\"{name}\""))
-        .unwrap_or_else(|| panic!("no input {name} in:\n{page}"));
-    let start = page[..at].rfind('<').unwrap();
-    let end = at + page[at..].find('>').unwrap();
-    let value = page[start..end].split("value=\"").nth(1).expect("a value");
-    value[..value.find('"').unwrap()].to_string()
-}
-
-/// The proof digest `show --json` gives a run (64 hex digits).
-fn digest(env: &Env, run: &str) -> String {
-    let v = env.json(&["show", run, "--no-diff"], 0);
-    let d = v["proof"]["digest"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no digest in {v}"));
-    d.strip_prefix("sha256:").unwrap_or(d).to_string()
-}
-
-const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn assert_headers(r: &Reply, what: &str) {
     assert_eq!(

@@ -9,6 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
+use common::web::{CSP, digest, form, input_value};
 use common::{Env, write};
 use serde_json::Value;
 
@@ -217,53 +218,8 @@ fn post_form(
     )
 }
 
-fn form(fields: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (k, v) in fields {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        for b in v.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    out
-}
-
-/// The value of the hidden input named `name` in a page.
-fn input_value(page: &str, name: &str) -> String {
-    let at = page
-        .find(&format!("name=\"{name}\""))
-        .unwrap_or_else(|| panic!("no input {name} in:\n{page}"));
-    let start = page[..at].rfind('<').unwrap();
-    let end = at + page[at..].find('>').unwrap();
-    let tag = &page[start..end];
-    let value = tag.split("value=\"").nth(1).expect("a value");
-    value[..value.find('"').unwrap()].to_string()
-}
-
-/// The proof digest `show --json` gives a run.
-fn digest(env: &Env, run: &str) -> String {
-    let v = env.json(&["show", run, "--no-diff"], 0);
-    let d = v["proof"]["digest"]
-        .as_str()
-        .or(v["submission"]["digest"].as_str())
-        .or(v["digest"].as_str())
-        .unwrap_or_else(|| panic!("no digest in {v}"));
-    d.strip_prefix("sha256:").unwrap_or(d).to_string()
-}
-
 const SECURITY_HEADERS: [(&str, &str); 7] = [
-    (
-        "content-security-policy",
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
+    ("content-security-policy", CSP),
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-store"),

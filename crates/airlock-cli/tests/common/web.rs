@@ -1,0 +1,47 @@
+//! What the tests of `airlock serve` share: its pages' form fields and the
+//! policy every answer carries.
+
+use super::Env;
+
+/// The Content-Security-Policy on every answer of `airlock serve`.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `k=v&…`, each value percent-encoded.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (k, v) in fields {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        for b in v.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// The value of the hidden input named `name` in a page.
+pub fn input_value(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no input {name} in:\n{page}"));
+    let start = page[..at].rfind('<').unwrap();
+    let end = at + page[at..].find('>').unwrap();
+    let value = page[start..end].split("value=\"").nth(1).expect("a value");
+    value[..value.find('"').unwrap()].to_string()
+}
+
+/// The proof digest `show --json` gives a run (64 hex digits).
+pub fn digest(env: &Env, run: &str) -> String {
+    let v = env.json(&["show", run, "--no-diff"], 0);
+    let d = v["proof"]["digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no digest in {v}"));
+    d.strip_prefix("sha256:").unwrap_or(d).to_string()
+}
