@@ -42,6 +42,25 @@ pub fn one_line(text: &str, max: usize) -> String {
     }
 }
 
+/// A command's argv as a shell would read it back: each word as it is when
+/// it holds only plain characters, else single-quoted. Not escaped: lay it
+/// out with [`one_line`] or the web's marking.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Hostile text made safe for a terminal on one line: control characters
 /// (newlines and tabs included), bidirectional controls and invisible
 /// formatting characters are written as escapes (`\x1b`, `\n`, `\u{202e}`),

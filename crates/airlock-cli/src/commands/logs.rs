@@ -125,7 +125,7 @@ impl Report for TraceLog {
             self.run,
             self.origin,
             self.round,
-            one_line(&super::show::shell_words(&self.argv), 120),
+            one_line(&airlock_core::hostile::shell_words(&self.argv), 120),
             self.exit.description
         );
         for s in &self.streams {
@@ -224,7 +224,7 @@ impl Report for TraceList {
                 t.n,
                 t.round,
                 t.origin,
-                one_line(&super::show::shell_words(&t.argv), 80),
+                one_line(&airlock_core::hostile::shell_words(&t.argv), 80),
                 t.exit.description,
                 t.stdout.size,
                 t.stderr.size

@@ -134,7 +134,7 @@ impl Report for Shown {
                 t.n,
                 t.round,
                 t.origin,
-                one_line(&shell_words(&t.argv), 80),
+                one_line(&airlock_core::hostile::shell_words(&t.argv), 80),
                 t.exit.description,
                 t.duration_ms,
                 t.stdout.size,
@@ -367,22 +367,6 @@ fn render_decision(d: &Decision) -> String {
         }
     }
     h
-}
-
-pub(crate) fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A lane's capabilities in a few words: `exec, worktree read-write, submit,

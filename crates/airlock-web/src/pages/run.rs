@@ -509,7 +509,7 @@ fn traces(s: &Shown) -> Markup {
                         @for t in &s.traces {
                             tr {
                                 td { (t.n) } td { (t.round) } td { (text::line(&t.origin)) }
-                                td { code { (text::short_line(&shell_words(&t.argv), 200)) } }
+                                td { code { (text::short_line(&airlock_core::hostile::shell_words(&t.argv), 200)) } }
                                 td { (text::line(&t.exit.description)) } td.num { (t.duration_ms) }
                                 td {
                                     @if !t.confinement.is_empty() && t.confinement != "confined" {
@@ -677,21 +677,4 @@ fn decisions(s: &Shown) -> Markup {
             }
         }
     }
-}
-
-/// argv as a shell would read it back (quoted where needed).
-fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
