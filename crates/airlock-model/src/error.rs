@@ -242,17 +242,9 @@ impl Refusal {
         hint: impl Into<String>,
     ) -> Refusal {
         debug_assert_eq!(code.class(), ErrorClass::Refused, "{code} is not a refusal");
-        Refusal {
-            code,
-            what: what.into(),
-            reasons,
-            hint: hint.into(),
-            details: None,
-        }
+        Refusal::problem(code, what, reasons, hint)
     }
-}
 
-impl Refusal {
     /// A failure of any class said as a refusal is (what, why, what to do),
     /// with its own code: e.g. a database that cannot be reached
     /// (`database-unreachable`, exit 3).
