@@ -437,44 +437,6 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn resolve(&self, given: &str) -> Result<String> {
-        if self.exists(given)? {
-            return Ok(given.to_string());
-        }
-        let plausible = !given.is_empty()
-            && given
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !plausible {
-            return Err(Error::UnknownRun(given.to_string()));
-        }
-        let mut candidates = self.ids_with_prefix(given)?;
-        match candidates.len() {
-            1 => return Ok(candidates.remove(0)),
-            0 => {}
-            _ => {
-                return Err(Error::AmbiguousRun {
-                    given: given.to_string(),
-                    candidates,
-                });
-            }
-        }
-        let near = self
-            .ids_with_prefix("")?
-            .into_iter()
-            .map(|id| (strsim_score(given, &id), id))
-            .filter(|(score, _)| *score >= 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, id)| id);
-        Err(match near {
-            Some(near) => Error::UnknownRunNear {
-                given: given.to_string(),
-                near,
-            },
-            None => Error::UnknownRun(given.to_string()),
-        })
-    }
-
     fn finished_at(&self, run: &str) -> Result<Option<String>> {
         Ok(self
             .query(
@@ -1208,10 +1170,6 @@ impl Store for PgStore {
             None => Ok(false),
         }
     }
-}
-
-fn strsim_score(a: &str, b: &str) -> f64 {
-    strsim::jaro_winkler(a, b)
 }
 
 /// The database as messages name it, from its configuration: never the

@@ -41,7 +41,47 @@ pub trait Store {
     fn get(&self, id: &str) -> Result<Run>;
     fn exists(&self, id: &str) -> Result<bool>;
     fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>>;
-    fn resolve(&self, given: &str) -> Result<String>;
+    /// The full id of the run `given` names: itself, or the one run whose id
+    /// starts with it. Several runs starting with it is a refusal that lists
+    /// them; none, an unknown run with the nearest id as a suggestion.
+    fn resolve(&self, given: &str) -> Result<String> {
+        if self.exists(given)? {
+            return Ok(given.to_string());
+        }
+        // Only what a run id can be made of is a prefix: "" or a path never is.
+        let plausible = !given.is_empty()
+            && given
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !plausible {
+            return Err(crate::Error::UnknownRun(given.to_string()));
+        }
+        let mut candidates = self.ids_with_prefix(given)?;
+        match candidates.len() {
+            1 => return Ok(candidates.remove(0)),
+            0 => {}
+            _ => {
+                return Err(crate::Error::AmbiguousRun {
+                    given: given.to_string(),
+                    candidates,
+                });
+            }
+        }
+        let all = self.ids_with_prefix("")?;
+        let near = all
+            .into_iter()
+            .map(|id| (strsim::jaro_winkler(given, &id), id))
+            .filter(|(score, _)| *score >= 0.85)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id);
+        Err(match near {
+            Some(near) => crate::Error::UnknownRunNear {
+                given: given.to_string(),
+                near,
+            },
+            None => crate::Error::UnknownRun(given.to_string()),
+        })
+    }
     fn finished_at(&self, run: &str) -> Result<Option<String>>;
     fn list(&self) -> Result<Vec<Run>>;
     fn insert(&mut self, run: &Run, intent: i64, event: Value) -> Result<Event>;

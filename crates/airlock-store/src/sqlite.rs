@@ -142,48 +142,6 @@ impl crate::Store for SqliteStore {
         Ok(ids)
     }
 
-    /// The full id of the run `given` names: itself, or the one run whose id
-    /// starts with it. Several runs starting with it is a refusal that lists
-    /// them; none, an unknown run with the nearest id as a suggestion.
-    fn resolve(&self, given: &str) -> Result<String> {
-        if self.exists(given)? {
-            return Ok(given.to_string());
-        }
-        // Only what a run id can be made of is a prefix: "" or a path never is.
-        let plausible = !given.is_empty()
-            && given
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !plausible {
-            return Err(Error::UnknownRun(given.to_string()));
-        }
-        let mut candidates = self.ids_with_prefix(given)?;
-        match candidates.len() {
-            1 => return Ok(candidates.remove(0)),
-            0 => {}
-            _ => {
-                return Err(Error::AmbiguousRun {
-                    given: given.to_string(),
-                    candidates,
-                });
-            }
-        }
-        let all = self.ids_with_prefix("")?;
-        let near = all
-            .into_iter()
-            .map(|id| (strsim::jaro_winkler(given, &id), id))
-            .filter(|(score, _)| *score >= 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, id)| id);
-        Err(match near {
-            Some(near) => Error::UnknownRunNear {
-                given: given.to_string(),
-                near,
-            },
-            None => Error::UnknownRun(given.to_string()),
-        })
-    }
-
     /// When the run reached the state it is in: its last ledger event,
     /// `gc`'s own left out.
     fn finished_at(&self, run: &str) -> Result<Option<String>> {
