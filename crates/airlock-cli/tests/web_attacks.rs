@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::web::{CSP, digest, form, input_value};
+use common::web::{self, CSP, digest, form, input_value};
 use common::{Env, World};
 use serde_json::Value;
 
@@ -32,31 +32,9 @@ impl Serve {
 
     /// `start`, with variables set in the server's environment.
     fn start_with(env: &Env, vars: &[(&str, &str)]) -> Serve {
-        let mut child = env
-            .cmd(&["serve", "--port", "0", "--json"])
-            .envs(vars.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-            let _ = child.kill();
-            panic!("serve printed {line:?}: {e}")
-        });
-        let url = v["url"].as_str().unwrap();
-        let port = v["listen"]
-            .as_str()
-            .unwrap()
-            .rsplit_once(':')
-            .unwrap()
-            .1
-            .parse()
-            .unwrap();
+        let web::Started {
+            child, url, port, ..
+        } = web::start_serve(env, vars);
         let token_path = url[url.find("/?").unwrap()..].to_string();
         let token = token_path.split("token=").nth(1).unwrap().to_string();
         Serve {

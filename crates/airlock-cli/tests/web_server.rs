@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
-use common::web::{CSP, digest, form, input_value};
+use common::web::{self, CSP, digest, form, input_value};
 use common::{Env, write};
 use serde_json::Value;
 
@@ -25,35 +25,12 @@ struct Serve {
 
 impl Serve {
     fn start(env: &Env) -> Serve {
-        let mut child = env
-            .cmd(&["serve", "--port", "0", "--json"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "serve printed {line:?} ({e}); stderr: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            }
-        };
-        let listen = v["listen"].as_str().unwrap().to_string();
-        let port = listen.rsplit_once(':').unwrap().1.parse().unwrap();
+        let started = web::start_serve(env, &[]);
         Serve {
-            child,
-            url: v["url"].as_str().unwrap().to_string(),
-            base: format!("http://{listen}"),
-            port,
+            child: started.child,
+            url: started.url,
+            base: format!("http://{}", started.listen),
+            port: started.port,
         }
     }
 

@@ -45,3 +45,53 @@ pub fn digest(env: &Env, run: &str) -> String {
         .unwrap_or_else(|| panic!("no digest in {v}"));
     d.strip_prefix("sha256:").unwrap_or(d).to_string()
 }
+
+/// `airlock serve --port 0 --json` started in `env` with `vars` in its
+/// environment, once it printed where it listens.
+pub struct Started {
+    /// stdin closed, stdout read past its first line, stderr piped.
+    pub child: std::process::Child,
+    /// The one-time URL.
+    pub url: String,
+    /// `127.0.0.1:PORT`.
+    pub listen: String,
+    pub port: u16,
+}
+
+/// Starts the server and reads its first line; a first line that is not
+/// the JSON document kills it and fails with what it said.
+pub fn start_serve(env: &Env, vars: &[(&str, &str)]) -> Started {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = env
+        .cmd(&["serve", "--port", "0", "--json"])
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = match serde_json::from_str(&line) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "serve printed {line:?} ({e}); stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        }
+    };
+    let listen = v["listen"].as_str().unwrap().to_string();
+    let port = listen.rsplit_once(':').unwrap().1.parse().unwrap();
+    Started {
+        child,
+        url: v["url"].as_str().unwrap().to_string(),
+        listen,
+        port,
+    }
+}
