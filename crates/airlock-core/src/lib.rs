@@ -20,6 +20,7 @@ pub mod gate_counts;
 pub mod gc;
 pub mod guards;
 pub mod hook;
+pub mod identity;
 pub mod init;
 pub mod inspect;
 pub mod lane;

@@ -27,6 +27,7 @@ pub mod release;
 pub mod run;
 pub mod soak;
 pub mod state;
+pub mod team;
 pub mod trace;
 pub mod workflow;
 

@@ -148,6 +148,10 @@ pub struct Workflow {
     pub conditions: Vec<crate::conditions::Condition>,
     /// `[panel]`: the review panel's perspectives and rules (issue 18).
     pub panel: crate::panel::Panel,
+    /// `[team]`: the shared git remote (issue 20).
+    pub team: crate::team::TeamSettings,
+    /// `[store]`: the shared database and log store (issue 20).
+    pub store: crate::team::StoreSettings,
     /// sha256 of the file's bytes.
     pub digest: String,
     /// Where each path of `write`, `read` and `hide` was written, for the
@@ -233,6 +237,8 @@ impl Workflow {
                 "classes",
                 "conditions",
                 "panel",
+                "team",
+                "store",
             ],
             "the workflow",
             &mut diags,
@@ -415,6 +421,8 @@ impl Workflow {
         let promotion = crate::promotion::parse(root, &mut diags);
         let conditions = crate::conditions::parse(root, text, evaluator, &mut diags);
         let panel = crate::panel::parse(root, text, evaluator, &mut diags);
+        let team = crate::team::parse_team(root, &mut diags);
+        let store = crate::team::parse_store(root, &mut diags);
         if let Some(r) = &release {
             let names: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
             crate::release::check_gates(r, &names, &mut diags);
@@ -442,6 +450,8 @@ impl Workflow {
             promotion,
             conditions,
             panel,
+            team,
+            store,
             digest: sha256_hex(text.as_bytes()),
             paths_written,
             origin: name.to_string(),
