@@ -13,7 +13,7 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,8 @@ pub struct Opts {
     pub download_pairs: usize,
     /// Timed pairs of downloads by a sandboxed reader (0: none).
     pub sandbox_pairs: usize,
+    /// The bulk server's pace in MB/s, as a link's (0: unpaced).
+    pub link_mbs: u64,
 }
 
 impl Default for Opts {
@@ -41,6 +43,7 @@ impl Default for Opts {
             mb: 100,
             download_pairs: 21,
             sandbox_pairs: 11,
+            link_mbs: 0,
         }
     }
 }
@@ -97,7 +100,14 @@ fn echo_byte(mut c: TcpStream) {
     }
 }
 
-/// The size is the first 8 bytes the client sends; then that many bytes.
+/// The bulk server's pace in bytes per second (0: unpaced). A static
+/// because the server's connection handlers are plain functions.
+static LINK_BYTES_PER_SEC: AtomicU64 = AtomicU64::new(0);
+
+/// The size is the first 8 bytes the client sends; then that many bytes,
+/// never ahead of [`LINK_BYTES_PER_SEC`] when it is set: a link's rate,
+/// against which what the proxy costs is seen as on a network rather than
+/// as memory copies on loopback.
 fn send_bulk(mut c: TcpStream) {
     let mut n = [0u8; 8];
     if c.read_exact(&mut n).is_err() {
@@ -105,12 +115,22 @@ fn send_bulk(mut c: TcpStream) {
     }
     let mut left = u64::from_le_bytes(n) as usize;
     let chunk = vec![0x5au8; CHUNK];
+    let pace = LINK_BYTES_PER_SEC.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let mut sent = 0u64;
     while left > 0 {
+        if pace > 0 {
+            let due = Duration::from_secs_f64(sent as f64 / pace as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         let k = left.min(CHUNK);
         if c.write_all(&chunk[..k]).is_err() {
             return;
         }
         left -= k;
+        sent += k as u64;
     }
     let _ = c.shutdown(Shutdown::Write);
 }
@@ -313,6 +333,7 @@ fn time(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
 }
 
 pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
+    LINK_BYTES_PER_SEC.store(opts.link_mbs * 1_000_000, Ordering::Relaxed);
     let small = Server::start(echo_byte)?;
     let bulk = Server::start(send_bulk)?;
     let lab = Lab::new()?;
@@ -476,6 +497,15 @@ pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
         rate(&outside),
         rate(&sandboxed) / rate(&outside)
     );
+    // Paced runs are other measurements: their ids and titles say so.
+    let (paced_id, paced_title) = if opts.link_mbs > 0 {
+        (
+            format!("-link-{}mbs", opts.link_mbs),
+            format!(", the server paced to a {} MB/s link", opts.link_mbs),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     let mut results = vec![
         Comparison {
             id: "egress-connect".into(),
@@ -496,9 +526,9 @@ pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
             },
         },
         Comparison {
-            id: "egress-download".into(),
+            id: format!("egress-download{paced_id}"),
             title: format!(
-                "egress: a {} MB download through the proxy vs direct, loopback, {} interleaved pairs",
+                "egress: a {} MB download through the proxy vs direct, loopback, {} interleaved pairs{paced_title}",
                 opts.mb, opts.download_pairs
             ),
             subject: through,
@@ -511,9 +541,9 @@ pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
     ];
     if opts.sandbox_pairs > 0 {
         results.push(Comparison {
-            id: "egress-sandbox-download".into(),
+            id: format!("egress-sandbox-download{paced_id}"),
             title: format!(
-                "egress: a {} MB download by a reader in a sandbox (run_with_egress) vs the same reader outside, {} interleaved pairs",
+                "egress: a {} MB download by a reader in a sandbox (run_with_egress) vs the same reader outside, {} interleaved pairs{paced_title}",
                 opts.mb, opts.sandbox_pairs
             ),
             subject: sandboxed,

@@ -230,6 +230,10 @@ enum Command {
         /// the same reader outside (after one untimed pair; 0: none).
         #[arg(long, default_value_t = bench_egress::Opts::default().sandbox_pairs)]
         sandbox_pairs: usize,
+        /// The server sends at most this many MB/s, as a network link would
+        /// (0: as fast as loopback goes, which is memory speed).
+        #[arg(long, default_value_t = 0)]
+        link_mbs: u64,
     },
     /// A tool call passed through `airlock mcp-proxy` vs the sandboxed upstream directly (needs `pip install mcp`).
     McpProxy {
@@ -488,12 +492,14 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             mb,
             download_pairs,
             sandbox_pairs,
+            link_mbs,
         } => bench_egress::bench(
             &bench_egress::Opts {
                 pairs: *pairs,
                 mb: *mb,
                 download_pairs: *download_pairs,
                 sandbox_pairs: *sandbox_pairs,
+                link_mbs: *link_mbs,
             },
             v,
         )?,
