@@ -1,6 +1,7 @@
 //! `airlock`: argument parsing and rendering. The work is in airlock-core.
 
 mod commands;
+mod demo_site;
 mod progress;
 mod render;
 

@@ -23,16 +23,17 @@ const STEPS: &[&str] = &[
     "== 2. The brief",
     "== 3. Start a run",
     "== 4. The agent works",
-    "== 5. Check",
-    "== 6. The agent puts README.md back",
-    "== 7. The agent proposes side effects",
-    "== 8. Submit",
-    "== 9. The proof verifies with standard tools too",
-    "== 10. A human approves",
-    "== 11. The agent sneaks in one more edit after approval",
-    "== 12. The reviewer redirects",
-    "== 13. Promote",
-    "== 14. The ledger",
+    "== 5. The agent fetches the team's repository over HTTP",
+    "== 6. Check",
+    "== 7. The agent puts README.md back",
+    "== 8. The agent proposes side effects",
+    "== 9. Submit",
+    "== 10. The proof verifies with standard tools too",
+    "== 11. A human approves",
+    "== 12. The agent sneaks in one more edit after approval",
+    "== 13. The reviewer redirects",
+    "== 14. Promote",
+    "== 15. The ledger",
 ];
 
 /// `airlock ARGS demo…` with TMPDIR in the test's own directory.
@@ -161,6 +162,25 @@ fn the_demo_narrates_every_step_and_leaves_a_promoted_verified_run() {
     let shown = in_kept(&env, &repo, &["show", &run, "--no-diff"], 0);
     assert_eq!(shown["state"], "promoted");
     assert_eq!(shown["round"], 2);
+    // The agent's clone went through the proxy to the one listed host, and
+    // the other host it tried was refused with the setting that allows it.
+    let reached = shown["egress"]["reached"].as_array().unwrap();
+    assert!(
+        reached.len() == 1
+            && reached[0]["host"] == "git.demo.test"
+            && reached[0]["bytes_down"].as_u64().unwrap() > 0,
+        "{reached:?}"
+    );
+    let refused = shown["egress"]["refused"].as_array().unwrap();
+    assert!(
+        refused.len() == 1
+            && refused[0]["host"] == "registry.example.org"
+            && refused[0]["allow_with"]
+                .as_str()
+                .unwrap()
+                .contains("registry.example.org:80"),
+        "{refused:?}"
+    );
     let proof = in_kept(&env, &repo, &["proof", "verify", &run], 0);
     assert_eq!(proof["verified"], true, "{proof}");
     let checks = proof["report"]["checks"].as_array().unwrap();
@@ -244,6 +264,11 @@ fn the_demo_in_json_lists_every_step_with_its_exit_and_cleans_up() {
             0,
         ),
         ("airlock exec RUN -- sh -c '<agent script>'", 0),
+        ("airlock exec RUN -- sh -c '<agent script>'", 0),
+        (
+            "airlock exec RUN -- git ls-remote http://registry.example.org/team.git",
+            128,
+        ),
         ("airlock check RUN", 1),
         ("airlock exec RUN -- git checkout -- README.md", 0),
         ("airlock check RUN", 0),

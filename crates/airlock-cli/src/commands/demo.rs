@@ -73,10 +73,26 @@ class = "bugfix"
 assumptions = ["callers expect 0 for an empty string"]
 "#;
 
-const LANE_SCOPES: &str = r#"
+/// The name the demo's package host goes by: `[sandbox] resolve` maps it
+/// to 127.0.0.1, where the demo serves the team's repository.
+const PACKAGE_HOST: &str = "git.demo.test";
+
+/// What the demo adds to the workflow `airlock init` wrote: the package
+/// host's address, and the lane the brief runs in, which may reach that
+/// host (and its loopback address, which the proxy refuses unless named)
+/// and push release branches, nothing else.
+fn lane_settings(port: u16) -> String {
+    format!(
+        r#"
+[sandbox]
+resolve = {{"{PACKAGE_HOST}" = "127.0.0.1"}}
+
 [lanes.governed]
 scopes = ["git:push:origin:refs/heads/release/*"]
-"#;
+network = ["{PACKAGE_HOST}:{port}", "127.0.0.1:{port}"]
+"#
+    )
+}
 
 const PUSH_MAIN: &str = r#"kind = "git-push"
 name = "push-main"
@@ -332,19 +348,25 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     }
 
     // The team's remote, a bare repository beside the checkout.
-    d.git(&["init", "-q", "--bare", "../team.git"])?;
+    d.git(&["init", "-q", "--bare", "-b", "main", "../team.git"])?;
     d.git(&["remote", "add", "origin", "../team.git"])?;
     d.git(&["push", "-q", "origin", "main"])?;
+    // Served over plain HTTP (git's static-file protocol), for the agent.
+    d.git(&["--git-dir", "../team.git", "update-server-info"])?;
+    let site = crate::demo_site::Site::serve("team.git", root.join("team.git")).map_err(|e| {
+        Error::Environment(format!(
+            "cannot serve the demo's package host on 127.0.0.1: {e}"
+        ))
+    })?;
 
     d.say("1. airlock init: a workflow with gates detected from Cargo.toml, and a signing key");
     d.expect(&["init"], 0)?;
-    // The lane this brief runs in may push release branches, and nothing else.
     let workflow = repo.join(".airlock/workflow.toml");
     let mut text = std::fs::read_to_string(&workflow).map_err(|source| Error::Read {
         path: workflow.clone(),
         source,
     })?;
-    text.push_str(LANE_SCOPES);
+    text.push_str(&lane_settings(site.port()));
     write(&workflow, &text)?;
     d.git(&["add", ".airlock"])?;
     d.git(&["commit", "-q", "-m", "airlock: workflow"])?;
@@ -375,31 +397,51 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     );
     d.expect(&["exec", &id, "--", "sh", "-c", &agent], 0)?;
 
+    d.say(&format!(
+        "5. The agent fetches the team's repository over HTTP. Its lane lists one host, {PACKAGE_HOST}, reached only through airlock's proxy; any other host is refused, and the refusal names the setting that would allow it"
+    ));
+    let clone = format!(
+        "git clone -q http://{PACKAGE_HOST}:{}/team.git /tmp/team && git -C /tmp/team log --oneline",
+        site.port()
+    );
+    d.expect(&["exec", &id, "--", "sh", "-c", &clone], 0)?;
+    d.expect(
+        &[
+            "exec",
+            &id,
+            "--",
+            "git",
+            "ls-remote",
+            "http://registry.example.org/team.git",
+        ],
+        128,
+    )?;
+
     d.say(
-        "5. Check: gates in workflow order, then stop conditions. The agent also edited README.md",
+        "6. Check: gates in workflow order, then stop conditions. The agent also edited README.md",
     );
     d.expect(&["check", &id], 1)?;
 
-    d.say("6. The agent puts README.md back, using git inside its own worktree, and checks again");
+    d.say("7. The agent puts README.md back, using git inside its own worktree, and checks again");
     d.expect(
         &["exec", &id, "--", "git", "checkout", "--", "README.md"],
         0,
     )?;
     d.expect(&["check", &id], 0)?;
 
-    d.say("7. The agent proposes side effects: they are previewed and rehearsed, never performed by the agent. Pushing to main is refused outright; a release branch is staged");
+    d.say("8. The agent proposes side effects: they are previewed and rehearsed, never performed by the agent. Pushing to main is refused outright; a release branch is staged");
     write(&root.join("push-main.toml"), PUSH_MAIN)?;
     write(&root.join("release-branch.toml"), PUSH_RELEASE)?;
     d.expect(&["propose", &id, "../push-main.toml"], 1)?;
     d.expect(&["propose", &id, "../release-branch.toml"], 0)?;
 
-    d.say("8. Submit: commit on the run branch, sign the proof bundle (actions included), queue for review");
+    d.say("9. Submit: commit on the run branch, sign the proof bundle (actions included), queue for review");
     d.expect(&["submit", &id], 0)?;
     d.expect(&["review"], 0)?;
     d.expect(&["show", &id, "--no-diff"], 0)?;
 
     d.say(
-        "9. The proof verifies with standard tools too: ssh-keygen checks the detached signature",
+        "10. The proof verifies with standard tools too: ssh-keygen checks the detached signature",
     );
     let pubkey = d.expect(&["key", "public"], 0)?;
     let signers = root.join("allowed_signers");
@@ -437,13 +479,13 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
         Err(_) => {}
     }
 
-    d.say("10. A human approves exactly this proof");
+    d.say("11. A human approves exactly this proof");
     d.expect(
         &["approve", &id, "--reason", "fix is minimal and tested"],
         0,
     )?;
 
-    d.say("11. The agent sneaks in one more edit after approval: exec is refused, and a direct write voids the approval");
+    d.say("12. The agent sneaks in one more edit after approval: exec is refused, and a direct write voids the approval");
     d.expect(
         &[
             "exec",
@@ -467,7 +509,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     write(&lib, &text)?;
     d.expect(&["promote", &id], 1)?;
 
-    d.say("12. The reviewer redirects; the agent undoes it; check, submit, approve again");
+    d.say("13. The reviewer redirects; the agent undoes it; check, submit, approve again");
     d.expect(
         &[
             "redirect",
@@ -492,7 +534,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     d.expect(&["submit", &id], 0)?;
     d.expect(&["approve", &id, "--reason", "same fix as round 1"], 0)?;
 
-    d.say("13. Promote: everything is verified again, merged into main (the checked-out branch is updated), then the approved push is performed, exactly once");
+    d.say("14. Promote: everything is verified again, merged into main (the checked-out branch is updated), then the approved push is performed, exactly once");
     d.expect(&["promote", &id], 0)?;
     let remote_tip = git_output(
         d,
@@ -513,7 +555,7 @@ fn narrate(d: &mut Demo, root: &Path) -> Result<()> {
     }
     d.expect(&["proof", "verify", &id], 0)?;
 
-    d.say("14. The ledger: every step, hash-chained");
+    d.say("15. The ledger: every step, hash-chained");
     d.expect(&["log", &id], 0)?;
     d.expect(&["ledger", "verify"], 0)?;
     let merged = std::fs::read_to_string(repo.join("src/lib.rs")).unwrap_or_default();
