@@ -15,6 +15,7 @@
 //! never holds a key.
 
 mod schema;
+pub mod seal;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -873,6 +874,22 @@ impl Store for PgStore {
             head: head_hash,
             first_bad: bad,
         })
+    }
+
+    fn seal(&mut self) -> Result<u64> {
+        self.in_transaction(false, |tx, _| seal::seal(tx))
+    }
+
+    fn log_leaves(&self) -> Result<Vec<airlock_store::LogLeaf>> {
+        self.read_log_leaves()
+    }
+
+    fn chain_heads(&self) -> Result<Vec<(String, u64, String)>> {
+        self.read_chain_heads()
+    }
+
+    fn chain_event(&self, chain: &str, n: u64) -> Result<Option<String>> {
+        self.read_chain_event(chain, n)
     }
 
     fn event_replacing_head(&mut self, kind: &str, data: Value) -> Result<Event> {

@@ -15,6 +15,6 @@ pub mod schema;
 pub mod sqlite;
 
 pub use error::{Error, Result};
-pub use interface::{InReview, Intent, IntentGuard, Store, TRACED};
+pub use interface::{InReview, Intent, IntentGuard, LogLeaf, Store, TRACED};
 pub use paths::Paths;
 pub use sqlite::SqliteStore;
