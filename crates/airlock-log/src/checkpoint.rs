@@ -8,7 +8,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use airlock_proof::{PublicKey, SigningKey};
+use airlock_proof::SigningKey;
+use airlock_proof::signers::{AllowedSigners, SignatureRefused, VerifiedSigner};
 
 use crate::tree::Hash;
 
@@ -27,10 +28,10 @@ pub enum CheckpointError {
     Malformed(String),
     #[error("the checkpoint's signature is malformed: {0}")]
     SignatureMalformed(String),
-    #[error("the checkpoint is signed by {key}, a key not listed in .airlock/runners")]
-    UnknownSigner { key: String },
-    #[error("the checkpoint's signature by {key} does not verify: {reason}")]
-    BadSignature { key: String, reason: String },
+    #[error("the checkpoint's signer {principal:?} is not trusted by .airlock/runners: {reason}")]
+    Refused { principal: String, reason: String },
+    #[error("{0}")]
+    BadSignature(String),
 }
 
 /// One state of the log: its origin, size and root.
@@ -98,8 +99,12 @@ impl Checkpoint {
         })
     }
 
-    /// Signs the text with the machine's key.
-    pub fn sign(&self, key: &SigningKey) -> Result<SignedCheckpoint, CheckpointError> {
+    /// Signs the text with the machine's key, as `principal`.
+    pub fn sign(
+        &self,
+        key: &SigningKey,
+        principal: &str,
+    ) -> Result<SignedCheckpoint, CheckpointError> {
         let text = self.to_text();
         let signature = key
             .ssh_sign(NAMESPACE, text.as_bytes())
@@ -108,6 +113,7 @@ impl Checkpoint {
             checkpoint: self.clone(),
             text,
             signature,
+            principal: principal.to_string(),
         })
     }
 
@@ -117,71 +123,75 @@ impl Checkpoint {
     }
 }
 
-/// A key trusted to sign checkpoints and whose it is.
-#[derive(Debug, Clone)]
-pub struct Signer {
-    pub principal: String,
-    pub key: PublicKey,
-}
-
-/// A checkpoint with its text as signed and its armored SSHSIG.
+/// A checkpoint with its text as signed, its armored SSHSIG, and the
+/// principal the signer claims (checked against `.airlock/runners`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignedCheckpoint {
     pub checkpoint: Checkpoint,
     pub text: String,
     pub signature: String,
+    pub principal: String,
 }
 
 impl SignedCheckpoint {
-    /// Reads a checkpoint and its signature as a remote holds them.
-    pub fn parse(text: &[u8], signature: &[u8]) -> Result<SignedCheckpoint, CheckpointError> {
+    /// Reads a checkpoint, its signature and its signer's principal as a
+    /// remote holds them.
+    pub fn parse(
+        text: &[u8],
+        signature: &[u8],
+        principal: &[u8],
+    ) -> Result<SignedCheckpoint, CheckpointError> {
         let checkpoint = Checkpoint::parse(text)?;
+        let bad = |what: &str| CheckpointError::SignatureMalformed(what.to_string());
         if signature.len() > MAX_CHECKPOINT_BYTES {
-            return Err(CheckpointError::SignatureMalformed(format!(
+            return Err(bad(&format!(
                 "it is {} bytes, more than {MAX_CHECKPOINT_BYTES}",
                 signature.len()
             )));
         }
         let signature = std::str::from_utf8(signature)
-            .map_err(|_| CheckpointError::SignatureMalformed("it is not UTF-8".into()))?
+            .map_err(|_| bad("it is not UTF-8"))?
+            .to_string();
+        let principal = std::str::from_utf8(principal)
+            .ok()
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && p.len() <= MAX_ORIGIN && !p.chars().any(char::is_control))
+            .ok_or_else(|| bad("its signer's principal is empty, too long or not text"))?
             .to_string();
         Ok(SignedCheckpoint {
             checkpoint,
             text: String::from_utf8_lossy(text).into_owned(),
             signature,
+            principal,
         })
     }
 
-    /// The signer among `signers` whose key made the signature.
-    pub fn verify<'a>(&self, signers: &'a [Signer]) -> Result<&'a Signer, CheckpointError> {
-        let key = signing_key_of(&self.signature)?;
-        for signer in signers {
-            match signer
-                .key
-                .ssh_verify(NAMESPACE, self.text.as_bytes(), &self.signature)
-            {
-                Ok(()) => return Ok(signer),
-                Err(airlock_proof::ProofError::SshSignatureOtherKey { .. }) => continue,
-                Err(e) => {
-                    return Err(CheckpointError::BadSignature {
-                        key,
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
-        Err(CheckpointError::UnknownSigner { key })
+    /// Checks the signature was made in [`NAMESPACE`] over the text by a key
+    /// `signers` (the repository's `.airlock/runners`) lets sign as the
+    /// claimed principal at `at` (Unix seconds): what `ssh-keygen -Y verify
+    /// -f .airlock/runners -I PRINCIPAL -n airlock-checkpoint` checks.
+    pub fn verify(
+        &self,
+        signers: &AllowedSigners,
+        at: u64,
+    ) -> Result<VerifiedSigner, CheckpointError> {
+        signers
+            .verify(
+                &self.principal,
+                NAMESPACE,
+                self.text.as_bytes(),
+                &self.signature,
+                at,
+            )
+            .map_err(|e| match e {
+                SignatureRefused::Format { reason } => CheckpointError::SignatureMalformed(reason),
+                SignatureRefused::Denied(denied) => CheckpointError::Refused {
+                    principal: self.principal.clone(),
+                    reason: denied.to_string(),
+                },
+                other => CheckpointError::BadSignature(other.to_string()),
+            })
     }
-}
-
-/// The fingerprint of the key an armored SSHSIG names.
-fn signing_key_of(armored: &str) -> Result<String, CheckpointError> {
-    let sig = ssh_key::SshSig::from_pem(armored.trim())
-        .map_err(|e| CheckpointError::SignatureMalformed(e.to_string()))?;
-    Ok(sig
-        .public_key()
-        .fingerprint(ssh_key::HashAlg::Sha256)
-        .to_string())
 }
 
 #[cfg(test)]
@@ -247,39 +257,52 @@ mod tests {
     fn a_signature_verifies_by_its_signer_only() {
         let key = SigningKey::generate();
         let other = SigningKey::generate();
-        let signed = checkpoint().sign(&key).unwrap();
-        let ours = Signer {
-            principal: "ci@example.com".into(),
-            key: key.public(),
-        };
-        let theirs = Signer {
-            principal: "x@example.com".into(),
-            key: other.public(),
-        };
-        let back =
-            SignedCheckpoint::parse(signed.text.as_bytes(), signed.signature.as_bytes()).unwrap();
+        let signed = checkpoint().sign(&key, "ci@example.com").unwrap();
+        let runners = AllowedSigners::parse(&format!(
+            "ci@example.com {}\nx@example.com {}\n",
+            key.public().to_openssh(),
+            other.public().to_openssh()
+        ))
+        .unwrap();
+        let only_other =
+            AllowedSigners::parse(&format!("x@example.com {}\n", other.public().to_openssh()))
+                .unwrap();
+        let back = SignedCheckpoint::parse(
+            signed.text.as_bytes(),
+            signed.signature.as_bytes(),
+            b"ci@example.com\n",
+        )
+        .unwrap();
+        assert_eq!(back, signed);
+        let now = 1_800_000_000;
         assert_eq!(
-            back.verify(&[theirs.clone(), ours.clone()])
-                .unwrap()
-                .principal,
+            back.verify(&runners, now).unwrap().principal,
             "ci@example.com"
         );
         assert!(matches!(
-            back.verify(std::slice::from_ref(&theirs)),
-            Err(CheckpointError::UnknownSigner { .. })
+            back.verify(&only_other, now),
+            Err(CheckpointError::Refused { .. })
+        ));
+        // Claiming another runner's principal.
+        let mut claimed = back.clone();
+        claimed.principal = "x@example.com".into();
+        assert!(matches!(
+            claimed.verify(&runners, now),
+            Err(CheckpointError::Refused { .. })
         ));
         // The text changed after signing.
         let mut forged = back.clone();
         forged.text = forged.text.replace("12", "13");
         assert!(matches!(
-            forged.verify(&[ours]),
-            Err(CheckpointError::BadSignature { .. })
+            forged.verify(&runners, now),
+            Err(CheckpointError::BadSignature(_))
         ));
+        let junk =
+            SignedCheckpoint::parse(signed.text.as_bytes(), b"junk", b"ci@example.com").unwrap();
         assert!(matches!(
-            SignedCheckpoint::parse(signed.text.as_bytes(), b"junk")
-                .unwrap()
-                .verify(&[theirs]),
+            junk.verify(&runners, now),
             Err(CheckpointError::SignatureMalformed(_))
         ));
+        assert!(SignedCheckpoint::parse(signed.text.as_bytes(), b"", b"\x1b").is_err());
     }
 }

@@ -7,6 +7,6 @@ mod checkpoint;
 mod tree;
 
 pub use checkpoint::{
-    Checkpoint, CheckpointError, MAX_CHECKPOINT_BYTES, NAMESPACE, SignedCheckpoint, Signer,
+    Checkpoint, CheckpointError, MAX_CHECKPOINT_BYTES, NAMESPACE, SignedCheckpoint,
 };
 pub use tree::{Hash, Leaf, consistency_proof, leaf_hash, node_hash, root, verify_consistency};
