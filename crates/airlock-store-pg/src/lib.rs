@@ -402,7 +402,8 @@ impl Store for PgStore {
     fn witness(&mut self, event: &Event) -> Result<()> {
         self.signing_key()?;
         let key = self.key.as_ref().expect("loaded");
-        airlock_store::head::advance(&self.paths, self, key, event)
+        airlock_store::head::advance(&self.paths, self, key, event)?;
+        seal::note_unsealed(self, event)
     }
 
     fn witness_replacing(&mut self, event: &Event) -> Result<()> {
@@ -890,6 +891,10 @@ impl Store for PgStore {
 
     fn chain_event(&self, chain: &str, n: u64) -> Result<Option<String>> {
         self.read_chain_event(chain, n)
+    }
+
+    fn unsealed_notes(&self) -> Option<std::path::PathBuf> {
+        Some(seal::unsealed_path(self))
     }
 
     fn event_replacing_head(&mut self, kind: &str, data: Value) -> Result<Event> {

@@ -7,6 +7,7 @@
 
 use postgres::Transaction;
 
+use airlock_ledger::Event;
 use airlock_store::LogLeaf;
 use airlock_store::error::Result;
 
@@ -51,6 +52,23 @@ pub(crate) fn seal(tx: &mut Transaction<'_>) -> Result<u64> {
         .map_err(database_error)?
         .get(0);
     Ok(size as u64)
+}
+
+/// Notes `event`, just witnessed, as appended here and not yet sealed
+/// (airlock_store::unsealed).
+pub(crate) fn note_unsealed(store: &PgStore, event: &Event) -> Result<()> {
+    let path = unsealed_path(store);
+    airlock_store::unsealed::note(
+        &path,
+        event.run.as_deref().unwrap_or(""),
+        event.seq,
+        &event.hash,
+    )
+}
+
+/// Where this machine's notes of unsealed events in this database are.
+pub fn unsealed_path(store: &PgStore) -> std::path::PathBuf {
+    airlock_store::unsealed::path(&store.paths, &format!("postgres {}", store.location))
 }
 
 impl PgStore {

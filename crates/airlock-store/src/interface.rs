@@ -173,6 +173,12 @@ pub trait Store {
     fn chain_heads(&self) -> Result<Vec<(String, u64, String)>>;
     /// The hash of event `n` of `chain`, if it is stored.
     fn chain_event(&self, chain: &str, n: u64) -> Result<Option<String>>;
+    /// Where this machine notes the events it appended and has not seen
+    /// sealed (`crate::unsealed`); `None` for a store only this machine
+    /// writes, whose head record covers them.
+    fn unsealed_notes(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// One leaf of the sealed log as the store keeps it ([`Store::log_leaves`]).

@@ -13,6 +13,7 @@ pub mod lock;
 pub mod paths;
 pub mod schema;
 pub mod sqlite;
+pub mod unsealed;
 
 pub use error::{Error, Result};
 pub use interface::{InReview, Intent, IntentGuard, LogLeaf, Store, TRACED};
