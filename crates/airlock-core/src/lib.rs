@@ -37,6 +37,7 @@ pub mod recover;
 pub mod release;
 pub mod repo;
 pub mod report;
+pub mod seal;
 pub mod site;
 pub mod snapshot;
 pub mod soak;
