@@ -140,6 +140,15 @@ impl Team {
         run
     }
 
+    /// A appends to another chain (a second run started), so that its
+    /// signed head record, which names its last event only, no longer
+    /// covers the run under attack: what is left to find the tampering is
+    /// the sealed log.
+    fn a_moves_on(&self) {
+        let brief = self.a.env.write_brief("other", BRIEF);
+        self.a.json(&["start", &brief], 0);
+    }
+
     fn remote_git(&self, args: &[&str]) -> String {
         self.a.env.git_in(&self.remote, args)
     }
@@ -156,7 +165,7 @@ impl Team {
         admin.batch_execute(sql).unwrap();
     }
 
-    /// Rewrites run `run`'s chain from its first event with `data` in it,
+    /// Rewrites run `run`'s chain from its second event with `data` in it,
     /// every later hash recomputed, and its head moved: a chain that
     /// verifies on its own.
     fn rewrite_chain(&self, run: &str, data: &str, also_leaves: bool) {
@@ -168,11 +177,17 @@ impl Team {
                 &[&run],
             )
             .unwrap();
-        let mut prev = airlock_ledger::GENESIS.to_string();
-        for (i, row) in rows.iter().enumerate() {
+        let mut prev: String = admin
+            .query_one(
+                "SELECT hash FROM events WHERE chain = $1 AND n = 1",
+                &[&run],
+            )
+            .unwrap()
+            .get(0);
+        for (i, row) in rows.iter().enumerate().skip(1) {
             let (seq, n, ts, run_col, kind): (i64, i64, String, Option<String>, String) =
                 (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-            let body: String = if i == 0 { data.to_string() } else { row.get(5) };
+            let body: String = if i == 1 { data.to_string() } else { row.get(5) };
             let hash = airlock_ledger::hash_event(
                 seq as u64,
                 &ts,
@@ -308,8 +323,9 @@ fn a_sealed_event_body_updated_by_the_superuser_is_named_and_promote_refused() {
     let t = team();
     let run = t.approved_run();
     t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
     t.superuser(&format!(
-        "UPDATE events SET data = '{{\"forged\": true}}' WHERE chain = '{run}' AND n = 1"
+        "UPDATE events SET data = '{{\"forged\": true}}' WHERE chain = '{run}' AND n = 2"
     ));
     let problems = t.verify_fails(&t.b);
     assert!(
@@ -325,6 +341,7 @@ fn a_sealed_tail_deleted_by_the_superuser_is_named_and_promote_refused() {
     let t = team();
     let run = t.approved_run();
     t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
     // The approval and everything after the submission, deleted, and the
     // chain's head moved back so the chain alone looks whole.
     t.superuser(&format!(
@@ -347,7 +364,8 @@ fn a_whole_chain_rewritten_with_recomputed_hashes_is_named_and_promote_refused()
     let t = team();
     let run = t.approved_run();
     t.a.json(&["ledger", "seal"], 0);
-    t.rewrite_chain(&run, "{\"forged\": true}", false);
+    t.a_moves_on();
+    t.rewrite_chain(&run, "{\"forged\":true}", false);
     // The chain verifies on its own: only the seal shows it.
     let plain = t.b.json(&["ledger", "verify"], 0);
     assert!(plain["chain"]["first_bad"].is_null(), "{plain}");
@@ -370,6 +388,7 @@ fn unsealed_events_dropped_by_the_superuser_are_named_by_the_machine_that_append
     // Sealed up to the submission; the approval is appended after.
     t2.a.json(&["ledger", "seal"], 0);
     t2.a.json(&["approve", &run], 0);
+    t2.a_moves_on();
     // The approval, never sealed, dropped with its chain's head moved back.
     t2.superuser(&format!(
         "DELETE FROM events WHERE chain = '{run}' AND kind = 'approve';
@@ -396,9 +415,10 @@ fn two_members_shown_different_histories_detect_it() {
     t.a.json(&["ledger", "seal"], 0);
     // A verifies (and remembers) the sealed log.
     t.a.json(&["ledger", "verify", "--remote"], 0);
+    t.a_moves_on();
     // The superuser rewrites the run's chain and its leaves too, so the
     // database agrees with itself; B joins only now.
-    t.rewrite_chain(&run, "{\"forged\": true}", true);
+    t.rewrite_chain(&run, "{\"forged\":true}", true);
     let err = t.b.refused(&["review"], "log-inconsistent");
     assert!(
         err.to_string()

@@ -70,6 +70,8 @@ pub fn promote_with(
     let mut run = al.store.get(run_id)?;
     al.store
         .require_head(Some(&format!("promote run {run_id}")))?;
+    // Team mode: the database agrees with the sealed log (issue 20).
+    crate::seal::check_before_promote(al, &run.id)?;
     if actions_only {
         return apply_remaining(al, &run, effects, clock);
     }

@@ -673,13 +673,12 @@ fn checkpoint_commit(git: &Git, signed: &SignedCheckpoint, parent: Option<&str>)
     )
 }
 
-/// Before `promote` does anything irreversible: the run's chain verifies,
-/// the database agrees with the checkpoints, and a checkpoint on the
-/// remote covers the run's last event (sealed and pushed now if need be).
-/// Outside team mode, nothing.
-pub fn require_sealed(al: &mut Airlock, run: &str) -> Result<Option<Seen>> {
+/// What `promote` checks first: the run's own chain, recomputed, and the
+/// database against the checkpoints ([`check`]). Outside team mode,
+/// nothing.
+pub fn check_before_promote(al: &Airlock, run: &str) -> Result<()> {
     if !enabled(al)? {
-        return Ok(None);
+        return Ok(());
     }
     let doing = format!("promote run {run}");
     // The run's own chain, recomputed.
@@ -706,6 +705,17 @@ pub fn require_sealed(al: &mut Airlock, run: &str) -> Result<Option<Seen>> {
         return Err(inconsistent(&doing, broken));
     }
     check(al, &doing)?;
+    Ok(())
+}
+
+/// Before `promote` does anything irreversible: a checkpoint on the remote
+/// covers the run's last event (sealed and pushed now if need be).
+/// Outside team mode, nothing.
+pub fn require_sealed(al: &mut Airlock, run: &str) -> Result<Option<Seen>> {
+    if !enabled(al)? {
+        return Ok(None);
+    }
+    let doing = format!("promote run {run}");
     let sealed = seal(al).map_err(|e| match e.code() {
         Code::LogInconsistent | Code::CheckpointInvalid => e,
         _ => Error::refused(
