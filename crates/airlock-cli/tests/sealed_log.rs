@@ -247,6 +247,22 @@ impl Team {
     }
 }
 
+/// The run statement of a proof bundle.
+fn run_statement(bundle: &str) -> Value {
+    use base64::Engine;
+    for line in bundle.lines() {
+        let env: Value = serde_json::from_str(line).unwrap();
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(env["payload"].as_str().unwrap())
+            .unwrap();
+        let statement: Value = serde_json::from_slice(&payload).unwrap();
+        if statement["predicateType"] == "https://airlock.dev/run/v1" {
+            return statement;
+        }
+    }
+    panic!("no run statement in the bundle");
+}
+
 fn any(problems: &[String], needle: &str) -> bool {
     problems.iter().any(|p| p.contains(needle))
 }
@@ -309,6 +325,19 @@ fn promote_seals_the_run_and_pushes_a_checkpoint_ssh_keygen_verifies() {
         b_commit,
         "{sealed}"
     );
+    // A proof made now records the checkpoint its machine last verified.
+    let brief = t.a.env.write_brief("second", BRIEF);
+    let started = t.a.json(&["start", &brief], 0);
+    let second = started["run"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(started["worktree"].as_str().unwrap());
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello there\n");
+    t.a.json(&["check", &second], 0);
+    t.a.json(&["review"], 0);
+    let submitted = t.a.json(&["submit", &second], 0);
+    let bundle = std::fs::read_to_string(submitted["proof"].as_str().unwrap()).unwrap();
+    let recorded = run_statement(&bundle)["predicate"]["checkpoint"].clone();
+    assert_eq!(recorded["commit"], b_commit.as_str(), "{recorded}");
+    assert_eq!(recorded["principal"], "b@example.com", "{recorded}");
     if sealed["pushed"] == true {
         assert_eq!(
             t.remote_git(&["rev-parse", &format!("{b_commit}^")]),
