@@ -338,6 +338,14 @@ fn promote_seals_the_run_and_pushes_a_checkpoint_ssh_keygen_verifies() {
     let recorded = run_statement(&bundle)["predicate"]["checkpoint"].clone();
     assert_eq!(recorded["commit"], b_commit.as_str(), "{recorded}");
     assert_eq!(recorded["principal"], "b@example.com", "{recorded}");
+    // An agent cannot seal: from inside a run it is refused, nothing pushed.
+    let log_before = t.remote_git(&["rev-parse", "refs/airlock/log"]);
+    let mut cmd = t.a.env.cmd(&["--json", "ledger", "seal"]);
+    cmd.env(URL, &t.a.url).env("AIRLOCK_RUN", &second);
+    let out: Output = cmd.output().unwrap().into();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.json()["error"]["code"], "inside-run", "{}", out.stdout);
+    assert_eq!(t.remote_git(&["rev-parse", "refs/airlock/log"]), log_before);
     if sealed["pushed"] == true {
         assert_eq!(
             t.remote_git(&["rev-parse", &format!("{b_commit}^")]),
@@ -498,4 +506,46 @@ fn a_checkpoint_ref_rewound_on_the_remote_is_refused() {
     assert!(err.to_string().contains("was rewound"), "{err}");
     let problems = t.verify_fails(&t.a);
     assert!(any(&problems, "was rewound"), "{problems:?}");
+}
+
+#[test]
+fn two_machines_sealing_at_once_leave_one_linear_log_covering_both() {
+    let t = team();
+    t.approved_run();
+    // B appends too (its own run), so both have something to seal.
+    let brief = t.b.env.write_brief("b-run", BRIEF);
+    t.b.json(&["start", &brief], 0);
+    let spawn = |m: &Machine| {
+        let mut cmd = m.env.cmd(&["--json", "ledger", "seal"]);
+        cmd.env(URL, &m.url).env("AIRLOCK_PRINCIPAL", m.principal);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(&t.a), spawn(&t.b));
+    let a: Output = a.wait_with_output().unwrap().into();
+    let b: Output = b.wait_with_output().unwrap().into();
+    assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);
+    assert_eq!(b.code, 0, "{}\n{}", b.stdout, b.stderr);
+    let leaves: i64 =
+        t.db.admin()
+            .query_one("SELECT count(*) FROM log_leaves", &[])
+            .unwrap()
+            .get(0);
+    let tip = t.remote_git(&["rev-parse", "refs/airlock/log"]);
+    let text = t.remote_git(&["show", &format!("{tip}:checkpoint")]);
+    assert_eq!(
+        text.lines().nth(1),
+        Some(leaves.to_string().as_str()),
+        "{text}"
+    );
+    // One line of history: every checkpoint commit has at most one parent.
+    let parents = t.remote_git(&["rev-list", "--parents", "refs/airlock/log"]);
+    assert!(
+        parents.lines().all(|l| l.split(' ').count() <= 2),
+        "{parents}"
+    );
+    t.a.json(&["ledger", "verify", "--remote"], 0);
+    t.b.json(&["ledger", "verify", "--remote"], 0);
 }

@@ -627,9 +627,12 @@ pub fn seal(al: &mut Airlock) -> Result<Sealed> {
                 leaves: checkpoint.size,
             });
         }
-        // Another machine's push won the race: fetch, verify, try again.
-        if !(err.contains("stale info") || err.contains("rejected") || err.contains("fetch first"))
-        {
+        // Another machine's push won the race when the ref moved from
+        // what we leased (git words it several ways: stale info, a
+        // rejected update, a ref it could not lock): fetch, verify, try
+        // again. Otherwise the push itself failed.
+        let leased = theirs.as_ref().map(|c| c.commit.clone());
+        if fetch(&git, &team)? == leased {
             return Err(unreachable(&team, "push to", &err));
         }
     }
