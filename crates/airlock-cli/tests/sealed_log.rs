@@ -549,3 +549,21 @@ fn two_machines_sealing_at_once_leave_one_linear_log_covering_both() {
     t.a.json(&["ledger", "verify", "--remote"], 0);
     t.b.json(&["ledger", "verify", "--remote"], 0);
 }
+
+#[test]
+fn outside_team_mode_a_machine_keeps_no_notes_of_unsealed_events() {
+    let env = Env::new();
+    let db = testing::shared().database();
+    let brief = env.write_brief("brief", BRIEF);
+    let mut cmd = env.cmd(&["--json", "start", &brief]);
+    cmd.env(URL, db.url());
+    let out: Output = cmd.output().unwrap().into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // No `[team] remote`: nothing would ever settle the notes, so none are
+    // kept (they would grow for ever).
+    let log_dir = env.home.join(".config/airlock/log");
+    let notes: Vec<_> = std::fs::read_dir(&log_dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(notes.is_empty(), "{notes:?}");
+}

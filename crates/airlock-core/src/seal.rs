@@ -80,6 +80,7 @@ struct Team {
 
 fn team(al: &Airlock) -> Result<Option<Team>> {
     let workflow = al.current_workflow()?;
+    crate::seal_notes::arm(al, &workflow)?;
     let Some(remote) = workflow.team.remote.clone() else {
         return Ok(None);
     };

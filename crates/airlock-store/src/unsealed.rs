@@ -52,9 +52,27 @@ fn lock(path: &Path) -> Result<FileLock> {
         .ok_or_else(|| Error::Environment(format!("could not lock {}", lock.display())))
 }
 
+/// Creates the (empty) notes file: from now on [`note`] keeps notes there.
+pub fn arm(path: &Path) -> Result<()> {
+    let _lock = lock(path)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(drop)
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// Notes an event just committed (not synced: a crash of this machine
-/// loses only notes of events the same crash may have lost).
+/// loses only notes of events the same crash may have lost), when the
+/// notes file exists (team mode armed it, [`arm`]).
 pub fn note(path: &Path, chain: &str, seq: u64, hash: &str) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
     let _lock = lock(path)?;
     let wrap = |source| Error::Write {
         path: path.to_path_buf(),
@@ -124,6 +142,9 @@ mod tests {
         };
         let path = path(&paths, "postgres db");
         assert!(read(&path).unwrap().is_empty());
+        note(&path, "r-0", 1, "00").unwrap();
+        assert!(!path.exists(), "not armed: no notes kept");
+        arm(&path).unwrap();
         note(&path, "r-1", 1, "aa").unwrap();
         note(&path, "", 2, "bb").unwrap();
         let first = read(&path).unwrap();
