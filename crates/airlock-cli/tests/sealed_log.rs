@@ -567,3 +567,47 @@ fn outside_team_mode_a_machine_keeps_no_notes_of_unsealed_events() {
         .unwrap_or_default();
     assert!(notes.is_empty(), "{notes:?}");
 }
+
+#[test]
+fn promote_refuses_when_it_cannot_seal_and_review_falls_back_to_the_remembered_checkpoint() {
+    let t = team();
+    let run = t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a.json(&["ledger", "verify", "--remote"], 0);
+    // The remote goes away: nothing can be sealed, so nothing is promoted.
+    let away = t.a.env.tmp.path().join("remote-away.git");
+    std::fs::rename(&t.remote, &away).unwrap();
+    let main_before = t.a.env.git(&["rev-parse", "main"]);
+    let err = t.a.refused(&["promote", &run], "log-unsealed");
+    assert!(err.to_string().contains("could not be sealed"), "{err}");
+    assert_eq!(t.a.env.git(&["rev-parse", "main"]), main_before);
+    assert_eq!(
+        t.a.json(&["show", &run, "--no-diff"], 0)["state"],
+        "approved"
+    );
+    // Review still works offline, against the checkpoint A remembers...
+    t.a.json(&["review"], 0);
+    // ...and still refuses a database rewritten since.
+    t.a_moves_on();
+    t.rewrite_chain(&run, "{\"forged\":true}", true);
+    let err = t.a.refused(&["review"], "log-inconsistent");
+    assert!(
+        err.to_string().contains("checkpoint this machine verified"),
+        "{err}"
+    );
+    std::fs::rename(&away, &t.remote).unwrap();
+}
+
+#[test]
+fn a_machine_whose_key_is_not_in_runners_cannot_seal() {
+    let t = team();
+    t.approved_run();
+    let c = clone_machine(&t.remote, "c@example.com", &t.a.url);
+    c.key_line();
+    let before = t.remote_git(&["for-each-ref", "refs/airlock/"]);
+    let err = c.refused(&["ledger", "seal"], "log-unsealed");
+    let text = err.to_string();
+    assert!(text.contains("cannot sign the sealed log"), "{text}");
+    assert!(text.contains(".airlock/runners"), "{text}");
+    assert_eq!(t.remote_git(&["for-each-ref", "refs/airlock/"]), before);
+}

@@ -483,14 +483,13 @@ pub fn check(al: &Airlock, doing: &str) -> Result<Option<Seen>> {
         return Ok(None);
     };
     let mine = remembered(al, &team)?;
-    let theirs = match remote_checkpoint(al, &team) {
-        Ok(c) => c.map(|c| c.seen()),
-        Err(e) if e.code() == Code::RemoteUnreachable => None,
+    // Only a fetch that worked can say the ref was deleted; unreachable,
+    // the database is checked against the remembered checkpoint alone.
+    let (reached, theirs) = match remote_checkpoint(al, &team) {
+        Ok(c) => (true, c.map(|c| c.seen())),
+        Err(e) if e.code() == Code::RemoteUnreachable => (false, None),
         Err(e) => return Err(e),
     };
-    // Unreachable and absent look alike here: only a fetch that worked
-    // can say the ref was deleted.
-    let reached = al.layout.git().ref_value(FETCHED_REF)?.is_some() || theirs.is_some();
     let remote_view = if reached {
         theirs.as_ref()
     } else {
