@@ -611,3 +611,65 @@ fn a_machine_whose_key_is_not_in_runners_cannot_seal() {
     assert!(text.contains(".airlock/runners"), "{text}");
     assert_eq!(t.remote_git(&["for-each-ref", "refs/airlock/"]), before);
 }
+
+/// The human output of `ledger verify --remote` and of `promote` refusing
+/// a tampered database, whole (issue 15's transcripts).
+#[test]
+fn transcript_of_a_tampered_database_found_by_the_sealed_log() {
+    let t = team();
+    let run = t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
+    let mut text = String::new();
+    let mut show = |m: &Machine, args: &[&str]| {
+        let out = m.airlock(args);
+        text += &format!("$ airlock {}\n", args.join(" "));
+        for stream in [&out.stdout, &out.stderr] {
+            text += stream;
+            if !stream.is_empty() && !stream.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        text += &format!("[exit {}]\n\n", out.code);
+    };
+    show(&t.b, &["ledger", "verify", "--remote"]);
+    t.superuser(&format!(
+        "DELETE FROM events WHERE chain = '{run}' AND kind = 'approve';
+         UPDATE chains SET n = (SELECT max(n) FROM events WHERE chain = '{run}'),
+                           hash = (SELECT hash FROM events WHERE chain = '{run}' ORDER BY n DESC LIMIT 1)
+         WHERE chain = '{run}';"
+    ));
+    show(&t.b, &["ledger", "verify", "--remote"]);
+    show(&t.a, &["promote", &run]);
+    let mut settings = insta::Settings::clone_current();
+    for (regex, placeholder) in [
+        (
+            regex_escape(&t.a.env.tmp.path().display().to_string()),
+            "[TMP-A]",
+        ),
+        (
+            regex_escape(&t.b.env.tmp.path().display().to_string()),
+            "[TMP-B]",
+        ),
+        (regex_escape(&run), "[RUN]"),
+        (r"\b[0-9a-f]{64}\b".into(), "[DIGEST]"),
+        (r"\b[0-9a-f]{40}\b".into(), "[COMMIT]"),
+        (r"(^|[^-\w])[0-9a-f]{7,16}(…?)".into(), "$1[SHORT]$2"),
+    ] {
+        settings.add_filter(&regex, placeholder);
+    }
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("sealed_log_tampered", text));
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
