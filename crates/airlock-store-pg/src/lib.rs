@@ -5,9 +5,10 @@
 //! Every change commits with its ledger event in one transaction. The
 //! ledger's events are hash-chained per run: an appender locks its run's
 //! chain head (a row of `chains`) only, so appenders on different runs do
-//! not wait for each other. Sealing the runs' heads into one global log
-//! (so that a database administrator cannot drop a whole run's tail
-//! unnoticed) is a later piece of issue 20.
+//! not wait for each other. The runs' heads are sealed into one global
+//! log (`seal`: its leaves; airlock_core::seal signs and publishes its
+//! checkpoints), so that a database administrator cannot drop a run's tail
+//! or rewrite a chain unnoticed.
 //!
 //! What stays on the machine: the signing key and the ledger's head record
 //! (files in the key directory, as with SQLite), the crash intents' locks,
