@@ -27,8 +27,11 @@ struct Machine {
 impl Machine {
     fn airlock(&self, args: &[&str]) -> Output {
         let mut cmd = self.env.cmd(args);
-        cmd.env(URL, &self.url)
-            .env("AIRLOCK_PRINCIPAL", self.principal);
+        // No URL: the machine's own SQLite store.
+        if !self.url.is_empty() {
+            cmd.env(URL, &self.url);
+        }
+        cmd.env("AIRLOCK_PRINCIPAL", self.principal);
         cmd.output().unwrap().into()
     }
 
@@ -89,8 +92,13 @@ fn clone_machine(remote: &Path, principal: &'static str, url: &str) -> Machine {
 }
 
 fn team() -> Team {
+    team_on(true)
+}
+
+/// A team on PostgreSQL (`postgres`) or on each machine's SQLite store.
+fn team_on(postgres: bool) -> Team {
     let db = testing::shared().database();
-    let url = db.url();
+    let url = if postgres { db.url() } else { String::new() };
     let a = Machine {
         env: Env::new(),
         principal: "a@example.com",
@@ -672,4 +680,23 @@ fn regex_escape(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[test]
+fn on_sqlite_the_one_chain_is_sealed_the_same_way() {
+    let t = team_on(false);
+    let run = t.approved_run();
+    t.a.json(&["promote", &run], 0);
+    let verified = t.a.json(&["ledger", "verify", "--remote"], 0);
+    assert_eq!(verified["chains"], 1, "{verified}");
+    assert!(
+        verified["checkpoint"]["size"].as_u64().unwrap() >= 1,
+        "{verified}"
+    );
+    // The leaves are kept in the local ledger file, beside its events.
+    let conn = rusqlite::Connection::open(t.a.env.state_dir().join("ledger.db")).unwrap();
+    let leaves: i64 = conn
+        .query_row("SELECT count(*) FROM log_leaves", [], |r| r.get(0))
+        .unwrap();
+    assert!(leaves >= 1);
 }
