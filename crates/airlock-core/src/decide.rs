@@ -47,6 +47,7 @@ pub fn approve_via(
     via: Option<Via>,
 ) -> Result<Run> {
     refuse_from_lane(al, "approve")?;
+    crate::seal::check(al, &format!("approve run {run_id}"))?;
     let mut run = al.store.get(run_id)?;
     // A run the panel approved alone may still be approved by a person
     // (when the panel withdrew at promote, a person decides).

@@ -37,6 +37,8 @@ pub mod recover;
 pub mod release;
 pub mod repo;
 pub mod report;
+pub mod seal;
+pub mod seal_notes;
 pub mod site;
 pub mod snapshot;
 pub mod soak;

@@ -70,6 +70,8 @@ pub fn promote_with(
     let mut run = al.store.get(run_id)?;
     al.store
         .require_head(Some(&format!("promote run {run_id}")))?;
+    // Team mode: the database agrees with the sealed log (issue 20).
+    crate::seal::check_before_promote(al, &run.id)?;
     if actions_only {
         return apply_remaining(al, &run, effects, clock);
     }
@@ -208,6 +210,8 @@ pub fn promote_with(
     if let Some(plan) = &soak {
         intent_data["soak"] = json!(plan);
     }
+    // Team mode: the run's events sealed on the team's remote first.
+    crate::seal::require_sealed(al, &run.id)?;
     let (intent, _guard) = al.store.begin_intent("promote", &run.id, intent_data)?;
     crate::failpoint("promote:before-ref");
     let (ok, _, err) = main.try_run(&["update-ref", &target_ref, &merge, &tip], None)?;

@@ -86,7 +86,7 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
         },
     ];
     let brief = ev.brief;
-    let run_statement = Statement::new(
+    let mut run_statement = Statement::new(
         subjects.clone(),
         RUN_PREDICATE,
         json!({
@@ -107,6 +107,11 @@ pub fn build(al: &Airlock, ev: &Evidence<'_>) -> Result<WrittenProof> {
             "release": run.release,
         }),
     );
+    // Team mode: the sealed log's checkpoint this machine last verified
+    // (issue 20); absent otherwise, so a one-machine proof is unchanged.
+    if let Some(seen) = crate::seal::seen(al) {
+        run_statement.predicate["checkpoint"] = json!(seen);
+    }
     let traces = Statement::new(
         subjects.clone(),
         TRACES_PREDICATE,

@@ -27,6 +27,9 @@ pub struct StartOptions {
 
 pub fn start(al: &mut Airlock, opts: &StartOptions) -> Result<Run> {
     let workflow = al.current_workflow()?;
+    // Team mode: from here on this machine notes the events it appends
+    // until they are sealed (issue 20).
+    crate::seal_notes::arm(al, &workflow)?;
     let (brief, text) = Brief::load(&opts.brief, Some(&workflow))?;
     // `release` is the class of airlock's own release runs: a brief that
     // claimed it would reach the release lane past its own class's limit,

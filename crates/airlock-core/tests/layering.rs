@@ -541,6 +541,8 @@ fn crates_depend_downwards() {
                 "airlock-scan",
                 "airlock-secrets",
                 "airlock-snap",
+                // The sealed log's tree and checkpoints (a leaf, issue 20).
+                "airlock-log",
             ],
         ),
         // The MCP server: rmcp and tokio stay out of the engine.

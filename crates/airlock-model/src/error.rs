@@ -184,6 +184,9 @@ codes! {
     LaneRefused = "lane-refused", Refused;
     PanelWithdrew = "panel-withdrew", Refused;
     ListenRequired = "listen-required", Refused;
+    LogInconsistent = "log-inconsistent", Refused;
+    LogUnsealed = "log-unsealed", Refused;
+    CheckpointInvalid = "checkpoint-invalid", Refused;
 }
 
 impl std::fmt::Display for Code {

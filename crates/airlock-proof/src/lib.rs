@@ -9,6 +9,7 @@ mod bundle;
 mod dsse;
 mod error;
 mod key;
+pub mod signers;
 
 pub use bundle::{Bundle, VerifiedBundle, build_bundle, verify_bundle};
 pub use dsse::{Envelope, Signature, Statement, Subject, pae, sign_envelope, verify_envelope};
@@ -23,3 +24,5 @@ pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const INDEX_PREDICATE: &str = "https://airlock.dev/bundle-index/v1";
 /// SSHSIG namespace of the detached signature over a bundle file.
 pub const SSH_NAMESPACE: &str = "airlock-proof";
+/// SSHSIG namespace of approvals (`.airlock/reviewers`).
+pub const APPROVAL_NAMESPACE: &str = "airlock-approval";

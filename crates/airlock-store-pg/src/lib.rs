@@ -5,9 +5,10 @@
 //! Every change commits with its ledger event in one transaction. The
 //! ledger's events are hash-chained per run: an appender locks its run's
 //! chain head (a row of `chains`) only, so appenders on different runs do
-//! not wait for each other. Sealing the runs' heads into one global log
-//! (so that a database administrator cannot drop a whole run's tail
-//! unnoticed) is a later piece of issue 20.
+//! not wait for each other. The runs' heads are sealed into one global
+//! log (`seal`: its leaves; airlock_core::seal signs and publishes its
+//! checkpoints), so that a database administrator cannot drop a run's tail
+//! or rewrite a chain unnoticed.
 //!
 //! What stays on the machine: the signing key and the ledger's head record
 //! (files in the key directory, as with SQLite), the crash intents' locks,
@@ -15,6 +16,7 @@
 //! never holds a key.
 
 mod schema;
+pub mod seal;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -401,7 +403,8 @@ impl Store for PgStore {
     fn witness(&mut self, event: &Event) -> Result<()> {
         self.signing_key()?;
         let key = self.key.as_ref().expect("loaded");
-        airlock_store::head::advance(&self.paths, self, key, event)
+        airlock_store::head::advance(&self.paths, self, key, event)?;
+        seal::note_unsealed(self, event)
     }
 
     fn witness_replacing(&mut self, event: &Event) -> Result<()> {
@@ -873,6 +876,26 @@ impl Store for PgStore {
             head: head_hash,
             first_bad: bad,
         })
+    }
+
+    fn seal(&mut self) -> Result<u64> {
+        self.in_transaction(false, |tx, _| seal::seal(tx))
+    }
+
+    fn log_leaves(&self) -> Result<Vec<airlock_store::LogLeaf>> {
+        self.read_log_leaves()
+    }
+
+    fn chain_heads(&self) -> Result<Vec<(String, u64, String)>> {
+        self.read_chain_heads()
+    }
+
+    fn chain_event(&self, chain: &str, n: u64) -> Result<Option<String>> {
+        self.read_chain_event(chain, n)
+    }
+
+    fn unsealed_notes(&self) -> Option<std::path::PathBuf> {
+        Some(seal::unsealed_path(self))
     }
 
     fn event_replacing_head(&mut self, kind: &str, data: Value) -> Result<Event> {

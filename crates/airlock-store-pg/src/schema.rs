@@ -105,6 +105,8 @@ CREATE TABLE run_steps (
     failure TEXT
 );
 CREATE INDEX run_steps_by_run ON run_steps (run, seq);",
+    // 2: the sealed log's leaves (issue 20, crate::seal).
+    crate::seal::MIGRATION,
 ];
 
 /// The schema version this build writes.

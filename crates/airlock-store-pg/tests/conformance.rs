@@ -159,6 +159,7 @@ both!(
     a_deleted_tail_is_refused_at_open,
     eight_writers_on_different_runs_leave_no_gaps,
     in_review_gathers_each_waiting_run_with_its_actions_events_and_traces,
+    sealing_appends_a_leaf_for_each_chain_that_moved,
 );
 
 fn run(id: &str, state: State, created: &str) -> Run {
@@ -696,4 +697,38 @@ fn in_review_gathers_each_waiting_run_with_its_actions_events_and_traces(b: &dyn
             .iter()
             .all(|q| q.events.is_empty())
     );
+}
+
+/// Sealing (issue 20): a leaf for each chain whose head moved since its
+/// last leaf, none when nothing moved, each leaf read back with the hash
+/// its event has now.
+fn sealing_appends_a_leaf_for_each_chain_that_moved(b: &dyn Backend) {
+    let mut store = b.open().unwrap();
+    assert_eq!(store.seal().unwrap(), 0, "an empty ledger seals nothing");
+    assert!(store.log_leaves().unwrap().is_empty());
+    start(&mut *store, "r-1", "2026-01-01T00:00:00.000Z");
+    start(&mut *store, "r-2", "2026-01-02T00:00:00.000Z");
+    let first = store.seal().unwrap();
+    assert!(first >= 1);
+    assert_eq!(store.seal().unwrap(), first, "nothing moved: no new leaf");
+    let last = store
+        .event(Some("r-1"), "check", json!({"passed": true}))
+        .unwrap();
+    let second = store.seal().unwrap();
+    assert_eq!(second, first + 1, "only r-1's chain moved");
+    let leaves = store.log_leaves().unwrap();
+    assert_eq!(leaves.len() as u64, second);
+    for (i, leaf) in leaves.iter().enumerate() {
+        assert_eq!(leaf.index, i as u64);
+        assert_eq!(leaf.event.as_deref(), Some(leaf.hash.as_str()), "{leaf:?}");
+        assert_eq!(
+            store.chain_event(&leaf.chain, leaf.n).unwrap().as_deref(),
+            Some(leaf.hash.as_str())
+        );
+    }
+    let newest = leaves.last().unwrap();
+    assert_eq!(newest.hash, last.hash);
+    let heads = store.chain_heads().unwrap();
+    assert!(heads.iter().any(|(_, _, h)| *h == last.hash), "{heads:?}");
+    assert_eq!(store.chain_event("no-such-chain", 1).unwrap(), None);
 }

@@ -160,6 +160,40 @@ pub trait Store {
     /// the queue shows of it: in a few queries however many runs wait,
     /// rather than three a run.
     fn in_review(&self, kinds: &[&str]) -> Result<Vec<InReview>>;
+
+    // The sealed log (issue 20): the chains' heads as leaves of a Merkle
+    // tree whose signed checkpoints live on the team's git remote.
+    /// Appends, under the store's lock and in one transaction, a leaf for
+    /// every chain whose head moved since that chain's last leaf (in the
+    /// order of the chains' names); returns how many leaves the log holds.
+    fn seal(&mut self) -> Result<u64>;
+    /// The log's leaves in order, each with the hash its event has now.
+    fn log_leaves(&self) -> Result<Vec<LogLeaf>>;
+    /// Every chain's head as the store records it: (chain, n, hash).
+    fn chain_heads(&self) -> Result<Vec<(String, u64, String)>>;
+    /// The hash of event `n` of `chain`, if it is stored.
+    fn chain_event(&self, chain: &str, n: u64) -> Result<Option<String>>;
+    /// Where this machine notes the events it appended and has not seen
+    /// sealed (`crate::unsealed`); `None` for a store only this machine
+    /// writes, whose head record covers them.
+    fn unsealed_notes(&self) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// One leaf of the sealed log as the store keeps it ([`Store::log_leaves`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLeaf {
+    /// Its position in the log, from 0.
+    pub index: u64,
+    /// The chain (a run's id, or `""`), the number of its event, and the
+    /// event's hash when it was sealed.
+    pub chain: String,
+    pub n: u64,
+    pub hash: String,
+    /// The hash the event `n` of `chain` has in the store now (`None`:
+    /// no such event is stored).
+    pub event: Option<String>,
 }
 
 /// A run in review and what the review queue reads of it

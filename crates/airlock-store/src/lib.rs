@@ -13,8 +13,9 @@ pub mod lock;
 pub mod paths;
 pub mod schema;
 pub mod sqlite;
+pub mod unsealed;
 
 pub use error::{Error, Result};
-pub use interface::{InReview, Intent, IntentGuard, Store, TRACED};
+pub use interface::{InReview, Intent, IntentGuard, LogLeaf, Store, TRACED};
 pub use paths::Paths;
 pub use sqlite::SqliteStore;

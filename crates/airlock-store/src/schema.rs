@@ -81,6 +81,15 @@ INSERT INTO run_steps (seq, run, kind, at, failure)
     FROM events
     WHERE run IS NOT NULL
       AND kind IN ('check', 'submit', 'approve', 'reject', 'redirect', 'promote', 'rollback');",
+    // 4: the sealed log's leaves (issue 20). SQLite's ledger is one chain
+    // (`''`), its events numbered by `seq`; a leaf names the head it had
+    // when it was sealed.
+    "CREATE TABLE log_leaves (
+    idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+    chain TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);",
 ];
 
 /// The schema version this build writes.

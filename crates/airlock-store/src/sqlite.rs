@@ -462,6 +462,80 @@ impl crate::Store for SqliteStore {
         Ok(self.ledger.verify()?)
     }
 
+    fn seal(&mut self) -> Result<u64> {
+        let conn = self.ledger.connection_mut();
+        // IMMEDIATE: the write lock is the seal's lock.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let head: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (count, sealed): (i64, Option<i64>) = tx.query_row(
+            "SELECT count(*), max(n) FROM log_leaves WHERE chain = ''",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut total = count;
+        if let Some((seq, hash)) = head
+            && sealed.is_none_or(|n| seq > n)
+        {
+            tx.execute(
+                "INSERT INTO log_leaves (idx, chain, n, hash) VALUES (?1, '', ?2, ?3)",
+                params![count, seq, hash],
+            )?;
+            total += 1;
+        }
+        tx.commit()?;
+        Ok(total as u64)
+    }
+
+    fn log_leaves(&self) -> Result<Vec<crate::LogLeaf>> {
+        let conn = self.ledger.connection();
+        let mut stmt = conn.prepare(
+            "SELECT l.idx, l.chain, l.n, l.hash, e.hash FROM log_leaves l
+             LEFT JOIN events e ON l.chain = '' AND e.seq = l.n
+             ORDER BY l.idx",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(crate::LogLeaf {
+                index: r.get::<_, i64>(0)? as u64,
+                chain: r.get(1)?,
+                n: r.get::<_, i64>(2)? as u64,
+                hash: r.get(3)?,
+                event: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    fn chain_heads(&self) -> Result<Vec<(String, u64, String)>> {
+        Ok(self
+            .ledger
+            .head()?
+            .map(|(seq, hash)| (String::new(), seq, hash))
+            .into_iter()
+            .collect())
+    }
+
+    fn chain_event(&self, chain: &str, n: u64) -> Result<Option<String>> {
+        if !chain.is_empty() {
+            return Ok(None);
+        }
+        let Ok(seq) = i64::try_from(n) else {
+            return Ok(None);
+        };
+        Ok(self
+            .ledger
+            .connection()
+            .query_row("SELECT hash FROM events WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     fn event_replacing_head(&mut self, kind: &str, data: Value) -> Result<Event> {
         let event = self.ledger.append(None, kind, &data)?;
         self.witness_replacing(&event)?;

@@ -11,7 +11,15 @@ use crate::render::{Output, Report, short};
 pub enum Command {
     /// Check the hash chain, that the ledger is not older than its signed head record, and
     /// every proof's ledger anchor; report the first edited, removed or reordered event.
-    Verify,
+    Verify {
+        /// Team mode: check the whole database against the sealed log's signed checkpoints on
+        /// the team's remote (every chain recomputed, every leaf, the root), naming each problem.
+        #[arg(long)]
+        remote: bool,
+    },
+    /// Team mode: seal the chains that moved into the log and push a checkpoint, signed by
+    /// this machine's key, to `refs/airlock/log` on the team's remote.
+    Seal,
     /// Record that the ledger as it is now is the one airlock continues from, after its
     /// newest events were lost for good (a signed, ledgered decision).
     AcceptLoss {
@@ -26,7 +34,11 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
     // the check (and without recovery, which would write to it).
     let mut al = Airlock::open_unverified(Layout::discover(&ctx.cwd)?)?;
     match cmd {
-        Command::Verify => verify(&mut al),
+        Command::Verify { remote: false } => verify(&mut al),
+        Command::Verify { remote: true } => verify_remote(&al),
+        Command::Seal => Ok(Output::report(&SealDone(airlock_core::seal::seal(
+            &mut al,
+        )?))),
         Command::AcceptLoss { reason } => accept(&mut al, reason.as_deref()),
     }
 }
@@ -119,6 +131,74 @@ impl Report for Verified {
         }
         human += &format!("\n  hint: {hint}");
         human
+    }
+}
+
+fn verify_remote(al: &Airlock) -> Result<Output> {
+    Ok(Output::report(&RemoteVerified(
+        airlock_core::seal::audit_remote(al)?,
+    )))
+}
+
+/// `airlock ledger verify --remote`: the database against the checkpoints.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct RemoteVerified(airlock_core::seal::RemoteAudit);
+
+impl Report for RemoteVerified {
+    fn exit_code(&self) -> u8 {
+        if self.0.ok() { 0 } else { 1 }
+    }
+
+    fn human(&self) -> String {
+        let a = &self.0;
+        let checkpoint = match &a.checkpoint {
+            Some(c) => format!(
+                "checkpoint {} of {} leaves, signed by {}",
+                short(&c.commit),
+                c.size,
+                c.principal
+            ),
+            None => "no checkpoint on the remote yet".to_string(),
+        };
+        if a.ok() {
+            return format!(
+                "the ledger agrees with the sealed log: {checkpoint}\n  {} chains, {} leaves, {} chain(s) with events not sealed yet",
+                a.chains, a.leaves, a.unsealed_chains
+            );
+        }
+        let mut human = format!(
+            "the ledger does NOT agree with the sealed log ({checkpoint}): {} problem(s)",
+            a.problems.len()
+        );
+        for p in &a.problems {
+            human += &format!("\n  - {p}");
+        }
+        human += "\n  hint: do not trust this database; restore it from a backup that agrees with the checkpoints";
+        human
+    }
+}
+
+/// `airlock ledger seal`.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct SealDone(airlock_core::seal::Sealed);
+
+impl Report for SealDone {
+    fn human(&self) -> String {
+        let s = &self.0;
+        format!(
+            "{} checkpoint {} of {} leaves (signed by {}), root {}",
+            if s.pushed {
+                "pushed"
+            } else {
+                "already covered by"
+            },
+            short(&s.checkpoint.commit),
+            s.checkpoint.size,
+            s.checkpoint.principal,
+            short(&s.checkpoint.root)
+        )
     }
 }
 

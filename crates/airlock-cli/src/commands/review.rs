@@ -9,6 +9,9 @@ pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: Args) -> Result<Output> {
     let al = ctx.open()?;
+    // Team mode: the queue is read only from a database that agrees with
+    // the sealed log (issue 20).
+    airlock_core::seal::check(&al, "review")?;
     Ok(Output::report(&Queue(inspect::queue(&al)?)).hostile())
 }
 
