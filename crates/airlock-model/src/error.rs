@@ -90,6 +90,7 @@ codes! {
     AmbiguousRun = "ambiguous-run", Invalid;
     InvalidInput = "invalid-input", Invalid;
     DatabaseUrlInvalid = "database-url-invalid", Invalid;
+    DatabaseUrlPassword = "database-url-password", Invalid;
     NoDirectory = "no-directory", Invalid;
     NotRunnable = "not-runnable", Invalid;
     SnapInvalid = "snap-invalid", Invalid;

@@ -14,6 +14,7 @@
 //! and worktrees, logs and proofs under the state directory. The database
 //! never holds a key.
 
+mod pgpass;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -95,6 +96,7 @@ impl PgStore {
                 ),
             )
         })?;
+        pgpass::fill(&mut config);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }

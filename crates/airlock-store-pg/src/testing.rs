@@ -285,6 +285,22 @@ impl Database {
         self.url_with(APP, APP_PASSWORD)
     }
 
+    /// The application's URL without its password (for a workflow's
+    /// `[store] url`, the password in a password file), and the
+    /// password-file line that goes with it.
+    pub fn url_and_pgpass(&self) -> (String, String) {
+        (
+            format!(
+                "postgres://{APP}@127.0.0.1:{}/{}",
+                self.cluster.port, self.name
+            ),
+            format!(
+                "127.0.0.1:{}:{}:{APP}:{APP_PASSWORD}\n",
+                self.cluster.port, self.name
+            ),
+        )
+    }
+
     pub fn url_with(&self, user: &str, password: &str) -> String {
         format!(
             "postgres://{user}:{password}@127.0.0.1:{}/{}",
