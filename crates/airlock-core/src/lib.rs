@@ -27,6 +27,7 @@ pub mod lane;
 pub mod lane_policy;
 pub mod ledger_audit;
 pub mod logs;
+pub mod logstore;
 pub mod migrate;
 pub mod open;
 pub mod panel;

@@ -113,6 +113,7 @@ codes! {
     ListenFailed = "listen-failed", Environment;
     // Corrupt state (exit 4) and internal failure (exit 5).
     CorruptState = "corrupt-state", Corrupt;
+    LogCorrupt = "log-corrupt", Corrupt;
     Internal = "internal", Internal;
     NoEvaluator = "no-evaluator", Internal;
     NoStoreBackend = "no-store-backend", Internal;
