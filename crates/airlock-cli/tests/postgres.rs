@@ -373,3 +373,114 @@ fn a_password_in_the_workflows_store_url_is_refused_at_its_line() {
         .get(0);
     assert_eq!(tables, 0);
 }
+
+/// What `airlock logs RUN N --json` says of the stream `name`.
+fn stream_of(v: &Value, name: &str) -> Value {
+    v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+#[test]
+fn another_machine_reads_a_runs_logs_from_the_shared_store_checked() {
+    // Two machines: two clones with their own homes and state, one
+    // database, one shared log directory.
+    let a = Env::new();
+    let b = Env::new();
+    let db = testing::shared().database();
+    let url = db.url();
+    let shared = a.tmp.path().join("shared-logs");
+    for m in [&a, &b] {
+        add_to_workflow(
+            m,
+            &format!("[store]\nlogs = {:?}\n", shared.display().to_string()),
+        );
+    }
+    let brief = a.write_brief("brief", BRIEF);
+    let run = json(&a, &url, &["start", &brief], 0)["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = airlock(
+        &a,
+        &url,
+        &[
+            "exec",
+            &run,
+            "--",
+            "sh",
+            "-c",
+            "echo built on machine a; echo warned >&2",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Machine a's local logs are not on b (another machine's disk).
+    let v = json(&a, &url, &["logs", &run], 0);
+    for s in ["stdout", "stderr"] {
+        std::fs::remove_file(v["traces"][0][s]["path"].as_str().unwrap()).unwrap();
+    }
+    let v = json(&b, &url, &["logs", &run, "1"], 0);
+    let stdout = stream_of(&v, "stdout");
+    assert_eq!(stdout["intact"], true, "{v}");
+    assert!(
+        stdout["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(shared.to_str().unwrap()),
+        "{v}"
+    );
+    let human = airlock(&b, &url, &["logs", &run, "1"]);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    assert!(
+        human.stdout.contains("| built on machine a"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("| warned"), "{}", human.stdout);
+    let tail = airlock(
+        &b,
+        &url,
+        &["logs", &run, "1", "--stream", "stdout", "--tail", "1"],
+    );
+    assert!(
+        tail.stdout.contains("| built on machine a"),
+        "{}",
+        tail.stdout
+    );
+
+    // The blob cut short, then changed: named, never shown.
+    let blob = std::path::PathBuf::from(stdout["path"].as_str().unwrap());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&blob).unwrap().permissions().mode() & 0o222,
+        0,
+        "read-only"
+    );
+    for forged in ["built on", "built on machine b\n"] {
+        std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&blob, forged).unwrap();
+        let out = airlock(&b, &url, &["logs", &run, "1"]);
+        assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
+        assert!(!out.stdout.contains("built on"), "{}", out.stdout);
+        assert!(
+            out.stderr.contains(&blob.display().to_string()),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("changed or cut short"),
+            "{}",
+            out.stderr
+        );
+        let err = refused(
+            airlock(&b, &url, &["--json", "logs", &run, "1"]),
+            "log-corrupt",
+            4,
+        );
+        assert!(!err.to_string().contains("built on"), "{err}");
+    }
+}
