@@ -29,6 +29,7 @@ pub mod ledger_audit;
 pub mod logs;
 pub mod logstore;
 pub mod migrate;
+pub mod offline;
 pub mod open;
 pub mod panel;
 pub mod promote;

@@ -119,6 +119,7 @@ codes! {
     NoStoreBackend = "no-store-backend", Internal;
     // Refusals (exit 1): a rule said no.
     WrongState = "wrong-state", Refused;
+    OfflineConflict = "offline-conflict", Refused;
     KeyMissing = "key-missing", Refused;
     KeyUnusable = "key-unusable", Refused;
     ProofInvalid = "proof-invalid", Refused;

@@ -33,6 +33,8 @@ pub struct Cluster {
     /// The account the server runs as when the tests run as root.
     run_as: Option<String>,
     next: AtomicUsize,
+    /// Whether the server flushes commits to disk.
+    durable: bool,
 }
 
 static SHARED: OnceLock<Mutex<Option<Arc<Cluster>>>> = OnceLock::new();
@@ -123,6 +125,7 @@ impl Cluster {
             port,
             run_as,
             next: AtomicUsize::new(0),
+            durable,
         };
         let pwfile = cluster.dir.path().join("pw");
         std::fs::write(&pwfile, format!("{APP_PASSWORD}\n"))
@@ -145,35 +148,7 @@ impl Cluster {
                 &format!("--pwfile={}", pwfile.display()),
             ],
         )?;
-        let socket = cluster.socket_dir();
-        let log = cluster.dir.path().join("server.log");
-        let durability = if durable {
-            ""
-        } else {
-            " -c fsync=off -c full_page_writes=off"
-        };
-        let options = format!(
-            "-k {socket} -p {port} -h 127.0.0.1 -c max_connections=200{durability}",
-            port = cluster.port
-        );
-        cluster
-            .run(
-                "pg_ctl",
-                &[
-                    "-D",
-                    &data,
-                    "-l",
-                    &log.display().to_string(),
-                    "-w",
-                    "-o",
-                    &options,
-                    "start",
-                ],
-            )
-            .map_err(|e| {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                format!("{e}\nserver log:\n{log}")
-            })?;
+        cluster.pg_start()?;
         let mut admin = cluster.admin("postgres")?;
         // One statement each: CREATE DATABASE runs outside a transaction.
         for sql in [
@@ -185,6 +160,53 @@ impl Cluster {
                 .map_err(|e| format!("cannot set the cluster up ({sql}): {}", message(&e)))?;
         }
         Ok(cluster)
+    }
+
+    /// Starts the server (`pg_ctl start`, waiting until it accepts).
+    fn pg_start(&self) -> Result<(), String> {
+        let socket = self.socket_dir();
+        let log = self.dir.path().join("server.log");
+        let durability = if self.durable {
+            ""
+        } else {
+            " -c fsync=off -c full_page_writes=off"
+        };
+        let options = format!(
+            "-k {socket} -p {port} -h 127.0.0.1 -c max_connections=200{durability}",
+            port = self.port
+        );
+        let data = self.data();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data,
+                "-l",
+                &log.display().to_string(),
+                "-w",
+                "-o",
+                &options,
+                "start",
+            ],
+        )
+        .map_err(|e| {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            format!("{e}\nserver log:\n{log}")
+        })
+    }
+
+    /// Stops the server (its databases kept), as a database that goes out
+    /// of reach; [`Cluster::start_again`] brings it back. For a cluster of
+    /// a test's own (`Cluster::start`), never the shared one.
+    pub fn stop(&self) {
+        let data = self.data();
+        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts a stopped server again, at the same address.
+    pub fn start_again(&self) {
+        self.pg_start().unwrap_or_else(|e| panic!("{e}"));
     }
 
     fn data(&self) -> String {
