@@ -32,7 +32,6 @@ impl WorkflowFile for Workflow {
                 });
             }
         };
-        let text: &str = &text;
         let name = path.display().to_string();
         // Expressions are type-checked as the workflow loads, with every
         // other problem of the file, by the installed evaluator.
