@@ -93,8 +93,8 @@ pub fn remember(paths: &Paths, known: &Known) -> Result<()> {
         .map_err(wrap)
 }
 
-/// What this machine last knew of `run`, with what it spooled since
-/// applied (its state as it is here now); None if it never worked on it.
+/// What this machine last knew of `run`; None if it never worked on it
+/// (or the id is not a plain file name).
 pub fn known(paths: &Paths, run: &str) -> Result<Option<Known>> {
     if !plain(run) {
         return Ok(None);
@@ -197,4 +197,57 @@ pub fn done(path: &Path) -> Result<()> {
         let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(n: u32) -> Trace {
+        serde_json::from_value(serde_json::json!({
+            "n": n, "round": 1, "origin": "exec", "argv": ["true"], "cwd": "/w",
+            "lane": "sandbox", "exit": {"code": 0, "description": "exit 0", "timed_out": false},
+            "duration_ms": 1,
+            "stdout": {"sha256": "a", "size": 0, "log": format!("/l/{n}.stdout")},
+            "stderr": {"sha256": "b", "size": 0, "log": format!("/l/{n}.stderr")},
+            "files_changed": [], "started": "t"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn records_come_back_in_order_and_go_once_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            state: dir.path().join("state"),
+            key_dir: dir.path().join("keys"),
+        };
+        let after = Link {
+            n: 3,
+            hash: "h".into(),
+        };
+        for n in 1..=11 {
+            let record = Spooled {
+                after: after.clone(),
+                at: "t".into(),
+                trace: trace(n),
+            };
+            push(&paths, "r-1", &record).unwrap();
+        }
+        assert_eq!(runs(&paths).unwrap(), ["r-1"]);
+        let got = pending(&paths, "r-1").unwrap();
+        let order: Vec<u32> = got.iter().map(|(_, _, r)| r.trace.n).collect();
+        assert_eq!(order, (1..=11).collect::<Vec<_>>());
+        for (_, path, _) in &got {
+            done(path).unwrap();
+        }
+        assert!(pending(&paths, "r-1").unwrap().is_empty());
+        assert!(
+            runs(&paths).unwrap().is_empty(),
+            "the run's directory goes too"
+        );
+        // A hostile id is never a path.
+        assert!(push(&paths, "../x", &got[0].2).is_err());
+        assert!(known(&paths, "../../etc/passwd").unwrap().is_none());
+    }
 }
