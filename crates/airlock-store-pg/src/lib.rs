@@ -19,6 +19,7 @@ mod schema;
 mod spool;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -87,7 +88,8 @@ impl PgStore {
     /// [`PgStore::open`] without the head record's check (`ledger verify`,
     /// `ledger accept-loss`).
     pub fn open_unverified(url: &str, paths: &Paths) -> Result<PgStore> {
-        let mut config = postgres::Config::from_str(url).map_err(|e| {
+        let (url, tls) = tls::split(url)?;
+        let mut config = postgres::Config::from_str(&url).map_err(|e| {
             problem(
                 Code::DatabaseUrlInvalid,
                 format!("{DATABASE_URL} is not a PostgreSQL URL airlock can use"),
@@ -102,9 +104,13 @@ impl PgStore {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let location = describe(&config);
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| connect_error(&location, e))?;
+        let mut client = if tls.tls {
+            config.ssl_mode(postgres::config::SslMode::Require);
+            config.connect(tls::connector(&tls)?)
+        } else {
+            config.connect(NoTls)
+        }
+        .map_err(|e| connect_error(&location, e))?;
         schema::migrate(&mut client, &location)?;
         let statements = Statements {
             lock_chain: client
