@@ -6455,3 +6455,40 @@ fn a_command_cannot_read_or_write_the_shared_log_store(caller: Caller) {
 }
 
 both!(a_command_cannot_read_or_write_the_shared_log_store,);
+
+#[test]
+fn a_grant_over_the_shared_log_store_refuses_with_its_line() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let store = j.tmp.path().join("shared-logs");
+    std::fs::create_dir_all(store.join("sha256")).unwrap();
+    let workflow = format!(
+        "{WORKFLOW}\n[store]\nlogs = {st:?}\n\n[sandbox]\nread = [{inside:?}]\n",
+        st = s(&store),
+        inside = s(&store.join("sha256")),
+    );
+    std::fs::write(j.repo.join(".airlock/workflow.toml"), &workflow).unwrap();
+    let before = j.world();
+    let v = j.json_error(&["exec", &run, "--", "true"], 2);
+    let line = workflow
+        .lines()
+        .position(|l| l.starts_with("read = "))
+        .unwrap()
+        + 1;
+    let problems: Vec<String> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{}: {}", d["line"], d["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        problems,
+        [format!(
+            "{line}: `{}` in `[sandbox] read` is inside the shared log store {}",
+            s(&store.join("sha256")),
+            s(&store)
+        )],
+        "{v}"
+    );
+    j.assert_unchanged(&before);
+}
