@@ -369,7 +369,10 @@ fn share_logs(layout: &Layout, workflow: &Workflow, trace: &mut Trace) {
         return;
     };
     let store = crate::logstore::LogStore::at(layout, dir);
-    if let Err(e) = crate::logstore::share(&store, trace) {
+    let shared = [&trace.stdout, &trace.stderr]
+        .into_iter()
+        .try_for_each(|stream| store.put(&stream.log, &stream.sha256).map(drop));
+    if let Err(e) = shared {
         let note = format!(
             "its logs were not copied to the shared log store {} ({e}); they are on this machine only",
             store.dir.display()

@@ -27,13 +27,6 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    /// The store the workflow's `[store] logs` names (`~` is the home, a
-    /// relative path is the main checkout's), or none.
-    pub fn of(layout: &Layout) -> Result<Option<LogStore>> {
-        let settings = crate::store_backend::store_settings(layout)?;
-        Ok(settings.logs.map(|dir| LogStore::at(layout, &dir)))
-    }
-
     /// The store at `dir` as `[store] logs` writes it.
     pub fn at(layout: &Layout, dir: &str) -> LogStore {
         let path = match dir.strip_prefix('~') {
@@ -160,16 +153,6 @@ fn corrupt(blob: &Path, want: &str, got: &str, size: usize) -> Error {
         )],
         "it is not shown; restore it from the machine that ran the command (its local log), or from a backup of the shared store",
     ))
-}
-
-/// Copies a trace's two logs into the shared store the workflow names, if
-/// any. A failure is returned for the caller to report: the command has
-/// run and its trace is recorded either way.
-pub fn share(store: &LogStore, trace: &crate::exec::Trace) -> Result<()> {
-    for stream in [&trace.stdout, &trace.stderr] {
-        store.put(&stream.log, &stream.sha256)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -70,6 +70,14 @@ pub fn store_settings(layout: &Layout) -> Result<StoreSettings> {
     Ok(airlock_model::team::store_settings(&text, name)?)
 }
 
+/// The shared log store the workflow's `[store] logs` names, or none.
+pub fn log_store(layout: &Layout) -> Result<Option<crate::logstore::LogStore>> {
+    let settings = store_settings(layout)?;
+    Ok(settings
+        .logs
+        .map(|dir| crate::logstore::LogStore::at(layout, &dir)))
+}
+
 /// Opens the store of the repository at `layout` (see
 /// [`database_url_for`]).
 pub fn open_for(layout: &Layout, verified: bool) -> Result<Box<dyn Store>> {

@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut logs = Vec::new();
     // Logs of a run another machine ran are in the team's shared log
     // store, checked there against the trace's digest.
-    let shared = airlock_core::logstore::LogStore::of(&al.layout)?;
+    let shared = airlock_core::store_backend::log_store(&al.layout)?;
     for (name, record) in streams {
         let intact = logs::digest(&record.log)
             .map(|d| d == record.sha256)
