@@ -6385,3 +6385,110 @@ for path in [{socket:?}, "/var/run/postgresql/.s.PGSQL.5432", "/run/postgresql/.
 }
 
 both!(a_command_sees_neither_the_database_url_nor_a_way_to_the_database,);
+
+// ---- Shared log store (issue 20, `[store] logs`): out of every sandbox's reach ----
+
+/// Whether every file below `dir` is a blob whose bytes hash to its name.
+fn blobs_whole(dir: &Path) -> Result<usize, String> {
+    let mut n = 0;
+    for (rel, digest) in tree(dir) {
+        if digest == "dir" {
+            continue;
+        }
+        let name = Path::new(&rel)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if name != digest {
+            return Err(format!("{rel}: {digest}"));
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn a_command_cannot_read_or_write_the_shared_log_store(caller: Caller) {
+    let j = jail(caller);
+    let store = j.tmp.path().join("shared-logs");
+    std::fs::create_dir_all(&store).unwrap();
+    j.own(&store);
+    let workflow = j.repo.join(".airlock/workflow.toml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    j.plant(
+        &workflow,
+        &format!("{text}\n[store]\nlogs = {:?}\n", s(&store)),
+    );
+    let (run, _) = j.start(BRIEF);
+    // One command's output, copied to the store by airlock.
+    let secret = needle(&j, "output");
+    let first = sh(&j, &run, &format!("echo {secret}"));
+    assert_eq!(first.code, 0, "{}", first.text);
+    let before = tree(&store);
+    assert!(blobs_whole(&store).unwrap() >= 1, "{before:?}");
+    // The next one goes after the store: reads it, plants a blob, rewrites one.
+    let blob_name = sha256_hex(format!("{secret}\n").as_bytes());
+    let blob_dir = store.join("sha256").join(&blob_name[..2]);
+    let attempt = sh(
+        &j,
+        &run,
+        &format!(
+            "ls -R {st}; cat {st}/sha256/*/* > /tmp/got && tr a-z A-Z < /tmp/got && echo ESCAPED read; \
+             mkdir -p {bd} && echo forged > {bd}/planted && echo ESCAPED planted; \
+             for f in {st}/sha256/*/*; do chmod u+w \"$f\"; echo forged > \"$f\" && echo ESCAPED rewrote; done; true",
+            st = s(&store),
+            bd = s(&blob_dir),
+        ),
+    );
+    assert_eq!(attempt.code, 0, "{}", attempt.text);
+    assert!(!attempt.shows("ESCAPED"), "{}", attempt.text);
+    // Nor in any other form (upper-cased by the reader above).
+    attempt.assert_not_shown(&secret.to_uppercase());
+    attempt.assert_not_shown(&blob_name);
+    // What was there is unchanged, and every file in it is still a whole blob
+    // (the second command's own logs were added by airlock).
+    let after = tree(&store);
+    for (path, digest) in &before {
+        assert_eq!(after.get(path), Some(digest), "{path} changed");
+    }
+    blobs_whole(&store).unwrap();
+}
+
+both!(a_command_cannot_read_or_write_the_shared_log_store,);
+
+#[test]
+fn a_grant_over_the_shared_log_store_refuses_with_its_line() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let store = j.tmp.path().join("shared-logs");
+    std::fs::create_dir_all(store.join("sha256")).unwrap();
+    let workflow = format!(
+        "{WORKFLOW}\n[store]\nlogs = {st:?}\n\n[sandbox]\nread = [{inside:?}]\n",
+        st = s(&store),
+        inside = s(&store.join("sha256")),
+    );
+    std::fs::write(j.repo.join(".airlock/workflow.toml"), &workflow).unwrap();
+    let before = j.world();
+    let v = j.json_error(&["exec", &run, "--", "true"], 2);
+    let line = workflow
+        .lines()
+        .position(|l| l.starts_with("read = "))
+        .unwrap()
+        + 1;
+    let problems: Vec<String> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{}: {}", d["line"], d["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        problems,
+        [format!(
+            "{line}: `{}` in `[sandbox] read` is inside the shared log store {}",
+            s(&store.join("sha256")),
+            s(&store)
+        )],
+        "{v}"
+    );
+    j.assert_unchanged(&before);
+}

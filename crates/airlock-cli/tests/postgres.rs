@@ -259,3 +259,228 @@ fn an_exec_pointed_at_postgresql_is_never_served_by_the_local_stores_ledger_serv
     let out = env.airlock(&["exec", &local, "--", "true"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// Adds `table` to the main checkout's workflow and commits it.
+fn add_to_workflow(env: &Env, table: &str) {
+    let path = env.repo.join(".airlock/workflow.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    write(&path, &format!("{text}\n{table}"));
+    env.git(&["commit", "-q", "-am", "workflow: [store]"]);
+}
+
+/// A command with no `AIRLOCK_DATABASE_URL`, whatever the test's own
+/// environment holds.
+fn airlock_no_env(env: &Env, args: &[&str]) -> Output {
+    let mut cmd = env.cmd(args);
+    cmd.env_remove(URL);
+    cmd.output().unwrap().into()
+}
+
+fn events_of(db: &Database, run: &str) -> i64 {
+    db.admin()
+        .query_one("SELECT count(*) FROM events WHERE run = $1", &[&run])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn the_workflows_store_url_selects_the_database_and_the_environment_wins() {
+    let env = Env::new();
+    let db = testing::shared().database();
+    let (url, pgpass) = db.url_and_pgpass();
+    // The password is in the user's password file, never in the workflow.
+    let pgpass_path = env.home.join(".pgpass");
+    write(&pgpass_path, &pgpass);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    add_to_workflow(&env, &format!("[store]\nurl = {url:?}\n"));
+    let brief = env.write_brief("brief", BRIEF);
+    let out = airlock_no_env(&env, &["--json", "start", &brief]);
+    let run = out.expect_json(&["start"], 0)["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(events_of(&db, &run), 1, "the start is in the database");
+    assert!(
+        !env.state_dir().join("ledger.db").exists(),
+        "nothing in a local SQLite file"
+    );
+    let out = airlock_no_env(&env, &["exec", &run, "--", "true"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(events_of(&db, &run), 2);
+
+    // The environment wins over the workflow.
+    let other = testing::shared().database();
+    let brief2 = env.write_brief("brief2", BRIEF);
+    let run2 = json(&env, &other.url(), &["start", &brief2], 0)["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(events_of(&other, &run2), 1);
+    assert_eq!(events_of(&db, &run2), 0);
+    // Each store knows only its own runs.
+    let listed = airlock_no_env(&env, &["--json", "list"]).expect_json(&["list"], 0);
+    let text = listed.to_string();
+    assert!(text.contains(&run) && !text.contains(&run2), "{text}");
+}
+
+#[test]
+fn a_password_in_the_workflows_store_url_is_refused_at_its_line() {
+    let env = Env::new();
+    let db = testing::shared().database();
+    add_to_workflow(&env, &format!("[store]\nurl = {:?}\n", db.url()));
+    let line = std::fs::read_to_string(env.repo.join(".airlock/workflow.toml"))
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("url = "))
+        .unwrap()
+        + 1;
+    let brief = env.write_brief("brief", BRIEF);
+    // Refused with the environment unset, and with it set (the file is
+    // committed: the password is out either way).
+    for out in [
+        airlock_no_env(&env, &["--json", "start", &brief]),
+        airlock(&env, &db.url(), &["--json", "start", &brief]),
+    ] {
+        let err = refused(out, "database-url-password", 2);
+        let text = err.to_string();
+        assert!(text.contains("carries a password"), "{text}");
+        assert!(text.contains("~/.pgpass"), "{text}");
+        assert!(
+            text.contains(&format!("\"line\":{line}")),
+            "line {line}: {text}"
+        );
+    }
+    let out = airlock_no_env(&env, &["list"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains(&format!(".airlock/workflow.toml:{line}:")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("use ~/.pgpass"), "{}", out.stderr);
+    // Nothing was started anywhere.
+    assert_eq!(env.git(&["branch", "--list", "airlock/*"]), "");
+    assert!(!env.state_dir().join("ledger.db").exists());
+    let tables: i64 = db
+        .admin()
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0);
+}
+
+/// What `airlock logs RUN N --json` says of the stream `name`.
+fn stream_of(v: &Value, name: &str) -> Value {
+    v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+#[test]
+fn another_machine_reads_a_runs_logs_from_the_shared_store_checked() {
+    // Two machines: two clones with their own homes and state, one
+    // database, one shared log directory.
+    let a = Env::new();
+    let b = Env::new();
+    let db = testing::shared().database();
+    let url = db.url();
+    let shared = a.tmp.path().join("shared-logs");
+    for m in [&a, &b] {
+        add_to_workflow(
+            m,
+            &format!("[store]\nlogs = {:?}\n", shared.display().to_string()),
+        );
+    }
+    let brief = a.write_brief("brief", BRIEF);
+    let run = json(&a, &url, &["start", &brief], 0)["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = airlock(
+        &a,
+        &url,
+        &[
+            "exec",
+            &run,
+            "--",
+            "sh",
+            "-c",
+            "echo built on machine a; echo warned >&2",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Machine a's local logs are not on b (another machine's disk).
+    let v = json(&a, &url, &["logs", &run], 0);
+    for s in ["stdout", "stderr"] {
+        std::fs::remove_file(v["traces"][0][s]["path"].as_str().unwrap()).unwrap();
+    }
+    let v = json(&b, &url, &["logs", &run, "1"], 0);
+    let stdout = stream_of(&v, "stdout");
+    assert_eq!(stdout["intact"], true, "{v}");
+    assert!(
+        stdout["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(shared.to_str().unwrap()),
+        "{v}"
+    );
+    let human = airlock(&b, &url, &["logs", &run, "1"]);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    assert!(
+        human.stdout.contains("| built on machine a"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("| warned"), "{}", human.stdout);
+    let tail = airlock(
+        &b,
+        &url,
+        &["logs", &run, "1", "--stream", "stdout", "--tail", "1"],
+    );
+    assert!(
+        tail.stdout.contains("| built on machine a"),
+        "{}",
+        tail.stdout
+    );
+
+    // The blob cut short, then changed: named, never shown.
+    let blob = std::path::PathBuf::from(stdout["path"].as_str().unwrap());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&blob).unwrap().permissions().mode() & 0o222,
+        0,
+        "read-only"
+    );
+    for forged in ["built on", "built on machine b\n"] {
+        std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&blob, forged).unwrap();
+        let out = airlock(&b, &url, &["logs", &run, "1"]);
+        assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
+        assert!(!out.stdout.contains("built on"), "{}", out.stdout);
+        assert!(
+            out.stderr.contains(&blob.display().to_string()),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("changed or cut short"),
+            "{}",
+            out.stderr
+        );
+        let err = refused(
+            airlock(&b, &url, &["--json", "logs", &run, "1"]),
+            "log-corrupt",
+            4,
+        );
+        assert!(!err.to_string().contains("built on"), "{err}");
+    }
+}

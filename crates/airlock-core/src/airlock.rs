@@ -35,7 +35,7 @@ impl Airlock {
     /// which report and settle a ledger older than its record. Nothing
     /// else may run on it.
     pub fn open_unverified(layout: Layout) -> Result<Airlock> {
-        let store = crate::store_backend::open(&layout.store_paths(), false)?;
+        let store = crate::store_backend::open_for(&layout, false)?;
         Ok(Airlock {
             layout,
             store,

@@ -20,7 +20,7 @@ pub trait WorkflowFile: Sized {
 
 impl WorkflowFile for Workflow {
     fn load(path: &Path) -> Result<Workflow> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match workflow_text(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NoWorkflow(path.to_path_buf()));
@@ -55,6 +55,81 @@ impl WorkflowFile for Workflow {
         load_mcp_fixtures(layout, &mut workflow)?;
         Ok(workflow)
     }
+}
+
+/// The last workflow file read, so a command that opens the store (which
+/// needs `[store] url`) and then reads the workflow reads the file once.
+struct ReadWorkflow {
+    path: std::path::PathBuf,
+    stamp: FileStamp,
+    read_at: std::time::SystemTime,
+    text: std::sync::Arc<str>,
+}
+
+/// What changes when a file is written in place or replaced.
+#[derive(PartialEq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+static LAST_WORKFLOW: std::sync::Mutex<Option<ReadWorkflow>> = std::sync::Mutex::new(None);
+
+#[cfg(test)]
+thread_local! {
+    /// How many times this thread read a workflow file from disk (tests).
+    static WORKFLOW_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The text of the workflow file at `path`: the copy read last, when the
+/// file is unchanged since (same inode, size and times, and last modified
+/// well before that read: a file written in the same clock tick as the
+/// read could change without its times changing, so it is read again, as
+/// git does with a "racily clean" index).
+pub(crate) fn workflow_text(path: &Path) -> std::io::Result<std::sync::Arc<str>> {
+    const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+    let meta = std::fs::metadata(path)?;
+    let stamp = FileStamp::of(&meta);
+    let mut last = LAST_WORKFLOW.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(read) = last.as_ref()
+        && read.path == path
+        && read.stamp == stamp
+        && meta.modified().is_ok_and(|m| m + SETTLED <= read.read_at)
+    {
+        return Ok(read.text.clone());
+    }
+    let read_at = std::time::SystemTime::now();
+    let text: std::sync::Arc<str> = std::fs::read_to_string(path)?.into();
+    #[cfg(test)]
+    WORKFLOW_READS.with(|n| n.set(n.get() + 1));
+    // The stamp after the read: a write during it shows as a change.
+    let stamp_after = std::fs::metadata(path).map(|m| FileStamp::of(&m));
+    *last = match stamp_after {
+        Ok(after) if after == stamp => Some(ReadWorkflow {
+            path: path.to_path_buf(),
+            stamp,
+            read_at,
+            text: text.clone(),
+        }),
+        _ => None,
+    };
+    Ok(text)
 }
 
 /// The largest recorded answer a `[[mcp.tools]]` fixture may hold.
@@ -291,4 +366,44 @@ fn names(gates: &[(String, String)]) -> String {
 
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod read_once_tests {
+    use super::*;
+
+    #[test]
+    fn a_settled_workflow_is_read_once_and_a_changed_one_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("workflow.toml");
+        std::fs::write(&path, "[store]\n").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let reads = || WORKFLOW_READS.with(|n| n.get());
+        let before = reads();
+        assert_eq!(&*workflow_text(&path).unwrap(), "[store]\n");
+        assert_eq!(&*workflow_text(&path).unwrap(), "[store]\n");
+        assert_eq!(reads() - before, 1, "the second read is the first's copy");
+        // A change (even of the same size, its time put back) is read.
+        std::fs::write(&path, "[team]\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(&*workflow_text(&path).unwrap(), "[team]\n");
+        // A file modified just now is read every time (its times could
+        // stay the same across a write in the same clock tick).
+        std::fs::write(&path, "[gates]\n").unwrap();
+        let before = reads();
+        workflow_text(&path).unwrap();
+        workflow_text(&path).unwrap();
+        assert_eq!(reads() - before, 2);
+    }
 }

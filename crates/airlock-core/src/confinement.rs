@@ -359,6 +359,12 @@ pub fn view(layout: &Layout, workflow: &Workflow) -> View {
         layout.key_dir.clone(),
         "the signing key, warm sandboxes' and ledger servers' sockets",
     ));
+    if let Some(dir) = &workflow.store.logs {
+        view.hidden.push(Shown::at(
+            crate::logstore::LogStore::at(layout, dir).dir,
+            "the team's shared log store ([store] logs): every run's output, every machine's",
+        ));
+    }
     // The object store, borrowed by every run's repository: readable, never
     // writable. A run whose brief forbids reading paths has objects of its
     // own (see `start`): `plan` leaves it hidden then.
@@ -631,6 +637,11 @@ pub fn check_paths(layout: &Layout, workflow: &Workflow) -> Result<()> {
         format!("the signing key's directory {}", layout.key_dir.display()),
         false,
     ));
+    if let Some(dir) = &workflow.store.logs {
+        let store = crate::logstore::LogStore::at(layout, dir).dir;
+        let what = format!("the shared log store {}", store.display());
+        guarded.push((store, what, false));
+    }
     let both = |p: &Path| -> Vec<PathBuf> {
         let mut forms = vec![p.to_path_buf()];
         if let Ok(real) = std::fs::canonicalize(p)

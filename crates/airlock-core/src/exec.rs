@@ -356,7 +356,32 @@ pub(crate) fn run_traced_reading(
     let before = before.wait()?;
     let ran = traced?;
     disarmed?;
-    finish(layout, run, origin, &before, ran)
+    let (mut trace, held) = finish(layout, run, origin, &before, ran)?;
+    share_logs(layout, workflow, &mut trace);
+    Ok((trace, held))
+}
+
+/// Copies the trace's logs into the team's shared log store, when the
+/// workflow names one (`[store] logs`). The command has run: a store that
+/// cannot be written leaves the logs on this machine, and the trace says so.
+fn share_logs(layout: &Layout, workflow: &Workflow, trace: &mut Trace) {
+    let Some(dir) = &workflow.store.logs else {
+        return;
+    };
+    let store = crate::logstore::LogStore::at(layout, dir);
+    let shared = [&trace.stdout, &trace.stderr]
+        .into_iter()
+        .try_for_each(|stream| store.put(&stream.log, &stream.sha256).map(drop));
+    if let Err(e) = shared {
+        let note = format!(
+            "its logs were not copied to the shared log store {} ({e}); they are on this machine only",
+            store.dir.display()
+        );
+        trace.hint = Some(match trace.hint.take() {
+            Some(h) => format!("{h}; {note}"),
+            None => note,
+        });
+    }
 }
 
 /// Plans the sandbox and runs the command in it, held back until `before`

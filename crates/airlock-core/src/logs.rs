@@ -95,3 +95,15 @@ pub fn digest(path: &Path) -> std::io::Result<String> {
     std::io::copy(&mut file, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
 }
+
+/// The lines of `bytes` (invalid UTF-8 replaced): all of them, or the last
+/// `tail`, and whether lines before them were left out.
+pub fn lines_of(bytes: &[u8], tail: Option<usize>) -> (Vec<String>, bool) {
+    let text = String::from_utf8_lossy(bytes);
+    let all: Vec<&str> = text.lines().collect();
+    let start = tail.map_or(0, |n| all.len().saturating_sub(n));
+    (
+        all[start..].iter().map(|l| l.to_string()).collect(),
+        start > 0,
+    )
+}

@@ -16,7 +16,7 @@ impl Airlock {
 
     /// [`Airlock::open`] in a repository already found.
     pub fn open_in(layout: Layout) -> Result<Airlock> {
-        let store = crate::store_backend::open(&layout.store_paths(), true)?;
+        let store = crate::store_backend::open_for(&layout, true)?;
         let mut al = Airlock {
             layout,
             store,

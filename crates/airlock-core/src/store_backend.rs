@@ -12,7 +12,10 @@ use std::sync::OnceLock;
 
 use airlock_store::{Paths, SqliteStore, Store};
 
+use airlock_model::team::StoreSettings;
+
 use crate::error::{Code, Error, Result};
+use crate::layout::Layout;
 
 /// The environment variable naming the database.
 pub const DATABASE_URL: &str = "AIRLOCK_DATABASE_URL";
@@ -38,9 +41,47 @@ pub fn database_url() -> Option<String> {
 }
 
 /// Opens the repository's store: the database `AIRLOCK_DATABASE_URL`
-/// names, else SQLite in `paths.state`.
+/// names, else SQLite in `paths.state`. The workflow's `[store] url` is
+/// not read: [`open_for`] reads it.
 pub fn open(paths: &Paths, verified: bool) -> Result<Box<dyn Store>> {
     open_at(database_url(), paths, verified)
+}
+
+/// The database of the repository at `layout`: `AIRLOCK_DATABASE_URL`,
+/// else the workflow's `[store] url`, else none (SQLite). A password in
+/// the workflow's URL is refused even when the environment names the
+/// database: the file is committed, the password is out.
+pub fn database_url_for(layout: &Layout) -> Result<Option<String>> {
+    let settings = store_settings(layout)?;
+    Ok(database_url().or(settings.url))
+}
+
+/// The workflow's `[store]`, read alone (the rest of the file is the
+/// command's to read and report), or the defaults when there is no
+/// workflow yet.
+pub fn store_settings(layout: &Layout) -> Result<StoreSettings> {
+    let path = layout.workflow_path();
+    let text = match crate::config::workflow_text(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StoreSettings::default()),
+        Err(source) => return Err(Error::Read { path, source }),
+    };
+    let name = crate::layout::WORKFLOW_FILE;
+    Ok(airlock_model::team::store_settings(&text, name)?)
+}
+
+/// The shared log store the workflow's `[store] logs` names, or none.
+pub fn log_store(layout: &Layout) -> Result<Option<crate::logstore::LogStore>> {
+    let settings = store_settings(layout)?;
+    Ok(settings
+        .logs
+        .map(|dir| crate::logstore::LogStore::at(layout, &dir)))
+}
+
+/// Opens the store of the repository at `layout` (see
+/// [`database_url_for`]).
+pub fn open_for(layout: &Layout, verified: bool) -> Result<Box<dyn Store>> {
+    open_at(database_url_for(layout)?, &layout.store_paths(), verified)
 }
 
 fn open_at(url: Option<String>, paths: &Paths, verified: bool) -> Result<Box<dyn Store>> {

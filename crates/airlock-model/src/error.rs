@@ -90,6 +90,7 @@ codes! {
     AmbiguousRun = "ambiguous-run", Invalid;
     InvalidInput = "invalid-input", Invalid;
     DatabaseUrlInvalid = "database-url-invalid", Invalid;
+    DatabaseUrlPassword = "database-url-password", Invalid;
     NoDirectory = "no-directory", Invalid;
     NotRunnable = "not-runnable", Invalid;
     SnapInvalid = "snap-invalid", Invalid;
@@ -112,11 +113,13 @@ codes! {
     ListenFailed = "listen-failed", Environment;
     // Corrupt state (exit 4) and internal failure (exit 5).
     CorruptState = "corrupt-state", Corrupt;
+    LogCorrupt = "log-corrupt", Corrupt;
     Internal = "internal", Internal;
     NoEvaluator = "no-evaluator", Internal;
     NoStoreBackend = "no-store-backend", Internal;
     // Refusals (exit 1): a rule said no.
     WrongState = "wrong-state", Refused;
+    OfflineConflict = "offline-conflict", Refused;
     KeyMissing = "key-missing", Refused;
     KeyUnusable = "key-unusable", Refused;
     ProofInvalid = "proof-invalid", Refused;

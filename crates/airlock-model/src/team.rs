@@ -46,6 +46,73 @@ pub struct StoreSettings {
     pub logs: Option<String>,
 }
 
+/// What to do instead of a password in `[store] url`.
+pub const PASSWORD_HELP: &str = "remove the password: use ~/.pgpass (or PGPASSFILE), a Unix socket, or set AIRLOCK_DATABASE_URL in the environment";
+
+/// Whether a PostgreSQL connection string names a password: the URL form's
+/// `user:password@`, or a `password` parameter (the URL's query or the
+/// `key=value` form).
+pub fn carries_password(url: &str) -> bool {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if let Some(rest) = lower
+        .strip_prefix("postgres://")
+        .or_else(|| lower.strip_prefix("postgresql://"))
+    {
+        let (authority, query) = match rest.find(['/', '?']) {
+            Some(i) => (&rest[..i], rest[i..].split_once('?').map(|(_, q)| q)),
+            None => (rest, None),
+        };
+        let userinfo_has_password = authority
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+        let query_has_password = query.is_some_and(|q| {
+            q.split('&')
+                .any(|pair| pair.split('=').next().map(str::trim) == Some("password"))
+        });
+        return userinfo_has_password || query_has_password;
+    }
+    // The `key=value` form: `host=db user=me password=secret`.
+    let mut rest = lower.as_str();
+    while let Some(i) = rest.find("password") {
+        let before = &rest[..i];
+        let after = rest[i + "password".len()..].trim_start();
+        if (before.is_empty() || before.ends_with(char::is_whitespace)) && after.starts_with('=') {
+            return true;
+        }
+        rest = &rest[i + "password".len()..];
+    }
+    false
+}
+
+/// `[store]` alone, for opening the store before the whole workflow is
+/// read: the same checks as the workflow's, a password in `url` refused
+/// with its own code. `name` is the file's name for messages.
+pub fn store_settings(text: &str, name: &str) -> Result<StoreSettings, crate::error::Error> {
+    let mut diags = Diagnostics::new(text);
+    let root = diag::parse(text, &mut diags);
+    // Only `[store]`'s problems count here; the rest of the file is the
+    // command's to report when it reads the whole workflow.
+    diags.items.clear();
+    let settings = parse_store(root.get_ref(), &mut diags);
+    if diags.is_empty() {
+        return Ok(settings);
+    }
+    let password = diags
+        .items
+        .iter()
+        .any(|d| d.message.contains("carries a password"));
+    Err(crate::error::Error::InvalidToml {
+        code: if password {
+            crate::error::Code::DatabaseUrlPassword
+        } else {
+            crate::error::Code::InvalidWorkflow
+        },
+        path: name.to_string(),
+        diagnostics: diags.into_sorted(),
+    })
+}
+
 pub(crate) fn parse_team(root: &DeTable<'_>, diags: &mut Diagnostics<'_>) -> TeamSettings {
     let mut out = TeamSettings::default();
     let Some(value) = diag::get(root, "team") else {
@@ -89,7 +156,15 @@ pub(crate) fn parse_store(root: &DeTable<'_>, diags: &mut Diagnostics<'_>) -> St
     if let Some(v) = diag::get(table, "url")
         && let Some(url) = diag::string(v, "url", diags)
     {
-        out.url = Some(url);
+        if carries_password(&url) {
+            diags.error(
+                v.span(),
+                "`url` carries a password, in a file committed for everyone to read",
+                Some(PASSWORD_HELP.into()),
+            );
+        } else {
+            out.url = Some(url);
+        }
     }
     if let Some(v) = diag::get(table, "logs")
         && let Some(logs) = diag::string(v, "logs", diags)
@@ -160,5 +235,67 @@ mod tests {
         assert!(got[1].starts_with("3:1:"), "{got:?}");
         assert!(got[1].contains("remerge"), "{got:?}");
         assert!(got[2].starts_with("5:8: `logs` is empty"), "{got:?}");
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_refused_at_its_line() {
+        for url in [
+            "postgres://me:secret@db/airlock",
+            "postgresql://me:s%40cret@db:5432/airlock",
+            "postgres://db/airlock?user=me&password=secret",
+            "host=db user=me password=secret",
+            "host=db password = secret",
+        ] {
+            assert!(super::carries_password(url), "{url}");
+            let text = format!("[team]\nremerges = 2\n[store]\nurl = {url:?}\n");
+            let got = problems(&text);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(
+                got[0].starts_with("4:7: `url` carries a password"),
+                "{got:?}"
+            );
+            match super::store_settings(&text, "wf.toml") {
+                Err(Error::InvalidToml {
+                    code, diagnostics, ..
+                }) => {
+                    assert_eq!(code, crate::error::Code::DatabaseUrlPassword);
+                    assert_eq!(diagnostics[0].line, 4);
+                    assert!(
+                        diagnostics[0]
+                            .help
+                            .as_deref()
+                            .unwrap()
+                            .contains("~/.pgpass")
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for url in [
+            "postgres://me@db/airlock",
+            "postgres:///airlock?host=/run/postgresql",
+            "postgres://db/airlock?passwordless=1",
+            "host=db user=me dbname=passwords",
+        ] {
+            assert!(!super::carries_password(url), "{url}");
+            let text = format!("[store]\nurl = {url:?}\n");
+            assert_eq!(
+                super::store_settings(&text, "wf.toml")
+                    .unwrap()
+                    .url
+                    .as_deref(),
+                Some(url)
+            );
+        }
+        // The rest of the file is not this reader's business.
+        let text = "[gates]\nbuild = 3\n[store]\nurl = \"postgres://db/a\"\n";
+        assert!(!problems(text).is_empty());
+        assert_eq!(
+            super::store_settings(text, "wf.toml")
+                .unwrap()
+                .url
+                .as_deref(),
+            Some("postgres://db/a")
+        );
     }
 }

@@ -307,7 +307,10 @@ fn serve(root: &Path, name: &str, keep: Duration) -> Result<()> {
     // Only the repository it was started for, and only a ledger that is
     // there: a repository deleted meanwhile must not make the server adopt
     // an enclosing one, or create a ledger anywhere.
-    let database = airlock_core::store_backend::database_url().is_some();
+    let database = airlock_core::store_backend::database_url_for(&layout)
+        .ok()
+        .flatten()
+        .is_some();
     if layout.root != root || !(layout.db_path().is_file() || database && layout.state.is_dir()) {
         return Ok(());
     }
@@ -661,7 +664,7 @@ fn socket_of(layout: &Layout) -> Option<(PathBuf, String)> {
     h.update([0]);
     // A server per store: one serving the local SQLite file never answers
     // an exec pointed at a database, nor one database another's.
-    if let Some(url) = airlock_core::store_backend::database_url() {
+    if let Ok(Some(url)) = airlock_core::store_backend::database_url_for(layout) {
         h.update(url.as_bytes());
         h.update([0]);
     }

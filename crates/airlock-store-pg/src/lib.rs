@@ -15,10 +15,13 @@
 //! and worktrees, logs and proofs under the state directory. The database
 //! never holds a key.
 
+mod pgpass;
 mod schema;
 pub mod seal;
+mod spool;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -87,7 +90,8 @@ impl PgStore {
     /// [`PgStore::open`] without the head record's check (`ledger verify`,
     /// `ledger accept-loss`).
     pub fn open_unverified(url: &str, paths: &Paths) -> Result<PgStore> {
-        let mut config = postgres::Config::from_str(url).map_err(|e| {
+        let (url, tls) = tls::split(url)?;
+        let mut config = postgres::Config::from_str(&url).map_err(|e| {
             problem(
                 Code::DatabaseUrlInvalid,
                 format!("{DATABASE_URL} is not a PostgreSQL URL airlock can use"),
@@ -97,13 +101,18 @@ impl PgStore {
                 ),
             )
         })?;
+        pgpass::fill(&mut config);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let location = describe(&config);
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| connect_error(&location, e))?;
+        let mut client = if tls.tls {
+            config.ssl_mode(postgres::config::SslMode::Require);
+            config.connect(tls::connector(&tls)?)
+        } else {
+            config.connect(NoTls)
+        }
+        .map_err(|e| connect_error(&location, e))?;
         schema::migrate(&mut client, &location)?;
         let statements = Statements {
             lock_chain: client
@@ -132,14 +141,17 @@ impl PgStore {
             .nodename()
             .to_string_lossy()
             .into_owned();
-        Ok(PgStore {
+        let store = PgStore {
             machine: format!("{host}:{}", paths.state.display()),
             paths: paths.clone(),
             client: RefCell::new(client),
             location,
             statements,
             key: None,
-        })
+        };
+        // What this machine recorded while the database was out of reach.
+        spool::flush(&store)?;
+        Ok(store)
     }
 
     /// The database as messages name it: user, host, port and name, never
@@ -182,6 +194,80 @@ impl PgStore {
         self.witness(&event)?;
         Ok(event)
     }
+}
+
+/// [`Store::add_trace`] in the caller's transaction.
+fn add_trace_in(
+    tx: &mut Transaction<'_>,
+    st: &Statements,
+    run: &str,
+    trace: &mut Trace,
+) -> Result<()> {
+    let state: Option<String> = tx
+        .query_opt("SELECT state FROM runs WHERE id = $1 FOR UPDATE", &[&run])
+        .map_err(database_error)?
+        .map(|r| r.get(0));
+    let log = trace.stdout.log.to_string_lossy().into_owned();
+    let stored = tx
+        .query_opt(
+            "SELECT n FROM traces WHERE run = $1 AND log = $2",
+            &[&run, &log],
+        )
+        .map_err(database_error)?;
+    if let Some(row) = stored {
+        trace.n = row.get::<_, i32>(0) as u32;
+        return Ok(());
+    }
+    let state = state
+        .as_deref()
+        .and_then(State::parse)
+        .ok_or_else(|| Error::UnknownRun(run.to_string()))?;
+    if !airlock_store::TRACED.contains(&state) {
+        return Err(Error::WrongState {
+            run: run.to_string(),
+            state,
+            command: "exec",
+            needed: "staged or checked".into(),
+            next: state.next_step(run),
+        });
+    }
+    let last: Option<i32> = tx
+        .query_one("SELECT max(n) FROM traces WHERE run = $1", &[&run])
+        .map_err(database_error)?
+        .get(0);
+    trace.n = last.unwrap_or(0) as u32 + 1;
+    let connections = std::mem::take(&mut trace.connections);
+    let data = to_json(&*trace);
+    trace.connections = connections;
+    tx.execute(
+        "INSERT INTO traces (run, n, log, data) VALUES ($1, $2, $3, $4)",
+        &[&run, &(trace.n as i32), &log, &data],
+    )
+    .map_err(database_error)?;
+    for (seq, c) in trace.connections.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO connections (run, n, seq, host, port, outcome, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &run,
+                &(trace.n as i32),
+                &(seq as i32),
+                &c.host,
+                &i32::from(c.port),
+                &c.outcome,
+                &to_json(c),
+            ],
+        )
+        .map_err(database_error)?;
+    }
+    append_in(
+        tx,
+        st,
+        Some(run),
+        "exec",
+        &serde_json::to_value(&*trace).unwrap_or(Value::Null),
+    )?;
+    Ok(())
 }
 
 /// Appends an event to its run's chain (or, for an event of no run, the
@@ -481,6 +567,7 @@ impl Store for PgStore {
                 .map_err(database_error)?;
             append_in(tx, st, Some(&run.id), "start", &event)
         })?;
+        spool::remember(self, run);
         self.witnessed(event)
     }
 
@@ -522,6 +609,7 @@ impl Store for PgStore {
             }
             append_in(tx, st, Some(&run.id), kind, &data)
         })?;
+        spool::remember(self, run);
         self.witnessed(event)
     }
 
@@ -530,73 +618,9 @@ impl Store for PgStore {
     /// while the run runs commands. The run's row is locked first, so a
     /// run's parallel commands are numbered one after another.
     fn add_trace(&mut self, run: &str, trace: &mut Trace) -> Result<()> {
-        self.in_transaction(true, |tx, st| {
-            let state: Option<String> = tx
-                .query_opt("SELECT state FROM runs WHERE id = $1 FOR UPDATE", &[&run])
-                .map_err(database_error)?
-                .map(|r| r.get(0));
-            let log = trace.stdout.log.to_string_lossy().into_owned();
-            let stored = tx
-                .query_opt(
-                    "SELECT n FROM traces WHERE run = $1 AND log = $2",
-                    &[&run, &log],
-                )
-                .map_err(database_error)?;
-            if let Some(row) = stored {
-                trace.n = row.get::<_, i32>(0) as u32;
-                return Ok(());
-            }
-            let state = state
-                .as_deref()
-                .and_then(State::parse)
-                .ok_or_else(|| Error::UnknownRun(run.to_string()))?;
-            if !airlock_store::TRACED.contains(&state) {
-                return Err(Error::WrongState {
-                    run: run.to_string(),
-                    state,
-                    command: "exec",
-                    needed: "staged or checked".into(),
-                    next: state.next_step(run),
-                });
-            }
-            let last: Option<i32> = tx
-                .query_one("SELECT max(n) FROM traces WHERE run = $1", &[&run])
-                .map_err(database_error)?
-                .get(0);
-            trace.n = last.unwrap_or(0) as u32 + 1;
-            let connections = std::mem::take(&mut trace.connections);
-            let data = to_json(&*trace);
-            trace.connections = connections;
-            tx.execute(
-                "INSERT INTO traces (run, n, log, data) VALUES ($1, $2, $3, $4)",
-                &[&run, &(trace.n as i32), &log, &data],
-            )
-            .map_err(database_error)?;
-            for (seq, c) in trace.connections.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO connections (run, n, seq, host, port, outcome, data)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[
-                        &run,
-                        &(trace.n as i32),
-                        &(seq as i32),
-                        &c.host,
-                        &i32::from(c.port),
-                        &c.outcome,
-                        &to_json(c),
-                    ],
-                )
-                .map_err(database_error)?;
-            }
-            append_in(
-                tx,
-                st,
-                Some(run),
-                "exec",
-                &serde_json::to_value(&*trace).unwrap_or(Value::Null),
-            )?;
-            Ok(())
-        })
+        self.in_transaction(true, |tx, st| add_trace_in(tx, st, run, trace))?;
+        spool::remember_after(self, run);
+        Ok(())
     }
 
     fn traces(&self, run: &str) -> Result<Vec<Trace>> {

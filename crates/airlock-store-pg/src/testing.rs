@@ -33,6 +33,10 @@ pub struct Cluster {
     /// The account the server runs as when the tests run as root.
     run_as: Option<String>,
     next: AtomicUsize,
+    /// Whether the server flushes commits to disk.
+    durable: bool,
+    /// TLS: the server's certificate and key files, when it serves TLS.
+    ssl: Option<(PathBuf, PathBuf)>,
 }
 
 static SHARED: OnceLock<Mutex<Option<Arc<Cluster>>>> = OnceLock::new();
@@ -123,6 +127,8 @@ impl Cluster {
             port,
             run_as,
             next: AtomicUsize::new(0),
+            durable,
+            ssl: None,
         };
         let pwfile = cluster.dir.path().join("pw");
         std::fs::write(&pwfile, format!("{APP_PASSWORD}\n"))
@@ -145,35 +151,7 @@ impl Cluster {
                 &format!("--pwfile={}", pwfile.display()),
             ],
         )?;
-        let socket = cluster.socket_dir();
-        let log = cluster.dir.path().join("server.log");
-        let durability = if durable {
-            ""
-        } else {
-            " -c fsync=off -c full_page_writes=off"
-        };
-        let options = format!(
-            "-k {socket} -p {port} -h 127.0.0.1 -c max_connections=200{durability}",
-            port = cluster.port
-        );
-        cluster
-            .run(
-                "pg_ctl",
-                &[
-                    "-D",
-                    &data,
-                    "-l",
-                    &log.display().to_string(),
-                    "-w",
-                    "-o",
-                    &options,
-                    "start",
-                ],
-            )
-            .map_err(|e| {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                format!("{e}\nserver log:\n{log}")
-            })?;
+        cluster.pg_start()?;
         let mut admin = cluster.admin("postgres")?;
         // One statement each: CREATE DATABASE runs outside a transaction.
         for sql in [
@@ -185,6 +163,143 @@ impl Cluster {
                 .map_err(|e| format!("cannot set the cluster up ({sql}): {}", message(&e)))?;
         }
         Ok(cluster)
+    }
+
+    /// Starts the server (`pg_ctl start`, waiting until it accepts).
+    fn pg_start(&self) -> Result<(), String> {
+        let socket = self.socket_dir();
+        let log = self.dir.path().join("server.log");
+        let durability = if self.durable {
+            ""
+        } else {
+            " -c fsync=off -c full_page_writes=off"
+        };
+        let ssl = match &self.ssl {
+            Some((cert, key)) => format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
+        let options = format!(
+            "-k {socket} -p {port} -h 127.0.0.1 -c max_connections=200{durability}{ssl}",
+            port = self.port
+        );
+        let data = self.data();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data,
+                "-l",
+                &log.display().to_string(),
+                "-w",
+                "-o",
+                &options,
+                "start",
+            ],
+        )
+        .map_err(|e| {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            format!("{e}\nserver log:\n{log}")
+        })
+    }
+
+    /// Stops the server (its databases kept), as a database that goes out
+    /// of reach; [`Cluster::start_again`] brings it back. For a cluster of
+    /// a test's own (`Cluster::start`), never the shared one.
+    pub fn stop(&self) {
+        let data = self.data();
+        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts a stopped server again, at the same address.
+    pub fn start_again(&self) {
+        self.pg_start().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A cluster that accepts TCP connections over TLS only, its
+    /// certificate (for 127.0.0.1 and localhost) signed by a CA of its own,
+    /// made with `openssl`; returns it and the CA's certificate (PEM).
+    pub fn start_tls() -> Result<(Cluster, PathBuf), String> {
+        let mut cluster = Cluster::start()?;
+        let dir = cluster.dir.path().join("tls");
+        let ca = make_ca(&dir, "ca")?;
+        let openssl = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .map_err(|e| format!("cannot run openssl: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "openssl {args:?} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        };
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+        )
+        .map_err(|e| e.to_string())?;
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ])?;
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+        }
+        cluster.hand_over(&dir)?;
+        cluster.hand_over(&cert)?;
+        cluster.hand_over(&key)?;
+        // TCP only over TLS: a connection without it is refused.
+        let hba = cluster.dir.path().join("data/pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .map_err(|e| e.to_string())?;
+        cluster.hand_over(&hba)?;
+        cluster.stop();
+        cluster.ssl = Some((cert, key));
+        cluster.pg_start()?;
+        Ok((cluster, ca))
     }
 
     fn data(&self) -> String {
@@ -285,6 +400,22 @@ impl Database {
         self.url_with(APP, APP_PASSWORD)
     }
 
+    /// The application's URL without its password (for a workflow's
+    /// `[store] url`, the password in a password file), and the
+    /// password-file line that goes with it.
+    pub fn url_and_pgpass(&self) -> (String, String) {
+        (
+            format!(
+                "postgres://{APP}@127.0.0.1:{}/{}",
+                self.cluster.port, self.name
+            ),
+            format!(
+                "127.0.0.1:{}:{}:{APP}:{APP_PASSWORD}\n",
+                self.cluster.port, self.name
+            ),
+        )
+    }
+
     pub fn url_with(&self, user: &str, password: &str) -> String {
         format!(
             "postgres://{user}:{password}@127.0.0.1:{}/{}",
@@ -326,4 +457,42 @@ fn message(e: &postgres::Error) -> String {
         Some(db) => format!("{e}: {}", db.message()),
         None => format!("{e:?}"),
     }
+}
+
+/// A new CA (`NAME.crt`, `NAME.key`) in `dir`, made with `openssl`; returns
+/// its certificate's path.
+pub fn make_ca(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=airlock test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+        .arg("-keyout")
+        .arg(format!("{name}.key"))
+        .arg("-out")
+        .arg(format!("{name}.crt"))
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run openssl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl req -x509 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(dir.join(format!("{name}.crt")))
 }

@@ -12,6 +12,7 @@ pub mod interface;
 pub mod lock;
 pub mod paths;
 pub mod schema;
+pub mod spool;
 pub mod sqlite;
 pub mod unsealed;
 

@@ -152,7 +152,26 @@ fn exec_traced(
             trace.map_err(stopped_first)?
         }
         None => {
-            let mut al = ctx.open_in(layout)?;
+            let mut al = match ctx.open_in(layout.clone()) {
+                Ok(al) => al,
+                // The database out of reach: a run this machine works on
+                // goes on, recorded here until it is back.
+                Err(e) if airlock_core::offline::is_unreachable(&e) => {
+                    let mut offline = airlock_core::offline::Offline::for_run(
+                        &layout.store_paths(),
+                        &args.run,
+                        e,
+                    )?;
+                    let init_program = airlock_core::init_program();
+                    let site = Site {
+                        layout: &layout,
+                        init_program: &init_program,
+                    };
+                    return exec_recorded(&site, &mut offline, &args.run, opts)
+                        .map_err(stopped_first);
+                }
+                Err(e) => return Err(e),
+            };
             let trace = exec(&mut al, &args.run, opts).map_err(stopped_first)?;
             if let Ok(workflow) = al.current_workflow() {
                 ledger_server::start(&al.layout, &workflow);

@@ -244,11 +244,11 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
     let Ok(layout) = Layout::discover(&ctx.cwd) else {
         return Ok(());
     };
-    let database = airlock_core::store_backend::database_url().is_some();
+    let database = airlock_core::store_backend::database_url_for(&layout)?.is_some();
     if !database && !layout.db_path().exists() {
         return Ok(());
     }
-    let store = airlock_core::store_backend::open(&layout.store_paths(), false)?;
+    let store = airlock_core::store_backend::open_for(&layout, false)?;
     match store.resolve(given) {
         Ok(id) => {
             *given = id;
@@ -258,7 +258,7 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
         // refusal comes first (the command makes it).
         Err(e) => {
             drop(store);
-            airlock_core::store_backend::open(&layout.store_paths(), true)?;
+            airlock_core::store_backend::open_for(&layout, true)?;
             Err(e.into())
         }
     }
