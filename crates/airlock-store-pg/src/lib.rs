@@ -14,6 +14,7 @@
 //! and worktrees, logs and proofs under the state directory. The database
 //! never holds a key.
 
+mod lease;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -1147,6 +1148,26 @@ impl Store for PgStore {
         }
         tx.commit().map_err(database_error)?;
         Ok(queue)
+    }
+
+    fn take_lease(
+        &mut self,
+        lease: &airlock_store::Lease,
+        now_ms: i64,
+    ) -> Result<Option<airlock_store::Lease>> {
+        self.in_transaction(false, |tx, _| lease::take(tx, lease, now_ms))
+    }
+
+    fn release_lease(&mut self, target: &str, token: &str) -> Result<()> {
+        self.in_transaction(false, |tx, _| lease::release(tx, target, token))
+    }
+
+    fn lease(&self, target: &str, now_ms: i64) -> Result<Option<airlock_store::Lease>> {
+        let rows = self.query(
+            "SELECT value FROM airlock_meta WHERE scope = 'lease' AND key = $1",
+            &[&target],
+        )?;
+        Ok(lease::get(rows, now_ms))
     }
 
     fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool> {

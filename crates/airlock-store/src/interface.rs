@@ -160,6 +160,16 @@ pub trait Store {
     /// the queue shows of it: in a few queries however many runs wait,
     /// rather than three a run.
     fn in_review(&self, kinds: &[&str]) -> Result<Vec<InReview>>;
+
+    // Promotion leases (issue 20; see [`crate::lease`]).
+    /// Takes (or renews, with the same token) the lease on `lease.target`
+    /// unless another holder's is still live at `now_ms`: then that one is
+    /// returned and nothing changes.
+    fn take_lease(&mut self, lease: &crate::Lease, now_ms: i64) -> Result<Option<crate::Lease>>;
+    /// Gives up the lease on `target` if `token` still holds it.
+    fn release_lease(&mut self, target: &str, token: &str) -> Result<()>;
+    /// The live lease on `target` at `now_ms`, if any.
+    fn lease(&self, target: &str, now_ms: i64) -> Result<Option<crate::Lease>>;
 }
 
 /// A run in review and what the review queue reads of it

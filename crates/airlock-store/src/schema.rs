@@ -81,6 +81,13 @@ INSERT INTO run_steps (seq, run, kind, at, failure)
     FROM events
     WHERE run IS NOT NULL
       AND kind IN ('check', 'submit', 'approve', 'reject', 'redirect', 'promote', 'rollback');",
+    // 4: promotion leases (issue 20, `lease`): one row per target, the
+    // holder as JSON.
+    "CREATE TABLE leases (
+    target TEXT PRIMARY KEY,
+    expires INTEGER NOT NULL,
+    data TEXT NOT NULL
+);",
 ];
 
 /// The schema version this build writes.
@@ -125,6 +132,7 @@ mod tests {
             "actions",
             "connections",
             "run_steps",
+            "leases",
         ] {
             let n: u32 = conn
                 .query_row(
