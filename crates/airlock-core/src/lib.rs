@@ -35,6 +35,7 @@ pub mod proof;
 pub mod quota;
 pub mod recover;
 pub mod release;
+pub mod remote;
 pub mod repo;
 pub mod report;
 pub mod site;

@@ -118,6 +118,21 @@ pub fn promote_with(
     // Where the approved pushes go is checked before anything is merged.
     crate::action::plan::check_destinations(al, &run)?;
     require_action_env(al, &run, &workflow)?;
+    // Team mode: the target is on the shared remote (issue 20).
+    if let Some(remote) = crate::remote::remote_of(&workflow) {
+        return crate::remote::promote(
+            al,
+            &remote,
+            run,
+            &submission,
+            &approval,
+            &workflow,
+            &brief,
+            effects,
+            clock,
+            progress,
+        );
+    }
 
     let main = al.layout.git();
     let run_ref = run.main_ref();
@@ -416,7 +431,7 @@ pub(crate) fn undo_record(al: &Airlock, run: &str, merge: &str) -> Result<serde_
 
 /// The target moved since the run's base. If it touched none of the run's
 /// paths, merge the two and re-run the brief's gates on the result.
-fn merge_onto_moved_target(
+pub(crate) fn merge_onto_moved_target(
     al: &mut Airlock,
     run: &Run,
     brief: &crate::brief::Brief,

@@ -184,6 +184,10 @@ codes! {
     LaneRefused = "lane-refused", Refused;
     PanelWithdrew = "panel-withdrew", Refused;
     ListenRequired = "listen-required", Refused;
+    // Promotion on the shared remote (issue 20).
+    RemoteRejected = "remote-rejected", Refused;
+    LeaseHeld = "lease-held", Refused;
+    TargetMovedTooOften = "target-moved-too-often", Refused;
 }
 
 impl std::fmt::Display for Code {

@@ -1,0 +1,447 @@
+//! Promotion on the shared remote (issue 20, `[team] remote`): a bare
+//! repository on disk is the team's remote; machines are clones of it with
+//! their own homes. `submit` pushes the round under `refs/airlock/runs/`;
+//! `promote` pushes the merge and `refs/airlock/promoted/<run>` in one
+//! atomic compare-and-swap, merging again when the target moved.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use common::*;
+use serde_json::Value;
+
+const TEAM: &str = "\n[team]\nremote = \"origin\"\n";
+
+/// A machine: a clone with its own home, and the bare remote beside it.
+struct Team {
+    env: Env,
+    remote: PathBuf,
+}
+
+impl Team {
+    /// The first machine: `Env::new()` with `[team] remote = "origin"`
+    /// committed, a bare remote cloned from it, and `origin` pointing there.
+    fn new(remerges: Option<u32>) -> Team {
+        let env = Env::new();
+        let mut workflow = format!("{WORKFLOW}{TEAM}");
+        if let Some(n) = remerges {
+            workflow.push_str(&format!("remerges = {n}\n"));
+        }
+        env.write(".airlock/workflow.toml", &workflow);
+        env.git(&["commit", "-qam", "team mode"]);
+        let remote = env.tmp.path().join("remote.git");
+        env.git(&["clone", "-q", "--bare", ".", remote.to_str().unwrap()]);
+        env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+        Team { env, remote }
+    }
+
+    fn remote_git(&self, args: &[&str]) -> String {
+        let mut full = vec!["--git-dir", self.remote.to_str().unwrap()];
+        full.extend_from_slice(args);
+        self.env.git_in(self.env.tmp.path(), &full)
+    }
+
+    fn remote_ref(&self, name: &str) -> Option<String> {
+        let out = Command::new("git")
+            .args(["--git-dir", self.remote.to_str().unwrap()])
+            .args(["rev-parse", "--verify", "--quiet", name])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// A person's commit pushed straight to the remote's `main`, from a
+    /// clone of their own: `path` gets `text`.
+    fn human_push(&self, name: &str, path: &str, text: &str) -> String {
+        let dir = self.env.tmp.path().join(name);
+        if !dir.exists() {
+            self.env.git_in(
+                self.env.tmp.path(),
+                &["clone", "-q", self.remote.to_str().unwrap(), name],
+            );
+        }
+        self.env.git_in(&dir, &["pull", "-q", "--ff-only"]);
+        write(&dir.join(path), text);
+        self.env
+            .git_in(&dir, &["commit", "-qam", "a person's change"]);
+        self.env.git_in(&dir, &["push", "-q", "origin", "main"]);
+        self.env.git_in(&dir, &["rev-parse", "HEAD"])
+    }
+}
+
+/// A run taken through submit: (its id, `submit --json`'s submission).
+fn submitted(env: &Env) -> (String, Value) {
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.json(&["check", &run], 0);
+    let submission = env.json(&["submit", &run], 0);
+    (run, submission)
+}
+
+/// A run taken through approval.
+fn approved(env: &Env) -> (String, Value) {
+    let (run, submission) = submitted(env);
+    env.json(&["approve", &run], 0);
+    (run, submission)
+}
+
+fn refused(out: Output, code: &str) -> Value {
+    assert_eq!(
+        out.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    let v = out.json();
+    assert_eq!(v["error"]["code"], code, "{v}");
+    v
+}
+
+fn promote_events(env: &Env, run: &str) -> Vec<Value> {
+    env.events(Some(run))
+        .into_iter()
+        .filter(|e| e["kind"] == "promote")
+        .collect()
+}
+
+/// Starts `airlock --json promote RUN` paused at `promote:before-push`.
+fn paused_promote(env: &Env, run: &str, dir: &Path) -> Child {
+    env.cmd(&["--json", "promote", run])
+        .env("AIRLOCK_PAUSEPOINT", "promote:before-push")
+        .env("AIRLOCK_PAUSEPOINT_DIR", dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the paused process's `n`th arrival (it may have died instead).
+fn wait_reached(child: &mut Child, dir: &Path, n: u32) {
+    let reached = dir.join(format!("promote:before-push.reached.{n}"));
+    for _ in 0..1200 {
+        if reached.exists() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("promote ended before the pause: {status:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("promote never reached the pause");
+}
+
+fn go(dir: &Path, n: u32) {
+    std::fs::write(dir.join(format!("promote:before-push.go.{n}")), b"").unwrap();
+}
+
+fn finish(child: Child) -> Output {
+    child.wait_with_output().unwrap().into()
+}
+
+#[test]
+fn submit_pushes_the_round_with_its_proof_and_brief_to_the_shared_remote() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, shown) = submitted(env);
+    let head = shown["head"].as_str().unwrap().to_string();
+    let round = team
+        .remote_ref(&format!("refs/airlock/runs/{run}/r1"))
+        .expect("the round is on the remote");
+    assert_eq!(team.remote_git(&["rev-parse", &format!("{round}^1")]), head);
+    assert_eq!(
+        team.remote_git(&["ls-tree", "--name-only", &round]),
+        "brief.toml\nproof.intoto.jsonl\nproof.intoto.jsonl.sig"
+    );
+    let proof_path = shown["proof"].as_str().unwrap();
+    assert_eq!(
+        team.remote_git(&["cat-file", "blob", &format!("{round}:proof.intoto.jsonl")]),
+        std::fs::read_to_string(proof_path).unwrap().trim()
+    );
+    assert_eq!(
+        team.remote_git(&["cat-file", "blob", &format!("{round}:brief.toml")]),
+        BRIEF.trim()
+    );
+}
+
+#[test]
+fn promote_pushes_the_merge_and_its_record_in_one_atomic_push() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, submission) = approved(env);
+    let local_main = env.rev("main");
+    let before = team.remote_ref("refs/heads/main").unwrap();
+    let promoted = env.json(&["promote", &run], 0);
+    let merge = promoted["merge"].as_str().unwrap();
+    assert_eq!(promoted["previous"], before.as_str());
+    assert_eq!(team.remote_ref("refs/heads/main").as_deref(), Some(merge));
+    let record = team
+        .remote_ref(&format!("refs/airlock/promoted/{run}"))
+        .expect("the promotion record is on the remote");
+    assert_eq!(
+        team.remote_git(&["rev-parse", &format!("{record}^1")]),
+        merge
+    );
+    let body: Value = serde_json::from_str(&team.remote_git(&[
+        "cat-file",
+        "blob",
+        &format!("{record}:promotion.json"),
+    ]))
+    .unwrap();
+    assert_eq!(body["run"], run.as_str());
+    assert_eq!(body["merge"], merge);
+    assert_eq!(body["previous"], before.as_str());
+    assert_eq!(body["proof"]["sha256"], submission["digest"]);
+    assert_eq!(env.state(&run), "promoted");
+    let events = promote_events(env, &run);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["remote"], "origin");
+    assert_eq!(events[0]["data"]["record"], record.as_str());
+    // The local branch is the user's: `git pull` brings the merge.
+    assert_eq!(env.rev("main"), local_main);
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn a_person_pushing_to_the_target_mid_promotion_gets_a_remerge_with_gates_rerun_never_a_rebase() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, submission) = approved(env);
+    let head = submission["head"].as_str().unwrap().to_string();
+    let pause = tempfile::tempdir().unwrap();
+    let mut child = paused_promote(env, &run, pause.path());
+    wait_reached(&mut child, pause.path(), 1);
+    let theirs = team.human_push("person", "docs/guide.md", "# Guide\n\nmore\n");
+    go(pause.path(), 1);
+    wait_reached(&mut child, pause.path(), 2);
+    go(pause.path(), 2);
+    let out = finish(child);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let merge = report["merge"].as_str().unwrap();
+    assert_eq!(report["previous"], theirs.as_str());
+    assert_eq!(report["regated"], serde_json::json!(["build", "test"]));
+    assert!(
+        report["strategy"]
+            .as_str()
+            .unwrap()
+            .contains("moved during the promotion 1 time(s)"),
+        "{report}"
+    );
+    // The merge's parents: the person's commit and the run's own head,
+    // unchanged (no rebase).
+    assert_eq!(team.remote_ref("refs/heads/main").as_deref(), Some(merge));
+    assert_eq!(
+        team.remote_git(&["rev-list", "--parents", "-n1", merge]),
+        format!("{merge} {theirs} {head}")
+    );
+    let retries: Vec<Value> = env
+        .events(Some(&run))
+        .into_iter()
+        .filter(|e| e["kind"] == "promote-retry")
+        .collect();
+    assert_eq!(retries.len(), 1);
+    let gates = env
+        .events(Some(&run))
+        .into_iter()
+        .filter(|e| e["kind"] == "promote-gate")
+        .count();
+    assert_eq!(gates, 2);
+    assert_eq!(promote_events(env, &run).len(), 1);
+}
+
+#[test]
+fn a_target_that_moves_at_every_try_is_target_moved_too_often_and_nothing_is_promoted() {
+    let team = Team::new(Some(1));
+    let env = &team.env;
+    let (run, _) = approved(env);
+    let pause = tempfile::tempdir().unwrap();
+    let mut child = paused_promote(env, &run, pause.path());
+    for n in 1..=2 {
+        wait_reached(&mut child, pause.path(), n);
+        team.human_push("person", "docs/guide.md", &format!("# Guide\n\nedit {n}\n"));
+        go(pause.path(), n);
+    }
+    let out = finish(child);
+    let last = team.remote_ref("refs/heads/main").unwrap();
+    let v = refused(out, "target-moved-too-often");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("moved at each of 2 tries"),
+        "{v}"
+    );
+    assert_eq!(env.state(&run), "approved");
+    assert_eq!(
+        team.remote_ref(&format!("refs/airlock/promoted/{run}")),
+        None
+    );
+    assert_eq!(team.remote_ref("refs/heads/main"), Some(last));
+    assert!(promote_events(env, &run).is_empty());
+}
+
+#[test]
+fn a_remote_that_refuses_the_push_is_remote_rejected_and_nothing_is_recorded() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, _) = approved(env);
+    let hook = team.remote.join("hooks/pre-receive");
+    write(
+        &hook,
+        "#!/bin/sh\necho 'main is frozen for the release' >&2\nexit 1\n",
+    );
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let before = team.remote_ref("refs/heads/main");
+    let v = refused(env.airlock(&["--json", "promote", &run]), "remote-rejected");
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("the shared remote `origin` refused the push"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("main is frozen for the release"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        v["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was recorded")
+    );
+    assert_eq!(team.remote_ref("refs/heads/main"), before);
+    assert_eq!(
+        team.remote_ref(&format!("refs/airlock/promoted/{run}")),
+        None
+    );
+    assert_eq!(env.state(&run), "approved");
+    assert!(promote_events(env, &run).is_empty());
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn an_unreachable_remote_is_remote_unreachable_at_submit_and_at_promote() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.json(&["check", &run], 0);
+    let gone = env.tmp.path().join("no-such-remote.git");
+    env.git(&["remote", "set-url", "origin", gone.to_str().unwrap()]);
+    let v = refused(
+        env.airlock(&["--json", "submit", &run]),
+        "remote-unreachable",
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the shared remote `origin` cannot be reached"),
+        "{v}"
+    );
+    assert_eq!(env.state(&run), "checked");
+    // Reachable again: submit and approve; then unreachable for promote.
+    env.git(&["remote", "set-url", "origin", team.remote.to_str().unwrap()]);
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    let before = team.remote_ref("refs/heads/main");
+    env.git(&["remote", "set-url", "origin", gone.to_str().unwrap()]);
+    refused(
+        env.airlock(&["--json", "promote", &run]),
+        "remote-unreachable",
+    );
+    let out = env.airlock(&["promote", &run]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("check `[team] remote`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(team.remote_ref("refs/heads/main"), before);
+    assert_eq!(env.state(&run), "approved");
+    assert!(promote_events(env, &run).is_empty());
+}
+
+fn killed_at(env: &Env, args: &[&str], failpoint: &str) {
+    let out = env
+        .cmd(args)
+        .env("AIRLOCK_FAILPOINT", failpoint)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "airlock {args:?} with {failpoint}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_kill_after_the_push_and_before_the_record_is_recovered_from_the_remote() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, _) = approved(env);
+    killed_at(env, &["promote", &run], "promote:after-push");
+    let merge = team.remote_ref("refs/heads/main").unwrap();
+    assert!(
+        team.remote_ref(&format!("refs/airlock/promoted/{run}"))
+            .is_some()
+    );
+    // Nothing recorded yet: the next command asks the remote and records it.
+    let out = env.airlock(&["review"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "recovered: an interrupted `airlock promote {run}` had pushed refs/heads/main to {} on `origin`; recorded the promotion.",
+            &merge[..12]
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.state(&run), "promoted");
+    let events = promote_events(env, &run);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["merge"], merge.as_str());
+    assert_eq!(events[0]["data"]["recovered"], true);
+    // Recorded once: neither recovery nor promote does it again.
+    env.json(&["review"], 0);
+    refused(env.airlock(&["--json", "promote", &run]), "wrong-state");
+    assert_eq!(promote_events(env, &run).len(), 1);
+    env.assert_ledger_ok();
+}
+
+#[test]
+fn a_kill_before_the_push_is_recovered_as_not_promoted_and_promote_works_again() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, _) = approved(env);
+    let before = team.remote_ref("refs/heads/main");
+    killed_at(env, &["promote", &run], "promote:before-push");
+    assert_eq!(team.remote_ref("refs/heads/main"), before);
+    let out = env.airlock(&["review"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "recovered: an interrupted `airlock promote {run}` had not pushed to `origin`; nothing changed."
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.state(&run), "approved");
+    // Recovery released the killed process's lease.
+    let promoted = env.json(&["promote", &run], 0);
+    assert_eq!(
+        team.remote_ref("refs/heads/main").as_deref(),
+        promoted["merge"].as_str()
+    );
+}

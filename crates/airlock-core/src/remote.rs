@@ -1,0 +1,726 @@
+//! Promotion on the shared remote (issue 20, `[team] remote`).
+//!
+//! `submit` pushes the run's round under `refs/airlock/runs/<run>/r<round>`:
+//! one commit whose parent is the run's head and whose tree holds the proof
+//! bundle, its SSH signature and airlock's copy of the brief. `promote`
+//! takes the store's promotion lease on the target, fetches the target's
+//! tip from the remote, merges with the plumbing `promote` uses locally,
+//! and pushes the merge together with `refs/airlock/promoted/<run>` (a
+//! commit recording the merge, the proof's digest and the approval, whose
+//! parent is the merge) in one `--atomic` push, with `--force-with-lease`
+//! on both refs: the target at the tip merged onto, the record absent. A
+//! target that moved meanwhile is fetched, merged again, and the gates and
+//! stop conditions re-run, up to `[team] remerges` times; nothing is ever
+//! rebased. Every git call is airlock's hermetic git (no hooks, no global
+//! config), refspecs after `--`.
+
+use serde_json::json;
+
+use crate::Airlock;
+use crate::error::{Code, Error, Result};
+use crate::run::{Promotion, Run, State, Submission, now};
+
+/// How long a promotion lease lasts: renewed at each try, so it covers one
+/// merge and its gates; a killed holder blocks the target no longer.
+pub const LEASE_MS: i64 = 10 * 60 * 1000;
+
+/// The intent `promote` records before pushing: a kill after it is settled
+/// by what the remote says ([`recover`]).
+pub const INTENT: &str = "promote-remote";
+
+/// The shared remote the workflow names, if the repository is in team mode
+/// through `[team] remote`.
+pub fn remote_of(workflow: &crate::workflow::Workflow) -> Option<String> {
+    workflow.team.remote.clone()
+}
+
+/// Where a run's round is on the remote.
+pub fn round_ref(run: &str, round: u32) -> String {
+    format!("refs/airlock/runs/{run}/r{round}")
+}
+
+/// Where [`round_ref`] is fetched to here: beside the run's own
+/// `refs/airlock/runs/<run>`, which a ref under it would collide with.
+fn fetched_round_ref(run: &str, round: u32) -> String {
+    format!("refs/airlock/remote/runs/{run}/r{round}")
+}
+
+/// Where a run's promotion is recorded on the remote.
+pub fn promoted_ref(run: &str) -> String {
+    format!("refs/airlock/promoted/{run}")
+}
+
+/// What a push came to.
+#[derive(Debug)]
+enum Pushed {
+    Done,
+    /// A ref was not where `--force-with-lease` expected it.
+    Stale(Vec<String>),
+    /// The remote refused (a hook, a protection rule).
+    Rejected(Vec<String>),
+}
+
+fn unreachable(remote: &str, doing: &str, detail: &[u8]) -> Error {
+    let detail = String::from_utf8_lossy(detail);
+    Error::refused(
+        Code::RemoteUnreachable,
+        format!("cannot {doing}: the shared remote `{remote}` cannot be reached"),
+        detail
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(5)
+            .map(str::to_string)
+            .collect(),
+        "check `[team] remote` in the workflow, the network and your credentials, then run the command again; nothing was recorded",
+    )
+}
+
+/// `git push --porcelain --atomic` with `leases` (ref, expected old value;
+/// empty: must not exist) and `refspecs`, classified.
+fn push(
+    al: &Airlock,
+    remote: &str,
+    leases: &[(&str, &str)],
+    refspecs: &[String],
+    doing: &str,
+) -> Result<Pushed> {
+    let mut args: Vec<String> = vec!["push".into(), "--porcelain".into(), "--atomic".into()];
+    for (name, old) in leases {
+        args.push(format!("--force-with-lease={name}:{old}"));
+    }
+    args.push("--".into());
+    args.push(remote.to_string());
+    args.extend(refspecs.iter().cloned());
+    let (ok, out, err) = al.layout.git().try_run(&args, None)?;
+    if ok {
+        return Ok(Pushed::Done);
+    }
+    // Porcelain: `!\tSRC:DST\t[rejected] (stale info)` per refused ref; no
+    // such line at all means the remote was never reached.
+    let text = String::from_utf8_lossy(&out);
+    let refused: Vec<&str> = text.lines().filter(|l| l.starts_with('!')).collect();
+    if refused.is_empty() {
+        return Err(unreachable(remote, doing, &err));
+    }
+    let describe = |l: &str| {
+        let fields: Vec<&str> = l.split('\t').collect();
+        format!(
+            "{}: {}",
+            fields
+                .get(1)
+                .and_then(|f| f.split(':').nth(1))
+                .unwrap_or("?"),
+            fields.get(2).unwrap_or(&"refused")
+        )
+    };
+    let stale = refused
+        .iter()
+        .any(|l| l.contains("stale info") || l.contains("fetch first"));
+    let hook: Vec<String> = String::from_utf8_lossy(&err)
+        .lines()
+        .filter(|l| l.starts_with("remote:"))
+        .take(10)
+        .map(|l| l.trim().to_string())
+        .collect();
+    let mut reasons: Vec<String> = refused.iter().map(|l| describe(l)).collect();
+    if stale && !text.contains("remote rejected") {
+        return Ok(Pushed::Stale(reasons));
+    }
+    reasons.extend(hook);
+    Ok(Pushed::Rejected(reasons))
+}
+
+/// The remote's refs among `names`, as (name, object id).
+fn ls_remote(
+    al: &Airlock,
+    remote: &str,
+    names: &[&str],
+    doing: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut args = vec!["ls-remote", "--refs", "--", remote];
+    args.extend_from_slice(names);
+    let (ok, out, err) = al.layout.git().try_run(&args, None)?;
+    if !ok {
+        return Err(unreachable(remote, doing, &err));
+    }
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(id, name)| names.contains(name) && is_object_id(id))
+        .map(|(id, name)| (name.to_string(), id.to_string()))
+        .collect())
+}
+
+fn is_object_id(id: &str) -> bool {
+    matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Fetches `refspecs` (objects checked as they arrive: the remote is not
+/// trusted to send well-formed ones).
+fn fetch(al: &Airlock, remote: &str, refspecs: &[String], doing: &str) -> Result<()> {
+    let mut args: Vec<String> = [
+        "-c",
+        "fetch.fsckObjects=true",
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--no-recurse-submodules",
+        "--",
+        remote,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(refspecs.iter().cloned());
+    let (ok, _, err) = al.layout.git().try_run(&args, None)?;
+    if !ok {
+        return Err(unreachable(remote, doing, &err));
+    }
+    Ok(())
+}
+
+/// A commit whose tree holds `files` (name, bytes), with `parents`.
+fn files_commit(
+    al: &Airlock,
+    files: &[(&str, Vec<u8>)],
+    parents: &[&str],
+    message: &str,
+) -> Result<String> {
+    let git = al.layout.git();
+    let mut listing = String::new();
+    for (name, bytes) in files {
+        let id = String::from_utf8_lossy(
+            &git.run_with_input(&["hash-object", "-w", "--stdin"], Some(bytes))?,
+        )
+        .trim()
+        .to_string();
+        listing.push_str(&format!("100644 blob {id}\t{name}\n"));
+    }
+    let tree = String::from_utf8_lossy(&git.run_with_input(&["mktree"], Some(listing.as_bytes()))?)
+        .trim()
+        .to_string();
+    git.commit_tree(&tree, parents, message)
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `submit`'s push: the round's commit (the head as its parent; the proof
+/// bundle, its signature and the brief in its tree) to
+/// [`round_ref`]. Refused (`remote-unreachable`, `remote-rejected`) before
+/// anything is recorded: the run stays checked.
+pub fn push_round(
+    al: &Airlock,
+    remote: &str,
+    run: &Run,
+    head: &str,
+    proof: &crate::proof::WrittenProof,
+) -> Result<String> {
+    let brief = al.layout.run_dir(&run.id).join("brief.toml");
+    let commit = files_commit(
+        al,
+        &[
+            ("brief.toml", read(&brief)?),
+            ("proof.intoto.jsonl", read(&proof.path)?),
+            ("proof.intoto.jsonl.sig", read(&proof.signature)?),
+        ],
+        &[head],
+        &format!(
+            "airlock run {} round {}\n\nhead: {head}\nproof: sha256 {}\n",
+            run.id, run.round, proof.digest
+        ),
+    )?;
+    let target = round_ref(&run.id, run.round);
+    let doing = format!("submit run {}", run.id);
+    match push(al, remote, &[], &[format!("+{commit}:{target}")], &doing)? {
+        Pushed::Done => Ok(commit),
+        Pushed::Stale(reasons) | Pushed::Rejected(reasons) => {
+            Err(rejected(remote, &doing, reasons))
+        }
+    }
+}
+
+fn rejected(remote: &str, doing: &str, reasons: Vec<String>) -> Error {
+    Error::refused(
+        Code::RemoteRejected,
+        format!("cannot {doing}: the shared remote `{remote}` refused the push"),
+        reasons,
+        "fix what the remote names (a hook or a branch protection on the server), then run the command again; nothing was recorded",
+    )
+}
+
+/// The approvals helper's check, run at each try against the tip being
+/// merged onto (the rules in force there): the hook point for
+/// `approvals::require_at` (issue 20, helper 1). Until it lands, the
+/// approval `promote` verified (`verify_approved`) is the one that counts.
+fn check_approvals_at_tip(_al: &Airlock, _run: &Run, _tip: &str) -> Result<()> {
+    Ok(())
+}
+
+/// `promote` in team mode, from where the local one would merge: the
+/// run's proof and approval are verified, the workflow, lane and actions'
+/// environment checked.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn promote(
+    al: &mut Airlock,
+    remote: &str,
+    run: Run,
+    submission: &Submission,
+    approval: &crate::run::Approval,
+    workflow: &crate::workflow::Workflow,
+    brief: &crate::brief::Brief,
+    effects: &dyn crate::action::apply::Effects,
+    clock: &dyn crate::soak::Clock,
+    progress: &mut dyn FnMut(crate::check::GateEvent<'_>),
+) -> Result<crate::promote::PromoteReport> {
+    let who = crate::identity::who(al)?;
+    let target_ref = format!("refs/heads/{}", run.target);
+    let lease = airlock_store::Lease {
+        target: format!("{remote} {target_ref}"),
+        run: run.id.clone(),
+        machine: who.machine.clone(),
+        principal: who.principal.clone(),
+        token: {
+            use rand_core::RngCore;
+            format!("{:016x}", rand_core::OsRng.next_u64())
+        },
+        expires_ms: 0,
+    };
+    take_lease(al, &run, &lease)?;
+    let result = promote_leased(
+        al, remote, run, submission, approval, workflow, brief, effects, clock, progress, &lease,
+    );
+    // Released whatever came of it; a kill leaves it to lapse.
+    let _ = al.store.release_lease(&lease.target, &lease.token);
+    result
+}
+
+fn take_lease(al: &mut Airlock, run: &Run, lease: &airlock_store::Lease) -> Result<()> {
+    let now = airlock_store::lease::now_ms();
+    let mut lease = lease.clone();
+    lease.expires_ms = now + LEASE_MS;
+    let Some(other) = al.store.take_lease(&lease, now)? else {
+        return Ok(());
+    };
+    let left = (other.expires_ms - now).max(0) / 1000;
+    Err(Error::refused(
+        Code::LeaseHeld,
+        format!(
+            "refusing to promote run {}: {} is promoting run {} onto {} from machine {}",
+            run.id, other.principal, other.run, run.target, other.machine
+        ),
+        vec![format!(
+            "its promotion lease on {} lapses in {}m{:02}s unless renewed",
+            other.target,
+            left / 60,
+            left % 60
+        )],
+        format!(
+            "wait for that promotion to finish, then `airlock promote {}` again",
+            run.id
+        ),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn promote_leased(
+    al: &mut Airlock,
+    remote: &str,
+    mut run: Run,
+    submission: &Submission,
+    approval: &crate::run::Approval,
+    workflow: &crate::workflow::Workflow,
+    brief: &crate::brief::Brief,
+    effects: &dyn crate::action::apply::Effects,
+    clock: &dyn crate::soak::Clock,
+    progress: &mut dyn FnMut(crate::check::GateEvent<'_>),
+    lease: &airlock_store::Lease,
+) -> Result<crate::promote::PromoteReport> {
+    let target_ref = format!("refs/heads/{}", run.target);
+    let record_ref = promoted_ref(&run.id);
+    let doing = format!("promote run {}", run.id);
+    let tracking = format!("refs/airlock/remote/heads/{}", run.target);
+    let main = al.layout.git();
+    let tries = workflow.team.remerges + 1;
+    let mut moved: Vec<String> = Vec::new();
+    for attempt in 0..tries {
+        take_lease(al, &run, lease)?;
+        // What the remote says now: the target's tip, and whether the run
+        // was promoted already (by another machine, or before a kill).
+        let seen = ls_remote(al, remote, &[&target_ref, &record_ref], &doing)?;
+        if let Some((_, record)) = seen.iter().find(|(n, _)| *n == record_ref) {
+            return Err(Error::refused(
+                Code::WrongState,
+                format!(
+                    "run {} is promoted on the shared remote already ({record_ref} is {})",
+                    run.id,
+                    crate::guards::short(record)
+                ),
+                vec![],
+                "run any airlock command to record it here (`airlock review`)".to_string(),
+            ));
+        }
+        if !seen.iter().any(|(n, _)| *n == target_ref) {
+            return Err(Error::refused(
+                Code::TargetMissing,
+                format!(
+                    "refusing to promote run {}: the shared remote `{remote}` has no branch `{}`",
+                    run.id, run.target
+                ),
+                vec![],
+                "push the branch to the remote, or set `policy.target` in the workflow",
+            ));
+        }
+        fetch(
+            al,
+            remote,
+            &[
+                format!("+{target_ref}:{tracking}"),
+                format!(
+                    "+{}:{}",
+                    round_ref(&run.id, submission.round),
+                    fetched_round_ref(&run.id, submission.round)
+                ),
+            ],
+            &doing,
+        )?;
+        require_round_on_remote(al, &run, submission)?;
+        let tip = main
+            .ref_value(&tracking)?
+            .ok_or_else(|| Error::Corrupt(format!("{tracking} vanished after the fetch")))?;
+        check_approvals_at_tip(al, &run, &tip)?;
+        let (tree, mut strategy, regated) = if tip == run.base {
+            (
+                submission.tree.clone(),
+                format!(
+                    "merged into {} on `{remote}` (the target had not moved)",
+                    run.target
+                ),
+                vec![],
+            )
+        } else {
+            crate::promote::merge_onto_moved_target(al, &run, brief, submission, &tip, progress)?
+        };
+        if !moved.is_empty() {
+            strategy = format!(
+                "{strategy}; the target moved during the promotion {} time(s) and the run was merged again each time",
+                moved.len()
+            );
+        }
+        let (conditions, panel) = merged_conditions(al, &run, brief, workflow, &tip, &tree)?;
+        let message = format!(
+            "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
+            run.id, run.target, submission.digest, approval.at
+        );
+        let author = crate::git::user_identity(&al.layout.git_dir)
+            .unwrap_or_else(crate::git::airlock_identity);
+        let merge = main.commit_tree_by(&tree, &[&tip, &submission.head], &message, &author)?;
+        let record_body = json!({"run": run.id, "target": target_ref, "previous": tip, "merge": merge,
+            "proof": {"sha256": submission.digest}, "head": submission.head, "approval": approval,
+            "by": {"principal": lease.principal, "machine": lease.machine}});
+        let record = files_commit(
+            al,
+            &[(
+                "promotion.json",
+                serde_json::to_vec_pretty(&record_body).unwrap_or_default(),
+            )],
+            &[&merge],
+            &format!("airlock promoted run {} into {}\n", run.id, run.target),
+        )?;
+        let soak = crate::soak::plan(al, &run, workflow, clock)?;
+        let mut intent_data = json!({"remote": remote, "target": target_ref, "previous": tip,
+            "merge": merge, "record": record, "strategy": strategy, "regated": regated,
+            "lease": {"target": lease.target, "token": lease.token}});
+        if let Some(plan) = &soak {
+            intent_data["soak"] = json!(plan);
+        }
+        let (intent, _guard) = al.store.begin_intent(INTENT, &run.id, intent_data)?;
+        crate::repo::failpoint::pausepoint("promote:before-push");
+        crate::failpoint("promote:before-push");
+        let pushed = push(
+            al,
+            remote,
+            &[(&target_ref, &tip), (&record_ref, "")],
+            &[
+                format!("{merge}:{target_ref}"),
+                format!("{record}:{record_ref}"),
+            ],
+            &doing,
+        );
+        let pushed = match pushed {
+            Ok(p) => p,
+            Err(e) => {
+                al.store.end_intent(intent)?;
+                return Err(e);
+            }
+        };
+        match pushed {
+            Pushed::Done => {}
+            Pushed::Stale(reasons) => {
+                al.store.end_intent(intent)?;
+                al.store.event(
+                    Some(&run.id),
+                    "promote-retry",
+                    json!({"remote": remote, "target": target_ref, "merged_onto": tip,
+                           "attempt": attempt + 1, "reasons": reasons}),
+                )?;
+                moved.push(tip);
+                continue;
+            }
+            Pushed::Rejected(reasons) => {
+                al.store.end_intent(intent)?;
+                return Err(rejected(remote, &doing, reasons));
+            }
+        }
+        crate::failpoint("promote:after-push");
+        let _ = main.try_run(&["update-ref", &tracking, &merge, &tip], None);
+        let promotion = Promotion {
+            target: run.target.clone(),
+            previous: tip.clone(),
+            merge: merge.clone(),
+            strategy: strategy.clone(),
+            regated: regated.clone(),
+            at: now(),
+            soak: soak.clone(),
+        };
+        let mut event = json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
+               "regated": regated, "digest": submission.digest, "remote": remote,
+               "record": record, "remerged": moved.len(),
+               "undo": crate::promote::undo_record(al, &run.id, &merge)?});
+        if !conditions.is_empty() {
+            event["conditions"] = crate::conditions::summary(&conditions);
+        }
+        if panel.is_some() {
+            event["panel"] = json!(panel);
+        }
+        if let Some(plan) = &soak {
+            event["soak"] = json!(plan);
+        }
+        run.state = State::Promoted;
+        run.promotion = Some(promotion);
+        al.transition_clearing(&run, State::Approved, "promote", event, Some(intent))?;
+        let actions = crate::action::apply::apply(
+            al,
+            &run,
+            crate::action::Role::Apply,
+            &merge,
+            submission.round,
+            effects,
+        )?;
+        let soak = crate::soak::status(al, &run, clock)?;
+        return Ok(crate::promote::PromoteReport {
+            run: run.id,
+            target: run.target,
+            previous: tip,
+            merge,
+            strategy,
+            regated,
+            checkout_updated: false,
+            actions,
+            soak,
+            to_production: false,
+        });
+    }
+    Err(Error::refused(
+        Code::TargetMovedTooOften,
+        format!(
+            "refusing to promote run {}: {} on `{remote}` moved at each of {} tries",
+            run.id,
+            run.target,
+            moved.len()
+        ),
+        moved
+            .iter()
+            .map(|tip| {
+                format!(
+                    "merged onto {} and it moved before the push",
+                    crate::guards::short(tip)
+                )
+            })
+            .collect(),
+        format!(
+            "`airlock promote {}` again when {} is quieter, or raise `[team] remerges`; nothing was promoted",
+            run.id, run.target
+        ),
+    ))
+}
+
+/// The round on the remote is the one submitted here: its commit's parent
+/// is the submitted head and its proof the submitted bundle.
+fn require_round_on_remote(al: &Airlock, run: &Run, submission: &Submission) -> Result<()> {
+    let main = al.layout.git();
+    let name = round_ref(&run.id, submission.round);
+    let commit = main
+        .ref_value(&fetched_round_ref(&run.id, submission.round))?
+        .unwrap_or_default();
+    let parent = main.ref_value(&format!("{commit}^1")).ok().flatten();
+    let proof = main.try_run(
+        &["cat-file", "blob", &format!("{commit}:proof.intoto.jsonl")],
+        None,
+    )?;
+    let local = std::fs::read(&submission.proof).unwrap_or_default();
+    let proof_ok = proof.0 && proof.1 == local;
+    if parent.as_deref() == Some(submission.head.as_str()) && proof_ok {
+        return Ok(());
+    }
+    Err(Error::refused(
+        Code::RunRefMoved,
+        format!(
+            "refusing to promote run {}: its round on the shared remote ({name}) is not the one submitted",
+            run.id
+        ),
+        vec![format!(
+            "the proof is for {}; the remote's round {} it{}",
+            submission.head,
+            if parent.as_deref() == Some(submission.head.as_str()) {
+                "has that head but another proof"
+            } else {
+                "has another head"
+            },
+            ""
+        )],
+        format!(
+            "redirect the run so airlock submits it again: `airlock redirect {} --reason …`",
+            run.id
+        ),
+    ))
+}
+
+type Conditions = (
+    Vec<crate::conditions::ConditionResult>,
+    Option<airlock_model::panel::Decision>,
+);
+
+/// The workflow's conditions and the review panel on what the merge brings
+/// to the target, as the local `promote` checks them.
+fn merged_conditions(
+    al: &Airlock,
+    run: &Run,
+    brief: &crate::brief::Brief,
+    workflow: &crate::workflow::Workflow,
+    tip: &str,
+    tree: &str,
+) -> Result<Conditions> {
+    if workflow.conditions.is_empty() && !workflow.panel.enabled {
+        return Ok((Vec::new(), None));
+    }
+    let evidence = crate::evidence::collect(
+        al,
+        run,
+        brief,
+        workflow,
+        &crate::evidence::Subject {
+            base: tip,
+            tree,
+            report: run.check.as_ref().map(|c| &c.report),
+        },
+    )?;
+    let results = crate::conditions::evaluate(workflow, &evidence)?;
+    crate::conditions::refuse_blocked(&results, "promotion", &run.id)?;
+    let panel = crate::panel::decide(&workflow.panel, &evidence, crate::evaluator::installed())?;
+    crate::panel::require_still_approved(run, panel.as_ref(), &results)?;
+    Ok((results, panel))
+}
+
+/// Settles a `promote` killed after its intent, from what the remote says:
+/// the record ref there with the commit this machine made means the push
+/// happened (the promotion is recorded here; its actions are left to
+/// `promote --actions-only`, which applies each once); absent, it did not
+/// (the lease lapses). `None` when the remote cannot be reached: the
+/// intent stays for the next command.
+pub fn recover(al: &mut Airlock, intent: &crate::store::Intent) -> Result<Option<String>> {
+    let text = |k: &str| intent.data[k].as_str().unwrap_or_default().to_string();
+    let (remote, target, previous, merge, record) = (
+        text("remote"),
+        text("target"),
+        text("previous"),
+        text("merge"),
+        text("record"),
+    );
+    let record_ref = promoted_ref(&intent.run);
+    let Ok(seen) = ls_remote(
+        al,
+        &remote,
+        &[&record_ref],
+        "recover an interrupted promotion",
+    ) else {
+        return Ok(None);
+    };
+    // Whatever the remote says, the killed promotion's lease is over.
+    if let (Some(target), Some(token)) = (
+        intent.data["lease"]["target"].as_str(),
+        intent.data["lease"]["token"].as_str(),
+    ) {
+        al.store.release_lease(target, token)?;
+    }
+    let on_remote = seen.first().map(|(_, id)| id.clone());
+    if on_remote.is_none() {
+        al.store.event(
+            Some(&intent.run),
+            "recover",
+            json!({"operation": "promote", "remote": remote, "outcome": "not pushed"}),
+        )?;
+        return Ok(Some(format!(
+            "an interrupted `airlock promote {0}` had not pushed to `{remote}`; nothing changed. Run `airlock promote {0}` again.",
+            intent.run
+        )));
+    }
+    if on_remote.as_deref() != Some(record.as_str()) {
+        al.store.event(
+            Some(&intent.run),
+            "recover",
+            json!({"operation": "promote", "remote": remote, "outcome": "promoted by another"}),
+        )?;
+        return Ok(Some(format!(
+            "an interrupted `airlock promote {}` found the run promoted on `{remote}` by another promotion ({record_ref}); left it alone",
+            intent.run
+        )));
+    }
+    let mut run = al.store.get(&intent.run)?;
+    if run.state == State::Approved {
+        let soak: Option<airlock_model::soak::SoakPlan> =
+            serde_json::from_value(intent.data["soak"].clone()).map_err(|e| {
+                Error::Corrupt(format!(
+                    "the interrupted promotion of run {} recorded a soak airlock cannot read: {e}",
+                    intent.run
+                ))
+            })?;
+        run.state = State::Promoted;
+        run.promotion = Some(Promotion {
+            target: run.target.clone(),
+            previous: previous.clone(),
+            merge: merge.clone(),
+            strategy: "finished by recovery after an interruption: the shared remote had the push"
+                .into(),
+            regated: vec![],
+            at: now(),
+            soak: soak.clone(),
+        });
+        let mut event = json!({"target": run.target, "previous": previous, "merge": merge,
+               "remote": remote, "record": record, "recovered": true,
+               "undo": crate::promote::undo_record(al, &intent.run, &merge)?});
+        if let Some(plan) = &soak {
+            event["soak"] = json!(plan);
+        }
+        al.transition(&run, State::Approved, "promote", event)?;
+    }
+    let actions = if crate::action::plan::list(al, &intent.run)?.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Its actions were not applied: run `airlock promote {} --actions-only`.",
+            intent.run
+        )
+    };
+    Ok(Some(format!(
+        "an interrupted `airlock promote {}` had pushed {target} to {} on `{remote}`; recorded the promotion.{actions}",
+        intent.run,
+        crate::guards::short(&merge)
+    )))
+}
