@@ -57,6 +57,21 @@ impl Team {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Another machine: a clone of the remote with its own home (its own
+    /// signing key, git identity and airlock state).
+    fn machine(&self, name: &str) -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let repo = tmp.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let env = Env { tmp, repo, home };
+        env.git_in(
+            env.tmp.path(),
+            &["clone", "-q", self.remote.to_str().unwrap(), name],
+        );
+        env
+    }
+
     /// A person's commit pushed straight to the remote's `main`, from a
     /// clone of their own: `path` gets `text`.
     fn human_push(&self, name: &str, path: &str, text: &str) -> String {
@@ -443,5 +458,125 @@ fn a_kill_before_the_push_is_recovered_as_not_promoted_and_promote_works_again()
     assert_eq!(
         team.remote_ref("refs/heads/main").as_deref(),
         promoted["merge"].as_str()
+    );
+}
+
+/// A run of `env`'s editing `path` (in its brief's `touch`), approved.
+fn approved_editing(env: &Env, touch: &str, path: &str, text: &str) -> (String, Value) {
+    let brief = BRIEF.replace(
+        r#"touch = ["src/**", "tests/**"]"#,
+        &format!("touch = [{touch:?}]"),
+    );
+    let (run, wt) = env.start(&brief);
+    write(&wt.join(path), text);
+    env.json(&["check", &run], 0);
+    let submission = env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    (run, submission)
+}
+
+/// The remote's `main` after both promotions: first-parent history from
+/// the start holds exactly the two merges, each bringing its run's head.
+fn assert_merged_once_each(team: &Team, start: &str, heads: &[&str]) {
+    let merges = team.remote_git(&[
+        "rev-list",
+        "--first-parent",
+        "--merges",
+        "--parents",
+        &format!("{start}..main"),
+    ]);
+    let lines: Vec<&str> = merges.lines().collect();
+    assert_eq!(lines.len(), 2, "{merges}");
+    let mut brought: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
+    brought.sort();
+    let mut want = heads.to_vec();
+    want.sort();
+    assert_eq!(brought, want);
+    let all = team.remote_git(&["rev-list", "--count", &format!("{start}..main")]);
+    // Two merges and the two runs' commits: nothing rebased or duplicated.
+    assert_eq!(all, "4");
+}
+
+#[test]
+fn two_machines_promoting_two_runs_onto_one_target_take_turns_and_the_later_merges_again() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let start = team.remote_ref("refs/heads/main").unwrap();
+    let (run_a, sub_a) =
+        approved_editing(a, "src/**", "src/app.sh", "#!/bin/sh\necho hello, please\n");
+    let (run_b, sub_b) = approved_editing(&b, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
+    // A merges onto the tip and is held just before its push; B promotes
+    // all the way; A's push then finds the target moved.
+    let pause = tempfile::tempdir().unwrap();
+    let mut child = paused_promote(a, &run_a, pause.path());
+    wait_reached(&mut child, pause.path(), 1);
+    let by_b = b.json(&["promote", &run_b], 0);
+    assert_eq!(by_b["previous"], start.as_str());
+    go(pause.path(), 1);
+    wait_reached(&mut child, pause.path(), 2);
+    go(pause.path(), 2);
+    let out = finish(child);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let by_a = out.json();
+    assert_eq!(by_a["previous"], by_b["merge"]);
+    assert_eq!(by_a["regated"], serde_json::json!(["build", "test"]));
+    assert_eq!(
+        team.remote_ref("refs/heads/main").as_deref(),
+        by_a["merge"].as_str()
+    );
+    assert_merged_once_each(
+        &team,
+        &start,
+        &[
+            sub_a["head"].as_str().unwrap(),
+            sub_b["head"].as_str().unwrap(),
+        ],
+    );
+    for (env, run) in [(a, &run_a), (&b, &run_b)] {
+        assert_eq!(env.state(run), "promoted");
+        assert_eq!(promote_events(env, run).len(), 1);
+        assert!(
+            team.remote_ref(&format!("refs/airlock/promoted/{run}"))
+                .is_some()
+        );
+    }
+}
+
+#[test]
+fn two_machines_promoting_at_the_same_moment_both_land_exactly_once() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let start = team.remote_ref("refs/heads/main").unwrap();
+    let (run_a, sub_a) =
+        approved_editing(a, "src/**", "src/app.sh", "#!/bin/sh\necho hello, please\n");
+    let (run_b, sub_b) = approved_editing(&b, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
+    let spawn = |env: &Env, run: &str| {
+        env.cmd(&["--json", "promote", run])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (pa, pb) = (spawn(a, &run_a), spawn(&b, &run_b));
+    let (oa, ob) = (finish(pa), finish(pb));
+    assert_eq!(oa.code, 0, "{}", oa.stderr);
+    assert_eq!(ob.code, 0, "{}", ob.stderr);
+    assert_merged_once_each(
+        &team,
+        &start,
+        &[
+            sub_a["head"].as_str().unwrap(),
+            sub_b["head"].as_str().unwrap(),
+        ],
+    );
+    let (ja, jb) = (oa.json(), ob.json());
+    // One landed on the start; the other on it (merged again if it lost).
+    let tip = team.remote_ref("refs/heads/main").unwrap();
+    assert!(
+        (ja["merge"] == tip.as_str() && ja["previous"] == jb["merge"])
+            || (jb["merge"] == tip.as_str() && jb["previous"] == ja["merge"]),
+        "{ja}\n{jb}"
     );
 }
