@@ -580,3 +580,160 @@ fn two_machines_promoting_at_the_same_moment_both_land_exactly_once() {
         "{ja}\n{jb}"
     );
 }
+
+// Two machines sharing one PostgreSQL database (the PG store's private
+// test cluster) and one remote.
+
+const DATABASE: &str = "AIRLOCK_DATABASE_URL";
+
+fn on_db(env: &Env, url: &str, args: &[&str]) -> Command {
+    let mut cmd = env.cmd(args);
+    cmd.env(DATABASE, url);
+    cmd
+}
+
+fn db_out(env: &Env, url: &str, args: &[&str]) -> Output {
+    on_db(env, url, args).output().unwrap().into()
+}
+
+fn db_json(env: &Env, url: &str, args: &[&str], code: i32) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    db_out(env, url, &full).expect_json(args, code)
+}
+
+fn db_approved(env: &Env, url: &str, touch: &str, path: &str, text: &str) -> String {
+    let brief = BRIEF.replace(
+        r#"touch = ["src/**", "tests/**"]"#,
+        &format!("touch = [{touch:?}]"),
+    );
+    let brief = env.write_brief("brief", &brief);
+    let started = db_json(env, url, &["start", &brief], 0);
+    let run = started["run"].as_str().unwrap().to_string();
+    write(
+        &PathBuf::from(started["worktree"].as_str().unwrap()).join(path),
+        text,
+    );
+    db_json(env, url, &["check", &run], 0);
+    db_json(env, url, &["submit", &run], 0);
+    db_json(env, url, &["approve", &run], 0);
+    run
+}
+
+fn db_promotions(env: &Env, url: &str, run: &str) -> Vec<Value> {
+    db_json(env, url, &["log", run], 0)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "promote")
+        .cloned()
+        .collect()
+}
+
+fn db_state(env: &Env, url: &str, run: &str) -> String {
+    db_json(env, url, &["show", run, "--no-diff"], 0)["state"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_second_machine_promoting_onto_a_target_whose_lease_is_held_is_told_who_holds_it() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
+    let run_a = db_approved(
+        a,
+        &url,
+        "src/**",
+        "src/app.sh",
+        "#!/bin/sh\necho hello, please\n",
+    );
+    let run_b = db_approved(&b, &url, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
+    let pause = tempfile::tempdir().unwrap();
+    let mut child = on_db(a, &url, &["--json", "promote", &run_a])
+        .env("AIRLOCK_PAUSEPOINT", "promote:before-push")
+        .env("AIRLOCK_PAUSEPOINT_DIR", pause.path())
+        .env("AIRLOCK_PRINCIPAL", "ana@example.invalid")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&mut child, pause.path(), 1);
+    let before = team.remote_ref("refs/heads/main");
+    let refusal = db_out(&b, &url, &["--json", "promote", &run_b]);
+    let v = refused(refusal, "lease-held");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "ana@example.invalid is promoting run {run_a} onto main from machine SHA256:"
+        )),
+        "{message}"
+    );
+    assert_eq!(team.remote_ref("refs/heads/main"), before);
+    assert_eq!(db_state(&b, &url, &run_b), "approved");
+    go(pause.path(), 1);
+    let out = finish(child);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Released at the end: B's turn now, merged onto A's merge.
+    let by_b = db_json(&b, &url, &["promote", &run_b], 0);
+    assert_eq!(by_b["previous"], out.json()["merge"]);
+}
+
+#[test]
+fn a_kill_after_the_push_is_recorded_once_by_another_machine_sharing_the_database() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
+    let run = db_approved(
+        a,
+        &url,
+        "src/**",
+        "src/app.sh",
+        "#!/bin/sh\necho hello, please\n",
+    );
+    // B has worked on this database before (its own head record exists: a
+    // machine that never wrote to it is refused by the store, see
+    // docs/team.md).
+    let brief = b.write_brief("own", BRIEF);
+    db_json(&b, &url, &["start", &brief], 0);
+    let out = on_db(a, &url, &["promote", &run])
+        .env("AIRLOCK_FAILPOINT", "promote:after-push")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9));
+    let merge = team.remote_ref("refs/heads/main").unwrap();
+    assert_eq!(db_state(&b, &url, &run), "approved");
+    // B promotes the run A started: the remote says it is done; B records it.
+    let by_b = db_json(&b, &url, &["promote", &run], 0);
+    assert_eq!(by_b["merge"], merge.as_str());
+    assert!(
+        by_b["strategy"]
+            .as_str()
+            .unwrap()
+            .contains("recorded here from the shared remote"),
+        "{by_b}"
+    );
+    assert_eq!(
+        team.remote_ref("refs/heads/main").as_deref(),
+        Some(merge.as_str())
+    );
+    // A comes back: its own intent is settled without a second record.
+    let back = db_out(a, &url, &["review"]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert!(
+        back.stderr.contains("the promotion was recorded already"),
+        "{}",
+        back.stderr
+    );
+    assert_eq!(db_state(a, &url, &run), "promoted");
+    assert_eq!(db_promotions(a, &url, &run).len(), 1);
+    refused(
+        db_out(&b, &url, &["--json", "promote", &run]),
+        "wrong-state",
+    );
+}

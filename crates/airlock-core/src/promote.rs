@@ -85,6 +85,10 @@ pub fn promote_with(
         .approval
         .clone()
         .ok_or_else(|| Error::Corrupt("the run has no approval".into()))?;
+    // Team mode: promoted on the shared remote already (issue 20).
+    if let Some(report) = crate::remote::promoted_elsewhere(al, &run, &submission)? {
+        return Ok(report);
+    }
 
     verify_approved(al, &run, &submission, &approval)?;
     require_worktree_unchanged(al, &run, &submission)?;

@@ -475,6 +475,20 @@ fn promote_leased(
             }
             Pushed::Rejected(reasons) => {
                 al.store.end_intent(intent)?;
+                // Two pushes that pass git's check of the lease at once:
+                // the server's compare-and-swap refuses the later one as a
+                // failed transaction. The target having moved says so.
+                let now_at = ls_remote(al, remote, &[&target_ref], &doing)?;
+                if now_at.first().is_some_and(|(_, id)| *id != tip) {
+                    al.store.event(
+                        Some(&run.id),
+                        "promote-retry",
+                        json!({"remote": remote, "target": target_ref, "merged_onto": tip,
+                               "attempt": attempt + 1, "reasons": reasons}),
+                    )?;
+                    moved.push(tip);
+                    continue;
+                }
                 return Err(rejected(remote, &doing, reasons));
             }
         }
@@ -683,7 +697,14 @@ pub fn recover(al: &mut Airlock, intent: &crate::store::Intent) -> Result<Option
         )));
     }
     let mut run = al.store.get(&intent.run)?;
-    if run.state == State::Approved {
+    if run.state != State::Approved {
+        return Ok(Some(format!(
+            "an interrupted `airlock promote {}` had pushed {target} to {} on `{remote}`; the promotion was recorded already",
+            intent.run,
+            crate::guards::short(&merge)
+        )));
+    }
+    {
         let soak: Option<airlock_model::soak::SoakPlan> =
             serde_json::from_value(intent.data["soak"].clone()).map_err(|e| {
                 Error::Corrupt(format!(
@@ -723,4 +744,177 @@ pub fn recover(al: &mut Airlock, intent: &crate::store::Intent) -> Result<Option
         intent.run,
         crate::guards::short(&merge)
     )))
+}
+
+/// The largest promotion record read from a remote (it is a small JSON).
+const MAX_RECORD: u64 = 64 * 1024;
+
+/// `promote` of a run the shared remote records as promoted while this
+/// store does not (its promoter was killed after the push, or promoted it
+/// from another machine sharing the database): the record is checked
+/// against the run (its proof's digest, its head the merge's second
+/// parent, the merge in the target's history on the remote) and the
+/// promotion recorded here, once. `None`: not in team mode, or not
+/// promoted on the remote.
+pub fn promoted_elsewhere(
+    al: &mut Airlock,
+    run: &Run,
+    submission: &Submission,
+) -> Result<Option<crate::promote::PromoteReport>> {
+    let workflow = al.current_workflow()?;
+    let Some(remote) = remote_of(&workflow) else {
+        return Ok(None);
+    };
+    let record_ref = promoted_ref(&run.id);
+    let target_ref = format!("refs/heads/{}", run.target);
+    let doing = format!("promote run {}", run.id);
+    let seen = ls_remote(al, &remote, &[&record_ref], &doing)?;
+    let Some((_, record)) = seen.into_iter().next() else {
+        return Ok(None);
+    };
+    let fetched = format!("refs/airlock/remote/promoted/{}", run.id);
+    let tracking = format!("refs/airlock/remote/heads/{}", run.target);
+    fetch(
+        al,
+        &remote,
+        &[
+            format!("+{record_ref}:{fetched}"),
+            format!("+{target_ref}:{tracking}"),
+        ],
+        &doing,
+    )?;
+    let main = al.layout.git();
+    let bad = |why: String| {
+        Error::refused(
+            Code::RemoteRejected,
+            format!(
+                "refusing to promote run {}: the shared remote `{remote}` has a promotion record for it that does not match it",
+                run.id
+            ),
+            vec![why],
+            format!(
+                "ask whoever runs the remote who wrote {record_ref}; nothing was recorded here"
+            ),
+        )
+    };
+    let size: u64 = main
+        .text(&["cat-file", "-s", &format!("{record}:promotion.json")])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX);
+    if size > MAX_RECORD {
+        return Err(bad("its promotion.json is missing or too large".into()));
+    }
+    let body: serde_json::Value = serde_json::from_slice(&main.run(&[
+        "cat-file",
+        "blob",
+        &format!("{record}:promotion.json"),
+    ])?)
+    .map_err(|e| bad(format!("its promotion.json is not JSON: {e}")))?;
+    let merge = main.rev_parse(&format!("{record}^1"))?.unwrap_or_default();
+    let previous = main.rev_parse(&format!("{merge}^1"))?.unwrap_or_default();
+    let brought = main.rev_parse(&format!("{merge}^2"))?.unwrap_or_default();
+    let tip = main.ref_value(&tracking)?.unwrap_or_default();
+    if body["run"] != run.id.as_str()
+        || body["proof"]["sha256"] != submission.digest.as_str()
+        || body["merge"] != merge.as_str()
+    {
+        return Err(bad(format!(
+            "it names run {}, proof {} and merge {}; this run's proof is {}",
+            body["run"], body["proof"]["sha256"], body["merge"], submission.digest
+        )));
+    }
+    if brought != submission.head {
+        return Err(bad(format!(
+            "its merge {merge} brings {brought}, not the run's head {}",
+            submission.head
+        )));
+    }
+    let (in_history, _, _) = main.try_run(&["merge-base", "--is-ancestor", &merge, &tip], None)?;
+    if !in_history {
+        return Err(bad(format!(
+            "its merge {merge} is not in {target_ref}'s history on the remote"
+        )));
+    }
+    let mut run = run.clone();
+    let mut strategy = format!(
+        "promoted on `{remote}` by {} from machine {}; recorded here from the shared remote",
+        body["by"]["principal"].as_str().unwrap_or("?"),
+        body["by"]["machine"].as_str().unwrap_or("?")
+    );
+    let pending = !crate::action::plan::list(al, &run.id)?.is_empty();
+    if pending {
+        strategy.push_str(&format!(
+            "; its actions were not applied: run `airlock promote {} --actions-only`",
+            run.id
+        ));
+    }
+    run.state = State::Promoted;
+    run.promotion = Some(Promotion {
+        target: run.target.clone(),
+        previous: previous.clone(),
+        merge: merge.clone(),
+        strategy: strategy.clone(),
+        regated: vec![],
+        at: now(),
+        soak: None,
+    });
+    al.transition(
+        &run,
+        State::Approved,
+        "promote",
+        json!({"target": run.target, "previous": previous, "merge": merge, "strategy": strategy,
+               "digest": submission.digest, "remote": remote, "record": record,
+               "recorded_from_remote": true,
+               "undo": crate::promote::undo_record(al, &run.id, &merge)?}),
+    )?;
+    Ok(Some(crate::promote::PromoteReport {
+        run: run.id.clone(),
+        target: run.target.clone(),
+        previous,
+        merge,
+        strategy,
+        regated: vec![],
+        checkout_updated: false,
+        actions: crate::action::apply::ApplyReport {
+            complete: !pending,
+            stopped: pending.then(|| {
+                format!(
+                    "promoted elsewhere; apply the actions with `airlock promote {} --actions-only`",
+                    run.id
+                )
+            }),
+            ..Default::default()
+        },
+        soak: None,
+        to_production: false,
+    }))
+}
+
+/// A run started on another machine, in a store shared with it: its
+/// submitted round's objects (the head, its tree, the proof commit) are
+/// fetched from the shared remote when this repository lacks them, so
+/// that `show` can diff it. Nothing is done outside team mode or when the
+/// objects are here.
+pub fn materialise(al: &Airlock, run: &Run) -> Result<()> {
+    let Some(submission) = &run.submission else {
+        return Ok(());
+    };
+    let main = al.layout.git();
+    if main.object_exists(&format!("{}^{{commit}}", submission.head))? {
+        return Ok(());
+    }
+    let Some(remote) = al.current_workflow().ok().as_ref().and_then(remote_of) else {
+        return Ok(());
+    };
+    fetch(
+        al,
+        &remote,
+        &[format!(
+            "+{}:{}",
+            round_ref(&run.id, submission.round),
+            fetched_round_ref(&run.id, submission.round)
+        )],
+        &format!("read run {}", run.id),
+    )
 }
