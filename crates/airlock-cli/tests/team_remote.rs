@@ -19,6 +19,8 @@ const TEAM: &str = "\n[team]\nremote = \"origin\"\n";
 struct Team {
     env: Env,
     remote: PathBuf,
+    /// The remote's own directory, apart from every machine's.
+    _server: tempfile::TempDir,
 }
 
 impl Team {
@@ -32,16 +34,21 @@ impl Team {
         }
         env.write(".airlock/workflow.toml", &workflow);
         env.git(&["commit", "-qam", "team mode"]);
-        let remote = env.tmp.path().join("remote.git");
+        let server = tempfile::tempdir().unwrap();
+        let remote = server.path().join("remote.git");
         env.git(&["clone", "-q", "--bare", ".", remote.to_str().unwrap()]);
         env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
-        Team { env, remote }
+        Team {
+            env,
+            remote,
+            _server: server,
+        }
     }
 
     fn remote_git(&self, args: &[&str]) -> String {
         let mut full = vec!["--git-dir", self.remote.to_str().unwrap()];
         full.extend_from_slice(args);
-        self.env.git_in(self.env.tmp.path(), &full)
+        self.env.git_in(&self.remote, &full)
     }
 
     fn remote_ref(&self, name: &str) -> Option<String> {
@@ -736,4 +743,77 @@ fn a_kill_after_the_push_is_recorded_once_by_another_machine_sharing_the_databas
         db_out(&b, &url, &["--json", "promote", &run]),
         "wrong-state",
     );
+}
+
+/// Moves a machine's whole directory away (its repository, worktrees,
+/// proofs and home): what another machine sees of it.
+fn hide(env: &Env) -> PathBuf {
+    let away = env.tmp.path().with_extension("away");
+    std::fs::rename(env.tmp.path(), &away).unwrap();
+    away
+}
+
+fn unhide(env: &Env, away: &Path) {
+    std::fs::rename(away, env.tmp.path()).unwrap();
+}
+
+#[test]
+fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
+    // B has worked on this database before (see the kill test).
+    let own = b.write_brief("own", BRIEF);
+    db_json(&b, &url, &["start", &own], 0);
+    // A starts and submits; then A is gone (another machine's disk).
+    let brief = a.write_brief("brief", BRIEF);
+    let started = db_json(a, &url, &["start", &brief], 0);
+    let run = started["run"].as_str().unwrap().to_string();
+    write(
+        &PathBuf::from(started["worktree"].as_str().unwrap()).join("src/app.sh"),
+        "#!/bin/sh\necho hello, please\n",
+    );
+    db_json(a, &url, &["check", &run], 0);
+    let submission = db_json(a, &url, &["submit", &run], 0);
+    let away = hide(a);
+    // B reads the run from the remote; its proof's key is not trusted yet.
+    let shown = db_json(&b, &url, &["show", &run], 0);
+    assert_eq!(shown["state"], "in_review");
+    let v = refused(
+        db_out(&b, &url, &["--json", "approve", &run]),
+        "proof-unverified",
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signed on another machine by a key not in .airlock/runners"),
+        "{v}"
+    );
+    assert_eq!(db_state(&b, &url, &run), "in_review");
+    // A's machine key is added to .airlock/runners on main.
+    unhide(a, &away);
+    let key = db_json(a, &url, &["key", "public"], 0)["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.write(".airlock/runners", &format!("ana@example.invalid {key}\n"));
+    a.git(&["add", ".airlock/runners"]);
+    a.git(&["commit", "-qm", "trust ana's machine"]);
+    a.git(&["push", "-q", "origin", "main"]);
+    let tip = a.rev("main");
+    let away = hide(a);
+    db_json(&b, &url, &["approve", &run], 0);
+    let promoted = db_json(&b, &url, &["promote", &run], 0);
+    let merge = promoted["merge"].as_str().unwrap();
+    assert_eq!(promoted["previous"], tip.as_str());
+    assert_eq!(team.remote_ref("refs/heads/main").as_deref(), Some(merge));
+    assert_eq!(
+        team.remote_git(&["rev-list", "--parents", "-n1", merge]),
+        format!("{merge} {tip} {}", submission["head"].as_str().unwrap())
+    );
+    unhide(a, &away);
+    assert_eq!(db_state(a, &url, &run), "promoted");
 }

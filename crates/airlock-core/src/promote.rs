@@ -324,7 +324,12 @@ fn verify_approved(
     submission: &Submission,
     approval: &crate::run::Approval,
 ) -> Result<()> {
-    let report = crate::proof::verify_file(al, &submission.proof, None)?;
+    let report = if crate::remote::fetched_proof(al, run)?.is_some() {
+        // Team mode: a run started on another machine (issue 20).
+        crate::proof::verify_run(al, run, None)?
+    } else {
+        crate::proof::verify_file(al, &submission.proof, None)?
+    };
     if !report.ok() {
         return Err(Error::refused(
             crate::error::Code::ProofUnverified,

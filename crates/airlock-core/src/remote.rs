@@ -578,8 +578,13 @@ fn require_round_on_remote(al: &Airlock, run: &Run, submission: &Submission) -> 
         &["cat-file", "blob", &format!("{commit}:proof.intoto.jsonl")],
         None,
     )?;
-    let local = std::fs::read(&submission.proof).unwrap_or_default();
-    let proof_ok = proof.0 && proof.1 == local;
+    // A run started elsewhere has no bundle here but the one fetched from
+    // this round, whose digest `verify_run` checked against the record.
+    let proof_ok = proof.0
+        && match std::fs::read(&submission.proof) {
+            Ok(local) => proof.1 == local,
+            Err(_) => started_elsewhere(al, run).is_some(),
+        };
     if parent.as_deref() == Some(submission.head.as_str()) && proof_ok {
         return Ok(());
     }
@@ -917,4 +922,159 @@ pub fn materialise(al: &Airlock, run: &Run) -> Result<()> {
         )],
         &format!("read run {}", run.id),
     )
+}
+
+/// Whether `run` was started on another machine, as far as this one can
+/// tell: team mode, and neither its proof nor its worktree is here.
+fn started_elsewhere(al: &Airlock, run: &Run) -> Option<String> {
+    let submission = run.submission.as_ref()?;
+    if submission.proof.exists() || run.worktree.exists() {
+        return None;
+    }
+    al.current_workflow().ok().as_ref().and_then(remote_of)
+}
+
+/// The proof of a run started on another machine, fetched from its round
+/// on the shared remote into this machine's proofs (`remote/`), and the
+/// key that signed it: one of the machines' keys in `.airlock/runners` on
+/// the target's tip on the remote (never a file of a run's branch). The
+/// brief's copy is put where `brief_of` reads it (it checks the digest the
+/// run recorded). `None`: the run is this machine's (or not in team mode).
+pub fn fetched_proof(
+    al: &Airlock,
+    run: &Run,
+) -> Result<Option<(std::path::PathBuf, airlock_proof::PublicKey)>> {
+    let Some(remote) = started_elsewhere(al, run) else {
+        return Ok(None);
+    };
+    let Some(submission) = &run.submission else {
+        return Ok(None);
+    };
+    let doing = format!("read run {} started on another machine", run.id);
+    let round = fetched_round_ref(&run.id, submission.round);
+    let tracking = format!("refs/airlock/remote/heads/{}", run.target);
+    fetch(
+        al,
+        &remote,
+        &[
+            format!("+{}:{round}", round_ref(&run.id, submission.round)),
+            format!("+refs/heads/{}:{tracking}", run.target),
+        ],
+        &doing,
+    )?;
+    let main = al.layout.git();
+    let blob = |name: &str| -> Result<Vec<u8>> {
+        let (ok, out, _) = main.try_run(&["cat-file", "blob", &format!("{round}:{name}")], None)?;
+        if !ok {
+            return Err(Error::Corrupt(format!(
+                "run {}'s round on the shared remote has no {name}",
+                run.id
+            )));
+        }
+        Ok(out)
+    };
+    let dir = al.layout.proofs_dir().join("remote");
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join(format!("{}-r{}.intoto.jsonl", run.id, submission.round));
+    let write = |path: &std::path::Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    write(&path, &blob("proof.intoto.jsonl")?)?;
+    write(
+        &std::path::PathBuf::from(format!("{}.sig", path.display())),
+        &blob("proof.intoto.jsonl.sig")?,
+    )?;
+    let run_dir = al.layout.run_dir(&run.id);
+    let brief = run_dir.join("brief.toml");
+    if !brief.exists() {
+        std::fs::create_dir_all(&run_dir).map_err(|source| Error::Write {
+            path: run_dir.clone(),
+            source,
+        })?;
+        write(&brief, &blob("brief.toml")?)?;
+    }
+    let runners = main
+        .try_run(
+            &["cat-file", "blob", &format!("{tracking}:.airlock/runners")],
+            None,
+        )?
+        .1;
+    let keys = runner_keys(&String::from_utf8_lossy(&runners));
+    for key in &keys {
+        if crate::proof::verify_file(al, &path, Some(key)).is_ok() {
+            return Ok(Some((path, key.clone())));
+        }
+    }
+    Err(Error::refused(
+        Code::ProofUnverified,
+        format!(
+            "refusing run {}: its proof was signed on another machine by a key not in .airlock/runners",
+            run.id
+        ),
+        vec![format!(
+            "{} key(s) in .airlock/runners on {} of `{remote}`; none verifies the proof",
+            keys.len(),
+            run.target
+        )],
+        "add the machine's key (`airlock key` prints the line) to .airlock/runners on the target branch",
+    ))
+}
+
+/// The keys of an `allowed_signers` file (`.airlock/runners`): each line's
+/// key type and base64 after the principals and any options; lines that
+/// are not one are skipped (the approvals' parser reports them).
+fn runner_keys(text: &str) -> Vec<airlock_proof::PublicKey> {
+    text.lines()
+        .take(10_000)
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let at = fields.iter().position(|f| {
+                f.starts_with("ssh-") || f.starts_with("ecdsa-") || f.starts_with("sk-")
+            })?;
+            let blob = fields.get(at + 1)?;
+            airlock_proof::PublicKey::from_openssh(&format!("{} {blob}", fields[at])).ok()
+        })
+        .collect()
+}
+
+/// The check a run started on another machine gets instead of its
+/// worktree's (which is on that machine): its submitted commit, fetched
+/// from the remote, has the tree the proof names. `None`: the run is this
+/// machine's.
+pub fn checked_without_worktree(
+    al: &Airlock,
+    run: &Run,
+    submission: &Submission,
+) -> Result<Option<()>> {
+    if started_elsewhere(al, run).is_none() {
+        return Ok(None);
+    }
+    materialise(al, run)?;
+    let main = al.layout.git();
+    let tree = main.tree_of(&submission.head).unwrap_or_default();
+    if tree == submission.tree {
+        return Ok(Some(()));
+    }
+    Err(Error::refused(
+        Code::WorktreeChanged,
+        format!(
+            "run {}'s submitted commit on the shared remote does not have the tree its proof names",
+            run.id
+        ),
+        vec![format!(
+            "commit {} has tree {tree}; the proof says {}",
+            submission.head, submission.tree
+        )],
+        format!(
+            "redirect the run (`airlock redirect {} --reason …`) so it is submitted again",
+            run.id
+        ),
+    ))
 }
