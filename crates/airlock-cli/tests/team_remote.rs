@@ -817,3 +817,62 @@ fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
     unhide(a, &away);
     assert_eq!(db_state(a, &url, &run), "promoted");
 }
+
+#[test]
+fn two_machines_promoting_the_same_run_land_it_once_and_the_other_is_refused_cleanly() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
+    let own = b.write_brief("own", BRIEF);
+    db_json(&b, &url, &["start", &own], 0);
+    let key = db_json(a, &url, &["key", "public"], 0)["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.write(".airlock/runners", &format!("ana@example.invalid {key}\n"));
+    a.git(&["add", ".airlock/runners"]);
+    a.git(&["commit", "-qm", "trust ana's machine"]);
+    a.git(&["push", "-q", "origin", "main"]);
+    let start = a.rev("main");
+    let run = db_approved(
+        a,
+        &url,
+        "src/**",
+        "src/app.sh",
+        "#!/bin/sh\necho hello, please\n",
+    );
+    let pause = tempfile::tempdir().unwrap();
+    let mut by_b = on_db(&b, &url, &["--json", "promote", &run])
+        .env("AIRLOCK_PAUSEPOINT", "promote:before-push")
+        .env("AIRLOCK_PAUSEPOINT_DIR", pause.path())
+        .env("AIRLOCK_PRINCIPAL", "bo@example.invalid")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&mut by_b, pause.path(), 1);
+    let v = refused(db_out(a, &url, &["--json", "promote", &run]), "lease-held");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&format!(
+            "bo@example.invalid is promoting run {run} onto main"
+        )),
+        "{v}"
+    );
+    assert_eq!(
+        team.remote_ref("refs/heads/main").as_deref(),
+        Some(start.as_str())
+    );
+    go(pause.path(), 1);
+    let out = finish(by_b);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merge = out.json()["merge"].as_str().unwrap().to_string();
+    refused(db_out(a, &url, &["--json", "promote", &run]), "wrong-state");
+    assert_eq!(team.remote_ref("refs/heads/main"), Some(merge.clone()));
+    assert_eq!(
+        team.remote_git(&["rev-list", "--count", "--merges", &format!("{start}..main")]),
+        "1"
+    );
+    assert_eq!(db_promotions(a, &url, &run).len(), 1);
+}

@@ -354,17 +354,12 @@ fn promote_leased(
         // What the remote says now: the target's tip, and whether the run
         // was promoted already (by another machine, or before a kill).
         let seen = ls_remote(al, remote, &[&target_ref, &record_ref], &doing)?;
-        if let Some((_, record)) = seen.iter().find(|(n, _)| *n == record_ref) {
-            return Err(Error::refused(
-                Code::WrongState,
-                format!(
-                    "run {} is promoted on the shared remote already ({record_ref} is {})",
-                    run.id,
-                    crate::guards::short(record)
-                ),
-                vec![],
-                "run any airlock command to record it here (`airlock review`)".to_string(),
-            ));
+        if seen.iter().any(|(n, _)| *n == record_ref) {
+            // Promoted meanwhile by another machine: recorded here, once
+            // (a store that has it already refuses the second record).
+            if let Some(report) = promoted_elsewhere(al, &run, submission)? {
+                return Ok(report);
+            }
         }
         if !seen.iter().any(|(n, _)| *n == target_ref) {
             return Err(Error::refused(
@@ -924,14 +919,15 @@ pub fn materialise(al: &Airlock, run: &Run) -> Result<()> {
     )
 }
 
-/// Whether `run` was started on another machine, as far as this one can
-/// tell: team mode, and neither its proof nor its worktree is here.
+/// Whether `run` was started on another machine: team mode, and its
+/// proof is not here or was not signed by this machine's key.
 fn started_elsewhere(al: &Airlock, run: &Run) -> Option<String> {
     let submission = run.submission.as_ref()?;
-    if submission.proof.exists() || run.worktree.exists() {
-        return None;
-    }
-    al.current_workflow().ok().as_ref().and_then(remote_of)
+    let remote = al.current_workflow().ok().as_ref().and_then(remote_of)?;
+    // Ours: its bundle is here and this machine's key signed it.
+    let ours =
+        submission.proof.exists() && crate::proof::verify_file(al, &submission.proof, None).is_ok();
+    (!ours).then_some(remote)
 }
 
 /// The proof of a run started on another machine, fetched from its round
