@@ -876,3 +876,45 @@ fn two_machines_promoting_the_same_run_land_it_once_and_the_other_is_refused_cle
     );
     assert_eq!(db_promotions(a, &url, &run).len(), 1);
 }
+
+#[test]
+fn a_forged_promotion_record_on_the_remote_is_refused_and_nothing_is_recorded() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, _) = approved(env);
+    let before = team.remote_ref("refs/heads/main").unwrap();
+    // Someone with write access to the remote claims the run was promoted:
+    // a record whose "merge" is the current tip, which brings nothing of it.
+    let forged = serde_json::json!({"run": run, "merge": before, "proof": {"sha256": "00"}});
+    let dir = env.tmp.path().join("forger");
+    env.git_in(
+        env.tmp.path(),
+        &["clone", "-q", team.remote.to_str().unwrap(), "forger"],
+    );
+    write(&dir.join("promotion.json"), &forged.to_string());
+    env.git_in(&dir, &["add", "promotion.json"]);
+    env.git_in(&dir, &["commit", "-qm", "forged"]);
+    env.git_in(
+        &dir,
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("HEAD:refs/airlock/promoted/{run}"),
+        ],
+    );
+    let v = refused(
+        env.airlock(&["--json", "promote", &run]),
+        "remote-record-invalid",
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has a promotion record for it that does not match it"),
+        "{v}"
+    );
+    assert_eq!(env.state(&run), "approved");
+    assert!(promote_events(env, &run).is_empty());
+    assert_eq!(team.remote_ref("refs/heads/main"), Some(before));
+}

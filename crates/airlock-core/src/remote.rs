@@ -746,6 +746,9 @@ pub fn recover(al: &mut Airlock, intent: &crate::store::Intent) -> Result<Option
     )))
 }
 
+/// The largest proof bundle, signature or brief read from a run's round.
+const MAX_FETCHED: u64 = 64 * 1024 * 1024;
+
 /// The largest promotion record read from a remote (it is a small JSON).
 const MAX_RECORD: u64 = 64 * 1024;
 
@@ -786,7 +789,7 @@ pub fn promoted_elsewhere(
     let main = al.layout.git();
     let bad = |why: String| {
         Error::refused(
-            Code::RemoteRejected,
+            Code::RemoteRecordInvalid,
             format!(
                 "refusing to promote run {}: the shared remote `{remote}` has a promotion record for it that does not match it",
                 run.id
@@ -960,6 +963,23 @@ pub fn fetched_proof(
     )?;
     let main = al.layout.git();
     let blob = |name: &str| -> Result<Vec<u8>> {
+        // The remote is not trusted to keep them small.
+        let size: u64 = main
+            .text(&["cat-file", "-s", &format!("{round}:{name}")])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if size > MAX_FETCHED {
+            return Err(Error::refused(
+                Code::ProofUnverified,
+                format!(
+                    "refusing run {}: its {name} on the shared remote is {size} bytes, over the {MAX_FETCHED} airlock reads",
+                    run.id
+                ),
+                vec![],
+                "ask whoever runs the remote who wrote the run's round",
+            ));
+        }
         let (ok, out, _) = main.try_run(&["cat-file", "blob", &format!("{round}:{name}")], None)?;
         if !ok {
             return Err(Error::Corrupt(format!(

@@ -188,6 +188,7 @@ codes! {
     RemoteRejected = "remote-rejected", Refused;
     LeaseHeld = "lease-held", Refused;
     TargetMovedTooOften = "target-moved-too-often", Refused;
+    RemoteRecordInvalid = "remote-record-invalid", Refused;
 }
 
 impl std::fmt::Display for Code {
