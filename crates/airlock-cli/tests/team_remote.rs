@@ -918,3 +918,98 @@ fn a_forged_promotion_record_on_the_remote_is_refused_and_nothing_is_recorded() 
     assert!(promote_events(env, &run).is_empty());
     assert_eq!(team.remote_ref("refs/heads/main"), Some(before));
 }
+
+// The human output of a promotion on the shared remote, whole (issue 15's
+// transcripts): what was pushed, a remote's refusal, an unreachable remote.
+
+fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+fn transcript_step(env: &Env, text: &mut String, args: &[&str]) -> Output {
+    let out = env.airlock(args);
+    text.push_str(&format!("$ airlock {}\n", args.join(" ")));
+    for stream in [&out.stdout, &out.stderr] {
+        text.push_str(stream);
+        if !stream.is_empty() && !stream.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    text.push_str(&format!("[exit {}]\n\n", out.code));
+    out
+}
+
+#[test]
+fn transcript_of_a_promotion_on_the_shared_remote_and_its_refusals() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let mut text = String::new();
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.json(&["check", &run], 0);
+    assert_eq!(transcript_step(env, &mut text, &["submit", &run]).code, 0);
+    assert_eq!(transcript_step(env, &mut text, &["approve", &run]).code, 0);
+    assert_eq!(transcript_step(env, &mut text, &["promote", &run]).code, 0);
+    let brief = BRIEF.replace("Make greet polite", "Make greet loud");
+    let (second, wt) = env.start(&brief);
+    write(
+        &wt.join("tests/run.sh"),
+        "#!/bin/sh\n# loud\nsh src/app.sh | grep -q hello\n",
+    );
+    env.json(&["check", &second], 0);
+    env.json(&["submit", &second], 0);
+    env.json(&["approve", &second], 0);
+    let hook = team.remote.join("hooks/pre-receive");
+    write(
+        &hook,
+        "#!/bin/sh\necho 'main is frozen for the release' >&2\nexit 1\n",
+    );
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert_eq!(
+        transcript_step(env, &mut text, &["promote", &second]).code,
+        1
+    );
+    std::fs::remove_file(&hook).unwrap();
+    let gone = team.remote.with_file_name("gone.git");
+    env.git(&["remote", "set-url", "origin", gone.to_str().unwrap()]);
+    assert_eq!(
+        transcript_step(env, &mut text, &["promote", &second]).code,
+        1
+    );
+    let filters: Vec<(String, &str)> = vec![
+        (
+            escaped(&team.remote.parent().unwrap().display().to_string()),
+            "[SERVER]",
+        ),
+        (escaped(&env.tmp.path().display().to_string()), "[TMP]"),
+        (
+            r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+)*?)-[0-9a-f]{4}\b".into(),
+            "$1-[ID]",
+        ),
+        (
+            r"\bSHA256:[0-9A-Za-z+/]{43}".into(),
+            "SHA256:[KEY-FINGERPRINT]",
+        ),
+        (
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)".into(),
+            "[TIME]",
+        ),
+        (r"\b\d+(?:\.\d+)?( ?)(ms|µs|s)\b".into(), "[N]$1$2"),
+        (r"\b[0-9a-f]{64}\b".into(), "[DIGEST]"),
+        (r"\b[0-9a-f]{40}\b".into(), "[COMMIT]"),
+        (r"\b[0-9a-f]{17,39}\b".into(), "[HEX]"),
+        (r"(^|[^-\w])[0-9a-f]{7,16}\b".into(), "$1[SHORT]"),
+    ];
+    let filters: Vec<(&str, &str)> = filters.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    insta::with_settings!({filters => filters, prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("team_remote_promotion", text);
+    });
+}
