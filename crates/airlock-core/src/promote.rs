@@ -5,6 +5,8 @@
 //! plumbing (`commit-tree`, `merge-tree`), and the target ref moves with a
 //! compare-and-swap. Promotions are serialised by a lock file.
 
+pub mod remote;
+
 use std::ffi::OsString;
 
 use serde::Serialize;
@@ -86,7 +88,7 @@ pub fn promote_with(
         .clone()
         .ok_or_else(|| Error::Corrupt("the run has no approval".into()))?;
     // Team mode: promoted on the shared remote already (issue 20).
-    if let Some(report) = crate::remote::promoted_elsewhere(al, &run, &submission)? {
+    if let Some(report) = remote::promoted_elsewhere(al, &run, &submission)? {
         return Ok(report);
     }
 
@@ -124,7 +126,7 @@ pub fn promote_with(
     require_action_env(al, &run, &workflow)?;
     // Team mode: the target is on the shared remote (issue 20).
     if let Some(remote) = crate::remote::remote_of(&workflow) {
-        return crate::remote::promote(
+        return remote::promote(
             al,
             &remote,
             run,
