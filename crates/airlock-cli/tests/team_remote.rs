@@ -745,16 +745,23 @@ fn a_kill_after_the_push_is_recorded_once_by_another_machine_sharing_the_databas
     );
 }
 
-/// Moves a machine's whole directory away (its repository, worktrees,
-/// proofs and home): what another machine sees of it.
-fn hide(env: &Env) -> PathBuf {
-    let away = env.tmp.path().with_extension("away");
-    std::fs::rename(env.tmp.path(), &away).unwrap();
-    away
+/// A machine's whole directory (its repository, worktrees, proofs and
+/// home) moved away while this lives: what another machine sees of it.
+struct Hidden<'e> {
+    env: &'e Env,
+    away: PathBuf,
 }
 
-fn unhide(env: &Env, away: &Path) {
-    std::fs::rename(away, env.tmp.path()).unwrap();
+fn hide(env: &Env) -> Hidden<'_> {
+    let away = env.tmp.path().with_extension("away");
+    std::fs::rename(env.tmp.path(), &away).unwrap();
+    Hidden { env, away }
+}
+
+impl Drop for Hidden<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::rename(&self.away, self.env.tmp.path());
+    }
 }
 
 #[test]
@@ -794,7 +801,7 @@ fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
     );
     assert_eq!(db_state(&b, &url, &run), "in_review");
     // A's machine key is added to .airlock/runners on main.
-    unhide(a, &away);
+    drop(away);
     let key = db_json(a, &url, &["key", "public"], 0)["public_key"]
         .as_str()
         .unwrap()
@@ -814,7 +821,7 @@ fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
         team.remote_git(&["rev-list", "--parents", "-n1", merge]),
         format!("{merge} {tip} {}", submission["head"].as_str().unwrap())
     );
-    unhide(a, &away);
+    drop(away);
     assert_eq!(db_state(a, &url, &run), "promoted");
 }
 
