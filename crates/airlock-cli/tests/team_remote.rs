@@ -1020,3 +1020,27 @@ fn transcript_of_a_promotion_on_the_shared_remote_and_its_refusals() {
         insta::assert_snapshot!("team_remote_promotion", text);
     });
 }
+
+#[test]
+fn rollback_of_a_run_promoted_on_the_remote_is_refused_and_changes_nothing() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, _) = approved(env);
+    let promoted = env.json(&["promote", &run], 0);
+    let merge = promoted["merge"].as_str().unwrap().to_string();
+    let local = env.rev("main");
+    let v = refused(
+        env.airlock(&["--json", "rollback", &run, "--reason", "broke prod"]),
+        "team-rollback-unsupported",
+    );
+    assert!(
+        v["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("git revert -m 1 {merge}")),
+        "{v}"
+    );
+    assert_eq!(env.rev("main"), local);
+    assert_eq!(team.remote_ref("refs/heads/main"), Some(merge));
+    assert_eq!(env.state(&run), "promoted");
+}

@@ -455,3 +455,24 @@ fn signed_by(path: &std::path::Path, key: &airlock_proof::PublicKey) -> bool {
     };
     airlock_proof::verify_bundle(key, &jsonl, Some(&sig)).is_ok()
 }
+
+/// `rollback` of a run promoted on the shared remote: refused, for now,
+/// before anything is written (the revert would be made on the local
+/// branch, which does not hold the merge). Nothing outside team mode.
+pub fn refuse_local_rollback(al: &Airlock, run: &Run, merge: &str) -> Result<()> {
+    let Some(remote) = al.current_workflow().ok().as_ref().and_then(remote_of) else {
+        return Ok(());
+    };
+    Err(Error::refused(
+        Code::TeamRollbackUnsupported,
+        format!(
+            "refusing to roll back run {}: it was promoted on the shared remote `{remote}`, and airlock does not roll back there yet",
+            run.id
+        ),
+        vec![format!("the merge is {merge} on `{remote}`")],
+        format!(
+            "revert it on the remote by hand (`git revert -m 1 {merge}` on an up-to-date {}, then push); nothing was changed",
+            run.target
+        ),
+    ))
+}

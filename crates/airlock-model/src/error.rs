@@ -189,6 +189,7 @@ codes! {
     LeaseHeld = "lease-held", Refused;
     TargetMovedTooOften = "target-moved-too-often", Refused;
     RemoteRecordInvalid = "remote-record-invalid", Refused;
+    TeamRollbackUnsupported = "team-rollback-unsupported", Refused;
 }
 
 impl std::fmt::Display for Code {
