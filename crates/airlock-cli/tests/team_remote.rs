@@ -27,12 +27,16 @@ impl Team {
     /// The first machine: `Env::new()` with `[team] remote = "origin"`
     /// committed, a bare remote cloned from it, and `origin` pointing there.
     fn new(remerges: Option<u32>) -> Team {
-        let env = Env::new();
         let mut workflow = format!("{WORKFLOW}{TEAM}");
         if let Some(n) = remerges {
             workflow.push_str(&format!("remerges = {n}\n"));
         }
-        env.write(".airlock/workflow.toml", &workflow);
+        Team::with_workflow(&workflow)
+    }
+
+    fn with_workflow(workflow: &str) -> Team {
+        let env = Env::new();
+        env.write(".airlock/workflow.toml", workflow);
         env.git(&["commit", "-qam", "team mode"]);
         let server = tempfile::tempdir().unwrap();
         let remote = server.path().join("remote.git");
@@ -1043,4 +1047,58 @@ fn rollback_of_a_run_promoted_on_the_remote_is_refused_and_changes_nothing() {
     assert_eq!(env.rev("main"), local);
     assert_eq!(team.remote_ref("refs/heads/main"), Some(merge));
     assert_eq!(env.state(&run), "promoted");
+}
+
+#[test]
+fn the_approved_actions_run_once_after_the_push_and_never_when_the_remote_refuses() {
+    let server = common::http::HttpServer::start();
+    let lane =
+        "\n[lanes.governed]\nscopes = [\"http:POST:127.0.0.1:*\"]\naction_env = [\"HOOK_TOKEN\"]\n";
+    let team = Team::with_workflow(&format!("{WORKFLOW}{lane}{TEAM}"));
+    let env = &team.env;
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    let action = env.tmp.path().join("notify.toml");
+    write(
+        &action,
+        &format!(
+            r#"kind = "http"
+name = "notify"
+scopes = ["http:POST:127.0.0.1:{port}/*"]
+method = "POST"
+url = "http://127.0.0.1:{port}/hooks/deploy"
+body = '{{"ref": "main"}}'
+[headers]
+Authorization = "Bearer ${{HOOK_TOKEN}}"
+"#,
+            port = server.port
+        ),
+    );
+    env.json(&["propose", &run, action.to_str().unwrap()], 0);
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    let token = [("HOOK_TOKEN", "t0k3n")];
+    let hook = team.remote.join("hooks/pre-receive");
+    write(&hook, "#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    refused(
+        env.airlock_env(&["--json", "promote", &run], &token),
+        "remote-rejected",
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    std::fs::remove_file(&hook).unwrap();
+    let promoted = env
+        .airlock_env(&["--json", "promote", &run], &token)
+        .expect_json(&["promote"], 0);
+    assert_eq!(promoted["actions"]["complete"], true, "{promoted}");
+    assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
+    // Once: promoting again is refused, and applying the rest applies nothing.
+    refused(
+        env.airlock_env(&["--json", "promote", &run], &token),
+        "wrong-state",
+    );
+    env.airlock_env(&["--json", "promote", &run, "--actions-only"], &token)
+        .expect_json(&["promote", "--actions-only"], 0);
+    assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
 }
