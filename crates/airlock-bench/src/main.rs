@@ -19,6 +19,7 @@ mod bench_metrics;
 mod bench_panel;
 mod bench_pg;
 mod bench_proof;
+mod bench_remote;
 mod bench_snap;
 mod bench_start;
 mod bench_warm;
@@ -65,6 +66,12 @@ enum Command {
         files_per_dir: usize,
         /// Timed pairs (after one untimed pair).
         #[arg(long, default_value_t = bench_start::Opts::default().pairs)]
+        pairs: usize,
+    },
+    /// The time a shared remote (`[team] remote`) adds to submit and promote.
+    Remote {
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_remote::Opts::default().pairs)]
         pairs: usize,
     },
     /// Full lifecycle (start..promote) vs running the edit and gates directly.
@@ -351,6 +358,9 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
             v,
             keep,
         )?],
+        Command::Remote { pairs } => {
+            bench_remote::bench(&airlock, &bench_remote::Opts { pairs: *pairs }, v, keep)?
+        }
         Command::Lifecycle { pairs } => vec![bench_lifecycle::bench(
             &airlock,
             &bench_lifecycle::Opts { pairs: *pairs },

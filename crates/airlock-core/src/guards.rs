@@ -46,6 +46,10 @@ pub fn short(digest: &str) -> &str {
 }
 
 pub fn require_worktree_unchanged(al: &Airlock, run: &Run, submission: &Submission) -> Result<()> {
+    // Team mode: a run started on another machine has its worktree there.
+    if crate::remote::checked_without_worktree(al, run, submission)?.is_some() {
+        return Ok(());
+    }
     let workflow = al.workflow_for(run)?;
     let now_tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
     if now_tree == submission.tree {

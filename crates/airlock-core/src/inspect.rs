@@ -298,6 +298,8 @@ impl ProofState {
 /// round N was submitted as, and only the traces of later rounds.
 pub fn show(al: &Airlock, id: &str, since_round: Option<u32>) -> Result<Shown> {
     let run = al.store.get(id)?;
+    // Team mode: a run started on another machine (issue 20).
+    crate::remote::materialise(al, &run)?;
     let main = al.layout.git();
     let history = crate::decide::history(al, &run.id)?;
     // The diff's base: the run's start, or the commit of an earlier round.

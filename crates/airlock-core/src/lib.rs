@@ -37,6 +37,7 @@ pub mod proof;
 pub mod quota;
 pub mod recover;
 pub mod release;
+pub mod remote;
 pub mod repo;
 pub mod report;
 pub mod seal;

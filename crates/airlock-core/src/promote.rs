@@ -5,6 +5,8 @@
 //! plumbing (`commit-tree`, `merge-tree`), and the target ref moves with a
 //! compare-and-swap. Promotions are serialised by a lock file.
 
+pub mod remote;
+
 use std::ffi::OsString;
 
 use serde::Serialize;
@@ -87,6 +89,10 @@ pub fn promote_with(
         .approval
         .clone()
         .ok_or_else(|| Error::Corrupt("the run has no approval".into()))?;
+    // Team mode: promoted on the shared remote already (issue 20).
+    if let Some(report) = remote::promoted_elsewhere(al, &run, &submission)? {
+        return Ok(report);
+    }
 
     verify_approved(al, &run, &submission, &approval)?;
     require_worktree_unchanged(al, &run, &submission)?;
@@ -120,6 +126,21 @@ pub fn promote_with(
     // Where the approved pushes go is checked before anything is merged.
     crate::action::plan::check_destinations(al, &run)?;
     require_action_env(al, &run, &workflow)?;
+    // Team mode: the target is on the shared remote (issue 20).
+    if let Some(remote) = crate::remote::remote_of(&workflow) {
+        return remote::promote(
+            al,
+            &remote,
+            run,
+            &submission,
+            &approval,
+            &workflow,
+            &brief,
+            effects,
+            clock,
+            progress,
+        );
+    }
 
     let main = al.layout.git();
     let run_ref = run.main_ref();
@@ -309,7 +330,12 @@ fn verify_approved(
     submission: &Submission,
     approval: &crate::run::Approval,
 ) -> Result<()> {
-    let report = crate::proof::verify_file(al, &submission.proof, None)?;
+    let report = if crate::remote::fetched_proof(al, run)?.is_some() {
+        // Team mode: a run started on another machine (issue 20).
+        crate::proof::verify_run(al, run, None)?
+    } else {
+        crate::proof::verify_file(al, &submission.proof, None)?
+    };
     if !report.ok() {
         return Err(Error::refused(
             crate::error::Code::ProofUnverified,
@@ -420,7 +446,7 @@ pub(crate) fn undo_record(al: &Airlock, run: &str, merge: &str) -> Result<serde_
 
 /// The target moved since the run's base. If it touched none of the run's
 /// paths, merge the two and re-run the brief's gates on the result.
-fn merge_onto_moved_target(
+pub(crate) fn merge_onto_moved_target(
     al: &mut Airlock,
     run: &Run,
     brief: &crate::brief::Brief,

@@ -240,7 +240,11 @@ pub fn verify_run(al: &Airlock, run: &Run, key: Option<&PublicKey>) -> Result<Pr
             run.id
         ))
     })?;
-    let mut report = verify_file(al, &submission.proof, key)?;
+    // Team mode: a run started on another machine (issue 20).
+    let mut report = match crate::remote::fetched_proof(al, run)? {
+        Some((path, signer)) => verify_file(al, &path, Some(&signer))?,
+        None => verify_file(al, &submission.proof, key)?,
+    };
     let claimed = format!(
         "run {} round {}, sha256:{}",
         report.run.as_deref().unwrap_or("(none)"),

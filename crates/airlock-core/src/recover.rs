@@ -30,6 +30,11 @@ pub fn recover(al: &mut Airlock) -> Result<Vec<String>> {
         let note = match intent.kind.as_str() {
             "start" => recover_start(al, &intent)?,
             "promote" | "rollback" => recover_promote(al, &intent)?,
+            crate::promote::remote::INTENT => match crate::promote::remote::recover(al, &intent)? {
+                Some(note) => note,
+                // The shared remote cannot say yet: the next command asks again.
+                None => continue,
+            },
             other => format!(
                 "dropped an unknown interrupted operation `{other}` of run {}",
                 intent.run

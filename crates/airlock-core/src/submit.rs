@@ -134,6 +134,16 @@ pub fn submit(
         },
     )?;
     crate::failpoint("submit:after-proof");
+    // Team mode: the round goes to the shared remote before it is recorded.
+    if let Some(remote) = crate::remote::remote_of(&workflow) {
+        crate::remote::push_round(
+            al,
+            &remote,
+            &run,
+            &head,
+            (&written.path, &written.signature, &written.digest),
+        )?;
+    }
 
     let submission = Submission {
         round: run.round,

@@ -190,6 +190,12 @@ codes! {
     LogInconsistent = "log-inconsistent", Refused;
     LogUnsealed = "log-unsealed", Refused;
     CheckpointInvalid = "checkpoint-invalid", Refused;
+    // Promotion on the shared remote (issue 20).
+    RemoteRejected = "remote-rejected", Refused;
+    LeaseHeld = "lease-held", Refused;
+    TargetMovedTooOften = "target-moved-too-often", Refused;
+    RemoteRecordInvalid = "remote-record-invalid", Refused;
+    TeamRollbackUnsupported = "team-rollback-unsupported", Refused;
 }
 
 impl std::fmt::Display for Code {

@@ -16,6 +16,7 @@
 //! never holds a key.
 
 mod pgpass;
+mod lease;
 mod schema;
 pub mod seal;
 mod spool;
@@ -1194,6 +1195,26 @@ impl Store for PgStore {
         }
         tx.commit().map_err(database_error)?;
         Ok(queue)
+    }
+
+    fn take_lease(
+        &mut self,
+        lease: &airlock_store::Lease,
+        now_ms: i64,
+    ) -> Result<Option<airlock_store::Lease>> {
+        self.in_transaction(false, |tx, _| lease::take(tx, lease, now_ms))
+    }
+
+    fn release_lease(&mut self, target: &str, token: &str) -> Result<()> {
+        self.in_transaction(false, |tx, _| lease::release(tx, target, token))
+    }
+
+    fn lease(&self, target: &str, now_ms: i64) -> Result<Option<airlock_store::Lease>> {
+        let rows = self.query(
+            "SELECT value FROM airlock_meta WHERE scope = 'lease' AND key = $1",
+            &[&target],
+        )?;
+        Ok(lease::get(rows, now_ms))
     }
 
     fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool> {

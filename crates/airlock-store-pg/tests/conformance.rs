@@ -160,6 +160,7 @@ both!(
     eight_writers_on_different_runs_leave_no_gaps,
     in_review_gathers_each_waiting_run_with_its_actions_events_and_traces,
     sealing_appends_a_leaf_for_each_chain_that_moved,
+    a_promotion_lease_has_one_holder_per_target_and_expires,
 );
 
 fn run(id: &str, state: State, created: &str) -> Run {
@@ -731,4 +732,55 @@ fn sealing_appends_a_leaf_for_each_chain_that_moved(b: &dyn Backend) {
     let heads = store.chain_heads().unwrap();
     assert!(heads.iter().any(|(_, _, h)| *h == last.hash), "{heads:?}");
     assert_eq!(store.chain_event("no-such-chain", 1).unwrap(), None);
+fn lease(
+    target: &str,
+    run: &str,
+    machine: &str,
+    token: &str,
+    expires_ms: i64,
+) -> airlock_store::Lease {
+    airlock_store::Lease {
+        target: target.into(),
+        run: run.into(),
+        machine: machine.into(),
+        principal: format!("{machine}@example.invalid"),
+        token: token.into(),
+        expires_ms,
+    }
+}
+
+/// Issue 20: one holder per target; a second taker is told who holds it;
+/// the holder renews with its token; another target is independent; a
+/// lapsed lease is taken over; a release by a stale token does nothing;
+/// and two stores over the same database see the same holder.
+fn a_promotion_lease_has_one_holder_per_target_and_expires(b: &dyn Backend) {
+    let mut a = b.open().unwrap();
+    let mut other = b.open().unwrap();
+    let main = "origin refs/heads/main";
+    let first = lease(main, "r-1", "SHA256:aaa", "t1", 1_000);
+    assert_eq!(a.take_lease(&first, 0).unwrap(), None);
+    assert_eq!(other.lease(main, 10).unwrap(), Some(first.clone()));
+    // A second holder is refused and told who holds it; nothing changes.
+    let second = lease(main, "r-2", "SHA256:bbb", "t2", 5_000);
+    assert_eq!(other.take_lease(&second, 10).unwrap(), Some(first.clone()));
+    assert_eq!(a.lease(main, 10).unwrap(), Some(first.clone()));
+    // Another target is another lease.
+    let docs = lease("origin refs/heads/docs", "r-2", "SHA256:bbb", "t3", 5_000);
+    assert_eq!(other.take_lease(&docs, 10).unwrap(), None);
+    // The holder renews with its token.
+    let renewed = lease(main, "r-1", "SHA256:aaa", "t1", 2_000);
+    assert_eq!(a.take_lease(&renewed, 500).unwrap(), None);
+    assert_eq!(
+        other.take_lease(&second, 1_500).unwrap(),
+        Some(renewed.clone())
+    );
+    // Lapsed: nobody holds it, and the next taker gets it.
+    assert_eq!(a.lease(main, 2_000).unwrap(), None);
+    assert_eq!(other.take_lease(&second, 2_000).unwrap(), None);
+    // The lapsed holder's release leaves the new holder's lease alone.
+    a.release_lease(main, "t1").unwrap();
+    assert_eq!(a.lease(main, 2_001).unwrap(), Some(second.clone()));
+    other.release_lease(main, "t2").unwrap();
+    assert_eq!(a.lease(main, 2_001).unwrap(), None);
+    assert_eq!(a.take_lease(&first, 0).unwrap(), None);
 }

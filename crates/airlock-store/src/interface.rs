@@ -161,6 +161,16 @@ pub trait Store {
     /// rather than three a run.
     fn in_review(&self, kinds: &[&str]) -> Result<Vec<InReview>>;
 
+    // Promotion leases (issue 20; see [`crate::lease`]).
+    /// Takes (or renews, with the same token) the lease on `lease.target`
+    /// unless another holder's is still live at `now_ms`: then that one is
+    /// returned and nothing changes.
+    fn take_lease(&mut self, lease: &crate::Lease, now_ms: i64) -> Result<Option<crate::Lease>>;
+    /// Gives up the lease on `target` if `token` still holds it.
+    fn release_lease(&mut self, target: &str, token: &str) -> Result<()>;
+    /// The live lease on `target` at `now_ms`, if any.
+    fn lease(&self, target: &str, now_ms: i64) -> Result<Option<crate::Lease>>;
+
     // The sealed log (issue 20): the chains' heads as leaves of a Merkle
     // tree whose signed checkpoints live on the team's git remote.
     /// Appends, under the store's lock and in one transaction, a leaf for

@@ -9,6 +9,7 @@ pub mod files;
 pub mod head;
 pub mod history;
 pub mod interface;
+pub mod lease;
 pub mod lock;
 pub mod paths;
 pub mod schema;
@@ -18,5 +19,6 @@ pub mod unsealed;
 
 pub use error::{Error, Result};
 pub use interface::{InReview, Intent, IntentGuard, LogLeaf, Store, TRACED};
+pub use lease::Lease;
 pub use paths::Paths;
 pub use sqlite::SqliteStore;

@@ -90,6 +90,13 @@ INSERT INTO run_steps (seq, run, kind, at, failure)
     n INTEGER NOT NULL,
     hash TEXT NOT NULL
 );",
+    // 5: promotion leases (issue 20, `lease`): one row per target, the
+    // holder as JSON.
+    "CREATE TABLE leases (
+    target TEXT PRIMARY KEY,
+    expires INTEGER NOT NULL,
+    data TEXT NOT NULL
+);",
 ];
 
 /// The schema version this build writes.
@@ -134,6 +141,7 @@ mod tests {
             "actions",
             "connections",
             "run_steps",
+            "leases",
         ] {
             let n: u32 = conn
                 .query_row(

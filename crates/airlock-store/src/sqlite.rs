@@ -648,6 +648,18 @@ impl crate::Store for SqliteStore {
         Ok(queue)
     }
 
+    fn take_lease(&mut self, lease: &crate::Lease, now_ms: i64) -> Result<Option<crate::Lease>> {
+        crate::lease::sqlite_take(self.ledger.connection(), lease, now_ms)
+    }
+
+    fn release_lease(&mut self, target: &str, token: &str) -> Result<()> {
+        crate::lease::sqlite_release(self.ledger.connection(), target, token)
+    }
+
+    fn lease(&self, target: &str, now_ms: i64) -> Result<Option<crate::Lease>> {
+        crate::lease::sqlite_get(self.ledger.connection(), target, now_ms)
+    }
+
     fn withdraw_action(&mut self, run: &str, name: &str) -> Result<bool> {
         match crate::actions::withdraw(&mut self.ledger, run, name)? {
             Some(event) => {

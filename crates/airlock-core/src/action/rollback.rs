@@ -104,6 +104,10 @@ pub fn rollback(
         ));
     }
 
+    // Team mode: the merge is on the shared remote, not the local branch.
+    if !actions_only {
+        crate::remote::refuse_local_rollback(al, &run, &promotion.merge)?;
+    }
     let main = al.layout.git();
     let target_ref = format!("refs/heads/{}", promotion.target);
     let (previous, revert, checkout_updated) = if actions_only {
