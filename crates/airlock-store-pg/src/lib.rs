@@ -15,8 +15,8 @@
 //! and worktrees, logs and proofs under the state directory. The database
 //! never holds a key.
 
-mod pgpass;
 mod lease;
+mod pgpass;
 mod schema;
 pub mod seal;
 mod spool;

@@ -732,6 +732,8 @@ fn sealing_appends_a_leaf_for_each_chain_that_moved(b: &dyn Backend) {
     let heads = store.chain_heads().unwrap();
     assert!(heads.iter().any(|(_, _, h)| *h == last.hash), "{heads:?}");
     assert_eq!(store.chain_event("no-such-chain", 1).unwrap(), None);
+}
+
 fn lease(
     target: &str,
     run: &str,
