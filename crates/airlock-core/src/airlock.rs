@@ -35,6 +35,7 @@ impl Airlock {
     /// which report and settle a ledger older than its record. Nothing
     /// else may run on it.
     pub fn open_unverified(layout: Layout) -> Result<Airlock> {
+        crate::identity::record_who(&layout);
         let store = crate::store_backend::open(&layout.store_paths(), false)?;
         Ok(Airlock {
             layout,

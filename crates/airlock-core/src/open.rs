@@ -16,6 +16,7 @@ impl Airlock {
 
     /// [`Airlock::open`] in a repository already found.
     pub fn open_in(layout: Layout) -> Result<Airlock> {
+        crate::identity::record_who(&layout);
         let store = crate::store_backend::open(&layout.store_paths(), true)?;
         let mut al = Airlock {
             layout,

@@ -94,6 +94,8 @@ codes! {
     NotRunnable = "not-runnable", Invalid;
     SnapInvalid = "snap-invalid", Invalid;
     InvalidAddress = "invalid-address", Invalid;
+    ReviewersInvalid = "reviewers-invalid", Invalid;
+    OwnersInvalid = "owners-invalid", Invalid;
     // Environment (exit 3).
     WriteFailed = "write-failed", Environment;
     GitFailed = "git-failed", Environment;
@@ -184,6 +186,12 @@ codes! {
     LaneRefused = "lane-refused", Refused;
     PanelWithdrew = "panel-withdrew", Refused;
     ListenRequired = "listen-required", Refused;
+    ApprovalUnsigned = "approval-unsigned", Refused;
+    ApprovalInvalid = "approval-invalid", Refused;
+    ApproverIsAuthor = "approver-is-author", Refused;
+    ApprovalsMissing = "approvals-missing", Refused;
+    ReviewerUnknown = "reviewer-unknown", Refused;
+    ReviewerKeyExpired = "reviewer-key-expired", Refused;
 }
 
 impl std::fmt::Display for Code {
