@@ -81,7 +81,7 @@ pub fn rules_at_tip(al: &Airlock, target: &str, tip: &str) -> Result<Option<Rule
             target,
             tip,
             e.line,
-            &e.to_string(),
+            &format!("{}; {}", e.problem, e.hint),
         )
     })?;
     let owners = match read_at(&git, target, tip, OWNERS_FILE)? {
@@ -92,7 +92,7 @@ pub fn rules_at_tip(al: &Airlock, target: &str, tip: &str) -> Result<Option<Rule
                 target,
                 tip,
                 e.line,
-                &e.to_string(),
+                &format!("{}; {}", e.problem, e.hint),
             )
         })?,
         None => Owners::default(),
@@ -105,7 +105,7 @@ pub fn rules_at_tip(al: &Airlock, target: &str, tip: &str) -> Result<Option<Rule
                 target,
                 tip,
                 e.line,
-                &e.to_string(),
+                &format!("{}; {}", e.problem, e.hint),
             )
         })?),
         None => None,

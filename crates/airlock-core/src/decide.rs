@@ -280,6 +280,9 @@ pub struct Decision {
     /// Who decided, when the event names them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// The principal the event names (`data.who`, issue 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
     /// The reason as given, whole (hostile text: escape it to display).
     pub reason: Option<String>,
     /// The commit a promotion made or a rollback reverted with.
@@ -359,6 +362,7 @@ pub fn history_of(events: &[airlock_ledger::Event]) -> History {
                     kind: kind.to_string(),
                     round,
                     by: text("by"),
+                    who: e.data["who"]["principal"].as_str().map(str::to_string),
                     reason: text("reason"),
                     commit: match kind {
                         "promote" => text("merge"),

@@ -92,5 +92,10 @@ fn summary(data: &Value) -> String {
             parts.push(format!("{key}={text}"));
         }
     }
+    // Who acted (issue 20): the principal, and the machine's key.
+    if let Some(principal) = data["who"]["principal"].as_str() {
+        let machine = data["who"]["machine"].as_str().unwrap_or("?");
+        parts.push(format!("by {principal} on {machine}"));
+    }
     parts.join("  ")
 }
