@@ -92,10 +92,10 @@ fn summary(data: &Value) -> String {
             parts.push(format!("{key}={text}"));
         }
     }
-    // Who acted (issue 20): the principal, and the machine's key.
+    // Who acted (issue 20; the machine's key is in `--json`); first, so
+    // that a reason (whole, hostile) stays last.
     if let Some(principal) = data["who"]["principal"].as_str() {
-        let machine = data["who"]["machine"].as_str().unwrap_or("?");
-        parts.push(format!("by {principal} on {machine}"));
+        parts.insert(0, format!("by {principal}"));
     }
     parts.join("  ")
 }
