@@ -628,3 +628,74 @@ fn without_a_reviewers_file_approval_is_unchanged() {
     let approve = events.iter().find(|e| e["kind"] == "approve").unwrap();
     assert!(approve["data"].get("envelope").is_none(), "{approve}");
 }
+
+/// The same signed approvals with the store on PostgreSQL: owners' counts across two
+/// reviewers, and `who` in the events' rows as the database holds them.
+#[test]
+fn signed_approvals_with_the_store_on_postgresql() {
+    let team = Team::new(
+        &[(ALICE, "alice", ""), (BOB, "bob", "")],
+        Some("src/** alice@example.com bob@example.com n=2\n"),
+    );
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
+    let on_pg = |principal: &str, args: &[&str]| -> Output {
+        team.env.airlock_env(
+            args,
+            &[
+                ("AIRLOCK_PRINCIPAL", principal),
+                ("AIRLOCK_DATABASE_URL", url.as_str()),
+            ],
+        )
+    };
+    let brief = team.env.write_brief("brief", BRIEF);
+    let v = on_pg(DEV, &["--json", "start", &brief]).expect_json(&[], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    write(
+        &PathBuf::from(v["worktree"].as_str().unwrap()).join("src/app.sh"),
+        "#!/bin/sh\necho hello, please\n",
+    );
+    assert_eq!(on_pg(DEV, &["check", &run]).code, 0);
+    assert_eq!(on_pg(DEV, &["submit", &run]).code, 0);
+    let key = |name: &str| team.key(name).to_str().unwrap().to_string();
+    let v = on_pg(DEV, &["--json", "approve", &run, "--key", &key("dev")]).expect_json(&[], 1);
+    assert_eq!(v["error"]["code"], "approver-is-author", "{v}");
+    let v = on_pg(ALICE, &["--json", "approve", &run, "--key", &key("alice")]).expect_json(&[], 0);
+    assert_eq!(v["state"], "in_review", "{v}");
+    assert_eq!(
+        v["missing"][0],
+        "src/** (line 1): 1 of 2 approvals from alice@example.com bob@example.com (src/app.sh)"
+    );
+    let v = on_pg(BOB, &["--json", "approve", &run, "--key", &key("bob")]).expect_json(&[], 0);
+    assert_eq!(v["state"], "approved", "{v}");
+    let out = on_pg(CAROL, &["promote", &run]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    let mut admin = db.admin();
+    let rows: Vec<(String, Value)> = admin
+        .query(
+            "SELECT kind, data FROM events WHERE run = $1 ORDER BY n",
+            &[&run],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let data: String = r.get(1);
+            (r.get(0), serde_json::from_str(&data).unwrap())
+        })
+        .collect();
+    let who = |kind: &str| {
+        rows.iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, d)| d["who"]["principal"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(who("start"), [DEV]);
+    assert_eq!(who("approval"), [ALICE]);
+    assert_eq!(who("approve"), [BOB]);
+    assert_eq!(who("promote"), [CAROL]);
+    assert!(
+        rows.iter()
+            .all(|(_, d)| d["who"]["machine"].as_str().unwrap().starts_with("SHA256:"))
+    );
+}
