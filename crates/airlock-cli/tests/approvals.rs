@@ -634,7 +634,7 @@ fn without_a_reviewers_file_approval_is_unchanged() {
 #[test]
 fn signed_approvals_with_the_store_on_postgresql() {
     let team = Team::new(
-        &[(ALICE, "alice", ""), (BOB, "bob", "")],
+        &[(DEV, "dev", ""), (ALICE, "alice", ""), (BOB, "bob", "")],
         Some("src/** alice@example.com bob@example.com n=2\n"),
     );
     let db = airlock_store_pg::testing::shared().database();
