@@ -582,21 +582,6 @@ fn next_step(run: &Run, actions: &[Action]) -> String {
     run.state.next_step(&run.id)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blast_counts_reads_airlocks_own_note() {
-        assert_eq!(
-            blast_counts("3 files, 12 lines changed"),
-            (Some(3), Some(12))
-        );
-        assert_eq!(blast_counts("1 file, 1 line changed"), (Some(1), Some(1)));
-        assert_eq!(blast_counts("garbled"), (None, None));
-    }
-}
-
 /// Where a run in review (or approved) stands with its signed approvals, in team mode.
 pub fn signed_standing(
     al: &Airlock,
@@ -616,5 +601,20 @@ pub fn signed_standing(
     }) {
         Ok(standing) => (standing, None),
         Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blast_counts_reads_airlocks_own_note() {
+        assert_eq!(
+            blast_counts("3 files, 12 lines changed"),
+            (Some(3), Some(12))
+        );
+        assert_eq!(blast_counts("1 file, 1 line changed"), (Some(1), Some(1)));
+        assert_eq!(blast_counts("garbled"), (None, None));
     }
 }

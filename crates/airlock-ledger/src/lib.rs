@@ -995,37 +995,6 @@ fn walk_chain(conn: &Connection) -> Result<Option<BadEvent>, LedgerError> {
     Ok(None)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn genesis_is_64_zeros() {
-        assert_eq!(GENESIS.len(), 64);
-        assert!(GENESIS.bytes().all(|b| b == b'0'));
-    }
-
-    #[test]
-    fn hash_is_lowercase_hex_sha256() {
-        let h = hash_event(1, "t", None, "k", "{}", GENESIS);
-        assert_eq!(h.len(), 64);
-        assert!(
-            h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        );
-    }
-
-    #[test]
-    fn timestamp_is_rfc3339_utc_millis() {
-        let ts = now_rfc3339_millis();
-        // 2025-01-02T03:04:05.678Z
-        assert_eq!(ts.len(), 24, "{ts}");
-        assert!(ts.ends_with('Z'));
-        assert_eq!(&ts[19..20], ".");
-        assert!(humantime::parse_rfc3339(&ts).is_ok());
-    }
-}
-
 /// Who is acting in this process (issue 20: every event names its principal
 /// and machine), as the engine sets it when it opens a store: worked out on
 /// the first append, since finding the principal may run git and most
@@ -1070,5 +1039,36 @@ pub fn with_who(data: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Va
             None => std::borrow::Cow::Borrowed(data),
         },
         _ => std::borrow::Cow::Borrowed(data),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genesis_is_64_zeros() {
+        assert_eq!(GENESIS.len(), 64);
+        assert!(GENESIS.bytes().all(|b| b == b'0'));
+    }
+
+    #[test]
+    fn hash_is_lowercase_hex_sha256() {
+        let h = hash_event(1, "t", None, "k", "{}", GENESIS);
+        assert_eq!(h.len(), 64);
+        assert!(
+            h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+    }
+
+    #[test]
+    fn timestamp_is_rfc3339_utc_millis() {
+        let ts = now_rfc3339_millis();
+        // 2025-01-02T03:04:05.678Z
+        assert_eq!(ts.len(), 24, "{ts}");
+        assert!(ts.ends_with('Z'));
+        assert_eq!(&ts[19..20], ".");
+        assert!(humantime::parse_rfc3339(&ts).is_ok());
     }
 }
