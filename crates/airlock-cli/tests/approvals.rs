@@ -699,3 +699,89 @@ fn signed_approvals_with_the_store_on_postgresql() {
             .all(|(_, d)| d["who"]["machine"].as_str().unwrap().starts_with("SHA256:"))
     );
 }
+
+/// Without `--key`, git's `user.signingkey` signs when `gpg.format` is `ssh` (the
+/// reviewer's own global config, as on their machine).
+#[test]
+fn git_s_ssh_signing_key_signs_by_default() {
+    let team = Team::new(&[(ALICE, "alice", "")], None);
+    let run = team.submitted_by(DEV);
+    let config = team.env.tmp.path().join("alice.gitconfig");
+    std::fs::write(
+        &config,
+        format!(
+            "[gpg]\n\tformat = ssh\n[user]\n\tsigningkey = {}\n",
+            team.key("alice").display()
+        ),
+    )
+    .unwrap();
+    let out = team.env.airlock_env(
+        &["approve", &run],
+        &[
+            ("AIRLOCK_PRINCIPAL", ALICE),
+            ("GIT_CONFIG_GLOBAL", config.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("(signed by {ALICE})")),
+        "{}",
+        out.stdout
+    );
+}
+
+/// What a reviewer reads, whole: an approval that leaves the run in review, one that
+/// completes it, a refusal, and the export.
+#[test]
+fn transcript_of_signed_approvals() {
+    let team = Team::new(
+        &[(DEV, "dev", ""), (ALICE, "alice", ""), (BOB, "bob", "")],
+        Some("@core = alice@example.com bob@example.com\nsrc/** @core n=2\n"),
+    );
+    let run = team.submitted_by(DEV);
+    let mut text = String::new();
+    let mut step = |principal: &str, args: &[&str]| {
+        let out = team.as_(principal, args);
+        text.push_str(&format!(
+            "$ AIRLOCK_PRINCIPAL={principal} airlock {}\n",
+            args.join(" ")
+        ));
+        text.push_str(&out.stdout);
+        if !out.stdout.is_empty() && !out.stdout.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&out.stderr);
+        text.push_str(&format!("[exit {}]\n\n", out.code));
+    };
+    let key = |name: &str| team.key(name).display().to_string();
+    let export = team.env.tmp.path().join("export").display().to_string();
+    step(DEV, &["approve", &run, "--key", &key("dev")]);
+    step(ALICE, &["approve", &run, "--key", &key("alice")]);
+    step(CAROL, &["review"]);
+    step(BOB, &["approve", &run, "--key", &key("bob")]);
+    step(CAROL, &["approvals", &run, "--export", &export]);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(
+        &regex_escape(&team.env.tmp.path().display().to_string()),
+        "[TMP]",
+    );
+    settings.add_filter(&regex_escape(&run), "[RUN]");
+    settings.add_filter(r"SHA256:[A-Za-z0-9+/]{43}", "SHA256:[KEY]");
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "[SHORT]");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]");
+    settings.add_filter(r"event \d+", "event [SEQ]");
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("approvals_signed", text));
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if "\\.+*?()|[]{}^$#&-~".contains(c) {
+                format!("\\{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

@@ -702,7 +702,9 @@ pub fn sign_approval(
     reason: Option<&str>,
     key: Option<&Path>,
 ) -> Result<Signed> {
-    let key = match key.map(Path::to_path_buf).or_else(|| default_key(al)) {
+    // The default key (git's user.signingkey) is the terminal's to choose: `approve`
+    // passes it; a decision in the browser passes none and is refused here.
+    let key = match key.map(Path::to_path_buf) {
         Some(k) => k,
         None => {
             return Err(Error::refused(
@@ -825,8 +827,8 @@ pub fn list(al: &Airlock, run: &Run, dir: Option<&Path>) -> Result<(Option<Rules
                 })
                 .take(64)
                 .collect();
-            let stem = dir.join(format!("{}-{safe}", n + 1));
-            let p = stem.with_extension("pae");
+            let stem = format!("{}-{safe}", n + 1);
+            let p = dir.join(format!("{stem}.pae"));
             write(&p, &pae(&env.payload_type, &payload))?;
             pae_path = Some(p);
             if let Some(armored) = env
@@ -834,7 +836,7 @@ pub fn list(al: &Airlock, run: &Run, dir: Option<&Path>) -> Result<(Option<Rules
                 .first()
                 .and_then(|s| STANDARD.decode(s.sig.as_bytes()).ok())
             {
-                let s = stem.with_extension("sig");
+                let s = dir.join(format!("{stem}.sig"));
                 write(&s, &armored)?;
                 sig_path = Some(s);
             }

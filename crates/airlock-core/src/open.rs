@@ -29,4 +29,19 @@ impl Airlock {
         al.recovered.extend(moved);
         Ok(al)
     }
+
+    /// The repository without recovery and without the check of the
+    /// ledger's head record, for `ledger verify` and `ledger accept-loss`,
+    /// which report and settle a ledger older than its record. Nothing
+    /// else may run on it.
+    pub fn open_unverified(layout: Layout) -> Result<Airlock> {
+        crate::identity::record_who(&layout);
+        let store = crate::store_backend::open(&layout.store_paths(), false)?;
+        Ok(Airlock {
+            layout,
+            store,
+            recovered: Vec::new(),
+            init_program: init_program(),
+        })
+    }
 }

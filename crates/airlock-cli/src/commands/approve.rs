@@ -24,13 +24,17 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
     let mut al = ctx.open()?;
+    let key = args
+        .key
+        .clone()
+        .or_else(|| airlock_core::approvals::default_key(&al));
     let approved = approve_signed(
         &mut al,
         &args.run,
         args.reason.as_deref(),
         args.digest.as_deref(),
         None,
-        args.key.as_deref(),
+        key.as_deref(),
     )?;
     let run = approved.run;
     let digest = run
