@@ -785,3 +785,44 @@ fn regex_escape(text: &str) -> String {
         })
         .collect()
 }
+
+/// The web run page names the signed approvals and what the owners' rules still miss.
+#[test]
+fn the_web_run_page_shows_signed_approvals_and_what_is_missing() {
+    let team = Team::new(
+        &[(ALICE, "alice", ""), (BOB, "bob", "")],
+        Some("@core = alice@example.com bob@example.com\nsrc/** @core n=2\n"),
+    );
+    let run = team.submitted_by(DEV);
+    assert_eq!(team.approve(ALICE, &run, "alice").code, 0);
+    let mut layout = airlock_core::layout::Layout::discover(&team.env.repo).unwrap();
+    layout.key_dir = team.env.home.join(".config").join("airlock");
+    let al = airlock_core::Airlock::open_in(layout).unwrap();
+    let ctx = airlock_web::pages::PageCtx {
+        csrf: "csrf".into(),
+        flash: None,
+        user: "Test User".into(),
+    };
+    let html = airlock_web::pages::run(&al, &run, None, &ctx)
+        .unwrap()
+        .into_string();
+    let text: String = {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out.replace("&amp;", "&")
+    };
+    assert!(text.contains("Signed approvals"), "{text}");
+    assert!(text.contains(&format!("{ALICE} with SHA256:")), "{text}");
+    assert!(
+        text.contains("src/** (line 2): 1 of 2 approvals from @core (src/app.sh)"),
+        "{text}"
+    );
+}
