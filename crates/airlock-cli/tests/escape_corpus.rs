@@ -6491,4 +6491,73 @@ fn a_grant_over_the_shared_log_store_refuses_with_its_line() {
         "{v}"
     );
     j.assert_unchanged(&before);
+// ---- Approvals (issue 20): the reviewer's key and agent -------------------------
+
+/// A reviewer's SSH key in `~/.ssh`, loaded into a real ssh-agent whose socket is
+/// named by `SSH_AUTH_SOCK` when the command is run: the command can neither read the
+/// key nor have the agent sign (`ssh-add -l`, `ssh-keygen -Y sign` and a raw connect),
+/// whether the socket sits in the home directory or in a runtime directory outside it.
+#[test]
+fn a_command_cannot_read_the_reviewers_key_nor_reach_the_agent() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let ssh = j.home.join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let key = ssh.join("id_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "reviewer", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let private = std::fs::read_to_string(&key).unwrap();
+    let secret_line = private.lines().nth(1).unwrap().to_string();
+    let runtime = j.tmp.path().join("run/user");
+    std::fs::create_dir_all(&runtime).unwrap();
+    for socket in [ssh.join("agent.sock"), runtime.join("ssh-agent.socket")] {
+        let mut agent = Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(eventually(|| socket.exists()), "the agent did not start");
+        let added = Command::new("ssh-add")
+            .arg("-q")
+            .arg(&key)
+            .env("SSH_AUTH_SOCK", &socket)
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{added:?}");
+        let sock = s(&socket);
+        let k = s(&key);
+        let a = exec(
+            &j,
+            &run,
+            "20s",
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "cat {k}; cat $HOME/.ssh/id_ed25519; \
+                     SSH_AUTH_SOCK={sock} ssh-add -l && echo ESCAPED-1; \
+                     ssh-add -l && echo ESCAPED-2; \
+                     echo x > m; SSH_AUTH_SOCK={sock} ssh-keygen -Y sign -n airlock-approval -f {k}.pub m && echo ESCAPED-3; \
+                     ls -la {sock}; exit 1"
+                ),
+            ],
+            &[("SSH_AUTH_SOCK", &sock)],
+        );
+        assert!(a.trace.is_object(), "{}", a.text);
+        assert!(!a.shows("ESCAPED"), "{}", a.text);
+        a.assert_not_shown(&secret_line);
+        a.assert_not_shown("ED25519");
+        let raw = connect_unix(&j, &run, &socket, &["SOCK_STREAM"]);
+        raw.assert_denied();
+        let _ = agent.kill();
+        let _ = agent.wait();
+    }
+    // The key is as it was.
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), private);
 }

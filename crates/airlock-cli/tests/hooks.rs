@@ -353,9 +353,12 @@ fn post_appends_one_ledger_event_per_tool_call() {
     );
     let events = env.events(Some(&run));
     assert_eq!(events.len(), before + 1, "{events:?}");
-    let last = events.last().unwrap();
+    let mut last = events.last().unwrap().clone();
     assert_eq!(last["kind"], "tool-call", "{last}");
     assert_eq!(last["run"], run.as_str(), "{last}");
+    // Who acted (issue 20), beside what the hook recorded.
+    let who = last["data"].as_object_mut().unwrap().remove("who");
+    assert!(who.is_some_and(|w| w["principal"].is_string()), "{last}");
     // The tool name, a summary and the payload's digest; not the payload
     // (the file's content, the tool's response).
     let payload = serde_json::to_vec(&claude).unwrap();

@@ -30,20 +30,6 @@ pub fn init_program() -> std::path::PathBuf {
 }
 
 impl Airlock {
-    /// The repository without recovery and without the check of the
-    /// ledger's head record, for `ledger verify` and `ledger accept-loss`,
-    /// which report and settle a ledger older than its record. Nothing
-    /// else may run on it.
-    pub fn open_unverified(layout: Layout) -> Result<Airlock> {
-        let store = crate::store_backend::open_for(&layout, false)?;
-        Ok(Airlock {
-            layout,
-            store,
-            recovered: Vec::new(),
-            init_program: init_program(),
-        })
-    }
-
     /// Where commands for runs of this repository run from.
     pub fn site(&self) -> Site<'_> {
         Site {

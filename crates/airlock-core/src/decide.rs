@@ -46,6 +46,28 @@ pub fn approve_via(
     expected_digest: Option<&str>,
     via: Option<Via>,
 ) -> Result<Run> {
+    approve_signed(al, run_id, reason, expected_digest, via, None).map(|a| a.run)
+}
+
+/// What a signed approval did (team mode, `crate::approvals`).
+#[derive(Debug, Clone)]
+pub struct Approved {
+    /// `approved`, or still `in_review` when the owners' counts are not met.
+    pub run: Run,
+    /// Where the run's signed approvals stand (`None`: no `.airlock/reviewers` on the
+    /// target, an approval as before).
+    pub standing: Option<crate::approvals::Standing>,
+}
+
+/// [`approve_via`] signing with `key` when the target's tip has `.airlock/reviewers`.
+pub fn approve_signed(
+    al: &mut Airlock,
+    run_id: &str,
+    reason: Option<&str>,
+    expected_digest: Option<&str>,
+    via: Option<Via>,
+    key: Option<&std::path::Path>,
+) -> Result<Approved> {
     refuse_from_lane(al, "approve")?;
     crate::seal::check(al, &format!("approve run {run_id}"))?;
     let mut run = al.store.get(run_id)?;
@@ -102,6 +124,27 @@ pub fn approve_via(
         ));
     }
     crate::guards::require_worktree_unchanged(al, &run, &submission)?;
+    let mut data = json!({"digest": submission.digest, "reason": reason, "by": decider(al)});
+    let mut standing = None;
+    if let Some(rules) = crate::approvals::rules_at(al, &run.target)? {
+        let signed = crate::approvals::sign_approval(al, &run, &submission, &rules, reason, key)?;
+        data["principal"] = json!(signed.approval.principal);
+        data["key"] = json!(signed.approval.key);
+        data["envelope"] = json!(signed.envelope);
+        if !signed.standing.met() {
+            data["missing"] = json!(signed.standing.missing());
+            al.store.event(
+                Some(&run.id),
+                crate::approvals::APPROVAL_EVENT,
+                with_via(data, via),
+            )?;
+            return Ok(Approved {
+                run,
+                standing: Some(signed.standing),
+            });
+        }
+        standing = Some(signed.standing);
+    }
     run.state = State::Approved;
     run.approval = Some(Approval {
         digest: submission.digest.clone(),
@@ -109,16 +152,8 @@ pub fn approve_via(
         at: now(),
         by: None,
     });
-    al.transition(
-        &run,
-        from,
-        "approve",
-        with_via(
-            json!({"digest": submission.digest, "reason": reason, "by": decider(al)}),
-            via,
-        ),
-    )?;
-    Ok(run)
+    al.transition(&run, from, "approve", with_via(data, via))?;
+    Ok(Approved { run, standing })
 }
 
 /// The fewest hex digits `approve --digest` takes: 48 bits, which no two
@@ -246,6 +281,9 @@ pub struct Decision {
     /// Who decided, when the event names them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// The principal the event names (`data.who`, issue 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
     /// The reason as given, whole (hostile text: escape it to display).
     pub reason: Option<String>,
     /// The commit a promotion made or a rollback reverted with.
@@ -325,6 +363,7 @@ pub fn history_of(events: &[airlock_ledger::Event]) -> History {
                     kind: kind.to_string(),
                     round,
                     by: text("by"),
+                    who: e.data["who"]["principal"].as_str().map(str::to_string),
                     reason: text("reason"),
                     commit: match kind {
                         "promote" => text("merge"),

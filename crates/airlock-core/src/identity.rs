@@ -26,6 +26,11 @@ pub struct Who {
 
 /// Who is acting in this process.
 pub fn who(al: &Airlock) -> Result<Who> {
+    who_in(&al.layout)
+}
+
+/// [`who`] before an [`Airlock`] is open.
+pub fn who_in(layout: &crate::layout::Layout) -> Result<Who> {
     let host = rustix::system::uname()
         .nodename()
         .to_string_lossy()
@@ -34,7 +39,7 @@ pub fn who(al: &Airlock) -> Result<Who> {
         .ok()
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty() && !p.chars().any(char::is_control))
-        .or_else(|| crate::git::user_identity(&al.layout.git_dir).map(|i| i.email))
+        .or_else(|| crate::git::user_identity(&layout.git_dir).map(|i| i.email))
         .unwrap_or_else(|| {
             let user = ["USER", "LOGNAME"]
                 .iter()
@@ -42,10 +47,24 @@ pub fn who(al: &Airlock) -> Result<Who> {
                 .unwrap_or_else(|| format!("uid{}", rustix::process::getuid().as_raw()));
             format!("{user}@{host}")
         });
-    let machine = al.signing_key()?.public().key_id();
+    let machine = airlock_proof::SigningKey::load_or_create(&layout.key_dir)?
+        .0
+        .public()
+        .key_id();
     Ok(Who {
         principal,
         machine,
         host,
     })
+}
+
+/// Makes every ledger event this process appends name who acted
+/// (`data.who`: principal and machine), worked out at the first append.
+pub fn record_who(layout: &crate::layout::Layout) {
+    let layout = layout.clone();
+    airlock_ledger::set_who(Box::new(move || {
+        who_in(&layout)
+            .ok()
+            .map(|w| serde_json::json!({"principal": w.principal, "machine": w.machine}))
+    }));
 }

@@ -42,6 +42,10 @@ pub struct Waiting {
     /// escaped ([`clean`]).
     pub actions: Vec<String>,
     pub risk_flags: Vec<RiskFlag>,
+    /// Team mode: what the owners' rules at the target's tip still miss (a malformed
+    /// rules file says so here).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals_missing: Vec<String>,
     /// Read from the run's record (its last check and its submission), for
     /// a glance at the queue; not in `airlock review --json`.
     #[serde(skip)]
@@ -86,6 +90,9 @@ pub fn queue(al: &Airlock) -> Result<Queue> {
     // digest, as `brief_of` does).
     let mut briefs: HashMap<String, Option<crate::brief::Brief>> = HashMap::new();
     let mut queue = Vec::with_capacity(runs.len());
+    // Team mode's rules, read once per target (one `git ls-tree` when there are none).
+    let mut rules: HashMap<String, std::result::Result<Option<crate::approvals::Rules>, String>> =
+        HashMap::new();
     for airlock_store::InReview {
         run: r,
         actions,
@@ -118,7 +125,23 @@ pub fn queue(al: &Airlock) -> Result<Queue> {
             brief,
         );
         let glance = glance(&r);
+        let approvals_missing = match (
+            rules.entry(r.target.clone()).or_insert_with(|| {
+                crate::approvals::rules_at(al, &r.target).map_err(|e| e.to_string())
+            }),
+            r.submission.as_ref(),
+        ) {
+            (Ok(Some(rules)), Some(s)) => {
+                match crate::approvals::standing(al, &r, s, rules, None) {
+                    Ok(standing) => standing.missing(),
+                    Err(e) => vec![e.to_string()],
+                }
+            }
+            (Err(e), _) => vec![e.clone()],
+            _ => Vec::new(),
+        };
         queue.push(Waiting {
+            approvals_missing,
             submitted: r.submission.as_ref().map(|s| s.at.clone()),
             digest: r.submission.as_ref().map(|s| s.digest.clone()),
             run: r.id,
@@ -214,6 +237,13 @@ pub struct Shown {
     pub rollback: Option<Decision>,
     pub proof: Option<ProofState>,
     pub approval: Option<Approval>,
+    /// Team mode: the run's signed approvals under the rules at its target's tip, and
+    /// what the owners' rules still miss (`None`: no `.airlock/reviewers` there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_approvals: Option<crate::approvals::Standing>,
+    /// Why the signed approvals could not be weighed (a malformed rules file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals_problem: Option<String>,
     pub promotion: Option<Promotion>,
     /// The run's soak in staging and its probes, when it soaks.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -415,7 +445,10 @@ pub fn show(al: &Airlock, id: &str, since_round: Option<u32>) -> Result<Shown> {
         .filter(|e| e.kind == "promote")
         .find_map(|e| serde_json::from_value(e.data["panel"].clone()).ok());
     let submitted_rounds = history.submissions.iter().map(|(r, _)| *r).collect();
+    let (signed_approvals, approvals_problem) = signed_standing(al, &run);
     Ok(Shown {
+        signed_approvals,
+        approvals_problem,
         capabilities,
         soak,
         panel,
@@ -549,6 +582,28 @@ fn next_step(run: &Run, actions: &[Action]) -> String {
         };
     }
     run.state.next_step(&run.id)
+}
+
+/// Where a run in review (or approved) stands with its signed approvals, in team mode.
+pub fn signed_standing(
+    al: &Airlock,
+    run: &crate::run::Run,
+) -> (Option<crate::approvals::Standing>, Option<String>) {
+    let Some(submission) = run
+        .submission
+        .as_ref()
+        .filter(|_| matches!(run.state, State::InReview | State::Approved))
+    else {
+        return (None, None);
+    };
+    match crate::approvals::rules_at(al, &run.target).and_then(|rules| {
+        rules
+            .map(|r| crate::approvals::standing(al, run, submission, &r, None))
+            .transpose()
+    }) {
+        Ok(standing) => (standing, None),
+        Err(e) => (None, Some(e.to_string())),
+    }
 }
 
 #[cfg(test)]

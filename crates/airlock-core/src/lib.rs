@@ -5,6 +5,7 @@
 pub mod action;
 pub mod agent;
 pub mod airlock;
+pub mod approvals;
 pub mod base_gates;
 pub mod check;
 pub mod conditions;

@@ -16,6 +16,7 @@ impl Airlock {
 
     /// [`Airlock::open`] in a repository already found.
     pub fn open_in(layout: Layout) -> Result<Airlock> {
+        crate::identity::record_who(&layout);
         let store = crate::store_backend::open_for(&layout, true)?;
         let mut al = Airlock {
             layout,
@@ -27,5 +28,20 @@ impl Airlock {
         let moved = migrate::run_refs(&mut al)?;
         al.recovered.extend(moved);
         Ok(al)
+    }
+
+    /// The repository without recovery and without the check of the
+    /// ledger's head record, for `ledger verify` and `ledger accept-loss`,
+    /// which report and settle a ledger older than its record. Nothing
+    /// else may run on it.
+    pub fn open_unverified(layout: Layout) -> Result<Airlock> {
+        crate::identity::record_who(&layout);
+        let store = crate::store_backend::open_for(&layout, false)?;
+        Ok(Airlock {
+            layout,
+            store,
+            recovered: Vec::new(),
+            init_program: init_program(),
+        })
     }
 }

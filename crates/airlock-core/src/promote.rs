@@ -171,6 +171,10 @@ pub fn promote_with(
         )
     })?;
 
+    // Team mode: the signed approvals again, under the rules at the tip merged onto.
+    if let Some(rules) = crate::approvals::rules_at_tip(al, &run.target, &tip)? {
+        crate::approvals::require_approved(al, &run, &submission, &rules)?;
+    }
     let (tree, strategy, regated) = if tip == run.base {
         (
             submission.tree.clone(),

@@ -832,6 +832,7 @@ pub fn append_in(
             "the event kind is empty; pass a kind such as `run.created`".into(),
         ));
     }
+    let data: &serde_json::Value = &with_who(data);
     let data_text = serde_json::to_string(data)?;
     let (seq, prev) = match head_of(tx)? {
         None => (1u64, GENESIS.to_string()),
@@ -992,6 +993,53 @@ fn walk_chain(conn: &Connection) -> Result<Option<BadEvent>, LedgerError> {
         expected = seq + 1;
     }
     Ok(None)
+}
+
+/// Who is acting in this process (issue 20: every event names its principal
+/// and machine), as the engine sets it when it opens a store: worked out on
+/// the first append, since finding the principal may run git and most
+/// commands append nothing.
+enum Actor {
+    Unset,
+    Pending(Box<dyn FnOnce() -> Option<serde_json::Value> + Send>),
+    Known(Option<serde_json::Value>),
+}
+
+static ACTOR: std::sync::Mutex<Actor> = std::sync::Mutex::new(Actor::Unset);
+
+/// Sets how to find who is acting (`{"principal", "machine"}`); each event
+/// appended afterwards carries it as `data.who` (both backends).
+pub fn set_who(find: Box<dyn FnOnce() -> Option<serde_json::Value> + Send>) {
+    *ACTOR.lock().unwrap_or_else(|e| e.into_inner()) = Actor::Pending(find);
+}
+
+/// Who is acting, if set.
+pub fn who() -> Option<serde_json::Value> {
+    let mut actor = ACTOR.lock().unwrap_or_else(|e| e.into_inner());
+    if let Actor::Pending(_) = &*actor
+        && let Actor::Pending(find) = std::mem::replace(&mut *actor, Actor::Unset)
+    {
+        *actor = Actor::Known(find());
+    }
+    match &*actor {
+        Actor::Known(who) => who.clone(),
+        _ => None,
+    }
+}
+
+/// `data` with `who` added (an object without one; anything else as it is).
+pub fn with_who(data: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+    match data {
+        serde_json::Value::Object(map) if !map.contains_key("who") => match who() {
+            Some(who) => {
+                let mut map = map.clone();
+                map.insert("who".into(), who);
+                std::borrow::Cow::Owned(serde_json::Value::Object(map))
+            }
+            None => std::borrow::Cow::Borrowed(data),
+        },
+        _ => std::borrow::Cow::Borrowed(data),
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,8 @@ codes! {
     NotRunnable = "not-runnable", Invalid;
     SnapInvalid = "snap-invalid", Invalid;
     InvalidAddress = "invalid-address", Invalid;
+    ReviewersInvalid = "reviewers-invalid", Invalid;
+    OwnersInvalid = "owners-invalid", Invalid;
     // Environment (exit 3).
     WriteFailed = "write-failed", Environment;
     GitFailed = "git-failed", Environment;
@@ -196,6 +198,12 @@ codes! {
     TargetMovedTooOften = "target-moved-too-often", Refused;
     RemoteRecordInvalid = "remote-record-invalid", Refused;
     TeamRollbackUnsupported = "team-rollback-unsupported", Refused;
+    ApprovalUnsigned = "approval-unsigned", Refused;
+    ApprovalInvalid = "approval-invalid", Refused;
+    ApproverIsAuthor = "approver-is-author", Refused;
+    ApprovalsMissing = "approvals-missing", Refused;
+    ReviewerUnknown = "reviewer-unknown", Refused;
+    ReviewerKeyExpired = "reviewer-key-expired", Refused;
 }
 
 impl std::fmt::Display for Code {

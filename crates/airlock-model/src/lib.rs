@@ -21,6 +21,7 @@ pub mod lanes;
 pub mod mcp;
 pub mod names;
 pub mod network;
+pub mod owners;
 pub mod panel;
 pub mod promotion;
 pub mod release;

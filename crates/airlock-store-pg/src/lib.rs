@@ -288,6 +288,7 @@ fn append_in(
         )
         .into());
     }
+    let data: &Value = &airlock_ledger::with_who(data);
     let data_text = serde_json::to_string(data).map_err(airlock_ledger::LedgerError::from)?;
     let chain = run.unwrap_or("");
     let head = tx

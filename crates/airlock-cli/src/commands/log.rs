@@ -92,5 +92,10 @@ fn summary(data: &Value) -> String {
             parts.push(format!("{key}={text}"));
         }
     }
+    // Who acted (issue 20; the machine's key is in `--json`); first, so
+    // that a reason (whole, hostile) stays last.
+    if let Some(principal) = data["who"]["principal"].as_str() {
+        parts.insert(0, format!("by {principal}"));
+    }
     parts.join("  ")
 }

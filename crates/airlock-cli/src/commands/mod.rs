@@ -11,6 +11,7 @@ use airlock_core::{Airlock, Result};
 use crate::render::{Output, warn};
 
 pub mod agent;
+mod approvals;
 mod approve;
 mod brief;
 mod check;
@@ -105,6 +106,8 @@ pub enum Command {
     Show(show::Args),
     /// Approve the proof a run carries now.
     Approve(approve::Args),
+    /// A run's signed approvals (team mode); `--export DIR` writes each for `ssh-keygen -Y verify`.
+    Approvals(approvals::Args),
     /// Reject a run.
     Reject(reject::Args),
     /// Send a run back to the agent for a new round.
@@ -183,6 +186,7 @@ pub fn run(ctx: &Ctx, mut command: Command) -> Result<Output> {
         Command::Review(args) => review::run(ctx, args),
         Command::Show(args) => show::run(ctx, args),
         Command::Approve(args) => approve::run(ctx, args),
+        Command::Approvals(args) => approvals::run(ctx, args),
         Command::Reject(args) => reject::run(ctx, args),
         Command::Redirect(args) => redirect::run(ctx, args),
         Command::Promote(args) => promote::run(ctx, args),
@@ -222,6 +226,7 @@ fn named_run(command: &mut Command) -> Option<&mut String> {
         Command::Show(a) => Some(&mut a.run),
         Command::Report(a) => Some(&mut a.run),
         Command::Approve(a) => Some(&mut a.run),
+        Command::Approvals(a) => Some(&mut a.run),
         Command::Reject(a) => Some(&mut a.run),
         Command::Redirect(a) => Some(&mut a.run),
         Command::Promote(a) => Some(&mut a.run),

@@ -323,7 +323,7 @@ impl Report for Shown {
         }
         for d in &r.decisions {
             let mut line = format!("- {} (round {}) at {}", d.kind, d.round, d.at);
-            if let Some(by) = &d.by {
+            if let Some(by) = d.by.as_ref().or(d.who.as_ref()) {
                 line += &format!(" by {}", code(by));
             }
             if let Some(reason) = &d.reason {

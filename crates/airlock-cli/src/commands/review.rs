@@ -56,6 +56,9 @@ impl Report for Queue {
                     codes.dedup();
                     human += &format!("  {:<32} ! risk: {}\n", "", codes.join(", "));
                 }
+                for missing in &r.approvals_missing {
+                    human += &format!("  {:<32} needs approvals: {}\n", "", clean(missing));
+                }
             }
             human += "inspect one with `airlock show RUN` (risk flags are explained at its top)";
         }

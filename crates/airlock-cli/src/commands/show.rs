@@ -78,6 +78,28 @@ impl Report for Shown {
         for d in &self.decisions {
             h += &render_decision(d);
         }
+        if let Some(s) = &self.signed_approvals {
+            h += &format!(
+                "\nsigned approvals (rules of {} at {}):\n",
+                s.target,
+                short(&s.tip)
+            );
+            if s.approvals.is_empty() {
+                h += "  (none)\n";
+            }
+            for a in &s.approvals {
+                h += &format!("  {} with {}\n", escape(&a.principal), a.key);
+            }
+            for (seq, why, _) in &s.refused {
+                h += &format!("  event {seq} does not count: {}\n", escape(why));
+            }
+            for m in s.missing() {
+                h += &format!("  missing: {}\n", escape(&m));
+            }
+        }
+        if let Some(p) = &self.approvals_problem {
+            h += &format!("\nsigned approvals cannot be weighed: {}\n", escape(p));
+        }
         if let Some(d) = &self.panel {
             h += &render_panel(d, "submitted tree", self.approval.as_ref());
         }
@@ -343,7 +365,7 @@ pub(crate) fn render_panel(
 /// line escaped (a reason quotes text the agent wrote).
 fn render_decision(d: &Decision) -> String {
     let mut h = format!("  {} {:<8} round {}", d.at, d.kind, d.round);
-    if let Some(by) = &d.by {
+    if let Some(by) = d.by.as_ref().or(d.who.as_ref()) {
         h += &format!(" by {}", escape(by));
     }
     if let Some(commit) = &d.commit {

@@ -467,27 +467,7 @@ pub fn airlock_identity() -> Identity {
 /// config is never read. `None` when a name or an address is missing or
 /// could not be written into a commit header.
 pub fn user_identity(git_dir: &Path) -> Option<Identity> {
-    let read = |key: &str| -> Option<String> {
-        let mut cmd = Command::new("git");
-        // The user's own config locations stay (GIT_CONFIG_GLOBAL,
-        // GIT_CONFIG_NOSYSTEM, HOME, XDG_CONFIG_HOME); nothing else of git's
-        // environment may point it elsewhere.
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            if k.starts_with("GIT_") && k != "GIT_CONFIG_GLOBAL" && k != "GIT_CONFIG_NOSYSTEM" {
-                cmd.env_remove(&*k);
-            }
-        }
-        cmd.env("GIT_DIR", git_dir)
-            .current_dir(git_dir)
-            .args(["config", "--get", key])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null());
-        let out = cmd.output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
+    let read = |key: &str| user_config(git_dir, key);
     let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let name = from_env("GIT_AUTHOR_NAME").or_else(|| read("user.name"))?;
     let email = from_env("GIT_AUTHOR_EMAIL")
@@ -500,4 +480,30 @@ pub fn user_identity(git_dir: &Path) -> Option<Identity> {
         name: name.trim().to_string(),
         email: email.trim().to_string(),
     })
+}
+
+/// One value of the user's git config as `git config --get` reads it in the
+/// main repository (its config, the user's global and system config), with
+/// none of git's environment but the user's config locations. Runs nothing
+/// but `git config`.
+pub fn user_config(git_dir: &Path, key: &str) -> Option<String> {
+    let mut cmd = Command::new("git");
+    // The user's own config locations stay (GIT_CONFIG_GLOBAL,
+    // GIT_CONFIG_NOSYSTEM, HOME, XDG_CONFIG_HOME); nothing else of git's
+    // environment may point it elsewhere.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("GIT_") && k != "GIT_CONFIG_GLOBAL" && k != "GIT_CONFIG_NOSYSTEM" {
+            cmd.env_remove(&*k);
+        }
+    }
+    cmd.env("GIT_DIR", git_dir)
+        .current_dir(git_dir)
+        .args(["config", "--get", key])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

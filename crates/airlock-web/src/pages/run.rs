@@ -32,6 +32,7 @@ pub fn run(al: &Airlock, run_id: &str, since_round: Option<u32>, ctx: &PageCtx) 
         (panel(&s))
         (proof(&s))
         (decisions(&s))
+        (signed_approvals(&s))
         (decide_forms(&s, ctx, diff.cut()))
     };
     Ok(layout(&format!("run {}", s.run), Nav::None, ctx, body))
@@ -657,6 +658,35 @@ fn proof(s: &Shown) -> Markup {
     }
 }
 
+/// Team mode: the signed approvals and what the owners' rules still miss.
+fn signed_approvals(s: &Shown) -> Markup {
+    html! {
+        @if let Some(st) = &s.signed_approvals {
+            section.approvals {
+                h2 { "Signed approvals" }
+                p { "Rules of " (text::line(&st.target)) " at " code { (short(&st.tip)) } }
+                @if st.approvals.is_empty() { p.empty { "No signed approval yet." } }
+                ul {
+                    @for a in &st.approvals {
+                        li { (text::line(&a.principal)) " with " code { (text::line(&a.key)) } }
+                    }
+                    @for (seq, why, _) in &st.refused {
+                        li.refused { "Event " (seq) " does not count: " (text::line(why)) }
+                    }
+                }
+                @let missing = st.missing();
+                @if !missing.is_empty() {
+                    h3 { "Missing" }
+                    ul.missing { @for m in &missing { li { (text::line(m)) } } }
+                }
+            }
+        }
+        @if let Some(p) = &s.approvals_problem {
+            section.approvals { h2 { "Signed approvals" } p.refused { (text::line(p)) } }
+        }
+    }
+}
+
 fn decisions(s: &Shown) -> Markup {
     html! {
         section.history {
@@ -667,7 +697,7 @@ fn decisions(s: &Shown) -> Markup {
                     li {
                         time datetime=(d.at) { (text::line(&d.at)) } " "
                         strong { (text::line(&d.kind)) } " round " (d.round)
-                        @if let Some(by) = &d.by { " by " (text::line(by)) }
+                        @if let Some(by) = d.by.as_ref().or(d.who.as_ref()) { " by " (text::line(by)) }
                         @if let Some(c) = &d.commit { " (" code { (short(c)) } ")" }
                         @if let Some(r) = d.reason.as_deref().filter(|r| !r.trim().is_empty()) {
                             blockquote.words { (text::text(r)) }

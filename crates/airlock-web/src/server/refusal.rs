@@ -19,6 +19,8 @@ pub fn engine_error(error: &Error) -> Response {
     let status = match error.code() {
         Code::UnknownRun => StatusCode::NOT_FOUND,
         Code::InvalidInput => StatusCode::BAD_REQUEST,
+        // The target's rules files, not the request, are at fault.
+        Code::ReviewersInvalid | Code::OwnersInvalid => StatusCode::CONFLICT,
         code if code.class() == airlock_core::ErrorClass::Refused => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
