@@ -6491,6 +6491,8 @@ fn a_grant_over_the_shared_log_store_refuses_with_its_line() {
         "{v}"
     );
     j.assert_unchanged(&before);
+}
+
 // ---- Approvals (issue 20): the reviewer's key and agent -------------------------
 
 /// A reviewer's SSH key in `~/.ssh`, loaded into a real ssh-agent whose socket is
