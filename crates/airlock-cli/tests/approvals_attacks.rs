@@ -1,0 +1,353 @@
+//! Red team on issue 20's "Who decides": a hostile author, reviewer or team member with
+//! database access tries to get a run approved without the approvals the rules ask for,
+//! or to make airlock's output lie. Each test attempts the attack and checks that the run
+//! is not approved, the target unchanged, and the output shown, never obeyed.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{BRIEF, Env, Output, write};
+use serde_json::Value;
+
+const DEV: &str = "dev@example.com";
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+const CAROL: &str = "carol@example.com";
+
+/// A repository whose `main` holds `.airlock/reviewers` (written by the test, from the
+/// keys' public halves) and people told apart by `AIRLOCK_PRINCIPAL` and their keys.
+struct Team {
+    env: Env,
+    keys: PathBuf,
+}
+
+impl Team {
+    fn new() -> Team {
+        let env = Env::new();
+        let keys = env.tmp.path().join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        let team = Team { env, keys };
+        for name in ["dev", "alice", "bob", "carol"] {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+                .arg(team.key(name))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        team
+    }
+
+    fn key(&self, name: &str) -> PathBuf {
+        self.keys.join(name)
+    }
+
+    fn public(&self, name: &str) -> String {
+        std::fs::read_to_string(self.keys.join(format!("{name}.pub")))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Commits `.airlock/reviewers` with one line per (principals, key name).
+    fn reviewers(&self, lines: &[(&str, &str)]) {
+        let text: String = lines
+            .iter()
+            .map(|(who, key)| format!("{who} {}\n", self.public(key)))
+            .collect();
+        self.env
+            .commit_file(".airlock/reviewers", &text, "reviewers");
+    }
+
+    fn as_(&self, principal: &str, args: &[&str]) -> Output {
+        self.env
+            .airlock_env(args, &[("AIRLOCK_PRINCIPAL", principal)])
+    }
+
+    fn json_as(&self, principal: &str, args: &[&str], code: i32) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        self.as_(principal, &full).expect_json(args, code)
+    }
+
+    fn submitted_by(&self, principal: &str) -> String {
+        let brief = self.env.write_brief("brief", BRIEF);
+        let v = self.json_as(principal, &["start", &brief], 0);
+        let run = v["run"].as_str().unwrap().to_string();
+        let wt = PathBuf::from(v["worktree"].as_str().unwrap());
+        write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+        self.json_as(principal, &["check", &run], 0);
+        self.json_as(principal, &["submit", &run], 0);
+        run
+    }
+
+    fn approve(&self, principal: &str, run: &str, key: &str) -> Output {
+        let key = self.key(key);
+        self.as_(principal, &["approve", run, "--key", key.to_str().unwrap()])
+    }
+
+    /// `approve` refused with `code` (exit 1), nothing recorded; the refusal's reasons.
+    fn refused(&self, principal: &str, run: &str, key: &str, code: &str) -> String {
+        let before = self.env.world();
+        let key = self.key(key);
+        let v = self.json_as(
+            principal,
+            &["approve", run, "--key", key.to_str().unwrap()],
+            1,
+        );
+        assert_eq!(v["error"]["code"], code, "{v}");
+        self.env.assert_unchanged(&before);
+        v["error"]["reasons"].to_string()
+    }
+}
+
+/// The author's own key, listed in `reviewers` under a second name, or on a wildcard line
+/// that also names the author, or the author's name spelt in another case at `start`:
+/// the author signs as someone else and is still refused as an author.
+#[test]
+fn the_author_cannot_approve_under_another_name() {
+    // The same key twice, under two names (two lines, or one line with two principals).
+    for lines in [
+        vec![
+            (DEV, "dev"),
+            ("mallory@example.com", "dev"),
+            (ALICE, "alice"),
+        ],
+        vec![
+            ("dev@example.com,mallory@example.com", "dev"),
+            (ALICE, "alice"),
+        ],
+        // A wildcard line: the key may sign as anyone at example.com, the author included.
+        vec![("*@example.com", "dev"), (ALICE, "alice")],
+    ] {
+        let team = Team::new();
+        team.reviewers(&lines);
+        let run = team.submitted_by(DEV);
+        let why = team.refused("mallory@example.com", &run, "dev", "approver-is-author");
+        assert!(
+            why.contains("signs with a key .airlock/reviewers:")
+                && why.contains("(dev@example.com, who started the run)"),
+            "{why}"
+        );
+        assert_eq!(team.env.state(&run), "in_review");
+        // Someone with a key of their own may.
+        let out = team.approve(ALICE, &run, "alice");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(team.env.state(&run), "approved");
+    }
+
+    // The author starts the run as `Dev@Example.COM ` and approves as dev@example.com.
+    let team = Team::new();
+    team.reviewers(&[(DEV, "dev"), (ALICE, "alice")]);
+    let run = team.submitted_by("Dev@Example.COM ");
+    let why = team.refused(DEV, &run, "dev", "approver-is-author");
+    assert!(why.contains("dev@example.com started the run"), "{why}");
+    assert_eq!(team.env.state(&run), "in_review");
+}
+
+/// One key listed for two owners signs as each: it counts once, so `n=2` stays unmet and
+/// promotion is refused; the same principal approving twice (two events) counts once too.
+#[test]
+fn one_key_signing_as_two_owners_counts_once() {
+    let team = Team::new();
+    team.reviewers(&[
+        ("alice@example.com,bob@example.com", "alice"),
+        (CAROL, "carol"),
+    ]);
+    team.env.commit_file(
+        ".airlock/owners",
+        "@core = alice@example.com bob@example.com carol@example.com\nsrc/** @core n=2\n",
+        "owners",
+    );
+    let run = team.submitted_by(DEV);
+    assert_eq!(team.approve(ALICE, &run, "alice").code, 0);
+    // The same principal again: one approval.
+    assert_eq!(team.approve(ALICE, &run, "alice").code, 0);
+    assert_eq!(team.env.state(&run), "in_review");
+    // The same key as bob: refused before anything is recorded.
+    let why = team.refused(BOB, &run, "alice", "approvals-missing");
+    assert!(
+        why.contains("one key is one reviewer, whatever names .airlock/reviewers lists it under"),
+        "{why}"
+    );
+    assert_eq!(team.env.state(&run), "in_review");
+    let before = team.env.world();
+    let v = team.json_as(CAROL, &["promote", &run], 1);
+    assert_eq!(v["error"]["code"], "wrong-state", "{v}");
+    team.env.assert_unchanged(&before);
+    // A second person's key meets the rule.
+    assert_eq!(team.approve(CAROL, &run, "carol").code, 0);
+    assert_eq!(team.env.state(&run), "approved");
+}
+
+/// Drops the ledger's triggers and rewrites an event's data, as a team member with
+/// write access to the database would.
+fn tamper(env: &Env, seq: i64, edit: &dyn Fn(&mut Value)) {
+    let db = env.db();
+    let triggers: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for t in &triggers {
+        db.execute(&format!("DROP TRIGGER {t}"), []).unwrap();
+    }
+    let text: String = db
+        .query_row("SELECT data FROM events WHERE seq = ?1", [seq], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mut data: Value = serde_json::from_str(&text).unwrap();
+    edit(&mut data);
+    db.execute(
+        "UPDATE events SET data = ?1 WHERE seq = ?2",
+        rusqlite::params![data.to_string(), seq],
+    )
+    .unwrap();
+}
+
+fn approval_seq(env: &Env, run: &str) -> i64 {
+    env.events(Some(run))
+        .into_iter()
+        .rev()
+        .find(|e| e["kind"] == "approve" || e["kind"] == "approval")
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+/// A genuine approval's envelope rewritten in the database: its principal a line of
+/// output and a shell command, then garbage, oversized, with an extra signature, another
+/// payloadType, another predicateType, or a keyid naming another reviewer. `show`,
+/// `review`, `approvals` and `promote` never panic, never approve, never promote, and
+/// show the hostile text escaped (and quoted where it is a command to copy).
+#[test]
+fn a_hostile_approval_row_is_never_counted_nor_obeyed() {
+    let team = Team::new();
+    team.reviewers(&[(ALICE, "alice"), (BOB, "bob")]);
+    let run = team.submitted_by(DEV);
+    assert_eq!(team.approve(ALICE, &run, "alice").code, 0);
+    let seq = approval_seq(&team.env, &run);
+    let genuine = team
+        .env
+        .events(Some(&run))
+        .into_iter()
+        .rev()
+        .find(|e| e["seq"].as_i64() == Some(seq));
+    let genuine = genuine.unwrap()["data"]["envelope"].clone();
+    let payload = String::from_utf8(unb64(genuine["payload"].as_str().unwrap())).unwrap();
+    let main = team.env.rev("main");
+    let pwned = team.env.tmp.path().join("pwned");
+    let export = team.env.tmp.path().join("export").display().to_string();
+
+    let injected = payload.replace(
+        "\"principal\":\"alice@example.com\"",
+        &format!(
+            "\"principal\":\"x\\nevent 99: bob@example.com (verifies)\\u001b[2J$(touch {})\"",
+            pwned.display()
+        ),
+    );
+    assert_ne!(injected, payload);
+    let with_payload = |p: &str| {
+        let mut e = genuine.clone();
+        e["payload"] = Value::String(b64(p.as_bytes()));
+        e
+    };
+    let mut extra = genuine.clone();
+    let sig = extra["signatures"][0].clone();
+    extra["signatures"] = Value::Array(vec![sig.clone(), sig.clone()]);
+    let mut other_type = genuine.clone();
+    other_type["payloadType"] = Value::String("application/json".into());
+    let mut keyid = genuine.clone();
+    keyid["signatures"][0]["keyid"] = Value::String("SHA256:bob".into());
+    keyid["signatures"][0]["sig"] = Value::String(b64(
+        b"-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n",
+    ));
+    let cases: Vec<(&str, Value)> = vec![
+        ("injected principal", with_payload(&injected)),
+        ("garbage", Value::String("garbage".into())),
+        ("an object of nothing", serde_json::json!({"payload": 7})),
+        ("oversized", with_payload(&"x".repeat(200_000))),
+        ("two signatures", extra),
+        ("another payloadType", other_type),
+        (
+            "another predicateType",
+            with_payload(&payload.replace(
+                "https://airlock.dev/approval/v1",
+                "https://slsa.dev/provenance/v1",
+            )),
+        ),
+        ("a keyid claiming another key", keyid),
+    ];
+    for (what, envelope) in cases {
+        tamper(&team.env, seq, &|d| d["envelope"] = envelope.clone());
+        for args in [
+            vec!["show", run.as_str(), "--no-diff", "--no-pager"],
+            vec!["review"],
+            vec!["approvals", run.as_str(), "--export", export.as_str()],
+            vec!["log"],
+        ] {
+            let out = team.as_(BOB, &args);
+            assert_ne!(out.code, 101, "{what}: {args:?} panicked: {}", out.stderr);
+            let all = format!("{}{}", out.stdout, out.stderr);
+            assert!(!all.contains('\u{1b}'), "{what}: {args:?}: {all}");
+            assert!(
+                !all.lines().any(|l| l.starts_with("event 99:")),
+                "{what}: {args:?} printed a forged line: {all}"
+            );
+            if args[0] == "approvals" && what == "injected principal" {
+                // Shown escaped on one line, and single-quoted: pasted into a shell, the
+                // principal stays one word and nothing runs.
+                let quoted = format!(
+                    "-I 'x⏎event 99: bob@example.com (verifies)\\x1b[2J$(touch {})' -n airlock-approval",
+                    pwned.display()
+                );
+                assert!(all.contains(&quoted), "{all}");
+            }
+        }
+        let out = team.as_(BOB, &["--json", "promote", &run]);
+        assert_ne!(out.code, 101, "{what}: promote panicked: {}", out.stderr);
+        assert_ne!(out.code, 0, "{what}: promoted: {}", out.stdout);
+        assert_eq!(team.env.rev("main"), main, "{what}");
+        assert!(!pwned.exists());
+    }
+}
+
+/// The author claims another name when starting the run (`AIRLOCK_PRINCIPAL` is a claim,
+/// not a proof): with the machine's key in `.airlock/runners`, its owner is still an
+/// author, and a reviewer whose key is the runner key is refused too.
+#[test]
+fn a_spoofed_principal_at_start_is_caught_by_the_runners_file() {
+    let team = Team::new();
+    team.reviewers(&[(DEV, "dev"), (ALICE, "alice")]);
+    let machine =
+        std::fs::read_to_string(team.env.home.join(".config/airlock/signing_key.pub")).unwrap();
+    team.env.commit_file(
+        ".airlock/runners",
+        &format!("{DEV} {}", machine.trim()),
+        "runners",
+    );
+    let run = team.submitted_by(ALICE);
+    let why = team.refused(DEV, &run, "dev", "approver-is-author");
+    assert!(
+        why.contains("owns the machine key that signed the proof (.airlock/runners:1)"),
+        "{why}"
+    );
+    assert_eq!(team.env.state(&run), "in_review");
+}
