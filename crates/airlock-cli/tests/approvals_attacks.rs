@@ -90,12 +90,17 @@ impl Team {
 
     /// `approve` refused with `code` (exit 1), nothing recorded; the refusal's reasons.
     fn refused(&self, principal: &str, run: &str, key: &str, code: &str) -> String {
+        self.refused_with(principal, run, key, 1, code)
+    }
+
+    /// [`Team::refused`] with the exit code of the error's class (2: invalid input).
+    fn refused_with(&self, principal: &str, run: &str, key: &str, exit: i32, code: &str) -> String {
         let before = self.env.world();
         let key = self.key(key);
         let v = self.json_as(
             principal,
             &["approve", run, "--key", key.to_str().unwrap()],
-            1,
+            exit,
         );
         assert_eq!(v["error"]["code"], code, "{v}");
         self.env.assert_unchanged(&before);
@@ -349,5 +354,121 @@ fn a_spoofed_principal_at_start_is_caught_by_the_runners_file() {
         why.contains("owns the machine key that signed the proof (.airlock/runners:1)"),
         "{why}"
     );
+    assert_eq!(team.env.state(&run), "in_review");
+}
+
+/// The run's own commit rewrites every rules file: the author's key added on a wildcard
+/// line and as a certificate authority with every namespace, the owners' team redefined
+/// to one reviewer with a pattern that matches nothing for the rest, the runners emptied.
+/// The rules at the target's tip decide: the author's key is unknown, and one approval of
+/// a reviewer the new file names leaves the run in review; promotion is refused.
+#[test]
+fn a_run_that_rewrites_every_rules_file_is_judged_by_the_rules_before_it() {
+    let team = Team::new();
+    team.reviewers(&[(ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")]);
+    team.env.commit_file(
+        ".airlock/owners",
+        "@core = alice@example.com bob@example.com\n* @core n=2\n",
+        "owners",
+    );
+    let brief = team.env.write_brief(
+        "brief",
+        &BRIEF.replace(
+            r#"touch = ["src/**", "tests/**"]"#,
+            r#"touch = ["src/**", "tests/**", ".airlock/reviewers", ".airlock/owners", ".airlock/runners"]"#,
+        ),
+    );
+    let v = team.json_as(DEV, &["start", &brief], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(v["worktree"].as_str().unwrap());
+    let dev = team.public("dev");
+    write(
+        &wt.join(".airlock/reviewers"),
+        &format!("* cert-authority,namespaces=\"*\" {dev}\n*@example.com namespaces=\"*\" {dev}\n"),
+    );
+    write(
+        &wt.join(".airlock/owners"),
+        "@core = carol@example.com\nnothing-at-all/** @core n=1\n* @core\n",
+    );
+    write(&wt.join(".airlock/runners"), "");
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    team.json_as(DEV, &["check", &run], 0);
+    team.json_as(DEV, &["submit", &run], 0);
+
+    let why = team.refused("mallory@example.com", &run, "dev", "reviewer-unknown");
+    assert!(why.contains("is not listed in .airlock/reviewers"), "{why}");
+    let out = team.approve(CAROL, &run, "carol");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("missing: * (line 2): 0 of 2 approvals from @core"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(team.env.state(&run), "in_review");
+    let before = team.env.world();
+    let v = team.json_as(BOB, &["promote", &run], 1);
+    assert_eq!(v["error"]["code"], "wrong-state", "{v}");
+    team.env.assert_unchanged(&before);
+}
+
+/// A rules file on the target that is a symbolic link (to a permissive file), a
+/// submodule, or larger than airlock reads: refused by name, never followed nor read,
+/// and nothing recorded.
+#[test]
+fn rules_files_that_are_not_plain_bounded_files_are_refused() {
+    let team = Team::new();
+    team.reviewers(&[(ALICE, "alice"), (BOB, "bob")]);
+    let run = team.submitted_by(DEV);
+    let main = team.env.rev("main");
+
+    // A symbolic link to a file that would admit the author's key.
+    team.env.write(
+        "docs/permissive",
+        &format!("*@example.com {}\n", team.public("dev")),
+    );
+    std::fs::remove_file(team.env.repo.join(".airlock/reviewers")).unwrap();
+    std::os::unix::fs::symlink(
+        "../docs/permissive",
+        team.env.repo.join(".airlock/reviewers"),
+    )
+    .unwrap();
+    team.env.git(&["add", "-A"]);
+    team.env.git(&["commit", "-q", "-m", "reviewers as a link"]);
+    let why = team.refused_with("mallory@example.com", &run, "dev", 2, "reviewers-invalid");
+    assert!(
+        why.contains(".airlock/reviewers: it is not a regular file (mode 120000, blob)"),
+        "{why}"
+    );
+    let why = team.refused_with(ALICE, &run, "alice", 2, "reviewers-invalid");
+    assert!(why.contains("mode 120000"), "{why}");
+
+    // Back to a plain file; the owners file a submodule (a gitlink).
+    team.env.git(&["reset", "-q", "--hard", &main]);
+    team.env.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{main},.airlock/owners"),
+    ]);
+    team.env
+        .git(&["commit", "-q", "-m", "owners as a submodule"]);
+    let why = team.refused_with(ALICE, &run, "alice", 2, "owners-invalid");
+    assert!(
+        why.contains(".airlock/owners: it is not a regular file (mode 160000, commit)"),
+        "{why}"
+    );
+
+    // A reviewers file past the bound.
+    team.env.git(&["reset", "-q", "--hard", &main]);
+    let huge = format!(
+        "{}\n{}",
+        "# padding ".repeat(120_000),
+        std::fs::read_to_string(team.env.repo.join(".airlock/reviewers")).unwrap()
+    );
+    team.env
+        .commit_file(".airlock/reviewers", &huge, "huge reviewers");
+    let why = team.refused_with(ALICE, &run, "alice", 2, "reviewers-invalid");
+    assert!(why.contains("bytes, more than airlock reads"), "{why}");
     assert_eq!(team.env.state(&run), "in_review");
 }
