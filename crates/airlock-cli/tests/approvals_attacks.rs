@@ -472,3 +472,117 @@ fn rules_files_that_are_not_plain_bounded_files_are_refused() {
     assert!(why.contains("bytes, more than airlock reads"), "{why}");
     assert_eq!(team.env.state(&run), "in_review");
 }
+
+/// The author claims another name at `start` and runs on a machine `.airlock/runners`
+/// does not list: nobody can tell the author's own approval from another's, so every
+/// approval is refused until the proof comes from a listed machine.
+#[test]
+fn a_proof_from_a_machine_the_runners_file_does_not_list_cannot_be_approved() {
+    let team = Team::new();
+    team.reviewers(&[(DEV, "dev"), (ALICE, "alice")]);
+    // The team's runners: a machine that is not this one.
+    team.env.commit_file(
+        ".airlock/runners",
+        &format!("{ALICE} {}\n", team.public("alice")),
+        "runners",
+    );
+    let run = team.submitted_by("zed@example.com");
+    let why = team.refused(DEV, &run, "dev", "approver-is-author");
+    assert!(
+        why.contains("a machine key .airlock/runners does not list"),
+        "{why}"
+    );
+    assert_eq!(team.env.state(&run), "in_review");
+    // Listed, the machine's owner is known: dev is its author, alice may approve.
+    let machine =
+        std::fs::read_to_string(team.env.home.join(".config/airlock/signing_key.pub")).unwrap();
+    team.env.commit_file(
+        ".airlock/runners",
+        &format!("{DEV} {}\n", machine.trim()),
+        "runners",
+    );
+    let why = team.refused(DEV, &run, "dev", "approver-is-author");
+    assert!(
+        why.contains("owns the machine key that signed the proof"),
+        "{why}"
+    );
+    assert_eq!(team.approve(ALICE, &run, "alice").code, 0);
+    assert_eq!(team.env.state(&run), "approved");
+}
+
+/// The machine key that signed the proof is also listed as a reviewer's key: an approval
+/// signed with it is the proof signer's, refused.
+#[test]
+fn the_proofs_own_key_listed_as_a_reviewer_cannot_approve() {
+    let team = Team::new();
+    let machine = team.env.home.join(".config/airlock/signing_key");
+    let public =
+        std::fs::read_to_string(team.env.home.join(".config/airlock/signing_key.pub")).unwrap();
+    let run = {
+        // The machine key exists once airlock has run; list it for carol, then submit.
+        team.reviewers(&[(ALICE, "alice")]);
+        let run = team.submitted_by(DEV);
+        team.env.commit_file(
+            ".airlock/reviewers",
+            &format!(
+                "{ALICE} {}\n{CAROL} {}\n",
+                team.public("alice"),
+                public.trim()
+            ),
+            "reviewers",
+        );
+        run
+    };
+    let before = team.env.world();
+    let v = team.json_as(
+        CAROL,
+        &["approve", &run, "--key", machine.to_str().unwrap()],
+        1,
+    );
+    assert_eq!(v["error"]["code"], "approver-is-author", "{v}");
+    assert!(
+        v["error"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("the key that signed the proof"),
+        "{v}"
+    );
+    team.env.assert_unchanged(&before);
+    assert_eq!(team.env.state(&run), "in_review");
+}
+
+/// A rename out of an owned directory (and the deletion it is) is counted under the old
+/// path's rule too: moving `ci/pipeline.yml` to `src/` still needs `ci/**`'s two owners.
+#[test]
+fn a_rename_out_of_an_owned_path_needs_its_owners() {
+    let team = Team::new();
+    team.reviewers(&[(ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")]);
+    team.env.commit_file(
+        ".airlock/owners",
+        "@core = alice@example.com bob@example.com\nci/** @core n=2\n",
+        "owners",
+    );
+    let brief = team.env.write_brief(
+        "brief",
+        &BRIEF.replace(
+            r#"touch = ["src/**", "tests/**"]"#,
+            r#"touch = ["src/**", "tests/**", "ci/**"]"#,
+        ),
+    );
+    let v = team.json_as(DEV, &["start", &brief], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(v["worktree"].as_str().unwrap());
+    std::fs::rename(wt.join("ci/pipeline.yml"), wt.join("src/pipeline.yml")).unwrap();
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    team.json_as(DEV, &["check", &run], 0);
+    team.json_as(DEV, &["submit", &run], 0);
+    let out = team.approve(CAROL, &run, "carol");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("missing: ci/** (line 2): 0 of 2 approvals from @core (ci/pipeline.yml)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(team.env.state(&run), "in_review");
+}

@@ -359,6 +359,10 @@ pub struct Authors {
     /// wildcard line), each with why. Such a key's approval is the author's, whatever
     /// principal it claims.
     pub author_keys: Vec<(String, String)>,
+    /// `SHA256:…` of the key that signed the current proof when `.airlock/runners` exists
+    /// and does not list it: whoever owns that machine is unknown, so nobody can be told
+    /// apart from the author (`AIRLOCK_PRINCIPAL` at `start` is a claim, not a proof).
+    pub unknown_runner: Option<String>,
 }
 
 /// A principal as compared for authorship: e-mail addresses differ in case only in
@@ -395,6 +399,14 @@ pub fn authors(al: &Airlock, run: &Run, rules: &Rules) -> Result<Authors> {
         {
             let key = sig.public_key();
             let fp = key.fingerprint(HashAlg::Sha256).to_string();
+            if let Some(runners) = &rules.runners
+                && !runners
+                    .entries
+                    .iter()
+                    .any(|e| !e.cert_authority && e.key.key_data() == key)
+            {
+                out.unknown_runner = Some(fp.clone());
+            }
             if !out.proof_keys.contains(&fp) {
                 out.proof_keys.push(fp);
             }
@@ -456,6 +468,15 @@ pub fn authors(al: &Airlock, run: &Run, rules: &Rules) -> Result<Authors> {
 
 /// Refuses an approver who is an author of the run.
 pub fn require_not_author(run: &Run, authors: &Authors, approval: &VerifiedApproval) -> Result<()> {
+    if let Some(key) = &authors.unknown_runner {
+        return Err(author_refusal(
+            run,
+            &approval.principal,
+            &format!(
+                "cannot be told apart from its author: the proof was signed by {key}, a machine key {RUNNERS_FILE} does not list, so whose run it is is unknown (add the machine's `airlock key` line to {RUNNERS_FILE} and submit again from it)"
+            ),
+        ));
+    }
     let approver = author_form(&approval.principal);
     for (pattern, why) in &authors.principals {
         if airlock_proof::signers::match_pattern_list(&approver, &[author_form(pattern)]) {
