@@ -586,3 +586,65 @@ fn a_rename_out_of_an_owned_path_needs_its_owners() {
     );
     assert_eq!(team.env.state(&run), "in_review");
 }
+
+/// Principals are claims (`AIRLOCK_PRINCIPAL`) or an envelope's word (a wildcard line of
+/// `reviewers` admits any name it matches): markup, a bidirectional override and a
+/// backtick in them reach `show`, `log`, `approvals`, `report` and the web run page shown
+/// as text, never as markup nor reordering the line.
+#[test]
+fn hostile_principal_names_are_shown_never_obeyed() {
+    let team = Team::new();
+    team.reviewers(&[("*@example.net", "bob")]);
+    let redirector = "<img src=x onerror=alert(1)>`]\u{202e}@example.com";
+    let approver = "<script>alert(2)</script>@example.net";
+    let run = team.submitted_by(DEV);
+    let out = team.as_(redirector, &["redirect", &run, "--reason", "again"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    team.json_as(DEV, &["check", &run], 0);
+    team.json_as(DEV, &["submit", &run], 0);
+    let out = team.approve(approver, &run, "bob");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(team.env.state(&run), "approved");
+    for args in [
+        vec!["show", run.as_str(), "--no-diff", "--no-pager"],
+        vec!["log"],
+        vec!["approvals", run.as_str()],
+        vec!["report", run.as_str()],
+    ] {
+        let out = team.as_(CAROL, &args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert!(!out.stdout.contains('\u{202e}'), "{args:?}: {}", out.stdout);
+        // The redirector's name, where it is shown, with the override as an escape.
+        assert!(
+            args[0] == "approvals" || out.stdout.contains("\\u{202e}"),
+            "{args:?}: {}",
+            out.stdout
+        );
+    }
+    let report = team.as_(CAROL, &["report", &run]).stdout;
+    for line in report
+        .lines()
+        .filter(|l| l.contains("<script>") || l.contains("<img"))
+    {
+        // Inside a code span (its fence longer than any backtick run in the name).
+        assert!(
+            line.contains("` <img") || line.contains("` <script>"),
+            "markup outside a code span: {line}"
+        );
+    }
+    let mut layout = airlock_core::layout::Layout::discover(&team.env.repo).unwrap();
+    layout.key_dir = team.env.home.join(".config").join("airlock");
+    let al = airlock_core::Airlock::open_in(layout).unwrap();
+    let ctx = airlock_web::pages::PageCtx {
+        csrf: "csrf".into(),
+        flash: None,
+        user: "carol".into(),
+    };
+    let html = airlock_web::pages::run(&al, &run, None, &ctx)
+        .unwrap()
+        .into_string();
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert!(!html.contains('\u{202e}'), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(2)"), "{html}");
+}
