@@ -648,3 +648,48 @@ fn hostile_principal_names_are_shown_never_obeyed() {
     assert!(!html.contains('\u{202e}'), "{html}");
     assert!(html.contains("&lt;script&gt;alert(2)"), "{html}");
 }
+
+/// A genuine approval of round 1, its ledger event relabelled (by a database writer) as
+/// one of round 2's proof after a redirect: it names round 1, so it does not count, and a
+/// second owner's approval leaves the run one approval short.
+#[test]
+fn an_approval_of_an_earlier_round_relabelled_for_the_next_does_not_count() {
+    let team = Team::new();
+    team.reviewers(&[(ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")]);
+    team.env.commit_file(
+        ".airlock/owners",
+        "@core = alice@example.com bob@example.com carol@example.com\n* @core n=2\n",
+        "owners",
+    );
+    let run = team.submitted_by(DEV);
+    assert_eq!(team.approve(ALICE, &run, "alice").code, 0);
+    let seq = approval_seq(&team.env, &run);
+    let out = team.as_(BOB, &["redirect", &run, "--reason", "once more"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    team.json_as(DEV, &["check", &run], 0);
+    team.json_as(DEV, &["submit", &run], 0);
+    let digest = team
+        .env
+        .events(Some(&run))
+        .into_iter()
+        .rev()
+        .find(|e| e["kind"] == "submit")
+        .unwrap()["data"]["digest"]
+        .clone();
+    tamper(&team.env, seq, &|d| d["digest"] = digest.clone());
+    let out = team.approve(CAROL, &run, "carol");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(team.env.state(&run), "in_review", "{}", out.stdout);
+    let show = team.as_(CAROL, &["show", &run, "--no-diff", "--no-pager"]);
+    assert!(
+        show.stdout.contains(&format!(
+            "it approves run {run} round 1, not run {run} round 2"
+        )) && show.stdout.contains("1 of 2 approvals from @core"),
+        "{}",
+        show.stdout
+    );
+    let main = team.env.rev("main");
+    let v = team.json_as(CAROL, &["promote", &run], 1);
+    assert_ne!(v["error"]["code"], Value::Null, "{v}");
+    assert_eq!(team.env.rev("main"), main);
+}
