@@ -693,3 +693,21 @@ fn an_approval_of_an_earlier_round_relabelled_for_the_next_does_not_count() {
     assert_ne!(v["error"]["code"], Value::Null, "{v}");
     assert_eq!(team.env.rev("main"), main);
 }
+
+/// A certificate authority's key on the target's `reviewers` signs an approval itself (no
+/// certificate): a CA line admits certificates it issued, never plain signatures of its key.
+#[test]
+fn a_certificate_authoritys_own_key_cannot_approve() {
+    let team = Team::new();
+    team.reviewers(&[
+        (
+            "*@example.net cert-authority,namespaces=\"airlock-approval\"",
+            "bob",
+        ),
+        (ALICE, "alice"),
+    ]);
+    let run = team.submitted_by(DEV);
+    let why = team.refused("bob@example.net", &run, "bob", "reviewer-unknown");
+    assert!(why.contains("is not listed in .airlock/reviewers"), "{why}");
+    assert_eq!(team.env.state(&run), "in_review");
+}
