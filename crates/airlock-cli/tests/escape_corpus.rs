@@ -6563,3 +6563,56 @@ fn a_command_cannot_read_the_reviewers_key_nor_reach_the_agent() {
     // The key is as it was.
     assert_eq!(std::fs::read_to_string(&key).unwrap(), private);
 }
+
+// ---- Red team on "Who decides" (issue 20): the signing key git's config names ------
+
+/// The reviewer's SSH key kept outside the home (a team's key directory) and named by
+/// `user.signingkey` in the `GIT_CONFIG_GLOBAL` file `airlock approve` reads: a command
+/// of the run, told both paths, can read neither the key nor the config, and cannot sign.
+#[test]
+fn a_command_cannot_read_the_signing_key_gits_config_names() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let dir = outside_private_tmp(&format!("teamred-signing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("reviewer_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "reviewer", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let config = dir.join("gitconfig");
+    std::fs::write(
+        &config,
+        format!(
+            "[gpg]\n\tformat = ssh\n[user]\n\tsigningkey = {}\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let private = std::fs::read_to_string(&key).unwrap();
+    let secret_line = private.lines().nth(1).unwrap().to_string();
+    let (k, c) = (s(&key), s(&config));
+    let a = exec(
+        &j,
+        &run,
+        "20s",
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "cat {k}; cat {c}; cat \"$GIT_CONFIG_GLOBAL\"; \
+                 echo x > m; ssh-keygen -Y sign -n airlock-approval -f {k} m && echo ESCAPED-1; \
+                 git config --global user.signingkey && echo ESCAPED-2; exit 1"
+            ),
+        ],
+        &[("GIT_CONFIG_GLOBAL", &c)],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(a.trace.is_object(), "{}", a.text);
+    assert!(!a.shows("ESCAPED"), "{}", a.text);
+    a.assert_not_shown(&secret_line);
+    a.assert_not_shown("signingkey");
+}

@@ -354,6 +354,21 @@ pub struct Authors {
     pub principals: Vec<(String, String)>,
     /// `SHA256:…` of the keys that signed the run's proofs.
     pub proof_keys: Vec<String>,
+    /// `SHA256:…` of reviewer keys that may sign as an author (a line of `reviewers` whose
+    /// patterns name an author: the author's key listed again under another name, or a
+    /// wildcard line), each with why. Such a key's approval is the author's, whatever
+    /// principal it claims.
+    pub author_keys: Vec<(String, String)>,
+    /// `SHA256:…` of the key that signed the current proof when `.airlock/runners` exists
+    /// and does not list it: whoever owns that machine is unknown, so nobody can be told
+    /// apart from the author (`AIRLOCK_PRINCIPAL` at `start` is a claim, not a proof).
+    pub unknown_runner: Option<String>,
+}
+
+/// A principal as compared for authorship: e-mail addresses differ in case only in
+/// spelling, and surrounding spaces are not part of a name.
+fn author_form(principal: &str) -> String {
+    principal.trim().to_lowercase()
 }
 
 /// The run's authors: the principals of its `start`, `submit` and `redirect` events, the
@@ -384,6 +399,14 @@ pub fn authors(al: &Airlock, run: &Run, rules: &Rules) -> Result<Authors> {
         {
             let key = sig.public_key();
             let fp = key.fingerprint(HashAlg::Sha256).to_string();
+            if let Some(runners) = &rules.runners
+                && !runners
+                    .entries
+                    .iter()
+                    .any(|e| !e.cert_authority && e.key.key_data() == key)
+            {
+                out.unknown_runner = Some(fp.clone());
+            }
             if !out.proof_keys.contains(&fp) {
                 out.proof_keys.push(fp);
             }
@@ -420,16 +443,48 @@ pub fn authors(al: &Airlock, run: &Run, rules: &Rules) -> Result<Authors> {
         }
     }
     let _ = PROOF_NAMESPACE;
+    for entry in rules.reviewers.entries.iter().filter(|e| !e.cert_authority) {
+        let patterns: Vec<String> = entry.principals.iter().map(|p| author_form(p)).collect();
+        let named = out
+            .principals
+            .iter()
+            .find(|(p, _)| airlock_proof::signers::match_pattern_list(&author_form(p), &patterns));
+        if let Some((author, did)) = named {
+            let fp = entry.key.fingerprint(HashAlg::Sha256).to_string();
+            if !out.author_keys.iter().any(|(k, _)| *k == fp) {
+                out.author_keys.push((
+                    fp,
+                    format!(
+                        "signs with a key {REVIEWERS_FILE}:{} lists for {} ({author}, who {did})",
+                        entry.line,
+                        entry.principals.join(",")
+                    ),
+                ));
+            }
+        }
+    }
     Ok(out)
 }
 
 /// Refuses an approver who is an author of the run.
 pub fn require_not_author(run: &Run, authors: &Authors, approval: &VerifiedApproval) -> Result<()> {
-    let list = |p: &String| vec![p.clone()];
+    if let Some(key) = &authors.unknown_runner {
+        return Err(author_refusal(
+            run,
+            &approval.principal,
+            &format!(
+                "cannot be told apart from its author: the proof was signed by {key}, a machine key {RUNNERS_FILE} does not list, so whose run it is is unknown (add the machine's `airlock key` line to {RUNNERS_FILE} and submit again from it)"
+            ),
+        ));
+    }
+    let approver = author_form(&approval.principal);
     for (pattern, why) in &authors.principals {
-        if airlock_proof::signers::match_pattern_list(&approval.principal, &list(pattern)) {
+        if airlock_proof::signers::match_pattern_list(&approver, &[author_form(pattern)]) {
             return Err(author_refusal(run, &approval.principal, why));
         }
+    }
+    if let Some((_, why)) = authors.author_keys.iter().find(|(k, _)| *k == approval.key) {
+        return Err(author_refusal(run, &approval.principal, why));
     }
     if authors.proof_keys.contains(&approval.key) {
         return Err(author_refusal(
@@ -439,6 +494,29 @@ pub fn require_not_author(run: &Run, authors: &Authors, approval: &VerifiedAppro
         ));
     }
     Ok(())
+}
+
+/// One key is one reviewer: a key listed under several principals (or a wildcard) that
+/// signed as each of them counts once, for the first principal it signed as.
+fn require_new_key(counted: &[VerifiedApproval], v: VerifiedApproval) -> Result<VerifiedApproval> {
+    match counted
+        .iter()
+        .find(|a| a.key == v.key && a.principal != v.principal)
+    {
+        Some(first) => Err(Error::refused(
+            Code::ApprovalsMissing,
+            format!(
+                "the approval as {} does not count: its key already approved as {}",
+                v.principal, first.principal
+            ),
+            vec![format!(
+                "{} signed both; one key is one reviewer, whatever names {REVIEWERS_FILE} lists it under",
+                v.key
+            )],
+            "ask another reviewer, with their own key, to approve",
+        )),
+        None => Ok(v),
+    }
 }
 
 fn author_refusal(run: &Run, principal: &str, why: &str) -> Error {
@@ -518,13 +596,14 @@ pub fn standing(
     for (seq, env) in recorded(al, run, submission)? {
         match verify(rules, run, submission, &env, now)
             .and_then(|v| require_not_author(run, &authors, &v).map(|()| v))
+            .and_then(|v| require_new_key(&approvals, v))
         {
             Ok(v) => approvals.push(v),
             Err(e) => refused.push((seq, one_line(&e), e.code())),
         }
     }
     if let Some(v) = extra {
-        approvals.push(v.clone());
+        approvals.push(require_new_key(&approvals, v.clone())?);
     }
     let principals: Vec<String> = approvals.iter().map(|a| a.principal.clone()).collect();
     let paths: Vec<String> = crate::git::diff_tree(&al.layout.git(), &run.base, &submission.head)?
@@ -671,11 +750,16 @@ pub fn ssh_sign(key: &Path, message: &[u8]) -> Result<String> {
 /// The key `approve` signs with when `--key` is not given: git's `user.signingkey` when
 /// `gpg.format` is `ssh`.
 pub fn default_key(al: &Airlock) -> Option<PathBuf> {
-    let format = crate::git::user_config(&al.layout.git_dir, "gpg.format")?;
+    default_key_in(&al.layout.git_dir)
+}
+
+/// [`default_key`] of the repository at `git_dir` (the sandbox hides it from commands).
+pub fn default_key_in(git_dir: &Path) -> Option<PathBuf> {
+    let format = crate::git::user_config(git_dir, "gpg.format")?;
     if format != "ssh" {
         return None;
     }
-    let key = crate::git::user_config(&al.layout.git_dir, "user.signingkey")?;
+    let key = crate::git::user_config(git_dir, "user.signingkey")?;
     let key = key.strip_prefix("key::").map(str::to_string).unwrap_or(key);
     let path = match key.strip_prefix("~/") {
         Some(rest) => PathBuf::from(std::env::var_os("HOME")?).join(rest),

@@ -376,6 +376,11 @@ pub fn view(layout: &Layout, workflow: &Workflow) -> View {
     if let Some(home) = home() {
         home_view(layout, &home, &mut view);
     }
+    // The reviewer's signing key (issue 20) wherever git's config keeps it, and the
+    // global config file that names it: `airlock approve` signs with that key.
+    for (path, why) in signing_key_paths(layout) {
+        view.hidden.push(Shown::at(path, why));
+    }
     for entry in workflow.paths_written.iter().filter(|e| e.key == "hide") {
         if let Some(path) = expand(&entry.path) {
             let why = format!("{} (line {})", entry.setting, entry.line);
@@ -429,6 +434,37 @@ fn push_exposed(view: &mut View, path: PathBuf, why: impl Into<String>) {
         path,
         why: why.into(),
     });
+}
+
+/// Files outside the home that hold or name a reviewer's SSH signing key: the file
+/// `GIT_CONFIG_GLOBAL` names, and git's `user.signingkey` (with `gpg.format = ssh`) and,
+/// when that is a `.pub`, its private half beside it. (Those in the home are hidden with it.)
+fn signing_key_paths(layout: &Layout) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    if let Some(config) = std::env::var_os("GIT_CONFIG_GLOBAL").map(PathBuf::from)
+        && config.is_absolute()
+        && !config.starts_with("/dev")
+    {
+        out.push((
+            config,
+            "the git configuration $GIT_CONFIG_GLOBAL names, which names the signing key".into(),
+        ));
+    }
+    if let Some(key) = crate::approvals::default_key_in(&layout.git_dir)
+        && key.is_absolute()
+    {
+        if let Some(private) = key.to_str().and_then(|k| k.strip_suffix(".pub")) {
+            out.push((
+                PathBuf::from(private),
+                "the private half of git's user.signingkey (approvals are signed with it)".into(),
+            ));
+        }
+        out.push((
+            key,
+            "git's user.signingkey, the SSH key approvals are signed with".into(),
+        ));
+    }
+    out
 }
 
 /// The home directory's part of the view: all of it hidden, the toolchains

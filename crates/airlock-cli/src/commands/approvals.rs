@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use airlock_core::Result;
+use airlock_core::hostile::{one_line, shell_words};
 
 use super::Ctx;
 use crate::render::{Output, Report};
@@ -57,14 +58,33 @@ impl Report for Approvals {
                 None => "verifies".to_string(),
                 Some(p) => format!("does not count: {p}"),
             };
-            out.push_str(&format!("event {}: {} ({verdict})\n", a.seq, a.principal));
+            // The principal is the envelope's word (a database writer's or a wildcard
+            // key's): escaped on one line, and shell-quoted in the command to copy.
+            out.push_str(&format!(
+                "event {}: {} ({})\n",
+                a.seq,
+                one_line(&a.principal, usize::MAX),
+                one_line(&verdict, usize::MAX)
+            ));
             if let (Some(pae), Some(sig)) = (&a.pae, &a.sig) {
+                let words = |p: &std::path::Path| p.display().to_string();
+                let verify = shell_words(&[
+                    "ssh-keygen".into(),
+                    "-Y".into(),
+                    "verify".into(),
+                    "-f".into(),
+                    words(&pae.with_file_name("allowed_signers")),
+                    "-I".into(),
+                    a.principal.clone(),
+                    "-n".into(),
+                    "airlock-approval".into(),
+                    "-s".into(),
+                    words(sig),
+                ]);
                 out.push_str(&format!(
-                    "  ssh-keygen -Y verify -f {} -I {} -n airlock-approval -s {} < {}\n",
-                    pae.with_file_name("allowed_signers").display(),
-                    a.principal,
-                    sig.display(),
-                    pae.display()
+                    "  {} < {}\n",
+                    one_line(&verify, usize::MAX),
+                    one_line(&shell_words(&[words(pae)]), usize::MAX)
                 ));
             }
         }
