@@ -64,6 +64,11 @@ pub struct PgStore {
     machine: String,
     statements: Statements,
     key: Option<SigningKey>,
+    /// The ledger's first event's hash once there is one (it never
+    /// changes), and this machine's values once set: asked at every
+    /// witnessed event otherwise.
+    identity: RefCell<Option<String>>,
+    kept_meta: RefCell<HashMap<String, String>>,
 }
 
 /// The statements every append runs, prepared once per connection.
@@ -137,6 +142,8 @@ impl PgStore {
             location,
             statements,
             key: None,
+            identity: RefCell::new(None),
+            kept_meta: RefCell::new(HashMap::new()),
         })
     }
 
@@ -307,22 +314,36 @@ impl Chain for PgStore {
 
     /// The hash of the first event.
     fn identity(&self) -> Result<Option<String>> {
-        Ok(self
+        if let Some(known) = self.identity.borrow().clone() {
+            return Ok(Some(known));
+        }
+        let found: Option<String> = self
             .query("SELECT hash FROM events ORDER BY seq LIMIT 1", &[])?
             .first()
-            .map(|r| r.get(0)))
+            .map(|r| r.get(0));
+        self.identity.borrow_mut().clone_from(&found);
+        Ok(found)
     }
 
     /// This machine's values: the head record that marks a ledger as kept
     /// is this machine's, and another machine has its own.
     fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
+        if let Some(known) = self.kept_meta.borrow().get(key) {
+            return Ok(Some(known.clone()));
+        }
+        let found: Option<String> = self
             .query(
                 "SELECT value FROM airlock_meta WHERE scope = $1 AND key = $2",
                 &[&self.machine, &key],
             )?
             .first()
-            .map(|r| r.get(0)))
+            .map(|r| r.get(0));
+        if let Some(value) = &found {
+            self.kept_meta
+                .borrow_mut()
+                .insert(key.to_string(), value.clone());
+        }
+        Ok(found)
     }
 
     fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -334,6 +355,9 @@ impl Chain for PgStore {
                 &[&self.machine, &key, &value],
             )
             .map_err(database_error)?;
+        self.kept_meta
+            .borrow_mut()
+            .insert(key.to_string(), value.to_string());
         Ok(())
     }
 
@@ -401,7 +425,9 @@ impl Store for PgStore {
     fn witness(&mut self, event: &Event) -> Result<()> {
         self.signing_key()?;
         let key = self.key.as_ref().expect("loaded");
-        airlock_store::head::advance(&self.paths, self, key, event)
+        // This machine's processes write its record in turn, one write
+        // for every event waiting (see `head::advance_grouped`).
+        airlock_store::head::advance_grouped(&self.paths, self, key, event)
     }
 
     fn witness_replacing(&mut self, event: &Event) -> Result<()> {
