@@ -1075,7 +1075,6 @@ impl Store for PgStore {
     }
 
     fn in_review(&self, kinds: &[&str]) -> Result<Vec<InReview>> {
-        const IN_REVIEW: &str = "SELECT id FROM runs WHERE state = 'in_review'";
         let mut client = self.client.borrow_mut();
         // One snapshot for the four queries: a run decided meanwhile is
         // either wholly in the queue or not in it.
@@ -1110,13 +1109,14 @@ impl Store for PgStore {
         if queue.is_empty() {
             return Ok(queue);
         }
+        // The waiting runs' ids, found once: each query below reads its
+        // rows of those runs by index, rather than the runs table again.
+        let ids: Vec<String> = queue.iter().map(|q| q.run.id.clone()).collect();
         for row in tx
             .query(
-                &format!(
-                    "SELECT run, data FROM actions WHERE run IN ({IN_REVIEW})
-                     ORDER BY run, role = 'undo', seq"
-                ),
-                &[],
+                "SELECT run, data FROM actions WHERE run = ANY($1)
+                 ORDER BY run, role = 'undo', seq",
+                &[&ids],
             )
             .map_err(database_error)?
         {
@@ -1130,11 +1130,9 @@ impl Store for PgStore {
         }
         for row in tx
             .query(
-                &format!(
-                    "SELECT run, (data::jsonb ->> 'n')::bigint, data::jsonb ->> 'confinement'
-                     FROM traces WHERE run IN ({IN_REVIEW}) ORDER BY run, n"
-                ),
-                &[],
+                "SELECT run, (data::jsonb ->> 'n')::bigint, data::jsonb ->> 'confinement'
+                 FROM traces WHERE run = ANY($1) ORDER BY run, n",
+                &[&ids],
             )
             .map_err(database_error)?
         {
@@ -1159,9 +1157,9 @@ impl Store for PgStore {
                 .query(
                     &format!(
                         "SELECT {EVENT_COLUMNS} FROM events
-                         WHERE run IN ({IN_REVIEW}) AND kind = ANY($1) ORDER BY seq"
+                         WHERE run = ANY($1) AND kind = ANY($2) ORDER BY seq"
                     ),
-                    &[&kinds],
+                    &[&ids, &kinds],
                 )
                 .map_err(database_error)?
             {
