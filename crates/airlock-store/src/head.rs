@@ -13,6 +13,10 @@
 //! and hidden from every sandbox, so restoring the state directory (or the
 //! whole repository) from a backup does not roll the record back with it.
 //!
+//! A shared database's processes on one machine write the record in groups
+//! ([`advance_grouped`]), appending a record to the file with one flush; a
+//! file's record is its last whole line.
+//!
 //! Opening the store checks the ledger reaches the record (its event at the
 //! recorded seq has the recorded hash) and refuses otherwise, and refuses a
 //! ledger that has had a record (`ledger_meta`) when the record is gone;
