@@ -76,7 +76,45 @@ struct Statements {
     lock_chain: Statement,
     /// Inserts the event and advances its chain's head, in one round trip.
     insert_event: Statement,
+    /// The whole append in one statement, committed on its own: see
+    /// [`append_alone`].
+    append_alone: Statement,
 }
+
+/// An event appended to a chain that exists, by one statement: the chain's
+/// row locked (`FOR UPDATE`: under a concurrent appender, the version it
+/// committed), the event numbered after it, its hash computed by the
+/// server in the ledger's encoding (`airlock_ledger::hash_event`: the
+/// domain tag, `seq` in 8 bytes big-endian, then `ts`, `run` after a 0 or 1
+/// byte, `kind`, `data` and `prev`, each after its length in 8 bytes
+/// big-endian, as UTF-8), the event inserted and the row advanced. No row
+/// when the chain has none yet.
+const APPEND_ALONE: &str = "WITH head AS (
+        SELECT n, hash FROM chains WHERE chain = $1 FOR UPDATE
+    ), next AS (
+        SELECT nextval('events_seq') AS seq, n + 1 AS n, hash AS prev FROM head
+    ), hashed AS (
+        SELECT seq, n, prev, encode(sha256(
+            convert_to(E'airlock-ledger/v1\\n', 'UTF8') || int8send(seq)
+            || int8send(octet_length(convert_to($2::text, 'UTF8'))::bigint)
+            || convert_to($2::text, 'UTF8')
+            || CASE WHEN $3::text IS NULL THEN '\\x00'::bytea
+                    ELSE '\\x01'::bytea
+                        || int8send(octet_length(convert_to($3::text, 'UTF8'))::bigint)
+                        || convert_to($3::text, 'UTF8') END
+            || int8send(octet_length(convert_to($4::text, 'UTF8'))::bigint)
+            || convert_to($4::text, 'UTF8')
+            || int8send(octet_length(convert_to($5::text, 'UTF8'))::bigint)
+            || convert_to($5::text, 'UTF8')
+            || int8send(octet_length(convert_to(prev, 'UTF8'))::bigint)
+            || convert_to(prev, 'UTF8')
+        ), 'hex') AS hash FROM next
+    ), moved AS (
+        UPDATE chains SET n = hashed.n, hash = hashed.hash FROM hashed WHERE chain = $1
+    )
+    INSERT INTO events (seq, chain, n, ts, run, kind, data, prev, hash)
+    SELECT seq, $1, n, $2::text, $3::text, $4::text, $5::text, prev, hash FROM hashed
+    RETURNING seq, prev, hash";
 
 impl PgStore {
     /// Connects to the database at `url`, brings its schema up to date, and
@@ -125,6 +163,7 @@ impl PgStore {
                      UPDATE chains SET n = $3, hash = $9 WHERE chain = $2",
                 )
                 .map_err(database_error)?,
+            append_alone: client.prepare(APPEND_ALONE).map_err(database_error)?,
         };
         // The worktrees, logs, proofs and intent locks stay local.
         airlock_store::files::private_dir(&paths.state).map_err(|source| Error::Write {
@@ -181,6 +220,47 @@ impl PgStore {
             .borrow_mut()
             .query(sql, params)
             .map_err(database_error)
+    }
+
+    /// Appends an event by one statement, committed alone (one round trip
+    /// where a transaction takes four), when its chain exists and the event
+    /// needs nothing else written with it (no promotion step); `None`
+    /// otherwise, for [`append_in`] to do it. The server's hash is checked
+    /// against the ledger's own before the event is returned.
+    fn append_alone(&self, run: Option<&str>, kind: &str, data: &Value) -> Result<Option<Event>> {
+        if kind.trim().is_empty() || run.is_some() && STEP_KINDS.contains(&kind) {
+            return Ok(None);
+        }
+        let data_text = serde_json::to_string(data).map_err(airlock_ledger::LedgerError::from)?;
+        let chain = run.unwrap_or("");
+        let ts = airlock_model::run::now();
+        let rows = self
+            .client
+            .borrow_mut()
+            .query(
+                &self.statements.append_alone,
+                &[&chain, &ts, &run, &kind, &data_text],
+            )
+            .map_err(database_error)?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let (seq, prev, hash): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+        let ours = hash_event(seq as u64, &ts, run, kind, &data_text, &prev);
+        if ours != hash {
+            return Err(Error::Corrupt(format!(
+                "the database hashed event {seq} as {hash:.16}…, the ledger's encoding gives {ours:.16}…; `airlock ledger verify` names it"
+            )));
+        }
+        Ok(Some(Event {
+            seq: seq as u64,
+            ts,
+            run: run.map(str::to_owned),
+            kind: kind.to_owned(),
+            data: data.clone(),
+            prev,
+            hash,
+        }))
     }
 
     fn witnessed(&mut self, event: Event) -> Result<Event> {
@@ -646,6 +726,9 @@ impl Store for PgStore {
     }
 
     fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event> {
+        if let Some(event) = self.append_alone(run, kind, &data)? {
+            return self.witnessed(event);
+        }
         let event = self.in_transaction(false, |tx, st| append_in(tx, st, run, kind, &data))?;
         self.witnessed(event)
     }

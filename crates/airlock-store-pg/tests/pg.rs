@@ -268,3 +268,42 @@ fn a_head_record_write_cut_short_leaves_the_record_before_it() {
         Some("the ledger's head record cannot be trusted")
     );
 }
+
+#[test]
+fn events_appended_by_one_statement_hash_as_the_ledger_does() {
+    let db = testing::shared().database();
+    let m = machine();
+    let mut store = PgStore::open(&db.url(), &m.paths).unwrap();
+    start(&mut store, "r-é");
+    let mut appended = Vec::new();
+    for (run, kind, data) in [
+        (
+            Some("r-é"),
+            "note",
+            json!({"text": "ünïcødé ✓ \u{1F600}", "n": 1}),
+        ),
+        (Some("r-é"), "note", json!({})),
+        (None, "key-made", json!({"quote": "'\\x00' \\n"})),
+        (None, "ключ", json!([1, 2, 3])),
+        (Some("r-é"), "check", json!({"failure": null})),
+    ] {
+        appended.push(store.event(run, kind, data).unwrap());
+    }
+    for e in &appended {
+        let data = serde_json::to_string(&e.data).unwrap();
+        let ours =
+            airlock_ledger::hash_event(e.seq, &e.ts, e.run.as_deref(), &e.kind, &data, &e.prev);
+        assert_eq!(e.hash, ours, "{e:?}");
+    }
+    let stored = store.events(None).unwrap();
+    assert_eq!(&stored[stored.len() - appended.len()..], &appended[..]);
+    let report = store.verify_ledger().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    // The chain of events of no run, and the run's, numbered on.
+    let mut admin = db.admin();
+    let n: i64 = admin
+        .query_one("SELECT n FROM chains WHERE chain = 'r-é'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4);
+}
