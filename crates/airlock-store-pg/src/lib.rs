@@ -1167,10 +1167,13 @@ impl Store for PgStore {
             .read_only(true)
             .start()
             .map_err(database_error)?;
+        // Each query sent with its types (one round trip, where a query
+        // prepared first takes three).
+        use postgres::types::Type;
         let mut queue: Vec<InReview> = Vec::new();
         let mut at: HashMap<String, usize> = HashMap::new();
         for row in tx
-            .query(
+            .query_typed(
                 "SELECT id, data FROM runs WHERE state = 'in_review'
                  ORDER BY created COLLATE \"C\", id COLLATE \"C\"",
                 &[],
@@ -1196,10 +1199,10 @@ impl Store for PgStore {
         // rows of those runs by index, rather than the runs table again.
         let ids: Vec<String> = queue.iter().map(|q| q.run.id.clone()).collect();
         for row in tx
-            .query(
+            .query_typed(
                 "SELECT run, data FROM actions WHERE run = ANY($1)
                  ORDER BY run, role = 'undo', seq",
-                &[&ids],
+                &[(&ids, Type::TEXT_ARRAY)],
             )
             .map_err(database_error)?
         {
@@ -1212,10 +1215,10 @@ impl Store for PgStore {
             }
         }
         for row in tx
-            .query(
+            .query_typed(
                 "SELECT run, (data::jsonb ->> 'n')::bigint, data::jsonb ->> 'confinement'
                  FROM traces WHERE run = ANY($1) ORDER BY run, n",
-                &[&ids],
+                &[(&ids, Type::TEXT_ARRAY)],
             )
             .map_err(database_error)?
         {
@@ -1237,12 +1240,12 @@ impl Store for PgStore {
         }
         if !kinds.is_empty() {
             for row in tx
-                .query(
+                .query_typed(
                     &format!(
                         "SELECT {EVENT_COLUMNS} FROM events
                          WHERE run = ANY($1) AND kind = ANY($2) ORDER BY seq"
                     ),
-                    &[&ids, &kinds],
+                    &[(&ids, Type::TEXT_ARRAY), (&kinds, Type::TEXT_ARRAY)],
                 )
                 .map_err(database_error)?
             {
