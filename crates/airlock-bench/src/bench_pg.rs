@@ -1,7 +1,9 @@
 //! `pg-appends`: the PostgreSQL store's ledger appends with 8 writers, each
-//! on its own run and its own machine's state (as a team's machines are),
-//! against plain INSERTs of rows of the same size by 8 connections, one
-//! transaction each, on the same private cluster (durable: fsync on).
+//! on its own run and its own connection, against plain INSERTs of rows of
+//! the same size by 8 connections, one transaction each, on the same
+//! private cluster (durable: fsync on). The writers share one machine's
+//! state (its head record, as the agents one machine runs at once do);
+//! beside it, the same with each writer a machine of its own.
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -51,13 +53,16 @@ fn run_record(id: &str) -> Result<airlock_model::run::Run> {
     }))?)
 }
 
-/// `writers` threads, each with its store on its own run, appending
-/// `events` with `append`; the wall time from the common start to the last.
+/// `writers` threads, each with its store (its connection) on its own run,
+/// appending `events` with `append`; the wall time from the common start to
+/// the last. `one_machine`: the writers share a state and key directory
+/// (so one head record), else each has its own.
 fn appends(
     db: &Database,
     dir: &std::path::Path,
     opts: &Opts,
     tag: &str,
+    one_machine: bool,
     append: fn(&mut PgStore, &str, usize) -> airlock_store::Result<()>,
 ) -> Result<Duration> {
     let barrier = Arc::new(Barrier::new(opts.writers + 1));
@@ -66,9 +71,10 @@ fn appends(
         let mut handles = Vec::new();
         for w in 0..opts.writers {
             let (barrier, url) = (barrier.clone(), url.clone());
+            let machine = if one_machine { 0 } else { w };
             let paths = Paths {
-                state: dir.join(format!("m{w}/state")),
-                key_dir: dir.join(format!("m{w}/keys")),
+                state: dir.join(format!("m{machine}/state")),
+                key_dir: dir.join(format!("m{machine}/keys")),
             };
             handles.push(scope.spawn(move || -> Result<()> {
                 let mut store = PgStore::open(&url, &paths)?;
@@ -150,7 +156,11 @@ pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
     let cluster = Arc::new(Cluster::start_with(true).map_err(|e| anyhow!(e))?);
     let total = (opts.writers * opts.events) as u64;
     let mut subject = Measure::new(format!(
-        "PgStore::event x {} by {} writers (commit + head record)",
+        "PgStore::event x {} by {} writers of one machine (commit + its head record)",
+        opts.events, opts.writers
+    ));
+    let mut machines = Measure::new(format!(
+        "PgStore::event x {} by {} machines (commit + each one's head record)",
         opts.events, opts.writers
     ));
     let mut records = Measure::new(format!(
@@ -166,8 +176,10 @@ pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
             .prefix("airlock-bench-pg-")
             .tempdir()?;
         let db = cluster.database();
-        let a = appends(&db, &dir.path().join("full"), opts, "full", full)?;
-        let c = appends(&db, &dir.path().join("relaxed"), opts, "relaxed", relaxed)?;
+        let state = dir.path();
+        let a = appends(&db, &state.join("full"), opts, "full", true, full)?;
+        let m = appends(&db, &state.join("machines"), opts, "machines", false, full)?;
+        let c = appends(&db, &state.join("relaxed"), opts, "relaxed", true, relaxed)?;
         let b = inserts(&db, opts)?;
         let check = PgStore::open_unverified(
             &db.url(),
@@ -178,20 +190,22 @@ pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
         )?;
         let report = check.verify_ledger()?;
         ensure!(
-            report.is_ok() && report.events == 2 * (total + opts.writers as u64),
+            report.is_ok() && report.events == 3 * (total + opts.writers as u64),
             "verify after round {round}: {report:?}"
         );
         say(
             verbose,
             &format!(
-                "pg-appends: round {round}: {:.0} ms, {:.0} ms relaxed, vs {:.0} ms",
+                "pg-appends: round {round}: {:.0} ms, {:.0} ms by machines, {:.0} ms relaxed, vs {:.0} ms",
                 a.as_secs_f64() * 1e3,
+                m.as_secs_f64() * 1e3,
                 c.as_secs_f64() * 1e3,
                 b.as_secs_f64() * 1e3
             ),
         );
         if round > 0 {
             subject.push(a);
+            machines.push(m);
             records.push(c);
             baseline.push(b);
         }
@@ -199,12 +213,13 @@ pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
     let rate = |m: &Measure| total as f64 / m.median().as_secs_f64();
     let notes = vec![
         format!(
-            "appends/s: {:.0} (event), {:.0} (record_event); plain INSERTs/s: {:.0}",
+            "appends/s: {:.0} (event, one machine), {:.0} (event, a machine each), {:.0} (record_event); plain INSERTs/s: {:.0}",
             rate(&subject),
+            rate(&machines),
             rate(&records),
             rate(&baseline)
         ),
-        "each writer its own run and machine state (its own head record); fsync on; verify passes after every round".into(),
+        "each writer its own run and connection; one machine: one state and head record for all 8 (written for every event waiting at once); fsync on; verify passes after every round".into(),
     ];
     Ok(vec![Comparison {
         id: "pg-appends".into(),
@@ -214,7 +229,7 @@ pub fn bench(opts: &Opts, verbose: bool) -> Result<Vec<Comparison>> {
         ),
         subject,
         baseline,
-        details: vec![records],
+        details: vec![machines, records],
         notes,
         target: Target::RateOver {
             items: total,

@@ -20,6 +20,7 @@ mod bench_panel;
 mod bench_pg;
 mod bench_proof;
 mod bench_remote;
+mod bench_review;
 mod bench_snap;
 mod bench_start;
 mod bench_warm;
@@ -130,6 +131,18 @@ enum Command {
         /// Timed rounds (after one untimed round).
         #[arg(long, default_value_t = bench_metrics::Opts::default().rounds)]
         rounds: usize,
+    },
+    /// `airlock review` over a store of 10,000 runs on PostgreSQL (a private cluster) vs on SQLite.
+    Review {
+        /// Runs in each store.
+        #[arg(long, default_value_t = bench_review::Opts::default().runs)]
+        runs: usize,
+        /// Of which waiting in review.
+        #[arg(long, default_value_t = bench_review::Opts::default().waiting)]
+        waiting: usize,
+        /// Timed pairs (after one untimed pair).
+        #[arg(long, default_value_t = bench_review::Opts::default().pairs)]
+        pairs: usize,
     },
     /// The web pages (`airlock serve`) rendered in process: a run page with a large diff vs `airlock show`, the queue of many waiting runs vs `airlock review`.
     Web {
@@ -396,6 +409,19 @@ fn run(cli: &Cli, keep: &mut Vec<tempfile::TempDir>) -> Result<Vec<Comparison>> 
                 waiting: (*waiting).max(1),
                 pairs: *pairs,
                 same_brief: *same_brief,
+            },
+            v,
+        )?,
+        Command::Review {
+            runs,
+            waiting,
+            pairs,
+        } => bench_review::bench(
+            &airlock,
+            &bench_review::Opts {
+                runs: (*runs).max(1),
+                waiting: *waiting,
+                pairs: *pairs,
             },
             v,
         )?,

@@ -70,6 +70,11 @@ pub struct PgStore {
     machine: String,
     statements: Statements,
     key: Option<SigningKey>,
+    /// The ledger's first event's hash once there is one (it never
+    /// changes), and this machine's values once set: asked at every
+    /// witnessed event otherwise.
+    identity: RefCell<Option<String>>,
+    kept_meta: RefCell<HashMap<String, String>>,
 }
 
 /// The statements every append runs, prepared once per connection.
@@ -77,7 +82,45 @@ struct Statements {
     lock_chain: Statement,
     /// Inserts the event and advances its chain's head, in one round trip.
     insert_event: Statement,
+    /// The whole append in one statement, committed on its own: see
+    /// [`append_alone`].
+    append_alone: Statement,
 }
+
+/// An event appended to a chain that exists, by one statement: the chain's
+/// row locked (`FOR UPDATE`: under a concurrent appender, the version it
+/// committed), the event numbered after it, its hash computed by the
+/// server in the ledger's encoding (`airlock_ledger::hash_event`: the
+/// domain tag, `seq` in 8 bytes big-endian, then `ts`, `run` after a 0 or 1
+/// byte, `kind`, `data` and `prev`, each after its length in 8 bytes
+/// big-endian, as UTF-8), the event inserted and the row advanced. No row
+/// when the chain has none yet.
+const APPEND_ALONE: &str = "WITH head AS (
+        SELECT n, hash FROM chains WHERE chain = $1 FOR UPDATE
+    ), next AS (
+        SELECT nextval('events_seq') AS seq, n + 1 AS n, hash AS prev FROM head
+    ), hashed AS (
+        SELECT seq, n, prev, encode(sha256(
+            convert_to(E'airlock-ledger/v1\\n', 'UTF8') || int8send(seq)
+            || int8send(octet_length(convert_to($2::text, 'UTF8'))::bigint)
+            || convert_to($2::text, 'UTF8')
+            || CASE WHEN $3::text IS NULL THEN '\\x00'::bytea
+                    ELSE '\\x01'::bytea
+                        || int8send(octet_length(convert_to($3::text, 'UTF8'))::bigint)
+                        || convert_to($3::text, 'UTF8') END
+            || int8send(octet_length(convert_to($4::text, 'UTF8'))::bigint)
+            || convert_to($4::text, 'UTF8')
+            || int8send(octet_length(convert_to($5::text, 'UTF8'))::bigint)
+            || convert_to($5::text, 'UTF8')
+            || int8send(octet_length(convert_to(prev, 'UTF8'))::bigint)
+            || convert_to(prev, 'UTF8')
+        ), 'hex') AS hash FROM next
+    ), moved AS (
+        UPDATE chains SET n = hashed.n, hash = hashed.hash FROM hashed WHERE chain = $1
+    )
+    INSERT INTO events (seq, chain, n, ts, run, kind, data, prev, hash)
+    SELECT seq, $1, n, $2::text, $3::text, $4::text, $5::text, prev, hash FROM hashed
+    RETURNING seq, prev, hash";
 
 impl PgStore {
     /// Connects to the database at `url`, brings its schema up to date, and
@@ -132,6 +175,7 @@ impl PgStore {
                      UPDATE chains SET n = $3, hash = $9 WHERE chain = $2",
                 )
                 .map_err(database_error)?,
+            append_alone: client.prepare(APPEND_ALONE).map_err(database_error)?,
         };
         // The worktrees, logs, proofs and intent locks stay local.
         airlock_store::files::private_dir(&paths.state).map_err(|source| Error::Write {
@@ -149,6 +193,8 @@ impl PgStore {
             location,
             statements,
             key: None,
+            identity: RefCell::new(None),
+            kept_meta: RefCell::new(HashMap::new()),
         };
         // What this machine recorded while the database was out of reach.
         spool::flush(&store)?;
@@ -189,6 +235,49 @@ impl PgStore {
             .borrow_mut()
             .query(sql, params)
             .map_err(database_error)
+    }
+
+    /// Appends an event by one statement, committed alone (one round trip
+    /// where a transaction takes four), when its chain exists and the event
+    /// needs nothing else written with it (no promotion step); `None`
+    /// otherwise, for [`append_in`] to do it. The server's hash is checked
+    /// against the ledger's own before the event is returned.
+    fn append_alone(&self, run: Option<&str>, kind: &str, data: &Value) -> Result<Option<Event>> {
+        if kind.trim().is_empty() || run.is_some() && STEP_KINDS.contains(&kind) {
+            return Ok(None);
+        }
+        // Who acted, as every event names it (see `append_in`).
+        let data: &Value = &airlock_ledger::with_who(data);
+        let data_text = serde_json::to_string(data).map_err(airlock_ledger::LedgerError::from)?;
+        let chain = run.unwrap_or("");
+        let ts = airlock_model::run::now();
+        let rows = self
+            .client
+            .borrow_mut()
+            .query(
+                &self.statements.append_alone,
+                &[&chain, &ts, &run, &kind, &data_text],
+            )
+            .map_err(database_error)?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let (seq, prev, hash): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+        let ours = hash_event(seq as u64, &ts, run, kind, &data_text, &prev);
+        if ours != hash {
+            return Err(Error::Corrupt(format!(
+                "the database hashed event {seq} as {hash:.16}…, the ledger's encoding gives {ours:.16}…; `airlock ledger verify` names it"
+            )));
+        }
+        Ok(Some(Event {
+            seq: seq as u64,
+            ts,
+            run: run.map(str::to_owned),
+            kind: kind.to_owned(),
+            data: data.clone(),
+            prev,
+            hash,
+        }))
     }
 
     fn witnessed(&mut self, event: Event) -> Result<Event> {
@@ -397,22 +486,36 @@ impl Chain for PgStore {
 
     /// The hash of the first event.
     fn identity(&self) -> Result<Option<String>> {
-        Ok(self
+        if let Some(known) = self.identity.borrow().clone() {
+            return Ok(Some(known));
+        }
+        let found: Option<String> = self
             .query("SELECT hash FROM events ORDER BY seq LIMIT 1", &[])?
             .first()
-            .map(|r| r.get(0)))
+            .map(|r| r.get(0));
+        self.identity.borrow_mut().clone_from(&found);
+        Ok(found)
     }
 
     /// This machine's values: the head record that marks a ledger as kept
     /// is this machine's, and another machine has its own.
     fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
+        if let Some(known) = self.kept_meta.borrow().get(key) {
+            return Ok(Some(known.clone()));
+        }
+        let found: Option<String> = self
             .query(
                 "SELECT value FROM airlock_meta WHERE scope = $1 AND key = $2",
                 &[&self.machine, &key],
             )?
             .first()
-            .map(|r| r.get(0)))
+            .map(|r| r.get(0));
+        if let Some(value) = &found {
+            self.kept_meta
+                .borrow_mut()
+                .insert(key.to_string(), value.clone());
+        }
+        Ok(found)
     }
 
     fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -424,6 +527,9 @@ impl Chain for PgStore {
                 &[&self.machine, &key, &value],
             )
             .map_err(database_error)?;
+        self.kept_meta
+            .borrow_mut()
+            .insert(key.to_string(), value.to_string());
         Ok(())
     }
 
@@ -491,7 +597,9 @@ impl Store for PgStore {
     fn witness(&mut self, event: &Event) -> Result<()> {
         self.signing_key()?;
         let key = self.key.as_ref().expect("loaded");
-        airlock_store::head::advance(&self.paths, self, key, event)?;
+        // This machine's processes write its record in turn, one write
+        // for every event waiting (see `head::advance_grouped`).
+        airlock_store::head::advance_grouped(&self.paths, self, key, event)?;
         seal::note_unsealed(self, event)
     }
 
@@ -649,6 +757,9 @@ impl Store for PgStore {
     }
 
     fn event(&mut self, run: Option<&str>, kind: &str, data: Value) -> Result<Event> {
+        if let Some(event) = self.append_alone(run, kind, &data)? {
+            return self.witnessed(event);
+        }
         let event = self.in_transaction(false, |tx, st| append_in(tx, st, run, kind, &data))?;
         self.witnessed(event)
     }
@@ -1098,7 +1209,6 @@ impl Store for PgStore {
     }
 
     fn in_review(&self, kinds: &[&str]) -> Result<Vec<InReview>> {
-        const IN_REVIEW: &str = "SELECT id FROM runs WHERE state = 'in_review'";
         let mut client = self.client.borrow_mut();
         // One snapshot for the four queries: a run decided meanwhile is
         // either wholly in the queue or not in it.
@@ -1108,10 +1218,13 @@ impl Store for PgStore {
             .read_only(true)
             .start()
             .map_err(database_error)?;
+        // Each query sent with its types (one round trip, where a query
+        // prepared first takes three).
+        use postgres::types::Type;
         let mut queue: Vec<InReview> = Vec::new();
         let mut at: HashMap<String, usize> = HashMap::new();
         for row in tx
-            .query(
+            .query_typed(
                 "SELECT id, data FROM runs WHERE state = 'in_review'
                  ORDER BY created COLLATE \"C\", id COLLATE \"C\"",
                 &[],
@@ -1133,13 +1246,14 @@ impl Store for PgStore {
         if queue.is_empty() {
             return Ok(queue);
         }
+        // The waiting runs' ids, found once: each query below reads its
+        // rows of those runs by index, rather than the runs table again.
+        let ids: Vec<String> = queue.iter().map(|q| q.run.id.clone()).collect();
         for row in tx
-            .query(
-                &format!(
-                    "SELECT run, data FROM actions WHERE run IN ({IN_REVIEW})
-                     ORDER BY run, role = 'undo', seq"
-                ),
-                &[],
+            .query_typed(
+                "SELECT run, data FROM actions WHERE run = ANY($1)
+                 ORDER BY run, role = 'undo', seq",
+                &[(&ids, Type::TEXT_ARRAY)],
             )
             .map_err(database_error)?
         {
@@ -1152,12 +1266,10 @@ impl Store for PgStore {
             }
         }
         for row in tx
-            .query(
-                &format!(
-                    "SELECT run, (data::jsonb ->> 'n')::bigint, data::jsonb ->> 'confinement'
-                     FROM traces WHERE run IN ({IN_REVIEW}) ORDER BY run, n"
-                ),
-                &[],
+            .query_typed(
+                "SELECT run, (data::jsonb ->> 'n')::bigint, data::jsonb ->> 'confinement'
+                 FROM traces WHERE run = ANY($1) ORDER BY run, n",
+                &[(&ids, Type::TEXT_ARRAY)],
             )
             .map_err(database_error)?
         {
@@ -1179,12 +1291,12 @@ impl Store for PgStore {
         }
         if !kinds.is_empty() {
             for row in tx
-                .query(
+                .query_typed(
                     &format!(
                         "SELECT {EVENT_COLUMNS} FROM events
-                         WHERE run IN ({IN_REVIEW}) AND kind = ANY($1) ORDER BY seq"
+                         WHERE run = ANY($1) AND kind = ANY($2) ORDER BY seq"
                     ),
-                    &[&kinds],
+                    &[(&ids, Type::TEXT_ARRAY), (&kinds, Type::TEXT_ARRAY)],
                 )
                 .map_err(database_error)?
             {

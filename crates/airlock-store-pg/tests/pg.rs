@@ -169,3 +169,141 @@ fn a_deleted_run_tail_is_named_by_verify_when_its_chain_head_remains() {
     assert!(bad.problem.contains("run r-1"), "{}", bad.problem);
     assert!(bad.problem.contains("tail was deleted"), "{}", bad.problem);
 }
+
+/// The machine's head record file and the status it gives a new opening.
+fn record_seq(m: &Machine, url: &str) -> (std::path::PathBuf, Option<u64>) {
+    let mut store = PgStore::open_unverified(url, &m.paths).unwrap();
+    let path = airlock_store::head::path_of(&m.paths, &store);
+    let status = store.head_status(true).unwrap();
+    assert!(status.problem.is_none(), "{:?}", status.problem);
+    (path, status.record.map(|r| r.seq))
+}
+
+#[test]
+fn one_write_of_the_head_record_covers_the_events_announced_while_it_waited() {
+    let db = testing::shared().database();
+    let m = machine();
+    let mut a = PgStore::open(&db.url(), &m.paths).unwrap();
+    let mut b = PgStore::open(&db.url(), &m.paths).unwrap();
+    start(&mut a, "r-1");
+    start(&mut b, "r-2");
+    // Both commit; neither has written the record yet. B's event, later,
+    // waits announced beside the record while A writes.
+    let on_a = a.record_event("r-1", "note", json!({})).unwrap();
+    let on_b = b.record_event("r-2", "note", json!({})).unwrap();
+    assert!(on_b.seq > on_a.seq);
+    let (path, _) = record_seq(&m, &db.url());
+    let waiting = format!("{}.waiting", path.display());
+    std::fs::write(&waiting, format!("{} {}\n", on_b.seq, on_b.hash)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    a.witness(&on_a).unwrap();
+    assert_eq!(record_seq(&m, &db.url()).1, Some(on_b.seq), "A wrote B's");
+    // B finds its event covered and writes nothing.
+    let written = std::fs::read(&path).unwrap();
+    assert_ne!(written, before);
+    b.witness(&on_b).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), written);
+}
+
+#[test]
+fn an_announcement_the_ledger_does_not_hold_is_passed_over() {
+    let db = testing::shared().database();
+    let m = machine();
+    let mut store = PgStore::open(&db.url(), &m.paths).unwrap();
+    start(&mut store, "r-1");
+    let (path, _) = record_seq(&m, &db.url());
+    let waiting = format!("{}.waiting", path.display());
+    // A later seq with a hash no event has, and lines that are no event.
+    std::fs::write(
+        &waiting,
+        format!("99999 {}\nnot a line\n12 short\n", "ab".repeat(32)),
+    )
+    .unwrap();
+    let event = store.event(Some("r-1"), "note", json!({})).unwrap();
+    assert_eq!(record_seq(&m, &db.url()).1, Some(event.seq));
+    // And the record still refuses a database that lost that event.
+    let mut admin = db.admin();
+    admin
+        .batch_execute("SET session_replication_role = replica")
+        .unwrap();
+    admin
+        .execute("DELETE FROM events WHERE seq = $1", &[&(event.seq as i64)])
+        .unwrap();
+    let err = PgStore::open(&db.url(), &m.paths).err().expect("refused");
+    assert_eq!(code(&err), Some("ledger-behind"), "{err}");
+}
+
+#[test]
+fn a_head_record_write_cut_short_leaves_the_record_before_it() {
+    let db = testing::shared().database();
+    let m = machine();
+    let mut store = PgStore::open(&db.url(), &m.paths).unwrap();
+    start(&mut store, "r-1");
+    let kept = store.event(Some("r-1"), "check", json!({})).unwrap();
+    let (path, seq) = record_seq(&m, &db.url());
+    assert_eq!(seq, Some(kept.seq));
+    // The records are appended: a crash in the middle of the next leaves
+    // part of a line after the last whole one.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.lines().count() >= 2, "{text}");
+    let last = text.lines().last().unwrap();
+    let mut cut = text.clone();
+    cut.push_str(&last[..last.len() / 2]);
+    std::fs::write(&path, &cut).unwrap();
+    assert_eq!(record_seq(&m, &db.url()).1, Some(kept.seq));
+    // The next write starts the file afresh rather than after the cut.
+    let next = store.event(Some("r-1"), "note", json!({})).unwrap();
+    assert_eq!(record_seq(&m, &db.url()).1, Some(next.seq));
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+    // A last line that is whole but not a record is not passed over.
+    let mut forged = std::fs::read_to_string(&path).unwrap();
+    forged.push_str("{\"payload\": \"x\"}\n");
+    std::fs::write(&path, &forged).unwrap();
+    let status = PgStore::open_unverified(&db.url(), &m.paths)
+        .unwrap()
+        .head_status(true)
+        .unwrap();
+    assert_eq!(
+        status.problem.as_deref(),
+        Some("the ledger's head record cannot be trusted")
+    );
+}
+
+#[test]
+fn events_appended_by_one_statement_hash_as_the_ledger_does() {
+    let db = testing::shared().database();
+    let m = machine();
+    let mut store = PgStore::open(&db.url(), &m.paths).unwrap();
+    start(&mut store, "r-é");
+    let mut appended = Vec::new();
+    for (run, kind, data) in [
+        (
+            Some("r-é"),
+            "note",
+            json!({"text": "ünïcødé ✓ \u{1F600}", "n": 1}),
+        ),
+        (Some("r-é"), "note", json!({})),
+        (None, "key-made", json!({"quote": "'\\x00' \\n"})),
+        (None, "ключ", json!([1, 2, 3])),
+        (Some("r-é"), "check", json!({"failure": null})),
+    ] {
+        appended.push(store.event(run, kind, data).unwrap());
+    }
+    for e in &appended {
+        let data = serde_json::to_string(&e.data).unwrap();
+        let ours =
+            airlock_ledger::hash_event(e.seq, &e.ts, e.run.as_deref(), &e.kind, &data, &e.prev);
+        assert_eq!(e.hash, ours, "{e:?}");
+    }
+    let stored = store.events(None).unwrap();
+    assert_eq!(&stored[stored.len() - appended.len()..], &appended[..]);
+    let report = store.verify_ledger().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    // The chain of events of no run, and the run's, numbered on.
+    let mut admin = db.admin();
+    let n: i64 = admin
+        .query_one("SELECT n FROM chains WHERE chain = 'r-é'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4);
+}

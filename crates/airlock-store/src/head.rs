@@ -13,6 +13,10 @@
 //! and hidden from every sandbox, so restoring the state directory (or the
 //! whole repository) from a backup does not roll the record back with it.
 //!
+//! A shared database's processes on one machine write the record in groups
+//! ([`advance_grouped`]), appending a record to the file with one flush; a
+//! file's record is its last whole line.
+//!
 //! Opening the store checks the ledger reaches the record (its event at the
 //! recorded seq has the recorded hash) and refuses otherwise, and refuses a
 //! ledger that has had a record (`ledger_meta`) when the record is gone;
@@ -183,7 +187,7 @@ fn read(path: &Path, key: Option<&PublicKey>) -> std::result::Result<Option<Head
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read it: {e}")),
     };
-    let envelope: Envelope = serde_json::from_slice(&bytes)
+    let envelope: Envelope = serde_json::from_slice(last_record(&bytes))
         .map_err(|e| format!("it is not a signed head record ({e})"))?;
     if envelope.payload_type != PAYLOAD_TYPE {
         return Err(format!(
@@ -207,21 +211,82 @@ fn read(path: &Path, key: Option<&PublicKey>) -> std::result::Result<Option<Head
         .map_err(|e| format!("its signed content is not a head record ({e})"))
 }
 
-fn write(path: &Path, key: &SigningKey, record: &HeadRecord) -> Result<()> {
+/// The record a file holds: its last complete line. A file of one record
+/// is that line; one written by [`write_appending`] holds earlier records
+/// before it, and may end in a line a crash cut short (ignored: the record
+/// before it stands, older, as after a crash before the write).
+fn last_record(bytes: &[u8]) -> &[u8] {
+    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(end) => &bytes[..end],
+        // No line ended: the whole content, judged as it is.
+        None => return bytes,
+    };
+    match complete.iter().rposition(|&b| b == b'\n') {
+        Some(start) => &complete[start + 1..],
+        None => complete,
+    }
+}
+
+fn signed_line(key: &SigningKey, record: &HeadRecord) -> Result<Vec<u8>> {
     let payload = serde_json::to_vec(record).map_err(|e| Error::Internal(e.to_string()))?;
     let envelope = sign_envelope(key, PAYLOAD_TYPE, &payload);
     let mut text = serde_json::to_vec(&envelope).map_err(|e| Error::Internal(e.to_string()))?;
     text.push(b'\n');
-    write_atomic(path, &text)
+    Ok(text)
 }
 
-fn lock(path: &Path) -> Result<FileLock> {
+fn write(path: &Path, key: &SigningKey, record: &HeadRecord) -> Result<()> {
+    write_atomic(path, &signed_line(key, record)?)
+}
+
+/// How large a record file written by appending grows before it is
+/// rewritten as one record (about a hundred records).
+const APPENDED_LIMIT: u64 = 64 * 1024;
+
+/// Writes `record` after the records the file holds, synced (one flush of
+/// the disk, where a new file and its rename take two and a journal
+/// commit); a file missing, large, or ending in a line cut short is
+/// rewritten whole with [`write`]. Called under the record's lock.
+fn write_appending(path: &Path, key: &SigningKey, record: &HeadRecord) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let line = signed_line(key, record)?;
+    let wrap = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = match std::fs::OpenOptions::new()
+        .append(true)
+        .read(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return write_atomic(path, &line),
+        Err(e) => return Err(wrap(e)),
+    };
+    let len = file.metadata().map_err(wrap)?.len();
+    let mut last = [0u8];
+    let whole_lines = len > 0 && file.read_exact_at(&mut last, len - 1).is_ok() && last[0] == b'\n';
+    if !whole_lines || len + line.len() as u64 > APPENDED_LIMIT {
+        drop(file);
+        return write_atomic(path, &line);
+    }
+    file.write_all(&line).map_err(wrap)?;
+    file.sync_data().map_err(wrap)
+}
+
+fn private_parent(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         crate::files::private_dir(dir).map_err(|source| Error::Write {
             path: dir.to_path_buf(),
             source,
         })?;
     }
+    Ok(())
+}
+
+fn lock(path: &Path) -> Result<FileLock> {
+    private_parent(path)?;
     let lock = PathBuf::from(format!("{}.lock", path.display()));
     FileLock::acquire(&lock, true)?
         .ok_or_else(|| Error::Environment(format!("could not lock {}", lock.display())))
@@ -255,6 +320,83 @@ pub fn advance(paths: &Paths, ledger: &dyn Chain, key: &SigningKey, event: &Even
     }
     write(&path, key, &record)?;
     keep(paths, ledger)
+}
+
+/// Records `event` as [`advance`] does, in a group: many processes of one
+/// machine appending at once (agents on several runs, each its own
+/// connection to a shared database) would otherwise take turns to sign,
+/// write and sync the record once per event. Each first announces its
+/// event in a file beside the record (`<record>.waiting`, a `seq hash`
+/// line, not synced), then takes the record's lock: one that finds the
+/// record already at or past its event returns (the writer before it
+/// covered it, durably, under the same lock); the one that does not
+/// writes the latest event announced, which the ledger is asked to hold
+/// (a stale or malformed line is passed over), so one write covers every
+/// event that waited for it. An announcement lost (the file cleared
+/// between its writing and the lock) costs its process a write of its
+/// own, never the record's truth: each returns only once the record
+/// names its event or a later one.
+pub fn advance_grouped(
+    paths: &Paths,
+    ledger: &dyn Chain,
+    key: &SigningKey,
+    event: &Event,
+) -> Result<()> {
+    let path = path_of(paths, ledger);
+    private_parent(&path)?;
+    let waiting = PathBuf::from(format!("{}.waiting", path.display()));
+    // Best effort: without it this process writes for itself.
+    let _ = announce(&waiting, event);
+    let _lock = lock(&path)?;
+    let own = record_of(paths, ledger, event)?;
+    match read(&path, Some(&key.public())) {
+        Ok(None) if ledger.meta(KEPT)?.is_none() => {}
+        Ok(Some(old)) if old.ledger == own.ledger && old.seq < own.seq => {}
+        _ => return Ok(()),
+    }
+    let record = match latest_announced(&waiting, own.seq) {
+        Some(head) if ledger.check_head(&head)? == HeadCheck::Holds => HeadRecord {
+            seq: head.seq,
+            hash: head.hash,
+            ..own
+        },
+        _ => own,
+    };
+    write_appending(&path, key, &record)?;
+    // Everything announced so far is at or before `record`, or announced
+    // after it was read (that process writes for itself).
+    if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&waiting) {
+        let _ = file.set_len(0);
+    }
+    keep(paths, ledger)
+}
+
+fn announce(waiting: &Path, event: &Event) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(waiting)?;
+    // One write: appends of one call do not interleave.
+    file.write_all(format!("{} {}\n", event.seq, event.hash).as_bytes())
+}
+
+/// The announced event with the highest seq above `after`.
+fn latest_announced(waiting: &Path, after: u64) -> Option<Head> {
+    let text = std::fs::read_to_string(waiting).ok()?;
+    text.lines()
+        .filter_map(|line| {
+            let (seq, hash) = line.split_once(' ')?;
+            let seq: u64 = seq.parse().ok()?;
+            let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+            (seq > after && hex).then(|| Head {
+                seq,
+                hash: hash.to_string(),
+            })
+        })
+        .max_by_key(|head| head.seq)
 }
 
 /// Marks the ledger as one whose head record is kept (after the record is
