@@ -6616,3 +6616,56 @@ fn a_command_cannot_read_the_signing_key_gits_config_names() {
     a.assert_not_shown(&secret_line);
     a.assert_not_shown("signingkey");
 }
+
+// ---- Red team on the sealed log and the shared remote (issue 20) -----------------
+
+/// The team's remote as a bare repository on a local path, a remote URL with a
+/// token in the repository's git config, and this machine's remembered checkpoint in
+/// the key directory's `log/`: a command of the run can neither push to nor write the
+/// bare repository's refs (`refs/airlock/log`, `refs/airlock/promoted/…`), nor read
+/// the token or the remembered checkpoint.
+#[test]
+fn a_command_cannot_push_to_the_team_remote_nor_read_its_token_or_the_remembered_checkpoint() {
+    let j = jail(Caller::Current);
+    let remote = j.tmp.path().join("remote.git");
+    j.git(&["clone", "-q", "--bare", &s(&j.repo), &s(&remote)]);
+    let token = needle(&j, "token");
+    j.git(&[
+        "remote",
+        "add",
+        "team",
+        &format!("https://airlock:{token}@git.example.invalid/team.git"),
+    ]);
+    let log_dir = j.home.join(".config/airlock/log");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let remembered = needle(&j, "remembered");
+    std::fs::write(
+        log_dir.join("0123456789ab.checkpoint.json"),
+        format!("{{\"root\": \"{remembered}\"}}\n"),
+    )
+    .unwrap();
+    let refs = || j.git(&["-C", &s(&remote), "for-each-ref"]);
+    let before = refs();
+    let (run, _) = j.start(BRIEF);
+    let a = sh(
+        &j,
+        &run,
+        &format!(
+            "git push -q {r} HEAD:refs/airlock/log && echo ESCAPED-1; \
+             git push -q {r} HEAD:refs/airlock/promoted/x && echo ESCAPED-2; \
+             git -C {r} update-ref refs/airlock/log HEAD && echo ESCAPED-3; \
+             mkdir -p {r}/refs/airlock && echo x > {r}/refs/airlock/planted && echo ESCAPED-4; \
+             cat {repo}/.git/config; git -C {repo} remote -v; git remote -v; git config --list; \
+             cat {ld}/*.checkpoint.json; cat $HOME/.config/airlock/log/*; true",
+            r = s(&remote),
+            repo = s(&j.repo),
+            ld = s(&log_dir),
+        ),
+    );
+    assert!(a.trace.is_object(), "{}", a.text);
+    assert!(!a.shows("ESCAPED"), "{}", a.text);
+    a.assert_not_shown(&token);
+    a.assert_not_shown(&remembered);
+    assert_eq!(refs(), before, "the remote's refs changed");
+    assert!(!remote.join("refs/airlock/planted").exists());
+}

@@ -700,3 +700,369 @@ fn on_sqlite_the_one_chain_is_sealed_the_same_way() {
         .unwrap();
     assert!(leaves >= 1);
 }
+
+// ---- Red team (issue 20): a hostile database superuser, a hostile pusher -------------
+
+impl Team {
+    /// A third machine that joins only now: no remembered checkpoint, it
+    /// trusts the remote's.
+    fn joiner(&self) -> Machine {
+        let c = clone_machine(&self.remote, "c@example.com", &self.a.url);
+        c.key_line();
+        c
+    }
+
+    fn leaves(&self) -> Vec<(i64, String, i64, String)> {
+        self.db
+            .admin()
+            .query(
+                "SELECT idx, chain, n, hash FROM log_leaves ORDER BY idx",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    }
+
+    /// Puts `leaves` back as the whole table (the superuser's undo).
+    fn restore_leaves(&self, leaves: &[(i64, String, i64, String)]) {
+        self.superuser("DELETE FROM log_leaves");
+        let mut admin = self.db.admin();
+        for (idx, chain, n, hash) in leaves {
+            admin
+                .execute(
+                    "INSERT INTO log_leaves (idx, chain, n, hash) VALUES ($1, $2, $3, $4)",
+                    &[idx, chain, n, hash],
+                )
+                .unwrap();
+        }
+    }
+}
+
+/// Every way of rewriting `log_leaves` (a leaf's hash edited, the last
+/// leaf deleted, two leaves swapped, a leaf inserted in front) is refused
+/// by `review` on a member that verified before and on one that joins
+/// after, named by `ledger verify --remote`, and refused by `promote`
+/// (nothing merged).
+#[test]
+fn leaves_edited_deleted_reordered_or_inserted_by_the_superuser_are_refused_everywhere() {
+    let t = team();
+    let run = t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
+    t.b.json(&["ledger", "seal"], 0);
+    t.b.json(&["ledger", "verify", "--remote"], 0);
+    let c = t.joiner();
+    let honest = t.leaves();
+    assert!(honest.len() >= 2, "{honest:?}");
+    let last = honest.len() - 1;
+    let attacks = [
+        (
+            "a leaf's hash edited",
+            format!(
+                "UPDATE log_leaves SET hash = '{}' WHERE idx = 0",
+                "ab".repeat(32)
+            ),
+        ),
+        (
+            "the last leaf deleted",
+            format!("DELETE FROM log_leaves WHERE idx = {last}"),
+        ),
+        (
+            "two leaves swapped",
+            "UPDATE log_leaves SET idx = 1001 - idx WHERE idx IN (0, 1);
+             UPDATE log_leaves SET idx = idx - 1000 WHERE idx >= 1000"
+                .to_string(),
+        ),
+        (
+            "a leaf inserted in front",
+            "UPDATE log_leaves SET idx = idx + 1000;
+             UPDATE log_leaves SET idx = idx - 999;
+             INSERT INTO log_leaves (idx, chain, n, hash)
+                 SELECT 0, chain, n, hash FROM log_leaves WHERE idx = 1"
+                .to_string(),
+        ),
+    ];
+    for (what, sql) in attacks {
+        t.superuser(&sql);
+        assert_ne!(t.leaves(), honest, "{what}: the attack changed nothing");
+        for m in [&t.b, &c] {
+            let err = m.refused(&["review"], "log-inconsistent");
+            assert!(err.to_string().contains("leaves"), "{what}: {err}");
+        }
+        let problems = t.verify_fails(&t.b);
+        assert!(!problems.is_empty(), "{what}");
+        t.promote_refused(&run, "log-inconsistent");
+        t.restore_leaves(&honest);
+        // The honest table is accepted again (the refusals were the attack's).
+        t.b.json(&["review"], 0);
+    }
+}
+
+/// The superuser points a sealed chain's head (`chains`) back at an older
+/// event, every event still stored: the sealed log's leaf for the newer
+/// head names it on `review`, `ledger verify --remote` and `promote`.
+#[test]
+fn a_chain_head_moved_back_behind_its_sealed_leaf_is_refused() {
+    let t = team();
+    let run = t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
+    t.b.json(&["ledger", "verify", "--remote"], 0);
+    t.superuser(&format!(
+        "UPDATE chains SET n = 2, hash = (SELECT hash FROM events WHERE chain = '{run}' AND n = 2)
+         WHERE chain = '{run}'"
+    ));
+    let problems = t.verify_fails(&t.b);
+    assert!(
+        any(&problems, &format!("run {run} records its head at event 2")),
+        "{problems:?}"
+    );
+    for m in [&t.b, &t.joiner()] {
+        let err = m.refused(&["review"], "log-inconsistent");
+        assert!(
+            err.to_string().contains("records its head at event 2"),
+            "{err}"
+        );
+    }
+    t.promote_refused(&run, "log-inconsistent");
+}
+
+/// A sealed event's `who` and `ts`, changed by the superuser without
+/// recomputing its hash (its stored hash still agrees with the seal):
+/// `approve` and `promote` recompute the run's chain and refuse.
+#[test]
+fn a_sealed_events_who_or_time_changed_is_refused_by_approve_and_promote() {
+    let t = team();
+    let brief = t.a.env.write_brief("brief", BRIEF);
+    let started = t.a.json(&["start", &brief], 0);
+    let run = started["run"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(started["worktree"].as_str().unwrap());
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    t.a.json(&["check", &run], 0);
+    t.a.json(&["submit", &run], 0);
+    t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
+    // The run's start names another principal, and its time moves.
+    t.superuser(&format!(
+        "UPDATE events SET data = replace(data, '\"a@example.com\"', '\"mallory@example.com\"'),
+                           ts = '2001-01-01T00:00:00Z'
+         WHERE chain = '{run}' AND n = 1"
+    ));
+    let changed: String =
+        t.db.admin()
+            .query_one(
+                &format!("SELECT data FROM events WHERE chain = '{run}' AND n = 1"),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+    assert!(changed.contains("mallory@example.com"), "{changed}");
+    let err = t.b.refused(&["approve", &run], "log-inconsistent");
+    assert!(err.to_string().contains("edited"), "{err}");
+    assert_eq!(
+        t.b.json(&["show", &run, "--no-diff"], 0)["state"],
+        "in_review"
+    );
+    let problems = t.verify_fails(&t.b);
+    assert!(
+        any(&problems, "does not match its contents"),
+        "{problems:?}"
+    );
+}
+
+impl Team {
+    /// Pushes, as someone with push rights and no runner key, a commit
+    /// holding `files` to `refs/airlock/log` (forced), with `parent` as
+    /// its parent; returns the commit.
+    fn force_log(&self, files: &[(&str, &[u8])], parent: Option<&str>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("forge");
+        self.a.env.git_in(
+            dir.path(),
+            &["init", "-q", "-b", "forge", &work.display().to_string()],
+        );
+        for (name, bytes) in files {
+            std::fs::write(work.join(name), bytes).unwrap();
+        }
+        self.a.env.git_in(&work, &["add", "-A"]);
+        let tree = self.a.env.git_in(&work, &["write-tree"]);
+        let remote = self.remote.display().to_string();
+        let mut args = vec!["commit-tree", tree.as_str(), "-m", "forged"];
+        if let Some(p) = parent {
+            self.a
+                .env
+                .git_in(&work, &["fetch", "-q", &remote, "refs/airlock/log"]);
+            args.extend(["-p", p]);
+        }
+        let commit = self.a.env.git_in(&work, &args);
+        self.a.env.git_in(
+            &work,
+            &[
+                "push",
+                "-q",
+                "-f",
+                &remote,
+                &format!("{commit}:refs/airlock/log"),
+            ],
+        );
+        commit
+    }
+
+    fn log_file(&self, name: &str) -> Vec<u8> {
+        let out = std::process::Command::new("git")
+            .args(["-C", &self.remote.display().to_string()])
+            .args(["show", &format!("refs/airlock/log:{name}")])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    }
+}
+
+/// A pusher force-pushes `refs/airlock/log`: the same checkpoint in a
+/// commit that does not descend from the one verified, and a commit whose
+/// parent is not the previous checkpoint. The member that verified before
+/// names the fork; `promote` refuses and nothing is merged.
+#[test]
+fn a_log_ref_forced_to_a_fork_of_the_same_size_is_refused_by_the_member_that_verified() {
+    let t = team();
+    let run = t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a.json(&["ledger", "verify", "--remote"], 0);
+    let (text, sig, signer) = (
+        t.log_file("checkpoint"),
+        t.log_file("checkpoint.sig"),
+        t.log_file("signer"),
+    );
+    let files: [(&str, &[u8]); 3] = [
+        ("checkpoint", &text),
+        ("checkpoint.sig", &sig),
+        ("signer", &signer),
+    ];
+    // The same, validly signed checkpoint, in a parentless commit.
+    t.force_log(&files, None);
+    let err = t.a.refused(&["review"], "log-inconsistent");
+    assert!(err.to_string().contains("rewritten or forked"), "{err}");
+    t.promote_refused(&run, "log-inconsistent");
+    // Again on top of an unrelated commit.
+    let stray = t.force_log(&[("note", b"x")], None);
+    t.force_log(&files, Some(&stray));
+    let err = t.a.refused(&["review"], "log-inconsistent");
+    assert!(err.to_string().contains("rewritten or forked"), "{err}");
+    let problems = t.verify_fails(&t.a);
+    assert!(any(&problems, "rewritten or forked"), "{problems:?}");
+}
+
+/// Malformed or hostile checkpoint commits (huge files, garbage, a
+/// signature over other text, `signer` naming another runner, a size
+/// larger than the leaves, a file missing) are `checkpoint-invalid` on a
+/// member that verified before and on one that joins after: never a
+/// panic, never trusted, and `promote` merges nothing.
+#[test]
+fn hostile_checkpoint_blobs_on_the_remote_are_checkpoint_invalid_never_a_panic() {
+    let t = team();
+    let run = t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a.json(&["ledger", "verify", "--remote"], 0);
+    let c = t.joiner();
+    let (text, sig) = (t.log_file("checkpoint"), t.log_file("checkpoint.sig"));
+    let real = String::from_utf8(text.clone()).unwrap();
+    let mut lines: Vec<&str> = real.lines().collect();
+    lines[1] = "999999";
+    let larger = format!("{}\n", lines.join("\n"));
+    let huge = vec![b'7'; 8 * 1024 * 1024];
+    let cases: Vec<(&str, Vec<(&str, Vec<u8>)>)> = vec![
+        (
+            "a huge checkpoint",
+            vec![
+                ("checkpoint", huge.clone()),
+                ("checkpoint.sig", sig.clone()),
+                ("signer", b"a@example.com\n".to_vec()),
+            ],
+        ),
+        (
+            "a huge signer",
+            vec![
+                ("checkpoint", text.clone()),
+                ("checkpoint.sig", sig.clone()),
+                ("signer", huge.clone()),
+            ],
+        ),
+        (
+            "garbage",
+            vec![
+                ("checkpoint", b"\xff\x00\n\n\n".to_vec()),
+                (
+                    "checkpoint.sig",
+                    b"-----BEGIN SSH SIGNATURE-----\n!!\n".to_vec(),
+                ),
+                ("signer", b"\n".to_vec()),
+            ],
+        ),
+        (
+            "signer naming the other runner",
+            vec![
+                ("checkpoint", text.clone()),
+                ("checkpoint.sig", sig.clone()),
+                ("signer", b"b@example.com\n".to_vec()),
+            ],
+        ),
+        (
+            "a size larger than the leaves under the old signature",
+            vec![
+                ("checkpoint", larger.into_bytes()),
+                ("checkpoint.sig", sig.clone()),
+                ("signer", b"a@example.com\n".to_vec()),
+            ],
+        ),
+        (
+            "no signature",
+            vec![
+                ("checkpoint", text.clone()),
+                ("signer", b"a@example.com\n".to_vec()),
+            ],
+        ),
+    ];
+    for (what, files) in cases {
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        let tip = t.remote_git(&["rev-parse", "refs/airlock/log"]);
+        t.force_log(&files, Some(&tip));
+        for m in [&t.a, &c] {
+            let out = m.airlock(&["--json", "review"]);
+            assert_eq!(out.code, 1, "{what}: {}\n{}", out.stdout, out.stderr);
+            assert!(!out.stderr.contains("panicked"), "{what}: {}", out.stderr);
+            assert_eq!(out.json()["error"]["code"], "checkpoint-invalid", "{what}");
+        }
+        t.promote_refused(&run, "checkpoint-invalid");
+    }
+}
+
+/// A seal killed after the database took its leaves and before the push
+/// (here: the remote gone at that moment) leaves leaves no checkpoint
+/// covers; the next seal signs and pushes them all, and every member
+/// verifies.
+#[test]
+fn a_seal_cut_off_between_the_leaves_and_the_push_is_completed_by_the_next_seal() {
+    let t = team();
+    t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
+    let away = t.a.env.tmp.path().join("remote-away.git");
+    std::fs::rename(&t.remote, &away).unwrap();
+    let before = t.leaves().len();
+    let out = t.a.airlock(&["--json", "ledger", "seal"]);
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    std::fs::rename(&away, &t.remote).unwrap();
+    let after = t.leaves().len();
+    assert!(after > before, "the leaves were committed before the push");
+    let sealed = t.b.json(&["ledger", "seal"], 0);
+    assert_eq!(sealed["checkpoint"]["size"], after as u64, "{sealed}");
+    t.a.json(&["ledger", "verify", "--remote"], 0);
+    t.b.json(&["ledger", "verify", "--remote"], 0);
+    t.joiner().json(&["ledger", "verify", "--remote"], 0);
+}

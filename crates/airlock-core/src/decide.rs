@@ -69,7 +69,7 @@ pub fn approve_signed(
     key: Option<&std::path::Path>,
 ) -> Result<Approved> {
     refuse_from_lane(al, "approve")?;
-    crate::seal::check(al, &format!("approve run {run_id}"))?;
+    crate::seal::check_run(al, run_id, &format!("approve run {run_id}"))?;
     let mut run = al.store.get(run_id)?;
     // A run the panel approved alone may still be approved by a person
     // (when the panel withdrew at promote, a person decides).

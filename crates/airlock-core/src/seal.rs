@@ -441,6 +441,35 @@ fn problems(
             )),
         }
     }
+    // Each chain's head against its newest leaf: a head moved back behind
+    // what was sealed (its later events deleted, or only `chains` edited)
+    // would let the chain be appended to again from there.
+    let mut sealed: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for leaf in leaves {
+        let n = sealed.entry(leaf.chain.as_str()).or_default();
+        *n = (*n).max(leaf.n);
+    }
+    let heads = al.store.chain_heads()?;
+    let mut seen_chains = std::collections::HashSet::new();
+    for (chain, n, _) in &heads {
+        seen_chains.insert(chain.as_str());
+        if let Some(s) = sealed.get(chain.as_str())
+            && s > n
+        {
+            out.push(format!(
+                "{} records its head at event {n}, but event {s} of it was sealed: its tail was deleted",
+                chain_name(chain)
+            ));
+        }
+    }
+    for (chain, s) in &sealed {
+        if !seen_chains.contains(chain) {
+            out.push(format!(
+                "{} has no head recorded, but event {s} of it was sealed: its chain was deleted",
+                chain_name(chain)
+            ));
+        }
+    }
     // The events this machine appended and has not seen sealed.
     for note in notes {
         if !al.store.ledger_contains(note.seq, &note.hash)? {
@@ -680,10 +709,18 @@ fn checkpoint_commit(git: &Git, signed: &SignedCheckpoint, parent: Option<&str>)
 /// database against the checkpoints ([`check`]). Outside team mode,
 /// nothing.
 pub fn check_before_promote(al: &Airlock, run: &str) -> Result<()> {
+    check_run(al, run, &format!("promote run {run}"))
+}
+
+/// [`check`], and first `run`'s own chain recomputed: a leaf seals only a
+/// chain's head, so an event before it edited without its hash (its
+/// principal or time changed) shows only when the chain is recomputed.
+/// `approve` and `promote` make it. Outside team mode, nothing.
+pub fn check_run(al: &Airlock, run: &str, doing: &str) -> Result<()> {
     if !enabled(al)? {
         return Ok(());
     }
-    let doing = format!("promote run {run}");
+    let doing = doing.to_string();
     // The run's own chain, recomputed.
     let mut prev = airlock_ledger::GENESIS.to_string();
     let mut broken = Vec::new();
@@ -812,16 +849,6 @@ pub fn audit_remote(al: &Airlock) -> Result<RemoteAudit> {
         .iter()
         .filter(|(c, n, _)| sealed.get(c.as_str()).is_none_or(|s| s < n))
         .count() as u64;
-    for (chain, n, _) in &heads {
-        if let Some(s) = sealed.get(chain.as_str())
-            && s > n
-        {
-            found.push(format!(
-                "{} records its head at event {n}, but event {s} of it was sealed: its tail was deleted",
-                chain_name(chain)
-            ));
-        }
-    }
     if found.is_empty()
         && let Some(theirs) = &theirs
         && mine.as_ref().is_none_or(|m| theirs.size > m.size)
