@@ -831,9 +831,9 @@ fn a_chain_head_moved_back_behind_its_sealed_leaf_is_refused() {
 
 /// A sealed event's `who` and `ts`, changed by the superuser without
 /// recomputing its hash (its stored hash still agrees with the seal):
-/// `approve` and `promote` recompute the run's chain and refuse.
+/// `approve` recomputes the run's chain and refuses (as `promote` does).
 #[test]
-fn a_sealed_events_who_or_time_changed_is_refused_by_approve_and_promote() {
+fn a_sealed_events_who_or_time_changed_is_refused_by_approve() {
     let t = team();
     let brief = t.a.env.write_brief("brief", BRIEF);
     let started = t.a.json(&["start", &brief], 0);
