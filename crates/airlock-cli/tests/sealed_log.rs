@@ -957,6 +957,9 @@ fn a_log_ref_forced_to_a_fork_of_the_same_size_is_refused_by_the_member_that_ver
     assert!(any(&problems, "rewritten or forked"), "{problems:?}");
 }
 
+/// The files of a forged checkpoint commit: (name, bytes).
+type Files = Vec<(&'static str, Vec<u8>)>;
+
 /// Malformed or hostile checkpoint commits (huge files, garbage, a
 /// signature over other text, `signer` naming another runner, a size
 /// larger than the leaves, a file missing) are `checkpoint-invalid` on a
@@ -975,7 +978,7 @@ fn hostile_checkpoint_blobs_on_the_remote_are_checkpoint_invalid_never_a_panic()
     lines[1] = "999999";
     let larger = format!("{}\n", lines.join("\n"));
     let huge = vec![b'7'; 8 * 1024 * 1024];
-    let cases: Vec<(&str, Vec<(&str, Vec<u8>)>)> = vec![
+    let cases: Vec<(&str, Files)> = vec![
         (
             "a huge checkpoint",
             vec![
@@ -1065,4 +1068,62 @@ fn a_seal_cut_off_between_the_leaves_and_the_push_is_completed_by_the_next_seal(
     t.a.json(&["ledger", "verify", "--remote"], 0);
     t.b.json(&["ledger", "verify", "--remote"], 0);
     t.joiner().json(&["ledger", "verify", "--remote"], 0);
+}
+
+/// The superuser replays a run's whole chain under its id: its own events
+/// moved to another run, and a copy of them (hashes recomputed, so it
+/// verifies on its own) listed as the run's, in a chain of its own.
+/// `promote` finds the run's events no longer end at its chain's head and
+/// refuses; `ledger verify --remote` names the moved events.
+#[test]
+fn a_runs_chain_replayed_under_its_id_is_refused_by_promote() {
+    let t = team();
+    let run = t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
+    let replay = format!("{run}-replay");
+    t.superuser("SELECT 1");
+    let mut admin = t.db.admin();
+    let rows = admin
+        .query(
+            "SELECT seq, n, ts, kind, data FROM events WHERE chain = $1 ORDER BY n",
+            &[&run],
+        )
+        .unwrap();
+    let mut prev = airlock_ledger::GENESIS.to_string();
+    let mut n_last = 0i64;
+    for row in &rows {
+        let (seq, n, ts, kind, data): (i64, i64, String, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let seq = seq + 1_000_000;
+        let hash = airlock_ledger::hash_event(seq as u64, &ts, Some(&run), &kind, &data, &prev);
+        admin
+            .execute(
+                "INSERT INTO events (seq, chain, n, ts, run, kind, data, prev, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&seq, &replay, &n, &ts, &run, &kind, &data, &prev, &hash],
+            )
+            .unwrap();
+        prev = hash;
+        n_last = n;
+    }
+    admin
+        .execute(
+            "INSERT INTO chains (chain, n, hash) VALUES ($1, $2, $3)",
+            &[&replay, &n_last, &prev],
+        )
+        .unwrap();
+    admin
+        .execute(
+            "UPDATE events SET run = 'elsewhere' WHERE chain = $1",
+            &[&run],
+        )
+        .unwrap();
+    let err = t.promote_refused(&run, "log-inconsistent");
+    assert!(
+        err.to_string().contains("replaced or moved to another run"),
+        "{err}"
+    );
+    let problems = t.verify_fails(&t.b);
+    assert!(!problems.is_empty());
 }

@@ -724,7 +724,8 @@ pub fn check_run(al: &Airlock, run: &str, doing: &str) -> Result<()> {
     // The run's own chain, recomputed.
     let mut prev = airlock_ledger::GENESIS.to_string();
     let mut broken = Vec::new();
-    for event in al.store.events(Some(run))? {
+    let events = al.store.events(Some(run))?;
+    for event in &events {
         if event.prev != prev {
             broken.push(format!(
                 "event {} of run {run}: its link to the event before it is broken (an event was removed or reordered)",
@@ -740,6 +741,24 @@ pub fn check_run(al: &Airlock, run: &str, doing: &str) -> Result<()> {
             break;
         }
         prev = event.hash.clone();
+    }
+    // The events listed under the run must be its chain's, up to the head
+    // the chain records: a chain replayed under the run's id (its own
+    // events moved to another run) recomputes cleanly on its own.
+    if broken.is_empty()
+        && let Some((_, n, hash)) = al
+            .store
+            .chain_heads()?
+            .into_iter()
+            .find(|(chain, _, _)| chain == run)
+        && (events.len() as u64 != n || prev != hash)
+    {
+        broken.push(format!(
+            "run {run} lists {} events ending at {:.16}…, and its chain records its head at event {n} ({:.16}…): its events were replaced or moved to another run",
+            events.len(),
+            prev,
+            hash
+        ));
     }
     if !broken.is_empty() {
         return Err(inconsistent(&doing, broken));
