@@ -1127,3 +1127,50 @@ fn a_runs_chain_replayed_under_its_id_is_refused_by_promote() {
     let problems = t.verify_fails(&t.b);
     assert!(!problems.is_empty());
 }
+
+/// The superuser appends an event to a sealed run's chain with a gap in
+/// `n` (linked to the head and hashed correctly, so the links alone look
+/// whole) and moves the chain's head to it: `promote` and `approve`
+/// count the run's events against its head and refuse; `ledger verify
+/// --remote` names the missing event.
+#[test]
+fn an_event_appended_with_a_gap_in_n_is_refused_by_promote() {
+    let t = team();
+    let run = t.approved_run();
+    t.a.json(&["ledger", "seal"], 0);
+    t.a_moves_on();
+    t.superuser("SELECT 1");
+    let mut admin = t.db.admin();
+    let head = admin
+        .query_one("SELECT n, hash FROM chains WHERE chain = $1", &[&run])
+        .unwrap();
+    let (n, prev): (i64, String) = (head.get(0), head.get(1));
+    let seq: i64 = admin
+        .query_one("SELECT max(seq) + 1000 FROM events", &[])
+        .unwrap()
+        .get(0);
+    let (ts, kind, data) = ("2026-01-01T00:00:00Z", "note", "{\"forged\":true}");
+    let hash = airlock_ledger::hash_event(seq as u64, ts, Some(&run), kind, data, &prev);
+    let gap = n + 2;
+    admin
+        .execute(
+            "INSERT INTO events (seq, chain, n, ts, run, kind, data, prev, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[&seq, &run, &gap, &ts, &run, &kind, &data, &prev, &hash],
+        )
+        .unwrap();
+    admin
+        .execute(
+            "UPDATE chains SET n = $1, hash = $2 WHERE chain = $3",
+            &[&gap, &hash, &run],
+        )
+        .unwrap();
+    let err = t.promote_refused(&run, "log-inconsistent");
+    assert!(
+        err.to_string()
+            .contains(&format!("its chain records its head at event {gap}")),
+        "{err}"
+    );
+    let problems = t.verify_fails(&t.b);
+    assert!(any(&problems, "is missing"), "{problems:?}");
+}
