@@ -1102,3 +1102,62 @@ Authorization = "Bearer ${{HOOK_TOKEN}}"
         .expect_json(&["promote", "--actions-only"], 0);
     assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
 }
+
+/// Red team (issue 20): someone with push rights merges a run nobody
+/// approved into the remote's target themselves and writes a well-formed
+/// `refs/airlock/promoted/<run>` for it. No machine records the run as
+/// promoted nor applies anything of it: `promote` refuses a run not
+/// approved, and the run stays in review.
+#[test]
+fn a_promotion_record_forged_for_a_run_never_approved_is_not_recorded() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let (run, submission) = submitted(env);
+    let state = env.state(&run);
+    let dir = env.tmp.path().join("forger");
+    env.git_in(
+        env.tmp.path(),
+        &["clone", "-q", team.remote.to_str().unwrap(), "forger"],
+    );
+    env.git_in(
+        &dir,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            &format!("refs/airlock/runs/{run}/r1"),
+        ],
+    );
+    env.git_in(
+        &dir,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "merged by hand",
+            "FETCH_HEAD^1",
+        ],
+    );
+    let merge = env.git_in(&dir, &["rev-parse", "HEAD"]);
+    env.git_in(&dir, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    let forged = serde_json::json!({"run": run, "merge": merge,
+        "proof": {"sha256": submission["digest"]}, "by": {"principal": "mallory"}});
+    write(&dir.join("promotion.json"), &forged.to_string());
+    env.git_in(&dir, &["add", "promotion.json"]);
+    env.git_in(&dir, &["commit", "-qm", "forged"]);
+    env.git_in(
+        &dir,
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("HEAD:refs/airlock/promoted/{run}"),
+        ],
+    );
+    let out = env.airlock(&["--json", "promote", &run]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    env.json(&["review"], 0);
+    assert_eq!(env.state(&run), state);
+    assert!(promote_events(env, &run).is_empty());
+}
