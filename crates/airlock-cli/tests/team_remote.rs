@@ -1102,3 +1102,97 @@ Authorization = "Bearer ${{HOOK_TOKEN}}"
         .expect_json(&["promote", "--actions-only"], 0);
     assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
 }
+
+// Approvals at the tip merged onto (issue 20, teamwire): the remote
+// promotion checks the signed approvals under the rules on the remote's
+// target, as the local one does.
+
+fn ed25519_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_string())
+}
+
+#[test]
+fn a_remote_promotion_under_owners_made_stricter_on_the_remote_is_approvals_missing() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let keys = env.tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (alice, alice_pub) = ed25519_key(&keys, "alice");
+    let (_, bob_pub) = ed25519_key(&keys, "bob");
+    env.commit_file(
+        ".airlock/reviewers",
+        &format!("alice@example.com {alice_pub}\nbob@example.com {bob_pub}\n"),
+        "reviewers",
+    );
+    env.git(&["push", "-q", "origin", "main"]);
+    let dev = [("AIRLOCK_PRINCIPAL", "dev@example.com")];
+    let (run, wt) = {
+        let brief = env.write_brief("brief", BRIEF);
+        let v = env
+            .airlock_env(&["--json", "start", &brief], &dev)
+            .expect_json(&["start"], 0);
+        (
+            v["run"].as_str().unwrap().to_string(),
+            PathBuf::from(v["worktree"].as_str().unwrap()),
+        )
+    };
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.airlock_env(&["--json", "check", &run], &dev)
+        .expect_json(&["check"], 0);
+    env.airlock_env(&["--json", "submit", &run], &dev)
+        .expect_json(&["submit"], 0);
+    // One approval: enough under the rules the approval was made under.
+    env.airlock_env(
+        &["--json", "approve", &run, "--key", alice.to_str().unwrap()],
+        &[("AIRLOCK_PRINCIPAL", "alice@example.com")],
+    )
+    .expect_json(&["approve"], 0);
+    assert_eq!(env.state(&run), "approved");
+    // Meanwhile the remote's target comes to need two owners for src/**.
+    let person = env.tmp.path().join("person");
+    env.git_in(
+        env.tmp.path(),
+        &["clone", "-q", team.remote.to_str().unwrap(), "person"],
+    );
+    write(
+        &person.join(".airlock/owners"),
+        "src/** alice@example.com bob@example.com n=2\n",
+    );
+    env.git_in(&person, &["add", ".airlock/owners"]);
+    env.git_in(&person, &["commit", "-qm", "owners: two for src"]);
+    env.git_in(&person, &["push", "-q", "origin", "main"]);
+    let tip = team.remote_ref("refs/heads/main");
+    let before = env.world();
+    let v = refused(
+        env.airlock_env(&["--json", "promote", &run], &dev),
+        "approvals-missing",
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("refusing to promote run {run}")), "{v}");
+    assert!(v.to_string().contains("bob@example.com"), "{v}");
+    assert_eq!(team.remote_ref("refs/heads/main"), tip);
+    assert_eq!(
+        team.remote_ref(&format!("refs/airlock/promoted/{run}")),
+        None
+    );
+    assert_eq!(env.state(&run), "approved");
+    // Nothing recorded or moved here (the fetch's tracking refs aside).
+    let after = env.world();
+    assert_eq!(after.runs, before.runs);
+    assert_eq!(after.events, before.events);
+    assert_eq!(after.run_dirs, before.run_dirs);
+    assert_eq!(
+        after.fingerprint.get(".git/refs/heads/main"),
+        before.fingerprint.get(".git/refs/heads/main")
+    );
+    env.assert_ledger_ok();
+    assert!(promote_events(env, &run).is_empty());
+}
