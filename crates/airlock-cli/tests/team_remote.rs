@@ -1196,3 +1196,87 @@ fn a_remote_promotion_under_owners_made_stricter_on_the_remote_is_approvals_miss
     env.assert_ledger_ok();
     assert!(promote_events(env, &run).is_empty());
 }
+
+// A machine new to a shared database (issue 20, teamwire): its first
+// command there may be a decision.
+
+fn as_on_db(env: &Env, url: &str, principal: &str, args: &[&str]) -> Output {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    on_db(env, url, &full)
+        .env("AIRLOCK_PRINCIPAL", principal)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// A run started, checked and submitted on `env` by dev@example.com.
+fn db_submitted(env: &Env, url: &str) -> String {
+    let brief = env.write_brief("brief", BRIEF);
+    let dev = "dev@example.com";
+    let started = as_on_db(env, url, dev, &["start", &brief]).expect_json(&["start"], 0);
+    let run = started["run"].as_str().unwrap().to_string();
+    write(
+        &PathBuf::from(started["worktree"].as_str().unwrap()).join("src/app.sh"),
+        "#!/bin/sh\necho hello, please\n",
+    );
+    as_on_db(env, url, dev, &["check", &run]).expect_json(&["check"], 0);
+    as_on_db(env, url, dev, &["submit", &run]).expect_json(&["submit"], 0);
+    run
+}
+
+/// The head records a machine keeps (its key directory, under its home).
+fn head_records(env: &Env) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "head") {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&env.home, &mut found);
+    found
+}
+
+#[test]
+fn a_reviewer_new_to_the_database_approves_first_and_is_held_to_its_record_after() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
+    let run = db_submitted(a, &url);
+    assert!(head_records(&b).is_empty());
+    // B never wrote to the database: its first decision there works.
+    let v = as_on_db(&b, &url, "rev@example.com", &["approve", &run]).expect_json(&["approve"], 0);
+    assert_eq!(db_state(&b, &url, &run), "approved", "{v}");
+    // It now has a record, and is held to it: its record and the
+    // database's marker for it removed, its next decision is refused, as
+    // the database holds events of its machine.
+    let records = head_records(&b);
+    assert_eq!(records.len(), 1, "{records:?}");
+    std::fs::remove_file(&records[0]).unwrap();
+    let mut admin = db.admin();
+    let removed = admin
+        .execute(
+            "DELETE FROM airlock_meta WHERE key = 'head_record' AND strpos(scope, $1) > 0",
+            &[&b.repo.display().to_string()],
+        )
+        .unwrap();
+    assert_eq!(removed, 1);
+    let run2 = db_submitted(a, &url);
+    let out = as_on_db(&b, &url, "rev@example.com", &["approve", &run2]);
+    let v = refused(out, "ledger-unproven");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot prove"),
+        "{v}"
+    );
+    assert_eq!(db_state(a, &url, &run2), "in_review");
+}

@@ -206,6 +206,9 @@ fn promote_leased(
         if let Some(plan) = &soak {
             intent_data["soak"] = json!(plan);
         }
+        // The run's events sealed on the team's remote before the push, as
+        // the local promotion does: nothing irreversible without a sealed record.
+        crate::seal::require_sealed(al, &run.id)?;
         let (intent, _guard) = al.store.begin_intent(INTENT, &run.id, intent_data)?;
         crate::repo::failpoint::pausepoint("promote:before-push");
         crate::failpoint("promote:before-push");
