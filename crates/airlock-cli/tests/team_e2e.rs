@@ -429,7 +429,7 @@ fn three_machines_author_review_approve_and_promote_through_one_database_and_one
         shown.stdout.contains(&format!(
             ", having seen checkpoint {} ({})",
             recorded["size"],
-            &checkpoint[..7]
+            &checkpoint[..12]
         )),
         "{}",
         shown.stdout

@@ -207,8 +207,15 @@ fn promote_leased(
             intent_data["soak"] = json!(plan);
         }
         // The run's events sealed on the team's remote before the push, as
-        // the local promotion does: nothing irreversible without a sealed record.
-        crate::seal::require_sealed(al, &run.id)?;
+        // the local promotion does, when the target lists the machines whose
+        // keys sign checkpoints (`.airlock/runners`); without it nothing
+        // can be sealed (docs/team.md, "Not done yet").
+        if main
+            .try_run(&["cat-file", "-e", &format!("{tip}:.airlock/runners")], None)?
+            .0
+        {
+            crate::seal::require_sealed(al, &run.id)?;
+        }
         let (intent, _guard) = al.store.begin_intent(INTENT, &run.id, intent_data)?;
         crate::repo::failpoint::pausepoint("promote:before-push");
         crate::failpoint("promote:before-push");
