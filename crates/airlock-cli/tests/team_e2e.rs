@@ -191,8 +191,10 @@ fn three_machines_author_review_approve_and_promote_through_one_database_and_one
         ".airlock/reviewers",
         &format!("{ANA} {ana_pub}\n{BOB} {bob_pub}\n{CAROL} {carol_pub}\n"),
     );
-    a.env
-        .write(".airlock/owners", &format!("src/** {ANA} {BOB} {CAROL} n=2\n"));
+    a.env.write(
+        ".airlock/owners",
+        &format!("src/** {ANA} {BOB} {CAROL} n=2\n"),
+    );
     let runners = format!(
         "{ANA} {}\n{BOB} {}\n{CAROL} {}\n",
         a.key_line(),
@@ -209,7 +211,8 @@ fn three_machines_author_review_approve_and_promote_through_one_database_and_one
         ),
     );
     a.env.git(&["add", "-A"]);
-    a.env.git(&["commit", "-q", "-m", "team mode: rules, remote, logs"]);
+    a.env
+        .git(&["commit", "-q", "-m", "team mode: rules, remote, logs"]);
     a.env.git(&["push", "-q", "origin", "main"]);
     for m in [&b, &c] {
         m.env.git(&["pull", "-q", "origin", "main"]);
@@ -415,10 +418,7 @@ fn three_machines_author_review_approve_and_promote_through_one_database_and_one
     assert!(err["message"].as_str().unwrap().contains(ANA), "{err}");
     assert_eq!(a.events(&second).len(), before);
     assert_eq!(a.state(&second), "in_review");
-    b.json(
-        &["approve", &second, "--key", bob_key.to_str().unwrap()],
-        0,
-    );
+    b.json(&["approve", &second, "--key", bob_key.to_str().unwrap()], 0);
     // B's approval records the checkpoint B verified (the one it pushed),
     // and `show` says so.
     let shown = b.json(&["show", &second, "--no-diff"], 0);

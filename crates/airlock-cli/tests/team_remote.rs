@@ -1176,7 +1176,10 @@ fn a_remote_promotion_under_owners_made_stricter_on_the_remote_is_approvals_miss
         "approvals-missing",
     );
     let message = v["error"]["message"].as_str().unwrap();
-    assert!(message.contains(&format!("refusing to promote run {run}")), "{v}");
+    assert!(
+        message.contains(&format!("refusing to promote run {run}")),
+        "{v}"
+    );
     assert!(v.to_string().contains("bob@example.com"), "{v}");
     assert_eq!(team.remote_ref("refs/heads/main"), tip);
     assert_eq!(
@@ -1243,19 +1246,41 @@ fn head_records(env: &Env) -> Vec<PathBuf> {
 }
 
 #[test]
-fn a_reviewer_new_to_the_database_approves_first_and_is_held_to_its_record_after() {
+fn a_machine_new_to_the_database_promotes_first_and_is_held_to_its_record_after() {
     let team = Team::new(None);
     let a = &team.env;
     let b = team.machine("b");
     let db = airlock_store_pg::testing::shared().database();
     let url = db.url();
+    // Both machines' keys may sign proofs and checkpoints (reading its key
+    // writes nothing to the database).
+    let key_of = |env: &Env| {
+        db_json(env, &url, &["key", "public"], 0)["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // B's key made by `init`, away from the database.
+    assert_eq!(b.airlock(&["init"]).code, 0);
+    let runners = format!(
+        "dev@example.com {}\nrev@example.com {}\n",
+        key_of(a),
+        key_of(&b)
+    );
+    a.write(".airlock/runners", &runners);
+    a.git(&["add", ".airlock/runners"]);
+    a.git(&["commit", "-qm", "trust both machines"]);
+    a.git(&["push", "-q", "origin", "main"]);
+    b.git(&["pull", "-q", "origin", "main"]);
     let run = db_submitted(a, &url);
+    as_on_db(a, &url, "dev@example.com", &["approve", &run]).expect_json(&["approve"], 0);
     assert!(head_records(&b).is_empty());
-    // B never wrote to the database: its first decision there works.
-    let v = as_on_db(&b, &url, "rev@example.com", &["approve", &run]).expect_json(&["approve"], 0);
-    assert_eq!(db_state(&b, &url, &run), "approved", "{v}");
-    // It now has a record, and is held to it: its record and the
-    // database's marker for it removed, its next decision is refused, as
+    // B never wrote to the database: its first decision there, a
+    // promotion, works.
+    let v = as_on_db(&b, &url, "rev@example.com", &["promote", &run]).expect_json(&["promote"], 0);
+    assert_eq!(db_state(&b, &url, &run), "promoted", "{v}");
+    // It now has a record and is held to it: with its record and the
+    // database's marker for it removed, its next promotion is refused, as
     // the database holds events of its machine.
     let records = head_records(&b);
     assert_eq!(records.len(), 1, "{records:?}");
@@ -1269,7 +1294,9 @@ fn a_reviewer_new_to_the_database_approves_first_and_is_held_to_its_record_after
         .unwrap();
     assert_eq!(removed, 1);
     let run2 = db_submitted(a, &url);
-    let out = as_on_db(&b, &url, "rev@example.com", &["approve", &run2]);
+    as_on_db(a, &url, "dev@example.com", &["approve", &run2]).expect_json(&["approve"], 0);
+    let tip = team.remote_ref("refs/heads/main");
+    let out = as_on_db(&b, &url, "rev@example.com", &["promote", &run2]);
     let v = refused(out, "ledger-unproven");
     assert!(
         v["error"]["message"]
@@ -1278,5 +1305,6 @@ fn a_reviewer_new_to_the_database_approves_first_and_is_held_to_its_record_after
             .contains("cannot prove"),
         "{v}"
     );
-    assert_eq!(db_state(a, &url, &run2), "in_review");
+    assert_eq!(db_state(a, &url, &run2), "approved");
+    assert_eq!(team.remote_ref("refs/heads/main"), tip);
 }

@@ -371,18 +371,21 @@ pub fn fetched_proof(
             None,
         )?
         .1;
-    let keys = runner_keys(&String::from_utf8_lossy(&runners), crate::approvals::unix_now())
-        .map_err(|e| {
-            Error::refused(
-                Code::ReviewersInvalid,
-                format!(
-                    "refusing run {}: .airlock/runners on {} of `{remote}` is invalid at line {}: {}",
-                    run.id, run.target, e.line, e.problem
-                ),
-                vec![],
-                format!("{}; fix the file on the target branch", e.hint),
-            )
-        })?;
+    let keys = runner_keys(
+        &String::from_utf8_lossy(&runners),
+        crate::approvals::unix_now(),
+    )
+    .map_err(|e| {
+        Error::refused(
+            Code::ReviewersInvalid,
+            format!(
+                "refusing run {}: .airlock/runners on {} of `{remote}` is invalid at line {}: {}",
+                run.id, run.target, e.line, e.problem
+            ),
+            vec![],
+            format!("{}; fix the file on the target branch", e.hint),
+        )
+    })?;
     for key in &keys {
         if signed_by(&path, key) {
             return Ok(Some((path, key.clone())));
@@ -421,9 +424,7 @@ fn runner_keys(
                 .find_principals(e.key.key_data(), airlock_proof::SSH_NAMESPACE, now)
                 .is_ok()
         })
-        .filter_map(|e| {
-            airlock_proof::PublicKey::from_openssh(&e.key.to_openssh().ok()?).ok()
-        })
+        .filter_map(|e| airlock_proof::PublicKey::from_openssh(&e.key.to_openssh().ok()?).ok())
         .collect())
 }
 

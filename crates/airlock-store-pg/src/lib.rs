@@ -128,7 +128,10 @@ impl PgStore {
     /// Unknown who (no identity set) counts as not new.
     fn new_to_database(&self) -> Result<bool> {
         let Some(machine) = airlock_ledger::who()
-            .and_then(|w| w.get("machine").and_then(|m| m.as_str().map(str::to_string)))
+            .and_then(|w| {
+                w.get("machine")
+                    .and_then(|m| m.as_str().map(str::to_string))
+            })
             .filter(|m| m.starts_with("SHA256:") && m.len() > 20)
         else {
             return Ok(false);

@@ -208,12 +208,11 @@ fn promote_leased(
         }
         // The run's events sealed on the team's remote before the push, as
         // the local promotion does, when the target lists the machines whose
-        // keys sign checkpoints (`.airlock/runners`); without it nothing
-        // can be sealed (docs/team.md, "Not done yet").
-        if main
-            .try_run(&["cat-file", "-e", &format!("{tip}:.airlock/runners")], None)?
-            .0
-        {
+        // keys sign checkpoints (`.airlock/runners`, read by the sealed log
+        // from this checkout's target branch); without it nothing can be
+        // sealed (docs/team.md, "Not done yet").
+        let runners = format!("refs/heads/{}:.airlock/runners", run.target);
+        if main.try_run(&["cat-file", "-e", &runners], None)?.0 {
             crate::seal::require_sealed(al, &run.id)?;
         }
         let (intent, _guard) = al.store.begin_intent(INTENT, &run.id, intent_data)?;
