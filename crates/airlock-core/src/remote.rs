@@ -494,3 +494,29 @@ pub fn refuse_local_rollback(al: &Airlock, run: &Run, merge: &str) -> Result<()>
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::runner_keys;
+
+    #[test]
+    fn runner_keys_honour_validity_dates_namespaces_and_refuse_certificate_authorities() {
+        let [current, expired, elsewhere, authority] =
+            std::array::from_fn(|_| airlock_proof::SigningKey::generate().public());
+        let text = format!(
+            "ana@example.com {}\n\
+             old@example.com valid-before=\"20200101Z\" {}\n\
+             ci@example.com namespaces=\"airlock-checkpoint\" {}\n\
+             *@example.com cert-authority {}\n",
+            current.to_openssh(),
+            expired.to_openssh(),
+            elsewhere.to_openssh(),
+            authority.to_openssh()
+        );
+        let keys = runner_keys(&text, 1_800_000_000).unwrap();
+        assert_eq!(keys, vec![current]);
+        // A malformed line is named, not skipped.
+        let err = runner_keys("ana@example.com ssh-ed25519 !!!\n", 0).unwrap_err();
+        assert_eq!(err.line, 1);
+    }
+}
