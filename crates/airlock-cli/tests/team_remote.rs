@@ -1161,3 +1161,208 @@ fn a_promotion_record_forged_for_a_run_never_approved_is_not_recorded() {
     assert_eq!(env.state(&run), state);
     assert!(promote_events(env, &run).is_empty());
 }
+// Approvals at the tip merged onto (issue 20, teamwire): the remote
+// promotion checks the signed approvals under the rules on the remote's
+// target, as the local one does.
+
+fn ed25519_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_string())
+}
+
+#[test]
+fn a_remote_promotion_under_owners_made_stricter_on_the_remote_is_approvals_missing() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let keys = env.tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (alice, alice_pub) = ed25519_key(&keys, "alice");
+    let (_, bob_pub) = ed25519_key(&keys, "bob");
+    env.commit_file(
+        ".airlock/reviewers",
+        &format!("alice@example.com {alice_pub}\nbob@example.com {bob_pub}\n"),
+        "reviewers",
+    );
+    env.git(&["push", "-q", "origin", "main"]);
+    let dev = [("AIRLOCK_PRINCIPAL", "dev@example.com")];
+    let (run, wt) = {
+        let brief = env.write_brief("brief", BRIEF);
+        let v = env
+            .airlock_env(&["--json", "start", &brief], &dev)
+            .expect_json(&["start"], 0);
+        (
+            v["run"].as_str().unwrap().to_string(),
+            PathBuf::from(v["worktree"].as_str().unwrap()),
+        )
+    };
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.airlock_env(&["--json", "check", &run], &dev)
+        .expect_json(&["check"], 0);
+    env.airlock_env(&["--json", "submit", &run], &dev)
+        .expect_json(&["submit"], 0);
+    // One approval: enough under the rules the approval was made under.
+    env.airlock_env(
+        &["--json", "approve", &run, "--key", alice.to_str().unwrap()],
+        &[("AIRLOCK_PRINCIPAL", "alice@example.com")],
+    )
+    .expect_json(&["approve"], 0);
+    assert_eq!(env.state(&run), "approved");
+    // Meanwhile the remote's target comes to need two owners for src/**.
+    let person = env.tmp.path().join("person");
+    env.git_in(
+        env.tmp.path(),
+        &["clone", "-q", team.remote.to_str().unwrap(), "person"],
+    );
+    write(
+        &person.join(".airlock/owners"),
+        "src/** alice@example.com bob@example.com n=2\n",
+    );
+    env.git_in(&person, &["add", ".airlock/owners"]);
+    env.git_in(&person, &["commit", "-qm", "owners: two for src"]);
+    env.git_in(&person, &["push", "-q", "origin", "main"]);
+    let tip = team.remote_ref("refs/heads/main");
+    let before = env.world();
+    let v = refused(
+        env.airlock_env(&["--json", "promote", &run], &dev),
+        "approvals-missing",
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("refusing to promote run {run}")),
+        "{v}"
+    );
+    assert!(v.to_string().contains("bob@example.com"), "{v}");
+    assert_eq!(team.remote_ref("refs/heads/main"), tip);
+    assert_eq!(
+        team.remote_ref(&format!("refs/airlock/promoted/{run}")),
+        None
+    );
+    assert_eq!(env.state(&run), "approved");
+    // Nothing recorded or moved here (the fetch's tracking refs aside).
+    let after = env.world();
+    assert_eq!(after.runs, before.runs);
+    assert_eq!(after.events, before.events);
+    assert_eq!(after.run_dirs, before.run_dirs);
+    assert_eq!(
+        after.fingerprint.get(".git/refs/heads/main"),
+        before.fingerprint.get(".git/refs/heads/main")
+    );
+    env.assert_ledger_ok();
+    assert!(promote_events(env, &run).is_empty());
+}
+
+// A machine new to a shared database (issue 20, teamwire): its first
+// command there may be a decision.
+
+fn as_on_db(env: &Env, url: &str, principal: &str, args: &[&str]) -> Output {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    on_db(env, url, &full)
+        .env("AIRLOCK_PRINCIPAL", principal)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// A run started, checked and submitted on `env` by dev@example.com.
+fn db_submitted(env: &Env, url: &str) -> String {
+    let brief = env.write_brief("brief", BRIEF);
+    let dev = "dev@example.com";
+    let started = as_on_db(env, url, dev, &["start", &brief]).expect_json(&["start"], 0);
+    let run = started["run"].as_str().unwrap().to_string();
+    write(
+        &PathBuf::from(started["worktree"].as_str().unwrap()).join("src/app.sh"),
+        "#!/bin/sh\necho hello, please\n",
+    );
+    as_on_db(env, url, dev, &["check", &run]).expect_json(&["check"], 0);
+    as_on_db(env, url, dev, &["submit", &run]).expect_json(&["submit"], 0);
+    run
+}
+
+/// The head records a machine keeps (its key directory, under its home).
+fn head_records(env: &Env) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "head") {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&env.home, &mut found);
+    found
+}
+
+#[test]
+fn a_machine_new_to_the_database_promotes_first_and_is_held_to_its_record_after() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
+    // Both machines' keys may sign proofs and checkpoints (reading its key
+    // writes nothing to the database).
+    let key_of = |env: &Env| {
+        db_json(env, &url, &["key", "public"], 0)["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // B's key made by `init`, away from the database.
+    assert_eq!(b.airlock(&["init"]).code, 0);
+    let runners = format!(
+        "dev@example.com {}\nrev@example.com {}\n",
+        key_of(a),
+        key_of(&b)
+    );
+    a.write(".airlock/runners", &runners);
+    a.git(&["add", ".airlock/runners"]);
+    a.git(&["commit", "-qm", "trust both machines"]);
+    a.git(&["push", "-q", "origin", "main"]);
+    b.git(&["pull", "-q", "origin", "main"]);
+    let run = db_submitted(a, &url);
+    as_on_db(a, &url, "dev@example.com", &["approve", &run]).expect_json(&["approve"], 0);
+    assert!(head_records(&b).is_empty());
+    // B never wrote to the database: its first decision there, a
+    // promotion, works.
+    let v = as_on_db(&b, &url, "rev@example.com", &["promote", &run]).expect_json(&["promote"], 0);
+    assert_eq!(db_state(&b, &url, &run), "promoted", "{v}");
+    // It now has a record and is held to it: with its record and the
+    // database's marker for it removed, its next promotion is refused, as
+    // the database holds events of its machine.
+    let records = head_records(&b);
+    assert_eq!(records.len(), 1, "{records:?}");
+    std::fs::remove_file(&records[0]).unwrap();
+    let mut admin = db.admin();
+    let removed = admin
+        .execute(
+            "DELETE FROM airlock_meta WHERE key = 'head_record' AND strpos(scope, $1) > 0",
+            &[&b.repo.display().to_string()],
+        )
+        .unwrap();
+    assert_eq!(removed, 1);
+    let run2 = db_submitted(a, &url);
+    as_on_db(a, &url, "dev@example.com", &["approve", &run2]).expect_json(&["approve"], 0);
+    let tip = team.remote_ref("refs/heads/main");
+    let out = as_on_db(&b, &url, "rev@example.com", &["promote", &run2]);
+    let v = refused(out, "ledger-unproven");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot prove"),
+        "{v}"
+    );
+    assert_eq!(db_state(a, &url, &run2), "approved");
+    assert_eq!(team.remote_ref("refs/heads/main"), tip);
+}

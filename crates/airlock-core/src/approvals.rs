@@ -197,6 +197,7 @@ pub fn statement(
     principal: &str,
     reason: Option<&str>,
     at: &str,
+    checkpoint: Option<&crate::seal::Seen>,
 ) -> Statement {
     Statement::new(
         vec![
@@ -217,7 +218,7 @@ pub fn statement(
             "principal": principal,
             "reason": reason,
             "at": at,
-            "checkpoint": Value::Null,
+            "checkpoint": checkpoint,
         }),
     )
 }
@@ -231,6 +232,32 @@ pub struct VerifiedApproval {
     /// The `.airlock/reviewers` line that admitted it.
     pub line: usize,
     pub at: String,
+    /// The sealed log's checkpoint the reviewer's machine had verified when
+    /// signing (`None` outside team mode or before its first).
+    pub checkpoint: Option<SeenCheckpoint>,
+}
+
+/// The checkpoint an approval records, as far as shown: its size and the
+/// commit of `refs/airlock/log` that carried it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SeenCheckpoint {
+    pub size: u64,
+    pub commit: String,
+}
+
+impl SeenCheckpoint {
+    /// From a signed statement's predicate: anything but a size and a hex
+    /// commit id is not shown (the reviewer signed it, but it is still text
+    /// from another machine).
+    fn from_predicate(p: &Value) -> Option<SeenCheckpoint> {
+        let size = p.get("size")?.as_u64()?;
+        let commit = p.get("commit")?.as_str()?;
+        let hex = (7..=64).contains(&commit.len()) && commit.bytes().all(|b| b.is_ascii_hexdigit());
+        hex.then(|| SeenCheckpoint {
+            size,
+            commit: commit.to_string(),
+        })
+    }
 }
 
 /// Checks an approval envelope against this run's current proof and the rules: the
@@ -317,6 +344,7 @@ pub fn verify(
             key: signer.fingerprint,
             line: signer.line,
             at: p["at"].as_str().unwrap_or_default().to_string(),
+            checkpoint: SeenCheckpoint::from_predicate(&p["checkpoint"]),
         }),
         Err(SignatureRefused::Denied(denied)) => Err(denied_error(rules, run, &principal, &denied)),
         Err(other) => Err(forged(format!(
@@ -823,12 +851,21 @@ pub fn sign_approval(
                 key: fingerprint,
                 line: entry.line,
                 at: String::new(),
+                checkpoint: None,
             },
         )?,
         Err(denied) => return Err(denied_error(rules, run, &principal, &denied)),
     }
     let at = crate::run::now();
-    let st = statement(run, submission, &principal, reason, &at);
+    // The sealed log's checkpoint this machine last verified (team mode).
+    let st = statement(
+        run,
+        submission,
+        &principal,
+        reason,
+        &at,
+        crate::seal::seen(al).as_ref(),
+    );
     let payload = serde_json::to_vec(&st).map_err(|e| Error::Internal(e.to_string()))?;
     let armored = ssh_sign(&key, &pae(PAYLOAD_TYPE, &payload))?;
     let envelope = Envelope {

@@ -371,7 +371,21 @@ pub fn fetched_proof(
             None,
         )?
         .1;
-    let keys = runner_keys(&String::from_utf8_lossy(&runners));
+    let keys = runner_keys(
+        &String::from_utf8_lossy(&runners),
+        crate::approvals::unix_now(),
+    )
+    .map_err(|e| {
+        Error::refused(
+            Code::ReviewersInvalid,
+            format!(
+                "refusing run {}: .airlock/runners on {} of `{remote}` is invalid at line {}: {}",
+                run.id, run.target, e.line, e.problem
+            ),
+            vec![],
+            format!("{}; fix the file on the target branch", e.hint),
+        )
+    })?;
     for key in &keys {
         if signed_by(&path, key) {
             return Ok(Some((path, key.clone())));
@@ -392,22 +406,26 @@ pub fn fetched_proof(
     ))
 }
 
-/// The keys of an `allowed_signers` file (`.airlock/runners`): each line's
-/// key type and base64 after the principals and any options; lines that
-/// are not one are skipped (the approvals' parser reports them).
-fn runner_keys(text: &str) -> Vec<airlock_proof::PublicKey> {
-    text.lines()
-        .take(10_000)
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let at = fields.iter().position(|f| {
-                f.starts_with("ssh-") || f.starts_with("ecdsa-") || f.starts_with("sk-")
-            })?;
-            let blob = fields.get(at + 1)?;
-            airlock_proof::PublicKey::from_openssh(&format!("{} {blob}", fields[at])).ok()
+/// The machine keys `.airlock/runners` lets sign a proof at `now`, read
+/// with the parser the approvals and the sealed log use (validity dates and
+/// `namespaces=` honoured). A certificate authority's line admits none: a
+/// machine signs proofs with its own airlock key, never a certificate.
+fn runner_keys(
+    text: &str,
+    now: u64,
+) -> std::result::Result<Vec<airlock_proof::PublicKey>, airlock_proof::signers::SignersError> {
+    let signers = airlock_proof::signers::AllowedSigners::parse(text)?;
+    Ok(signers
+        .entries
+        .iter()
+        .filter(|e| !e.cert_authority)
+        .filter(|e| {
+            signers
+                .find_principals(e.key.key_data(), airlock_proof::SSH_NAMESPACE, now)
+                .is_ok()
         })
-        .collect()
+        .filter_map(|e| airlock_proof::PublicKey::from_openssh(&e.key.to_openssh().ok()?).ok())
+        .collect())
 }
 
 /// The check a run started on another machine gets instead of its
@@ -475,4 +493,30 @@ pub fn refuse_local_rollback(al: &Airlock, run: &Run, merge: &str) -> Result<()>
             run.target
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runner_keys;
+
+    #[test]
+    fn runner_keys_honour_validity_dates_namespaces_and_refuse_certificate_authorities() {
+        let [current, expired, elsewhere, authority] =
+            std::array::from_fn(|_| airlock_proof::SigningKey::generate().public());
+        let text = format!(
+            "ana@example.com {}\n\
+             old@example.com valid-before=\"20200101Z\" {}\n\
+             ci@example.com namespaces=\"airlock-checkpoint\" {}\n\
+             *@example.com cert-authority {}\n",
+            current.to_openssh(),
+            expired.to_openssh(),
+            elsewhere.to_openssh(),
+            authority.to_openssh()
+        );
+        let keys = runner_keys(&text, 1_800_000_000).unwrap();
+        assert_eq!(keys, vec![current]);
+        // A malformed line is named, not skipped.
+        let err = runner_keys("ana@example.com ssh-ed25519 !!!\n", 0).unwrap_err();
+        assert_eq!(err.line, 1);
+    }
 }

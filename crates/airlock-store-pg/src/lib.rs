@@ -123,6 +123,27 @@ const APPEND_ALONE: &str = "WITH head AS (
     RETURNING seq, prev, hash";
 
 impl PgStore {
+    /// Whether no event in the database names this machine (its key's
+    /// fingerprint, as every event's `who.machine` does): it never wrote here.
+    /// Unknown who (no identity set) counts as not new.
+    fn new_to_database(&self) -> Result<bool> {
+        let Some(machine) = airlock_ledger::who()
+            .and_then(|w| {
+                w.get("machine")
+                    .and_then(|m| m.as_str().map(str::to_string))
+            })
+            .filter(|m| m.starts_with("SHA256:") && m.len() > 20)
+        else {
+            return Ok(false);
+        };
+        Ok(self
+            .query(
+                "SELECT 1 FROM events WHERE strpos(data, $1) > 0 LIMIT 1",
+                &[&machine],
+            )?
+            .is_empty())
+    }
+
     /// Connects to the database at `url`, brings its schema up to date, and
     /// refuses a ledger that does not reach this machine's head record.
     pub fn open(url: &str, paths: &Paths) -> Result<PgStore> {
@@ -591,6 +612,18 @@ impl Store for PgStore {
 
     fn require_head(&mut self, doing: Option<&str>) -> Result<()> {
         let status = self.head_status(doing.is_some())?;
+        // A machine new to a shared database (a reviewer approving before
+        // it ever ran anything here) has no record to hold it to yet: its
+        // first decision starts one. Only when the database has no event
+        // naming this machine: one that wrote here and lost its record (or
+        // had its marker deleted) is still refused.
+        if doing.is_some()
+            && status.record.is_none()
+            && status.problem.is_none()
+            && self.new_to_database()?
+        {
+            return Ok(());
+        }
         airlock_store::head::require(&self.paths, &status, doing)
     }
 

@@ -88,7 +88,11 @@ impl Report for Shown {
                 h += "  (none)\n";
             }
             for a in &s.approvals {
-                h += &format!("  {} with {}\n", escape(&a.principal), a.key);
+                h += &format!("  {} with {}", escape(&a.principal), a.key);
+                if let Some(c) = &a.checkpoint {
+                    h += &format!(", having seen checkpoint {} ({})", c.size, short(&c.commit));
+                }
+                h += "\n";
             }
             for (seq, why, _) in &s.refused {
                 h += &format!("  event {seq} does not count: {}\n", escape(why));

@@ -19,11 +19,18 @@ use crate::remote::{
 };
 use crate::run::{Promotion, Run, State, Submission, now};
 
-/// The approvals helper's check, run at each try against the tip being
-/// merged onto (the rules in force there): the hook point for
-/// `approvals::require_at` (issue 20, helper 1). Until it lands, the
-/// approval `promote` verified (`verify_approved`) is the one that counts.
-fn check_approvals_at_tip(_al: &Airlock, _run: &Run, _tip: &str) -> Result<()> {
+/// The signed approvals again, under the rules at the tip being merged onto
+/// (as the local promotion does): a target that gained `.airlock/reviewers`
+/// or a stricter `.airlock/owners` since the approval refuses the run.
+fn check_approvals_at_tip(
+    al: &Airlock,
+    run: &Run,
+    submission: &Submission,
+    tip: &str,
+) -> Result<()> {
+    if let Some(rules) = crate::approvals::rules_at_tip(al, &run.target, tip)? {
+        crate::approvals::require_approved(al, run, submission, &rules)?;
+    }
     Ok(())
 }
 
@@ -153,7 +160,7 @@ fn promote_leased(
         let tip = main
             .ref_value(&tracking)?
             .ok_or_else(|| Error::Corrupt(format!("{tracking} vanished after the fetch")))?;
-        check_approvals_at_tip(al, &run, &tip)?;
+        check_approvals_at_tip(al, &run, submission, &tip)?;
         let (tree, mut strategy, regated) = if tip == run.base {
             (
                 submission.tree.clone(),
@@ -198,6 +205,15 @@ fn promote_leased(
             "lease": {"target": lease.target, "token": lease.token}});
         if let Some(plan) = &soak {
             intent_data["soak"] = json!(plan);
+        }
+        // The run's events sealed on the team's remote before the push, as
+        // the local promotion does, when the target lists the machines whose
+        // keys sign checkpoints (`.airlock/runners`, read by the sealed log
+        // from this checkout's target branch); without it nothing can be
+        // sealed (docs/team.md, "Not done yet").
+        let runners = format!("refs/heads/{}:.airlock/runners", run.target);
+        if main.try_run(&["cat-file", "-e", &runners], None)?.0 {
+            crate::seal::require_sealed(al, &run.id)?;
         }
         let (intent, _guard) = al.store.begin_intent(INTENT, &run.id, intent_data)?;
         crate::repo::failpoint::pausepoint("promote:before-push");
