@@ -577,17 +577,19 @@ fn outside_team_mode_a_machine_keeps_no_notes_of_unsealed_events() {
 }
 
 #[test]
-fn promote_refuses_when_it_cannot_seal_and_review_falls_back_to_the_remembered_checkpoint() {
+fn promote_refuses_when_the_remote_is_gone_and_review_falls_back_to_the_remembered_checkpoint() {
     let t = team();
     let run = t.approved_run();
     t.a.json(&["ledger", "seal"], 0);
     t.a.json(&["ledger", "verify", "--remote"], 0);
-    // The remote goes away: nothing can be sealed, so nothing is promoted.
+    // The remote goes away: nothing can be sealed nor pushed, so nothing is
+    // promoted. With `[team] remote` the promotion fetches first, so the
+    // refusal is the remote's, before any seal is tried.
     let away = t.a.env.tmp.path().join("remote-away.git");
     std::fs::rename(&t.remote, &away).unwrap();
     let main_before = t.a.env.git(&["rev-parse", "main"]);
-    let err = t.a.refused(&["promote", &run], "log-unsealed");
-    assert!(err.to_string().contains("could not be sealed"), "{err}");
+    let err = t.a.refused(&["promote", &run], "remote-unreachable");
+    assert!(err.to_string().contains("remote"), "{err}");
     assert_eq!(t.a.env.git(&["rev-parse", "main"]), main_before);
     assert_eq!(
         t.a.json(&["show", &run, "--no-diff"], 0)["state"],

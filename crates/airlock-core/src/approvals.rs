@@ -778,22 +778,7 @@ pub fn ssh_sign(key: &Path, message: &[u8]) -> Result<String> {
 /// The key `approve` signs with when `--key` is not given: git's `user.signingkey` when
 /// `gpg.format` is `ssh`.
 pub fn default_key(al: &Airlock) -> Option<PathBuf> {
-    default_key_in(&al.layout.git_dir)
-}
-
-/// [`default_key`] of the repository at `git_dir` (the sandbox hides it from commands).
-pub fn default_key_in(git_dir: &Path) -> Option<PathBuf> {
-    let format = crate::git::user_config(git_dir, "gpg.format")?;
-    if format != "ssh" {
-        return None;
-    }
-    let key = crate::git::user_config(git_dir, "user.signingkey")?;
-    let key = key.strip_prefix("key::").map(str::to_string).unwrap_or(key);
-    let path = match key.strip_prefix("~/") {
-        Some(rest) => PathBuf::from(std::env::var_os("HOME")?).join(rest),
-        None => PathBuf::from(key),
-    };
-    Some(path)
+    crate::git::ssh_signing_key(&al.layout.git_dir)
 }
 
 /// A signed approval, made and checked, ready to record.
@@ -981,9 +966,4 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
+pub use crate::run::unix_now;

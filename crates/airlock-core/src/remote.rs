@@ -373,7 +373,7 @@ pub fn fetched_proof(
         .1;
     let keys = runner_keys(
         &String::from_utf8_lossy(&runners),
-        crate::approvals::unix_now(),
+        crate::run::unix_now(),
     )
     .map_err(|e| {
         Error::refused(

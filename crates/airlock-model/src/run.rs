@@ -129,3 +129,12 @@ impl Run {
 pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
+
+/// Seconds since the Unix epoch now (0 on a clock before it): the time
+/// `allowed_signers` validity dates are checked at.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}

@@ -507,3 +507,21 @@ pub fn user_config(git_dir: &Path, key: &str) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
+
+/// The SSH key git signs with for the user of the repository at `git_dir`
+/// (`user.signingkey` when `gpg.format` is `ssh`; a `key::` literal or a
+/// path, `~/` the home): the default key of a signed approval, and one the
+/// sandbox hides from commands.
+pub fn ssh_signing_key(git_dir: &Path) -> Option<PathBuf> {
+    let format = user_config(git_dir, "gpg.format")?;
+    if format != "ssh" {
+        return None;
+    }
+    let key = user_config(git_dir, "user.signingkey")?;
+    let key = key.strip_prefix("key::").map(str::to_string).unwrap_or(key);
+    let path = match key.strip_prefix("~/") {
+        Some(rest) => PathBuf::from(std::env::var_os("HOME")?).join(rest),
+        None => PathBuf::from(key),
+    };
+    Some(path)
+}
