@@ -69,7 +69,7 @@ pub fn promote_with(
 ) -> Result<PromoteReport> {
     crate::guards::refuse_from_lane(al, "promote")?;
     let _lock = FileLock::acquire(&al.layout.promote_lock(), true)?;
-    let mut run = al.store.get(run_id)?;
+    let run = al.store.get(run_id)?;
     al.store
         .require_head(Some(&format!("promote run {run_id}")))?;
     // Team mode: the database agrees with the sealed log (issue 20).
@@ -184,38 +184,8 @@ pub fn promote_with(
     } else {
         merge_onto_moved_target(al, &run, &brief, &submission, &tip, progress)?
     };
-    // The workflow's conditions on what the merge brings to the target
-    // (the merged tree against the target's tip), before anything moves.
-    let (conditions, panel) = if workflow.conditions.is_empty() && !workflow.panel.enabled {
-        (Vec::new(), None)
-    } else {
-        let evidence = crate::evidence::collect(
-            al,
-            &run,
-            &brief,
-            &workflow,
-            &crate::evidence::Subject {
-                base: &tip,
-                tree: &tree,
-                report: run.check.as_ref().map(|c| &c.report),
-            },
-        )?;
-        let results = crate::conditions::evaluate(&workflow, &evidence)?;
-        crate::conditions::refuse_blocked(&results, "promotion", &run.id)?;
-        // The review panel again, on the merged tree; a run it approved
-        // alone needs its approval to stand there.
-        let panel =
-            crate::panel::decide(&workflow.panel, &evidence, crate::evaluator::installed())?;
-        crate::panel::require_still_approved(&run, panel.as_ref(), &results)?;
-        (results, panel)
-    };
-    let message = format!(
-        "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
-        run.id, run.target, submission.digest, approval.at
-    );
-    // The merge is the user's, like the run's commit (`submit`).
-    let author = git::user_identity(&al.layout.git_dir).unwrap_or_else(git::airlock_identity);
-    let merge = main.commit_tree_by(&tree, &[&tip, &submission.head], &message, &author)?;
+    let (conditions, panel) = conditions_on_merge(al, &run, &brief, &workflow, &tip, &tree)?;
+    let merge = merge_commit(al, &run, &submission, &approval, &tip, &tree)?;
 
     let checked_out = crate::repo::checkout::checkout_can_move(
         &al.layout,
@@ -257,6 +227,120 @@ pub fn promote_with(
         crate::repo::checkout::update_checkout(&al.layout, &tip, &merge)?;
     }
     crate::failpoint("promote:after-checkout");
+    record_promotion(
+        al,
+        run,
+        &submission,
+        intent,
+        Landed {
+            tip,
+            merge,
+            strategy,
+            regated,
+            conditions,
+            panel,
+            soak,
+            checkout_updated: checked_out,
+            extra: serde_json::Map::new(),
+        },
+        effects,
+        clock,
+    )
+}
+
+/// The workflow's conditions on what the merge brings to the target (the
+/// merged `tree` against the target's `tip`), before anything moves, and
+/// the review panel again on it: a run the panel approved alone needs its
+/// approval to stand there. Both promotions, local and on the remote.
+pub(crate) fn conditions_on_merge(
+    al: &Airlock,
+    run: &Run,
+    brief: &crate::brief::Brief,
+    workflow: &crate::workflow::Workflow,
+    tip: &str,
+    tree: &str,
+) -> Result<(
+    Vec<crate::conditions::ConditionResult>,
+    Option<airlock_model::panel::Decision>,
+)> {
+    if workflow.conditions.is_empty() && !workflow.panel.enabled {
+        return Ok((Vec::new(), None));
+    }
+    let evidence = crate::evidence::collect(
+        al,
+        run,
+        brief,
+        workflow,
+        &crate::evidence::Subject {
+            base: tip,
+            tree,
+            report: run.check.as_ref().map(|c| &c.report),
+        },
+    )?;
+    let results = crate::conditions::evaluate(workflow, &evidence)?;
+    crate::conditions::refuse_blocked(&results, "promotion", &run.id)?;
+    let panel = crate::panel::decide(&workflow.panel, &evidence, crate::evaluator::installed())?;
+    crate::panel::require_still_approved(run, panel.as_ref(), &results)?;
+    Ok((results, panel))
+}
+
+/// The merge commit of `run` onto `tip` with `tree`, the user's like the
+/// run's commit (`submit`), naming the proof and the approval.
+pub(crate) fn merge_commit(
+    al: &Airlock,
+    run: &Run,
+    submission: &Submission,
+    approval: &crate::run::Approval,
+    tip: &str,
+    tree: &str,
+) -> Result<String> {
+    let message = format!(
+        "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
+        run.id, run.target, submission.digest, approval.at
+    );
+    let author = git::user_identity(&al.layout.git_dir).unwrap_or_else(git::airlock_identity);
+    al.layout
+        .git()
+        .commit_tree_by(tree, &[tip, &submission.head], &message, &author)
+}
+
+/// What a promotion landed on its target, for [`record_promotion`].
+pub(crate) struct Landed {
+    pub tip: String,
+    pub merge: String,
+    pub strategy: String,
+    pub regated: Vec<String>,
+    pub conditions: Vec<crate::conditions::ConditionResult>,
+    pub panel: Option<airlock_model::panel::Decision>,
+    pub soak: Option<airlock_model::soak::SoakPlan>,
+    pub checkout_updated: bool,
+    /// The event's fields besides the common ones (the remote's record),
+    /// placed after `digest`.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Once the target holds the merge: the run recorded as promoted with its
+/// event (ending intent `intent`), then its approved actions applied.
+pub(crate) fn record_promotion(
+    al: &mut Airlock,
+    mut run: Run,
+    submission: &Submission,
+    intent: i64,
+    landed: Landed,
+    effects: &dyn crate::action::apply::Effects,
+    clock: &dyn crate::soak::Clock,
+) -> Result<PromoteReport> {
+    let Landed {
+        tip,
+        merge,
+        strategy,
+        regated,
+        conditions,
+        panel,
+        soak,
+        checkout_updated,
+        extra,
+    } = landed;
     let promotion = Promotion {
         target: run.target.clone(),
         previous: tip.clone(),
@@ -267,19 +351,22 @@ pub fn promote_with(
         soak: soak.clone(),
     };
     let mut promote_event = json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
-           "regated": regated, "digest": submission.digest,
-           "undo": undo_record(al, &run.id, &merge)?});
+           "regated": regated, "digest": submission.digest});
+    for (key, value) in extra {
+        promote_event[key] = value;
+    }
+    promote_event["undo"] = undo_record(al, &run.id, &merge)?;
     if !conditions.is_empty() {
         promote_event["conditions"] = crate::conditions::summary(&conditions);
     }
-    run.state = State::Promoted;
-    run.promotion = Some(promotion);
     if panel.is_some() {
         promote_event["panel"] = json!(panel);
     }
     if let Some(plan) = &soak {
         promote_event["soak"] = json!(plan);
     }
+    run.state = State::Promoted;
+    run.promotion = Some(promotion);
     al.transition_clearing(
         &run,
         State::Approved,
@@ -303,7 +390,7 @@ pub fn promote_with(
         merge,
         strategy,
         regated,
-        checkout_updated: checked_out,
+        checkout_updated,
         actions,
         soak,
         to_production: false,

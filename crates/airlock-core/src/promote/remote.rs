@@ -103,7 +103,7 @@ fn take_lease(al: &mut Airlock, run: &Run, lease: &airlock_store::Lease) -> Resu
 fn promote_leased(
     al: &mut Airlock,
     remote: &str,
-    mut run: Run,
+    run: Run,
     submission: &Submission,
     approval: &crate::run::Approval,
     workflow: &crate::workflow::Workflow,
@@ -179,14 +179,9 @@ fn promote_leased(
                 moved.len()
             );
         }
-        let (conditions, panel) = merged_conditions(al, &run, brief, workflow, &tip, &tree)?;
-        let message = format!(
-            "Merge airlock run {} into {}\n\nProof: sha256 {}\nApproved: {}\n",
-            run.id, run.target, submission.digest, approval.at
-        );
-        let author = crate::git::user_identity(&al.layout.git_dir)
-            .unwrap_or_else(crate::git::airlock_identity);
-        let merge = main.commit_tree_by(&tree, &[&tip, &submission.head], &message, &author)?;
+        let (conditions, panel) =
+            crate::promote::conditions_on_merge(al, &run, brief, workflow, &tip, &tree)?;
+        let merge = crate::promote::merge_commit(al, &run, submission, approval, &tip, &tree)?;
         let record_body = json!({"run": run.id, "target": target_ref, "previous": tip, "merge": merge,
             "proof": {"sha256": submission.digest}, "head": submission.head, "approval": approval,
             "by": {"principal": lease.principal, "machine": lease.machine}});
@@ -269,52 +264,29 @@ fn promote_leased(
         }
         crate::failpoint("promote:after-push");
         let _ = main.try_run(&["update-ref", &tracking, &merge, &tip], None);
-        let promotion = Promotion {
-            target: run.target.clone(),
-            previous: tip.clone(),
-            merge: merge.clone(),
-            strategy: strategy.clone(),
-            regated: regated.clone(),
-            at: now(),
-            soak: soak.clone(),
-        };
-        let mut event = json!({"target": run.target, "previous": tip, "merge": merge, "strategy": strategy,
-               "regated": regated, "digest": submission.digest, "remote": remote,
-               "record": record, "remerged": moved.len(),
-               "undo": crate::promote::undo_record(al, &run.id, &merge)?});
-        if !conditions.is_empty() {
-            event["conditions"] = crate::conditions::summary(&conditions);
-        }
-        if panel.is_some() {
-            event["panel"] = json!(panel);
-        }
-        if let Some(plan) = &soak {
-            event["soak"] = json!(plan);
-        }
-        run.state = State::Promoted;
-        run.promotion = Some(promotion);
-        al.transition_clearing(&run, State::Approved, "promote", event, Some(intent))?;
-        let actions = crate::action::apply::apply(
+        let mut extra = serde_json::Map::new();
+        extra.insert("remote".into(), json!(remote));
+        extra.insert("record".into(), json!(record));
+        extra.insert("remerged".into(), json!(moved.len()));
+        return crate::promote::record_promotion(
             al,
-            &run,
-            crate::action::Role::Apply,
-            &merge,
-            submission.round,
+            run,
+            submission,
+            intent,
+            crate::promote::Landed {
+                tip,
+                merge,
+                strategy,
+                regated,
+                conditions,
+                panel,
+                soak,
+                checkout_updated: false,
+                extra,
+            },
             effects,
-        )?;
-        let soak = crate::soak::status(al, &run, clock)?;
-        return Ok(crate::promote::PromoteReport {
-            run: run.id,
-            target: run.target,
-            previous: tip,
-            merge,
-            strategy,
-            regated,
-            checkout_updated: false,
-            actions,
-            soak,
-            to_production: false,
-        });
+            clock,
+        );
     }
     Err(Error::refused(
         Code::TargetMovedTooOften,
@@ -384,42 +356,6 @@ fn require_round_on_remote(al: &Airlock, run: &Run, submission: &Submission) -> 
             run.id
         ),
     ))
-}
-
-type Conditions = (
-    Vec<crate::conditions::ConditionResult>,
-    Option<airlock_model::panel::Decision>,
-);
-
-/// The workflow's conditions and the review panel on what the merge brings
-/// to the target, as the local `promote` checks them.
-fn merged_conditions(
-    al: &Airlock,
-    run: &Run,
-    brief: &crate::brief::Brief,
-    workflow: &crate::workflow::Workflow,
-    tip: &str,
-    tree: &str,
-) -> Result<Conditions> {
-    if workflow.conditions.is_empty() && !workflow.panel.enabled {
-        return Ok((Vec::new(), None));
-    }
-    let evidence = crate::evidence::collect(
-        al,
-        run,
-        brief,
-        workflow,
-        &crate::evidence::Subject {
-            base: tip,
-            tree,
-            report: run.check.as_ref().map(|c| &c.report),
-        },
-    )?;
-    let results = crate::conditions::evaluate(workflow, &evidence)?;
-    crate::conditions::refuse_blocked(&results, "promotion", &run.id)?;
-    let panel = crate::panel::decide(&workflow.panel, &evidence, crate::evaluator::installed())?;
-    crate::panel::require_still_approved(run, panel.as_ref(), &results)?;
-    Ok((results, panel))
 }
 
 /// Settles a `promote` killed after its intent, from what the remote says:
