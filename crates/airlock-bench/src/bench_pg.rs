@@ -77,11 +77,17 @@ fn appends(
                 key_dir: dir.join(format!("m{machine}/keys")),
             };
             handles.push(scope.spawn(move || -> Result<()> {
-                let mut store = PgStore::open(&url, &paths)?;
                 let id = format!("{tag}-{w}");
-                let (intent, _guard) = store.begin_intent("start", &id, json!({}))?;
-                store.insert(&run_record(&id)?, intent, json!({}))?;
+                let setup = (|| -> Result<PgStore> {
+                    let mut store = PgStore::open(&url, &paths)?;
+                    let (intent, _guard) = store.begin_intent("start", &id, json!({}))?;
+                    store.insert(&run_record(&id)?, intent, json!({}))?;
+                    Ok(store)
+                })();
+                // Every writer reaches the barrier, set up or not: one that
+                // failed must not leave the others (and the clock) waiting.
                 barrier.wait();
+                let mut store = setup.map_err(|e| anyhow!("writer {w} ({id}): {e:#}"))?;
                 for i in 0..opts.events {
                     append(&mut store, &id, i)?;
                 }
@@ -112,12 +118,16 @@ fn inserts(db: &Database, opts: &Opts) -> Result<Duration> {
         for w in 0..opts.writers {
             let (barrier, url) = (barrier.clone(), url.clone());
             handles.push(scope.spawn(move || -> Result<()> {
-                let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
-                let insert = client.prepare(
-                    "INSERT INTO plain (run, ts, kind, data, hash) VALUES ($1, $2, $3, $4, $5)",
-                )?;
-                let run = format!("bench-{w}");
+                let setup = (|| -> Result<_> {
+                    let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+                    let insert = client.prepare(
+                        "INSERT INTO plain (run, ts, kind, data, hash) VALUES ($1, $2, $3, $4, $5)",
+                    )?;
+                    Ok((client, insert))
+                })();
                 barrier.wait();
+                let (mut client, insert) = setup?;
+                let run = format!("bench-{w}");
                 for i in 0..opts.events {
                     let text = serde_json::to_string(&data(i))?;
                     client.execute(

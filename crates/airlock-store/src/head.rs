@@ -451,15 +451,25 @@ pub fn status(
         ];
         status
     };
+    // The mark is set only after the record is written, so a record that
+    // appeared between the first look and the mark (another process of
+    // this machine recording its first event) is there at a second look.
+    let gone = |path: &Path| -> Result<Option<String>> {
+        match ledger.meta(KEPT)? {
+            Some(kept) if !path.exists() => Ok(Some(kept)),
+            _ => Ok(None),
+        }
+    };
     if !path.exists() {
-        return Ok(match ledger.meta(KEPT)? {
-            Some(kept) => missing(status, kept),
-            None => status,
-        });
+        match gone(&path)? {
+            Some(kept) => return Ok(missing(status, kept)),
+            None if !path.exists() => return Ok(status),
+            None => {}
+        }
     }
     let record = match read(&path, key()?.as_ref()) {
         Ok(None) => {
-            return Ok(match ledger.meta(KEPT)? {
+            return Ok(match gone(&path)? {
                 Some(kept) => missing(status, kept),
                 None => status,
             });
@@ -571,4 +581,73 @@ pub fn require(_paths: &Paths, status: &HeadStatus, doing: Option<&str>) -> Resu
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// A ledger whose first read of a mark plays another process of the
+    /// same machine: it writes the record and sets the mark just then,
+    /// between this process's look for the file and its read of the mark.
+    struct RacedChain {
+        record: (PathBuf, SigningKey, HeadRecord),
+        meta: RefCell<HashMap<String, String>>,
+    }
+
+    impl Chain for RacedChain {
+        fn location(&self) -> String {
+            "the raced ledger".into()
+        }
+        fn identity(&self) -> Result<Option<String>> {
+            Ok(Some(self.record.2.ledger.clone()))
+        }
+        fn meta(&self, key: &str) -> Result<Option<String>> {
+            if key == KEPT && self.meta.borrow().get(KEPT).is_none() {
+                let (path, signing, record) = &self.record;
+                write(path, signing, record)?;
+                self.set_meta(KEPT, &path.display().to_string())?;
+            }
+            Ok(self.meta.borrow().get(key).cloned())
+        }
+        fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+            self.meta.borrow_mut().insert(key.into(), value.into());
+            Ok(())
+        }
+        fn check_head(&self, head: &Head) -> Result<HeadCheck> {
+            Ok(if head.seq == self.record.2.seq {
+                HeadCheck::Holds
+            } else {
+                HeadCheck::Older { events: 0 }
+            })
+        }
+    }
+
+    #[test]
+    fn a_record_written_by_another_process_while_opening_is_read_not_called_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            state: dir.path().join("state"),
+            key_dir: dir.path().join("keys"),
+        };
+        let signing = SigningKey::generate();
+        let record = HeadRecord {
+            state: paths.state.display().to_string(),
+            ledger: "a".repeat(64),
+            seq: 1,
+            hash: "a".repeat(64),
+            recorded: "2026-12-07T00:00:00.000Z".into(),
+        };
+        let chain = RacedChain {
+            record: (path(&paths), signing, record.clone()),
+            meta: RefCell::default(),
+        };
+        private_parent(&path(&paths)).unwrap();
+        assert!(!path(&paths).exists());
+        let status = status(&paths, &chain, || Ok(None)).unwrap();
+        assert_eq!(status.problem, None, "{:?}", status.reasons);
+        assert_eq!(status.record, Some(record));
+    }
 }
