@@ -38,7 +38,18 @@ fn the_principal_follows_the_git_config_across_commands() {
         principal_after(&env, &config, &["start", &brief]),
         "ada@example.com"
     );
-    // Remembered: the same answer without asking git.
+    // Remembered, in the key directory (under HOME here): the same answer
+    // without asking git.
+    let remembered = walk(&env.home)
+        .into_iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("principals")))
+        .collect::<Vec<_>>();
+    assert_eq!(remembered.len(), 1, "{remembered:?}");
+    assert!(
+        std::fs::read_to_string(&remembered[0])
+            .unwrap()
+            .contains("ada@example.com")
+    );
     assert_eq!(
         principal_after(&env, &config, &["start", &brief]),
         "ada@example.com"
