@@ -23,6 +23,12 @@ impl Env {
             .context("cannot create a temp directory")?;
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home)?;
+        // The identity from a config file, as on a user's machine (not
+        // GIT_AUTHOR_*): what airlock pays to learn who acts is measured.
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = bench\n\temail = bench@localhost\n",
+        )?;
         Ok(Env {
             airlock: airlock.to_path_buf(),
             dir,
@@ -48,18 +54,15 @@ impl Env {
     }
 
     /// A command with nothing of the caller's environment but PATH: private
-    /// HOME, no global or system git config, fixed identity and locale.
+    /// HOME with its own git config (the identity), no system git config,
+    /// fixed locale.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, cwd: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@localhost")
-            .env("GIT_COMMITTER_NAME", "bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@localhost")
             .env("LC_ALL", "C")
             .env("TMPDIR", std::env::temp_dir())
             .current_dir(cwd)
