@@ -757,6 +757,10 @@ fn decisions(s: &Shown) -> Markup {
                         time datetime=(d.at) { (text::line(&d.at)) } " "
                         strong { (text::line(&d.kind)) } " round " (d.round)
                         @if let Some(by) = d.by.as_ref().or(d.who.as_ref()) { " by " (text::line(by)) }
+                        // In team mode the principal (`who`) is whom the rules know.
+                        @if let (Some(by), Some(who)) = (&d.by, &d.who) && !by.contains(who.as_str()) {
+                            " (principal " (text::line(who)) ")"
+                        }
                         @if let Some(c) = &d.commit { " (" code { (short(c)) } ")" }
                         @if let Some(r) = d.reason.as_deref().filter(|r| !r.trim().is_empty()) {
                             blockquote.words { (text::text(r)) }
