@@ -606,3 +606,73 @@ rehearse = ["sh", "-c", "echo rehearsed; grep -q please src/app.sh"]
         "published by the action\n"
     );
 }
+
+/// A soak probe's logs are in the shared store under the digests its
+/// `soak-probe` event names, written before the event.
+#[test]
+fn a_soak_probe_s_logs_are_in_the_shared_store() {
+    let env = Env::new();
+    let logs = env.tmp.path().join("shared-logs");
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            r#"{WORKFLOW}
+[gates.staging-clean]
+soak = "24h"
+probe = "echo probe says healthy; echo probe warning >&2"
+every = "1h"
+
+[lanes.staging]
+scopes = []
+
+[lanes.production]
+scopes = ["http:POST:127.0.0.1:9/prod/*"]
+
+[store]
+logs = "{}"
+"#,
+            logs.display()
+        ),
+    );
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "soak gate, shared logs"]);
+    let (run, wt) = env.start(&format!("{BRIEF}lane = \"production\"\n"));
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    // A production action (never sent here): what makes a promotion soak.
+    let deploy = env.tmp.path().join("deploy-prod.toml");
+    write(
+        &deploy,
+        "kind = \"http\"\nname = \"deploy-prod\"\nscopes = [\"http:POST:127.0.0.1:9/prod/*\"]\nmethod = \"POST\"\nurl = \"http://127.0.0.1:9/prod/deploy\"\n",
+    );
+    env.json(&["propose", &run, deploy.to_str().unwrap()], 0);
+    env.json(&["check", &run], 0);
+    env.json(&["submit", &run], 0);
+    env.json(&["approve", &run], 0);
+    let out = env.airlock_env(
+        &["promote", &run],
+        &[("AIRLOCK_TEST_NOW", "2030-01-01T00:00:00Z")],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = env.airlock_env(
+        &["--json", "soak", &run],
+        &[("AIRLOCK_TEST_NOW", "2030-01-01T01:00:00Z")],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let probe = env
+        .events(Some(&run))
+        .into_iter()
+        .find(|e| e["kind"] == "soak-probe")
+        .expect("a soak-probe event");
+    assert_eq!(probe["data"]["logs_unshared"], Value::Null, "{probe}");
+    for (key, text) in [
+        ("stdout_sha256", "probe says healthy\n"),
+        ("stderr_sha256", "probe warning\n"),
+    ] {
+        let sha = probe["data"][key].as_str().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(blob(&logs, sha)).unwrap(),
+            text,
+            "{key}"
+        );
+    }
+}
