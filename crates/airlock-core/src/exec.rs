@@ -364,19 +364,12 @@ pub(crate) fn run_traced_reading(
 /// Copies the trace's logs into the team's shared log store, when the
 /// workflow names one (`[store] logs`). The command has run: a store that
 /// cannot be written leaves the logs on this machine, and the trace says so.
-fn share_logs(layout: &Layout, workflow: &Workflow, trace: &mut Trace) {
-    let Some(dir) = &workflow.store.logs else {
-        return;
-    };
-    let store = crate::logstore::LogStore::at(layout, dir);
-    let shared = [&trace.stdout, &trace.stderr]
-        .into_iter()
-        .try_for_each(|stream| store.put(&stream.log, &stream.sha256).map(drop));
-    if let Err(e) = shared {
-        let note = format!(
-            "its logs were not copied to the shared log store {} ({e}); they are on this machine only",
-            store.dir.display()
-        );
+pub(crate) fn share_logs(layout: &Layout, workflow: &Workflow, trace: &mut Trace) {
+    let logs = [
+        (trace.stdout.log.as_path(), trace.stdout.sha256.as_str()),
+        (trace.stderr.log.as_path(), trace.stderr.sha256.as_str()),
+    ];
+    if let Some(note) = crate::logstore::share(layout, workflow, &logs) {
         trace.hint = Some(match trace.hint.take() {
             Some(h) => format!("{h}; {note}"),
             None => note,

@@ -129,6 +129,72 @@ impl LogStore {
     }
 }
 
+/// Copies each `(log, sha256)` into the shared log store the workflow
+/// names (`[store] logs`), before the record that names the digests is
+/// written, so a reader elsewhere finds every log the ledger names. The
+/// command has run: a store that cannot be written does not undo it;
+/// the note returned says what was not copied (None: all were, or the
+/// workflow names no store).
+pub fn share(
+    layout: &Layout,
+    workflow: &airlock_model::workflow::Workflow,
+    logs: &[(&Path, &str)],
+) -> Option<String> {
+    let dir = workflow.store.logs.as_ref()?;
+    LogStore::at(layout, dir).share(logs)
+}
+
+impl LogStore {
+    /// [`share`] into this store.
+    pub fn share(&self, logs: &[(&Path, &str)]) -> Option<String> {
+        let store = self;
+        let failed: Vec<String> = logs
+            .iter()
+            .filter_map(|(log, sha256)| store.put(log, sha256).err())
+            .map(|e| e.to_string())
+            .collect();
+        (!failed.is_empty()).then(|| {
+        format!(
+            "its logs were not copied to the shared log store {} ({}); they are on this machine only",
+            store.dir.display(),
+            failed.join("; ")
+        )
+    })
+    }
+}
+
+/// Where a log was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// The machine's own file, whole (it hashes to the recorded digest).
+    Local(PathBuf),
+    /// The shared store's blob, checked against the digest.
+    Shared(PathBuf),
+}
+
+/// The bytes of a log recorded as `sha256` at `local`: the local file when
+/// it is there and whole, else the shared store's blob, checked against the
+/// digest (a changed or cut blob is [`Code::LogCorrupt`], never returned).
+/// `Ok(None)`: neither has it (the log is on another machine, or gone).
+pub fn read_log(
+    local: &Path,
+    sha256: &str,
+    shared: Option<&LogStore>,
+) -> Result<Option<(Vec<u8>, Source)>> {
+    if let Ok(bytes) = std::fs::read(local)
+        && hex::encode(Sha256::digest(&bytes)) == sha256
+    {
+        return Ok(Some((bytes, Source::Local(local.to_path_buf()))));
+    }
+    let Some(store) = shared else {
+        return Ok(None);
+    };
+    Ok(store.get(sha256)?.map(|bytes| {
+        let blob = store.blob(sha256).unwrap_or_default();
+        (bytes, Source::Shared(blob))
+    }))
+}
+
 /// Whether the blob at `blob` is whole: its bytes hash to its name.
 fn check(blob: &Path, sha256: &str) -> std::io::Result<()> {
     let mut file = std::fs::File::open(blob)?;

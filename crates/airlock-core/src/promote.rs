@@ -643,12 +643,21 @@ pub(crate) fn merge_onto_moved_target(
             passed: outcome.exit.success(),
             duration_ms: outcome.duration_ms,
         });
+        // The logs go to the team's shared store before the event names them.
+        let unshared = crate::logstore::share(
+            &al.layout,
+            &workflow,
+            &[
+                (&spec.stdout_path, &outcome.stdout.sha256),
+                (&spec.stderr_path, &outcome.stderr.sha256),
+            ],
+        );
         al.store.event(
             Some(&run.id),
             "promote-gate",
             json!({"gate": gate.name, "tree": tree, "exit": outcome.exit.describe(),
                    "stdout_sha256": outcome.stdout.sha256, "stderr_sha256": outcome.stderr.sha256,
-                   "connections": connections}),
+                   "connections": connections, "logs_unshared": unshared}),
         )?;
         if !outcome.exit.success() {
             let _ = std::fs::remove_dir_all(&scratch);

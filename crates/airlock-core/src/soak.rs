@@ -541,13 +541,22 @@ fn run_probe(al: &mut Airlock, run: &Run, gate: &SoakGate, clock: &dyn Clock) ->
         stderr_sha256: outcome.stderr.sha256.clone(),
         connections: connections.len(),
     };
+    // The logs go to the team's shared store before the event names them.
+    let unshared = crate::logstore::share(
+        &al.layout,
+        &workflow,
+        &[
+            (&spec.stdout_path, &probe.stdout_sha256),
+            (&spec.stderr_path, &probe.stderr_sha256),
+        ],
+    );
     al.store.event(
         Some(&run.id),
         "soak-probe",
         json!({"gate": probe.gate, "at": probe.at, "passed": probe.passed, "exit": probe.exit,
                "duration_ms": probe.duration_ms, "output": probe.output,
                "stdout_sha256": probe.stdout_sha256, "stderr_sha256": probe.stderr_sha256,
-               "merge": merge, "connections": connections}),
+               "merge": merge, "connections": connections, "logs_unshared": unshared}),
     )?;
     Ok(probe)
 }

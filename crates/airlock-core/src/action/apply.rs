@@ -684,15 +684,39 @@ fn run_command(
     let result = airlock_sandbox::run(&spec);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&index);
+    // The output goes to the team's shared store before the event that
+    // names its digest (`action-finished`); a store that cannot be written
+    // is said in the summary.
+    let unshared = |o: &airlock_sandbox::Outcome| match crate::store_backend::log_store(&al.layout)
+    {
+        Ok(Some(store)) => store
+            .share(&[
+                (&spec.stdout_path, &o.stdout.sha256),
+                (&spec.stderr_path, &o.stderr.sha256),
+            ])
+            .map(|note| format!("; {note}"))
+            .unwrap_or_default(),
+        Ok(None) => String::new(),
+        Err(e) => format!("; its logs were not copied to the shared log store ({e})"),
+    };
     match result {
         Ok(o) if o.exit.success() => (
             ActionState::Done,
-            format!("exited 0 (log {})", spec.stdout_path.display()),
+            format!(
+                "exited 0 (log {}){}",
+                spec.stdout_path.display(),
+                unshared(&o)
+            ),
             Some(o.stdout.sha256),
         ),
         Ok(o) => (
             ActionState::Failed,
-            format!("{} (log {})", o.exit.describe(), spec.stderr_path.display()),
+            format!(
+                "{} (log {}){}",
+                o.exit.describe(),
+                spec.stderr_path.display(),
+                unshared(&o)
+            ),
             Some(o.stdout.sha256),
         ),
         Err(e) => (ActionState::Failed, format!("not run: {e}"), None),

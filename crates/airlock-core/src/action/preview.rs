@@ -575,6 +575,7 @@ fn rehearse_command(
         egress: plan.network.hosts().map(crate::egress::entries),
         connections,
     };
+    crate::exec::share_logs(&al.layout, workflow, &mut trace);
     al.store.add_trace(&run.id, &mut trace)?;
     Ok(trace)
 }

@@ -2,6 +2,7 @@
 //! weighs, and the decision forms.
 
 use airlock_core::inspect::{Shown, StatLine};
+use airlock_core::logstore::{LogStore, Source};
 use airlock_core::run::State;
 use airlock_core::{Airlock, Result};
 use maud::{Markup, html};
@@ -17,6 +18,12 @@ const OUTPUT_LINES: usize = 40;
 pub fn run(al: &Airlock, run_id: &str, since_round: Option<u32>, ctx: &PageCtx) -> Result<Markup> {
     let s = airlock_core::inspect::show(al, run_id, since_round)?;
     let diff = Fitted::new(&s);
+    // Output another machine's commands printed is in the team's shared
+    // log store (`[store] logs`), checked there against its digest.
+    let shared = airlock_core::store_backend::log_store(&al.layout)
+        .ok()
+        .flatten();
+    let events = al.store.events(Some(&s.run))?;
     let body = html! {
         (summary(&s))
         // The evidence first, the decision after it: a reviewer meets the
@@ -26,12 +33,13 @@ pub fn run(al: &Airlock, run_id: &str, since_round: Option<u32>, ctx: &PageCtx) 
         (brief(&s))
         (rounds(&s))
         (diff_section(&s, &diff))
-        (check(&s))
+        (check(&s, shared.as_ref()))
         (traces(&s))
         (actions(&s))
         (panel(&s))
         (proof(&s))
         (decisions(&s))
+        (events_by(&s.run, &events))
         (signed_approvals(&s))
         (decide_forms(&s, ctx, diff.cut()))
     };
@@ -413,7 +421,7 @@ fn file_section(
     }
 }
 
-fn check(s: &Shown) -> Markup {
+fn check(s: &Shown, shared: Option<&LogStore>) -> Markup {
     html! {
         section.check {
             @match &s.check {
@@ -442,7 +450,7 @@ fn check(s: &Shown) -> Markup {
                                 }
                                 @for n in &snap.notes { pre.output { (text::text(n)) } }
                             }
-                            (gate_output(s, g.trace))
+                            (gate_output(s, g.trace, shared))
                         }
                     }
                     h3 { "Stop conditions" }
@@ -473,23 +481,37 @@ fn check(s: &Shown) -> Markup {
     }
 }
 
-/// The tail of a gate's stdout and stderr (bounded), from its trace's logs.
-fn gate_output(s: &Shown, trace: Option<u32>) -> Markup {
+/// The tail of a gate's stdout and stderr (bounded), from its trace's logs:
+/// this machine's, else the shared store's copy. A log that does not hash to
+/// its trace's digest is named, never shown.
+fn gate_output(s: &Shown, trace: Option<u32>, shared: Option<&LogStore>) -> Markup {
     let Some(t) = trace.and_then(|n| s.traces.iter().find(|t| t.n == n)) else {
         return html! {};
     };
-    let tail = |path: &std::path::Path| airlock_core::logs::tail(path, OUTPUT_LINES).ok();
     html! {
         @for (name, rec) in [("stdout", &t.stdout), ("stderr", &t.stderr)] {
             @if rec.size > 0 {
-                @match tail(&rec.log) {
-                    Some((lines, cut)) => {
+                @match airlock_core::logstore::read_log(&rec.log, &rec.sha256, shared) {
+                    Ok(Some((bytes, source))) => {
+                        @let (lines, cut) = airlock_core::logs::lines_of(&bytes, Some(OUTPUT_LINES));
                         div.stream {
-                            span.stream-name { (name) " (" (rec.size) " B" @if cut { ", last " (lines.len()) " lines" } ")" }
+                            span.stream-name {
+                                (name) " (" (rec.size) " B" @if cut { ", last " (lines.len()) " lines" }
+                                @if matches!(source, Source::Shared(_)) { ", from the shared log store" }
+                                ")"
+                            }
                             pre.output { @for l in &lines { (text::text(l)) "\n" } }
                         }
                     }
-                    None => p.warn { (name) ": the log is gone" },
+                    Ok(None) if rec.log.exists() => p.refused {
+                        (name) ": the log no longer matches the sha256 its trace recorded; it is not shown"
+                    },
+                    Ok(None) => p.warn {
+                        (name) ": the log is not on this machine"
+                        @if shared.is_none() { " (a team names a shared log store: [store] logs)" }
+                        @else { " nor in the shared log store" }
+                    },
+                    Err(e) => p.refused { (name) ": " (text::text(&e.to_string())) " (" (e.code().to_string()) ")" },
                 }
             }
         }
@@ -687,6 +709,43 @@ fn signed_approvals(s: &Shown) -> Markup {
     }
 }
 
+/// Events listed on the page at most; `airlock log RUN` has them all.
+const EVENTS_LISTED: usize = 200;
+
+/// The run's ledger events and who made each (`data.who`: the principal
+/// and the machine's key, issue 20), as `airlock log RUN` lists them: in
+/// team mode several people and machines act on one run.
+fn events_by(run: &str, events: &[airlock_core::ledger::Event]) -> Markup {
+    let field = |e: &airlock_core::ledger::Event, key: &str| {
+        e.data["who"][key].as_str().map(str::to_string)
+    };
+    html! {
+        section.events {
+            h2 { "Ledger" }
+            @if events.is_empty() { p.empty { "No events." } }
+            @else {
+                table.events {
+                    thead { tr { th { "#" } th { "at" } th { "event" } th { "by" } th { "machine" } } }
+                    tbody {
+                        @for e in events.iter().take(EVENTS_LISTED) {
+                            tr {
+                                td.num { (e.seq) }
+                                td { time datetime=(e.ts) { (text::line(&e.ts)) } }
+                                td { (text::line(&e.kind)) }
+                                td { @match field(e, "principal") { Some(p) => (text::line(&p)), None => span.empty { "?" } } }
+                                td { @if let Some(m) = field(e, "machine") { code { (text::short_line(&m, 60)) } } }
+                            }
+                        }
+                    }
+                }
+                @if events.len() > EVENTS_LISTED {
+                    p.warn.cut { "… and " (events.len() - EVENTS_LISTED) " more: " code { "airlock log " (run) } " lists them all." }
+                }
+            }
+        }
+    }
+}
+
 fn decisions(s: &Shown) -> Markup {
     html! {
         section.history {
@@ -698,6 +757,10 @@ fn decisions(s: &Shown) -> Markup {
                         time datetime=(d.at) { (text::line(&d.at)) } " "
                         strong { (text::line(&d.kind)) } " round " (d.round)
                         @if let Some(by) = d.by.as_ref().or(d.who.as_ref()) { " by " (text::line(by)) }
+                        // In team mode the principal (`who`) is whom the rules know.
+                        @if let (Some(by), Some(who)) = (&d.by, &d.who) && !by.contains(who.as_str()) {
+                            " (principal " (text::line(who)) ")"
+                        }
                         @if let Some(c) = &d.commit { " (" code { (short(c)) } ")" }
                         @if let Some(r) = d.reason.as_deref().filter(|r| !r.trim().is_empty()) {
                             blockquote.words { (text::text(r)) }
