@@ -21,7 +21,16 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
-    let mut al = ctx.open()?;
+    let mut al = match ctx.open() {
+        Ok(al) => al,
+        // The database out of reach: a run this machine works on is
+        // checked here, its traces and result recorded until it is back.
+        Err(e) if !args.base && airlock_core::offline::is_unreachable(&e) => {
+            let layout = airlock_core::layout::Layout::discover(&ctx.cwd)?;
+            airlock_core::offline::Offline::airlock_for_check(layout, &args.run, e)?
+        }
+        Err(e) => return Err(e),
+    };
     if args.base {
         return base(&mut al, &args.run);
     }
