@@ -406,10 +406,14 @@ pub fn pending(paths: &Paths, run: &str) -> Result<Vec<(u64, PathBuf, Spooled)>>
 /// Removes a flushed record, durably (so a flush run again does not see
 /// it; if it does, after a crash, the store's flush finds it flushed).
 pub fn done(path: &Path) -> Result<()> {
-    std::fs::remove_file(path).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    match std::fs::remove_file(path) {
+        // Removed already (by a process that flushed the same records).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => other.map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?,
+    }
     if let Some(dir) = path.parent() {
         let empty = std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_none());
         if empty {
