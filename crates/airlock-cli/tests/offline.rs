@@ -448,6 +448,17 @@ fn a_conflict_resolved_as_an_offline_branch_keeps_every_record_and_its_hash() {
     assert!(conflict.contains("(`note`)"), "{conflict}");
     let human = airlock(&env, &url, &["ledger", "spool"], &[]);
     assert!(human.stdout.contains("CONFLICT"), "{}", human.stdout);
+    let mut text = String::new();
+    for args in [vec!["list"], vec!["ledger", "spool"]] {
+        let out = airlock(&env, &url, &args, &[]);
+        text += &format!(
+            "$ airlock {}\n{}{}[exit {}]\n\n",
+            args.join(" "),
+            out.stdout,
+            out.stderr,
+            out.code
+        );
+    }
     assert!(
         human.stdout.contains(&format!("--resolve {run} --append")),
         "{}",
@@ -459,6 +470,17 @@ fn a_conflict_resolved_as_an_offline_branch_keeps_every_record_and_its_hash() {
     assert_eq!(spooled(&env, &run), 4);
     assert_eq!(trace_count(&db, &run), 0);
 
+    // Killed after its event is committed: run again, it finishes without
+    // a second event.
+    let killed = airlock(
+        &env,
+        &url,
+        &["ledger", "spool", "--resolve", &run, "--append"],
+        &[("AIRLOCK_FAILPOINT", "resolve:after-commit")],
+    );
+    assert_ne!(killed.code, 0, "the failpoint kills it");
+    assert_eq!(spooled(&env, &run), 4, "the spool is kept until the end");
+    assert_eq!(trace_count(&db, &run), 3);
     let resolved = json(
         &env,
         &url,
@@ -499,6 +521,12 @@ fn a_conflict_resolved_as_an_offline_branch_keeps_every_record_and_its_hash() {
     assert_eq!(kept, hashes, "{branch}");
     assert_eq!(branch["head"]["n"], 2, "{branch}");
     assert_eq!(branch["after"]["n"], 1, "{branch}");
+    let out = airlock(&env, &url, &["ledger", "spool"], &[]);
+    text += &format!(
+        "$ airlock ledger spool\n{}[exit {}]\n",
+        out.stdout, out.code
+    );
+    transcript("offline_conflict_resolved", &env, &run, &text);
     // The machine works again; nothing more is stored.
     json(&env, &url, &["list"], 0);
     assert_eq!(events_of(&db, &run).len(), 7);
@@ -721,4 +749,38 @@ fn a_record_edited_in_the_spool_is_refused_and_nothing_stored() {
     );
     assert!(exec_events(&db, &run).is_empty());
     assert_eq!(spooled(&env, &run), 2);
+}
+
+/// A whole-output transcript, normalized for the test's paths, the run's
+/// id, the database's name and port, times and hashes.
+fn transcript(name: &str, env: &Env, run: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    for (regex, placeholder) in [
+        (regex_escape(&env.tmp.path().display().to_string()), "[TMP]"),
+        (regex_escape(run), "[RUN]"),
+        (
+            r"`[^`]+` on 127\.0\.0\.1 port \d+ \(user [^)]+\)".into(),
+            "[DATABASE]",
+        ),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z".into(), "[TIME]"),
+        (r"\b[0-9a-f]{64}\b".into(), "[DIGEST]"),
+        (r"(^|[^-\w])[0-9a-f]{7,16}(…?)".into(), "$1[SHORT]$2"),
+    ] {
+        settings.add_filter(&regex, placeholder);
+    }
+    settings.set_omit_expression(true);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
 }

@@ -340,15 +340,21 @@ pub(crate) fn resolve(store: &mut PgStore, run: &str, how: &Resolution) -> Resul
         set_aside: None,
         sha256: None,
     };
-    if matches!(how, Resolution::Append) && standing(store, run)?.is_none() {
-        resolved.stored = flush_run(store, run)?;
-        resolved.how = "flushed".into();
-        return Ok(resolved);
-    }
     let kind = match how {
         Resolution::Append => "offline-branch",
         Resolution::Discard { .. } => "offline-discarded",
     };
+    let resolved_before = !store
+        .query(
+            "SELECT 1 FROM events WHERE chain = $1 AND kind = $2 AND (data::jsonb)->>'first' = $3",
+            &[&run, &kind, &first_hash],
+        )?
+        .is_empty();
+    if matches!(how, Resolution::Append) && !resolved_before && standing(store, run)?.is_none() {
+        resolved.stored = flush_run(store, run)?;
+        resolved.how = "flushed".into();
+        return Ok(resolved);
+    }
     // Set aside first (a file nothing refers to yet), then the event.
     let mut aside = None;
     if let Resolution::Discard { .. } = how {
@@ -416,6 +422,7 @@ pub(crate) fn resolve(store: &mut PgStore, run: &str, how: &Resolution) -> Resul
         .as_array()
         .map_or(0, |r| r.iter().filter(|e| e["stored"].is_number()).count());
     let event = airlock_store::Store::witness(store, &event).map(|()| event)?;
+    failpoint("resolve:after-commit");
     resolved.event = Some(Link {
         n: event.seq as i64,
         hash: event.hash.clone(),
