@@ -323,6 +323,14 @@ fn an_agent_finishes_its_loop_offline_and_decisions_refuse() {
     // The run is checked here: checking again is allowed, as online.
     let human = airlock(&env, &url, &["check", &run], &[]);
     assert_eq!(human.code, 0, "{}\n{}", human.stdout, human.stderr);
+    assert!(human.stdout.contains("check passed"), "{}", human.stdout);
+    assert!(
+        human.stderr.contains(
+            "warning: the database is out of reach: this check is recorded on this machine"
+        ),
+        "{}",
+        human.stderr
+    );
     assert_eq!(spooled(&env, &run), 8);
 
     // Decisions and effects beyond the run refuse, naming the database.

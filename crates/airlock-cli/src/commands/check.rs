@@ -27,7 +27,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
         // checked here, its traces and result recorded until it is back.
         Err(e) if !args.base && airlock_core::offline::is_unreachable(&e) => {
             let layout = airlock_core::layout::Layout::discover(&ctx.cwd)?;
-            airlock_core::offline::Offline::airlock_for_check(layout, &args.run, e)?
+            let al = airlock_core::offline::Offline::airlock_for_check(layout, &args.run, e)?;
+            // Said on stderr (stdout is the report, the same as online).
+            crate::render::warn(
+                "the database is out of reach: this check is recorded on this machine and stored there when airlock next reaches it (`airlock ledger spool` shows what waits)",
+            );
+            al
         }
         Err(e) => return Err(e),
     };
