@@ -10,7 +10,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{BRIEF, Env, Output};
+use common::{BRIEF, Env, Output, WORKFLOW};
 use serde_json::Value;
 
 use airlock_store_pg::testing::{Cluster, Database};
@@ -791,4 +791,32 @@ fn regex_escape(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A workflow with `[conditions]` cannot be checked offline (they read the
+/// team's history in the database): refused before any gate runs, nothing
+/// spooled.
+#[test]
+fn a_check_whose_conditions_read_the_database_is_refused_offline_before_any_gate() {
+    let (cluster, db, env, run) = online_run();
+    let url = db.url();
+    env.write(
+        ".airlock/workflow.toml",
+        &format!(
+            "{WORKFLOW}\n[conditions.big]\nwhen = \"diff.files_changed > 40\"\nmessage = \"big\"\neffect = \"warn\"\n"
+        ),
+    );
+    cluster.stop();
+    let out = airlock(&env, &url, &["--json", "check", &run], &[]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let err = out.json()["error"].clone();
+    assert_eq!(err["code"], "database-unreachable", "{err}");
+    assert!(
+        err.to_string()
+            .contains("[conditions] read the team's history"),
+        "{err}"
+    );
+    assert_eq!(spooled(&env, &run), 0, "no gate ran");
+    cluster.start_again();
+    assert_eq!(run_state(&db, &run), "staged");
 }
