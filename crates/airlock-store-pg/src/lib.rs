@@ -217,8 +217,11 @@ impl PgStore {
             identity: RefCell::new(None),
             kept_meta: RefCell::new(HashMap::new()),
         };
-        // What this machine recorded while the database was out of reach.
-        spool::flush(&store)?;
+        // What this machine recorded while the database was out of reach
+        // (not when the command shows and resolves it: `ledger spool`).
+        if !airlock_store::spool::flush_deferred() {
+            spool::flush(&store)?;
+        }
         Ok(store)
     }
 
@@ -1066,6 +1069,18 @@ impl Store for PgStore {
 
     fn unsealed_notes(&self) -> Option<std::path::PathBuf> {
         Some(seal::unsealed_path(self))
+    }
+
+    fn spool_standing(&self, run: &str) -> Result<Option<String>> {
+        spool::standing(self, run)
+    }
+
+    fn resolve_spool(
+        &mut self,
+        run: &str,
+        how: &airlock_store::spool::Resolution,
+    ) -> Result<airlock_store::spool::Resolved> {
+        spool::resolve(self, run, how)
     }
 
     fn event_replacing_head(&mut self, kind: &str, data: Value) -> Result<Event> {

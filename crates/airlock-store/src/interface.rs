@@ -189,6 +189,32 @@ pub trait Store {
     fn unsealed_notes(&self) -> Option<PathBuf> {
         None
     }
+
+    // Working offline (issue 20; see [`crate::spool`]).
+    /// Whether `run`'s records made offline would flush (None) or conflict
+    /// (what the run's chain is at now); a store no other machine writes
+    /// has none.
+    fn spool_standing(&self, run: &str) -> Result<Option<String>> {
+        let _ = run;
+        Ok(None)
+    }
+    /// Resolves `run`'s records made offline (`airlock ledger spool
+    /// --resolve`).
+    fn resolve_spool(
+        &mut self,
+        run: &str,
+        how: &crate::spool::Resolution,
+    ) -> Result<crate::spool::Resolved> {
+        let _ = how;
+        Err(crate::Error::Refused(
+            airlock_model::error::Refusal::problem(
+                crate::error::Code::InvalidInput,
+                format!("run {run} has no records made offline to resolve"),
+                vec!["records are made offline only for a shared PostgreSQL database".into()],
+                "set AIRLOCK_DATABASE_URL to the database the records were made for",
+            ),
+        ))
+    }
 }
 
 /// One leaf of the sealed log as the store keeps it ([`Store::log_leaves`]).

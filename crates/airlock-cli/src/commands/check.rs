@@ -21,7 +21,21 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<Output> {
-    let mut al = ctx.open()?;
+    let mut al = match ctx.open() {
+        Ok(al) => al,
+        // The database out of reach: a run this machine works on is
+        // checked here, its traces and result recorded until it is back.
+        Err(e) if !args.base && airlock_core::offline::is_unreachable(&e) => {
+            let layout = airlock_core::layout::Layout::discover(&ctx.cwd)?;
+            let al = airlock_core::offline::Offline::airlock_for_check(layout, &args.run, e)?;
+            // Said on stderr (stdout is the report, the same as online).
+            crate::render::warn(
+                "the database is out of reach: this check is recorded on this machine and stored there when airlock next reaches it (`airlock ledger spool` shows what waits)",
+            );
+            al
+        }
+        Err(e) => return Err(e),
+    };
     if args.base {
         return base(&mut al, &args.run);
     }

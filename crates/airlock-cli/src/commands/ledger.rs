@@ -27,9 +27,36 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Working offline: what this machine recorded while the database was out of reach and
+    /// has not stored there yet (runs, records, since when, and whether each would flush or
+    /// conflicts); `--resolve RUN` settles a run's records after an `offline-conflict`.
+    Spool(SpoolArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("how").args(["append", "discard"])))]
+pub struct SpoolArgs {
+    /// Resolve this run's records (needs `--append` or `--discard`).
+    #[arg(long, value_name = "RUN", requires = "how")]
+    resolve: Option<String>,
+    /// Add them to the run after its head as it is now, as an offline branch that keeps
+    /// their original hashes (a trace becomes a trace while the run runs commands; a
+    /// `check` made offline is kept as an `offline-check` event and changes no state).
+    #[arg(long, requires = "resolve")]
+    append: bool,
+    /// Set them aside into a file under the state directory, named with its sha256 in a
+    /// ledger event with `--reason`; the run gets none of them.
+    #[arg(long, requires = "resolve")]
+    discard: bool,
+    /// Why the records are set aside (recorded in the ledger).
+    #[arg(long, requires = "discard")]
+    reason: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
+    if let Command::Spool(args) = cmd {
+        return spool(ctx, args);
+    }
     // Both read a ledger that may be older than its record: opened without
     // the check (and without recovery, which would write to it).
     let mut al = Airlock::open_unverified(Layout::discover(&ctx.cwd)?)?;
@@ -40,6 +67,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<Output> {
             &mut al,
         )?))),
         Command::AcceptLoss { reason } => accept(&mut al, reason.as_deref()),
+        Command::Spool(_) => unreachable!("handled above"),
     }
 }
 
@@ -233,5 +261,159 @@ impl Report for Acceptance {
             }
         }
         human.trim_end().to_string()
+    }
+}
+
+/// `airlock ledger spool`: the records made offline, read from this
+/// machine's files (it works offline), each run's standing asked of the
+/// database when it is reachable; or `--resolve`. The spool is not flushed
+/// by this command's opening of the store: it shows and settles it.
+fn spool(ctx: &Ctx, args: SpoolArgs) -> Result<Output> {
+    use airlock_core::store::spool::{self, Resolution};
+    spool::defer_flush();
+    let layout = Layout::discover(&ctx.cwd)?;
+    if let Some(run) = args.resolve {
+        let how = if args.discard {
+            Resolution::Discard {
+                reason: airlock_core::guards::require_reason(
+                    args.reason.as_deref(),
+                    "ledger spool --discard",
+                    "why the records made offline are set aside",
+                )?,
+            }
+        } else {
+            Resolution::Append
+        };
+        let mut al = Airlock::open_unverified(layout)?;
+        airlock_core::guards::refuse_from_lane(&al, "ledger spool --resolve")?;
+        let resolved = al.store.resolve_spool(&run, &how)?;
+        return Ok(Output::report(&SpoolResolved(resolved)));
+    }
+    let summaries = spool::summaries(&layout.store_paths())?;
+    let mut listed = SpoolList {
+        database: "not asked",
+        runs: summaries
+            .into_iter()
+            .map(|summary| SpoolRun {
+                summary,
+                conflict: None,
+            })
+            .collect(),
+    };
+    if !listed.runs.is_empty() {
+        match Airlock::open_unverified(layout) {
+            Ok(al) => {
+                listed.database = "reachable";
+                for r in &mut listed.runs {
+                    r.conflict = al.store.spool_standing(&r.summary.run)?;
+                }
+            }
+            Err(e) if airlock_core::offline::is_unreachable(&e) => {
+                listed.database = "out of reach";
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Output::report(&listed))
+}
+
+#[derive(serde::Serialize)]
+struct SpoolList {
+    /// `reachable`, `out of reach`, or `not asked` (nothing spooled).
+    database: &'static str,
+    runs: Vec<SpoolRun>,
+}
+
+#[derive(serde::Serialize)]
+struct SpoolRun {
+    #[serde(flatten)]
+    summary: airlock_core::store::spool::Summary,
+    /// What the run's chain is at, when the records no longer follow it.
+    conflict: Option<String>,
+}
+
+impl Report for SpoolList {
+    fn human(&self) -> String {
+        if self.runs.is_empty() {
+            return "nothing recorded offline on this machine is waiting for the database".into();
+        }
+        let records: usize = self.runs.iter().map(|r| r.summary.records).sum();
+        let mut human = format!(
+            "{records} record(s) of {} run(s) made offline on this machine, not yet in the database ({}):",
+            self.runs.len(),
+            self.database
+        );
+        for r in &self.runs {
+            let s = &r.summary;
+            let changes = if s.changes.is_empty() {
+                String::new()
+            } else {
+                format!(", then {}", s.changes.join(", "))
+            };
+            human += &format!(
+                "\n  {}: {} record(s): {} trace(s){changes}; since {}, last {}; following event {} ({})\n    kept in {}",
+                s.run,
+                s.records,
+                s.traces,
+                s.since,
+                s.last,
+                s.after.n,
+                short(&s.after.hash),
+                s.dir.display()
+            );
+            match &r.conflict {
+                Some(c) => {
+                    human += &format!(
+                        "\n    CONFLICT: {}\n    resolve: `airlock ledger spool --resolve {run} --append` (an offline branch after the run's head) or `airlock ledger spool --resolve {run} --discard --reason TEXT` (set aside in a file the ledger names)",
+                        crate::render::one_line(c, 300),
+                        run = s.run
+                    );
+                }
+                None if self.database == "reachable" => {
+                    human += "\n    follows the run's chain: stored by the next command";
+                }
+                None => {}
+            }
+        }
+        if self.database == "out of reach" {
+            human += "\n  the database is out of reach: the records are stored by the first command that reaches it";
+        }
+        human
+    }
+
+    /// A conflict waits for the user: 1.
+    fn exit_code(&self) -> u8 {
+        u8::from(self.runs.iter().any(|r| r.conflict.is_some()))
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct SpoolResolved(airlock_core::store::spool::Resolved);
+
+impl Report for SpoolResolved {
+    fn human(&self) -> String {
+        let r = &self.0;
+        let mut human = match r.how.as_str() {
+            "flushed" => format!(
+                "run {}: the {} record(s) made offline still followed its chain: stored as made ({} new)",
+                r.run, r.records, r.stored
+            ),
+            "appended" => format!(
+                "run {}: {} record(s) made offline added after its head as an offline branch ({} stored in the run), their original hashes kept",
+                r.run, r.records, r.stored
+            ),
+            _ => format!(
+                "run {}: {} record(s) made offline set aside ({} were already stored)",
+                r.run, r.records, r.stored
+            ),
+        };
+        if let Some(e) = &r.event {
+            human += &format!("\n  recorded as event {} ({})", e.n, short(&e.hash));
+        }
+        if let (Some(path), Some(sha)) = (&r.set_aside, &r.sha256) {
+            human += &format!("\n  kept in {} (sha256 {})", path.display(), short(sha));
+        }
+        human
     }
 }

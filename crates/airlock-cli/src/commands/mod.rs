@@ -253,7 +253,13 @@ fn resolve_run(ctx: &Ctx, given: &mut String) -> Result<()> {
     if !database && !layout.db_path().exists() {
         return Ok(());
     }
-    let store = airlock_core::store_backend::open_for(&layout, false)?;
+    let store = match airlock_core::store_backend::open_for(&layout, false) {
+        Ok(store) => store,
+        // The database out of reach: the command says so, or goes on
+        // offline with the id as given (`check` of a run worked on here).
+        Err(e) if airlock_core::offline::is_unreachable(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     match store.resolve(given) {
         Ok(id) => {
             *given = id;

@@ -67,7 +67,16 @@ fn color(_ctx: &Ctx) -> bool {
 fn snap_run(ctx: &Ctx, name: &str, run: Option<String>, command: Vec<OsString>) -> Result<Output> {
     let report: SnapRun = match &run {
         Some(run) => {
-            let mut al = ctx.open()?;
+            let mut al = match ctx.open() {
+                Ok(al) => al,
+                // The database out of reach: the command's trace is
+                // recorded here until it is back (as `exec`'s).
+                Err(e) if airlock_core::offline::is_unreachable(&e) => {
+                    let layout = airlock_core::layout::Layout::discover(&ctx.cwd)?;
+                    airlock_core::offline::Offline::airlock(layout, run, e)?
+                }
+                Err(e) => return Err(e),
+            };
             // The command's own output is captured for the snapshot, not echoed.
             snapshot::run_in_run(&mut al, run, name, command, Echo::None)?
         }
