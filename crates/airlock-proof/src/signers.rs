@@ -482,8 +482,13 @@ impl AllowedSigners {
         // The signed data is the same whether a key or a certificate signed
         // (PROTOCOL.sshsig): check it with the signing key itself.
         let key = PublicKey::from(sig.identity.key_data().clone());
-        let plain = SshSig::new(key.key_data().clone(), namespace, sig.hash_alg, sig.signature)
-            .map_err(|_| invalid())?;
+        let plain = SshSig::new(
+            key.key_data().clone(),
+            namespace,
+            sig.hash_alg,
+            sig.signature,
+        )
+        .map_err(|_| invalid())?;
         key.verify(namespace, message, &plain)
             .map_err(|_| invalid())?;
         let entry = self
@@ -492,7 +497,10 @@ impl AllowedSigners {
         let certificate = match &sig.identity {
             SshIdentity::Key(_) => None,
             SshIdentity::Certificate(cert) => Some(CertifiedBy {
-                authority: cert.signature_key().fingerprint(HashAlg::Sha256).to_string(),
+                authority: cert
+                    .signature_key()
+                    .fingerprint(HashAlg::Sha256)
+                    .to_string(),
                 key_id: cert.key_id().to_string(),
                 serial: cert.serial(),
                 principals: cert.valid_principals().to_vec(),
