@@ -537,13 +537,16 @@ impl ArmoredSignature {
                 signature: sig.signature().clone(),
             }),
             // Only a certificate's signature is read again; any other fault is reported
-            // as ssh-key found it.
-            Err(plain) => ArmoredSignature::decode_pem(armored)
-                .ok()
-                .filter(|sig| matches!(sig.identity, SshIdentity::Certificate(_)))
-                .ok_or_else(|| SignatureRefused::Format {
+            // as ssh-key found it, but for a SHA-1 RSA signature, which it cannot read.
+            Err(plain) => match ArmoredSignature::decode_pem(armored) {
+                Ok(sig) if matches!(sig.identity, SshIdentity::Certificate(_)) => Ok(sig),
+                Err(ssh_key::Error::AlgorithmUnsupported { .. }) => Err(SignatureRefused::Format {
+                    reason: "it is an RSA signature over SHA-1 (ssh-rsa), which OpenSSH refuses for SSH signatures too; sign again with ssh-keygen -Y sign, which uses rsa-sha2-512".into(),
+                }),
+                _ => Err(SignatureRefused::Format {
                     reason: plain.to_string(),
                 }),
+            },
         }
     }
 }
@@ -580,7 +583,14 @@ impl Decode for ArmoredSignature {
         }
         let _reserved = Vec::<u8>::decode(reader)?;
         let hash_alg = HashAlg::decode(reader)?;
-        let signature = reader.read_prefixed(Signature::decode)?;
+        let signature = Vec::<u8>::decode(reader)?;
+        if String::decode(&mut signature.as_slice())? == "ssh-rsa" {
+            return Err(ssh_key::Error::AlgorithmUnsupported {
+                algorithm: Algorithm::Rsa { hash: None },
+            });
+        }
+        let mut signature = signature.as_slice();
+        let signature = Signature::decode(&mut signature).and_then(|s| Ok(signature.finish(s)?))?;
         Ok(ArmoredSignature {
             identity,
             namespace,

@@ -733,3 +733,50 @@ fn a_plain_key_line_does_not_admit_that_keys_certificate_nor_a_certificate_line_
         );
     }
 }
+
+/// An RSA signature relabelled as SHA-1 `ssh-rsa` (a downgrade): refused with its reason,
+/// as ssh-keygen refuses it ("unsupported RSA signature algorithm").
+#[test]
+fn an_rsa_signature_over_sha1_is_refused_as_openssh_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen_kind(dir.path(), "rsa", &["rsa", "-b", "2048"]);
+    let file = format!("rsa@example.com {public}\n");
+    let signers = AllowedSigners::parse(&file).unwrap();
+    // Rewrite the signature's algorithm name in place (rsa-sha2-512 -> ssh-rsa), fixing
+    // the two lengths around it: ssh-key cannot even encode such a signature.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let good = sign(&key, NS, b"m");
+    let body: String = good.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut bytes = b64.decode(body).unwrap();
+    let name = b"\0\0\0\x0crsa-sha2-512";
+    let at = bytes.windows(name.len()).position(|w| w == name).unwrap();
+    let outer = u32::from_be_bytes(bytes[at - 4..at].try_into().unwrap()) - 5;
+    bytes[at - 4..at].copy_from_slice(&outer.to_be_bytes());
+    bytes.splice(at..at + name.len(), b"\0\0\0\x07ssh-rsa".iter().copied());
+    let encoded = b64.encode(&bytes);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(70)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let sha1 = format!(
+        "-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----\n",
+        lines.join("\n")
+    );
+    let err = signers
+        .verify("rsa@example.com", NS, b"m", &sha1, now())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("RSA signature over SHA-1 (ssh-rsa)"),
+        "{err}"
+    );
+    assert!(!ssh_verifies(
+        dir.path(),
+        &file,
+        "rsa@example.com",
+        b"m",
+        &sha1
+    ));
+}
