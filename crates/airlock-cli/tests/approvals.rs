@@ -826,3 +826,338 @@ fn the_web_run_page_shows_signed_approvals_and_what_is_missing() {
         "{text}"
     );
 }
+
+// ---- Every key type OpenSSH signs with, and certificates (issue 20, sshkeys) ----
+
+impl Team {
+    /// `ssh-keygen -t KIND…` into the keys directory as `name`.
+    fn keygen_kind(&self, name: &str, kind: &[&str]) {
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-N", "", "-C", name, "-t"])
+            .args(kind)
+            .arg("-f")
+            .arg(self.key(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// `ssh-keygen -s CA -I ID -n PRINCIPALS -V VALIDITY [EXTRA] NAME.pub`: `NAME-cert.pub`.
+    fn certify(&self, ca: &str, name: &str, principals: &str, validity: &str, extra: &[&str]) {
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-s"])
+            .arg(self.key(ca))
+            .args([
+                "-I",
+                &format!("{name}-id"),
+                "-n",
+                principals,
+                "-V",
+                validity,
+            ])
+            .args(extra)
+            .arg(self.keys.join(format!("{name}.pub")))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// Commits `.airlock/reviewers` anew; returns its text.
+    fn set_reviewers(&self, list: &[(&str, &str, &str)]) -> String {
+        let text = self.reviewers(list);
+        self.env
+            .commit_file(".airlock/reviewers", &text, "reviewers");
+        text
+    }
+
+    /// ssh-keygen's own verdict on `key` (a key or a certificate file) signing as
+    /// `principal` under `reviewers`: the reference each airlock verdict is held to.
+    fn ssh_keygen_admits(&self, reviewers: &str, principal: &str, key: &str) -> bool {
+        let dir = self.env.tmp.path().join("reference");
+        std::fs::create_dir_all(&dir).unwrap();
+        let message = dir.join("message");
+        std::fs::write(&message, b"reference").unwrap();
+        let _ = std::fs::remove_file(dir.join("message.sig"));
+        let signed = Command::new("ssh-keygen")
+            .args(["-q", "-Y", "sign", "-n", "airlock-approval", "-f"])
+            .arg(self.key(key))
+            .arg(&message)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(signed.success());
+        std::fs::write(dir.join("allowed"), reviewers).unwrap();
+        ssh_keygen_verifies(
+            &dir.join("allowed"),
+            principal,
+            &dir.join("message.sig"),
+            &message,
+        )
+    }
+
+    /// `approvals --export`: each approval's PAE and signature checked by ssh-keygen alone
+    /// with the exported allowed_signers; what ssh-keygen said of each that verified
+    /// (`Good "airlock-approval" signature for P with KIND key SHA256:…`), sorted.
+    fn exported_and_verified_by_ssh_keygen(&self, run: &str) -> Vec<String> {
+        let dir = self.env.tmp.path().join(format!("export-{run}"));
+        let v = self.json_as(
+            CAROL,
+            &["approvals", run, "--export", dir.to_str().unwrap()],
+            0,
+        );
+        let signers = dir.join("allowed_signers");
+        let mut verified = Vec::new();
+        for a in v["approvals"].as_array().unwrap() {
+            let principal = a["principal"].as_str().unwrap();
+            assert_eq!(a["verified"], true, "{a}");
+            let pae = PathBuf::from(a["pae"].as_str().unwrap());
+            let sig = PathBuf::from(a["sig"].as_str().unwrap());
+            let out = Command::new("ssh-keygen")
+                .args(["-Y", "verify", "-f"])
+                .arg(&signers)
+                .args(["-I", principal, "-n", "airlock-approval", "-s"])
+                .arg(&sig)
+                .stdin(std::fs::File::open(&pae).unwrap())
+                .output()
+                .unwrap();
+            if out.status.success() {
+                let said = String::from_utf8_lossy(&out.stdout);
+                verified.push(said.split(" SHA256:").next().unwrap().to_string());
+            }
+        }
+        verified.sort();
+        verified
+    }
+}
+
+#[test]
+fn rsa_and_ecdsa_reviewers_approve_and_their_approvals_count_at_promote() {
+    let team = Team::new(&[(ALICE, "alice", "")], None);
+    let kinds: [(&str, &[&str]); 4] = [
+        ("rsa", &["rsa", "-b", "3072"]),
+        ("p256", &["ecdsa", "-b", "256"]),
+        ("p384", &["ecdsa", "-b", "384"]),
+        ("p521", &["ecdsa", "-b", "521"]),
+    ];
+    let principals: Vec<String> = kinds
+        .iter()
+        .map(|(name, _)| format!("{name}@example.com"))
+        .collect();
+    for (name, kind) in kinds {
+        team.keygen_kind(name, kind);
+    }
+    let list: Vec<(&str, &str, &str)> = kinds
+        .iter()
+        .zip(&principals)
+        .map(|((name, _), principal)| (principal.as_str(), *name, ""))
+        .collect();
+    let reviewers = team.set_reviewers(&list);
+    // Every one of the four must approve: each approval has to verify to count.
+    team.env.commit_file(
+        ".airlock/owners",
+        &format!("src/** {} n=4\n", principals.join(" ")),
+        "owners",
+    );
+    let run = team.submitted_by(DEV);
+    for ((name, _), principal) in kinds.iter().zip(&principals) {
+        assert!(team.ssh_keygen_admits(&reviewers, principal, name));
+        let out = team.approve(principal, &run, name);
+        assert_eq!(out.code, 0, "{name}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout
+                .contains(&format!(" run {run} (signed by {principal})")),
+            "{}",
+            out.stdout
+        );
+    }
+    assert_eq!(team.env.state(&run), "approved");
+    let good = |p: &str, kind: &str| {
+        format!("Good \"airlock-approval\" signature for {p} with {kind} key")
+    };
+    assert_eq!(
+        team.exported_and_verified_by_ssh_keygen(&run),
+        [
+            good("p256@example.com", "ECDSA"),
+            good("p384@example.com", "ECDSA"),
+            good("p521@example.com", "ECDSA"),
+            good("rsa@example.com", "RSA"),
+        ]
+    );
+    let out = team.as_(CAROL, &["promote", &run]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    team.env.assert_ledger_ok();
+}
+
+#[test]
+fn an_approval_signed_with_a_certificate_counts_at_promote() {
+    let team = Team::new(&[(ALICE, "alice", "")], None);
+    team.keygen("ca");
+    team.keygen_kind("erin", &["ecdsa", "-b", "384"]);
+    team.certify("ca", "bob", BOB, "-5m:+1h", &[]);
+    team.certify("ca", "erin", "erin@example.com", "-5m:+1h", &[]);
+    let reviewers = team.set_reviewers(&[(
+        "*@example.com",
+        "ca",
+        "cert-authority,namespaces=\"airlock-approval\"",
+    )]);
+    team.env.commit_file(
+        ".airlock/owners",
+        "src/** bob@example.com erin@example.com n=2\n",
+        "owners",
+    );
+    let run = team.submitted_by(DEV);
+    // The certificate file itself (its private key beside it)…
+    assert!(team.ssh_keygen_admits(&reviewers, BOB, "bob-cert.pub"));
+    let v = team.json_as(
+        BOB,
+        &[
+            "approve",
+            &run,
+            "--key",
+            team.keys.join("bob-cert.pub").to_str().unwrap(),
+        ],
+        0,
+    );
+    assert_eq!(v["principal"], BOB, "{v}");
+    // …or the private key, its certificate beside it as ssh-keygen -s wrote it.
+    assert!(team.ssh_keygen_admits(&reviewers, "erin@example.com", "erin-cert.pub"));
+    let out = team.approve("erin@example.com", &run, "erin");
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(team.env.state(&run), "approved");
+    assert_eq!(
+        team.exported_and_verified_by_ssh_keygen(&run),
+        [
+            format!("Good \"airlock-approval\" signature for {BOB} with ED25519-CERT key"),
+            "Good \"airlock-approval\" signature for erin@example.com with ECDSA-CERT key"
+                .to_string(),
+        ]
+    );
+    let out = team.as_(CAROL, &["promote", &run]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    team.env.assert_ledger_ok();
+}
+
+#[test]
+fn a_certificate_in_ssh_agent_signs_the_approval() {
+    let team = Team::new(&[(ALICE, "alice", "")], None);
+    team.keygen("ca");
+    team.certify("ca", "bob", BOB, "-5m:+1h", &[]);
+    team.set_reviewers(&[("*@example.com", "ca", "cert-authority")]);
+    let run = team.submitted_by(DEV);
+    let agent = Agent::start(team.env.tmp.path());
+    // ssh-add loads bob and bob-cert.pub beside it.
+    let add = Command::new("ssh-add")
+        .arg("-q")
+        .arg(team.key("bob"))
+        .env("SSH_AUTH_SOCK", &agent.socket)
+        .output()
+        .unwrap();
+    assert!(add.status.success(), "{add:?}");
+    // Only the certificate is given; the private key is out of reach.
+    let cert = team.keys.join("agent-only-cert.pub");
+    std::fs::copy(team.keys.join("bob-cert.pub"), &cert).unwrap();
+    std::fs::remove_file(team.key("bob")).unwrap();
+    let out = team.env.airlock_env(
+        &["approve", &run, "--key", cert.to_str().unwrap()],
+        &[
+            ("AIRLOCK_PRINCIPAL", BOB),
+            ("SSH_AUTH_SOCK", agent.socket.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(team.env.state(&run), "approved");
+    assert_eq!(
+        team.exported_and_verified_by_ssh_keygen(&run),
+        [format!(
+            "Good \"airlock-approval\" signature for {BOB} with ED25519-CERT key"
+        )]
+    );
+    let out = team.as_(CAROL, &["promote", &run]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
+/// Each certificate airlock refuses: the message, the exit code, nothing recorded, and
+/// ssh-keygen's verdict on the same certificate and reviewers file.
+#[test]
+fn certificates_the_reviewers_file_does_not_admit_are_refused() {
+    let team = Team::new(&[(ALICE, "alice", "")], None);
+    team.keygen("ca");
+    team.keygen("otherca");
+    let mut reviewers = team.set_reviewers(&[
+        ("*@example.com", "ca", "cert-authority"),
+        (CAROL, "carol", ""),
+        (DEV, "dev", ""),
+    ]);
+    let run = team.submitted_by(DEV);
+    let case = |name: &str, ca: &str, principals: &str, validity: &str, extra: &[&str]| {
+        team.keygen(name);
+        team.certify(ca, name, principals, validity, extra);
+        format!("{name}-cert.pub")
+    };
+
+    let cert = case("c1", "otherca", BOB, "-5m:+1h", &[]);
+    let why = team.refused(BOB, &run, &cert, 1, "reviewer-unknown");
+    assert!(why.contains("is not listed in .airlock/reviewers"), "{why}");
+    assert!(!team.ssh_keygen_admits(&reviewers, BOB, &cert));
+
+    let cert = case("c2", "ca", BOB, "20200101:20210101", &[]);
+    let why = team.refused(BOB, &run, &cert, 1, "reviewer-key-expired");
+    assert!(
+        why.contains(
+            "the certificate \"c2-id\" expired at 2021-01-01T00:00:00Z in .airlock/reviewers"
+        ),
+        "{why}"
+    );
+    assert!(!team.ssh_keygen_admits(&reviewers, BOB, &cert));
+
+    let cert = case("c3", "ca", BOB, "-5m:+1h", &[]);
+    let why = team.refused(ALICE, &run, &cert, 1, "reviewer-unknown");
+    assert!(
+        why.contains(
+            "the certificate is not valid: it names bob@example.com, not alice@example.com"
+        ),
+        "{why}"
+    );
+    assert!(!team.ssh_keygen_admits(&reviewers, ALICE, &cert));
+
+    let cert = case("c4", "ca", BOB, "-5m:+1h", &["-h"]);
+    let why = team.refused(BOB, &run, &cert, 1, "reviewer-unknown");
+    assert!(why.contains("it is a host certificate"), "{why}");
+    assert!(!team.ssh_keygen_admits(&reviewers, BOB, &cert));
+
+    // Carol's own key, certified for Bob: one key is one person. Stricter than ssh-keygen,
+    // which accepts it (docs/team.md says so).
+    team.certify("ca", "carol", BOB, "-5m:+1h", &[]);
+    let why = team.refused(BOB, &run, "carol-cert.pub", 1, "reviewer-unknown");
+    assert!(
+        why.contains("is listed for carol@example.com, not for bob@example.com"),
+        "{why}"
+    );
+    assert!(team.ssh_keygen_admits(&reviewers, BOB, "carol-cert.pub"));
+
+    // A certificate that also names the run's author is the author's.
+    let cert = case("c5", "ca", &format!("{BOB},{DEV}"), "-5m:+1h", &[]);
+    let why = team.refused(BOB, &run, &cert, 1, "approver-is-author");
+    assert!(
+        why.contains("bob@example.com signs with a certificate that also names dev@example.com, who started the run"),
+        "{why}"
+    );
+    assert!(team.ssh_keygen_admits(&reviewers, BOB, &cert));
+
+    // The authority restricted to another namespace.
+    reviewers = team.set_reviewers(&[("*@example.com", "ca", "cert-authority,namespaces=\"git\"")]);
+    let cert = case("c6", "ca", BOB, "-5m:+1h", &[]);
+    let why = team.refused(BOB, &run, &cert, 1, "reviewer-unknown");
+    assert!(
+        why.contains("may sign only in namespaces git, not airlock-approval"),
+        "{why}"
+    );
+    assert!(!team.ssh_keygen_admits(&reviewers, BOB, &cert));
+
+    // Nothing counted: still in review, and promote refuses.
+    assert_eq!(team.env.state(&run), "in_review");
+    let before = team.env.world();
+    let v = team.json_as(CAROL, &["promote", &run], 1);
+    assert_eq!(v["error"]["code"], "wrong-state", "{v}");
+    team.env.assert_unchanged(&before);
+}

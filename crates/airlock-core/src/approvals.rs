@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use airlock_model::owners::{Owners, Requirement};
-use airlock_proof::signers::{AllowedSigners, SignatureRefused, SignerDenied};
+use airlock_proof::signers::{AllowedSigners, SignatureRefused, SignerDenied, SshIdentity};
 use airlock_proof::{Envelope, PAYLOAD_TYPE, STATEMENT_TYPE, Statement, Subject, pae};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -235,6 +235,10 @@ pub struct VerifiedApproval {
     /// The sealed log's checkpoint the reviewer's machine had verified when
     /// signing (`None` outside team mode or before its first).
     pub checkpoint: Option<SeenCheckpoint>,
+    /// When an OpenSSH certificate signed: every principal it names (one person's names,
+    /// so the approval is an author's if any of them is an author).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certificate_principals: Vec<String>,
 }
 
 /// The checkpoint an approval records, as far as shown: its size and the
@@ -345,6 +349,7 @@ pub fn verify(
             line: signer.line,
             at: p["at"].as_str().unwrap_or_default().to_string(),
             checkpoint: SeenCheckpoint::from_predicate(&p["checkpoint"]),
+            certificate_principals: signer.certificate.map(|c| c.principals).unwrap_or_default(),
         }),
         Err(SignatureRefused::Denied(denied)) => Err(denied_error(rules, run, &principal, &denied)),
         Err(other) => Err(forged(format!(
@@ -354,9 +359,10 @@ pub fn verify(
 }
 
 fn denied_error(rules: &Rules, run: &Run, principal: &str, denied: &SignerDenied) -> Error {
-    let code = match denied {
-        SignerDenied::Expired { .. } | SignerDenied::NotYetValid { .. } => Code::ReviewerKeyExpired,
-        _ => Code::ReviewerUnknown,
+    let code = if denied.is_expiry() {
+        Code::ReviewerKeyExpired
+    } else {
+        Code::ReviewerUnknown
     };
     Error::refused(
         code,
@@ -509,6 +515,17 @@ pub fn require_not_author(run: &Run, authors: &Authors, approval: &VerifiedAppro
     for (pattern, why) in &authors.principals {
         if airlock_proof::signers::match_pattern_list(&approver, &[author_form(pattern)]) {
             return Err(author_refusal(run, &approval.principal, why));
+        }
+        // A certificate is one person's: any name it carries that is an author's makes
+        // the approval the author's.
+        if let Some(name) = approval.certificate_principals.iter().find(|name| {
+            airlock_proof::signers::match_pattern_list(&author_form(name), &[author_form(pattern)])
+        }) {
+            return Err(author_refusal(
+                run,
+                &approval.principal,
+                &format!("signs with a certificate that also names {name}, who {why}"),
+            ));
         }
     }
     if let Some((_, why)) = authors.author_keys.iter().find(|(k, _)| *k == approval.key) {
@@ -743,6 +760,29 @@ pub fn public_key_of(key: &Path) -> Result<ssh_key::PublicKey> {
     })
 }
 
+/// What `--key PATH` signs with: the public key or certificate in PATH (a `.pub` or
+/// `-cert.pub` file, its private half beside it or in ssh-agent), else the public half of
+/// the private key PATH.
+pub fn signing_identity(key: &Path) -> Result<SshIdentity> {
+    if let Ok(text) = std::fs::read_to_string(key)
+        && let Some(identity) = SshIdentity::from_openssh(&text)
+    {
+        return Ok(identity);
+    }
+    Ok(SshIdentity::Key(public_key_of(key)?.key_data().clone()))
+}
+
+/// `KEY-cert.pub` beside the key file (or beside `KEY` for `KEY.pub`), when it certifies
+/// that very key.
+fn certificate_beside(key: &Path, identity: &SshIdentity) -> Option<(PathBuf, SshIdentity)> {
+    let text = key.to_str()?;
+    let base = text.strip_suffix(".pub").unwrap_or(text);
+    let path = PathBuf::from(format!("{base}-cert.pub"));
+    let cert = SshIdentity::from_openssh(&std::fs::read_to_string(&path).ok()?)?;
+    (matches!(cert, SshIdentity::Certificate(_)) && cert.key_data() == identity.key_data())
+        .then_some((path, cert))
+}
+
 /// Signs `message` with `ssh-keygen -Y sign -n airlock-approval -f KEY`: the key file, or a
 /// public key whose private half ssh-agent holds (`SSH_AUTH_SOCK`).
 pub fn ssh_sign(key: &Path, message: &[u8]) -> Result<String> {
@@ -819,24 +859,41 @@ pub fn sign_approval(
         }
     };
     let principal = crate::identity::who(al)?.principal;
-    let public = public_key_of(&key)?;
+    let mut identity = signing_identity(&key)?;
+    let mut sign_with = key.clone();
     let now = unix_now();
     let authors = authors(al, run, rules)?;
     // Refused before the reviewer is asked to touch a hardware key.
-    let fingerprint = public.fingerprint(HashAlg::Sha256).to_string();
-    match rules
+    let mut admitted = rules
         .reviewers
-        .authorize(&principal, public.key_data(), NAMESPACE, now)
+        .authorize_identity(&principal, &identity, NAMESPACE, now);
+    // A key whose own line is missing but whose certificate lies beside it (KEY-cert.pub,
+    // as `ssh-keygen -s` writes it) signs with the certificate: ssh-keygen takes the
+    // private half from KEY or from ssh-agent.
+    if let Err(SignerDenied::UnknownKey { .. }) = admitted
+        && let SshIdentity::Key(_) = identity
+        && let Some((path, cert)) = certificate_beside(&key, &identity)
     {
+        admitted = rules
+            .reviewers
+            .authorize_identity(&principal, &cert, NAMESPACE, now);
+        sign_with = path;
+        identity = cert;
+    }
+    match admitted {
         Ok(entry) => require_not_author(
             run,
             &authors,
             &VerifiedApproval {
                 principal: principal.clone(),
-                key: fingerprint,
+                key: identity.fingerprint(),
                 line: entry.line,
                 at: String::new(),
                 checkpoint: None,
+                certificate_principals: match &identity {
+                    SshIdentity::Certificate(cert) => cert.valid_principals().to_vec(),
+                    SshIdentity::Key(_) => Vec::new(),
+                },
             },
         )?,
         Err(denied) => return Err(denied_error(rules, run, &principal, &denied)),
@@ -852,12 +909,12 @@ pub fn sign_approval(
         crate::seal::seen(al).as_ref(),
     );
     let payload = serde_json::to_vec(&st).map_err(|e| Error::Internal(e.to_string()))?;
-    let armored = ssh_sign(&key, &pae(PAYLOAD_TYPE, &payload))?;
+    let armored = ssh_sign(&sign_with, &pae(PAYLOAD_TYPE, &payload))?;
     let envelope = Envelope {
         payload: STANDARD.encode(&payload),
         payload_type: PAYLOAD_TYPE.to_string(),
         signatures: vec![airlock_proof::Signature {
-            keyid: public.fingerprint(HashAlg::Sha256).to_string(),
+            keyid: identity.fingerprint(),
             sig: STANDARD.encode(armored.as_bytes()),
         }],
     };

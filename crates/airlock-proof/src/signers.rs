@@ -13,8 +13,10 @@
 //! The file comes from a commit an agent may have written: parsing never panics and every
 //! fault names its line and what to write instead.
 
+use ssh_encoding::pem::PemLabel;
+use ssh_encoding::{Decode, DecodePem, Reader};
 use ssh_key::public::KeyData;
-use ssh_key::{Certificate, HashAlg, PublicKey, SshSig};
+use ssh_key::{Algorithm, Certificate, HashAlg, PublicKey, Signature, SshSig};
 
 /// Lines longer than this are refused: a key line is a few hundred bytes (RSA 4096: ~750).
 const MAX_LINE: usize = 16 * 1024;
@@ -118,6 +120,71 @@ pub enum SignerDenied {
     Expired { line: usize, valid_before: u64 },
     #[error("the certificate is not valid: {reason}")]
     Certificate { reason: String },
+    #[error("the certificate {key_id:?} expired at {}", format_time(*valid_before))]
+    CertificateExpired { key_id: String, valid_before: u64 },
+    #[error("the certificate {key_id:?} is valid only from {} on", format_time(*valid_after))]
+    CertificateNotYetValid { key_id: String, valid_after: u64 },
+}
+
+impl SignerDenied {
+    /// Whether the key or certificate was admitted but is outside its validity period
+    /// (renewing it helps; listing it does not).
+    pub fn is_expiry(&self) -> bool {
+        matches!(
+            self,
+            SignerDenied::Expired { .. }
+                | SignerDenied::NotYetValid { .. }
+                | SignerDenied::CertificateExpired { .. }
+                | SignerDenied::CertificateNotYetValid { .. }
+        )
+    }
+}
+
+/// What makes (or made) an SSH signature: a plain key, or an OpenSSH user certificate whose
+/// key signs and whose certificate authority vouches for the principals it names.
+#[derive(Debug, Clone)]
+pub enum SshIdentity {
+    Key(KeyData),
+    Certificate(Box<Certificate>),
+}
+
+impl SshIdentity {
+    /// A `.pub` file's line: a public key or a certificate (`…-cert.pub`).
+    pub fn from_openssh(text: &str) -> Option<SshIdentity> {
+        let text = text.trim();
+        if let Ok(key) = PublicKey::from_openssh(text) {
+            return Some(SshIdentity::Key(key.key_data().clone()));
+        }
+        Certificate::from_openssh(text)
+            .ok()
+            .map(|cert| SshIdentity::Certificate(Box::new(cert)))
+    }
+
+    /// The key that signs (a certificate's own key, not its authority's).
+    pub fn key_data(&self) -> &KeyData {
+        match self {
+            SshIdentity::Key(key) => key,
+            SshIdentity::Certificate(cert) => cert.public_key(),
+        }
+    }
+
+    /// `SHA256:…` of the key that signs, as `ssh-keygen -Y verify` prints it.
+    pub fn fingerprint(&self) -> String {
+        self.key_data().fingerprint(HashAlg::Sha256).to_string()
+    }
+}
+
+/// How a certificate vouched for a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertifiedBy {
+    /// `SHA256:…` of the certificate authority's key.
+    pub authority: String,
+    /// The certificate's key id (`ssh-keygen -s CA -I ID`).
+    pub key_id: String,
+    pub serial: u64,
+    /// Every principal the certificate names: one person's names, so an approval under any
+    /// of them is that person's.
+    pub principals: Vec<String>,
 }
 
 /// A verified SSH signature: the entry that admitted it and the key that made it.
@@ -125,8 +192,10 @@ pub enum SignerDenied {
 pub struct VerifiedSigner {
     pub line: usize,
     pub principal: String,
-    /// `SHA256:…` of the signing key.
+    /// `SHA256:…` of the signing key (a certificate's own key).
     pub fingerprint: String,
+    /// The certificate it signed with, when a `cert-authority` line admitted it.
+    pub certificate: Option<CertifiedBy>,
 }
 
 /// Why a detached SSH signature was refused.
@@ -280,8 +349,31 @@ impl AllowedSigners {
         }
     }
 
-    /// The certificate-authority entry that lets `cert` (signed by that authority, valid at
-    /// `at`, naming `principal` or no principal at all) sign as `principal` in `namespace`.
+    /// The entry that lets `identity` (a plain key or a certificate) sign as `principal` in
+    /// `namespace` at `at`.
+    pub fn authorize_identity(
+        &self,
+        principal: &str,
+        identity: &SshIdentity,
+        namespace: &str,
+        at: u64,
+    ) -> Result<&SignerEntry, SignerDenied> {
+        match identity {
+            SshIdentity::Key(key) => self.authorize(principal, key, namespace, at),
+            SshIdentity::Certificate(cert) => {
+                self.authorize_certificate(principal, cert, namespace, at)
+            }
+        }
+    }
+
+    /// The certificate-authority entry that lets `cert` sign as `principal` in `namespace` at
+    /// `at`, with OpenSSH's rules for signatures (sshsig.c, `sshkey_cert_check_authority`):
+    /// a `cert-authority` line naming `principal` lists the key that signed it, it is a user
+    /// certificate, it names `principal` (a certificate naming nobody is refused, as
+    /// ssh-keygen does), and `at` is inside its validity period. Stricter than OpenSSH: a
+    /// certificate with critical options is refused (a signature cannot honour them), and
+    /// so is one whose key is listed as a plain key for other principals only (one key is
+    /// one person; ssh-keygen would accept it).
     pub fn authorize_certificate(
         &self,
         principal: &str,
@@ -307,29 +399,67 @@ impl AllowedSigners {
             reason: reason.to_string(),
         };
         if cert.cert_type() != ssh_key::certificate::CertType::User {
-            return Err(invalid("it is a host certificate, not a user certificate"));
+            return Err(invalid(
+                "it is a host certificate (ssh-keygen -s CA -h), not a user certificate",
+            ));
         }
         if !cert.critical_options().is_empty() {
             return Err(invalid(
                 "it carries critical options, which a signature cannot honour",
             ));
         }
-        if !cert.valid_principals().is_empty()
-            && !cert.valid_principals().iter().any(|p| p == principal)
-        {
+        if cert.valid_principals().is_empty() {
+            return Err(invalid(
+                "it names no principal (OpenSSH accepts a certificate for signatures only when it names the signer: ssh-keygen -s CA -n PRINCIPAL)",
+            ));
+        }
+        if !cert.valid_principals().iter().any(|p| p == principal) {
             return Err(invalid(&format!(
                 "it names {}, not {principal}",
                 cert.valid_principals().join(", ")
             )));
         }
+        let key_id = cert.key_id().to_string();
+        if at < cert.valid_after() {
+            return Err(SignerDenied::CertificateNotYetValid {
+                key_id,
+                valid_after: cert.valid_after(),
+            });
+        }
+        if at >= cert.valid_before() {
+            return Err(SignerDenied::CertificateExpired {
+                key_id,
+                valid_before: cert.valid_before(),
+            });
+        }
         cert.validate_at(at, [&fingerprint]).map_err(|_| {
-            invalid("its signature does not verify or it is outside its validity period")
+            invalid(&format!(
+                "its signature does not verify with the authority's key {fingerprint}"
+            ))
         })?;
+        let key_fingerprint = cert.public_key().fingerprint(HashAlg::Sha256).to_string();
+        let plain: Vec<&SignerEntry> = self
+            .entries
+            .iter()
+            .filter(|e| !e.cert_authority && e.key.key_data() == cert.public_key())
+            .collect();
+        if !plain.is_empty() && !plain.iter().any(|e| e.names(principal)) {
+            return Err(SignerDenied::OtherPrincipal {
+                fingerprint: key_fingerprint,
+                principal: principal.to_string(),
+                listed: plain
+                    .iter()
+                    .map(|e| e.principals.join(","))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         Ok(entry)
     }
 
-    /// Verify an armored SSHSIG over `message` made in `namespace`, and that its key may sign
-    /// as `principal` at `at`: `ssh-keygen -Y verify -f FILE -I PRINCIPAL -n NAMESPACE`.
+    /// Verify an armored SSHSIG over `message` made in `namespace`, and that its key (or
+    /// certificate) may sign as `principal` at `at`: `ssh-keygen -Y verify -f FILE -I
+    /// PRINCIPAL -n NAMESPACE`.
     pub fn verify(
         &self,
         principal: &str,
@@ -338,29 +468,134 @@ impl AllowedSigners {
         armored: &str,
         at: u64,
     ) -> Result<VerifiedSigner, SignatureRefused> {
-        let sig =
-            SshSig::from_pem(armored.trim().as_bytes()).map_err(|e| SignatureRefused::Format {
-                reason: e.to_string(),
-            })?;
-        if sig.namespace() != namespace {
+        let sig = ArmoredSignature::parse(armored)?;
+        if sig.namespace != namespace {
             return Err(SignatureRefused::Namespace {
-                found: sig.namespace().to_string(),
+                found: sig.namespace,
                 expected: namespace.to_string(),
             });
         }
-        let key = PublicKey::from(sig.public_key().clone());
-        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-        key.verify(namespace, message, &sig)
-            .map_err(|_| SignatureRefused::Invalid {
-                fingerprint: fingerprint.clone(),
-            })?;
+        let fingerprint = sig.identity.fingerprint();
+        let invalid = || SignatureRefused::Invalid {
+            fingerprint: fingerprint.clone(),
+        };
+        // The signed data is the same whether a key or a certificate signed
+        // (PROTOCOL.sshsig): check it with the signing key itself.
+        let key = PublicKey::from(sig.identity.key_data().clone());
+        let plain = SshSig::new(
+            key.key_data().clone(),
+            namespace,
+            sig.hash_alg,
+            sig.signature,
+        )
+        .map_err(|_| invalid())?;
+        key.verify(namespace, message, &plain)
+            .map_err(|_| invalid())?;
         let entry = self
-            .authorize(principal, key.key_data(), namespace, at)
+            .authorize_identity(principal, &sig.identity, namespace, at)
             .map_err(SignatureRefused::Denied)?;
+        let certificate = match &sig.identity {
+            SshIdentity::Key(_) => None,
+            SshIdentity::Certificate(cert) => Some(CertifiedBy {
+                authority: cert
+                    .signature_key()
+                    .fingerprint(HashAlg::Sha256)
+                    .to_string(),
+                key_id: cert.key_id().to_string(),
+                serial: cert.serial(),
+                principals: cert.valid_principals().to_vec(),
+            }),
+        };
         Ok(VerifiedSigner {
             line: entry.line,
             principal: principal.to_string(),
             fingerprint,
+            certificate,
+        })
+    }
+}
+
+/// An armored SSHSIG (PROTOCOL.sshsig) whose key may be a certificate. ssh-key's `SshSig`
+/// reads only plain keys, so a signature made with a certificate (`ssh-keygen -Y sign -f
+/// KEY-cert.pub`, or a certificate in ssh-agent) is read here, field by field with
+/// ssh-encoding.
+struct ArmoredSignature {
+    identity: SshIdentity,
+    namespace: String,
+    hash_alg: HashAlg,
+    signature: Signature,
+}
+
+impl ArmoredSignature {
+    fn parse(armored: &str) -> Result<ArmoredSignature, SignatureRefused> {
+        let armored = armored.trim().as_bytes();
+        match SshSig::from_pem(armored) {
+            Ok(sig) => Ok(ArmoredSignature {
+                identity: SshIdentity::Key(sig.public_key().clone()),
+                namespace: sig.namespace().to_string(),
+                hash_alg: sig.hash_alg(),
+                signature: sig.signature().clone(),
+            }),
+            // Only a certificate's signature is read again; any other fault is reported
+            // as ssh-key found it, but for a SHA-1 RSA signature, which it cannot read.
+            Err(plain) => match ArmoredSignature::decode_pem(armored) {
+                Ok(sig) if matches!(sig.identity, SshIdentity::Certificate(_)) => Ok(sig),
+                Err(ssh_key::Error::AlgorithmUnsupported { .. }) => Err(SignatureRefused::Format {
+                    reason: "it is an RSA signature over SHA-1 (ssh-rsa), which OpenSSH refuses for SSH signatures too; sign again with ssh-keygen -Y sign, which uses rsa-sha2-512".into(),
+                }),
+                _ => Err(SignatureRefused::Format {
+                    reason: plain.to_string(),
+                }),
+            },
+        }
+    }
+}
+
+impl PemLabel for ArmoredSignature {
+    const PEM_LABEL: &'static str = "SSH SIGNATURE";
+}
+
+impl Decode for ArmoredSignature {
+    type Error = ssh_key::Error;
+
+    fn decode(reader: &mut impl Reader) -> ssh_key::Result<Self> {
+        let mut magic = [0u8; 6];
+        reader.read(&mut magic)?;
+        if &magic != b"SSHSIG" {
+            return Err(ssh_key::Error::FormatEncoding);
+        }
+        let version = u32::decode(reader)?;
+        if version != 1 {
+            return Err(ssh_key::Error::Version { number: version });
+        }
+        let blob = Vec::<u8>::decode(reader)?;
+        let algorithm = String::decode(&mut blob.as_slice())?;
+        let mut blob = blob.as_slice();
+        let identity = if Algorithm::new_certificate(&algorithm).is_ok() {
+            SshIdentity::Certificate(Box::new(Certificate::decode(&mut blob)?))
+        } else {
+            SshIdentity::Key(KeyData::decode(&mut blob)?)
+        };
+        let identity = blob.finish(identity)?;
+        let namespace = String::decode(reader)?;
+        if namespace.is_empty() {
+            return Err(ssh_key::Error::Namespace);
+        }
+        let _reserved = Vec::<u8>::decode(reader)?;
+        let hash_alg = HashAlg::decode(reader)?;
+        let signature = Vec::<u8>::decode(reader)?;
+        if String::decode(&mut signature.as_slice())? == "ssh-rsa" {
+            return Err(ssh_key::Error::AlgorithmUnsupported {
+                algorithm: Algorithm::Rsa { hash: None },
+            });
+        }
+        let mut signature = signature.as_slice();
+        let signature = Signature::decode(&mut signature).and_then(|s| Ok(signature.finish(s)?))?;
+        Ok(ArmoredSignature {
+            identity,
+            namespace,
+            hash_alg,
+            signature,
         })
     }
 }
