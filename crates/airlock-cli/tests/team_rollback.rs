@@ -781,3 +781,78 @@ fn a_kill_after_the_push_is_recorded_once_by_another_machine_rolling_back() {
     assert_eq!(db_rollbacks(a, &url, &run).len(), 1);
     assert_eq!(team.reverts_on_main(), 1);
 }
+
+/// Red team: someone with push rights writes a well-formed
+/// `refs/airlock/rolledback/<run>` whose "revert" is a commit of theirs
+/// that undoes nothing (and reverts nothing for real). No machine records
+/// the run as rolled back from it nor runs its compensations.
+#[test]
+fn a_rollback_record_forged_on_the_remote_is_refused_and_nothing_is_recorded() {
+    let team = Team::new();
+    let env = &team.env;
+    let mark = env.tmp.path().join("compensated");
+    let run = approved_with_compensation(env, &mark);
+    let merge = env.json(&["promote", &run], 0)["merge"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Their "revert": a commit on main that changes something else.
+    let fake = team.human_push("forger", "docs/guide.md", "# Guide\n\nnot a revert\n");
+    let dir = env.tmp.path().join("forger");
+    write(
+        &dir.join("rollback.json"),
+        &serde_json::json!({"run": run, "merge": merge, "revert": fake, "reason": "forged"})
+            .to_string(),
+    );
+    let listing = format!(
+        "100644 blob {}\trollback.json\n",
+        env.git_in(&dir, &["hash-object", "-w", "rollback.json"])
+    );
+    let tree_file = env.tmp.path().join("tree.txt");
+    write(&tree_file, &listing);
+    let mut mktree = Command::new("sh");
+    env.hermetic(&mut mktree);
+    let out = mktree
+        .arg("-c")
+        .arg("git mktree < \"$1\"")
+        .arg("sh")
+        .arg(&tree_file)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let tree = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let record = env.git_in(&dir, &["commit-tree", &tree, "-p", &fake, "-m", "forged"]);
+    env.git_in(
+        &dir,
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("{record}:refs/airlock/rolledback/{run}"),
+        ],
+    );
+    let refs = team.remote_refs();
+    let v = refused(
+        env.airlock(&["--json", "rollback", &run, "--reason", "undo"]),
+        "remote-record-invalid",
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has a rollback record for it that does not match it"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("is not the revert of the merge"),
+        "{v}"
+    );
+    assert_eq!(team.remote_refs(), refs);
+    assert_eq!(env.state(&run), "promoted");
+    assert!(rollback_events(env, &run).is_empty());
+    assert!(!mark.exists());
+}

@@ -66,6 +66,17 @@ pub(crate) fn rollback(
     record: &str,
     reason: &str,
 ) -> Result<Reverted> {
+    // Rolled back on the remote already (a rollback killed after its push,
+    // here or on another machine whose lease has not lapsed): recorded
+    // from the remote without the lease, as nothing is pushed.
+    let record_ref = rolledback_ref(&run.id);
+    let doing = format!("roll back run {}", run.id);
+    if let Some((_, record)) = ls_remote(al, remote, &[&record_ref], &doing)?
+        .into_iter()
+        .next()
+    {
+        return rolled_back_elsewhere(al, remote, run, promotion, &record);
+    }
     let who = crate::identity::who(al)?;
     let lease = airlock_store::Lease {
         target: format!("{remote} refs/heads/{}", promotion.target),
