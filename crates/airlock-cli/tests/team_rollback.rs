@@ -346,7 +346,14 @@ fn a_later_commit_on_the_same_lines_refuses_the_rollback_naming_the_file_and_not
         error["hint"]
             .as_str()
             .unwrap()
-            .contains(&format!("git revert -m 1 {merge}")),
+            .contains(&format!("git revert -m 1 {merge}`")),
+        "{v}"
+    );
+    assert!(
+        error["hint"]
+            .as_str()
+            .unwrap()
+            .contains("`git push origin main`; nothing was changed or pushed"),
         "{v}"
     );
     let out = env.airlock(&["rollback", &run, "--reason", "undo"]);
@@ -855,4 +862,89 @@ fn a_rollback_record_forged_on_the_remote_is_refused_and_nothing_is_recorded() {
     assert_eq!(env.state(&run), "promoted");
     assert!(rollback_events(env, &run).is_empty());
     assert!(!mark.exists());
+}
+
+// The human output of a rollback on the shared remote, whole (issue 15's
+// transcripts): the revert pushed with the compensation run, a refusal
+// naming the conflicting file, and rolling back twice.
+
+fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+fn transcript_step(env: &Env, text: &mut String, args: &[&str]) -> Output {
+    let out = env.airlock(args);
+    text.push_str(&format!("$ airlock {}\n", args.join(" ")));
+    for stream in [&out.stdout, &out.stderr] {
+        text.push_str(stream);
+        if !stream.is_empty() && !stream.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    text.push_str(&format!("[exit {}]\n\n", out.code));
+    out
+}
+
+#[test]
+fn transcript_of_a_rollback_on_the_shared_remote_and_its_refusals() {
+    let team = Team::new();
+    let env = &team.env;
+    let mut text = String::new();
+    let mark = env.tmp.path().join("compensated");
+    let run = approved_with_compensation(env, &mark);
+    env.json(&["promote", &run], 0);
+    let (conflicting, _) = promoted_editing(
+        &team,
+        "tests/run.sh",
+        "#!/bin/sh\nsh src/app.sh | grep -q hello\n# loud\n",
+    );
+    team.human_push(
+        "person",
+        "tests/run.sh",
+        "#!/bin/sh\nsh src/app.sh | grep -q hello\n# quiet\n",
+    );
+    let steps: [(&[&str], i32); 3] = [
+        (&["rollback", &run, "--reason", "greeting too polite"], 0),
+        (&["rollback", &run, "--reason", "again"], 1),
+        (&["rollback", &conflicting, "--reason", "too loud"], 1),
+    ];
+    for (args, code) in steps {
+        assert_eq!(transcript_step(env, &mut text, args).code, code, "{text}");
+    }
+    let filters: Vec<(String, &str)> = vec![
+        (
+            escaped(&team.remote.parent().unwrap().display().to_string()),
+            "[SERVER]",
+        ),
+        (escaped(&env.tmp.path().display().to_string()), "[TMP]"),
+        (
+            r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+)*?)-[0-9a-f]{4}\b".into(),
+            "$1-[ID]",
+        ),
+        (
+            r"\bSHA256:[0-9A-Za-z+/]{43}".into(),
+            "SHA256:[KEY-FINGERPRINT]",
+        ),
+        (
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)".into(),
+            "[TIME]",
+        ),
+        (r"\b\d+(?:\.\d+)?( ?)(ms|µs|s)\b".into(), "[N]$1$2"),
+        (r"\b[0-9a-f]{64}\b".into(), "[DIGEST]"),
+        (r"\b[0-9a-f]{40}\b".into(), "[COMMIT]"),
+        (r"\b[0-9a-f]{17,39}\b".into(), "[HEX]"),
+        (r"(^|[^-\w])[0-9a-f]{7,16}\b".into(), "$1[SHORT]"),
+    ];
+    let filters: Vec<(&str, &str)> = filters.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    insta::with_settings!({filters => filters, prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("team_rollback", text);
+    });
 }

@@ -138,7 +138,7 @@ pub fn rollback(
                 "recreate the branch, then roll back again",
             )
         })?;
-        let tree = revert_tree(al, &run, &promotion, &tip)?;
+        let tree = revert_tree(al, &run, &promotion, &tip, None)?;
         let message = revert_message(&run, &promotion, &reason);
         let revert = main.commit_tree(&tree, &[&tip], &message)?;
         let checked_out = crate::repo::checkout::checkout_can_move(
@@ -206,6 +206,7 @@ fn revert_tree(
     run: &Run,
     promotion: &crate::run::Promotion,
     tip: &str,
+    remote: Option<&str>,
 ) -> Result<String> {
     let main = al.layout.git();
     if tip == promotion.merge {
@@ -236,10 +237,16 @@ fn revert_tree(
                 .filter(|l| !l.is_empty())
                 .map(|p| format!("{p} conflicts"))
                 .collect(),
-            format!(
-                "revert it by hand (`git revert -m 1 {}` on an up-to-date {}) and resolve the conflicts; nothing was changed",
-                promotion.merge, promotion.target
-            ),
+            match remote {
+                None => format!(
+                    "revert it by hand (`git revert -m 1 {}` on an up-to-date {}) and resolve the conflicts; nothing was changed",
+                    promotion.merge, promotion.target
+                ),
+                Some(remote) => format!(
+                    "revert it by hand: `git fetch {remote}`, `git switch {0}`, `git merge --ff-only {remote}/{0}`, `git revert -m 1 {1}`, resolve the conflicts, `git revert --continue`, `git push {remote} {0}`; nothing was changed or pushed",
+                    promotion.target, promotion.merge
+                ),
+            },
         ));
     }
     Ok(text.lines().next().unwrap_or_default().trim().to_string())

@@ -161,7 +161,7 @@ fn rollback_leased(
             .ref_value(&tracking)?
             .ok_or_else(|| Error::Corrupt(format!("{tracking} vanished after the fetch")))?;
         require_merge_on_target(al, remote, run, promotion, &tip)?;
-        let tree = super::revert_tree(al, run, promotion, &tip)?;
+        let tree = super::revert_tree(al, run, promotion, &tip, Some(remote))?;
         let revert = main.commit_tree(
             &tree,
             &[&tip],
@@ -384,7 +384,7 @@ fn rolled_back_elsewhere(
     // The revert undoes the merge: its tree is the merge's first parent's,
     // with whatever came between the merge and the revert kept. Checked as
     // the revert of the merge onto the revert's own parent.
-    let expected = super::revert_tree(al, run, promotion, &previous).ok();
+    let expected = super::revert_tree(al, run, promotion, &previous, None).ok();
     if expected.as_deref() != Some(main.tree_of(&revert)?.as_str()) {
         return Err(bad(format!(
             "its commit {revert} is not the revert of the merge {} onto {previous}",
