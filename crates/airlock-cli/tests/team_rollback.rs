@@ -948,3 +948,78 @@ fn transcript_of_a_rollback_on_the_shared_remote_and_its_refusals() {
         insta::assert_snapshot!("team_rollback", text);
     });
 }
+
+/// Where a copied machine looks for its ledger's head record (named by
+/// the ledger's path, which the copy changed).
+fn head_record_wanted(env: &Env) -> PathBuf {
+    let v = env.airlock(&["--json", "list"]).json();
+    assert_eq!(v["error"]["code"], "ledger-behind", "{v}");
+    let reason = v["error"]["reasons"][0].as_str().unwrap();
+    PathBuf::from(reason.rsplit("there is none at ").next().unwrap())
+}
+
+/// Two machines that do not share a lease (each its own store: here a copy
+/// of the first machine made after the promotion) roll back at once: the
+/// remote's compare-and-swap on the target and on the must-not-exist record
+/// lets one revert land; the other finds the record and records it, never
+/// reverting a second time.
+#[test]
+fn two_machines_without_a_shared_lease_rolling_back_at_once_make_one_revert() {
+    let team = Team::new();
+    let a = &team.env;
+    let mark = a.tmp.path().join("compensated");
+    let run = approved_with_compensation(a, &mark);
+    let merge = a.json(&["promote", &run], 0)["merge"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", a.tmp.path().display()))
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let b = Env {
+        repo: tmp.path().join("repo"),
+        home: tmp.path().join("home"),
+        tmp,
+    };
+    // The copy's signed head record, under the name its ledger's new path
+    // is looked up by (the record is what the ledger is checked against).
+    let missing = head_record_wanted(&b);
+    let record = std::fs::read_dir(missing.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "head"))
+        .unwrap();
+    std::fs::copy(&record, &missing).unwrap();
+    let pause = tempfile::tempdir().unwrap();
+    let mut by_a = paused(
+        a.cmd(&["--json", "rollback", &run, "--reason", "by a"]),
+        pause.path(),
+    );
+    wait_reached(&mut by_a, pause.path(), 1);
+    let by_b = b.json(&["rollback", &run, "--reason", "by b"], 0);
+    let revert = by_b["revert"].as_str().unwrap().to_string();
+    assert_eq!(by_b["previous"], merge.as_str());
+    go(pause.path(), 1);
+    let out: Output = by_a.wait_with_output().unwrap().into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rolled = out.json();
+    assert_eq!(rolled["revert"], revert.as_str());
+    assert_eq!(team.remote_ref("refs/heads/main"), Some(revert.clone()));
+    assert_eq!(team.reverts_on_main(), 1);
+    let events = rollback_events(a, &run);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["recorded_from_remote"], true);
+    assert_eq!(events[0]["data"]["reason"], "by b");
+    assert_eq!(
+        a.events(Some(&run))
+            .iter()
+            .filter(|e| e["kind"] == "rollback-retry")
+            .count(),
+        1
+    );
+}
