@@ -1026,30 +1026,6 @@ fn transcript_of_a_promotion_on_the_shared_remote_and_its_refusals() {
 }
 
 #[test]
-fn rollback_of_a_run_promoted_on_the_remote_is_refused_and_changes_nothing() {
-    let team = Team::new(None);
-    let env = &team.env;
-    let (run, _) = approved(env);
-    let promoted = env.json(&["promote", &run], 0);
-    let merge = promoted["merge"].as_str().unwrap().to_string();
-    let local = env.rev("main");
-    let v = refused(
-        env.airlock(&["--json", "rollback", &run, "--reason", "broke prod"]),
-        "team-rollback-unsupported",
-    );
-    assert!(
-        v["error"]["hint"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("git revert -m 1 {merge}")),
-        "{v}"
-    );
-    assert_eq!(env.rev("main"), local);
-    assert_eq!(team.remote_ref("refs/heads/main"), Some(merge));
-    assert_eq!(env.state(&run), "promoted");
-}
-
-#[test]
 fn the_approved_actions_run_once_after_the_push_and_never_when_the_remote_refuses() {
     let server = common::http::HttpServer::start();
     let lane =

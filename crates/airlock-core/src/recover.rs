@@ -35,6 +35,12 @@ pub fn recover(al: &mut Airlock) -> Result<Vec<String>> {
                 // The shared remote cannot say yet: the next command asks again.
                 None => continue,
             },
+            crate::action::rollback::remote::INTENT => {
+                match crate::action::rollback::remote::recover(al, &intent)? {
+                    Some(note) => note,
+                    None => continue,
+                }
+            }
             other => format!(
                 "dropped an unknown interrupted operation `{other}` of run {}",
                 intent.run

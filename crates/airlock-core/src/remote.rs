@@ -9,7 +9,9 @@
 //!   run's head and whose tree holds the proof bundle, its SSH signature
 //!   and airlock's copy of the brief (`submit`);
 //! - `refs/airlock/promoted/<run>`: a commit whose parent is the
-//!   promotion's merge, holding `promotion.json` (`promote`).
+//!   promotion's merge, holding `promotion.json` (`promote`);
+//! - `refs/airlock/rolledback/<run>`: a commit whose parent is the revert
+//!   of that merge, holding `rollback.json` (`rollback`).
 
 use crate::Airlock;
 use crate::error::{Code, Error, Result};
@@ -35,6 +37,14 @@ pub(crate) fn fetched_round_ref(run: &str, round: u32) -> String {
 /// Where a run's promotion is recorded on the remote.
 pub fn promoted_ref(run: &str) -> String {
     format!("refs/airlock/promoted/{run}")
+}
+
+/// Where a run's rollback is recorded on the remote: a commit whose parent
+/// is the revert, holding `rollback.json` (`rollback`). Pushed with the
+/// revert in one atomic push, and only where it does not exist yet, so a
+/// run is reverted once whoever rolls it back.
+pub fn rolledback_ref(run: &str) -> String {
+    format!("refs/airlock/rolledback/{run}")
 }
 
 /// What a push came to.
@@ -472,27 +482,6 @@ fn signed_by(path: &std::path::Path, key: &airlock_proof::PublicKey) -> bool {
         return false;
     };
     airlock_proof::verify_bundle(key, &jsonl, Some(&sig)).is_ok()
-}
-
-/// `rollback` of a run promoted on the shared remote: refused, for now,
-/// before anything is written (the revert would be made on the local
-/// branch, which does not hold the merge). Nothing outside team mode.
-pub fn refuse_local_rollback(al: &Airlock, run: &Run, merge: &str) -> Result<()> {
-    let Some(remote) = al.current_workflow().ok().as_ref().and_then(remote_of) else {
-        return Ok(());
-    };
-    Err(Error::refused(
-        Code::TeamRollbackUnsupported,
-        format!(
-            "refusing to roll back run {}: it was promoted on the shared remote `{remote}`, and airlock does not roll back there yet",
-            run.id
-        ),
-        vec![format!("the merge is {merge} on `{remote}`")],
-        format!(
-            "revert it on the remote by hand (`git revert -m 1 {merge}` on an up-to-date {}, then push); nothing was changed",
-            run.target
-        ),
-    ))
 }
 
 #[cfg(test)]

@@ -197,7 +197,7 @@ codes! {
     LeaseHeld = "lease-held", Refused;
     TargetMovedTooOften = "target-moved-too-often", Refused;
     RemoteRecordInvalid = "remote-record-invalid", Refused;
-    TeamRollbackUnsupported = "team-rollback-unsupported", Refused;
+    MergeNotOnTarget = "merge-not-on-target", Refused;
     ApprovalUnsigned = "approval-unsigned", Refused;
     ApprovalInvalid = "approval-invalid", Refused;
     ApproverIsAuthor = "approver-is-author", Refused;

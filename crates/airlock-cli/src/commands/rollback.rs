@@ -46,9 +46,13 @@ impl Report for RolledBack {
         let report = &self.report;
         let mut human = match &report.revert {
             Some(revert) if !self.actions_only => format!(
-                "rolled back run {} on {}: {} -> {} (a revert commit)\n",
+                "rolled back run {} on {}{}: {} -> {} (a revert commit)\n",
                 report.run,
                 report.target,
+                match &report.remote {
+                    Some(remote) => format!(" of `{remote}` (pushed)"),
+                    None => String::new(),
+                },
                 short(&report.previous),
                 short(revert)
             ),

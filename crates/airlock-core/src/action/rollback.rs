@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use crate::lock::FileLock;
 use crate::run::{Run, State};
 
+pub(crate) mod remote;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RollbackReport {
     pub run: String,
@@ -22,6 +24,9 @@ pub struct RollbackReport {
     pub previous: String,
     /// The revert commit (absent with `--actions-only` on a run rolled back earlier).
     pub revert: Option<String>,
+    /// The shared remote the revert was pushed to (team mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
     pub checkout_updated: bool,
     pub actions: ApplyReport,
 }
@@ -104,15 +109,23 @@ pub fn rollback(
         ));
     }
 
-    // Team mode: the merge is on the shared remote, not the local branch.
-    if !actions_only {
-        crate::remote::refuse_local_rollback(al, &run, &promotion.merge)?;
-    }
     let main = al.layout.git();
     let target_ref = format!("refs/heads/{}", promotion.target);
+    // Team mode: a run promoted through the shared remote has its merge
+    // there, not on the local branch; it is reverted there.
+    let on_remote = if actions_only {
+        None
+    } else {
+        remote::promoted_through(al, &run)?
+    };
+    let mut pushed_to = None;
     let (previous, revert, checkout_updated) = if actions_only {
         let revert = run_rollback_commit(al, &run)?;
         (revert.clone(), Some(revert), false)
+    } else if let Some((remote_name, record)) = on_remote {
+        let reverted = remote::rollback(al, &remote_name, &mut run, &promotion, &record, &reason)?;
+        pushed_to = Some(remote_name);
+        (reverted.previous, Some(reverted.revert), false)
     } else {
         let tip = main.ref_value(&target_ref)?.ok_or_else(|| {
             Error::refused(
@@ -125,49 +138,8 @@ pub fn rollback(
                 "recreate the branch, then roll back again",
             )
         })?;
-        let tree = if tip == promotion.merge {
-            main.tree_of(&promotion.previous)?
-        } else {
-            let (ok, out, _) = main.try_run(
-                &[
-                    "merge-tree",
-                    "--write-tree",
-                    "--name-only",
-                    "--no-messages",
-                    &format!("--merge-base={}", promotion.merge),
-                    &tip,
-                    &promotion.previous,
-                ],
-                None,
-            )?;
-            let text = String::from_utf8_lossy(&out).to_string();
-            if !ok {
-                return Err(Error::refused(
-                    crate::error::Code::TargetConflict,
-                    format!(
-                        "refusing to roll back run {}: {} changed the run's paths since it was promoted",
-                        run.id, promotion.target
-                    ),
-                    text.lines()
-                        .skip(1)
-                        .filter(|l| !l.is_empty())
-                        .map(|p| format!("{p} conflicts"))
-                        .collect(),
-                    "revert it by hand (`git revert -m 1 MERGE`) and resolve the conflicts; nothing was changed",
-                ));
-            }
-            text.lines().next().unwrap_or_default().trim().to_string()
-        };
-        let message = format!(
-            "Revert airlock run {} on {}\n\nThis reverts the merge {}.\nReason: {}\n",
-            run.id,
-            promotion.target,
-            promotion.merge,
-            reason
-                .chars()
-                .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
-                .collect::<String>()
-        );
+        let tree = revert_tree(al, &run, &promotion, &tip, None)?;
+        let message = revert_message(&run, &promotion, &reason);
         let revert = main.commit_tree(&tree, &[&tip], &message)?;
         let checked_out = crate::repo::checkout::checkout_can_move(
             &al.layout,
@@ -220,9 +192,78 @@ pub fn rollback(
         target: promotion.target,
         previous,
         revert,
+        remote: pushed_to,
         checkout_updated,
         actions,
     })
+}
+
+/// The tree of the target at `tip` without what the run's merge brought:
+/// the merge undone against its first parent, whatever came after it kept.
+/// Later commits that touched the same lines are a refusal naming them.
+fn revert_tree(
+    al: &Airlock,
+    run: &Run,
+    promotion: &crate::run::Promotion,
+    tip: &str,
+    remote: Option<&str>,
+) -> Result<String> {
+    let main = al.layout.git();
+    if tip == promotion.merge {
+        return main.tree_of(&promotion.previous);
+    }
+    let (ok, out, _) = main.try_run(
+        &[
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+            &format!("--merge-base={}", promotion.merge),
+            tip,
+            &promotion.previous,
+        ],
+        None,
+    )?;
+    let text = String::from_utf8_lossy(&out).to_string();
+    if !ok {
+        return Err(Error::refused(
+            crate::error::Code::TargetConflict,
+            format!(
+                "refusing to roll back run {}: {} changed the run's paths since it was promoted",
+                run.id, promotion.target
+            ),
+            text.lines()
+                .skip(1)
+                .filter(|l| !l.is_empty())
+                .map(|p| format!("{p} conflicts"))
+                .collect(),
+            match remote {
+                None => format!(
+                    "revert it by hand (`git revert -m 1 {}` on an up-to-date {}) and resolve the conflicts; nothing was changed",
+                    promotion.merge, promotion.target
+                ),
+                Some(remote) => format!(
+                    "revert it by hand: `git fetch {remote}`, `git switch {0}`, `git merge --ff-only {remote}/{0}`, `git revert -m 1 {1}`, resolve the conflicts, `git revert --continue`, `git push {remote} {0}`; nothing was changed or pushed",
+                    promotion.target, promotion.merge
+                ),
+            },
+        ));
+    }
+    Ok(text.lines().next().unwrap_or_default().trim().to_string())
+}
+
+/// The revert commit's message (the reason's control characters blanked).
+fn revert_message(run: &Run, promotion: &crate::run::Promotion, reason: &str) -> String {
+    format!(
+        "Revert airlock run {} on {}\n\nThis reverts the merge {}.\nReason: {}\n",
+        run.id,
+        promotion.target,
+        promotion.merge,
+        reason
+            .chars()
+            .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+            .collect::<String>()
+    )
 }
 
 /// The revert commit recorded by the run's `rollback` event.

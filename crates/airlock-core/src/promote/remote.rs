@@ -73,6 +73,17 @@ pub(crate) fn promote(
 }
 
 fn take_lease(al: &mut Airlock, run: &Run, lease: &airlock_store::Lease) -> Result<()> {
+    take_lease_for(al, run, lease, "promote")
+}
+
+/// The promotion lease on the run's target for `verb` (`promote`, `roll
+/// back`): one holder per target, so a rollback and a promotion take turns.
+pub(crate) fn take_lease_for(
+    al: &mut Airlock,
+    run: &Run,
+    lease: &airlock_store::Lease,
+    verb: &str,
+) -> Result<()> {
     let now = airlock_store::lease::now_ms();
     let mut lease = lease.clone();
     lease.expires_ms = now + LEASE_MS;
@@ -80,11 +91,21 @@ fn take_lease(al: &mut Airlock, run: &Run, lease: &airlock_store::Lease) -> Resu
         return Ok(());
     };
     let left = (other.expires_ms - now).max(0) / 1000;
+    // The lease does not say what its holder does: a promotion's words stay
+    // as they were; a rollback names the lease.
+    let holder = if verb == "promote" {
+        format!("{} is promoting run {}", other.principal, other.run)
+    } else {
+        format!(
+            "{} holds the promotion lease for run {}",
+            other.principal, other.run
+        )
+    };
     Err(Error::refused(
         Code::LeaseHeld,
         format!(
-            "refusing to promote run {}: {} is promoting run {} onto {} from machine {}",
-            run.id, other.principal, other.run, run.target, other.machine
+            "refusing to {verb} run {}: {holder} onto {} from machine {}",
+            run.id, run.target, other.machine
         ),
         vec![format!(
             "its promotion lease on {} lapses in {}m{:02}s unless renewed",
@@ -93,7 +114,12 @@ fn take_lease(al: &mut Airlock, run: &Run, lease: &airlock_store::Lease) -> Resu
             left % 60
         )],
         format!(
-            "wait for that promotion to finish, then `airlock promote {}` again",
+            "wait for that promotion or rollback to finish, then `airlock {} {}` again",
+            if verb == "promote" {
+                "promote"
+            } else {
+                "rollback"
+            },
             run.id
         ),
     ))
