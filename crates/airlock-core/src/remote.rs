@@ -356,14 +356,35 @@ pub fn fetched_proof(
         &std::path::PathBuf::from(format!("{}.sig", path.display())),
         &blob("proof.intoto.jsonl.sig")?,
     )?;
+    // Only the brief the run started with is kept as its brief here: a
+    // round rewritten on the remote must not leave its copy behind (every
+    // later look would then find the run's brief changed for good).
     let run_dir = al.layout.run_dir(&run.id);
     let brief = run_dir.join("brief.toml");
-    if !brief.exists() {
+    let kept = std::fs::read(&brief).map(|b| crate::layout::sha256_hex(&b));
+    if kept.ok().as_deref() != Some(run.brief_digest.as_str()) {
+        let copy = blob("brief.toml")?;
+        let digest = crate::layout::sha256_hex(&copy);
+        if digest != run.brief_digest {
+            return Err(Error::refused(
+                Code::BriefChanged,
+                format!(
+                    "refusing run {}: its brief on the shared remote `{remote}` is not the one it started with",
+                    run.id
+                ),
+                vec![format!(
+                    "brief.toml of {} has sha256 {digest}; the run recorded {} at start",
+                    round_ref(&run.id, submission.round),
+                    run.brief_digest
+                )],
+                "ask whoever runs the remote who rewrote the run's round; nothing was recorded",
+            ));
+        }
         std::fs::create_dir_all(&run_dir).map_err(|source| Error::Write {
             path: run_dir.clone(),
             source,
         })?;
-        write(&brief, &blob("brief.toml")?)?;
+        write(&brief, &copy)?;
     }
     let runners = main
         .try_run(

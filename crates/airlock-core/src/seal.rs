@@ -765,6 +765,22 @@ pub fn check_run(al: &Airlock, run: &str, doing: &str) -> Result<()> {
             hash
         ));
     }
+    // The run's record is a copy of where its chain led: a row moved on by
+    // hand (made `approved` or `promoted` with no event) names a state no
+    // transition of the chain reached. Every transition's event says `to`.
+    let led = events
+        .iter()
+        .rev()
+        .find_map(|e| e.data.get("to").and_then(|to| to.as_str()));
+    let recorded = al.store.get(run)?.state;
+    if broken.is_empty()
+        && let Some(led) = led
+        && led != recorded.as_str()
+    {
+        broken.push(format!(
+            "run {run} is recorded as {recorded}, but the last transition of its chain led to {led}: its record was changed outside airlock"
+        ));
+    }
     if !broken.is_empty() {
         return Err(inconsistent(&doing, broken));
     }

