@@ -372,6 +372,15 @@ impl Team {
     /// leases, log leaves), as text: compare before and after.
     pub fn rows(&self) -> String {
         let mut text = String::new();
+        let schema: bool = self
+            .db
+            .admin()
+            .query_one("SELECT to_regclass('runs') IS NOT NULL", &[])
+            .unwrap()
+            .get(0);
+        if !schema {
+            return text;
+        }
         for sql in [
             "SELECT id || ' ' || state FROM runs ORDER BY id",
             "SELECT seq::text || ' ' || hash FROM events ORDER BY seq",
