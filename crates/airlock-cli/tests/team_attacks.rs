@@ -426,3 +426,110 @@ fn hostile_target_branch_names_are_refused_never_obeyed() {
         assert!(!canary.exists(), "{target:?} ran a command");
     }
 }
+
+// ---- 3. The sealed log under races and a rewinding pusher ------------------------------
+
+/// Two machines run `airlock ledger seal` while a third promotes: every
+/// command succeeds, the log on the remote is one line of checkpoints, the
+/// last covers every leaf (the promotion's events included), the merge is
+/// on the target once, and every machine finds the database consistent.
+#[test]
+fn two_machines_sealing_while_a_third_promotes_leave_one_consistent_log() {
+    let t = Team::new(&[ANA, BOB, CAROL], Options::default());
+    let (a, b, c) = (t.m(0), t.m(1), t.m(2));
+    let (run, _) = a.submitted();
+    b.json(&["approve", &run], 0);
+    for m in [a, b] {
+        let brief = m.env.write_brief("more", common::BRIEF);
+        m.json(&["start", &brief], 0);
+    }
+    let spawn = |m: &common::team::Machine, args: &[&str]| {
+        m.cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let promoting = spawn(c, &["--json", "promote", &run]);
+    let sealers: Vec<_> = (0..2)
+        .flat_map(|_| [a, b])
+        .map(|m| spawn(m, &["--json", "ledger", "seal"]))
+        .collect();
+    for s in sealers {
+        let out: common::Output = s.wait_with_output().unwrap().into();
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    }
+    let out: common::Output = promoting.wait_with_output().unwrap().into();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let merge = out.json()["merge"].as_str().unwrap().to_string();
+    assert_eq!(
+        t.remote_ref("refs/heads/main").as_deref(),
+        Some(merge.as_str())
+    );
+    assert_eq!(c.state(&run), "promoted");
+    // A last seal covers what was appended after the others.
+    a.json(&["ledger", "seal"], 0);
+    let parents = t.remote_git(&["rev-list", "--parents", "refs/airlock/log"]);
+    assert!(
+        parents.lines().all(|l| l.split(' ').count() <= 2),
+        "one line: {parents}"
+    );
+    let leaves = t.superuser_texts("SELECT count(*)::text FROM log_leaves");
+    let text = String::from_utf8(t.remote_blob("refs/airlock/log:checkpoint")).unwrap();
+    assert_eq!(text.lines().nth(1), Some(leaves[0].as_str()), "{text}");
+    for m in [a, b, c] {
+        let v = m.json(&["ledger", "verify", "--remote"], 0);
+        assert_eq!(v["problems"], serde_json::json!([]), "{}: {v}", m.principal);
+    }
+}
+
+/// A pusher rewinds `refs/airlock/log` to an older checkpoint, and a
+/// machine that joins only then (it remembers nothing) seals on top of the
+/// rewound ref, so the remote's log grows again on a fork. The members that
+/// verified the newer checkpoint name it: `promote` refuses with
+/// `log-inconsistent` and pushes nothing, `ledger verify --remote` exits 1.
+#[test]
+fn a_log_rewound_by_a_pusher_and_sealed_over_by_a_newcomer_is_named_by_those_that_verified() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    let first = a.json(&["ledger", "seal"], 0)["checkpoint"]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.json(&["approve", &run], 0);
+    let second = b.json(&["ledger", "seal"], 0);
+    assert_eq!(second["pushed"], true, "{second}");
+    a.json(&["review"], 0); // a verifies the newer checkpoint too
+    t.remote_set("refs/airlock/log", &first);
+    // A newcomer whose key is a runner's, sealing over the rewound log.
+    let c = t.join(CAROL);
+    let runners = format!(
+        "{}{CAROL} {}\n",
+        a.env.read(".airlock/runners"),
+        c.key_line()
+    );
+    t.commit_rules(&[(".airlock/runners", &runners)]);
+    c.pull();
+    let brief = c.env.write_brief("newcomer", common::BRIEF);
+    c.json(&["start", &brief], 0);
+    let sealed = c.json(&["ledger", "seal"], 0);
+    assert_eq!(sealed["pushed"], true, "{sealed}");
+    let forked = t.remote_ref("refs/airlock/log").unwrap();
+    assert_eq!(t.remote_git(&["rev-parse", &format!("{forked}^1")]), first);
+
+    let (rows, refs) = (t.rows(), t.remote_refs());
+    for m in [a, b] {
+        let err = m.refused(&["promote", &run], "log-inconsistent");
+        assert!(
+            err.to_string().contains("descend"),
+            "{}: {err}",
+            m.principal
+        );
+        assert_eq!(t.remote_refs(), refs, "nothing pushed");
+        assert_eq!(t.rows(), rows, "nothing recorded");
+        let problems = m.json(&["ledger", "verify", "--remote"], 1);
+        assert!(problems.to_string().contains("descend"), "{problems}");
+    }
+    assert_eq!(b.state(&run), "approved");
+}
