@@ -533,3 +533,40 @@ fn a_log_rewound_by_a_pusher_and_sealed_over_by_a_newcomer_is_named_by_those_tha
     }
     assert_eq!(b.state(&run), "approved");
 }
+
+/// The superuser writes a lease on the target that lasts a year, naming
+/// someone else: `promote` is `lease-held` (nothing pushed, nothing
+/// recorded) and says the lease was written by hand, with what removes it,
+/// instead of asking to wait a year.
+#[test]
+fn a_lease_extended_by_the_superuser_is_named_as_written_by_hand() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    b.json(&["approve", &run], 0);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lease = serde_json::json!({"target": "origin refs/heads/main", "run": "other-run",
+        "machine": "SHA256:mallory", "principal": "mallory@example.com", "token": "f00d",
+        "expires_ms": now_ms + 365 * 24 * 3600 * 1000});
+    t.superuser(&format!(
+        "INSERT INTO airlock_meta (scope, key, value) VALUES ('lease', 'origin refs/heads/main', '{lease}')"
+    ));
+    let (rows, refs) = (t.rows(), t.remote_refs());
+    let err = b.refused(&["promote", &run], "lease-held");
+    let text = err.to_string();
+    assert!(text.contains("mallory@example.com"), "{err}");
+    assert!(text.contains("written into the database by hand"), "{err}");
+    assert!(
+        err["hint"]
+            .as_str()
+            .unwrap()
+            .contains("DELETE FROM airlock_meta"),
+        "{err}"
+    );
+    assert_eq!(t.remote_refs(), refs, "nothing pushed");
+    assert_eq!(t.rows(), rows, "nothing recorded");
+    assert_eq!(b.state(&run), "approved");
+}

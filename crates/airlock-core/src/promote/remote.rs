@@ -80,22 +80,37 @@ fn take_lease(al: &mut Airlock, run: &Run, lease: &airlock_store::Lease) -> Resu
         return Ok(());
     };
     let left = (other.expires_ms - now).max(0) / 1000;
+    let mut reasons = vec![format!(
+        "its promotion lease on {} lapses in {}m{:02}s unless renewed",
+        other.target,
+        left / 60,
+        left % 60
+    )];
+    let mut hint = format!(
+        "wait for that promotion to finish, then `airlock promote {}` again",
+        run.id
+    );
+    // airlock takes a lease for LEASE_MS at most (a minute's leeway for
+    // clocks): a longer one was written outside airlock, and waiting for it
+    // is no answer.
+    if other.expires_ms - now > LEASE_MS + 60_000 {
+        reasons.push(format!(
+            "no airlock takes a lease for longer than {} minutes: this one was written into the database by hand",
+            LEASE_MS / 60_000
+        ));
+        hint = format!(
+            "find who wrote it (the database's administrators); once it is removed (`DELETE FROM airlock_meta WHERE scope = 'lease' AND key = '{}'` in PostgreSQL), `airlock promote {}` again",
+            other.target, run.id
+        );
+    }
     Err(Error::refused(
         Code::LeaseHeld,
         format!(
             "refusing to promote run {}: {} is promoting run {} onto {} from machine {}",
             run.id, other.principal, other.run, run.target, other.machine
         ),
-        vec![format!(
-            "its promotion lease on {} lapses in {}m{:02}s unless renewed",
-            other.target,
-            left / 60,
-            left % 60
-        )],
-        format!(
-            "wait for that promotion to finish, then `airlock promote {}` again",
-            run.id
-        ),
+        reasons,
+        hint,
     ))
 }
 
