@@ -768,11 +768,21 @@ pub fn check_run(al: &Airlock, run: &str, doing: &str) -> Result<()> {
     // The run's record is a copy of where its chain led: a row moved on by
     // hand (made `approved` or `promoted` with no event) names a state no
     // transition of the chain reached. Every transition's event says `to`.
-    let led = events
-        .iter()
-        .rev()
-        .find_map(|e| e.data.get("to").and_then(|to| to.as_str()));
-    let recorded = al.store.get(run)?.state;
+    // Read again once when they differ: another machine may have moved the
+    // run on between the two reads.
+    let led_to = |events: &[airlock_ledger::Event]| {
+        events.iter().rev().find_map(|e| {
+            e.data
+                .get("to")
+                .and_then(|to| to.as_str().map(str::to_string))
+        })
+    };
+    let mut led = led_to(&events);
+    let mut recorded = al.store.get(run)?.state;
+    if led.as_deref().is_some_and(|led| led != recorded.as_str()) {
+        recorded = al.store.get(run)?.state;
+        led = led_to(&al.store.events(Some(run))?);
+    }
     if broken.is_empty()
         && let Some(led) = led
         && led != recorded.as_str()
