@@ -783,18 +783,22 @@ pub fn check_run(al: &Airlock, run: &str, doing: &str) -> Result<()> {
         recorded = al.store.get(run)?.state;
         led = led_to(&al.store.events(Some(run))?);
     }
-    if broken.is_empty()
-        && let Some(led) = led
-        && led != recorded.as_str()
-    {
-        broken.push(format!(
-            "run {run} is recorded as {recorded}, but the last transition of its chain led to {led}: its record was changed outside airlock"
-        ));
-    }
     if !broken.is_empty() {
         return Err(inconsistent(&doing, broken));
     }
+    // The log's own findings first: events deleted also leave the record
+    // ahead of the chain, and they say more.
     check(al, &doing)?;
+    if let Some(led) = led
+        && led != recorded.as_str()
+    {
+        return Err(inconsistent(
+            &doing,
+            vec![format!(
+                "run {run} is recorded as {recorded}, but the last transition of its chain led to {led}: its record was changed outside airlock"
+            )],
+        ));
+    }
     Ok(())
 }
 
