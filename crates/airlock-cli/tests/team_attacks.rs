@@ -570,3 +570,53 @@ fn a_lease_extended_by_the_superuser_is_named_as_written_by_hand() {
     assert_eq!(t.rows(), rows, "nothing recorded");
     assert_eq!(b.state(&run), "approved");
 }
+
+/// A promotion killed after its push leaves an intent in the database; the
+/// superuser points its merge at another commit before the machine comes
+/// back. Recovery must not record that commit as the promotion: it names
+/// the intent as changed and records nothing of it; `promote` then records
+/// the merge the remote's record holds.
+#[test]
+fn an_interrupted_promotions_intent_edited_by_the_superuser_is_not_recorded() {
+    let t = two();
+    let (a, b) = (t.m(0), t.m(1));
+    let (run, _) = a.submitted();
+    b.json(&["approve", &run], 0);
+    let before = t.remote_ref("refs/heads/main").unwrap();
+    let out = a
+        .cmd(&["promote", &run])
+        .env("AIRLOCK_FAILPOINT", "promote:after-push")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9), "{out:?}");
+    let merge = t.remote_ref("refs/heads/main").unwrap();
+    assert_ne!(merge, before);
+    t.superuser(&format!(
+        "UPDATE intents SET data = jsonb_set(data::jsonb, '{{merge}}', '\"{before}\"')::text
+         WHERE kind = 'promote-remote'"
+    ));
+    let refs = t.remote_refs();
+    let back = a.airlock(&["review"]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert!(
+        back.stderr
+            .contains("the intent was changed outside airlock"),
+        "{}",
+        back.stderr
+    );
+    assert_eq!(
+        a.state(&run),
+        "approved",
+        "nothing recorded from the intent"
+    );
+    assert!(
+        !a.events(&run).iter().any(|e| e["kind"] == "promote"),
+        "no promotion recorded"
+    );
+    assert_eq!(t.remote_refs(), refs);
+    // The remote's record, checked, is what gets recorded.
+    let promoted = a.json(&["promote", &run], 0);
+    assert_eq!(promoted["merge"], merge.as_str(), "{promoted}");
+    assert_eq!(a.state(&run), "promoted");
+}

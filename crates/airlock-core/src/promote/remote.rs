@@ -435,6 +435,28 @@ pub fn recover(al: &mut Airlock, intent: &crate::store::Intent) -> Result<Option
             crate::guards::short(&merge)
         )));
     }
+    // The intent is a row of the shared database: its merge must be the
+    // one this machine made and put under the record it pushed (both are
+    // objects made here), else it was changed outside airlock and says
+    // nothing about what landed.
+    let main = al.layout.git();
+    let under_record = main.rev_parse(&format!("{record}^1")).ok().flatten();
+    let merged_onto = main.rev_parse(&format!("{merge}^1")).ok().flatten();
+    if under_record.as_deref() != Some(merge.as_str())
+        || merged_onto.as_deref() != Some(previous.as_str())
+    {
+        al.store.event(
+            Some(&intent.run),
+            "recover",
+            json!({"operation": "promote", "remote": remote, "outcome": "intent does not match the record"}),
+        )?;
+        return Ok(Some(format!(
+            "an interrupted `airlock promote {0}` left an intent whose merge {1} is not the one under its record {2} on `{remote}`: the intent was changed outside airlock; nothing recorded from it. `airlock promote {0}` checks the remote's record and records it",
+            intent.run,
+            crate::guards::short(&merge),
+            crate::guards::short(&record)
+        )));
+    }
     {
         let soak: Option<airlock_model::soak::SoakPlan> =
             serde_json::from_value(intent.data["soak"].clone()).map_err(|e| {
