@@ -492,6 +492,8 @@ fn a_checkpoint_signed_by_a_key_not_in_runners_is_refused() {
         .collect();
     t.a.env.write(".airlock/runners", &only_a);
     t.a.env.git(&["commit", "-q", "-am", "B is no runner"]);
+    // Read from the remote's tip: pushed, it counts.
+    t.a.env.git(&["push", "-q", "origin", "main"]);
     let err = t.a.refused(&["review"], "checkpoint-invalid");
     assert!(err.to_string().contains("b@example.com"), "{err}");
     let err =

@@ -34,10 +34,14 @@ impl Team {
         Team::with_workflow(&workflow)
     }
 
+    /// The first machine's key is listed in `.airlock/runners` (team mode
+    /// requires the file at the remote's tip), under its default principal.
     fn with_workflow(workflow: &str) -> Team {
         let env = Env::new();
         env.write(".airlock/workflow.toml", workflow);
-        env.git(&["commit", "-qam", "team mode"]);
+        env.write(".airlock/runners", &runners_line(&env, None));
+        env.git(&["add", "-A"]);
+        env.git(&["commit", "-qm", "team mode"]);
         let server = tempfile::tempdir().unwrap();
         let remote = server.path().join("remote.git");
         env.git(&["clone", "-q", "--bare", ".", remote.to_str().unwrap()]);
@@ -69,7 +73,8 @@ impl Team {
     }
 
     /// Another machine: a clone of the remote with its own home (its own
-    /// signing key, git identity and airlock state).
+    /// signing key, git identity and airlock state), its key listed in
+    /// `.airlock/runners` under its default principal.
     fn machine(&self, name: &str) -> Env {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
@@ -80,7 +85,24 @@ impl Team {
             env.tmp.path(),
             &["clone", "-q", self.remote.to_str().unwrap(), name],
         );
+        self.trust(&env, None);
         env
+    }
+
+    /// Adds `machine`'s line for `principal` (its default one when `None`)
+    /// to `.airlock/runners`, committed on the first machine and pushed;
+    /// `machine` pulls it.
+    fn trust(&self, machine: &Env, principal: Option<&str>) {
+        let mut runners =
+            std::fs::read_to_string(self.env.repo.join(".airlock/runners")).unwrap_or_default();
+        runners.push_str(&runners_line(machine, principal));
+        self.env.write(".airlock/runners", &runners);
+        self.env.git(&["add", ".airlock/runners"]);
+        self.env.git(&["commit", "-qm", "a runner"]);
+        self.env.git(&["push", "-q", "origin", "main"]);
+        if machine.repo != self.env.repo {
+            machine.git(&["pull", "-q", "--ff-only", "origin", "main"]);
+        }
     }
 
     /// A person's commit pushed straight to the remote's `main`, from a
@@ -100,6 +122,24 @@ impl Team {
         self.env.git_in(&dir, &["push", "-q", "origin", "main"]);
         self.env.git_in(&dir, &["rev-parse", "HEAD"])
     }
+}
+
+/// `airlock key public --runners-line` on `env` (acting as `principal`
+/// when given): its line for `.airlock/runners`. The key is made by `init`
+/// when the machine has none yet.
+fn runners_line(env: &Env, principal: Option<&str>) -> String {
+    if !env.home.join(".config/airlock/signing_key").exists() {
+        let init = env.airlock(&["init"]);
+        assert_eq!(init.code, 0, "{}", init.stderr);
+    }
+    let envs: Vec<(&str, &str)> = principal
+        .map(|p| vec![("AIRLOCK_PRINCIPAL", p)])
+        .unwrap_or_default();
+    let out = env.airlock_env(&["key", "public", "--runners-line"], &envs);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out.stdout.trim().to_string();
+    assert!(line.contains(" ssh-ed25519 "), "{line}");
+    format!("{line}\n")
 }
 
 /// A run taken through submit: (its id, `submit --json`'s submission).
@@ -653,6 +693,7 @@ fn a_second_machine_promoting_onto_a_target_whose_lease_is_held_is_told_who_hold
     let team = Team::new(None);
     let a = &team.env;
     let b = team.machine("b");
+    team.trust(a, Some("ana@example.invalid"));
     let db = airlock_store_pg::testing::shared().database();
     let url = db.url();
     let run_a = db_approved(
@@ -775,6 +816,13 @@ fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
     let b = team.machine("b");
     let db = airlock_store_pg::testing::shared().database();
     let url = db.url();
+    // Only B's machine is a runner at first.
+    let runners = std::fs::read_to_string(a.repo.join(".airlock/runners")).unwrap();
+    let only_b = runners.lines().nth(1).unwrap().to_string() + "\n";
+    a.write(".airlock/runners", &only_b);
+    a.git(&["commit", "-qam", "only B runs"]);
+    a.git(&["push", "-q", "origin", "main"]);
+    b.git(&["pull", "-q", "--ff-only", "origin", "main"]);
     // B has worked on this database before (see the kill test).
     let own = b.write_brief("own", BRIEF);
     db_json(&b, &url, &["start", &own], 0);
@@ -810,7 +858,10 @@ fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
         .as_str()
         .unwrap()
         .to_string();
-    a.write(".airlock/runners", &format!("ana@example.invalid {key}\n"));
+    a.write(
+        ".airlock/runners",
+        &format!("{only_b}ana@example.invalid {key}\n"),
+    );
     a.git(&["add", ".airlock/runners"]);
     a.git(&["commit", "-qm", "trust ana's machine"]);
     a.git(&["push", "-q", "origin", "main"]);
@@ -838,14 +889,8 @@ fn two_machines_promoting_the_same_run_land_it_once_and_the_other_is_refused_cle
     let url = db.url();
     let own = b.write_brief("own", BRIEF);
     db_json(&b, &url, &["start", &own], 0);
-    let key = db_json(a, &url, &["key", "public"], 0)["public_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    a.write(".airlock/runners", &format!("ana@example.invalid {key}\n"));
-    a.git(&["add", ".airlock/runners"]);
-    a.git(&["commit", "-qm", "trust ana's machine"]);
-    a.git(&["push", "-q", "origin", "main"]);
+    // A's machine is a runner already (the harness); B promotes as bo.
+    team.trust(&b, Some("bo@example.invalid"));
     let start = a.rev("main");
     let run = db_approved(
         a,
@@ -1365,4 +1410,243 @@ fn a_machine_new_to_the_database_promotes_first_and_is_held_to_its_record_after(
     );
     assert_eq!(db_state(a, &url, &run2), "approved");
     assert_eq!(team.remote_ref("refs/heads/main"), tip);
+}
+
+// The rules files in team mode (issue 20, `runners`): read from the
+// remote's target tip, never from this checkout's branch; and team mode
+// requires `.airlock/runners` there.
+
+impl Team {
+    /// A clone of the remote with its own home whose key no runners line
+    /// lists (not enrolled).
+    fn stranger(&self, name: &str) -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let repo = tmp.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let env = Env { tmp, repo, home };
+        env.git_in(
+            env.tmp.path(),
+            &["clone", "-q", self.remote.to_str().unwrap(), name],
+        );
+        env
+    }
+
+    /// Every `refs/` of the remote, with its object.
+    fn remote_refs(&self) -> String {
+        self.remote_git(&["for-each-ref", "--format=%(refname) %(objectname)"])
+    }
+}
+
+/// Nothing recorded, written or moved in `env` since `before`, but the
+/// refs a fetch from the remote keeps (`refs/airlock/remote/`,
+/// `refs/airlock-seal/`).
+fn unchanged_but_fetched(env: &Env, before: &World) {
+    let kept = |w: &World| -> std::collections::BTreeMap<String, String> {
+        w.fingerprint
+            .iter()
+            .filter(|(k, _)| {
+                !k.starts_with(".git/refs/airlock/remote/")
+                    && !k.starts_with(".git/refs/airlock-seal/")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let now = env.world();
+    assert_eq!(kept(before), kept(&now), "main repository changed");
+    assert_eq!(before.runs, now.runs, "run states changed");
+    assert_eq!(before.events, now.events, "ledger events were added");
+    assert_eq!(before.run_dirs, now.run_dirs, "run directories changed");
+    env.assert_ledger_ok();
+}
+
+/// The leaves of the sealed log in `env`'s SQLite store.
+fn leaves(env: &Env) -> i64 {
+    env.db()
+        .query_row("SELECT count(*) FROM log_leaves", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_runners_line_committed_locally_and_never_pushed_neither_seals_nor_promotes() {
+    let team = Team::new(None);
+    // Mallory's machine is no runner on the remote. She commits her own
+    // line into .airlock/runners on her local main and never pushes it.
+    let m = team.stranger("mallory");
+    let line = runners_line(&m, None);
+    let (run, _) = approved(&m);
+    let mut runners = m.read(".airlock/runners");
+    runners.push_str(&line);
+    m.write(".airlock/runners", &runners);
+    m.git(&["commit", "-qam", "I am a runner now"]);
+    let remote_before = team.remote_refs();
+    let before = m.world();
+    let leaves_before = leaves(&m);
+    // Sealing: refused, nothing pushed, no leaf written.
+    let out = m.airlock(&["--json", "ledger", "seal"]);
+    let v = refused(out, "log-unsealed");
+    let text = v.to_string();
+    assert!(text.contains("cannot sign the sealed log"), "{v}");
+    assert!(text.contains("never from this checkout"), "{v}");
+    assert_eq!(team.remote_refs(), remote_before);
+    assert_eq!(leaves(&m), leaves_before);
+    unchanged_but_fetched(&m, &before);
+    // Promoting: refused before anything lands on the remote.
+    let v = refused(m.airlock(&["--json", "promote", &run]), "log-unsealed");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("refusing to promote run {run}")),
+        "{v}"
+    );
+    assert_eq!(team.remote_refs(), remote_before);
+    assert_eq!(leaves(&m), leaves_before);
+    assert_eq!(m.state(&run), "approved");
+    assert!(promote_events(&m, &run).is_empty());
+}
+
+#[test]
+fn a_reviewers_line_committed_locally_and_never_pushed_approves_nothing() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let keys = env.tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (_, alice_pub) = ed25519_key(&keys, "alice");
+    let (mallory, mallory_pub) = ed25519_key(&keys, "mallory");
+    env.commit_file(
+        ".airlock/reviewers",
+        &format!("alice@example.com {alice_pub}\n"),
+        "reviewers",
+    );
+    env.git(&["push", "-q", "origin", "main"]);
+    let dev = [("AIRLOCK_PRINCIPAL", "dev@example.com")];
+    let brief = env.write_brief("brief", BRIEF);
+    let v = env
+        .airlock_env(&["--json", "start", &brief], &dev)
+        .expect_json(&["start"], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    write(
+        &PathBuf::from(v["worktree"].as_str().unwrap()).join("src/app.sh"),
+        "#!/bin/sh\necho hello, please\n",
+    );
+    env.airlock_env(&["--json", "check", &run], &dev)
+        .expect_json(&["check"], 0);
+    env.airlock_env(&["--json", "submit", &run], &dev)
+        .expect_json(&["submit"], 0);
+    // Mallory lists herself in reviewers on this checkout's main only.
+    env.commit_file(
+        ".airlock/reviewers",
+        &format!("alice@example.com {alice_pub}\nmallory@example.com {mallory_pub}\n"),
+        "mallory reviews",
+    );
+    let remote_before = team.remote_refs();
+    let before = env.world();
+    let v = refused(
+        env.airlock_env(
+            &[
+                "--json",
+                "approve",
+                &run,
+                "--key",
+                mallory.to_str().unwrap(),
+            ],
+            &[("AIRLOCK_PRINCIPAL", "mallory@example.com")],
+        ),
+        "reviewer-unknown",
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mallory@example.com may not approve"),
+        "{v}"
+    );
+    unchanged_but_fetched(env, &before);
+    assert_eq!(env.state(&run), "in_review");
+    assert_eq!(team.remote_refs(), remote_before);
+}
+
+/// The first machine's team without `.airlock/runners` on the remote's
+/// main (removed, committed and pushed).
+fn without_runners(team: &Team) {
+    let env = &team.env;
+    env.git(&["rm", "-q", ".airlock/runners"]);
+    env.git(&["commit", "-qm", "no runners"]);
+    env.git(&["push", "-q", "origin", "main"]);
+}
+
+fn assert_runners_missing(out: Output, doing: &str) {
+    let v = refused(out, "runners-missing");
+    let e = &v["error"];
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "refusing to {doing}: the team's remote `origin` has no .airlock/runners on main"
+        )),
+        "{v}"
+    );
+    let text = v.to_string();
+    assert!(text.contains("one line per machine key"), "{v}");
+    assert!(text.contains("nothing was pushed or recorded"), "{v}");
+    assert!(
+        e["hint"]
+            .as_str()
+            .unwrap()
+            .contains("`airlock key public --runners-line` prints its line"),
+        "{v}"
+    );
+}
+
+#[test]
+fn team_mode_without_a_runners_file_refuses_submit_seal_and_promote() {
+    let team = Team::new(None);
+    let env = &team.env;
+    // A run approved while the file was there; then it is removed.
+    let (approved_run, _) = approved(env);
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.json(&["check", &run], 0);
+    without_runners(&team);
+    let remote_before = team.remote_refs();
+    let before = env.world();
+    assert_runners_missing(
+        env.airlock(&["--json", "submit", &run]),
+        &format!("submit run {run}"),
+    );
+    assert_runners_missing(
+        env.airlock(&["--json", "ledger", "seal"]),
+        "seal the ledger",
+    );
+    assert_runners_missing(
+        env.airlock(&["--json", "promote", &approved_run]),
+        &format!("promote run {approved_run}"),
+    );
+    assert_eq!(team.remote_refs(), remote_before);
+    unchanged_but_fetched(env, &before);
+    assert_eq!(env.state(&run), "checked");
+    assert_eq!(env.state(&approved_run), "approved");
+    // The human refusal says what the file holds and how to get a line.
+    let out = env.airlock(&["submit", &run]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("the team's remote `origin` has no .airlock/runners on main"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("PRINCIPAL KEY"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("airlock key public --runners-line"),
+        "{}",
+        out.stderr
+    );
+    // The line it names is the machine's: listed again, all goes through.
+    env.write(".airlock/runners", &runners_line(env, None));
+    env.git(&["add", ".airlock/runners"]);
+    env.git(&["commit", "-qm", "runners again"]);
+    env.git(&["push", "-q", "origin", "main"]);
+    env.json(&["submit", &run], 0);
+    env.json(&["promote", &approved_run], 0);
+    assert!(team.remote_ref("refs/airlock/log").is_some());
 }
