@@ -142,6 +142,15 @@ fn runners_line(env: &Env, principal: Option<&str>) -> String {
     format!("{line}\n")
 }
 
+/// A pre-receive hook refusing any push that touches `main` (the sealed
+/// log's ref, pushed before, goes through: a remote that refuses that too
+/// is `log-unsealed`, see sealed_log.rs).
+fn frozen_hook(why: &str) -> String {
+    format!(
+        "#!/bin/sh\nwhile read old new name; do\n  if [ \"$name\" = refs/heads/main ]; then echo '{why}' >&2; exit 1; fi\ndone\nexit 0\n"
+    )
+}
+
 /// A run taken through submit: (its id, `submit --json`'s submission).
 fn submitted(env: &Env) -> (String, Value) {
     let (run, wt) = env.start(BRIEF);
@@ -359,10 +368,7 @@ fn a_remote_that_refuses_the_push_is_remote_rejected_and_nothing_is_recorded() {
     let env = &team.env;
     let (run, _) = approved(env);
     let hook = team.remote.join("hooks/pre-receive");
-    write(
-        &hook,
-        "#!/bin/sh\necho 'main is frozen for the release' >&2\nexit 1\n",
-    );
+    write(&hook, &frozen_hook("main is frozen for the release"));
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let before = team.remote_ref("refs/heads/main");
     let v = refused(env.airlock(&["--json", "promote", &run]), "remote-rejected");
@@ -512,20 +518,6 @@ fn a_kill_before_the_push_is_recovered_as_not_promoted_and_promote_works_again()
     );
 }
 
-/// A run of `env`'s editing `path` (in its brief's `touch`), approved.
-fn approved_editing(env: &Env, touch: &str, path: &str, text: &str) -> (String, Value) {
-    let brief = BRIEF.replace(
-        r#"touch = ["src/**", "tests/**"]"#,
-        &format!("touch = [{touch:?}]"),
-    );
-    let (run, wt) = env.start(&brief);
-    write(&wt.join(path), text);
-    env.json(&["check", &run], 0);
-    let submission = env.json(&["submit", &run], 0);
-    env.json(&["approve", &run], 0);
-    (run, submission)
-}
-
 /// The remote's `main` after both promotions: first-parent history from
 /// the start holds exactly the two merges, each bringing its run's head.
 fn assert_merged_once_each(team: &Team, start: &str, heads: &[&str]) {
@@ -548,50 +540,80 @@ fn assert_merged_once_each(team: &Team, start: &str, heads: &[&str]) {
     assert_eq!(all, "4");
 }
 
+// Two machines promoting at once share one database: the sealed log on the
+// remote is of one database (machines on separate stores would each find
+// the other's checkpoints disagree with theirs, `log-inconsistent`).
+
+/// The head `run` was submitted with, from its `submit` event.
+fn db_head(env: &Env, url: &str, run: &str) -> String {
+    db_json(env, url, &["log", run], 0)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "submit")
+        .map(|e| e["data"]["head"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
 #[test]
 fn two_machines_promoting_two_runs_onto_one_target_take_turns_and_the_later_merges_again() {
     let team = Team::new(None);
     let a = &team.env;
     let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
     let start = team.remote_ref("refs/heads/main").unwrap();
-    let (run_a, sub_a) =
-        approved_editing(a, "src/**", "src/app.sh", "#!/bin/sh\necho hello, please\n");
-    let (run_b, sub_b) = approved_editing(&b, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
-    // A merges onto the tip and is held just before its push; B promotes
-    // all the way; A's push then finds the target moved.
+    let run_a = db_approved(
+        a,
+        &url,
+        "src/**",
+        "src/app.sh",
+        "#!/bin/sh\necho hello, please\n",
+    );
+    let run_b = db_approved(&b, &url, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
+    // A merges onto the tip and is held just before its push; B waits its
+    // turn; then B merges again onto A's merge.
     let pause = tempfile::tempdir().unwrap();
-    let mut child = paused_promote(a, &run_a, pause.path());
+    let mut child = on_db(a, &url, &["--json", "promote", &run_a])
+        .env("AIRLOCK_PAUSEPOINT", "promote:before-push")
+        .env("AIRLOCK_PAUSEPOINT_DIR", pause.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_reached(&mut child, pause.path(), 1);
-    let by_b = b.json(&["promote", &run_b], 0);
-    assert_eq!(by_b["previous"], start.as_str());
+    refused(
+        db_out(&b, &url, &["--json", "promote", &run_b]),
+        "lease-held",
+    );
     go(pause.path(), 1);
-    wait_reached(&mut child, pause.path(), 2);
-    go(pause.path(), 2);
     let out = finish(child);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let by_a = out.json();
-    assert_eq!(by_a["previous"], by_b["merge"]);
-    assert_eq!(by_a["regated"], serde_json::json!(["build", "test"]));
+    assert_eq!(by_a["previous"], start.as_str());
+    let by_b = db_json(&b, &url, &["promote", &run_b], 0);
+    assert_eq!(by_b["previous"], by_a["merge"]);
+    assert_eq!(by_b["regated"], serde_json::json!(["build", "test"]));
     assert_eq!(
         team.remote_ref("refs/heads/main").as_deref(),
-        by_a["merge"].as_str()
+        by_b["merge"].as_str()
     );
     assert_merged_once_each(
         &team,
         &start,
-        &[
-            sub_a["head"].as_str().unwrap(),
-            sub_b["head"].as_str().unwrap(),
-        ],
+        &[&db_head(a, &url, &run_a), &db_head(a, &url, &run_b)],
     );
-    for (env, run) in [(a, &run_a), (&b, &run_b)] {
-        assert_eq!(env.state(run), "promoted");
-        assert_eq!(promote_events(env, run).len(), 1);
+    for run in [&run_a, &run_b] {
+        assert_eq!(db_state(a, &url, run), "promoted");
+        assert_eq!(db_promotions(a, &url, run).len(), 1);
         assert!(
             team.remote_ref(&format!("refs/airlock/promoted/{run}"))
                 .is_some()
         );
     }
+    // Both promotions sealed: the whole database agrees with the log.
+    db_json(a, &url, &["ledger", "verify", "--remote"], 0);
 }
 
 #[test]
@@ -599,12 +621,19 @@ fn two_machines_promoting_at_the_same_moment_both_land_exactly_once() {
     let team = Team::new(None);
     let a = &team.env;
     let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
     let start = team.remote_ref("refs/heads/main").unwrap();
-    let (run_a, sub_a) =
-        approved_editing(a, "src/**", "src/app.sh", "#!/bin/sh\necho hello, please\n");
-    let (run_b, sub_b) = approved_editing(&b, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
+    let run_a = db_approved(
+        a,
+        &url,
+        "src/**",
+        "src/app.sh",
+        "#!/bin/sh\necho hello, please\n",
+    );
+    let run_b = db_approved(&b, &url, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
     let spawn = |env: &Env, run: &str| {
-        env.cmd(&["--json", "promote", run])
+        on_db(env, &url, &["--json", "promote", run])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -612,24 +641,30 @@ fn two_machines_promoting_at_the_same_moment_both_land_exactly_once() {
     };
     let (pa, pb) = (spawn(a, &run_a), spawn(&b, &run_b));
     let (oa, ob) = (finish(pa), finish(pb));
-    assert_eq!(oa.code, 0, "{}", oa.stderr);
-    assert_eq!(ob.code, 0, "{}", ob.stderr);
+    // Each landed, or waited for the other's lease and lands now.
+    let mut landed = Vec::new();
+    for (env, run, out) in [(a, &run_a, oa), (&b, &run_b, ob)] {
+        if out.code == 0 {
+            landed.push(out.json());
+        } else {
+            refused(out, "lease-held");
+            landed.push(db_json(env, &url, &["promote", run], 0));
+        }
+    }
     assert_merged_once_each(
         &team,
         &start,
-        &[
-            sub_a["head"].as_str().unwrap(),
-            sub_b["head"].as_str().unwrap(),
-        ],
+        &[&db_head(a, &url, &run_a), &db_head(a, &url, &run_b)],
     );
-    let (ja, jb) = (oa.json(), ob.json());
-    // One landed on the start; the other on it (merged again if it lost).
+    let (ja, jb) = (&landed[0], &landed[1]);
+    // One landed on the start; the other on it (merged again).
     let tip = team.remote_ref("refs/heads/main").unwrap();
     assert!(
         (ja["merge"] == tip.as_str() && ja["previous"] == jb["merge"])
             || (jb["merge"] == tip.as_str() && jb["previous"] == ja["merge"]),
         "{ja}\n{jb}"
     );
+    db_json(a, &url, &["ledger", "verify", "--remote"], 0);
 }
 
 // Two machines sharing one PostgreSQL database (the PG store's private
@@ -1024,10 +1059,7 @@ fn transcript_of_a_promotion_on_the_shared_remote_and_its_refusals() {
     env.json(&["submit", &second], 0);
     env.json(&["approve", &second], 0);
     let hook = team.remote.join("hooks/pre-receive");
-    write(
-        &hook,
-        "#!/bin/sh\necho 'main is frozen for the release' >&2\nexit 1\n",
-    );
+    write(&hook, &frozen_hook("main is frozen for the release"));
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     assert_eq!(
         transcript_step(env, &mut text, &["promote", &second]).code,
@@ -1125,7 +1157,7 @@ Authorization = "Bearer ${{HOOK_TOKEN}}"
     env.json(&["approve", &run], 0);
     let token = [("HOOK_TOKEN", "t0k3n")];
     let hook = team.remote.join("hooks/pre-receive");
-    write(&hook, "#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n");
+    write(&hook, &frozen_hook("no pushes today"));
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     refused(
         env.airlock_env(&["--json", "promote", &run], &token),
