@@ -900,9 +900,44 @@ fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
     a.git(&["add", ".airlock/runners"]);
     a.git(&["commit", "-qm", "trust ana's machine"]);
     a.git(&["push", "-q", "origin", "main"]);
-    let tip = a.rev("main");
     let away = hide(a);
     db_json(&b, &url, &["approve", &run], 0);
+    // A's machine leaves the runners on the remote's main after the
+    // approval: its proof is refused at promote, nothing pushed.
+    let person = b.tmp.path().join("person");
+    b.git_in(
+        b.tmp.path(),
+        &["clone", "-q", team.remote.to_str().unwrap(), "person"],
+    );
+    write(&person.join(".airlock/runners"), &only_b);
+    b.git_in(&person, &["commit", "-qam", "ana's machine is retired"]);
+    b.git_in(&person, &["push", "-q", "origin", "main"]);
+    let retired = team.remote_ref("refs/heads/main");
+    let v = refused(
+        db_out(&b, &url, &["--json", "promote", &run]),
+        "proof-unverified",
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signed on another machine by a key not in .airlock/runners"),
+        "{v}"
+    );
+    assert_eq!(team.remote_ref("refs/heads/main"), retired);
+    assert_eq!(
+        team.remote_ref(&format!("refs/airlock/promoted/{run}")),
+        None
+    );
+    assert_eq!(db_state(&b, &url, &run), "approved");
+    // Listed again, it promotes.
+    write(
+        &person.join(".airlock/runners"),
+        &format!("{only_b}ana@example.invalid {key}\n"),
+    );
+    b.git_in(&person, &["commit", "-qam", "ana's machine is back"]);
+    b.git_in(&person, &["push", "-q", "origin", "main"]);
+    let tip = b.git_in(&person, &["rev-parse", "HEAD"]);
     let promoted = db_json(&b, &url, &["promote", &run], 0);
     let merge = promoted["merge"].as_str().unwrap();
     assert_eq!(promoted["previous"], tip.as_str());
