@@ -168,6 +168,34 @@ pub(crate) fn fetch(al: &Airlock, remote: &str, refspecs: &[String], doing: &str
     Ok(())
 }
 
+/// Where the remote's target branch is fetched to here.
+pub(crate) fn tracking_ref(target: &str) -> String {
+    format!("refs/airlock/remote/heads/{target}")
+}
+
+/// The tip of `target` on the shared remote, fetched now (to
+/// [`tracking_ref`]): in team mode the rules files (`.airlock/runners`,
+/// `reviewers`, `owners`) are read from this commit, never from the local
+/// branch, which a machine may have committed to without pushing (or not
+/// pulled). `None`: the remote has no such branch.
+pub fn target_tip(al: &Airlock, remote: &str, target: &str, doing: &str) -> Result<Option<String>> {
+    let tracking = tracking_ref(target);
+    let branch = format!("refs/heads/{target}");
+    if let Err(e) = fetch(al, remote, &[format!("+{branch}:{tracking}")], doing) {
+        // A fetch of a branch the remote lacks fails like an unreachable
+        // remote; ask which it is.
+        if ls_remote(al, remote, &[&branch], doing)?.is_empty() {
+            let _ = al
+                .layout
+                .git()
+                .try_run(&["update-ref", "-d", &tracking], None);
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    al.layout.git().ref_value(&tracking)
+}
+
 /// A commit whose tree holds `files` (name, bytes), with `parents`.
 pub(crate) fn files_commit(
     al: &Airlock,

@@ -175,6 +175,9 @@ fn promote_leased(
         let tip = main
             .ref_value(&tracking)?
             .ok_or_else(|| Error::Corrupt(format!("{tracking} vanished after the fetch")))?;
+        // Team mode needs `.airlock/runners` at the tip merged onto (no
+        // promotion unsealed), checked before any merge or gate.
+        crate::seal::require_runners(al, remote, &run.target, Some(&tip), &doing)?;
         check_approvals_at_tip(al, &run, submission, &tip)?;
         let (tree, mut strategy, regated) = if tip == run.base {
             (
@@ -216,15 +219,9 @@ fn promote_leased(
         if let Some(plan) = &soak {
             intent_data["soak"] = json!(plan);
         }
-        // The run's events sealed on the team's remote before the push, as
-        // the local promotion does, when the target lists the machines whose
-        // keys sign checkpoints (`.airlock/runners`, read by the sealed log
-        // from this checkout's target branch); without it nothing can be
-        // sealed (docs/team.md, "Not done yet").
-        let runners = format!("refs/heads/{}:.airlock/runners", run.target);
-        if main.try_run(&["cat-file", "-e", &runners], None)?.0 {
-            crate::seal::require_sealed(al, &run.id)?;
-        }
+        // The run's events sealed on the team's remote before the push,
+        // under the runners at the tip merged onto: never unsealed.
+        crate::seal::require_sealed(al, &run.id, &tip)?;
         let (intent, _guard) = al.store.begin_intent(INTENT, &run.id, intent_data)?;
         crate::repo::failpoint::pausepoint("promote:before-push");
         crate::failpoint("promote:before-push");
