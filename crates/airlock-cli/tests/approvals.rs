@@ -1161,3 +1161,130 @@ fn certificates_the_reviewers_file_does_not_admit_are_refused() {
     assert_eq!(v["error"]["code"], "wrong-state", "{v}");
     team.env.assert_unchanged(&before);
 }
+
+// `approve` says how many of the approvals each owners' rule needs are in,
+// and "approved" only when all are met (issue 20): a run the review panel
+// approved alone is `approved` in state, yet promote needs the owners.
+
+/// A workflow whose governed lane lets the panel approve `docs` runs alone.
+const PANEL_WORKFLOW: &str = r#"[gates.build]
+run = "test -f src/app.sh"
+timeout = 30
+
+[gates.test]
+run = "sh tests/run.sh && echo 'test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s'"
+timeout = 30
+
+[lanes.governed]
+auto_promote = ["docs"]
+
+[classes.docs]
+max_lane = "governed"
+"#;
+
+const PANEL_BRIEF: &str = r#"title = "Make greet polite"
+objective = "greet prints a polite greeting"
+non_goals = ["changing what else greet prints"]
+touch = ["src/**", "tests/**"]
+checks = ["build", "test"]
+rollback = "revert the merge commit"
+class = "docs"
+"#;
+
+#[test]
+fn approve_after_the_panel_approved_alone_counts_the_owners_and_says_approved_only_when_met() {
+    let team = Team::new(
+        &[(ALICE, "alice", ""), (BOB, "bob", "")],
+        Some("src/** alice@example.com bob@example.com n=2\n"),
+    );
+    team.env.commit_file(
+        ".airlock/workflow.toml",
+        PANEL_WORKFLOW,
+        "panel decides docs",
+    );
+    let brief = team.env.write_brief("brief", PANEL_BRIEF);
+    let v = team.json_as(DEV, &["start", &brief], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(v["worktree"].as_str().unwrap());
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    write(
+        &wt.join("tests/run.sh"),
+        "#!/bin/sh\nsh src/app.sh | grep -q 'hello, please'\n",
+    );
+    team.json_as(DEV, &["check", &run], 0);
+    team.json_as(DEV, &["submit", &run], 0);
+    let shown = team.json_as(DEV, &["show", &run, "--no-diff"], 0);
+    assert_eq!(shown["state"], "approved", "{shown}");
+    assert_eq!(shown["approval"]["by"], "panel", "{shown}");
+    // Alice's signed approval: one of the two src/** needs.
+    let key = team.key("alice");
+    let v = team.json_as(ALICE, &["approve", &run, "--key", key.to_str().unwrap()], 0);
+    assert_eq!(v["met"], false, "{v}");
+    // src/** needs two (one in); tests/run.sh, which no rule names, one.
+    let rules = v["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2, "{v}");
+    let src = rules.iter().find(|r| r["pattern"] == "src/**").unwrap();
+    assert_eq!(src["line"], 1);
+    assert_eq!(src["approved"], 1);
+    assert_eq!(src["needed"], 2);
+    assert_eq!(src["approved_by"], serde_json::json!([ALICE]));
+    let rest = rules.iter().find(|r| r["line"].is_null()).unwrap();
+    assert_eq!((&rest["approved"], &rest["needed"]), (&1.into(), &1.into()));
+    assert_eq!(v["missing"].as_array().unwrap().len(), 1, "{v}");
+    // Bob's, in human form: not "approved" yet from Alice's; then met.
+    let before = team.env.world();
+    let v = team.json_as(DEV, &["promote", &run], 1);
+    assert_eq!(v["error"]["code"], "approvals-missing", "{v}");
+    team.env.assert_unchanged(&before);
+    let out = team.approve(BOB, &run, "bob");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with(&format!("approved run {run} (signed by {BOB})")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("  met: src/** (line 1): 2 of 2 approvals from alice@example.com bob@example.com (src/app.sh"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn approve_in_human_form_after_the_panel_approved_alone_does_not_say_approved() {
+    let team = Team::new(
+        &[(ALICE, "alice", ""), (BOB, "bob", "")],
+        Some("src/** alice@example.com bob@example.com n=2\n"),
+    );
+    team.env.commit_file(
+        ".airlock/workflow.toml",
+        PANEL_WORKFLOW,
+        "panel decides docs",
+    );
+    let brief = team.env.write_brief("brief", PANEL_BRIEF);
+    let v = team.json_as(DEV, &["start", &brief], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(v["worktree"].as_str().unwrap());
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    write(
+        &wt.join("tests/run.sh"),
+        "#!/bin/sh\nsh src/app.sh | grep -q 'hello, please'\n",
+    );
+    team.json_as(DEV, &["check", &run], 0);
+    team.json_as(DEV, &["submit", &run], 0);
+    assert_eq!(team.env.state(&run), "approved");
+    let out = team.approve(ALICE, &run, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.starts_with("approved run"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "recorded the approval of run {run} (signed by {ALICE}) for proof sha256:"
+        )) && out
+            .stdout
+            .contains("the owners' rules are not met yet, so `promote` refuses it:\n  missing: src/** (line 1): 1 of 2 approvals from alice@example.com bob@example.com (src/app.sh"),
+        "{}",
+        out.stdout
+    );
+}

@@ -492,6 +492,8 @@ fn a_checkpoint_signed_by_a_key_not_in_runners_is_refused() {
         .collect();
     t.a.env.write(".airlock/runners", &only_a);
     t.a.env.git(&["commit", "-q", "-am", "B is no runner"]);
+    // Read from the remote's tip: pushed, it counts.
+    t.a.env.git(&["push", "-q", "origin", "main"]);
     let err = t.a.refused(&["review"], "checkpoint-invalid");
     assert!(err.to_string().contains("b@example.com"), "{err}");
     let err =
@@ -1047,22 +1049,23 @@ fn hostile_checkpoint_blobs_on_the_remote_are_checkpoint_invalid_never_a_panic()
 }
 
 /// A seal killed after the database took its leaves and before the push
-/// (here: the remote gone at that moment) leaves leaves no checkpoint
-/// covers; the next seal signs and pushes them all, and every member
-/// verifies.
+/// (here: the remote refusing the log's push at that moment; it is read
+/// first, for its runners) leaves leaves no checkpoint covers; the next
+/// seal signs and pushes them all, and every member verifies.
 #[test]
 fn a_seal_cut_off_between_the_leaves_and_the_push_is_completed_by_the_next_seal() {
     let t = team();
     t.approved_run();
     t.a.json(&["ledger", "seal"], 0);
     t.a_moves_on();
-    let away = t.a.env.tmp.path().join("remote-away.git");
-    std::fs::rename(&t.remote, &away).unwrap();
+    let hook = t.remote.join("hooks/pre-receive");
+    write(&hook, "#!/bin/sh\necho 'no pushes now' >&2\nexit 1\n");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let before = t.leaves().len();
     let out = t.a.airlock(&["--json", "ledger", "seal"]);
     assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-    std::fs::rename(&away, &t.remote).unwrap();
+    std::fs::remove_file(&hook).unwrap();
     let after = t.leaves().len();
     assert!(after > before, "the leaves were committed before the push");
     let sealed = t.b.json(&["ledger", "seal"], 0);

@@ -15,99 +15,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::team::Machine;
 use common::{BRIEF, Env, Output, write};
 use serde_json::Value;
 
 const ANA: &str = "ana@example.com";
 const BOB: &str = "bob@example.com";
 const CAROL: &str = "carol@example.com";
-
-struct Machine {
-    env: Env,
-    principal: &'static str,
-    url: String,
-}
-
-impl Machine {
-    fn new(env: Env, principal: &'static str, url: &str) -> Machine {
-        std::fs::create_dir_all(env.tmp.path().join("state")).unwrap();
-        write(
-            &env.tmp.path().join("gitconfig"),
-            &format!("[user]\n\tname = {principal}\n\temail = {principal}\n"),
-        );
-        Machine {
-            env,
-            principal,
-            url: url.to_string(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.env.cmd(args);
-        cmd.env("AIRLOCK_DATABASE_URL", &self.url)
-            .env("AIRLOCK_PRINCIPAL", self.principal)
-            .env("AIRLOCK_HOME", self.env.tmp.path().join("state"))
-            .env("GIT_CONFIG_GLOBAL", self.env.tmp.path().join("gitconfig"));
-        cmd
-    }
-
-    fn airlock(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap().into()
-    }
-
-    fn json(&self, args: &[&str], code: i32) -> Value {
-        let mut full = vec!["--json"];
-        full.extend_from_slice(args);
-        self.airlock(&full).expect_json(args, code)
-    }
-
-    fn refused(&self, args: &[&str], code: &str) -> Value {
-        let mut full = vec!["--json"];
-        full.extend_from_slice(args);
-        let out = self.airlock(&full);
-        assert_eq!(out.code, 1, "{args:?}: {}\n{}", out.stdout, out.stderr);
-        let v = out.json();
-        assert_eq!(v["error"]["code"], code, "{args:?}: {v}");
-        v["error"].clone()
-    }
-
-    /// This machine's airlock key as a `.airlock/runners` line's key.
-    fn key_line(&self) -> String {
-        let init = self.airlock(&["init"]);
-        assert_eq!(init.code, 0, "{}", init.stderr);
-        self.json(&["key", "public"], 0)["public_key"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    fn events(&self, run: &str) -> Vec<Value> {
-        self.json(&["log", run], 0)["events"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn state(&self, run: &str) -> String {
-        self.json(&["show", run, "--no-diff"], 0)["state"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-}
-
-fn clone_of(remote: &Path) -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir_all(&home).unwrap();
-    let env = Env { tmp, repo, home };
-    env.git_in(
-        env.tmp.path(),
-        &["clone", "-q", &remote.display().to_string(), "repo"],
-    );
-    env
-}
 
 /// An ed25519 reviewer key made by ssh-keygen: (private key file, public line).
 fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
@@ -164,7 +78,7 @@ fn three_machines_author_review_approve_and_promote_through_one_database_and_one
     let url = db.url();
 
     // The team's repository, its bare remote, a shared log directory.
-    let a = Machine::new(Env::new(), ANA, &url);
+    let a = Machine::on(Env::new(), ANA, &url);
     let remote = a.env.tmp.path().join("remote.git");
     let logs = a.env.tmp.path().join("shared-logs");
     std::fs::create_dir_all(&logs).unwrap();
@@ -177,8 +91,8 @@ fn three_machines_author_review_approve_and_promote_through_one_database_and_one
     ]);
     a.env
         .git(&["remote", "add", "origin", &remote.display().to_string()]);
-    let b = Machine::new(clone_of(&remote), BOB, &url);
-    let c = Machine::new(clone_of(&remote), CAROL, &url);
+    let b = Machine::clone_of(&remote, BOB, &url);
+    let c = Machine::clone_of(&remote, CAROL, &url);
 
     // The rules on the target: three reviewers, two of them for src/**,
     // the three machines' keys as runners; the remote and the logs.

@@ -34,10 +34,14 @@ impl Team {
         Team::with_workflow(&workflow)
     }
 
+    /// The first machine's key is listed in `.airlock/runners` (team mode
+    /// requires the file at the remote's tip), under its default principal.
     fn with_workflow(workflow: &str) -> Team {
         let env = Env::new();
         env.write(".airlock/workflow.toml", workflow);
-        env.git(&["commit", "-qam", "team mode"]);
+        env.write(".airlock/runners", &runners_line(&env, None));
+        env.git(&["add", "-A"]);
+        env.git(&["commit", "-qm", "team mode"]);
         let server = tempfile::tempdir().unwrap();
         let remote = server.path().join("remote.git");
         env.git(&["clone", "-q", "--bare", ".", remote.to_str().unwrap()]);
@@ -69,7 +73,8 @@ impl Team {
     }
 
     /// Another machine: a clone of the remote with its own home (its own
-    /// signing key, git identity and airlock state).
+    /// signing key, git identity and airlock state), its key listed in
+    /// `.airlock/runners` under its default principal.
     fn machine(&self, name: &str) -> Env {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
@@ -80,7 +85,24 @@ impl Team {
             env.tmp.path(),
             &["clone", "-q", self.remote.to_str().unwrap(), name],
         );
+        self.trust(&env, None);
         env
+    }
+
+    /// Adds `machine`'s line for `principal` (its default one when `None`)
+    /// to `.airlock/runners`, committed on the first machine and pushed;
+    /// `machine` pulls it.
+    fn trust(&self, machine: &Env, principal: Option<&str>) {
+        let mut runners =
+            std::fs::read_to_string(self.env.repo.join(".airlock/runners")).unwrap_or_default();
+        runners.push_str(&runners_line(machine, principal));
+        self.env.write(".airlock/runners", &runners);
+        self.env.git(&["add", ".airlock/runners"]);
+        self.env.git(&["commit", "-qm", "a runner"]);
+        self.env.git(&["push", "-q", "origin", "main"]);
+        if machine.repo != self.env.repo {
+            machine.git(&["pull", "-q", "--ff-only", "origin", "main"]);
+        }
     }
 
     /// A person's commit pushed straight to the remote's `main`, from a
@@ -100,6 +122,33 @@ impl Team {
         self.env.git_in(&dir, &["push", "-q", "origin", "main"]);
         self.env.git_in(&dir, &["rev-parse", "HEAD"])
     }
+}
+
+/// `airlock key public --runners-line` on `env` (acting as `principal`
+/// when given): its line for `.airlock/runners`. The key is made by `init`
+/// when the machine has none yet.
+fn runners_line(env: &Env, principal: Option<&str>) -> String {
+    if !env.home.join(".config/airlock/signing_key").exists() {
+        let init = env.airlock(&["init"]);
+        assert_eq!(init.code, 0, "{}", init.stderr);
+    }
+    let envs: Vec<(&str, &str)> = principal
+        .map(|p| vec![("AIRLOCK_PRINCIPAL", p)])
+        .unwrap_or_default();
+    let out = env.airlock_env(&["key", "public", "--runners-line"], &envs);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out.stdout.trim().to_string();
+    assert!(line.contains(" ssh-ed25519 "), "{line}");
+    format!("{line}\n")
+}
+
+/// A pre-receive hook refusing any push that touches `main` (the sealed
+/// log's ref, pushed before, goes through: a remote that refuses that too
+/// is `log-unsealed`, see sealed_log.rs).
+fn frozen_hook(why: &str) -> String {
+    format!(
+        "#!/bin/sh\nwhile read old new name; do\n  if [ \"$name\" = refs/heads/main ]; then echo '{why}' >&2; exit 1; fi\ndone\nexit 0\n"
+    )
 }
 
 /// A run taken through submit: (its id, `submit --json`'s submission).
@@ -319,10 +368,7 @@ fn a_remote_that_refuses_the_push_is_remote_rejected_and_nothing_is_recorded() {
     let env = &team.env;
     let (run, _) = approved(env);
     let hook = team.remote.join("hooks/pre-receive");
-    write(
-        &hook,
-        "#!/bin/sh\necho 'main is frozen for the release' >&2\nexit 1\n",
-    );
+    write(&hook, &frozen_hook("main is frozen for the release"));
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let before = team.remote_ref("refs/heads/main");
     let v = refused(env.airlock(&["--json", "promote", &run]), "remote-rejected");
@@ -472,20 +518,6 @@ fn a_kill_before_the_push_is_recovered_as_not_promoted_and_promote_works_again()
     );
 }
 
-/// A run of `env`'s editing `path` (in its brief's `touch`), approved.
-fn approved_editing(env: &Env, touch: &str, path: &str, text: &str) -> (String, Value) {
-    let brief = BRIEF.replace(
-        r#"touch = ["src/**", "tests/**"]"#,
-        &format!("touch = [{touch:?}]"),
-    );
-    let (run, wt) = env.start(&brief);
-    write(&wt.join(path), text);
-    env.json(&["check", &run], 0);
-    let submission = env.json(&["submit", &run], 0);
-    env.json(&["approve", &run], 0);
-    (run, submission)
-}
-
 /// The remote's `main` after both promotions: first-parent history from
 /// the start holds exactly the two merges, each bringing its run's head.
 fn assert_merged_once_each(team: &Team, start: &str, heads: &[&str]) {
@@ -508,50 +540,80 @@ fn assert_merged_once_each(team: &Team, start: &str, heads: &[&str]) {
     assert_eq!(all, "4");
 }
 
+// Two machines promoting at once share one database: the sealed log on the
+// remote is of one database (machines on separate stores would each find
+// the other's checkpoints disagree with theirs, `log-inconsistent`).
+
+/// The head `run` was submitted with, from its `submit` event.
+fn db_head(env: &Env, url: &str, run: &str) -> String {
+    db_json(env, url, &["log", run], 0)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "submit")
+        .map(|e| e["data"]["head"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
 #[test]
 fn two_machines_promoting_two_runs_onto_one_target_take_turns_and_the_later_merges_again() {
     let team = Team::new(None);
     let a = &team.env;
     let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
     let start = team.remote_ref("refs/heads/main").unwrap();
-    let (run_a, sub_a) =
-        approved_editing(a, "src/**", "src/app.sh", "#!/bin/sh\necho hello, please\n");
-    let (run_b, sub_b) = approved_editing(&b, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
-    // A merges onto the tip and is held just before its push; B promotes
-    // all the way; A's push then finds the target moved.
+    let run_a = db_approved(
+        a,
+        &url,
+        "src/**",
+        "src/app.sh",
+        "#!/bin/sh\necho hello, please\n",
+    );
+    let run_b = db_approved(&b, &url, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
+    // A merges onto the tip and is held just before its push; B waits its
+    // turn; then B merges again onto A's merge.
     let pause = tempfile::tempdir().unwrap();
-    let mut child = paused_promote(a, &run_a, pause.path());
+    let mut child = on_db(a, &url, &["--json", "promote", &run_a])
+        .env("AIRLOCK_PAUSEPOINT", "promote:before-push")
+        .env("AIRLOCK_PAUSEPOINT_DIR", pause.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_reached(&mut child, pause.path(), 1);
-    let by_b = b.json(&["promote", &run_b], 0);
-    assert_eq!(by_b["previous"], start.as_str());
+    refused(
+        db_out(&b, &url, &["--json", "promote", &run_b]),
+        "lease-held",
+    );
     go(pause.path(), 1);
-    wait_reached(&mut child, pause.path(), 2);
-    go(pause.path(), 2);
     let out = finish(child);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let by_a = out.json();
-    assert_eq!(by_a["previous"], by_b["merge"]);
-    assert_eq!(by_a["regated"], serde_json::json!(["build", "test"]));
+    assert_eq!(by_a["previous"], start.as_str());
+    let by_b = db_json(&b, &url, &["promote", &run_b], 0);
+    assert_eq!(by_b["previous"], by_a["merge"]);
+    assert_eq!(by_b["regated"], serde_json::json!(["build", "test"]));
     assert_eq!(
         team.remote_ref("refs/heads/main").as_deref(),
-        by_a["merge"].as_str()
+        by_b["merge"].as_str()
     );
     assert_merged_once_each(
         &team,
         &start,
-        &[
-            sub_a["head"].as_str().unwrap(),
-            sub_b["head"].as_str().unwrap(),
-        ],
+        &[&db_head(a, &url, &run_a), &db_head(a, &url, &run_b)],
     );
-    for (env, run) in [(a, &run_a), (&b, &run_b)] {
-        assert_eq!(env.state(run), "promoted");
-        assert_eq!(promote_events(env, run).len(), 1);
+    for run in [&run_a, &run_b] {
+        assert_eq!(db_state(a, &url, run), "promoted");
+        assert_eq!(db_promotions(a, &url, run).len(), 1);
         assert!(
             team.remote_ref(&format!("refs/airlock/promoted/{run}"))
                 .is_some()
         );
     }
+    // Both promotions sealed: the whole database agrees with the log.
+    db_json(a, &url, &["ledger", "verify", "--remote"], 0);
 }
 
 #[test]
@@ -559,12 +621,19 @@ fn two_machines_promoting_at_the_same_moment_both_land_exactly_once() {
     let team = Team::new(None);
     let a = &team.env;
     let b = team.machine("b");
+    let db = airlock_store_pg::testing::shared().database();
+    let url = db.url();
     let start = team.remote_ref("refs/heads/main").unwrap();
-    let (run_a, sub_a) =
-        approved_editing(a, "src/**", "src/app.sh", "#!/bin/sh\necho hello, please\n");
-    let (run_b, sub_b) = approved_editing(&b, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
+    let run_a = db_approved(
+        a,
+        &url,
+        "src/**",
+        "src/app.sh",
+        "#!/bin/sh\necho hello, please\n",
+    );
+    let run_b = db_approved(&b, &url, "docs/**", "docs/guide.md", "# Guide\n\nby b\n");
     let spawn = |env: &Env, run: &str| {
-        env.cmd(&["--json", "promote", run])
+        on_db(env, &url, &["--json", "promote", run])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -572,24 +641,30 @@ fn two_machines_promoting_at_the_same_moment_both_land_exactly_once() {
     };
     let (pa, pb) = (spawn(a, &run_a), spawn(&b, &run_b));
     let (oa, ob) = (finish(pa), finish(pb));
-    assert_eq!(oa.code, 0, "{}", oa.stderr);
-    assert_eq!(ob.code, 0, "{}", ob.stderr);
+    // Each landed, or waited for the other's lease and lands now.
+    let mut landed = Vec::new();
+    for (env, run, out) in [(a, &run_a, oa), (&b, &run_b, ob)] {
+        if out.code == 0 {
+            landed.push(out.json());
+        } else {
+            refused(out, "lease-held");
+            landed.push(db_json(env, &url, &["promote", run], 0));
+        }
+    }
     assert_merged_once_each(
         &team,
         &start,
-        &[
-            sub_a["head"].as_str().unwrap(),
-            sub_b["head"].as_str().unwrap(),
-        ],
+        &[&db_head(a, &url, &run_a), &db_head(a, &url, &run_b)],
     );
-    let (ja, jb) = (oa.json(), ob.json());
-    // One landed on the start; the other on it (merged again if it lost).
+    let (ja, jb) = (&landed[0], &landed[1]);
+    // One landed on the start; the other on it (merged again).
     let tip = team.remote_ref("refs/heads/main").unwrap();
     assert!(
         (ja["merge"] == tip.as_str() && ja["previous"] == jb["merge"])
             || (jb["merge"] == tip.as_str() && jb["previous"] == ja["merge"]),
         "{ja}\n{jb}"
     );
+    db_json(a, &url, &["ledger", "verify", "--remote"], 0);
 }
 
 // Two machines sharing one PostgreSQL database (the PG store's private
@@ -653,6 +728,7 @@ fn a_second_machine_promoting_onto_a_target_whose_lease_is_held_is_told_who_hold
     let team = Team::new(None);
     let a = &team.env;
     let b = team.machine("b");
+    team.trust(a, Some("ana@example.invalid"));
     let db = airlock_store_pg::testing::shared().database();
     let url = db.url();
     let run_a = db_approved(
@@ -775,6 +851,13 @@ fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
     let b = team.machine("b");
     let db = airlock_store_pg::testing::shared().database();
     let url = db.url();
+    // Only B's machine is a runner at first.
+    let runners = std::fs::read_to_string(a.repo.join(".airlock/runners")).unwrap();
+    let only_b = runners.lines().nth(1).unwrap().to_string() + "\n";
+    a.write(".airlock/runners", &only_b);
+    a.git(&["commit", "-qam", "only B runs"]);
+    a.git(&["push", "-q", "origin", "main"]);
+    b.git(&["pull", "-q", "--ff-only", "origin", "main"]);
     // B has worked on this database before (see the kill test).
     let own = b.write_brief("own", BRIEF);
     db_json(&b, &url, &["start", &own], 0);
@@ -810,13 +893,51 @@ fn another_machine_approves_and_promotes_a_run_from_what_the_remote_holds() {
         .as_str()
         .unwrap()
         .to_string();
-    a.write(".airlock/runners", &format!("ana@example.invalid {key}\n"));
+    a.write(
+        ".airlock/runners",
+        &format!("{only_b}ana@example.invalid {key}\n"),
+    );
     a.git(&["add", ".airlock/runners"]);
     a.git(&["commit", "-qm", "trust ana's machine"]);
     a.git(&["push", "-q", "origin", "main"]);
-    let tip = a.rev("main");
     let away = hide(a);
     db_json(&b, &url, &["approve", &run], 0);
+    // A's machine leaves the runners on the remote's main after the
+    // approval: its proof is refused at promote, nothing pushed.
+    let person = b.tmp.path().join("person");
+    b.git_in(
+        b.tmp.path(),
+        &["clone", "-q", team.remote.to_str().unwrap(), "person"],
+    );
+    write(&person.join(".airlock/runners"), &only_b);
+    b.git_in(&person, &["commit", "-qam", "ana's machine is retired"]);
+    b.git_in(&person, &["push", "-q", "origin", "main"]);
+    let retired = team.remote_ref("refs/heads/main");
+    let v = refused(
+        db_out(&b, &url, &["--json", "promote", &run]),
+        "proof-unverified",
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signed on another machine by a key not in .airlock/runners"),
+        "{v}"
+    );
+    assert_eq!(team.remote_ref("refs/heads/main"), retired);
+    assert_eq!(
+        team.remote_ref(&format!("refs/airlock/promoted/{run}")),
+        None
+    );
+    assert_eq!(db_state(&b, &url, &run), "approved");
+    // Listed again, it promotes.
+    write(
+        &person.join(".airlock/runners"),
+        &format!("{only_b}ana@example.invalid {key}\n"),
+    );
+    b.git_in(&person, &["commit", "-qam", "ana's machine is back"]);
+    b.git_in(&person, &["push", "-q", "origin", "main"]);
+    let tip = b.git_in(&person, &["rev-parse", "HEAD"]);
     let promoted = db_json(&b, &url, &["promote", &run], 0);
     let merge = promoted["merge"].as_str().unwrap();
     assert_eq!(promoted["previous"], tip.as_str());
@@ -838,14 +959,8 @@ fn two_machines_promoting_the_same_run_land_it_once_and_the_other_is_refused_cle
     let url = db.url();
     let own = b.write_brief("own", BRIEF);
     db_json(&b, &url, &["start", &own], 0);
-    let key = db_json(a, &url, &["key", "public"], 0)["public_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    a.write(".airlock/runners", &format!("ana@example.invalid {key}\n"));
-    a.git(&["add", ".airlock/runners"]);
-    a.git(&["commit", "-qm", "trust ana's machine"]);
-    a.git(&["push", "-q", "origin", "main"]);
+    // A's machine is a runner already (the harness); B promotes as bo.
+    team.trust(&b, Some("bo@example.invalid"));
     let start = a.rev("main");
     let run = db_approved(
         a,
@@ -979,10 +1094,7 @@ fn transcript_of_a_promotion_on_the_shared_remote_and_its_refusals() {
     env.json(&["submit", &second], 0);
     env.json(&["approve", &second], 0);
     let hook = team.remote.join("hooks/pre-receive");
-    write(
-        &hook,
-        "#!/bin/sh\necho 'main is frozen for the release' >&2\nexit 1\n",
-    );
+    write(&hook, &frozen_hook("main is frozen for the release"));
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     assert_eq!(
         transcript_step(env, &mut text, &["promote", &second]).code,
@@ -1056,7 +1168,7 @@ Authorization = "Bearer ${{HOOK_TOKEN}}"
     env.json(&["approve", &run], 0);
     let token = [("HOOK_TOKEN", "t0k3n")];
     let hook = team.remote.join("hooks/pre-receive");
-    write(&hook, "#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n");
+    write(&hook, &frozen_hook("no pushes today"));
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     refused(
         env.airlock_env(&["--json", "promote", &run], &token),
@@ -1341,4 +1453,243 @@ fn a_machine_new_to_the_database_promotes_first_and_is_held_to_its_record_after(
     );
     assert_eq!(db_state(a, &url, &run2), "approved");
     assert_eq!(team.remote_ref("refs/heads/main"), tip);
+}
+
+// The rules files in team mode (issue 20, `runners`): read from the
+// remote's target tip, never from this checkout's branch; and team mode
+// requires `.airlock/runners` there.
+
+impl Team {
+    /// A clone of the remote with its own home whose key no runners line
+    /// lists (not enrolled).
+    fn stranger(&self, name: &str) -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let repo = tmp.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let env = Env { tmp, repo, home };
+        env.git_in(
+            env.tmp.path(),
+            &["clone", "-q", self.remote.to_str().unwrap(), name],
+        );
+        env
+    }
+
+    /// Every `refs/` of the remote, with its object.
+    fn remote_refs(&self) -> String {
+        self.remote_git(&["for-each-ref", "--format=%(refname) %(objectname)"])
+    }
+}
+
+/// Nothing recorded, written or moved in `env` since `before`, but the
+/// refs a fetch from the remote keeps (`refs/airlock/remote/`,
+/// `refs/airlock-seal/`).
+fn unchanged_but_fetched(env: &Env, before: &World) {
+    let kept = |w: &World| -> std::collections::BTreeMap<String, String> {
+        w.fingerprint
+            .iter()
+            .filter(|(k, _)| {
+                !k.starts_with(".git/refs/airlock/remote/")
+                    && !k.starts_with(".git/refs/airlock-seal/")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let now = env.world();
+    assert_eq!(kept(before), kept(&now), "main repository changed");
+    assert_eq!(before.runs, now.runs, "run states changed");
+    assert_eq!(before.events, now.events, "ledger events were added");
+    assert_eq!(before.run_dirs, now.run_dirs, "run directories changed");
+    env.assert_ledger_ok();
+}
+
+/// The leaves of the sealed log in `env`'s SQLite store.
+fn leaves(env: &Env) -> i64 {
+    env.db()
+        .query_row("SELECT count(*) FROM log_leaves", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_runners_line_committed_locally_and_never_pushed_neither_seals_nor_promotes() {
+    let team = Team::new(None);
+    // Mallory's machine is no runner on the remote. She commits her own
+    // line into .airlock/runners on her local main and never pushes it.
+    let m = team.stranger("mallory");
+    let line = runners_line(&m, None);
+    let (run, _) = approved(&m);
+    let mut runners = m.read(".airlock/runners");
+    runners.push_str(&line);
+    m.write(".airlock/runners", &runners);
+    m.git(&["commit", "-qam", "I am a runner now"]);
+    let remote_before = team.remote_refs();
+    let before = m.world();
+    let leaves_before = leaves(&m);
+    // Sealing: refused, nothing pushed, no leaf written.
+    let out = m.airlock(&["--json", "ledger", "seal"]);
+    let v = refused(out, "log-unsealed");
+    let text = v.to_string();
+    assert!(text.contains("cannot sign the sealed log"), "{v}");
+    assert!(text.contains("never from this checkout"), "{v}");
+    assert_eq!(team.remote_refs(), remote_before);
+    assert_eq!(leaves(&m), leaves_before);
+    unchanged_but_fetched(&m, &before);
+    // Promoting: refused before anything lands on the remote.
+    let v = refused(m.airlock(&["--json", "promote", &run]), "log-unsealed");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("refusing to promote run {run}")),
+        "{v}"
+    );
+    assert_eq!(team.remote_refs(), remote_before);
+    assert_eq!(leaves(&m), leaves_before);
+    assert_eq!(m.state(&run), "approved");
+    assert!(promote_events(&m, &run).is_empty());
+}
+
+#[test]
+fn a_reviewers_line_committed_locally_and_never_pushed_approves_nothing() {
+    let team = Team::new(None);
+    let env = &team.env;
+    let keys = env.tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (_, alice_pub) = ed25519_key(&keys, "alice");
+    let (mallory, mallory_pub) = ed25519_key(&keys, "mallory");
+    env.commit_file(
+        ".airlock/reviewers",
+        &format!("alice@example.com {alice_pub}\n"),
+        "reviewers",
+    );
+    env.git(&["push", "-q", "origin", "main"]);
+    let dev = [("AIRLOCK_PRINCIPAL", "dev@example.com")];
+    let brief = env.write_brief("brief", BRIEF);
+    let v = env
+        .airlock_env(&["--json", "start", &brief], &dev)
+        .expect_json(&["start"], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    write(
+        &PathBuf::from(v["worktree"].as_str().unwrap()).join("src/app.sh"),
+        "#!/bin/sh\necho hello, please\n",
+    );
+    env.airlock_env(&["--json", "check", &run], &dev)
+        .expect_json(&["check"], 0);
+    env.airlock_env(&["--json", "submit", &run], &dev)
+        .expect_json(&["submit"], 0);
+    // Mallory lists herself in reviewers on this checkout's main only.
+    env.commit_file(
+        ".airlock/reviewers",
+        &format!("alice@example.com {alice_pub}\nmallory@example.com {mallory_pub}\n"),
+        "mallory reviews",
+    );
+    let remote_before = team.remote_refs();
+    let before = env.world();
+    let v = refused(
+        env.airlock_env(
+            &[
+                "--json",
+                "approve",
+                &run,
+                "--key",
+                mallory.to_str().unwrap(),
+            ],
+            &[("AIRLOCK_PRINCIPAL", "mallory@example.com")],
+        ),
+        "reviewer-unknown",
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mallory@example.com may not approve"),
+        "{v}"
+    );
+    unchanged_but_fetched(env, &before);
+    assert_eq!(env.state(&run), "in_review");
+    assert_eq!(team.remote_refs(), remote_before);
+}
+
+/// The first machine's team without `.airlock/runners` on the remote's
+/// main (removed, committed and pushed).
+fn without_runners(team: &Team) {
+    let env = &team.env;
+    env.git(&["rm", "-q", ".airlock/runners"]);
+    env.git(&["commit", "-qm", "no runners"]);
+    env.git(&["push", "-q", "origin", "main"]);
+}
+
+fn assert_runners_missing(out: Output, doing: &str) {
+    let v = refused(out, "runners-missing");
+    let e = &v["error"];
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "refusing to {doing}: the team's remote `origin` has no .airlock/runners on main"
+        )),
+        "{v}"
+    );
+    let text = v.to_string();
+    assert!(text.contains("one line per machine key"), "{v}");
+    assert!(text.contains("nothing was pushed or recorded"), "{v}");
+    assert!(
+        e["hint"]
+            .as_str()
+            .unwrap()
+            .contains("`airlock key public --runners-line` prints its line"),
+        "{v}"
+    );
+}
+
+#[test]
+fn team_mode_without_a_runners_file_refuses_submit_seal_and_promote() {
+    let team = Team::new(None);
+    let env = &team.env;
+    // A run approved while the file was there; then it is removed.
+    let (approved_run, _) = approved(env);
+    let (run, wt) = env.start(BRIEF);
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    env.json(&["check", &run], 0);
+    without_runners(&team);
+    let remote_before = team.remote_refs();
+    let before = env.world();
+    assert_runners_missing(
+        env.airlock(&["--json", "submit", &run]),
+        &format!("submit run {run}"),
+    );
+    assert_runners_missing(
+        env.airlock(&["--json", "ledger", "seal"]),
+        "seal the ledger",
+    );
+    assert_runners_missing(
+        env.airlock(&["--json", "promote", &approved_run]),
+        &format!("promote run {approved_run}"),
+    );
+    assert_eq!(team.remote_refs(), remote_before);
+    unchanged_but_fetched(env, &before);
+    assert_eq!(env.state(&run), "checked");
+    assert_eq!(env.state(&approved_run), "approved");
+    // The human refusal says what the file holds and how to get a line.
+    let out = env.airlock(&["submit", &run]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("the team's remote `origin` has no .airlock/runners on main"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("PRINCIPAL KEY"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("airlock key public --runners-line"),
+        "{}",
+        out.stderr
+    );
+    // The line it names is the machine's: listed again, all goes through.
+    env.write(".airlock/runners", &runners_line(env, None));
+    env.git(&["add", ".airlock/runners"]);
+    env.git(&["commit", "-qm", "runners again"]);
+    env.git(&["push", "-q", "origin", "main"]);
+    env.json(&["submit", &run], 0);
+    env.json(&["promote", &approved_run], 0);
+    assert!(team.remote_ref("refs/airlock/log").is_some());
 }

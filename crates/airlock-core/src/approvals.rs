@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use airlock_model::owners::{Owners, Requirement};
+use airlock_model::owners::Owners;
+pub use airlock_model::owners::Requirement;
 use airlock_proof::signers::{AllowedSigners, SignatureRefused, SignerDenied, SshIdentity};
 use airlock_proof::{Envelope, PAYLOAD_TYPE, STATEMENT_TYPE, Statement, Subject, pae};
 use base64::Engine;
@@ -59,13 +60,33 @@ pub struct Rules {
 }
 
 /// The rules at the tip of `target`, or `None` when it holds no `.airlock/reviewers` (no
-/// signed approvals: one engineer's airlock, unchanged).
+/// signed approvals: one engineer's airlock, unchanged). With `[team] remote` the tip is
+/// the remote's, fetched now: a commit on this checkout's branch that was never pushed
+/// (a machine listing its own key) decides nothing.
 pub fn rules_at(al: &Airlock, target: &str) -> Result<Option<Rules>> {
-    let git = al.layout.git();
-    match git.ref_value(&format!("refs/heads/{target}"))? {
+    match rules_tip(al, target)? {
         Some(tip) => rules_at_tip(al, target, &tip),
         None => Ok(None),
     }
+}
+
+/// The commit the rules of `target` are read from: the shared remote's tip of it in team
+/// mode through `[team] remote` (fetched now), else the local branch's.
+pub fn rules_tip(al: &Airlock, target: &str) -> Result<Option<String>> {
+    if let Some(remote) = al
+        .current_workflow()
+        .ok()
+        .as_ref()
+        .and_then(crate::remote::remote_of)
+    {
+        return crate::remote::target_tip(
+            al,
+            &remote,
+            target,
+            &format!("read the rules on {target}"),
+        );
+    }
+    al.layout.git().ref_value(&format!("refs/heads/{target}"))
 }
 
 /// [`rules_at`] at a tip the caller already read (promotion: the tip it merges onto).
@@ -137,7 +158,12 @@ fn invalid_rules(code: Code, file: &str, target: &str, tip: &str, line: usize, w
 }
 
 /// A rules file at `tip`, if there is one: a regular file, bounded, UTF-8.
-fn read_at(git: &crate::git::Git, target: &str, tip: &str, path: &str) -> Result<Option<String>> {
+pub(crate) fn read_at(
+    git: &crate::git::Git,
+    target: &str,
+    tip: &str,
+    path: &str,
+) -> Result<Option<String>> {
     let listing = git.run(&["ls-tree", "-z", "--full-tree", tip, "--", path])?;
     let listing = String::from_utf8_lossy(&listing);
     let Some(entry) = listing.split('\0').find(|e| !e.is_empty()) else {

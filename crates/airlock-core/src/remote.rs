@@ -178,6 +178,34 @@ pub(crate) fn fetch(al: &Airlock, remote: &str, refspecs: &[String], doing: &str
     Ok(())
 }
 
+/// Where the remote's target branch is fetched to here.
+pub(crate) fn tracking_ref(target: &str) -> String {
+    format!("refs/airlock/remote/heads/{target}")
+}
+
+/// The tip of `target` on the shared remote, fetched now (to
+/// [`tracking_ref`]): in team mode the rules files (`.airlock/runners`,
+/// `reviewers`, `owners`) are read from this commit, never from the local
+/// branch, which a machine may have committed to without pushing (or not
+/// pulled). `None`: the remote has no such branch.
+pub fn target_tip(al: &Airlock, remote: &str, target: &str, doing: &str) -> Result<Option<String>> {
+    let tracking = tracking_ref(target);
+    let branch = format!("refs/heads/{target}");
+    if let Err(e) = fetch(al, remote, &[format!("+{branch}:{tracking}")], doing) {
+        // A fetch of a branch the remote lacks fails like an unreachable
+        // remote; ask which it is.
+        if ls_remote(al, remote, &[&branch], doing)?.is_empty() {
+            let _ = al
+                .layout
+                .git()
+                .try_run(&["update-ref", "-d", &tracking], None);
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    al.layout.git().ref_value(&tracking)
+}
+
 /// A commit whose tree holds `files` (name, bytes), with `parents`.
 pub(crate) fn files_commit(
     al: &Airlock,
@@ -366,14 +394,35 @@ pub fn fetched_proof(
         &std::path::PathBuf::from(format!("{}.sig", path.display())),
         &blob("proof.intoto.jsonl.sig")?,
     )?;
+    // Only the brief the run started with is kept as its brief here: a
+    // round rewritten on the remote must not leave its copy behind (every
+    // later look would then find the run's brief changed for good).
     let run_dir = al.layout.run_dir(&run.id);
     let brief = run_dir.join("brief.toml");
-    if !brief.exists() {
+    let kept = std::fs::read(&brief).map(|b| crate::layout::sha256_hex(&b));
+    if kept.ok().as_deref() != Some(run.brief_digest.as_str()) {
+        let copy = blob("brief.toml")?;
+        let digest = crate::layout::sha256_hex(&copy);
+        if digest != run.brief_digest {
+            return Err(Error::refused(
+                Code::BriefChanged,
+                format!(
+                    "refusing run {}: its brief on the shared remote `{remote}` is not the one it started with",
+                    run.id
+                ),
+                vec![format!(
+                    "brief.toml of {} has sha256 {digest}; the run recorded {} at start",
+                    round_ref(&run.id, submission.round),
+                    run.brief_digest
+                )],
+                "ask whoever runs the remote who rewrote the run's round; nothing was recorded",
+            ));
+        }
         std::fs::create_dir_all(&run_dir).map_err(|source| Error::Write {
             path: run_dir.clone(),
             source,
         })?;
-        write(&brief, &blob("brief.toml")?)?;
+        write(&brief, &copy)?;
     }
     let runners = main
         .try_run(

@@ -210,8 +210,8 @@ fn invalid(team: &Team, commit: &str, reason: String) -> Error {
         ),
         vec![reason],
         format!(
-            "find who pushed it; a runner's key must be listed in {RUNNERS} on {} (`airlock key` prints the line)",
-            team.target
+            "find who pushed it; a runner's key must be listed in {RUNNERS} on {} of `{}` (`airlock key public --runners-line` prints the line)",
+            team.target, team.remote
         ),
     )
 }
@@ -258,46 +258,118 @@ fn read_commit(git: &Git, team: &Team, commit: &str) -> Result<SignedCheckpoint>
         .map_err(|e| invalid(team, commit, e.to_string()))
 }
 
-/// `.airlock/runners` at the target branch's tip.
-fn runners(al: &Airlock, team: &Team) -> Result<AllowedSigners> {
-    let git = al.layout.git();
-    let spec = format!("refs/heads/{}:{RUNNERS}", team.target);
-    let missing = || {
-        Error::refused(
-            Code::CheckpointInvalid,
-            format!("no {RUNNERS} on the target branch {}", team.target),
-            vec![
-                "checkpoints are trusted only when signed by a machine key that file lists".into(),
-            ],
-            format!(
-                "commit {RUNNERS} on {} with each machine's line (`airlock key` prints it)",
-                team.target
-            ),
-        )
+/// The commit the rules are read from: the target's tip on the team's
+/// remote, fetched now (never this checkout's branch, which may hold a
+/// commit never pushed, or lag behind).
+fn remote_tip(al: &Airlock, team: &Team, doing: &str) -> Result<String> {
+    crate::remote::target_tip(al, &team.remote, &team.target, doing)?
+        .ok_or_else(|| runners_missing(&team.remote, &team.target, doing, None))
+}
+
+/// `runners-missing`: team mode without `.airlock/runners` at the remote's
+/// tip (or without the target branch there at all).
+fn runners_missing(remote: &str, target: &str, doing: &str, tip: Option<&str>) -> Error {
+    let at = match tip {
+        Some(tip) => format!("{target} ({})", crate::guards::short(tip)),
+        None => format!("{target} (the remote has no such branch)"),
     };
-    let (ok, size, _) = git.try_run(&["cat-file", "-s", &spec], None)?;
-    if !ok {
-        return Err(missing());
-    }
-    let size: usize = String::from_utf8_lossy(&size)
-        .trim()
-        .parse()
-        .unwrap_or(usize::MAX);
-    if size > airlock_proof::signers::MAX_FILE {
-        return Err(Error::refused(
-            Code::CheckpointInvalid,
-            format!("{RUNNERS} on {} is too large ({size} bytes)", team.target),
-            vec![],
-            "keep one line per machine key",
+    Error::refused(
+        Code::RunnersMissing,
+        format!(
+            "refusing to {doing}: the team's remote `{remote}` has no {RUNNERS} on {at}"
+        ),
+        vec![
+            format!(
+                "{RUNNERS} lists the machines trusted to sign proofs and the sealed log's checkpoints: one line per machine key, `PRINCIPAL KEY` (OpenSSH allowed_signers), the principal being the person who owns the machine"
+            ),
+            "with `[team] remote` set, nothing is submitted or promoted that no listed machine vouches for, and nothing is promoted unsealed".into(),
+            "nothing was pushed or recorded".into(),
+        ],
+        format!(
+            "on each machine that runs agents or promotes, `airlock key public --runners-line` prints its line; commit the lines in {RUNNERS} on {target}, push it to `{remote}`, then run again"
+        ),
+    )
+}
+
+/// `.airlock/runners` at `tip` (a commit of the remote's target branch).
+fn runners(al: &Airlock, team: &Team, tip: &str, doing: &str) -> Result<AllowedSigners> {
+    let git = al.layout.git();
+    let Some(text) = crate::approvals::read_at(&git, &team.target, tip, RUNNERS)? else {
+        return Err(runners_missing(
+            &team.remote,
+            &team.target,
+            doing,
+            Some(tip),
         ));
-    }
-    let text = git.run(&["cat-file", "blob", &spec])?;
-    AllowedSigners::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
+    };
+    AllowedSigners::parse(&text).map_err(|e| {
         Error::refused(
             Code::CheckpointInvalid,
-            format!("{RUNNERS} on {} is malformed", team.target),
+            format!(
+                "{RUNNERS} on {} ({}) is malformed",
+                team.target,
+                crate::guards::short(tip)
+            ),
             vec![e.to_string()],
             format!("fix the line in {RUNNERS} on {}", team.target),
+        )
+    })
+}
+
+/// `submit` and `promote` in team mode (`[team] remote`): the remote's
+/// target tip `tip` (fetched now when `None`) must hold `.airlock/runners`,
+/// so that a proof has machines to vouch for it and a promotion can be
+/// sealed. Returns the file's signers. Nothing outside `[team] remote`.
+pub fn require_runners(
+    al: &Airlock,
+    remote: &str,
+    target: &str,
+    tip: Option<&str>,
+    doing: &str,
+) -> Result<AllowedSigners> {
+    let team = Team {
+        remote: remote.to_string(),
+        target: target.to_string(),
+    };
+    let tip = match tip {
+        Some(tip) => tip.to_string(),
+        None => remote_tip(al, &team, doing)?,
+    };
+    runners(al, &team, &tip, doing)
+}
+
+/// Refuses (`log-unsealed`, naming the line to add) when this machine's key
+/// may not sign checkpoints under `signers`: checked before anything is
+/// sealed, so that a machine that cannot publish a checkpoint writes no
+/// leaves either.
+fn require_signer(
+    key: &airlock_proof::SigningKey,
+    principal: &str,
+    signers: &AllowedSigners,
+    team: &Team,
+) -> Result<()> {
+    let probe = Checkpoint {
+        origin: "airlock.dev/log/probe".into(),
+        size: 0,
+        root: Hash::default(),
+    }
+    .sign(key, principal)
+    .map_err(|e| Error::Corrupt(e.to_string()))?;
+    probe.verify(signers, now()).map(|_| ()).map_err(|e| {
+        Error::refused(
+            Code::LogUnsealed,
+            "this machine cannot sign the sealed log's checkpoints",
+            vec![
+                e.to_string(),
+                format!(
+                    "{RUNNERS} is read from {} on the team's remote `{}`, never from this checkout",
+                    team.target, team.remote
+                ),
+            ],
+            format!(
+                "add this machine's line to {RUNNERS} on {} as {principal} (`airlock key public --runners-line` prints it) and push it to `{}`, then run again",
+                team.target, team.remote
+            ),
         )
     })
 }
@@ -308,16 +380,30 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Fetches and verifies the remote's checkpoint (signature only).
-fn remote_checkpoint(al: &Airlock, team: &Team) -> Result<Option<RemoteCheckpoint>> {
+/// Fetches and verifies the remote's checkpoint (signature only), against
+/// `signers` or else the runners at the remote's target tip, fetched now.
+fn remote_checkpoint(
+    al: &Airlock,
+    team: &Team,
+    signers: Option<&AllowedSigners>,
+    doing: &str,
+) -> Result<Option<RemoteCheckpoint>> {
     let git = al.layout.git();
     let Some(commit) = fetch(&git, team)? else {
         return Ok(None);
     };
     let signed = read_commit(&git, team, &commit)?;
-    let signers = runners(al, team)?;
+    let fetched;
+    let signers = match signers {
+        Some(s) => s,
+        None => {
+            let tip = remote_tip(al, team, doing)?;
+            fetched = runners(al, team, &tip, doing)?;
+            &fetched
+        }
+    };
     signed
-        .verify(&signers, now())
+        .verify(signers, now())
         .map_err(|e| invalid(team, &commit, e.to_string()))?;
     Ok(Some(RemoteCheckpoint { commit, signed }))
 }
@@ -514,7 +600,7 @@ pub fn check(al: &Airlock, doing: &str) -> Result<Option<Seen>> {
     let mine = remembered(al, &team)?;
     // Only a fetch that worked can say the ref was deleted; unreachable,
     // the database is checked against the remembered checkpoint alone.
-    let (reached, theirs) = match remote_checkpoint(al, &team) {
+    let (reached, theirs) = match remote_checkpoint(al, &team, None, doing) {
         Ok(c) => (true, c.map(|c| c.seen())),
         Err(e) if e.code() == Code::RemoteUnreachable => (false, None),
         Err(e) => return Err(e),
@@ -552,6 +638,12 @@ fn origin_for(leaves: &[Hash]) -> String {
 /// consistent checkpoint already there is success). Refuses, naming each
 /// problem, when the database does not agree with the checkpoints.
 pub fn seal(al: &mut Airlock) -> Result<Sealed> {
+    seal_at(al, None)
+}
+
+/// [`seal`], the runners read at `tip` of the remote's target branch (the
+/// tip a promotion merges onto), or at the tip fetched now when `None`.
+pub fn seal_at(al: &mut Airlock, tip: Option<&str>) -> Result<Sealed> {
     crate::guards::refuse_from_lane(al, "seal")?;
     let Some(team) = team(al)? else {
         return Err(Error::refused(
@@ -561,16 +653,24 @@ pub fn seal(al: &mut Airlock) -> Result<Sealed> {
             "set `[team] remote = \"origin\"` in .airlock/workflow.toml",
         ));
     };
+    let doing = "seal the ledger";
+    // Who may sign, from the remote's tip, before anything is written: a
+    // machine that may not publish a checkpoint appends no leaves.
+    let tip = match tip {
+        Some(tip) => tip.to_string(),
+        None => remote_tip(al, &team, doing)?,
+    };
+    let signers = runners(al, &team, &tip, doing)?;
+    let who = crate::identity::who(al)?;
+    let key = al.signing_key()?;
+    require_signer(&key, &who.principal, &signers, &team)?;
     // The notes read before sealing are the ones this seal covers.
     let notes = notes(al)?;
     al.store.seal()?;
-    let who = crate::identity::who(al)?;
-    let key = al.signing_key()?;
-    let signers = runners(al, &team)?;
     let git = al.layout.git();
     for _ in 0..PUSH_ATTEMPTS {
         let mine = remembered(al, &team)?;
-        let theirs = remote_checkpoint(al, &team)?;
+        let theirs = remote_checkpoint(al, &team, Some(&signers), doing)?;
         let leaves = al.store.log_leaves()?;
         let found = problems(
             al,
@@ -614,8 +714,8 @@ pub fn seal(al: &mut Airlock) -> Result<Sealed> {
                 "this machine cannot sign the sealed log's checkpoints",
                 vec![e.to_string()],
                 format!(
-                    "add this machine's line to {RUNNERS} on {} as {} (`airlock key` prints it), then run again",
-                    team.target, who.principal
+                    "add this machine's line to {RUNNERS} on {} as {} (`airlock key public --runners-line` prints it) and push it to `{}`, then run again",
+                    team.target, who.principal, team.remote
                 ),
             ));
         }
@@ -765,23 +865,54 @@ pub fn check_run(al: &Airlock, run: &str, doing: &str) -> Result<()> {
             hash
         ));
     }
+    // The run's record is a copy of where its chain led: a row moved on by
+    // hand (made `approved` or `promoted` with no event) names a state no
+    // transition of the chain reached. Every transition's event says `to`.
+    // Read again once when they differ: another machine may have moved the
+    // run on between the two reads.
+    let led_to = |events: &[airlock_ledger::Event]| {
+        events.iter().rev().find_map(|e| {
+            e.data
+                .get("to")
+                .and_then(|to| to.as_str().map(str::to_string))
+        })
+    };
+    let mut led = led_to(&events);
+    let mut recorded = al.store.get(run)?.state;
+    if led.as_deref().is_some_and(|led| led != recorded.as_str()) {
+        recorded = al.store.get(run)?.state;
+        led = led_to(&al.store.events(Some(run))?);
+    }
     if !broken.is_empty() {
         return Err(inconsistent(&doing, broken));
     }
+    // The log's own findings first: events deleted also leave the record
+    // ahead of the chain, and they say more.
     check(al, &doing)?;
+    if let Some(led) = led
+        && led != recorded.as_str()
+    {
+        return Err(inconsistent(
+            &doing,
+            vec![format!(
+                "run {run} is recorded as {recorded}, but the last transition of its chain led to {led}: its record was changed outside airlock"
+            )],
+        ));
+    }
     Ok(())
 }
 
 /// Before `promote` does anything irreversible: a checkpoint on the remote
-/// covers the run's last event (sealed and pushed now if need be).
-/// Outside team mode, nothing.
-pub fn require_sealed(al: &mut Airlock, run: &str) -> Result<Option<Seen>> {
+/// covers the run's last event (sealed and pushed now if need be), signed
+/// under the runners at `tip`, the remote's target tip the promotion
+/// merges onto. Outside team mode, nothing.
+pub fn require_sealed(al: &mut Airlock, run: &str, tip: &str) -> Result<Option<Seen>> {
     if !enabled(al)? {
         return Ok(None);
     }
     let doing = format!("promote run {run}");
-    let sealed = seal(al).map_err(|e| match e.code() {
-        Code::LogInconsistent | Code::CheckpointInvalid => e,
+    let sealed = seal_at(al, Some(tip)).map_err(|e| match e.code() {
+        Code::LogInconsistent | Code::CheckpointInvalid | Code::RunnersMissing => e,
         _ => Error::refused(
             Code::LogUnsealed,
             format!("refusing to {doing}: its events could not be sealed"),
@@ -849,7 +980,7 @@ pub fn audit_remote(al: &Airlock) -> Result<RemoteAudit> {
         ));
     };
     let mine = remembered(al, &team)?;
-    let theirs = remote_checkpoint(al, &team)?.map(|c| c.seen());
+    let theirs = remote_checkpoint(al, &team, None, "verify the ledger")?.map(|c| c.seen());
     let leaves = al.store.log_leaves()?;
     let mut found = Vec::new();
     let chain = al.store.verify_ledger()?;

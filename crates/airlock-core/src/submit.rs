@@ -35,6 +35,17 @@ pub fn submit(
         crate::lane_policy::Capability::Submit,
         "submit",
     )?;
+    // Team mode: a proof no listed machine could vouch for is refused now,
+    // not at promote (`.airlock/runners` at the remote's target tip).
+    if let Some(remote) = crate::remote::remote_of(&workflow) {
+        crate::seal::require_runners(
+            al,
+            &remote,
+            &run.target,
+            None,
+            &format!("submit run {}", run.id),
+        )?;
+    }
     let tree = crate::quota::snapshot(&al.layout, &run.id, &workflow.sandbox)?;
     if tree != check.tree {
         let changed = git::diff_tree(&al.layout.git(), &check.tree, &tree)?;

@@ -192,6 +192,7 @@ codes! {
     LogInconsistent = "log-inconsistent", Refused;
     LogUnsealed = "log-unsealed", Refused;
     CheckpointInvalid = "checkpoint-invalid", Refused;
+    RunnersMissing = "runners-missing", Refused;
     // Promotion on the shared remote (issue 20).
     RemoteRejected = "remote-rejected", Refused;
     LeaseHeld = "lease-held", Refused;

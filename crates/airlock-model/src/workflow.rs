@@ -372,7 +372,22 @@ impl Workflow {
             );
             for (key, value) in table.iter() {
                 match key.get_ref().as_ref() {
-                    "target" => policy.target = diag::string(value, "target", &mut diags),
+                    "target" => {
+                        policy.target = diag::string(value, "target", &mut diags);
+                        // Put after `refs/heads/` in refspecs and leases.
+                        let problem = policy
+                            .target
+                            .as_deref()
+                            .and_then(crate::names::branch_name_problem);
+                        if let Some(problem) = problem {
+                            diags.error(
+                                value.span(),
+                                format!("`target` is not a branch name git accepts: {problem}"),
+                                Some("write the target branch's short name, e.g. `target = \"main\"`".into()),
+                            );
+                            policy.target = None;
+                        }
+                    }
                     "protected" => {
                         for (glob, span) in
                             diag::string_list(value, "protected", &mut diags).unwrap_or_default()

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod http;
+pub mod team;
 pub mod web;
 
 use std::collections::BTreeMap;

@@ -101,27 +101,42 @@ pub(crate) fn take_lease_for(
             other.principal, other.run
         )
     };
+    let again = if verb == "promote" {
+        "promote"
+    } else {
+        "rollback"
+    };
+    let mut reasons = vec![format!(
+        "its promotion lease on {} lapses in {}m{:02}s unless renewed",
+        other.target,
+        left / 60,
+        left % 60
+    )];
+    let mut hint = format!(
+        "wait for that promotion or rollback to finish, then `airlock {again} {}` again",
+        run.id
+    );
+    // airlock takes a lease for LEASE_MS at most (a minute's leeway for
+    // clocks): a longer one was written outside airlock, and waiting for it
+    // is no answer.
+    if other.expires_ms - now > LEASE_MS + 60_000 {
+        reasons.push(format!(
+            "no airlock takes a lease for longer than {} minutes: this one was written into the database by hand",
+            LEASE_MS / 60_000
+        ));
+        hint = format!(
+            "find who wrote it (the database's administrators); once it is removed (`DELETE FROM airlock_meta WHERE scope = 'lease' AND key = '{}'` in PostgreSQL), `airlock {again} {}` again",
+            other.target, run.id
+        );
+    }
     Err(Error::refused(
         Code::LeaseHeld,
         format!(
             "refusing to {verb} run {}: {holder} onto {} from machine {}",
             run.id, run.target, other.machine
         ),
-        vec![format!(
-            "its promotion lease on {} lapses in {}m{:02}s unless renewed",
-            other.target,
-            left / 60,
-            left % 60
-        )],
-        format!(
-            "wait for that promotion or rollback to finish, then `airlock {} {}` again",
-            if verb == "promote" {
-                "promote"
-            } else {
-                "rollback"
-            },
-            run.id
-        ),
+        reasons,
+        hint,
     ))
 }
 
@@ -186,6 +201,9 @@ fn promote_leased(
         let tip = main
             .ref_value(&tracking)?
             .ok_or_else(|| Error::Corrupt(format!("{tracking} vanished after the fetch")))?;
+        // Team mode needs `.airlock/runners` at the tip merged onto (no
+        // promotion unsealed), checked before any merge or gate.
+        crate::seal::require_runners(al, remote, &run.target, Some(&tip), &doing)?;
         check_approvals_at_tip(al, &run, submission, &tip)?;
         let (tree, mut strategy, regated) = if tip == run.base {
             (
@@ -227,15 +245,9 @@ fn promote_leased(
         if let Some(plan) = &soak {
             intent_data["soak"] = json!(plan);
         }
-        // The run's events sealed on the team's remote before the push, as
-        // the local promotion does, when the target lists the machines whose
-        // keys sign checkpoints (`.airlock/runners`, read by the sealed log
-        // from this checkout's target branch); without it nothing can be
-        // sealed (docs/team.md, "Not done yet").
-        let runners = format!("refs/heads/{}:.airlock/runners", run.target);
-        if main.try_run(&["cat-file", "-e", &runners], None)?.0 {
-            crate::seal::require_sealed(al, &run.id)?;
-        }
+        // The run's events sealed on the team's remote before the push,
+        // under the runners at the tip merged onto: never unsealed.
+        crate::seal::require_sealed(al, &run.id, &tip)?;
         let (intent, _guard) = al.store.begin_intent(INTENT, &run.id, intent_data)?;
         crate::repo::failpoint::pausepoint("promote:before-push");
         crate::failpoint("promote:before-push");
@@ -446,6 +458,28 @@ pub fn recover(al: &mut Airlock, intent: &crate::store::Intent) -> Result<Option
             crate::guards::short(&merge)
         )));
     }
+    // The intent is a row of the shared database: its merge must be the
+    // one this machine made and put under the record it pushed (both are
+    // objects made here), else it was changed outside airlock and says
+    // nothing about what landed.
+    let main = al.layout.git();
+    let under_record = main.rev_parse(&format!("{record}^1")).ok().flatten();
+    let merged_onto = main.rev_parse(&format!("{merge}^1")).ok().flatten();
+    if under_record.as_deref() != Some(merge.as_str())
+        || merged_onto.as_deref() != Some(previous.as_str())
+    {
+        al.store.event(
+            Some(&intent.run),
+            "recover",
+            json!({"operation": "promote", "remote": remote, "outcome": "intent does not match the record"}),
+        )?;
+        return Ok(Some(format!(
+            "an interrupted `airlock promote {0}` left an intent whose merge {1} is not the one under its record {2} on `{remote}`: the intent was changed outside airlock; nothing recorded from it. `airlock promote {0}` checks the remote's record and records it",
+            intent.run,
+            crate::guards::short(&merge),
+            crate::guards::short(&record)
+        )));
+    }
     {
         let soak: Option<airlock_model::soak::SoakPlan> =
             serde_json::from_value(intent.data["soak"].clone()).map_err(|e| {
@@ -571,6 +605,28 @@ pub fn promoted_elsewhere(
             "its merge {merge} brings {brought}, not the run's head {}",
             submission.head
         )));
+    }
+    // The merge must carry the run and nothing else: a pusher without a
+    // runner's key could otherwise land files of their own under the run's
+    // name. Its tree is the one `promote` makes from its first parent.
+    let expected = if previous == run.base {
+        Ok(submission.tree.clone())
+    } else {
+        crate::promote::merge_trees(al, run, &previous, &submission.head)
+    };
+    let tree = main.tree_of(&merge).unwrap_or_default();
+    match expected {
+        Ok(expected) if expected == tree => {}
+        Ok(expected) => {
+            return Err(bad(format!(
+                "its merge {merge} has tree {tree}; merging the run's head onto {previous} gives {expected}"
+            )));
+        }
+        Err(e) => {
+            return Err(bad(format!(
+                "its merge {merge} has tree {tree}; the run's head does not merge onto {previous} ({e})"
+            )));
+        }
     }
     let (in_history, _, _) = main.try_run(&["merge-base", "--is-ancestor", &merge, &tip], None)?;
     if !in_history {

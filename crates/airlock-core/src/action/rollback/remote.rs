@@ -182,11 +182,10 @@ fn rollback_leased(
                 run.id, promotion.target
             ),
         )?;
-        // Sealed before the push, as the remote promotion does.
-        let runners = format!("refs/heads/{}:.airlock/runners", promotion.target);
-        if main.try_run(&["cat-file", "-e", &runners], None)?.0 {
-            crate::seal::require_sealed(al, &run.id)?;
-        }
+        // Sealed before the push under the runners at the remote's tip, as
+        // the remote promotion is (team mode has no rollback unsealed).
+        crate::seal::require_runners(al, remote, &promotion.target, Some(&tip), &doing)?;
+        crate::seal::require_sealed(al, &run.id, &tip)?;
         let (intent, _guard) = al.store.begin_intent(
             INTENT,
             &run.id,
