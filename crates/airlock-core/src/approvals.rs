@@ -143,6 +143,49 @@ pub fn rules_at_tip(al: &Airlock, target: &str, tip: &str) -> Result<Option<Rule
 
 use crate::rules_file::{invalid_rules, read_at};
 
+/// The built-in protection of the rules files: a change to `reviewers`, `owners` or
+/// `runners` that no `owners` rule names needs two distinct reviewers' approvals when
+/// `reviewers` lists two or more principals (else one): one reviewer alone cannot change
+/// who decides.
+fn rules_files_protection(
+    rules: &Rules,
+    paths: &[String],
+    approvers: &[String],
+) -> Option<Requirement> {
+    let changed: Vec<String> = paths
+        .iter()
+        .filter(|p| [REVIEWERS_FILE, OWNERS_FILE, RUNNERS_FILE].contains(&p.as_str()))
+        .filter(|p| rules.owners.rule_for(p).is_none())
+        .cloned()
+        .collect();
+    if changed.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<&str> = rules
+        .reviewers
+        .entries
+        .iter()
+        .flat_map(|e| e.principals.iter().map(String::as_str))
+        .collect();
+    listed.sort_unstable();
+    listed.dedup();
+    let mut approved_by: Vec<String> = Vec::new();
+    for a in approvers {
+        if !approved_by.contains(a) {
+            approved_by.push(a.clone());
+        }
+    }
+    Some(Requirement {
+        line: None,
+        pattern: ".airlock/{reviewers,owners,runners} (built in)".into(),
+        owners: Vec::new(),
+        needed: if listed.len() >= 2 { 2 } else { 1 },
+        approved_by,
+        path_count: changed.len(),
+        paths: changed,
+    })
+}
+
 /// The statement an approval signs.
 pub fn statement(
     run: &Run,
@@ -591,7 +634,8 @@ pub fn standing(
         .into_iter()
         .map(|c| c.path)
         .collect();
-    let requirements = rules.owners.requirements(&paths, &principals);
+    let mut requirements = rules.owners.requirements(&paths, &principals);
+    requirements.extend(rules_files_protection(rules, &paths, &principals));
     Ok(Standing {
         target: rules.target.clone(),
         tip: rules.tip.clone(),
