@@ -1288,3 +1288,62 @@ fn approve_in_human_form_after_the_panel_approved_alone_does_not_say_approved() 
         out.stdout
     );
 }
+
+// The built-in protection of the rules files (issue 20): a change to
+// `reviewers`, `owners` or `runners` no owners' rule names needs two
+// distinct reviewers when `reviewers` lists two or more, else one.
+
+fn run_changing_runners(team: &Team) -> String {
+    let brief = team.env.write_brief(
+        "brief",
+        &BRIEF.replace(
+            r#"touch = ["src/**", "tests/**"]"#,
+            r#"touch = ["src/**", "tests/**", ".airlock/runners"]"#,
+        ),
+    );
+    let v = team.json_as(DEV, &["start", &brief], 0);
+    let run = v["run"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(v["worktree"].as_str().unwrap());
+    write(
+        &wt.join(".airlock/runners"),
+        &format!("{DEV} {}\n", team.public("dev")),
+    );
+    write(&wt.join("src/app.sh"), "#!/bin/sh\necho hello, please\n");
+    team.json_as(DEV, &["check", &run], 0);
+    team.json_as(DEV, &["submit", &run], 0);
+    run
+}
+
+#[test]
+fn a_change_to_the_rules_files_needs_two_reviewers_when_two_are_listed() {
+    let team = Team::new(&[(ALICE, "alice", ""), (BOB, "bob", "")], None);
+    let run = run_changing_runners(&team);
+    let out = team.approve(ALICE, &run, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "missing: .airlock/{reviewers,owners,runners} (built in): 1 of 2 approvals from anyone in .airlock/reviewers (.airlock/runners)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(team.env.state(&run), "in_review");
+    let before = team.env.world();
+    let v = team.json_as(ALICE, &["promote", &run], 1);
+    assert_eq!(v["error"]["code"], "wrong-state", "{v}");
+    team.env.assert_unchanged(&before);
+    let out = team.approve(BOB, &run, "bob");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("approved run"), "{}", out.stdout);
+    assert_eq!(team.env.state(&run), "approved");
+}
+
+#[test]
+fn a_change_to_the_rules_files_needs_one_reviewer_when_one_is_listed() {
+    let team = Team::new(&[(ALICE, "alice", "")], None);
+    let run = run_changing_runners(&team);
+    let out = team.approve(ALICE, &run, "alice");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("approved run"), "{}", out.stdout);
+    assert_eq!(team.env.state(&run), "approved");
+}

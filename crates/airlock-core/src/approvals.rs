@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use ssh_key::HashAlg;
 
 use crate::Airlock;
-use crate::error::{Code, Error, Refusal, Result};
+use crate::error::{Code, Error, Result};
 use crate::guards::short;
 use crate::run::{Run, Submission};
 
@@ -141,79 +141,49 @@ pub fn rules_at_tip(al: &Airlock, target: &str, tip: &str) -> Result<Option<Rule
     }))
 }
 
-fn invalid_rules(code: Code, file: &str, target: &str, tip: &str, line: usize, why: &str) -> Error {
-    let at = if line == 0 {
-        file.to_string()
-    } else {
-        format!("{file}:{line}")
-    };
-    Error::Refused(Refusal::problem(
-        code,
-        format!("{file} on {target} ({}) is not valid", short(tip)),
-        vec![format!("{at}: {why}")],
-        format!(
-            "fix the file in a commit on {target}: airlock reads it from the target branch's tip, never from a run's worktree"
-        ),
-    ))
-}
+use crate::rules_file::{invalid_rules, read_at};
 
-/// A rules file at `tip`, if there is one: a regular file, bounded, UTF-8.
-pub(crate) fn read_at(
-    git: &crate::git::Git,
-    target: &str,
-    tip: &str,
-    path: &str,
-) -> Result<Option<String>> {
-    let listing = git.run(&["ls-tree", "-z", "--full-tree", tip, "--", path])?;
-    let listing = String::from_utf8_lossy(&listing);
-    let Some(entry) = listing.split('\0').find(|e| !e.is_empty()) else {
-        return Ok(None);
-    };
-    let (meta, _) = entry.split_once('\t').unwrap_or((entry, ""));
-    let fields: Vec<&str> = meta.split(' ').collect();
-    let code = if path == OWNERS_FILE {
-        Code::OwnersInvalid
-    } else {
-        Code::ReviewersInvalid
-    };
-    let [mode, kind, oid] = fields[..] else {
-        return Err(invalid_rules(
-            code,
-            path,
-            target,
-            tip,
-            0,
-            "git lists it oddly",
-        ));
-    };
-    if kind != "blob" || !(mode == "100644" || mode == "100755") {
-        return Err(invalid_rules(
-            code,
-            path,
-            target,
-            tip,
-            0,
-            &format!("it is not a regular file (mode {mode}, {kind})"),
-        ));
+/// The built-in protection of the rules files: a change to `reviewers`, `owners` or
+/// `runners` that no `owners` rule names needs two distinct reviewers' approvals when
+/// `reviewers` lists two or more principals (else one): one reviewer alone cannot change
+/// who decides.
+fn rules_files_protection(
+    rules: &Rules,
+    paths: &[String],
+    approvers: &[String],
+) -> Option<Requirement> {
+    let changed: Vec<String> = paths
+        .iter()
+        .filter(|p| [REVIEWERS_FILE, OWNERS_FILE, RUNNERS_FILE].contains(&p.as_str()))
+        .filter(|p| rules.owners.rule_for(p).is_none())
+        .cloned()
+        .collect();
+    if changed.is_empty() {
+        return None;
     }
-    let size: usize = git
-        .text(&["cat-file", "-s", oid])?
-        .parse()
-        .unwrap_or(usize::MAX);
-    if size > airlock_proof::signers::MAX_FILE {
-        return Err(invalid_rules(
-            code,
-            path,
-            target,
-            tip,
-            0,
-            &format!("it is {size} bytes, more than airlock reads"),
-        ));
+    let mut listed: Vec<&str> = rules
+        .reviewers
+        .entries
+        .iter()
+        .flat_map(|e| e.principals.iter().map(String::as_str))
+        .collect();
+    listed.sort_unstable();
+    listed.dedup();
+    let mut approved_by: Vec<String> = Vec::new();
+    for a in approvers {
+        if !approved_by.contains(a) {
+            approved_by.push(a.clone());
+        }
     }
-    let bytes = git.run(&["cat-file", "blob", oid])?;
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| invalid_rules(code, path, target, tip, 0, "it is not UTF-8 text"))
+    Some(Requirement {
+        line: None,
+        pattern: ".airlock/{reviewers,owners,runners} (built in)".into(),
+        owners: Vec::new(),
+        needed: if listed.len() >= 2 { 2 } else { 1 },
+        approved_by,
+        path_count: changed.len(),
+        paths: changed,
+    })
 }
 
 /// The statement an approval signs.
@@ -681,7 +651,8 @@ pub fn standing(
         .into_iter()
         .map(|c| c.path)
         .collect();
-    let requirements = rules.owners.requirements(&paths, &principals);
+    let mut requirements = rules.owners.requirements(&paths, &principals);
+    requirements.extend(rules_files_protection(rules, &paths, &principals));
     Ok(Standing {
         target: rules.target.clone(),
         tip: rules.tip.clone(),

@@ -41,6 +41,7 @@ pub mod release;
 pub mod remote;
 pub mod repo;
 pub mod report;
+mod rules_file;
 pub mod seal;
 pub mod seal_notes;
 pub mod site;

@@ -294,7 +294,7 @@ fn runners_missing(remote: &str, target: &str, doing: &str, tip: Option<&str>) -
 /// `.airlock/runners` at `tip` (a commit of the remote's target branch).
 fn runners(al: &Airlock, team: &Team, tip: &str, doing: &str) -> Result<AllowedSigners> {
     let git = al.layout.git();
-    let Some(text) = crate::approvals::read_at(&git, &team.target, tip, RUNNERS)? else {
+    let Some(text) = crate::rules_file::read_at(&git, &team.target, tip, RUNNERS)? else {
         return Err(runners_missing(
             &team.remote,
             &team.target,

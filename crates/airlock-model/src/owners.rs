@@ -109,7 +109,9 @@ impl Requirement {
         };
         let rule = match self.line {
             Some(line) => format!("{} (line {line})", self.pattern),
-            None => "paths no rule names".to_string(),
+            None if self.pattern == "*" => "paths no rule names".to_string(),
+            // A requirement airlock makes itself (the rules files' protection).
+            None => self.pattern.clone(),
         };
         let mut paths = self.paths.join(", ");
         if self.path_count > self.paths.len() {
