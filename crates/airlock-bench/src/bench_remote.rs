@@ -2,7 +2,9 @@
 //! `submit` (the round's push) and to `promote` (ls-remote, fetch, the
 //! lease, the atomic push with the promotion record). Two repositories
 //! made alike, one with `[team] remote` pointing at a bare repository on
-//! the same disk, one without; each pair runs the same run in both.
+//! the same disk, one without; each pair runs the same run in both. The
+//! team's promotion includes sealing the run's events (a checkpoint signed
+//! and pushed to `refs/airlock/log`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -46,6 +48,13 @@ pub fn bench(
     let bare = env.path("remote.git");
     make_repo(&env, &local, 5, 10, &workflow(false))?;
     make_repo(&env, &team, 5, 10, &workflow(true))?;
+    // Team mode needs this machine's key in `.airlock/runners` on the
+    // remote's target (its events are sealed before every promotion).
+    let line = run(env.airlock(&team, &["key", "public", "--runners-line"]))?;
+    std::fs::create_dir_all(team.join(".airlock"))?;
+    std::fs::write(team.join(".airlock/runners"), &line.stdout)?;
+    run(env.git(&team, &["add", ".airlock/runners"]))?;
+    run(env.git(&team, &["commit", "-q", "-m", "runners"]))?;
     let bare_arg = bare.display().to_string();
     run(env.git(&team, &["clone", "-q", "--bare", ".", &bare_arg]))?;
     run(env.git(&team, &["remote", "add", "origin", &bare_arg]))?;

@@ -6617,6 +6617,44 @@ fn a_command_cannot_read_the_signing_key_gits_config_names() {
     a.assert_not_shown("signingkey");
 }
 
+/// airlock remembers git's answers (the signing key it hides among them) between
+/// commands: a signing key configured in the repository after a first command of the
+/// run is hidden from the next one all the same (the remembered answer is dropped when
+/// a config file changes).
+#[test]
+fn a_signing_key_configured_after_a_first_command_is_hidden_from_the_next() {
+    let j = jail(Caller::Current);
+    let (run, _) = j.start(BRIEF);
+    let dir = outside_private_tmp(&format!("remembered-signing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("reviewer_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "reviewer", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let private = std::fs::read_to_string(&key).unwrap();
+    let secret_line = private.lines().nth(1).unwrap().to_string();
+    let k = s(&key);
+    // No signing key configured yet: the key's directory is not hidden.
+    let before = exec(&j, &run, "20s", &["sh", "-c", &format!("cat {k}")], &[]);
+    assert!(before.shows(&secret_line), "{}", before.text);
+    j.git(&["config", "gpg.format", "ssh"]);
+    j.git(&["config", "user.signingkey", &k]);
+    let after = exec(
+        &j,
+        &run,
+        "20s",
+        &["sh", "-c", &format!("cat {k}; cat {k}.pub; exit 1")],
+        &[],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(after.trace.is_object(), "{}", after.text);
+    after.assert_not_shown(&secret_line);
+}
+
 // ---- Red team on the sealed log and the shared remote (issue 20) -----------------
 
 /// The team's remote as a bare repository on a local path, a remote URL with a

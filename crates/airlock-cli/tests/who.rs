@@ -42,7 +42,7 @@ fn the_principal_follows_the_git_config_across_commands() {
     // without asking git.
     let remembered = walk(&env.home)
         .into_iter()
-        .filter(|p| p.parent().is_some_and(|d| d.ends_with("principals")))
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("git-config")))
         .collect::<Vec<_>>();
     assert_eq!(remembered.len(), 1, "{remembered:?}");
     assert!(

@@ -815,7 +815,7 @@ pub fn ssh_sign(key: &Path, message: &[u8]) -> Result<String> {
 /// The key `approve` signs with when `--key` is not given: git's `user.signingkey` when
 /// `gpg.format` is `ssh`.
 pub fn default_key(al: &Airlock) -> Option<PathBuf> {
-    crate::git::ssh_signing_key(&al.layout.git_dir)
+    crate::git::ssh_signing_key(&al.layout.git_dir, &al.layout.key_dir)
 }
 
 /// A signed approval, made and checked, ready to record.

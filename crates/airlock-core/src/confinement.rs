@@ -450,7 +450,7 @@ fn signing_key_paths(layout: &Layout) -> Vec<(PathBuf, String)> {
             "the git configuration $GIT_CONFIG_GLOBAL names, which names the signing key".into(),
         ));
     }
-    if let Some(key) = crate::git::ssh_signing_key(&layout.git_dir)
+    if let Some(key) = crate::git::ssh_signing_key(&layout.git_dir, &layout.key_dir)
         && key.is_absolute()
     {
         if let Some(private) = key.to_str().and_then(|k| k.strip_suffix(".pub")) {

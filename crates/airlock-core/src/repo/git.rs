@@ -467,7 +467,15 @@ pub fn airlock_identity() -> Identity {
 /// config is never read. `None` when a name or an address is missing or
 /// could not be written into a commit header.
 pub fn user_identity(git_dir: &Path) -> Option<Identity> {
-    let read = |key: &str| user_config(git_dir, key);
+    identity_from(|key| user_config(git_dir, key))
+}
+
+/// [`user_identity`] from the remembered config ([`remembered_user_config`]).
+pub fn remembered_user_identity(git_dir: &Path, key_dir: &Path) -> Option<Identity> {
+    identity_from(|key| remembered_user_config(git_dir, key_dir, key))
+}
+
+fn identity_from(read: impl Fn(&str) -> Option<String>) -> Option<Identity> {
     let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let name = from_env("GIT_AUTHOR_NAME").or_else(|| read("user.name"))?;
     let email = from_env("GIT_AUTHOR_EMAIL")
@@ -512,16 +520,121 @@ pub fn user_config(git_dir: &Path, key: &str) -> Option<String> {
 /// (`user.signingkey` when `gpg.format` is `ssh`; a `key::` literal or a
 /// path, `~/` the home): the default key of a signed approval, and one the
 /// sandbox hides from commands.
-pub fn ssh_signing_key(git_dir: &Path) -> Option<PathBuf> {
-    let format = user_config(git_dir, "gpg.format")?;
+pub fn ssh_signing_key(git_dir: &Path, key_dir: &Path) -> Option<PathBuf> {
+    let read = |key: &str| remembered_user_config(git_dir, key_dir, key);
+    let format = read("gpg.format")?;
     if format != "ssh" {
         return None;
     }
-    let key = user_config(git_dir, "user.signingkey")?;
+    let key = read("user.signingkey")?;
     let key = key.strip_prefix("key::").map(str::to_string).unwrap_or(key);
     let path = match key.strip_prefix("~/") {
         Some(rest) => PathBuf::from(std::env::var_os("HOME")?).join(rest),
         None => PathBuf::from(key),
     };
     Some(path)
+}
+
+/// [`user_config`], remembered in the key directory (outside every
+/// repository, hidden from every sandbox) beside a stamp of the config
+/// files git reads for it: a `git config` process costs about 1.3 ms, and
+/// every command asks for the user's identity and `exec` for the signing
+/// key it hides. The stamp (each file's device, inode, size and
+/// modification time) tells a changed file; a config that includes other
+/// files is asked every time, as its stamp cannot cover them.
+pub fn remembered_user_config(git_dir: &Path, key_dir: &Path, key: &str) -> Option<String> {
+    use std::collections::BTreeMap;
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Remembered {
+        stamp: Vec<String>,
+        values: BTreeMap<String, Option<String>>,
+    }
+    let Some(stamp) = config_stamp(git_dir) else {
+        return user_config(git_dir, key);
+    };
+    let path = {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(git_dir.as_os_str().as_encoded_bytes()));
+        key_dir
+            .join("git-config")
+            .join(format!("{}.json", &digest[..24]))
+    };
+    let mut known = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Remembered>(&bytes).ok())
+        .filter(|known| known.stamp == stamp)
+        .unwrap_or(Remembered {
+            stamp,
+            values: BTreeMap::new(),
+        });
+    if let Some(value) = known.values.get(key) {
+        return value.clone();
+    }
+    let value = user_config(git_dir, key);
+    known.values.insert(key.to_string(), value.clone());
+    // Best effort: without it the next command asks git again.
+    if let Ok(bytes) = serde_json::to_vec(&known)
+        && std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(path.parent().unwrap_or(key_dir))
+            .is_ok()
+    {
+        // Renamed into place whole; not synced (a cache, asked again if lost).
+        let part = path.with_extension(format!("{}.part", std::process::id()));
+        if std::fs::write(&part, &bytes).is_err() || std::fs::rename(&part, &path).is_err() {
+            let _ = std::fs::remove_file(&part);
+        }
+    }
+    value
+}
+
+/// What [`user_config`]'s answers depend on: the files git reads (the
+/// repository's, the user's global ones, the system's, as [`user_config`]
+/// leaves git's environment), each by device, inode, size and time; `None`
+/// when one of them includes others.
+fn config_stamp(git_dir: &Path) -> Option<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let mut files = vec![git_dir.join("config"), git_dir.join("config.worktree")];
+    match env("GIT_CONFIG_GLOBAL") {
+        Some(global) => files.push(global.into()),
+        None => {
+            let home = env("HOME").map(PathBuf::from);
+            match env("XDG_CONFIG_HOME") {
+                Some(xdg) => files.push(PathBuf::from(xdg).join("git/config")),
+                None => files.extend(home.as_ref().map(|h| h.join(".config/git/config"))),
+            }
+            files.extend(home.map(|h| h.join(".gitconfig")));
+        }
+    }
+    let system = env("GIT_CONFIG_NOSYSTEM").is_none();
+    if system {
+        files.push("/etc/gitconfig".into());
+    }
+    let mut stamp = vec![format!("system {system}")];
+    for file in files {
+        let line = match std::fs::metadata(&file) {
+            Ok(meta) if meta.is_file() => {
+                let text = std::fs::read(&file).ok()?;
+                if text.windows(7).any(|w| w.eq_ignore_ascii_case(b"include")) {
+                    return None;
+                }
+                format!(
+                    "{} {} {} {} {}.{}",
+                    file.display(),
+                    meta.dev(),
+                    meta.ino(),
+                    meta.len(),
+                    meta.mtime(),
+                    meta.mtime_nsec()
+                )
+            }
+            // An empty config by name (tests, scripts).
+            Ok(_) if file == Path::new("/dev/null") => "/dev/null".to_string(),
+            // A directory, another device: not something to stamp.
+            Ok(_) => return None,
+            Err(_) => format!("{} absent", file.display()),
+        };
+        stamp.push(line);
+    }
+    Some(stamp)
 }
