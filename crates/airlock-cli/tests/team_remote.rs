@@ -1543,6 +1543,14 @@ fn a_runners_line_committed_locally_and_never_pushed_neither_seals_nor_promotes(
             .contains(&format!("refusing to promote run {run}")),
         "{v}"
     );
+    // The seal's refusal is carried as reasons of their own, one line each.
+    let reasons = v["error"]["reasons"].as_array().unwrap();
+    assert!(
+        reasons.len() >= 2
+            && reasons.iter().all(|r| !r.as_str().unwrap().contains('\n'))
+            && reasons[0].as_str().unwrap().contains("cannot sign the sealed log"),
+        "{v}"
+    );
     assert_eq!(team.remote_refs(), remote_before);
     assert_eq!(leaves(&m), leaves_before);
     assert_eq!(m.state(&run), "approved");

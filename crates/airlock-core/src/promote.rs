@@ -206,7 +206,7 @@ pub fn promote_with(
         intent_data["soak"] = json!(plan);
     }
     // Team mode: the run's events sealed on the team's remote first.
-    crate::seal::require_sealed(al, &run.id, &tip)?;
+    crate::seal::require_sealed(al, "promote", &run.id, &tip)?;
     let (intent, _guard) = al.store.begin_intent("promote", &run.id, intent_data)?;
     crate::failpoint("promote:before-ref");
     let (ok, _, err) = main.try_run(&["update-ref", &target_ref, &merge, &tip], None)?;

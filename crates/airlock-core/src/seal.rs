@@ -906,19 +906,34 @@ pub fn check_run(al: &Airlock, run: &str, doing: &str) -> Result<()> {
 /// covers the run's last event (sealed and pushed now if need be), signed
 /// under the runners at `tip`, the remote's target tip the promotion
 /// merges onto. Outside team mode, nothing.
-pub fn require_sealed(al: &mut Airlock, run: &str, tip: &str) -> Result<Option<Seen>> {
+pub fn require_sealed(al: &mut Airlock, verb: &str, run: &str, tip: &str) -> Result<Option<Seen>> {
     if !enabled(al)? {
         return Ok(None);
     }
-    let doing = format!("promote run {run}");
-    let sealed = seal_at(al, Some(tip)).map_err(|e| match e.code() {
-        Code::LogInconsistent | Code::CheckpointInvalid | Code::RunnersMissing => e,
-        _ => Error::refused(
-            Code::LogUnsealed,
-            format!("refusing to {doing}: its events could not be sealed"),
-            vec![e.to_string()],
-            "fix what the reason names and promote again; nothing was merged",
-        ),
+    let doing = format!("{verb} run {run}");
+    let sealed = seal_at(al, Some(tip)).map_err(|e| match e {
+        e if matches!(
+            e.code(),
+            Code::LogInconsistent | Code::CheckpointInvalid | Code::RunnersMissing
+        ) =>
+        {
+            e
+        }
+        e => {
+            // The seal's own refusal, flattened: what it says, then why.
+            let reasons = match &e {
+                Error::Refused(inner) => std::iter::once(inner.what.clone())
+                    .chain(inner.reasons.iter().cloned())
+                    .collect(),
+                e => vec![e.to_string()],
+            };
+            Error::refused(
+                Code::LogUnsealed,
+                format!("refusing to {doing}: its events could not be sealed"),
+                reasons,
+                format!("fix what the reason names and {verb} again; nothing was merged or pushed"),
+            )
+        }
     })?;
     let head = al
         .store
@@ -939,7 +954,7 @@ pub fn require_sealed(al: &mut Airlock, run: &str, tip: &str) -> Result<Option<S
                     "event {n} of run {run} ({:.16}…) is not covered by the checkpoint of {} leaves",
                     hash, sealed.checkpoint.size
                 )],
-                "promote again",
+                format!("{verb} again"),
             ));
         }
     }

@@ -247,7 +247,7 @@ fn promote_leased(
         }
         // The run's events sealed on the team's remote before the push,
         // under the runners at the tip merged onto: never unsealed.
-        crate::seal::require_sealed(al, &run.id, &tip)?;
+        crate::seal::require_sealed(al, "promote", &run.id, &tip)?;
         let (intent, _guard) = al.store.begin_intent(INTENT, &run.id, intent_data)?;
         crate::repo::failpoint::pausepoint("promote:before-push");
         crate::failpoint("promote:before-push");

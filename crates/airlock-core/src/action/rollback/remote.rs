@@ -185,7 +185,7 @@ fn rollback_leased(
         // Sealed before the push under the runners at the remote's tip, as
         // the remote promotion is (team mode has no rollback unsealed).
         crate::seal::require_runners(al, remote, &promotion.target, Some(&tip), &doing)?;
-        crate::seal::require_sealed(al, &run.id, &tip)?;
+        crate::seal::require_sealed(al, "roll back", &run.id, &tip)?;
         let (intent, _guard) = al.store.begin_intent(
             INTENT,
             &run.id,
