@@ -1548,7 +1548,10 @@ fn a_runners_line_committed_locally_and_never_pushed_neither_seals_nor_promotes(
     assert!(
         reasons.len() >= 2
             && reasons.iter().all(|r| !r.as_str().unwrap().contains('\n'))
-            && reasons[0].as_str().unwrap().contains("cannot sign the sealed log"),
+            && reasons[0]
+                .as_str()
+                .unwrap()
+                .contains("cannot sign the sealed log"),
         "{v}"
     );
     assert_eq!(team.remote_refs(), remote_before);
@@ -1700,4 +1703,40 @@ fn team_mode_without_a_runners_file_refuses_submit_seal_and_promote() {
     env.json(&["submit", &run], 0);
     env.json(&["promote", &approved_run], 0);
     assert!(team.remote_ref("refs/airlock/log").is_some());
+}
+
+/// Two machines of a team, each on a database of its own (SQLite, the default): the
+/// second's promotion is refused, and the refusal says first what to fix (one database
+/// for the team), before the leaves it cannot match. Nothing lands on the remote.
+#[test]
+fn a_machine_on_a_database_of_its_own_is_told_the_team_shares_one() {
+    let team = Team::new(None);
+    let a = &team.env;
+    let b = team.machine("b");
+    let (run_a, _) = approved(a);
+    a.json(&["promote", &run_a], 0);
+    b.git(&["pull", "-q", "--ff-only", "origin", "main"]);
+    let (run_b, _) = submitted(&b);
+    let remote_before = team.remote_refs();
+    for args in [["approve", &run_b], ["promote", &run_b]] {
+        let out = b.airlock(&args);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("was begun by another database than this machine's: every machine of a team must use the same database (`[store] url`")
+                && out.stderr.contains("hint: point this machine at the team's database"),
+            "{}",
+            out.stderr
+        );
+        let v = refused(b.airlock(&["--json", args[0], &run_b]), "log-inconsistent");
+        assert!(
+            v["error"]["reasons"][0]
+                .as_str()
+                .unwrap()
+                .contains("was begun by another database"),
+            "{v}"
+        );
+    }
+    assert_eq!(team.remote_refs(), remote_before);
+    assert_eq!(b.state(&run_b), "in_review");
+    assert!(promote_events(&b, &run_b).is_empty());
 }

@@ -481,6 +481,18 @@ fn problems(
         }
         _ => {}
     }
+    // A remote log begun from other leaves than this database's, on a
+    // machine that never verified it: most often a machine on a database
+    // of its own (each machine's SQLite) in a team whose log another
+    // database sealed. Said first, as what to fix.
+    if let (None, Some(theirs)) = (remembered, remote)
+        && (hashes.is_empty() || origin_for(&hashes) != theirs.origin)
+    {
+        out.push(format!(
+            "the remote's sealed log ({:?}) {ANOTHER_DATABASE}: every machine of a team must use the same database (`[store] url`, docs/team.md), or this database's history was rewritten",
+            theirs.origin
+        ));
+    }
     // Each checkpoint against the database's leaves.
     for (whose, seen) in [
         ("this machine verified", remembered),
@@ -583,10 +595,20 @@ fn inconsistent(doing: &str, problems: Vec<String>) -> Error {
         format!(
             "refusing to {doing}: the ledger does not agree with the sealed log's signed checkpoints"
         ),
-        problems,
-        "do not trust this database: `airlock ledger verify --remote` lists every problem; restore it from a backup that agrees with the checkpoints",
+        problems.clone(),
+        if problems
+            .first()
+            .is_some_and(|p| p.contains(ANOTHER_DATABASE))
+        {
+            "point this machine at the team's database (`[store] url` in .airlock/workflow.toml, or AIRLOCK_DATABASE_URL) and run again; if it already is, do not trust it: `airlock ledger verify --remote` lists every problem"
+        } else {
+            "do not trust this database: `airlock ledger verify --remote` lists every problem; restore it from a backup that agrees with the checkpoints"
+        },
     )
 }
+
+/// How the problem of a machine on a database of its own begins.
+const ANOTHER_DATABASE: &str = "was begun by another database than this machine's";
 
 /// The check `review`, `approve` and `promote` make: the database against
 /// the remote's checkpoint and the one this machine remembers. A
