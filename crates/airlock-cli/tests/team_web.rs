@@ -496,9 +496,11 @@ fn a_malformed_reviewers_or_owners_file_is_a_clear_page_never_a_500() {
             ".airlock/owners:1",
         ),
     ] {
-        // The rules on B's target branch (where airlock reads them) broken.
-        let good = t.b.env.rev("HEAD");
+        // The rules on the remote's target branch (where airlock reads them
+        // in team mode) broken, by a push of B's.
+        t.b.env.git(&["pull", "-q", "--ff-only", "origin", "main"]);
         t.b.env.commit_file(file, &text, "break the rules file");
+        t.b.env.git(&["push", "-q", "origin", "HEAD:main"]);
         let before = t.b.events(run).len();
         // The page still shows the run, and says what is wrong with the file.
         let page = serve.get(&format!("/runs/{run}"));
@@ -514,7 +516,8 @@ fn a_malformed_reviewers_or_owners_file_is_a_clear_page_never_a_500() {
         assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
         assert_eq!(t.b.events(run).len(), before, "{file}: nothing recorded");
         assert_eq!(t.b.state(run), "in_review");
-        t.b.env.git(&["reset", "-q", "--hard", &good]);
+        t.b.env.git(&["revert", "--no-edit", "HEAD"]);
+        t.b.env.git(&["push", "-q", "origin", "HEAD:main"]);
     }
 }
 
