@@ -533,6 +533,54 @@ fn signed_by(path: &std::path::Path, key: &airlock_proof::PublicKey) -> bool {
     airlock_proof::verify_bundle(key, &jsonl, Some(&sig)).is_ok()
 }
 
+/// What the shared remote says of a push killed after its intent
+/// (`promote`'s or `rollback`'s), by the record ref the push would have
+/// made.
+pub(crate) enum Interrupted {
+    /// No record: the push did not happen.
+    NotPushed,
+    /// A record of another push (another machine's) stands there.
+    ByAnother,
+    /// The record this machine made: the push happened.
+    Pushed,
+}
+
+/// Reads `record_ref` on the intent's remote and ends the killed
+/// operation's lease whatever it says; the first two outcomes are logged
+/// as a `recover` event (`operation`, and `by_another` as its outcome).
+/// `None` when the remote cannot be reached: the intent stays.
+pub(crate) fn interrupted(
+    al: &mut Airlock,
+    intent: &crate::store::Intent,
+    record_ref: &str,
+    operation: &str,
+    by_another: &str,
+) -> Result<Option<Interrupted>> {
+    let remote = intent.data["remote"].as_str().unwrap_or_default();
+    let record = intent.data["record"].as_str().unwrap_or_default();
+    let doing = format!("recover an interrupted `airlock {operation}`");
+    let Ok(seen) = ls_remote(al, remote, &[record_ref], &doing) else {
+        return Ok(None);
+    };
+    if let (Some(target), Some(token)) = (
+        intent.data["lease"]["target"].as_str(),
+        intent.data["lease"]["token"].as_str(),
+    ) {
+        al.store.release_lease(target, token)?;
+    }
+    let (outcome, said) = match seen.first().map(|(_, id)| id.as_str()) {
+        None => (Interrupted::NotPushed, "not pushed"),
+        Some(id) if id != record => (Interrupted::ByAnother, by_another),
+        Some(_) => return Ok(Some(Interrupted::Pushed)),
+    };
+    al.store.event(
+        Some(&intent.run),
+        "recover",
+        serde_json::json!({"operation": operation, "remote": remote, "outcome": said}),
+    )?;
+    Ok(Some(outcome))
+}
+
 #[cfg(test)]
 mod tests {
     use super::runner_keys;

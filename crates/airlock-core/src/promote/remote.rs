@@ -14,8 +14,8 @@ use serde_json::json;
 use crate::Airlock;
 use crate::error::{Code, Error, Result};
 use crate::remote::{
-    Pushed, fetch, fetched_round_ref, files_commit, ls_remote, promoted_ref, push, rejected,
-    remote_of, round_ref, started_elsewhere,
+    Interrupted, Pushed, fetch, fetched_round_ref, files_commit, ls_remote, promoted_ref, push,
+    rejected, remote_of, round_ref, started_elsewhere,
 };
 use crate::run::{Promotion, Run, State, Submission, now};
 
@@ -412,43 +412,22 @@ pub fn recover(al: &mut Airlock, intent: &crate::store::Intent) -> Result<Option
         text("record"),
     );
     let record_ref = promoted_ref(&intent.run);
-    let Ok(seen) = ls_remote(
-        al,
-        &remote,
-        &[&record_ref],
-        "recover an interrupted promotion",
-    ) else {
-        return Ok(None);
-    };
     // Whatever the remote says, the killed promotion's lease is over.
-    if let (Some(target), Some(token)) = (
-        intent.data["lease"]["target"].as_str(),
-        intent.data["lease"]["token"].as_str(),
-    ) {
-        al.store.release_lease(target, token)?;
-    }
-    let on_remote = seen.first().map(|(_, id)| id.clone());
-    if on_remote.is_none() {
-        al.store.event(
-            Some(&intent.run),
-            "recover",
-            json!({"operation": "promote", "remote": remote, "outcome": "not pushed"}),
-        )?;
-        return Ok(Some(format!(
-            "an interrupted `airlock promote {0}` had not pushed to `{remote}`; nothing changed. Run `airlock promote {0}` again.",
-            intent.run
-        )));
-    }
-    if on_remote.as_deref() != Some(record.as_str()) {
-        al.store.event(
-            Some(&intent.run),
-            "recover",
-            json!({"operation": "promote", "remote": remote, "outcome": "promoted by another"}),
-        )?;
-        return Ok(Some(format!(
-            "an interrupted `airlock promote {}` found the run promoted on `{remote}` by another promotion ({record_ref}); left it alone",
-            intent.run
-        )));
+    match crate::remote::interrupted(al, intent, &record_ref, "promote", "promoted by another")? {
+        None => return Ok(None),
+        Some(Interrupted::NotPushed) => {
+            return Ok(Some(format!(
+                "an interrupted `airlock promote {0}` had not pushed to `{remote}`; nothing changed. Run `airlock promote {0}` again.",
+                intent.run
+            )));
+        }
+        Some(Interrupted::ByAnother) => {
+            return Ok(Some(format!(
+                "an interrupted `airlock promote {}` found the run promoted on `{remote}` by another promotion ({record_ref}); left it alone",
+                intent.run
+            )));
+        }
+        Some(Interrupted::Pushed) => {}
     }
     let mut run = al.store.get(&intent.run)?;
     if run.state != State::Approved {

@@ -16,7 +16,8 @@ use crate::Airlock;
 use crate::error::{Code, Error, Result};
 use crate::promote::remote::take_lease_for;
 use crate::remote::{
-    Pushed, fetch, files_commit, ls_remote, promoted_ref, push, rejected, remote_of, rolledback_ref,
+    Interrupted, Pushed, fetch, files_commit, ls_remote, promoted_ref, push, rejected, remote_of,
+    rolledback_ref,
 };
 use crate::run::{Promotion, Run, State};
 
@@ -426,42 +427,27 @@ pub fn recover(al: &mut Airlock, intent: &crate::store::Intent) -> Result<Option
         text("record"),
     );
     let record_ref = rolledback_ref(&intent.run);
-    let Ok(seen) = ls_remote(
+    match crate::remote::interrupted(
         al,
-        &remote,
-        &[&record_ref],
-        "recover an interrupted rollback",
-    ) else {
-        return Ok(None);
-    };
-    if let (Some(target), Some(token)) = (
-        intent.data["lease"]["target"].as_str(),
-        intent.data["lease"]["token"].as_str(),
-    ) {
-        al.store.release_lease(target, token)?;
-    }
-    let on_remote = seen.first().map(|(_, id)| id.clone());
-    if on_remote.is_none() {
-        al.store.event(
-            Some(&intent.run),
-            "recover",
-            json!({"operation": "rollback", "remote": remote, "outcome": "not pushed"}),
-        )?;
-        return Ok(Some(format!(
-            "an interrupted `airlock rollback {0}` had not pushed to `{remote}`; nothing changed. Run `airlock rollback {0} --reason …` again.",
-            intent.run
-        )));
-    }
-    if on_remote.as_deref() != Some(record.as_str()) {
-        al.store.event(
-            Some(&intent.run),
-            "recover",
-            json!({"operation": "rollback", "remote": remote, "outcome": "rolled back by another"}),
-        )?;
-        return Ok(Some(format!(
-            "an interrupted `airlock rollback {0}` found the run rolled back on `{remote}` by another rollback ({record_ref}); left it alone. `airlock rollback {0} --reason …` records it here.",
-            intent.run
-        )));
+        intent,
+        &record_ref,
+        "rollback",
+        "rolled back by another",
+    )? {
+        None => return Ok(None),
+        Some(Interrupted::NotPushed) => {
+            return Ok(Some(format!(
+                "an interrupted `airlock rollback {0}` had not pushed to `{remote}`; nothing changed. Run `airlock rollback {0} --reason …` again.",
+                intent.run
+            )));
+        }
+        Some(Interrupted::ByAnother) => {
+            return Ok(Some(format!(
+                "an interrupted `airlock rollback {0}` found the run rolled back on `{remote}` by another rollback ({record_ref}); left it alone. `airlock rollback {0} --reason …` records it here.",
+                intent.run
+            )));
+        }
+        Some(Interrupted::Pushed) => {}
     }
     let mut run = al.store.get(&intent.run)?;
     if run.state != State::Promoted {
