@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
-use common::web::{self, CSP, digest, form, input_value};
+use common::web::{self, CSP, Reply, digest, form, input_value, request};
 use common::{Env, write};
 use serde_json::Value;
 
@@ -103,61 +103,6 @@ impl<R: std::io::Read> ReadUntilUrl for BufReader<R> {
                 return;
             }
         }
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The page says `text` (maud escapes `"`, `&`, `<`, `>`).
-    fn says(&self, text: &str) -> &Reply {
-        assert!(
-            self.body.contains(text),
-            "the page ({}) should say {text:?}:\n{}",
-            self.status,
-            self.body
-        );
-        self
-    }
-}
-
-fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut builder = ureq::http::Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        builder = builder.header(*k, *v);
-    }
-    let response = match body {
-        Some(bytes) => agent.run(builder.body(bytes).unwrap()),
-        None => agent.run(builder.body(()).unwrap()),
-    }
-    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let body = response.into_body().read_to_string().unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body,
     }
 }
 

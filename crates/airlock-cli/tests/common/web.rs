@@ -95,3 +95,61 @@ pub fn start_serve(env: &Env, vars: &[(&str, &str)]) -> Started {
         port,
     }
 }
+
+/// An answer of `airlock serve`, as a test reads it.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The page says `text` (maud escapes `"`, `&`, `<`, `>`).
+    pub fn says(&self, text: &str) -> &Reply {
+        assert!(
+            self.body.contains(text),
+            "the page ({}) should say {text:?}:\n{}",
+            self.status,
+            self.body
+        );
+        self
+    }
+}
+
+/// One HTTP request with ureq, redirects not followed and any status
+/// answered (a refusal is what many tests look for).
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let response = match body {
+        Some(bytes) => agent.run(builder.body(bytes).unwrap()),
+        None => agent.run(builder.body(()).unwrap()),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = response.into_body().read_to_string().unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
