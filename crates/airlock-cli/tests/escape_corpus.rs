@@ -6639,6 +6639,15 @@ fn a_signing_key_configured_after_a_first_command_is_hidden_from_the_next() {
     let secret_line = private.lines().nth(1).unwrap().to_string();
     let k = s(&key);
     // No signing key configured yet: the key's directory is not hidden.
+    // The repository's config was written a minute ago (so airlock trusts
+    // its times and remembers the answer).
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(j.repo.join(".git/config"))
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
     let before = exec(&j, &run, "20s", &["sh", "-c", &format!("cat {k}")], &[]);
     assert!(before.shows(&secret_line), "{}", before.text);
     j.git(&["config", "gpg.format", "ssh"]);

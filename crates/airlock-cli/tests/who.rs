@@ -33,6 +33,10 @@ fn the_principal_follows_the_git_config_across_commands() {
     let env = Env::new();
     let config = env.tmp.path().join("gitconfig");
     std::fs::write(&config, "[user]\n\tname = Ada\n\temail = ada@example.com\n").unwrap();
+    // Only files written well before git is asked are trusted by their
+    // times: these two were, a minute ago.
+    written_a_minute_ago(&config);
+    written_a_minute_ago(&env.repo.join(".git/config"));
     let brief = env.write_brief("one", BRIEF);
     assert_eq!(
         principal_after(&env, &config, &["start", &brief]),
@@ -61,6 +65,10 @@ fn the_principal_follows_the_git_config_across_commands() {
         principal_after(&env, &config, &["start", &brief]),
         "bob@example.com"
     );
+    // Written just now: asked, not remembered (a second write in the same
+    // clock tick would not show in its times).
+    let text = std::fs::read_to_string(&remembered[0]).unwrap();
+    assert!(!text.contains("bob@example.com"), "{text}");
 
     // A config that includes another is asked every time: a change in the
     // included file shows at once.
@@ -100,4 +108,14 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+fn written_a_minute_ago(path: &std::path::Path) {
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
 }

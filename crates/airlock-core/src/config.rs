@@ -9,6 +9,7 @@ use airlock_model::workflow::{Workflow, valid_name};
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::repo::stamp::FileStamp;
 
 /// Reading a workflow from its file (`Workflow::load_for(&layout)`).
 pub trait WorkflowFile: Sized {
@@ -66,29 +67,6 @@ struct ReadWorkflow {
     text: std::sync::Arc<str>,
 }
 
-/// What changes when a file is written in place or replaced.
-#[derive(PartialEq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileStamp {
-    fn of(meta: &std::fs::Metadata) -> FileStamp {
-        use std::os::unix::fs::MetadataExt;
-        FileStamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
-
 static LAST_WORKFLOW: std::sync::Mutex<Option<ReadWorkflow>> = std::sync::Mutex::new(None);
 
 #[cfg(test)]
@@ -103,14 +81,13 @@ thread_local! {
 /// read could change without its times changing, so it is read again, as
 /// git does with a "racily clean" index).
 pub(crate) fn workflow_text(path: &Path) -> std::io::Result<std::sync::Arc<str>> {
-    const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
     let meta = std::fs::metadata(path)?;
     let stamp = FileStamp::of(&meta);
     let mut last = LAST_WORKFLOW.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(read) = last.as_ref()
         && read.path == path
         && read.stamp == stamp
-        && meta.modified().is_ok_and(|m| m + SETTLED <= read.read_at)
+        && stamp.settled_by(read.read_at)
     {
         return Ok(read.text.clone());
     }

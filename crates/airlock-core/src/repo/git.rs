@@ -539,14 +539,16 @@ pub fn ssh_signing_key(git_dir: &Path, key_dir: &Path) -> Option<PathBuf> {
 /// repository, hidden from every sandbox) beside a stamp of the config
 /// files git reads for it: a `git config` process costs about 1.3 ms, and
 /// every command asks for the user's identity and `exec` for the signing
-/// key it hides. The stamp (each file's device, inode, size and
-/// modification time) tells a changed file; a config that includes other
-/// files is asked every time, as its stamp cannot cover them.
+/// key it hides. A changed file's stamp drops the answers. An answer is
+/// remembered only while every file was last written well before it was
+/// asked ([`stamp::FileStamp::settled_by`]), so that a later write shows in
+/// the stamp; a config that includes other files is asked every time, as
+/// its stamp cannot cover them.
 pub fn remembered_user_config(git_dir: &Path, key_dir: &Path, key: &str) -> Option<String> {
     use std::collections::BTreeMap;
     #[derive(serde::Serialize, serde::Deserialize)]
     struct Remembered {
-        stamp: Vec<String>,
+        stamp: ConfigStamp,
         values: BTreeMap<String, Option<String>>,
     }
     let Some(stamp) = config_stamp(git_dir) else {
@@ -570,10 +572,17 @@ pub fn remembered_user_config(git_dir: &Path, key_dir: &Path, key: &str) -> Opti
     if let Some(value) = known.values.get(key) {
         return value.clone();
     }
+    let asked = std::time::SystemTime::now();
     let value = user_config(git_dir, key);
+    let settled = known
+        .stamp
+        .files
+        .iter()
+        .all(|(_, file)| file.as_ref().is_none_or(|f| f.settled_by(asked)));
     known.values.insert(key.to_string(), value.clone());
     // Best effort: without it the next command asks git again.
-    if let Ok(bytes) = serde_json::to_vec(&known)
+    if settled
+        && let Ok(bytes) = serde_json::to_vec(&known)
         && std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(path.parent().unwrap_or(key_dir))
             .is_ok()
@@ -587,54 +596,54 @@ pub fn remembered_user_config(git_dir: &Path, key_dir: &Path, key: &str) -> Opti
     value
 }
 
-/// What [`user_config`]'s answers depend on: the files git reads (the
-/// repository's, the user's global ones, the system's, as [`user_config`]
-/// leaves git's environment), each by device, inode, size and time; `None`
-/// when one of them includes others.
-fn config_stamp(git_dir: &Path) -> Option<Vec<String>> {
-    use std::os::unix::fs::MetadataExt;
+/// What [`user_config`]'s answers depend on: whether git reads the
+/// system's config, and the files it reads (the repository's, the user's
+/// global ones, the system's, as [`user_config`] leaves git's
+/// environment), each stamped (`None`: absent, or `/dev/null`).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct ConfigStamp {
+    system: bool,
+    files: Vec<(PathBuf, Option<super::stamp::FileStamp>)>,
+}
+
+/// The [`ConfigStamp`] of the files git reads now; `None` when one of them
+/// includes others, or is neither a file nor `/dev/null`.
+fn config_stamp(git_dir: &Path) -> Option<ConfigStamp> {
     let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    let mut files = vec![git_dir.join("config"), git_dir.join("config.worktree")];
+    let mut paths = vec![git_dir.join("config"), git_dir.join("config.worktree")];
     match env("GIT_CONFIG_GLOBAL") {
-        Some(global) => files.push(global.into()),
+        Some(global) => paths.push(global.into()),
         None => {
             let home = env("HOME").map(PathBuf::from);
             match env("XDG_CONFIG_HOME") {
-                Some(xdg) => files.push(PathBuf::from(xdg).join("git/config")),
-                None => files.extend(home.as_ref().map(|h| h.join(".config/git/config"))),
+                Some(xdg) => paths.push(PathBuf::from(xdg).join("git/config")),
+                None => paths.extend(home.as_ref().map(|h| h.join(".config/git/config"))),
             }
-            files.extend(home.map(|h| h.join(".gitconfig")));
+            paths.extend(home.map(|h| h.join(".gitconfig")));
         }
     }
     let system = env("GIT_CONFIG_NOSYSTEM").is_none();
     if system {
-        files.push("/etc/gitconfig".into());
+        paths.push("/etc/gitconfig".into());
     }
-    let mut stamp = vec![format!("system {system}")];
-    for file in files {
-        let line = match std::fs::metadata(&file) {
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let stamp = match std::fs::metadata(&path) {
             Ok(meta) if meta.is_file() => {
-                let text = std::fs::read(&file).ok()?;
+                let text = std::fs::read(&path).ok()?;
                 if text.windows(7).any(|w| w.eq_ignore_ascii_case(b"include")) {
                     return None;
                 }
-                format!(
-                    "{} {} {} {} {}.{}",
-                    file.display(),
-                    meta.dev(),
-                    meta.ino(),
-                    meta.len(),
-                    meta.mtime(),
-                    meta.mtime_nsec()
-                )
+                Some(super::stamp::FileStamp::of(&meta))
             }
-            // An empty config by name (tests, scripts).
-            Ok(_) if file == Path::new("/dev/null") => "/dev/null".to_string(),
+            // An empty config by name (tests, scripts), as good as none (its
+            // device's times move with every write to it).
+            Ok(_) if path == Path::new("/dev/null") => None,
             // A directory, another device: not something to stamp.
             Ok(_) => return None,
-            Err(_) => format!("{} absent", file.display()),
+            Err(_) => None,
         };
-        stamp.push(line);
+        files.push((path, stamp));
     }
-    Some(stamp)
+    Some(ConfigStamp { system, files })
 }

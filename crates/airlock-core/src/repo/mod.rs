@@ -6,5 +6,6 @@ pub mod failpoint;
 pub mod git;
 pub mod keydir;
 pub mod layout;
+pub mod stamp;
 
 pub use airlock_store::lock;
